@@ -1,0 +1,64 @@
+/*
+ * config.h: lmsd's YAML configuration (libyaml).
+ *
+ * The whole file is parsed into a small tree that remembers the line of
+ * every node, then the node settings are read out of it. Every error names
+ * the file, the line and the key ("lmsd.yaml:12: storage.plugin: expected a
+ * string"). Unknown top-level keys and unknown keys in lmsd's own sections
+ * are errors (typos should not pass silently); keys under a plugin slot
+ * (storage, auth, tutor) belong to the plugin, which reads them through
+ * config_node lookups.
+ *
+ * Example: see conf/lmsd.yaml.
+ */
+#ifndef LMS_CORE_CONFIG_H
+#define LMS_CORE_CONFIG_H
+
+#include <lms/plugin.h>
+#include <stdint.h>
+
+typedef struct config_node config_node; /* a YAML mapping, sequence or scalar */
+
+typedef struct plugin_slot {
+    char *plugin;              /* name ("storage_sqlite") or path to a .so */
+    const config_node *node;   /* the slot's mapping (includes "plugin") */
+} plugin_slot;
+
+typedef struct lms_config {
+    char *path;        /* the file it came from */
+    uint64_t node_id;  /* node.id, default 1 */
+    char *data_dir;    /* node.data_dir, made absolute (relative to the file) */
+    char *client_addr; /* listen.client, default 127.0.0.1:7400 */
+    char *peer_addr;   /* listen.peer, optional (NULL) */
+    char *plugin_dir;  /* plugin_dir, optional: NULL means the built-in one */
+    int log_level;     /* log.level, default info */
+    int64_t session_ttl_ms;    /* sessions.ttl (duration), default 24h */
+    uint32_t max_frame_bytes;  /* limits.max_frame_bytes, default 64 MiB */
+    uint64_t max_upload_bytes; /* limits.max_upload_bytes, default 32 MiB */
+    uint32_t max_connections;  /* limits.max_connections, default 1024 */
+    plugin_slot storage;       /* required */
+    plugin_slot auth;          /* default: auth_password with no options */
+    plugin_slot tutor;         /* optional (plugin NULL) */
+    config_node *root;
+} lms_config;
+
+/* Parse and validate path. On error returns LMS_INVALID_ARGUMENT (or
+ * LMS_NOT_FOUND for a missing file) and err says file:line: key: what. */
+int config_load(const char *path, lms_config **out, lms_err *err);
+void config_free(lms_config *c);
+
+/*
+ * Lookups under a node (usually a plugin slot), by dotted key. Same contract
+ * as the lms_host config_* services (host.h): LMS_OK, LMS_NOT_FOUND (out
+ * untouched), or LMS_INVALID_ARGUMENT with err "file:line: slot.key: ...".
+ * Integers accept plain numbers; config_duration_ms accepts numbers (seconds)
+ * or "250ms", "30s", "5m", "24h", "7d"; config_size accepts numbers or
+ * "512KiB", "10MiB", "1GiB" (and KB/MB/GB as powers of 1000).
+ */
+int config_string(const config_node *n, const char *key, const char **out, lms_err *err);
+int config_int(const config_node *n, const char *key, long long *out, lms_err *err);
+int config_bool(const config_node *n, const char *key, int *out, lms_err *err);
+int config_duration_ms(const config_node *n, const char *key, int64_t *out, lms_err *err);
+int config_size(const config_node *n, const char *key, uint64_t *out, lms_err *err);
+
+#endif

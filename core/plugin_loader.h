@@ -1,0 +1,55 @@
+/*
+ * plugin_loader.h: dlopen a plugin, check its descriptor, and bind it to a
+ * host context (services in host.h).
+ *
+ * Checks, in order, each refused with one line naming the file and both
+ * versions where versions are involved:
+ *   - the file opens (dlerror's text) and exports lms_plugin_entry
+ *   - magic (expected 0x4c4d5350, got 0x...)
+ *   - ABI: major equal, plugin minor <= host minor
+ *     ("plugins/x.so: ABI 2.0, lmsd speaks ABI 1.0")
+ *   - descriptor_size large enough
+ *   - kind (expected storage, got tutor)
+ *   - ops present, ops_size large enough, every required callback non-NULL
+ *     (naming the callback)
+ */
+#ifndef LMS_CORE_PLUGIN_LOADER_H
+#define LMS_CORE_PLUGIN_LOADER_H
+
+#include "config.h"
+
+#include <lms/host.h>
+
+struct event_base;
+struct workers;
+
+typedef struct loaded_plugin {
+    void *dl;
+    const struct lms_plugin_descriptor *desc;
+    char *path;
+} loaded_plugin;
+
+/* Resolve name: contains '/' -> used as is; else <plugin_dir>/<name>.so
+ * (plugin_dir NULL: the built-in directory). */
+int plugin_load(const char *name, const char *plugin_dir, uint32_t kind,
+                loaded_plugin *out, lms_err *err);
+void plugin_unload(loaded_plugin *p);
+
+const char *plugin_kind_name(uint32_t kind);
+
+/*
+ * The context handed to a plugin instance: its name (log prefix), its
+ * config subtree, the data dir, the event base and the worker pool.
+ */
+struct lms_plugin_ctx {
+    char name[64];
+    const config_node *config;
+    const char *data_dir;
+    struct event_base *base;
+    struct workers *workers;
+};
+
+/* The host service table (static, shared by every instance). */
+const struct lms_host *plugin_host(void);
+
+#endif

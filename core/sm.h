@@ -1,0 +1,51 @@
+/*
+ * sm.h: the state machine. sm_apply() is the one place where the rules of
+ * the LMS live (roles, enrolment, deadlines, cut-offs, attempt limits, file
+ * size limits). It is deterministic: it reads only the command (with the
+ * leader's time stamp and the actor) and the stored state, so every node
+ * and every storage backend reaches the same state from the same log.
+ *
+ * The caller opens the storage transaction (begin), applies one or more
+ * commands, and commits with the index of the last one. Rule violations are
+ * results, not errors: res->status says why a command was refused and the
+ * state is unchanged. sm_apply returns non-LMS_OK only when storage fails,
+ * which is fatal for the node (it must not diverge from its peers).
+ */
+#ifndef LMS_CORE_SM_H
+#define LMS_CORE_SM_H
+
+#include "command.pb-c.h"
+
+#include <lms/storage.h>
+
+typedef struct sm {
+    const struct lms_storage_ops *ops;
+    void *st; /* storage instance */
+} sm;
+
+/* Per-row outcome of an import. */
+typedef struct sm_row_result {
+    uint32_t line;
+    char name[LMS_NAME_MAX + 1];
+    int status;
+    char message[200];
+} sm_row_result;
+
+typedef struct sm_result {
+    int status;          /* enum lms_status */
+    char message[256];   /* why, when status != LMS_OK */
+    uint64_t id;         /* the object created or acted on */
+    int deduplicated;    /* answered from the client's record of a retry */
+    sm_row_result *rows; /* import_users only; malloc'd */
+    size_t nrows;
+} sm_result;
+
+/* How long the record of a client's last write is kept for dedup. */
+#define SM_CLIENT_RECORD_TTL_MS (24LL * 3600 * 1000)
+
+/* Apply the command at log index `index`. See above for the contract. */
+int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
+             lms_err *err);
+void sm_result_free(sm_result *res);
+
+#endif

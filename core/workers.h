@@ -1,0 +1,29 @@
+/*
+ * workers.h: a pool of threads that run jobs off the event loop and complete
+ * them on it. work(arg) runs on a pool thread; done(arg) then runs on the
+ * loop thread. A pool of one thread runs jobs strictly in submission order;
+ * lmsd's storage thread is such a pool.
+ */
+#ifndef LMS_CORE_WORKERS_H
+#define LMS_CORE_WORKERS_H
+
+#include <stddef.h>
+
+struct event_base;
+typedef struct workers workers;
+
+typedef void (*workers_fn)(void *arg);
+
+/* nthreads >= 1; max_queue 0: unbounded. name for thread names/logs. */
+workers *workers_start(struct event_base *base, const char *name, int nthreads,
+                       size_t max_queue);
+/* Queue a job. 0 on success, -1 when the queue is full or the pool stops.
+ * done may be NULL. Callable from the loop thread only. */
+int workers_submit(workers *w, workers_fn work, workers_fn done, void *arg);
+/* Number of jobs queued or running. */
+size_t workers_pending(const workers *w);
+/* Run every queued job, then join the threads. Pending done callbacks run
+ * before this returns (on the calling thread, which must be the loop's). */
+void workers_stop(workers *w);
+
+#endif

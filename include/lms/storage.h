@@ -1,0 +1,283 @@
+/*
+ * storage.h: storage plugins (kind LMS_PLUGIN_STORAGE).
+ *
+ * A storage plugin keeps the state machine's tables. lmsd calls it from one
+ * storage thread only, so an instance needs no locking. The rules (who may
+ * do what, deadlines, limits) live in lmsd's apply(), not here: a plugin
+ * stores and finds, and every backend must return the same rows in the same
+ * order for the same calls, so that nodes with different backends agree.
+ *
+ * Writes happen only between begin() and commit(); commit() records the
+ * Raft index of the last applied command in the same transaction, so after
+ * a crash lmsd replays exactly the commands after applied_index().
+ *
+ * Conventions:
+ *  - Every call returns LMS_OK or an lms_status and fills err.
+ *  - get calls return LMS_NOT_FOUND (err may be left empty) when no row
+ *    matches. They fill a caller-owned struct; its pointer fields (long
+ *    texts, blobs) stay valid until the next call on the same instance.
+ *  - list calls invoke each(arg, row) per row; row and everything it points
+ *    to are valid only during the callback. A nonzero return from each()
+ *    stops the walk, and the list call returns LMS_OK.
+ *  - Names and codes are at most LMS_NAME_MAX bytes, titles LMS_TITLE_MAX,
+ *    file names LMS_FILENAME_MAX (UTF-8, no NUL); lmsd checks before it
+ *    proposes, so a plugin may truncate but must not overflow.
+ *  - Times are int64 milliseconds since the epoch; 0 means "none".
+ *  - Unless said otherwise, lists are ordered by id (or by name/code).
+ */
+#ifndef LMS_STORAGE_H
+#define LMS_STORAGE_H
+
+#include "host.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LMS_NAME_MAX 64
+#define LMS_TITLE_MAX 200
+#define LMS_FILENAME_MAX 255
+#define LMS_SHA256_LEN 32
+
+enum lms_role {
+    LMS_ROLE_NONE = 0,
+    LMS_ROLE_STUDENT = 1,
+    LMS_ROLE_INSTRUCTOR = 2,
+    LMS_ROLE_ADMIN = 3,
+};
+
+typedef struct lms_user {
+    char name[LMS_NAME_MAX + 1];
+    char full_name[LMS_TITLE_MAX + 1];
+    int role; /* enum lms_role */
+    const char *password_hash;
+    int64_t created;
+} lms_user;
+
+typedef struct lms_course {
+    char code[LMS_NAME_MAX + 1];
+    char title[LMS_TITLE_MAX + 1];
+    int64_t created;
+    int my_role; /* course_list with a user: that user's enrolment role */
+} lms_course;
+
+typedef struct lms_enrolment {
+    char course[LMS_NAME_MAX + 1];
+    char user[LMS_NAME_MAX + 1];
+    int role; /* LMS_ROLE_STUDENT or LMS_ROLE_INSTRUCTOR */
+} lms_enrolment;
+
+typedef struct lms_assignment {
+    uint64_t id;
+    char course[LMS_NAME_MAX + 1];
+    char title[LMS_TITLE_MAX + 1];
+    const char *description; /* never NULL in rows handed out ("" if none) */
+    int64_t due;
+    int64_t cutoff; /* 0: none */
+    double max_points;
+    uint32_t max_attempts; /* 0: unlimited */
+    uint64_t max_size;     /* bytes */
+    int hold_grades;
+    int released;
+    int64_t created;
+    char created_by[LMS_NAME_MAX + 1];
+} lms_assignment;
+
+typedef struct lms_extension {
+    uint64_t assignment_id;
+    char student[LMS_NAME_MAX + 1];
+    int64_t until;
+} lms_extension;
+
+typedef struct lms_submission {
+    uint64_t id;
+    uint64_t assignment_id;
+    char student[LMS_NAME_MAX + 1];
+    char file_name[LMS_FILENAME_MAX + 1];
+    uint64_t size;
+    uint8_t sha256[LMS_SHA256_LEN];
+    int64_t submitted;
+    int late;
+    uint32_t attempt; /* 1-based, per (assignment, student) */
+    int graded;       /* filled by get and list: a grade row exists */
+    const void *data; /* put: the file; get with with_data: the file; else NULL */
+} lms_submission;
+
+typedef struct lms_grade {
+    uint64_t submission_id;
+    double grade;
+    const char *feedback; /* never NULL in rows handed out */
+    char grader[LMS_NAME_MAX + 1];
+    int64_t graded;
+} lms_grade;
+
+/* A grade with its submission and assignment, for grade_list. */
+typedef struct lms_grade_view {
+    const lms_grade *grade;
+    const lms_submission *submission; /* data is NULL */
+    const lms_assignment *assignment; /* description may be "" */
+} lms_grade_view;
+
+typedef struct lms_query {
+    uint64_t id;
+    char course[LMS_NAME_MAX + 1];
+    char student[LMS_NAME_MAX + 1];
+    char title[LMS_TITLE_MAX + 1];
+    const char *text;
+    int64_t created;
+    int resolved;
+} lms_query;
+
+typedef struct lms_reply {
+    uint64_t id;
+    uint64_t query_id;
+    char author[LMS_NAME_MAX + 1];
+    const char *text;
+    int64_t created;
+} lms_reply;
+
+typedef struct lms_material {
+    uint64_t id;
+    char course[LMS_NAME_MAX + 1];
+    char title[LMS_TITLE_MAX + 1];
+    char file_name[LMS_FILENAME_MAX + 1];
+    uint64_t size;
+    uint8_t sha256[LMS_SHA256_LEN];
+    char uploaded_by[LMS_NAME_MAX + 1];
+    int64_t created;
+    const void *data; /* as for lms_submission */
+} lms_material;
+
+typedef struct lms_session {
+    uint8_t token_hash[LMS_SHA256_LEN];
+    char user[LMS_NAME_MAX + 1];
+    int64_t created;
+    int64_t expires;
+} lms_session;
+
+/* The last write of one client, to answer its retries (dedup). */
+typedef struct lms_client_record {
+    uint64_t client_id;
+    uint64_t seq;
+    int status;
+    char message[256];
+    uint64_t result_id;
+    int64_t updated;
+} lms_client_record;
+
+typedef int (*lms_each_fn)(void *arg, const void *row);
+
+struct lms_storage_ops {
+    size_t size; /* sizeof(struct lms_storage_ops) */
+
+    /* ---- lifecycle (all required) ---- */
+
+    /* Open (creating if needed) from the plugin's config subtree. Does not
+     * migrate. */
+    int (*open)(const struct lms_host *host, struct lms_plugin_ctx *ctx,
+                void **inst, lms_err *err);
+    void (*close)(void *inst);
+    /* Bring the schema to the plugin's current version; *version is set to
+     * it. Idempotent. Refuses a schema newer than the plugin knows. */
+    int (*migrate)(void *inst, int *version, lms_err *err);
+
+    /* ---- transactions ---- */
+    int (*begin)(void *inst, lms_err *err);
+    /* Record applied_index and commit, atomically. */
+    int (*commit)(void *inst, uint64_t applied_index, lms_err *err);
+    int (*rollback)(void *inst, lms_err *err);
+    /* The applied index of the last commit; 0 on a fresh store. */
+    int (*applied_index)(void *inst, uint64_t *index, lms_err *err);
+
+    /* ---- users: put inserts, or replaces the row with that name ---- */
+    int (*user_put)(void *inst, const lms_user *u, lms_err *err);
+    int (*user_get)(void *inst, const char *name, lms_user *out, lms_err *err);
+    int (*user_list)(void *inst, lms_each_fn each, void *arg, lms_err *err);
+    int (*user_count)(void *inst, uint64_t *n, lms_err *err);
+
+    /* ---- courses and enrolment ---- */
+    int (*course_put)(void *inst, const lms_course *c, lms_err *err);
+    int (*course_get)(void *inst, const char *code, lms_course *out,
+                      lms_err *err);
+    /* user == NULL: every course (my_role 0); else the courses user is
+     * enrolled in, with my_role set. Ordered by code. */
+    int (*course_list)(void *inst, const char *user, lms_each_fn each,
+                       void *arg, lms_err *err);
+    /* Insert or replace the enrolment of (course, user). */
+    int (*enrolment_put)(void *inst, const lms_enrolment *e, lms_err *err);
+    /* *role = LMS_ROLE_NONE and LMS_OK when not enrolled. */
+    int (*enrolment_get)(void *inst, const char *course, const char *user,
+                         int *role, lms_err *err);
+    /* Enrolments of a course ordered by user; role 0 means any role. */
+    int (*enrolment_list)(void *inst, const char *course, int role,
+                          lms_each_fn each, void *arg, lms_err *err);
+
+    /* ---- assignments: put inserts or replaces by id ---- */
+    int (*assignment_put)(void *inst, const lms_assignment *a, lms_err *err);
+    int (*assignment_get)(void *inst, uint64_t id, lms_assignment *out,
+                          lms_err *err);
+    /* course == NULL: all assignments. */
+    int (*assignment_list)(void *inst, const char *course, lms_each_fn each,
+                           void *arg, lms_err *err);
+    /* Insert or replace the extension of (assignment_id, student). */
+    int (*extension_put)(void *inst, const lms_extension *x, lms_err *err);
+    int (*extension_get)(void *inst, uint64_t assignment_id,
+                         const char *student, lms_extension *out, lms_err *err);
+
+    /* ---- submissions (never updated, data stored as a BLOB) ---- */
+    int (*submission_put)(void *inst, const lms_submission *s, lms_err *err);
+    int (*submission_get)(void *inst, uint64_t id, int with_data,
+                          lms_submission *out, lms_err *err);
+    /* assignment_id == 0: any; student == NULL: any; data is NULL. */
+    int (*submission_list)(void *inst, uint64_t assignment_id,
+                           const char *student, lms_each_fn each, void *arg,
+                           lms_err *err);
+    int (*submission_count)(void *inst, uint64_t assignment_id,
+                            const char *student, uint32_t *n, lms_err *err);
+
+    /* ---- grades: one per submission, put inserts or replaces ---- */
+    int (*grade_put)(void *inst, const lms_grade *g, lms_err *err);
+    int (*grade_get)(void *inst, uint64_t submission_id, lms_grade *out,
+                     lms_err *err);
+    /* Graded submissions of course (NULL: any) and student (NULL: any),
+     * rows are lms_grade_view, ordered by submission id. */
+    int (*grade_list)(void *inst, const char *course, const char *student,
+                      lms_each_fn each, void *arg, lms_err *err);
+
+    /* ---- questions to the instructor ---- */
+    int (*query_put)(void *inst, const lms_query *q, lms_err *err);
+    int (*query_get)(void *inst, uint64_t id, lms_query *out, lms_err *err);
+    /* course/student NULL: any. */
+    int (*query_list)(void *inst, const char *course, const char *student,
+                      lms_each_fn each, void *arg, lms_err *err);
+    int (*reply_put)(void *inst, const lms_reply *r, lms_err *err);
+    int (*reply_list)(void *inst, uint64_t query_id, lms_each_fn each,
+                      void *arg, lms_err *err);
+
+    /* ---- course materials (data stored as a BLOB) ---- */
+    int (*material_put)(void *inst, const lms_material *m, lms_err *err);
+    int (*material_get)(void *inst, uint64_t id, int with_data,
+                        lms_material *out, lms_err *err);
+    int (*material_list)(void *inst, const char *course, lms_each_fn each,
+                         void *arg, lms_err *err);
+
+    /* ---- sessions (by SHA-256 of the token) ---- */
+    int (*session_put)(void *inst, const lms_session *s, lms_err *err);
+    int (*session_get)(void *inst, const uint8_t *token_hash, lms_session *out,
+                       lms_err *err);
+    int (*session_delete)(void *inst, const uint8_t *token_hash, lms_err *err);
+    /* Delete sessions with expires < before. */
+    int (*session_prune)(void *inst, int64_t before, lms_err *err);
+
+    /* ---- client dedup records ---- */
+    int (*client_get)(void *inst, uint64_t client_id, lms_client_record *out,
+                      lms_err *err);
+    int (*client_put)(void *inst, const lms_client_record *r, lms_err *err);
+    /* Delete records with updated < before. */
+    int (*client_prune)(void *inst, int64_t before, lms_err *err);
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LMS_STORAGE_H */
