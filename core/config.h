@@ -7,7 +7,9 @@
  * string"). Unknown top-level keys and unknown keys in lmsd's own sections
  * are errors (typos should not pass silently); keys under a plugin slot
  * (storage, auth, tutor) belong to the plugin, which reads them through
- * config_node lookups.
+ * config_node lookups. A null value (`key:`, `~`, `null`) counts as absent.
+ * Relative paths (data_dir, plugin_dir, a plugin given as a path) are made
+ * absolute against the config file's directory. See docs/configuration.md.
  *
  * Example: see conf/lmsd.yaml.
  */

@@ -3,6 +3,10 @@
  * group commit: every entry queued since the last fsync goes out in one
  * write batch and one fsync. When a batch is durable the loop is told the
  * highest durable index (on the loop thread, through an event).
+ *
+ * Every function here is called on the loop thread. Operations run in the
+ * order they were queued; an on_durable(index) call covers everything
+ * queued before the batch it reports, truncations included.
  */
 #ifndef LMS_CORE_LOG_WRITER_H
 #define LMS_CORE_LOG_WRITER_H
@@ -13,25 +17,44 @@
 struct event_base;
 typedef struct log_writer log_writer;
 
-/* on_durable(arg, index) runs on the loop thread after entries up to index
- * are fsynced. on_error(arg, msg) runs on the loop when a write or fsync
- * fails; the writer stops accepting work (lmsd must stop: a log it cannot
- * write is not a log). */
+/* on_durable(arg, index) runs on the loop thread after a batch is fsynced;
+ * index is the WAL's last index after it (it moves back after
+ * log_writer_truncate_after). Batches that finish before the loop gets to
+ * run are reported once, with the latest index. on_error(arg, msg) runs on
+ * the loop, once, when a write or fsync fails; the writer then refuses all
+ * work (lmsd must stop: a log it cannot write is not a log). Neither may
+ * call log_writer_stop; break out of the loop and stop from there. */
 typedef void (*log_writer_durable_fn)(void *arg, uint64_t index);
 typedef void (*log_writer_error_fn)(void *arg, const char *msg);
 
-/* Take ownership of w (the writer closes it at stop). */
+/* Start the thread. On success the writer owns w (closes it at stop); on
+ * failure w is still the caller's. */
 int log_writer_start(struct event_base *base, wal *w,
                      log_writer_durable_fn on_durable,
                      log_writer_error_fn on_error, void *arg,
                      log_writer **out, lms_err *err);
 
-/* Loop thread: queue one entry; takes a reference on data. Indexes must be
- * consecutive. */
+/* Queue one entry; the writer takes its own reference on data (the caller
+ * keeps its own; NULL means no data). index must be the next one (the
+ * WAL's last index + 1, then consecutive) and term must not go below the
+ * previous entry's. Returns 0, LMS_INVALID_ARGUMENT (wrong index or term,
+ * data above WAL_MAX_ENTRY_BYTES), LMS_UNAVAILABLE (stopped or failed) or
+ * LMS_RESOURCE_EXHAUSTED. */
 int log_writer_append(log_writer *lw, uint64_t index, uint64_t term,
                       uint32_t type, blob *data);
 
-/* Finish what is queued (write and fsync), stop the thread, close the WAL. */
+/* Queue the removal of every entry after index (Raft: a follower's
+ * conflicting suffix), in order with the appends; the next append is then
+ * index + 1. Entries queued but not yet written are dropped by it like
+ * the written ones. Same return codes as log_writer_append. */
+int log_writer_truncate_after(log_writer *lw, uint64_t index);
+
+/* How many batches were fsynced (one wal_sync each) so far. */
+uint64_t log_writer_sync_count(log_writer *lw);
+
+/* Finish what is queued (write and fsync), stop the thread, close the WAL.
+ * A last on_durable / on_error is delivered from here if one is pending.
+ * NULL is a no-op. */
 void log_writer_stop(log_writer *lw);
 
 #endif

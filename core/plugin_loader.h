@@ -7,11 +7,14 @@
  *   - the file opens (dlerror's text) and exports lms_plugin_entry
  *   - magic (expected 0x4c4d5350, got 0x...)
  *   - ABI: major equal, plugin minor <= host minor
- *     ("plugins/x.so: ABI 2.0, lmsd speaks ABI 1.0")
+ *     ("plugins/x.so: plugin ABI 2.0 is not compatible with lmsd ABI 1.0")
  *   - descriptor_size large enough
  *   - kind (expected storage, got tutor)
  *   - ops present, ops_size large enough, every required callback non-NULL
- *     (naming the callback)
+ *     (naming the callback); tutor ops are not checked until tutor.h exists
+ * A missing file is LMS_NOT_FOUND, every other refusal
+ * LMS_FAILED_PRECONDITION. The loader is plugin_loader.c, the host service
+ * table (plugin_host) is host.c.
  */
 #ifndef LMS_CORE_PLUGIN_LOADER_H
 #define LMS_CORE_PLUGIN_LOADER_H

@@ -9,15 +9,26 @@
  *
  * A new segment starts when the current one passes the segment size. At open
  * every record is checked; a torn or corrupt tail (short record, bad CRC,
- * index not following its predecessor) is cut off: the file is truncated at
- * the last good record and later segments are deleted. Corruption before
- * the tail (a bad record followed by good ones) is also cut there, and
- * reported through wal_open's log callback with the file and offset.
+ * index not following its predecessor, term lower than its predecessor's)
+ * is cut off: the file is truncated at the last good record and later
+ * segments are deleted. Corruption before the tail (a bad record followed
+ * by more data) is also cut there. Every cut is reported (file, offset,
+ * what was lost) through wal_options.report, or lmsd's log if that is NULL:
+ * a torn tail at WARN (normal after a crash), corruption before the tail at
+ * ERROR (fsynced entries were lost).
  *
  * Term and vote are kept apart in <dir>/hardstate, replaced atomically
  * (write temp, fsync, rename, fsync dir).
  *
  * Not thread-safe: one owner at a time (the log-writer thread after start).
+ * The directory is flock()ed while open, so a second lmsd on the same data
+ * dir is refused instead of corrupting the log.
+ *
+ * Errors: LMS_INVALID_ARGUMENT leaves the log untouched. Any other error
+ * from wal_append, wal_sync or wal_truncate_after (I/O, out of memory)
+ * marks the WAL failed: later writes are refused, because after a failed
+ * write or fsync the kernel's view of the file cannot be trusted; close and
+ * reopen (recovery) is the way out.
  */
 #ifndef LMS_CORE_WAL_H
 #define LMS_CORE_WAL_H
@@ -25,6 +36,11 @@
 #include <lms/plugin.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "crc32c.h" /* crc32c(), as used in the records */
+
+/* The largest data of one entry; wal_append refuses more. */
+#define WAL_MAX_ENTRY_BYTES ((size_t)256 << 20)
 
 typedef struct wal wal;
 
@@ -36,41 +52,56 @@ typedef struct wal_entry {
     size_t len;
 } wal_entry;
 
+/* level is an enum lms_log_level (LMS_LOG_WARN, LMS_LOG_ERROR). */
+typedef void (*wal_report_fn)(void *arg, int level, const char *msg);
+
 typedef struct wal_options {
-    size_t segment_bytes; /* roll to a new segment past this; 0: 64 MiB */
+    size_t segment_bytes; /* roll to a new segment past this; 0: 64 MiB;
+                             at most 1 GiB */
+    wal_report_fn report; /* what recovery cut; NULL: lmsd's log */
+    void *report_arg;
 } wal_options;
 
 /* Open or create the WAL in dir (created if missing), recover as above.
  * opts may be NULL. */
 int wal_open(const char *dir, const wal_options *opts, wal **out, lms_err *err);
+/* Close the files (no sync: call wal_sync first). NULL is a no-op. */
 void wal_close(wal *w);
 
-/* 0 when empty. first_index is 1 for a fresh log. */
+/* first_index is 1 for a fresh log; last_index is first_index - 1 when the
+ * log is empty (0 for a fresh log), and last_term 0. */
 uint64_t wal_first_index(const wal *w);
 uint64_t wal_last_index(const wal *w);
 uint64_t wal_last_term(const wal *w);
 /* How many bytes of the tail were cut at open (0 if none). */
 uint64_t wal_truncated_bytes(const wal *w);
 
-/* Append entries; their indexes must continue the log (last_index + 1, ...).
+/* Append entries; their indexes must continue the log (last_index + 1, ...)
+ * and their terms must not decrease. The batch goes out in as few
+ * pwritev() calls as possible (small data is copied into one buffer,
+ * large data is written from the caller's memory).
  * Written to the OS, not yet durable: call wal_sync. */
 int wal_append(wal *w, const wal_entry *entries, size_t n, lms_err *err);
-/* fsync the current segment (and the directory if a segment was created or
- * removed since the last sync). */
+/* fdatasync every segment written since the last sync (and fsync the
+ * directory if a segment was created or removed since then). */
 int wal_sync(wal *w, lms_err *err);
 
-/* Read entry index into *out; out->data is malloc'd, caller frees. */
+/* Read entry index into *out; out->data is malloc'd (never NULL), caller
+ * frees. LMS_NOT_FOUND outside [first_index, last_index], LMS_DATA_LOSS if
+ * the record no longer matches its CRC. */
 int wal_read(wal *w, uint64_t index, wal_entry *out, lms_err *err);
-/* Delete every entry after index (Raft: a conflicting suffix). */
+/* Delete every entry after index (Raft: a conflicting suffix); index may
+ * be first_index - 1 to empty the log. Durable on return (the truncation
+ * and everything appended before it are synced), so a crash can never
+ * bring the cut entries back behind newer ones. */
 int wal_truncate_after(wal *w, uint64_t index, lms_err *err);
 
-/* Durable term and vote. Missing file: *term = 0, *vote = 0. */
+/* Durable term and vote. Missing file: *term = 0, *vote = 0. A file that
+ * is there but does not check out is LMS_DATA_LOSS, never 0/0 (that could
+ * make the node vote twice in a term). */
 int wal_hardstate_load(const char *dir, uint64_t *term, uint64_t *vote,
                        lms_err *err);
 int wal_hardstate_save(const char *dir, uint64_t term, uint64_t vote,
                        lms_err *err);
-
-/* CRC32C (Castagnoli), as used in the records. */
-uint32_t crc32c(uint32_t crc, const void *data, size_t len);
 
 #endif

@@ -140,6 +140,7 @@ workers *workers_start(struct event_base *base, const char *name, int nthreads,
             log_error("%s: cannot start thread: %s", name, strerror(errno));
             w->nthreads = i;
             workers_stop(w);
+            workers_free(w);
             return NULL;
         }
         char tname[16];
@@ -190,12 +191,22 @@ void workers_stop(workers *w)
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
+    int was = w->stopping;
     w->stopping = 1;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
+    if (was)
+        return;
     for (int i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL);
     run_finished(w);
+}
+
+void workers_free(workers *w)
+{
+    if (!w)
+        return;
+    workers_stop(w);
     event_free(w->ev);
     close(w->pipefd[0]);
     close(w->pipefd[1]);

@@ -22,8 +22,12 @@ workers *workers_start(struct event_base *base, const char *name, int nthreads,
 int workers_submit(workers *w, workers_fn work, workers_fn done, void *arg);
 /* Number of jobs queued or running. */
 size_t workers_pending(const workers *w);
-/* Run every queued job, then join the threads. Pending done callbacks run
- * before this returns (on the calling thread, which must be the loop's). */
+/* Refuse new jobs, run every queued one, join the threads. Pending done
+ * callbacks run before this returns (on the calling thread, which must be
+ * the loop's); a done callback may still call workers_submit on this or
+ * another stopped pool and get -1. Idempotent. */
 void workers_stop(workers *w);
+/* Stop (if not yet) and free. */
+void workers_free(workers *w);
 
 #endif

@@ -1,0 +1,407 @@
+/*
+ * cli.c: the subcommand dispatcher, error reporting and result printing
+ * shared by the three programs (see cli.h).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LMS_VERSION
+#define LMS_VERSION "0.0.0"
+#endif
+
+static const struct cli_param global_params[] = {
+    {"servers", 's', "HOST:PORT[,...]", CLI_STRING, 0,
+     "servers to contact (default $LMS_SERVERS, else 127.0.0.1:7400)", NULL},
+    {"json", 0, NULL, CLI_FLAG, 0, "print the result as one JSON document", NULL},
+    {"home", 0, "DIR", CLI_STRING, 0,
+     "where the session is kept (default $LMS_HOME, else ~/.config/lms)", NULL},
+    {"help", 'h', NULL, CLI_FLAG, 0, "show this help", NULL},
+    {"version", 0, NULL, CLI_FLAG, 0, "show the version", NULL},
+    {NULL, 0, NULL, CLI_FLAG, 0, NULL, NULL},
+};
+
+/* ---- reporting ---------------------------------------------------------- */
+
+/* stderr gets "PROG: text"; with --json stdout gets {"error", "status"}. */
+static int report(struct cli_ctx *ctx, int code, const char *status, const char *text,
+                  const char *json_text)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: %s\n", ctx->prog->name, text);
+    if (ctx->json) {
+        json_object *obj = json_object_new_object();
+        json_object_object_add(obj, "error", json_object_new_string(json_text));
+        json_object_object_add(obj, "status", json_object_new_string(status));
+        cli_print_json(obj);
+    }
+    return code;
+}
+
+int cli_fail(struct cli_ctx *ctx, int code, const char *status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return report(ctx, code, status, msg, msg);
+}
+
+static void print_usage_hint(const struct cli_ctx *ctx)
+{
+    if (ctx->cmd != NULL) {
+        cli_print_usage(stderr, ctx->prog->name, ctx->cmd->name, ctx->cmd->params);
+        fprintf(stderr, "run '%s %s --help' for more\n", ctx->prog->name, ctx->cmd->name);
+    } else {
+        fprintf(stderr, "usage: %s [global options] COMMAND [ARGS]\n", ctx->prog->name);
+        fprintf(stderr, "run '%s --help' for the commands\n", ctx->prog->name);
+    }
+}
+
+int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    report(ctx, LMS_EXIT_USAGE, "INVALID_ARGUMENT", msg, msg);
+    print_usage_hint(ctx);
+    return LMS_EXIT_USAGE;
+}
+
+int cli_fail_errno(struct cli_ctx *ctx, int err, const char *msg)
+{
+    const char *status;
+    switch (err) {
+    case ENOENT:
+        status = "NOT_FOUND";
+        break;
+    case EEXIST:
+        status = "ALREADY_EXISTS";
+        break;
+    case EACCES:
+    case EPERM:
+        status = "PERMISSION_DENIED";
+        break;
+    case ENOMEM:
+    case ENOSPC:
+        status = "RESOURCE_EXHAUSTED";
+        break;
+    case EISDIR:
+        status = "INVALID_ARGUMENT";
+        break;
+    default:
+        status = "UNKNOWN";
+    }
+    return report(ctx, LMS_EXIT_FAILED, status, msg, msg);
+}
+
+static bool is_login(const struct cli_ctx *ctx)
+{
+    return ctx->cmd != NULL && strcmp(ctx->cmd->name, "login") == 0;
+}
+
+int cli_refused(struct cli_ctx *ctx, const Lms__Response *resp)
+{
+    char buf[32], text[1200];
+    const char *status = lms_status_name(resp->status, buf, sizeof buf);
+    if (resp->status == LMS__STATUS__UNAUTHENTICATED && !is_login(ctx))
+        return cli_fail(ctx, LMS_EXIT_AUTH, status, "session expired or revoked; run: %s login NAME",
+                        ctx->prog->name);
+    snprintf(text, sizeof text, "refused (%s)%s%s", status, resp->message[0] ? ": " : "",
+             resp->message);
+    return report(ctx, resp->status == LMS__STATUS__UNAUTHENTICATED ? LMS_EXIT_AUTH : LMS_EXIT_FAILED,
+                  status, text, resp->message[0] ? resp->message : status);
+}
+
+/* ---- talking to the server ---------------------------------------------- */
+
+/* -s, else $LMS_SERVERS, else the list of the saved session, else the default. */
+static const char *pick_servers(const struct cli_ctx *ctx)
+{
+    const char *env = getenv("LMS_SERVERS");
+    if (ctx->servers_opt != NULL)
+        return ctx->servers_opt;
+    if (env != NULL && *env != '\0')
+        return env;
+    if (ctx->session.servers != NULL && *ctx->session.servers != '\0')
+        return ctx->session.servers;
+    return LMS_DEFAULT_SERVERS;
+}
+
+int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
+{
+    char err[1024];
+    *out = NULL;
+    if (ctx->client == NULL) {
+        ctx->client = lms_client_new(pick_servers(ctx), err, sizeof err);
+        if (ctx->client == NULL)
+            return cli_usage_error(ctx, "%s", err);
+        lms_client_set_progress(ctx->client, true);
+    }
+    if (ctx->logged_in)
+        req->token = ctx->session.token;
+    enum lms_client_rc rc = lms_client_call(ctx->client, req, out, err, sizeof err);
+    switch (rc) {
+    case LMS_CLIENT_OK:
+        return LMS_EXIT_OK;
+    case LMS_CLIENT_UNREACHABLE:
+    case LMS_CLIENT_NO_LEADER:
+        return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNAVAILABLE", "%s", err);
+    case LMS_CLIENT_LOCAL:
+        return cli_fail(ctx, LMS_EXIT_FAILED, "RESOURCE_EXHAUSTED", "%s", err);
+    case LMS_CLIENT_BAD_REPLY:
+        break;
+    }
+    return cli_fail(ctx, LMS_EXIT_FAILED, "INTERNAL", "%s", err);
+}
+
+int cli_call(struct cli_ctx *ctx, Lms__Request *req, Lms__Response__BodyCase want,
+             Lms__Response **out)
+{
+    int rc = cli_call_raw(ctx, req, out);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    if ((*out)->status != LMS__STATUS__OK)
+        rc = cli_refused(ctx, *out);
+    else if (want != LMS__RESPONSE__BODY__NOT_SET && (*out)->body_case != want)
+        rc = cli_fail(ctx, LMS_EXIT_FAILED, "INTERNAL",
+                      "unexpected answer from the server (response body %d, expected %d)",
+                      (int)(*out)->body_case, (int)want);
+    if (rc != LMS_EXIT_OK) {
+        lms__response__free_unpacked(*out, NULL);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* ---- showing results ---------------------------------------------------- */
+
+int cli_print_json(json_object *obj)
+{
+    const char *text = json_object_to_json_string_ext(
+        obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+    printf("%s\n", text ? text : "null");
+    json_object_put(obj);
+    return LMS_EXIT_OK;
+}
+
+int cli_show_fields(struct cli_ctx *ctx, const ProtobufCMessage *m, const struct out_column *cols,
+                    size_t ncols)
+{
+    if (ctx->json)
+        return cli_print_json(out_json_message(m));
+    out_fields(stdout, m, cols, ncols);
+    return LMS_EXIT_OK;
+}
+
+int cli_list(struct cli_ctx *ctx, Lms__Request *req, const struct cli_list_view *view)
+{
+    Lms__Response *resp;
+    int rc = cli_call(ctx, req, view->body, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const ProtobufCMessage *body = out_response_body(resp);
+    size_t n;
+    ProtobufCMessage *const *rows = out_repeated(body, view->field, &n);
+    if (ctx->json)
+        cli_print_json(out_json_message(body));
+    else if (n == 0)
+        printf("%s\n", view->empty);
+    else
+        out_table(stdout, view->cols, view->ncols, rows, n);
+    lms__response__free_unpacked(resp, NULL);
+    return LMS_EXIT_OK;
+}
+
+int cli_done(struct cli_ctx *ctx, const ProtobufCMessage *m, const char *fmt, ...)
+{
+    if (ctx->json) {
+        json_object *obj = m ? out_json_message(m) : json_object_new_object();
+        if (m == NULL)
+            json_object_object_add(obj, "ok", json_object_new_boolean(1));
+        return cli_print_json(obj);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    return LMS_EXIT_OK;
+}
+
+/* ---- help --------------------------------------------------------------- */
+
+static void print_program_help(const struct cli_program *prog)
+{
+    printf("usage: %s [global options] COMMAND [ARGS]\n\n%s\n\nCommands:\n", prog->name,
+           prog->summary);
+    for (const struct cli_command *c = prog->commands; c->name != NULL; c++)
+        printf("  %-18s %s\n", c->name, c->summary);
+    printf("\nGlobal options (before or after the command):\n");
+    cli_print_params(stdout, global_params);
+    printf("\nRun '%s COMMAND --help' for the arguments of a command.\n"
+           "Exit status: 0 ok, 1 refused or failed, 2 usage error, 3 no server reachable\n"
+           "or no leader, 4 not logged in or session expired.\n",
+           prog->name);
+}
+
+static void print_command_help(const struct cli_program *prog, const struct cli_command *cmd)
+{
+    cli_print_usage(stdout, prog->name, cmd->name, cmd->params);
+    printf("\n%s\n", cmd->summary);
+    if (cmd->params[0].name != NULL) {
+        printf("\nArguments and options:\n");
+        cli_print_params(stdout, cmd->params);
+    }
+    printf("\nGlobal options:\n");
+    cli_print_params(stdout, global_params);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+/* Is there a --json (or -h/--help) before any "--"? Decided before parsing,
+ * so that even errors in the arguments come out as JSON. */
+static bool has_word(int argc, char **argv, const char *a, const char *b)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], a) == 0 || (b != NULL && strcmp(argv[i], b) == 0))
+            return true;
+    return false;
+}
+
+static const struct cli_command *find_command(const struct cli_program *prog, const char *name)
+{
+    for (const struct cli_command *c = prog->commands; c->name != NULL; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+/* Take the global options out of a (later ones win). */
+static void apply_globals(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    if (cli_has(a, "json"))
+        ctx->json = true;
+    if (cli_has(a, "servers"))
+        ctx->servers_opt = cli_str(a, "servers");
+    if (cli_has(a, "home")) {
+        free(ctx->home);
+        ctx->home = strdup(cli_str(a, "home"));
+    }
+}
+
+/* Load the session; a command that needs one fails with exit 4 without. */
+static int load_session(struct cli_ctx *ctx)
+{
+    char err[512], *dir = lms_session_dir(ctx->home);
+    bool needed = ctx->cmd->flags & CLI_NEEDS_SESSION;
+    free(ctx->home);
+    ctx->home = dir;
+    if (dir == NULL)
+        return needed ? cli_fail(ctx, LMS_EXIT_AUTH, "UNAUTHENTICATED",
+                                 "no home directory for the session; use --home DIR")
+                      : LMS_EXIT_OK;
+    int rc = lms_session_load(dir, &ctx->session, err, sizeof err);
+    if (!needed)
+        return LMS_EXIT_OK;
+    if (rc == 1)
+        return cli_fail(ctx, LMS_EXIT_AUTH, "UNAUTHENTICATED", "not logged in; run: %s login NAME",
+                        ctx->prog->name);
+    if (rc < 0)
+        return cli_fail(ctx, LMS_EXIT_AUTH, "UNAUTHENTICATED", "%s; run: %s login NAME", err,
+                        ctx->prog->name);
+    ctx->logged_in = true;
+    return LMS_EXIT_OK;
+}
+
+/* Parse the subcommand's arguments and run it. */
+static int run_command(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const struct cli_param *const tables[] = {ctx->cmd->params, global_params, NULL};
+    struct cli_args args;
+    char err[1024];
+    int rc;
+    if (has_word(argc, argv, "-h", "--help")) {
+        print_command_help(ctx->prog, ctx->cmd);
+        return LMS_EXIT_OK;
+    }
+    if (cli_parse(tables, argc, argv, false, &args, NULL, err, sizeof err) < 0) {
+        rc = cli_usage_error(ctx, "%s", err);
+    } else {
+        apply_globals(ctx, &args);
+        rc = load_session(ctx);
+        if (rc == LMS_EXIT_OK)
+            rc = ctx->cmd->handler(ctx, &args);
+    }
+    cli_args_free(&args);
+    return rc;
+}
+
+/* "help" and "help COMMAND". */
+static int run_help(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const struct cli_command *cmd = argc > 0 ? find_command(ctx->prog, argv[0]) : NULL;
+    if (argc > 0 && cmd == NULL)
+        return cli_usage_error(ctx, "unknown command '%s'", argv[0]);
+    if (cmd != NULL)
+        print_command_help(ctx->prog, cmd);
+    else
+        print_program_help(ctx->prog);
+    return LMS_EXIT_OK;
+}
+
+static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const struct cli_param *const tables[] = {global_params, NULL};
+    struct cli_args g;
+    char err[1024];
+    int used, rc = -1;
+    if (cli_parse(tables, argc, argv, true, &g, &used, err, sizeof err) < 0) {
+        rc = cli_usage_error(ctx, "%s", err);
+    } else {
+        apply_globals(ctx, &g);
+        if (cli_has(&g, "version")) {
+            printf("%s %s\n", ctx->prog->name, LMS_VERSION);
+            rc = LMS_EXIT_OK;
+        } else if (used == argc && cli_has(&g, "help")) {
+            print_program_help(ctx->prog);
+            rc = LMS_EXIT_OK;
+        } else if (used == argc) {
+            rc = cli_usage_error(ctx, "no command given");
+        }
+    }
+    cli_args_free(&g);
+    if (rc >= 0)
+        return rc;
+    argc -= used;
+    argv += used;
+    if (strcmp(argv[0], "help") == 0)
+        return run_help(ctx, argc - 1, argv + 1);
+    ctx->cmd = find_command(ctx->prog, argv[0]);
+    if (ctx->cmd == NULL)
+        return cli_usage_error(ctx, "unknown command '%s'", argv[0]);
+    if (cli_has(&g, "help")) {
+        print_command_help(ctx->prog, ctx->cmd);
+        return LMS_EXIT_OK;
+    }
+    return run_command(ctx, argc - 1, argv + 1);
+}
+
+int cli_main(const struct cli_program *prog, int argc, char **argv)
+{
+    struct cli_ctx ctx = {.prog = prog};
+    ctx.json = has_word(argc - 1, argv + 1, "--json", NULL);
+    int rc = dispatch(&ctx, argc - 1, argv + 1);
+    fflush(stdout);
+    lms_client_free(ctx.client);
+    lms_session_clear(&ctx.session);
+    free(ctx.home);
+    return rc;
+}

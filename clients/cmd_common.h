@@ -1,0 +1,59 @@
+/*
+ * cmd_common.h: the subcommands that more than one program offers (login,
+ * logout, whoami, courses, assignments, materials, submissions, queries)
+ * and the helpers that the program-specific ones share (reading a file to
+ * send, saving a file received, building requests).
+ */
+#ifndef LMS_CLIENTS_CMD_COMMON_H
+#define LMS_CLIENTS_CMD_COMMON_H
+
+#include "cli.h"
+
+/* Point the body oneof of request r at body b: CLI_SET_BODY(&req, submit, SUBMIT, &s). */
+#define CLI_SET_BODY(r, member, CASE, b) \
+    ((r)->body_case = LMS__REQUEST__BODY_##CASE, (r)->member = (b))
+
+#define CLI_COLUMNS(cols) (cols), (sizeof(cols) / sizeof((cols)[0]))
+
+extern const struct cli_param cmd_no_params[];
+extern const struct cli_param cmd_login_params[];
+extern const struct cli_param cmd_course_filter_params[];
+
+int cmd_login(struct cli_ctx *ctx, const struct cli_args *a);
+int cmd_logout(struct cli_ctx *ctx, const struct cli_args *a);
+int cmd_whoami(struct cli_ctx *ctx, const struct cli_args *a);
+int cmd_courses(struct cli_ctx *ctx, const struct cli_args *a);
+/* [--course C] */
+int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a);
+int cmd_materials(struct cli_ctx *ctx, const struct cli_args *a);
+/* [--assignment ID] [--ungraded] */
+int cmd_submissions(struct cli_ctx *ctx, const struct cli_args *a);
+/* [--course C] [--all]; a program that declares no --all lists every thread */
+int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a);
+
+/* The entries every program's table starts with. */
+#define CMD_SESSION_COMMANDS                                                                   \
+    {"login", "log in as NAME and keep the session", cmd_login_params, cmd_login, 0},          \
+    {"logout", "end the session and forget it", cmd_no_params, cmd_logout, CLI_NEEDS_SESSION}, \
+    {"whoami", "show who is logged in, and until when", cmd_no_params, cmd_whoami,             \
+     CLI_NEEDS_SESSION}
+
+/*
+ * Read the file at path for sending: *data (free it) and *len, and its base
+ * name in *name (points into path). Returns LMS_EXIT_OK or the reported
+ * exit code.
+ */
+int cmd_read_upload(struct cli_ctx *ctx, const char *path, uint8_t **data, size_t *len,
+                    const char **name);
+
+/*
+ * Save a file received from the server after checking it against sha256:
+ * to -o (args "output", replacing an existing file) or to file_name in the
+ * current directory (never replacing one). Then report
+ * "saved WHAT to PATH (N bytes, sha256 HEX)", or the JSON of m plus "path".
+ */
+int cmd_save_download(struct cli_ctx *ctx, const struct cli_args *a, const ProtobufCMessage *m,
+                      const char *what, const char *file_name, const ProtobufCBinaryData *data,
+                      const ProtobufCBinaryData *sha256);
+
+#endif

@@ -1,0 +1,476 @@
+/*
+ * lmsclient.c: connection handling and the retry policy of lmsclient.h.
+ *
+ * A call walks the server list starting at the server that answered last.
+ * Connection failures move on to the next server; if every server refuses
+ * before any has answered, the call fails at once (nothing is running). Once
+ * a server has been reached, hang-ups, idle timeouts, UNAVAILABLE and
+ * NOT_LEADER without a usable hint are retried round the list, with
+ * exponential backoff after each full round, until the timeout has passed
+ * since the first failure. The frame is encoded once, so every retry carries
+ * the same id, client_id and seq.
+ */
+#include "lmsclient.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_opts.h"
+#include "wire.h"
+
+struct lms_server {
+    char *host, *port;
+    char *display; /* "host:port" as in messages and leader hints */
+};
+
+struct lms_client {
+    struct lms_server *servers;
+    size_t nservers, cap;
+    char *list; /* the servers as given, for messages */
+    size_t cur; /* the server to try first */
+    int fd;     /* connection to servers[cur], or -1 */
+    uint64_t client_id, seq, next_id;
+    int timeout_ms;
+    bool progress;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* strerror() with a lower-case first letter, to sit inside a sentence. */
+static void errno_text(int err, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", strerror(err));
+    if (buf[0] >= 'A' && buf[0] <= 'Z')
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+}
+
+const char *lms_status_name(Lms__Status s, char *buf, size_t n)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&lms__status__descriptor,
+                                                                       (int)s);
+    if (v != NULL)
+        return v->name;
+    snprintf(buf, n, "STATUS_%d", (int)s);
+    return buf;
+}
+
+bool lms_request_is_write(Lms__Request__BodyCase body)
+{
+    switch (body) {
+    case LMS__REQUEST__BODY_LOGIN:
+    case LMS__REQUEST__BODY_LOGOUT:
+    case LMS__REQUEST__BODY_CREATE_COURSE:
+    case LMS__REQUEST__BODY_ENROLL:
+    case LMS__REQUEST__BODY_ADD_USER:
+    case LMS__REQUEST__BODY_IMPORT_USERS:
+    case LMS__REQUEST__BODY_CREATE_ASSIGNMENT:
+    case LMS__REQUEST__BODY_SUBMIT:
+    case LMS__REQUEST__BODY_GRADE:
+    case LMS__REQUEST__BODY_RELEASE:
+    case LMS__REQUEST__BODY_EXTEND:
+    case LMS__REQUEST__BODY_ASK:
+    case LMS__REQUEST__BODY_REPLY:
+    case LMS__REQUEST__BODY_RESOLVE:
+    case LMS__REQUEST__BODY_UPLOAD_MATERIAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Split one "host:port", "[v6]:port", "host" or bare "v6addr" entry. */
+static int split_server(const char *s, size_t len, struct lms_server *out)
+{
+    const char *host = s, *port = NULL, *end = s + len;
+    size_t hostlen = len;
+    if (len > 0 && s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (rb == NULL || (rb + 1 < end && rb[1] != ':'))
+            return -1;
+        host = s + 1;
+        hostlen = (size_t)(rb - host);
+        if (rb + 1 < end)
+            port = rb + 2;
+    } else {
+        const char *colon = memchr(s, ':', len);
+        if (colon != NULL && memchr(colon + 1, ':', (size_t)(end - colon - 1)) == NULL) {
+            hostlen = (size_t)(colon - s);
+            port = colon + 1;
+        }
+    }
+    size_t portlen = port ? (size_t)(end - port) : strlen(LMS_DEFAULT_PORT);
+    if (hostlen == 0 || hostlen > 253 || portlen == 0 || portlen > 5)
+        return -1;
+    out->host = strndup(host, hostlen);
+    out->port = strndup(port ? port : LMS_DEFAULT_PORT, portlen);
+    if (out->host == NULL || out->port == NULL)
+        return -1;
+    uint64_t num;
+    if (lms_parse_u64(out->port, &num) < 0 || num == 0 || num > 65535)
+        return -1;
+    bool v6 = strchr(out->host, ':') != NULL;
+    if (asprintf(&out->display, v6 ? "[%s]:%s" : "%s:%s", out->host, out->port) < 0) {
+        out->display = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void free_server(struct lms_server *s)
+{
+    free(s->host);
+    free(s->port);
+    free(s->display);
+}
+
+/* Add "host:port" to the list unless it is there; returns its index or -1. */
+static int add_server(struct lms_client *c, const char *s, size_t len)
+{
+    struct lms_server sv = {0};
+    if (split_server(s, len, &sv) < 0) {
+        free_server(&sv);
+        return -1;
+    }
+    for (size_t i = 0; i < c->nservers; i++) {
+        if (strcmp(c->servers[i].display, sv.display) == 0) {
+            free_server(&sv);
+            return (int)i;
+        }
+    }
+    if (c->nservers == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4;
+        struct lms_server *v = realloc(c->servers, cap * sizeof *v);
+        if (v == NULL) {
+            free_server(&sv);
+            return -1;
+        }
+        c->servers = v;
+        c->cap = cap;
+    }
+    c->servers[c->nservers] = sv;
+    return (int)c->nservers++;
+}
+
+static uint64_t random_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+        id = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() ^ (uint64_t)mono_ms();
+    return id ? id : 1; /* 0 would mean "no client id" */
+}
+
+static int read_timeout_env(int *timeout_ms, char *err, size_t errlen)
+{
+    const char *env = getenv("LMS_CLIENT_TIMEOUT");
+    double secs;
+    if (env == NULL || *env == '\0')
+        return 0;
+    if (lms_parse_double(env, &secs) < 0 || secs <= 0 || secs > 86400) {
+        snprintf(err, errlen, "bad LMS_CLIENT_TIMEOUT '%s' (expected seconds, e.g. 10)", env);
+        return -1;
+    }
+    *timeout_ms = (int)(secs * 1000);
+    return 0;
+}
+
+struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen)
+{
+    struct lms_client *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->list = strdup(servers)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        lms_client_free(c);
+        return NULL;
+    }
+    c->fd = -1;
+    c->client_id = random_id();
+    c->timeout_ms = LMS_CLIENT_DEFAULT_TIMEOUT_MS;
+    for (const char *p = servers;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (add_server(c, p, len) < 0) {
+            snprintf(err, errlen, "bad server address '%.*s' in '%s' (expected host:port)",
+                     (int)len, p, servers);
+            lms_client_free(c);
+            return NULL;
+        }
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    if (read_timeout_env(&c->timeout_ms, err, errlen) < 0) {
+        lms_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void disconnect(struct lms_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+void lms_client_free(struct lms_client *c)
+{
+    if (c == NULL)
+        return;
+    disconnect(c);
+    for (size_t i = 0; i < c->nservers; i++)
+        free_server(&c->servers[i]);
+    free(c->servers);
+    free(c->list);
+    free(c);
+}
+
+void lms_client_set_timeout(struct lms_client *c, int timeout_ms)
+{
+    c->timeout_ms = timeout_ms;
+}
+
+void lms_client_set_progress(struct lms_client *c, bool on)
+{
+    c->progress = on;
+}
+
+uint64_t lms_client_id(const struct lms_client *c)
+{
+    return c->client_id;
+}
+
+const char *lms_client_current(const struct lms_client *c)
+{
+    return c->servers[c->cur].display;
+}
+
+/* Non-blocking connect to one address, waiting at most timeout_ms.
+ * Returns the socket, or -1 with errno. */
+static int connect_addr(const struct addrinfo *ai, int timeout_ms)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        int soerr = errno;
+        socklen_t len = sizeof soerr;
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        if (soerr == EINPROGRESS) {
+            int n;
+            while ((n = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+                ;
+            if (n == 0)
+                soerr = ETIMEDOUT;
+            else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+                soerr = errno;
+        }
+        if (soerr != 0) {
+            close(fd);
+            errno = soerr;
+            return -1;
+        }
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/* Connect to server s, trying each of its addresses. Returns the socket, or
+ * -1 with a reason ("connection refused") in why. */
+static int connect_server(const struct lms_server *s, int timeout_ms, char *why, size_t whylen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res;
+    int rc = getaddrinfo(s->host, s->port, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot resolve %s: %s", s->host,
+                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1, err = ECONNREFUSED;
+    for (const struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = connect_addr(ai, timeout_ms);
+        if (fd < 0)
+            err = errno;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        errno_text(err, why, whylen);
+    return fd;
+}
+
+/* The state of one call across its attempts. */
+struct call {
+    const uint8_t *frame;
+    size_t len;
+    uint64_t id;
+    int redirects;
+    unsigned failures;   /* failed attempts so far */
+    bool reached;        /* some server accepted a connection */
+    bool answered;       /* some server answered NOT_LEADER or UNAVAILABLE */
+    int64_t retry_since; /* monotonic ms of the first failure, -1: none */
+    int64_t backoff_ms;
+    char why[384];       /* why the last attempt failed */
+};
+
+enum attempt { ATT_DONE, ATT_REDIRECT, ATT_FAILED, ATT_FATAL };
+
+/* Should resp send us elsewhere? Handles NOT_LEADER and UNAVAILABLE. */
+static enum attempt judge(struct lms_client *c, struct call *k, const Lms__Response *resp)
+{
+    char buf[32];
+    if (resp->status != LMS__STATUS__NOT_LEADER && resp->status != LMS__STATUS__UNAVAILABLE)
+        return ATT_DONE;
+    k->answered = true;
+    snprintf(k->why, sizeof k->why, "%s%s%s", lms_status_name(resp->status, buf, sizeof buf),
+             resp->message[0] ? ": " : "", resp->message);
+    if (resp->status == LMS__STATUS__NOT_LEADER && resp->leader[0] != '\0' &&
+        k->redirects < LMS_CLIENT_MAX_REDIRECTS) {
+        int idx = add_server(c, resp->leader, strlen(resp->leader));
+        if (idx >= 0 && (size_t)idx != c->cur) {
+            k->redirects++;
+            disconnect(c);
+            c->cur = (size_t)idx;
+            return ATT_REDIRECT;
+        }
+    }
+    return ATT_FAILED;
+}
+
+/* Milliseconds left before the call gives up retrying. */
+static int64_t time_left(const struct lms_client *c, const struct call *k)
+{
+    if (k->retry_since < 0)
+        return c->timeout_ms;
+    int64_t left = k->retry_since + c->timeout_ms - mono_ms();
+    return left > 0 ? left : 0;
+}
+
+/* One try on servers[cur]: connect if needed, send, receive. */
+static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response **resp)
+{
+    if (c->fd < 0) {
+        int64_t left = time_left(c, k);
+        int timeout = left < LMS_CLIENT_CONNECT_TIMEOUT_MS ? (int)left : LMS_CLIENT_CONNECT_TIMEOUT_MS;
+        c->fd = connect_server(&c->servers[c->cur], timeout > 0 ? timeout : 1, k->why,
+                               sizeof k->why);
+        if (c->fd < 0)
+            return ATT_FAILED;
+    }
+    k->reached = true;
+    /* the server may need a while to commit a large write: one extra second
+     * of patience per MiB on top of the timeout */
+    int idle = c->timeout_ms + (int)(k->len >> 20) * 1000;
+    int rc = lms_wire_send(c->fd, k->frame, k->len, idle, c->progress, k->why, sizeof k->why);
+    if (rc == LMS_WIRE_OK) {
+        rc = lms_wire_recv_response(c->fd, idle, c->progress, resp, k->why, sizeof k->why);
+    } else {
+        /* A server that refuses a frame (too large) answers, then closes:
+         * its answer is worth more than our write error. */
+        char ignored[64];
+        if (lms_wire_recv_response(c->fd, 1000, false, resp, ignored, sizeof ignored) == 0)
+            rc = LMS_WIRE_OK;
+    }
+    if (rc != LMS_WIRE_OK) {
+        disconnect(c);
+        return rc == LMS_WIRE_BAD ? ATT_FATAL : ATT_FAILED;
+    }
+    /* a response to an earlier request on this connection cannot happen (one
+     * request per connection at a time), but a connection-level error
+     * without our id can */
+    if ((*resp)->id != k->id && (*resp)->status == LMS__STATUS__OK) {
+        lms__response__free_unpacked(*resp, NULL);
+        *resp = NULL;
+        snprintf(k->why, sizeof k->why, "the server answered a different request");
+        disconnect(c);
+        return ATT_FATAL;
+    }
+    enum attempt a = judge(c, k, *resp);
+    if (a != ATT_DONE) {
+        lms__response__free_unpacked(*resp, NULL);
+        *resp = NULL;
+        disconnect(c);
+    }
+    return a;
+}
+
+enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms__Response **resp,
+                                   char *err, size_t errlen)
+{
+    req->id = ++c->next_id;
+    req->client_id = c->client_id;
+    req->seq = lms_request_is_write(req->body_case) ? ++c->seq : 0;
+    *resp = NULL;
+
+    struct call k = {.id = req->id, .retry_since = -1, .backoff_ms = 50};
+    uint8_t *frame = lms_wire_pack_request(req, &k.len);
+    if (frame == NULL) {
+        snprintf(err, errlen, "the request is too large to send");
+        return LMS_CLIENT_LOCAL;
+    }
+    k.frame = frame;
+
+    enum lms_client_rc rc;
+    for (;;) {
+        enum attempt a = attempt(c, &k, resp);
+        if (a == ATT_DONE) {
+            rc = LMS_CLIENT_OK;
+            break;
+        }
+        if (a == ATT_FATAL) {
+            snprintf(err, errlen, "%s (from %s)", k.why, c->servers[c->cur].display);
+            rc = LMS_CLIENT_BAD_REPLY;
+            break;
+        }
+        if (a == ATT_REDIRECT)
+            continue;
+        if (k.retry_since < 0)
+            k.retry_since = mono_ms();
+        k.failures++;
+        /* nobody home: no point in waiting for a cluster that is not there */
+        bool give_up = (!k.reached && k.failures >= c->nservers) || time_left(c, &k) == 0;
+        if (give_up) {
+            rc = k.answered ? LMS_CLIENT_NO_LEADER : LMS_CLIENT_UNREACHABLE;
+            snprintf(err, errlen, "%s at %s (%s)",
+                     k.answered ? "no lms leader available" : "no lms server reachable",
+                     c->list, k.why);
+            break;
+        }
+        c->cur = (c->cur + 1) % c->nservers;
+        if (k.failures % c->nservers == 0) {
+            int64_t left = time_left(c, &k);
+            sleep_ms(k.backoff_ms < left ? k.backoff_ms : left);
+            k.backoff_ms = k.backoff_ms * 2 > 1000 ? 1000 : k.backoff_ms * 2;
+        }
+    }
+    free(frame);
+    return rc;
+}

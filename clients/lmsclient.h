@@ -1,0 +1,76 @@
+/*
+ * lmsclient.h: the client library shared by lms-student, lms-instructor and
+ * lms-admin. It sends one Request at a time to an lms cluster and returns
+ * the Response, hiding the cluster: it connects with a timeout, follows
+ * NOT_LEADER hints to the leader (and stays there), and when a server is
+ * unavailable or hangs up it retries the others with backoff, re-sending the
+ * same request with the same (client_id, seq) so that the cluster applies a
+ * write once however often it arrives.
+ */
+#ifndef LMS_CLIENTS_LMSCLIENT_H
+#define LMS_CLIENTS_LMSCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client.pb-c.h"
+
+#define LMS_DEFAULT_SERVERS "127.0.0.1:7400"
+#define LMS_DEFAULT_PORT "7400"
+/* How long a call keeps retrying after its first failure; LMS_CLIENT_TIMEOUT
+ * (seconds) overrides it. */
+#define LMS_CLIENT_DEFAULT_TIMEOUT_MS 10000
+/* Timeout of one TCP connect. */
+#define LMS_CLIENT_CONNECT_TIMEOUT_MS 2000
+/* NOT_LEADER hints followed per call before treating them as "no leader". */
+#define LMS_CLIENT_MAX_REDIRECTS 5
+
+enum lms_client_rc {
+    LMS_CLIENT_OK = 0,
+    LMS_CLIENT_UNREACHABLE, /* no server could be reached, or all of them hung up */
+    LMS_CLIENT_NO_LEADER,   /* servers answered NOT_LEADER/UNAVAILABLE until time ran out */
+    LMS_CLIENT_BAD_REPLY,   /* a response that is too large or does not decode */
+    LMS_CLIENT_LOCAL,       /* the request cannot be sent (too large, out of memory) */
+};
+
+struct lms_client;
+
+/*
+ * A client for the comma-separated "host:port" list servers ("[v6addr]:port"
+ * for IPv6; the port defaults to 7400). Does not connect yet. Reads
+ * LMS_CLIENT_TIMEOUT. Returns NULL with the reason in err if the list or the
+ * timeout is malformed or memory runs out.
+ */
+struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen);
+void lms_client_free(struct lms_client *c);
+
+/* How long calls keep retrying, in milliseconds. */
+void lms_client_set_timeout(struct lms_client *c, int timeout_ms);
+/* Allow a progress bar on stderr for large frames (off by default). */
+void lms_client_set_progress(struct lms_client *c, bool on);
+
+/*
+ * Send req and wait for its response. Sets req->id and req->client_id, and
+ * for a write (see lms_request_is_write) a fresh req->seq; req->token is the
+ * caller's. On LMS_CLIENT_OK *resp holds the response, to be freed with
+ * lms__response__free_unpacked(resp, NULL); its status is never NOT_LEADER
+ * or UNAVAILABLE, which are retried. Otherwise err holds a message
+ * for the user, e.g. "no lms server reachable at 127.0.0.1:7400 (connection
+ * refused)".
+ */
+enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms__Response **resp,
+                                   char *err, size_t errlen);
+
+/* Does a request of this kind change state (and so carry a seq)? */
+bool lms_request_is_write(Lms__Request__BodyCase body);
+
+/* The random id of this client (process). */
+uint64_t lms_client_id(const struct lms_client *c);
+/* "host:port" of the server that answered last (the leader, usually). */
+const char *lms_client_current(const struct lms_client *c);
+
+/* The name of a status, e.g. "FAILED_PRECONDITION"; "STATUS_42" if unknown. */
+const char *lms_status_name(Lms__Status s, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * session.h: the login session that the clients keep between runs, in
+ * DIR/session (DIR from --home, else $LMS_HOME, else ~/.config/lms). The
+ * file is a small JSON object:
+ *
+ *   {"user": "alice", "role": "student", "servers": "127.0.0.1:7400",
+ *    "expires": 1796169540000, "token": "..."}
+ *
+ * created with mode 0600 in a directory created with mode 0700, and
+ * replaced atomically (write a temporary file, fsync, rename).
+ */
+#ifndef LMS_CLIENTS_SESSION_H
+#define LMS_CLIENTS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lms_session {
+    char *token;
+    char *user;
+    char *role;    /* "student", "instructor", "admin" */
+    char *servers; /* the server list used at login */
+    int64_t expires; /* ms since the epoch; 0 if unknown */
+};
+
+/* The session directory: home if given, else $LMS_HOME, else
+ * $HOME/.config/lms. NULL only when no home directory can be found. The
+ * caller frees the result. */
+char *lms_session_dir(const char *home);
+
+/* Load DIR/session into s. Returns 0, 1 if there is no session file, or -1
+ * with the reason in err (unreadable or damaged file). */
+int lms_session_load(const char *dir, struct lms_session *s, char *err, size_t errlen);
+
+/* Save s as DIR/session, creating DIR (0700) as needed. 0 or -1 with err. */
+int lms_session_save(const char *dir, const struct lms_session *s, char *err, size_t errlen);
+
+/* Remove DIR/session. 0 (also if there was none) or -1 with err. */
+int lms_session_remove(const char *dir, char *err, size_t errlen);
+
+/* Free the strings of s (the token is wiped first) and zero it. */
+void lms_session_clear(struct lms_session *s);
+
+#endif

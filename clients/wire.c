@@ -1,0 +1,147 @@
+/*
+ * wire.c: the framing of wire.h over a non-blocking socket: full-write and
+ * full-read loops that wait with poll(), never raise SIGPIPE, and report
+ * progress for large frames.
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "progress.h"
+
+uint8_t *lms_wire_pack_request(const Lms__Request *req, size_t *len)
+{
+    size_t body = lms__request__get_packed_size(req);
+    if (body > UINT32_MAX)
+        return NULL;
+    uint8_t *frame = malloc(body + 4);
+    if (frame == NULL)
+        return NULL;
+    frame[0] = (uint8_t)(body >> 24);
+    frame[1] = (uint8_t)(body >> 16);
+    frame[2] = (uint8_t)(body >> 8);
+    frame[3] = (uint8_t)body;
+    lms__request__pack(req, frame + 4);
+    *len = body + 4;
+    return frame;
+}
+
+/* Wait until fd is ready for events. 0, or -1 with errno (ETIMEDOUT). */
+static int wait_for(int fd, short events, int idle_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    for (;;) {
+        int n = poll(&pfd, 1, idle_ms);
+        if (n > 0)
+            return 0;
+        if (n == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+static void describe(char *why, size_t whylen, const char *what, int err)
+{
+    if (err == ETIMEDOUT)
+        snprintf(why, whylen, "no answer from the server while %s", what);
+    else if (err == 0)
+        snprintf(why, whylen, "connection closed by the server while %s", what);
+    else
+        snprintf(why, whylen, "connection lost while %s: %s", what, strerror(err));
+}
+
+int lms_wire_send(int fd, const uint8_t *frame, size_t len, int idle_ms, bool progress,
+                  char *why, size_t whylen)
+{
+    struct lms_progress pg;
+    size_t off = 0;
+    lms_progress_start(&pg, "sending", len, progress);
+    while (off < len) {
+        ssize_t n = send(fd, frame + off, len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            lms_progress_add(&pg, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN && wait_for(fd, POLLOUT, idle_ms) == 0)
+            continue;
+        break;
+    }
+    int err = errno;
+    lms_progress_end(&pg);
+    if (off == len)
+        return LMS_WIRE_OK;
+    describe(why, whylen, "sending", err);
+    return LMS_WIRE_IO;
+}
+
+/* Read exactly len bytes. Returns 0, or -1 with errno (0: orderly close). */
+static int recv_all(int fd, uint8_t *buf, size_t len, int idle_ms, struct lms_progress *pg)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = recv(fd, buf + off, len - off, 0);
+        if (n > 0) {
+            off += (size_t)n;
+            if (pg != NULL)
+                lms_progress_add(pg, (size_t)n);
+        } else if (n == 0) {
+            errno = 0;
+            return -1;
+        } else if (errno == EAGAIN) {
+            if (wait_for(fd, POLLIN, idle_ms) < 0)
+                return -1;
+        } else if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int lms_wire_recv_response(int fd, int idle_ms, bool progress, Lms__Response **out, char *why,
+                           size_t whylen)
+{
+    uint8_t hdr[4];
+    if (recv_all(fd, hdr, sizeof hdr, idle_ms, NULL) < 0) {
+        describe(why, whylen, "waiting for the answer", errno);
+        return LMS_WIRE_IO;
+    }
+    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+    if (len > LMS_MAX_RESPONSE_BYTES) {
+        snprintf(why, whylen, "the server sent a response of %u bytes, above the limit of 1 GiB",
+                 len);
+        return LMS_WIRE_BAD;
+    }
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        snprintf(why, whylen, "out of memory for a response of %u bytes", len);
+        return LMS_WIRE_BAD;
+    }
+    struct lms_progress pg;
+    lms_progress_start(&pg, "receiving", len, progress);
+    int rc = recv_all(fd, buf, len, idle_ms, &pg);
+    int err = errno;
+    lms_progress_end(&pg);
+    if (rc < 0) {
+        free(buf);
+        describe(why, whylen, "receiving the answer", err);
+        return LMS_WIRE_IO;
+    }
+    *out = lms__response__unpack(NULL, len, buf);
+    free(buf);
+    if (*out == NULL) {
+        snprintf(why, whylen, "the server sent a response that does not decode");
+        return LMS_WIRE_BAD;
+    }
+    return LMS_WIRE_OK;
+}

@@ -1,0 +1,1044 @@
+/*
+ * config.c: lmsd's YAML configuration (see config.h and conf/lmsd.yaml).
+ *
+ * libyaml's event parser feeds a small recursive reader that builds a tree of
+ * config_node: mappings, sequences and scalars, each remembering its line and
+ * its dotted key path, so that every later error can say
+ * "FILE:LINE: key.path: what is wrong (expected ...)". The tree is kept for
+ * the life of the config: plugin slots point into it and plugins read their
+ * own options through the config_* lookups.
+ *
+ * Decisions the schema leaves open (see docs/configuration.md):
+ *  - a plain `~`, `null` or empty value counts as absent;
+ *  - anchors and aliases are refused (a config should read top to bottom);
+ *  - relative paths (data_dir, plugin_dir, a plugin given as a path) are
+ *    relative to the directory of the config file, resolved lexically.
+ */
+#include "config.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#define CONFIG_MAX_DEPTH 32
+
+enum node_type { NODE_SCALAR, NODE_MAP, NODE_SEQ };
+
+typedef struct map_entry {
+    char *key;
+    int line; /* line of the key */
+    config_node *value;
+} map_entry;
+
+struct config_node {
+    enum node_type type;
+    int line;
+    int plain;        /* a scalar written without quotes */
+    char *path;       /* "storage.pool.size", "cluster.members[1]"; "" at root */
+    const char *file; /* the file as named by the user, owned by the root */
+    char *owned_file; /* set on the root only */
+    char *text;       /* NODE_SCALAR */
+    size_t n, cap;
+    map_entry *entries;  /* NODE_MAP */
+    config_node **items; /* NODE_SEQ */
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Format "FILE:LINE: PATH: what" (or "FILE:LINE: what" when path is empty)
+ * into err and return LMS_INVALID_ARGUMENT. */
+__attribute__((format(printf, 5, 6))) static int
+cfg_error(lms_err *err, const char *file, int line, const char *path,
+          const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (path && *path)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT, "%s:%d: %s: %s", file,
+                           line, path, what);
+    return lms_err_set(err, LMS_INVALID_ARGUMENT, "%s:%d: %s", file, line,
+                       what);
+}
+
+static const char *type_name(const config_node *v)
+{
+    return v->type == NODE_MAP ? "a mapping" : "a sequence";
+}
+
+/* The value v has the wrong type or form: "expected <expected>, got ...". */
+static int type_error(const config_node *v, const char *expected, lms_err *err)
+{
+    if (v->type != NODE_SCALAR)
+        return cfg_error(err, v->file, v->line, v->path, "expected %s, got %s",
+                         expected, type_name(v));
+    return cfg_error(err, v->file, v->line, v->path, "expected %s, got '%.60s'",
+                     expected, v->text);
+}
+
+/* ---- the tree ---------------------------------------------------------- */
+
+static void node_free(config_node *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->type == NODE_MAP) {
+            free(n->entries[i].key);
+            node_free(n->entries[i].value);
+        } else {
+            node_free(n->items[i]);
+        }
+    }
+    free(n->entries);
+    free(n->items);
+    free(n->text);
+    free(n->path);
+    free(n->owned_file);
+    free(n);
+}
+
+static config_node *node_new(enum node_type type, int line, const char *file,
+                             char *path)
+{
+    config_node *n = calloc(1, sizeof *n);
+    if (!n) {
+        free(path);
+        return NULL;
+    }
+    n->type = type;
+    n->line = line;
+    n->file = file;
+    n->path = path;
+    return n;
+}
+
+static int is_null(const config_node *v)
+{
+    if (v->type != NODE_SCALAR || !v->plain)
+        return 0;
+    return v->text[0] == '\0' || strcmp(v->text, "~") == 0 ||
+           strcasecmp(v->text, "null") == 0;
+}
+
+static const map_entry *map_find(const config_node *map, const char *key,
+                                 size_t keylen)
+{
+    if (!map || map->type != NODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < map->n; i++)
+        if (strlen(map->entries[i].key) == keylen &&
+            memcmp(map->entries[i].key, key, keylen) == 0)
+            return &map->entries[i];
+    return NULL;
+}
+
+/* The value under key in map, or NULL when absent or null. */
+static const config_node *map_get(const config_node *map, const char *key)
+{
+    const map_entry *e = map_find(map, key, strlen(key));
+    return e && !is_null(e->value) ? e->value : NULL;
+}
+
+static int grow(config_node *n, size_t elem)
+{
+    if (n->n < n->cap)
+        return 0;
+    size_t cap = n->cap ? n->cap * 2 : 8;
+    void **arr = n->type == NODE_MAP ? (void **)&n->entries : (void **)&n->items;
+    void *p = realloc(*arr, cap * elem);
+    if (!p)
+        return -1;
+    *arr = p;
+    n->cap = cap;
+    return 0;
+}
+
+/* ---- building the tree from libyaml events ------------------------------ */
+
+typedef struct reader {
+    yaml_parser_t yp;
+    const char *file;
+    lms_err *err;
+} reader;
+
+static int oom(lms_err *err)
+{
+    return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* Next event into ev; on a syntax error, err names file, line and libyaml's
+ * problem text. */
+static int next_event(reader *r, yaml_event_t *ev)
+{
+    if (yaml_parser_parse(&r->yp, ev))
+        return LMS_OK;
+    const yaml_parser_t *p = &r->yp;
+    if (p->error == YAML_MEMORY_ERROR)
+        return oom(r->err);
+    yaml_mark_t m = p->error == YAML_READER_ERROR ? p->mark : p->problem_mark;
+    const char *problem = p->problem ? p->problem : "unknown error";
+    if (p->context) /* e.g. "while parsing a block mapping" */
+        return cfg_error(r->err, r->file, (int)m.line + 1, NULL,
+                         "YAML syntax error: %s (column %d; %s that starts "
+                         "on line %d)",
+                         problem, (int)m.column + 1, p->context,
+                         (int)p->context_mark.line + 1);
+    return cfg_error(r->err, r->file, (int)m.line + 1, NULL,
+                     "YAML syntax error: %s (column %d)", problem,
+                     (int)m.column + 1);
+}
+
+static int read_node(reader *r, yaml_event_t *ev, char *path, int depth,
+                     config_node **out);
+
+static char *child_path(const char *parent, const char *key)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s%s%s", parent, *parent ? "." : "", key) < 0)
+        return NULL;
+    return p;
+}
+
+/* Read one key and its value into map m; *done is set at the mapping's end. */
+static int read_entry(reader *r, config_node *m, int depth, int *done)
+{
+    yaml_event_t ev;
+    int rc = next_event(r, &ev);
+    if (rc)
+        return rc;
+    if (ev.type == YAML_MAPPING_END_EVENT) {
+        yaml_event_delete(&ev);
+        *done = 1;
+        return LMS_OK;
+    }
+    int line = (int)ev.start_mark.line + 1;
+    if (ev.type != YAML_SCALAR_EVENT) {
+        yaml_event_delete(&ev);
+        return cfg_error(r->err, r->file, line, m->path,
+                         "expected a plain key, got a mapping or sequence");
+    }
+    const char *key = (const char *)ev.data.scalar.value;
+    const map_entry *dup = map_find(m, key, ev.data.scalar.length);
+    char *path = child_path(m->path, key);
+    if (dup || !path) {
+        int dup_line = dup ? dup->line : 0;
+        yaml_event_delete(&ev);
+        rc = !path ? oom(r->err)
+                   : cfg_error(r->err, r->file, line, path,
+                               "duplicate key (first defined on line %d)",
+                               dup_line);
+        free(path);
+        return rc;
+    }
+    char *k = strndup(key, ev.data.scalar.length);
+    yaml_event_delete(&ev);
+    if (!k || grow(m, sizeof *m->entries)) {
+        free(k);
+        free(path);
+        return oom(r->err);
+    }
+    map_entry *e = &m->entries[m->n];
+    e->key = k;
+    e->line = line;
+    e->value = NULL;
+    if ((rc = next_event(r, &ev))) {
+        free(k);
+        free(path);
+        return rc;
+    }
+    m->n++; /* the entry is in place; node_free releases it from here on */
+    return read_node(r, &ev, path, depth + 1, &e->value);
+}
+
+/* Read one sequence item into s; *done is set at the sequence's end. */
+static int read_item(reader *r, config_node *s, int depth, int *done)
+{
+    yaml_event_t ev;
+    int rc = next_event(r, &ev);
+    if (rc)
+        return rc;
+    if (ev.type == YAML_SEQUENCE_END_EVENT) {
+        yaml_event_delete(&ev);
+        *done = 1;
+        return LMS_OK;
+    }
+    char *path = NULL;
+    if (asprintf(&path, "%s[%zu]", s->path, s->n) < 0)
+        path = NULL;
+    if (!path || grow(s, sizeof *s->items)) {
+        yaml_event_delete(&ev);
+        free(path);
+        return oom(r->err);
+    }
+    s->items[s->n] = NULL;
+    s->n++;
+    return read_node(r, &ev, path, depth + 1, &s->items[s->n - 1]);
+}
+
+static config_node *scalar_node(reader *r, const yaml_event_t *ev, int line,
+                                char *path)
+{
+    config_node *n = node_new(NODE_SCALAR, line, r->file, path);
+    if (!n)
+        return NULL;
+    n->text = strndup((const char *)ev->data.scalar.value,
+                      ev->data.scalar.length);
+    n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    if (!n->text) {
+        node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+/*
+ * Build the node that starts with event ev (consumed here) and everything
+ * nested in it. path is taken over (freed on every path). On error *out may
+ * hold a partial node, which the caller frees with its parent.
+ */
+static int read_node(reader *r, yaml_event_t *ev, char *path, int depth,
+                     config_node **out)
+{
+    int line = (int)ev->start_mark.line + 1;
+    yaml_event_type_t type = ev->type;
+    int rc = LMS_OK;
+    if (type == YAML_SCALAR_EVENT) {
+        *out = scalar_node(r, ev, line, path);
+        yaml_event_delete(ev);
+        return *out ? LMS_OK : oom(r->err);
+    }
+    yaml_event_delete(ev);
+    if (type == YAML_ALIAS_EVENT || depth > CONFIG_MAX_DEPTH) {
+        rc = cfg_error(r->err, r->file, line, path, "%s",
+                       type == YAML_ALIAS_EVENT
+                           ? "aliases (*name) are not supported"
+                           : "nested too deeply");
+        free(path);
+        return rc;
+    }
+    if (type != YAML_MAPPING_START_EVENT && type != YAML_SEQUENCE_START_EVENT) {
+        free(path);
+        return cfg_error(r->err, r->file, line, NULL, "unexpected YAML event");
+    }
+    config_node *n = node_new(type == YAML_MAPPING_START_EVENT ? NODE_MAP
+                                                               : NODE_SEQ,
+                              line, r->file, path);
+    if (!(*out = n))
+        return oom(r->err);
+    int done = 0;
+    while (!done && rc == LMS_OK)
+        rc = n->type == NODE_MAP ? read_entry(r, n, depth, &done)
+                                 : read_item(r, n, depth, &done);
+    return rc;
+}
+
+/* Expect an event of the given type; anything else is reported as what. */
+static int expect_event(reader *r, yaml_event_type_t type, const char *what)
+{
+    yaml_event_t ev;
+    int rc = next_event(r, &ev);
+    if (rc)
+        return rc;
+    int line = (int)ev.start_mark.line + 1;
+    int ok = ev.type == type;
+    yaml_event_delete(&ev);
+    return ok ? LMS_OK : cfg_error(r->err, r->file, line, NULL, "%s", what);
+}
+
+/* Parse the single document of an open file into a tree rooted at a
+ * mapping. */
+static int read_document(reader *r, config_node **root)
+{
+    yaml_event_t ev;
+    int rc = expect_event(r, YAML_STREAM_START_EVENT, "expected a YAML stream");
+    if (rc || (rc = next_event(r, &ev)))
+        return rc;
+    if (ev.type != YAML_DOCUMENT_START_EVENT) {
+        yaml_event_delete(&ev);
+        return cfg_error(r->err, r->file, 1, NULL,
+                         "the file is empty (expected a mapping with node: "
+                         "and storage:)");
+    }
+    yaml_event_delete(&ev);
+    if ((rc = next_event(r, &ev)))
+        return rc;
+    char *path = strdup("");
+    if (!path) {
+        yaml_event_delete(&ev);
+        return oom(r->err);
+    }
+    if ((rc = read_node(r, &ev, path, 0, root)))
+        return rc;
+    if ((*root)->type != NODE_MAP)
+        return type_error(*root, "a mapping at the top level", r->err);
+    rc = expect_event(r, YAML_DOCUMENT_END_EVENT, "expected the document end");
+    if (rc == LMS_OK)
+        rc = expect_event(r, YAML_STREAM_END_EVENT,
+                          "expected a single YAML document, found another");
+    return rc;
+}
+
+/* Open path and parse it into a tree (the root owns a copy of path). */
+static int load_tree(const char *path, config_node **out, lms_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return lms_err_set(err, errno == ENOENT || errno == ENOTDIR
+                                    ? LMS_NOT_FOUND
+                                    : LMS_INVALID_ARGUMENT,
+                           "%s: cannot open config file: %s", path,
+                           strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "%s: cannot read config file: is a directory", path);
+    }
+    char *file = strdup(path);
+    reader r = {.file = file, .err = err};
+    if (!file || !yaml_parser_initialize(&r.yp)) {
+        free(file);
+        fclose(f);
+        return oom(err);
+    }
+    yaml_parser_set_input_file(&r.yp, f);
+    config_node *root = NULL;
+    int rc = read_document(&r, &root);
+    yaml_parser_delete(&r.yp);
+    fclose(f);
+    if (root)
+        root->owned_file = file;
+    else
+        free(file);
+    if (rc) {
+        node_free(root);
+        return rc;
+    }
+    *out = root;
+    return LMS_OK;
+}
+
+/* ---- scalar forms ------------------------------------------------------ */
+
+static int parse_int(const char *s, long long *out)
+{
+    if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+'))
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A run of decimal digits at *s into *v (advancing *s); -1 on overflow or
+ * when there is no digit. */
+static int parse_digits(const char **s, uint64_t *v)
+{
+    const char *p = *s;
+    uint64_t x = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (x > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    while (*p == ' ')
+        p++;
+    *s = p;
+    *v = x;
+    return 0;
+}
+
+typedef struct unit {
+    const char *name;
+    uint64_t factor;
+} unit;
+
+/* digits, optional spaces, then one of units (matched without case). */
+static int parse_with_unit(const char *s, const unit *units, uint64_t *out)
+{
+    uint64_t v;
+    if (parse_digits(&s, &v) < 0)
+        return -1;
+    for (const unit *u = units; u->name; u++) {
+        if (strcasecmp(s, u->name) != 0)
+            continue;
+        if (v > UINT64_MAX / u->factor)
+            return -1;
+        *out = v * u->factor;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_duration(const char *s, int64_t *ms)
+{
+    static const unit units[] = {
+        {"", 1000},         {"ms", 1},          {"s", 1000},
+        {"m", 60 * 1000},   {"h", 3600 * 1000}, {"d", 86400 * 1000},
+        {NULL, 0},
+    };
+    uint64_t v;
+    if (parse_with_unit(s, units, &v) < 0 || v > INT64_MAX)
+        return -1;
+    *ms = (int64_t)v;
+    return 0;
+}
+
+static int parse_size(const char *s, uint64_t *bytes)
+{
+    static const unit units[] = {
+        {"", 1},
+        {"B", 1},
+        {"KiB", 1ull << 10},
+        {"MiB", 1ull << 20},
+        {"GiB", 1ull << 30},
+        {"TiB", 1ull << 40},
+        {"KB", 1000},
+        {"MB", 1000 * 1000},
+        {"GB", 1000 * 1000 * 1000},
+        {"TB", 1000ull * 1000 * 1000 * 1000},
+        {NULL, 0},
+    };
+    return parse_with_unit(s, units, bytes);
+}
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"};
+    static const char *const no[] = {"false", "no", "off"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    return -1;
+}
+
+/* ---- lookups ----------------------------------------------------------- */
+
+/*
+ * Find the node at dotted key under n. LMS_NOT_FOUND when n is NULL or any
+ * part is absent or null; LMS_INVALID_ARGUMENT when a part that should be a
+ * mapping is something else.
+ */
+static int lookup(const config_node *n, const char *key,
+                  const config_node **out, lms_err *err)
+{
+    const char *p = key;
+    while (n) {
+        if (n->type != NODE_MAP)
+            return type_error(n, "a mapping", err);
+        size_t len = strcspn(p, ".");
+        const map_entry *e = map_find(n, p, len);
+        if (!e || is_null(e->value))
+            return LMS_NOT_FOUND;
+        if (p[len] == '\0') {
+            *out = e->value;
+            return LMS_OK;
+        }
+        n = e->value;
+        p += len + 1;
+    }
+    return LMS_NOT_FOUND;
+}
+
+int config_string(const config_node *n, const char *key, const char **out,
+                  lms_err *err)
+{
+    const config_node *v;
+    int rc = lookup(n, key, &v, err);
+    if (rc)
+        return rc;
+    if (v->type != NODE_SCALAR)
+        return type_error(v, "a string", err);
+    *out = v->text;
+    return LMS_OK;
+}
+
+int config_int(const config_node *n, const char *key, long long *out,
+               lms_err *err)
+{
+    const config_node *v;
+    long long x;
+    int rc = lookup(n, key, &v, err);
+    if (rc)
+        return rc;
+    if (v->type != NODE_SCALAR || parse_int(v->text, &x) < 0)
+        return type_error(v, "an integer", err);
+    *out = x;
+    return LMS_OK;
+}
+
+int config_bool(const config_node *n, const char *key, int *out, lms_err *err)
+{
+    const config_node *v;
+    int x;
+    int rc = lookup(n, key, &v, err);
+    if (rc)
+        return rc;
+    if (v->type != NODE_SCALAR || parse_bool(v->text, &x) < 0)
+        return type_error(v, "true or false", err);
+    *out = x;
+    return LMS_OK;
+}
+
+int config_duration_ms(const config_node *n, const char *key, int64_t *out,
+                       lms_err *err)
+{
+    const config_node *v;
+    int64_t x;
+    int rc = lookup(n, key, &v, err);
+    if (rc)
+        return rc;
+    if (v->type != NODE_SCALAR || parse_duration(v->text, &x) < 0)
+        return type_error(v, "a duration such as 250ms, 30s, 5m, 24h or 7d",
+                          err);
+    *out = x;
+    return LMS_OK;
+}
+
+int config_size(const config_node *n, const char *key, uint64_t *out,
+                lms_err *err)
+{
+    const config_node *v;
+    uint64_t x;
+    int rc = lookup(n, key, &v, err);
+    if (rc)
+        return rc;
+    if (v->type != NODE_SCALAR || parse_size(v->text, &x) < 0)
+        return type_error(
+            v, "a size such as 4096, 512KiB, 64MiB, 1GiB (or KB/MB/GB)", err);
+    *out = x;
+    return LMS_OK;
+}
+
+/* ---- validating lmsd's own sections ------------------------------------ */
+
+/* Report at the value of key in sec: "FILE:LINE: sec.key: what". */
+__attribute__((format(printf, 4, 5))) static int
+value_error(const config_node *sec, const char *key, lms_err *err,
+            const char *fmt, ...)
+{
+    char what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const config_node *v = map_get(sec, key);
+    return cfg_error(err, v->file, v->line, v->path, "%s", what);
+}
+
+/* Report a missing required key of map sec (at the line of sec). */
+static int missing_error(const config_node *sec, const char *key,
+                         const char *expected, lms_err *err)
+{
+    return cfg_error(err, sec->file, sec->line, NULL, "%s%s%s: missing (%s)",
+                     sec->path, *sec->path ? "." : "", key, expected);
+}
+
+/* Every key of map must be in allowed (NULL-terminated). */
+static int check_keys(const config_node *map, const char *const *allowed,
+                      lms_err *err)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, map->entries[i].key) != 0)
+            a++;
+        if (*a)
+            continue;
+        char list[256] = "";
+        size_t len = 0;
+        for (a = allowed; *a && len < sizeof list; a++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                                    a == allowed ? "" : ", ", *a);
+        const map_entry *e = &map->entries[i];
+        return cfg_error(err, map->file, e->line, e->value->path,
+                         "unknown key (expected one of: %s)", list);
+    }
+    return LMS_OK;
+}
+
+/* The mapping under root's key name, checked against keys (NULL: any key).
+ * *out is NULL when the section is absent or null. */
+static int section(const config_node *root, const char *name,
+                   const char *const *keys, const config_node **out,
+                   lms_err *err)
+{
+    const config_node *v = map_get(root, name);
+    *out = NULL;
+    if (!v)
+        return LMS_OK;
+    if (v->type != NODE_MAP)
+        return type_error(v, "a mapping", err);
+    *out = v;
+    return keys ? check_keys(v, keys, err) : LMS_OK;
+}
+
+/* LMS_NOT_FOUND (an optional key left out) is fine: keep the default. */
+static int optional(int rc)
+{
+    return rc == LMS_NOT_FOUND ? LMS_OK : rc;
+}
+
+/* p made absolute against dir; "." and ".." are resolved lexically. */
+static char *abs_path(const char *dir, const char *p)
+{
+    char *joined = NULL;
+    if (asprintf(&joined, "%s/%s", p[0] == '/' ? "" : dir, p) < 0)
+        return NULL;
+    char *out = malloc(strlen(joined) + 2);
+    size_t o = 0;
+    for (const char *s = joined; out && *s;) {
+        size_t len = strcspn(s, "/");
+        if (len == 2 && s[0] == '.' && s[1] == '.') {
+            while (o > 0 && out[--o] != '/') {
+            }
+        } else if (len > 0 && !(len == 1 && s[0] == '.')) {
+            out[o++] = '/';
+            memcpy(out + o, s, len);
+            o += len;
+        }
+        s += len;
+        s += strspn(s, "/");
+    }
+    if (out) {
+        if (o == 0)
+            out[o++] = '/';
+        out[o] = '\0';
+    }
+    free(joined);
+    return out;
+}
+
+/* The absolute, symlink-free directory holding the config file. */
+static char *config_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return NULL;
+    char *slash = strrchr(copy, '/');
+    const char *dir = ".";
+    if (slash == copy)
+        dir = "/";
+    else if (slash) {
+        *slash = '\0';
+        dir = copy;
+    }
+    char *real = realpath(dir, NULL);
+    free(copy);
+    return real;
+}
+
+/* A path-valued string at key of sec, made absolute against dir; *out stays
+ * NULL when absent. */
+static int read_path(const config_node *sec, const char *key, const char *dir,
+                     char **out, lms_err *err)
+{
+    const char *s = NULL;
+    int rc = optional(config_string(sec, key, &s, err));
+    if (rc || !s)
+        return rc;
+    if (!*s)
+        return value_error(sec, key, err, "expected a path, got ''");
+    return (*out = abs_path(dir, s)) ? LMS_OK : oom(err);
+}
+
+static int read_node_section(lms_config *c, const char *dir, lms_err *err)
+{
+    static const char *const keys[] = {"id", "data_dir", NULL};
+    const config_node *sec;
+    int rc = section(c->root, "node", keys, &sec, err);
+    if (rc)
+        return rc;
+    if (!sec)
+        return missing_error(c->root, "node",
+                             "expected node: { id: 1, data_dir: ./data }", err);
+    long long id = 1;
+    if ((rc = optional(config_int(sec, "id", &id, err))))
+        return rc;
+    if (id < 1)
+        return value_error(sec, "id", err,
+                           "%lld is out of range (expected a positive integer)",
+                           id);
+    c->node_id = (uint64_t)id;
+    if ((rc = read_path(sec, "data_dir", dir, &c->data_dir, err)))
+        return rc;
+    if (!c->data_dir)
+        return missing_error(sec, "data_dir",
+                             "expected the directory for this node's data",
+                             err);
+    return LMS_OK;
+}
+
+/* Why s is not a valid "host:port", or NULL when it is. */
+static const char *addr_problem(const char *s)
+{
+    const char *colon, *p;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close == s + 1)
+            return "an IPv6 address is written [addr]:port";
+        for (p = s + 1; p < close; p++)
+            if (!strchr("0123456789abcdefABCDEF:.", *p))
+                return "bad character in the IPv6 address";
+        if (close[1] != ':')
+            return "missing :port";
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return "missing :port";
+        if (colon == s)
+            return "missing host (use 0.0.0.0 for every interface)";
+        if (memchr(s, ':', (size_t)(colon - s)))
+            return "an IPv6 address must be in brackets, e.g. [::1]:7400";
+        for (p = s; p < colon; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-",
+                        *p))
+                return "bad character in the host name";
+    }
+    long long port;
+    if (strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        parse_int(colon + 1, &port) < 0 || port < 1 || port > 65535)
+        return "the port must be a number from 1 to 65535";
+    return NULL;
+}
+
+static int read_addr(const config_node *sec, const char *key, const char *dflt,
+                     char **out, lms_err *err)
+{
+    const char *s = dflt;
+    int rc = optional(config_string(sec, key, &s, err));
+    if (rc || !s)
+        return rc;
+    const char *why = addr_problem(s);
+    if (why)
+        return value_error(sec, key, err,
+                           "'%.80s' is not a valid address: %s (expected "
+                           "host:port, e.g. 127.0.0.1:7400)",
+                           s, why);
+    return (*out = strdup(s)) ? LMS_OK : oom(err);
+}
+
+static int read_listen(lms_config *c, lms_err *err)
+{
+    static const char *const keys[] = {"client", "peer", NULL};
+    const config_node *sec;
+    int rc = section(c->root, "listen", keys, &sec, err);
+    if (rc || (rc = read_addr(sec, "client", "127.0.0.1:7400", &c->client_addr,
+                              err)))
+        return rc;
+    if ((rc = read_addr(sec, "peer", NULL, &c->peer_addr, err)))
+        return rc;
+    if (c->peer_addr && strcmp(c->peer_addr, c->client_addr) == 0)
+        return value_error(sec, "peer", err,
+                           "%s is also listen.client (expected a different "
+                           "address or port)",
+                           c->peer_addr);
+    return LMS_OK;
+}
+
+static int read_log(lms_config *c, lms_err *err)
+{
+    static const char *const keys[] = {"level", NULL};
+    const config_node *sec;
+    const char *level = NULL;
+    int rc = section(c->root, "log", keys, &sec, err);
+    if (rc || (rc = optional(config_string(sec, "level", &level, err))))
+        return rc;
+    c->log_level = LMS_LOG_INFO;
+    if (level && (c->log_level = lms_log_level_parse(level)) < 0)
+        return value_error(sec, "level", err,
+                           "'%.40s' is not a log level (expected debug, info, "
+                           "warn or error)",
+                           level);
+    return LMS_OK;
+}
+
+static int read_sessions(lms_config *c, lms_err *err)
+{
+    static const char *const keys[] = {"ttl", NULL};
+    const config_node *sec;
+    int rc = section(c->root, "sessions", keys, &sec, err);
+    c->session_ttl_ms = 24 * 3600 * 1000LL;
+    if (rc || (rc = optional(config_duration_ms(sec, "ttl", &c->session_ttl_ms,
+                                                err))))
+        return rc;
+    if (c->session_ttl_ms <= 0)
+        return value_error(sec, "ttl", err,
+                           "expected a duration longer than 0, such as 24h");
+    return LMS_OK;
+}
+
+#define FRAME_MIN 4096u
+
+/* The three limits, each in range, and an upload fitting in one frame. */
+static int read_limits(lms_config *c, lms_err *err)
+{
+    static const char *const keys[] = {"max_frame_bytes", "max_upload_bytes",
+                                       "max_connections", NULL};
+    const config_node *sec;
+    uint64_t frame = 64ull << 20, upload = 32ull << 20;
+    long long conns = 1024;
+    int rc = section(c->root, "limits", keys, &sec, err);
+    if (rc || (rc = optional(config_size(sec, "max_frame_bytes", &frame, err))) ||
+        (rc = optional(config_size(sec, "max_upload_bytes", &upload, err))) ||
+        (rc = optional(config_int(sec, "max_connections", &conns, err))))
+        return rc;
+    if (frame < FRAME_MIN || frame > UINT32_MAX)
+        return value_error(sec, "max_frame_bytes", err,
+                           "%llu bytes is out of range (expected 4KiB to "
+                           "4294967295 bytes)",
+                           (unsigned long long)frame);
+    if (upload == 0)
+        return value_error(sec, "max_upload_bytes", err,
+                           "expected a size larger than 0");
+    if (conns < 1 || conns > 1048576)
+        return value_error(sec, "max_connections", err,
+                           "%lld is out of range (expected 1 to 1048576)",
+                           conns);
+    if (upload >= frame)
+        return value_error(
+            sec, map_get(sec, "max_upload_bytes") ? "max_upload_bytes"
+                                                  : "max_frame_bytes",
+            err,
+            "max_upload_bytes (%llu) must be smaller than max_frame_bytes "
+            "(%llu): an upload travels in one frame with its request",
+            (unsigned long long)upload, (unsigned long long)frame);
+    c->max_frame_bytes = (uint32_t)frame;
+    c->max_upload_bytes = upload;
+    c->max_connections = (uint32_t)conns;
+    return LMS_OK;
+}
+
+/*
+ * The plugin slot name: a mapping with at least `plugin: <name or path>`;
+ * the other keys belong to the plugin. Absent: dflt (NULL for none), or an
+ * error when required.
+ */
+static int read_slot(lms_config *c, const char *name, const char *dflt,
+                     int required, const char *dir, plugin_slot *slot,
+                     lms_err *err)
+{
+    const config_node *sec;
+    const char *plugin = NULL;
+    int rc = section(c->root, name, NULL, &sec, err);
+    if (rc)
+        return rc;
+    if (!sec && required)
+        return missing_error(c->root, name,
+                             "expected a mapping with plugin: <name>, e.g. "
+                             "storage: { plugin: storage_sqlite }",
+                             err);
+    if (!sec) {
+        if (dflt && !(slot->plugin = strdup(dflt)))
+            return oom(err);
+        return LMS_OK;
+    }
+    if ((rc = optional(config_string(sec, "plugin", &plugin, err))))
+        return rc;
+    if (!plugin)
+        return missing_error(sec, "plugin",
+                             "expected the name of a plugin or a path to "
+                             "its .so",
+                             err);
+    if (!*plugin)
+        return value_error(sec, "plugin", err, "expected a plugin name, got ''");
+    slot->plugin = strchr(plugin, '/') ? abs_path(dir, plugin) : strdup(plugin);
+    slot->node = sec;
+    return slot->plugin ? LMS_OK : oom(err);
+}
+
+/* cluster: accepted for the Raft work to come; only its shape is checked. */
+static int read_cluster(lms_config *c, lms_err *err)
+{
+    const config_node *sec;
+    int rc = section(c->root, "cluster", NULL, &sec, err);
+    if (rc)
+        return rc;
+    const config_node *members = map_get(sec, "members");
+    if (members && members->type != NODE_SEQ)
+        return type_error(members, "a sequence of cluster members", err);
+    return LMS_OK;
+}
+
+static int read_all(lms_config *c, const char *dir, lms_err *err)
+{
+    static const char *const keys[] = {
+        "node",   "listen",  "plugin_dir", "log",  "sessions",
+        "limits", "storage", "auth",       "tutor", "cluster",
+        NULL,
+    };
+    int rc = check_keys(c->root, keys, err);
+    if (rc || (rc = read_node_section(c, dir, err)) ||
+        (rc = read_listen(c, err)) ||
+        (rc = read_path(c->root, "plugin_dir", dir, &c->plugin_dir, err)) ||
+        (rc = read_log(c, err)) || (rc = read_sessions(c, err)) ||
+        (rc = read_limits(c, err)))
+        return rc;
+    if ((rc = read_slot(c, "storage", NULL, 1, dir, &c->storage, err)) ||
+        (rc = read_slot(c, "auth", "auth_password", 0, dir, &c->auth, err)) ||
+        (rc = read_slot(c, "tutor", NULL, 0, dir, &c->tutor, err)))
+        return rc;
+    return read_cluster(c, err);
+}
+
+int config_load(const char *path, lms_config **out, lms_err *err)
+{
+    *out = NULL;
+    lms_err_clear(err);
+    lms_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return oom(err);
+    char *dir = NULL;
+    int rc = load_tree(path, &c->root, err);
+    if (rc == LMS_OK && !(c->path = strdup(path)))
+        rc = oom(err);
+    if (rc == LMS_OK && !(dir = config_dir(path)))
+        rc = lms_err_set(err, LMS_INVALID_ARGUMENT,
+                         "%s: cannot resolve the config file's directory: %s",
+                         path, strerror(errno));
+    if (rc == LMS_OK)
+        rc = read_all(c, dir, err);
+    free(dir);
+    if (rc) {
+        config_free(c);
+        return rc;
+    }
+    *out = c;
+    return LMS_OK;
+}
+
+void config_free(lms_config *c)
+{
+    if (!c)
+        return;
+    free(c->path);
+    free(c->data_dir);
+    free(c->client_addr);
+    free(c->peer_addr);
+    free(c->plugin_dir);
+    free(c->storage.plugin);
+    free(c->auth.plugin);
+    free(c->tutor.plugin);
+    node_free(c->root);
+    free(c);
+}

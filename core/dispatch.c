@@ -1,0 +1,401 @@
+/*
+ * dispatch.c: the request engine (see dispatch.h and handlers.h): decode,
+ * move a request through its stages on the right threads, pack and send
+ * the answer. Handlers live in handlers_*.c.
+ */
+#include "dispatch.h"
+
+#include "handlers.h"
+#include "log.h"
+#include "workers.h"
+
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+struct dispatch {
+    dispatch_options o;
+};
+
+struct arena_chunk {
+    arena_chunk *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+#define ARENA_CHUNK 8192
+
+void *req_alloc(req *r, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    arena_chunk *a = r->arena;
+    if (!a || a->cap - a->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        a = malloc(sizeof *a + cap);
+        if (!a)
+            abort(); /* out of memory: nothing sensible left to do */
+        a->cap = cap;
+        a->used = 0;
+        a->next = r->arena;
+        r->arena = a;
+    }
+    void *p = (char *)a->data + a->used;
+    a->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+void *req_memdup(req *r, const void *p, size_t n)
+{
+    void *q = req_alloc(r, n ? n : 1);
+    if (n)
+        memcpy(q, p, n);
+    return q;
+}
+
+char *req_strdup(req *r, const char *s)
+{
+    if (!s)
+        s = "";
+    return req_memdup(r, s, strlen(s) + 1);
+}
+
+static void arena_free(req *r)
+{
+    while (r->arena) {
+        arena_chunk *next = r->arena->next;
+        free(r->arena);
+        r->arena = next;
+    }
+}
+
+next_step req_fail(req *r, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->resp.status = (Lms__Status)status;
+    r->resp.message = req_strdup(r, msg);
+    r->resp.body_case = LMS__RESPONSE__BODY__NOT_SET;
+    return NEXT_RESPOND;
+}
+
+next_step req_storage_error(req *r, const lms_err *err)
+{
+    log_error("%s: storage: %s", r->h->name, err->msg);
+    return req_fail(r, LMS_INTERNAL, "storage error; see the server log");
+}
+
+const struct lms_storage_ops *req_ops(req *r) { return r->d->o.m->ops; }
+void *req_st(req *r) { return r->d->o.m->st; }
+const dispatch_options *req_opts(req *r) { return &r->d->o; }
+
+int req_course_role(req *r, const char *course)
+{
+    int role = LMS_ROLE_NONE;
+    if (req_ops(r)->enrolment_get(req_st(r), course, r->who.name, &role,
+                                  NULL) != LMS_OK)
+        return LMS_ROLE_NONE;
+    return role;
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void dispatch_token_hash(const char *token, uint8_t out[32])
+{
+    SHA256((const unsigned char *)token, strlen(token), out);
+}
+
+/* ---- answers ------------------------------------------------------- */
+
+static blob *pack_response(const Lms__Response *resp)
+{
+    size_t len = lms__response__get_packed_size(resp);
+    blob *b = blob_new(len + 4);
+    if (!b)
+        return NULL;
+    uint32_t n = (uint32_t)len;
+    b->data[0] = (uint8_t)(n >> 24);
+    b->data[1] = (uint8_t)(n >> 16);
+    b->data[2] = (uint8_t)(n >> 8);
+    b->data[3] = (uint8_t)n;
+    lms__response__pack(resp, b->data + 4);
+    return b;
+}
+
+/* A frame answering request id with an error, outside any request. */
+static blob *error_frame(uint64_t id, int status, const char *msg)
+{
+    Lms__Response resp = LMS__RESPONSE__INIT;
+    resp.id = id;
+    resp.status = (Lms__Status)status;
+    resp.message = (char *)msg;
+    return pack_response(&resp);
+}
+
+blob *dispatch_on_oversize(void *arg, uint64_t len, uint32_t limit)
+{
+    (void)arg;
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "frame of %llu bytes exceeds the server's limit of %u bytes",
+             (unsigned long long)len, limit);
+    return error_frame(0, LMS_RESOURCE_EXHAUSTED, msg);
+}
+
+blob *dispatch_on_too_many(void *arg)
+{
+    (void)arg;
+    return error_frame(0, LMS_UNAVAILABLE,
+                       "too many connections; try again later");
+}
+
+/* Pack r->resp into r->out (any thread), so that storage memory the
+ * answer points to is copied while still valid. */
+static void finish(req *r)
+{
+    r->resp.id = r->msg->id;
+    if (r->resp.status != LMS__STATUS__OK)
+        r->resp.body_case = LMS__RESPONSE__BODY__NOT_SET;
+    else if (r->resp.body_case == LMS__RESPONSE__BODY__NOT_SET) {
+        Lms__Empty *e = req_alloc(r, sizeof *e);
+        lms__empty__init(e);
+        r->resp.body_case = LMS__RESPONSE__BODY_EMPTY;
+        r->resp.empty = e;
+    }
+    r->out = pack_response(&r->resp);
+}
+
+static void req_free(req *r)
+{
+    if (r->c) {
+        conn_inflight_add(r->c, -1);
+        conn_unref(r->c);
+    }
+    lms__request__free_unpacked(r->msg, NULL);
+    blob_unref(r->out);
+    blob_unref(r->cmd_blob);
+    explicit_bzero(r->secret, sizeof r->secret);
+    arena_free(r);
+    free(r);
+}
+
+/* Loop: send the answer and end the request. */
+static void respond(req *r)
+{
+    if (r->out)
+        conn_send(r->c, blob_ref(r->out));
+    else
+        conn_send(r->c, error_frame(r->msg->id, LMS_INTERNAL, "out of memory"));
+    req_free(r);
+}
+
+/* ---- the stages ---------------------------------------------------- */
+
+static void next(req *r, next_step step);
+
+/* Pack the command the handler built; any thread. */
+static void pack_command(req *r)
+{
+    r->cmd.client_id = r->msg->client_id;
+    r->cmd.seq = r->msg->seq;
+    r->cmd.time = r->now;
+    r->cmd.actor = r->who.name;
+    size_t len = lms__command__get_packed_size(&r->cmd);
+    r->cmd_blob = blob_new(len);
+    if (r->cmd_blob)
+        lms__command__pack(&r->cmd, r->cmd_blob->data);
+}
+
+/* Storage thread: who is calling? */
+static int authenticate(req *r)
+{
+    const struct lms_storage_ops *ops = req_ops(r);
+    if (!r->msg->token || !r->msg->token[0])
+        return req_fail(r, LMS_UNAUTHENTICATED, "not logged in"), -1;
+    dispatch_token_hash(r->msg->token, r->who.token_hash);
+    lms_session s;
+    lms_user u;
+    lms_err err = {0};
+    int rc = ops->session_get(req_st(r), r->who.token_hash, &s, &err);
+    if (rc == LMS_NOT_FOUND)
+        return req_fail(r, LMS_UNAUTHENTICATED,
+                        "session expired or revoked; log in again"), -1;
+    if (rc != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    if (s.expires <= r->now)
+        return req_fail(r, LMS_UNAUTHENTICATED,
+                        "session expired; log in again"), -1;
+    rc = ops->user_get(req_st(r), s.user, &u, &err);
+    if (rc != LMS_OK)
+        return req_fail(r, LMS_UNAUTHENTICATED, "session's user is gone"), -1;
+    snprintf(r->who.name, sizeof r->who.name, "%s", u.name);
+    snprintf(r->who.full_name, sizeof r->who.full_name, "%s", u.full_name);
+    r->who.role = u.role;
+    r->who.created = u.created;
+    r->who.session_expires = s.expires;
+    return 0;
+}
+
+static const char *role_name(int role)
+{
+    switch (role) {
+    case LMS_ROLE_STUDENT: return "students";
+    case LMS_ROLE_INSTRUCTOR: return "instructors";
+    case LMS_ROLE_ADMIN: return "admins";
+    default: return "nobody";
+    }
+}
+
+static void allowed_roles(unsigned roles, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int role = LMS_ROLE_STUDENT; role <= LMS_ROLE_ADMIN; role++)
+        if (roles & ROLE_BIT(role))
+            snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+                     buf[0] ? " and " : "", role_name(role));
+}
+
+static void stage_prepare(void *arg)
+{
+    req *r = arg;
+    next_step step = NEXT_RESPOND;
+    if (r->h->roles && authenticate(r) < 0)
+        goto out;
+    if (r->h->roles && !(r->h->roles & ROLE_BIT(r->who.role))) {
+        char who[64];
+        allowed_roles(r->h->roles, who, sizeof who);
+        req_fail(r, LMS_PERMISSION_DENIED, "%s: only %s may do this",
+                 r->h->name, who);
+        goto out;
+    }
+    step = r->h->prepare(r);
+out:
+    r->step = step;
+    if (step == NEXT_RESPOND)
+        finish(r);
+    else if (step == NEXT_PROPOSE)
+        pack_command(r);
+}
+
+static void stage_work(void *arg)
+{
+    req *r = arg;
+    next_step step = r->h->work(r);
+    r->step = step;
+    if (step == NEXT_RESPOND)
+        finish(r);
+    else if (step == NEXT_PROPOSE)
+        pack_command(r);
+}
+
+static void stage_done(void *arg)
+{
+    req *r = arg;
+    next(r, r->step);
+}
+
+static void on_applied(node_proposal *p, const sm_result *res)
+{
+    req *r = (req *)p;
+    r->res = *res;
+    if (res->status != LMS_OK) {
+        req_fail(r, res->status, "%s", res->message);
+    } else if (r->h->applied) {
+        r->h->applied(r);
+    }
+    r->res.rows = NULL; /* owned by the caller */
+    finish(r);
+}
+
+static void on_complete(node_proposal *p) { respond((req *)p); }
+
+static void next(req *r, next_step step)
+{
+    lms_err err = {0};
+    switch (step) {
+    case NEXT_RESPOND:
+        respond(r);
+        return;
+    case NEXT_WORK:
+        if (workers_submit(r->d->o.pool, stage_work, stage_done, r) < 0) {
+            conn_send(r->c, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
+                                        "server busy; try again"));
+            req_free(r);
+        }
+        return;
+    case NEXT_PROPOSE:
+        if (!r->cmd_blob) {
+            conn_send(r->c, error_frame(r->msg->id, LMS_INTERNAL, "out of memory"));
+            req_free(r);
+            return;
+        }
+        r->prop.applied = on_applied;
+        r->prop.complete = on_complete;
+        if (node_propose(r->d->o.node, r->cmd_blob, &r->prop, &err) != LMS_OK) {
+            conn_send(r->c, error_frame(r->msg->id, err.code, err.msg));
+            req_free(r);
+        }
+        return;
+    }
+}
+
+/* ---- entry ---------------------------------------------------------- */
+
+void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
+{
+    dispatch *d = arg;
+    Lms__Request *msg = lms__request__unpack(NULL, len, data);
+    if (!msg) {
+        log_warn("client %s: undecodable request frame of %zu bytes; closing",
+                 conn_peer(c), len);
+        conn_close_after(c, error_frame(0, LMS_INVALID_ARGUMENT,
+                                        "malformed request: the frame does "
+                                        "not decode as lms.Request"));
+        return;
+    }
+    const handler *h = handler_find(msg->body_case);
+    if (!h) {
+        conn_send(c, error_frame(msg->id, LMS_UNIMPLEMENTED,
+                                 "unknown request type (not supported by "
+                                 "this server version)"));
+        lms__request__free_unpacked(msg, NULL);
+        return;
+    }
+    req *r = calloc(1, sizeof *r);
+    if (!r) {
+        conn_send(c, error_frame(msg->id, LMS_RESOURCE_EXHAUSTED, "out of memory"));
+        lms__request__free_unpacked(msg, NULL);
+        return;
+    }
+    r->d = d;
+    r->h = h;
+    r->c = conn_ref(c);
+    conn_inflight_add(c, 1);
+    r->msg = msg;
+    r->now = now_ms();
+    lms__response__init(&r->resp);
+    lms__command__init(&r->cmd);
+    if (workers_submit(d->o.storage_thread, stage_prepare, stage_done, r) < 0) {
+        conn_send(c, error_frame(msg->id, LMS_UNAVAILABLE, "server is stopping"));
+        req_free(r);
+    }
+}
+
+dispatch *dispatch_new(const dispatch_options *opts)
+{
+    dispatch *d = calloc(1, sizeof *d);
+    if (d)
+        d->o = *opts;
+    return d;
+}
+
+void dispatch_free(dispatch *d) { free(d); }

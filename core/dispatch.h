@@ -1,0 +1,51 @@
+/*
+ * dispatch.h: the request path. A frame from the client port is decoded,
+ * then handed to its handler in stages:
+ *
+ *   storage thread  authenticate the token, check the role, then the
+ *                   handler's prepare(): answer a read, or build a Command
+ *   worker pool     optional: expensive work (password hashing) that
+ *                   prepare() asked for
+ *   loop            propose the Command to the node
+ *   storage thread  after apply: the handler's applied() packs the answer
+ *   loop            send it
+ *
+ * The loop thread never touches storage and never hashes; handlers never
+ * touch sockets.
+ */
+#ifndef LMS_CORE_DISPATCH_H
+#define LMS_CORE_DISPATCH_H
+
+#include "blob.h"
+#include "net.h"
+#include "node.h"
+
+#include <lms/auth.h>
+
+struct event_base;
+struct workers;
+typedef struct dispatch dispatch;
+
+typedef struct dispatch_options {
+    int64_t session_ttl_ms;
+    uint64_t max_upload_bytes;
+    struct workers *storage_thread; /* one thread: runs storage calls in order */
+    struct workers *pool;           /* hashing and other blocking work */
+    node *node;
+    sm *m;
+    const struct lms_auth_ops *auth;
+    void *auth_inst;
+} dispatch_options;
+
+dispatch *dispatch_new(const dispatch_options *opts);
+void dispatch_free(dispatch *d);
+
+/* The callbacks for net_listen (arg = the dispatch). */
+void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len);
+blob *dispatch_on_oversize(void *arg, uint64_t len, uint32_t limit);
+blob *dispatch_on_too_many(void *arg);
+
+/* SHA-256 of a session token, as stored. */
+void dispatch_token_hash(const char *token, uint8_t out[32]);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * handlers.h: what a request handler sees (internal to core/).
+ *
+ * A handler is a row in the table of handlers.c: the request body it
+ * serves, the global roles allowed to call it, and up to three functions.
+ *
+ *   prepare(r)  storage thread. r->who is the authenticated caller (unless
+ *               roles == 0). Either answer (fill r->resp via the body
+ *               setters, or req_fail) and return NEXT_RESPOND, fill r->cmd's
+ *               body and return NEXT_PROPOSE, or set r->work and return
+ *               NEXT_WORK.
+ *   work(r)     worker thread, no storage access: blocking work (hashing).
+ *               Returns NEXT_RESPOND or NEXT_PROPOSE like prepare.
+ *   applied(r)  storage thread, after the command was applied with
+ *               r->res.status == LMS_OK (refusals are answered by the
+ *               engine): fill the answer, typically by reading back r->res.id.
+ *
+ * Everything a handler allocates for the answer or the command comes from
+ * the request's arena (req_alloc, req_strdup) and is freed with it.
+ * Checks in prepare are early rejections only: sm_apply decides.
+ */
+#ifndef LMS_CORE_HANDLERS_H
+#define LMS_CORE_HANDLERS_H
+
+#include "client.pb-c.h"
+#include "command.pb-c.h"
+#include "dispatch.h"
+
+typedef enum next_step {
+    NEXT_RESPOND = 0,
+    NEXT_PROPOSE = 1,
+    NEXT_WORK = 2,
+} next_step;
+
+typedef struct req req;
+
+#define ROLE_BIT(r) (1u << (r))
+#define ROLES_ANY (ROLE_BIT(LMS_ROLE_STUDENT) | ROLE_BIT(LMS_ROLE_INSTRUCTOR) | ROLE_BIT(LMS_ROLE_ADMIN))
+#define ROLES_STUDENT ROLE_BIT(LMS_ROLE_STUDENT)
+#define ROLES_INSTRUCTOR ROLE_BIT(LMS_ROLE_INSTRUCTOR)
+#define ROLES_ADMIN ROLE_BIT(LMS_ROLE_ADMIN)
+
+typedef struct handler {
+    Lms__Request__BodyCase body;
+    const char *name;
+    unsigned roles; /* 0: no session needed (login) */
+    next_step (*prepare)(req *r);
+    next_step (*work)(req *r);
+    void (*applied)(req *r);
+} handler;
+
+typedef struct arena_chunk arena_chunk;
+
+struct req {
+    node_proposal prop; /* first: the node hands it back */
+    dispatch *d;
+    const handler *h;
+    conn *c;
+    Lms__Request *msg;
+    arena_chunk *arena;
+    int64_t now; /* ms, when the request started */
+
+    /* the caller, once authenticated */
+    struct {
+        char name[LMS_NAME_MAX + 1];
+        char full_name[LMS_TITLE_MAX + 1];
+        int role;
+        int64_t created;
+        int64_t session_expires;
+        uint8_t token_hash[32];
+    } who;
+
+    Lms__Response resp;
+    Lms__Command cmd;  /* handlers set the body; the engine the rest */
+    sm_result res;     /* during applied(): the apply result */
+    blob *out;         /* the packed answer frame */
+    blob *cmd_blob;
+    next_step step;    /* engine: what the last stage asked for */
+
+    /* handler scratch, lives as long as the request */
+    void *scratch;
+    char secret[128]; /* e.g. a token or password; wiped at the end */
+};
+
+/* The handler table and its lookup. */
+const handler *handler_find(Lms__Request__BodyCase body);
+
+/* Engine services for handlers. */
+void *req_alloc(req *r, size_t n);      /* zeroed; never NULL (aborts on OOM) */
+char *req_strdup(req *r, const char *s);
+void *req_memdup(req *r, const void *p, size_t n);
+next_step req_fail(req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A storage error while preparing: INTERNAL, logged with the handler name. */
+next_step req_storage_error(req *r, const lms_err *err);
+const struct lms_storage_ops *req_ops(req *r);
+void *req_st(req *r);
+const dispatch_options *req_opts(req *r);
+/* Caller's enrolment role in course (LMS_ROLE_NONE if none or on error). */
+int req_course_role(req *r, const char *course);
+
+/* Fill protobuf messages from storage rows (strings copied to the arena). */
+Lms__User *pb_user(req *r, const lms_user *u);
+Lms__Course *pb_course(req *r, const lms_course *c);
+Lms__Assignment *pb_assignment(req *r, const lms_assignment *a);
+Lms__Submission *pb_submission(req *r, const lms_submission *s);
+Lms__Query *pb_query(req *r, const lms_query *q);
+Lms__Reply *pb_reply(req *r, const lms_reply *x);
+Lms__Material *pb_material(req *r, const lms_material *m);
+
+/* A growable array of pointers in the arena, for repeated fields. */
+typedef struct ptr_vec {
+    void **v;
+    size_t n, cap;
+} ptr_vec;
+void ptr_vec_push(req *r, ptr_vec *pv, void *p);
+
+/* Handler groups (one file each) export their prepare/applied functions
+ * through these tables, merged by handlers.c. */
+extern const handler handlers_account[];
+extern const handler handlers_work[];
+extern const handler handlers_talk[];
+
+/* ---- shared by the work and talk groups (handlers_util.c) ----------
+ * Checks return 0, or -1 with the refusal already in r->resp (the
+ * handler then returns NEXT_RESPOND). */
+
+/* A get by id: 0 when rc is LMS_OK; else NOT_FOUND "no <what> <id>", or
+ * the storage error. */
+int req_got(req *r, int rc, const lms_err *err, const char *what, uint64_t id);
+/* The same in applied(): the command took effect but what it wrote cannot
+ * be read back, which is the server's fault (INTERNAL, logged). */
+int req_read_back(req *r, int rc, const lms_err *err, const char *what,
+                  uint64_t id);
+/* s is 1..max bytes; what names it in the message ("the question"). */
+int req_check_text(req *r, const char *what, const char *s, size_t max);
+/* An upload: a plain file name (1..LMS_FILENAME_MAX bytes, no '/') and
+ * size <= limit; whose names the limit's owner ("assignment 7"). */
+int req_check_file(req *r, const char *name, size_t size, uint64_t limit,
+                   const char *whose);
+
+/* What req_check_course requires of the caller in the course. */
+enum course_need {
+    COURSE_EXISTS = -1,                 /* nothing: the course exists */
+    COURSE_MEMBER = LMS_ROLE_NONE,      /* enrolled in any role, or admin */
+    COURSE_STUDENT = LMS_ROLE_STUDENT,  /* enrolled as a student */
+    COURSE_INSTRUCTOR = LMS_ROLE_INSTRUCTOR, /* teaches it */
+};
+int req_check_course(req *r, const char *course, enum course_need need);
+
+/* Walk a storage list, pushing keep(r, row, ctx) into *out (NULL: skip):
+ * pass row_sink_each as the list's each() and a row_sink as its arg. */
+typedef void *(*row_keep_fn)(req *r, const void *row, void *ctx);
+typedef struct row_sink {
+    req *r;
+    ptr_vec *out;
+    row_keep_fn keep;
+    void *ctx;
+} row_sink;
+int row_sink_each(void *arg, const void *row);
+
+/* Codes (char *) of the caller's courses: with COURSE_MEMBER every course
+ * they are enrolled in (an admin: every course), with COURSE_INSTRUCTOR
+ * those they teach. Ordered by code. */
+int req_my_courses(req *r, enum course_need need, ptr_vec *codes);
+/* A per-course list of the storage API (assignment_list, material_list). */
+typedef int (*course_list_fn)(void *inst, const char *course, lms_each_fn each,
+                              void *arg, lms_err *err);
+/* list over course (the caller must be a member, or an admin), or, when
+ * course is empty, over every course of req_my_courses(COURSE_MEMBER). */
+int req_list_visible(req *r, const char *course, course_list_fn list,
+                     row_sink *sink);
+
+/* A response message of type d whose one field is a repeated message,
+ * set to the elements of pv. */
+void *pb_list(req *r, const ProtobufCMessageDescriptor *d, const ptr_vec *pv);
+/* SHA-256 of data into the arena. Worker thread: files can be large. */
+ProtobufCBinaryData req_sha256(req *r, ProtobufCBinaryData data);
+
+#endif

@@ -1,0 +1,459 @@
+/*
+ * handlers_account.c: sessions, users, courses and enrolment.
+ *
+ * Passwords are checked and hashed on the worker pool (work()), never on
+ * the loop or the storage thread and never in apply; the command carries
+ * only the hash. Tokens are 256 random bits; only their SHA-256 is stored
+ * or logged as part of a command.
+ */
+#include "handlers.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+#define HASH_MAX 512
+
+static next_step check_password(req *r, const char *pw)
+{
+    size_t n = pw ? strlen(pw) : 0;
+    if (n < PASSWORD_MIN)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "password too short: at least %d characters", PASSWORD_MIN);
+    if (n > PASSWORD_MAX)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "password too long: at most %d bytes", PASSWORD_MAX);
+    return NEXT_PROPOSE;
+}
+
+/* Hash pw with the auth plugin into an arena string; NULL (and r->resp
+ * set) on failure. Worker thread. */
+static char *hash_password(req *r, const char *pw)
+{
+    const dispatch_options *o = req_opts(r);
+    char *out = req_alloc(r, HASH_MAX);
+    lms_err err = {0};
+    if (o->auth->hash(o->auth_inst, pw, out, HASH_MAX, &err) != LMS_OK) {
+        log_error("auth: cannot hash a password: %s", err.msg);
+        req_fail(r, LMS_INTERNAL, "cannot hash the password; see the server log");
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- login / logout / whoami ---------------------------------------- */
+
+typedef struct login_state {
+    char *stored; /* the user's password hash, NULL if no such user */
+} login_state;
+
+static next_step login_prepare(req *r)
+{
+    const Lms__LoginRequest *q = r->msg->login;
+    if (!q->name[0] || strlen(q->name) > LMS_NAME_MAX)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "user name must be 1 to %d bytes",
+                        LMS_NAME_MAX);
+    if (!q->password[0] || strlen(q->password) > PASSWORD_MAX)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "password must be 1 to %d bytes",
+                        PASSWORD_MAX);
+    login_state *s = req_alloc(r, sizeof *s);
+    r->scratch = s;
+    lms_user u;
+    lms_err err = {0};
+    int rc = req_ops(r)->user_get(req_st(r), q->name, &u, &err);
+    if (rc == LMS_OK) {
+        s->stored = req_strdup(r, u.password_hash);
+        snprintf(r->who.name, sizeof r->who.name, "%s", u.name);
+        snprintf(r->who.full_name, sizeof r->who.full_name, "%s", u.full_name);
+        r->who.role = u.role;
+        r->who.created = u.created;
+    } else if (rc != LMS_NOT_FOUND) {
+        return req_storage_error(r, &err);
+    }
+    return NEXT_WORK;
+}
+
+static void hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static next_step login_work(req *r)
+{
+    const dispatch_options *o = req_opts(r);
+    login_state *s = r->scratch;
+    const Lms__LoginRequest *q = r->msg->login;
+    lms_err err = {0};
+    int verdict;
+    if (s->stored) {
+        verdict = o->auth->verify(o->auth_inst, q->name, q->password, s->stored, &err);
+    } else {
+        /* No such user: spend the same time, so timing does not tell. */
+        char dummy[HASH_MAX];
+        o->auth->hash(o->auth_inst, q->password, dummy, sizeof dummy, NULL);
+        verdict = LMS_AUTH_DENIED;
+    }
+    if (verdict == LMS_AUTH_ERROR)
+        log_error("auth: cannot verify user %s: %s", q->name, err.msg);
+    if (verdict != LMS_AUTH_OK) {
+        log_info("login refused for '%s'", q->name);
+        return req_fail(r, LMS_UNAUTHENTICATED, "invalid user name or password");
+    }
+    uint8_t raw[32];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return req_fail(r, LMS_INTERNAL, "no randomness for a session token");
+    hex(raw, sizeof raw, r->secret);
+    explicit_bzero(raw, sizeof raw);
+
+    Lms__CmdCreateSession *c = req_alloc(r, sizeof *c);
+    lms__cmd_create_session__init(c);
+    uint8_t *th = req_alloc(r, 32);
+    dispatch_token_hash(r->secret, th);
+    c->token_hash.data = th;
+    c->token_hash.len = 32;
+    c->user = r->who.name;
+    c->expires = r->now + o->session_ttl_ms;
+    r->who.session_expires = c->expires;
+    r->cmd.body_case = LMS__COMMAND__BODY_CREATE_SESSION;
+    r->cmd.create_session = c;
+    return NEXT_PROPOSE;
+}
+
+static Lms__User *who_user(req *r)
+{
+    lms_user u = {0};
+    snprintf(u.name, sizeof u.name, "%s", r->who.name);
+    snprintf(u.full_name, sizeof u.full_name, "%s", r->who.full_name);
+    u.role = r->who.role;
+    u.created = r->who.created;
+    return pb_user(r, &u);
+}
+
+static void login_applied(req *r)
+{
+    Lms__LoginResponse *m = req_alloc(r, sizeof *m);
+    lms__login_response__init(m);
+    m->token = req_strdup(r, r->secret);
+    m->user = who_user(r);
+    m->expires = r->who.session_expires;
+    r->resp.body_case = LMS__RESPONSE__BODY_LOGIN;
+    r->resp.login = m;
+    log_info("user '%s' logged in", r->who.name);
+}
+
+static next_step logout_prepare(req *r)
+{
+    Lms__CmdDeleteSession *c = req_alloc(r, sizeof *c);
+    lms__cmd_delete_session__init(c);
+    c->token_hash.data = req_memdup(r, r->who.token_hash, 32);
+    c->token_hash.len = 32;
+    r->cmd.body_case = LMS__COMMAND__BODY_DELETE_SESSION;
+    r->cmd.delete_session = c;
+    return NEXT_PROPOSE;
+}
+
+static next_step whoami_prepare(req *r)
+{
+    Lms__WhoamiResponse *m = req_alloc(r, sizeof *m);
+    lms__whoami_response__init(m);
+    m->user = who_user(r);
+    m->expires = r->who.session_expires;
+    r->resp.body_case = LMS__RESPONSE__BODY_WHOAMI;
+    r->resp.whoami = m;
+    return NEXT_RESPOND;
+}
+
+/* ---- users ---------------------------------------------------------- */
+
+static next_step add_user_prepare(req *r)
+{
+    const Lms__AddUserRequest *q = r->msg->add_user;
+    if (check_password(r, q->password) == NEXT_RESPOND)
+        return NEXT_RESPOND;
+    lms_user u;
+    lms_err err = {0};
+    int rc = req_ops(r)->user_get(req_st(r), q->name, &u, &err);
+    if (rc == LMS_OK)
+        return req_fail(r, LMS_ALREADY_EXISTS, "user %s already exists", q->name);
+    if (rc != LMS_NOT_FOUND)
+        return req_storage_error(r, &err);
+    return NEXT_WORK;
+}
+
+static next_step add_user_work(req *r)
+{
+    const Lms__AddUserRequest *q = r->msg->add_user;
+    char *h = hash_password(r, q->password);
+    if (!h)
+        return NEXT_RESPOND;
+    Lms__CmdCreateUser *c = req_alloc(r, sizeof *c);
+    lms__cmd_create_user__init(c);
+    c->name = q->name;
+    c->role = q->role;
+    c->full_name = q->full_name;
+    c->password_hash = h;
+    r->cmd.body_case = LMS__COMMAND__BODY_CREATE_USER;
+    r->cmd.create_user = c;
+    return NEXT_PROPOSE;
+}
+
+static void add_user_applied(req *r)
+{
+    lms_user u;
+    if (req_ops(r)->user_get(req_st(r), r->msg->add_user->name, &u, NULL) == LMS_OK) {
+        r->resp.body_case = LMS__RESPONSE__BODY_USER;
+        r->resp.user = pb_user(r, &u);
+    }
+}
+
+static int user_each(void *arg, const void *row)
+{
+    req *r = arg;
+    ptr_vec *pv = r->scratch;
+    ptr_vec_push(r, pv, pb_user(r, row));
+    return 0;
+}
+
+static next_step list_users_prepare(req *r)
+{
+    ptr_vec *pv = req_alloc(r, sizeof *pv);
+    r->scratch = pv;
+    lms_err err = {0};
+    if (req_ops(r)->user_list(req_st(r), user_each, r, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    Lms__UsersResponse *m = req_alloc(r, sizeof *m);
+    lms__users_response__init(m);
+    m->n_users = pv->n;
+    m->users = (Lms__User **)pv->v;
+    r->resp.body_case = LMS__RESPONSE__BODY_USERS;
+    r->resp.users = m;
+    return NEXT_RESPOND;
+}
+
+/* ---- bulk import ---------------------------------------------------- */
+
+typedef struct import_state {
+    ptr_vec report;  /* Lms__ImportResult*, rows refused before proposing */
+    ptr_vec valid;   /* Lms__ImportRow*, to hash and propose */
+    ptr_vec roles;   /* role per valid row, as (void *)(intptr_t) */
+} import_state;
+
+static int parse_role(const char *s)
+{
+    if (!strcasecmp(s, "student"))
+        return LMS_ROLE_STUDENT;
+    if (!strcasecmp(s, "instructor"))
+        return LMS_ROLE_INSTRUCTOR;
+    if (!strcasecmp(s, "admin"))
+        return LMS_ROLE_ADMIN;
+    return LMS_ROLE_NONE;
+}
+
+static void report_row(req *r, ptr_vec *pv, uint32_t line, const char *name,
+                       int status, const char *msg)
+{
+    Lms__ImportResult *x = req_alloc(r, sizeof *x);
+    lms__import_result__init(x);
+    x->line = line;
+    x->name = req_strdup(r, name);
+    x->status = (Lms__Status)status;
+    x->message = req_strdup(r, msg);
+    ptr_vec_push(r, pv, x);
+}
+
+/* Early, per-row checks; the rest is sm_apply's. */
+static const char *import_row_problem(req *r, const Lms__ImportRow *row,
+                                      int *status)
+{
+    lms_user u;
+    *status = LMS_INVALID_ARGUMENT;
+    if (!row->name[0])
+        return "empty user name";
+    if (parse_role(row->role) == LMS_ROLE_NONE)
+        return "role must be student, instructor or admin";
+    size_t pw = strlen(row->password);
+    if (pw < PASSWORD_MIN || pw > PASSWORD_MAX)
+        return "password must be 8 to 1024 characters";
+    import_state *s = r->scratch;
+    for (size_t i = 0; i < s->valid.n; i++)
+        if (!strcmp(((Lms__ImportRow *)s->valid.v[i])->name, row->name)) {
+            *status = LMS_ALREADY_EXISTS;
+            return "user appears twice in the file";
+        }
+    if (req_ops(r)->user_get(req_st(r), row->name, &u, NULL) == LMS_OK) {
+        *status = LMS_ALREADY_EXISTS;
+        return "user already exists";
+    }
+    return NULL;
+}
+
+static next_step import_prepare(req *r)
+{
+    const Lms__ImportUsersRequest *q = r->msg->import_users;
+    import_state *s = req_alloc(r, sizeof *s);
+    r->scratch = s;
+    if (q->n_rows == 0)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "no rows to import");
+    if (q->n_rows > 10000)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "%zu rows: import at most 10000 users at a time", q->n_rows);
+    for (size_t i = 0; i < q->n_rows; i++) {
+        const Lms__ImportRow *row = q->rows[i];
+        int status;
+        const char *problem = import_row_problem(r, row, &status);
+        if (problem) {
+            report_row(r, &s->report, row->line, row->name, status, problem);
+            continue;
+        }
+        ptr_vec_push(r, &s->valid, q->rows[i]);
+        ptr_vec_push(r, &s->roles, (void *)(intptr_t)parse_role(row->role));
+    }
+    return NEXT_WORK;
+}
+
+static void import_answer(req *r)
+{
+    import_state *s = r->scratch;
+    for (size_t i = 0; i < r->res.nrows; i++) {
+        const sm_row_result *x = &r->res.rows[i];
+        report_row(r, &s->report, x->line, x->name, x->status,
+                   x->status == LMS_OK ? "created" : x->message);
+    }
+    /* order the report by line */
+    Lms__ImportResult **v = (Lms__ImportResult **)s->report.v;
+    for (size_t i = 1; i < s->report.n; i++)
+        for (size_t j = i; j > 0 && v[j - 1]->line > v[j]->line; j--) {
+            Lms__ImportResult *t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    Lms__ImportUsersResponse *m = req_alloc(r, sizeof *m);
+    lms__import_users_response__init(m);
+    m->n_results = s->report.n;
+    m->results = v;
+    m->created = (uint32_t)r->res.id;
+    r->resp.body_case = LMS__RESPONSE__BODY_IMPORT_USERS;
+    r->resp.import_users = m;
+}
+
+static next_step import_work(req *r)
+{
+    import_state *s = r->scratch;
+    if (s->valid.n == 0) {
+        import_answer(r);
+        return NEXT_RESPOND;
+    }
+    Lms__CmdImportUsers *c = req_alloc(r, sizeof *c);
+    lms__cmd_import_users__init(c);
+    c->n_users = s->valid.n;
+    c->users = req_alloc(r, s->valid.n * sizeof *c->users);
+    c->n_lines = s->valid.n;
+    c->lines = req_alloc(r, s->valid.n * sizeof *c->lines);
+    for (size_t i = 0; i < s->valid.n; i++) {
+        const Lms__ImportRow *row = s->valid.v[i];
+        Lms__CmdCreateUser *u = req_alloc(r, sizeof *u);
+        lms__cmd_create_user__init(u);
+        u->name = row->name;
+        u->role = (Lms__Role)(intptr_t)s->roles.v[i];
+        u->full_name = row->full_name;
+        u->password_hash = hash_password(r, row->password);
+        if (!u->password_hash)
+            return NEXT_RESPOND;
+        c->users[i] = u;
+        c->lines[i] = row->line;
+    }
+    r->cmd.body_case = LMS__COMMAND__BODY_IMPORT_USERS;
+    r->cmd.import_users = c;
+    return NEXT_PROPOSE;
+}
+
+/* ---- courses and enrolment ------------------------------------------ */
+
+static next_step create_course_prepare(req *r)
+{
+    const Lms__CreateCourseRequest *q = r->msg->create_course;
+    Lms__CmdCreateCourse *c = req_alloc(r, sizeof *c);
+    lms__cmd_create_course__init(c);
+    c->code = q->code;
+    c->title = q->title;
+    r->cmd.body_case = LMS__COMMAND__BODY_CREATE_COURSE;
+    r->cmd.create_course = c;
+    return NEXT_PROPOSE;
+}
+
+static void create_course_applied(req *r)
+{
+    lms_course c;
+    if (req_ops(r)->course_get(req_st(r), r->msg->create_course->code, &c,
+                               NULL) == LMS_OK) {
+        r->resp.body_case = LMS__RESPONSE__BODY_COURSE;
+        r->resp.course = pb_course(r, &c);
+    }
+}
+
+static int course_each(void *arg, const void *row)
+{
+    req *r = arg;
+    ptr_vec_push(r, r->scratch, pb_course(r, row));
+    return 0;
+}
+
+static next_step list_courses_prepare(req *r)
+{
+    ptr_vec *pv = req_alloc(r, sizeof *pv);
+    r->scratch = pv;
+    lms_err err = {0};
+    const char *who = r->who.role == LMS_ROLE_ADMIN ? NULL : r->who.name;
+    if (req_ops(r)->course_list(req_st(r), who, course_each, r, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    Lms__CoursesResponse *m = req_alloc(r, sizeof *m);
+    lms__courses_response__init(m);
+    m->n_courses = pv->n;
+    m->courses = (Lms__Course **)pv->v;
+    r->resp.body_case = LMS__RESPONSE__BODY_COURSES;
+    r->resp.courses = m;
+    return NEXT_RESPOND;
+}
+
+static next_step enroll_prepare(req *r)
+{
+    const Lms__EnrollRequest *q = r->msg->enroll;
+    if (q->role != LMS__ROLE__STUDENT && q->role != LMS__ROLE__INSTRUCTOR)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "enrol as student or instructor");
+    Lms__CmdEnroll *c = req_alloc(r, sizeof *c);
+    lms__cmd_enroll__init(c);
+    c->course = q->course;
+    c->user = q->user;
+    c->role = q->role;
+    r->cmd.body_case = LMS__COMMAND__BODY_ENROLL;
+    r->cmd.enroll = c;
+    return NEXT_PROPOSE;
+}
+
+#define B(x) LMS__REQUEST__BODY_##x
+const handler handlers_account[] = {
+    {B(LOGIN), "login", 0, login_prepare, login_work, login_applied},
+    {B(LOGOUT), "logout", ROLES_ANY, logout_prepare, NULL, NULL},
+    {B(WHOAMI), "whoami", ROLES_ANY, whoami_prepare, NULL, NULL},
+    {B(ADD_USER), "add-user", ROLES_ADMIN, add_user_prepare, add_user_work,
+     add_user_applied},
+    {B(IMPORT_USERS), "import-users", ROLES_ADMIN, import_prepare, import_work,
+     import_answer},
+    {B(LIST_USERS), "users", ROLES_ADMIN, list_users_prepare, NULL, NULL},
+    {B(CREATE_COURSE), "create-course", ROLES_ADMIN, create_course_prepare,
+     NULL, create_course_applied},
+    {B(LIST_COURSES), "courses", ROLES_ANY, list_courses_prepare, NULL, NULL},
+    {B(ENROLL), "enroll", ROLES_ADMIN, enroll_prepare, NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL},
+};

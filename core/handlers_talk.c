@@ -1,0 +1,257 @@
+/*
+ * handlers_talk.c: questions to the instructors (queries and their
+ * replies) and course materials.
+ *
+ * A query is open to the student who asked it and to the instructors of
+ * its course. Materials are hashed on the worker pool before proposing,
+ * like submissions; a download is answered straight from the storage
+ * buffer, so the get that loads the file is the handler's last storage
+ * call.
+ */
+#include "handlers.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define TEXT_MAX (64 * 1024) /* a question or a reply */
+
+/* ---- queries ---------------------------------------------------------- */
+
+static void *keep_reply(req *r, const void *row, void *ctx)
+{
+    return pb_reply(r, row);
+}
+
+/* Fill m->replies, oldest first. Not from inside another list walk. */
+static int attach_replies(req *r, Lms__Query *m)
+{
+    ptr_vec pv = {0};
+    row_sink sink = {r, &pv, keep_reply, NULL};
+    lms_err err = {0};
+    if (req_ops(r)->reply_list(req_st(r), m->id, row_sink_each, &sink, &err) !=
+        LMS_OK)
+        return req_storage_error(r, &err), -1;
+    m->n_replies = pv.n;
+    m->replies = (Lms__Reply **)pv.v;
+    return 0;
+}
+
+/* Load query id: the caller must have asked it or teach its course. */
+static int load_query(req *r, uint64_t id, lms_query *q)
+{
+    lms_err err = {0};
+    int rc = req_ops(r)->query_get(req_st(r), id, q, &err);
+    if (req_got(r, rc, &err, "query", id) < 0)
+        return -1;
+    if (!strcmp(q->student, r->who.name))
+        return 0;
+    if (r->who.role == LMS_ROLE_STUDENT)
+        return req_fail(r, LMS_PERMISSION_DENIED, "query %" PRIu64 " is not yours",
+                        id),
+               -1;
+    return req_check_course(r, q->course, COURSE_INSTRUCTOR);
+}
+
+/* applied(): answer with query id and its replies. */
+static void answer_query(req *r, uint64_t id)
+{
+    lms_query q;
+    lms_err err = {0};
+    int rc = req_ops(r)->query_get(req_st(r), id, &q, &err);
+    if (req_read_back(r, rc, &err, "query", id) < 0)
+        return;
+    Lms__Query *m = pb_query(r, &q);
+    if (attach_replies(r, m) < 0)
+        return;
+    r->resp.body_case = LMS__RESPONSE__BODY_QUERY;
+    r->resp.query = m;
+}
+
+static next_step ask_prepare(req *r)
+{
+    const Lms__AskRequest *q = r->msg->ask;
+    if (req_check_course(r, q->course, COURSE_STUDENT) < 0 ||
+        req_check_text(r, "the question", q->text, TEXT_MAX) < 0)
+        return NEXT_RESPOND;
+    Lms__CmdAsk *c = req_alloc(r, sizeof *c);
+    lms__cmd_ask__init(c);
+    c->course = q->course;
+    c->title = q->title;
+    c->text = q->text;
+    r->cmd.body_case = LMS__COMMAND__BODY_ASK;
+    r->cmd.ask = c;
+    return NEXT_PROPOSE;
+}
+
+static void ask_applied(req *r) { answer_query(r, r->res.id); }
+
+static void *keep_query(req *r, const void *row, void *ctx)
+{
+    const lms_query *q = row;
+    const int *all = ctx;
+    return *all || !q->resolved ? pb_query(r, q) : NULL;
+}
+
+/* Students: their own queries, resolved or not, in one course or all.
+ * Instructors: those of the courses they teach (or the one given),
+ * unresolved unless `all`. Ordered by course, then id. */
+static next_step list_queries_prepare(req *r)
+{
+    const Lms__ListQueriesRequest *q = r->msg->list_queries;
+    int student = r->who.role == LMS_ROLE_STUDENT;
+    int all = student || q->all;
+    ptr_vec codes = {0}, out = {0};
+    row_sink sink = {r, &out, keep_query, &all};
+    lms_err err = {0};
+    if (q->course[0]) {
+        if (req_check_course(r, q->course, student ? COURSE_EXISTS
+                                                   : COURSE_INSTRUCTOR) < 0)
+            return NEXT_RESPOND;
+        ptr_vec_push(r, &codes, q->course);
+    } else if (student) {
+        ptr_vec_push(r, &codes, NULL); /* any course */
+    } else if (req_my_courses(r, COURSE_INSTRUCTOR, &codes) < 0) {
+        return NEXT_RESPOND;
+    }
+    for (size_t i = 0; i < codes.n; i++)
+        if (req_ops(r)->query_list(req_st(r), codes.v[i],
+                                   student ? r->who.name : NULL, row_sink_each,
+                                   &sink, &err) != LMS_OK)
+            return req_storage_error(r, &err);
+    for (size_t i = 0; i < out.n; i++)
+        if (attach_replies(r, out.v[i]) < 0)
+            return NEXT_RESPOND;
+    r->resp.body_case = LMS__RESPONSE__BODY_QUERIES;
+    r->resp.queries = pb_list(r, &lms__queries_response__descriptor, &out);
+    return NEXT_RESPOND;
+}
+
+static next_step reply_prepare(req *r)
+{
+    const Lms__ReplyRequest *q = r->msg->reply;
+    lms_query x;
+    if (load_query(r, q->query_id, &x) < 0 ||
+        req_check_text(r, "the reply", q->text, TEXT_MAX) < 0)
+        return NEXT_RESPOND;
+    Lms__CmdReply *c = req_alloc(r, sizeof *c);
+    lms__cmd_reply__init(c);
+    c->query_id = q->query_id;
+    c->text = q->text;
+    r->cmd.body_case = LMS__COMMAND__BODY_REPLY;
+    r->cmd.reply = c;
+    return NEXT_PROPOSE;
+}
+
+/* res.id is the new reply's; answer with its query. */
+static void reply_applied(req *r) { answer_query(r, r->msg->reply->query_id); }
+
+static next_step resolve_prepare(req *r)
+{
+    uint64_t id = r->msg->resolve->query_id;
+    lms_query x;
+    if (load_query(r, id, &x) < 0)
+        return NEXT_RESPOND;
+    Lms__CmdResolve *c = req_alloc(r, sizeof *c);
+    lms__cmd_resolve__init(c);
+    c->query_id = id;
+    r->cmd.body_case = LMS__COMMAND__BODY_RESOLVE;
+    r->cmd.resolve = c;
+    return NEXT_PROPOSE;
+}
+
+static void resolve_applied(req *r) { answer_query(r, r->msg->resolve->query_id); }
+
+/* ---- materials -------------------------------------------------------- */
+
+static next_step upload_material_prepare(req *r)
+{
+    const Lms__UploadMaterialRequest *q = r->msg->upload_material;
+    if (req_check_course(r, q->course, COURSE_INSTRUCTOR) < 0 ||
+        req_check_text(r, "the title", q->title, LMS_TITLE_MAX) < 0 ||
+        req_check_file(r, q->file_name, q->data.len,
+                       req_opts(r)->max_upload_bytes, "this server") < 0)
+        return NEXT_RESPOND;
+    return NEXT_WORK; /* hash the file off the storage thread */
+}
+
+static next_step upload_material_work(req *r)
+{
+    const Lms__UploadMaterialRequest *q = r->msg->upload_material;
+    Lms__CmdUploadMaterial *c = req_alloc(r, sizeof *c);
+    lms__cmd_upload_material__init(c);
+    c->course = q->course;
+    c->title = q->title;
+    c->file_name = q->file_name;
+    c->data = q->data;
+    c->sha256 = req_sha256(r, q->data);
+    r->cmd.body_case = LMS__COMMAND__BODY_UPLOAD_MATERIAL;
+    r->cmd.upload_material = c;
+    return NEXT_PROPOSE;
+}
+
+static void upload_material_applied(req *r)
+{
+    lms_material m;
+    lms_err err = {0};
+    int rc = req_ops(r)->material_get(req_st(r), r->res.id, 0, &m, &err);
+    if (req_read_back(r, rc, &err, "material", r->res.id) < 0)
+        return;
+    r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
+    r->resp.material = pb_material(r, &m);
+}
+
+static void *keep_material(req *r, const void *row, void *ctx)
+{
+    return pb_material(r, row);
+}
+
+static next_step list_materials_prepare(req *r)
+{
+    ptr_vec pv = {0};
+    row_sink sink = {r, &pv, keep_material, NULL};
+    if (req_list_visible(r, r->msg->list_materials->course,
+                         req_ops(r)->material_list, &sink) < 0)
+        return NEXT_RESPOND;
+    r->resp.body_case = LMS__RESPONSE__BODY_MATERIALS;
+    r->resp.materials = pb_list(r, &lms__materials_response__descriptor, &pv);
+    return NEXT_RESPOND;
+}
+
+static next_step download_material_prepare(req *r)
+{
+    uint64_t id = r->msg->download_material->material_id;
+    lms_material x;
+    lms_err err = {0};
+    int rc = req_ops(r)->material_get(req_st(r), id, 0, &x, &err);
+    if (req_got(r, rc, &err, "material", id) < 0 ||
+        req_check_course(r, x.course, COURSE_MEMBER) < 0)
+        return NEXT_RESPOND;
+    /* The last storage call: x.data stays valid until the answer is packed. */
+    if (req_ops(r)->material_get(req_st(r), id, 1, &x, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    Lms__Material *m = pb_material(r, &x);
+    m->data.len = x.data ? x.size : 0;
+    m->data.data = (uint8_t *)x.data;
+    r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
+    r->resp.material = m;
+    return NEXT_RESPOND;
+}
+
+#define B(x) LMS__REQUEST__BODY_##x
+#define STUDENT_OR_INSTRUCTOR (ROLES_STUDENT | ROLES_INSTRUCTOR)
+const handler handlers_talk[] = {
+    {B(ASK), "ask", ROLES_STUDENT, ask_prepare, NULL, ask_applied},
+    {B(LIST_QUERIES), "queries", STUDENT_OR_INSTRUCTOR, list_queries_prepare,
+     NULL, NULL},
+    {B(REPLY), "reply", STUDENT_OR_INSTRUCTOR, reply_prepare, NULL,
+     reply_applied},
+    {B(RESOLVE), "resolve", STUDENT_OR_INSTRUCTOR, resolve_prepare, NULL,
+     resolve_applied},
+    {B(UPLOAD_MATERIAL), "upload", ROLES_INSTRUCTOR, upload_material_prepare,
+     upload_material_work, upload_material_applied},
+    {B(LIST_MATERIALS), "materials", ROLES_ANY, list_materials_prepare, NULL,
+     NULL},
+    {B(DOWNLOAD_MATERIAL), "download", ROLES_ANY, download_material_prepare,
+     NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL},
+};

@@ -1,0 +1,172 @@
+/*
+ * handlers_util.c: the early checks and list walks that the work and talk
+ * handler groups share (contracts in handlers.h). Like the handlers, they
+ * only reject early: sm_apply makes the same checks and decides.
+ */
+#include "handlers.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+int req_got(req *r, int rc, const lms_err *err, const char *what, uint64_t id)
+{
+    if (rc == LMS_OK)
+        return 0;
+    if (rc == LMS_NOT_FOUND)
+        req_fail(r, LMS_NOT_FOUND, "no %s %" PRIu64, what, id);
+    else
+        req_storage_error(r, err);
+    return -1;
+}
+
+int req_read_back(req *r, int rc, const lms_err *err, const char *what,
+                  uint64_t id)
+{
+    if (rc == LMS_OK)
+        return 0;
+    log_error("%s: applied, but cannot read back %s %" PRIu64 ": %s", r->h->name,
+              what, id, rc == LMS_NOT_FOUND ? "not found" : err->msg);
+    req_fail(r, LMS_INTERNAL,
+             "done, but %s %" PRIu64 " cannot be read back; see the server log",
+             what, id);
+    return -1;
+}
+
+int req_check_text(req *r, const char *what, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "%s is empty", what), -1;
+    if (n > max)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "%s is %zu bytes; at most %zu are allowed", what, n, max),
+               -1;
+    return 0;
+}
+
+int req_check_file(req *r, const char *name, size_t size, uint64_t limit,
+                   const char *whose)
+{
+    if (size > limit)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "file is %zu bytes; %s accepts at most %" PRIu64, size,
+                        whose, limit),
+               -1;
+    if (req_check_text(r, "the file name", name, LMS_FILENAME_MAX) < 0)
+        return -1;
+    if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "file name \"%s\" must be a plain name, without '/'", name),
+               -1;
+    return 0;
+}
+
+static const char *lacking(enum course_need need)
+{
+    switch (need) {
+    case COURSE_STUDENT: return "are not a student of";
+    case COURSE_INSTRUCTOR: return "do not teach";
+    default: return "are not enrolled in";
+    }
+}
+
+int req_check_course(req *r, const char *course, enum course_need need)
+{
+    lms_course c;
+    lms_err err = {0};
+    if (!course[0])
+        return req_fail(r, LMS_INVALID_ARGUMENT, "give a course code"), -1;
+    /* A longer code cannot exist; never let storage truncate it into
+     * the code of another course. */
+    int rc = strlen(course) > LMS_NAME_MAX
+                 ? LMS_NOT_FOUND
+                 : req_ops(r)->course_get(req_st(r), course, &c, &err);
+    if (rc == LMS_NOT_FOUND)
+        return req_fail(r, LMS_NOT_FOUND, "no course %s", course), -1;
+    if (rc != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    if (need == COURSE_EXISTS)
+        return 0;
+    int role = req_course_role(r, course);
+    int ok = need == COURSE_MEMBER
+                 ? role != LMS_ROLE_NONE || r->who.role == LMS_ROLE_ADMIN
+                 : role == (int)need;
+    if (!ok)
+        return req_fail(r, LMS_PERMISSION_DENIED, "you %s course %s",
+                        lacking(need), course),
+               -1;
+    return 0;
+}
+
+int row_sink_each(void *arg, const void *row)
+{
+    row_sink *s = arg;
+    void *p = s->keep(s->r, row, s->ctx);
+    if (p)
+        ptr_vec_push(s->r, s->out, p);
+    return 0;
+}
+
+static void *keep_code(req *r, const void *row, void *ctx)
+{
+    const lms_course *c = row;
+    const enum course_need *need = ctx;
+    if (*need != COURSE_MEMBER && c->my_role != (int)*need)
+        return NULL;
+    return req_strdup(r, c->code);
+}
+
+int req_my_courses(req *r, enum course_need need, ptr_vec *codes)
+{
+    row_sink sink = {r, codes, keep_code, &need};
+    lms_err err = {0};
+    const char *who = need == COURSE_MEMBER && r->who.role == LMS_ROLE_ADMIN
+                          ? NULL
+                          : r->who.name;
+    if (req_ops(r)->course_list(req_st(r), who, row_sink_each, &sink, &err) !=
+        LMS_OK)
+        return req_storage_error(r, &err), -1;
+    return 0;
+}
+
+int req_list_visible(req *r, const char *course, course_list_fn list,
+                     row_sink *sink)
+{
+    ptr_vec codes = {0};
+    lms_err err = {0};
+    if (course[0]) {
+        if (req_check_course(r, course, COURSE_MEMBER) < 0)
+            return -1;
+        ptr_vec_push(r, &codes, (void *)course);
+    } else if (req_my_courses(r, COURSE_MEMBER, &codes) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < codes.n; i++)
+        if (list(req_st(r), codes.v[i], row_sink_each, sink, &err) != LMS_OK)
+            return req_storage_error(r, &err), -1;
+    return 0;
+}
+
+void *pb_list(req *r, const ProtobufCMessageDescriptor *d, const ptr_vec *pv)
+{
+    const ProtobufCFieldDescriptor *f = &d->fields[0];
+    if (d->n_fields != 1 || f->label != PROTOBUF_C_LABEL_REPEATED ||
+        f->type != PROTOBUF_C_TYPE_MESSAGE)
+        abort(); /* a programming error: not a list response */
+    ProtobufCMessage *m = req_alloc(r, d->sizeof_message);
+    protobuf_c_message_init(d, m);
+    *(size_t *)((char *)m + f->quantifier_offset) = pv->n;
+    *(void ***)((char *)m + f->offset) = pv->v;
+    return m;
+}
+
+ProtobufCBinaryData req_sha256(req *r, ProtobufCBinaryData data)
+{
+    static const uint8_t none[1];
+    ProtobufCBinaryData h = {LMS_SHA256_LEN, req_alloc(r, LMS_SHA256_LEN)};
+    SHA256(data.data ? data.data : none, data.len, h.data);
+    return h;
+}

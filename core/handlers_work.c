@@ -1,0 +1,627 @@
+/*
+ * handlers_work.c: assignments, submissions, grades and the grade export.
+ *
+ * A submitted file is hashed on the worker pool (work()), never in apply;
+ * the command points at the request's bytes rather than copying them. A
+ * fetched file is answered straight from the storage buffer, so the get
+ * that loads it is the handler's last storage call (the engine packs the
+ * answer before the next one). Students see their own submissions and
+ * grades only, and a held grade only once its assignment is released.
+ */
+#include "handlers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TIME_BUFSZ 32
+
+/* ms since the epoch as 2026-12-01T23:59:00Z (UTC, whole seconds). */
+static const char *iso_utc(int64_t ms, char buf[TIME_BUFSZ])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, TIME_BUFSZ, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, TIME_BUFSZ, "%" PRId64 "ms", ms);
+    return buf;
+}
+
+/* Load assignment id into *a; with teach, the caller must also teach its
+ * course. a->description lasts only until the next storage call. */
+static int load_assignment(req *r, uint64_t id, lms_assignment *a, int teach)
+{
+    lms_err err = {0};
+    int rc = req_ops(r)->assignment_get(req_st(r), id, a, &err);
+    if (req_got(r, rc, &err, "assignment", id) < 0)
+        return -1;
+    return teach ? req_check_course(r, a->course, COURSE_INSTRUCTOR) : 0;
+}
+
+/* Load submission id (without its file) and its assignment: a student
+ * may touch only their own, an instructor only those of their courses. */
+static int load_submission(req *r, uint64_t id, lms_submission *s,
+                           lms_assignment *a)
+{
+    lms_err err = {0};
+    int rc = req_ops(r)->submission_get(req_st(r), id, 0, s, &err);
+    if (req_got(r, rc, &err, "submission", id) < 0)
+        return -1;
+    int student = r->who.role == LMS_ROLE_STUDENT;
+    if (student && strcmp(s->student, r->who.name) != 0)
+        return req_fail(r, LMS_PERMISSION_DENIED,
+                        "submission %" PRIu64 " is not yours", id),
+               -1;
+    return load_assignment(r, s->assignment_id, a, !student);
+}
+
+/* The end of the caller's extension of assignment id: 0 if none, -1 on a
+ * storage error (answer set). */
+static int64_t my_extension(req *r, uint64_t id)
+{
+    lms_extension x;
+    lms_err err = {0};
+    int rc = req_ops(r)->extension_get(req_st(r), id, r->who.name, &x, &err);
+    if (rc == LMS_OK)
+        return x.until;
+    if (rc == LMS_NOT_FOUND)
+        return 0;
+    return req_storage_error(r, &err), -1;
+}
+
+static Lms__GradeEntry *pb_grade(req *r, const lms_grade *g,
+                                 const lms_submission *s, const lms_assignment *a)
+{
+    Lms__GradeEntry *m = req_alloc(r, sizeof *m);
+    lms__grade_entry__init(m);
+    m->submission_id = s->id;
+    m->assignment_id = a->id;
+    m->assignment_title = req_strdup(r, a->title);
+    m->course = req_strdup(r, a->course);
+    m->student = req_strdup(r, s->student);
+    m->grade = g->grade;
+    m->max_points = a->max_points;
+    m->feedback = req_strdup(r, g->feedback);
+    m->grader = req_strdup(r, g->grader);
+    m->graded = g->graded;
+    m->attempt = s->attempt;
+    return m;
+}
+
+/* ---- assignments ------------------------------------------------------ */
+
+static next_step create_assignment_prepare(req *r)
+{
+    Lms__CreateAssignmentRequest *q = r->msg->create_assignment;
+    uint64_t limit = req_opts(r)->max_upload_bytes;
+    if (req_check_course(r, q->course, COURSE_INSTRUCTOR) < 0)
+        return NEXT_RESPOND;
+    if (q->max_size > limit)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "maximum file size %" PRIu64 " bytes is above this "
+                        "server's upload limit of %" PRIu64 " bytes",
+                        q->max_size, limit);
+    Lms__CmdCreateAssignment *c = req_alloc(r, sizeof *c);
+    lms__cmd_create_assignment__init(c);
+    c->a = q;
+    r->cmd.body_case = LMS__COMMAND__BODY_CREATE_ASSIGNMENT;
+    r->cmd.create_assignment = c;
+    return NEXT_PROPOSE;
+}
+
+static void answer_assignment(req *r, uint64_t id)
+{
+    lms_assignment a;
+    lms_err err = {0};
+    int rc = req_ops(r)->assignment_get(req_st(r), id, &a, &err);
+    if (req_read_back(r, rc, &err, "assignment", id) < 0)
+        return;
+    r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENT;
+    r->resp.assignment = pb_assignment(r, &a);
+}
+
+static void create_assignment_applied(req *r) { answer_assignment(r, r->res.id); }
+
+static void *keep_assignment(req *r, const void *row, void *ctx)
+{
+    return pb_assignment(r, row);
+}
+
+static next_step list_assignments_prepare(req *r)
+{
+    ptr_vec pv = {0};
+    row_sink sink = {r, &pv, keep_assignment, NULL};
+    if (req_list_visible(r, r->msg->list_assignments->course,
+                         req_ops(r)->assignment_list, &sink) < 0)
+        return NEXT_RESPOND;
+    for (size_t i = 0; r->who.role == LMS_ROLE_STUDENT && i < pv.n; i++) {
+        Lms__Assignment *a = pv.v[i];
+        int64_t until = my_extension(r, a->id);
+        if (until < 0)
+            return NEXT_RESPOND;
+        if (until > a->my_due)
+            a->my_due = until;
+    }
+    r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENTS;
+    r->resp.assignments = pb_list(r, &lms__assignments_response__descriptor, &pv);
+    return NEXT_RESPOND;
+}
+
+static next_step release_prepare(req *r)
+{
+    uint64_t id = r->msg->release->assignment_id;
+    lms_assignment a;
+    if (load_assignment(r, id, &a, 1) < 0)
+        return NEXT_RESPOND;
+    Lms__CmdRelease *c = req_alloc(r, sizeof *c);
+    lms__cmd_release__init(c);
+    c->assignment_id = id;
+    r->cmd.body_case = LMS__COMMAND__BODY_RELEASE;
+    r->cmd.release = c;
+    return NEXT_PROPOSE;
+}
+
+static void release_applied(req *r)
+{
+    answer_assignment(r, r->msg->release->assignment_id);
+}
+
+static next_step extend_prepare(req *r)
+{
+    const Lms__ExtendRequest *q = r->msg->extend;
+    lms_assignment a;
+    lms_err err = {0};
+    int role = LMS_ROLE_NONE;
+    if (load_assignment(r, q->assignment_id, &a, 1) < 0)
+        return NEXT_RESPOND;
+    if (q->until <= 0)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "give the extension's end time");
+    if (strlen(q->student) <= LMS_NAME_MAX &&
+        req_ops(r)->enrolment_get(req_st(r), a.course, q->student, &role,
+                                  &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    if (role != LMS_ROLE_STUDENT)
+        return req_fail(r, LMS_FAILED_PRECONDITION,
+                        "%s is not a student of course %s", q->student, a.course);
+    Lms__CmdExtend *c = req_alloc(r, sizeof *c);
+    lms__cmd_extend__init(c);
+    c->assignment_id = q->assignment_id;
+    c->student = q->student;
+    c->until = q->until;
+    r->cmd.body_case = LMS__COMMAND__BODY_EXTEND;
+    r->cmd.extend = c;
+    return NEXT_PROPOSE;
+}
+
+/* ---- submissions ------------------------------------------------------ */
+
+/* Refuse early what apply would refuse anyway (cut-off passed, attempts
+ * used up), so a large file is not logged and replicated in vain. */
+static int submission_open(req *r, const lms_assignment *a)
+{
+    char when[TIME_BUFSZ];
+    uint32_t made = 0;
+    lms_err err = {0};
+    int64_t until = my_extension(r, a->id);
+    if (until < 0)
+        return -1;
+    int64_t cutoff = a->cutoff && until > a->cutoff ? until : a->cutoff;
+    if (cutoff && r->now > cutoff)
+        return req_fail(r, LMS_FAILED_PRECONDITION, "the cut-off %s has passed",
+                        iso_utc(cutoff, when)),
+               -1;
+    if (req_ops(r)->submission_count(req_st(r), a->id, r->who.name, &made,
+                                     &err) != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    if (a->max_attempts && made >= a->max_attempts)
+        return req_fail(r, LMS_FAILED_PRECONDITION,
+                        "all %" PRIu32 " attempts at assignment %" PRIu64 " used",
+                        a->max_attempts, a->id),
+               -1;
+    return 0;
+}
+
+static next_step submit_prepare(req *r)
+{
+    const Lms__SubmitRequest *q = r->msg->submit;
+    lms_assignment a;
+    char whose[48];
+    if (load_assignment(r, q->assignment_id, &a, 0) < 0 ||
+        req_check_course(r, a.course, COURSE_STUDENT) < 0)
+        return NEXT_RESPOND;
+    snprintf(whose, sizeof whose, "assignment %" PRIu64, a.id);
+    if (req_check_file(r, q->file_name, q->data.len, a.max_size, whose) < 0 ||
+        submission_open(r, &a) < 0)
+        return NEXT_RESPOND;
+    return NEXT_WORK; /* hash the file off the storage thread */
+}
+
+static next_step submit_work(req *r)
+{
+    const Lms__SubmitRequest *q = r->msg->submit;
+    Lms__CmdSubmit *c = req_alloc(r, sizeof *c);
+    lms__cmd_submit__init(c);
+    c->assignment_id = q->assignment_id;
+    c->file_name = q->file_name;
+    c->data = q->data;
+    c->sha256 = req_sha256(r, q->data);
+    r->cmd.body_case = LMS__COMMAND__BODY_SUBMIT;
+    r->cmd.submit = c;
+    return NEXT_PROPOSE;
+}
+
+static void submit_applied(req *r)
+{
+    lms_submission s;
+    lms_err err = {0};
+    int rc = req_ops(r)->submission_get(req_st(r), r->res.id, 0, &s, &err);
+    if (req_read_back(r, rc, &err, "submission", r->res.id) < 0)
+        return;
+    r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSION;
+    r->resp.submission = pb_submission(r, &s);
+}
+
+static void *keep_submission(req *r, const void *row, void *ctx)
+{
+    const lms_submission *s = row;
+    const int *ungraded = ctx;
+    return *ungraded && s->graded ? NULL : pb_submission(r, s);
+}
+
+static next_step list_submissions_prepare(req *r)
+{
+    const Lms__ListSubmissionsRequest *q = r->msg->list_submissions;
+    int student = r->who.role == LMS_ROLE_STUDENT;
+    int ungraded = q->ungraded;
+    lms_assignment a;
+    lms_err err = {0};
+    if (!student && !q->assignment_id)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "give the assignment whose submissions to list");
+    if (q->assignment_id && load_assignment(r, q->assignment_id, &a, !student) < 0)
+        return NEXT_RESPOND;
+    ptr_vec pv = {0};
+    row_sink sink = {r, &pv, keep_submission, &ungraded};
+    if (req_ops(r)->submission_list(req_st(r), q->assignment_id,
+                                    student ? r->who.name : NULL, row_sink_each,
+                                    &sink, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSIONS;
+    r->resp.submissions = pb_list(r, &lms__submissions_response__descriptor, &pv);
+    return NEXT_RESPOND;
+}
+
+static next_step fetch_submission_prepare(req *r)
+{
+    uint64_t id = r->msg->fetch_submission->submission_id;
+    lms_submission s;
+    lms_assignment a;
+    lms_err err = {0};
+    if (load_submission(r, id, &s, &a) < 0)
+        return NEXT_RESPOND;
+    /* The last storage call: s.data stays valid until the answer is packed. */
+    if (req_ops(r)->submission_get(req_st(r), id, 1, &s, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    Lms__Submission *m = pb_submission(r, &s);
+    m->data.len = s.data ? s.size : 0;
+    m->data.data = (uint8_t *)s.data;
+    r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSION;
+    r->resp.submission = m;
+    return NEXT_RESPOND;
+}
+
+/* ---- grades ----------------------------------------------------------- */
+
+static next_step grade_prepare(req *r)
+{
+    const Lms__GradeRequest *q = r->msg->grade;
+    lms_submission s;
+    lms_assignment a;
+    if (load_submission(r, q->submission_id, &s, &a) < 0)
+        return NEXT_RESPOND;
+    if (!(q->grade >= 0 && q->grade <= a.max_points))
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "grade %g is outside 0 to %g, the points of assignment "
+                        "%" PRIu64,
+                        q->grade, a.max_points, a.id);
+    Lms__CmdGrade *c = req_alloc(r, sizeof *c);
+    lms__cmd_grade__init(c);
+    c->submission_id = q->submission_id;
+    c->grade = q->grade;
+    c->feedback = q->feedback;
+    r->cmd.body_case = LMS__COMMAND__BODY_GRADE;
+    r->cmd.grade = c;
+    return NEXT_PROPOSE;
+}
+
+static void grade_applied(req *r)
+{
+    uint64_t id = r->msg->grade->submission_id;
+    const struct lms_storage_ops *ops = req_ops(r);
+    lms_submission s;
+    lms_assignment a;
+    lms_grade g;
+    lms_err err = {0};
+    int rc = ops->submission_get(req_st(r), id, 0, &s, &err);
+    if (rc == LMS_OK)
+        rc = ops->assignment_get(req_st(r), s.assignment_id, &a, &err);
+    if (rc == LMS_OK) /* last: g.feedback lives until the next call */
+        rc = ops->grade_get(req_st(r), id, &g, &err);
+    if (req_read_back(r, rc, &err, "the grade of submission", id) < 0)
+        return;
+    r->resp.body_case = LMS__RESPONSE__BODY_GRADE;
+    r->resp.grade = pb_grade(r, &g, &s, &a);
+}
+
+static void *keep_grade(req *r, const void *row, void *ctx)
+{
+    const lms_grade_view *v = row;
+    const int *visible_only = ctx;
+    if (*visible_only && v->assignment->hold_grades && !v->assignment->released)
+        return NULL;
+    return pb_grade(r, v->grade, v->submission, v->assignment);
+}
+
+static next_step list_grades_prepare(req *r)
+{
+    const char *course = r->msg->list_grades->course;
+    int student = r->who.role == LMS_ROLE_STUDENT;
+    lms_err err = {0};
+    if (!student && !course[0])
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "give the course whose grades to list");
+    if (course[0] && req_check_course(r, course, student ? COURSE_EXISTS
+                                                         : COURSE_INSTRUCTOR) < 0)
+        return NEXT_RESPOND;
+    ptr_vec pv = {0};
+    row_sink sink = {r, &pv, keep_grade, &student};
+    if (req_ops(r)->grade_list(req_st(r), course[0] ? course : NULL,
+                               student ? r->who.name : NULL, row_sink_each,
+                               &sink, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    r->resp.body_case = LMS__RESPONSE__BODY_GRADES;
+    r->resp.grades = pb_list(r, &lms__grades_response__descriptor, &pv);
+    return NEXT_RESPOND;
+}
+
+/* ---- grade export ----------------------------------------------------- *
+ * One CSV row per (student enrolled as a student, assignment of the
+ * course), ordered by student name (bytewise) then assignment id, with the
+ * latest graded submission of that pair, or empty cells if none. */
+
+typedef struct export_student {
+    const char *name, *full_name;
+} export_student;
+
+typedef struct export_assignment {
+    uint64_t id;
+    const char *title;
+    double max_points;
+} export_assignment;
+
+typedef struct export_cell {
+    uint64_t submission_id; /* 0: no graded submission */
+    uint32_t attempt;
+    double grade;
+    int64_t graded;
+    int late;
+} export_cell;
+
+typedef struct export_state {
+    ptr_vec students;    /* export_student *, by name */
+    ptr_vec assignments; /* export_assignment *, by id */
+    export_cell *cells;  /* [student * assignments.n + assignment] */
+} export_state;
+
+static void *keep_student(req *r, const void *row, void *ctx)
+{
+    export_student *s = req_alloc(r, sizeof *s);
+    s->name = req_strdup(r, ((const lms_enrolment *)row)->user);
+    return s;
+}
+
+static void *keep_export_assignment(req *r, const void *row, void *ctx)
+{
+    const lms_assignment *a = row;
+    export_assignment *x = req_alloc(r, sizeof *x);
+    x->id = a->id;
+    x->title = req_strdup(r, a->title);
+    x->max_points = a->max_points;
+    return x;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(export_student *const *)a)->name,
+                  (*(export_student *const *)b)->name);
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = (*(export_assignment *const *)a)->id;
+    uint64_t y = (*(export_assignment *const *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static void sort_vec(ptr_vec *pv, int (*cmp)(const void *, const void *))
+{
+    if (pv->n > 1)
+        qsort(pv->v, pv->n, sizeof *pv->v, cmp);
+}
+
+/* Storage walk of the course's grades: keep the latest per cell. */
+static int export_grade_each(void *arg, const void *row)
+{
+    req *r = arg;
+    export_state *x = r->scratch;
+    const lms_grade_view *v = row;
+    const lms_submission *s = v->submission;
+    export_student sk = {.name = s->student}, *skp = &sk;
+    export_assignment ak = {.id = s->assignment_id}, *akp = &ak;
+    void **si = bsearch(&skp, x->students.v, x->students.n, sizeof *si, by_name);
+    void **ai = bsearch(&akp, x->assignments.v, x->assignments.n, sizeof *ai, by_id);
+    if (!si || !ai)
+        return 0; /* no longer enrolled as a student */
+    size_t i = (size_t)(si - x->students.v), j = (size_t)(ai - x->assignments.v);
+    export_cell *c = &x->cells[i * x->assignments.n + j];
+    if (s->id > c->submission_id)
+        *c = (export_cell){s->id, s->attempt, v->grade->grade, v->grade->graded,
+                           s->late};
+    return 0;
+}
+
+static int export_full_names(req *r, export_state *x, lms_err *err)
+{
+    for (size_t i = 0; i < x->students.n; i++) {
+        export_student *s = x->students.v[i];
+        lms_user u;
+        int rc = req_ops(r)->user_get(req_st(r), s->name, &u, err);
+        if (rc != LMS_OK && rc != LMS_NOT_FOUND)
+            return rc;
+        s->full_name = rc == LMS_OK ? req_strdup(r, u.full_name) : "";
+    }
+    return LMS_OK;
+}
+
+static int export_collect(req *r, const char *course, export_state *x)
+{
+    const struct lms_storage_ops *ops = req_ops(r);
+    row_sink students = {r, &x->students, keep_student, NULL};
+    row_sink assignments = {r, &x->assignments, keep_export_assignment, NULL};
+    lms_err err = {0};
+    int rc = ops->enrolment_list(req_st(r), course, LMS_ROLE_STUDENT,
+                                 row_sink_each, &students, &err);
+    if (rc == LMS_OK)
+        rc = ops->assignment_list(req_st(r), course, row_sink_each,
+                                  &assignments, &err);
+    sort_vec(&x->students, by_name);
+    sort_vec(&x->assignments, by_id);
+    if (rc == LMS_OK)
+        rc = export_full_names(r, x, &err);
+    x->cells = req_alloc(r, x->students.n * x->assignments.n * sizeof *x->cells);
+    if (rc == LMS_OK)
+        rc = ops->grade_list(req_st(r), course, NULL, export_grade_each, r, &err);
+    if (rc != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    return 0;
+}
+
+/* The shortest decimal that reads back as x. */
+static const char *num(double x, char buf[32])
+{
+    for (int digits = 15; digits < 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x)
+            return buf;
+    }
+    snprintf(buf, 32, "%.17g", x);
+    return buf;
+}
+
+/* One RFC 4180 record: fields with a comma, quote or line break are quoted
+ * (quotes doubled); records end in CRLF. */
+static void csv_row(FILE *f, const char *const *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *s = fields[i];
+        if (i)
+            fputc(',', f);
+        if (!strpbrk(s, ",\"\r\n")) {
+            fputs(s, f);
+            continue;
+        }
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    }
+    fputs("\r\n", f);
+}
+
+static void export_row(FILE *f, const export_student *s,
+                       const export_assignment *a, const export_cell *c)
+{
+    char id[24], sub[24] = "", attempt[16] = "", grade[32] = "", max[32],
+        when[TIME_BUFSZ] = "";
+    snprintf(id, sizeof id, "%" PRIu64, a->id);
+    if (c->submission_id) {
+        snprintf(sub, sizeof sub, "%" PRIu64, c->submission_id);
+        snprintf(attempt, sizeof attempt, "%" PRIu32, c->attempt);
+        num(c->grade, grade);
+        iso_utc(c->graded, when);
+    }
+    const char *late = !c->submission_id ? "" : c->late ? "yes" : "no";
+    const char *fields[] = {s->name, s->full_name, id, a->title, sub, attempt,
+                            grade, num(a->max_points, max), when, late};
+    csv_row(f, fields, sizeof fields / sizeof fields[0]);
+}
+
+/* The CSV in the arena; NULL when out of memory. */
+static char *export_csv(req *r, const export_state *x)
+{
+    static const char *const header[] = {
+        "student", "full_name", "assignment_id", "assignment", "submission_id",
+        "attempt", "grade", "max_points", "graded_at", "late"};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    csv_row(f, header, sizeof header / sizeof header[0]);
+    for (size_t i = 0; i < x->students.n; i++)
+        for (size_t j = 0; j < x->assignments.n; j++)
+            export_row(f, x->students.v[i], x->assignments.v[j],
+                       &x->cells[i * x->assignments.n + j]);
+    int bad = ferror(f);
+    bad |= fclose(f);
+    char *csv = bad ? NULL : req_memdup(r, buf, len + 1);
+    free(buf);
+    return csv;
+}
+
+static next_step export_grades_prepare(req *r)
+{
+    const char *course = r->msg->export_grades->course;
+    export_state *x = req_alloc(r, sizeof *x);
+    r->scratch = x;
+    if (req_check_course(r, course, COURSE_INSTRUCTOR) < 0 ||
+        export_collect(r, course, x) < 0)
+        return NEXT_RESPOND;
+    Lms__ExportGradesResponse *m = req_alloc(r, sizeof *m);
+    lms__export_grades_response__init(m);
+    m->csv = export_csv(r, x);
+    if (!m->csv)
+        return req_fail(r, LMS_RESOURCE_EXHAUSTED,
+                        "out of memory writing the grades of course %s", course);
+    r->resp.body_case = LMS__RESPONSE__BODY_EXPORT_GRADES;
+    r->resp.export_grades = m;
+    return NEXT_RESPOND;
+}
+
+#define B(x) LMS__REQUEST__BODY_##x
+#define STUDENT_OR_INSTRUCTOR (ROLES_STUDENT | ROLES_INSTRUCTOR)
+const handler handlers_work[] = {
+    {B(CREATE_ASSIGNMENT), "create-assignment", ROLES_INSTRUCTOR,
+     create_assignment_prepare, NULL, create_assignment_applied},
+    {B(LIST_ASSIGNMENTS), "assignments", ROLES_ANY, list_assignments_prepare,
+     NULL, NULL},
+    {B(SUBMIT), "submit", ROLES_STUDENT, submit_prepare, submit_work,
+     submit_applied},
+    {B(LIST_SUBMISSIONS), "submissions", STUDENT_OR_INSTRUCTOR,
+     list_submissions_prepare, NULL, NULL},
+    {B(FETCH_SUBMISSION), "fetch", STUDENT_OR_INSTRUCTOR,
+     fetch_submission_prepare, NULL, NULL},
+    {B(GRADE), "grade", ROLES_INSTRUCTOR, grade_prepare, NULL, grade_applied},
+    {B(RELEASE), "release", ROLES_INSTRUCTOR, release_prepare, NULL,
+     release_applied},
+    {B(EXTEND), "extend", ROLES_INSTRUCTOR, extend_prepare, NULL, NULL},
+    {B(LIST_GRADES), "grades", STUDENT_OR_INSTRUCTOR, list_grades_prepare, NULL,
+     NULL},
+    {B(EXPORT_GRADES), "export-grades", ROLES_INSTRUCTOR, export_grades_prepare,
+     NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL},
+};

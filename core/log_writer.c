@@ -1,0 +1,328 @@
+/*
+ * log_writer.c: see log_writer.h. The loop pushes operations onto a
+ * mutex-guarded queue; the writer thread swaps the whole queue for an
+ * empty one, writes it as one batch (consecutive appends go to wal_append
+ * together), calls wal_sync once, and then wakes the loop through a pipe
+ * whose read end is an event, as workers.c does. The two queues are
+ * reused arrays, so a steady stream of appends allocates nothing.
+ */
+#include "log_writer.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { OP_APPEND, OP_TRUNCATE };
+
+typedef struct lw_item {
+    uint64_t index; /* OP_TRUNCATE: keep entries up to this one */
+    uint64_t term;
+    uint32_t type;
+    int op;
+    blob *data; /* our reference, NULL if none */
+} lw_item;
+
+typedef struct lw_queue {
+    lw_item *v;
+    size_t n, cap;
+} lw_queue;
+
+struct log_writer {
+    wal *w; /* the writer thread's while it runs */
+    log_writer_durable_fn on_durable;
+    log_writer_error_fn on_error;
+    void *arg;
+    struct event *ev;
+    int pipefd[2];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* guarded by mu */
+    lw_queue queue;
+    int stopping, failed, wake_pending;
+    char errmsg[sizeof(lms_err)];
+    uint64_t durable, batches;
+    /* loop thread only */
+    uint64_t next_index, first_index, last_term, reported_batches;
+    int error_reported;
+    /* writer thread only */
+    lw_queue batch;
+    wal_entry *ents;
+    size_t ents_cap;
+};
+
+static void release_items(lw_queue *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        blob_unref(q->v[i].data);
+    q->n = 0;
+}
+
+/* ---- the writer thread ---------------------------------------------------- */
+
+static int append_run(log_writer *lw, size_t run, lms_err *err)
+{
+    return run ? wal_append(lw->w, lw->ents, run, err) : 0;
+}
+
+/* Write lw->batch in order, then make it durable with one wal_sync. */
+static int write_batch(log_writer *lw, lms_err *err)
+{
+    if (lw->ents_cap < lw->batch.n) {
+        wal_entry *ne = realloc(lw->ents, lw->batch.n * sizeof *ne);
+        if (!ne)
+            return lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
+                               "log writer: out of memory");
+        lw->ents = ne;
+        lw->ents_cap = lw->batch.n;
+    }
+    size_t run = 0;
+    for (size_t i = 0; i < lw->batch.n; i++) {
+        const lw_item *it = &lw->batch.v[i];
+        if (it->op == OP_APPEND) {
+            const blob *b = it->data;
+            lw->ents[run++] = (wal_entry){it->index, it->term, it->type,
+                                          b ? b->data : NULL, b ? b->len : 0};
+            continue;
+        }
+        int rc = append_run(lw, run, err);
+        run = 0;
+        if (!rc)
+            rc = wal_truncate_after(lw->w, it->index, err);
+        if (rc)
+            return rc;
+    }
+    int rc = append_run(lw, run, err);
+    return rc ? rc : wal_sync(lw->w, err);
+}
+
+/* Caller holds mu. One byte in the pipe wakes the loop; more are useless. */
+static void wake_loop(log_writer *lw)
+{
+    if (lw->wake_pending)
+        return;
+    lw->wake_pending = 1;
+    char c = 1;
+    while (write(lw->pipefd[1], &c, 1) < 0 && errno == EINTR) {
+    }
+}
+
+static void *writer_main(void *p)
+{
+    log_writer *lw = p;
+    pthread_mutex_lock(&lw->mu);
+    for (;;) {
+        while (!lw->queue.n && !lw->stopping)
+            pthread_cond_wait(&lw->cv, &lw->mu);
+        if (!lw->queue.n)
+            break; /* stopping, and everything is written */
+        lw_queue t = lw->batch;
+        lw->batch = lw->queue;
+        lw->queue = t;
+        pthread_mutex_unlock(&lw->mu);
+
+        lms_err err;
+        lms_err_clear(&err);
+        int rc = write_batch(lw, &err);
+        uint64_t last = wal_last_index(lw->w);
+        release_items(&lw->batch);
+
+        pthread_mutex_lock(&lw->mu);
+        if (rc) {
+            lw->failed = 1;
+            snprintf(lw->errmsg, sizeof lw->errmsg, "%s", err.msg);
+            release_items(&lw->queue);
+        } else {
+            lw->durable = last;
+            lw->batches++;
+        }
+        wake_loop(lw);
+        if (rc)
+            break;
+    }
+    pthread_mutex_unlock(&lw->mu);
+    return NULL;
+}
+
+/* ---- the loop side ---------------------------------------------------------- */
+
+/* Tell the loop what the writer did since the last time. */
+static void deliver(log_writer *lw)
+{
+    char msg[sizeof lw->errmsg];
+    pthread_mutex_lock(&lw->mu);
+    if (lw->wake_pending) {
+        char buf[64];
+        while (read(lw->pipefd[0], buf, sizeof buf) > 0) {
+        }
+        lw->wake_pending = 0;
+    }
+    uint64_t batches = lw->batches, durable = lw->durable;
+    int failed = lw->failed;
+    memcpy(msg, lw->errmsg, sizeof msg);
+    pthread_mutex_unlock(&lw->mu);
+
+    if (batches != lw->reported_batches) {
+        lw->reported_batches = batches;
+        if (lw->on_durable)
+            lw->on_durable(lw->arg, durable);
+    }
+    if (failed && !lw->error_reported) {
+        lw->error_reported = 1;
+        if (lw->on_error)
+            lw->on_error(lw->arg, msg);
+        else
+            log_error("log writer: %s", msg);
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver(arg);
+}
+
+/* Queue it (taking a reference on its data). */
+static int push(log_writer *lw, lw_item it)
+{
+    pthread_mutex_lock(&lw->mu);
+    if (lw->stopping || lw->failed) {
+        pthread_mutex_unlock(&lw->mu);
+        return LMS_UNAVAILABLE;
+    }
+    lw_queue *q = &lw->queue;
+    if (q->n == q->cap) {
+        size_t ncap = q->cap ? q->cap * 2 : 256;
+        lw_item *nv = realloc(q->v, ncap * sizeof *nv);
+        if (!nv) {
+            pthread_mutex_unlock(&lw->mu);
+            return LMS_RESOURCE_EXHAUSTED;
+        }
+        q->v = nv;
+        q->cap = ncap;
+    }
+    if (it.data)
+        blob_ref(it.data);
+    q->v[q->n++] = it;
+    if (q->n == 1) /* the thread only ever waits on an empty queue */
+        pthread_cond_signal(&lw->cv);
+    pthread_mutex_unlock(&lw->mu);
+    return 0;
+}
+
+int log_writer_append(log_writer *lw, uint64_t index, uint64_t term,
+                      uint32_t type, blob *data)
+{
+    if (index != lw->next_index || term < lw->last_term ||
+        (data && data->len > WAL_MAX_ENTRY_BYTES))
+        return LMS_INVALID_ARGUMENT;
+    int rc = push(lw, (lw_item){index, term, type, OP_APPEND, data});
+    if (!rc) {
+        lw->next_index = index + 1;
+        lw->last_term = term;
+    }
+    return rc;
+}
+
+int log_writer_truncate_after(log_writer *lw, uint64_t index)
+{
+    if (index + 1 < lw->first_index)
+        return LMS_INVALID_ARGUMENT;
+    if (index + 1 >= lw->next_index)
+        return 0;
+    int rc = push(lw, (lw_item){index, 0, 0, OP_TRUNCATE, NULL});
+    if (!rc) {
+        lw->next_index = index + 1;
+        lw->last_term = 0; /* the term at index is on disk: not checked */
+    }
+    return rc;
+}
+
+uint64_t log_writer_sync_count(log_writer *lw)
+{
+    pthread_mutex_lock(&lw->mu);
+    uint64_t n = lw->batches;
+    pthread_mutex_unlock(&lw->mu);
+    return n;
+}
+
+/* ---- start / stop ------------------------------------------------------------- */
+
+static void free_writer(log_writer *lw)
+{
+    if (lw->ev)
+        event_free(lw->ev);
+    if (lw->pipefd[0] >= 0)
+        close(lw->pipefd[0]);
+    if (lw->pipefd[1] >= 0)
+        close(lw->pipefd[1]);
+    release_items(&lw->queue);
+    release_items(&lw->batch);
+    free(lw->queue.v);
+    free(lw->batch.v);
+    free(lw->ents);
+    pthread_mutex_destroy(&lw->mu);
+    pthread_cond_destroy(&lw->cv);
+    free(lw);
+}
+
+int log_writer_start(struct event_base *base, wal *w,
+                     log_writer_durable_fn on_durable,
+                     log_writer_error_fn on_error, void *arg,
+                     log_writer **out, lms_err *err)
+{
+    *out = NULL;
+    log_writer *lw = calloc(1, sizeof *lw);
+    if (!lw)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "log writer: out of memory");
+    lw->pipefd[0] = lw->pipefd[1] = -1;
+    pthread_mutex_init(&lw->mu, NULL);
+    pthread_cond_init(&lw->cv, NULL);
+    lw->w = w;
+    lw->on_durable = on_durable;
+    lw->on_error = on_error;
+    lw->arg = arg;
+    lw->first_index = wal_first_index(w);
+    lw->durable = wal_last_index(w);
+    lw->next_index = lw->durable + 1;
+    lw->last_term = wal_last_term(w);
+    if (pipe2(lw->pipefd, O_NONBLOCK | O_CLOEXEC) < 0) {
+        int e = errno;
+        free_writer(lw);
+        return lms_err_set(err, LMS_INTERNAL, "log writer: pipe: %s", strerror(e));
+    }
+    lw->ev = event_new(base, lw->pipefd[0], EV_READ | EV_PERSIST, on_wake, lw);
+    int rc = lw->ev && event_add(lw->ev, NULL) == 0 ? 0 : -1;
+    if (!rc)
+        rc = pthread_create(&lw->thread, NULL, writer_main, lw);
+    if (rc) {
+        free_writer(lw);
+        return lms_err_set(err, LMS_INTERNAL, "log writer: cannot start: %s",
+                           rc > 0 ? strerror(rc) : "event setup failed");
+    }
+    pthread_setname_np(lw->thread, "log-writer");
+    *out = lw;
+    return 0;
+}
+
+void log_writer_stop(log_writer *lw)
+{
+    if (!lw)
+        return;
+    pthread_mutex_lock(&lw->mu);
+    lw->stopping = 1;
+    pthread_cond_broadcast(&lw->cv);
+    pthread_mutex_unlock(&lw->mu);
+    pthread_join(lw->thread, NULL);
+    deliver(lw);
+    wal_close(lw->w);
+    free_writer(lw);
+}

@@ -1,0 +1,366 @@
+/*
+ * main.c: lmsd. Reads the config, loads the plugins, opens storage and the
+ * command log (replaying what storage has not applied), then serves the
+ * client port on a libevent loop until SIGINT or SIGTERM.
+ *
+ *   lmsd --config FILE                 run a node
+ *   lmsd --check-config FILE           validate FILE and the plugins it names
+ *   lmsd --config FILE --init-admin NAME
+ *                                      create the first admin (password on
+ *                                      stdin), only on an empty state
+ */
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "net.h"
+#include "node.h"
+#include "plugin_loader.h"
+#include "workers.h"
+
+#include <lms/auth.h>
+#include <lms/storage.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#ifndef LMS_VERSION
+#define LMS_VERSION "0.0.0"
+#endif
+
+/* Everything a running node owns, torn down in reverse. */
+typedef struct lmsd {
+    lms_config *cfg;
+    struct event_base *base;
+    workers *storage_thread, *pool;
+    loaded_plugin storage_pl, auth_pl;
+    struct lms_plugin_ctx storage_ctx, auth_ctx;
+    const struct lms_storage_ops *st_ops;
+    const struct lms_auth_ops *auth_ops;
+    void *auth_inst;
+    sm m;
+    node *node;
+    dispatch *disp;
+    net *net;
+    struct event *sigint, *sigterm;
+    int exit_code;
+} lmsd;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lmsd --config FILE [--init-admin NAME]\n"
+            "       lmsd --check-config FILE\n"
+            "       lmsd --version\n"
+            "\n"
+            "  -c, --config FILE        run a node with this configuration\n"
+            "      --check-config FILE  validate the configuration and its plugins, then exit\n"
+            "      --init-admin NAME    create the first admin user; the password is\n"
+            "                           read from stdin; only on an empty state\n"
+            "  -h, --help               this help\n"
+            "  -V, --version            print the version\n");
+}
+
+static void ctx_init(struct lms_plugin_ctx *ctx, const char *name,
+                     const plugin_slot *slot, lmsd *d)
+{
+    memset(ctx, 0, sizeof *ctx);
+    snprintf(ctx->name, sizeof ctx->name, "%s", name);
+    ctx->config = slot->node;
+    ctx->data_dir = d->cfg->data_dir;
+    ctx->base = d->base;
+    ctx->workers = d->pool;
+}
+
+/* Load and start the storage and auth plugins. */
+static int open_plugins(lmsd *d, lms_err *err)
+{
+    lms_config *c = d->cfg;
+    if (plugin_load(c->storage.plugin, c->plugin_dir, LMS_PLUGIN_STORAGE,
+                    &d->storage_pl, err) != LMS_OK)
+        return err->code;
+    if (plugin_load(c->auth.plugin, c->plugin_dir, LMS_PLUGIN_AUTH, &d->auth_pl,
+                    err) != LMS_OK)
+        return err->code;
+    d->st_ops = d->storage_pl.desc->ops;
+    d->auth_ops = d->auth_pl.desc->ops;
+    ctx_init(&d->storage_ctx, d->storage_pl.desc->name, &c->storage, d);
+    ctx_init(&d->auth_ctx, d->auth_pl.desc->name, &c->auth, d);
+    if (d->auth_ops->init(plugin_host(), &d->auth_ctx, &d->auth_inst, err) != LMS_OK)
+        return err->code ? err->code : LMS_INTERNAL;
+    d->m.ops = d->st_ops;
+    if (d->st_ops->open(plugin_host(), &d->storage_ctx, &d->m.st, err) != LMS_OK) {
+        d->m.st = NULL;
+        return err->code ? err->code : LMS_INTERNAL;
+    }
+    int version = 0;
+    if (d->st_ops->migrate(d->m.st, &version, err) != LMS_OK)
+        return err->code ? err->code : LMS_INTERNAL;
+    log_info("storage %s %s ready (schema version %d)", d->storage_pl.desc->name,
+             d->storage_pl.desc->version, version);
+    return LMS_OK;
+}
+
+static int make_data_dir(const char *dir, lms_err *err)
+{
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return lms_err_set(err, LMS_UNAVAILABLE, "cannot create data dir %s: %s",
+                           dir, strerror(errno));
+    return LMS_OK;
+}
+
+static void on_fatal(void *arg, const char *msg)
+{
+    lmsd *d = arg;
+    log_error("fatal: %s", msg);
+    d->exit_code = 1;
+    event_base_loopbreak(d->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    lmsd *d = arg;
+    (void)what;
+    log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopbreak(d->base);
+}
+
+static int start(lmsd *d, lms_err *err)
+{
+    if (make_data_dir(d->cfg->data_dir, err) != LMS_OK)
+        return err->code;
+    d->base = event_base_new();
+    d->storage_thread = workers_start(d->base, "storage", 1, 0);
+    d->pool = workers_start(d->base, "worker", 2, 4096);
+    if (!d->base || !d->storage_thread || !d->pool)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start threads");
+    if (open_plugins(d, err) != LMS_OK)
+        return err->code;
+    node_options no = {.data_dir = d->cfg->data_dir,
+                       .node_id = d->cfg->node_id,
+                       .on_fatal = on_fatal,
+                       .arg = d};
+    return node_open(d->base, &no, &d->m, d->storage_thread, &d->node, err);
+}
+
+static int serve(lmsd *d, lms_err *err)
+{
+    dispatch_options o = {.session_ttl_ms = d->cfg->session_ttl_ms,
+                          .max_upload_bytes = d->cfg->max_upload_bytes,
+                          .storage_thread = d->storage_thread,
+                          .pool = d->pool,
+                          .node = d->node,
+                          .m = &d->m,
+                          .auth = d->auth_ops,
+                          .auth_inst = d->auth_inst};
+    d->disp = dispatch_new(&o);
+    if (!d->disp)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    net_options no = {.addr = d->cfg->client_addr,
+                      .max_frame_bytes = d->cfg->max_frame_bytes,
+                      .max_connections = d->cfg->max_connections};
+    net_callbacks cb = {.on_frame = dispatch_on_frame,
+                        .on_oversize = dispatch_on_oversize,
+                        .on_too_many = dispatch_on_too_many,
+                        .arg = d->disp};
+    if (net_listen(d->base, &no, &cb, &d->net, err) != LMS_OK)
+        return err->code;
+    d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
+    d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+    event_add(d->sigint, NULL);
+    event_add(d->sigterm, NULL);
+    log_info("lmsd %s node %llu serving clients on %s (port %d), applied index %llu",
+             LMS_VERSION, (unsigned long long)d->cfg->node_id, d->cfg->client_addr,
+             net_port(d->net), (unsigned long long)node_applied_index(d->node));
+    event_base_dispatch(d->base);
+    return LMS_OK;
+}
+
+/* Tear down in the order that lets in-flight work finish (see workers.h). */
+static void stop(lmsd *d)
+{
+    workers_stop(d->pool);
+    if (d->node)
+        node_close(d->node);
+    workers_stop(d->storage_thread);
+    node_free(d->node);
+    net_free(d->net);
+    dispatch_free(d->disp);
+    workers_free(d->pool);
+    workers_free(d->storage_thread);
+    if (d->m.st)
+        d->st_ops->close(d->m.st);
+    if (d->auth_inst)
+        d->auth_ops->shutdown(d->auth_inst);
+    plugin_unload(&d->storage_pl);
+    plugin_unload(&d->auth_pl);
+    if (d->sigint)
+        event_free(d->sigint);
+    if (d->sigterm)
+        event_free(d->sigterm);
+    if (d->base)
+        event_base_free(d->base);
+    config_free(d->cfg);
+}
+
+/* ---- --init-admin ----------------------------------------------------- */
+
+typedef struct init_admin {
+    node_proposal p;
+    lmsd *d;
+    sm_result res;
+} init_admin;
+
+static void init_admin_applied(node_proposal *p, const sm_result *res)
+{
+    init_admin *ia = (init_admin *)p;
+    ia->res = *res;
+    ia->res.rows = NULL;
+}
+
+static void init_admin_complete(node_proposal *p)
+{
+    event_base_loopbreak(((init_admin *)p)->d->base);
+}
+
+static int read_password(char *buf, size_t len, lms_err *err)
+{
+    if (!fgets(buf, (int)len, stdin))
+        return lms_err_set(err, LMS_INVALID_ARGUMENT, "no password on stdin");
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (strlen(buf) < 8)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "password too short: at least 8 characters");
+    return LMS_OK;
+}
+
+/* Storage thread job: is the state empty? */
+typedef struct count_job {
+    sm *m;
+    uint64_t users;
+    lms_err err;
+    int rc;
+} count_job;
+
+static void count_users(void *arg)
+{
+    count_job *j = arg;
+    j->rc = j->m->ops->user_count(j->m->st, &j->users, &j->err);
+}
+
+static int run_init_admin(lmsd *d, const char *name, lms_err *err)
+{
+    char pw[1100], hash[512];
+    if (read_password(pw, sizeof pw, err) != LMS_OK)
+        return err->code;
+    count_job cj = {.m = &d->m};
+    count_users(&cj); /* nothing else runs on storage yet */
+    if (cj.rc != LMS_OK)
+        return lms_err_set(err, cj.rc, "%s", cj.err.msg);
+    if (cj.users != 0)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "--init-admin: the state already has %llu users; "
+                           "add admins with lms-admin add-user",
+                           (unsigned long long)cj.users);
+    int rc = d->auth_ops->hash(d->auth_inst, pw, hash, sizeof hash, err);
+    explicit_bzero(pw, sizeof pw);
+    if (rc != LMS_OK)
+        return rc;
+    Lms__CmdCreateUser cu = LMS__CMD_CREATE_USER__INIT;
+    cu.name = (char *)name;
+    cu.role = LMS__ROLE__ADMIN;
+    cu.full_name = (char *)"";
+    cu.password_hash = hash;
+    Lms__Command cmd = LMS__COMMAND__INIT;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    cmd.time = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    cmd.actor = (char *)"";
+    cmd.body_case = LMS__COMMAND__BODY_CREATE_USER;
+    cmd.create_user = &cu;
+    blob *b = blob_new(lms__command__get_packed_size(&cmd));
+    if (!b)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    lms__command__pack(&cmd, b->data);
+    init_admin ia = {.p = {init_admin_applied, init_admin_complete}, .d = d};
+    ia.res.status = LMS_UNKNOWN;
+    rc = node_propose(d->node, b, &ia.p, err);
+    blob_unref(b);
+    if (rc != LMS_OK)
+        return rc;
+    event_base_dispatch(d->base);
+    if (ia.res.status != LMS_OK)
+        return lms_err_set(err, ia.res.status, "--init-admin: %s", ia.res.message);
+    log_info("created admin user '%s'", name);
+    return LMS_OK;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'C'},
+        {"init-admin", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *check = NULL, *admin = NULL;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config = optarg; break;
+        case 'C': check = optarg; break;
+        case 'I': admin = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("lmsd %s\n", LMS_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc || (!config && !check) || (config && check)) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    lmsd d = {0};
+    lms_err err = {0};
+    if (config_load(check ? check : config, &d.cfg, &err) != LMS_OK) {
+        fprintf(stderr, "lmsd: %s\n", err.msg);
+        return 2;
+    }
+    lms_log_set_level(d.cfg->log_level);
+    if (check) {
+        int rc = 0;
+        loaded_plugin a = {0}, b = {0};
+        if (plugin_load(d.cfg->storage.plugin, d.cfg->plugin_dir,
+                        LMS_PLUGIN_STORAGE, &a, &err) != LMS_OK ||
+            plugin_load(d.cfg->auth.plugin, d.cfg->plugin_dir, LMS_PLUGIN_AUTH,
+                        &b, &err) != LMS_OK) {
+            fprintf(stderr, "lmsd: %s\n", err.msg);
+            rc = 2;
+        } else {
+            printf("%s: configuration OK\n", check);
+        }
+        plugin_unload(&a);
+        plugin_unload(&b);
+        config_free(d.cfg);
+        return rc;
+    }
+    int rc = start(&d, &err);
+    if (rc == LMS_OK)
+        rc = admin ? run_init_admin(&d, admin, &err) : serve(&d, &err);
+    if (rc != LMS_OK) {
+        log_error("%s", err.msg);
+        d.exit_code = 1;
+    }
+    stop(&d);
+    return d.exit_code;
+}

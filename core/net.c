@@ -1,0 +1,321 @@
+/*
+ * net.c: the client port (see net.h). One bufferevent per connection; the
+ * read callback cuts frames out of its input buffer. Replies are added to
+ * the output buffer by reference (the blob is released when sent), so a
+ * large download is never copied on the loop.
+ */
+#include "net.h"
+
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct conn {
+    net *owner;
+    struct bufferevent *bev;
+    conn *prev, *next; /* owner's list of open connections */
+    int refs;          /* the list holds one while open */
+    int open;
+    int closing;       /* close once the output is flushed */
+    int reading;
+    int inflight;
+    char peer[64];
+};
+
+struct net {
+    struct event_base *base;
+    struct evconnlistener *listener;
+    net_options opts;
+    net_callbacks cb;
+    conn *conns;
+    uint32_t nconns;
+    int port;
+};
+
+blob *frame_new(const void *payload, size_t len)
+{
+    blob *b = blob_new(len + 4);
+    if (!b)
+        return NULL;
+    uint32_t be = htonl((uint32_t)len);
+    memcpy(b->data, &be, 4);
+    if (len)
+        memcpy(b->data + 4, payload, len);
+    return b;
+}
+
+static void list_remove(net *n, conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        n->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    n->nconns--;
+}
+
+/* Close now: free the socket, drop the list's reference. */
+static void conn_close_now(conn *c)
+{
+    if (!c->open)
+        return;
+    c->open = 0;
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    list_remove(c->owner, c);
+    conn_unref(c);
+}
+
+conn *conn_ref(conn *c)
+{
+    c->refs++;
+    return c;
+}
+
+void conn_unref(conn *c)
+{
+    if (c && --c->refs == 0)
+        free(c);
+}
+
+int conn_is_open(const conn *c) { return c->open && !c->closing; }
+const char *conn_peer(const conn *c) { return c->peer; }
+
+static void release_blob(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    blob_unref(arg);
+}
+
+void conn_send(conn *c, blob *frame)
+{
+    if (!frame)
+        return;
+    if (!c->open || c->closing) {
+        blob_unref(frame);
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_add_reference(out, frame->data, frame->len, release_blob,
+                               frame) < 0)
+        blob_unref(frame);
+}
+
+static void update_reading(conn *c)
+{
+    if (!c->open || c->closing)
+        return;
+    int want = c->inflight < (int)c->owner->opts.max_inflight_per_conn;
+    if (want && !c->reading) {
+        bufferevent_enable(c->bev, EV_READ);
+        /* frames may already wait in the input buffer */
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    }
+    else if (!want && c->reading)
+        bufferevent_disable(c->bev, EV_READ);
+    c->reading = want;
+}
+
+void conn_inflight_add(conn *c, int delta)
+{
+    c->inflight += delta;
+    update_reading(c);
+}
+
+void conn_close_after(conn *c, blob *frame)
+{
+    if (!c->open || c->closing) {
+        blob_unref(frame);
+        return;
+    }
+    conn_send(c, frame);
+    c->closing = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_close_now(c);
+    /* else: on_write closes it once flushed */
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    (void)bev;
+    if (c->closing)
+        conn_close_now(c);
+}
+
+/* Cut as many whole frames as the input holds. */
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    net *n = c->owner;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    conn_ref(c); /* on_frame may close c */
+    while (c->open && !c->closing && c->reading) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail < 4)
+            break;
+        uint8_t hdr[4];
+        evbuffer_copyout(in, hdr, 4);
+        uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+                       ((uint32_t)hdr[2] << 8) | hdr[3];
+        if (len > n->opts.max_frame_bytes) {
+            log_warn("client %s: frame of %u bytes exceeds the limit of %u; "
+                     "closing", c->peer, len, n->opts.max_frame_bytes);
+            conn_close_after(c, n->cb.on_oversize(n->cb.arg, len,
+                                                  n->opts.max_frame_bytes));
+            break;
+        }
+        if (avail < 4 + (size_t)len) {
+            /* ask libevent to wake us only when the frame is complete */
+            bufferevent_setwatermark(bev, EV_READ, 4 + (size_t)len, 0);
+            break;
+        }
+        bufferevent_setwatermark(bev, EV_READ, 0, 0);
+        evbuffer_drain(in, 4);
+        uint8_t *data = evbuffer_pullup(in, len);
+        n->cb.on_frame(n->cb.arg, c, data, len);
+        if (c->open)
+            evbuffer_drain(in, len);
+    }
+    conn_unref(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    conn *c = arg;
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        if (what & BEV_EVENT_ERROR)
+            log_debug("client %s: %s", c->peer,
+                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        conn_close_now(c);
+    }
+}
+
+static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+        port = ntohs(s->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+        port = ntohs(s->sin6_port);
+    }
+    snprintf(buf, len, "%s:%d", host, port);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    net *n = arg;
+    (void)l;
+    (void)salen;
+    conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = bufferevent_socket_new(
+        n->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!c || !bev) {
+        free(c);
+        if (bev)
+            bufferevent_free(bev);
+        else
+            evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->owner = n;
+    c->bev = bev;
+    c->refs = 1;
+    c->open = 1;
+    format_peer(sa, c->peer, sizeof c->peer);
+    c->next = n->conns;
+    if (n->conns)
+        n->conns->prev = c;
+    n->conns = c;
+    n->nconns++;
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    if (n->nconns > n->opts.max_connections) {
+        log_warn("client %s refused: %u connections open (limit %u)", c->peer,
+                 n->nconns - 1, n->opts.max_connections);
+        bufferevent_enable(bev, EV_WRITE);
+        conn_close_after(c, n->cb.on_too_many(n->cb.arg));
+        return;
+    }
+    c->reading = 1;
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static void on_listen_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    /* EMFILE and friends: log and keep listening; libevent retries. */
+    log_error("accept: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+int net_listen(struct event_base *base, const net_options *opts,
+               const net_callbacks *cb, net **out, lms_err *err)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+    if (evutil_parse_sockaddr_port(opts->addr, (struct sockaddr *)&ss, &sslen) < 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "listen address '%s' is not host:port", opts->addr);
+    net *n = calloc(1, sizeof *n);
+    if (!n)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    n->base = base;
+    n->opts = *opts;
+    if (!n->opts.max_inflight_per_conn)
+        n->opts.max_inflight_per_conn = 256;
+    n->cb = *cb;
+    n->listener = evconnlistener_new_bind(
+        base, on_accept, n, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+        (struct sockaddr *)&ss, sslen);
+    if (!n->listener) {
+        int e = errno;
+        free(n);
+        return lms_err_set(err, LMS_UNAVAILABLE, "cannot listen on %s: %s",
+                           opts->addr, strerror(e));
+    }
+    evconnlistener_set_error_cb(n->listener, on_listen_error);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(evconnlistener_get_fd(n->listener),
+                    (struct sockaddr *)&bound, &blen) == 0)
+        n->port = ntohs(bound.ss_family == AF_INET6
+                            ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                            : ((struct sockaddr_in *)&bound)->sin_port);
+    *out = n;
+    return LMS_OK;
+}
+
+int net_port(const net *n) { return n->port; }
+
+void net_free(net *n)
+{
+    if (!n)
+        return;
+    evconnlistener_free(n->listener);
+    while (n->conns)
+        conn_close_now(n->conns);
+    free(n);
+}

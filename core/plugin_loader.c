@@ -1,0 +1,284 @@
+/*
+ * plugin_loader.c: find a plugin's .so, dlopen it and check its descriptor
+ * before lmsd calls anything in it (see plugin_loader.h and plugin.h).
+ *
+ * The checks run in the order plugin.h lists, and each refusal is one line
+ * that starts with the file's path, so an operator who put the wrong .so in
+ * a config sees which file and why. Only the loading lives here; the host
+ * services handed to plugin instances are in host.c.
+ */
+#include "plugin_loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <lms/auth.h>
+#include <lms/storage.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef LMS_PLUGIN_BUILD_DIR
+#error "LMS_PLUGIN_BUILD_DIR must be defined by the build"
+#endif
+#ifndef LMS_PLUGIN_INSTALL_DIR
+#error "LMS_PLUGIN_INSTALL_DIR must be defined by the build"
+#endif
+
+/* A callback a kind requires, by name and place in its ops table. */
+typedef struct required_cb {
+    const char *name;
+    size_t offset;
+} required_cb;
+
+#define CB(type, field) {#field, offsetof(struct type, field)}
+
+static const required_cb storage_required[] = {
+    CB(lms_storage_ops, open),            CB(lms_storage_ops, close),
+    CB(lms_storage_ops, migrate),         CB(lms_storage_ops, begin),
+    CB(lms_storage_ops, commit),          CB(lms_storage_ops, rollback),
+    CB(lms_storage_ops, applied_index),   CB(lms_storage_ops, user_put),
+    CB(lms_storage_ops, user_get),        CB(lms_storage_ops, user_list),
+    CB(lms_storage_ops, user_count),      CB(lms_storage_ops, course_put),
+    CB(lms_storage_ops, course_get),      CB(lms_storage_ops, course_list),
+    CB(lms_storage_ops, enrolment_put),   CB(lms_storage_ops, enrolment_get),
+    CB(lms_storage_ops, enrolment_list),  CB(lms_storage_ops, assignment_put),
+    CB(lms_storage_ops, assignment_get),  CB(lms_storage_ops, assignment_list),
+    CB(lms_storage_ops, extension_put),   CB(lms_storage_ops, extension_get),
+    CB(lms_storage_ops, submission_put),  CB(lms_storage_ops, submission_get),
+    CB(lms_storage_ops, submission_list), CB(lms_storage_ops, submission_count),
+    CB(lms_storage_ops, grade_put),       CB(lms_storage_ops, grade_get),
+    CB(lms_storage_ops, grade_list),      CB(lms_storage_ops, query_put),
+    CB(lms_storage_ops, query_get),       CB(lms_storage_ops, query_list),
+    CB(lms_storage_ops, reply_put),       CB(lms_storage_ops, reply_list),
+    CB(lms_storage_ops, material_put),    CB(lms_storage_ops, material_get),
+    CB(lms_storage_ops, material_list),   CB(lms_storage_ops, session_put),
+    CB(lms_storage_ops, session_get),     CB(lms_storage_ops, session_delete),
+    CB(lms_storage_ops, session_prune),   CB(lms_storage_ops, client_get),
+    CB(lms_storage_ops, client_put),      CB(lms_storage_ops, client_prune),
+};
+
+/* Every storage callback is required: a callback added to storage.h without
+ * being listed above breaks the build here instead of passing unchecked. */
+_Static_assert(sizeof(struct lms_storage_ops) ==
+                   sizeof(size_t) + sizeof storage_required /
+                                        sizeof storage_required[0] *
+                                        sizeof(void (*)(void)),
+               "storage_required must list every lms_storage_ops callback");
+
+static const required_cb auth_required[] = {
+    CB(lms_auth_ops, init),
+    CB(lms_auth_ops, shutdown),
+    CB(lms_auth_ops, verify),
+    CB(lms_auth_ops, hash),
+};
+
+#undef CB
+
+typedef struct kind_info {
+    uint32_t kind;
+    const char *name;
+    size_t ops_size; /* the host's sizeof the kind's ops; 0: not checked */
+    const required_cb *required;
+    size_t n_required;
+} kind_info;
+
+static const kind_info kinds[] = {
+    {LMS_PLUGIN_STORAGE, "storage", sizeof(struct lms_storage_ops),
+     storage_required, sizeof storage_required / sizeof storage_required[0]},
+    /* No tutor.h yet: any ops table is accepted until it exists. */
+    {LMS_PLUGIN_TUTOR, "tutor", 0, NULL, 0},
+    {LMS_PLUGIN_AUTH, "auth", sizeof(struct lms_auth_ops), auth_required,
+     sizeof auth_required / sizeof auth_required[0]},
+};
+
+static const kind_info *kind_find(uint32_t kind)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (kinds[i].kind == kind)
+            return &kinds[i];
+    return NULL;
+}
+
+const char *plugin_kind_name(uint32_t kind)
+{
+    const kind_info *k = kind_find(kind);
+    return k ? k->name : "unknown";
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/*
+ * The path of plugin name: a name with a '/' is a path used as is; else
+ * <dir>/<name>.so (".so" not doubled), dir being plugin_dir or, when NULL,
+ * the build tree's plugin directory if the file is there, else the
+ * installed one. Returns a malloc'd string or NULL (out of memory).
+ */
+static char *resolve(const char *name, const char *plugin_dir)
+{
+    if (strchr(name, '/'))
+        return strdup(name);
+    size_t len = strlen(name);
+    const char *ext = len > 3 && strcmp(name + len - 3, ".so") == 0 ? "" : ".so";
+    char *path = NULL;
+    if (plugin_dir) {
+        if (asprintf(&path, "%s/%s%s", plugin_dir, name, ext) < 0)
+            return NULL;
+        return path;
+    }
+    if (asprintf(&path, "%s/%s%s", LMS_PLUGIN_BUILD_DIR, name, ext) < 0)
+        return NULL;
+    if (file_exists(path))
+        return path;
+    free(path);
+    if (asprintf(&path, "%s/%s%s", LMS_PLUGIN_INSTALL_DIR, name, ext) < 0)
+        return NULL;
+    return path;
+}
+
+/* Magic, ABI and descriptor size: is this an lms plugin lmsd can read? */
+static int check_header(const char *path, const struct lms_plugin_descriptor *d,
+                        lms_err *err)
+{
+    if (d->magic != LMS_PLUGIN_MAGIC)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: bad magic 0x%08x (expected 0x%08x, not an lms "
+                           "plugin)",
+                           path, (unsigned)d->magic, LMS_PLUGIN_MAGIC);
+    if (d->abi_major != LMS_ABI_MAJOR || d->abi_minor > LMS_ABI_MINOR)
+        return lms_err_set(
+            err, LMS_FAILED_PRECONDITION,
+            "%s: plugin ABI %u.%u is not compatible with lmsd ABI %d.%d (%s)",
+            path, (unsigned)d->abi_major, (unsigned)d->abi_minor,
+            LMS_ABI_MAJOR, LMS_ABI_MINOR,
+            d->abi_major != LMS_ABI_MAJOR
+                ? "rebuild the plugin against this lmsd's SDK"
+                : "the plugin needs a newer lmsd");
+    /* ABI 1.0 knows the whole descriptor; later minors may know less. */
+    if (d->descriptor_size < sizeof *d)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: descriptor is %u bytes, lmsd ABI %d.%d needs "
+                           "at least %zu",
+                           path, (unsigned)d->descriptor_size, LMS_ABI_MAJOR,
+                           LMS_ABI_MINOR, sizeof *d);
+    return LMS_OK;
+}
+
+/* Kind, ops table size and required callbacks. */
+static int check_ops(const char *path, const struct lms_plugin_descriptor *d,
+                     uint32_t kind, lms_err *err)
+{
+    const kind_info *want = kind_find(kind);
+    const char *want_name = want ? want->name : "unknown";
+    if (d->kind != kind) {
+        if (!kind_find(d->kind))
+            return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                               "%s: is a plugin of unknown kind %u, expected %s",
+                               path, (unsigned)d->kind, want_name);
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: is a%s %s plugin, expected %s", path,
+                           d->kind == LMS_PLUGIN_AUTH ? "n" : "",
+                           plugin_kind_name(d->kind), want_name);
+    }
+    if (!want)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "%s: lmsd asked for unknown plugin kind %u", path,
+                           (unsigned)kind);
+    if (!d->ops)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: has no %s ops table", path, want_name);
+    if (d->ops_size < want->ops_size)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: %s ops table is %zu bytes, lmsd ABI %d.%d "
+                           "needs at least %zu",
+                           path, want_name, d->ops_size, LMS_ABI_MAJOR,
+                           LMS_ABI_MINOR, want->ops_size);
+    for (size_t i = 0; i < want->n_required; i++) {
+        void (*fn)(void);
+        memcpy(&fn, (const char *)d->ops + want->required[i].offset, sizeof fn);
+        if (!fn)
+            return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                               "%s: missing required %s callback '%s'", path,
+                               want_name, want->required[i].name);
+    }
+    return LMS_OK;
+}
+
+/* dlopen path and call its entry point; *dl is set on success. */
+static int open_entry(const char *path, void **dl,
+                      const struct lms_plugin_descriptor **desc, lms_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        int e = errno;
+        return lms_err_set(err, e == ENOENT ? LMS_NOT_FOUND
+                                            : LMS_FAILED_PRECONDITION,
+                           "%s: cannot load plugin: %s", path, strerror(e));
+    }
+    *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!*dl)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: cannot load plugin: %s", path, dlerror());
+    dlerror();
+    void *sym = dlsym(*dl, LMS_PLUGIN_ENTRY_SYMBOL);
+    if (!sym)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: does not export %s (not an lms plugin)", path,
+                           LMS_PLUGIN_ENTRY_SYMBOL);
+    lms_plugin_entry_fn entry;
+    memcpy(&entry, &sym, sizeof entry); /* POSIX: data and code pointers agree */
+    *desc = entry();
+    if (!*desc)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: %s() returned NULL", path,
+                           LMS_PLUGIN_ENTRY_SYMBOL);
+    return LMS_OK;
+}
+
+int plugin_load(const char *name, const char *plugin_dir, uint32_t kind,
+                loaded_plugin *out, lms_err *err)
+{
+    memset(out, 0, sizeof *out);
+    lms_err_clear(err);
+    char *path = resolve(name, plugin_dir);
+    if (!path)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    void *dl = NULL;
+    const struct lms_plugin_descriptor *d = NULL;
+    int rc = open_entry(path, &dl, &d, err);
+    if (rc == LMS_NOT_FOUND && !plugin_dir && !strchr(name, '/'))
+        lms_err_set(err, rc, "%s: cannot load plugin: %s (looked in %s too)",
+                    path, strerror(ENOENT), LMS_PLUGIN_BUILD_DIR);
+    if (rc == LMS_OK)
+        rc = check_header(path, d, err);
+    if (rc == LMS_OK)
+        rc = check_ops(path, d, kind, err);
+    if (rc == LMS_OK && (!d->name || !*d->name))
+        rc = lms_err_set(err, LMS_FAILED_PRECONDITION,
+                         "%s: descriptor has no name", path);
+    if (rc) {
+        if (dl)
+            dlclose(dl);
+        free(path);
+        return rc;
+    }
+    out->dl = dl;
+    out->desc = d;
+    out->path = path;
+    return LMS_OK;
+}
+
+void plugin_unload(loaded_plugin *p)
+{
+    if (!p)
+        return;
+    if (p->dl)
+        dlclose(p->dl);
+    free(p->path);
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,1002 @@
+/*
+ * sm.c: the state machine, the one place where the rules of the LMS live.
+ *
+ * sm_apply() answers a retried write from the client's dedup record, or
+ * else looks up the actor and hands the command to its handler (one static
+ * function per command, found through a table indexed by the body case).
+ * A handler checks everything first (who may do it, does the object exist,
+ * are the arguments valid, is it still allowed at this time) and only then
+ * writes, so a refused command leaves the state untouched. It reads nothing
+ * but the command and the store: no clock, no randomness, no locale (ASCII
+ * tests are spelled out, times are formatted with gmtime_r), so every node
+ * reaches the same state and the same answers from the same log.
+ *
+ * Refusals are results: refuse() records the first reason in res and the
+ * handler returns LMS_OK. A non-LMS_OK return always means storage failed.
+ */
+#include "sm.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SM_TEXT_MAX (64 * 1024)      /* descriptions, feedback, questions */
+#define SM_DEFAULT_TITLE_MAX 80      /* a question's title from its text */
+#define SM_HOUSEKEEPING_EVERY 1024   /* prune dedup records and sessions */
+
+/* Everything a handler needs for one command. */
+typedef struct apply_ctx {
+    const struct lms_storage_ops *ops;
+    void *st;
+    uint64_t index;
+    const Lms__Command *cmd;
+    int actor_role; /* the actor's global role; LMS_ROLE_NONE if unknown */
+    sm_result *res;
+    lms_err *err;
+    char obj[128];  /* what the command acts on: prefixes refusals */
+} apply_ctx;
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* Cut a string that was truncated in the middle of a UTF-8 character back
+ * to the last whole one. */
+static void utf8_trim_end(char *s)
+{
+    size_t n = strlen(s);
+    size_t i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (n - (i - 1) < want)
+        s[i - 1] = '\0';
+}
+
+/* Copy the first n bytes of src (at most cap - 1, cut back to a UTF-8
+ * character boundary) to dst and terminate it. */
+static void copy_cut(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n > cap - 1)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    utf8_trim_end(dst);
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    copy_cut(dst, cap, src, strlen(src));
+}
+
+/*
+ * Refuse the command: record status and the message (prefixed with the
+ * object named by set_object(), if any) in res, unless an earlier check
+ * already refused it, since the first reason is the one worth reporting.
+ * Returns LMS_OK so a handler can `return refuse(...)`.
+ */
+__attribute__((format(printf, 3, 4)))
+static int refuse(apply_ctx *c, int status, const char *fmt, ...)
+{
+    sm_result *r = c->res;
+    if (r->status != LMS_OK)
+        return LMS_OK;
+    r->status = status;
+    size_t n = 0;
+    if (c->obj[0])
+        n = (size_t)snprintf(r->message, sizeof r->message, "%s: ", c->obj);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message + n, sizeof r->message - n, fmt, ap);
+    va_end(ap);
+    utf8_trim_end(r->message);
+    return LMS_OK;
+}
+
+static int refused(const apply_ctx *c) { return c->res->status != LMS_OK; }
+
+/* Name the object that later refusals are about ("assignment 42"). */
+__attribute__((format(printf, 2, 3)))
+static void set_object(apply_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->obj, sizeof c->obj, fmt, ap);
+    va_end(ap);
+    utf8_trim_end(c->obj);
+}
+
+/* Name a user or course about to be created by the name it would have. */
+static void set_new_object(apply_ctx *c, const char *kind, const char *name)
+{
+    if (name[0])
+        set_object(c, "%s %.64s", kind, name);
+    else
+        set_object(c, "new %s", kind);
+}
+
+/* Format ms since the epoch as ISO 8601 UTC ("2026-12-01T00:00:00Z", with
+ * milliseconds only when there are some) into buf. */
+static const char *iso_time(int64_t ms, char *buf, size_t cap)
+{
+    int64_t sec = ms / 1000;
+    int frac = (int)(ms % 1000);
+    if (frac < 0) {
+        frac += 1000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, cap, "%" PRId64 " ms after the epoch", ms);
+        return buf;
+    }
+    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n > 0 && (size_t)n < cap)
+        snprintf(buf + n, cap - (size_t)n, frac ? ".%03dZ" : "Z", frac);
+    return buf;
+}
+
+/* ---- argument checks: each refuses with INVALID_ARGUMENT ---------------- */
+
+/* Whether s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF). */
+static int utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned ch = *p++, cp, min;
+        size_t more;
+        if (ch < 0x80)
+            continue;
+        if ((ch & 0xE0) == 0xC0) {
+            more = 1;
+            cp = ch & 0x1F;
+            min = 0x80;
+        } else if ((ch & 0xF0) == 0xE0) {
+            more = 2;
+            cp = ch & 0x0F;
+            min = 0x800;
+        } else if ((ch & 0xF8) == 0xF0) {
+            more = 3;
+            cp = ch & 0x07;
+            min = 0x10000;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - p) < more)
+            return 0;
+        for (; more > 0; more--, p++) {
+            if ((*p & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (*p & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+    }
+    return 1;
+}
+
+/* A text field: min..max bytes of UTF-8. */
+static void check_text(apply_ctx *c, const char *field, const char *s,
+                       size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max) {
+        if (min == 0)
+            refuse(c, LMS_INVALID_ARGUMENT, "%s must be at most %zu bytes (got %zu)",
+                   field, max, n);
+        else
+            refuse(c, LMS_INVALID_ARGUMENT, "%s must be %zu to %zu bytes (got %zu)",
+                   field, min, max, n);
+    } else if (!utf8_valid(s, n)) {
+        refuse(c, LMS_INVALID_ARGUMENT, "%s is not valid UTF-8", field);
+    }
+}
+
+static int ascii_alnum(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= 'a' && ch <= 'z');
+}
+
+/* A user name or course code: 1..LMS_NAME_MAX of [A-Za-z0-9._-]; user
+ * names must also start with a letter or digit. */
+static void check_ident(apply_ctx *c, const char *field, const char *s,
+                        int alnum_first)
+{
+    size_t n = strlen(s);
+    int ok = n >= 1 && n <= LMS_NAME_MAX && (!alnum_first || ascii_alnum(s[0]));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = ascii_alnum(s[i]) || s[i] == '.' || s[i] == '_' || s[i] == '-';
+    if (!ok)
+        refuse(c, LMS_INVALID_ARGUMENT,
+               "%s must be 1 to %d characters of A-Z a-z 0-9 . _ -%s", field,
+               LMS_NAME_MAX, alnum_first ? ", starting with a letter or digit" : "");
+}
+
+/* A file name as stored and offered for download: one path component. */
+static void check_file_name(apply_ctx *c, const char *name)
+{
+    check_text(c, "file name", name, 1, LMS_FILENAME_MAX);
+    if (strchr(name, '/'))
+        refuse(c, LMS_INVALID_ARGUMENT, "file name %s must not contain '/'", name);
+    else if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        refuse(c, LMS_INVALID_ARGUMENT, "\"%s\" is not a file name", name);
+}
+
+static void check_sha256(apply_ctx *c, const char *field,
+                         const ProtobufCBinaryData *h)
+{
+    if (h->len != LMS_SHA256_LEN || !h->data)
+        refuse(c, LMS_INVALID_ARGUMENT, "%s must be %d bytes (got %zu)", field,
+               LMS_SHA256_LEN, h->len);
+}
+
+/* A file's bytes for a put: never NULL, so that an empty file is stored as
+ * an empty BLOB rather than as no file at all. */
+static const void *file_data(const ProtobufCBinaryData *d)
+{
+    static const uint8_t none[1];
+    return d->data ? (const void *)d->data : none;
+}
+
+/* ---- lookups: storage status out, refusal in c->res -------------------- */
+
+/* A get's status: LMS_NOT_FOUND is an answer (found = 0), not a failure. */
+static int got(apply_ctx *c, int rc, int *found)
+{
+    *found = rc == LMS_OK;
+    if (rc != LMS_NOT_FOUND)
+        return rc;
+    lms_err_clear(c->err);
+    return LMS_OK;
+}
+
+/* Names longer than the store holds cannot exist; never let a plugin
+ * truncate one into the name of somebody else. */
+static int fits_name(const char *s) { return strlen(s) <= LMS_NAME_MAX; }
+
+static int need_user(apply_ctx *c, const char *name, lms_user *out)
+{
+    int found = 0, rc = LMS_OK;
+    if (fits_name(name))
+        rc = got(c, c->ops->user_get(c->st, name, out, c->err), &found);
+    if (rc == LMS_OK && !found)
+        refuse(c, LMS_NOT_FOUND, "user %.64s does not exist", name);
+    return rc;
+}
+
+static int need_course(apply_ctx *c, const char *code, lms_course *out)
+{
+    int found = 0, rc = LMS_OK;
+    if (fits_name(code))
+        rc = got(c, c->ops->course_get(c->st, code, out, c->err), &found);
+    if (rc == LMS_OK && !found)
+        refuse(c, LMS_NOT_FOUND, "course %.64s does not exist", code);
+    return rc;
+}
+
+static int need_assignment(apply_ctx *c, uint64_t id, lms_assignment *out)
+{
+    int found;
+    int rc = got(c, c->ops->assignment_get(c->st, id, out, c->err), &found);
+    if (rc == LMS_OK && !found)
+        refuse(c, LMS_NOT_FOUND, "assignment %" PRIu64 " does not exist", id);
+    return rc;
+}
+
+static int need_submission(apply_ctx *c, uint64_t id, lms_submission *out)
+{
+    int found;
+    int rc = got(c, c->ops->submission_get(c->st, id, 0, out, c->err), &found);
+    if (rc == LMS_OK && !found)
+        refuse(c, LMS_NOT_FOUND, "submission %" PRIu64 " does not exist", id);
+    return rc;
+}
+
+static int need_query(apply_ctx *c, uint64_t id, lms_query *out)
+{
+    int found;
+    int rc = got(c, c->ops->query_get(c->st, id, out, c->err), &found);
+    if (rc == LMS_OK && !found)
+        refuse(c, LMS_NOT_FOUND, "query %" PRIu64 " does not exist", id);
+    return rc;
+}
+
+/* ---- who may do what --------------------------------------------------- */
+
+static const char *role_name(int role)
+{
+    switch (role) {
+    case LMS_ROLE_STUDENT: return "student";
+    case LMS_ROLE_INSTRUCTOR: return "instructor";
+    case LMS_ROLE_ADMIN: return "admin";
+    default: return "nobody";
+    }
+}
+
+static int need_admin(apply_ctx *c, const char *verb)
+{
+    if (c->actor_role != LMS_ROLE_ADMIN)
+        refuse(c, LMS_PERMISSION_DENIED, "only an admin may %s", verb);
+    return LMS_OK;
+}
+
+/* user's enrolment role in course; LMS_ROLE_NONE when not enrolled. */
+static int enrolment_role(apply_ctx *c, const char *course, const char *user,
+                          int *role)
+{
+    *role = LMS_ROLE_NONE;
+    if (!fits_name(course) || !fits_name(user))
+        return LMS_OK;
+    return c->ops->enrolment_get(c->st, course, user, role, c->err);
+}
+
+/* Refuse unless the actor is enrolled in course with role; verb says what
+ * for ("grade it"). */
+static int need_enrolled(apply_ctx *c, const char *course, int role,
+                         const char *verb)
+{
+    int have;
+    int rc = enrolment_role(c, course, c->cmd->actor, &have);
+    if (rc == LMS_OK && have != role)
+        refuse(c, LMS_PERMISSION_DENIED, "only %s course %s may %s",
+               role == LMS_ROLE_INSTRUCTOR ? "the instructors of"
+                                           : "students enrolled in",
+               course, verb);
+    return rc;
+}
+
+/* Load query id and check that the actor takes part in it: the student
+ * who asked, or an instructor of its course. */
+static int need_query_party(apply_ctx *c, uint64_t id, lms_query *q,
+                            const char *verb)
+{
+    int rc = need_query(c, id, q);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "query %" PRIu64, id);
+    if (strcmp(q->student, c->cmd->actor) == 0)
+        return LMS_OK;
+    int role;
+    rc = enrolment_role(c, q->course, c->cmd->actor, &role);
+    if (rc == LMS_OK && role != LMS_ROLE_INSTRUCTOR)
+        refuse(c, LMS_PERMISSION_DENIED,
+               "only the student who asked and the instructors of course %s may %s",
+               q->course, verb);
+    return rc;
+}
+
+/* ---- sessions and users ------------------------------------------------- */
+
+static int apply_noop(apply_ctx *c) { return LMS_OK; }
+
+static int apply_create_session(apply_ctx *c)
+{
+    const Lms__CmdCreateSession *b = c->cmd->create_session;
+    lms_user u;
+    check_sha256(c, "session token hash", &b->token_hash);
+    if (refused(c))
+        return LMS_OK;
+    int rc = need_user(c, b->user, &u);
+    if (rc || refused(c))
+        return rc;
+    lms_session s = {.created = c->cmd->time, .expires = b->expires};
+    memcpy(s.token_hash, b->token_hash.data, LMS_SHA256_LEN);
+    copy_str(s.user, sizeof s.user, u.name);
+    return c->ops->session_put(c->st, &s, c->err);
+}
+
+static int apply_delete_session(apply_ctx *c)
+{
+    const Lms__CmdDeleteSession *b = c->cmd->delete_session;
+    check_sha256(c, "session token hash", &b->token_hash);
+    if (refused(c))
+        return LMS_OK;
+    return c->ops->session_delete(c->st, b->token_hash.data, c->err);
+}
+
+/* Validate and insert one new user: the shared body of create_user and of
+ * each import row. */
+static int add_user(apply_ctx *c, const Lms__CmdCreateUser *u)
+{
+    set_new_object(c, "user", u->name);
+    check_ident(c, "a user name", u->name, 1);
+    if (u->role < LMS__ROLE__STUDENT || u->role > LMS__ROLE__ADMIN)
+        refuse(c, LMS_INVALID_ARGUMENT, "role must be student, instructor or admin");
+    check_text(c, "full name", u->full_name, 0, LMS_TITLE_MAX);
+    if (u->password_hash[0] == '\0')
+        refuse(c, LMS_INVALID_ARGUMENT, "password hash is empty");
+    if (refused(c))
+        return LMS_OK;
+    lms_user old;
+    int found;
+    int rc = got(c, c->ops->user_get(c->st, u->name, &old, c->err), &found);
+    if (rc || found)
+        return rc ? rc : refuse(c, LMS_ALREADY_EXISTS, "already exists");
+    lms_user nu = {.role = (int)u->role, .password_hash = u->password_hash,
+                   .created = c->cmd->time};
+    copy_str(nu.name, sizeof nu.name, u->name);
+    copy_str(nu.full_name, sizeof nu.full_name, u->full_name);
+    return c->ops->user_put(c->st, &nu, c->err);
+}
+
+/* With no actor, the one user that may be created is the first admin of
+ * an empty store (lmsd --init-admin). */
+static int check_bootstrap(apply_ctx *c, const Lms__CmdCreateUser *u)
+{
+    uint64_t n;
+    int rc = c->ops->user_count(c->st, &n, c->err);
+    if (rc)
+        return rc;
+    set_new_object(c, "user", u->name);
+    if (n > 0)
+        refuse(c, LMS_PERMISSION_DENIED,
+               "users already exist; sign in as an admin to add more");
+    else if (u->role != LMS__ROLE__ADMIN)
+        refuse(c, LMS_PERMISSION_DENIED, "the first user must be an admin");
+    return LMS_OK;
+}
+
+static int apply_create_user(apply_ctx *c)
+{
+    const Lms__CmdCreateUser *b = c->cmd->create_user;
+    int rc;
+    if (c->cmd->actor[0] == '\0')
+        rc = check_bootstrap(c, b);
+    else if (c->actor_role == LMS_ROLE_NONE)
+        rc = refuse(c, LMS_UNAUTHENTICATED, "user %.64s does not exist; sign in again",
+                    c->cmd->actor);
+    else
+        rc = need_admin(c, "create users");
+    if (rc || refused(c))
+        return rc;
+    return add_user(c, b);
+}
+
+/* One row of an import: add_user with its own result, reported in row. */
+static int import_row(apply_ctx *c, const Lms__CmdImportUsers *b, size_t i,
+                      sm_row_result *row)
+{
+    sm_result *outer = c->res;
+    sm_result mine = {0};
+    c->res = &mine;
+    int rc = add_user(c, b->users[i]);
+    c->res = outer;
+    c->obj[0] = '\0';
+    row->line = i < b->n_lines ? b->lines[i] : 0;
+    copy_str(row->name, sizeof row->name, b->users[i]->name);
+    row->status = mine.status;
+    copy_str(row->message, sizeof row->message, mine.message);
+    return rc;
+}
+
+/* Every row is tried and reported; the command itself succeeds, with
+ * res->id = the number of users created. */
+static int apply_import_users(apply_ctx *c)
+{
+    const Lms__CmdImportUsers *b = c->cmd->import_users;
+    need_admin(c, "import users");
+    if (refused(c) || b->n_users == 0)
+        return LMS_OK;
+    c->res->rows = calloc(b->n_users, sizeof *c->res->rows);
+    if (!c->res->rows)
+        return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED,
+                           "out of memory for the report of %zu imported users",
+                           b->n_users);
+    c->res->nrows = b->n_users;
+    for (size_t i = 0; i < b->n_users; i++) {
+        int rc = import_row(c, b, i, &c->res->rows[i]);
+        if (rc)
+            return rc;
+        if (c->res->rows[i].status == LMS_OK)
+            c->res->id++;
+    }
+    return LMS_OK;
+}
+
+/* ---- courses and enrolment ---------------------------------------------- */
+
+static int apply_create_course(apply_ctx *c)
+{
+    const Lms__CmdCreateCourse *b = c->cmd->create_course;
+    need_admin(c, "create courses");
+    if (refused(c))
+        return LMS_OK;
+    set_new_object(c, "course", b->code);
+    check_ident(c, "a course code", b->code, 0);
+    check_text(c, "title", b->title, 1, LMS_TITLE_MAX);
+    if (refused(c))
+        return LMS_OK;
+    lms_course old;
+    int found;
+    int rc = got(c, c->ops->course_get(c->st, b->code, &old, c->err), &found);
+    if (rc || found)
+        return rc ? rc : refuse(c, LMS_ALREADY_EXISTS, "already exists");
+    lms_course nc = {.created = c->cmd->time};
+    copy_str(nc.code, sizeof nc.code, b->code);
+    copy_str(nc.title, sizeof nc.title, b->title);
+    return c->ops->course_put(c->st, &nc, c->err);
+}
+
+/* Students learn and instructors teach; admins stand outside courses. */
+static void check_enrolment(apply_ctx *c, const lms_user *u, int role)
+{
+    if (role != LMS_ROLE_STUDENT && role != LMS_ROLE_INSTRUCTOR)
+        refuse(c, LMS_INVALID_ARGUMENT, "enrolment role must be student or instructor");
+    else if (u->role == LMS_ROLE_ADMIN)
+        refuse(c, LMS_FAILED_PRECONDITION, "user %s is an admin and cannot be enrolled",
+               u->name);
+    else if (role == LMS_ROLE_INSTRUCTOR && u->role != LMS_ROLE_INSTRUCTOR)
+        refuse(c, LMS_FAILED_PRECONDITION, "user %s is a %s and cannot teach", u->name,
+               role_name(u->role));
+    else if (role == LMS_ROLE_STUDENT && u->role != LMS_ROLE_STUDENT)
+        refuse(c, LMS_FAILED_PRECONDITION,
+               "user %s is an %s and cannot be enrolled as a student", u->name,
+               role_name(u->role));
+}
+
+static int apply_enroll(apply_ctx *c)
+{
+    const Lms__CmdEnroll *b = c->cmd->enroll;
+    lms_course co;
+    lms_user u;
+    int rc = need_admin(c, "enroll users");
+    if (rc == LMS_OK && !refused(c))
+        rc = need_course(c, b->course, &co);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "course %s", co.code);
+    rc = need_user(c, b->user, &u);
+    if (rc || refused(c))
+        return rc;
+    check_enrolment(c, &u, (int)b->role);
+    if (refused(c))
+        return LMS_OK;
+    lms_enrolment e = {.role = (int)b->role};
+    copy_str(e.course, sizeof e.course, co.code);
+    copy_str(e.user, sizeof e.user, u.name);
+    return c->ops->enrolment_put(c->st, &e, c->err);
+}
+
+/* ---- assignments, submissions, grades ----------------------------------- */
+
+static void check_assignment(apply_ctx *c, const Lms__CreateAssignmentRequest *a)
+{
+    char due[40], cut[40];
+    check_text(c, "title", a->title, 1, LMS_TITLE_MAX);
+    check_text(c, "description", a->description, 0, SM_TEXT_MAX);
+    if (a->due <= 0)
+        refuse(c, LMS_INVALID_ARGUMENT, "a due time is required");
+    else if (a->cutoff != 0 && a->cutoff < a->due)
+        refuse(c, LMS_INVALID_ARGUMENT, "the cut-off %s is before the due time %s",
+               iso_time(a->cutoff, cut, sizeof cut), iso_time(a->due, due, sizeof due));
+    if (!(a->max_points > 0) || !isfinite(a->max_points))
+        refuse(c, LMS_INVALID_ARGUMENT, "maximum points must be a positive number (got %g)",
+               a->max_points);
+    if (a->max_size == 0)
+        refuse(c, LMS_INVALID_ARGUMENT, "the maximum file size must be at least 1 byte");
+}
+
+static int apply_create_assignment(apply_ctx *c)
+{
+    const Lms__CreateAssignmentRequest *a = c->cmd->create_assignment->a;
+    lms_course co;
+    if (!a)
+        return refuse(c, LMS_INVALID_ARGUMENT, "create_assignment carries no assignment");
+    int rc = need_course(c, a->course, &co);
+    if (rc == LMS_OK && !refused(c))
+        rc = need_enrolled(c, co.code, LMS_ROLE_INSTRUCTOR, "create assignments");
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "new assignment in course %s", co.code);
+    check_assignment(c, a);
+    if (refused(c))
+        return LMS_OK;
+    lms_assignment x = {
+        .id = c->index, .description = a->description, .due = a->due,
+        .cutoff = a->cutoff, .max_points = a->max_points,
+        .max_attempts = a->max_attempts, .max_size = a->max_size,
+        .hold_grades = a->hold_grades, .created = c->cmd->time};
+    copy_str(x.course, sizeof x.course, co.code);
+    copy_str(x.title, sizeof x.title, a->title);
+    copy_str(x.created_by, sizeof x.created_by, c->cmd->actor);
+    c->res->id = c->index;
+    return c->ops->assignment_put(c->st, &x, c->err);
+}
+
+/* The due time and cut-off that hold for student: an extension moves
+ * both later, never earlier, and adds no cut-off where there was none. */
+static int effective_times(apply_ctx *c, const lms_assignment *a,
+                           int64_t *due, int64_t *cutoff)
+{
+    lms_extension x;
+    int found;
+    int rc = got(c, c->ops->extension_get(c->st, a->id, c->cmd->actor, &x, c->err),
+                 &found);
+    *due = a->due;
+    *cutoff = a->cutoff;
+    if (rc == LMS_OK && found) {
+        if (x.until > *due)
+            *due = x.until;
+        if (*cutoff && x.until > *cutoff)
+            *cutoff = x.until;
+    }
+    return rc;
+}
+
+/* Time, attempts and the file; *count is the attempts made so far. */
+static int check_submission(apply_ctx *c, const lms_assignment *a,
+                            const Lms__CmdSubmit *b, int64_t cutoff,
+                            uint32_t *count)
+{
+    char when[40];
+    if (cutoff && c->cmd->time > cutoff)
+        return refuse(c, LMS_FAILED_PRECONDITION, "the cut-off %s has passed",
+                      iso_time(cutoff, when, sizeof when));
+    int rc = c->ops->submission_count(c->st, a->id, c->cmd->actor, count, c->err);
+    if (rc)
+        return rc;
+    if (a->max_attempts && *count >= a->max_attempts)
+        return refuse(c, LMS_FAILED_PRECONDITION, "all %" PRIu32 " attempts used",
+                      a->max_attempts);
+    if (b->data.len > a->max_size)
+        return refuse(c, LMS_INVALID_ARGUMENT,
+                      "file is %zu bytes; the assignment accepts at most %" PRIu64,
+                      b->data.len, a->max_size);
+    check_file_name(c, b->file_name);
+    check_sha256(c, "file SHA-256", &b->sha256);
+    return LMS_OK;
+}
+
+static int apply_submit(apply_ctx *c)
+{
+    const Lms__CmdSubmit *b = c->cmd->submit;
+    lms_assignment a;
+    int64_t due, cutoff;
+    uint32_t count = 0;
+    int rc = need_assignment(c, b->assignment_id, &a);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "assignment %" PRIu64, a.id);
+    rc = need_enrolled(c, a.course, LMS_ROLE_STUDENT, "submit");
+    if (rc == LMS_OK && !refused(c))
+        rc = effective_times(c, &a, &due, &cutoff);
+    if (rc == LMS_OK && !refused(c))
+        rc = check_submission(c, &a, b, cutoff, &count);
+    if (rc || refused(c))
+        return rc;
+    lms_submission s = {
+        .id = c->index, .assignment_id = a.id, .size = b->data.len,
+        .submitted = c->cmd->time, .late = c->cmd->time > due,
+        .attempt = count + 1, .data = file_data(&b->data)};
+    copy_str(s.student, sizeof s.student, c->cmd->actor);
+    copy_str(s.file_name, sizeof s.file_name, b->file_name);
+    memcpy(s.sha256, b->sha256.data, LMS_SHA256_LEN);
+    c->res->id = c->index;
+    return c->ops->submission_put(c->st, &s, c->err);
+}
+
+static int apply_grade(apply_ctx *c)
+{
+    const Lms__CmdGrade *b = c->cmd->grade;
+    lms_submission s;
+    lms_assignment a;
+    int rc = need_submission(c, b->submission_id, &s);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "submission %" PRIu64, s.id);
+    rc = need_assignment(c, s.assignment_id, &a);
+    if (rc == LMS_OK && !refused(c))
+        rc = need_enrolled(c, a.course, LMS_ROLE_INSTRUCTOR, "grade it");
+    if (rc || refused(c))
+        return rc;
+    if (!(b->grade >= 0 && b->grade <= a.max_points))
+        refuse(c, LMS_INVALID_ARGUMENT, "grade %g is outside 0 to %g", b->grade,
+               a.max_points);
+    check_text(c, "feedback", b->feedback, 0, SM_TEXT_MAX);
+    if (refused(c))
+        return LMS_OK;
+    lms_grade g = {.submission_id = s.id, .grade = b->grade,
+                   .feedback = b->feedback, .graded = c->cmd->time};
+    copy_str(g.grader, sizeof g.grader, c->cmd->actor);
+    c->res->id = s.id;
+    return c->ops->grade_put(c->st, &g, c->err);
+}
+
+/* Load assignment id and check that the actor teaches its course. */
+static int need_own_assignment(apply_ctx *c, uint64_t id, lms_assignment *a,
+                               const char *verb)
+{
+    int rc = need_assignment(c, id, a);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "assignment %" PRIu64, id);
+    return need_enrolled(c, a->course, LMS_ROLE_INSTRUCTOR, verb);
+}
+
+static int apply_release(apply_ctx *c)
+{
+    uint64_t id = c->cmd->release->assignment_id;
+    lms_assignment a;
+    int rc = need_own_assignment(c, id, &a, "release its grades");
+    if (rc || refused(c))
+        return rc;
+    c->res->id = id;
+    if (a.released)
+        return LMS_OK;
+    /* Load again: the enrolment check invalidated a.description. */
+    rc = c->ops->assignment_get(c->st, id, &a, c->err);
+    if (rc)
+        return rc;
+    a.released = 1;
+    return c->ops->assignment_put(c->st, &a, c->err);
+}
+
+static int apply_extend(apply_ctx *c)
+{
+    const Lms__CmdExtend *b = c->cmd->extend;
+    lms_assignment a;
+    int role;
+    int rc = need_own_assignment(c, b->assignment_id, &a, "grant extensions");
+    if (rc || refused(c))
+        return rc;
+    if (b->until <= 0)
+        return refuse(c, LMS_INVALID_ARGUMENT, "an extension needs an end time");
+    rc = enrolment_role(c, a.course, b->student, &role);
+    if (rc)
+        return rc;
+    if (role != LMS_ROLE_STUDENT)
+        return refuse(c, LMS_FAILED_PRECONDITION, "%.64s is not a student of course %s",
+                      b->student, a.course);
+    lms_extension x = {.assignment_id = a.id, .until = b->until};
+    copy_str(x.student, sizeof x.student, b->student);
+    c->res->id = a.id;
+    return c->ops->extension_put(c->st, &x, c->err);
+}
+
+/* ---- questions ------------------------------------------------------------ */
+
+/* A question's title when the student gave none: its first non-blank
+ * line, cut to SM_DEFAULT_TITLE_MAX bytes. */
+static void default_title(char *dst, size_t cap, const char *text)
+{
+    text += strspn(text, " \t\r\n");
+    size_t n = strcspn(text, "\r\n");
+    copy_cut(dst, cap, text, n < SM_DEFAULT_TITLE_MAX ? n : SM_DEFAULT_TITLE_MAX);
+}
+
+static int apply_ask(apply_ctx *c)
+{
+    const Lms__CmdAsk *b = c->cmd->ask;
+    lms_course co;
+    int rc = need_course(c, b->course, &co);
+    if (rc == LMS_OK && !refused(c))
+        rc = need_enrolled(c, co.code, LMS_ROLE_STUDENT, "ask questions");
+    if (rc || refused(c))
+        return rc;
+    check_text(c, "question text", b->text, 1, SM_TEXT_MAX);
+    check_text(c, "question title", b->title, 0, LMS_TITLE_MAX);
+    if (refused(c))
+        return LMS_OK;
+    lms_query q = {.id = c->index, .text = b->text, .created = c->cmd->time};
+    copy_str(q.course, sizeof q.course, co.code);
+    copy_str(q.student, sizeof q.student, c->cmd->actor);
+    if (b->title[0])
+        copy_str(q.title, sizeof q.title, b->title);
+    else
+        default_title(q.title, sizeof q.title, b->text);
+    c->res->id = c->index;
+    return c->ops->query_put(c->st, &q, c->err);
+}
+
+static int apply_reply(apply_ctx *c)
+{
+    const Lms__CmdReply *b = c->cmd->reply;
+    lms_query q;
+    int rc = need_query_party(c, b->query_id, &q, "reply to it");
+    if (rc || refused(c))
+        return rc;
+    check_text(c, "reply text", b->text, 1, SM_TEXT_MAX);
+    if (refused(c))
+        return LMS_OK;
+    lms_reply r = {.id = c->index, .query_id = q.id, .text = b->text,
+                   .created = c->cmd->time};
+    copy_str(r.author, sizeof r.author, c->cmd->actor);
+    c->res->id = c->index;
+    return c->ops->reply_put(c->st, &r, c->err);
+}
+
+static int apply_resolve(apply_ctx *c)
+{
+    uint64_t id = c->cmd->resolve->query_id;
+    lms_query q;
+    int rc = need_query_party(c, id, &q, "resolve it");
+    if (rc || refused(c))
+        return rc;
+    c->res->id = id;
+    if (q.resolved)
+        return LMS_OK;
+    /* Load again: the enrolment check invalidated q.text. */
+    rc = c->ops->query_get(c->st, id, &q, c->err);
+    if (rc)
+        return rc;
+    q.resolved = 1;
+    return c->ops->query_put(c->st, &q, c->err);
+}
+
+/* ---- course materials ----------------------------------------------------- */
+
+static int apply_upload_material(apply_ctx *c)
+{
+    const Lms__CmdUploadMaterial *b = c->cmd->upload_material;
+    lms_course co;
+    int rc = need_course(c, b->course, &co);
+    if (rc == LMS_OK && !refused(c))
+        rc = need_enrolled(c, co.code, LMS_ROLE_INSTRUCTOR, "upload materials");
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "new material in course %s", co.code);
+    check_text(c, "title", b->title, 1, LMS_TITLE_MAX);
+    check_file_name(c, b->file_name);
+    check_sha256(c, "file SHA-256", &b->sha256);
+    if (refused(c))
+        return LMS_OK;
+    lms_material mat = {.id = c->index, .size = b->data.len,
+                        .created = c->cmd->time, .data = file_data(&b->data)};
+    copy_str(mat.course, sizeof mat.course, co.code);
+    copy_str(mat.title, sizeof mat.title, b->title);
+    copy_str(mat.file_name, sizeof mat.file_name, b->file_name);
+    copy_str(mat.uploaded_by, sizeof mat.uploaded_by, c->cmd->actor);
+    memcpy(mat.sha256, b->sha256.data, LMS_SHA256_LEN);
+    c->res->id = c->index;
+    return c->ops->material_put(c->st, &mat, c->err);
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+typedef int (*sm_handler)(apply_ctx *c);
+
+static const struct {
+    sm_handler fn;
+    int anyone; /* runs without a known actor (checks what it needs itself) */
+} handlers[] = {
+    [LMS__COMMAND__BODY_NOOP] = {apply_noop, 1},
+    [LMS__COMMAND__BODY_CREATE_SESSION] = {apply_create_session, 1},
+    [LMS__COMMAND__BODY_DELETE_SESSION] = {apply_delete_session, 0},
+    [LMS__COMMAND__BODY_CREATE_USER] = {apply_create_user, 1},
+    [LMS__COMMAND__BODY_IMPORT_USERS] = {apply_import_users, 0},
+    [LMS__COMMAND__BODY_CREATE_COURSE] = {apply_create_course, 0},
+    [LMS__COMMAND__BODY_ENROLL] = {apply_enroll, 0},
+    [LMS__COMMAND__BODY_CREATE_ASSIGNMENT] = {apply_create_assignment, 0},
+    [LMS__COMMAND__BODY_SUBMIT] = {apply_submit, 0},
+    [LMS__COMMAND__BODY_GRADE] = {apply_grade, 0},
+    [LMS__COMMAND__BODY_RELEASE] = {apply_release, 0},
+    [LMS__COMMAND__BODY_EXTEND] = {apply_extend, 0},
+    [LMS__COMMAND__BODY_ASK] = {apply_ask, 0},
+    [LMS__COMMAND__BODY_REPLY] = {apply_reply, 0},
+    [LMS__COMMAND__BODY_RESOLVE] = {apply_resolve, 0},
+    [LMS__COMMAND__BODY_UPLOAD_MATERIAL] = {apply_upload_material, 0},
+};
+
+/* The actor's global role, LMS_ROLE_NONE when there is no such user. */
+static int load_actor(apply_ctx *c)
+{
+    lms_user u;
+    int found = 0, rc = LMS_OK;
+    const char *name = c->cmd->actor;
+    c->actor_role = LMS_ROLE_NONE;
+    if (name[0] && fits_name(name))
+        rc = got(c, c->ops->user_get(c->st, name, &u, c->err), &found);
+    if (found)
+        c->actor_role = u.role;
+    return rc;
+}
+
+static int run_command(apply_ctx *c)
+{
+    size_t body = (size_t)c->cmd->body_case;
+    /* Every member of the body union is a message pointer: a command whose
+     * body case is set but whose body is missing is no command at all. */
+    if (body >= sizeof handlers / sizeof handlers[0] || !handlers[body].fn ||
+        !c->cmd->noop)
+        return refuse(c, LMS_INVALID_ARGUMENT, "unknown command");
+    int rc = load_actor(c);
+    if (rc || handlers[body].anyone || c->actor_role != LMS_ROLE_NONE)
+        return rc ? rc : handlers[body].fn(c);
+    if (c->cmd->actor[0] == '\0')
+        return refuse(c, LMS_UNAUTHENTICATED, "sign in first");
+    return refuse(c, LMS_UNAUTHENTICATED, "user %.64s does not exist; sign in again",
+                  c->cmd->actor);
+}
+
+/* ---- dedup, housekeeping, the entry point ------------------------------------ */
+
+/* Keep the answer so that a retry of this (client_id, seq) gets it again. */
+static int remember(apply_ctx *c)
+{
+    lms_client_record r = {.client_id = c->cmd->client_id, .seq = c->cmd->seq,
+                           .status = c->res->status, .result_id = c->res->id,
+                           .updated = c->cmd->time};
+    copy_str(r.message, sizeof r.message, c->res->message);
+    return c->ops->client_put(c->st, &r, c->err);
+}
+
+/* Answer a retry from the client's record, apply a new request, refuse an
+ * old one (its answer is gone: the client has moved on). */
+static int answer(apply_ctx *c)
+{
+    const Lms__Command *cmd = c->cmd;
+    lms_client_record r;
+    int found;
+    if (cmd->client_id == 0)
+        return run_command(c);
+    int rc = got(c, c->ops->client_get(c->st, cmd->client_id, &r, c->err), &found);
+    if (rc)
+        return rc;
+    if (found && cmd->seq == r.seq) {
+        c->res->status = r.status;
+        copy_str(c->res->message, sizeof c->res->message, r.message);
+        c->res->id = r.result_id;
+        c->res->deduplicated = 1;
+        return LMS_OK;
+    }
+    if (found && cmd->seq < r.seq)
+        return refuse(c, LMS_FAILED_PRECONDITION,
+                      "stale request: client %" PRIu64 " already sent request %" PRIu64
+                      " (this one is %" PRIu64 ")",
+                      cmd->client_id, r.seq, cmd->seq);
+    rc = run_command(c);
+    return rc ? rc : remember(c);
+}
+
+/* Forget dedup records older than SM_CLIENT_RECORD_TTL_MS and expired
+ * sessions. Driven by the index and the command's time, so every node
+ * prunes the same rows at the same point of the log. */
+static int housekeeping(apply_ctx *c)
+{
+    int64_t now = c->cmd->time;
+    int64_t before = now >= INT64_MIN + SM_CLIENT_RECORD_TTL_MS
+                         ? now - SM_CLIENT_RECORD_TTL_MS
+                         : INT64_MIN;
+    int rc = c->ops->client_prune(c->st, before, c->err);
+    return rc ? rc : c->ops->session_prune(c->st, now, c->err);
+}
+
+/*
+ * Apply the command at log index `index` inside the caller's transaction.
+ * res is reset first; on LMS_OK it holds the answer (rows owned by the
+ * caller: sm_result_free). On failure nothing is left allocated and err
+ * says what failed; the caller must roll back and stop.
+ */
+int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
+             lms_err *err)
+{
+    apply_ctx c = {.ops = m->ops, .st = m->st, .index = index, .cmd = cmd,
+                   .res = res, .err = err};
+    memset(res, 0, sizeof *res);
+    lms_err_clear(err);
+    int rc = answer(&c);
+    if (rc == LMS_OK && index % SM_HOUSEKEEPING_EVERY == 0)
+        rc = housekeeping(&c);
+    if (rc != LMS_OK) {
+        sm_result_free(res);
+        if (err && err->code == LMS_OK)
+            lms_err_set(err, rc, "storage failed applying log entry %" PRIu64, index);
+    }
+    return rc;
+}
+
+void sm_result_free(sm_result *res)
+{
+    free(res->rows);
+    res->rows = NULL;
+    res->nrows = 0;
+}

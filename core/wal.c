@@ -1,0 +1,941 @@
+/*
+ * wal.c: see wal.h. The log is a list of segments; each segment keeps, in
+ * memory, the file offset of every record it holds (built at open by
+ * checking every record), so wal_read is one preadv of exactly that record.
+ * wal_append stages a batch (record headers, and data up to COPY_MAX
+ * bytes, copied into one buffer; larger data referenced where it lies) and
+ * writes it with pwritev, so a batch of small entries costs one syscall.
+ * Nothing is durable before wal_sync.
+ */
+#include "wal.h"
+
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define REC_HDR 8  /* u32 length | u32 crc */
+#define ENT_HDR 20 /* u64 index | u64 term | u32 type */
+#define FULL_HDR (REC_HDR + ENT_HDR)
+#define COPY_MAX 4096                 /* data up to this is copied, not referenced */
+#define STAGE_FLUSH ((size_t)4 << 20) /* write out the staging buffer past this */
+#define DEFAULT_SEGMENT ((size_t)64 << 20)
+#define MAX_SEGMENT ((size_t)1 << 30)
+#define SEG_NAME_LEN 29 /* "wal-" 20 digits ".log" NUL */
+#define NO_SEG SIZE_MAX
+#define HS_NAME "hardstate"
+#define HS_TMP "hardstate.tmp"
+#define HS_MAGIC 0x48534d4cu /* "LMSH" */
+#define HS_SIZE 24
+
+typedef struct wal_seg {
+    uint64_t first; /* index of its first entry (from the file name) */
+    uint64_t n;     /* entries it holds */
+    uint64_t size;  /* bytes of good records: the next record goes here */
+    uint64_t *offs; /* offs[i]: offset of entry first + i */
+    size_t cap;
+    int fd;
+    char name[SEG_NAME_LEN];
+} wal_seg;
+
+/* A slice of the batch being staged: of the staging buffer (ext == NULL,
+ * at off) or of the caller's memory (ext). */
+typedef struct stage_piece {
+    const uint8_t *ext;
+    size_t off, len;
+} stage_piece;
+
+struct wal {
+    char *dir;
+    int dirfd;
+    size_t segment_bytes;
+    wal_report_fn report;
+    void *report_arg;
+    wal_seg *segs;
+    size_t nsegs, segs_cap;
+    uint64_t first_index, last_index, last_term;
+    uint64_t truncated;
+    size_t sync_from; /* first segment with unsynced writes, NO_SEG if none */
+    int dir_dirty;
+    int failed;
+    /* the batch wal_append is staging */
+    uint8_t *buf;
+    size_t buf_len, buf_cap;
+    stage_piece *pieces;
+    size_t npieces, pieces_cap;
+    struct iovec *iov;
+    size_t iov_cap;
+    uint64_t pend_n, pend_bytes, pend_term;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* Make room for need elements of elem bytes in *p (capacity *cap). */
+static int grow(void *pp, size_t *cap, size_t need, size_t elem)
+{
+    void **p = pp;
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(*p, ncap * elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+/* An I/O error on file (NULL: the directory): marks the WAL failed. */
+static int io_fail(wal *w, lms_err *err, const char *what, const char *file)
+{
+    int e = errno;
+    w->failed = 1;
+    return lms_err_set(err, LMS_INTERNAL, "wal %s%s%s: %s: %s", w->dir,
+                       file ? "/" : "", file ? file : "", what, strerror(e));
+}
+
+static int failed_err(const wal *w, lms_err *err)
+{
+    return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                       "wal %s: refusing to write after an earlier write "
+                       "error; restart to recover the log",
+                       w->dir);
+}
+
+__attribute__((format(printf, 3, 4))) static void
+report(wal *w, int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (w->report)
+        w->report(w->report_arg, level, msg);
+    else
+        lms_log(level, "%s", msg);
+}
+
+/* pwritev (writing) or preadv all of iov at off, across short transfers
+ * and EINTR; iov is consumed. 0, or -1 with errno set. */
+static int rw_full(int fd, struct iovec *iov, size_t cnt, uint64_t off,
+                   int writing)
+{
+    while (cnt > 0) {
+        int c = cnt > IOV_MAX ? IOV_MAX : (int)cnt;
+        ssize_t k = writing ? pwritev(fd, iov, c, (off_t)off)
+                            : preadv(fd, iov, c, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = writing ? ENOSPC : ENODATA;
+            return -1;
+        }
+        off += (uint64_t)k;
+        size_t left = (size_t)k;
+        while (cnt > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+static int fsync_dir_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* fsync the directory that holds path p (which has no trailing slash). */
+static int fsync_parent(char *p)
+{
+    char *slash = strrchr(p, '/');
+    if (!slash)
+        return fsync_dir_path(".");
+    if (slash == p)
+        return fsync_dir_path("/");
+    *slash = '\0';
+    int rc = fsync_dir_path(p);
+    *slash = '/';
+    return rc;
+}
+
+/* mkdir -p dir; a directory it creates is made durable in its parent. */
+static int make_dirs(const char *dir, lms_err *err)
+{
+    size_t len = strlen(dir);
+    char *p = malloc(len + 1);
+    if (!p)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    memcpy(p, dir, len + 1);
+    int rc = 0;
+    for (size_t i = 1; i <= len && !rc; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0755) == 0) {
+            if (fsync_parent(p) < 0)
+                rc = lms_err_set(err, LMS_INTERNAL, "wal: fsync the parent of %s: %s",
+                                 p, strerror(errno));
+        } else if (errno != EEXIST) {
+            rc = lms_err_set(err, LMS_INTERNAL, "wal: cannot create %s: %s", p,
+                             strerror(errno));
+        }
+        p[i] = c;
+    }
+    free(p);
+    return rc;
+}
+
+/* ---- segments ----------------------------------------------------------- */
+
+static void seg_name(char *buf, uint64_t first)
+{
+    snprintf(buf, SEG_NAME_LEN, "wal-%020" PRIu64 ".log", first);
+}
+
+/* "wal-<20 digits>.log" -> *first (>= 1); 0 if name is something else. */
+static int parse_seg_name(const char *name, uint64_t *first)
+{
+    if (strlen(name) != SEG_NAME_LEN - 1 || strncmp(name, "wal-", 4) != 0 ||
+        strcmp(name + 24, ".log") != 0)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 4; i < 24; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+        unsigned d = (unsigned)(name[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *first = v;
+    return v >= 1;
+}
+
+static wal_seg *cur_seg(wal *w) { return &w->segs[w->nsegs - 1]; }
+
+/* The segment holding index (which must be in the log). */
+static wal_seg *find_seg(wal *w, uint64_t index)
+{
+    size_t lo = 0, hi = w->nsegs; /* answer in [lo, hi) */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->segs[mid].first <= index)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return &w->segs[lo];
+}
+
+static int push_seg(wal *w, uint64_t first)
+{
+    if (grow(&w->segs, &w->segs_cap, w->nsegs + 1, sizeof *w->segs) < 0)
+        return -1;
+    wal_seg *s = &w->segs[w->nsegs++];
+    memset(s, 0, sizeof *s);
+    s->first = first;
+    s->fd = -1;
+    seg_name(s->name, first);
+    return 0;
+}
+
+/* Create an empty segment starting at first as the new current one. */
+static int create_segment(wal *w, uint64_t first, lms_err *err)
+{
+    if (push_seg(w, first) < 0) {
+        w->failed = 1;
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    wal_seg *s = cur_seg(w);
+    s->fd = openat(w->dirfd, s->name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+                   0644);
+    if (s->fd < 0) {
+        w->nsegs--;
+        return io_fail(w, err, "cannot create segment", s->name);
+    }
+    w->dir_dirty = 1;
+    return 0;
+}
+
+/* Remove the last segment: file and memory. */
+static int drop_last_segment(wal *w, lms_err *err)
+{
+    wal_seg *s = cur_seg(w);
+    if (unlinkat(w->dirfd, s->name, 0) < 0 && errno != ENOENT)
+        return io_fail(w, err, "cannot delete segment", s->name);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->offs);
+    w->nsegs--;
+    w->dir_dirty = 1;
+    if (w->sync_from != NO_SEG && w->sync_from >= w->nsegs)
+        w->sync_from = w->nsegs ? w->nsegs - 1 : NO_SEG;
+    return 0;
+}
+
+static uint64_t seg_file_size(wal *w, const wal_seg *s)
+{
+    struct stat st;
+    if (fstatat(w->dirfd, s->name, &st, 0) < 0)
+        return 0;
+    return (uint64_t)st.st_size;
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+static int list_segments(wal *w, lms_err *err)
+{
+    int fd = dup(w->dirfd);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return io_fail(w, err, "cannot list", NULL);
+    }
+    struct dirent *de;
+    uint64_t first;
+    while ((de = readdir(d)) != NULL) {
+        if (!parse_seg_name(de->d_name, &first))
+            continue;
+        if (push_seg(w, first) < 0) {
+            closedir(d);
+            return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+        }
+    }
+    closedir(d);
+    for (size_t i = 1; i < w->nsegs; i++) /* few files: insertion sort */
+        for (size_t j = i; j > 0 && w->segs[j - 1].first > w->segs[j].first; j--) {
+            wal_seg t = w->segs[j];
+            w->segs[j] = w->segs[j - 1];
+            w->segs[j - 1] = t;
+        }
+    return 0;
+}
+
+/* Check the record at p (avail bytes to the end of the file) as the entry
+ * after w->last_index. 0 and *reclen if good; else -1, why set, and *reclen
+ * the bytes the bad record seems to span (0 if its length is impossible,
+ * to the end of the file if it runs past it). */
+static int check_record(const wal *w, const uint8_t *p, uint64_t avail,
+                        uint64_t *reclen, char *why, size_t whylen)
+{
+    *reclen = avail;
+    if (avail < REC_HDR) {
+        snprintf(why, whylen, "short record header");
+        return -1;
+    }
+    uint32_t len = get32(p);
+    if (len < ENT_HDR || len > ENT_HDR + WAL_MAX_ENTRY_BYTES) {
+        *reclen = 0; /* nothing to skip: all that follows counts */
+        snprintf(why, whylen, "impossible record length %" PRIu32, len);
+        return -1;
+    }
+    if (REC_HDR + (uint64_t)len > avail) {
+        snprintf(why, whylen, "record of %" PRIu32 " bytes cut short", len);
+        return -1;
+    }
+    *reclen = REC_HDR + (uint64_t)len;
+    if (crc32c(0, p + REC_HDR, len) != get32(p + 4)) {
+        snprintf(why, whylen, "CRC mismatch");
+        return -1;
+    }
+    uint64_t index = get64(p + REC_HDR), term = get64(p + REC_HDR + 8);
+    if (index != w->last_index + 1) {
+        snprintf(why, whylen, "index %" PRIu64 " where %" PRIu64 " was expected",
+                 index, w->last_index + 1);
+        return -1;
+    }
+    if (term < w->last_term) {
+        snprintf(why, whylen, "term %" PRIu64 " after term %" PRIu64, term,
+                 w->last_term);
+        return -1;
+    }
+    return 0;
+}
+
+/* Index the good records of segment s (mapped at p); *bad = offset of the
+ * first bad one (size if none), *bad_end = where that one ends. */
+static int scan_records(wal *w, wal_seg *s, const uint8_t *p, uint64_t size,
+                        uint64_t *bad, uint64_t *bad_end, char *why,
+                        size_t whylen, lms_err *err)
+{
+    uint64_t off = 0, reclen;
+    while (off < size) {
+        if (check_record(w, p + off, size - off, &reclen, why, whylen) < 0) {
+            *bad = off;
+            *bad_end = off + reclen;
+            return 0;
+        }
+        if (grow(&s->offs, &s->cap, s->n + 1, sizeof *s->offs) < 0)
+            return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+        s->offs[s->n++] = off;
+        w->last_index++;
+        w->last_term = get64(p + off + REC_HDR + 8);
+        off += reclen;
+    }
+    *bad = *bad_end = size;
+    return 0;
+}
+
+/* Whether nothing but zeros follows the bad record in its segment and all
+ * later segments are empty: then the bad record was the one being written
+ * when the node stopped (a torn tail), not damage to synced data. */
+static int only_tail_lost(wal *w, size_t k, const uint8_t *p, uint64_t from,
+                          uint64_t size)
+{
+    for (uint64_t i = from; i < size; i++)
+        if (p[i])
+            return 0;
+    for (size_t j = k + 1; j < w->nsegs; j++)
+        if (seg_file_size(w, &w->segs[j]) > 0)
+            return 0;
+    return 1;
+}
+
+/* Cut the log at offset off of segment k (whole: remove segment k itself),
+ * delete every later segment, make that durable and report it. */
+static int cut_tail(wal *w, size_t k, uint64_t off, int whole, uint64_t size,
+                    const char *why, int torn, lms_err *err)
+{
+    uint64_t lost = 0;
+    size_t removed = 0;
+    char name[SEG_NAME_LEN];
+    memcpy(name, w->segs[k].name, sizeof name);
+    while (w->nsegs > k + (whole ? 0 : 1)) {
+        lost += seg_file_size(w, cur_seg(w));
+        int rc = drop_last_segment(w, err);
+        if (rc)
+            return rc;
+        removed++;
+    }
+    if (!whole) {
+        wal_seg *s = &w->segs[k];
+        lost += size - off;
+        if (ftruncate(s->fd, (off_t)off) < 0 || fsync(s->fd) < 0)
+            return io_fail(w, err, "cannot truncate", s->name);
+        s->size = off;
+    }
+    if (removed && fsync(w->dirfd) < 0)
+        return io_fail(w, err, "fsync", NULL);
+    w->dir_dirty = 0;
+    w->truncated += lost;
+    report(w, torn ? LMS_LOG_WARN : LMS_LOG_ERROR,
+           "wal %s/%s: %s at offset %" PRIu64 "%s: cut %" PRIu64
+           " bytes, %zu segment file(s) removed; log now ends at index %" PRIu64,
+           w->dir, name, why, off,
+           torn ? " (torn tail)" : " (corruption before the tail: synced "
+                                   "entries were lost)",
+           lost, removed, w->last_index);
+    return 0;
+}
+
+/* Open, map and check segment k; cut the log there if it goes bad. */
+static int scan_segment(wal *w, size_t k, int *stop, lms_err *err)
+{
+    wal_seg *s = &w->segs[k];
+    struct stat st;
+    s->fd = openat(w->dirfd, s->name, O_RDWR | O_CLOEXEC);
+    if (s->fd < 0 || fstat(s->fd, &st) < 0)
+        return io_fail(w, err, "cannot open", s->name);
+    uint64_t size = (uint64_t)st.st_size, bad = 0, bad_end = 0;
+    const uint8_t *p = NULL;
+    if (size) {
+        p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, s->fd, 0);
+        if (p == MAP_FAILED)
+            return io_fail(w, err, "cannot map", s->name);
+    }
+    char why[160];
+    int rc = scan_records(w, s, p, size, &bad, &bad_end, why, sizeof why, err);
+    int torn = rc == 0 && bad < size && only_tail_lost(w, k, p, bad_end, size);
+    if (p)
+        munmap((void *)p, (size_t)size);
+    s->size = bad;
+    if (rc == 0 && bad < size) {
+        *stop = 1;
+        rc = cut_tail(w, k, bad, 0, size, why, torn, err);
+    }
+    return rc;
+}
+
+/* Check every segment in order; cut at the first thing that is wrong. */
+static int recover(wal *w, lms_err *err)
+{
+    w->first_index = w->segs[0].first;
+    w->last_index = w->first_index - 1;
+    w->last_term = 0;
+    for (size_t k = 0; k < w->nsegs; k++) {
+        wal_seg *s = &w->segs[k];
+        if (k > 0 && s->first != w->last_index + 1) {
+            char why[160];
+            snprintf(why, sizeof why, "segment starts at index %" PRIu64
+                     " where %" PRIu64 " was expected", s->first,
+                     w->last_index + 1);
+            int torn = only_tail_lost(w, k - 1, NULL, 0, 0);
+            return cut_tail(w, k, 0, 1, 0, why, torn, err);
+        }
+        int stop = 0, rc = scan_segment(w, k, &stop, err);
+        if (rc || stop)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- open / close --------------------------------------------------------- */
+
+static int open_dir(wal *w, lms_err *err)
+{
+    int rc = make_dirs(w->dir, err);
+    if (rc)
+        return rc;
+    w->dirfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w->dirfd < 0)
+        return lms_err_set(err, LMS_INTERNAL, "wal %s: cannot open: %s", w->dir,
+                           strerror(errno));
+    if (flock(w->dirfd, LOCK_EX | LOCK_NB) < 0)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "wal %s: cannot lock (%s): is another lmsd using "
+                           "this data dir?",
+                           w->dir, strerror(errno));
+    return 0;
+}
+
+int wal_open(const char *dir, const wal_options *opts, wal **out, lms_err *err)
+{
+    *out = NULL;
+    size_t seg_bytes = opts && opts->segment_bytes ? opts->segment_bytes
+                                                   : DEFAULT_SEGMENT;
+    if (seg_bytes > MAX_SEGMENT)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "wal %s: segment size %zu is above the %zu limit",
+                           dir, seg_bytes, MAX_SEGMENT);
+    wal *w = calloc(1, sizeof *w);
+    if (!w || !(w->dir = strdup(dir))) {
+        free(w);
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    w->dirfd = -1;
+    w->segment_bytes = seg_bytes;
+    w->sync_from = NO_SEG;
+    if (opts) {
+        w->report = opts->report;
+        w->report_arg = opts->report_arg;
+    }
+    int rc = open_dir(w, err);
+    if (!rc)
+        rc = list_segments(w, err);
+    if (!rc && w->nsegs)
+        rc = recover(w, err);
+    if (!rc && !w->nsegs) {
+        w->first_index = 1;
+        rc = create_segment(w, 1, err);
+        if (!rc)
+            rc = wal_sync(w, err);
+    }
+    if (rc) {
+        wal_close(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+void wal_close(wal *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->nsegs; i++) {
+        if (w->segs[i].fd >= 0)
+            close(w->segs[i].fd);
+        free(w->segs[i].offs);
+    }
+    if (w->dirfd >= 0)
+        close(w->dirfd); /* releases the flock */
+    free(w->segs);
+    free(w->buf);
+    free(w->pieces);
+    free(w->iov);
+    free(w->dir);
+    free(w);
+}
+
+uint64_t wal_first_index(const wal *w) { return w->first_index; }
+uint64_t wal_last_index(const wal *w) { return w->last_index; }
+uint64_t wal_last_term(const wal *w) { return w->last_term; }
+uint64_t wal_truncated_bytes(const wal *w) { return w->truncated; }
+
+/* ---- append / sync -------------------------------------------------------- */
+
+static int check_batch(const wal *w, const wal_entry *e, size_t n, lms_err *err)
+{
+    uint64_t expect = w->last_index + 1, term = w->last_term;
+    for (size_t i = 0; i < n; i++, expect++) {
+        if (e[i].index != expect)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "wal %s: entry %zu of the batch has index %" PRIu64
+                               ", expected %" PRIu64,
+                               w->dir, i, e[i].index, expect);
+        if (e[i].term < term)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "wal %s: entry %" PRIu64 " has term %" PRIu64
+                               ", below the previous term %" PRIu64,
+                               w->dir, e[i].index, e[i].term, term);
+        if (e[i].len > WAL_MAX_ENTRY_BYTES)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "wal %s: entry %" PRIu64 " is %zu bytes, above "
+                               "the %zu-byte limit",
+                               w->dir, e[i].index, e[i].len, WAL_MAX_ENTRY_BYTES);
+        if (e[i].len && !e[i].data)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "wal %s: entry %" PRIu64 " has no data",
+                               w->dir, e[i].index);
+        term = e[i].term;
+    }
+    return 0;
+}
+
+static void add_piece(wal *w, const uint8_t *ext, size_t off, size_t len)
+{
+    stage_piece *last = w->npieces ? &w->pieces[w->npieces - 1] : NULL;
+    if (!ext && last && !last->ext && last->off + last->len == off) {
+        last->len += len;
+        return;
+    }
+    w->pieces[w->npieces++] = (stage_piece){ext, off, len};
+}
+
+/* Encode e at the end of the staged batch (into the current segment). */
+static int stage_entry(wal *w, const wal_entry *e, lms_err *err)
+{
+    wal_seg *s = cur_seg(w);
+    int copy = e->len <= COPY_MAX;
+    size_t need = FULL_HDR + (copy ? e->len : 0);
+    if (grow(&w->buf, &w->buf_cap, w->buf_len + need, 1) < 0 ||
+        grow(&w->pieces, &w->pieces_cap, w->npieces + 2, sizeof *w->pieces) < 0 ||
+        grow(&s->offs, &s->cap, s->n + w->pend_n + 1, sizeof *s->offs) < 0)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "wal %s: out of memory",
+                           w->dir);
+    uint8_t *h = w->buf + w->buf_len;
+    put32(h, (uint32_t)(ENT_HDR + e->len));
+    put64(h + REC_HDR, e->index);
+    put64(h + REC_HDR + 8, e->term);
+    put32(h + REC_HDR + 16, e->type);
+    uint32_t crc = crc32c(0, h + REC_HDR, ENT_HDR);
+    put32(h + 4, crc32c(crc, e->data, e->len));
+    if (copy && e->len)
+        memcpy(h + FULL_HDR, e->data, e->len);
+    add_piece(w, NULL, w->buf_len, need);
+    w->buf_len += need;
+    if (!copy)
+        add_piece(w, e->data, 0, e->len);
+    s->offs[s->n + w->pend_n] = s->size + w->pend_bytes;
+    w->pend_n++;
+    w->pend_bytes += FULL_HDR + e->len;
+    w->pend_term = e->term;
+    return 0;
+}
+
+static void reset_stage(wal *w)
+{
+    w->buf_len = w->npieces = 0;
+    w->pend_n = w->pend_bytes = 0;
+}
+
+/* Write the staged batch to the current segment and index it. */
+static int flush_stage(wal *w, lms_err *err)
+{
+    if (!w->pend_n)
+        return 0;
+    if (grow(&w->iov, &w->iov_cap, w->npieces, sizeof *w->iov) < 0)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "wal %s: out of memory",
+                           w->dir);
+    for (size_t i = 0; i < w->npieces; i++) {
+        const stage_piece *pc = &w->pieces[i];
+        w->iov[i].iov_base = (void *)(pc->ext ? pc->ext : w->buf + pc->off);
+        w->iov[i].iov_len = pc->len;
+    }
+    wal_seg *s = cur_seg(w);
+    if (rw_full(s->fd, w->iov, w->npieces, s->size, 1) < 0)
+        return io_fail(w, err, "write", s->name);
+    s->n += w->pend_n;
+    s->size += w->pend_bytes;
+    w->last_index += w->pend_n;
+    w->last_term = w->pend_term;
+    if (w->sync_from == NO_SEG)
+        w->sync_from = w->nsegs - 1;
+    reset_stage(w);
+    return 0;
+}
+
+int wal_append(wal *w, const wal_entry *entries, size_t n, lms_err *err)
+{
+    if (w->failed)
+        return failed_err(w, err);
+    int rc = check_batch(w, entries, n, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        wal_seg *s = cur_seg(w);
+        if (s->n + w->pend_n > 0 && s->size + w->pend_bytes >= w->segment_bytes) {
+            rc = flush_stage(w, err);
+            if (!rc)
+                rc = create_segment(w, w->last_index + 1, err);
+        }
+        if (!rc)
+            rc = stage_entry(w, &entries[i], err);
+        if (!rc && w->buf_len >= STAGE_FLUSH)
+            rc = flush_stage(w, err);
+    }
+    if (!rc)
+        rc = flush_stage(w, err);
+    if (rc) {
+        w->failed = 1;
+        reset_stage(w);
+    }
+    return rc;
+}
+
+int wal_sync(wal *w, lms_err *err)
+{
+    if (w->failed)
+        return failed_err(w, err);
+    if (w->sync_from != NO_SEG) {
+        for (size_t k = w->sync_from; k < w->nsegs; k++)
+            if (fdatasync(w->segs[k].fd) < 0)
+                return io_fail(w, err, "fdatasync", w->segs[k].name);
+        w->sync_from = NO_SEG;
+    }
+    if (w->dir_dirty) {
+        if (fsync(w->dirfd) < 0)
+            return io_fail(w, err, "fsync", NULL);
+        w->dir_dirty = 0;
+    }
+    return 0;
+}
+
+/* ---- read / truncate ------------------------------------------------------ */
+
+/* Where entry index lies: its segment, offset and record length. */
+static wal_seg *locate(wal *w, uint64_t index, uint64_t *off, uint64_t *len)
+{
+    wal_seg *s = find_seg(w, index);
+    uint64_t i = index - s->first;
+    *off = s->offs[i];
+    *len = (i + 1 < s->n ? s->offs[i + 1] : s->size) - *off;
+    return s;
+}
+
+int wal_read(wal *w, uint64_t index, wal_entry *out, lms_err *err)
+{
+    if (index < w->first_index || index > w->last_index)
+        return lms_err_set(err, LMS_NOT_FOUND,
+                           "wal %s: no entry %" PRIu64 " (log holds %" PRIu64
+                           "..%" PRIu64 ")",
+                           w->dir, index, w->first_index, w->last_index);
+    uint64_t off, len;
+    wal_seg *s = locate(w, index, &off, &len);
+    size_t dlen = (size_t)(len - FULL_HDR);
+    uint8_t h[FULL_HDR];
+    uint8_t *data = malloc(dlen ? dlen : 1);
+    if (!data)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    struct iovec iov[2] = {{h, FULL_HDR}, {data, dlen}};
+    if (rw_full(s->fd, iov, dlen ? 2 : 1, off, 0) < 0) {
+        int e = errno;
+        free(data);
+        return lms_err_set(err, LMS_INTERNAL, "wal %s/%s: read at %" PRIu64 ": %s",
+                           w->dir, s->name, off, strerror(e));
+    }
+    uint32_t crc = crc32c(crc32c(0, h + REC_HDR, ENT_HDR), data, dlen);
+    if (get32(h) != len - REC_HDR || crc != get32(h + 4) ||
+        get64(h + REC_HDR) != index) {
+        free(data);
+        return lms_err_set(err, LMS_DATA_LOSS,
+                           "wal %s/%s: entry %" PRIu64 " at offset %" PRIu64
+                           " is corrupt (CRC or header mismatch)",
+                           w->dir, s->name, index, off);
+    }
+    *out = (wal_entry){index, get64(h + REC_HDR + 8), get32(h + REC_HDR + 16),
+                       data, dlen};
+    return 0;
+}
+
+/* The term of entry index, from its record header. */
+static int term_at(wal *w, uint64_t index, uint64_t *term, lms_err *err)
+{
+    uint64_t off, len;
+    wal_seg *s = locate(w, index, &off, &len);
+    uint8_t h[FULL_HDR];
+    struct iovec iov = {h, sizeof h};
+    if (rw_full(s->fd, &iov, 1, off, 0) < 0)
+        return lms_err_set(err, LMS_INTERNAL, "wal %s/%s: read at %" PRIu64 ": %s",
+                           w->dir, s->name, off, strerror(errno));
+    if (get64(h + REC_HDR) != index)
+        return lms_err_set(err, LMS_DATA_LOSS,
+                           "wal %s/%s: entry %" PRIu64 " at offset %" PRIu64
+                           " has a corrupt header", w->dir, s->name, index, off);
+    *term = get64(h + REC_HDR + 8);
+    return 0;
+}
+
+int wal_truncate_after(wal *w, uint64_t index, lms_err *err)
+{
+    if (w->failed)
+        return failed_err(w, err);
+    if (index >= w->last_index)
+        return 0;
+    if (index + 1 < w->first_index)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "wal %s: cannot truncate after %" PRIu64
+                           ": the log starts at %" PRIu64,
+                           w->dir, index, w->first_index);
+    uint64_t term = 0;
+    int rc = index >= w->first_index ? term_at(w, index, &term, err) : 0;
+    if (rc)
+        return rc;
+    while (w->nsegs > 1 && cur_seg(w)->first > index)
+        if ((rc = drop_last_segment(w, err)) != 0)
+            return rc;
+    wal_seg *s = cur_seg(w);
+    uint64_t keep = index + 1 - s->first;
+    if (keep < s->n) {
+        uint64_t off = s->offs[keep];
+        if (ftruncate(s->fd, (off_t)off) < 0)
+            return io_fail(w, err, "cannot truncate", s->name);
+        s->n = keep;
+        s->size = off;
+    }
+    if (w->sync_from == NO_SEG || w->sync_from > w->nsegs - 1)
+        w->sync_from = w->nsegs - 1;
+    w->last_index = index;
+    w->last_term = term;
+    return wal_sync(w, err);
+}
+
+/* ---- hardstate -------------------------------------------------------------- */
+
+int wal_hardstate_load(const char *dir, uint64_t *term, uint64_t *vote,
+                       lms_err *err)
+{
+    *term = *vote = 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, HS_NAME);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0)
+        return lms_err_set(err, LMS_INTERNAL, "%s: cannot open: %s", path,
+                           strerror(errno));
+    uint8_t b[HS_SIZE + 1];
+    ssize_t k;
+    while ((k = pread(fd, b, sizeof b, 0)) < 0 && errno == EINTR) {
+    }
+    int e = errno;
+    close(fd);
+    if (k < 0)
+        return lms_err_set(err, LMS_INTERNAL, "%s: read: %s", path, strerror(e));
+    if (k != HS_SIZE || get32(b) != HS_MAGIC ||
+        get32(b + 4) != crc32c(0, b + 8, HS_SIZE - 8))
+        return lms_err_set(err, LMS_DATA_LOSS,
+                           "%s: corrupt (%zd bytes, bad size, magic or CRC): "
+                           "the node's term and vote are lost",
+                           path, k);
+    *term = get64(b + 8);
+    *vote = get64(b + 16);
+    return 0;
+}
+
+/* Write the hardstate record to dir's temp file and fsync it. */
+static int hs_write_tmp(int dfd, const char *dir, uint64_t term, uint64_t vote,
+                        lms_err *err)
+{
+    uint8_t b[HS_SIZE];
+    put32(b, HS_MAGIC);
+    put64(b + 8, term);
+    put64(b + 16, vote);
+    put32(b + 4, crc32c(0, b + 8, HS_SIZE - 8));
+    int fd = openat(dfd, HS_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return lms_err_set(err, LMS_INTERNAL, "%s/%s: cannot create: %s", dir,
+                           HS_TMP, strerror(errno));
+    struct iovec iov = {b, sizeof b};
+    int rc = rw_full(fd, &iov, 1, 0, 1) < 0 || fsync(fd) < 0 ? -1 : 0;
+    int e = errno;
+    close(fd);
+    if (rc)
+        return lms_err_set(err, LMS_INTERNAL, "%s/%s: write: %s", dir, HS_TMP,
+                           strerror(e));
+    return 0;
+}
+
+int wal_hardstate_save(const char *dir, uint64_t term, uint64_t vote,
+                       lms_err *err)
+{
+    int rc = make_dirs(dir, err);
+    if (rc)
+        return rc;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return lms_err_set(err, LMS_INTERNAL, "%s: cannot open: %s", dir,
+                           strerror(errno));
+    rc = hs_write_tmp(dfd, dir, term, vote, err);
+    if (!rc && renameat(dfd, HS_TMP, dfd, HS_NAME) < 0)
+        rc = lms_err_set(err, LMS_INTERNAL, "%s: rename %s to %s: %s", dir,
+                         HS_TMP, HS_NAME, strerror(errno));
+    if (!rc && fsync(dfd) < 0)
+        rc = lms_err_set(err, LMS_INTERNAL, "%s: fsync: %s", dir, strerror(errno));
+    close(dfd);
+    return rc;
+}

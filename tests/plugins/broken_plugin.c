@@ -1,0 +1,151 @@
+/*
+ * broken_plugin.c: fixtures for test_plugin_loader. tests/plugins/
+ * CMakeLists.txt builds this file once per define below; each BROKEN_*
+ * build has exactly one thing wrong, each FAKE_* build is a minimal correct
+ * plugin whose callbacks do nothing (they are never called).
+ *
+ *   BROKEN_BAD_MAGIC        magic 0xdeadbeef
+ *   BROKEN_ABI_MAJOR        ABI (major + 1).minor
+ *   BROKEN_ABI_MINOR        ABI major.(minor + 1)
+ *   BROKEN_SMALL_DESCRIPTOR descriptor_size too small
+ *   BROKEN_WRONG_KIND       a tutor plugin (the test asks for storage)
+ *   BROKEN_NO_ENTRY         exports no lms_plugin_entry
+ *   BROKEN_NULL_ENTRY       lms_plugin_entry returns NULL
+ *   BROKEN_NULL_OPS         auth plugin without an ops table
+ *   BROKEN_SMALL_OPS        auth ops_size smaller than lms_auth_ops
+ *   BROKEN_STORAGE_NULL_CALLBACK  storage plugin with user_get NULL
+ *   BROKEN_AUTH_NULL_CALLBACK     auth plugin with hash NULL
+ *   FAKE_STORAGE, FAKE_TUTOR      correct plugins of those kinds
+ * With none of them it is a correct auth plugin.
+ */
+#include <lms/auth.h>
+#include <lms/storage.h>
+#include <stddef.h>
+#include <string.h>
+
+/* Each build uses only some of the pieces below. */
+#define FIXTURE __attribute__((unused))
+
+/* The kinds are enum constants, which #if cannot see: decide by flags. */
+#if defined(BROKEN_WRONG_KIND) || defined(FAKE_TUTOR)
+#define KIND LMS_PLUGIN_TUTOR
+#define IS_TUTOR 1
+#elif defined(BROKEN_STORAGE_NULL_CALLBACK) || defined(FAKE_STORAGE)
+#define KIND LMS_PLUGIN_STORAGE
+#define IS_STORAGE 1
+#else
+#define KIND LMS_PLUGIN_AUTH
+#endif
+
+FIXTURE static int a_init(const struct lms_host *host, struct lms_plugin_ctx *ctx,
+                  void **inst, lms_err *err)
+{
+    *inst = NULL;
+    return LMS_OK;
+}
+FIXTURE static void a_shutdown(void *inst) {}
+FIXTURE static int a_verify(void *inst, const char *user, const char *password,
+                    const char *stored, lms_err *err)
+{
+    return LMS_AUTH_NOT_MINE;
+}
+FIXTURE static int a_hash(void *inst, const char *password, char *out, size_t out_size,
+                  lms_err *err)
+{
+    return LMS_UNIMPLEMENTED;
+}
+
+FIXTURE static const struct lms_auth_ops auth_ops = {
+    .size = sizeof(struct lms_auth_ops),
+    .init = a_init,
+    .shutdown = a_shutdown,
+    .verify = a_verify,
+#ifndef BROKEN_AUTH_NULL_CALLBACK
+    .hash = a_hash,
+#endif
+};
+
+/* Every storage callback points at one stub: the loader only checks that
+ * they are set, and a test plugin need not spell out fifty of them. */
+FIXTURE static struct lms_storage_ops storage_ops;
+FIXTURE static void stub(void) {}
+
+FIXTURE static void fill_storage_ops(void)
+{
+    void (*fn)(void) = stub;
+    char *p = (char *)&storage_ops + offsetof(struct lms_storage_ops, open);
+    for (; p + sizeof fn <= (char *)(&storage_ops + 1); p += sizeof fn)
+        memcpy(p, &fn, sizeof fn);
+    storage_ops.size = sizeof storage_ops;
+#ifdef BROKEN_STORAGE_NULL_CALLBACK
+    storage_ops.user_get = NULL;
+#endif
+}
+
+FIXTURE static const int tutor_ops_placeholder = 1;
+
+static struct lms_plugin_descriptor descriptor = {
+#ifdef BROKEN_BAD_MAGIC
+    .magic = 0xdeadbeefu,
+#else
+    .magic = LMS_PLUGIN_MAGIC,
+#endif
+#ifdef BROKEN_ABI_MAJOR
+    .abi_major = LMS_ABI_MAJOR + 1,
+#else
+    .abi_major = LMS_ABI_MAJOR,
+#endif
+#ifdef BROKEN_ABI_MINOR
+    .abi_minor = LMS_ABI_MINOR + 1,
+#else
+    .abi_minor = LMS_ABI_MINOR,
+#endif
+#ifdef BROKEN_SMALL_DESCRIPTOR
+    .descriptor_size = offsetof(struct lms_plugin_descriptor, ops),
+#else
+    .descriptor_size = sizeof(struct lms_plugin_descriptor),
+#endif
+    .kind = KIND,
+    .name = "broken",
+    .version = "0.0.1",
+    .description = "a loader test fixture",
+};
+
+static void fill_descriptor(void)
+{
+#if defined(IS_STORAGE)
+    fill_storage_ops();
+    descriptor.ops = &storage_ops;
+    descriptor.ops_size = sizeof storage_ops;
+#elif defined(IS_TUTOR)
+    descriptor.ops = &tutor_ops_placeholder;
+    descriptor.ops_size = sizeof tutor_ops_placeholder;
+#elif defined(BROKEN_NULL_OPS)
+    descriptor.ops = NULL;
+    descriptor.ops_size = sizeof auth_ops;
+#elif defined(BROKEN_SMALL_OPS)
+    descriptor.ops = &auth_ops;
+    descriptor.ops_size = offsetof(struct lms_auth_ops, verify);
+#else
+    descriptor.ops = &auth_ops;
+    descriptor.ops_size = sizeof auth_ops;
+#endif
+}
+
+#ifdef BROKEN_NO_ENTRY
+#define ENTRY lms_plugin_entry_misspelt
+#else
+#define ENTRY lms_plugin_entry
+#endif
+
+LMS_PLUGIN_EXPORT const struct lms_plugin_descriptor *ENTRY(void);
+
+LMS_PLUGIN_EXPORT const struct lms_plugin_descriptor *ENTRY(void)
+{
+    fill_descriptor();
+#ifdef BROKEN_NULL_ENTRY
+    return NULL;
+#else
+    return &descriptor;
+#endif
+}

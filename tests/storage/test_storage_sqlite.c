@@ -1,0 +1,472 @@
+/*
+ * test_storage_sqlite.c: the storage_sqlite plugin's lifecycle, as lmsd
+ * sees it through the descriptor: the descriptor itself, open options and
+ * their errors, WAL mode, transactions and the applied index, reopening,
+ * and migrations (idempotent, refusing a newer schema). The entity
+ * operations are in test_storage_entities.c; main() runs both groups.
+ *
+ * Some tests look at the database file directly with libsqlite3 (another
+ * connection), which is how an operator would check it too.
+ */
+#include "storage_fixture.h"
+
+#include <dlfcn.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- direct access to the file ---- */
+
+static void sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        fail_msg("sqlite3_open %s: %s", path, sqlite3_errmsg(db));
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s on %s: %s", sql, path, msg);
+    sqlite3_close(db);
+}
+
+/* The first column of the first row of sql, as text. */
+static void sql_text(const char *path, const char *sql, char *out, size_t cap)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        fail_msg("%s on %s: %s", sql, path, sqlite3_errmsg(db));
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void put_user(fixture *fx, const char *name)
+{
+    lms_user u = {.role = LMS_ROLE_STUDENT, .password_hash = "h"};
+    snprintf(u.name, sizeof u.name, "%s", name);
+    EXPECT_OK(fx_ops->user_put(fx->st, &u, &fx->err));
+}
+
+static uint64_t applied(fixture *fx)
+{
+    uint64_t index = 12345;
+    EXPECT_OK(fx_ops->applied_index(fx->st, &index, &fx->err));
+    return index;
+}
+
+/* ---- the descriptor ---- */
+
+#define REQUIRE_OP(name)                                                     \
+    do {                                                                     \
+        if (fx_ops->name == NULL)                                            \
+            fail_msg("ops->" #name " is NULL; every callback is required");  \
+    } while (0)
+
+static void test_descriptor_is_complete(void **state)
+{
+    (void)state;
+    assert_int_equal(fx_desc->magic, LMS_PLUGIN_MAGIC);
+    assert_int_equal(fx_desc->abi_major, LMS_ABI_MAJOR);
+    assert_int_equal(fx_desc->abi_minor, LMS_ABI_MINOR);
+    assert_int_equal(fx_desc->descriptor_size,
+                     sizeof(struct lms_plugin_descriptor));
+    assert_int_equal(fx_desc->kind, LMS_PLUGIN_STORAGE);
+    assert_string_equal(fx_desc->name, "storage_sqlite");
+    assert_true(fx_desc->version && fx_desc->version[0]);
+    assert_true(fx_desc->description && fx_desc->description[0]);
+    assert_int_equal(fx_desc->ops_size, sizeof(struct lms_storage_ops));
+    assert_int_equal(fx_ops->size, sizeof(struct lms_storage_ops));
+    REQUIRE_OP(open); REQUIRE_OP(close); REQUIRE_OP(migrate);
+    REQUIRE_OP(begin); REQUIRE_OP(commit); REQUIRE_OP(rollback);
+    REQUIRE_OP(applied_index);
+    REQUIRE_OP(user_put); REQUIRE_OP(user_get); REQUIRE_OP(user_list);
+    REQUIRE_OP(user_count); REQUIRE_OP(course_put); REQUIRE_OP(course_get);
+    REQUIRE_OP(course_list); REQUIRE_OP(enrolment_put);
+    REQUIRE_OP(enrolment_get); REQUIRE_OP(enrolment_list);
+    REQUIRE_OP(assignment_put); REQUIRE_OP(assignment_get);
+    REQUIRE_OP(assignment_list); REQUIRE_OP(extension_put);
+    REQUIRE_OP(extension_get); REQUIRE_OP(submission_put);
+    REQUIRE_OP(submission_get); REQUIRE_OP(submission_list);
+    REQUIRE_OP(submission_count); REQUIRE_OP(grade_put);
+    REQUIRE_OP(grade_get); REQUIRE_OP(grade_list); REQUIRE_OP(query_put);
+    REQUIRE_OP(query_get); REQUIRE_OP(query_list); REQUIRE_OP(reply_put);
+    REQUIRE_OP(reply_list); REQUIRE_OP(material_put);
+    REQUIRE_OP(material_get); REQUIRE_OP(material_list);
+    REQUIRE_OP(session_put); REQUIRE_OP(session_get);
+    REQUIRE_OP(session_delete); REQUIRE_OP(session_prune);
+    REQUIRE_OP(client_get); REQUIRE_OP(client_put); REQUIRE_OP(client_prune);
+}
+
+static void test_only_the_entry_symbol_is_exported(void **state)
+{
+    (void)state;
+    const char *internal[] = {"sq_open", "sq_ops", "sq_acquire",
+                              "sq_user_put", "sq_migrate"};
+    for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
+        if (dlsym(fx_dl, internal[i]) != NULL)
+            fail_msg("internal symbol %s is visible outside the plugin",
+                     internal[i]);
+}
+
+/* ---- open and its options ---- */
+
+static void test_fresh_store_is_empty_and_in_wal_mode(void **state)
+{
+    fixture *fx = *state;
+    assert_true(fx->version >= 1);
+    assert_int_equal(applied(fx), 0);
+    uint64_t n = 99;
+    EXPECT_OK(fx_ops->user_count(fx->st, &n, &fx->err));
+    assert_int_equal(n, 0);
+
+    char path[PATH_MAX + 16], mode[32], version[32];
+    fx_db_path(fx, path, sizeof path);
+    assert_int_equal(access(path, F_OK), 0); /* default path: lms.db */
+    sql_text(path, "PRAGMA journal_mode", mode, sizeof mode);
+    assert_string_equal(mode, "wal");
+    sql_text(path, "PRAGMA user_version", version, sizeof version);
+    if (atoi(version) != fx->version)
+        fail_msg("user_version is %s, migrate() reported %d", version,
+                 fx->version);
+    EXPECT_CONTAINS(fx->ctx.last_log, path); /* "opened <path> ..." */
+}
+
+static void test_missing_directory_is_a_clear_error(void **state)
+{
+    fixture *fx = *state;
+    const char *config[] = {"path", "/nonexistent-lms-dir/sub/lms.db", NULL};
+    EXPECT_CODE(LMS_FAILED_PRECONDITION, fx_reopen(fx, config));
+    assert_null(fx->st);
+    EXPECT_CONTAINS(fx->err.msg, "/nonexistent-lms-dir/sub/lms.db");
+    EXPECT_CONTAINS(fx->err.msg, "directory /nonexistent-lms-dir/sub");
+    EXPECT_CONTAINS(fx->err.msg, "No such file or directory");
+}
+
+static void test_relative_path_is_under_data_dir(void **state)
+{
+    fixture *fx = *state;
+    const char *config[] = {"path", "sub.db", "synchronous", "FULL",
+                            "busy_timeout_ms", "100", NULL};
+    EXPECT_OK(fx_reopen(fx, config));
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/sub.db", fx->ctx.data_dir);
+    if (access(path, F_OK) != 0)
+        fail_msg("relative path sub.db should be created as %s", path);
+}
+
+static void test_absolute_path_is_used_as_is(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/abs.db", fx->ctx.data_dir);
+    const char *config[] = {"path", path, "synchronous", "off", NULL};
+    EXPECT_OK(fx_reopen(fx, config));
+    assert_int_equal(access(path, F_OK), 0);
+    EXPECT_OK(fx_ops->migrate(fx->st, NULL, &fx->err));
+}
+
+static void test_bad_options_are_refused_by_name(void **state)
+{
+    fixture *fx = *state;
+    const char *sync[] = {"synchronous", "sometimes", NULL};
+    EXPECT_CODE(LMS_INVALID_ARGUMENT, fx_reopen(fx, sync));
+    EXPECT_CONTAINS(fx->err.msg, "synchronous");
+    EXPECT_CONTAINS(fx->err.msg, "sometimes");
+
+    const char *negative[] = {"busy_timeout_ms", "-5", NULL};
+    EXPECT_CODE(LMS_INVALID_ARGUMENT, fx_reopen(fx, negative));
+    EXPECT_CONTAINS(fx->err.msg, "busy_timeout_ms");
+
+    /* A type error from the host's lookup comes back unchanged. */
+    const char *text[] = {"busy_timeout_ms", "soon", NULL};
+    EXPECT_CODE(LMS_INVALID_ARGUMENT, fx_reopen(fx, text));
+    EXPECT_CONTAINS(fx->err.msg, "test.yaml:1: storage.busy_timeout_ms");
+
+    const char *empty[] = {"path", "", NULL};
+    EXPECT_CODE(LMS_INVALID_ARGUMENT, fx_reopen(fx, empty));
+    EXPECT_CONTAINS(fx->err.msg, "path");
+    assert_null(fx->st);
+}
+
+static void test_not_a_database_is_data_loss(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/junk.db", fx->ctx.data_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 512; i++)
+        fputs("this is not an SQLite database. ", f);
+    fclose(f);
+    const char *config[] = {"path", "junk.db", NULL};
+    EXPECT_CODE(LMS_DATA_LOSS, fx_reopen(fx, config));
+    EXPECT_CONTAINS(fx->err.msg, path);
+    EXPECT_CONTAINS(fx->err.msg, "not a database");
+}
+
+/* ---- transactions ---- */
+
+static void test_commit_records_applied_index(void **state)
+{
+    fixture *fx = *state;
+    fx_begin(fx);
+    put_user(fx, "alice");
+    fx_commit(fx, 7);
+    assert_int_equal(applied(fx), 7);
+
+    fx_begin(fx);
+    put_user(fx, "bob");
+    fx_commit(fx, 9);
+    assert_int_equal(applied(fx), 9);
+
+    /* The index is stored as written, all 64 bits of it. */
+    fx_begin(fx);
+    fx_commit(fx, UINT64_MAX - 1);
+    assert_true(applied(fx) == UINT64_MAX - 1);
+}
+
+static void test_rollback_discards_data_and_index(void **state)
+{
+    fixture *fx = *state;
+    fx_begin(fx);
+    put_user(fx, "alice");
+    fx_commit(fx, 3);
+
+    fx_begin(fx);
+    put_user(fx, "mallory");
+    lms_user u;
+    EXPECT_OK(fx_ops->user_get(fx->st, "mallory", &u, &fx->err));
+    EXPECT_OK(fx_ops->rollback(fx->st, &fx->err));
+
+    EXPECT_CODE(LMS_NOT_FOUND, fx_ops->user_get(fx->st, "mallory", &u,
+                                                &fx->err));
+    EXPECT_OK(fx_ops->user_get(fx->st, "alice", &u, &fx->err));
+    assert_int_equal(applied(fx), 3);
+
+    /* A failed commit (no transaction) must not move the index either. */
+    EXPECT_CODE(LMS_FAILED_PRECONDITION, fx_ops->commit(fx->st, 4, &fx->err));
+    assert_int_equal(applied(fx), 3);
+}
+
+static void test_writes_need_a_transaction(void **state)
+{
+    fixture *fx = *state;
+    lms_user u = {.name = "eve", .password_hash = "h"};
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->user_put(fx->st, &u, &fx->err));
+    EXPECT_CONTAINS(fx->err.msg, "user_put");
+    EXPECT_CONTAINS(fx->err.msg, "begin");
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->session_prune(fx->st, 0, &fx->err));
+    uint64_t n = 1;
+    EXPECT_OK(fx_ops->user_count(fx->st, &n, &fx->err));
+    assert_int_equal(n, 0);
+}
+
+static void test_transaction_misuse_is_refused(void **state)
+{
+    fixture *fx = *state;
+    EXPECT_CODE(LMS_FAILED_PRECONDITION, fx_ops->commit(fx->st, 1, &fx->err));
+    EXPECT_CONTAINS(fx->err.msg, "no transaction");
+    EXPECT_OK(fx_ops->rollback(fx->st, &fx->err)); /* nothing open: no-op */
+    fx_begin(fx);
+    EXPECT_CODE(LMS_FAILED_PRECONDITION, fx_ops->begin(fx->st, &fx->err));
+    EXPECT_CONTAINS(fx->err.msg, "already open");
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->migrate(fx->st, NULL, &fx->err));
+    fx_commit(fx, 1);
+}
+
+static void test_close_rolls_back_an_open_transaction(void **state)
+{
+    fixture *fx = *state;
+    fx_begin(fx);
+    put_user(fx, "ghost");
+    EXPECT_OK(fx_reopen(fx, NULL));
+    lms_user u;
+    EXPECT_CODE(LMS_NOT_FOUND, fx_ops->user_get(fx->st, "ghost", &u,
+                                                &fx->err));
+    assert_int_equal(applied(fx), 0);
+}
+
+/* ---- persistence and migrations ---- */
+
+static void test_reopen_keeps_everything(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    fx_begin(fx);
+    lms_session s = {.user = "alice", .created = 5, .expires = 500};
+    memset(s.token_hash, 0xab, sizeof s.token_hash);
+    EXPECT_OK(fx_ops->session_put(fx->st, &s, &fx->err));
+    fx_commit(fx, 42);
+
+    /* Reopened without migrate: a current schema is usable at once. */
+    EXPECT_OK(fx_reopen(fx, NULL));
+    assert_int_equal(applied(fx), 42);
+    uint64_t n = 0;
+    EXPECT_OK(fx_ops->user_count(fx->st, &n, &fx->err));
+    assert_int_equal(n, 4);
+    lms_user u;
+    EXPECT_OK(fx_ops->user_get(fx->st, "ian", &u, &fx->err));
+    assert_int_equal(u.role, LMS_ROLE_INSTRUCTOR);
+    int role = -1;
+    EXPECT_OK(fx_ops->enrolment_get(fx->st, "MA201", "carol", &role,
+                                    &fx->err));
+    assert_int_equal(role, LMS_ROLE_STUDENT);
+    lms_session got;
+    EXPECT_OK(fx_ops->session_get(fx->st, s.token_hash, &got, &fx->err));
+    assert_int_equal(got.expires, 500);
+}
+
+static void test_migrate_is_idempotent(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    for (int i = 0; i < 3; i++) {
+        int v = -1;
+        EXPECT_OK(fx_ops->migrate(fx->st, &v, &fx->err));
+        if (v != fx->version)
+            fail_msg("migrate #%d reported version %d, first run %d", i + 2,
+                     v, fx->version);
+    }
+    EXPECT_OK(fx_reopen(fx, NULL));
+    int v = -1;
+    EXPECT_OK(fx_ops->migrate(fx->st, &v, &fx->err));
+    assert_int_equal(v, fx->version);
+    uint64_t n = 0;
+    EXPECT_OK(fx_ops->user_count(fx->st, &n, &fx->err));
+    if (n != 4)
+        fail_msg("re-running migrate lost data: %llu users, expected 4",
+                 (unsigned long long)n);
+    assert_int_equal(applied(fx), 1);
+}
+
+static void test_migrate_refuses_newer_schema(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16], sql[64], newer[16], known[16];
+    fx_db_path(fx, path, sizeof path);
+    fx_ops->close(fx->st);
+    fx->st = NULL;
+    int future = fx->version + 5;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", future);
+    sql_exec(path, sql);
+
+    EXPECT_OK(fx_reopen(fx, NULL)); /* open does not migrate */
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->migrate(fx->st, NULL, &fx->err));
+    snprintf(newer, sizeof newer, "version %d", future);
+    snprintf(known, sizeof known, "version %d", fx->version);
+    EXPECT_CONTAINS(fx->err.msg, newer);
+    EXPECT_CONTAINS(fx->err.msg, known);
+    EXPECT_CONTAINS(fx->err.msg, path);
+
+    /* Nothing else runs against a schema the plugin does not know. */
+    lms_user u;
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->user_get(fx->st, "alice", &u, &fx->err));
+    char version[16];
+    sql_text(path, "PRAGMA user_version", version, sizeof version);
+    assert_int_equal(atoi(version), future); /* left as it was */
+}
+
+static void test_ops_refused_before_migrate(void **state)
+{
+    fixture *fx = *state;
+    const char *config[] = {"path", "unmigrated.db", NULL};
+    EXPECT_OK(fx_reopen(fx, config));
+    uint64_t n;
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->user_count(fx->st, &n, &fx->err));
+    EXPECT_CONTAINS(fx->err.msg, "migrate");
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->applied_index(fx->st, &n, &fx->err));
+    int v = 0;
+    EXPECT_OK(fx_ops->migrate(fx->st, &v, &fx->err));
+    assert_int_equal(v, fx->version);
+    EXPECT_OK(fx_ops->user_count(fx->st, &n, &fx->err));
+    assert_int_equal(n, 0);
+}
+
+/* ---- list callbacks ---- */
+
+typedef struct reentry {
+    fixture *fx;
+    int depth;
+    int inner_rc;
+    char inner_msg[512];
+    int got_user_rc;
+} reentry;
+
+static int reenter(void *arg, const void *row)
+{
+    reentry *r = arg;
+    if (r->depth++ > 0)
+        return 1; /* only reached if the plugin failed to refuse */
+    lms_err e = {0};
+    lms_user u;
+    r->got_user_rc = fx_ops->user_get(r->fx->st, "bob", &u, &e);
+    r->inner_rc = fx_ops->user_list(r->fx->st, reenter, r, &e);
+    snprintf(r->inner_msg, sizeof r->inner_msg, "%s", e.msg);
+    (void)row;
+    return 1;
+}
+
+static void test_list_reentry_is_refused_not_corrupting(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    reentry r = {.fx = fx};
+    EXPECT_OK(fx_ops->user_list(fx->st, reenter, &r, &fx->err));
+    assert_int_equal(r.got_user_rc, LMS_OK); /* another op: fine */
+    assert_int_equal(r.inner_rc, LMS_FAILED_PRECONDITION);
+    EXPECT_CONTAINS(r.inner_msg, "user_list");
+    /* And the store is usable again afterwards. */
+    uint64_t n = 0;
+    EXPECT_OK(fx_ops->user_count(fx->st, &n, &fx->err));
+    assert_int_equal(n, 4);
+}
+
+int run_lifecycle_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_descriptor_is_complete),
+        cmocka_unit_test(test_only_the_entry_symbol_is_exported),
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+        T(test_fresh_store_is_empty_and_in_wal_mode),
+        T(test_missing_directory_is_a_clear_error),
+        T(test_relative_path_is_under_data_dir),
+        T(test_absolute_path_is_used_as_is),
+        T(test_bad_options_are_refused_by_name),
+        T(test_not_a_database_is_data_loss),
+        T(test_commit_records_applied_index),
+        T(test_rollback_discards_data_and_index),
+        T(test_writes_need_a_transaction),
+        T(test_transaction_misuse_is_refused),
+        T(test_close_rolls_back_an_open_transaction),
+        T(test_reopen_keeps_everything),
+        T(test_migrate_is_idempotent),
+        T(test_migrate_refuses_newer_schema),
+        T(test_ops_refused_before_migrate),
+        T(test_list_reentry_is_refused_not_corrupting),
+#undef T
+    };
+    return cmocka_run_group_tests_name("storage_sqlite lifecycle", tests,
+                                       NULL, NULL);
+}
+
+int main(void)
+{
+    if (fx_load_plugin() != 0)
+        return 1;
+    int failed = run_lifecycle_tests();
+    failed += run_entity_tests();
+    fx_unload_plugin();
+    return failed ? 1 : 0;
+}

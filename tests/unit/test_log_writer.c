@@ -1,0 +1,317 @@
+/*
+ * test_log_writer.c: the log-writer thread (core/log_writer.c) over the
+ * real WAL, driven from a libevent loop as lmsd drives it: appends on the
+ * loop, on_durable / on_error back on the loop, data checked after stop by
+ * reopening the WAL. Also prints the group-commit throughput it measures.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "log_writer.h"
+
+#include <event2/event.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ENTRY_BYTES 200
+
+typedef struct tfx tfx;
+struct tfx {
+    char dir[64];
+    struct event_base *base;
+    struct event *tick; /* wakes the loop so run_until can time out */
+    log_writer *lw;
+    uint64_t durable, durable_calls, errors;
+    char errmsg[600];
+    void (*hook)(tfx *t); /* run after each on_durable */
+    uint64_t next, total, window;
+};
+
+static void on_durable(void *arg, uint64_t index)
+{
+    tfx *t = arg;
+    t->durable = index;
+    t->durable_calls++;
+    if (t->hook)
+        t->hook(t);
+}
+
+static void on_error(void *arg, const char *msg)
+{
+    tfx *t = arg;
+    t->errors++;
+    snprintf(t->errmsg, sizeof t->errmsg, "%s", msg);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void start_writer(tfx *t)
+{
+    wal *w = NULL;
+    lms_err err = {0};
+    if (wal_open(t->dir, NULL, &w, &err))
+        fail_msg("wal_open: %s", err.msg);
+    if (log_writer_start(t->base, w, on_durable, on_error, t, &t->lw, &err))
+        fail_msg("log_writer_start: %s", err.msg);
+}
+
+static int setup(void **state)
+{
+    tfx *t = calloc(1, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "lw-test-XXXXXX");
+    if (!mkdtemp(t->dir))
+        return -1;
+    t->base = event_base_new();
+    t->tick = event_new(t->base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tv = {0, 100 * 1000};
+    event_add(t->tick, &tv);
+    start_writer(t);
+    *state = t;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    tfx *t = *state;
+    log_writer_stop(t->lw);
+    event_free(t->tick);
+    event_base_free(t->base);
+    nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(t);
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Run the loop until durable reaches index (or an error), at most 60 s. */
+static void run_until_durable(tfx *t, uint64_t index)
+{
+    double deadline = now_s() + 60;
+    while (t->durable < index && !t->errors) {
+        if (now_s() > deadline)
+            fail_msg("durable index %" PRIu64 " after 60 s, expected %" PRIu64,
+                     t->durable, index);
+        event_base_loop(t->base, EVLOOP_ONCE);
+    }
+}
+
+static void fill(uint64_t i, uint8_t *buf, size_t len)
+{
+    for (size_t j = 0; j < len; j++)
+        buf[j] = (uint8_t)(i * 7 + j);
+}
+
+static int append_one(tfx *t, uint64_t i, uint64_t term)
+{
+    uint8_t buf[ENTRY_BYTES];
+    fill(i, buf, sizeof buf);
+    blob *b = blob_copy(buf, sizeof buf);
+    int rc = log_writer_append(t->lw, i, term, 0, b);
+    blob_unref(b); /* the writer holds its own reference */
+    return rc;
+}
+
+/* Stop the writer and check from..to (term) in a reopened WAL. */
+static void stop_and_check(tfx *t, uint64_t from, uint64_t to, uint64_t term,
+                           uint64_t last)
+{
+    log_writer_stop(t->lw);
+    t->lw = NULL;
+    wal *w = NULL;
+    lms_err err = {0};
+    assert_int_equal(wal_open(t->dir, NULL, &w, &err), 0);
+    assert_int_equal(wal_last_index(w), last);
+    uint8_t want[ENTRY_BYTES];
+    for (uint64_t i = from; i <= to; i++) {
+        wal_entry e;
+        if (wal_read(w, i, &e, &err))
+            fail_msg("wal_read(%" PRIu64 "): %s", i, err.msg);
+        fill(i, want, sizeof want);
+        if (e.term != term || e.len != ENTRY_BYTES || memcmp(e.data, want, e.len))
+            fail_msg("entry %" PRIu64 ": term %" PRIu64 " len %zu, expected "
+                     "term %" PRIu64 " and its 200 bytes", i, e.term, e.len, term);
+        free((void *)e.data);
+    }
+    wal_close(w);
+    start_writer(t); /* for teardown, and for tests that go on */
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void append_10k(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tfx *t = arg;
+    for (uint64_t i = 1; i <= 10000; i++)
+        if (append_one(t, i, 1))
+            fail_msg("log_writer_append(%" PRIu64 ") refused", i);
+}
+
+static void test_10k_appends_group_commit(void **state)
+{
+    tfx *t = *state;
+    event_base_once(t->base, -1, EV_TIMEOUT, append_10k, t, NULL);
+    run_until_durable(t, 10000);
+    assert_int_equal(t->errors, 0);
+    assert_int_equal(t->durable, 10000);
+    uint64_t syncs = log_writer_sync_count(t->lw);
+    print_message("10000 appends: %" PRIu64 " fsyncs, %" PRIu64
+                  " on_durable calls\n", syncs, t->durable_calls);
+    assert_true(syncs >= 1);
+    if (syncs >= 10000)
+        fail_msg("expected batching: %" PRIu64 " fsyncs for 10000 appends", syncs);
+    assert_true(t->durable_calls <= syncs);
+    stop_and_check(t, 1, 10000, 1, 10000);
+}
+
+static void test_bad_appends_are_refused(void **state)
+{
+    tfx *t = *state;
+    assert_int_equal(append_one(t, 2, 1), LMS_INVALID_ARGUMENT);
+    assert_int_equal(append_one(t, 1, 5), 0);
+    assert_int_equal(append_one(t, 1, 5), LMS_INVALID_ARGUMENT);
+    assert_int_equal(append_one(t, 3, 5), LMS_INVALID_ARGUMENT);
+    assert_int_equal(append_one(t, 2, 4), LMS_INVALID_ARGUMENT); /* term */
+    blob *huge = malloc(sizeof *huge); /* a header that claims too much */
+    atomic_init(&huge->refs, 1);
+    huge->len = WAL_MAX_ENTRY_BYTES + 1;
+    assert_int_equal(log_writer_append(t->lw, 2, 5, 0, huge), LMS_INVALID_ARGUMENT);
+    free(huge);
+    assert_int_equal(log_writer_append(t->lw, 2, 5, 0, NULL), 0); /* no data */
+    run_until_durable(t, 2);
+    assert_int_equal(t->errors, 0);
+}
+
+static void test_truncate_then_append(void **state)
+{
+    tfx *t = *state;
+    for (uint64_t i = 1; i <= 100; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 100);
+    assert_int_equal(log_writer_truncate_after(t->lw, 200), 0); /* no-op */
+    assert_int_equal(log_writer_truncate_after(t->lw, 50), 0);
+    assert_int_equal(append_one(t, 52, 2), LMS_INVALID_ARGUMENT);
+    for (uint64_t i = 51; i <= 60; i++)
+        assert_int_equal(append_one(t, i, 2), 0);
+    /* queued but not written yet: truncated in order all the same */
+    assert_int_equal(log_writer_truncate_after(t->lw, 55), 0);
+    for (uint64_t i = 56; i <= 58; i++)
+        assert_int_equal(append_one(t, i, 2), 0);
+    t->durable = 0;
+    run_until_durable(t, 58);
+    assert_int_equal(t->durable, 58);
+    stop_and_check(t, 51, 58, 2, 58);
+    stop_and_check(t, 1, 50, 1, 58);
+}
+
+static void test_stop_drains_the_queue(void **state)
+{
+    tfx *t = *state;
+    for (uint64_t i = 1; i <= 1000; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    log_writer_stop(t->lw); /* the loop never ran: stop reports */
+    t->lw = NULL;
+    assert_int_equal(t->durable, 1000);
+    assert_int_equal(t->durable_calls, 1);
+    t->durable = 0;
+    start_writer(t);
+    stop_and_check(t, 1, 1000, 1, 1000);
+}
+
+static void test_write_error_reaches_the_loop(void **state)
+{
+    tfx *t = *state;
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 4096;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (uint64_t i = 1; i <= 40; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 40);
+    setrlimit(RLIMIT_FSIZE, &old);
+    assert_int_equal(t->errors, 1);
+    assert_non_null(strstr(t->errmsg, "write"));
+    assert_int_equal(append_one(t, 41, 1), LMS_UNAVAILABLE);
+    event_base_loop(t->base, EVLOOP_NONBLOCK);
+    assert_int_equal(t->errors, 1); /* reported once */
+}
+
+/* Keep t->window entries in flight: what a leader with many clients does. */
+static void refill(tfx *t)
+{
+    while (t->next <= t->total && t->next - 1 - t->durable < t->window)
+        if (append_one(t, t->next++, 1))
+            fail_msg("append %" PRIu64 " refused", t->next - 1);
+}
+
+static void test_throughput_200_byte_entries(void **state)
+{
+    tfx *t = *state;
+    const char *env = getenv("LMS_BENCH_ENTRIES");
+    t->total = env ? strtoull(env, NULL, 10) : 50000;
+    env = getenv("LMS_BENCH_WINDOW");
+    t->window = env ? strtoull(env, NULL, 10) : 256;
+    t->next = 1;
+    t->hook = refill;
+    double t0 = now_s();
+    refill(t);
+    run_until_durable(t, t->total);
+    double dt = now_s() - t0;
+    uint64_t syncs = log_writer_sync_count(t->lw);
+    print_message("throughput: %" PRIu64 " x %d-byte entries, %" PRIu64
+                  " in flight: %.0f appends/s durable, %" PRIu64 " fsyncs "
+                  "(%.1f entries each, %.2f ms per batch)\n",
+                  t->total, ENTRY_BYTES, t->window, (double)t->total / dt, syncs,
+                  (double)t->total / (double)syncs, dt * 1000 / (double)syncs);
+    t->hook = NULL;
+    assert_int_equal(t->errors, 0);
+    assert_true(syncs < t->total);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_10k_appends_group_commit),
+        T(test_bad_appends_are_refused),
+        T(test_truncate_then_append),
+        T(test_stop_drains_the_queue),
+        T(test_write_error_reaches_the_loop),
+        T(test_throughput_200_byte_entries),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

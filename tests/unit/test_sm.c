@@ -1,0 +1,1655 @@
+/*
+ * test_sm.c: the rules of the LMS, run through sm_apply() against the real
+ * storage_sqlite plugin, loaded with dlopen as lmsd loads it and given a
+ * small fake host (config from a key/value array, a temporary data dir).
+ *
+ * Every command goes through run(), which applies it in its own
+ * transaction and, whenever the answer is a refusal or a deduplicated
+ * retry, checks that a dump of every table is byte for byte what it was
+ * before: "refused" must mean "nothing changed". Tests name the rule they
+ * pin down; failures print the expected and the actual status and message.
+ */
+#include "sm.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define STUDENT LMS__ROLE__STUDENT
+#define INSTRUCTOR LMS__ROLE__INSTRUCTOR
+#define ADMIN LMS__ROLE__ADMIN
+
+#define DAY (24LL * 3600 * 1000)
+#define T0 1795996800000LL   /* 2026-11-30T00:00:00Z */
+#define DUE (T0 + DAY)       /* 2026-12-01T00:00:00Z */
+#define CUTOFF (DUE + DAY)   /* 2026-12-02T00:00:00Z */
+#define MAX_SIZE 1000
+#define PHC "$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+
+/* ---- a fake host -------------------------------------------------------- */
+
+struct lms_plugin_ctx {
+    const char *kv[8]; /* key, value, ..., NULL */
+    const char *data_dir;
+};
+
+static const char *host_lookup(struct lms_plugin_ctx *ctx, const char *key)
+{
+    for (size_t i = 0; ctx->kv[i]; i += 2)
+        if (strcmp(ctx->kv[i], key) == 0)
+            return ctx->kv[i + 1];
+    return NULL;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void host_log(struct lms_plugin_ctx *ctx, int level, const char *fmt, ...)
+{
+    va_list ap;
+    if (level < LMS_LOG_WARN)
+        return;
+    va_start(ap, fmt);
+    fprintf(stderr, "storage_sqlite[%d]: ", level);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int host_config_string(struct lms_plugin_ctx *ctx, const char *key,
+                              const char **out, lms_err *err)
+{
+    const char *v = host_lookup(ctx, key);
+    if (!v)
+        return LMS_NOT_FOUND;
+    *out = v;
+    return LMS_OK;
+}
+
+static int host_config_int(struct lms_plugin_ctx *ctx, const char *key,
+                           long long *out, lms_err *err)
+{
+    const char *v = host_lookup(ctx, key);
+    if (!v)
+        return LMS_NOT_FOUND;
+    *out = strtoll(v, NULL, 10);
+    return LMS_OK;
+}
+
+static int host_config_bool(struct lms_plugin_ctx *ctx, const char *key,
+                            int *out, lms_err *err)
+{
+    const char *v = host_lookup(ctx, key);
+    if (!v)
+        return LMS_NOT_FOUND;
+    *out = strcmp(v, "true") == 0;
+    return LMS_OK;
+}
+
+static const char *host_data_dir(struct lms_plugin_ctx *ctx) { return ctx->data_dir; }
+
+static struct event_base *host_event_base(struct lms_plugin_ctx *ctx) { return NULL; }
+
+static int host_run_blocking(struct lms_plugin_ctx *ctx, void (*work)(void *),
+                             void (*done)(void *), void *arg)
+{
+    return LMS_UNAVAILABLE;
+}
+
+static const struct lms_host host = {
+    .size = sizeof host,
+    .log = host_log,
+    .config_string = host_config_string,
+    .config_int = host_config_int,
+    .config_bool = host_config_bool,
+    .data_dir = host_data_dir,
+    .event_base = host_event_base,
+    .run_blocking = host_run_blocking,
+};
+
+static void *g_dl;
+static const struct lms_storage_ops *g_ops;
+
+static int load_plugin(void **state)
+{
+    const char *file = LMS_PLUGIN_BUILD_DIR "/storage_sqlite.so";
+    g_dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (!g_dl) {
+        fprintf(stderr, "test_sm: cannot load %s: %s\n", file, dlerror());
+        return -1;
+    }
+    lms_plugin_entry_fn entry =
+        (lms_plugin_entry_fn)dlsym(g_dl, LMS_PLUGIN_ENTRY_SYMBOL);
+    const struct lms_plugin_descriptor *d = entry ? entry() : NULL;
+    if (!d || d->magic != LMS_PLUGIN_MAGIC || d->kind != LMS_PLUGIN_STORAGE ||
+        !d->ops || d->ops_size < sizeof *g_ops) {
+        fprintf(stderr, "test_sm: %s is not a storage plugin of this ABI\n", file);
+        return -1;
+    }
+    g_ops = d->ops;
+    return 0;
+}
+
+static int unload_plugin(void **state)
+{
+    if (g_dl)
+        dlclose(g_dl);
+    return 0;
+}
+
+/* ---- the fixture: one fresh store per test ------------------------------ */
+
+typedef struct fx {
+    char dir[64];
+    char db[96];
+    struct lms_plugin_ctx ctx;
+    void *inst;
+    sm m;
+    uint64_t index;      /* of the last command applied */
+    int64_t now;         /* the leader's clock for the next command */
+    uint64_t client_id;  /* and seq: stamped on the next command */
+    uint64_t seq;
+    sm_result res;       /* the last answer */
+    FILE *trace;         /* if set, every answer is written to it */
+    uint64_t aid, sid, qid; /* world(): assignment, submission, query */
+} fx;
+
+static fx *fx_open(void)
+{
+    fx *f = calloc(1, sizeof *f);
+    lms_err err = {0};
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/test_sm.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof f->db, "%s/lms.db", f->dir);
+    f->ctx = (struct lms_plugin_ctx){.kv = {"path", f->db, "synchronous", "off"},
+                                     .data_dir = f->dir};
+    if (g_ops->open(&host, &f->ctx, &f->inst, &err) != LMS_OK)
+        fail_msg("open %s: %s", f->db, err.msg);
+    int version;
+    if (g_ops->migrate(f->inst, &version, &err) != LMS_OK)
+        fail_msg("migrate %s: %s", f->db, err.msg);
+    f->m = (sm){.ops = g_ops, .st = f->inst};
+    f->now = T0;
+    return f;
+}
+
+static void fx_close(fx *f)
+{
+    g_ops->close(f->inst);
+    sm_result_free(&f->res);
+    DIR *d = opendir(f->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char p[512];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
+        unlink(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+}
+
+static int setup(void **state)
+{
+    *state = fx_open();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_close(*state);
+    return 0;
+}
+
+/* ---- a dump of every table, to compare stores --------------------------- */
+
+typedef struct dumper {
+    FILE *out;
+    char codes[32][LMS_NAME_MAX + 1];
+    size_t ncodes;
+    uint64_t qids[256];
+    size_t nqids;
+} dumper;
+
+static int dump_user(void *arg, const void *row)
+{
+    const lms_user *u = row;
+    fprintf(((dumper *)arg)->out, "user %s|%s|%d|%s|%" PRId64 "\n", u->name,
+            u->full_name, u->role, u->password_hash ? u->password_hash : "-",
+            u->created);
+    return 0;
+}
+
+static int dump_course(void *arg, const void *row)
+{
+    dumper *d = arg;
+    const lms_course *c = row;
+    fprintf(d->out, "course %s|%s|%" PRId64 "\n", c->code, c->title, c->created);
+    if (d->ncodes < 32)
+        strcpy(d->codes[d->ncodes++], c->code);
+    return 0;
+}
+
+static int dump_enrolment(void *arg, const void *row)
+{
+    const lms_enrolment *e = row;
+    fprintf(((dumper *)arg)->out, "enrolment %s|%s|%d\n", e->course, e->user, e->role);
+    return 0;
+}
+
+static int dump_assignment(void *arg, const void *row)
+{
+    const lms_assignment *a = row;
+    fprintf(((dumper *)arg)->out,
+            "assignment %" PRIu64 "|%s|%s|%s|%" PRId64 "|%" PRId64 "|%.17g|%" PRIu32
+            "|%" PRIu64 "|%d|%d|%" PRId64 "|%s\n",
+            a->id, a->course, a->title, a->description, a->due, a->cutoff,
+            a->max_points, a->max_attempts, a->max_size, a->hold_grades,
+            a->released, a->created, a->created_by);
+    return 0;
+}
+
+static void dump_sha(FILE *out, const uint8_t *h)
+{
+    for (int i = 0; i < LMS_SHA256_LEN; i++)
+        fprintf(out, "%02x", h[i]);
+}
+
+static int dump_submission(void *arg, const void *row)
+{
+    const lms_submission *s = row;
+    FILE *out = ((dumper *)arg)->out;
+    fprintf(out, "submission %" PRIu64 "|%" PRIu64 "|%s|%s|%" PRIu64 "|", s->id,
+            s->assignment_id, s->student, s->file_name, s->size);
+    dump_sha(out, s->sha256);
+    fprintf(out, "|%" PRId64 "|%d|%" PRIu32 "|%d\n", s->submitted, s->late,
+            s->attempt, s->graded);
+    return 0;
+}
+
+static int dump_grade(void *arg, const void *row)
+{
+    const lms_grade *g = ((const lms_grade_view *)row)->grade;
+    fprintf(((dumper *)arg)->out, "grade %" PRIu64 "|%.17g|%s|%s|%" PRId64 "\n",
+            g->submission_id, g->grade, g->feedback, g->grader, g->graded);
+    return 0;
+}
+
+static int dump_query(void *arg, const void *row)
+{
+    dumper *d = arg;
+    const lms_query *q = row;
+    fprintf(d->out, "query %" PRIu64 "|%s|%s|%s|%s|%" PRId64 "|%d\n", q->id,
+            q->course, q->student, q->title, q->text, q->created, q->resolved);
+    if (d->nqids < 256)
+        d->qids[d->nqids++] = q->id;
+    return 0;
+}
+
+static int dump_reply(void *arg, const void *row)
+{
+    const lms_reply *r = row;
+    fprintf(((dumper *)arg)->out, "reply %" PRIu64 "|%" PRIu64 "|%s|%s|%" PRId64 "\n",
+            r->id, r->query_id, r->author, r->text, r->created);
+    return 0;
+}
+
+static int dump_material(void *arg, const void *row)
+{
+    const lms_material *m = row;
+    FILE *out = ((dumper *)arg)->out;
+    fprintf(out, "material %" PRIu64 "|%s|%s|%s|%" PRIu64 "|", m->id, m->course,
+            m->title, m->file_name, m->size);
+    dump_sha(out, m->sha256);
+    fprintf(out, "|%s|%" PRId64 "\n", m->uploaded_by, m->created);
+    return 0;
+}
+
+static void check_list(int rc, const char *what, const lms_err *err)
+{
+    if (rc != LMS_OK)
+        fail_msg("%s failed (%d): %s", what, rc, err->msg);
+}
+
+/* Every row of every table the plugin can list, as text (malloc'd). */
+static char *dump(fx *f)
+{
+    dumper d = {0};
+    lms_err err = {0};
+    char *buf = NULL;
+    size_t len = 0;
+    void *st = f->inst;
+    d.out = open_memstream(&buf, &len);
+    assert_non_null(d.out);
+    check_list(g_ops->user_list(st, dump_user, &d, &err), "user_list", &err);
+    check_list(g_ops->course_list(st, NULL, dump_course, &d, &err), "course_list", &err);
+    for (size_t i = 0; i < d.ncodes; i++) {
+        check_list(g_ops->enrolment_list(st, d.codes[i], 0, dump_enrolment, &d, &err),
+                   "enrolment_list", &err);
+        check_list(g_ops->material_list(st, d.codes[i], dump_material, &d, &err),
+                   "material_list", &err);
+    }
+    check_list(g_ops->assignment_list(st, NULL, dump_assignment, &d, &err),
+               "assignment_list", &err);
+    check_list(g_ops->submission_list(st, 0, NULL, dump_submission, &d, &err),
+               "submission_list", &err);
+    check_list(g_ops->grade_list(st, NULL, NULL, dump_grade, &d, &err), "grade_list", &err);
+    check_list(g_ops->query_list(st, NULL, NULL, dump_query, &d, &err), "query_list", &err);
+    for (size_t i = 0; i < d.nqids; i++)
+        check_list(g_ops->reply_list(st, d.qids[i], dump_reply, &d, &err), "reply_list",
+                   &err);
+    fclose(d.out);
+    return buf;
+}
+
+/* ---- running commands ------------------------------------------------------ */
+
+static const char *status_name(int s)
+{
+    switch (s) {
+    case LMS_OK: return "OK";
+    case LMS_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case LMS_NOT_FOUND: return "NOT_FOUND";
+    case LMS_ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case LMS_PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case LMS_FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case LMS_UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "another status";
+    }
+}
+
+static void trace(fx *f)
+{
+    const sm_result *r = &f->res;
+    fprintf(f->trace, "%" PRIu64 ": %d %" PRIu64 " %d %s\n", f->index, r->status, r->id,
+            r->deduplicated, r->message);
+    for (size_t i = 0; i < r->nrows; i++)
+        fprintf(f->trace, "  row %" PRIu32 " %s %d %s\n", r->rows[i].line, r->rows[i].name,
+                r->rows[i].status, r->rows[i].message);
+}
+
+/* Apply cmd at the next index, as actor at f->now, in its own transaction.
+ * A refusal or a deduplicated answer must leave every table unchanged. */
+static const sm_result *run(fx *f, const char *actor, Lms__Command *cmd)
+{
+    lms_err err = {0};
+    char *before = dump(f);
+    sm_result_free(&f->res);
+    cmd->actor = (char *)actor;
+    cmd->time = f->now;
+    cmd->client_id = f->client_id;
+    cmd->seq = f->seq;
+    f->index++;
+    if (g_ops->begin(f->inst, &err) != LMS_OK)
+        fail_msg("begin: %s", err.msg);
+    int rc = sm_apply(&f->m, f->index, cmd, &f->res, &err);
+    if (rc != LMS_OK)
+        fail_msg("entry %" PRIu64 ": sm_apply failed (%d): %s", f->index, rc, err.msg);
+    if (g_ops->commit(f->inst, f->index, &err) != LMS_OK)
+        fail_msg("commit: %s", err.msg);
+    if (f->res.status != LMS_OK || f->res.deduplicated) {
+        char *after = dump(f);
+        if (strcmp(before, after) != 0)
+            fail_msg("entry %" PRIu64 " was answered %s \"%s\" but changed the state:\n"
+                     "before:\n%s\nafter:\n%s",
+                     f->index, status_name(f->res.status), f->res.message, before, after);
+        free(after);
+    }
+    free(before);
+    if (f->trace)
+        trace(f);
+    return &f->res;
+}
+
+/* A command with one body. Every member of the body union is a message
+ * pointer, so any member carries the pointer for the case that is set. */
+static const sm_result *send(fx *f, const char *actor, Lms__Command__BodyCase body,
+                             void *msg)
+{
+    Lms__Command cmd = LMS__COMMAND__INIT;
+    cmd.body_case = body;
+    cmd.noop = msg;
+    return run(f, actor, &cmd);
+}
+
+#define expect_status(r, status, needle) \
+    expect_at(__FILE__, __LINE__, (r), (status), (needle))
+#define expect_ok(r) expect_status((r), LMS_OK, NULL)
+
+static void expect_at(const char *file, int line, const sm_result *r, int status,
+                      const char *needle)
+{
+    if (r->status == status && (!needle || strstr(r->message, needle)))
+        return;
+    print_error("expected %s%s%s%s, got %s \"%s\"\n", status_name(status),
+                needle ? " saying \"" : "", needle ? needle : "", needle ? "\"" : "",
+                status_name(r->status), r->message);
+    _fail(file, line);
+}
+
+static char *repeat(char ch, size_t n)
+{
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, ch, n);
+    s[n] = '\0';
+    return s;
+}
+
+static uint8_t g_sha[LMS_SHA256_LEN] = {0xde, 0xad, 0xbe, 0xef};
+static uint8_t g_file[4 * MAX_SIZE];
+
+static ProtobufCBinaryData bytes(const void *p, size_t n)
+{
+    return (ProtobufCBinaryData){.len = n, .data = (uint8_t *)p};
+}
+
+/* ---- command builders ------------------------------------------------------- */
+
+static Lms__CmdCreateUser user_body(const char *name, Lms__Role role)
+{
+    Lms__CmdCreateUser b = LMS__CMD_CREATE_USER__INIT;
+    b.name = (char *)name;
+    b.role = role;
+    b.full_name = "A. Person";
+    b.password_hash = PHC;
+    return b;
+}
+
+static const sm_result *mk_user(fx *f, const char *actor, const char *name,
+                                Lms__Role role)
+{
+    Lms__CmdCreateUser b = user_body(name, role);
+    return send(f, actor, LMS__COMMAND__BODY_CREATE_USER, &b);
+}
+
+static const sm_result *mk_course(fx *f, const char *actor, const char *code,
+                                  const char *title)
+{
+    Lms__CmdCreateCourse b = LMS__CMD_CREATE_COURSE__INIT;
+    b.code = (char *)code;
+    b.title = (char *)title;
+    return send(f, actor, LMS__COMMAND__BODY_CREATE_COURSE, &b);
+}
+
+static const sm_result *enroll(fx *f, const char *actor, const char *course,
+                               const char *user, Lms__Role role)
+{
+    Lms__CmdEnroll b = LMS__CMD_ENROLL__INIT;
+    b.course = (char *)course;
+    b.user = (char *)user;
+    b.role = role;
+    return send(f, actor, LMS__COMMAND__BODY_ENROLL, &b);
+}
+
+static Lms__CreateAssignmentRequest assignment_req(void)
+{
+    Lms__CreateAssignmentRequest a = LMS__CREATE_ASSIGNMENT_REQUEST__INIT;
+    a.course = "CS101";
+    a.title = "Lab 1";
+    a.description = "Write hello world.";
+    a.due = DUE;
+    a.cutoff = CUTOFF;
+    a.max_points = 10;
+    a.max_attempts = 3;
+    a.max_size = MAX_SIZE;
+    return a;
+}
+
+static const sm_result *mk_assignment(fx *f, const char *actor,
+                                      Lms__CreateAssignmentRequest *a)
+{
+    Lms__CmdCreateAssignment b = LMS__CMD_CREATE_ASSIGNMENT__INIT;
+    b.a = a;
+    return send(f, actor, LMS__COMMAND__BODY_CREATE_ASSIGNMENT, &b);
+}
+
+static Lms__CmdSubmit submit_body(uint64_t aid, size_t size)
+{
+    Lms__CmdSubmit b = LMS__CMD_SUBMIT__INIT;
+    b.assignment_id = aid;
+    b.file_name = "hello.c";
+    b.data = bytes(g_file, size);
+    b.sha256 = bytes(g_sha, sizeof g_sha);
+    return b;
+}
+
+static const sm_result *submit(fx *f, const char *actor, uint64_t aid, size_t size)
+{
+    Lms__CmdSubmit b = submit_body(aid, size);
+    return send(f, actor, LMS__COMMAND__BODY_SUBMIT, &b);
+}
+
+static const sm_result *grade(fx *f, const char *actor, uint64_t sid, double g,
+                              const char *feedback)
+{
+    Lms__CmdGrade b = LMS__CMD_GRADE__INIT;
+    b.submission_id = sid;
+    b.grade = g;
+    b.feedback = (char *)feedback;
+    return send(f, actor, LMS__COMMAND__BODY_GRADE, &b);
+}
+
+static const sm_result *release(fx *f, const char *actor, uint64_t aid)
+{
+    Lms__CmdRelease b = LMS__CMD_RELEASE__INIT;
+    b.assignment_id = aid;
+    return send(f, actor, LMS__COMMAND__BODY_RELEASE, &b);
+}
+
+static const sm_result *extend(fx *f, const char *actor, uint64_t aid,
+                               const char *student, int64_t until)
+{
+    Lms__CmdExtend b = LMS__CMD_EXTEND__INIT;
+    b.assignment_id = aid;
+    b.student = (char *)student;
+    b.until = until;
+    return send(f, actor, LMS__COMMAND__BODY_EXTEND, &b);
+}
+
+static const sm_result *ask(fx *f, const char *actor, const char *course,
+                            const char *title, const char *text)
+{
+    Lms__CmdAsk b = LMS__CMD_ASK__INIT;
+    b.course = (char *)course;
+    b.title = (char *)title;
+    b.text = (char *)text;
+    return send(f, actor, LMS__COMMAND__BODY_ASK, &b);
+}
+
+static const sm_result *reply(fx *f, const char *actor, uint64_t qid, const char *text)
+{
+    Lms__CmdReply b = LMS__CMD_REPLY__INIT;
+    b.query_id = qid;
+    b.text = (char *)text;
+    return send(f, actor, LMS__COMMAND__BODY_REPLY, &b);
+}
+
+static const sm_result *resolve(fx *f, const char *actor, uint64_t qid)
+{
+    Lms__CmdResolve b = LMS__CMD_RESOLVE__INIT;
+    b.query_id = qid;
+    return send(f, actor, LMS__COMMAND__BODY_RESOLVE, &b);
+}
+
+static Lms__CmdUploadMaterial material_body(const char *course)
+{
+    Lms__CmdUploadMaterial b = LMS__CMD_UPLOAD_MATERIAL__INIT;
+    b.course = (char *)course;
+    b.title = "Week 1 slides";
+    b.file_name = "week1.pdf";
+    b.data = bytes(g_file, 100);
+    b.sha256 = bytes(g_sha, sizeof g_sha);
+    return b;
+}
+
+static const sm_result *upload(fx *f, const char *actor, const char *course)
+{
+    Lms__CmdUploadMaterial b = material_body(course);
+    return send(f, actor, LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b);
+}
+
+static const sm_result *new_session(fx *f, const char *user, const uint8_t *hash,
+                                    size_t len)
+{
+    Lms__CmdCreateSession b = LMS__CMD_CREATE_SESSION__INIT;
+    b.token_hash = bytes(hash, len);
+    b.user = (char *)user;
+    b.expires = f->now + DAY;
+    return send(f, "", LMS__COMMAND__BODY_CREATE_SESSION, &b);
+}
+
+/* Import rows (name, role) at lines 2, 3, ... */
+static const sm_result *import(fx *f, const char *actor, const char *const *names,
+                               const Lms__Role *roles, size_t n)
+{
+    Lms__CmdCreateUser rows[8], *ptrs[8];
+    uint32_t lines[8];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = user_body(names[i], roles[i]);
+        ptrs[i] = &rows[i];
+        lines[i] = (uint32_t)i + 2;
+    }
+    Lms__CmdImportUsers b = LMS__CMD_IMPORT_USERS__INIT;
+    b.n_users = b.n_lines = n;
+    b.users = ptrs;
+    b.lines = lines;
+    return send(f, actor, LMS__COMMAND__BODY_IMPORT_USERS, &b);
+}
+
+/*
+ * The standard world: admin root; instructors ins1 (teaches CS101) and
+ * ins2 (teaches MA201); students stu1 (in CS101), stu2 (in MA201) and
+ * spare (in nothing); assignment f->aid in CS101 (due DUE, cut-off CUTOFF,
+ * 3 attempts, MAX_SIZE bytes, 10 points); stu1's submission f->sid to it
+ * and stu1's question f->qid.
+ */
+static void world(fx *f)
+{
+    f->now = T0;
+    expect_ok(mk_user(f, "", "root", ADMIN));
+    expect_ok(mk_user(f, "root", "ins1", INSTRUCTOR));
+    expect_ok(mk_user(f, "root", "ins2", INSTRUCTOR));
+    expect_ok(mk_user(f, "root", "stu1", STUDENT));
+    expect_ok(mk_user(f, "root", "stu2", STUDENT));
+    expect_ok(mk_user(f, "root", "spare", STUDENT));
+    expect_ok(mk_course(f, "root", "CS101", "Introduction to Programming"));
+    expect_ok(mk_course(f, "root", "MA201", "Linear Algebra"));
+    expect_ok(enroll(f, "root", "CS101", "ins1", INSTRUCTOR));
+    expect_ok(enroll(f, "root", "MA201", "ins2", INSTRUCTOR));
+    expect_ok(enroll(f, "root", "CS101", "stu1", STUDENT));
+    expect_ok(enroll(f, "root", "MA201", "stu2", STUDENT));
+    Lms__CreateAssignmentRequest a = assignment_req();
+    f->aid = mk_assignment(f, "ins1", &a)->id;
+    expect_ok(&f->res);
+    f->sid = submit(f, "stu1", f->aid, 10)->id;
+    expect_ok(&f->res);
+    f->qid = ask(f, "stu1", "CS101", "", "How do I compile?")->id;
+    expect_ok(&f->res);
+}
+
+/* Readers for checks on stored rows. */
+static lms_assignment get_assignment(fx *f, uint64_t id)
+{
+    lms_assignment a;
+    lms_err err = {0};
+    if (g_ops->assignment_get(f->inst, id, &a, &err) != LMS_OK)
+        fail_msg("assignment %" PRIu64 " is not stored: %s", id, err.msg);
+    return a;
+}
+
+static lms_submission get_submission(fx *f, uint64_t id)
+{
+    lms_submission s;
+    lms_err err = {0};
+    if (g_ops->submission_get(f->inst, id, 0, &s, &err) != LMS_OK)
+        fail_msg("submission %" PRIu64 " is not stored: %s", id, err.msg);
+    return s;
+}
+
+static uint32_t count_submissions(fx *f, uint64_t aid, const char *student)
+{
+    uint32_t n = 0;
+    lms_err err = {0};
+    assert_int_equal(g_ops->submission_count(f->inst, aid, student, &n, &err), LMS_OK);
+    return n;
+}
+
+static lms_query get_query(fx *f, uint64_t id)
+{
+    lms_query q;
+    lms_err err = {0};
+    if (g_ops->query_get(f->inst, id, &q, &err) != LMS_OK)
+        fail_msg("query %" PRIu64 " is not stored: %s", id, err.msg);
+    return q;
+}
+
+/* ---- users, sessions, bootstrap ---------------------------------------------- */
+
+static void test_bootstrap_admin_only_on_empty_store(void **state)
+{
+    fx *f = *state;
+    expect_status(mk_user(f, "", "first", STUDENT), LMS_PERMISSION_DENIED,
+                  "the first user must be an admin");
+    expect_ok(mk_user(f, "", "root", ADMIN));
+    expect_status(mk_user(f, "", "root2", ADMIN), LMS_PERMISSION_DENIED,
+                  "users already exist");
+    expect_status(mk_user(f, "ghost", "root3", ADMIN), LMS_UNAUTHENTICATED,
+                  "user ghost does not exist");
+    lms_user u;
+    lms_err err = {0};
+    assert_int_equal(g_ops->user_get(f->inst, "root", &u, &err), LMS_OK);
+    assert_int_equal(u.role, LMS_ROLE_ADMIN);
+    assert_int_equal(u.created, T0);
+    assert_string_equal(u.password_hash, PHC);
+    uint64_t n;
+    assert_int_equal(g_ops->user_count(f->inst, &n, &err), LMS_OK);
+    assert_int_equal(n, 1);
+}
+
+static void test_create_user_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(mk_user(f, "ins1", "newbie", STUDENT), LMS_PERMISSION_DENIED,
+                  "only an admin may create users");
+    const char *bad[] = {"", "-dash", ".dot", "has space", "slash/", "ümlaut"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_status(mk_user(f, "root", bad[i], STUDENT), LMS_INVALID_ARGUMENT,
+                      "user name must be 1 to 64 characters");
+    char *long_name = repeat('a', 65);
+    expect_status(mk_user(f, "root", long_name, STUDENT), LMS_INVALID_ARGUMENT,
+                  "user name");
+    long_name[64] = '\0';
+    expect_ok(mk_user(f, "root", long_name, STUDENT));
+    free(long_name);
+    expect_ok(mk_user(f, "root", "a.b_c-9", INSTRUCTOR));
+    expect_status(mk_user(f, "root", "norole", LMS__ROLE__ROLE_NONE),
+                  LMS_INVALID_ARGUMENT, "user norole: role must be student, instructor or admin");
+    Lms__CmdCreateUser b = user_body("longfull", STUDENT);
+    b.full_name = repeat('x', LMS_TITLE_MAX + 1);
+    expect_status(send(f, "root", LMS__COMMAND__BODY_CREATE_USER, &b),
+                  LMS_INVALID_ARGUMENT, "full name must be at most 200 bytes (got 201)");
+    free(b.full_name);
+    b = user_body("nopass", STUDENT);
+    b.password_hash = "";
+    expect_status(send(f, "root", LMS__COMMAND__BODY_CREATE_USER, &b),
+                  LMS_INVALID_ARGUMENT, "password hash is empty");
+    expect_status(mk_user(f, "root", "stu1", STUDENT), LMS_ALREADY_EXISTS,
+                  "user stu1: already exists");
+}
+
+static void test_sessions(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint8_t h[LMS_SHA256_LEN] = {1, 2, 3};
+    expect_status(new_session(f, "stu1", h, 31), LMS_INVALID_ARGUMENT,
+                  "session token hash must be 32 bytes (got 31)");
+    expect_status(new_session(f, "nobody", h, 32), LMS_NOT_FOUND,
+                  "user nobody does not exist");
+    expect_ok(new_session(f, "stu1", h, 32));
+    lms_session s;
+    lms_err err = {0};
+    assert_int_equal(g_ops->session_get(f->inst, h, &s, &err), LMS_OK);
+    assert_string_equal(s.user, "stu1");
+    assert_int_equal(s.created, T0);
+    assert_int_equal(s.expires, T0 + DAY);
+
+    Lms__CmdDeleteSession d = LMS__CMD_DELETE_SESSION__INIT;
+    d.token_hash = bytes(h, 32);
+    expect_ok(send(f, "stu1", LMS__COMMAND__BODY_DELETE_SESSION, &d));
+    assert_int_equal(g_ops->session_get(f->inst, h, &s, &err), LMS_NOT_FOUND);
+    expect_ok(send(f, "stu1", LMS__COMMAND__BODY_DELETE_SESSION, &d));
+    d.token_hash = bytes(h, 0);
+    expect_status(send(f, "stu1", LMS__COMMAND__BODY_DELETE_SESSION, &d),
+                  LMS_INVALID_ARGUMENT, "32 bytes");
+}
+
+static void test_import_reports_every_row(void **state)
+{
+    fx *f = *state;
+    world(f);
+    const char *names[] = {"new1", "bad name", "stu1", "new2", "new2", "norole"};
+    const Lms__Role roles[] = {STUDENT, STUDENT, STUDENT, INSTRUCTOR, STUDENT,
+                               LMS__ROLE__ROLE_NONE};
+    const sm_result *r = import(f, "root", names, roles, 6);
+    expect_ok(r);
+    assert_int_equal(r->id, 2);
+    assert_int_equal(r->nrows, 6);
+    const int want[] = {LMS_OK, LMS_INVALID_ARGUMENT, LMS_ALREADY_EXISTS, LMS_OK,
+                        LMS_ALREADY_EXISTS, LMS_INVALID_ARGUMENT};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(r->rows[i].line, i + 2);
+        assert_string_equal(r->rows[i].name, names[i]);
+        if (r->rows[i].status != want[i])
+            fail_msg("row %zu (%s): expected %s, got %s \"%s\"", i, names[i],
+                     status_name(want[i]), status_name(r->rows[i].status),
+                     r->rows[i].message);
+    }
+    assert_string_equal(r->rows[0].message, "");
+    assert_non_null(strstr(r->rows[2].message, "already exists"));
+    assert_non_null(strstr(r->rows[5].message, "role must be"));
+    lms_user u;
+    lms_err err = {0};
+    assert_int_equal(g_ops->user_get(f->inst, "new2", &u, &err), LMS_OK);
+    assert_int_equal(u.role, LMS_ROLE_INSTRUCTOR);
+
+    r = import(f, "ins1", names, roles, 1);
+    expect_status(r, LMS_PERMISSION_DENIED, "only an admin may import users");
+    assert_int_equal(r->nrows, 0);
+    assert_null(r->rows);
+    r = import(f, "root", names, roles, 0);
+    expect_ok(r);
+    assert_int_equal(r->id, 0);
+}
+
+/* ---- courses and enrolment ----------------------------------------------------- */
+
+static void test_create_course_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(mk_course(f, "ins1", "PH100", "Physics"), LMS_PERMISSION_DENIED,
+                  "only an admin may create courses");
+    expect_status(mk_course(f, "root", "", "Physics"), LMS_INVALID_ARGUMENT,
+                  "course code must be 1 to 64 characters");
+    expect_status(mk_course(f, "root", "PH 100", "Physics"), LMS_INVALID_ARGUMENT,
+                  "course PH 100: a course code");
+    expect_status(mk_course(f, "root", "PH100", ""), LMS_INVALID_ARGUMENT,
+                  "title must be 1 to 200 bytes (got 0)");
+    char *title = repeat('t', 201);
+    expect_status(mk_course(f, "root", "PH100", title), LMS_INVALID_ARGUMENT,
+                  "(got 201)");
+    title[200] = '\0';
+    expect_ok(mk_course(f, "root", "_PH.100-x", title));
+    free(title);
+    expect_status(mk_course(f, "root", "PH100", "\xff\xfe"), LMS_INVALID_ARGUMENT,
+                  "title is not valid UTF-8");
+    expect_status(mk_course(f, "root", "CS101", "Again"), LMS_ALREADY_EXISTS,
+                  "course CS101: already exists");
+    lms_course c;
+    lms_err err = {0};
+    assert_int_equal(g_ops->course_get(f->inst, "_PH.100-x", &c, &err), LMS_OK);
+    assert_int_equal(strlen(c.title), 200);
+    assert_int_equal(c.created, T0);
+}
+
+static int enrolment_of(fx *f, const char *course, const char *user)
+{
+    int role = -1;
+    lms_err err = {0};
+    assert_int_equal(g_ops->enrolment_get(f->inst, course, user, &role, &err), LMS_OK);
+    return role;
+}
+
+static void test_enroll_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(enroll(f, "ins1", "CS101", "spare", STUDENT), LMS_PERMISSION_DENIED,
+                  "only an admin may enroll users");
+    expect_status(enroll(f, "root", "XX999", "spare", STUDENT), LMS_NOT_FOUND,
+                  "course XX999 does not exist");
+    expect_status(enroll(f, "root", "CS101", "nobody", STUDENT), LMS_NOT_FOUND,
+                  "course CS101: user nobody does not exist");
+    expect_status(enroll(f, "root", "CS101", "spare", INSTRUCTOR),
+                  LMS_FAILED_PRECONDITION, "user spare is a student and cannot teach");
+    expect_status(enroll(f, "root", "CS101", "ins2", STUDENT), LMS_FAILED_PRECONDITION,
+                  "user ins2 is an instructor and cannot be enrolled as a student");
+    expect_status(enroll(f, "root", "CS101", "root", STUDENT), LMS_FAILED_PRECONDITION,
+                  "user root is an admin and cannot be enrolled");
+    expect_status(enroll(f, "root", "CS101", "spare", ADMIN), LMS_INVALID_ARGUMENT,
+                  "enrolment role must be student or instructor");
+    expect_status(enroll(f, "root", "CS101", "spare", LMS__ROLE__ROLE_NONE),
+                  LMS_INVALID_ARGUMENT, "enrolment role");
+    assert_int_equal(enrolment_of(f, "CS101", "spare"), LMS_ROLE_NONE);
+    expect_ok(enroll(f, "root", "CS101", "spare", STUDENT));
+    expect_ok(enroll(f, "root", "CS101", "spare", STUDENT));
+    expect_ok(enroll(f, "root", "CS101", "ins2", INSTRUCTOR));
+    assert_int_equal(enrolment_of(f, "CS101", "spare"), LMS_ROLE_STUDENT);
+    assert_int_equal(enrolment_of(f, "CS101", "ins2"), LMS_ROLE_INSTRUCTOR);
+}
+
+/* ---- assignments ---------------------------------------------------------------- */
+
+static void expect_bad_assignment(fx *f, Lms__CreateAssignmentRequest a, const char *why)
+{
+    const sm_result *r = mk_assignment(f, "ins1", &a);
+    if (r->status != LMS_INVALID_ARGUMENT || !strstr(r->message, why))
+        fail_msg("assignment expected INVALID_ARGUMENT saying \"%s\", got %s \"%s\"",
+                 why, status_name(r->status), r->message);
+}
+
+static void test_create_assignment_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    Lms__CreateAssignmentRequest a = assignment_req();
+    a.course = "XX999";
+    expect_status(mk_assignment(f, "ins1", &a), LMS_NOT_FOUND,
+                  "course XX999 does not exist");
+    a = assignment_req();
+    expect_status(mk_assignment(f, "ins2", &a), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may create assignments");
+    Lms__CmdCreateAssignment empty = LMS__CMD_CREATE_ASSIGNMENT__INIT;
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_CREATE_ASSIGNMENT, &empty),
+                  LMS_INVALID_ARGUMENT, "no assignment");
+
+    a.title = "";
+    expect_bad_assignment(f, a, "new assignment in course CS101: title must be 1 to 200");
+    a = assignment_req();
+    a.description = repeat('d', 64 * 1024 + 1);
+    expect_bad_assignment(f, a, "description must be at most 65536 bytes");
+    free(a.description);
+    a = assignment_req();
+    a.due = 0;
+    expect_bad_assignment(f, a, "a due time is required");
+    a = assignment_req();
+    a.cutoff = DUE - 1;
+    expect_bad_assignment(f, a, "the cut-off 2026-11-30T23:59:59.999Z is before the due "
+                                "time 2026-12-01T00:00:00Z");
+    double bad_points[] = {0, -1, NAN, INFINITY};
+    for (size_t i = 0; i < 4; i++) {
+        a = assignment_req();
+        a.max_points = bad_points[i];
+        expect_bad_assignment(f, a, "maximum points must be a positive number");
+    }
+    a = assignment_req();
+    a.max_size = 0;
+    expect_bad_assignment(f, a, "maximum file size");
+}
+
+static void test_create_assignment_stores_it(void **state)
+{
+    fx *f = *state;
+    world(f);
+    Lms__CreateAssignmentRequest a = assignment_req();
+    a.cutoff = 0;
+    a.hold_grades = 1;
+    a.description = repeat('d', 64 * 1024);
+    const sm_result *r = mk_assignment(f, "ins1", &a);
+    free(a.description);
+    expect_ok(r);
+    assert_int_equal(r->id, f->index);
+    lms_assignment x = get_assignment(f, r->id);
+    assert_string_equal(x.course, "CS101");
+    assert_string_equal(x.created_by, "ins1");
+    assert_int_equal(x.created, T0);
+    assert_int_equal(x.cutoff, 0);
+    assert_int_equal(x.hold_grades, 1);
+    assert_int_equal(x.released, 0);
+    assert_int_equal(strlen(x.description), 64 * 1024);
+}
+
+/* ---- submissions ------------------------------------------------------------------ */
+
+static void test_submit_stores_file_and_counts_attempts(void **state)
+{
+    fx *f = *state;
+    world(f);
+    f->now = DUE - 1;
+    const sm_result *r = submit(f, "stu1", f->aid, MAX_SIZE);
+    expect_ok(r);
+    assert_int_equal(r->id, f->index);
+    lms_submission s;
+    lms_err err = {0};
+    assert_int_equal(g_ops->submission_get(f->inst, r->id, 1, &s, &err), LMS_OK);
+    assert_int_equal(s.assignment_id, f->aid);
+    assert_string_equal(s.student, "stu1");
+    assert_string_equal(s.file_name, "hello.c");
+    assert_int_equal(s.size, MAX_SIZE);
+    assert_memory_equal(s.sha256, g_sha, LMS_SHA256_LEN);
+    assert_memory_equal(s.data, g_file, MAX_SIZE);
+    assert_int_equal(s.submitted, DUE - 1);
+    assert_int_equal(s.attempt, 2);
+    assert_int_equal(s.late, 0);
+    f->now = DUE;
+    r = submit(f, "stu1", f->aid, 0);
+    expect_ok(r);
+    s = get_submission(f, r->id);
+    assert_int_equal(s.attempt, 3);
+    assert_int_equal(s.late, 0); /* at the due time is still on time */
+    assert_int_equal(s.size, 0);
+    expect_status(submit(f, "stu1", f->aid, 1), LMS_FAILED_PRECONDITION,
+                  "all 3 attempts used");
+    assert_int_equal(count_submissions(f, f->aid, "stu1"), 3);
+}
+
+static void test_submit_late_and_cutoff(void **state)
+{
+    fx *f = *state;
+    char want[96];
+    world(f);
+    f->now = DUE + 1;
+    const sm_result *r = submit(f, "stu1", f->aid, 10);
+    expect_ok(r);
+    assert_int_equal(get_submission(f, r->id).late, 1);
+    f->now = CUTOFF;
+    expect_ok(submit(f, "stu1", f->aid, 10));
+    f->now = CUTOFF + 1;
+    snprintf(want, sizeof want,
+             "assignment %" PRIu64 ": the cut-off 2026-12-02T00:00:00Z has passed", f->aid);
+    expect_status(submit(f, "stu1", f->aid, 10), LMS_FAILED_PRECONDITION, want);
+}
+
+static void test_extension_moves_due_and_cutoff(void **state)
+{
+    fx *f = *state;
+    world(f);
+    f->now = CUTOFF + 1;
+    expect_status(submit(f, "stu1", f->aid, 10), LMS_FAILED_PRECONDITION, "cut-off");
+    expect_ok(extend(f, "ins1", f->aid, "stu1", CUTOFF + DAY));
+    lms_extension x;
+    lms_err err = {0};
+    assert_int_equal(g_ops->extension_get(f->inst, f->aid, "stu1", &x, &err), LMS_OK);
+    assert_int_equal(x.until, CUTOFF + DAY);
+    const sm_result *r = submit(f, "stu1", f->aid, 10);
+    expect_ok(r);
+    assert_int_equal(get_submission(f, r->id).late, 0);
+    f->now = CUTOFF + DAY + 1;
+    expect_status(submit(f, "stu1", f->aid, 10), LMS_FAILED_PRECONDITION,
+                  "the cut-off 2026-12-03T00:00:00Z has passed");
+
+    /* No cut-off: an extension adds none; an earlier one changes nothing. */
+    Lms__CreateAssignmentRequest a = assignment_req();
+    a.cutoff = 0;
+    a.max_attempts = 0;
+    uint64_t no_cutoff = mk_assignment(f, "ins1", &a)->id;
+    expect_ok(extend(f, "ins1", no_cutoff, "stu1", DUE - DAY));
+    f->now = DUE + 1;
+    r = submit(f, "stu1", no_cutoff, 10);
+    expect_ok(r);
+    assert_int_equal(get_submission(f, r->id).late, 1);
+    f->now = DUE + 365 * DAY;
+    expect_ok(submit(f, "stu1", no_cutoff, 10));
+}
+
+static void test_extend_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(extend(f, "ins1", 9999, "stu1", CUTOFF), LMS_NOT_FOUND,
+                  "assignment 9999 does not exist");
+    expect_status(extend(f, "ins1", f->aid, "stu1", 0), LMS_INVALID_ARGUMENT,
+                  "an extension needs an end time");
+    expect_status(extend(f, "ins1", f->aid, "stu2", CUTOFF), LMS_FAILED_PRECONDITION,
+                  "stu2 is not a student of course CS101");
+    expect_status(extend(f, "ins1", f->aid, "ins1", CUTOFF), LMS_FAILED_PRECONDITION,
+                  "ins1 is not a student");
+    expect_status(extend(f, "ins1", f->aid, "nobody", CUTOFF), LMS_FAILED_PRECONDITION,
+                  "nobody is not a student");
+    const sm_result *r = extend(f, "ins1", f->aid, "stu1", CUTOFF + DAY);
+    expect_ok(r);
+    assert_int_equal(r->id, f->aid);
+}
+
+static void test_submit_file_checks(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(submit(f, "stu1", 9999, 10), LMS_NOT_FOUND,
+                  "assignment 9999 does not exist");
+    char want[96];
+    snprintf(want, sizeof want,
+             "assignment %" PRIu64 ": file is 1001 bytes; the assignment accepts at most 1000",
+             f->aid);
+    expect_status(submit(f, "stu1", f->aid, MAX_SIZE + 1), LMS_INVALID_ARGUMENT, want);
+    char *long_name = repeat('n', 256);
+    const char *bad_names[] = {"", "dir/file.c", "..", ".", long_name, "\xc3"};
+    const char *why[] = {"file name must be 1 to 255 bytes (got 0)", "must not contain '/'",
+                         "is not a file name", "is not a file name", "(got 256)",
+                         "not valid UTF-8"};
+    for (size_t i = 0; i < 6; i++) {
+        Lms__CmdSubmit b = submit_body(f->aid, 10);
+        b.file_name = (char *)bad_names[i];
+        expect_status(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b), LMS_INVALID_ARGUMENT,
+                      why[i]);
+    }
+    free(long_name);
+    Lms__CmdSubmit b = submit_body(f->aid, 10);
+    b.sha256 = bytes(g_sha, 31);
+    expect_status(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b), LMS_INVALID_ARGUMENT,
+                  "file SHA-256 must be 32 bytes (got 31)");
+    b.sha256 = bytes(g_sha, 32);
+    b.file_name = "résumé v2.txt";
+    expect_ok(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b));
+}
+
+/* ---- grades --------------------------------------------------------------------------- */
+
+static void test_grade_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(grade(f, "ins1", 9999, 5, ""), LMS_NOT_FOUND,
+                  "submission 9999 does not exist");
+    const double bad[] = {-0.5, 10.5, NAN, INFINITY};
+    for (size_t i = 0; i < 4; i++)
+        expect_status(grade(f, "ins1", f->sid, bad[i], ""), LMS_INVALID_ARGUMENT,
+                      "is outside 0 to 10");
+    char *fb = repeat('f', 64 * 1024 + 1);
+    expect_status(grade(f, "ins1", f->sid, 5, fb), LMS_INVALID_ARGUMENT,
+                  "feedback must be at most 65536 bytes");
+    fb[64 * 1024] = '\0';
+    const sm_result *r = grade(f, "ins1", f->sid, 10, fb);
+    free(fb);
+    expect_ok(r);
+    assert_int_equal(r->id, f->sid);
+    expect_ok(grade(f, "ins1", f->sid, 0, "see me"));
+    f->now = T0 + 5;
+    expect_ok(grade(f, "ins1", f->sid, 7.5, "better"));
+    lms_grade g;
+    lms_err err = {0};
+    assert_int_equal(g_ops->grade_get(f->inst, f->sid, &g, &err), LMS_OK);
+    assert_true(g.grade == 7.5);
+    assert_string_equal(g.feedback, "better");
+    assert_string_equal(g.grader, "ins1");
+    assert_int_equal(g.graded, T0 + 5);
+    assert_int_equal(get_submission(f, f->sid).graded, 1);
+}
+
+static void test_release_is_idempotent(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(release(f, "ins1", 9999), LMS_NOT_FOUND, "assignment 9999");
+    assert_int_equal(get_assignment(f, f->aid).released, 0);
+    const sm_result *r = release(f, "ins1", f->aid);
+    expect_ok(r);
+    assert_int_equal(r->id, f->aid);
+    expect_ok(release(f, "ins1", f->aid));
+    lms_assignment a = get_assignment(f, f->aid);
+    assert_int_equal(a.released, 1);
+    assert_string_equal(a.description, "Write hello world.");
+    assert_string_equal(a.title, "Lab 1");
+}
+
+/* ---- questions and materials ------------------------------------------------------------ */
+
+/* Ask with no title a question of blank lines, n 'q's and then tail; the
+ * title must be the 'q's and the first want - n bytes of tail. */
+static void expect_default_title(fx *f, size_t n, const char *tail, size_t want)
+{
+    char text[256] = "\n  \n";
+    char *q = repeat('q', n);
+    strcat(text, q);
+    strcat(text, tail);
+    free(q);
+    const sm_result *r = ask(f, "stu1", "CS101", "", text);
+    expect_ok(r);
+    lms_query stored = get_query(f, r->id);
+    if (strlen(stored.title) != want || strncmp(stored.title + n, tail, want - n) != 0)
+        fail_msg("default title of \"%s\": expected %zu bytes, got \"%s\"", text, want,
+                 stored.title);
+    assert_string_equal(stored.text, text);
+    assert_string_equal(stored.student, "stu1");
+    assert_int_equal(stored.resolved, 0);
+}
+
+static void test_ask_rules_and_default_title(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(ask(f, "stu1", "XX999", "", "hi"), LMS_NOT_FOUND, "course XX999");
+    expect_status(ask(f, "stu2", "CS101", "", "hi"), LMS_PERMISSION_DENIED,
+                  "only students enrolled in course CS101 may ask questions");
+    expect_status(ask(f, "stu1", "CS101", "", ""), LMS_INVALID_ARGUMENT,
+                  "question text must be 1 to 65536 bytes (got 0)");
+    char *t = repeat('t', 201);
+    expect_status(ask(f, "stu1", "CS101", t, "hi"), LMS_INVALID_ARGUMENT,
+                  "question title must be at most 200 bytes");
+    free(t);
+
+    /* The first line, cut at 80 bytes back to a character boundary: after
+     * the lead byte of a 2-byte character, and inside a 3-byte one. */
+    expect_default_title(f, 79, "\xc3\xa9 and more\nsecond line", 79);
+    expect_default_title(f, 78, "\xe2\x82\xac and more", 78);
+    expect_default_title(f, 77, "\xe2\x82\xac and more", 80);
+    const sm_result *r = ask(f, "stu1", "CS101", "Short", "Why\xc3\xa9?");
+    expect_ok(r);
+    assert_string_equal(get_query(f, r->id).title, "Short");
+    r = ask(f, "stu1", "CS101", "", "Line one\r\nline two");
+    expect_ok(r);
+    assert_string_equal(get_query(f, r->id).title, "Line one");
+}
+
+static int count_row(void *arg, const void *row)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_reply_and_resolve(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(reply(f, "ins1", 9999, "x"), LMS_NOT_FOUND, "query 9999 does not exist");
+    expect_status(reply(f, "stu1", f->qid, ""), LMS_INVALID_ARGUMENT,
+                  "reply text must be 1 to 65536 bytes (got 0)");
+    expect_status(reply(f, "ins2", f->qid, "x"), LMS_PERMISSION_DENIED,
+                  "only the student who asked and the instructors of course CS101");
+    const sm_result *r = reply(f, "ins1", f->qid, "Use gcc.");
+    expect_ok(r);
+    assert_int_equal(r->id, f->index);
+    expect_ok(reply(f, "stu1", f->qid, "Thanks!"));
+    int n = 0;
+    lms_err err = {0};
+    assert_int_equal(g_ops->reply_list(f->inst, f->qid, count_row, &n, &err), LMS_OK);
+    assert_int_equal(n, 2);
+    expect_status(resolve(f, "stu2", f->qid), LMS_PERMISSION_DENIED, "may resolve it");
+    expect_status(resolve(f, "stu1", 9999), LMS_NOT_FOUND, "query 9999");
+    r = resolve(f, "stu1", f->qid);
+    expect_ok(r);
+    assert_int_equal(r->id, f->qid);
+    expect_ok(resolve(f, "ins1", f->qid));
+    lms_query q = get_query(f, f->qid);
+    assert_int_equal(q.resolved, 1);
+    assert_string_equal(q.text, "How do I compile?");
+}
+
+static void test_upload_material_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(upload(f, "ins1", "XX999"), LMS_NOT_FOUND, "course XX999");
+    expect_status(upload(f, "ins2", "CS101"), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may upload materials");
+    Lms__CmdUploadMaterial b = material_body("CS101");
+    b.title = "";
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
+                  LMS_INVALID_ARGUMENT, "new material in course CS101: title must be");
+    b = material_body("CS101");
+    b.file_name = "a/b";
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
+                  LMS_INVALID_ARGUMENT, "must not contain '/'");
+    b = material_body("CS101");
+    b.sha256 = bytes(g_sha, 0);
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
+                  LMS_INVALID_ARGUMENT, "SHA-256 must be 32 bytes");
+    const sm_result *r = upload(f, "ins1", "CS101");
+    expect_ok(r);
+    assert_int_equal(r->id, f->index);
+    lms_material m;
+    lms_err err = {0};
+    assert_int_equal(g_ops->material_get(f->inst, r->id, 1, &m, &err), LMS_OK);
+    assert_string_equal(m.title, "Week 1 slides");
+    assert_string_equal(m.file_name, "week1.pdf");
+    assert_string_equal(m.uploaded_by, "ins1");
+    assert_int_equal(m.size, 100);
+    assert_int_equal(m.created, T0);
+    assert_memory_equal(m.sha256, g_sha, LMS_SHA256_LEN);
+    assert_memory_equal(m.data, g_file, 100);
+}
+
+/* ---- who may do what ---------------------------------------------------------------------- */
+
+typedef const sm_result *(*op_fn)(fx *f, const char *actor);
+
+static const sm_result *op_create_user(fx *f, const char *actor)
+{
+    char name[32];
+    snprintf(name, sizeof name, "u%" PRIu64, f->index + 1);
+    return mk_user(f, actor, name, STUDENT);
+}
+
+static const sm_result *op_import(fx *f, const char *actor)
+{
+    char name[32];
+    const char *names[] = {name};
+    const Lms__Role roles[] = {STUDENT};
+    snprintf(name, sizeof name, "u%" PRIu64, f->index + 1);
+    return import(f, actor, names, roles, 1);
+}
+
+static const sm_result *op_create_course(fx *f, const char *actor)
+{
+    char code[32];
+    snprintf(code, sizeof code, "C%" PRIu64, f->index + 1);
+    return mk_course(f, actor, code, "A course");
+}
+
+static const sm_result *op_enroll(fx *f, const char *actor)
+{
+    return enroll(f, actor, "CS101", "spare", STUDENT);
+}
+
+static const sm_result *op_create_assignment(fx *f, const char *actor)
+{
+    Lms__CreateAssignmentRequest a = assignment_req();
+    return mk_assignment(f, actor, &a);
+}
+
+static const sm_result *op_submit(fx *f, const char *actor)
+{
+    return submit(f, actor, f->aid, 10);
+}
+
+static const sm_result *op_grade(fx *f, const char *actor)
+{
+    return grade(f, actor, f->sid, 5, "ok");
+}
+
+static const sm_result *op_release(fx *f, const char *actor)
+{
+    return release(f, actor, f->aid);
+}
+
+static const sm_result *op_extend(fx *f, const char *actor)
+{
+    return extend(f, actor, f->aid, "stu1", CUTOFF + DAY);
+}
+
+static const sm_result *op_ask(fx *f, const char *actor)
+{
+    return ask(f, actor, "CS101", "", "Is there a lab this week?");
+}
+
+static const sm_result *op_reply(fx *f, const char *actor)
+{
+    return reply(f, actor, f->qid, "Yes.");
+}
+
+static const sm_result *op_resolve(fx *f, const char *actor)
+{
+    return resolve(f, actor, f->qid);
+}
+
+static const sm_result *op_upload(fx *f, const char *actor)
+{
+    return upload(f, actor, "CS101");
+}
+
+#define OK LMS_OK
+#define NO LMS_PERMISSION_DENIED
+
+/* Actors: an admin, CS101's instructor, another course's instructor, a
+ * student of CS101, a student of another course. */
+static const char *const actors[] = {"root", "ins1", "ins2", "stu1", "stu2"};
+
+static const struct {
+    const char *name;
+    op_fn op;
+    int want[5];
+} matrix[] = {
+    {"create_user", op_create_user, {OK, NO, NO, NO, NO}},
+    {"import_users", op_import, {OK, NO, NO, NO, NO}},
+    {"create_course", op_create_course, {OK, NO, NO, NO, NO}},
+    {"enroll", op_enroll, {OK, NO, NO, NO, NO}},
+    {"create_assignment", op_create_assignment, {NO, OK, NO, NO, NO}},
+    {"submit", op_submit, {NO, NO, NO, OK, NO}},
+    {"grade", op_grade, {NO, OK, NO, NO, NO}},
+    {"release", op_release, {NO, OK, NO, NO, NO}},
+    {"extend", op_extend, {NO, OK, NO, NO, NO}},
+    {"ask", op_ask, {NO, NO, NO, OK, NO}},
+    {"reply", op_reply, {NO, OK, NO, OK, NO}},
+    {"resolve", op_resolve, {NO, OK, NO, OK, NO}},
+    {"upload_material", op_upload, {NO, OK, NO, NO, NO}},
+};
+
+static void test_authorization_matrix(void **state)
+{
+    fx *f = *state;
+    world(f);
+    for (size_t i = 0; i < sizeof matrix / sizeof matrix[0]; i++) {
+        for (size_t j = 0; j < 5; j++) {
+            const sm_result *r = matrix[i].op(f, actors[j]);
+            int ok = r->status == matrix[i].want[j] &&
+                     (r->status != NO || strstr(r->message, "only "));
+            if (!ok)
+                fail_msg("%s by %s: expected %s, got %s \"%s\"", matrix[i].name, actors[j],
+                         status_name(matrix[i].want[j]), status_name(r->status),
+                         r->message);
+        }
+    }
+}
+
+static void test_unknown_actor_is_unauthenticated(void **state)
+{
+    fx *f = *state;
+    world(f);
+    for (size_t i = 0; i < sizeof matrix / sizeof matrix[0]; i++) {
+        const sm_result *r = matrix[i].op(f, "ghost");
+        if (r->status != LMS_UNAUTHENTICATED || !strstr(r->message, "user ghost"))
+            fail_msg("%s by an unknown user: expected UNAUTHENTICATED, got %s \"%s\"",
+                     matrix[i].name, status_name(r->status), r->message);
+        r = matrix[i].op(f, "");
+        int want = matrix[i].op == op_create_user ? LMS_PERMISSION_DENIED
+                                                  : LMS_UNAUTHENTICATED;
+        if (r->status != want)
+            fail_msg("%s with no actor: expected %s, got %s \"%s\"", matrix[i].name,
+                     status_name(want), status_name(r->status), r->message);
+    }
+    Lms__CmdNoop noop = LMS__CMD_NOOP__INIT;
+    expect_ok(send(f, "", LMS__COMMAND__BODY_NOOP, &noop));
+    uint8_t h[LMS_SHA256_LEN] = {9};
+    expect_ok(new_session(f, "stu1", h, sizeof h));
+}
+
+/* ---- dedup, housekeeping, unknown commands ---------------------------------------------- */
+
+static void test_retry_is_answered_from_the_record(void **state)
+{
+    fx *f = *state;
+    world(f);
+    f->client_id = 42;
+    f->seq = 1;
+    const sm_result *r = submit(f, "stu1", f->aid, 10);
+    expect_ok(r);
+    uint64_t id = r->id;
+    assert_false(r->deduplicated);
+    r = submit(f, "stu1", f->aid, 10);
+    expect_ok(r);
+    assert_true(r->deduplicated);
+    assert_int_equal(r->id, id);
+    assert_int_equal(count_submissions(f, f->aid, "stu1"), 2);
+
+    f->seq = 2; /* a refusal is remembered too */
+    r = submit(f, "stu1", f->aid, MAX_SIZE + 1);
+    expect_status(r, LMS_INVALID_ARGUMENT, "file is 1001 bytes");
+    char msg[256];
+    strcpy(msg, r->message);
+    r = submit(f, "stu1", f->aid, MAX_SIZE + 1);
+    expect_status(r, LMS_INVALID_ARGUMENT, NULL);
+    assert_true(r->deduplicated);
+    assert_string_equal(r->message, msg);
+
+    f->seq = 1;
+    expect_status(submit(f, "stu1", f->aid, 10), LMS_FAILED_PRECONDITION, "stale request");
+    f->seq = 5;
+    r = submit(f, "stu1", f->aid, 10);
+    expect_ok(r);
+    assert_false(r->deduplicated);
+    assert_true(r->id > id);
+    assert_int_equal(count_submissions(f, f->aid, "stu1"), 3);
+
+    f->client_id = 43; /* another client's seq 1 is its own */
+    f->seq = 1;
+    r = ask(f, "stu1", "CS101", "", "Another question");
+    expect_ok(r);
+    assert_false(r->deduplicated);
+    lms_client_record rec;
+    lms_err err = {0};
+    assert_int_equal(g_ops->client_get(f->inst, 42, &rec, &err), LMS_OK);
+    assert_int_equal(rec.seq, 5);
+    assert_int_equal(rec.status, LMS_OK);
+    assert_int_equal(rec.updated, T0);
+}
+
+static void test_unknown_command(void **state)
+{
+    fx *f = *state;
+    world(f);
+    Lms__Command cmd = LMS__COMMAND__INIT;
+    f->client_id = 7;
+    f->seq = 1;
+    expect_status(run(f, "root", &cmd), LMS_INVALID_ARGUMENT, "unknown command");
+    cmd.body_case = LMS__COMMAND__BODY_GRADE; /* a body case with no body */
+    f->seq = 2;
+    expect_status(run(f, "root", &cmd), LMS_INVALID_ARGUMENT, "unknown command");
+    Lms__CmdNoop noop = LMS__CMD_NOOP__INIT;
+    cmd.body_case = (Lms__Command__BodyCase)99;
+    cmd.noop = &noop;
+    f->seq = 3;
+    expect_status(run(f, "root", &cmd), LMS_INVALID_ARGUMENT, "unknown command");
+    const sm_result *r = run(f, "root", &cmd);
+    expect_status(r, LMS_INVALID_ARGUMENT, "unknown command");
+    assert_true(r->deduplicated);
+}
+
+static void test_housekeeping_prunes_old_records(void **state)
+{
+    fx *f = *state;
+    lms_client_record rec;
+    lms_session s;
+    lms_err err = {0};
+    uint8_t old_token[LMS_SHA256_LEN] = {1}, new_token[LMS_SHA256_LEN] = {2};
+    f->client_id = 9;
+    f->seq = 1;
+    expect_ok(mk_user(f, "", "root", ADMIN));
+    f->client_id = 0;
+    expect_ok(new_session(f, "root", old_token, LMS_SHA256_LEN)); /* expires T0+DAY */
+    f->now = T0 + 2 * DAY;
+    expect_ok(new_session(f, "root", new_token, LMS_SHA256_LEN)); /* T0+3*DAY */
+
+    Lms__CmdNoop noop = LMS__CMD_NOOP__INIT;
+    f->index = 1022;
+    expect_ok(send(f, "", LMS__COMMAND__BODY_NOOP, &noop)); /* 1023: no pruning */
+    assert_int_equal(g_ops->client_get(f->inst, 9, &rec, &err), LMS_OK);
+    assert_int_equal(g_ops->session_get(f->inst, old_token, &s, &err), LMS_OK);
+    f->client_id = 10;
+    f->seq = 1;
+    expect_ok(send(f, "", LMS__COMMAND__BODY_NOOP, &noop)); /* 1024 */
+    assert_int_equal(g_ops->client_get(f->inst, 9, &rec, &err), LMS_NOT_FOUND);
+    assert_int_equal(g_ops->client_get(f->inst, 10, &rec, &err), LMS_OK);
+    assert_int_equal(g_ops->session_get(f->inst, old_token, &s, &err), LMS_NOT_FOUND);
+    assert_int_equal(g_ops->session_get(f->inst, new_token, &s, &err), LMS_OK);
+}
+
+/* ---- determinism and storage failures ---------------------------------------------------- */
+
+/* A little of everything, refusals and retries included. */
+static void script(fx *f)
+{
+    const char *names[] = {"imp1", "imp 2", "imp3", "imp1"};
+    const Lms__Role roles[] = {STUDENT, STUDENT, INSTRUCTOR, STUDENT};
+    world(f);
+    import(f, "root", names, roles, 4);
+    enroll(f, "root", "CS101", "imp1", STUDENT);
+    enroll(f, "root", "CS101", "imp3", INSTRUCTOR);
+    f->client_id = 77;
+    for (f->seq = 1; f->seq <= 3; f->seq++) {
+        f->now += DAY / 2;
+        submit(f, "imp1", f->aid, 100 * (size_t)f->seq);
+        submit(f, "imp1", f->aid, 100 * (size_t)f->seq);
+    }
+    f->client_id = 0;
+    extend(f, "imp3", f->aid, "imp1", CUTOFF + 2 * DAY);
+    submit(f, "imp1", f->aid, 5);
+    grade(f, "imp3", f->sid, 9.25, "Nice");
+    grade(f, "ins1", f->sid + 1, 99, "too many");
+    release(f, "ins1", f->aid);
+    uint64_t q = ask(f, "imp1", "CS101", "", "What is a pointer?\nThanks")->id;
+    reply(f, "imp3", q, "An address.");
+    resolve(f, "imp1", q);
+    upload(f, "imp3", "CS101");
+    upload(f, "stu1", "CS101");
+    mk_course(f, "root", "CS101", "dup");
+}
+
+static void test_same_log_same_state(void **state)
+{
+    fx *a = *state, *b = fx_open();
+    char *trace_a = NULL, *trace_b = NULL;
+    size_t len_a, len_b;
+    a->trace = open_memstream(&trace_a, &len_a);
+    b->trace = open_memstream(&trace_b, &len_b);
+    script(a);
+    script(b);
+    fclose(a->trace);
+    fclose(b->trace);
+    a->trace = b->trace = NULL;
+    assert_string_equal(trace_a, trace_b);
+    assert_non_null(strstr(trace_a, "row 3 imp 2 3"));
+    char *dump_a = dump(a), *dump_b = dump(b);
+    assert_string_equal(dump_a, dump_b);
+    assert_non_null(strstr(dump_a, "material"));
+    lms_client_record ra, rb;
+    lms_err err = {0};
+    assert_int_equal(g_ops->client_get(a->inst, 77, &ra, &err), LMS_OK);
+    assert_int_equal(g_ops->client_get(b->inst, 77, &rb, &err), LMS_OK);
+    assert_int_equal(ra.seq, rb.seq);
+    assert_int_equal(ra.status, rb.status);
+    assert_int_equal(ra.result_id, rb.result_id);
+    assert_int_equal(ra.updated, rb.updated);
+    assert_string_equal(ra.message, rb.message);
+    free(dump_a);
+    free(dump_b);
+    free(trace_a);
+    free(trace_b);
+    fx_close(b);
+}
+
+static int fail_course_put(void *inst, const lms_course *c, lms_err *err)
+{
+    return lms_err_set(err, LMS_INTERNAL, "injected: disk full");
+}
+
+static int fail_silently(void *inst, const lms_user *u, lms_err *err)
+{
+    return LMS_INTERNAL;
+}
+
+/* Apply cmd through a copy of the plugin's table with one call broken. */
+static int apply_broken(fx *f, const struct lms_storage_ops *ops, Lms__Command *cmd,
+                        sm_result *res, lms_err *err)
+{
+    sm m = {.ops = ops, .st = f->inst};
+    lms_err e = {0};
+    cmd->actor = "root";
+    assert_int_equal(g_ops->begin(f->inst, &e), LMS_OK);
+    int rc = sm_apply(&m, ++f->index, cmd, res, err);
+    assert_int_equal(g_ops->rollback(f->inst, &e), LMS_OK);
+    return rc;
+}
+
+static void test_storage_failure_is_an_error(void **state)
+{
+    fx *f = *state;
+    world(f);
+    struct lms_storage_ops broken = *g_ops;
+    broken.course_put = fail_course_put;
+    broken.user_put = fail_silently;
+    Lms__CmdCreateCourse course = LMS__CMD_CREATE_COURSE__INIT;
+    course.code = "PH100";
+    course.title = "Physics";
+    Lms__Command cmd = LMS__COMMAND__INIT;
+    cmd.body_case = LMS__COMMAND__BODY_CREATE_COURSE;
+    cmd.create_course = &course;
+    sm_result res;
+    lms_err err = {0};
+    assert_int_equal(apply_broken(f, &broken, &cmd, &res, &err), LMS_INTERNAL);
+    assert_string_equal(err.msg, "injected: disk full");
+
+    const char *names[] = {"imp1", "imp2"};
+    const Lms__Role roles[] = {STUDENT, STUDENT};
+    Lms__CmdCreateUser rows[2] = {user_body(names[0], roles[0]), user_body(names[1], roles[1])};
+    Lms__CmdCreateUser *ptrs[2] = {&rows[0], &rows[1]};
+    Lms__CmdImportUsers imp = LMS__CMD_IMPORT_USERS__INIT;
+    imp.n_users = 2;
+    imp.users = ptrs;
+    cmd.body_case = LMS__COMMAND__BODY_IMPORT_USERS;
+    cmd.import_users = &imp;
+    assert_int_equal(apply_broken(f, &broken, &cmd, &res, &err), LMS_INTERNAL);
+    assert_non_null(strstr(err.msg, "storage failed applying log entry"));
+    assert_null(res.rows);
+    assert_int_equal(res.nrows, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_bootstrap_admin_only_on_empty_store),
+        T(test_create_user_rules),
+        T(test_sessions),
+        T(test_import_reports_every_row),
+        T(test_create_course_rules),
+        T(test_enroll_rules),
+        T(test_create_assignment_rules),
+        T(test_create_assignment_stores_it),
+        T(test_submit_stores_file_and_counts_attempts),
+        T(test_submit_late_and_cutoff),
+        T(test_extension_moves_due_and_cutoff),
+        T(test_extend_rules),
+        T(test_submit_file_checks),
+        T(test_grade_rules),
+        T(test_release_is_idempotent),
+        T(test_ask_rules_and_default_title),
+        T(test_reply_and_resolve),
+        T(test_upload_material_rules),
+        T(test_authorization_matrix),
+        T(test_unknown_actor_is_unauthenticated),
+        T(test_retry_is_answered_from_the_record),
+        T(test_unknown_command),
+        T(test_housekeeping_prunes_old_records),
+        T(test_same_log_same_state),
+        T(test_storage_failure_is_an_error),
+#undef T
+    };
+    return cmocka_run_group_tests_name("sm", tests, load_plugin, unload_plugin);
+}

@@ -1,0 +1,641 @@
+/*
+ * test_wal.c: the WAL (core/wal.c) and CRC32C (core/crc32c.c). Each test
+ * works in a fresh directory under the current one (ctest runs in the build
+ * tree, a real disk) and damages the files the way a crash or a bad disk
+ * would: cut a record short, flip a byte, leave garbage segments behind.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "log.h" /* LMS_LOG_* */
+#include "wal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+typedef struct reports {
+    int count, worst;
+    char last[1024];
+} reports;
+
+typedef struct fx {
+    char dir[64];
+    reports rep;
+    wal_options opts;
+    wal *w;
+} fx;
+
+static void on_report(void *arg, int level, const char *msg)
+{
+    reports *r = arg;
+    r->count++;
+    if (level > r->worst)
+        r->worst = level;
+    snprintf(r->last, sizeof r->last, "%s", msg);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "wal-test-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->opts.report = on_report;
+    f->opts.report_arg = &f->rep;
+    *state = f;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    wal_close(f->w);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* (Re)open f->w, expecting success; clears the recovery reports. */
+static void reopen(fx *f)
+{
+    wal_close(f->w);
+    f->w = NULL;
+    memset(&f->rep, 0, sizeof f->rep);
+    lms_err err = {0};
+    int rc = wal_open(f->dir, &f->opts, &f->w, &err);
+    if (rc)
+        fail_msg("wal_open(%s): %d %s", f->dir, rc, err.msg);
+}
+
+/* ---- entries ----------------------------------------------------------------- */
+
+/* Entry i's data: a length and bytes that depend on i (some are empty). */
+static size_t data_len(uint64_t i) { return (size_t)((i * 37) % 301); }
+
+static void fill_data(uint64_t i, uint8_t *buf, size_t len)
+{
+    for (size_t j = 0; j < len; j++)
+        buf[j] = (uint8_t)(i * 131 + j * 7 + 1);
+}
+
+/* Append from..to with term, batch entries per wal_append call. */
+static void append_range(wal *w, uint64_t from, uint64_t to, uint64_t term,
+                         size_t batch)
+{
+    static uint8_t bufs[64][301];
+    wal_entry e[64];
+    assert_true(batch <= 64);
+    for (uint64_t i = from; i <= to;) {
+        size_t n = 0;
+        for (; n < batch && i <= to; n++, i++) {
+            fill_data(i, bufs[n], data_len(i));
+            e[n] = (wal_entry){i, term, (uint32_t)(i % 3), bufs[n], data_len(i)};
+        }
+        lms_err err = {0};
+        int rc = wal_append(w, e, n, &err);
+        if (rc)
+            fail_msg("wal_append up to %" PRIu64 ": %d %s", i - 1, rc, err.msg);
+    }
+    lms_err err = {0};
+    assert_int_equal(wal_sync(w, &err), 0);
+}
+
+/* Read from..to back and compare with what append_range wrote. */
+static void check_range(wal *w, uint64_t from, uint64_t to, uint64_t term)
+{
+    uint8_t want[301];
+    for (uint64_t i = from; i <= to; i++) {
+        wal_entry e;
+        lms_err err = {0};
+        int rc = wal_read(w, i, &e, &err);
+        if (rc)
+            fail_msg("wal_read(%" PRIu64 "): %d %s", i, rc, err.msg);
+        fill_data(i, want, data_len(i));
+        if (e.index != i || e.term != term || e.type != i % 3 ||
+            e.len != data_len(i) || memcmp(e.data, want, e.len) != 0)
+            fail_msg("entry %" PRIu64 ": got index %" PRIu64 " term %" PRIu64
+                     " type %u len %zu, expected term %" PRIu64 " len %zu",
+                     i, e.index, e.term, e.type, e.len, term, data_len(i));
+        free((void *)e.data);
+    }
+}
+
+static uint64_t record_bytes(uint64_t i) { return 28 + data_len(i); }
+
+/* ---- files -------------------------------------------------------------------- */
+
+static int is_seg(const struct dirent *d) { return strncmp(d->d_name, "wal-", 4) == 0; }
+
+/* The segment files of f, sorted; returns how many (at most max). */
+static int list_segs(fx *f, char names[][64], int max)
+{
+    struct dirent **ents;
+    int n = scandir(f->dir, &ents, is_seg, alphasort);
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++) {
+        if (i < max)
+            snprintf(names[i], 64, "%.63s", ents[i]->d_name);
+        free(ents[i]);
+    }
+    free(ents);
+    return n;
+}
+
+static void seg_path(fx *f, const char *name, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", f->dir, name);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, off), 1);
+    b ^= 0x40;
+    assert_int_equal(pwrite(fd, &b, 1, off), 1);
+    close(fd);
+}
+
+static void write_file(const char *path, const void *data, size_t len, int flags)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | flags, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    close(fd);
+}
+
+/* The only segment of a log that never rolled. */
+static void only_seg(fx *f, char *path, size_t len)
+{
+    char names[4][64];
+    assert_int_equal(list_segs(f, names, 4), 1);
+    seg_path(f, names[0], path, len);
+}
+
+/* ---- crc32c -------------------------------------------------------------------- */
+
+static void test_crc32c_known_vectors(void **state)
+{
+    (void)state;
+    uint8_t zeros[32] = {0}, ones[32];
+    memset(ones, 0xff, sizeof ones);
+    assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(crc32c(0, zeros, 32), 0x8A9136AAu); /* RFC 3720 B.4 */
+    assert_int_equal(crc32c(0, ones, 32), 0x62A8AB43u);
+    assert_int_equal(crc32c(0, "", 0), 0);
+    assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+}
+
+static void test_crc32c_hw_matches_sw(void **state)
+{
+    (void)state;
+    if (!crc32c_hw_available()) {
+        print_message("no SSE4.2 here: only the software path is checked\n");
+        return;
+    }
+    uint8_t buf[4096 + 8];
+    srand(7);
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)rand();
+    for (size_t len = 0; len < 300; len++)
+        for (size_t align = 0; align < 8; align++)
+            assert_int_equal(crc32c_hw(len, buf + align, len),
+                             crc32c_sw(len, buf + align, len));
+    assert_int_equal(crc32c_hw(0, buf, 4096), crc32c_sw(0, buf, 4096));
+}
+
+/* ---- append / read / reopen ------------------------------------------------------ */
+
+static void test_roundtrip_across_segments(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    assert_int_equal(wal_first_index(f->w), 1);
+    assert_int_equal(wal_last_index(f->w), 0);
+    assert_int_equal(wal_last_term(f->w), 0);
+    append_range(f->w, 1, 300, 4, 7);
+    assert_int_equal(wal_last_index(f->w), 300);
+    assert_int_equal(wal_last_term(f->w), 4);
+    char names[256][64];
+    int n = list_segs(f, names, 256);
+    if (n < 10)
+        fail_msg("expected the log to roll into many 1 KiB segments, got %d", n);
+    check_range(f->w, 1, 300, 4);
+}
+
+static void test_reopen_recovers_everything(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 2048;
+    reopen(f);
+    append_range(f->w, 1, 500, 2, 64);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_truncated_bytes(f->w), 0);
+    assert_int_equal(wal_first_index(f->w), 1);
+    assert_int_equal(wal_last_index(f->w), 500);
+    assert_int_equal(wal_last_term(f->w), 2);
+    check_range(f->w, 1, 500, 2);
+    append_range(f->w, 501, 520, 3, 5);
+    reopen(f);
+    check_range(f->w, 1, 500, 2);
+    check_range(f->w, 501, 520, 3);
+}
+
+static void test_large_entries_and_big_batches(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    /* 2000 x 3000 bytes passes the 4 MiB staging buffer; 5 MiB and 100 KiB
+     * entries are written from the caller's memory. */
+    enum { N = 2003 };
+    static wal_entry e[N];
+    size_t big = (size_t)5 << 20;
+    uint8_t *mem = malloc(big);
+    for (size_t j = 0; j < big; j++)
+        mem[j] = (uint8_t)(j * 13);
+    for (size_t i = 0; i < N; i++)
+        e[i] = (wal_entry){i + 1, 1, 0, mem + i, 3000};
+    e[10].len = 100 << 10;
+    e[11].len = big - 11;
+    e[12].len = 0;
+    lms_err err = {0};
+    assert_int_equal(wal_append(f->w, e, N, &err), 0);
+    assert_int_equal(wal_sync(f->w, &err), 0);
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), N);
+    for (size_t i = 0; i < N; i++) {
+        wal_entry r;
+        assert_int_equal(wal_read(f->w, i + 1, &r, &err), 0);
+        assert_int_equal(r.len, e[i].len);
+        assert_memory_equal(r.data, mem + i, r.len);
+        free((void *)r.data);
+    }
+    free(mem);
+}
+
+static void test_read_outside_the_log(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 5, 1, 5);
+    wal_entry e;
+    lms_err err = {0};
+    assert_int_equal(wal_read(f->w, 0, &e, &err), LMS_NOT_FOUND);
+    assert_int_equal(wal_read(f->w, 6, &e, &err), LMS_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "1..5"));
+}
+
+static void test_second_open_is_refused(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    wal *w2 = NULL;
+    lms_err err = {0};
+    assert_int_equal(wal_open(f->dir, NULL, &w2, &err), LMS_FAILED_PRECONDITION);
+    assert_null(w2);
+    assert_non_null(strstr(err.msg, "another lmsd"));
+}
+
+/* ---- recovery ------------------------------------------------------------------- */
+
+static void test_torn_tail_is_cut(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 50, 1, 8);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    off_t size = file_size(path);
+    assert_int_equal(truncate(path, size - 5), 0); /* record 50 cut short */
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 49);
+    assert_int_equal(wal_truncated_bytes(f->w), record_bytes(50) - 5);
+    assert_int_equal(f->rep.count, 1);
+    assert_int_equal(f->rep.worst, LMS_LOG_WARN);
+    assert_non_null(strstr(f->rep.last, "torn tail"));
+    assert_int_equal(file_size(path), size - (off_t)record_bytes(50));
+    append_range(f->w, 50, 60, 1, 4);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_last_index(f->w), 60);
+    check_range(f->w, 1, 60, 1);
+}
+
+static void test_torn_header_and_zero_tail(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 10, 1, 10);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    uint8_t half[3] = {9, 0, 0}; /* 3 bytes of an 8-byte record header */
+    write_file(path, half, sizeof half, O_APPEND);
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 10);
+    assert_int_equal(wal_truncated_bytes(f->w), 3);
+    static uint8_t zeros[4096];
+    write_file(path, zeros, sizeof zeros, O_APPEND); /* size grew, data didn't */
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 10);
+    assert_int_equal(wal_truncated_bytes(f->w), sizeof zeros);
+    assert_int_equal(f->rep.worst, LMS_LOG_WARN);
+    check_range(f->w, 1, 10, 1);
+}
+
+static void test_flipped_byte_in_last_record(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 50, 1, 50);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    off_t size = file_size(path);
+    flip_byte(path, size - 3);
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 49);
+    assert_int_equal(wal_truncated_bytes(f->w), record_bytes(50));
+    assert_int_equal(f->rep.count, 1);
+    assert_non_null(strstr(f->rep.last, "CRC mismatch"));
+    append_range(f->w, 50, 55, 2, 3);
+    reopen(f);
+    check_range(f->w, 1, 49, 1);
+    check_range(f->w, 50, 55, 2);
+}
+
+static void test_flipped_byte_in_middle_record(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 50, 1, 16);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    off_t size = file_size(path), off20 = 0;
+    for (uint64_t i = 1; i < 20; i++)
+        off20 += (off_t)record_bytes(i);
+    flip_byte(path, off20 + 28 + 5); /* in entry 20's data */
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 19);
+    assert_int_equal(wal_truncated_bytes(f->w), size - off20);
+    assert_int_equal(f->rep.count, 1);
+    assert_int_equal(f->rep.worst, LMS_LOG_ERROR); /* synced entries lost */
+    char where[64];
+    snprintf(where, sizeof where, "offset %lld", (long long)off20);
+    if (!strstr(f->rep.last, where) || !strstr(f->rep.last, "wal-0000"))
+        fail_msg("report should name the file and \"%s\": %s", where, f->rep.last);
+    append_range(f->w, 20, 30, 2, 4);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    check_range(f->w, 1, 19, 1);
+    check_range(f->w, 20, 30, 2);
+}
+
+static void test_corrupt_segment_drops_later_ones(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 300, 1, 10);
+    char names[256][64], path[256];
+    int n = list_segs(f, names, 256);
+    assert_true(n > 4);
+    uint64_t first2 = strtoull(names[2] + 4, NULL, 10);
+    seg_path(f, names[2], path, sizeof path);
+    flip_byte(path, 10); /* the first record of the third segment */
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), first2 - 1);
+    assert_int_equal(f->rep.worst, LMS_LOG_ERROR);
+    assert_non_null(strstr(f->rep.last, names[2]));
+    assert_int_equal(list_segs(f, names, 256), 3); /* the third kept, empty */
+    assert_int_equal(file_size(path), 0);
+    append_range(f->w, first2, first2 + 20, 3, 10);
+    reopen(f);
+    check_range(f->w, 1, first2 - 1, 1);
+    check_range(f->w, first2, first2 + 20, 3);
+}
+
+static void test_garbage_extra_segment(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 30, 1, 30);
+    wal_close(f->w);
+    f->w = NULL;
+    uint8_t junk[100];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 29 + 3);
+    char path[256], stray[256];
+    snprintf(path, sizeof path, "%s/wal-%020d.log", f->dir, 31);
+    snprintf(stray, sizeof stray, "%s/wal-%020d.log", f->dir, 1000);
+    write_file(path, junk, sizeof junk, O_TRUNC);
+    write_file(stray, junk, sizeof junk, O_TRUNC);
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 30);
+    assert_int_equal(wal_truncated_bytes(f->w), 2 * sizeof junk);
+    assert_int_equal(f->rep.worst, LMS_LOG_ERROR);
+    assert_int_equal(access(stray, F_OK), -1);
+    append_range(f->w, 31, 40, 1, 3);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    check_range(f->w, 1, 40, 1);
+}
+
+/* ---- truncate / refusals --------------------------------------------------------- */
+
+static void test_truncate_after_then_append(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 100, 1, 9);
+    append_range(f->w, 101, 200, 2, 9);
+    lms_err err = {0};
+    assert_int_equal(wal_truncate_after(f->w, 500, &err), 0); /* no-op */
+    assert_int_equal(wal_truncate_after(f->w, 150, &err), 0);
+    assert_int_equal(wal_last_index(f->w), 150);
+    assert_int_equal(wal_last_term(f->w), 2);
+    assert_int_equal(wal_truncate_after(f->w, 42, &err), 0);
+    assert_int_equal(wal_last_index(f->w), 42);
+    assert_int_equal(wal_last_term(f->w), 1);
+    char names[256][64];
+    int n = list_segs(f, names, 256);
+    for (int i = 0; i < n; i++)
+        if (strtoull(names[i] + 4, NULL, 10) > 42)
+            fail_msg("segment %s should have been deleted", names[i]);
+    wal_entry e;
+    assert_int_equal(wal_read(f->w, 43, &e, &err), LMS_NOT_FOUND);
+    append_range(f->w, 43, 80, 3, 9);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_last_index(f->w), 80);
+    check_range(f->w, 1, 42, 1);
+    check_range(f->w, 43, 80, 3);
+    assert_int_equal(wal_truncate_after(f->w, 0, &err), 0); /* empty it */
+    assert_int_equal(wal_last_index(f->w), 0);
+    assert_int_equal(wal_last_term(f->w), 0);
+    append_range(f->w, 1, 3, 4, 3);
+    reopen(f);
+    check_range(f->w, 1, 3, 4);
+}
+
+static void test_bad_appends_are_refused(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    uint8_t x = 1;
+    lms_err err = {0};
+    wal_entry e = {2, 1, 0, &x, 1};
+    assert_int_equal(wal_append(f->w, &e, 1, &err), LMS_INVALID_ARGUMENT);
+    append_range(f->w, 1, 5, 2, 5);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    off_t size = file_size(path);
+    e.index = 7;
+    assert_int_equal(wal_append(f->w, &e, 1, &err), LMS_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.msg, "expected 6"));
+    e.index = 5;
+    assert_int_equal(wal_append(f->w, &e, 1, &err), LMS_INVALID_ARGUMENT);
+    wal_entry gap[2] = {{6, 2, 0, &x, 1}, {8, 2, 0, &x, 1}};
+    assert_int_equal(wal_append(f->w, gap, 2, &err), LMS_INVALID_ARGUMENT);
+    wal_entry old_term = {6, 1, 0, &x, 1};
+    assert_int_equal(wal_append(f->w, &old_term, 1, &err), LMS_INVALID_ARGUMENT);
+    wal_entry huge = {6, 2, 0, &x, WAL_MAX_ENTRY_BYTES + 1};
+    assert_int_equal(wal_append(f->w, &huge, 1, &err), LMS_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.msg, "limit"));
+    assert_int_equal(file_size(path), size); /* nothing was written */
+    assert_int_equal(wal_last_index(f->w), 5);
+    append_range(f->w, 6, 6, 2, 1); /* and the log still works */
+    check_range(f->w, 1, 6, 2);
+}
+
+static void test_write_error_fails_the_wal(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 10, 1, 10);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)file_size(path) + 1000;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    static uint8_t big[4000];
+    wal_entry e = {11, 1, 0, big, sizeof big};
+    lms_err err = {0};
+    int rc = wal_append(f->w, &e, 1, &err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    assert_int_equal(rc, LMS_INTERNAL);
+    assert_non_null(strstr(err.msg, "write"));
+    e.len = 1;
+    assert_int_equal(wal_append(f->w, &e, 1, &err), LMS_FAILED_PRECONDITION);
+    assert_int_equal(wal_sync(f->w, &err), LMS_FAILED_PRECONDITION);
+    reopen(f); /* the partial record is a torn tail */
+    assert_int_equal(wal_last_index(f->w), 10);
+    append_range(f->w, 11, 12, 1, 2);
+    check_range(f->w, 1, 12, 1);
+}
+
+/* ---- hardstate --------------------------------------------------------------------- */
+
+static void test_hardstate_roundtrip(void **state)
+{
+    fx *f = *state;
+    lms_err err = {0};
+    uint64_t term = 9, vote = 9;
+    assert_int_equal(wal_hardstate_load(f->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 0);
+    assert_int_equal(vote, 0);
+    assert_int_equal(wal_hardstate_save(f->dir, 5, 2, &err), 0);
+    assert_int_equal(wal_hardstate_load(f->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 5);
+    assert_int_equal(vote, 2);
+    assert_int_equal(wal_hardstate_save(f->dir, 7, 0, &err), 0);
+    assert_int_equal(wal_hardstate_load(f->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 7);
+    assert_int_equal(vote, 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/hardstate.tmp", f->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/a/b", f->dir); /* created on save */
+    assert_int_equal(wal_hardstate_save(sub, UINT64_MAX, 3, &err), 0);
+    assert_int_equal(wal_hardstate_load(sub, &term, &vote, &err), 0);
+    assert_true(term == UINT64_MAX && vote == 3);
+}
+
+static void test_hardstate_corrupt_is_an_error(void **state)
+{
+    fx *f = *state;
+    lms_err err = {0};
+    uint64_t term, vote;
+    assert_int_equal(wal_hardstate_save(f->dir, 5, 2, &err), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/hardstate", f->dir);
+    flip_byte(path, 9);
+    assert_int_equal(wal_hardstate_load(f->dir, &term, &vote, &err), LMS_DATA_LOSS);
+    assert_non_null(strstr(err.msg, "hardstate"));
+    assert_int_equal(truncate(path, 10), 0);
+    assert_int_equal(wal_hardstate_load(f->dir, &term, &vote, &err), LMS_DATA_LOSS);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32c_known_vectors),
+        cmocka_unit_test(test_crc32c_hw_matches_sw),
+        T(test_roundtrip_across_segments),
+        T(test_reopen_recovers_everything),
+        T(test_large_entries_and_big_batches),
+        T(test_read_outside_the_log),
+        T(test_second_open_is_refused),
+        T(test_torn_tail_is_cut),
+        T(test_torn_header_and_zero_tail),
+        T(test_flipped_byte_in_last_record),
+        T(test_flipped_byte_in_middle_record),
+        T(test_corrupt_segment_drops_later_ones),
+        T(test_garbage_extra_segment),
+        T(test_truncate_after_then_append),
+        T(test_bad_appends_are_refused),
+        T(test_write_error_fails_the_wal),
+        T(test_hardstate_roundtrip),
+        T(test_hardstate_corrupt_is_an_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
