@@ -22,7 +22,7 @@ static const struct cli_param global_params[] = {
      "where the session is kept (default $LMS_HOME, else ~/.config/lms)", NULL},
     {"help", 'h', NULL, CLI_FLAG, 0, "show this help", NULL},
     {"version", 0, NULL, CLI_FLAG, 0, "show the version", NULL},
-    {NULL, 0, NULL, CLI_FLAG, 0, NULL, NULL},
+    CLI_END_PARAMS,
 };
 
 /* ---- reporting ---------------------------------------------------------- */
@@ -122,8 +122,7 @@ int cli_refused(struct cli_ctx *ctx, const Lms__Response *resp)
 
 /* ---- talking to the server ---------------------------------------------- */
 
-/* -s, else $LMS_SERVERS, else the list of the saved session, else the default. */
-static const char *pick_servers(const struct cli_ctx *ctx)
+const char *cli_servers(const struct cli_ctx *ctx)
 {
     const char *env = getenv("LMS_SERVERS");
     if (ctx->servers_opt != NULL)
@@ -140,7 +139,7 @@ int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
     char err[1024];
     *out = NULL;
     if (ctx->client == NULL) {
-        ctx->client = lms_client_new(pick_servers(ctx), err, sizeof err);
+        ctx->client = lms_client_new(cli_servers(ctx), err, sizeof err);
         if (ctx->client == NULL)
             return cli_usage_error(ctx, "%s", err);
         lms_client_set_progress(ctx->client, true);
@@ -186,7 +185,7 @@ int cli_call(struct cli_ctx *ctx, Lms__Request *req, Lms__Response__BodyCase wan
 int cli_print_json(json_object *obj)
 {
     const char *text = json_object_to_json_string_ext(
-        obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
     printf("%s\n", text ? text : "null");
     json_object_put(obj);
     return LMS_EXIT_OK;
@@ -233,6 +232,25 @@ int cli_done(struct cli_ctx *ctx, const ProtobufCMessage *m, const char *fmt, ..
     vprintf(fmt, ap);
     va_end(ap);
     putchar('\n');
+    return LMS_EXIT_OK;
+}
+
+int cli_act(struct cli_ctx *ctx, Lms__Request *req, const char *fmt, ...)
+{
+    Lms__Response *resp;
+    int rc = cli_call(ctx, req, LMS__RESPONSE__BODY__NOT_SET, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    if (ctx->json) {
+        cli_done(ctx, out_response_body(resp), "%s", "");
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+    }
+    lms__response__free_unpacked(resp, NULL);
     return LMS_EXIT_OK;
 }
 

@@ -96,6 +96,10 @@ int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out);
 int cli_call(struct cli_ctx *ctx, Lms__Request *req, Lms__Response__BodyCase want,
              Lms__Response **out);
 
+/* The server list in use: -s, else $LMS_SERVERS, else the one of the saved
+ * session, else 127.0.0.1:7400. */
+const char *cli_servers(const struct cli_ctx *ctx);
+
 /* ---- showing results ---------------------------------------------------- */
 
 /* Print obj on stdout as the one JSON document, and drop it. */
@@ -120,6 +124,12 @@ int cli_list(struct cli_ctx *ctx, Lms__Request *req, const struct cli_list_view 
 /* In text mode print the formatted line on stdout; with --json print the JSON
  * of m, or {"ok": true} when m is NULL. Returns LMS_EXIT_OK. */
 int cli_done(struct cli_ctx *ctx, const ProtobufCMessage *m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Send req; when it succeeds, show the response body as JSON with --json,
+ * else print the formatted line. For the subcommands that change something
+ * and only need to confirm it. */
+int cli_act(struct cli_ctx *ctx, Lms__Request *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #endif

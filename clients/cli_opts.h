@@ -48,6 +48,9 @@ struct cli_value {
     int64_t t;       /* CLI_TIME, ms */
 };
 
+/* The entry that ends a table of params. */
+#define CLI_END_PARAMS {NULL, 0, NULL, CLI_FLAG, 0, NULL, NULL}
+
 #define CLI_MAX_PARAMS 32
 
 /* The parsed values, in the order of the params that the parser was given. */

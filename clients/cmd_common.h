@@ -15,6 +15,16 @@
 
 #define CLI_COLUMNS(cols) (cols), (sizeof(cols) / sizeof((cols)[0]))
 
+/* -o FILE of the subcommands that save a file from the server. */
+#define CMD_OUTPUT_PARAM(what)                                                               \
+    {"output", 'o', "FILE", CLI_STRING, 0,                                                   \
+     "save as FILE, replacing it ('-': stdout); default: the " what "'s file name here, "    \
+     "never replacing a file",                                                               \
+     NULL}
+/* A required numeric id operand. */
+#define CMD_ID_OPERAND(name, help) \
+    {name, 0, NULL, CLI_ID, CLI_POSITIONAL | CLI_REQUIRED, help, NULL}
+
 extern const struct cli_param cmd_no_params[];
 extern const struct cli_param cmd_login_params[];
 extern const struct cli_param cmd_course_filter_params[];

@@ -16,6 +16,7 @@
 
 struct dispatch {
     dispatch_options o;
+    size_t inflight; /* requests decoded and not yet answered */
 };
 
 struct arena_chunk {
@@ -176,6 +177,7 @@ static void finish(req *r)
 
 static void req_free(req *r)
 {
+    r->d->inflight--;
     if (r->c) {
         conn_inflight_add(r->c, -1);
         conn_unref(r->c);
@@ -377,6 +379,7 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
         return;
     }
     r->d = d;
+    d->inflight++;
     r->h = h;
     r->c = conn_ref(c);
     conn_inflight_add(c, 1);
@@ -397,5 +400,7 @@ dispatch *dispatch_new(const dispatch_options *opts)
         d->o = *opts;
     return d;
 }
+
+size_t dispatch_inflight(const dispatch *d) { return d->inflight; }
 
 void dispatch_free(dispatch *d) { free(d); }

@@ -39,6 +39,8 @@ typedef struct dispatch_options {
 
 dispatch *dispatch_new(const dispatch_options *opts);
 void dispatch_free(dispatch *d);
+/* Requests decoded and not yet answered (for a graceful shutdown). */
+size_t dispatch_inflight(const dispatch *d);
 
 /* The callbacks for net_listen (arg = the dispatch). */
 void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len);

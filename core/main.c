@@ -48,7 +48,8 @@ typedef struct lmsd {
     node *node;
     dispatch *disp;
     net *net;
-    struct event *sigint, *sigterm;
+    struct event *sigint, *sigterm, *drain;
+    int drain_ticks;
     int exit_code;
 } lmsd;
 
@@ -123,12 +124,36 @@ static void on_fatal(void *arg, const char *msg)
     event_base_loopbreak(d->base);
 }
 
+/* Shutdown, step 2: every 10 ms, until nothing is in flight or 5 s passed. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    lmsd *d = arg;
+    (void)fd;
+    (void)what;
+    size_t n = dispatch_inflight(d->disp);
+    if (n == 0 || ++d->drain_ticks >= 500) {
+        if (n)
+            log_warn("shutting down with %zu requests still in flight", n);
+        event_base_loopbreak(d->base);
+    }
+}
+
+/* Shutdown, step 1: stop accepting, let requests in flight finish and
+ * their answers go out, then leave the loop. A second signal is immediate. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     lmsd *d = arg;
     (void)what;
+    if (d->drain) {
+        event_base_loopbreak(d->base);
+        return;
+    }
     log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    event_base_loopbreak(d->base);
+    net_stop_accepting(d->net);
+    d->drain = event_new(d->base, -1, EV_PERSIST, on_drain_tick, d);
+    struct timeval tick = {0, 10000};
+    if (!d->drain || event_add(d->drain, &tick) < 0)
+        event_base_loopbreak(d->base);
 }
 
 static int start(lmsd *d, lms_err *err)
@@ -204,6 +229,8 @@ static void stop(lmsd *d)
         event_free(d->sigint);
     if (d->sigterm)
         event_free(d->sigterm);
+    if (d->drain)
+        event_free(d->drain);
     if (d->base)
         event_base_free(d->base);
     config_free(d->cfg);

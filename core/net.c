@@ -310,6 +310,8 @@ int net_listen(struct event_base *base, const net_options *opts,
 
 int net_port(const net *n) { return n->port; }
 
+void net_stop_accepting(net *n) { evconnlistener_disable(n->listener); }
+
 void net_free(net *n)
 {
     if (!n)

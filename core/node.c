@@ -248,9 +248,6 @@ static int open_log(node *n, wal **w, lms_err *err)
     snprintf(dir, sizeof dir, "%s/wal", n->opts.data_dir);
     if (wal_open(dir, NULL, w, err) != LMS_OK)
         return err->code;
-    if (wal_truncated_bytes(*w))
-        log_warn("command log: cut %llu bytes of torn or corrupt tail",
-                 (unsigned long long)wal_truncated_bytes(*w));
     uint64_t term = 0, vote = 0;
     if (wal_hardstate_load(dir, &term, &vote, err) != LMS_OK)
         return err->code;

@@ -40,7 +40,43 @@ typedef struct apply_ctx {
     char obj[128];  /* what the command acts on: prefixes refusals */
 } apply_ctx;
 
-/* ---- messages ---------------------------------------------------------- */
+/* ---- UTF-8 ------------------------------------------------------------- */
+
+/* The length of the well-formed UTF-8 character at p (of n > 0 bytes), or
+ * 0 if it is not one: a stray byte, a short sequence, an overlong form, a
+ * surrogate, or a code point above U+10FFFF. */
+static size_t utf8_char_len(const unsigned char *p, size_t n)
+{
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t len = p[0] < 0x80   ? 1
+                 : p[0] < 0xC0 ? 0
+                 : p[0] < 0xE0 ? 2
+                 : p[0] < 0xF0 ? 3
+                 : p[0] < 0xF8 ? 4
+                               : 0;
+    if (len < 2)
+        return len;
+    if (n < len)
+        return 0;
+    uint32_t cp = p[0] & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3Fu);
+    }
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static int utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, k; i < n; i += k)
+        if ((k = utf8_char_len(p + i, n - i)) == 0)
+            return 0;
+    return 1;
+}
 
 /* Cut a string that was truncated in the middle of a UTF-8 character back
  * to the last whole one. */
@@ -57,6 +93,24 @@ static void utf8_trim_end(char *s)
     if (n - (i - 1) < want)
         s[i - 1] = '\0';
 }
+
+/* Make text that echoes what a client sent safe to show: replace bytes
+ * that are not UTF-8 and control characters (a terminal escape in a user
+ * name, say) with '?'. */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0, k; i < n; i += k) {
+        k = utf8_char_len(p + i, n - i);
+        if (k == 0 || (k == 1 && (p[i] < 0x20 || p[i] == 0x7F))) {
+            p[i] = '?';
+            k = 1;
+        }
+    }
+}
+
+/* ---- messages ---------------------------------------------------------- */
 
 /* Copy the first n bytes of src (at most cap - 1, cut back to a UTF-8
  * character boundary) to dst and terminate it. */
@@ -95,6 +149,7 @@ static int refuse(apply_ctx *c, int status, const char *fmt, ...)
     vsnprintf(r->message + n, sizeof r->message - n, fmt, ap);
     va_end(ap);
     utf8_trim_end(r->message);
+    utf8_scrub(r->message);
     return LMS_OK;
 }
 
@@ -108,7 +163,6 @@ static void set_object(apply_ctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->obj, sizeof c->obj, fmt, ap);
     va_end(ap);
-    utf8_trim_end(c->obj);
 }
 
 /* Name a user or course about to be created by the name it would have. */
@@ -144,44 +198,6 @@ static const char *iso_time(int64_t ms, char *buf, size_t cap)
 }
 
 /* ---- argument checks: each refuses with INVALID_ARGUMENT ---------------- */
-
-/* Whether s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or
- * code points above U+10FFFF). */
-static int utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        unsigned ch = *p++, cp, min;
-        size_t more;
-        if (ch < 0x80)
-            continue;
-        if ((ch & 0xE0) == 0xC0) {
-            more = 1;
-            cp = ch & 0x1F;
-            min = 0x80;
-        } else if ((ch & 0xF0) == 0xE0) {
-            more = 2;
-            cp = ch & 0x0F;
-            min = 0x800;
-        } else if ((ch & 0xF8) == 0xF0) {
-            more = 3;
-            cp = ch & 0x07;
-            min = 0x10000;
-        } else {
-            return 0;
-        }
-        if ((size_t)(end - p) < more)
-            return 0;
-        for (; more > 0; more--, p++) {
-            if ((*p & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*p & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-    }
-    return 1;
-}
 
 /* A text field: min..max bytes of UTF-8. */
 static void check_text(apply_ctx *c, const char *field, const char *s,
@@ -263,51 +279,53 @@ static int got(apply_ctx *c, int rc, int *found)
  * truncate one into the name of somebody else. */
 static int fits_name(const char *s) { return strlen(s) <= LMS_NAME_MAX; }
 
+/* Finish a get of the object "kind key": on LMS_NOT_FOUND refuse with
+ * NOT_FOUND naming it; a storage failure is passed on. */
+static int need_found(apply_ctx *c, int rc, const char *kind, const char *key)
+{
+    int found;
+    rc = got(c, rc, &found);
+    if (rc == LMS_OK && !found)
+        refuse(c, LMS_NOT_FOUND, "%s %.64s does not exist", kind, key);
+    return rc;
+}
+
 static int need_user(apply_ctx *c, const char *name, lms_user *out)
 {
-    int found = 0, rc = LMS_OK;
-    if (fits_name(name))
-        rc = got(c, c->ops->user_get(c->st, name, out, c->err), &found);
-    if (rc == LMS_OK && !found)
-        refuse(c, LMS_NOT_FOUND, "user %.64s does not exist", name);
-    return rc;
+    int rc = fits_name(name) ? c->ops->user_get(c->st, name, out, c->err)
+                             : LMS_NOT_FOUND;
+    return need_found(c, rc, "user", name);
 }
 
 static int need_course(apply_ctx *c, const char *code, lms_course *out)
 {
-    int found = 0, rc = LMS_OK;
-    if (fits_name(code))
-        rc = got(c, c->ops->course_get(c->st, code, out, c->err), &found);
-    if (rc == LMS_OK && !found)
-        refuse(c, LMS_NOT_FOUND, "course %.64s does not exist", code);
-    return rc;
+    int rc = fits_name(code) ? c->ops->course_get(c->st, code, out, c->err)
+                             : LMS_NOT_FOUND;
+    return need_found(c, rc, "course", code);
+}
+
+static int need_numbered(apply_ctx *c, int rc, const char *kind, uint64_t id)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%" PRIu64, id);
+    return need_found(c, rc, kind, key);
 }
 
 static int need_assignment(apply_ctx *c, uint64_t id, lms_assignment *out)
 {
-    int found;
-    int rc = got(c, c->ops->assignment_get(c->st, id, out, c->err), &found);
-    if (rc == LMS_OK && !found)
-        refuse(c, LMS_NOT_FOUND, "assignment %" PRIu64 " does not exist", id);
-    return rc;
+    return need_numbered(c, c->ops->assignment_get(c->st, id, out, c->err),
+                         "assignment", id);
 }
 
 static int need_submission(apply_ctx *c, uint64_t id, lms_submission *out)
 {
-    int found;
-    int rc = got(c, c->ops->submission_get(c->st, id, 0, out, c->err), &found);
-    if (rc == LMS_OK && !found)
-        refuse(c, LMS_NOT_FOUND, "submission %" PRIu64 " does not exist", id);
-    return rc;
+    return need_numbered(c, c->ops->submission_get(c->st, id, 0, out, c->err),
+                         "submission", id);
 }
 
 static int need_query(apply_ctx *c, uint64_t id, lms_query *out)
 {
-    int found;
-    int rc = got(c, c->ops->query_get(c->st, id, out, c->err), &found);
-    if (rc == LMS_OK && !found)
-        refuse(c, LMS_NOT_FOUND, "query %" PRIu64 " does not exist", id);
-    return rc;
+    return need_numbered(c, c->ops->query_get(c->st, id, out, c->err), "query", id);
 }
 
 /* ---- who may do what --------------------------------------------------- */
@@ -473,6 +491,7 @@ static int import_row(apply_ctx *c, const Lms__CmdImportUsers *b, size_t i,
     c->obj[0] = '\0';
     row->line = i < b->n_lines ? b->lines[i] : 0;
     copy_str(row->name, sizeof row->name, b->users[i]->name);
+    utf8_scrub(row->name);
     row->status = mine.status;
     copy_str(row->message, sizeof row->message, mine.message);
     return rc;
@@ -754,7 +773,7 @@ static int apply_extend(apply_ctx *c)
     if (rc)
         return rc;
     if (role != LMS_ROLE_STUDENT)
-        return refuse(c, LMS_FAILED_PRECONDITION, "%.64s is not a student of course %s",
+        return refuse(c, LMS_FAILED_PRECONDITION, "user %.64s is not a student of course %s",
                       b->student, a.course);
     lms_extension x = {.assignment_id = a.id, .until = b->until};
     copy_str(x.student, sizeof x.student, b->student);

@@ -43,7 +43,11 @@ typedef struct sm_result {
 /* How long the record of a client's last write is kept for dedup. */
 #define SM_CLIENT_RECORD_TTL_MS (24LL * 3600 * 1000)
 
-/* Apply the command at log index `index`. See above for the contract. */
+/* Apply the command at log index `index`. See above for the contract.
+ * res is reset on entry; on LMS_OK the caller owns res->rows (free with
+ * sm_result_free). A deduplicated answer carries status, message and id
+ * only (an import's per-row report is not kept). On failure err says what
+ * failed and nothing is left allocated in res. */
 int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
              lms_err *err);
 void sm_result_free(sm_result *res);

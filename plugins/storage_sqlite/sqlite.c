@@ -25,6 +25,7 @@ typedef struct sq_config {
     char *path; /* malloc'd, resolved against the data dir */
     int busy_timeout_ms;
     const char *synchronous; /* the PRAGMA to run */
+    const char *sync_name;   /* as configured, for the log */
 } sq_config;
 
 static const sq_sql SQL_BEGIN = {SQ_BEGIN, 0, "begin", "BEGIN IMMEDIATE"};
@@ -106,6 +107,7 @@ static int sq_read_config(const struct lms_host *host,
         return lms_err_set(err, LMS_INVALID_ARGUMENT,
                            "storage_sqlite: option synchronous is '%s', "
                            "expected normal, full or off", sync);
+    cfg->sync_name = sync;
     cfg->busy_timeout_ms = (int)busy;
     cfg->path = sq_resolve_path(host->data_dir ? host->data_dir(ctx) : NULL,
                                 path);
@@ -252,9 +254,10 @@ int sq_open(const struct lms_host *host, struct lms_plugin_ctx *ctx,
         sq_close(s);
         return rc;
     }
-    sq_log(s, LMS_LOG_INFO, "opened %s (SQLite %s, %s, busy timeout %d ms)",
-           s->path, sqlite3_libversion(), cfg.synchronous,
-           cfg.busy_timeout_ms);
+    sq_log(s, LMS_LOG_INFO, "opened %s (SQLite %s, synchronous=%s, busy "
+           "timeout %d ms, %s)", s->path, sqlite3_libversion(),
+           cfg.sync_name, cfg.busy_timeout_ms,
+           s->migrated ? "schema up to date" : "schema not migrated yet");
     lms_err_clear(err); /* a default's NOT_FOUND may have left a message */
     *inst = s;
     return LMS_OK;

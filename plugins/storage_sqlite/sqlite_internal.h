@@ -139,6 +139,8 @@ void sq_bind_i64(sq_binder *b, int64_t v);
 void sq_bind_double(sq_binder *b, double v);
 void sq_bind_text(sq_binder *b, const char *s, size_t cap);
 void sq_bind_blob(sq_binder *b, const void *p, uint64_t n);
+/* Bind a fixed-size char array field, never reading past its end. */
+#define SQ_BIND_FIELD(b, field) sq_bind_text((b), (field), sizeof(field))
 
 /* Step the statement a binder has bound, after checking the binds:
  * sq_run for writes (releases it), sq_step_row for gets (LMS_OK with a row,
@@ -149,8 +151,6 @@ int sq_step_row(sq_inst *s, const sq_sql *def, const sq_binder *b,
 int sq_walk(sq_inst *s, const sq_sql *def, const sq_binder *b,
             void (*fill)(sqlite3_stmt *st, void *row), void *row,
             lms_each_fn each, void *arg, lms_err *err);
-
-#define SQ_BIND_FIELD(b, field) sq_bind_text((b), (field), sizeof(field))
 
 /* Column readers. */
 int64_t sq_col_i64(sqlite3_stmt *st, int i);

@@ -41,7 +41,6 @@ int sq_status_of(int sqlite_rc)
     }
     switch (sqlite_rc & 0xff) {
     case SQLITE_CONSTRAINT:
-    case SQLITE_RANGE:
         return LMS_INVALID_ARGUMENT;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -208,6 +207,10 @@ int sq_walk(sq_inst *s, const sq_sql *def, const sq_binder *b,
     return ret;
 }
 
+/* Above this, the keep buffer is given back once a small copy will do, so
+ * one large file fetched does not stay allocated for the instance's life. */
+#define SQ_KEEP_SHRINK_ABOVE (1u << 20)
+
 /*
  * Copy n bytes at p (plus a NUL if nul) into the instance's keep buffer and
  * return the copy, which stays valid until the next call that keeps
@@ -217,14 +220,17 @@ int sq_walk(sq_inst *s, const sq_sql *def, const sq_binder *b,
 const void *sq_keep(sq_inst *s, const void *p, size_t n, int nul)
 {
     size_t need = n + (nul ? 1 : 0);
-    if (need == 0)
-        need = 1;
-    if (need > s->keep_cap) {
-        unsigned char *bigger = realloc(s->keep, need);
-        if (bigger == NULL)
+    size_t want = need < 256 ? 256 : need;
+    int shrink = s->keep_cap > SQ_KEEP_SHRINK_ABOVE &&
+                 want <= SQ_KEEP_SHRINK_ABOVE;
+    if (need > s->keep_cap || shrink) {
+        unsigned char *resized = realloc(s->keep, want);
+        if (resized == NULL && need > s->keep_cap)
             return NULL;
-        s->keep = bigger;
-        s->keep_cap = need;
+        if (resized != NULL) {
+            s->keep = resized;
+            s->keep_cap = want;
+        }
     }
     if (n > 0)
         memcpy(s->keep, p, n);

@@ -350,7 +350,7 @@ static void test_migrate_is_idempotent(void **state)
 static void test_migrate_refuses_newer_schema(void **state)
 {
     fixture *fx = *state;
-    char path[PATH_MAX + 16], sql[64], newer[16], known[16];
+    char path[PATH_MAX + 16], sql[64], newer[32], known[32];
     fx_db_path(fx, path, sizeof path);
     fx_ops->close(fx->st);
     fx->st = NULL;

@@ -161,6 +161,7 @@ typedef struct fx {
     sm_result res;       /* the last answer */
     FILE *trace;         /* if set, every answer is written to it */
     uint64_t aid, sid, qid; /* world(): assignment, submission, query */
+    struct fx *twin;     /* a second store, closed with this one */
 } fx;
 
 static fx *fx_open(void)
@@ -185,6 +186,8 @@ static fx *fx_open(void)
 
 static void fx_close(fx *f)
 {
+    if (f->twin)
+        fx_close(f->twin);
     g_ops->close(f->inst);
     sm_result_free(&f->res);
     DIR *d = opendir(f->dir);
@@ -847,6 +850,28 @@ static void test_create_course_rules(void **state)
     assert_int_equal(g_ops->course_get(f->inst, "_PH.100-x", &c, &err), LMS_OK);
     assert_int_equal(strlen(c.title), 200);
     assert_int_equal(c.created, T0);
+}
+
+static void test_texts_are_utf8_and_messages_are_clean(void **state)
+{
+    fx *f = *state;
+    world(f);
+    const char *bad[] = {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ab\xe2\x82",
+                         "\x80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_status(mk_course(f, "root", "PH100", bad[i]), LMS_INVALID_ARGUMENT,
+                      "course PH100: title is not valid UTF-8");
+    expect_ok(mk_course(f, "root", "PH100", "Physik f\xc3\xbcr alle \xf0\x9f\x98\x80"));
+
+    /* A refusal that echoes a client's bytes shows no escapes or bad UTF-8. */
+    const sm_result *r = mk_user(f, "root", "\x1b[2Jevil\xff", STUDENT);
+    expect_status(r, LMS_INVALID_ARGUMENT, "user ?[2Jevil?: a user name must be");
+    const char *names[] = {"ok\x07name"};
+    const Lms__Role roles[] = {STUDENT};
+    r = import(f, "root", names, roles, 1);
+    expect_ok(r);
+    assert_string_equal(r->rows[0].name, "ok?name");
+    assert_non_null(strstr(r->rows[0].message, "user ok?name: "));
 }
 
 static int enrolment_of(fx *f, const char *course, const char *user)
@@ -1533,7 +1558,7 @@ static void script(fx *f)
 
 static void test_same_log_same_state(void **state)
 {
-    fx *a = *state, *b = fx_open();
+    fx *a = *state, *b = a->twin = fx_open();
     char *trace_a = NULL, *trace_b = NULL;
     size_t len_a, len_b;
     a->trace = open_memstream(&trace_a, &len_a);
@@ -1561,7 +1586,6 @@ static void test_same_log_same_state(void **state)
     free(dump_b);
     free(trace_a);
     free(trace_b);
-    fx_close(b);
 }
 
 static int fail_course_put(void *inst, const lms_course *c, lms_err *err)
@@ -1629,6 +1653,7 @@ int main(void)
         T(test_sessions),
         T(test_import_reports_every_row),
         T(test_create_course_rules),
+        T(test_texts_are_utf8_and_messages_are_clean),
         T(test_enroll_rules),
         T(test_create_assignment_rules),
         T(test_create_assignment_stores_it),

@@ -1,0 +1,216 @@
+/*
+ * lms-admin.c: the administrators' client: users (one at a time or from a
+ * CSV file), courses and enrolments. Each subcommand is an entry in the
+ * table at the bottom; the frame around them is cli.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cmd_common.h"
+#include "files.h"
+#include "import.h"
+#include "prompt.h"
+
+static int cmd_add_user(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__AddUserRequest body = LMS__ADD_USER_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    char err[256], *password;
+    if (lms_read_password(cli_has(a, "password-stdin"), "Password: ", true, &password, err,
+                          sizeof err) != LMS_PROMPT_OK)
+        return cli_usage_error(ctx, "%s", err);
+    body.name = (char *)cli_str(a, "NAME");
+    body.role = out_role_parse(cli_str(a, "role"));
+    if (cli_has(a, "full-name"))
+        body.full_name = (char *)cli_str(a, "full-name");
+    body.password = password;
+    CLI_SET_BODY(&req, add_user, ADD_USER, &body);
+    int rc = cli_act(ctx, &req, "created user %s (%s)", body.name, cli_str(a, "role"));
+    lms_password_free(password);
+    return rc;
+}
+
+static const char *fmt_result(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__ImportResult *r = (const Lms__ImportResult *)m;
+    char status[32], clean[400];
+    if (r->status == LMS__STATUS__OK)
+        return "OK";
+    snprintf(buf, n, "%s%s%s", lms_status_name(r->status, status, sizeof status),
+             r->message[0] ? ": " : "", out_field_text(m, "message", clean, sizeof clean));
+    return buf;
+}
+
+static int by_line(const void *x, const void *y)
+{
+    const Lms__ImportResult *a = *(Lms__ImportResult *const *)x;
+    const Lms__ImportResult *b = *(Lms__ImportResult *const *)y;
+    return (a->line > b->line) - (a->line < b->line);
+}
+
+/* Print the report: every row's result (the server's and ours, by line),
+ * then "created N of M users". Returns the exit code. */
+static int import_report(struct cli_ctx *ctx, const struct lms_import *imp,
+                         const Lms__ImportUsersResponse *resp)
+{
+    static const struct out_column cols[] = {
+        {"LINE", "line", NULL},
+        {"NAME", "name", NULL},
+        {"RESULT", NULL, fmt_result},
+    };
+    size_t nserver = resp ? resp->n_results : 0, n = nserver + imp->nerrors, failed = 0;
+    uint32_t created = resp ? resp->created : 0;
+    Lms__ImportResult **all = calloc(n + 1, sizeof *all);
+    if (all == NULL)
+        return cli_fail_errno(ctx, ENOMEM, "out of memory");
+    for (size_t i = 0; i < nserver; i++)
+        all[i] = resp->results[i];
+    for (size_t i = 0; i < imp->nerrors; i++)
+        all[nserver + i] = imp->errors[i];
+    qsort(all, n, sizeof *all, by_line);
+    for (size_t i = 0; i < n; i++)
+        failed += all[i]->status != LMS__STATUS__OK;
+
+    size_t total = imp->nrows + imp->nerrors;
+    if (ctx->json) {
+        json_object *obj = json_object_new_object(), *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+            json_object_array_add(arr, out_json_message(&all[i]->base));
+        json_object_object_add(obj, "results", arr);
+        json_object_object_add(obj, "created", json_object_new_int64(created));
+        json_object_object_add(obj, "total", json_object_new_int64((int64_t)total));
+        cli_print_json(obj);
+    } else {
+        out_table(stdout, cols, sizeof cols / sizeof cols[0], (ProtobufCMessage *const *)all, n);
+        printf("created %" PRIu32 " of %zu users\n", created, total);
+    }
+    free(all);
+    if (failed == 0 && created == total)
+        return LMS_EXIT_OK;
+    fprintf(stderr, "%s: %zu of %zu users not created\n", ctx->prog->name, total - created, total);
+    return LMS_EXIT_FAILED;
+}
+
+static int cmd_import_users(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__ImportUsersRequest body = LMS__IMPORT_USERS_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp = NULL;
+    struct lms_import imp;
+    uint8_t *data;
+    size_t len;
+    char err[512];
+    if (lms_file_read(cli_str(a, "FILE"), &data, &len, err, sizeof err) < 0)
+        return cli_fail_errno(ctx, errno, err);
+    int rc = lms_import_parse((const char *)data, len, &imp);
+    free(data);
+    if (rc < 0)
+        return cli_fail_errno(ctx, ENOMEM, "out of memory");
+    if (imp.nrows > 0) {
+        body.rows = imp.rows;
+        body.n_rows = imp.nrows;
+        CLI_SET_BODY(&req, import_users, IMPORT_USERS, &body);
+        rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_IMPORT_USERS, &resp);
+    }
+    if (rc == LMS_EXIT_OK)
+        rc = import_report(ctx, &imp, resp ? resp->import_users : NULL);
+    if (resp != NULL)
+        lms__response__free_unpacked(resp, NULL);
+    lms_import_free(&imp);
+    return rc;
+}
+
+static int cmd_users(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"NAME", "name", NULL},
+        {"FULL NAME", "full_name", NULL},
+        {"ROLE", "role", NULL},
+        {"CREATED", "created", NULL},
+    };
+    static const struct cli_list_view view = {LMS__RESPONSE__BODY_USERS, "users",
+                                              CLI_COLUMNS(cols), "no users"};
+    Lms__ListUsersRequest body = LMS__LIST_USERS_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    CLI_SET_BODY(&req, list_users, LIST_USERS, &body);
+    return cli_list(ctx, &req, &view);
+}
+
+static int cmd_create_course(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__CreateCourseRequest body = LMS__CREATE_COURSE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.code = (char *)cli_str(a, "CODE");
+    body.title = (char *)cli_str(a, "title");
+    CLI_SET_BODY(&req, create_course, CREATE_COURSE, &body);
+    return cli_act(ctx, &req, "created course %s: %s", body.code, body.title);
+}
+
+static int cmd_enroll(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__EnrollRequest body = LMS__ENROLL_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.course = (char *)cli_str(a, "CODE");
+    body.user = (char *)cli_str(a, "NAME");
+    body.role = out_role_parse(cli_str(a, "as"));
+    CLI_SET_BODY(&req, enroll, ENROLL, &body);
+    return cli_act(ctx, &req, "enrolled %s in %s as %s", body.user, body.course, cli_str(a, "as"));
+}
+
+static const struct cli_param add_user_params[] = {
+    {"NAME", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the login name", NULL},
+    {"role", 0, "student|instructor|admin", CLI_CHOICE, CLI_REQUIRED, "what the user may do",
+     NULL},
+    {"full-name", 0, "N", CLI_STRING, 0, "the name shown to others", NULL},
+    {"password-stdin", 0, NULL, CLI_FLAG, 0,
+     "read the password as one line of standard input (default: ask twice on the terminal)",
+     NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param import_params[] = {
+    {"FILE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
+     "CSV with the columns name,role,full_name,password (a header row is skipped)", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param create_course_params[] = {
+    {"CODE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the course code, e.g. CS101",
+     NULL},
+    {"title", 0, "T", CLI_STRING, CLI_REQUIRED, "the course title", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param enroll_params[] = {
+    {"CODE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the course", NULL},
+    {"NAME", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the user", NULL},
+    {"as", 0, "student|instructor", CLI_CHOICE, CLI_REQUIRED, "the role in the course", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_command commands[] = {
+    CMD_SESSION_COMMANDS,
+    {"add-user", "create a user", add_user_params, cmd_add_user, CLI_NEEDS_SESSION},
+    {"import-users", "create users from a CSV file", import_params, cmd_import_users,
+     CLI_NEEDS_SESSION},
+    {"users", "list all users", cmd_no_params, cmd_users, CLI_NEEDS_SESSION},
+    {"create-course", "create a course", create_course_params, cmd_create_course,
+     CLI_NEEDS_SESSION},
+    {"courses", "list all courses", cmd_no_params, cmd_courses, CLI_NEEDS_SESSION},
+    {"enroll", "enrol a user in a course as student or instructor", enroll_params, cmd_enroll,
+     CLI_NEEDS_SESSION},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+static const struct cli_program program = {
+    "lms-admin",
+    "The administrator's client of the lms learning-management system.",
+    commands,
+};
+
+int main(int argc, char **argv)
+{
+    return cli_main(&program, argc, argv);
+}

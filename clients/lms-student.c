@@ -1,0 +1,176 @@
+/*
+ * lms-student.c: the students' client: hand in assignments, see grades,
+ * ask the instructors, fetch course materials. Each subcommand is an entry
+ * in the table at the bottom; the frame around them is cli.c.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "cmd_common.h"
+
+static const char *fmt_status(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    return ((const Lms__Submission *)m)->late ? "LATE" : "on time";
+}
+
+static int cmd_submit(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column fields[] = {
+        {"submission", "id", NULL},
+        {"assignment", "assignment_id", NULL},
+        {"attempt", "attempt", NULL},
+        {"file", "file_name", NULL},
+        {"size", "size", NULL},
+        {"sha256", "sha256", NULL},
+        {"submitted", "submitted", NULL},
+        {"status", NULL, fmt_status},
+    };
+    Lms__SubmitRequest body = LMS__SUBMIT_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    const char *name;
+    int rc = cmd_read_upload(ctx, cli_str(a, "FILE"), &body.data.data, &body.data.len, &name);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    body.assignment_id = cli_u64(a, "ASSIGNMENT_ID", 0);
+    body.file_name = (char *)name;
+    CLI_SET_BODY(&req, submit, SUBMIT, &body);
+    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_SUBMISSION, &resp);
+    free(body.data.data);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    rc = cli_show_fields(ctx, &resp->submission->base, CLI_COLUMNS(fields));
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static const char *fmt_grade(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__GradeEntry *g = (const Lms__GradeEntry *)m;
+    char grade[32], max[32];
+    snprintf(buf, n, "%s/%s", out_number(g->grade, grade, sizeof grade),
+             out_number(g->max_points, max, sizeof max));
+    return buf;
+}
+
+static int cmd_grades(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"COURSE", "course", NULL},
+        {"ASSIGNMENT", "assignment_id", NULL},
+        {"TITLE", "assignment_title", NULL},
+        {"ATTEMPT", "attempt", NULL},
+        {"GRADE", NULL, fmt_grade},
+        {"GRADED", "graded", NULL},
+        {"FEEDBACK", "feedback", NULL},
+    };
+    static const struct cli_list_view view = {LMS__RESPONSE__BODY_GRADES, "grades",
+                                              CLI_COLUMNS(cols), "no grades yet"};
+    Lms__ListGradesRequest body = LMS__LIST_GRADES_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    if (cli_has(a, "course"))
+        body.course = (char *)cli_str(a, "course");
+    CLI_SET_BODY(&req, list_grades, LIST_GRADES, &body);
+    return cli_list(ctx, &req, &view);
+}
+
+static int cmd_ask(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__AskRequest body = LMS__ASK_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    body.course = (char *)cli_str(a, "course");
+    if (cli_has(a, "title"))
+        body.title = (char *)cli_str(a, "title");
+    body.text = (char *)cli_str(a, "TEXT");
+    CLI_SET_BODY(&req, ask, ASK, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY__NOT_SET, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    if (resp->body_case == LMS__RESPONSE__BODY_QUERY)
+        rc = cli_done(ctx, out_response_body(resp), "query %" PRIu64 " sent to the instructors of %s",
+                      resp->query->id, body.course);
+    else
+        rc = cli_done(ctx, out_response_body(resp), "query sent to the instructors of %s",
+                      body.course);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static int cmd_download(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__DownloadMaterialRequest body = LMS__DOWNLOAD_MATERIAL_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    char what[48];
+    body.material_id = cli_u64(a, "MATERIAL_ID", 0);
+    CLI_SET_BODY(&req, download_material, DOWNLOAD_MATERIAL, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_MATERIAL, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__Material *m = resp->material;
+    snprintf(what, sizeof what, "material %" PRIu64, body.material_id);
+    rc = cmd_save_download(ctx, a, &m->base, what, m->file_name, &m->data, &m->sha256);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static const struct cli_param submit_params[] = {
+    CMD_ID_OPERAND("ASSIGNMENT_ID", "the assignment"),
+    {"FILE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
+     "the file to hand in, sent as is under its base name", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param submissions_params[] = {
+    {"assignment", 0, "ID", CLI_ID, 0, "only this assignment", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param ask_params[] = {
+    {"course", 0, "C", CLI_STRING, CLI_REQUIRED, "the course the question is about", NULL},
+    {"instructor", 0, NULL, CLI_FLAG, CLI_REQUIRED, "ask the course's instructors",
+     "choose --instructor (the tutor comes in a later version)"},
+    {"title", 0, "T", CLI_STRING, 0, "a short title for the question", NULL},
+    {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
+     "the question (several words are joined with spaces)", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param download_params[] = {
+    CMD_ID_OPERAND("MATERIAL_ID", "the material"),
+    CMD_OUTPUT_PARAM("material"),
+    CLI_END_PARAMS,
+};
+
+static const struct cli_command commands[] = {
+    CMD_SESSION_COMMANDS,
+    {"courses", "list the courses you are enrolled in", cmd_no_params, cmd_courses,
+     CLI_NEEDS_SESSION},
+    {"assignments", "list assignments, with your due times", cmd_course_filter_params,
+     cmd_assignments, CLI_NEEDS_SESSION},
+    {"submit", "hand in FILE for an assignment", submit_params, cmd_submit, CLI_NEEDS_SESSION},
+    {"submissions", "list what you have handed in", submissions_params, cmd_submissions,
+     CLI_NEEDS_SESSION},
+    {"grades", "list your released grades", cmd_course_filter_params, cmd_grades,
+     CLI_NEEDS_SESSION},
+    {"ask", "ask the instructors of a course a question", ask_params, cmd_ask,
+     CLI_NEEDS_SESSION},
+    {"queries", "show your questions with their replies", cmd_no_params, cmd_queries,
+     CLI_NEEDS_SESSION},
+    {"materials", "list course materials", cmd_course_filter_params, cmd_materials,
+     CLI_NEEDS_SESSION},
+    {"download", "save a course material", download_params, cmd_download, CLI_NEEDS_SESSION},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+static const struct cli_program program = {
+    "lms-student",
+    "The student's client of the lms learning-management system.",
+    commands,
+};
+
+int main(int argc, char **argv)
+{
+    return cli_main(&program, argc, argv);
+}

@@ -1,0 +1,851 @@
+"""lmstest: the harness of the end-to-end suite.
+
+Real lmsd processes on loopback, driven through the real command-line
+clients (lms-student, lms-instructor, lms-admin) and, for what the clients
+never send, through a raw protocol connection (RawConn) with a tiny protobuf
+encoder/decoder. Python 3 standard library only.
+
+Environment (set by tests/e2e/CMakeLists.txt):
+  LMSD                   the lmsd binary
+  LMS_BIN                directory of the three CLIs
+  LMS_PLUGIN_DIR         directory of the real plugins (storage_sqlite.so ...)
+  LMS_BROKEN_PLUGIN_DIR  directory of the deliberately broken plugin fixtures
+  LMS_SOURCE_DIR         the source tree (for proto/client.proto)
+  LMS_E2E_KEEP=1         keep the temporary directories of the nodes
+
+Pieces:
+  Node      one lmsd: temp data dir, generated YAML config on a free port,
+            init_admin(), start(), stop() (SIGTERM, exit 0), kill9(),
+            restart(); its stderr goes to a file that is printed when a test
+            of an E2ETestCase fails.
+  Cli       runs one CLI with --home DIR (one per user) and -s 127.0.0.1:PORT;
+            returns a CliResult (rc, out, err, json).
+  RawConn   a TCP connection speaking the framing of proto/client.proto:
+            send(Request dict) / send_frame(bytes) / recv() -> Response dict.
+  E2ETestCase  unittest.TestCase whose failures print the node logs, with
+            assertion helpers that say expected vs. got.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+# ---------------------------------------------------------------------------
+# paths
+
+
+def _env_path(name, default=None):
+    v = os.environ.get(name)
+    if v:
+        return v
+    if default is not None:
+        return default
+    raise unittest.SkipTest("%s is not set; run the e2e tests through ctest" % name)
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("LMS_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
+
+
+def lmsd_path():
+    return _env_path("LMSD")
+
+
+def bin_dir():
+    return _env_path("LMS_BIN")
+
+
+def plugin_dir():
+    return _env_path("LMS_PLUGIN_DIR")
+
+
+def broken_plugin_dir():
+    return _env_path("LMS_BROKEN_PLUGIN_DIR")
+
+
+def cli_path(prog):
+    return os.path.join(bin_dir(), prog)
+
+
+# ---------------------------------------------------------------------------
+# protobuf: a schema read from proto/client.proto, a varint / length-delimited
+# encoder and a decoder. Only what client.proto uses: scalars, strings, bytes,
+# enums, nested messages, repeated fields (packed or not on decode).
+
+SCALARS = {
+    "uint64", "uint32", "int64", "int32", "bool", "double", "string", "bytes",
+}
+
+
+class Proto:
+    """Messages and enums of a .proto file, parsed with regular expressions
+    (good enough for client.proto: flat messages, oneofs, two enums)."""
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        text = re.sub(r"//[^\n]*", "", text)
+        self.enums = {}      # enum name -> {value name: number}
+        self.messages = {}   # message name -> {field name: (number, type, repeated)}
+        for m in re.finditer(r"\benum\s+(\w+)\s*\{([^}]*)\}", text):
+            vals = {}
+            for v in re.finditer(r"(\w+)\s*=\s*(-?\d+)\s*;", m.group(2)):
+                vals[v.group(1)] = int(v.group(2))
+            self.enums[m.group(1)] = vals
+        # messages: find "message X {" and match braces (oneof blocks nest)
+        for m in re.finditer(r"\bmessage\s+(\w+)\s*\{", text):
+            depth, i = 1, m.end()
+            while depth:
+                if text[i] == "{":
+                    depth += 1
+                elif text[i] == "}":
+                    depth -= 1
+                i += 1
+            body = text[m.end():i - 1]
+            fields = {}
+            for f in re.finditer(r"(repeated\s+)?([\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;", body):
+                fields[f.group(3)] = (int(f.group(4)), f.group(2), bool(f.group(1)))
+            self.messages[m.group(1)] = fields
+        self.by_number = {
+            name: {num: (fname, typ, rep) for fname, (num, typ, rep) in fields.items()}
+            for name, fields in self.messages.items()
+        }
+        self.enum_names = {e: {v: k for k, v in vals.items()} for e, vals in self.enums.items()}
+
+    # -- encoding -------------------------------------------------------
+
+    def encode(self, msg_type, value):
+        """Encode a dict as msg_type. Unknown keys are an error, except
+        integer keys: {99: b'...'} adds a raw length-delimited field 99,
+        {(99, 0): 5} a raw varint field."""
+        fields = self.messages[msg_type]
+        out = bytearray()
+        for key, v in value.items():
+            if isinstance(key, int):
+                out += key_bytes(key, 2) + varint(len(v)) + bytes(v)
+                continue
+            if isinstance(key, tuple):
+                num, wt = key
+                out += key_bytes(num, wt)
+                out += varint(v) if wt == 0 else varint(len(v)) + bytes(v)
+                continue
+            if key not in fields:
+                raise KeyError("%s has no field %s" % (msg_type, key))
+            num, typ, rep = fields[key]
+            for item in (v if rep else [v]):
+                out += self._encode_field(num, typ, item)
+        return bytes(out)
+
+    def _encode_field(self, num, typ, v):
+        if typ in ("uint64", "uint32", "int64", "int32"):
+            return key_bytes(num, 0) + varint(v & 0xFFFFFFFFFFFFFFFF)
+        if typ == "bool":
+            return key_bytes(num, 0) + varint(1 if v else 0)
+        if typ == "double":
+            return key_bytes(num, 1) + struct.pack("<d", float(v))
+        if typ == "string":
+            b = v.encode("utf-8") if isinstance(v, str) else bytes(v)
+            return key_bytes(num, 2) + varint(len(b)) + b
+        if typ == "bytes":
+            b = bytes(v)
+            return key_bytes(num, 2) + varint(len(b)) + b
+        if typ in self.enums:
+            if isinstance(v, str):
+                v = self.enums[typ][v]
+            return key_bytes(num, 0) + varint(v)
+        if typ in self.messages:
+            b = self.encode(typ, v)
+            return key_bytes(num, 2) + varint(len(b)) + b
+        raise TypeError("cannot encode type %s" % typ)
+
+    # -- decoding -------------------------------------------------------
+
+    def decode(self, msg_type, data):
+        """Decode data as msg_type into a dict. Absent scalar fields get
+        proto3 defaults; enums become their names (numbers if unknown);
+        message fields are present only if they were sent."""
+        fields = self.messages[msg_type]
+        nums = self.by_number[msg_type]
+        out = {}
+        for fname, (num, typ, rep) in fields.items():
+            if rep:
+                out[fname] = []
+            elif typ in self.messages:
+                continue
+            else:
+                out[fname] = self._default(typ)
+        pos, n = 0, len(data)
+        while pos < n:
+            key, pos = read_varint(data, pos)
+            num, wt = key >> 3, key & 7
+            if wt == 0:
+                raw, pos = read_varint(data, pos)
+            elif wt == 1:
+                raw, pos = data[pos:pos + 8], pos + 8
+            elif wt == 2:
+                ln, pos = read_varint(data, pos)
+                raw, pos = data[pos:pos + ln], pos + ln
+                if pos > n:
+                    raise ValueError("truncated length-delimited field %d" % num)
+            elif wt == 5:
+                raw, pos = data[pos:pos + 4], pos + 4
+            else:
+                raise ValueError("unsupported wire type %d (field %d)" % (wt, num))
+            if num not in nums:
+                continue
+            fname, typ, rep = nums[num]
+            if rep and wt == 2 and typ not in ("string", "bytes") and typ not in self.messages:
+                vals, p = [], 0
+                while p < len(raw):
+                    if typ == "double":
+                        vals.append(struct.unpack("<d", raw[p:p + 8])[0])
+                        p += 8
+                    else:
+                        x, p = read_varint(raw, p)
+                        vals.append(self._scalar(typ, x))
+                out[fname].extend(vals)
+                continue
+            val = self._value(typ, wt, raw)
+            if rep:
+                out[fname].append(val)
+            else:
+                out[fname] = val
+        return out
+
+    def _default(self, typ):
+        if typ == "string":
+            return ""
+        if typ == "bytes":
+            return b""
+        if typ == "bool":
+            return False
+        if typ == "double":
+            return 0.0
+        if typ in self.enums:
+            return self.enum_names[typ].get(0, 0)
+        return 0
+
+    def _scalar(self, typ, x):
+        if typ == "bool":
+            return bool(x)
+        if typ in ("int64", "int32") and x >= 1 << 63:
+            return x - (1 << 64)
+        if typ in self.enums:
+            return self.enum_names[typ].get(x, x)
+        return x
+
+    def _value(self, typ, wt, raw):
+        if typ == "double":
+            return struct.unpack("<d", raw)[0]
+        if typ == "string":
+            return bytes(raw).decode("utf-8", "replace")
+        if typ == "bytes":
+            return bytes(raw)
+        if typ in self.messages:
+            return self.decode(typ, bytes(raw))
+        return self._scalar(typ, raw)
+
+
+def varint(n):
+    if n < 0:
+        n &= 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def key_bytes(num, wiretype):
+    return varint(num << 3 | wiretype)
+
+
+def read_varint(data, pos):
+    shift = result = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+_PROTO = None
+
+
+def proto():
+    global _PROTO
+    if _PROTO is None:
+        _PROTO = Proto(os.path.join(SOURCE_DIR, "proto", "client.proto"))
+    return _PROTO
+
+
+def frame(payload):
+    return struct.pack(">I", len(payload)) + payload
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
+    """Poll pred() until it returns a true value (returned), or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def iso(ts):
+    """Unix seconds -> ISO 8601 UTC, as the CLIs accept and print."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+_ALL_NODES = []
+_ALL_NODES_LOCK = threading.Lock()
+
+ADMIN = "root"
+ADMIN_PW = "rootpass-123"
+
+# ---------------------------------------------------------------------------
+# Node
+
+
+class Node:
+    """One lmsd process with its own temporary directory."""
+
+    def __init__(self, name="node", ttl=None, limits=None, log_level="info",
+                 extra_yaml="", storage_plugin="storage_sqlite"):
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="lms-e2e-%s-" % name)
+        self.data_dir = os.path.join(self.dir, "data")
+        self.config_path = os.path.join(self.dir, "lmsd.yaml")
+        self.log_path = os.path.join(self.dir, "lmsd.log")
+        self.port = free_port()
+        self.ttl = ttl
+        self.limits = dict(limits or {})
+        self.log_level = log_level
+        self.extra_yaml = extra_yaml
+        self.storage_plugin = storage_plugin
+        self.proc = None
+        self._log = None
+        self.write_config()
+        with _ALL_NODES_LOCK:
+            _ALL_NODES.append(self)
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    def config_text(self):
+        lines = [
+            "node:",
+            "  id: 1",
+            "  data_dir: %s" % self.data_dir,
+            "listen:",
+            "  client: 127.0.0.1:%d" % self.port,
+            "plugin_dir: %s" % plugin_dir(),
+            "log:",
+            "  level: %s" % self.log_level,
+        ]
+        if self.ttl:
+            lines += ["sessions:", "  ttl: %s" % self.ttl]
+        if self.limits:
+            lines.append("limits:")
+            lines += ["  %s: %s" % kv for kv in self.limits.items()]
+        lines += [
+            "storage:",
+            "  plugin: %s" % self.storage_plugin,
+            "auth:",
+            "  plugin: auth_password",
+            "  time_cost: 1",
+            "  memory_kib: 1024",
+            "  parallelism: 1",
+        ]
+        return "\n".join(lines) + "\n" + self.extra_yaml
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            f.write(self.config_text())
+
+    # -- processes ------------------------------------------------------
+
+    def _open_log(self):
+        if self._log is None or self._log.closed:
+            self._log = open(self.log_path, "ab")
+        return self._log
+
+    def run_lmsd(self, *args, input=None, timeout=60):
+        """Run lmsd to completion (--init-admin, --check-config)."""
+        log = self._open_log()
+        p = subprocess.run([lmsd_path()] + list(args), input=input,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        log.write(b"--- lmsd %s\n" % " ".join(args).encode())
+        log.write(p.stdout + p.stderr)
+        log.flush()
+        return p
+
+    def init_admin(self, name=ADMIN, password=ADMIN_PW):
+        p = self.run_lmsd("--config", self.config_path, "--init-admin", name,
+                          input=(password + "\n").encode())
+        if p.returncode != 0:
+            raise AssertionError("lmsd --init-admin %s: expected exit 0, got %d: %s"
+                                 % (name, p.returncode, p.stderr.decode(errors="replace")))
+        return p
+
+    def start(self, timeout=20.0):
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        for attempt in range(5):
+            log = self._open_log()
+            log.write(b"--- lmsd start (port %d)\n" % self.port)
+            log.flush()
+            self.proc = subprocess.Popen([lmsd_path(), "--config", self.config_path],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except AssertionError:
+                if self.proc.poll() is not None and self._port_taken():
+                    # someone else grabbed our free port: take another one
+                    self.port = free_port()
+                    self.write_config()
+                    continue
+                raise
+        raise AssertionError("lmsd could not find a free port")
+
+    def _port_taken(self):
+        with open(self.log_path, "rb") as f:
+            tail = f.read()[-2000:]
+        return b"cannot listen" in tail and b"in use" in tail
+
+    def wait_ready(self, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                raise AssertionError("lmsd exited with %d while starting:\n%s"
+                                     % (rc, self.log_tail()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError("lmsd did not accept connections on port %d within %.0fs:\n%s"
+                             % (self.port, timeout, self.log_tail()))
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=30.0, expect_rc=0):
+        """SIGTERM; assert the exit status (0: a clean shutdown)."""
+        if not self.running:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("lmsd did not exit within %.0fs of SIGTERM:\n%s"
+                                 % (timeout, self.log_tail()))
+        if expect_rc is not None and rc != expect_rc:
+            raise AssertionError("lmsd after SIGTERM: expected exit %d, got %d:\n%s"
+                                 % (expect_rc, rc, self.log_tail()))
+        return rc
+
+    def kill9(self):
+        if self.running:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def restart(self, kill=False):
+        if kill:
+            self.kill9()
+        else:
+            self.stop()
+        return self.start()
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=150):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def cleanup(self):
+        if self.running:
+            try:
+                self.stop(expect_rc=None)
+            except AssertionError:
+                self.kill9()
+        if self._log:
+            self._log.close()
+        with _ALL_NODES_LOCK:
+            if self in _ALL_NODES:
+                _ALL_NODES.remove(self)
+        if not os.environ.get("LMS_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- conveniences ---------------------------------------------------
+
+    def cli(self, prog, home=None):
+        return Cli(self, prog, home)
+
+    def raw(self, timeout=10.0):
+        return RawConn(self.port, timeout)
+
+
+# ---------------------------------------------------------------------------
+# Cli
+
+
+class CliResult:
+    def __init__(self, args, rc, out, err, want_json):
+        self.args = args
+        self.rc = rc
+        self.out = out
+        self.err = err
+        self.json = None
+        self.json_error = None
+        if want_json:
+            try:
+                self.json = json.loads(out) if out.strip() else None
+            except ValueError as e:
+                self.json_error = "stdout is not one JSON document (%s): %r" % (e, out[:500])
+
+    def __repr__(self):
+        return ("$ %s\n  exit %d\n  stdout: %s\n  stderr: %s"
+                % (" ".join(self.args), self.rc, self.out.strip()[:2000],
+                   self.err.strip()[:2000]))
+
+    @property
+    def status(self):
+        """The status word of a --json error document, else None."""
+        if isinstance(self.json, dict):
+            return self.json.get("status")
+        return None
+
+
+class Cli:
+    """One CLI program for one user: its own --home directory."""
+
+    def __init__(self, node, prog, home=None):
+        self.node = node
+        self.prog = prog
+        self.home = home or tempfile.mkdtemp(prefix="home-%s-" % prog, dir=node.dir)
+
+    def run(self, *args, input=None, json=False, timeout=60, env=None, cwd=None,
+            server=True, binary=False):
+        argv = [cli_path(self.prog), "--home", self.home]
+        if server:
+            argv += ["-s", self.node.addr]
+        if json:
+            argv.append("--json")
+        argv += [str(a) for a in args]
+        e = dict(os.environ)
+        e.pop("LMS_SERVERS", None)
+        e.pop("LMS_HOME", None)
+        e.setdefault("LMS_CLIENT_TIMEOUT", "10")
+        e["TZ"] = "UTC"
+        if env:
+            e.update(env)
+        if isinstance(input, str):
+            input = input.encode()
+        p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout, env=e, cwd=cwd)
+        out = p.stdout if binary else p.stdout.decode("utf-8", "replace")
+        res = CliResult(argv, p.returncode, out if not binary else "",
+                        p.stderr.decode("utf-8", "replace"), json)
+        if binary:
+            res.raw_out = p.stdout
+        return res
+
+    def login(self, user, password, json=False):
+        return self.run("login", user, "--password-stdin", input=password + "\n", json=json)
+
+
+# ---------------------------------------------------------------------------
+# RawConn
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class RawConn:
+    """A raw client connection: send any frame, read Response frames."""
+
+    _next_id = 1
+    _id_lock = threading.Lock()
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.timeout = timeout
+
+    @classmethod
+    def new_id(cls):
+        with cls._id_lock:
+            i = cls._next_id
+            cls._next_id += 1
+        return i
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send_bytes(self, data):
+        self.sock.sendall(data)
+
+    def send_frame(self, payload):
+        self.sock.sendall(frame(payload))
+
+    def send(self, req):
+        """Send a Request given as a dict; returns its id (set if absent)."""
+        req = dict(req)
+        req.setdefault("id", self.new_id())
+        self.send_frame(proto().encode("Request", req))
+        return req["id"]
+
+    def _read_exact(self, n):
+        while len(self.buf) < n:
+            try:
+                chunk = self.sock.recv(max(65536, n - len(self.buf)))
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                raise ConnectionClosed("connection closed by the server")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def recv(self):
+        """The next Response as a dict (ConnectionClosed at EOF)."""
+        (n,) = struct.unpack(">I", self._read_exact(4))
+        return proto().decode("Response", self._read_exact(n))
+
+    def call(self, req):
+        rid = self.send(req)
+        resp = self.recv()
+        if resp["id"] != rid:
+            raise AssertionError("response id %d does not match request id %d"
+                                 % (resp["id"], rid))
+        return resp
+
+    def is_closed(self, timeout=5.0):
+        """Whether the server closes the connection within timeout (with no
+        more frames pending)."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1)
+            return data == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)
+
+    def login(self, name, password):
+        r = self.call({"login": {"name": name, "password": password}})
+        if r["status"] != "OK":
+            raise AssertionError("raw login %s: %s %s" % (name, r["status"], r["message"]))
+        return r["login"]["token"]
+
+
+# ---------------------------------------------------------------------------
+# the test base class
+
+
+class E2ETestCase(unittest.TestCase):
+    """Prints the logs of the live nodes when a test fails."""
+
+    maxDiff = 4000
+
+    def run(self, result=None):
+        if result is None:
+            return super().run(result)
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > before:
+            with _ALL_NODES_LOCK:
+                nodes = list(_ALL_NODES)
+            for n in nodes:
+                sys.stderr.write("\n===== lmsd log of %s (%s), last lines =====\n%s\n"
+                                 % (n.name, n.log_path, n.log_tail(200)))
+            sys.stderr.flush()
+        return out
+
+    # -- assertions that say what was run, expected and got --------------
+
+    def assertRc(self, res, rc, what=""):
+        if res.rc != rc:
+            self.fail("%sexpected exit %d, got %d\n%r" % (what + ": " if what else "",
+                                                          rc, res.rc, res))
+
+    def ok(self, res, what=""):
+        """Assert exit 0 and, for --json, a parsed document; returns it."""
+        self.assertRc(res, 0, what)
+        if res.json_error:
+            self.fail("%s%s\n%r" % (what + ": " if what else "", res.json_error, res))
+        return res.json if res.json is not None else res
+
+    def refused(self, res, status, what="", rc=1, in_message=None):
+        """Assert the CLI was refused with status (exit rc, status on stderr
+        or in the --json document)."""
+        pre = what + ": " if what else ""
+        if res.rc != rc:
+            self.fail("%sexpected exit %d (%s), got %d\n%r" % (pre, rc, status, res.rc, res))
+        got = res.status if res.json is not None else None
+        if got is not None:
+            if got != status:
+                self.fail("%sexpected status %s in --json, got %s\n%r" % (pre, status, got, res))
+        elif status not in res.err:
+            self.fail("%sexpected %s on stderr\n%r" % (pre, status, res))
+        if res.json is not None and "error" not in res.json:
+            self.fail("%s--json error document without \"error\"\n%r" % (pre, res))
+        if in_message is not None:
+            for s in ([in_message] if isinstance(in_message, str) else in_message):
+                if s not in res.err:
+                    self.fail("%sexpected %r in the message on stderr\n%r" % (pre, s, res))
+        return res
+
+    def assertEqualMsg(self, got, expected, what):
+        if got != expected:
+            self.fail("%s: expected %r, got %r" % (what, expected, got))
+
+    def assertStatus(self, resp, status, what=""):
+        if resp["status"] != status:
+            self.fail("%sexpected status %s, got %s (%r)"
+                      % (what + ": " if what else "", status, resp["status"], resp["message"]))
+        return resp
+
+
+# ---------------------------------------------------------------------------
+# a standard world: admin, instructors, students, courses
+
+
+class World:
+    """A populated node: the admin, two instructors (teach1 in CS101,
+    teach2 in MA201), students (stud1, stud2 in CS101; stud3 in MA201) and
+    a logged-in Cli for each."""
+
+    PW = "password-123"
+
+    def __init__(self, node, tc=None):
+        self.node = node
+        self.tc = tc
+        self.admin = node.cli("lms-admin")
+        self._check(self.admin.login(ADMIN, ADMIN_PW), "admin login")
+        self.users = {}
+        for name, role in [("teach1", "instructor"), ("teach2", "instructor"),
+                           ("stud1", "student"), ("stud2", "student"),
+                           ("stud3", "student")]:
+            self.add_user(name, role)
+        self.course("CS101", "Intro to CS")
+        self.course("MA201", "Linear Algebra")
+        self.enroll("CS101", "teach1", "instructor")
+        self.enroll("MA201", "teach2", "instructor")
+        self.enroll("CS101", "stud1", "student")
+        self.enroll("CS101", "stud2", "student")
+        self.enroll("MA201", "stud3", "student")
+        self.clis = {}
+        for name in ("teach1", "teach2"):
+            self.clis[name] = self.login("lms-instructor", name)
+        for name in ("stud1", "stud2", "stud3"):
+            self.clis[name] = self.login("lms-student", name)
+
+    def _check(self, res, what):
+        if res.rc != 0:
+            raise AssertionError("%s: expected exit 0, got %d\n%r" % (what, res.rc, res))
+        return res
+
+    def add_user(self, name, role, password=None, full_name=None):
+        args = ["add-user", name, "--role", role, "--password-stdin"]
+        if full_name:
+            args += ["--full-name", full_name]
+        self._check(self.admin.run(*args, input=(password or self.PW) + "\n"),
+                    "add-user %s" % name)
+
+    def course(self, code, title):
+        self._check(self.admin.run("create-course", code, "--title", title),
+                    "create-course %s" % code)
+
+    def enroll(self, code, user, role):
+        self._check(self.admin.run("enroll", code, user, "--as", role),
+                    "enroll %s %s" % (code, user))
+
+    def login(self, prog, name, password=None):
+        c = self.node.cli(prog)
+        self._check(c.login(name, password or self.PW), "%s login %s" % (prog, name))
+        return c
+
+    def __getitem__(self, name):
+        return self.clis[name]
+
+    def create_assignment(self, teacher="teach1", course="CS101", title="HW",
+                          due=None, extra=()):
+        due = due if due is not None else time.time() + 7 * 86400
+        res = self.clis[teacher].run("create-assignment", "--course", course,
+                                     "--title", title, "--due", iso(due), *extra,
+                                     json=True)
+        self._check(res, "create-assignment %s" % title)
+        return res.json
+
+
+def started_node(tc=None, **kw):
+    """A fresh node with the admin created, started."""
+    n = Node(**kw)
+    n.init_admin()
+    n.start()
+    return n
