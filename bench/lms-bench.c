@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,8 +369,10 @@ static void *client_main(void *arg)
             s->t0 = now_ns();
             int rc = bench_send(fd, &rp.req, &sb);
             if (rc != BENCH_OK) {
-                note_error(w, rc == BENCH_TIMEOUT ? E_TIMEOUT : E_CONN, "send: %s",
-                           strerror(errno));
+                if (rc == BENCH_TIMEOUT)
+                    note_error(w, E_TIMEOUT, "send blocked for %d ms", opt.timeout_ms);
+                else
+                    note_error(w, E_CONN, "send: %s", strerror(errno));
                 lost = inflight;
                 dead = true;
                 break;
@@ -384,8 +387,12 @@ static void *client_main(void *arg)
         int rc = bench_recv(fd, &rb, &resp);
         uint64_t t1 = now_ns();
         if (rc != BENCH_OK) {
-            note_error(w, rc == BENCH_TIMEOUT ? E_TIMEOUT : rc == BENCH_BAD ? E_BAD : E_CONN,
-                       "receive: %s", rc == BENCH_BAD ? "bad frame" : strerror(errno));
+            if (rc == BENCH_TIMEOUT)
+                note_error(w, E_TIMEOUT, "no response within %d ms", opt.timeout_ms);
+            else if (rc == BENCH_BAD)
+                note_error(w, E_BAD, "a response frame that does not decode");
+            else
+                note_error(w, E_CONN, "receive: %s", strerror(errno));
             lost = inflight - 1;
             dead = true;
             break;
@@ -488,7 +495,7 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int report(worker *ws, int n)
+static int report(worker *ws, int n, double cpu_s)
 {
     size_t total = 0;
     uint64_t sent = 0, ok = 0, errs[E_KINDS] = {0}, nerr = 0;
@@ -537,10 +544,11 @@ static int report(worker *ws, int n)
         printf(",\"op\":\"%s\",\"write\":%s,\"clients\":%d,\"pipeline\":%d,"
                "\"wall_s\":%.3f,\"sent\":%llu,\"ok\":%llu,\"errors\":%llu,"
                "\"ops_per_s\":%.1f,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,"
-               "\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f},\"error_counts\":{",
+               "\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f},\"client_cpu_s\":%.3f,"
+               "\"error_counts\":{",
                op_info[opt.op].name, op_info[opt.op].write ? "true" : "false", opt.clients,
                opt.pipeline, wall, (unsigned long long)sent, (unsigned long long)ok,
-               (unsigned long long)nerr, tput, p50, p90, p99, mx, mean);
+               (unsigned long long)nerr, tput, p50, p90, p99, mx, mean, cpu_s);
         int comma = 0;
         for (int k = 0; k < E_KINDS; k++)
             if (errs[k]) {
@@ -563,6 +571,8 @@ static int report(worker *ws, int n)
         printf("  %-9s %.1f ok ops/s\n", op_info[opt.op].write ? "committed" : "reads", tput);
         printf("  latency   p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n",
                p50, p90, p99, mx, mean);
+        printf("  client    %.2f CPU seconds (%.0f%% of one core)\n", cpu_s,
+               wall > 0 ? 100 * cpu_s / wall : 0);
         for (int k = 0; k < E_KINDS; k++)
             if (errs[k])
                 printf("  error     %-20s %llu  (first: %s)\n", kind_name(k, buf, sizeof buf),
@@ -571,6 +581,16 @@ static int report(worker *ws, int n)
     fflush(stdout);
     free(all);
     return (ok == 0 || errs[E_SETUP]) ? 1 : 0;
+}
+
+/* User and system CPU time of the whole process so far. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -722,6 +742,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "lms-bench: out of memory\n");
         return 1;
     }
+    double cpu0 = cpu_seconds();
     int nstarted = 0;
     for (int i = 0; i < opt.clients; i++) {
         ws[i].idx = i;
@@ -737,7 +758,7 @@ int main(int argc, char **argv)
         pthread_join(ws[i].th, NULL);
     pthread_barrier_destroy(&start_barrier);
 
-    int rc = report(ws, opt.clients);
+    int rc = report(ws, opt.clients, cpu_seconds() - cpu0);
     for (int i = 0; i < opt.clients; i++)
         free(ws[i].lat);
     free(ws);

@@ -112,11 +112,12 @@ int cli_refused(struct cli_ctx *ctx, const Lms__Response *resp)
     char buf[32], text[1200];
     const char *status = lms_status_name(resp->status, buf, sizeof buf);
     if (resp->status == LMS__STATUS__UNAUTHENTICATED && !is_login(ctx))
-        return cli_fail(ctx, LMS_EXIT_AUTH, status, "session expired or revoked; run: %s login NAME",
-                        ctx->prog->name);
+        return cli_fail(ctx, LMS_EXIT_AUTH, status,
+                        "session expired or revoked; run: %s login NAME", ctx->prog->name);
     snprintf(text, sizeof text, "refused (%s)%s%s", status, resp->message[0] ? ": " : "",
              resp->message);
-    return report(ctx, resp->status == LMS__STATUS__UNAUTHENTICATED ? LMS_EXIT_AUTH : LMS_EXIT_FAILED,
+    return report(ctx,
+                  resp->status == LMS__STATUS__UNAUTHENTICATED ? LMS_EXIT_AUTH : LMS_EXIT_FAILED,
                   status, text, resp->message[0] ? resp->message : status);
 }
 
@@ -155,6 +156,8 @@ int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
         return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNAVAILABLE", "%s", err);
     case LMS_CLIENT_LOCAL:
         return cli_fail(ctx, LMS_EXIT_FAILED, "RESOURCE_EXHAUSTED", "%s", err);
+    case LMS_CLIENT_DROPPED:
+        return cli_fail(ctx, LMS_EXIT_FAILED, "ABORTED", "%s", err);
     case LMS_CLIENT_BAD_REPLY:
         break;
     }
@@ -375,20 +378,35 @@ static int run_help(struct cli_ctx *ctx, int argc, char **argv)
     return LMS_EXIT_OK;
 }
 
+/* "lms-student 0.1.0", or {"program", "version"} with --json. */
+static int print_version(const struct cli_ctx *ctx)
+{
+    if (!ctx->json) {
+        printf("%s %s\n", ctx->prog->name, LMS_VERSION);
+        return LMS_EXIT_OK;
+    }
+    json_object *obj = json_object_new_object();
+    json_object_object_add(obj, "program", json_object_new_string(ctx->prog->name));
+    json_object_object_add(obj, "version", json_object_new_string(LMS_VERSION));
+    return cli_print_json(obj);
+}
+
+/* Global options, then "help", then the subcommand. */
 static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
 {
     const struct cli_param *const tables[] = {global_params, NULL};
     struct cli_args g;
     char err[1024];
     int used, rc = -1;
+    bool help = false;
     if (cli_parse(tables, argc, argv, true, &g, &used, err, sizeof err) < 0) {
         rc = cli_usage_error(ctx, "%s", err);
     } else {
         apply_globals(ctx, &g);
+        help = cli_has(&g, "help");
         if (cli_has(&g, "version")) {
-            printf("%s %s\n", ctx->prog->name, LMS_VERSION);
-            rc = LMS_EXIT_OK;
-        } else if (used == argc && cli_has(&g, "help")) {
+            rc = print_version(ctx);
+        } else if (used == argc && help) {
             print_program_help(ctx->prog);
             rc = LMS_EXIT_OK;
         } else if (used == argc) {
@@ -405,7 +423,7 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
     ctx->cmd = find_command(ctx->prog, argv[0]);
     if (ctx->cmd == NULL)
         return cli_usage_error(ctx, "unknown command '%s'", argv[0]);
-    if (cli_has(&g, "help")) {
+    if (help) {
         print_command_help(ctx->prog, ctx->cmd);
         return LMS_EXIT_OK;
     }

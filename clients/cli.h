@@ -73,7 +73,8 @@ int cli_main(const struct cli_program *prog, int argc, char **argv);
 int cli_fail(struct cli_ctx *ctx, int code, const char *status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* A usage error (exit 2): the message, then the subcommand's usage line. */
-int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A local failure (exit 1) whose status follows errno (ENOENT: NOT_FOUND...). */
 int cli_fail_errno(struct cli_ctx *ctx, int err, const char *msg);
 /* The server said no: "PROG: refused (STATUS): message", exit 1 (4 for

@@ -134,8 +134,8 @@ static int convert(const struct cli_param *p, const char *text, struct cli_value
         if (lms_time_parse(text, &v->t, why, sizeof why) == 0)
             return 0;
         snprintf(err, errlen,
-                 "bad time for %s: '%s': %s (expected ISO 8601, e.g. "
-                 "2026-12-01T23:59:00Z, 2026-12-01T23:59 or 2026-12-01)",
+                 "bad time for %s: '%s' (%s); use ISO 8601 like "
+                 "2026-12-01T23:59:00Z, 2026-12-01T23:59 or 2026-12-01",
                  display_name(p, name, sizeof name), text, why);
         return -1;
     case CLI_CHOICE:
@@ -361,17 +361,19 @@ int64_t cli_time(const struct cli_args *a, const char *name, int64_t dflt)
     return v != NULL && v->set ? v->t : dflt;
 }
 
-/* " --course C", " [--cutoff TIME]", " FILE", " [TEXT...]" */
+/* " --course C", " [-o FILE]", " [--hold-grades]", " FILE", " TEXT..." */
 static void print_usage_word(FILE *f, const struct cli_param *p)
 {
     bool optional = !(p->flags & CLI_REQUIRED);
     fputs(optional ? " [" : " ", f);
     if (is_operand(p))
         fprintf(f, "%s%s", p->name, p->flags & CLI_REST ? "..." : "");
-    else if (p->kind == CLI_FLAG)
-        fprintf(f, "--%s", p->name);
+    else if (p->short_name)
+        fprintf(f, "-%c", p->short_name);
     else
-        fprintf(f, "--%s %s", p->name, p->meta);
+        fprintf(f, "--%s", p->name);
+    if (!is_operand(p) && p->kind != CLI_FLAG)
+        fprintf(f, " %s", p->meta);
     if (optional)
         fputc(']', f);
 }
@@ -379,11 +381,8 @@ static void print_usage_word(FILE *f, const struct cli_param *p)
 void cli_print_usage(FILE *f, const char *prog, const char *cmd, const struct cli_param *table)
 {
     fprintf(f, "usage: %s %s", prog, cmd);
-    /* options first, then operands, as people type them */
-    for (int pass = 0; pass < 2; pass++)
-        for (const struct cli_param *p = table; p->name != NULL; p++)
-            if (is_operand(p) == (pass == 1))
-                print_usage_word(f, p);
+    for (const struct cli_param *p = table; p->name != NULL; p++)
+        print_usage_word(f, p);
     fputc('\n', f);
 }
 
@@ -398,6 +397,9 @@ void cli_print_params(FILE *f, const struct cli_param *table)
         else
             snprintf(left, sizeof left, "%s--%s%s%s", sh, p->name,
                      p->kind == CLI_FLAG ? "" : " ", p->kind == CLI_FLAG ? "" : p->meta);
-        fprintf(f, "  %-30s %s\n", left, p->help ? p->help : "");
+        if (strlen(left) > 30) /* too wide: the help goes on a line of its own */
+            fprintf(f, "  %s\n  %-30s %s\n", left, "", p->help ? p->help : "");
+        else
+            fprintf(f, "  %-30s %s\n", left, p->help ? p->help : "");
     }
 }

@@ -84,7 +84,8 @@ uint64_t cli_u64(const struct cli_args *a, const char *name, uint64_t dflt);
 double cli_num(const struct cli_args *a, const char *name, double dflt);
 int64_t cli_time(const struct cli_args *a, const char *name, int64_t dflt);
 
-/* "usage: PROG CMD --course C [--cutoff TIME] FILE" for the params of table. */
+/* "usage: PROG CMD --course C [--cutoff TIME] FILE" for the params of table,
+ * in the order of the table. */
 void cli_print_usage(FILE *f, const char *prog, const char *cmd, const struct cli_param *table);
 /* One line per param of table: "  -o, --output FILE  help". */
 void cli_print_params(FILE *f, const struct cli_param *table);

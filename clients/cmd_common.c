@@ -5,6 +5,7 @@
 #include "cmd_common.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "files.h"
@@ -76,8 +77,11 @@ int cmd_logout(struct cli_ctx *ctx, const struct cli_args *a)
         lms__response__free_unpacked(resp, NULL);
         return cli_fail_errno(ctx, errno, err);
     }
-    if (rc != LMS_EXIT_OK)
+    if (rc != LMS_EXIT_OK) {
+        fprintf(stderr, "%s: the session was forgotten here, but the server could not be told\n",
+                ctx->prog->name);
         return rc;
+    }
     bool gone = resp->status == LMS__STATUS__UNAUTHENTICATED ||
                 resp->status == LMS__STATUS__NOT_FOUND;
     if (resp->status == LMS__STATUS__OK || gone)
@@ -270,6 +274,14 @@ int cmd_read_upload(struct cli_ctx *ctx, const char *path, uint8_t **data, size_
     return LMS_EXIT_OK;
 }
 
+int cmd_check_output(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *path = cli_str(a, "output");
+    if (path != NULL && strcmp(path, "-") == 0 && ctx->json)
+        return cli_usage_error(ctx, "-o - writes the file to stdout, which --json needs");
+    return LMS_EXIT_OK;
+}
+
 int cmd_save_download(struct cli_ctx *ctx, const struct cli_args *a, const ProtobufCMessage *m,
                       const char *what, const char *file_name, const ProtobufCBinaryData *data,
                       const ProtobufCBinaryData *sha256)
@@ -286,8 +298,6 @@ int cmd_save_download(struct cli_ctx *ctx, const struct cli_args *a, const Proto
                         "%s); nothing saved",
                         what, out_hex(sha256->data, sha256->len < 32 ? sha256->len : 32, want,
                                       sizeof want), got);
-    if (path != NULL && strcmp(path, "-") == 0 && ctx->json)
-        return cli_usage_error(ctx, "-o - writes the file to stdout, which --json needs");
     if (path == NULL && !lms_safe_file_name(file_name))
         return cli_fail(ctx, LMS_EXIT_FAILED, "INVALID_ARGUMENT",
                         "the file name '%s' from the server is not safe to use; choose one "

@@ -56,6 +56,9 @@ int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a);
 int cmd_read_upload(struct cli_ctx *ctx, const char *path, uint8_t **data, size_t *len,
                     const char **name);
 
+/* Check -o before asking the server: "-o -" and --json both want stdout. */
+int cmd_check_output(struct cli_ctx *ctx, const struct cli_args *a);
+
 /*
  * Save a file received from the server after checking it against sha256:
  * to -o (args "output", replacing an existing file) or to file_name in the

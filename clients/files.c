@@ -88,8 +88,8 @@ int lms_file_write(const char *path, const uint8_t *data, size_t len, bool overw
     if (fd < 0) {
         int e = errno;
         if (e == EEXIST)
-            snprintf(err, errlen, "%s already exists; not overwriting it (name it with -o to replace it)",
-                     path);
+            snprintf(err, errlen,
+                     "%s already exists; not overwriting it (name it with -o to replace it)", path);
         else
             snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
         errno = e;

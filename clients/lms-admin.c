@@ -83,7 +83,8 @@ static int import_report(struct cli_ctx *ctx, const struct lms_import *imp,
         json_object_object_add(obj, "total", json_object_new_int64((int64_t)total));
         cli_print_json(obj);
     } else {
-        out_table(stdout, cols, sizeof cols / sizeof cols[0], (ProtobufCMessage *const *)all, n);
+        if (n > 0)
+            out_table(stdout, CLI_COLUMNS(cols), (ProtobufCMessage *const *)all, n);
         printf("created %" PRIu32 " of %zu users\n", created, total);
     }
     free(all);

@@ -46,9 +46,12 @@ static int cmd_fetch(struct cli_ctx *ctx, const struct cli_args *a)
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp;
     char what[48];
+    int rc = cmd_check_output(ctx, a);
+    if (rc != LMS_EXIT_OK)
+        return rc;
     body.submission_id = cli_u64(a, "SUBMISSION_ID", 0);
     CLI_SET_BODY(&req, fetch_submission, FETCH_SUBMISSION, &body);
-    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_SUBMISSION, &resp);
+    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_SUBMISSION, &resp);
     if (rc != LMS_EXIT_OK)
         return rc;
     const Lms__Submission *s = resp->submission;
@@ -132,8 +135,9 @@ static int cmd_upload(struct cli_ctx *ctx, const struct cli_args *a)
         return rc;
     const Lms__Material *m = resp->material;
     char sha[80];
-    rc = cli_done(ctx, &m->base, "uploaded material %" PRIu64 " to %s: %s (%" PRIu64 " bytes, sha256 %s)",
-                  m->id, body.course, body.file_name, m->size,
+    rc = cli_done(ctx, &m->base,
+                  "uploaded material %" PRIu64 " to %s: %s (%" PRIu64 " bytes, sha256 %s)", m->id,
+                  body.course, body.file_name, m->size,
                   out_field_text(&m->base, "sha256", sha, sizeof sha));
     lms__response__free_unpacked(resp, NULL);
     return rc;

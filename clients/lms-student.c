@@ -88,8 +88,9 @@ static int cmd_ask(struct cli_ctx *ctx, const struct cli_args *a)
     if (rc != LMS_EXIT_OK)
         return rc;
     if (resp->body_case == LMS__RESPONSE__BODY_QUERY)
-        rc = cli_done(ctx, out_response_body(resp), "query %" PRIu64 " sent to the instructors of %s",
-                      resp->query->id, body.course);
+        rc = cli_done(ctx, out_response_body(resp),
+                      "query %" PRIu64 " sent to the instructors of %s", resp->query->id,
+                      body.course);
     else
         rc = cli_done(ctx, out_response_body(resp), "query sent to the instructors of %s",
                       body.course);
@@ -103,9 +104,12 @@ static int cmd_download(struct cli_ctx *ctx, const struct cli_args *a)
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp;
     char what[48];
+    int rc = cmd_check_output(ctx, a);
+    if (rc != LMS_EXIT_OK)
+        return rc;
     body.material_id = cli_u64(a, "MATERIAL_ID", 0);
     CLI_SET_BODY(&req, download_material, DOWNLOAD_MATERIAL, &body);
-    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_MATERIAL, &resp);
+    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_MATERIAL, &resp);
     if (rc != LMS_EXIT_OK)
         return rc;
     const Lms__Material *m = resp->material;

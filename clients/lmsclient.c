@@ -43,6 +43,7 @@ struct lms_client {
     uint64_t client_id, seq, next_id;
     int timeout_ms;
     bool progress;
+    bool debug; /* LMS_CLIENT_DEBUG: trace every failed attempt on stderr */
 };
 
 static int64_t mono_ms(void)
@@ -207,6 +208,7 @@ struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen)
     c->fd = -1;
     c->client_id = random_id();
     c->timeout_ms = LMS_CLIENT_DEFAULT_TIMEOUT_MS;
+    c->debug = getenv("LMS_CLIENT_DEBUG") != NULL && *getenv("LMS_CLIENT_DEBUG") != '\0';
     for (const char *p = servers;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -237,6 +239,7 @@ static void disconnect(struct lms_client *c)
         close(c->fd);
     c->fd = -1;
 }
+
 
 void lms_client_free(struct lms_client *c)
 {
@@ -338,10 +341,11 @@ struct call {
     bool answered;       /* some server answered NOT_LEADER or UNAVAILABLE */
     int64_t retry_since; /* monotonic ms of the first failure, -1: none */
     int64_t backoff_ms;
+    long hung_up_on;     /* server that closed on the request unanswered, -1: none */
     char why[384];       /* why the last attempt failed */
 };
 
-enum attempt { ATT_DONE, ATT_REDIRECT, ATT_FAILED, ATT_FATAL };
+enum attempt { ATT_DONE, ATT_REDIRECT, ATT_FAILED, ATT_FATAL, ATT_REFUSED };
 
 /* Should resp send us elsewhere? Handles NOT_LEADER and UNAVAILABLE. */
 static enum attempt judge(struct lms_client *c, struct call *k, const Lms__Response *resp)
@@ -374,42 +378,68 @@ static int64_t time_left(const struct lms_client *c, const struct call *k)
     return left > 0 ? left : 0;
 }
 
+/*
+ * The connection to servers[cur] failed after the request went out. A server
+ * that hangs up on the same request twice, without an answer, is refusing
+ * it: most likely the frame is over its limit and the error it sent was lost
+ * to the reset of the connection. Retrying would only repeat that.
+ */
+static enum attempt hung_up(struct lms_client *c, struct call *k)
+{
+    if (k->hung_up_on != (long)c->cur) {
+        k->hung_up_on = (long)c->cur;
+        return ATT_FAILED;
+    }
+    snprintf(k->why, sizeof k->why,
+             "the server hung up twice on the request of %zu bytes without answering; it may be "
+             "larger than the server accepts",
+             k->len);
+    return ATT_REFUSED;
+}
+
+/* Send the frame on the open connection and read the answer. Returns a
+ * lms_wire_rc; *resp is set on LMS_WIRE_OK. */
+static int exchange(struct lms_client *c, struct call *k, Lms__Response **resp)
+{
+    /* the server may need a while to commit a large write: one extra second
+     * of patience per MiB on top of the timeout */
+    int idle = c->timeout_ms + (int)(k->len >> 20) * 1000;
+    int rc = lms_wire_send(c->fd, k->frame, k->len, idle, c->progress, k->why, sizeof k->why);
+    if (rc == LMS_WIRE_OK)
+        return lms_wire_recv_response(c->fd, idle, c->progress, resp, k->why, sizeof k->why);
+    /* A server that refuses a frame (too large) answers, then closes: its
+     * answer, if it survived, is worth more than our write error. */
+    char ignored[64];
+    if (lms_wire_recv_response(c->fd, 1000, false, resp, ignored, sizeof ignored) == LMS_WIRE_OK)
+        return LMS_WIRE_OK;
+    return rc;
+}
+
 /* One try on servers[cur]: connect if needed, send, receive. */
 static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response **resp)
 {
     if (c->fd < 0) {
         int64_t left = time_left(c, k);
-        int timeout = left < LMS_CLIENT_CONNECT_TIMEOUT_MS ? (int)left : LMS_CLIENT_CONNECT_TIMEOUT_MS;
+        int timeout =
+            left < LMS_CLIENT_CONNECT_TIMEOUT_MS ? (int)left : LMS_CLIENT_CONNECT_TIMEOUT_MS;
         c->fd = connect_server(&c->servers[c->cur], timeout > 0 ? timeout : 1, k->why,
                                sizeof k->why);
         if (c->fd < 0)
             return ATT_FAILED;
     }
     k->reached = true;
-    /* the server may need a while to commit a large write: one extra second
-     * of patience per MiB on top of the timeout */
-    int idle = c->timeout_ms + (int)(k->len >> 20) * 1000;
-    int rc = lms_wire_send(c->fd, k->frame, k->len, idle, c->progress, k->why, sizeof k->why);
-    if (rc == LMS_WIRE_OK) {
-        rc = lms_wire_recv_response(c->fd, idle, c->progress, resp, k->why, sizeof k->why);
-    } else {
-        /* A server that refuses a frame (too large) answers, then closes:
-         * its answer is worth more than our write error. */
-        char ignored[64];
-        if (lms_wire_recv_response(c->fd, 1000, false, resp, ignored, sizeof ignored) == 0)
-            rc = LMS_WIRE_OK;
-    }
+    int rc = exchange(c, k, resp);
     if (rc != LMS_WIRE_OK) {
         disconnect(c);
-        return rc == LMS_WIRE_BAD ? ATT_FATAL : ATT_FAILED;
+        return rc == LMS_WIRE_BAD ? ATT_FATAL : rc == LMS_WIRE_IO ? hung_up(c, k) : ATT_FAILED;
     }
     /* a response to an earlier request on this connection cannot happen (one
      * request per connection at a time), but a connection-level error
      * without our id can */
     if ((*resp)->id != k->id && (*resp)->status == LMS__STATUS__OK) {
+        snprintf(k->why, sizeof k->why, "the server answered a different request");
         lms__response__free_unpacked(*resp, NULL);
         *resp = NULL;
-        snprintf(k->why, sizeof k->why, "the server answered a different request");
         disconnect(c);
         return ATT_FATAL;
     }
@@ -430,7 +460,7 @@ enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms_
     req->seq = lms_request_is_write(req->body_case) ? ++c->seq : 0;
     *resp = NULL;
 
-    struct call k = {.id = req->id, .retry_since = -1, .backoff_ms = 50};
+    struct call k = {.id = req->id, .retry_since = -1, .backoff_ms = 50, .hung_up_on = -1};
     uint8_t *frame = lms_wire_pack_request(req, &k.len);
     if (frame == NULL) {
         snprintf(err, errlen, "the request is too large to send");
@@ -445,11 +475,15 @@ enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms_
             rc = LMS_CLIENT_OK;
             break;
         }
-        if (a == ATT_FATAL) {
-            snprintf(err, errlen, "%s (from %s)", k.why, c->servers[c->cur].display);
-            rc = LMS_CLIENT_BAD_REPLY;
+        if (a == ATT_FATAL || a == ATT_REFUSED) {
+            snprintf(err, errlen, "%s (%s)", k.why, c->servers[c->cur].display);
+            rc = a == ATT_FATAL ? LMS_CLIENT_BAD_REPLY : LMS_CLIENT_DROPPED;
             break;
         }
+        if (c->debug)
+            fprintf(stderr, "lms client: request %llu on %s: %s\n", (unsigned long long)k.id,
+                    c->servers[c->cur].display,
+                    a == ATT_REDIRECT ? "redirected to the leader" : k.why);
         if (a == ATT_REDIRECT)
             continue;
         if (k.retry_since < 0)

@@ -31,6 +31,7 @@ enum lms_client_rc {
     LMS_CLIENT_UNREACHABLE, /* no server could be reached, or all of them hung up */
     LMS_CLIENT_NO_LEADER,   /* servers answered NOT_LEADER/UNAVAILABLE until time ran out */
     LMS_CLIENT_BAD_REPLY,   /* a response that is too large or does not decode */
+    LMS_CLIENT_DROPPED,     /* a server hung up on the request twice (too large?) */
     LMS_CLIENT_LOCAL,       /* the request cannot be sent (too large, out of memory) */
 };
 
@@ -39,7 +40,8 @@ struct lms_client;
 /*
  * A client for the comma-separated "host:port" list servers ("[v6addr]:port"
  * for IPv6; the port defaults to 7400). Does not connect yet. Reads
- * LMS_CLIENT_TIMEOUT. Returns NULL with the reason in err if the list or the
+ * LMS_CLIENT_TIMEOUT, and LMS_CLIENT_DEBUG (if set, every failed attempt is
+ * traced on stderr). Returns NULL with the reason in err if the list or the
  * timeout is malformed or memory runs out.
  */
 struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen);

@@ -346,7 +346,8 @@ void out_table(FILE *f, const struct out_column *cols, size_t ncols,
             char buf[512];
             char *s = strdup(cell_text(&cols[c], rows[r], buf, sizeof buf));
             if (s != NULL) {
-                shorten(s, CELL_MAX_CHARS);
+                if (c + 1 < ncols) /* the last column can be as long as it likes */
+                    shorten(s, CELL_MAX_CHARS);
                 if (display_width(s) > width[c])
                     width[c] = display_width(s);
             }

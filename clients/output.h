@@ -36,13 +36,14 @@ struct out_column {
 /* JSON for m (a new reference; NULL m gives JSON null). */
 json_object *out_json_message(const ProtobufCMessage *m);
 
-/* Text of one field of m ("user.name" reaches into nested messages): times as ISO 8601 or "-" for 0, booleans as
- * yes/no, roles in lower case, bytes as hex, strings with control characters
+/* Text of one field of m ("user.name" reaches into nested messages): times as ISO 8601 or "-" for
+ * 0, booleans as yes/no, roles in lower case, bytes as hex, strings with control characters
  * replaced. Unknown field: "?". Returns buf. */
 const char *out_field_text(const ProtobufCMessage *m, const char *field, char *buf, size_t n);
 
 /* Print rows as a table with a header line; columns are separated by two
- * spaces and cells longer than 48 characters are shortened. */
+ * spaces and cells longer than 48 characters are shortened, except in the
+ * last column. */
 void out_table(FILE *f, const struct out_column *cols, size_t ncols,
                ProtobufCMessage *const *rows, size_t nrows);
 

@@ -186,7 +186,8 @@ int lms_session_save(const char *dir, const struct lms_session *s, char *err, si
     if (path == NULL || tmp == NULL || obj == NULL) {
         snprintf(err, errlen, "out of memory");
     } else {
-        char *text = strdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY));
+        char *text = strdup(
+            json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
         if (text != NULL)
             rc = write_atomically(tmp, path, text, err, errlen);
         else

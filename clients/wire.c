@@ -48,7 +48,8 @@ static int wait_for(int fd, short events, int idle_ms)
     }
 }
 
-static void describe(char *why, size_t whylen, const char *what, int err)
+/* Say why an I/O failed; returns LMS_WIRE_IDLE or LMS_WIRE_IO. */
+static int describe(char *why, size_t whylen, const char *what, int err)
 {
     if (err == ETIMEDOUT)
         snprintf(why, whylen, "no answer from the server while %s", what);
@@ -56,6 +57,7 @@ static void describe(char *why, size_t whylen, const char *what, int err)
         snprintf(why, whylen, "connection closed by the server while %s", what);
     else
         snprintf(why, whylen, "connection lost while %s: %s", what, strerror(err));
+    return err == ETIMEDOUT ? LMS_WIRE_IDLE : LMS_WIRE_IO;
 }
 
 int lms_wire_send(int fd, const uint8_t *frame, size_t len, int idle_ms, bool progress,
@@ -81,8 +83,7 @@ int lms_wire_send(int fd, const uint8_t *frame, size_t len, int idle_ms, bool pr
     lms_progress_end(&pg);
     if (off == len)
         return LMS_WIRE_OK;
-    describe(why, whylen, "sending", err);
-    return LMS_WIRE_IO;
+    return describe(why, whylen, "sending", err);
 }
 
 /* Read exactly len bytes. Returns 0, or -1 with errno (0: orderly close). */
@@ -113,8 +114,7 @@ int lms_wire_recv_response(int fd, int idle_ms, bool progress, Lms__Response **o
 {
     uint8_t hdr[4];
     if (recv_all(fd, hdr, sizeof hdr, idle_ms, NULL) < 0) {
-        describe(why, whylen, "waiting for the answer", errno);
-        return LMS_WIRE_IO;
+        return describe(why, whylen, "waiting for the answer", errno);
     }
     uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
     if (len > LMS_MAX_RESPONSE_BYTES) {
@@ -134,8 +134,7 @@ int lms_wire_recv_response(int fd, int idle_ms, bool progress, Lms__Response **o
     lms_progress_end(&pg);
     if (rc < 0) {
         free(buf);
-        describe(why, whylen, "receiving the answer", err);
-        return LMS_WIRE_IO;
+        return describe(why, whylen, "receiving the answer", err);
     }
     *out = lms__response__unpack(NULL, len, buf);
     free(buf);

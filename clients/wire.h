@@ -19,8 +19,9 @@
 /* Results of the frame functions below. */
 enum lms_wire_rc {
     LMS_WIRE_OK = 0,
-    LMS_WIRE_IO = -1,  /* the connection failed or went idle: try elsewhere */
-    LMS_WIRE_BAD = -2, /* the peer sent something that is not a valid frame */
+    LMS_WIRE_IO = -1,   /* the connection was closed or reset */
+    LMS_WIRE_BAD = -2,  /* the peer sent something that is not a valid frame */
+    LMS_WIRE_IDLE = -3, /* nothing moved for idle_ms */
 };
 
 /*

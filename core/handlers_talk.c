@@ -92,7 +92,8 @@ static void *keep_query(req *r, const void *row, void *ctx)
     return *all || !q->resolved ? pb_query(r, q) : NULL;
 }
 
-/* Students: their own queries, resolved or not, in one course or all.
+/* Students: their own queries, resolved or not, in one course they take
+ * or all.
  * Instructors: those of the courses they teach (or the one given),
  * unresolved unless `all`. Ordered by course, then id. */
 static next_step list_queries_prepare(req *r)
@@ -104,7 +105,7 @@ static next_step list_queries_prepare(req *r)
     row_sink sink = {r, &out, keep_query, &all};
     lms_err err = {0};
     if (q->course[0]) {
-        if (req_check_course(r, q->course, student ? COURSE_EXISTS
+        if (req_check_course(r, q->course, student ? COURSE_STUDENT
                                                    : COURSE_INSTRUCTOR) < 0)
             return NEXT_RESPOND;
         ptr_vec_push(r, &codes, q->course);

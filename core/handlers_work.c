@@ -281,6 +281,10 @@ static next_step list_submissions_prepare(req *r)
                         "give the assignment whose submissions to list");
     if (q->assignment_id && load_assignment(r, q->assignment_id, &a, !student) < 0)
         return NEXT_RESPOND;
+    /* a student lists their own, but only in a course they take */
+    if (student && q->assignment_id &&
+        req_check_course(r, a.course, COURSE_STUDENT) < 0)
+        return NEXT_RESPOND;
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_submission, &ungraded};
     if (req_ops(r)->submission_list(req_st(r), q->assignment_id,
@@ -371,7 +375,7 @@ static next_step list_grades_prepare(req *r)
     if (!student && !course[0])
         return req_fail(r, LMS_INVALID_ARGUMENT,
                         "give the course whose grades to list");
-    if (course[0] && req_check_course(r, course, student ? COURSE_EXISTS
+    if (course[0] && req_check_course(r, course, student ? COURSE_STUDENT
                                                          : COURSE_INSTRUCTOR) < 0)
         return NEXT_RESPOND;
     ptr_vec pv = {0};

@@ -27,6 +27,8 @@ struct conn {
     int refs;          /* the list holds one while open */
     int open;
     int closing;       /* close once the output is flushed */
+    int lingering;     /* output shut; discarding input until EOF */
+    size_t discarded;
     int reading;
     int inflight;
     char peer[64];
@@ -135,6 +137,28 @@ void conn_inflight_add(conn *c, int delta)
     update_reading(c);
 }
 
+/*
+ * The last answer is out. Closing now, with unread input (the rest of an
+ * oversized frame) in the socket, would make the kernel send a reset that
+ * can destroy that answer before the client reads it. So shut down our
+ * side and discard input until the peer closes, for at most 2 s or twice
+ * the frame limit, then close.
+ */
+static void conn_linger(conn *c)
+{
+    c->lingering = 1;
+    if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) < 0) {
+        conn_close_now(c);
+        return;
+    }
+    struct timeval t = {2, 0};
+    bufferevent_set_timeouts(c->bev, &t, NULL);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    evbuffer_drain(bufferevent_get_input(c->bev),
+                   evbuffer_get_length(bufferevent_get_input(c->bev)));
+    bufferevent_enable(c->bev, EV_READ);
+}
+
 void conn_close_after(conn *c, blob *frame)
 {
     if (!c->open || c->closing) {
@@ -145,16 +169,20 @@ void conn_close_after(conn *c, blob *frame)
     c->closing = 1;
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_close_now(c);
-    /* else: on_write closes it once flushed */
+        conn_linger(c);
+    /* else: on_write lingers once flushed */
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    (void)bev;
-    if (c->closing)
-        conn_close_now(c);
+    /* libevent also runs this callback when the socket merely became
+     * writable with nothing queued (an accepted socket "connects" on its
+     * first write event), possibly deferred past a conn_close_after() that
+     * queued the last answer: close only once that answer is out. */
+    if (c->closing && !c->lingering &&
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_linger(c);
 }
 
 /* Cut as many whole frames as the input holds. */
@@ -163,6 +191,13 @@ static void on_read(struct bufferevent *bev, void *arg)
     conn *c = arg;
     net *n = c->owner;
     struct evbuffer *in = bufferevent_get_input(bev);
+    if (c->lingering) {
+        c->discarded += evbuffer_get_length(in);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (c->discarded > 2 * (size_t)n->opts.max_frame_bytes)
+            conn_close_now(c);
+        return;
+    }
     conn_ref(c); /* on_frame may close c */
     while (c->open && !c->closing && c->reading) {
         size_t avail = evbuffer_get_length(in);

@@ -576,8 +576,10 @@ class Cli:
         self.home = home or tempfile.mkdtemp(prefix="home-%s-" % prog, dir=node.dir)
 
     def run(self, *args, input=None, json=False, timeout=60, env=None, cwd=None,
-            server=True, binary=False):
-        argv = [cli_path(self.prog), "--home", self.home]
+            server=True, binary=False, home=True):
+        argv = [cli_path(self.prog)]
+        if home:
+            argv += ["--home", self.home]
         if server:
             argv += ["-s", self.node.addr]
         if json:

@@ -1,0 +1,305 @@
+"""Crash and restart, end to end.
+
+- SIGKILL at random moments while several clients (real CLI processes in
+  threads) submit files and ask questions in a loop, recording which
+  requests were acknowledged: after each restart every acknowledged write is
+  present exactly once, with the id it was acknowledged with, and nothing is
+  applied twice (an unacknowledged write is there at most once). Three
+  rounds on the same node.
+- A write retried with the same (client_id, seq) over a raw connection
+  across a SIGKILL restart is applied once, whether its first answer arrived
+  or not.
+- SIGTERM (and SIGINT) shut down cleanly with exit 0, also under load, and
+  the node restarts with all its data; sessions survive restarts.
+"""
+
+import os
+import random
+import signal
+import threading
+import time
+import unittest
+
+import lmstest
+from lmstest import E2ETestCase, World, sha256_hex
+
+ROUNDS = 3
+CLIENT_TIMEOUT = "8"  # seconds a CLI keeps retrying once it reached the node
+
+
+class Load:
+    """Threads running CLIs in a loop; each call is recorded as marker ->
+    (kind, student, exit code, acknowledged id, stderr, query text or file sha)."""
+
+    def __init__(self, tc, assignment, files):
+        self.tc = tc
+        self.assignment = assignment
+        self.files = files
+        self.stop = threading.Event()
+        self.results = {}  # marker -> (kind, student, rc, id, err)
+        self.lock = threading.Lock()
+        self.threads = []
+
+    def start(self, workers, tag):
+        for kind, name, cli in workers:
+            t = threading.Thread(target=self.loop, args=(kind, name, cli, tag), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def loop(self, kind, name, cli, tag):
+        n = 0
+        env = {"LMS_CLIENT_TIMEOUT": CLIENT_TIMEOUT}
+        while not self.stop.is_set():
+            n += 1
+            marker = "%s-%s-%s-%d" % (tag, kind, name, n)
+            if kind == "ask":
+                key = marker
+                res = cli.run("ask", "--course", "CS101", "--instructor", marker, json=True,
+                              env=env, timeout=60)
+            else:
+                data = marker.encode()
+                if kind == "big":  # large enough for a kill to land mid-write
+                    data += os.urandom(random.randint(100 << 10, 1536 << 10))
+                key = sha256_hex(data)
+                path = os.path.join(self.files, "%s.bin" % marker)
+                with open(path, "wb") as f:
+                    f.write(data)
+                res = cli.run("submit", self.assignment, path, json=True, env=env, timeout=60)
+                os.unlink(path)
+            rid = res.json.get("id") if res.rc == 0 and isinstance(res.json, dict) else None
+            with self.lock:
+                self.results[marker] = (kind, name, res.rc, rid, res.err.strip(), key)
+            if res.rc != 0:
+                time.sleep(0.05)  # the node is down: do not spin
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(120)
+        self.threads = []
+
+
+class CrashTest(E2ETestCase):
+    def setUp(self):
+        self.node = lmstest.started_node(name="crash")
+        self.addCleanup(self.node.cleanup)
+        self.w = World(self.node)
+        self.files = os.path.join(self.node.dir, "files")
+        os.makedirs(self.files)
+        self.A = self.w.create_assignment(title="Crash HW")["id"]
+
+    # ---- helpers ----------------------------------------------------------
+
+    def stored(self):
+        """What the node holds now: queries (text -> [ids]) and submissions
+        (content sha -> [(id, student, attempt)]), listed by the instructor."""
+        t = self.w["teach1"]
+        doc = self.ok(t.run("queries", "--course", "CS101", "--all", json=True), "list queries")
+        queries = {}
+        for q in doc["queries"]:
+            queries.setdefault(q["text"], []).append(q["id"])
+        doc = self.ok(t.run("submissions", "--assignment", self.A, json=True), "list submissions")
+        subs = {}
+        for s in doc["submissions"]:
+            subs.setdefault(s["sha256"], []).append((s["id"], s["student"], s["attempt"]))
+        return queries, subs
+
+    def check_load(self, load, what):
+        queries, subs = self.stored()
+        unexpected = {m: r for m, r in load.results.items() if r[2] not in (0, 3)}
+        self.assertFalse(unexpected, "%s: CLI calls failed other than 'unreachable' (exit 3): %r"
+                         % (what, unexpected))
+        acked = unacked = 0
+        for marker, (kind, name, rc, rid, err, key) in sorted(load.results.items()):
+            if kind == "ask":
+                found = queries.get(key, [])
+            else:
+                found = [x[0] for x in subs.get(key, [])]
+            if rc == 0:
+                acked += 1
+                self.assertEqual(found, [rid], "%s: acknowledged %s %s (id %s) must be stored exactly "
+                                 "once with that id; found ids %r" % (what, kind, marker, rid, found))
+            else:
+                unacked += 1
+                self.assertLessEqual(len(found), 1, "%s: unacknowledged %s %s stored %d times: %r"
+                                     % (what, kind, marker, len(found), found))
+        for text, ids in queries.items():
+            self.assertEqual(len(ids), 1, "%s: query %r stored %d times: %r" % (what, text, len(ids), ids))
+        per_student = {}
+        for sha, rows in subs.items():
+            self.assertEqual(len(rows), 1, "%s: file %s stored %d times: %r" % (what, sha, len(rows), rows))
+            for sid, student, attempt in rows:
+                per_student.setdefault(student, []).append(attempt)
+        for student, attempts in per_student.items():
+            self.assertEqual(sorted(attempts), list(range(1, len(attempts) + 1)),
+                             "%s: attempts of %s must be 1..n without gaps or repeats" % (what, student))
+        return acked, unacked
+
+    def workers(self):
+        out = []
+        for name, kind in (("stud1", "ask"), ("stud2", "submit"), ("stud1", "big"), ("stud2", "ask")):
+            c = lmstest.Cli(self.node, "lms-student", home=self.w[name].home)
+            out.append((kind, name, c))
+        return out
+
+    # ---- SIGKILL ------------------------------------------------------------
+
+    def test_sigkill_under_load_keeps_every_acknowledged_write(self):
+        rng = random.Random(os.environ.get("LMS_E2E_SEED") or time.time_ns())
+        load = Load(self, self.A, self.files)
+        load.start(self.workers(), "load")
+        total_acked = 0
+        try:
+            for rnd in range(1, ROUNDS + 1):
+                # let writes flow, then kill at a random moment
+                before = len(load.results)
+                lmstest.wait_until(lambda: len(load.results) >= before + 8, timeout=60,
+                                   what="writes before kill %d" % rnd)
+                time.sleep(rng.uniform(0.0, 0.4))
+                self.node.kill9()
+                time.sleep(rng.uniform(0.0, 0.5))
+                self.node.start()
+                # the clients carry on against the restarted node
+                after = len(load.results)
+                lmstest.wait_until(lambda: len(load.results) >= after + 8, timeout=60,
+                                   what="writes after restart %d" % rnd)
+        finally:
+            load.finish()
+        acked, unacked = self.check_load(load, "after %d SIGKILL rounds" % ROUNDS)
+        self.assertGreater(acked, 20, "enough acknowledged writes to mean something (got %d)" % acked)
+        # and once more after a clean restart
+        self.node.restart()
+        self.check_load(load, "after a final clean restart")
+        sys_note = "acked %d, unacked %d" % (acked, unacked)
+        print("\n  sigkill load: %s" % sys_note)
+
+    def test_raw_retry_with_same_seq_applied_once(self):
+        cid = random.getrandbits(62) | 1
+        tok = None
+        with self.node.raw() as c:
+            tok = c.login("stud1", World.PW)
+            # 1. acknowledged, then the node dies; the retry gets the same answer
+            req = {"token": tok, "client_id": cid, "seq": 1,
+                   "ask": {"course": "CS101", "title": "retry", "text": "raw-retry-acked"}}
+            r1 = self.assertStatus(c.call(req), "OK", "first send")
+            qid = r1["query"]["id"]
+        self.node.kill9()
+        self.node.start()
+        with self.node.raw() as c:
+            r2 = self.assertStatus(c.call(req), "OK", "the same (client_id, seq) after SIGKILL")
+            self.assertEqualMsg(r2["query"]["id"], qid, "the retry is answered with the first id")
+            r3 = self.assertStatus(c.call(req), "OK", "and again")
+            self.assertEqualMsg(r3["query"]["id"], qid, "the second retry too")
+            # a new seq is a new write; an older seq is refused as stale
+            req2 = dict(req, seq=2, ask={"course": "CS101", "text": "raw-retry-second"})
+            r4 = self.assertStatus(c.call(req2), "OK", "seq 2")
+            self.assertNotEqual(r4["query"]["id"], qid, "seq 2 is a new query")
+            r5 = c.call(dict(req, ask={"course": "CS101", "text": "raw-retry-stale"}))
+            self.assertStatus(r5, "FAILED_PRECONDITION", "seq 1 after seq 2 (stale)")
+
+        # 2. not acknowledged: sent, and the node killed before any answer
+        cid2 = cid + 2
+        req = {"token": tok, "client_id": cid2, "seq": 7,
+               "ask": {"course": "CS101", "text": "raw-retry-unacked"}}
+        c = self.node.raw()
+        c.send(req)
+        self.node.kill9()
+        c.close()
+        self.node.start()
+        with self.node.raw() as c:
+            r = self.assertStatus(c.call(req), "OK", "retry of an unacknowledged write")
+        # 3. a submission (file bytes travel in the command) likewise
+        data = b"\x00retry\x00" * 1000
+        sreq = {"token": tok, "client_id": cid + 4, "seq": 1,
+                "submit": {"assignment_id": self.A, "file_name": "retry.bin", "data": data}}
+        with self.node.raw() as c:
+            s1 = self.assertStatus(c.call(sreq), "OK", "submit")["submission"]
+        self.node.kill9()
+        self.node.start()
+        with self.node.raw() as c:
+            s2 = self.assertStatus(c.call(sreq), "OK", "submit retried after SIGKILL")["submission"]
+        self.assertEqualMsg((s2["id"], s2["attempt"]), (s1["id"], 1), "retried submit (id, attempt)")
+
+        queries, subs = self.stored()
+        for text, n in (("raw-retry-acked", 1), ("raw-retry-second", 1), ("raw-retry-stale", 0),
+                        ("raw-retry-unacked", 1)):
+            self.assertEqualMsg(len(queries.get(text, [])), n, "queries with text %r" % text)
+        self.assertEqualMsg(queries["raw-retry-acked"], [qid], "the acknowledged query's id")
+        self.assertEqualMsg(len(subs.get(sha256_hex(data), [])), 1, "submissions of the retried file")
+
+    # ---- SIGTERM / SIGINT ---------------------------------------------------
+
+    def snapshot(self, tokens):
+        out = {}
+        with self.node.raw() as c:
+            for who, tok in tokens.items():
+                for req in ({"whoami": {}}, {"list_courses": {}}, {"list_assignments": {}},
+                            {"list_materials": {}}, {"list_queries": {"all": True}},
+                            {"list_grades": {"course": "CS101"} if who == "teach1" else {}},
+                            {"list_submissions": {"assignment_id": self.A}}):
+                    if who == "root" and ("list_submissions" in req or "list_queries" in req
+                                          or "list_grades" in req):
+                        continue
+                    r = c.call(dict(req, token=tok))
+                    self.assertStatus(r, "OK", "%s %s" % (who, list(req)[0]))
+                    out[(who, list(req)[0])] = {k: v for k, v in r.items() if k != "id"}
+            r = c.call({"token": tokens["root"], "list_users": {}})
+            out["users"] = r["users"]
+        return out
+
+    def test_sigterm_clean_shutdown_and_restart(self):
+        t, s = self.w["teach1"], self.w["stud1"]
+        p = os.path.join(self.files, "a.bin")
+        with open(p, "wb") as f:
+            f.write(b"\x00\x01data")
+        sub = self.ok(s.run("submit", self.A, p, json=True))
+        self.ok(t.run("grade", sub["id"], "--grade", "70", "--feedback", "ok"))
+        self.ok(t.run("upload", "--course", "CS101", "--title", "M", p))
+        q = self.ok(s.run("ask", "--course", "CS101", "--instructor", "before restart", json=True))
+        self.ok(t.run("reply", q["id"], "answer"))
+        tokens = {}
+        with self.node.raw() as c:
+            for name, pw in (("root", lmstest.ADMIN_PW), ("teach1", World.PW), ("stud1", World.PW)):
+                tokens[name] = c.login(name, pw)
+        before = self.snapshot(tokens)
+
+        rc = self.node.stop()  # asserts exit 0
+        self.assertEqualMsg(rc, 0, "lmsd exit status after SIGTERM")
+        self.assertIn("received SIGTERM", self.node.log_text(), "lmsd logs the signal")
+        self.node.start()
+        self.assertEqual(self.snapshot(tokens), before, "state after a SIGTERM restart")
+        # the CLIs' sessions survive too
+        for name in ("teach1", "stud1"):
+            doc = self.ok(self.w[name].run("whoami", json=True), "%s whoami after restart" % name)
+            self.assertEqualMsg(doc["user"]["name"], name, "whoami after restart")
+        self.ok(self.w.admin.run("users"), "admin session after restart")
+
+        # SIGINT is a clean shutdown too
+        self.node.proc.send_signal(signal.SIGINT)
+        rc = self.node.proc.wait(30)
+        self.assertEqualMsg(rc, 0, "lmsd exit status after SIGINT")
+        self.node.start()
+        self.assertEqual(self.snapshot(tokens), before, "state after a SIGINT restart")
+
+        # SIGKILL: sessions and data survive as well
+        self.node.kill9()
+        self.node.start()
+        self.assertEqual(self.snapshot(tokens), before, "state after a SIGKILL restart")
+
+    def test_sigterm_under_load(self):
+        load = Load(self, self.A, self.files)
+        load.start(self.workers(), "term")
+        try:
+            lmstest.wait_until(lambda: len(load.results) >= 10, timeout=60, what="writes before SIGTERM")
+            self.node.stop()  # exit 0 with requests in flight
+            time.sleep(0.2)
+            self.node.start()
+            n = len(load.results)
+            lmstest.wait_until(lambda: len(load.results) >= n + 8, timeout=60, what="writes after restart")
+        finally:
+            load.finish()
+        self.check_load(load, "after SIGTERM under load")
+
+
+if __name__ == "__main__":
+    unittest.main()
