@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <lms/auth.h>
 #include <lms/storage.h>
+#include <lms/tutor.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,24 +75,60 @@ static const required_cb auth_required[] = {
     CB(lms_auth_ops, hash),
 };
 
+/* cancel and learn are optional: lmsd then lets an ask run to its end and
+ * offers the plugin no course documents. */
+static const required_cb tutor_required[] = {
+    CB(lms_tutor_ops, init),
+    CB(lms_tutor_ops, shutdown),
+    CB(lms_tutor_ops, ask),
+};
+
 #undef CB
+
+/* The tutor flags this lmsd understands. A flag it does not know changes
+ * how the plugin must be driven (a new threading model, say), so guessing
+ * is worse than refusing. */
+#define TUTOR_KNOWN_FLAGS ((uint32_t)(LMS_TUTOR_BLOCKING | LMS_TUTOR_STREAMS))
+
+static int check_tutor_flags(const char *path, const void *ops, lms_err *err)
+{
+    const struct lms_tutor_ops *t = ops;
+    uint32_t unknown = t->flags & ~TUTOR_KNOWN_FLAGS;
+    if (unknown)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: unknown tutor flags 0x%x (lmsd ABI %d.%d knows "
+                           "0x%x: blocking, streams)",
+                           path, (unsigned)unknown, LMS_ABI_MAJOR,
+                           LMS_ABI_MINOR, (unsigned)TUTOR_KNOWN_FLAGS);
+    return LMS_OK;
+}
 
 typedef struct kind_info {
     uint32_t kind;
     const char *name;
-    size_t ops_size; /* the host's sizeof the kind's ops; 0: not checked */
+    /* The host's sizeof the kind's ops. ABI 1.0 is the first version, so
+     * every field is required; a later minor that appends fields must
+     * compare against the size ABI 1.0 knew instead. */
+    size_t ops_size;
     const required_cb *required;
     size_t n_required;
+    /* Kind-specific checks on a table that passed the size check; NULL
+     * when there are none. */
+    int (*check)(const char *path, const void *ops, lms_err *err);
 } kind_info;
+
+#define N(a) (sizeof(a) / sizeof(a)[0])
 
 static const kind_info kinds[] = {
     {LMS_PLUGIN_STORAGE, "storage", sizeof(struct lms_storage_ops),
-     storage_required, sizeof storage_required / sizeof storage_required[0]},
-    /* No tutor.h yet: any ops table is accepted until it exists. */
-    {LMS_PLUGIN_TUTOR, "tutor", 0, NULL, 0},
+     storage_required, N(storage_required), NULL},
+    {LMS_PLUGIN_TUTOR, "tutor", sizeof(struct lms_tutor_ops), tutor_required,
+     N(tutor_required), check_tutor_flags},
     {LMS_PLUGIN_AUTH, "auth", sizeof(struct lms_auth_ops), auth_required,
-     sizeof auth_required / sizeof auth_required[0]},
+     N(auth_required), NULL},
 };
+
+#undef N
 
 static const kind_info *kind_find(uint32_t kind)
 {
@@ -206,7 +243,7 @@ static int check_ops(const char *path, const struct lms_plugin_descriptor *d,
                                "%s: missing required %s callback '%s'", path,
                                want_name, want->required[i].name);
     }
-    return LMS_OK;
+    return want->check ? want->check(path, d->ops, err) : LMS_OK;
 }
 
 /* dlopen path and call its entry point; *dl is set on success. */

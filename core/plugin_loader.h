@@ -11,7 +11,8 @@
  *   - descriptor_size large enough
  *   - kind (expected storage, got tutor)
  *   - ops present, ops_size large enough, every required callback non-NULL
- *     (naming the callback); tutor ops are not checked until tutor.h exists
+ *     (naming the callback)
+ *   - tutors: flags hold only bits this lmsd knows (blocking, streams)
  * A missing file is LMS_NOT_FOUND, every other refusal
  * LMS_FAILED_PRECONDITION. The loader is plugin_loader.c, the host service
  * table (plugin_host) is host.c.

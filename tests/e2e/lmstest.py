@@ -338,6 +338,7 @@ def sha256_hex(data):
 
 
 _ALL_NODES = []
+_CLEANED_LOGS = []  # (name, path, tail) of nodes cleaned up during the running test
 _ALL_NODES_LOCK = threading.Lock()
 
 ADMIN = "root"
@@ -514,6 +515,8 @@ class Node:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def cleanup(self):
+        with _ALL_NODES_LOCK:
+            _CLEANED_LOGS.append((self.name, self.log_path, self.log_tail(200)))
         if self.running:
             try:
                 self.stop(expect_rc=None)
@@ -605,6 +608,50 @@ class Cli:
 
     def login(self, user, password, json=False):
         return self.run("login", user, "--password-stdin", input=password + "\n", json=json)
+
+    def run_tty(self, *args, answers=(), timeout=60, cwd=None):
+        """Run the CLI on a pseudo-terminal (stdin, stdout and stderr), as a
+        person would: each of answers is typed after the next prompt that
+        ends in ': '. Returns (exit code, everything the terminal showed)."""
+        import pty
+        argv = [cli_path(self.prog), "--home", self.home, "-s", self.node.addr] + [str(a) for a in args]
+        env = dict(os.environ, TZ="UTC", LMS_CLIENT_TIMEOUT="10")
+        env.pop("LMS_SERVERS", None)
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the pty is its controlling terminal
+            try:
+                if cwd:
+                    os.chdir(cwd)
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        out = b""
+        pending = list(answers)
+        deadline = time.monotonic() + timeout
+        import select
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    raise AssertionError("%s did not finish on the terminal within %ds: %r"
+                                         % (" ".join(argv), timeout, out[-500:]))
+                r, _, _ = select.select([fd], [], [], 0.1)
+                if not r:
+                    continue
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the child is gone
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if pending and out.rstrip(b" ").endswith(b":"):
+                    time.sleep(0.05)  # let the prompt's echo setting take effect
+                    os.write(fd, pending.pop(0).encode() + b"\n")
+        finally:
+            _, status = os.waitpid(pid, 0)
+            os.close(fd)
+        return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------------------
@@ -718,13 +765,16 @@ class E2ETestCase(unittest.TestCase):
         if result is None:
             return super().run(result)
         before = len(result.failures) + len(result.errors)
+        with _ALL_NODES_LOCK:
+            del _CLEANED_LOGS[:]
         out = super().run(result)
         if len(result.failures) + len(result.errors) > before:
             with _ALL_NODES_LOCK:
-                nodes = list(_ALL_NODES)
-            for n in nodes:
+                logs = [(n.name, n.log_path, n.log_tail(200)) for n in _ALL_NODES]
+                logs += _CLEANED_LOGS
+            for name, path, tail in logs:
                 sys.stderr.write("\n===== lmsd log of %s (%s), last lines =====\n%s\n"
-                                 % (n.name, n.log_path, n.log_tail(200)))
+                                 % (name, path, tail))
             sys.stderr.flush()
         return out
 

@@ -114,6 +114,17 @@ class AdminTest(E2ETestCase):
                       "add-user without a terminal and without --password-stdin")
         self.assertEqualMsg(self.users(), before, "users after the refused add-user calls")
 
+        # on a terminal: asked twice, without echo
+        rc, shown = self.a.run_tty("add-user", "ttyuser", "--role", "student",
+                                   answers=["tty-secret-1", "tty-secret-2"])
+        self.assertEqualMsg(rc, 2, "add-user with two different passwords typed (shown %r)" % shown)
+        self.assertNotIn("ttyuser", self.users(), "a mismatched password created the user")
+        rc, shown = self.a.run_tty("add-user", "ttyuser", "--role", "student",
+                                   answers=["tty-secret-1", "tty-secret-1"])
+        self.assertEqualMsg(rc, 0, "add-user with the password typed twice (shown %r)" % shown)
+        self.assertNotIn("tty-secret-1", shown, "the password must not be echoed")
+        self.assertTrue(self.can_login("lms-student", "ttyuser", "tty-secret-1"), "ttyuser logs in")
+
     def test_import_users(self):
         path = os.path.join(self.node.dir, "users.csv")
         self.ok(self.add("existing", "student"))

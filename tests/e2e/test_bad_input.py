@@ -194,6 +194,35 @@ class BadInputTest(E2ETestCase):
                                 "answers to five pipelined requests by id")
         self.assertUnchanged("pipelined requests")
 
+    def test_too_many_connections(self):
+        n = lmstest.started_node(name="maxconn", limits={"max_connections": 3})
+        conns = []
+        try:
+            # one at a time, each served before the next (so that the probe
+            # connection of Node.start is surely gone)
+            tok = None
+            for i in range(3):
+                conns.append(n.raw())
+                tok = tok or conns[0].login(ADMIN, ADMIN_PW)
+                self.assertStatus(conns[-1].call({"token": tok, "whoami": {}}), "OK",
+                                  "connection %d of 3" % (i + 1))
+            with n.raw() as extra:
+                r = extra.recv()
+                self.assertStatus(r, "UNAVAILABLE", "a 4th connection with max_connections 3")
+                self.assertIn("too many connections", r["message"])
+                self.assertTrue(extra.is_closed(), "the 4th connection is closed")
+            for c in conns:
+                self.assertStatus(c.call({"token": tok, "whoami": {}}), "OK", "the 3 after the 4th")
+            conns.pop().close()
+            time.sleep(0.1)
+            with n.raw() as again:
+                self.assertStatus(again.call({"token": tok, "whoami": {}}), "OK",
+                                  "a new connection once one closed")
+        finally:
+            for c in conns:
+                c.close()
+            n.cleanup()
+
     # ---- tokens -------------------------------------------------------------
 
     def test_bad_token(self):

@@ -386,6 +386,39 @@ class StudentTest(E2ETestCase):
         self.assertRc(c.run("ask", "--instructor", "text"), 2, "ask without --course")
         self.assertRc(c.run("create-assignment"), 2, "an instructor command in lms-student")
 
+    def test_terminal_password_prompt_and_progress_bar(self):
+        """login NAME asks on the terminal without echo; transfers of more
+        than a few MB show a progress bar there, and never in a pipe."""
+        c = self.node.cli(PROG)
+        secret = World.PW
+        rc, shown = c.run_tty("login", "stud1", answers=[secret])
+        self.assertEqualMsg(rc, 0, "login on a terminal (shown: %r)" % shown)
+        self.assertIn("Password:", shown, "the prompt")
+        self.assertNotIn(secret, shown, "the password must not be echoed")
+        self.assertIn("logged in as stud1", shown)
+        rc, shown = c.run_tty("login", "stud1", answers=["wrong-password"])
+        self.assertEqualMsg(rc, 4, "a wrong password typed on the terminal (shown: %r)" % shown)
+        self.assertNotIn("wrong-password", shown, "the password must not be echoed")
+        res = c.run("login", "stud1", input=secret + "\n")
+        self.assertRc(res, 2, "login without a terminal and without --password-stdin")
+
+        a = self.w.create_assignment(title="Big file")
+        data = os.urandom(6 << 20)
+        path = self.write("big.bin", data)
+        rc, shown = c.run_tty("submit", a["id"], path)
+        self.assertEqualMsg(rc, 0, "submit of 6 MiB on a terminal")
+        self.assertRegex(shown, r"sending\s+\[#+\]\s+100%", "a progress bar while sending: %r" % shown[-300:])
+        res = c.run("submit", a["id"], path)
+        self.ok(res, "submit of 6 MiB in a pipe")
+        self.assertNotIn("sending", res.err, "no progress bar when stderr is not a terminal")
+        up = self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Big", path, json=True))
+        out = os.path.join(self.files, "big-dl.bin")
+        rc, shown = c.run_tty("download", up["id"], "-o", out)
+        self.assertEqualMsg(rc, 0, "download of 6 MiB on a terminal")
+        self.assertRegex(shown, r"receiving\s+\[#+\]\s+100%", "a progress bar while receiving")
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == data, "6 MiB download: bytes differ")
+
     def test_unreachable_server_exit_3(self):
         port = lmstest.free_port()
         c = self.w["stud1"]

@@ -15,11 +15,15 @@
  *   BROKEN_SMALL_OPS        auth ops_size smaller than lms_auth_ops
  *   BROKEN_STORAGE_NULL_CALLBACK  storage plugin with user_get NULL
  *   BROKEN_AUTH_NULL_CALLBACK     auth plugin with hash NULL
+ *   BROKEN_TUTOR_NULL_ASK         tutor plugin with ask NULL
+ *   BROKEN_TUTOR_UNKNOWN_FLAG     tutor plugin with flag bit 1 << 7 set
  *   FAKE_STORAGE, FAKE_TUTOR      correct plugins of those kinds
- * With none of them it is a correct auth plugin.
+ * With none of them it is a correct auth plugin. Tutors whose callbacks
+ * do run (for lms-plugin-check's own tests) are in tutor_fixture.c.
  */
 #include <lms/auth.h>
 #include <lms/storage.h>
+#include <lms/tutor.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -27,7 +31,8 @@
 #define FIXTURE __attribute__((unused))
 
 /* The kinds are enum constants, which #if cannot see: decide by flags. */
-#if defined(BROKEN_WRONG_KIND) || defined(FAKE_TUTOR)
+#if defined(BROKEN_WRONG_KIND) || defined(FAKE_TUTOR) ||                      \
+    defined(BROKEN_TUTOR_NULL_ASK) || defined(BROKEN_TUTOR_UNKNOWN_FLAG)
 #define KIND LMS_PLUGIN_TUTOR
 #define IS_TUTOR 1
 #elif defined(BROKEN_STORAGE_NULL_CALLBACK) || defined(FAKE_STORAGE)
@@ -82,7 +87,25 @@ FIXTURE static void fill_storage_ops(void)
 #endif
 }
 
-FIXTURE static const int tutor_ops_placeholder = 1;
+FIXTURE static int t_ask(void *inst, const lms_tutor_question *q,
+                         const lms_tutor_reply *reply, lms_err *err)
+{
+    return lms_err_set(err, LMS_UNIMPLEMENTED, "a loader fixture");
+}
+
+FIXTURE static const struct lms_tutor_ops tutor_ops = {
+    .size = sizeof(struct lms_tutor_ops),
+#ifdef BROKEN_TUTOR_UNKNOWN_FLAG
+    .flags = LMS_TUTOR_BLOCKING | 1u << 7,
+#else
+    .flags = LMS_TUTOR_BLOCKING,
+#endif
+    .init = a_init,
+    .shutdown = a_shutdown,
+#ifndef BROKEN_TUTOR_NULL_ASK
+    .ask = t_ask,
+#endif
+};
 
 static struct lms_plugin_descriptor descriptor = {
 #ifdef BROKEN_BAD_MAGIC
@@ -118,8 +141,8 @@ static void fill_descriptor(void)
     descriptor.ops = &storage_ops;
     descriptor.ops_size = sizeof storage_ops;
 #elif defined(IS_TUTOR)
-    descriptor.ops = &tutor_ops_placeholder;
-    descriptor.ops_size = sizeof tutor_ops_placeholder;
+    descriptor.ops = &tutor_ops;
+    descriptor.ops_size = sizeof tutor_ops;
 #elif defined(BROKEN_NULL_OPS)
     descriptor.ops = NULL;
     descriptor.ops_size = sizeof auth_ops;

@@ -158,6 +158,24 @@ static void refuses_null_auth_callback_by_name(void **state)
                    "missing required auth callback 'hash'");
 }
 
+static void refuses_null_tutor_callback_by_name(void **state)
+{
+    expect_refusal("broken_tutor_null_ask", LMS_PLUGIN_TUTOR,
+                   LMS_FAILED_PRECONDITION,
+                   "missing required tutor callback 'ask'");
+}
+
+static void refuses_unknown_tutor_flag(void **state)
+{
+    char want[128];
+    snprintf(want, sizeof want,
+             "unknown tutor flags 0x80 (lmsd ABI %d.%d knows 0x3: blocking, "
+             "streams)",
+             LMS_ABI_MAJOR, LMS_ABI_MINOR);
+    expect_refusal("broken_tutor_unknown_flag", LMS_PLUGIN_TUTOR,
+                   LMS_FAILED_PRECONDITION, want);
+}
+
 static void refuses_missing_file(void **state)
 {
     loaded_plugin p;
@@ -406,6 +424,8 @@ int main(void)
         cmocka_unit_test(refuses_small_ops_table),
         cmocka_unit_test(refuses_null_storage_callback_by_name),
         cmocka_unit_test(refuses_null_auth_callback_by_name),
+        cmocka_unit_test(refuses_null_tutor_callback_by_name),
+        cmocka_unit_test(refuses_unknown_tutor_flag),
         cmocka_unit_test(refuses_missing_file),
         cmocka_unit_test(refuses_file_that_is_not_a_shared_object),
         cmocka_unit_test(refuses_real_plugin_of_other_kind),

@@ -1,0 +1,194 @@
+/*
+ * tl_internal.h: what the files of the tutor_local plugin share.
+ *
+ * tutor_local.c holds the entry point, options, init and shutdown;
+ * tl_index.c the SQLite index (file, schema, per-course FTS5 tables,
+ * statements); tl_rank.c the FTS5 auxiliary functions that score passages
+ * and locate their hits; tl_query.c turns a question into an FTS5 query;
+ * tl_text.c cleans text, cuts it into passages and picks excerpts;
+ * tl_learn.c and tl_ask.c are the two tutor operations. Nothing here is
+ * exported: only lms_plugin_entry is marked LMS_PLUGIN_EXPORT.
+ */
+#ifndef LMS_TUTOR_LOCAL_INTERNAL_H
+#define LMS_TUTOR_LOCAL_INTERNAL_H
+
+#include <lms/tutor.h>
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TL_PLUGIN_NAME "tutor_local"
+#define TL_PLUGIN_VERSION "0.1.0"
+#define TL_MODEL "tutor_local-bm25"
+
+/* The most distinct terms taken from one question (the rest are ignored,
+ * which bounds the cost of a pathological question). */
+#define TL_MAX_TERMS 32
+/* Passages per document are numbered 1..TL_MAX_PASSAGES; a passage's rowid
+ * is (document seq << TL_ORDINAL_BITS) | ordinal. */
+#define TL_ORDINAL_BITS 20
+#define TL_MAX_PASSAGES ((1 << TL_ORDINAL_BITS) - 1)
+/* Longest excerpt quoted in an answer, in words. */
+#define TL_EXCERPT_WORDS 40
+
+/* ---- growable strings (tl_text.c) ---- */
+
+/* A NUL-terminated string that grows; failed stays set after the first
+ * allocation failure so callers check once at the end. */
+typedef struct tl_buf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} tl_buf;
+
+void tl_buf_add(tl_buf *b, const char *p, size_t n);
+void tl_buf_puts(tl_buf *b, const char *s);
+void tl_buf_printf(tl_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tl_buf_free(tl_buf *b);
+
+/* ---- text (tl_text.c) ---- */
+
+/* A byte range [start, end) of some text. */
+typedef struct tl_span {
+    size_t start, end;
+} tl_span;
+
+/*
+ * Copy n bytes of untrusted text into *out as valid UTF-8: invalid
+ * sequences become U+FFFD, \r\n and \r become \n, other control characters
+ * and NULs become spaces. Returns 0, or -1 when out of memory.
+ */
+int tl_clean_utf8(const char *text, size_t n, tl_buf *out);
+
+/* text with every run of whitespace (newlines too) made one space and the
+ * ends trimmed, appended to out. For titles. */
+void tl_one_line(const char *text, size_t n, tl_buf *out);
+
+/*
+ * Cut cleaned text into passages of at most `words` words: paragraphs
+ * (separated by blank lines) are packed together while they fit, a longer
+ * paragraph is cut into windows that overlap by words/8. Each passage is
+ * written to *out as its words joined by single spaces, paragraphs by
+ * "\n", and NUL-separated; *count gets the number of passages (at most
+ * TL_MAX_PASSAGES). Returns 0, or -1 when out of memory.
+ */
+int tl_split_passages(const char *text, size_t n, int words, tl_buf *out,
+                      size_t *count);
+
+/* Whitespace-separated words in s. */
+uint32_t tl_count_words(const char *s);
+
+/* One hit of a query phrase in a passage's body: phrase number and byte
+ * range of the hit token. */
+typedef struct tl_hit {
+    uint32_t phrase, start, end;
+} tl_hit;
+
+/*
+ * Append to out the best excerpt of body[from..len): the sentence with
+ * the most distinct phrases hit (then most hits, then the earliest), with
+ * the next sentence added when it is very short, cut to at most
+ * max_words words around its first hit, "…" marking a cut. Newlines become
+ * spaces. Deterministic: depends only on its arguments.
+ */
+void tl_excerpt(const char *body, size_t len, size_t from, const tl_hit *hits,
+                size_t nhits, int max_words, tl_buf *out);
+
+/* ---- questions (tl_query.c) ---- */
+
+/*
+ * Build the FTS5 query for a question: its words as the FTS5 tokenizer
+ * sees them (case folded, punctuation dropped), without stop words and
+ * one-letter words, at most TL_MAX_TERMS distinct ones in order of first
+ * appearance, each quoted as a string (so no FTS5 syntax survives), joined
+ * by OR. *nterms gets their number; 0 leaves out empty. -1 when out of
+ * memory or the tokenizer failed.
+ */
+struct tl_inst;
+int tl_build_query(struct tl_inst *t, const char *question, tl_buf *out,
+                   int *nterms);
+
+/* ---- the instance ---- */
+
+typedef struct tl_config {
+    char *index_path; /* malloc'd; ":memory:" or a resolved file name */
+    int max_passages;
+    int passage_words;
+    double min_score;
+} tl_config;
+
+/* Statements that need a course's table, prepared on first use. */
+typedef struct tl_course_stmts {
+    sqlite3_stmt *insert, *remove, *search, *fetch;
+} tl_course_stmts;
+
+enum tl_stmt_id {
+    TL_BEGIN,
+    TL_COMMIT,
+    TL_ROLLBACK,
+    TL_COURSE_GET,
+    TL_COURSE_ADD,
+    TL_DOC_GET,
+    TL_DOC_ADD,
+    TL_DOC_MOVE,
+    TL_STMT_COUNT
+};
+
+typedef struct tl_inst {
+    const struct lms_host *host;
+    struct lms_plugin_ctx *ctx;
+    tl_config cfg;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[TL_STMT_COUNT];
+    tl_course_stmts *course; /* indexed by course table number */
+    size_t ncourse;
+    /* FTS5's own unicode61 tokenizer, to read questions as the index does */
+    fts5_tokenizer tok;
+    Fts5Tokenizer *qtok;
+} tl_inst;
+
+void tl_log(tl_inst *t, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- the index (tl_index.c) ---- */
+
+/* Open (recreate) the index at t->cfg.index_path: see tl_index.c. */
+int tl_index_open(tl_inst *t, lms_err *err);
+void tl_index_close(tl_inst *t);
+
+/* The lms_status for an SQLite result code; and "<what>: <sqlite message>"
+ * into err with it, returning the status. */
+int tl_status_of(int sqlite_rc);
+int tl_fail(tl_inst *t, int sqlite_rc, lms_err *err, const char *what);
+
+/* The cached statement for id, prepared on first use. */
+int tl_stmt(tl_inst *t, enum tl_stmt_id id, sqlite3_stmt **out, lms_err *err);
+/* Run a statement without results (BEGIN, COMMIT...) and reset it. */
+int tl_exec(tl_inst *t, enum tl_stmt_id id, lms_err *err);
+/* Roll back and forget the course statements (a rolled-back CREATE may
+ * have taken a table number with it). */
+void tl_rollback(tl_inst *t);
+
+/* The table number of course, 0 if it has none (and create is 0). Creates
+ * the course's FTS5 table when create is set; call inside a transaction. */
+int tl_course_table(tl_inst *t, const char *course, int create, int64_t *tab,
+                    lms_err *err);
+/* The course's statement set, preparing what is missing. */
+int tl_course_stmts_get(tl_inst *t, int64_t tab, tl_course_stmts **out,
+                        lms_err *err);
+
+/* ---- FTS5 auxiliary functions (tl_rank.c) ---- */
+
+/* Register tl_bm25() and tl_hits() on t->db and find the unicode61
+ * tokenizer for questions. */
+int tl_rank_register(tl_inst *t, lms_err *err);
+
+/* ---- operations ---- */
+
+int tl_learn(void *inst, const lms_tutor_doc *doc, lms_err *err);
+int tl_ask(void *inst, const lms_tutor_question *q,
+           const lms_tutor_reply *reply, lms_err *err);
+
+#endif

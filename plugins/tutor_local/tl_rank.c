@@ -1,0 +1,245 @@
+/*
+ * tl_rank.c: two FTS5 auxiliary functions registered on the index's
+ * connection, and the question tokenizer.
+ *
+ * tl_bm25(tbl) scores a passage with Okapi BM25 (k1 = 1.2, b = 0.75, a
+ * title hit counting TL_TITLE_WEIGHT times a body hit) like FTS5's own
+ * bm25(), with one difference that matters for a tutor: the inverse
+ * document frequency is Lucene's ln(1 + (N - n + 0.5) / (n + 0.5)), which
+ * stays positive. FTS5's bm25() clamps a term found in half the passages
+ * or more to ~1e-6, so in a small course (a syllabus of three passages)
+ * every score is ~0 and no relevance floor can tell a good match from
+ * none. With this idf a term found in every passage of a large course
+ * still scores ~0, which is what min_score uses to ignore words that say
+ * nothing about the course ("program" in a programming course).
+ *
+ * tl_bm25(tbl, min_score) returns 0 for a passage that is not relevant:
+ * one that scores below min_score and lacks some term of the question.
+ * A passage with every term is relevant whatever its score ("what is a
+ * matrix?" in a course where every passage says "matrix"); one with only
+ * some must earn min_score ("install the program" where only "program",
+ * found everywhere, matches).
+ *
+ * tl_hits(tbl) returns where the query's phrases hit the passage body, as
+ * an array of struct tl_hit (phrase, byte start, byte end) in a blob, for
+ * picking the excerpt. Both run inside the statement that calls them, on
+ * the tutor thread.
+ */
+#include "tl_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TL_TITLE_WEIGHT 2.0
+#define TL_BM25_K1 1.2
+#define TL_BM25_B 0.75
+#define TL_COL_TITLE 0
+#define TL_COL_BODY 1
+
+/* Per-query statistics, computed on the first row and kept as auxdata. */
+typedef struct tl_stats {
+    int nphrase;
+    double avgdl;
+    double *idf;  /* per phrase */
+    double *freq; /* per phrase, scratch for one row */
+} tl_stats;
+
+static int count_row(const Fts5ExtensionApi *api, Fts5Context *fts,
+                     void *arg)
+{
+    (void)api, (void)fts;
+    (*(sqlite3_int64 *)arg)++;
+    return SQLITE_OK;
+}
+
+static int stats_of(const Fts5ExtensionApi *api, Fts5Context *fts,
+                    tl_stats **out)
+{
+    tl_stats *st = api->xGetAuxdata(fts, 0);
+    if (st != NULL) {
+        *out = st;
+        return SQLITE_OK;
+    }
+    int np = api->xPhraseCount(fts);
+    st = sqlite3_malloc64(sizeof *st + 2 * (size_t)np * sizeof(double));
+    if (st == NULL)
+        return SQLITE_NOMEM;
+    st->nphrase = np;
+    st->idf = (double *)(st + 1);
+    st->freq = st->idf + np;
+    sqlite3_int64 nrow = 0, ntok = 0;
+    int rc = api->xRowCount(fts, &nrow);
+    if (rc == SQLITE_OK)
+        rc = api->xColumnTotalSize(fts, -1, &ntok);
+    st->avgdl = nrow > 0 && ntok > 0 ? (double)ntok / (double)nrow : 1.0;
+    for (int i = 0; rc == SQLITE_OK && i < np; i++) {
+        sqlite3_int64 nhit = 0;
+        rc = api->xQueryPhrase(fts, i, &nhit, count_row);
+        st->idf[i] = log(1.0 + ((double)(nrow - nhit) + 0.5) /
+                                   ((double)nhit + 0.5));
+    }
+    if (rc == SQLITE_OK)
+        rc = api->xSetAuxdata(fts, st, sqlite3_free); /* frees on failure */
+    else
+        sqlite3_free(st);
+    *out = rc == SQLITE_OK ? st : NULL;
+    return rc;
+}
+
+static void tl_bm25(const Fts5ExtensionApi *api, Fts5Context *fts,
+                    sqlite3_context *ctx, int nval, sqlite3_value **val)
+{
+    double min_score = nval > 0 ? sqlite3_value_double(val[0]) : 0.0;
+    tl_stats *st = NULL;
+    int ninst = 0, dl = 0;
+    int rc = stats_of(api, fts, &st);
+    if (rc == SQLITE_OK)
+        rc = api->xInstCount(fts, &ninst);
+    if (rc == SQLITE_OK)
+        dl = (int)st->avgdl;
+    if (rc != SQLITE_OK) {
+        sqlite3_result_error_code(ctx, rc);
+        return;
+    }
+    memset(st->freq, 0, (size_t)st->nphrase * sizeof(double));
+    for (int i = 0; i < ninst; i++) {
+        int ip, ic, io;
+        if (api->xInst(fts, i, &ip, &ic, &io) == SQLITE_OK && ip >= 0 &&
+            ip < st->nphrase)
+            st->freq[ip] += ic == TL_COL_TITLE  ? TL_TITLE_WEIGHT
+                            : ic == TL_COL_BODY ? 1.0
+                                                : 0.0;
+    }
+    double norm = TL_BM25_K1 * (1.0 - TL_BM25_B + TL_BM25_B * dl / st->avgdl);
+    double score = 0.0;
+    int matched = 0;
+    for (int i = 0; i < st->nphrase; i++)
+        if (st->freq[i] > 0.0) {
+            score += st->idf[i] * st->freq[i] * (TL_BM25_K1 + 1.0) /
+                     (st->freq[i] + norm);
+            matched++;
+        }
+    int relevant = score >= min_score || matched == st->nphrase;
+    sqlite3_result_double(ctx, relevant ? score : 0.0);
+}
+
+/* ---- tl_hits ---- */
+
+typedef struct tl_hitlist {
+    tl_hit *hit; /* .start holds the token number until tokenized */
+    int n;
+    int token; /* tokens seen so far */
+    int next;  /* first hit not yet placed */
+} tl_hitlist;
+
+static int cmp_hit(const void *a, const void *b)
+{
+    const tl_hit *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->phrase < y->phrase ? -1 : x->phrase > y->phrase;
+}
+
+/* Tokenizer callback: give the hits at this token their byte range. */
+static int place_hits(void *arg, int tflags, const char *tok, int n,
+                      int start, int end)
+{
+    tl_hitlist *hl = arg;
+    (void)tok, (void)n;
+    if (tflags & FTS5_TOKEN_COLOCATED)
+        return SQLITE_OK;
+    while (hl->next < hl->n && hl->hit[hl->next].start == (uint32_t)hl->token) {
+        hl->hit[hl->next].start = (uint32_t)start;
+        hl->hit[hl->next].end = (uint32_t)end;
+        hl->next++;
+    }
+    hl->token++;
+    return hl->next == hl->n ? SQLITE_DONE : SQLITE_OK;
+}
+
+/* The body hits as phrase + token number, sorted by token. */
+static int body_hits(const Fts5ExtensionApi *api, Fts5Context *fts,
+                     tl_hitlist *hl)
+{
+    int ninst = 0;
+    int rc = api->xInstCount(fts, &ninst);
+    if (rc != SQLITE_OK || ninst == 0)
+        return rc;
+    hl->hit = sqlite3_malloc64((size_t)ninst * sizeof *hl->hit);
+    if (hl->hit == NULL)
+        return SQLITE_NOMEM;
+    for (int i = 0; i < ninst && rc == SQLITE_OK; i++) {
+        int ip, ic, io;
+        rc = api->xInst(fts, i, &ip, &ic, &io);
+        if (rc == SQLITE_OK && ic == TL_COL_BODY && ip >= 0 && io >= 0)
+            hl->hit[hl->n++] = (tl_hit){(uint32_t)ip, (uint32_t)io, 0};
+    }
+    qsort(hl->hit, (size_t)hl->n, sizeof *hl->hit, cmp_hit);
+    return rc;
+}
+
+static void tl_hits(const Fts5ExtensionApi *api, Fts5Context *fts,
+                    sqlite3_context *ctx, int nval, sqlite3_value **val)
+{
+    (void)nval, (void)val;
+    tl_hitlist hl = {0};
+    const char *text = NULL;
+    int len = 0;
+    int rc = body_hits(api, fts, &hl);
+    if (rc == SQLITE_OK && hl.n > 0)
+        rc = api->xColumnText(fts, TL_COL_BODY, &text, &len);
+    if (rc == SQLITE_OK && hl.n > 0)
+        rc = api->xTokenize(fts, text, len, &hl, place_hits);
+    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        sqlite3_free(hl.hit);
+        sqlite3_result_error_code(ctx, rc);
+        return;
+    }
+    /* hits the tokenizer never reached (it cannot happen) are dropped */
+    if (hl.next == 0) {
+        sqlite3_free(hl.hit);
+        sqlite3_result_zeroblob(ctx, 0);
+        return;
+    }
+    sqlite3_result_blob(ctx, hl.hit, hl.next * (int)sizeof *hl.hit,
+                        sqlite3_free);
+}
+
+/* ---- registration ---- */
+
+static fts5_api *fts5_api_of(sqlite3 *db)
+{
+    fts5_api *api = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return api;
+}
+
+int tl_rank_register(tl_inst *t, lms_err *err)
+{
+    fts5_api *api = fts5_api_of(t->db);
+    if (api == NULL || api->iVersion < 2)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           TL_PLUGIN_NAME ": this SQLite (%s) has no FTS5",
+                           sqlite3_libversion());
+    int rc = api->xCreateFunction(api, "tl_bm25", t, tl_bm25, NULL);
+    if (rc == SQLITE_OK)
+        rc = api->xCreateFunction(api, "tl_hits", t, tl_hits, NULL);
+    void *ud = NULL;
+    if (rc == SQLITE_OK)
+        rc = api->xFindTokenizer(api, "unicode61", &ud, &t->tok);
+    static const char *const args[] = {"remove_diacritics", "2"};
+    if (rc == SQLITE_OK)
+        rc = t->tok.xCreate(ud, (const char **)args, 2, &t->qtok);
+    if (rc != SQLITE_OK) {
+        t->qtok = NULL;
+        return tl_fail(t, rc, err, "registering the FTS5 functions");
+    }
+    return LMS_OK;
+}
