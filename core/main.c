@@ -216,6 +216,21 @@ static void stop(lmsd *d)
     workers_stop(d->storage_thread);
     node_free(d->node);
     net_free(d->net);
+    d->net = NULL;
+    /* Answers sent while the pools stopped queue deferred bufferevent
+     * callbacks; closing such a connection only drops a reference, and
+     * the bufferevent is freed when those callbacks have run. Run them
+     * now, with nothing of ours left to call back (a signal in between
+     * takes the default action). */
+    if (d->base) {
+        struct event **evs[] = {&d->sigint, &d->sigterm, &d->drain};
+        for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+            if (*evs[i]) {
+                event_free(*evs[i]);
+                *evs[i] = NULL;
+            }
+        event_base_loop(d->base, EVLOOP_NONBLOCK);
+    }
     dispatch_free(d->disp);
     workers_free(d->pool);
     workers_free(d->storage_thread);

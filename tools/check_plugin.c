@@ -42,19 +42,30 @@ int64_t check_wall_ms(void)
 const char *check_status_name(int status)
 {
     static const char *const names[] = {
-        "LMS_OK",           "LMS_CANCELLED",         "LMS_UNKNOWN",
-        "LMS_INVALID_ARGUMENT", "LMS_DEADLINE_EXCEEDED", "LMS_NOT_FOUND",
-        "LMS_ALREADY_EXISTS",   "LMS_PERMISSION_DENIED", "LMS_RESOURCE_EXHAUSTED",
-        "LMS_FAILED_PRECONDITION", "LMS_ABORTED",        "LMS_OUT_OF_RANGE",
-        "LMS_UNIMPLEMENTED",    "LMS_INTERNAL",          "LMS_UNAVAILABLE",
-        "LMS_DATA_LOSS",        "LMS_UNAUTHENTICATED",
+        "LMS_OK",
+        "LMS_CANCELLED",
+        "LMS_UNKNOWN",
+        "LMS_INVALID_ARGUMENT",
+        "LMS_DEADLINE_EXCEEDED",
+        "LMS_NOT_FOUND",
+        "LMS_ALREADY_EXISTS",
+        "LMS_PERMISSION_DENIED",
+        "LMS_RESOURCE_EXHAUSTED",
+        "LMS_FAILED_PRECONDITION",
+        "LMS_ABORTED",
+        "LMS_OUT_OF_RANGE",
+        "LMS_UNIMPLEMENTED",
+        "LMS_INTERNAL",
+        "LMS_UNAVAILABLE",
+        "LMS_DATA_LOSS",
+        "LMS_UNAUTHENTICATED",
     };
     if (status >= 0 && status < (int)(sizeof names / sizeof names[0]))
         return names[status];
     return status == LMS_NOT_LEADER ? "LMS_NOT_LEADER" : "an unknown status";
 }
 
-/* ---- the descriptor ---------------------------------------------------- */
+/* ---- the descriptor ------------------------------------------------------ */
 
 /* dlopen the file and call its entry point, one check each. */
 static const struct lms_plugin_descriptor *open_descriptor(const char *path,
@@ -179,19 +190,22 @@ int check_descriptor(check_env *env)
     char more[96] = "";
     if (d->kind == LMS_PLUGIN_TUTOR)
         describe_tutor(env->plugin.desc->ops, more, sizeof more);
-    report_ok("lmsd's loader accepts it (kind %s%s)",
-              plugin_kind_name(d->kind), more);
+    report_ok("lmsd's loader accepts it (kind %s%s)", plugin_kind_name(d->kind),
+              more);
     return 0;
 }
 
-/* ---- the environment --------------------------------------------------- */
+/* ---- the environment ----------------------------------------------------- */
 
 static const plugin_slot *config_slot(const lms_config *c, uint32_t kind)
 {
     switch (kind) {
-    case LMS_PLUGIN_STORAGE: return &c->storage;
-    case LMS_PLUGIN_AUTH: return &c->auth;
-    default: return &c->tutor;
+    case LMS_PLUGIN_STORAGE:
+        return &c->storage;
+    case LMS_PLUGIN_AUTH:
+        return &c->auth;
+    default:
+        return &c->tutor;
     }
 }
 
@@ -201,7 +215,8 @@ static int load_config(check_env *env)
     const char *kind = plugin_kind_name(env->plugin.desc->kind);
     if (!env->opts->config) {
         report_note("options: none (no --config), the plugin gets an empty "
-                    "%s section", kind);
+                    "%s section",
+                    kind);
         return 0;
     }
     report_begin("config");
@@ -274,7 +289,7 @@ void check_env_close(check_env *env)
     memset(env, 0, sizeof *env);
 }
 
-/* ---- storage and auth -------------------------------------------------- */
+/* ---- storage and auth ---------------------------------------------------- */
 
 void check_storage(check_env *env)
 {

@@ -30,20 +30,21 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: lms-plugin-check [options] FILE.so\n"
-          "Load an lms plugin outside lmsd and check that it keeps the plugin\n"
-          "contract (include/lms/*.h). Exit status 0 when every check passes.\n"
-          "\n"
-          "  --config FILE    an lmsd.yaml: the plugin gets the options of its\n"
-          "                   slot (tutor:, storage: or auth:) from it\n"
-          "  --timeout DUR    how long an answer may take: 10s (default),\n"
-          "                   500ms, 2m, or plain seconds\n"
-          "  --question TEXT  the question tutors are asked\n"
-          "  --valgrind       run the checks under valgrind too; leaks and\n"
-          "                   memory errors fail\n"
-          "  --verbose        show the plugin's debug log (stderr)\n"
-          "  --help           this text\n",
-          f);
+    fputs(
+        "usage: lms-plugin-check [options] FILE.so\n"
+        "Load an lms plugin outside lmsd and check that it keeps the plugin\n"
+        "contract (include/lms/*.h). Exit status 0 when every check passes.\n"
+        "\n"
+        "  --config FILE    an lmsd.yaml: the plugin gets the options of its\n"
+        "                   slot (tutor:, storage: or auth:) from it\n"
+        "  --timeout DUR    how long an answer may take: 10s (default),\n"
+        "                   500ms, 2m, or plain seconds\n"
+        "  --question TEXT  the question tutors are asked\n"
+        "  --valgrind       run the checks under valgrind too; leaks and\n"
+        "                   memory errors fail\n"
+        "  --verbose        show the plugin's debug log (stderr)\n"
+        "  --help           this text\n",
+        f);
 }
 
 /* "250ms", "10s", "2m" or a number of seconds; -1 when s is none of them. */
@@ -78,19 +79,33 @@ static int parse_args(int argc, char **argv, check_opts *o, int *valgrind)
     int c;
     while ((c = getopt_long(argc, argv, "c:t:q:vh", longs, NULL)) != -1) {
         switch (c) {
-        case 'c': o->config = optarg; break;
-        case 'q': o->question = optarg; break;
-        case 'V': *valgrind = 1; break;
-        case 'v': o->verbose = 1; break;
-        case 'h': usage(stdout); exit(0);
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'q':
+            o->question = optarg;
+            break;
+        case 'V':
+            *valgrind = 1;
+            break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
         case 't':
             if ((o->timeout_ms = parse_duration(optarg)) <= 0) {
-                fprintf(stderr, "lms-plugin-check: --timeout %s: expected "
-                        "a duration such as 10s, 500ms or 2m\n", optarg);
+                fprintf(stderr,
+                        "lms-plugin-check: --timeout %s: expected "
+                        "a duration such as 10s, 500ms or 2m\n",
+                        optarg);
                 return 2;
             }
             break;
-        default: usage(stderr); return 2;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc - 1) {
@@ -101,7 +116,7 @@ static int parse_args(int argc, char **argv, check_opts *o, int *valgrind)
     return 0;
 }
 
-/* ---- the checks, in this process ---------------------------------------- */
+/* ---- the checks, in this process ----------------------------------------- */
 
 static int run_checks(check_opts *o)
 {
@@ -115,8 +130,12 @@ static int run_checks(check_opts *o)
                             (o->under_valgrind ? 4 : 1));
     if (check_descriptor(&env) == 0 && check_env_open(&env) == 0) {
         switch (env.plugin.desc->kind) {
-        case LMS_PLUGIN_STORAGE: check_storage(&env); break;
-        case LMS_PLUGIN_AUTH: check_auth(&env); break;
+        case LMS_PLUGIN_STORAGE:
+            check_storage(&env);
+            break;
+        case LMS_PLUGIN_AUTH:
+            check_auth(&env);
+            break;
         default:
             if (check_tutor(&env) < 0) {
                 /* The plugin still runs on some thread: do not free what
@@ -233,26 +252,33 @@ static void collect(pid_t pid, int fd, const char *log)
         report_fail("could not start valgrind");
     else if (WIFSIGNALED(st))
         report_fail("the checks died of signal %d under valgrind (its report: "
-                    "%s)", WTERMSIG(st), log);
+                    "%s)",
+                    WTERMSIG(st), log);
     else if (WEXITSTATUS(st) == 99)
         report_fail("%s (the whole report: %s)", sum, log);
     else {
-        report_ok("no leaks or memory errors (%s)", sum);
+        report_ok("no leaks and no memory errors");
         unlink(log);
     }
+}
+
+/* Why valgrind cannot run the checks here, or NULL and its path in out. */
+static const char *no_valgrind(char *out, size_t n)
+{
+    if (find_in_path("valgrind", out, n) < 0)
+        return "valgrind is not installed (not in $PATH)";
+#if defined(__SANITIZE_ADDRESS__)
+    return "this lms-plugin-check is built with AddressSanitizer, which "
+           "valgrind cannot run (ASan checks memory instead)";
+#endif
+    return NULL;
 }
 
 static int run_under_valgrind(int argc, char **argv, check_opts *o)
 {
     char valgrind[4096], log[] = "/tmp/lms-plugin-check-valgrind-XXXXXX";
-#if defined(__SANITIZE_ADDRESS__)
-    const char *why = "this lms-plugin-check is built with AddressSanitizer, "
-                      "which valgrind cannot run (ASan checks memory instead)";
-#else
-    const char *why = "valgrind is not installed (not in $PATH)";
-    if (find_in_path("valgrind", valgrind, sizeof valgrind) < 0)
-#endif
-    {
+    const char *why = no_valgrind(valgrind, sizeof valgrind);
+    if (why) {
         report_begin("valgrind");
         report_skip("%s", why);
         return run_checks(o);

@@ -23,18 +23,18 @@
 
 #include <stdint.h>
 
-/* ---- options --------------------------------------------------------- */
+/* ---- options ------------------------------------------------------------- */
 
 typedef struct check_opts {
-    const char *plugin;   /* the .so to check (a path) */
-    const char *config;   /* an lmsd.yaml whose slot gives the options, or NULL */
+    const char *plugin; /* the .so to check (a path) */
+    const char *config; /* an lmsd.yaml whose slot gives the options, or NULL */
     const char *question; /* the sample question */
     int64_t timeout_ms;   /* how long an answer may take */
     int verbose;          /* show the plugin's debug log */
     int under_valgrind;   /* re-run by --valgrind: keep the .so mapped */
 } check_opts;
 
-/* ---- report (check_report.c) ----------------------------------------- */
+/* ---- report (check_report.c) --------------------------------------------- */
 
 /* Name the check that runs now: crash and hang messages name it. */
 void report_begin(const char *name);
@@ -54,18 +54,18 @@ void report_summary(const char *plugin);
  * (0: no limit). Re-armed by every report_begin(). */
 void report_watchdog_install(int64_t limit_ms);
 
-/* ---- the host environment (check_plugin.c) --------------------------- */
+/* ---- the host environment (check_plugin.c) ------------------------------- */
 
 struct event_base;
 
 typedef struct check_env {
     const check_opts *opts;
     loaded_plugin plugin;
-    lms_config *config;         /* from --config, or NULL */
-    struct lms_plugin_ctx ctx;  /* what the host services see */
+    lms_config *config;        /* from --config, or NULL */
+    struct lms_plugin_ctx ctx; /* what the host services see */
     struct event_base *base;
-    struct workers *pool;       /* behind host->run_blocking */
-    char data_dir[256];         /* a fresh temporary directory */
+    struct workers *pool; /* behind host->run_blocking */
+    char data_dir[256];   /* a fresh temporary directory */
 } check_env;
 
 /* The descriptor and ABI checks; on success env->plugin is loaded. */
@@ -80,10 +80,10 @@ void check_auth(check_env *env);
  * then nothing may be freed, and the caller exits at once. */
 int check_tutor(check_env *env);
 
-/* ---- helpers --------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
-int64_t check_now_ms(void);     /* CLOCK_MONOTONIC */
-int64_t check_wall_ms(void);    /* CLOCK_REALTIME, as deadlines are */
+int64_t check_now_ms(void);  /* CLOCK_MONOTONIC */
+int64_t check_wall_ms(void); /* CLOCK_REALTIME, as deadlines are */
 const char *check_status_name(int status);
 
 #endif

@@ -50,11 +50,30 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-void driver_lock(tutor_driver *d) { pthread_mutex_lock(&d->mu); }
-void driver_unlock(tutor_driver *d) { pthread_mutex_unlock(&d->mu); }
-int driver_is_blocking(const tutor_driver *d) { return d->blocking; }
-int driver_stuck(const tutor_driver *d) { return d->stuck; }
-ask_rec *driver_asks(tutor_driver *d) { return d->asks; }
+void driver_lock(tutor_driver *d)
+{
+    pthread_mutex_lock(&d->mu);
+}
+
+void driver_unlock(tutor_driver *d)
+{
+    pthread_mutex_unlock(&d->mu);
+}
+
+int driver_is_blocking(const tutor_driver *d)
+{
+    return d->blocking;
+}
+
+int driver_stuck(const tutor_driver *d)
+{
+    return d->stuck;
+}
+
+ask_rec *driver_asks(tutor_driver *d)
+{
+    return d->asks;
+}
 
 /* Note a breach of the contract; the first one is kept. Locked. */
 __attribute__((format(printf, 2, 3))) static void problem(ask_rec *r,
@@ -73,11 +92,13 @@ static void check_thread(ask_rec *r, const char *what)
 {
     tutor_driver *d = r->drv;
     if (!d->blocking && !pthread_equal(pthread_self(), d->loop_thread))
-        problem(r, "%s() called off the loop thread (an async plugin calls "
-                   "back on the loop)", what);
+        problem(r,
+                "%s() called off the loop thread (an async plugin calls "
+                "back on the loop)",
+                what);
 }
 
-/* ---- the host's side of an ask ------------------------------------------ */
+/* ---- the host's side of an ask ------------------------------------------- */
 
 static void on_chunk(void *arg, const char *text, size_t len)
 {
@@ -110,18 +131,21 @@ static void check_sources(ask_rec *r, const lms_tutor_answer *a)
     }
     for (size_t i = 0; i < a->n_sources; i++) {
         const lms_tutor_source *s = &a->sources[i];
-        if (!s->kind || (strcmp(s->kind, "material") && strcmp(s->kind, "reply")))
-            problem(r, "source %zu: kind is %s%s%s, expected \"material\" or "
-                       "\"reply\"", i, s->kind ? "\"" : "",
-                    s->kind ? s->kind : "NULL", s->kind ? "\"" : "");
+        if (!s->kind ||
+            (strcmp(s->kind, "material") && strcmp(s->kind, "reply")))
+            problem(r,
+                    "source %zu: kind is %s%s%s, expected \"material\" or "
+                    "\"reply\"",
+                    i, s->kind ? "\"" : "", s->kind ? s->kind : "NULL",
+                    s->kind ? "\"" : "");
         else if (!s->title || !s->passage)
             problem(r, "source %zu: title and passage must not be NULL", i);
     }
 }
 
 /* Is what done() got consistent? Locked. */
-static void check_done_args(ask_rec *r, int status,
-                            const lms_tutor_answer *a, const lms_err *err)
+static void check_done_args(ask_rec *r, int status, const lms_tutor_answer *a,
+                            const lms_err *err)
 {
     const char *name = check_status_name(status);
     if (status == LMS_OK && !a)
@@ -138,8 +162,10 @@ static void check_done_args(ask_rec *r, int status,
     else if (status < LMS_CANCELLED || status > LMS_UNAUTHENTICATED)
         problem(r, "done() with status %d, which is not an lms_status", status);
     else if (status != LMS_CANCELLED && (!err || !err->msg[0]))
-        problem(r, "done(%s) without a message in err (lmsd shows it to the "
-                   "student)", name);
+        problem(r,
+                "done(%s) without a message in err (lmsd shows it to the "
+                "student)",
+                name);
 }
 
 static void on_done(void *arg, int status, const lms_tutor_answer *a,
@@ -150,6 +176,7 @@ static void on_done(void *arg, int status, const lms_tutor_answer *a,
     check_thread(r, "done");
     if (r->done_count++ == 0) {
         r->done_ms = check_now_ms() - r->started;
+        r->ended_wall = check_wall_ms();
         r->done_inside_ask = !r->ask_returned;
         r->status = status;
         check_done_args(r, status, a, err);
@@ -164,8 +191,9 @@ static void on_done(void *arg, int status, const lms_tutor_answer *a,
 }
 
 /* What a plugin reaches when it kept the reply pointer, not a copy. */
-#define REPLY_KEPT "used the lms_tutor_reply after ask() returned (copy *reply: "\
-                   "like everything ask() gets, it lives only during the call)"
+#define REPLY_KEPT                                                             \
+    "used the lms_tutor_reply after ask() returned (copy *reply: "             \
+    "like everything ask() gets, it lives only during the call)"
 
 static void trap_chunk(void *arg, const char *text, size_t len)
 {
@@ -186,7 +214,7 @@ static void trap_done(void *arg, int status, const lms_tutor_answer *a,
     on_done(arg, status, a, err);
 }
 
-/* ---- the question's copy -------------------------------------------------- */
+/* ---- the question's copy ------------------------------------------------- */
 
 static size_t str_size(const char *s)
 {
@@ -229,7 +257,7 @@ static lms_tutor_question *question_dup(const lms_tutor_question *q,
     return c;
 }
 
-/* ---- calls into the plugin ------------------------------------------------ */
+/* ---- calls into the plugin ----------------------------------------------- */
 
 static void call_work(void *arg)
 {
@@ -299,6 +327,8 @@ static void run_ask(call *c)
     r->ask_returned = 1;
     r->ask_rc = rc;
     r->ask_ms = t1 - t0;
+    if (rc != LMS_OK)
+        r->ended_wall = check_wall_ms();
     snprintf(r->ask_msg, sizeof r->ask_msg, "%s", c->err.msg);
     if (r->reply->chunk)
         r->reply->chunk = trap_chunk;
@@ -326,7 +356,7 @@ static void run_shutdown(call *c)
     c->d->ops->shutdown(c->d->inst);
 }
 
-/* ---- the API --------------------------------------------------------------- */
+/* ---- the API ------------------------------------------------------------- */
 
 tutor_driver *driver_new(check_env *env, const struct lms_tutor_ops *ops)
 {
@@ -351,8 +381,8 @@ int driver_init(tutor_driver *d, lms_err *err)
 }
 
 /* Run a call the caller waits for; its status, or -1 when stuck. */
-static int call_sync(tutor_driver *d, void (*run)(call *), const lms_tutor_doc *doc,
-                     int64_t limit_ms, lms_err *err)
+static int call_sync(tutor_driver *d, void (*run)(call *),
+                     const lms_tutor_doc *doc, int64_t limit_ms, lms_err *err)
 {
     call *c = xcalloc(1, sizeof *c);
     c->d = d;
@@ -386,6 +416,7 @@ ask_rec *driver_ask(tutor_driver *d, const char *label,
     r->label = label;
     r->drv = d;
     r->q = question_dup(q, &r->q_size);
+    r->deadline_ms = q->deadline_ms;
     r->reply = xcalloc(1, sizeof *r->reply);
     r->reply->arg = r;
     r->reply->chunk = without_chunk ? NULL : on_chunk;

@@ -30,32 +30,34 @@ typedef struct tutor_driver tutor_driver;
  * model, msg and done_ms; later calls only count.
  */
 typedef struct ask_rec {
-    const char *label;      /* names the ask in messages */
-    int64_t started;        /* check_now_ms() when ask() was called */
+    const char *label; /* names the ask in messages */
+    int64_t started;   /* check_now_ms() when ask() was called */
     /* ---- results ---- */
     int ask_returned;
     int ask_rc;
     char ask_msg[512];
-    int64_t ask_ms;         /* how long ask() took to return */
+    int64_t ask_ms; /* how long ask() took to return */
     int done_count;
     int done_inside_ask;    /* the first done() came before ask() returned */
     int cancels;            /* cancel() calls made */
     int done_before_cancel; /* done() had come when cancel() was first called */
     int status;
-    char *text, *model;     /* copies; NULL when done had no answer */
+    char *text, *model; /* copies; NULL when done had no answer */
     size_t n_sources;
-    char msg[512];          /* err->msg of an error done() */
-    int64_t done_ms;        /* since started */
-    char *chunks;           /* every chunk, concatenated */
+    char msg[512];   /* err->msg of an error done() */
+    int64_t done_ms; /* since started */
+    int64_t deadline_ms; /* the question's (wall clock) */
+    int64_t ended_wall;  /* wall clock at the first done() or error return */
+    char *chunks;    /* every chunk, concatenated */
     size_t chunks_len;
     int n_chunks;
     int n_problems;
-    char problem[256];      /* the first breach of the contract */
+    char problem[256]; /* the first breach of the contract */
     /* ---- for the checks: what they have already judged ---- */
     int seen_done, seen_problems;
     /* ---- private ---- */
     struct tutor_driver *drv;
-    lms_tutor_question *q;  /* the plugin's copy, freed when ask() returns */
+    lms_tutor_question *q; /* the plugin's copy, freed when ask() returns */
     size_t q_size;
     lms_tutor_reply *reply;
     struct ask_rec *next;

@@ -185,11 +185,13 @@ typedef enum raft_msg_type {
  *
  * RAFT_MSG_SNAPSHOT in a ready means: stream the snapshot whose metadata is
  * *snapshot (the latest given to raft_snapshot_done) to node `to`, in
- * chunks, then call raft_report_snapshot(to, ok). The receiving glue
- * collects the chunks and, once it holds the whole snapshot, steps a
- * RAFT_MSG_SNAPSHOT with the same from/to/term/metadata; the library
- * answers with rd.snapshot (install it) or an acknowledgement if it
- * already has those entries.
+ * chunks, then call raft_report_snapshot(to, ok). If the glue has made a
+ * newer snapshot since, it sends that one instead (and its metadata): a
+ * newer snapshot serves the follower as well. The receiving glue collects
+ * the chunks and, once it holds the whole snapshot, steps a
+ * RAFT_MSG_SNAPSHOT with the same from/to/term and the metadata of what
+ * was sent; the library answers with rd.snapshot (install it) or an
+ * acknowledgement if it already has those entries.
  */
 typedef struct raft_msg {
     raft_msg_type type;
@@ -400,7 +402,9 @@ int raft_applied(raft *r, raft_index index);
 
 /* The metadata for a snapshot of the state after applying `index`
  * (committed, and not below the log's first index - 1): its term and the
- * configuration in force there. The glue writes it with the snapshot. */
+ * configuration in force there. The glue writes it with the snapshot.
+ * RAFT_ERR_COMPACTED if the log now starts after index (a snapshot from
+ * the leader was installed meanwhile): skip this snapshot. */
 int raft_snapshot_meta_at(raft *r, raft_index index, raft_snapshot_meta *out);
 
 /* The glue has a durable snapshot described by meta (from

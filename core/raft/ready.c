@@ -152,7 +152,8 @@ static void take_state(raft *r, struct raft_ready *rd)
     }
     raft_softstate ss = softstate(r);
     rd->ss = ss;
-    if (memcmp(&ss, &r->prev_ss, sizeof ss)) {
+    if (ss.leader != r->prev_ss.leader || ss.role != r->prev_ss.role ||
+        ss.learner != r->prev_ss.learner) {
         rd->has_softstate = 1;
         r->prev_ss = ss;
     }

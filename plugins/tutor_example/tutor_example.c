@@ -25,8 +25,8 @@ typedef struct example {
     const char *hint; /* from the config: valid as long as the instance */
 } example;
 
-static int example_init(const struct lms_host *host,
-                        struct lms_plugin_ctx *ctx, void **inst, lms_err *err)
+static int example_init(const struct lms_host *host, struct lms_plugin_ctx *ctx,
+                        void **inst, lms_err *err)
 {
     const char *hint = DEFAULT_HINT; /* left alone when the key is absent */
     int rc = host->config_string(ctx, "hint", &hint, err);

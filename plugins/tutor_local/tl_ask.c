@@ -1,17 +1,20 @@
 /*
  * tl_ask.c: ask(), answering a question from the course's own index.
  *
- * The question becomes an OR of quoted terms (tl_query.c); the course's
- * FTS5 table is searched with tl_bm25 (tl_rank.c), best first, ties by
- * rowid; a passage is used when it is relevant (it reaches min_score or
- * has every term of the question, see tl_rank.c) and scores at least 40%
- * of the best passage (so weak passages do not pad a good answer), at
- * most max_passages of them; a passage that matched only in its
- * document's title is skipped when that document is already cited. The answer points to the materials rather
- * than answering for the student, in the spirit of the course's default
- * system prompt: a lead sentence, then per passage its citation and a
- * quoted excerpt, then how to ask the instructor. When nothing qualifies
- * it says so and suggests asking the instructor.
+ * The question becomes terms, and the terms a plan (tl_query.c) using
+ * the course's statistics (tl_stats.c); the course's FTS5 table is
+ * searched with tl_bm25 (tl_rank.c), best first, ties by rowid. A passage
+ * is used when it is relevant (it reaches min_score or has every term
+ * searched for, see tl_rank.c) and scores at least 40% of the best passage
+ * (so weak passages do not pad a good answer), at most max_passages of
+ * them; a passage that matched only in its document's title is skipped
+ * when that document is already cited.
+ *
+ * The answer points to the materials rather than answering for the
+ * student, in the spirit of the course's default system prompt: a lead
+ * sentence, then per passage its citation and a quoted excerpt, then how
+ * to ask the instructor. When nothing qualifies it says so and suggests
+ * asking the instructor.
  *
  * Everything is computed inside ask() on the tutor thread (the plugin is
  * LMS_TUTOR_BLOCKING), so done() is called before ask() returns LMS_OK;
@@ -64,14 +67,16 @@ static int title_only_repeat(const tl_pick *used, int n, const tl_pick *p)
 }
 
 /* The rowids of the passages to use, best first. */
-static int search(tl_inst *t, tl_course_stmts *c, const char *query,
+static int search(tl_inst *t, tl_course_stmts *c, const tl_plan *plan,
                   int64_t *rowid, int *n, lms_err *err)
 {
     sqlite3_stmt *st = c->search;
     double best = 0.0;
     int src;
     *n = 0;
-    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, plan->match.s, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, plan->stats.s, (int)plan->stats.len,
+                      SQLITE_STATIC);
     sqlite3_bind_int(st, 2, t->cfg.max_passages + TL_SPARE);
     sqlite3_bind_double(st, 3, t->cfg.min_score);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -124,11 +129,36 @@ static int copy_row(sqlite3_stmt *st, tl_pick *p)
     return p->title && p->body && p->hits ? 0 : -1;
 }
 
-static int fetch(tl_inst *t, tl_course_stmts *c, const char *query,
+static int cmp_hit(const void *a, const void *b)
+{
+    const tl_hit *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->phrase < y->phrase ? -1 : x->phrase > y->phrase;
+}
+
+/* Make the hits' phrase numbers the plan's term numbers, once per term
+ * and place (a term can be several phrases of the query). */
+static void hits_to_terms(tl_pick *p, const tl_plan *plan)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->nhits; i++)
+        if (p->hits[i].phrase < (uint32_t)plan->nphrase) {
+            p->hits[n] = p->hits[i];
+            p->hits[n++].phrase = (uint32_t)plan->term_of[p->hits[i].phrase];
+        }
+    qsort(p->hits, n, sizeof *p->hits, cmp_hit);
+    p->nhits = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p->nhits == 0 || cmp_hit(&p->hits[p->nhits - 1], &p->hits[i]))
+            p->hits[p->nhits++] = p->hits[i];
+}
+
+static int fetch(tl_inst *t, tl_course_stmts *c, const tl_plan *plan,
                  int64_t rowid, tl_pick *p, lms_err *err)
 {
     sqlite3_stmt *st = c->fetch;
-    sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, plan->match.s, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, rowid);
     int src = sqlite3_step(st), rc = LMS_OK;
     if (src == SQLITE_ROW && copy_row(st, p) != 0)
@@ -138,32 +168,56 @@ static int fetch(tl_inst *t, tl_course_stmts *c, const char *query,
                      "reading a passage");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (rc == LMS_OK)
+        hits_to_terms(p, plan);
     return rc;
 }
 
-/* Find the passages for query in course; *n = 0 when there are none. */
-static int find(tl_inst *t, const char *course, const char *query,
-                tl_pick *pick, int *n, lms_err *err)
+/* Search course table tab with terms and fetch the passages to use. */
+static int search_and_fetch(tl_inst *t, int64_t tab, const char *question,
+                            tl_terms *terms, tl_pick *pick, int *n,
+                            lms_err *err)
 {
-    int64_t tab = 0, rowid[TL_MAX_PICKS];
+    tl_plan plan = {0};
     tl_course_stmts *c = NULL;
+    int64_t npass = 0, ntok = 0, rowid[TL_MAX_PICKS];
     int found = 0;
-    *n = 0;
-    int rc = tl_course_table(t, course, 0, &tab, err);
-    if (rc != LMS_OK || tab == 0)
-        return rc;
-    if ((rc = tl_course_stmts_get(t, tab, &c, err)) == LMS_OK)
-        rc = search(t, c, query, rowid, &found, err);
+    int rc = tl_stats_get(t, tab, terms, &npass, &ntok, err);
+    if (rc == LMS_OK &&
+        tl_plan_make(question, terms, npass, ntok, &plan) != 0)
+        rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    if (rc == LMS_OK)
+        rc = tl_course_stmts_get(t, tab, &c, err);
+    if (rc == LMS_OK)
+        rc = search(t, c, &plan, rowid, &found, err);
     for (int i = 0; rc == LMS_OK && i < found && *n < t->cfg.max_passages;
          i++) {
         tl_pick *p = &pick[(*n)++]; /* counted: holds memory even on error */
-        rc = fetch(t, c, query, rowid[i], p, err);
+        rc = fetch(t, c, &plan, rowid[i], p, err);
         if (rc == LMS_OK && title_only_repeat(pick, *n - 1, p)) {
             picks_free(p, 1);
             (*n)--;
         }
     }
+    tl_plan_free(&plan);
     return rc;
+}
+
+/* Find the passages for the question in course; *n = 0 when there are
+ * none, *nterms = 0 when the question has no words to look up. */
+static int find(tl_inst *t, const char *course, const char *question,
+                tl_pick *pick, int *n, int *nterms, lms_err *err)
+{
+    tl_terms terms;
+    int64_t tab = 0;
+    *n = 0;
+    int rc = tl_question_terms(t, question, &terms, err);
+    *nterms = rc == LMS_OK ? terms.n : 0;
+    if (rc == LMS_OK && terms.n > 0)
+        rc = tl_course_table(t, course, 0, &tab, err);
+    if (rc != LMS_OK || tab == 0)
+        return rc;
+    return search_and_fetch(t, tab, question, &terms, pick, n, err);
 }
 
 /* ---- composing the answer ---- */
@@ -276,17 +330,14 @@ int tl_ask(void *inst, const lms_tutor_question *q,
            const lms_tutor_reply *reply, lms_err *err)
 {
     tl_inst *t = inst;
-    tl_buf query = {0}, text = {0};
+    tl_buf text = {0};
     tl_pick pick[TL_MAX_PICKS] = {0};
     lms_tutor_source src[TL_MAX_PICKS];
     size_t nsrc = 0;
     int nterms = 0, n = 0;
     int rc = check_ask(q, reply, err);
-    if (rc == LMS_OK && tl_build_query(t, q->question, &query, &nterms) != 0)
-        rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
-                         TL_PLUGIN_NAME ": cannot read the question");
-    if (rc == LMS_OK && nterms > 0)
-        rc = find(t, q->course, query.s, pick, &n, err);
+    if (rc == LMS_OK)
+        rc = find(t, q->course, q->question, pick, &n, &nterms, err);
     if (rc == LMS_OK && n > 0)
         compose(&text, q->course, pick, n, src, &nsrc);
     if (rc == LMS_OK && nsrc == 0) {
@@ -307,7 +358,6 @@ int tl_ask(void *inst, const lms_tutor_question *q,
         reply->done(reply->arg, LMS_OK, &a, NULL);
     }
     picks_free(pick, n);
-    tl_buf_free(&query);
     tl_buf_free(&text);
     return rc;
 }

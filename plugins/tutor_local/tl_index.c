@@ -12,14 +12,16 @@
  * survive a crash, it runs without fsync (synchronous=OFF), with the
  * rollback journal in memory and an exclusive lock.
  *
- * Layout: courses(tab, code) numbers each course; docs(seq, kind, id, tab)
+ * Layout: courses(tab, code, npass, ntok) numbers each course and counts
+ * its passages and their tokens; terms(tab, term, df) counts the passages
+ * of a course that contain each stem (tl_stats.c); docs(seq, kind, id, tab)
  * numbers each learned document and remembers its course; each course has
  * one FTS5 table p<tab>(title, body, kind, doc_id, ordinal, lead) with the
- * last four UNINDEXED. A passage's rowid is (seq << TL_ORDINAL_BITS) |
- * ordinal, so a document's passages are one rowid range: replacing a
- * document deletes that range. One table per course keeps the statistics
- * that ranking uses (passage count, term frequencies) per course, and
- * makes searching another course's documents impossible by construction.
+ * last four UNINDEXED. A passage's rowid packs its document's seq, its
+ * ordinal and its length (tl_internal.h), so a document's passages are
+ * one rowid range: replacing a document deletes that range. One table per
+ * course keeps the statistics that ranking uses per course, and makes
+ * searching another course's documents impossible by construction.
  */
 #include "tl_internal.h"
 
@@ -42,13 +44,23 @@ static const char *const stmt_sql[TL_STMT_COUNT] = {
     [TL_DOC_GET] = "SELECT seq, tab FROM docs WHERE kind = ?1 AND id = ?2",
     [TL_DOC_ADD] = "INSERT INTO docs(kind, id, tab) VALUES(?1, ?2, ?3)",
     [TL_DOC_MOVE] = "UPDATE docs SET tab = ?2 WHERE seq = ?1",
+    [TL_TERM_ADD] = "INSERT INTO terms(tab, term, df) VALUES(?1, ?2, ?3) "
+                    "ON CONFLICT(tab, term) DO UPDATE SET df = df + "
+                    "excluded.df",
+    [TL_TERM_GET] = "SELECT df FROM terms WHERE tab = ?1 AND term = ?2",
+    [TL_STATS_ADD] = "UPDATE courses SET npass = npass + ?2, "
+                     "ntok = ntok + ?3 WHERE tab = ?1",
+    [TL_STATS_GET] = "SELECT npass, ntok FROM courses WHERE tab = ?1",
 };
 
 static const char schema_sql[] =
     "PRAGMA application_id = 1414285656;" /* TL_APP_ID */
     "PRAGMA user_version = 1;"            /* TL_SCHEMA_VERSION */
     "CREATE TABLE courses(tab INTEGER PRIMARY KEY, code TEXT NOT NULL "
-    "UNIQUE);"
+    "UNIQUE, npass INTEGER NOT NULL DEFAULT 0, ntok INTEGER NOT NULL "
+    "DEFAULT 0);"
+    "CREATE TABLE terms(tab INTEGER NOT NULL, term TEXT NOT NULL, "
+    "df INTEGER NOT NULL, PRIMARY KEY(tab, term)) WITHOUT ROWID;"
     "CREATE TABLE docs(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
     "id INTEGER NOT NULL, tab INTEGER NOT NULL, UNIQUE(kind, id));";
 
@@ -167,6 +179,7 @@ static void finalize_courses(tl_inst *t)
         sqlite3_finalize(c->remove);
         sqlite3_finalize(c->search);
         sqlite3_finalize(c->fetch);
+        sqlite3_finalize(c->passages);
         memset(c, 0, sizeof *c);
     }
 }
@@ -181,9 +194,9 @@ void tl_index_close(tl_inst *t)
         sqlite3_finalize(t->stmt[i]);
         t->stmt[i] = NULL;
     }
-    if (t->qtok != NULL)
-        t->tok.xDelete(t->qtok);
-    t->qtok = NULL;
+    if (t->ptok != NULL)
+        t->tok.xDelete(t->ptok);
+    t->ptok = NULL;
     sqlite3_close(t->db); /* every statement is finalized: cannot be busy */
     t->db = NULL;
 }
@@ -232,8 +245,10 @@ static const char insert_sql[] =
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char remove_sql[] = "DELETE FROM @T WHERE rowid BETWEEN ?1 AND ?2";
 static const char search_sql[] =
-    "SELECT rowid, tl_bm25(@T, ?3) AS score FROM @T WHERE @T MATCH ?1 "
+    "SELECT rowid, tl_bm25(@T, ?3, ?4) AS score FROM @T WHERE @T MATCH ?1 "
     "ORDER BY score DESC, rowid LIMIT ?2";
+static const char passages_sql[] =
+    "SELECT title, body FROM @T WHERE rowid BETWEEN ?1 AND ?2";
 static const char fetch_sql[] =
     "SELECT kind, doc_id, title, ordinal, body, lead, tl_hits(@T) FROM @T "
     "WHERE @T MATCH ?1 AND rowid = ?2";
@@ -333,6 +348,8 @@ int tl_course_stmts_get(tl_inst *t, int64_t tab, tl_course_stmts **out,
         rc = prepare_table_stmt(t, search_sql, tab, &c->search, err);
     if (rc == LMS_OK)
         rc = prepare_table_stmt(t, fetch_sql, tab, &c->fetch, err);
+    if (rc == LMS_OK)
+        rc = prepare_table_stmt(t, passages_sql, tab, &c->passages, err);
     *out = c;
     return rc;
 }

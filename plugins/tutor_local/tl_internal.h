@@ -3,11 +3,13 @@
  *
  * tutor_local.c holds the entry point, options, init and shutdown;
  * tl_index.c the SQLite index (file, schema, per-course FTS5 tables,
- * statements); tl_rank.c the FTS5 auxiliary functions that score passages
- * and locate their hits; tl_query.c turns a question into an FTS5 query;
- * tl_text.c cleans text, cuts it into passages and picks excerpts;
- * tl_learn.c and tl_ask.c are the two tutor operations. Nothing here is
- * exported: only lms_plugin_entry is marked LMS_PLUGIN_EXPORT.
+ * statements); tl_stats.c the per-course term statistics (passage count,
+ * lengths, document frequencies); tl_rank.c the FTS5 auxiliary functions
+ * that score passages and locate their hits; tl_query.c turns a question
+ * into terms and an FTS5 query; tl_text.c cleans text, cuts it into
+ * passages and picks excerpts; tl_learn.c and tl_ask.c are the two tutor
+ * operations. Nothing here is exported: only lms_plugin_entry is marked
+ * LMS_PLUGIN_EXPORT.
  */
 #ifndef LMS_TUTOR_LOCAL_INTERNAL_H
 #define LMS_TUTOR_LOCAL_INTERNAL_H
@@ -25,10 +27,27 @@
 /* The most distinct terms taken from one question (the rest are ignored,
  * which bounds the cost of a pathological question). */
 #define TL_MAX_TERMS 32
-/* Passages per document are numbered 1..TL_MAX_PASSAGES; a passage's rowid
- * is (document seq << TL_ORDINAL_BITS) | ordinal. */
+/* About how many passages one search may score: scoring costs ~1 us a
+ * passage, so searches in a large course are planned to stay near this
+ * (see tl_plan_make). */
+#define TL_ROW_BUDGET 2000
+/* Longest term and stem, in bytes. */
+#define TL_TERM_MAX_BYTES 64
+#define TL_STEM_MAX 256
+
+/*
+ * A passage's rowid packs (document seq << 32) | (ordinal << 12) | length:
+ * its document's passages are one rowid range (replacing a document deletes
+ * that range) and its length in tokens, which BM25 needs for every row it
+ * scores, comes with the rowid instead of a lookup in FTS5's %_docsize
+ * table (that lookup was two thirds of the cost of a search).
+ */
+#define TL_LEN_BITS 12
+#define TL_MAX_LEN ((1 << TL_LEN_BITS) - 1)
 #define TL_ORDINAL_BITS 20
 #define TL_MAX_PASSAGES ((1 << TL_ORDINAL_BITS) - 1)
+#define TL_SEQ_SHIFT (TL_LEN_BITS + TL_ORDINAL_BITS)
+#define TL_MAX_SEQ ((int64_t)1 << 30)
 /* Longest excerpt quoted in an answer, in words. */
 #define TL_EXCERPT_WORDS 40
 
@@ -80,15 +99,16 @@ int tl_split_passages(const char *text, size_t n, int words, tl_buf *out,
 /* Whitespace-separated words in s. */
 uint32_t tl_count_words(const char *s);
 
-/* One hit of a query phrase in a passage's body: phrase number and byte
- * range of the hit token. */
+/* One hit in a passage's body: the phrase of the query that hit (as
+ * tl_hits() reports it; tl_ask.c maps it to the question's term) and the
+ * byte range of the token it hit. */
 typedef struct tl_hit {
     uint32_t phrase, start, end;
 } tl_hit;
 
 /*
  * Append to out the best excerpt of body[from..len): the sentence with
- * the most distinct phrases hit (then most hits, then the earliest), with
+ * the most distinct terms hit (then most hits, then the earliest), with
  * the next sentence added when it is very short, cut to at most
  * max_words words around its first hit, "…" marking a cut. Newlines become
  * spaces. Deterministic: depends only on its arguments.
@@ -98,17 +118,58 @@ void tl_excerpt(const char *body, size_t len, size_t from, const tl_hit *hits,
 
 /* ---- questions (tl_query.c) ---- */
 
+/* The terms of a question: where each is in the question, its stem as the
+ * index knows it, and how many of the course's passages contain it. */
+typedef struct tl_terms {
+    int n;
+    tl_span raw[TL_MAX_TERMS];
+    char stem[TL_MAX_TERMS][TL_STEM_MAX];
+    int64_t df[TL_MAX_TERMS];
+} tl_terms;
+
 /*
- * Build the FTS5 query for a question: its words as the FTS5 tokenizer
- * sees them (case folded, punctuation dropped), without stop words and
- * one-letter words, at most TL_MAX_TERMS distinct ones in order of first
- * appearance, each quoted as a string (so no FTS5 syntax survives), joined
- * by OR. *nterms gets their number; 0 leaves out empty. -1 when out of
- * memory or the tokenizer failed.
+ * The terms of a question: its words as the index's tokenizer reads them
+ * (folded, stemmed, punctuation dropped), without stop words, one-letter
+ * words and repeats (by stem), at most TL_MAX_TERMS in order of first
+ * appearance. df is left 0. LMS_OK or an error in err.
  */
 struct tl_inst;
-int tl_build_query(struct tl_inst *t, const char *question, tl_buf *out,
-                   int *nterms);
+int tl_question_terms(struct tl_inst *t, const char *question, tl_terms *out,
+                      lms_err *err);
+
+/* Pairs are formed among at most this many of a question's common terms
+ * (15 pairs); phrases in a plan are at most TL_MAX_TERMS + 2 * 15. */
+#define TL_PAIR_TERMS 6
+#define TL_MAX_PHRASES (TL_MAX_TERMS + TL_PAIR_TERMS * (TL_PAIR_TERMS - 1))
+
+/*
+ * How a question is searched in one course: the FTS5 expression, the
+ * statistics blob that tl_bm25() reads (tl_rank.c), and for each phrase of
+ * the expression the question term it stands for (a term can appear in
+ * several phrases).
+ */
+typedef struct tl_plan {
+    tl_buf match, stats;
+    int nphrase;
+    int term_of[TL_MAX_PHRASES];
+} tl_plan;
+
+/*
+ * Plan the search of a course of npass passages holding ntok tokens. Every
+ * term is quoted (so no FTS5 syntax survives). When the terms' passages
+ * together are few (at most TL_ROW_BUDGET, estimated as if terms occurred
+ * independently), they are simply ORed and every passage with any of them
+ * is scored. Otherwise the rarest terms are searched alone while their
+ * passages add up to at most TL_ROW_BUDGET, and the next TL_PAIR_TERMS
+ * rarest only in pairs ("a" AND "b"), the pairs with the fewest expected
+ * passages first, within the same budget: a passage that has only one
+ * common word of the question is not scored (it would score low), one
+ * that has several is. When not even one pair fits, the terms are ANDed.
+ * Returns 0, or -1 when out of memory.
+ */
+int tl_plan_make(const char *question, const tl_terms *terms, int64_t npass,
+                 int64_t ntok, tl_plan *plan);
+void tl_plan_free(tl_plan *plan);
 
 /* ---- the instance ---- */
 
@@ -121,7 +182,7 @@ typedef struct tl_config {
 
 /* Statements that need a course's table, prepared on first use. */
 typedef struct tl_course_stmts {
-    sqlite3_stmt *insert, *remove, *search, *fetch;
+    sqlite3_stmt *insert, *remove, *search, *fetch, *passages;
 } tl_course_stmts;
 
 enum tl_stmt_id {
@@ -133,6 +194,10 @@ enum tl_stmt_id {
     TL_DOC_GET,
     TL_DOC_ADD,
     TL_DOC_MOVE,
+    TL_TERM_ADD,
+    TL_TERM_GET,
+    TL_STATS_ADD,
+    TL_STATS_GET,
     TL_STMT_COUNT
 };
 
@@ -144,9 +209,10 @@ typedef struct tl_inst {
     sqlite3_stmt *stmt[TL_STMT_COUNT];
     tl_course_stmts *course; /* indexed by course table number */
     size_t ncourse;
-    /* FTS5's own unicode61 tokenizer, to read questions as the index does */
+    /* the index's own tokenizer (porter unicode61), to read questions and
+     * count terms exactly as FTS5 does */
     fts5_tokenizer tok;
-    Fts5Tokenizer *qtok;
+    Fts5Tokenizer *ptok;
 } tl_inst;
 
 void tl_log(tl_inst *t, int level, const char *fmt, ...)
@@ -179,10 +245,39 @@ int tl_course_table(tl_inst *t, const char *course, int create, int64_t *tab,
 int tl_course_stmts_get(tl_inst *t, int64_t tab, tl_course_stmts **out,
                         lms_err *err);
 
+/* ---- term statistics (tl_stats.c) ---- */
+
+/* A list of NUL-terminated strings in one buffer. */
+typedef struct tl_strs {
+    tl_buf buf;
+    size_t *at; /* where each string starts in buf */
+    size_t n, cap;
+} tl_strs;
+
+/* The distinct stems of each passage of a batch (all), for the df table;
+ * one is scratch space for the passage being read. */
+typedef struct tl_bag {
+    tl_strs all, one;
+    int64_t npass, ntok;
+} tl_bag;
+
+/* Tokenize one passage (title + body) as the index does; add its distinct
+ * stems to bag and count it; *ntok gets its length in tokens. */
+int tl_bag_add(tl_inst *t, tl_bag *bag, const char *title, const char *body,
+               int64_t *ntok, lms_err *err);
+/* Add (sign 1) or take away (sign -1) the bag's counts in course table
+ * tab's statistics, then empty the bag. */
+int tl_bag_flush(tl_inst *t, tl_bag *bag, int64_t tab, int sign,
+                 lms_err *err);
+void tl_bag_free(tl_bag *bag);
+
+/* The course's passage and token counts, and each term's df. */
+int tl_stats_get(tl_inst *t, int64_t tab, tl_terms *terms, int64_t *npass,
+                 int64_t *ntok, lms_err *err);
+
 /* ---- FTS5 auxiliary functions (tl_rank.c) ---- */
 
-/* Register tl_bm25() and tl_hits() on t->db and find the unicode61
- * tokenizer for questions. */
+/* Register tl_bm25() and tl_hits() on t->db and set up the tokenizer. */
 int tl_rank_register(tl_inst *t, lms_err *err);
 
 /* ---- operations ---- */

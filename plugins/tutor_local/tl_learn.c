@@ -75,8 +75,54 @@ static int prepare(tl_inst *t, const lms_tutor_doc *doc, int reply,
     return LMS_OK;
 }
 
+/* The first and last rowid a document's passages can have. */
+static int64_t first_rowid(int64_t seq)
+{
+    return seq << TL_SEQ_SHIFT;
+}
+
+static int64_t last_rowid(int64_t seq)
+{
+    return seq << TL_SEQ_SHIFT | (((int64_t)1 << TL_SEQ_SHIFT) - 1);
+}
+
+/* Delete the document's passages from course table tab and take them out
+ * of the course's statistics. */
+static int forget_passages(tl_inst *t, int64_t tab, int64_t seq,
+                           lms_err *err)
+{
+    tl_course_stmts *c = NULL;
+    tl_bag bag = {0};
+    int64_t ntok;
+    int rc = tl_course_stmts_get(t, tab, &c, err), src = SQLITE_DONE;
+    if (rc == LMS_OK) {
+        sqlite3_bind_int64(c->passages, 1, first_rowid(seq));
+        sqlite3_bind_int64(c->passages, 2, last_rowid(seq));
+        while (rc == LMS_OK && (src = sqlite3_step(c->passages)) == SQLITE_ROW)
+            rc = tl_bag_add(t, &bag,
+                            (const char *)sqlite3_column_text(c->passages, 0),
+                            (const char *)sqlite3_column_text(c->passages, 1),
+                            &ntok, err);
+        if (rc == LMS_OK && src != SQLITE_DONE)
+            rc = tl_fail(t, src, err, "reading a document's passages");
+        sqlite3_reset(c->passages);
+    }
+    if (rc == LMS_OK)
+        rc = tl_bag_flush(t, &bag, tab, -1, err);
+    tl_bag_free(&bag);
+    if (rc != LMS_OK)
+        return rc;
+    sqlite3_bind_int64(c->remove, 1, first_rowid(seq));
+    sqlite3_bind_int64(c->remove, 2, last_rowid(seq));
+    src = sqlite3_step(c->remove);
+    rc = src == SQLITE_DONE ? LMS_OK
+                            : tl_fail(t, src, err, "removing a passage");
+    sqlite3_reset(c->remove);
+    return rc;
+}
+
 /*
- * The document's seq, with its old passages deleted if it was learned
+ * The document's seq, with its old passages forgotten if it was learned
  * before (from the table of the course it was in then) and its row
  * pointing at course table tab.
  */
@@ -92,51 +138,77 @@ static int doc_slot(tl_inst *t, const lms_tutor_doc *doc, int64_t tab,
     int src = sqlite3_step(st);
     int64_t old_tab = src == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
     *seq = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = tl_fail(t, src, err, "looking up a document");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
-        return tl_fail(t, src, err, "looking up a document");
-    if (*seq == 0) {
-        if ((rc = tl_stmt(t, TL_DOC_ADD, &st, err)) != LMS_OK)
-            return rc;
+    if (rc != LMS_OK)
+        return rc;
+    if (old_tab != 0 && (rc = forget_passages(t, old_tab, *seq, err)))
+        return rc;
+    rc = tl_stmt(t, old_tab ? TL_DOC_MOVE : TL_DOC_ADD, &st, err);
+    if (rc != LMS_OK)
+        return rc;
+    if (old_tab) {
+        sqlite3_bind_int64(st, 1, *seq);
+        sqlite3_bind_int64(st, 2, tab);
+    } else {
         sqlite3_bind_text(st, 1, doc->kind, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)doc->id);
         sqlite3_bind_int64(st, 3, tab);
-    } else {
-        tl_course_stmts *old = NULL;
-        if ((rc = tl_course_stmts_get(t, old_tab, &old, err)) != LMS_OK)
-            return rc;
-        sqlite3_bind_int64(old->remove, 1, *seq << TL_ORDINAL_BITS);
-        sqlite3_bind_int64(old->remove, 2, *seq << TL_ORDINAL_BITS |
-                                               TL_MAX_PASSAGES);
-        src = sqlite3_step(old->remove);
-        sqlite3_reset(old->remove);
-        if (src != SQLITE_DONE)
-            return tl_fail(t, src, err, "removing a document's passages");
-        if ((rc = tl_stmt(t, TL_DOC_MOVE, &st, err)) != LMS_OK)
-            return rc;
-        sqlite3_bind_int64(st, 1, *seq);
-        sqlite3_bind_int64(st, 2, tab);
     }
     src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = tl_fail(t, src, err, "recording a document");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (src != SQLITE_DONE)
-        return tl_fail(t, src, err, "recording a document");
-    if (old_tab == 0)
+    if (rc == LMS_OK && old_tab == 0)
         *seq = sqlite3_last_insert_rowid(t->db);
-    return LMS_OK;
+    if (rc == LMS_OK && *seq > TL_MAX_SEQ)
+        rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
+                         TL_PLUGIN_NAME ": the index holds too many "
+                         "documents");
+    return rc;
 }
 
-/* Insert the prepared passages as rows seq<<TL_ORDINAL_BITS | 1.. of the
- * course's table. */
+/* Insert one passage as row (seq, ordinal, length) of the course's table
+ * and count it in bag. */
+static int insert_passage(tl_inst *t, tl_course_stmts *c, tl_bag *bag,
+                          const lms_tutor_doc *doc, const tl_prepared *p,
+                          const tl_buf *body, size_t lead, int64_t seq,
+                          int64_t ordinal, lms_err *err)
+{
+    int64_t ntok = 0;
+    int rc = tl_bag_add(t, bag, p->title.s, body->s, &ntok, err);
+    if (rc != LMS_OK)
+        return rc;
+    sqlite3_stmt *st = c->insert;
+    sqlite3_bind_int64(st, 1, first_rowid(seq) | ordinal << TL_LEN_BITS |
+                                  (ntok < TL_MAX_LEN ? ntok : TL_MAX_LEN));
+    sqlite3_bind_text(st, 2, p->title.s, (int)p->title.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, body->s, (int)body->len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, doc->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)doc->id);
+    sqlite3_bind_int64(st, 6, ordinal);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)lead);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_DONE)
+        rc = tl_fail(t, src, err, "adding a passage");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Insert the prepared passages, counting them in the course's statistics
+ * a batch at a time. */
 static int insert_passages(tl_inst *t, const lms_tutor_doc *doc,
                            const tl_prepared *p, int64_t tab, int64_t seq,
                            lms_err *err)
 {
     tl_course_stmts *c = NULL;
-    int rc = tl_course_stmts_get(t, tab, &c, err);
+    tl_bag bag = {0};
     tl_buf body = {0};
+    int rc = tl_course_stmts_get(t, tab, &c, err);
     const char *pass = p->passages.s;
     for (size_t i = 0; rc == LMS_OK && i < p->npassages; i++) {
         body.len = 0;
@@ -147,24 +219,17 @@ static int insert_passages(tl_inst *t, const lms_tutor_doc *doc,
         size_t lead = body.len;
         tl_buf_puts(&body, pass);
         pass += strlen(pass) + 1;
-        if (body.failed) {
+        if (body.failed)
             rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-            break;
-        }
-        sqlite3_stmt *st = c->insert;
-        sqlite3_bind_int64(st, 1, seq << TL_ORDINAL_BITS | (int64_t)(i + 1));
-        sqlite3_bind_text(st, 2, p->title.s, (int)p->title.len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, body.s, (int)body.len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, doc->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)doc->id);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)(i + 1));
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)lead);
-        int src = sqlite3_step(st);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (src != SQLITE_DONE)
-            rc = tl_fail(t, src, err, "adding a passage");
+        if (rc == LMS_OK)
+            rc = insert_passage(t, c, &bag, doc, p, &body, lead, seq,
+                                (int64_t)i + 1, err);
+        if (rc == LMS_OK && bag.npass == 64)
+            rc = tl_bag_flush(t, &bag, tab, 1, err);
     }
+    if (rc == LMS_OK)
+        rc = tl_bag_flush(t, &bag, tab, 1, err);
+    tl_bag_free(&bag);
     tl_buf_free(&body);
     return rc;
 }

@@ -26,6 +26,7 @@ Pieces:
             assertion helpers that say expected vs. got.
 """
 
+import atexit
 import hashlib
 import json
 import os
@@ -898,6 +899,26 @@ class World:
 def started_node(tc=None, **kw):
     """A fresh node with the admin created, started."""
     n = Node(**kw)
-    n.init_admin()
-    n.start()
+    try:
+        n.init_admin()
+        n.start()
+    except BaseException:
+        sys.stderr.write("\n===== lmsd log of %s =====\n%s\n" % (n.name, n.log_tail(200)))
+        n.cleanup()
+        raise
     return n
+
+
+@atexit.register
+def _cleanup_leftover_nodes():
+    """Nodes nobody cleaned up (a setUpClass that failed half-way): show
+    their logs, stop them, remove their directories."""
+    with _ALL_NODES_LOCK:
+        nodes = list(_ALL_NODES)
+    for n in nodes:
+        sys.stderr.write("\n===== lmsd log of %s (left running; cleaning up) =====\n%s\n"
+                         % (n.name, n.log_tail(200)))
+        try:
+            n.cleanup()
+        except Exception as e:  # never mask the real failure
+            sys.stderr.write("cleanup of %s: %s\n" % (n.name, e))

@@ -6,7 +6,7 @@ import os
 import unittest
 
 import lmstest
-from lmstest import ADMIN, ADMIN_PW, E2ETestCase, World
+from lmstest import ADMIN, ADMIN_PW, E2ETestCase
 
 PROG = "lms-admin"
 COMMANDS = ["login", "logout", "whoami", "add-user", "import-users", "users",

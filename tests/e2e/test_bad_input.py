@@ -11,14 +11,13 @@ broken plugins through lmsd itself.
 import json
 import os
 import re
-import socket
 import struct
 import subprocess
 import time
 import unittest
 
 import lmstest
-from lmstest import ADMIN, ADMIN_PW, E2ETestCase, World, iso, proto
+from lmstest import ADMIN, ADMIN_PW, E2ETestCase, World, proto
 
 MAX_FRAME = 1 << 20        # limits.max_frame_bytes
 MAX_UPLOAD = 256 << 10     # limits.max_upload_bytes

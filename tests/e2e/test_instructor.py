@@ -84,6 +84,7 @@ class InstructorTest(E2ETestCase):
         for k, v in want.items():
             self.assertEqualMsg(doc.get(k), v, "create-assignment --json %s" % k)
         self.assertIsInstance(doc["id"], int)
+        full = doc
         # defaults
         res = self.ok(t.run("create-assignment", "--course", "CS101", "--title", "Defaults",
                             "--due", "2030-01-02T03:04:05Z"), "create-assignment (human)")
@@ -95,8 +96,8 @@ class InstructorTest(E2ETestCase):
                             (100.0, 0, 10485760, False, None),
                             "defaults (max_points, max_attempts, max_size, hold_grades, cutoff)")
         f = by_title["Full options"]
-        self.assertEqualMsg((f["id"], f["max_points"], f["cutoff"]), (doc_id(by_title, "Full options"), 42.5, iso(cutoff)),
-                            "the listed assignment")
+        self.assertEqualMsg((f["id"], f["max_points"], f["cutoff"], f["hold_grades"]),
+                            (full["id"], 42.5, iso(cutoff), True), "the listed assignment")
         res = self.ok(t.run("assignments"))
         self.assertIn("Full options", res.out)
         # time with an offset and a date without a time (local = UTC here)
@@ -362,10 +363,6 @@ class InstructorTest(E2ETestCase):
         self.assertRc(c.run("frobnicate"), 2, "unknown subcommand")
         self.assertRc(c.run("grade", "1", "--grade", "5", "--bogus"), 2, "unknown option")
         self.assertRc(c.run("fetch", "x"), 2, "non-numeric id")
-
-
-def doc_id(by_title, title):
-    return by_title[title]["id"]
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 against a real lmsd, in human and --json form, with the exit codes of the
 contract (0 ok, 1 refused, 2 usage, 3 unreachable, 4 not logged in)."""
 
-import csv
-import io
 import json
 import os
 import stat

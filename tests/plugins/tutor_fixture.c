@@ -74,9 +74,10 @@ static int fx_learn(void *inst, const lms_tutor_doc *doc, lms_err *err)
 
 static void answer_text(const lms_tutor_question *q, char *out, size_t n)
 {
-    snprintf(out, n, "A hint for %s in %s: what is the smallest input for "
-             "which \"%s\" has an obvious answer?", q->student, q->course,
-             q->question);
+    snprintf(out, n,
+             "A hint for %s in %s: what is the smallest input for "
+             "which \"%s\" has an obvious answer?",
+             q->student, q->course, q->question);
 }
 
 #ifndef ASYNC
@@ -97,7 +98,9 @@ static int fx_ask(void *inst, const lms_tutor_question *q,
 }
 
 /* Every answer is given inside ask(), so there is never one to cancel. */
-static void fx_cancel(void *inst, void *arg) {}
+static void fx_cancel(void *inst, void *arg)
+{
+}
 #else /* ASYNC */
 
 static int64_t wall_ms(void)

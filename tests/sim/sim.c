@@ -431,6 +431,8 @@ static void maybe_snapshot(sim *s, sim_node *n)
     sim_snap snap;
     memset(&snap, 0, sizeof snap);
     int rc = raft_snapshot_meta_at(n->r, applied, &snap.meta);
+    if (rc == RAFT_ERR_COMPACTED)
+        return; /* a received snapshot is ahead: nothing to save */
     if (rc != RAFT_OK) {
         violation(s, "snapshot meta at %" PRIu64 ": %s", applied,
                   raft_strerror(rc));
@@ -576,8 +578,10 @@ static void deliver_later(sim *s, sim_node *from, const raft_msg *m)
     copy_msg(&e->msg, m);
     e->inc = from->incarnation;
     if (m->type == RAFT_MSG_SNAPSHOT) {
+        /* the newest snapshot we have, which may be newer than asked */
         e->snap = malloc(sizeof *e->snap);
         *e->snap = from->d.snap;
+        *(raft_snapshot_meta *)e->msg.snapshot = from->d.snap.meta;
     }
 }
 
@@ -588,7 +592,7 @@ static void net_send(sim *s, sim_node *from, const raft_msg *m)
     int snap = m->type == RAFT_MSG_SNAPSHOT;
     if (snap) {
         s->st->snapshots_sent++;
-        if (!from->d.has_snap || from->d.snap.meta.index != m->snapshot->index) {
+        if (!from->d.has_snap || from->d.snap.meta.index < m->snapshot->index) {
             violation(s, "node %" PRIu64 " sends snapshot %" PRIu64
                          " it does not have", from->id, m->snapshot->index);
             return;
@@ -664,7 +668,10 @@ static void take_ready(sim *s, sim_node *n)
     write_ready(s, n, rd);
     note_reads(n, rd);
     sim_time start = n->last_fsync > s->now ? n->last_fsync : s->now;
-    o->due = start + (durable_work(rd) ? 200 + below(s, 3000) : 0);
+    sim_time fsync = 200 + below(s, 3000);
+    if (n->slow_disk_until > s->now)
+        fsync += 5000 + below(s, 40000); /* a stalled disk */
+    o->due = start + (durable_work(rd) ? fsync : 0);
     n->last_fsync = o->due;
     event *e = ev_add(s, o->due, EV_FSYNC, (int)n->id);
     e->inc = n->incarnation;
@@ -690,7 +697,8 @@ static void on_fsync(sim *s, sim_node *n)
             n->d.sm = n->ops[k].snap.state;
         op_free(&n->ops[k]);
     }
-    memmove(n->ops, n->ops + k, (n->n_ops - k) * sizeof *n->ops);
+    if (k)
+        memmove(n->ops, n->ops + k, (n->n_ops - k) * sizeof *n->ops);
     n->n_ops -= k;
     send_all(s, n, rd->msgs_persisted, rd->n_msgs_persisted);
     for (size_t i = 0; i < rd->n_committed && !s->failed; i++)
@@ -720,6 +728,7 @@ static void node_options(sim *s, sim_node *n, raft_options *o)
     o->max_inflight_bytes = chance(s, 0.5) ? 0 : 1024;
     o->max_apply_bytes = chance(s, 0.5) ? 0 : 200;
     o->max_uncommitted_bytes = chance(s, 0.8) ? 0 : 4096;
+    o->check_quorum = (uint8_t)s->check_quorum;
     o->seed = rnd(s);
 }
 
@@ -769,7 +778,7 @@ static void node_crash(sim *s, sim_node *n)
 {
     size_t log_ops = 0, hs_ops = 0;
     for (size_t i = 0; i < n->n_ops; i++)
-        (n->ops[i].kind == OP_HS ? hs_ops : log_ops)++;
+        *(n->ops[i].kind == OP_HS ? &hs_ops : &log_ops) += 1;
     size_t keep_log = below(s, log_ops + 1), keep_hs = below(s, hs_ops + 1);
     for (size_t i = 0; i < n->n_ops; i++) {
         disk_op *op = &n->ops[i];
@@ -982,6 +991,15 @@ static void fault_drift(sim *s)
     trace(s, "node %" PRIu64 ": tick every %.0f us", n->id, n->tick_period);
 }
 
+static void fault_slow_disk(sim *s)
+{
+    sim_node *n = chance(s, 0.5) ? find_leader(s) : random_node(s, 1);
+    if (!n)
+        return;
+    n->slow_disk_until = s->now + 50000 + below(s, 500000);
+    trace(s, "node %" PRIu64 ": disk stalls", n->id);
+}
+
 static void fault_transfer(sim *s)
 {
     sim_node *l = find_leader(s);
@@ -1058,8 +1076,9 @@ static void on_fault(sim *s)
 {
     if (!s->chaos)
         return;
-    switch (below(s, 12)) {
+    switch (below(s, 13)) {
     case 0: case 1: fault_crash(s); break;
+    case 12: fault_slow_disk(s); break;
     case 2: fault_partition(s); break;
     case 3: fault_asymmetric(s); break;
     case 4: fault_isolate_leader(s); break;
@@ -1081,6 +1100,7 @@ static void end_chaos(sim *s)
     for (int i = 0; i < s->n_slots; i++) {
         sim_node *n = &s->nodes[i];
         n->tick_period = TICK_US;
+        n->slow_disk_until = 0;
         if (n->started && !n->alive && !n->departed)
             node_start(s, n);
     }
@@ -1103,15 +1123,25 @@ static void on_event(sim *s, event *e)
             n->incarnation;
         break;
     case EV_DELIVER:
+        if (e->snap) {
+            /* the stream's end, as the sender's glue learns it */
+            sim_node *from = node_of(s, e->msg.from);
+            int ok = live && !s->blocked[e->msg.from][e->msg.to];
+            if (from->alive && from->incarnation == e->inc)
+                snap_report(s, from, e->msg.to, ok, ok ? 0 : 20000);
+            if (ok) {
+                n->stash = *e->snap;
+                n->has_stash = 1;
+            }
+        }
         if (!live || s->blocked[e->msg.from][e->msg.to])
             break;
-        if (e->snap) {
-            n->stash = *e->snap;
-            n->has_stash = 1;
-            sim_node *from = node_of(s, e->msg.from);
-            if (from->alive && from->incarnation == e->inc)
-                snap_report(s, from, n->id, 1, 0);
-        }
+        trace(s, "  %s %" PRIu64 "->%" PRIu64 " t%" PRIu64 " i%" PRIu64
+                 " lt%" PRIu64 " c%" PRIu64 " n%zu%s%s", 
+              raft_msg_type_name(e->msg.type), e->msg.from, e->msg.to,
+              e->msg.term, e->msg.index, e->msg.log_term, e->msg.commit,
+              e->msg.n_entries, e->msg.reject ? " reject" : "",
+              e->snap ? " +snapshot" : "");
         int rc = raft_step(n->r, &e->msg);
         if (rc != RAFT_OK)
             violation(s, "node %" PRIu64 " step %s from %" PRIu64 ": %s", n->id,
@@ -1152,6 +1182,7 @@ static void setup(sim *s)
 {
     s->n_initial = s->cfg.nodes;
     s->membership = below(s, 3) == 0;
+    s->check_quorum = below(s, 4) != 0;
     s->n_slots = s->n_initial + (s->membership ? 1 : 0);
     s->spare = (raft_id)s->n_initial + 1;
     s->boot.n = (uint32_t)s->n_initial;

@@ -101,7 +101,7 @@ typedef struct sim_node {
     outstanding *outs;
     size_t n_outs, cap_outs;
     unsigned max_outs;
-    sim_time last_fsync;
+    sim_time last_fsync, slow_disk_until;
     double tick_period;     /* us; drifts */
     pending_prop *props;
     size_t n_props, cap_props;
@@ -165,7 +165,7 @@ struct sim {
     struct event **heap;
     size_t n_heap, cap_heap;
     uint64_t ev_seq;
-    int n_slots, n_initial, membership;
+    int n_slots, n_initial, membership, check_quorum;
     sim_node nodes[SIM_MAX_NODES];
     raft_config boot;
     /* network */

@@ -397,6 +397,72 @@ static void an_emptied_document_is_forgotten(void **state)
     tlx_answer_free(&a);
 }
 
+static void a_document_moved_to_another_course_leaves_the_first(void **state)
+{
+    tlx *fx = *state;
+    tlx_answer a;
+    tlx_learn_corpus(fx->inst);
+    tlx_material(fx->inst, "MA201", 16, "Strings, moved",
+                 "A string of n characters needs n + 1 bytes.");
+    tlx_ask(fx->inst, CS, "strcpy snprintf strlen", &a);
+    assert_int_equal(tlx_source(&a, "material", 16), -1);
+    tlx_answer_free(&a);
+    tlx_ask(fx->inst, "MA201", "string characters bytes", &a);
+    assert_int_equal(tlx_source(&a, "material", 16), 0);
+    tlx_answer_free(&a);
+}
+
+/* ---- large courses ---- */
+
+/*
+ * 2,600 passages: "gamma" in a third of them (867), "alpha" in 4/9 (1,156),
+ * "beta" in 6/13 (1,200), "everywhere" in all; one needle passage with
+ * all of them and "zanzibar". Above TL_ROW_BUDGET (2,000) passages the
+ * search is planned: for "alpha beta gamma" the union is expected to be
+ * ~2,080 passages, so it becomes "gamma" OR ("alpha" AND "beta"); for
+ * "everywhere passage" not even a pair fits and the terms are ANDed. The
+ * best passages must still come first.
+ */
+static void learn_large_course(void *inst)
+{
+    char text[256];
+    for (int i = 0; i < 2600; i++) {
+        snprintf(text, sizeof text, "Passage p%d is everywhere%s%s%s.", i,
+                 i % 9 < 4 ? " alpha" : "", i % 13 < 6 ? " beta" : "",
+                 i % 3 == 0 ? " gamma" : "");
+        tlx_material(inst, "BIG1", 1000 + (uint64_t)i, "Filler", text);
+    }
+    tlx_material(inst, "BIG1", 999, "Needle",
+                 "The needle is everywhere: alpha, beta and gamma meet in "
+                 "zanzibar.");
+}
+
+static void large_courses_still_find_the_best_passage(void **state)
+{
+    tlx *fx = *state;
+    tlx_answer a, b;
+    learn_large_course(fx->inst);
+    tlx_ask(fx->inst, "BIG1", "alpha beta gamma zanzibar", &a);
+    assert_int_equal(tlx_source(&a, "material", 999), 0);
+    tlx_answer_free(&a);
+    /* common words only: passages with all of them come first */
+    tlx_ask(fx->inst, "BIG1", "alpha beta gamma", &a);
+    assert_int_equal(a.n_sources, 3);
+    for (size_t i = 0; i < a.n_sources; i++) {
+        EXPECT_CONTAINS(a.src[i].passage, "alpha");
+        EXPECT_CONTAINS(a.src[i].passage, "beta");
+        EXPECT_CONTAINS(a.src[i].passage, "gamma");
+    }
+    tlx_answer_free(&a);
+    /* words in every passage: the terms are ANDed, and still answered */
+    tlx_ask(fx->inst, "BIG1", "everywhere passage", &a);
+    assert_true(a.n_sources >= 1);
+    tlx_ask(fx->inst, "BIG1", "everywhere passage", &b);
+    assert_string_equal(a.text, b.text);
+    tlx_answer_free(&a);
+    tlx_answer_free(&b);
+}
+
 /* ---- hostile and unusual questions ---- */
 
 static void fts_syntax_in_the_question_is_just_text(void **state)
@@ -672,6 +738,8 @@ int main(void)
         T(two_instances_fed_the_same_answer_alike),
         T(learning_a_document_again_replaces_it),
         T(an_emptied_document_is_forgotten),
+        T(a_document_moved_to_another_course_leaves_the_first),
+        T(large_courses_still_find_the_best_passage),
         T(fts_syntax_in_the_question_is_just_text),
         T(an_empty_question_is_answered),
         T(a_very_long_question_is_answered),
