@@ -54,6 +54,9 @@ static uint8_t *put_addr(uint8_t *p, const char *addr)
 
 blob *raft_conf_encode(const raft_config *cfg, const raft_conf_change *chg)
 {
+    static const raft_conf_change none;
+    if (!chg)
+        chg = &none;
     size_t max = 4 + 8 + 2 + RAFT_ADDR_MAX + 4 +
                  cfg->n * (8 + 1 + 2 + RAFT_ADDR_MAX);
     uint8_t *buf = malloc(max);
@@ -173,13 +176,26 @@ int raft_sync_progress(raft *r)
     return RAFT_OK;
 }
 
+static int config_equal(const raft_config *a, const raft_config *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (uint32_t i = 0; i < a->n; i++) {
+        const raft_server *x = &a->servers[i], *y = &b->servers[i];
+        if (x->id != y->id || x->role != y->role ||
+            strncmp(x->addr, y->addr, RAFT_ADDR_MAX))
+            return 0;
+    }
+    return 1;
+}
+
 int raft_config_refresh(raft *r)
 {
     raft_config cfg;
     raft_index at;
     raft_log_config_at(&r->log, raft_log_last(&r->log), &cfg, &at);
     if (at == r->cfg_index && r->n_prs == r->cfg.n &&
-        memcmp(&cfg, &r->cfg, sizeof cfg) == 0)
+        config_equal(&cfg, &r->cfg))
         return RAFT_OK;
     r->cfg = cfg;
     r->cfg_index = at;

@@ -41,8 +41,8 @@ const raft_entry *raft_log_get(const raft_log *l, raft_index i);
 int raft_log_append(raft_log *l, const raft_entry *e);
 /* Drop entries from index `from` on. */
 void raft_log_truncate(raft_log *l, raft_index from);
-/* Drop entries up to upto (offset < upto <= last); RAFT_ERR_NOMEM if the
- * configuration at upto cannot be decoded into memory (never, today). */
+/* Drop entries up to upto (<= last), keeping upto's term and the
+ * configuration in force there. */
 int raft_log_compact(raft_log *l, raft_index upto);
 /* Drop everything; the log now starts after the snapshot. */
 void raft_log_reset(raft_log *l, const raft_snapshot_meta *m);
@@ -215,7 +215,6 @@ void raft_reads_drop(raft *r);
 void raft_reads_start_round(raft *r);
 
 /* membership.c */
-blob *raft_conf_encode(const raft_config *cfg, const raft_conf_change *chg);
 /* Recompute the configuration from the log (after an append, a
  * truncation or a snapshot) and follow it. */
 int raft_config_refresh(raft *r);
@@ -237,5 +236,11 @@ void raft_handle_timeout_now(raft *r, const raft_msg *m);
  * snapshot metadata are copied (references taken). */
 int raft_send(raft *r, raft_msg *m);
 void raft_msgs_free(raft_msg *v, size_t n);
+void raft_msgs_free_one(raft_msg *m);
+/* The log was cut at `from`: acknowledgements not yet handed out that
+ * reach it speak of entries we no longer have (and may never have
+ * written); drop them. Those already in a ready are true once it is
+ * durable. */
+void raft_drop_acks(raft *r, raft_index from);
 
 #endif

@@ -226,7 +226,7 @@ int raft_tick(raft *r)
 static int check_msg(const raft *r, const raft_msg *m)
 {
     if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_TIMEOUT_NOW ||
-        !m->from || m->from == r->opt.id)
+        !m->from || m->from == r->opt.id || m->to != r->opt.id)
         return RAFT_ERR_INVALID;
     if (m->type == RAFT_MSG_SNAPSHOT && !m->snapshot)
         return RAFT_ERR_INVALID;

@@ -17,13 +17,28 @@
  *         1. send rd.msgs                  (at once, before persisting)
  *         2. rd.snapshot: install it (restore the state machine from the
  *            snapshot data received for it; reset the durable log to start
- *            after rd.snapshot->index; keep its metadata)
+ *            after rd.snapshot->index; keep it as the node's latest
+ *            snapshot, the one to send if this node leads one day)
  *         3. rd.truncate: delete every durable entry after truncate_after
  *         4. append rd.entries; save rd.hs if rd.has_hardstate; fsync
+ *            (a ready with none of 2-4 needs no fsync)
  *         5. once 2-4 are durable: send rd.msgs_persisted, apply
- *            rd.committed in order, remember rd.reads
+ *            rd.committed in order (raft_applied as batches finish, maybe
+ *            later, from the storage thread's completion), and answer each
+ *            rd.reads entry once the applied index reaches its index
  *         6. raft_advance(r, &rd)
  *     }
+ *
+ * Proposals: raft_propose returns the index and term of the entry; the
+ * glue keeps index -> waiting client. When the entry applied at that
+ * index has that term, the proposal succeeded; another term there means
+ * it was lost to a leader change (the client retries with the same
+ * client id and sequence number, which the state machine deduplicates).
+ *
+ * Restart: raft_new from the hardstate, the latest durable snapshot's
+ * metadata, the durable log and the state machine's applied index. If the
+ * state machine is behind the snapshot (a crash in the middle of an
+ * install), restore it from the snapshot first.
  *
  * Several readies may be outstanding (taken, not yet advanced): a glue
  * with a log-writer thread can take the next ready while the previous one
@@ -141,6 +156,11 @@ typedef struct raft_conf_change {
 /* The server with this id in cfg, or NULL. */
 const raft_server *raft_config_find(const raft_config *cfg, raft_id id);
 
+/* Encode a configuration (and the change that made it, or NULL) the way a
+ * RAFT_ENTRY_CONF entry carries it; the glue may use it to store a
+ * snapshot's configuration. One reference; NULL on out of memory. */
+blob *raft_conf_encode(const raft_config *cfg, const raft_conf_change *chg);
+
 /* Decode a RAFT_ENTRY_CONF entry's data into the configuration it creates
  * and (if chg is not NULL) the change that made it. RAFT_ERR_INVALID if
  * the bytes are not a configuration. */
@@ -181,7 +201,10 @@ typedef enum raft_msg_type {
 
 /*
  * One message. The glue encodes it for the peer port (peer.proto) and, on
- * the other side, decodes it into this struct and calls raft_step.
+ * the other side, decodes it into this struct and calls raft_step. Every
+ * field travels: entries with index, term, type and data, and a
+ * snapshot's metadata with its configuration (raft_conf_encode serializes
+ * one).
  *
  * RAFT_MSG_SNAPSHOT in a ready means: stream the snapshot whose metadata is
  * *snapshot (the latest given to raft_snapshot_done) to node `to`, in
@@ -337,9 +360,12 @@ void raft_free(raft *r);
 int raft_tick(raft *r);
 
 /* A message from a peer. Messages with a stale term are answered or
- * dropped as Raft says; unknown types are RAFT_ERR_INVALID. The library
- * never asks where a message came from: the glue accepts only configured
- * members on the peer port. */
+ * dropped as Raft says. RAFT_ERR_INVALID for a malformed message (unknown
+ * type, not addressed to this node, entries not following index) and for
+ * one that contradicts committed entries (a bug or corruption somewhere:
+ * log it loudly; the node ignored the message). The library never asks
+ * where a message came from: the glue accepts only configured members on
+ * the peer port. */
 int raft_step(raft *r, const raft_msg *m);
 
 /* Leader: append a command. Takes a reference on data (NULL: an empty

@@ -78,10 +78,11 @@ static uint64_t quorum_seq(const raft *r)
         if (!p->learner)
             s[n++] = p->id == r->opt.id ? r->hb_seq : p->read_seq;
     }
-    if (!n)
+    unsigned q = raft_quorum(r);
+    if (n < q)
         return 0;
     qsort(s, n, sizeof s[0], cmp_desc);
-    return s[raft_quorum(r) - 1];
+    return s[q - 1];
 }
 
 void raft_reads_on_ack(raft *r)

@@ -42,12 +42,31 @@ static void free_entries(raft_entry *v, size_t n)
     free(v);
 }
 
+/* A follower that took several appends since its last ready owes one
+ * acknowledgement, of the highest index: fold a new one into the last
+ * queued. */
+static int fold_ack(raft_msgs *q, const raft_msg *m)
+{
+    if (m->type != RAFT_MSG_APPEND_RESP || m->reject || !q->n)
+        return 0;
+    raft_msg *p = &q->v[q->n - 1];
+    if (p->type != RAFT_MSG_APPEND_RESP || p->reject || p->to != m->to ||
+        p->term != m->term || p->index > m->index)
+        return 0;
+    p->index = m->index;
+    if (m->seq > p->seq)
+        p->seq = m->seq;
+    return 1;
+}
+
 int raft_send(raft *r, raft_msg *m)
 {
     m->from = r->opt.id;
     if (!m->term)
         m->term = r->term;
     raft_msgs *q = leader_traffic(m->type) ? &r->msgs : &r->msgs_persisted;
+    if (fold_ack(q, m))
+        return RAFT_OK;
     if (raft_grow((void **)&q->v, &q->cap, q->n + 1, sizeof *q->v))
         return raft_fail(r, RAFT_ERR_NOMEM);
     raft_msg *d = &q->v[q->n];
@@ -68,12 +87,30 @@ int raft_send(raft *r, raft_msg *m)
     return RAFT_OK;
 }
 
+void raft_drop_acks(raft *r, raft_index from)
+{
+    raft_msgs *q = &r->msgs_persisted;
+    size_t keep = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        raft_msg *m = &q->v[i];
+        if (m->type == RAFT_MSG_APPEND_RESP && !m->reject && m->index >= from)
+            raft_msgs_free_one(m);
+        else
+            q->v[keep++] = *m;
+    }
+    q->n = keep;
+}
+
+void raft_msgs_free_one(raft_msg *m)
+{
+    free_entries(m->entries, m->n_entries);
+    free((void *)m->snapshot);
+}
+
 void raft_msgs_free(raft_msg *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free_entries(v[i].entries, v[i].n_entries);
-        free((void *)v[i].snapshot);
-    }
+    for (size_t i = 0; i < n; i++)
+        raft_msgs_free_one(&v[i]);
     free(v);
 }
 

@@ -187,10 +187,11 @@ int raft_maybe_commit(raft *r)
     for (unsigned i = 0; i < r->n_prs; i++)
         if (!r->prs[i].learner)
             m[n++] = r->prs[i].match;
-    if (!n)
+    unsigned q = raft_quorum(r);
+    if (n < q)
         return 0;
     qsort(m, n, sizeof m[0], cmp_desc);
-    raft_index idx = m[raft_quorum(r) - 1];
+    raft_index idx = m[q - 1];
     raft_term t;
     if (idx <= r->commit || raft_log_term(&r->log, idx, &t) != RAFT_OK ||
         t != r->term)
@@ -279,6 +280,8 @@ void raft_handle_heartbeat_resp(raft *r, const raft_msg *m)
         raft_progress_become_probe(p);
         p->progress_at = r->now;
     }
+    /* Behind: an append (empty if all is in flight) that the follower
+     * rejects at once if earlier appends were lost on the way. */
     if (p->match < last)
         raft_send_append(r, p, 1);
 }
@@ -288,6 +291,7 @@ void raft_handle_heartbeat_resp(raft *r, const raft_msg *m)
 void raft_note_truncation(raft *r, raft_index from)
 {
     raft_index keep = from - 1;
+    raft_drop_acks(r, from);
     if (from <= r->written) {
         if (!r->need_trunc || keep < r->trunc_after)
             r->trunc_after = keep;

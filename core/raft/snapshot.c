@@ -107,6 +107,7 @@ static int install(raft *r, const raft_snapshot_meta *s)
     *copy = *s;
     free(r->install);
     r->install = copy;
+    raft_drop_acks(r, 0);
     raft_log_reset(&r->log, s);
     r->snap = *s;
     r->commit = r->handed = s->index;

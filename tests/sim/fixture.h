@@ -45,10 +45,6 @@ typedef struct fx_node {
     size_t stash_n;
 } fx_node;
 
-typedef struct fx_queued {
-    raft_msg m;
-} fx_queued;
-
 typedef struct fx fx;
 /* Return 0 to drop m; the filter may edit m (e.g. shorten its entries). */
 typedef int (*fx_filter)(fx *f, raft_msg *m, void *arg);

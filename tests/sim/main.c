@@ -75,9 +75,11 @@ int main(int argc, char **argv)
            " msgs, %" PRIu64 " applied, %" PRIu64 " elections, %" PRIu64
            " crashes, %" PRIu64 " snapshots sent, %" PRIu64 " installed, %" PRIu64
            " transfers, %" PRIu64 " conf changes, %" PRIu64 " client ops ok (%"
-           PRIu64 " reads), %" PRIu64 " unknown\n",
+           PRIu64 " reads), %" PRIu64 " unknown, %" PRIu64
+           " histories too large to check\n",
            last - first + 1, cfg.nodes, seconds() - t0, st.events, st.msgs,
            st.commits, st.elections, st.crashes, st.snapshots_sent, st.installs,
-           st.transfers, st.conf_changes, st.ops_ok, st.reads_ok, st.ops_unknown);
+           st.transfers, st.conf_changes, st.ops_ok, st.reads_ok, st.ops_unknown,
+           st.lin_giveups);
     return 0;
 }

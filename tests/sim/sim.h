@@ -112,6 +112,14 @@ typedef struct sim_node {
     raft_index last_commit_seen;
     raft_term leader_checked_term;
     unsigned snap_every, snap_trailing;
+    /* What each recent append asked this node to hold: an acceptance of
+     * (leader, term, index) promises the entry of that term there. */
+    struct ack_expect {
+        raft_id leader;
+        raft_term term, entry_term;
+        raft_index index;
+    } expect[64];
+    unsigned n_expect;
 } sim_node;
 
 /* ---- history (linearize.c) ---------------------------------------------- */
@@ -145,14 +153,40 @@ typedef struct sim_config {
 
 typedef struct sim_stats {
     uint64_t events, msgs, commits, elections, crashes, snapshots_sent,
-        installs, transfers, conf_changes, ops_ok, ops_unknown, reads_ok;
+        installs, transfers, conf_changes, ops_ok, ops_unknown, reads_ok,
+        lin_giveups;
 } sim_stats;
 
 /* Run one seed. 0 on success; otherwise the violated property is in
  * *why (with the seed). */
 int sim_run(const sim_config *cfg, sim_stats *st, char *why, size_t why_len);
 
-/* ---- shared by sim.c and check.c ---------------------------------------- */
+/* ---- shared by the simulator's files ----------------------------------- */
+
+#define TICK_US 10000.0
+#define CLIENT_TIMEOUT_US 600000
+
+enum {
+    EV_TICK, EV_DELIVER, EV_FSYNC, EV_CLIENT, EV_FAULT, EV_RESTART, EV_HEAL,
+    EV_SNAP_REPORT, EV_END_CHAOS, EV_STOP_CLIENTS,
+};
+
+typedef struct event {
+    sim_time t;
+    uint64_t seq;
+    int kind, node, peer, ok;
+    uint64_t inc;
+    raft_msg msg;       /* EV_DELIVER: own copy */
+    sim_snap *snap;     /* EV_DELIVER of a snapshot: its data */
+} event;
+
+typedef struct client {
+    int busy, kind, key;
+    uint64_t op;
+    size_t h;
+    raft_id guess;
+    sim_time deadline;
+} client;
 
 typedef struct checker checker;
 typedef struct sim sim;
@@ -162,7 +196,7 @@ struct sim {
     sim_stats *st;
     uint64_t rng;
     sim_time now;
-    struct event **heap;
+    event **heap;
     size_t n_heap, cap_heap;
     uint64_t ev_seq;
     int n_slots, n_initial, membership, check_quorum;
@@ -173,7 +207,7 @@ struct sim {
     double drop, dup;
     sim_time delay_max;
     /* clients */
-    struct client *clients;
+    client *clients;
     int clients_on, chaos;
     hist_op *hist;
     size_t n_hist, cap_hist;
@@ -186,15 +220,62 @@ struct sim {
     size_t why_len;
 };
 
+/* sim.c: randomness, tracing, failures, events */
+uint64_t sim_rnd(sim *s);
+uint64_t sim_below(sim *s, uint64_t n);
+double sim_unit(sim *s);
+int sim_chance(sim *s, double p);
+event *sim_event(sim *s, sim_time at, int kind, int node);
 void violation(sim *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void trace(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* store.c: hashes, the storage log, the disk */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t h);
 uint64_t entry_hash(const raft_entry *e);
 uint64_t kv_digest(const kv *k);
+uint64_t chain_next(uint64_t prev, const raft_entry *e);
 sim_entry *slog_get(const slog *l, raft_index i);
 raft_index slog_last(const slog *l);
+uint64_t slog_chain(const slog *l, raft_index i);
+void slog_append(slog *l, const sim_entry *e);
+void slog_truncate_after(slog *l, raft_index after);
+void slog_compact(slog *l, raft_index upto);
+void slog_reset(slog *l, const sim_snap *s);
+void slog_free(slog *l);
+void slog_copy(slog *dst, const slog *src);
 int disk_has(const disk *d, raft_index i, raft_term term);
+void op_to_disk(disk *d, const disk_op *op);
+void op_free(disk_op *op);
+
+/* glue.c: each node's lmsd role */
+sim_node *sim_node_of(sim *s, raft_id id);
+sim_node *sim_leader(sim *s);
+void *sim_grow(void *v, size_t *cap, size_t need, size_t size);
+blob *put_encode(sim *s, int key, uint64_t value);
+void glue_start(sim *s, sim_node *n);
+void glue_crash(sim *s, sim_node *n);
+void glue_pump(sim *s, sim_node *n);
+void glue_fsync(sim *s, sim_node *n);
+
+/* net.c */
+void net_send(sim *s, sim_node *from, const raft_msg *m);
+void net_send_all(sim *s, sim_node *n, const raft_msg *v, size_t count);
+void net_snap_report(sim *s, sim_node *from, raft_id to, int ok,
+                     sim_time after);
+void net_deliver(sim *s, sim_node *n, event *e, int live);
+void net_msg_free(raft_msg *m);
+void net_heal(sim *s);
+
+/* workload.c */
+void client_next(sim *s, int c, sim_time after);
+void client_done(sim *s, int c, uint64_t op, int ok, uint64_t value);
+void answer_reads(sim *s, sim_node *n);
+void workload_client(sim *s, int c);
+void workload_fault(sim *s);
+void workload_end_chaos(sim *s);
+
+/* check.c */
 
 checker *check_new(void);
 void check_free(checker *ck);
@@ -203,6 +284,7 @@ void check_view_append(sim *s, sim_node *n, const sim_entry *e);
 void check_apply(sim *s, sim_node *n, const raft_entry *e, const kv *after);
 void check_install(sim *s, sim_node *n, const sim_snap *snap);
 void check_send(sim *s, sim_node *n, const raft_msg *m);
+void check_note_append(sim_node *n, const raft_msg *m);
 void check_crash(sim *s);
 raft_index check_max_committed(const checker *ck);
 
