@@ -137,6 +137,12 @@ const char *cli_servers(const struct cli_ctx *ctx)
 
 int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
 {
+    return cli_call_raw_opts(ctx, req, NULL, out);
+}
+
+int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_call_opts *opts,
+                      Lms__Response **out)
+{
     char err[1024];
     *out = NULL;
     if (ctx->client == NULL) {
@@ -147,7 +153,7 @@ int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
     }
     if (ctx->logged_in)
         req->token = ctx->session.token;
-    enum lms_client_rc rc = lms_client_call(ctx->client, req, out, err, sizeof err);
+    enum lms_client_rc rc = lms_client_call_opts(ctx->client, req, opts, out, err, sizeof err);
     switch (rc) {
     case LMS_CLIENT_OK:
         return LMS_EXIT_OK;
@@ -167,7 +173,13 @@ int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
 int cli_call(struct cli_ctx *ctx, Lms__Request *req, Lms__Response__BodyCase want,
              Lms__Response **out)
 {
-    int rc = cli_call_raw(ctx, req, out);
+    return cli_call_opts(ctx, req, NULL, want, out);
+}
+
+int cli_call_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_call_opts *opts,
+                  Lms__Response__BodyCase want, Lms__Response **out)
+{
+    int rc = cli_call_raw_opts(ctx, req, opts, out);
     if (rc != LMS_EXIT_OK)
         return rc;
     if ((*out)->status != LMS__STATUS__OK)

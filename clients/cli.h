@@ -97,6 +97,13 @@ int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out);
 int cli_call(struct cli_ctx *ctx, Lms__Request *req, Lms__Response__BodyCase want,
              Lms__Response **out);
 
+/* The same with call options (lmsclient.h): a streamed answer's pieces,
+ * a longer wait for a slow answer. */
+int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_call_opts *opts,
+                      Lms__Response **out);
+int cli_call_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_call_opts *opts,
+                  Lms__Response__BodyCase want, Lms__Response **out);
+
 /* The server list in use: -s, else $LMS_SERVERS, else the one of the saved
  * session, else 127.0.0.1:7400. */
 const char *cli_servers(const struct cli_ctx *ctx);

@@ -5,6 +5,7 @@
 #include "cmd_common.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -222,16 +223,66 @@ static void print_post(const char *author, int64_t when, const char *text)
     out_text_block(stdout, "    ", text);
 }
 
-/* #12 [open] CS101: title, then the question and every reply. */
+const Lms__Reply *cmd_tutor_reply(const Lms__Query *q)
+{
+    for (size_t i = 0; q->kind == LMS__QUERY_KIND__TO_TUTOR && i < q->n_replies; i++)
+        if (strcmp(q->replies[i]->author, "tutor") == 0)
+            return q->replies[i];
+    return NULL;
+}
+
+const char *cmd_tutor_info(const Lms__Query *q, char *buf, size_t n)
+{
+    const Lms__TutorInfo *t = q->tutor;
+    if (t == NULL) {
+        snprintf(buf, n, "tutor");
+        return buf;
+    }
+    char took[32];
+    if (t->latency_ms < 1000)
+        snprintf(took, sizeof took, "%" PRIu32 " ms", t->latency_ms);
+    else
+        snprintf(took, sizeof took, "%.1f s", t->latency_ms / 1000.0);
+    snprintf(buf, n, "%s%s%s, %" PRIu32 " prompt + %" PRIu32 " completion tokens, %s",
+             t->provider, t->model[0] ? "/" : "", t->model, t->prompt_tokens,
+             t->completion_tokens, took);
+    return buf;
+}
+
+/* #12 [open] CS101: title, then the question and every reply; a tutor
+ * exchange is marked [tutor], its answer says how it was made. */
 static void print_thread(const Lms__Query *q)
 {
-    char line[512];
-    snprintf(line, sizeof line, "#%llu [%s] %s: %s", (unsigned long long)q->id,
-             q->resolved ? "resolved" : "open", q->course, q->title[0] ? q->title : "(no title)");
+    char line[512], from[48] = "", info[256];
+    bool tutor = q->kind == LMS__QUERY_KIND__TO_TUTOR;
+    if (q->escalated_from)
+        snprintf(from, sizeof from, " (from tutor exchange #%" PRIu64 ")", q->escalated_from);
+    snprintf(line, sizeof line, "#%" PRIu64 " [%s] %s: %s%s", q->id,
+             tutor ? "tutor" : q->resolved ? "resolved" : "open", q->course,
+             q->title[0] ? q->title : "(no title)", from);
     out_text_block(stdout, "", line);
     print_post(q->student, q->created, q->text);
-    for (size_t i = 0; i < q->n_replies; i++)
-        print_post(q->replies[i]->author, q->replies[i]->created, q->replies[i]->text);
+    const Lms__Reply *answer = cmd_tutor_reply(q);
+    for (size_t i = 0; i < q->n_replies; i++) {
+        const Lms__Reply *r = q->replies[i];
+        if (r == answer)
+            snprintf(info, sizeof info, "tutor (%s)", cmd_tutor_info(q, line, sizeof line));
+        print_post(r == answer ? info : r->author, r->created, r->text);
+    }
+}
+
+int cmd_show_threads(struct cli_ctx *ctx, const Lms__QueriesResponse *qr, const char *empty)
+{
+    if (ctx->json)
+        return cli_print_json(out_json_message(&qr->base));
+    if (qr->n_queries == 0)
+        printf("%s\n", empty);
+    for (size_t i = 0; i < qr->n_queries; i++) {
+        if (i > 0)
+            putchar('\n');
+        print_thread(qr->queries[i]);
+    }
+    return LMS_EXIT_OK;
 }
 
 int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a)
@@ -246,16 +297,50 @@ int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a)
     int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_QUERIES, &resp);
     if (rc != LMS_EXIT_OK)
         return rc;
-    const Lms__QueriesResponse *qr = resp->queries;
+    rc = cmd_show_threads(ctx, resp->queries, body.all ? "no queries" : "no open queries");
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+/* ---- tutor settings ------------------------------------------------------ */
+
+static void print_settings(const Lms__TutorSettings *s, bool student)
+{
+    char line[160];
+    printf("course:        %s\n", s->course);
+    if (s->daily_limit)
+        snprintf(line, sizeof line, "%" PRIu32 " tutor questions per student per day",
+                 s->daily_limit);
+    else
+        snprintf(line, sizeof line, "none");
+    printf("daily limit:   %s", line);
+    if (student)
+        printf(" (%" PRIu32 " used today)", s->used_today);
+    printf("\nsystem prompt%s:\n", s->default_prompt ? " (the default)" : "");
+    out_text_block(stdout, "  ", s->system_prompt);
+}
+
+int cmd_tutor_settings(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__TutorSettingsRequest body = LMS__TUTOR_SETTINGS_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    if (cli_has(a, "system-prompt") && cli_has(a, "default-prompt"))
+        return cli_usage_error(ctx, "--system-prompt and --default-prompt exclude each other");
+    body.course = (char *)cli_str(a, "course");
+    body.set_prompt = cli_has(a, "system-prompt") || cli_has(a, "default-prompt");
+    if (cli_has(a, "system-prompt"))
+        body.system_prompt = (char *)cli_str(a, "system-prompt");
+    body.set_limit = cli_has(a, "daily-limit");
+    body.daily_limit = (uint32_t)cli_u64(a, "daily-limit", 0);
+    CLI_SET_BODY(&req, tutor_settings, TUTOR_SETTINGS, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_TUTOR_SETTINGS, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
     if (ctx->json)
-        cli_print_json(out_json_message(&qr->base));
-    else if (qr->n_queries == 0)
-        printf("%s\n", body.all ? "no queries" : "no open queries");
-    for (size_t i = 0; !ctx->json && i < qr->n_queries; i++) {
-        if (i > 0)
-            putchar('\n');
-        print_thread(qr->queries[i]);
-    }
+        cli_print_json(out_json_message(&resp->tutor_settings->base));
+    else
+        print_settings(resp->tutor_settings, cli_get(a, "daily-limit") == NULL);
     lms__response__free_unpacked(resp, NULL);
     return LMS_EXIT_OK;
 }

@@ -1,6 +1,7 @@
 /*
  * cmd_common.h: the subcommands that more than one program offers (login,
- * logout, whoami, courses, assignments, materials, submissions, queries)
+ * logout, whoami, courses, assignments, materials, submissions, queries,
+ * tutor-settings)
  * and the helpers that the program-specific ones share (reading a file to
  * send, saving a file received, building requests).
  */
@@ -40,6 +41,16 @@ int cmd_materials(struct cli_ctx *ctx, const struct cli_args *a);
 int cmd_submissions(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--course C] [--all]; a program that declares no --all lists every thread */
 int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a);
+/* --course C, and for a program that declares them [--system-prompt TEXT |
+ * --default-prompt] [--daily-limit N]: show (and change) the tutor settings */
+int cmd_tutor_settings(struct cli_ctx *ctx, const struct cli_args *a);
+
+/* Query threads as text (or the JSON of qr); empty: the line for none. */
+int cmd_show_threads(struct cli_ctx *ctx, const Lms__QueriesResponse *qr, const char *empty);
+/* The tutor's answer in a tutor exchange (its reply by "tutor"), or NULL. */
+const Lms__Reply *cmd_tutor_reply(const Lms__Query *q);
+/* "tutor_openai/gpt-4o-mini, 21 prompt + 8 completion tokens, 1.2 s" */
+const char *cmd_tutor_info(const Lms__Query *q, char *buf, size_t n);
 
 /* The entries every program's table starts with. */
 #define CMD_SESSION_COMMANDS                                                                   \

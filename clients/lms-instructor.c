@@ -1,8 +1,9 @@
 /*
  * lms-instructor.c: the instructors' client: set assignments, fetch and
  * grade submissions, release grades, grant extensions, answer questions,
- * share materials, export grades. Each subcommand is an entry in the table
- * at the bottom; the frame around them is cli.c.
+ * share materials, export grades, read the tutor's log and set the tutor.
+ * Each subcommand is an entry in the table at the bottom; the frame around
+ * them is cli.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,7 +13,6 @@
 #include "isotime.h"
 
 #define DEFAULT_MAX_POINTS 100.0
-#define DEFAULT_MAX_SIZE 10485760u
 
 static int cmd_create_assignment(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -28,7 +28,7 @@ static int cmd_create_assignment(struct cli_ctx *ctx, const struct cli_args *a)
     body.cutoff = cli_time(a, "cutoff", 0);
     body.max_points = cli_num(a, "max-points", DEFAULT_MAX_POINTS);
     body.max_attempts = (uint32_t)cli_u64(a, "max-attempts", 0);
-    body.max_size = cli_u64(a, "max-size", DEFAULT_MAX_SIZE);
+    body.max_size = cli_u64(a, "max-size", 0); /* 0: the server's default */
     body.hold_grades = cli_has(a, "hold-grades");
     CLI_SET_BODY(&req, create_assignment, CREATE_ASSIGNMENT, &body);
     int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_ASSIGNMENT, &resp);
@@ -143,6 +143,23 @@ static int cmd_upload(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+static int cmd_tutor_log(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__TutorLogRequest body = LMS__TUTOR_LOG_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    body.course = (char *)cli_str(a, "course");
+    if (cli_has(a, "student"))
+        body.student = (char *)cli_str(a, "student");
+    CLI_SET_BODY(&req, tutor_log, TUTOR_LOG, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_QUERIES, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    rc = cmd_show_threads(ctx, resp->queries, "no questions to the tutor");
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
 static int cmd_export_grades(struct cli_ctx *ctx, const struct cli_args *a)
 {
     Lms__ExportGradesRequest body = LMS__EXPORT_GRADES_REQUEST__INIT;
@@ -173,7 +190,7 @@ static const struct cli_param create_assignment_params[] = {
     {"max-points", 0, "N", CLI_NUMBER, 0, "the full score (default 100)", NULL},
     {"max-attempts", 0, "N", CLI_COUNT, 0, "submissions allowed per student (default 0: no limit)",
      NULL},
-    {"max-size", 0, "BYTES", CLI_SIZE, 0, "largest file accepted, e.g. 512KiB (default 10MiB)",
+    {"max-size", 0, "BYTES", CLI_SIZE, 0, "largest file accepted, e.g. 512KiB (default 10MiB, or the server's upload limit if lower)",
      NULL},
     {"hold-grades", 0, NULL, CLI_FLAG, 0, "keep grades hidden until 'release'", NULL},
     {"description", 0, "TEXT", CLI_STRING, 0, "what to do", NULL},
@@ -233,6 +250,22 @@ static const struct cli_param upload_params[] = {
 
 static const struct cli_param export_params[] = {COURSE_PARAM(CLI_REQUIRED), CLI_END_PARAMS};
 
+static const struct cli_param tutor_log_params[] = {
+    COURSE_PARAM(CLI_REQUIRED),
+    {"student", 0, "NAME", CLI_STRING, 0, "only this student's questions", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param tutor_settings_params[] = {
+    COURSE_PARAM(CLI_REQUIRED),
+    {"system-prompt", 0, "TEXT", CLI_STRING, 0, "what the tutor is told before each question",
+     NULL},
+    {"default-prompt", 0, NULL, CLI_FLAG, 0, "go back to the built-in system prompt", NULL},
+    {"daily-limit", 0, "N", CLI_COUNT, 0,
+     "tutor questions per student per day (UTC); 0: no limit", NULL},
+    CLI_END_PARAMS,
+};
+
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
     {"courses", "list the courses you teach", cmd_no_params, cmd_courses, CLI_NEEDS_SESSION},
@@ -256,6 +289,10 @@ static const struct cli_command commands[] = {
      CLI_NEEDS_SESSION},
     {"export-grades", "print a course's grades as CSV", export_params, cmd_export_grades,
      CLI_NEEDS_SESSION},
+    {"tutor-log", "read your students' questions to the tutor and its answers",
+     tutor_log_params, cmd_tutor_log, CLI_NEEDS_SESSION},
+    {"tutor-settings", "show a course's tutor settings; change them with the options",
+     tutor_settings_params, cmd_tutor_settings, CLI_NEEDS_SESSION},
     {NULL, NULL, NULL, NULL, 0},
 };
 

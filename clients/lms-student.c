@@ -1,10 +1,13 @@
 /*
  * lms-student.c: the students' client: hand in assignments, see grades,
- * ask the instructors, fetch course materials. Each subcommand is an entry
- * in the table at the bottom; the frame around them is cli.c.
+ * ask the instructors or the course's tutor, fetch course materials. Each
+ * subcommand is an entry in the table at the bottom; the frame around them
+ * is cli.c.
  */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cmd_common.h"
 
@@ -74,16 +77,107 @@ static int cmd_grades(struct cli_ctx *ctx, const struct cli_args *a)
     return cli_list(ctx, &req, &view);
 }
 
+/* ---- the tutor ------------------------------------------------------------ */
+
+/* How long the server may stay silent while the tutor thinks: longer than
+ * any server's tutor deadline (at most 1 h; 60 s by default). */
+#define TUTOR_WAIT_MS (61 * 60 * 1000)
+
+/* What a terminal has shown of a streamed answer. */
+struct shown {
+    bool any;
+    bool at_line_start;
+};
+
+static void show_piece(void *arg, const Lms__Response *partial)
+{
+    struct shown *s = arg;
+    const char *text;
+    if (partial->body_case != LMS__RESPONSE__BODY_TUTOR_CHUNK || !partial->tutor_chunk->text[0])
+        return;
+    text = partial->tutor_chunk->text;
+    out_text_raw(stdout, text);
+    fflush(stdout);
+    s->any = true;
+    s->at_line_start = text[strlen(text) - 1] == '\n';
+}
+
+/* The answer (unless streamed already) and, on a terminal, how it was made. */
+static void show_answer(const Lms__Query *q, const struct shown *s, bool tty)
+{
+    char info[256];
+    const Lms__Reply *answer = cmd_tutor_reply(q);
+    if (!s->any)
+        out_text_block(stdout, "", answer ? answer->text : "");
+    else if (!s->at_line_start)
+        putchar('\n');
+    if (tty)
+        printf("\n-- %s\nsaved as query %" PRIu64 "; to ask your instructor about it: "
+               "lms-student escalate %" PRIu64 "\n",
+               cmd_tutor_info(q, info, sizeof info), q->id, q->id);
+}
+
+/* On a terminal the answer is shown as it arrives; otherwise (or with
+ * --json) only the final one. */
+static int ask_tutor(struct cli_ctx *ctx, Lms__Request *req)
+{
+    bool tty = !ctx->json && isatty(STDOUT_FILENO);
+    struct shown shown = {false, true};
+    struct lms_call_opts opts = {tty ? show_piece : NULL, &shown, TUTOR_WAIT_MS};
+    Lms__Response *resp;
+    int rc = cli_call_opts(ctx, req, &opts, LMS__RESPONSE__BODY_QUERY, &resp);
+    if (rc != LMS_EXIT_OK) {
+        if (!shown.at_line_start)
+            putchar('\n');
+        return rc;
+    }
+    if (ctx->json)
+        cli_print_json(out_json_message(&resp->query->base));
+    else
+        show_answer(resp->query, &shown, tty);
+    lms__response__free_unpacked(resp, NULL);
+    return LMS_EXIT_OK;
+}
+
+static int cmd_escalate(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__EscalateRequest body = LMS__ESCALATE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    body.query_id = cli_u64(a, "QUERY_ID", 0);
+    if (cli_has(a, "TEXT"))
+        body.text = (char *)cli_str(a, "TEXT");
+    CLI_SET_BODY(&req, escalate, ESCALATE, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_QUERY, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    rc = cli_done(ctx, &resp->query->base,
+                  "query %" PRIu64 " sent to the instructors of %s, with tutor exchange %" PRIu64
+                  " attached",
+                  resp->query->id, resp->query->course, body.query_id);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+/* ---- asking ----------------------------------------------------------------- */
+
 static int cmd_ask(struct cli_ctx *ctx, const struct cli_args *a)
 {
     Lms__AskRequest body = LMS__ASK_REQUEST__INIT;
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp;
+    if (cli_has(a, "instructor") == cli_has(a, "tutor"))
+        return cli_usage_error(ctx, cli_has(a, "tutor")
+                                        ? "--instructor and --tutor exclude each other"
+                                        : "choose whom to ask: --instructor or --tutor");
     body.course = (char *)cli_str(a, "course");
     if (cli_has(a, "title"))
         body.title = (char *)cli_str(a, "title");
     body.text = (char *)cli_str(a, "TEXT");
+    body.tutor = cli_has(a, "tutor");
     CLI_SET_BODY(&req, ask, ASK, &body);
+    if (body.tutor)
+        return ask_tutor(ctx, &req);
     int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY__NOT_SET, &resp);
     if (rc != LMS_EXIT_OK)
         return rc;
@@ -133,11 +227,24 @@ static const struct cli_param submissions_params[] = {
 
 static const struct cli_param ask_params[] = {
     {"course", 0, "C", CLI_STRING, CLI_REQUIRED, "the course the question is about", NULL},
-    {"instructor", 0, NULL, CLI_FLAG, CLI_REQUIRED, "ask the course's instructors",
-     "choose --instructor (the tutor comes in a later version)"},
+    {"instructor", 0, NULL, CLI_FLAG, 0, "ask the course's instructors", NULL},
+    {"tutor", 0, NULL, CLI_FLAG, 0,
+     "ask the course's tutor; the answer is shown as it comes and kept", NULL},
     {"title", 0, "T", CLI_STRING, 0, "a short title for the question", NULL},
     {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
      "the question (several words are joined with spaces)", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param escalate_params[] = {
+    CMD_ID_OPERAND("QUERY_ID", "your exchange with the tutor"),
+    {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REST,
+     "a note for the instructors (several words are joined with spaces)", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param tutor_settings_params[] = {
+    {"course", 0, "C", CLI_STRING, CLI_REQUIRED, "the course", NULL},
     CLI_END_PARAMS,
 };
 
@@ -158,10 +265,14 @@ static const struct cli_command commands[] = {
      CLI_NEEDS_SESSION},
     {"grades", "list your released grades", cmd_course_filter_params, cmd_grades,
      CLI_NEEDS_SESSION},
-    {"ask", "ask the instructors of a course a question", ask_params, cmd_ask,
+    {"ask", "ask the instructors or the tutor of a course a question", ask_params, cmd_ask,
      CLI_NEEDS_SESSION},
-    {"queries", "show your questions with their replies", cmd_no_params, cmd_queries,
-     CLI_NEEDS_SESSION},
+    {"escalate", "send an answer of the tutor to the instructors, with a note", escalate_params,
+     cmd_escalate, CLI_NEEDS_SESSION},
+    {"queries", "show your questions with their replies, and your tutor exchanges",
+     cmd_no_params, cmd_queries, CLI_NEEDS_SESSION},
+    {"tutor-settings", "show a course's tutor limit (and how much you used today)",
+     tutor_settings_params, cmd_tutor_settings, CLI_NEEDS_SESSION},
     {"materials", "list course materials", cmd_course_filter_params, cmd_materials,
      CLI_NEEDS_SESSION},
     {"download", "save a course material", download_params, cmd_download, CLI_NEEDS_SESSION},

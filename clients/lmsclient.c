@@ -96,6 +96,8 @@ bool lms_request_is_write(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_REPLY:
     case LMS__REQUEST__BODY_RESOLVE:
     case LMS__REQUEST__BODY_UPLOAD_MATERIAL:
+    case LMS__REQUEST__BODY_ESCALATE:
+    case LMS__REQUEST__BODY_TUTOR_SETTINGS: /* a write when it sets something */
         return true;
     default:
         return false;
@@ -335,6 +337,8 @@ struct call {
     const uint8_t *frame;
     size_t len;
     uint64_t id;
+    const struct lms_call_opts *opts;
+    unsigned partials;   /* partial Responses handed out */
     int redirects;
     unsigned failures;   /* failed attempts so far */
     bool reached;        /* some server accepted a connection */
@@ -397,16 +401,33 @@ static enum attempt hung_up(struct lms_client *c, struct call *k)
     return ATT_REFUSED;
 }
 
+/* Read Responses until one is not a partial Response of this request;
+ * the partial ones go to the caller's on_partial. */
+static int receive(struct lms_client *c, struct call *k, int idle, Lms__Response **resp)
+{
+    for (;;) {
+        int rc = lms_wire_recv_response(c->fd, idle, c->progress, resp, k->why, sizeof k->why);
+        if (rc != LMS_WIRE_OK || !(*resp)->partial || (*resp)->id != k->id)
+            return rc;
+        k->partials++;
+        if (k->opts && k->opts->on_partial)
+            k->opts->on_partial(k->opts->arg, *resp);
+        lms__response__free_unpacked(*resp, NULL);
+        *resp = NULL;
+    }
+}
+
 /* Send the frame on the open connection and read the answer. Returns a
  * lms_wire_rc; *resp is set on LMS_WIRE_OK. */
 static int exchange(struct lms_client *c, struct call *k, Lms__Response **resp)
 {
     /* the server may need a while to commit a large write: one extra second
      * of patience per MiB on top of the timeout */
-    int idle = c->timeout_ms + (int)(k->len >> 20) * 1000;
+    int wait = k->opts && k->opts->wait_ms ? k->opts->wait_ms : c->timeout_ms;
+    int idle = wait + (int)(k->len >> 20) * 1000;
     int rc = lms_wire_send(c->fd, k->frame, k->len, idle, c->progress, k->why, sizeof k->why);
     if (rc == LMS_WIRE_OK)
-        return lms_wire_recv_response(c->fd, idle, c->progress, resp, k->why, sizeof k->why);
+        return receive(c, k, idle, resp);
     /* A server that refuses a frame (too large) answers, then closes: its
      * answer, if it survived, is worth more than our write error. */
     char ignored[64];
@@ -429,6 +450,10 @@ static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response 
     }
     k->reached = true;
     int rc = exchange(c, k, resp);
+    if (rc != LMS_WIRE_OK && k->partials) {
+        disconnect(c);
+        return ATT_REFUSED; /* part of the answer is out: no second telling */
+    }
     if (rc != LMS_WIRE_OK) {
         disconnect(c);
         return rc == LMS_WIRE_BAD ? ATT_FATAL : rc == LMS_WIRE_IO ? hung_up(c, k) : ATT_FAILED;
@@ -455,12 +480,20 @@ static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response 
 enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms__Response **resp,
                                    char *err, size_t errlen)
 {
+    return lms_client_call_opts(c, req, NULL, resp, err, errlen);
+}
+
+enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
+                                        const struct lms_call_opts *o, Lms__Response **resp,
+                                        char *err, size_t errlen)
+{
     req->id = ++c->next_id;
     req->client_id = c->client_id;
     req->seq = lms_request_is_write(req->body_case) ? ++c->seq : 0;
     *resp = NULL;
 
-    struct call k = {.id = req->id, .retry_since = -1, .backoff_ms = 50, .hung_up_on = -1};
+    struct call k = {.id = req->id, .opts = o, .retry_since = -1, .backoff_ms = 50,
+                     .hung_up_on = -1};
     uint8_t *frame = lms_wire_pack_request(req, &k.len);
     if (frame == NULL) {
         snprintf(err, errlen, "the request is too large to send");

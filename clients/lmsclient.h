@@ -64,6 +64,25 @@ void lms_client_set_progress(struct lms_client *c, bool on);
 enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms__Response **resp,
                                    char *err, size_t errlen);
 
+/* The pieces of a streamed answer (a tutor's, say) arrive as partial
+ * Responses with the request's id before its final Response. */
+typedef void (*lms_partial_fn)(void *arg, const Lms__Response *partial);
+
+struct lms_call_opts {
+    lms_partial_fn on_partial; /* NULL: partial Responses are skipped */
+    void *arg;
+    int wait_ms; /* how long the server may stay silent; 0: the timeout */
+};
+
+/*
+ * lms_client_call with options: partial Responses go to on_partial, in
+ * order, as they arrive. Once one has, a lost connection is not retried
+ * (the pieces would come again): the call fails with LMS_CLIENT_DROPPED.
+ */
+enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
+                                        const struct lms_call_opts *o, Lms__Response **resp,
+                                        char *err, size_t errlen);
+
 /* Does a request of this kind change state (and so carry a seq)? */
 bool lms_request_is_write(Lms__Request__BodyCase body);
 

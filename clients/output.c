@@ -385,6 +385,12 @@ void out_fields(FILE *f, const ProtobufCMessage *m, const struct out_column *col
     }
 }
 
+/* A character of text from the server as it may reach a terminal. */
+static int safe_char(char c)
+{
+    return (unsigned char)c < 0x20 && c != '\n' && c != '\t' ? ' ' : c;
+}
+
 void out_text_block(FILE *f, const char *indent, const char *text)
 {
     bool bol = true;
@@ -392,8 +398,14 @@ void out_text_block(FILE *f, const char *indent, const char *text)
         if (bol)
             fputs(indent, f);
         bol = *p == '\n';
-        fputc((unsigned char)*p < 0x20 && *p != '\n' && *p != '\t' ? ' ' : *p, f);
+        fputc(safe_char(*p), f);
     }
     if (!bol)
         fputc('\n', f);
+}
+
+void out_text_raw(FILE *f, const char *text)
+{
+    for (const char *p = text; *p; p++)
+        fputc(safe_char(*p), f);
 }

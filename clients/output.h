@@ -61,6 +61,10 @@ const ProtobufCMessage *out_response_body(const Lms__Response *r);
  * each line prefixed with indent. */
 void out_text_block(FILE *f, const char *indent, const char *text);
 
+/* Print text as it comes (no indent, no newline added), with control
+ * characters other than newline and tab replaced: a streamed piece. */
+void out_text_raw(FILE *f, const char *text);
+
 /* Lower-case hex of data into buf (2 * len + 1 bytes). Returns buf. */
 char *out_hex(const uint8_t *data, size_t len, char *buf, size_t n);
 

@@ -890,19 +890,29 @@ static int read_sessions(lms_config *c, lms_err *err)
 
 #define FRAME_MIN 4096u
 
-/* The three limits, each in range, and an upload fitting in one frame. */
+#define TUTOR_DEADLINE_MIN_MS 1000LL
+#define TUTOR_DEADLINE_MAX_MS 3600000LL
+
+/* The limits, each in range, and an upload fitting in one frame. */
 static int read_limits(lms_config *c, lms_err *err)
 {
     static const char *const keys[] = {"max_frame_bytes", "max_upload_bytes",
-                                       "max_connections", NULL};
+                                       "max_connections", "tutor_deadline",
+                                       NULL};
     const config_node *sec;
     uint64_t frame = 64ull << 20, upload = 32ull << 20;
     long long conns = 1024;
+    int64_t deadline = 60000;
     int rc = section(c->root, "limits", keys, &sec, err);
     if (rc || (rc = optional(config_size(sec, "max_frame_bytes", &frame, err))) ||
         (rc = optional(config_size(sec, "max_upload_bytes", &upload, err))) ||
-        (rc = optional(config_int(sec, "max_connections", &conns, err))))
+        (rc = optional(config_int(sec, "max_connections", &conns, err))) ||
+        (rc = optional(config_duration_ms(sec, "tutor_deadline", &deadline, err))))
         return rc;
+    if (deadline < TUTOR_DEADLINE_MIN_MS || deadline > TUTOR_DEADLINE_MAX_MS)
+        return value_error(sec, "tutor_deadline", err,
+                           "%lld ms is out of range (expected 1s to 1h)",
+                           (long long)deadline);
     if (frame < FRAME_MIN || frame > UINT32_MAX)
         return value_error(sec, "max_frame_bytes", err,
                            "%llu bytes is out of range (expected 4KiB to "
@@ -926,6 +936,7 @@ static int read_limits(lms_config *c, lms_err *err)
     c->max_frame_bytes = (uint32_t)frame;
     c->max_upload_bytes = upload;
     c->max_connections = (uint32_t)conns;
+    c->tutor_deadline_ms = deadline;
     return LMS_OK;
 }
 

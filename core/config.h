@@ -38,6 +38,7 @@ typedef struct lms_config {
     uint32_t max_frame_bytes;  /* limits.max_frame_bytes, default 64 MiB */
     uint64_t max_upload_bytes; /* limits.max_upload_bytes, default 32 MiB */
     uint32_t max_connections;  /* limits.max_connections, default 1024 */
+    int64_t tutor_deadline_ms; /* limits.tutor_deadline, default 60s */
     plugin_slot storage;       /* required */
     plugin_slot auth;          /* default: auth_password with no options */
     plugin_slot tutor;         /* optional (plugin NULL) */

@@ -320,12 +320,63 @@ static void on_applied(node_proposal *p, const sm_result *res)
 
 static void on_complete(node_proposal *p) { respond((req *)p); }
 
+/* ---- the tutor stage (loop) ----------------------------------------- */
+
+/* A piece of the tutor's answer: a partial Response with the request's id. */
+static void tutor_chunk(void *arg, const char *text, size_t len)
+{
+    req *r = arg;
+    Lms__TutorChunk chunk = LMS__TUTOR_CHUNK__INIT;
+    Lms__Response resp = LMS__RESPONSE__INIT;
+    (void)len; /* text is NUL-terminated, and a string is sent as one */
+    chunk.text = (char *)text;
+    resp.id = r->msg->id;
+    resp.partial = 1;
+    resp.body_case = LMS__RESPONSE__BODY_TUTOR_CHUNK;
+    resp.tutor_chunk = &chunk;
+    conn_send(r->c, pack_response(&resp));
+}
+
+static int tutor_wanted(void *arg)
+{
+    req *r = arg;
+    return conn_is_open(r->c);
+}
+
+/* The tutor is done: the handler proposes the exchange or answers. */
+static void tutor_done(void *arg, const tutor_result *res)
+{
+    req *r = arg;
+    next_step step = r->h->answered(r, res);
+    if (step == NEXT_PROPOSE) {
+        pack_command(r);
+    } else {
+        step = NEXT_RESPOND;
+        finish(r);
+    }
+    next(r, step);
+}
+
+static void ask_tutor(req *r)
+{
+    tutor_callbacks cb = {.chunk = tutor_chunk, .done = tutor_done,
+                          .wanted = tutor_wanted, .arg = r};
+    lms_err err = {0};
+    if (tutor_rt_ask(r->d->o.tutor, r->tutor_q, &cb, &err) != LMS_OK) {
+        tutor_result res = {.status = err.code, .message = err.msg};
+        tutor_done(r, &res);
+    }
+}
+
 static void next(req *r, next_step step)
 {
     lms_err err = {0};
     switch (step) {
     case NEXT_RESPOND:
         respond(r);
+        return;
+    case NEXT_TUTOR:
+        ask_tutor(r);
         return;
     case NEXT_WORK:
         if (workers_submit(r->d->o.pool, stage_work, stage_done, r) < 0) {

@@ -6,6 +6,8 @@
  *                   handler's prepare(): answer a read, or build a Command
  *   worker pool     optional: expensive work (password hashing) that
  *                   prepare() asked for
+ *   loop            optional: a question to the tutor (tutor.h), its
+ *                   pieces streamed to the client as partial Responses
  *   loop            propose the Command to the node
  *   storage thread  after apply: the handler's applied() packs the answer
  *   loop            send it
@@ -24,6 +26,7 @@
 
 struct event_base;
 struct workers;
+struct tutor_rt;
 typedef struct dispatch dispatch;
 
 typedef struct dispatch_options {
@@ -35,6 +38,7 @@ typedef struct dispatch_options {
     sm *m;
     const struct lms_auth_ops *auth;
     void *auth_inst;
+    struct tutor_rt *tutor; /* questions to the tutor */
 } dispatch_options;
 
 dispatch *dispatch_new(const dispatch_options *opts);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const handler *const groups[] = {handlers_account, handlers_work,
-                                        handlers_talk};
+                                        handlers_talk, handlers_tutor};
 
 const handler *handler_find(Lms__Request__BodyCase body)
 {
@@ -113,6 +113,19 @@ Lms__Query *pb_query(req *r, const lms_query *q)
     m->text = req_strdup(r, q->text);
     m->created = q->created;
     m->resolved = q->resolved != 0;
+    m->kind = q->kind == LMS_QUERY_TUTOR ? LMS__QUERY_KIND__TO_TUTOR
+                                         : LMS__QUERY_KIND__TO_INSTRUCTOR;
+    m->escalated_from = q->escalated_from;
+    if (q->kind == LMS_QUERY_TUTOR) {
+        Lms__TutorInfo *t = req_alloc(r, sizeof *t);
+        lms__tutor_info__init(t);
+        t->provider = req_strdup(r, q->provider);
+        t->model = req_strdup(r, q->model);
+        t->prompt_tokens = q->prompt_tokens;
+        t->completion_tokens = q->completion_tokens;
+        t->latency_ms = q->latency_ms;
+        m->tutor = t;
+    }
     return m;
 }
 

@@ -2,15 +2,20 @@
  * handlers.h: what a request handler sees (internal to core/).
  *
  * A handler is a row in the table of handlers.c: the request body it
- * serves, the global roles allowed to call it, and up to three functions.
+ * serves, the global roles allowed to call it, and up to four functions.
  *
  *   prepare(r)  storage thread. r->who is the authenticated caller (unless
  *               roles == 0). Either answer (fill r->resp via the body
  *               setters, or req_fail) and return NEXT_RESPOND, fill r->cmd's
- *               body and return NEXT_PROPOSE, or set r->work and return
- *               NEXT_WORK.
+ *               body and return NEXT_PROPOSE, return NEXT_WORK for work(),
+ *               or set r->tutor_q and return NEXT_TUTOR.
  *   work(r)     worker thread, no storage access: blocking work (hashing).
  *               Returns NEXT_RESPOND or NEXT_PROPOSE like prepare.
+ *   answered(r, res)  loop, no storage access: the tutor answered
+ *               r->tutor_q (or failed to). Returns NEXT_RESPOND or
+ *               NEXT_PROPOSE like prepare. Meanwhile the engine sends
+ *               each piece of a streamed answer to the client as a partial
+ *               Response, and cancels the question if the client leaves.
  *   applied(r)  storage thread, after the command was applied with
  *               r->res.status == LMS_OK (refusals are answered by the
  *               engine): fill the answer, typically by reading back r->res.id.
@@ -25,11 +30,13 @@
 #include "client.pb-c.h"
 #include "command.pb-c.h"
 #include "dispatch.h"
+#include "tutor.h"
 
 typedef enum next_step {
     NEXT_RESPOND = 0,
     NEXT_PROPOSE = 1,
     NEXT_WORK = 2,
+    NEXT_TUTOR = 3,
 } next_step;
 
 typedef struct req req;
@@ -47,6 +54,7 @@ typedef struct handler {
     next_step (*prepare)(req *r);
     next_step (*work)(req *r);
     void (*applied)(req *r);
+    next_step (*answered)(req *r, const tutor_result *res);
 } handler;
 
 typedef struct arena_chunk arena_chunk;
@@ -76,6 +84,7 @@ struct req {
     blob *out;         /* the packed answer frame */
     blob *cmd_blob;
     next_step step;    /* engine: what the last stage asked for */
+    lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
 
     /* handler scratch, lives as long as the request */
     void *scratch;
@@ -120,6 +129,18 @@ void ptr_vec_push(req *r, ptr_vec *pv, void *p);
 extern const handler handlers_account[];
 extern const handler handlers_work[];
 extern const handler handlers_talk[];
+extern const handler handlers_tutor[];
+
+/* handlers_tutor.c: the tutor's half of `ask` (the AskRequest with tutor
+ * set), for the ask row of handlers_talk. */
+next_step tutor_ask_prepare(req *r);
+next_step tutor_ask_answered(req *r, const tutor_result *res);
+
+/* handlers_talk.c, shared with handlers_tutor.c */
+/* Fill m->replies, oldest first. Not from inside another list walk. */
+int req_attach_replies(req *r, Lms__Query *m);
+/* applied(): answer with query id and its replies. */
+void req_answer_query(req *r, uint64_t id);
 
 /* ---- shared by the work and talk groups (handlers_util.c) ----------
  * Checks return 0, or -1 with the refusal already in r->resp (the

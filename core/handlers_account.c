@@ -443,17 +443,17 @@ static next_step enroll_prepare(req *r)
 
 #define B(x) LMS__REQUEST__BODY_##x
 const handler handlers_account[] = {
-    {B(LOGIN), "login", 0, login_prepare, login_work, login_applied},
-    {B(LOGOUT), "logout", ROLES_ANY, logout_prepare, NULL, NULL},
-    {B(WHOAMI), "whoami", ROLES_ANY, whoami_prepare, NULL, NULL},
+    {B(LOGIN), "login", 0, login_prepare, login_work, login_applied, NULL},
+    {B(LOGOUT), "logout", ROLES_ANY, logout_prepare, NULL, NULL, NULL},
+    {B(WHOAMI), "whoami", ROLES_ANY, whoami_prepare, NULL, NULL, NULL},
     {B(ADD_USER), "add-user", ROLES_ADMIN, add_user_prepare, add_user_work,
-     add_user_applied},
+     add_user_applied, NULL},
     {B(IMPORT_USERS), "import-users", ROLES_ADMIN, import_prepare, import_work,
-     import_answer},
-    {B(LIST_USERS), "users", ROLES_ADMIN, list_users_prepare, NULL, NULL},
+     import_answer, NULL},
+    {B(LIST_USERS), "users", ROLES_ADMIN, list_users_prepare, NULL, NULL, NULL},
     {B(CREATE_COURSE), "create-course", ROLES_ADMIN, create_course_prepare,
-     NULL, create_course_applied},
-    {B(LIST_COURSES), "courses", ROLES_ANY, list_courses_prepare, NULL, NULL},
-    {B(ENROLL), "enroll", ROLES_ADMIN, enroll_prepare, NULL, NULL},
-    {0, NULL, 0, NULL, NULL, NULL},
+     NULL, create_course_applied, NULL},
+    {B(LIST_COURSES), "courses", ROLES_ANY, list_courses_prepare, NULL, NULL, NULL},
+    {B(ENROLL), "enroll", ROLES_ADMIN, enroll_prepare, NULL, NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL, NULL},
 };

@@ -1,6 +1,7 @@
 /*
  * handlers_talk.c: questions to the instructors (queries and their
- * replies) and course materials.
+ * replies) and course materials. A question to the tutor starts here too
+ * (ask with tutor set) and goes on in handlers_tutor.c.
  *
  * A query is open to the student who asked it and to the instructors of
  * its course. Materials are hashed on the worker pool before proposing,
@@ -13,8 +14,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-#define TEXT_MAX (64 * 1024) /* a question or a reply */
-
 /* ---- queries ---------------------------------------------------------- */
 
 static void *keep_reply(req *r, const void *row, void *ctx)
@@ -22,8 +21,7 @@ static void *keep_reply(req *r, const void *row, void *ctx)
     return pb_reply(r, row);
 }
 
-/* Fill m->replies, oldest first. Not from inside another list walk. */
-static int attach_replies(req *r, Lms__Query *m)
+int req_attach_replies(req *r, Lms__Query *m)
 {
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_reply, NULL};
@@ -52,8 +50,7 @@ static int load_query(req *r, uint64_t id, lms_query *q)
     return req_check_course(r, q->course, COURSE_INSTRUCTOR);
 }
 
-/* applied(): answer with query id and its replies. */
-static void answer_query(req *r, uint64_t id)
+void req_answer_query(req *r, uint64_t id)
 {
     lms_query q;
     lms_err err = {0};
@@ -61,17 +58,21 @@ static void answer_query(req *r, uint64_t id)
     if (req_read_back(r, rc, &err, "query", id) < 0)
         return;
     Lms__Query *m = pb_query(r, &q);
-    if (attach_replies(r, m) < 0)
+    if (req_attach_replies(r, m) < 0)
         return;
     r->resp.body_case = LMS__RESPONSE__BODY_QUERY;
     r->resp.query = m;
 }
 
+/* A question to the course's instructors, or, with tutor set, to its
+ * tutor (handlers_tutor.c). */
 static next_step ask_prepare(req *r)
 {
     const Lms__AskRequest *q = r->msg->ask;
+    if (q->tutor)
+        return tutor_ask_prepare(r);
     if (req_check_course(r, q->course, COURSE_STUDENT) < 0 ||
-        req_check_text(r, "the question", q->text, TEXT_MAX) < 0)
+        req_check_text(r, "the question", q->text, SM_TEXT_MAX) < 0)
         return NEXT_RESPOND;
     Lms__CmdAsk *c = req_alloc(r, sizeof *c);
     lms__cmd_ask__init(c);
@@ -83,19 +84,21 @@ static next_step ask_prepare(req *r)
     return NEXT_PROPOSE;
 }
 
-static void ask_applied(req *r) { answer_query(r, r->res.id); }
+static void ask_applied(req *r) { req_answer_query(r, r->res.id); }
 
 static void *keep_query(req *r, const void *row, void *ctx)
 {
     const lms_query *q = row;
     const int *all = ctx;
+    if (r->who.role != LMS_ROLE_STUDENT && q->kind == LMS_QUERY_TUTOR)
+        return NULL; /* instructors read those with tutor-log */
     return *all || !q->resolved ? pb_query(r, q) : NULL;
 }
 
-/* Students: their own queries, resolved or not, in one course they take
- * or all.
- * Instructors: those of the courses they teach (or the one given),
- * unresolved unless `all`. Ordered by course, then id. */
+/* Students: their own queries, resolved or not, to the instructors and to
+ * the tutor, in one course they take or all.
+ * Instructors: the questions to them of the courses they teach (or the one
+ * given), unresolved unless `all`. Ordered by course, then id. */
 static next_step list_queries_prepare(req *r)
 {
     const Lms__ListQueriesRequest *q = r->msg->list_queries;
@@ -120,7 +123,7 @@ static next_step list_queries_prepare(req *r)
                                    &sink, &err) != LMS_OK)
             return req_storage_error(r, &err);
     for (size_t i = 0; i < out.n; i++)
-        if (attach_replies(r, out.v[i]) < 0)
+        if (req_attach_replies(r, out.v[i]) < 0)
             return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_QUERIES;
     r->resp.queries = pb_list(r, &lms__queries_response__descriptor, &out);
@@ -132,8 +135,13 @@ static next_step reply_prepare(req *r)
     const Lms__ReplyRequest *q = r->msg->reply;
     lms_query x;
     if (load_query(r, q->query_id, &x) < 0 ||
-        req_check_text(r, "the reply", q->text, TEXT_MAX) < 0)
+        req_check_text(r, "the reply", q->text, SM_TEXT_MAX) < 0)
         return NEXT_RESPOND;
+    if (x.kind == LMS_QUERY_TUTOR)
+        return req_fail(r, LMS_FAILED_PRECONDITION,
+                        "query %" PRIu64 " is an exchange with the tutor; to ask "
+                        "the instructors about it: lms-student escalate %" PRIu64,
+                        x.id, x.id);
     Lms__CmdReply *c = req_alloc(r, sizeof *c);
     lms__cmd_reply__init(c);
     c->query_id = q->query_id;
@@ -144,7 +152,7 @@ static next_step reply_prepare(req *r)
 }
 
 /* res.id is the new reply's; answer with its query. */
-static void reply_applied(req *r) { answer_query(r, r->msg->reply->query_id); }
+static void reply_applied(req *r) { req_answer_query(r, r->msg->reply->query_id); }
 
 static next_step resolve_prepare(req *r)
 {
@@ -160,7 +168,7 @@ static next_step resolve_prepare(req *r)
     return NEXT_PROPOSE;
 }
 
-static void resolve_applied(req *r) { answer_query(r, r->msg->resolve->query_id); }
+static void resolve_applied(req *r) { req_answer_query(r, r->msg->resolve->query_id); }
 
 /* ---- materials -------------------------------------------------------- */
 
@@ -241,18 +249,19 @@ static next_step download_material_prepare(req *r)
 #define B(x) LMS__REQUEST__BODY_##x
 #define STUDENT_OR_INSTRUCTOR (ROLES_STUDENT | ROLES_INSTRUCTOR)
 const handler handlers_talk[] = {
-    {B(ASK), "ask", ROLES_STUDENT, ask_prepare, NULL, ask_applied},
+    {B(ASK), "ask", ROLES_STUDENT, ask_prepare, NULL, ask_applied,
+     tutor_ask_answered},
     {B(LIST_QUERIES), "queries", STUDENT_OR_INSTRUCTOR, list_queries_prepare,
-     NULL, NULL},
+     NULL, NULL, NULL},
     {B(REPLY), "reply", STUDENT_OR_INSTRUCTOR, reply_prepare, NULL,
-     reply_applied},
+     reply_applied, NULL},
     {B(RESOLVE), "resolve", STUDENT_OR_INSTRUCTOR, resolve_prepare, NULL,
-     resolve_applied},
+     resolve_applied, NULL},
     {B(UPLOAD_MATERIAL), "upload", ROLES_INSTRUCTOR, upload_material_prepare,
-     upload_material_work, upload_material_applied},
+     upload_material_work, upload_material_applied, NULL},
     {B(LIST_MATERIALS), "materials", ROLES_ANY, list_materials_prepare, NULL,
-     NULL},
-    {B(DOWNLOAD_MATERIAL), "download", ROLES_ANY, download_material_prepare,
      NULL, NULL},
-    {0, NULL, 0, NULL, NULL, NULL},
+    {B(DOWNLOAD_MATERIAL), "download", ROLES_ANY, download_material_prepare,
+     NULL, NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL, NULL},
 };

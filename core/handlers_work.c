@@ -91,12 +91,20 @@ static Lms__GradeEntry *pb_grade(req *r, const lms_grade *g,
 
 /* ---- assignments ------------------------------------------------------ */
 
+/* An assignment's largest file when the instructor gives none (max_size
+ * 0), unless the server's upload limit is lower. */
+#define DEFAULT_MAX_SIZE (10ull << 20)
+
+/* The default size is filled in here, not in apply, which must not depend
+ * on this node's configuration: the command carries the number. */
 static next_step create_assignment_prepare(req *r)
 {
     Lms__CreateAssignmentRequest *q = r->msg->create_assignment;
     uint64_t limit = req_opts(r)->max_upload_bytes;
     if (req_check_course(r, q->course, COURSE_INSTRUCTOR) < 0)
         return NEXT_RESPOND;
+    if (q->max_size == 0)
+        q->max_size = limit < DEFAULT_MAX_SIZE ? limit : DEFAULT_MAX_SIZE;
     if (q->max_size > limit)
         return req_fail(r, LMS_INVALID_ARGUMENT,
                         "maximum file size %" PRIu64 " bytes is above this "
@@ -610,22 +618,22 @@ static next_step export_grades_prepare(req *r)
 #define STUDENT_OR_INSTRUCTOR (ROLES_STUDENT | ROLES_INSTRUCTOR)
 const handler handlers_work[] = {
     {B(CREATE_ASSIGNMENT), "create-assignment", ROLES_INSTRUCTOR,
-     create_assignment_prepare, NULL, create_assignment_applied},
+     create_assignment_prepare, NULL, create_assignment_applied, NULL},
     {B(LIST_ASSIGNMENTS), "assignments", ROLES_ANY, list_assignments_prepare,
-     NULL, NULL},
+     NULL, NULL, NULL},
     {B(SUBMIT), "submit", ROLES_STUDENT, submit_prepare, submit_work,
-     submit_applied},
+     submit_applied, NULL},
     {B(LIST_SUBMISSIONS), "submissions", STUDENT_OR_INSTRUCTOR,
-     list_submissions_prepare, NULL, NULL},
+     list_submissions_prepare, NULL, NULL, NULL},
     {B(FETCH_SUBMISSION), "fetch", STUDENT_OR_INSTRUCTOR,
-     fetch_submission_prepare, NULL, NULL},
-    {B(GRADE), "grade", ROLES_INSTRUCTOR, grade_prepare, NULL, grade_applied},
+     fetch_submission_prepare, NULL, NULL, NULL},
+    {B(GRADE), "grade", ROLES_INSTRUCTOR, grade_prepare, NULL, grade_applied, NULL},
     {B(RELEASE), "release", ROLES_INSTRUCTOR, release_prepare, NULL,
-     release_applied},
-    {B(EXTEND), "extend", ROLES_INSTRUCTOR, extend_prepare, NULL, NULL},
+     release_applied, NULL},
+    {B(EXTEND), "extend", ROLES_INSTRUCTOR, extend_prepare, NULL, NULL, NULL},
     {B(LIST_GRADES), "grades", STUDENT_OR_INSTRUCTOR, list_grades_prepare, NULL,
-     NULL},
-    {B(EXPORT_GRADES), "export-grades", ROLES_INSTRUCTOR, export_grades_prepare,
      NULL, NULL},
-    {0, NULL, 0, NULL, NULL, NULL},
+    {B(EXPORT_GRADES), "export-grades", ROLES_INSTRUCTOR, export_grades_prepare,
+     NULL, NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL, NULL},
 };

@@ -19,10 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OP_APPEND, OP_TRUNCATE };
+enum { OP_APPEND, OP_TRUNCATE, OP_HARDSTATE };
 
 typedef struct lw_item {
-    uint64_t index; /* OP_TRUNCATE: keep entries up to this one */
+    uint64_t index; /* OP_TRUNCATE: keep entries up to this one;
+                       OP_HARDSTATE: the vote */
     uint64_t term;
     uint32_t type;
     int op;
@@ -48,9 +49,9 @@ struct log_writer {
     lw_queue queue;
     int stopping, failed, wake_pending;
     char errmsg[sizeof(lms_err)];
-    uint64_t durable, batches;
+    uint64_t durable, batches, durable_ops;
     /* loop thread only */
-    uint64_t next_index, first_index, last_term, reported_batches;
+    uint64_t next_index, first_index, last_term, reported_batches, queued_ops;
     int error_reported;
     /* writer thread only */
     lw_queue batch;
@@ -72,9 +73,23 @@ static int append_run(log_writer *lw, size_t run, lms_err *err)
     return run ? wal_append(lw->w, lw->ents, run, err) : 0;
 }
 
+/* The newest hardstate of the batch, saved first (see the header). */
+static int save_hardstate(log_writer *lw, lms_err *err)
+{
+    for (size_t i = lw->batch.n; i-- > 0;) {
+        const lw_item *it = &lw->batch.v[i];
+        if (it->op == OP_HARDSTATE)
+            return wal_hardstate_save(wal_dir(lw->w), it->term, it->index, err);
+    }
+    return 0;
+}
+
 /* Write lw->batch in order, then make it durable with one wal_sync. */
 static int write_batch(log_writer *lw, lms_err *err)
 {
+    int rc = save_hardstate(lw, err);
+    if (rc)
+        return rc;
     if (lw->ents_cap < lw->batch.n) {
         wal_entry *ne = realloc(lw->ents, lw->batch.n * sizeof *ne);
         if (!ne)
@@ -92,14 +107,16 @@ static int write_batch(log_writer *lw, lms_err *err)
                                           b ? b->data : NULL, b ? b->len : 0};
             continue;
         }
-        int rc = append_run(lw, run, err);
+        if (it->op == OP_HARDSTATE)
+            continue;
+        rc = append_run(lw, run, err);
         run = 0;
         if (!rc)
             rc = wal_truncate_after(lw->w, it->index, err);
         if (rc)
             return rc;
     }
-    int rc = append_run(lw, run, err);
+    rc = append_run(lw, run, err);
     return rc ? rc : wal_sync(lw->w, err);
 }
 
@@ -132,6 +149,7 @@ static void *writer_main(void *p)
         lms_err_clear(&err);
         int rc = write_batch(lw, &err);
         uint64_t last = wal_last_index(lw->w);
+        size_t ops = lw->batch.n;
         release_items(&lw->batch);
 
         pthread_mutex_lock(&lw->mu);
@@ -141,6 +159,7 @@ static void *writer_main(void *p)
             release_items(&lw->queue);
         } else {
             lw->durable = last;
+            lw->durable_ops += ops;
             lw->batches++;
         }
         wake_loop(lw);
@@ -212,6 +231,7 @@ static int push(log_writer *lw, lw_item it)
     if (it.data)
         blob_ref(it.data);
     q->v[q->n++] = it;
+    lw->queued_ops++;
     if (q->n == 1) /* the thread only ever waits on an empty queue */
         pthread_cond_signal(&lw->cv);
     pthread_mutex_unlock(&lw->mu);
@@ -244,6 +264,21 @@ int log_writer_truncate_after(log_writer *lw, uint64_t index)
         lw->last_term = 0; /* the term at index is on disk: not checked */
     }
     return rc;
+}
+
+int log_writer_hardstate(log_writer *lw, uint64_t term, uint64_t vote)
+{
+    return push(lw, (lw_item){vote, term, 0, OP_HARDSTATE, NULL});
+}
+
+uint64_t log_writer_queued(const log_writer *lw) { return lw->queued_ops; }
+
+uint64_t log_writer_durable_ops(log_writer *lw)
+{
+    pthread_mutex_lock(&lw->mu);
+    uint64_t n = lw->durable_ops;
+    pthread_mutex_unlock(&lw->mu);
+    return n;
 }
 
 uint64_t log_writer_sync_count(log_writer *lw)

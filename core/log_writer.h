@@ -5,8 +5,9 @@
  * highest durable index (on the loop thread, through an event).
  *
  * Every function here is called on the loop thread. Operations run in the
- * order they were queued; an on_durable(index) call covers everything
- * queued before the batch it reports, truncations included.
+ * order they were queued (but see log_writer_hardstate); an
+ * on_durable(index) call covers everything queued before the batch it
+ * reports, truncations and hardstates included.
  */
 #ifndef LMS_CORE_LOG_WRITER_H
 #define LMS_CORE_LOG_WRITER_H
@@ -48,6 +49,22 @@ int log_writer_append(log_writer *lw, uint64_t index, uint64_t term,
  * index + 1. Entries queued but not yet written are dropped by it like
  * the written ones. Same return codes as log_writer_append. */
 int log_writer_truncate_after(log_writer *lw, uint64_t index);
+
+/* Queue a durable replacement of term and vote (Raft's hardstate), in the
+ * WAL directory's atomic hardstate file (wal_hardstate_save). Within one
+ * batch the newest hardstate is saved before any entry of the batch is
+ * written, so an entry never becomes durable ahead of the term it was
+ * written under, and a vote is never lost behind an entry. Returns 0,
+ * LMS_UNAVAILABLE (stopped or failed) or LMS_RESOURCE_EXHAUSTED. */
+int log_writer_hardstate(log_writer *lw, uint64_t term, uint64_t vote);
+
+/* Operations queued so far (appends, truncations that did something,
+ * hardstates), counted from 1. A caller that notes this number after
+ * queuing its step knows the step is durable once log_writer_durable_ops()
+ * reaches it (check from on_durable). */
+uint64_t log_writer_queued(const log_writer *lw);
+/* How many of the queued operations are durable. Loop thread. */
+uint64_t log_writer_durable_ops(log_writer *lw);
 
 /* How many batches were fsynced (one wal_sync each) so far. */
 uint64_t log_writer_sync_count(log_writer *lw);

@@ -1,7 +1,8 @@
 /*
  * main.c: lmsd. Reads the config, loads the plugins, opens storage and the
- * command log (replaying what storage has not applied), then serves the
- * client port on a libevent loop until SIGINT or SIGTERM.
+ * command log (replaying what storage has not applied), starts the tutor,
+ * then serves the client port on a libevent loop until SIGINT or SIGTERM.
+ * SIGHUP re-reads the config file and reloads the tutor from it.
  *
  *   lmsd --config FILE                 run a node
  *   lmsd --check-config FILE           validate FILE and the plugins it names
@@ -15,6 +16,7 @@
 #include "net.h"
 #include "node.h"
 #include "plugin_loader.h"
+#include "tutor.h"
 #include "workers.h"
 
 #include <lms/auth.h>
@@ -22,6 +24,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,8 +50,9 @@ typedef struct lmsd {
     sm m;
     node *node;
     dispatch *disp;
+    tutor_rt *tutor;
     net *net;
-    struct event *sigint, *sigterm, *drain;
+    struct event *sigint, *sigterm, *sighup, *drain;
     int drain_ticks;
     int exit_code;
 } lmsd;
@@ -156,10 +160,33 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopbreak(d->base);
 }
 
+/* The storage thread's hook after each applied command: the tutor learns
+ * new course documents. */
+static void on_applied(void *arg, uint64_t index, const Lms__Command *cmd,
+                       const sm_result *res)
+{
+    tutor_rt_applied(arg, index, cmd, res);
+}
+
+/* SIGHUP: reload the tutor section; any failure keeps the tutor we have. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    lmsd *d = arg;
+    lms_config *cfg = NULL;
+    lms_err err = {0};
+    (void)sig;
+    (void)what;
+    log_info("received SIGHUP: reloading the tutor from %s", d->cfg->path);
+    if (config_load(d->cfg->path, &cfg, &err) != LMS_OK ||
+        tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
+        log_error("tutor reload failed, the current tutor stays: %s", err.msg);
+}
+
 static int start(lmsd *d, lms_err *err)
 {
     if (make_data_dir(d->cfg->data_dir, err) != LMS_OK)
         return err->code;
+    evthread_use_pthreads(); /* other threads post to the loop (mailbox.h) */
     d->base = event_base_new();
     d->storage_thread = workers_start(d->base, "storage", 1, 0);
     d->pool = workers_start(d->base, "worker", 2, 4096);
@@ -167,10 +194,17 @@ static int start(lmsd *d, lms_err *err)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start threads");
     if (open_plugins(d, err) != LMS_OK)
         return err->code;
+    tutor_rt_options to = {.base = d->base, .storage_thread = d->storage_thread,
+                           .pool = d->pool, .m = &d->m,
+                           .deadline_ms = d->cfg->tutor_deadline_ms};
+    if (!(d->tutor = tutor_rt_new(&to)))
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     node_options no = {.data_dir = d->cfg->data_dir,
                        .node_id = d->cfg->node_id,
                        .on_fatal = on_fatal,
-                       .arg = d};
+                       .arg = d,
+                       .on_applied = on_applied,
+                       .applied_arg = d->tutor};
     return node_open(d->base, &no, &d->m, d->storage_thread, &d->node, err);
 }
 
@@ -183,7 +217,10 @@ static int serve(lmsd *d, lms_err *err)
                           .node = d->node,
                           .m = &d->m,
                           .auth = d->auth_ops,
-                          .auth_inst = d->auth_inst};
+                          .auth_inst = d->auth_inst,
+                          .tutor = d->tutor};
+    if (tutor_rt_load(d->tutor, d->cfg, 0, err) != LMS_OK)
+        return err->code;
     d->disp = dispatch_new(&o);
     if (!d->disp)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
@@ -198,8 +235,10 @@ static int serve(lmsd *d, lms_err *err)
         return err->code;
     d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
     d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+    d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
     event_add(d->sigint, NULL);
     event_add(d->sigterm, NULL);
+    event_add(d->sighup, NULL);
     log_info("lmsd %s node %llu serving clients on %s (port %d), applied index %llu",
              LMS_VERSION, (unsigned long long)d->cfg->node_id, d->cfg->client_addr,
              net_port(d->net), (unsigned long long)node_applied_index(d->node));
@@ -210,6 +249,7 @@ static int serve(lmsd *d, lms_err *err)
 /* Tear down in the order that lets in-flight work finish (see workers.h). */
 static void stop(lmsd *d)
 {
+    tutor_rt_stop(d->tutor); /* questions in flight are answered now */
     workers_stop(d->pool);
     if (d->node)
         node_close(d->node);
@@ -223,7 +263,7 @@ static void stop(lmsd *d)
      * now, with nothing of ours left to call back (a signal in between
      * takes the default action). */
     if (d->base) {
-        struct event **evs[] = {&d->sigint, &d->sigterm, &d->drain};
+        struct event **evs[] = {&d->sigint, &d->sigterm, &d->sighup, &d->drain};
         for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
             if (*evs[i]) {
                 event_free(*evs[i]);
@@ -231,6 +271,7 @@ static void stop(lmsd *d)
             }
         event_base_loop(d->base, EVLOOP_NONBLOCK);
     }
+    tutor_rt_free(d->tutor); /* the storage thread posts no more documents */
     dispatch_free(d->disp);
     workers_free(d->pool);
     workers_free(d->storage_thread);
@@ -244,6 +285,8 @@ static void stop(lmsd *d)
         event_free(d->sigint);
     if (d->sigterm)
         event_free(d->sigterm);
+    if (d->sighup)
+        event_free(d->sighup);
     if (d->drain)
         event_free(d->drain);
     if (d->base)
@@ -345,6 +388,28 @@ static int run_init_admin(lmsd *d, const char *name, lms_err *err)
 
 /* ---- main ------------------------------------------------------------- */
 
+/* --check-config: every plugin the config names loads and is of its kind
+ * (the tutor only if configured). 0, or 2 with err set. */
+static int check_plugins(const lms_config *c, lms_err *err)
+{
+    const struct {
+        const char *name;
+        uint32_t kind;
+    } slots[] = {{c->storage.plugin, LMS_PLUGIN_STORAGE},
+                 {c->auth.plugin, LMS_PLUGIN_AUTH},
+                 {c->tutor.plugin, LMS_PLUGIN_TUTOR}};
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+        loaded_plugin p = {0};
+        if (!slots[i].name)
+            continue;
+        int rc = plugin_load(slots[i].name, c->plugin_dir, slots[i].kind, &p, err);
+        plugin_unload(&p);
+        if (rc != LMS_OK)
+            return 2;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -380,19 +445,11 @@ int main(int argc, char **argv)
     }
     lms_log_set_level(d.cfg->log_level);
     if (check) {
-        int rc = 0;
-        loaded_plugin a = {0}, b = {0};
-        if (plugin_load(d.cfg->storage.plugin, d.cfg->plugin_dir,
-                        LMS_PLUGIN_STORAGE, &a, &err) != LMS_OK ||
-            plugin_load(d.cfg->auth.plugin, d.cfg->plugin_dir, LMS_PLUGIN_AUTH,
-                        &b, &err) != LMS_OK) {
-            fprintf(stderr, "lmsd: %s\n", err.msg);
-            rc = 2;
-        } else {
+        int rc = check_plugins(d.cfg, &err);
+        if (rc == 0)
             printf("%s: configuration OK\n", check);
-        }
-        plugin_unload(&a);
-        plugin_unload(&b);
+        else
+            fprintf(stderr, "lmsd: %s\n", err.msg);
         config_free(d.cfg);
         return rc;
     }

@@ -50,8 +50,9 @@ typedef struct apply_batch {
     pending *items; /* a list, in index order */
 } apply_batch;
 
-int node_apply_one(sm *m, uint64_t index, const void *data, size_t len,
-                   sm_result *res, lms_err *err)
+/* Decode and apply one entry; then tell opts->on_applied, if any. */
+static int apply_entry(sm *m, const node_options *opts, uint64_t index,
+                       const void *data, size_t len, sm_result *res, lms_err *err)
 {
     memset(res, 0, sizeof *res);
     Lms__Command *cmd = lms__command__unpack(NULL, len, data);
@@ -64,8 +65,16 @@ int node_apply_one(sm *m, uint64_t index, const void *data, size_t len,
         return LMS_OK;
     }
     int rc = sm_apply(m, index, cmd, res, err);
+    if (rc == LMS_OK && opts && opts->on_applied)
+        opts->on_applied(opts->applied_arg, index, cmd, res);
     lms__command__free_unpacked(cmd, NULL);
     return rc;
+}
+
+int node_apply_one(sm *m, uint64_t index, const void *data, size_t len,
+                   sm_result *res, lms_err *err)
+{
+    return apply_entry(m, NULL, index, data, len, res, err);
 }
 
 /* Storage thread: apply a batch in one transaction. */
@@ -80,8 +89,8 @@ static void apply_work(void *arg)
     }
     for (pending *it = b->items; it; it = it->next) {
         sm_result res;
-        if (node_apply_one(m, it->index, it->cmd->data, it->cmd->len, &res,
-                           &b->err) != LMS_OK) {
+        if (apply_entry(m, &b->n->opts, it->index, it->cmd->data, it->cmd->len,
+                        &res, &b->err) != LMS_OK) {
             sm_result_free(&res);
             b->failed = 1;
             m->ops->rollback(m->st, NULL);

@@ -35,6 +35,12 @@ typedef struct node_options {
      * failed); lmsd stops. */
     void (*on_fatal)(void *arg, const char *msg);
     void *arg;
+    /* optional: called on the storage thread after each command applied
+     * while serving (not during replay), inside its transaction, so it may
+     * read what the command wrote. It must not write. */
+    void (*on_applied)(void *arg, uint64_t index, const Lms__Command *cmd,
+                       const sm_result *res);
+    void *applied_arg;
 } node_options;
 
 /*

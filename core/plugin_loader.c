@@ -58,6 +58,9 @@ static const required_cb storage_required[] = {
     CB(lms_storage_ops, session_get),     CB(lms_storage_ops, session_delete),
     CB(lms_storage_ops, session_prune),   CB(lms_storage_ops, client_get),
     CB(lms_storage_ops, client_put),      CB(lms_storage_ops, client_prune),
+    CB(lms_storage_ops, course_settings_put),
+    CB(lms_storage_ops, course_settings_get),
+    CB(lms_storage_ops, query_count),
 };
 
 /* Every storage callback is required: a callback added to storage.h without

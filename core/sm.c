@@ -16,6 +16,8 @@
  */
 #include "sm.h"
 
+#include "utf8.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -24,7 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#define SM_TEXT_MAX (64 * 1024)      /* descriptions, feedback, questions */
 #define SM_DEFAULT_TITLE_MAX 80      /* a question's title from its text */
 #define SM_HOUSEKEEPING_EVERY 1024   /* prune dedup records and sessions */
 
@@ -41,42 +42,6 @@ typedef struct apply_ctx {
 } apply_ctx;
 
 /* ---- UTF-8 ------------------------------------------------------------- */
-
-/* The length of the well-formed UTF-8 character at p (of n > 0 bytes), or
- * 0 if it is not one: a stray byte, a short sequence, an overlong form, a
- * surrogate, or a code point above U+10FFFF. */
-static size_t utf8_char_len(const unsigned char *p, size_t n)
-{
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    size_t len = p[0] < 0x80   ? 1
-                 : p[0] < 0xC0 ? 0
-                 : p[0] < 0xE0 ? 2
-                 : p[0] < 0xF0 ? 3
-                 : p[0] < 0xF8 ? 4
-                               : 0;
-    if (len < 2)
-        return len;
-    if (n < len)
-        return 0;
-    uint32_t cp = p[0] & (0x7Fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3Fu);
-    }
-    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0, k; i < n; i += k)
-        if ((k = utf8_char_len(p + i, n - i)) == 0)
-            return 0;
-    return 1;
-}
 
 /* Cut a string that was truncated in the middle of a UTF-8 character back
  * to the last whole one. */
@@ -823,6 +788,10 @@ static int apply_reply(apply_ctx *c)
     int rc = need_query_party(c, b->query_id, &q, "reply to it");
     if (rc || refused(c))
         return rc;
+    if (q.kind == LMS_QUERY_TUTOR)
+        return refuse(c, LMS_FAILED_PRECONDITION,
+                      "is an exchange with the tutor; to ask the instructors "
+                      "about it, escalate it");
     check_text(c, "reply text", b->text, 1, SM_TEXT_MAX);
     if (refused(c))
         return LMS_OK;
@@ -849,6 +818,220 @@ static int apply_resolve(apply_ctx *c)
         return rc;
     q.resolved = 1;
     return c->ops->query_put(c->st, &q, c->err);
+}
+
+/* ---- the tutor -------------------------------------------------------------- */
+
+int64_t sm_utc_day(int64_t ms)
+{
+    int64_t day = ms / SM_DAY_MS;
+    if (ms % SM_DAY_MS < 0)
+        day--;
+    return day * SM_DAY_MS;
+}
+
+void sm_tutor_limit_message(char *buf, size_t n, uint32_t limit, const char *course)
+{
+    snprintf(buf, n,
+             "you have used your %" PRIu32 " tutor question%s for today in %.64s; "
+             "ask your instructor instead: " SM_ASK_INSTRUCTOR,
+             limit, limit == 1 ? "" : "s", course, course);
+}
+
+/* The course's settings, or the defaults (built-in prompt, no limit) when
+ * none were set. out->system_prompt is valid until the next storage call. */
+static int load_settings(apply_ctx *c, const char *course, lms_course_settings *out)
+{
+    int found;
+    int rc = got(c, c->ops->course_settings_get(c->st, course, out, c->err), &found);
+    if (rc == LMS_OK && !found) {
+        memset(out, 0, sizeof *out);
+        copy_str(out->course, sizeof out->course, course);
+        out->system_prompt = "";
+    }
+    return rc;
+}
+
+/* Refuse when the actor has used the course's daily limit of tutor
+ * questions on the UTC day of the command's time. */
+static int check_tutor_limit(apply_ctx *c, const char *course)
+{
+    lms_course_settings s;
+    uint32_t used = 0;
+    int rc = load_settings(c, course, &s);
+    if (rc || s.tutor_daily_limit == 0)
+        return rc;
+    int64_t day = sm_utc_day(c->cmd->time);
+    rc = c->ops->query_count(c->st, course, c->cmd->actor, LMS_QUERY_TUTOR, day,
+                             day + SM_DAY_MS, &used, c->err);
+    if (rc == LMS_OK && used >= s.tutor_daily_limit) {
+        char msg[320]; /* refuse() keeps what fits */
+        sm_tutor_limit_message(msg, sizeof msg, s.tutor_daily_limit, course);
+        refuse(c, LMS_RESOURCE_EXHAUSTED, "%s", msg);
+    }
+    return rc;
+}
+
+static void check_exchange(apply_ctx *c, const Lms__CmdTutorExchange *b)
+{
+    check_text(c, "question text", b->question, 1, SM_TEXT_MAX);
+    check_text(c, "question title", b->title, 0, LMS_TITLE_MAX);
+    check_text(c, "tutor answer", b->answer, 1, SM_TUTOR_ANSWER_MAX);
+    if (!b->info) {
+        refuse(c, LMS_INVALID_ARGUMENT, "the exchange carries no tutor info");
+        return;
+    }
+    check_text(c, "tutor provider", b->info->provider, 1, LMS_NAME_MAX);
+    check_text(c, "tutor model", b->info->model, 0, LMS_TITLE_MAX);
+}
+
+/* A student's question and the tutor's answer: a resolved query of kind
+ * TUTOR whose one reply, by SM_TUTOR_AUTHOR, is the answer. */
+static int apply_tutor_exchange(apply_ctx *c)
+{
+    const Lms__CmdTutorExchange *b = c->cmd->tutor_exchange;
+    lms_course co;
+    int rc = need_course(c, b->course, &co);
+    if (rc == LMS_OK && !refused(c))
+        rc = need_enrolled(c, co.code, LMS_ROLE_STUDENT, "ask its tutor");
+    if (rc == LMS_OK && !refused(c))
+        check_exchange(c, b);
+    if (rc == LMS_OK && !refused(c))
+        rc = check_tutor_limit(c, co.code);
+    if (rc || refused(c))
+        return rc;
+    const Lms__TutorInfo *i = b->info;
+    lms_query q = {.id = c->index, .text = b->question, .created = c->cmd->time,
+                   .resolved = 1, .kind = LMS_QUERY_TUTOR,
+                   .prompt_tokens = i->prompt_tokens,
+                   .completion_tokens = i->completion_tokens,
+                   .latency_ms = i->latency_ms};
+    copy_str(q.course, sizeof q.course, co.code);
+    copy_str(q.student, sizeof q.student, c->cmd->actor);
+    copy_str(q.provider, sizeof q.provider, i->provider);
+    copy_str(q.model, sizeof q.model, i->model);
+    if (b->title[0])
+        copy_str(q.title, sizeof q.title, b->title);
+    else
+        default_title(q.title, sizeof q.title, b->question);
+    lms_reply r = {.id = c->index, .query_id = c->index, .text = b->answer,
+                   .created = c->cmd->time};
+    copy_str(r.author, sizeof r.author, SM_TUTOR_AUTHOR);
+    c->res->id = c->index;
+    rc = c->ops->query_put(c->st, &q, c->err);
+    return rc ? rc : c->ops->reply_put(c->st, &r, c->err);
+}
+
+/* The tutor's answer to exchange q: the text of its first reply by
+ * SM_TUTOR_AUTHOR, malloc'd into *answer ("" if there is none). */
+typedef struct answer_sink {
+    char *text;
+} answer_sink;
+
+static int keep_tutor_answer(void *arg, const void *row)
+{
+    answer_sink *a = arg;
+    const lms_reply *r = row;
+    if (strcmp(r->author, SM_TUTOR_AUTHOR) != 0)
+        return 0;
+    a->text = strdup(r->text);
+    return 1;
+}
+
+/* The escalated question: the student's note, then the exchange. */
+static char *escalation_text(const char *note, const lms_query *q, const char *answer)
+{
+    char *out = NULL;
+    int n = asprintf(&out,
+                     "%s%s--- escalated from the tutor exchange #%" PRIu64
+                     " (%s%s%s) ---\nQuestion:\n%s\n\nThe tutor answered:\n%s\n",
+                     note, note[0] ? "\n\n" : "", q->id, q->provider,
+                     q->model[0] ? ", " : "", q->model, q->text, answer);
+    return n < 0 ? NULL : out;
+}
+
+/* Load exchange id and check that the actor, still a student of its
+ * course, asked it. */
+static int need_own_exchange(apply_ctx *c, uint64_t id, lms_query *q)
+{
+    int rc = need_query(c, id, q);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "query %" PRIu64, id);
+    if (strcmp(q->student, c->cmd->actor) != 0)
+        return refuse(c, LMS_PERMISSION_DENIED, "only the student who asked may escalate it");
+    if (q->kind != LMS_QUERY_TUTOR)
+        return refuse(c, LMS_FAILED_PRECONDITION,
+                      "is a question to the instructors already; only tutor answers "
+                      "are escalated");
+    return need_enrolled(c, q->course, LMS_ROLE_STUDENT, "ask questions");
+}
+
+/* A question to the instructors made from a tutor exchange: the student's
+ * note with the question and the tutor's answer attached. */
+static int apply_escalate(apply_ctx *c)
+{
+    const Lms__CmdEscalate *b = c->cmd->escalate;
+    lms_query q;
+    answer_sink a = {NULL};
+    int rc = need_own_exchange(c, b->query_id, &q);
+    if (rc || refused(c))
+        return rc;
+    check_text(c, "note", b->text, 0, SM_TEXT_MAX);
+    if (refused(c))
+        return LMS_OK;
+    rc = c->ops->reply_list(c->st, q.id, keep_tutor_answer, &a, c->err);
+    if (rc == LMS_OK)
+        rc = c->ops->query_get(c->st, q.id, &q, c->err); /* q.text again */
+    char *text = rc ? NULL : escalation_text(b->text, &q, a.text ? a.text : "");
+    free(a.text);
+    if (rc)
+        return rc;
+    if (!text)
+        return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    lms_query e = {.id = c->index, .text = text, .created = c->cmd->time,
+                   .kind = LMS_QUERY_INSTRUCTOR, .escalated_from = q.id};
+    copy_str(e.course, sizeof e.course, q.course);
+    copy_str(e.student, sizeof e.student, q.student);
+    copy_str(e.title, sizeof e.title, q.title);
+    c->res->id = c->index;
+    rc = c->ops->query_put(c->st, &e, c->err);
+    free(text);
+    return rc;
+}
+
+/* An instructor of the course changes its system prompt and/or daily limit
+ * of tutor questions; what is not set keeps its value. */
+static int apply_tutor_settings(apply_ctx *c)
+{
+    const Lms__TutorSettingsRequest *b = c->cmd->tutor_settings->s;
+    lms_course co;
+    lms_course_settings s;
+    if (!b)
+        return refuse(c, LMS_INVALID_ARGUMENT, "tutor_settings carries no settings");
+    int rc = need_course(c, b->course, &co);
+    if (rc == LMS_OK && !refused(c))
+        rc = need_enrolled(c, co.code, LMS_ROLE_INSTRUCTOR, "change its tutor settings");
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "tutor settings of course %s", co.code);
+    if (!b->set_prompt && !b->set_limit)
+        refuse(c, LMS_INVALID_ARGUMENT, "nothing to change");
+    if (b->set_prompt)
+        check_text(c, "system prompt", b->system_prompt, 0, SM_TEXT_MAX);
+    if (b->set_limit && b->daily_limit > SM_TUTOR_LIMIT_MAX)
+        refuse(c, LMS_INVALID_ARGUMENT, "the daily limit must be at most %d (got %" PRIu32 ")",
+               SM_TUTOR_LIMIT_MAX, b->daily_limit);
+    if (refused(c))
+        return LMS_OK;
+    rc = load_settings(c, co.code, &s);
+    if (rc)
+        return rc;
+    if (b->set_prompt)
+        s.system_prompt = b->system_prompt;
+    if (b->set_limit)
+        s.tutor_daily_limit = b->daily_limit;
+    return c->ops->course_settings_put(c->st, &s, c->err);
 }
 
 /* ---- course materials ----------------------------------------------------- */
@@ -903,6 +1086,9 @@ static const struct {
     [LMS__COMMAND__BODY_REPLY] = {apply_reply, 0},
     [LMS__COMMAND__BODY_RESOLVE] = {apply_resolve, 0},
     [LMS__COMMAND__BODY_UPLOAD_MATERIAL] = {apply_upload_material, 0},
+    [LMS__COMMAND__BODY_TUTOR_EXCHANGE] = {apply_tutor_exchange, 0},
+    [LMS__COMMAND__BODY_ESCALATE] = {apply_escalate, 0},
+    [LMS__COMMAND__BODY_TUTOR_SETTINGS] = {apply_tutor_settings, 0},
 };
 
 /* The actor's global role, LMS_ROLE_NONE when there is no such user. */

@@ -1,7 +1,7 @@
 /*
  * sm.h: the state machine. sm_apply() is the one place where the rules of
  * the LMS live (roles, enrolment, deadlines, cut-offs, attempt limits, file
- * size limits). It is deterministic: it reads only the command (with the
+ * size limits, the tutor's daily limit). It is deterministic: it reads only the command (with the
  * leader's time stamp and the actor) and the stored state, so every node
  * and every storage backend reaches the same state from the same log.
  *
@@ -42,6 +42,31 @@ typedef struct sm_result {
 
 /* How long the record of a client's last write is kept for dedup. */
 #define SM_CLIENT_RECORD_TTL_MS (24LL * 3600 * 1000)
+
+/* The longest text field of a command: a description, feedback, a
+ * question, a reply, a note, a system prompt (handlers check it early). */
+#define SM_TEXT_MAX (64 * 1024)
+
+/* ---- the tutor -------------------------------------------------------- */
+
+#define SM_DAY_MS (24LL * 3600 * 1000)
+/* The longest tutor answer a CmdTutorExchange may carry (lmsd cuts longer
+ * ones before proposing), the highest daily limit, and the author of the
+ * reply that holds a tutor's answer. */
+#define SM_TUTOR_ANSWER_MAX (256 * 1024)
+#define SM_TUTOR_LIMIT_MAX 10000
+#define SM_TUTOR_AUTHOR "tutor"
+
+/* The start (ms) of the UTC day holding ms: a daily limit counts the tutor
+ * questions created in [sm_utc_day(t), sm_utc_day(t) + SM_DAY_MS). */
+int64_t sm_utc_day(int64_t ms);
+/* The words for the daily limit's refusal, shared by apply and the
+ * handler's early check. */
+void sm_tutor_limit_message(char *buf, size_t n, uint32_t limit, const char *course);
+/* How a student asks the instructors instead of the tutor, for messages: a
+ * format taking the course code. */
+#define SM_ASK_INSTRUCTOR \
+    "lms-student ask --course %.64s --instructor \"your question\""
 
 /* Apply the command at log index `index`. See above for the contract.
  * res is reset on entry; on LMS_OK the caller owns res->rows (free with

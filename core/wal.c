@@ -615,6 +615,7 @@ uint64_t wal_first_index(const wal *w) { return w->first_index; }
 uint64_t wal_last_index(const wal *w) { return w->last_index; }
 uint64_t wal_last_term(const wal *w) { return w->last_term; }
 uint64_t wal_truncated_bytes(const wal *w) { return w->truncated; }
+const char *wal_dir(const wal *w) { return w->dir; }
 
 /* ---- append / sync -------------------------------------------------------- */
 

@@ -75,6 +75,8 @@ uint64_t wal_last_index(const wal *w);
 uint64_t wal_last_term(const wal *w);
 /* How many bytes of the tail were cut at open (0 if none). */
 uint64_t wal_truncated_bytes(const wal *w);
+/* The directory the WAL lives in (and its hardstate file). */
+const char *wal_dir(const wal *w);
 
 /* Append entries; their indexes must continue the log (last_index + 1, ...)
  * and their terms must not decrease. The batch goes out in as few

@@ -259,6 +259,7 @@ int check_env_open(check_env *env)
         report_fail("cannot start the worker pool behind run_blocking");
         return -1;
     }
+    report_cleanup_dir(env->data_dir);
     ctx->data_dir = env->data_dir;
     ctx->base = env->base;
     ctx->workers = env->pool;
@@ -273,14 +274,20 @@ static int remove_entry(const char *path, const struct stat *st, int type,
     return 0;
 }
 
+void check_env_abandon(check_env *env)
+{
+    if (env->data_dir[0])
+        nftw(env->data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    report_cleanup_dir("");
+}
+
 void check_env_close(check_env *env)
 {
     if (env->pool)
         workers_free(env->pool);
     if (env->base)
         event_base_free(env->base);
-    if (env->data_dir[0])
-        nftw(env->data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    check_env_abandon(env);
     config_free(env->config);
     /* Under valgrind the .so stays mapped, so leak reports name its code. */
     if (env->opts->under_valgrind)

@@ -26,6 +26,7 @@ static int n_ok, n_fail, n_skip;
 static char current[96];
 static char hang_line[256];
 static int64_t watchdog_ms;
+static char cleanup_dir[256];
 
 static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 static struct sigaction saved[sizeof fatal_signals / sizeof fatal_signals[0]];
@@ -122,10 +123,18 @@ void report_summary(const char *plugin)
     fflush(stdout);
 }
 
+void report_cleanup_dir(const char *dir)
+{
+    snprintf(cleanup_dir, sizeof cleanup_dir, "%s", dir);
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
     write_str(hang_line);
+    if (cleanup_dir[0])
+        rmdir(cleanup_dir); /* async-signal-safe; only if the plugin left
+                               nothing in it */
     _exit(1);
 }
 
@@ -144,6 +153,8 @@ static void on_fatal(int sig)
     write_str(": the plugin crashed (signal ");
     write_str(num + i);
     write_str(")\n");
+    if (cleanup_dir[0])
+        rmdir(cleanup_dir);
     for (size_t k = 0; k < sizeof fatal_signals / sizeof fatal_signals[0]; k++)
         if (fatal_signals[k] == sig)
             sigaction(sig, &saved[k], NULL);

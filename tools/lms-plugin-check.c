@@ -140,6 +140,7 @@ static int run_checks(check_opts *o)
             if (check_tutor(&env) < 0) {
                 /* The plugin still runs on some thread: do not free what
                  * it may use, just leave. */
+                check_env_abandon(&env);
                 if (!o->under_valgrind)
                     report_summary(o->plugin);
                 fflush(stdout);

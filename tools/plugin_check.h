@@ -53,6 +53,8 @@ void report_summary(const char *plugin);
  * process gets a fatal signal, or if a check runs longer than limit_ms
  * (0: no limit). Re-armed by every report_begin(). */
 void report_watchdog_install(int64_t limit_ms);
+/* The empty directory those last words remove too ("" for none). */
+void report_cleanup_dir(const char *dir);
 
 /* ---- the host environment (check_plugin.c) ------------------------------- */
 
@@ -74,6 +76,9 @@ int check_descriptor(check_env *env);
 int check_env_open(check_env *env);
 /* Undo check_env_open and unload the plugin. */
 void check_env_close(check_env *env);
+/* Remove the temporary data dir only: the plugin is stuck, and everything
+ * else stays as it is until the process exits. */
+void check_env_abandon(check_env *env);
 void check_storage(check_env *env);
 void check_auth(check_env *env);
 /* 0, or -1 when the plugin is stuck in a call or never finished an ask:

@@ -118,6 +118,11 @@ typedef struct lms_grade_view {
     const lms_assignment *assignment; /* description may be "" */
 } lms_grade_view;
 
+enum lms_query_kind {
+    LMS_QUERY_INSTRUCTOR = 0, /* a question to the course's instructors */
+    LMS_QUERY_TUTOR = 1,      /* an exchange with the tutor */
+};
+
 typedef struct lms_query {
     uint64_t id;
     char course[LMS_NAME_MAX + 1];
@@ -126,7 +131,22 @@ typedef struct lms_query {
     const char *text;
     int64_t created;
     int resolved;
+    int kind;                /* enum lms_query_kind */
+    uint64_t escalated_from; /* the tutor exchange it came from, or 0 */
+    /* kind == LMS_QUERY_TUTOR: how the answer was made ("" otherwise) */
+    char provider[LMS_NAME_MAX + 1];
+    char model[LMS_TITLE_MAX + 1];
+    uint32_t prompt_tokens;
+    uint32_t completion_tokens;
+    uint32_t latency_ms;
 } lms_query;
+
+/* Per-course tutor settings. */
+typedef struct lms_course_settings {
+    char course[LMS_NAME_MAX + 1];
+    const char *system_prompt; /* NULL or "": the built-in default */
+    uint32_t tutor_daily_limit; /* 0: no limit */
+} lms_course_settings;
 
 typedef struct lms_reply {
     uint64_t id;
@@ -275,6 +295,19 @@ struct lms_storage_ops {
     int (*client_put)(void *inst, const lms_client_record *r, lms_err *err);
     /* Delete records with updated < before. */
     int (*client_prune)(void *inst, int64_t before, lms_err *err);
+
+    /* ---- tutor (ABI 1.0, appended) ---- */
+    /* Insert or replace a course's settings; get returns LMS_NOT_FOUND when
+     * none were ever set. */
+    int (*course_settings_put)(void *inst, const lms_course_settings *s,
+                               lms_err *err);
+    int (*course_settings_get)(void *inst, const char *course,
+                               lms_course_settings *out, lms_err *err);
+    /* Number of queries of kind by student in course created in
+     * [since, until). */
+    int (*query_count)(void *inst, const char *course, const char *student,
+                       int kind, int64_t since, int64_t until, uint32_t *n,
+                       lms_err *err);
 };
 
 #ifdef __cplusplus

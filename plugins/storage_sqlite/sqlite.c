@@ -403,6 +403,9 @@ static const struct lms_storage_ops sq_ops = {
     .client_get = sq_client_get,
     .client_put = sq_client_put,
     .client_prune = sq_client_prune,
+    .course_settings_put = sq_course_settings_put,
+    .course_settings_get = sq_course_settings_get,
+    .query_count = sq_query_count,
 };
 
 static const struct lms_plugin_descriptor sq_descriptor = {

@@ -4,7 +4,8 @@
  * sqlite.c holds the plugin's entry point, open/close and transactions;
  * sqlite_schema.c the migrations; sqlite_stmt.c the statement cache, error
  * mapping and the bind/column helpers; sqlite_ops.c and sqlite_work.c the
- * entity operations of struct lms_storage_ops. Nothing here is exported:
+ * entity operations of struct lms_storage_ops, sqlite_tutor.c those the
+ * tutor added (course settings, counting queries). Nothing here is exported:
  * the plugin is built with -fvisibility=hidden and only lms_plugin_entry is
  * marked LMS_PLUGIN_EXPORT.
  */
@@ -77,6 +78,9 @@ enum sq_stmt_id {
     SQ_CLIENT_PUT,
     SQ_CLIENT_GET,
     SQ_CLIENT_PRUNE,
+    SQ_SETTINGS_PUT,
+    SQ_SETTINGS_GET,
+    SQ_QUERY_COUNT,
     SQ_STMT_COUNT
 };
 
@@ -235,5 +239,15 @@ int sq_material_get(void *inst, uint64_t id, int with_data,
                     lms_material *out, lms_err *err);
 int sq_material_list(void *inst, const char *course, lms_each_fn each,
                      void *arg, lms_err *err);
+
+/* ---- sqlite_tutor.c: course settings, counting a student's queries ---- */
+
+int sq_course_settings_put(void *inst, const lms_course_settings *x,
+                           lms_err *err);
+int sq_course_settings_get(void *inst, const char *course,
+                           lms_course_settings *out, lms_err *err);
+int sq_query_count(void *inst, const char *course, const char *student,
+                   int kind, int64_t since, int64_t until, uint32_t *n,
+                   lms_err *err);
 
 #endif

@@ -155,9 +155,33 @@ static const char SQ_SCHEMA_1[] =
     ") STRICT;"
     "CREATE INDEX clients_by_updated ON clients(updated);";
 
+/* Version 2, the tutor: a query's kind (to the instructors or an exchange
+ * with the tutor), the exchange it was escalated from, how the tutor made
+ * its answer; per-course tutor settings. Rows of version 1 read as
+ * questions to the instructors. */
+static const char SQ_SCHEMA_2[] =
+    "ALTER TABLE queries ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE queries ADD COLUMN escalated_from INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE queries ADD COLUMN provider TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE queries ADD COLUMN model TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE queries ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE queries ADD COLUMN completion_tokens INTEGER NOT NULL "
+    "  DEFAULT 0;"
+    "ALTER TABLE queries ADD COLUMN latency_ms INTEGER NOT NULL DEFAULT 0;"
+    /* query_count: a student's questions of a kind in a course, by time */
+    "CREATE INDEX queries_by_student_kind "
+    "  ON queries(student, course, kind, created);"
+
+    "CREATE TABLE course_settings ("
+    "  course TEXT PRIMARY KEY REFERENCES courses(code),"
+    "  system_prompt TEXT NOT NULL,"
+    "  tutor_daily_limit INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID;";
+
 /* sq_migrations[i] takes the schema from version i to version i + 1. */
 static const char *const sq_migrations[] = {
     SQ_SCHEMA_1,
+    SQ_SCHEMA_2,
 };
 
 const int SQ_SCHEMA_VERSION =

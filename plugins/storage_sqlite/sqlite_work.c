@@ -501,15 +501,24 @@ int sq_grade_list(void *inst, const char *course, const char *student,
 
 /* ---- queries and replies ---- */
 
-#define QUERY_COLS "id, course, student, title, body, created, resolved"
+#define QUERY_COLS                                                             \
+    "id, course, student, title, body, created, resolved, kind, "              \
+    "escalated_from, provider, model, prompt_tokens, completion_tokens, "      \
+    "latency_ms"
 
 static const sq_sql SQL_QUERY_PUT = {
     SQ_QUERY_PUT, SQ_W, "query_put",
-    "INSERT INTO queries(" QUERY_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "INSERT INTO queries(" QUERY_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+    "?8, ?9, ?10, ?11, ?12, ?13, ?14) "
     "ON CONFLICT(id) DO UPDATE SET course = excluded.course, "
     "student = excluded.student, title = excluded.title, "
     "body = excluded.body, created = excluded.created, "
-    "resolved = excluded.resolved"};
+    "resolved = excluded.resolved, kind = excluded.kind, "
+    "escalated_from = excluded.escalated_from, "
+    "provider = excluded.provider, model = excluded.model, "
+    "prompt_tokens = excluded.prompt_tokens, "
+    "completion_tokens = excluded.completion_tokens, "
+    "latency_ms = excluded.latency_ms"};
 static const sq_sql SQL_QUERY_GET = {
     SQ_QUERY_GET, SQ_R, "query_get",
     "SELECT " QUERY_COLS " FROM queries WHERE id = ?1"};
@@ -535,6 +544,13 @@ static void fill_query(sqlite3_stmt *st, void *row)
     q->text = sq_col_text(st, 4);
     q->created = sq_col_i64(st, 5);
     q->resolved = (int)sq_col_i64(st, 6);
+    q->kind = (int)sq_col_i64(st, 7);
+    q->escalated_from = (uint64_t)sq_col_i64(st, 8);
+    SQ_COPY_FIELD(st, 9, q->provider);
+    SQ_COPY_FIELD(st, 10, q->model);
+    q->prompt_tokens = (uint32_t)sq_col_i64(st, 11);
+    q->completion_tokens = (uint32_t)sq_col_i64(st, 12);
+    q->latency_ms = (uint32_t)sq_col_i64(st, 13);
 }
 
 /* storage ops query_put(): insert, or replace the question with that id
@@ -554,6 +570,13 @@ int sq_query_put(void *inst, const lms_query *q, lms_err *err)
     sq_bind_text(&b, q->text, SIZE_MAX);
     sq_bind_i64(&b, q->created);
     sq_bind_i64(&b, q->resolved);
+    sq_bind_i64(&b, q->kind);
+    sq_bind_i64(&b, (int64_t)q->escalated_from);
+    SQ_BIND_FIELD(&b, q->provider);
+    SQ_BIND_FIELD(&b, q->model);
+    sq_bind_i64(&b, q->prompt_tokens);
+    sq_bind_i64(&b, q->completion_tokens);
+    sq_bind_i64(&b, q->latency_ms);
     return sq_run(s, &SQL_QUERY_PUT, &b, err);
 }
 

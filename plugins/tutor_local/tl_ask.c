@@ -109,8 +109,10 @@ static char *dup_text(sqlite3_stmt *st, int col, size_t *len)
     return out;
 }
 
-/* Copy what the answer needs of the row that fetch stepped onto. */
-static int copy_row(sqlite3_stmt *st, tl_pick *p)
+/* Copy what the answer needs of the row that fetch stepped onto, and
+ * find the terms in its body. */
+static int copy_row(tl_inst *t, sqlite3_stmt *st, const tl_terms *terms,
+                    tl_pick *p)
 {
     const unsigned char *kind = sqlite3_column_text(st, 0);
     p->reply = kind != NULL && strcmp((const char *)kind, "reply") == 0;
@@ -120,56 +122,23 @@ static int copy_row(sqlite3_stmt *st, tl_pick *p)
     p->body = dup_text(st, 4, &p->len);
     long long lead = sqlite3_column_int64(st, 5);
     p->lead = lead > 0 && (size_t)lead <= p->len ? (size_t)lead : 0;
-    const void *blob = sqlite3_column_blob(st, 6);
-    size_t bytes = (size_t)sqlite3_column_bytes(st, 6);
-    p->nhits = blob != NULL ? bytes / sizeof(tl_hit) : 0;
-    p->hits = malloc(p->nhits ? p->nhits * sizeof(tl_hit) : 1);
-    if (p->hits != NULL && p->nhits > 0)
-        memcpy(p->hits, blob, p->nhits * sizeof(tl_hit));
-    return p->title && p->body && p->hits ? 0 : -1;
+    if (p->title == NULL || p->body == NULL)
+        return -1;
+    return tl_term_hits(t, terms, p->body, p->len, &p->hits, &p->nhits);
 }
 
-static int cmp_hit(const void *a, const void *b)
-{
-    const tl_hit *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    return x->phrase < y->phrase ? -1 : x->phrase > y->phrase;
-}
-
-/* Make the hits' phrase numbers the plan's term numbers, once per term
- * and place (a term can be several phrases of the query). */
-static void hits_to_terms(tl_pick *p, const tl_plan *plan)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < p->nhits; i++)
-        if (p->hits[i].phrase < (uint32_t)plan->nphrase) {
-            p->hits[n] = p->hits[i];
-            p->hits[n++].phrase = (uint32_t)plan->term_of[p->hits[i].phrase];
-        }
-    qsort(p->hits, n, sizeof *p->hits, cmp_hit);
-    p->nhits = 0;
-    for (size_t i = 0; i < n; i++)
-        if (p->nhits == 0 || cmp_hit(&p->hits[p->nhits - 1], &p->hits[i]))
-            p->hits[p->nhits++] = p->hits[i];
-}
-
-static int fetch(tl_inst *t, tl_course_stmts *c, const tl_plan *plan,
+static int fetch(tl_inst *t, tl_course_stmts *c, const tl_terms *terms,
                  int64_t rowid, tl_pick *p, lms_err *err)
 {
     sqlite3_stmt *st = c->fetch;
-    sqlite3_bind_text(st, 1, plan->match.s, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, rowid);
+    sqlite3_bind_int64(st, 1, rowid);
     int src = sqlite3_step(st), rc = LMS_OK;
-    if (src == SQLITE_ROW && copy_row(st, p) != 0)
+    if (src == SQLITE_ROW && copy_row(t, st, terms, p) != 0)
         rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     else if (src != SQLITE_ROW)
         rc = tl_fail(t, src == SQLITE_DONE ? SQLITE_INTERNAL : src, err,
                      "reading a passage");
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == LMS_OK)
-        hits_to_terms(p, plan);
     return rc;
 }
 
@@ -193,7 +162,7 @@ static int search_and_fetch(tl_inst *t, int64_t tab, const char *question,
     for (int i = 0; rc == LMS_OK && i < found && *n < t->cfg.max_passages;
          i++) {
         tl_pick *p = &pick[(*n)++]; /* counted: holds memory even on error */
-        rc = fetch(t, c, &plan, rowid[i], p, err);
+        rc = fetch(t, c, terms, rowid[i], p, err);
         if (rc == LMS_OK && title_only_repeat(pick, *n - 1, p)) {
             picks_free(p, 1);
             (*n)--;

@@ -250,8 +250,8 @@ static const char search_sql[] =
 static const char passages_sql[] =
     "SELECT title, body FROM @T WHERE rowid BETWEEN ?1 AND ?2";
 static const char fetch_sql[] =
-    "SELECT kind, doc_id, title, ordinal, body, lead, tl_hits(@T) FROM @T "
-    "WHERE @T MATCH ?1 AND rowid = ?2";
+    "SELECT kind, doc_id, title, ordinal, body, lead FROM @T "
+    "WHERE rowid = ?1";
 
 /* tmpl with every "@T" replaced by the course's table name p<tab>. */
 static void table_sql(const char *tmpl, int64_t tab, char *out, size_t cap)

@@ -4,9 +4,9 @@
  * tutor_local.c holds the entry point, options, init and shutdown;
  * tl_index.c the SQLite index (file, schema, per-course FTS5 tables,
  * statements); tl_stats.c the per-course term statistics (passage count,
- * lengths, document frequencies); tl_rank.c the FTS5 auxiliary functions
- * that score passages and locate their hits; tl_query.c turns a question
- * into terms and an FTS5 query; tl_text.c cleans text, cuts it into
+ * lengths, document frequencies); tl_rank.c the FTS5 auxiliary function
+ * that scores passages; tl_query.c turns a question into terms, plans the
+ * search and finds the terms in a passage; tl_text.c cleans text, cuts it into
  * passages and picks excerpts; tl_learn.c and tl_ask.c are the two tutor
  * operations. Nothing here is exported: only lms_plugin_entry is marked
  * LMS_PLUGIN_EXPORT.
@@ -99,9 +99,8 @@ int tl_split_passages(const char *text, size_t n, int words, tl_buf *out,
 /* Whitespace-separated words in s. */
 uint32_t tl_count_words(const char *s);
 
-/* One hit in a passage's body: the phrase of the query that hit (as
- * tl_hits() reports it; tl_ask.c maps it to the question's term) and the
- * byte range of the token it hit. */
+/* One hit in a passage's body: which term of the question (its index in
+ * tl_terms) and the byte range of the token it hit. */
 typedef struct tl_hit {
     uint32_t phrase, start, end;
 } tl_hit;
@@ -136,6 +135,12 @@ typedef struct tl_terms {
 struct tl_inst;
 int tl_question_terms(struct tl_inst *t, const char *question, tl_terms *out,
                       lms_err *err);
+
+/* Where the terms occur in text (tokenized as the index does), in text
+ * order, into *hits (malloc'd, the caller frees) and *n. -1 when out of
+ * memory or the tokenizer failed. */
+int tl_term_hits(struct tl_inst *t, const tl_terms *terms, const char *text,
+                 size_t len, tl_hit **hits, size_t *n);
 
 /* Pairs are formed among at most this many of a question's common terms
  * (15 pairs); phrases in a plan are at most TL_MAX_TERMS + 2 * 15. */
@@ -277,7 +282,7 @@ int tl_stats_get(tl_inst *t, int64_t tab, tl_terms *terms, int64_t *npass,
 
 /* ---- FTS5 auxiliary functions (tl_rank.c) ---- */
 
-/* Register tl_bm25() and tl_hits() on t->db and set up the tokenizer. */
+/* Register tl_bm25() on t->db and set up the tokenizer. */
 int tl_rank_register(tl_inst *t, lms_err *err);
 
 /* ---- operations ---- */

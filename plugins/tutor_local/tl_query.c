@@ -110,6 +110,56 @@ int tl_question_terms(struct tl_inst *t, const char *question, tl_terms *out,
     return LMS_OK;
 }
 
+/* ---- hits ---- */
+
+typedef struct tl_hitscan {
+    const tl_terms *terms;
+    tl_hit *hit;
+    size_t n, cap;
+} tl_hitscan;
+
+static int on_hit(void *arg, int tflags, const char *tok, int n, int start,
+                  int end)
+{
+    tl_hitscan *h = arg;
+    if ((tflags & FTS5_TOKEN_COLOCATED) || n <= 0 || n >= TL_STEM_MAX)
+        return SQLITE_OK;
+    for (int i = 0; i < h->terms->n; i++) {
+        const char *stem = h->terms->stem[i];
+        if (strncmp(stem, tok, (size_t)n) != 0 || stem[n] != '\0')
+            continue;
+        if (h->n == h->cap) {
+            size_t cap = h->cap ? h->cap * 2 : 16;
+            tl_hit *hit = realloc(h->hit, cap * sizeof *hit);
+            if (hit == NULL)
+                return SQLITE_NOMEM;
+            h->hit = hit;
+            h->cap = cap;
+        }
+        h->hit[h->n++] = (tl_hit){(uint32_t)i, (uint32_t)start, (uint32_t)end};
+        break; /* terms are distinct stems */
+    }
+    return SQLITE_OK;
+}
+
+int tl_term_hits(struct tl_inst *t, const tl_terms *terms, const char *text,
+                 size_t len, tl_hit **hits, size_t *n)
+{
+    tl_hitscan h = {.terms = terms};
+    int rc = len == 0 ? SQLITE_OK
+                      : t->tok.xTokenize(t->ptok, &h, FTS5_TOKENIZE_DOCUMENT,
+                                         text, len > INT32_MAX ? INT32_MAX
+                                                               : (int)len,
+                                         on_hit);
+    if (rc != SQLITE_OK) {
+        free(h.hit);
+        return -1;
+    }
+    *hits = h.hit;
+    *n = h.n;
+    return 0;
+}
+
 /* ---- the plan ---- */
 
 /* Sort term indexes rarest first, ties in question order (insertion sort:

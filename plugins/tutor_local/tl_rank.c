@@ -1,6 +1,7 @@
 /*
- * tl_rank.c: two FTS5 auxiliary functions registered on the index's
- * connection, and the tokenizer shared with tl_query.c and tl_stats.c.
+ * tl_rank.c: the FTS5 auxiliary function that ranks passages, registered
+ * on the index's connection, and the tokenizer shared with tl_query.c and
+ * tl_stats.c.
  *
  * tl_bm25(tbl, min_score, stats) scores a passage with Okapi BM25 (k1 =
  * 1.2, b = 0.75, a title hit counting TL_TITLE_WEIGHT times a body hit)
@@ -30,10 +31,7 @@
  * min_score ("install the program" where only "program", found everywhere,
  * matches).
  *
- * tl_hits(tbl) returns where the query's phrases hit the passage body, as
- * an array of struct tl_hit (phrase, byte start, byte end) in a blob, for
- * picking the excerpt. Both run inside the statement that calls them, on
- * the tutor thread.
+ * It runs inside the search statement, on the tutor thread.
  */
 #include "tl_internal.h"
 
@@ -162,88 +160,6 @@ static void tl_bm25(const Fts5ExtensionApi *api, Fts5Context *fts,
     sqlite3_result_double(ctx, relevant ? score : 0.0);
 }
 
-/* ---- tl_hits ---- */
-
-typedef struct tl_hitlist {
-    tl_hit *hit; /* .start holds the token number until tokenized */
-    int n;
-    int token; /* tokens seen so far */
-    int next;  /* first hit not yet placed */
-} tl_hitlist;
-
-static int cmp_hit(const void *a, const void *b)
-{
-    const tl_hit *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    return x->phrase < y->phrase ? -1 : x->phrase > y->phrase;
-}
-
-/* Tokenizer callback: give the hits at this token their byte range. */
-static int place_hits(void *arg, int tflags, const char *tok, int n,
-                      int start, int end)
-{
-    tl_hitlist *hl = arg;
-    (void)tok, (void)n;
-    if (tflags & FTS5_TOKEN_COLOCATED)
-        return SQLITE_OK;
-    while (hl->next < hl->n && hl->hit[hl->next].start == (uint32_t)hl->token) {
-        hl->hit[hl->next].start = (uint32_t)start;
-        hl->hit[hl->next].end = (uint32_t)end;
-        hl->next++;
-    }
-    hl->token++;
-    return hl->next == hl->n ? SQLITE_DONE : SQLITE_OK;
-}
-
-/* The body hits as phrase + token number, sorted by token. */
-static int body_hits(const Fts5ExtensionApi *api, Fts5Context *fts,
-                     tl_hitlist *hl)
-{
-    int ninst = 0;
-    int rc = api->xInstCount(fts, &ninst);
-    if (rc != SQLITE_OK || ninst == 0)
-        return rc;
-    hl->hit = sqlite3_malloc64((size_t)ninst * sizeof *hl->hit);
-    if (hl->hit == NULL)
-        return SQLITE_NOMEM;
-    for (int i = 0; i < ninst && rc == SQLITE_OK; i++) {
-        int ip, ic, io;
-        rc = api->xInst(fts, i, &ip, &ic, &io);
-        if (rc == SQLITE_OK && ic == TL_COL_BODY && ip >= 0 && io >= 0)
-            hl->hit[hl->n++] = (tl_hit){(uint32_t)ip, (uint32_t)io, 0};
-    }
-    qsort(hl->hit, (size_t)hl->n, sizeof *hl->hit, cmp_hit);
-    return rc;
-}
-
-static void tl_hits(const Fts5ExtensionApi *api, Fts5Context *fts,
-                    sqlite3_context *ctx, int nval, sqlite3_value **val)
-{
-    (void)nval, (void)val;
-    tl_hitlist hl = {0};
-    const char *text = NULL;
-    int len = 0;
-    int rc = body_hits(api, fts, &hl);
-    if (rc == SQLITE_OK && hl.n > 0)
-        rc = api->xColumnText(fts, TL_COL_BODY, &text, &len);
-    if (rc == SQLITE_OK && hl.n > 0)
-        rc = api->xTokenize(fts, text, len, &hl, place_hits);
-    if (rc != SQLITE_OK && rc != SQLITE_DONE) {
-        sqlite3_free(hl.hit);
-        sqlite3_result_error_code(ctx, rc);
-        return;
-    }
-    /* hits the tokenizer never reached (it cannot happen) are dropped */
-    if (hl.next == 0) {
-        sqlite3_free(hl.hit);
-        sqlite3_result_zeroblob(ctx, 0);
-        return;
-    }
-    sqlite3_result_blob(ctx, hl.hit, hl.next * (int)sizeof *hl.hit,
-                        sqlite3_free);
-}
-
 /* ---- registration ---- */
 
 static fts5_api *fts5_api_of(sqlite3 *db)
@@ -267,8 +183,6 @@ int tl_rank_register(tl_inst *t, lms_err *err)
                            TL_PLUGIN_NAME ": this SQLite (%s) has no FTS5",
                            sqlite3_libversion());
     int rc = api->xCreateFunction(api, "tl_bm25", t, tl_bm25, NULL);
-    if (rc == SQLITE_OK)
-        rc = api->xCreateFunction(api, "tl_hits", t, tl_hits, NULL);
     void *ud = NULL;
     if (rc == SQLITE_OK)
         rc = api->xFindTokenizer(api, "porter", &ud, &t->tok);

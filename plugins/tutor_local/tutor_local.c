@@ -16,8 +16,8 @@
  *                  in memory. Rebuilt from scratch at every init.
  *   max_passages   passages quoted per answer, default 3 (1..10)
  *   passage_words  words per indexed passage, default 120 (20..1000)
- *   min_score      the BM25 score a passage needs to be used, default 0.25
- *                  (0..1000; see tl_rank.c for what the score means)
+ *   min_score      the BM25 score a passage needs when it lacks some word
+ *                  of the question, default 0.25 (0..1000; see tl_rank.c)
  */
 #include "tl_internal.h"
 

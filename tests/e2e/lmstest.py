@@ -17,7 +17,11 @@ Pieces:
   Node      one lmsd: temp data dir, generated YAML config on a free port,
             init_admin(), start(), stop() (SIGTERM, exit 0), kill9(),
             restart(); its stderr goes to a file that is printed when a test
-            of an E2ETestCase fails.
+            of an E2ETestCase fails. Node(tutor={...}) adds a tutor: section
+            (set_tutor() rewrites it, hup() sends SIGHUP); env= adds to
+            lmsd's environment (an API key).
+  MockOpenAI  tests/tutor/mock_openai.py on a free port, with its key in
+            lmsd's environment under the variable tutor_config() names.
   Cli       runs one CLI with --home DIR (one per user) and -s 127.0.0.1:PORT;
             returns a CliResult (rc, out, err, json).
   RawConn   a TCP connection speaking the framing of proto/client.proto:
@@ -353,7 +357,7 @@ class Node:
     """One lmsd process with its own temporary directory."""
 
     def __init__(self, name="node", ttl=None, limits=None, log_level="info",
-                 extra_yaml="", storage_plugin="storage_sqlite"):
+                 extra_yaml="", storage_plugin="storage_sqlite", tutor=None, env=None):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-%s-" % name)
         self.data_dir = os.path.join(self.dir, "data")
@@ -365,6 +369,8 @@ class Node:
         self.log_level = log_level
         self.extra_yaml = extra_yaml
         self.storage_plugin = storage_plugin
+        self.tutor = dict(tutor) if tutor else None
+        self.env = dict(env or {})
         self.proc = None
         self._log = None
         self.write_config()
@@ -400,6 +406,9 @@ class Node:
             "  memory_kib: 1024",
             "  parallelism: 1",
         ]
+        if self.tutor:
+            lines.append("tutor:")
+            lines += ["  %s: %s" % (k, json.dumps(v)) for k, v in self.tutor.items()]
         return "\n".join(lines) + "\n" + self.extra_yaml
 
     def write_config(self):
@@ -439,7 +448,8 @@ class Node:
             log.write(b"--- lmsd start (port %d)\n" % self.port)
             log.flush()
             self.proc = subprocess.Popen([lmsd_path(), "--config", self.config_path],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         env=dict(os.environ, **self.env))
             try:
                 self.wait_ready(timeout)
                 return self
@@ -492,6 +502,15 @@ class Node:
             raise AssertionError("lmsd after SIGTERM: expected exit %d, got %d:\n%s"
                                  % (expect_rc, rc, self.log_tail()))
         return rc
+
+    def set_tutor(self, tutor):
+        """Rewrite the config with this tutor section (None: none)."""
+        self.tutor = dict(tutor) if tutor else None
+        self.write_config()
+
+    def hup(self):
+        """SIGHUP: lmsd reloads its tutor from the config file."""
+        self.proc.send_signal(signal.SIGHUP)
 
     def kill9(self):
         if self.running:
@@ -656,6 +675,86 @@ class Cli:
 
 
 # ---------------------------------------------------------------------------
+# MockOpenAI
+
+
+def _load_mock_module():
+    import importlib.util
+    path = os.path.join(SOURCE_DIR, "tests", "tutor", "mock_openai.py")
+    spec = importlib.util.spec_from_file_location("mock_openai", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return path, mod
+
+
+class MockOpenAI:
+    """tests/tutor/mock_openai.py as a subprocess on a free port. Its
+    behaviour follows markers in the question ("[mock:429-then-ok]"); see
+    the script's docstring. ANSWER is its normal answer."""
+
+    KEY_ENV = "LMS_E2E_TUTOR_KEY"
+    MODEL = "mock-model"
+
+    def __init__(self, key="sk-e2e-not-a-real-key"):
+        self.path, mod = _load_mock_module()
+        self.ANSWER = mod.ANSWER
+        self.key = key
+        self.proc = subprocess.Popen(
+            [sys.executable, self.path, "--port", "0", "--key", key, "--model", self.MODEL],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise AssertionError("mock_openai.py did not print its port: %r" % line)
+        self.port = int(line)
+
+    @property
+    def base_url(self):
+        return "http://127.0.0.1:%d/v1" % self.port
+
+    @property
+    def env(self):
+        """What lmsd's environment needs for tutor_config()."""
+        return {self.KEY_ENV: self.key}
+
+    def tutor_config(self, **options):
+        """A tutor: section for tutor_openai against this mock."""
+        cfg = {"plugin": "tutor_openai", "base_url": self.base_url, "model": self.MODEL,
+               "api_key_env": self.KEY_ENV}
+        cfg.update(options)
+        return cfg
+
+    def _call(self, method, path):
+        import urllib.request
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path),
+                                     method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+    def stats(self):
+        return self._call("GET", "/_mock/stats")
+
+    def last(self):
+        """The body of the last chat request the mock received."""
+        return self._call("GET", "/_mock/last")
+
+    def attempts(self, scenario):
+        """Requests seen for one marker ("429-then-ok#t1")."""
+        return self.stats()["scenarios"].get(scenario, {}).get("attempts", 0)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+# ---------------------------------------------------------------------------
 # RawConn
 
 
@@ -731,6 +830,20 @@ class RawConn:
             raise AssertionError("response id %d does not match request id %d"
                                  % (resp["id"], rid))
         return resp
+
+    def call_streamed(self, req):
+        """Send req; return (the partial Responses before the final one,
+        the final one), all of its id."""
+        rid = self.send(req)
+        partials = []
+        while True:
+            resp = self.recv()
+            if resp["id"] != rid:
+                raise AssertionError("response id %d does not match request id %d"
+                                     % (resp["id"], rid))
+            if not resp["partial"]:
+                return partials, resp
+            partials.append(resp)
 
     def is_closed(self, timeout=5.0):
         """Whether the server closes the connection within timeout (with no

@@ -94,6 +94,14 @@ class BadInputTest(E2ETestCase):
             self.assertStatus(r, "OK", "a new connection after %s" % what)
         self.assertTrue(self.node.running, "lmsd died after %s:\n%s" % (what, self.node.log_tail()))
 
+    def test_default_max_size_follows_the_upload_limit(self):
+        """Without --max-size the server fills in 10 MiB, or its upload
+        limit when that is lower (here 256 KiB)."""
+        doc = self.ok(self.w["teach1"].run("create-assignment", "--course", "CS101", "--title",
+                                           "Default size", "--due", "2031-01-01", json=True),
+                      "create-assignment without --max-size")
+        self.assertEqualMsg(doc["max_size"], MAX_UPLOAD, "the default max_size")
+
     # ---- frames -----------------------------------------------------------
 
     def test_malformed_frames(self):

@@ -4,7 +4,9 @@
  * field (blobs with NUL bytes, a 5 MB file, SHA-256s, 64-bit ids, fields at
  * their maximum length), NOT_FOUND, list order and filters, early stop of a
  * walk, replace semantics, insert-only submissions, the graded flag,
- * grade views, foreign keys, sessions and client records with pruning.
+ * grade views, foreign keys, sessions and client records with pruning,
+ * the tutor's query fields, query counts by time window and course
+ * settings.
  *
  * Lists are checked by collecting a key per row into "a,b,c" and comparing
  * the whole string, so a failure shows the order that came instead.
@@ -770,6 +772,138 @@ static void test_replies(void **state)
     assert_string_equal(none.out, "");
 }
 
+/* ---- the tutor's fields, settings and counts ---- */
+
+static lms_query tutor_query(uint64_t id, const char *student, int64_t created)
+{
+    lms_query q = {.id = id, .text = "What is a loop?", .created = created,
+                   .resolved = 1, .kind = LMS_QUERY_TUTOR,
+                   .prompt_tokens = 4000000000u, .completion_tokens = 8,
+                   .latency_ms = 1234};
+    snprintf(q.course, sizeof q.course, "CS101");
+    snprintf(q.student, sizeof q.student, "%s", student);
+    snprintf(q.title, sizeof q.title, "Tutor %llu", (unsigned long long)id);
+    snprintf(q.provider, sizeof q.provider, "tutor_openai");
+    snprintf(q.model, sizeof q.model, "gpt-4o-mini");
+    return q;
+}
+
+static void test_query_tutor_fields(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    fx_begin(fx);
+    lms_query t = tutor_query(60, "alice", 600);
+    EXPECT_OK(fx_ops->query_put(fx->st, &t, &fx->err));
+    lms_query e = {.id = 61, .text = "Still stuck", .created = 610,
+                   .kind = LMS_QUERY_INSTRUCTOR, .escalated_from = 60};
+    snprintf(e.course, sizeof e.course, "CS101");
+    snprintf(e.student, sizeof e.student, "alice");
+    EXPECT_OK(fx_ops->query_put(fx->st, &e, &fx->err));
+    fx_commit(fx, 2);
+
+    lms_query q;
+    EXPECT_OK(fx_ops->query_get(fx->st, 60, &q, &fx->err));
+    assert_int_equal(q.kind, LMS_QUERY_TUTOR);
+    assert_int_equal(q.escalated_from, 0);
+    assert_string_equal(q.provider, "tutor_openai");
+    assert_string_equal(q.model, "gpt-4o-mini");
+    assert_int_equal(q.prompt_tokens, 4000000000u);
+    assert_int_equal(q.completion_tokens, 8);
+    assert_int_equal(q.latency_ms, 1234);
+    EXPECT_OK(fx_ops->query_get(fx->st, 61, &q, &fx->err));
+    assert_int_equal(q.kind, LMS_QUERY_INSTRUCTOR);
+    assert_int_equal(q.escalated_from, 60);
+    assert_string_equal(q.provider, "");
+    assert_string_equal(q.model, "");
+    assert_int_equal(q.prompt_tokens, 0);
+}
+
+static void test_query_count_window_and_filters(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    fx_begin(fx);
+    int64_t times[] = {99, 100, 150, 199, 200};
+    for (size_t i = 0; i < 5; i++) {
+        lms_query q = tutor_query(70 + i, "alice", times[i]);
+        EXPECT_OK(fx_ops->query_put(fx->st, &q, &fx->err));
+    }
+    lms_query bob = tutor_query(80, "bob", 150);
+    EXPECT_OK(fx_ops->query_put(fx->st, &bob, &fx->err));
+    lms_query other = tutor_query(81, "alice", 150);
+    other.kind = LMS_QUERY_INSTRUCTOR;
+    EXPECT_OK(fx_ops->query_put(fx->st, &other, &fx->err));
+    lms_query ma = tutor_query(82, "alice", 150);
+    snprintf(ma.course, sizeof ma.course, "MA201");
+    EXPECT_OK(fx_ops->query_put(fx->st, &ma, &fx->err));
+    fx_commit(fx, 2);
+
+    struct {
+        const char *course, *student;
+        int kind;
+        int64_t since, until;
+        uint32_t want;
+    } cases[] = {
+        {"CS101", "alice", LMS_QUERY_TUTOR, 100, 200, 3}, /* [since, until) */
+        {"CS101", "alice", LMS_QUERY_TUTOR, 0, 1000, 5},
+        {"CS101", "alice", LMS_QUERY_INSTRUCTOR, 0, 1000, 1},
+        {"CS101", "bob", LMS_QUERY_TUTOR, 100, 200, 1},
+        {"MA201", "alice", LMS_QUERY_TUTOR, 100, 200, 1},
+        {"CS101", "carol", LMS_QUERY_TUTOR, 0, 1000, 0},
+        {"CS101", "alice", LMS_QUERY_TUTOR, 200, 200, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t n = 12345;
+        EXPECT_OK(fx_ops->query_count(fx->st, cases[i].course,
+                                      cases[i].student, cases[i].kind,
+                                      cases[i].since, cases[i].until, &n,
+                                      &fx->err));
+        if (n != cases[i].want)
+            fail_msg("query_count(%s, %s, kind %d, [%lld, %lld)): got %u, "
+                     "expected %u", cases[i].course, cases[i].student,
+                     cases[i].kind, (long long)cases[i].since,
+                     (long long)cases[i].until, n, cases[i].want);
+    }
+}
+
+static void test_course_settings(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    lms_course_settings got;
+    EXPECT_CODE(LMS_NOT_FOUND,
+                fx_ops->course_settings_get(fx->st, "CS101", &got, &fx->err));
+    fx_begin(fx);
+    lms_course_settings s = {.course = "CS101",
+                             .system_prompt = "Answer in haiku.",
+                             .tutor_daily_limit = 5};
+    EXPECT_OK(fx_ops->course_settings_put(fx->st, &s, &fx->err));
+    lms_course_settings m = {.course = "MA201", .system_prompt = NULL};
+    EXPECT_OK(fx_ops->course_settings_put(fx->st, &m, &fx->err));
+    lms_course_settings ghost = {.course = "XX999", .system_prompt = "x"};
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->course_settings_put(fx->st, &ghost, &fx->err));
+    fx_commit(fx, 2);
+
+    EXPECT_OK(fx_ops->course_settings_get(fx->st, "CS101", &got, &fx->err));
+    assert_string_equal(got.course, "CS101");
+    assert_string_equal(got.system_prompt, "Answer in haiku.");
+    assert_int_equal(got.tutor_daily_limit, 5);
+    EXPECT_OK(fx_ops->course_settings_get(fx->st, "MA201", &got, &fx->err));
+    assert_string_equal(got.system_prompt, "");
+    assert_int_equal(got.tutor_daily_limit, 0);
+
+    fx_begin(fx); /* put replaces */
+    s.system_prompt = "";
+    s.tutor_daily_limit = 0;
+    EXPECT_OK(fx_ops->course_settings_put(fx->st, &s, &fx->err));
+    fx_commit(fx, 3);
+    EXPECT_OK(fx_ops->course_settings_get(fx->st, "CS101", &got, &fx->err));
+    assert_string_equal(got.system_prompt, "");
+    assert_int_equal(got.tutor_daily_limit, 0);
+}
+
 /* ---- materials ---- */
 
 static lms_material make_material(uint64_t id, const char *course,
@@ -949,6 +1083,9 @@ int run_entity_tests(void)
         T(test_grade_list_views_filters_and_order),
         T(test_queries),
         T(test_replies),
+        T(test_query_tutor_fields),
+        T(test_query_count_window_and_filters),
+        T(test_course_settings),
         T(test_materials),
         T(test_sessions_put_get_delete_prune),
         T(test_client_records_put_get_prune),

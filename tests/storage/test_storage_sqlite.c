@@ -2,7 +2,8 @@
  * test_storage_sqlite.c: the storage_sqlite plugin's lifecycle, as lmsd
  * sees it through the descriptor: the descriptor itself, open options and
  * their errors, WAL mode, transactions and the applied index, reopening,
- * and migrations (idempotent, refusing a newer schema). The entity
+ * and migrations (idempotent, refusing a newer schema, bringing a
+ * version-1 file up to date). The entity
  * operations are in test_storage_entities.c; main() runs both groups.
  *
  * Some tests look at the database file directly with libsqlite3 (another
@@ -100,6 +101,8 @@ static void test_descriptor_is_complete(void **state)
     REQUIRE_OP(session_put); REQUIRE_OP(session_get);
     REQUIRE_OP(session_delete); REQUIRE_OP(session_prune);
     REQUIRE_OP(client_get); REQUIRE_OP(client_put); REQUIRE_OP(client_prune);
+    REQUIRE_OP(course_settings_put); REQUIRE_OP(course_settings_get);
+    REQUIRE_OP(query_count);
 }
 
 static void test_only_the_entry_symbol_is_exported(void **state)
@@ -376,6 +379,57 @@ static void test_migrate_refuses_newer_schema(void **state)
     assert_int_equal(atoi(version), future); /* left as it was */
 }
 
+/* Take the file back to schema version 1 (what the single-node release
+ * wrote) with one question in it. */
+static void make_version_1(const char *path)
+{
+    sql_exec(path,
+             "DROP TABLE course_settings;"
+             "DROP INDEX queries_by_student_kind;"
+             "ALTER TABLE queries DROP COLUMN kind;"
+             "ALTER TABLE queries DROP COLUMN escalated_from;"
+             "ALTER TABLE queries DROP COLUMN provider;"
+             "ALTER TABLE queries DROP COLUMN model;"
+             "ALTER TABLE queries DROP COLUMN prompt_tokens;"
+             "ALTER TABLE queries DROP COLUMN completion_tokens;"
+             "ALTER TABLE queries DROP COLUMN latency_ms;"
+             "INSERT INTO queries(id, course, student, title, body, created, "
+             "resolved) VALUES(7, 'CS101', 'alice', 'Old', 'From v1', 70, 0);"
+             "PRAGMA user_version = 1;");
+}
+
+static void test_migrates_a_version_1_file(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16], version[16];
+    assert_true(fx->version >= 2);
+    fx_seed_people(fx);
+    fx_db_path(fx, path, sizeof path);
+    fx_ops->close(fx->st);
+    fx->st = NULL;
+    make_version_1(path);
+
+    EXPECT_OK(fx_reopen(fx, NULL));
+    int v = 0;
+    EXPECT_OK(fx_ops->migrate(fx->st, &v, &fx->err));
+    assert_int_equal(v, fx->version);
+    sql_text(path, "PRAGMA user_version", version, sizeof version);
+    assert_int_equal(atoi(version), fx->version);
+    lms_query q;
+    EXPECT_OK(fx_ops->query_get(fx->st, 7, &q, &fx->err));
+    assert_string_equal(q.text, "From v1");
+    assert_int_equal(q.kind, LMS_QUERY_INSTRUCTOR);
+    assert_int_equal(q.escalated_from, 0);
+    assert_string_equal(q.provider, "");
+    lms_course_settings cs;
+    EXPECT_CODE(LMS_NOT_FOUND,
+                fx_ops->course_settings_get(fx->st, "CS101", &cs, &fx->err));
+    uint32_t n = 9;
+    EXPECT_OK(fx_ops->query_count(fx->st, "CS101", "alice",
+                                  LMS_QUERY_INSTRUCTOR, 0, 100, &n, &fx->err));
+    assert_int_equal(n, 1);
+}
+
 static void test_ops_refused_before_migrate(void **state)
 {
     fixture *fx = *state;
@@ -453,6 +507,7 @@ int run_lifecycle_tests(void)
         T(test_reopen_keeps_everything),
         T(test_migrate_is_idempotent),
         T(test_migrate_refuses_newer_schema),
+        T(test_migrates_a_version_1_file),
         T(test_ops_refused_before_migrate),
         T(test_list_reentry_is_refused_not_corrupting),
 #undef T

@@ -5,6 +5,8 @@
  * the same (client_id, seq) but not a third time on a server that hangs up
  * on it twice, a cluster that is not there fails fast, one that never finds a
  * leader fails after the timeout, and an oversized response is refused.
+ * Streamed answers: partial responses reach the caller's callback in
+ * order, and a hang-up after one is not retried.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,7 +37,11 @@ enum behaviour {
     ALWAYS_UNAVAILABLE,
     HUGE_FRAME,       /* announce a 2 GiB response */
     REFUSE_LARGE,     /* like lmsd: a frame over 1 MiB gets RESOURCE_EXHAUSTED, then close */
+    STREAM,           /* three partial responses (tutor chunks), then OK */
+    STREAM_THEN_DROP, /* two partial responses, then hang up */
 };
+
+
 
 #define MAX_SEEN 64
 
@@ -74,6 +80,23 @@ static void send_response(int fd, const Lms__Response *resp)
     free(buf);
 }
 
+static const char *const PIECES[] = {"Think ", "about ", "it."};
+
+/* The partial responses of STREAM and STREAM_THEN_DROP. */
+static void send_pieces(int fd, const Lms__Request *req, int n)
+{
+    for (int i = 0; i < n; i++) {
+        Lms__Response resp = LMS__RESPONSE__INIT;
+        Lms__TutorChunk chunk = LMS__TUTOR_CHUNK__INIT;
+        chunk.text = (char *)PIECES[i];
+        resp.id = req->id;
+        resp.partial = true;
+        resp.body_case = LMS__RESPONSE__BODY_TUTOR_CHUNK;
+        resp.tutor_chunk = &chunk;
+        send_response(fd, &resp);
+    }
+}
+
 /* Answer one request according to f->how. false: hang up. */
 static bool answer(struct fake *f, int fd, const Lms__Request *req, int nth)
 {
@@ -103,6 +126,12 @@ static bool answer(struct fake *f, int fd, const Lms__Request *req, int nth)
         if (nth == 0 || f->how == DROP_ALWAYS)
             return false;
         break;
+    case STREAM:
+        send_pieces(fd, req, 3);
+        break;
+    case STREAM_THEN_DROP:
+        send_pieces(fd, req, 2);
+        return false;
     case HUGE_FRAME: {
         static const uint8_t hdr[4] = {0x80, 0, 0, 0};
         (void)!send(fd, hdr, 4, MSG_NOSIGNAL);
@@ -310,6 +339,61 @@ static void request_dropped_twice_is_given_up(void **state)
     fake_stop(f);
 }
 
+/* Collects the text of partial responses. */
+static void collect_piece(void *arg, const Lms__Response *partial)
+{
+    assert_int_equal(partial->body_case, LMS__RESPONSE__BODY_TUTOR_CHUNK);
+    strcat(arg, partial->tutor_chunk->text);
+}
+
+/* Ask (a write) with a callback for the pieces; pieces get their text. */
+static enum lms_client_rc call_streamed(struct lms_client *c, char *pieces, char *err,
+                                       size_t errlen)
+{
+    Lms__AskRequest body = LMS__ASK_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp = NULL;
+    struct lms_call_opts opts = {collect_piece, pieces, 5000};
+    body.course = "CS101";
+    body.text = "why?";
+    body.tutor = true;
+    req.body_case = LMS__REQUEST__BODY_ASK;
+    req.ask = &body;
+    enum lms_client_rc rc = lms_client_call_opts(c, &req, &opts, &resp, err, errlen);
+    if (rc == LMS_CLIENT_OK) {
+        assert_false(resp->partial);
+        assert_int_equal(resp->id, req.id);
+        lms__response__free_unpacked(resp, NULL);
+    }
+    return rc;
+}
+
+static void partial_responses_reach_the_callback(void **state)
+{
+    struct fake *f = fake_start(STREAM, NULL);
+    struct lms_client *c = client_for("127.0.0.1:%d", f->port);
+    char err[256], pieces[64] = "";
+    assert_int_equal(call_streamed(c, pieces, err, sizeof err), LMS_CLIENT_OK);
+    assert_string_equal(pieces, "Think about it.");
+    assert_int_equal(atomic_load(&f->nseen), 1);
+    /* without a callback the pieces are skipped */
+    assert_int_equal(call_write(c, err, sizeof err), LMS_CLIENT_OK);
+    lms_client_free(c);
+    fake_stop(f);
+}
+
+static void hang_up_after_a_piece_is_not_retried(void **state)
+{
+    struct fake *f = fake_start(STREAM_THEN_DROP, NULL);
+    struct lms_client *c = client_for("127.0.0.1:%d", f->port);
+    char err[256], pieces[64] = "";
+    assert_int_equal(call_streamed(c, pieces, err, sizeof err), LMS_CLIENT_DROPPED);
+    assert_string_equal(pieces, "Think about ");
+    assert_int_equal(atomic_load(&f->nseen), 1);
+    lms_client_free(c);
+    fake_stop(f);
+}
+
 static void reads_carry_no_seq(void **state)
 {
     struct fake *f = fake_start(ANSWER_OK, NULL);
@@ -435,6 +519,8 @@ int main(void)
         cmocka_unit_test(dropped_connection_is_retried_with_the_same_seq),
         cmocka_unit_test(request_dropped_twice_is_given_up),
         cmocka_unit_test(reads_carry_no_seq),
+        cmocka_unit_test(partial_responses_reach_the_callback),
+        cmocka_unit_test(hang_up_after_a_piece_is_not_retried),
         cmocka_unit_test(dead_server_is_skipped),
         cmocka_unit_test(nobody_listening_fails_fast),
         cmocka_unit_test(no_leader_fails_after_the_timeout),

@@ -109,6 +109,7 @@ static void minimal_config_gets_defaults(void **state)
     assert_int_equal(c->max_frame_bytes, 64u << 20);
     assert_int_equal(c->max_upload_bytes, 32u << 20);
     assert_int_equal(c->max_connections, 1024);
+    assert_int_equal(c->tutor_deadline_ms, 60000);
     assert_string_equal(c->auth.plugin, "auth_password");
     assert_null(c->auth.node);
     assert_null(c->tutor.plugin);
@@ -124,7 +125,8 @@ static void every_setting_is_read(void **state)
                             "log: { level: WARN }\n"
                             "sessions: { ttl: 90m }\n"
                             "limits: { max_frame_bytes: 1GiB, "
-                            "max_upload_bytes: 100MB, max_connections: 10 }\n"
+                            "max_upload_bytes: 100MB, max_connections: 10, "
+                            "tutor_deadline: 90s }\n"
                             "storage: { plugin: ./lib/my_storage.so }\n"
                             "auth: { plugin: auth_ldap, url: ldap://x }\n"
                             "tutor: { plugin: tutor_local }\n"
@@ -142,6 +144,7 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->max_frame_bytes, 1u << 30);
     assert_int_equal(c->max_upload_bytes, 100000000);
     assert_int_equal(c->max_connections, 10);
+    assert_int_equal(c->tutor_deadline_ms, 90000);
     snprintf(want, sizeof want, "%s/lib/my_storage.so", dir);
     assert_string_equal(c->storage.plugin, want);
     assert_string_equal(c->auth.plugin, "auth_ldap");
@@ -196,7 +199,8 @@ static void unknown_keys_are_errors(void **state)
                  "3: sessions.tll: unknown key (expected one of: ttl)");
     expect_error(VALID "limits: { max_frame: 1MiB }\n",
                  "3: limits.max_frame: unknown key (expected one of: "
-                 "max_frame_bytes, max_upload_bytes, max_connections)");
+                 "max_frame_bytes, max_upload_bytes, max_connections, "
+                 "tutor_deadline)");
 }
 
 static void wrong_types_are_errors(void **state)
@@ -240,6 +244,15 @@ static void bad_durations_and_sizes_are_errors(void **state)
                  "3: limits.max_upload_bytes: max_upload_bytes (67108864) "
                  "must be smaller than max_frame_bytes (67108864): an upload "
                  "travels in one frame with its request");
+    expect_error(VALID "limits: { tutor_deadline: 500ms }\n",
+                 "3: limits.tutor_deadline: 500 ms is out of range (expected "
+                 "1s to 1h)");
+    expect_error(VALID "limits: { tutor_deadline: 2h }\n",
+                 "3: limits.tutor_deadline: 7200000 ms is out of range "
+                 "(expected 1s to 1h)");
+    expect_error(VALID "limits: { tutor_deadline: soon }\n",
+                 "3: limits.tutor_deadline: expected a duration such as "
+                 "250ms, 30s, 5m, 24h or 7d, got 'soon'");
     expect_error(VALID "limits:\n  max_frame_bytes: 1MiB\n",
                  "4: limits.max_frame_bytes: max_upload_bytes (33554432) "
                  "must be smaller than max_frame_bytes (1048576): an upload "

@@ -269,6 +269,63 @@ static void test_write_error_reaches_the_loop(void **state)
     assert_int_equal(t->errors, 1); /* reported once */
 }
 
+/* Raft's step: hardstate, truncation and entries queued together become
+ * durable together; the op marks say when; the newest hardstate wins. */
+static void test_hardstate_with_entries(void **state)
+{
+    tfx *t = *state;
+    assert_int_equal(log_writer_queued(t->lw), 0);
+    assert_int_equal(log_writer_hardstate(t->lw, 3, 2), 0);
+    for (uint64_t i = 1; i <= 20; i++)
+        assert_int_equal(append_one(t, i, 3), 0);
+    uint64_t mark = log_writer_queued(t->lw);
+    assert_int_equal(mark, 21);
+    run_until_durable(t, 20);
+    if (log_writer_durable_ops(t->lw) < mark)
+        fail_msg("20 entries durable but only %" PRIu64 " of %" PRIu64
+                 " operations", log_writer_durable_ops(t->lw), mark);
+    lms_err err = {0};
+    uint64_t term = 0, vote = 0;
+    assert_int_equal(wal_hardstate_load(t->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 3);
+    assert_int_equal(vote, 2);
+
+    /* a new term, a conflicting suffix cut and replaced, one batch */
+    assert_int_equal(log_writer_hardstate(t->lw, 4, 0), 0);
+    assert_int_equal(log_writer_hardstate(t->lw, 5, 1), 0);
+    assert_int_equal(log_writer_truncate_after(t->lw, 15), 0);
+    for (uint64_t i = 16; i <= 18; i++)
+        assert_int_equal(append_one(t, i, 5), 0);
+    mark = log_writer_queued(t->lw);
+    assert_int_equal(mark, 27);
+    t->durable = 0;
+    run_until_durable(t, 18);
+    while (log_writer_durable_ops(t->lw) < mark && !t->errors)
+        event_base_loop(t->base, EVLOOP_ONCE);
+    assert_int_equal(t->errors, 0);
+    assert_int_equal(wal_hardstate_load(t->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 5);
+    assert_int_equal(vote, 1);
+    stop_and_check(t, 16, 18, 5, 18);
+    stop_and_check(t, 1, 15, 3, 18);
+}
+
+/* A batch with nothing but a hardstate is reported durable too. */
+static void test_hardstate_alone(void **state)
+{
+    tfx *t = *state;
+    assert_int_equal(log_writer_hardstate(t->lw, 9, 4), 0);
+    uint64_t calls = t->durable_calls;
+    while (t->durable_calls == calls && !t->errors)
+        event_base_loop(t->base, EVLOOP_ONCE);
+    assert_int_equal(log_writer_durable_ops(t->lw), 1);
+    lms_err err = {0};
+    uint64_t term = 0, vote = 0;
+    assert_int_equal(wal_hardstate_load(t->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 9);
+    assert_int_equal(vote, 4);
+}
+
 /* Keep t->window entries in flight: what a leader with many clients does. */
 static void refill(tfx *t)
 {
@@ -311,6 +368,8 @@ int main(void)
         T(test_truncate_then_append),
         T(test_stop_drains_the_queue),
         T(test_write_error_reaches_the_loop),
+        T(test_hardstate_with_entries),
+        T(test_hardstate_alone),
         T(test_throughput_200_byte_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -160,7 +160,8 @@ typedef struct fx {
     uint64_t seq;
     sm_result res;       /* the last answer */
     FILE *trace;         /* if set, every answer is written to it */
-    uint64_t aid, sid, qid; /* world(): assignment, submission, query */
+    uint64_t aid, sid, qid, tid; /* world(): assignment, submission, query,
+                                  * tutor exchange */
     struct fx *twin;     /* a second store, closed with this one */
 } fx;
 
@@ -295,8 +296,12 @@ static int dump_query(void *arg, const void *row)
 {
     dumper *d = arg;
     const lms_query *q = row;
-    fprintf(d->out, "query %" PRIu64 "|%s|%s|%s|%s|%" PRId64 "|%d\n", q->id,
-            q->course, q->student, q->title, q->text, q->created, q->resolved);
+    fprintf(d->out,
+            "query %" PRIu64 "|%s|%s|%s|%s|%" PRId64 "|%d|%d|%" PRIu64 "|%s|%s|%" PRIu32
+            "|%" PRIu32 "|%" PRIu32 "\n",
+            q->id, q->course, q->student, q->title, q->text, q->created, q->resolved,
+            q->kind, q->escalated_from, q->provider, q->model, q->prompt_tokens,
+            q->completion_tokens, q->latency_ms);
     if (d->nqids < 256)
         d->qids[d->nqids++] = q->id;
     return 0;
@@ -340,6 +345,13 @@ static char *dump(fx *f)
     check_list(g_ops->user_list(st, dump_user, &d, &err), "user_list", &err);
     check_list(g_ops->course_list(st, NULL, dump_course, &d, &err), "course_list", &err);
     for (size_t i = 0; i < d.ncodes; i++) {
+        lms_course_settings cs;
+        int rc = g_ops->course_settings_get(st, d.codes[i], &cs, &err);
+        if (rc == LMS_OK)
+            fprintf(d.out, "settings %s|%s|%" PRIu32 "\n", cs.course, cs.system_prompt,
+                    cs.tutor_daily_limit);
+        else if (rc != LMS_NOT_FOUND)
+            fail_msg("course_settings_get %s failed (%d): %s", d.codes[i], rc, err.msg);
         check_list(g_ops->enrolment_list(st, d.codes[i], 0, dump_enrolment, &d, &err),
                    "enrolment_list", &err);
         check_list(g_ops->material_list(st, d.codes[i], dump_material, &d, &err),
@@ -370,6 +382,7 @@ static const char *status_name(int s)
     case LMS_PERMISSION_DENIED: return "PERMISSION_DENIED";
     case LMS_FAILED_PRECONDITION: return "FAILED_PRECONDITION";
     case LMS_UNAUTHENTICATED: return "UNAUTHENTICATED";
+    case LMS_RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
     default: return "another status";
     }
 }
@@ -605,6 +618,51 @@ static const sm_result *upload(fx *f, const char *actor, const char *course)
     return send(f, actor, LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b);
 }
 
+static Lms__TutorInfo g_info = {
+    PROTOBUF_C_MESSAGE_INIT(&lms__tutor_info__descriptor),
+    "tutor_openai", "gpt-4o-mini", 21, 8, 1500};
+
+static Lms__CmdTutorExchange exchange_body(const char *course, const char *question)
+{
+    Lms__CmdTutorExchange b = LMS__CMD_TUTOR_EXCHANGE__INIT;
+    b.course = (char *)course;
+    b.title = "";
+    b.question = (char *)question;
+    b.answer = "Think about the loop invariant.";
+    b.info = &g_info;
+    return b;
+}
+
+static const sm_result *tutor(fx *f, const char *actor, const char *course,
+                              const char *question)
+{
+    Lms__CmdTutorExchange b = exchange_body(course, question);
+    return send(f, actor, LMS__COMMAND__BODY_TUTOR_EXCHANGE, &b);
+}
+
+static const sm_result *escalate(fx *f, const char *actor, uint64_t qid, const char *note)
+{
+    Lms__CmdEscalate b = LMS__CMD_ESCALATE__INIT;
+    b.query_id = qid;
+    b.text = (char *)note;
+    return send(f, actor, LMS__COMMAND__BODY_ESCALATE, &b);
+}
+
+/* prompt NULL: leave it; limit < 0: leave it. */
+static const sm_result *settings(fx *f, const char *actor, const char *course,
+                                 const char *prompt, long limit)
+{
+    Lms__TutorSettingsRequest s = LMS__TUTOR_SETTINGS_REQUEST__INIT;
+    s.course = (char *)course;
+    s.set_prompt = prompt != NULL;
+    s.system_prompt = prompt ? (char *)prompt : "";
+    s.set_limit = limit >= 0;
+    s.daily_limit = limit >= 0 ? (uint32_t)limit : 0;
+    Lms__CmdTutorSettings b = LMS__CMD_TUTOR_SETTINGS__INIT;
+    b.s = &s;
+    return send(f, actor, LMS__COMMAND__BODY_TUTOR_SETTINGS, &b);
+}
+
 static const sm_result *new_session(fx *f, const char *user, const uint8_t *hash,
                                     size_t len)
 {
@@ -638,8 +696,8 @@ static const sm_result *import(fx *f, const char *actor, const char *const *name
  * The standard world: admin root; instructors ins1 (teaches CS101) and
  * ins2 (teaches MA201); students stu1 (in CS101), stu2 (in MA201) and
  * spare (in nothing); assignment f->aid in CS101 (due DUE, cut-off CUTOFF,
- * 3 attempts, MAX_SIZE bytes, 10 points); stu1's submission f->sid to it
- * and stu1's question f->qid.
+ * 3 attempts, MAX_SIZE bytes, 10 points); stu1's submission f->sid to it,
+ * stu1's question f->qid and stu1's exchange with the tutor f->tid.
  */
 static void world(fx *f)
 {
@@ -662,6 +720,8 @@ static void world(fx *f)
     f->sid = submit(f, "stu1", f->aid, 10)->id;
     expect_ok(&f->res);
     f->qid = ask(f, "stu1", "CS101", "", "How do I compile?")->id;
+    expect_ok(&f->res);
+    f->tid = tutor(f, "stu1", "CS101", "What is a loop invariant?")->id;
     expect_ok(&f->res);
 }
 
@@ -1247,6 +1307,155 @@ static void test_reply_and_resolve(void **state)
     assert_string_equal(q.text, "How do I compile?");
 }
 
+/* ---- the tutor -------------------------------------------------------------- */
+
+static int author_of_reply(void *arg, const void *row)
+{
+    const lms_reply *r = row;
+    snprintf(arg, LMS_NAME_MAX + 1, "%s", r->author);
+    return 0;
+}
+
+static void test_tutor_exchange_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(tutor(f, "stu1", "XX999", "hi"), LMS_NOT_FOUND, "course XX999");
+    expect_status(tutor(f, "stu2", "CS101", "hi"), LMS_PERMISSION_DENIED,
+                  "only students enrolled in course CS101 may ask its tutor");
+    expect_status(tutor(f, "ins1", "CS101", "hi"), LMS_PERMISSION_DENIED, "only students");
+    expect_status(tutor(f, "stu1", "CS101", ""), LMS_INVALID_ARGUMENT, "question text");
+    Lms__CmdTutorExchange b = exchange_body("CS101", "hi");
+    b.answer = "";
+    expect_status(send(f, "stu1", LMS__COMMAND__BODY_TUTOR_EXCHANGE, &b),
+                  LMS_INVALID_ARGUMENT, "tutor answer must be 1 to");
+    b = exchange_body("CS101", "hi");
+    b.info = NULL;
+    expect_status(send(f, "stu1", LMS__COMMAND__BODY_TUTOR_EXCHANGE, &b),
+                  LMS_INVALID_ARGUMENT, "no tutor info");
+    Lms__TutorInfo nameless = g_info;
+    nameless.provider = "";
+    b = exchange_body("CS101", "hi");
+    b.info = &nameless;
+    expect_status(send(f, "stu1", LMS__COMMAND__BODY_TUTOR_EXCHANGE, &b),
+                  LMS_INVALID_ARGUMENT, "tutor provider");
+
+    const sm_result *r = tutor(f, "stu1", "CS101", "Why a loop?\nDetails");
+    expect_ok(r);
+    assert_int_equal(r->id, f->index);
+    lms_query q = get_query(f, r->id);
+    assert_int_equal(q.kind, LMS_QUERY_TUTOR);
+    assert_int_equal(q.resolved, 1);
+    assert_string_equal(q.title, "Why a loop?");
+    assert_string_equal(q.provider, "tutor_openai");
+    assert_string_equal(q.model, "gpt-4o-mini");
+    assert_int_equal(q.prompt_tokens, 21);
+    assert_int_equal(q.completion_tokens, 8);
+    assert_int_equal(q.latency_ms, 1500);
+    char author[LMS_NAME_MAX + 1] = "";
+    int n = 0;
+    lms_err err = {0};
+    assert_int_equal(g_ops->reply_list(f->inst, r->id, count_row, &n, &err), LMS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(g_ops->reply_list(f->inst, r->id, author_of_reply, author, &err),
+                     LMS_OK);
+    assert_string_equal(author, SM_TUTOR_AUTHOR);
+    /* a tutor exchange takes no replies: it is escalated instead */
+    expect_status(reply(f, "ins1", r->id, "x"), LMS_FAILED_PRECONDITION, "escalate it");
+}
+
+static void test_tutor_daily_limit(void **state)
+{
+    fx *f = *state;
+    world(f); /* stu1 has used one tutor question on day T0 */
+    expect_ok(settings(f, "ins1", "CS101", NULL, 2));
+    expect_ok(ask(f, "stu1", "CS101", "", "an instructor question does not count"));
+    expect_ok(tutor(f, "stu1", "CS101", "second"));
+    f->now = T0 + DAY - 1;
+    expect_status(tutor(f, "stu1", "CS101", "third"), LMS_RESOURCE_EXHAUSTED,
+                  "you have used your 2 tutor questions for today in CS101; ask your "
+                  "instructor instead: lms-student ask --course CS101 --instructor");
+    f->now = T0 + DAY; /* a new UTC day */
+    expect_ok(tutor(f, "stu1", "CS101", "next day"));
+    expect_ok(tutor(f, "stu1", "CS101", "next day again"));
+    expect_status(tutor(f, "stu1", "CS101", "too many"), LMS_RESOURCE_EXHAUSTED, NULL);
+    expect_ok(settings(f, "ins1", "CS101", NULL, 0)); /* 0: no limit */
+    expect_ok(tutor(f, "stu1", "CS101", "unlimited"));
+    expect_ok(settings(f, "ins1", "CS101", NULL, 1));
+    expect_status(tutor(f, "stu1", "CS101", "one"), LMS_RESOURCE_EXHAUSTED,
+                  "your 1 tutor question for today");
+    assert_int_equal(sm_utc_day(T0 + DAY - 1), T0);
+    assert_int_equal(sm_utc_day(T0 + DAY), T0 + DAY);
+    assert_int_equal(sm_utc_day(-1), -DAY);
+}
+
+static void test_escalate_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(escalate(f, "stu1", 9999, ""), LMS_NOT_FOUND, "query 9999");
+    expect_status(escalate(f, "stu2", f->tid, ""), LMS_PERMISSION_DENIED,
+                  "only the student who asked may escalate it");
+    expect_status(escalate(f, "ins1", f->tid, ""), LMS_PERMISSION_DENIED, "only");
+    expect_status(escalate(f, "stu1", f->qid, ""), LMS_FAILED_PRECONDITION,
+                  "only tutor answers are escalated");
+    const sm_result *r = escalate(f, "stu1", f->tid, "I still do not get it.");
+    expect_ok(r);
+    uint64_t e = r->id;
+    lms_query q = get_query(f, e);
+    assert_int_equal(q.kind, LMS_QUERY_INSTRUCTOR);
+    assert_int_equal(q.escalated_from, f->tid);
+    assert_int_equal(q.resolved, 0);
+    assert_string_equal(q.student, "stu1");
+    assert_string_equal(q.course, "CS101");
+    assert_string_equal(q.title, "What is a loop invariant?");
+    char want[400];
+    snprintf(want, sizeof want,
+             "I still do not get it.\n\n--- escalated from the tutor exchange #%" PRIu64
+             " (tutor_openai, gpt-4o-mini) ---\nQuestion:\nWhat is a loop invariant?\n\n"
+             "The tutor answered:\nThink about the loop invariant.\n",
+             f->tid);
+    assert_string_equal(q.text, want);
+    expect_ok(reply(f, "ins1", e, "An invariant holds before and after each pass."));
+    r = escalate(f, "stu1", f->tid, ""); /* the note is optional */
+    expect_ok(r);
+    assert_non_null(strstr(get_query(f, r->id).text, "--- escalated from"));
+}
+
+static void test_tutor_settings_rules(void **state)
+{
+    fx *f = *state;
+    lms_course_settings cs;
+    lms_err err = {0};
+    world(f);
+    expect_status(settings(f, "stu1", "CS101", "x", -1), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may change its tutor settings");
+    expect_status(settings(f, "ins2", "CS101", "x", -1), LMS_PERMISSION_DENIED, "only");
+    expect_status(settings(f, "ins1", "XX999", "x", -1), LMS_NOT_FOUND, "course XX999");
+    expect_status(settings(f, "ins1", "CS101", NULL, -1), LMS_INVALID_ARGUMENT,
+                  "nothing to change");
+    expect_status(settings(f, "ins1", "CS101", NULL, SM_TUTOR_LIMIT_MAX + 1),
+                  LMS_INVALID_ARGUMENT, "at most 10000");
+    expect_status(settings(f, "ins1", "CS101", "\xff", -1), LMS_INVALID_ARGUMENT,
+                  "not valid UTF-8");
+    Lms__CmdTutorSettings empty = LMS__CMD_TUTOR_SETTINGS__INIT;
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_TUTOR_SETTINGS, &empty),
+                  LMS_INVALID_ARGUMENT, "carries no settings");
+
+    expect_ok(settings(f, "ins1", "CS101", "Answer in haiku.", -1));
+    assert_int_equal(g_ops->course_settings_get(f->inst, "CS101", &cs, &err), LMS_OK);
+    assert_string_equal(cs.system_prompt, "Answer in haiku.");
+    assert_int_equal(cs.tutor_daily_limit, 0);
+    expect_ok(settings(f, "ins1", "CS101", NULL, 7)); /* the prompt stays */
+    assert_int_equal(g_ops->course_settings_get(f->inst, "CS101", &cs, &err), LMS_OK);
+    assert_string_equal(cs.system_prompt, "Answer in haiku.");
+    assert_int_equal(cs.tutor_daily_limit, 7);
+    expect_ok(settings(f, "ins1", "CS101", "", -1)); /* back to the default */
+    assert_int_equal(g_ops->course_settings_get(f->inst, "CS101", &cs, &err), LMS_OK);
+    assert_string_equal(cs.system_prompt, "");
+    assert_int_equal(cs.tutor_daily_limit, 7);
+}
+
 static void test_upload_material_rules(void **state)
 {
     fx *f = *state;
@@ -1359,6 +1568,21 @@ static const sm_result *op_upload(fx *f, const char *actor)
     return upload(f, actor, "CS101");
 }
 
+static const sm_result *op_tutor(fx *f, const char *actor)
+{
+    return tutor(f, actor, "CS101", "What is a pointer?");
+}
+
+static const sm_result *op_escalate(fx *f, const char *actor)
+{
+    return escalate(f, actor, f->tid, "Please help.");
+}
+
+static const sm_result *op_settings(fx *f, const char *actor)
+{
+    return settings(f, actor, "CS101", "Be brief.", 5);
+}
+
 #define OK LMS_OK
 #define NO LMS_PERMISSION_DENIED
 
@@ -1384,6 +1608,9 @@ static const struct {
     {"reply", op_reply, {NO, OK, NO, OK, NO}},
     {"resolve", op_resolve, {NO, OK, NO, OK, NO}},
     {"upload_material", op_upload, {NO, OK, NO, NO, NO}},
+    {"tutor_exchange", op_tutor, {NO, NO, NO, OK, NO}},
+    {"escalate", op_escalate, {NO, NO, NO, OK, NO}},
+    {"tutor_settings", op_settings, {NO, OK, NO, NO, NO}},
 };
 
 static void test_authorization_matrix(void **state)
@@ -1554,6 +1781,15 @@ static void script(fx *f)
     upload(f, "imp3", "CS101");
     upload(f, "stu1", "CS101");
     mk_course(f, "root", "CS101", "dup");
+    settings(f, "imp3", "CS101", "Socratic, please.", 1);
+    settings(f, "imp1", "CS101", "mine now", -1);
+    uint64_t t = tutor(f, "imp1", "CS101", "Is a pointer an integer?")->id;
+    tutor(f, "imp1", "CS101", "over the limit");
+    f->now += DAY;
+    tutor(f, "imp1", "CS101", "next day");
+    escalate(f, "imp1", t, "Still confused.");
+    escalate(f, "stu1", t, "not mine");
+    escalate(f, "imp1", q, "not a tutor answer");
 }
 
 static void test_same_log_same_state(void **state)
@@ -1666,6 +1902,10 @@ int main(void)
         T(test_release_is_idempotent),
         T(test_ask_rules_and_default_title),
         T(test_reply_and_resolve),
+        T(test_tutor_exchange_rules),
+        T(test_tutor_daily_limit),
+        T(test_escalate_rules),
+        T(test_tutor_settings_rules),
         T(test_upload_material_rules),
         T(test_authorization_matrix),
         T(test_unknown_actor_is_unauthenticated),

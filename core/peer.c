@@ -1,0 +1,689 @@
+/*
+ * peer.c: the peer port (see peer.h). Two kinds of connection, each a
+ * bufferevent:
+ *
+ *   peer_link  outbound, one per member: we send on it. It is opened when
+ *              there is something to send; after a failure it waits a
+ *              backoff (10 ms doubling to 500 ms; reset once a connection
+ *              has lived a second) before the next attempt, and messages
+ *              for it are dropped meanwhile. The first frame is our hello.
+ *   peer_in    inbound, accepted on listen.peer: we only read. Until its
+ *              hello arrives (within 10 s) nothing else is accepted.
+ *
+ * Frames are cut as on the client port (net.c): read the 4-byte length,
+ * set the read watermark to the whole frame, decode once it is in.
+ * Outgoing frames are added to the output buffer by reference (blob), so
+ * an append carrying a large entry is not copied again on the loop.
+ */
+#include "peer.h"
+
+#include "log.h"
+#include "peer_codec.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define PEER_VERSION 1
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 500
+#define STABLE_CONN_MS 1000 /* a connection that lived this long resets the backoff */
+#define HELLO_TIMEOUT_S 10
+#define MAX_INBOUND 64
+
+enum { LINK_DOWN, LINK_CONNECTING, LINK_UP };
+
+typedef struct peer_link {
+    peer_net *owner;
+    uint64_t id;
+    char addr[RAFT_ADDR_MAX];
+    struct bufferevent *bev;
+    struct event *retry;  /* the backoff timer while down */
+    int state;
+    int waiting;          /* retry armed: messages are dropped */
+    int backed_up;        /* dropping because the buffer is full (logged) */
+    int outage_logged;
+    unsigned backoff_ms;
+    int64_t connected_at; /* ms, monotonic */
+    struct peer_link *next;
+} peer_link;
+
+typedef struct peer_in {
+    peer_net *owner;
+    struct bufferevent *bev;
+    uint64_t from;    /* 0 until the hello */
+    int reading;      /* in the read callback: free at its end */
+    int dead;
+    char addr[64];
+    struct peer_in *prev, *next;
+} peer_in;
+
+struct peer_net {
+    struct event_base *base;
+    peer_options o;
+    char *cluster;
+    peer_callbacks cb;
+    struct evconnlistener *listener;
+    int port;
+    peer_link *links;
+    peer_in *ins;
+    unsigned n_ins;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void release_blob(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    blob_unref(arg);
+}
+
+/* host:port (numeric, or a name resolved here, blocking) into ss. */
+static int resolve(const char *addr, struct sockaddr_storage *ss, int *len)
+{
+    *len = (int)sizeof *ss;
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)ss, len) == 0)
+        return 0;
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || (size_t)(colon - addr) >= 256)
+        return -1;
+    char host[256];
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+                                    .ai_socktype = SOCK_STREAM};
+    struct evutil_addrinfo *res = NULL;
+    if (evutil_getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+        return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = (int)res->ai_addrlen;
+    evutil_freeaddrinfo(res);
+    return 0;
+}
+
+/* ---- outbound links --------------------------------------------------- */
+
+static peer_link *find_link(const peer_net *p, uint64_t id)
+{
+    for (peer_link *l = p->links; l; l = l->next)
+        if (l->id == id)
+            return l;
+    return NULL;
+}
+
+static void link_close(peer_link *l)
+{
+    if (l->bev)
+        bufferevent_free(l->bev);
+    l->bev = NULL;
+    l->state = LINK_DOWN;
+    l->backed_up = 0;
+}
+
+/* The connection failed (why) or could not be made: wait, then retry. */
+static void link_failed(peer_link *l, const char *why)
+{
+    peer_net *p = l->owner;
+    int was_up = l->state == LINK_UP;
+    int64_t lived = was_up ? mono_ms() - l->connected_at : 0;
+    link_close(l);
+    if (lived >= STABLE_CONN_MS)
+        l->backoff_ms = BACKOFF_MIN_MS;
+    else if (l->backoff_ms < BACKOFF_MAX_MS)
+        l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                          : l->backoff_ms * 2;
+    if (!l->outage_logged) {
+        l->outage_logged = 1;
+        log_warn("peer %llu (%s): %s; retrying in the background",
+                 (unsigned long long)l->id, l->addr, why);
+    }
+    struct timeval tv = {0, (suseconds_t)l->backoff_ms * 1000};
+    l->waiting = 1;
+    evtimer_add(l->retry, &tv);
+    if (p->cb.on_unreachable)
+        p->cb.on_unreachable(p->cb.arg, l->id);
+}
+
+static void link_event(struct bufferevent *bev, short what, void *arg)
+{
+    peer_link *l = arg;
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        setsockopt(bufferevent_getfd(l->bev), IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one);
+        l->state = LINK_UP;
+        l->connected_at = mono_ms();
+        if (l->outage_logged)
+            log_info("peer %llu (%s): connected again",
+                     (unsigned long long)l->id, l->addr);
+        else
+            log_debug("peer %llu (%s): connected", (unsigned long long)l->id,
+                      l->addr);
+        l->outage_logged = 0;
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        char why[160];
+        if (what & BEV_EVENT_EOF)
+            snprintf(why, sizeof why, "connection closed by the peer");
+        else
+            snprintf(why, sizeof why, "%s",
+                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        link_failed(l, why);
+    }
+}
+
+/* The peer never writes to us on this connection; discard anything. */
+static void link_read(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static blob *hello_frame(const peer_net *p, uint64_t to)
+{
+    Lms__PeerHello h = LMS__PEER_HELLO__INIT;
+    h.cluster = p->cluster;
+    h.from = p->o.self_id;
+    h.to = to;
+    h.version = PEER_VERSION;
+    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
+    msg.body_case = LMS__PEER_MESSAGE__BODY_HELLO;
+    msg.hello = &h;
+    return peer_frame_pack(&msg);
+}
+
+static void add_frame(struct bufferevent *bev, blob *frame)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (evbuffer_add_reference(out, frame->data, frame->len, release_blob,
+                               frame) < 0)
+        blob_unref(frame);
+}
+
+/* Start connecting; the hello goes first. 0, or -1 (already failed). */
+static int link_connect(peer_link *l)
+{
+    peer_net *p = l->owner;
+    struct sockaddr_storage ss;
+    int len;
+    if (resolve(l->addr, &ss, &len) < 0) {
+        link_failed(l, "cannot resolve the address");
+        return -1;
+    }
+    l->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    blob *hello = l->bev ? hello_frame(p, l->id) : NULL;
+    if (!hello) {
+        link_failed(l, "out of memory");
+        return -1;
+    }
+    bufferevent_setcb(l->bev, link_read, NULL, link_event, l);
+    bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+    add_frame(l->bev, hello);
+    l->state = LINK_CONNECTING;
+    if (bufferevent_socket_connect(l->bev, (struct sockaddr *)&ss, len) < 0) {
+        link_failed(l, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    peer_link *l = arg;
+    (void)fd;
+    (void)what;
+    l->waiting = 0;
+    if (l->state == LINK_DOWN)
+        link_connect(l);
+}
+
+/* Queue a frame (our reference) for l, or drop it: 0 or -1. */
+static int link_enqueue(peer_link *l, blob *frame)
+{
+    size_t limit = l->owner->o.max_queue_bytes;
+    if (l->state == LINK_DOWN && (l->waiting || link_connect(l) < 0)) {
+        blob_unref(frame);
+        return -1;
+    }
+    size_t queued = evbuffer_get_length(bufferevent_get_output(l->bev));
+    if (queued > limit) {
+        if (!l->backed_up)
+            log_warn("peer %llu (%s): %zu bytes wait to be sent; dropping "
+                     "messages until it drains",
+                     (unsigned long long)l->id, l->addr, queued);
+        l->backed_up = 1;
+        blob_unref(frame);
+        return -1;
+    }
+    l->backed_up = 0;
+    add_frame(l->bev, frame);
+    return 0;
+}
+
+/* ---- inbound connections ------------------------------------------------ */
+
+static void in_free(peer_in *in)
+{
+    peer_net *p = in->owner;
+    if (in->prev)
+        in->prev->next = in->next;
+    else
+        p->ins = in->next;
+    if (in->next)
+        in->next->prev = in->prev;
+    p->n_ins--;
+    free(in);
+}
+
+/* Close now; freed at once, or at the end of its read callback. */
+static void in_close(peer_in *in)
+{
+    if (in->dead)
+        return;
+    in->dead = 1;
+    bufferevent_free(in->bev);
+    in->bev = NULL;
+    if (!in->reading)
+        in_free(in);
+}
+
+static void handle_hello(peer_in *in, const Lms__PeerMessage *msg)
+{
+    peer_net *p = in->owner;
+    const Lms__PeerHello *h = msg->hello;
+    const char *why = NULL;
+    if (msg->body_case != LMS__PEER_MESSAGE__BODY_HELLO)
+        why = "the first message is not a hello";
+    else if (strcmp(h->cluster, p->cluster) != 0)
+        why = "it belongs to another cluster";
+    else if (h->to != p->o.self_id)
+        why = "it wants another node";
+    else if (!h->from || h->from == p->o.self_id || !find_link(p, h->from))
+        why = "it is not a member of this cluster";
+    if (why) {
+        log_warn("peer port: refused %s (node %llu, cluster '%s'): %s",
+                 in->addr, (unsigned long long)(h && msg->body_case ==
+                          LMS__PEER_MESSAGE__BODY_HELLO ? h->from : 0),
+                 h && msg->body_case == LMS__PEER_MESSAGE__BODY_HELLO
+                     ? h->cluster : "?", why);
+        in_close(in);
+        return;
+    }
+    /* a newer connection from the same node replaces the old one */
+    for (peer_in *o = p->ins; o; o = o->next)
+        if (o != in && o->from == h->from && !o->dead)
+            in_close(o);
+    in->from = h->from;
+    bufferevent_set_timeouts(in->bev, NULL, NULL);
+    /* it is back: our link to it need not wait out its backoff */
+    peer_link *l = find_link(p, h->from);
+    if (l->state == LINK_DOWN && l->waiting) {
+        evtimer_del(l->retry);
+        l->waiting = 0;
+        l->backoff_ms = BACKOFF_MIN_MS;
+        link_connect(l);
+    }
+    log_debug("peer port: node %llu connected from %s",
+              (unsigned long long)in->from, in->addr);
+}
+
+static void deliver_raft(peer_in *in, const Lms__PeerRaft *pb)
+{
+    peer_net *p = in->owner;
+    raft_msg m;
+    raft_snapshot_meta meta;
+    int rc = peer_decode_raft(pb, &m, &meta);
+    if (rc != RAFT_OK) {
+        log_warn("peer %llu: raft message does not decode (%s); dropped",
+                 (unsigned long long)in->from, raft_strerror(rc));
+        return;
+    }
+    if (m.from != in->from || m.to != p->o.self_id)
+        log_warn("peer %llu: raft message claims to be from %llu to %llu; "
+                 "dropped", (unsigned long long)in->from,
+                 (unsigned long long)m.from, (unsigned long long)m.to);
+    else if (p->cb.on_raft)
+        p->cb.on_raft(p->cb.arg, &m);
+    peer_raft_release(&m);
+}
+
+static void in_message(peer_in *in, const Lms__PeerMessage *msg)
+{
+    peer_net *p = in->owner;
+    switch (msg->body_case) {
+    case LMS__PEER_MESSAGE__BODY_RAFT:
+        deliver_raft(in, msg->raft);
+        break;
+    case LMS__PEER_MESSAGE__BODY_STATUS:
+        if (p->cb.on_status)
+            p->cb.on_status(p->cb.arg, in->from, msg->status);
+        break;
+    case LMS__PEER_MESSAGE__BODY_FORWARD:
+        if (p->cb.on_forward)
+            p->cb.on_forward(p->cb.arg, in->from, msg->forward->command.data,
+                             msg->forward->command.len);
+        break;
+    case LMS__PEER_MESSAGE__BODY_CHUNK:
+        log_debug("peer %llu: snapshot chunk ignored (not supported yet)",
+                  (unsigned long long)in->from);
+        break;
+    default:
+        log_warn("peer %llu: unexpected message %d; closing",
+                 (unsigned long long)in->from, (int)msg->body_case);
+        in_close(in);
+    }
+}
+
+static void in_frame(peer_in *in, const uint8_t *data, size_t len)
+{
+    Lms__PeerMessage *msg = lms__peer_message__unpack(NULL, len, data);
+    if (!msg) {
+        log_warn("peer port: %s (node %llu) sent a frame that does not "
+                 "decode; closing", in->addr, (unsigned long long)in->from);
+        in_close(in);
+        return;
+    }
+    if (!in->from)
+        handle_hello(in, msg);
+    else
+        in_message(in, msg);
+    lms__peer_message__free_unpacked(msg, NULL);
+}
+
+static void in_read(struct bufferevent *bev, void *arg)
+{
+    peer_in *in = arg;
+    peer_net *p = in->owner;
+    struct evbuffer *buf = bufferevent_get_input(bev);
+    in->reading = 1;
+    while (!in->dead) {
+        size_t avail = evbuffer_get_length(buf);
+        uint8_t hdr[4];
+        if (avail < 4)
+            break;
+        evbuffer_copyout(buf, hdr, 4);
+        uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+                       ((uint32_t)hdr[2] << 8) | hdr[3];
+        if (len > p->o.max_frame_bytes) {
+            log_warn("peer port: %s sent a frame of %u bytes (limit %u); "
+                     "closing", in->addr, len, p->o.max_frame_bytes);
+            in_close(in);
+            break;
+        }
+        if (avail < 4 + (size_t)len) {
+            bufferevent_setwatermark(bev, EV_READ, 4 + (size_t)len, 0);
+            break;
+        }
+        bufferevent_setwatermark(bev, EV_READ, 0, 0);
+        evbuffer_drain(buf, 4);
+        uint8_t *data = evbuffer_pullup(buf, len);
+        in_frame(in, data, len);
+        if (!in->dead)
+            evbuffer_drain(buf, len);
+    }
+    in->reading = 0;
+    if (in->dead)
+        in_free(in);
+}
+
+static void in_event(struct bufferevent *bev, short what, void *arg)
+{
+    peer_in *in = arg;
+    (void)bev;
+    if (what & BEV_EVENT_TIMEOUT)
+        log_warn("peer port: %s sent no hello within %d s; closing", in->addr,
+                 HELLO_TIMEOUT_S);
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        in_close(in);
+}
+
+static void format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+        port = ntohs(s->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+        port = ntohs(s->sin6_port);
+    }
+    snprintf(buf, len, "%s:%d", host, port);
+}
+
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    peer_net *p = arg;
+    (void)lis;
+    (void)salen;
+    char addr[64];
+    format_addr(sa, addr, sizeof addr);
+    if (p->n_ins >= MAX_INBOUND) {
+        log_warn("peer port: refused %s: %u connections open", addr, p->n_ins);
+        evutil_closesocket(fd);
+        return;
+    }
+    peer_in *in = calloc(1, sizeof *in);
+    struct bufferevent *bev =
+        in ? bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (!bev) {
+        free(in);
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    in->owner = p;
+    in->bev = bev;
+    snprintf(in->addr, sizeof in->addr, "%s", addr);
+    in->next = p->ins;
+    if (p->ins)
+        p->ins->prev = in;
+    p->ins = in;
+    p->n_ins++;
+    struct timeval hello = {HELLO_TIMEOUT_S, 0};
+    bufferevent_set_timeouts(bev, &hello, NULL);
+    bufferevent_setcb(bev, in_read, NULL, in_event, in);
+    bufferevent_enable(bev, EV_READ);
+}
+
+static void on_listen_error(struct evconnlistener *lis, void *arg)
+{
+    (void)lis;
+    (void)arg;
+    log_error("peer port: accept: %s",
+              evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+/* evutil_parse_sockaddr_port, also for port 0 (any free port). */
+static int parse_listen_addr(const char *addr, struct sockaddr_storage *ss,
+                             int *len)
+{
+    size_t n = strlen(addr);
+    if (n < 2 || n >= 256 || strcmp(addr + n - 2, ":0") != 0)
+        return evutil_parse_sockaddr_port(addr, (struct sockaddr *)ss, len);
+    char tmp[256];
+    memcpy(tmp, addr, n + 1);
+    tmp[n - 1] = '1';
+    if (evutil_parse_sockaddr_port(tmp, (struct sockaddr *)ss, len) < 0)
+        return -1;
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = 0;
+    else
+        ((struct sockaddr_in *)ss)->sin_port = 0;
+    return 0;
+}
+
+static int listen_on(peer_net *p, const char *addr, lms_err *err)
+{
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+    if (parse_listen_addr(addr, &ss, &sslen) < 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "peer address '%s' is not host:port", addr);
+    p->listener = evconnlistener_new_bind(
+        p->base, on_accept, p, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 64,
+        (struct sockaddr *)&ss, sslen);
+    if (!p->listener)
+        return lms_err_set(err, LMS_UNAVAILABLE,
+                           "cannot listen on %s (listen.peer): %s", addr,
+                           strerror(errno));
+    evconnlistener_set_error_cb(p->listener, on_listen_error);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(evconnlistener_get_fd(p->listener),
+                    (struct sockaddr *)&bound, &blen) == 0)
+        p->port = ntohs(bound.ss_family == AF_INET6
+                            ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                            : ((struct sockaddr_in *)&bound)->sin_port);
+    return LMS_OK;
+}
+
+int peer_start(struct event_base *base, const peer_options *opts,
+               const peer_callbacks *cb, peer_net **out, lms_err *err)
+{
+    *out = NULL;
+    peer_net *p = calloc(1, sizeof *p);
+    if (!p || !(p->cluster = strdup(opts->cluster ? opts->cluster : ""))) {
+        free(p);
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    p->base = base;
+    p->o = *opts;
+    p->o.cluster = p->cluster;
+    p->o.listen_addr = NULL;
+    if (!p->o.max_queue_bytes)
+        p->o.max_queue_bytes = (size_t)64 << 20;
+    p->cb = *cb;
+    if (opts->listen_addr && listen_on(p, opts->listen_addr, err) != LMS_OK) {
+        peer_free(p);
+        return err->code;
+    }
+    *out = p;
+    return LMS_OK;
+}
+
+int peer_set_member(peer_net *p, uint64_t id, const char *addr)
+{
+    if (!id || id == p->o.self_id || strlen(addr) >= RAFT_ADDR_MAX)
+        return LMS_INVALID_ARGUMENT;
+    peer_link *l = find_link(p, id);
+    if (l) {
+        if (strcmp(l->addr, addr) != 0) {
+            snprintf(l->addr, sizeof l->addr, "%s", addr);
+            link_close(l);
+        }
+        return LMS_OK;
+    }
+    l = calloc(1, sizeof *l);
+    if (!l)
+        return LMS_RESOURCE_EXHAUSTED;
+    l->retry = evtimer_new(p->base, on_retry, l);
+    if (!l->retry) {
+        free(l);
+        return LMS_RESOURCE_EXHAUSTED;
+    }
+    l->owner = p;
+    l->id = id;
+    l->backoff_ms = BACKOFF_MIN_MS;
+    snprintf(l->addr, sizeof l->addr, "%s", addr);
+    l->next = p->links;
+    p->links = l;
+    return LMS_OK;
+}
+
+static void link_free(peer_link *l)
+{
+    link_close(l);
+    event_free(l->retry);
+    free(l);
+}
+
+void peer_remove_member(peer_net *p, uint64_t id)
+{
+    for (peer_link **pl = &p->links; *pl; pl = &(*pl)->next) {
+        if ((*pl)->id != id)
+            continue;
+        peer_link *l = *pl;
+        *pl = l->next;
+        link_free(l);
+        break;
+    }
+    for (peer_in *in = p->ins, *next; in; in = next) {
+        next = in->next;
+        if (in->from == id)
+            in_close(in);
+    }
+}
+
+int peer_is_member(const peer_net *p, uint64_t id)
+{
+    return find_link(p, id) != NULL;
+}
+
+int peer_send(peer_net *p, uint64_t to, const Lms__PeerMessage *msg)
+{
+    peer_link *l = find_link(p, to);
+    if (!l)
+        return -1;
+    blob *frame = peer_frame_pack(msg);
+    return frame ? link_enqueue(l, frame) : -1;
+}
+
+int peer_send_raft(peer_net *p, const raft_msg *m)
+{
+    peer_link *l = find_link(p, m->to);
+    if (!l)
+        return -1;
+    blob *frame = peer_encode_raft(m);
+    return frame ? link_enqueue(l, frame) : -1;
+}
+
+int peer_port(const peer_net *p) { return p->port; }
+
+size_t peer_queued(const peer_net *p, uint64_t id)
+{
+    peer_link *l = find_link(p, id);
+    return l && l->bev ? evbuffer_get_length(bufferevent_get_output(l->bev))
+                       : 0;
+}
+
+void peer_free(peer_net *p)
+{
+    if (!p)
+        return;
+    if (p->listener)
+        evconnlistener_free(p->listener);
+    while (p->links) {
+        peer_link *l = p->links;
+        p->links = l->next;
+        link_free(l);
+    }
+    while (p->ins)
+        in_close(p->ins);
+    free(p->cluster);
+    free(p);
+}

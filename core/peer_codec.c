@@ -1,0 +1,183 @@
+/*
+ * peer_codec.c: raft_msg <-> PeerRaft (see peer_codec.h). Encoding points
+ * the protobuf at the message's own memory (entry blobs, address arrays),
+ * so the only copy of an entry's data is the one into the frame; decoding
+ * copies each entry's bytes into a blob, which core/raft and the log
+ * writer then share by reference.
+ */
+#include "peer_codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+blob *peer_frame_pack(const Lms__PeerMessage *msg)
+{
+    size_t len = lms__peer_message__get_packed_size(msg);
+    if (len > UINT32_MAX)
+        return NULL;
+    blob *b = blob_new(len + PEER_FRAME_HEADER);
+    if (!b)
+        return NULL;
+    b->data[0] = (uint8_t)(len >> 24);
+    b->data[1] = (uint8_t)(len >> 16);
+    b->data[2] = (uint8_t)(len >> 8);
+    b->data[3] = (uint8_t)len;
+    lms__peer_message__pack(msg, b->data + PEER_FRAME_HEADER);
+    return b;
+}
+
+void peer_meta_to_pb(const raft_snapshot_meta *m, Lms__PeerSnapshotMeta *pb,
+                     Lms__PeerServer *servers, Lms__PeerServer **ptrs)
+{
+    lms__peer_snapshot_meta__init(pb);
+    pb->index = m->index;
+    pb->term = m->term;
+    uint32_t n = m->config.n < RAFT_MAX_SERVERS ? m->config.n : RAFT_MAX_SERVERS;
+    for (uint32_t i = 0; i < n; i++) {
+        const raft_server *s = &m->config.servers[i];
+        lms__peer_server__init(&servers[i]);
+        servers[i].id = s->id;
+        servers[i].role = s->role;
+        servers[i].addr = (char *)s->addr;
+        ptrs[i] = &servers[i];
+    }
+    pb->n_servers = n;
+    pb->servers = ptrs;
+}
+
+int peer_meta_from_pb(const Lms__PeerSnapshotMeta *pb, raft_snapshot_meta *m)
+{
+    memset(m, 0, sizeof *m);
+    if (pb->n_servers > RAFT_MAX_SERVERS)
+        return RAFT_ERR_INVALID;
+    m->index = pb->index;
+    m->term = pb->term;
+    for (size_t i = 0; i < pb->n_servers; i++) {
+        const Lms__PeerServer *s = pb->servers[i];
+        size_t len = strlen(s->addr);
+        if (len >= RAFT_ADDR_MAX || s->role > RAFT_LEARNER)
+            return RAFT_ERR_INVALID;
+        m->config.servers[i].id = s->id;
+        m->config.servers[i].role = s->role;
+        memcpy(m->config.servers[i].addr, s->addr, len + 1);
+    }
+    m->config.n = (uint32_t)pb->n_servers;
+    return RAFT_OK;
+}
+
+/* The fixed fields of m into pb (no entries, no snapshot). */
+static void header_to_pb(const raft_msg *m, Lms__PeerRaft *pb)
+{
+    pb->type = (uint32_t)m->type;
+    pb->from = m->from;
+    pb->to = m->to;
+    pb->term = m->term;
+    pb->log_term = m->log_term;
+    pb->index = m->index;
+    pb->commit = m->commit;
+    pb->reject_hint = m->reject_hint;
+    pb->seq = m->seq;
+    pb->reject = m->reject != 0;
+    pb->transfer = m->transfer != 0;
+}
+
+blob *peer_encode_raft(const raft_msg *m)
+{
+    Lms__PeerRaft pb = LMS__PEER_RAFT__INIT;
+    Lms__PeerSnapshotMeta meta;
+    Lms__PeerServer servers[RAFT_MAX_SERVERS], *sptrs[RAFT_MAX_SERVERS];
+    header_to_pb(m, &pb);
+    if (m->snapshot) {
+        for (uint32_t i = 0; i < m->snapshot->config.n; i++)
+            if (!memchr(m->snapshot->config.servers[i].addr, '\0', RAFT_ADDR_MAX))
+                return NULL;
+        peer_meta_to_pb(m->snapshot, &meta, servers, sptrs);
+        pb.snapshot = &meta;
+    }
+    Lms__PeerEntry *ents = NULL, **eptrs = NULL;
+    if (m->n_entries) {
+        ents = malloc(m->n_entries * sizeof *ents);
+        eptrs = malloc(m->n_entries * sizeof *eptrs);
+        if (!ents || !eptrs) {
+            free(ents);
+            free(eptrs);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < m->n_entries; i++) {
+        const raft_entry *e = &m->entries[i];
+        lms__peer_entry__init(&ents[i]);
+        ents[i].index = e->index;
+        ents[i].term = e->term;
+        ents[i].type = e->type;
+        ents[i].data.len = e->data ? e->data->len : 0;
+        ents[i].data.data = e->data ? e->data->data : NULL;
+        eptrs[i] = &ents[i];
+    }
+    pb.n_entries = m->n_entries;
+    pb.entries = eptrs;
+    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
+    msg.body_case = LMS__PEER_MESSAGE__BODY_RAFT;
+    msg.raft = &pb;
+    blob *b = peer_frame_pack(&msg);
+    free(ents);
+    free(eptrs);
+    return b;
+}
+
+void peer_raft_release(raft_msg *m)
+{
+    for (size_t i = 0; i < m->n_entries; i++)
+        blob_unref(m->entries[i].data);
+    free(m->entries);
+    m->entries = NULL;
+    m->n_entries = 0;
+}
+
+static int decode_entries(const Lms__PeerRaft *pb, raft_msg *out)
+{
+    if (!pb->n_entries)
+        return RAFT_OK;
+    out->entries = calloc(pb->n_entries, sizeof *out->entries);
+    if (!out->entries)
+        return RAFT_ERR_NOMEM;
+    for (size_t i = 0; i < pb->n_entries; i++) {
+        const Lms__PeerEntry *e = pb->entries[i];
+        raft_entry *d = &out->entries[i];
+        d->index = e->index;
+        d->term = e->term;
+        d->type = e->type;
+        if (e->data.len && !(d->data = blob_copy(e->data.data, e->data.len))) {
+            out->n_entries = i;
+            peer_raft_release(out);
+            return RAFT_ERR_NOMEM;
+        }
+    }
+    out->n_entries = pb->n_entries;
+    return RAFT_OK;
+}
+
+int peer_decode_raft(const Lms__PeerRaft *pb, raft_msg *out,
+                     raft_snapshot_meta *meta)
+{
+    memset(out, 0, sizeof *out);
+    if (pb->type < RAFT_MSG_APPEND || pb->type > RAFT_MSG_TIMEOUT_NOW)
+        return RAFT_ERR_INVALID;
+    out->type = (raft_msg_type)pb->type;
+    out->from = pb->from;
+    out->to = pb->to;
+    out->term = pb->term;
+    out->log_term = pb->log_term;
+    out->index = pb->index;
+    out->commit = pb->commit;
+    out->reject_hint = pb->reject_hint;
+    out->seq = pb->seq;
+    out->reject = pb->reject;
+    out->transfer = pb->transfer;
+    if (pb->snapshot) {
+        if (peer_meta_from_pb(pb->snapshot, meta) != RAFT_OK)
+            return RAFT_ERR_INVALID;
+        out->snapshot = meta;
+    }
+    return decode_entries(pb, out);
+}

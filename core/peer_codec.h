@@ -1,0 +1,47 @@
+/*
+ * peer_codec.h: core/raft's messages on the wire of the peer port
+ * (proto/peer.proto). Pure functions, no I/O: the peer port (peer.c)
+ * frames what these produce and feeds them what it reads, and the unit
+ * test checks that every field of a raft_msg survives the round trip.
+ */
+#ifndef LMS_CORE_PEER_CODEC_H
+#define LMS_CORE_PEER_CODEC_H
+
+#include "blob.h"
+#include "peer.pb-c.h"
+#include "raft/raft.h"
+
+/* Bytes of the length prefix in front of every frame. */
+#define PEER_FRAME_HEADER 4
+
+/* A whole frame (4-byte big-endian length + PeerMessage) holding msg.
+ * Entry data is copied into the frame once. NULL on out of memory. */
+blob *peer_frame_pack(const Lms__PeerMessage *msg);
+
+/* The frame of a PeerMessage holding m as a PeerRaft (entries, snapshot
+ * metadata and all). NULL on out of memory or when m cannot be encoded
+ * (a server address that is not NUL-terminated). */
+blob *peer_encode_raft(const raft_msg *m);
+
+/*
+ * Fill *out from pb. Entries get blobs of their own (copies of the
+ * protobuf's bytes) and an array that peer_raft_release frees; a snapshot's
+ * metadata goes to *meta and out->snapshot points there. Returns RAFT_OK,
+ * RAFT_ERR_INVALID (an unknown message type, too many servers, an address
+ * too long) or RAFT_ERR_NOMEM; on error nothing is left to release.
+ */
+int peer_decode_raft(const Lms__PeerRaft *pb, raft_msg *out,
+                     raft_snapshot_meta *meta);
+
+/* Drop what peer_decode_raft allocated for m. */
+void peer_raft_release(raft_msg *m);
+
+/* Snapshot metadata to and from its protobuf form. The encoder fills
+ * caller-provided arrays (servers, ptrs: RAFT_MAX_SERVERS each) so it
+ * allocates nothing; the decoder returns RAFT_ERR_INVALID for more than
+ * RAFT_MAX_SERVERS servers or an address that does not fit. */
+void peer_meta_to_pb(const raft_snapshot_meta *m, Lms__PeerSnapshotMeta *pb,
+                     Lms__PeerServer *servers, Lms__PeerServer **ptrs);
+int peer_meta_from_pb(const Lms__PeerSnapshotMeta *pb, raft_snapshot_meta *m);
+
+#endif
