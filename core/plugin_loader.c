@@ -61,6 +61,7 @@ static const required_cb storage_required[] = {
     CB(lms_storage_ops, course_settings_put),
     CB(lms_storage_ops, course_settings_get),
     CB(lms_storage_ops, query_count),
+    CB(lms_storage_ops, snapshot_write),  CB(lms_storage_ops, snapshot_read),
 };
 
 /* Every storage callback is required: a callback added to storage.h without

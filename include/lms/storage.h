@@ -187,6 +187,35 @@ typedef struct lms_client_record {
 
 typedef int (*lms_each_fn)(void *arg, const void *row);
 
+/*
+ * Snapshots (ABI 1.0, appended). A snapshot is the whole state as a logical,
+ * backend-neutral stream of records (proto/snapshot.proto, described in
+ * docs/snapshots.md): a header, every row of every table in a canonical
+ * form, and a trailer with the record count and the SHA-256 digest of the
+ * canonical stream. Two stores with the same state, at the same index, term
+ * and configuration, yield the same digest whatever their backend.
+ */
+#define LMS_SNAPSHOT_FORMAT 1
+#define LMS_SNAPSHOT_CHUNK 65536 /* bytes of a file per Chunk record */
+
+typedef struct lms_snapshot_header {
+    uint64_t index;     /* the applied index the state is at */
+    uint64_t term;      /* the Raft term of the entry at index */
+    const void *config; /* the Raft configuration at index; opaque bytes */
+    size_t config_len;
+    int64_t created;    /* ms since the epoch; informational */
+    /* Filled by snapshot_read, ignored by snapshot_write: */
+    uint32_t format;                  /* LMS_SNAPSHOT_FORMAT */
+    char backend[LMS_NAME_MAX + 1];   /* the plugin that wrote it */
+} lms_snapshot_header;
+
+/* The sink of snapshot_write: take len bytes; 0 on success, nonzero to
+ * abort the snapshot. */
+typedef int (*lms_snapshot_write_fn)(void *arg, const void *buf, size_t len);
+/* The source of snapshot_read: fill buf with exactly len bytes; 0 on
+ * success, nonzero when the stream ends first or fails. */
+typedef int (*lms_snapshot_read_fn)(void *arg, void *buf, size_t len);
+
 struct lms_storage_ops {
     size_t size; /* sizeof(struct lms_storage_ops) */
 
@@ -308,6 +337,33 @@ struct lms_storage_ops {
     int (*query_count)(void *inst, const char *course, const char *student,
                        int kind, int64_t since, int64_t until, uint32_t *n,
                        lms_err *err);
+
+    /* ---- snapshots (ABI 1.0, appended; see lms_snapshot_header) ---- */
+    /*
+     * Write the whole state, as of one read transaction, to write(arg, ...)
+     * as a snapshot stream with h's index, term, config and created; the
+     * stream's digest goes to digest. Memory stays bounded whatever the
+     * size of the store: files go out in LMS_SNAPSHOT_CHUNK pieces, and
+     * write() is called once per record (never more than one row or chunk
+     * at a time). Refused (FAILED_PRECONDITION) inside an open transaction
+     * or before migrate(). A nonzero return of write() ends the call with
+     * LMS_ABORTED; nothing in the store changes in any case.
+     */
+    int (*snapshot_write)(void *inst, const lms_snapshot_header *h,
+                          lms_snapshot_write_fn write, void *arg,
+                          uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+    /*
+     * Replace the entire state with the snapshot read from read(arg, ...),
+     * in one transaction that also sets the applied index to the header's
+     * index. The trailer's count and digest are checked before committing;
+     * a stream that is truncated, malformed, or fails either check is
+     * refused with LMS_DATA_LOSS and the store keeps its old state and
+     * applied index (as on any other error). On success *out is the
+     * header, its config valid until the next call on the instance. Same
+     * preconditions as snapshot_write.
+     */
+    int (*snapshot_read)(void *inst, lms_snapshot_read_fn read, void *arg,
+                         lms_snapshot_header *out, lms_err *err);
 };
 
 #ifdef __cplusplus

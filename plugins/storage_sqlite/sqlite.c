@@ -406,6 +406,8 @@ static const struct lms_storage_ops sq_ops = {
     .course_settings_put = sq_course_settings_put,
     .course_settings_get = sq_course_settings_get,
     .query_count = sq_query_count,
+    .snapshot_write = sq_snapshot_write,
+    .snapshot_read = sq_snapshot_read,
 };
 
 static const struct lms_plugin_descriptor sq_descriptor = {

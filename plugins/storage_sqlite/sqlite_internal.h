@@ -5,9 +5,10 @@
  * sqlite_schema.c the migrations; sqlite_stmt.c the statement cache, error
  * mapping and the bind/column helpers; sqlite_ops.c and sqlite_work.c the
  * entity operations of struct lms_storage_ops, sqlite_tutor.c those the
- * tutor added (course settings, counting queries). Nothing here is exported:
- * the plugin is built with -fvisibility=hidden and only lms_plugin_entry is
- * marked LMS_PLUGIN_EXPORT.
+ * tutor added (course settings, counting queries); sqlite_snapshot.c the
+ * snapshot ops, over the backend-neutral snap_stream.c. Nothing here is
+ * exported: the plugin is built with -fvisibility=hidden and only
+ * lms_plugin_entry is marked LMS_PLUGIN_EXPORT.
  */
 #ifndef LMS_STORAGE_SQLITE_INTERNAL_H
 #define LMS_STORAGE_SQLITE_INTERNAL_H
@@ -249,5 +250,13 @@ int sq_course_settings_get(void *inst, const char *course,
 int sq_query_count(void *inst, const char *course, const char *student,
                    int kind, int64_t since, int64_t until, uint32_t *n,
                    lms_err *err);
+
+/* ---- sqlite_snapshot.c: logical snapshots (snap_stream.c frames them) */
+
+int sq_snapshot_write(void *inst, const lms_snapshot_header *h,
+                      lms_snapshot_write_fn write, void *arg,
+                      uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+int sq_snapshot_read(void *inst, lms_snapshot_read_fn read, void *arg,
+                     lms_snapshot_header *out, lms_err *err);
 
 #endif

@@ -92,7 +92,35 @@ int collect_stop(const collect *c);
  * courses (CS101, MA201) with enrolments, in one committed transaction. */
 void fx_seed_people(fixture *fx);
 
+/* ---- for the snapshot tests (here and tests/unit/test_snapshot.c) ---- */
+
+/* Open and migrate a second store in fx's data dir, with config (as for
+ * fx_reopen; e.g. {"path", "b.db", NULL}); close it with fx_close_other. */
+void fx_open_other(const fixture *fx, fixture *other,
+                   const char *const *config);
+void fx_close_other(fixture *other);
+
+/* Fill fx's store with rows of every table: users, courses, enrolments,
+ * assignments, extensions, submissions (one of FX_BIG_FILE bytes with NUL
+ * bytes, one empty), grades, queries of both kinds with the tutor's
+ * fields, replies, materials, sessions, client records and course
+ * settings; committed with applied index FX_FILLED_INDEX. */
+#define FX_BIG_FILE (5u << 20)
+#define FX_FILLED_INDEX 77
+void fx_fill_everything(fixture *fx);
+
+/* Every row of every table of the database file at path, read with
+ * libsqlite3 and encoded unambiguously (blobs byte for byte), plus the
+ * applied index; malloc'd, *len its size. Equal dumps: equal stores. */
+char *fx_dump_tables(const char *path, size_t *len);
+/* Assert that two database files hold the same rows. */
+void fx_expect_same_tables(const char *a, const char *b);
+
+/* The applied index of fx's store. */
+uint64_t fx_applied(fixture *fx);
+
 int run_lifecycle_tests(void);
 int run_entity_tests(void);
+int run_snapshot_tests(void);
 
 #endif

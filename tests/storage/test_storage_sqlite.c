@@ -4,7 +4,8 @@
  * their errors, WAL mode, transactions and the applied index, reopening,
  * and migrations (idempotent, refusing a newer schema, bringing a
  * version-1 file up to date). The entity
- * operations are in test_storage_entities.c; main() runs both groups.
+ * operations are in test_storage_entities.c, snapshots in
+ * test_storage_snapshot.c; main() runs all three groups.
  *
  * Some tests look at the database file directly with libsqlite3 (another
  * connection), which is how an operator would check it too.
@@ -102,7 +103,8 @@ static void test_descriptor_is_complete(void **state)
     REQUIRE_OP(session_delete); REQUIRE_OP(session_prune);
     REQUIRE_OP(client_get); REQUIRE_OP(client_put); REQUIRE_OP(client_prune);
     REQUIRE_OP(course_settings_put); REQUIRE_OP(course_settings_get);
-    REQUIRE_OP(query_count);
+    REQUIRE_OP(query_count); REQUIRE_OP(snapshot_write);
+    REQUIRE_OP(snapshot_read);
 }
 
 static void test_only_the_entry_symbol_is_exported(void **state)
@@ -522,6 +524,7 @@ int main(void)
         return 1;
     int failed = run_lifecycle_tests();
     failed += run_entity_tests();
+    failed += run_snapshot_tests();
     fx_unload_plugin();
     return failed ? 1 : 0;
 }

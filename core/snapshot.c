@@ -1,0 +1,559 @@
+/*
+ * snapshot.c: see snapshot.h. Durability follows the WAL's rule for files
+ * that must appear whole: write a temp file, fsync it, rename it over the
+ * final name, fsync the directory. A crash leaves either the old state of
+ * the directory or the new one, plus perhaps a temp file that nothing
+ * reads and snapshot_prune() removes. The file's contents are the storage
+ * plugin's stream as is; only snapshot_peek() parses one record of it.
+ */
+#include "snapshot.h"
+
+#include "snapshot.pb-c.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SNAP_IO_BUF (256u << 10) /* buffered file I/O of save and load */
+#define SNAP_HEADER_MAX (16u << 20) /* a header record (config included) */
+
+/* ---- small file helpers ---- */
+
+static int sys_fail(lms_err *err, const char *what, const char *path)
+{
+    return lms_err_set(err, errno == ENOSPC ? LMS_RESOURCE_EXHAUSTED
+                                            : LMS_UNAVAILABLE,
+                       "snapshot: %s %s: %s", what, path, strerror(errno));
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Read exactly len bytes; -1 with errno 0 at a premature end of file. */
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = 0;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int fsync_dir(const char *dir, lms_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_fail(err, "opening directory", dir);
+    int rc = fsync(fd) == 0 ? LMS_OK : sys_fail(err, "fsync of", dir);
+    close(fd);
+    return rc;
+}
+
+/* fsync and close fd, then rename tmp to path and fsync dir. */
+static int publish(int fd, const char *tmp, const char *path,
+                   const char *dir, lms_err *err)
+{
+    if (fsync(fd) != 0) {
+        int rc = sys_fail(err, "fsync of", tmp);
+        close(fd);
+        return rc;
+    }
+    if (close(fd) != 0)
+        return sys_fail(err, "closing", tmp);
+    if (rename(tmp, path) != 0)
+        return sys_fail(err, "renaming into place", path);
+    return fsync_dir(dir, err);
+}
+
+int snapshot_path(const char *dir, uint64_t index, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/snap-%020" PRIu64 SNAPSHOT_SUFFIX, dir,
+                     index);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* ---- save and load: buffered sinks and sources for the plugin ---- */
+
+typedef struct file_io {
+    int fd;
+    uint8_t *buf;
+    size_t len; /* save: bytes buffered; load: bytes available at pos */
+    size_t pos;
+    int sys_errno; /* the failure behind a nonzero callback return */
+} file_io;
+
+static int io_flush(file_io *io)
+{
+    if (io->len > 0 && write_all(io->fd, io->buf, io->len) != 0) {
+        io->sys_errno = errno;
+        return -1;
+    }
+    io->len = 0;
+    return 0;
+}
+
+/* lms_snapshot_write_fn: buffer small pieces, write big ones through. */
+static int io_write(void *arg, const void *buf, size_t len)
+{
+    file_io *io = arg;
+    if (io->len + len > SNAP_IO_BUF && io_flush(io) != 0)
+        return -1;
+    if (len >= SNAP_IO_BUF) {
+        if (write_all(io->fd, buf, len) == 0)
+            return 0;
+        io->sys_errno = errno;
+        return -1;
+    }
+    memcpy(io->buf + io->len, buf, len);
+    io->len += len;
+    return 0;
+}
+
+/* lms_snapshot_read_fn over a buffered file. */
+static int io_read(void *arg, void *buf, size_t len)
+{
+    file_io *io = arg;
+    uint8_t *p = buf;
+    while (len > 0) {
+        if (io->pos == io->len) {
+            ssize_t n = read(io->fd, io->buf, SNAP_IO_BUF);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                io->sys_errno = n < 0 ? errno : 0;
+                return -1;
+            }
+            io->len = (size_t)n;
+            io->pos = 0;
+        }
+        size_t take = io->len - io->pos < len ? io->len - io->pos : len;
+        memcpy(p, io->buf + io->pos, take);
+        io->pos += take;
+        p += take;
+        len -= take;
+    }
+    return 0;
+}
+
+/* Stream the store into the open temp file io->fd. */
+static int save_stream(const struct lms_storage_ops *ops, void *inst,
+                       const lms_snapshot_header *h, file_io *io,
+                       uint8_t digest[LMS_SHA256_LEN], const char *tmp,
+                       lms_err *err)
+{
+    int rc = ops->snapshot_write(inst, h, io_write, io, digest, err);
+    if (rc == LMS_OK && io_flush(io) != 0)
+        rc = LMS_ABORTED;
+    if (rc == LMS_ABORTED && io->sys_errno != 0) {
+        errno = io->sys_errno;
+        rc = sys_fail(err, "writing", tmp);
+    }
+    return rc;
+}
+
+int snapshot_save(const struct lms_storage_ops *ops, void *inst,
+                  const char *dir, const lms_snapshot_header *h,
+                  uint8_t digest[LMS_SHA256_LEN], lms_err *err)
+{
+    char path[4096], tmp[4100];
+    uint8_t ignored[LMS_SHA256_LEN];
+    if (snapshot_path(dir, h->index, path, sizeof path) != 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "snapshot: directory name too long: %s", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    file_io io = {.fd = -1, .buf = malloc(SNAP_IO_BUF)};
+    if (io.buf == NULL)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    io.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = io.fd < 0 ? sys_fail(err, "creating", tmp) : LMS_OK;
+    if (rc == LMS_OK)
+        rc = save_stream(ops, inst, h, &io, digest ? digest : ignored, tmp,
+                         err);
+    if (rc == LMS_OK) {
+        rc = publish(io.fd, tmp, path, dir, err);
+        io.fd = -1;
+    }
+    if (io.fd >= 0)
+        close(io.fd);
+    if (rc != LMS_OK)
+        unlink(tmp);
+    free(io.buf);
+    return rc;
+}
+
+int snapshot_load(const struct lms_storage_ops *ops, void *inst,
+                  const char *path, lms_snapshot_header *out, lms_err *err)
+{
+    file_io io = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+    if (io.fd < 0)
+        return sys_fail(err, "opening", path);
+    io.buf = malloc(SNAP_IO_BUF);
+    int rc = io.buf ? ops->snapshot_read(inst, io_read, &io, out, err)
+                    : lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
+                                  "out of memory");
+    if (rc != LMS_OK && io.sys_errno != 0) {
+        errno = io.sys_errno; /* an I/O error, not a damaged file */
+        rc = sys_fail(err, "reading", path);
+    }
+    close(io.fd);
+    free(io.buf);
+    return rc;
+}
+
+/* ---- the header of a file ---- */
+
+/* Fill info from a decoded header record. */
+static int info_from(const Lms__Snap__Record *r, snapshot_info *info,
+                     lms_err *err)
+{
+    const Lms__Snap__Header *h = r->header;
+    info->index = h->index;
+    info->term = h->term;
+    info->created = h->created;
+    snprintf(info->backend, sizeof info->backend, "%s",
+             h->backend ? h->backend : "");
+    if (h->config.len > 0) {
+        info->config = malloc(h->config.len);
+        if (info->config == NULL)
+            return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+        memcpy(info->config, h->config.data, h->config.len);
+        info->config_len = h->config.len;
+    }
+    return LMS_OK;
+}
+
+/* Read and decode the first record of fd; *r is NULL if it is no header. */
+static int read_header(int fd, Lms__Snap__Record **r)
+{
+    uint8_t len[4];
+    *r = NULL;
+    if (read_all(fd, len, sizeof len) != 0)
+        return -1;
+    size_t n = (size_t)len[0] << 24 | (size_t)len[1] << 16 |
+               (size_t)len[2] << 8 | len[3];
+    uint8_t *body = n <= SNAP_HEADER_MAX ? malloc(n ? n : 1) : NULL;
+    if (body != NULL && read_all(fd, body, n) == 0)
+        *r = lms__snap__record__unpack(NULL, n, body);
+    free(body);
+    if (*r != NULL && (*r)->body_case != LMS__SNAP__RECORD__BODY_HEADER) {
+        lms__snap__record__free_unpacked(*r, NULL);
+        *r = NULL;
+    }
+    return *r ? 0 : -1;
+}
+
+int snapshot_peek(const char *path, snapshot_info *info, lms_err *err)
+{
+    memset(info, 0, sizeof *info);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_fail(err, "opening", path);
+    struct stat st;
+    Lms__Snap__Record *r = NULL;
+    int rc;
+    if (fstat(fd, &st) != 0)
+        rc = sys_fail(err, "stat of", path);
+    else if (read_header(fd, &r) != 0)
+        rc = lms_err_set(err, LMS_DATA_LOSS, "snapshot: %s does not start "
+                         "with a snapshot header", path);
+    else {
+        rc = info_from(r, info, err);
+        info->size = (uint64_t)st.st_size;
+    }
+    if (r)
+        lms__snap__record__free_unpacked(r, NULL);
+    close(fd);
+    return rc;
+}
+
+void snapshot_info_free(snapshot_info *info)
+{
+    free(info->config);
+    info->config = NULL;
+    info->config_len = 0;
+}
+
+/* ---- the directory ---- */
+
+/* Is name a snapshot file (*temp = 0) or one of its temp files (*temp =
+ * 1)? Sets *index. */
+static int parse_name(const char *name, uint64_t *index, int *temp)
+{
+    if (strncmp(name, "snap-", 5) != 0 || name[5] < '0' || name[5] > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(name + 5, &end, 10);
+    if (errno != 0 || strncmp(end, SNAPSHOT_SUFFIX, 5) != 0)
+        return 0;
+    end += strlen(SNAPSHOT_SUFFIX);
+    *temp = strcmp(end, ".tmp") == 0 || strcmp(end, ".recv") == 0;
+    if (*end != '\0' && !*temp)
+        return 0;
+    *index = v;
+    return 1;
+}
+
+static int by_index_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The indexes of dir's snapshot files, newest first (malloc'd into *out);
+ * temp files are not listed. */
+static int list_snapshots(const char *dir, uint64_t **out, size_t *n,
+                          lms_err *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return sys_fail(err, "opening directory", dir);
+    uint64_t *v = NULL;
+    size_t len = 0, cap = 0;
+    struct dirent *e;
+    int rc = LMS_OK, temp;
+    uint64_t index;
+    while (rc == LMS_OK && (e = readdir(d)) != NULL) {
+        if (!parse_name(e->d_name, &index, &temp) || temp)
+            continue;
+        if (len == cap) {
+            uint64_t *g = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof *v);
+            if (g == NULL) {
+                rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+                break;
+            }
+            v = g;
+        }
+        v[len++] = index;
+    }
+    closedir(d);
+    if (rc == LMS_OK && len > 1)
+        qsort(v, len, sizeof *v, by_index_desc);
+    *out = v;
+    *n = len;
+    return rc;
+}
+
+int snapshot_latest(const char *dir, char *path, size_t cap,
+                    snapshot_info *info, lms_err *err)
+{
+    uint64_t *v = NULL;
+    size_t n = 0;
+    int rc = list_snapshots(dir, &v, &n, err);
+    int found = 0;
+    for (size_t i = 0; rc == LMS_OK && !found && i < n; i++) {
+        snapshot_info got;
+        if (snapshot_path(dir, v[i], path, cap) != 0)
+            rc = lms_err_set(err, LMS_INVALID_ARGUMENT,
+                             "snapshot: directory name too long: %s", dir);
+        else if (snapshot_peek(path, &got, NULL) == LMS_OK) {
+            found = got.index == v[i];
+            if (found && info)
+                *info = got;
+            else
+                snapshot_info_free(&got);
+        }
+    }
+    free(v);
+    if (rc == LMS_OK && !found)
+        rc = lms_err_set(err, LMS_NOT_FOUND, "snapshot: none in %s", dir);
+    return rc;
+}
+
+/* Remove dir/name, logging nothing: a file that vanished is fine. */
+static int remove_in(const char *dir, const char *name, lms_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return sys_fail(err, "removing", path);
+    return LMS_OK;
+}
+
+int snapshot_prune(const char *dir, size_t keep, lms_err *err)
+{
+    uint64_t *v = NULL;
+    size_t n = 0;
+    int rc = list_snapshots(dir, &v, &n, err);
+    uint64_t newest = n > 0 ? v[0] : 0, oldest_kept = 0;
+    if (rc == LMS_OK && keep > 0 && n > 0)
+        oldest_kept = v[(keep < n ? keep : n) - 1];
+    free(v);
+    DIR *d = rc == LMS_OK ? opendir(dir) : NULL;
+    if (rc == LMS_OK && d == NULL)
+        rc = sys_fail(err, "opening directory", dir);
+    struct dirent *e;
+    uint64_t index;
+    int temp;
+    while (rc == LMS_OK && (e = readdir(d)) != NULL) {
+        if (!parse_name(e->d_name, &index, &temp))
+            continue;
+        int stale = temp ? n > 0 && index <= newest
+                         : keep == 0 || index < oldest_kept;
+        if (stale)
+            rc = remove_in(dir, e->d_name, err);
+    }
+    if (d)
+        closedir(d);
+    return rc == LMS_OK ? fsync_dir(dir, err) : rc;
+}
+
+/* ---- InstallSnapshot: cutting a file in chunks ---- */
+
+int snapshot_reader_open(snapshot_reader *r, const char *path, size_t chunk,
+                         lms_err *err)
+{
+    struct stat st;
+    r->fd = -1;
+    r->chunk = chunk;
+    if (chunk == 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "snapshot: chunk size 0");
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0)
+        return sys_fail(err, "opening", path);
+    if (fstat(r->fd, &st) != 0) {
+        int rc = sys_fail(err, "stat of", path);
+        snapshot_reader_close(r);
+        return rc;
+    }
+    r->size = (uint64_t)st.st_size;
+    return LMS_OK;
+}
+
+int snapshot_reader_read(snapshot_reader *r, uint64_t offset, void *buf,
+                         size_t *len, int *last, lms_err *err)
+{
+    if (offset % r->chunk != 0 || offset > r->size ||
+        (offset == r->size && offset != 0))
+        return lms_err_set(err, LMS_OUT_OF_RANGE,
+                           "snapshot: no chunk at offset %" PRIu64
+                           " of a %" PRIu64 "-byte file", offset, r->size);
+    size_t n = r->size - offset < r->chunk ? (size_t)(r->size - offset)
+                                           : r->chunk;
+    for (size_t got = 0; got < n;) {
+        ssize_t k = pread(r->fd, (char *)buf + got, n - got,
+                          (off_t)(offset + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return lms_err_set(err, LMS_UNAVAILABLE, "snapshot: reading a "
+                               "chunk: %s", k < 0 ? strerror(errno)
+                                                  : "the file shrank");
+        got += (size_t)k;
+    }
+    *len = n;
+    *last = offset + n == r->size;
+    return LMS_OK;
+}
+
+void snapshot_reader_close(snapshot_reader *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
+/* ---- InstallSnapshot: putting the chunks back together ---- */
+
+int snapshot_receiver_open(snapshot_receiver *rx, const char *dir,
+                           uint64_t index, lms_err *err)
+{
+    memset(rx, 0, sizeof *rx);
+    rx->fd = -1;
+    rx->index = index;
+    int n = snprintf(rx->dir, sizeof rx->dir, "%s", dir);
+    if (n < 0 || (size_t)n >= sizeof rx->dir ||
+        snapshot_path(dir, index, rx->tmp, sizeof rx->tmp - 5) != 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "snapshot: directory name too long: %s", dir);
+    strcat(rx->tmp, ".recv");
+    rx->fd = open(rx->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (rx->fd < 0)
+        return sys_fail(err, "creating", rx->tmp);
+    return LMS_OK;
+}
+
+int snapshot_receiver_write(snapshot_receiver *rx, uint64_t offset,
+                            const void *data, size_t len, lms_err *err)
+{
+    if (rx->fd < 0)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "snapshot: the receiver is closed");
+    if (len > 0 && offset + len <= rx->received)
+        return LMS_OK; /* a retransmission of what we have */
+    if (offset != rx->received)
+        return lms_err_set(err, LMS_OUT_OF_RANGE,
+                           "snapshot %" PRIu64 ": chunk at %" PRIu64
+                           ", expected %" PRIu64, rx->index, offset,
+                           rx->received);
+    if (write_all(rx->fd, data, len) != 0)
+        return sys_fail(err, "writing", rx->tmp);
+    rx->received += len;
+    return LMS_OK;
+}
+
+int snapshot_receiver_finish(snapshot_receiver *rx, uint64_t total,
+                             char *path, size_t cap, lms_err *err)
+{
+    char final[4096];
+    int rc = LMS_OK;
+    if (rx->fd < 0)
+        rc = lms_err_set(err, LMS_FAILED_PRECONDITION,
+                         "snapshot: the receiver is closed");
+    else if (rx->received != total)
+        rc = lms_err_set(err, LMS_DATA_LOSS, "snapshot %" PRIu64 ": %" PRIu64
+                         " bytes received of %" PRIu64, rx->index,
+                         rx->received, total);
+    if (rc == LMS_OK) {
+        snapshot_path(rx->dir, rx->index, final, sizeof final);
+        rc = publish(rx->fd, rx->tmp, final, rx->dir, err);
+        rx->fd = -1;
+    }
+    if (rc != LMS_OK) {
+        snapshot_receiver_abort(rx);
+        return rc;
+    }
+    rx->tmp[0] = '\0'; /* renamed: nothing for abort to remove */
+    if (path && cap > 0)
+        snprintf(path, cap, "%s", final);
+    return LMS_OK;
+}
+
+void snapshot_receiver_abort(snapshot_receiver *rx)
+{
+    if (rx->fd >= 0) {
+        close(rx->fd);
+        rx->fd = -1;
+    }
+    if (rx->tmp[0] != '\0')
+        unlink(rx->tmp);
+    rx->tmp[0] = '\0';
+}

@@ -1,0 +1,116 @@
+/*
+ * snapshot.h: snapshot files in a node's snapshot directory.
+ *
+ * The storage plugin turns the state into a snapshot stream and back
+ * (storage.h, docs/snapshots.md); this module gives the stream a home:
+ * <dir>/snap-<index>.lmss, zero-padded to 20 digits so that names sort by
+ * index, written atomically (temp file, fsync, rename, fsync of the
+ * directory) so that a file with that name is always complete. It also
+ * cuts a file into chunks for InstallSnapshot and puts received chunks
+ * back together. No libevent, no threads: callers run it where blocking on
+ * disk is allowed (the storage thread).
+ */
+#ifndef LMS_CORE_SNAPSHOT_H
+#define LMS_CORE_SNAPSHOT_H
+
+#include <lms/storage.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAPSHOT_SUFFIX ".lmss"
+
+/* "<dir>/snap-<index, 20 digits>.lmss" into out; -1 if it does not fit. */
+int snapshot_path(const char *dir, uint64_t index, char *out, size_t cap);
+
+/*
+ * Write the store's state to <dir>/snap-<h->index>.lmss through a temp
+ * file, atomically and durably; digest (may be NULL) gets the stream's
+ * digest. An existing file of that index is replaced. On error no file of
+ * that name is left behind unless one was there before.
+ */
+int snapshot_save(const struct lms_storage_ops *ops, void *inst,
+                  const char *dir, const lms_snapshot_header *h,
+                  uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+
+/* Replace the store's state with the snapshot file at path (see
+ * snapshot_read in storage.h: all or nothing). out as there. */
+int snapshot_load(const struct lms_storage_ops *ops, void *inst,
+                  const char *path, lms_snapshot_header *out, lms_err *err);
+
+/* What a snapshot file says about itself, from its header alone. */
+typedef struct snapshot_info {
+    uint64_t index;
+    uint64_t term;
+    int64_t created;
+    uint64_t size;   /* of the file, bytes */
+    uint8_t *config; /* malloc'd copy, NULL if empty; snapshot_info_free */
+    size_t config_len;
+    char backend[LMS_NAME_MAX + 1];
+} snapshot_info;
+
+/* Read the header of the file at path (cheap: one record). LMS_DATA_LOSS
+ * when it is not a snapshot file. */
+int snapshot_peek(const char *path, snapshot_info *info, lms_err *err);
+void snapshot_info_free(snapshot_info *info);
+
+/*
+ * The newest complete snapshot in dir: the highest index among files named
+ * snap-<index>.lmss whose header parses and names that index (temp files
+ * and damaged headers are skipped). path gets its name; info (may be NULL)
+ * its header. LMS_NOT_FOUND when there is none.
+ */
+int snapshot_latest(const char *dir, char *path, size_t cap,
+                    snapshot_info *info, lms_err *err);
+
+/* Keep the keep newest snapshot files of dir and delete older ones, and
+ * any temp file of an index at or below the newest. */
+int snapshot_prune(const char *dir, size_t keep, lms_err *err);
+
+/* ---- InstallSnapshot: the sender's side ---- */
+
+/* A snapshot file cut in chunks of chunk bytes, at any offset (a chunk may
+ * be sent again). */
+typedef struct snapshot_reader {
+    int fd;
+    uint64_t size;
+    size_t chunk;
+} snapshot_reader;
+
+int snapshot_reader_open(snapshot_reader *r, const char *path, size_t chunk,
+                         lms_err *err);
+/* The chunk at offset (a multiple of r->chunk, at most r->size) into buf
+ * (r->chunk bytes): *len its length, *last set on the final one.
+ * LMS_OUT_OF_RANGE for a bad offset. */
+int snapshot_reader_read(snapshot_reader *r, uint64_t offset, void *buf,
+                         size_t *len, int *last, lms_err *err);
+void snapshot_reader_close(snapshot_reader *r);
+
+/* ---- InstallSnapshot: the receiver's side ---- */
+
+/* Chunks of snapshot index appended in order to <final name>.recv. */
+typedef struct snapshot_receiver {
+    int fd;
+    uint64_t index;
+    uint64_t received; /* bytes so far = the next offset expected */
+    char dir[4096];
+    char tmp[4096];
+} snapshot_receiver;
+
+/* Start receiving snapshot index into dir (a stale .recv is truncated). */
+int snapshot_receiver_open(snapshot_receiver *rx, const char *dir,
+                           uint64_t index, lms_err *err);
+/* Append the chunk at offset. A chunk already received (offset + len <=
+ * received, a retransmission) is ignored; a gap is LMS_OUT_OF_RANGE, and
+ * the sender should restart from rx->received. */
+int snapshot_receiver_write(snapshot_receiver *rx, uint64_t offset,
+                            const void *data, size_t len, lms_err *err);
+/* After the last chunk: check that total bytes arrived, make the file
+ * durable and give it its final name (into path, may be NULL). The
+ * receiver is closed in every case; on error the temp file is removed. */
+int snapshot_receiver_finish(snapshot_receiver *rx, uint64_t total,
+                             char *path, size_t cap, lms_err *err);
+/* Give up: close and remove the temp file. Safe after finish. */
+void snapshot_receiver_abort(snapshot_receiver *rx);
+
+#endif

@@ -1,0 +1,300 @@
+/*
+ * test_storage_snapshot.c: storage ops snapshot_write and snapshot_read of
+ * storage_sqlite, with the stream kept in memory: a store with every kind
+ * of row (a 5 MB file with NUL bytes, the tutor's fields) copied into a
+ * fresh store table for table, equal digests and byte-identical streams
+ * from equal stores, the empty store, streams that are damaged (a flipped
+ * byte anywhere that matters, truncated, a wrong digest or count) refused
+ * with the target's old state and applied index intact, bounded pieces on
+ * the way out, and the preconditions.
+ */
+#include "storage_fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A snapshot stream in memory: the sink records the largest piece it was
+ * handed; the source reads from pos; fail_at makes the sink refuse once it
+ * holds that many bytes. */
+typedef struct membuf {
+    unsigned char *p;
+    size_t len, cap, pos, max_piece, fail_at;
+    unsigned writes;
+} membuf;
+
+static int mem_write(void *arg, const void *buf, size_t len)
+{
+    membuf *m = arg;
+    if (m->fail_at && m->len + len > m->fail_at)
+        return -1;
+    if (m->len + len > m->cap) {
+        m->cap = (m->len + len) * 2;
+        m->p = realloc(m->p, m->cap);
+        assert_non_null(m->p);
+    }
+    memcpy(m->p + m->len, buf, len);
+    m->len += len;
+    m->max_piece = len > m->max_piece ? len : m->max_piece;
+    m->writes++;
+    return 0;
+}
+
+static int mem_read(void *arg, void *buf, size_t len)
+{
+    membuf *m = arg;
+    if (len > m->len - m->pos)
+        return -1;
+    memcpy(buf, m->p + m->pos, len);
+    m->pos += len;
+    return 0;
+}
+
+static const unsigned char test_config[] = {0, 1, 2, 0, 'c', 'f', 'g'};
+
+/* Snapshot fx's store at index into m. */
+static void snap(fixture *fx, uint64_t index, membuf *m,
+                 uint8_t digest[LMS_SHA256_LEN])
+{
+    lms_snapshot_header h = {.index = index, .term = 3,
+                             .config = test_config,
+                             .config_len = sizeof test_config,
+                             .created = 1700000000000};
+    EXPECT_OK(fx_ops->snapshot_write(fx->st, &h, mem_write, m, digest,
+                                     &fx->err));
+}
+
+static void other_path(const fixture *fx, const char *name, char *out,
+                       size_t cap)
+{
+    snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
+}
+
+static const char *const b_config[] = {"path", "b.db", NULL};
+
+static void test_round_trip_into_a_fresh_store(void **state)
+{
+    fixture *fx = *state, b;
+    uint8_t d1[LMS_SHA256_LEN], d2[LMS_SHA256_LEN];
+    membuf m1 = {0}, m2 = {0};
+    fx_fill_everything(fx);
+    snap(fx, FX_FILLED_INDEX, &m1, d1);
+    fx_open_other(fx, &b, b_config);
+    lms_snapshot_header out;
+    EXPECT_OK(fx_ops->snapshot_read(b.st, mem_read, &m1, &out, &b.err));
+    assert_int_equal(m1.pos, m1.len);
+    assert_int_equal(out.index, FX_FILLED_INDEX);
+    assert_int_equal(out.term, 3);
+    assert_int_equal(out.created, 1700000000000);
+    assert_int_equal(out.format, LMS_SNAPSHOT_FORMAT);
+    assert_string_equal(out.backend, "storage_sqlite");
+    assert_int_equal(out.config_len, sizeof test_config);
+    assert_memory_equal(out.config, test_config, sizeof test_config);
+    assert_int_equal(fx_applied(&b), FX_FILLED_INDEX);
+    char a_db[PATH_MAX], b_db[PATH_MAX];
+    fx_db_path(fx, a_db, sizeof a_db);
+    other_path(fx, "b.db", b_db, sizeof b_db);
+    fx_expect_same_tables(a_db, b_db);
+    /* The copy snapshots to the same bytes and the same digest. */
+    snap(&b, FX_FILLED_INDEX, &m2, d2);
+    assert_memory_equal(d1, d2, LMS_SHA256_LEN);
+    assert_int_equal(m1.len, m2.len);
+    assert_memory_equal(m1.p, m2.p, m1.len);
+    /* And the big file reads back through the ordinary op. */
+    lms_submission s;
+    EXPECT_OK(fx_ops->submission_get(b.st, 20, 1, &s, &b.err));
+    assert_int_equal(s.size, FX_BIG_FILE);
+    fx_close_other(&b);
+    free(m1.p);
+    free(m2.p);
+}
+
+static void test_pieces_stay_small(void **state)
+{
+    fixture *fx = *state;
+    uint8_t d[LMS_SHA256_LEN];
+    membuf m = {0};
+    fx_fill_everything(fx);
+    snap(fx, FX_FILLED_INDEX, &m, d);
+    assert_true(m.len > FX_BIG_FILE);
+    /* One record per write: a chunk and its framing at most. */
+    assert_true(m.max_piece <= LMS_SNAPSHOT_CHUNK + 64);
+    assert_true(m.writes > FX_BIG_FILE / LMS_SNAPSHOT_CHUNK);
+    free(m.p);
+}
+
+static void test_digest_depends_on_state_index_not_time(void **state)
+{
+    fixture *fx = *state;
+    uint8_t d1[LMS_SHA256_LEN], d2[LMS_SHA256_LEN], d3[LMS_SHA256_LEN];
+    membuf m1 = {0}, m2 = {0}, m3 = {0};
+    fx_seed_people(fx);
+    snap(fx, 5, &m1, d1);
+    lms_snapshot_header later = {.index = 5, .term = 3,
+                                 .config = test_config,
+                                 .config_len = sizeof test_config,
+                                 .created = 1800000000000};
+    EXPECT_OK(fx_ops->snapshot_write(fx->st, &later, mem_write, &m2, d2,
+                                     &fx->err));
+    assert_memory_equal(d1, d2, LMS_SHA256_LEN); /* created is not digested */
+    snap(fx, 6, &m3, d3);
+    assert_memory_not_equal(d1, d3, LMS_SHA256_LEN); /* the index is */
+    free(m1.p);
+    free(m2.p);
+    free(m3.p);
+}
+
+static void test_empty_store(void **state)
+{
+    fixture *fx = *state, b;
+    uint8_t d1[LMS_SHA256_LEN], d2[LMS_SHA256_LEN];
+    membuf m1 = {0}, m2 = {0};
+    fx_begin(fx);
+    fx_commit(fx, 0); /* so that both stores have an applied index row */
+    snap(fx, 0, &m1, d1);
+    fx_open_other(fx, &b, b_config);
+    snap(&b, 0, &m2, d2);
+    assert_memory_equal(d1, d2, LMS_SHA256_LEN);
+    assert_int_equal(m1.len, m2.len);
+    /* Reading the empty snapshot empties a full store. */
+    fx_fill_everything(&b);
+    lms_snapshot_header out;
+    EXPECT_OK(fx_ops->snapshot_read(b.st, mem_read, &m1, &out, &b.err));
+    uint64_t n = 99;
+    EXPECT_OK(fx_ops->user_count(b.st, &n, &b.err));
+    assert_int_equal(n, 0);
+    assert_int_equal(fx_applied(&b), 0);
+    char a_db[PATH_MAX], b_db[PATH_MAX];
+    fx_db_path(fx, a_db, sizeof a_db);
+    other_path(fx, "b.db", b_db, sizeof b_db);
+    fx_expect_same_tables(a_db, b_db);
+    fx_close_other(&b);
+    free(m1.p);
+    free(m2.p);
+}
+
+/* Feed b the damaged stream (len bytes of p) and check that it is refused
+ * with code and that b's tables and applied index are what they were. */
+static void expect_refused(fixture *b, const char *b_db, const void *p,
+                           size_t len, int code, const char *what)
+{
+    size_t before_len = 0, after_len = 0;
+    char *before = fx_dump_tables(b_db, &before_len);
+    uint64_t applied = fx_applied(b);
+    membuf m = {.p = (unsigned char *)p, .len = len};
+    lms_snapshot_header out;
+    lms_err_clear(&b->err);
+    int rc = fx_ops->snapshot_read(b->st, mem_read, &m, &out, &b->err);
+    if (rc != code)
+        fail_msg("%s: snapshot_read returned %d, expected %d (%s)", what, rc,
+                 code, b->err.msg);
+    char *after = fx_dump_tables(b_db, &after_len);
+    if (before_len != after_len || memcmp(before, after, after_len) != 0)
+        fail_msg("%s: the refused snapshot changed the store", what);
+    assert_int_equal(fx_applied(b), applied);
+    free(before);
+    free(after);
+}
+
+/* The offset of the last record (the trailer) of a stream. */
+static size_t trailer_at(const unsigned char *p, size_t len)
+{
+    size_t at = 0, last = 0;
+    while (at + 4 <= len) {
+        last = at;
+        at += 4 + ((size_t)p[at] << 24 | (size_t)p[at + 1] << 16 |
+                   (size_t)p[at + 2] << 8 | p[at + 3]);
+    }
+    assert_int_equal(at, len);
+    return last;
+}
+
+static void test_damaged_streams_are_refused(void **state)
+{
+    fixture *fx = *state, b;
+    uint8_t d[LMS_SHA256_LEN];
+    membuf m = {0};
+    fx_fill_everything(fx);
+    snap(fx, FX_FILLED_INDEX, &m, d);
+    fx_open_other(fx, &b, b_config);
+    fx_seed_people(&b); /* the old state: people, applied index 1 */
+    char b_db[PATH_MAX];
+    other_path(fx, "b.db", b_db, sizeof b_db);
+    unsigned char *bad = malloc(m.len);
+    assert_non_null(bad);
+    /* Header: len(4) 0a len 08 01 10 <index>. */
+    assert_int_equal(m.p[9], FX_FILLED_INDEX);
+    size_t trailer = trailer_at(m.p, m.len);
+    size_t flips[] = {9, 200, 5000, m.len / 2, trailer - 3, m.len - 1};
+    for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+        memcpy(bad, m.p, m.len);
+        bad[flips[i]] ^= 0x20;
+        char what[64];
+        snprintf(what, sizeof what, "byte %zu flipped", flips[i]);
+        expect_refused(&b, b_db, bad, m.len, LMS_DATA_LOSS, what);
+    }
+    size_t cuts[] = {0, 3, 40, m.len / 3, trailer, m.len - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "truncated to %zu bytes", cuts[i]);
+        expect_refused(&b, b_db, m.p, cuts[i], LMS_DATA_LOSS, what);
+    }
+    /* Trailer: len(4) 82 01 len 08 <count> 12 20 <digest>. */
+    memcpy(bad, m.p, m.len);
+    assert_int_equal(bad[trailer + 7], 0x08);
+    assert_true(bad[trailer + 8] < 0x7f);
+    bad[trailer + 8]++;
+    expect_refused(&b, b_db, bad, m.len, LMS_DATA_LOSS, "wrong count");
+    memcpy(bad, m.p, m.len);
+    bad[trailer + 11] ^= 1;
+    expect_refused(&b, b_db, bad, m.len, LMS_DATA_LOSS, "wrong digest");
+    /* The intact stream still goes in afterwards. */
+    m.pos = 0;
+    lms_snapshot_header out;
+    EXPECT_OK(fx_ops->snapshot_read(b.st, mem_read, &m, &out, &b.err));
+    assert_int_equal(fx_applied(&b), FX_FILLED_INDEX);
+    fx_close_other(&b);
+    free(bad);
+    free(m.p);
+}
+
+static void test_preconditions_and_a_refusing_writer(void **state)
+{
+    fixture *fx = *state;
+    uint8_t d[LMS_SHA256_LEN];
+    membuf m = {0};
+    lms_snapshot_header h = {.index = 1};
+    fx_seed_people(fx);
+    fx_begin(fx);
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->snapshot_write(fx->st, &h, mem_write, &m, d,
+                                       &fx->err));
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->snapshot_read(fx->st, mem_read, &m, &h, &fx->err));
+    EXPECT_OK(fx_ops->rollback(fx->st, &fx->err));
+    m.fail_at = 100;
+    EXPECT_CODE(LMS_ABORTED,
+                fx_ops->snapshot_write(fx->st, &h, mem_write, &m, d,
+                                       &fx->err));
+    /* No transaction was left open. */
+    fx_begin(fx);
+    fx_commit(fx, 2);
+    assert_int_equal(fx_applied(fx), 2);
+    free(m.p);
+}
+
+int run_snapshot_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+        T(test_round_trip_into_a_fresh_store),
+        T(test_pieces_stay_small),
+        T(test_digest_depends_on_state_index_not_time),
+        T(test_empty_store),
+        T(test_damaged_streams_are_refused),
+        T(test_preconditions_and_a_refusing_writer),
+#undef T
+    };
+    return cmocka_run_group_tests_name("storage_sqlite snapshots", tests,
+                                       NULL, NULL);
+}

@@ -1,0 +1,289 @@
+/*
+ * test_snapshot.c: core/snapshot.c against the real storage_sqlite plugin
+ * (through tests/storage's fixture): a store with every kind of row saved
+ * to a file and loaded into a fresh store, table for table, with equal
+ * digests; the header read back by snapshot_peek; a damaged file refused
+ * with the old state kept; a file cut in chunks and put back together by
+ * the receiver (retransmissions, gaps, a short transfer); snapshot_latest
+ * skipping temp files and damaged headers; snapshot_prune.
+ */
+#include "snapshot.h"
+#include "storage_fixture.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const b_config[] = {"path", "b.db", NULL};
+static const unsigned char conf_bytes[] = {'m', 0, 'e', 'm'};
+
+static lms_snapshot_header header_at(uint64_t index)
+{
+    lms_snapshot_header h = {.index = index, .term = 4,
+                             .config = conf_bytes,
+                             .config_len = sizeof conf_bytes,
+                             .created = 123456};
+    return h;
+}
+
+/* "<data dir>/<name>", creating it as a directory if mkdir. */
+static void in_dir(const fixture *fx, const char *name, int mkdir_it,
+                   char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
+    if (mkdir_it && mkdir(out, 0755) != 0)
+        fail_msg("mkdir %s", out);
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+    close(fd);
+}
+
+static unsigned char *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *p = malloc(*n ? *n : 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, *n, f), *n);
+    fclose(f);
+    return p;
+}
+
+static int exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static void test_save_and_load_round_trip(void **state)
+{
+    fixture *fx = *state, b;
+    char dir[PATH_MAX], path[PATH_MAX], a_db[PATH_MAX], b_db[PATH_MAX];
+    uint8_t d1[LMS_SHA256_LEN], d2[LMS_SHA256_LEN];
+    fx_fill_everything(fx);
+    in_dir(fx, "snap", 1, dir, sizeof dir);
+    lms_snapshot_header h = header_at(FX_FILLED_INDEX);
+    EXPECT_OK(snapshot_save(fx_ops, fx->st, dir, &h, d1, &fx->err));
+    assert_int_equal(snapshot_path(dir, FX_FILLED_INDEX, path, sizeof path),
+                     0);
+    EXPECT_CONTAINS(path, "/snap-00000000000000000077.lmss");
+    assert_true(exists(path));
+    snapshot_info info;
+    EXPECT_OK(snapshot_peek(path, &info, &fx->err));
+    assert_int_equal(info.index, FX_FILLED_INDEX);
+    assert_int_equal(info.term, 4);
+    assert_int_equal(info.created, 123456);
+    assert_string_equal(info.backend, "storage_sqlite");
+    assert_int_equal(info.config_len, sizeof conf_bytes);
+    assert_memory_equal(info.config, conf_bytes, sizeof conf_bytes);
+    assert_true(info.size > FX_BIG_FILE);
+    snapshot_info_free(&info);
+
+    fx_open_other(fx, &b, b_config);
+    lms_snapshot_header out;
+    EXPECT_OK(snapshot_load(fx_ops, b.st, path, &out, &fx->err));
+    assert_int_equal(out.index, FX_FILLED_INDEX);
+    assert_int_equal(fx_applied(&b), FX_FILLED_INDEX);
+    fx_db_path(fx, a_db, sizeof a_db);
+    in_dir(fx, "b.db", 0, b_db, sizeof b_db);
+    fx_expect_same_tables(a_db, b_db);
+    in_dir(fx, "snap-b", 1, dir, sizeof dir);
+    EXPECT_OK(snapshot_save(fx_ops, b.st, dir, &h, d2, &fx->err));
+    assert_memory_equal(d1, d2, LMS_SHA256_LEN);
+    fx_close_other(&b);
+}
+
+static void test_damaged_file_keeps_the_old_state(void **state)
+{
+    fixture *fx = *state;
+    char dir[PATH_MAX], path[PATH_MAX];
+    fx_seed_people(fx);
+    in_dir(fx, "snap", 1, dir, sizeof dir);
+    lms_snapshot_header h = header_at(9);
+    EXPECT_OK(snapshot_save(fx_ops, fx->st, dir, &h, NULL, &fx->err));
+    snapshot_path(dir, 9, path, sizeof path);
+    size_t n = 0;
+    unsigned char *p = read_file(path, &n);
+    p[n / 2] ^= 0x01;
+    write_file(path, p, n);
+    fx_begin(fx);
+    fx_commit(fx, 3);
+    lms_snapshot_header out;
+    EXPECT_CODE(LMS_DATA_LOSS,
+                snapshot_load(fx_ops, fx->st, path, &out, &fx->err));
+    assert_int_equal(fx_applied(fx), 3);
+    uint64_t users = 0;
+    EXPECT_OK(fx_ops->user_count(fx->st, &users, &fx->err));
+    assert_int_equal(users, 4);
+    EXPECT_CODE(LMS_UNAVAILABLE, snapshot_load(fx_ops, fx->st, "/nonexistent",
+                                               &out, &fx->err));
+    free(p);
+}
+
+/* Send the file at path in chunks of chunk bytes into rx, sending the
+ * second chunk twice and trying a gap once. */
+static void send_chunks(fixture *fx, const char *path, size_t chunk,
+                        snapshot_receiver *rx)
+{
+    snapshot_reader r;
+    EXPECT_OK(snapshot_reader_open(&r, path, chunk, &fx->err));
+    unsigned char *buf = malloc(chunk);
+    assert_non_null(buf);
+    size_t len = 0;
+    int last = 0;
+    for (uint64_t off = 0; !last; off += len) {
+        EXPECT_OK(snapshot_reader_read(&r, off, buf, &len, &last, &fx->err));
+        assert_true(len == chunk || last);
+        EXPECT_OK(snapshot_receiver_write(rx, off, buf, len, &fx->err));
+        if (off == chunk) /* a retransmission is harmless */
+            EXPECT_OK(snapshot_receiver_write(rx, off, buf, len, &fx->err));
+        if (off == 0 && !last) /* a gap is not */
+            EXPECT_CODE(LMS_OUT_OF_RANGE, snapshot_receiver_write(
+                            rx, 2 * chunk, buf, len, &fx->err));
+    }
+    EXPECT_CODE(LMS_OUT_OF_RANGE,
+                snapshot_reader_read(&r, r.size + chunk, buf, &len, &last,
+                                     &fx->err));
+    EXPECT_CODE(LMS_OUT_OF_RANGE,
+                snapshot_reader_read(&r, 7, buf, &len, &last, &fx->err));
+    snapshot_reader_close(&r);
+    free(buf);
+}
+
+static void test_chunked_transfer_round_trip(void **state)
+{
+    fixture *fx = *state, b;
+    char src[PATH_MAX], dst[PATH_MAX], path[PATH_MAX], got[PATH_MAX];
+    fx_fill_everything(fx);
+    in_dir(fx, "leader", 1, src, sizeof src);
+    in_dir(fx, "follower", 1, dst, sizeof dst);
+    lms_snapshot_header h = header_at(FX_FILLED_INDEX);
+    EXPECT_OK(snapshot_save(fx_ops, fx->st, src, &h, NULL, &fx->err));
+    snapshot_path(src, FX_FILLED_INDEX, path, sizeof path);
+    snapshot_receiver rx;
+    EXPECT_OK(snapshot_receiver_open(&rx, dst, FX_FILLED_INDEX, &fx->err));
+    send_chunks(fx, path, 1u << 20, &rx);
+    EXPECT_OK(snapshot_receiver_finish(&rx, rx.received, got, sizeof got,
+                                       &fx->err));
+    snapshot_receiver_abort(&rx); /* harmless after finish */
+    size_t n1 = 0, n2 = 0;
+    unsigned char *a = read_file(path, &n1), *c = read_file(got, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, c, n1);
+    free(a);
+    free(c);
+    fx_open_other(fx, &b, b_config);
+    lms_snapshot_header out;
+    EXPECT_OK(snapshot_load(fx_ops, b.st, got, &out, &fx->err));
+    assert_int_equal(fx_applied(&b), FX_FILLED_INDEX);
+    fx_close_other(&b);
+}
+
+static void test_short_transfer_is_refused(void **state)
+{
+    fixture *fx = *state;
+    char dir[PATH_MAX], final[PATH_MAX], tmp[PATH_MAX + 8];
+    in_dir(fx, "follower", 1, dir, sizeof dir);
+    snapshot_receiver rx;
+    EXPECT_OK(snapshot_receiver_open(&rx, dir, 8, &fx->err));
+    EXPECT_OK(snapshot_receiver_write(&rx, 0, "abc", 3, &fx->err));
+    EXPECT_CODE(LMS_DATA_LOSS,
+                snapshot_receiver_finish(&rx, 10, NULL, 0, &fx->err));
+    snapshot_path(dir, 8, final, sizeof final);
+    snprintf(tmp, sizeof tmp, "%s.recv", final);
+    assert_false(exists(final));
+    assert_false(exists(tmp));
+}
+
+static void test_latest_skips_temp_and_damaged_files(void **state)
+{
+    fixture *fx = *state;
+    char dir[PATH_MAX], path[PATH_MAX], p[PATH_MAX + 32];
+    in_dir(fx, "snap", 1, dir, sizeof dir);
+    EXPECT_CODE(LMS_NOT_FOUND,
+                snapshot_latest(dir, path, sizeof path, NULL, &fx->err));
+    fx_seed_people(fx);
+    uint64_t saved[] = {5, 12, 9};
+    for (size_t i = 0; i < 3; i++) {
+        lms_snapshot_header h = header_at(saved[i]);
+        EXPECT_OK(snapshot_save(fx_ops, fx->st, dir, &h, NULL, &fx->err));
+    }
+    /* A torn temp file of a newer snapshot, a damaged newer file, a file
+     * whose header names another index, and strangers. */
+    snapshot_path(dir, 20, path, sizeof path);
+    snprintf(p, sizeof p, "%s.tmp", path);
+    write_file(p, "\0\0\0\x05torn", 8);
+    snapshot_path(dir, 30, p, sizeof p);
+    write_file(p, "garbage!", 8);
+    snapshot_path(dir, 9, path, sizeof path);
+    size_t n = 0;
+    unsigned char *nine = read_file(path, &n);
+    snapshot_path(dir, 40, p, sizeof p);
+    write_file(p, nine, n);
+    free(nine);
+    snprintf(p, sizeof p, "%s/snap-99.lmss.bak", dir);
+    write_file(p, "x", 1);
+    snapshot_info info;
+    EXPECT_OK(snapshot_latest(dir, path, sizeof path, &info, &fx->err));
+    assert_int_equal(info.index, 12);
+    EXPECT_CONTAINS(path, "snap-00000000000000000012.lmss");
+    snapshot_info_free(&info);
+}
+
+static void test_prune_keeps_the_newest(void **state)
+{
+    fixture *fx = *state;
+    char dir[PATH_MAX], path[PATH_MAX], p[PATH_MAX + 8];
+    in_dir(fx, "snap", 1, dir, sizeof dir);
+    fx_seed_people(fx);
+    uint64_t saved[] = {5, 9, 12};
+    for (size_t i = 0; i < 3; i++) {
+        lms_snapshot_header h = header_at(saved[i]);
+        EXPECT_OK(snapshot_save(fx_ops, fx->st, dir, &h, NULL, &fx->err));
+    }
+    snapshot_path(dir, 7, path, sizeof path); /* a stale temp file */
+    snprintf(p, sizeof p, "%s.tmp", path);
+    write_file(p, "x", 1);
+    snapshot_path(dir, 20, path, sizeof path); /* a transfer in progress */
+    char recv[PATH_MAX + 8];
+    snprintf(recv, sizeof recv, "%s.recv", path);
+    write_file(recv, "x", 1);
+    EXPECT_OK(snapshot_prune(dir, 2, &fx->err));
+    int want[][2] = {{5, 0}, {9, 1}, {12, 1}};
+    for (size_t i = 0; i < 3; i++) {
+        snapshot_path(dir, (uint64_t)want[i][0], path, sizeof path);
+        assert_int_equal(exists(path), want[i][1]);
+    }
+    assert_false(exists(p));
+    assert_true(exists(recv));
+}
+
+int main(void)
+{
+    if (fx_load_plugin() != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+        T(test_save_and_load_round_trip),
+        T(test_damaged_file_keeps_the_old_state),
+        T(test_chunked_transfer_round_trip),
+        T(test_short_transfer_is_refused),
+        T(test_latest_skips_temp_and_damaged_files),
+        T(test_prune_keeps_the_newest),
+#undef T
+    };
+    int failed = cmocka_run_group_tests_name("core/snapshot.c", tests, NULL,
+                                             NULL);
+    fx_unload_plugin();
+    return failed ? 1 : 0;
+}
