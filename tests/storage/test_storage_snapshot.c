@@ -67,7 +67,9 @@ static void snap(fixture *fx, uint64_t index, membuf *m,
 static void other_path(const fixture *fx, const char *name, char *out,
                        size_t cap)
 {
-    snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
+    int n = snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
+    if (n < 0 || (size_t)n >= cap)
+        fail_msg("path too long: %s/%s", fx->ctx.data_dir, name);
 }
 
 static const char *const b_config[] = {"path", "b.db", NULL};

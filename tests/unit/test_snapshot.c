@@ -33,7 +33,9 @@ static lms_snapshot_header header_at(uint64_t index)
 static void in_dir(const fixture *fx, const char *name, int mkdir_it,
                    char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
+    int n = snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
+    if (n < 0 || (size_t)n >= cap)
+        fail_msg("path too long: %s/%s", fx->ctx.data_dir, name);
     if (mkdir_it && mkdir(out, 0755) != 0)
         fail_msg("mkdir %s", out);
 }
