@@ -160,6 +160,98 @@ static int cmd_enroll(struct cli_ctx *ctx, const struct cli_args *a)
     return cli_act(ctx, &req, "enrolled %s in %s as %s", body.user, body.course, cli_str(a, "as"));
 }
 
+/* A member's own number, or "-" when it has not reported lately. */
+static const char *member_number(const ProtobufCMessage *m, uint64_t v, char *buf, size_t n)
+{
+    if (!((const Lms__ClusterMember *)m)->known)
+        return "-";
+    snprintf(buf, n, "%" PRIu64, v);
+    return buf;
+}
+
+static const char *fmt_term(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    return member_number(m, ((const Lms__ClusterMember *)m)->term, buf, n);
+}
+
+static const char *fmt_commit(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    return member_number(m, ((const Lms__ClusterMember *)m)->commit, buf, n);
+}
+
+static const char *fmt_applied(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    return member_number(m, ((const Lms__ClusterMember *)m)->applied, buf, n);
+}
+
+static int cmd_cluster_status(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"ID", "id", NULL},           {"ADDRESS", "address", NULL},
+        {"ROLE", "role", NULL},       {"TERM", NULL, fmt_term},
+        {"COMMIT", NULL, fmt_commit}, {"APPLIED", NULL, fmt_applied},
+        {"MATCH", "match", NULL},     {"LAG", "lag", NULL},
+    };
+    Lms__ClusterStatusRequest body = LMS__CLUSTER_STATUS_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    (void)a;
+    CLI_SET_BODY(&req, cluster_status, CLUSTER_STATUS, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_CLUSTER_STATUS, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__ClusterStatusResponse *st = resp->cluster_status;
+    if (ctx->json) {
+        cli_print_json(out_json_message(&st->base));
+    } else {
+        printf("leader: node %" PRIu64 ", term %" PRIu64 ", commit %" PRIu64
+               ", last index %" PRIu64 "\n",
+               st->leader, st->term, st->commit, st->last_index);
+        out_table(stdout, CLI_COLUMNS(cols), (ProtobufCMessage *const *)st->members,
+                  st->n_members);
+    }
+    lms__response__free_unpacked(resp, NULL);
+    return LMS_EXIT_OK;
+}
+
+static int cmd_cluster_add(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__ClusterChangeRequest body = LMS__CLUSTER_CHANGE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.id = cli_u64(a, "ID", 0);
+    body.peer_address = (char *)cli_str(a, "PEER_ADDR");
+    body.address = (char *)cli_str(a, "CLIENT_ADDR");
+    CLI_SET_BODY(&req, cluster_change, CLUSTER_CHANGE, &body);
+    return cli_act(ctx, &req,
+                   "added node %" PRIu64 " as a learner (peers %s, clients %s); "
+                   "the leader makes it a voter once it has caught up",
+                   body.id, body.peer_address, body.address);
+}
+
+static int cmd_cluster_remove(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__ClusterChangeRequest body = LMS__CLUSTER_CHANGE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.remove = 1;
+    body.id = cli_u64(a, "ID", 0);
+    CLI_SET_BODY(&req, cluster_change, CLUSTER_CHANGE, &body);
+    return cli_act(ctx, &req, "removed node %" PRIu64 " from the cluster", body.id);
+}
+
+static const struct cli_param cluster_add_params[] = {
+    CMD_ID_OPERAND("ID", "the new node's node.id"),
+    {"PEER_ADDR", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
+     "its listen.peer, host:port", NULL},
+    {"CLIENT_ADDR", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
+     "its listen.client, host:port", NULL},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param cluster_remove_params[] = {
+    CMD_ID_OPERAND("ID", "the node to remove"),
+    CLI_END_PARAMS,
+};
+
 static const struct cli_param add_user_params[] = {
     {"NAME", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the login name", NULL},
     {"role", 0, "student|instructor|admin", CLI_CHOICE, CLI_REQUIRED, "what the user may do",
@@ -202,6 +294,16 @@ static const struct cli_command commands[] = {
     {"courses", "list all courses", cmd_no_params, cmd_courses, CLI_NEEDS_SESSION},
     {"enroll", "enrol a user in a course as student or instructor", enroll_params, cmd_enroll,
      CLI_NEEDS_SESSION},
+    {"cluster-status",
+     "show every node of the cluster: role, term, commit and applied index, and how far "
+     "behind the leader it is",
+     cmd_no_params, cmd_cluster_status, CLI_NEEDS_SESSION},
+    {"cluster-add",
+     "add a node (started with this cluster's members and its own id) as a learner; it votes "
+     "once it has caught up",
+     cluster_add_params, cmd_cluster_add, CLI_NEEDS_SESSION},
+    {"cluster-remove", "remove a node from the cluster", cluster_remove_params,
+     cmd_cluster_remove, CLI_NEEDS_SESSION},
     {NULL, NULL, NULL, NULL, 0},
 };
 

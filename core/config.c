@@ -29,6 +29,7 @@
 #include <yaml.h>
 
 #define CONFIG_MAX_DEPTH 32
+#define RAFT_MAX_MEMBERS 16 /* core/raft's RAFT_MAX_SERVERS */
 
 enum node_type { NODE_SCALAR, NODE_MAP, NODE_SEQ };
 
@@ -978,25 +979,204 @@ static int read_slot(lms_config *c, const char *name, const char *dflt,
     return slot->plugin ? LMS_OK : oom(err);
 }
 
-/* cluster: accepted for the Raft work to come; only its shape is checked. */
+#define TICK_MAX_MS 1000
+#define TICKS_MAX 10000
+
+/* raft: the period of a tick and the election and heartbeat timeouts in
+ * ticks. Elections time out after election_ticks..2*election_ticks-1. */
+static int read_raft(lms_config *c, lms_err *err)
+{
+    static const char *const keys[] = {"tick", "election_ticks",
+                                       "heartbeat_ticks", NULL};
+    const config_node *sec;
+    int64_t tick = 10;
+    long long el = 10, hb = 1;
+    int rc = section(c->root, "raft", keys, &sec, err);
+    if (rc || (rc = optional(config_duration_ms(sec, "tick", &tick, err))) ||
+        (rc = optional(config_int(sec, "election_ticks", &el, err))) ||
+        (rc = optional(config_int(sec, "heartbeat_ticks", &hb, err))))
+        return rc;
+    if (tick < 1 || tick > TICK_MAX_MS)
+        return value_error(sec, "tick", err,
+                           "%lld ms is out of range (expected 1ms to 1s)",
+                           (long long)tick);
+    if (hb < 1 || hb > TICKS_MAX)
+        return value_error(sec, "heartbeat_ticks", err,
+                           "%lld is out of range (expected 1 to %d)", hb,
+                           TICKS_MAX);
+    if (el <= hb || el > TICKS_MAX)
+        return value_error(
+            sec, map_get(sec, "election_ticks") ? "election_ticks"
+                                                : "heartbeat_ticks",
+            err,
+            "election_ticks (%lld) must be larger than heartbeat_ticks "
+            "(%lld) and at most %d",
+            el, hb, TICKS_MAX);
+    c->raft_tick_ms = tick;
+    c->election_ticks = (uint32_t)el;
+    c->heartbeat_ticks = (uint32_t)hb;
+    return LMS_OK;
+}
+
+/* One item of cluster.members: { id, peer, client }. */
+static int read_member(const config_node *item, cluster_member *m,
+                       lms_err *err)
+{
+    static const char *const keys[] = {"id", "peer", "client", NULL};
+    long long id = 0;
+    if (item->type != NODE_MAP)
+        return type_error(item,
+                          "a mapping such as { id: 1, peer: 127.0.0.1:7501, "
+                          "client: 127.0.0.1:7401 }",
+                          err);
+    int rc = check_keys(item, keys, err);
+    if (rc || (rc = optional(config_int(item, "id", &id, err))))
+        return rc;
+    if (!map_get(item, "id"))
+        return missing_error(item, "id", "expected the member's node id", err);
+    if (id < 1)
+        return value_error(item, "id", err,
+                           "%lld is out of range (expected a positive integer)",
+                           id);
+    m->id = (uint64_t)id;
+    if ((rc = read_addr(item, "peer", NULL, &m->peer_addr, err)) ||
+        (rc = read_addr(item, "client", NULL, &m->client_addr, err)))
+        return rc;
+    if (!m->client_addr)
+        return missing_error(item, "client",
+                             "expected the address its clients use, e.g. "
+                             "127.0.0.1:7401",
+                             err);
+    return LMS_OK;
+}
+
+/* The port of a valid host:port. */
+static const char *port_of(const char *addr) { return strrchr(addr, ':') + 1; }
+
+static int wildcard_host(const char *addr)
+{
+    return strncmp(addr, "0.0.0.0:", 8) == 0 || strncmp(addr, "[::]:", 5) == 0;
+}
+
+/* The member's address (key) must be where this node listens (mine). */
+static int check_own_addr(const config_node *item, const char *key,
+                          const char *addr, const char *mine,
+                          const char *listen_key, lms_err *err)
+{
+    if (!addr || !mine || strcmp(addr, mine) == 0 ||
+        (wildcard_host(mine) && strcmp(port_of(addr), port_of(mine)) == 0))
+        return LMS_OK;
+    return value_error(item, key, err,
+                       "%s is this node, but it listens on %s (%s): "
+                       "expected the same address",
+                       addr, mine, listen_key);
+}
+
+/* Every member after the first: unique ids, and a peer address each when
+ * there are several. */
+static int check_members(lms_config *c, const config_node *seq, lms_err *err)
+{
+    for (size_t i = 0; i < c->n_members; i++) {
+        const config_node *item = seq->items[i];
+        for (size_t k = 0; k < i; k++)
+            if (c->members[k].id == c->members[i].id)
+                return value_error(item, "id", err,
+                                   "duplicate member id %llu (also on line %d)",
+                                   (unsigned long long)c->members[i].id,
+                                   map_get(seq->items[k], "id")->line);
+        if (c->n_members > 1 && !c->members[i].peer_addr)
+            return missing_error(item, "peer",
+                                 "expected the address the other nodes reach "
+                                 "it at; every member of a cluster of more "
+                                 "than one needs one",
+                                 err);
+        if (c->members[i].id != c->node_id)
+            continue;
+        int rc = check_own_addr(item, "client", c->members[i].client_addr,
+                                c->client_addr, "listen.client", err);
+        if (rc || (rc = check_own_addr(item, "peer", c->members[i].peer_addr,
+                                       c->peer_addr, "listen.peer", err)))
+            return rc;
+    }
+    return LMS_OK;
+}
+
+/* This node alone: the members list when there is no cluster section. */
+static int single_member(lms_config *c, lms_err *err)
+{
+    c->members = calloc(1, sizeof *c->members);
+    if (!c->members)
+        return oom(err);
+    c->n_members = 1;
+    c->members[0].id = c->node_id;
+    c->members[0].client_addr = strdup(c->client_addr);
+    if (c->peer_addr)
+        c->members[0].peer_addr = strdup(c->peer_addr);
+    if (!c->members[0].client_addr || (c->peer_addr && !c->members[0].peer_addr))
+        return oom(err);
+    return LMS_OK;
+}
+
+static int read_members(lms_config *c, const config_node *sec, lms_err *err)
+{
+    const config_node *seq = map_get(sec, "members");
+    if (!seq)
+        return single_member(c, err);
+    if (seq->type != NODE_SEQ)
+        return type_error(seq, "a sequence of cluster members", err);
+    if (seq->n == 0 || seq->n > RAFT_MAX_MEMBERS)
+        return value_error(sec, "members", err,
+                           "%zu members (expected 1 to %d)", seq->n,
+                           RAFT_MAX_MEMBERS);
+    if (!(c->members = calloc(seq->n, sizeof *c->members)))
+        return oom(err);
+    for (size_t i = 0; i < seq->n; i++) {
+        c->n_members++;
+        int rc = read_member(seq->items[i], &c->members[i], err);
+        if (rc)
+            return rc;
+    }
+    return check_members(c, seq, err);
+}
+
+/* cluster: { id, members }; then listen.peer is needed if anyone else
+ * will connect. */
 static int read_cluster(lms_config *c, lms_err *err)
 {
+    static const char *const keys[] = {"id", "members", NULL};
     const config_node *sec;
-    int rc = section(c->root, "cluster", NULL, &sec, err);
-    if (rc)
+    const char *id = "lms";
+    int rc = section(c->root, "cluster", keys, &sec, err);
+    if (rc || (rc = optional(config_string(sec, "id", &id, err))))
         return rc;
-    const config_node *members = map_get(sec, "members");
-    if (members && members->type != NODE_SEQ)
-        return type_error(members, "a sequence of cluster members", err);
+    if (!*id || strlen(id) > 64)
+        return value_error(sec, "id", err,
+                           "expected a name of 1 to 64 characters");
+    if (!(c->cluster_id = strdup(id)))
+        return oom(err);
+    if ((rc = read_members(c, sec, err)))
+        return rc;
+    c->joining = 1;
+    for (size_t i = 0; i < c->n_members; i++)
+        if (c->members[i].id == c->node_id)
+            c->joining = 0;
+    if ((c->n_members > 1 || c->joining) && !c->peer_addr) {
+        const config_node *listen = map_get(c->root, "listen");
+        return missing_error(listen ? listen : c->root,
+                             listen ? "peer" : "listen",
+                             "expected listen.peer, the address the other "
+                             "nodes of the cluster connect to",
+                             err);
+    }
     return LMS_OK;
 }
 
 static int read_all(lms_config *c, const char *dir, lms_err *err)
 {
     static const char *const keys[] = {
-        "node",   "listen",  "plugin_dir", "log",  "sessions",
+        "node",   "listen",  "plugin_dir", "log",   "sessions",
         "limits", "storage", "auth",       "tutor", "cluster",
-        NULL,
+        "raft",   NULL,
     };
     int rc = check_keys(c->root, keys, err);
     if (rc || (rc = read_node_section(c, dir, err)) ||
@@ -1008,6 +1188,8 @@ static int read_all(lms_config *c, const char *dir, lms_err *err)
     if ((rc = read_slot(c, "storage", NULL, 1, dir, &c->storage, err)) ||
         (rc = read_slot(c, "auth", "auth_password", 0, dir, &c->auth, err)) ||
         (rc = read_slot(c, "tutor", NULL, 0, dir, &c->tutor, err)))
+        return rc;
+    if ((rc = read_raft(c, err)))
         return rc;
     return read_cluster(c, err);
 }
@@ -1050,6 +1232,12 @@ void config_free(lms_config *c)
     free(c->storage.plugin);
     free(c->auth.plugin);
     free(c->tutor.plugin);
+    for (size_t i = 0; i < c->n_members; i++) {
+        free(c->members[i].peer_addr);
+        free(c->members[i].client_addr);
+    }
+    free(c->members);
+    free(c->cluster_id);
     node_free(c->root);
     free(c);
 }

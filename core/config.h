@@ -26,6 +26,13 @@ typedef struct plugin_slot {
     const config_node *node;   /* the slot's mapping (includes "plugin") */
 } plugin_slot;
 
+/* One member of cluster.members. */
+typedef struct cluster_member {
+    uint64_t id;
+    char *peer_addr;   /* where the other nodes reach it (NULL: a lone node) */
+    char *client_addr; /* where clients reach it (NOT_LEADER hints) */
+} cluster_member;
+
 typedef struct lms_config {
     char *path;        /* the file it came from */
     uint64_t node_id;  /* node.id, default 1 */
@@ -42,6 +49,17 @@ typedef struct lms_config {
     plugin_slot storage;       /* required */
     plugin_slot auth;          /* default: auth_password with no options */
     plugin_slot tutor;         /* optional (plugin NULL) */
+    /* cluster: the initial members (without a cluster section: this node
+     * alone, at listen.client and listen.peer). joining: this node is not
+     * among them and waits to be added (lms-admin cluster-add). */
+    char *cluster_id;          /* cluster.id, default "lms" */
+    cluster_member *members;
+    size_t n_members;
+    int joining;
+    /* raft: the clock of elections and heartbeats */
+    int64_t raft_tick_ms;      /* raft.tick, default 10ms */
+    uint32_t election_ticks;   /* raft.election_ticks, default 10 */
+    uint32_t heartbeat_ticks;  /* raft.heartbeat_ticks, default 1 */
     config_node *root;
 } lms_config;
 

@@ -1,7 +1,9 @@
 /*
- * dispatch.c: the request engine (see dispatch.h and handlers.h): decode,
- * move a request through its stages on the right threads, pack and send
- * the answer. Handlers live in handlers_*.c.
+ * dispatch.c: the request engine (see dispatch.h and handlers.h): decode;
+ * send a follower's clients to the leader (NOT_LEADER with its address);
+ * on the leader, pass the read barrier (node_read_barrier: linearizable
+ * reads); move the request through its stages on the right threads; pack
+ * and send the answer. Handlers live in handlers_*.c.
  */
 #include "dispatch.h"
 
@@ -139,6 +141,25 @@ static blob *error_frame(uint64_t id, int status, const char *msg)
     resp.id = id;
     resp.status = (Lms__Status)status;
     resp.message = (char *)msg;
+    return pack_response(&resp);
+}
+
+/* NOT_LEADER, with the leader's client address when this node knows it
+ * (the client library goes there and stays). */
+static blob *not_leader_frame(dispatch *d, uint64_t id)
+{
+    const char *leader = node_leader_client_addr(d->o.node);
+    char msg[200];
+    if (leader[0])
+        snprintf(msg, sizeof msg, "not the leader; try %s", leader);
+    else
+        snprintf(msg, sizeof msg, "not the leader, and no leader is known "
+                                  "yet; retry");
+    Lms__Response resp = LMS__RESPONSE__INIT;
+    resp.id = id;
+    resp.status = LMS__STATUS__NOT_LEADER;
+    resp.message = msg;
+    resp.leader = (char *)leader;
     return pack_response(&resp);
 }
 
@@ -368,6 +389,15 @@ static void ask_tutor(req *r)
     }
 }
 
+/* The node would not take the request's proposal. */
+static void refuse_proposal(req *r, const lms_err *err)
+{
+    conn_send(r->c, err->code == LMS_NOT_LEADER
+                        ? not_leader_frame(r->d, r->msg->id)
+                        : error_frame(r->msg->id, err->code, err->msg));
+    req_free(r);
+}
+
 static void next(req *r, next_step step)
 {
     lms_err err = {0};
@@ -393,15 +423,43 @@ static void next(req *r, next_step step)
         }
         r->prop.applied = on_applied;
         r->prop.complete = on_complete;
-        if (node_propose(r->d->o.node, r->cmd_blob, &r->prop, &err) != LMS_OK) {
-            conn_send(r->c, error_frame(r->msg->id, err.code, err.msg));
-            req_free(r);
-        }
+        if (node_propose(r->d->o.node, r->cmd_blob, &r->prop, &err) != LMS_OK)
+            refuse_proposal(r, &err);
         return;
+    case NEXT_CONF: {
+        const conf_change_req *cc = r->scratch;
+        r->prop.applied = on_applied;
+        r->prop.complete = on_complete;
+        if (node_change_members(r->d->o.node, cc->type, cc->id, cc->peer_addr,
+                                cc->client_addr, &r->prop, &err) != LMS_OK)
+            refuse_proposal(r, &err);
+        return;
+    }
     }
 }
 
 /* ---- entry ---------------------------------------------------------- */
+
+/* The leader confirmed it leads and applied everything committed before
+ * the request arrived: what the request reads is linearizable. Only the
+ * leader serves requests; followers send clients to it. */
+static void on_barrier(void *arg, int status)
+{
+    req *r = arg;
+    if (status != LMS_OK) {
+        conn_send(r->c, status == LMS_NOT_LEADER
+                            ? not_leader_frame(r->d, r->msg->id)
+                            : error_frame(r->msg->id, status,
+                                          "server is stopping; retry"));
+        req_free(r);
+        return;
+    }
+    handlers_loop_snapshot(r);
+    if (workers_submit(r->d->o.storage_thread, stage_prepare, stage_done, r) < 0) {
+        conn_send(r->c, error_frame(r->msg->id, LMS_UNAVAILABLE, "server is stopping"));
+        req_free(r);
+    }
+}
 
 void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
 {
@@ -438,8 +496,10 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     r->now = now_ms();
     lms__response__init(&r->resp);
     lms__command__init(&r->cmd);
-    if (workers_submit(d->o.storage_thread, stage_prepare, stage_done, r) < 0) {
-        conn_send(c, error_frame(msg->id, LMS_UNAVAILABLE, "server is stopping"));
+    if (msg->seq && node_ready_for_writes(d->o.node))
+        on_barrier(r, LMS_OK); /* a write: see node_ready_for_writes */
+    else if (node_read_barrier(d->o.node, on_barrier, r) != LMS_OK) {
+        conn_send(c, not_leader_frame(d, msg->id));
         req_free(r);
     }
 }

@@ -9,7 +9,8 @@
 #include <string.h>
 
 static const handler *const groups[] = {handlers_account, handlers_work,
-                                        handlers_talk, handlers_tutor};
+                                        handlers_talk, handlers_tutor,
+                                        handlers_cluster};
 
 const handler *handler_find(Lms__Request__BodyCase body)
 {

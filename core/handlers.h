@@ -8,7 +8,8 @@
  *               roles == 0). Either answer (fill r->resp via the body
  *               setters, or req_fail) and return NEXT_RESPOND, fill r->cmd's
  *               body and return NEXT_PROPOSE, return NEXT_WORK for work(),
- *               or set r->tutor_q and return NEXT_TUTOR.
+ *               set r->tutor_q and return NEXT_TUTOR, or set r->scratch to
+ *               a conf_change_req and return NEXT_CONF.
  *   work(r)     worker thread, no storage access: blocking work (hashing).
  *               Returns NEXT_RESPOND or NEXT_PROPOSE like prepare.
  *   answered(r, res)  loop, no storage access: the tutor answered
@@ -37,7 +38,16 @@ typedef enum next_step {
     NEXT_PROPOSE = 1,
     NEXT_WORK = 2,
     NEXT_TUTOR = 3,
+    NEXT_CONF = 4, /* change the membership: r->scratch is a conf_change_req */
 } next_step;
+
+/* NEXT_CONF: what prepare asks the engine to propose (node.h,
+ * node_change_members); the answer is the proposal's, as for a command. */
+typedef struct conf_change_req {
+    int type; /* RAFT_CONF_ADD_LEARNER, RAFT_CONF_PROMOTE, RAFT_CONF_REMOVE */
+    uint64_t id;
+    const char *peer_addr, *client_addr;
+} conf_change_req;
 
 typedef struct req req;
 
@@ -130,6 +140,11 @@ extern const handler handlers_account[];
 extern const handler handlers_work[];
 extern const handler handlers_talk[];
 extern const handler handlers_tutor[];
+extern const handler handlers_cluster[];
+
+/* handlers_cluster.c: loop-owned state (Raft's) that a handler answers
+ * from, taken on the loop after the read barrier and before prepare(). */
+void handlers_loop_snapshot(req *r);
 
 /* handlers_tutor.c: the tutor's half of `ask` (the AskRequest with tutor
  * set), for the ask row of handlers_talk. */

@@ -30,8 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 
 #ifndef LMS_VERSION
 #define LMS_VERSION "0.0.0"
@@ -52,8 +55,13 @@ typedef struct lmsd {
     dispatch *disp;
     tutor_rt *tutor;
     net *net;
-    struct event *sigint, *sigterm, *sighup, *drain;
-    int drain_ticks;
+    struct event *sigint, *sigterm, *sighup, *drain, *handover;
+    int drain_ticks, handover_ticks;
+    node_member *members;
+    /* --init-admin on a node that does not lead */
+    uint64_t init_client;
+    atomic_int init_done;
+    sm_result init_res;
     int exit_code;
 } lmsd;
 
@@ -143,16 +151,9 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Shutdown, step 1: stop accepting, let requests in flight finish and
- * their answers go out, then leave the loop. A second signal is immediate. */
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+ * their answers go out, then leave the loop. */
+static void start_drain(lmsd *d)
 {
-    lmsd *d = arg;
-    (void)what;
-    if (d->drain) {
-        event_base_loopbreak(d->base);
-        return;
-    }
-    log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     net_stop_accepting(d->net);
     d->drain = event_new(d->base, -1, EV_PERSIST, on_drain_tick, d);
     struct timeval tick = {0, 10000};
@@ -160,12 +161,61 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         event_base_loopbreak(d->base);
 }
 
+/* Shutdown, step 0 on a leader: every 10 ms, until another node leads or
+ * a second passed. Meanwhile clients are told to retry elsewhere. */
+static void on_handover_tick(evutil_socket_t fd, short what, void *arg)
+{
+    lmsd *d = arg;
+    (void)fd;
+    (void)what;
+    int done = !node_is_leader(d->node);
+    if (!done && ++d->handover_ticks < 100)
+        return;
+    if (done)
+        log_info("node %llu leads now", (unsigned long long)node_leader_id(d->node));
+    else
+        log_warn("leadership transfer did not finish within 1 s; stopping anyway");
+    event_del(d->handover);
+    start_drain(d);
+}
+
+/* SIGINT/SIGTERM: a leader first hands leadership to the most caught-up
+ * voter, so the cluster does not wait an election timeout for a new one.
+ * A second signal is immediate. */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    lmsd *d = arg;
+    (void)what;
+    if (d->drain || d->handover) {
+        event_base_loopbreak(d->base);
+        return;
+    }
+    log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    uint64_t to = 0;
+    if (node_transfer_leadership(d->node, &to) == LMS_OK) {
+        log_info("handing leadership to node %llu first", (unsigned long long)to);
+        d->handover = event_new(d->base, -1, EV_PERSIST, on_handover_tick, d);
+        struct timeval tick = {0, 10000};
+        if (d->handover && event_add(d->handover, &tick) == 0)
+            return;
+    }
+    start_drain(d);
+}
+
 /* The storage thread's hook after each applied command: the tutor learns
- * new course documents. */
+ * new course documents, and --init-admin on a node that does not lead
+ * sees its command come back through the log. */
 static void on_applied(void *arg, uint64_t index, const Lms__Command *cmd,
                        const sm_result *res)
 {
-    tutor_rt_applied(arg, index, cmd, res);
+    lmsd *d = arg;
+    if (d->init_client && cmd->client_id == d->init_client &&
+        !atomic_load(&d->init_done)) {
+        d->init_res = *res;
+        d->init_res.rows = NULL;
+        atomic_store(&d->init_done, 1);
+    }
+    tutor_rt_applied(d->tutor, index, cmd, res);
 }
 
 /* SIGHUP: reload the tutor section; any failure keeps the tutor we have. */
@@ -180,6 +230,40 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (config_load(d->cfg->path, &cfg, &err) != LMS_OK ||
         tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
         log_error("tutor reload failed, the current tutor stays: %s", err.msg);
+}
+
+/* The peer port takes frames a little larger than the client port's: an
+ * append carries a whole command and some more entries. */
+static uint32_t peer_frame_limit(const lms_config *c)
+{
+    uint64_t lim = (uint64_t)c->max_frame_bytes + (16u << 20);
+    return lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
+}
+
+static int node_opts(lmsd *d, node_options *no, lms_err *err)
+{
+    const lms_config *c = d->cfg;
+    d->members = calloc(c->n_members ? c->n_members : 1, sizeof *d->members);
+    if (!d->members)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < c->n_members; i++)
+        d->members[i] = (node_member){c->members[i].id, c->members[i].peer_addr,
+                                      c->members[i].client_addr};
+    *no = (node_options){.data_dir = c->data_dir,
+                         .node_id = c->node_id,
+                         .on_fatal = on_fatal,
+                         .arg = d,
+                         .on_applied = on_applied,
+                         .applied_arg = d,
+                         .cluster_id = c->cluster_id,
+                         .members = d->members,
+                         .n_members = c->n_members,
+                         .peer_listen = c->peer_addr,
+                         .max_peer_frame = peer_frame_limit(c),
+                         .tick_ms = (unsigned)c->raft_tick_ms,
+                         .election_ticks = c->election_ticks,
+                         .heartbeat_ticks = c->heartbeat_ticks};
+    return LMS_OK;
 }
 
 static int start(lmsd *d, lms_err *err)
@@ -199,12 +283,9 @@ static int start(lmsd *d, lms_err *err)
                            .deadline_ms = d->cfg->tutor_deadline_ms};
     if (!(d->tutor = tutor_rt_new(&to)))
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-    node_options no = {.data_dir = d->cfg->data_dir,
-                       .node_id = d->cfg->node_id,
-                       .on_fatal = on_fatal,
-                       .arg = d,
-                       .on_applied = on_applied,
-                       .applied_arg = d->tutor};
+    node_options no;
+    if (node_opts(d, &no, err) != LMS_OK)
+        return err->code;
     return node_open(d->base, &no, &d->m, d->storage_thread, &d->node, err);
 }
 
@@ -242,6 +323,10 @@ static int serve(lmsd *d, lms_err *err)
     log_info("lmsd %s node %llu serving clients on %s (port %d), applied index %llu",
              LMS_VERSION, (unsigned long long)d->cfg->node_id, d->cfg->client_addr,
              net_port(d->net), (unsigned long long)node_applied_index(d->node));
+    if (d->cfg->peer_addr)
+        log_info("cluster '%s': %zu members, peers on %s (port %d)",
+                 d->cfg->cluster_id, d->cfg->n_members, d->cfg->peer_addr,
+                 node_peer_port(d->node));
     event_base_dispatch(d->base);
     return LMS_OK;
 }
@@ -263,7 +348,8 @@ static void stop(lmsd *d)
      * now, with nothing of ours left to call back (a signal in between
      * takes the default action). */
     if (d->base) {
-        struct event **evs[] = {&d->sigint, &d->sigterm, &d->sighup, &d->drain};
+        struct event **evs[] = {&d->sigint, &d->sigterm, &d->sighup, &d->drain,
+                                &d->handover};
         for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
             if (*evs[i]) {
                 event_free(*evs[i]);
@@ -291,6 +377,7 @@ static void stop(lmsd *d)
         event_free(d->drain);
     if (d->base)
         event_base_free(d->base);
+    free(d->members);
     config_free(d->cfg);
 }
 
@@ -330,7 +417,7 @@ typedef struct count_job {
     sm *m;
     uint64_t users;
     lms_err err;
-    int rc;
+    int rc, done;
 } count_job;
 
 static void count_users(void *arg)
@@ -339,13 +426,72 @@ static void count_users(void *arg)
     j->rc = j->m->ops->user_count(j->m->st, &j->users, &j->err);
 }
 
-static int run_init_admin(lmsd *d, const char *name, lms_err *err)
+static void count_done(void *arg) { ((count_job *)arg)->done = 1; }
+
+static void on_wait_tick(evutil_socket_t fd, short what, void *arg)
 {
-    char pw[1100], hash[512];
-    if (read_password(pw, sizeof pw, err) != LMS_OK)
-        return err->code;
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+/* Run the loop until pred(d, arg) holds (0), timeout_ms pass or the node
+ * fails (-1). */
+static int run_until(lmsd *d, int (*pred)(lmsd *, void *), void *arg,
+                     int timeout_ms)
+{
+    struct event *t = event_new(d->base, -1, EV_PERSIST, on_wait_tick, d->base);
+    struct timeval tick = {0, 10000};
+    if (!t || event_add(t, &tick) < 0) {
+        if (t)
+            event_free(t);
+        return -1;
+    }
+    int rc = -1;
+    for (int waited = 0; waited <= timeout_ms && !d->exit_code; waited += 10) {
+        if (pred(d, arg)) {
+            rc = 0;
+            break;
+        }
+        event_base_dispatch(d->base);
+    }
+    event_free(t);
+    return rc;
+}
+
+/* The node knows a leader and has applied everything it knows committed. */
+static int caught_up(lmsd *d, void *arg)
+{
+    (void)arg;
+    return node_leader_id(d->node) &&
+           node_applied_index(d->node) >= node_commit_index(d->node) &&
+           node_commit_index(d->node) > 0;
+}
+
+static int job_done(lmsd *d, void *arg)
+{
+    (void)d;
+    return ((count_job *)arg)->done;
+}
+
+static int init_applied(lmsd *d, void *arg)
+{
+    (void)arg;
+    return atomic_load(&d->init_done);
+}
+
+/* Is the (caught-up) state empty? LMS_OK, or err set. */
+static int check_empty(lmsd *d, lms_err *err)
+{
+    if (run_until(d, caught_up, NULL, 30000) < 0)
+        return lms_err_set(err, LMS_UNAVAILABLE,
+                           "--init-admin: no leader within 30 s; a cluster "
+                           "needs a majority of its members running (start "
+                           "the others first)");
     count_job cj = {.m = &d->m};
-    count_users(&cj); /* nothing else runs on storage yet */
+    if (workers_submit(d->storage_thread, count_users, count_done, &cj) < 0 ||
+        run_until(d, job_done, &cj, 30000) < 0)
+        return lms_err_set(err, LMS_UNAVAILABLE, "--init-admin: storage is stuck");
     if (cj.rc != LMS_OK)
         return lms_err_set(err, cj.rc, "%s", cj.err.msg);
     if (cj.users != 0)
@@ -353,33 +499,79 @@ static int run_init_admin(lmsd *d, const char *name, lms_err *err)
                            "--init-admin: the state already has %llu users; "
                            "add admins with lms-admin add-user",
                            (unsigned long long)cj.users);
-    int rc = d->auth_ops->hash(d->auth_inst, pw, hash, sizeof hash, err);
-    explicit_bzero(pw, sizeof pw);
-    if (rc != LMS_OK)
-        return rc;
+    return LMS_OK;
+}
+
+/* The CmdCreateUser for the first admin, encoded; its client id lets the
+ * node recognize it in the log (and deduplicate a forward sent twice). */
+static blob *admin_command(lmsd *d, const char *name, const char *hash)
+{
     Lms__CmdCreateUser cu = LMS__CMD_CREATE_USER__INIT;
     cu.name = (char *)name;
     cu.role = LMS__ROLE__ADMIN;
     cu.full_name = (char *)"";
-    cu.password_hash = hash;
+    cu.password_hash = (char *)hash;
     Lms__Command cmd = LMS__COMMAND__INIT;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     cmd.time = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
     cmd.actor = (char *)"";
+    cmd.client_id = d->init_client;
+    cmd.seq = 1;
     cmd.body_case = LMS__COMMAND__BODY_CREATE_USER;
     cmd.create_user = &cu;
     blob *b = blob_new(lms__command__get_packed_size(&cmd));
+    if (b)
+        lms__command__pack(&cmd, b->data);
+    return b;
+}
+
+/* Not the leader: hand the command to it until this node applies it. */
+static int forward_admin(lmsd *d, blob *cmd, lms_err *err)
+{
+    for (int tries = 0; tries < 30 && !atomic_load(&d->init_done); tries++) {
+        lms_err ferr = {0};
+        if (node_forward(d->node, cmd, &ferr) != LMS_OK)
+            log_info("--init-admin: %s; waiting", ferr.msg);
+        if (run_until(d, init_applied, NULL, 1000) == 0)
+            break;
+    }
+    if (!atomic_load(&d->init_done))
+        return lms_err_set(err, LMS_UNAVAILABLE,
+                           "--init-admin: the leader did not take the command "
+                           "within 30 s");
+    return LMS_OK;
+}
+
+static int run_init_admin(lmsd *d, const char *name, lms_err *err)
+{
+    char pw[1100], hash[512];
+    if (read_password(pw, sizeof pw, err) != LMS_OK)
+        return err->code;
+    int rc = check_empty(d, err);
+    if (rc == LMS_OK)
+        rc = d->auth_ops->hash(d->auth_inst, pw, hash, sizeof hash, err);
+    explicit_bzero(pw, sizeof pw);
+    if (rc != LMS_OK)
+        return rc;
+    if (getrandom(&d->init_client, sizeof d->init_client, 0) < 0 || !d->init_client)
+        d->init_client = (uint64_t)time(NULL) | 1;
+    blob *b = admin_command(d, name, hash);
     if (!b)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-    lms__command__pack(&cmd, b->data);
     init_admin ia = {.p = {init_admin_applied, init_admin_complete}, .d = d};
     ia.res.status = LMS_UNKNOWN;
-    rc = node_propose(d->node, b, &ia.p, err);
+    if (node_is_leader(d->node)) {
+        rc = node_propose(d->node, b, &ia.p, err);
+        if (rc == LMS_OK)
+            event_base_dispatch(d->base);
+    } else {
+        rc = forward_admin(d, b, err);
+        ia.res = d->init_res;
+    }
     blob_unref(b);
     if (rc != LMS_OK)
         return rc;
-    event_base_dispatch(d->base);
     if (ia.res.status != LMS_OK)
         return lms_err_set(err, ia.res.status, "--init-admin: %s", ia.res.message);
     log_info("created admin user '%s'", name);

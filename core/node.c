@@ -1,17 +1,28 @@
 /*
- * node.c: the single-voter replicated log (see node.h).
+ * node.c: core/raft driven from the event loop (see node.h and
+ * node_internal.h).
  *
- * Proposals wait in a FIFO from the moment they get an index until they are
- * applied. Three watermarks move through it, all on the loop thread:
- *   last_index      handed to the log writer
- *   commit_index    fsynced (a majority of one: durable == committed)
- *   dispatched      sent to the storage thread to be applied
- * and applied_index, reported back by the storage thread after each batch.
+ * Inputs (a tick of the clock, a message from the peer port, a proposal,
+ * a read barrier, the log writer's "durable", the storage thread's
+ * "applied") go straight into Raft; each schedules one pass of the ready
+ * cycle, which runs once per loop iteration, after every input of that
+ * iteration (so proposals that arrive together share a ready, a write and
+ * an fsync). The cycle, per ready (several may be outstanding, advanced
+ * in order):
+ *
+ *   take it:  send rd.msgs at once; queue hardstate, truncation and
+ *             entries to the log writer and note its operation mark
+ *   durable:  (the log writer's durable operations reach the mark) send
+ *             rd.msgs_persisted, hand rd.committed to the storage thread,
+ *             raft_advance
+ *
+ * Before Raft starts, a log that may have lost acknowledged entries is
+ * refilled from the leader (node_repair.c). Committed entries are applied
+ * by node_apply.c; members, membership and status are node_members.c's.
  */
-#include "node.h"
+#include "node_internal.h"
 
 #include "log.h"
-#include "log_writer.h"
 #include "wal.h"
 #include "workers.h"
 
@@ -19,95 +30,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-/* At most this many commands in one storage transaction. */
-#define APPLY_BATCH_MAX 512
+#define MAX_OUTSTANDING 64
+#define STATUS_EVERY_TICKS 5   /* a member reports to the leader */
+#define RESEND_MIN_BYTES ((size_t)64 << 10) /* see redundant_append */
+#define RESEND_AFTER_MS 1000
 
-typedef struct pending {
-    uint64_t index;
-    blob *cmd;
-    node_proposal *p;
-    struct pending *next;
-} pending;
-
-struct node {
-    struct event_base *base;
-    node_options opts;
-    sm *m;
-    struct workers *storage;
-    log_writer *lw;
-    uint64_t term;
-    uint64_t last_index, commit_index, dispatched, applied_index;
-    pending *head, *tail;     /* not yet dispatched to the storage thread */
-    int closing, failed;
-};
-
-typedef struct apply_batch {
-    node *n;
-    size_t count;
-    int failed;
-    lms_err err;
-    pending *items; /* a list, in index order */
-} apply_batch;
-
-/* Decode and apply one entry; then tell opts->on_applied, if any. */
-static int apply_entry(sm *m, const node_options *opts, uint64_t index,
-                       const void *data, size_t len, sm_result *res, lms_err *err)
+static int64_t mono_ms(void)
 {
-    memset(res, 0, sizeof *res);
-    Lms__Command *cmd = lms__command__unpack(NULL, len, data);
-    if (!cmd) {
-        /* Same bytes on every node, so the same refusal everywhere. */
-        res->status = LMS_INTERNAL;
-        snprintf(res->message, sizeof res->message,
-                 "log entry %llu does not decode as a command",
-                 (unsigned long long)index);
-        return LMS_OK;
-    }
-    int rc = sm_apply(m, index, cmd, res, err);
-    if (rc == LMS_OK && opts && opts->on_applied)
-        opts->on_applied(opts->applied_arg, index, cmd, res);
-    lms__command__free_unpacked(cmd, NULL);
-    return rc;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int node_apply_one(sm *m, uint64_t index, const void *data, size_t len,
-                   sm_result *res, lms_err *err)
-{
-    return apply_entry(m, NULL, index, data, len, res, err);
-}
-
-/* Storage thread: apply a batch in one transaction. */
-static void apply_work(void *arg)
-{
-    apply_batch *b = arg;
-    sm *m = b->n->m;
-    uint64_t last = 0;
-    if (m->ops->begin(m->st, &b->err) != LMS_OK) {
-        b->failed = 1;
-        return;
-    }
-    for (pending *it = b->items; it; it = it->next) {
-        sm_result res;
-        if (apply_entry(m, &b->n->opts, it->index, it->cmd->data, it->cmd->len,
-                        &res, &b->err) != LMS_OK) {
-            sm_result_free(&res);
-            b->failed = 1;
-            m->ops->rollback(m->st, NULL);
-            return;
-        }
-        if (it->p && it->p->applied)
-            it->p->applied(it->p, &res);
-        sm_result_free(&res);
-        last = it->index;
-    }
-    if (m->ops->commit(m->st, last, &b->err) != LMS_OK) {
-        b->failed = 1;
-        m->ops->rollback(m->st, NULL);
-    }
-}
-
-static void fail(node *n, const char *msg)
+void node_fail(node *n, const char *msg)
 {
     if (n->failed)
         return;
@@ -117,223 +54,682 @@ static void fail(node *n, const char *msg)
         n->opts.on_fatal(n->opts.arg, msg);
 }
 
-/* Loop thread: the batch is committed (or failed). */
-static void apply_done(void *arg)
+void node_raft_failed(node *n, const char *what, int rc)
 {
-    apply_batch *b = arg;
-    node *n = b->n;
-    if (b->failed) {
-        char msg[600];
-        snprintf(msg, sizeof msg, "apply failed: %s", b->err.msg);
-        fail(n, msg);
-    }
-    pending *it = b->items;
-    while (it) {
-        pending *next = it->next;
-        if (!b->failed) {
-            n->applied_index = it->index;
-            if (it->p && it->p->complete)
-                it->p->complete(it->p);
-        }
-        blob_unref(it->cmd);
-        free(it);
-        it = next;
-    }
-    free(b);
+    char msg[200];
+    snprintf(msg, sizeof msg, "raft: %s: %s", what, raft_strerror(rc));
+    node_fail(n, msg);
 }
 
-/* Send every committed, undispatched entry to the storage thread. */
-static void dispatch_committed(node *n)
+void node_schedule_pump(node *n)
 {
-    while (n->head && n->head->index <= n->commit_index && !n->failed) {
-        apply_batch *b = calloc(1, sizeof *b);
-        if (!b) {
-            fail(n, "out of memory");
-            return;
-        }
-        b->n = n;
-        pending **tail = &b->items;
-        while (n->head && n->head->index <= n->commit_index &&
-               b->count < APPLY_BATCH_MAX) {
-            pending *it = n->head;
-            n->head = it->next;
-            if (!n->head)
-                n->tail = NULL;
-            it->next = NULL;
-            *tail = it;
-            tail = &it->next;
-            b->count++;
-            n->dispatched = it->index;
-        }
-        if (workers_submit(n->storage, apply_work, apply_done, b) < 0) {
-            /* cannot happen with an unbounded queue unless stopping */
-            b->failed = 1;
-            lms_err_set(&b->err, LMS_UNAVAILABLE, "storage thread stopped");
-            apply_done(b);
-            return;
-        }
+    if (n->pump_ev && !n->closing && !n->failed)
+        event_active(n->pump_ev, EV_TIMEOUT, 1);
+}
+
+/* ---- the ready cycle -------------------------------------------------------- *
+ *
+ * One exception to "msgs_persisted once durable": a heartbeat response
+ * vouches for nothing on disk (it echoes the leader's round for ReadIndex
+ * and says the follower is alive), so it goes out at once instead of
+ * waiting behind an fsync of appends it has nothing to do with. At worst
+ * it carries a term that a crash then forgets, which costs an election,
+ * never safety.
+ */
+
+/* Is m a large append whose entries are all in one already queued for the
+ * same member, on the same connection, in the same term, less than a
+ * second ago? A leader probing a follower resends from its next index on
+ * every heartbeat answer; with a 10 MB entry that takes longer to write
+ * than a heartbeat round, that would send it over and over. TCP delivers
+ * the first copy unless the connection breaks (a new epoch). */
+static int redundant_append(node *n, const raft_msg *m)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < m->n_entries; i++)
+        bytes += m->entries[i].data ? m->entries[i].data->len : 0;
+    if (m->type != RAFT_MSG_APPEND || bytes < RESEND_MIN_BYTES)
+        return 0;
+    sent_append *slot = NULL;
+    for (size_t i = 0; i < RAFT_MAX_SERVERS && !slot; i++)
+        if (n->sent[i].to == m->to || !n->sent[i].to)
+            slot = &n->sent[i];
+    if (!slot)
+        return 0;
+    uint64_t last = m->entries[m->n_entries - 1].index;
+    uint64_t epoch = peer_epoch(n->peers, m->to);
+    int64_t now = mono_ms();
+    if (slot->to == m->to && slot->term == m->term && slot->epoch == epoch &&
+        m->index >= slot->prev && last <= slot->last &&
+        now - slot->at_ms < RESEND_AFTER_MS)
+        return 1;
+    *slot = (sent_append){m->to, m->term, m->index, last, epoch, now};
+    return 0;
+}
+
+static void send_msg(node *n, const raft_msg *m)
+{
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        /* only a compacted log asks for one, and this node never compacts
+         * yet; answer so the follower is probed again */
+        if (!n->snapshot_warned++)
+            log_warn("member %llu needs a snapshot, which this version cannot "
+                     "send", (unsigned long long)m->to);
+        raft_report_snapshot(n->r, m->to, 0);
+        return;
     }
+    if (n->peers && redundant_append(n, m))
+        return;
+    if (!n->peers || peer_send_raft(n->peers, m) < 0)
+        raft_report_unreachable(n->r, m->to);
+}
+
+static void on_softstate(node *n, const raft_softstate *ss)
+{
+    int was_leader = n->ss.role == RAFT_LEADER;
+    if (ss->role != n->ss.role || ss->leader != n->ss.leader)
+        log_info("raft: %s in term %llu, leader %llu%s",
+                 raft_role_name(ss->role),
+                 (unsigned long long)raft_get_term(n->r),
+                 (unsigned long long)ss->leader,
+                 ss->learner ? " (learner)" : "");
+    if (ss->role == RAFT_LEADER && !was_leader)
+        n->term_start = raft_get_last_index(n->r); /* its no-op, or later */
+    n->ss = *ss;
+    snprintf(n->leader_client, sizeof n->leader_client, "%s",
+             node_client_addr_of(n, ss->leader));
+    if (was_leader && ss->role != RAFT_LEADER) {
+        node_drop_reads(n, LMS_NOT_LEADER);
+        node_drop_proposals(n, LMS_UNAVAILABLE, "leadership changed; retry", 0);
+    }
+}
+
+/* Queue the ready's durable part to the log writer. */
+static int write_ready(node *n, const struct raft_ready *rd)
+{
+    int rc = 0;
+    if (rd->has_hardstate)
+        rc = log_writer_hardstate(n->lw, rd->hs.term, rd->hs.vote);
+    if (!rc && rd->truncate)
+        rc = log_writer_truncate_after(n->lw, rd->truncate_after);
+    for (size_t i = 0; !rc && i < rd->n_entries; i++) {
+        const raft_entry *e = &rd->entries[i];
+        rc = log_writer_append(n->lw, e->index, e->term, e->type, e->data);
+    }
+    return rc;
+}
+
+static void note_reads(node *n, const struct raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->n_reads; i++)
+        for (read_wait *w = n->reads; w; w = w->next)
+            if (w->ctx == rd->reads[i].ctx) {
+                w->index = rd->reads[i].index ? rd->reads[i].index : 1;
+                break;
+            }
+}
+
+static void take_ready(node *n)
+{
+    outstanding *o = &n->outs[n->n_outs];
+    int rc = raft_ready(n->r, &o->rd);
+    if (rc != RAFT_OK) {
+        node_raft_failed(n, "ready", rc);
+        return;
+    }
+    n->n_outs++;
+    struct raft_ready *rd = &o->rd;
+    if (rd->has_softstate)
+        on_softstate(n, &rd->ss);
+    if (rd->config_changed)
+        node_update_peers(n);
+    for (size_t i = 0; i < rd->n_msgs; i++)
+        send_msg(n, &rd->msgs[i]);
+    for (size_t i = 0; i < rd->n_msgs_persisted; i++)
+        if (rd->msgs_persisted[i].type == RAFT_MSG_HEARTBEAT_RESP)
+            send_msg(n, &rd->msgs_persisted[i]);
+    if (rd->snapshot) {
+        node_fail(n, "raft asks to install a snapshot, which this version "
+                     "cannot do");
+        return;
+    }
+    if (write_ready(n, rd) != 0) {
+        node_fail(n, "the command log does not take the entries Raft gave it");
+        return;
+    }
+    note_reads(n, rd);
+    o->mark = log_writer_queued(n->lw);
+}
+
+/* Finish, in order, every outstanding ready that is durable. */
+static void finish_durable(node *n)
+{
+    uint64_t durable = log_writer_durable_ops(n->lw);
+    while (n->n_outs && n->outs[0].mark <= durable && !n->failed) {
+        struct raft_ready rd = n->outs[0].rd;
+        memmove(n->outs, n->outs + 1, (n->n_outs - 1) * sizeof *n->outs);
+        n->n_outs--;
+        for (size_t i = 0; i < rd.n_msgs_persisted; i++)
+            if (rd.msgs_persisted[i].type != RAFT_MSG_HEARTBEAT_RESP)
+                send_msg(n, &rd.msgs_persisted[i]); /* sent at take */
+        node_apply_committed(n, rd.committed, rd.n_committed);
+        int rc = raft_advance(n->r, &rd);
+        if (rc != RAFT_OK)
+            node_raft_failed(n, "advance", rc);
+    }
+}
+
+static void pump(node *n)
+{
+    if (n->pumping || n->closing || n->failed)
+        return;
+    n->pumping = 1;
+    for (;;) {
+        finish_durable(n);
+        if (n->failed || n->n_outs >= MAX_OUTSTANDING || !raft_has_ready(n->r))
+            break;
+        take_ready(n);
+    }
+    node_check_reads(n);
+    n->pumping = 0;
+}
+
+static void on_pump(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pump(arg);
 }
 
 static void on_durable(void *arg, uint64_t index)
 {
-    node *n = arg;
-    if (index > n->commit_index)
-        n->commit_index = index;
-    dispatch_committed(n);
+    (void)index;
+    node_schedule_pump(arg);
 }
 
 static void on_log_error(void *arg, const char *msg)
 {
     char buf[600];
     snprintf(buf, sizeof buf, "command log: %s", msg);
-    fail(arg, buf);
+    node_fail(arg, buf);
 }
 
-int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err)
+/* ---- the clock and the peer port ------------------------------------------- */
+
+/* Tell the leader how far this node got (lms-admin cluster-status). */
+static void send_report(node *n)
 {
+    uint64_t leader = n->ss.leader;
+    if (!n->peers || !leader || leader == n->opts.node_id)
+        return;
+    Lms__PeerStatus st = LMS__PEER_STATUS__INIT;
+    st.term = raft_get_term(n->r);
+    st.role = (uint32_t)n->ss.role;
+    st.leader = leader;
+    st.commit = raft_get_commit(n->r);
+    st.applied = n->applied;
+    st.last_index = raft_get_last_index(n->r);
+    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
+    msg.body_case = LMS__PEER_MESSAGE__BODY_STATUS;
+    msg.status = &st;
+    peer_send(n->peers, leader, &msg);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    node *n = arg;
+    (void)fd;
+    (void)what;
     if (n->closing || n->failed)
-        return lms_err_set(err, LMS_UNAVAILABLE, "node is shutting down");
-    pending *it = malloc(sizeof *it);
-    if (!it)
-        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-    it->index = n->last_index + 1;
-    it->cmd = blob_ref(cmd);
-    it->p = p;
-    it->next = NULL;
-    if (log_writer_append(n->lw, it->index, n->term, 0, cmd) != LMS_OK) {
-        blob_unref(it->cmd);
-        free(it);
-        return lms_err_set(err, LMS_UNAVAILABLE, "command log is not writable");
+        return;
+    int rc = raft_tick(n->r);
+    if (rc != RAFT_OK) {
+        node_raft_failed(n, "tick", rc);
+        return;
     }
-    n->last_index = it->index;
-    if (n->tail)
-        n->tail->next = it;
-    else
-        n->head = it;
-    n->tail = it;
-    return LMS_OK;
+    if (++n->ticks % STATUS_EVERY_TICKS == 0) {
+        send_report(n);
+        node_promote_learners(n);
+    }
+    node_schedule_pump(n);
 }
 
-/* Replay entries (applied, last] from the WAL, in batches. */
-static int replay(node *n, wal *w, lms_err *err)
+static void on_peer_raft(void *arg, const raft_msg *m)
 {
-    sm *m = n->m;
-    uint64_t last = wal_last_index(w);
-    uint64_t from = n->applied_index + 1;
-    if (from <= last)
-        log_info("replaying log entries %llu..%llu",
-                 (unsigned long long)from, (unsigned long long)last);
-    while (from <= last) {
-        uint64_t to = from + APPLY_BATCH_MAX - 1 < last ? from + APPLY_BATCH_MAX - 1 : last;
-        if (m->ops->begin(m->st, err) != LMS_OK)
-            return err->code;
-        for (uint64_t i = from; i <= to; i++) {
-            wal_entry e;
-            sm_result res;
-            if (wal_read(w, i, &e, err) != LMS_OK) {
-                m->ops->rollback(m->st, NULL);
-                return err->code;
-            }
-            int rc = node_apply_one(m, i, e.data, e.len, &res, err);
-            free((void *)e.data);
-            sm_result_free(&res);
-            if (rc != LMS_OK) {
-                m->ops->rollback(m->st, NULL);
-                return rc;
-            }
+    node *n = arg;
+    if (!n->r || n->closing || n->failed)
+        return; /* not started yet (log repair) */
+    int rc = raft_step(n->r, m);
+    if (rc == RAFT_ERR_INVALID)
+        log_warn("raft: refused a %s from member %llu (term %llu, index %llu)",
+                 raft_msg_type_name(m->type), (unsigned long long)m->from,
+                 (unsigned long long)m->term, (unsigned long long)m->index);
+    else if (rc != RAFT_OK)
+        node_raft_failed(n, "step", rc);
+    node_schedule_pump(n);
+}
+
+static void on_peer_status(void *arg, uint64_t from, const Lms__PeerStatus *st)
+{
+    node *n = arg;
+    member_report *slot = NULL;
+    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
+        if (n->reports[i].id == from) {
+            slot = &n->reports[i];
+            break;
         }
-        if (m->ops->commit(m->st, to, err) != LMS_OK)
-            return err->code;
-        n->applied_index = to;
-        from = to + 1;
+        if (!n->reports[i].id && !slot)
+            slot = &n->reports[i];
+    }
+    if (!slot)
+        return;
+    slot->id = from;
+    slot->st = *st;
+    slot->st.base.descriptor = NULL; /* a copy of the numbers only */
+    slot->at_ms = mono_ms();
+}
+
+static void on_peer_forward(void *arg, uint64_t from, const uint8_t *cmd,
+                            size_t len)
+{
+    node *n = arg;
+    if (n->closing || n->failed || n->ss.role != RAFT_LEADER || !len)
+        return;
+    blob *b = blob_copy(cmd, len);
+    if (!b)
+        return;
+    raft_index index = 0;
+    if (raft_propose(n->r, b, &index, NULL, NULL) == RAFT_OK)
+        log_info("proposed a command forwarded by member %llu at index %llu",
+                 (unsigned long long)from, (unsigned long long)index);
+    blob_unref(b);
+    node_schedule_pump(n);
+}
+
+static void on_peer_unreachable(void *arg, uint64_t id)
+{
+    node *n = arg;
+    if (!n->r || n->closing || n->failed)
+        return;
+    raft_report_unreachable(n->r, id);
+    node_schedule_pump(n);
+}
+
+static void on_peer_fetch(void *arg, uint64_t from, const Lms__PeerFetch *f)
+{
+    node *n = arg;
+    if (!n->closing && !n->failed)
+        node_serve_fetch(n, from, f);
+}
+
+static void on_peer_fetch_reply(void *arg, uint64_t from,
+                                const Lms__PeerFetchReply *r)
+{
+    node_repair_reply(arg, from, r);
+}
+
+static int start_peers(node *n, lms_err *err)
+{
+    peer_options po = {.listen_addr = n->opts.peer_listen,
+                       .self_id = n->opts.node_id,
+                       .cluster = n->opts.cluster_id ? n->opts.cluster_id : "lms",
+                       .max_frame_bytes = n->opts.max_peer_frame
+                                              ? n->opts.max_peer_frame
+                                              : (uint32_t)128 << 20};
+    peer_callbacks cb = {on_peer_raft, on_peer_status, on_peer_forward,
+                         on_peer_unreachable, on_peer_fetch,
+                         on_peer_fetch_reply, n};
+    if (peer_start(n->base, &po, &cb, &n->peers, err) != LMS_OK)
+        return err->code;
+    for (size_t i = 0; i < n->opts.n_members; i++) {
+        const node_member *m = &n->opts.members[i];
+        if (m->id != n->opts.node_id && m->peer_addr &&
+            peer_set_member(n->peers, m->id, m->peer_addr) != LMS_OK)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "member %llu: bad peer address '%s'",
+                               (unsigned long long)m->id, m->peer_addr);
     }
     return LMS_OK;
 }
 
-static int open_log(node *n, wal **w, lms_err *err)
+/* ---- opening: the log, the hardstate, Raft --------------------------------- */
+
+static void free_entries(raft_entry *v, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        blob_unref(v[i].data);
+    free(v);
+}
+
+/* Every entry of w, in order, with blobs of their own. */
+static int load_entries(wal *w, raft_entry **out, size_t *count, lms_err *err)
+{
+    uint64_t first = wal_first_index(w), last = wal_last_index(w);
+    size_t k = last >= first ? (size_t)(last - first + 1) : 0;
+    raft_entry *v = calloc(k ? k : 1, sizeof *v);
+    if (!v)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < k; i++) {
+        wal_entry e;
+        if (wal_read(w, first + i, &e, err) != LMS_OK) {
+            free_entries(v, i);
+            return err->code;
+        }
+        v[i] = (raft_entry){e.index, e.term, e.type, NULL};
+        if (e.len && !(v[i].data = blob_copy(e.data, e.len))) {
+            free((void *)e.data);
+            free_entries(v, i);
+            return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        free((void *)e.data);
+    }
+    *out = v;
+    *count = k;
+    return LMS_OK;
+}
+
+/* The initial configuration: every configured member votes. */
+static void bootstrap_config(const node *n, raft_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < n->opts.n_members && i < RAFT_MAX_SERVERS; i++) {
+        const node_member *m = &n->opts.members[i];
+        raft_server *s = &cfg->servers[cfg->n++];
+        s->id = m->id;
+        s->role = RAFT_VOTER;
+        snprintf(s->addr, sizeof s->addr, "%s %s",
+                 m->peer_addr ? m->peer_addr : "-", m->client_addr);
+    }
+}
+
+/* This node is the configuration's only voter. */
+static int lone_voter(const raft_config *cfg, uint64_t self)
+{
+    unsigned voters = 0;
+    for (uint32_t i = 0; i < cfg->n; i++)
+        voters += cfg->servers[i].role == RAFT_VOTER;
+    const raft_server *s = raft_config_find(cfg, self);
+    return voters == 1 && s && s->role == RAFT_VOTER;
+}
+
+static void raft_opts(const node *n, raft_options *o)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    raft_options_init(o, n->opts.node_id);
+    o->election_tick = n->opts.election_ticks ? n->opts.election_ticks : 10;
+    o->heartbeat_tick = n->opts.heartbeat_ticks ? n->opts.heartbeat_ticks : 1;
+    o->seed = n->opts.node_id ^ (uint64_t)ts.tv_nsec ^
+              ((uint64_t)ts.tv_sec << 20);
+}
+
+/* A log that cannot be trusted to hold what the storage applied (or what
+ * this node acknowledged): a lone voter has nobody to ask and refuses to
+ * start; a member of a cluster refills it from the leader first. */
+static int reconcile(node *n, wal *w, uint64_t storage_applied,
+                     const raft_config *boot, lms_err *err)
+{
+    uint64_t last = wal_last_index(w);
+    if (lone_voter(boot, n->opts.node_id)) {
+        if (storage_applied <= last)
+            return LMS_OK;
+        return lms_err_set(err, LMS_DATA_LOSS,
+                           "storage has applied index %llu but the command log "
+                           "in %s/wal ends at %llu: the log was lost or "
+                           "truncated",
+                           (unsigned long long)storage_applied,
+                           n->opts.data_dir, (unsigned long long)last);
+    }
+    if (!node_log_needs_repair(n, w, storage_applied))
+        return LMS_OK;
+    if (!n->peers)
+        return lms_err_set(err, LMS_DATA_LOSS,
+                           "the command log in %s/wal lost entries and there "
+                           "is no peer port (listen.peer) to refill it from",
+                           n->opts.data_dir);
+    return node_repair_log(n, w, storage_applied, err);
+}
+
+static int new_raft(node *n, raft_restore *rs, lms_err *err)
+{
+    raft_options o;
+    raft_opts(n, &o);
+    int rc = raft_new(&o, rs, &n->r);
+    if (rc != RAFT_OK)
+        return lms_err_set(err, rc == RAFT_ERR_NOMEM ? LMS_RESOURCE_EXHAUSTED
+                                                     : LMS_DATA_LOSS,
+                           "raft cannot start from the log in %s/wal "
+                           "(applied index %llu): %s",
+                           n->opts.data_dir, (unsigned long long)rs->applied,
+                           raft_strerror(rc));
+    return LMS_OK;
+}
+
+/* Restore Raft from w; a lone voter first replays what it holds. */
+static int restore(node *n, wal *w, const raft_config *boot, lms_err *err)
+{
+    raft_restore rs;
+    memset(&rs, 0, sizeof rs);
+    if (wal_hardstate_load(wal_dir(w), &rs.hs.term, &rs.hs.vote, err) != LMS_OK)
+        return err->code;
+    raft_entry *ents = NULL;
+    size_t count = 0;
+    if (load_entries(w, &ents, &count, err) != LMS_OK)
+        return err->code;
+    rs.bootstrap = node_opts_member(n, n->opts.node_id) ? boot : NULL;
+    rs.entries = ents;
+    rs.n_entries = count;
+    rs.applied = n->applied;
+    int rc = new_raft(n, &rs, err);
+    uint64_t last = wal_last_index(w);
+    if (rc == LMS_OK && lone_voter(raft_get_config(n->r), n->opts.node_id) &&
+        last > n->applied) {
+        /* every durable entry of a lone voter is committed */
+        raft_free(n->r);
+        n->r = NULL;
+        rc = node_replay(n, w, last, err);
+        rs.applied = n->applied;
+        if (rc == LMS_OK)
+            rc = new_raft(n, &rs, err);
+    }
+    free_entries(ents, count);
+    n->dispatched = n->applied;
+    return rc;
+}
+
+static int open_log(node *n, lms_err *err)
 {
     char dir[PATH_MAX];
+    uint64_t storage_applied = 0;
+    raft_config boot;
+    wal *w = NULL;
     snprintf(dir, sizeof dir, "%s/wal", n->opts.data_dir);
-    if (wal_open(dir, NULL, w, err) != LMS_OK)
-        return err->code;
-    uint64_t term = 0, vote = 0;
-    if (wal_hardstate_load(dir, &term, &vote, err) != LMS_OK)
-        return err->code;
-    if (term == 0) {
-        /* a fresh single-voter cluster: term 1, voted for itself */
-        term = 1;
-        if (wal_hardstate_save(dir, term, n->opts.node_id, err) != LMS_OK)
-            return err->code;
-    }
-    n->term = term;
+    bootstrap_config(n, &boot);
+    if (n->m->ops->applied_index(n->m->st, &storage_applied, err) != LMS_OK ||
+        wal_open(dir, NULL, &w, err) != LMS_OK)
+        return err->code ? err->code : LMS_INTERNAL;
+    n->applied = storage_applied;
+    int rc = reconcile(n, w, storage_applied, &boot, err);
+    if (rc == LMS_OK)
+        rc = restore(n, w, &boot, err);
+    if (rc == LMS_OK)
+        rc = log_writer_start(n->base, w, on_durable, on_log_error, n, &n->lw,
+                              err);
+    if (rc != LMS_OK)
+        wal_close(w);
+    return rc;
+}
+
+static int start_clock(node *n, lms_err *err)
+{
+    unsigned ms = n->opts.tick_ms ? n->opts.tick_ms : 10;
+    struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
+    n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
+    n->pump_ev = event_new(n->base, -1, 0, on_pump, n);
+    n->outs = calloc(MAX_OUTSTANDING, sizeof *n->outs);
+    if (!n->tick_ev || !n->pump_ev || !n->outs || event_add(n->tick_ev, &tv) < 0)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start the clock");
     return LMS_OK;
 }
 
 int node_open(struct event_base *base, const node_options *opts, sm *m,
               struct workers *storage_thread, node **out, lms_err *err)
 {
+    *out = NULL;
     node *n = calloc(1, sizeof *n);
     if (!n)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     n->base = base;
     n->opts = *opts;
+    if (!opts->n_members) { /* this node alone */
+        n->self_member = (node_member){opts->node_id, opts->peer_listen, ""};
+        n->opts.members = &n->self_member;
+        n->opts.n_members = 1;
+    }
     n->m = m;
     n->storage = storage_thread;
-    wal *w = NULL;
-    if (m->ops->applied_index(m->st, &n->applied_index, err) != LMS_OK ||
-        open_log(n, &w, err) != LMS_OK)
-        goto fail;
-    if (wal_last_index(w) < n->applied_index) {
-        lms_err_set(err, LMS_DATA_LOSS,
-                    "storage has applied index %llu but the command log in "
-                    "%s/wal ends at %llu: the log was lost or truncated",
-                    (unsigned long long)n->applied_index, opts->data_dir,
-                    (unsigned long long)wal_last_index(w));
-        goto fail;
+    int rc = opts->peer_listen ? start_peers(n, err) : LMS_OK;
+    if (rc == LMS_OK)
+        rc = open_log(n, err);
+    if (rc == LMS_OK)
+        rc = start_clock(n, err);
+    if (rc != LMS_OK) {
+        node_close(n);
+        node_free(n);
+        return rc;
     }
-    if (replay(n, w, err) != LMS_OK)
-        goto fail;
-    n->last_index = n->commit_index = n->dispatched = wal_last_index(w);
-    if (log_writer_start(base, w, on_durable, on_log_error, n, &n->lw, err) !=
-        LMS_OK)
-        goto fail;
+    if (lone_voter(raft_get_config(n->r), n->opts.node_id))
+        raft_campaign(n->r); /* a majority of one: lead at once */
+    node_update_peers(n);
+    node_schedule_pump(n);
     *out = n;
     return LMS_OK;
-fail:
-    if (w)
-        wal_close(w);
-    free(n);
-    return err->code ? err->code : LMS_INTERNAL;
 }
 
-uint64_t node_last_index(const node *n) { return n->last_index; }
-uint64_t node_commit_index(const node *n) { return n->commit_index; }
-uint64_t node_applied_index(const node *n) { return n->applied_index; }
+/* ---- the API ------------------------------------------------------------------ */
+
+void node_push_pending(node *n, pending *it, uint64_t index, uint64_t term,
+                         node_proposal *p)
+{
+    *it = (pending){index, term, p, NULL};
+    if (n->pt)
+        n->pt->next = it;
+    else
+        n->ph = it;
+    n->pt = it;
+}
+
+int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err)
+{
+    if (n->closing || n->failed)
+        return lms_err_set(err, LMS_UNAVAILABLE, "node is shutting down");
+    pending *it = p ? malloc(sizeof *it) : NULL;
+    if (p && !it)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    raft_index index;
+    raft_term term;
+    raft_id hint = 0;
+    int rc = raft_propose(n->r, cmd, &index, &term, &hint);
+    if (rc != RAFT_OK) {
+        free(it);
+        if (rc == RAFT_ERR_NOT_LEADER)
+            return lms_err_set(err, LMS_NOT_LEADER, "not the leader; %s%s",
+                               n->leader_client[0] ? "try " : "no leader yet",
+                               n->leader_client);
+        if (rc == RAFT_ERR_TRANSFERRING || rc == RAFT_ERR_BUSY)
+            return lms_err_set(err, LMS_UNAVAILABLE, "%s; retry",
+                               raft_strerror(rc));
+        node_raft_failed(n, "propose", rc);
+        return lms_err_set(err, LMS_UNAVAILABLE, "node is stopping");
+    }
+    if (it)
+        node_push_pending(n, it, index, term, p);
+    node_schedule_pump(n);
+    return LMS_OK;
+}
+
+int node_read_barrier(node *n, node_read_fn cb, void *arg)
+{
+    if (n->closing || n->failed || n->ss.role != RAFT_LEADER)
+        return LMS_NOT_LEADER;
+    read_wait *w = calloc(1, sizeof *w);
+    if (!w)
+        return LMS_RESOURCE_EXHAUSTED;
+    w->ctx = ++n->read_ctx;
+    w->cb = cb;
+    w->arg = arg;
+    if (raft_read_index(n->r, w->ctx, NULL) != RAFT_OK) {
+        free(w);
+        return LMS_NOT_LEADER;
+    }
+    if (n->reads_tail)
+        n->reads_tail->next = w;
+    else
+        n->reads = w;
+    n->reads_tail = w;
+    node_schedule_pump(n);
+    return LMS_OK;
+}
+
+int node_forward(node *n, blob *cmd, lms_err *err)
+{
+    uint64_t leader = n->ss.leader;
+    if (leader == n->opts.node_id)
+        return node_propose(n, cmd, NULL, err);
+    Lms__PeerForward fw = LMS__PEER_FORWARD__INIT;
+    fw.command.data = cmd->data;
+    fw.command.len = cmd->len;
+    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
+    msg.body_case = LMS__PEER_MESSAGE__BODY_FORWARD;
+    msg.forward = &fw;
+    if (!leader || !n->peers || peer_send(n->peers, leader, &msg) < 0)
+        return lms_err_set(err, LMS_UNAVAILABLE, "no reachable leader");
+    return LMS_OK;
+}
+
+int node_is_leader(const node *n) { return n->ss.role == RAFT_LEADER; }
+
+int node_ready_for_writes(const node *n)
+{
+    return n->ss.role == RAFT_LEADER && !n->closing && !n->failed &&
+           n->applied >= n->term_start;
+}
+uint64_t node_leader_id(const node *n) { return n->ss.leader; }
+const char *node_leader_client_addr(const node *n) { return n->leader_client; }
+int node_peer_port(const node *n) { return n->peers ? peer_port(n->peers) : 0; }
+uint64_t node_last_index(const node *n) { return raft_get_last_index(n->r); }
+uint64_t node_commit_index(const node *n) { return raft_get_commit(n->r); }
+uint64_t node_applied_index(const node *n) { return n->applied; }
 
 void node_close(node *n)
 {
-    if (!n)
+    if (!n || n->closing)
         return;
     n->closing = 1;
+    if (n->tick_ev)
+        event_del(n->tick_ev);
+    peer_free(n->peers);
+    n->peers = NULL;
     log_writer_stop(n->lw); /* everything queued is now durable */
-    if (!n->failed) {
-        n->commit_index = n->last_index;
-        dispatch_committed(n);
-    }
-    /* The caller now stops the storage thread, which finishes those batches
-     * and runs their apply_done() before it returns; then node_free(). */
+    n->lw = NULL;
+    node_drop_reads(n, LMS_UNAVAILABLE);
+    node_drop_proposals(n, LMS_UNAVAILABLE, "node is shutting down; retry", 1);
+    /* The caller now stops the storage thread, which finishes the batches
+     * it holds and runs their apply_done() before it returns; then
+     * node_free(). */
 }
 
 void node_free(node *n)
 {
     if (!n)
         return;
-    while (n->head) {
-        pending *it = n->head;
-        n->head = it->next;
-        blob_unref(it->cmd);
-        free(it);
-    }
+    for (size_t i = 0; i < n->n_outs; i++)
+        raft_ready_free(&n->outs[i].rd);
+    free(n->outs);
+    raft_free(n->r);
+    if (n->tick_ev)
+        event_free(n->tick_ev);
+    if (n->pump_ev)
+        event_free(n->pump_ev);
     free(n);
 }

@@ -1,22 +1,31 @@
 /*
- * node.h: the replicated log glued to the event loop, the log writer and
- * the storage thread. Today a node is a Raft cluster of one voter: a
- * proposal gets the next index, is written and fsynced by the log writer,
- * is then committed (a majority of one), and is applied in order on the
- * storage thread, in batches that commit the storage transaction together
- * with the applied index. The Raft issue replaces the commit rule, not this
- * shape.
+ * node.h: the replicated log glued to the event loop, the log writer, the
+ * peer port and the storage thread. core/raft decides; this module does
+ * its I/O: a proposal is appended by the leader, written and fsynced by
+ * the log writer (group commit) while it is sent to the followers,
+ * committed once a majority holds it, and applied in order on the storage
+ * thread, in batches that commit the storage transaction together with
+ * the applied index. A cluster of one voter is the same path with a
+ * majority of one.
  *
  * A proposal's callbacks: applied() runs on the storage thread right after
  * sm_apply(), inside the transaction, so it can read what the command just
  * wrote and pack the client's answer; complete() runs on the loop once that
  * transaction committed, so the answer is sent only for durable, applied
- * state.
+ * state. If the entry at the proposal's index turns out to be another
+ * (its leader lost its place before the entry committed), or the node
+ * stops leading before it committed, applied() gets status LMS_UNAVAILABLE,
+ * "leadership changed; retry" (possibly on the loop), then complete(): the
+ * client retries with the same client id and sequence number, which the
+ * state machine deduplicates.
+ *
+ * Everything here runs on the loop thread unless said otherwise.
  */
 #ifndef LMS_CORE_NODE_H
 #define LMS_CORE_NODE_H
 
 #include "blob.h"
+#include "raft/raft.h"
 #include "sm.h"
 
 struct event_base;
@@ -27,6 +36,13 @@ typedef struct node_proposal {
     void (*applied)(struct node_proposal *p, const sm_result *res);
     void (*complete)(struct node_proposal *p);
 } node_proposal;
+
+/* One initial member of the cluster (config: cluster.members). */
+typedef struct node_member {
+    uint64_t id;
+    const char *peer_addr;   /* NULL only for a cluster of one */
+    const char *client_addr;
+} node_member;
 
 typedef struct node_options {
     const char *data_dir;
@@ -41,32 +57,124 @@ typedef struct node_options {
     void (*on_applied)(void *arg, uint64_t index, const Lms__Command *cmd,
                        const sm_result *res);
     void *applied_arg;
+    /* The cluster. members: the initial configuration, the same on every
+     * initial member (none: this node alone). A node not among them joins
+     * later (lms-admin cluster-add) and waits to hear from a leader. */
+    const char *cluster_id;
+    const node_member *members;
+    size_t n_members;
+    const char *peer_listen;    /* listen.peer; NULL: no peer port */
+    uint32_t max_peer_frame;    /* largest peer frame accepted */
+    unsigned tick_ms;           /* 0: 10 */
+    unsigned election_ticks;    /* 0: 10 */
+    unsigned heartbeat_ticks;   /* 0: 1 */
 } node_options;
 
 /*
- * Open the log in <data_dir>/wal, replay every entry after the storage's
- * applied index (on the calling thread, before anything else uses the
- * storage), then start the log writer. m's storage must already be migrated.
+ * Open the log in <data_dir>/wal and the hardstate, and start Raft from
+ * them and the storage's applied index. A cluster of one voter replays
+ * every entry after the applied index here (on the calling thread, before
+ * anything else uses the storage), as it always has; a member of a larger
+ * cluster applies only what the leader says is committed, once it does.
+ * Then start the log writer, the peer port and the clock. A cluster of one
+ * voter elects itself at once. m's storage must already be migrated.
  */
 int node_open(struct event_base *base, const node_options *opts, sm *m,
               struct workers *storage_thread, node **out, lms_err *err);
 
 /*
- * Loop thread. Propose an encoded Lms__Command (takes a reference on cmd).
- * p may be NULL (nobody waits for the result). Returns LMS_OK, or
- * LMS_NOT_LEADER / LMS_UNAVAILABLE with err set when this node cannot
- * accept writes.
+ * Propose an encoded Lms__Command (takes a reference on cmd). p may be
+ * NULL (nobody waits for the result). Returns LMS_OK, LMS_NOT_LEADER
+ * (err says where the leader is, if known) or LMS_UNAVAILABLE (a
+ * leadership transfer, too many uncommitted bytes, shutting down).
  */
 int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err);
+
+/*
+ * Change the membership, one server at a time (leader only): type is
+ * RAFT_CONF_ADD_LEARNER (id joins as a non-voter at peer_addr, its clients
+ * at client_addr; the leader promotes it to a voter by itself once it has
+ * caught up), RAFT_CONF_PROMOTE or RAFT_CONF_REMOVE. p (may be NULL) is
+ * answered like a command's proposal once the change is committed and
+ * applied (res->status LMS_OK). Returns LMS_OK, LMS_NOT_LEADER,
+ * LMS_INVALID_ARGUMENT (not a change of this configuration: err says why),
+ * LMS_FAILED_PRECONDITION (a learner to promote has not caught up) or
+ * LMS_UNAVAILABLE (another change is in progress, the leader is new;
+ * retry).
+ */
+int node_change_members(node *n, int type, uint64_t id, const char *peer_addr,
+                        const char *client_addr, node_proposal *p, lms_err *err);
+
+/*
+ * A linearizable read (Raft's ReadIndex): cb(arg, LMS_OK) runs on the loop
+ * once this leader has confirmed it still leads and has applied everything
+ * committed when the barrier was asked for; cb(arg, LMS_NOT_LEADER) if it
+ * stops leading first, cb(arg, LMS_UNAVAILABLE) if the node stops. Returns
+ * LMS_OK (cb will run, never from inside this call) or LMS_NOT_LEADER (it
+ * will not).
+ */
+typedef void (*node_read_fn)(void *arg, int status);
+int node_read_barrier(node *n, node_read_fn cb, void *arg);
+
+/* Hand a command to the leader to propose (lmsd --init-admin on a node
+ * that does not lead). Nothing waits for it: the sender sees the outcome
+ * when it applies the log (on_applied). LMS_UNAVAILABLE if no leader is
+ * known or the leader cannot be reached. */
+int node_forward(node *n, blob *cmd, lms_err *err);
+
+int node_is_leader(const node *n);
+/* A leader that has applied the first entry of its term, and so every
+ * write any leader acknowledged before it: a request that will propose
+ * (whose early checks only save a log entry; apply decides) may read its
+ * state without a read barrier. If it lost its leadership without knowing
+ * yet, the proposal cannot commit and is answered UNAVAILABLE. */
+int node_ready_for_writes(const node *n);
+uint64_t node_leader_id(const node *n);
+/* The leader's client address ("" if no leader is known). */
+const char *node_leader_client_addr(const node *n);
+/* This node's peer port (0 without one). */
+int node_peer_port(const node *n);
+
+/* Leader: hand leadership to the most caught-up voter. LMS_OK with *to
+ * set, LMS_NOT_LEADER, or LMS_NOT_FOUND when there is no other voter. */
+int node_transfer_leadership(node *n, uint64_t *to);
+
+/* One member as this node sees it (lms-admin cluster-status). On the
+ * leader every member's numbers are fresh (each node reports its own
+ * every few ticks); elsewhere only this node's. */
+typedef struct node_member_status {
+    uint64_t id;
+    char peer_addr[RAFT_ADDR_MAX];
+    char client_addr[RAFT_ADDR_MAX];
+    int voter;
+    int known;              /* term..last_index are fresh */
+    const char *role;       /* "leader", "follower", "candidate", ...,
+                               "unreachable" when not heard from */
+    uint64_t term, commit, applied, last_index;
+    uint64_t match;         /* leader's view: its log matches up to here */
+    uint64_t lag;           /* leader's last index - match */
+    int64_t heard_ms;       /* ms since the leader heard from it; -1: n/a */
+} node_member_status;
+
+typedef struct node_status {
+    uint64_t id, leader, term;
+    int is_leader;
+    uint64_t commit, applied, last_index;
+    size_t n;
+    node_member_status members[RAFT_MAX_SERVERS];
+} node_status;
+
+void node_get_status(node *n, node_status *st);
 
 uint64_t node_last_index(const node *n);
 uint64_t node_commit_index(const node *n);
 uint64_t node_applied_index(const node *n);
 
-/* Stop accepting proposals, make every queued one durable (stops the log
- * writer) and hand it to the storage thread. Then the caller stops the
- * storage thread (which applies them and runs their complete() callbacks)
- * and calls node_free(). */
+/* Stop: no more proposals or reads (those waiting are answered
+ * LMS_UNAVAILABLE), close the peer port, make everything queued durable
+ * (stops the log writer). Batches already handed to the storage thread
+ * stay there: the caller now stops the storage thread (which applies them
+ * and runs their complete() callbacks) and calls node_free(). */
 void node_close(node *n);
 void node_free(node *n);
 

@@ -39,6 +39,7 @@
 #define STABLE_CONN_MS 1000 /* a connection that lived this long resets the backoff */
 #define HELLO_TIMEOUT_S 10
 #define MAX_INBOUND 64
+#define READ_GULP ((size_t)1 << 20)
 
 enum { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 
@@ -54,6 +55,7 @@ typedef struct peer_link {
     int outage_logged;
     unsigned backoff_ms;
     int64_t connected_at; /* ms, monotonic */
+    uint64_t epoch;       /* +1 per connection opened or lost */
     struct peer_link *next;
 } peer_link;
 
@@ -128,8 +130,10 @@ static peer_link *find_link(const peer_net *p, uint64_t id)
 
 static void link_close(peer_link *l)
 {
-    if (l->bev)
+    if (l->bev) {
         bufferevent_free(l->bev);
+        l->epoch++;
+    }
     l->bev = NULL;
     l->state = LINK_DOWN;
     l->backed_up = 0;
@@ -185,6 +189,8 @@ static void link_event(struct bufferevent *bev, short what, void *arg)
         else
             snprintf(why, sizeof why, "%s",
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        if (why[0] >= 'A' && why[0] <= 'Z') /* to sit inside a sentence */
+            why[0] = (char)(why[0] - 'A' + 'a');
         link_failed(l, why);
     }
 }
@@ -235,9 +241,11 @@ static int link_connect(peer_link *l)
         return -1;
     }
     bufferevent_setcb(l->bev, link_read, NULL, link_event, l);
+    bufferevent_set_max_single_write(l->bev, READ_GULP);
     bufferevent_enable(l->bev, EV_READ | EV_WRITE);
     add_frame(l->bev, hello);
     l->state = LINK_CONNECTING;
+    l->epoch++;
     if (bufferevent_socket_connect(l->bev, (struct sockaddr *)&ss, len) < 0) {
         link_failed(l, strerror(errno));
         return -1;
@@ -381,6 +389,14 @@ static void in_message(peer_in *in, const Lms__PeerMessage *msg)
             p->cb.on_forward(p->cb.arg, in->from, msg->forward->command.data,
                              msg->forward->command.len);
         break;
+    case LMS__PEER_MESSAGE__BODY_FETCH:
+        if (p->cb.on_fetch)
+            p->cb.on_fetch(p->cb.arg, in->from, msg->fetch);
+        break;
+    case LMS__PEER_MESSAGE__BODY_FETCH_REPLY:
+        if (p->cb.on_fetch_reply)
+            p->cb.on_fetch_reply(p->cb.arg, in->from, msg->fetch_reply);
+        break;
     case LMS__PEER_MESSAGE__BODY_CHUNK:
         log_debug("peer %llu: snapshot chunk ignored (not supported yet)",
                   (unsigned long long)in->from);
@@ -505,6 +521,9 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
     struct timeval hello = {HELLO_TIMEOUT_S, 0};
     bufferevent_set_timeouts(bev, &hello, NULL);
     bufferevent_setcb(bev, in_read, NULL, in_event, in);
+    /* an append may carry a large entry: read it in big gulps, not 16 KiB
+     * a loop iteration */
+    bufferevent_set_max_single_read(bev, READ_GULP);
     bufferevent_enable(bev, EV_READ);
 }
 
@@ -663,6 +682,12 @@ int peer_send_raft(peer_net *p, const raft_msg *m)
 }
 
 int peer_port(const peer_net *p) { return p->port; }
+
+uint64_t peer_epoch(const peer_net *p, uint64_t id)
+{
+    const peer_link *l = find_link(p, id);
+    return l ? l->epoch : 0;
+}
 
 size_t peer_queued(const peer_net *p, uint64_t id)
 {

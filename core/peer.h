@@ -45,6 +45,11 @@ typedef struct peer_callbacks {
     /* The connection to member id failed: whatever was queued for it is
      * lost. */
     void (*on_unreachable)(void *arg, uint64_t id);
+    /* Log repair (see PeerFetch): a member asks for log entries; the
+     * answer to our own request. */
+    void (*on_fetch)(void *arg, uint64_t from, const Lms__PeerFetch *f);
+    void (*on_fetch_reply)(void *arg, uint64_t from,
+                           const Lms__PeerFetchReply *r);
     void *arg;
 } peer_callbacks;
 
@@ -75,6 +80,12 @@ int peer_is_member(const peer_net *p, uint64_t id);
 int peer_send_raft(peer_net *p, const raft_msg *m);
 /* Queue any PeerMessage for member `to`; same results. */
 int peer_send(peer_net *p, uint64_t to, const Lms__PeerMessage *msg);
+
+/* Which connection to member id messages go on now: a number that
+ * changes whenever a connection is opened or lost (0: not a member). What
+ * was queued under one epoch reaches the peer, in order, unless the epoch
+ * changes. */
+uint64_t peer_epoch(const peer_net *p, uint64_t id);
 
 /* The port actually bound (0 without a listener). */
 int peer_port(const peer_net *p);

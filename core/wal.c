@@ -67,6 +67,7 @@ struct wal {
     size_t nsegs, segs_cap;
     uint64_t first_index, last_index, last_term;
     uint64_t truncated;
+    int cut; /* enum wal_cut */
     size_t sync_from; /* first segment with unsynced writes, NO_SEG if none */
     int dir_dirty;
     int failed;
@@ -375,17 +376,17 @@ static int check_record(const wal *w, const uint8_t *p, uint64_t avail,
     *reclen = avail;
     if (avail < REC_HDR) {
         snprintf(why, whylen, "short record header");
-        return -1;
+        return -2;
     }
     uint32_t len = get32(p);
     if (len < ENT_HDR || len > ENT_HDR + WAL_MAX_ENTRY_BYTES) {
         *reclen = 0; /* nothing to skip: all that follows counts */
         snprintf(why, whylen, "impossible record length %" PRIu32, len);
-        return -1;
+        return len == 0 ? -2 : -1; /* 0: space allocated, never written */
     }
     if (REC_HDR + (uint64_t)len > avail) {
         snprintf(why, whylen, "record of %" PRIu32 " bytes cut short", len);
-        return -1;
+        return -2;
     }
     *reclen = REC_HDR + (uint64_t)len;
     if (crc32c(0, p + REC_HDR, len) != get32(p + 4)) {
@@ -407,16 +408,20 @@ static int check_record(const wal *w, const uint8_t *p, uint64_t avail,
 }
 
 /* Index the good records of segment s (mapped at p); *bad = offset of the
- * first bad one (size if none), *bad_end = where that one ends. */
+ * first bad one (size if none), *bad_end = where that one ends, *unfinished
+ * whether it looks like a write that never completed (the file ends inside
+ * it, or its length was never written) rather than a record gone bad. */
 static int scan_records(wal *w, wal_seg *s, const uint8_t *p, uint64_t size,
-                        uint64_t *bad, uint64_t *bad_end, char *why,
-                        size_t whylen, lms_err *err)
+                        uint64_t *bad, uint64_t *bad_end, int *unfinished,
+                        char *why, size_t whylen, lms_err *err)
 {
     uint64_t off = 0, reclen;
     while (off < size) {
-        if (check_record(w, p + off, size - off, &reclen, why, whylen) < 0) {
+        int rc = check_record(w, p + off, size - off, &reclen, why, whylen);
+        if (rc < 0) {
             *bad = off;
             *bad_end = off + reclen;
+            *unfinished = rc == -2;
             return 0;
         }
         if (grow(&s->offs, &s->cap, s->n + 1, sizeof *s->offs) < 0)
@@ -498,8 +503,12 @@ static int scan_segment(wal *w, size_t k, int *stop, lms_err *err)
             return io_fail(w, err, "cannot map", s->name);
     }
     char why[160];
-    int rc = scan_records(w, s, p, size, &bad, &bad_end, why, sizeof why, err);
+    int unfinished = 0;
+    int rc = scan_records(w, s, p, size, &bad, &bad_end, &unfinished, why,
+                          sizeof why, err);
     int torn = rc == 0 && bad < size && only_tail_lost(w, k, p, bad_end, size);
+    if (rc == 0 && bad < size)
+        w->cut = torn && unfinished ? WAL_CUT_UNFINISHED : WAL_CUT_DAMAGED;
     if (p)
         munmap((void *)p, (size_t)size);
     s->size = bad;
@@ -524,6 +533,7 @@ static int recover(wal *w, lms_err *err)
                      " where %" PRIu64 " was expected", s->first,
                      w->last_index + 1);
             int torn = only_tail_lost(w, k - 1, NULL, 0, 0);
+            w->cut = WAL_CUT_DAMAGED;
             return cut_tail(w, k, 0, 1, 0, why, torn, err);
         }
         int stop = 0, rc = scan_segment(w, k, &stop, err);
@@ -616,6 +626,7 @@ uint64_t wal_last_index(const wal *w) { return w->last_index; }
 uint64_t wal_last_term(const wal *w) { return w->last_term; }
 uint64_t wal_truncated_bytes(const wal *w) { return w->truncated; }
 const char *wal_dir(const wal *w) { return w->dir; }
+int wal_cut_kind(const wal *w) { return w->cut; }
 
 /* ---- append / sync -------------------------------------------------------- */
 

@@ -75,6 +75,14 @@ uint64_t wal_last_index(const wal *w);
 uint64_t wal_last_term(const wal *w);
 /* How many bytes of the tail were cut at open (0 if none). */
 uint64_t wal_truncated_bytes(const wal *w);
+/* What the cut at open was, if any. WAL_CUT_UNFINISHED: the last record
+ * was never completely written (the file ends inside it, or its length is
+ * zero) and nothing follows: a write that an fsync never covered, so no
+ * entry anyone was told about is lost. WAL_CUT_DAMAGED: a complete record
+ * does not check out, or more data follows the bad one: entries that were
+ * durable (and maybe acknowledged to a Raft leader) may be lost. */
+enum wal_cut { WAL_CUT_NONE = 0, WAL_CUT_UNFINISHED, WAL_CUT_DAMAGED };
+int wal_cut_kind(const wal *w);
 /* The directory the WAL lives in (and its hardstate file). */
 const char *wal_dir(const wal *w);
 

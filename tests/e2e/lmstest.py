@@ -28,6 +28,9 @@ Pieces:
             send(Request dict) / send_frame(bytes) / recv() -> Response dict.
   E2ETestCase  unittest.TestCase whose failures print the node logs, with
             assertion helpers that say expected vs. got.
+  Cluster   N nodes on loopback as one Raft cluster: start() (admin
+            included), leader(), status() (cluster-status), wait_caught_up();
+            cluster.cli(prog) talks to all of them, World(cluster) works.
 """
 
 import atexit
@@ -357,8 +360,12 @@ class Node:
     """One lmsd process with its own temporary directory."""
 
     def __init__(self, name="node", ttl=None, limits=None, log_level="info",
-                 extra_yaml="", storage_plugin="storage_sqlite", tutor=None, env=None):
+                 extra_yaml="", storage_plugin="storage_sqlite", tutor=None, env=None,
+                 node_id=1, cluster=None):
         self.name = name
+        self.node_id = node_id
+        self.cluster = cluster  # a Cluster: this node is one of its members
+        self.peer_port = free_port() if cluster else None
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-%s-" % name)
         self.data_dir = os.path.join(self.dir, "data")
         self.config_path = os.path.join(self.dir, "lmsd.yaml")
@@ -384,10 +391,14 @@ class Node:
     def config_text(self):
         lines = [
             "node:",
-            "  id: 1",
+            "  id: %d" % self.node_id,
             "  data_dir: %s" % self.data_dir,
             "listen:",
             "  client: 127.0.0.1:%d" % self.port,
+        ]
+        if self.peer_port:
+            lines.append("  peer: 127.0.0.1:%d" % self.peer_port)
+        lines += [
             "plugin_dir: %s" % plugin_dir(),
             "log:",
             "  level: %s" % self.log_level,
@@ -409,6 +420,8 @@ class Node:
         if self.tutor:
             lines.append("tutor:")
             lines += ["  %s: %s" % (k, json.dumps(v)) for k, v in self.tutor.items()]
+        if self.cluster:
+            lines += self.cluster.yaml_lines()
         return "\n".join(lines) + "\n" + self.extra_yaml
 
     def write_config(self):
@@ -454,7 +467,8 @@ class Node:
                 self.wait_ready(timeout)
                 return self
             except AssertionError:
-                if self.proc.poll() is not None and self._port_taken():
+                if self.cluster is None and self.proc.poll() is not None and \
+                        self._port_taken():
                     # someone else grabbed our free port: take another one
                     self.port = free_port()
                     self.write_config()
@@ -1020,6 +1034,146 @@ def started_node(tc=None, **kw):
         n.cleanup()
         raise
     return n
+
+
+# ---------------------------------------------------------------------------
+# Cluster
+
+
+class Cluster:
+    """N lmsd nodes on loopback forming one Raft cluster (node ids 1..N, each
+    with a client and a peer port). It stands in for a Node where the tests
+    take one: cluster.cli(prog) runs a CLI against every node's address (the
+    client library follows NOT_LEADER to the leader), and World(cluster)
+    populates it.
+
+    start() starts nodes 2..N, creates the admin through node 1 (lmsd
+    --init-admin, which forwards the command to whoever leads) and starts
+    node 1. leader() finds the node that leads by asking each one: a
+    follower answers NOT_LEADER before it looks at the token. status() is
+    lms-admin cluster-status --json."""
+
+    def __init__(self, n=3, name="c", raft=None, **node_kw):
+        self.name = name
+        self.id = "e2e-%s-%d" % (name, os.getpid())
+        self.raft = dict(raft or {})
+        self.dir = tempfile.mkdtemp(prefix="lms-e2e-cluster-%s-" % name)
+        self.nodes = []
+        for i in range(n):
+            self.nodes.append(Node(name="%s%d" % (name, i + 1), node_id=i + 1, cluster=self,
+                                   **node_kw))
+        self.initial = list(self.nodes)
+        for nd in self.nodes:  # every member's ports are known now
+            nd.write_config()
+        self._admin = None
+        self._node_kw = node_kw
+
+    def add_node(self):
+        """A new node (not started) whose config lists the initial members
+        but not itself: it joins once `lms-admin cluster-add` adds it."""
+        i = len(self.nodes) + 1
+        nd = Node(name="%s%d" % (self.name, i), node_id=i, cluster=self, **self._node_kw)
+        self.nodes.append(nd)
+        return nd
+
+    def yaml_lines(self):
+        lines = ["cluster:", "  id: %s" % self.id, "  members:"]
+        for nd in getattr(self, "initial", self.nodes):  # being built: so far
+            lines.append("    - { id: %d, peer: '127.0.0.1:%d', client: '127.0.0.1:%d' }"
+                         % (nd.node_id, nd.peer_port, nd.port))
+        if self.raft:
+            lines.append("raft:")
+            lines += ["  %s: %s" % kv for kv in self.raft.items()]
+        return lines
+
+    @property
+    def addr(self):
+        """Every node's client address: what LMS_SERVERS would hold."""
+        return ",".join(nd.addr for nd in self.nodes)
+
+    def __getitem__(self, i):
+        return self.nodes[i]
+
+    def cli(self, prog, home=None):
+        return Cli(self, prog, home)
+
+    def start(self, admin=True):
+        if admin:
+            for nd in self.nodes[1:]:
+                nd.start()
+            self.nodes[0].init_admin()
+            self.nodes[0].start()
+        else:
+            for nd in self.nodes:
+                nd.start()
+        return self.leader()
+
+    @staticmethod
+    def probe(node, timeout=0.5):
+        """'leader', 'follower' or None (not running, stopped, no answer)."""
+        if not node.running:
+            return None
+        try:
+            with RawConn(node.port, timeout=timeout) as c:
+                r = c.call({"whoami": {}})
+        except (OSError, ConnectionClosed, ValueError):
+            return None
+        if r["status"] == "NOT_LEADER":
+            return "follower"
+        return "leader" if r["status"] == "UNAUTHENTICATED" else None
+
+    def leader(self, timeout=15.0, among=None):
+        """The node that leads, once exactly one of the candidates (default:
+        every running node) says it does."""
+        def one():
+            found = [nd for nd in (among or self.nodes) if self.probe(nd) == "leader"]
+            return found[0] if len(found) == 1 else None
+        return wait_until(one, timeout=timeout, interval=0.02, what="one leader")
+
+    @property
+    def admin(self):
+        """An lms-admin CLI logged in as the admin."""
+        if self._admin is None:
+            a = self.cli("lms-admin")
+            r = a.login(ADMIN, ADMIN_PW)
+            if r.rc != 0:
+                raise AssertionError("admin login on the cluster: %r" % (r,))
+            self._admin = a
+        return self._admin
+
+    def status(self):
+        r = self.admin.run("cluster-status", json=True)
+        if r.rc != 0 or r.json is None:
+            raise AssertionError("cluster-status: %r" % (r,))
+        return r.json
+
+    def wait_caught_up(self, timeout=20.0, nodes=None):
+        """Until every node (or those given) reports the leader's commit index
+        as applied; returns the status."""
+        ids = {nd.node_id for nd in (nodes or self.nodes)}
+        last = [None]
+
+        def done():
+            try:
+                st = last[0] = self.status()
+            except AssertionError as e:
+                last[0] = str(e)
+                return None
+            ms = [m for m in st["members"] if m["id"] in ids]
+            ok = len(ms) == len(ids) and all(
+                m["known"] and m["applied"] >= st["commit"] and m["lag"] == 0 for m in ms)
+            return st if ok else None
+        try:
+            return wait_until(done, timeout=timeout, interval=0.1,
+                              what="nodes %s caught up" % sorted(ids))
+        except AssertionError as e:
+            raise AssertionError("%s; last cluster-status: %s" % (e, last[0])) from None
+
+    def cleanup(self):
+        for nd in self.nodes:
+            nd.cleanup()
+        if not os.environ.get("LMS_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @atexit.register

@@ -130,7 +130,11 @@ static void every_setting_is_read(void **state)
                             "storage: { plugin: ./lib/my_storage.so }\n"
                             "auth: { plugin: auth_ldap, url: ldap://x }\n"
                             "tutor: { plugin: tutor_local }\n"
-                            "cluster: { members: [ { id: 1 }, { id: 2 } ] }\n");
+                            "cluster: { id: prod, members: [ "
+                            "{ id: 1, peer: 'n1:9001', client: 'n1:9000' }, "
+                            "{ id: 2, peer: 'n2:9001', client: 'n2:9000' } ] }\n"
+                            "raft: { tick: 20ms, election_ticks: 15, "
+                            "heartbeat_ticks: 2 }\n");
     char *dir = realpath(g_tmpdir, NULL), want[PATH_MAX + 32];
     assert_int_equal(c->node_id, 3);
     assert_string_equal(c->data_dir, "/var/lib/lms/n3");
@@ -149,8 +153,131 @@ static void every_setting_is_read(void **state)
     assert_string_equal(c->storage.plugin, want);
     assert_string_equal(c->auth.plugin, "auth_ldap");
     assert_string_equal(c->tutor.plugin, "tutor_local");
+    assert_string_equal(c->cluster_id, "prod");
+    assert_int_equal(c->n_members, 2);
+    assert_int_equal(c->joining, 1); /* node 3 is not a member yet */
+    assert_int_equal(c->members[1].id, 2);
+    assert_string_equal(c->members[1].peer_addr, "n2:9001");
+    assert_string_equal(c->members[1].client_addr, "n2:9000");
+    assert_int_equal(c->raft_tick_ms, 20);
+    assert_int_equal(c->election_ticks, 15);
+    assert_int_equal(c->heartbeat_ticks, 2);
     free(dir);
     config_free(c);
+}
+
+/* Without a cluster section a node is a cluster of one, at its own
+ * addresses, with the default clock. */
+static void a_lone_node_is_its_own_cluster(void **state)
+{
+    lms_config *c = load_ok(VALID "listen: { client: 127.0.0.1:7411 }\n");
+    assert_string_equal(c->cluster_id, "lms");
+    assert_int_equal(c->n_members, 1);
+    assert_int_equal(c->joining, 0);
+    assert_int_equal(c->members[0].id, 1);
+    assert_string_equal(c->members[0].client_addr, "127.0.0.1:7411");
+    assert_null(c->members[0].peer_addr);
+    assert_int_equal(c->raft_tick_ms, 10);
+    assert_int_equal(c->election_ticks, 10);
+    assert_int_equal(c->heartbeat_ticks, 1);
+    config_free(c);
+}
+
+static void the_example_cluster_configs_parse(void **state)
+{
+    for (int i = 1; i <= 3; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, LMS_SOURCE_DIR "/conf/cluster-node%d.yaml", i);
+        lms_config *c;
+        lms_err err;
+        if (config_load(path, &c, &err) != LMS_OK)
+            fail_msg("%s: %s", path, err.msg);
+        assert_int_equal(c->node_id, (uint64_t)i);
+        assert_int_equal(c->n_members, 3);
+        assert_int_equal(c->joining, 0);
+        assert_string_equal(c->members[i - 1].client_addr, c->client_addr);
+        assert_string_equal(c->members[i - 1].peer_addr, c->peer_addr);
+        config_free(c);
+    }
+}
+
+#define CLUSTER_HEAD "node: { id: 1, data_dir: d }\nstorage: { plugin: s }\n" \
+                     "listen: { client: '127.0.0.1:7401', peer: '127.0.0.1:7501' }\n"
+
+static void cluster_mistakes_are_errors(void **state)
+{
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { id: 1, peer: '127.0.0.1:7501', client: '127.0.0.1:7401' }\n"
+                 "    - { id: 1, peer: '127.0.0.1:7502', client: '127.0.0.1:7402' }\n",
+                 "7: cluster.members[1].id: duplicate member id 1 (also on line 6)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { id: 0, client: '127.0.0.1:7401' }\n",
+                 "6: cluster.members[0].id: 0 is out of range (expected a "
+                 "positive integer)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { peer: '127.0.0.1:7501', client: '127.0.0.1:7401' }\n",
+                 "6: cluster.members[0].id: missing (expected the member's node id)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { id: 1, peer: '127.0.0.1:7501', client: '127.0.0.1:7401' }\n"
+                 "    - { id: 2, client: '127.0.0.1:7402' }\n",
+                 "7: cluster.members[1].peer: missing (expected the address the "
+                 "other nodes reach it at; every member of a cluster of more "
+                 "than one needs one)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { id: 1, peer: '127.0.0.1:7501' }\n",
+                 "6: cluster.members[0].client: missing (expected the address "
+                 "its clients use, e.g. 127.0.0.1:7401)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { id: 1, peer: 'nohost', client: '127.0.0.1:7401' }\n",
+                 "6: cluster.members[0].peer: 'nohost' is not a valid address: "
+                 "missing :port (expected host:port, e.g. 127.0.0.1:7400)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { id: 1, peer: '127.0.0.1:7501', client: '127.0.0.1:7409' }\n",
+                 "6: cluster.members[0].client: 127.0.0.1:7409 is this node, "
+                 "but it listens on 127.0.0.1:7401 (listen.client): expected "
+                 "the same address");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n"
+                 "    - { id: 1, peer: '127.0.0.1:7501', client: '127.0.0.1:7401', x: 1 }\n",
+                 "6: cluster.members[0].x: unknown key (expected one of: id, "
+                 "peer, client)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members: []\n",
+                 "5: cluster.members: 0 members (expected 1 to 16)");
+    expect_error(CLUSTER_HEAD "cluster:\n  members:\n    - 7\n",
+                 "6: cluster.members[0]: expected a mapping such as { id: 1, "
+                 "peer: 127.0.0.1:7501, client: 127.0.0.1:7401 }, got '7'");
+    expect_error(CLUSTER_HEAD "cluster: { id: '' }\n",
+                 "4: cluster.id: expected a name of 1 to 64 characters");
+    /* more than one member, or joining: someone must be able to connect */
+    expect_error("node: { id: 1, data_dir: d }\nstorage: { plugin: s }\n"
+                 "listen: { client: '127.0.0.1:7401' }\ncluster:\n  members:\n"
+                 "    - { id: 1, peer: '127.0.0.1:7501', client: '127.0.0.1:7401' }\n"
+                 "    - { id: 2, peer: '127.0.0.1:7502', client: '127.0.0.1:7402' }\n",
+                 "3: listen.peer: missing (expected listen.peer, the address "
+                 "the other nodes of the cluster connect to)");
+    expect_error("node: { id: 4, data_dir: d }\nstorage: { plugin: s }\ncluster:\n"
+                 "  members:\n"
+                 "    - { id: 1, peer: '127.0.0.1:7501', client: '127.0.0.1:7401' }\n",
+                 "1: listen: missing (expected listen.peer, the address the "
+                 "other nodes of the cluster connect to)");
+}
+
+static void raft_mistakes_are_errors(void **state)
+{
+    expect_error(VALID "raft: { tick: 0ms }\n",
+                 "3: raft.tick: 0 ms is out of range (expected 1ms to 1s)");
+    expect_error(VALID "raft: { tick: 2s }\n",
+                 "3: raft.tick: 2000 ms is out of range (expected 1ms to 1s)");
+    expect_error(VALID "raft: { heartbeat_ticks: 0 }\n",
+                 "3: raft.heartbeat_ticks: 0 is out of range (expected 1 to 10000)");
+    expect_error(VALID "raft: { election_ticks: 3, heartbeat_ticks: 3 }\n",
+                 "3: raft.election_ticks: election_ticks (3) must be larger "
+                 "than heartbeat_ticks (3) and at most 10000");
+    expect_error(VALID "raft: { heartbeat_ticks: 12 }\n",
+                 "3: raft.heartbeat_ticks: election_ticks (10) must be larger "
+                 "than heartbeat_ticks (12) and at most 10000");
+    expect_error(VALID "raft: { elections: 3 }\n",
+                 "3: raft.elections: unknown key (expected one of: tick, "
+                 "election_ticks, heartbeat_ticks)");
 }
 
 static void null_values_count_as_absent(void **state)
@@ -186,7 +313,7 @@ static void unknown_keys_are_errors(void **state)
     expect_error(VALID "colour: blue\n",
                  "3: colour: unknown key (expected one of: node, listen, "
                  "plugin_dir, log, sessions, limits, storage, auth, tutor, "
-                 "cluster)");
+                 "cluster, raft)");
     expect_error("node:\n  id: 1\n  dat_dir: x\nstorage: { plugin: s }\n",
                  "3: node.dat_dir: unknown key (expected one of: id, "
                  "data_dir)");
@@ -570,6 +697,10 @@ int main(void)
         cmocka_unit_test(example_config_parses_to_its_documented_values),
         cmocka_unit_test(minimal_config_gets_defaults),
         cmocka_unit_test(every_setting_is_read),
+        cmocka_unit_test(a_lone_node_is_its_own_cluster),
+        cmocka_unit_test(the_example_cluster_configs_parse),
+        cmocka_unit_test(cluster_mistakes_are_errors),
+        cmocka_unit_test(raft_mistakes_are_errors),
         cmocka_unit_test(null_values_count_as_absent),
         cmocka_unit_test(relative_paths_follow_the_config_file),
         cmocka_unit_test(unknown_keys_are_errors),

@@ -4,8 +4,9 @@
  * refuse what core/raft could not take. The transport (core/peer.c) runs
  * two or three peer ports on loopback in one libevent loop: messages
  * between members arrive, a node that is not a member (or of another
- * cluster) is refused, and a dead peer's messages are dropped with
- * on_unreachable instead of piling up.
+ * cluster) is refused, a lost connection changes the link's epoch, and
+ * a dead peer's messages are dropped with on_unreachable instead of piling
+ * up.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,7 +143,7 @@ typedef struct tnode {
     unsigned got, unreachable;
     raft_msg last;
     uint64_t last_entry_len;
-    unsigned statuses, forwards;
+    unsigned statuses, forwards, fetches;
 } tnode;
 
 static void on_raft(void *arg, const raft_msg *m)
@@ -171,6 +172,13 @@ static void on_forward(void *arg, uint64_t from, const uint8_t *cmd, size_t len)
     t->forwards++;
 }
 
+static void on_fetch(void *arg, uint64_t from, const Lms__PeerFetch *f)
+{
+    tnode *t = arg;
+    (void)from;
+    t->fetches += f->from_index == 42;
+}
+
 static void on_unreachable(void *arg, uint64_t id)
 {
     tnode *t = arg;
@@ -184,7 +192,8 @@ static void start(struct event_base *base, tnode *t, uint64_t id,
     peer_options o = {.listen_addr = listen ? "127.0.0.1:0" : NULL,
                       .self_id = id, .cluster = cluster,
                       .max_frame_bytes = 1 << 20, .max_queue_bytes = 4096};
-    peer_callbacks cb = {on_raft, on_status, on_forward, on_unreachable, t};
+    peer_callbacks cb = {on_raft, on_status, on_forward, on_unreachable, on_fetch,
+                         NULL, t};
     lms_err err = {0};
     memset(t, 0, sizeof *t);
     t->id = id;
@@ -246,9 +255,24 @@ static void members_talk(void **state)
     pm.status = &st;
     assert_int_equal(peer_send(b.p, 1, &pm), 0);
     run_until(base, &a.statuses, 1);
+    Lms__PeerFetch f = LMS__PEER_FETCH__INIT;
+    f.from_index = 42;
+    pm.body_case = LMS__PEER_MESSAGE__BODY_FETCH;
+    pm.fetch = &f;
+    assert_int_equal(peer_send(b.p, 1, &pm), 0);
+    run_until(base, &a.fetches, 1);
+
+    /* the epoch names the connection: it changes when the peer goes away */
+    uint64_t epoch = peer_epoch(a.p, 2);
+    assert_true(epoch > 0);
+    assert_int_equal(peer_epoch(a.p, 7), 0); /* not a member */
+    peer_free(b.p);
+    b.p = NULL;
+    assert_int_equal(peer_send_raft(a.p, &m), 0);
+    run_until(base, &a.unreachable, 1);
+    assert_true(peer_epoch(a.p, 2) != epoch);
     blob_unref(e.data);
     peer_free(a.p);
-    peer_free(b.p);
     event_base_free(base);
 }
 

@@ -347,6 +347,7 @@ static void test_torn_tail_is_cut(void **state)
     assert_int_equal(f->rep.count, 1);
     assert_int_equal(f->rep.worst, LMS_LOG_WARN);
     assert_non_null(strstr(f->rep.last, "torn tail"));
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_UNFINISHED);
     assert_int_equal(file_size(path), size - (off_t)record_bytes(50));
     append_range(f->w, 50, 60, 1, 4);
     reopen(f);
@@ -373,6 +374,7 @@ static void test_torn_header_and_zero_tail(void **state)
     assert_int_equal(wal_last_index(f->w), 10);
     assert_int_equal(wal_truncated_bytes(f->w), sizeof zeros);
     assert_int_equal(f->rep.worst, LMS_LOG_WARN);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_UNFINISHED);
     check_range(f->w, 1, 10, 1);
 }
 
@@ -390,8 +392,11 @@ static void test_flipped_byte_in_last_record(void **state)
     assert_int_equal(wal_truncated_bytes(f->w), record_bytes(50));
     assert_int_equal(f->rep.count, 1);
     assert_non_null(strstr(f->rep.last, "CRC mismatch"));
+    /* complete but wrong: maybe a synced entry gone bad, not a torn write */
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_DAMAGED);
     append_range(f->w, 50, 55, 2, 3);
     reopen(f);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_NONE);
     check_range(f->w, 1, 49, 1);
     check_range(f->w, 50, 55, 2);
 }
@@ -412,6 +417,7 @@ static void test_flipped_byte_in_middle_record(void **state)
     assert_int_equal(wal_truncated_bytes(f->w), size - off20);
     assert_int_equal(f->rep.count, 1);
     assert_int_equal(f->rep.worst, LMS_LOG_ERROR); /* synced entries lost */
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_DAMAGED);
     char where[64];
     snprintf(where, sizeof where, "offset %lld", (long long)off20);
     if (!strstr(f->rep.last, where) || !strstr(f->rep.last, "wal-0000"))

@@ -1,0 +1,99 @@
+/*
+ * handlers_cluster.c: requests about the cluster itself. Raft's state
+ * belongs to the loop, so the engine calls handlers_loop_snapshot() on the
+ * loop (after the read barrier, before prepare) and cluster-status answers
+ * from that snapshot on the storage thread like any other read. A
+ * membership change is checked in prepare and proposed by the engine on
+ * the loop (NEXT_CONF); it is answered once committed.
+ */
+#include "handlers.h"
+
+#include <string.h>
+
+static Lms__ClusterMember *pb_member(req *r, const node_member_status *s)
+{
+    Lms__ClusterMember *m = req_alloc(r, sizeof *m);
+    lms__cluster_member__init(m);
+    m->id = s->id;
+    m->address = req_strdup(r, s->client_addr);
+    m->peer_address = req_strdup(r, s->peer_addr);
+    m->role = req_strdup(r, s->role);
+    m->voter = s->voter != 0;
+    m->known = s->known != 0;
+    m->term = s->term;
+    m->commit = s->commit;
+    m->applied = s->applied;
+    m->last_index = s->last_index;
+    m->match = s->match;
+    m->lag = s->lag;
+    m->heard_ms_ago = s->heard_ms > 0 ? (uint64_t)s->heard_ms : 0;
+    return m;
+}
+
+static next_step cluster_status_prepare(req *r)
+{
+    const node_status *st = r->scratch;
+    Lms__ClusterStatusResponse *m = req_alloc(r, sizeof *m);
+    lms__cluster_status_response__init(m);
+    m->leader = st->leader;
+    m->term = st->term;
+    m->commit = st->commit;
+    m->last_index = st->last_index;
+    m->members = req_alloc(r, (st->n ? st->n : 1) * sizeof *m->members);
+    for (size_t i = 0; i < st->n; i++)
+        m->members[m->n_members++] = pb_member(r, &st->members[i]);
+    r->resp.body_case = LMS__RESPONSE__BODY_CLUSTER_STATUS;
+    r->resp.cluster_status = m;
+    return NEXT_RESPOND;
+}
+
+/* host:port, with a numeric port and no spaces (the configuration entry
+ * keeps "PEER CLIENT"). */
+static int plain_addr(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || strchr(s, ' ') || !colon[1])
+        return 0;
+    for (const char *p = colon + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return colon - s < 100 && strlen(colon + 1) <= 5;
+}
+
+static next_step cluster_change_prepare(req *r)
+{
+    const Lms__ClusterChangeRequest *m = r->msg->cluster_change;
+    if (!m->id)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "a node id is a positive integer");
+    if (!m->remove && (!plain_addr(m->peer_address) || !plain_addr(m->address)))
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "the new node's peer and client addresses must be "
+                        "host:port, e.g. 127.0.0.1:7504 127.0.0.1:7404");
+    conf_change_req *cc = req_alloc(r, sizeof *cc);
+    cc->type = m->remove ? RAFT_CONF_REMOVE : RAFT_CONF_ADD_LEARNER;
+    cc->id = m->id;
+    cc->peer_addr = req_strdup(r, m->peer_address);
+    cc->client_addr = req_strdup(r, m->address);
+    r->scratch = cc;
+    return NEXT_CONF;
+}
+
+void handlers_loop_snapshot(req *r)
+{
+    if (r->h->body != LMS__REQUEST__BODY_CLUSTER_STATUS)
+        return;
+    node_status *st = req_alloc(r, sizeof *st);
+    node_get_status(req_opts(r)->node, st);
+    r->scratch = st;
+}
+
+#define B(x) LMS__REQUEST__BODY_##x
+
+const handler handlers_cluster[] = {
+    {B(CLUSTER_STATUS), "cluster-status", ROLES_ADMIN, cluster_status_prepare,
+     NULL, NULL, NULL},
+    {B(CLUSTER_CHANGE), "cluster-change", ROLES_ADMIN, cluster_change_prepare,
+     NULL, NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL, NULL},
+};

@@ -1,0 +1,373 @@
+/*
+ * node_apply.c: committed entries through the storage thread (see
+ * node_internal.h). Each batch of at most APPLY_BATCH_MAX entries (or
+ * APPLY_BATCH_BYTES of data) is one storage transaction that commits with
+ * the index of its last entry, so the applied index moves with the data.
+ * No-op and configuration entries are not commands: they are skipped by
+ * sm_apply but still move the applied index.
+ *
+ * A proposal is paired with the committed entry at its index. If that
+ * entry has another term, the proposal was lost in a leader change: the
+ * entry is applied all the same (it is someone's committed command) and
+ * the proposal is answered UNAVAILABLE, for its client to retry.
+ */
+#include "node_internal.h"
+
+#include "log.h"
+#include "wal.h"
+#include "workers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define APPLY_BATCH_MAX 512
+#define APPLY_BATCH_BYTES ((size_t)8 << 20)
+
+static const char lost_msg[] = "leadership changed; retry";
+
+typedef struct apply_item {
+    uint64_t index, term;
+    uint32_t type;
+    blob *data;
+    node_proposal *p; /* NULL: nobody waits here */
+    int lost;         /* p waited for another entry at this index */
+} apply_item;
+
+typedef struct apply_batch {
+    node *n;
+    size_t count;
+    uint64_t last;
+    int failed;
+    lms_err err;
+    apply_item items[];
+} apply_batch;
+
+/* ---- applying one entry ----------------------------------------------- */
+
+static int is_command(uint32_t type, const blob *data)
+{
+    return type == RAFT_ENTRY_NORMAL && data && data->len;
+}
+
+/* Decode and apply one entry; then tell opts->on_applied, if any. */
+static int apply_entry(sm *m, const node_options *opts, uint64_t index,
+                       const void *data, size_t len, sm_result *res, lms_err *err)
+{
+    memset(res, 0, sizeof *res);
+    Lms__Command *cmd = lms__command__unpack(NULL, len, data);
+    if (!cmd) {
+        /* Same bytes on every node, so the same refusal everywhere. */
+        res->status = LMS_INTERNAL;
+        snprintf(res->message, sizeof res->message,
+                 "log entry %llu does not decode as a command",
+                 (unsigned long long)index);
+        return LMS_OK;
+    }
+    int rc = sm_apply(m, index, cmd, res, err);
+    if (rc == LMS_OK && opts && opts->on_applied)
+        opts->on_applied(opts->applied_arg, index, cmd, res);
+    lms__command__free_unpacked(cmd, NULL);
+    return rc;
+}
+
+int node_apply_one(sm *m, uint64_t index, const void *data, size_t len,
+                   sm_result *res, lms_err *err)
+{
+    return apply_entry(m, NULL, index, data, len, res, err);
+}
+
+/* A refusal handed to a proposal that will not get its entry. */
+static void answer_lost(node_proposal *p, int status, const char *msg)
+{
+    sm_result res;
+    memset(&res, 0, sizeof res);
+    res.status = status;
+    snprintf(res.message, sizeof res.message, "%s", msg);
+    if (p->applied)
+        p->applied(p, &res);
+}
+
+/* Storage thread: one item inside the batch's transaction. */
+static int apply_item_work(apply_batch *b, apply_item *it)
+{
+    node *n = b->n;
+    if (is_command(it->type, it->data)) {
+        sm_result res;
+        if (apply_entry(n->m, &n->opts, it->index, it->data->data,
+                        it->data->len, &res, &b->err) != LMS_OK) {
+            sm_result_free(&res);
+            return -1;
+        }
+        if (it->p && !it->lost && it->p->applied)
+            it->p->applied(it->p, &res);
+        sm_result_free(&res);
+    } else if (it->p && !it->lost && it->p->applied) {
+        sm_result ok; /* a membership change: committed is all it needs */
+        memset(&ok, 0, sizeof ok);
+        it->p->applied(it->p, &ok);
+    }
+    if (it->p && it->lost)
+        answer_lost(it->p, LMS_UNAVAILABLE, lost_msg);
+    return 0;
+}
+
+/* Storage thread: apply a batch in one transaction. */
+static void apply_work(void *arg)
+{
+    apply_batch *b = arg;
+    sm *m = b->n->m;
+    if (m->ops->begin(m->st, &b->err) != LMS_OK) {
+        b->failed = 1;
+        return;
+    }
+    for (size_t i = 0; i < b->count; i++)
+        if (apply_item_work(b, &b->items[i]) < 0) {
+            b->failed = 1;
+            m->ops->rollback(m->st, NULL);
+            return;
+        }
+    if (m->ops->commit(m->st, b->last, &b->err) != LMS_OK) {
+        b->failed = 1;
+        m->ops->rollback(m->st, NULL);
+    }
+}
+
+static void free_batch(apply_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++)
+        blob_unref(b->items[i].data);
+    free(b);
+}
+
+/* Loop: the batch is committed (or failed). */
+static void apply_done(void *arg)
+{
+    apply_batch *b = arg;
+    node *n = b->n;
+    if (b->failed) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "apply failed: %s", b->err.msg);
+        node_fail(n, msg);
+        free_batch(b);
+        return;
+    }
+    n->applied = b->last;
+    for (size_t i = 0; i < b->count; i++)
+        if (b->items[i].p && b->items[i].p->complete)
+            b->items[i].p->complete(b->items[i].p);
+    free_batch(b);
+    if (raft_applied(n->r, n->applied) != RAFT_OK)
+        node_fail(n, "raft: out of memory");
+    node_check_reads(n);
+    node_schedule_pump(n);
+}
+
+/* ---- from committed entries to batches ------------------------------- */
+
+/* The proposal waiting for index (NULL if none); *lost if the entry there
+ * has another term. Older waiters cannot get their entry any more. */
+static node_proposal *take_proposal(node *n, uint64_t index, uint64_t term,
+                                    int *lost)
+{
+    *lost = 0;
+    while (n->ph && n->ph->index <= index) {
+        pending *it = n->ph;
+        n->ph = it->next;
+        if (!n->ph)
+            n->pt = NULL;
+        node_proposal *p = it->p;
+        int mine = it->index == index;
+        *lost = it->term != term;
+        free(it);
+        if (mine)
+            return p;
+        answer_lost(p, LMS_UNAVAILABLE, lost_msg);
+        if (p->complete)
+            p->complete(p);
+    }
+    return NULL;
+}
+
+/* How many of ents[0..count) go into one batch. */
+static size_t batch_size(const raft_entry *ents, size_t count)
+{
+    size_t k = 0, bytes = 0;
+    while (k < count && k < APPLY_BATCH_MAX) {
+        size_t b = ents[k].data ? ents[k].data->len : 0;
+        if (k && bytes + b > APPLY_BATCH_BYTES)
+            break;
+        bytes += b;
+        k++;
+    }
+    return k;
+}
+
+static void submit_batch(node *n, const raft_entry *ents, size_t k)
+{
+    apply_batch *b = calloc(1, sizeof *b + k * sizeof b->items[0]);
+    if (!b) {
+        node_fail(n, "out of memory");
+        return;
+    }
+    b->n = n;
+    b->count = k;
+    for (size_t i = 0; i < k; i++) {
+        apply_item *it = &b->items[i];
+        it->index = ents[i].index;
+        it->term = ents[i].term;
+        it->type = ents[i].type;
+        it->data = ents[i].data ? blob_ref(ents[i].data) : NULL;
+        it->p = take_proposal(n, it->index, it->term, &it->lost);
+    }
+    b->last = ents[k - 1].index;
+    n->dispatched = b->last;
+    if (workers_submit(n->storage, apply_work, apply_done, b) < 0) {
+        b->failed = 1;
+        lms_err_set(&b->err, LMS_UNAVAILABLE, "storage thread stopped");
+        apply_done(b);
+    }
+}
+
+void node_apply_committed(node *n, const raft_entry *ents, size_t count)
+{
+    size_t i = 0;
+    while (i < count && !n->failed) {
+        if (ents[i].index <= n->dispatched) {
+            i++; /* handed out before: never twice */
+            continue;
+        }
+        size_t k = batch_size(ents + i, count - i);
+        submit_batch(n, ents + i, k);
+        i += k;
+    }
+}
+
+/* ---- waiting proposals and reads --------------------------------------- */
+
+/* Is the proposal's entry committed (it will be applied and answered)? */
+static int committed_as_proposed(node *n, const pending *it)
+{
+    raft_term t;
+    return it->index <= raft_get_commit(n->r) &&
+           raft_term_at(n->r, it->index, &t) == RAFT_OK && t == it->term;
+}
+
+void node_drop_proposals(node *n, int status, const char *msg, int all)
+{
+    pending *keep = NULL, *keep_last = NULL, *drop = NULL, **dt = &drop;
+    for (pending *it = n->ph, *next; it; it = next) {
+        next = it->next;
+        it->next = NULL;
+        if (!all && committed_as_proposed(n, it)) {
+            if (keep_last)
+                keep_last->next = it;
+            else
+                keep = it;
+            keep_last = it;
+        } else {
+            *dt = it;
+            dt = &it->next;
+        }
+    }
+    n->ph = keep;
+    n->pt = keep_last;
+    while (drop) {
+        pending *it = drop;
+        drop = it->next;
+        answer_lost(it->p, status, msg);
+        if (it->p->complete)
+            it->p->complete(it->p);
+        free(it);
+    }
+}
+
+/* Unlink the reads that can run (all: every read) into a list. */
+static read_wait *take_reads(node *n, int all)
+{
+    read_wait *ready = NULL, **rt = &ready, **pp = &n->reads;
+    n->reads_tail = NULL;
+    while (*pp) {
+        read_wait *w = *pp;
+        if (all || (w->index && w->index <= n->applied)) {
+            *pp = w->next;
+            w->next = NULL;
+            *rt = w;
+            rt = &w->next;
+        } else {
+            n->reads_tail = w;
+            pp = &w->next;
+        }
+    }
+    return ready;
+}
+
+static void run_reads(read_wait *list, int status)
+{
+    while (list) {
+        read_wait *w = list;
+        list = w->next;
+        w->cb(w->arg, status);
+        free(w);
+    }
+}
+
+void node_check_reads(node *n)
+{
+    if (n->reads)
+        run_reads(take_reads(n, 0), LMS_OK);
+}
+
+void node_drop_reads(node *n, int status)
+{
+    if (n->reads)
+        run_reads(take_reads(n, 1), status);
+}
+
+/* ---- replay (a cluster of one voter) ------------------------------------ */
+
+/* Apply entries from..to of w in one transaction. */
+static int replay_batch(node *n, wal *w, uint64_t from, uint64_t to,
+                        lms_err *err)
+{
+    sm *m = n->m;
+    if (m->ops->begin(m->st, err) != LMS_OK)
+        return err->code;
+    for (uint64_t i = from; i <= to; i++) {
+        wal_entry e;
+        sm_result res;
+        if (wal_read(w, i, &e, err) != LMS_OK) {
+            m->ops->rollback(m->st, NULL);
+            return err->code;
+        }
+        int rc = LMS_OK;
+        memset(&res, 0, sizeof res);
+        if (e.type == RAFT_ENTRY_NORMAL && e.len)
+            rc = node_apply_one(m, i, e.data, e.len, &res, err);
+        free((void *)e.data);
+        sm_result_free(&res);
+        if (rc != LMS_OK) {
+            m->ops->rollback(m->st, NULL);
+            return rc;
+        }
+    }
+    return m->ops->commit(m->st, to, err) == LMS_OK ? LMS_OK : err->code;
+}
+
+int node_replay(node *n, wal *w, uint64_t last, lms_err *err)
+{
+    uint64_t from = n->applied + 1;
+    if (from <= last)
+        log_info("replaying log entries %llu..%llu", (unsigned long long)from,
+                 (unsigned long long)last);
+    while (from <= last) {
+        uint64_t to = last - from >= APPLY_BATCH_MAX ? from + APPLY_BATCH_MAX - 1
+                                                     : last;
+        int rc = replay_batch(n, w, from, to, err);
+        if (rc != LMS_OK)
+            return rc;
+        n->applied = to;
+        from = to + 1;
+    }
+    return LMS_OK;
+}

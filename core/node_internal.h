@@ -1,0 +1,128 @@
+/*
+ * node_internal.h: what the parts of the node share (not an API; see
+ * node.h). node.c runs Raft's ready cycle on the loop: the clock, the peer
+ * port, the log writer, proposals and reads. node_apply.c moves committed
+ * entries through the storage thread and answers the proposals and reads
+ * that waited for them. node_members.c knows the members (addresses,
+ * membership changes, status); node_repair.c refills a damaged log.
+ *
+ * Watermarks, all on the loop thread:
+ *   raft's last / commit   in core/raft (raft_get_last_index, _commit)
+ *   dispatched             committed entries handed to the storage thread
+ *   applied                reported back by the storage thread (and to
+ *                          Raft with raft_applied)
+ */
+#ifndef LMS_CORE_NODE_INTERNAL_H
+#define LMS_CORE_NODE_INTERNAL_H
+
+#include "log_writer.h"
+#include "node.h"
+#include "peer.h"
+
+#include <event2/event.h>
+
+/* A proposal waiting for the entry at index (FIFO: indexes increase). */
+typedef struct pending {
+    uint64_t index, term;
+    node_proposal *p;
+    struct pending *next;
+} pending;
+
+/* A read barrier: confirmed once index is set (Raft's read state). */
+typedef struct read_wait {
+    uint64_t ctx, index;
+    node_read_fn cb;
+    void *arg;
+    struct read_wait *next;
+} read_wait;
+
+/* A ready taken from Raft, waiting for the log writer (mark: the writer's
+ * operation count once the ready's writes were queued). */
+typedef struct outstanding {
+    struct raft_ready rd;
+    uint64_t mark;
+} outstanding;
+
+/* A large append queued for member `to` (node.c, redundant_append). */
+typedef struct sent_append {
+    uint64_t to, term, prev, last, epoch;
+    int64_t at_ms;
+} sent_append;
+
+/* What another member last told the leader about itself. */
+typedef struct member_report {
+    uint64_t id;
+    Lms__PeerStatus st;
+    int64_t at_ms; /* monotonic; 0: never */
+} member_report;
+
+struct node {
+    struct event_base *base;
+    node_options opts;
+    sm *m;
+    struct workers *storage;
+    log_writer *lw;
+    raft *r;
+    peer_net *peers;
+    struct event *tick_ev, *pump_ev;
+    outstanding *outs;
+    size_t n_outs, cap_outs;
+    pending *ph, *pt;
+    read_wait *reads, *reads_tail;
+    uint64_t read_ctx;
+    uint64_t dispatched, applied;
+    uint64_t term_start;   /* leader: the first entry of its term */
+    uint64_t ticks;
+    raft_softstate ss;     /* role and leader, from the last ready */
+    member_report reports[RAFT_MAX_SERVERS];
+    raft_config known;     /* the configuration the peer port follows */
+    sent_append sent[RAFT_MAX_SERVERS];
+    node_member self_member; /* the members when none were given */
+    struct repair *rp;     /* while the log is being repaired */
+    char leader_client[RAFT_ADDR_MAX];
+    int pumping, closing, failed, snapshot_warned;
+};
+
+/* node.c */
+void node_fail(node *n, const char *msg);
+/* A raft_* call failed with rc (out of memory: the node stops). */
+void node_raft_failed(node *n, const char *what, int rc);
+void node_schedule_pump(node *n);
+/* Append a waiting proposal (it: the caller's allocation) to the FIFO. */
+void node_push_pending(node *n, pending *it, uint64_t index, uint64_t term,
+                       node_proposal *p);
+
+/* node_members.c */
+/* The client address of member id ("" if unknown). */
+const char *node_client_addr_of(const node *n, uint64_t id);
+/* Member id of the config file, or NULL. */
+const node_member *node_opts_member(const node *n, uint64_t id);
+/* The peer port follows Raft's configuration (after config_changed). */
+void node_update_peers(node *n);
+/* Leader: propose promoting a learner that has caught up. */
+void node_promote_learners(node *n);
+
+/* node_apply.c */
+/* Hand committed entries (in order) to the storage thread, pairing each
+ * with the proposal that waits for it. */
+void node_apply_committed(node *n, const raft_entry *ents, size_t count);
+/* Answer every confirmed read whose index is applied. */
+void node_check_reads(node *n);
+/* Answer every waiting proposal whose entry is not known to be committed
+ * (status, message) and drop it; with all set, every one. */
+void node_drop_proposals(node *n, int status, const char *msg, int all);
+/* Answer every read barrier (confirmed or not) with status. */
+void node_drop_reads(node *n, int status);
+/* Cluster of one voter: apply (applied, last] of w synchronously. */
+int node_replay(node *n, struct wal *w, uint64_t last, lms_err *err);
+
+/* node_repair.c */
+/* Must the log be refilled from the leader before Raft starts? */
+int node_log_needs_repair(const node *n, struct wal *w, uint64_t storage_applied);
+/* Do it (a nested run of the loop; the peer port must be up). */
+int node_repair_log(node *n, struct wal *w, uint64_t storage_applied, lms_err *err);
+/* Peer port callbacks: a member's request, the answer to ours. */
+void node_serve_fetch(node *n, uint64_t from, const Lms__PeerFetch *f);
+void node_repair_reply(node *n, uint64_t from, const Lms__PeerFetchReply *r);
+
+#endif
