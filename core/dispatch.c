@@ -7,6 +7,7 @@
  */
 #include "dispatch.h"
 
+#include "frame.h"
 #include "handlers.h"
 #include "log.h"
 #include "workers.h"
@@ -125,11 +126,7 @@ static blob *pack_response(const Lms__Response *resp)
     blob *b = blob_new(len + 4);
     if (!b)
         return NULL;
-    uint32_t n = (uint32_t)len;
-    b->data[0] = (uint8_t)(n >> 24);
-    b->data[1] = (uint8_t)(n >> 16);
-    b->data[2] = (uint8_t)(n >> 8);
-    b->data[3] = (uint8_t)n;
+    frame_len_put(b->data, (uint32_t)len);
     lms__response__pack(resp, b->data + 4);
     return b;
 }

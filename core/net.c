@@ -6,6 +6,7 @@
  */
 #include "net.h"
 
+#include "frame.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -49,8 +50,7 @@ blob *frame_new(const void *payload, size_t len)
     blob *b = blob_new(len + 4);
     if (!b)
         return NULL;
-    uint32_t be = htonl((uint32_t)len);
-    memcpy(b->data, &be, 4);
+    frame_len_put(b->data, (uint32_t)len);
     if (len)
         memcpy(b->data + 4, payload, len);
     return b;
@@ -205,8 +205,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             break;
         uint8_t hdr[4];
         evbuffer_copyout(in, hdr, 4);
-        uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
-                       ((uint32_t)hdr[2] << 8) | hdr[3];
+        uint32_t len = frame_len_get(hdr);
         if (len > n->opts.max_frame_bytes) {
             log_warn("client %s: frame of %u bytes exceeds the limit of %u; "
                      "closing", c->peer, len, n->opts.max_frame_bytes);
@@ -241,22 +240,6 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static void format_peer(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
-        port = ntohs(s->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
-        port = ntohs(s->sin6_port);
-    }
-    snprintf(buf, len, "%s:%d", host, port);
-}
-
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg)
 {
@@ -280,7 +263,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     c->bev = bev;
     c->refs = 1;
     c->open = 1;
-    format_peer(sa, c->peer, sizeof c->peer);
+    frame_format_addr(sa, c->peer, sizeof c->peer);
     c->next = n->conns;
     if (n->conns)
         n->conns->prev = c;

@@ -17,6 +17,7 @@
  */
 #include "peer.h"
 
+#include "frame.h"
 #include "log.h"
 #include "peer_codec.h"
 
@@ -436,8 +437,7 @@ static void in_read(struct bufferevent *bev, void *arg)
         if (avail < 4)
             break;
         evbuffer_copyout(buf, hdr, 4);
-        uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
-                       ((uint32_t)hdr[2] << 8) | hdr[3];
+        uint32_t len = frame_len_get(hdr);
         if (len > p->o.max_frame_bytes) {
             log_warn("peer port: %s sent a frame of %u bytes (limit %u); "
                      "closing", in->addr, len, p->o.max_frame_bytes);
@@ -471,22 +471,6 @@ static void in_event(struct bufferevent *bev, short what, void *arg)
         in_close(in);
 }
 
-static void format_addr(const struct sockaddr *sa, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
-        port = ntohs(s->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
-        port = ntohs(s->sin6_port);
-    }
-    snprintf(buf, len, "%s:%d", host, port);
-}
-
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg)
 {
@@ -494,7 +478,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
     (void)lis;
     (void)salen;
     char addr[64];
-    format_addr(sa, addr, sizeof addr);
+    frame_format_addr(sa, addr, sizeof addr);
     if (p->n_ins >= MAX_INBOUND) {
         log_warn("peer port: refused %s: %u connections open", addr, p->n_ins);
         evutil_closesocket(fd);

@@ -7,6 +7,8 @@
  */
 #include "peer_codec.h"
 
+#include "frame.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +20,7 @@ blob *peer_frame_pack(const Lms__PeerMessage *msg)
     blob *b = blob_new(len + PEER_FRAME_HEADER);
     if (!b)
         return NULL;
-    b->data[0] = (uint8_t)(len >> 24);
-    b->data[1] = (uint8_t)(len >> 16);
-    b->data[2] = (uint8_t)(len >> 8);
-    b->data[3] = (uint8_t)len;
+    frame_len_put(b->data, (uint32_t)len);
     lms__peer_message__pack(msg, b->data + PEER_FRAME_HEADER);
     return b;
 }
