@@ -21,108 +21,19 @@ const struct lms_plugin_descriptor *fx_desc;
 const struct lms_storage_ops *fx_ops;
 void *fx_dl;
 
-/* ---- the fake host ---- */
-
-static const char *fake_lookup(struct lms_plugin_ctx *ctx, const char *key)
-{
-    for (const char *const *kv = ctx->config; kv && kv[0]; kv += 2)
-        if (strcmp(kv[0], key) == 0)
-            return kv[1];
-    return NULL;
-}
-
-static void fake_log(struct lms_plugin_ctx *ctx, int level, const char *fmt,
-                     ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->last_log, sizeof ctx->last_log, fmt, ap);
-    va_end(ap);
-    ctx->nlogs++;
-    (void)level;
-}
-
-static int fake_config_string(struct lms_plugin_ctx *ctx, const char *key,
-                              const char **out, lms_err *err)
-{
-    const char *v = fake_lookup(ctx, key);
-    if (v == NULL)
-        return lms_err_set(err, LMS_NOT_FOUND, "test.yaml: no key %s", key);
-    *out = v;
-    return LMS_OK;
-}
-
-static int fake_config_int(struct lms_plugin_ctx *ctx, const char *key,
-                           long long *out, lms_err *err)
-{
-    const char *v = fake_lookup(ctx, key);
-    if (v == NULL)
-        return lms_err_set(err, LMS_NOT_FOUND, "test.yaml: no key %s", key);
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0')
-        return lms_err_set(err, LMS_INVALID_ARGUMENT,
-                           "test.yaml:1: storage.%s: '%s' is not an integer",
-                           key, v);
-    *out = n;
-    return LMS_OK;
-}
-
-static int fake_config_bool(struct lms_plugin_ctx *ctx, const char *key,
-                            int *out, lms_err *err)
-{
-    const char *v = fake_lookup(ctx, key);
-    if (v == NULL)
-        return lms_err_set(err, LMS_NOT_FOUND, "test.yaml: no key %s", key);
-    *out = strcasecmp(v, "true") == 0;
-    return LMS_OK;
-}
-
-static const char *fake_data_dir(struct lms_plugin_ctx *ctx)
-{
-    return ctx->data_dir;
-}
-
-static const struct lms_host fake_host = {
-    .size = sizeof(struct lms_host),
-    .log = fake_log,
-    .config_string = fake_config_string,
-    .config_int = fake_config_int,
-    .config_bool = fake_config_bool,
-    .data_dir = fake_data_dir,
-};
-
-const struct lms_host *fx_host(void)
-{
-    return &fake_host;
-}
-
 /* ---- the plugin ---- */
 
 /* dlopen the built plugin the way lmsd does; 0 on success. */
+const struct lms_host *fx_host(void)
+{
+    return fake_host();
+}
+
 int fx_load_plugin(void)
 {
-    const char *path = LMS_PLUGIN_BUILD_DIR "/storage_sqlite.so";
-    fx_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (fx_dl == NULL) {
-        fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
-        return -1;
-    }
-    void *sym = dlsym(fx_dl, LMS_PLUGIN_ENTRY_SYMBOL);
-    lms_plugin_entry_fn entry;
-    memcpy(&entry, &sym, sizeof entry); /* POSIX: object to function ptr */
-    if (sym == NULL) {
-        fprintf(stderr, "%s exports no %s\n", path, LMS_PLUGIN_ENTRY_SYMBOL);
-        return -1;
-    }
-    fx_desc = entry();
-    fx_ops = fx_desc ? fx_desc->ops : NULL;
-    if (fx_ops == NULL) {
-        fprintf(stderr, "%s: descriptor without ops\n", path);
-        return -1;
-    }
-    return 0;
+    fx_ops = fake_plugin_load(LMS_PLUGIN_BUILD_DIR "/storage_sqlite.so", &fx_dl,
+                              &fx_desc);
+    return fx_ops ? 0 : -1;
 }
 
 void fx_unload_plugin(void)

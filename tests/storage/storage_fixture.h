@@ -10,6 +10,8 @@
 
 #include <lms/storage.h>
 
+#include "fake_host.h"
+
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,14 +19,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-/* The fake host's view of one plugin instance. config is a NULL-terminated
- * list of key, value pairs ("path", "x.db", NULL). */
-struct lms_plugin_ctx {
-    const char *const *config;
-    char data_dir[PATH_MAX];
-    char last_log[600];
-    int nlogs;
-};
 
 /* One test's world: a data dir, a context and an open, migrated store. */
 typedef struct fixture {

@@ -20,102 +20,13 @@ const struct lms_plugin_descriptor *tlx_desc;
 const struct lms_tutor_ops *tlx_ops;
 static void *tlx_dl;
 
-/* ---- the fake host ---- */
-
-static const char *lookup(struct lms_plugin_ctx *ctx, const char *key)
-{
-    for (const char *const *kv = ctx->config; kv && kv[0]; kv += 2)
-        if (strcmp(kv[0], key) == 0)
-            return kv[1];
-    return NULL;
-}
-
-static void fake_log(struct lms_plugin_ctx *ctx, int level, const char *fmt,
-                     ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->last_log, sizeof ctx->last_log, fmt, ap);
-    va_end(ap);
-    ctx->nlogs++;
-    (void)level;
-}
-
-static int fake_string(struct lms_plugin_ctx *ctx, const char *key,
-                       const char **out, lms_err *err)
-{
-    const char *v = lookup(ctx, key);
-    if (v == NULL)
-        return lms_err_set(err, LMS_NOT_FOUND, "test.yaml: no key %s", key);
-    *out = v;
-    return LMS_OK;
-}
-
-static int fake_int(struct lms_plugin_ctx *ctx, const char *key,
-                    long long *out, lms_err *err)
-{
-    const char *v = lookup(ctx, key);
-    if (v == NULL)
-        return lms_err_set(err, LMS_NOT_FOUND, "test.yaml: no key %s", key);
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0')
-        return lms_err_set(err, LMS_INVALID_ARGUMENT,
-                           "test.yaml:1: tutor.%s: '%s' is not an integer",
-                           key, v);
-    *out = n;
-    return LMS_OK;
-}
-
-static int fake_bool(struct lms_plugin_ctx *ctx, const char *key, int *out,
-                     lms_err *err)
-{
-    const char *v = lookup(ctx, key);
-    if (v == NULL)
-        return lms_err_set(err, LMS_NOT_FOUND, "test.yaml: no key %s", key);
-    *out = strcasecmp(v, "true") == 0;
-    return LMS_OK;
-}
-
-static const char *fake_data_dir(struct lms_plugin_ctx *ctx)
-{
-    return ctx->data_dir;
-}
-
-static const struct lms_host fake_host = {
-    .size = sizeof(struct lms_host),
-    .log = fake_log,
-    .config_string = fake_string,
-    .config_int = fake_int,
-    .config_bool = fake_bool,
-    .data_dir = fake_data_dir,
-};
-
 /* ---- the plugin ---- */
 
 int tlx_load_plugin(void)
 {
-    const char *path = LMS_PLUGIN_BUILD_DIR "/tutor_local.so";
-    tlx_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (tlx_dl == NULL) {
-        fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
-        return -1;
-    }
-    void *sym = dlsym(tlx_dl, LMS_PLUGIN_ENTRY_SYMBOL);
-    if (sym == NULL) {
-        fprintf(stderr, "%s exports no %s\n", path, LMS_PLUGIN_ENTRY_SYMBOL);
-        return -1;
-    }
-    lms_plugin_entry_fn entry;
-    memcpy(&entry, &sym, sizeof entry); /* POSIX: object to function ptr */
-    tlx_desc = entry();
-    tlx_ops = tlx_desc ? tlx_desc->ops : NULL;
-    if (tlx_ops == NULL) {
-        fprintf(stderr, "%s: descriptor without ops\n", path);
-        return -1;
-    }
-    return 0;
+    tlx_ops = fake_plugin_load(LMS_PLUGIN_BUILD_DIR "/tutor_local.so", &tlx_dl,
+                               &tlx_desc);
+    return tlx_ops ? 0 : -1;
 }
 
 void tlx_unload_plugin(void)
@@ -140,10 +51,10 @@ int tlx_init(tlx *fx, struct lms_plugin_ctx *ctx, const char *const *config,
              void **inst)
 {
     ctx->config = config;
-    ctx->data_dir = fx->dir;
+    snprintf(ctx->data_dir, sizeof ctx->data_dir, "%s", fx->dir);
     lms_err_clear(&fx->err);
     *inst = NULL;
-    return tlx_ops->init(&fake_host, ctx, inst, &fx->err);
+    return tlx_ops->init(fake_host(), ctx, inst, &fx->err);
 }
 
 int tlx_setup(void **state)

@@ -10,6 +10,8 @@
 
 #include <lms/tutor.h>
 
+#include "fake_host.h"
+
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,14 +19,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-/* The fake host's view of one instance. config is a NULL-terminated list
- * of key, value pairs ("max_passages", "2", NULL). */
-struct lms_plugin_ctx {
-    const char *const *config;
-    const char *data_dir;
-    char last_log[600];
-    int nlogs;
-};
 
 /* Everything one done() call handed over, copied. */
 #define TLX_MAX_SOURCES 16
