@@ -981,21 +981,58 @@ static int read_slot(lms_config *c, const char *name, const char *dflt,
 
 #define TICK_MAX_MS 1000
 #define TICKS_MAX 10000
+#define SNAPSHOT_ENTRIES_DEFAULT 10000
+#define SNAPSHOT_ENTRIES_MAX 100000000LL
+#define KEEP_ENTRIES_DEFAULT 5000
+#define SNAPSHOT_BYTES_DEFAULT ((uint64_t)64 << 20)
+#define SNAPSHOT_BYTES_MIN ((uint64_t)64 << 10)
+#define SEGMENT_BYTES_DEFAULT ((uint64_t)64 << 20)
+#define SEGMENT_BYTES_MIN ((uint64_t)64 << 10)
+#define SEGMENT_BYTES_MAX ((uint64_t)1 << 30)
 
 /* raft: the period of a tick and the election and heartbeat timeouts in
- * ticks. Elections time out after election_ticks..2*election_ticks-1. */
+ * ticks (elections time out after election_ticks..2*election_ticks-1);
+ * when to snapshot (every snapshot_entries applied entries, or
+ * snapshot_bytes of entry data, whichever comes first), how many entries
+ * to keep behind a snapshot for followers that lag a little, and the size
+ * of a command log segment (the unit in which compaction frees disk). */
 static int read_raft(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {"tick", "election_ticks",
-                                       "heartbeat_ticks", NULL};
+    static const char *const keys[] = {
+        "tick",           "election_ticks", "heartbeat_ticks",
+        "snapshot_entries", "snapshot_bytes", "keep_entries",
+        "segment_bytes",  NULL};
     const config_node *sec;
     int64_t tick = 10;
     long long el = 10, hb = 1;
+    long long snap_entries = SNAPSHOT_ENTRIES_DEFAULT;
+    long long keep = KEEP_ENTRIES_DEFAULT;
+    uint64_t snap_bytes = SNAPSHOT_BYTES_DEFAULT, seg = SEGMENT_BYTES_DEFAULT;
     int rc = section(c->root, "raft", keys, &sec, err);
     if (rc || (rc = optional(config_duration_ms(sec, "tick", &tick, err))) ||
         (rc = optional(config_int(sec, "election_ticks", &el, err))) ||
-        (rc = optional(config_int(sec, "heartbeat_ticks", &hb, err))))
+        (rc = optional(config_int(sec, "heartbeat_ticks", &hb, err))) ||
+        (rc = optional(config_int(sec, "snapshot_entries", &snap_entries, err))) ||
+        (rc = optional(config_size(sec, "snapshot_bytes", &snap_bytes, err))) ||
+        (rc = optional(config_int(sec, "keep_entries", &keep, err))) ||
+        (rc = optional(config_size(sec, "segment_bytes", &seg, err))))
         return rc;
+    if (snap_entries < 1 || snap_entries > SNAPSHOT_ENTRIES_MAX)
+        return value_error(sec, "snapshot_entries", err,
+                           "%lld is out of range (expected 1 to %lld)",
+                           snap_entries, (long long)SNAPSHOT_ENTRIES_MAX);
+    if (keep < 0 || keep > SNAPSHOT_ENTRIES_MAX)
+        return value_error(sec, "keep_entries", err,
+                           "%lld is out of range (expected 0 to %lld)", keep,
+                           (long long)SNAPSHOT_ENTRIES_MAX);
+    if (snap_bytes < SNAPSHOT_BYTES_MIN)
+        return value_error(sec, "snapshot_bytes", err,
+                           "%llu bytes is too small (at least 64KiB)",
+                           (unsigned long long)snap_bytes);
+    if (seg < SEGMENT_BYTES_MIN || seg > SEGMENT_BYTES_MAX)
+        return value_error(sec, "segment_bytes", err,
+                           "%llu bytes is out of range (expected 64KiB to 1GiB)",
+                           (unsigned long long)seg);
     if (tick < 1 || tick > TICK_MAX_MS)
         return value_error(sec, "tick", err,
                            "%lld ms is out of range (expected 1ms to 1s)",
@@ -1015,6 +1052,10 @@ static int read_raft(lms_config *c, lms_err *err)
     c->raft_tick_ms = tick;
     c->election_ticks = (uint32_t)el;
     c->heartbeat_ticks = (uint32_t)hb;
+    c->snapshot_entries = (uint64_t)snap_entries;
+    c->snapshot_bytes = snap_bytes;
+    c->keep_entries = (uint64_t)keep;
+    c->segment_bytes = seg;
     return LMS_OK;
 }
 

@@ -60,6 +60,10 @@ typedef struct lms_config {
     int64_t raft_tick_ms;      /* raft.tick, default 10ms */
     uint32_t election_ticks;   /* raft.election_ticks, default 10 */
     uint32_t heartbeat_ticks;  /* raft.heartbeat_ticks, default 1 */
+    uint64_t snapshot_entries; /* raft.snapshot_entries, default 10000 */
+    uint64_t snapshot_bytes;   /* raft.snapshot_bytes, default 64MiB */
+    uint64_t keep_entries;     /* raft.keep_entries, default 5000 */
+    uint64_t segment_bytes;    /* raft.segment_bytes, default 64MiB */
     config_node *root;
 } lms_config;
 

@@ -19,12 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OP_APPEND, OP_TRUNCATE, OP_HARDSTATE };
+enum { OP_APPEND, OP_TRUNCATE, OP_HARDSTATE, OP_COMPACT, OP_RESET };
 
 typedef struct lw_item {
     uint64_t index; /* OP_TRUNCATE: keep entries up to this one;
-                       OP_HARDSTATE: the vote */
-    uint64_t term;
+                       OP_HARDSTATE: the vote; OP_COMPACT, OP_RESET: the
+                       snapshot's index */
+    uint64_t term;  /* OP_RESET: the snapshot's term */
     uint32_t type;
     int op;
     blob *data; /* our reference, NULL if none */
@@ -50,7 +51,8 @@ struct log_writer {
     int stopping, failed, wake_pending;
     char errmsg[sizeof(lms_err)];
     uint64_t durable, batches, durable_ops;
-    /* loop thread only */
+    /* loop thread only; first_index: the lowest index a truncation may keep
+     * + 1 (raised by compaction, set by reset) */
     uint64_t next_index, first_index, last_term, reported_batches, queued_ops;
     int error_reported;
     /* writer thread only */
@@ -84,6 +86,20 @@ static int save_hardstate(log_writer *lw, lms_err *err)
     return 0;
 }
 
+/* Run the non-append operation it after the appends before it (run of
+ * them staged in lw->ents). */
+static int run_op(log_writer *lw, const lw_item *it, size_t run, lms_err *err)
+{
+    if (it->op == OP_RESET) /* the run would be dropped at once: skip it */
+        return wal_reset(lw->w, it->index, it->term, err);
+    int rc = append_run(lw, run, err);
+    if (rc)
+        return rc;
+    if (it->op == OP_COMPACT)
+        return wal_compact(lw->w, it->index, err);
+    return wal_truncate_after(lw->w, it->index, err);
+}
+
 /* Write lw->batch in order, then make it durable with one wal_sync. */
 static int write_batch(log_writer *lw, lms_err *err)
 {
@@ -109,10 +125,8 @@ static int write_batch(log_writer *lw, lms_err *err)
         }
         if (it->op == OP_HARDSTATE)
             continue;
-        rc = append_run(lw, run, err);
+        rc = run_op(lw, it, run, err);
         run = 0;
-        if (!rc)
-            rc = wal_truncate_after(lw->w, it->index, err);
         if (rc)
             return rc;
     }
@@ -269,6 +283,30 @@ int log_writer_truncate_after(log_writer *lw, uint64_t index)
 int log_writer_hardstate(log_writer *lw, uint64_t term, uint64_t vote)
 {
     return push(lw, (lw_item){vote, term, 0, OP_HARDSTATE, NULL});
+}
+
+int log_writer_compact(log_writer *lw, uint64_t index)
+{
+    int rc = push(lw, (lw_item){index, 0, 0, OP_COMPACT, NULL});
+    if (!rc) {
+        /* entries up to index may be gone: a truncation must keep them */
+        uint64_t keep = index < lw->next_index - 1 ? index : lw->next_index - 1;
+        if (keep + 1 > lw->first_index)
+            lw->first_index = keep + 1;
+    }
+    return rc;
+}
+
+int log_writer_reset(log_writer *lw, uint64_t index, uint64_t term)
+{
+    if (index == UINT64_MAX)
+        return LMS_INVALID_ARGUMENT;
+    int rc = push(lw, (lw_item){index, term, 0, OP_RESET, NULL});
+    if (!rc) {
+        lw->first_index = lw->next_index = index + 1;
+        lw->last_term = term;
+    }
+    return rc;
 }
 
 uint64_t log_writer_queued(const log_writer *lw) { return lw->queued_ops; }

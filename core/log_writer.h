@@ -7,7 +7,7 @@
  * Every function here is called on the loop thread. Operations run in the
  * order they were queued (but see log_writer_hardstate); an
  * on_durable(index) call covers everything queued before the batch it
- * reports, truncations and hardstates included.
+ * reports, truncations, compactions, resets and hardstates included.
  */
 #ifndef LMS_CORE_LOG_WRITER_H
 #define LMS_CORE_LOG_WRITER_H
@@ -20,7 +20,9 @@ typedef struct log_writer log_writer;
 
 /* on_durable(arg, index) runs on the loop thread after a batch is fsynced;
  * index is the WAL's last index after it (it moves back after
- * log_writer_truncate_after). Batches that finish before the loop gets to
+ * log_writer_truncate_after, and is the snapshot's index after
+ * log_writer_reset with nothing appended since, below or above the old
+ * one; log_writer_compact leaves it alone). Batches that finish before the loop gets to
  * run are reported once, with the latest index. on_error(arg, msg) runs on
  * the loop, once, when a write or fsync fails; the writer then refuses all
  * work (lmsd must stop: a log it cannot write is not a log). Neither may
@@ -50,6 +52,24 @@ int log_writer_append(log_writer *lw, uint64_t index, uint64_t term,
  * the written ones. Same return codes as log_writer_append. */
 int log_writer_truncate_after(log_writer *lw, uint64_t index);
 
+/* Queue log compaction (wal_compact): a durable snapshot covers the
+ * entries up to index, so the WAL may delete the segments that hold
+ * nothing else. It runs in order with the appends, so it only ever sees
+ * the entries queued before it. Afterwards log_writer_truncate_after
+ * refuses to cut below index (those entries may be gone). Returns 0,
+ * LMS_UNAVAILABLE (stopped or failed) or LMS_RESOURCE_EXHAUSTED. */
+int log_writer_compact(log_writer *lw, uint64_t index);
+
+/* Queue a reset to an installed snapshot at index whose entry had term
+ * (wal_reset): the log is emptied and continues at index + 1, whatever it
+ * held. Entries queued before it but not yet written are dropped by it
+ * like the written ones; the next append must be index + 1 at a term >=
+ * term, and truncations below index are refused. The snapshot must be
+ * durable before the reset is (save it before queuing this). Returns 0,
+ * LMS_INVALID_ARGUMENT (index UINT64_MAX), LMS_UNAVAILABLE or
+ * LMS_RESOURCE_EXHAUSTED. */
+int log_writer_reset(log_writer *lw, uint64_t index, uint64_t term);
+
 /* Queue a durable replacement of term and vote (Raft's hardstate), in the
  * WAL directory's atomic hardstate file (wal_hardstate_save). Within one
  * batch the newest hardstate is saved before any entry of the batch is
@@ -59,9 +79,9 @@ int log_writer_truncate_after(log_writer *lw, uint64_t index);
 int log_writer_hardstate(log_writer *lw, uint64_t term, uint64_t vote);
 
 /* Operations queued so far (appends, truncations that did something,
- * hardstates), counted from 1. A caller that notes this number after
- * queuing its step knows the step is durable once log_writer_durable_ops()
- * reaches it (check from on_durable). */
+ * compactions, resets, hardstates), counted from 1. A caller that notes
+ * this number after queuing its step knows the step is durable once
+ * log_writer_durable_ops() reaches it (check from on_durable). */
 uint64_t log_writer_queued(const log_writer *lw);
 /* How many of the queued operations are durable. Loop thread. */
 uint64_t log_writer_durable_ops(log_writer *lw);

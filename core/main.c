@@ -218,6 +218,22 @@ static void on_applied(void *arg, uint64_t index, const Lms__Command *cmd,
     tutor_rt_applied(d->tutor, index, cmd, res);
 }
 
+/* The storage was replaced by the leader's snapshot: the tutor's documents
+ * came from commands this node never applied, so it learns them anew (the
+ * path of a reload: the current tutor serves until the new one is fed). */
+static void on_restored(void *arg, uint64_t index)
+{
+    lmsd *d = arg;
+    lms_err err = {0};
+    if (!d->tutor)
+        return;
+    log_info("storage restored from snapshot %llu: the tutor relearns its "
+             "documents", (unsigned long long)index);
+    if (tutor_rt_load(d->tutor, d->cfg, 0, &err) != LMS_OK)
+        log_error("tutor reload after the snapshot failed, the current tutor "
+                  "stays: %s", err.msg);
+}
+
 /* SIGHUP: reload the tutor section; any failure keeps the tutor we have. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -255,6 +271,7 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .arg = d,
                          .on_applied = on_applied,
                          .applied_arg = d,
+                         .on_restored = on_restored,
                          .cluster_id = c->cluster_id,
                          .members = d->members,
                          .n_members = c->n_members,
@@ -262,7 +279,11 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .max_peer_frame = peer_frame_limit(c),
                          .tick_ms = (unsigned)c->raft_tick_ms,
                          .election_ticks = c->election_ticks,
-                         .heartbeat_ticks = c->heartbeat_ticks};
+                         .heartbeat_ticks = c->heartbeat_ticks,
+                         .snapshot_entries = c->snapshot_entries,
+                         .snapshot_bytes = c->snapshot_bytes,
+                         .keep_entries = c->keep_entries,
+                         .segment_bytes = c->segment_bytes};
     return LMS_OK;
 }
 

@@ -110,12 +110,7 @@ static int redundant_append(node *n, const raft_msg *m)
 static void send_msg(node *n, const raft_msg *m)
 {
     if (m->type == RAFT_MSG_SNAPSHOT) {
-        /* only a compacted log asks for one, and this node never compacts
-         * yet; answer so the follower is probed again */
-        if (!n->snapshot_warned++)
-            log_warn("member %llu needs a snapshot, which this version cannot "
-                     "send", (unsigned long long)m->to);
-        raft_report_snapshot(n->r, m->to, 0);
+        node_snapshot_send(n, m->to); /* streamed by node_snapshot.c */
         return;
     }
     if (n->peers && redundant_append(n, m))
@@ -139,6 +134,7 @@ static void on_softstate(node *n, const raft_softstate *ss)
     snprintf(n->leader_client, sizeof n->leader_client, "%s",
              node_client_addr_of(n, ss->leader));
     if (was_leader && ss->role != RAFT_LEADER) {
+        node_snapshot_stop_sending(n);
         node_drop_reads(n, LMS_NOT_LEADER);
         node_drop_proposals(n, LMS_UNAVAILABLE, "leadership changed; retry", 0);
     }
@@ -178,6 +174,7 @@ static void take_ready(node *n)
         return;
     }
     n->n_outs++;
+    o->install = 0;
     struct raft_ready *rd = &o->rd;
     if (rd->has_softstate)
         on_softstate(n, &rd->ss);
@@ -188,9 +185,8 @@ static void take_ready(node *n)
     for (size_t i = 0; i < rd->n_msgs_persisted; i++)
         if (rd->msgs_persisted[i].type == RAFT_MSG_HEARTBEAT_RESP)
             send_msg(n, &rd->msgs_persisted[i]);
-    if (rd->snapshot) {
-        node_fail(n, "raft asks to install a snapshot, which this version "
-                     "cannot do");
+    if (rd->snapshot && node_snapshot_install(n, rd->snapshot, &o->install)) {
+        node_fail(n, "cannot start installing the leader's snapshot");
         return;
     }
     if (write_ready(n, rd) != 0) {
@@ -205,7 +201,8 @@ static void take_ready(node *n)
 static void finish_durable(node *n)
 {
     uint64_t durable = log_writer_durable_ops(n->lw);
-    while (n->n_outs && n->outs[0].mark <= durable && !n->failed) {
+    while (n->n_outs && n->outs[0].mark <= durable &&
+           n->outs[0].install <= n->installed && !n->failed) {
         struct raft_ready rd = n->outs[0].rd;
         memmove(n->outs, n->outs + 1, (n->n_outs - 1) * sizeof *n->outs);
         n->n_outs--;
@@ -287,6 +284,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         node_raft_failed(n, "tick", rc);
         return;
     }
+    node_snapshot_tick(n);
     if (++n->ticks % STATUS_EVERY_TICKS == 0) {
         send_report(n);
         node_promote_learners(n);
@@ -368,6 +366,20 @@ static void on_peer_fetch_reply(void *arg, uint64_t from,
     node_repair_reply(arg, from, r);
 }
 
+static void on_peer_chunk(void *arg, uint64_t from,
+                          const Lms__PeerSnapshotChunk *c)
+{
+    node_snapshot_on_chunk(arg, from, c);
+}
+
+static void on_peer_chunk_ack(void *arg, uint64_t from,
+                              const Lms__PeerSnapshotAck *a)
+{
+    node *n = arg;
+    if (n->r && !n->closing && !n->failed)
+        node_snapshot_on_ack(n, from, a);
+}
+
 static int start_peers(node *n, lms_err *err)
 {
     peer_options po = {.listen_addr = n->opts.peer_listen,
@@ -378,7 +390,8 @@ static int start_peers(node *n, lms_err *err)
                                               : (uint32_t)128 << 20};
     peer_callbacks cb = {on_peer_raft, on_peer_status, on_peer_forward,
                          on_peer_unreachable, on_peer_fetch,
-                         on_peer_fetch_reply, n};
+                         on_peer_fetch_reply, on_peer_chunk,
+                         on_peer_chunk_ack, n};
     if (peer_start(n->base, &po, &cb, &n->peers, err) != LMS_OK)
         return err->code;
     for (size_t i = 0; i < n->opts.n_members; i++) {
@@ -401,10 +414,13 @@ static void free_entries(raft_entry *v, size_t count)
     free(v);
 }
 
-/* Every entry of w, in order, with blobs of their own. */
-static int load_entries(wal *w, raft_entry **out, size_t *count, lms_err *err)
+/* Every entry of w after index `after`, in order, with blobs of their own. */
+static int load_entries(wal *w, uint64_t after, raft_entry **out,
+                        size_t *count, lms_err *err)
 {
     uint64_t first = wal_first_index(w), last = wal_last_index(w);
+    if (first <= after)
+        first = after + 1;
     size_t k = last >= first ? (size_t)(last - first + 1) : 0;
     raft_entry *v = calloc(k ? k : 1, sizeof *v);
     if (!v)
@@ -514,8 +530,9 @@ static int restore(node *n, wal *w, const raft_config *boot, lms_err *err)
         return err->code;
     raft_entry *ents = NULL;
     size_t count = 0;
-    if (load_entries(w, &ents, &count, err) != LMS_OK)
+    if (load_entries(w, n->snap.index, &ents, &count, err) != LMS_OK)
         return err->code;
+    rs.snapshot = n->snap.index ? &n->snap : NULL;
     rs.bootstrap = node_opts_member(n, n->opts.node_id) ? boot : NULL;
     rs.entries = ents;
     rs.n_entries = count;
@@ -545,11 +562,14 @@ static int open_log(node *n, lms_err *err)
     wal *w = NULL;
     snprintf(dir, sizeof dir, "%s/wal", n->opts.data_dir);
     bootstrap_config(n, &boot);
+    wal_options wo = {.segment_bytes = n->opts.segment_bytes};
     if (n->m->ops->applied_index(n->m->st, &storage_applied, err) != LMS_OK ||
-        wal_open(dir, NULL, &w, err) != LMS_OK)
+        wal_open(dir, &wo, &w, err) != LMS_OK)
         return err->code ? err->code : LMS_INTERNAL;
+    int rc = node_snapshot_restore(n, w, &storage_applied, err);
     n->applied = storage_applied;
-    int rc = reconcile(n, w, storage_applied, &boot, err);
+    if (rc == LMS_OK)
+        rc = reconcile(n, w, storage_applied, &boot, err);
     if (rc == LMS_OK)
         rc = restore(n, w, &boot, err);
     if (rc == LMS_OK)
@@ -708,6 +728,7 @@ void node_close(node *n)
     n->closing = 1;
     if (n->tick_ev)
         event_del(n->tick_ev);
+    node_snapshot_close(n);
     peer_free(n->peers);
     n->peers = NULL;
     log_writer_stop(n->lw); /* everything queued is now durable */

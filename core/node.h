@@ -57,6 +57,10 @@ typedef struct node_options {
     void (*on_applied)(void *arg, uint64_t index, const Lms__Command *cmd,
                        const sm_result *res);
     void *applied_arg;
+    /* optional: called on the loop (with arg) after the storage was
+     * replaced by a snapshot from the leader at index: whatever was derived
+     * from applied commands (the tutor's documents) must be rebuilt. */
+    void (*on_restored)(void *arg, uint64_t index);
     /* The cluster. members: the initial configuration, the same on every
      * initial member (none: this node alone). A node not among them joins
      * later (lms-admin cluster-add) and waits to hear from a leader. */
@@ -68,6 +72,18 @@ typedef struct node_options {
     unsigned tick_ms;           /* 0: 10 */
     unsigned election_ticks;    /* 0: 10 */
     unsigned heartbeat_ticks;   /* 0: 1 */
+    /* Snapshots and compaction (node_snapshot.c): a snapshot of the
+     * storage is taken every snapshot_entries applied entries or
+     * snapshot_bytes of applied entry data, whichever comes first; the log
+     * is then compacted up to keep_entries behind it (the entries a
+     * follower that lags a little still gets from the log). segment_bytes:
+     * the command log's segment size (compaction frees whole segments).
+     * 0 for snapshot_entries, snapshot_bytes or segment_bytes: the
+     * defaults (10000, 64 MiB, 64 MiB); keep_entries is taken as is. */
+    uint64_t snapshot_entries;
+    uint64_t snapshot_bytes;
+    uint64_t keep_entries;
+    uint64_t segment_bytes;
 } node_options;
 
 /*

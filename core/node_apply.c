@@ -160,6 +160,7 @@ static void apply_done(void *arg)
     if (raft_applied(n->r, n->applied) != RAFT_OK)
         node_fail(n, "raft: out of memory");
     node_check_reads(n);
+    node_snapshot_maybe(n);
     node_schedule_pump(n);
 }
 
@@ -222,6 +223,8 @@ static void submit_batch(node *n, const raft_entry *ents, size_t k)
     }
     b->last = ents[k - 1].index;
     n->dispatched = b->last;
+    for (size_t i = 0; i < k; i++)
+        n->snap_bytes += ents[i].data ? ents[i].data->len : 0;
     if (workers_submit(n->storage, apply_work, apply_done, b) < 0) {
         b->failed = 1;
         lms_err_set(&b->err, LMS_UNAVAILABLE, "storage thread stopped");

@@ -18,6 +18,7 @@
 #include "log_writer.h"
 #include "node.h"
 #include "peer.h"
+#include "snapshot.h"
 
 #include <event2/event.h>
 
@@ -41,7 +42,29 @@ typedef struct read_wait {
 typedef struct outstanding {
     struct raft_ready rd;
     uint64_t mark;
+    uint64_t install; /* rd.snapshot: the install's number (node_snapshot.c);
+                         the ready is finished once n->installed reaches it */
 } outstanding;
+
+/* A snapshot being streamed to a member (leader; node_snapshot.c). */
+typedef struct snap_send {
+    int active, sent_last;
+    uint64_t to, epoch;
+    raft_snapshot_meta meta;
+    snapshot_reader rd;
+    uint64_t next;  /* the next offset to send */
+    uint64_t acked; /* bytes the member said it holds */
+    int64_t started_ms, progress_ms;
+} snap_send;
+
+/* The snapshot being received from the leader (node_snapshot.c). */
+typedef struct snap_recv {
+    int active, finishing; /* finishing: a storage-thread job owns rx */
+    uint64_t from, term, total;
+    raft_snapshot_meta meta;
+    snapshot_receiver rx;
+    int64_t started_ms, progress_ms;
+} snap_recv;
 
 /* A large append queued for member `to` (node.c, redundant_append). */
 typedef struct sent_append {
@@ -80,7 +103,17 @@ struct node {
     node_member self_member; /* the members when none were given */
     struct repair *rp;     /* while the log is being repaired */
     char leader_client[RAFT_ADDR_MAX];
-    int pumping, closing, failed, snapshot_warned;
+    int pumping, closing, failed;
+    /* snapshots (node_snapshot.c) */
+    char snap_dir[4096];
+    raft_snapshot_meta snap; /* the newest durable snapshot (index 0: none) */
+    uint64_t compacted;      /* entries up to here are gone from the log */
+    uint64_t snap_bytes;     /* entry data handed out since the snapshot */
+    uint64_t snap_retry_at;  /* after a failure: not before this index */
+    uint64_t install_seq, installed;
+    int snapshotting;
+    snap_send sends[RAFT_MAX_SERVERS];
+    snap_recv recv;
 };
 
 /* node.c */
@@ -115,6 +148,31 @@ void node_drop_proposals(node *n, int status, const char *msg, int all);
 void node_drop_reads(node *n, int status);
 /* Cluster of one voter: apply (applied, last] of w synchronously. */
 int node_replay(node *n, struct wal *w, uint64_t last, lms_err *err);
+
+/* node_snapshot.c */
+/* Before Raft starts: the newest snapshot into n->snap, restoring the
+ * storage from it (storage_applied moves up) and resetting the log w when
+ * they are behind it. */
+int node_snapshot_restore(node *n, struct wal *w, uint64_t *storage_applied,
+                          lms_err *err);
+/* After entries were applied: take a snapshot if the policy says so. */
+void node_snapshot_maybe(node *n);
+/* Leader: Raft asks to stream the snapshot to member `to`. */
+void node_snapshot_send(node *n, uint64_t to);
+/* Leader: stop every stream (leadership lost, closing). */
+void node_snapshot_stop_sending(node *n);
+/* Follower: a ready installs meta: reset the log, load the storage. -1 if
+ * that cannot start (the node must stop); else *seq is the install's
+ * number, done once n->installed reaches it. */
+int node_snapshot_install(node *n, const raft_snapshot_meta *meta,
+                          uint64_t *seq);
+/* Peer port callbacks. */
+void node_snapshot_on_chunk(node *n, uint64_t from,
+                            const Lms__PeerSnapshotChunk *c);
+void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a);
+/* Every tick: streams that broke or stalled. */
+void node_snapshot_tick(node *n);
+void node_snapshot_close(node *n);
 
 /* node_repair.c */
 /* Must the log be refilled from the leader before Raft starts? */

@@ -399,8 +399,12 @@ static void in_message(peer_in *in, const Lms__PeerMessage *msg)
             p->cb.on_fetch_reply(p->cb.arg, in->from, msg->fetch_reply);
         break;
     case LMS__PEER_MESSAGE__BODY_CHUNK:
-        log_debug("peer %llu: snapshot chunk ignored (not supported yet)",
-                  (unsigned long long)in->from);
+        if (p->cb.on_chunk)
+            p->cb.on_chunk(p->cb.arg, in->from, msg->chunk);
+        break;
+    case LMS__PEER_MESSAGE__BODY_SNAPSHOT_ACK:
+        if (p->cb.on_chunk_ack)
+            p->cb.on_chunk_ack(p->cb.arg, in->from, msg->snapshot_ack);
         break;
     default:
         log_warn("peer %llu: unexpected message %d; closing",

@@ -50,6 +50,11 @@ typedef struct peer_callbacks {
     void (*on_fetch)(void *arg, uint64_t from, const Lms__PeerFetch *f);
     void (*on_fetch_reply)(void *arg, uint64_t from,
                            const Lms__PeerFetchReply *r);
+    /* InstallSnapshot (see PeerSnapshotChunk): a chunk from the leader,
+     * and the receiver's answer to ours. Valid during the call only. */
+    void (*on_chunk)(void *arg, uint64_t from, const Lms__PeerSnapshotChunk *c);
+    void (*on_chunk_ack)(void *arg, uint64_t from,
+                         const Lms__PeerSnapshotAck *a);
     void *arg;
 } peer_callbacks;
 

@@ -70,6 +70,8 @@ struct wal {
     int cut; /* enum wal_cut */
     size_t sync_from; /* first segment with unsynced writes, NO_SEG if none */
     int dir_dirty;
+    int unlink_unsynced; /* wal_compact unlinked a segment since the last
+                            directory fsync */
     int failed;
     /* the batch wal_append is staging */
     uint8_t *buf;
@@ -308,6 +310,16 @@ static int create_segment(wal *w, uint64_t first, lms_err *err)
         return io_fail(w, err, "cannot create segment", s->name);
     }
     w->dir_dirty = 1;
+    return 0;
+}
+
+/* fsync the directory: every segment created or removed so far is durable. */
+static int sync_dir(wal *w, lms_err *err)
+{
+    if (fsync(w->dirfd) < 0)
+        return io_fail(w, err, "fsync", NULL);
+    w->dir_dirty = 0;
+    w->unlink_unsynced = 0;
     return 0;
 }
 
@@ -769,12 +781,7 @@ int wal_sync(wal *w, lms_err *err)
                 return io_fail(w, err, "fdatasync", w->segs[k].name);
         w->sync_from = NO_SEG;
     }
-    if (w->dir_dirty) {
-        if (fsync(w->dirfd) < 0)
-            return io_fail(w, err, "fsync", NULL);
-        w->dir_dirty = 0;
-    }
-    return 0;
+    return w->dir_dirty ? sync_dir(w, err) : 0;
 }
 
 /* ---- read / truncate ------------------------------------------------------ */
@@ -857,9 +864,13 @@ int wal_truncate_after(wal *w, uint64_t index, lms_err *err)
     int rc = index >= w->first_index ? term_at(w, index, &term, err) : 0;
     if (rc)
         return rc;
-    while (w->nsegs > 1 && cur_seg(w)->first > index)
-        if ((rc = drop_last_segment(w, err)) != 0)
+    while (w->nsegs > 1 && cur_seg(w)->first > index) {
+        if ((rc = drop_last_segment(w, err)) != 0) {
+            /* failed now; keep wal_read inside the segments still held */
+            w->last_index = cur_seg(w)->first + cur_seg(w)->n - 1;
             return rc;
+        }
+    }
     wal_seg *s = cur_seg(w);
     uint64_t keep = index + 1 - s->first;
     if (keep < s->n) {
@@ -874,6 +885,108 @@ int wal_truncate_after(wal *w, uint64_t index, lms_err *err)
     w->last_index = index;
     w->last_term = term;
     return wal_sync(w, err);
+}
+
+/* ---- compaction / reset --------------------------------------------------- */
+
+/* Forget segments [0, n) (their files are gone); n < w->nsegs. */
+static void forget_first_segments(wal *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (w->segs[i].fd >= 0)
+            close(w->segs[i].fd);
+        free(w->segs[i].offs);
+    }
+    memmove(w->segs, w->segs + n, (w->nsegs - n) * sizeof *w->segs);
+    w->nsegs -= n;
+    if (w->sync_from != NO_SEG)
+        w->sync_from = w->sync_from > n ? w->sync_from - n : 0;
+    w->first_index = w->segs[0].first;
+}
+
+/* Segments are unlinked oldest first, and no two unlinks ever wait on the
+ * same directory fsync: the first unlink of a call may wait for the next
+ * wal_sync, but an unlink still unsynced (from this call or an earlier
+ * one) is made durable before the next one. So all a crash can bring back
+ * is the newest removed segment, which ends right where the oldest kept
+ * one starts: recovery, which reads on from the oldest file it finds, sees
+ * one contiguous log. Were the unlinks free to land in any order, an older
+ * segment could come back without the one between it and the rest, and
+ * recovery would cut the log at that gap, losing everything after it. */
+int wal_compact(wal *w, uint64_t index, lms_err *err)
+{
+    if (w->failed)
+        return failed_err(w, err);
+    size_t n = 0; /* segment n - 1 ends before segs[n].first */
+    while (n + 1 < w->nsegs && w->segs[n + 1].first - 1 <= index)
+        n++;
+    uint64_t old_first = w->first_index;
+    size_t done = 0;
+    int rc = 0;
+    for (; done < n; done++) {
+        if (w->unlink_unsynced && (rc = sync_dir(w, err)) != 0)
+            break;
+        const char *name = w->segs[done].name;
+        if (unlinkat(w->dirfd, name, 0) < 0 && errno != ENOENT) {
+            rc = io_fail(w, err, "cannot delete segment", name);
+            break;
+        }
+        w->dir_dirty = 1;
+        w->unlink_unsynced = 1;
+    }
+    if (done) {
+        forget_first_segments(w, done);
+        report(w, LMS_LOG_INFO,
+               "wal %s: compacted through index %" PRIu64 ": %zu segment "
+               "file(s) removed (entries %" PRIu64 "..%" PRIu64 "); log now "
+               "holds %" PRIu64 "..%" PRIu64,
+               w->dir, index, done, old_first, w->first_index - 1,
+               w->first_index, w->last_index);
+    }
+    return rc;
+}
+
+/* Every segment goes (newest first, like a truncation), the removals are
+ * made durable, and only then is the new segment created and made durable:
+ * old and new segments are never on disk together, so a crash leaves the
+ * new empty log, a run of the old one, or no segment at all. */
+int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err)
+{
+    if (w->failed)
+        return failed_err(w, err);
+    if (index == UINT64_MAX)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "wal %s: cannot reset to index %" PRIu64
+                           ": the log could not continue after it",
+                           w->dir, index);
+    uint64_t old_first = w->first_index, old_last = w->last_index;
+    size_t old_segs = w->nsegs;
+    /* empty from here on, so that wal_read never looks into a segment that
+     * is gone, even if a step below fails */
+    w->first_index = index + 1;
+    w->last_index = index;
+    w->last_term = term;
+    int rc = 0;
+    while (w->nsegs > 0 && !rc)
+        rc = drop_last_segment(w, err);
+    if (!rc)
+        rc = sync_dir(w, err);
+    if (!rc)
+        rc = create_segment(w, index + 1, err);
+    if (!rc)
+        rc = sync_dir(w, err);
+    if (rc)
+        return rc;
+    char held[64] = "no entries";
+    if (old_last >= old_first)
+        snprintf(held, sizeof held, "entries %" PRIu64 "..%" PRIu64, old_first,
+                 old_last);
+    report(w, LMS_LOG_INFO,
+           "wal %s: reset to a snapshot at index %" PRIu64 " (term %" PRIu64
+           "): removed %zu segment file(s) holding %s; the log continues at "
+           "index %" PRIu64,
+           w->dir, index, term, old_segs, held, index + 1);
+    return 0;
 }
 
 /* ---- hardstate -------------------------------------------------------------- */

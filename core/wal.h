@@ -24,11 +24,16 @@
  * The directory is flock()ed while open, so a second lmsd on the same data
  * dir is refused instead of corrupting the log.
  *
+ * Raft snapshots: wal_compact drops whole segments that a snapshot
+ * covers; wal_reset starts the log over after an installed snapshot. The
+ * snapshot itself lives elsewhere (core/snapshot.c); the log only knows
+ * where it starts.
+ *
  * Errors: LMS_INVALID_ARGUMENT leaves the log untouched. Any other error
- * from wal_append, wal_sync or wal_truncate_after (I/O, out of memory)
- * marks the WAL failed: later writes are refused, because after a failed
- * write or fsync the kernel's view of the file cannot be trusted; close and
- * reopen (recovery) is the way out.
+ * from wal_append, wal_sync, wal_truncate_after, wal_compact or wal_reset
+ * (I/O, out of memory) marks the WAL failed: later writes are refused,
+ * because after a failed write or fsync the kernel's view of the file
+ * cannot be trusted; close and reopen (recovery) is the way out.
  */
 #ifndef LMS_CORE_WAL_H
 #define LMS_CORE_WAL_H
@@ -52,7 +57,8 @@ typedef struct wal_entry {
     size_t len;
 } wal_entry;
 
-/* level is an enum lms_log_level (LMS_LOG_WARN, LMS_LOG_ERROR). */
+/* level is an enum lms_log_level: LMS_LOG_WARN or LMS_LOG_ERROR for what
+ * recovery cut, LMS_LOG_INFO for what wal_compact and wal_reset removed. */
 typedef void (*wal_report_fn)(void *arg, int level, const char *msg);
 
 typedef struct wal_options {
@@ -105,6 +111,41 @@ int wal_read(wal *w, uint64_t index, wal_entry *out, lms_err *err);
  * and everything appended before it are synced), so a crash can never
  * bring the cut entries back behind newer ones. */
 int wal_truncate_after(wal *w, uint64_t index, lms_err *err);
+
+/* Log compaction: the entries up to index are covered by a durable
+ * snapshot. Delete, oldest first, every segment all of whose entries are
+ * <= index, but never the current (last) segment, even when index >=
+ * last_index. Nothing else changes: entries above index, and those <=
+ * index that share a segment with later ones, stay readable; appends go
+ * on. first_index becomes the first index of the oldest remaining segment
+ * (at most index + 1). index below first_index: a no-op. One INFO report
+ * when something was removed; a failed unlink marks the WAL failed (the
+ * segments removed before it are gone from the log all the same).
+ * Crash: the last removal becomes durable at the next wal_sync, and at
+ * most one removal is ever unsynced (an earlier one is fsynced before the
+ * next unlink), so a crash can only bring back the newest removed segment,
+ * which ends where the oldest kept one begins: the reopened log starts
+ * earlier, with the same entries. */
+int wal_compact(wal *w, uint64_t index, lms_err *err);
+
+/* A snapshot at index, whose entry had term, was installed from the leader:
+ * empty the log so that it continues at index + 1, whatever it held before
+ * (index may be below, inside or past the old log). Every segment is
+ * removed, newest first; then an empty segment named for index + 1 is
+ * created; durable on return (the directory is fsynced in between and at
+ * the end). Afterwards first_index = index + 1, last_index = index,
+ * last_term = term, and wal_append takes index + 1 next, at a term >= term.
+ * After a close and reopen first_index and last_index are the same, but
+ * last_term is 0: the log holds no entry to read it from, so the caller
+ * keeps it with the snapshot. index UINT64_MAX: LMS_INVALID_ARGUMENT.
+ * One INFO report.
+ * Crash before it returns: old and new segments are never on disk
+ * together, so the reopened log is the new empty one, a fresh empty log at
+ * 1, or a contiguous run of the old one (a prefix, unless the file system
+ * reorders the unlinks: recovery reads from the oldest file left and cuts
+ * at the first gap). So save the snapshot durably before calling this, and
+ * at start-up reset again when the log ends before the snapshot's index. */
+int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err);
 
 /* Durable term and vote. Missing file: *term = 0, *vote = 0. A file that
  * is there but does not check out is LMS_DATA_LOSS, never 0/0 (that could

@@ -134,7 +134,9 @@ static void every_setting_is_read(void **state)
                             "{ id: 1, peer: 'n1:9001', client: 'n1:9000' }, "
                             "{ id: 2, peer: 'n2:9001', client: 'n2:9000' } ] }\n"
                             "raft: { tick: 20ms, election_ticks: 15, "
-                            "heartbeat_ticks: 2 }\n");
+                            "heartbeat_ticks: 2, snapshot_entries: 500, "
+                            "snapshot_bytes: 8MiB, keep_entries: 0, "
+                            "segment_bytes: 1MiB }\n");
     char *dir = realpath(g_tmpdir, NULL), want[PATH_MAX + 32];
     assert_int_equal(c->node_id, 3);
     assert_string_equal(c->data_dir, "/var/lib/lms/n3");
@@ -162,6 +164,10 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->raft_tick_ms, 20);
     assert_int_equal(c->election_ticks, 15);
     assert_int_equal(c->heartbeat_ticks, 2);
+    assert_int_equal(c->snapshot_entries, 500);
+    assert_int_equal(c->snapshot_bytes, 8u << 20);
+    assert_int_equal(c->keep_entries, 0);
+    assert_int_equal(c->segment_bytes, 1u << 20);
     free(dir);
     config_free(c);
 }
@@ -180,6 +186,10 @@ static void a_lone_node_is_its_own_cluster(void **state)
     assert_int_equal(c->raft_tick_ms, 10);
     assert_int_equal(c->election_ticks, 10);
     assert_int_equal(c->heartbeat_ticks, 1);
+    assert_int_equal(c->snapshot_entries, 10000);
+    assert_int_equal(c->snapshot_bytes, 64u << 20);
+    assert_int_equal(c->keep_entries, 5000);
+    assert_int_equal(c->segment_bytes, 64u << 20);
     config_free(c);
 }
 
@@ -277,7 +287,23 @@ static void raft_mistakes_are_errors(void **state)
                  "than heartbeat_ticks (12) and at most 10000");
     expect_error(VALID "raft: { elections: 3 }\n",
                  "3: raft.elections: unknown key (expected one of: tick, "
-                 "election_ticks, heartbeat_ticks)");
+                 "election_ticks, heartbeat_ticks, snapshot_entries, "
+                 "snapshot_bytes, keep_entries, segment_bytes)");
+    expect_error(VALID "raft: { snapshot_entries: 0 }\n",
+                 "3: raft.snapshot_entries: 0 is out of range (expected 1 to "
+                 "100000000)");
+    expect_error(VALID "raft: { keep_entries: -1 }\n",
+                 "3: raft.keep_entries: -1 is out of range (expected 0 to "
+                 "100000000)");
+    expect_error(VALID "raft: { snapshot_bytes: 1KiB }\n",
+                 "3: raft.snapshot_bytes: 1024 bytes is too small (at least "
+                 "64KiB)");
+    expect_error(VALID "raft: { segment_bytes: 2GiB }\n",
+                 "3: raft.segment_bytes: 2147483648 bytes is out of range "
+                 "(expected 64KiB to 1GiB)");
+    expect_error(VALID "raft: { segment_bytes: lots }\n",
+                 "3: raft.segment_bytes: expected a size such as 4096, "
+                 "512KiB, 64MiB, 1GiB (or KB/MB/GB), got 'lots'");
 }
 
 static void null_values_count_as_absent(void **state)

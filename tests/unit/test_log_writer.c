@@ -12,15 +12,19 @@
 
 #include "log_writer.h"
 
+#include <dirent.h>
 #include <event2/event.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +40,7 @@ struct tfx {
     char errmsg[600];
     void (*hook)(tfx *t); /* run after each on_durable */
     uint64_t next, total, window;
+    size_t seg_bytes; /* the WAL's segment size; 0: its default */
 };
 
 static void on_durable(void *arg, uint64_t index)
@@ -65,7 +70,8 @@ static void start_writer(tfx *t)
 {
     wal *w = NULL;
     lms_err err = {0};
-    if (wal_open(t->dir, NULL, &w, &err))
+    wal_options opts = {.segment_bytes = t->seg_bytes};
+    if (wal_open(t->dir, &opts, &w, &err))
         fail_msg("wal_open: %s", err.msg);
     if (log_writer_start(t->base, w, on_durable, on_error, t, &t->lw, &err))
         fail_msg("log_writer_start: %s", err.msg);
@@ -125,6 +131,22 @@ static void run_until_durable(tfx *t, uint64_t index)
     }
 }
 
+/* Run the loop until the first mark queued operations are durable, and
+ * deliver what the writer reported for them. */
+static void run_until_ops(tfx *t, uint64_t mark)
+{
+    double deadline = now_s() + 60;
+    while (log_writer_durable_ops(t->lw) < mark && !t->errors) {
+        if (now_s() > deadline)
+            fail_msg("%" PRIu64 " operations durable after 60 s, expected %" PRIu64,
+                     log_writer_durable_ops(t->lw), mark);
+        event_base_loop(t->base, EVLOOP_ONCE);
+    }
+    event_base_loop(t->base, EVLOOP_NONBLOCK); /* the wake-up, if still due */
+    if (t->errors)
+        fail_msg("log writer failed: %s", t->errmsg);
+}
+
 static void fill(uint64_t i, uint8_t *buf, size_t len)
 {
     for (size_t j = 0; j < len; j++)
@@ -165,6 +187,95 @@ static void stop_and_check(tfx *t, uint64_t from, uint64_t to, uint64_t term,
     wal_close(w);
     start_writer(t); /* for teardown, and for tests that go on */
 }
+
+/* Stop the writer, reopen the WAL and check where it starts and ends. */
+static void check_bounds(tfx *t, uint64_t first, uint64_t last)
+{
+    log_writer_stop(t->lw);
+    t->lw = NULL;
+    wal *w = NULL;
+    lms_err err = {0};
+    assert_int_equal(wal_open(t->dir, NULL, &w, &err), 0);
+    uint64_t f = wal_first_index(w), l = wal_last_index(w);
+    wal_close(w);
+    if (f != first || l != last)
+        fail_msg("reopened WAL holds %" PRIu64 "..%" PRIu64 ", expected %" PRIu64
+                 "..%" PRIu64, f, l, first, last);
+    start_writer(t);
+}
+
+static int is_seg(const struct dirent *d) { return strncmp(d->d_name, "wal-", 4) == 0; }
+
+/* The first index of each segment file, in order; how many (at most max). */
+static int seg_firsts(tfx *t, uint64_t *firsts, int max)
+{
+    struct dirent **ents;
+    int n = scandir(t->dir, &ents, is_seg, alphasort);
+    assert_true(n >= 0 && n <= max);
+    for (int i = 0; i < n; i++) {
+        firsts[i] = strtoull(ents[i]->d_name + 4, NULL, 10);
+        free(ents[i]);
+    }
+    free(ents);
+    return n;
+}
+
+/* ---- one batch on demand ------------------------------------------------------
+ * To put several operations in one batch for sure, the idle writer thread is
+ * parked in a signal handler while they are queued: it is then waiting for
+ * work without holding the queue's lock (durable_ops, read under that lock,
+ * has caught up with everything queued), so the pushes go through and the
+ * whole queue is its next batch once released. */
+
+static atomic_int writer_parked, writer_released;
+
+static void park_handler(int sig)
+{
+    (void)sig;
+    atomic_store(&writer_parked, 1);
+    struct timespec ms = {0, 1000 * 1000};
+    for (int i = 0; i < 10000 && !atomic_load(&writer_released); i++)
+        nanosleep(&ms, NULL); /* at most 10 s, so a bug cannot hang the test */
+}
+
+/* The thread id of the one "log-writer" thread of this process. */
+static pid_t writer_tid(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    pid_t tid = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && !tid) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+        FILE *f = de->d_name[0] != '.' ? fopen(path, "r") : NULL;
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f) && strcmp(comm, "log-writer\n") == 0)
+            tid = (pid_t)atoi(de->d_name);
+        fclose(f);
+    }
+    closedir(d);
+    if (!tid)
+        fail_msg("no thread named log-writer in /proc/self/task");
+    return tid;
+}
+
+static void park_writer(tfx *t)
+{
+    run_until_ops(t, log_writer_queued(t->lw)); /* idle: nothing in flight */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = park_handler;
+    assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
+    atomic_store(&writer_parked, 0);
+    atomic_store(&writer_released, 0);
+    assert_int_equal(syscall(SYS_tgkill, getpid(), writer_tid(), SIGUSR1), 0);
+    while (!atomic_load(&writer_parked))
+        sched_yield();
+}
+
+static void release_writer(void) { atomic_store(&writer_released, 1); }
 
 /* ---- tests ------------------------------------------------------------------- */
 
@@ -326,6 +437,159 @@ static void test_hardstate_alone(void **state)
     assert_int_equal(vote, 4);
 }
 
+/* Compaction queued between appends, with a hardstate, all in one batch:
+ * it deletes the covered segments and nothing it need not, the durable index
+ * is the batch's last entry, and every operation counts. */
+static void test_compact_among_appends_in_one_batch(void **state)
+{
+    tfx *t = *state;
+    log_writer_stop(t->lw);
+    t->seg_bytes = 4096; /* 17 entries of 228 bytes a segment */
+    start_writer(t);
+    for (uint64_t i = 1; i <= 100; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 100);
+    uint64_t s[64];
+    int n = seg_firsts(t, s, 64);
+    assert_true(n > 4);
+    uint64_t keep = 0; /* the segment that holds 61 stays, so do later ones */
+    for (int k = 0; k < n && s[k] <= 61; k++)
+        keep = s[k];
+    assert_true(keep > 1 && keep <= 61);
+    uint64_t syncs = log_writer_sync_count(t->lw);
+
+    park_writer(t);
+    for (uint64_t i = 101; i <= 120; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    assert_int_equal(log_writer_compact(t->lw, 60), 0);
+    for (uint64_t i = 121; i <= 140; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    assert_int_equal(log_writer_hardstate(t->lw, 1, 3), 0);
+    /* entries up to 60 may be gone: cutting there is refused, not queued */
+    assert_int_equal(log_writer_truncate_after(t->lw, 58), LMS_INVALID_ARGUMENT);
+    uint64_t mark = log_writer_queued(t->lw);
+    assert_int_equal(mark, 100 + 20 + 1 + 20 + 1);
+    release_writer();
+    run_until_ops(t, mark);
+    assert_int_equal(log_writer_durable_ops(t->lw), mark);
+    if (log_writer_sync_count(t->lw) - syncs != 1)
+        fail_msg("expected the queued operations in one batch, got %" PRIu64,
+                 log_writer_sync_count(t->lw) - syncs);
+    assert_int_equal(t->durable, 140);
+    lms_err err = {0};
+    uint64_t term = 0, vote = 0;
+    assert_int_equal(wal_hardstate_load(t->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 1);
+    assert_int_equal(vote, 3);
+    uint64_t now[64];
+    int m = seg_firsts(t, now, 64);
+    if (now[0] != keep)
+        fail_msg("oldest segment after compacting to 60 starts at %" PRIu64
+                 ", expected %" PRIu64, now[0], keep);
+
+    /* alone in a batch, compaction leaves the durable index where it was */
+    uint64_t calls = t->durable_calls;
+    assert_int_equal(log_writer_compact(t->lw, 139), 0);
+    run_until_ops(t, mark + 1);
+    assert_int_equal(t->durable_calls, calls + 1);
+    assert_int_equal(t->durable, 140);
+    uint64_t last_seg = 0;
+    for (int k = 0; k < m && now[k] <= 140; k++)
+        last_seg = now[k];
+    check_bounds(t, last_seg, 140);
+    stop_and_check(t, last_seg, 140, 1, 140);
+}
+
+/* A reset between appends in one batch drops what was queued before it; the
+ * next append must be index + 1 at the snapshot's term or above. */
+static void test_reset_among_appends_in_one_batch(void **state)
+{
+    tfx *t = *state;
+    for (uint64_t i = 1; i <= 100; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 100);
+    uint64_t syncs = log_writer_sync_count(t->lw);
+
+    park_writer(t);
+    for (uint64_t i = 101; i <= 120; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    assert_int_equal(log_writer_hardstate(t->lw, 2, 0), 0);
+    assert_int_equal(log_writer_reset(t->lw, 150, 2), 0);
+    assert_int_equal(append_one(t, 121, 2), LMS_INVALID_ARGUMENT);
+    assert_int_equal(append_one(t, 152, 2), LMS_INVALID_ARGUMENT);
+    assert_int_equal(append_one(t, 151, 1), LMS_INVALID_ARGUMENT); /* term */
+    assert_int_equal(log_writer_truncate_after(t->lw, 140), LMS_INVALID_ARGUMENT);
+    assert_int_equal(log_writer_truncate_after(t->lw, 150), 0); /* no-op */
+    for (uint64_t i = 151; i <= 160; i++)
+        assert_int_equal(append_one(t, i, 2), 0);
+    assert_int_equal(log_writer_hardstate(t->lw, 3, 1), 0);
+    uint64_t mark = log_writer_queued(t->lw);
+    assert_int_equal(mark, 100 + 20 + 1 + 1 + 10 + 1);
+    release_writer();
+    run_until_ops(t, mark);
+    if (log_writer_sync_count(t->lw) - syncs != 1)
+        fail_msg("expected the queued operations in one batch, got %" PRIu64,
+                 log_writer_sync_count(t->lw) - syncs);
+    assert_int_equal(t->durable, 160);
+    lms_err err = {0};
+    uint64_t term = 0, vote = 0;
+    assert_int_equal(wal_hardstate_load(t->dir, &term, &vote, &err), 0);
+    assert_int_equal(term, 3); /* the newest of the batch */
+    assert_int_equal(vote, 1);
+    uint64_t s[8];
+    assert_int_equal(seg_firsts(t, s, 8), 1);
+    assert_int_equal(s[0], 151);
+    check_bounds(t, 151, 160);
+    stop_and_check(t, 151, 160, 2, 160);
+}
+
+/* on_durable reports the snapshot's index after a reset: back below the old
+ * log or past it. */
+static void test_reset_moves_the_durable_index(void **state)
+{
+    tfx *t = *state;
+    for (uint64_t i = 1; i <= 100; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 100);
+    assert_int_equal(log_writer_reset(t->lw, 40, 1), 0);
+    run_until_ops(t, log_writer_queued(t->lw));
+    assert_int_equal(t->durable, 40);
+    for (uint64_t i = 41; i <= 45; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 45);
+    assert_int_equal(t->durable, 45);
+    assert_int_equal(log_writer_reset(t->lw, 1000, 5), 0);
+    run_until_ops(t, log_writer_queued(t->lw));
+    assert_int_equal(t->durable, 1000);
+    assert_int_equal(append_one(t, 1001, 4), LMS_INVALID_ARGUMENT);
+    assert_int_equal(append_one(t, 1001, 5), 0);
+    run_until_durable(t, 1001);
+    assert_int_equal(t->durable, 1001);
+    check_bounds(t, 1001, 1001);
+    stop_and_check(t, 1001, 1001, 5, 1001);
+}
+
+/* A reset with nothing after it survives a restart; the writer started on
+ * that log takes index + 1 at any term (the log has none to compare with). */
+static void test_reset_then_restart(void **state)
+{
+    tfx *t = *state;
+    assert_int_equal(append_one(t, 1, 1), 0);
+    uint64_t queued = log_writer_queued(t->lw);
+    assert_int_equal(log_writer_reset(t->lw, UINT64_MAX, 1), LMS_INVALID_ARGUMENT);
+    assert_int_equal(log_writer_queued(t->lw), queued);
+    assert_int_equal(log_writer_reset(t->lw, 77, 3), 0);
+    assert_int_equal(log_writer_queued(t->lw), queued + 1);
+    run_until_ops(t, queued + 1);
+    assert_int_equal(t->durable, 77);
+    check_bounds(t, 78, 77);
+    assert_int_equal(append_one(t, 77, 1), LMS_INVALID_ARGUMENT);
+    assert_int_equal(append_one(t, 78, 1), 0);
+    t->durable = 0;
+    run_until_durable(t, 78);
+    stop_and_check(t, 78, 78, 1, 78);
+}
+
 /* Keep t->window entries in flight: what a leader with many clients does. */
 static void refill(tfx *t)
 {
@@ -370,6 +634,10 @@ int main(void)
         T(test_write_error_reaches_the_loop),
         T(test_hardstate_with_entries),
         T(test_hardstate_alone),
+        T(test_compact_among_appends_in_one_batch),
+        T(test_reset_among_appends_in_one_batch),
+        T(test_reset_moves_the_durable_index),
+        T(test_reset_then_restart),
         T(test_throughput_200_byte_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

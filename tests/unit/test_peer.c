@@ -193,7 +193,7 @@ static void start(struct event_base *base, tnode *t, uint64_t id,
                       .self_id = id, .cluster = cluster,
                       .max_frame_bytes = 1 << 20, .max_queue_bytes = 4096};
     peer_callbacks cb = {on_raft, on_status, on_forward, on_unreachable, on_fetch,
-                         NULL, t};
+                         NULL, NULL, NULL, t};
     lms_err err = {0};
     memset(t, 0, sizeof *t);
     t->id = id;

@@ -195,6 +195,38 @@ static void write_file(const char *path, const void *data, size_t len, int flags
     close(fd);
 }
 
+/* The first index of each segment file of f, in order (at most max). */
+static int seg_firsts(fx *f, uint64_t *firsts, int max)
+{
+    char names[256][64];
+    int n = list_segs(f, names, 256);
+    assert_true(n <= 256 && n <= max);
+    for (int i = 0; i < n; i++)
+        firsts[i] = strtoull(names[i] + 4, NULL, 10);
+    return n;
+}
+
+/* The whole file at path, malloc'd, its size in *len. */
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    *len = (size_t)file_size(path);
+    uint8_t *b = malloc(*len ? *len : 1);
+    int fd = open(path, O_RDONLY);
+    assert_true(b && fd >= 0);
+    assert_int_equal(read(fd, b, *len), (ssize_t)*len);
+    close(fd);
+    return b;
+}
+
+static void expect_not_found(wal *w, uint64_t index)
+{
+    wal_entry e;
+    lms_err err = {0};
+    int rc = wal_read(w, index, &e, &err);
+    if (rc != LMS_NOT_FOUND)
+        fail_msg("wal_read(%" PRIu64 "): %d, expected LMS_NOT_FOUND", index, rc);
+}
+
 /* The only segment of a log that never rolled. */
 static void only_seg(fx *f, char *path, size_t len)
 {
@@ -576,6 +608,287 @@ static void test_write_error_fails_the_wal(void **state)
     check_range(f->w, 1, 12, 1);
 }
 
+/* ---- compaction / reset ---------------------------------------------------------- */
+
+/* Compact through index and expect the log to start at first after it, with
+ * nseg segment files left. */
+static void compact_to(fx *f, uint64_t index, uint64_t first, int nseg)
+{
+    lms_err err = {0};
+    int rc = wal_compact(f->w, index, &err);
+    if (rc)
+        fail_msg("wal_compact(%" PRIu64 "): %d %s", index, rc, err.msg);
+    char names[256][64];
+    int n = list_segs(f, names, 256);
+    if (wal_first_index(f->w) != first || n != nseg)
+        fail_msg("after wal_compact(%" PRIu64 "): first index %" PRIu64 " and %d "
+                 "segment files, expected %" PRIu64 " and %d",
+                 index, wal_first_index(f->w), n, first, nseg);
+    if (strtoull(names[0] + 4, NULL, 10) != first)
+        fail_msg("oldest segment file left is %s, expected the one at %" PRIu64,
+                 names[0], first);
+}
+
+static void test_compact_removes_covered_segments(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 300, 1, 9);
+    uint64_t s[256];
+    int n = seg_firsts(f, s, 256);
+    assert_true(n > 6);
+    compact_to(f, 0, 1, n); /* below the log: nothing */
+    assert_int_equal(f->rep.count, 0);
+    compact_to(f, s[1] - 2, 1, n); /* the first segment's last entry stays */
+    compact_to(f, s[2] + 1, s[2], n - 2); /* into the third: it stays */
+    assert_int_equal(f->rep.count, 1);
+    assert_int_equal(f->rep.worst, LMS_LOG_INFO);
+    assert_non_null(strstr(f->rep.last, "2 segment file(s) removed"));
+    expect_not_found(f->w, s[2] - 1);
+    check_range(f->w, s[2], 300, 1);
+    compact_to(f, s[4] - 1, s[4], n - 4); /* a segment boundary exactly */
+    compact_to(f, s[4] - 1, s[4], n - 4); /* again: nothing left to do */
+    compact_to(f, s[3], s[4], n - 4);     /* below first_index: nothing */
+    assert_int_equal(f->rep.count, 2);
+    assert_int_equal(wal_last_index(f->w), 300);
+    assert_int_equal(wal_last_term(f->w), 1);
+    check_range(f->w, s[4], 300, 1);
+    append_range(f->w, 301, 320, 2, 7); /* appends go on */
+    check_range(f->w, 301, 320, 2);
+    int m = seg_firsts(f, s + n, 256 - n); /* s[n..]: the files now */
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_first_index(f->w), s[n]);
+    assert_int_equal(wal_last_index(f->w), 320);
+    assert_int_equal(wal_last_term(f->w), 2);
+    assert_int_equal(seg_firsts(f, s + n, 256 - n), m);
+    check_range(f->w, s[n], 300, 1);
+    check_range(f->w, 301, 320, 2);
+}
+
+/* The current segment is where the log goes on: compaction past the end
+ * keeps it, and what it holds stays readable. */
+static void test_compact_keeps_the_current_segment(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 202, 3, 9);
+    uint64_t s[256];
+    int n = seg_firsts(f, s, 256);
+    assert_true(n > 2);
+    uint64_t cur = s[n - 1];
+    assert_true(cur < 202); /* it holds more than the last entry */
+    compact_to(f, 202, cur, 1);
+    compact_to(f, 1000, cur, 1);
+    assert_int_equal(wal_last_index(f->w), 202);
+    assert_int_equal(wal_last_term(f->w), 3);
+    check_range(f->w, cur, 202, 3);
+    expect_not_found(f->w, cur - 1);
+    append_range(f->w, 203, 210, 3, 4);
+    reopen(f);
+    assert_int_equal(wal_first_index(f->w), cur);
+    assert_int_equal(wal_last_index(f->w), 210);
+    check_range(f->w, cur, 210, 3);
+    /* a log that never rolled has nothing to compact */
+    lms_err err = {0};
+    assert_int_equal(wal_reset(f->w, 0, 0, &err), 0);
+    append_range(f->w, 1, 5, 1, 5);
+    compact_to(f, 5, 1, 1);
+    check_range(f->w, 1, 5, 1);
+}
+
+/* A crash before the directory fsync brings the last removed segment back;
+ * it ends where the log starts, so recovery reads one longer log. */
+static void test_compact_leftover_segment_recovers(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 300, 1, 9);
+    char names[256][64], p0[256], p1[256];
+    int n = list_segs(f, names, 256);
+    assert_true(n > 4);
+    uint64_t s1 = strtoull(names[1] + 4, NULL, 10);
+    uint64_t s2 = strtoull(names[2] + 4, NULL, 10);
+    seg_path(f, names[0], p0, sizeof p0);
+    seg_path(f, names[1], p1, sizeof p1);
+    size_t len0, len1;
+    uint8_t *b0 = read_file(p0, &len0), *b1 = read_file(p1, &len1);
+    compact_to(f, s2 - 1, s2, n - 2);
+    assert_int_equal(access(p0, F_OK), -1);
+    assert_int_equal(access(p1, F_OK), -1);
+    wal_close(f->w);
+    f->w = NULL;
+    write_file(p1, b1, len1, O_TRUNC); /* the newest removed one is back */
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_first_index(f->w), s1);
+    assert_int_equal(wal_last_index(f->w), 300);
+    check_range(f->w, s1, 300, 1);
+    compact_to(f, s2 - 1, s2, n - 2); /* and the next compaction removes it */
+    wal_close(f->w);
+    f->w = NULL;
+    write_file(p0, b0, len0, O_TRUNC); /* both back: still one log */
+    write_file(p1, b1, len1, O_TRUNC);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_first_index(f->w), 1);
+    assert_int_equal(wal_last_index(f->w), 300);
+    check_range(f->w, 1, 300, 1);
+    append_range(f->w, 301, 305, 2, 5);
+    check_range(f->w, 301, 305, 2);
+    free(b0);
+    free(b1);
+}
+
+static void test_compact_unlink_error_fails_the_wal(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 100, 1, 9);
+    uint64_t s[256];
+    int n = seg_firsts(f, s, 256);
+    assert_true(n > 3);
+    char names[256][64], path[256];
+    list_segs(f, names, 256);
+    seg_path(f, names[0], path, sizeof path);
+    /* a directory where the first segment was: unlink fails (EISDIR) even
+     * for root */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkdir(path, 0755), 0);
+    lms_err err = {0};
+    assert_int_equal(wal_compact(f->w, s[2] - 1, &err), LMS_INTERNAL);
+    if (!strstr(err.msg, "cannot delete segment") || !strstr(err.msg, names[0]))
+        fail_msg("error should name the segment it could not delete: %s", err.msg);
+    assert_int_equal(wal_first_index(f->w), 1); /* nothing was removed */
+    assert_int_equal(wal_compact(f->w, s[2] - 1, &err), LMS_FAILED_PRECONDITION);
+    assert_int_equal(wal_reset(f->w, 500, 1, &err), LMS_FAILED_PRECONDITION);
+    uint8_t x = 1;
+    wal_entry e = {101, 1, 0, &x, 1};
+    assert_int_equal(wal_append(f->w, &e, 1, &err), LMS_FAILED_PRECONDITION);
+    assert_int_equal(rmdir(path), 0);
+    reopen(f); /* what the restart finds: the log from the second segment */
+    assert_int_equal(wal_first_index(f->w), s[1]);
+    assert_int_equal(wal_last_index(f->w), 100);
+    check_range(f->w, s[1], 100, 1);
+}
+
+/* Reset to index with the log 1..300 in 1 KiB segments, compacted to start
+ * at its third segment: then append after it and reopen. */
+static void check_reset(fx *f, uint64_t index)
+{
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 300, 2, 9);
+    uint64_t s[256];
+    int n = seg_firsts(f, s, 256);
+    assert_true(n > 4);
+    compact_to(f, s[2] - 1, s[2], n - 2);
+    memset(&f->rep, 0, sizeof f->rep);
+    lms_err err = {0};
+    int rc = wal_reset(f->w, index, 7, &err);
+    if (rc)
+        fail_msg("wal_reset(%" PRIu64 "): %d %s", index, rc, err.msg);
+    assert_int_equal(wal_first_index(f->w), index + 1);
+    assert_int_equal(wal_last_index(f->w), index);
+    assert_int_equal(wal_last_term(f->w), 7);
+    assert_int_equal(f->rep.count, 1);
+    assert_int_equal(f->rep.worst, LMS_LOG_INFO);
+    char names[4][64], want[64], path[256];
+    snprintf(want, sizeof want, "wal-%020" PRIu64 ".log", index + 1);
+    if (list_segs(f, names, 4) != 1 || strcmp(names[0], want) != 0)
+        fail_msg("after the reset: expected only %s, found %s and maybe more",
+                 want, names[0]);
+    seg_path(f, names[0], path, sizeof path);
+    assert_int_equal(file_size(path), 0);
+    expect_not_found(f->w, index);
+    expect_not_found(f->w, index + 1);
+    expect_not_found(f->w, s[2]);
+    uint8_t x = 1;
+    wal_entry skip = {index + 2, 7, 0, &x, 1}, old = {index + 1, 6, 0, &x, 1};
+    assert_int_equal(wal_append(f->w, &skip, 1, &err), LMS_INVALID_ARGUMENT);
+    assert_int_equal(wal_append(f->w, &old, 1, &err), LMS_INVALID_ARGUMENT);
+    append_range(f->w, index + 1, index + 40, 7, 9);
+    check_range(f->w, index + 1, index + 40, 7);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_first_index(f->w), index + 1);
+    assert_int_equal(wal_last_index(f->w), index + 40);
+    assert_int_equal(wal_last_term(f->w), 7);
+    check_range(f->w, index + 1, index + 40, 7);
+}
+
+static void test_reset_below_the_log(void **state) { check_reset(*state, 10); }
+static void test_reset_inside_the_log(void **state) { check_reset(*state, 150); }
+static void test_reset_past_the_log(void **state) { check_reset(*state, 1000); }
+
+/* The new segment may have the name of an old one: it starts empty. */
+static void test_reset_onto_a_segment_boundary(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 300, 2, 9);
+    uint64_t s[256];
+    assert_true(seg_firsts(f, s, 256) > 4);
+    memset(&f->rep, 0, sizeof f->rep);
+    lms_err err = {0};
+    assert_int_equal(wal_reset(f->w, s[3] - 1, 4, &err), 0);
+    assert_non_null(strstr(f->rep.last, "entries 1..300"));
+    char path[256];
+    only_seg(f, path, sizeof path);
+    assert_int_equal(file_size(path), 0);
+    assert_int_equal(wal_first_index(f->w), s[3]);
+    append_range(f->w, s[3], s[3] + 5, 4, 3);
+    reopen(f);
+    assert_int_equal(wal_first_index(f->w), s[3]);
+    assert_int_equal(wal_last_index(f->w), s[3] + 5);
+    check_range(f->w, s[3], s[3] + 5, 4);
+}
+
+/* With nothing appended, the empty segment alone says where the log is; the
+ * term is not in it (0 after the reopen). */
+static void test_reset_then_reopen_without_appends(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 20, 1, 5);
+    lms_err err = {0};
+    assert_int_equal(wal_reset(f->w, 500, 3, &err), 0);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_first_index(f->w), 501);
+    assert_int_equal(wal_last_index(f->w), 500);
+    assert_int_equal(wal_last_term(f->w), 0);
+    expect_not_found(f->w, 500);
+    expect_not_found(f->w, 20);
+    reopen(f); /* and again: nothing was cut or created at open */
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_first_index(f->w), 501);
+    assert_int_equal(wal_last_index(f->w), 500);
+    append_range(f->w, 501, 510, 1, 10); /* any term after a reopen */
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 510);
+    check_range(f->w, 501, 510, 1);
+}
+
+static void test_reset_refuses_the_last_index(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 5, 1, 5);
+    lms_err err = {0};
+    assert_int_equal(wal_reset(f->w, UINT64_MAX, 1, &err), LMS_INVALID_ARGUMENT);
+    assert_int_equal(wal_first_index(f->w), 1);
+    assert_int_equal(wal_last_index(f->w), 5);
+    check_range(f->w, 1, 5, 1); /* untouched, and still writable */
+    append_range(f->w, 6, 6, 1, 1);
+    check_range(f->w, 6, 6, 1);
+}
+
 /* ---- hardstate --------------------------------------------------------------------- */
 
 static void test_hardstate_roundtrip(void **state)
@@ -640,6 +953,16 @@ int main(void)
         T(test_truncate_after_then_append),
         T(test_bad_appends_are_refused),
         T(test_write_error_fails_the_wal),
+        T(test_compact_removes_covered_segments),
+        T(test_compact_keeps_the_current_segment),
+        T(test_compact_leftover_segment_recovers),
+        T(test_compact_unlink_error_fails_the_wal),
+        T(test_reset_below_the_log),
+        T(test_reset_inside_the_log),
+        T(test_reset_past_the_log),
+        T(test_reset_onto_a_segment_boundary),
+        T(test_reset_then_reopen_without_appends),
+        T(test_reset_refuses_the_last_index),
         T(test_hardstate_roundtrip),
         T(test_hardstate_corrupt_is_an_error),
     };
