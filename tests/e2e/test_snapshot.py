@@ -11,6 +11,8 @@ every node snapshot several times and drop whole log segments.
   acknowledged write exactly once and the material byte for byte, like the
   other nodes. It then serves as a voter: without the old leader, it and
   the third node elect a leader and take writes.
+- A node added with cluster-add after the log was compacted starts from
+  the leader's snapshot, then follows the log and is promoted to a voter.
 - A node restarts from its own newest snapshot and the entries after it:
   the log says so, the command log no longer starts at index 1, the data
   is intact, and it catches up.
@@ -139,6 +141,31 @@ class TestSnapshotCatchUp(SnapshotTestCase):
         self.ask("failover", 3)
         c.wait_caught_up(nodes=[lagging, other])
         self.assertExactlyOnce([lagging, other])
+
+
+class TestSnapshotNewMember(SnapshotTestCase):
+    def test_new_member_starts_from_a_snapshot(self):
+        """A node added after the log was compacted gets the leader's
+        snapshot as a learner, then the log, and is promoted."""
+        c = self.cluster
+        self.ask("before", 60)
+        leader = c.leader()
+        wait_until(lambda: "log compacted up to" in leader.log_text(), timeout=20,
+                   what="the leader compacts its log")
+        new = c.add_node()
+        new.start()
+        self.ok(c.admin.run("cluster-add", new.node_id, "127.0.0.1:%d" % new.peer_port,
+                            new.addr), "cluster-add")
+
+        def promoted():
+            ms = [m for m in c.status()["members"] if m["id"] == new.node_id]
+            return ms and ms[0]["voter"] and ms[0]["known"]
+        wait_until(promoted, timeout=30, what="node 4 promoted to a voter")
+        self.assertIn("installed snapshot", new.log_text())
+        self.ask("after", 5)
+        c.wait_caught_up(timeout=30)
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
 
 
 class TestSnapshotRestart(SnapshotTestCase):
