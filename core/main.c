@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,9 @@ typedef struct lmsd {
     dispatch *disp;
     tutor_rt *tutor;
     net *net;
-    struct event *sigint, *sigterm, *sighup, *drain, *handover;
+    struct event *sigint, *sigterm, *sighup, *drain, *handover, *trim;
+    uint64_t trim_seen; /* applied index at the last idle check */
+    int trim_busy;      /* it moved since the last trim */
     int drain_ticks, handover_ticks;
     node_member *members;
     /* --init-admin on a node that does not lead */
@@ -234,6 +237,25 @@ static void on_restored(void *arg, uint64_t index)
                   "stays: %s", err.msg);
 }
 
+/* Once a second: after a busy spell, once nothing was applied for a whole
+ * second, give the memory that malloc keeps for reuse back to the system
+ * (every thread's arena), so an idle node is small again after a burst of
+ * large submissions. */
+static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
+{
+    lmsd *d = arg;
+    (void)fd;
+    (void)what;
+    uint64_t applied = d->node ? node_applied_index(d->node) : 0;
+    if (applied != d->trim_seen) {
+        d->trim_seen = applied;
+        d->trim_busy = 1;
+    } else if (d->trim_busy) {
+        d->trim_busy = 0;
+        malloc_trim(0);
+    }
+}
+
 /* SIGHUP: reload the tutor section; any failure keeps the tutor we have. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -341,6 +363,10 @@ static int serve(lmsd *d, lms_err *err)
     event_add(d->sigint, NULL);
     event_add(d->sigterm, NULL);
     event_add(d->sighup, NULL);
+    d->trim = event_new(d->base, -1, EV_PERSIST, on_trim_tick, d);
+    struct timeval second = {1, 0};
+    if (d->trim)
+        event_add(d->trim, &second);
     log_info("lmsd %s node %llu serving clients on %s (port %d), applied index %llu",
              LMS_VERSION, (unsigned long long)d->cfg->node_id, d->cfg->client_addr,
              net_port(d->net), (unsigned long long)node_applied_index(d->node));
@@ -370,7 +396,7 @@ static void stop(lmsd *d)
      * takes the default action). */
     if (d->base) {
         struct event **evs[] = {&d->sigint, &d->sigterm, &d->sighup, &d->drain,
-                                &d->handover};
+                                &d->handover, &d->trim};
         for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
             if (*evs[i]) {
                 event_free(*evs[i]);
@@ -650,6 +676,10 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Buffers of large requests (submissions, materials: megabytes) come
+     * from mmap and go back to the system when freed, instead of staying
+     * in the heap once glibc's adaptive threshold has grown past them. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 10);
     lmsd d = {0};
     lms_err err = {0};
     if (config_load(check ? check : config, &d.cfg, &err) != LMS_OK) {

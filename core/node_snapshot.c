@@ -146,16 +146,22 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
             return err->code;
         *storage_applied = meta.index;
     }
-    if (wal_last_index(w) < meta.index) {
+    /* A log that ends below the snapshot, or starts after it, is what a
+     * crash in the middle of a reset (an install) leaves: what it holds is
+     * covered by the snapshot or was being thrown away with the rest. (A
+     * compaction never leaves a log that starts after the newest snapshot
+     * + 1: it only drops entries behind a durable one.) If the storage had
+     * applied entries after the snapshot that are gone with it, the log
+     * now ends below the applied index and is refilled from the leader
+     * (node_repair.c). */
+    if (wal_last_index(w) < meta.index || wal_first_index(w) > meta.index + 1) {
+        log_warn("the command log in %s/wal holds %llu..%llu, which does not "
+                 "continue snapshot %llu: it starts over after the snapshot",
+                 n->opts.data_dir, (unsigned long long)wal_first_index(w),
+                 (unsigned long long)wal_last_index(w),
+                 (unsigned long long)meta.index);
         if (wal_reset(w, meta.index, meta.term, err) != LMS_OK)
             return err->code;
-    } else if (wal_first_index(w) > meta.index + 1) {
-        return lms_err_set(err, LMS_DATA_LOSS,
-                           "the command log in %s/wal starts at index %llu but "
-                           "the newest snapshot (%s) covers only up to %llu",
-                           n->opts.data_dir,
-                           (unsigned long long)wal_first_index(w), path,
-                           (unsigned long long)meta.index);
     }
     n->snap = meta;
     n->compacted = wal_first_index(w) - 1;
