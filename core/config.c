@@ -995,19 +995,22 @@ static int read_slot(lms_config *c, const char *name, const char *dflt,
  * when to snapshot (every snapshot_entries applied entries, or
  * snapshot_bytes of entry data, whichever comes first), how many entries
  * to keep behind a snapshot for followers that lag a little, and the size
- * of a command log segment (the unit in which compaction frees disk). */
+ * of a command log segment (the unit in which compaction frees disk);
+ * snapshot_rate caps the bytes per second sent to followers that need a
+ * snapshot (0: no cap). */
 static int read_raft(lms_config *c, lms_err *err)
 {
     static const char *const keys[] = {
         "tick",           "election_ticks", "heartbeat_ticks",
         "snapshot_entries", "snapshot_bytes", "keep_entries",
-        "segment_bytes",  NULL};
+        "segment_bytes",  "snapshot_rate", NULL};
     const config_node *sec;
     int64_t tick = 10;
     long long el = 10, hb = 1;
     long long snap_entries = SNAPSHOT_ENTRIES_DEFAULT;
     long long keep = KEEP_ENTRIES_DEFAULT;
     uint64_t snap_bytes = SNAPSHOT_BYTES_DEFAULT, seg = SEGMENT_BYTES_DEFAULT;
+    uint64_t rate = 0;
     int rc = section(c->root, "raft", keys, &sec, err);
     if (rc || (rc = optional(config_duration_ms(sec, "tick", &tick, err))) ||
         (rc = optional(config_int(sec, "election_ticks", &el, err))) ||
@@ -1015,7 +1018,8 @@ static int read_raft(lms_config *c, lms_err *err)
         (rc = optional(config_int(sec, "snapshot_entries", &snap_entries, err))) ||
         (rc = optional(config_size(sec, "snapshot_bytes", &snap_bytes, err))) ||
         (rc = optional(config_int(sec, "keep_entries", &keep, err))) ||
-        (rc = optional(config_size(sec, "segment_bytes", &seg, err))))
+        (rc = optional(config_size(sec, "segment_bytes", &seg, err))) ||
+        (rc = optional(config_size(sec, "snapshot_rate", &rate, err))))
         return rc;
     if (snap_entries < 1 || snap_entries > SNAPSHOT_ENTRIES_MAX)
         return value_error(sec, "snapshot_entries", err,
@@ -1056,6 +1060,7 @@ static int read_raft(lms_config *c, lms_err *err)
     c->snapshot_bytes = snap_bytes;
     c->keep_entries = (uint64_t)keep;
     c->segment_bytes = seg;
+    c->snapshot_rate = rate;
     return LMS_OK;
 }
 

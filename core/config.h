@@ -64,6 +64,7 @@ typedef struct lms_config {
     uint64_t snapshot_bytes;   /* raft.snapshot_bytes, default 64MiB */
     uint64_t keep_entries;     /* raft.keep_entries, default 5000 */
     uint64_t segment_bytes;    /* raft.segment_bytes, default 64MiB */
+    uint64_t snapshot_rate;    /* raft.snapshot_rate, bytes/s, 0: no cap */
     config_node *root;
 } lms_config;
 

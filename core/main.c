@@ -305,7 +305,8 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .snapshot_entries = c->snapshot_entries,
                          .snapshot_bytes = c->snapshot_bytes,
                          .keep_entries = c->keep_entries,
-                         .segment_bytes = c->segment_bytes};
+                         .segment_bytes = c->segment_bytes,
+                         .snapshot_rate = c->snapshot_rate};
     return LMS_OK;
 }
 

@@ -84,6 +84,10 @@ typedef struct node_options {
     uint64_t snapshot_bytes;
     uint64_t keep_entries;
     uint64_t segment_bytes;
+    /* Bytes per second a leader streams to followers that need a snapshot,
+     * all of them together (0: as fast as the link takes them), so a
+     * large snapshot does not crowd out replication. */
+    uint64_t snapshot_rate;
 } node_options;
 
 /*

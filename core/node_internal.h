@@ -112,6 +112,7 @@ struct node {
     uint64_t snap_retry_at;  /* after a failure: not before this index */
     uint64_t install_seq, installed;
     int snapshotting;
+    int64_t snap_tokens;     /* snapshot_rate's budget, refilled every tick */
     snap_send sends[RAFT_MAX_SERVERS];
     snap_recv recv;
 };

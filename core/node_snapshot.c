@@ -343,7 +343,9 @@ static void send_chunks(node *n, snap_send *s)
     Lms__PeerServer *ptrs[RAFT_MAX_SERVERS];
     Lms__PeerSnapshotMeta meta;
     peer_meta_to_pb(&s->meta, &meta, servers, ptrs);
-    while (s->active && !s->sent_last && s->next - s->acked < SNAP_WINDOW) {
+    uint64_t rate = n->opts.snapshot_rate;
+    while (s->active && !s->sent_last && s->next - s->acked < SNAP_WINDOW &&
+           (!rate || n->snap_tokens > 0)) {
         if (!buf && !(buf = malloc(SNAP_CHUNK))) {
             end_send(n, s, 0);
             break;
@@ -380,6 +382,8 @@ static void send_chunks(node *n, snap_send *s)
         }
         s->next += len;
         s->sent_last = last;
+        if (rate)
+            n->snap_tokens -= (int64_t)len;
     }
     free(buf);
 }
@@ -718,9 +722,27 @@ int node_snapshot_install(node *n, const raft_snapshot_meta *meta, uint64_t *seq
 
 /* ---- the clock, closing -------------------------------------------------- */
 
+/* snapshot_rate: refill the budget, and go on with streams that waited
+ * for it. */
+static void refill(node *n)
+{
+    uint64_t rate = n->opts.snapshot_rate;
+    if (!rate)
+        return;
+    unsigned tick = n->opts.tick_ms ? n->opts.tick_ms : 10;
+    int64_t cap = (int64_t)(rate / 5 > SNAP_CHUNK ? rate / 5 : SNAP_CHUNK);
+    n->snap_tokens += (int64_t)(rate * tick / 1000);
+    if (n->snap_tokens > cap)
+        n->snap_tokens = cap;
+    for (size_t i = 0; i < RAFT_MAX_SERVERS && n->snap_tokens > 0; i++)
+        if (n->sends[i].active && !n->sends[i].sent_last)
+            send_chunks(n, &n->sends[i]);
+}
+
 void node_snapshot_tick(node *n)
 {
     int64_t now = mono_ms();
+    refill(n);
     for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
         snap_send *s = &n->sends[i];
         if (!s->active)

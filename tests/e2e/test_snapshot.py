@@ -13,6 +13,10 @@ every node snapshot several times and drop whole log segments.
   the third node elect a leader and take writes.
 - A node added with cluster-add after the log was compacted starts from
   the leader's snapshot, then follows the log and is promoted to a voter.
+- A stream cut in the middle (raft.snapshot_rate slows it down): the
+  receiver killed and restarted starts over and installs it, leaving no
+  partial file; the leader killed, the new leader's snapshot replaces the
+  half-received one.
 - A node restarts from its own newest snapshot and the entries after it:
   the log says so, the command log no longer starts at index 1, the data
   is intact, and it catches up.
@@ -59,8 +63,10 @@ def snapshots(node):
 
 
 class SnapshotTestCase(E2ETestCase):
+    RAFT = RAFT
+
     def setUp(self):
-        self.cluster = Cluster(3, name=self.id().rsplit(".", 1)[-1][:12], raft=RAFT)
+        self.cluster = Cluster(3, name=self.id().rsplit(".", 1)[-1][:12], raft=self.RAFT)
         try:
             self.cluster.start()
         except BaseException:
@@ -141,6 +147,65 @@ class TestSnapshotCatchUp(SnapshotTestCase):
         self.ask("failover", 3)
         c.wait_caught_up(nodes=[lagging, other])
         self.assertExactlyOnce([lagging, other])
+
+
+class TestSnapshotInterrupted(SnapshotTestCase):
+    """Streams slowed to 1 MiB/s (raft.snapshot_rate), so that a 3 MB
+    snapshot takes seconds and can be cut in the middle."""
+    RAFT = dict(RAFT, snapshot_rate="1MiB")
+
+    def lag_behind_a_big_snapshot(self):
+        c = self.cluster
+        self.ask("before", 5)
+        c.wait_caught_up()
+        leader = c.leader()
+        lagging = [nd for nd in c.nodes if nd is not leader][0]
+        lagging.stop()
+        path = os.path.join(c.dir, "big.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(3 << 20))
+        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Big", path),
+                "upload")
+        self.ask("down", 60)
+        wait_until(lambda: "log compacted up to" in leader.log_text(), timeout=20,
+                   what="the leader compacts its log")
+        lagging.start()
+        wait_until(lambda: "receiving snapshot" in lagging.log_text(), timeout=20,
+                   what="the follower receives a snapshot")
+        self.assertNotIn("received snapshot", lagging.log_text(),
+                         "at 1 MiB/s the stream cannot be over yet")
+        return leader, lagging
+
+    def test_receiver_killed_mid_stream(self):
+        c = self.cluster
+        leader, lagging = self.lag_behind_a_big_snapshot()
+        lagging.kill9()
+        self.assertTrue(glob.glob(os.path.join(lagging.data_dir, "snap", "*.recv")),
+                        "a partial snapshot file is left behind by the kill")
+        lagging.start()
+        c.wait_caught_up(timeout=60)
+        self.assertIn("installed snapshot", lagging.log_text())
+        self.assertEqual(glob.glob(os.path.join(lagging.data_dir, "snap", "*.recv")), [],
+                         "the partial file is gone")
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+    def test_leader_killed_mid_stream(self):
+        """The new leader streams its own snapshot; the follower drops the
+        half-received one for it."""
+        c = self.cluster
+        leader, lagging = self.lag_behind_a_big_snapshot()
+        leader.kill9()
+        rest = [nd for nd in c.nodes if nd is not leader]
+        c.leader(among=rest)
+        c.wait_caught_up(timeout=60, nodes=rest)
+        log = lagging.log_text()
+        self.assertIn("installed snapshot", log)
+        self.assertIn("abandoned", log)
+        self.ask("after", 3)
+        c.wait_caught_up(nodes=rest)
+        self.assertExactlyOnce(rest)
+        self.assertSameData(rest)
 
 
 class TestSnapshotNewMember(SnapshotTestCase):

@@ -136,7 +136,7 @@ static void every_setting_is_read(void **state)
                             "raft: { tick: 20ms, election_ticks: 15, "
                             "heartbeat_ticks: 2, snapshot_entries: 500, "
                             "snapshot_bytes: 8MiB, keep_entries: 0, "
-                            "segment_bytes: 1MiB }\n");
+                            "segment_bytes: 1MiB, snapshot_rate: 10MiB }\n");
     char *dir = realpath(g_tmpdir, NULL), want[PATH_MAX + 32];
     assert_int_equal(c->node_id, 3);
     assert_string_equal(c->data_dir, "/var/lib/lms/n3");
@@ -168,6 +168,7 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->snapshot_bytes, 8u << 20);
     assert_int_equal(c->keep_entries, 0);
     assert_int_equal(c->segment_bytes, 1u << 20);
+    assert_int_equal(c->snapshot_rate, 10u << 20);
     free(dir);
     config_free(c);
 }
@@ -190,6 +191,7 @@ static void a_lone_node_is_its_own_cluster(void **state)
     assert_int_equal(c->snapshot_bytes, 64u << 20);
     assert_int_equal(c->keep_entries, 5000);
     assert_int_equal(c->segment_bytes, 64u << 20);
+    assert_int_equal(c->snapshot_rate, 0);
     config_free(c);
 }
 
@@ -288,7 +290,8 @@ static void raft_mistakes_are_errors(void **state)
     expect_error(VALID "raft: { elections: 3 }\n",
                  "3: raft.elections: unknown key (expected one of: tick, "
                  "election_ticks, heartbeat_ticks, snapshot_entries, "
-                 "snapshot_bytes, keep_entries, segment_bytes)");
+                 "snapshot_bytes, keep_entries, segment_bytes, "
+                 "snapshot_rate)");
     expect_error(VALID "raft: { snapshot_entries: 0 }\n",
                  "3: raft.snapshot_entries: 0 is out of range (expected 1 to "
                  "100000000)");
