@@ -184,12 +184,18 @@ static const char *fmt_applied(const ProtobufCMessage *m, char *buf, size_t n)
     return member_number(m, ((const Lms__ClusterMember *)m)->applied, buf, n);
 }
 
+static const char *fmt_snapshot(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    return member_number(m, ((const Lms__ClusterMember *)m)->snapshot, buf, n);
+}
+
 static int cmd_cluster_status(struct cli_ctx *ctx, const struct cli_args *a)
 {
     static const struct out_column cols[] = {
         {"ID", "id", NULL},           {"ADDRESS", "address", NULL},
         {"ROLE", "role", NULL},       {"TERM", NULL, fmt_term},
         {"COMMIT", NULL, fmt_commit}, {"APPLIED", NULL, fmt_applied},
+        {"SNAPSHOT", NULL, fmt_snapshot},
         {"MATCH", "match", NULL},     {"LAG", "lag", NULL},
     };
     Lms__ClusterStatusRequest body = LMS__CLUSTER_STATUS_REQUEST__INIT;

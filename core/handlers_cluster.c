@@ -24,6 +24,7 @@ static Lms__ClusterMember *pb_member(req *r, const node_member_status *s)
     m->commit = s->commit;
     m->applied = s->applied;
     m->last_index = s->last_index;
+    m->snapshot = s->snapshot;
     m->match = s->match;
     m->lag = s->lag;
     m->heard_ms_ago = s->heard_ms > 0 ? (uint64_t)s->heard_ms : 0;

@@ -266,6 +266,7 @@ static void send_report(node *n)
     st.commit = raft_get_commit(n->r);
     st.applied = n->applied;
     st.last_index = raft_get_last_index(n->r);
+    st.snapshot = n->snap.index;
     Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
     msg.body_case = LMS__PEER_MESSAGE__BODY_STATUS;
     msg.status = &st;

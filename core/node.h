@@ -171,6 +171,7 @@ typedef struct node_member_status {
     const char *role;       /* "leader", "follower", "candidate", ...,
                                "unreachable" when not heard from */
     uint64_t term, commit, applied, last_index;
+    uint64_t snapshot;      /* its newest durable snapshot's index */
     uint64_t match;         /* leader's view: its log matches up to here */
     uint64_t lag;           /* leader's last index - match */
     int64_t heard_ms;       /* ms since the leader heard from it; -1: n/a */

@@ -234,6 +234,7 @@ static void member_numbers(const node *n, const raft_status *rs,
         m->commit = rs->commit;
         m->applied = n->applied;
         m->last_index = rs->last_index;
+        m->snapshot = n->snap.index;
     } else if (r) {
         m->known = 1;
         m->role = !m->voter ? "learner" : raft_role_name((raft_role)r->st.role);
@@ -241,6 +242,7 @@ static void member_numbers(const node *n, const raft_status *rs,
         m->commit = r->st.commit;
         m->applied = r->st.applied;
         m->last_index = r->st.last_index;
+        m->snapshot = r->st.snapshot;
     } else {
         m->role = rs->role == RAFT_LEADER ? "unreachable" : "unknown";
     }

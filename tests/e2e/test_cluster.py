@@ -167,7 +167,7 @@ class TestElection(ClusterTestCase):
             self.assertTrue(m["voter"])
         text = self.ok(c.admin.run("cluster-status")).out
         self.assertIn("leader: node %d" % leader.node_id, text)
-        for h in ("ID", "ADDRESS", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG"):
+        for h in ("ID", "ADDRESS", "ROLE", "TERM", "COMMIT", "APPLIED", "SNAPSHOT", "LAG"):
             self.assertIn(h, text)
         for nd in c.nodes:
             self.assertIn(nd.addr, text)

@@ -135,6 +135,10 @@ class TestSnapshotCatchUp(SnapshotTestCase):
         self.assertIn("sent to member %d" % lagging.node_id, leader.log_text())
         self.assertExactlyOnce(c.nodes)
         self.assertSameData(c.nodes)
+        st = c.status()
+        for m in st["members"]:  # every node reports its newest snapshot
+            self.assertGreaterEqual(int(m.get("snapshot", 0)), 40,
+                                    "node %d's snapshot in cluster-status" % m["id"])
         size, sha = materials(lagging)["Big"]
         self.assertEqual((size, sha), (len(blob), hashlib.sha256(blob).digest()))
 
