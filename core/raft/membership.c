@@ -213,7 +213,12 @@ int raft_config_refresh(raft *r)
 
 /* A leader that is no longer a voter leads until the change that removed
  * it commits, then hands over to the most caught-up voter and steps
- * down. */
+ * down. Under load that voter has rarely acknowledged the whole log at
+ * that moment: what it lacks is sent (or already on its way) ahead of the
+ * TimeoutNow, on the same ordered stream, so it can still take over at
+ * once instead of after an election timeout. If it cannot (paused, or the
+ * TimeoutNow overtakes the entries), the vote rules keep everyone safe and
+ * an ordinary election follows. */
 void raft_leader_check_removed(raft *r)
 {
     if (r->role != RAFT_LEADER || raft_is_voter(r, r->opt.id) ||
@@ -225,7 +230,16 @@ void raft_leader_check_removed(raft *r)
         if (!p->learner && p->id != r->opt.id && (!best || p->match > best->match))
             best = p;
     }
-    if (best && best->match == raft_log_last(&r->log)) {
+    raft_index last = raft_log_last(&r->log);
+    while (best && best->state == RAFT_PROGRESS_REPLICATE && best->next <= last &&
+           !r->broken) {
+        raft_index before = best->next;
+        raft_send_append(r, best, 0);
+        if (best->next == before)
+            break; /* the window is full */
+    }
+    if (best && (best->match == last ||
+                 (best->state == RAFT_PROGRESS_REPLICATE && best->next > last))) {
         raft_msg m = {0};
         m.type = RAFT_MSG_TIMEOUT_NOW;
         m.to = best->id;

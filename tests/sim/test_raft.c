@@ -757,6 +757,28 @@ static void removed_leader_hands_over_after_commit(void **state)
     fx_free(f);
 }
 
+/* Under load the removal commits while later entries are still on their way
+ * to the voters: the most caught-up one gets them and the TimeoutNow behind
+ * them, and takes over at once (no election timeout without a leader). */
+static void removed_leader_hands_over_with_entries_in_flight(void **state)
+{
+    fx *f = fx_new(3, NULL);
+    elect(f, 1);
+    raft_term term = raft_get_term(R(f, 1));
+    EXPECT(conf(f, 1, RAFT_CONF_REMOVE, 1) == RAFT_OK, "removal proposed");
+    EXPECT(fx_propose(f, 1, "in-flight", NULL) == RAFT_OK, "a write behind it");
+    fx_process(f, 1);
+    fx_deliver(f);
+    raft_id l = fx_leader(f);
+    EXPECT(l == 2 || l == 3, "TimeoutNow made 2 or 3 leader at once, got %llu",
+           (ull)l);
+    EXPECT(raft_get_term(R(f, l)) == term + 1, "one election: term %llu, got %llu",
+           (ull)(term + 1), (ull)raft_get_term(R(f, l)));
+    EXPECT(state_has(fx_node_of(f, l), "in-flight"), "the write behind the "
+           "removal committed");
+    fx_free(f);
+}
+
 static void new_leader_changes_membership_only_after_its_first_commit(void **state)
 {
     fx *f = fx_new(3, NULL);
@@ -853,6 +875,7 @@ int main(void)
         cmocka_unit_test(transfer_to_an_unreachable_node_is_abandoned),
         cmocka_unit_test(learner_catches_up_then_is_promoted),
         cmocka_unit_test(removed_leader_hands_over_after_commit),
+        cmocka_unit_test(removed_leader_hands_over_with_entries_in_flight),
         cmocka_unit_test(new_leader_changes_membership_only_after_its_first_commit),
         cmocka_unit_test(single_node_commits_and_reads_alone),
         cmocka_unit_test(status_shows_every_peer),
