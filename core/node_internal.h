@@ -111,6 +111,7 @@ struct node {
     uint64_t snap_bytes;     /* entry data handed out since the snapshot */
     uint64_t snap_retry_at;  /* after a failure: not before this index */
     uint64_t install_seq, installed;
+    uint64_t idle_applied, idle_since; /* applied index, tick it was seen */
     int snapshotting;
     int64_t snap_tokens;     /* snapshot_rate's budget, refilled every tick */
     snap_send sends[RAFT_MAX_SERVERS];

@@ -60,6 +60,8 @@
 #define SNAP_WINDOW ((uint64_t)4 << 20)
 #define SNAP_STALL_MS 10000
 #define SNAP_KEEP_FILES 2
+#define IDLE_TICKS 200                /* applied index unchanged this long */
+#define IDLE_LOG_BYTES ((size_t)1 << 20) /* worth compacting when idle */
 #define DEFAULT_SNAPSHOT_ENTRIES 10000
 #define DEFAULT_SNAPSHOT_BYTES ((uint64_t)64 << 20)
 
@@ -177,6 +179,7 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
 
 typedef struct take_job {
     node *n;
+    int idle; /* taken because the node is idle: compact all behind it */
     raft_snapshot_meta meta;
     blob *cfg;
     int rc;
@@ -223,11 +226,33 @@ static uint64_t compact_point(node *n, uint64_t index)
     return at;
 }
 
+/* How far every member has the log (the leader knows; a follower's log
+ * matters only if it leads one day, and then a member behind it gets a
+ * snapshot): compacting an idle log up to here strands nobody. */
+static uint64_t all_have(node *n)
+{
+    raft_status rs;
+    raft_status_get(n->r, &rs);
+    uint64_t low = n->applied;
+    if (rs.role == RAFT_LEADER)
+        for (unsigned i = 0; i < rs.n_peers; i++)
+            if (rs.peers[i].match < low)
+                low = rs.peers[i].match;
+    return low;
+}
+
 /* Behind snapshot index: the in-memory log and the command log's whole
- * segments. */
-static void compact(node *n, uint64_t index)
+ * segments. full (the node is idle): everything every member has, not
+ * only what the trailing window lets go. */
+static void compact(node *n, uint64_t index, int full)
 {
     uint64_t to = compact_point(n, index);
+    if (full) {
+        uint64_t low = all_have(n);
+        uint64_t upto = low < index ? low : index;
+        if (upto > to)
+            to = upto;
+    }
     if (to > n->applied)
         to = n->applied;
     if (to <= n->compacted)
@@ -263,7 +288,7 @@ static void take_done(void *arg)
             node_raft_failed(n, "snapshot done", rc);
         } else if (rc == RAFT_OK) {
             n->snap = j->meta;
-            compact(n, j->meta.index);
+            compact(n, j->meta.index, j->idle);
             log_info("snapshot at index %llu (term %llu): %llu bytes in %lld ms; "
                      "log compacted up to %llu",
                      (unsigned long long)j->meta.index,
@@ -277,20 +302,14 @@ static void take_done(void *arg)
     free(j);
 }
 
-void node_snapshot_maybe(node *n)
+static void take(node *n, int idle)
 {
-    if (n->snapshotting || n->closing || n->failed || !n->r || !n->lw)
-        return;
     uint64_t at = n->dispatched;
-    if (at <= n->snap.index || at < n->snap_retry_at)
-        return;
-    if (at - n->snap.index < policy_entries(n) &&
-        n->snap_bytes < policy_bytes(n))
-        return;
     take_job *j = calloc(1, sizeof *j);
     if (!j)
         return;
     j->n = n;
+    j->idle = idle;
     j->started = mono_ms();
     if (raft_snapshot_meta_at(n->r, at, &j->meta) != RAFT_OK ||
         !(j->cfg = raft_conf_encode(&j->meta.config, NULL))) {
@@ -304,6 +323,43 @@ void node_snapshot_maybe(node *n)
     }
     n->snapshotting = 1;
     n->snap_bytes = 0;
+}
+
+void node_snapshot_maybe(node *n)
+{
+    if (n->snapshotting || n->closing || n->failed || !n->r || !n->lw)
+        return;
+    uint64_t at = n->dispatched;
+    if (at <= n->snap.index || at < n->snap_retry_at)
+        return;
+    if (at - n->snap.index < policy_entries(n) &&
+        n->snap_bytes < policy_bytes(n))
+        return;
+    take(n, 0);
+}
+
+/* An idle node gives back the memory its log holds: once nothing was
+ * applied for IDLE_TICKS and the in-memory log holds more than
+ * IDLE_LOG_BYTES, snapshot (if entries were applied since the last one)
+ * and compact everything every member has. */
+static void idle_check(node *n)
+{
+    if (n->applied != n->idle_applied || n->dispatched != n->applied) {
+        n->idle_applied = n->applied;
+        n->idle_since = n->ticks;
+        return;
+    }
+    if (n->ticks - n->idle_since < IDLE_TICKS || n->snapshotting ||
+        n->closing || n->failed || !n->r || !n->lw)
+        return;
+    raft_status rs;
+    raft_status_get(n->r, &rs);
+    if (rs.log_bytes < IDLE_LOG_BYTES)
+        return;
+    if (n->snap.index < n->applied && n->applied >= n->snap_retry_at)
+        take(n, 1);
+    else if (n->snap.index)
+        compact(n, n->snap.index, 1);
 }
 
 /* ---- sending one (leader) ------------------------------------------------ */
@@ -743,6 +799,8 @@ void node_snapshot_tick(node *n)
 {
     int64_t now = mono_ms();
     refill(n);
+    if (n->ticks % 20 == 0)
+        idle_check(n);
     for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
         snap_send *s = &n->sends[i];
         if (!s->active)

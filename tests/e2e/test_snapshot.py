@@ -17,6 +17,8 @@ every node snapshot several times and drop whole log segments.
   receiver killed and restarted starts over and installs it, leaving no
   partial file; the leader killed, the new leader's snapshot replaces the
   half-received one.
+- An idle node whose log holds more than 1 MiB snapshots and compacts all
+  of it (default policy otherwise not reached).
 - A node restarts from its own newest snapshot and the entries after it:
   the log says so, the command log no longer starts at index 1, the data
   is intact, and it catches up.
@@ -210,6 +212,31 @@ class TestSnapshotInterrupted(SnapshotTestCase):
         c.wait_caught_up(nodes=rest)
         self.assertExactlyOnce(rest)
         self.assertSameData(rest)
+
+
+class TestIdleCompaction(SnapshotTestCase):
+    """Default policy (10000 entries or 64 MiB): a few writes never reach
+    it, but an idle node whose log holds over 1 MiB snapshots and drops all
+    of it that every member has."""
+    RAFT = {}
+
+    def test_idle_node_gives_its_log_back(self):
+        c = self.cluster
+        path = os.path.join(c.dir, "notes.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(2 << 20))
+        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Notes", path),
+                "upload")
+        self.ask("a", 3)
+        st = c.wait_caught_up()
+        last = st["last_index"]
+        for nd in c.nodes:
+            wait_until(lambda: "log compacted up to %d" % last in nd.log_text(), timeout=20,
+                       what="node %d compacts its whole log once idle" % nd.node_id)
+        self.ask("b", 3)
+        c.wait_caught_up()
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
 
 
 class TestSnapshotNewMember(SnapshotTestCase):
