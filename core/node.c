@@ -614,6 +614,8 @@ int node_open(struct event_base *base, const node_options *opts, sm *m,
         rc = open_log(n, err);
     if (rc == LMS_OK)
         rc = start_clock(n, err);
+    if (rc == LMS_OK)
+        rc = node_snapshot_start(n, err);
     if (rc != LMS_OK) {
         node_close(n);
         node_free(n);
@@ -749,6 +751,7 @@ void node_free(node *n)
         raft_ready_free(&n->outs[i].rd);
     free(n->outs);
     raft_free(n->r);
+    node_snapshot_free(n);
     if (n->tick_ev)
         event_free(n->tick_ev);
     if (n->pump_ev)

@@ -21,6 +21,7 @@
 #include "snapshot.h"
 
 #include <event2/event.h>
+#include <stdatomic.h>
 
 /* A proposal waiting for the entry at index (FIFO: indexes increase). */
 typedef struct pending {
@@ -113,6 +114,8 @@ struct node {
     uint64_t install_seq, installed;
     uint64_t idle_applied, idle_since; /* applied index, tick it was seen */
     int snapshotting;
+    struct workers *snap_thread; /* writes pinned views (node_snapshot.c) */
+    atomic_int snap_cancel;      /* closing: stop writing */
     int64_t snap_tokens;     /* snapshot_rate's budget, refilled every tick */
     snap_send sends[RAFT_MAX_SERVERS];
     snap_recv recv;
@@ -174,7 +177,12 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
 void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a);
 /* Every tick: streams that broke or stalled. */
 void node_snapshot_tick(node *n);
+/* Start the snapshot thread. */
+int node_snapshot_start(node *n, lms_err *err);
+/* Stop streams and the snapshot thread (a snapshot being written is
+ * cancelled); node_snapshot_free once the storage thread stopped too. */
 void node_snapshot_close(node *n);
+void node_snapshot_free(node *n);
 
 /* node_repair.c */
 /* Must the log be refilled from the leader before Raft starts? */

@@ -4,11 +4,14 @@
  * Taking one. Every node snapshots on its own, by policy: once
  * snapshot_entries entries or snapshot_bytes of entry data were applied
  * since the last one. The snapshot is the storage plugin's logical stream
- * (storage.h, docs/snapshots.md) in <data_dir>/snap/snap-<index>.lmss,
- * written by a job on the storage thread. That thread runs jobs in order,
- * so a job queued behind every apply batch handed out so far sees the
- * state at exactly the last dispatched index: the snapshot's index. Once
- * the file is durable Raft is told (raft_snapshot_done), the in-memory log
+ * (storage.h, docs/snapshots.md) in <data_dir>/snap/snap-<index>.lmss.
+ * The storage thread runs jobs in order, so a job queued behind every
+ * apply batch handed out so far sees the state at exactly the last
+ * dispatched index: the snapshot's index. That job only pins the state (a
+ * read view, snapshot_pin); the snapshot thread writes the view to the
+ * file while the storage thread goes on applying and serving. (Should
+ * pinning fail, the job writes the file itself.) Once the file is
+ * durable Raft is told (raft_snapshot_done), the in-memory log
  * is compacted up to keep_entries behind it (fewer when those entries hold
  * more than a quarter of snapshot_bytes), the command log drops the whole
  * segments that lie below that point, and all but the two newest snapshot
@@ -182,22 +185,19 @@ typedef struct take_job {
     int idle; /* taken because the node is idle: compact all behind it */
     raft_snapshot_meta meta;
     blob *cfg;
+    void *view; /* pinned by the storage thread, for the snapshot thread */
     int rc;
     lms_err err;
     uint64_t bytes;
     int64_t started;
 } take_job;
 
-static void take_work(void *arg)
+static void take_done(void *arg);
+
+/* After the file is saved (either thread): its size, and old files out. */
+static void saved(take_job *j)
 {
-    take_job *j = arg;
     node *n = j->n;
-    lms_snapshot_header h = {.index = j->meta.index,
-                             .term = j->meta.term,
-                             .config = j->cfg->data,
-                             .config_len = j->cfg->len,
-                             .created = wall_ms()};
-    j->rc = snapshot_save(n->m->ops, n->m->st, n->snap_dir, &h, NULL, &j->err);
     char path[4200];
     struct stat st;
     if (j->rc == LMS_OK && snap_file(n, j->meta.index, path, sizeof path) == 0 &&
@@ -208,6 +208,61 @@ static void take_work(void *arg)
         if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, &perr) != LMS_OK)
             log_warn("snapshot: removing old snapshot files: %s", perr.msg);
     }
+}
+
+static lms_snapshot_header header_of(const take_job *j)
+{
+    return (lms_snapshot_header){.index = j->meta.index,
+                                 .term = j->meta.term,
+                                 .config = j->cfg->data,
+                                 .config_len = j->cfg->len,
+                                 .created = wall_ms()};
+}
+
+/* Snapshot thread: write the pinned view, then let it go. */
+static void write_work(void *arg)
+{
+    take_job *j = arg;
+    node *n = j->n;
+    lms_snapshot_header h = header_of(j);
+    j->rc = snapshot_save_view(n->m->ops, j->view, n->snap_dir, &h, NULL,
+                               &n->snap_cancel, &j->err);
+    n->m->ops->snapshot_unpin(j->view);
+    j->view = NULL;
+    saved(j);
+}
+
+/* Storage thread: pin the state at the snapshot's index (or, if the
+ * plugin cannot, write the file here and now). */
+static void pin_work(void *arg)
+{
+    take_job *j = arg;
+    node *n = j->n;
+    lms_err perr;
+    if (n->m->ops->snapshot_pin(n->m->st, &j->view, &perr) == LMS_OK)
+        return;
+    j->view = NULL;
+    log_warn("snapshot: cannot pin the state (%s); writing it on the storage "
+             "thread", perr.msg);
+    lms_snapshot_header h = header_of(j);
+    j->rc = snapshot_save(n->m->ops, n->m->st, n->snap_dir, &h, NULL, &j->err);
+    saved(j);
+}
+
+/* Loop: hand the pinned view to the snapshot thread. */
+static void pin_done(void *arg)
+{
+    take_job *j = arg;
+    node *n = j->n;
+    if (j->view && !n->closing && n->snap_thread &&
+        workers_submit(n->snap_thread, write_work, take_done, j) == 0)
+        return;
+    if (j->view) {
+        n->m->ops->snapshot_unpin(j->view);
+        j->view = NULL;
+        j->rc = lms_err_set(&j->err, LMS_UNAVAILABLE, "the node is stopping");
+    }
+    take_done(j);
 }
 
 /* Where to compact to behind a snapshot at index: keep_entries entries, or
@@ -316,7 +371,7 @@ static void take(node *n, int idle)
         free(j);
         return;
     }
-    if (workers_submit(n->storage, take_work, take_done, j) < 0) {
+    if (workers_submit(n->storage, pin_work, pin_done, j) < 0) {
         blob_unref(j->cfg);
         free(j);
         return;
@@ -826,9 +881,27 @@ void node_snapshot_tick(node *n)
     }
 }
 
+int node_snapshot_start(node *n, lms_err *err)
+{
+    n->snap_thread = workers_start(n->base, "snapshot", 1, 0);
+    if (!n->snap_thread)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
+                           "cannot start the snapshot thread");
+    return LMS_OK;
+}
+
 void node_snapshot_close(node *n)
 {
     node_snapshot_stop_sending(n);
     if (n->recv.active && !n->recv.finishing)
         end_recv(n);
+    atomic_store(&n->snap_cancel, 1);
+    if (n->snap_thread)
+        workers_stop(n->snap_thread); /* runs take_done: closing */
+}
+
+void node_snapshot_free(node *n)
+{
+    workers_free(n->snap_thread);
+    n->snap_thread = NULL;
 }

@@ -62,6 +62,8 @@ static const required_cb storage_required[] = {
     CB(lms_storage_ops, course_settings_get),
     CB(lms_storage_ops, query_count),
     CB(lms_storage_ops, snapshot_write),  CB(lms_storage_ops, snapshot_read),
+    CB(lms_storage_ops, snapshot_pin),    CB(lms_storage_ops, snapshot_write_view),
+    CB(lms_storage_ops, snapshot_unpin),
 };
 
 /* Every storage callback is required: a callback added to storage.h without

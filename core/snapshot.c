@@ -115,6 +115,7 @@ typedef struct file_io {
     size_t len; /* save: bytes buffered; load: bytes available at pos */
     size_t pos;
     int sys_errno; /* the failure behind a nonzero callback return */
+    const atomic_int *cancel; /* save: stop when it becomes nonzero */
 } file_io;
 
 static int io_flush(file_io *io)
@@ -131,6 +132,8 @@ static int io_flush(file_io *io)
 static int io_write(void *arg, const void *buf, size_t len)
 {
     file_io *io = arg;
+    if (io->cancel && atomic_load(io->cancel))
+        return -1;
     if (io->len + len > SNAP_IO_BUF && io_flush(io) != 0)
         return -1;
     if (len >= SNAP_IO_BUF) {
@@ -170,25 +173,29 @@ static int io_read(void *arg, void *buf, size_t len)
     return 0;
 }
 
-/* Stream the store into the open temp file io->fd. */
-static int save_stream(const struct lms_storage_ops *ops, void *inst,
-                       const lms_snapshot_header *h, file_io *io,
+/* Stream the store (or the pinned view) into the open temp file io->fd. */
+static int save_stream(const struct lms_storage_ops *ops, void *src,
+                       int view, const lms_snapshot_header *h, file_io *io,
                        uint8_t digest[LMS_SHA256_LEN], const char *tmp,
                        lms_err *err)
 {
-    int rc = ops->snapshot_write(inst, h, io_write, io, digest, err);
+    int rc = view ? ops->snapshot_write_view(src, h, io_write, io, digest, err)
+                  : ops->snapshot_write(src, h, io_write, io, digest, err);
     if (rc == LMS_OK && io_flush(io) != 0)
         rc = LMS_ABORTED;
     if (rc == LMS_ABORTED && io->sys_errno != 0) {
         errno = io->sys_errno;
         rc = sys_fail(err, "writing", tmp);
+    } else if (rc == LMS_ABORTED && io->cancel && atomic_load(io->cancel)) {
+        rc = lms_err_set(err, LMS_ABORTED, "snapshot: cancelled");
     }
     return rc;
 }
 
-int snapshot_save(const struct lms_storage_ops *ops, void *inst,
-                  const char *dir, const lms_snapshot_header *h,
-                  uint8_t digest[LMS_SHA256_LEN], lms_err *err)
+static int save(const struct lms_storage_ops *ops, void *src, int view,
+                const char *dir, const lms_snapshot_header *h,
+                uint8_t digest[LMS_SHA256_LEN], const atomic_int *cancel,
+                lms_err *err)
 {
     char path[4096], tmp[4100];
     uint8_t ignored[LMS_SHA256_LEN];
@@ -196,14 +203,14 @@ int snapshot_save(const struct lms_storage_ops *ops, void *inst,
         return lms_err_set(err, LMS_INVALID_ARGUMENT,
                            "snapshot: directory name too long: %s", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    file_io io = {.fd = -1, .buf = malloc(SNAP_IO_BUF)};
+    file_io io = {.fd = -1, .buf = malloc(SNAP_IO_BUF), .cancel = cancel};
     if (io.buf == NULL)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     io.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int rc = io.fd < 0 ? sys_fail(err, "creating", tmp) : LMS_OK;
     if (rc == LMS_OK)
-        rc = save_stream(ops, inst, h, &io, digest ? digest : ignored, tmp,
-                         err);
+        rc = save_stream(ops, src, view, h, &io, digest ? digest : ignored,
+                         tmp, err);
     if (rc == LMS_OK) {
         rc = publish(io.fd, tmp, path, dir, err);
         io.fd = -1;
@@ -214,6 +221,21 @@ int snapshot_save(const struct lms_storage_ops *ops, void *inst,
         unlink(tmp);
     free(io.buf);
     return rc;
+}
+
+int snapshot_save(const struct lms_storage_ops *ops, void *inst,
+                  const char *dir, const lms_snapshot_header *h,
+                  uint8_t digest[LMS_SHA256_LEN], lms_err *err)
+{
+    return save(ops, inst, 0, dir, h, digest, NULL, err);
+}
+
+int snapshot_save_view(const struct lms_storage_ops *ops, void *view,
+                       const char *dir, const lms_snapshot_header *h,
+                       uint8_t digest[LMS_SHA256_LEN], const atomic_int *cancel,
+                       lms_err *err)
+{
+    return save(ops, view, 1, dir, h, digest, cancel, err);
 }
 
 int snapshot_load(const struct lms_storage_ops *ops, void *inst,

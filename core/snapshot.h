@@ -8,13 +8,15 @@
  * directory) so that a file with that name is always complete. It also
  * cuts a file into chunks for InstallSnapshot and puts received chunks
  * back together. No libevent, no threads: callers run it where blocking on
- * disk is allowed (the storage thread).
+ * disk is allowed (the storage thread; for a pinned view, lmsd's snapshot
+ * thread).
  */
 #ifndef LMS_CORE_SNAPSHOT_H
 #define LMS_CORE_SNAPSHOT_H
 
 #include <lms/storage.h>
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +34,14 @@ int snapshot_path(const char *dir, uint64_t index, char *out, size_t cap);
 int snapshot_save(const struct lms_storage_ops *ops, void *inst,
                   const char *dir, const lms_snapshot_header *h,
                   uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+
+/* The same, of a view pinned with ops->snapshot_pin, on any thread (see
+ * storage.h). cancel (may be NULL): once it reads nonzero the save stops
+ * with LMS_ABORTED and leaves no file. */
+int snapshot_save_view(const struct lms_storage_ops *ops, void *view,
+                       const char *dir, const lms_snapshot_header *h,
+                       uint8_t digest[LMS_SHA256_LEN], const atomic_int *cancel,
+                       lms_err *err);
 
 /* Replace the store's state with the snapshot file at path (see
  * snapshot_read in storage.h: all or nothing). out as there. */

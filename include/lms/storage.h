@@ -364,6 +364,26 @@ struct lms_storage_ops {
      */
     int (*snapshot_read)(void *inst, lms_snapshot_read_fn read, void *arg,
                          lms_snapshot_header *out, lms_err *err);
+
+    /* ---- snapshots in the background (ABI 1.0, appended) ----
+     * Writing a large store takes a while; lmsd must not stop applying
+     * and serving meanwhile. So it pins the state first, on the storage
+     * thread, and streams the pinned view on a thread of its own while
+     * the instance goes on as usual (a read transaction on a connection
+     * of the view's own is the natural way).
+     *
+     * snapshot_pin: same thread and preconditions as snapshot_write (no
+     * open transaction): *view gets a read-only view of the committed
+     * state as it is now, which later writes to the instance do not
+     * change. */
+    int (*snapshot_pin)(void *inst, void **view, lms_err *err);
+    /* Like snapshot_write, of the pinned view, on any one thread at a
+     * time, concurrently with every other call on the instance. */
+    int (*snapshot_write_view)(void *view, const lms_snapshot_header *h,
+                               lms_snapshot_write_fn write, void *arg,
+                               uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+    /* Release the view (any thread; before the instance is closed). */
+    void (*snapshot_unpin)(void *view);
 };
 
 #ifdef __cplusplus

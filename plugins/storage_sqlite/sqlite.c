@@ -408,6 +408,9 @@ static const struct lms_storage_ops sq_ops = {
     .query_count = sq_query_count,
     .snapshot_write = sq_snapshot_write,
     .snapshot_read = sq_snapshot_read,
+    .snapshot_pin = sq_snapshot_pin,
+    .snapshot_write_view = sq_snapshot_write_view,
+    .snapshot_unpin = sq_snapshot_unpin,
 };
 
 static const struct lms_plugin_descriptor sq_descriptor = {

@@ -256,6 +256,11 @@ int sq_query_count(void *inst, const char *course, const char *student,
 int sq_snapshot_write(void *inst, const lms_snapshot_header *h,
                       lms_snapshot_write_fn write, void *arg,
                       uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+int sq_snapshot_pin(void *inst, void **view, lms_err *err);
+int sq_snapshot_write_view(void *view, const lms_snapshot_header *h,
+                           lms_snapshot_write_fn write, void *arg,
+                           uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+void sq_snapshot_unpin(void *view);
 int sq_snapshot_read(void *inst, lms_snapshot_read_fn read, void *arg,
                      lms_snapshot_header *out, lms_err *err);
 

@@ -12,9 +12,11 @@
  * row's size on the way in, so memory stays bounded by a chunk.
  *
  * snapshot_write reads inside one deferred transaction (one consistent
- * view); snapshot_read deletes and refills every table in one IMMEDIATE
- * transaction that commits, with the header's index as applied index, only
- * after the trailer has been verified.
+ * view); snapshot_pin opens that view on a connection of its own, for
+ * snapshot_write_view to stream from another thread; snapshot_read
+ * deletes and refills every table in one IMMEDIATE transaction that
+ * commits, with the header's index as applied index, only after the
+ * trailer has been verified.
  */
 #include "snap_stream.h"
 #include "sqlite_internal.h"
@@ -288,18 +290,13 @@ static int sq_snap_exec(sq_inst *s, const char *sql, lms_err *err)
     return LMS_OK;
 }
 
-/* storage ops snapshot_write(): see storage.h. */
-int sq_snapshot_write(void *inst, const lms_snapshot_header *h,
-                      lms_snapshot_write_fn write, void *arg,
-                      uint8_t digest[LMS_SHA256_LEN], lms_err *err)
+/* The whole stream, from inside s's open read transaction. */
+static int sq_snap_write_all(sq_inst *s, const lms_snapshot_header *h,
+                             lms_snapshot_write_fn write, void *arg,
+                             uint8_t digest[LMS_SHA256_LEN], lms_err *err)
 {
-    sq_snap_writer w = {.s = inst};
-    int rc = sq_snap_ready(w.s, "snapshot_write", err);
-    if (rc != LMS_OK)
-        return rc;
-    rc = sq_snap_exec(w.s, "BEGIN", err);
-    if (rc != LMS_OK)
-        return rc;
+    sq_snap_writer w = {.s = s};
+    int rc = LMS_OK;
     w.chunk = malloc(LMS_SNAPSHOT_CHUNK);
     if (w.chunk == NULL)
         rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
@@ -309,10 +306,93 @@ int sq_snapshot_write(void *inst, const lms_snapshot_header *h,
         rc = sq_snap_write_table(&w, &sq_snap_tables[i], err);
     if (rc == LMS_OK)
         rc = snap_out_close(&w.out, digest, err);
-    sqlite3_exec(w.s->db, "ROLLBACK", NULL, NULL, NULL); /* read only */
     snap_out_free(&w.out);
     free(w.chunk);
     return rc;
+}
+
+/* storage ops snapshot_write(): see storage.h. */
+int sq_snapshot_write(void *inst, const lms_snapshot_header *h,
+                      lms_snapshot_write_fn write, void *arg,
+                      uint8_t digest[LMS_SHA256_LEN], lms_err *err)
+{
+    sq_inst *s = inst;
+    int rc = sq_snap_ready(s, "snapshot_write", err);
+    if (rc != LMS_OK)
+        return rc;
+    rc = sq_snap_exec(s, "BEGIN", err);
+    if (rc != LMS_OK)
+        return rc;
+    rc = sq_snap_write_all(s, h, write, arg, digest, err);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* read only */
+    return rc;
+}
+
+/* ---- snapshots of a pinned view ----
+ *
+ * A view is a read-only connection of its own to the same file, inside a
+ * read transaction started while the instance had no transaction open: in
+ * WAL mode it goes on seeing exactly the state committed at that moment,
+ * whatever the instance's connection commits later, and neither blocks
+ * the other (checkpoints only stop short of the frames the view still
+ * reads). A view is an sq_inst with nothing but the connection, so the
+ * snapshot writer above serves both. */
+
+void sq_snapshot_unpin(void *view)
+{
+    sq_inst *v = view;
+    if (v == NULL)
+        return;
+    if (v->db != NULL) {
+        sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close_v2(v->db);
+    }
+    free(v->path);
+    free(v);
+}
+
+/* storage ops snapshot_pin(): see storage.h. */
+int sq_snapshot_pin(void *inst, void **view, lms_err *err)
+{
+    sq_inst *s = inst;
+    *view = NULL;
+    int rc = sq_snap_ready(s, "snapshot_pin", err);
+    if (rc != LMS_OK)
+        return rc;
+    sq_inst *v = calloc(1, sizeof *v);
+    if (v == NULL || (v->path = strdup(s->path)) == NULL) {
+        free(v);
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    v->host = s->host;
+    v->ctx = s->ctx;
+    v->migrated = 1;
+    int src = sqlite3_open_v2(s->path, &v->db,
+                              SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK)
+        rc = sq_fail(v, src, err, "snapshot_pin: opening %s", s->path);
+    if (rc == LMS_OK)
+        sqlite3_busy_timeout(v->db, 5000);
+    /* The read transaction, and with it the view, starts at its first
+     * read: do one now, while the instance is between transactions. */
+    if (rc == LMS_OK)
+        rc = sq_snap_exec(v, "BEGIN", err);
+    if (rc == LMS_OK)
+        rc = sq_snap_exec(v, "SELECT count(*) FROM meta", err);
+    if (rc != LMS_OK) {
+        sq_snapshot_unpin(v);
+        return rc;
+    }
+    *view = v;
+    return LMS_OK;
+}
+
+/* storage ops snapshot_write_view(): see storage.h. */
+int sq_snapshot_write_view(void *view, const lms_snapshot_header *h,
+                           lms_snapshot_write_fn write, void *arg,
+                           uint8_t digest[LMS_SHA256_LEN], lms_err *err)
+{
+    return sq_snap_write_all(view, h, write, arg, digest, err);
 }
 
 /* ---- snapshot_read ---- */

@@ -6,10 +6,12 @@
  * from equal stores, the empty store, streams that are damaged (a flipped
  * byte anywhere that matters, truncated, a wrong digest or count) refused
  * with the target's old state and applied index intact, bounded pieces on
- * the way out, and the preconditions.
+ * the way out, the preconditions, and a pinned view written on another
+ * thread while the store changes.
  */
 #include "storage_fixture.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +287,64 @@ static void test_preconditions_and_a_refusing_writer(void **state)
     free(m.p);
 }
 
+/* A pinned view: the state at the pin, whatever the store does next, also
+ * when the view is written on another thread; the store's own writes and
+ * snapshots go on meanwhile. */
+typedef struct view_job {
+    void *view;
+    lms_snapshot_header h;
+    membuf m;
+    uint8_t digest[LMS_SHA256_LEN];
+    int rc;
+    lms_err err;
+} view_job;
+
+static void *write_view_thread(void *arg)
+{
+    view_job *j = arg;
+    j->rc = fx_ops->snapshot_write_view(j->view, &j->h, mem_write, &j->m,
+                                        j->digest, &j->err);
+    return NULL;
+}
+
+static void test_pinned_view_keeps_its_state(void **state)
+{
+    fixture *fx = *state;
+    uint8_t before[LMS_SHA256_LEN], after[LMS_SHA256_LEN];
+    membuf m1 = {0}, m2 = {0};
+    fx_seed_people(fx);
+    snap(fx, 1, &m1, before);
+    view_job j = {.h = {.index = 1, .term = 3, .config = test_config,
+                        .config_len = sizeof test_config,
+                        .created = 1700000000000}};
+    EXPECT_OK(fx_ops->snapshot_pin(fx->st, &j.view, &fx->err));
+    assert_non_null(j.view);
+    /* The store moves on: everything else, at index 2. */
+    fx_fill_everything(fx);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, write_view_thread, &j), 0);
+    snap(fx, FX_FILLED_INDEX, &m2, after); /* meanwhile, on this thread */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(j.rc, LMS_OK);
+    /* The view wrote the state of the pin, byte for byte. */
+    assert_memory_equal(j.digest, before, LMS_SHA256_LEN);
+    assert_int_equal(j.m.len, m1.len);
+    assert_memory_equal(j.m.p, m1.p, m1.len);
+    assert_memory_not_equal(after, before, LMS_SHA256_LEN);
+    fx_ops->snapshot_unpin(j.view);
+    /* Not inside a transaction. */
+    void *v = NULL;
+    fx_begin(fx);
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->snapshot_pin(fx->st, &v, &fx->err));
+    assert_null(v);
+    EXPECT_OK(fx_ops->rollback(fx->st, &fx->err));
+    fx_ops->snapshot_unpin(NULL); /* a no-op */
+    free(m1.p);
+    free(m2.p);
+    free(j.m.p);
+}
+
 int run_snapshot_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +355,7 @@ int run_snapshot_tests(void)
         T(test_empty_store),
         T(test_damaged_streams_are_refused),
         T(test_preconditions_and_a_refusing_writer),
+        T(test_pinned_view_keeps_its_state),
 #undef T
     };
     return cmocka_run_group_tests_name("storage_sqlite snapshots", tests,

@@ -104,7 +104,8 @@ static void test_descriptor_is_complete(void **state)
     REQUIRE_OP(client_get); REQUIRE_OP(client_put); REQUIRE_OP(client_prune);
     REQUIRE_OP(course_settings_put); REQUIRE_OP(course_settings_get);
     REQUIRE_OP(query_count); REQUIRE_OP(snapshot_write);
-    REQUIRE_OP(snapshot_read);
+    REQUIRE_OP(snapshot_read); REQUIRE_OP(snapshot_pin);
+    REQUIRE_OP(snapshot_write_view); REQUIRE_OP(snapshot_unpin);
 }
 
 static void test_only_the_entry_symbol_is_exported(void **state)
