@@ -989,6 +989,7 @@ static int read_slot(lms_config *c, const char *name, const char *dflt,
 #define SEGMENT_BYTES_DEFAULT ((uint64_t)64 << 20)
 #define SEGMENT_BYTES_MIN ((uint64_t)64 << 10)
 #define SEGMENT_BYTES_MAX ((uint64_t)1 << 30)
+#define SNAPSHOT_RATE_MIN ((uint64_t)64 << 10)
 
 /* raft: the period of a tick and the election and heartbeat timeouts in
  * ticks (elections time out after election_ticks..2*election_ticks-1);
@@ -1033,6 +1034,10 @@ static int read_raft(lms_config *c, lms_err *err)
         return value_error(sec, "snapshot_bytes", err,
                            "%llu bytes is too small (at least 64KiB)",
                            (unsigned long long)snap_bytes);
+    if (rate && rate < SNAPSHOT_RATE_MIN)
+        return value_error(sec, "snapshot_rate", err,
+                           "%llu bytes/s is too slow (0 for no cap, else at "
+                           "least 64KiB)", (unsigned long long)rate);
     if (seg < SEGMENT_BYTES_MIN || seg > SEGMENT_BYTES_MAX)
         return value_error(sec, "segment_bytes", err,
                            "%llu bytes is out of range (expected 64KiB to 1GiB)",

@@ -298,6 +298,12 @@ static void on_peer_raft(void *arg, const raft_msg *m)
     node *n = arg;
     if (!n->r || n->closing || n->failed)
         return; /* not started yet (log repair) */
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        /* only ever stepped by node_snapshot.c, once the file is here */
+        log_warn("raft: member %llu sent snapshot metadata without the "
+                 "snapshot; ignored", (unsigned long long)m->from);
+        return;
+    }
     int rc = raft_step(n->r, m);
     if (rc == RAFT_ERR_INVALID)
         log_warn("raft: refused a %s from member %llu (term %llu, index %llu)",

@@ -112,24 +112,34 @@ static int apply_item_work(apply_batch *b, apply_item *it)
     return 0;
 }
 
-/* Storage thread: apply a batch in one transaction. */
+/* Storage thread: apply a batch in one transaction. After a batch failed
+ * nothing more is applied: later entries on top of a store that misses
+ * some would be a state no other node has. */
 static void apply_work(void *arg)
 {
     apply_batch *b = arg;
     sm *m = b->n->m;
+    if (atomic_load(&b->n->storage_poisoned)) {
+        b->failed = 1;
+        lms_err_set(&b->err, LMS_ABORTED, "an earlier batch failed");
+        return;
+    }
     if (m->ops->begin(m->st, &b->err) != LMS_OK) {
         b->failed = 1;
+        atomic_store(&b->n->storage_poisoned, 1);
         return;
     }
     for (size_t i = 0; i < b->count; i++)
         if (apply_item_work(b, &b->items[i]) < 0) {
             b->failed = 1;
             m->ops->rollback(m->st, NULL);
+            atomic_store(&b->n->storage_poisoned, 1);
             return;
         }
     if (m->ops->commit(m->st, b->last, &b->err) != LMS_OK) {
         b->failed = 1;
         m->ops->rollback(m->st, NULL);
+        atomic_store(&b->n->storage_poisoned, 1);
     }
 }
 

@@ -50,7 +50,8 @@ typedef struct outstanding {
 /* A snapshot being streamed to a member (leader; node_snapshot.c). */
 typedef struct snap_send {
     int active, sent_last;
-    uint64_t to, epoch;
+    uint64_t to, epoch, stream;
+    int64_t retry_ms; /* after a failed stream to `to`: not before this */
     raft_snapshot_meta meta;
     snapshot_reader rd;
     uint64_t next;  /* the next offset to send */
@@ -61,7 +62,7 @@ typedef struct snap_send {
 /* The snapshot being received from the leader (node_snapshot.c). */
 typedef struct snap_recv {
     int active, finishing; /* finishing: a storage-thread job owns rx */
-    uint64_t from, term, total;
+    uint64_t from, term, total, stream;
     raft_snapshot_meta meta;
     snapshot_receiver rx;
     int64_t started_ms, progress_ms;
@@ -116,7 +117,12 @@ struct node {
     int snapshotting;
     struct workers *snap_thread; /* writes pinned views (node_snapshot.c) */
     atomic_int snap_cancel;      /* closing: stop writing */
+    /* Set by the storage thread when an apply batch failed: the store may
+     * miss that batch, so no later job may build on it (apply, pin,
+     * install): the node is stopping anyway. */
+    atomic_int storage_poisoned;
     int64_t snap_tokens;     /* snapshot_rate's budget, refilled every tick */
+    uint64_t stream_seq;     /* numbers the snapshot streams sent */
     snap_send sends[RAFT_MAX_SERVERS];
     snap_recv recv;
 };

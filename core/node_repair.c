@@ -129,8 +129,12 @@ void node_repair_reply(node *n, uint64_t from, const Lms__PeerFetchReply *r)
     if (r->error[0]) {
         lms_err_set(&rp->err, LMS_UNAVAILABLE,
                     "log repair: the leader (node %llu) cannot send entries "
-                    "from %llu: %s", (unsigned long long)from,
-                    (unsigned long long)rp->next, r->error);
+                    "from %llu: %s; take this node out (lms-admin "
+                    "cluster-remove %llu), empty its data dir and add it "
+                    "again (cluster-add): it then starts from the leader's "
+                    "snapshot", (unsigned long long)from,
+                    (unsigned long long)rp->next, r->error,
+                    (unsigned long long)n->opts.node_id);
         finish(n, 1);
         return;
     }
@@ -183,7 +187,7 @@ void node_serve_fetch(node *n, uint64_t from, const Lms__PeerFetch *f)
     Lms__PeerFetchReply r = LMS__PEER_FETCH_REPLY__INIT;
     Lms__PeerEntry *pe = NULL;
     blob **refs = NULL;
-    raft_term t;
+    raft_entry e;
     r.leader = n->ss.leader;
     if (n->r && n->ss.role == RAFT_LEADER) {
         r.is_leader = 1;
@@ -194,8 +198,8 @@ void node_serve_fetch(node *n, uint64_t from, const Lms__PeerFetch *f)
         if (!pe || !refs || !r.entries)
             r.error = (char *)"out of memory";
         else if (f->from_index <= r.last_index &&
-                 raft_term_at(n->r, f->from_index, &t) == RAFT_ERR_COMPACTED)
-            r.error = (char *)"those entries were compacted (a snapshot is needed)";
+                 raft_entry_at(n->r, f->from_index, &e) == RAFT_ERR_COMPACTED)
+            r.error = (char *)"those entries were compacted behind a snapshot";
         else
             r.n_entries = collect(n, f->from_index, &r, pe, refs);
     }

@@ -61,7 +61,9 @@
 
 #define SNAP_CHUNK ((size_t)512 << 10)
 #define SNAP_WINDOW ((uint64_t)4 << 20)
-#define SNAP_STALL_MS 10000
+#define SNAP_STALL_MS 10000   /* waiting for acks this long: the stream failed */
+#define SNAP_RETRY_MS 1000    /* after a failed stream, before the next one */
+#define SNAP_KEEPALIVE_MS 1000 /* receiver, while it makes the file durable */
 #define SNAP_KEEP_FILES 2
 #define IDLE_TICKS 200                /* applied index unchanged this long */
 #define IDLE_LOG_BYTES ((size_t)1 << 20) /* worth compacting when idle */
@@ -115,14 +117,16 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
     int rc = snapshot_latest(n->snap_dir, path, sizeof path, &info, err);
     if (rc == LMS_NOT_FOUND) {
         lms_err_clear(err);
-        if (wal_first_index(w) > *storage_applied + 1)
+        if (wal_first_index(w) > 1)
             return lms_err_set(err, LMS_DATA_LOSS,
-                               "the command log in %s/wal starts at index %llu, "
-                               "the storage has applied only %llu and there is "
-                               "no snapshot in %s to fill the gap",
+                               "the command log in %s/wal starts at index %llu "
+                               "(it was compacted behind a snapshot) but there "
+                               "is no readable snapshot in %s: restore that "
+                               "directory, or remove the node and add it again "
+                               "with an empty data dir",
                                n->opts.data_dir,
                                (unsigned long long)wal_first_index(w),
-                               (unsigned long long)*storage_applied, n->snap_dir);
+                               n->snap_dir);
         return LMS_OK;
     }
     if (rc != LMS_OK)
@@ -151,18 +155,29 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
             return err->code;
         *storage_applied = meta.index;
     }
-    /* A log that ends below the snapshot, or starts after it, is what a
-     * crash in the middle of a reset (an install) leaves: what it holds is
-     * covered by the snapshot or was being thrown away with the rest. (A
-     * compaction never leaves a log that starts after the newest snapshot
-     * + 1: it only drops entries behind a durable one.) If the storage had
-     * applied entries after the snapshot that are gone with it, the log
-     * now ends below the applied index and is refilled from the leader
-     * (node_repair.c). */
-    if (wal_last_index(w) < meta.index || wal_first_index(w) > meta.index + 1) {
-        log_warn("the command log in %s/wal holds %llu..%llu, which does not "
-                 "continue snapshot %llu: it starts over after the snapshot",
-                 n->opts.data_dir, (unsigned long long)wal_first_index(w),
+    /* A log that ends below the snapshot is what a crash in the middle of
+     * a reset (an install) leaves: wal_reset removes segments newest
+     * first, so what remains is a prefix the snapshot covers. If the
+     * storage had applied entries after the snapshot that are gone with
+     * it, the log now ends below the applied index and is refilled from
+     * the leader (node_repair.c). A log that starts after the snapshot +
+     * 1 is another matter: compaction only drops entries behind a durable
+     * snapshot, so the snapshot it was compacted behind is missing or
+     * damaged, and the entries between are nowhere. */
+    if (wal_first_index(w) > meta.index + 1)
+        return lms_err_set(err, LMS_DATA_LOSS,
+                           "the command log in %s/wal starts at index %llu but "
+                           "the newest readable snapshot (%s) covers only up "
+                           "to %llu: a newer snapshot file is missing or "
+                           "damaged; restore it, or remove the node and add "
+                           "it again with an empty data dir",
+                           n->opts.data_dir,
+                           (unsigned long long)wal_first_index(w), path,
+                           (unsigned long long)meta.index);
+    if (wal_last_index(w) < meta.index) {
+        log_warn("the command log in %s/wal ends at %llu, below snapshot %llu "
+                 "(an install was cut short): it starts over after the "
+                 "snapshot", n->opts.data_dir,
                  (unsigned long long)wal_last_index(w),
                  (unsigned long long)meta.index);
         if (wal_reset(w, meta.index, meta.term, err) != LMS_OK)
@@ -186,6 +201,7 @@ typedef struct take_job {
     raft_snapshot_meta meta;
     blob *cfg;
     void *view; /* pinned by the storage thread, for the snapshot thread */
+    uint64_t protect; /* the snapshot the node serves when this one began */
     int rc;
     lms_err err;
     uint64_t bytes;
@@ -205,7 +221,8 @@ static void saved(take_job *j)
         j->bytes = (uint64_t)st.st_size;
     if (j->rc == LMS_OK) {
         lms_err perr;
-        if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, &perr) != LMS_OK)
+        if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, j->protect, &perr) !=
+            LMS_OK)
             log_warn("snapshot: removing old snapshot files: %s", perr.msg);
     }
 }
@@ -233,12 +250,30 @@ static void write_work(void *arg)
 }
 
 /* Storage thread: pin the state at the snapshot's index (or, if the
- * plugin cannot, write the file here and now). */
+ * plugin cannot, write the file here and now). The store must be at
+ * exactly that index: anything else (a failed batch, an install that did
+ * not happen) would make a file that lies about its state. */
 static void pin_work(void *arg)
 {
     take_job *j = arg;
     node *n = j->n;
     lms_err perr;
+    uint64_t at = 0;
+    if (atomic_load(&n->storage_poisoned)) {
+        j->rc = lms_err_set(&j->err, LMS_ABORTED, "an apply batch failed");
+        return;
+    }
+    if (n->m->ops->applied_index(n->m->st, &at, &j->err) != LMS_OK) {
+        j->rc = j->err.code;
+        return;
+    }
+    if (at != j->meta.index) {
+        j->rc = lms_err_set(&j->err, LMS_INTERNAL,
+                            "the store is at index %llu, not %llu",
+                            (unsigned long long)at,
+                            (unsigned long long)j->meta.index);
+        return;
+    }
     if (n->m->ops->snapshot_pin(n->m->st, &j->view, &perr) == LMS_OK)
         return;
     j->view = NULL;
@@ -254,7 +289,7 @@ static void pin_done(void *arg)
 {
     take_job *j = arg;
     node *n = j->n;
-    if (j->view && !n->closing && n->snap_thread &&
+    if (j->view && !n->closing && !n->failed && n->snap_thread &&
         workers_submit(n->snap_thread, write_work, take_done, j) == 0)
         return;
     if (j->view) {
@@ -357,6 +392,15 @@ static void take_done(void *arg)
     free(j);
 }
 
+/* Not while an install is under way (the state is about to change under
+ * the index), nor once the store may have missed a batch. */
+static int may_take(const node *n)
+{
+    return !n->snapshotting && !n->closing && !n->failed && n->r && n->lw &&
+           n->installed >= n->install_seq &&
+           !atomic_load(&n->storage_poisoned);
+}
+
 static void take(node *n, int idle)
 {
     uint64_t at = n->dispatched;
@@ -365,6 +409,7 @@ static void take(node *n, int idle)
         return;
     j->n = n;
     j->idle = idle;
+    j->protect = n->snap.index;
     j->started = mono_ms();
     if (raft_snapshot_meta_at(n->r, at, &j->meta) != RAFT_OK ||
         !(j->cfg = raft_conf_encode(&j->meta.config, NULL))) {
@@ -382,7 +427,7 @@ static void take(node *n, int idle)
 
 void node_snapshot_maybe(node *n)
 {
-    if (n->snapshotting || n->closing || n->failed || !n->r || !n->lw)
+    if (!may_take(n))
         return;
     uint64_t at = n->dispatched;
     if (at <= n->snap.index || at < n->snap_retry_at)
@@ -404,13 +449,12 @@ static void idle_check(node *n)
         n->idle_since = n->ticks;
         return;
     }
-    if (n->ticks - n->idle_since < IDLE_TICKS || n->snapshotting ||
-        n->closing || n->failed || !n->r || !n->lw)
+    if (n->ticks - n->idle_since < IDLE_TICKS || !may_take(n))
         return;
     raft_status rs;
     raft_status_get(n->r, &rs);
-    if (rs.log_bytes < IDLE_LOG_BYTES)
-        return;
+    if (rs.log_bytes < IDLE_LOG_BYTES || all_have(n) <= n->compacted)
+        return; /* little to free, or a member still needs it all */
     if (n->snap.index < n->applied && n->applied >= n->snap_retry_at)
         take(n, 1);
     else if (n->snap.index)
@@ -419,10 +463,11 @@ static void idle_check(node *n)
 
 /* ---- sending one (leader) ------------------------------------------------ */
 
-static void ack_to(node *n, uint64_t to, uint64_t index, uint64_t received,
-                   int done, const char *error)
+static void ack_to(node *n, uint64_t to, uint64_t stream, uint64_t index,
+                   uint64_t received, int done, const char *error)
 {
     Lms__PeerSnapshotAck a = LMS__PEER_SNAPSHOT_ACK__INIT;
+    a.stream = stream;
     a.index = index;
     a.received = received;
     a.done = done;
@@ -440,6 +485,8 @@ static void end_send(node *n, snap_send *s, int ok)
         return;
     s->active = 0;
     snapshot_reader_close(&s->rd);
+    if (!ok)
+        s->retry_ms = mono_ms() + SNAP_RETRY_MS;
     if (n->r && !n->closing && !n->failed) {
         raft_report_snapshot(n->r, s->to, ok);
         node_schedule_pump(n);
@@ -480,6 +527,7 @@ static void send_chunks(node *n, snap_send *s)
         c.data.len = len;
         c.last = last;
         c.total = s->rd.size;
+        c.stream = s->stream;
         Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
         msg.body_case = LMS__PEER_MESSAGE__BODY_CHUNK;
         msg.chunk = &c;
@@ -503,13 +551,20 @@ void node_snapshot_send(node *n, uint64_t to)
 {
     snap_send *s = NULL;
     for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
-        if (n->sends[i].active && n->sends[i].to == to) {
-            end_send(n, &n->sends[i], 0); /* Raft asks again: start over */
+        if (n->sends[i].to == to) { /* its slot, in use or not */
             s = &n->sends[i];
             break;
         }
-        if (!n->sends[i].active && !s)
+        if (!n->sends[i].active && !n->sends[i].to && !s)
             s = &n->sends[i];
+    }
+    if (s && s->active) { /* Raft asks again: start over, quietly */
+        s->active = 0;
+        snapshot_reader_close(&s->rd);
+    }
+    if (s && s->to == to && mono_ms() < s->retry_ms) {
+        raft_report_snapshot(n->r, to, 0); /* too soon after a failure */
+        return;
     }
     char path[4200];
     lms_err err;
@@ -524,6 +579,7 @@ void node_snapshot_send(node *n, uint64_t to)
     s->active = 1;
     s->sent_last = 0;
     s->to = to;
+    s->stream = ++n->stream_seq;
     s->meta = n->snap;
     s->next = s->acked = 0;
     s->epoch = peer_epoch(n->peers, to);
@@ -539,10 +595,11 @@ void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)
     snap_send *s = NULL;
     for (size_t i = 0; i < RAFT_MAX_SERVERS && !s; i++)
         if (n->sends[i].active && n->sends[i].to == from &&
-            n->sends[i].meta.index == a->index)
+            n->sends[i].meta.index == a->index &&
+            n->sends[i].stream == a->stream)
             s = &n->sends[i];
     if (!s)
-        return;
+        return; /* an ack of a stream that is over */
     if (a->error && a->error[0]) {
         log_warn("member %llu refused snapshot %llu: %s",
                  (unsigned long long)from, (unsigned long long)a->index,
@@ -559,7 +616,7 @@ void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)
         end_send(n, s, 1);
         return;
     }
-    if (a->received > s->acked)
+    if (a->received > s->acked && a->received <= s->next)
         s->acked = a->received;
     send_chunks(n, s);
 }
@@ -633,7 +690,7 @@ static void finish_done(void *arg)
     if (j->rc != LMS_OK) {
         log_warn("snapshot %llu from member %llu: %s", (unsigned long long)index,
                  (unsigned long long)j->from, j->err.msg);
-        ack_to(n, j->from, index, 0, 0, j->err.msg);
+        ack_to(n, j->from, rv->stream, index, 0, 0, j->err.msg);
         free(j);
         return;
     }
@@ -651,9 +708,51 @@ static void finish_done(void *arg)
     int rc = raft_step(n->r, &m);
     if (rc == RAFT_ERR_NOMEM)
         node_raft_failed(n, "step", rc);
-    ack_to(n, j->from, index, rv->total, 1, NULL);
+    ack_to(n, j->from, rv->stream, index, rv->total, 1, NULL);
     node_schedule_pump(n);
     free(j);
+}
+
+/* The chunk's stream is the one being received. */
+static int same_stream(const snap_recv *rv, uint64_t from,
+                       const Lms__PeerSnapshotChunk *c, uint64_t index)
+{
+    return rv->active && rv->from == from && rv->meta.index == index &&
+           rv->stream == c->stream;
+}
+
+/* Start receiving the stream c opens; 0 if it could not. */
+static int open_stream(node *n, uint64_t from, const Lms__PeerSnapshotChunk *c,
+                       const raft_snapshot_meta *meta)
+{
+    snap_recv *rv = &n->recv;
+    lms_err err;
+    char why[300];
+    if (c->offset != 0) {
+        snprintf(why, sizeof why, "expected offset 0, got %llu",
+                 (unsigned long long)c->offset);
+        ack_to(n, from, c->stream, meta->index, 0, 0, why);
+        return 0;
+    }
+    if (snapshot_receiver_open(&rv->rx, n->snap_dir, meta->index, &err) !=
+        LMS_OK) {
+        log_warn("snapshot %llu from member %llu: %s",
+                 (unsigned long long)meta->index, (unsigned long long)from,
+                 err.msg);
+        ack_to(n, from, c->stream, meta->index, 0, 0, err.msg);
+        return 0;
+    }
+    rv->active = 1;
+    rv->from = from;
+    rv->meta = *meta;
+    rv->term = c->term;
+    rv->total = c->total;
+    rv->stream = c->stream;
+    rv->started_ms = mono_ms();
+    log_info("receiving snapshot %llu (%llu bytes) from member %llu",
+             (unsigned long long)meta->index, (unsigned long long)c->total,
+             (unsigned long long)from);
+    return 1;
 }
 
 void node_snapshot_on_chunk(node *n, uint64_t from,
@@ -666,24 +765,29 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
     char why[300];
     uint64_t index = c->meta ? c->meta->index : 0;
     if (!c->meta || peer_meta_from_pb(c->meta, &meta) != RAFT_OK) {
-        ack_to(n, from, index, 0, 0, "the chunk's metadata does not decode");
+        ack_to(n, from, c->stream, index, 0, 0,
+               "the chunk's metadata does not decode");
         return;
     }
     if (c->term < raft_get_term(n->r)) {
         snprintf(why, sizeof why, "stale term %llu (this node is at %llu)",
                  (unsigned long long)c->term,
                  (unsigned long long)raft_get_term(n->r));
-        ack_to(n, from, index, 0, 0, why);
+        ack_to(n, from, c->stream, index, 0, 0, why);
         return;
     }
     if (rv->finishing) {
-        ack_to(n, from, index, 0, 0, "busy finishing another snapshot");
+        if (rv->from == from && rv->meta.index == index) /* a resend: alive */
+            ack_to(n, from, c->stream, index, rv->total, 0, NULL);
+        else
+            ack_to(n, from, c->stream, index, 0, 0,
+                   "busy finishing another snapshot");
         return;
     }
-    if (rv->active && (rv->from != from || rv->meta.index != meta.index ||
-                       c->offset == 0)) {
+    if (rv->active && !same_stream(rv, from, c, index)) {
         if (c->offset != 0) {
-            ack_to(n, from, index, 0, 0, "receiving another snapshot");
+            ack_to(n, from, c->stream, index, 0, 0,
+                   "receiving another snapshot");
             return;
         }
         log_info("snapshot %llu from member %llu abandoned for a new one",
@@ -691,49 +795,35 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
                  (unsigned long long)rv->from);
         end_recv(n);
     }
-    lms_err err;
-    if (!rv->active) {
-        if (c->offset != 0) {
-            snprintf(why, sizeof why, "expected offset 0, got %llu",
-                     (unsigned long long)c->offset);
-            ack_to(n, from, index, 0, 0, why);
-            return;
-        }
-        if (snapshot_receiver_open(&rv->rx, n->snap_dir, meta.index, &err) !=
-            LMS_OK) {
-            log_warn("snapshot %llu from member %llu: %s",
-                     (unsigned long long)meta.index, (unsigned long long)from,
-                     err.msg);
-            ack_to(n, from, index, 0, 0, err.msg);
-            return;
-        }
-        rv->active = 1;
-        rv->from = from;
-        rv->meta = meta;
-        rv->term = c->term;
-        rv->total = c->total;
-        rv->started_ms = mono_ms();
-        log_info("receiving snapshot %llu (%llu bytes) from member %llu",
-                 (unsigned long long)meta.index, (unsigned long long)c->total,
-                 (unsigned long long)from);
-    }
+    if (!rv->active && !open_stream(n, from, c, &meta))
+        return;
     rv->progress_ms = mono_ms();
+    lms_err err;
+    if (c->offset > rv->total || c->data.len > rv->total - c->offset ||
+        (c->last && c->offset + c->data.len != rv->total)) {
+        snprintf(why, sizeof why, "chunk at %llu (%zu bytes) does not fit the "
+                 "%llu announced", (unsigned long long)c->offset, c->data.len,
+                 (unsigned long long)rv->total);
+        ack_to(n, from, c->stream, index, rv->rx.received, 0, why);
+        end_recv(n);
+        return;
+    }
     if (snapshot_receiver_write(&rv->rx, c->offset, c->data.data, c->data.len,
                                 &err) != LMS_OK) {
         log_warn("snapshot %llu from member %llu: %s",
                  (unsigned long long)meta.index, (unsigned long long)from,
                  err.msg);
-        ack_to(n, from, index, rv->rx.received, 0, err.msg);
+        ack_to(n, from, c->stream, index, rv->rx.received, 0, err.msg);
         end_recv(n);
         return;
     }
     if (!c->last) {
-        ack_to(n, from, index, rv->rx.received, 0, NULL);
+        ack_to(n, from, c->stream, index, rv->rx.received, 0, NULL);
         return;
     }
     finish_job *j = calloc(1, sizeof *j);
     if (!j) {
-        ack_to(n, from, index, 0, 0, "out of memory");
+        ack_to(n, from, c->stream, index, 0, 0, "out of memory");
         end_recv(n);
         return;
     }
@@ -743,7 +833,7 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
     if (workers_submit(n->storage, finish_work, finish_done, j) < 0) {
         rv->finishing = 0;
         free(j);
-        ack_to(n, from, index, 0, 0, "the node is stopping");
+        ack_to(n, from, c->stream, index, 0, 0, "the node is stopping");
         end_recv(n);
     }
 }
@@ -765,13 +855,16 @@ static void install_work(void *arg)
     node *n = j->n;
     char path[4200];
     lms_snapshot_header h;
-    if (snap_file(n, j->meta.index, path, sizeof path) != 0)
+    if (atomic_load(&n->storage_poisoned))
+        j->rc = lms_err_set(&j->err, LMS_ABORTED, "an apply batch failed");
+    else if (snap_file(n, j->meta.index, path, sizeof path) != 0)
         j->rc = lms_err_set(&j->err, LMS_INVALID_ARGUMENT, "path too long");
     else
         j->rc = snapshot_load(n->m->ops, n->m->st, path, &h, &j->err);
     if (j->rc == LMS_OK) {
         lms_err perr;
-        if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, &perr) != LMS_OK)
+        if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, j->meta.index,
+                           &perr) != LMS_OK)
             log_warn("snapshot: removing old snapshot files: %s", perr.msg);
     }
 }
@@ -865,12 +958,19 @@ void node_snapshot_tick(node *n)
                      (unsigned long long)s->meta.index,
                      (unsigned long long)s->to);
             end_send(n, s, 0);
+        } else if (!s->sent_last && s->next - s->acked < SNAP_WINDOW) {
+            s->progress_ms = now; /* waiting for snapshot_rate, not the peer */
         } else if (now - s->progress_ms > SNAP_STALL_MS) {
             log_warn("snapshot %llu for member %llu: no progress for %d s",
                      (unsigned long long)s->meta.index,
                      (unsigned long long)s->to, SNAP_STALL_MS / 1000);
             end_send(n, s, 0);
         }
+    }
+    if (n->recv.finishing && now - n->recv.progress_ms >= SNAP_KEEPALIVE_MS) {
+        n->recv.progress_ms = now; /* making the file durable: still alive */
+        ack_to(n, n->recv.from, n->recv.stream, n->recv.meta.index,
+               n->recv.total, 0, NULL);
     }
     if (n->recv.active && !n->recv.finishing &&
         now - n->recv.progress_ms > 3 * SNAP_STALL_MS) {

@@ -427,7 +427,8 @@ static int remove_in(const char *dir, const char *name, lms_err *err)
     return LMS_OK;
 }
 
-int snapshot_prune(const char *dir, size_t keep, lms_err *err)
+int snapshot_prune(const char *dir, size_t keep, uint64_t protect,
+                   lms_err *err)
 {
     uint64_t *v = NULL;
     size_t n = 0;
@@ -446,7 +447,8 @@ int snapshot_prune(const char *dir, size_t keep, lms_err *err)
         if (!parse_name(e->d_name, &index, &temp))
             continue;
         int stale = temp ? n > 0 && index <= newest
-                         : keep == 0 || index < oldest_kept;
+                         : (keep == 0 || index < oldest_kept) &&
+                               !(protect && index == protect);
         if (stale)
             rc = remove_in(dir, e->d_name, err);
     }

@@ -73,9 +73,11 @@ void snapshot_info_free(snapshot_info *info);
 int snapshot_latest(const char *dir, char *path, size_t cap,
                     snapshot_info *info, lms_err *err);
 
-/* Keep the keep newest snapshot files of dir and delete older ones, and
- * any temp file of an index at or below the newest. */
-int snapshot_prune(const char *dir, size_t keep, lms_err *err);
+/* Keep the keep newest snapshot files of dir and delete older ones (but
+ * never the one of index protect, if not 0: the snapshot a node serves),
+ * and any temp file of an index at or below the newest. */
+int snapshot_prune(const char *dir, size_t keep, uint64_t protect,
+                   lms_err *err);
 
 /* ---- InstallSnapshot: the sender's side ---- */
 

@@ -22,6 +22,8 @@ every node snapshot several times and drop whole log segments.
 - A node restarts from its own newest snapshot and the entries after it:
   the log says so, the command log no longer starts at index 1, the data
   is intact, and it catches up.
+- A node whose log was compacted behind a snapshot file that is gone
+  refuses to start, leaving its log alone, and starts once it is back.
 - A node restarted after a crash in the middle of an install (the storage
   still at the old state while the snapshot file and the reset log are
   there) restores the storage from the snapshot file.
@@ -286,6 +288,41 @@ class TestSnapshotRestart(SnapshotTestCase):
         follower.start()
         self.assertIn("starting from snapshot", follower.log_text())
         self.ask("b", 10)
+        c.wait_caught_up()
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+    def test_missing_snapshot_behind_a_compacted_log_is_refused(self):
+        """A node whose log was compacted behind a snapshot that is gone
+        refuses to start (DATA_LOSS, saying what is missing) and leaves its
+        log alone; with the snapshot back it starts."""
+        c = self.cluster
+        path = os.path.join(c.dir, "notes.bin")
+        with open(path, "wb") as f:
+            f.write(os.urandom(200 << 10))
+        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Notes", path),
+                "upload")
+        self.ask("a", 60)
+        c.wait_caught_up()
+        leader = c.leader()
+        follower = [nd for nd in c.nodes if nd is not leader][0]
+        wait_until(lambda: "log compacted up to" in follower.log_text(), timeout=20,
+                   what="a snapshot and compaction on the follower")
+        follower.stop()
+        segments = wal_segments(follower)
+        self.assertNotEqual(os.path.basename(segments[0]), "wal-%020d.log" % 1)
+        snap_dir = os.path.join(follower.data_dir, "snap")
+        hidden = snap_dir + ".hidden"
+        os.rename(snap_dir, hidden)
+        with self.assertRaises(AssertionError) as cm:
+            follower.start(timeout=10)
+        self.assertIn("exited with", str(cm.exception))
+        self.assertIn("compacted behind a snapshot) but there is no readable snapshot",
+                      follower.log_text())
+        self.assertEqual(wal_segments(follower), segments, "the log was left alone")
+        os.rename(snap_dir, snap_dir + ".empty")
+        os.rename(hidden, snap_dir)
+        follower.start()
         c.wait_caught_up()
         self.assertExactlyOnce(c.nodes)
         self.assertSameData(c.nodes)

@@ -304,6 +304,9 @@ static void raft_mistakes_are_errors(void **state)
     expect_error(VALID "raft: { segment_bytes: 2GiB }\n",
                  "3: raft.segment_bytes: 2147483648 bytes is out of range "
                  "(expected 64KiB to 1GiB)");
+    expect_error(VALID "raft: { snapshot_rate: 1KiB }\n",
+                 "3: raft.snapshot_rate: 1024 bytes/s is too slow (0 for no "
+                 "cap, else at least 64KiB)");
     expect_error(VALID "raft: { segment_bytes: lots }\n",
                  "3: raft.segment_bytes: expected a size such as 4096, "
                  "512KiB, 64MiB, 1GiB (or KB/MB/GB), got 'lots'");

@@ -260,7 +260,7 @@ static void test_prune_keeps_the_newest(void **state)
     char recv[PATH_MAX + 8];
     snprintf(recv, sizeof recv, "%s.recv", path);
     write_file(recv, "x", 1);
-    EXPECT_OK(snapshot_prune(dir, 2, &fx->err));
+    EXPECT_OK(snapshot_prune(dir, 2, 0, &fx->err));
     int want[][2] = {{5, 0}, {9, 1}, {12, 1}};
     for (size_t i = 0; i < 3; i++) {
         snapshot_path(dir, (uint64_t)want[i][0], path, sizeof path);
@@ -268,6 +268,15 @@ static void test_prune_keeps_the_newest(void **state)
     }
     assert_false(exists(p));
     assert_true(exists(recv));
+    /* The protected one stays, whatever its age. */
+    lms_snapshot_header h15 = header_at(15);
+    EXPECT_OK(snapshot_save(fx_ops, fx->st, dir, &h15, NULL, &fx->err));
+    EXPECT_OK(snapshot_prune(dir, 1, 9, &fx->err));
+    int after[][2] = {{9, 1}, {12, 0}, {15, 1}};
+    for (size_t i = 0; i < 3; i++) {
+        snapshot_path(dir, (uint64_t)after[i][0], path, sizeof path);
+        assert_int_equal(exists(path), after[i][1]);
+    }
 }
 
 int main(void)
