@@ -48,24 +48,30 @@ typedef struct outstanding {
 } outstanding;
 
 /* A snapshot being streamed to a member (leader; node_snapshot.c). */
+/* A snapshot being streamed to a member (leader; node_transfer.c). The
+ * slot of member `to` stays its own once used. */
 typedef struct snap_send {
     int active, sent_last;
     uint64_t to, epoch, stream;
     int64_t retry_ms; /* after a failed stream to `to`: not before this */
     raft_snapshot_meta meta;
-    snapshot_reader rd;
-    uint64_t next;  /* the next offset to send */
-    uint64_t acked; /* bytes the member said it holds */
+    uint64_t size;    /* of the file */
+    uint64_t next;    /* the next offset to read and send */
+    uint64_t acked;   /* bytes the member said it holds */
+    unsigned reading; /* chunks being read on the I/O thread */
     int64_t started_ms, progress_ms;
 } snap_send;
 
-/* The snapshot being received from the leader (node_snapshot.c). */
+/* The snapshot being received from the leader (node_transfer.c). */
 typedef struct snap_recv {
-    int active, finishing; /* finishing: a storage-thread job owns rx */
+    int active, finishing; /* finishing: the last chunk is queued */
     uint64_t from, term, total, stream;
     raft_snapshot_meta meta;
-    snapshot_receiver rx;
-    int64_t started_ms, progress_ms;
+    uint64_t queued;       /* bytes handed to the I/O thread (next offset) */
+    uint64_t written;      /* bytes it wrote */
+    unsigned jobs;         /* its jobs in flight */
+    snapshot_receiver rx;  /* the I/O thread's */
+    int64_t started_ms, progress_ms, acked_ms;
 } snap_recv;
 
 /* A large append queued for member `to` (node.c, redundant_append). */
@@ -116,6 +122,7 @@ struct node {
     uint64_t idle_applied, idle_since; /* applied index, tick it was seen */
     int snapshotting;
     struct workers *snap_thread; /* writes pinned views (node_snapshot.c) */
+    struct workers *snap_io;     /* chunk reads and writes (node_transfer.c) */
     atomic_int snap_cancel;      /* closing: stop writing */
     /* Set by the storage thread when an apply batch failed: the store may
      * miss that batch, so no later job may build on it (apply, pin,
@@ -168,27 +175,34 @@ int node_snapshot_restore(node *n, struct wal *w, uint64_t *storage_applied,
                           lms_err *err);
 /* After entries were applied: take a snapshot if the policy says so. */
 void node_snapshot_maybe(node *n);
-/* Leader: Raft asks to stream the snapshot to member `to`. */
-void node_snapshot_send(node *n, uint64_t to);
-/* Leader: stop every stream (leadership lost, closing). */
-void node_snapshot_stop_sending(node *n);
 /* Follower: a ready installs meta: reset the log, load the storage. -1 if
  * that cannot start (the node must stop); else *seq is the install's
  * number, done once n->installed reaches it. */
 int node_snapshot_install(node *n, const raft_snapshot_meta *meta,
                           uint64_t *seq);
+/* Every tick: the transfers' clock, and compaction of an idle log. */
+void node_snapshot_tick(node *n);
+/* Start the snapshot threads (node_transfer_start included). */
+int node_snapshot_start(node *n, lms_err *err);
+/* Stop transfers and the snapshot threads (a snapshot being written is
+ * cancelled); node_snapshot_free once the storage thread stopped too. */
+void node_snapshot_close(node *n);
+void node_snapshot_free(node *n);
+
+/* node_transfer.c: InstallSnapshot streams */
+/* Leader: Raft asks to stream the snapshot to member `to`. */
+void node_snapshot_send(node *n, uint64_t to);
+/* Leader: stop every stream (leadership lost, closing). */
+void node_snapshot_stop_sending(node *n);
 /* Peer port callbacks. */
 void node_snapshot_on_chunk(node *n, uint64_t from,
                             const Lms__PeerSnapshotChunk *c);
 void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a);
-/* Every tick: streams that broke or stalled. */
-void node_snapshot_tick(node *n);
-/* Start the snapshot thread. */
-int node_snapshot_start(node *n, lms_err *err);
-/* Stop streams and the snapshot thread (a snapshot being written is
- * cancelled); node_snapshot_free once the storage thread stopped too. */
-void node_snapshot_close(node *n);
-void node_snapshot_free(node *n);
+/* Every tick: snapshot_rate, streams that broke or stalled, keep-alives. */
+void node_transfer_tick(node *n);
+int node_transfer_start(node *n, lms_err *err);
+void node_transfer_close(node *n);
+void node_transfer_free(node *n);
 
 /* node_repair.c */
 /* Must the log be refilled from the leader before Raft starts? */

@@ -17,24 +17,19 @@
  * segments that lie below that point, and all but the two newest snapshot
  * files are removed.
  *
- * Sending one. A follower that needs compacted entries gets
- * RAFT_MSG_SNAPSHOT from the leader's Raft; the glue streams the newest
- * snapshot file in SNAP_CHUNK pieces (PeerSnapshotChunk), at most
- * SNAP_WINDOW bytes ahead of what the follower acknowledged
- * (PeerSnapshotAck), and reports the outcome to Raft once the follower
- * says the whole file is durable, or when the stream fails (an error ack,
- * a broken connection, no progress for SNAP_STALL_MS). Raft then probes
- * the follower again.
+ * Sending and receiving one: node_transfer.c. Once a follower holds the
+ * leader's file, Raft gets the RAFT_MSG_SNAPSHOT; if Raft installs it
+ * (rd.snapshot in a ready), the command log is reset to continue after
+ * the snapshot (log writer) and a storage-thread job replaces the state
+ * with the file's (snapshot_read: all or nothing, with the applied
+ * index); the ready is finished only when both are done, and committed
+ * entries after the snapshot are handed to the storage thread behind the
+ * load, so they apply in order.
  *
- * Receiving one. The follower appends the chunks to a temp file; after
- * the last, a storage-thread job makes it durable under its final name and
- * checks its header against the metadata; then Raft gets the
- * RAFT_MSG_SNAPSHOT. If Raft installs it (rd.snapshot in a ready), the
- * command log is reset to continue after the snapshot (log writer) and a
- * storage-thread job replaces the state with the file's (snapshot_read:
- * all or nothing, with the applied index); the ready is finished only when
- * both are done, and committed entries after the snapshot are handed to
- * the storage thread behind the load, so they apply in order.
+ * Compacting an idle log. A node that applied nothing for IDLE_TICKS and
+ * whose in-memory log holds more than IDLE_LOG_BYTES snapshots (if
+ * anything was applied since its last one) and compacts everything every
+ * member has, so its memory goes back down after a burst.
  *
  * Restarting. The newest snapshot file whose header checks out is the
  * starting point: the storage is restored from it if its applied index is
@@ -45,7 +40,6 @@
 #include "node_internal.h"
 
 #include "log.h"
-#include "peer_codec.h"
 #include "snapshot.h"
 #include "wal.h"
 #include "workers.h"
@@ -59,11 +53,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SNAP_CHUNK ((size_t)512 << 10)
-#define SNAP_WINDOW ((uint64_t)4 << 20)
-#define SNAP_STALL_MS 10000   /* waiting for acks this long: the stream failed */
-#define SNAP_RETRY_MS 1000    /* after a failed stream, before the next one */
-#define SNAP_KEEPALIVE_MS 1000 /* receiver, while it makes the file durable */
 #define SNAP_KEEP_FILES 2
 #define IDLE_TICKS 200                /* applied index unchanged this long */
 #define IDLE_LOG_BYTES ((size_t)1 << 20) /* worth compacting when idle */
@@ -461,383 +450,6 @@ static void idle_check(node *n)
         compact(n, n->snap.index, 1);
 }
 
-/* ---- sending one (leader) ------------------------------------------------ */
-
-static void ack_to(node *n, uint64_t to, uint64_t stream, uint64_t index,
-                   uint64_t received, int done, const char *error)
-{
-    Lms__PeerSnapshotAck a = LMS__PEER_SNAPSHOT_ACK__INIT;
-    a.stream = stream;
-    a.index = index;
-    a.received = received;
-    a.done = done;
-    a.error = (char *)(error ? error : "");
-    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
-    msg.body_case = LMS__PEER_MESSAGE__BODY_SNAPSHOT_ACK;
-    msg.snapshot_ack = &a;
-    if (n->peers)
-        peer_send(n->peers, to, &msg);
-}
-
-static void end_send(node *n, snap_send *s, int ok)
-{
-    if (!s->active)
-        return;
-    s->active = 0;
-    snapshot_reader_close(&s->rd);
-    if (!ok)
-        s->retry_ms = mono_ms() + SNAP_RETRY_MS;
-    if (n->r && !n->closing && !n->failed) {
-        raft_report_snapshot(n->r, s->to, ok);
-        node_schedule_pump(n);
-    }
-}
-
-/* Send chunks until SNAP_WINDOW bytes are ahead of the acknowledgements. */
-static void send_chunks(node *n, snap_send *s)
-{
-    uint8_t *buf = NULL;
-    Lms__PeerServer servers[RAFT_MAX_SERVERS];
-    Lms__PeerServer *ptrs[RAFT_MAX_SERVERS];
-    Lms__PeerSnapshotMeta meta;
-    peer_meta_to_pb(&s->meta, &meta, servers, ptrs);
-    uint64_t rate = n->opts.snapshot_rate;
-    while (s->active && !s->sent_last && s->next - s->acked < SNAP_WINDOW &&
-           (!rate || n->snap_tokens > 0)) {
-        if (!buf && !(buf = malloc(SNAP_CHUNK))) {
-            end_send(n, s, 0);
-            break;
-        }
-        size_t len = 0;
-        int last = 0;
-        lms_err err;
-        if (snapshot_reader_read(&s->rd, s->next, buf, &len, &last, &err) !=
-            LMS_OK) {
-            log_warn("snapshot %llu for member %llu: %s",
-                     (unsigned long long)s->meta.index,
-                     (unsigned long long)s->to, err.msg);
-            end_send(n, s, 0);
-            break;
-        }
-        Lms__PeerSnapshotChunk c = LMS__PEER_SNAPSHOT_CHUNK__INIT;
-        c.term = raft_get_term(n->r);
-        c.meta = &meta;
-        c.offset = s->next;
-        c.data.data = buf;
-        c.data.len = len;
-        c.last = last;
-        c.total = s->rd.size;
-        c.stream = s->stream;
-        Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
-        msg.body_case = LMS__PEER_MESSAGE__BODY_CHUNK;
-        msg.chunk = &c;
-        if (peer_send(n->peers, s->to, &msg) < 0) {
-            log_warn("snapshot %llu for member %llu: the link is down or "
-                     "backed up; Raft will try again",
-                     (unsigned long long)s->meta.index,
-                     (unsigned long long)s->to);
-            end_send(n, s, 0);
-            break;
-        }
-        s->next += len;
-        s->sent_last = last;
-        if (rate)
-            n->snap_tokens -= (int64_t)len;
-    }
-    free(buf);
-}
-
-void node_snapshot_send(node *n, uint64_t to)
-{
-    snap_send *s = NULL;
-    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
-        if (n->sends[i].to == to) { /* its slot, in use or not */
-            s = &n->sends[i];
-            break;
-        }
-        if (!n->sends[i].active && !n->sends[i].to && !s)
-            s = &n->sends[i];
-    }
-    if (s && s->active) { /* Raft asks again: start over, quietly */
-        s->active = 0;
-        snapshot_reader_close(&s->rd);
-    }
-    if (s && s->to == to && mono_ms() < s->retry_ms) {
-        raft_report_snapshot(n->r, to, 0); /* too soon after a failure */
-        return;
-    }
-    char path[4200];
-    lms_err err;
-    if (!s || !n->peers || !n->snap.index ||
-        snap_file(n, n->snap.index, path, sizeof path) != 0 ||
-        snapshot_reader_open(&s->rd, path, SNAP_CHUNK, &err) != LMS_OK) {
-        log_warn("member %llu needs snapshot %llu, which cannot be sent now",
-                 (unsigned long long)to, (unsigned long long)n->snap.index);
-        raft_report_snapshot(n->r, to, 0);
-        return;
-    }
-    s->active = 1;
-    s->sent_last = 0;
-    s->to = to;
-    s->stream = ++n->stream_seq;
-    s->meta = n->snap;
-    s->next = s->acked = 0;
-    s->epoch = peer_epoch(n->peers, to);
-    s->started_ms = s->progress_ms = mono_ms();
-    log_info("sending snapshot %llu (%llu bytes) to member %llu",
-             (unsigned long long)s->meta.index, (unsigned long long)s->rd.size,
-             (unsigned long long)to);
-    send_chunks(n, s);
-}
-
-void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)
-{
-    snap_send *s = NULL;
-    for (size_t i = 0; i < RAFT_MAX_SERVERS && !s; i++)
-        if (n->sends[i].active && n->sends[i].to == from &&
-            n->sends[i].meta.index == a->index &&
-            n->sends[i].stream == a->stream)
-            s = &n->sends[i];
-    if (!s)
-        return; /* an ack of a stream that is over */
-    if (a->error && a->error[0]) {
-        log_warn("member %llu refused snapshot %llu: %s",
-                 (unsigned long long)from, (unsigned long long)a->index,
-                 a->error);
-        end_send(n, s, 0);
-        return;
-    }
-    s->progress_ms = mono_ms();
-    if (a->done) {
-        log_info("snapshot %llu sent to member %llu: %llu bytes in %lld ms",
-                 (unsigned long long)a->index, (unsigned long long)from,
-                 (unsigned long long)s->rd.size,
-                 (long long)(s->progress_ms - s->started_ms));
-        end_send(n, s, 1);
-        return;
-    }
-    if (a->received > s->acked && a->received <= s->next)
-        s->acked = a->received;
-    send_chunks(n, s);
-}
-
-void node_snapshot_stop_sending(node *n)
-{
-    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++)
-        if (n->sends[i].active) {
-            n->sends[i].active = 0;
-            snapshot_reader_close(&n->sends[i].rd);
-        }
-}
-
-/* ---- receiving one (follower) -------------------------------------------- */
-
-typedef struct finish_job {
-    node *n;
-    uint64_t from;
-    int rc;
-    lms_err err;
-} finish_job;
-
-static void end_recv(node *n)
-{
-    if (n->recv.active && !n->recv.finishing)
-        snapshot_receiver_abort(&n->recv.rx);
-    n->recv.active = 0;
-    n->recv.finishing = 0;
-}
-
-/* Storage thread: make the file durable and check its header. */
-static void finish_work(void *arg)
-{
-    finish_job *j = arg;
-    snap_recv *rv = &j->n->recv;
-    char path[4200];
-    snapshot_info info;
-    j->rc = snapshot_receiver_finish(&rv->rx, rv->total, path, sizeof path,
-                                     &j->err);
-    if (j->rc != LMS_OK)
-        return;
-    j->rc = snapshot_peek(path, &info, &j->err);
-    if (j->rc != LMS_OK) {
-        unlink(path);
-        return;
-    }
-    if (info.index != rv->meta.index || info.term != rv->meta.term) {
-        j->rc = lms_err_set(&j->err, LMS_DATA_LOSS,
-                            "the file holds index %llu term %llu, the leader "
-                            "announced %llu term %llu",
-                            (unsigned long long)info.index,
-                            (unsigned long long)info.term,
-                            (unsigned long long)rv->meta.index,
-                            (unsigned long long)rv->meta.term);
-        unlink(path);
-    }
-    snapshot_info_free(&info);
-}
-
-static void finish_done(void *arg)
-{
-    finish_job *j = arg;
-    node *n = j->n;
-    snap_recv *rv = &n->recv;
-    uint64_t index = rv->meta.index;
-    rv->active = rv->finishing = 0;
-    if (n->closing || n->failed || !n->r) {
-        free(j);
-        return;
-    }
-    if (j->rc != LMS_OK) {
-        log_warn("snapshot %llu from member %llu: %s", (unsigned long long)index,
-                 (unsigned long long)j->from, j->err.msg);
-        ack_to(n, j->from, rv->stream, index, 0, 0, j->err.msg);
-        free(j);
-        return;
-    }
-    log_info("received snapshot %llu from member %llu (%llu bytes in %lld ms)",
-             (unsigned long long)index, (unsigned long long)j->from,
-             (unsigned long long)rv->total,
-             (long long)(mono_ms() - rv->started_ms));
-    raft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = RAFT_MSG_SNAPSHOT;
-    m.from = j->from;
-    m.to = n->opts.node_id;
-    m.term = rv->term;
-    m.snapshot = &rv->meta;
-    int rc = raft_step(n->r, &m);
-    if (rc == RAFT_ERR_NOMEM)
-        node_raft_failed(n, "step", rc);
-    ack_to(n, j->from, rv->stream, index, rv->total, 1, NULL);
-    node_schedule_pump(n);
-    free(j);
-}
-
-/* The chunk's stream is the one being received. */
-static int same_stream(const snap_recv *rv, uint64_t from,
-                       const Lms__PeerSnapshotChunk *c, uint64_t index)
-{
-    return rv->active && rv->from == from && rv->meta.index == index &&
-           rv->stream == c->stream;
-}
-
-/* Start receiving the stream c opens; 0 if it could not. */
-static int open_stream(node *n, uint64_t from, const Lms__PeerSnapshotChunk *c,
-                       const raft_snapshot_meta *meta)
-{
-    snap_recv *rv = &n->recv;
-    lms_err err;
-    char why[300];
-    if (c->offset != 0) {
-        snprintf(why, sizeof why, "expected offset 0, got %llu",
-                 (unsigned long long)c->offset);
-        ack_to(n, from, c->stream, meta->index, 0, 0, why);
-        return 0;
-    }
-    if (snapshot_receiver_open(&rv->rx, n->snap_dir, meta->index, &err) !=
-        LMS_OK) {
-        log_warn("snapshot %llu from member %llu: %s",
-                 (unsigned long long)meta->index, (unsigned long long)from,
-                 err.msg);
-        ack_to(n, from, c->stream, meta->index, 0, 0, err.msg);
-        return 0;
-    }
-    rv->active = 1;
-    rv->from = from;
-    rv->meta = *meta;
-    rv->term = c->term;
-    rv->total = c->total;
-    rv->stream = c->stream;
-    rv->started_ms = mono_ms();
-    log_info("receiving snapshot %llu (%llu bytes) from member %llu",
-             (unsigned long long)meta->index, (unsigned long long)c->total,
-             (unsigned long long)from);
-    return 1;
-}
-
-void node_snapshot_on_chunk(node *n, uint64_t from,
-                            const Lms__PeerSnapshotChunk *c)
-{
-    if (!n->r || n->closing || n->failed)
-        return;
-    snap_recv *rv = &n->recv;
-    raft_snapshot_meta meta;
-    char why[300];
-    uint64_t index = c->meta ? c->meta->index : 0;
-    if (!c->meta || peer_meta_from_pb(c->meta, &meta) != RAFT_OK) {
-        ack_to(n, from, c->stream, index, 0, 0,
-               "the chunk's metadata does not decode");
-        return;
-    }
-    if (c->term < raft_get_term(n->r)) {
-        snprintf(why, sizeof why, "stale term %llu (this node is at %llu)",
-                 (unsigned long long)c->term,
-                 (unsigned long long)raft_get_term(n->r));
-        ack_to(n, from, c->stream, index, 0, 0, why);
-        return;
-    }
-    if (rv->finishing) {
-        if (rv->from == from && rv->meta.index == index) /* a resend: alive */
-            ack_to(n, from, c->stream, index, rv->total, 0, NULL);
-        else
-            ack_to(n, from, c->stream, index, 0, 0,
-                   "busy finishing another snapshot");
-        return;
-    }
-    if (rv->active && !same_stream(rv, from, c, index)) {
-        if (c->offset != 0) {
-            ack_to(n, from, c->stream, index, 0, 0,
-                   "receiving another snapshot");
-            return;
-        }
-        log_info("snapshot %llu from member %llu abandoned for a new one",
-                 (unsigned long long)rv->meta.index,
-                 (unsigned long long)rv->from);
-        end_recv(n);
-    }
-    if (!rv->active && !open_stream(n, from, c, &meta))
-        return;
-    rv->progress_ms = mono_ms();
-    lms_err err;
-    if (c->offset > rv->total || c->data.len > rv->total - c->offset ||
-        (c->last && c->offset + c->data.len != rv->total)) {
-        snprintf(why, sizeof why, "chunk at %llu (%zu bytes) does not fit the "
-                 "%llu announced", (unsigned long long)c->offset, c->data.len,
-                 (unsigned long long)rv->total);
-        ack_to(n, from, c->stream, index, rv->rx.received, 0, why);
-        end_recv(n);
-        return;
-    }
-    if (snapshot_receiver_write(&rv->rx, c->offset, c->data.data, c->data.len,
-                                &err) != LMS_OK) {
-        log_warn("snapshot %llu from member %llu: %s",
-                 (unsigned long long)meta.index, (unsigned long long)from,
-                 err.msg);
-        ack_to(n, from, c->stream, index, rv->rx.received, 0, err.msg);
-        end_recv(n);
-        return;
-    }
-    if (!c->last) {
-        ack_to(n, from, c->stream, index, rv->rx.received, 0, NULL);
-        return;
-    }
-    finish_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        ack_to(n, from, c->stream, index, 0, 0, "out of memory");
-        end_recv(n);
-        return;
-    }
-    j->n = n;
-    j->from = from;
-    rv->finishing = 1;
-    if (workers_submit(n->storage, finish_work, finish_done, j) < 0) {
-        rv->finishing = 0;
-        free(j);
-        ack_to(n, from, c->stream, index, 0, 0, "the node is stopping");
-        end_recv(n);
-    }
-}
-
 /* ---- installing one (follower) ------------------------------------------- */
 
 typedef struct install_job {
@@ -926,59 +538,11 @@ int node_snapshot_install(node *n, const raft_snapshot_meta *meta, uint64_t *seq
 
 /* ---- the clock, closing -------------------------------------------------- */
 
-/* snapshot_rate: refill the budget, and go on with streams that waited
- * for it. */
-static void refill(node *n)
-{
-    uint64_t rate = n->opts.snapshot_rate;
-    if (!rate)
-        return;
-    unsigned tick = n->opts.tick_ms ? n->opts.tick_ms : 10;
-    int64_t cap = (int64_t)(rate / 5 > SNAP_CHUNK ? rate / 5 : SNAP_CHUNK);
-    n->snap_tokens += (int64_t)(rate * tick / 1000);
-    if (n->snap_tokens > cap)
-        n->snap_tokens = cap;
-    for (size_t i = 0; i < RAFT_MAX_SERVERS && n->snap_tokens > 0; i++)
-        if (n->sends[i].active && !n->sends[i].sent_last)
-            send_chunks(n, &n->sends[i]);
-}
-
 void node_snapshot_tick(node *n)
 {
-    int64_t now = mono_ms();
-    refill(n);
+    node_transfer_tick(n);
     if (n->ticks % 20 == 0)
         idle_check(n);
-    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
-        snap_send *s = &n->sends[i];
-        if (!s->active)
-            continue;
-        if (peer_epoch(n->peers, s->to) != s->epoch) {
-            log_warn("snapshot %llu for member %llu: the connection broke",
-                     (unsigned long long)s->meta.index,
-                     (unsigned long long)s->to);
-            end_send(n, s, 0);
-        } else if (!s->sent_last && s->next - s->acked < SNAP_WINDOW) {
-            s->progress_ms = now; /* waiting for snapshot_rate, not the peer */
-        } else if (now - s->progress_ms > SNAP_STALL_MS) {
-            log_warn("snapshot %llu for member %llu: no progress for %d s",
-                     (unsigned long long)s->meta.index,
-                     (unsigned long long)s->to, SNAP_STALL_MS / 1000);
-            end_send(n, s, 0);
-        }
-    }
-    if (n->recv.finishing && now - n->recv.progress_ms >= SNAP_KEEPALIVE_MS) {
-        n->recv.progress_ms = now; /* making the file durable: still alive */
-        ack_to(n, n->recv.from, n->recv.stream, n->recv.meta.index,
-               n->recv.total, 0, NULL);
-    }
-    if (n->recv.active && !n->recv.finishing &&
-        now - n->recv.progress_ms > 3 * SNAP_STALL_MS) {
-        log_warn("snapshot %llu from member %llu: abandoned (nothing for %d s)",
-                 (unsigned long long)n->recv.meta.index,
-                 (unsigned long long)n->recv.from, 3 * SNAP_STALL_MS / 1000);
-        end_recv(n);
-    }
 }
 
 int node_snapshot_start(node *n, lms_err *err)
@@ -987,14 +551,12 @@ int node_snapshot_start(node *n, lms_err *err)
     if (!n->snap_thread)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
                            "cannot start the snapshot thread");
-    return LMS_OK;
+    return node_transfer_start(n, err);
 }
 
 void node_snapshot_close(node *n)
 {
-    node_snapshot_stop_sending(n);
-    if (n->recv.active && !n->recv.finishing)
-        end_recv(n);
+    node_transfer_close(n);
     atomic_store(&n->snap_cancel, 1);
     if (n->snap_thread)
         workers_stop(n->snap_thread); /* runs take_done: closing */
@@ -1002,6 +564,7 @@ void node_snapshot_close(node *n)
 
 void node_snapshot_free(node *n)
 {
+    node_transfer_free(n);
     workers_free(n->snap_thread);
     n->snap_thread = NULL;
 }

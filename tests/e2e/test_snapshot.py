@@ -187,9 +187,13 @@ class TestSnapshotInterrupted(SnapshotTestCase):
     def test_receiver_killed_mid_stream(self):
         c = self.cluster
         leader, lagging = self.lag_behind_a_big_snapshot()
+        partial = os.path.join(lagging.data_dir, "snap", "*.recv")
+        wait_until(lambda: glob.glob(partial) and os.path.getsize(glob.glob(partial)[0]),
+                   timeout=10, what="a partial snapshot file")
         lagging.kill9()
-        self.assertTrue(glob.glob(os.path.join(lagging.data_dir, "snap", "*.recv")),
-                        "a partial snapshot file is left behind by the kill")
+        self.assertNotIn("received snapshot", lagging.log_text(),
+                         "killed in the middle of the stream")
+        self.assertTrue(glob.glob(partial), "the kill leaves the partial file behind")
         lagging.start()
         c.wait_caught_up(timeout=60)
         self.assertIn("installed snapshot", lagging.log_text())

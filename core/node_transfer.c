@@ -1,0 +1,616 @@
+/*
+ * node_transfer.c: InstallSnapshot streams between members (see
+ * PeerSnapshotChunk in proto/peer.proto and node_internal.h).
+ *
+ * Sending (leader). Raft's RAFT_MSG_SNAPSHOT for a member starts a stream
+ * of the newest snapshot file in SNAP_CHUNK pieces, at most SNAP_WINDOW
+ * bytes ahead of what the member acknowledged and within snapshot_rate.
+ * Streams are numbered, so acknowledgements of an earlier stream are told
+ * apart. The outcome goes to Raft (raft_report_snapshot) once the member
+ * says the whole file is durable, or when the stream fails: an error ack,
+ * a new connection, SNAP_STALL_MS waiting for acks. After a failure the
+ * member gets no new stream for SNAP_RETRY_MS.
+ *
+ * Receiving (follower). Chunks must come in order; each is acknowledged
+ * once written. After the last the file is made durable under its final
+ * name and its header checked against the metadata, and Raft gets the
+ * RAFT_MSG_SNAPSHOT (node_snapshot.c installs it if Raft says so). While
+ * writes are queued, the receiver tells the leader every
+ * SNAP_KEEPALIVE_MS that it is alive.
+ *
+ * The loop never touches the files: reading chunks (sender) and writing,
+ * syncing and checking them (receiver) run in order on the I/O thread
+ * (n->snap_io), and their results come back to the loop in order.
+ */
+#include "node_internal.h"
+
+#include "log.h"
+#include "peer_codec.h"
+#include "snapshot.h"
+#include "workers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SNAP_CHUNK ((size_t)512 << 10)
+#define SNAP_WINDOW ((uint64_t)4 << 20)
+#define SNAP_STALL_MS 10000   /* waiting for acks this long: the stream failed */
+#define SNAP_RETRY_MS 1000    /* after a failed stream, before the next one */
+#define SNAP_KEEPALIVE_MS 1000 /* receiver, while its writes are queued */
+#define RECV_IDLE_MS 30000    /* receiver: nothing from the leader this long */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ack_to(node *n, uint64_t to, uint64_t stream, uint64_t index,
+                   uint64_t received, int done, const char *error)
+{
+    Lms__PeerSnapshotAck a = LMS__PEER_SNAPSHOT_ACK__INIT;
+    a.stream = stream;
+    a.index = index;
+    a.received = received;
+    a.done = done;
+    a.error = (char *)(error ? error : "");
+    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
+    msg.body_case = LMS__PEER_MESSAGE__BODY_SNAPSHOT_ACK;
+    msg.snapshot_ack = &a;
+    if (n->peers)
+        peer_send(n->peers, to, &msg);
+}
+
+/* ---- sending (leader) ----------------------------------------------------- */
+
+/* One chunk read on the I/O thread, sent from the loop. */
+typedef struct read_job {
+    node *n;
+    size_t slot;
+    uint64_t stream, offset;
+    size_t len;
+    int last, rc;
+    lms_err err;
+    char path[4200];
+    uint8_t data[];
+} read_job;
+
+static void end_send(node *n, snap_send *s, int ok)
+{
+    if (!s->active)
+        return;
+    s->active = 0;
+    if (!ok)
+        s->retry_ms = mono_ms() + SNAP_RETRY_MS;
+    if (n->r && !n->closing && !n->failed) {
+        raft_report_snapshot(n->r, s->to, ok);
+        node_schedule_pump(n);
+    }
+}
+
+/* I/O thread: the chunk, by its own descriptor (so nothing is shared with
+ * the loop, and a file pruned meanwhile is simply an error). */
+static void read_work(void *arg)
+{
+    read_job *j = arg;
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        j->rc = lms_err_set(&j->err, LMS_NOT_FOUND, "cannot open %s: %s",
+                            j->path, strerror(errno));
+        return;
+    }
+    size_t got = 0;
+    while (got < j->len) {
+        ssize_t r = pread(fd, j->data + got, j->len - got,
+                          (off_t)(j->offset + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            j->rc = lms_err_set(&j->err, LMS_DATA_LOSS, "reading %s: %s",
+                                j->path, r < 0 ? strerror(errno)
+                                               : "the file got shorter");
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+}
+
+/* Loop: send what was read, in order. */
+static void read_done(void *arg)
+{
+    read_job *j = arg;
+    node *n = j->n;
+    snap_send *s = &n->sends[j->slot];
+    s->reading--;
+    if (!s->active || s->stream != j->stream || n->closing || n->failed) {
+        free(j);
+        return;
+    }
+    if (j->rc != LMS_OK) {
+        log_warn("snapshot %llu for member %llu: %s",
+                 (unsigned long long)s->meta.index, (unsigned long long)s->to,
+                 j->err.msg);
+        end_send(n, s, 0);
+        free(j);
+        return;
+    }
+    Lms__PeerServer servers[RAFT_MAX_SERVERS];
+    Lms__PeerServer *ptrs[RAFT_MAX_SERVERS];
+    Lms__PeerSnapshotMeta meta;
+    peer_meta_to_pb(&s->meta, &meta, servers, ptrs);
+    Lms__PeerSnapshotChunk c = LMS__PEER_SNAPSHOT_CHUNK__INIT;
+    c.term = raft_get_term(n->r);
+    c.meta = &meta;
+    c.offset = j->offset;
+    c.data.data = j->data;
+    c.data.len = j->len;
+    c.last = j->last;
+    c.total = s->size;
+    c.stream = s->stream;
+    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
+    msg.body_case = LMS__PEER_MESSAGE__BODY_CHUNK;
+    msg.chunk = &c;
+    if (peer_send(n->peers, s->to, &msg) < 0) {
+        log_warn("snapshot %llu for member %llu: the link is down or backed "
+                 "up; Raft will try again", (unsigned long long)s->meta.index,
+                 (unsigned long long)s->to);
+        end_send(n, s, 0);
+    }
+    free(j);
+}
+
+/* Queue reads until SNAP_WINDOW bytes are ahead of the acknowledgements
+ * (or snapshot_rate's budget is spent). */
+static void send_chunks(node *n, snap_send *s)
+{
+    uint64_t rate = n->opts.snapshot_rate;
+    while (s->active && !s->sent_last && s->next - s->acked < SNAP_WINDOW &&
+           (!rate || n->snap_tokens > 0)) {
+        size_t len = s->size - s->next < SNAP_CHUNK ? (size_t)(s->size - s->next)
+                                                    : SNAP_CHUNK;
+        read_job *j = calloc(1, sizeof *j + len);
+        if (!j) {
+            end_send(n, s, 0);
+            return;
+        }
+        j->n = n;
+        j->slot = (size_t)(s - n->sends);
+        j->stream = s->stream;
+        j->offset = s->next;
+        j->len = len;
+        j->last = s->next + len == s->size;
+        snapshot_path(n->snap_dir, s->meta.index, j->path, sizeof j->path);
+        if (workers_submit(n->snap_io, read_work, read_done, j) < 0) {
+            free(j);
+            end_send(n, s, 0);
+            return;
+        }
+        s->reading++;
+        s->next += len;
+        s->sent_last = j->last;
+        if (rate)
+            n->snap_tokens -= (int64_t)len;
+    }
+}
+
+void node_snapshot_send(node *n, uint64_t to)
+{
+    snap_send *s = NULL;
+    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
+        if (n->sends[i].to == to) { /* its slot, in use or not */
+            s = &n->sends[i];
+            break;
+        }
+        if (!n->sends[i].to && !s)
+            s = &n->sends[i];
+    }
+    if (s && s->active)
+        s->active = 0; /* Raft asks again: start over (reads in flight drop) */
+    if (s && s->to == to && mono_ms() < s->retry_ms) {
+        raft_report_snapshot(n->r, to, 0); /* too soon after a failure */
+        return;
+    }
+    char path[4200];
+    struct stat st;
+    if (!s || !n->peers || !n->snap.index || !n->snap_io ||
+        snapshot_path(n->snap_dir, n->snap.index, path, sizeof path) != 0 ||
+        stat(path, &st) != 0 || st.st_size <= 0) {
+        log_warn("member %llu needs snapshot %llu, which cannot be sent now",
+                 (unsigned long long)to, (unsigned long long)n->snap.index);
+        if (s)
+            s->retry_ms = mono_ms() + SNAP_RETRY_MS;
+        raft_report_snapshot(n->r, to, 0);
+        return;
+    }
+    s->active = 1;
+    s->sent_last = 0;
+    s->to = to;
+    s->stream = ++n->stream_seq;
+    s->meta = n->snap;
+    s->size = (uint64_t)st.st_size;
+    s->next = s->acked = 0;
+    s->epoch = peer_epoch(n->peers, to);
+    s->started_ms = s->progress_ms = mono_ms();
+    log_info("sending snapshot %llu (%llu bytes) to member %llu",
+             (unsigned long long)s->meta.index, (unsigned long long)s->size,
+             (unsigned long long)to);
+    send_chunks(n, s);
+}
+
+void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)
+{
+    snap_send *s = NULL;
+    for (size_t i = 0; i < RAFT_MAX_SERVERS && !s; i++)
+        if (n->sends[i].active && n->sends[i].to == from &&
+            n->sends[i].meta.index == a->index &&
+            n->sends[i].stream == a->stream)
+            s = &n->sends[i];
+    if (!s)
+        return; /* an ack of a stream that is over */
+    if (a->error && a->error[0]) {
+        log_warn("member %llu refused snapshot %llu: %s",
+                 (unsigned long long)from, (unsigned long long)a->index,
+                 a->error);
+        end_send(n, s, 0);
+        return;
+    }
+    s->progress_ms = mono_ms();
+    if (a->done) {
+        log_info("snapshot %llu sent to member %llu: %llu bytes in %lld ms",
+                 (unsigned long long)a->index, (unsigned long long)from,
+                 (unsigned long long)s->size,
+                 (long long)(s->progress_ms - s->started_ms));
+        end_send(n, s, 1);
+        return;
+    }
+    if (a->received > s->acked && a->received <= s->next)
+        s->acked = a->received;
+    send_chunks(n, s);
+}
+
+void node_snapshot_stop_sending(node *n)
+{
+    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++)
+        n->sends[i].active = 0; /* reads in flight are dropped */
+}
+
+/* ---- receiving (follower) -------------------------------------------------- */
+
+/* One step of the stream being received, on the I/O thread: open (with
+ * the first chunk), write a chunk, finish (with the last), or abort. */
+typedef struct recv_job {
+    node *n;
+    int abort, open, last;
+    uint64_t stream, index, term, offset, total;
+    size_t len;
+    int rc;
+    lms_err err;
+    uint8_t data[];
+} recv_job;
+
+/* I/O thread. n->recv.rx is this thread's alone. */
+static void recv_work(void *arg)
+{
+    recv_job *j = arg;
+    node *n = j->n;
+    snapshot_receiver *rx = &n->recv.rx;
+    if (j->abort) {
+        snapshot_receiver_abort(rx);
+        return;
+    }
+    if (j->open)
+        j->rc = snapshot_receiver_open(rx, n->snap_dir, j->index, &j->err);
+    if (j->rc == LMS_OK)
+        j->rc = snapshot_receiver_write(rx, j->offset, j->data, j->len,
+                                        &j->err);
+    if (j->rc != LMS_OK) {
+        snapshot_receiver_abort(rx);
+        return;
+    }
+    if (!j->last)
+        return;
+    char path[4200];
+    snapshot_info info;
+    j->rc = snapshot_receiver_finish(rx, j->total, path, sizeof path, &j->err);
+    if (j->rc == LMS_OK)
+        j->rc = snapshot_peek(path, &info, &j->err);
+    else
+        return;
+    if (j->rc != LMS_OK) {
+        unlink(path);
+        return;
+    }
+    if (info.index != j->index || info.term != j->term) {
+        j->rc = lms_err_set(&j->err, LMS_DATA_LOSS,
+                            "the file holds index %llu term %llu, the leader "
+                            "announced %llu term %llu",
+                            (unsigned long long)info.index,
+                            (unsigned long long)info.term,
+                            (unsigned long long)j->index,
+                            (unsigned long long)j->term);
+        unlink(path);
+    }
+    snapshot_info_free(&info);
+}
+
+static void submit_recv(node *n, recv_job *j, workers_fn done);
+
+/* Give up the stream being received (its temp file goes, in order). */
+static void drop_stream(node *n)
+{
+    snap_recv *rv = &n->recv;
+    if (!rv->active)
+        return;
+    rv->active = rv->finishing = 0;
+    recv_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->n = n;
+        j->abort = 1;
+        submit_recv(n, j, NULL);
+    }
+}
+
+/* The stream the receiver is on, and the job is of it. */
+static int current(const snap_recv *rv, const recv_job *j)
+{
+    return rv->active && rv->stream == j->stream && rv->meta.index == j->index;
+}
+
+/* Loop: a chunk is written (or the file finished). */
+static void recv_done(void *arg)
+{
+    recv_job *j = arg;
+    node *n = j->n;
+    snap_recv *rv = &n->recv;
+    rv->jobs--;
+    if (n->closing || n->failed || !n->r || !current(rv, j)) {
+        free(j);
+        return;
+    }
+    if (j->rc != LMS_OK) {
+        log_warn("snapshot %llu from member %llu: %s",
+                 (unsigned long long)j->index, (unsigned long long)rv->from,
+                 j->err.msg);
+        ack_to(n, rv->from, j->stream, j->index, rv->written, 0, j->err.msg);
+        rv->active = rv->finishing = 0; /* the job removed its file */
+        free(j);
+        return;
+    }
+    rv->written = j->offset + j->len;
+    rv->acked_ms = mono_ms();
+    if (!j->last) {
+        ack_to(n, rv->from, j->stream, j->index, rv->written, 0, NULL);
+        free(j);
+        return;
+    }
+    rv->active = rv->finishing = 0;
+    log_info("received snapshot %llu from member %llu (%llu bytes in %lld ms)",
+             (unsigned long long)j->index, (unsigned long long)rv->from,
+             (unsigned long long)j->total,
+             (long long)(mono_ms() - rv->started_ms));
+    raft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_SNAPSHOT;
+    m.from = rv->from;
+    m.to = n->opts.node_id;
+    m.term = rv->term;
+    m.snapshot = &rv->meta;
+    int rc = raft_step(n->r, &m);
+    if (rc == RAFT_ERR_NOMEM)
+        node_raft_failed(n, "step", rc);
+    ack_to(n, rv->from, j->stream, j->index, j->total, 1, NULL);
+    node_schedule_pump(n);
+    free(j);
+}
+
+static void submit_recv(node *n, recv_job *j, workers_fn done)
+{
+    if (!n->snap_io || workers_submit(n->snap_io, recv_work, done, j) < 0) {
+        free(j);
+        n->recv.active = n->recv.finishing = 0;
+        return;
+    }
+    if (done)
+        n->recv.jobs++;
+}
+
+/* Start receiving the stream chunk c opens; 0 if it does not open one. */
+static int open_stream(node *n, uint64_t from, const Lms__PeerSnapshotChunk *c,
+                       const raft_snapshot_meta *meta)
+{
+    snap_recv *rv = &n->recv;
+    if (c->offset != 0) {
+        char why[120];
+        snprintf(why, sizeof why, "expected offset 0, got %llu",
+                 (unsigned long long)c->offset);
+        ack_to(n, from, c->stream, meta->index, 0, 0, why);
+        return 0;
+    }
+    rv->active = 1;
+    rv->finishing = 0;
+    rv->from = from;
+    rv->meta = *meta;
+    rv->term = c->term;
+    rv->total = c->total;
+    rv->stream = c->stream;
+    rv->queued = rv->written = 0;
+    rv->started_ms = rv->acked_ms = mono_ms();
+    log_info("receiving snapshot %llu (%llu bytes) from member %llu",
+             (unsigned long long)meta->index, (unsigned long long)c->total,
+             (unsigned long long)from);
+    return 1;
+}
+
+void node_snapshot_on_chunk(node *n, uint64_t from,
+                            const Lms__PeerSnapshotChunk *c)
+{
+    if (!n->r || n->closing || n->failed)
+        return;
+    snap_recv *rv = &n->recv;
+    raft_snapshot_meta meta;
+    char why[300];
+    uint64_t index = c->meta ? c->meta->index : 0;
+    if (!c->meta || peer_meta_from_pb(c->meta, &meta) != RAFT_OK) {
+        ack_to(n, from, c->stream, index, 0, 0,
+               "the chunk's metadata does not decode");
+        return;
+    }
+    if (c->term < raft_get_term(n->r)) {
+        snprintf(why, sizeof why, "stale term %llu (this node is at %llu)",
+                 (unsigned long long)c->term,
+                 (unsigned long long)raft_get_term(n->r));
+        ack_to(n, from, c->stream, index, 0, 0, why);
+        return;
+    }
+    int same = rv->active && rv->from == from && rv->meta.index == index &&
+               rv->stream == c->stream;
+    if (rv->finishing && !same) {
+        ack_to(n, from, c->stream, index, 0, 0,
+               "busy finishing another snapshot");
+        return;
+    }
+    if (rv->active && !same) {
+        if (c->offset != 0) {
+            ack_to(n, from, c->stream, index, 0, 0,
+                   "receiving another snapshot");
+            return;
+        }
+        log_info("snapshot %llu from member %llu abandoned for a new one",
+                 (unsigned long long)rv->meta.index,
+                 (unsigned long long)rv->from);
+        drop_stream(n);
+    }
+    if (!rv->active && !open_stream(n, from, c, &meta))
+        return;
+    rv->progress_ms = mono_ms();
+    if (c->offset > rv->total || c->data.len > rv->total - c->offset ||
+        (c->last && c->offset + c->data.len != rv->total)) {
+        snprintf(why, sizeof why, "chunk at %llu (%zu bytes) does not fit the "
+                 "%llu announced", (unsigned long long)c->offset, c->data.len,
+                 (unsigned long long)rv->total);
+        ack_to(n, from, c->stream, index, rv->written, 0, why);
+        drop_stream(n);
+        return;
+    }
+    if (c->offset + c->data.len <= rv->queued && c->offset < rv->queued) {
+        ack_to(n, from, c->stream, index, rv->written, 0, NULL); /* a resend */
+        return;
+    }
+    if (c->offset != rv->queued) {
+        snprintf(why, sizeof why, "chunk at %llu, expected %llu",
+                 (unsigned long long)c->offset,
+                 (unsigned long long)rv->queued);
+        ack_to(n, from, c->stream, index, rv->written, 0, why);
+        drop_stream(n);
+        return;
+    }
+    recv_job *j = calloc(1, sizeof *j + c->data.len);
+    if (!j) {
+        ack_to(n, from, c->stream, index, rv->written, 0, "out of memory");
+        drop_stream(n);
+        return;
+    }
+    j->n = n;
+    j->open = c->offset == 0;
+    j->last = c->last;
+    j->stream = c->stream;
+    j->index = meta.index;
+    j->term = meta.term;
+    j->offset = c->offset;
+    j->total = rv->total;
+    j->len = c->data.len;
+    if (c->data.len)
+        memcpy(j->data, c->data.data, c->data.len);
+    rv->queued += c->data.len;
+    rv->finishing = c->last;
+    submit_recv(n, j, recv_done);
+    if (!rv->active)
+        ack_to(n, from, c->stream, index, rv->written, 0, "the node is stopping");
+}
+
+/* ---- the clock, start, stop ------------------------------------------------ */
+
+/* snapshot_rate: refill the budget, and go on with streams that waited
+ * for it. */
+static void refill(node *n)
+{
+    uint64_t rate = n->opts.snapshot_rate;
+    if (!rate)
+        return;
+    unsigned tick = n->opts.tick_ms ? n->opts.tick_ms : 10;
+    int64_t cap = (int64_t)(rate / 5 > SNAP_CHUNK ? rate / 5 : SNAP_CHUNK);
+    n->snap_tokens += (int64_t)(rate * tick / 1000);
+    if (n->snap_tokens > cap)
+        n->snap_tokens = cap;
+    for (size_t i = 0; i < RAFT_MAX_SERVERS && n->snap_tokens > 0; i++)
+        if (n->sends[i].active && !n->sends[i].sent_last)
+            send_chunks(n, &n->sends[i]);
+}
+
+void node_transfer_tick(node *n)
+{
+    int64_t now = mono_ms();
+    refill(n);
+    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
+        snap_send *s = &n->sends[i];
+        if (!s->active)
+            continue;
+        if (peer_epoch(n->peers, s->to) != s->epoch) {
+            log_warn("snapshot %llu for member %llu: the connection broke",
+                     (unsigned long long)s->meta.index,
+                     (unsigned long long)s->to);
+            end_send(n, s, 0);
+        } else if (!s->sent_last && s->next - s->acked < SNAP_WINDOW) {
+            s->progress_ms = now; /* waiting for snapshot_rate, not the peer */
+        } else if (now - s->progress_ms > SNAP_STALL_MS) {
+            log_warn("snapshot %llu for member %llu: no progress for %d s",
+                     (unsigned long long)s->meta.index,
+                     (unsigned long long)s->to, SNAP_STALL_MS / 1000);
+            end_send(n, s, 0);
+        }
+    }
+    snap_recv *rv = &n->recv;
+    if (rv->active && rv->jobs && now - rv->acked_ms >= SNAP_KEEPALIVE_MS) {
+        rv->acked_ms = now; /* writes queued: still alive */
+        ack_to(n, rv->from, rv->stream, rv->meta.index, rv->written, 0, NULL);
+    }
+    if (rv->active && !rv->jobs && now - rv->progress_ms > RECV_IDLE_MS) {
+        log_warn("snapshot %llu from member %llu: abandoned (nothing for %d s)",
+                 (unsigned long long)rv->meta.index,
+                 (unsigned long long)rv->from, RECV_IDLE_MS / 1000);
+        drop_stream(n);
+    }
+}
+
+int node_transfer_start(node *n, lms_err *err)
+{
+    n->recv.rx.fd = -1;
+    n->snap_io = workers_start(n->base, "snapshot-io", 1, 0);
+    if (!n->snap_io)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
+                           "cannot start the snapshot I/O thread");
+    return LMS_OK;
+}
+
+void node_transfer_close(node *n)
+{
+    node_snapshot_stop_sending(n);
+    drop_stream(n);
+    if (n->snap_io)
+        workers_stop(n->snap_io); /* runs what is queued; dones see closing */
+    snapshot_receiver_abort(&n->recv.rx); /* the thread is gone: ours now */
+}
+
+void node_transfer_free(node *n)
+{
+    workers_free(n->snap_io);
+    n->snap_io = NULL;
+}
