@@ -3,7 +3,10 @@
  * then handed to its handler in stages:
  *
  *   storage thread  authenticate the token, check the role, then the
- *                   handler's prepare(): answer a read, or build a Command
+ *                   handler's prepare(): answer a read, or build a Command.
+ *                   Requests queued together are prepared together, in
+ *                   one storage transaction (rolled back: prepare only
+ *                   reads)
  *   worker pool     optional: expensive work (password hashing) that
  *                   prepare() asked for
  *   loop            optional: a question to the tutor (tutor.h), its
@@ -53,5 +56,7 @@ blob *dispatch_on_too_many(void *arg);
 
 /* SHA-256 of a session token, as stored. */
 void dispatch_token_hash(const char *token, uint8_t out[32]);
+/* SHA-256 of len bytes at data (NULL when len is 0). Any thread. */
+void dispatch_sha256(const void *data, size_t len, uint8_t out[32]);
 
 #endif

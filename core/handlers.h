@@ -94,6 +94,7 @@ struct req {
     blob *out;         /* the packed answer frame */
     blob *cmd_blob;
     next_step step;    /* engine: what the last stage asked for */
+    req *batch_next;   /* engine: the next request of its prepare batch */
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
 
     /* handler scratch, lives as long as the request */

@@ -7,7 +7,6 @@
 #include "log.h"
 
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,8 +164,7 @@ void *pb_list(req *r, const ProtobufCMessageDescriptor *d, const ptr_vec *pv)
 
 ProtobufCBinaryData req_sha256(req *r, ProtobufCBinaryData data)
 {
-    static const uint8_t none[1];
     ProtobufCBinaryData h = {LMS_SHA256_LEN, req_alloc(r, LMS_SHA256_LEN)};
-    SHA256(data.data ? data.data : none, data.len, h.data);
+    dispatch_sha256(data.data, data.len, h.data);
     return h;
 }
