@@ -214,6 +214,8 @@ static int sq_connect(sq_inst *s, const sq_config *cfg, lms_err *err)
                            sys ? ": " : "", sys ? strerror(sys) : "");
     }
     rc = sq_configure(s, cfg, err);
+    if (rc == LMS_OK)
+        rc = sq_ckpt_start(s, cfg->synchronous, err);
     if (rc != LMS_OK)
         return rc;
     int version = 0;
@@ -269,6 +271,7 @@ void sq_close(void *inst)
     sq_inst *s = inst;
     if (s == NULL)
         return;
+    sq_ckpt_stop(s);
     sq_finalize_all(s);
     if (s->db) {
         if (!sqlite3_get_autocommit(s->db))

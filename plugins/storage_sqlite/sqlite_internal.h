@@ -6,7 +6,8 @@
  * mapping and the bind/column helpers; sqlite_ops.c and sqlite_work.c the
  * entity operations of struct lms_storage_ops, sqlite_tutor.c those the
  * tutor added (course settings, counting queries); sqlite_snapshot.c the
- * snapshot ops, over the backend-neutral snap_stream.c. Nothing here is
+ * snapshot ops, over the backend-neutral snap_stream.c; sqlite_checkpoint.c
+ * the WAL checkpoints, on a thread of their own. Nothing here is
  * exported: the plugin is built with -fvisibility=hidden and only
  * lms_plugin_entry is marked LMS_PLUGIN_EXPORT.
  */
@@ -98,8 +99,11 @@ typedef struct sq_sql {
 } sq_sql;
 
 /* One open database: the state behind the plugin's `void *inst`. */
+typedef struct sq_ckpt sq_ckpt;
+
 typedef struct sq_inst {
     sqlite3 *db;
+    sq_ckpt *ckpt; /* background checkpoints (sqlite_checkpoint.c) */
     const struct lms_host *host;
     struct lms_plugin_ctx *ctx;
     char *path;   /* the database file, absolute or as configured */
@@ -110,6 +114,14 @@ typedef struct sq_inst {
     unsigned char *keep;
     size_t keep_cap;
 } sq_inst;
+
+/* ---- sqlite_checkpoint.c ---- */
+
+/* Move s->db's WAL checkpoints to a thread of its own (synchronous_pragma:
+ * the instance's, for the checkpointing connection). */
+int sq_ckpt_start(sq_inst *s, const char *synchronous_pragma, lms_err *err);
+/* Stop that thread (SQLite's own checkpoints take over). NULL-safe. */
+void sq_ckpt_stop(sq_inst *s);
 
 /* ---- sqlite_schema.c ---- */
 

@@ -12,6 +12,7 @@
  */
 #include "storage_fixture.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -330,6 +331,65 @@ static void test_reopen_keeps_everything(void **state)
     assert_int_equal(got.expires, 500);
 }
 
+/* Threads of this process named name. */
+static int threads_named(const char *name)
+{
+    int n = 0;
+    char path[300], comm[64];
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(comm, sizeof comm, f) && strncmp(comm, name, strlen(name)) == 0)
+            n++;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Checkpoints run on a thread of the instance's own: the pages of a commit
+ * that takes the WAL past its threshold (a 5 MB file, ~1300 pages) reach
+ * the database file shortly after. */
+static void test_checkpoints_happen_in_the_background(void **state)
+{
+    fixture *fx = *state;
+    char db[PATH_MAX];
+    fx_db_path(fx, db, sizeof db);
+    assert_int_equal(threads_named("sqlite-ckpt"), 1); /* this instance's */
+    long long before = file_size(db);
+    fx_fill_everything(fx); /* one commit, with a 5 MB file */
+    long long right_after = file_size(db);
+    long long later = right_after;
+    for (int i = 0; i < 500 && later < FX_BIG_FILE; i++) {
+        usleep(10000);
+        later = file_size(db);
+    }
+    assert_true(later >= FX_BIG_FILE); /* the pages reached the file */
+    assert_true(before < FX_BIG_FILE);
+    /* and the store is intact and serves as before */
+    assert_int_equal(applied(fx), FX_FILLED_INDEX);
+    lms_submission s;
+    EXPECT_OK(fx_ops->submission_get(fx->st, 20, 1, &s, &fx->err));
+    assert_int_equal(s.size, FX_BIG_FILE);
+    /* closing stops it (ASan: nothing leaks); reopening starts one */
+    EXPECT_OK(fx_reopen(fx, NULL));
+    assert_int_equal(threads_named("sqlite-ckpt"), 1);
+    assert_int_equal(applied(fx), FX_FILLED_INDEX);
+}
+
 static void test_migrate_is_idempotent(void **state)
 {
     fixture *fx = *state;
@@ -507,6 +567,7 @@ int run_lifecycle_tests(void)
         T(test_writes_need_a_transaction),
         T(test_transaction_misuse_is_refused),
         T(test_close_rolls_back_an_open_transaction),
+        T(test_checkpoints_happen_in_the_background),
         T(test_reopen_keeps_everything),
         T(test_migrate_is_idempotent),
         T(test_migrate_refuses_newer_schema),
