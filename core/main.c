@@ -58,7 +58,7 @@ typedef struct lmsd {
     net *net;
     struct event *sigint, *sigterm, *sighup, *drain, *handover, *trim;
     uint64_t trim_seen; /* applied index at the last idle check */
-    int trim_busy;      /* it moved since the last trim */
+    int trim_busy;      /* trims still to do since it last moved */
     int drain_ticks, handover_ticks;
     node_member *members;
     /* --init-admin on a node that does not lead */
@@ -237,8 +237,10 @@ static void on_restored(void *arg, uint64_t index)
                   "stays: %s", err.msg);
 }
 
+#define TRIM_IDLE_SECONDS 5
+
 /* Once a second: after a busy spell, once nothing was applied for a whole
- * second, give the memory that malloc keeps for reuse back to the system
+ * second (and for a few seconds more), give the memory that malloc keeps for reuse back to the system
  * (every thread's arena), so an idle node is small again after a burst of
  * large submissions. While busy, glibc keeps those buffers for reuse: a
  * 10 MB submission then costs no page faults for its copies (forcing them
@@ -251,9 +253,10 @@ static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
     uint64_t applied = d->node ? node_applied_index(d->node) : 0;
     if (applied != d->trim_seen) {
         d->trim_seen = applied;
-        d->trim_busy = 1;
+        d->trim_busy = TRIM_IDLE_SECONDS;
     } else if (d->trim_busy) {
-        d->trim_busy = 0;
+        d->trim_busy--; /* again for a few seconds: the idle node's log
+                           compaction frees more after the first */
         malloc_trim(0);
     }
 }
