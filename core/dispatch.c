@@ -34,8 +34,22 @@ typedef struct prep_batch {
     size_t n;
 } prep_batch;
 
+/* Who a token stood for, as the storage thread last read it (see
+ * authenticate). */
+#define AUTH_CACHE_SLOTS 256
+typedef struct auth_slot {
+    int used;
+    uint64_t epoch; /* sm.auth_epoch when it was read */
+    uint8_t token_hash[32];
+    char name[LMS_NAME_MAX + 1];
+    char full_name[LMS_TITLE_MAX + 1];
+    int role;
+    int64_t created, expires;
+} auth_slot;
+
 struct dispatch {
     dispatch_options o;
+    auth_slot *auth; /* storage thread only; AUTH_CACHE_SLOTS, lazily */
     size_t inflight; /* requests decoded and not yet answered */
     /* The batch submitted to the storage thread and not yet started: the
      * loop adds to it, the storage thread takes it (under mu). */
@@ -272,13 +286,52 @@ static void pack_command(req *r)
         lms__command__pack(&r->cmd, r->cmd_blob->data);
 }
 
-/* Storage thread: who is calling? */
+/* The cached caller of r's token, if still valid: read under the current
+ * auth epoch (no session or user has changed since) and not expired. */
+static int auth_cached(req *r)
+{
+    dispatch *d = r->d;
+    if (!d->auth)
+        return 0;
+    const auth_slot *a = &d->auth[r->who.token_hash[0] % AUTH_CACHE_SLOTS];
+    if (!a->used || a->epoch != d->o.m->auth_epoch || a->expires <= r->now ||
+        memcmp(a->token_hash, r->who.token_hash, sizeof a->token_hash) != 0)
+        return 0;
+    memcpy(r->who.name, a->name, sizeof r->who.name);
+    memcpy(r->who.full_name, a->full_name, sizeof r->who.full_name);
+    r->who.role = a->role;
+    r->who.created = a->created;
+    r->who.session_expires = a->expires;
+    return 1;
+}
+
+static void auth_remember(req *r)
+{
+    dispatch *d = r->d;
+    if (!d->auth && !(d->auth = calloc(AUTH_CACHE_SLOTS, sizeof *d->auth)))
+        return;
+    auth_slot *a = &d->auth[r->who.token_hash[0] % AUTH_CACHE_SLOTS];
+    a->used = 1;
+    a->epoch = d->o.m->auth_epoch;
+    memcpy(a->token_hash, r->who.token_hash, sizeof a->token_hash);
+    memcpy(a->name, r->who.name, sizeof a->name);
+    memcpy(a->full_name, r->who.full_name, sizeof a->full_name);
+    a->role = r->who.role;
+    a->created = r->who.created;
+    a->expires = r->who.session_expires;
+}
+
+/* Storage thread: who is calling? A token seen before under the same auth
+ * epoch needs no storage lookup (sm.h: the epoch moves with every command
+ * that may change sessions or users, and with a snapshot install). */
 static int authenticate(req *r)
 {
     const struct lms_storage_ops *ops = req_ops(r);
     if (!r->msg->token || !r->msg->token[0])
         return req_fail(r, LMS_UNAUTHENTICATED, "not logged in"), -1;
     dispatch_token_hash(r->msg->token, r->who.token_hash);
+    if (auth_cached(r))
+        return 0;
     lms_session s;
     lms_user u;
     lms_err err = {0};
@@ -299,6 +352,7 @@ static int authenticate(req *r)
     r->who.role = u.role;
     r->who.created = u.created;
     r->who.session_expires = s.expires;
+    auth_remember(r);
     return 0;
 }
 
@@ -630,5 +684,6 @@ void dispatch_free(dispatch *d)
     if (!d)
         return;
     pthread_mutex_destroy(&d->mu);
+    free(d->auth);
     free(d);
 }

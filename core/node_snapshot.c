@@ -473,6 +473,7 @@ static void install_work(void *arg)
         j->rc = lms_err_set(&j->err, LMS_INVALID_ARGUMENT, "path too long");
     else
         j->rc = snapshot_load(n->m->ops, n->m->st, path, &h, &j->err);
+    n->m->auth_epoch++; /* every user and session may be another now */
     if (j->rc == LMS_OK) {
         lms_err perr;
         if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, j->meta.index,

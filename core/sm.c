@@ -1181,6 +1181,33 @@ static int housekeeping(apply_ctx *c)
  * caller: sm_result_free). On failure nothing is left allocated and err
  * says what failed; the caller must roll back and stop.
  */
+/* May applying cmd change who a token stands for? Every kind not known
+ * to leave users and sessions alone does (a new kind is safe by
+ * default). */
+static int changes_auth(const Lms__Command *cmd)
+{
+    switch (cmd->body_case) {
+    case LMS__COMMAND__BODY_NOOP:
+    case LMS__COMMAND__BODY_CREATE_COURSE:
+    case LMS__COMMAND__BODY_ENROLL:
+    case LMS__COMMAND__BODY_CREATE_ASSIGNMENT:
+    case LMS__COMMAND__BODY_SUBMIT:
+    case LMS__COMMAND__BODY_GRADE:
+    case LMS__COMMAND__BODY_RELEASE:
+    case LMS__COMMAND__BODY_EXTEND:
+    case LMS__COMMAND__BODY_ASK:
+    case LMS__COMMAND__BODY_REPLY:
+    case LMS__COMMAND__BODY_RESOLVE:
+    case LMS__COMMAND__BODY_UPLOAD_MATERIAL:
+    case LMS__COMMAND__BODY_TUTOR_EXCHANGE:
+    case LMS__COMMAND__BODY_ESCALATE:
+    case LMS__COMMAND__BODY_TUTOR_SETTINGS:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
              lms_err *err)
 {
@@ -1191,6 +1218,8 @@ int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
     int rc = answer(&c);
     if (rc == LMS_OK && index % SM_HOUSEKEEPING_EVERY == 0)
         rc = housekeeping(&c);
+    if (changes_auth(cmd) || index % SM_HOUSEKEEPING_EVERY == 0)
+        m->auth_epoch++; /* also on failure: the store may have changed */
     if (rc != LMS_OK) {
         sm_result_free(res);
         if (err && err->code == LMS_OK)

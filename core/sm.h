@@ -21,6 +21,11 @@
 typedef struct sm {
     const struct lms_storage_ops *ops;
     void *st; /* storage instance */
+    /* Storage thread: moves whenever who a token stands for may have
+     * changed (a session created or deleted, users created or imported,
+     * housekeeping, a snapshot installed); caches of authentication
+     * (dispatch.c) hold only what they saw under the current value. */
+    uint64_t auth_epoch;
 } sm;
 
 /* Per-row outcome of an import. */

@@ -843,6 +843,35 @@ static void test_sessions(void **state)
                   LMS_INVALID_ARGUMENT, "32 bytes");
 }
 
+/* sm.auth_epoch moves with what may change who a token stands for, and
+ * not with the everyday commands (dispatch.c caches authentication under
+ * it). */
+static void test_auth_epoch(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint8_t h[LMS_SHA256_LEN] = {7};
+    uint64_t e = f->m.auth_epoch;
+    expect_ok(new_session(f, "stu1", h, 32));
+    assert_true(f->m.auth_epoch > e);
+    e = f->m.auth_epoch;
+    expect_ok(ask(f, "stu1", "CS101", "q", "a question"));
+    expect_ok(mk_course(f, "root", "PH100", "Physics"));
+    assert_int_equal(f->m.auth_epoch, e);
+    Lms__CmdDeleteSession d = LMS__CMD_DELETE_SESSION__INIT;
+    d.token_hash = bytes(h, 32);
+    expect_ok(send(f, "stu1", LMS__COMMAND__BODY_DELETE_SESSION, &d));
+    assert_true(f->m.auth_epoch > e);
+    e = f->m.auth_epoch;
+    expect_ok(mk_user(f, "root", "late", STUDENT));
+    assert_true(f->m.auth_epoch > e);
+    e = f->m.auth_epoch;
+    /* a refused command may still have changed nothing, but counts */
+    expect_status(mk_user(f, "root", "late", STUDENT), LMS_ALREADY_EXISTS,
+                  "already exists");
+    assert_true(f->m.auth_epoch > e);
+}
+
 static void test_import_reports_every_row(void **state)
 {
     fx *f = *state;
@@ -1887,6 +1916,7 @@ int main(void)
         T(test_bootstrap_admin_only_on_empty_store),
         T(test_create_user_rules),
         T(test_sessions),
+        T(test_auth_epoch),
         T(test_import_reports_every_row),
         T(test_create_course_rules),
         T(test_texts_are_utf8_and_messages_are_clean),
