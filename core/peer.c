@@ -265,13 +265,12 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Queue a frame (our reference) for l, or drop it: 0 or -1. */
-static int link_enqueue(peer_link *l, blob *frame)
+/* Can the link take a message now? (Connecting if it must.) */
+static int link_open(peer_link *l)
 {
     size_t limit = l->owner->o.max_queue_bytes;
-    if (l->state == LINK_DOWN && (l->waiting || link_connect(l) < 0)) {
-        blob_unref(frame);
-        return -1;
-    }
+    if (l->state == LINK_DOWN && (l->waiting || link_connect(l) < 0))
+        return 0;
     size_t queued = evbuffer_get_length(bufferevent_get_output(l->bev));
     if (queued > limit) {
         if (!l->backed_up)
@@ -279,12 +278,29 @@ static int link_enqueue(peer_link *l, blob *frame)
                      "messages until it drains",
                      (unsigned long long)l->id, l->addr, queued);
         l->backed_up = 1;
+        return 0;
+    }
+    l->backed_up = 0;
+    return 1;
+}
+
+static int link_enqueue(peer_link *l, blob *frame)
+{
+    if (!link_open(l)) {
         blob_unref(frame);
         return -1;
     }
-    l->backed_up = 0;
     add_frame(l->bev, frame);
     return 0;
+}
+
+/* Move a whole frame, built in buf (by reference), to the link. */
+static int link_enqueue_buffer(peer_link *l, struct evbuffer *buf)
+{
+    if (!link_open(l))
+        return -1;
+    return evbuffer_add_buffer(bufferevent_get_output(l->bev), buf) < 0 ? -1
+                                                                        : 0;
 }
 
 /* ---- inbound connections ------------------------------------------------ */
@@ -660,11 +676,48 @@ int peer_send(peer_net *p, uint64_t to, const Lms__PeerMessage *msg)
     return frame ? link_enqueue(l, frame) : -1;
 }
 
+/* Entry data from this size on goes to the socket from its own blob. */
+#define REF_MIN ((size_t)64 << 10)
+
+/* Queue m with its large entries by reference (peer_encode_raft_pieces). */
+static int enqueue_pieces(peer_link *l, const raft_msg *m)
+{
+    peer_pieces pc;
+    if (peer_encode_raft_pieces(m, REF_MIN, &pc) != RAFT_OK)
+        return -1;
+    struct evbuffer *tmp = evbuffer_new();
+    int rc = tmp ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < pc.n; i++) {
+        peer_piece *pi = &pc.v[i];
+        if (evbuffer_add_reference(tmp, pi->b->data + pi->off, pi->len,
+                                   release_blob, pi->b) < 0)
+            rc = -1;
+        else
+            pi->b = NULL; /* tmp's now */
+    }
+    peer_pieces_free(&pc);
+    if (rc == 0)
+        rc = link_enqueue_buffer(l, tmp);
+    if (tmp)
+        evbuffer_free(tmp); /* what it still holds is released */
+    return rc;
+}
+
+static int has_large_entry(const raft_msg *m)
+{
+    for (size_t i = 0; i < m->n_entries; i++)
+        if (m->entries[i].data && m->entries[i].data->len >= REF_MIN)
+            return 1;
+    return 0;
+}
+
 int peer_send_raft(peer_net *p, const raft_msg *m)
 {
     peer_link *l = find_link(p, m->to);
     if (!l)
         return -1;
+    if (!m->snapshot && has_large_entry(m))
+        return enqueue_pieces(l, m);
     blob *frame = peer_encode_raft(m);
     return frame ? link_enqueue(l, frame) : -1;
 }

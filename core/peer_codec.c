@@ -124,6 +124,138 @@ blob *peer_encode_raft(const raft_msg *m)
     return b;
 }
 
+/* ---- in pieces ---- */
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *varint_put(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* A varint field (tag byte, value) as protobuf-c packs proto3 scalars:
+ * left out when zero. */
+static size_t vfield_len(uint64_t v) { return v ? 1 + varint_len(v) : 0; }
+
+static uint8_t *vfield_put(uint8_t *p, uint8_t tag, uint64_t v)
+{
+    if (!v)
+        return p;
+    *p++ = tag;
+    return varint_put(p, v);
+}
+
+static size_t entry_data_len(const raft_entry *e)
+{
+    return e->data ? e->data->len : 0;
+}
+
+/* PeerEntry's packed size (fields 1-4). */
+static size_t entry_body_len(const raft_entry *e)
+{
+    size_t d = entry_data_len(e);
+    return vfield_len(e->index) + vfield_len(e->term) + vfield_len(e->type) +
+           (d ? 1 + varint_len(d) + d : 0);
+}
+
+#define TAG_MSG_RAFT 0x12   /* PeerMessage.raft: field 2, length-delimited */
+#define TAG_RAFT_ENTRY 0x62 /* PeerRaft.entries: field 12, length-delimited */
+
+static int add_piece(peer_pieces *out, blob *b, size_t off, size_t len)
+{
+    if (!len)
+        return 0;
+    peer_piece *v = realloc(out->v, (out->n + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    out->v = v;
+    out->v[out->n++] = (peer_piece){blob_ref(b), off, len};
+    return 0;
+}
+
+int peer_encode_raft_pieces(const raft_msg *m, size_t min, peer_pieces *out)
+{
+    out->v = NULL;
+    out->n = 0;
+    if (m->snapshot)
+        return RAFT_ERR_INVALID;
+    Lms__PeerRaft pb = LMS__PEER_RAFT__INIT;
+    header_to_pb(m, &pb); /* fields 1-11; entries (12) follow, as protobuf-c
+                             packs them: in field order */
+    size_t head = lms__peer_raft__get_packed_size(&pb);
+    size_t raft_len = head, glue = head;
+    for (size_t i = 0; i < m->n_entries; i++) {
+        size_t body = entry_body_len(&m->entries[i]);
+        size_t d = entry_data_len(&m->entries[i]);
+        raft_len += 1 + varint_len(body) + body;
+        glue += 1 + varint_len(body) + body - (d >= min ? d : 0);
+    }
+    size_t msg_len = 1 + varint_len(raft_len) + raft_len;
+    if (msg_len > UINT32_MAX)
+        return RAFT_ERR_INVALID;
+    blob *g = blob_new(PEER_FRAME_HEADER + 1 + varint_len(raft_len) + glue);
+    if (!g)
+        return RAFT_ERR_NOMEM;
+    uint8_t *p = g->data, *start = g->data;
+    frame_len_put(p, (uint32_t)msg_len);
+    p += PEER_FRAME_HEADER;
+    *p++ = TAG_MSG_RAFT;
+    p = varint_put(p, raft_len);
+    p += lms__peer_raft__pack(&pb, p);
+    int rc = RAFT_OK;
+    for (size_t i = 0; i < m->n_entries && rc == RAFT_OK; i++) {
+        const raft_entry *e = &m->entries[i];
+        size_t d = entry_data_len(e);
+        *p++ = TAG_RAFT_ENTRY;
+        p = varint_put(p, entry_body_len(e));
+        p = vfield_put(p, 0x08, e->index);
+        p = vfield_put(p, 0x10, e->term);
+        p = vfield_put(p, 0x18, e->type);
+        if (!d)
+            continue;
+        *p++ = 0x22; /* data: field 4, length-delimited */
+        p = varint_put(p, d);
+        if (d < min) {
+            memcpy(p, e->data->data, d);
+            p += d;
+            continue;
+        }
+        if (add_piece(out, g, (size_t)(start - g->data), (size_t)(p - start)) ||
+            add_piece(out, e->data, 0, d))
+            rc = RAFT_ERR_NOMEM;
+        start = p;
+    }
+    if (rc == RAFT_OK &&
+        add_piece(out, g, (size_t)(start - g->data), (size_t)(p - start)))
+        rc = RAFT_ERR_NOMEM;
+    blob_unref(g);
+    if (rc != RAFT_OK)
+        peer_pieces_free(out);
+    return rc;
+}
+
+void peer_pieces_free(peer_pieces *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        blob_unref(p->v[i].b);
+    free(p->v);
+    p->v = NULL;
+    p->n = 0;
+}
+
 void peer_raft_release(raft_msg *m)
 {
     for (size_t i = 0; i < m->n_entries; i++)

@@ -24,6 +24,29 @@ blob *peer_frame_pack(const Lms__PeerMessage *msg);
 blob *peer_encode_raft(const raft_msg *m);
 
 /*
+ * The same frame as peer_encode_raft, byte for byte, but in pieces: the
+ * entries' data of at least min bytes is not copied, the pieces point into
+ * the entries' own blobs (each piece holds a reference), and every other
+ * byte is in one glue blob the other pieces point into. A leader sends a
+ * 10 MB entry to every follower this way without a copy per follower.
+ * RAFT_OK, RAFT_ERR_INVALID (a snapshot message: use peer_encode_raft;
+ * a frame over 4 GiB) or RAFT_ERR_NOMEM.
+ */
+typedef struct peer_piece {
+    blob *b; /* one reference, the piece's */
+    size_t off, len;
+} peer_piece;
+
+typedef struct peer_pieces {
+    peer_piece *v;
+    size_t n;
+} peer_pieces;
+
+int peer_encode_raft_pieces(const raft_msg *m, size_t min, peer_pieces *out);
+/* Drop the references the pieces still hold, and the array. */
+void peer_pieces_free(peer_pieces *p);
+
+/*
  * Fill *out from pb. Entries get blobs of their own (copies of the
  * protobuf's bytes) and an array that peer_raft_release frees; a snapshot's
  * metadata goes to *meta and out->snapshot points there. Returns RAFT_OK,

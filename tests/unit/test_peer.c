@@ -84,6 +84,56 @@ static void codec_carries_every_field(void **state)
         blob_unref(ents[i].data);
 }
 
+/* The frame in pieces is the frame, byte for byte; its large entries are
+ * the entries' own memory, not copies; small ones are in the glue. */
+static void codec_pieces_are_the_frame(void **state)
+{
+    (void)state;
+    size_t big = 300000;
+    blob *large = blob_new(big);
+    assert_non_null(large);
+    for (size_t i = 0; i < big; i++)
+        large->data[i] = (uint8_t)(i * 7);
+    raft_entry ents[4] = {
+        {.index = 200, .term = 3, .type = RAFT_ENTRY_NORMAL, .data = blob_copy("abc", 3)},
+        {.index = 201, .term = 3, .type = RAFT_ENTRY_NORMAL, .data = large},
+        {.index = 202, .term = 0, .type = RAFT_ENTRY_NORMAL, .data = NULL},
+        {.index = 203, .term = 4, .type = RAFT_ENTRY_CONF, .data = blob_ref(large)},
+    };
+    raft_msg m = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 4,
+                  .log_term = 3, .index = 199, .commit = 150, .seq = 1u << 30,
+                  .n_entries = 4, .entries = ents};
+    blob *frame = peer_encode_raft(&m);
+    assert_non_null(frame);
+    peer_pieces pc;
+    assert_int_equal(peer_encode_raft_pieces(&m, 65536, &pc), RAFT_OK);
+    size_t total = 0, by_ref = 0;
+    for (size_t i = 0; i < pc.n; i++) {
+        assert_true(total + pc.v[i].len <= frame->len);
+        assert_memory_equal(pc.v[i].b->data + pc.v[i].off, frame->data + total,
+                            pc.v[i].len);
+        if (pc.v[i].b == large) {
+            assert_int_equal(pc.v[i].off, 0);
+            assert_int_equal(pc.v[i].len, big);
+            by_ref++;
+        }
+        total += pc.v[i].len;
+    }
+    assert_int_equal(total, frame->len);
+    assert_int_equal(by_ref, 2);
+    assert_int_equal(pc.n, 4); /* glue, large, glue, large (nothing after) */
+    peer_pieces_free(&pc);
+    /* a snapshot message is not for pieces */
+    raft_snapshot_meta s = {.index = 5, .term = 1};
+    raft_msg sm = {.type = RAFT_MSG_SNAPSHOT, .from = 1, .to = 2, .term = 1,
+                   .snapshot = &s};
+    assert_int_equal(peer_encode_raft_pieces(&sm, 65536, &pc), RAFT_ERR_INVALID);
+    assert_int_equal(pc.n, 0);
+    blob_unref(frame);
+    for (size_t i = 0; i < 4; i++)
+        blob_unref(ents[i].data);
+}
+
 static void codec_carries_snapshot_meta(void **state)
 {
     (void)state;
@@ -352,6 +402,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(codec_carries_every_field),
+        cmocka_unit_test(codec_pieces_are_the_frame),
         cmocka_unit_test(codec_carries_snapshot_meta),
         cmocka_unit_test(codec_refuses_bad_messages),
         cmocka_unit_test(members_talk),
