@@ -193,38 +193,20 @@ static void on_write(struct bufferevent *bev, void *arg)
 }
 
 /*
- * A frame of total bytes has begun to arrive. Left alone, libevent reads
- * it 16 KiB at a time into a chain of small buffers, and cutting it out
- * then copies all of it into one (evbuffer_pullup). Instead, move what
- * has arrived into one buffer with room for the whole frame and let the
- * reads land there, in bigger steps: the frame is then contiguous, and
- * pullup copies nothing. The room is address space until data arrives
- * (a big allocation is mapped lazily). If it cannot be had, frames are
- * read as before.
+ * A frame of total bytes has begun to arrive: read it into one buffer, in
+ * bigger steps (libevent reads 16 KiB at a time by default), so that
+ * cutting it out copies nothing (frame_make_room).
  */
 static void expect_big(conn *c, struct evbuffer *in, size_t total)
 {
-    size_t have = evbuffer_get_length(in);
-    uint8_t *tmp = malloc(have);
-    if (!tmp)
-        return;
-    if (evbuffer_remove(in, tmp, have) != (int)have) {
-        free(tmp); /* cannot happen: the loop owns the buffer */
-        return;
-    }
-    /* A bufferevent freezes the end of its input buffer against callers;
-     * only its own reads may add. This is the one exception, and the
-     * bytes go back where they were. */
-    evbuffer_unfreeze(in, 0);
-    evbuffer_expand(in, total); /* one chain: the buffer is empty now */
-    int rc = evbuffer_add(in, tmp, have); /* into that chain */
-    evbuffer_freeze(in, 0);
-    free(tmp);
+    int rc = frame_make_room(in, total);
     if (rc < 0) {
         log_warn("client %s: out of memory reading a frame; closing", c->peer);
         conn_close_now(c);
         return;
     }
+    if (rc > 0)
+        return; /* read as before */
     bufferevent_set_max_single_read(c->bev, BIG_READ);
     c->big = 1;
 }

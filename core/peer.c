@@ -41,6 +41,7 @@
 #define HELLO_TIMEOUT_S 10
 #define MAX_INBOUND 64
 #define READ_GULP ((size_t)1 << 20)
+#define BIG_FRAME ((size_t)256 << 10) /* read into one buffer from here on */
 
 enum { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 
@@ -66,6 +67,7 @@ typedef struct peer_in {
     uint64_t from;    /* 0 until the hello */
     int reading;      /* in the read callback: free at its end */
     int dead;
+    int big;          /* a large frame is arriving into one buffer */
     char addr[64];
     struct peer_in *prev, *next;
 } peer_in;
@@ -466,9 +468,22 @@ static void in_read(struct bufferevent *bev, void *arg)
         }
         if (avail < 4 + (size_t)len) {
             bufferevent_setwatermark(bev, EV_READ, 4 + (size_t)len, 0);
+            /* a large append: read it into one buffer, so that cutting it
+             * out copies nothing (frame_make_room) */
+            if (len >= BIG_FRAME && !in->big) {
+                int rc = frame_make_room(buf, 4 + (size_t)len);
+                if (rc < 0) {
+                    log_warn("peer port: %s: out of memory reading a frame; "
+                             "closing", in->addr);
+                    in_close(in);
+                    break;
+                }
+                in->big = rc == 0;
+            }
             break;
         }
         bufferevent_setwatermark(bev, EV_READ, 0, 0);
+        in->big = 0;
         evbuffer_drain(buf, 4);
         uint8_t *data = evbuffer_pullup(buf, len);
         in_frame(in, data, len);
