@@ -19,6 +19,10 @@ every node snapshot several times and drop whole log segments.
   half-received one.
 - An idle node whose log holds more than 1 MiB snapshots and compacts all
   of it (default policy otherwise not reached).
+- A member's malformed InstallSnapshot chunks (no metadata, a stale term,
+  a stream not starting at 0, more bytes than announced, a gap, a frame
+  that does not decode) are each refused with an ack saying why; the node
+  keeps its data and goes on serving.
 - A node restarts from its own newest snapshot and the entries after it:
   the log says so, the command log no longer starts at index 1, the data
   is intact, and it catches up.
@@ -35,7 +39,10 @@ import os
 import sqlite3
 import unittest
 
-from lmstest import Cluster, E2ETestCase, World, wait_until
+import socket
+import struct
+
+from lmstest import SOURCE_DIR, Cluster, E2ETestCase, Proto, World, wait_until
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
 
@@ -241,6 +248,128 @@ class TestIdleCompaction(SnapshotTestCase):
                        what="node %d compacts its whole log once idle" % nd.node_id)
         self.ask("b", 3)
         c.wait_caught_up()
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+
+class FakePeer:
+    """Member 3 of the cluster, played by the test while node 3 is down: it
+    dials a node's peer port (a hello, then any PeerMessage) and listens on
+    node 3's own peer port for what that node sends back."""
+
+    def __init__(self, cluster, me, target):
+        self.proto = Proto(os.path.join(SOURCE_DIR, "proto", "peer.proto"))
+        self.cluster, self.me, self.target = cluster, me, target
+        self.listener = socket.create_server(("127.0.0.1", me.peer_port))
+        self.listener.settimeout(10)
+        self.out = socket.create_connection(("127.0.0.1", target.peer_port), timeout=10)
+        self.send("PeerMessage", {"hello": {"cluster": cluster.id, "from": me.node_id,
+                                            "to": target.node_id, "version": 1}})
+        self.back, self.buf = None, b""
+
+    def send(self, typ, value):
+        self.send_raw(self.proto.encode(typ, value))
+
+    def send_raw(self, payload):
+        self.out.sendall(struct.pack(">I", len(payload)) + payload)
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.back.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _accept_target(self):
+        """The target's own connection to member 3 (the leader dials member
+        3 too, with its appends: those connections are closed)."""
+        while True:
+            self.back, _ = self.listener.accept()
+            self.back.settimeout(10)
+            self.buf = b""
+            (n,) = struct.unpack(">I", self._read(4))
+            hello = self.proto.decode("PeerMessage", self._read(n)).get("hello", {})
+            if hello.get("from") == self.target.node_id:
+                return
+            self.back.close()
+
+    def next_ack(self):
+        """The next PeerSnapshotAck the node sends member 3 (other messages
+        on the way are skipped)."""
+        if self.back is None:
+            self._accept_target()
+        while True:
+            (n,) = struct.unpack(">I", self._read(4))
+            msg = self.proto.decode("PeerMessage", self._read(n))
+            if "snapshot_ack" in msg:
+                return msg["snapshot_ack"]
+
+    def close(self):
+        for s in (self.out, self.back, self.listener):
+            if s is not None:
+                s.close()
+
+
+class TestBadChunks(SnapshotTestCase):
+    def test_bad_snapshot_chunks_are_refused_and_nothing_breaks(self):
+        """A member's malformed InstallSnapshot chunks are each refused
+        with an ack that says why; the node keeps its data and serves."""
+        c = self.cluster
+        self.ask("a", 5)
+        c.wait_caught_up()
+        third = c.nodes[2]  # the test speaks for it while it is down
+        third.stop()
+        leader = c.leader(among=c.nodes[:2])
+        target = [nd for nd in c.nodes[:2] if nd is not leader][0]
+        st = c.status()
+        term = st["term"]
+        before = titles(target)
+        fake = FakePeer(c, third, target)
+        try:
+            meta = {"index": 10**6, "term": term}
+            cases = [
+                ({"term": term, "offset": 0, "data": b"x", "total": 1, "stream": 1},
+                 "metadata does not decode"),
+                ({"term": 0, "meta": meta, "offset": 0, "data": b"x", "total": 1,
+                  "stream": 2}, "stale term"),
+                ({"term": term, "meta": meta, "offset": 5, "data": b"x", "total": 9,
+                  "stream": 3}, "expected offset 0"),
+                ({"term": term, "meta": meta, "offset": 0, "data": b"x" * 200,
+                  "total": 100, "stream": 4}, "does not fit"),
+            ]
+            for chunk, why in cases:
+                fake.send("PeerMessage", {"chunk": chunk})
+                ack = fake.next_ack()
+                self.assertIn(why, ack["error"], "ack of %r" % (chunk,))
+                self.assertEqual(ack["stream"], chunk["stream"])
+            # a good start, then a gap
+            fake.send("PeerMessage", {"chunk": {"term": term, "meta": meta, "offset": 0,
+                                                "data": b"y" * 100, "total": 1000,
+                                                "stream": 5}})
+            ack = fake.next_ack()
+            self.assertEqual((ack["error"], ack["received"]), ("", 100))
+            recv = os.path.join(target.data_dir, "snap", "*.recv")
+            self.assertTrue(glob.glob(recv), "the stream's temp file")
+            fake.send("PeerMessage", {"chunk": {"term": term, "meta": meta, "offset": 500,
+                                                "data": b"y" * 100, "total": 1000,
+                                                "stream": 5}})
+            self.assertIn("expected 100", fake.next_ack()["error"])
+            # and a frame that is not a PeerMessage at all: the link goes
+            fake.send_raw(b"\xff\xff\xff")
+        finally:
+            fake.close()
+        wait_until(lambda: "sent a frame that does not decode" in target.log_text(), timeout=10,
+                   what="the node closing the link that sent garbage")
+        wait_until(lambda: not glob.glob(recv), timeout=10,
+                   what="the temp file of the abandoned stream removed")
+        self.assertEqual(titles(target), before, "the node's data is untouched")
+        self.assertTrue(target.running, "the node keeps running")
+        # it goes on serving: writes commit with it, node 3 comes back
+        self.ask("after", 3)
+        third.start()
+        c.wait_caught_up(timeout=30)
         self.assertExactlyOnce(c.nodes)
         self.assertSameData(c.nodes)
 
