@@ -7,6 +7,7 @@
  */
 #include "dispatch.h"
 
+#include "clock.h"
 #include "frame.h"
 #include "handlers.h"
 #include "log.h"
@@ -139,13 +140,6 @@ int req_course_role(req *r, const char *course)
                                   NULL) != LMS_OK)
         return LMS_ROLE_NONE;
     return role;
-}
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 static EVP_MD *sha256_md;
@@ -656,7 +650,7 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     r->c = conn_ref(c);
     conn_inflight_add(c, 1);
     r->msg = msg;
-    r->now = now_ms();
+    r->now = wall_ms();
     lms__response__init(&r->resp);
     lms__command__init(&r->cmd);
     if (msg->seq && node_ready_for_writes(d->o.node))

@@ -22,6 +22,7 @@
  */
 #include "node_internal.h"
 
+#include "clock.h"
 #include "log.h"
 #include "wal.h"
 #include "workers.h"
@@ -36,13 +37,6 @@
 #define STATUS_EVERY_TICKS 5   /* a member reports to the leader */
 #define RESEND_MIN_BYTES ((size_t)64 << 10) /* see redundant_append */
 #define RESEND_AFTER_MS 1000
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void node_fail(node *n, const char *msg)
 {

@@ -8,6 +8,7 @@
  */
 #include "node_internal.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -16,13 +17,6 @@
 #include <time.h>
 
 #define REPORT_FRESH_MS 1000   /* a member's report older than this is stale */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- addresses ----------------------------------------------------------- */
 

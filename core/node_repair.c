@@ -21,6 +21,7 @@
  */
 #include "node_internal.h"
 
+#include "clock.h"
 #include "log.h"
 #include "wal.h"
 
@@ -40,13 +41,6 @@ typedef struct repair {
     lms_err err;
     int64_t last_nag;
 } repair;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Does the log need the leader's entries before Raft may start? */
 int node_log_needs_repair(const node *n, wal *w, uint64_t storage_applied)
@@ -71,8 +65,8 @@ static void ask(node *n)
     for (size_t i = 0; i < n->opts.n_members; i++)
         if (n->opts.members[i].id != n->opts.node_id)
             peer_send(n->peers, n->opts.members[i].id, &msg);
-    if (now_ms() - rp->last_nag >= NAG_EVERY_MS) {
-        rp->last_nag = now_ms();
+    if (mono_ms() - rp->last_nag >= NAG_EVERY_MS) {
+        rp->last_nag = mono_ms();
         log_warn("log repair: waiting for a leader to fetch entries %llu.. "
                  "from (a majority of the members must be running)",
                  (unsigned long long)rp->next);
@@ -219,7 +213,7 @@ int node_repair_log(node *n, wal *w, uint64_t storage_applied, lms_err *err)
 {
     uint64_t last = wal_last_index(w);
     uint64_t keep = storage_applied < last ? storage_applied : last;
-    repair rp = {.w = w, .next = keep + 1, .last_nag = now_ms()};
+    repair rp = {.w = w, .next = keep + 1, .last_nag = mono_ms()};
     log_warn("the command log may lack entries this node acknowledged (it "
              "ends at %llu, storage applied %llu): fetching the leader's log "
              "after %llu before rejoining",

@@ -39,6 +39,7 @@
  */
 #include "node_internal.h"
 
+#include "clock.h"
 #include "log.h"
 #include "snapshot.h"
 #include "wal.h"
@@ -58,20 +59,6 @@
 #define IDLE_LOG_BYTES ((size_t)1 << 20) /* worth compacting when idle */
 #define DEFAULT_SNAPSHOT_ENTRIES 10000
 #define DEFAULT_SNAPSHOT_BYTES ((uint64_t)64 << 20)
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t policy_entries(const node *n)
 {

@@ -24,6 +24,7 @@
  */
 #include "node_internal.h"
 
+#include "clock.h"
 #include "log.h"
 #include "peer_codec.h"
 #include "snapshot.h"
@@ -44,13 +45,6 @@
 #define SNAP_RETRY_MS 1000    /* after a failed stream, before the next one */
 #define SNAP_KEEPALIVE_MS 1000 /* receiver, while its writes are queued */
 #define RECV_IDLE_MS 30000    /* receiver: nothing from the leader this long */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void ack_to(node *n, uint64_t to, uint64_t stream, uint64_t index,
                    uint64_t received, int done, const char *error)

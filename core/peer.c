@@ -17,6 +17,7 @@
  */
 #include "peer.h"
 
+#include "clock.h"
 #include "frame.h"
 #include "log.h"
 #include "peer_codec.h"
@@ -83,13 +84,6 @@ struct peer_net {
     peer_in *ins;
     unsigned n_ins;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void release_blob(const void *data, size_t len, void *arg)
 {

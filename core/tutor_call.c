@@ -15,6 +15,7 @@
  */
 #include "tutor_internal.h"
 
+#include "clock.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -43,20 +44,6 @@ struct tutor_call {
     atomic_int abandoned;   /* a blocking ask not started yet is skipped */
     tutor_call *prev, *next; /* rt->calls */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- what the plugin says, on its way to the loop ------------------- */
 

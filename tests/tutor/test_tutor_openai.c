@@ -11,6 +11,7 @@
  * The SSE framing and the backoff are also tested directly (their .c files
  * are compiled in), since a network rarely splits bytes the nasty ways.
  */
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "openai.h"
@@ -51,20 +52,6 @@ static int g_port;
 static int g_stderr = -1; /* the real stderr while a test's is captured */
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void assert_contains(const char *haystack, const char *needle)
 {
