@@ -41,6 +41,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -322,6 +323,22 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def db_rows(node, sql):
+    """Rows of sql in node's SQLite file, opened read-only (the node may be
+    running: WAL mode lets a reader in)."""
+    path = os.path.join(node.data_dir, "lms.db")
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def titles(node):
+    """The titles of the questions in node's database, with their counts."""
+    return dict(db_rows(node, "SELECT title, count(*) FROM queries GROUP BY title"))
 
 
 def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
@@ -907,6 +924,31 @@ class E2ETestCase(unittest.TestCase):
         return out
 
     # -- assertions that say what was run, expected and got --------------
+
+    def assertExactlyOnce(self, nodes, acked, not_acked=()):
+        """Every acknowledged question title is in each node's database
+        exactly once, each unacknowledged one at most once, none twice."""
+        for nd in nodes:
+            got = titles(nd)
+            missing = [t for t in acked if got.get(t, 0) != 1]
+            if missing:
+                self.fail("node %d: %d of %d acknowledged writes not there exactly once, "
+                          "e.g. %s" % (nd.node_id, len(missing), len(acked),
+                                       [(t, got.get(t, 0)) for t in missing[:5]]))
+            doubled = [t for t, c in got.items() if c > 1]
+            if doubled:
+                self.fail("node %d: writes applied twice: %s" % (nd.node_id, doubled[:5]))
+            for t in not_acked:
+                self.assertLessEqual(got.get(t, 0), 1, "unacknowledged %s" % t)
+
+    def assertSameData(self, nodes, *readers):
+        """Each reader (node -> what its database holds; default: the
+        questions) gives every node what it gives the first."""
+        for read in readers or (titles,):
+            first = read(nodes[0])
+            for nd in nodes[1:]:
+                self.assertEqualMsg(read(nd), first, "%s on node %d vs node %d"
+                                    % (read.__name__, nd.node_id, nodes[0].node_id))
 
     def assertRc(self, res, rc, what=""):
         if res.rc != rc:

@@ -25,25 +25,14 @@ node reports that it applied everything the leader committed.
 import glob
 import os
 import signal
-import sqlite3
 import threading
 import time
 import unittest
 
-from lmstest import ADMIN, ADMIN_PW, Cluster, E2ETestCase, RawConn, World, wait_until
+from lmstest import (ADMIN, ADMIN_PW, Cluster, E2ETestCase, RawConn, World, titles,
+                     wait_until)
 
 CLIENT_TIMEOUT = "8"
-
-
-def titles(node):
-    """Titles of the questions in node's database, with their counts."""
-    path = os.path.join(node.data_dir, "lms.db")
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
-    try:
-        rows = db.execute("SELECT title, count(*) FROM queries GROUP BY title").fetchall()
-    finally:
-        db.close()
-    return dict(rows)
 
 
 class Writers:
@@ -100,28 +89,6 @@ class ClusterTestCase(E2ETestCase):
 
     def tearDown(self):
         self.cluster.cleanup()
-
-    def assertExactlyOnce(self, nodes, acked, not_acked=()):
-        """Every acknowledged title is on each node exactly once; the others
-        at most once."""
-        for nd in nodes:
-            got = titles(nd)
-            missing = [t for t in acked if got.get(t, 0) != 1]
-            if missing:
-                self.fail("node %d: %d of %d acknowledged writes not there exactly once, "
-                          "e.g. %s" % (nd.node_id, len(missing), len(acked),
-                                       [(t, got.get(t, 0)) for t in missing[:5]]))
-            doubled = [t for t, c in got.items() if c > 1]
-            if doubled:
-                self.fail("node %d: writes applied twice: %s" % (nd.node_id, doubled[:5]))
-            for t in not_acked:
-                self.assertLessEqual(got.get(t, 0), 1, "unacknowledged %s" % t)
-
-    def assertSameData(self, nodes):
-        first = titles(nodes[0])
-        for nd in nodes[1:]:
-            self.assertEqualMsg(titles(nd), first, "questions on node %d vs node %d"
-                                % (nd.node_id, nodes[0].node_id))
 
 
 class TestElection(ClusterTestCase):

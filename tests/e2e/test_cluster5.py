@@ -25,14 +25,12 @@ Data are compared in each node's SQLite file once it reports that it
 applied everything the leader committed (as in test_cluster.py).
 """
 
-import os
-import sqlite3
 import threading
 import time
 import unittest
 
-from lmstest import Cluster, E2ETestCase, World, wait_until
-from test_cluster import Writers, titles
+from lmstest import Cluster, E2ETestCase, World, db_rows, titles, wait_until
+from test_cluster import Writers
 
 # how long a CLI retries before it gives up when there is no leader
 SHORT_TIMEOUT = 3
@@ -43,13 +41,7 @@ FAIL_BOUND = 4 * SHORT_TIMEOUT + 10
 
 
 def course_codes(node):
-    path = os.path.join(node.data_dir, "lms.db")
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
-    try:
-        rows = db.execute("SELECT code, count(*) FROM courses GROUP BY code").fetchall()
-    finally:
-        db.close()
-    return dict(rows)
+    return dict(db_rows(node, "SELECT code, count(*) FROM courses GROUP BY code"))
 
 
 class Attempts:
@@ -114,30 +106,9 @@ class Cluster5TestCase(E2ETestCase):
 
     # -- helpers ------------------------------------------------------------
 
-    def assertExactlyOnce(self, nodes, acked, not_acked=()):
-        """Every acknowledged title is on each node exactly once; the others
-        at most once; nothing twice."""
-        for nd in nodes:
-            got = titles(nd)
-            missing = [t for t in acked if got.get(t, 0) != 1]
-            if missing:
-                self.fail("node %d: %d of %d acknowledged writes not there exactly once, "
-                          "e.g. %s" % (nd.node_id, len(missing), len(acked),
-                                       [(t, got.get(t, 0)) for t in missing[:5]]))
-            doubled = [t for t, c in got.items() if c > 1]
-            if doubled:
-                self.fail("node %d: writes applied twice: %s" % (nd.node_id, doubled[:5]))
-            for t in not_acked:
-                self.assertLessEqual(got.get(t, 0), 1, "unacknowledged %s" % t)
-
     def assertSameData(self, nodes):
-        first_q, first_c = titles(nodes[0]), course_codes(nodes[0])
-        for nd in nodes[1:]:
-            self.assertEqualMsg(titles(nd), first_q, "questions on node %d vs node %d"
-                                % (nd.node_id, nodes[0].node_id))
-            self.assertEqualMsg(course_codes(nd), first_c, "courses on node %d vs node %d"
-                                % (nd.node_id, nodes[0].node_id))
-        for code, count in first_c.items():
+        super().assertSameData(nodes, titles, course_codes)
+        for code, count in course_codes(nodes[0]).items():
             self.assertEqualMsg(count, 1, "copies of course %s" % code)
 
     def write(self, code, timeout=20, what=None):

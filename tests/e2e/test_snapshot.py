@@ -37,27 +37,14 @@ import glob
 import hashlib
 import os
 import sqlite3
-import unittest
-
 import socket
 import struct
+import unittest
 
-from lmstest import SOURCE_DIR, Cluster, E2ETestCase, Proto, World, wait_until
+from lmstest import (SOURCE_DIR, Cluster, E2ETestCase, Proto, World, db_rows, titles,
+                     wait_until)
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
-
-
-def db_rows(node, sql):
-    path = os.path.join(node.data_dir, "lms.db")
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
-def titles(node):
-    return dict(db_rows(node, "SELECT title, count(*) FROM queries GROUP BY title"))
 
 
 def materials(node):
@@ -96,20 +83,42 @@ class SnapshotTestCase(E2ETestCase):
                                         "--title", t, t), "ask %s" % t)
             self.asked.append(t)
 
+    def upload(self, title, size):
+        """A material of size random bytes, uploaded; returns the bytes."""
+        data = os.urandom(size)
+        path = os.path.join(self.cluster.dir, "%s.bin" % title)
+        with open(path, "wb") as f:
+            f.write(data)
+        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", title, path),
+                "upload %s" % title)
+        return data
+
+    @staticmethod
+    def compacts(node):
+        wait_until(lambda: "log compacted up to" in node.log_text(), timeout=20,
+                   what="node %d snapshots and compacts its log" % node.node_id)
+
+    def compacted_follower(self):
+        """A follower that compacted its log past its first segment (a 200 KB
+        entry fills a 64 KiB segment by itself; later entries go to new
+        segments, and the first becomes removable behind a snapshot),
+        stopped."""
+        self.upload("Notes", 200 << 10)
+        self.ask("a", 60)
+        self.cluster.wait_caught_up()
+        leader = self.cluster.leader()
+        follower = [nd for nd in self.cluster.nodes if nd is not leader][0]
+        self.compacts(follower)
+        follower.stop()
+        self.assertNotEqual(os.path.basename(wal_segments(follower)[0]), "wal-%020d.log" % 1,
+                            "the follower's command log still starts at index 1")
+        return follower
+
     def assertExactlyOnce(self, nodes):
-        for nd in nodes:
-            got = titles(nd)
-            bad = [(t, got.get(t, 0)) for t in self.asked if got.get(t, 0) != 1]
-            self.assertEqual(bad, [], "node %d: acknowledged writes not there exactly once"
-                             % nd.node_id)
-            self.assertEqual(sorted(t for t, c in got.items() if c > 1), [],
-                             "node %d: writes applied twice" % nd.node_id)
+        super().assertExactlyOnce(nodes, self.asked)
 
     def assertSameData(self, nodes):
-        first = (titles(nodes[0]), materials(nodes[0]))
-        for nd in nodes[1:]:
-            self.assertEqualMsg((titles(nd), materials(nd)), first,
-                                "data on node %d vs node %d" % (nd.node_id, nodes[0].node_id))
+        super().assertSameData(nodes, titles, materials)
 
 
 class TestSnapshotCatchUp(SnapshotTestCase):
@@ -123,15 +132,9 @@ class TestSnapshotCatchUp(SnapshotTestCase):
 
         # While it is down: a 3 MB material and enough writes for the
         # leader to snapshot and compact past everything the follower has.
-        blob = os.urandom(3 << 20)
-        path = os.path.join(c.dir, "big.bin")
-        with open(path, "wb") as f:
-            f.write(blob)
-        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Big", path),
-                "upload")
+        blob = self.upload("Big", 3 << 20)
         self.ask("down", 120)
-        wait_until(lambda: "log compacted up to" in leader.log_text(), timeout=20,
-                   what="the leader compacts its log")
+        self.compacts(leader)
         first_segment = os.path.basename(wal_segments(leader)[0])
         self.assertNotEqual(first_segment, "wal-%020d.log" % 1,
                             "the leader's command log still starts at index 1")
@@ -176,14 +179,9 @@ class TestSnapshotInterrupted(SnapshotTestCase):
         leader = c.leader()
         lagging = [nd for nd in c.nodes if nd is not leader][0]
         lagging.stop()
-        path = os.path.join(c.dir, "big.bin")
-        with open(path, "wb") as f:
-            f.write(os.urandom(3 << 20))
-        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Big", path),
-                "upload")
+        self.upload("Big", 3 << 20)
         self.ask("down", 60)
-        wait_until(lambda: "log compacted up to" in leader.log_text(), timeout=20,
-                   what="the leader compacts its log")
+        self.compacts(leader)
         lagging.start()
         wait_until(lambda: "receiving snapshot" in lagging.log_text(), timeout=20,
                    what="the follower receives a snapshot")
@@ -235,11 +233,7 @@ class TestIdleCompaction(SnapshotTestCase):
 
     def test_idle_node_gives_its_log_back(self):
         c = self.cluster
-        path = os.path.join(c.dir, "notes.bin")
-        with open(path, "wb") as f:
-            f.write(os.urandom(2 << 20))
-        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Notes", path),
-                "upload")
+        self.upload("Notes", 2 << 20)
         self.ask("a", 3)
         st = c.wait_caught_up()
         last = st["last_index"]
@@ -380,9 +374,7 @@ class TestSnapshotNewMember(SnapshotTestCase):
         snapshot as a learner, then the log, and is promoted."""
         c = self.cluster
         self.ask("before", 60)
-        leader = c.leader()
-        wait_until(lambda: "log compacted up to" in leader.log_text(), timeout=20,
-                   what="the leader compacts its log")
+        self.compacts(c.leader())
         new = c.add_node()
         new.start()
         self.ok(c.admin.run("cluster-add", new.node_id, "127.0.0.1:%d" % new.peer_port,
@@ -402,22 +394,7 @@ class TestSnapshotNewMember(SnapshotTestCase):
 class TestSnapshotRestart(SnapshotTestCase):
     def test_restart_from_own_snapshot(self):
         c = self.cluster
-        # a 200 KB entry fills a 64 KiB segment by itself; later entries go
-        # to new segments, and the first becomes removable behind a snapshot
-        path = os.path.join(c.dir, "notes.bin")
-        with open(path, "wb") as f:
-            f.write(os.urandom(200 << 10))
-        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Notes", path),
-                "upload")
-        self.ask("a", 60)
-        c.wait_caught_up()
-        leader = c.leader()
-        follower = [nd for nd in c.nodes if nd is not leader][0]
-        wait_until(lambda: "log compacted up to" in follower.log_text(), timeout=20,
-                   what="a snapshot and compaction on the follower")
-        follower.stop()
-        self.assertNotEqual(os.path.basename(wal_segments(follower)[0]), "wal-%020d.log" % 1,
-                            "the follower's command log still starts at index 1")
+        follower = self.compacted_follower()
         follower.start()
         self.assertIn("starting from snapshot", follower.log_text())
         self.ask("b", 10)
@@ -430,20 +407,8 @@ class TestSnapshotRestart(SnapshotTestCase):
         refuses to start (DATA_LOSS, saying what is missing) and leaves its
         log alone; with the snapshot back it starts."""
         c = self.cluster
-        path = os.path.join(c.dir, "notes.bin")
-        with open(path, "wb") as f:
-            f.write(os.urandom(200 << 10))
-        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "Notes", path),
-                "upload")
-        self.ask("a", 60)
-        c.wait_caught_up()
-        leader = c.leader()
-        follower = [nd for nd in c.nodes if nd is not leader][0]
-        wait_until(lambda: "log compacted up to" in follower.log_text(), timeout=20,
-                   what="a snapshot and compaction on the follower")
-        follower.stop()
+        follower = self.compacted_follower()
         segments = wal_segments(follower)
-        self.assertNotEqual(os.path.basename(segments[0]), "wal-%020d.log" % 1)
         snap_dir = os.path.join(follower.data_dir, "snap")
         hidden = snap_dir + ".hidden"
         os.rename(snap_dir, hidden)
