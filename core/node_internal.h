@@ -115,6 +115,7 @@ struct node {
     /* snapshots (node_snapshot.c) */
     char snap_dir[4096];
     raft_snapshot_meta snap; /* the newest durable snapshot (index 0: none) */
+    uint64_t snap_size;      /* bytes of its file (what a stream sends) */
     uint64_t compacted;      /* entries up to here are gone from the log */
     uint64_t snap_bytes;     /* entry data handed out since the snapshot */
     uint64_t snap_retry_at;  /* after a failure: not before this index */

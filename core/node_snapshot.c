@@ -118,6 +118,7 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
                            "snapshot %s: its cluster configuration does not "
                            "decode", path);
     blob_unref(cfg);
+    uint64_t size = info.size;
     snapshot_info_free(&info);
     if (rc != LMS_OK)
         return rc;
@@ -160,6 +161,7 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
             return err->code;
     }
     n->snap = meta;
+    n->snap_size = size;
     n->compacted = wal_first_index(w) - 1;
     log_info("starting from snapshot %llu (term %llu); the command log holds "
              "%llu..%llu", (unsigned long long)meta.index,
@@ -186,21 +188,27 @@ typedef struct take_job {
 
 static void take_done(void *arg);
 
+/* The size of snapshot index's file (0 if it cannot be read). Any thread
+ * but the loop's. */
+static uint64_t file_bytes(const node *n, uint64_t index)
+{
+    char path[4200];
+    struct stat st;
+    if (snap_file(n, index, path, sizeof path) != 0 || stat(path, &st) != 0)
+        return 0;
+    return (uint64_t)st.st_size;
+}
+
 /* After the file is saved (either thread): its size, and old files out. */
 static void saved(take_job *j)
 {
     node *n = j->n;
-    char path[4200];
-    struct stat st;
-    if (j->rc == LMS_OK && snap_file(n, j->meta.index, path, sizeof path) == 0 &&
-        stat(path, &st) == 0)
-        j->bytes = (uint64_t)st.st_size;
-    if (j->rc == LMS_OK) {
-        lms_err perr;
-        if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, j->protect, &perr) !=
-            LMS_OK)
-            log_warn("snapshot: removing old snapshot files: %s", perr.msg);
-    }
+    if (j->rc != LMS_OK)
+        return;
+    j->bytes = file_bytes(n, j->meta.index);
+    lms_err perr;
+    if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, j->protect, &perr) != LMS_OK)
+        log_warn("snapshot: removing old snapshot files: %s", perr.msg);
 }
 
 static lms_snapshot_header header_of(const take_job *j)
@@ -354,6 +362,7 @@ static void take_done(void *arg)
             node_raft_failed(n, "snapshot done", rc);
         } else if (rc == RAFT_OK) {
             n->snap = j->meta;
+            n->snap_size = j->bytes;
             compact(n, j->meta.index, j->idle);
             log_info("snapshot at index %llu (term %llu): %llu bytes in %lld ms; "
                      "log compacted up to %llu",
@@ -442,7 +451,7 @@ static void idle_check(node *n)
 typedef struct install_job {
     node *n;
     raft_snapshot_meta meta;
-    uint64_t seq;
+    uint64_t seq, bytes;
     int rc;
     lms_err err;
     int64_t started;
@@ -462,6 +471,7 @@ static void install_work(void *arg)
         j->rc = snapshot_load(n->m->ops, n->m->st, path, &h, &j->err);
     n->m->auth_epoch++; /* every user and session may be another now */
     if (j->rc == LMS_OK) {
+        j->bytes = file_bytes(n, j->meta.index);
         lms_err perr;
         if (snapshot_prune(n->snap_dir, SNAP_KEEP_FILES, j->meta.index,
                            &perr) != LMS_OK)
@@ -483,8 +493,10 @@ static void install_done(void *arg)
     }
     if (n->applied < j->meta.index)
         n->applied = j->meta.index;
-    if (j->meta.index > n->snap.index)
+    if (j->meta.index > n->snap.index) {
         n->snap = j->meta;
+        n->snap_size = j->bytes;
+    }
     n->installed = j->seq;
     log_info("installed snapshot %llu (term %llu) in %lld ms",
              (unsigned long long)j->meta.index, (unsigned long long)j->meta.term,

@@ -30,12 +30,9 @@
 #include "snapshot.h"
 #include "workers.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,32 +86,22 @@ static void end_send(node *n, snap_send *s, int ok)
     }
 }
 
-/* I/O thread: the chunk, by its own descriptor (so nothing is shared with
- * the loop, and a file pruned meanwhile is simply an error). */
+/* I/O thread: the chunk, through a reader of its own (so nothing is shared
+ * with the loop, and a file pruned meanwhile is simply an error). */
 static void read_work(void *arg)
 {
     read_job *j = arg;
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        j->rc = lms_err_set(&j->err, LMS_NOT_FOUND, "cannot open %s: %s",
-                            j->path, strerror(errno));
+    snapshot_reader rd;
+    size_t len = 0;
+    int last = 0;
+    j->rc = snapshot_reader_open(&rd, j->path, SNAP_CHUNK, &j->err);
+    if (j->rc != LMS_OK)
         return;
-    }
-    size_t got = 0;
-    while (got < j->len) {
-        ssize_t r = pread(fd, j->data + got, j->len - got,
-                          (off_t)(j->offset + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            j->rc = lms_err_set(&j->err, LMS_DATA_LOSS, "reading %s: %s",
-                                j->path, r < 0 ? strerror(errno)
-                                               : "the file got shorter");
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
+    j->rc = snapshot_reader_read(&rd, j->offset, j->data, &len, &last, &j->err);
+    snapshot_reader_close(&rd);
+    if (j->rc == LMS_OK && (len != j->len || last != j->last))
+        j->rc = lms_err_set(&j->err, LMS_DATA_LOSS, "%s changed while it was "
+                            "being sent", j->path);
 }
 
 /* Loop: send what was read, in order. */
@@ -212,11 +199,7 @@ void node_snapshot_send(node *n, uint64_t to)
         raft_report_snapshot(n->r, to, 0); /* too soon after a failure */
         return;
     }
-    char path[4200];
-    struct stat st;
-    if (!s || !n->peers || !n->snap.index || !n->snap_io ||
-        snapshot_path(n->snap_dir, n->snap.index, path, sizeof path) != 0 ||
-        stat(path, &st) != 0 || st.st_size <= 0) {
+    if (!s || !n->peers || !n->snap.index || !n->snap_size || !n->snap_io) {
         log_warn("member %llu needs snapshot %llu, which cannot be sent now",
                  (unsigned long long)to, (unsigned long long)n->snap.index);
         if (s)
@@ -229,7 +212,7 @@ void node_snapshot_send(node *n, uint64_t to)
     s->to = to;
     s->stream = ++n->stream_seq;
     s->meta = n->snap;
-    s->size = (uint64_t)st.st_size;
+    s->size = n->snap_size;
     s->next = s->acked = 0;
     s->epoch = peer_epoch(n->peers, to);
     s->started_ms = s->progress_ms = mono_ms();

@@ -694,6 +694,8 @@ static int enqueue_pieces(peer_link *l, const raft_msg *m)
     peer_pieces pc;
     if (peer_encode_raft_pieces(m, REF_MIN, &pc) != RAFT_OK)
         return -1;
+    /* The frame is put together apart and moved to the link whole: a
+     * failure half way must not leave half a frame on the wire. */
     struct evbuffer *tmp = evbuffer_new();
     int rc = tmp ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < pc.n; i++) {
