@@ -58,7 +58,6 @@ typedef struct snap_send {
     uint64_t size;    /* of the file */
     uint64_t next;    /* the next offset to read and send */
     uint64_t acked;   /* bytes the member said it holds */
-    unsigned reading; /* chunks being read on the I/O thread */
     int64_t started_ms, progress_ms;
 } snap_send;
 

@@ -110,7 +110,6 @@ static void read_done(void *arg)
     read_job *j = arg;
     node *n = j->n;
     snap_send *s = &n->sends[j->slot];
-    s->reading--;
     if (!s->active || s->stream != j->stream || n->closing || n->failed) {
         free(j);
         return;
@@ -174,7 +173,6 @@ static void send_chunks(node *n, snap_send *s)
             end_send(n, s, 0);
             return;
         }
-        s->reading++;
         s->next += len;
         s->sent_last = j->last;
         if (rate)
