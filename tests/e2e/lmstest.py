@@ -1231,3 +1231,24 @@ def _cleanup_leftover_nodes():
             n.cleanup()
         except Exception as e:  # never mask the real failure
             sys.stderr.write("cleanup of %s: %s\n" % (n.name, e))
+
+
+class ClusterTestCase(E2ETestCase):
+    """A fresh cluster of N nodes (with the raft: section RAFT, None for the
+    defaults) started for each test and removed after it."""
+
+    N = 3
+    RAFT = None
+
+    def setUp(self):
+        name = self.id().rsplit(".", 1)[-1]
+        name = name[5:] if name.startswith("test_") else name
+        self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT)
+        try:
+            self.cluster.start()
+        except BaseException:
+            self.cluster.cleanup()
+            raise
+
+    def tearDown(self):
+        self.cluster.cleanup()

@@ -29,7 +29,7 @@ import threading
 import time
 import unittest
 
-from lmstest import (ADMIN, ADMIN_PW, Cluster, E2ETestCase, RawConn, World, titles,
+from lmstest import (ADMIN, ADMIN_PW, Cluster, ClusterTestCase, RawConn, World, titles,
                      wait_until)
 
 CLIENT_TIMEOUT = "8"
@@ -76,19 +76,6 @@ class Writers:
     def wait_acks(self, count, timeout=20):
         wait_until(lambda: len(self.acked) >= count, timeout=timeout,
                    what="%d acknowledged writes" % count)
-
-
-class ClusterTestCase(E2ETestCase):
-    def setUp(self):
-        self.cluster = Cluster(3, name=self.id().rsplit(".", 1)[-1][:12])
-        try:
-            self.cluster.start()
-        except BaseException:
-            self.cluster.cleanup()
-            raise
-
-    def tearDown(self):
-        self.cluster.cleanup()
 
 
 class TestElection(ClusterTestCase):

@@ -29,7 +29,7 @@ import threading
 import time
 import unittest
 
-from lmstest import Cluster, E2ETestCase, World, db_rows, titles, wait_until
+from lmstest import Cluster, ClusterTestCase, World, db_rows, titles, wait_until
 from test_cluster import Writers
 
 # how long a CLI retries before it gives up when there is no leader
@@ -87,22 +87,7 @@ class Attempts:
                    what="%d failed writes" % count)
 
 
-class Cluster5TestCase(E2ETestCase):
-    N = 3
-    RAFT = None  # the raft: section (None: the defaults)
-
-    def setUp(self):
-        name = self.id().rsplit(".", 1)[-1]
-        name = name[5:] if name.startswith("test_") else name
-        self.cluster = Cluster(self.N, name=name[:10], raft=self.RAFT)
-        try:
-            self.cluster.start()
-        except BaseException:
-            self.cluster.cleanup()
-            raise
-
-    def tearDown(self):
-        self.cluster.cleanup()
+class Cluster5TestCase(ClusterTestCase):
 
     # -- helpers ------------------------------------------------------------
 

@@ -41,7 +41,7 @@ import socket
 import struct
 import unittest
 
-from lmstest import (SOURCE_DIR, Cluster, E2ETestCase, Proto, World, db_rows, titles,
+from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, titles,
                      wait_until)
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
@@ -60,21 +60,13 @@ def snapshots(node):
     return sorted(glob.glob(os.path.join(node.data_dir, "snap", "snap-*.lmss")))
 
 
-class SnapshotTestCase(E2ETestCase):
+class SnapshotTestCase(ClusterTestCase):
     RAFT = RAFT
 
     def setUp(self):
-        self.cluster = Cluster(3, name=self.id().rsplit(".", 1)[-1][:12], raft=self.RAFT)
-        try:
-            self.cluster.start()
-        except BaseException:
-            self.cluster.cleanup()
-            raise
+        super().setUp()
         self.w = World(self.cluster)
         self.asked = []
-
-    def tearDown(self):
-        self.cluster.cleanup()
 
     def ask(self, tag, n):
         for i in range(n):
