@@ -148,7 +148,7 @@ static int store_piece(repair *rp, const Lms__PeerFetchReply *r, size_t count)
 }
 
 /* Carry out the plan's step on the WAL. */
-static int carry_out(node *n, uint64_t from, const Lms__PeerFetchReply *r,
+static int carry_out(node *n, const Lms__PeerFetchReply *r,
                      const repair_step *s)
 {
     repair *rp = n->rp;
@@ -175,10 +175,6 @@ static int carry_out(node *n, uint64_t from, const Lms__PeerFetchReply *r,
                            "it again (cluster-add): it then starts from the "
                            "leader's snapshot", s->reason,
                            (ull)n->opts.node_id);
-    case REPAIR_FAIL:
-        return lms_err_set(&rp->err, LMS_DATA_LOSS,
-                           "log repair from member %llu: %s", (ull)from,
-                           s->reason);
     }
     LMS_ASSERT(wal_last_index(rp->w) == rp->plan.last);
     return LMS_OK;
@@ -196,7 +192,7 @@ void node_repair_reply(node *n, uint64_t from, const Lms__PeerFetchReply *r)
         return;
     }
     repair_step s = repair_plan_reply(&rp->plan, from, r, mono_ms());
-    if (carry_out(n, from, r, &s) != LMS_OK) {
+    if (carry_out(n, r, &s) != LMS_OK) {
         finish(n, 1);
         return;
     }

@@ -387,6 +387,16 @@ static int piece_check(const Lms__PeerFetchReply *r, lms_err *err)
     return LMS_OK;
 }
 
+/* An error string fit for a log line: short, no control characters. */
+static int error_text_ok(const char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return len <= PEER_FETCH_MAX_ERROR;
+}
+
 int peer_fetch_reply_check(const Lms__PeerFetchReply *r, lms_err *err)
 {
     if (!r->is_leader) {
@@ -412,13 +422,14 @@ int peer_fetch_reply_check(const Lms__PeerFetchReply *r, lms_err *err)
                            (unsigned long long)r->last_index,
                            (unsigned long long)r->term);
     if (r->error && r->error[0]) {
-        if (strlen(r->error) > PEER_FETCH_MAX_ERROR || r->n_entries ||
+        if (!error_text_ok(r->error) || r->n_entries ||
             r->snapshot_index > r->last_index ||
             !prev_ok(r->snapshot_index, r->snapshot_term, r->term))
             return lms_err_set(err, LMS_INVALID_ARGUMENT,
                                "an error reply with entries, an error over "
-                               "%d bytes, or a snapshot (%llu, term %llu) out "
-                               "of range", PEER_FETCH_MAX_ERROR,
+                               "%d bytes or with control characters, or a "
+                               "snapshot (%llu, term %llu) out of range",
+                               PEER_FETCH_MAX_ERROR,
                                (unsigned long long)r->snapshot_index,
                                (unsigned long long)r->snapshot_term);
         return LMS_OK;

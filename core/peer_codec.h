@@ -98,7 +98,8 @@ int peer_fetch_check(const Lms__PeerFetch *f, lms_err *err);
  * does not lead sends no entries, no prev and no snapshot. A leader's
  * reply has a term in [1, PEER_MAX_TERM]; prev_index <= last_index <=
  * PEER_MAX_INDEX; prev_term <= term, and 0 exactly when prev_index is 0;
- * with an error (at most PEER_FETCH_MAX_ERROR bytes) no entries and a
+ * with an error (at most PEER_FETCH_MAX_ERROR bytes, no control
+ * characters: it goes into a log line) no entries and a
  * snapshot (index, term) no newer than term, or (0, 0); without one no
  * snapshot, and entries prev_index + 1, + 2, ... up to at most last_index,
  * of type command or configuration, at most PEER_FETCH_MAX_ENTRIES and the

@@ -88,11 +88,14 @@ static void take_piece(repair_plan *p, const Lms__PeerFetchReply *r,
     }
     if (r->prev_term != p->last_term) {
         if (p->last == p->keep) {
-            s->action = REPAIR_FAIL;
-            say(s, "the leader's entry %llu has term %llu but this node's "
-                "committed entry %llu has term %llu: the logs disagree on "
-                "committed entries", (ull)p->keep, (ull)r->prev_term,
-                (ull)p->keep, (ull)p->keep_term);
+            /* a leader of a term after the commit holds the committed
+             * entry: this one is deposed (or our prefix is wrong, and no
+             * leader will ever match: the nag says so) */
+            p->ask_all = s->ask_all = 1;
+            say(s, "member %llu (term %llu) has term %llu at entry %llu, "
+                "where this node's committed entry has term %llu: a deposed "
+                "leader; asking every member", (ull)p->leader, (ull)p->term,
+                (ull)r->prev_term, (ull)p->keep, (ull)p->keep_term);
             return;
         }
         say(s, "the leader's entry %llu has term %llu, the one held has "

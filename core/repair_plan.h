@@ -9,8 +9,9 @@
  * answer says it leads locks (member, term). A piece is taken only where
  * its prev (index, term) is the last entry held. A leader of a higher term
  * makes the plan drop everything after `keep` and start over from it;
- * answers of lower terms, of other members, and pieces that continue
- * something else are ignored. A leader's log never loses entries within
+ * answers of lower terms, of other members, of leaders whose log ends
+ * before `keep` or disagrees with it there (deposed), and pieces that
+ * continue something else are ignored. A leader's log never loses entries within
  * its term, so what is held is always a prefix of that leader's log, and
  * Raft's log matching holds when the node rejoins.
  *
@@ -49,7 +50,6 @@ typedef enum repair_action {
     REPAIR_APPEND,     /* write the piece's first `count` entries */
     REPAIR_SNAPSHOT,   /* the leader compacted past `last`: only its
                           snapshot can continue the log */
-    REPAIR_FAIL,       /* repair cannot succeed (reason says why) */
 } repair_action;
 
 typedef struct repair_step {
@@ -57,7 +57,8 @@ typedef struct repair_step {
     repair_action action;
     size_t count;  /* REPAIR_APPEND: entries of the piece to write */
     int done;      /* afterwards the log holds the leader's last index */
-    int ask_all;   /* the locked leader says it no longer leads: ask every
+    int ask_all;   /* the locked leader no longer leads, or its log
+                      disagrees with the committed prefix: ask every
                       member now */
     char reason[256];
 } repair_step;

@@ -209,20 +209,26 @@ static void prev_mismatch_restarts_from_prefix(void **state)
 }
 
 /* A leader whose entry at the end of the committed prefix has another
- * term: no restart can help (the logs disagree on committed entries). */
-static void prefix_term_mismatch_fails(void **state)
+ * term is a deposed one (a later leader holds every committed entry): it
+ * is ignored, every member is asked, and the real leader's log is taken. */
+static void prefix_term_mismatch_is_a_deposed_leader(void **state)
 {
     (void)state;
-    fake_log m1 = log_of(18, 5, 99, 5);
-    m1.term[KEEP] = KEEP_TERM + 1;
+    fake_log stale = log_of(18, 3, 99, 3), m2 = log_of(14, 6, 99, 6);
+    stale.term[KEEP] = 3;
     repair_plan p;
     held h = held_init();
     reply_buf b;
     repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
-    repair_step s = feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 3), 0);
-    assert_int_equal(s.action, REPAIR_FAIL);
-    assert_non_null(strstr(s.reason, "committed"));
+    repair_step s = feed(&p, &h, 1, leader_reply(&b, &stale, 3, 11, 3), 0);
+    assert_int_equal(s.action, REPAIR_IGNORE);
+    assert_true(s.ask_all);
+    assert_non_null(strstr(s.reason, "deposed"));
+    assert_int_equal(repair_plan_ask_to(&p), 0);
     assert_int_equal(h.last, KEEP);
+    s = feed(&p, &h, 2, leader_reply(&b, &m2, 6, 11, 100), 0);
+    assert_true(s.done);
+    assert_one_leaders_log(&h, 2, &m2);
 }
 
 /* A second answer to an older request (the same piece again) is not a
@@ -484,6 +490,8 @@ static void hostile_replies_are_refused(void **state)
     long_error[sizeof long_error - 1] = 0;
     HOSTILE("an error string too long",
             (b.r.n_entries = 0, b.r.error = long_error));
+    HOSTILE("an error string with a newline",
+            (b.r.n_entries = 0, b.r.error = (char *)"fine\nFORGED log line"));
     /* the one big entry alone is fine */
     leader_reply(&b, &m, 6, 11, 1);
     b.e[0].data.len = (size_t)64 << 20;
@@ -530,7 +538,7 @@ int main(void)
         cmocka_unit_test(deposed_then_new_leader_gives_one_leaders_log),
         cmocka_unit_test(newer_leader_piece_after_prefix_restarts_and_appends),
         cmocka_unit_test(prev_mismatch_restarts_from_prefix),
-        cmocka_unit_test(prefix_term_mismatch_fails),
+        cmocka_unit_test(prefix_term_mismatch_is_a_deposed_leader),
         cmocka_unit_test(duplicate_piece_is_ignored),
         cmocka_unit_test(stale_and_foreign_answers_are_ignored),
         cmocka_unit_test(silent_leader_then_another_answers),
