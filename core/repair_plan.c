@@ -22,6 +22,8 @@ static void check(const repair_plan *p)
     LMS_ASSERT(p->last > p->keep ? p->leader != 0 && p->term >= p->last_term
                                  : p->last_term == p->keep_term);
     LMS_ASSERT(!p->done || p->leader != 0);
+    LMS_ASSERT(!p->want_snapshot ||
+               (p->leader != 0 && p->snap_index > p->last && !p->done));
 }
 
 static void say(repair_step *s, const char *fmt, ...)
@@ -74,6 +76,7 @@ static void relock(repair_plan *p, uint64_t from, const Lms__PeerFetchReply *r,
     p->term = r->term;
     p->last = p->keep;
     p->last_term = p->keep_term;
+    p->want_snapshot = 0;
 }
 
 /* The locked leader's piece r: take it if it continues what is held. */
@@ -104,6 +107,7 @@ static void take_piece(repair_plan *p, const Lms__PeerFetchReply *r,
         s->restart = 1;
         p->last = p->keep;
         p->last_term = p->keep_term;
+        p->want_snapshot = 0; /* its next answer says what it has */
         return;
     }
     for (size_t i = 0; i < r->n_entries; i++) {
@@ -116,6 +120,7 @@ static void take_piece(repair_plan *p, const Lms__PeerFetchReply *r,
     }
     s->action = REPAIR_APPEND;
     s->count = r->n_entries;
+    p->want_snapshot = 0;
     s->done = p->done = p->last >= p->target;
 }
 
@@ -124,11 +129,20 @@ static void leader_error(repair_plan *p, const Lms__PeerFetchReply *r,
                          repair_step *s)
 {
     if (r->snapshot_index > p->last) {
+        p->snap_index = r->snapshot_index;
+        p->snap_term = r->snapshot_term;
+        if (p->want_snapshot) {
+            say(s, "waiting for the leader's snapshot (it has %llu)",
+                (ull)r->snapshot_index);
+            return;
+        }
+        p->want_snapshot = 1;
         s->action = REPAIR_SNAPSHOT;
         say(s, "the leader (member %llu, term %llu) compacted its log behind "
-            "snapshot %llu (term %llu), past entry %llu: %s", (ull)p->leader,
-            (ull)p->term, (ull)r->snapshot_index, (ull)r->snapshot_term,
-            (ull)p->last + 1, r->error);
+            "snapshot %llu (term %llu), past entry %llu (%s): asking it for "
+            "that snapshot", (ull)p->leader, (ull)p->term,
+            (ull)r->snapshot_index, (ull)r->snapshot_term, (ull)p->last + 1,
+            r->error);
         return;
     }
     say(s, "the leader (member %llu) cannot send entries after %llu yet: %s",
@@ -167,6 +181,47 @@ repair_step repair_plan_reply(repair_plan *p, uint64_t from,
     return s;
 }
 
+const char *repair_plan_snapshot_ok(const repair_plan *p, uint64_t from,
+                                    uint64_t term, uint64_t index,
+                                    uint64_t snap_term)
+{
+    check(p);
+    if (p->done)
+        return "repair is done";
+    if (!p->want_snapshot)
+        return "repair does not wait for a snapshot";
+    if (from != p->leader)
+        return "it comes from another member than the leader repair follows";
+    if (term != p->term)
+        return "it was sent in another term than the one repair follows";
+    if (index <= p->last)
+        return "it does not reach past the last entry held";
+    if (snap_term < p->last_term || snap_term > p->term)
+        return "its term is below the last entry held or above the leader's";
+    return NULL;
+}
+
+repair_step repair_plan_installed(repair_plan *p, uint64_t index,
+                                  uint64_t term, int64_t now_ms)
+{
+    LMS_ASSERT(!repair_plan_snapshot_ok(p, p->leader, p->term, index, term));
+    repair_step s;
+    memset(&s, 0, sizeof s);
+    /* a snapshot holds only applied entries: committed, so the new prefix */
+    p->keep = p->last = index;
+    p->keep_term = p->last_term = term;
+    p->want_snapshot = 0;
+    p->heard_ms = now_ms;
+    if (p->target < index)
+        p->target = index;
+    s.done = p->done = p->last >= p->target;
+    say(&s, "installed snapshot %llu (term %llu) of member %llu (leader of "
+        "term %llu): the committed prefix now ends there", (ull)index,
+        (ull)term, (ull)p->leader, (ull)p->term);
+    check(p);
+    return s;
+}
+
 int repair_plan_tick(repair_plan *p, int64_t now_ms)
 {
     if (p->done || !p->leader || p->ask_all ||
@@ -186,6 +241,7 @@ void repair_plan_request(const repair_plan *p, Lms__PeerFetch *f)
     f->from_index = p->last + 1;
     f->prev_index = p->last;
     f->prev_term = p->last_term;
+    f->want_snapshot = p->want_snapshot;
 }
 
 void repair_plan_describe(const repair_plan *p, char *buf, size_t len)
@@ -200,5 +256,6 @@ void repair_plan_describe(const repair_plan *p, char *buf, size_t len)
                  "term %llu, whose log ends at %llu); %s", (ull)p->keep + 1,
                  (ull)p->last, (ull)p->leader, (ull)p->term, (ull)p->target,
                  p->ask_all ? "it fell silent: asking every member"
-                            : "asking it for the rest");
+                 : p->want_snapshot ? "waiting for its snapshot"
+                                    : "asking it for the rest");
 }

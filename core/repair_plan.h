@@ -15,6 +15,15 @@
  * its term, so what is held is always a prefix of that leader's log, and
  * Raft's log matching holds when the node rejoins.
  *
+ * A leader that compacted its log past the last entry held cannot send
+ * the entries after it: the plan then wants that leader's snapshot
+ * (want_snapshot, asked with PeerFetch.want_snapshot). A snapshot is
+ * taken only from the locked leader in the locked term and only past the
+ * last entry held (repair_plan_snapshot_ok); once it is installed
+ * (repair_plan_installed) it is the new committed prefix: snapshots hold
+ * only applied, so committed, entries. Repair goes on after it, from the
+ * same leader in the same term.
+ *
  * Liveness: a locked member that stays silent for REPAIR_SILENT_MS is no
  * longer the only one asked (repair_plan_tick): every member is asked
  * again, and an answer from a leader of a higher term restarts the plan.
@@ -42,14 +51,17 @@ typedef struct repair_plan {
     uint64_t target;          /* the leader's last index, as it last said */
     int64_t heard_ms;         /* when the leader last answered */
     int ask_all;              /* the leader fell silent: ask every member */
+    int want_snapshot;        /* the leader compacted past `last`: only its
+                                 snapshot continues the log */
+    uint64_t snap_index, snap_term; /* the leader's snapshot, as it said */
     int done;
 } repair_plan;
 
 typedef enum repair_action {
     REPAIR_IGNORE = 0, /* nothing to write (reason says why) */
     REPAIR_APPEND,     /* write the piece's first `count` entries */
-    REPAIR_SNAPSHOT,   /* the leader compacted past `last`: only its
-                          snapshot can continue the log */
+    REPAIR_SNAPSHOT,   /* the leader compacted past `last`: ask it for
+                          its snapshot (once: want_snapshot is set) */
 } repair_action;
 
 typedef struct repair_step {
@@ -84,6 +96,20 @@ uint64_t repair_plan_ask_to(const repair_plan *p);
 
 /* The request to send: the entries after the last one held. */
 void repair_plan_request(const repair_plan *p, Lms__PeerFetch *f);
+
+/* May a snapshot stream from member `from`, sent in its Raft term
+ * `term`, of snapshot (index, snap_term) be received and installed?
+ * NULL if so, else why not. */
+const char *repair_plan_snapshot_ok(const repair_plan *p, uint64_t from,
+                                    uint64_t term, uint64_t index,
+                                    uint64_t snap_term);
+
+/* The snapshot (index, term), accepted by repair_plan_snapshot_ok, is
+ * installed durably (storage restored, WAL reset after it): it is the new
+ * committed prefix, and repair goes on after it from the same leader.
+ * The step says whether the log now reaches the leader's last index. */
+repair_step repair_plan_installed(repair_plan *p, uint64_t index,
+                                  uint64_t term, int64_t now_ms);
 
 /* What the plan holds and waits for, in words (for the log). */
 void repair_plan_describe(const repair_plan *p, char *buf, size_t len);

@@ -357,25 +357,181 @@ static void leader_that_stepped_down_makes_plan_ask_all(void **state)
     assert_int_equal(h.last, 13);
 }
 
-/* The leader compacted the entries the log needs: the plan says only its
- * snapshot can continue (node_repair.c refuses with what to do). */
-static void compacted_leader_asks_for_snapshot(void **state)
+/* A leader's "compacted" answer: from_index lies behind its snapshot
+ * (index, snap_term); its log ends at last. */
+static Lms__PeerFetchReply compacted_reply(uint64_t term, uint64_t last,
+                                           uint64_t index, uint64_t snap_term)
 {
-    (void)state;
-    repair_plan p;
-    held h = held_init();
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
     Lms__PeerFetchReply r = LMS__PEER_FETCH_REPLY__INIT;
     r.is_leader = 1;
-    r.term = 6;
-    r.last_index = 40;
+    r.term = term;
+    r.last_index = last;
     r.error = (char *)"compacted";
-    r.snapshot_index = 30;
-    r.snapshot_term = 6;
+    r.snapshot_index = index;
+    r.snapshot_term = snap_term;
+    return r;
+}
+
+/* What node_repair_snap.c does once a snapshot is installed: the held log
+ * is the snapshot's (member who's entries up to index), nothing after. */
+static repair_step install_snapshot(repair_plan *p, held *h, uint64_t who,
+                                    const fake_log *l, uint64_t index,
+                                    int64_t now)
+{
+    const char *why = repair_plan_snapshot_ok(p, who, p->term, index,
+                                              l->term[index]);
+    if (why)
+        fail_msg("snapshot %llu of member %llu: expected accepted, got "
+                 "refused: %s", (unsigned long long)index,
+                 (unsigned long long)who, why);
+    for (uint64_t i = p->keep + 1; i <= index; i++) {
+        h->term[i] = l->term[i];
+        h->from[i] = who;
+    }
+    h->last = index;
+    return repair_plan_installed(p, index, l->term[index], now);
+}
+
+/* Issue 8, bug 4: the leader compacted the entries the log needs. The
+ * plan asks it for its snapshot once (the request says want_snapshot),
+ * waits through further "compacted" answers, installs it as the new
+ * prefix and fetches the entries after it from the same leader. */
+static void compacted_leader_snapshot_then_entries_after_it(void **state)
+{
+    (void)state;
+    fake_log m2 = log_of(40, 5, 25, 6);
+    repair_plan p;
+    held h = held_init();
+    reply_buf b;
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    Lms__PeerFetchReply r = compacted_reply(6, 40, 30, 6);
     repair_step s = feed(&p, &h, 2, &r, 0);
     assert_int_equal(s.action, REPAIR_SNAPSHOT);
     assert_non_null(strstr(s.reason, "snapshot 30"));
     assert_int_equal(h.last, KEEP);
+    Lms__PeerFetch f = LMS__PEER_FETCH__INIT;
+    repair_plan_request(&p, &f);
+    assert_true(f.want_snapshot);
+    assert_int_equal(f.from_index, KEEP + 1);
+    assert_int_equal(repair_plan_ask_to(&p), 2);
+    s = feed(&p, &h, 2, &r, 100); /* asked again while it streams */
+    if (s.action != REPAIR_IGNORE)
+        fail_msg("a second compacted answer: expected ignored (one stream "
+                 "is asked for), got action %d", s.action);
+    s = install_snapshot(&p, &h, 2, &m2, 30, 200);
+    assert_false(s.done);
+    assert_int_equal(p.keep, 30);
+    assert_int_equal(p.keep_term, 6);
+    repair_plan_request(&p, &f);
+    if (f.want_snapshot || f.from_index != 31 || f.prev_index != 30 ||
+        f.prev_term != 6)
+        fail_msg("after snapshot 30 (term 6): expected a fetch from 31 after "
+                 "(30, 6) without want_snapshot, got from %llu after (%llu, "
+                 "%llu) want %d", (unsigned long long)f.from_index,
+                 (unsigned long long)f.prev_index,
+                 (unsigned long long)f.prev_term, f.want_snapshot);
+    s = feed(&p, &h, 2, leader_reply(&b, &m2, 6, 31, 4), 300);
+    assert_int_equal(s.action, REPAIR_APPEND);
+    s = feed(&p, &h, 2, leader_reply(&b, &m2, 6, 35, 10), 400);
+    assert_true(s.done);
+    assert_int_equal(h.last, 40);
+    assert_one_leaders_log(&h, 2, &m2);
+}
+
+/* A snapshot is taken only while the plan waits for one, from the leader
+ * it follows, in that leader's term, past the last entry held, with a
+ * term that fits. */
+static void snapshot_only_from_the_locked_leader_in_its_term(void **state)
+{
+    (void)state;
+    fake_log m2 = log_of(40, 6, 99, 6);
+    repair_plan p;
+    held h = held_init();
+    reply_buf b;
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    assert_non_null(repair_plan_snapshot_ok(&p, 2, 6, 30, 6)); /* no lock */
+    feed(&p, &h, 2, leader_reply(&b, &m2, 6, 11, 5), 0); /* holds 11..15 */
+    assert_non_null(repair_plan_snapshot_ok(&p, 2, 6, 30, 6)); /* not asked */
+    Lms__PeerFetchReply r = compacted_reply(6, 40, 30, 6);
+    assert_int_equal(feed(&p, &h, 2, &r, 10).action, REPAIR_SNAPSHOT);
+    struct {
+        uint64_t from, term, index, snap_term;
+        const char *what;
+    } bad[] = {
+        {1, 6, 30, 6, "another member"},
+        {2, 7, 30, 6, "a stream sent in a newer term"},
+        {2, 5, 30, 5, "a stream sent in an older term"},
+        {2, 6, 15, 6, "a snapshot at the last entry held"},
+        {2, 6, 12, 6, "a snapshot below the last entry held"},
+        {2, 6, 30, 7, "a snapshot term above the leader's"},
+        {2, 6, 30, 5, "a snapshot term below the last entry held"},
+        {SELF, 6, 30, 6, "this node itself"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (!repair_plan_snapshot_ok(&p, bad[i].from, bad[i].term,
+                                     bad[i].index, bad[i].snap_term))
+            fail_msg("%s: expected refused, got accepted", bad[i].what);
+    assert_null(repair_plan_snapshot_ok(&p, 2, 6, 16, 6));
+    assert_null(repair_plan_snapshot_ok(&p, 2, 6, 30, 6));
+}
+
+/* While the plan waits for one leader's snapshot, a leader of a newer term
+ * answers: the plan follows it from the prefix, the old leader's stream is
+ * refused, and the new leader's own answer decides what is asked. */
+static void newer_leader_while_waiting_for_snapshot(void **state)
+{
+    (void)state;
+    fake_log m1 = log_of(45, 7, 99, 7);
+    repair_plan p;
+    held h = held_init();
+    reply_buf b;
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    Lms__PeerFetchReply r = compacted_reply(6, 40, 30, 6);
+    feed(&p, &h, 2, &r, 0);
+    repair_step s = feed(&p, &h, 1, leader_reply(&b, &m1, 7, 11, 5), 10);
+    assert_int_equal(s.action, REPAIR_APPEND);
+    assert_int_equal(p.leader, 1);
+    assert_false(p.want_snapshot);
+    assert_non_null(repair_plan_snapshot_ok(&p, 2, 6, 30, 6));
+    Lms__PeerFetch f = LMS__PEER_FETCH__INIT;
+    repair_plan_request(&p, &f);
+    assert_false(f.want_snapshot);
+    assert_one_leaders_log(&h, 1, &m1);
+}
+
+/* After a snapshot the prefix is the snapshot's: a leader of a newer term
+ * restarts the repair from there, not from the old prefix, and a leader
+ * whose log ends before the snapshot is a deposed one. */
+static void snapshot_is_the_new_prefix_for_later_restarts(void **state)
+{
+    (void)state;
+    fake_log m2 = log_of(40, 6, 99, 6), m1 = log_of(50, 6, 36, 8);
+    fake_log stale = log_of(25, 6, 99, 6);
+    repair_plan p;
+    held h = held_init();
+    reply_buf b;
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    Lms__PeerFetchReply r = compacted_reply(6, 40, 30, 6);
+    feed(&p, &h, 2, &r, 0);
+    install_snapshot(&p, &h, 2, &m2, 30, 10);
+    feed(&p, &h, 2, leader_reply(&b, &m2, 6, 31, 5), 20); /* 31..35 */
+    repair_step s = feed(&p, &h, 4, leader_reply(&b, &stale, 9, 26, 5), 30);
+    assert_int_equal(s.action, REPAIR_IGNORE);
+    assert_int_equal(h.last, 35);
+    s = feed(&p, &h, 1, leader_reply(&b, &m1, 8, 36, 5), 40);
+    assert_true(s.restart);
+    assert_int_equal(h.last, 30);
+    assert_int_equal(p.keep, 30);
+    s = feed(&p, &h, 1, leader_reply(&b, &m1, 8, 31, 30), 50);
+    assert_true(s.done);
+    assert_int_equal(h.last, 50);
+    for (uint64_t i = 31; i <= 50; i++)
+        if (h.from[i] != 1 || h.term[i] != m1.term[i])
+            fail_msg("entry %llu: expected term %llu from member 1, got "
+                     "term %llu from member %llu", (unsigned long long)i,
+                     (unsigned long long)m1.term[i],
+                     (unsigned long long)h.term[i],
+                     (unsigned long long)h.from[i]);
 }
 
 /* ---- many interleavings --------------------------------------------------- */
@@ -544,7 +700,10 @@ int main(void)
         cmocka_unit_test(silent_leader_then_another_answers),
         cmocka_unit_test(silent_leader_that_returns_continues),
         cmocka_unit_test(leader_that_stepped_down_makes_plan_ask_all),
-        cmocka_unit_test(compacted_leader_asks_for_snapshot),
+        cmocka_unit_test(compacted_leader_snapshot_then_entries_after_it),
+        cmocka_unit_test(snapshot_only_from_the_locked_leader_in_its_term),
+        cmocka_unit_test(newer_leader_while_waiting_for_snapshot),
+        cmocka_unit_test(snapshot_is_the_new_prefix_for_later_restarts),
         cmocka_unit_test(random_interleavings_keep_one_leaders_log),
         cmocka_unit_test(hostile_replies_are_refused),
         cmocka_unit_test(hostile_requests_are_refused),
