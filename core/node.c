@@ -411,7 +411,11 @@ static void on_peer_fetch_reply(void *arg, uint64_t from,
 static void on_peer_chunk(void *arg, uint64_t from,
                           const Lms__PeerSnapshotChunk *c)
 {
-    node_snapshot_on_chunk(arg, from, c);
+    node *n = arg;
+    if (n->rp) /* the leader's snapshot for log repair (no Raft yet) */
+        node_repair_on_chunk(n, from, c);
+    else
+        node_snapshot_on_chunk(n, from, c);
 }
 
 static void on_peer_chunk_ack(void *arg, uint64_t from,

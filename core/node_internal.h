@@ -4,7 +4,9 @@
  * port, the log writer, proposals and reads. node_apply.c moves committed
  * entries through the storage thread and answers the proposals and reads
  * that waited for them. node_members.c knows the members (addresses,
- * membership changes, status); node_repair.c refills a damaged log.
+ * membership changes, status); node_repair.c refills a damaged log,
+ * node_repair_snap.c installs the leader's snapshot when the leader
+ * compacted what the log needs.
  *
  * Watermarks, all on the loop thread:
  *   raft's last / commit   in core/raft (raft_get_last_index, _commit)
@@ -18,6 +20,7 @@
 #include "log_writer.h"
 #include "node.h"
 #include "peer.h"
+#include "repair_plan.h"
 #include "snapshot.h"
 
 #include <event2/event.h>
@@ -52,6 +55,8 @@ typedef struct outstanding {
  * slot of member `to` stays its own once used. */
 typedef struct snap_send {
     int active, sent_last;
+    int repair;       /* asked for by a member's log repair, not by Raft:
+                         its outcome is not reported to Raft */
     uint64_t to, epoch, stream;
     int64_t retry_ms; /* after a failed stream to `to`: not before this */
     raft_snapshot_meta meta;
@@ -72,6 +77,27 @@ typedef struct snap_recv {
     snapshot_receiver rx;  /* the I/O thread's */
     int64_t started_ms, progress_ms, acked_ms;
 } snap_recv;
+
+/* The leader's snapshot being received by log repair (node_repair_snap.c;
+ * Raft is not running yet). */
+typedef struct repair_rx {
+    int active;
+    uint64_t from, term, stream, total;
+    raft_snapshot_meta meta;
+    snapshot_receiver rx;  /* the temp file, written on the loop */
+    int64_t started_ms;
+} repair_rx;
+
+/* A log repair under way (node_repair.c, node_repair_snap.c). */
+typedef struct repair {
+    struct wal *w;
+    repair_plan plan;
+    uint64_t hs_term, hs_vote; /* the durable hardstate */
+    int done, failed;
+    lms_err err;
+    int64_t last_nag, asked_ms;
+    repair_rx rx;
+} repair;
 
 /* A large append queued for member `to` (node.c, redundant_append). */
 typedef struct sent_append {
@@ -192,6 +218,10 @@ void node_snapshot_free(node *n);
 /* node_transfer.c: InstallSnapshot streams */
 /* Leader: Raft asks to stream the snapshot to member `to`. */
 void node_snapshot_send(node *n, uint64_t to);
+/* Leader: member `to` repairs its log (Raft not running there) and asks
+ * for the snapshot it needs: stream the newest one unless a stream to it
+ * is under way. Raft is told nothing of this stream's outcome. */
+void node_snapshot_send_repair(node *n, uint64_t to);
 /* Leader: stop every stream (leadership lost, closing). */
 void node_snapshot_stop_sending(node *n);
 /* Peer port callbacks. */
@@ -212,5 +242,20 @@ int node_repair_log(node *n, struct wal *w, uint64_t storage_applied, lms_err *e
 /* Peer port callbacks: a member's request, the answer to ours. */
 void node_serve_fetch(node *n, uint64_t from, const Lms__PeerFetch *f);
 void node_repair_reply(node *n, uint64_t from, const Lms__PeerFetchReply *r);
+/* The plan took a step outside a reply (a snapshot installed): finish if
+ * it is done, else ask for what comes next. */
+void node_repair_next(node *n, const repair_step *s);
+/* The durable term up to the followed leader's before its entries or its
+ * snapshot are written (rp->err says why not). */
+int node_repair_raise_term(repair *rp);
+/* Repair cannot go on (rp->err says why): node_open fails with it. */
+void node_repair_fail(node *n);
+
+/* node_repair_snap.c */
+/* Peer port: a snapshot chunk while the log is repaired (n->rp set). */
+void node_repair_on_chunk(node *n, uint64_t from,
+                          const Lms__PeerSnapshotChunk *c);
+/* Repair is over: drop a snapshot still being received. */
+void node_repair_snap_close(node *n);
 
 #endif

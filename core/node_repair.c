@@ -19,7 +19,9 @@
  * to take from which answer is core/repair_plan.c's decision (one leader,
  * one term, each piece continuing the last entry held); this file checks
  * the answers (peer_codec.c), carries out the plan's steps on the WAL and
- * keeps asking. It runs inside node_open, on a nested run of the event
+ * keeps asking. When the leader compacted the entries needed, its
+ * snapshot is installed first (node_repair_snap.c) and repair goes on
+ * after it. It runs inside node_open, on a nested run of the event
  * loop, before Raft starts: meanwhile the node answers nobody and votes
  * for nobody.
  */
@@ -41,15 +43,6 @@
 #define NAG_EVERY_MS 5000
 
 typedef unsigned long long ull;
-
-typedef struct repair {
-    wal *w;
-    repair_plan plan;
-    uint64_t hs_term, hs_vote; /* the durable hardstate */
-    int done, failed;
-    lms_err err;
-    int64_t last_nag, asked_ms;
-} repair;
 
 /* Does the log need the leader's entries before Raft may start? */
 int node_log_needs_repair(const node *n, wal *w, uint64_t storage_applied)
@@ -109,10 +102,11 @@ static void finish(node *n, int failed)
     event_base_loopbreak(n->base);
 }
 
-/* Entries of term plan.term are about to be written: the node's durable
- * term must be at least that (a node holding a leader's entries is in its
- * term, as if its AppendEntries had arrived); a raised term has no vote. */
-static int raise_term(repair *rp)
+/* Entries (or a snapshot) of the leader of term plan.term are about to be
+ * written: the node's durable term must be at least that (a node holding a
+ * leader's entries is in its term, as if its AppendEntries had arrived); a
+ * raised term has no vote. */
+int node_repair_raise_term(repair *rp)
 {
     if (rp->plan.term <= rp->hs_term)
         return LMS_OK;
@@ -130,7 +124,7 @@ static int store_piece(repair *rp, const Lms__PeerFetchReply *r, size_t count)
 {
     if (!count)
         return LMS_OK;
-    if (raise_term(rp) != LMS_OK)
+    if (node_repair_raise_term(rp) != LMS_OK)
         return rp->err.code;
     wal_entry *ents = calloc(count, sizeof *ents);
     if (!ents)
@@ -168,13 +162,9 @@ static int carry_out(node *n, const Lms__PeerFetchReply *r,
         if (store_piece(rp, r, s->count) != LMS_OK)
             return rp->err.code;
         break;
-    case REPAIR_SNAPSHOT:
-        return lms_err_set(&rp->err, LMS_UNAVAILABLE,
-                           "log repair: %s; take this node out (lms-admin "
-                           "cluster-remove %llu), empty its data dir and add "
-                           "it again (cluster-add): it then starts from the "
-                           "leader's snapshot", s->reason,
-                           (ull)n->opts.node_id);
+    case REPAIR_SNAPSHOT: /* ask() asks for it; node_repair_snap.c */
+        log_warn("log repair: %s", s->reason);
+        break;
     }
     LMS_ASSERT(wal_last_index(rp->w) == rp->plan.last);
     return LMS_OK;
@@ -196,14 +186,28 @@ void node_repair_reply(node *n, uint64_t from, const Lms__PeerFetchReply *r)
         finish(n, 1);
         return;
     }
-    if (s.done) {
+    if (s.done || s.action != REPAIR_IGNORE || s.restart || s.ask_all)
+        node_repair_next(n, &s);
+}
+
+void node_repair_next(node *n, const repair_step *s)
+{
+    repair *rp = n->rp;
+    LMS_ASSERT(rp && !rp->done);
+    if (s->done) {
         log_info("log repair: entries up to %llu fetched from the leader "
-                 "(node %llu, term %llu)", (ull)rp->plan.last, (ull)from,
-                 (ull)rp->plan.term);
+                 "(node %llu, term %llu)", (ull)rp->plan.last,
+                 (ull)rp->plan.leader, (ull)rp->plan.term);
         finish(n, 0);
-    } else if (s.action == REPAIR_APPEND || s.restart || s.ask_all) {
+    } else {
         ask(n);
     }
+}
+
+void node_repair_fail(node *n)
+{
+    LMS_ASSERT(n->rp && !n->rp->done && n->rp->err.code != LMS_OK);
+    finish(n, 1);
 }
 
 /* Leader side: entries of the in-memory log from `from` on, into r (at
@@ -289,8 +293,12 @@ void node_serve_fetch(node *n, uint64_t from, const Lms__PeerFetch *f)
     piece_buf pb = {NULL, NULL};
     r.leader = n->ss.leader;
     r.term = n->r ? raft_get_term(n->r) : 0;
-    if (n->r && n->ss.role == RAFT_LEADER)
+    if (n->r && n->ss.role == RAFT_LEADER) {
         serve_piece(n, f, &r, &pb);
+        /* only a member that still cannot be served from the log */
+        if (f->want_snapshot && r.snapshot_index)
+            node_snapshot_send_repair(n, from);
+    }
     Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
     msg.body_case = LMS__PEER_MESSAGE__BODY_FETCH_REPLY;
     msg.fetch_reply = &r;
@@ -345,6 +353,7 @@ static int run_repair(node *n, repair *rp, lms_err *err)
     ask(n);
     while (!rp->done)
         event_base_loop(n->base, EVLOOP_ONCE);
+    node_repair_snap_close(n);
     n->rp = NULL;
     event_free(t);
     if (rp->failed)
@@ -362,7 +371,7 @@ int node_repair_log(node *n, wal *w, uint64_t storage_applied, lms_err *err)
              "ends at %llu, storage applied %llu): fetching the leader's log "
              "after %llu before rejoining", (ull)last, (ull)storage_applied,
              (ull)keep);
-    repair rp = {.w = w, .last_nag = mono_ms()};
+    repair rp = {.w = w, .last_nag = mono_ms(), .rx.rx.fd = -1};
     if (prefix_term(n, w, keep, &keep_term, err) != LMS_OK ||
         wal_hardstate_load(wal_dir(w), &rp.hs_term, &rp.hs_vote, err) != LMS_OK)
         return err->code;

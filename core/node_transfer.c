@@ -9,7 +9,9 @@
  * apart. The outcome goes to Raft (raft_report_snapshot) once the member
  * says the whole file is durable, or when the stream fails: an error ack,
  * a new connection, SNAP_STALL_MS waiting for acks. After a failure the
- * member gets no new stream for SNAP_RETRY_MS.
+ * member gets no new stream for SNAP_RETRY_MS. A member repairing its
+ * log (Raft not running there yet) asks for a stream itself
+ * (node_snapshot_send_repair); Raft hears nothing of how that one ends.
  *
  * Receiving (follower). Chunks must come in order; each is acknowledged
  * once written. After the last the file is made durable under its final
@@ -80,7 +82,7 @@ static void end_send(node *n, snap_send *s, int ok)
     s->active = 0;
     if (!ok)
         s->retry_ms = mono_ms() + SNAP_RETRY_MS;
-    if (n->r && !n->closing && !n->failed) {
+    if (n->r && !n->closing && !n->failed && !s->repair) {
         raft_report_snapshot(n->r, s->to, ok);
         node_schedule_pump(n);
     }
@@ -206,6 +208,7 @@ void node_snapshot_send(node *n, uint64_t to)
         return;
     }
     s->active = 1;
+    s->repair = 0;
     s->sent_last = 0;
     s->to = to;
     s->stream = ++n->stream_seq;
@@ -218,6 +221,19 @@ void node_snapshot_send(node *n, uint64_t to)
              (unsigned long long)s->meta.index, (unsigned long long)s->size,
              (unsigned long long)to);
     send_chunks(n, s);
+}
+
+void node_snapshot_send_repair(node *n, uint64_t to)
+{
+    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++)
+        if (n->sends[i].active && n->sends[i].to == to)
+            return; /* Raft's or an earlier request's: it goes on */
+    uint64_t seq = n->stream_seq;
+    node_snapshot_send(n, to);
+    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++)
+        if (n->sends[i].active && n->sends[i].to == to &&
+            n->sends[i].stream > seq)
+            n->sends[i].repair = 1; /* before any chunk is read or acked */
 }
 
 void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)

@@ -1,0 +1,118 @@
+"""Log repair from the leader's snapshot, end to end (issue 8, bug 4).
+
+A follower whose command log lost entries it had applied (a flipped byte
+in a complete record, valid records after it) must refill its log from the
+leader before it rejoins Raft (core/node_repair.c). When the leader has
+meanwhile compacted its log past what the follower kept, no entries can
+fill the gap: the follower asks for the leader's snapshot, installs it
+(storage restored, snapshot file under its final name, command log reset
+after it), fetches the entries after it and only then starts Raft.
+
+The cluster snapshots every 40 entries and keeps 10 behind a snapshot, so
+a hundred writes while the follower is down compact the leader's log far
+past it; a 1.5 MB material makes the snapshot span several chunks.
+"""
+
+import glob
+import hashlib
+import os
+import unittest
+
+from lmstest import ClusterTestCase, World, db_rows, titles, wait_until
+
+RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
+
+
+def materials(node):
+    return {t: (size, bytes(sha)) for t, size, sha in
+            db_rows(node, "SELECT title, size, sha256 FROM materials")}
+
+
+def flip_byte(nd):
+    """One bit in the middle of the last segment: that record and every
+    later one are cut, entries the node had applied among them."""
+    seg = sorted(glob.glob(os.path.join(nd.data_dir, "wal", "wal-*.log")))[-1]
+    middle = os.path.getsize(seg) // 2
+    with open(seg, "r+b") as f:
+        f.seek(middle)
+        b = f.read(1)
+        f.seek(middle)
+        f.write(bytes([b[0] ^ 0x01]))
+
+
+class TestRepairFromSnapshot(ClusterTestCase):
+    RAFT = RAFT
+
+    def setUp(self):
+        super().setUp()
+        self.w = World(self.cluster)
+        self.asked = []
+
+    def ask(self, tag, n):
+        for i in range(n):
+            t = "%s-%d" % (tag, i)
+            self.ok(self.w["stud1"].run("ask", "--course", "CS101", "--instructor",
+                                        "--title", t, t), "ask %s" % t)
+            self.asked.append(t)
+
+    def upload(self, title, size):
+        data = os.urandom(size)
+        path = os.path.join(self.cluster.dir, "%s.bin" % title)
+        with open(path, "wb") as f:
+            f.write(data)
+        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", title, path),
+                "upload %s" % title)
+        return data
+
+    def test_damaged_log_behind_a_compacted_leader_is_repaired_from_its_snapshot(self):
+        c = self.cluster
+        self.ask("before", 60)
+        c.wait_caught_up()
+        leader = c.leader()
+        damaged, other = [nd for nd in c.nodes if nd is not leader]
+        damaged.stop()
+        flip_byte(damaged)
+
+        # While it is down the leader snapshots and compacts its log past
+        # everything the damaged node kept.
+        blob = self.upload("Big", 1536 << 10)
+        self.ask("down", 100)
+        wait_until(lambda: "log compacted up to" in leader.log_text(), timeout=20,
+                   what="the leader snapshots and compacts its log")
+
+        damaged.start()
+        c.wait_caught_up(timeout=60)
+        log = damaged.log_text()
+        for what in ("corruption before the tail",
+                     "compacted its log behind snapshot",
+                     "log repair: installed the leader's snapshot",
+                     "log repair: entries up to"):
+            self.assertIn(what, log, "the repaired node's log")
+        self.assertNotIn("take this node out", log)
+        self.assertIn("sent to member %d" % damaged.node_id, leader.log_text(),
+                      "the leader's log")
+        self.assertExactlyOnce(c.nodes, self.asked)
+        self.assertSameData(c.nodes, titles, materials)
+        size, sha = materials(damaged)["Big"]
+        self.assertEqual((size, sha), (len(blob), hashlib.sha256(blob).digest()))
+
+        # It follows the log afterwards and serves as a voter: without the
+        # old leader, it and the third node elect one of themselves.
+        self.ask("after", 5)
+        c.wait_caught_up()
+        leader.kill9()
+        c.leader(among=[damaged, other])
+        self.ask("failover", 3)
+        c.wait_caught_up(nodes=[damaged, other])
+        self.assertExactlyOnce([damaged, other], self.asked)
+        self.assertSameData([damaged, other], titles, materials)
+
+        # A restart after the repair starts from the installed snapshot.
+        damaged.stop()
+        damaged.start()
+        c.wait_caught_up(nodes=[damaged, other])
+        self.assertExactlyOnce([damaged, other], self.asked)
+
+
+if __name__ == "__main__":
+    unittest.main()
