@@ -512,8 +512,8 @@ static int cut_tail(wal *w, size_t k, uint64_t off, int whole, uint64_t size,
            "wal %s/%s: %s at offset %" PRIu64 "%s: cut %" PRIu64
            " bytes, %zu segment file(s) removed; log now ends at index %" PRIu64,
            w->dir, name, why, off,
-           torn ? " (torn tail: a write no fsync covered)"
-                : " (damage: synced entries were lost)",
+           torn ? " (torn tail)" : " (corruption before the tail: synced "
+                                   "entries were lost)",
            lost, removed, w->last_index);
     return 0;
 }
