@@ -110,8 +110,10 @@ int node_repair_raise_term(repair *rp)
 {
     if (rp->plan.term <= rp->hs_term)
         return LMS_OK;
-    if (wal_hardstate_save(wal_dir(rp->w), rp->plan.term, 0, &rp->err) !=
-        LMS_OK)
+    /* Through the open WAL, which keeps its own copy of the hardstate
+     * (for the paced `acked` rewrites): saved by directory, the old term
+     * would come back with the next rewrite. */
+    if (wal_save_hardstate(rp->w, rp->plan.term, 0, &rp->err) != LMS_OK)
         return rp->err.code;
     rp->hs_term = rp->plan.term;
     rp->hs_vote = 0;
