@@ -34,9 +34,13 @@
 #include "repair_plan.h"
 #include "wal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TIMER_MS 200     /* how often the timer looks */
 #define RESEND_MS 1000   /* ask the locked leader again after this */
@@ -44,12 +48,80 @@
 
 typedef unsigned long long ull;
 
+/*
+ * The marker <data_dir>/repairing exists, durably, from before repair
+ * truncates the log to its committed prefix until the repair is done.
+ * Without it a crash during repair would lose the reason to repair: the
+ * truncation lowered the WAL's acked index, so the next start would see a
+ * clean, short log and rejoin (and vote) without the entries this node
+ * acknowledged.
+ */
+#define MARKER "repairing"
+
+static int marker_path(const node *n, char *buf, size_t len)
+{
+    return snprintf(buf, len, "%s/" MARKER, n->opts.data_dir) < (int)len;
+}
+
+static int marker_exists(const node *n)
+{
+    char path[PATH_MAX];
+    return marker_path(n, path, sizeof path) && access(path, F_OK) == 0;
+}
+
+static int fsync_data_dir(const node *n, lms_err *err)
+{
+    int dfd = open(n->opts.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return lms_err_set(err, LMS_INTERNAL, "%s: fsync: %s",
+                           n->opts.data_dir, strerror(e));
+    }
+    close(dfd);
+    return LMS_OK;
+}
+
+/* Create the marker (its content is for people: what was held). */
+static int marker_set(const node *n, uint64_t last, uint64_t keep, lms_err *err)
+{
+    char path[PATH_MAX];
+    if (!marker_path(n, path, sizeof path))
+        return lms_err_set(err, LMS_INVALID_ARGUMENT, "data dir path too long");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char text[200];
+    int len = snprintf(text, sizeof text,
+                       "log repair under way: the log ended at %llu, kept up "
+                       "to %llu; lmsd repairs again at start until it is done\n",
+                       (ull)last, (ull)keep);
+    if (fd < 0 || write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return lms_err_set(err, LMS_INTERNAL, "%s: cannot write: %s", path,
+                           strerror(e));
+    }
+    close(fd);
+    return fsync_data_dir(n, err);
+}
+
+static int marker_clear(const node *n, lms_err *err)
+{
+    char path[PATH_MAX];
+    if (!marker_path(n, path, sizeof path))
+        return lms_err_set(err, LMS_INVALID_ARGUMENT, "data dir path too long");
+    if (unlink(path) < 0 && errno != ENOENT)
+        return lms_err_set(err, LMS_INTERNAL, "%s: cannot remove: %s", path,
+                           strerror(errno));
+    return fsync_data_dir(n, err);
+}
+
 /* Does the log need the leader's entries before Raft may start? */
 int node_log_needs_repair(const node *n, wal *w, uint64_t storage_applied)
 {
-    (void)n;
     return wal_cut_kind(w) == WAL_CUT_DAMAGED ||
-           storage_applied > wal_last_index(w);
+           storage_applied > wal_last_index(w) || marker_exists(n);
 }
 
 static void ask(node *n)
@@ -378,9 +450,14 @@ int node_repair_log(node *n, wal *w, uint64_t storage_applied, lms_err *err)
         wal_hardstate_load(wal_dir(w), &rp.hs_term, &rp.hs_vote, err) != LMS_OK)
         return err->code;
     /* every entry after keep must come from the one leader the plan
-     * follows, so none of ours stays */
+     * follows, so none of ours stays; the marker first (see MARKER) */
+    if (marker_set(n, last, keep, err) != LMS_OK)
+        return err->code;
     if (keep < last && wal_truncate_after(w, keep, err) != LMS_OK)
         return err->code;
     repair_plan_init(&rp.plan, n->opts.node_id, keep, keep_term, mono_ms());
-    return run_repair(n, &rp, err);
+    int rc = run_repair(n, &rp, err);
+    if (rc == LMS_OK) /* everything fetched is durable (each piece synced) */
+        rc = marker_clear(n, err);
+    return rc;
 }

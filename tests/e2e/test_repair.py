@@ -139,6 +139,43 @@ class TestRepairFromSnapshot(RepairTestCase):
         self.assertExactlyOnce([damaged, other], self.asked)
 
 
+class TestRepairInterrupted(RepairTestCase):
+    """A crash during repair: the log was already cut back to its committed
+    prefix (which lowers the acked index the WAL keeps), so only the
+    durable marker <data_dir>/repairing says that the node still lacks
+    entries it acknowledged. A start that finds it repairs again before it
+    votes, and removes it once done."""
+
+    def test_a_start_that_finds_the_repair_marker_repairs_again(self):
+        c = self.cluster
+        self.ask("before", 20)
+        c.wait_caught_up()
+        leader = c.leader()
+        follower = [nd for nd in c.nodes if nd is not leader][0]
+        follower.stop()
+        marker = os.path.join(follower.data_dir, "repairing")
+        with open(marker, "w") as f:  # as a crash mid-repair leaves it
+            f.write("log repair under way\n")
+        self.ask("down", 10)
+        follower.start()
+        c.wait_caught_up(timeout=60)
+        log = follower.log_text()
+        self.assertIn("log repair: entries up to", log,
+                      "the node repairs again when the marker is there")
+        self.assertFalse(os.path.exists(marker), "the marker is removed once "
+                         "the repair is done")
+        self.assertExactlyOnce(c.nodes, self.asked)
+        self.assertSameData(c.nodes, titles)
+
+        # A clean restart without the marker needs no repair.
+        follower.stop()
+        n_repairs = follower.log_text().count("log repair: entries up to")
+        follower.start()
+        c.wait_caught_up()
+        self.assertEqual(follower.log_text().count("log repair: entries up to"),
+                         n_repairs, "no repair without the marker")
+
+
 class TestRepairUnderLoad(RepairTestCase):
 
     def test_repair_from_a_snapshot_while_writes_go_on(self):
