@@ -31,6 +31,8 @@ Pieces:
   Cluster   N nodes on loopback as one Raft cluster: start() (admin
             included), leader(), status() (cluster-status), wait_caught_up();
             cluster.cli(prog) talks to all of them, World(cluster) works.
+            Cluster(proxied=True) puts a faultproxy.FaultNet on every peer
+            link (cluster.net: cut, delay, partition, isolate, reset, heal).
 """
 
 import atexit
@@ -353,6 +355,12 @@ def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def e2e_seed():
+    """LMS_E2E_SEED, or one drawn from the clock (print it to replay)."""
+    v = os.environ.get("LMS_E2E_SEED")
+    return int(v) if v else int(time.time() * 1000) % 1000000
+
+
 def iso(ts):
     """Unix seconds -> ISO 8601 UTC, as the CLIs accept and print."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
@@ -383,6 +391,7 @@ class Node:
         self.node_id = node_id
         self.cluster = cluster  # a Cluster: this node is one of its members
         self.peer_port = free_port() if cluster else None
+        self.listen_peer_port = None  # set when a FaultNet proxies peer_port
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-%s-" % name)
         self.data_dir = os.path.join(self.dir, "data")
         self.config_path = os.path.join(self.dir, "lmsd.yaml")
@@ -414,7 +423,9 @@ class Node:
             "  client: 127.0.0.1:%d" % self.port,
         ]
         if self.peer_port:
-            lines.append("  peer: 127.0.0.1:%d" % self.peer_port)
+            # proxied (Cluster(proxied=True)): the members advertise the
+            # proxy's port, the node listens on its own
+            lines.append("  peer: 127.0.0.1:%d" % (self.listen_peer_port or self.peer_port))
         lines += [
             "plugin_dir: %s" % plugin_dir(),
             "log:",
@@ -1095,15 +1106,19 @@ class Cluster:
     follower answers NOT_LEADER before it looks at the token. status() is
     lms-admin cluster-status --json."""
 
-    def __init__(self, n=3, name="c", raft=None, **node_kw):
+    def __init__(self, n=3, name="c", raft=None, proxied=False, seed=0, **node_kw):
         self.name = name
         self.id = "e2e-%s-%d" % (name, os.getpid())
         self.raft = dict(raft or {})
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-cluster-%s-" % name)
+        self.net = None
+        if proxied:
+            from faultproxy import FaultNet
+            self.net = FaultNet(seed=seed)
         self.nodes = []
         for i in range(n):
-            self.nodes.append(Node(name="%s%d" % (name, i + 1), node_id=i + 1, cluster=self,
-                                   **node_kw))
+            self.nodes.append(self._proxy(Node(name="%s%d" % (name, i + 1), node_id=i + 1,
+                                               cluster=self, **node_kw)))
         self.initial = list(self.nodes)
         for nd in self.nodes:  # every member's ports are known now
             nd.write_config()
@@ -1114,8 +1129,18 @@ class Cluster:
         """A new node (not started) whose config lists the initial members
         but not itself: it joins once `lms-admin cluster-add` adds it."""
         i = len(self.nodes) + 1
-        nd = Node(name="%s%d" % (self.name, i), node_id=i, cluster=self, **self._node_kw)
+        nd = self._proxy(Node(name="%s%d" % (self.name, i), node_id=i, cluster=self,
+                              **self._node_kw))
+        nd.write_config()
         self.nodes.append(nd)
+        return nd
+
+    def _proxy(self, nd):
+        """With a FaultNet: nd listens on its own peer port and everyone
+        (members list, cluster-add) is given the proxy's."""
+        if self.net is not None:
+            nd.listen_peer_port = nd.peer_port
+            nd.peer_port = self.net.add_node(nd.node_id, nd.listen_peer_port)
         return nd
 
     def yaml_lines(self):
@@ -1214,6 +1239,8 @@ class Cluster:
     def cleanup(self):
         for nd in self.nodes:
             nd.cleanup()
+        if self.net is not None:
+            self.net.stop()
         if not os.environ.get("LMS_E2E_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -1239,11 +1266,13 @@ class ClusterTestCase(E2ETestCase):
 
     N = 3
     RAFT = None
+    PROXIED = False  # True: a FaultNet on every peer link (self.cluster.net)
 
     def setUp(self):
         name = self.id().rsplit(".", 1)[-1]
         name = name[5:] if name.startswith("test_") else name
-        self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT)
+        self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT, proxied=self.PROXIED,
+                               seed=e2e_seed())
         try:
             self.cluster.start()
         except BaseException:
