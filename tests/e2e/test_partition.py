@@ -1,0 +1,230 @@
+"""Real partitions between real processes, through faultproxy.FaultNet.
+
+- TestFaultNet: the proxy itself, over plain sockets: frames pass whole and
+  are counted; cut(1, 2) drops 1 -> 2 on a live connection while 2 -> 1
+  passes, and heal() restores it on the same connection; delay holds frames
+  in order; bandwidth paces them; reset() aborts with RST; partition() and
+  isolate() cut the right directed links.
+- TestOneWay: in a 3-node cluster, cutting the leader -> follower link
+  alone (the follower still talks to the leader) shows in the counters and
+  makes the follower start elections the leader refuses to lose.
+- TestIsolatedLeader: the leader isolated both ways: the others elect a
+  new leader whose acknowledged writes survive the heal; the old leader
+  steps down and catches up.
+- TestStaleLeaderRefusal (issue 8, bug 2): a leader that still believes
+  it leads, behind a one-way cut with a slow return path, is sent a write
+  that the new leader's state allows (stud1's question in a course created
+  and joined through the new leader). It must not refuse it from its stale
+  state (NOT_FOUND, PERMISSION_DENIED): NOT_LEADER / UNAVAILABLE, or success.
+"""
+
+import socket
+import struct
+import threading
+import time
+import unittest
+
+from faultproxy import FaultNet, hello_frame
+from lmstest import (ClusterTestCase, Cli, RawConn, World, titles, wait_until)
+
+
+# ---------------------------------------------------------------------------
+# the proxy on plain sockets
+
+
+class FakeNode:
+    """A peer port that records every frame it reads, per connection."""
+
+    def __init__(self):
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.ls.settimeout(0.2)
+        self.port = self.ls.getsockname()[1]
+        self.frames = []    # (connection number, payload)
+        self.ends = []      # (connection number, "eof" | "reset")
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.accept, daemon=True)
+        self.t.start()
+
+    def accept(self):
+        n = 0
+        while not self.stop.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:  # closed
+                return
+            n += 1
+            threading.Thread(target=self.read, args=(c, n), daemon=True).start()
+
+    def read(self, c, n):
+        c.settimeout(0.2)
+        buf = b""
+        end = "eof"
+        try:
+            while not self.stop.is_set():
+                try:
+                    chunk = c.recv(65536)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                buf += chunk
+                while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+                    ln = struct.unpack(">I", buf[:4])[0]
+                    with self.lock:
+                        self.frames.append((n, buf[4:4 + ln]))
+                    buf = buf[4 + ln:]
+        except ConnectionResetError:
+            end = "reset"
+        finally:
+            c.close()
+            with self.lock:
+                self.ends.append((n, end))
+
+    def payloads(self):
+        with self.lock:
+            return [p for _, p in self.frames]
+
+    def close(self):
+        self.stop.set()
+        self.ls.close()
+
+
+def frame(payload):
+    return struct.pack(">I", len(payload)) + payload
+
+
+class TestFaultNet(unittest.TestCase):
+    def setUp(self):
+        self.net = FaultNet(seed=7)
+        self.fakes = {i: FakeNode() for i in (1, 2, 3)}
+        self.proxy = {i: self.net.add_node(i, f.port) for i, f in self.fakes.items()}
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        self.net.stop()
+        for f in self.fakes.values():
+            f.close()
+
+    def connect(self, src, dst):
+        """src's outbound connection to dst (through the proxy), hello sent."""
+        s = socket.create_connection(("127.0.0.1", self.proxy[dst]), timeout=5)
+        s.sendall(hello_frame("t", src, dst))
+        self.socks.append(s)
+        wait_until(lambda: self.net.live(src, dst) == 1, timeout=5,
+                   what="the proxy to see the hello of %d->%d" % (src, dst))
+        return s
+
+    def wait_payloads(self, dst, count, what):
+        return wait_until(lambda: (lambda p: p if len(p) >= count else None)(
+            self.fakes[dst].payloads()), timeout=5, what=what)
+
+    def test_frames_pass_whole_and_are_counted(self):
+        s = self.connect(1, 2)
+        big = b"x" * 300000
+        s.sendall(frame(b"a") + frame(big) + frame(b""))
+        got = self.wait_payloads(2, 4, "hello + 3 frames at node 2")
+        self.assertEqual(got[1:], [b"a", big, b""], "frames at node 2, whole and in order")
+        c = self.net.counters(1, 2)
+        self.assertEqual((c["frames_passed"], c["bytes_passed"], c["hellos"]),
+                         (3, 4 + 1 + 4 + len(big) + 4, 1), "counters of 1->2: %r" % c)
+
+    def test_cut_is_one_way_and_heals_on_the_same_connection(self):
+        s12, s21 = self.connect(1, 2), self.connect(2, 1)
+        self.net.cut(1, 2)
+        s12.sendall(frame(b"lost-1") + frame(b"lost-2"))
+        s21.sendall(frame(b"back"))
+        self.wait_payloads(1, 2, "2->1 still passing")
+        wait_until(lambda: self.net.counters(1, 2)["frames_dropped"] == 2, timeout=5,
+                   what="2 frames dropped on 1->2")
+        self.assertEqual(self.fakes[2].payloads()[1:], [], "frames at node 2 while cut")
+        self.assertEqual(self.net.counters(2, 1)["frames_dropped"], 0, "drops on 2->1")
+        self.net.heal(1, 2)
+        s12.sendall(frame(b"after"))
+        got = self.wait_payloads(2, 2, "the frame after heal")
+        self.assertEqual(got[1:], [b"after"], "node 2 after heal")
+        self.assertEqual(self.net.counters(1, 2)["connections"], 1,
+                         "1->2 kept its one connection through the cut")
+
+    def test_delay_holds_frames_in_order(self):
+        s = self.connect(1, 3)
+        self.net.delay(1, 3, 300, jitter_ms=100)
+        t0 = time.monotonic()
+        for i in range(20):
+            s.sendall(frame(b"%d" % i))
+        got = self.wait_payloads(3, 21, "20 delayed frames")
+        took = time.monotonic() - t0
+        self.assertEqual(got[1:], [b"%d" % i for i in range(20)], "order after delay")
+        self.assertGreaterEqual(took, 0.29, "frames delayed 300 ms arrived after %.3f s" % took)
+
+    def test_bandwidth_paces_bytes(self):
+        s = self.connect(2, 3)
+        self.net.bandwidth(2, 3, 200000)
+        t0 = time.monotonic()
+        for _ in range(10):
+            s.sendall(frame(b"y" * 10000))
+        self.wait_payloads(3, 11, "10 frames of 10 kB")
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 0.4, "100 kB at 200 kB/s took %.3f s" % took)
+
+    def test_reset_aborts_with_rst(self):
+        s = self.connect(1, 2)
+        n = self.net.reset(1, 2)
+        self.assertEqual(n, 1, "connections reset")
+        err = None
+        try:
+            s.settimeout(5)
+            data = s.recv(10)
+            err = "eof" if data == b"" else data
+        except ConnectionResetError:
+            err = "reset"
+        self.assertEqual(err, "reset", "what the sender sees after reset()")
+        wait_until(lambda: self.fakes[2].ends, timeout=5, what="node 2's side closed")
+        self.assertEqual(self.fakes[2].ends[0][1], "reset", "what the receiver sees")
+        self.assertEqual(self.net.counters(1, 2)["resets"], 1, "reset counter")
+        s2 = self.connect(1, 2)  # a new connection works
+        s2.sendall(frame(b"again"))
+        self.assertIn(b"again", self.wait_payloads(2, 3, "a frame after reconnecting"))
+
+    def test_drop_loses_some_frames(self):
+        s = self.connect(3, 1)
+        self.net.drop(3, 1, 0.5)
+        for i in range(200):
+            s.sendall(frame(b"%d" % i))
+        c = wait_until(lambda: (lambda c: c if c["frames_passed"] + c["frames_dropped"] == 200
+                                else None)(self.net.counters(3, 1)), timeout=5,
+                       what="200 frames through 3->1")
+        self.assertTrue(40 < c["frames_dropped"] < 160, "dropped with p=0.5: %r" % c)
+
+    def test_partition_and_isolate_cut_the_directed_links(self):
+        self.net.partition([1], [2, 3], one_way=True)
+        cut = {(s, d) for s in (1, 2, 3) for d in (1, 2, 3)
+               if s != d and self.net.faults(s, d)["cut"]}
+        self.assertEqual(cut, {(1, 2), (1, 3)}, "one-way partition {1} -> {2,3}")
+        self.net.heal()
+        self.net.isolate(2)
+        cut = {(s, d) for s in (1, 2, 3) for d in (1, 2, 3)
+               if s != d and self.net.faults(s, d)["cut"]}
+        self.assertEqual(cut, {(2, 1), (2, 3), (1, 2), (3, 2)}, "isolate(2)")
+        self.net.heal(dst=2)
+        cut = {(s, d) for s in (1, 2, 3) for d in (1, 2, 3)
+               if s != d and self.net.faults(s, d)["cut"]}
+        self.assertEqual(cut, {(2, 1), (2, 3)}, "after heal(dst=2)")
+
+    def test_unreachable_destination_closes_the_source(self):
+        self.fakes[3].close()
+        time.sleep(0.3)  # the listener is gone: the proxy cannot connect
+        s = socket.create_connection(("127.0.0.1", self.proxy[3]), timeout=5)
+        self.socks.append(s)
+        s.settimeout(5)
+        try:
+            data = s.recv(10)
+        except ConnectionResetError:
+            data = b""
+        self.assertEqual(data, b"", "the source's connection once dst is unreachable")
