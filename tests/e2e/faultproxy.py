@@ -385,13 +385,20 @@ class FaultNet:
 
     # -- set-up ----------------------------------------------------------------
 
-    def add_node(self, node_id, real_port):
-        """Start the proxy listener for node_id (which binds real_port);
-        returns the port to advertise as its peer address."""
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(64)
+    def add_node(self, node_id, real_port, listen=("127.0.0.1", 0)):
+        """Start the proxy listener for node_id, whose peer port is
+        127.0.0.1:real_port, on listen (host, port; port 0: any); returns
+        the port, to advertise as the node's peer address. OSError if the
+        address cannot be bound."""
+        family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+        ls = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(listen)
+            ls.listen(64)
+        except OSError:
+            ls.close()
+            raise
         ls.settimeout(IO_TIMEOUT)
         with self._lock:
             assert node_id not in self._listeners, "node %d added twice" % node_id

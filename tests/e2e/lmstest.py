@@ -391,7 +391,7 @@ class Node:
         self.node_id = node_id
         self.cluster = cluster  # a Cluster: this node is one of its members
         self.peer_port = free_port() if cluster else None
-        self.listen_peer_port = None  # set when a FaultNet proxies peer_port
+        self.proxied = False  # a FaultNet listens on [::1]:peer_port for it
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-%s-" % name)
         self.data_dir = os.path.join(self.dir, "data")
         self.config_path = os.path.join(self.dir, "lmsd.yaml")
@@ -414,6 +414,11 @@ class Node:
     def addr(self):
         return "127.0.0.1:%d" % self.port
 
+    @property
+    def peer_addr(self):
+        """Where the other members reach this node's peer port."""
+        return "[::1]:%d" % self.peer_port if self.proxied else "127.0.0.1:%d" % self.peer_port
+
     def config_text(self):
         lines = [
             "node:",
@@ -423,9 +428,12 @@ class Node:
             "  client: 127.0.0.1:%d" % self.port,
         ]
         if self.peer_port:
-            # proxied (Cluster(proxied=True)): the members advertise the
-            # proxy's port, the node listens on its own
-            lines.append("  peer: 127.0.0.1:%d" % (self.listen_peer_port or self.peer_port))
+            # proxied (Cluster(proxied=True)): every node's view of the
+            # members says [::1]:PORT, where the proxy listens; the node
+            # listens on 0.0.0.0:PORT (same port: lmsd accepts its own
+            # member address then), reached through the proxy on 127.0.0.1
+            lines.append("  peer: %s:%d" % ("0.0.0.0" if self.proxied else "127.0.0.1",
+                                            self.peer_port))
         lines += [
             "plugin_dir: %s" % plugin_dir(),
             "log:",
@@ -1136,18 +1144,31 @@ class Cluster:
         return nd
 
     def _proxy(self, nd):
-        """With a FaultNet: nd listens on its own peer port and everyone
-        (members list, cluster-add) is given the proxy's."""
-        if self.net is not None:
-            nd.listen_peer_port = nd.peer_port
-            nd.peer_port = self.net.add_node(nd.node_id, nd.listen_peer_port)
+        """With a FaultNet: its listener for nd on [::1]:peer_port (a port
+        free on both loopbacks), which every member dials; nd itself
+        listens on 0.0.0.0 and only the proxy connects to 127.0.0.1.
+        One view of the addresses on every node, so configuration entries
+        (cluster-add) and snapshots carry proxied addresses too."""
+        if self.net is None:
+            return nd
+        for _ in range(20):
+            try:
+                self.net.add_node(nd.node_id, nd.peer_port, listen=("::1", nd.peer_port))
+                break
+            except OSError as e:
+                if "Address family" in str(e) or "assign" in str(e):
+                    raise unittest.SkipTest("proxied cluster: no IPv6 loopback (%s)" % e)
+                nd.peer_port = free_port()  # taken on ::1: another one
+        else:
+            raise AssertionError("no port free on both 127.0.0.1 and ::1")
+        nd.proxied = True
         return nd
 
     def yaml_lines(self):
         lines = ["cluster:", "  id: %s" % self.id, "  members:"]
         for nd in getattr(self, "initial", self.nodes):  # being built: so far
-            lines.append("    - { id: %d, peer: '127.0.0.1:%d', client: '127.0.0.1:%d' }"
-                         % (nd.node_id, nd.peer_port, nd.port))
+            lines.append("    - { id: %d, peer: '%s', client: '127.0.0.1:%d' }"
+                         % (nd.node_id, nd.peer_addr, nd.port))
         if self.raft:
             lines.append("raft:")
             lines += ["  %s: %s" % kv for kv in self.raft.items()]

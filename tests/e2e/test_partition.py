@@ -228,3 +228,157 @@ class TestFaultNet(unittest.TestCase):
         except ConnectionResetError:
             data = b""
         self.assertEqual(data, b"", "the source's connection once dst is unreachable")
+
+
+# ---------------------------------------------------------------------------
+# real clusters behind the proxy
+
+
+class PartitionCase(ClusterTestCase):
+    PROXIED = True
+
+    def pinned(self, node, cli):
+        """cli's user, talking to node alone."""
+        return Cli(node, cli.prog, home=cli.home)
+
+    def others(self, node):
+        return [nd for nd in self.cluster.nodes if nd is not node]
+
+    def report(self):
+        print("\n" + self.cluster.net.report())
+
+
+class TestOneWay(PartitionCase):
+    def test_cut_leader_to_follower_only(self):
+        c, net = self.cluster, self.cluster.net
+        w = World(c)
+        lead = c.leader()
+        cut, other = self.others(lead)
+        net.cut(lead.node_id, cut.node_id)
+        back0 = net.counters(cut.node_id, lead.node_id)["frames_passed"]
+        self.ok(w["stud1"].run("ask", "--course", "CS101", "--instructor", "--title",
+                               "during-cut", "one way"), "a write during the one-way cut")
+        time.sleep(1.0)  # several election timeouts of the cut follower
+        self.assertIs(c.leader(among=[lead, other]), lead, "the leader during the cut")
+        fwd = net.counters(lead.node_id, cut.node_id)
+        back = net.counters(cut.node_id, lead.node_id)
+        self.assertGreater(fwd["frames_dropped"], 0, "frames dropped leader->follower: %r" % fwd)
+        self.assertGreater(back["frames_passed"], back0,
+                           "frames follower->leader passed during the cut: %r" % back)
+        self.assertEqual(back["frames_dropped"], 0, "follower->leader drops: %r" % back)
+        self.assertNotIn("during-cut", titles(cut), "the write on the cut-off follower")
+        self.assertIn("during-cut", titles(other), "the write on the other follower")
+        net.heal()
+        c.wait_caught_up()
+        self.assertIs(c.leader(), lead, "the leader after heal (the cut follower's "
+                      "pre-votes never disrupted it)")
+        self.assertExactlyOnce(c.nodes, ["during-cut"])
+        self.report()
+
+
+class TestIsolatedLeader(PartitionCase):
+    def test_isolated_leader_steps_down_and_catches_up(self):
+        c, net = self.cluster, self.cluster.net
+        w = World(c)
+        old = c.leader()
+        net.isolate(old.node_id)
+        others = self.others(old)
+        new = c.leader(among=others, timeout=20)
+        stud = self.pinned(new, w["stud1"])
+        acked = []
+        for i in range(5):
+            t = "iso-%d" % i
+            self.ok(stud.run("ask", "--course", "CS101", "--instructor", "--title", t, t),
+                    "write %s through the new leader" % t)
+            acked.append(t)
+        wait_until(lambda: Cluster_probe(old) != "leader", timeout=10,
+                   what="the isolated old leader to step down by itself")
+        for t in acked:
+            self.assertNotIn(t, titles(old), "write on the isolated old leader")
+        dropped = [net.counters(s, d)["frames_dropped"] for s, d in
+                   [(old.node_id, o.node_id) for o in others] +
+                   [(o.node_id, old.node_id) for o in others]]
+        self.assertTrue(all(n > 0 for n in dropped), "drops on all 4 links: %r" % dropped)
+        net.heal()
+        c.wait_caught_up()
+        self.assertIs(c.leader(), new, "the leader after heal")
+        self.assertExactlyOnce(c.nodes, acked)
+        self.assertSameData(c.nodes)
+        self.report()
+
+
+def Cluster_probe(node):
+    from lmstest import Cluster
+    return Cluster.probe(node)
+
+
+class TestStaleLeaderRefusal(PartitionCase):
+    """Issue 8, bug 2. The old leader L must keep believing it leads while
+    a new one acknowledges writes. Raft's check-quorum makes a leader that
+    hears nothing step down within two election timeouts, so a plain cut
+    leaves too short a window; what keeps L's belief alive is hearing its
+    followers' answers LATE: with every follower -> L link delayed by D (in
+    steady state first), cutting L -> followers lets the followers elect N
+    at once while L goes on receiving answers from before the cut for D
+    seconds, and N's messages only reach L after D. The delay grows in
+    steps shorter than an election timeout: a jump to D at once would
+    leave L hearing nothing for D, and it would step down then."""
+
+    RAFT = {"election_ticks": 30}  # 300 ms at the default 10 ms tick
+    DELAY_MS = 3000
+    STEP_MS = 150
+
+    def ramp_delay(self, links):
+        ms = 0
+        while ms < self.DELAY_MS:
+            ms = min(ms + self.STEP_MS, self.DELAY_MS)
+            for src, dst in links:
+                self.cluster.net.delay(src, dst, ms)
+            time.sleep(self.STEP_MS * 1.5 / 1000.0)
+
+    def test_stale_leader_does_not_refuse_from_stale_state(self):
+        c, net = self.cluster, self.cluster.net
+        w = World(c)
+        old = c.leader()
+        followers = self.others(old)
+        with RawConn(old.port) as raw:
+            token = raw.login("stud1", World.PW)
+        mark = len(old.log_text())
+        self.ramp_delay([(f.node_id, old.node_id) for f in followers])
+        time.sleep(self.DELAY_MS / 1000.0)  # late answers flowing steadily
+        t_cut = time.monotonic()
+        for f in followers:
+            net.cut(old.node_id, f.node_id)
+        new = c.leader(among=followers, timeout=self.DELAY_MS / 1000.0)
+        admin = self.pinned(new, c.admin)
+        self.ok(admin.run("create-course", "X101", "--title", "made by the new leader"))
+        self.ok(admin.run("enroll", "X101", "stud1", "--as", "student"))
+        raw = RawConn(old.port, timeout=self.DELAY_MS / 1000.0 + 20)
+        rid = raw.send({"token": token, "client_id": 4242, "seq": 1,
+                        "ask": {"course": "X101", "title": "stale-q", "text": "to the old"}})
+        sent_after = time.monotonic() - t_cut
+        steps = [ln for ln in old.log_text()[mark:].splitlines()
+                 if "raft: " in ln and "raft: leader" not in ln]
+        self.assertEqual(steps, [], "the old leader had stepped down before the write "
+                         "reached it (%.2f s after the cut): the stale-leader window was "
+                         "missed" % sent_after)
+        self.assertIsNot(new, old, "the new leader")
+        r = raw.recv()
+        raw.close()
+        answered_after = time.monotonic() - t_cut
+        print("\nstale leader: write sent %.2f s after the cut, answered %s after %.2f s"
+              % (sent_after, r["status"], answered_after))
+        self.assertEqual(r["id"], rid, "response id")
+        if r["status"] not in ("NOT_LEADER", "UNAVAILABLE", "OK"):
+            self.fail("the old leader, still believing it leads, refused stud1's question "
+                      "in X101 (created and joined through the new leader) from its stale "
+                      "state: expected NOT_LEADER, UNAVAILABLE or OK, got %s %r"
+                      % (r["status"], r["message"]))
+        net.heal()
+        c.wait_caught_up()
+        if r["status"] != "OK":
+            self.ok(w["stud1"].run("ask", "--course", "X101", "--instructor", "--title",
+                                   "stale-q", "again"), "the question through the cluster")
+        self.assertExactlyOnce(c.nodes, ["stale-q"])
+        self.assertSameData(c.nodes)
+        self.report()
