@@ -479,12 +479,46 @@ static void refuse_proposal(req *r, const lms_err *err)
     req_free(r);
 }
 
+/* A write's answer decided before proposing (a refusal, or a retry's
+ * recorded result) was read from this node's state without a read barrier
+ * (see dispatch_on_frame). A deposed leader that does not know it yet
+ * reads stale state: the new leader may have created the course it says
+ * does not exist. So the answer goes out only once a barrier confirms
+ * that this node still leads and applied everything committed before;
+ * then every write the cluster acknowledged before the request arrived
+ * was in the state the answer was decided on. Else the client is sent to
+ * the leader, which decides afresh. */
+static void on_answer_confirmed(void *arg, int status)
+{
+    req *r = arg;
+    if (status == LMS_OK) {
+        respond(r);
+        return;
+    }
+    conn_send(r->c, status == LMS_NOT_LEADER
+                        ? not_leader_frame(r->d, r->msg->id)
+                        : error_frame(r->msg->id, status,
+                                      "server is stopping; retry"));
+    req_free(r);
+}
+
+static void respond_confirmed(req *r)
+{
+    if (!r->unconfirmed) {
+        respond(r);
+        return;
+    }
+    r->unconfirmed = 0;
+    if (node_read_barrier(r->d->o.node, on_answer_confirmed, r) != LMS_OK)
+        on_answer_confirmed(r, LMS_NOT_LEADER);
+}
+
 static void next(req *r, next_step step)
 {
     lms_err err = {0};
     switch (step) {
     case NEXT_RESPOND:
-        respond(r);
+        respond_confirmed(r);
         return;
     case NEXT_TUTOR:
         ask_tutor(r);
@@ -653,9 +687,13 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     r->now = wall_ms();
     lms__response__init(&r->resp);
     lms__command__init(&r->cmd);
-    if (msg->seq && node_ready_for_writes(d->o.node))
-        on_barrier(r, LMS_OK); /* a write: see node_ready_for_writes */
-    else if (node_read_barrier(d->o.node, on_barrier, r) != LMS_OK) {
+    if (msg->seq && node_ready_for_writes(d->o.node)) {
+        /* A write goes on without a barrier (see node_ready_for_writes):
+         * apply decides, and a deposed leader cannot commit. Only an
+         * answer decided before proposing waits for one (respond_confirmed). */
+        r->unconfirmed = 1;
+        on_barrier(r, LMS_OK);
+    } else if (node_read_barrier(d->o.node, on_barrier, r) != LMS_OK) {
         conn_send(c, not_leader_frame(d, msg->id));
         req_free(r);
     }

@@ -95,6 +95,8 @@ struct req {
     blob *cmd_blob;
     next_step step;    /* engine: what the last stage asked for */
     req *batch_next;   /* engine: the next request of its prepare batch */
+    int unconfirmed;   /* engine: a write that skipped the read barrier; an
+                        * answer decided before proposing waits for one */
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
 
     /* handler scratch, lives as long as the request */

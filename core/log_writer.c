@@ -5,9 +5,19 @@
  * together), calls wal_sync once, and then wakes the loop through a pipe
  * whose read end is an event, as workers.c does. The two queues are
  * reused arrays, so a steady stream of appends allocates nothing.
+ *
+ * The acked index (see wal.h): the hardstate saved with a batch carries
+ * the index synced before it; otherwise the thread rewrites it at most
+ * once per ACKED_EVERY_MS when the synced index moved (between batches
+ * under load, on a timed wait when idle) and once more at stop. So the
+ * cost is one extra file replace (two fsyncs) per second, not per batch,
+ * and the index on disk trails what was synced (and maybe acknowledged)
+ * by about a second at most: a disk that loses the last second of
+ * confirmed writes is not caught by it.
  */
 #include "log_writer.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -20,6 +30,8 @@
 #include <unistd.h>
 
 enum { OP_APPEND, OP_TRUNCATE, OP_HARDSTATE, OP_COMPACT, OP_RESET };
+
+#define ACKED_EVERY_MS 1000
 
 typedef struct lw_item {
     uint64_t index; /* OP_TRUNCATE: keep entries up to this one;
@@ -56,6 +68,7 @@ struct log_writer {
     uint64_t next_index, first_index, last_term, reported_batches, queued_ops;
     int error_reported;
     /* writer thread only */
+    int64_t acked_at; /* mono_ms of the last hardstate written */
     lw_queue batch;
     wal_entry *ents;
     size_t ents_cap;
@@ -80,10 +93,25 @@ static int save_hardstate(log_writer *lw, lms_err *err)
 {
     for (size_t i = lw->batch.n; i-- > 0;) {
         const lw_item *it = &lw->batch.v[i];
-        if (it->op == OP_HARDSTATE)
-            return wal_hardstate_save(wal_dir(lw->w), it->term, it->index, err);
+        if (it->op == OP_HARDSTATE) {
+            lw->acked_at = mono_ms();
+            return wal_save_hardstate(lw->w, it->term, it->index, err);
+        }
     }
     return 0;
+}
+
+/* Rewrite the acked index if it trails the synced one and was last
+ * written ACKED_EVERY_MS ago (or now, if force). */
+static int pace_acked(log_writer *lw, int force, lms_err *err)
+{
+    if (!wal_acked_stale(lw->w))
+        return 0;
+    int64_t now = mono_ms();
+    if (!force && now - lw->acked_at < ACKED_EVERY_MS)
+        return 0;
+    lw->acked_at = now;
+    return wal_save_acked(lw->w, err);
 }
 
 /* Run the non-append operation it after the appends before it (run of
@@ -145,38 +173,91 @@ static void wake_loop(log_writer *lw)
     }
 }
 
+/* mu held: wait for operations or stopping. Returns 1 instead when the
+ * queue is empty and the acked index is due (a timed wait, so an idle
+ * node still records what it synced within about a second). */
+static int wait_for_work(log_writer *lw)
+{
+    while (!lw->queue.n && !lw->stopping) {
+        if (!wal_acked_stale(lw->w)) {
+            pthread_cond_wait(&lw->cv, &lw->mu);
+            continue;
+        }
+        int64_t due = lw->acked_at + ACKED_EVERY_MS;
+        if (mono_ms() >= due)
+            return 1;
+        struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000};
+        pthread_cond_timedwait(&lw->cv, &lw->mu, &ts);
+    }
+    return 0;
+}
+
+/* mu held: the writer failed; refuse everything from now on. */
+static void writer_failed(log_writer *lw, const lms_err *err)
+{
+    lw->failed = 1;
+    snprintf(lw->errmsg, sizeof lw->errmsg, "%s", err->msg);
+    release_items(&lw->queue);
+    wake_loop(lw);
+}
+
+/* mu held on entry and return: write the queued batch (and the acked
+ * index if due). */
+static int run_batch(log_writer *lw)
+{
+    lw_queue t = lw->batch;
+    lw->batch = lw->queue;
+    lw->queue = t;
+    pthread_mutex_unlock(&lw->mu);
+
+    lms_err err;
+    lms_err_clear(&err);
+    int rc = write_batch(lw, &err);
+    uint64_t last = wal_last_index(lw->w);
+    size_t ops = lw->batch.n;
+    release_items(&lw->batch);
+    int acked_rc = rc ? 0 : pace_acked(lw, 0, &err);
+
+    pthread_mutex_lock(&lw->mu);
+    if (!rc) { /* durable, even if recording acked failed after it */
+        lw->durable = last;
+        lw->durable_ops += ops;
+        lw->batches++;
+        wake_loop(lw);
+    }
+    if (rc || acked_rc)
+        writer_failed(lw, &err);
+    return rc || acked_rc;
+}
+
+/* mu held on entry and return: record the acked index (force: at stop). */
+static int run_acked(log_writer *lw, int force)
+{
+    pthread_mutex_unlock(&lw->mu);
+    lms_err err;
+    lms_err_clear(&err);
+    int rc = pace_acked(lw, force, &err);
+    pthread_mutex_lock(&lw->mu);
+    if (rc)
+        writer_failed(lw, &err);
+    return rc;
+}
+
 static void *writer_main(void *p)
 {
     log_writer *lw = p;
     pthread_mutex_lock(&lw->mu);
+    lw->acked_at = mono_ms();
     for (;;) {
-        while (!lw->queue.n && !lw->stopping)
-            pthread_cond_wait(&lw->cv, &lw->mu);
-        if (!lw->queue.n)
-            break; /* stopping, and everything is written */
-        lw_queue t = lw->batch;
-        lw->batch = lw->queue;
-        lw->queue = t;
-        pthread_mutex_unlock(&lw->mu);
-
-        lms_err err;
-        lms_err_clear(&err);
-        int rc = write_batch(lw, &err);
-        uint64_t last = wal_last_index(lw->w);
-        size_t ops = lw->batch.n;
-        release_items(&lw->batch);
-
-        pthread_mutex_lock(&lw->mu);
-        if (rc) {
-            lw->failed = 1;
-            snprintf(lw->errmsg, sizeof lw->errmsg, "%s", err.msg);
-            release_items(&lw->queue);
-        } else {
-            lw->durable = last;
-            lw->durable_ops += ops;
-            lw->batches++;
+        int rc;
+        if (wait_for_work(lw))
+            rc = run_acked(lw, 0);
+        else if (lw->queue.n)
+            rc = run_batch(lw);
+        else {
+            run_acked(lw, 1); /* stopping, everything written */
+            break;
         }
-        wake_loop(lw);
         if (rc)
             break;
     }
@@ -358,7 +439,11 @@ int log_writer_start(struct event_base *base, wal *w,
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "log writer: out of memory");
     lw->pipefd[0] = lw->pipefd[1] = -1;
     pthread_mutex_init(&lw->mu, NULL);
-    pthread_cond_init(&lw->cv, NULL);
+    pthread_condattr_t ca; /* timed waits on mono_ms()'s clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&lw->cv, &ca);
+    pthread_condattr_destroy(&ca);
     lw->w = w;
     lw->on_durable = on_durable;
     lw->on_error = on_error;

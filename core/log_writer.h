@@ -71,11 +71,14 @@ int log_writer_compact(log_writer *lw, uint64_t index);
 int log_writer_reset(log_writer *lw, uint64_t index, uint64_t term);
 
 /* Queue a durable replacement of term and vote (Raft's hardstate), in the
- * WAL directory's atomic hardstate file (wal_hardstate_save). Within one
+ * WAL directory's atomic hardstate file (wal_save_hardstate). Within one
  * batch the newest hardstate is saved before any entry of the batch is
  * written, so an entry never becomes durable ahead of the term it was
  * written under, and a vote is never lost behind an entry. Returns 0,
- * LMS_UNAVAILABLE (stopped or failed) or LMS_RESOURCE_EXHAUSTED. */
+ * LMS_UNAVAILABLE (stopped or failed) or LMS_RESOURCE_EXHAUSTED.
+ * The file's acked index (wal.h) is kept by the writer itself: with every
+ * hardstate, else at most once a second when the synced index moved, and
+ * at stop; a failure to write it is reported like a failed fsync. */
 int log_writer_hardstate(log_writer *lw, uint64_t term, uint64_t vote);
 
 /* Operations queued so far (appends, truncations that did something,
@@ -89,7 +92,8 @@ uint64_t log_writer_durable_ops(log_writer *lw);
 /* How many batches were fsynced (one wal_sync each) so far. */
 uint64_t log_writer_sync_count(log_writer *lw);
 
-/* Finish what is queued (write and fsync), stop the thread, close the WAL.
+/* Finish what is queued (write and fsync), record the acked index, stop
+ * the thread, close the WAL.
  * A last on_durable / on_error is delivered from here if one is pending.
  * NULL is a no-op. */
 void log_writer_stop(log_writer *lw);

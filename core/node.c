@@ -610,6 +610,8 @@ static int open_log(node *n, lms_err *err)
         return err->code ? err->code : LMS_INTERNAL;
     int rc = node_snapshot_restore(n, w, &storage_applied, err);
     n->applied = storage_applied;
+    if (rc == LMS_OK) /* before anything is fetched, voted or acknowledged */
+        rc = wal_check_hardstate(w, n->snap.index, err);
     if (rc == LMS_OK)
         rc = reconcile(n, w, storage_applied, &boot, err);
     if (rc == LMS_OK)

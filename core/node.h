@@ -147,7 +147,9 @@ int node_is_leader(const node *n);
  * write any leader acknowledged before it: a request that will propose
  * (whose early checks only save a log entry; apply decides) may read its
  * state without a read barrier. If it lost its leadership without knowing
- * yet, the proposal cannot commit and is answered UNAVAILABLE. */
+ * yet, the proposal cannot commit and is answered UNAVAILABLE. An answer
+ * decided from that state without proposing (a refusal) is stale in that
+ * case: dispatch.c sends it only after a read barrier. */
 int node_ready_for_writes(const node *n);
 uint64_t node_leader_id(const node *n);
 /* The leader's client address ("" if no leader is known). */

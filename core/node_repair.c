@@ -15,31 +15,40 @@
  *
  * How: keep the prefix that is surely committed (up to the storage's
  * applied index), ask the members for the leader's log after it, write the
- * pieces as they come (each fsynced), until the leader's last index. This
- * runs inside node_open, on a nested run of the event loop, before Raft
- * starts: meanwhile the node answers nobody and votes for nobody.
+ * pieces as they come (each fsynced), until the leader's last index. What
+ * to take from which answer is core/repair_plan.c's decision (one leader,
+ * one term, each piece continuing the last entry held); this file checks
+ * the answers (peer_codec.c), carries out the plan's steps on the WAL and
+ * keeps asking. It runs inside node_open, on a nested run of the event
+ * loop, before Raft starts: meanwhile the node answers nobody and votes
+ * for nobody.
  */
 #include "node_internal.h"
 
 #include "clock.h"
+#include "lms_assert.h"
 #include "log.h"
+#include "peer_codec.h"
+#include "repair_plan.h"
 #include "wal.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define ASK_EVERY_MS 200
+#define TIMER_MS 200     /* how often the timer looks */
+#define RESEND_MS 1000   /* ask the locked leader again after this */
 #define NAG_EVERY_MS 5000
-#define FETCH_PIECE_BYTES ((size_t)4 << 20)
+
+typedef unsigned long long ull;
 
 typedef struct repair {
     wal *w;
-    uint64_t next;     /* the first index still missing */
-    uint64_t leader;   /* who to ask (0: every member) */
+    repair_plan plan;
+    uint64_t hs_term, hs_vote; /* the durable hardstate */
     int done, failed;
     lms_err err;
-    int64_t last_nag;
+    int64_t last_nag, asked_ms;
 } repair;
 
 /* Does the log need the leader's entries before Raft may start? */
@@ -54,30 +63,43 @@ static void ask(node *n)
 {
     repair *rp = n->rp;
     Lms__PeerFetch f = LMS__PEER_FETCH__INIT;
-    f.from_index = rp->next;
+    repair_plan_request(&rp->plan, &f);
     Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
     msg.body_case = LMS__PEER_MESSAGE__BODY_FETCH;
     msg.fetch = &f;
-    if (rp->leader) {
-        peer_send(n->peers, rp->leader, &msg);
+    rp->asked_ms = mono_ms();
+    uint64_t to = repair_plan_ask_to(&rp->plan);
+    if (to) {
+        peer_send(n->peers, to, &msg);
         return;
     }
     for (size_t i = 0; i < n->opts.n_members; i++)
         if (n->opts.members[i].id != n->opts.node_id)
             peer_send(n->peers, n->opts.members[i].id, &msg);
-    if (mono_ms() - rp->last_nag >= NAG_EVERY_MS) {
-        rp->last_nag = mono_ms();
-        log_warn("log repair: waiting for a leader to fetch entries %llu.. "
-                 "from (a majority of the members must be running)",
-                 (unsigned long long)rp->next);
-    }
 }
 
+/* Every TIMER_MS: a silent leader, the nag, and asking again. */
 static void on_ask_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    ask(arg);
+    node *n = arg;
+    repair *rp = n->rp;
+    int64_t now = mono_ms();
+    char buf[512];
+    if (repair_plan_tick(&rp->plan, now)) {
+        repair_plan_describe(&rp->plan, buf, sizeof buf);
+        log_warn("log repair: member %llu has not answered for %d ms: asking "
+                 "every member again (%s)", (ull)rp->plan.leader,
+                 REPAIR_SILENT_MS, buf);
+    }
+    if (now - rp->last_nag >= NAG_EVERY_MS) {
+        rp->last_nag = now;
+        repair_plan_describe(&rp->plan, buf, sizeof buf);
+        log_warn("log repair: still not done: %s", buf);
+    }
+    if (!repair_plan_ask_to(&rp->plan) || now - rp->asked_ms >= RESEND_MS)
+        ask(n);
 }
 
 static void finish(node *n, int failed)
@@ -87,27 +109,75 @@ static void finish(node *n, int failed)
     event_base_loopbreak(n->base);
 }
 
-/* Write the leader's entries that continue our log. */
-static int store_piece(repair *rp, const Lms__PeerFetchReply *r)
+/* Entries of term plan.term are about to be written: the node's durable
+ * term must be at least that (a node holding a leader's entries is in its
+ * term, as if its AppendEntries had arrived); a raised term has no vote. */
+static int raise_term(repair *rp)
 {
-    wal_entry *ents = calloc(r->n_entries ? r->n_entries : 1, sizeof *ents);
+    if (rp->plan.term <= rp->hs_term)
+        return LMS_OK;
+    if (wal_hardstate_save(wal_dir(rp->w), rp->plan.term, 0, &rp->err) !=
+        LMS_OK)
+        return rp->err.code;
+    rp->hs_term = rp->plan.term;
+    rp->hs_vote = 0;
+    return LMS_OK;
+}
+
+/* Write the first count entries of the piece (the plan checked that they
+ * continue the log). */
+static int store_piece(repair *rp, const Lms__PeerFetchReply *r, size_t count)
+{
+    if (!count)
+        return LMS_OK;
+    if (raise_term(rp) != LMS_OK)
+        return rp->err.code;
+    wal_entry *ents = calloc(count, sizeof *ents);
     if (!ents)
         return lms_err_set(&rp->err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < r->n_entries; i++) {
+    for (size_t i = 0; i < count; i++) {
         const Lms__PeerEntry *e = r->entries[i];
-        if (e->index != rp->next + k)
-            continue; /* an answer to an older request */
-        ents[k++] = (wal_entry){e->index, e->term, e->type, e->data.data,
-                                e->data.len};
+        ents[i] = (wal_entry){e->index, e->term, e->type, e->data.data,
+                              e->data.len};
     }
-    int rc = k ? wal_append(rp->w, ents, k, &rp->err) : LMS_OK;
-    if (rc == LMS_OK && k)
-        rc = wal_sync(rp->w, &rp->err);
+    int rc = wal_append(rp->w, ents, count, &rp->err);
     if (rc == LMS_OK)
-        rp->next += k;
+        rc = wal_sync(rp->w, &rp->err);
     free(ents);
     return rc;
+}
+
+/* Carry out the plan's step on the WAL. */
+static int carry_out(node *n, const Lms__PeerFetchReply *r,
+                     const repair_step *s)
+{
+    repair *rp = n->rp;
+    if (s->restart) {
+        log_warn("log repair: %s", s->reason);
+        if (wal_truncate_after(rp->w, rp->plan.keep, &rp->err) != LMS_OK)
+            return rp->err.code;
+    } else if (s->ask_all) {
+        log_warn("log repair: %s", s->reason);
+    } else if (s->action == REPAIR_IGNORE) {
+        log_debug("log repair: %s", s->reason);
+    }
+    switch (s->action) {
+    case REPAIR_IGNORE:
+        break;
+    case REPAIR_APPEND:
+        if (store_piece(rp, r, s->count) != LMS_OK)
+            return rp->err.code;
+        break;
+    case REPAIR_SNAPSHOT:
+        return lms_err_set(&rp->err, LMS_UNAVAILABLE,
+                           "log repair: %s; take this node out (lms-admin "
+                           "cluster-remove %llu), empty its data dir and add "
+                           "it again (cluster-add): it then starts from the "
+                           "leader's snapshot", s->reason,
+                           (ull)n->opts.node_id);
+    }
+    LMS_ASSERT(wal_last_index(rp->w) == rp->plan.last);
+    return LMS_OK;
 }
 
 void node_repair_reply(node *n, uint64_t from, const Lms__PeerFetchReply *r)
@@ -115,51 +185,39 @@ void node_repair_reply(node *n, uint64_t from, const Lms__PeerFetchReply *r)
     repair *rp = n->rp;
     if (!rp || rp->done)
         return;
-    if (!r->is_leader) {
-        if (r->leader && r->leader != n->opts.node_id)
-            rp->leader = r->leader;
+    lms_err e = {0};
+    if (peer_fetch_reply_check(r, &e) != LMS_OK) {
+        log_warn("log repair: member %llu's answer refused: %s", (ull)from,
+                 e.msg);
         return;
     }
-    if (r->error[0]) {
-        lms_err_set(&rp->err, LMS_UNAVAILABLE,
-                    "log repair: the leader (node %llu) cannot send entries "
-                    "from %llu: %s; take this node out (lms-admin "
-                    "cluster-remove %llu), empty its data dir and add it "
-                    "again (cluster-add): it then starts from the leader's "
-                    "snapshot", (unsigned long long)from,
-                    (unsigned long long)rp->next, r->error,
-                    (unsigned long long)n->opts.node_id);
+    repair_step s = repair_plan_reply(&rp->plan, from, r, mono_ms());
+    if (carry_out(n, r, &s) != LMS_OK) {
         finish(n, 1);
         return;
     }
-    rp->leader = from;
-    if (store_piece(rp, r) != LMS_OK) {
-        finish(n, 1);
-        return;
-    }
-    if (rp->next > r->last_index) {
+    if (s.done) {
         log_info("log repair: entries up to %llu fetched from the leader "
-                 "(node %llu)", (unsigned long long)rp->next - 1,
-                 (unsigned long long)from);
+                 "(node %llu, term %llu)", (ull)rp->plan.last, (ull)from,
+                 (ull)rp->plan.term);
         finish(n, 0);
-    } else {
+    } else if (s.action == REPAIR_APPEND || s.restart || s.ask_all) {
         ask(n);
     }
 }
 
-#define PIECE_MAX_ENTRIES 4096
-
 /* Leader side: entries of the in-memory log from `from` on, into r (at
- * least one if there is one, then up to FETCH_PIECE_BYTES), each with a
- * reference in refs. */
+ * least one if there is one, then up to PEER_FETCH_PIECE_BYTES), each with
+ * a reference in refs. */
 static size_t collect(node *n, uint64_t from, Lms__PeerFetchReply *r,
                       Lms__PeerEntry *pe, blob **refs)
 {
     size_t k = 0, bytes = 0;
     raft_entry e;
-    while (k < PIECE_MAX_ENTRIES && raft_entry_at(n->r, from + k, &e) == RAFT_OK) {
+    while (k < PEER_FETCH_MAX_ENTRIES &&
+           raft_entry_at(n->r, from + k, &e) == RAFT_OK) {
         size_t len = e.data ? e.data->len : 0;
-        if (k && bytes + len > FETCH_PIECE_BYTES)
+        if (k && bytes + len > PEER_FETCH_PIECE_BYTES)
             break;
         lms__peer_entry__init(&pe[k]);
         pe[k].index = e.index;
@@ -175,67 +233,143 @@ static size_t collect(node *n, uint64_t from, Lms__PeerFetchReply *r,
     return k;
 }
 
+/* The arrays a piece is built in (the leader's). */
+typedef struct piece_buf {
+    Lms__PeerEntry *pe;
+    blob **refs;
+} piece_buf;
+
+/* Leader side: r answers f: prev (the entry before from_index, or the last
+ * one), then the piece after it, unless the asker's prev differs from
+ * ours there (it sees our prev_term and starts over). */
+static void serve_piece(node *n, const Lms__PeerFetch *f,
+                        Lms__PeerFetchReply *r, piece_buf *pb)
+{
+    r->is_leader = 1;
+    r->last_index = raft_get_last_index(n->r);
+    uint64_t prev = f->from_index - 1 < r->last_index ? f->from_index - 1
+                                                      : r->last_index;
+    raft_term pt = 0;
+    int rc = raft_term_at(n->r, prev, &pt);
+    if (rc == RAFT_ERR_COMPACTED && n->snap.index > prev &&
+        n->snap.index <= r->last_index) {
+        r->error = (char *)"those entries were compacted behind a snapshot";
+        r->snapshot_index = n->snap.index;
+        r->snapshot_term = n->snap.term;
+        return;
+    }
+    if (rc != RAFT_OK) {
+        r->error = (char *)"the entry before from_index cannot be read";
+        return;
+    }
+    r->prev_index = prev;
+    r->prev_term = pt;
+    if ((f->prev_term && f->prev_index == prev && f->prev_term != pt) ||
+        prev == r->last_index)
+        return;
+    pb->pe = malloc(PEER_FETCH_MAX_ENTRIES * sizeof *pb->pe);
+    pb->refs = malloc(PEER_FETCH_MAX_ENTRIES * sizeof *pb->refs);
+    r->entries = malloc(PEER_FETCH_MAX_ENTRIES * sizeof *r->entries);
+    if (!pb->pe || !pb->refs || !r->entries)
+        r->error = (char *)"out of memory";
+    else
+        r->n_entries = collect(n, prev + 1, r, pb->pe, pb->refs);
+}
+
 /* Leader side: answer a member's PeerFetch (others name the leader). */
 void node_serve_fetch(node *n, uint64_t from, const Lms__PeerFetch *f)
 {
-    Lms__PeerFetchReply r = LMS__PEER_FETCH_REPLY__INIT;
-    Lms__PeerEntry *pe = NULL;
-    blob **refs = NULL;
-    raft_entry e;
-    r.leader = n->ss.leader;
-    if (n->r && n->ss.role == RAFT_LEADER) {
-        r.is_leader = 1;
-        r.last_index = raft_get_last_index(n->r);
-        pe = malloc(PIECE_MAX_ENTRIES * sizeof *pe);
-        refs = malloc(PIECE_MAX_ENTRIES * sizeof *refs);
-        r.entries = malloc(PIECE_MAX_ENTRIES * sizeof *r.entries);
-        if (!pe || !refs || !r.entries)
-            r.error = (char *)"out of memory";
-        else if (f->from_index <= r.last_index &&
-                 raft_entry_at(n->r, f->from_index, &e) == RAFT_ERR_COMPACTED)
-            r.error = (char *)"those entries were compacted behind a snapshot";
-        else
-            r.n_entries = collect(n, f->from_index, &r, pe, refs);
+    lms_err e = {0};
+    if (peer_fetch_check(f, &e) != LMS_OK) {
+        log_warn("peer %llu: log repair request refused: %s", (ull)from,
+                 e.msg);
+        return;
     }
+    Lms__PeerFetchReply r = LMS__PEER_FETCH_REPLY__INIT;
+    piece_buf pb = {NULL, NULL};
+    r.leader = n->ss.leader;
+    r.term = n->r ? raft_get_term(n->r) : 0;
+    if (n->r && n->ss.role == RAFT_LEADER)
+        serve_piece(n, f, &r, &pb);
     Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
     msg.body_case = LMS__PEER_MESSAGE__BODY_FETCH_REPLY;
     msg.fetch_reply = &r;
     if (n->peers)
         peer_send(n->peers, from, &msg);
     for (size_t i = 0; i < r.n_entries; i++)
-        blob_unref(refs[i]);
-    free(pe);
-    free(refs);
+        blob_unref(pb.refs[i]);
+    free(pb.pe);
+    free(pb.refs);
     free(r.entries);
+}
+
+/* The term of entry keep, the end of the committed prefix: from the log,
+ * or from the snapshot the log starts after. */
+static int prefix_term(const node *n, wal *w, uint64_t keep, uint64_t *term,
+                       lms_err *err)
+{
+    *term = 0;
+    if (keep == 0)
+        return LMS_OK;
+    if (keep >= wal_first_index(w)) {
+        wal_entry e;
+        if (wal_read(w, keep, &e, err) != LMS_OK)
+            return err->code;
+        *term = e.term;
+        free((void *)e.data);
+        return LMS_OK;
+    }
+    if (keep == n->snap.index) {
+        *term = n->snap.term;
+        return LMS_OK;
+    }
+    return lms_err_set(err, LMS_DATA_LOSS,
+                       "log repair: the term of entry %llu (the end of the "
+                       "committed prefix) is unknown: the command log in "
+                       "%s/wal starts at %llu and the snapshot is at %llu",
+                       (ull)keep, n->opts.data_dir, (ull)wal_first_index(w),
+                       (ull)n->snap.index);
+}
+
+/* Run the nested loop until the plan is done or failed. */
+static int run_repair(node *n, repair *rp, lms_err *err)
+{
+    struct event *t = event_new(n->base, -1, EV_PERSIST, on_ask_timer, n);
+    struct timeval tv = {0, TIMER_MS * 1000};
+    if (!t || event_add(t, &tv) < 0) {
+        if (t)
+            event_free(t);
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    n->rp = rp;
+    ask(n);
+    while (!rp->done)
+        event_base_loop(n->base, EVLOOP_ONCE);
+    n->rp = NULL;
+    event_free(t);
+    if (rp->failed)
+        return lms_err_set(err, rp->err.code ? rp->err.code : LMS_UNAVAILABLE,
+                           "%s", rp->err.msg);
+    return LMS_OK;
 }
 
 int node_repair_log(node *n, wal *w, uint64_t storage_applied, lms_err *err)
 {
     uint64_t last = wal_last_index(w);
     uint64_t keep = storage_applied < last ? storage_applied : last;
-    repair rp = {.w = w, .next = keep + 1, .last_nag = mono_ms()};
+    uint64_t keep_term;
     log_warn("the command log may lack entries this node acknowledged (it "
              "ends at %llu, storage applied %llu): fetching the leader's log "
-             "after %llu before rejoining",
-             (unsigned long long)last, (unsigned long long)storage_applied,
-             (unsigned long long)keep);
+             "after %llu before rejoining", (ull)last, (ull)storage_applied,
+             (ull)keep);
+    repair rp = {.w = w, .last_nag = mono_ms()};
+    if (prefix_term(n, w, keep, &keep_term, err) != LMS_OK ||
+        wal_hardstate_load(wal_dir(w), &rp.hs_term, &rp.hs_vote, err) != LMS_OK)
+        return err->code;
+    /* every entry after keep must come from the one leader the plan
+     * follows, so none of ours stays */
     if (keep < last && wal_truncate_after(w, keep, err) != LMS_OK)
         return err->code;
-    struct event *t = event_new(n->base, -1, EV_PERSIST, on_ask_timer, n);
-    struct timeval tv = {0, ASK_EVERY_MS * 1000};
-    if (!t || event_add(t, &tv) < 0) {
-        if (t)
-            event_free(t);
-        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    n->rp = &rp;
-    ask(n);
-    while (!rp.done)
-        event_base_loop(n->base, EVLOOP_ONCE);
-    n->rp = NULL;
-    event_free(t);
-    if (rp.failed)
-        return lms_err_set(err, rp.err.code ? rp.err.code : LMS_UNAVAILABLE,
-                           "%s", rp.err.msg);
-    return LMS_OK;
+    repair_plan_init(&rp.plan, n->opts.node_id, keep, keep_term, mono_ms());
+    return run_repair(n, &rp, err);
 }

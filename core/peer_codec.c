@@ -3,11 +3,13 @@
  * the protobuf at the message's own memory (entry blobs, address arrays),
  * so the only copy of an entry's data is the one into the frame; decoding
  * copies each entry's bytes into a blob, which core/raft and the log
- * writer then share by reference.
+ * writer then share by reference. The log repair's messages are checked
+ * field by field here before node_repair.c uses them.
  */
 #include "peer_codec.h"
 
 #include "frame.h"
+#include "wal.h" /* WAL_MAX_ENTRY_BYTES */
 
 #include <stdlib.h>
 #include <string.h>
@@ -311,4 +313,131 @@ int peer_decode_raft(const Lms__PeerRaft *pb, raft_msg *out,
         out->snapshot = meta;
     }
     return decode_entries(pb, out);
+}
+
+/* ---- log repair ----------------------------------------------------------- */
+
+/* (index, term) of an entry "before" something: (0, 0), or both in range. */
+static int prev_ok(uint64_t index, uint64_t term, uint64_t max_term)
+{
+    if (index == 0)
+        return term == 0;
+    return index <= PEER_MAX_INDEX && term >= 1 && term <= max_term;
+}
+
+int peer_fetch_check(const Lms__PeerFetch *f, lms_err *err)
+{
+    if (f->from_index == 0 || f->from_index > PEER_MAX_INDEX)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "fetch from index %llu (not in 1..2^63-1)",
+                           (unsigned long long)f->from_index);
+    if ((f->prev_index || f->prev_term) &&
+        (f->prev_index + 1 != f->from_index ||
+         !prev_ok(f->prev_index, f->prev_term, PEER_MAX_TERM)))
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "fetch from index %llu with prev (%llu, term %llu): "
+                           "not the entry before it, or a term out of range",
+                           (unsigned long long)f->from_index,
+                           (unsigned long long)f->prev_index,
+                           (unsigned long long)f->prev_term);
+    return LMS_OK;
+}
+
+/* The entries of a leader's piece: contiguous after prev, terms in order
+ * and in range, types and sizes within the limits. */
+static int piece_check(const Lms__PeerFetchReply *r, lms_err *err)
+{
+    if (r->n_entries > PEER_FETCH_MAX_ENTRIES)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "a piece of %zu entries (at most %d)",
+                           r->n_entries, PEER_FETCH_MAX_ENTRIES);
+    uint64_t term = r->prev_term ? r->prev_term : 1;
+    size_t bytes = 0;
+    for (size_t i = 0; i < r->n_entries; i++) {
+        const Lms__PeerEntry *e = r->entries[i];
+        if (e->index != r->prev_index + 1 + i || e->index > r->last_index)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "entry %zu of the piece has index %llu, not "
+                               "%llu (after prev %llu, up to last %llu)", i,
+                               (unsigned long long)e->index,
+                               (unsigned long long)(r->prev_index + 1 + i),
+                               (unsigned long long)r->prev_index,
+                               (unsigned long long)r->last_index);
+        if (e->term < term || e->term > r->term)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "entry %llu has term %llu (the one before has "
+                               "%llu, the leader's term is %llu)",
+                               (unsigned long long)e->index,
+                               (unsigned long long)e->term,
+                               (unsigned long long)term,
+                               (unsigned long long)r->term);
+        if (e->type > RAFT_ENTRY_CONF || e->data.len > WAL_MAX_ENTRY_BYTES)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "entry %llu has type %u and %zu bytes",
+                               (unsigned long long)e->index, e->type,
+                               e->data.len);
+        term = e->term;
+        bytes += e->data.len;
+    }
+    if (r->n_entries > 1 && bytes > PEER_FETCH_PIECE_BYTES)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "a piece of %zu entries with %zu bytes (at most "
+                           "%zu beyond one entry)", r->n_entries, bytes,
+                           PEER_FETCH_PIECE_BYTES);
+    return LMS_OK;
+}
+
+/* An error string fit for a log line: short, no control characters. */
+static int error_text_ok(const char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return len <= PEER_FETCH_MAX_ERROR;
+}
+
+int peer_fetch_reply_check(const Lms__PeerFetchReply *r, lms_err *err)
+{
+    if (!r->is_leader) {
+        if (r->term > PEER_MAX_TERM || r->n_entries || r->prev_index ||
+            r->prev_term || r->snapshot_index || r->snapshot_term)
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "a reply from a member that does not lead "
+                               "carries a term out of range, entries, a prev "
+                               "or a snapshot");
+        return LMS_OK;
+    }
+    if (r->term == 0 || r->term > PEER_MAX_TERM)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "a leader's reply with term %llu (not in 1..2^63-1)",
+                           (unsigned long long)r->term);
+    if (r->last_index > PEER_MAX_INDEX || r->prev_index > r->last_index ||
+        !prev_ok(r->prev_index, r->prev_term, r->term))
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "a leader's reply with prev (%llu, term %llu) and "
+                           "last index %llu in term %llu: out of range",
+                           (unsigned long long)r->prev_index,
+                           (unsigned long long)r->prev_term,
+                           (unsigned long long)r->last_index,
+                           (unsigned long long)r->term);
+    if (r->error && r->error[0]) {
+        if (!error_text_ok(r->error) || r->n_entries ||
+            r->snapshot_index > r->last_index ||
+            !prev_ok(r->snapshot_index, r->snapshot_term, r->term))
+            return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                               "an error reply with entries, an error over "
+                               "%d bytes or with control characters, or a "
+                               "snapshot (%llu, term %llu) out of range",
+                               PEER_FETCH_MAX_ERROR,
+                               (unsigned long long)r->snapshot_index,
+                               (unsigned long long)r->snapshot_term);
+        return LMS_OK;
+    }
+    if (r->snapshot_index || r->snapshot_term)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "a snapshot (%llu, term %llu) without an error",
+                           (unsigned long long)r->snapshot_index,
+                           (unsigned long long)r->snapshot_term);
+    return piece_check(r, err);
 }

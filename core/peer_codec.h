@@ -11,6 +11,9 @@
 #include "peer.pb-c.h"
 #include "raft/raft.h"
 
+#include <lms/plugin.h>
+#include <stdint.h>
+
 /* Bytes of the length prefix in front of every frame. */
 #define PEER_FRAME_HEADER 4
 
@@ -66,5 +69,43 @@ void peer_raft_release(raft_msg *m);
 void peer_meta_to_pb(const raft_snapshot_meta *m, Lms__PeerSnapshotMeta *pb,
                      Lms__PeerServer *servers, Lms__PeerServer **ptrs);
 int peer_meta_from_pb(const Lms__PeerSnapshotMeta *pb, raft_snapshot_meta *m);
+
+/* ---- log repair: PeerFetch and PeerFetchReply (core/node_repair.c) ---- */
+
+/* A piece holds at most this many entries and, beyond its first entry,
+ * this many bytes of entry data (its first may be one entry up to
+ * WAL_MAX_ENTRY_BYTES). */
+#define PEER_FETCH_MAX_ENTRIES 4096
+#define PEER_FETCH_PIECE_BYTES ((size_t)4 << 20)
+/* Terms and indexes above this are refused: no cluster gets there, and
+ * keeping them below 2^63 leaves every "+ 1" and signed copy safe. */
+#define PEER_MAX_TERM ((uint64_t)INT64_MAX)
+#define PEER_MAX_INDEX ((uint64_t)INT64_MAX)
+/* An error string in a reply longer than this is refused. */
+#define PEER_FETCH_MAX_ERROR 256
+
+/*
+ * Check a PeerFetch before it is served: from_index in [1, PEER_MAX_INDEX];
+ * (prev_index, prev_term) either (0, 0) or the entry before from_index
+ * with a term in range (0 exactly at index 0). LMS_OK, or
+ * LMS_INVALID_ARGUMENT with what is wrong in err (the caller names the
+ * peer).
+ */
+int peer_fetch_check(const Lms__PeerFetch *f, lms_err *err);
+
+/*
+ * Check a PeerFetchReply before anything of it is used. A member that
+ * does not lead sends no entries, no prev and no snapshot. A leader's
+ * reply has a term in [1, PEER_MAX_TERM]; prev_index <= last_index <=
+ * PEER_MAX_INDEX; prev_term <= term, and 0 exactly when prev_index is 0;
+ * with an error (at most PEER_FETCH_MAX_ERROR bytes, no control
+ * characters: it goes into a log line) no entries and a
+ * snapshot (index, term) no newer than term, or (0, 0); without one no
+ * snapshot, and entries prev_index + 1, + 2, ... up to at most last_index,
+ * of type command or configuration, at most PEER_FETCH_MAX_ENTRIES and the
+ * byte limits above, whose terms do not decrease and lie in
+ * [max(prev_term, 1), term]. LMS_OK or LMS_INVALID_ARGUMENT with why.
+ */
+int peer_fetch_reply_check(const Lms__PeerFetchReply *r, lms_err *err);
 
 #endif

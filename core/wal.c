@@ -9,6 +9,7 @@
  */
 #include "wal.h"
 
+#include "lms_assert.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -38,7 +39,8 @@
 #define HS_NAME "hardstate"
 #define HS_TMP "hardstate.tmp"
 #define HS_MAGIC 0x48534d4cu /* "LMSH" */
-#define HS_SIZE 24
+#define HS_SIZE_V1 24 /* magic | crc | term | vote */
+#define HS_SIZE 32    /* ... | acked */
 
 typedef struct wal_seg {
     uint64_t first; /* index of its first entry (from the file name) */
@@ -73,6 +75,10 @@ struct wal {
     int unlink_unsynced; /* wal_compact unlinked a segment since the last
                             directory fsync */
     int failed;
+    /* the hardstate file as last read or written (hs_found: it exists) */
+    int hs_found;
+    wal_hardstate hs;
+    uint64_t synced; /* the log is durable up to this index */
     /* the batch wal_append is staging */
     uint8_t *buf;
     size_t buf_len, buf_cap;
@@ -82,6 +88,8 @@ struct wal {
     size_t iov_cap;
     uint64_t pend_n, pend_bytes, pend_term;
 };
+
+static int lower_acked(wal *w, uint64_t index, lms_err *err);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -379,26 +387,22 @@ static int list_segments(wal *w, lms_err *err)
 }
 
 /* Check the record at p (avail bytes to the end of the file) as the entry
- * after w->last_index. 0 and *reclen if good; else -1, why set, and *reclen
- * the bytes the bad record seems to span (0 if its length is impossible,
- * to the end of the file if it runs past it). */
+ * after w->last_index. 0 and *reclen if good; else -1 and why set. */
 static int check_record(const wal *w, const uint8_t *p, uint64_t avail,
                         uint64_t *reclen, char *why, size_t whylen)
 {
-    *reclen = avail;
     if (avail < REC_HDR) {
         snprintf(why, whylen, "short record header");
-        return -2;
+        return -1;
     }
     uint32_t len = get32(p);
     if (len < ENT_HDR || len > ENT_HDR + WAL_MAX_ENTRY_BYTES) {
-        *reclen = 0; /* nothing to skip: all that follows counts */
         snprintf(why, whylen, "impossible record length %" PRIu32, len);
-        return len == 0 ? -2 : -1; /* 0: space allocated, never written */
+        return -1;
     }
     if (REC_HDR + (uint64_t)len > avail) {
         snprintf(why, whylen, "record of %" PRIu32 " bytes cut short", len);
-        return -2;
+        return -1;
     }
     *reclen = REC_HDR + (uint64_t)len;
     if (crc32c(0, p + REC_HDR, len) != get32(p + 4)) {
@@ -420,20 +424,14 @@ static int check_record(const wal *w, const uint8_t *p, uint64_t avail,
 }
 
 /* Index the good records of segment s (mapped at p); *bad = offset of the
- * first bad one (size if none), *bad_end = where that one ends, *unfinished
- * whether it looks like a write that never completed (the file ends inside
- * it, or its length was never written) rather than a record gone bad. */
+ * first bad one (size if none). */
 static int scan_records(wal *w, wal_seg *s, const uint8_t *p, uint64_t size,
-                        uint64_t *bad, uint64_t *bad_end, int *unfinished,
-                        char *why, size_t whylen, lms_err *err)
+                        uint64_t *bad, char *why, size_t whylen, lms_err *err)
 {
     uint64_t off = 0, reclen;
     while (off < size) {
-        int rc = check_record(w, p + off, size - off, &reclen, why, whylen);
-        if (rc < 0) {
+        if (check_record(w, p + off, size - off, &reclen, why, whylen) < 0) {
             *bad = off;
-            *bad_end = off + reclen;
-            *unfinished = rc == -2;
             return 0;
         }
         if (grow(&s->offs, &s->cap, s->n + 1, sizeof *s->offs) < 0)
@@ -443,23 +441,43 @@ static int scan_records(wal *w, wal_seg *s, const uint8_t *p, uint64_t size,
         w->last_term = get64(p + off + REC_HDR + 8);
         off += reclen;
     }
-    *bad = *bad_end = size;
+    *bad = size;
     return 0;
 }
 
-/* Whether nothing but zeros follows the bad record in its segment and all
- * later segments are empty: then the bad record was the one being written
- * when the node stopped (a torn tail), not damage to synced data. */
-static int only_tail_lost(wal *w, size_t k, const uint8_t *p, uint64_t from,
+/* Whether a record that checks out starts anywhere in p[from, size), with
+ * an index the log could have reached by then (after w->last_index, and
+ * no further than one minimal record per byte left allows). Such a record
+ * was written after the bad spot before it, and writes into one file go
+ * out front to back, so the bad spot is damage to what was once written
+ * (and maybe synced), not a write that never finished. Every offset is
+ * tried: the bad spot's own length cannot be trusted to find the next
+ * record. A cheap length and index test rules out almost every offset
+ * before the CRC is computed. */
+static int record_follows(const wal *w, const uint8_t *p, uint64_t from,
                           uint64_t size)
 {
-    for (uint64_t i = from; i < size; i++)
-        if (p[i])
-            return 0;
-    for (size_t j = k + 1; j < w->nsegs; j++)
-        if (seg_file_size(w, &w->segs[j]) > 0)
-            return 0;
-    return 1;
+    uint64_t max_index = w->last_index + 1 + (size - from) / FULL_HDR;
+    for (uint64_t off = from; off + FULL_HDR <= size; off++) {
+        uint32_t len = get32(p + off);
+        if (len < ENT_HDR || len > ENT_HDR + WAL_MAX_ENTRY_BYTES ||
+            REC_HDR + (uint64_t)len > size - off)
+            continue;
+        uint64_t index = get64(p + off + REC_HDR);
+        if (index <= w->last_index || index > max_index)
+            continue;
+        if (crc32c(0, p + off + REC_HDR, len) == get32(p + off + 4))
+            return 1;
+    }
+    return 0;
+}
+
+/* A cut that leaves the log at w->last_index is a torn tail (see
+ * wal_cut_kind in wal.h) unless it went below what the hardstate records
+ * as durable or other evidence (damaged) says synced data went bad. */
+static int cut_is_torn(const wal *w, int damaged)
+{
+    return !damaged && w->last_index >= w->hs.acked;
 }
 
 /* Cut the log at offset off of segment k (whole: remove segment k itself),
@@ -489,6 +507,7 @@ static int cut_tail(wal *w, size_t k, uint64_t off, int whole, uint64_t size,
         return io_fail(w, err, "fsync", NULL);
     w->dir_dirty = 0;
     w->truncated += lost;
+    w->cut = torn ? WAL_CUT_UNFINISHED : WAL_CUT_DAMAGED;
     report(w, torn ? LMS_LOG_WARN : LMS_LOG_ERROR,
            "wal %s/%s: %s at offset %" PRIu64 "%s: cut %" PRIu64
            " bytes, %zu segment file(s) removed; log now ends at index %" PRIu64,
@@ -499,15 +518,47 @@ static int cut_tail(wal *w, size_t k, uint64_t off, int whole, uint64_t size,
     return 0;
 }
 
+/* Make what the scan of s reads come from the disk, not the page cache.
+ * Why: when writeback fails (the fdatasync that made the last lmsd stop),
+ * Linux may mark the failed pages clean and keep them cached with the new
+ * data the disk never got (PostgreSQL's "fsyncgate"); a later fsync on a
+ * new descriptor reports nothing. Read through the cache, those records
+ * would check out, and this node would acknowledge them to a leader as
+ * durable. So flush what is still dirty (the previous lmsd's unsynced
+ * writes; failing here means the disk still refuses the data: do not
+ * start), then drop the file's cached pages (only clean ones can be
+ * dropped, hence the flush first), so the mmap below faults in what the
+ * device holds. */
+static int read_from_disk(wal *w, wal_seg *s, lms_err *err)
+{
+    if (fdatasync(s->fd) < 0)
+        return io_fail(w, err,
+                       "fdatasync at open failed, so the log cannot be "
+                       "trusted; not starting (check the disk)",
+                       s->name);
+    int rc = posix_fadvise(s->fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (rc) {
+        errno = rc;
+        return io_fail(w, err, "cannot drop the cached pages to read the "
+                       "log from disk", s->name);
+    }
+    return 0;
+}
+
 /* Open, map and check segment k; cut the log there if it goes bad. */
 static int scan_segment(wal *w, size_t k, int *stop, lms_err *err)
 {
     wal_seg *s = &w->segs[k];
     struct stat st;
     s->fd = openat(w->dirfd, s->name, O_RDWR | O_CLOEXEC);
-    if (s->fd < 0 || fstat(s->fd, &st) < 0)
+    if (s->fd < 0)
         return io_fail(w, err, "cannot open", s->name);
-    uint64_t size = (uint64_t)st.st_size, bad = 0, bad_end = 0;
+    int rc = read_from_disk(w, s, err);
+    if (rc)
+        return rc;
+    if (fstat(s->fd, &st) < 0)
+        return io_fail(w, err, "cannot stat", s->name);
+    uint64_t size = (uint64_t)st.st_size, bad = 0;
     const uint8_t *p = NULL;
     if (size) {
         p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, s->fd, 0);
@@ -515,23 +566,23 @@ static int scan_segment(wal *w, size_t k, int *stop, lms_err *err)
             return io_fail(w, err, "cannot map", s->name);
     }
     char why[160];
-    int unfinished = 0;
-    int rc = scan_records(w, s, p, size, &bad, &bad_end, &unfinished, why,
-                          sizeof why, err);
-    int torn = rc == 0 && bad < size && only_tail_lost(w, k, p, bad_end, size);
-    if (rc == 0 && bad < size)
-        w->cut = torn && unfinished ? WAL_CUT_UNFINISHED : WAL_CUT_DAMAGED;
+    rc = scan_records(w, s, p, size, &bad, why, sizeof why, err);
+    int damaged = rc == 0 && bad < size && record_follows(w, p, bad + 1, size);
     if (p)
         munmap((void *)p, (size_t)size);
     s->size = bad;
     if (rc == 0 && bad < size) {
         *stop = 1;
-        rc = cut_tail(w, k, bad, 0, size, why, torn, err);
+        rc = cut_tail(w, k, bad, 0, size, why, cut_is_torn(w, damaged), err);
     }
     return rc;
 }
 
-/* Check every segment in order; cut at the first thing that is wrong. */
+/* Check every segment in order; cut at the first thing that is wrong. A
+ * segment that does not start where the one before it ended is what a
+ * crash in a roll leaves when the old segment's last records never
+ * reached the disk (they were not synced, so nor was anything in the new
+ * segment: a torn tail, unless the acked index says otherwise). */
 static int recover(wal *w, lms_err *err)
 {
     w->first_index = w->segs[0].first;
@@ -544,15 +595,30 @@ static int recover(wal *w, lms_err *err)
             snprintf(why, sizeof why, "segment starts at index %" PRIu64
                      " where %" PRIu64 " was expected", s->first,
                      w->last_index + 1);
-            int torn = only_tail_lost(w, k - 1, NULL, 0, 0);
-            w->cut = WAL_CUT_DAMAGED;
-            return cut_tail(w, k, 0, 1, 0, why, torn, err);
+            return cut_tail(w, k, 0, 1, 0, why, cut_is_torn(w, 0), err);
         }
         int stop = 0, rc = scan_segment(w, k, &stop, err);
         if (rc || stop)
             return rc;
     }
     return 0;
+}
+
+/* A log that ends below the acked index lost entries that were durable,
+ * whether or not anything was cut (a segment file that vanished, or a
+ * file that shrank at a record boundary, leave nothing to cut). */
+static void check_acked(wal *w)
+{
+    if (w->last_index >= w->hs.acked)
+        return;
+    w->cut = WAL_CUT_DAMAGED;
+    report(w, LMS_LOG_ERROR,
+           "wal %s: the log ends at index %" PRIu64 ", but %s/%s records "
+           "that it was durable up to index %" PRIu64 ": entries %" PRIu64
+           "..%" PRIu64 " were lost after the disk confirmed them (and may "
+           "have been acknowledged)",
+           w->dir, w->last_index, w->dir, HS_NAME, w->hs.acked,
+           w->last_index + 1, w->hs.acked);
 }
 
 /* ---- open / close --------------------------------------------------------- */
@@ -597,14 +663,22 @@ int wal_open(const char *dir, const wal_options *opts, wal **out, lms_err *err)
     }
     int rc = open_dir(w, err);
     if (!rc)
+        rc = wal_hardstate_read(w->dir, &w->hs, &w->hs_found, err);
+    if (!rc)
         rc = list_segments(w, err);
     if (!rc && w->nsegs)
         rc = recover(w, err);
+    if (!rc && w->nsegs) /* the names read were maybe never synced */
+        rc = sync_dir(w, err);
     if (!rc && !w->nsegs) {
         w->first_index = 1;
         rc = create_segment(w, 1, err);
         if (!rc)
             rc = wal_sync(w, err);
+    }
+    if (!rc) {
+        check_acked(w);
+        w->synced = w->last_index; /* fdatasynced by read_from_disk */
     }
     if (rc) {
         wal_close(w);
@@ -639,6 +713,8 @@ uint64_t wal_last_term(const wal *w) { return w->last_term; }
 uint64_t wal_truncated_bytes(const wal *w) { return w->truncated; }
 const char *wal_dir(const wal *w) { return w->dir; }
 int wal_cut_kind(const wal *w) { return w->cut; }
+uint64_t wal_synced_index(const wal *w) { return w->synced; }
+uint64_t wal_acked_index(const wal *w) { return w->hs.acked; }
 
 /* ---- append / sync -------------------------------------------------------- */
 
@@ -781,7 +857,10 @@ int wal_sync(wal *w, lms_err *err)
                 return io_fail(w, err, "fdatasync", w->segs[k].name);
         w->sync_from = NO_SEG;
     }
-    return w->dir_dirty ? sync_dir(w, err) : 0;
+    int rc = w->dir_dirty ? sync_dir(w, err) : 0;
+    if (!rc)
+        w->synced = w->last_index;
+    return rc;
 }
 
 /* ---- read / truncate ------------------------------------------------------ */
@@ -862,6 +941,8 @@ int wal_truncate_after(wal *w, uint64_t index, lms_err *err)
                            w->dir, index, w->first_index);
     uint64_t term = 0;
     int rc = index >= w->first_index ? term_at(w, index, &term, err) : 0;
+    if (!rc)
+        rc = lower_acked(w, index, err);
     if (rc)
         return rc;
     while (w->nsegs > 1 && cur_seg(w)->first > index) {
@@ -961,12 +1042,14 @@ int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err)
                            w->dir, index);
     uint64_t old_first = w->first_index, old_last = w->last_index;
     size_t old_segs = w->nsegs;
+    int rc = lower_acked(w, 0, err);
+    if (rc)
+        return rc;
     /* empty from here on, so that wal_read never looks into a segment that
      * is gone, even if a step below fails */
     w->first_index = index + 1;
     w->last_index = index;
     w->last_term = term;
-    int rc = 0;
     while (w->nsegs > 0 && !rc)
         rc = drop_last_segment(w, err);
     if (!rc)
@@ -977,6 +1060,7 @@ int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err)
         rc = sync_dir(w, err);
     if (rc)
         return rc;
+    w->synced = index;
     char held[64] = "no entries";
     if (old_last >= old_first)
         snprintf(held, sizeof held, "entries %" PRIu64 "..%" PRIu64, old_first,
@@ -991,10 +1075,11 @@ int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err)
 
 /* ---- hardstate -------------------------------------------------------------- */
 
-int wal_hardstate_load(const char *dir, uint64_t *term, uint64_t *vote,
+int wal_hardstate_read(const char *dir, wal_hardstate *hs, int *found,
                        lms_err *err)
 {
-    *term = *vote = 0;
+    memset(hs, 0, sizeof *hs);
+    *found = 0;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, HS_NAME);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1011,25 +1096,38 @@ int wal_hardstate_load(const char *dir, uint64_t *term, uint64_t *vote,
     close(fd);
     if (k < 0)
         return lms_err_set(err, LMS_INTERNAL, "%s: read: %s", path, strerror(e));
-    if (k != HS_SIZE || get32(b) != HS_MAGIC ||
-        get32(b + 4) != crc32c(0, b + 8, HS_SIZE - 8))
+    if ((k != HS_SIZE && k != HS_SIZE_V1) || get32(b) != HS_MAGIC ||
+        get32(b + 4) != crc32c(0, b + 8, (size_t)k - 8))
         return lms_err_set(err, LMS_DATA_LOSS,
                            "%s: corrupt (%zd bytes, bad size, magic or CRC): "
                            "the node's term and vote are lost",
                            path, k);
-    *term = get64(b + 8);
-    *vote = get64(b + 16);
+    hs->term = get64(b + 8);
+    hs->vote = get64(b + 16);
+    hs->acked = k == HS_SIZE ? get64(b + 24) : 0;
+    *found = 1;
     return 0;
 }
 
-/* Write the hardstate record to dir's temp file and fsync it. */
-static int hs_write_tmp(int dfd, const char *dir, uint64_t term, uint64_t vote,
+int wal_hardstate_load(const char *dir, uint64_t *term, uint64_t *vote,
+                       lms_err *err)
+{
+    wal_hardstate hs;
+    int found, rc = wal_hardstate_read(dir, &hs, &found, err);
+    *term = hs.term;
+    *vote = hs.vote;
+    return rc;
+}
+
+/* Write hs to dir's temp file and fsync it. */
+static int hs_write_tmp(int dfd, const char *dir, const wal_hardstate *hs,
                         lms_err *err)
 {
     uint8_t b[HS_SIZE];
     put32(b, HS_MAGIC);
-    put64(b + 8, term);
-    put64(b + 16, vote);
+    put64(b + 8, hs->term);
+    put64(b + 16, hs->vote);
+    put64(b + 24, hs->acked);
     put32(b + 4, crc32c(0, b + 8, HS_SIZE - 8));
     int fd = openat(dfd, HS_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -1045,6 +1143,19 @@ static int hs_write_tmp(int dfd, const char *dir, uint64_t term, uint64_t vote,
     return 0;
 }
 
+/* Replace dir's hardstate with hs: temp file, fsync, rename, fsync dir. */
+static int hs_write(int dfd, const char *dir, const wal_hardstate *hs,
+                    lms_err *err)
+{
+    int rc = hs_write_tmp(dfd, dir, hs, err);
+    if (!rc && renameat(dfd, HS_TMP, dfd, HS_NAME) < 0)
+        rc = lms_err_set(err, LMS_INTERNAL, "%s: rename %s to %s: %s", dir,
+                         HS_TMP, HS_NAME, strerror(errno));
+    if (!rc && fsync(dfd) < 0)
+        rc = lms_err_set(err, LMS_INTERNAL, "%s: fsync: %s", dir, strerror(errno));
+    return rc;
+}
+
 int wal_hardstate_save(const char *dir, uint64_t term, uint64_t vote,
                        lms_err *err)
 {
@@ -1055,12 +1166,84 @@ int wal_hardstate_save(const char *dir, uint64_t term, uint64_t vote,
     if (dfd < 0)
         return lms_err_set(err, LMS_INTERNAL, "%s: cannot open: %s", dir,
                            strerror(errno));
-    rc = hs_write_tmp(dfd, dir, term, vote, err);
-    if (!rc && renameat(dfd, HS_TMP, dfd, HS_NAME) < 0)
-        rc = lms_err_set(err, LMS_INTERNAL, "%s: rename %s to %s: %s", dir,
-                         HS_TMP, HS_NAME, strerror(errno));
-    if (!rc && fsync(dfd) < 0)
-        rc = lms_err_set(err, LMS_INTERNAL, "%s: fsync: %s", dir, strerror(errno));
+    wal_hardstate hs = {term, vote, 0};
+    rc = hs_write(dfd, dir, &hs, err);
     close(dfd);
     return rc;
+}
+
+/* Write hs as w's hardstate; a failure fails the WAL (after a failed
+ * fsync nothing about the directory can be trusted). */
+static int save_hs(wal *w, const wal_hardstate *hs, lms_err *err)
+{
+    LMS_ASSERT(hs->acked <= w->synced);
+    int rc = hs_write(w->dirfd, w->dir, hs, err);
+    if (rc) {
+        w->failed = 1;
+        return rc;
+    }
+    w->hs = *hs;
+    w->hs_found = 1;
+    return 0;
+}
+
+/* Before a truncation to index: a hardstate that claims more goes down to
+ * index first, durably, so the truncation never reads as a loss at open. */
+static int lower_acked(wal *w, uint64_t index, lms_err *err)
+{
+    if (w->synced > index)
+        w->synced = index; /* from here on, nothing above is sure */
+    if (!w->hs_found || w->hs.acked <= index)
+        return 0;
+    wal_hardstate hs = w->hs;
+    hs.acked = w->synced;
+    return save_hs(w, &hs, err);
+}
+
+int wal_save_hardstate(wal *w, uint64_t term, uint64_t vote, lms_err *err)
+{
+    if (w->failed)
+        return failed_err(w, err);
+    wal_hardstate hs = {term, vote, w->synced};
+    return save_hs(w, &hs, err);
+}
+
+int wal_acked_stale(const wal *w)
+{
+    return w->hs_found && w->hs.acked != w->synced;
+}
+
+int wal_save_acked(wal *w, lms_err *err)
+{
+    if (w->failed)
+        return failed_err(w, err);
+    if (!wal_acked_stale(w))
+        return 0;
+    wal_hardstate hs = w->hs;
+    hs.acked = w->synced;
+    return save_hs(w, &hs, err);
+}
+
+int wal_check_hardstate(const wal *w, uint64_t snapshot_index, lms_err *err)
+{
+    if (w->hs_found)
+        return 0;
+    char held[128];
+    if (w->last_index >= w->first_index)
+        snprintf(held, sizeof held, "its log holds entries %" PRIu64 "..%" PRIu64,
+                 w->first_index, w->last_index);
+    else if (w->first_index > 1 || snapshot_index)
+        snprintf(held, sizeof held, "it holds a snapshot at index %" PRIu64,
+                 snapshot_index ? snapshot_index : w->first_index - 1);
+    else
+        return 0; /* a fresh data dir */
+    return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                       "%s/%s is missing, but this node is not new (%s): its "
+                       "term and vote are lost, and starting over at term 0 "
+                       "could make it vote twice in a term. Restore the file "
+                       "from a backup of this data dir, or remove the node "
+                       "from the cluster (lms-admin cluster-remove ID), "
+                       "empty its data dir and add it again (lms-admin "
+                       "cluster-add)",
+                       w->dir, HS_NAME, held);
 }

@@ -7,18 +7,31 @@
  *   u32 length (of the payload, little endian) | u32 crc32c (of the payload) |
  *   payload = u64 index | u64 term | u32 type | data
  *
- * A new segment starts when the current one passes the segment size. At open
+ * A new segment starts when the current one passes the segment size: the
+ * records that fill the old one are written, then the new file is created
+ * empty (no header, no preallocation) and the next records go into it; one
+ * wal_sync then fdatasyncs the old segment, the new one, and the directory,
+ * in that order. At open every segment is first fdatasynced and dropped
+ * from the page cache, so what is checked is what the disk holds; then
  * every record is checked; a torn or corrupt tail (short record, bad CRC,
- * index not following its predecessor, term lower than its predecessor's)
- * is cut off: the file is truncated at the last good record and later
- * segments are deleted. Corruption before the tail (a bad record followed
- * by more data) is also cut there. Every cut is reported (file, offset,
- * what was lost) through wal_options.report, or lmsd's log if that is NULL:
- * a torn tail at WARN (normal after a crash), corruption before the tail at
- * ERROR (fsynced entries were lost).
+ * index not following its predecessor, term lower than its predecessor's,
+ * a segment that does not start where the one before it ended) is cut
+ * off: the file is truncated at the last good record and later segments
+ * are deleted. Every cut is reported (file, offset, what was lost) through
+ * wal_options.report, or lmsd's log if that is NULL: a torn tail at WARN
+ * (normal after a crash), damage at ERROR (synced entries were lost); see
+ * wal_cut_kind for which is which.
  *
  * Term and vote are kept apart in <dir>/hardstate, replaced atomically
- * (write temp, fsync, rename, fsync dir).
+ * (write temp, fsync, rename, fsync dir), with `acked`: an index up to
+ * which the log was durable when the file was written. It is how a synced
+ * tail that vanished (a disk that lost writes it had confirmed) is told
+ * from a torn one. It never claims more than was synced, and it goes down
+ * durably before any truncation below it (wal_truncate_after, wal_reset),
+ * so a legitimate truncation never looks like a loss. It lags: lmsd
+ * (log_writer.c) rewrites it with every term or vote and otherwise about
+ * once a second, so up to ~1 s of synced (and maybe acknowledged) entries
+ * can still vanish undetected.
  *
  * Not thread-safe: one owner at a time (the log-writer thread after start).
  * The directory is flock()ed while open, so a second lmsd on the same data
@@ -81,12 +94,20 @@ uint64_t wal_last_index(const wal *w);
 uint64_t wal_last_term(const wal *w);
 /* How many bytes of the tail were cut at open (0 if none). */
 uint64_t wal_truncated_bytes(const wal *w);
-/* What the cut at open was, if any. WAL_CUT_UNFINISHED: the last record
- * was never completely written (the file ends inside it, or its length is
- * zero) and nothing follows: a write that an fsync never covered, so no
- * entry anyone was told about is lost. WAL_CUT_DAMAGED: a complete record
- * does not check out, or more data follows the bad one: entries that were
- * durable (and maybe acknowledged to a Raft leader) may be lost. */
+/* What the cut at open was, if any. WAL_CUT_DAMAGED: entries that were
+ * durable (and maybe acknowledged to a Raft leader) were lost: the log now
+ * ends below the hardstate's acked index, or a record that checks out
+ * follows the bad spot in its segment (the bad one was written and synced
+ * before it: damage, not a write in progress). WAL_CUT_UNFINISHED: every
+ * other cut. The bad spot is after the last record known synced and
+ * nothing valid follows it in its file: a write that no fsync covered
+ * (short, zero-filled or half-written record, garbage a crash left in a
+ * grown file, or a segment roll cut short: the new segment exists but
+ * the old one lacks its last records, which were never synced, so
+ * neither was anything in the new one: wal_sync syncs them in order).
+ * Later segment files do not count as evidence either way: the kernel
+ * writes different files back in any order. The acked index lags by up
+ * to ~1 s, so a synced tail lost within that window is UNFINISHED too. */
 enum wal_cut { WAL_CUT_NONE = 0, WAL_CUT_UNFINISHED, WAL_CUT_DAMAGED };
 int wal_cut_kind(const wal *w);
 /* The directory the WAL lives in (and its hardstate file). */
@@ -109,7 +130,8 @@ int wal_read(wal *w, uint64_t index, wal_entry *out, lms_err *err);
 /* Delete every entry after index (Raft: a conflicting suffix); index may
  * be first_index - 1 to empty the log. Durable on return (the truncation
  * and everything appended before it are synced), so a crash can never
- * bring the cut entries back behind newer ones. */
+ * bring the cut entries back behind newer ones. When the hardstate's acked
+ * is above index, it is lowered to index durably first. */
 int wal_truncate_after(wal *w, uint64_t index, lms_err *err);
 
 /* Log compaction: the entries up to index are covered by a durable
@@ -144,12 +166,54 @@ int wal_compact(wal *w, uint64_t index, lms_err *err);
  * 1, or a contiguous run of the old one (a prefix, unless the file system
  * reorders the unlinks: recovery reads from the oldest file left and cuts
  * at the first gap). So save the snapshot durably before calling this, and
- * at start-up reset again when the log ends before the snapshot's index. */
+ * at start-up reset again when the log ends before the snapshot's index.
+ * The hardstate's acked is set to 0 durably first (a crash in between may
+ * leave any run of the old log, or none), and rises again with the next
+ * wal_save_acked or wal_save_hardstate. */
 int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err);
 
-/* Durable term and vote. Missing file: *term = 0, *vote = 0. A file that
- * is there but does not check out is LMS_DATA_LOSS, never 0/0 (that could
- * make the node vote twice in a term). */
+/* ---- hardstate: term, vote and acked in <dir>/hardstate ----------------
+ * wal_open reads the file (one that is there but does not check out is
+ * LMS_DATA_LOSS, never 0/0: that could make the node vote twice in a
+ * term). Format: u32 magic | u32 crc32c of the rest | u64 term | u64 vote
+ * | u64 acked, little endian; a 24-byte file without acked (written before
+ * acked was kept) still loads, with acked 0 (claims nothing). */
+typedef struct wal_hardstate {
+    uint64_t term, vote;
+    uint64_t acked; /* the log was durable up to here when this was written */
+} wal_hardstate;
+
+/* The node is about to start from this log (and a snapshot at
+ * snapshot_index, 0 if none): LMS_FAILED_PRECONDITION, with a message
+ * naming the file and what to do, when there is no hardstate file although
+ * the node has state (the log holds entries or was reset to a snapshot, or
+ * snapshot_index > 0): its term and vote are lost, and starting over from
+ * term 0 could make it vote twice in a term. A fresh data dir passes. */
+int wal_check_hardstate(const wal *w, uint64_t snapshot_index, lms_err *err);
+
+/* Replace term and vote durably (atomic file replace); acked is written
+ * with them: the synced index (wal_synced_index). The next step cannot
+ * start before this returns, so an entry is never durable ahead of the
+ * term it was written under. */
+int wal_save_hardstate(wal *w, uint64_t term, uint64_t vote, lms_err *err);
+/* Rewrite the hardstate with acked = the synced index, if there is a
+ * hardstate and its acked differs (wal_acked_stale); else a no-op. One
+ * file replace (write, fsync, rename, fsync dir): callers pace it. */
+int wal_save_acked(wal *w, lms_err *err);
+int wal_acked_stale(const wal *w);
+/* The acked index the hardstate file holds now (0 if there is none). */
+uint64_t wal_acked_index(const wal *w);
+/* The last index durable in the log: its last index at open (fdatasynced
+ * there) or at the last wal_sync, lowered by truncations and resets. */
+uint64_t wal_synced_index(const wal *w);
+
+/* The same file by directory, for tools and tests: wal_hardstate_read sets
+ * *found = 0 and *hs to zeros when there is no file. wal_hardstate_load
+ * gives term and vote (0/0 when there is no file). wal_hardstate_save
+ * writes acked 0; never call it on the directory of an open WAL (the WAL
+ * would not know). */
+int wal_hardstate_read(const char *dir, wal_hardstate *hs, int *found,
+                       lms_err *err);
 int wal_hardstate_load(const char *dir, uint64_t *term, uint64_t *vote,
                        lms_err *err);
 int wal_hardstate_save(const char *dir, uint64_t term, uint64_t vote,

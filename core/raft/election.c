@@ -127,6 +127,11 @@ void raft_start_election(raft *r, int pre_vote, int transfer)
 {
     if (r->role == RAFT_LEADER || !raft_is_voter(r, r->opt.id))
         return;
+    /* Terms come only from restore() and checked messages, so at most
+     * RAFT_TERM_MAX: the next one never wraps to 0. */
+    LMS_ASSERT(r->term <= RAFT_TERM_MAX);
+    if (r->term == RAFT_TERM_MAX)
+        return; /* no term after the last one: this node cannot campaign */
     if (pre_vote) {
         r->role = RAFT_PRECANDIDATE;
     } else {

@@ -17,6 +17,7 @@
 #define LMS_CORE_RAFT_INTERNAL_H
 
 #include "raft.h"
+#include "lms_assert.h"
 
 /* ---- the in-memory log (log.c) ----------------------------------------- */
 

@@ -157,7 +157,7 @@ static int restore(raft *r, const raft_restore *rs)
     int rc = restore_log(r, rs);
     if (rc != RAFT_OK)
         return rc;
-    if (rs->applied > raft_log_last(&r->log))
+    if (rs->applied > raft_log_last(&r->log) || rs->hs.term > RAFT_TERM_MAX)
         return RAFT_ERR_INVALID;
     r->term = rs->hs.term;
     r->vote = rs->hs.vote;
@@ -230,6 +230,9 @@ static int check_msg(const raft *r, const raft_msg *m)
         return RAFT_ERR_INVALID;
     if (m->type == RAFT_MSG_SNAPSHOT && !m->snapshot)
         return RAFT_ERR_INVALID;
+    if (m->term > RAFT_TERM_MAX || m->log_term > RAFT_TERM_MAX ||
+        (m->snapshot && m->snapshot->term > RAFT_TERM_MAX))
+        return RAFT_ERR_INVALID; /* forged or corrupt: see RAFT_TERM_MAX */
     if (m->n_entries && (m->type != RAFT_MSG_APPEND || !m->entries))
         return RAFT_ERR_INVALID;
     raft_term prev = m->log_term;

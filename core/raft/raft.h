@@ -82,6 +82,12 @@
 typedef uint64_t raft_id;    /* a server's id; 0 means none */
 typedef uint64_t raft_index; /* log index; the first entry is 1 */
 typedef uint64_t raft_term;
+
+/* The highest term a node accepts. One election a millisecond would take
+ * 146 million years to get here: a term above it is forged or corrupt.
+ * Messages that carry one are refused (RAFT_ERR_INVALID), a hardstate
+ * holding one does not start, and no term ever wraps around to 0. */
+#define RAFT_TERM_MAX ((raft_term)1 << 62)
 typedef struct raft raft;
 
 /* Result codes. */

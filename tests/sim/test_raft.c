@@ -203,6 +203,47 @@ static void followers_with_a_live_leader_ignore_vote_requests(void **state)
     fx_free(f);
 }
 
+/* A forged or corrupt term near 2^64 used to be taken: the node's term
+ * became 2^64-1, its pre-vote asked for term + 1 = 0, and the cluster
+ * could never elect again. Such a message is refused and changes nothing;
+ * so is a hardstate that holds such a term. */
+static void impossible_terms_are_refused(void **state)
+{
+    (void)state;
+    fx *f = fx_new(3, NULL);
+    elect(f, 1);
+    raft_term t = raft_get_term(R(f, 2));
+    raft_msg m = {0};
+    m.type = RAFT_MSG_HEARTBEAT;
+    m.from = 3;
+    m.to = 2;
+    m.term = UINT64_MAX;
+    int rc = raft_step(R(f, 2), &m);
+    EXPECT(rc == RAFT_ERR_INVALID, "a heartbeat of term 2^64-1 refused, got %s",
+           raft_strerror(rc));
+    m.term = RAFT_TERM_MAX + 1;
+    rc = raft_step(R(f, 2), &m);
+    EXPECT(rc == RAFT_ERR_INVALID, "a term above RAFT_TERM_MAX refused, got %s",
+           raft_strerror(rc));
+    fx_process(f, 2);
+    EXPECT(raft_get_term(R(f, 2)) == t, "term stays %llu, got %llu", (ull)t,
+           (ull)raft_get_term(R(f, 2)));
+    propose_n(f, 1, 3, "after");
+    fx_tick_all(f, 3);
+    same_state(f, 1, 2);
+    EXPECT(state_has(fx_node_of(f, 2), "after2"), "node 2 still follows");
+
+    raft_options o = fx_node_of(f, 2)->opts;
+    raft_restore rs = {0};
+    rs.hs.term = RAFT_TERM_MAX + 1;
+    rs.bootstrap = &f->boot;
+    raft *r = NULL;
+    rc = raft_new(&o, &rs, &r);
+    EXPECT(rc == RAFT_ERR_INVALID && !r, "a hardstate of term 2^62+1 does not "
+           "start, got %s", raft_strerror(rc));
+    fx_free(f);
+}
+
 /* ---- replication -------------------------------------------------------- */
 
 static int count_rejects(fx *f, raft_msg *m, void *arg)
@@ -857,6 +898,7 @@ int main(void)
         cmocka_unit_test(without_prevote_a_rejoining_node_deposes_the_leader),
         cmocka_unit_test(checkquorum_leader_steps_down_when_cut_off),
         cmocka_unit_test(followers_with_a_live_leader_ignore_vote_requests),
+        cmocka_unit_test(impossible_terms_are_refused),
         cmocka_unit_test(conflicting_log_is_repaired_with_few_rejections),
         cmocka_unit_test(figure8_old_term_entry_on_a_majority_does_not_commit),
         cmocka_unit_test(follower_commits_only_what_matches_the_leader),

@@ -421,6 +421,114 @@ static void test_hardstate_with_entries(void **state)
     stop_and_check(t, 1, 15, 3, 18);
 }
 
+/* ---- the acked index ------------------------------------------------------ */
+
+static wal_hardstate hs_on_disk(tfx *t)
+{
+    lms_err err = {0};
+    wal_hardstate hs;
+    int found = 0;
+    if (wal_hardstate_read(t->dir, &hs, &found, &err) || !found)
+        fail_msg("hardstate in %s: %s", t->dir, found ? err.msg : "missing");
+    return hs;
+}
+
+static ino_t hs_inode(tfx *t)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/hardstate", t->dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+/* A hardstate queued with entries carries the index synced before them,
+ * never the entries it is written ahead of. */
+static void test_hardstate_carries_the_synced_index(void **state)
+{
+    tfx *t = *state;
+    assert_int_equal(log_writer_hardstate(t->lw, 2, 1), 0);
+    for (uint64_t i = 1; i <= 5; i++)
+        assert_int_equal(append_one(t, i, 2), 0);
+    run_until_durable(t, 5);
+    assert_true(hs_on_disk(t).acked <= 5);
+    assert_int_equal(log_writer_hardstate(t->lw, 3, 0), 0);
+    for (uint64_t i = 6; i <= 10; i++)
+        assert_int_equal(append_one(t, i, 3), 0);
+    run_until_durable(t, 10);
+    wal_hardstate hs = hs_on_disk(t);
+    if (hs.term != 3 || hs.acked < 5 || hs.acked > 10)
+        fail_msg("hardstate term %" PRIu64 " acked %" PRIu64 ", expected "
+                 "term 3 and acked in 5..10", hs.term, hs.acked);
+}
+
+/* Batches in a row rewrite the hardstate at most about once a second (not
+ * once per batch), an idle writer still records what it synced within
+ * about a second, and stop records the rest. */
+static void test_acked_is_paced_and_catches_up(void **state)
+{
+    tfx *t = *state;
+    assert_int_equal(log_writer_hardstate(t->lw, 1, 1), 0);
+    run_until_ops(t, 1);
+    double t0 = now_s();
+    ino_t ino = hs_inode(t);
+    int changes = 0;
+    for (uint64_t i = 1; i <= 30; i++) {
+        assert_int_equal(append_one(t, i, 1), 0);
+        run_until_durable(t, i);
+        ino_t now = hs_inode(t);
+        changes += now != ino;
+        ino = now;
+        assert_true(hs_on_disk(t).acked <= i);
+    }
+    int bound = (int)((now_s() - t0) / 1.0) + 2;
+    if (changes > bound)
+        fail_msg("hardstate rewritten %d times in 30 batches over %.2f s, "
+                 "expected at most %d", changes, now_s() - t0, bound);
+    double deadline = now_s() + 5;
+    while (hs_on_disk(t).acked != 30 && now_s() < deadline)
+        usleep(20 * 1000);
+    if (hs_on_disk(t).acked != 30)
+        fail_msg("acked %" PRIu64 " 5 s after the last batch, expected 30",
+                 hs_on_disk(t).acked);
+    assert_int_equal(append_one(t, 31, 1), 0);
+    run_until_durable(t, 31);
+    log_writer_stop(t->lw);
+    t->lw = NULL;
+    assert_int_equal(hs_on_disk(t).acked, 31);
+    start_writer(t);
+}
+
+/* A follower's conflicting suffix replaced below the acked index: the
+ * index goes down with it, so the reopened log is not taken for damage. */
+static void test_truncation_below_acked_reopens_clean(void **state)
+{
+    tfx *t = *state;
+    assert_int_equal(log_writer_hardstate(t->lw, 1, 1), 0);
+    for (uint64_t i = 1; i <= 20; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 20);
+    log_writer_stop(t->lw); /* records acked 20 */
+    t->lw = NULL;
+    assert_int_equal(hs_on_disk(t).acked, 20);
+    start_writer(t);
+    assert_int_equal(log_writer_truncate_after(t->lw, 12), 0);
+    assert_int_equal(append_one(t, 13, 2), 0);
+    uint64_t mark = log_writer_queued(t->lw);
+    run_until_ops(t, mark);
+    log_writer_stop(t->lw);
+    t->lw = NULL;
+    assert_int_equal(hs_on_disk(t).acked, 13);
+    wal *w = NULL;
+    lms_err err = {0};
+    assert_int_equal(wal_open(t->dir, NULL, &w, &err), 0);
+    assert_int_equal(wal_cut_kind(w), WAL_CUT_NONE);
+    assert_int_equal(wal_last_index(w), 13);
+    assert_int_equal(wal_last_term(w), 2);
+    wal_close(w);
+    start_writer(t);
+}
+
 /* A batch with nothing but a hardstate is reported durable too. */
 static void test_hardstate_alone(void **state)
 {
@@ -634,6 +742,9 @@ int main(void)
         T(test_write_error_reaches_the_loop),
         T(test_hardstate_with_entries),
         T(test_hardstate_alone),
+        T(test_hardstate_carries_the_synced_index),
+        T(test_acked_is_paced_and_catches_up),
+        T(test_truncation_below_acked_reopens_clean),
         T(test_compact_among_appends_in_one_batch),
         T(test_reset_among_appends_in_one_batch),
         T(test_reset_moves_the_durable_index),

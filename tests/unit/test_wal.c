@@ -424,8 +424,11 @@ static void test_flipped_byte_in_last_record(void **state)
     assert_int_equal(wal_truncated_bytes(f->w), record_bytes(50));
     assert_int_equal(f->rep.count, 1);
     assert_non_null(strstr(f->rep.last, "CRC mismatch"));
-    /* complete but wrong: maybe a synced entry gone bad, not a torn write */
-    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_DAMAGED);
+    /* complete but wrong, and nothing after it: a record whose pages only
+     * partly reached the disk looks the same; with no acked index saying
+     * it was synced, it is a torn tail (see the _below_acked test) */
+    assert_int_equal(f->rep.worst, LMS_LOG_WARN);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_UNFINISHED);
     append_range(f->w, 50, 55, 2, 3);
     reopen(f);
     assert_int_equal(wal_cut_kind(f->w), WAL_CUT_NONE);
@@ -503,12 +506,278 @@ static void test_garbage_extra_segment(void **state)
     reopen(f);
     assert_int_equal(wal_last_index(f->w), 30);
     assert_int_equal(wal_truncated_bytes(f->w), 2 * sizeof junk);
-    assert_int_equal(f->rep.worst, LMS_LOG_ERROR);
+    /* no record checks out after the junk, and nothing says 31.. were
+     * ever synced: what a crash can leave in a grown file (old blocks on
+     * a file system that shows them), so a torn tail */
+    assert_int_equal(f->rep.worst, LMS_LOG_WARN);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_UNFINISHED);
     assert_int_equal(access(stray, F_OK), -1);
     append_range(f->w, 31, 40, 1, 3);
     reopen(f);
     assert_int_equal(f->rep.count, 0);
     check_range(f->w, 1, 40, 1);
+}
+
+/* A zero-filled record (size grew, data did not) with a good record after
+ * it in the same file: the file was written past the hole, so the hole is
+ * damage to written data, not a write in progress. */
+static void test_zero_hole_before_a_good_record(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 50, 1, 50);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    off_t off20 = 0;
+    for (uint64_t i = 1; i < 20; i++)
+        off20 += (off_t)record_bytes(i);
+    static uint8_t zeros[400];
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, zeros, record_bytes(20), off20),
+                     (ssize_t)record_bytes(20));
+    close(fd);
+    reopen(f);
+    assert_int_equal(wal_last_index(f->w), 19);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_DAMAGED);
+    assert_int_equal(f->rep.worst, LMS_LOG_ERROR);
+}
+
+/* ---- a crash in a segment roll ------------------------------------------------------
+ * A roll (wal_append) writes the records that fill the old segment, creates
+ * the new one empty (O_CREAT | O_TRUNC: no header, no preallocation) and
+ * writes the next records into it; wal_sync then fdatasyncs the old one,
+ * the new one and the directory. Until that returns, the kernel may have
+ * written back any part of either file, and the new name, in any order.
+ * Each case builds what a crash at one point leaves. */
+
+typedef struct roll {
+    uint64_t first;        /* the new (last) segment's first index */
+    uint64_t old_first;    /* the old (second to last) one's */
+    char old_seg[256], new_seg[256];
+} roll;
+
+/* A synced log 1..n in 1 KiB segments, the last of which holds at least
+ * two entries. */
+static void build_roll(fx *f, uint64_t n, roll *r)
+{
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, n, 1, 4);
+    char names[256][64];
+    int k = list_segs(f, names, 256);
+    assert_true(k >= 3 && k <= 256);
+    r->first = strtoull(names[k - 1] + 4, NULL, 10);
+    r->old_first = strtoull(names[k - 2] + 4, NULL, 10);
+    assert_true(r->first + 1 <= n && r->old_first + 3 <= r->first);
+    seg_path(f, names[k - 2], r->old_seg, sizeof r->old_seg);
+    seg_path(f, names[k - 1], r->new_seg, sizeof r->new_seg);
+}
+
+/* Where entry index starts in the segment whose first entry is first. */
+static off_t rec_off(uint64_t first, uint64_t index)
+{
+    off_t off = 0;
+    for (uint64_t i = first; i < index; i++)
+        off += (off_t)record_bytes(i);
+    return off;
+}
+
+/* Zero path from off to its end: the size reached the disk, the data not. */
+static void zero_from(const char *path, off_t off)
+{
+    off_t size = file_size(path);
+    static const uint8_t zeros[4096];
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    for (off_t at = off; at < size; at += (off_t)sizeof zeros) {
+        size_t k = size - at < (off_t)sizeof zeros ? (size_t)(size - at)
+                                                   : sizeof zeros;
+        assert_int_equal(pwrite(fd, zeros, k, at), (ssize_t)k);
+    }
+    close(fd);
+}
+
+/* Record the synced index as acked (a hardstate, as the log writer saves). */
+static void save_acked(fx *f)
+{
+    lms_err err = {0};
+    if (wal_save_hardstate(f->w, 3, 2, &err))
+        fail_msg("wal_save_hardstate: %s", err.msg);
+    assert_int_equal(wal_acked_index(f->w), wal_last_index(f->w));
+}
+
+/* Reopen and expect the cut kind, where the log ends (and the file gone
+ * cut with it, if not NULL), and that the log goes on from there. */
+static void expect_recovery_cut(fx *f, int kind, uint64_t last,
+                                const char *gone, const char *what)
+{
+    reopen(f);
+    if (gone && access(gone, F_OK) == 0)
+        fail_msg("%s: %s should have been removed", what, gone);
+    int want_level = kind == WAL_CUT_DAMAGED ? LMS_LOG_ERROR
+                     : kind == WAL_CUT_UNFINISHED ? LMS_LOG_WARN : 0;
+    if (wal_cut_kind(f->w) != kind || wal_last_index(f->w) != last ||
+        f->rep.worst != want_level)
+        fail_msg("%s: cut kind %d, log ends at %" PRIu64 ", worst report %d "
+                 "(%s); expected kind %d, ending at %" PRIu64 ", report %d",
+                 what, wal_cut_kind(f->w), wal_last_index(f->w), f->rep.worst,
+                 f->rep.last, kind, last, want_level);
+    check_range(f->w, 1, last, 1);
+    append_range(f->w, last + 1, last + 10, 2, 4);
+    reopen(f);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_NONE);
+    check_range(f->w, last + 1, last + 10, 2);
+}
+
+static void expect_recovery(fx *f, int kind, uint64_t last, const char *what)
+{
+    expect_recovery_cut(f, kind, last, NULL, what);
+}
+
+/* 1: the old segment's records written, not all of them on disk, no new
+ * segment yet: its last record is half there (length written, data not). */
+static void test_roll_crash_before_the_new_segment(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    assert_int_equal(unlink(r.new_seg), 0);
+    zero_from(r.old_seg, rec_off(r.old_first, r.first - 1) + 10);
+    expect_recovery(f, WAL_CUT_UNFINISHED, r.first - 2,
+                    "old segment's last record half written, no new one");
+}
+
+/* 2: the new segment created, nothing in it yet; the old one complete. */
+static void test_roll_crash_new_segment_empty(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    assert_int_equal(truncate(r.new_seg, 0), 0);
+    expect_recovery(f, WAL_CUT_NONE, r.first - 1, "new segment empty");
+}
+
+/* 2': the new segment created, and the old one's last two records never
+ * reached the disk (its size stops before them): a gap at the new
+ * segment's start. Those records were not synced, so a torn tail. */
+static void test_roll_crash_old_tail_missing_new_empty(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    assert_int_equal(truncate(r.old_seg, rec_off(r.old_first, r.first - 2)), 0);
+    assert_int_equal(truncate(r.new_seg, 0), 0);
+    expect_recovery(f, WAL_CUT_UNFINISHED, r.first - 3,
+                    "gap before an empty new segment");
+}
+
+/* 3: the new segment's records reached the disk (the kernel wrote that
+ * file back first) but the old one's last records did not. */
+static void test_roll_crash_old_tail_missing_new_written(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    assert_int_equal(truncate(r.old_seg, rec_off(r.old_first, r.first - 2)), 0);
+    expect_recovery_cut(f, WAL_CUT_UNFINISHED, r.first - 3, r.new_seg,
+                        "gap before a written new segment");
+}
+
+/* 3': the same with the old segment's last record zero-filled. */
+static void test_roll_crash_old_tail_torn_new_written(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    zero_from(r.old_seg, rec_off(r.old_first, r.first - 1));
+    expect_recovery(f, WAL_CUT_UNFINISHED, r.first - 2,
+                    "old segment's tail zero, new segment written");
+}
+
+/* 3'': the old segment complete, the new one's last record cut short. */
+static void test_roll_crash_new_segment_torn(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    assert_int_equal(truncate(r.new_seg, file_size(r.new_seg) - 3), 0);
+    expect_recovery(f, WAL_CUT_UNFINISHED, 59, "new segment's tail torn");
+}
+
+/* 4: in wal_sync, both segments fdatasynced but the directory not: the new
+ * name never reached the disk. Nothing is cut; the log ends earlier. */
+static void test_roll_crash_new_name_lost(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    assert_int_equal(unlink(r.new_seg), 0);
+    expect_recovery(f, WAL_CUT_NONE, r.first - 1, "new segment's name lost");
+}
+
+/* ---- what the acked index catches ------------------------------------------- */
+
+/* After the sync that covered the roll and a saved acked index, the new
+ * segment vanishes (a disk that lost confirmed writes): damage, and the
+ * report names both indexes. */
+static void test_lost_synced_segment_is_damage(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    save_acked(f);
+    assert_int_equal(unlink(r.new_seg), 0);
+    expect_recovery(f, WAL_CUT_DAMAGED, r.first - 1, "synced segment lost");
+}
+
+static void test_lost_synced_tail_before_a_segment_is_damage(void **state)
+{
+    fx *f = *state;
+    roll r;
+    build_roll(f, 60, &r);
+    save_acked(f);
+    assert_int_equal(truncate(r.old_seg, rec_off(r.old_first, r.first - 2)), 0);
+    reopen(f);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_DAMAGED);
+    assert_int_equal(wal_last_index(f->w), r.first - 3);
+    char want[128];
+    snprintf(want, sizeof want, "ends at index %" PRIu64 ",", r.first - 3);
+    if (!strstr(f->rep.last, want) || !strstr(f->rep.last, "up to index 60") ||
+        !strstr(f->rep.last, "hardstate"))
+        fail_msg("report should name index %" PRIu64 ", index 60 and the "
+                 "hardstate: %s", r.first - 3, f->rep.last);
+}
+
+static void test_flipped_byte_in_last_record_below_acked(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 50, 1, 50);
+    save_acked(f);
+    char path[256];
+    only_seg(f, path, sizeof path);
+    flip_byte(path, file_size(path) - 3);
+    expect_recovery(f, WAL_CUT_DAMAGED, 49, "synced last record bad");
+}
+
+/* Entries above the acked index that are torn stay a torn tail. */
+static void test_torn_tail_above_acked(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 50, 1, 10);
+    save_acked(f);
+    append_range(f->w, 51, 60, 1, 10); /* synced, acked index not saved */
+    char path[256];
+    only_seg(f, path, sizeof path);
+    assert_int_equal(truncate(path, file_size(path) - 3), 0);
+    expect_recovery(f, WAL_CUT_UNFINISHED, 59, "torn above acked");
+    lms_err err = {0};
+    wal_hardstate hs;
+    int found = 0;
+    assert_int_equal(wal_hardstate_read(f->dir, &hs, &found, &err), 0);
+    assert_true(found && hs.acked == 50); /* opening rewrote nothing */
 }
 
 /* ---- truncate / refusals --------------------------------------------------------- */
@@ -932,6 +1201,189 @@ static void test_hardstate_corrupt_is_an_error(void **state)
     assert_int_equal(wal_hardstate_load(f->dir, &term, &vote, &err), LMS_DATA_LOSS);
 }
 
+/* What the hardstate file holds now (failing if there is none). */
+static wal_hardstate hs_on_disk(fx *f)
+{
+    lms_err err = {0};
+    wal_hardstate hs;
+    int found = 0;
+    if (wal_hardstate_read(f->dir, &hs, &found, &err) || !found)
+        fail_msg("hardstate in %s: %s", f->dir, found ? err.msg : "missing");
+    return hs;
+}
+
+/* acked is what was synced when it was written, never more. */
+static void test_acked_never_claims_unsynced_entries(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    lms_err err = {0};
+    append_range(f->w, 1, 10, 1, 10);
+    assert_int_equal(wal_save_acked(f->w, &err), 0); /* no hardstate: no-op */
+    char path[256];
+    snprintf(path, sizeof path, "%s/hardstate", f->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(wal_save_hardstate(f->w, 4, 1, &err), 0);
+    wal_hardstate hs = hs_on_disk(f);
+    assert_true(hs.term == 4 && hs.vote == 1 && hs.acked == 10);
+    uint8_t x = 1;
+    wal_entry e = {11, 4, 0, &x, 1};
+    assert_int_equal(wal_append(f->w, &e, 1, &err), 0); /* not synced */
+    assert_int_equal(wal_save_hardstate(f->w, 5, 2, &err), 0);
+    assert_false(wal_acked_stale(f->w));
+    hs = hs_on_disk(f);
+    if (hs.term != 5 || hs.vote != 2 || hs.acked != 10)
+        fail_msg("hardstate %" PRIu64 "/%" PRIu64 "/acked %" PRIu64
+                 ", expected 5/2/acked 10 (11 is not synced)",
+                 hs.term, hs.vote, hs.acked);
+    assert_int_equal(wal_sync(f->w, &err), 0);
+    assert_true(wal_acked_stale(f->w));
+    assert_int_equal(wal_save_acked(f->w, &err), 0);
+    hs = hs_on_disk(f);
+    assert_true(hs.term == 5 && hs.vote == 2 && hs.acked == 11);
+    assert_false(wal_acked_stale(f->w));
+}
+
+/* A truncation below acked lowers it first: reopening sees no loss. */
+static void test_truncate_below_acked_is_not_damage(void **state)
+{
+    fx *f = *state;
+    f->opts.segment_bytes = 1024;
+    reopen(f);
+    append_range(f->w, 1, 60, 1, 6);
+    save_acked(f);
+    lms_err err = {0};
+    assert_int_equal(wal_truncate_after(f->w, 40, &err), 0);
+    assert_int_equal(hs_on_disk(f).acked, 40);
+    assert_int_equal(wal_synced_index(f->w), 40);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_NONE);
+    assert_int_equal(wal_last_index(f->w), 40);
+    assert_int_equal(hs_on_disk(f).term, 3); /* term and vote kept */
+    assert_int_equal(hs_on_disk(f).vote, 2);
+}
+
+/* A reset sets acked to 0 before it removes anything (a crash in it can
+ * leave any run of the old log, or none); it rises again afterwards. */
+static void test_reset_lowers_acked_first(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 60, 1, 6);
+    save_acked(f);
+    lms_err err = {0};
+    assert_int_equal(wal_reset(f->w, 30, 1, &err), 0);
+    assert_int_equal(hs_on_disk(f).acked, 0);
+    assert_int_equal(wal_synced_index(f->w), 30);
+    assert_int_equal(wal_save_acked(f->w, &err), 0);
+    assert_int_equal(hs_on_disk(f).acked, 30);
+    reopen(f);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_NONE);
+    assert_int_equal(wal_first_index(f->w), 31);
+}
+
+/* A hardstate written before acked was kept (24 bytes) still loads. */
+static void test_hardstate_without_acked_loads(void **state)
+{
+    fx *f = *state;
+    uint8_t b[24] = {0x4c, 0x4d, 0x53, 0x48}; /* magic, little endian */
+    b[8] = 7;  /* term */
+    b[16] = 3; /* vote */
+    uint32_t crc = crc32c(0, b + 8, 16);
+    for (int i = 0; i < 4; i++)
+        b[4 + i] = (uint8_t)(crc >> (8 * i));
+    char path[256];
+    snprintf(path, sizeof path, "%s/hardstate", f->dir);
+    write_file(path, b, sizeof b, O_TRUNC);
+    reopen(f);
+    append_range(f->w, 1, 5, 1, 5);
+    reopen(f);
+    assert_int_equal(wal_acked_index(f->w), 0);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_NONE);
+    uint64_t term, vote;
+    lms_err err = {0};
+    assert_int_equal(wal_hardstate_load(f->dir, &term, &vote, &err), 0);
+    assert_true(term == 7 && vote == 3);
+    assert_int_equal(wal_save_acked(f->w, &err), 0); /* now in the new form */
+    assert_int_equal(file_size(path), 32);
+    wal_hardstate hs = hs_on_disk(f);
+    assert_true(hs.term == 7 && hs.vote == 3 && hs.acked == 5);
+}
+
+/* A missing hardstate is fine for a new node only. */
+static void test_missing_hardstate_beside_entries_is_refused(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    lms_err err = {0};
+    assert_int_equal(wal_check_hardstate(f->w, 0, &err), 0); /* fresh */
+    assert_int_equal(wal_check_hardstate(f->w, 5, &err), LMS_FAILED_PRECONDITION);
+    assert_non_null(strstr(err.msg, "snapshot at index 5"));
+    append_range(f->w, 1, 5, 1, 5);
+    reopen(f);
+    err = (lms_err){0};
+    assert_int_equal(wal_check_hardstate(f->w, 0, &err), LMS_FAILED_PRECONDITION);
+    char want[128];
+    snprintf(want, sizeof want, "%s/hardstate is missing", f->dir);
+    if (!strstr(err.msg, want) || !strstr(err.msg, "entries 1..5") ||
+        !strstr(err.msg, "backup") || !strstr(err.msg, "cluster-remove"))
+        fail_msg("message should name %s/hardstate, the entries and what to "
+                 "do: %s", f->dir, err.msg);
+    assert_int_equal(wal_save_hardstate(f->w, 1, 1, &err), 0);
+    assert_int_equal(wal_check_hardstate(f->w, 5, &err), 0);
+}
+
+static void test_missing_hardstate_after_a_reset_is_refused(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    lms_err err = {0};
+    assert_int_equal(wal_reset(f->w, 50, 2, &err), 0);
+    reopen(f);
+    assert_int_equal(wal_check_hardstate(f->w, 0, &err), LMS_FAILED_PRECONDITION);
+    assert_non_null(strstr(err.msg, "snapshot at index 50"));
+}
+
+/* ---- reading the log from disk at open --------------------------------------- */
+
+static void expect_open_refused(fx *f, const char *name, const char *what)
+{
+    wal_close(f->w);
+    f->w = NULL;
+    lms_err err = {0};
+    wal *w = NULL;
+    int rc = wal_open(f->dir, &f->opts, &w, &err);
+    if (rc == 0 || w || !strstr(err.msg, name) || !strstr(err.msg, what))
+        fail_msg("wal_open: %d \"%s\"; expected an error naming %s and "
+                 "\"%s\"", rc, err.msg, name, what);
+}
+
+static void test_segment_that_is_a_directory_is_refused(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 5, 1, 5);
+    char path[256];
+    snprintf(path, sizeof path, "%s/wal-%020d.log", f->dir, 6);
+    assert_int_equal(mkdir(path, 0755), 0);
+    expect_open_refused(f, "wal-00000000000000000006.log", "cannot open");
+}
+
+/* A segment whose data cannot be made durable at open (here: one that is
+ * a link to /dev/null, whose fdatasync fails with EINVAL) stops the open:
+ * nothing read from it could be trusted to be on the disk. */
+static void test_segment_that_cannot_be_synced_is_refused(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    append_range(f->w, 1, 5, 1, 5);
+    char path[256];
+    snprintf(path, sizeof path, "%s/wal-%020d.log", f->dir, 6);
+    assert_int_equal(symlink("/dev/null", path), 0);
+    expect_open_refused(f, "wal-00000000000000000006.log", "fdatasync at open");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -950,6 +1402,18 @@ int main(void)
         T(test_flipped_byte_in_middle_record),
         T(test_corrupt_segment_drops_later_ones),
         T(test_garbage_extra_segment),
+        T(test_zero_hole_before_a_good_record),
+        T(test_roll_crash_before_the_new_segment),
+        T(test_roll_crash_new_segment_empty),
+        T(test_roll_crash_old_tail_missing_new_empty),
+        T(test_roll_crash_old_tail_missing_new_written),
+        T(test_roll_crash_old_tail_torn_new_written),
+        T(test_roll_crash_new_segment_torn),
+        T(test_roll_crash_new_name_lost),
+        T(test_lost_synced_segment_is_damage),
+        T(test_lost_synced_tail_before_a_segment_is_damage),
+        T(test_flipped_byte_in_last_record_below_acked),
+        T(test_torn_tail_above_acked),
         T(test_truncate_after_then_append),
         T(test_bad_appends_are_refused),
         T(test_write_error_fails_the_wal),
@@ -965,6 +1429,14 @@ int main(void)
         T(test_reset_refuses_the_last_index),
         T(test_hardstate_roundtrip),
         T(test_hardstate_corrupt_is_an_error),
+        T(test_acked_never_claims_unsynced_entries),
+        T(test_truncate_below_acked_is_not_damage),
+        T(test_reset_lowers_acked_first),
+        T(test_hardstate_without_acked_loads),
+        T(test_missing_hardstate_beside_entries_is_refused),
+        T(test_missing_hardstate_after_a_reset_is_refused),
+        T(test_segment_that_is_a_directory_is_refused),
+        T(test_segment_that_cannot_be_synced_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
