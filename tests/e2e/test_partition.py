@@ -11,6 +11,8 @@
 - TestIsolatedLeader: the leader isolated both ways: the others elect a
   new leader whose acknowledged writes survive the heal; the old leader
   steps down and catches up.
+- TestAddThroughProxy: a node added with cluster-add is proxied as well
+  (its links carry frames, a cut to it holds it back, heal catches it up).
 - TestStaleLeaderRefusal (issue 8, bug 2): a leader that still believes
   it leads, behind a one-way cut with a slow return path, is sent a write
   that the new leader's state allows (stud1's question in a course created
@@ -25,7 +27,7 @@ import time
 import unittest
 
 from faultproxy import FaultNet, hello_frame
-from lmstest import (ClusterTestCase, Cli, RawConn, World, titles, wait_until)
+from lmstest import (ClusterTestCase, Cli, RawConn, World, db_rows, titles, wait_until)
 
 
 # ---------------------------------------------------------------------------
@@ -381,4 +383,34 @@ class TestStaleLeaderRefusal(PartitionCase):
                                    "stale-q", "again"), "the question through the cluster")
         self.assertExactlyOnce(c.nodes, ["stale-q"])
         self.assertSameData(c.nodes)
+        self.report()
+
+
+class TestAddThroughProxy(PartitionCase):
+    def test_added_node_is_proxied_too(self):
+        c, net = self.cluster, self.cluster.net
+        admin = c.admin
+        new = c.add_node()
+        new.start()
+        self.ok(admin.run("cluster-add", new.node_id, new.peer_addr, new.addr), "cluster-add")
+
+        def voter():
+            ms = [m for m in c.status()["members"] if m["id"] == new.node_id]
+            return ms and ms[0]["voter"] and ms[0]["known"]
+        wait_until(voter, timeout=20, what="node 4 promoted to a voter")
+        lead = c.leader()
+        for src, dst in ((lead.node_id, 4), (4, lead.node_id)):
+            self.assertGreater(net.counters(src, dst)["frames_passed"], 0,
+                               "frames through the proxy on %d->%d" % (src, dst))
+        net.cut(lead.node_id, 4)
+        self.ok(admin.run("create-course", "P1", "--title", "while 4 is cut off"))
+        courses = lambda nd: {r[0] for r in db_rows(nd, "SELECT code FROM courses")}
+        self.assertNotIn("P1", courses(new), "course on node 4 while leader->4 is cut")
+        net.heal()
+        c.wait_caught_up()
+        self.assertIn("P1", courses(new), "course on node 4 after heal")
+        addrs = {m["id"]: m["peer_address"] for m in c.status()["members"]}
+        self.assertEqual({i: a.startswith("[::1]:") for i, a in addrs.items()},
+                         {i: True for i in addrs}, "every member's peer address proxied: %r"
+                         % addrs)
         self.report()
