@@ -1292,8 +1292,10 @@ class ClusterTestCase(E2ETestCase):
     def setUp(self):
         name = self.id().rsplit(".", 1)[-1]
         name = name[5:] if name.startswith("test_") else name
+        if not hasattr(self, "seed"):  # a subclass may have drawn (and printed) it
+            self.seed = e2e_seed()
         self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT, proxied=self.PROXIED,
-                               seed=e2e_seed())
+                               seed=self.seed)
         try:
             self.cluster.start()
         except BaseException:
