@@ -192,6 +192,7 @@ class _Pipe:
             self.a.close()  # dst is down: src sees the connection closed
             self.net._forget(self)
             return
+        self.b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.b.settimeout(IO_TIMEOUT)
         self.a.settimeout(IO_TIMEOUT)
         for target in (self._writer, self._back):

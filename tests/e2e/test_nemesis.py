@@ -56,8 +56,7 @@ import threading
 import time
 import unittest
 
-from lmstest import (ClusterTestCase, E2ETestCase, World, db_rows, e2e_seed, iso, titles,
-                     wait_until)
+from lmstest import ClusterTestCase, E2ETestCase, World, db_rows, e2e_seed, iso, titles
 
 FAULTS = int(os.environ.get("LMS_NEMESIS_FAULTS") or 100)
 REGISTERS = 3          # stud1's submissions, each graded again and again

@@ -27,7 +27,8 @@ import time
 import unittest
 
 from faultproxy import FaultNet, hello_frame
-from lmstest import (ClusterTestCase, Cli, RawConn, World, db_rows, titles, wait_until)
+from lmstest import (Cluster, ClusterTestCase, Cli, RawConn, World, db_rows, titles,
+                     wait_until)
 
 
 # ---------------------------------------------------------------------------
@@ -293,7 +294,7 @@ class TestIsolatedLeader(PartitionCase):
             self.ok(stud.run("ask", "--course", "CS101", "--instructor", "--title", t, t),
                     "write %s through the new leader" % t)
             acked.append(t)
-        wait_until(lambda: Cluster_probe(old) != "leader", timeout=10,
+        wait_until(lambda: Cluster.probe(old) != "leader", timeout=10,
                    what="the isolated old leader to step down by itself")
         for t in acked:
             self.assertNotIn(t, titles(old), "write on the isolated old leader")
@@ -307,11 +308,6 @@ class TestIsolatedLeader(PartitionCase):
         self.assertExactlyOnce(c.nodes, acked)
         self.assertSameData(c.nodes)
         self.report()
-
-
-def Cluster_probe(node):
-    from lmstest import Cluster
-    return Cluster.probe(node)
 
 
 class TestStaleLeaderRefusal(PartitionCase):
