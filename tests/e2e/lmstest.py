@@ -31,6 +31,8 @@ Pieces:
   Cluster   N nodes on loopback as one Raft cluster: start() (admin
             included), leader(), status() (cluster-status), wait_caught_up();
             cluster.cli(prog) talks to all of them, World(cluster) works.
+            Cluster(proxied=True) puts a faultproxy.FaultNet on every peer
+            link (cluster.net: cut, delay, partition, isolate, reset, heal).
 """
 
 import atexit
@@ -353,6 +355,12 @@ def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def e2e_seed():
+    """LMS_E2E_SEED, or one drawn from the clock (print it to replay)."""
+    v = os.environ.get("LMS_E2E_SEED")
+    return int(v) if v else int(time.time() * 1000) % 1000000
+
+
 def iso(ts):
     """Unix seconds -> ISO 8601 UTC, as the CLIs accept and print."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
@@ -383,6 +391,7 @@ class Node:
         self.node_id = node_id
         self.cluster = cluster  # a Cluster: this node is one of its members
         self.peer_port = free_port() if cluster else None
+        self.proxied = False  # a FaultNet listens on [::1]:peer_port for it
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-%s-" % name)
         self.data_dir = os.path.join(self.dir, "data")
         self.config_path = os.path.join(self.dir, "lmsd.yaml")
@@ -405,6 +414,11 @@ class Node:
     def addr(self):
         return "127.0.0.1:%d" % self.port
 
+    @property
+    def peer_addr(self):
+        """Where the other members reach this node's peer port."""
+        return "[::1]:%d" % self.peer_port if self.proxied else "127.0.0.1:%d" % self.peer_port
+
     def config_text(self):
         lines = [
             "node:",
@@ -414,7 +428,12 @@ class Node:
             "  client: 127.0.0.1:%d" % self.port,
         ]
         if self.peer_port:
-            lines.append("  peer: 127.0.0.1:%d" % self.peer_port)
+            # proxied (Cluster(proxied=True)): every node's view of the
+            # members says [::1]:PORT, where the proxy listens; the node
+            # listens on 0.0.0.0:PORT (same port: lmsd accepts its own
+            # member address then), reached through the proxy on 127.0.0.1
+            lines.append("  peer: %s:%d" % ("0.0.0.0" if self.proxied else "127.0.0.1",
+                                            self.peer_port))
         lines += [
             "plugin_dir: %s" % plugin_dir(),
             "log:",
@@ -1095,15 +1114,19 @@ class Cluster:
     follower answers NOT_LEADER before it looks at the token. status() is
     lms-admin cluster-status --json."""
 
-    def __init__(self, n=3, name="c", raft=None, **node_kw):
+    def __init__(self, n=3, name="c", raft=None, proxied=False, seed=0, **node_kw):
         self.name = name
         self.id = "e2e-%s-%d" % (name, os.getpid())
         self.raft = dict(raft or {})
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-cluster-%s-" % name)
+        self.net = None
+        if proxied:
+            from faultproxy import FaultNet
+            self.net = FaultNet(seed=seed)
         self.nodes = []
         for i in range(n):
-            self.nodes.append(Node(name="%s%d" % (name, i + 1), node_id=i + 1, cluster=self,
-                                   **node_kw))
+            self.nodes.append(self._proxy(Node(name="%s%d" % (name, i + 1), node_id=i + 1,
+                                               cluster=self, **node_kw)))
         self.initial = list(self.nodes)
         for nd in self.nodes:  # every member's ports are known now
             nd.write_config()
@@ -1114,15 +1137,38 @@ class Cluster:
         """A new node (not started) whose config lists the initial members
         but not itself: it joins once `lms-admin cluster-add` adds it."""
         i = len(self.nodes) + 1
-        nd = Node(name="%s%d" % (self.name, i), node_id=i, cluster=self, **self._node_kw)
+        nd = self._proxy(Node(name="%s%d" % (self.name, i), node_id=i, cluster=self,
+                              **self._node_kw))
+        nd.write_config()
         self.nodes.append(nd)
+        return nd
+
+    def _proxy(self, nd):
+        """With a FaultNet: its listener for nd on [::1]:peer_port (a port
+        free on both loopbacks), which every member dials; nd itself
+        listens on 0.0.0.0 and only the proxy connects to 127.0.0.1.
+        One view of the addresses on every node, so configuration entries
+        (cluster-add) and snapshots carry proxied addresses too."""
+        if self.net is None:
+            return nd
+        for _ in range(20):
+            try:
+                self.net.add_node(nd.node_id, nd.peer_port, listen=("::1", nd.peer_port))
+                break
+            except OSError as e:
+                if "Address family" in str(e) or "assign" in str(e):
+                    raise unittest.SkipTest("proxied cluster: no IPv6 loopback (%s)" % e)
+                nd.peer_port = free_port()  # taken on ::1: another one
+        else:
+            raise AssertionError("no port free on both 127.0.0.1 and ::1")
+        nd.proxied = True
         return nd
 
     def yaml_lines(self):
         lines = ["cluster:", "  id: %s" % self.id, "  members:"]
         for nd in getattr(self, "initial", self.nodes):  # being built: so far
-            lines.append("    - { id: %d, peer: '127.0.0.1:%d', client: '127.0.0.1:%d' }"
-                         % (nd.node_id, nd.peer_port, nd.port))
+            lines.append("    - { id: %d, peer: '%s', client: '127.0.0.1:%d' }"
+                         % (nd.node_id, nd.peer_addr, nd.port))
         if self.raft:
             lines.append("raft:")
             lines += ["  %s: %s" % kv for kv in self.raft.items()]
@@ -1214,6 +1260,8 @@ class Cluster:
     def cleanup(self):
         for nd in self.nodes:
             nd.cleanup()
+        if self.net is not None:
+            self.net.stop()
         if not os.environ.get("LMS_E2E_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -1239,11 +1287,15 @@ class ClusterTestCase(E2ETestCase):
 
     N = 3
     RAFT = None
+    PROXIED = False  # True: a FaultNet on every peer link (self.cluster.net)
 
     def setUp(self):
         name = self.id().rsplit(".", 1)[-1]
         name = name[5:] if name.startswith("test_") else name
-        self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT)
+        if not hasattr(self, "seed"):  # a subclass may have drawn (and printed) it
+            self.seed = e2e_seed()
+        self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT, proxied=self.PROXIED,
+                               seed=self.seed)
         try:
             self.cluster.start()
         except BaseException:
