@@ -377,6 +377,7 @@ class TestStaleLeaderRefusal(PartitionCase):
         if r["status"] != "OK":
             self.ok(w["stud1"].run("ask", "--course", "X101", "--instructor", "--title",
                                    "stale-q", "again"), "the question through the cluster")
+            c.wait_caught_up()  # every node applied the question asked again
         self.assertExactlyOnce(c.nodes, ["stale-q"])
         self.assertSameData(c.nodes)
         self.report()
