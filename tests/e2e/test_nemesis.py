@@ -2,8 +2,8 @@
 faultproxy.FaultNet, with small snapshot intervals so that nodes snapshot,
 compact and catch up by InstallSnapshot all along) under concurrent writes
 and reads from many CLI clients while a nemesis applies at least 100
-faults. Up to MAX_ACTIVE faults are in place at once, each with its own
-duration (network faults are FaultNet layers, so undoing one leaves the
+faults. Up to MAX_ACTIVE faults (plus the one-off lag and membership
+change) are in place at once, each with its own duration (network faults are FaultNet layers, so undoing one leaves the
 others); at most a minority of the members is killed or stopped at any
 moment, so a majority can always come back, and the final heal restores
 everything. The faults:
@@ -119,6 +119,10 @@ def write_history(path, ops):
             f.write("%s %d %s %s %d\n" % (key, call, "unknown" if ret is None else ret,
                                          kind, value))
 
+
+# what a sanitizer report or a failed LMS_ASSERT leaves in a node's log
+CRASH_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+               "assertion failed:")
 
 SNAPSHOT_LOG = (("taken", re.compile(r"snapshot at index \d+ \(term")),
                 ("sent", re.compile(r"snapshot \d+ sent to member")),
@@ -300,7 +304,20 @@ class Nemesis:
             if pick is None:
                 pick = rng.choice(up)
             self.down.add(pick)
-        return self.node(pick)
+        nd = self.node(pick)
+        self.alive(nd)
+        return nd
+
+    def alive(self, nd):
+        """Whether nd runs; one that exited although nobody killed it (a
+        crash, a sanitizer report, a failed assertion) is a finding."""
+        rc = nd.proc.poll() if nd.proc is not None else None
+        if rc is None:
+            return True
+        with self.lock:
+            self.errors.append("node %d exited by itself (exit %d); see its log %s"
+                               % (nd.node_id, rc, nd.log_path))
+        return False
 
     def release(self, nd):
         with self.lock:
@@ -397,8 +414,8 @@ class Nemesis:
 
     def f_pause(self, rng):
         nd = self.claim(rng, prefer_leader=rng.random() < 0.5)
-        nd.proc.send_signal(signal.SIGSTOP)
         try:
+            nd.proc.send_signal(signal.SIGSTOP)
             self.hold(rng, 0.2, 1.0)
         finally:
             nd.proc.send_signal(signal.SIGCONT)
@@ -579,10 +596,19 @@ class Nemesis:
         self.net.heal()
         for i in self.members():
             nd = self.node(i)
-            if nd.running:
+            if self.alive(nd):
                 nd.proc.send_signal(signal.SIGCONT)
             else:
                 nd.start(timeout=60)
+
+    def log_findings(self):
+        """Sanitizer reports and failed assertions in any node's log."""
+        for nd in self.c.nodes:
+            for line in nd.log_text().splitlines():
+                if any(m in line for m in CRASH_MARKS):
+                    with self.lock:
+                        self.errors.append("node %d logged: %s" % (nd.node_id, line.strip()))
+                    break
 
 
 # ---------------------------------------------------------------------------
@@ -638,18 +664,20 @@ class NemesisCase(ClusterTestCase):
             clients.finish()
         chaos = time.monotonic() - t_start
         members = [nem.node(i) for i in nem.members()]
+        nem.log_findings()
         lines = self.summary(nem, rec, chaos, members)
+        ok = False
         try:
-            self.assertEqual(nem.errors, [], "faults that failed (a node that would not "
-                                             "restart?)")
+            self.assertEqual(nem.errors, [], "faults that failed, nodes that exited by "
+                                             "themselves or logged a crash")
             c.wait_caught_up(timeout=60, nodes=members)
             # one last read of every register, on the healed cluster
             clients.stop.clear()
             clients.reader(w["stud1"], "final", None)
-            lines.append("ops: " + rec.counts())
             self.check(rec, lines, subs, members)
+            ok = True
         finally:
-            self.publish(lines)
+            self.publish(lines, ok, rec)
 
     def summary(self, nem, rec, chaos, members):
         kinds = sorted(nem.count.items())
@@ -659,6 +687,7 @@ class NemesisCase(ClusterTestCase):
                     ", ".join("%s %d" % kv for kv in kinds)),
                  "mixes: " + ("; ".join("%s %d" % kv for kv in sorted(nem.notes.items()))
                               or "none")]
+        lines.append("ops: " + rec.counts())
         if nem.membership:
             lines.append("membership: " + "; ".join(nem.membership))
         if nem.errors:
@@ -699,7 +728,20 @@ class NemesisCase(ClusterTestCase):
         d = os.environ.get("LMS_E2E_OUT") or tempfile.gettempdir()
         return os.path.join(d, name)
 
-    def publish(self, lines):
+    def publish(self, lines, ok, rec):
+        """The summary on stdout and in nemesis-N.txt, the history in
+        nemesis-N.hist; after a failure, every node's log copied to
+        nemesis-N-logs/ and how to replay the run."""
+        write_history(self.out_path("nemesis-%d.hist" % self.N), rec.history())
+        if not ok:
+            logs = self.out_path("nemesis-%d-logs" % self.N)
+            shutil.rmtree(logs, ignore_errors=True)
+            os.makedirs(logs)
+            for nd in self.cluster.nodes:
+                shutil.copy(nd.log_path, os.path.join(logs, "node%d.log" % nd.node_id))
+            lines.append("FAILED: logs in %s; replay: LMS_E2E_SEED=%d LMS_E2E_KEEP=1 "
+                         "ctest -R e2e_nemesis_%d --output-on-failure"
+                         % (logs, self.seed, self.N))
         text = "".join("%s: %s\n" % (self.tag, ln) for ln in lines)
         sys.stdout.write(text)
         sys.stdout.write(self.cluster.net.report() + "\n")
@@ -816,3 +858,19 @@ class TestCheckers(E2ETestCase):
                "receiving snapshot 120 (100 bytes) from member 1\n"
                "installed snapshot 120 (term 3) in 4 ms\n")
         self.assertEqual(snapshot_counts(log), {"taken": 1, "sent": 1, "installed": 1})
+
+    def test_a_node_that_exits_by_itself_or_logs_a_crash_is_a_finding(self):
+        class Gone:
+            node_id, log_path = 2, "/nonexistent/lmsd.log"
+            proc = subprocess.Popen(["sh", "-c", "exit 134"])
+
+            def log_text(self):
+                return "raft: leader\ncore/wal.c:88: wal_append: assertion failed: n > 0\n"
+        gone = Gone()
+        gone.proc.wait()
+        nem = Nemesis(type("C", (), {"net": None, "nodes": [gone]})(), 1, lambda: 0)
+        self.assertFalse(nem.alive(gone), "a node whose process exited")
+        nem.log_findings()
+        self.assertEqual([e.split(";")[0].split(":")[0] for e in nem.errors],
+                         ["node 2 exited by itself (exit 134)", "node 2 logged"],
+                         "findings: %r" % nem.errors)
