@@ -2,7 +2,7 @@
 faultproxy.FaultNet, with small snapshot intervals so that nodes snapshot,
 compact and catch up by InstallSnapshot all along) under concurrent writes
 and reads from many CLI clients while a nemesis applies at least 100
-faults. Up to MAX_ACTIVE faults (plus the one-off lag and membership
+faults. Up to MAX_ACTIVE faults (plus the one-off lags and membership
 change) are in place at once, each with its own duration (network faults are FaultNet layers, so undoing one leaves the
 others); at most a minority of the members is killed or stopped at any
 moment, so a majority can always come back, and the final heal restores
@@ -27,6 +27,9 @@ and the dangerous mixes, each one fault:
   lag              (once per run) a follower isolated until the others
                    have committed LAG_WRITES more writes, so that the
                    leader compacts past it and must send it a snapshot
+  lag_kill         (once per run) the same, and kill -9 of the follower
+                   as soon as its log says it is receiving the snapshot,
+                   then its restart
 The 5-node run also changes its membership in the middle of the chaos:
 lms-admin cluster-remove of a follower, then cluster-add of a new node
 (which starts from the leader's snapshot), both retried until done.
@@ -133,6 +136,13 @@ def snapshot_counts(log_text):
     """{taken, sent, installed}: what core/node_snapshot.c and
     node_transfer.c logged."""
     return {k: len(rx.findall(log_text)) for k, rx in SNAPSHOT_LOG}
+
+
+def log_since(nd, off):
+    """What nd logged after byte off of its log."""
+    with open(nd.log_path, "rb") as f:
+        f.seek(off)
+        return f.read().decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------------------
@@ -259,7 +269,7 @@ class Nemesis:
              ("delay", 1), ("drop", 1), ("bandwidth", 0.5), ("reset", 1),
              ("cut_kill", 0.8), ("pause_heal", 0.8), ("restart_cut_off", 0.8)]
     NODE_KINDS = {"kill", "pause", "cut_kill", "pause_heal", "restart_cut_off", "lag",
-                  "membership"}
+                  "lag_kill", "membership"}
 
     def __init__(self, cluster, seed, writes_acked):
         self.c, self.net = cluster, cluster.net
@@ -518,12 +528,23 @@ class Nemesis:
         """A follower isolated until LAG_WRITES more writes are acknowledged
         (the leader compacts past it), then healed: it must catch up by
         InstallSnapshot. Notes whether its log says it installed one."""
+        self.lag(rng, kill=False)
+
+    def f_lag_kill(self, rng):
+        """As lag, but kill -9 of the follower as soon as its log says it
+        is receiving the snapshot (a crash around the install), then its
+        restart; it must still catch up."""
+        self.lag(rng, kill=True)
+
+    def lag(self, rng, kill):
         lead = self.leaders()
         with self.lock:
             up = [i for i in self.ids if i not in self.down and i not in lead]
         nd = self.claim(rng, want=rng.choice(up) if up else None)
+        name = "lag_kill" if kill else "lag"
         try:
-            before = snapshot_counts(nd.log_text())["installed"]
+            before = snapshot_counts(nd.log_text())
+            off = os.path.getsize(nd.log_path)
             ids = self.members()
             h = self.net.push(FaultNet.between([nd.node_id], [i for i in ids
                                                                 if i != nd.node_id]), cut=True)
@@ -531,15 +552,27 @@ class Nemesis:
             while self.writes_acked() - w0 < LAG_WRITES and time.monotonic() - t0 < 20:
                 time.sleep(0.1)
             self.net.pop(h)
-            self.notes["lag: node %d cut off %.1f s, %d writes meanwhile"
-                       % (nd.node_id, time.monotonic() - t0, self.writes_acked() - w0)] += 1
+            self.notes["%s: node %d cut off %.1f s, %d writes meanwhile"
+                       % (name, nd.node_id, time.monotonic() - t0,
+                          self.writes_acked() - w0)] += 1
             deadline = time.monotonic() + 15
+            while kill and time.monotonic() < deadline:
+                if "receiving snapshot" in log_since(nd, off):
+                    time.sleep(rng.uniform(0, 0.03))
+                    nd.kill9()
+                    done = snapshot_counts(nd.log_text())["installed"] > before["installed"]
+                    self.notes["lag_kill: killed %s the install" % ("after" if done
+                                                                     else "during")] += 1
+                    self.hold(rng, 0.0, 0.3)
+                    self.restart(nd)
+                    break
+                time.sleep(0.005)
             while time.monotonic() < deadline:
-                if snapshot_counts(nd.log_text())["installed"] > before:
-                    self.notes["lag: snapshot installed"] += 1
+                if snapshot_counts(nd.log_text())["installed"] > before["installed"]:
+                    self.notes["%s: snapshot installed" % name] += 1
                     return
                 time.sleep(0.2)
-            self.notes["lag: no snapshot installed within 15 s of the heal"] += 1
+            self.notes["%s: no snapshot installed within 15 s of the heal" % name] += 1
         finally:
             self.release(nd)
 
@@ -651,7 +684,7 @@ class NemesisCase(ClusterTestCase):
         rec = Recorder()
         clients = Clients(w, subs, rec, self.seed)
         nem = Nemesis(c, self.seed * 10 + self.N, rec.writes_acked)
-        extra = {FAULTS // 3: "lag"}
+        extra = {FAULTS // 3: "lag", 2 * FAULTS // 3: "lag_kill"}
         if self.MEMBERSHIP:
             extra[FAULTS // 2] = "membership"
         t_start = time.monotonic()
