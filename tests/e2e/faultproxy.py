@@ -19,6 +19,15 @@ Faults, per directed link (node ids; heal/reset take None for "all"):
   partition(a, b, one_way)   cut every link a -> b (and b -> a)
   isolate(node)              partition([node], everyone else)
 
+Overlapping faults (the nemesis) go through layers instead, so that
+undoing one leaves the others in place: push(pairs, cut=..., drop=...,
+delay_ms=..., jitter_ms=..., bps=...) adds a layer on the directed links
+named and returns its handle, pop(handle) takes it away again. A link's
+state is the union of its layers (cut if any layer cuts, the highest drop
+and delay, the lowest bandwidth cap); links(src, dst) and
+between(a, b, one_way) name the pairs. heal() also drops the layers of
+the links it heals.
+
 Frames are cut on the 4-byte big-endian length (proto/peer.proto framing),
 so a discarded frame never desynchronizes the stream; the hello always
 passes (losing it would only make the receiver close the connection).
@@ -380,6 +389,8 @@ class FaultNet:
         self._real = {}       # node id -> its real peer port
         self._listeners = {}  # node id -> listening socket
         self._pipes = set()
+        self._layers = {}     # handle -> (set of (src, dst), fault dict)
+        self._layer_seq = 0
         self._threads = []
         self._stopped = threading.Event()
         self._log = log or (lambda msg: sys.stderr.write("faultproxy: %s\n" % msg))
@@ -515,6 +526,13 @@ class FaultNet:
                   bw_free_at=0.0)
         pairs = set(self._pairs(src, dst))
         with self._lock:
+            for pset, _ in self._layers.values():
+                pset -= pairs
+        self._release(pairs)
+
+    def _release(self, pairs):
+        """Frames held on these links by a delay or a cap go out now."""
+        with self._lock:
             pipes = [p for p in self._pipes if (p.src, p.dst) in pairs]
         for p in pipes:
             with p.cond:
@@ -547,6 +565,64 @@ class FaultNet:
         for p in pipes:
             p.kill(abort=True)
         return len(pipes)
+
+    # -- layered faults --------------------------------------------------------
+
+    def links(self, src=None, dst=None):
+        """The directed pairs src -> dst (None: every node)."""
+        return self._pairs(src, dst)
+
+    @staticmethod
+    def between(group_a, group_b, one_way=False):
+        """The directed pairs a -> b (and b -> a unless one_way)."""
+        pairs = [(a, b) for a in group_a for b in group_b if a != b]
+        if not one_way:
+            pairs += [(b, a) for a, b in pairs]
+        return pairs
+
+    def push(self, pairs, **fault):
+        """Add a fault layer (cut, drop, delay_ms, jitter_ms, bps) on the
+        directed links in pairs; returns the handle that pop() takes."""
+        unknown = set(fault) - {"cut", "drop", "delay_ms", "jitter_ms", "bps"}
+        assert not unknown, "unknown faults %s" % sorted(unknown)
+        with self._lock:
+            self._layer_seq += 1
+            handle = self._layer_seq
+            self._layers[handle] = (set(pairs), dict(fault))
+        self._combine(pairs)
+        return handle
+
+    def pop(self, handle):
+        """Take a layer away; the others on its links stay."""
+        with self._lock:
+            pairs, _ = self._layers.pop(handle, (set(), {}))
+        self._combine(pairs)
+
+    def _combine(self, pairs):
+        """Set each link in pairs to the union of the layers on it."""
+        freed = set()
+        with self._lock:
+            for key in pairs:
+                fs = [f for ps, f in self._layers.values() if key in ps]
+                link = self._link(*key)
+                held = link.delay_ms or link.bps
+                link.cut = any(f.get("cut") for f in fs)
+                link.drop = max([float(f.get("drop", 0)) for f in fs] + [0.0])
+                link.delay_ms = max([float(f.get("delay_ms", 0)) for f in fs] + [0.0])
+                link.jitter_ms = max([float(f.get("jitter_ms", 0)) for f in fs] + [0.0])
+                caps = [int(f["bps"]) for f in fs if f.get("bps")]
+                link.bps = min(caps) if caps else 0
+                if not link.bps:
+                    link.bw_free_at = 0.0
+                if held and not (link.delay_ms or link.bps):
+                    freed.add(key)
+        if freed:
+            self._release(freed)
+
+    def layers(self):
+        """How many layers are in place."""
+        with self._lock:
+            return len(self._layers)
 
     # -- what happened -----------------------------------------------------------
 
