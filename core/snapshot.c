@@ -552,10 +552,9 @@ int snapshot_receiver_write(snapshot_receiver *rx, uint64_t offset,
     return LMS_OK;
 }
 
-int snapshot_receiver_finish(snapshot_receiver *rx, uint64_t total,
-                             char *path, size_t cap, lms_err *err)
+int snapshot_receiver_seal(snapshot_receiver *rx, uint64_t total,
+                           char *path, size_t cap, lms_err *err)
 {
-    char final[4096];
     int rc = LMS_OK;
     if (rx->fd < 0)
         rc = lms_err_set(err, LMS_FAILED_PRECONDITION,
@@ -564,19 +563,34 @@ int snapshot_receiver_finish(snapshot_receiver *rx, uint64_t total,
         rc = lms_err_set(err, LMS_DATA_LOSS, "snapshot %" PRIu64 ": %" PRIu64
                          " bytes received of %" PRIu64, rx->index,
                          rx->received, total);
+    else if (fsync(rx->fd) != 0)
+        rc = sys_fail(err, "fsync of", rx->tmp);
     if (rc == LMS_OK) {
-        snapshot_path(rx->dir, rx->index, final, sizeof final);
-        rc = publish(rx->fd, rx->tmp, final, rx->dir, err);
+        int fd = rx->fd;
         rx->fd = -1;
+        if (close(fd) != 0)
+            rc = sys_fail(err, "closing", rx->tmp);
     }
     if (rc != LMS_OK) {
         snapshot_receiver_abort(rx);
         return rc;
     }
-    rx->tmp[0] = '\0'; /* renamed: nothing for abort to remove */
     if (path && cap > 0)
-        snprintf(path, cap, "%s", final);
+        snprintf(path, cap, "%s", rx->tmp);
+    rx->tmp[0] = '\0'; /* the caller's now: adopt or remove */
     return LMS_OK;
+}
+
+int snapshot_receiver_finish(snapshot_receiver *rx, uint64_t total,
+                             char *path, size_t cap, lms_err *err)
+{
+    uint64_t index = rx->index;
+    int rc = snapshot_receiver_seal(rx, total, NULL, 0, err);
+    if (rc == LMS_OK && (rc = snapshot_adopt(rx->dir, index, err)) != LMS_OK)
+        snapshot_remove_recv(rx->dir, index, NULL);
+    if (rc == LMS_OK && path && cap > 0)
+        snapshot_path(rx->dir, index, path, cap);
+    return rc;
 }
 
 void snapshot_receiver_abort(snapshot_receiver *rx)
@@ -588,4 +602,55 @@ void snapshot_receiver_abort(snapshot_receiver *rx)
     if (rx->tmp[0] != '\0')
         unlink(rx->tmp);
     rx->tmp[0] = '\0';
+}
+
+int snapshot_recv_path(const char *dir, uint64_t index, char *out, size_t cap)
+{
+    if (cap < 5 || snapshot_path(dir, index, out, cap - 5) != 0)
+        return -1;
+    strcat(out, ".recv");
+    return 0;
+}
+
+int snapshot_adopt(const char *dir, uint64_t index, lms_err *err)
+{
+    char tmp[4200], path[4200];
+    if (snapshot_recv_path(dir, index, tmp, sizeof tmp) != 0 ||
+        snapshot_path(dir, index, path, sizeof path) != 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "snapshot: directory name too long: %s", dir);
+    if (rename(tmp, path) != 0)
+        return sys_fail(err, "renaming into place", tmp);
+    return fsync_dir(dir, err);
+}
+
+int snapshot_remove_recv(const char *dir, uint64_t index, lms_err *err)
+{
+    char tmp[4200];
+    if (snapshot_recv_path(dir, index, tmp, sizeof tmp) != 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "snapshot: directory name too long: %s", dir);
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        return sys_fail(err, "removing", tmp);
+    return LMS_OK;
+}
+
+int snapshot_remove_temps(const char *dir, unsigned *removed, lms_err *err)
+{
+    unsigned count = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return sys_fail(err, "opening directory", dir);
+    struct dirent *e;
+    uint64_t index;
+    int temp, rc = LMS_OK;
+    while (rc == LMS_OK && (e = readdir(d)) != NULL)
+        if (parse_name(e->d_name, &index, &temp) && temp) {
+            rc = remove_in(dir, e->d_name, err);
+            count += rc == LMS_OK;
+        }
+    closedir(d);
+    if (removed)
+        *removed = count;
+    return rc == LMS_OK && count ? fsync_dir(dir, err) : rc;
 }

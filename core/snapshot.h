@@ -117,12 +117,30 @@ int snapshot_receiver_open(snapshot_receiver *rx, const char *dir,
  * the sender should restart from rx->received. */
 int snapshot_receiver_write(snapshot_receiver *rx, uint64_t offset,
                             const void *data, size_t len, lms_err *err);
-/* After the last chunk: check that total bytes arrived, make the file
- * durable and give it its final name (into path, may be NULL). The
- * receiver is closed in every case; on error the temp file is removed. */
+/* After the last chunk: check that total bytes arrived and make the file
+ * durable, still under its temp name (into path, may be NULL; <final
+ * name>.recv), which snapshot_latest never picks: the caller decides
+ * whether it becomes the node's snapshot (snapshot_adopt) or goes
+ * (snapshot_remove_recv). The receiver is closed and forgets the file in
+ * every case; on error the temp file is removed. */
+int snapshot_receiver_seal(snapshot_receiver *rx, uint64_t total,
+                           char *path, size_t cap, lms_err *err);
+/* seal, then adopt: the file under its final name (into path). */
 int snapshot_receiver_finish(snapshot_receiver *rx, uint64_t total,
                              char *path, size_t cap, lms_err *err);
 /* Give up: close and remove the temp file. Safe after finish. */
 void snapshot_receiver_abort(snapshot_receiver *rx);
+
+/* "<dir>/snap-<index>.lmss.recv": where a received snapshot waits. */
+int snapshot_recv_path(const char *dir, uint64_t index, char *out, size_t cap);
+/* A sealed received snapshot of index becomes dir's snapshot of that
+ * index: rename <name>.recv to <name>, fsync dir. */
+int snapshot_adopt(const char *dir, uint64_t index, lms_err *err);
+/* Remove the received snapshot of index still under its temp name (no
+ * error if there is none). */
+int snapshot_remove_recv(const char *dir, uint64_t index, lms_err *err);
+/* At start: remove every temp file of dir (nothing is being written or
+ * received); *removed (may be NULL) gets how many. */
+int snapshot_remove_temps(const char *dir, unsigned *removed, lms_err *err);
 
 #endif
