@@ -18,24 +18,29 @@
  * files are removed.
  *
  * Sending and receiving one: node_transfer.c. Once a follower holds the
- * leader's file, Raft gets the RAFT_MSG_SNAPSHOT; if Raft installs it
- * (rd.snapshot in a ready), the command log is reset to continue after
- * the snapshot (log writer) and a storage-thread job replaces the state
- * with the file's (snapshot_read: all or nothing, with the applied
- * index); the ready is finished only when both are done, and committed
- * entries after the snapshot are handed to the storage thread behind the
- * load, so they apply in order.
+ * leader's file (durable, under its temp name), Raft gets the
+ * RAFT_MSG_SNAPSHOT; if Raft installs it (rd.snapshot in a ready), the
+ * file is renamed to its final name (and the directory fsynced), then the
+ * command log is reset to continue after the snapshot (log writer) and a
+ * storage-thread job replaces the state with the file's (snapshot_read:
+ * all or nothing, with the applied index); the ready is finished only
+ * when both are done, and committed entries after the snapshot are handed
+ * to the storage thread behind the load, so they apply in order. A crash
+ * at any point restarts correctly: before the rename the node is as it
+ * was (the temp file goes at start); after it, the restart rule below
+ * drops the log the reset had not yet replaced and restores the store.
  *
  * Compacting an idle log. A node that applied nothing for IDLE_TICKS and
  * whose in-memory log holds more than IDLE_LOG_BYTES snapshots (if
  * anything was applied since its last one) and compacts everything every
  * member has, so its memory goes back down after a burst.
  *
- * Restarting. The newest snapshot file whose header checks out is the
- * starting point: the storage is restored from it if its applied index is
- * below it (a crash during an install), the command log is reset if it
- * ends below it, and Raft starts from its metadata and the entries after
- * it.
+ * Restarting. Temp files go. The newest snapshot file whose header checks
+ * out is the starting point: the storage is restored from it if its
+ * applied index is below it (a crash during an install), the command log
+ * is kept only if it continues the snapshot and reset otherwise
+ * (snapshot_wal.h: it ends below it, or holds another entry at its index),
+ * and Raft starts from its metadata and the entries after it.
  */
 #include "node_internal.h"
 

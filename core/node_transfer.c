@@ -5,6 +5,9 @@
  * Sending (leader). Raft's RAFT_MSG_SNAPSHOT for a member starts a stream
  * of the newest snapshot file in SNAP_CHUNK pieces, at most SNAP_WINDOW
  * bytes ahead of what the member acknowledged and within snapshot_rate.
+ * The stream's first read opens the file and the stream keeps it open to
+ * the end, so a stream that outlasts two snapshot intervals still reads
+ * it after pruning removed its name.
  * Streams are numbered, so acknowledgements of an earlier stream are told
  * apart. The outcome goes to Raft (raft_report_snapshot) once the member
  * says the whole file is durable, or when the stream fails: an error ack,
@@ -12,9 +15,14 @@
  * member gets no new stream for SNAP_RETRY_MS.
  *
  * Receiving (follower). Chunks must come in order; each is acknowledged
- * once written. After the last the file is made durable under its final
- * name and its header checked against the metadata, and Raft gets the
- * RAFT_MSG_SNAPSHOT (node_snapshot.c installs it if Raft says so). While
+ * once written. After the last the file is made durable, still under its
+ * temp name (.recv), its header checked against the metadata, and Raft
+ * gets the RAFT_MSG_SNAPSHOT. If Raft installs it, the file waits
+ * (n->recv.sealed) for the ready that installs it: node_snapshot.c gives
+ * it its final name there, before the WAL reset. If not (the log has the
+ * entries, the term moved on), the file goes. A file under the final name
+ * is therefore always a snapshot Raft took, and a start (which removes
+ * temp files) never finds one next to the log it was to replace. While
  * writes are queued, the receiver tells the leader every
  * SNAP_KEEPALIVE_MS that it is alive.
  *
