@@ -50,13 +50,14 @@ typedef struct outstanding {
                          the ready is finished once n->installed reaches it */
 } outstanding;
 
-/* A snapshot being streamed to a member (leader; node_snapshot.c). */
 /* A snapshot being streamed to a member (leader; node_transfer.c). The
  * slot of member `to` stays its own once used. */
+typedef struct send_file send_file; /* the stream's open file */
 typedef struct snap_send {
     int active, sent_last;
     int repair;       /* asked for by a member's log repair, not by Raft:
                          its outcome is not reported to Raft */
+    send_file *file;
     uint64_t to, epoch, stream;
     int64_t retry_ms; /* after a failed stream to `to`: not before this */
     raft_snapshot_meta meta;
@@ -76,6 +77,10 @@ typedef struct snap_recv {
     unsigned jobs;         /* its jobs in flight */
     snapshot_receiver rx;  /* the I/O thread's */
     int64_t started_ms, progress_ms, acked_ms;
+    /* A whole snapshot Raft took, durable under its temp name until the
+     * ready that installs it renames it (node_snapshot_install); no new
+     * stream starts meanwhile. 0: none. */
+    uint64_t sealed;
 } snap_recv;
 
 /* The leader's snapshot being received by log repair (node_repair_snap.c;

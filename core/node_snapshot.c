@@ -18,30 +18,37 @@
  * files are removed.
  *
  * Sending and receiving one: node_transfer.c. Once a follower holds the
- * leader's file, Raft gets the RAFT_MSG_SNAPSHOT; if Raft installs it
- * (rd.snapshot in a ready), the command log is reset to continue after
- * the snapshot (log writer) and a storage-thread job replaces the state
- * with the file's (snapshot_read: all or nothing, with the applied
- * index); the ready is finished only when both are done, and committed
- * entries after the snapshot are handed to the storage thread behind the
- * load, so they apply in order.
+ * leader's file (durable, under its temp name), Raft gets the
+ * RAFT_MSG_SNAPSHOT; if Raft installs it (rd.snapshot in a ready), the
+ * file is renamed to its final name (and the directory fsynced), then the
+ * command log is reset to continue after the snapshot (log writer) and a
+ * storage-thread job replaces the state with the file's (snapshot_read:
+ * all or nothing, with the applied index); the ready is finished only
+ * when both are done, and committed entries after the snapshot are handed
+ * to the storage thread behind the load, so they apply in order. A crash
+ * at any point restarts correctly: before the rename the node is as it
+ * was (the temp file goes at start); after it, the restart rule below
+ * drops the log the reset had not yet replaced and restores the store.
  *
  * Compacting an idle log. A node that applied nothing for IDLE_TICKS and
  * whose in-memory log holds more than IDLE_LOG_BYTES snapshots (if
  * anything was applied since its last one) and compacts everything every
  * member has, so its memory goes back down after a burst.
  *
- * Restarting. The newest snapshot file whose header checks out is the
- * starting point: the storage is restored from it if its applied index is
- * below it (a crash during an install), the command log is reset if it
- * ends below it, and Raft starts from its metadata and the entries after
- * it.
+ * Restarting. Temp files go. The newest snapshot file whose header checks
+ * out is the starting point: the storage is restored from it if its
+ * applied index is below it (a crash during an install), the command log
+ * is kept only if it continues the snapshot and reset otherwise
+ * (snapshot_wal.h: it ends below it, or holds another entry at its index),
+ * and Raft starts from its metadata and the entries after it.
  */
 #include "node_internal.h"
 
 #include "clock.h"
+#include "lms_assert.h"
 #include "log.h"
 #include "snapshot.h"
+#include "snapshot_wal.h"
 #include "wal.h"
 #include "workers.h"
 
@@ -79,6 +86,102 @@ static int snap_file(const node *n, uint64_t index, char *out, size_t cap)
 
 /* ---- restart ------------------------------------------------------------ */
 
+/* The term of w's entry at index into *term. */
+static int wal_term(wal *w, uint64_t index, uint64_t *term, lms_err *err)
+{
+    wal_entry e;
+    if (wal_read(w, index, &e, err) != LMS_OK)
+        return err->code;
+    *term = e.term;
+    free((void *)e.data);
+    return LMS_OK;
+}
+
+/* Which entries of w survive next to snapshot meta (snapshot_wal.h, the
+ * rule the simulator applies too). A log that starts past the snapshot's
+ * next index was compacted behind a snapshot that is not here: refused.
+ * One that ends below the snapshot or holds another history past it is
+ * what a crash during an install leaves (the file renamed, the reset not
+ * yet durable; or a reset cut short, which removes segments newest
+ * first): it is reset to start after the snapshot. If the storage had
+ * applied entries after the snapshot that go with it, the log then ends
+ * below the applied index and is refilled from the leader
+ * (node_repair.c). */
+static int keep_or_drop_log(node *n, wal *w, const raft_snapshot_meta *meta,
+                            const char *path, lms_err *err)
+{
+    snapshot_wal_view v = {.first = wal_first_index(w),
+                           .last = wal_last_index(w)};
+    int rc = LMS_OK;
+    if (v.first <= meta->index && meta->index <= v.last)
+        rc = wal_term(w, meta->index, &v.term_at_snap, err);
+    else if (v.first == meta->index + 1 && v.last > meta->index)
+        rc = wal_term(w, v.first, &v.term_after, err);
+    if (rc != LMS_OK)
+        return rc;
+    const char *why;
+    switch (snapshot_wal_rule(meta->index, meta->term, &v, &why)) {
+    case SNAPSHOT_WAL_KEEP:
+        return LMS_OK;
+    case SNAPSHOT_WAL_GAP:
+        return lms_err_set(err, LMS_DATA_LOSS,
+                           "the command log in %s/wal starts at index %llu but "
+                           "the newest readable snapshot (%s) covers only up "
+                           "to %llu: a newer snapshot file is missing or "
+                           "damaged; restore it, or remove the node and add "
+                           "it again with an empty data dir",
+                           n->opts.data_dir, (unsigned long long)v.first, path,
+                           (unsigned long long)meta->index);
+    case SNAPSHOT_WAL_DROP:
+        break;
+    }
+    if (v.last < v.first)
+        log_info("the command log in %s/wal is empty: it starts after snapshot "
+                 "%llu", n->opts.data_dir, (unsigned long long)meta->index);
+    else
+        log_warn("the command log in %s/wal (entries %llu..%llu) does not "
+                 "continue snapshot %llu (term %llu): %s (an install was cut short). "
+                 "Its entries belong to an older log and are dropped: the "
+                 "node starts from the snapshot alone and catches up from "
+                 "the leader", n->opts.data_dir, (unsigned long long)v.first,
+                 (unsigned long long)v.last, (unsigned long long)meta->index,
+                 (unsigned long long)meta->term, why);
+    return wal_reset(w, meta->index, meta->term, err) == LMS_OK ? LMS_OK
+                                                                : err->code;
+}
+
+/* Temp files are a save or a transfer that a stop cut short (a received
+ * snapshot keeps its temp name until its install renames it): none of
+ * them is a snapshot of this node. */
+static void remove_temps(node *n)
+{
+    lms_err err;
+    unsigned removed = 0;
+    if (snapshot_remove_temps(n->snap_dir, &removed, &err) != LMS_OK)
+        log_warn("snapshot: %s", err.msg);
+    else if (removed)
+        log_info("removed %u unfinished snapshot file%s from %s", removed,
+                 removed == 1 ? "" : "s", n->snap_dir);
+}
+
+/* Raft's metadata of the snapshot file at path, from its header. */
+static int meta_of(const snapshot_info *info, const char *path,
+                   raft_snapshot_meta *meta, lms_err *err)
+{
+    memset(meta, 0, sizeof *meta);
+    meta->index = info->index;
+    meta->term = info->term;
+    blob *cfg = info->config_len ? blob_copy(info->config, info->config_len)
+                                 : NULL;
+    int rc = cfg && raft_conf_decode(cfg, &meta->config, NULL) == RAFT_OK
+                 ? LMS_OK
+                 : lms_err_set(err, LMS_DATA_LOSS,
+                               "snapshot %s: its cluster configuration does "
+                               "not decode", path);
+    blob_unref(cfg);
+    return rc;
+}
+
 int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
                           lms_err *err)
 {
@@ -88,6 +191,7 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
     if (mkdir(n->snap_dir, 0755) != 0 && errno != EEXIST)
         return lms_err_set(err, LMS_INTERNAL, "cannot create %s: %s",
                            n->snap_dir, strerror(errno));
+    remove_temps(n);
     char path[4200];
     snapshot_info info;
     int rc = snapshot_latest(n->snap_dir, path, sizeof path, &info, err);
@@ -108,17 +212,8 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
     if (rc != LMS_OK)
         return rc;
     raft_snapshot_meta meta;
-    memset(&meta, 0, sizeof meta);
-    meta.index = info.index;
-    meta.term = info.term;
-    blob *cfg = info.config_len ? blob_copy(info.config, info.config_len) : NULL;
-    rc = cfg && raft_conf_decode(cfg, &meta.config, NULL) == RAFT_OK
-             ? LMS_OK
-             : lms_err_set(err, LMS_DATA_LOSS,
-                           "snapshot %s: its cluster configuration does not "
-                           "decode", path);
-    blob_unref(cfg);
     uint64_t size = info.size;
+    rc = meta_of(&info, path, &meta, err);
     snapshot_info_free(&info);
     if (rc != LMS_OK)
         return rc;
@@ -132,34 +227,9 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
             return err->code;
         *storage_applied = meta.index;
     }
-    /* A log that ends below the snapshot is what a crash in the middle of
-     * a reset (an install) leaves: wal_reset removes segments newest
-     * first, so what remains is a prefix the snapshot covers. If the
-     * storage had applied entries after the snapshot that are gone with
-     * it, the log now ends below the applied index and is refilled from
-     * the leader (node_repair.c). A log that starts after the snapshot +
-     * 1 is another matter: compaction only drops entries behind a durable
-     * snapshot, so the snapshot it was compacted behind is missing or
-     * damaged, and the entries between are nowhere. */
-    if (wal_first_index(w) > meta.index + 1)
-        return lms_err_set(err, LMS_DATA_LOSS,
-                           "the command log in %s/wal starts at index %llu but "
-                           "the newest readable snapshot (%s) covers only up "
-                           "to %llu: a newer snapshot file is missing or "
-                           "damaged; restore it, or remove the node and add "
-                           "it again with an empty data dir",
-                           n->opts.data_dir,
-                           (unsigned long long)wal_first_index(w), path,
-                           (unsigned long long)meta.index);
-    if (wal_last_index(w) < meta.index) {
-        log_warn("the command log in %s/wal ends at %llu, below snapshot %llu "
-                 "(an install was cut short): it starts over after the "
-                 "snapshot", n->opts.data_dir,
-                 (unsigned long long)wal_last_index(w),
-                 (unsigned long long)meta.index);
-        if (wal_reset(w, meta.index, meta.term, err) != LMS_OK)
-            return err->code;
-    }
+    rc = keep_or_drop_log(n, w, &meta, path, err);
+    if (rc != LMS_OK)
+        return rc;
     n->snap = meta;
     n->snap_size = size;
     n->compacted = wal_first_index(w) - 1;
@@ -517,6 +587,23 @@ int node_snapshot_install(node *n, const raft_snapshot_meta *meta, uint64_t *seq
     /* Nothing that waits for an entry at or below the snapshot can learn
      * its fate here: its client retries (deduplicated). */
     node_drop_proposals(n, LMS_UNAVAILABLE, "leadership changed; retry", 1);
+    /* Raft installs only what node_transfer.c stepped, and it stepped
+     * only this sealed file. */
+    LMS_ASSERT(n->recv.sealed == meta->index);
+    n->recv.sealed = 0;
+    /* The file takes its final name before the reset is queued: the reset
+     * must never be durable without it (a log that starts after S + 1
+     * beside no snapshot S would be refused at start). Done here, on the
+     * loop, because the ready's entries are queued right behind the reset;
+     * it is one rename and one directory fsync per install. A crash after
+     * it and before the reset restarts from S alone (snapshot_wal.h). */
+    lms_err aerr;
+    if (snapshot_adopt(n->snap_dir, meta->index, &aerr) != LMS_OK) {
+        log_error("installing snapshot %llu: %s",
+                  (unsigned long long)meta->index, aerr.msg);
+        free(j);
+        return -1;
+    }
     if (log_writer_reset(n->lw, meta->index, meta->term) != 0) {
         free(j);
         return -1;

@@ -5,6 +5,9 @@
  * Sending (leader). Raft's RAFT_MSG_SNAPSHOT for a member starts a stream
  * of the newest snapshot file in SNAP_CHUNK pieces, at most SNAP_WINDOW
  * bytes ahead of what the member acknowledged and within snapshot_rate.
+ * The stream's first read opens the file and the stream keeps it open to
+ * the end, so a stream that outlasts two snapshot intervals still reads
+ * it after pruning removed its name.
  * Streams are numbered, so acknowledgements of an earlier stream are told
  * apart. The outcome goes to Raft (raft_report_snapshot) once the member
  * says the whole file is durable, or when the stream fails: an error ack,
@@ -14,9 +17,14 @@
  * (node_snapshot_send_repair); Raft hears nothing of how that one ends.
  *
  * Receiving (follower). Chunks must come in order; each is acknowledged
- * once written. After the last the file is made durable under its final
- * name and its header checked against the metadata, and Raft gets the
- * RAFT_MSG_SNAPSHOT (node_snapshot.c installs it if Raft says so). While
+ * once written. After the last the file is made durable, still under its
+ * temp name (.recv), its header checked against the metadata, and Raft
+ * gets the RAFT_MSG_SNAPSHOT. If Raft installs it, the file waits
+ * (n->recv.sealed) for the ready that installs it: node_snapshot.c gives
+ * it its final name there, before the WAL reset. If not (the log has the
+ * entries, the term moved on), the file goes. A file under the final name
+ * is therefore always a snapshot Raft took, and a start (which removes
+ * temp files) never finds one next to the log it was to replace. While
  * writes are queued, the receiver tells the leader every
  * SNAP_KEEPALIVE_MS that it is alive.
  *
@@ -27,6 +35,7 @@
 #include "node_internal.h"
 
 #include "clock.h"
+#include "lms_assert.h"
 #include "log.h"
 #include "peer_codec.h"
 #include "snapshot.h"
@@ -63,23 +72,68 @@ static void ack_to(node *n, uint64_t to, uint64_t stream, uint64_t index,
 
 /* ---- sending (leader) ----------------------------------------------------- */
 
+/* The file of one stream, opened by its first read and kept open until
+ * the stream and its reads are over: pruning keeps only the newest two
+ * snapshots, and a stream that outlasts two snapshot intervals must not
+ * lose its file to it (an open file outlives its name). refs is the
+ * loop's (the stream, and each read in flight); the rest is the I/O
+ * thread's until refs drops to 0. */
+struct send_file {
+    unsigned refs;
+    int tried, rc; /* opened, or failed to (rc, err) */
+    lms_err err;
+    snapshot_reader rd;
+    char path[4200];
+};
+
+/* I/O thread (or the loop, once that thread is gone): close and free. */
+static void close_file(void *arg)
+{
+    send_file *f = arg;
+    snapshot_reader_close(&f->rd);
+    free(f);
+}
+
+static void file_unref(node *n, send_file *f)
+{
+    if (--f->refs > 0)
+        return;
+    if (!n->snap_io || workers_submit(n->snap_io, close_file, NULL, f) < 0)
+        close_file(f); /* nothing else holds it */
+}
+
 /* One chunk read on the I/O thread, sent from the loop. */
 typedef struct read_job {
     node *n;
+    send_file *f;
     size_t slot;
     uint64_t stream, offset;
     size_t len;
     int last, rc;
     lms_err err;
-    char path[4200];
     uint8_t data[];
 } read_job;
+
+static void free_read(node *n, read_job *j)
+{
+    file_unref(n, j->f);
+    free(j);
+}
+
+/* The stream in slot s is over (reads in flight are dropped). */
+static void release(node *n, snap_send *s)
+{
+    s->active = 0;
+    if (s->file)
+        file_unref(n, s->file);
+    s->file = NULL;
+}
 
 static void end_send(node *n, snap_send *s, int ok)
 {
     if (!s->active)
         return;
-    s->active = 0;
+    release(n, s);
     if (!ok)
         s->retry_ms = mono_ms() + SNAP_RETRY_MS;
     if (n->r && !n->closing && !n->failed && !s->repair) {
@@ -88,22 +142,28 @@ static void end_send(node *n, snap_send *s, int ok)
     }
 }
 
-/* I/O thread: the chunk, through a reader of its own (so nothing is shared
- * with the loop, and a file pruned meanwhile is simply an error). */
+/* I/O thread: the chunk, through the stream's file (opened by the first
+ * read: a file pruned before that is simply an error). */
 static void read_work(void *arg)
 {
     read_job *j = arg;
-    snapshot_reader rd;
+    send_file *f = j->f;
     size_t len = 0;
     int last = 0;
-    j->rc = snapshot_reader_open(&rd, j->path, SNAP_CHUNK, &j->err);
-    if (j->rc != LMS_OK)
+    if (!f->tried) {
+        f->tried = 1;
+        f->rc = snapshot_reader_open(&f->rd, f->path, SNAP_CHUNK, &f->err);
+    }
+    if (f->rc != LMS_OK) {
+        j->rc = f->rc;
+        j->err = f->err;
         return;
-    j->rc = snapshot_reader_read(&rd, j->offset, j->data, &len, &last, &j->err);
-    snapshot_reader_close(&rd);
+    }
+    j->rc = snapshot_reader_read(&f->rd, j->offset, j->data, &len, &last,
+                                 &j->err);
     if (j->rc == LMS_OK && (len != j->len || last != j->last))
-        j->rc = lms_err_set(&j->err, LMS_DATA_LOSS, "%s changed while it was "
-                            "being sent", j->path);
+        j->rc = lms_err_set(&j->err, LMS_DATA_LOSS, "%s is not the file the "
+                            "stream announced", f->path);
 }
 
 /* Loop: send what was read, in order. */
@@ -113,7 +173,7 @@ static void read_done(void *arg)
     node *n = j->n;
     snap_send *s = &n->sends[j->slot];
     if (!s->active || s->stream != j->stream || n->closing || n->failed) {
-        free(j);
+        free_read(n, j);
         return;
     }
     if (j->rc != LMS_OK) {
@@ -121,7 +181,7 @@ static void read_done(void *arg)
                  (unsigned long long)s->meta.index, (unsigned long long)s->to,
                  j->err.msg);
         end_send(n, s, 0);
-        free(j);
+        free_read(n, j);
         return;
     }
     Lms__PeerServer servers[RAFT_MAX_SERVERS];
@@ -146,7 +206,7 @@ static void read_done(void *arg)
                  (unsigned long long)s->to);
         end_send(n, s, 0);
     }
-    free(j);
+    free_read(n, j);
 }
 
 /* Queue reads until SNAP_WINDOW bytes are ahead of the acknowledgements
@@ -164,17 +224,18 @@ static void send_chunks(node *n, snap_send *s)
             return;
         }
         j->n = n;
+        j->f = s->file;
         j->slot = (size_t)(s - n->sends);
         j->stream = s->stream;
         j->offset = s->next;
         j->len = len;
         j->last = s->next + len == s->size;
-        snapshot_path(n->snap_dir, s->meta.index, j->path, sizeof j->path);
         if (workers_submit(n->snap_io, read_work, read_done, j) < 0) {
             free(j);
             end_send(n, s, 0);
             return;
         }
+        s->file->refs++;
         s->next += len;
         s->sent_last = j->last;
         if (rate)
@@ -194,12 +255,19 @@ void node_snapshot_send(node *n, uint64_t to)
             s = &n->sends[i];
     }
     if (s && s->active)
-        s->active = 0; /* Raft asks again: start over (reads in flight drop) */
+        release(n, s); /* Raft asks again: start over (reads in flight drop) */
     if (s && s->to == to && mono_ms() < s->retry_ms) {
         raft_report_snapshot(n->r, to, 0); /* too soon after a failure */
         return;
     }
-    if (!s || !n->peers || !n->snap.index || !n->snap_size || !n->snap_io) {
+    send_file *f = s ? calloc(1, sizeof *f) : NULL;
+    if (f && snapshot_path(n->snap_dir, n->snap.index, f->path,
+                           sizeof f->path) != 0) {
+        free(f);
+        f = NULL;
+    }
+    if (!f || !n->peers || !n->snap.index || !n->snap_size || !n->snap_io) {
+        free(f);
         log_warn("member %llu needs snapshot %llu, which cannot be sent now",
                  (unsigned long long)to, (unsigned long long)n->snap.index);
         if (s)
@@ -207,6 +275,9 @@ void node_snapshot_send(node *n, uint64_t to)
         raft_report_snapshot(n->r, to, 0);
         return;
     }
+    f->rd.fd = -1;
+    f->refs = 1;
+    s->file = f;
     s->active = 1;
     s->repair = 0;
     s->sent_last = 0;
@@ -270,7 +341,7 @@ void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)
 void node_snapshot_stop_sending(node *n)
 {
     for (size_t i = 0; i < RAFT_MAX_SERVERS; i++)
-        n->sends[i].active = 0; /* reads in flight are dropped */
+        release(n, &n->sends[i]); /* reads in flight are dropped */
 }
 
 /* ---- receiving (follower) -------------------------------------------------- */
@@ -279,7 +350,7 @@ void node_snapshot_stop_sending(node *n)
  * the first chunk), write a chunk, finish (with the last), or abort. */
 typedef struct recv_job {
     node *n;
-    int abort, open, last;
+    int abort, discard, open, last;
     uint64_t stream, index, term, offset, total;
     size_t len;
     int rc;
@@ -297,6 +368,11 @@ static void recv_work(void *arg)
         snapshot_receiver_abort(rx);
         return;
     }
+    if (j->discard) {
+        if (snapshot_remove_recv(n->snap_dir, j->index, &j->err) != LMS_OK)
+            log_warn("%s", j->err.msg); /* the next start removes it */
+        return;
+    }
     if (j->open)
         j->rc = snapshot_receiver_open(rx, n->snap_dir, j->index, &j->err);
     if (j->rc == LMS_OK)
@@ -310,7 +386,7 @@ static void recv_work(void *arg)
         return;
     char path[4200];
     snapshot_info info;
-    j->rc = snapshot_receiver_finish(rx, j->total, path, sizeof path, &j->err);
+    j->rc = snapshot_receiver_seal(rx, j->total, path, sizeof path, &j->err);
     if (j->rc == LMS_OK)
         j->rc = snapshot_peek(path, &info, &j->err);
     else
@@ -347,6 +423,51 @@ static void drop_stream(node *n)
         j->abort = 1;
         submit_recv(n, j, NULL);
     }
+}
+
+/* A sealed file Raft did not install goes (in order, on the I/O thread;
+ * should that fail, the next start removes it). */
+static void discard_sealed(node *n, uint64_t index)
+{
+    recv_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->n = n;
+    j->discard = 1;
+    j->index = index;
+    submit_recv(n, j, NULL);
+}
+
+/* Step the whole snapshot, durable under its temp name, into Raft. If
+ * Raft installs it (its snapshot moves to it; the next ready carries the
+ * install), it waits as n->recv.sealed for node_snapshot_install to give
+ * it its final name; if Raft has it already or the term moved on, the
+ * file goes: a file under the final name is always one Raft took. */
+static void step_snapshot(node *n, const snap_recv *rv, uint64_t index)
+{
+    raft_status before, after;
+    raft_status_get(n->r, &before);
+    raft_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_SNAPSHOT;
+    m.from = rv->from;
+    m.to = n->opts.node_id;
+    m.term = rv->term;
+    m.snapshot = &rv->meta;
+    int rc = raft_step(n->r, &m);
+    if (rc == RAFT_ERR_NOMEM) {
+        node_raft_failed(n, "step", rc);
+        return;
+    }
+    raft_status_get(n->r, &after);
+    if (after.snapshot_index != before.snapshot_index) {
+        LMS_ASSERT(after.snapshot_index == index && !n->recv.sealed);
+        n->recv.sealed = index;
+        return;
+    }
+    log_info("snapshot %llu is not installed (this node has its entries, or "
+             "the term moved on); its file goes", (unsigned long long)index);
+    discard_sealed(n, index);
 }
 
 /* The stream the receiver is on, and the job is of it. */
@@ -387,16 +508,7 @@ static void recv_done(void *arg)
              (unsigned long long)j->index, (unsigned long long)rv->from,
              (unsigned long long)j->total,
              (long long)(mono_ms() - rv->started_ms));
-    raft_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = RAFT_MSG_SNAPSHOT;
-    m.from = rv->from;
-    m.to = n->opts.node_id;
-    m.term = rv->term;
-    m.snapshot = &rv->meta;
-    int rc = raft_step(n->r, &m);
-    if (rc == RAFT_ERR_NOMEM)
-        node_raft_failed(n, "step", rc);
+    step_snapshot(n, rv, j->index);
     ack_to(n, rv->from, j->stream, j->index, j->total, 1, NULL);
     node_schedule_pump(n);
     free(j);
@@ -466,6 +578,11 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
     if (rv->finishing && !same) {
         ack_to(n, from, c->stream, index, 0, 0,
                "busy finishing another snapshot");
+        return;
+    }
+    if (rv->sealed) { /* its file must not be touched before it is renamed */
+        ack_to(n, from, c->stream, index, 0, 0,
+               "busy installing another snapshot");
         return;
     }
     if (rv->active && !same) {

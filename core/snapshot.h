@@ -7,7 +7,7 @@
  * index, written atomically (temp file, fsync, rename, fsync of the
  * directory) so that a file with that name is always complete. It also
  * cuts a file into chunks for InstallSnapshot and puts received chunks
- * back together. No libevent, no threads: callers run it where blocking on
+ * back together (under a temp name until the caller adopts the file). No libevent, no threads: callers run it where blocking on
  * disk is allowed (the storage thread; for a pinned view, lmsd's snapshot
  * thread).
  */

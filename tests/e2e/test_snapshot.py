@@ -31,6 +31,16 @@ every node snapshot several times and drop whole log segments.
 - A node restarted after a crash in the middle of an install (the storage
   still at the old state while the snapshot file and the reset log are
   there) restores the storage from the snapshot file.
+- Issue 8, a crash during a snapshot install: a node whose data dir holds
+  the leader's snapshot S under its final name next to a command log that
+  runs past S with entries of an older term (what the old install order
+  left after a crash before the log reset: Raft refused to start on every
+  restart) drops that tail, starts from S alone and catches up. A follower
+  killed -9 right after its stream ends, and again right after its
+  install, comes back each time, catches up and leaves no temp file.
+- Issue 8, a long stream: at 256 KiB/s a 3 MB snapshot streams for over
+  10 s while writes make the leader snapshot every 10 entries and prune
+  the streamed file; the stream keeps its file open and completes.
 """
 
 import glob
@@ -45,6 +55,71 @@ from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, titles,
                      wait_until)
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = (c >> 8) ^ _CRC32C[(c ^ b) & 0xFF]
+    return c ^ 0xFFFFFFFF
+
+
+def wal_last(node):
+    """(index, term) of the last record of node's command log (core/wal.h:
+    u32 length | u32 crc32c | u64 index | u64 term | u32 type | data, little
+    endian)."""
+    last = (0, 0)
+    for seg in wal_segments(node):
+        with open(seg, "rb") as f:
+            data = f.read()
+        off = 0
+        while off + 8 <= len(data):
+            length, _ = struct.unpack_from("<II", data, off)
+            if length < 20 or off + 8 + length > len(data):
+                break
+            last = struct.unpack_from("<QQ", data, off + 8)
+            off += 8 + length
+    return last
+
+
+def wal_append(node, first, count, term):
+    """Append entries first.. of term (empty commands) to node's log."""
+    with open(wal_segments(node)[-1], "ab") as f:
+        for index in range(first, first + count):
+            payload = struct.pack("<QQI", index, term, 0)
+            f.write(struct.pack("<II", len(payload), crc32c(payload)) + payload)
+
+
+def snapshot_index(path):
+    return int(os.path.basename(path)[len("snap-"):-len(".lmss")])
+
+
+def compacted_past(node, index):
+    """Until node's log says it compacted its log past index."""
+    def past():
+        marks = [int(x.split()[0].rstrip(";,.")) for x in
+                 node.log_text().split("log compacted up to ")[1:]]
+        return marks and max(marks) > index
+    wait_until(past, timeout=30,
+               what="node %d compacts its log past %d" % (node.node_id, index))
+
+
+def since_start(node):
+    """node's log since its last start."""
+    return node.log_text().split("--- lmsd start")[-1]
 
 
 def materials(node):
@@ -440,6 +515,125 @@ class TestSnapshotRestart(SnapshotTestCase):
         follower.start()
         self.assertIn("restoring the storage from snapshot", follower.log_text())
         c.wait_caught_up()
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+
+class TestCrashDuringInstall(SnapshotTestCase):
+    """Issue 8: a node could wedge for good after a crash during a snapshot
+    install."""
+
+    def test_snapshot_beside_an_older_log_starts_from_the_snapshot_alone(self):
+        c = self.cluster
+        self.ask("a", 5)
+        c.wait_caught_up()
+        old_leader = c.leader()
+        follower = [nd for nd in c.nodes if nd is not old_leader][0]
+        follower.stop()
+        last, term = wal_last(follower)
+        # A new term, then enough writes for the new leader to snapshot
+        # and compact well past the follower's log.
+        old_leader.stop()
+        rest = [nd for nd in c.nodes if nd is not follower and nd is not old_leader]
+        old_leader.start()
+        leader = c.leader(among=rest + [old_leader])
+        self.ask("b", 60)
+        c.wait_caught_up(nodes=[leader, old_leader])
+        compacted_past(leader, last + 1)
+        snap = snapshots(leader)[-1]
+        s = snapshot_index(snap)
+        self.assertGreater(s, last + 1, "the leader's snapshot is past the follower's log")
+        # The crash state: the snapshot under its final name, the log not
+        # reset and running past it with entries of the follower's older
+        # term (a deposed leader's tail).
+        with open(snap, "rb") as src, \
+                open(os.path.join(follower.data_dir, "snap", os.path.basename(snap)), "wb") as dst:
+            dst.write(src.read())
+        wal_append(follower, last + 1, s - last + 20, term)
+        self.assertEqual(wal_last(follower), (s + 20, term))
+        follower.start()
+        log = since_start(follower)
+        self.assertIn("does not continue snapshot %d" % s, log)
+        self.assertIn("starts from the snapshot alone", log)
+        self.assertIn("starting from snapshot %d" % s, log)
+        self.ask("c", 5)
+        c.wait_caught_up(timeout=60)
+        self.assertEqual(os.path.basename(wal_segments(follower)[0]), "wal-%020d.log" % (s + 1),
+                         "the command log starts over after the snapshot")
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+    def kill_at(self, line):
+        """A follower lagging behind a compacted log, started; killed -9 as
+        soon as its log says line; started again: it must catch up."""
+        c = self.cluster
+        leader = c.leader()
+        follower = [nd for nd in c.nodes if nd is not leader][0]
+        follower.stop()
+        last, _ = wal_last(follower)
+        self.upload("Big-%d" % len(self.asked), 1 << 20)
+        self.ask("down-%d" % len(self.asked), 50)
+        compacted_past(leader, last)
+        follower.start()
+        wait_until(lambda: line in since_start(follower), timeout=30, interval=0.002,
+                   what="node %d logs %r" % (follower.node_id, line))
+        follower.kill9()
+        follower.start()
+        c.wait_caught_up(timeout=60)
+        self.assertEqual(glob.glob(os.path.join(follower.data_dir, "snap", "*.recv")), [],
+                         "no temp file is left")
+        self.assertNotIn("cannot start", follower.log_text())
+
+    def test_follower_killed_during_its_install_comes_back(self):
+        c = self.cluster
+        self.ask("a", 5)
+        c.wait_caught_up()
+        self.kill_at("received snapshot")
+        self.kill_at("installed snapshot")
+        self.ask("after", 3)
+        c.wait_caught_up()
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+
+class TestLongStream(SnapshotTestCase):
+    """Issue 8: a stream reopened its file for every chunk, while pruning
+    keeps the newest two snapshots: a stream longer than two snapshot
+    intervals failed every time."""
+    RAFT = dict(RAFT, snapshot_entries=10, snapshot_rate="256KiB")
+
+    def test_stream_outlives_its_file(self):
+        c = self.cluster
+        self.ask("a", 5)
+        c.wait_caught_up()
+        leader = c.leader()
+        lagging = [nd for nd in c.nodes if nd is not leader][0]
+        lagging.stop()
+        last, _ = wal_last(lagging)
+        self.upload("Big", 3 << 20)
+        self.ask("down", 30)
+        compacted_past(leader, last)
+        lagging.start()
+        wait_until(lambda: "sending snapshot" in leader.log_text(), timeout=20,
+                   what="the leader streams a snapshot")
+        streamed = int(leader.log_text().split("sending snapshot ")[1].split()[0])
+        path = os.path.join(leader.data_dir, "snap", "snap-%020d.lmss" % streamed)
+        # Writes during the stream: the leader snapshots again and again,
+        # and its newest two no longer include the one being streamed.
+        n = 0
+        while os.path.exists(path):
+            self.assertNotIn("installed snapshot", lagging.log_text(),
+                             "the stream ended before its file was pruned")
+            self.ask("during-%d" % n, 3)
+            n += 1
+            self.assertLess(n, 100, "the leader never pruned snapshot %d" % streamed)
+        wait_until(lambda: "installed snapshot" in lagging.log_text(), timeout=60,
+                   what="the follower installs the streamed snapshot")
+        self.assertIn("installed snapshot %d " % streamed, lagging.log_text())
+        self.assertNotIn("snapshot %d for member" % streamed, leader.log_text(),
+                         "the stream did not fail")
+        self.ask("after", 3)
+        c.wait_caught_up(timeout=60)
         self.assertExactlyOnce(c.nodes)
         self.assertSameData(c.nodes)
 

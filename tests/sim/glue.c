@@ -6,9 +6,12 @@
  * rest, apply what committed (the state machine is durable as it
  * applies, like lms's storage), answer clients, snapshot and compact by
  * policy, advance. A crash keeps a random prefix of what was written but
- * not synced: a torn tail.
+ * not synced: a torn tail. Snapshot installs follow lmsd's order and its
+ * restart rule (core/snapshot_wal.c), or with --old-install-order the
+ * order lmsd had before issue 8.
  */
 #include "sim.h"
+#include "snapshot_wal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -113,12 +116,37 @@ static void apply_entry(sim *s, sim_node *n, const raft_entry *e)
     resolve_proposal(s, n, e);
 }
 
+/* A snapshot file under its final name: a restart starts from the file
+ * of the highest index. */
+static void save_file(sim_node *n, const sim_snap *snap)
+{
+    if (n->d.has_snap && n->d.snap.meta.index >= snap->meta.index)
+        return;
+    n->d.snap = *snap;
+    n->d.has_snap = 1;
+}
+
+/* The whole of a snapshot arrived (the stream's last chunk): lmsd makes
+ * the file durable under its temp name before stepping Raft (the old
+ * order: under its final name). */
+void glue_received(sim *s, sim_node *n, const sim_snap *snap)
+{
+    n->stash = *snap;
+    n->has_stash = 1;
+    if (s->cfg.old_install_order) {
+        save_file(n, snap);
+    } else {
+        n->d.recv = *snap;
+        n->d.has_recv = 1;
+    }
+}
+
 /* Take a snapshot every snap_every applied entries; compact behind it,
  * keeping a trailing window. */
 static void maybe_snapshot(sim *s, sim_node *n)
 {
     raft_index applied = n->d.sm.applied;
-    raft_index base = n->d.has_snap ? n->d.snap.meta.index : 0;
+    raft_index base = n->served.meta.index;
     if (applied < base + n->snap_every)
         return;
     sim_snap snap;
@@ -133,8 +161,8 @@ static void maybe_snapshot(sim *s, sim_node *n)
     }
     snap.state = n->d.sm;
     snap.chain = slog_chain(&n->view, applied);
-    n->d.snap = snap;
-    n->d.has_snap = 1;
+    n->served = snap;
+    save_file(n, &snap);
     if ((rc = raft_snapshot_done(n->r, &snap.meta)) != RAFT_OK) {
         violation(s, "snapshot done: %s", raft_strerror(rc));
         return;
@@ -177,6 +205,26 @@ static void write_entry(sim *s, sim_node *n, const struct raft_ready *rd,
         blob_ref(se.e.data);
 }
 
+/* Raft installs the snapshot received: lmsd gives the file its final
+ * name (durable before the reset is queued), queues the WAL reset on the
+ * log writer and the restore on the storage thread; the ready is
+ * finished once both are durable. */
+static void install(sim *s, sim_node *n, const struct raft_ready *rd)
+{
+    if (!s->cfg.old_install_order) {
+        if (!n->d.has_recv || n->d.recv.meta.index != n->stash.meta.index)
+            violation(s, "node %" PRIu64 " installs snapshot %" PRIu64
+                         " without its received file", n->id,
+                      n->stash.meta.index);
+        save_file(n, &n->d.recv);
+        n->d.has_recv = 0;
+    }
+    new_op(n, OP_RESET, rd)->snap = n->stash;
+    new_op(n, OP_RESTORE, rd)->snap = n->stash;
+    n->served = n->stash;
+    slog_reset(&n->view, &n->stash);
+}
+
 /* Write the ready's durable part to the view and the unsynced queue. */
 static void write_ready(sim *s, sim_node *n, struct raft_ready *rd)
 {
@@ -186,8 +234,7 @@ static void write_ready(sim *s, sim_node *n, struct raft_ready *rd)
                          " it never received", n->id, rd->snapshot->index);
             return;
         }
-        new_op(n, OP_SNAP, rd)->snap = n->stash;
-        slog_reset(&n->view, &n->stash);
+        install(s, n, rd);
         check_install(s, n, &n->stash);
         s->st->installs++;
     }
@@ -202,6 +249,8 @@ static void write_ready(sim *s, sim_node *n, struct raft_ready *rd)
 }
 
 /* ---- nodes: the ready cycle --------------------------------------------- */
+
+#define INSTALL_CRASH_P 0.25 /* an install's window gets a crash aimed at it */
 
 static void drop_unconfirmed_reads(sim *s, sim_node *n)
 {
@@ -259,6 +308,13 @@ static void take_ready(sim *s, sim_node *n)
     n->last_fsync = o->due;
     event *e = sim_event(s, o->due, EV_FSYNC, (int)n->id);
     e->inc = n->incarnation;
+    if (rd->snapshot && s->chaos && sim_chance(s, INSTALL_CRASH_P)) {
+        /* a crash before the install is durable, the old order's weak
+         * spot: random crashes rarely land in its few milliseconds */
+        e = sim_event(s, s->now + sim_below(s, o->due - s->now + 1), EV_CRASH,
+                      (int)n->id);
+        e->inc = n->incarnation;
+    }
 }
 
 void glue_pump(sim *s, sim_node *n)
@@ -277,8 +333,6 @@ void glue_fsync(sim *s, sim_node *n)
     size_t k = 0;
     for (; k < n->n_ops && n->ops[k].ready == rd->seq_; k++) {
         op_to_disk(&n->d, &n->ops[k]);
-        if (n->ops[k].kind == OP_SNAP) /* the state machine restores */
-            n->d.sm = n->ops[k].snap.state;
         op_free(&n->ops[k]);
     }
     if (k)
@@ -316,13 +370,54 @@ static void node_options(sim *s, sim_node *n, raft_options *o)
     o->seed = sim_rnd(s);
 }
 
+/* lmsd's restart rule for the WAL next to its newest snapshot file
+ * (node_snapshot.c): the same pure function, or the old one (keep the
+ * WAL unless it ends below the snapshot). 0 if the node cannot start. */
+static int keep_or_drop_log(sim *s, sim_node *n)
+{
+    const sim_snap *snap = &n->d.snap;
+    const slog *l = &n->d.log;
+    raft_index S = snap->meta.index;
+    snapshot_wal_view v = {.first = l->offset + 1, .last = slog_last(l)};
+    const sim_entry *at = slog_get(l, S), *after = slog_get(l, S + 1);
+    v.term_at_snap = at ? at->e.term : 0;
+    v.term_after = after && v.first == S + 1 ? after->e.term : 0;
+    const char *why;
+    snapshot_wal_verdict verdict = snapshot_wal_rule(S, snap->meta.term, &v, &why);
+    if (verdict == SNAPSHOT_WAL_DROP && v.last > S)
+        s->st->tails_dropped++; /* (the old rule kept them) */
+    if (s->cfg.old_install_order)
+        verdict = v.first > S + 1 ? SNAPSHOT_WAL_GAP
+                  : v.last < S    ? SNAPSHOT_WAL_DROP
+                                  : SNAPSHOT_WAL_KEEP;
+    if (verdict == SNAPSHOT_WAL_GAP) {
+        violation(s, "node %" PRIu64 " does not restart: its log starts at %"
+                     PRIu64 ", after snapshot %" PRIu64 " + 1",
+                  n->id, v.first, S);
+        return 0;
+    }
+    if (verdict == SNAPSHOT_WAL_DROP) {
+        trace(s, "node %" PRIu64 ": log %" PRIu64 "..%" PRIu64 " dropped "
+                 "next to snapshot %" PRIu64 " (term %" PRIu64 "): %s",
+              n->id, v.first, v.last, S, snap->meta.term, why);
+        slog_reset(&n->d.log, snap);
+    }
+    return 1;
+}
+
 void glue_start(sim *s, sim_node *n)
 {
+    n->d.has_recv = 0; /* a temp file: removed at start */
+    if (n->d.has_snap && n->d.sm.applied < n->d.snap.meta.index)
+        n->d.sm = n->d.snap.state; /* the install was cut by the crash */
+    if (n->d.has_snap && !keep_or_drop_log(s, n))
+        return;
+    memset(&n->served, 0, sizeof n->served);
+    if (n->d.has_snap)
+        n->served = n->d.snap;
     raft_entry *ents = calloc(n->d.log.n + 1, sizeof *ents);
     for (size_t i = 0; i < n->d.log.n; i++)
         ents[i] = n->d.log.v[i].e;
-    if (n->d.has_snap && n->d.sm.applied < n->d.snap.meta.index)
-        n->d.sm = n->d.snap.state; /* the install was cut by the crash */
     raft_restore rs;
     memset(&rs, 0, sizeof rs);
     rs.hs = n->d.hs;
@@ -360,14 +455,22 @@ void glue_start(sim *s, sim_node *n)
  * of the hardstate replacements. */
 void glue_crash(sim *s, sim_node *n)
 {
-    size_t log_ops = 0, hs_ops = 0;
+    size_t log_ops = 0, hs_ops = 0, restores = 0;
     for (size_t i = 0; i < n->n_ops; i++)
-        *(n->ops[i].kind == OP_HS ? &hs_ops : &log_ops) += 1;
+        *(n->ops[i].kind == OP_HS        ? &hs_ops
+          : n->ops[i].kind == OP_RESTORE ? &restores
+                                         : &log_ops) += 1;
     size_t keep_log = sim_below(s, log_ops + 1), keep_hs = sim_below(s, hs_ops + 1);
+    size_t keep_restore = restores ? sim_below(s, restores + 1) : 0;
     for (size_t i = 0; i < n->n_ops; i++) {
         disk_op *op = &n->ops[i];
-        if (op->kind == OP_HS ? keep_hs-- > 0 : keep_log-- > 0)
+        size_t *keep = op->kind == OP_HS        ? &keep_hs
+                       : op->kind == OP_RESTORE ? &keep_restore
+                                                : &keep_log;
+        if (*keep > 0) {
+            --*keep;
             op_to_disk(&n->d, op);
+        }
         op_free(op);
     }
     n->n_ops = 0;

@@ -52,8 +52,8 @@ static void deliver_later(sim *s, sim_node *from, const raft_msg *m)
     if (m->type == RAFT_MSG_SNAPSHOT) {
         /* the newest snapshot we have, which may be newer than asked */
         e->snap = malloc(sizeof *e->snap);
-        *e->snap = from->d.snap;
-        *(raft_snapshot_meta *)e->msg.snapshot = from->d.snap.meta;
+        *e->snap = from->served;
+        *(raft_snapshot_meta *)e->msg.snapshot = from->served.meta;
     }
 }
 
@@ -64,7 +64,7 @@ void net_send(sim *s, sim_node *from, const raft_msg *m)
     int snap = m->type == RAFT_MSG_SNAPSHOT;
     if (snap) {
         s->st->snapshots_sent++;
-        if (!from->d.has_snap || from->d.snap.meta.index < m->snapshot->index) {
+        if (from->served.meta.index < m->snapshot->index) {
             violation(s, "node %" PRIu64 " sends snapshot %" PRIu64
                          " it does not have", from->id, m->snapshot->index);
             return;
@@ -114,10 +114,8 @@ void net_deliver(sim *s, sim_node *n, event *e, int live)
         int ok = live && !s->blocked[e->msg.from][e->msg.to];
         if (from->alive && from->incarnation == e->inc)
             net_snap_report(s, from, e->msg.to, ok, ok ? 0 : 20000);
-        if (ok) {
-            n->stash = *e->snap;
-            n->has_stash = 1;
-        }
+        if (ok)
+            glue_received(s, n, e->snap);
     }
     if (!live || s->blocked[e->msg.from][e->msg.to])
         return;

@@ -163,6 +163,10 @@ static void on_event(sim *s, event *e)
         }
         break;
     case EV_END_CHAOS: workload_end_chaos(s); break;
+    case EV_CRASH:
+        if (live && s->chaos)
+            workload_crash(s, n);
+        break;
     case EV_STOP_CLIENTS: s->clients_on = 0; break;
     }
 }

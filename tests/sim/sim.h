@@ -49,7 +49,11 @@ typedef struct sim_snap {
     uint64_t chain; /* log chain hash at meta.index */
 } sim_snap;
 
-enum { OP_SNAP, OP_TRUNC, OP_APPEND, OP_HS };
+/* What a ready writes. The log writer's operations (OP_RESET, OP_TRUNC,
+ * OP_APPEND) reach the disk in order, the hardstate file (OP_HS) and the
+ * storage's restore from a snapshot (OP_RESTORE, the storage thread) each
+ * on their own: a crash keeps a prefix of each of the three. */
+enum { OP_RESET, OP_TRUNC, OP_APPEND, OP_HS, OP_RESTORE };
 
 typedef struct disk_op {
     int kind;
@@ -60,10 +64,15 @@ typedef struct disk_op {
     sim_snap snap;
 } disk_op;
 
+/* A node's data dir, as lmsd keeps it: the newest snapshot file (a
+ * restart starts from it), a received snapshot still under its temp name
+ * (ignored and removed at start), the WAL, the store. */
 typedef struct disk {
     raft_hardstate hs;
     int has_snap;
     sim_snap snap;
+    int has_recv;
+    sim_snap recv;
     slog log;
     kv sm; /* durable as it is applied, like lms's storage */
 } disk;
@@ -109,6 +118,8 @@ typedef struct sim_node {
     size_t n_reads, cap_reads;
     sim_snap stash;         /* latest snapshot received */
     int has_stash;
+    sim_snap served;        /* the snapshot Raft knows (lmsd's n->snap): the
+                               one sent; index 0: none */
     raft_index last_commit_seen;
     raft_term leader_checked_term;
     unsigned snap_every, snap_trailing;
@@ -147,6 +158,10 @@ typedef struct sim_config {
     uint64_t seed;
     int nodes;          /* initial voters: 3 or 5 */
     int verbose;
+    /* lmsd's install order before issue 8: the received file takes its
+     * final name before Raft steps it, and a restart keeps the WAL next
+     * to it whatever the WAL holds (to show what that order breaks) */
+    int old_install_order;
     sim_time chaos_us;  /* faults and clients */
     sim_time heal_us;   /* no faults: everything must converge */
 } sim_config;
@@ -154,7 +169,8 @@ typedef struct sim_config {
 typedef struct sim_stats {
     uint64_t events, msgs, commits, elections, crashes, snapshots_sent,
         installs, transfers, conf_changes, ops_ok, ops_unknown, reads_ok,
-        lin_giveups;
+        lin_giveups,
+        tails_dropped; /* restarts that dropped a WAL tail past the snapshot */
 } sim_stats;
 
 /* Run one seed. 0 on success; otherwise the violated property is in
@@ -168,7 +184,7 @@ int sim_run(const sim_config *cfg, sim_stats *st, char *why, size_t why_len);
 
 enum {
     EV_TICK, EV_DELIVER, EV_FSYNC, EV_CLIENT, EV_FAULT, EV_RESTART, EV_HEAL,
-    EV_SNAP_REPORT, EV_END_CHAOS, EV_STOP_CLIENTS,
+    EV_SNAP_REPORT, EV_END_CHAOS, EV_STOP_CLIENTS, EV_CRASH,
 };
 
 typedef struct event {
@@ -257,6 +273,7 @@ void glue_start(sim *s, sim_node *n);
 void glue_crash(sim *s, sim_node *n);
 void glue_pump(sim *s, sim_node *n);
 void glue_fsync(sim *s, sim_node *n);
+void glue_received(sim *s, sim_node *n, const sim_snap *snap);
 
 /* net.c */
 void net_send(sim *s, sim_node *from, const raft_msg *m);
@@ -273,6 +290,8 @@ void client_done(sim *s, int c, uint64_t op, int ok, uint64_t value);
 void answer_reads(sim *s, sim_node *n);
 void workload_client(sim *s, int c);
 void workload_fault(sim *s);
+/* Crash node n now and restart it a little later. */
+void workload_crash(sim *s, sim_node *n);
 void workload_end_chaos(sim *s);
 
 /* check.c */

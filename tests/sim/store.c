@@ -133,10 +133,11 @@ int disk_has(const disk *d, raft_index i, raft_term term)
 void op_to_disk(disk *d, const disk_op *op)
 {
     switch (op->kind) {
-    case OP_SNAP:
-        d->snap = op->snap;
-        d->has_snap = 1;
+    case OP_RESET:
         slog_reset(&d->log, &op->snap);
+        break;
+    case OP_RESTORE:
+        d->sm = op->snap.state;
         break;
     case OP_TRUNC:
         slog_truncate_after(&d->log, op->after);

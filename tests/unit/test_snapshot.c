@@ -4,8 +4,9 @@
  * to a file and loaded into a fresh store, table for table, with equal
  * digests; the header read back by snapshot_peek; a damaged file refused
  * with the old state kept; a file cut in chunks and put back together by
- * the receiver (retransmissions, gaps, a short transfer); snapshot_latest
- * skipping temp files and damaged headers; snapshot_prune.
+ * the receiver (retransmissions, gaps, a short transfer); a sealed file
+ * waiting under its temp name until it is adopted or removed;
+ * snapshot_latest skipping temp files and damaged headers; snapshot_prune.
  */
 #include "snapshot.h"
 #include "storage_fixture.h"
@@ -207,6 +208,46 @@ static void test_short_transfer_is_refused(void **state)
     assert_false(exists(tmp));
 }
 
+/* Issue 8: a received snapshot is durable under its temp name, which no
+ * restart picks, until the node adopts it (Raft installs it) or removes
+ * it; a start removes every temp file. */
+static void test_sealed_file_waits_under_its_temp_name(void **state)
+{
+    fixture *fx = *state;
+    char src[PATH_MAX], dst[PATH_MAX], path[PATH_MAX], got[PATH_MAX];
+    fx_seed_people(fx);
+    in_dir(fx, "leader", 1, src, sizeof src);
+    in_dir(fx, "follower", 1, dst, sizeof dst);
+    uint64_t idx[] = {7, 8};
+    for (size_t i = 0; i < 2; i++) {
+        lms_snapshot_header h = header_at(idx[i]);
+        EXPECT_OK(snapshot_save(fx_ops, fx->st, src, &h, NULL, &fx->err));
+        snapshot_path(src, idx[i], path, sizeof path);
+        snapshot_receiver rx;
+        EXPECT_OK(snapshot_receiver_open(&rx, dst, idx[i], &fx->err));
+        send_chunks(fx, path, 4096, &rx);
+        EXPECT_OK(snapshot_receiver_seal(&rx, rx.received, got, sizeof got,
+                                         &fx->err));
+        snapshot_receiver_abort(&rx); /* the receiver forgot it: a no-op */
+        EXPECT_CONTAINS(got, ".recv");
+        assert_true(exists(got));
+    }
+    EXPECT_CODE(LMS_NOT_FOUND,
+                snapshot_latest(dst, path, sizeof path, NULL, &fx->err));
+    EXPECT_OK(snapshot_adopt(dst, 7, &fx->err));
+    snapshot_info info;
+    EXPECT_OK(snapshot_latest(dst, path, sizeof path, &info, &fx->err));
+    assert_int_equal(info.index, 7);
+    snapshot_info_free(&info);
+    unsigned removed = 0;
+    EXPECT_OK(snapshot_remove_temps(dst, &removed, &fx->err));
+    assert_int_equal(removed, 1); /* 8's temp file */
+    snapshot_recv_path(dst, 8, path, sizeof path);
+    assert_false(exists(path));
+    EXPECT_CODE(LMS_UNAVAILABLE, snapshot_adopt(dst, 8, &fx->err));
+    EXPECT_OK(snapshot_remove_recv(dst, 8, &fx->err)); /* none: fine */
+}
+
 static void test_latest_skips_temp_and_damaged_files(void **state)
 {
     fixture *fx = *state;
@@ -289,6 +330,7 @@ int main(void)
         T(test_damaged_file_keeps_the_old_state),
         T(test_chunked_transfer_round_trip),
         T(test_short_transfer_is_refused),
+        T(test_sealed_file_waits_under_its_temp_name),
         T(test_latest_skips_temp_and_damaged_files),
         T(test_prune_keeps_the_newest),
 #undef T
