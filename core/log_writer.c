@@ -17,6 +17,8 @@
  */
 #include "log_writer.h"
 
+#include "fault.h"
+
 #include "clock.h"
 #include "log.h"
 
@@ -159,7 +161,10 @@ static int write_batch(log_writer *lw, lms_err *err)
             return rc;
     }
     rc = append_run(lw, run, err);
-    return rc ? rc : wal_sync(lw->w, err);
+    if (rc)
+        return rc;
+    fault_fsync_stall(); /* a slow disk, in test builds (fault.h) */
+    return wal_sync(lw->w, err);
 }
 
 /* Caller holds mu. One byte in the pipe wakes the loop; more are useless. */

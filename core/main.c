@@ -12,6 +12,7 @@
  */
 #include "config.h"
 #include "dispatch.h"
+#include "fault.h"
 #include "log.h"
 #include "net.h"
 #include "node.h"
@@ -382,6 +383,7 @@ static int serve(lmsd *d, lms_err *err)
     struct timeval second = {1, 0};
     if (d->trim)
         event_add(d->trim, &second);
+    fault_hooks_announce();
     log_info("lmsd %s node %llu serving clients on %s (port %d), applied index %llu",
              LMS_VERSION, (unsigned long long)d->cfg->node_id, d->cfg->client_addr,
              net_port(d->net), (unsigned long long)node_applied_index(d->node));

@@ -404,6 +404,11 @@ class Node:
         self.storage_plugin = storage_plugin
         self.tutor = dict(tutor) if tutor else None
         self.env = dict(env or {})
+        # The slow-disk fault hook (core/fault.h; test builds only): each
+        # command-log fsync waits the milliseconds this file holds.
+        self.fsync_stall_path = os.path.join(self.dir, "fsync-stall")
+        if cluster:
+            self.env.setdefault("LMSD_FAULT_FSYNC_STALL", self.fsync_stall_path)
         self.proc = None
         self._log = None
         self.write_config()
@@ -561,6 +566,14 @@ class Node:
     def hup(self):
         """SIGHUP: lmsd reloads its tutor from the config file."""
         self.proc.send_signal(signal.SIGHUP)
+
+    def stall_fsync(self, ms):
+        """From now on each fsync of this node's command log waits ms
+        milliseconds (0: none again); lmsd reads the file at every batch."""
+        tmp = self.fsync_stall_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % ms)
+        os.replace(tmp, self.fsync_stall_path)
 
     def kill9(self):
         if self.running:

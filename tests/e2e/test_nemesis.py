@@ -17,6 +17,8 @@ everything. The faults:
   drop       30 % of the frames lost on a node's incoming links
   bandwidth  a node's outgoing links capped at 64 KiB/s
   reset      every connection of a node aborted with RST
+  slow_disk  each command-log fsync of a node (half the time the leader)
+             stalls 50-400 ms (core/fault.h's hook, test builds only)
 and the dangerous mixes, each one fault:
   cut_kill         the leader's outgoing links cut one way; once another
                    node leads, kill -9 of that new leader, restart, heal
@@ -266,7 +268,7 @@ class Nemesis:
     (killed, stopped, lagging or being removed) at once."""
 
     KINDS = [("cut", 2), ("partition", 2), ("isolate", 1.5), ("kill", 2), ("pause", 1.5),
-             ("delay", 1), ("drop", 1), ("bandwidth", 0.5), ("reset", 1),
+             ("delay", 1), ("drop", 1), ("bandwidth", 0.5), ("reset", 1), ("slow_disk", 1),
              ("cut_kill", 0.8), ("pause_heal", 0.8), ("restart_cut_off", 0.8)]
     NODE_KINDS = {"kill", "pause", "cut_kill", "pause_heal", "restart_cut_off", "lag",
                   "lag_kill", "membership"}
@@ -453,6 +455,17 @@ class Nemesis:
         self.net.reset(None, a)
         self.hold(rng, 0.0, 0.2)
 
+    def f_slow_disk(self, rng):
+        """Each fsync of a node's command log (half the time the leader's)
+        stalls 50-400 ms for a while (core/fault.h's hook)."""
+        ids = self.members()
+        lead = self.leaders()
+        x = lead[0] if lead and rng.random() < 0.5 else rng.choice(ids)
+        nd = self.node(x)
+        nd.stall_fsync(int(rng.uniform(50, 400)))
+        self.hold(rng, 0.5, 1.5)
+        nd.stall_fsync(0)
+
     def f_cut_kill(self, rng):
         """The leader's outgoing links cut one way; kill -9 of the node the
         others elect meanwhile; its restart; the cut heals."""
@@ -629,6 +642,7 @@ class Nemesis:
         self.net.heal()
         for i in self.members():
             nd = self.node(i)
+            nd.stall_fsync(0)
             if self.alive(nd):
                 nd.proc.send_signal(signal.SIGCONT)
             else:

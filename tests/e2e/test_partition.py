@@ -383,6 +383,43 @@ class TestStaleLeaderRefusal(PartitionCase):
         self.report()
 
 
+class TestSlowDisk(PartitionCase):
+    """The slow-disk fault hook (core/fault.h, test builds): a follower
+    whose fsyncs stall 2 s does not hold back the others, nor apply an
+    entry before its own disk has it; a leader with a slow disk still
+    acknowledges every write exactly once."""
+
+    def test_slow_disks_delay_but_lose_nothing(self):
+        c = self.cluster
+        w = World(c)
+        lead = c.leader()
+        if "fault hook (a test build)" not in lead.log_text():
+            self.skipTest("lmsd was built without -DLMS_FAULT_HOOKS=ON (scripts/test "
+                          "builds with it)")
+        slow, other = self.others(lead)
+        slow.stall_fsync(2000)
+        self.ok(w["stud1"].run("ask", "--course", "CS101", "--instructor", "--title",
+                               "slow-follower", "x"), "a write while a follower's disk stalls")
+        self.assertIn("slow-follower", titles(other), "on the other follower")
+        self.assertNotIn("slow-follower", titles(slow),
+                         "applied on the stalled follower before its disk had it")
+        wait_until(lambda: "command-log fsyncs now stall 2000 ms" in slow.log_text(),
+                   timeout=10, what="the stalled follower's log to say so")
+        slow.stall_fsync(0)
+        lead.stall_fsync(300)
+        acked = []
+        for i in range(5):
+            t = "slow-leader-%d" % i
+            self.ok(w["stud1"].run("ask", "--course", "CS101", "--instructor", "--title",
+                                   t, t), "write %s with a slow leader disk" % t)
+            acked.append(t)
+        self.assertIn("command-log fsyncs now stall 300 ms", lead.log_text())
+        lead.stall_fsync(0)
+        c.wait_caught_up()
+        self.assertExactlyOnce(c.nodes, acked + ["slow-follower"])
+        self.assertSameData(c.nodes)
+
+
 class TestAddThroughProxy(PartitionCase):
     def test_added_node_is_proxied_too(self):
         c, net = self.cluster, self.cluster.net
