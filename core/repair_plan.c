@@ -37,10 +37,11 @@ static void say(repair_step *s, const char *fmt, ...)
 }
 
 void repair_plan_init(repair_plan *p, uint64_t self, uint64_t keep,
-                      uint64_t keep_term, int64_t now_ms)
+                      uint64_t keep_term, uint64_t term_floor, int64_t now_ms)
 {
     memset(p, 0, sizeof *p);
     p->self = self;
+    p->floor = term_floor;
     p->keep = p->last = keep;
     p->keep_term = p->last_term = keep_term;
     p->heard_ms = now_ms;
@@ -55,6 +56,8 @@ static const char *not_usable(const repair_plan *p, uint64_t from,
         return "an answer from this node itself";
     if (!r->is_leader)
         return "it does not lead";
+    if (r->term < p->floor)
+        return "it leads a term older than this node's own (a deposed leader)";
     if (r->last_index < p->keep)
         return "its log ends before the committed prefix (a deposed leader)";
     if (r->term < p->term)

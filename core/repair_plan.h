@@ -48,6 +48,7 @@ typedef struct repair_plan {
     uint64_t keep, keep_term; /* the committed prefix: never touched */
     uint64_t last, last_term; /* the last entry held (keep at first) */
     uint64_t leader, term;    /* the lock: entries after keep are its (0: none) */
+    uint64_t floor;           /* this node's durable term: no older leader */
     uint64_t target;          /* the leader's last index, as it last said */
     int64_t heard_ms;         /* when the leader last answered */
     int ask_all;              /* the leader fell silent: ask every member */
@@ -75,9 +76,13 @@ typedef struct repair_step {
     char reason[256];
 } repair_step;
 
-/* Start with the prefix (keep, keep_term) held and nothing after it. */
+/* Start with the prefix (keep, keep_term) held and nothing after it.
+ * term_floor is this node's durable term: a member that leads an older
+ * term is a deposed leader (a newer term exists, this node was in it), and
+ * its log may hold uncommitted entries where this node acknowledged
+ * committed ones; its answers are ignored. */
 void repair_plan_init(repair_plan *p, uint64_t self, uint64_t keep,
-                      uint64_t keep_term, int64_t now_ms);
+                      uint64_t keep_term, uint64_t term_floor, int64_t now_ms);
 
 /*
  * The answer r of member `from` (checked by peer_fetch_reply_check) at

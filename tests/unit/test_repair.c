@@ -134,6 +134,34 @@ static void assert_one_leaders_log(const held *h, uint64_t who,
  * 16..20 of term 6 from member 2 (the leader). Before the fix the log
  * ended as a mix of both; now the newer term restarts the repair from the
  * prefix and the log is member 2's alone. */
+/* Found by review: the first member that said it leads took the lock in
+ * any term, even one older than this node's own durable term. A leader
+ * deposed behind a partition (term 5) still answering, while this node
+ * had voted and acknowledged in term 6, gave it the old leader's
+ * uncommitted entries where it had acknowledged committed ones. A leader
+ * of an older term than the node's own is ignored; the one of its term
+ * (or newer) is followed. */
+static void leader_older_than_own_term_is_ignored(void **state)
+{
+    (void)state;
+    fake_log stale = log_of(18, 5, 99, 5), cur = log_of(14, 6, 99, 6);
+    repair_plan p;
+    held h = held_init();
+    reply_buf b;
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 6, 0);
+    repair_step s = feed(&p, &h, 1, leader_reply(&b, &stale, 5, KEEP + 1, 8), 10);
+    assert_int_equal(s.action, REPAIR_IGNORE);
+    assert_int_equal(h.last, KEEP);
+    assert_int_equal(p.leader, 0);
+    assert_non_null(strstr(s.reason, "older than this node's own"));
+    s = feed(&p, &h, 2, leader_reply(&b, &cur, 6, KEEP + 1, 8), 20);
+    assert_int_equal(s.action, REPAIR_APPEND);
+    assert_true(s.done);
+    assert_int_equal(h.last, 14);
+    for (uint64_t i = KEEP + 1; i <= 14; i++)
+        assert_int_equal(h.from[i], 2);
+}
+
 static void deposed_then_new_leader_gives_one_leaders_log(void **state)
 {
     (void)state;
@@ -141,7 +169,7 @@ static void deposed_then_new_leader_gives_one_leaders_log(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     assert_int_equal(repair_plan_ask_to(&p), 0);
 
     repair_step s = feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 5), 10);
@@ -176,7 +204,7 @@ static void newer_leader_piece_after_prefix_restarts_and_appends(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 5), 0);
     repair_step s = feed(&p, &h, 2, leader_reply(&b, &m2, 6, 11, 10), 0);
     assert_true(s.restart);
@@ -195,7 +223,7 @@ static void prev_mismatch_restarts_from_prefix(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 3), 0);
     assert_int_equal(h.last, 13);
     fake_log other = log_of(18, 3, 14, 5); /* 13 has term 3 there */
@@ -214,13 +242,15 @@ static void prev_mismatch_restarts_from_prefix(void **state)
 static void prefix_term_mismatch_is_a_deposed_leader(void **state)
 {
     (void)state;
-    fake_log stale = log_of(18, 3, 99, 3), m2 = log_of(14, 6, 99, 6);
+    /* a leader of term 5 deposed before entry KEEP (term 4) committed,
+     * which holds another entry there */
+    fake_log stale = log_of(18, 5, 99, 5), m2 = log_of(14, 6, 99, 6);
     stale.term[KEEP] = 3;
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
-    repair_step s = feed(&p, &h, 1, leader_reply(&b, &stale, 3, 11, 3), 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
+    repair_step s = feed(&p, &h, 1, leader_reply(&b, &stale, 5, 11, 3), 0);
     assert_int_equal(s.action, REPAIR_IGNORE);
     assert_true(s.ask_all);
     assert_non_null(strstr(s.reason, "deposed"));
@@ -240,7 +270,7 @@ static void duplicate_piece_is_ignored(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 3), 0);
     repair_step s = feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 3), 0);
     assert_false(s.restart);
@@ -260,7 +290,7 @@ static void stale_and_foreign_answers_are_ignored(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     feed(&p, &h, 2, leader_reply(&b, &m2, 6, 11, 2), 0);
     assert_int_equal(h.last, 12);
 
@@ -302,7 +332,7 @@ static void silent_leader_then_another_answers(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 3), 1000);
     assert_int_equal(repair_plan_tick(&p, 1000 + REPAIR_SILENT_MS - 1), 0);
     assert_int_equal(repair_plan_ask_to(&p), 1);
@@ -328,7 +358,7 @@ static void silent_leader_that_returns_continues(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 3), 0);
     assert_int_equal(repair_plan_tick(&p, REPAIR_SILENT_MS), 1);
     repair_step s = feed(&p, &h, 1, leader_reply(&b, &m1, 5, 14, 100), 3000);
@@ -347,7 +377,7 @@ static void leader_that_stepped_down_makes_plan_ask_all(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     feed(&p, &h, 1, leader_reply(&b, &m1, 5, 11, 3), 0);
     Lms__PeerFetchReply nl = LMS__PEER_FETCH_REPLY__INIT;
     nl.term = 6;
@@ -403,7 +433,7 @@ static void compacted_leader_snapshot_then_entries_after_it(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     Lms__PeerFetchReply r = compacted_reply(6, 40, 30, 6);
     repair_step s = feed(&p, &h, 2, &r, 0);
     assert_int_equal(s.action, REPAIR_SNAPSHOT);
@@ -448,7 +478,7 @@ static void snapshot_only_from_the_locked_leader_in_its_term(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     assert_non_null(repair_plan_snapshot_ok(&p, 2, 6, 30, 6)); /* no lock */
     feed(&p, &h, 2, leader_reply(&b, &m2, 6, 11, 5), 0); /* holds 11..15 */
     assert_non_null(repair_plan_snapshot_ok(&p, 2, 6, 30, 6)); /* not asked */
@@ -485,7 +515,7 @@ static void newer_leader_while_waiting_for_snapshot(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     Lms__PeerFetchReply r = compacted_reply(6, 40, 30, 6);
     feed(&p, &h, 2, &r, 0);
     repair_step s = feed(&p, &h, 1, leader_reply(&b, &m1, 7, 11, 5), 10);
@@ -510,7 +540,7 @@ static void snapshot_is_the_new_prefix_for_later_restarts(void **state)
     repair_plan p;
     held h = held_init();
     reply_buf b;
-    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+    repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
     Lms__PeerFetchReply r = compacted_reply(6, 40, 30, 6);
     feed(&p, &h, 2, &r, 0);
     install_snapshot(&p, &h, 2, &m2, 30, 10);
@@ -559,7 +589,7 @@ static void random_interleavings_keep_one_leaders_log(void **state)
         held h = held_init();
         reply_buf b;
         int64_t now = 0;
-        repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 0);
+        repair_plan_init(&p, SELF, KEEP, KEEP_TERM, KEEP_TERM, 0);
         for (int i = 0; i < 400 && !p.done; i++) {
             now += (int64_t)(rnd(&x) % 700);
             repair_plan_tick(&p, now);
@@ -692,6 +722,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(deposed_then_new_leader_gives_one_leaders_log),
+        cmocka_unit_test(leader_older_than_own_term_is_ignored),
         cmocka_unit_test(newer_leader_piece_after_prefix_restarts_and_appends),
         cmocka_unit_test(prev_mismatch_restarts_from_prefix),
         cmocka_unit_test(prefix_term_mismatch_is_a_deposed_leader),
