@@ -348,10 +348,13 @@ static void handle_hello(peer_in *in, const Lms__PeerMessage *msg)
         in_close(in);
         return;
     }
-    /* a newer connection from the same node replaces the old one */
-    for (peer_in *o = p->ins; o; o = o->next)
+    /* a newer connection from the same node replaces the old one (the
+     * next pointer is read first: in_close frees o) */
+    for (peer_in *o = p->ins, *next; o; o = next) {
+        next = o->next;
         if (o != in && o->from == h->from && !o->dead)
             in_close(o);
+    }
     in->from = h->from;
     bufferevent_set_timeouts(in->bev, NULL, NULL);
     /* it is back: our link to it need not wait out its backoff */

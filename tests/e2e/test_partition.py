@@ -420,6 +420,31 @@ class TestSlowDisk(PartitionCase):
         self.assertSameData(c.nodes)
 
 
+class TestSecondHelloFromSameMember(ClusterTestCase):
+    """A member that reconnects while its old inbound connection is still
+    up (it restarted behind a partition, a half-open TCP link): the new
+    connection replaces the old one. peer.c freed the old one inside the
+    loop that walked the list, then read its next pointer (found by
+    review; a heap use-after-free under ASan)."""
+
+    def test_a_second_hello_replaces_the_first(self):
+        c = self.cluster
+        a, b = c.nodes[0], c.nodes[1]
+        socks = []
+        try:
+            for _ in range(3):
+                s = socket.create_connection(("127.0.0.1", a.peer_port), timeout=5)
+                s.sendall(hello_frame(c.id, b.node_id, a.node_id))
+                socks.append(s)
+                time.sleep(0.3)
+            self.assertTrue(a.running, "node %d died on a repeated hello from member %d:\n%s"
+                            % (a.node_id, b.node_id, a.log_tail()))
+            self.assertIsNotNone(c.leader(), "the cluster still has a leader")
+        finally:
+            for s in socks:
+                s.close()
+
+
 class TestAddThroughProxy(PartitionCase):
     def test_added_node_is_proxied_too(self):
         c, net = self.cluster, self.cluster.net
