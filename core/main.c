@@ -67,6 +67,7 @@ typedef struct lmsd {
     atomic_int init_done;
     sm_result init_res;
     int exit_code;
+    int accept_log_loss; /* --accept-log-loss (see node_options) */
 } lmsd;
 
 static void usage(FILE *f)
@@ -77,6 +78,9 @@ static void usage(FILE *f)
             "       lmsd --version\n"
             "\n"
             "  -c, --config FILE        run a node with this configuration\n"
+            "      --accept-log-loss    a node alone in its cluster whose command log\n"
+            "                           lost acknowledged entries (damage before its\n"
+            "                           tail) starts without them instead of refusing\n"
             "      --check-config FILE  validate the configuration and its plugins, then exit\n"
             "      --init-admin NAME    create the first admin user; the password is\n"
             "                           read from stdin; only on an empty state\n"
@@ -304,6 +308,7 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                                       c->members[i].client_addr};
     *no = (node_options){.data_dir = c->data_dir,
                          .node_id = c->node_id,
+                         .accept_log_loss = d->accept_log_loss,
                          .on_fatal = on_fatal,
                          .arg = d,
                          .on_applied = on_applied,
@@ -672,17 +677,19 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'C'},
         {"init-admin", required_argument, NULL, 'I'},
+        {"accept-log-loss", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *check = NULL, *admin = NULL;
-    int ch;
+    int ch, accept_log_loss = 0;
     while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config = optarg; break;
         case 'C': check = optarg; break;
         case 'I': admin = optarg; break;
+        case 'L': accept_log_loss = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lmsd %s\n", LMS_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -694,6 +701,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     lmsd d = {0};
+    d.accept_log_loss = accept_log_loss;
     lms_err err = {0};
     if (config_load(check ? check : config, &d.cfg, &err) != LMS_OK) {
         fprintf(stderr, "lmsd: %s\n", err.msg);

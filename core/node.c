@@ -533,6 +533,19 @@ static int reconcile(node *n, wal *w, uint64_t storage_applied,
 {
     uint64_t last = wal_last_index(w);
     if (lone_voter(boot, n->opts.node_id)) {
+        if (wal_cut_kind(w) == WAL_CUT_DAMAGED && !n->opts.accept_log_loss)
+            return lms_err_set(err, LMS_DATA_LOSS,
+                               "the command log in %s/wal lost entries after "
+                               "%llu that this node may have acknowledged "
+                               "(see the log's ERROR lines), and it has no "
+                               "other member to refill them from: restore "
+                               "the data dir from a backup, or start once "
+                               "with --accept-log-loss to go on without them",
+                               n->opts.data_dir, (unsigned long long)last);
+        if (wal_cut_kind(w) == WAL_CUT_DAMAGED)
+            log_warn("--accept-log-loss: starting from a command log that "
+                     "ends at %llu; acknowledged entries after it may be "
+                     "lost", (unsigned long long)last);
         if (storage_applied <= last)
             return LMS_OK;
         return lms_err_set(err, LMS_DATA_LOSS,

@@ -47,6 +47,11 @@ typedef struct node_member {
 typedef struct node_options {
     const char *data_dir;
     uint64_t node_id;
+    /* A cluster of one voter whose log lost entries it may have
+     * acknowledged (damage before the tail: no other member can refill
+     * them) refuses to start (LMS_DATA_LOSS) unless this is set, when it
+     * starts without them and says so (lmsd --accept-log-loss). */
+    int accept_log_loss;
     /* called on the loop when the node cannot go on (log or storage I/O
      * failed); lmsd stops. */
     void (*on_fatal)(void *arg, const char *msg);

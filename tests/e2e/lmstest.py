@@ -495,13 +495,15 @@ class Node:
                                  % (name, p.returncode, p.stderr.decode(errors="replace")))
         return p
 
-    def start(self, timeout=20.0):
+    def start(self, timeout=20.0, args=()):
+        """Start lmsd (with extra command-line args) and wait until it serves."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         for attempt in range(5):
             log = self._open_log()
             log.write(b"--- lmsd start (port %d)\n" % self.port)
             log.flush()
-            self.proc = subprocess.Popen([lmsd_path(), "--config", self.config_path],
+            self.proc = subprocess.Popen([lmsd_path(), "--config", self.config_path]
+                                         + list(args),
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          env=dict(os.environ, **self.env))
             try:

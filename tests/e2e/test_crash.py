@@ -13,9 +13,11 @@
   the node restarts with all its data; sessions survive restarts.
 """
 
+import glob
 import os
 import random
 import signal
+import struct
 import threading
 import time
 import unittest
@@ -288,6 +290,72 @@ class CrashTest(E2ETestCase):
         self.node.kill9()
         self.node.start()
         self.assertEqual(self.snapshot(tokens), before, "state after a SIGKILL restart")
+
+    def test_lone_node_refuses_a_log_that_lost_entries(self):
+        """A node alone in its cluster whose command log was damaged before
+        its tail (valid records after a bad one: entries it fsynced, and may
+        have acknowledged, are gone) has no member to refill them from. It
+        refuses to start, saying what to do, unless told to go on without
+        them (--accept-log-loss). The storage is put back to an older copy
+        first, as a power loss with synchronous=NORMAL may leave it, so the
+        lost entries are not in the database either."""
+        nd = self.node
+        ask = lambda t: self.ok(self.w["stud1"].run("ask", "--course", "CS101",
+                                                    "--instructor", "--title", t, t), t)
+        for i in range(3):
+            ask("early-%d" % i)
+        nd.stop()
+        dbs = glob.glob(os.path.join(nd.data_dir, "lms.db*"))
+        saved = {}
+        for p in dbs:
+            with open(p, "rb") as f:
+                saved[p] = f.read()
+        nd.start()
+        late = ["late-%d" % i for i in range(12)]
+        for t in late:
+            ask(t)
+        nd.stop()
+        for p in glob.glob(os.path.join(nd.data_dir, "lms.db*")):
+            os.unlink(p)
+        for p, data in saved.items():
+            with open(p, "wb") as f:
+                f.write(data)
+        seg = sorted(glob.glob(os.path.join(nd.data_dir, "wal", "wal-*.log")))[-1]
+        with open(seg, "rb") as f:
+            data = f.read()
+        recs, off = [], 0
+        while off + 24 <= len(data):  # u32 length, u32 crc, u64 index, u64 term
+            ln, = struct.unpack_from("<I", data, off)
+            index, = struct.unpack_from("<Q", data, off + 8)
+            recs.append((index, off, ln))
+            off += 8 + ln
+        index, off, ln = recs[-6]  # valid records follow it: damage, not a tail
+        with open(seg, "r+b") as f:
+            f.seek(off + 8 + ln - 1)
+            b = f.read(1)
+            f.seek(off + 8 + ln - 1)
+            f.write(bytes([b[0] ^ 0x20]))
+        with self.assertRaises(AssertionError, msg="lmsd started on a log that lost entries"):
+            nd.start(timeout=10)
+        log = nd.log_text()
+        self.assertIn("corruption before the tail", log)
+        self.assertIn("no other member to refill them from", log)
+        self.assertIn("--accept-log-loss", log)
+
+        nd.start(args=["--accept-log-loss"])
+        self.assertIn("--accept-log-loss: starting from a command log that ends at %d"
+                      % (index - 1), nd.log_text())
+        doc = self.ok(self.w["teach1"].run("queries", "--course", "CS101", "--all",
+                                           json=True), "list queries")
+        got = {q["text"] for q in doc["queries"]}
+        for i in range(3):
+            self.assertIn("early-%d" % i, got)
+        self.assertNotIn(late[-1], got, "an entry after the damage")
+        self.assertTrue(any(t in got for t in late), "the entries before the damage")
+        ask("after")
+        nd.stop()
+        nd.start()  # the log is whole again: no flag needed
+        self.ok(self.w["teach1"].run("queries", "--course", "CS101", "--all"), "serving")
 
     def test_sigterm_with_pipelined_writes_in_flight(self):
         """SIGTERM while raw connections keep 10 writes each in flight:
