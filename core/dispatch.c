@@ -491,6 +491,12 @@ static void refuse_proposal(req *r, const lms_err *err)
 static void on_answer_confirmed(void *arg, int status)
 {
     req *r = arg;
+    /* Only a barrier in the term the request was taken in vouches for the
+     * state it read: a leader deposed and elected again meanwhile (during
+     * a slow work or tutor stage) may have missed another leader's writes
+     * before it read. The client asks again. */
+    if (status == LMS_OK && node_term(r->d->o.node) != r->term)
+        status = LMS_NOT_LEADER;
     if (status == LMS_OK) {
         respond(r);
         return;
@@ -692,6 +698,7 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
          * apply decides, and a deposed leader cannot commit. Only an
          * answer decided before proposing waits for one (respond_confirmed). */
         r->unconfirmed = 1;
+        r->term = node_term(d->o.node);
         on_barrier(r, LMS_OK);
     } else if (node_read_barrier(d->o.node, on_barrier, r) != LMS_OK) {
         conn_send(c, not_leader_frame(d, msg->id));

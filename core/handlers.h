@@ -97,6 +97,7 @@ struct req {
     req *batch_next;   /* engine: the next request of its prepare batch */
     int unconfirmed;   /* engine: a write that skipped the read barrier; an
                         * answer decided before proposing waits for one */
+    uint64_t term;     /* engine: the leader's term when it took the request */
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
 
     /* handler scratch, lives as long as the request */

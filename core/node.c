@@ -782,6 +782,7 @@ const char *node_leader_client_addr(const node *n) { return n->leader_client; }
 int node_peer_port(const node *n) { return n->peers ? peer_port(n->peers) : 0; }
 uint64_t node_last_index(const node *n) { return raft_get_last_index(n->r); }
 uint64_t node_commit_index(const node *n) { return raft_get_commit(n->r); }
+uint64_t node_term(const node *n) { return n->r ? raft_get_term(n->r) : 0; }
 uint64_t node_applied_index(const node *n) { return n->applied; }
 
 void node_close(node *n)

@@ -196,6 +196,7 @@ void node_get_status(node *n, node_status *st);
 
 uint64_t node_last_index(const node *n);
 uint64_t node_commit_index(const node *n);
+uint64_t node_term(const node *n); /* Raft's current term */
 uint64_t node_applied_index(const node *n);
 
 /* Stop: no more proposals or reads (those waiting are answered
