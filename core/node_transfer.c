@@ -658,9 +658,19 @@ static void recv_done(void *arg)
     free(j);
 }
 
+/* Loop: the end of a job whose outcome nobody waits for (an abort, a
+ * discard). */
+static void free_recv(void *arg)
+{
+    free(arg);
+}
+
+/* Queue j on the I/O thread; done (recv_done) counts in n->recv.jobs, a
+ * job without one is freed once it ran. */
 static void submit_recv(node *n, recv_job *j, workers_fn done)
 {
-    if (!n->snap_io || workers_submit(n->snap_io, recv_work, done, j) < 0) {
+    if (!n->snap_io ||
+        workers_submit(n->snap_io, recv_work, done ? done : free_recv, j) < 0) {
         free(j);
         n->recv.active = n->recv.finishing = 0;
         return;
