@@ -65,6 +65,13 @@ typedef struct snap_send {
     uint64_t next;    /* the next offset to read and send */
     uint64_t acked;   /* bytes the member said it holds */
     int64_t started_ms, progress_ms;
+    /* The pin: the log is not compacted past meta.index for this member
+     * (node_transfer_keep) while the stream runs, and once it completed
+     * until the member's match reaches the compaction point, or until
+     * pin_until_ms. A failed stream ends it. */
+    int pinned;
+    uint64_t pin_match;   /* the member's match when the stream began */
+    int64_t pin_until_ms; /* set when the stream completes */
 } snap_send;
 
 /* The snapshot being received from the leader (node_transfer.c). */
@@ -227,8 +234,14 @@ void node_snapshot_send(node *n, uint64_t to);
  * for the snapshot it needs: stream the newest one unless a stream to it
  * is under way. Raft is told nothing of this stream's outcome. */
 void node_snapshot_send_repair(node *n, uint64_t to);
-/* Leader: stop every stream (leadership lost, closing). */
+/* Leader: stop every stream (leadership lost, closing); their pins go. */
 void node_snapshot_stop_sending(node *n);
+/* Compaction would drop the log up to `to`: how far it may go without
+ * taking the entries after a snapshot being streamed, or just installed,
+ * that its member asks for next. A pin that would keep more than
+ * cap bytes of entries the compaction would drop ends here (logged): the
+ * member will need a newer snapshot. */
+uint64_t node_transfer_keep(node *n, uint64_t to, uint64_t cap);
 /* Peer port callbacks. */
 void node_snapshot_on_chunk(node *n, uint64_t from,
                             const Lms__PeerSnapshotChunk *c);

@@ -17,6 +17,16 @@
  * segments that lie below that point, and all but the two newest snapshot
  * files are removed.
  *
+ * Keeping the entries after a snapshot being sent. A leader compacts
+ * neither log past a snapshot it streams to a member, nor past the
+ * entries that member needs right after it, until it caught up or for a
+ * grace period after the stream (node_transfer_keep): otherwise, under
+ * steady writes, a slow stream's receiver needs the next snapshot, and
+ * the next, and never catches up. The entries kept that way are capped
+ * at snapshot_bytes: past that, compaction proceeds (a warning says so)
+ * and the member needs a newer snapshot. A stream's open file keeps the
+ * snapshot's data readable when pruning removes its name.
+ *
  * Sending and receiving one: node_transfer.c. Once a follower holds the
  * leader's file (durable, under its temp name), Raft gets the
  * RAFT_MSG_SNAPSHOT; if Raft installs it (rd.snapshot in a ready), the
@@ -387,7 +397,9 @@ static uint64_t all_have(node *n)
 
 /* Behind snapshot index: the in-memory log and the command log's whole
  * segments. full (the node is idle): everything every member has, not
- * only what the trailing window lets go. */
+ * only what the trailing window lets go. Never past a snapshot being
+ * streamed to a member, nor the entries it needs right after it
+ * (node_transfer_keep), unless they would hold more than snapshot_bytes. */
 static void compact(node *n, uint64_t index, int full)
 {
     uint64_t to = compact_point(n, index);
@@ -399,6 +411,8 @@ static void compact(node *n, uint64_t index, int full)
     }
     if (to > n->applied)
         to = n->applied;
+    if (to > n->compacted)
+        to = node_transfer_keep(n, to, policy_bytes(n));
     if (to <= n->compacted)
         return;
     int rc = raft_compact(n->r, to);

@@ -15,6 +15,8 @@
  * member gets no new stream for SNAP_RETRY_MS. A member repairing its
  * log (Raft not running there yet) asks for a stream itself
  * (node_snapshot_send_repair); Raft hears nothing of how that one ends.
+ * Every stream pins its snapshot: compaction keeps the entries after it
+ * until the member caught up (node_transfer_keep, below).
  *
  * Receiving (follower). Chunks must come in order; each is acknowledged
  * once written. After the last the file is made durable, still under its
@@ -53,6 +55,7 @@
 #define SNAP_RETRY_MS 1000    /* after a failed stream, before the next one */
 #define SNAP_KEEPALIVE_MS 1000 /* receiver, while its writes are queued */
 #define RECV_IDLE_MS 30000    /* receiver: nothing from the leader this long */
+#define PIN_GRACE_MS 30000    /* a completed stream's pin, at most this long */
 
 static void ack_to(node *n, uint64_t to, uint64_t stream, uint64_t index,
                    uint64_t received, int done, const char *error)
@@ -109,6 +112,7 @@ typedef struct read_job {
     size_t slot;
     uint64_t stream, offset;
     size_t len;
+    int open_only; /* the stream's first job: open the file, read nothing */
     int last, rc;
     lms_err err;
     uint8_t data[];
@@ -136,6 +140,10 @@ static void end_send(node *n, snap_send *s, int ok)
     release(n, s);
     if (!ok)
         s->retry_ms = mono_ms() + SNAP_RETRY_MS;
+    if (ok)
+        s->pin_until_ms = mono_ms() + PIN_GRACE_MS;
+    else
+        s->pinned = 0; /* the next stream pins its own snapshot */
     if (n->r && !n->closing && !n->failed && !s->repair) {
         raft_report_snapshot(n->r, s->to, ok);
         node_schedule_pump(n);
@@ -159,6 +167,8 @@ static void read_work(void *arg)
         j->err = f->err;
         return;
     }
+    if (j->open_only)
+        return;
     j->rc = snapshot_reader_read(&f->rd, j->offset, j->data, &len, &last,
                                  &j->err);
     if (j->rc == LMS_OK && (len != j->len || last != j->last))
@@ -181,6 +191,10 @@ static void read_done(void *arg)
                  (unsigned long long)s->meta.index, (unsigned long long)s->to,
                  j->err.msg);
         end_send(n, s, 0);
+        free_read(n, j);
+        return;
+    }
+    if (j->open_only) {
         free_read(n, j);
         return;
     }
@@ -243,6 +257,37 @@ static void send_chunks(node *n, snap_send *s)
     }
 }
 
+/* Queue the stream's first job: open its file now rather than at the
+ * first read, which snapshot_rate may hold back for a second or more
+ * while other streams spend the budget (pruning could take the file's
+ * name meanwhile). Jobs run in order, so every read finds it open. */
+static int queue_open(node *n, snap_send *s)
+{
+    read_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->n = n;
+    j->f = s->file;
+    j->slot = (size_t)(s - n->sends);
+    j->stream = s->stream;
+    j->open_only = 1;
+    if (workers_submit(n->snap_io, read_work, read_done, j) < 0) {
+        free(j);
+        return -1;
+    }
+    s->file->refs++;
+    return 0;
+}
+
+/* Member id's match index in rs (0 if rs does not list it). */
+static uint64_t match_in(const raft_status *rs, uint64_t id)
+{
+    for (unsigned i = 0; i < rs->n_peers; i++)
+        if (rs->peers[i].id == id)
+            return rs->peers[i].match;
+    return 0;
+}
+
 void node_snapshot_send(node *n, uint64_t to)
 {
     snap_send *s = NULL;
@@ -256,6 +301,8 @@ void node_snapshot_send(node *n, uint64_t to)
     }
     if (s && s->active)
         release(n, s); /* Raft asks again: start over (reads in flight drop) */
+    if (s)
+        s->pinned = 0; /* a stream that starts pins its own snapshot */
     if (s && s->to == to && mono_ms() < s->retry_ms) {
         raft_report_snapshot(n->r, to, 0); /* too soon after a failure */
         return;
@@ -288,9 +335,18 @@ void node_snapshot_send(node *n, uint64_t to)
     s->next = s->acked = 0;
     s->epoch = peer_epoch(n->peers, to);
     s->started_ms = s->progress_ms = mono_ms();
+    raft_status rs;
+    raft_status_get(n->r, &rs);
+    s->pinned = 1;
+    s->pin_match = match_in(&rs, to);
+    s->pin_until_ms = 0;
     log_info("sending snapshot %llu (%llu bytes) to member %llu",
              (unsigned long long)s->meta.index, (unsigned long long)s->size,
              (unsigned long long)to);
+    if (queue_open(n, s) < 0) {
+        end_send(n, s, 0);
+        return;
+    }
     send_chunks(n, s);
 }
 
@@ -340,8 +396,96 @@ void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)
 
 void node_snapshot_stop_sending(node *n)
 {
-    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++)
+    for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
         release(n, &n->sends[i]); /* reads in flight are dropped */
+        n->sends[i].pinned = 0;   /* a follower compacts as it likes */
+    }
+}
+
+/* ---- keeping the log after a snapshot being sent ---------------------------
+ *
+ * A member that needs a snapshot S asks for the entries after S once it
+ * installed S (Raft's probe, or log repair's fetch). Under steady writes
+ * the leader takes several snapshots while a slow stream runs and would
+ * compact past S + 1 meanwhile: the member would then need the next
+ * snapshot, and the next, and never catch up. So each stream pins S:
+ * compaction stops at S while the stream runs, and once it completed at
+ * the member's match (S until the member's match moves past both S and
+ * what it was when the stream began, which a repairing member's stale
+ * match may exceed), until that match reaches the compaction point (the
+ * member follows from the trailing window like any other) or for
+ * PIN_GRACE_MS. A failed stream, a lost leadership or too many bytes end
+ * a pin earlier. */
+
+/* Where slot s's pin holds the log from (the entries after it stay), or 0
+ * if it holds nothing below `to` any more (then it is over). */
+static uint64_t pin_of(const node *n, snap_send *s, const raft_status *rs,
+                       uint64_t to, int64_t now)
+{
+    if (!s->pinned)
+        return 0;
+    /* A stream starts with the newest snapshot, which compaction never
+     * passes, and its pin then holds compaction: the log still holds
+     * every entry after the snapshot being sent. */
+    LMS_ASSERT(!s->active || s->meta.index >= n->compacted);
+    if (s->active)
+        return s->meta.index;
+    uint64_t match = match_in(rs, s->to);
+    uint64_t from = s->meta.index;
+    if (match > from && match > s->pin_match)
+        from = match;
+    if (from >= to) {
+        s->pinned = 0; /* it follows from the trailing window now */
+        return 0;
+    }
+    if (now >= s->pin_until_ms) {
+        log_warn("member %llu is still at %llu %d s after it received "
+                 "snapshot %llu: the log is compacted past it again (it may "
+                 "need a newer snapshot)", (unsigned long long)s->to,
+                 (unsigned long long)from, PIN_GRACE_MS / 1000,
+                 (unsigned long long)s->meta.index);
+        s->pinned = 0;
+        return 0;
+    }
+    return from;
+}
+
+/* Bytes of entry data in (from, to] still in memory, counting stops once
+ * past cap. */
+static uint64_t held_bytes(node *n, uint64_t from, uint64_t to, uint64_t cap)
+{
+    uint64_t bytes = 0;
+    raft_entry e;
+    for (uint64_t i = from + 1; i <= to && bytes <= cap; i++)
+        if (raft_entry_at(n->r, i, &e) == RAFT_OK)
+            bytes += e.data ? e.data->len : 0;
+    return bytes;
+}
+
+uint64_t node_transfer_keep(node *n, uint64_t to, uint64_t cap)
+{
+    raft_status rs;
+    raft_status_get(n->r, &rs);
+    int64_t now = mono_ms();
+    for (;;) {
+        snap_send *low = NULL;
+        uint64_t keep = to;
+        for (size_t i = 0; i < RAFT_MAX_SERVERS; i++) {
+            uint64_t from = pin_of(n, &n->sends[i], &rs, to, now);
+            if (from && from < keep) {
+                keep = from;
+                low = &n->sends[i];
+            }
+        }
+        if (!low || held_bytes(n, keep, to, cap) <= cap)
+            return keep;
+        log_warn("keeping the log after %llu for member %llu (snapshot %llu) "
+                 "would hold more than %llu bytes of entries: compacting past "
+                 "it; the member will need a newer snapshot",
+                 (unsigned long long)keep, (unsigned long long)low->to,
+                 (unsigned long long)low->meta.index, (unsigned long long)cap);
+        low->pinned = 0; /* the loop ends: one pin fewer each time */
+    }
 }
 
 /* ---- receiving (follower) -------------------------------------------------- */
@@ -517,9 +661,19 @@ static void recv_done(void *arg)
     free(j);
 }
 
+/* Loop: the end of a job whose outcome nobody waits for (an abort, a
+ * discard). */
+static void free_recv(void *arg)
+{
+    free(arg);
+}
+
+/* Queue j on the I/O thread; done (recv_done) counts in n->recv.jobs, a
+ * job without one is freed once it ran. */
 static void submit_recv(node *n, recv_job *j, workers_fn done)
 {
-    if (!n->snap_io || workers_submit(n->snap_io, recv_work, done, j) < 0) {
+    if (!n->snap_io ||
+        workers_submit(n->snap_io, recv_work, done ? done : free_recv, j) < 0) {
         free(j);
         n->recv.active = n->recv.finishing = 0;
         return;

@@ -53,6 +53,7 @@ import unittest
 
 from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, titles,
                      wait_until)
+from test_cluster import Writers
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
 
@@ -635,6 +636,114 @@ class TestLongStream(SnapshotTestCase):
         self.ask("after", 3)
         c.wait_caught_up(timeout=60)
         self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+
+class TestCatchUpUnderLoad(SnapshotTestCase):
+    """Issue 8: a follower that needs a snapshot must catch up while writes
+    go on. The leader snapshots every 10 entries and keeps 5 behind each;
+    at 512 KiB/s a 3 MB snapshot streams for about 6 s, long enough for
+    the leader to compact far past it. The leader keeps the entries after
+    the snapshot being sent (node_snapshot.c, "Keeping the entries after a
+    snapshot being sent"), so the follower installs it once and then
+    follows the log; without that it needed the next snapshot, and the
+    next, and never caught up."""
+    RAFT = dict(RAFT, snapshot_entries=10, keep_entries=5, snapshot_rate="512KiB")
+
+    def test_follower_catches_up_with_one_install_while_writes_go_on(self):
+        c = self.cluster
+        self.ask("a", 5)
+        c.wait_caught_up()
+        leader = c.leader()
+        lagging = [nd for nd in c.nodes if nd is not leader][0]
+        lagging.stop()
+        last, _ = wal_last(lagging)
+        blob = self.upload("Big", 3 << 20)
+        self.ask("down", 20)
+        compacted_past(leader, last)
+        load = Writers(self.w, ["stud1", "stud2"], "load")
+        load.start()
+        try:
+            load.wait_acks(5)
+            lagging.start()
+            wait_until(lambda: "installed snapshot" in lagging.log_text(), timeout=90,
+                       what="node %d installs a snapshot" % lagging.node_id)
+            # Caught up while the writers go on: it applies what the
+            # leader had committed a moment ago, then keeps up for a while.
+            for _ in range(3):
+                commit = c.status()["commit"]
+
+                def applied():
+                    ms = [m for m in c.status()["members"] if m["id"] == lagging.node_id]
+                    return ms and ms[0]["applied"] >= commit
+                wait_until(applied, timeout=30, what="node %d applies up to %d while "
+                           "writes go on" % (lagging.node_id, commit))
+                load.wait_acks(len(load.acked) + 20, timeout=60)
+        finally:
+            load.finish()
+        c.wait_caught_up(timeout=60)
+        installs = lagging.log_text().count("installed snapshot")
+        self.assertEqual(installs, 1, "snapshots node %d installed to catch up "
+                         "(expected 1, got %d)" % (lagging.node_id, installs))
+        # Once it caught up, the leader compacts past the snapshot again.
+        streamed = int(leader.log_text().split("sending snapshot ")[1].split()[0])
+        compacted_past(leader, streamed)
+        self.assertNotIn("would hold more than", leader.log_text())
+        self.asked += load.acked
+        super(SnapshotTestCase, self).assertExactlyOnce(
+            c.nodes, self.asked, [t for t, _, _ in load.failed])
+        self.assertSameData(c.nodes)
+        size, sha = materials(lagging)["Big"]
+        self.assertEqual((size, sha), (len(blob), hashlib.sha256(blob).digest()))
+
+
+class TestKeptEntriesCap(SnapshotTestCase):
+    """The entries kept for a snapshot's receiver are capped at
+    snapshot_bytes (64 KiB here, the smallest allowed): a 3 MB stream at
+    256 KiB/s runs for about 12 s, and a 128 KiB material uploaded
+    meanwhile passes the cap. The leader then compacts past the snapshot
+    (a warning says so) and the receiver needs a newer one: it catches up
+    once the writes stop."""
+    RAFT = dict(RAFT, snapshot_entries=10, keep_entries=5, snapshot_rate="256KiB",
+                snapshot_bytes="64KiB")
+
+    def test_past_the_cap_the_leader_compacts_and_the_receiver_takes_a_newer_snapshot(self):
+        c = self.cluster
+        self.ask("a", 5)
+        c.wait_caught_up()
+        leader = c.leader()
+        lagging = [nd for nd in c.nodes if nd is not leader][0]
+        lagging.stop()
+        last, _ = wal_last(lagging)
+        self.upload("Big", 3 << 20)
+        self.ask("down", 20)
+        compacted_past(leader, last)
+        load = Writers(self.w, ["stud1", "stud2"], "load")
+        load.start()
+        try:
+            lagging.start()
+            wait_until(lambda: "receiving snapshot" in lagging.log_text(), timeout=20,
+                       what="node %d receives a snapshot" % lagging.node_id)
+            self.upload("Mid", 128 << 10)
+            wait_until(lambda: "would hold more than" in leader.log_text(), timeout=20,
+                       what="the leader stops keeping the entries after the snapshot "
+                       "it streams to node %d" % lagging.node_id)
+            self.assertNotIn("installed snapshot", lagging.log_text(),
+                             "the cap is passed while the stream runs")
+            warning = [ln for ln in leader.log_text().splitlines()
+                       if "would hold more than" in ln][0]
+            self.assertIn("WARN", warning)
+            self.assertIn("member %d " % lagging.node_id, warning)
+            self.assertIn("will need a newer snapshot", warning)
+        finally:
+            load.finish()
+        c.wait_caught_up(timeout=90)
+        installs = lagging.log_text().count("installed snapshot")
+        self.assertGreaterEqual(installs, 2, "snapshots node %d installed (expected "
+                                "a newer one after the first)" % lagging.node_id)
+        self.asked += load.acked
+        super(SnapshotTestCase, self).assertExactlyOnce(
+            c.nodes, self.asked, [t for t, _, _ in load.failed])
         self.assertSameData(c.nodes)
 
 
