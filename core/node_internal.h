@@ -234,6 +234,11 @@ void node_snapshot_send(node *n, uint64_t to);
  * for the snapshot it needs: stream the newest one unless a stream to it
  * is under way. Raft is told nothing of this stream's outcome. */
 void node_snapshot_send_repair(node *n, uint64_t to);
+/* Acknowledge a snapshot stream to member `to`: bytes received, done, or
+ * an error (NULL: none) that ends the stream on the sender. */
+void node_snapshot_ack_to(node *n, uint64_t to, uint64_t stream,
+                          uint64_t index, uint64_t received, int done,
+                          const char *error);
 /* Leader: stop every stream (leadership lost, closing); their pins go. */
 void node_snapshot_stop_sending(node *n);
 /* Compaction would drop the log up to `to`: how far it may go without

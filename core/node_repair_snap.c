@@ -38,20 +38,6 @@
 
 typedef unsigned long long ull;
 
-static void ack(node *n, uint64_t to, const Lms__PeerSnapshotChunk *c,
-                uint64_t index, uint64_t received, int done, const char *error)
-{
-    Lms__PeerSnapshotAck a = LMS__PEER_SNAPSHOT_ACK__INIT;
-    a.stream = c->stream;
-    a.index = index;
-    a.received = received;
-    a.done = done;
-    a.error = (char *)(error ? error : "");
-    Lms__PeerMessage msg = LMS__PEER_MESSAGE__INIT;
-    msg.body_case = LMS__PEER_MESSAGE__BODY_SNAPSHOT_ACK;
-    msg.snapshot_ack = &a;
-    peer_send(n->peers, to, &msg);
-}
 
 /* Give up the stream being received: its temp file goes. */
 static void drop(repair_rx *x)
@@ -80,7 +66,7 @@ static void refuse(node *n, uint64_t from, const Lms__PeerSnapshotChunk *c,
         held = x->rx.received;
         drop(x);
     }
-    ack(n, from, c, index, held, 0, why);
+    node_snapshot_ack_to(n, from, c->stream, index, held, 0, why);
 }
 
 /* Chunk c opens a new stream: the temp file starts over. */
@@ -176,13 +162,14 @@ static void finish_stream(node *n, uint64_t from, const Lms__PeerSnapshotChunk *
         /* the store may be the snapshot's or the old one: the next start
          * repairs again (the storage is ahead of the log) */
         snapshot_remove_recv(n->snap_dir, meta.index, NULL);
-        ack(n, from, c, meta.index, 0, 0, "the snapshot could not be installed");
+        node_snapshot_ack_to(n, from, c->stream, meta.index, 0, 0,
+                             "the snapshot could not be installed");
         lms_err_set(&rp->err, rc, "log repair: installing snapshot %llu of "
                     "member %llu: %s", (ull)meta.index, (ull)from, e.msg);
         node_repair_fail(n);
         return;
     }
-    ack(n, from, c, meta.index, x->total, 1, NULL);
+    node_snapshot_ack_to(n, from, c->stream, meta.index, x->total, 1, NULL);
     log_warn("log repair: installed the leader's snapshot %llu (term %llu, "
              "%llu bytes in %lld ms) from member %llu; fetching the entries "
              "after it", (ull)meta.index, (ull)meta.term, (ull)x->total,
@@ -246,5 +233,6 @@ void node_repair_on_chunk(node *n, uint64_t from,
     if (c->last)
         finish_stream(n, from, c);
     else
-        ack(n, from, c, index, x->rx.received, 0, NULL);
+        node_snapshot_ack_to(n, from, c->stream, index, x->rx.received, 0,
+                             NULL);
 }

@@ -57,8 +57,9 @@
 #define RECV_IDLE_MS 30000    /* receiver: nothing from the leader this long */
 #define PIN_GRACE_MS 30000    /* a completed stream's pin, at most this long */
 
-static void ack_to(node *n, uint64_t to, uint64_t stream, uint64_t index,
-                   uint64_t received, int done, const char *error)
+void node_snapshot_ack_to(node *n, uint64_t to, uint64_t stream,
+                          uint64_t index, uint64_t received, int done,
+                          const char *error)
 {
     Lms__PeerSnapshotAck a = LMS__PEER_SNAPSHOT_ACK__INIT;
     a.stream = stream;
@@ -638,7 +639,8 @@ static void recv_done(void *arg)
         log_warn("snapshot %llu from member %llu: %s",
                  (unsigned long long)j->index, (unsigned long long)rv->from,
                  j->err.msg);
-        ack_to(n, rv->from, j->stream, j->index, rv->written, 0, j->err.msg);
+        node_snapshot_ack_to(n, rv->from, j->stream, j->index, rv->written, 0,
+                             j->err.msg);
         rv->active = rv->finishing = 0; /* the job removed its file */
         free(j);
         return;
@@ -646,7 +648,8 @@ static void recv_done(void *arg)
     rv->written = j->offset + j->len;
     rv->acked_ms = mono_ms();
     if (!j->last) {
-        ack_to(n, rv->from, j->stream, j->index, rv->written, 0, NULL);
+        node_snapshot_ack_to(n, rv->from, j->stream, j->index, rv->written, 0,
+                             NULL);
         free(j);
         return;
     }
@@ -656,7 +659,7 @@ static void recv_done(void *arg)
              (unsigned long long)j->total,
              (long long)(mono_ms() - rv->started_ms));
     step_snapshot(n, rv, j->index);
-    ack_to(n, rv->from, j->stream, j->index, j->total, 1, NULL);
+    node_snapshot_ack_to(n, rv->from, j->stream, j->index, j->total, 1, NULL);
     node_schedule_pump(n);
     free(j);
 }
@@ -691,7 +694,7 @@ static int open_stream(node *n, uint64_t from, const Lms__PeerSnapshotChunk *c,
         char why[120];
         snprintf(why, sizeof why, "expected offset 0, got %llu",
                  (unsigned long long)c->offset);
-        ack_to(n, from, c->stream, meta->index, 0, 0, why);
+        node_snapshot_ack_to(n, from, c->stream, meta->index, 0, 0, why);
         return 0;
     }
     rv->active = 1;
@@ -719,7 +722,7 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
     char why[300];
     uint64_t index = c->meta ? c->meta->index : 0;
     if (!c->meta || peer_meta_from_pb(c->meta, &meta) != RAFT_OK) {
-        ack_to(n, from, c->stream, index, 0, 0,
+        node_snapshot_ack_to(n, from, c->stream, index, 0, 0,
                "the chunk's metadata does not decode");
         return;
     }
@@ -727,24 +730,24 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
         snprintf(why, sizeof why, "stale term %llu (this node is at %llu)",
                  (unsigned long long)c->term,
                  (unsigned long long)raft_get_term(n->r));
-        ack_to(n, from, c->stream, index, 0, 0, why);
+        node_snapshot_ack_to(n, from, c->stream, index, 0, 0, why);
         return;
     }
     int same = rv->active && rv->from == from && rv->meta.index == index &&
                rv->stream == c->stream;
     if (rv->finishing && !same) {
-        ack_to(n, from, c->stream, index, 0, 0,
+        node_snapshot_ack_to(n, from, c->stream, index, 0, 0,
                "busy finishing another snapshot");
         return;
     }
     if (rv->sealed) { /* its file must not be touched before it is renamed */
-        ack_to(n, from, c->stream, index, 0, 0,
+        node_snapshot_ack_to(n, from, c->stream, index, 0, 0,
                "busy installing another snapshot");
         return;
     }
     if (rv->active && !same) {
         if (c->offset != 0) {
-            ack_to(n, from, c->stream, index, 0, 0,
+            node_snapshot_ack_to(n, from, c->stream, index, 0, 0,
                    "receiving another snapshot");
             return;
         }
@@ -761,25 +764,25 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
         snprintf(why, sizeof why, "chunk at %llu (%zu bytes) does not fit the "
                  "%llu announced", (unsigned long long)c->offset, c->data.len,
                  (unsigned long long)rv->total);
-        ack_to(n, from, c->stream, index, rv->written, 0, why);
+        node_snapshot_ack_to(n, from, c->stream, index, rv->written, 0, why);
         drop_stream(n);
         return;
     }
     if (c->offset + c->data.len <= rv->queued && c->offset < rv->queued) {
-        ack_to(n, from, c->stream, index, rv->written, 0, NULL); /* a resend */
+        node_snapshot_ack_to(n, from, c->stream, index, rv->written, 0, NULL); /* a resend */
         return;
     }
     if (c->offset != rv->queued) {
         snprintf(why, sizeof why, "chunk at %llu, expected %llu",
                  (unsigned long long)c->offset,
                  (unsigned long long)rv->queued);
-        ack_to(n, from, c->stream, index, rv->written, 0, why);
+        node_snapshot_ack_to(n, from, c->stream, index, rv->written, 0, why);
         drop_stream(n);
         return;
     }
     recv_job *j = calloc(1, sizeof *j + c->data.len);
     if (!j) {
-        ack_to(n, from, c->stream, index, rv->written, 0, "out of memory");
+        node_snapshot_ack_to(n, from, c->stream, index, rv->written, 0, "out of memory");
         drop_stream(n);
         return;
     }
@@ -798,7 +801,7 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
     rv->finishing = c->last;
     submit_recv(n, j, recv_done);
     if (!rv->active)
-        ack_to(n, from, c->stream, index, rv->written, 0, "the node is stopping");
+        node_snapshot_ack_to(n, from, c->stream, index, rv->written, 0, "the node is stopping");
 }
 
 /* ---- the clock, start, stop ------------------------------------------------ */
@@ -845,7 +848,7 @@ void node_transfer_tick(node *n)
     snap_recv *rv = &n->recv;
     if (rv->active && rv->jobs && now - rv->acked_ms >= SNAP_KEEPALIVE_MS) {
         rv->acked_ms = now; /* writes queued: still alive */
-        ack_to(n, rv->from, rv->stream, rv->meta.index, rv->written, 0, NULL);
+        node_snapshot_ack_to(n, rv->from, rv->stream, rv->meta.index, rv->written, 0, NULL);
     }
     if (rv->active && !rv->jobs && now - rv->progress_ms > RECV_IDLE_MS) {
         log_warn("snapshot %llu from member %llu: abandoned (nothing for %d s)",
