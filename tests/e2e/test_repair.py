@@ -26,57 +26,24 @@ past it; a 1.5 MB material makes the snapshot span several chunks.
   most once.
 """
 
-import glob
 import hashlib
 import os
 import unittest
 
-from lmstest import ClusterTestCase, World, db_rows, titles, wait_until
+import test_cluster
+import test_snapshot
+from lmstest import wait_until
 from test_cluster import Writers
+from test_snapshot import materials, titles
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
+# one bit in the middle of the last segment (modules imported whole, so
+# that their test classes are not run again here)
+flip_byte = test_cluster.TestFailures.flip_byte
 
 
-def materials(node):
-    return {t: (size, bytes(sha)) for t, size, sha in
-            db_rows(node, "SELECT title, size, sha256 FROM materials")}
-
-
-def flip_byte(nd):
-    """One bit in the middle of the last segment: that record and every
-    later one are cut, entries the node had applied among them."""
-    seg = sorted(glob.glob(os.path.join(nd.data_dir, "wal", "wal-*.log")))[-1]
-    middle = os.path.getsize(seg) // 2
-    with open(seg, "r+b") as f:
-        f.seek(middle)
-        b = f.read(1)
-        f.seek(middle)
-        f.write(bytes([b[0] ^ 0x01]))
-
-
-class RepairTestCase(ClusterTestCase):
+class RepairTestCase(test_snapshot.SnapshotTestCase):
     RAFT = RAFT
-
-    def setUp(self):
-        super().setUp()
-        self.w = World(self.cluster)
-        self.asked = []
-
-    def ask(self, tag, n):
-        for i in range(n):
-            t = "%s-%d" % (tag, i)
-            self.ok(self.w["stud1"].run("ask", "--course", "CS101", "--instructor",
-                                        "--title", t, t), "ask %s" % t)
-            self.asked.append(t)
-
-    def upload(self, title, size):
-        data = os.urandom(size)
-        path = os.path.join(self.cluster.dir, "%s.bin" % title)
-        with open(path, "wb") as f:
-            f.write(data)
-        self.ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", title, path),
-                "upload %s" % title)
-        return data
 
     def damage_behind_a_compacted_leader(self):
         """A follower stopped with a flipped byte in its log while the

@@ -182,11 +182,14 @@ class SnapshotTestCase(ClusterTestCase):
                             "the follower's command log still starts at index 1")
         return follower
 
-    def assertExactlyOnce(self, nodes):
-        super().assertExactlyOnce(nodes, self.asked)
+    def assertExactlyOnce(self, nodes, acked=None, not_acked=()):
+        """Every question asked (or those given) once on every node."""
+        super().assertExactlyOnce(nodes, self.asked if acked is None else acked,
+                                  not_acked)
 
-    def assertSameData(self, nodes):
-        super().assertSameData(nodes, titles, materials)
+    def assertSameData(self, nodes, *readers):
+        """Questions and materials (or what readers read) alike everywhere."""
+        super().assertSameData(nodes, *(readers or (titles, materials)))
 
 
 class TestSnapshotCatchUp(SnapshotTestCase):
