@@ -456,6 +456,7 @@ int node_repair_log(node *n, wal *w, uint64_t storage_applied, lms_err *err)
     if (keep < last && wal_truncate_after(w, keep, err) != LMS_OK)
         return err->code;
     repair_plan_init(&rp.plan, n->opts.node_id, keep, keep_term, mono_ms());
+    repair_plan_floor(&rp.plan, rp.hs_term); /* no deposed leader's log */
     int rc = run_repair(n, &rp, err);
     if (rc == LMS_OK) /* everything fetched is durable (each piece synced) */
         rc = marker_clear(n, err);

@@ -47,6 +47,11 @@ void repair_plan_init(repair_plan *p, uint64_t self, uint64_t keep,
     check(p);
 }
 
+void repair_plan_floor(repair_plan *p, uint64_t term)
+{
+    p->floor = term;
+}
+
 /* Why an answer cannot be the lock's or take it over; NULL if it can. */
 static const char *not_usable(const repair_plan *p, uint64_t from,
                               const Lms__PeerFetchReply *r)
@@ -57,6 +62,8 @@ static const char *not_usable(const repair_plan *p, uint64_t from,
         return "it does not lead";
     if (r->last_index < p->keep)
         return "its log ends before the committed prefix (a deposed leader)";
+    if (r->term < p->floor)
+        return "it leads a term older than this node's own (a deposed leader)";
     if (r->term < p->term)
         return "it leads an older term than the one repair follows";
     if (r->term == p->term && from != p->leader)

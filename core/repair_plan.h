@@ -54,6 +54,7 @@ typedef struct repair_plan {
     int want_snapshot;        /* the leader compacted past `last`: only its
                                  snapshot continues the log */
     uint64_t snap_index, snap_term; /* the leader's snapshot, as it said */
+    uint64_t floor;           /* this node's durable term (repair_plan_floor) */
     int done;
 } repair_plan;
 
@@ -78,6 +79,15 @@ typedef struct repair_step {
 /* Start with the prefix (keep, keep_term) held and nothing after it. */
 void repair_plan_init(repair_plan *p, uint64_t self, uint64_t keep,
                       uint64_t keep_term, int64_t now_ms);
+
+/* This node's durable term (its hardstate's). A leader of an older term
+ * is deposed even if it does not know yet: this node acknowledged entries
+ * in its own term at most, and a leader of that term or later holds every
+ * entry committed with those acknowledgements; an older one may lack
+ * them (and lack the committed entries past the prefix, when the store
+ * applied more than the log kept). Following it would make this node
+ * vote as if the deposed leader's log were complete. */
+void repair_plan_floor(repair_plan *p, uint64_t term);
 
 /*
  * The answer r of member `from` (checked by peer_fetch_reply_check) at
