@@ -8,7 +8,8 @@
  * policy, advance. A crash keeps a random prefix of what was written but
  * not synced: a torn tail. Snapshot installs follow lmsd's order and its
  * restart rule (core/snapshot_wal.c), or with --old-install-order the
- * order lmsd had before issue 8.
+ * order lmsd had before issue 8. A restart whose log lost acknowledged
+ * entries repairs it first (repair.c).
  */
 #include "sim.h"
 #include "snapshot_wal.h"
@@ -31,7 +32,7 @@ sim_node *sim_leader(sim *s)
     sim_node *best = NULL;
     for (int i = 0; i < s->n_slots; i++) {
         sim_node *n = &s->nodes[i];
-        if (n->alive && raft_get_role(n->r) == RAFT_LEADER &&
+        if (n->alive && n->r && raft_get_role(n->r) == RAFT_LEADER &&
             (!best || raft_get_term(n->r) > raft_get_term(best->r)))
             best = n;
     }
@@ -319,7 +320,7 @@ static void take_ready(sim *s, sim_node *n)
 
 void glue_pump(sim *s, sim_node *n)
 {
-    while (!s->failed && n->alive && n->n_outs < n->max_outs &&
+    while (!s->failed && n->alive && n->r && n->n_outs < n->max_outs &&
            raft_has_ready(n->r))
         take_ready(s, n);
 }
@@ -405,6 +406,8 @@ static int keep_or_drop_log(sim *s, sim_node *n)
     return 1;
 }
 
+/* lmsd's node_open: the snapshot and the restart rule, then a log that
+ * lost entries it acknowledged is repaired (repair.c) before Raft. */
 void glue_start(sim *s, sim_node *n)
 {
     n->d.has_recv = 0; /* a temp file: removed at start */
@@ -412,6 +415,14 @@ void glue_start(sim *s, sim_node *n)
         n->d.sm = n->d.snap.state; /* the install was cut by the crash */
     if (n->d.has_snap && !keep_or_drop_log(s, n))
         return;
+    if (repair_needed(s, n))
+        repair_begin(s, n);
+    else
+        glue_start_raft(s, n);
+}
+
+void glue_start_raft(sim *s, sim_node *n)
+{
     memset(&n->served, 0, sizeof n->served);
     if (n->d.has_snap)
         n->served = n->d.snap;
@@ -452,9 +463,12 @@ void glue_start(sim *s, sim_node *n)
 }
 
 /* Lose what was not synced, except a random prefix of the log writes and
- * of the hardstate replacements. */
+ * of the hardstate replacements; sometimes a synced suffix of the log too
+ * (repair.c). */
 void glue_crash(sim *s, sim_node *n)
 {
+    int repairing = n->rp != NULL;
+    repair_crash(s, n);
     size_t log_ops = 0, hs_ops = 0, restores = 0;
     for (size_t i = 0; i < n->n_ops; i++)
         *(n->ops[i].kind == OP_HS        ? &hs_ops
@@ -484,8 +498,11 @@ void glue_crash(sim *s, sim_node *n)
     n->has_stash = 0;
     n->alive = 0;
     s->st->crashes++;
-    trace(s, "node %" PRIu64 ": CRASH (durable log ..%" PRIu64 ", term %" PRIu64
-             ")", n->id, slog_last(&n->d.log), n->d.hs.term);
-    check_crash(s);
+    trace(s, "node %" PRIu64 ": CRASH%s (durable log ..%" PRIu64 ", term %"
+             PRIu64 ")", n->id, repairing ? " during log repair" : "",
+          slog_last(&n->d.log), n->d.hs.term);
+    if (!repairing)
+        repair_lose_tail(s, n);
+    check_durable(s);
 }
 

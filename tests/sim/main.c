@@ -2,7 +2,8 @@
  * main.c: raft-sim, the simulator's command line.
  *
  *   raft-sim [--nodes N] [--seeds FIRST-LAST | --seeds A,B,.. | --seed S] [-v]
- *            [--chaos MS] [--heal MS] [--old-install-order] [--keep-going]
+ *            [--chaos MS] [--heal MS] [--old-install-order] [--old-repair]
+ *            [--no-repair] [--no-floor] [--keep-going]
  *
  * Runs every seed in the range (or the list) and stops at the first violation (with
  * --keep-going: goes on, and prints every one), printing the seed, the
@@ -24,7 +25,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: raft-sim [--nodes 3|5] [--seeds A-B | --seeds A,B,.. | --seed S] "
                     "[--chaos MS] [--heal MS] [--old-install-order] "
-                    "[--keep-going] [-v]\n");
+                    "[--old-repair] [--no-repair] [--no-floor] [--keep-going] "
+                    "[-v]\n");
     exit(2);
 }
 
@@ -86,6 +88,12 @@ static void parse_args(int argc, char **argv, args *a)
             a->cfg.verbose = 1;
         else if (!strcmp(o, "--old-install-order"))
             a->cfg.old_install_order = 1;
+        else if (!strcmp(o, "--old-repair"))
+            a->cfg.old_repair = 1;
+        else if (!strcmp(o, "--no-repair"))
+            a->cfg.no_repair = 1;
+        else if (!strcmp(o, "--no-floor"))
+            a->cfg.no_floor = 1;
         else if (!strcmp(o, "--keep-going"))
             a->keep_going = 1;
         else if (!v)
@@ -116,9 +124,12 @@ static int run_seed(sim_config *cfg, uint64_t seed, sim_stats *st)
     cfg->seed = seed;
     if (!sim_run(cfg, st, why, sizeof why))
         return 0;
-    printf("FAIL %s\nreplay: raft-sim --nodes %d --seed %" PRIu64 "%s%s -v\n",
-           why, cfg->nodes, seed, replay_times(cfg),
-           cfg->old_install_order ? " --old-install-order" : "");
+    printf("FAIL %s\nreplay: raft-sim --nodes %d --seed %" PRIu64 "%s%s%s%s%s"
+           " -v\n", why, cfg->nodes, seed, replay_times(cfg),
+           cfg->old_install_order ? " --old-install-order" : "",
+           cfg->old_repair ? " --old-repair" : "",
+           cfg->no_repair ? " --no-repair" : "",
+           cfg->no_floor ? " --no-floor" : "");
     fflush(stdout);
     return 1;
 }
@@ -132,11 +143,15 @@ static void print_stats(const sim_stats *st, uint64_t seeds, int nodes,
            " transfers, %" PRIu64 " conf changes, %" PRIu64 " client ops ok (%"
            PRIu64 " reads), %" PRIu64 " unknown, %" PRIu64
            " histories too large to check, %" PRIu64 " log tails dropped "
-           "next to a snapshot at restart\n",
+           "next to a snapshot at restart, %" PRIu64 " disks lost synced "
+           "entries, %" PRIu64 " log repairs begun (%" PRIu64 " done, %" PRIu64
+           " started over, %" PRIu64 " snapshots installed)\n",
            seeds, nodes, secs, st->events, st->msgs, st->commits,
            st->elections, st->crashes, st->snapshots_sent, st->installs,
            st->transfers, st->conf_changes, st->ops_ok, st->reads_ok,
-           st->ops_unknown, st->lin_giveups, st->tails_dropped);
+           st->ops_unknown, st->lin_giveups, st->tails_dropped,
+           st->disk_losses, st->repairs, st->repairs_done,
+           st->repair_restarts, st->repair_snapshots);
 }
 
 int main(int argc, char **argv)

@@ -41,11 +41,24 @@ void net_snap_report(sim *s, sim_node *from, raft_id to, int ok,
     e->ok = ok;
 }
 
-static void deliver_later(sim *s, sim_node *from, const raft_msg *m)
+static sim_time delay(sim *s)
 {
     sim_time d = 100 + sim_below(s, s->delay_max);
     if (sim_chance(s, 0.05))
         d += sim_below(s, 5 * s->delay_max); /* a slow path: reordering */
+    return d;
+}
+
+sim_time net_route(sim *s, raft_id from, raft_id to)
+{
+    if (!sim_node_of(s, to) || s->blocked[from][to] || sim_chance(s, s->drop))
+        return 0;
+    return delay(s);
+}
+
+static void deliver_later(sim *s, sim_node *from, const raft_msg *m)
+{
+    sim_time d = delay(s);
     event *e = sim_event(s, s->now + d, EV_DELIVER, (int)m->to);
     copy_msg(&e->msg, m);
     e->inc = from->incarnation;
@@ -108,6 +121,8 @@ void net_heal(sim *s)
  * reports to its Raft. */
 void net_deliver(sim *s, sim_node *n, event *e, int live)
 {
+    if (n->rp)
+        live = 0; /* under log repair: Raft does not run yet */
     if (e->snap) {
         /* the stream's end, as the sender's glue learns it */
         sim_node *from = sim_node_of(s, e->msg.from);

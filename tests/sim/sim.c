@@ -122,6 +122,7 @@ static void ev_free(event *e)
 {
     if (e->kind == EV_DELIVER)
         net_msg_free(&e->msg);
+    repair_msg_free(e->fm);
     free(e->snap);
     free(e);
 }
@@ -168,13 +169,18 @@ static void on_event(sim *s, event *e)
             workload_crash(s, n);
         break;
     case EV_STOP_CLIENTS: s->clients_on = 0; break;
+    case EV_FETCH: case EV_FETCH_REPLY: case EV_REPAIR_SNAP:
+    case EV_REPAIR_TICK:
+        if (n)
+            repair_event(s, n, e);
+        break;
     }
 }
 
 static void check_all(sim *s)
 {
     for (int i = 0; i < s->n_slots && !s->failed; i++)
-        if (s->nodes[i].alive)
+        if (s->nodes[i].alive && s->nodes[i].r)
             check_node(s, &s->nodes[i]);
 }
 
@@ -229,6 +235,13 @@ static void check_converged(sim *s)
                       c->servers[i].id);
             return;
         }
+        if (n->rp) {
+            char buf[512];
+            repair_describe(s, n, buf, sizeof buf);
+            violation(s, "liveness: member %" PRIu64 " still repairs its log "
+                         "at the end: %s", n->id, buf);
+            return;
+        }
         if (n->d.sm.applied != commit ||
             kv_digest(&n->d.sm) != kv_digest(&l->d.sm)) {
             violation(s, "liveness: node %" PRIu64 " applied %" PRIu64
@@ -261,6 +274,7 @@ static void teardown(sim *s)
         for (size_t k = 0; k < n->n_outs; k++)
             raft_ready_free(&n->outs[k].rd);
         raft_free(n->r);
+        repair_crash(s, n);
         for (size_t k = 0; k < n->n_ops; k++)
             op_free(&n->ops[k]);
         free(n->ops);
@@ -281,6 +295,7 @@ int sim_run(const sim_config *cfg, sim_stats *st, char *why, size_t why_len)
     s->cfg = *cfg;
     s->st = st;
     s->rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 1;
+    s->disk_rng = cfg->seed * 0xc2b2ae3d27d4eb4fULL + 7;
     s->why = why;
     s->why_len = why_len;
     s->ck = check_new();

@@ -75,6 +75,11 @@ typedef struct disk {
     sim_snap recv;
     slog log;
     kv sm; /* durable as it is applied, like lms's storage */
+    /* The disk lost synced entries (a lying disk, or a record that fails
+     * its check before the tail): lmsd finds out at start from its
+     * durable acked index, as the simulated node does from this flag. */
+    int lost;
+    int marker; /* <data_dir>/repairing: repair again at start */
 } disk;
 
 /* ---- nodes -------------------------------------------------------------- */
@@ -131,6 +136,7 @@ typedef struct sim_node {
         raft_index index;
     } expect[64];
     unsigned n_expect;
+    struct sim_repair *rp;  /* log repair under way (alive, no Raft yet) */
 } sim_node;
 
 /* ---- history (linearize.c) ---------------------------------------------- */
@@ -162,6 +168,17 @@ typedef struct sim_config {
      * final name before Raft steps it, and a restart keeps the WAL next
      * to it whatever the WAL holds (to show what that order breaks) */
     int old_install_order;
+    /* log repair before issue 8: entries from whoever says it leads, no
+     * term or prev check, the source switched to whoever answered last,
+     * no marker, no snapshot fallback (to show what that breaks) */
+    int old_repair;
+    /* a node that lost synced entries starts Raft on what is left (to
+     * show that the durability check catches it) */
+    int no_repair;
+    /* repair_plan without its floor (the node's own term): follows a
+     * deposed leader of an older term, as main did before the simulator
+     * found it */
+    int no_floor;
     sim_time chaos_us;  /* faults and clients */
     sim_time heal_us;   /* no faults: everything must converge */
 } sim_config;
@@ -170,7 +187,10 @@ typedef struct sim_stats {
     uint64_t events, msgs, commits, elections, crashes, snapshots_sent,
         installs, transfers, conf_changes, ops_ok, ops_unknown, reads_ok,
         lin_giveups,
-        tails_dropped; /* restarts that dropped a WAL tail past the snapshot */
+        tails_dropped, /* restarts that dropped a WAL tail past the snapshot */
+        disk_losses,   /* crashes that lost synced entries */
+        repairs,       /* log repairs begun (a restart during one: again) */
+        repairs_done, repair_restarts, repair_snapshots;
 } sim_stats;
 
 /* Run one seed. 0 on success; otherwise the violated property is in
@@ -185,6 +205,7 @@ int sim_run(const sim_config *cfg, sim_stats *st, char *why, size_t why_len);
 enum {
     EV_TICK, EV_DELIVER, EV_FSYNC, EV_CLIENT, EV_FAULT, EV_RESTART, EV_HEAL,
     EV_SNAP_REPORT, EV_END_CHAOS, EV_STOP_CLIENTS, EV_CRASH,
+    EV_FETCH, EV_FETCH_REPLY, EV_REPAIR_SNAP, EV_REPAIR_TICK, /* repair.c */
 };
 
 typedef struct event {
@@ -194,6 +215,7 @@ typedef struct event {
     uint64_t inc;
     raft_msg msg;       /* EV_DELIVER: own copy */
     sim_snap *snap;     /* EV_DELIVER of a snapshot: its data */
+    struct fetch_msg *fm; /* EV_FETCH, EV_FETCH_REPLY, EV_REPAIR_SNAP */
 } event;
 
 typedef struct client {
@@ -211,6 +233,8 @@ struct sim {
     sim_config cfg;
     sim_stats *st;
     uint64_t rng;
+    uint64_t disk_rng; /* the lying disk's own stream: runs without such a
+                          fault draw exactly what they drew before */
     sim_time now;
     event **heap;
     size_t n_heap, cap_heap;
@@ -270,6 +294,8 @@ sim_node *sim_leader(sim *s);
 void *sim_grow(void *v, size_t *cap, size_t need, size_t size);
 blob *put_encode(sim *s, int key, uint64_t value);
 void glue_start(sim *s, sim_node *n);
+/* Start Raft on what the disk holds (glue_start, or after a repair). */
+void glue_start_raft(sim *s, sim_node *n);
 void glue_crash(sim *s, sim_node *n);
 void glue_pump(sim *s, sim_node *n);
 void glue_fsync(sim *s, sim_node *n);
@@ -283,6 +309,18 @@ void net_snap_report(sim *s, sim_node *from, raft_id to, int ok,
 void net_deliver(sim *s, sim_node *n, event *e, int live);
 void net_msg_free(raft_msg *m);
 void net_heal(sim *s);
+/* A message from -> to: 0 if lost (cut link, drop); else its delay. */
+sim_time net_route(sim *s, raft_id from, raft_id to);
+
+/* repair.c: lmsd's log repair (node_repair.c) over core/repair_plan.c */
+int repair_needed(sim *s, sim_node *n);
+void repair_begin(sim *s, sim_node *n);
+void repair_event(sim *s, sim_node *n, event *e);
+void repair_crash(sim *s, sim_node *n);
+void repair_lose_tail(sim *s, sim_node *n);
+int repair_under_way(const sim *s, const sim_node *n);
+void repair_describe(const sim *s, const sim_node *n, char *buf, size_t len);
+void repair_msg_free(struct fetch_msg *m);
 
 /* workload.c */
 void client_next(sim *s, int c, sim_time after);
@@ -304,7 +342,10 @@ void check_apply(sim *s, sim_node *n, const raft_entry *e, const kv *after);
 void check_install(sim *s, sim_node *n, const sim_snap *snap);
 void check_send(sim *s, sim_node *n, const raft_msg *m);
 void check_note_append(sim_node *n, const raft_msg *m);
-void check_crash(sim *s);
+/* Every committed entry is on a majority of disks, a node under log
+ * repair (which votes for nobody) counted as lacking what it lost: after
+ * every crash, and when a repair ends. */
+void check_durable(sim *s);
 raft_index check_max_committed(const checker *ck);
 
 #endif

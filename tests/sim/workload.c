@@ -75,7 +75,7 @@ static size_t hist_add(sim *s, int c, int kind, int key, uint64_t value)
 static sim_node *client_target(sim *s, client *cl)
 {
     sim_node *n = sim_node_of(s, cl->guess);
-    if (n && n->alive && !n->departed)
+    if (n && n->alive && n->r && !n->departed)
         return n;
     cl->guess = 1 + sim_below(s, (uint64_t)s->n_slots);
     return NULL;
@@ -334,7 +334,8 @@ static void fault_burst(sim *s)
     sim_node *leaders[SIM_MAX_NODES];
     int k = 0;
     for (int i = 0; i < s->n_slots; i++)
-        if (s->nodes[i].alive && raft_get_role(s->nodes[i].r) == RAFT_LEADER)
+        if (s->nodes[i].alive && s->nodes[i].r &&
+            raft_get_role(s->nodes[i].r) == RAFT_LEADER)
             leaders[k++] = &s->nodes[i];
     if (!k)
         return;
