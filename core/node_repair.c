@@ -363,11 +363,22 @@ void node_serve_fetch(node *n, uint64_t from, const Lms__PeerFetch *f)
                  e.msg);
         return;
     }
+    if (n->r && f->term > raft_get_term(n->r)) {
+        /* the asker ignores leaders older than its own term: none would
+         * ever serve it unless this node moves to that term */
+        log_info("member %llu repairs its log in term %llu, newer than ours "
+                 "(%llu): following that term", (ull)from, (ull)f->term,
+                 (ull)raft_get_term(n->r));
+        if (raft_observe_term(n->r, f->term) == RAFT_OK)
+            node_schedule_pump(n);
+    }
     Lms__PeerFetchReply r = LMS__PEER_FETCH_REPLY__INIT;
     piece_buf pb = {NULL, NULL};
-    r.leader = n->ss.leader;
+    /* Raft's own view, not the softstate of the last ready: the term may
+     * have just moved above */
+    r.leader = n->r ? raft_get_leader(n->r) : 0;
     r.term = n->r ? raft_get_term(n->r) : 0;
-    if (n->r && n->ss.role == RAFT_LEADER) {
+    if (n->r && raft_get_role(n->r) == RAFT_LEADER) {
         serve_piece(n, f, &r, &pb);
         /* only a member that still cannot be served from the log */
         if (f->want_snapshot && r.snapshot_index)

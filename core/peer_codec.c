@@ -340,6 +340,10 @@ int peer_fetch_check(const Lms__PeerFetch *f, lms_err *err)
                            (unsigned long long)f->from_index,
                            (unsigned long long)f->prev_index,
                            (unsigned long long)f->prev_term);
+    if (f->term > PEER_MAX_TERM)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "fetch in term %llu (above 2^63-1)",
+                           (unsigned long long)f->term);
     return LMS_OK;
 }
 

@@ -245,6 +245,7 @@ void repair_plan_request(const repair_plan *p, Lms__PeerFetch *f)
     f->prev_index = p->last;
     f->prev_term = p->last_term;
     f->want_snapshot = p->want_snapshot;
+    f->term = p->floor;
 }
 
 void repair_plan_describe(const repair_plan *p, char *buf, size_t len)

@@ -352,6 +352,17 @@ int raft_step(raft *r, const raft_msg *m)
     return r->broken ? RAFT_ERR_NOMEM : r->step_err;
 }
 
+int raft_observe_term(raft *r, raft_term term)
+{
+    if (r->broken)
+        return RAFT_ERR_NOMEM;
+    if (term > RAFT_TERM_MAX)
+        return RAFT_ERR_INVALID;
+    if (term > r->term)
+        raft_become_follower(r, term, 0);
+    return r->broken ? RAFT_ERR_NOMEM : RAFT_OK;
+}
+
 int raft_campaign(raft *r)
 {
     if (r->broken)

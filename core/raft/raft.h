@@ -418,6 +418,13 @@ int raft_transfer_leadership(raft *r, raft_id to);
  * round first). Ignored on a leader or a non-voter. */
 int raft_campaign(raft *r);
 
+/* A member showed, outside Raft's messages, that it is in `term` (a node
+ * repairing its log before it starts Raft: core/node_repair.c). A newer
+ * term makes this node a follower in it, as any Raft message of that term
+ * would; the next election then reaches a term that member accepts.
+ * RAFT_ERR_INVALID above RAFT_TERM_MAX. */
+int raft_observe_term(raft *r, raft_term term);
+
 /* Leader's glue: the snapshot stream to `to` ended (ok = 1: all of it was
  * sent; ok = 0: it failed). Call once per RAFT_MSG_SNAPSHOT sent. */
 int raft_report_snapshot(raft *r, raft_id to, int ok);

@@ -18,6 +18,7 @@ void fetch_request(const repair_plan *p, fetch_ask *a)
     a->prev_index = f.prev_index;
     a->prev_term = f.prev_term;
     a->want_snapshot = f.want_snapshot;
+    a->term = f.term;
 }
 
 /* The leader's piece after prev: entries from its in-memory log. */
@@ -39,6 +40,8 @@ void fetch_serve(raft *r, const raft_snapshot_meta *snap, const fetch_ask *a,
     memset(out, 0, sizeof *out);
     if (!r)
         return; /* repairing itself: no term, no leader */
+    if (a->term > raft_get_term(r)) /* the caller pumps the ready */
+        raft_observe_term(r, a->term);
     out->leader = raft_get_leader(r);
     out->term = raft_get_term(r);
     if (raft_get_role(r) != RAFT_LEADER)

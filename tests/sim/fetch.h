@@ -19,6 +19,7 @@
 typedef struct fetch_ask {
     raft_index from_index, prev_index;
     raft_term prev_term; /* 0: not given (the old repair never gave it) */
+    raft_term term;      /* the asker's durable term (its plan's floor) */
     int want_snapshot;
 } fetch_ask;
 

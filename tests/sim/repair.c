@@ -389,6 +389,8 @@ static void serve(sim *s, sim_node *n, const fetch_msg *m)
                 &a->reply);
     int stream = m->ask.want_snapshot && a->reply.snap_index;
     raft_term term = a->reply.term;
+    if (n->r)
+        glue_pump(s, n); /* a newer term the asker showed (fetch_serve) */
     send_msg(s, n->id, m->from, EV_FETCH_REPLY, a);
     if (stream) {
         fetch_msg *c = calloc(1, sizeof *c);

@@ -138,6 +138,8 @@ static repair_step answer(fx *f, repair_plan *p, held *h, raft_id from,
     fetch_reply r;
     fx_node *n = fx_node_of(f, from);
     fetch_serve(n->r, &n->snap, &a, max, &r);
+    if (n->r)
+        fx_process(f, from); /* a newer term the asker showed */
     repair_step s = fetch_apply(p, from, &r, now);
     if (s.restart) {
         h->n = 0;
@@ -317,11 +319,50 @@ static void repair_ignores_a_leader_older_than_its_own_term(void **state)
     EXPECT(s.action == REPAIR_APPEND, "without the floor, the deposed "
            "leader's entries are taken (the bug), got %d", s.action);
     s = answer(f, &p, &h, 1, 64, 0);
+    /* ignored: it leads an older term, or (having seen the asker's term
+     * in the request) it no longer leads at all */
     EXPECT(s.action == REPAIR_IGNORE && p.leader == 0 &&
-               strstr(s.reason, "older than this node's own"),
+               (strstr(s.reason, "older than this node's own") ||
+                strstr(s.reason, "does not lead")),
            "node 1 (term %llu) ignored, got action %d leader %llu (%s)",
            (ull)raft_get_term(fx_node_of(f, 1)->r), s.action, (ull)p.leader,
            s.reason);
+    for (int i = 0; i < 10 && !p.done; i++)
+        s = answer(f, &p, &h, l, 64, 1 + i);
+    EXPECT(p.done, "repair done, got: %s", s.reason);
+    expect_log_of(f, l, &h, KEEP);
+    fx_free(f);
+}
+
+/* The repairing node alone is in the newest term (its vote requests of
+ * term T+1 reached nobody before it crashed): the live leader's term T is
+ * older than its floor, so repair ignores it; and no Raft message of T+1
+ * will ever reach the others while it repairs. The term in its fetch
+ * makes that leader step down to T+1, as any Raft message of that term
+ * would; the others elect a leader of a later term, which repair
+ * follows. Without that the node waited forever. */
+static void repair_in_a_newer_term_than_the_leader_moves_the_cluster(void **state)
+{
+    (void)state;
+    fx *f = committed_prefix();
+    raft_term t = raft_get_term(fx_node_of(f, 1)->r);
+    repair_plan p = start_plan(f, t + 1);
+    held h = {0};
+    repair_step s = answer(f, &p, &h, 1, 64, 0);
+    EXPECT(s.action == REPAIR_IGNORE && p.leader == 0,
+           "the leader of term %llu is not followed, got action %d (%s)",
+           (ull)t, s.action, s.reason);
+    EXPECT(raft_get_term(fx_node_of(f, 1)->r) == t + 1 &&
+               raft_get_role(fx_node_of(f, 1)->r) != RAFT_LEADER,
+           "node 1 follows term %llu, got term %llu role %d", (ull)t + 1,
+           (ull)raft_get_term(fx_node_of(f, 1)->r),
+           (int)raft_get_role(fx_node_of(f, 1)->r));
+    raft_id l = take_over(f);
+    EXPECT(raft_get_term(fx_node_of(f, l)->r) >= t + 1,
+           "a leader of term %llu or later, got %llu", (ull)t + 1,
+           (ull)raft_get_term(fx_node_of(f, l)->r));
+    propose_n(f, l, 3, "after");
+    fx_deliver(f);
     for (int i = 0; i < 10 && !p.done; i++)
         s = answer(f, &p, &h, l, 64, 1 + i);
     EXPECT(p.done, "repair done, got: %s", s.reason);
@@ -337,6 +378,7 @@ int main(void)
         cmocka_unit_test(repair_source_dies_then_another_answers),
         cmocka_unit_test(repair_falls_back_to_the_leaders_snapshot),
         cmocka_unit_test(repair_ignores_a_leader_older_than_its_own_term),
+        cmocka_unit_test(repair_in_a_newer_term_than_the_leader_moves_the_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

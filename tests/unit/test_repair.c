@@ -149,6 +149,9 @@ static void leader_older_than_own_term_is_ignored(void **state)
     held h = held_init();
     reply_buf b;
     repair_plan_init(&p, SELF, KEEP, KEEP_TERM, 6, 0);
+    Lms__PeerFetch f = LMS__PEER_FETCH__INIT;
+    repair_plan_request(&p, &f);
+    assert_int_equal(f.term, 6); /* an older leader that reads it steps down */
     repair_step s = feed(&p, &h, 1, leader_reply(&b, &stale, 5, KEEP + 1, 8), 10);
     assert_int_equal(s.action, REPAIR_IGNORE);
     assert_int_equal(h.last, KEEP);
@@ -689,10 +692,12 @@ static void hostile_requests_are_refused(void **state)
 {
     (void)state;
     struct {
-        uint64_t from, prev, prev_term;
+        uint64_t from, prev, prev_term, term;
         int ok;
     } cases[] = {
         {.from = 11, .prev = 10, .prev_term = 4, .ok = 1},
+        {.from = 11, .prev = 10, .prev_term = 4, .term = 6, .ok = 1},
+        {.from = 11, .prev = 10, .prev_term = 4, .term = UINT64_MAX},
         {.from = 11, .ok = 1}, /* an older member's request */
         {.from = 1, .ok = 1},
         {.from = 0},
@@ -707,6 +712,7 @@ static void hostile_requests_are_refused(void **state)
         f.from_index = cases[i].from;
         f.prev_index = cases[i].prev;
         f.prev_term = cases[i].prev_term;
+        f.term = cases[i].term;
         lms_err err = {0};
         int rc = peer_fetch_check(&f, &err);
         if ((rc == LMS_OK) != cases[i].ok)
