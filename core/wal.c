@@ -454,8 +454,8 @@ static int scan_records(wal *w, wal_seg *s, const uint8_t *p, uint64_t size,
  * tried: the bad spot's own length cannot be trusted to find the next
  * record. A cheap length and index test rules out almost every offset
  * before the CRC is computed. */
-static int record_follows(const wal *w, const uint8_t *p, uint64_t from,
-                          uint64_t size)
+static uint64_t record_follows(const wal *w, const uint8_t *p, uint64_t from,
+                               uint64_t size)
 {
     uint64_t max_index = w->last_index + 1 + (size - from) / FULL_HDR;
     for (uint64_t off = from; off + FULL_HDR <= size; off++) {
@@ -467,9 +467,31 @@ static int record_follows(const wal *w, const uint8_t *p, uint64_t from,
         if (index <= w->last_index || index > max_index)
             continue;
         if (crc32c(0, p + off + REC_HDR, len) == get32(p + off + 4))
-            return 1;
+            return index;
     }
     return 0;
+}
+
+static int hs_write_at(wal *w, const wal_hardstate *hs, lms_err *err);
+
+/* Damage was found: entries up to index (a good record after the bad
+ * spot) were once in the log. The cut about to happen removes that
+ * record, the only evidence; so first the hardstate's acked goes up to
+ * index, durably. A later open then still finds the log short of acked
+ * (damaged), whether this start is refused (a lone voter), fails or
+ * crashes before repair marks itself; the next write of the hardstate
+ * after a repair or --accept-log-loss brings acked back to what is
+ * synced. Without a hardstate the start is refused anyway. */
+static int keep_damage_evidence(wal *w, uint64_t index, lms_err *err)
+{
+    if (!w->hs_found || w->hs.acked >= index)
+        return 0;
+    wal_hardstate hs = w->hs;
+    hs.acked = index;
+    int rc = hs_write_at(w, &hs, err);
+    if (!rc)
+        w->hs = hs;
+    return rc;
 }
 
 /* A cut that leaves the log at w->last_index is a torn tail (see
@@ -567,10 +589,14 @@ static int scan_segment(wal *w, size_t k, int *stop, lms_err *err)
     }
     char why[160];
     rc = scan_records(w, s, p, size, &bad, why, sizeof why, err);
-    int damaged = rc == 0 && bad < size && record_follows(w, p, bad + 1, size);
+    uint64_t after = rc == 0 && bad < size ? record_follows(w, p, bad + 1, size)
+                                           : 0;
+    int damaged = after != 0;
     if (p)
         munmap((void *)p, (size_t)size);
     s->size = bad;
+    if (damaged && !rc)
+        rc = keep_damage_evidence(w, after, err);
     if (rc == 0 && bad < size) {
         *stop = 1;
         rc = cut_tail(w, k, bad, 0, size, why, cut_is_torn(w, damaged), err);
@@ -1154,6 +1180,13 @@ static int hs_write(int dfd, const char *dir, const wal_hardstate *hs,
     if (!rc && fsync(dfd) < 0)
         rc = lms_err_set(err, LMS_INTERNAL, "%s: fsync: %s", dir, strerror(errno));
     return rc;
+}
+
+/* hs as w's hardstate file, whatever w->synced says (the evidence of
+ * damage at open: keep_damage_evidence); the caller updates w->hs. */
+static int hs_write_at(wal *w, const wal_hardstate *hs, lms_err *err)
+{
+    return hs_write(w->dirfd, w->dir, hs, err);
 }
 
 int wal_hardstate_save(const char *dir, uint64_t term, uint64_t vote,

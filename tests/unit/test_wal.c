@@ -1386,6 +1386,43 @@ static void test_segment_that_cannot_be_synced_is_refused(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* Found by review: the cut at open removed the good records after the bad
+ * spot, the only evidence of damage, while the hardstate's acked (paced,
+ * at most once a second) was often below it. The next open saw a clean,
+ * shorter log: a lone voter that refused once started silently on the
+ * restart, a member that crashed before marking its repair rejoined
+ * without entries it acknowledged. Now acked is raised to the good
+ * record's index before the cut, so every later open still sees damage. */
+static void test_damage_is_remembered_by_the_next_open(void **state)
+{
+    fx *f = *state;
+    reopen(f);
+    lms_err err = {0};
+    append_range(f->w, 1, 10, 1, 10);
+    assert_int_equal(wal_save_hardstate(f->w, 1, 0, &err), 0); /* acked 10 */
+    append_range(f->w, 11, 50, 1, 16); /* synced; acked not rewritten yet */
+    char path[256];
+    only_seg(f, path, sizeof path);
+    off_t off20 = 0;
+    for (uint64_t i = 1; i < 20; i++)
+        off20 += (off_t)record_bytes(i);
+    flip_byte(path, off20 + 28 + 5);
+    reopen(f);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_DAMAGED);
+    assert_int_equal(wal_last_index(f->w), 19);
+    assert_true(hs_on_disk(f).acked > 19);
+    assert_int_equal(hs_on_disk(f).term, 1); /* term and vote kept */
+    reopen(f); /* the node stopped before anything repaired the log */
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_DAMAGED);
+    assert_int_equal(wal_last_index(f->w), 19);
+    /* once the log is whole again (here: the hardstate rewritten from
+     * what is synced, as after a repair), the next open is clean */
+    assert_int_equal(wal_save_hardstate(f->w, 2, 0, &err), 0);
+    assert_int_equal(hs_on_disk(f).acked, 19);
+    reopen(f);
+    assert_int_equal(wal_cut_kind(f->w), WAL_CUT_NONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1400,6 +1437,7 @@ int main(void)
         T(test_torn_header_and_zero_tail),
         T(test_flipped_byte_in_last_record),
         T(test_flipped_byte_in_middle_record),
+        T(test_damage_is_remembered_by_the_next_open),
         T(test_corrupt_segment_drops_later_ones),
         T(test_garbage_extra_segment),
         T(test_zero_hole_before_a_good_record),
