@@ -461,8 +461,8 @@ static void free_entries(raft_entry *v, size_t count)
 }
 
 /* Every entry of w after index `after`, in order, with blobs of their own. */
-static int load_entries(wal *w, uint64_t after, raft_entry **out,
-                        size_t *count, lms_err *err)
+static int load_entries(wal *w, uint64_t after, int conf_only,
+                        raft_entry **out, size_t *count, lms_err *err)
 {
     uint64_t first = wal_first_index(w), last = wal_last_index(w);
     if (first <= after)
@@ -478,7 +478,8 @@ static int load_entries(wal *w, uint64_t after, raft_entry **out,
             return err->code;
         }
         v[i] = (raft_entry){e.index, e.term, e.type, NULL};
-        if (e.len && !(v[i].data = blob_copy(e.data, e.len))) {
+        int keep = !conf_only || e.type == RAFT_ENTRY_CONF;
+        if (keep && e.len && !(v[i].data = blob_copy(e.data, e.len))) {
             free((void *)e.data);
             free_entries(v, i);
             return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
@@ -525,14 +526,47 @@ static void raft_opts(const node *n, raft_options *o)
               ((uint64_t)ts.tv_sec << 20);
 }
 
+/* The configuration Raft will start with: the snapshot's, then the
+ * configuration entries of the log after it (the bootstrap one for an
+ * initial member with neither). Not cluster.members alone: a cluster
+ * grown from one node by cluster-add still lists that one node there. If
+ * the log cannot start Raft, the bootstrap configuration (restore() then
+ * says what is wrong with the log). */
+static void log_config(const node *n, wal *w, const raft_config *boot,
+                       raft_config *out)
+{
+    raft_restore rs;
+    memset(&rs, 0, sizeof rs);
+    raft_entry *ents = NULL;
+    size_t count = 0;
+    lms_err err = {0};
+    *out = *boot;
+    if (load_entries(w, n->snap.index, 1, &ents, &count, &err) != LMS_OK)
+        return;
+    rs.snapshot = n->snap.index ? &n->snap : NULL;
+    rs.bootstrap = node_opts_member(n, n->opts.node_id) ? boot : NULL;
+    rs.entries = ents;
+    rs.n_entries = count;
+    raft_options o;
+    raft_opts(n, &o);
+    raft *r = NULL;
+    if (raft_new(&o, &rs, &r) == RAFT_OK)
+        *out = *raft_get_config(r);
+    raft_free(r);
+    free_entries(ents, count);
+}
+
 /* A log that cannot be trusted to hold what the storage applied (or what
  * this node acknowledged): a lone voter has nobody to ask and refuses to
- * start; a member of a cluster refills it from the leader first. */
+ * start; a member of a cluster refills it from the leader first. Whether
+ * it is alone is the log's configuration's call (log_config). */
 static int reconcile(node *n, wal *w, uint64_t storage_applied,
                      const raft_config *boot, lms_err *err)
 {
     uint64_t last = wal_last_index(w);
-    if (lone_voter(boot, n->opts.node_id)) {
+    raft_config cfg;
+    log_config(n, w, boot, &cfg);
+    if (lone_voter(&cfg, n->opts.node_id)) {
         if (wal_cut_kind(w) == WAL_CUT_DAMAGED && !n->opts.accept_log_loss)
             return lms_err_set(err, LMS_DATA_LOSS,
                                "the command log in %s/wal lost entries after "
@@ -557,6 +591,7 @@ static int reconcile(node *n, wal *w, uint64_t storage_applied,
     }
     if (!node_log_needs_repair(n, w, storage_applied))
         return LMS_OK;
+    node_learn_members(n, &cfg); /* whom repair asks, and hears */
     if (!n->peers)
         return lms_err_set(err, LMS_DATA_LOSS,
                            "the command log in %s/wal lost entries and there "
@@ -589,7 +624,7 @@ static int restore(node *n, wal *w, const raft_config *boot, lms_err *err)
         return err->code;
     raft_entry *ents = NULL;
     size_t count = 0;
-    if (load_entries(w, n->snap.index, &ents, &count, err) != LMS_OK)
+    if (load_entries(w, n->snap.index, 0, &ents, &count, err) != LMS_OK)
         return err->code;
     rs.snapshot = n->snap.index ? &n->snap : NULL;
     rs.bootstrap = node_opts_member(n, n->opts.node_id) ? boot : NULL;

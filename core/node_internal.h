@@ -185,6 +185,9 @@ void node_push_pending(node *n, pending *it, uint64_t index, uint64_t term,
 /* The client address of member id ("" if unknown). */
 const char *node_client_addr_of(const node *n, uint64_t id);
 /* Member id of the config file, or NULL. */
+/* Before Raft starts (log repair): the peer port knows every member of
+ * cfg, the configuration the log holds, and so does n->known. */
+void node_learn_members(node *n, const raft_config *cfg);
 const node_member *node_opts_member(const node *n, uint64_t id);
 /* The peer port follows Raft's configuration (after config_changed). */
 void node_update_peers(node *n);

@@ -65,11 +65,9 @@ const char *node_client_addr_of(const node *n, uint64_t id)
     return client;
 }
 
-/* The peer port follows the configuration: every member of it and of the
- * config file is known; members removed from it are forgotten. */
-void node_update_peers(node *n)
+/* The peer port knows every member of cfg (at its address there). */
+static void learn(node *n, const raft_config *cfg)
 {
-    const raft_config *cfg = raft_get_config(n->r);
     char peer[RAFT_ADDR_MAX], client[RAFT_ADDR_MAX];
     for (uint32_t i = 0; n->peers && i < cfg->n; i++) {
         const raft_server *s = &cfg->servers[i];
@@ -79,6 +77,20 @@ void node_update_peers(node *n)
             log_warn("member %llu: bad peer address '%s'",
                      (unsigned long long)s->id, peer);
     }
+}
+
+void node_learn_members(node *n, const raft_config *cfg)
+{
+    learn(n, cfg);
+    n->known = *cfg;
+}
+
+/* The peer port follows the configuration: every member of it and of the
+ * config file is known; members removed from it are forgotten. */
+void node_update_peers(node *n)
+{
+    const raft_config *cfg = raft_get_config(n->r);
+    learn(n, cfg);
     for (uint32_t i = 0; n->peers && i < n->known.n; i++) {
         uint64_t id = n->known.servers[i].id;
         if (!raft_config_find(cfg, id) && !node_opts_member(n, id))

@@ -138,8 +138,14 @@ static void ask(node *n)
         peer_send(n->peers, to, &msg);
         return;
     }
+    /* every member the log's configuration knows (node_learn_members),
+     * and those of the config file it does not */
+    for (uint32_t i = 0; i < n->known.n; i++)
+        if (n->known.servers[i].id != n->opts.node_id)
+            peer_send(n->peers, n->known.servers[i].id, &msg);
     for (size_t i = 0; i < n->opts.n_members; i++)
-        if (n->opts.members[i].id != n->opts.node_id)
+        if (n->opts.members[i].id != n->opts.node_id &&
+            !raft_config_find(&n->known, n->opts.members[i].id))
             peer_send(n->peers, n->opts.members[i].id, &msg);
 }
 

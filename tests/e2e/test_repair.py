@@ -145,6 +145,44 @@ class TestRepairInterrupted(RepairTestCase):
                          n_repairs, "no repair without the marker")
 
 
+class TestGrownFromOneNode(RepairTestCase):
+    """A cluster grown from one node with cluster-add: node 1's config
+    still lists only itself (cluster.members is the initial
+    configuration). Whether it is alone is its log's configuration's call,
+    not the config file's (found by review): its damaged log is repaired
+    from the other members, not refused as a lone voter's."""
+
+    N = 1
+    RAFT = None
+
+    def test_first_node_of_a_grown_cluster_repairs_from_the_others(self):
+        c = self.cluster
+        first = c.nodes[0]
+        admin = c.admin
+        for _ in range(2):
+            nd = c.add_node()
+            nd.start()
+            self.ok(admin.run("cluster-add", nd.node_id, "127.0.0.1:%d" % nd.peer_port,
+                              nd.addr), "cluster-add %d" % nd.node_id)
+            wait_until(lambda: any(m["id"] == nd.node_id and m["voter"]
+                                   for m in c.status()["members"]),
+                       timeout=20, what="node %d a voter" % nd.node_id)
+        self.ask("grown", 30)
+        c.wait_caught_up()
+        first.stop()
+        flip_byte(first)
+        self.ask("without-1", 5)
+        first.start()
+        c.wait_caught_up(timeout=30)
+        log = first.log_text()
+        self.assertIn("corruption before the tail", log)
+        self.assertNotIn("no other member to refill them", log,
+                         "node 1 took itself for a lone voter")
+        self.assertIn("log repair: entries up to", log)
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+
 class TestRepairUnderLoad(RepairTestCase):
     RAFT = dict(RAFT, snapshot_rate="512KiB")
 
