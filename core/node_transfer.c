@@ -300,6 +300,16 @@ void node_snapshot_send(node *n, uint64_t to)
         if (!n->sends[i].to && !s)
             s = &n->sends[i];
     }
+    /* No slot of its own and none unused: one of a member no stream is
+     * for now (members come and go; a slot is never freed otherwise, so
+     * after RAFT_MAX_SERVERS of them no snapshot could be sent again) */
+    for (size_t i = 0; !s && i < RAFT_MAX_SERVERS; i++)
+        if (!n->sends[i].active && !n->sends[i].pinned) {
+            s = &n->sends[i];
+            LMS_ASSERT(!s->file);
+            s->to = 0;
+            s->retry_ms = 0;
+        }
     if (s && s->active)
         release(n, s); /* Raft asks again: start over (reads in flight drop) */
     if (s)
