@@ -65,6 +65,7 @@ typedef struct snap_send {
     uint64_t next;    /* the next offset to read and send */
     uint64_t acked;   /* bytes the member said it holds */
     int64_t started_ms, progress_ms;
+    int64_t moved_ms; /* when the member last said it holds more bytes */
     /* The pin: the log is not compacted past meta.index for this member
      * (node_transfer_keep) while the stream runs, and once it completed
      * until the member's match reaches the compaction point, or until

@@ -52,6 +52,8 @@
 #define SNAP_CHUNK ((size_t)512 << 10)
 #define SNAP_WINDOW ((uint64_t)4 << 20)
 #define SNAP_STALL_MS 10000   /* waiting for acks this long: the stream failed */
+#define SNAP_HUNG_MS 60000    /* keep-alives only, no byte further, this long:
+                                 the receiver's disk hangs; the stream failed */
 #define SNAP_RETRY_MS 1000    /* after a failed stream, before the next one */
 #define SNAP_KEEPALIVE_MS 1000 /* receiver, while its writes are queued */
 #define RECV_IDLE_MS 30000    /* receiver: nothing from the leader this long */
@@ -345,7 +347,7 @@ void node_snapshot_send(node *n, uint64_t to)
     s->size = n->snap_size;
     s->next = s->acked = 0;
     s->epoch = peer_epoch(n->peers, to);
-    s->started_ms = s->progress_ms = mono_ms();
+    s->started_ms = s->progress_ms = s->moved_ms = mono_ms();
     raft_status rs;
     raft_status_get(n->r, &rs);
     s->pinned = 1;
@@ -400,8 +402,10 @@ void node_snapshot_on_ack(node *n, uint64_t from, const Lms__PeerSnapshotAck *a)
         end_send(n, s, 1);
         return;
     }
-    if (a->received > s->acked && a->received <= s->next)
+    if (a->received > s->acked && a->received <= s->next) {
         s->acked = a->received;
+        s->moved_ms = s->progress_ms;
+    }
     send_chunks(n, s);
 }
 
@@ -847,7 +851,16 @@ void node_transfer_tick(node *n)
                      (unsigned long long)s->to);
             end_send(n, s, 0);
         } else if (!s->sent_last && s->next - s->acked < SNAP_WINDOW) {
-            s->progress_ms = now; /* waiting for snapshot_rate, not the peer */
+            /* waiting for snapshot_rate, not the peer */
+            s->progress_ms = s->moved_ms = now;
+        } else if (now - s->moved_ms > SNAP_HUNG_MS) {
+            /* keep-alives say the receiver lives, but its writes do not
+             * move: end the stream (and its pin on the log) */
+            log_warn("snapshot %llu for member %llu: alive but no byte "
+                     "further for %d s (its disk may hang)",
+                     (unsigned long long)s->meta.index,
+                     (unsigned long long)s->to, SNAP_HUNG_MS / 1000);
+            end_send(n, s, 0);
         } else if (now - s->progress_ms > SNAP_STALL_MS) {
             log_warn("snapshot %llu for member %llu: no progress for %d s",
                      (unsigned long long)s->meta.index,
@@ -858,7 +871,8 @@ void node_transfer_tick(node *n)
     snap_recv *rv = &n->recv;
     if (rv->active && rv->jobs && now - rv->acked_ms >= SNAP_KEEPALIVE_MS) {
         rv->acked_ms = now; /* writes queued: still alive */
-        node_snapshot_ack_to(n, rv->from, rv->stream, rv->meta.index, rv->written, 0, NULL);
+        node_snapshot_ack_to(n, rv->from, rv->stream, rv->meta.index,
+                             rv->written, 0, NULL);
     }
     if (rv->active && !rv->jobs && now - rv->progress_ms > RECV_IDLE_MS) {
         log_warn("snapshot %llu from member %llu: abandoned (nothing for %d s)",
