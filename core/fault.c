@@ -18,6 +18,8 @@
 
 void fault_hooks_announce(void)
 {
+    log_info("built with -DLMS_FAULT_HOOKS=ON (for tests): fault hooks are "
+             "compiled in; they act only when their variables are set");
     const char *path = getenv(STALL_ENV);
     if (path && path[0])
         log_warn("fault hook (a test build): each command-log fsync waits "
