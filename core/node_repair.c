@@ -95,7 +95,10 @@ static int marker_set(const node *n, uint64_t last, uint64_t keep, lms_err *err)
                        "log repair under way: the log ended at %llu, kept up "
                        "to %llu; lmsd repairs again at start until it is done\n",
                        (ull)last, (ull)keep);
-    if (fd < 0 || write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
+    ssize_t wrote = fd < 0 ? -1 : write(fd, text, (size_t)len);
+    if (wrote >= 0 && wrote != len)
+        errno = ENOSPC; /* a short write: the disk is full */
+    if (fd < 0 || wrote != len || fsync(fd) < 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
