@@ -523,16 +523,14 @@ static void recv_work(void *arg)
     recv_job *j = arg;
     node *n = j->n;
     snapshot_receiver *rx = &n->recv.rx;
-    /* An abort or a discard has no done() on the loop: it ends here. */
+    /* an abort or a discard is freed on the loop (submit_recv) */
     if (j->abort) {
         snapshot_receiver_abort(rx);
-        free(j);
         return;
     }
     if (j->discard) {
         if (snapshot_remove_recv(n->snap_dir, j->index, &j->err) != LMS_OK)
             log_warn("%s", j->err.msg); /* the next start removes it */
-        free(j);
         return;
     }
     if (j->open)
