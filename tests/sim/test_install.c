@@ -14,30 +14,12 @@
  * invalid argument"). The rule drops such a tail, and the node starts
  * from S alone and catches up.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fixture.h"
+#include "story.h"
 #include "snapshot_wal.h"
-
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            print_error("%s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
-            print_error(__VA_ARGS__);                                       \
-            print_error("\n");                                              \
-            fail();                                                         \
-        }                                                                   \
-    } while (0)
-
-typedef unsigned long long ull;
 
 static const char *verdict_name(snapshot_wal_verdict v)
 {
@@ -95,25 +77,6 @@ static void restart_rule_refuses_a_log_that_starts_past_the_snapshot(void **stat
 }
 
 /* ---- the story ----------------------------------------------------------- */
-
-static void elect(fx *f, raft_id id)
-{
-    for (int i = 0; i < 5 && fx_leader(f) != id; i++)
-        fx_campaign(f, id);
-    EXPECT(fx_leader(f) == id, "node %llu to lead, leader is %llu", (ull)id,
-           (ull)fx_leader(f));
-}
-
-static void propose_n(fx *f, raft_id id, int n, const char *prefix)
-{
-    for (int i = 0; i < n; i++) {
-        char cmd[32];
-        snprintf(cmd, sizeof cmd, "%s%d", prefix, i);
-        int rc = fx_propose(f, id, cmd, NULL);
-        EXPECT(rc == RAFT_OK, "proposal %s accepted, got %s", cmd,
-               raft_strerror(rc));
-    }
-}
 
 static int state_has(const fx_node *n, const char *cmd)
 {

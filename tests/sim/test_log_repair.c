@@ -10,30 +10,12 @@
  * while one is deposed and one repairs); it lost everything after the
  * committed prefix (entry 10 here), as a lying disk would make it.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fetch.h"
-#include "fixture.h"
-
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            print_error("%s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
-            print_error(__VA_ARGS__);                                       \
-            print_error("\n");                                              \
-            fail();                                                         \
-        }                                                                   \
-    } while (0)
-
-typedef unsigned long long ull;
+#include "story.h"
 
 #define SELF 5
 #define KEEP 10
@@ -45,25 +27,6 @@ typedef struct held {
     size_t n;
     int restarts;
 } held;
-
-static void elect(fx *f, raft_id id)
-{
-    for (int i = 0; i < 5 && fx_leader(f) != id; i++)
-        fx_campaign(f, id);
-    EXPECT(fx_leader(f) == id, "node %llu to lead, leader is %llu", (ull)id,
-           (ull)fx_leader(f));
-}
-
-static void propose_n(fx *f, raft_id id, int n, const char *prefix)
-{
-    for (int i = 0; i < n; i++) {
-        char cmd[32];
-        snprintf(cmd, sizeof cmd, "%s%d", prefix, i);
-        int rc = fx_propose(f, id, cmd, NULL);
-        EXPECT(rc == RAFT_OK, "proposal %s accepted, got %s", cmd,
-               raft_strerror(rc));
-    }
-}
 
 /* Five nodes, node 1 leads and KEEP entries are committed everywhere;
  * then node SELF is down (it will repair). */

@@ -5,41 +5,15 @@
  * commit rule, snapshots, ReadIndex, leadership transfer, membership
  * changes, restarts, flow control and the ready contract.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fixture.h"
-
-#define EXPECT(cond, ...)                                                   \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            print_error("%s:%d: expected %s: ", __FILE__, __LINE__, #cond); \
-            print_error(__VA_ARGS__);                                       \
-            print_error("\n");                                              \
-            fail();                                                         \
-        }                                                                   \
-    } while (0)
-
-typedef unsigned long long ull;
+#include "story.h"
 
 static raft *R(fx *f, raft_id id)
 {
     return fx_node_of(f, id)->r;
-}
-
-static void elect(fx *f, raft_id id)
-{
-    for (int i = 0; i < 5 && fx_leader(f) != id; i++)
-        fx_campaign(f, id);
-    EXPECT(fx_leader(f) == id, "node %llu to lead, leader is %llu", (ull)id,
-           (ull)fx_leader(f));
 }
 
 static int state_has(fx_node *n, const char *cmd)
@@ -48,17 +22,6 @@ static int state_has(fx_node *n, const char *cmd)
         if (!strcmp(n->state[i], cmd))
             return 1;
     return 0;
-}
-
-static void propose_n(fx *f, raft_id id, int n, const char *prefix)
-{
-    for (int i = 0; i < n; i++) {
-        char cmd[32];
-        snprintf(cmd, sizeof cmd, "%s%d", prefix, i);
-        int rc = fx_propose(f, id, cmd, NULL);
-        EXPECT(rc == RAFT_OK, "proposal %s accepted, got %s", cmd,
-               raft_strerror(rc));
-    }
 }
 
 static void same_state(fx *f, raft_id a, raft_id b)
