@@ -576,10 +576,15 @@ static int reconcile(node *n, wal *w, uint64_t storage_applied,
                                "the data dir from a backup, or start once "
                                "with --accept-log-loss to go on without them",
                                n->opts.data_dir, (unsigned long long)last);
-        if (wal_cut_kind(w) == WAL_CUT_DAMAGED)
+        if (wal_cut_kind(w) == WAL_CUT_DAMAGED) {
             log_warn("--accept-log-loss: starting from a command log that "
                      "ends at %llu; acknowledged entries after it may be "
                      "lost", (unsigned long long)last);
+            /* accepted once: the hardstate stops recording more than the
+             * log holds, so a restart needs the flag no more */
+            if (wal_save_acked(w, err) != LMS_OK)
+                return err->code;
+        }
         if (storage_applied <= last)
             return LMS_OK;
         return lms_err_set(err, LMS_DATA_LOSS,
