@@ -11,6 +11,7 @@
 #include "snapshot.pb-c.h"
 
 #include <dirent.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -321,6 +322,137 @@ int snapshot_peek(const char *path, snapshot_info *info, lms_err *err)
         lms__snap__record__free_unpacked(r, NULL);
     close(fd);
     return rc;
+}
+
+/* ---- the whole file ---- */
+
+#define SNAP_RECORD_MAX (72u << 20) /* a record: a row or a 64 KiB chunk */
+
+typedef struct verify_in {
+    int fd;
+    uint8_t *buf;
+    size_t cap;
+    EVP_MD_CTX *md;
+} verify_in;
+
+/* The next framed record of v into v->buf (*n bytes, length included). */
+static int verify_frame(verify_in *v, size_t *n)
+{
+    uint8_t len[4];
+    if (read_all(v->fd, len, sizeof len) != 0)
+        return -1;
+    size_t body = (size_t)len[0] << 24 | (size_t)len[1] << 16 |
+                  (size_t)len[2] << 8 | len[3];
+    if (body == 0 || body > SNAP_RECORD_MAX)
+        return -1;
+    if (body + 4 > v->cap) {
+        uint8_t *nb = realloc(v->buf, body + 4);
+        if (!nb)
+            return -1;
+        v->buf = nb;
+        v->cap = body + 4;
+    }
+    memcpy(v->buf, len, 4);
+    *n = body + 4;
+    return read_all(v->fd, v->buf + 4, body);
+}
+
+/* Add the canonical header (format, index, term, config; framed) of h. */
+static int verify_header(verify_in *v, const Lms__Snap__Header *h)
+{
+    Lms__Snap__Header canon = LMS__SNAP__HEADER__INIT;
+    canon.format = h->format;
+    canon.index = h->index;
+    canon.term = h->term;
+    canon.config = h->config;
+    Lms__Snap__Record r = LMS__SNAP__RECORD__INIT;
+    r.body_case = LMS__SNAP__RECORD__BODY_HEADER;
+    r.header = &canon;
+    size_t len = lms__snap__record__get_packed_size(&r);
+    uint8_t *b = malloc(len + 4);
+    if (!b)
+        return -1;
+    b[0] = (uint8_t)(len >> 24);
+    b[1] = (uint8_t)(len >> 16);
+    b[2] = (uint8_t)(len >> 8);
+    b[3] = (uint8_t)len;
+    lms__snap__record__pack(&r, b + 4);
+    int ok = EVP_DigestUpdate(v->md, b, len + 4);
+    free(b);
+    return ok ? 0 : -1;
+}
+
+/* Walk the records after the header to the trailer: count and digest. */
+static const char *verify_body(verify_in *v)
+{
+    uint64_t count = 0;
+    for (;;) {
+        size_t n = 0;
+        if (verify_frame(v, &n) != 0)
+            return "the file ends or breaks before its trailer";
+        Lms__Snap__Record *r = lms__snap__record__unpack(NULL, n - 4,
+                                                         v->buf + 4);
+        if (!r || r->body_case == LMS__SNAP__RECORD__BODY__NOT_SET) {
+            if (r)
+                lms__snap__record__free_unpacked(r, NULL);
+            return "a record does not decode";
+        }
+        if (r->body_case != LMS__SNAP__RECORD__BODY_TRAILER) {
+            lms__snap__record__free_unpacked(r, NULL);
+            if (!EVP_DigestUpdate(v->md, v->buf, n))
+                return "SHA-256 failed";
+            count++;
+            continue;
+        }
+        uint8_t digest[EVP_MAX_MD_SIZE];
+        unsigned dlen = 0;
+        const char *why = NULL;
+        if (r->trailer->count != count)
+            why = "the trailer's record count does not match";
+        else if (!EVP_DigestFinal_ex(v->md, digest, &dlen) ||
+                 dlen != LMS_SHA256_LEN ||
+                 r->trailer->sha256.len != LMS_SHA256_LEN ||
+                 memcmp(r->trailer->sha256.data, digest, dlen) != 0)
+            why = "the digest does not match the records";
+        lms__snap__record__free_unpacked(r, NULL);
+        return why;
+    }
+}
+
+int snapshot_verify(const char *path, uint64_t index, uint64_t term,
+                    lms_err *err)
+{
+    verify_in v = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+    if (v.fd < 0)
+        return sys_fail(err, "opening", path);
+    Lms__Snap__Record *h = NULL;
+    const char *why = NULL;
+    errno = 0;
+    if (read_header(v.fd, &h) != 0)
+        why = "it does not start with a snapshot header";
+    else if (h->header->index != index || h->header->term != term)
+        why = "its header names another index or term";
+    else if (!(v.md = EVP_MD_CTX_new()) ||
+             !EVP_DigestInit_ex(v.md, EVP_sha256(), NULL) ||
+             verify_header(&v, h->header) != 0)
+        why = "SHA-256 failed";
+    else
+        why = verify_body(&v);
+    int sys = errno;
+    if (h)
+        lms__snap__record__free_unpacked(h, NULL);
+    EVP_MD_CTX_free(v.md);
+    free(v.buf);
+    close(v.fd);
+    if (!why)
+        return LMS_OK;
+    if (sys) { /* a read failed: this node's disk, not the file's content */
+        errno = sys;
+        return sys_fail(err, "reading", path);
+    }
+    return lms_err_set(err, LMS_DATA_LOSS, "snapshot %s (index %llu, term "
+                       "%llu): %s", path, (unsigned long long)index,
+                       (unsigned long long)term, why);
 }
 
 void snapshot_info_free(snapshot_info *info)

@@ -64,6 +64,15 @@ typedef struct snapshot_info {
 int snapshot_peek(const char *path, snapshot_info *info, lms_err *err);
 void snapshot_info_free(snapshot_info *info);
 
+/* Read the whole file at path: its header names (index, term), and its
+ * records up to the trailer match the trailer's count and digest (the
+ * canonical stream, docs/snapshots.md). LMS_DATA_LOSS, saying what is
+ * wrong, if not; another code if the file cannot be read. A received
+ * snapshot is checked so before Raft takes it: once the log is reset
+ * after it, a file whose body does not load could never be replaced. */
+int snapshot_verify(const char *path, uint64_t index, uint64_t term,
+                    lms_err *err);
+
 /*
  * The newest complete snapshot in dir: the highest index among files named
  * snap-<index>.lmss whose header parses and names that index (temp files

@@ -403,10 +403,18 @@ class TestBadChunks(SnapshotTestCase):
                   "stream": 3}, "expected offset 0"),
                 ({"term": term, "meta": meta, "offset": 0, "data": b"x" * 200,
                   "total": 100, "stream": 4}, "does not fit"),
+                # whole, but not a snapshot: read through before Raft sees it
+                ({"term": term, "meta": meta, "offset": 0, "data": b"z" * 100,
+                  "total": 100, "last": True, "stream": 6},
+                 "does not start with a snapshot header"),
             ]
             for chunk, why in cases:
                 fake.send("PeerMessage", {"chunk": chunk})
                 ack = fake.next_ack()
+                for _ in range(5):  # progress acks may come first
+                    if ack["error"] or ack.get("done"):
+                        break
+                    ack = fake.next_ack()
                 self.assertIn(why, ack["error"], "ack of %r" % (chunk,))
                 self.assertEqual(ack["stream"], chunk["stream"])
             # a good start, then a gap

@@ -133,6 +133,40 @@ static void test_damaged_file_keeps_the_old_state(void **state)
     free(p);
 }
 
+/* Found by review: a received snapshot whose header checks out but whose
+ * body is damaged was renamed and the log reset after it before anything
+ * read the body; its load then failed at every start. snapshot_verify
+ * reads it all first: the header's index and term, the trailer's count
+ * and digest. */
+static void test_verify_reads_the_whole_file(void **state)
+{
+    fixture *fx = *state;
+    char dir[PATH_MAX], path[PATH_MAX];
+    fx_seed_people(fx);
+    in_dir(fx, "snapv", 1, dir, sizeof dir);
+    lms_snapshot_header h = header_at(9);
+    EXPECT_OK(snapshot_save(fx_ops, fx->st, dir, &h, NULL, &fx->err));
+    snapshot_path(dir, 9, path, sizeof path);
+    EXPECT_OK(snapshot_verify(path, 9, h.term, &fx->err));
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_verify(path, 10, h.term, &fx->err));
+    assert_non_null(strstr(fx->err.msg, "another index or term"));
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_verify(path, 9, h.term + 1, &fx->err));
+    size_t n = 0;
+    unsigned char *p = read_file(path, &n);
+    p[n - 40] ^= 0x01; /* in the last records, far from the header */
+    write_file(path, p, n);
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_verify(path, 9, h.term, &fx->err));
+    p[n - 40] ^= 0x01;
+    write_file(path, p, n - 3); /* cut short */
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_verify(path, 9, h.term, &fx->err));
+    assert_non_null(strstr(fx->err.msg, "before its trailer"));
+    write_file(path, p, n);
+    EXPECT_OK(snapshot_verify(path, 9, h.term, &fx->err));
+    EXPECT_CODE(LMS_UNAVAILABLE,
+                snapshot_verify("/nonexistent", 9, h.term, &fx->err));
+    free(p);
+}
+
 /* Send the file at path in chunks of chunk bytes into rx, sending the
  * second chunk twice and trying a gap once. */
 static void send_chunks(fixture *fx, const char *path, size_t chunk,
@@ -328,6 +362,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
         T(test_save_and_load_round_trip),
         T(test_damaged_file_keeps_the_old_state),
+        T(test_verify_reads_the_whole_file),
         T(test_chunked_transfer_round_trip),
         T(test_short_transfer_is_refused),
         T(test_sealed_file_waits_under_its_temp_name),
