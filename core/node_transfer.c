@@ -757,6 +757,22 @@ void node_snapshot_on_chunk(node *n, uint64_t from,
     }
     if (!rv->active && !open_stream(n, from, c, &meta))
         return;
+    if (meta.term != rv->meta.term || c->total != rv->total) {
+        /* Raft takes the first chunk's metadata, the file is checked
+         * against the last one's: they must be one */
+        node_snapshot_ack_to(n, from, c->stream, index, rv->written, 0,
+                             "the stream's term or size changed mid-way");
+        drop_stream(n);
+        return;
+    }
+    if (rv->queued - rv->written > 2 * (uint64_t)SNAP_WINDOW) {
+        /* an honest sender stays within its window of our acks: no more
+         * memory for chunks than that waits for the disk */
+        node_snapshot_ack_to(n, from, c->stream, index, rv->written, 0,
+                             "too far ahead of what is written");
+        drop_stream(n);
+        return;
+    }
     rv->progress_ms = mono_ms();
     if (c->offset > rv->total || c->data.len > rv->total - c->offset ||
         (c->last && c->offset + c->data.len != rv->total)) {

@@ -429,6 +429,15 @@ class TestBadChunks(SnapshotTestCase):
                                                 "data": b"y" * 100, "total": 1000,
                                                 "stream": 5}})
             self.assertIn("expected 100", fake.next_ack()["error"])
+            # a good start, then the same stream claiming another size
+            fake.send("PeerMessage", {"chunk": {"term": term, "meta": meta, "offset": 0,
+                                                "data": b"y" * 100, "total": 1000,
+                                                "stream": 7}})
+            self.assertEqual(fake.next_ack()["error"], "")
+            fake.send("PeerMessage", {"chunk": {"term": term, "meta": meta, "offset": 100,
+                                                "data": b"y" * 100, "total": 2000,
+                                                "stream": 7}})
+            self.assertIn("term or size changed", fake.next_ack()["error"])
             # and a frame that is not a PeerMessage at all: the link goes
             fake.send_raw(b"\xff\xff\xff")
         finally:
