@@ -69,6 +69,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define SNAP_KEEP_FILES 2
@@ -198,9 +199,20 @@ int node_snapshot_restore(node *n, wal *w, uint64_t *storage_applied,
     if (snprintf(n->snap_dir, sizeof n->snap_dir, "%s/snap", n->opts.data_dir) >=
         (int)sizeof n->snap_dir)
         return lms_err_set(err, LMS_INVALID_ARGUMENT, "data dir name too long");
-    if (mkdir(n->snap_dir, 0755) != 0 && errno != EEXIST)
+    if (mkdir(n->snap_dir, 0755) == 0) {
+        /* the directory's own entry durable before any file in it counts
+         * (a WAL reset after an install must never outlive its snapshot) */
+        int dfd = open(n->opts.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int bad = dfd < 0 || fsync(dfd) != 0;
+        if (dfd >= 0)
+            close(dfd);
+        if (bad)
+            return lms_err_set(err, LMS_INTERNAL, "cannot make %s durable: %s",
+                               n->snap_dir, strerror(errno));
+    } else if (errno != EEXIST) {
         return lms_err_set(err, LMS_INTERNAL, "cannot create %s: %s",
                            n->snap_dir, strerror(errno));
+    }
     remove_temps(n);
     char path[4200];
     snapshot_info info;
