@@ -454,8 +454,16 @@ static void take_done(void *arg)
         n->snap_retry_at = n->applied + policy_entries(n);
     } else if (j->meta.index > n->snap.index) {
         int rc = raft_snapshot_done(n->r, &j->meta);
+        raft_status rs;
+        raft_status_get(n->r, &rs);
         if (rc == RAFT_ERR_NOMEM) {
             node_raft_failed(n, "snapshot done", rc);
+        } else if (rc == RAFT_OK && rs.snapshot_index != j->meta.index) {
+            /* Raft is past it already (a leader's snapshot being
+             * installed): the node's snapshot stays Raft's */
+            log_info("snapshot at index %llu not used: Raft has snapshot "
+                     "%llu", (unsigned long long)j->meta.index,
+                     (unsigned long long)rs.snapshot_index);
         } else if (rc == RAFT_OK) {
             n->snap = j->meta;
             n->snap_size = j->bytes;
