@@ -93,7 +93,11 @@ conn *conn_ref(conn *c)
     return c;
 }
 
-void conn_unref(conn *c)
+/* Not inlined: a caller that holds its own reference across a call that
+ * may drop another (on_read around on_frame and conn_close_now) would
+ * otherwise show GCC's -Wuse-after-free two unrefs of one object in one
+ * function and not the count that keeps it alive. */
+__attribute__((noinline)) void conn_unref(conn *c)
 {
     if (c && --c->refs == 0)
         free(c);
