@@ -50,6 +50,8 @@ import sys
 import threading
 import time
 
+from lmstest import varint  # the harness's protobuf varint
+
 IO_TIMEOUT = 0.5          # seconds: the longest any socket call blocks
 MAX_FRAME = 256 << 20     # a length above this is garbage, not a frame
 QUEUE_LIMIT = 32 << 20    # bytes held per connection before the reader waits
@@ -112,26 +114,14 @@ def parse_hello(payload):
 def hello_frame(cluster, src, dst, version=1):
     """A framed PeerMessage{hello} (for tests of the proxy itself)."""
     def field_bytes(num, b):
-        return _enc_varint(num << 3 | 2) + _enc_varint(len(b)) + b
+        return varint(num << 3 | 2) + varint(len(b)) + b
 
     def field_int(num, v):
-        return _enc_varint(num << 3) + _enc_varint(v)
+        return varint(num << 3) + varint(v)
     hello = (field_bytes(1, cluster.encode()) + field_int(2, src) + field_int(3, dst)
              + field_int(4, version))
     msg = field_bytes(1, hello)
     return struct.pack(">I", len(msg)) + msg
-
-
-def _enc_varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 class Link:
