@@ -49,4 +49,18 @@ static inline void propose_n(fx *f, raft_id id, int n, const char *prefix)
     }
 }
 
+/* In a 3-node cluster whose node 1 is cut off, nodes 2 and 3 tick until
+ * one of them leads (node 1 may still believe it does); that one. */
+static inline raft_id take_over_from_1(fx *f)
+{
+    for (int i = 0; i < 100 && fx_leader(f) < 2; i++) {
+        fx_tick(f, 2, 1);
+        fx_tick(f, 3, 1);
+        fx_deliver(f);
+    }
+    raft_id l = fx_leader(f);
+    EXPECT(l == 2 || l == 3, "2 or 3 takes over, got %llu", (ull)l);
+    return l;
+}
+
 #endif
