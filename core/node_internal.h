@@ -105,7 +105,7 @@ typedef struct repair_rx {
 typedef struct repair {
     struct wal *w;
     repair_plan plan;
-    uint64_t hs_term, hs_vote; /* the durable hardstate */
+    uint64_t hs_term; /* the durable term (the vote is not repair's) */
     int done, failed;
     lms_err err;
     int64_t last_nag, asked_ms;

@@ -197,7 +197,6 @@ int node_repair_raise_term(repair *rp)
     if (wal_save_hardstate(rp->w, rp->plan.term, 0, &rp->err) != LMS_OK)
         return rp->err.code;
     rp->hs_term = rp->plan.term;
-    rp->hs_vote = 0;
     return LMS_OK;
 }
 
@@ -466,8 +465,9 @@ int node_repair_log(node *n, wal *w, uint64_t storage_applied, lms_err *err)
              "after %llu before rejoining", (ull)last, (ull)storage_applied,
              (ull)keep);
     repair rp = {.w = w, .last_nag = mono_ms(), .rx.rx.fd = -1};
+    uint64_t vote; /* not needed here: raise_term writes no vote */
     if (prefix_term(n, w, keep, &keep_term, err) != LMS_OK ||
-        wal_hardstate_load(wal_dir(w), &rp.hs_term, &rp.hs_vote, err) != LMS_OK)
+        wal_hardstate_load(wal_dir(w), &rp.hs_term, &vote, err) != LMS_OK)
         return err->code;
     /* every entry after keep must come from the one leader the plan
      * follows, so none of ours stays; the marker first (see MARKER) */
