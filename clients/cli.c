@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "pending.h"
 
 #ifndef LMS_VERSION
 #define LMS_VERSION "0.0.0"
@@ -140,6 +143,55 @@ int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
     return cli_call_raw_opts(ctx, req, NULL, out);
 }
 
+/* ---- writes whose outcome is unknown (pending.h) ------------------------- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Does this write get a pending record? Not a login: it carries a
+ * password, and a second session is harmless (the server does not
+ * deduplicate logins: each answer carries a token of its own). */
+static bool keeps_pending(const struct cli_ctx *ctx, const Lms__Request *req)
+{
+    return ctx->home != NULL && lms_request_is_write(req->body_case) &&
+           req->body_case != LMS__REQUEST__BODY_LOGIN;
+}
+
+/* Before a write goes out: reuse the (client_id, seq) of the same write
+ * whose outcome was unknown, else record this one as pending. Returns
+ * whether a record is on disk (a rerun will find it). */
+static bool pending_before(struct cli_ctx *ctx, const Lms__Request *req, struct lms_call_opts *o)
+{
+    struct lms_pending p;
+    const char *user = ctx->logged_in ? ctx->session.user : NULL;
+    int64_t now = wall_ms();
+    char err[512];
+    if (lms_pending_load(ctx->home, &p) == 0 &&
+        lms_pending_matches(&p, ctx->prog->name, user, req, now)) {
+        o->client_id = p.client_id;
+        o->seq = p.seq;
+        if (!ctx->json)
+            fprintf(stderr,
+                    "%s: the last run of this command ended with its outcome unknown; "
+                    "sending it again as the same request (the cluster applies it at most "
+                    "once)\n",
+                    ctx->prog->name);
+        return true;
+    }
+    o->client_id = lms_client_id(ctx->client);
+    o->seq = lms_client_take_seq(ctx->client);
+    lms_pending_make(&p, o->client_id, o->seq, ctx->prog->name, user, req, now);
+    if (lms_pending_save(ctx->home, &p, err, sizeof err) < 0) {
+        lms_pending_remove(ctx->home); /* an older record must not match later */
+        return false;
+    }
+    return true;
+}
+
 int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_call_opts *opts,
                       Lms__Response **out)
 {
@@ -153,17 +205,34 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
     }
     if (ctx->logged_in)
         req->token = ctx->session.token;
-    enum lms_client_rc rc = lms_client_call_opts(ctx->client, req, opts, out, err, sizeof err);
+    struct lms_call_opts o = {0};
+    if (opts != NULL)
+        o = *opts;
+    bool pending = keeps_pending(ctx, req);
+    bool recorded = pending && pending_before(ctx, req, &o);
+    enum lms_client_rc rc = lms_client_call_opts(ctx->client, req, &o, out, err, sizeof err);
+    if (pending && rc != LMS_CLIENT_UNKNOWN)
+        lms_pending_remove(ctx->home); /* answered, or never sent */
     switch (rc) {
     case LMS_CLIENT_OK:
         return LMS_EXIT_OK;
     case LMS_CLIENT_UNREACHABLE:
     case LMS_CLIENT_NO_LEADER:
-        return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNAVAILABLE", "%s", err);
+        return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNAVAILABLE", "%s%s", err,
+                        lms_request_is_write(req->body_case) ? "; nothing was stored" : "");
+    case LMS_CLIENT_UNKNOWN:
+        if (recorded)
+            return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN",
+                            "outcome unknown: %s. Run the same command again when the cluster "
+                            "is back: that is safe, the cluster applies it at most once and "
+                            "answers with the stored result",
+                            err);
+        return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN",
+                        "outcome unknown: %s. Check whether it was stored before running it "
+                        "again (the record that makes a rerun safe could not be written in %s)",
+                        err, ctx->home ? ctx->home : "the session directory");
     case LMS_CLIENT_LOCAL:
         return cli_fail(ctx, LMS_EXIT_FAILED, "RESOURCE_EXHAUSTED", "%s", err);
-    case LMS_CLIENT_DROPPED:
-        return cli_fail(ctx, LMS_EXIT_FAILED, "ABORTED", "%s", err);
     case LMS_CLIENT_BAD_REPLY:
         break;
     }

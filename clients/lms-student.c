@@ -123,7 +123,8 @@ static int ask_tutor(struct cli_ctx *ctx, Lms__Request *req)
 {
     bool tty = !ctx->json && isatty(STDOUT_FILENO);
     struct shown shown = {false, true};
-    struct lms_call_opts opts = {tty ? show_piece : NULL, &shown, TUTOR_WAIT_MS};
+    struct lms_call_opts opts = {.on_partial = tty ? show_piece : NULL, .arg = &shown,
+                                 .wait_ms = TUTOR_WAIT_MS};
     Lms__Response *resp;
     int rc = cli_call_opts(ctx, req, &opts, LMS__RESPONSE__BODY_QUERY, &resp);
     if (rc != LMS_EXIT_OK) {

@@ -8,7 +8,14 @@
  * NOT_LEADER without a usable hint are retried round the list, with
  * exponential backoff after each full round, until the timeout has passed
  * since the first failure. The frame is encoded once, so every retry carries
- * the same id, client_id and seq.
+ * the same id, client_id and seq, and the cluster applies a write once.
+ *
+ * What the call ends with must be true. An answer from a server is the
+ * cluster's (a refusal is decided before anything is stored, or is the
+ * applied outcome). Without one, a write that went out (the connection was
+ * lost or went silent with it on the wire, or a node answered UNAVAILABLE
+ * after proposing it) may be stored: LMS_CLIENT_UNKNOWN. Only a write that
+ * never left, or met nothing but NOT_LEADER, is reported as not sent.
  */
 #include "lmsclient.h"
 
@@ -270,6 +277,11 @@ uint64_t lms_client_id(const struct lms_client *c)
     return c->client_id;
 }
 
+uint64_t lms_client_take_seq(struct lms_client *c)
+{
+    return ++c->seq;
+}
+
 const char *lms_client_current(const struct lms_client *c)
 {
     return c->servers[c->cur].display;
@@ -338,26 +350,35 @@ struct call {
     size_t len;
     uint64_t id;
     const struct lms_call_opts *opts;
+    bool write;          /* the request changes state (it carries a seq) */
     unsigned partials;   /* partial Responses handed out */
     int redirects;
     unsigned failures;   /* failed attempts so far */
+    unsigned hangups;    /* connections lost with the request out, unanswered */
     bool reached;        /* some server accepted a connection */
     bool answered;       /* some server answered NOT_LEADER or UNAVAILABLE */
+    bool sent;           /* a write may have reached a leader: its fate is open */
     int64_t retry_since; /* monotonic ms of the first failure, -1: none */
     int64_t backoff_ms;
-    long hung_up_on;     /* server that closed on the request unanswered, -1: none */
     char why[384];       /* why the last attempt failed */
 };
 
-enum attempt { ATT_DONE, ATT_REDIRECT, ATT_FAILED, ATT_FATAL, ATT_REFUSED };
+enum attempt { ATT_DONE, ATT_REDIRECT, ATT_FAILED, ATT_FATAL, ATT_LOST };
 
-/* Should resp send us elsewhere? Handles NOT_LEADER and UNAVAILABLE. */
+/* Should resp send us elsewhere? Handles NOT_LEADER, UNAVAILABLE and UNKNOWN. */
 static enum attempt judge(struct lms_client *c, struct call *k, const Lms__Response *resp)
 {
     char buf[32];
-    if (resp->status != LMS__STATUS__NOT_LEADER && resp->status != LMS__STATUS__UNAVAILABLE)
+    if (resp->status != LMS__STATUS__NOT_LEADER && resp->status != LMS__STATUS__UNAVAILABLE &&
+        resp->status != LMS__STATUS__UNKNOWN)
         return ATT_DONE;
     k->answered = true;
+    /* UNKNOWN: the leader proposed the write and lost its leadership (or
+     * stopped) before the entry was known to be committed; it may still
+     * commit. NOT_LEADER and UNAVAILABLE come from a node that did not
+     * take it (or whose entry is known to be gone). */
+    if (resp->status == LMS__STATUS__UNKNOWN && k->write)
+        k->sent = true;
     snprintf(k->why, sizeof k->why, "%s%s%s", lms_status_name(resp->status, buf, sizeof buf),
              resp->message[0] ? ": " : "", resp->message);
     if (resp->status == LMS__STATUS__NOT_LEADER && resp->leader[0] != '\0' &&
@@ -382,25 +403,6 @@ static int64_t time_left(const struct lms_client *c, const struct call *k)
     return left > 0 ? left : 0;
 }
 
-/*
- * The connection to servers[cur] failed after the request went out. A server
- * that hangs up on the same request twice, without an answer, is refusing
- * it: most likely the frame is over its limit and the error it sent was lost
- * to the reset of the connection. Retrying would only repeat that.
- */
-static enum attempt hung_up(struct lms_client *c, struct call *k)
-{
-    if (k->hung_up_on != (long)c->cur) {
-        k->hung_up_on = (long)c->cur;
-        return ATT_FAILED;
-    }
-    snprintf(k->why, sizeof k->why,
-             "the server hung up twice on the request of %zu bytes without answering; it may be "
-             "larger than the server accepts",
-             k->len);
-    return ATT_REFUSED;
-}
-
 /* Read Responses until one is not a partial Response of this request;
  * the partial ones go to the caller's on_partial. */
 static int receive(struct lms_client *c, struct call *k, int idle, Lms__Response **resp)
@@ -417,14 +419,25 @@ static int receive(struct lms_client *c, struct call *k, int idle, Lms__Response
     }
 }
 
+/* How long the server may stay silent on this attempt. The server may need
+ * a while to commit a large write: one extra second of patience per MiB.
+ * Once the call is retrying, an attempt ends by the deadline (unless the
+ * caller expects a long silence, as for the tutor). */
+static int idle_ms(const struct lms_client *c, const struct call *k)
+{
+    bool patient = k->opts && k->opts->wait_ms;
+    int64_t wait = patient ? k->opts->wait_ms : c->timeout_ms;
+    if (!patient && k->retry_since >= 0)
+        wait = time_left(c, k);
+    wait += (int64_t)(k->len >> 20) * 1000;
+    return wait < 1 ? 1 : wait > INT32_MAX ? INT32_MAX : (int)wait;
+}
+
 /* Send the frame on the open connection and read the answer. Returns a
  * lms_wire_rc; *resp is set on LMS_WIRE_OK. */
 static int exchange(struct lms_client *c, struct call *k, Lms__Response **resp)
 {
-    /* the server may need a while to commit a large write: one extra second
-     * of patience per MiB on top of the timeout */
-    int wait = k->opts && k->opts->wait_ms ? k->opts->wait_ms : c->timeout_ms;
-    int idle = wait + (int)(k->len >> 20) * 1000;
+    int idle = idle_ms(c, k);
     int rc = lms_wire_send(c->fd, k->frame, k->len, idle, c->progress, k->why, sizeof k->why);
     if (rc == LMS_WIRE_OK)
         return receive(c, k, idle, resp);
@@ -450,13 +463,16 @@ static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response 
     }
     k->reached = true;
     int rc = exchange(c, k, resp);
-    if (rc != LMS_WIRE_OK && k->partials) {
-        disconnect(c);
-        return ATT_REFUSED; /* part of the answer is out: no second telling */
-    }
     if (rc != LMS_WIRE_OK) {
         disconnect(c);
-        return rc == LMS_WIRE_BAD ? ATT_FATAL : rc == LMS_WIRE_IO ? hung_up(c, k) : ATT_FAILED;
+        if (rc == LMS_WIRE_BAD)
+            return ATT_FATAL; /* not an lms server, or a broken one */
+        /* Lost or silent with the request out: a write may be in the log. */
+        k->hangups++;
+        if (k->write)
+            k->sent = true;
+        /* part of a streamed answer is out: no second telling */
+        return k->partials ? ATT_LOST : ATT_FAILED;
     }
     /* a response to an earlier request on this connection cannot happen (one
      * request per connection at a time), but a connection-level error
@@ -477,6 +493,23 @@ static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response 
     return a;
 }
 
+/* The call ends without an answer: say honestly what is known. */
+static enum lms_client_rc give_up(const struct lms_client *c, const struct call *k, char *err,
+                                  size_t errlen)
+{
+    if (k->sent) {
+        snprintf(err, errlen,
+                 "no answer from the lms cluster at %s%s (%s); the request went out, so it may "
+                 "or may not have been stored",
+                 c->list, k->partials ? " after part of the answer arrived" : " in time", k->why);
+        return LMS_CLIENT_UNKNOWN;
+    }
+    snprintf(err, errlen, "%s at %s (%s)",
+             k->answered ? "no lms leader available" : "no lms server reachable", c->list,
+             k->why);
+    return k->answered ? LMS_CLIENT_NO_LEADER : LMS_CLIENT_UNREACHABLE;
+}
+
 enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms__Response **resp,
                                    char *err, size_t errlen)
 {
@@ -487,13 +520,20 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
                                         const struct lms_call_opts *o, Lms__Response **resp,
                                         char *err, size_t errlen)
 {
+    bool write = lms_request_is_write(req->body_case);
     req->id = ++c->next_id;
     req->client_id = c->client_id;
-    req->seq = lms_request_is_write(req->body_case) ? ++c->seq : 0;
+    req->seq = 0;
+    if (write && o != NULL && o->client_id != 0 && o->seq != 0) {
+        req->client_id = o->client_id;
+        req->seq = o->seq;
+    } else if (write) {
+        req->seq = ++c->seq;
+    }
     *resp = NULL;
 
-    struct call k = {.id = req->id, .opts = o, .retry_since = -1, .backoff_ms = 50,
-                     .hung_up_on = -1};
+    struct call k = {.id = req->id, .opts = o, .write = write, .retry_since = -1,
+                     .backoff_ms = 50};
     uint8_t *frame = lms_wire_pack_request(req, &k.len);
     if (frame == NULL) {
         snprintf(err, errlen, "the request is too large to send");
@@ -508,9 +548,13 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
             rc = LMS_CLIENT_OK;
             break;
         }
-        if (a == ATT_FATAL || a == ATT_REFUSED) {
+        if (a == ATT_LOST && k.write) {
+            rc = give_up(c, &k, err, errlen);
+            break;
+        }
+        if ((a == ATT_FATAL && !k.sent) || a == ATT_LOST) {
             snprintf(err, errlen, "%s (%s)", k.why, c->servers[c->cur].display);
-            rc = a == ATT_FATAL ? LMS_CLIENT_BAD_REPLY : LMS_CLIENT_DROPPED;
+            rc = LMS_CLIENT_BAD_REPLY;
             break;
         }
         if (c->debug)
@@ -522,13 +566,10 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
         if (k.retry_since < 0)
             k.retry_since = mono_ms();
         k.failures++;
-        /* nobody home: no point in waiting for a cluster that is not there */
-        bool give_up = (!k.reached && k.failures >= c->nservers) || time_left(c, &k) == 0;
-        if (give_up) {
-            rc = k.answered ? LMS_CLIENT_NO_LEADER : LMS_CLIENT_UNREACHABLE;
-            snprintf(err, errlen, "%s at %s (%s)",
-                     k.answered ? "no lms leader available" : "no lms server reachable",
-                     c->list, k.why);
+        /* nobody home: no point in waiting for a cluster that is not there
+         * (nothing was sent, so nothing can be stored) */
+        if ((!k.reached && k.failures >= c->nservers) || time_left(c, &k) == 0) {
+            rc = give_up(c, &k, err, errlen);
             break;
         }
         c->cur = (c->cur + 1) % c->nservers;

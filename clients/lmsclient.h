@@ -6,6 +6,12 @@
  * unavailable or hangs up it retries the others with backoff, re-sending the
  * same request with the same (client_id, seq) so that the cluster applies a
  * write once however often it arrives.
+ *
+ * A call ends with an answer from the cluster (which may refuse), or, once
+ * its deadline has passed, with one of two honest failures: nothing was
+ * sent (LMS_CLIENT_UNREACHABLE, LMS_CLIENT_NO_LEADER), or a write went out
+ * and no answer came back, so it may or may not be stored
+ * (LMS_CLIENT_UNKNOWN). A transport failure is never reported as a refusal.
  */
 #ifndef LMS_CLIENTS_LMSCLIENT_H
 #define LMS_CLIENTS_LMSCLIENT_H
@@ -28,10 +34,12 @@
 
 enum lms_client_rc {
     LMS_CLIENT_OK = 0,
-    LMS_CLIENT_UNREACHABLE, /* no server could be reached, or all of them hung up */
-    LMS_CLIENT_NO_LEADER,   /* servers answered NOT_LEADER/UNAVAILABLE until time ran out */
+    LMS_CLIENT_UNREACHABLE, /* no server reached in time; a write was never sent */
+    LMS_CLIENT_NO_LEADER,   /* servers answered NOT_LEADER/UNAVAILABLE until time ran out,
+                             * before a write was sent to any leader */
     LMS_CLIENT_BAD_REPLY,   /* a response that is too large or does not decode */
-    LMS_CLIENT_DROPPED,     /* a server hung up on the request twice (too large?) */
+    LMS_CLIENT_UNKNOWN,     /* a write went out and no definite answer came back before
+                             * the deadline: it may or may not have been stored */
     LMS_CLIENT_LOCAL,       /* the request cannot be sent (too large, out of memory) */
 };
 
@@ -72,12 +80,17 @@ struct lms_call_opts {
     lms_partial_fn on_partial; /* NULL: partial Responses are skipped */
     void *arg;
     int wait_ms; /* how long the server may stay silent; 0: the timeout */
+    /* A write sent with these (both nonzero) rather than a fresh seq of
+     * this client: a seq taken with lms_client_take_seq, or the ids of an
+     * earlier write whose outcome was unknown, so that the cluster answers
+     * it from its record instead of applying it twice. */
+    uint64_t client_id, seq;
 };
 
 /*
  * lms_client_call with options: partial Responses go to on_partial, in
  * order, as they arrive. Once one has, a lost connection is not retried
- * (the pieces would come again): the call fails with LMS_CLIENT_DROPPED.
+ * (the pieces would come again): a write ends LMS_CLIENT_UNKNOWN.
  */
 enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
                                         const struct lms_call_opts *o, Lms__Response **resp,
@@ -88,6 +101,9 @@ bool lms_request_is_write(Lms__Request__BodyCase body);
 
 /* The random id of this client (process). */
 uint64_t lms_client_id(const struct lms_client *c);
+/* Take the next seq of this client for a write to be sent with
+ * lms_call_opts {client_id = lms_client_id(c), seq}. */
+uint64_t lms_client_take_seq(struct lms_client *c);
 /* "host:port" of the server that answered last (the leader, usually). */
 const char *lms_client_current(const struct lms_client *c);
 

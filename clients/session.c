@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,10 +147,10 @@ static json_object *session_json(const struct lms_session *s)
     return obj;
 }
 
-/* Write text to a new file at tmp (mode 0600), fsync it and rename it over
- * path. */
-static int write_atomically(const char *tmp, const char *path, const char *text, char *err,
-                            size_t errlen)
+/* Write text to a new file at tmp (mode 0600), fsync it (if sync) and
+ * rename it over path. */
+static int write_atomically(const char *tmp, const char *path, const char *text, bool sync,
+                            char *err, size_t errlen)
 {
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -166,7 +167,7 @@ static int write_atomically(const char *tmp, const char *path, const char *text,
             break;
         off += (size_t)n;
     }
-    int bad = off < len || fsync(fd) < 0;
+    int bad = off < len || (sync && fsync(fd) < 0);
     bad |= close(fd) < 0;
     if (bad || rename(tmp, path) < 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -189,7 +190,7 @@ int lms_session_save(const char *dir, const struct lms_session *s, char *err, si
         char *text = strdup(
             json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
         if (text != NULL)
-            rc = write_atomically(tmp, path, text, err, errlen);
+            rc = write_atomically(tmp, path, text, true, err, errlen);
         else
             snprintf(err, errlen, "out of memory");
         if (text != NULL)
@@ -225,4 +226,43 @@ void lms_session_clear(struct lms_session *s)
     free(s->role);
     free(s->servers);
     memset(s, 0, sizeof *s);
+}
+
+char *lms_home_read(const char *dir, const char *name)
+{
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, name) < 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *text = slurp(path);
+    int e = errno;
+    free(path);
+    errno = e;
+    return text;
+}
+
+int lms_home_write(const char *dir, const char *name, const char *text, bool sync, char *err,
+                   size_t errlen)
+{
+    char *path = NULL, *tmp = NULL;
+    int rc = -1;
+    if (make_dirs(dir, err, errlen) < 0)
+        return -1;
+    if (asprintf(&path, "%s/%s", dir, name) < 0 || asprintf(&tmp, "%s/%s.tmp", dir, name) < 0)
+        snprintf(err, errlen, "out of memory");
+    else
+        rc = write_atomically(tmp, path, text, sync, err, errlen);
+    free(path);
+    free(tmp);
+    return rc;
+}
+
+void lms_home_remove(const char *dir, const char *name)
+{
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, name) >= 0) {
+        unlink(path);
+        free(path);
+    }
 }

@@ -12,6 +12,7 @@
 #ifndef LMS_CLIENTS_SESSION_H
 #define LMS_CLIENTS_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +41,15 @@ int lms_session_remove(const char *dir, char *err, size_t errlen);
 
 /* Free the strings of s (the token is wiped first) and zero it. */
 void lms_session_clear(struct lms_session *s);
+
+/* Other small files of the session directory (pending.h): DIR/name as a
+ * string (at most 64 KiB; free it), or NULL with errno (ENOENT: none). */
+char *lms_home_read(const char *dir, const char *name);
+/* Replace DIR/name by text atomically (mode 0600, DIR created with 0700),
+ * fsync'ed first if sync. 0, or -1 with err. */
+int lms_home_write(const char *dir, const char *name, const char *text, bool sync, char *err,
+                   size_t errlen);
+/* Remove DIR/name if it exists. */
+void lms_home_remove(const char *dir, const char *name);
 
 #endif

@@ -270,8 +270,12 @@ static void next(req *r, next_step step);
 /* Pack the command the handler built; any thread. */
 static void pack_command(req *r)
 {
-    r->cmd.client_id = r->msg->client_id;
-    r->cmd.seq = r->msg->seq;
+    /* A login is never deduplicated: the answer of the first one holds a
+     * token that only its client saw, so a retry must make a session of
+     * its own rather than get the first one's record without the token. */
+    int dedup = r->cmd.body_case != LMS__COMMAND__BODY_CREATE_SESSION;
+    r->cmd.client_id = dedup ? r->msg->client_id : 0;
+    r->cmd.seq = dedup ? r->msg->seq : 0;
     r->cmd.time = r->now;
     r->cmd.actor = r->who.name;
     size_t len = lms__command__get_packed_size(&r->cmd);
@@ -369,6 +373,40 @@ static void allowed_roles(unsigned roles, char *buf, size_t len)
                      buf[0] ? " and " : "", role_name(role));
 }
 
+/* Does the client's dedup record answer this write? A retry of a write
+ * that is already applied must get the first answer (the same id, the same
+ * report), not a verdict of today's state: the early checks of prepare
+ * would refuse a second submission when the first one used the last
+ * attempt, or call every imported user "already exists". A record exists
+ * only for an applied, so committed, entry. The answer goes out after a
+ * barrier, like every answer decided before proposing. Not for a login:
+ * its answer is a token the record does not keep (dispatch does not let
+ * logins be deduplicated, see pack_command). */
+static int answered_from_record(req *r)
+{
+    if (!r->msg->seq || !r->msg->client_id || r->h->body == LMS__REQUEST__BODY_LOGIN)
+        return 0;
+    lms_client_record rec;
+    lms_err err = {0};
+    memset(&rec, 0, sizeof rec);
+    int rc = req_ops(r)->client_get(req_st(r), r->msg->client_id, &rec, &err);
+    if (rc == LMS_NOT_FOUND)
+        return 0;
+    if (rc != LMS_OK)
+        return req_storage_error(r, &err), 1;
+    int known = sm_record_answer(&rec, r->msg->seq, &r->res);
+    if (known < 0)
+        return req_fail(r, LMS_RESOURCE_EXHAUSTED, "out of memory"), 1;
+    if (known == 0)
+        return 0;
+    if (r->res.status != LMS_OK)
+        req_fail(r, r->res.status, "%s", r->res.message);
+    else if (r->h->applied)
+        r->h->applied(r);
+    sm_result_free(&r->res);
+    return 1;
+}
+
 static void stage_prepare(req *r)
 {
     next_step step = NEXT_RESPOND;
@@ -381,6 +419,8 @@ static void stage_prepare(req *r)
                  r->h->name, who);
         goto out;
     }
+    if (answered_from_record(r))
+        goto out;
     step = r->h->prepare(r);
 out:
     r->step = step;

@@ -246,6 +246,7 @@ typedef struct import_state {
     ptr_vec report;  /* Lms__ImportResult*, rows refused before proposing */
     ptr_vec valid;   /* Lms__ImportRow*, to hash and propose */
     ptr_vec roles;   /* role per valid row, as (void *)(intptr_t) */
+    int proposed;    /* the command holds the early refusals too */
 } import_state;
 
 static int parse_role(const char *s)
@@ -304,9 +305,9 @@ static next_step import_prepare(req *r)
     r->scratch = s;
     if (q->n_rows == 0)
         return req_fail(r, LMS_INVALID_ARGUMENT, "no rows to import");
-    if (q->n_rows > 10000)
+    if (q->n_rows > SM_IMPORT_MAX)
         return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "%zu rows: import at most 10000 users at a time", q->n_rows);
+                        "%zu rows: import at most %d users at a time", q->n_rows, SM_IMPORT_MAX);
     for (size_t i = 0; i < q->n_rows; i++) {
         const Lms__ImportRow *row = q->rows[i];
         int status;
@@ -321,17 +322,23 @@ static next_step import_prepare(req *r)
     return NEXT_WORK;
 }
 
+/* The answer: the rows refused early (when nothing was proposed), else
+ * the rows of the applied command, which holds the early ones too (also
+ * when answered from the client's dedup record, with no scratch). */
 static void import_answer(req *r)
 {
     import_state *s = r->scratch;
+    ptr_vec applied = {0}, *report = &applied;
+    if (s && !s->proposed)
+        report = &s->report;
     for (size_t i = 0; i < r->res.nrows; i++) {
         const sm_row_result *x = &r->res.rows[i];
-        report_row(r, &s->report, x->line, x->name, x->status,
+        report_row(r, report, x->line, x->name, x->status,
                    x->status == LMS_OK ? "created" : x->message);
     }
     /* order the report by line */
-    Lms__ImportResult **v = (Lms__ImportResult **)s->report.v;
-    for (size_t i = 1; i < s->report.n; i++)
+    Lms__ImportResult **v = (Lms__ImportResult **)report->v;
+    for (size_t i = 1; i < report->n; i++)
         for (size_t j = i; j > 0 && v[j - 1]->line > v[j]->line; j--) {
             Lms__ImportResult *t = v[j];
             v[j] = v[j - 1];
@@ -339,7 +346,7 @@ static void import_answer(req *r)
         }
     Lms__ImportUsersResponse *m = req_alloc(r, sizeof *m);
     lms__import_users_response__init(m);
-    m->n_results = s->report.n;
+    m->n_results = report->n;
     m->results = v;
     m->created = (uint32_t)r->res.id;
     r->resp.body_case = LMS__RESPONSE__BODY_IMPORT_USERS;
@@ -372,6 +379,9 @@ static next_step import_work(req *r)
         c->users[i] = u;
         c->lines[i] = row->line;
     }
+    s->proposed = 1;
+    c->n_refused = s->report.n;
+    c->refused = (Lms__ImportResult **)s->report.v;
     r->cmd.body_case = LMS__COMMAND__BODY_IMPORT_USERS;
     r->cmd.import_users = c;
     return NEXT_PROPOSE;

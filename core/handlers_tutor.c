@@ -112,8 +112,8 @@ static next_step tutor_failed(req *r, int status, const char *provider, const ch
     if (!provider && status == LMS_FAILED_PRECONDITION) /* no tutor here */
         return req_fail(r, status, "%.*s; ask your instructor: " SM_ASK_INSTRUCTOR, (int)n,
                         why, course);
-    if (provider && status == LMS_UNAVAILABLE)
-        status = LMS_FAILED_PRECONDITION;
+    if (provider && (status == LMS_UNAVAILABLE || status == LMS_UNKNOWN))
+        status = LMS_FAILED_PRECONDITION; /* both would be retried */
     if (n >= sizeof tail - 1 && !strncmp(why + n - (sizeof tail - 1), tail, sizeof tail - 1))
         return req_fail(r, status, "%.*s: " SM_ASK_INSTRUCTOR, (int)n, why, course);
     return req_fail(r, status, "%.*s. You can ask your instructor instead: " SM_ASK_INSTRUCTOR,

@@ -130,7 +130,7 @@ static void on_softstate(node *n, const raft_softstate *ss)
     if (was_leader && ss->role != RAFT_LEADER) {
         node_snapshot_stop_sending(n);
         node_drop_reads(n, LMS_NOT_LEADER);
-        node_drop_proposals(n, LMS_UNAVAILABLE, "leadership changed; retry", 0);
+        node_drop_proposals(n, LMS_UNKNOWN, NODE_FATE_UNKNOWN("leadership changed"), 0);
     }
 }
 
@@ -838,7 +838,7 @@ void node_close(node *n)
     log_writer_stop(n->lw); /* everything queued is now durable */
     n->lw = NULL;
     node_drop_reads(n, LMS_UNAVAILABLE);
-    node_drop_proposals(n, LMS_UNAVAILABLE, "node is shutting down; retry", 1);
+    node_drop_proposals(n, LMS_UNKNOWN, NODE_FATE_UNKNOWN("the node is shutting down"), 1);
     /* The caller now stops the storage thread, which finishes the batches
      * it holds and runs their apply_done() before it returns; then
      * node_free(). */

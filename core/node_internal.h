@@ -202,8 +202,15 @@ void node_apply_committed(node *n, const raft_entry *ents, size_t count);
 /* Answer every confirmed read whose index is applied. */
 void node_check_reads(node *n);
 /* Answer every waiting proposal whose entry is not known to be committed
- * (status, message) and drop it; with all set, every one. */
+ * (status, message) and drop it; with all set, every one. Such an entry
+ * may still commit under the next leader: its status is LMS_UNKNOWN (the
+ * client retries with the same seq and learns the fate from the cluster's
+ * record), never a refusal. LMS_UNAVAILABLE is for a proposal whose entry
+ * is known to be gone (overwritten by another term's entry). */
 void node_drop_proposals(node *n, int status, const char *msg, int all);
+#define NODE_FATE_UNKNOWN(why) \
+    why " before the write was known to be committed; it may still be; retry"
+
 /* Answer every read barrier (confirmed or not) with status. */
 void node_drop_reads(node *n, int status);
 /* Cluster of one voter: apply (applied, last] of w synchronously. */

@@ -620,7 +620,7 @@ int node_snapshot_install(node *n, const raft_snapshot_meta *meta, uint64_t *seq
         return -1;
     /* Nothing that waits for an entry at or below the snapshot can learn
      * its fate here: its client retries (deduplicated). */
-    node_drop_proposals(n, LMS_UNAVAILABLE, "leadership changed; retry", 1);
+    node_drop_proposals(n, LMS_UNKNOWN, NODE_FATE_UNKNOWN("a snapshot replaced the log"), 1);
     /* Raft installs only what node_transfer.c stepped, and it stepped
      * only this sealed file. */
     LMS_ASSERT(n->recv.sealed == meta->index);

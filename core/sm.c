@@ -462,20 +462,41 @@ static int import_row(apply_ctx *c, const Lms__CmdImportUsers *b, size_t i,
     return rc;
 }
 
-/* Every row is tried and reported; the command itself succeeds, with
- * res->id = the number of users created. */
+/* A row of a report from a command or a record, within bounds: a row the
+ * leader refused before proposing (ok_allowed 0), or a recorded row. A
+ * status out of range reads as INVALID_ARGUMENT: the row was not
+ * imported. */
+static void row_from_pb(const Lms__ImportResult *x, sm_row_result *row, int ok_allowed)
+{
+    int lowest = ok_allowed ? LMS__STATUS__OK : LMS__STATUS__CANCELLED;
+    row->line = x->line;
+    copy_str(row->name, sizeof row->name, x->name);
+    utf8_scrub(row->name);
+    row->status = (int)x->status >= lowest && x->status <= LMS__STATUS__UNAUTHENTICATED
+                      ? (int)x->status
+                      : LMS_INVALID_ARGUMENT;
+    copy_str(row->message, sizeof row->message, x->message);
+    utf8_scrub(row->message);
+}
+
+/* Every row is tried and reported, with the rows refused before proposing;
+ * the command itself succeeds, with res->id = the number of users
+ * created. */
 static int apply_import_users(apply_ctx *c)
 {
     const Lms__CmdImportUsers *b = c->cmd->import_users;
     need_admin(c, "import users");
     if (refused(c) || b->n_users == 0)
         return LMS_OK;
-    c->res->rows = calloc(b->n_users, sizeof *c->res->rows);
+    if (b->n_users > SM_IMPORT_MAX || b->n_refused > SM_IMPORT_MAX - b->n_users)
+        return refuse(c, LMS_INVALID_ARGUMENT, "import at most %d users at a time",
+                      SM_IMPORT_MAX);
+    size_t n = b->n_users + b->n_refused;
+    c->res->rows = calloc(n, sizeof *c->res->rows);
     if (!c->res->rows)
         return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED,
-                           "out of memory for the report of %zu imported users",
-                           b->n_users);
-    c->res->nrows = b->n_users;
+                           "out of memory for the report of %zu imported users", n);
+    c->res->nrows = n;
     for (size_t i = 0; i < b->n_users; i++) {
         int rc = import_row(c, b, i, &c->res->rows[i]);
         if (rc)
@@ -483,6 +504,8 @@ static int apply_import_users(apply_ctx *c)
         if (c->res->rows[i].status == LMS_OK)
             c->res->id++;
     }
+    for (size_t i = 0; i < b->n_refused; i++)
+        row_from_pb(b->refused[i], &c->res->rows[b->n_users + i], 0);
     return LMS_OK;
 }
 
@@ -1124,14 +1147,102 @@ static int run_command(apply_ctx *c)
 
 /* ---- dedup, housekeeping, the entry point ------------------------------------ */
 
-/* Keep the answer so that a retry of this (client_id, seq) gets it again. */
+/* The rows of res encoded for the record (malloc'd; NULL when none). */
+static uint8_t *encode_rows(const sm_result *res, size_t *len)
+{
+    *len = 0;
+    if (res->nrows == 0)
+        return NULL;
+    Lms__ImportResult *v = calloc(res->nrows, sizeof *v);
+    Lms__ImportResult **pv = calloc(res->nrows, sizeof *pv);
+    uint8_t *out = NULL;
+    if (v && pv) {
+        for (size_t i = 0; i < res->nrows; i++) {
+            lms__import_result__init(&v[i]);
+            v[i].line = res->rows[i].line;
+            v[i].name = (char *)res->rows[i].name;
+            v[i].status = (Lms__Status)res->rows[i].status;
+            v[i].message = (char *)res->rows[i].message;
+            pv[i] = &v[i];
+        }
+        Lms__RecordedRows m = LMS__RECORDED_ROWS__INIT;
+        m.n_rows = res->nrows;
+        m.rows = pv;
+        *len = lms__recorded_rows__get_packed_size(&m);
+        out = malloc(*len ? *len : 1);
+        if (out)
+            lms__recorded_rows__pack(&m, out);
+    }
+    free(v);
+    free(pv);
+    return out;
+}
+
+/* Keep the whole answer so that a retry of this (client_id, seq) gets it
+ * again: status, message, id and the rows of a report. */
 static int remember(apply_ctx *c)
 {
     lms_client_record r = {.client_id = c->cmd->client_id, .seq = c->cmd->seq,
                            .status = c->res->status, .result_id = c->res->id,
                            .updated = c->cmd->time};
     copy_str(r.message, sizeof r.message, c->res->message);
-    return c->ops->client_put(c->st, &r, c->err);
+    uint8_t *rows = encode_rows(c->res, &r.answer_len);
+    if (c->res->nrows && !rows)
+        return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED,
+                           "out of memory keeping the answer of client %" PRIu64,
+                           r.client_id);
+    r.answer = rows;
+    int rc = c->ops->client_put(c->st, &r, c->err);
+    free(rows);
+    return rc;
+}
+
+/* The rows of a recorded answer; a record that does not decode keeps its
+ * status, message and id (the rows are a report, not state). */
+static int decode_rows(const lms_client_record *r, sm_result *res)
+{
+    if (!r->answer || r->answer_len == 0)
+        return LMS_OK;
+    Lms__RecordedRows *m = lms__recorded_rows__unpack(NULL, r->answer_len, r->answer);
+    if (!m)
+        return LMS_OK;
+    int rc = LMS_OK;
+    if (m->n_rows > 0 && m->n_rows <= SM_IMPORT_MAX) {
+        res->rows = calloc(m->n_rows, sizeof *res->rows);
+        if (!res->rows) {
+            rc = LMS_RESOURCE_EXHAUSTED;
+        } else {
+            res->nrows = m->n_rows;
+            for (size_t i = 0; i < m->n_rows; i++)
+                row_from_pb(m->rows[i], &res->rows[i], 1);
+        }
+    }
+    lms__recorded_rows__free_unpacked(m, NULL);
+    return rc;
+}
+
+int sm_record_answer(const lms_client_record *r, uint64_t seq, sm_result *res)
+{
+    memset(res, 0, sizeof *res);
+    if (seq > r->seq)
+        return 0;
+    if (seq < r->seq) {
+        res->status = LMS_FAILED_PRECONDITION;
+        snprintf(res->message, sizeof res->message,
+                 "stale request: client %" PRIu64 " already sent request %" PRIu64
+                 " (this one is %" PRIu64 ")",
+                 r->client_id, r->seq, seq);
+        return 1;
+    }
+    res->status = r->status;
+    copy_str(res->message, sizeof res->message, r->message);
+    res->id = r->result_id;
+    res->deduplicated = 1;
+    if (decode_rows(r, res) != LMS_OK) {
+        sm_result_free(res);
+        return -1;
+    }
+    return 1;
 }
 
 /* Answer a retry from the client's record, apply a new request, refuse an
@@ -1143,21 +1254,19 @@ static int answer(apply_ctx *c)
     int found;
     if (cmd->client_id == 0)
         return run_command(c);
+    memset(&r, 0, sizeof r);
     int rc = got(c, c->ops->client_get(c->st, cmd->client_id, &r, c->err), &found);
     if (rc)
         return rc;
-    if (found && cmd->seq == r.seq) {
-        c->res->status = r.status;
-        copy_str(c->res->message, sizeof c->res->message, r.message);
-        c->res->id = r.result_id;
-        c->res->deduplicated = 1;
-        return LMS_OK;
+    if (found) {
+        int known = sm_record_answer(&r, cmd->seq, c->res);
+        if (known < 0)
+            return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED,
+                               "out of memory answering a retry of client %" PRIu64,
+                               cmd->client_id);
+        if (known > 0)
+            return LMS_OK;
     }
-    if (found && cmd->seq < r.seq)
-        return refuse(c, LMS_FAILED_PRECONDITION,
-                      "stale request: client %" PRIu64 " already sent request %" PRIu64
-                      " (this one is %" PRIu64 ")",
-                      cmd->client_id, r.seq, cmd->seq);
     rc = run_command(c);
     return rc ? rc : remember(c);
 }

@@ -47,6 +47,8 @@ typedef struct sm_result {
 
 /* How long the record of a client's last write is kept for dedup. */
 #define SM_CLIENT_RECORD_TTL_MS (24LL * 3600 * 1000)
+/* The most users one import may hold (rows refused early included). */
+#define SM_IMPORT_MAX 10000
 
 /* The longest text field of a command: a description, feedback, a
  * question, a reply, a note, a system prompt (handlers check it early). */
@@ -75,11 +77,18 @@ void sm_tutor_limit_message(char *buf, size_t n, uint32_t limit, const char *cou
 
 /* Apply the command at log index `index`. See above for the contract.
  * res is reset on entry; on LMS_OK the caller owns res->rows (free with
- * sm_result_free). A deduplicated answer carries status, message and id
- * only (an import's per-row report is not kept). On failure err says what
- * failed and nothing is left allocated in res. */
+ * sm_result_free). A deduplicated answer is the whole first answer
+ * (status, message, id and an import's per-row report). On failure err
+ * says what failed and nothing is left allocated in res. */
 int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
              lms_err *err);
 void sm_result_free(sm_result *res);
+
+/* A write (client_id, seq) against the client's record r: 0 when seq is
+ * newer (apply it); 1 when the record answers it, in res: the recorded
+ * answer for the same seq (deduplicated set; rows malloc'd), or the
+ * refusal of an older seq; -1 when out of memory. The one rule for apply
+ * and for a leader answering a retry before proposing (dispatch.c). */
+int sm_record_answer(const lms_client_record *r, uint64_t seq, sm_result *res);
 
 #endif

@@ -183,6 +183,11 @@ typedef struct lms_client_record {
     char message[256];
     uint64_t result_id;
     int64_t updated;
+    /* (ABI 1.1) The rest of the answer, opaque to the store: an import's
+     * per-row report (lms.RecordedRows). put: NULL/0 for none; get: valid
+     * until the next call, NULL/0 for none. */
+    const void *answer;
+    size_t answer_len;
 } lms_client_record;
 
 typedef int (*lms_each_fn)(void *arg, const void *row);

@@ -373,13 +373,13 @@ int sq_session_prune(void *inst, int64_t before, lms_err *err)
 static const sq_sql SQL_CLIENT_PUT = {
     SQ_CLIENT_PUT, SQ_W, "client_put",
     "INSERT INTO clients(client_id, seq, status, message, result_id, "
-    "updated) VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(client_id) DO "
-    "UPDATE SET seq = excluded.seq, status = excluded.status, "
+    "updated, answer) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(client_id) "
+    "DO UPDATE SET seq = excluded.seq, status = excluded.status, "
     "message = excluded.message, result_id = excluded.result_id, "
-    "updated = excluded.updated"};
+    "updated = excluded.updated, answer = excluded.answer"};
 static const sq_sql SQL_CLIENT_GET = {
     SQ_CLIENT_GET, SQ_R, "client_get",
-    "SELECT client_id, seq, status, message, result_id, updated "
+    "SELECT client_id, seq, status, message, result_id, updated, answer "
     "FROM clients WHERE client_id = ?1"};
 static const sq_sql SQL_CLIENT_PRUNE = {
     SQ_CLIENT_PRUNE, SQ_W, "client_prune",
@@ -404,6 +404,17 @@ int sq_client_get(void *inst, uint64_t client_id, lms_client_record *out,
         SQ_COPY_FIELD(st, 3, out->message);
         out->result_id = (uint64_t)sq_col_i64(st, 4);
         out->updated = sq_col_i64(st, 5);
+        const void *p = sqlite3_column_blob(st, 6);
+        size_t n = (size_t)sqlite3_column_bytes(st, 6);
+        out->answer = NULL;
+        out->answer_len = 0;
+        if (p != NULL && n > 0) {
+            out->answer = sq_keep(s, p, n, 0);
+            if (out->answer == NULL)
+                rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+            else
+                out->answer_len = n;
+        }
     } else if (rc == LMS_NOT_FOUND) {
         lms_err_set(err, rc, "client_get: no record of client %llu",
                     (unsigned long long)client_id);
@@ -427,6 +438,7 @@ int sq_client_put(void *inst, const lms_client_record *r, lms_err *err)
     SQ_BIND_FIELD(&b, r->message);
     sq_bind_i64(&b, (int64_t)r->result_id);
     sq_bind_i64(&b, r->updated);
+    sq_bind_blob(&b, r->answer ? r->answer : "", r->answer ? r->answer_len : 0);
     return sq_run(s, &SQL_CLIENT_PUT, &b, err);
 }
 

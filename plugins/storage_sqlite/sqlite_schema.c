@@ -178,10 +178,16 @@ static const char SQ_SCHEMA_2[] =
     "  tutor_daily_limit INTEGER NOT NULL"
     ") STRICT, WITHOUT ROWID;";
 
+/* Version 3: a client's dedup record keeps the whole answer (an import's
+ * per-row report, lms.RecordedRows); rows of version 2 have none. */
+static const char SQ_SCHEMA_3[] =
+    "ALTER TABLE clients ADD COLUMN answer BLOB NOT NULL DEFAULT x'';";
+
 /* sq_migrations[i] takes the schema from version i to version i + 1. */
 static const char *const sq_migrations[] = {
     SQ_SCHEMA_1,
     SQ_SCHEMA_2,
+    SQ_SCHEMA_3,
 };
 
 const int SQ_SCHEMA_VERSION =

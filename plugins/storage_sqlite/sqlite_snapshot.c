@@ -72,7 +72,8 @@ static const sq_snap_table sq_snap_tables[] = {
     T(SESSION, session, "sessions", "token_hash, user, created, expires",
       "token_hash", 0),
     T(CLIENT, client, "clients",
-      "client_id, seq, status, message, result_id, updated", "client_id", 0),
+      "client_id, seq, status, message, result_id, updated, answer", "client_id",
+      0),
     T(COURSE_SETTINGS, course_settings, "course_settings",
       "course, system_prompt, tutor_daily_limit", "course", 0),
 };

@@ -288,6 +288,8 @@ static void fill_sessions(fixture *fx)
     c.client_id = 5;
     c.status = LMS_OK;
     c.message[0] = '\0';
+    c.answer = "\x0a\x02\x08\x07"; /* a recorded report travels in snapshots */
+    c.answer_len = 4;
     EXPECT_OK(fx_ops->client_put(fx->st, &c, &fx->err));
 }
 

@@ -1025,6 +1025,7 @@ static void test_sessions_put_get_delete_prune(void **state)
 static void test_client_records_put_get_prune(void **state)
 {
     fixture *fx = *state;
+    static const uint8_t rows[] = {0x0a, 0x03, 0x08, 0x02, 0x00, 0xff};
     lms_client_record r1 = {.client_id = 1, .seq = 5, .status = LMS_OK,
                             .result_id = 77, .updated = 1000};
     lms_client_record r2 = {.client_id = 0xfeedfacecafebeefULL,
@@ -1035,12 +1036,16 @@ static void test_client_records_put_get_prune(void **state)
     EXPECT_OK(fx_ops->client_put(fx->st, &r1, &fx->err));
     EXPECT_OK(fx_ops->client_put(fx->st, &r2, &fx->err));
     r1.seq = 6;
-    r1.updated = 1100; /* replaces */
+    r1.updated = 1100; /* replaces, now with the rest of an answer */
+    r1.answer = rows;
+    r1.answer_len = sizeof rows;
     EXPECT_OK(fx_ops->client_put(fx->st, &r1, &fx->err));
     fx_commit(fx, 1);
 
     lms_client_record got;
     EXPECT_OK(fx_ops->client_get(fx->st, r2.client_id, &got, &fx->err));
+    assert_null(got.answer); /* none given, none kept */
+    assert_int_equal(got.answer_len, 0);
     assert_true(got.client_id == r2.client_id); /* all 64 bits */
     assert_true(got.seq == UINT64_MAX);
     assert_int_equal(got.status, LMS_ALREADY_EXISTS);
@@ -1051,6 +1056,8 @@ static void test_client_records_put_get_prune(void **state)
     assert_int_equal(got.seq, 6);
     assert_int_equal(got.result_id, 77);
     assert_string_equal(got.message, "");
+    assert_int_equal(got.answer_len, sizeof rows); /* binary, NULs and all */
+    assert_memory_equal(got.answer, rows, sizeof rows);
     EXPECT_CODE(LMS_NOT_FOUND, fx_ops->client_get(fx->st, 2, &got, &fx->err));
 
     fx_begin(fx);

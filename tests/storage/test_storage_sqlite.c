@@ -447,6 +447,9 @@ static void test_migrate_refuses_newer_schema(void **state)
 static void make_version_1(const char *path)
 {
     sql_exec(path,
+             "ALTER TABLE clients DROP COLUMN answer;"
+             "INSERT INTO clients(client_id, seq, status, message, result_id, "
+             "updated) VALUES(3, 4, 0, '', 5, 60);"
              "DROP TABLE course_settings;"
              "DROP INDEX queries_by_student_kind;"
              "ALTER TABLE queries DROP COLUMN kind;"
@@ -491,6 +494,10 @@ static void test_migrates_a_version_1_file(void **state)
     EXPECT_OK(fx_ops->query_count(fx->st, "CS101", "alice",
                                   LMS_QUERY_INSTRUCTOR, 0, 100, &n, &fx->err));
     assert_int_equal(n, 1);
+    lms_client_record c; /* an old record: no rest of an answer */
+    EXPECT_OK(fx_ops->client_get(fx->st, 3, &c, &fx->err));
+    assert_int_equal(c.result_id, 5);
+    assert_int_equal(c.answer_len, 0);
 }
 
 static void test_ops_refused_before_migrate(void **state)

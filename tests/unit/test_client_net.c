@@ -1,12 +1,13 @@
 /*
  * test_client_net.c: the retry policy of the client library
  * (clients/lmsclient.c) against scripted fake servers on loopback: NOT_LEADER
- * hints are followed, UNAVAILABLE and dropped connections are retried with
- * the same (client_id, seq) but not a third time on a server that hangs up
- * on it twice, a cluster that is not there fails fast, one that never finds a
- * leader fails after the timeout, and an oversized response is refused.
- * Streamed answers: partial responses reach the caller's callback in
- * order, and a hang-up after one is not retried.
+ * hints are followed, UNAVAILABLE, UNKNOWN and dropped connections are
+ * retried with the same (client_id, seq) until the deadline; a write that
+ * went out and got no answer ends LMS_CLIENT_UNKNOWN (never a refusal), one
+ * that met only UNAVAILABLE ends NO_LEADER; a cluster that is not there
+ * fails fast, and an oversized response is refused. A caller's (client_id,
+ * seq) goes out as given. Streamed answers: partial responses reach the
+ * caller's callback in order, and a hang-up after one is not retried.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -39,6 +40,8 @@ enum behaviour {
     REFUSE_LARGE,     /* like lmsd: a frame over 1 MiB gets RESOURCE_EXHAUSTED, then close */
     STREAM,           /* three partial responses (tutor chunks), then OK */
     STREAM_THEN_DROP, /* two partial responses, then hang up */
+    UNKNOWN_ONCE,     /* UNKNOWN (proposed, leadership lost) to the first, then OK */
+    ALWAYS_UNKNOWN,
 };
 
 
@@ -119,6 +122,13 @@ static bool answer(struct fake *f, int fd, const Lms__Request *req, int nth)
         if (nth == 0 || f->how == ALWAYS_UNAVAILABLE) {
             resp.status = LMS__STATUS__UNAVAILABLE;
             resp.message = "no quorum";
+        }
+        break;
+    case UNKNOWN_ONCE:
+    case ALWAYS_UNKNOWN:
+        if (nth == 0 || f->how == ALWAYS_UNKNOWN) {
+            resp.status = LMS__STATUS__UNKNOWN;
+            resp.message = "leadership changed before the write was known to be committed";
         }
         break;
     case DROP_ONCE:
@@ -327,14 +337,90 @@ static void dropped_connection_is_retried_with_the_same_seq(void **state)
     fake_stop(f);
 }
 
-static void request_dropped_twice_is_given_up(void **state)
+static void write_dropped_until_the_deadline_is_unknown(void **state)
 {
     struct fake *f = fake_start(DROP_ALWAYS, NULL);
     struct lms_client *c = client_for("127.0.0.1:%d", f->port);
-    char err[256];
-    assert_int_equal(call_write(c, err, sizeof err), LMS_CLIENT_DROPPED);
+    char err[512];
+    lms_client_set_timeout(c, 400);
+    assert_int_equal(call_write(c, err, sizeof err), LMS_CLIENT_UNKNOWN);
+    int n = atomic_load(&f->nseen);
+    assert_true(n >= 3); /* no giving up after two hang-ups */
+    for (int i = 1; i < n && i < MAX_SEEN; i++)
+        assert_true(f->seen[i].seq == f->seen[0].seq &&
+                    f->seen[i].client_id == f->seen[0].client_id);
+    assert_non_null(strstr(err, "may or may not have been stored"));
+    lms_client_free(c);
+    fake_stop(f);
+}
+
+/* A whoami (a read) */
+static enum lms_client_rc call_read(struct lms_client *c, char *err, size_t errlen)
+{
+    Lms__WhoamiRequest body = LMS__WHOAMI_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp = NULL;
+    req.body_case = LMS__REQUEST__BODY_WHOAMI;
+    req.whoami = &body;
+    enum lms_client_rc rc = lms_client_call(c, &req, &resp, err, errlen);
+    if (rc == LMS_CLIENT_OK)
+        lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static void read_dropped_until_the_deadline_is_unreachable(void **state)
+{
+    struct fake *f = fake_start(DROP_ALWAYS, NULL);
+    struct lms_client *c = client_for("127.0.0.1:%d", f->port);
+    char err[512];
+    lms_client_set_timeout(c, 300);
+    assert_int_equal(call_read(c, err, sizeof err), LMS_CLIENT_UNREACHABLE);
+    assert_true(atomic_load(&f->nseen) >= 2);
+    assert_null(strstr(err, "may or may not"));
+    lms_client_free(c);
+    fake_stop(f);
+}
+
+static void unknown_is_retried_with_the_same_seq(void **state)
+{
+    struct fake *f = fake_start(UNKNOWN_ONCE, NULL);
+    struct lms_client *c = client_for("127.0.0.1:%d", f->port);
+    char err[512];
+    assert_int_equal(call_write(c, err, sizeof err), LMS_CLIENT_OK);
     assert_int_equal(atomic_load(&f->nseen), 2);
-    assert_non_null(strstr(err, "hung up twice"));
+    assert_true(f->seen[0].seq == f->seen[1].seq && f->seen[0].seq != 0);
+    lms_client_free(c);
+    fake_stop(f);
+
+    /* never resolved: the write's fate stays open, and the client says so */
+    f = fake_start(ALWAYS_UNKNOWN, NULL);
+    c = client_for("127.0.0.1:%d", f->port);
+    lms_client_set_timeout(c, 300);
+    assert_int_equal(call_write(c, err, sizeof err), LMS_CLIENT_UNKNOWN);
+    assert_non_null(strstr(err, "may or may not have been stored"));
+    lms_client_free(c);
+    fake_stop(f);
+}
+
+static void given_ids_are_sent(void **state)
+{
+    struct fake *f = fake_start(ANSWER_OK, NULL);
+    struct lms_client *c = client_for("127.0.0.1:%d", f->port);
+    Lms__CreateCourseRequest body = LMS__CREATE_COURSE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp = NULL;
+    struct lms_call_opts o = {.client_id = 0x1234, .seq = 7};
+    char err[256];
+    body.code = "CS101";
+    req.body_case = LMS__REQUEST__BODY_CREATE_COURSE;
+    req.create_course = &body;
+    assert_int_equal(lms_client_call_opts(c, &req, &o, &resp, err, sizeof err), LMS_CLIENT_OK);
+    lms__response__free_unpacked(resp, NULL);
+    assert_true(f->seen[0].client_id == 0x1234 && f->seen[0].seq == 7);
+    /* a seq taken for the caller is not used again by the client */
+    uint64_t taken = lms_client_take_seq(c);
+    assert_int_equal(call_write(c, err, sizeof err), LMS_CLIENT_OK);
+    assert_true(f->seen[1].client_id == lms_client_id(c) && f->seen[1].seq == taken + 1);
     lms_client_free(c);
     fake_stop(f);
 }
@@ -353,7 +439,7 @@ static enum lms_client_rc call_streamed(struct lms_client *c, char *pieces, char
     Lms__AskRequest body = LMS__ASK_REQUEST__INIT;
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp = NULL;
-    struct lms_call_opts opts = {collect_piece, pieces, 5000};
+    struct lms_call_opts opts = {.on_partial = collect_piece, .arg = pieces, .wait_ms = 5000};
     body.course = "CS101";
     body.text = "why?";
     body.tutor = true;
@@ -387,7 +473,7 @@ static void hang_up_after_a_piece_is_not_retried(void **state)
     struct fake *f = fake_start(STREAM_THEN_DROP, NULL);
     struct lms_client *c = client_for("127.0.0.1:%d", f->port);
     char err[256], pieces[64] = "";
-    assert_int_equal(call_streamed(c, pieces, err, sizeof err), LMS_CLIENT_DROPPED);
+    assert_int_equal(call_streamed(c, pieces, err, sizeof err), LMS_CLIENT_UNKNOWN);
     assert_string_equal(pieces, "Think about ");
     assert_int_equal(atomic_load(&f->nseen), 1);
     lms_client_free(c);
@@ -517,7 +603,10 @@ int main(void)
         cmocka_unit_test(follows_the_leader_hint),
         cmocka_unit_test(unavailable_is_retried_with_the_same_seq),
         cmocka_unit_test(dropped_connection_is_retried_with_the_same_seq),
-        cmocka_unit_test(request_dropped_twice_is_given_up),
+        cmocka_unit_test(write_dropped_until_the_deadline_is_unknown),
+        cmocka_unit_test(read_dropped_until_the_deadline_is_unreachable),
+        cmocka_unit_test(unknown_is_retried_with_the_same_seq),
+        cmocka_unit_test(given_ids_are_sent),
         cmocka_unit_test(reads_carry_no_seq),
         cmocka_unit_test(partial_responses_reach_the_callback),
         cmocka_unit_test(hang_up_after_a_piece_is_not_retried),
