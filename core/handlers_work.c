@@ -292,7 +292,10 @@ static next_step list_submissions_prepare(req *r)
     lms_err err = {0};
     if (!student && !q->assignment_id)
         return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "give the assignment whose submissions to list");
+                        "%s is not enrolled as a student in any course (%s is an "
+                        "instructor, with no submissions of their own); give the "
+                        "assignment whose submissions to list",
+                        r->who.name, r->who.name);
     if (q->assignment_id && load_assignment(r, q->assignment_id, &a, !student) < 0)
         return NEXT_RESPOND;
     /* a student lists their own, but only in a course they take */
@@ -388,7 +391,10 @@ static next_step list_grades_prepare(req *r)
     lms_err err = {0};
     if (!student && !course[0])
         return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "give the course whose grades to list");
+                        "%s is not enrolled as a student in any course (%s is an "
+                        "instructor, with no grades of their own); give the course "
+                        "whose grades to list",
+                        r->who.name, r->who.name);
     if (course[0] && req_check_course(r, course, student ? COURSE_STUDENT
                                                          : COURSE_INSTRUCTOR) < 0)
         return NEXT_RESPOND;
