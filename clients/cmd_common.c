@@ -61,13 +61,12 @@ static bool revoke_new_session(struct cli_ctx *ctx, char *token)
     Lms__LogoutRequest body = LMS__LOGOUT_REQUEST__INIT;
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp;
-    bool logged_in = ctx->logged_in;
+    char err[512];
     CLI_SET_BODY(&req, logout, LOGOUT, &body);
     req.token = token;
-    ctx->logged_in = false; /* send this token, not a saved session's */
-    int rc = cli_call_raw(ctx, &req, &resp);
-    ctx->logged_in = logged_in;
-    if (rc != LMS_EXIT_OK)
+    /* the library directly: the caller reports, once, whatever happens */
+    if (ctx->client == NULL ||
+        lms_client_call(ctx->client, &req, &resp, err, sizeof err) != LMS_CLIENT_OK)
         return false;
     bool ok = resp->status == LMS__STATUS__OK;
     lms__response__free_unpacked(resp, NULL);

@@ -297,7 +297,11 @@ int sm_course_find(const struct lms_storage_ops *ops, void *st, const char *code
     if (!fits_name(code))
         return LMS_NOT_FOUND;
     int rc = ops->course_get(st, code, out, err);
-    if (rc != LMS_NOT_FOUND)
+    /* A backend whose collation is looser than ASCII case (accents, say)
+     * must not widen what a code matches: such a hit counts as a miss. */
+    if (rc == LMS_OK && ascii_case_equal(out->code, code))
+        return LMS_OK;
+    if (rc != LMS_OK && rc != LMS_NOT_FOUND)
         return rc;
     lms_err_clear(err);
     /* Only a miss walks the courses: the common lookup stays one get. */

@@ -108,7 +108,9 @@ int sm_submission_file_check(size_t len, char *msg, size_t n);
  * LMS_NOT_FOUND (err cleared) when there is none, or when several stored
  * codes differ from code only in case (only data stored before codes were
  * case-insensitive can hold such codes); other statuses are storage
- * failures with err set. Deterministic: it reads only the store. */
+ * failures with err set. On LMS_OK, out->code equals code ignoring ASCII
+ * case (so it has the same length). Deterministic: it reads only the
+ * store. */
 int sm_course_find(const struct lms_storage_ops *ops, void *st, const char *code,
                    lms_course *out, lms_err *err);
 
