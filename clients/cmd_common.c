@@ -42,7 +42,7 @@ static const struct {
 };
 
 /* The entry of program_roles for role (by_prog NULL) or for the program
- * named by_prog; NULL when there is none. */
+ * named by_prog; -1 when there is none. */
 static int program_role_index(Lms__Role role, const char *by_prog)
 {
     for (size_t i = 0; i < sizeof program_roles / sizeof program_roles[0]; i++)
