@@ -29,6 +29,77 @@ const struct cli_param cmd_course_filter_params[] = {
 
 /* ---- session ------------------------------------------------------------ */
 
+/* Which program is for which role: roles are global, and each program's
+ * commands are the requests that the server allows to that one role. */
+static const struct {
+    Lms__Role role;
+    const char *prog;
+    const char *who; /* "students" */
+} program_roles[] = {
+    {.role = LMS__ROLE__STUDENT, .prog = "lms-student", .who = "students"},
+    {.role = LMS__ROLE__INSTRUCTOR, .prog = "lms-instructor", .who = "instructors"},
+    {.role = LMS__ROLE__ADMIN, .prog = "lms-admin", .who = "admins"},
+};
+
+/* The entry of program_roles for role (by_prog NULL) or for the program
+ * named by_prog; -1 when there is none. */
+static int program_role_index(Lms__Role role, const char *by_prog)
+{
+    for (size_t i = 0; i < sizeof program_roles / sizeof program_roles[0]; i++)
+        if (by_prog ? strcmp(program_roles[i].prog, by_prog) == 0 : program_roles[i].role == role)
+            return (int)i;
+    return -1;
+}
+
+/*
+ * End the session just created by login on the server, so that no live
+ * token is left behind when it is not kept. Returns whether the server
+ * confirmed it.
+ */
+static bool revoke_new_session(struct cli_ctx *ctx, char *token)
+{
+    Lms__LogoutRequest body = LMS__LOGOUT_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    char err[512];
+    CLI_SET_BODY(&req, logout, LOGOUT, &body);
+    req.token = token;
+    /* the library directly: the caller reports, once, whatever happens */
+    if (ctx->client == NULL ||
+        lms_client_call(ctx->client, &req, &resp, err, sizeof err) != LMS_CLIENT_OK)
+        return false;
+    bool ok = resp->status == LMS__STATUS__OK;
+    lms__response__free_unpacked(resp, NULL);
+    return ok;
+}
+
+/*
+ * Refuse a login whose user's role this program is not for (exit 1,
+ * PERMISSION_DENIED), naming the program that fits; the new session is
+ * ended on the server and not saved. LMS_EXIT_OK when the role fits or is
+ * unknown (an old server, a program without a role).
+ */
+static int check_login_role(struct cli_ctx *ctx, const Lms__LoginResponse *lr, const char *user)
+{
+    int mine = program_role_index(LMS__ROLE__ROLE_NONE, ctx->prog->name);
+    if (mine < 0 || lr->user == NULL || lr->user->role == LMS__ROLE__ROLE_NONE ||
+        lr->user->role == program_roles[mine].role)
+        return LMS_EXIT_OK;
+    int fits = program_role_index(lr->user->role, NULL);
+    const char *role = out_role_name(lr->user->role);
+    bool ended = revoke_new_session(ctx, lr->token);
+    const char *left = ended ? "" : " (the session could not be ended on the server; it "
+                                    "lapses when it expires)";
+    if (fits < 0 || role == NULL)
+        return cli_fail(ctx, LMS_EXIT_FAILED, "PERMISSION_DENIED",
+                        "%s has no role that %s is for (%s), so you were not logged in%s", user,
+                        ctx->prog->name, program_roles[mine].who, left);
+    return cli_fail(ctx, LMS_EXIT_FAILED, "PERMISSION_DENIED",
+                    "%s is %s %s; %s is for %s, so you were not logged in%s. Use: %s login %s",
+                    user, strchr("aeiou", role[0]) ? "an" : "a", role, ctx->prog->name,
+                    program_roles[mine].who, left, program_roles[fits].prog, user);
+}
+
 int cmd_login(struct cli_ctx *ctx, const struct cli_args *a)
 {
     char err[512], *password;
@@ -50,6 +121,11 @@ int cmd_login(struct cli_ctx *ctx, const struct cli_args *a)
 
     const Lms__LoginResponse *lr = resp->login;
     const char *role = lr->user ? out_role_name(lr->user->role) : NULL;
+    rc = check_login_role(ctx, lr, name);
+    if (rc != LMS_EXIT_OK) {
+        lms__response__free_unpacked(resp, NULL);
+        return rc;
+    }
     struct lms_session s = {
         .token = lr->token,
         .user = lr->user && lr->user->name[0] ? lr->user->name : (char *)name,
@@ -137,6 +213,13 @@ static const char *fmt_my_due(const ProtobufCMessage *m, char *buf, size_t n)
     return out_field_text(m, as->my_due ? "my_due" : "due", buf, n);
 }
 
+/* The same for the cut-off (a server that predates my_cutoff sends 0). */
+static const char *fmt_my_cutoff(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__Assignment *as = (const Lms__Assignment *)m;
+    return out_field_text(m, as->my_cutoff ? "my_cutoff" : "cutoff", buf, n);
+}
+
 static const char *fmt_attempts(const ProtobufCMessage *m, char *buf, size_t n)
 {
     const Lms__Assignment *as = (const Lms__Assignment *)m;
@@ -150,7 +233,7 @@ int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a)
         {"COURSE", "course", NULL},
         {"TITLE", "title", NULL},
         {"DUE", NULL, fmt_my_due},
-        {"CUTOFF", "cutoff", NULL},
+        {"CUTOFF", NULL, fmt_my_cutoff},
         {"POINTS", "max_points", NULL},
         {"ATTEMPTS", NULL, fmt_attempts},
     };
@@ -211,6 +294,33 @@ int cmd_submissions(struct cli_ctx *ctx, const struct cli_args *a)
     body.ungraded = cli_has(a, "ungraded");
     CLI_SET_BODY(&req, list_submissions, LIST_SUBMISSIONS, &body);
     return cli_list(ctx, &req, &view);
+}
+
+const struct cli_param cmd_fetch_params[] = {
+    CMD_ID_OPERAND("SUBMISSION_ID", "the submission"),
+    CMD_OUTPUT_PARAM("submission"),
+    CLI_END_PARAMS,
+};
+
+int cmd_fetch(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__FetchSubmissionRequest body = LMS__FETCH_SUBMISSION_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    char what[48];
+    int rc = cmd_check_output(ctx, a);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    body.submission_id = cli_u64(a, "SUBMISSION_ID", 0);
+    CLI_SET_BODY(&req, fetch_submission, FETCH_SUBMISSION, &body);
+    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_SUBMISSION, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__Submission *s = resp->submission;
+    snprintf(what, sizeof what, "submission %" PRIu64, body.submission_id);
+    rc = cmd_save_download(ctx, a, &s->base, what, s->file_name, &s->data, &s->sha256);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
 }
 
 /* ---- query threads ------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /*
  * cmd_common.h: the subcommands that more than one program offers (login,
- * logout, whoami, courses, assignments, materials, submissions, queries,
- * tutor-settings)
+ * logout, whoami, courses, assignments, materials, submissions, fetch,
+ * queries, tutor-settings)
  * and the helpers that the program-specific ones share (reading a file to
  * send, saving a file received, building requests).
  */
@@ -39,6 +39,10 @@ int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a);
 int cmd_materials(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--assignment ID] [--ungraded] */
 int cmd_submissions(struct cli_ctx *ctx, const struct cli_args *a);
+/* SUBMISSION_ID [-o FILE]: save a submitted file (cmd_fetch_params); the
+ * server lets a student fetch only their own submissions */
+extern const struct cli_param cmd_fetch_params[];
+int cmd_fetch(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--course C] [--all]; a program that declares no --all lists every thread */
 int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a);
 /* --course C, and for a program that declares them [--system-prompt TEXT |

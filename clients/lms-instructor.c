@@ -40,27 +40,6 @@ static int cmd_create_assignment(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
-static int cmd_fetch(struct cli_ctx *ctx, const struct cli_args *a)
-{
-    Lms__FetchSubmissionRequest body = LMS__FETCH_SUBMISSION_REQUEST__INIT;
-    Lms__Request req = LMS__REQUEST__INIT;
-    Lms__Response *resp;
-    char what[48];
-    int rc = cmd_check_output(ctx, a);
-    if (rc != LMS_EXIT_OK)
-        return rc;
-    body.submission_id = cli_u64(a, "SUBMISSION_ID", 0);
-    CLI_SET_BODY(&req, fetch_submission, FETCH_SUBMISSION, &body);
-    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_SUBMISSION, &resp);
-    if (rc != LMS_EXIT_OK)
-        return rc;
-    const Lms__Submission *s = resp->submission;
-    snprintf(what, sizeof what, "submission %" PRIu64, body.submission_id);
-    rc = cmd_save_download(ctx, a, &s->base, what, s->file_name, &s->data, &s->sha256);
-    lms__response__free_unpacked(resp, NULL);
-    return rc;
-}
-
 static int cmd_grade(struct cli_ctx *ctx, const struct cli_args *a)
 {
     Lms__GradeRequest body = LMS__GRADE_REQUEST__INIT;
@@ -203,12 +182,6 @@ static const struct cli_param submissions_params[] = {
     CLI_END_PARAMS,
 };
 
-static const struct cli_param fetch_params[] = {
-    CMD_ID_OPERAND("SUBMISSION_ID", "the submission"),
-    CMD_OUTPUT_PARAM("submission"),
-    CLI_END_PARAMS,
-};
-
 static const struct cli_param grade_params[] = {
     CMD_ID_OPERAND("SUBMISSION_ID", "the submission"),
     {"grade", 0, "G", CLI_NUMBER, CLI_REQUIRED, "the points given", NULL},
@@ -275,7 +248,7 @@ static const struct cli_command commands[] = {
      CLI_NEEDS_SESSION},
     {"submissions", "list the submissions to an assignment", submissions_params,
      cmd_submissions, CLI_NEEDS_SESSION},
-    {"fetch", "save a submitted file", fetch_params, cmd_fetch, CLI_NEEDS_SESSION},
+    {"fetch", "save a submitted file", cmd_fetch_params, cmd_fetch, CLI_NEEDS_SESSION},
     {"grade", "grade a submission", grade_params, cmd_grade, CLI_NEEDS_SESSION},
     {"release", "release the held grades of an assignment", assignment_params, cmd_release,
      CLI_NEEDS_SESSION},

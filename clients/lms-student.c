@@ -32,9 +32,15 @@ static int cmd_submit(struct cli_ctx *ctx, const struct cli_args *a)
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp;
     const char *name;
-    int rc = cmd_read_upload(ctx, cli_str(a, "FILE"), &body.data.data, &body.data.len, &name);
+    const char *path = cli_str(a, "FILE");
+    int rc = cmd_read_upload(ctx, path, &body.data.data, &body.data.len, &name);
     if (rc != LMS_EXIT_OK)
         return rc;
+    if (body.data.len == 0) { /* the server refuses it too; say so before sending */
+        free(body.data.data);
+        return cli_fail(ctx, LMS_EXIT_FAILED, "INVALID_ARGUMENT",
+                        "%s is empty; there is nothing to hand in (nothing was sent)", path);
+    }
     body.assignment_id = cli_u64(a, "ASSIGNMENT_ID", 0);
     body.file_name = (char *)name;
     CLI_SET_BODY(&req, submit, SUBMIT, &body);
@@ -277,6 +283,7 @@ static const struct cli_command commands[] = {
     {"materials", "list course materials", cmd_course_filter_params, cmd_materials,
      CLI_NEEDS_SESSION},
     {"download", "save a course material", download_params, cmd_download, CLI_NEEDS_SESSION},
+    {"fetch", "save a file you handed in", cmd_fetch_params, cmd_fetch, CLI_NEEDS_SESSION},
     {NULL, NULL, NULL, NULL, 0},
 };
 

@@ -81,6 +81,7 @@ Lms__Assignment *pb_assignment(req *r, const lms_assignment *a)
     m->released = a->released != 0;
     m->created = a->created;
     m->my_due = a->due;
+    m->my_cutoff = a->cutoff;
     return m;
 }
 

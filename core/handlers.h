@@ -186,7 +186,10 @@ enum course_need {
     COURSE_STUDENT = LMS_ROLE_STUDENT,  /* enrolled as a student */
     COURSE_INSTRUCTOR = LMS_ROLE_INSTRUCTOR, /* teaches it */
 };
-int req_check_course(req *r, const char *course, enum course_need need);
+/* Course codes ignore ASCII case (sm_course_find): on success course is
+ * rewritten in place to the code as stored, so what follows (lookups, the
+ * command, the answer) uses that spelling. */
+int req_check_course(req *r, char *course, enum course_need need);
 
 /* Walk a storage list, pushing keep(r, row, ctx) into *out (NULL: skip):
  * pass row_sink_each as the list's each() and a row_sink as its arg. */
@@ -208,7 +211,7 @@ typedef int (*course_list_fn)(void *inst, const char *course, lms_each_fn each,
                               void *arg, lms_err *err);
 /* list over course (the caller must be a member, or an admin), or, when
  * course is empty, over every course of req_my_courses(COURSE_MEMBER). */
-int req_list_visible(req *r, const char *course, course_list_fn list,
+int req_list_visible(req *r, char *course, course_list_fn list,
                      row_sink *sink);
 
 /* A response message of type d whose one field is a repeated message,

@@ -4,6 +4,7 @@
  * only reject early: sm_apply makes the same checks and decides.
  */
 #include "handlers.h"
+#include "lms_assert.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -72,21 +73,24 @@ static const char *lacking(enum course_need need)
     }
 }
 
-int req_check_course(req *r, const char *course, enum course_need need)
+int req_check_course(req *r, char *course, enum course_need need)
 {
     lms_course c;
     lms_err err = {0};
     if (!course[0])
         return req_fail(r, LMS_INVALID_ARGUMENT, "give a course code"), -1;
-    /* A longer code cannot exist; never let storage truncate it into
-     * the code of another course. */
-    int rc = strlen(course) > LMS_NAME_MAX
-                 ? LMS_NOT_FOUND
-                 : req_ops(r)->course_get(req_st(r), course, &c, &err);
+    /* A longer code cannot exist (sm_course_find says so); never let
+     * storage truncate it into the code of another course. */
+    int rc = sm_course_find(req_ops(r), req_st(r), course, &c, &err);
     if (rc == LMS_NOT_FOUND)
         return req_fail(r, LMS_NOT_FOUND, "no course %s", course), -1;
     if (rc != LMS_OK)
         return req_storage_error(r, &err), -1;
+    /* The stored spelling from here on, for the lookups below, the
+     * command and the answer: the two differ only in ASCII case, so they
+     * have the same length. */
+    LMS_ASSERT(strlen(c.code) == strlen(course));
+    memcpy(course, c.code, strlen(c.code));
     if (need == COURSE_EXISTS)
         return 0;
     int role = req_course_role(r, course);
@@ -131,7 +135,7 @@ int req_my_courses(req *r, enum course_need need, ptr_vec *codes)
     return 0;
 }
 
-int req_list_visible(req *r, const char *course, course_list_fn list,
+int req_list_visible(req *r, char *course, course_list_fn list,
                      row_sink *sink)
 {
     ptr_vec codes = {0};

@@ -148,8 +148,7 @@ static next_step list_assignments_prepare(req *r)
         int64_t until = my_extension(r, a->id);
         if (until < 0)
             return NEXT_RESPOND;
-        if (until > a->my_due)
-            a->my_due = until;
+        sm_effective_times(a->due, a->cutoff, until, &a->my_due, &a->my_cutoff);
     }
     r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENTS;
     r->resp.assignments = pb_list(r, &lms__assignments_response__descriptor, &pv);
@@ -183,8 +182,10 @@ static next_step extend_prepare(req *r)
     int role = LMS_ROLE_NONE;
     if (load_assignment(r, q->assignment_id, &a, 1) < 0)
         return NEXT_RESPOND;
-    if (q->until <= 0)
-        return req_fail(r, LMS_INVALID_ARGUMENT, "give the extension's end time");
+    char why[200];
+    int st = sm_extension_check(&a, q->until, why, sizeof why);
+    if (st != LMS_OK)
+        return req_fail(r, st, "assignment %" PRIu64 ": %s", a.id, why);
     if (strlen(q->student) <= LMS_NAME_MAX &&
         req_ops(r)->enrolment_get(req_st(r), a.course, q->student, &role,
                                   &err) != LMS_OK)
@@ -214,7 +215,8 @@ static int submission_open(req *r, const lms_assignment *a)
     int64_t until = my_extension(r, a->id);
     if (until < 0)
         return -1;
-    int64_t cutoff = a->cutoff && until > a->cutoff ? until : a->cutoff;
+    int64_t due, cutoff;
+    sm_effective_times(a->due, a->cutoff, until, &due, &cutoff);
     if (cutoff && r->now > cutoff)
         return req_fail(r, LMS_FAILED_PRECONDITION, "the cut-off %s has passed",
                         iso_utc(cutoff, when)),
@@ -242,6 +244,10 @@ static next_step submit_prepare(req *r)
     if (req_check_file(r, q->file_name, q->data.len, a.max_size, whose) < 0 ||
         submission_open(r, &a) < 0)
         return NEXT_RESPOND;
+    char why[128];
+    int st = sm_submission_file_check(q->data.len, why, sizeof why);
+    if (st != LMS_OK)
+        return req_fail(r, st, "%s: %s", whose, why);
     return NEXT_WORK; /* hash the file off the storage thread */
 }
 
@@ -286,7 +292,10 @@ static next_step list_submissions_prepare(req *r)
     lms_err err = {0};
     if (!student && !q->assignment_id)
         return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "give the assignment whose submissions to list");
+                        "%s is not enrolled as a student in any course (%s is an "
+                        "instructor, with no submissions of their own); give the "
+                        "assignment whose submissions to list",
+                        r->who.name, r->who.name);
     if (q->assignment_id && load_assignment(r, q->assignment_id, &a, !student) < 0)
         return NEXT_RESPOND;
     /* a student lists their own, but only in a course they take */
@@ -377,12 +386,15 @@ static void *keep_grade(req *r, const void *row, void *ctx)
 
 static next_step list_grades_prepare(req *r)
 {
-    const char *course = r->msg->list_grades->course;
+    char *course = r->msg->list_grades->course;
     int student = r->who.role == LMS_ROLE_STUDENT;
     lms_err err = {0};
     if (!student && !course[0])
         return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "give the course whose grades to list");
+                        "%s is not enrolled as a student in any course (%s is an "
+                        "instructor, with no grades of their own); give the course "
+                        "whose grades to list",
+                        r->who.name, r->who.name);
     if (course[0] && req_check_course(r, course, student ? COURSE_STUDENT
                                                          : COURSE_INSTRUCTOR) < 0)
         return NEXT_RESPOND;
@@ -597,7 +609,7 @@ static char *export_csv(req *r, const export_state *x)
 
 static next_step export_grades_prepare(req *r)
 {
-    const char *course = r->msg->export_grades->course;
+    char *course = r->msg->export_grades->course;
     export_state *x = req_alloc(r, sizeof *x);
     r->scratch = x;
     if (req_check_course(r, course, COURSE_INSTRUCTOR) < 0 ||

@@ -16,6 +16,7 @@
  */
 #include "sm.h"
 
+#include "lms_assert.h"
 #include "utf8.h"
 
 #include <inttypes.h>
@@ -262,11 +263,65 @@ static int need_user(apply_ctx *c, const char *name, lms_user *out)
     return need_found(c, rc, "user", name);
 }
 
+/* ASCII only: course codes are [A-Za-z0-9._-], and apply must not
+ * depend on the locale. */
+static int ascii_lower(int ch) { return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch; }
+
+static int ascii_case_equal(const char *a, const char *b)
+{
+    for (; *a && ascii_lower((unsigned char)*a) == ascii_lower((unsigned char)*b); a++, b++)
+        ;
+    return *a == *b;
+}
+
+/* The walk of sm_course_find's fallback: the codes equal to want ignoring
+ * case. */
+typedef struct course_match {
+    const char *want;
+    lms_course found;
+    int n;
+} course_match;
+
+static int course_match_each(void *arg, const void *row)
+{
+    course_match *m = arg;
+    const lms_course *co = row;
+    if (ascii_case_equal(co->code, m->want) && m->n++ == 0)
+        m->found = *co;
+    return 0;
+}
+
+int sm_course_find(const struct lms_storage_ops *ops, void *st, const char *code,
+                   lms_course *out, lms_err *err)
+{
+    if (!fits_name(code))
+        return LMS_NOT_FOUND;
+    int rc = ops->course_get(st, code, out, err);
+    /* A backend whose collation is looser than ASCII case (accents, say)
+     * must not widen what a code matches: such a hit counts as a miss. */
+    if (rc == LMS_OK && ascii_case_equal(out->code, code))
+        return LMS_OK;
+    if (rc != LMS_OK && rc != LMS_NOT_FOUND)
+        return rc;
+    lms_err_clear(err);
+    /* Only a miss walks the courses: the common lookup stays one get. */
+    course_match m = {.want = code};
+    rc = ops->course_list(st, NULL, course_match_each, &m, err);
+    if (rc != LMS_OK)
+        return rc;
+    if (m.n != 1)
+        return LMS_NOT_FOUND;
+    LMS_ASSERT(ascii_case_equal(m.found.code, code));
+    *out = m.found;
+    return LMS_OK;
+}
+
+/* The course whose code is code in any case: from here on a handler uses
+ * out->code, the code as stored, never the command's spelling. */
 static int need_course(apply_ctx *c, const char *code, lms_course *out)
 {
-    int rc = fits_name(code) ? c->ops->course_get(c->st, code, out, c->err)
-                             : LMS_NOT_FOUND;
-    return need_found(c, rc, "course", code);
+    return need_found(c, sm_course_find(c->ops, c->st, code, out, c->err),
+                      "course", code);
 }
 
 static int need_numbered(apply_ctx *c, int rc, const char *kind, uint64_t id)
@@ -524,9 +579,14 @@ static int apply_create_course(apply_ctx *c)
         return LMS_OK;
     lms_course old;
     int found;
-    int rc = got(c, c->ops->course_get(c->st, b->code, &old, c->err), &found);
+    /* codes are unique ignoring case: CS101 and cs101 are one course */
+    int rc = got(c, sm_course_find(c->ops, c->st, b->code, &old, c->err), &found);
     if (rc || found)
-        return rc ? rc : refuse(c, LMS_ALREADY_EXISTS, "already exists");
+        return rc ? rc
+               : strcmp(old.code, b->code) == 0
+                   ? refuse(c, LMS_ALREADY_EXISTS, "already exists")
+                   : refuse(c, LMS_ALREADY_EXISTS, "already exists as %s (course codes "
+                                                   "ignore case)", old.code);
     lms_course nc = {.created = c->cmd->time};
     copy_str(nc.code, sizeof nc.code, b->code);
     copy_str(nc.title, sizeof nc.title, b->title);
@@ -619,8 +679,42 @@ static int apply_create_assignment(apply_ctx *c)
     return c->ops->assignment_put(c->st, &x, c->err);
 }
 
-/* The due time and cut-off that hold for student: an extension moves
- * both later, never earlier, and adds no cut-off where there was none. */
+void sm_effective_times(int64_t due, int64_t cutoff, int64_t until,
+                        int64_t *my_due, int64_t *my_cutoff)
+{
+    *my_due = until > due ? until : due;
+    *my_cutoff = cutoff && until > cutoff ? until : cutoff;
+    LMS_ASSERT(*my_due >= due && *my_cutoff >= cutoff);
+}
+
+int sm_extension_check(const lms_assignment *a, int64_t until, char *msg, size_t n)
+{
+    char when[40], due[40];
+    if (until <= 0) {
+        snprintf(msg, n, "an extension needs an end time");
+        return LMS_INVALID_ARGUMENT;
+    }
+    if (until <= a->due) {
+        snprintf(msg, n,
+                 "the extension's end %s is not after the assignment's due time %s; "
+                 "an extension must end after it",
+                 iso_time(until, when, sizeof when), iso_time(a->due, due, sizeof due));
+        return LMS_INVALID_ARGUMENT;
+    }
+    return LMS_OK;
+}
+
+int sm_submission_file_check(size_t len, char *msg, size_t n)
+{
+    if (len == 0) {
+        snprintf(msg, n, "the file is empty; there is nothing to hand in");
+        return LMS_INVALID_ARGUMENT;
+    }
+    return LMS_OK;
+}
+
+/* The due time and cut-off that hold for the actor: sm_effective_times
+ * with the actor's extension, if any. */
 static int effective_times(apply_ctx *c, const lms_assignment *a,
                            int64_t *due, int64_t *cutoff)
 {
@@ -628,14 +722,8 @@ static int effective_times(apply_ctx *c, const lms_assignment *a,
     int found;
     int rc = got(c, c->ops->extension_get(c->st, a->id, c->cmd->actor, &x, c->err),
                  &found);
-    *due = a->due;
-    *cutoff = a->cutoff;
-    if (rc == LMS_OK && found) {
-        if (x.until > *due)
-            *due = x.until;
-        if (*cutoff && x.until > *cutoff)
-            *cutoff = x.until;
-    }
+    sm_effective_times(a->due, a->cutoff, rc == LMS_OK && found ? x.until : 0, due,
+                       cutoff);
     return rc;
 }
 
@@ -654,6 +742,10 @@ static int check_submission(apply_ctx *c, const lms_assignment *a,
     if (a->max_attempts && *count >= a->max_attempts)
         return refuse(c, LMS_FAILED_PRECONDITION, "all %" PRIu32 " attempts used",
                       a->max_attempts);
+    char why[128];
+    int st = sm_submission_file_check(b->data.len, why, sizeof why);
+    if (st != LMS_OK)
+        return refuse(c, st, "%s", why);
     if (b->data.len > a->max_size)
         return refuse(c, LMS_INVALID_ARGUMENT,
                       "file is %zu bytes; the assignment accepts at most %" PRIu64,
@@ -755,8 +847,10 @@ static int apply_extend(apply_ctx *c)
     int rc = need_own_assignment(c, b->assignment_id, &a, "grant extensions");
     if (rc || refused(c))
         return rc;
-    if (b->until <= 0)
-        return refuse(c, LMS_INVALID_ARGUMENT, "an extension needs an end time");
+    char why[200];
+    int st = sm_extension_check(&a, b->until, why, sizeof why);
+    if (st != LMS_OK)
+        return refuse(c, st, "%s", why);
     rc = enrolment_role(c, a.course, b->student, &role);
     if (rc)
         return rc;

@@ -91,4 +91,36 @@ void sm_result_free(sm_result *res);
  * and for a leader answering a retry before proposing (dispatch.c). */
 int sm_record_answer(const lms_client_record *r, uint64_t seq, sm_result *res);
 
+/* ---- rules that the handlers' early checks share with apply ------------ */
+
+/* Whether an extension of assignment a (due at a->due) may end at until:
+ * LMS_OK, or INVALID_ARGUMENT with the reason in msg (callers name the
+ * assignment). An extension must
+ * end after the due time: one that ends earlier would change nothing. */
+int sm_extension_check(const lms_assignment *a, int64_t until, char *msg, size_t n);
+
+/* The due time and cut-off that hold for a student whose extension ends
+ * at until (0: none): an extension moves both later, never earlier, and
+ * adds no cut-off where there was none (cutoff 0). */
+void sm_effective_times(int64_t due, int64_t cutoff, int64_t until,
+                        int64_t *my_due, int64_t *my_cutoff);
+
+/* Whether a submitted file of len bytes may be handed in: LMS_OK, or
+ * INVALID_ARGUMENT with the reason in msg. An empty file is refused (an
+ * assignment has no "allow empty" setting; it would only spend an
+ * attempt). The size limit is checked apart, as it names the limit. */
+int sm_submission_file_check(size_t len, char *msg, size_t n);
+
+/* Find the course whose code is code, ignoring ASCII case: a code keeps
+ * the case it was created with, and any case finds it. An exact match
+ * wins; otherwise the one stored code that equals code ignoring case.
+ * LMS_NOT_FOUND (err cleared) when there is none, or when several stored
+ * codes differ from code only in case (only data stored before codes were
+ * case-insensitive can hold such codes); other statuses are storage
+ * failures with err set. On LMS_OK, out->code equals code ignoring ASCII
+ * case (so it has the same length). Deterministic: it reads only the
+ * store. */
+int sm_course_find(const struct lms_storage_ops *ops, void *st, const char *code,
+                   lms_course *out, lms_err *err);
+
 #endif

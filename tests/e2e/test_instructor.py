@@ -232,6 +232,21 @@ class InstructorTest(E2ETestCase):
                      "FAILED_PRECONDITION", "extension for a non-student")
         self.assertRc(t.run("extend", "--assignment", a["id"], "--student", late), 2,
                       "extend without --until")
+        # one that ends before the due time would change nothing: refused, with the reason
+        early = iso(now - 3 * 3600)
+        res = t.run("extend", "--assignment", a["id"], "--student", other, "--until", early, json=True)
+        self.refused(res, "INVALID_ARGUMENT", "an extension that ends before the due time",
+                     in_message="assignment %d: the extension's end %s is not after the assignment's "
+                                "due time %s; an extension must end after it"
+                                % (a["id"], early, iso(now - 7200)))
+        self.refused(t.run("extend", "--assignment", a["id"], "--student", other,
+                           "--until", iso(now - 7200)),
+                     "INVALID_ARGUMENT", "an extension that ends at the due time")
+        doc = self.ok(so.run("assignments", json=True))
+        self.assertEqualMsg(doc["assignments"][0]["my_due"], iso(now - 7200),
+                            "the due time of the student whose extension was refused")
+        self.refused(so.run("submit", a["id"], p, json=True), "FAILED_PRECONDITION",
+                     "submit after a refused extension")
 
     # ---- queries ----------------------------------------------------------
 

@@ -13,7 +13,7 @@ from lmstest import E2ETestCase, World, iso, sha256_hex
 
 PROG = "lms-student"
 COMMANDS = ["login", "logout", "whoami", "courses", "assignments", "submit",
-            "submissions", "grades", "ask", "queries", "materials", "download"]
+            "submissions", "grades", "ask", "queries", "materials", "download", "fetch"]
 
 
 class StudentTest(E2ETestCase):
@@ -175,11 +175,24 @@ class StudentTest(E2ETestCase):
         self.assertTrue(got == data, "fetched file differs from the submitted one "
                         "(%d bytes vs %d)" % (len(got), len(data)))
         self.assertEqualMsg(doc["sha256"], sha256_hex(data), "fetch sha256")
-        # an empty file is a file too
+        # an empty file is refused before it is sent, and spends no attempt
         empty = self.write("empty.txt", b"")
-        doc = self.ok(s.run("submit", a["id"], empty, json=True), "submit an empty file")
-        self.assertEqualMsg(doc["size"], 0, "size of an empty submission")
-        self.assertEqualMsg(doc["sha256"], sha256_hex(b""), "sha256 of an empty file")
+        self.refused(s.run("submit", a["id"], empty, json=True), "INVALID_ARGUMENT",
+                     "submit an empty file", in_message="is empty")
+        res = s.run("submit", a["id"], empty)
+        self.assertRc(res, 1, "submit an empty file (human)")
+        self.assertIn("empty.txt is empty; there is nothing to hand in", res.err)
+        doc = self.ok(s.run("submissions", "--assignment", a["id"], json=True))
+        self.assertEqualMsg(len(doc["submissions"]), 4, "submissions after the empty ones")
+        # the server refuses one too: what this CLI never sends
+        with self.node.raw() as c:
+            tok = c.login("stud1", World.PW)
+            r = c.call({"token": tok, "submit": {"assignment_id": a["id"], "file_name": "e.txt",
+                                                 "data": b""}})
+            self.assertStatus(r, "INVALID_ARGUMENT", "an empty submission over a raw connection")
+            self.assertIn("the file is empty", r["message"])
+        doc = self.ok(s.run("submissions", "--assignment", a["id"], json=True))
+        self.assertEqualMsg(len(doc["submissions"]), 4, "submissions after the raw empty one")
 
     def test_submit_late_limits_and_cutoff(self):
         now = time.time()
@@ -355,6 +368,124 @@ class StudentTest(E2ETestCase):
         self.assertRc(res, 0, "download -o -")
         self.assertTrue(res.raw_out == data, "download -o -: stdout differs from the file")
         self.refused(s.run("download", 999999), "NOT_FOUND", "download of an unknown material")
+
+    # ---- fetching one's own submission -------------------------------------
+
+    def test_fetch_own_submission(self):
+        a = self.w.create_assignment(title="Fetch back")
+        s = self.new_student("fetcher")
+        data = b"\x00my work\xff\n" * 50
+        mine = self.ok(s.run("submit", a["id"], self.write("work.bin", data), json=True))
+        other = self.ok(self.w["stud2"].run("submit", a["id"], self.write("theirs.txt", b"theirs"),
+                                            json=True))
+        out = os.path.join(self.files, "fetched-own.bin")
+        res = self.ok(s.run("fetch", mine["id"], "-o", out), "fetch -o")
+        self.assertIn("saved submission %d to %s" % (mine["id"], out), res.out)
+        with open(out, "rb") as f:
+            self.assertTrue(f.read() == data, "fetch -o: the bytes differ from those handed in")
+        # default name, in the current directory; never replacing a file
+        cwd = os.path.join(self.files, "fetch-cwd")
+        os.makedirs(cwd)
+        doc = self.ok(s.run("fetch", mine["id"], json=True, cwd=cwd), "fetch (default name)")
+        self.assertEqualMsg((doc["path"], doc["sha256"], doc["size"]),
+                            ("work.bin", sha256_hex(data), len(data)), "fetch --json (path, sha256, size)")
+        self.assertNotIn("data", doc, "fetch --json leaves the bytes out")
+        with open(os.path.join(cwd, "work.bin"), "rb") as f:
+            self.assertTrue(f.read() == data, "fetch to the default name: the bytes differ")
+        self.refused(s.run("fetch", mine["id"], cwd=cwd, json=True), "ALREADY_EXISTS",
+                     "fetch over an existing file without -o")
+        # someone else's, and one that does not exist
+        theirs = os.path.join(self.files, "not-mine.txt")
+        self.refused(s.run("fetch", other["id"], "-o", theirs, json=True), "PERMISSION_DENIED",
+                     "fetch another student's submission", in_message="not yours")
+        self.assertFalse(os.path.exists(theirs), "nothing saved of another student's submission")
+        self.refused(s.run("fetch", 999999, json=True), "NOT_FOUND", "fetch an unknown submission")
+        self.assertRc(s.run("fetch"), 2, "fetch without SUBMISSION_ID")
+
+    # ---- extensions ------------------------------------------------------------
+
+    def test_assignments_show_my_extended_cutoff(self):
+        now = int(time.time())
+        due, cutoff, until = now - 7200, now - 3600, now + 86400
+        a = self.w.create_assignment(title="Extended", due=due, extra=["--cutoff", iso(cutoff)])
+        s = self.new_student("extended1")
+        self.ok(self.w["teach1"].run("extend", "--assignment", a["id"], "--student", "extended1",
+                                     "--until", iso(until)), "extend past the cut-off")
+        doc = self.ok(s.run("assignments", json=True))
+        mine = [x for x in doc["assignments"] if x["id"] == a["id"]][0]
+        self.assertEqualMsg((mine["due"], mine["cutoff"], mine["my_due"], mine["my_cutoff"]),
+                            (iso(due), iso(cutoff), iso(until), iso(until)),
+                            "the extended student's (due, cutoff, my_due, my_cutoff)")
+        res = self.ok(s.run("assignments"))
+        row = [l for l in res.out.splitlines() if l.split()[:1] == [str(a["id"])]]
+        self.assertEqualMsg(len(row), 1, "one row for assignment %d in %r" % (a["id"], res.out))
+        self.assertEqualMsg(row[0].count(iso(until)), 2, "DUE and CUTOFF show the extension: %r" % row[0])
+        self.assertNotIn(iso(cutoff), row[0], "the assignment's own cut-off is not shown to her")
+        doc = self.ok(self.w["stud1"].run("assignments", json=True))
+        theirs = [x for x in doc["assignments"] if x["id"] == a["id"]][0]
+        self.assertEqualMsg((theirs["my_due"], theirs["my_cutoff"]), (iso(due), iso(cutoff)),
+                            "a student without an extension: (my_due, my_cutoff)")
+
+    # ---- the program that fits the role -------------------------------------
+
+    def sessions_of(self, user):
+        return lmstest.db_rows(self.node, "SELECT count(*) FROM sessions WHERE user = '%s'" % user)[0][0]
+
+    def test_login_refuses_a_program_that_does_not_fit_the_role(self):
+        cases = [("lms-student", "teach1", World.PW, "teach1 is an instructor; lms-student is for students",
+                  "Use: lms-instructor login teach1"),
+                 ("lms-student", lmstest.ADMIN, lmstest.ADMIN_PW,
+                  "%s is an admin; lms-student is for students" % lmstest.ADMIN,
+                  "Use: lms-admin login %s" % lmstest.ADMIN),
+                 ("lms-instructor", "stud1", World.PW, "stud1 is a student; lms-instructor is for instructors",
+                  "Use: lms-student login stud1"),
+                 ("lms-admin", "teach1", World.PW, "teach1 is an instructor; lms-admin is for admins",
+                  "Use: lms-instructor login teach1")]
+        for prog, name, pw, why, use in cases:
+            with self.subTest(prog=prog, user=name):
+                before = self.sessions_of(name)
+                c = self.node.cli(prog)
+                res = c.login(name, pw)
+                self.assertRc(res, 1, "%s login %s" % (prog, name))
+                self.assertIn(why, res.err, "the refusal names the role")
+                self.assertIn(use, res.err, "the refusal names the program that fits")
+                self.assertFalse(os.path.exists(os.path.join(c.home, "session")),
+                                 "no session file after a refused login")
+                self.assertEqualMsg(self.sessions_of(name), before,
+                                    "%s's sessions on the server (the new one was ended)" % name)
+                self.assertRc(c.run("whoami"), 4, "whoami after a refused login")
+                self.refused(c.login(name, pw, json=True), "PERMISSION_DENIED", "%s login --json" % prog)
+        # the program that fits still logs in
+        self.ok(self.node.cli("lms-instructor").login("teach1", World.PW), "lms-instructor login teach1")
+
+    def test_an_instructor_session_in_lms_student_says_why(self):
+        """The session file is shared by the programs: an instructor's session
+        used through lms-student gets an answer that names the problem."""
+        t = self.w.login("lms-instructor", "teach1")
+        s = self.node.cli(PROG, home=t.home)
+        self.refused(s.run("grades", json=True), "INVALID_ARGUMENT", "grades as an instructor",
+                     in_message="teach1 is not enrolled as a student in any course")
+        self.refused(s.run("submissions", json=True), "INVALID_ARGUMENT",
+                     "submissions as an instructor",
+                     in_message="teach1 is not enrolled as a student in any course")
+
+    # ---- course codes ignore case ---------------------------------------------
+
+    def test_course_codes_ignore_case(self):
+        a = self.w.create_assignment(title="Any case")
+        s = self.w["stud1"]
+        doc = self.ok(s.run("assignments", "--course", "cs101", json=True), "assignments --course cs101")
+        self.assertIn(a["id"], [x["id"] for x in doc["assignments"]])
+        self.assertEqualMsg({x["course"] for x in doc["assignments"]}, {"CS101"},
+                            "the course as created, whatever the case asked")
+        doc = self.ok(s.run("ask", "--course", "Cs101", "--instructor", "which room?", json=True),
+                      "ask --course Cs101")
+        self.assertEqualMsg(doc["course"], "CS101", "the question's course")
+        self.refused(self.w.admin.run("create-course", "cs101", "--title", "Again", json=True),
+                     "ALREADY_EXISTS", "create-course cs101 next to CS101",
+                     in_message="already exists as CS101")
+        self.refused(s.run("assignments", "--course", "cs999", json=True), "NOT_FOUND",
+                     "an unknown course in lower case", in_message="no course cs999")
 
     # ---- the CLI contract ---------------------------------------------------
 

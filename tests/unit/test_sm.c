@@ -1093,12 +1093,12 @@ static void test_submit_stores_file_and_counts_attempts(void **state)
     assert_int_equal(s.attempt, 2);
     assert_int_equal(s.late, 0);
     f->now = DUE;
-    r = submit(f, "stu1", f->aid, 0);
+    r = submit(f, "stu1", f->aid, 1);
     expect_ok(r);
     s = get_submission(f, r->id);
     assert_int_equal(s.attempt, 3);
     assert_int_equal(s.late, 0); /* at the due time is still on time */
-    assert_int_equal(s.size, 0);
+    assert_int_equal(s.size, 1);
     expect_status(submit(f, "stu1", f->aid, 1), LMS_FAILED_PRECONDITION,
                   "all 3 attempts used");
     assert_int_equal(count_submissions(f, f->aid, "stu1"), 3);
@@ -1139,13 +1139,14 @@ static void test_extension_moves_due_and_cutoff(void **state)
     expect_status(submit(f, "stu1", f->aid, 10), LMS_FAILED_PRECONDITION,
                   "the cut-off 2026-12-03T00:00:00Z has passed");
 
-    /* No cut-off: an extension adds none; an earlier one changes nothing. */
+    /* No cut-off: an extension adds none. One that ends before the cut-off
+     * moves the due time only. */
     Lms__CreateAssignmentRequest a = assignment_req();
     a.cutoff = 0;
     a.max_attempts = 0;
     uint64_t no_cutoff = mk_assignment(f, "ins1", &a)->id;
-    expect_ok(extend(f, "ins1", no_cutoff, "stu1", DUE - DAY));
-    f->now = DUE + 1;
+    expect_ok(extend(f, "ins1", no_cutoff, "stu1", DUE + 1000));
+    f->now = DUE + 1001;
     r = submit(f, "stu1", no_cutoff, 10);
     expect_ok(r);
     assert_int_equal(get_submission(f, r->id).late, 1);
@@ -1161,6 +1162,16 @@ static void test_extend_rules(void **state)
                   "assignment 9999 does not exist");
     expect_status(extend(f, "ins1", f->aid, "stu1", 0), LMS_INVALID_ARGUMENT,
                   "an extension needs an end time");
+    /* one that ends at or before the due time would change nothing */
+    char want[200];
+    snprintf(want, sizeof want,
+             "assignment %" PRIu64 ": the extension's end 2026-11-30T00:00:00Z is not after "
+             "the assignment's due time 2026-12-01T00:00:00Z; an extension must end after it",
+             f->aid);
+    expect_status(extend(f, "ins1", f->aid, "stu1", DUE - DAY), LMS_INVALID_ARGUMENT, want);
+    expect_status(extend(f, "ins1", f->aid, "stu1", DUE), LMS_INVALID_ARGUMENT,
+                  "is not after the assignment's due time");
+    expect_ok(extend(f, "ins1", f->aid, "stu1", DUE + 1));
     expect_status(extend(f, "ins1", f->aid, "stu2", CUTOFF), LMS_FAILED_PRECONDITION,
                   "stu2 is not a student of course CS101");
     expect_status(extend(f, "ins1", f->aid, "ins1", CUTOFF), LMS_FAILED_PRECONDITION,
@@ -1195,6 +1206,11 @@ static void test_submit_file_checks(void **state)
                       why[i]);
     }
     free(long_name);
+    /* an empty file is refused and spends no attempt (run() checks that
+     * nothing changed) */
+    char empty[96];
+    snprintf(empty, sizeof empty, "assignment %" PRIu64 ": the file is empty", f->aid);
+    expect_status(submit(f, "stu1", f->aid, 0), LMS_INVALID_ARGUMENT, empty);
     Lms__CmdSubmit b = submit_body(f->aid, 10);
     b.sha256 = bytes(g_sha, 31);
     expect_status(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b), LMS_INVALID_ARGUMENT,
@@ -1202,6 +1218,79 @@ static void test_submit_file_checks(void **state)
     b.sha256 = bytes(g_sha, 32);
     b.file_name = "résumé v2.txt";
     expect_ok(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b));
+}
+
+/* The rules the handlers share with apply, as pure functions. */
+static void test_effective_times_and_extension_check(void **state)
+{
+    int64_t due, cut;
+    sm_effective_times(DUE, CUTOFF, 0, &due, &cut); /* no extension */
+    assert_int_equal(due, DUE);
+    assert_int_equal(cut, CUTOFF);
+    sm_effective_times(DUE, CUTOFF, DUE + 5, &due, &cut); /* before the cut-off */
+    assert_int_equal(due, DUE + 5);
+    assert_int_equal(cut, CUTOFF);
+    sm_effective_times(DUE, CUTOFF, CUTOFF + DAY, &due, &cut); /* past it */
+    assert_int_equal(due, CUTOFF + DAY);
+    assert_int_equal(cut, CUTOFF + DAY);
+    sm_effective_times(DUE, 0, CUTOFF + DAY, &due, &cut); /* adds no cut-off */
+    assert_int_equal(due, CUTOFF + DAY);
+    assert_int_equal(cut, 0);
+    sm_effective_times(DUE, CUTOFF, DUE - DAY, &due, &cut); /* never earlier */
+    assert_int_equal(due, DUE);
+    assert_int_equal(cut, CUTOFF);
+
+    lms_assignment a = {.id = 3, .due = DUE, .cutoff = CUTOFF};
+    char msg[200];
+    assert_int_equal(sm_extension_check(&a, DUE + 1, msg, sizeof msg), LMS_OK);
+    assert_int_equal(sm_extension_check(&a, DUE, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    assert_int_equal(sm_extension_check(&a, DUE - DAY, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    assert_string_equal(msg, "the extension's end 2026-11-30T00:00:00Z is not after the "
+                             "assignment's due time 2026-12-01T00:00:00Z; an extension must "
+                             "end after it");
+    assert_int_equal(sm_extension_check(&a, 0, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    assert_int_equal(sm_submission_file_check(1, msg, sizeof msg), LMS_OK);
+    assert_int_equal(sm_submission_file_check(0, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "the file is empty"));
+}
+
+/* Course codes ignore ASCII case: they keep the case they were created
+ * with, any case finds them, and two codes cannot differ only in case. */
+static void test_course_codes_ignore_case(void **state)
+{
+    fx *f = *state;
+    world(f);
+    lms_course c;
+    lms_err err = {0};
+    assert_int_equal(sm_course_find(g_ops, f->inst, "cs101", &c, &err), LMS_OK);
+    assert_string_equal(c.code, "CS101");
+    assert_int_equal(sm_course_find(g_ops, f->inst, "CS101", &c, &err), LMS_OK);
+    assert_string_equal(c.code, "CS101");
+    assert_int_equal(sm_course_find(g_ops, f->inst, "cS10", &c, &err), LMS_NOT_FOUND);
+    assert_int_equal(sm_course_find(g_ops, f->inst, "", &c, &err), LMS_NOT_FOUND);
+    char *long_code = repeat('c', LMS_NAME_MAX + 1);
+    assert_int_equal(sm_course_find(g_ops, f->inst, long_code, &c, &err), LMS_NOT_FOUND);
+    free(long_code);
+
+    expect_status(mk_course(f, "root", "cs101", "Again"), LMS_ALREADY_EXISTS,
+                  "course cs101: already exists as CS101");
+    expect_status(enroll(f, "root", "cs102", "spare", STUDENT), LMS_NOT_FOUND,
+                  "course cs102 does not exist");
+    /* what is stored under a code spelt otherwise is stored under CS101 */
+    expect_ok(enroll(f, "root", "cs101", "spare", STUDENT));
+    int role = LMS_ROLE_NONE;
+    assert_int_equal(g_ops->enrolment_get(f->inst, "CS101", "spare", &role, &err), LMS_OK);
+    assert_int_equal(role, LMS_ROLE_STUDENT);
+    const sm_result *r = ask(f, "spare", "Cs101", "", "Which room?");
+    expect_ok(r);
+    lms_query q;
+    assert_int_equal(g_ops->query_get(f->inst, r->id, &q, &err), LMS_OK);
+    assert_string_equal(q.course, "CS101");
+    Lms__CreateAssignmentRequest a = assignment_req();
+    a.course = "cs101";
+    r = mk_assignment(f, "ins1", &a);
+    expect_ok(r);
+    assert_string_equal(get_assignment(f, r->id).course, "CS101");
 }
 
 /* ---- grades --------------------------------------------------------------------------- */
@@ -1928,6 +2017,8 @@ int main(void)
         T(test_extension_moves_due_and_cutoff),
         T(test_extend_rules),
         T(test_submit_file_checks),
+        T(test_effective_times_and_extension_check),
+        T(test_course_codes_ignore_case),
         T(test_grade_rules),
         T(test_release_is_idempotent),
         T(test_ask_rules_and_default_title),
