@@ -14,6 +14,14 @@
  * at the end they are merged and sorted. Throughput is OK responses per
  * second of wall time between the start barrier and the last thread's end.
  *
+ * A follower answers NOT_LEADER, naming the leader's client address: the
+ * client then connects there and sends the same request again (same id,
+ * client_id and seq, so a write that did commit is not applied twice) and
+ * the report counts the redirect, not an error. NOT_LEADER without a usable
+ * hint and UNAVAILABLE are retried after a short backoff (50 ms doubling to
+ * 200 ms) on the next server of -s's list, if it has more than one. A
+ * request answered so MAX_TRIES times counts as an error of that status.
+ *
  * The run is bounded in time (-d, at most 3600 s; with -n alone, 600 s)
  * and in count (-n, at most 10M requests) and only talks to loopback.
  */
@@ -37,6 +45,10 @@
 #define MAX_SECONDS 3600
 #define MAX_REQUESTS 10000000ull
 #define DEFAULT_SECONDS_WITH_N 600
+#define MAX_SERVERS 16
+#define MAX_TRIES 20 /* NOT_LEADER/UNAVAILABLE answers to one request before it is an error */
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 200
 
 enum op { OP_ASK, OP_GRADE, OP_WHOAMI, OP_LIST_ASSIGNMENTS };
 
@@ -89,7 +101,8 @@ static options opt = {
     .timeout_ms = 10000,
 };
 
-static bench_addr addr;
+static bench_addr servers[MAX_SERVERS]; /* -s, resolved */
+static int nservers;
 static char *shared_token;
 static char *password;
 static uint64_t client_base;
@@ -98,10 +111,17 @@ static atomic_ullong claimed; /* requests handed out so far */
 static uint64_t max_requests;
 static atomic_int stop_all;
 
+enum slot_state {
+    SLOT_IDLE,
+    SLOT_INFLIGHT, /* sent on the current connection */
+    SLOT_RESEND,   /* to be sent again, as it was, on the next turn */
+};
+
 typedef struct slot {
-    bool busy;
+    enum slot_state state;
+    unsigned tries; /* NOT_LEADER/UNAVAILABLE answers so far */
     uint64_t id;
-    uint64_t t0;
+    uint64_t t0;    /* first send: latency includes redirects and retries */
     uint64_t client_id, seq;
 } slot;
 
@@ -111,6 +131,8 @@ typedef struct worker {
     uint64_t *lat;
     size_t n, cap;
     uint64_t sent, ok;
+    uint64_t redirects; /* NOT_LEADER followed to the hinted leader */
+    uint64_t retries;   /* NOT_LEADER without a hint, UNAVAILABLE: backed off */
     uint64_t errors[E_KINDS];
     char first_error[E_KINDS][200];
     uint64_t t_start, t_end;
@@ -128,7 +150,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: lms-bench [options]\n"
-            "  -s, --server HOST:PORT   lmsd's client address, loopback only (default 127.0.0.1:7400)\n"
+            "  -s, --server HOST:PORT[,HOST:PORT...]\n"
+            "                           lmsd's client address, loopback only (default 127.0.0.1:7400);\n"
+            "                           a list: the others are tried when one has no leader\n"
             "  -c, --clients N          concurrent clients, one thread and connection each (default 1)\n"
             "  -d, --duration SECONDS   how long to run (default 5; at most %d)\n"
             "  -n, --requests N         stop after N requests in all (at most %llu)\n"
@@ -275,7 +299,7 @@ typedef struct request_parts {
     char title[64];
 } request_parts;
 
-static void build(request_parts *rp, worker *w, const slot *s, const char *token)
+static void build(request_parts *rp, const slot *s, const char *token)
 {
     Lms__Request *r = &rp->req;
     lms__request__init(r);
@@ -284,8 +308,9 @@ static void build(request_parts *rp, worker *w, const slot *s, const char *token
     switch (opt.op) {
     case OP_ASK:
         lms__ask_request__init(&rp->ask);
-        snprintf(rp->title, sizeof rp->title, "bench %d.%llu", w->idx,
-                 (unsigned long long)s->seq);
+        /* the slot's (client_id, seq): one title per request, in every run */
+        snprintf(rp->title, sizeof rp->title, "bench %llx.%llu",
+                 (unsigned long long)s->client_id, (unsigned long long)s->seq);
         rp->ask.course = (char *)opt.course;
         rp->ask.title = rp->title;
         rp->ask.text = (char *)"Is recursion allowed in the first exercise?";
@@ -318,24 +343,161 @@ static void build(request_parts *rp, worker *w, const slot *s, const char *token
     }
 }
 
+/* One client's connection and where it goes next. */
+typedef struct client {
+    worker *w;
+    int fd;               /* -1: none */
+    bench_addr at;        /* where fd is (or was last) connected */
+    int next_server;      /* the entry of servers[] to try when there is no leader here */
+    bool move;            /* connect to `to` before the next send */
+    bench_addr to;
+    int backoff_ms;       /* before resending after NOT_LEADER without a hint or UNAVAILABLE */
+    bool back_off;
+    bench_buf sb, rb;     /* the frame being sent; what has arrived on fd */
+} client;
+
+static bool same_addr(const bench_addr *a, const bench_addr *b)
+{
+    return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void next_server(client *c);
+
+/*
+ * resp (NOT_LEADER or UNAVAILABLE) asks for the request to go elsewhere or
+ * later. Decide where: the leader it names, else the next server of the
+ * list after a backoff, else this one after a backoff.
+ */
+static void plan_retry(client *c, const Lms__Response *resp)
+{
+    char err[256];
+    bench_addr hint;
+    /* the hint is the server's word: resolved under the same rules as -s
+     * (loopback only); one that does not resolve is no hint */
+    if (resp->status == LMS__STATUS__NOT_LEADER && resp->leader && resp->leader[0] &&
+        bench_resolve(resp->leader, &hint, err, sizeof err) == 0 && !same_addr(&hint, &c->at)) {
+        c->w->redirects++;
+        c->to = hint;
+        c->move = true;
+        return;
+    }
+    c->w->retries++;
+    next_server(c);
+}
+
+/* No leader here, or the connection is lost: back off, then try the next
+ * server of the list if there is one. */
+static void next_server(client *c)
+{
+    c->back_off = true;
+    if (nservers > 1) {
+        if (same_addr(&servers[c->next_server], &c->at))
+            c->next_server = (c->next_server + 1) % nservers;
+        c->to = servers[c->next_server];
+        c->next_server = (c->next_server + 1) % nservers;
+        c->move = true;
+    }
+}
+
+/*
+ * The connection broke (a send or receive failed: a node was killed or
+ * restarted). With a list of servers, the requests not answered go to the
+ * next one after a backoff, each counting a try; a write that did commit
+ * before the break is recognised there by its client_id and seq. With one
+ * server, the client stops (false).
+ */
+static bool lost_connection(client *c, slot *slots, int np)
+{
+    if (nservers < 2)
+        return false;
+    c->w->retries++;
+    for (int i = 0; i < np; i++) {
+        slot *s = &slots[i];
+        if (s->state == SLOT_IDLE)
+            continue;
+        s->state = SLOT_RESEND;
+        if (++s->tries >= MAX_TRIES) {
+            note_error(c->w, E_CONN, "connection lost on each of %d tries", MAX_TRIES);
+            s->state = SLOT_IDLE;
+        }
+    }
+    next_server(c);
+    return true;
+}
+
+/*
+ * Carry out plan_retry's decision before the next send: wait out the
+ * backoff, and move to another server (the requests in flight on the old
+ * connection are sent again on the new one; their answers there, if any,
+ * are lost with it). If `to` cannot be reached, the servers of the list
+ * are tried in turn, after a backoff each. 0, or -1 (the reason noted)
+ * when none can be.
+ */
+static void wait_backoff(client *c)
+{
+    sleep_ms(c->backoff_ms);
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+static int follow(client *c, slot *slots, int np, int *inflight)
+{
+    if (c->back_off) {
+        wait_backoff(c);
+        c->back_off = false;
+    }
+    if (!c->move)
+        return 0;
+    c->move = false;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->rb.start = c->rb.end = 0; /* answers from the old connection, unread: gone with it */
+    for (int i = 0; i < np; i++)
+        if (slots[i].state == SLOT_INFLIGHT)
+            slots[i].state = SLOT_RESEND;
+    *inflight = 0;
+    char err[256];
+    c->at = c->to;
+    c->fd = bench_connect(&c->at, opt.timeout_ms, err, sizeof err);
+    for (int i = 0; c->fd < 0 && i < nservers; i++) {
+        /* a dead address (a killed leader that the others still name until
+         * they elect another): give the cluster a moment */
+        wait_backoff(c);
+        c->at = servers[(c->next_server + i) % nservers];
+        c->fd = bench_connect(&c->at, opt.timeout_ms, err, sizeof err);
+    }
+    if (c->fd < 0) {
+        note_error(c->w, E_CONN, "reconnect: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static void *client_main(void *arg)
 {
     worker *w = arg;
     char err[256];
     char *token = NULL;
-    int fd = bench_connect(&addr, opt.timeout_ms, err, sizeof err);
+    client c = {.w = w, .at = servers[0], .next_server = 1 % nservers,
+                .backoff_ms = BACKOFF_MIN_MS};
+    c.fd = bench_connect(&c.at, opt.timeout_ms, err, sizeof err);
     int np = opt.pipeline;
     slot *slots = calloc((size_t)np, sizeof *slots);
-    bench_buf sb = {0}, rb = {0};
     uint64_t gen = 0;
-    if (fd < 0) {
+    if (c.fd < 0) {
         note_error(w, E_SETUP, "%s", err);
     } else if (!slots) {
         note_error(w, E_SETUP, "out of memory");
     } else if (opt.login_each) {
         uint64_t seq = 0;
         uint64_t cid = client_base + (uint64_t)w->idx * (uint64_t)(np + 1) + (uint64_t)np;
-        if (bench_login(fd, opt.user, password, cid, &seq, &token, err, sizeof err) < 0)
+        if (bench_login(c.fd, opt.user, password, cid, &seq, &token, err, sizeof err) < 0)
             note_error(w, E_SETUP, "%s", err);
         gen = seq;
     } else {
@@ -354,38 +516,60 @@ static void *client_main(void *arg)
     }
     uint64_t deadline = w->t_start + (uint64_t)(opt.seconds * 1e9);
     request_parts rp;
-    int inflight = 0, lost = 0; /* lost: in flight when the connection broke, not yet counted */
+    int inflight = 0;
     bool dead = false;
+    int charged = 0; /* when it dies: of the requests not answered, those already counted */
 
-    /* Fill the pipeline, then send one more for each answer. */
+    /* Fill the pipeline (requests to send again first), then send one more
+     * for each answer. */
     for (;;) {
+        if (follow(&c, slots, np, &inflight) < 0) {
+            charged = 1;
+            dead = true;
+            break;
+        }
+        int pending = 0;
         for (int i = 0; i < np && !dead; i++) {
             slot *s = &slots[i];
-            if (s->busy || !may_send(deadline))
+            if (s->state == SLOT_INFLIGHT)
                 continue;
-            s->seq++;
-            s->id = (++gen << 10) | (uint64_t)i;
-            build(&rp, w, s, token);
-            s->t0 = now_ns();
-            int rc = bench_send(fd, &rp.req, &sb);
+            if (s->state == SLOT_IDLE) {
+                if (!may_send(deadline))
+                    continue;
+                s->seq++;
+                s->tries = 0;
+                s->id = (++gen << 10) | (uint64_t)i;
+                s->t0 = now_ns();
+                s->state = SLOT_RESEND; /* not answered yet, as far as the end counts */
+                w->sent++;
+            }
+            build(&rp, s, token); /* a resend: the same id, client_id and seq */
+            int rc = bench_send(c.fd, &rp.req, &c.sb);
+            if (rc == BENCH_IO && lost_connection(&c, slots, np))
+                break;
             if (rc != BENCH_OK) {
                 if (rc == BENCH_TIMEOUT)
                     note_error(w, E_TIMEOUT, "send blocked for %d ms", opt.timeout_ms);
                 else
                     note_error(w, E_CONN, "send: %s", strerror(errno));
-                lost = inflight;
+                charged = 1;
                 dead = true;
                 break;
             }
-            s->busy = true;
+            s->state = SLOT_INFLIGHT;
             inflight++;
-            w->sent++;
         }
-        if (dead || inflight == 0)
+        if (c.move)
+            continue; /* the connection broke while sending */
+        for (int i = 0; i < np; i++)
+            pending += slots[i].state != SLOT_IDLE;
+        if (dead || pending == 0)
             break;
         Lms__Response *resp = NULL;
-        int rc = bench_recv(fd, &rb, &resp);
+        int rc = bench_recv(c.fd, &c.rb, &resp);
         uint64_t t1 = now_ns();
+        if (rc == BENCH_IO && lost_connection(&c, slots, np))
+            continue;
         if (rc != BENCH_OK) {
             if (rc == BENCH_TIMEOUT)
                 note_error(w, E_TIMEOUT, "no response within %d ms", opt.timeout_ms);
@@ -393,25 +577,31 @@ static void *client_main(void *arg)
                 note_error(w, E_BAD, "a response frame that does not decode");
             else
                 note_error(w, E_CONN, "receive: %s", strerror(errno));
-            lost = inflight - 1;
+            charged = 1;
             dead = true;
             break;
         }
         slot *s = &slots[resp->id & (MAX_PIPELINE - 1)];
-        if ((resp->id & (MAX_PIPELINE - 1)) >= (uint64_t)np || !s->busy || s->id != resp->id) {
+        if ((resp->id & (MAX_PIPELINE - 1)) >= (uint64_t)np || s->state != SLOT_INFLIGHT ||
+            s->id != resp->id) {
             char sbuf[32];
             note_error(w, E_BAD, "response with unexpected id %llu (%s: %s)",
                        (unsigned long long)resp->id,
                        bench_status_name(resp->status, sbuf, sizeof sbuf),
                        resp->message ? resp->message : "");
             lms__response__free_unpacked(resp, NULL);
-            lost = inflight;
             dead = true; /* the server lost track of a request: stop this client */
             break;
         }
-        s->busy = false;
         inflight--;
-        if (resp->status == LMS__STATUS__OK) {
+        s->state = SLOT_IDLE;
+        bool elsewhere = resp->status == LMS__STATUS__NOT_LEADER ||
+                         resp->status == LMS__STATUS__UNAVAILABLE;
+        if (elsewhere && ++s->tries < MAX_TRIES) {
+            s->state = SLOT_RESEND;
+            plan_retry(&c, resp);
+        } else if (resp->status == LMS__STATUS__OK) {
+            c.backoff_ms = BACKOFF_MIN_MS;
             if (resp->body_case != op_info[opt.op].expect) {
                 note_error(w, E_BODY, "OK with body case %d", (int)resp->body_case);
             } else {
@@ -423,28 +613,31 @@ static void *client_main(void *arg)
             }
         } else {
             char sbuf[32];
-            note_error(w, status_kind(resp->status), "%s: %s",
+            note_error(w, status_kind(resp->status), "%s%s: %s",
                        bench_status_name(resp->status, sbuf, sizeof sbuf),
-                       resp->message ? resp->message : "");
+                       elsewhere ? " (every try)" : "", resp->message ? resp->message : "");
             if (resp->status == LMS__STATUS__UNAUTHENTICATED)
                 atomic_store(&stop_all, 1); /* every further request would fail too */
         }
         lms__response__free_unpacked(resp, NULL);
     }
-    /* Requests still in flight on a broken connection are lost. */
-    if (dead && lost > 0)
-        w->errors[E_CONN] += (uint64_t)lost;
+    /* Requests not answered when the client died are lost. */
+    int left = 0;
+    for (int i = 0; dead && i < np; i++)
+        left += slots[i].state != SLOT_IDLE;
+    if (left > charged)
+        w->errors[E_CONN] += (uint64_t)(left - charged);
     w->t_end = now_ns();
 out:
-    if (fd >= 0)
-        close(fd);
+    if (c.fd >= 0)
+        close(c.fd);
     if (token && token != shared_token) {
         explicit_bzero(token, strlen(token));
         free(token);
     }
     free(slots);
-    bench_buf_free(&sb);
-    bench_buf_free(&rb);
+    bench_buf_free(&c.sb);
+    bench_buf_free(&c.rb);
     return NULL;
 }
 
@@ -498,13 +691,15 @@ static void json_str(FILE *f, const char *s)
 static int report(worker *ws, int n, double cpu_s)
 {
     size_t total = 0;
-    uint64_t sent = 0, ok = 0, errs[E_KINDS] = {0}, nerr = 0;
+    uint64_t sent = 0, ok = 0, errs[E_KINDS] = {0}, nerr = 0, redirects = 0, retries = 0;
     uint64_t t0 = UINT64_MAX, t1 = 0;
     const char *first[E_KINDS] = {0};
     for (int i = 0; i < n; i++) {
         total += ws[i].n;
         sent += ws[i].sent;
         ok += ws[i].ok;
+        redirects += ws[i].redirects;
+        retries += ws[i].retries;
         if (ws[i].started && ws[i].t_start < t0)
             t0 = ws[i].t_start;
         if (ws[i].t_end > t1)
@@ -543,12 +738,14 @@ static int report(worker *ws, int n, double cpu_s)
         json_str(stdout, label);
         printf(",\"op\":\"%s\",\"write\":%s,\"clients\":%d,\"pipeline\":%d,"
                "\"wall_s\":%.3f,\"sent\":%llu,\"ok\":%llu,\"errors\":%llu,"
+               "\"redirects\":%llu,\"retries\":%llu,"
                "\"ops_per_s\":%.1f,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,"
                "\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f},\"client_cpu_s\":%.3f,"
                "\"error_counts\":{",
                op_info[opt.op].name, op_info[opt.op].write ? "true" : "false", opt.clients,
                opt.pipeline, wall, (unsigned long long)sent, (unsigned long long)ok,
-               (unsigned long long)nerr, tput, p50, p90, p99, mx, mean, cpu_s);
+               (unsigned long long)nerr, (unsigned long long)redirects,
+               (unsigned long long)retries, tput, p50, p90, p99, mx, mean, cpu_s);
         int comma = 0;
         for (int k = 0; k < E_KINDS; k++)
             if (errs[k]) {
@@ -568,6 +765,9 @@ static int report(worker *ws, int n, double cpu_s)
                opt.clients == 1 ? "" : "s", opt.pipeline, wall);
         printf("  requests  %llu sent, %llu ok, %llu errors\n", (unsigned long long)sent,
                (unsigned long long)ok, (unsigned long long)nerr);
+        if (redirects || retries)
+            printf("  redirects %llu to the leader, %llu retries after a backoff (not errors)\n",
+                   (unsigned long long)redirects, (unsigned long long)retries);
         printf("  %-9s %.1f ok ops/s\n", op_info[opt.op].write ? "committed" : "reads", tput);
         printf("  latency   p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n",
                p50, p90, p99, mx, mean);
@@ -594,6 +794,30 @@ static double cpu_seconds(void)
 }
 
 /* ---- main -------------------------------------------------------------- */
+
+/* -s: "host:port[,host:port...]" into servers[]. */
+static int resolve_servers(const char *list, char *err, size_t errlen)
+{
+    for (const char *p = list;;) {
+        size_t len = strcspn(p, ",");
+        char one[sizeof servers[0].text];
+        if (nservers == MAX_SERVERS) {
+            snprintf(err, errlen, "more than %d servers in '%s'", MAX_SERVERS, list);
+            return -1;
+        }
+        if (len >= sizeof one) {
+            snprintf(err, errlen, "server address too long in '%s'", list);
+            return -1;
+        }
+        snprintf(one, sizeof one, "%.*s", (int)len, p);
+        if (bench_resolve(one, &servers[nservers], err, errlen) < 0)
+            return -1;
+        nservers++;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -703,7 +927,7 @@ int main(int argc, char **argv)
     }
 
     char err[256];
-    if (bench_resolve(opt.server, &addr, err, sizeof err) < 0) {
+    if (resolve_servers(opt.server, err, sizeof err) < 0) {
         fprintf(stderr, "lms-bench: %s\n", err);
         return 2;
     }
@@ -723,17 +947,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "lms-bench: %s\n", err);
             return 1;
         }
-        if (!opt.login_each) {
-            int fd = bench_connect(&addr, opt.timeout_ms, err, sizeof err);
+        /* the login is a write: the first server of the list that takes it */
+        for (int i = 0; !opt.login_each && !shared_token && i < nservers; i++) {
+            int fd = bench_connect(&servers[i], opt.timeout_ms, err, sizeof err);
             uint64_t seq = 0;
-            if (fd < 0 || bench_login(fd, opt.user, password, client_base - 1, &seq,
-                                      &shared_token, err, sizeof err) < 0) {
-                fprintf(stderr, "lms-bench: %s\n", err);
-                if (fd >= 0)
-                    close(fd);
-                return 1;
-            }
-            close(fd);
+            if (fd >= 0)
+                bench_login(fd, opt.user, password, client_base - 1, &seq, &shared_token, err,
+                            sizeof err);
+            if (fd >= 0)
+                close(fd);
+        }
+        if (!opt.login_each && !shared_token) {
+            fprintf(stderr, "lms-bench: %s\n", err);
+            return 1;
         }
     }
 

@@ -111,11 +111,17 @@ bool lms_request_is_write(Lms__Request__BodyCase body)
     }
 }
 
-/* Split one "host:port", "[v6]:port", "host" or bare "v6addr" entry. */
-static int split_server(const char *s, size_t len, struct lms_server *out)
+/* Split one "host:port", "[v6]:port", "host" or bare "v6addr" entry. On
+ * failure, why (if not NULL) says what is wrong with it. */
+static int split_server(const char *s, size_t len, struct lms_server *out, char *why,
+                        size_t whylen)
 {
     const char *host = s, *port = NULL, *end = s + len;
     size_t hostlen = len;
+    char dummy[1];
+    if (why == NULL)
+        why = dummy, whylen = sizeof dummy;
+    snprintf(why, whylen, "expected host:port");
     if (len > 0 && s[0] == '[') {
         const char *rb = memchr(s, ']', len);
         if (rb == NULL || (rb + 1 < end && rb[1] != ':'))
@@ -132,15 +138,28 @@ static int split_server(const char *s, size_t len, struct lms_server *out)
         }
     }
     size_t portlen = port ? (size_t)(end - port) : strlen(LMS_DEFAULT_PORT);
-    if (hostlen == 0 || hostlen > 253 || portlen == 0 || portlen > 5)
+    if (hostlen == 0 || hostlen > 253) {
+        snprintf(why, whylen, hostlen ? "the host name is longer than 253 characters"
+                                      : "the host is missing; expected host:port");
         return -1;
+    }
+    if (portlen == 0) {
+        snprintf(why, whylen, "the port is missing; expected host:port");
+        return -1;
+    }
     out->host = strndup(host, hostlen);
     out->port = strndup(port ? port : LMS_DEFAULT_PORT, portlen);
     if (out->host == NULL || out->port == NULL)
         return -1;
     uint64_t num;
-    if (lms_parse_u64(out->port, &num) < 0 || num == 0 || num > 65535)
+    if (strspn(out->port, "0123456789") != portlen) {
+        snprintf(why, whylen, "port '%s' is not a number", out->port);
         return -1;
+    }
+    if (portlen > 5 || lms_parse_u64(out->port, &num) < 0 || num == 0 || num > 65535) {
+        snprintf(why, whylen, "port %s is out of range (1-65535)", out->port);
+        return -1;
+    }
     bool v6 = strchr(out->host, ':') != NULL;
     if (asprintf(&out->display, v6 ? "[%s]:%s" : "%s:%s", out->host, out->port) < 0) {
         out->display = NULL;
@@ -160,7 +179,7 @@ static void free_server(struct lms_server *s)
 static int add_server(struct lms_client *c, const char *s, size_t len)
 {
     struct lms_server sv = {0};
-    if (split_server(s, len, &sv) < 0) {
+    if (split_server(s, len, &sv, NULL, 0) < 0) {
         free_server(&sv);
         return -1;
     }
@@ -226,8 +245,16 @@ struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen)
         while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
             len--;
         if (add_server(c, p, len) < 0) {
-            snprintf(err, errlen, "bad server address '%.*s' in '%s' (expected host:port)",
-                     (int)len, p, servers);
+            struct lms_server sv = {0};
+            char why[128];
+            if (split_server(p, len, &sv, why, sizeof why) == 0)
+                snprintf(why, sizeof why, "out of memory");
+            free_server(&sv);
+            if (len == strlen(servers))
+                snprintf(err, errlen, "bad server address '%s': %s", servers, why);
+            else
+                snprintf(err, errlen, "bad server address '%.*s' in '%s': %s", (int)len, p,
+                         servers, why);
             lms_client_free(c);
             return NULL;
         }

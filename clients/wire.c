@@ -109,18 +109,47 @@ static int recv_all(int fd, uint8_t *buf, size_t len, int idle_ms, struct lms_pr
     return 0;
 }
 
+/* A TLS record header: alert (0x15) or handshake (0x16), version 3.x. As a
+ * length it is 352-369 MB, within the limit, so it shows only when the
+ * server hangs up before that much arrives. */
+static bool looks_like_tls(const uint8_t hdr[4])
+{
+    return (hdr[0] == 0x15 || hdr[0] == 0x16) && hdr[1] == 0x03;
+}
+
+/*
+ * The answer is not an lms frame. Say so, and what it looks like when the
+ * first bytes give the server away, so that someone who typed the wrong
+ * port sees it. The caller appends " (host:port)".
+ */
+static int not_lms(char *why, size_t whylen, const uint8_t hdr[4], const char *what)
+{
+    static const char lead[] = "the server does not speak the lms protocol";
+    static const char hint[] = "; is it the right port?";
+    if (memcmp(hdr, "HTTP", 4) == 0)
+        snprintf(why, whylen, "%s (it answered like an HTTP server)%s", lead, hint);
+    else if (looks_like_tls(hdr))
+        snprintf(why, whylen, "%s (it answered like a TLS server)%s", lead, hint);
+    else if (memcmp(hdr, "SSH-", 4) == 0)
+        snprintf(why, whylen, "%s (it answered like an SSH server)%s", lead, hint);
+    else
+        snprintf(why, whylen, "%s (%s)%s", lead, what, hint);
+    return LMS_WIRE_BAD;
+}
+
 int lms_wire_recv_response(int fd, int idle_ms, bool progress, Lms__Response **out, char *why,
                            size_t whylen)
 {
     uint8_t hdr[4];
+    char what[96];
     if (recv_all(fd, hdr, sizeof hdr, idle_ms, NULL) < 0) {
         return describe(why, whylen, "waiting for the answer", errno);
     }
     uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
     if (len > LMS_MAX_RESPONSE_BYTES) {
-        snprintf(why, whylen, "the server sent a response of %u bytes, above the limit of 1 GiB",
+        snprintf(what, sizeof what, "its answer announces %u bytes, above the limit of 1 GiB",
                  len);
-        return LMS_WIRE_BAD;
+        return not_lms(why, whylen, hdr, what);
     }
     uint8_t *buf = malloc(len ? len : 1);
     if (buf == NULL) {
@@ -134,13 +163,16 @@ int lms_wire_recv_response(int fd, int idle_ms, bool progress, Lms__Response **o
     lms_progress_end(&pg);
     if (rc < 0) {
         free(buf);
+        if (looks_like_tls(hdr) && err != ETIMEDOUT)
+            return not_lms(why, whylen, hdr, "");
         return describe(why, whylen, "receiving the answer", err);
     }
     *out = lms__response__unpack(NULL, len, buf);
     free(buf);
     if (*out == NULL) {
-        snprintf(why, whylen, "the server sent a response that does not decode");
-        return LMS_WIRE_BAD;
+        snprintf(what, sizeof what, "its answer of %u bytes does not decode as an lms response",
+                 len);
+        return not_lms(why, whylen, hdr, what);
     }
     return LMS_WIRE_OK;
 }

@@ -434,6 +434,9 @@ static int start_peers(node *n, lms_err *err)
                        .max_frame_bytes = n->opts.max_peer_frame
                                               ? n->opts.max_peer_frame
                                               : (uint32_t)128 << 20};
+    for (size_t i = 0; i < n->opts.n_members; i++)
+        if (n->opts.members[i].id == n->opts.node_id)
+            po.client_addr = n->opts.members[i].client_addr;
     peer_callbacks cb = {on_peer_raft, on_peer_status, on_peer_forward,
                          on_peer_unreachable, on_peer_fetch,
                          on_peer_fetch_reply, on_peer_chunk,

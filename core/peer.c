@@ -17,8 +17,10 @@
  */
 #include "peer.h"
 
+#include "client.pb-c.h"
 #include "clock.h"
 #include "frame.h"
+#include "lms_assert.h"
 #include "log.h"
 #include "peer_codec.h"
 
@@ -69,6 +71,9 @@ typedef struct peer_in {
     int reading;      /* in the read callback: free at its end */
     int dead;
     int big;          /* a large frame is arriving into one buffer */
+    int refusing;     /* a client's request was answered: 1 sending the
+                         answer, 2 lingering until the client closes */
+    size_t discarded; /* bytes thrown away while lingering */
     char addr[64];
     struct peer_in *prev, *next;
 } peer_in;
@@ -77,6 +82,7 @@ struct peer_net {
     struct event_base *base;
     peer_options o;
     char *cluster;
+    char *client_addr; /* this node's client address, for strays; may be NULL */
     peer_callbacks cb;
     struct evconnlistener *listener;
     int port;
@@ -430,9 +436,100 @@ static void in_message(peer_in *in, const Lms__PeerMessage *msg)
     }
 }
 
+/*
+ * Once the answer to a stray client is out: shut down our side and discard
+ * what still comes until the client closes (or 2 s pass, or twice the frame
+ * limit arrives), so that unread input does not make the kernel reset the
+ * connection and destroy the answer before the client reads it (as
+ * net.c's conn_linger).
+ */
+static void in_linger(peer_in *in)
+{
+    struct bufferevent *bev = in->bev;
+    if (shutdown(bufferevent_getfd(bev), SHUT_WR) < 0) {
+        in_close(in);
+        return;
+    }
+    struct timeval t = {2, 0};
+    bufferevent_set_timeouts(bev, &t, NULL);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    struct evbuffer *buf = bufferevent_get_input(bev);
+    evbuffer_drain(buf, evbuffer_get_length(buf));
+    bufferevent_enable(bev, EV_READ);
+}
+
+static void in_write(struct bufferevent *bev, void *arg)
+{
+    peer_in *in = arg;
+    /* libevent may call this with nothing queued: wait for the answer */
+    if (in->refusing == 1 &&
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        in->refusing = 2;
+        in_linger(in);
+    }
+}
+
+/*
+ * The first frame is a client's Request, not a hello: someone pointed a CLI
+ * at the peer port. Answer it with FAILED_PRECONDITION naming the port and
+ * the node's client port, then close once that is sent. 0 answered (the
+ * connection now closes by itself), -1 it is not a Request.
+ */
+static int answer_stray_client(peer_in *in, const uint8_t *data, size_t len)
+{
+    peer_net *p = in->owner;
+    Lms__Request *req = lms__request__unpack(NULL, len, data);
+    if (!req)
+        return -1;
+    if (req->body_case == LMS__REQUEST__BODY__NOT_SET) {
+        lms__request__free_unpacked(req, NULL);
+        return -1;
+    }
+    char self[64] = "this", use[RAFT_ADDR_MAX + 64] = "";
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof ss;
+    if (getsockname(bufferevent_getfd(in->bev), (struct sockaddr *)&ss,
+                    &sslen) == 0)
+        frame_format_addr((struct sockaddr *)&ss, self, sizeof self);
+    if (p->client_addr)
+        snprintf(use, sizeof use, ", %s", p->client_addr);
+    char text[sizeof self + sizeof use + 128];
+    snprintf(text, sizeof text,
+             "%s is an lms peer port, not a client port; use the node's "
+             "client port%s (listen.client in its config)", self, use);
+    Lms__Response resp = LMS__RESPONSE__INIT;
+    resp.id = req->id;
+    resp.status = LMS__STATUS__FAILED_PRECONDITION;
+    resp.message = text;
+    lms__request__free_unpacked(req, NULL);
+    uint8_t frame[FRAME_HEADER + sizeof text + 64];
+    size_t n = lms__response__get_packed_size(&resp);
+    LMS_ASSERT(n <= sizeof frame - FRAME_HEADER);
+    frame_len_put(frame, (uint32_t)n);
+    lms__response__pack(&resp, frame + FRAME_HEADER);
+    if (bufferevent_write(in->bev, frame, FRAME_HEADER + n) < 0)
+        return -1;
+    log_warn("peer port: %s sent a client request, not a hello; answered "
+             "that this is the peer port, closing", in->addr);
+    in->refusing = 1;
+    bufferevent_disable(in->bev, EV_READ);
+    struct timeval t = {2, 0};
+    bufferevent_set_timeouts(in->bev, NULL, &t);
+    bufferevent_enable(in->bev, EV_WRITE);
+    return 0;
+}
+
 static void in_frame(peer_in *in, const uint8_t *data, size_t len)
 {
     Lms__PeerMessage *msg = lms__peer_message__unpack(NULL, len, data);
+    /* a client at the wrong port: its Request never decodes as a hello */
+    if (!in->from &&
+        (!msg || msg->body_case != LMS__PEER_MESSAGE__BODY_HELLO) &&
+        answer_stray_client(in, data, len) == 0) {
+        if (msg)
+            lms__peer_message__free_unpacked(msg, NULL);
+        return;
+    }
     if (!msg) {
         log_warn("peer port: %s (node %llu) sent a frame that does not "
                  "decode; closing", in->addr, (unsigned long long)in->from);
@@ -451,8 +548,15 @@ static void in_read(struct bufferevent *bev, void *arg)
     peer_in *in = arg;
     peer_net *p = in->owner;
     struct evbuffer *buf = bufferevent_get_input(bev);
+    if (in->refusing) {
+        in->discarded += evbuffer_get_length(buf);
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        if (in->discarded > 2 * (size_t)p->o.max_frame_bytes)
+            in_close(in);
+        return;
+    }
     in->reading = 1;
-    while (!in->dead) {
+    while (!in->dead && !in->refusing) {
         size_t avail = evbuffer_get_length(buf);
         uint8_t hdr[4];
         if (avail < 4)
@@ -498,7 +602,7 @@ static void in_event(struct bufferevent *bev, short what, void *arg)
 {
     peer_in *in = arg;
     (void)bev;
-    if (what & BEV_EVENT_TIMEOUT)
+    if ((what & BEV_EVENT_TIMEOUT) && !in->refusing)
         log_warn("peer port: %s sent no hello within %d s; closing", in->addr,
                  HELLO_TIMEOUT_S);
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
@@ -538,7 +642,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
     p->n_ins++;
     struct timeval hello = {HELLO_TIMEOUT_S, 0};
     bufferevent_set_timeouts(bev, &hello, NULL);
-    bufferevent_setcb(bev, in_read, NULL, in_event, in);
+    bufferevent_setcb(bev, in_read, in_write, in_event, in);
     /* an append may carry a large entry: read it in big gulps, not 16 KiB
      * a loop iteration */
     bufferevent_set_max_single_read(bev, READ_GULP);
@@ -612,6 +716,11 @@ int peer_start(struct event_base *base, const peer_options *opts,
     p->o = *opts;
     p->o.cluster = p->cluster;
     p->o.listen_addr = NULL;
+    if (opts->client_addr && !(p->client_addr = strdup(opts->client_addr))) {
+        peer_free(p);
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    p->o.client_addr = p->client_addr;
     if (!p->o.max_queue_bytes)
         p->o.max_queue_bytes = (size_t)64 << 20;
     p->cb = *cb;
@@ -767,5 +876,6 @@ void peer_free(peer_net *p)
     while (p->ins)
         in_close(p->ins);
     free(p->cluster);
+    free(p->client_addr);
     free(p);
 }

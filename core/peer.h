@@ -9,7 +9,9 @@
  * accepted. The first frame on a connection is a PeerHello: the receiver
  * refuses, with a log line, a hello from another cluster, for another
  * node, or from a node that is not a member, and drops any later message
- * that claims another sender.
+ * that claims another sender. A first frame that is a client's Request
+ * instead (a CLI pointed at the wrong port) is answered FAILED_PRECONDITION,
+ * naming this port and client_addr, before the connection closes.
  *
  * Back-pressure: a message for a peer whose connection is down (waiting
  * for its next attempt) or whose output buffer holds more than
@@ -64,6 +66,9 @@ typedef struct peer_options {
     const char *cluster;      /* cluster.id, checked in every hello */
     uint32_t max_frame_bytes; /* larger incoming frames close the connection */
     size_t max_queue_bytes;   /* per peer; 0: 64 MiB */
+    /* this node's client address (NULL: unknown), named in the answer to
+     * a client that connects to the peer port by mistake */
+    const char *client_addr;
 } peer_options;
 
 /* Listen (if listen_addr) and get ready to send. No member is known yet:
