@@ -178,10 +178,17 @@ static const char SQ_SCHEMA_2[] =
     "  tutor_daily_limit INTEGER NOT NULL"
     ") STRICT, WITHOUT ROWID;";
 
+/* Version 3, sharing: a question to the instructors that an instructor
+ * shared with the course (its students and the tutor see it). Questions of
+ * earlier versions stay private: nobody chose to share them. */
+static const char SQ_SCHEMA_3[] =
+    "ALTER TABLE queries ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;";
+
 /* sq_migrations[i] takes the schema from version i to version i + 1. */
 static const char *const sq_migrations[] = {
     SQ_SCHEMA_1,
     SQ_SCHEMA_2,
+    SQ_SCHEMA_3,
 };
 
 const int SQ_SCHEMA_VERSION =
