@@ -360,18 +360,20 @@ const char *cmd_tutor_info(const Lms__Query *q, char *buf, size_t n)
 }
 
 /* #12 [open] CS101: title, then the question and every reply; a tutor
- * exchange is marked [tutor], its answer says how it was made. */
+ * exchange is marked [tutor], its answer says how it was made; a question
+ * shared with the course is marked ", shared" (in the course's FAQ it
+ * comes without the name of the student who asked). */
 static void print_thread(const Lms__Query *q)
 {
     char line[512], from[48] = "", info[256];
     bool tutor = q->kind == LMS__QUERY_KIND__TO_TUTOR;
     if (q->escalated_from)
         snprintf(from, sizeof from, " (from tutor exchange #%" PRIu64 ")", q->escalated_from);
-    snprintf(line, sizeof line, "#%" PRIu64 " [%s] %s: %s%s", q->id,
-             tutor ? "tutor" : q->resolved ? "resolved" : "open", q->course,
-             q->title[0] ? q->title : "(no title)", from);
+    snprintf(line, sizeof line, "#%" PRIu64 " [%s%s] %s: %s%s", q->id,
+             tutor ? "tutor" : q->resolved ? "resolved" : "open", q->shared ? ", shared" : "",
+             q->course, q->title[0] ? q->title : "(no title)", from);
     out_text_block(stdout, "", line);
-    print_post(q->student, q->created, q->text);
+    print_post(q->student[0] ? q->student : "a student", q->created, q->text);
     const Lms__Reply *answer = cmd_tutor_reply(q);
     for (size_t i = 0; i < q->n_replies; i++) {
         const Lms__Reply *r = q->replies[i];
@@ -408,6 +410,23 @@ int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a)
     if (rc != LMS_EXIT_OK)
         return rc;
     rc = cmd_show_threads(ctx, resp->queries, body.all ? "no queries" : "no open queries");
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+int cmd_faq(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__ListQueriesRequest body = LMS__LIST_QUERIES_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    if (cli_has(a, "course"))
+        body.course = (char *)cli_str(a, "course");
+    body.shared = true;
+    CLI_SET_BODY(&req, list_queries, LIST_QUERIES, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_QUERIES, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    rc = cmd_show_threads(ctx, resp->queries, "no shared questions yet");
     lms__response__free_unpacked(resp, NULL);
     return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * cmd_common.h: the subcommands that more than one program offers (login,
  * logout, whoami, courses, assignments, materials, submissions, fetch,
- * queries, tutor-settings)
+ * queries, faq, tutor-settings)
  * and the helpers that the program-specific ones share (reading a file to
  * send, saving a file received, building requests).
  */
@@ -45,6 +45,9 @@ extern const struct cli_param cmd_fetch_params[];
 int cmd_fetch(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--course C] [--all]; a program that declares no --all lists every thread */
 int cmd_queries(struct cli_ctx *ctx, const struct cli_args *a);
+/* [--course C]: the questions the instructors shared with the course
+ * (its FAQ), with their replies and without student names */
+int cmd_faq(struct cli_ctx *ctx, const struct cli_args *a);
 /* --course C, and for a program that declares them [--system-prompt TEXT |
  * --default-prompt] [--daily-limit N]: show (and change) the tutor settings */
 int cmd_tutor_settings(struct cli_ctx *ctx, const struct cli_args *a);

@@ -82,8 +82,37 @@ static int cmd_reply(struct cli_ctx *ctx, const struct cli_args *a)
     Lms__Request req = LMS__REQUEST__INIT;
     body.query_id = cli_u64(a, "QUERY_ID", 0);
     body.text = (char *)cli_str(a, "TEXT");
+    body.share = cli_has(a, "share");
     CLI_SET_BODY(&req, reply, REPLY, &body);
-    return cli_act(ctx, &req, "replied to query %" PRIu64, body.query_id);
+    return cli_act(ctx, &req, "replied to query %" PRIu64 "%s", body.query_id,
+                   body.share ? " and shared it with the course" : "");
+}
+
+static int share_or_not(struct cli_ctx *ctx, const struct cli_args *a, bool shared)
+{
+    Lms__ShareRequest body = LMS__SHARE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.query_id = cli_u64(a, "QUERY_ID", 0);
+    body.shared = shared;
+    CLI_SET_BODY(&req, share, SHARE, &body);
+    if (shared)
+        return cli_act(ctx, &req,
+                       "shared query %" PRIu64 " with the course: its students see it "
+                       "(without the asker's name) and the tutor may use the answer",
+                       body.query_id);
+    return cli_act(ctx, &req,
+                   "query %" PRIu64 " is private again: withdrawn from the students and the tutor",
+                   body.query_id);
+}
+
+static int cmd_share(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return share_or_not(ctx, a, true);
+}
+
+static int cmd_unshare(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return share_or_not(ctx, a, false);
 }
 
 static int cmd_resolve(struct cli_ctx *ctx, const struct cli_args *a)
@@ -206,6 +235,8 @@ static const struct cli_param queries_params[] = {
 
 static const struct cli_param reply_params[] = {
     CMD_ID_OPERAND("QUERY_ID", "the query"),
+    {"share", 0, NULL, CLI_FLAG, 0,
+     "also share the question and its answers with the course (see 'share')", NULL},
     {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
      "the answer (several words are joined with spaces)", NULL},
     CLI_END_PARAMS,
@@ -257,6 +288,13 @@ static const struct cli_command commands[] = {
      CLI_NEEDS_SESSION},
     {"reply", "answer a question", reply_params, cmd_reply, CLI_NEEDS_SESSION},
     {"resolve", "mark a question as resolved", resolve_params, cmd_resolve, CLI_NEEDS_SESSION},
+    {"share", "show a question and your answers to the whole course (no student name) and let "
+              "the tutor use them",
+     resolve_params, cmd_share, CLI_NEEDS_SESSION},
+    {"unshare", "make a shared question private again", resolve_params, cmd_unshare,
+     CLI_NEEDS_SESSION},
+    {"faq", "show the questions shared with your courses", cmd_course_filter_params, cmd_faq,
+     CLI_NEEDS_SESSION},
     {"upload", "share a file with a course", upload_params, cmd_upload, CLI_NEEDS_SESSION},
     {"materials", "list course materials", cmd_course_filter_params, cmd_materials,
      CLI_NEEDS_SESSION},

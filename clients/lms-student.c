@@ -278,6 +278,8 @@ static const struct cli_command commands[] = {
      cmd_escalate, CLI_NEEDS_SESSION},
     {"queries", "show your questions with their replies, and your tutor exchanges",
      cmd_no_params, cmd_queries, CLI_NEEDS_SESSION},
+    {"faq", "read the questions and answers the instructors shared with your courses",
+     cmd_course_filter_params, cmd_faq, CLI_NEEDS_SESSION},
     {"tutor-settings", "show a course's tutor limit (and how much you used today)",
      tutor_settings_params, cmd_tutor_settings, CLI_NEEDS_SESSION},
     {"materials", "list course materials", cmd_course_filter_params, cmd_materials,

@@ -105,6 +105,7 @@ bool lms_request_is_write(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_UPLOAD_MATERIAL:
     case LMS__REQUEST__BODY_ESCALATE:
     case LMS__REQUEST__BODY_TUTOR_SETTINGS: /* a write when it sets something */
+    case LMS__REQUEST__BODY_SHARE:
         return true;
     default:
         return false;

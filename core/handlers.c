@@ -118,6 +118,7 @@ Lms__Query *pb_query(req *r, const lms_query *q)
     m->kind = q->kind == LMS_QUERY_TUTOR ? LMS__QUERY_KIND__TO_TUTOR
                                          : LMS__QUERY_KIND__TO_INSTRUCTOR;
     m->escalated_from = q->escalated_from;
+    m->shared = q->shared != 0;
     if (q->kind == LMS_QUERY_TUTOR) {
         Lms__TutorInfo *t = req_alloc(r, sizeof *t);
         lms__tutor_info__init(t);

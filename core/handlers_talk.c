@@ -4,7 +4,10 @@
  * (ask with tutor set) and goes on in handlers_tutor.c.
  *
  * A query is open to the student who asked it and to the instructors of
- * its course. Materials are hashed on the worker pool before proposing,
+ * its course, until an instructor shares it with the course (share, or
+ * reply with share): then every member of the course reads it, without
+ * the student's name and with the instructors' replies only, and the
+ * tutor learns from it (core/tutor_docs.c). Materials are hashed on the worker pool before proposing,
  * like submissions; a download is answered straight from the storage
  * buffer, so the get that loads the file is the handler's last storage
  * call.
@@ -95,10 +98,64 @@ static void *keep_query(req *r, const void *row, void *ctx)
     return *all || !q->resolved ? pb_query(r, q) : NULL;
 }
 
+/* A shared question as the course sees it: nobody's in particular. */
+static void *keep_shared(req *r, const void *row, void *ctx)
+{
+    const lms_query *q = row;
+    if (q->kind != LMS_QUERY_INSTRUCTOR || !q->shared)
+        return NULL;
+    Lms__Query *m = pb_query(r, q);
+    m->student = "";
+    m->escalated_from = 0; /* the student's own exchange with the tutor */
+    return m;
+}
+
+/* Keep only the replies of m's course's instructors (as they are now):
+ * what the student added to the thread stays between them. The same
+ * replies make the tutor's document (tutor_docs.c). */
+static int keep_instructor_replies(req *r, Lms__Query *m)
+{
+    size_t kept = 0;
+    if (req_attach_replies(r, m) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_replies; i++) {
+        int role = LMS_ROLE_NONE;
+        lms_err err = {0};
+        if (strlen(m->replies[i]->author) <= LMS_NAME_MAX &&
+            req_ops(r)->enrolment_get(req_st(r), m->course, m->replies[i]->author,
+                                      &role, &err) != LMS_OK)
+            return req_storage_error(r, &err), -1;
+        if (role == LMS_ROLE_INSTRUCTOR)
+            m->replies[kept++] = m->replies[i];
+    }
+    m->n_replies = kept;
+    return 0;
+}
+
+/* The shared questions of the courses in codes (the course's FAQ), for
+ * every member of the course alike. Ordered by course, then id. */
+static next_step list_shared(req *r, const ptr_vec *codes)
+{
+    ptr_vec out = {0};
+    row_sink sink = {r, &out, keep_shared, NULL};
+    lms_err err = {0};
+    for (size_t i = 0; i < codes->n; i++)
+        if (req_ops(r)->query_list(req_st(r), codes->v[i], NULL, row_sink_each, &sink,
+                                   &err) != LMS_OK)
+            return req_storage_error(r, &err);
+    for (size_t i = 0; i < out.n; i++)
+        if (keep_instructor_replies(r, out.v[i]) < 0)
+            return NEXT_RESPOND;
+    r->resp.body_case = LMS__RESPONSE__BODY_QUERIES;
+    r->resp.queries = pb_list(r, &lms__queries_response__descriptor, &out);
+    return NEXT_RESPOND;
+}
+
 /* Students: their own queries, resolved or not, to the instructors and to
  * the tutor, in one course they take or all.
  * Instructors: the questions to them of the courses they teach (or the one
- * given), unresolved unless `all`. Ordered by course, then id. */
+ * given), unresolved unless `all`. Ordered by course, then id.
+ * With `shared`: the course's FAQ (list_shared), for any member. */
 static next_step list_queries_prepare(req *r)
 {
     const Lms__ListQueriesRequest *q = r->msg->list_queries;
@@ -108,15 +165,21 @@ static next_step list_queries_prepare(req *r)
     row_sink sink = {r, &out, keep_query, &all};
     lms_err err = {0};
     if (q->course[0]) {
-        if (req_check_course(r, q->course, student ? COURSE_STUDENT
-                                                   : COURSE_INSTRUCTOR) < 0)
+        if (req_check_course(r, q->course, q->shared  ? COURSE_MEMBER
+                                           : student ? COURSE_STUDENT
+                                                     : COURSE_INSTRUCTOR) < 0)
             return NEXT_RESPOND;
         ptr_vec_push(r, &codes, q->course);
+    } else if (q->shared) {
+        if (req_my_courses(r, COURSE_MEMBER, &codes) < 0)
+            return NEXT_RESPOND;
     } else if (student) {
         ptr_vec_push(r, &codes, NULL); /* any course */
     } else if (req_my_courses(r, COURSE_INSTRUCTOR, &codes) < 0) {
         return NEXT_RESPOND;
     }
+    if (q->shared)
+        return list_shared(r, &codes);
     for (size_t i = 0; i < codes.n; i++)
         if (req_ops(r)->query_list(req_st(r), codes.v[i],
                                    student ? r->who.name : NULL, row_sink_each,
@@ -142,10 +205,13 @@ static next_step reply_prepare(req *r)
                         "query %" PRIu64 " is an exchange with the tutor; to ask "
                         "the instructors about it: lms-student escalate %" PRIu64,
                         x.id, x.id);
+    if (q->share && req_check_course(r, x.course, COURSE_INSTRUCTOR) < 0)
+        return NEXT_RESPOND; /* the student who asked may reply, not share */
     Lms__CmdReply *c = req_alloc(r, sizeof *c);
     lms__cmd_reply__init(c);
     c->query_id = q->query_id;
     c->text = q->text;
+    c->share = q->share;
     r->cmd.body_case = LMS__COMMAND__BODY_REPLY;
     r->cmd.reply = c;
     return NEXT_PROPOSE;
@@ -169,6 +235,38 @@ static next_step resolve_prepare(req *r)
 }
 
 static void resolve_applied(req *r) { req_answer_query(r, r->msg->resolve->query_id); }
+
+/* Share a question with its course, or withdraw it (ShareRequest): the
+ * early checks of apply_share, with its words. */
+static next_step share_prepare(req *r)
+{
+    const Lms__ShareRequest *q = r->msg->share;
+    lms_query x;
+    lms_err err = {0};
+    int rc = req_ops(r)->query_get(req_st(r), q->query_id, &x, &err);
+    if (req_got(r, rc, &err, "query", q->query_id) < 0 ||
+        req_check_course(r, x.course, COURSE_INSTRUCTOR) < 0)
+        return NEXT_RESPOND;
+    if (x.kind != LMS_QUERY_INSTRUCTOR)
+        return req_fail(r, LMS_FAILED_PRECONDITION, "query %" PRIu64 ": " SM_SHARE_TUTOR,
+                        x.id);
+    int replied = 1;
+    if (q->shared && !x.shared &&
+        sm_instructor_replied(req_ops(r), req_st(r), x.course, x.id, &replied, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    if (!replied)
+        return req_fail(r, LMS_FAILED_PRECONDITION, "query %" PRIu64 ": " SM_SHARE_NO_REPLY,
+                        x.id, x.id);
+    Lms__CmdShare *c = req_alloc(r, sizeof *c);
+    lms__cmd_share__init(c);
+    c->query_id = q->query_id;
+    c->shared = q->shared;
+    r->cmd.body_case = LMS__COMMAND__BODY_SHARE;
+    r->cmd.share = c;
+    return NEXT_PROPOSE;
+}
+
+static void share_applied(req *r) { req_answer_query(r, r->msg->share->query_id); }
 
 /* ---- materials -------------------------------------------------------- */
 
@@ -257,6 +355,7 @@ const handler handlers_talk[] = {
      reply_applied, NULL},
     {B(RESOLVE), "resolve", STUDENT_OR_INSTRUCTOR, resolve_prepare, NULL,
      resolve_applied, NULL},
+    {B(SHARE), "share", ROLES_INSTRUCTOR, share_prepare, NULL, share_applied, NULL},
     {B(UPLOAD_MATERIAL), "upload", ROLES_INSTRUCTOR, upload_material_prepare,
      upload_material_work, upload_material_applied, NULL},
     {B(LIST_MATERIALS), "materials", ROLES_ANY, list_materials_prepare, NULL,

@@ -912,11 +912,22 @@ static int apply_reply(apply_ctx *c)
     check_text(c, "reply text", b->text, 1, SM_TEXT_MAX);
     if (refused(c))
         return LMS_OK;
+    if (b->share) /* the student who asked may reply, not share */
+        rc = need_enrolled(c, q.course, LMS_ROLE_INSTRUCTOR, "share its questions");
+    if (rc || refused(c))
+        return rc;
     lms_reply r = {.id = c->index, .query_id = q.id, .text = b->text,
                    .created = c->cmd->time};
     copy_str(r.author, sizeof r.author, c->cmd->actor);
     c->res->id = c->index;
-    return c->ops->reply_put(c->st, &r, c->err);
+    rc = c->ops->reply_put(c->st, &r, c->err);
+    if (rc || !b->share || q.shared)
+        return rc;
+    /* Load again: the enrolment check invalidated q.text. */
+    if ((rc = c->ops->query_get(c->st, q.id, &q, c->err)) != LMS_OK)
+        return rc;
+    q.shared = 1;
+    return c->ops->query_put(c->st, &q, c->err);
 }
 
 static int apply_resolve(apply_ctx *c)
@@ -934,6 +945,93 @@ static int apply_resolve(apply_ctx *c)
     if (rc)
         return rc;
     q.resolved = 1;
+    return c->ops->query_put(c->st, &q, c->err);
+}
+
+/* ---- sharing a question with the course ------------------------------------ */
+
+typedef struct instructor_reply {
+    char (*names)[LMS_NAME_MAX + 1]; /* the course's instructors */
+    size_t n, cap;
+    int failed, found;
+} instructor_reply;
+
+static int keep_instructor(void *arg, const void *row)
+{
+    instructor_reply *x = arg;
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 8;
+        void *v = realloc(x->names, cap * sizeof *x->names);
+        if (!v) {
+            x->failed = 1;
+            return 1;
+        }
+        x->names = v;
+        x->cap = cap;
+    }
+    copy_str(x->names[x->n++], sizeof *x->names, ((const lms_enrolment *)row)->user);
+    return 0;
+}
+
+static int find_instructor_reply(void *arg, const void *row)
+{
+    instructor_reply *x = arg;
+    const char *author = ((const lms_reply *)row)->author;
+    for (size_t i = 0; i < x->n && !x->found; i++)
+        x->found = strcmp(x->names[i], author) == 0;
+    return x->found;
+}
+
+int sm_instructor_replied(const struct lms_storage_ops *ops, void *st,
+                          const char *course, uint64_t query_id, int *yes,
+                          lms_err *err)
+{
+    instructor_reply x = {0};
+    *yes = 0;
+    int rc = ops->enrolment_list(st, course, LMS_ROLE_INSTRUCTOR, keep_instructor, &x, err);
+    if (rc == LMS_OK && x.failed)
+        rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
+                         "out of memory listing the instructors of %.64s", course);
+    if (rc == LMS_OK && x.n)
+        rc = ops->reply_list(st, query_id, find_instructor_reply, &x, err);
+    free(x.names);
+    if (rc == LMS_OK)
+        *yes = x.found;
+    return rc;
+}
+
+/* Share a question to the instructors with its course, or withdraw it:
+ * only its course's instructors may, only such a question, and sharing
+ * needs an instructor's reply (there is nothing to show before). Setting
+ * the flag it has already is OK and writes nothing. */
+static int apply_share(apply_ctx *c)
+{
+    const Lms__CmdShare *b = c->cmd->share;
+    lms_query q;
+    int rc = need_query(c, b->query_id, &q);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "query %" PRIu64, b->query_id);
+    rc = need_enrolled(c, q.course, LMS_ROLE_INSTRUCTOR,
+                       b->shared ? "share its questions" : "withdraw its shared questions");
+    if (rc || refused(c))
+        return rc;
+    if (q.kind != LMS_QUERY_INSTRUCTOR)
+        return refuse(c, LMS_FAILED_PRECONDITION, SM_SHARE_TUTOR);
+    c->res->id = q.id;
+    if ((q.shared != 0) == b->shared)
+        return LMS_OK;
+    int replied = 0;
+    if (b->shared &&
+        (rc = sm_instructor_replied(c->ops, c->st, q.course, q.id, &replied, c->err)))
+        return rc;
+    if (b->shared && !replied)
+        return refuse(c, LMS_FAILED_PRECONDITION, SM_SHARE_NO_REPLY, q.id);
+    /* Load again: the checks above invalidated q.text. */
+    if ((rc = c->ops->query_get(c->st, q.id, &q, c->err)) != LMS_OK)
+        return rc;
+    LMS_ASSERT(q.kind == LMS_QUERY_INSTRUCTOR && (q.shared != 0) != b->shared);
+    q.shared = b->shared;
     return c->ops->query_put(c->st, &q, c->err);
 }
 
@@ -1206,6 +1304,7 @@ static const struct {
     [LMS__COMMAND__BODY_TUTOR_EXCHANGE] = {apply_tutor_exchange, 0},
     [LMS__COMMAND__BODY_ESCALATE] = {apply_escalate, 0},
     [LMS__COMMAND__BODY_TUTOR_SETTINGS] = {apply_tutor_settings, 0},
+    [LMS__COMMAND__BODY_SHARE] = {apply_share, 0},
 };
 
 /* The actor's global role, LMS_ROLE_NONE when there is no such user. */
@@ -1405,6 +1504,7 @@ static int changes_auth(const Lms__Command *cmd)
     case LMS__COMMAND__BODY_TUTOR_EXCHANGE:
     case LMS__COMMAND__BODY_ESCALATE:
     case LMS__COMMAND__BODY_TUTOR_SETTINGS:
+    case LMS__COMMAND__BODY_SHARE:
         return 0;
     default:
         return 1;

@@ -16,6 +16,7 @@
 
 #include "command.pb-c.h"
 
+#include <inttypes.h>
 #include <lms/storage.h>
 
 typedef struct sm {
@@ -74,6 +75,23 @@ void sm_tutor_limit_message(char *buf, size_t n, uint32_t limit, const char *cou
  * format taking the course code. */
 #define SM_ASK_INSTRUCTOR \
     "lms-student ask --course %.64s --instructor \"your question\""
+
+/* ---- sharing a question with the course -------------------------------- */
+
+/* The refusals of a share, shared by apply and the handler's early check:
+ * the first takes no argument, the second the query id. */
+#define SM_SHARE_TUTOR                                                          \
+    "is an exchange with the tutor; only questions to the instructors can be "  \
+    "shared"
+#define SM_SHARE_NO_REPLY                                                       \
+    "has no reply from an instructor of its course yet, so there is nothing "   \
+    "to share; reply first: lms-instructor reply %" PRIu64 " --share TEXT"
+/* The rule for sharing: *yes = 1 when query_id has a reply by one of
+ * course's instructors (as they are now: those replies are what the
+ * students and the tutor get). Storage thread; apply and the handler. */
+int sm_instructor_replied(const struct lms_storage_ops *ops, void *st,
+                          const char *course, uint64_t query_id, int *yes,
+                          lms_err *err);
 
 /* Apply the command at log index `index`. See above for the contract.
  * res is reset on entry; on LMS_OK the caller owns res->rows (free with

@@ -11,6 +11,7 @@
  */
 #include "tutor_docs.h"
 
+#include "lms_assert.h"
 #include "utf8.h"
 
 #include <stdlib.h>
@@ -226,10 +227,12 @@ typedef struct query_copy {
     char *text;
 } query_copy;
 
+/* Only questions an instructor shared with the course: a question to the
+ * instructors is private to its student and them until then. */
 static int keep_question(void *arg, const void *row)
 {
     const lms_query *q = row;
-    if (q->kind != LMS_QUERY_INSTRUCTOR)
+    if (q->kind != LMS_QUERY_INSTRUCTOR || !q->shared)
         return 0;
     query_copy *c = malloc(sizeof *c);
     if (c) {
@@ -298,24 +301,49 @@ int tutor_docs_all(const sm *m, tutor_doc_list *out, lms_err *err)
     return rc;
 }
 
-/* After an instructor's reply: the question's answer document again. */
-static int reply_applied(const sm *m, const Lms__Command *cmd, tutor_doc_list *out,
-                         lms_err *err)
+/* The answer document of shared question id again, if actor is one of
+ * its course's instructors (NULL: whoever). */
+static int answer_again(const sm *m, uint64_t id, const char *actor,
+                        tutor_doc_list *out, lms_err *err)
 {
     lms_query q;
     strv instructors = {0};
     char course[LMS_NAME_MAX + 1];
-    uint64_t id = cmd->reply->query_id;
     int rc = m->ops->query_get(m->st, id, &q, err);
-    if (rc != LMS_OK || q.kind != LMS_QUERY_INSTRUCTOR)
+    if (rc != LMS_OK || q.kind != LMS_QUERY_INSTRUCTOR || !q.shared)
         return rc == LMS_NOT_FOUND ? LMS_OK : rc;
     memcpy(course, q.course, sizeof course);
     rc = instructors_of(m, course, &instructors, err);
-    if (rc == LMS_OK && in_strv(&instructors, cmd->actor) &&
+    if (rc == LMS_OK && (!actor || in_strv(&instructors, actor)) &&
         (rc = m->ops->query_get(m->st, id, &q, err)) == LMS_OK) /* q.text again */
         rc = add_answer(m, &q, &instructors, out, err);
     strv_free(&instructors);
     return rc;
+}
+
+/* After an instructor's reply to a shared question (or a reply that
+ * shared it): its answer document again. A private question has none. */
+static int reply_applied(const sm *m, const Lms__Command *cmd, tutor_doc_list *out,
+                         lms_err *err)
+{
+    return answer_again(m, cmd->reply->query_id, cmd->actor, out, err);
+}
+
+/* After a share: the answer document. After an unshare: the empty
+ * document of that kind and id, which withdraws it from every tutor
+ * (lms_tutor_doc: len 0), on every node that applies the command. */
+static int share_applied(const sm *m, const Lms__Command *cmd, tutor_doc_list *out,
+                         lms_err *err)
+{
+    lms_query q;
+    uint64_t id = cmd->share->query_id;
+    if (cmd->share->shared)
+        return answer_again(m, id, NULL, out, err);
+    int rc = m->ops->query_get(m->st, id, &q, err);
+    if (rc != LMS_OK)
+        return rc == LMS_NOT_FOUND ? LMS_OK : rc;
+    LMS_ASSERT(!q.shared); /* the command applied, with result OK */
+    return add_doc(out, "reply", id, q.course, q.title, NULL, "", 0, err);
 }
 
 int tutor_docs_applied(const sm *m, const Lms__Command *cmd,
@@ -328,6 +356,8 @@ int tutor_docs_applied(const sm *m, const Lms__Command *cmd,
         return add_material(m, res->id, out, err);
     case LMS__COMMAND__BODY_REPLY:
         return reply_applied(m, cmd, out, err);
+    case LMS__COMMAND__BODY_SHARE:
+        return share_applied(m, cmd, out, err);
     default:
         return LMS_OK;
     }

@@ -3,9 +3,12 @@
  * storage (storage thread only): a material whose file is text (valid
  * UTF-8 without NUL bytes; other files are skipped), and an instructors'
  * answer: the replies of a course's instructors to one question to the
- * instructors, joined, with the question. A document is learned again
- * whole when it changes (a new reply to the same question), since
- * learn() replaces the document of the same kind and id.
+ * instructors that an instructor shared with the course, joined, with the
+ * question (never the student's name; a question not shared is private and
+ * no document). A document is learned again whole when it changes (a new
+ * reply to the same question), since learn() replaces the document of the
+ * same kind and id; an unshared answer is learned as an empty document
+ * (len 0), which withdraws it.
  */
 #ifndef LMS_CORE_TUTOR_DOCS_H
 #define LMS_CORE_TUTOR_DOCS_H
@@ -28,7 +31,8 @@ typedef struct tutor_doc_list {
 /* Append every document of every course to out. */
 int tutor_docs_all(const sm *m, tutor_doc_list *out, lms_err *err);
 /* Append the documents that the command cmd, just applied with result
- * res, created or changed (an uploaded material, an instructor's reply). */
+ * res, created, changed or withdrew (an uploaded material, an instructor's
+ * reply to a shared question, a share or an unshare). */
 int tutor_docs_applied(const sm *m, const Lms__Command *cmd,
                        const sm_result *res, tutor_doc_list *out, lms_err *err);
 void tutor_doc_list_free(tutor_doc_list *l);

@@ -139,6 +139,11 @@ typedef struct lms_query {
     uint32_t prompt_tokens;
     uint32_t completion_tokens;
     uint32_t latency_ms;
+    /* (ABI 1.1) kind == LMS_QUERY_INSTRUCTOR: an instructor shared it with the
+     * course (its students see it, the tutor learns from it); 0: private
+     * to the student and the course's instructors, as every question
+     * starts (and every question stored before the flag existed). */
+    int shared;
 } lms_query;
 
 /* Per-course tutor settings. */

@@ -89,8 +89,15 @@ typedef struct lms_tutor_reply {
                  const lms_err *err);
 } lms_tutor_reply;
 
-/* A course document a tutor may learn from: a material's text or an
- * instructor's reply to a question. */
+/* A course document a tutor may learn from: a material's text or the
+ * instructors' replies to a question they shared with the course (a
+ * question to the instructors is private until then: a tutor never sees
+ * it, nor the name of the student who asked).
+ *
+ * learn() of a (kind, id) learned before replaces it. A document with
+ * len 0 withdraws it (an instructor unshared the question): the plugin
+ * must forget everything it took from that (kind, id) and never quote it
+ * again. */
 typedef struct lms_tutor_doc {
     const char *course;
     const char *kind;     /* "material" or "reply" */
@@ -118,7 +125,7 @@ struct lms_tutor_ops {
      * called (soon, possibly from inside cancel) with LMS_CANCELLED. */
     void (*cancel)(void *inst, void *arg);
     /* Optional. Called for every existing course document after init, then
-     * for each new one as it is committed. */
+     * for each new, changed or withdrawn (len 0) one as it is committed. */
     int (*learn)(void *inst, const lms_tutor_doc *doc, lms_err *err);
 };
 

@@ -179,9 +179,13 @@ static const char SQ_SCHEMA_2[] =
     ") STRICT, WITHOUT ROWID;";
 
 /* Version 3: a client's dedup record keeps the whole answer (an import's
- * per-row report, lms.RecordedRows); rows of version 2 have none. */
+ * per-row report, lms.RecordedRows; rows of version 2 have none), and
+ * sharing: a question to the instructors that an instructor shared with
+ * the course (its students and the tutor see it). Questions of earlier
+ * versions stay private: nobody chose to share them. */
 static const char SQ_SCHEMA_3[] =
-    "ALTER TABLE clients ADD COLUMN answer BLOB NOT NULL DEFAULT x'';";
+    "ALTER TABLE clients ADD COLUMN answer BLOB NOT NULL DEFAULT x'';"
+    "ALTER TABLE queries ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;";
 
 /* sq_migrations[i] takes the schema from version i to version i + 1. */
 static const char *const sq_migrations[] = {

@@ -63,7 +63,7 @@ static const sq_snap_table sq_snap_tables[] = {
     T(QUERY, query, "queries",
       "id, course, student, title, body, created, resolved, kind, "
       "escalated_from, provider, model, prompt_tokens, completion_tokens, "
-      "latency_ms", "id", 0),
+      "latency_ms, shared", "id", 0),
     T(REPLY, reply, "replies", "id, query_id, author, body, created", "id",
       0),
     T(MATERIAL, material, "materials",

@@ -504,12 +504,12 @@ int sq_grade_list(void *inst, const char *course, const char *student,
 #define QUERY_COLS                                                             \
     "id, course, student, title, body, created, resolved, kind, "              \
     "escalated_from, provider, model, prompt_tokens, completion_tokens, "      \
-    "latency_ms"
+    "latency_ms, shared"
 
 static const sq_sql SQL_QUERY_PUT = {
     SQ_QUERY_PUT, SQ_W, "query_put",
     "INSERT INTO queries(" QUERY_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-    "?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
     "ON CONFLICT(id) DO UPDATE SET course = excluded.course, "
     "student = excluded.student, title = excluded.title, "
     "body = excluded.body, created = excluded.created, "
@@ -518,7 +518,7 @@ static const sq_sql SQL_QUERY_PUT = {
     "provider = excluded.provider, model = excluded.model, "
     "prompt_tokens = excluded.prompt_tokens, "
     "completion_tokens = excluded.completion_tokens, "
-    "latency_ms = excluded.latency_ms"};
+    "latency_ms = excluded.latency_ms, shared = excluded.shared"};
 static const sq_sql SQL_QUERY_GET = {
     SQ_QUERY_GET, SQ_R, "query_get",
     "SELECT " QUERY_COLS " FROM queries WHERE id = ?1"};
@@ -551,6 +551,7 @@ static void fill_query(sqlite3_stmt *st, void *row)
     q->prompt_tokens = (uint32_t)sq_col_i64(st, 11);
     q->completion_tokens = (uint32_t)sq_col_i64(st, 12);
     q->latency_ms = (uint32_t)sq_col_i64(st, 13);
+    q->shared = sq_col_i64(st, 14) != 0;
 }
 
 /* storage ops query_put(): insert, or replace the question with that id
@@ -577,6 +578,7 @@ int sq_query_put(void *inst, const lms_query *q, lms_err *err)
     sq_bind_i64(&b, q->prompt_tokens);
     sq_bind_i64(&b, q->completion_tokens);
     sq_bind_i64(&b, q->latency_ms);
+    sq_bind_i64(&b, q->shared != 0);
     return sq_run(s, &SQL_QUERY_PUT, &b, err);
 }
 

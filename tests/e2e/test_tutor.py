@@ -1,7 +1,7 @@
 """The tutor end to end: real lmsd nodes with tutor_openai against
 tests/tutor/mock_openai.py (every failure path of the provider through
 `lms-student ask --tutor`), with tutor_local answering from uploaded
-materials and instructors' replies, with no tutor at all, and `kill -HUP`
+materials and the instructors' replies they shared, with no tutor at all, and `kill -HUP`
 swapping tutors under an open connection.
 
 Each question carries a mock marker ("[mock:429-then-ok#t1]"); the tag
@@ -284,7 +284,7 @@ class TutorOpenAITest(E2ETestCase):
 
 class TutorLocalTest(E2ETestCase):
     """tutor_local, as in scripts/demo: answers from the course's own
-    materials and the instructors' earlier replies."""
+    materials and the instructors' replies they shared."""
 
     NOTES = ("Recursion: a function that calls itself. Every recursion needs a base case "
              "that stops it, or the stack overflows.\n\nLoops repeat a block of code while "
@@ -327,11 +327,13 @@ class TutorLocalTest(E2ETestCase):
         self.assertIn(HINT, res.out)
 
     def test_learns_instructor_replies(self):
+        # only shared ones: a question to the instructors is private until
+        # an instructor shares it (test_privacy.py has the rest)
         s, t = self.w["stud2"], self.w["teach1"]
         q = self.ok(s.run("ask", "--course", "CS101", "--instructor",
                           "How do I free a linked list without leaking?", json=True))
-        self.ok(t.run("reply", q["id"], "Walk the list, save each node's next pointer, "
-                      "then free the node."))
+        self.ok(t.run("reply", q["id"], "--share", "Walk the list, save each node's next "
+                      "pointer, then free the node."))
         res = self.ask("stud1", "how to free every node of a linked list")
         self.assertIn("An instructor answered a similar question", res.out)
         self.assertIn("save each node's next pointer", res.out)

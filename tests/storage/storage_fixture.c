@@ -254,7 +254,8 @@ static void fill_talk(fixture *fx)
     EXPECT_OK(fx_ops->query_put(fx->st, &q, &fx->err));
     lms_query q2 = {.id = 31, .course = "CS101", .student = "alice",
                     .title = "Still lost", .text = "Please help",
-                    .created = 9100, .resolved = 1, .escalated_from = 30};
+                    .created = 9100, .resolved = 1, .escalated_from = 30,
+                    .shared = 1};
     EXPECT_OK(fx_ops->query_put(fx->st, &q2, &fx->err));
     lms_reply r = {.id = 32, .query_id = 31, .author = "ian",
                    .text = "See me", .created = 9200};

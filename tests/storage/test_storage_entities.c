@@ -76,8 +76,8 @@ static int collect_grade_view(void *arg, const void *row)
 static int collect_query(void *arg, const void *row)
 {
     const lms_query *q = row;
-    collect_add(arg, "%llu%s", (unsigned long long)q->id,
-                q->resolved ? "+r" : "");
+    collect_add(arg, "%llu%s%s", (unsigned long long)q->id,
+                q->resolved ? "+r" : "", q->shared ? "+s" : "");
     return collect_stop(arg);
 }
 
@@ -748,6 +748,46 @@ static void test_queries(void **state)
     }
 }
 
+/* The shared flag (schema 3) is kept by put and read back by get and
+ * list; unsharing is a put too, and the rest of the row stays. */
+static void test_query_shared_flag(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    fx_begin(fx);
+    put_query(fx, 30, "CS101", "alice", 0);
+    put_query(fx, 31, "CS101", "bob", 0);
+    fx_commit(fx, 2);
+
+    lms_query q;
+    EXPECT_OK(fx_ops->query_get(fx->st, 30, &q, &fx->err));
+    if (q.shared != 0)
+        fail_msg("a new question reads as shared (%d); questions start private",
+                 q.shared);
+    q.shared = 1;
+    fx_begin(fx);
+    EXPECT_OK(fx_ops->query_put(fx->st, &q, &fx->err));
+    fx_commit(fx, 3);
+    EXPECT_OK(fx_ops->query_get(fx->st, 30, &q, &fx->err));
+    assert_int_equal(q.shared, 1);
+    assert_string_equal(q.text, "Why does it segfault?\n");
+    assert_string_equal(q.student, "alice");
+    collect c = {0};
+    EXPECT_OK(fx_ops->query_list(fx->st, "CS101", NULL, collect_query, &c,
+                                 &fx->err));
+    if (strcmp(c.out, "30+s,31") != 0)
+        fail_msg("query_list after sharing 30: got '%s', expected '30+s,31'",
+                 c.out);
+
+    q.shared = 0;
+    fx_begin(fx);
+    EXPECT_OK(fx_ops->query_put(fx->st, &q, &fx->err));
+    fx_commit(fx, 4);
+    EXPECT_OK(fx_ops->query_get(fx->st, 30, &q, &fx->err));
+    if (q.shared != 0)
+        fail_msg("query 30 still reads as shared after a put with shared 0");
+}
+
 static void test_replies(void **state)
 {
     fixture *fx = *state;
@@ -1089,6 +1129,7 @@ int run_entity_tests(void)
         T(test_grade_roundtrip_and_graded_flag),
         T(test_grade_list_views_filters_and_order),
         T(test_queries),
+        T(test_query_shared_flag),
         T(test_replies),
         T(test_query_tutor_fields),
         T(test_query_count_window_and_filters),

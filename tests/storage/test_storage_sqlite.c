@@ -450,6 +450,7 @@ static void make_version_1(const char *path)
              "ALTER TABLE clients DROP COLUMN answer;"
              "INSERT INTO clients(client_id, seq, status, message, result_id, "
              "updated) VALUES(3, 4, 0, '', 5, 60);"
+             "ALTER TABLE queries DROP COLUMN shared;"
              "DROP TABLE course_settings;"
              "DROP INDEX queries_by_student_kind;"
              "ALTER TABLE queries DROP COLUMN kind;"
@@ -487,6 +488,7 @@ static void test_migrates_a_version_1_file(void **state)
     assert_int_equal(q.kind, LMS_QUERY_INSTRUCTOR);
     assert_int_equal(q.escalated_from, 0);
     assert_string_equal(q.provider, "");
+    assert_int_equal(q.shared, 0);
     lms_course_settings cs;
     EXPECT_CODE(LMS_NOT_FOUND,
                 fx_ops->course_settings_get(fx->st, "CS101", &cs, &fx->err));
@@ -498,6 +500,41 @@ static void test_migrates_a_version_1_file(void **state)
     EXPECT_OK(fx_ops->client_get(fx->st, 3, &c, &fx->err));
     assert_int_equal(c.result_id, 5);
     assert_int_equal(c.answer_len, 0);
+}
+
+/* A version-2 file (before sharing) with a question and an instructor's
+ * reply: after migrate the question is there, and private. */
+static void test_migrates_a_version_2_file_to_private_questions(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16], version[16];
+    assert_true(fx->version >= 3);
+    fx_seed_people(fx);
+    fx_db_path(fx, path, sizeof path);
+    fx_ops->close(fx->st);
+    fx->st = NULL;
+    sql_exec(path,
+             "ALTER TABLE queries DROP COLUMN shared;"
+             "ALTER TABLE clients DROP COLUMN answer;"
+             "INSERT INTO queries(id, course, student, title, body, created, "
+             "resolved, kind) VALUES(7, 'CS101', 'bob', 'More time?', "
+             "'My certificate', 70, 0, 0);"
+             "INSERT INTO replies(id, query_id, author, body, created) "
+             "VALUES(8, 7, 'ian', 'Three more days', 80);"
+             "PRAGMA user_version = 2;");
+
+    EXPECT_OK(fx_reopen(fx, NULL));
+    int v = 0;
+    EXPECT_OK(fx_ops->migrate(fx->st, &v, &fx->err));
+    assert_int_equal(v, fx->version);
+    sql_text(path, "PRAGMA user_version", version, sizeof version);
+    assert_int_equal(atoi(version), fx->version);
+    lms_query q;
+    EXPECT_OK(fx_ops->query_get(fx->st, 7, &q, &fx->err));
+    assert_string_equal(q.text, "My certificate");
+    if (q.shared != 0)
+        fail_msg("a question stored before sharing existed reads as shared "
+                 "after migrate; it must stay private");
 }
 
 static void test_ops_refused_before_migrate(void **state)
@@ -579,6 +616,7 @@ int run_lifecycle_tests(void)
         T(test_migrate_is_idempotent),
         T(test_migrate_refuses_newer_schema),
         T(test_migrates_a_version_1_file),
+        T(test_migrates_a_version_2_file_to_private_questions),
         T(test_ops_refused_before_migrate),
         T(test_list_reentry_is_refused_not_corrupting),
 #undef T

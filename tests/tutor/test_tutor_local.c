@@ -397,6 +397,34 @@ static void an_emptied_document_is_forgotten(void **state)
     tlx_answer_free(&a);
 }
 
+/* An unshared answer reaches a tutor as the empty document of its kind and
+ * id, without its question (core/tutor_docs.c): nothing of it is quoted
+ * again, neither the answer nor the question nor its query id. */
+static void a_withdrawn_reply_is_never_quoted_again(void **state)
+{
+    tlx *fx = *state;
+    tlx_answer a;
+    tlx_reply(fx->inst, CS, 91, "More time?", "Can I get more time for the essay?",
+              "Given your medical certificate I extend your deadline by 3 days.");
+    tlx_ask(fx->inst, CS, "Can I get more time?", &a);
+    assert_true(tlx_source(&a, "reply", 91) >= 0);
+    tlx_answer_free(&a);
+
+    lms_tutor_doc gone = {.course = CS, .kind = "reply", .id = 91,
+                          .title = "More time?", .question = NULL, .text = "",
+                          .len = 0};
+    EXPECT_OK(tlx_ops->learn(fx->inst, &gone, &fx->err));
+    tlx_ask(fx->inst, CS, "Can I get more time?", &a);
+    assert_int_equal(tlx_source(&a, "reply", 91), -1);
+    EXPECT_LACKS(a.text, "medical certificate");
+    EXPECT_LACKS(a.text, "query 91");
+    tlx_answer_free(&a);
+    tlx_ask(fx->inst, CS, "essay deadline extend medical certificate", &a);
+    assert_int_equal(tlx_source(&a, "reply", 91), -1);
+    EXPECT_LACKS(a.text, "medical certificate");
+    tlx_answer_free(&a);
+}
+
 static void a_document_moved_to_another_course_leaves_the_first(void **state)
 {
     tlx *fx = *state;
@@ -725,6 +753,7 @@ int main(void)
         T(stemming_matches_other_forms_of_a_word),
         T(an_instructor_reply_to_a_similar_question_is_cited),
         T(a_reply_alone_gets_its_own_lead),
+        T(a_withdrawn_reply_is_never_quoted_again),
         T(another_courses_documents_are_never_used),
         T(nothing_relevant_suggests_the_instructor),
         T(a_word_found_everywhere_is_not_enough),

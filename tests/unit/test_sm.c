@@ -298,10 +298,10 @@ static int dump_query(void *arg, const void *row)
     const lms_query *q = row;
     fprintf(d->out,
             "query %" PRIu64 "|%s|%s|%s|%s|%" PRId64 "|%d|%d|%" PRIu64 "|%s|%s|%" PRIu32
-            "|%" PRIu32 "|%" PRIu32 "\n",
+            "|%" PRIu32 "|%" PRIu32 "|%d\n",
             q->id, q->course, q->student, q->title, q->text, q->created, q->resolved,
             q->kind, q->escalated_from, q->provider, q->model, q->prompt_tokens,
-            q->completion_tokens, q->latency_ms);
+            q->completion_tokens, q->latency_ms, q->shared);
     if (d->nqids < 256)
         d->qids[d->nqids++] = q->id;
     return 0;
@@ -592,6 +592,24 @@ static const sm_result *reply(fx *f, const char *actor, uint64_t qid, const char
     b.query_id = qid;
     b.text = (char *)text;
     return send(f, actor, LMS__COMMAND__BODY_REPLY, &b);
+}
+
+static const sm_result *reply_share(fx *f, const char *actor, uint64_t qid,
+                                    const char *text)
+{
+    Lms__CmdReply b = LMS__CMD_REPLY__INIT;
+    b.query_id = qid;
+    b.text = (char *)text;
+    b.share = 1;
+    return send(f, actor, LMS__COMMAND__BODY_REPLY, &b);
+}
+
+static const sm_result *share(fx *f, const char *actor, uint64_t qid, int shared)
+{
+    Lms__CmdShare b = LMS__CMD_SHARE__INIT;
+    b.query_id = qid;
+    b.shared = shared;
+    return send(f, actor, LMS__COMMAND__BODY_SHARE, &b);
 }
 
 static const sm_result *resolve(fx *f, const char *actor, uint64_t qid)
@@ -1425,6 +1443,75 @@ static void test_reply_and_resolve(void **state)
     assert_string_equal(q.text, "How do I compile?");
 }
 
+/* Sharing a question with the course: only its instructors, only a
+ * question to the instructors that one of them answered; idempotent;
+ * unsharing withdraws it; a refusal changes nothing. */
+static void test_share_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    assert_int_equal(get_query(f, f->qid).shared, 0);
+    expect_status(share(f, "ins1", 9999, 1), LMS_NOT_FOUND, "query 9999 does not exist");
+    expect_status(share(f, "ins1", f->qid, 1), LMS_FAILED_PRECONDITION,
+                  "has no reply from an instructor of its course yet");
+    expect_ok(reply(f, "stu1", f->qid, "I tried gcc, it failed."));
+    expect_status(share(f, "ins1", f->qid, 1), LMS_FAILED_PRECONDITION,
+                  "reply first: lms-instructor reply");
+    expect_ok(reply(f, "ins1", f->qid, "Use gcc -Wall."));
+    expect_status(share(f, "stu1", f->qid, 1), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may share its questions");
+    expect_status(share(f, "ins2", f->qid, 1), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may share its questions");
+    expect_status(share(f, "root", f->qid, 1), LMS_PERMISSION_DENIED, "only the instructors");
+    expect_status(share(f, "ins1", f->tid, 1), LMS_FAILED_PRECONDITION,
+                  "is an exchange with the tutor");
+    assert_int_equal(get_query(f, f->qid).shared, 0);
+
+    const sm_result *r = share(f, "ins1", f->qid, 1);
+    expect_ok(r);
+    assert_int_equal(r->id, f->qid);
+    lms_query q = get_query(f, f->qid);
+    assert_int_equal(q.shared, 1);
+    assert_string_equal(q.text, "How do I compile?");
+    assert_string_equal(q.student, "stu1");
+    expect_ok(share(f, "ins1", f->qid, 1)); /* again: OK, still shared */
+    assert_int_equal(get_query(f, f->qid).shared, 1);
+
+    expect_status(share(f, "stu1", f->qid, 0), LMS_PERMISSION_DENIED,
+                  "may withdraw its shared questions");
+    expect_ok(share(f, "ins1", f->qid, 0));
+    assert_int_equal(get_query(f, f->qid).shared, 0);
+    expect_ok(share(f, "ins1", f->qid, 0)); /* again: OK, still private */
+    assert_int_equal(get_query(f, f->qid).shared, 0);
+}
+
+/* reply with share: an instructor's reply that shares the question in the
+ * same command; the student who asked may reply but not share. */
+static void test_reply_and_share(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(reply_share(f, "stu1", f->qid, "never mind"), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may share its questions");
+    int n = 0;
+    lms_err err = {0};
+    assert_int_equal(g_ops->reply_list(f->inst, f->qid, count_row, &n, &err), LMS_OK);
+    assert_int_equal(n, 0); /* the refused reply was not stored either */
+    expect_status(reply_share(f, "ins2", f->qid, "x"), LMS_PERMISSION_DENIED, "only ");
+    expect_status(reply_share(f, "ins1", f->tid, "x"), LMS_FAILED_PRECONDITION,
+                  "exchange with the tutor");
+    const sm_result *r = reply_share(f, "ins1", f->qid, "Use gcc.");
+    expect_ok(r);
+    assert_int_equal(r->id, f->index);
+    lms_query q = get_query(f, f->qid);
+    assert_int_equal(q.shared, 1);
+    assert_string_equal(q.text, "How do I compile?");
+    expect_ok(reply_share(f, "ins1", f->qid, "Or clang.")); /* shared already */
+    assert_int_equal(get_query(f, f->qid).shared, 1);
+    expect_ok(reply(f, "ins1", f->qid, "A plain reply keeps it shared."));
+    assert_int_equal(get_query(f, f->qid).shared, 1);
+}
+
 /* ---- the tutor -------------------------------------------------------------- */
 
 static int author_of_reply(void *arg, const void *row)
@@ -1691,6 +1778,11 @@ static const sm_result *op_tutor(fx *f, const char *actor)
     return tutor(f, actor, "CS101", "What is a pointer?");
 }
 
+static const sm_result *op_unshare(fx *f, const char *actor)
+{
+    return share(f, actor, f->qid, 0);
+}
+
 static const sm_result *op_escalate(fx *f, const char *actor)
 {
     return escalate(f, actor, f->tid, "Please help.");
@@ -1729,6 +1821,7 @@ static const struct {
     {"tutor_exchange", op_tutor, {NO, NO, NO, OK, NO}},
     {"escalate", op_escalate, {NO, NO, NO, OK, NO}},
     {"tutor_settings", op_settings, {NO, OK, NO, NO, NO}},
+    {"share", op_unshare, {NO, OK, NO, NO, NO}},
 };
 
 static void test_authorization_matrix(void **state)
@@ -2023,6 +2116,8 @@ int main(void)
         T(test_release_is_idempotent),
         T(test_ask_rules_and_default_title),
         T(test_reply_and_resolve),
+        T(test_share_rules),
+        T(test_reply_and_share),
         T(test_tutor_exchange_rules),
         T(test_tutor_daily_limit),
         T(test_escalate_rules),
