@@ -162,9 +162,10 @@ static bool keeps_pending(const struct cli_ctx *ctx, const Lms__Request *req)
 }
 
 /* Before a write goes out: reuse the (client_id, seq) of the same write
- * whose outcome was unknown, else record this one as pending. Returns
- * whether a record is on disk (a rerun will find it). */
-static bool pending_before(struct cli_ctx *ctx, const Lms__Request *req, struct lms_call_opts *o)
+ * whose outcome was unknown (*reused), else record this one as pending.
+ * Returns whether a record is on disk (a rerun will find it). */
+static bool pending_before(struct cli_ctx *ctx, const Lms__Request *req, struct lms_call_opts *o,
+                           bool *reused)
 {
     struct lms_pending p;
     const char *user = ctx->logged_in ? ctx->session.user : NULL;
@@ -174,6 +175,7 @@ static bool pending_before(struct cli_ctx *ctx, const Lms__Request *req, struct 
         lms_pending_matches(&p, ctx->prog->name, user, req, now)) {
         o->client_id = p.client_id;
         o->seq = p.seq;
+        *reused = true;
         if (!ctx->json)
             fprintf(stderr,
                     "%s: the last run of this command ended with its outcome unknown; "
@@ -208,9 +210,18 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
     struct lms_call_opts o = {0};
     if (opts != NULL)
         o = *opts;
-    bool pending = keeps_pending(ctx, req);
-    bool recorded = pending && pending_before(ctx, req, &o);
+    bool pending = keeps_pending(ctx, req), reused = false;
+    bool recorded = pending && pending_before(ctx, req, &o, &reused);
     enum lms_client_rc rc = lms_client_call_opts(ctx->client, req, &o, out, err, sizeof err);
+    /* A rerun that reached no leader says nothing of the earlier run,
+     * which may have stored the write: its outcome is still unknown. */
+    if (reused && (rc == LMS_CLIENT_UNREACHABLE || rc == LMS_CLIENT_NO_LEADER)) {
+        rc = LMS_CLIENT_UNKNOWN;
+        size_t len = strlen(err);
+        snprintf(err + len, sizeof err - len,
+                 "; an earlier run of this command went out, so it may or may not have been "
+                 "stored");
+    }
     if (pending && rc != LMS_CLIENT_UNKNOWN)
         lms_pending_remove(ctx->home); /* answered, or never sent */
     switch (rc) {

@@ -319,12 +319,23 @@ def frame(payload):
 # helpers
 
 
+_PORTS_GIVEN = set()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback port nobody listens on, never one this process handed out
+    before (the kernel may offer a just-closed ephemeral port again, and a
+    node's client and peer ports must differ)."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        with _PORTS_LOCK:
+            if port not in _PORTS_GIVEN:
+                _PORTS_GIVEN.add(port)
+                return port
 
 
 def db_rows(node, sql):
@@ -959,9 +970,10 @@ class E2ETestCase(unittest.TestCase):
 
     # -- assertions that say what was run, expected and got --------------
 
-    def assertExactlyOnce(self, nodes, acked, not_acked=()):
+    def assertExactlyOnce(self, nodes, acked, not_acked=(), absent=()):
         """Every acknowledged question title is in each node's database
-        exactly once, each unacknowledged one at most once, none twice."""
+        exactly once, each unacknowledged one at most once, each of absent
+        (a write that said nothing was stored) not at all, none twice."""
         for nd in nodes:
             got = titles(nd)
             missing = [t for t in acked if got.get(t, 0) != 1]
@@ -974,6 +986,10 @@ class E2ETestCase(unittest.TestCase):
                 self.fail("node %d: writes applied twice: %s" % (nd.node_id, doubled[:5]))
             for t in not_acked:
                 self.assertLessEqual(got.get(t, 0), 1, "unacknowledged %s" % t)
+            stored = [t for t in absent if got.get(t, 0)]
+            if stored:
+                self.fail("node %d: writes that said nothing was stored are there: %s"
+                          % (nd.node_id, stored[:5]))
 
     def assertSameData(self, nodes, *readers):
         """Each reader (node -> what its database holds; default: the
