@@ -418,8 +418,7 @@ class Node:
         # The slow-disk fault hook (core/fault.h; test builds only): each
         # command-log fsync waits the milliseconds this file holds.
         self.fsync_stall_path = os.path.join(self.dir, "fsync-stall")
-        if cluster:
-            self.env.setdefault("LMSD_FAULT_FSYNC_STALL", self.fsync_stall_path)
+        self.env.setdefault("LMSD_FAULT_FSYNC_STALL", self.fsync_stall_path)
         self.proc = None
         self._log = None
         self.write_config()

@@ -283,5 +283,99 @@ class TestFailover(ClusterTestCase):
             self.assertEqual(len(ids), 1, "%s: question %r stored %d times" % (where, body, len(ids)))
 
 
+class TestRerunAfterUnknown(lmstest.E2ETestCase):
+    """The rerun rule, made deterministic on one node: the node's command
+    log stalls its fsync (the fault hook), so a write is proposed and not
+    yet committed when the CLI's deadline passes: exit 3, "outcome unknown",
+    and a pending record in --home. The stall ends and the write commits.
+    Running the same command again answers from the cluster's record: the
+    same query id; the same submission id and attempt (the one attempt
+    allowed, which the leader's early check would call used up);
+    an import's whole report ("created", and the row refused before
+    proposing), not "already exists". A different command clears the
+    record. Without the record (removed by hand) a rerun is a new write:
+    the record is what makes a rerun safe."""
+
+    STALL_MS = 2500
+    ENV = {"LMS_CLIENT_TIMEOUT": "0.7"}
+
+    def setUp(self):
+        self.node = lmstest.started_node(name="rerun")
+        self.addCleanup(self.node.cleanup)
+        self.w = World(self.node)
+        self.A = self.w.create_assignment(title="Rerun HW", extra=("--max-attempts", "1"))["id"]
+
+    def pending(self, cli):
+        return os.path.join(cli.home, "pending")
+
+    def unknown_then_rerun(self, cli, *argv):
+        """Run argv with the log stalled: it must end "outcome unknown".
+        Then the stall ends, the write commits, and the same command runs
+        again; returns (first result, rerun result)."""
+        self.node.stall_fsync(self.STALL_MS)
+        try:
+            first = cli.run(*argv, json=True, env=self.ENV, timeout=60)
+        finally:
+            self.node.stall_fsync(0)
+        self.assertRc(first, 3, "a write whose log write stalls past the deadline")
+        self.assertEqual(first.status, "UNKNOWN", "%r" % first)
+        self.assertIn("outcome unknown", first.err)
+        self.assertIn("Run the same command again", first.err)
+        self.assertTrue(os.path.exists(self.pending(cli)), "the pending record is kept")
+        time.sleep(self.STALL_MS / 1000.0)  # the stalled fsync ends; the entry commits
+        again = cli.run(*argv, json=True, timeout=60)
+        self.assertFalse(os.path.exists(self.pending(cli)), "a definite answer clears it")
+        return first, again
+
+    def test_ask_submit_import_reruns_get_the_first_answer(self):
+        stud = self.w["stud1"]
+        _, again = self.unknown_then_rerun(stud, "ask", "--course", "CS101", "--instructor",
+                                           "rerun-question")
+        doc = self.ok(again, "rerun of ask")
+        rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'rerun-question'")
+        self.assertEqual(rows, [(doc["id"],)], "stored once, and the rerun names it")
+
+        path = os.path.join(self.node.dir, "rerun.txt")
+        with open(path, "w") as f:
+            f.write("rerun submission\n")
+        _, again = self.unknown_then_rerun(stud, "submit", str(self.A), path)
+        doc = self.ok(again, "rerun of submit")
+        rows = db_rows(self.node, "SELECT id, attempt FROM submissions WHERE assignment_id = %d"
+                       % self.A)
+        self.assertEqual(rows, [(doc["id"], 1)], "one submission, attempt 1")
+        self.assertEqual(doc["attempt"], 1)
+
+        admin = self.w.admin
+        csv = os.path.join(self.node.dir, "rerun.csv")
+        with open(csv, "w") as f:
+            f.write("name,role,full_name,password\n"
+                    "rr1,student,R One,password-123\n"
+                    "rr2,wizard,Bad Role,password-123\n"
+                    "rr3,student,R Three,password-123\n")
+        _, again = self.unknown_then_rerun(admin, "import-users", csv)
+        self.assertRc(again, 1, "an import with a refused row")
+        report = {r["name"]: r["status"] for r in again.json["results"]}
+        self.assertEqual(report, {"rr1": "OK", "rr2": "INVALID_ARGUMENT", "rr3": "OK"},
+                         "the rerun's report is the first answer, whole")
+        self.assertEqual(again.json["created"], 2)
+
+    def test_a_different_command_clears_it_and_the_record_is_what_makes_reruns_safe(self):
+        stud = self.w["stud2"]
+        argv = ("ask", "--course", "CS101", "--instructor", "cleared-question")
+        self.node.stall_fsync(self.STALL_MS)
+        try:
+            first = stud.run(*argv, json=True, env=self.ENV, timeout=60)
+        finally:
+            self.node.stall_fsync(0)
+        self.assertEqual((first.rc, first.status), (3, "UNKNOWN"), "%r" % first)
+        time.sleep(self.STALL_MS / 1000.0)
+        self.ok(stud.run("ask", "--course", "CS101", "--instructor", "another", json=True))
+        self.assertFalse(os.path.exists(self.pending(stud)), "a different write replaced it")
+        # the record is gone: the same command is now a new write
+        self.ok(stud.run(*argv, json=True))
+        rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'cleared-question'")
+        self.assertEqual(len(rows), 2, "without the record a rerun writes again: %r" % rows)
+
+
 if __name__ == "__main__":
     unittest.main()
