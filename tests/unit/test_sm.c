@@ -1913,6 +1913,76 @@ static void test_retry_is_answered_from_the_record(void **state)
     assert_int_equal(rec.updated, T0);
 }
 
+/* A retried import gets the first answer whole: every row's outcome,
+ * the rows the leader refused before proposing included, from the
+ * client's record (not "already exists" for the users it created); and
+ * sm_record_answer, the rule dispatch answers retries with, says the same. */
+static void test_retried_import_gets_the_whole_report(void **state)
+{
+    fx *f = *state;
+    world(f);
+    Lms__CmdCreateUser rows[2] = {user_body("new1", STUDENT), user_body("stu1", STUDENT)};
+    Lms__CmdCreateUser *ptrs[2] = {&rows[0], &rows[1]};
+    uint32_t lines[2] = {2, 3};
+    Lms__ImportResult early = LMS__IMPORT_RESULT__INIT, bogus = LMS__IMPORT_RESULT__INIT;
+    Lms__ImportResult *refused[2] = {&early, &bogus};
+    early.line = 4;
+    early.name = "wiz";
+    early.status = LMS__STATUS__INVALID_ARGUMENT;
+    early.message = "role must be student, instructor or admin";
+    bogus.line = 5; /* a refusal the log cannot mean: reads as INVALID_ARGUMENT */
+    bogus.name = "odd";
+    bogus.status = (Lms__Status)12345;
+    bogus.message = "?";
+    Lms__CmdImportUsers b = LMS__CMD_IMPORT_USERS__INIT;
+    b.n_users = b.n_lines = 2;
+    b.users = ptrs;
+    b.lines = lines;
+    b.n_refused = 2;
+    b.refused = refused;
+    f->client_id = 4242;
+    f->seq = 1;
+    for (int round = 0; round < 2; round++) {
+        const sm_result *r = send(f, "root", LMS__COMMAND__BODY_IMPORT_USERS, &b);
+        expect_ok(r);
+        assert_int_equal(r->deduplicated, round == 1);
+        assert_int_equal(r->id, 1); /* created */
+        assert_int_equal(r->nrows, 4);
+        assert_int_equal(r->rows[0].line, 2);
+        assert_string_equal(r->rows[0].name, "new1");
+        assert_int_equal(r->rows[0].status, LMS_OK);
+        assert_int_equal(r->rows[1].status, LMS_ALREADY_EXISTS);
+        assert_int_equal(r->rows[2].line, 4);
+        assert_string_equal(r->rows[2].name, "wiz");
+        assert_int_equal(r->rows[2].status, LMS_INVALID_ARGUMENT);
+        assert_string_equal(r->rows[2].message, early.message);
+        assert_int_equal(r->rows[3].status, LMS_INVALID_ARGUMENT);
+    }
+    lms_client_record rec;
+    lms_err err = {0};
+    memset(&rec, 0, sizeof rec);
+    assert_int_equal(g_ops->client_get(f->inst, 4242, &rec, &err), LMS_OK);
+    sm_result res;
+    assert_int_equal(sm_record_answer(&rec, 1, &res), 1);
+    assert_true(res.deduplicated);
+    assert_int_equal(res.nrows, 4);
+    assert_string_equal(res.rows[0].name, "new1");
+    sm_result_free(&res);
+    assert_int_equal(sm_record_answer(&rec, 2, &res), 0); /* newer: apply it */
+    assert_int_equal(sm_record_answer(&rec, 0, &res), 1); /* older: stale */
+    assert_int_equal(res.status, LMS_FAILED_PRECONDITION);
+    assert_non_null(strstr(res.message, "stale request"));
+    sm_result_free(&res);
+    /* a record whose rows do not decode still answers status and id */
+    rec.answer = "\xff\xff\xff";
+    rec.answer_len = 3;
+    assert_int_equal(sm_record_answer(&rec, 1, &res), 1);
+    assert_int_equal(res.status, LMS_OK);
+    assert_int_equal(res.id, 1);
+    assert_int_equal(res.nrows, 0);
+    sm_result_free(&res);
+}
+
 static void test_unknown_command(void **state)
 {
     fx *f = *state;
@@ -2126,6 +2196,7 @@ int main(void)
         T(test_authorization_matrix),
         T(test_unknown_actor_is_unauthenticated),
         T(test_retry_is_answered_from_the_record),
+        T(test_retried_import_gets_the_whole_report),
         T(test_unknown_command),
         T(test_housekeeping_prunes_old_records),
         T(test_same_log_same_state),
