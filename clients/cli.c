@@ -154,11 +154,15 @@ static int64_t wall_ms(void)
 
 /* Does this write get a pending record? Not a login: it carries a
  * password, and a second session is harmless (the server does not
- * deduplicate logins: each answer carries a token of its own). */
+ * deduplicate logins: each answer carries a token of its own). Not a
+ * logout either: running it twice is harmless, and the logout and login
+ * that a revoked session calls for must not clear the record of a write
+ * whose outcome is unknown. */
 static bool keeps_pending(const struct cli_ctx *ctx, const Lms__Request *req)
 {
     return ctx->home != NULL && lms_request_is_write(req->body_case) &&
-           req->body_case != LMS__REQUEST__BODY_LOGIN;
+           req->body_case != LMS__REQUEST__BODY_LOGIN &&
+           req->body_case != LMS__REQUEST__BODY_LOGOUT;
 }
 
 /* Before a write goes out: reuse the (client_id, seq) of the same write
@@ -221,6 +225,18 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
         snprintf(err + len, sizeof err - len,
                  "; an earlier run of this command went out, so it may or may not have been "
                  "stored");
+    }
+    /* A rerun turned away for its token says nothing of the earlier run:
+     * keep the record, so that the rerun after a new login is still safe. */
+    if (reused && rc == LMS_CLIENT_OK && (*out)->status == LMS__STATUS__UNAUTHENTICATED &&
+        !is_login(ctx)) {
+        lms__response__free_unpacked(*out, NULL);
+        *out = NULL;
+        return cli_fail(ctx, LMS_EXIT_AUTH, "UNAUTHENTICATED",
+                        "session expired or revoked; run: %s login NAME, then this command "
+                        "again (the outcome of its earlier run is still unknown; running it "
+                        "again is safe)",
+                        ctx->prog->name);
     }
     if (pending && rc != LMS_CLIENT_UNKNOWN)
         lms_pending_remove(ctx->home); /* answered, or never sent */

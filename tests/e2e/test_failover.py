@@ -376,6 +376,37 @@ class TestRerunAfterUnknown(lmstest.E2ETestCase):
         rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'cleared-question'")
         self.assertEqual(len(rows), 2, "without the record a rerun writes again: %r" % rows)
 
+    def test_a_new_session_keeps_the_rerun_safe(self):
+        """Between the unknown outcome and the rerun the user's session
+        ends: the rerun with the old token is turned away (exit 4) and says
+        the outcome is still unknown, the record stays; logout and login
+        leave it too; the rerun under the new token gets the first answer."""
+        stud = self.w["stud1"]
+        argv = ("ask", "--course", "CS101", "--instructor", "session-question")
+        self.node.stall_fsync(self.STALL_MS)
+        try:
+            first = stud.run(*argv, json=True, env=self.ENV, timeout=60)
+        finally:
+            self.node.stall_fsync(0)
+        self.assertEqual((first.rc, first.status), (3, "UNKNOWN"), "%r" % first)
+        time.sleep(self.STALL_MS / 1000.0)
+        session = os.path.join(stud.home, "session")
+        with open(session, "rb") as f:
+            old = f.read()
+        self.ok(stud.run("logout"), "logout")
+        with open(session, "wb") as f:  # the revoked token, as after an expiry
+            f.write(old)
+        r = stud.run(*argv, json=True)
+        self.assertRc(r, 4, "a rerun with a revoked token")
+        self.assertIn("still unknown", r.err)
+        self.assertTrue(os.path.exists(self.pending(stud)), "the record survives the refusal")
+        self.ok(stud.run("logout"), "logout again")
+        self.ok(stud.login("stud1", World.PW), "login")
+        self.assertTrue(os.path.exists(self.pending(stud)), "logout and login leave it")
+        doc = self.ok(stud.run(*argv, json=True), "rerun under the new session")
+        rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'session-question'")
+        self.assertEqual(rows, [(doc["id"],)], "stored once, and the rerun names it")
+
 
 if __name__ == "__main__":
     unittest.main()
