@@ -383,7 +383,9 @@ class TestRerunEdges(lmstest.E2ETestCase):
     command log of TestRerunAfterUnknown: a read must not clear the record
     that makes a rerun safe; a logout's record must not answer a later
     logout of another session; a rerun refused because the session expired
-    keeps the record for the rerun after the next login."""
+    keeps the record for the rerun after the next login; a refusal decided
+    while an earlier copy of the same write is still in the log is not a
+    verdict on that copy."""
 
     STALL_MS = 2500
     ENV = {"LMS_CLIENT_TIMEOUT": "0.7"}
@@ -443,6 +445,34 @@ class TestRerunEdges(lmstest.E2ETestCase):
         doc = self.ok(stud.run(*argv, json=True), "rerun after the login")
         rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'expired-question'")
         self.assertEqual(rows, [(doc["id"],)], "stored once, and the rerun names it")
+
+    def test_a_refusal_while_the_first_copy_is_in_the_log(self):
+        """The first attempt is proposed before the cut-off and stalls; the
+        CLI's retry arrives after the cut-off. The leader's early check
+        would refuse it ("the cut-off has passed") from a state without
+        the first copy, which then commits: exit 1 for a stored write."""
+        due = int(time.time()) + 3
+        a = self.w.create_assignment(title="Cut", due=due,
+                                     extra=("--cutoff", lmstest.iso(due)))["id"]
+        path = os.path.join(self.node.dir, "cut.txt")
+        with open(path, "w") as f:
+            f.write("on time\n")
+        stud = self.w["stud2"]
+        while time.time() < due - 1.2:
+            time.sleep(0.05)
+        self.node.stall_fsync(4000)
+        try:
+            res = stud.run("submit", str(a), path, json=True,
+                           env={"LMS_CLIENT_TIMEOUT": "3"}, timeout=60)
+        finally:
+            self.node.stall_fsync(0)
+        time.sleep(4.5)
+        rows = db_rows(self.node, "SELECT id FROM submissions WHERE assignment_id = %d" % a)
+        if res.rc == 0:
+            self.assertEqual(rows, [(res.json["id"],)], "%r" % res)
+        elif rows:
+            self.assertEqual((res.rc, res.status), (3, "UNKNOWN"),
+                             "stored, so the CLI may not call it refused: %r" % res)
 
 
 if __name__ == "__main__":
