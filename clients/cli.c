@@ -155,11 +155,18 @@ static int64_t wall_ms(void)
 /* Does this write get a pending record? Not a login: it carries a
  * password, and a second session is harmless (the server does not
  * deduplicate logins: each answer carries a token of its own). Not a
- * logout either: running it twice is harmless, and the logout and login
- * that a revoked session calls for must not clear the record of a write
- * whose outcome is unknown. */
+ * logout: what it ends is its token, which the digest leaves out, so a
+ * later logout of another session would match and be answered from the
+ * first one's record, ending nothing; and a logout run again with the
+ * same token is safe without one (and the logout and login that a
+ * revoked session calls for must not clear the record of a write whose
+ * outcome is unknown). Not a tutor-settings that sets
+ * nothing: that is a read, and must not replace the record of a write. */
 static bool keeps_pending(const struct cli_ctx *ctx, const Lms__Request *req)
 {
+    if (req->body_case == LMS__REQUEST__BODY_TUTOR_SETTINGS && req->tutor_settings != NULL &&
+        !req->tutor_settings->set_prompt && !req->tutor_settings->set_limit)
+        return false;
     return ctx->home != NULL && lms_request_is_write(req->body_case) &&
            req->body_case != LMS__REQUEST__BODY_LOGIN &&
            req->body_case != LMS__REQUEST__BODY_LOGOUT;
@@ -226,10 +233,13 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
                  "; an earlier run of this command went out, so it may or may not have been "
                  "stored");
     }
-    /* A rerun turned away for its token says nothing of the earlier run:
-     * keep the record, so that the rerun after a new login is still safe. */
-    if (reused && rc == LMS_CLIENT_OK && (*out)->status == LMS__STATUS__UNAUTHENTICATED &&
-        !is_login(ctx)) {
+    /* UNAUTHENTICATED is decided before the server looks at its record
+     * (a session that expired or was revoked since the earlier run): it
+     * says nothing of that run, and the rerun after the next login must
+     * still find the record. Keeping it is harmless when nothing was
+     * stored: the same (client_id, seq) is then applied as new. */
+    bool unauthenticated = rc == LMS_CLIENT_OK && (*out)->status == LMS__STATUS__UNAUTHENTICATED;
+    if (reused && unauthenticated && !is_login(ctx)) {
         lms__response__free_unpacked(*out, NULL);
         *out = NULL;
         return cli_fail(ctx, LMS_EXIT_AUTH, "UNAUTHENTICATED",
@@ -238,7 +248,7 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
                         "again is safe)",
                         ctx->prog->name);
     }
-    if (pending && rc != LMS_CLIENT_UNKNOWN)
+    if (pending && rc != LMS_CLIENT_UNKNOWN && !(recorded && unauthenticated))
         lms_pending_remove(ctx->home); /* answered, or never sent */
     switch (rc) {
     case LMS_CLIENT_OK:
@@ -248,6 +258,8 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
         return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNAVAILABLE", "%s%s", err,
                         lms_request_is_write(req->body_case) ? "; nothing was stored" : "");
     case LMS_CLIENT_UNKNOWN:
+        if (!pending)
+            return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN", "outcome unknown: %s", err);
         if (recorded)
             return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN",
                             "outcome unknown: %s. Run the same command again when the cluster "

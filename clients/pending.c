@@ -129,7 +129,8 @@ bool lms_pending_matches(const struct lms_pending *p, const char *prog, const ch
                          const Lms__Request *req, int64_t now_ms)
 {
     uint8_t d[32];
-    if (now_ms - p->written > LMS_PENDING_MAX_AGE_MS || now_ms < p->written - 60000)
+    /* written comes from a file: compared so that no extreme value overflows */
+    if (p->written < now_ms - LMS_PENDING_MAX_AGE_MS || p->written > now_ms + 60000)
         return false;
     lms_pending_digest(p->salt, prog, user, req, d);
     return CRYPTO_memcmp(d, p->digest, sizeof d) == 0;

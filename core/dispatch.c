@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "handlers.h"
+#include "lms_assert.h"
 #include "log.h"
 #include "workers.h"
 
@@ -48,8 +49,14 @@ typedef struct auth_slot {
     int64_t created, expires;
 } auth_slot;
 
+/* Writes proposed and not yet answered, by (client_id, seq) (loop only):
+ * a retry of one of them that is refused before proposing was judged on
+ * a state without it, which may still commit (see copy_in_flight). */
+#define KEY_BUCKETS 256
+
 struct dispatch {
     dispatch_options o;
+    req *keys[KEY_BUCKETS];
     auth_slot *auth; /* storage thread only; AUTH_CACHE_SLOTS, lazily */
     size_t inflight; /* requests decoded and not yet answered */
     /* The batch submitted to the storage thread and not yet started: the
@@ -240,6 +247,7 @@ static void finish(req *r)
 
 static void req_free(req *r)
 {
+    LMS_ASSERT(!r->keyed); /* on_complete took it out of the table */
     r->d->inflight--;
     if (r->c) {
         conn_inflight_add(r->c, -1);
@@ -261,6 +269,48 @@ static void respond(req *r)
     else
         conn_send(r->c, error_frame(r->msg->id, LMS_INTERNAL, "out of memory"));
     req_free(r);
+}
+
+/* ---- writes in flight, by (client_id, seq) --------------------------- */
+
+static req **key_bucket(dispatch *d, uint64_t client_id, uint64_t seq)
+{
+    uint64_t h = (client_id ^ (seq * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+    return &d->keys[(h >> 56) % KEY_BUCKETS];
+}
+
+static void key_add(req *r)
+{
+    if (!r->cmd.client_id || !r->cmd.seq)
+        return;
+    req **b = key_bucket(r->d, r->cmd.client_id, r->cmd.seq);
+    r->key_next = *b;
+    *b = r;
+    r->keyed = 1;
+}
+
+static void key_remove(req *r)
+{
+    if (!r->keyed)
+        return;
+    for (req **p = key_bucket(r->d, r->cmd.client_id, r->cmd.seq); *p; p = &(*p)->key_next)
+        if (*p == r) {
+            *p = r->key_next;
+            break;
+        }
+    r->keyed = 0;
+}
+
+/* Is a proposal of the same write as r (same client_id and seq, another
+ * request: an earlier attempt) in flight on this node? */
+static int copy_in_flight(req *r)
+{
+    if (!r->msg->client_id || !r->msg->seq)
+        return 0;
+    for (req *q = *key_bucket(r->d, r->msg->client_id, r->msg->seq); q; q = q->key_next)
+        if (q != r && q->cmd.client_id == r->msg->client_id && q->cmd.seq == r->msg->seq)
+            return 1;
+    return 0;
 }
 
 /* ---- the stages ---------------------------------------------------- */
@@ -399,6 +449,7 @@ static int answered_from_record(req *r)
         return req_fail(r, LMS_RESOURCE_EXHAUSTED, "out of memory"), 1;
     if (known == 0)
         return 0;
+    r->from_record = 1;
     if (r->res.status != LMS_OK)
         req_fail(r, r->res.status, "%s", r->res.message);
     else if (r->h->applied)
@@ -460,7 +511,11 @@ static void on_applied(node_proposal *p, const sm_result *res)
     finish(r);
 }
 
-static void on_complete(node_proposal *p) { respond((req *)p); }
+static void on_complete(node_proposal *p)
+{
+    key_remove((req *)p);
+    respond((req *)p);
+}
 
 /* ---- the tutor stage (loop) ----------------------------------------- */
 
@@ -528,6 +583,19 @@ static void refuse_proposal(req *r, const lms_err *err)
  * then every write the cluster acknowledged before the request arrived
  * was in the state the answer was decided on. Else the client is sent to
  * the leader, which decides afresh. */
+/* An answer decided before proposing, for a write whose earlier copy
+ * (an attempt the client gave up on) was proposed here and not yet
+ * applied when the answer was decided: a refusal then judged a state
+ * without that copy, which may still commit. The client asks again and
+ * gets the copy's fate from the record. */
+static void answer_unknown(req *r)
+{
+    conn_send(r->c, error_frame(r->msg->id, LMS_UNKNOWN,
+                                "an earlier copy of this write was not yet committed "
+                                "when this one was answered; it may still be; retry"));
+    req_free(r);
+}
+
 static void on_answer_confirmed(void *arg, int status)
 {
     req *r = arg;
@@ -537,6 +605,10 @@ static void on_answer_confirmed(void *arg, int status)
      * before it read. The client asks again. */
     if (status == LMS_OK && node_term(r->d->o.node) != r->term)
         status = LMS_NOT_LEADER;
+    if (status == LMS_OK && (r->copy_in_flight || (!r->from_record && copy_in_flight(r)))) {
+        answer_unknown(r);
+        return;
+    }
     if (status == LMS_OK) {
         respond(r);
         return;
@@ -550,8 +622,13 @@ static void on_answer_confirmed(void *arg, int status)
 
 static void respond_confirmed(req *r)
 {
+    if (!r->from_record && copy_in_flight(r))
+        r->copy_in_flight = 1;
     if (!r->unconfirmed) {
-        respond(r);
+        if (r->copy_in_flight)
+            answer_unknown(r);
+        else
+            respond(r);
         return;
     }
     r->unconfirmed = 0;
@@ -586,6 +663,8 @@ static void next(req *r, next_step step)
         r->prop.complete = on_complete;
         if (node_propose(r->d->o.node, r->cmd_blob, &r->prop, &err) != LMS_OK)
             refuse_proposal(r, &err);
+        else
+            key_add(r);
         return;
     case NEXT_CONF: {
         const conf_change_req *cc = r->scratch;

@@ -98,6 +98,10 @@ struct req {
     int unconfirmed;   /* engine: a write that skipped the read barrier; an
                         * answer decided before proposing waits for one */
     uint64_t term;     /* engine: the leader's term when it took the request */
+    req *key_next;     /* engine: next proposal in flight in its bucket */
+    int keyed;         /* engine: in the table of proposals in flight */
+    int from_record;   /* engine: answered from the client's dedup record */
+    int copy_in_flight; /* engine: decided while an earlier copy was in flight */
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
 
     /* handler scratch, lives as long as the request */

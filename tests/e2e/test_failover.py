@@ -26,6 +26,7 @@ acknowledged, and every node holds the same data.
 
 import os
 import random
+import shutil
 import threading
 import time
 import unittest
@@ -406,6 +407,103 @@ class TestRerunAfterUnknown(lmstest.E2ETestCase):
         doc = self.ok(stud.run(*argv, json=True), "rerun under the new session")
         rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'session-question'")
         self.assertEqual(rows, [(doc["id"],)], "stored once, and the rerun names it")
+
+
+class TestRerunEdges(lmstest.E2ETestCase):
+    """Adversarial corners of the rerun rule, on one node with the stalled
+    command log of TestRerunAfterUnknown: a read must not clear the record
+    that makes a rerun safe; a logout's record must not answer a later
+    logout of another session; a rerun refused because the session expired
+    keeps the record for the rerun after the next login; a refusal decided
+    while an earlier copy of the same write is still in the log is not a
+    verdict on that copy."""
+
+    STALL_MS = 2500
+    ENV = {"LMS_CLIENT_TIMEOUT": "0.7"}
+
+    def setUp(self):
+        self.node = lmstest.started_node(name="edges", ttl="9s")
+        self.addCleanup(self.node.cleanup)
+        self.w = World(self.node)
+
+    def pending(self, cli):
+        return os.path.join(cli.home, "pending")
+
+    def unknown(self, cli, *argv, kept=True):
+        self.node.stall_fsync(self.STALL_MS)
+        try:
+            first = cli.run(*argv, json=True, env=self.ENV, timeout=60)
+        finally:
+            self.node.stall_fsync(0)
+        self.assertEqual((first.rc, first.status), (3, "UNKNOWN"), "%r" % first)
+        self.assertEqual(os.path.exists(self.pending(cli)), kept, "%r" % first)
+        return first
+
+    def test_a_tutor_settings_view_keeps_the_record(self):
+        stud = self.w.login("lms-student", "stud1")
+        argv = ("ask", "--course", "CS101", "--instructor", "view-question")
+        self.unknown(stud, *argv)
+        time.sleep(self.STALL_MS / 1000.0)
+        self.ok(stud.run("tutor-settings", "--course", "CS101", json=True), "a view")
+        self.assertTrue(os.path.exists(self.pending(stud)), "a read leaves the record alone")
+        doc = self.ok(stud.run(*argv, json=True), "rerun")
+        rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'view-question'")
+        self.assertEqual(rows, [(doc["id"],)], "stored once")
+
+    def test_a_later_logout_ends_its_own_session(self):
+        stud = self.w.login("lms-student", "stud2")
+        self.unknown(stud, "logout", kept=False)  # a logout keeps no record
+        time.sleep(self.STALL_MS / 1000.0)
+        self.ok(stud.login("stud2", World.PW), "login again")
+        copy = self.node.cli("lms-student")
+        shutil.copy(os.path.join(stud.home, "session"), os.path.join(copy.home, "session"))
+        self.ok(copy.run("whoami", json=True), "the new session works")
+        self.ok(stud.run("logout", json=True), "logout of the new session")
+        res = copy.run("whoami", json=True)
+        self.assertRc(res, 4, "the new session is ended on the server")
+
+    def test_a_rerun_refused_for_an_expired_session_keeps_the_record(self):
+        t0 = time.time()
+        stud = self.w.login("lms-student", "stud1")
+        argv = ("ask", "--course", "CS101", "--instructor", "expired-question")
+        self.unknown(stud, *argv)
+        time.sleep(max(0.0, t0 + 10.0 - time.time()))  # the session (ttl 9s) expires
+        res = stud.run(*argv, json=True)
+        self.assertRc(res, 4, "the session expired")
+        self.assertTrue(os.path.exists(self.pending(stud)),
+                        "the refusal says nothing of the first run: the record stays")
+        self.ok(stud.login("stud1", World.PW), "login again")
+        doc = self.ok(stud.run(*argv, json=True), "rerun after the login")
+        rows = db_rows(self.node, "SELECT id FROM queries WHERE body = 'expired-question'")
+        self.assertEqual(rows, [(doc["id"],)], "stored once, and the rerun names it")
+
+    def test_a_refusal_while_the_first_copy_is_in_the_log(self):
+        """The first attempt is proposed before the cut-off and stalls; the
+        CLI's retry arrives after the cut-off. The leader's early check
+        would refuse it ("the cut-off has passed") from a state without
+        the first copy, which then commits: exit 1 for a stored write."""
+        due = int(time.time()) + 3
+        a = self.w.create_assignment(title="Cut", due=due,
+                                     extra=("--cutoff", lmstest.iso(due)))["id"]
+        path = os.path.join(self.node.dir, "cut.txt")
+        with open(path, "w") as f:
+            f.write("on time\n")
+        stud = self.w["stud2"]
+        while time.time() < due - 1.2:
+            time.sleep(0.05)
+        self.node.stall_fsync(4000)
+        try:
+            res = stud.run("submit", str(a), path, json=True,
+                           env={"LMS_CLIENT_TIMEOUT": "3"}, timeout=60)
+        finally:
+            self.node.stall_fsync(0)
+        time.sleep(4.5)
+        rows = db_rows(self.node, "SELECT id FROM submissions WHERE assignment_id = %d" % a)
+        if res.rc == 0:
+            self.assertEqual(rows, [(res.json["id"],)], "%r" % res)
+        elif rows:
+            self.assertEqual((res.rc, res.status), (3, "UNKNOWN"),
+                             "stored, so the CLI may not call it refused: %r" % res)
 
 
 if __name__ == "__main__":

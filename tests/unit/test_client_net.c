@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "lmsclient.h"
+#include "pending.h"
 
 enum behaviour {
     ANSWER_OK,        /* status OK, body Empty */
@@ -596,6 +597,60 @@ static void server_lists_are_checked(void **state)
     }
 }
 
+/* A pending file is read back from disk: hostile content is ignored, and
+ * a "written" time at either end of int64 neither matches nor overflows
+ * (checked under -DLMS_SANITIZE=ON). */
+static void hostile_pending_files_are_ignored(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lms-pending-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__AskRequest ask = LMS__ASK_REQUEST__INIT;
+    ask.course = "CS101";
+    ask.text = "q";
+    req.body_case = LMS__REQUEST__BODY_ASK;
+    req.ask = &ask;
+    struct lms_pending p;
+    char err[256];
+    int64_t now = (int64_t)time(NULL) * 1000; /* wall time, as the CLI's */
+    const int64_t when[] = {INT64_MIN, INT64_MIN + 1, INT64_MAX, -1};
+    for (size_t i = 0; i < sizeof when / sizeof when[0]; i++) {
+        lms_pending_make(&p, 7, 1, "lms-student", "stud1", &req, when[i]);
+        assert_int_equal(lms_pending_save(dir, &p, err, sizeof err), 0);
+        assert_int_equal(lms_pending_load(dir, &p), 0);
+        assert_false(lms_pending_matches(&p, "lms-student", "stud1", &req, now));
+    }
+    lms_pending_make(&p, 7, 1, "lms-student", "stud1", &req, now);
+    assert_int_equal(lms_pending_save(dir, &p, err, sizeof err), 0);
+    assert_int_equal(lms_pending_load(dir, &p), 0);
+    assert_true(lms_pending_matches(&p, "lms-student", "stud1", &req, now));
+    assert_false(lms_pending_matches(&p, "lms-student", "stud2", &req, now));
+    static const char *const bad[] = {
+        "", "{", "[]", "null", "{\"client_id\": 5}",
+        "{\"client_id\": \"0000000000000007\", \"seq\": 1, \"salt\": \"zz\"}",
+        "{\"client_id\": \"00000000000000\", \"seq\": 1, \"salt\": \"\", \"digest\": \"\","
+        " \"written\": 1}",
+        "{\"client_id\": \"0000000000000000\", \"seq\": 1, \"salt\": "
+        "\"00000000000000000000000000000000\", \"digest\": "
+        "\"0000000000000000000000000000000000000000000000000000000000000000\", \"written\": 1}",
+        "{\"client_id\": \"0000000000000007\", \"seq\": 0, \"salt\": "
+        "\"00000000000000000000000000000000\", \"digest\": "
+        "\"0000000000000000000000000000000000000000000000000000000000000000\", \"written\": 1}",
+    };
+    char path[64];
+    snprintf(path, sizeof path, "%s/pending", dir);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(bad[i], f);
+        fclose(f);
+        assert_int_equal(lms_pending_load(dir, &p), -1);
+    }
+    lms_pending_remove(dir);
+    rmdir(dir);
+}
+
 int main(void)
 {
     unsetenv("LMS_CLIENT_TIMEOUT");
@@ -616,6 +671,7 @@ int main(void)
         cmocka_unit_test(oversized_response_is_refused),
         cmocka_unit_test(refused_large_frame_is_reported),
         cmocka_unit_test(server_lists_are_checked),
+        cmocka_unit_test(hostile_pending_files_are_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
