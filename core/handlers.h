@@ -98,6 +98,8 @@ struct req {
     int unconfirmed;   /* engine: a write that skipped the read barrier; an
                         * answer decided before proposing waits for one */
     uint64_t term;     /* engine: the leader's term when it took the request */
+    int digested;      /* engine: request_digest is set (request_digest()) */
+    uint8_t request_digest[32];
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
 
     /* handler scratch, lives as long as the request */
