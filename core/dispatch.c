@@ -317,6 +317,68 @@ static int copy_in_flight(req *r)
 
 static void next(req *r, next_step step);
 
+/* A ProtobufCBuffer that hashes what is packed into it. */
+typedef struct digest_buffer {
+    ProtobufCBuffer base;
+    EVP_MD_CTX *ctx;
+    int failed;
+} digest_buffer;
+
+static void digest_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    digest_buffer *d = (digest_buffer *)b;
+    if (!EVP_DigestUpdate(d->ctx, data, len))
+        d->failed = 1;
+}
+
+/* The digest of the request r carries out (Command.request): SHA-256 of
+ * the caller, the request's kind and its body as packed, passwords left
+ * out (the client's record is replicated state and lives a day; a fast
+ * hash of a password there would be a way to guess it). A retry carries
+ * the same body, so it has the same digest; the record keeps the first
+ * one's, and answers only a request with the same (sm_record_answer).
+ * Any thread; computed once. */
+static const uint8_t *request_digest(req *r)
+{
+    if (r->digested)
+        return r->request_digest;
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+        &lms__request__descriptor, (unsigned)r->msg->body_case);
+    pthread_once(&sha256_once, sha256_fetch);
+    digest_buffer d = {.base = {.append = digest_append}, .ctx = EVP_MD_CTX_new()};
+    uint32_t kind = (uint32_t)r->msg->body_case;
+    uint8_t kind_le[4] = {kind & 0xff, (kind >> 8) & 0xff, (kind >> 16) & 0xff, kind >> 24};
+    if (!sha256_md || !d.ctx || !EVP_DigestInit_ex(d.ctx, sha256_md, NULL) ||
+        !EVP_DigestUpdate(d.ctx, r->who.name, strlen(r->who.name) + 1) ||
+        !EVP_DigestUpdate(d.ctx, kind_le, sizeof kind_le))
+        abort(); /* no SHA-256 in libcrypto: nothing sensible left to do */
+    const ProtobufCMessage *body =
+        f ? *(ProtobufCMessage *const *)((const char *)r->msg + f->offset) : NULL;
+    if (body && r->msg->body_case == LMS__REQUEST__BODY_ADD_USER) {
+        char *pw = r->msg->add_user->password;
+        r->msg->add_user->password = (char *)"";
+        protobuf_c_message_pack_to_buffer(body, &d.base);
+        r->msg->add_user->password = pw;
+    } else if (body && r->msg->body_case == LMS__REQUEST__BODY_IMPORT_USERS) {
+        const Lms__ImportUsersRequest *q = r->msg->import_users;
+        char **pw = req_alloc(r, (q->n_rows ? q->n_rows : 1) * sizeof *pw);
+        for (size_t i = 0; i < q->n_rows; i++) {
+            pw[i] = q->rows[i]->password;
+            q->rows[i]->password = (char *)"";
+        }
+        protobuf_c_message_pack_to_buffer(body, &d.base);
+        for (size_t i = 0; i < q->n_rows; i++)
+            q->rows[i]->password = pw[i];
+    } else if (body) {
+        protobuf_c_message_pack_to_buffer(body, &d.base);
+    }
+    if (d.failed || !EVP_DigestFinal_ex(d.ctx, r->request_digest, NULL))
+        abort();
+    EVP_MD_CTX_free(d.ctx);
+    r->digested = 1;
+    return r->request_digest;
+}
+
 /* Pack the command the handler built; any thread. */
 static void pack_command(req *r)
 {
@@ -326,6 +388,10 @@ static void pack_command(req *r)
     int dedup = r->cmd.body_case != LMS__COMMAND__BODY_CREATE_SESSION;
     r->cmd.client_id = dedup ? r->msg->client_id : 0;
     r->cmd.seq = dedup ? r->msg->seq : 0;
+    if (dedup && r->msg->client_id) {
+        r->cmd.request.data = (uint8_t *)request_digest(r);
+        r->cmd.request.len = sizeof r->request_digest;
+    }
     r->cmd.time = r->now;
     r->cmd.actor = r->who.name;
     size_t len = lms__command__get_packed_size(&r->cmd);
@@ -429,7 +495,11 @@ static void allowed_roles(unsigned roles, char *buf, size_t len)
  * would refuse a second submission when the first one used the last
  * attempt, or call every imported user "already exists". A record exists
  * only for an applied, so committed, entry. The answer goes out after a
- * barrier, like every answer decided before proposing. Not for a login:
+ * barrier, like every answer decided before proposing. Only the same
+ * request from the same user (request_digest) gets the record's answer:
+ * the handler's applied() reads back what the request or the record names
+ * (a query, a submission, a grade), so another request with the same
+ * (client_id, seq) would read another user's. Not for a login:
  * its answer is a token the record does not keep (dispatch does not let
  * logins be deduplicated, see pack_command). */
 static int answered_from_record(req *r)
@@ -444,7 +514,8 @@ static int answered_from_record(req *r)
         return 0;
     if (rc != LMS_OK)
         return req_storage_error(r, &err), 1;
-    int known = sm_record_answer(&rec, r->msg->seq, &r->res);
+    int known = sm_record_answer(&rec, r->msg->seq, request_digest(r),
+                                 sizeof r->request_digest, &r->res);
     if (known < 0)
         return req_fail(r, LMS_RESOURCE_EXHAUSTED, "out of memory"), 1;
     if (known == 0)

@@ -102,6 +102,8 @@ struct req {
     int keyed;         /* engine: in the table of proposals in flight */
     int from_record;   /* engine: answered from the client's dedup record */
     int copy_in_flight; /* engine: decided while an earlier copy was in flight */
+    int digested;      /* engine: request_digest is set (request_digest()) */
+    uint8_t request_digest[32];
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
 
     /* handler scratch, lives as long as the request */

@@ -1340,14 +1340,16 @@ static int run_command(apply_ctx *c)
 
 /* ---- dedup, housekeeping, the entry point ------------------------------------ */
 
-/* The rows of res encoded for the record (malloc'd; NULL when none). */
-static uint8_t *encode_rows(const sm_result *res, size_t *len)
+/* The rows of res and the request's digest encoded for the record
+ * (malloc'd; NULL when there is neither). */
+static uint8_t *encode_answer(const sm_result *res, ProtobufCBinaryData request,
+                              size_t *len)
 {
     *len = 0;
-    if (res->nrows == 0)
+    if (res->nrows == 0 && request.len == 0)
         return NULL;
-    Lms__ImportResult *v = calloc(res->nrows, sizeof *v);
-    Lms__ImportResult **pv = calloc(res->nrows, sizeof *pv);
+    Lms__ImportResult *v = calloc(res->nrows ? res->nrows : 1, sizeof *v);
+    Lms__ImportResult **pv = calloc(res->nrows ? res->nrows : 1, sizeof *pv);
     uint8_t *out = NULL;
     if (v && pv) {
         for (size_t i = 0; i < res->nrows; i++) {
@@ -1361,6 +1363,7 @@ static uint8_t *encode_rows(const sm_result *res, size_t *len)
         Lms__RecordedRows m = LMS__RECORDED_ROWS__INIT;
         m.n_rows = res->nrows;
         m.rows = pv;
+        m.request = request;
         *len = lms__recorded_rows__get_packed_size(&m);
         out = malloc(*len ? *len : 1);
         if (out)
@@ -1372,15 +1375,16 @@ static uint8_t *encode_rows(const sm_result *res, size_t *len)
 }
 
 /* Keep the whole answer so that a retry of this (client_id, seq) gets it
- * again: status, message, id and the rows of a report. */
+ * again: status, message, id and the rows of a report; and the digest of
+ * the request, so that only the same request gets it. */
 static int remember(apply_ctx *c)
 {
     lms_client_record r = {.client_id = c->cmd->client_id, .seq = c->cmd->seq,
                            .status = c->res->status, .result_id = c->res->id,
                            .updated = c->cmd->time};
     copy_str(r.message, sizeof r.message, c->res->message);
-    uint8_t *rows = encode_rows(c->res, &r.answer_len);
-    if (c->res->nrows && !rows)
+    uint8_t *rows = encode_answer(c->res, c->cmd->request, &r.answer_len);
+    if ((c->res->nrows || c->cmd->request.len) && !rows)
         return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED,
                            "out of memory keeping the answer of client %" PRIu64,
                            r.client_id);
@@ -1392,29 +1396,33 @@ static int remember(apply_ctx *c)
 
 /* The rows of a recorded answer; a record that does not decode keeps its
  * status, message and id (the rows are a report, not state). */
-static int decode_rows(const lms_client_record *r, sm_result *res)
+static int decode_rows(const Lms__RecordedRows *m, sm_result *res)
 {
-    if (!r->answer || r->answer_len == 0)
+    if (!m || m->n_rows == 0 || m->n_rows > SM_IMPORT_MAX)
         return LMS_OK;
-    Lms__RecordedRows *m = lms__recorded_rows__unpack(NULL, r->answer_len, r->answer);
-    if (!m)
-        return LMS_OK;
-    int rc = LMS_OK;
-    if (m->n_rows > 0 && m->n_rows <= SM_IMPORT_MAX) {
-        res->rows = calloc(m->n_rows, sizeof *res->rows);
-        if (!res->rows) {
-            rc = LMS_RESOURCE_EXHAUSTED;
-        } else {
-            res->nrows = m->n_rows;
-            for (size_t i = 0; i < m->n_rows; i++)
-                row_from_pb(m->rows[i], &res->rows[i], 1);
-        }
-    }
-    lms__recorded_rows__free_unpacked(m, NULL);
-    return rc;
+    res->rows = calloc(m->n_rows, sizeof *res->rows);
+    if (!res->rows)
+        return LMS_RESOURCE_EXHAUSTED;
+    res->nrows = m->n_rows;
+    for (size_t i = 0; i < m->n_rows; i++)
+        row_from_pb(m->rows[i], &res->rows[i], 1);
+    return LMS_OK;
 }
 
-int sm_record_answer(const lms_client_record *r, uint64_t seq, sm_result *res)
+/* Was the record written by another request than the one with this
+ * digest? Unknown (no digest on either side: a record or a command from
+ * before digests) counts as the same. */
+static int other_request(const Lms__RecordedRows *m, const uint8_t *request,
+                         size_t request_len)
+{
+    if (!m || m->request.len == 0 || request_len == 0)
+        return 0;
+    return m->request.len != request_len ||
+           memcmp(m->request.data, request, request_len) != 0;
+}
+
+int sm_record_answer(const lms_client_record *r, uint64_t seq, const uint8_t *request,
+                     size_t request_len, sm_result *res)
 {
     memset(res, 0, sizeof *res);
     if (seq > r->seq)
@@ -1427,11 +1435,28 @@ int sm_record_answer(const lms_client_record *r, uint64_t seq, sm_result *res)
                  r->client_id, r->seq, seq);
         return 1;
     }
+    Lms__RecordedRows *m = NULL;
+    if (r->answer && r->answer_len)
+        m = lms__recorded_rows__unpack(NULL, r->answer_len, r->answer);
+    if (other_request(m, request, request_len)) {
+        /* Not a retry: its answer (an id, read back by the request's
+         * handler) is another request's, maybe another user's. */
+        lms__recorded_rows__free_unpacked(m, NULL);
+        res->status = LMS_FAILED_PRECONDITION;
+        snprintf(res->message, sizeof res->message,
+                 "client %" PRIu64 " already sent another request as request %" PRIu64
+                 "; a retry must repeat it exactly, a new write needs a new seq",
+                 r->client_id, seq);
+        return 1;
+    }
     res->status = r->status;
     copy_str(res->message, sizeof res->message, r->message);
     res->id = r->result_id;
     res->deduplicated = 1;
-    if (decode_rows(r, res) != LMS_OK) {
+    int rc = decode_rows(m, res);
+    if (m)
+        lms__recorded_rows__free_unpacked(m, NULL);
+    if (rc != LMS_OK) {
         sm_result_free(res);
         return -1;
     }
@@ -1452,7 +1477,8 @@ static int answer(apply_ctx *c)
     if (rc)
         return rc;
     if (found) {
-        int known = sm_record_answer(&r, cmd->seq, c->res);
+        int known = sm_record_answer(&r, cmd->seq, cmd->request.data, cmd->request.len,
+                                     c->res);
         if (known < 0)
             return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED,
                                "out of memory answering a retry of client %" PRIu64,

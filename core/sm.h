@@ -105,9 +105,13 @@ void sm_result_free(sm_result *res);
 /* A write (client_id, seq) against the client's record r: 0 when seq is
  * newer (apply it); 1 when the record answers it, in res: the recorded
  * answer for the same seq (deduplicated set; rows malloc'd), or the
- * refusal of an older seq; -1 when out of memory. The one rule for apply
- * and for a leader answering a retry before proposing (dispatch.c). */
-int sm_record_answer(const lms_client_record *r, uint64_t seq, sm_result *res);
+ * refusal of an older seq, or of the same seq sent with another request
+ * (request: its digest, Command.request; the record keeps the first one's;
+ * empty on either side: not compared); -1 when out of memory. The one
+ * rule for apply and for a leader answering a retry before proposing
+ * (dispatch.c). */
+int sm_record_answer(const lms_client_record *r, uint64_t seq, const uint8_t *request,
+                     size_t request_len, sm_result *res);
 
 /* ---- rules that the handlers' early checks share with apply ------------ */
 

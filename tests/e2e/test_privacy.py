@@ -166,6 +166,42 @@ class PrivacyLocalTest(E2ETestCase):
                          "nothing was learned")
 
 
+    def test_record_answers_only_its_own_request(self):
+        """A client's dedup record answers a retry of the same request by
+        the same user only: the answer of a retry is read back from what the
+        request names (reply: its query) or what the record names (ask: the
+        query id), so another request or another user with the same
+        (client_id, seq) would read a private question."""
+        q = self.ok(self.w["stud2"].run("ask", "--course", "CS101", "--instructor",
+                                        "--title", "Private", "My grandmother died.",
+                                        json=True), "stud2 asks privately")
+        self.ok(self.w["teach1"].run("reply", q["id"], "My condolences; take a week."))
+        mine = {"course": "MA201", "text": "Is the exam open book?"}
+        with self.node.raw() as c:
+            tok = c.login("stud3", World.PW)
+            first = c.call({"token": tok, "client_id": 501, "seq": 1, "ask": mine})
+            self.assertStatus(first, "OK", "stud3 asks")
+            again = c.call({"token": tok, "client_id": 501, "seq": 1, "ask": mine})
+            self.assertStatus(again, "OK", "the same request again")
+            self.assertEqualMsg(again["query"]["id"], first["query"]["id"], "its retry")
+            for body, what in [({"reply": {"query_id": q["id"], "text": "hi"}},
+                                "a reply to stud2's question with stud3's (client_id, seq)"),
+                               ({"resolve": {"query_id": q["id"]}}, "a resolve, the same"),
+                               ({"ask": {"course": "MA201", "text": "other"}},
+                                "another question with the same (client_id, seq)")]:
+                req = {"token": tok, "client_id": 501, "seq": 1}
+                req.update(body)
+                r = c.call(req)
+                self.assertStatus(r, "FAILED_PRECONDITION", what)
+                self.assertNotIn("grandmother", repr(r), what)
+                self.assertNotIn("condolences", repr(r), what)
+            # another user sending stud3's very request
+            tok1 = c.login("stud1", World.PW)
+            r = c.call({"token": tok1, "client_id": 501, "seq": 1, "ask": mine})
+            self.assertStatus(r, "FAILED_PRECONDITION", "stud1 with stud3's (client_id, seq)")
+            self.assertNotIn("open book", repr(r), "stud3's question")
+
+
 class PrivacyOpenAITest(E2ETestCase):
     """tutor_openai against the mock: the prompt it sends never carries a
     private reply. (tutor_openai learns no course documents today, so a

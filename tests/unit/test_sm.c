@@ -1963,24 +1963,85 @@ static void test_retried_import_gets_the_whole_report(void **state)
     memset(&rec, 0, sizeof rec);
     assert_int_equal(g_ops->client_get(f->inst, 4242, &rec, &err), LMS_OK);
     sm_result res;
-    assert_int_equal(sm_record_answer(&rec, 1, &res), 1);
+    assert_int_equal(sm_record_answer(&rec, 1, NULL, 0, &res), 1);
     assert_true(res.deduplicated);
     assert_int_equal(res.nrows, 4);
     assert_string_equal(res.rows[0].name, "new1");
     sm_result_free(&res);
-    assert_int_equal(sm_record_answer(&rec, 2, &res), 0); /* newer: apply it */
-    assert_int_equal(sm_record_answer(&rec, 0, &res), 1); /* older: stale */
+    assert_int_equal(sm_record_answer(&rec, 2, NULL, 0, &res), 0); /* newer: apply it */
+    assert_int_equal(sm_record_answer(&rec, 0, NULL, 0, &res), 1); /* older: stale */
     assert_int_equal(res.status, LMS_FAILED_PRECONDITION);
     assert_non_null(strstr(res.message, "stale request"));
     sm_result_free(&res);
     /* a record whose rows do not decode still answers status and id */
     rec.answer = "\xff\xff\xff";
     rec.answer_len = 3;
-    assert_int_equal(sm_record_answer(&rec, 1, &res), 1);
+    assert_int_equal(sm_record_answer(&rec, 1, NULL, 0, &res), 1);
     assert_int_equal(res.status, LMS_OK);
     assert_int_equal(res.id, 1);
     assert_int_equal(res.nrows, 0);
     sm_result_free(&res);
+}
+
+/* The record answers only the request that wrote it (Command.request,
+ * the leader's digest of the caller, kind and body): another request with
+ * the same (client_id, seq), from the same user or another, is refused and
+ * changes nothing; it does not get the record's id, which its handler
+ * would read back (another user's question, submission, grade). */
+static void test_record_answers_only_its_request(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint8_t mine[32] = {1}, other[32] = {2};
+    Lms__CmdAsk a = LMS__CMD_ASK__INIT;
+    a.course = "MA201";
+    a.title = "";
+    a.text = "Is the exam open book?";
+    Lms__Command cmd = LMS__COMMAND__INIT;
+    cmd.body_case = LMS__COMMAND__BODY_ASK;
+    cmd.ask = &a;
+    cmd.request = bytes(mine, sizeof mine);
+    f->client_id = 501;
+    f->seq = 1;
+    const sm_result *r = run(f, "stu2", &cmd);
+    expect_ok(r);
+    uint64_t qid = r->id;
+    r = run(f, "stu2", &cmd); /* the same request again */
+    expect_ok(r);
+    assert_true(r->deduplicated);
+    assert_int_equal(r->id, qid);
+
+    Lms__CmdReply b = LMS__CMD_REPLY__INIT;
+    b.query_id = f->qid; /* stu1's question */
+    b.text = "hi";
+    Lms__Command other_cmd = LMS__COMMAND__INIT;
+    other_cmd.body_case = LMS__COMMAND__BODY_REPLY;
+    other_cmd.reply = &b;
+    other_cmd.request = bytes(other, sizeof other);
+    r = run(f, "stu2", &other_cmd);
+    expect_status(r, LMS_FAILED_PRECONDITION, "already sent another request");
+    assert_false(r->deduplicated);
+    assert_int_equal(r->id, 0);
+    r = run(f, "stu1", &other_cmd); /* another user, the same */
+    expect_status(r, LMS_FAILED_PRECONDITION, "already sent another request");
+    assert_int_equal(r->id, 0);
+
+    lms_client_record rec;
+    lms_err err = {0};
+    sm_result res;
+    memset(&rec, 0, sizeof rec);
+    assert_int_equal(g_ops->client_get(f->inst, 501, &rec, &err), LMS_OK);
+    assert_int_equal(sm_record_answer(&rec, 1, mine, sizeof mine, &res), 1);
+    assert_true(res.deduplicated);
+    assert_int_equal(res.id, qid);
+    assert_int_equal(sm_record_answer(&rec, 1, other, sizeof other, &res), 1);
+    assert_int_equal(res.status, LMS_FAILED_PRECONDITION);
+    assert_false(res.deduplicated);
+    assert_int_equal(res.id, 0);
+    /* no digest on either side (from before digests): not compared */
+    assert_int_equal(sm_record_answer(&rec, 1, NULL, 0, &res), 1);
+    assert_true(res.deduplicated);
+    assert_int_equal(res.id, qid);
 }
 
 static void test_unknown_command(void **state)
@@ -2197,6 +2258,7 @@ int main(void)
         T(test_unknown_actor_is_unauthenticated),
         T(test_retry_is_answered_from_the_record),
         T(test_retried_import_gets_the_whole_report),
+        T(test_record_answers_only_its_request),
         T(test_unknown_command),
         T(test_housekeeping_prunes_old_records),
         T(test_same_log_same_state),
