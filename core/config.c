@@ -998,13 +998,14 @@ static int read_slot(lms_config *c, const char *name, const char *dflt,
  * to keep behind a snapshot for followers that lag a little, and the size
  * of a command log segment (the unit in which compaction frees disk);
  * snapshot_rate caps the bytes per second sent to followers that need a
- * snapshot (0: no cap). */
+ * snapshot (0: no cap); a peer's message whose term lies more than
+ * max_term_jump above the node's is refused as forged or corrupt. */
 static int read_raft(lms_config *c, lms_err *err)
 {
     static const char *const keys[] = {
         "tick",           "election_ticks", "heartbeat_ticks",
         "snapshot_entries", "snapshot_bytes", "keep_entries",
-        "segment_bytes",  "snapshot_rate", NULL};
+        "segment_bytes",  "snapshot_rate", "max_term_jump", NULL};
     const config_node *sec;
     int64_t tick = 10;
     long long el = 10, hb = 1;
@@ -1012,6 +1013,7 @@ static int read_raft(lms_config *c, lms_err *err)
     long long keep = KEEP_ENTRIES_DEFAULT;
     uint64_t snap_bytes = SNAPSHOT_BYTES_DEFAULT, seg = SEGMENT_BYTES_DEFAULT;
     uint64_t rate = 0;
+    long long jump = 1LL << 20;
     int rc = section(c->root, "raft", keys, &sec, err);
     if (rc || (rc = optional(config_duration_ms(sec, "tick", &tick, err))) ||
         (rc = optional(config_int(sec, "election_ticks", &el, err))) ||
@@ -1020,8 +1022,12 @@ static int read_raft(lms_config *c, lms_err *err)
         (rc = optional(config_size(sec, "snapshot_bytes", &snap_bytes, err))) ||
         (rc = optional(config_int(sec, "keep_entries", &keep, err))) ||
         (rc = optional(config_size(sec, "segment_bytes", &seg, err))) ||
-        (rc = optional(config_size(sec, "snapshot_rate", &rate, err))))
+        (rc = optional(config_size(sec, "snapshot_rate", &rate, err))) ||
+        (rc = optional(config_int(sec, "max_term_jump", &jump, err))))
         return rc;
+    if (jump < 1 || jump > (1LL << 61))
+        return value_error(sec, "max_term_jump", err,
+                           "%lld is out of range (expected 1 to 2^61)", jump);
     if (snap_entries < 1 || snap_entries > SNAPSHOT_ENTRIES_MAX)
         return value_error(sec, "snapshot_entries", err,
                            "%lld is out of range (expected 1 to %lld)",
@@ -1066,6 +1072,7 @@ static int read_raft(lms_config *c, lms_err *err)
     c->keep_entries = (uint64_t)keep;
     c->segment_bytes = seg;
     c->snapshot_rate = rate;
+    c->max_term_jump = (uint64_t)jump;
     return LMS_OK;
 }
 

@@ -65,6 +65,7 @@ typedef struct lms_config {
     uint64_t keep_entries;     /* raft.keep_entries, default 5000 */
     uint64_t segment_bytes;    /* raft.segment_bytes, default 64MiB */
     uint64_t snapshot_rate;    /* raft.snapshot_rate, bytes/s, 0: no cap */
+    uint64_t max_term_jump;    /* raft.max_term_jump, default 2^20 */
     config_node *root;
 } lms_config;
 

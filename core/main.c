@@ -322,6 +322,7 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .tick_ms = (unsigned)c->raft_tick_ms,
                          .election_ticks = c->election_ticks,
                          .heartbeat_ticks = c->heartbeat_ticks,
+                         .max_term_jump = c->max_term_jump,
                          .snapshot_entries = c->snapshot_entries,
                          .snapshot_bytes = c->snapshot_bytes,
                          .keep_entries = c->keep_entries,

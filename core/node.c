@@ -328,6 +328,25 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     node_schedule_pump(n);
 }
 
+/* A peer's message Raft refused: logged at most once a second, with the
+ * number refused meanwhile, so that a flood of forged messages does not
+ * flood the log too. */
+static void refused_log(node *n, const raft_msg *m, const char *why)
+{
+    int64_t now = mono_ms();
+    n->refused_quiet++;
+    if (n->refused_logged_at && now - n->refused_logged_at < 1000)
+        return;
+    log_warn("raft: refused a %s from member %llu (term %llu, index %llu, "
+             "commit %llu, %zu entries): %s (%llu refused since the last "
+             "such line)", raft_msg_type_name(m->type),
+             (unsigned long long)m->from, (unsigned long long)m->term,
+             (unsigned long long)m->index, (unsigned long long)m->commit,
+             m->n_entries, why, (unsigned long long)n->refused_quiet);
+    n->refused_logged_at = now;
+    n->refused_quiet = 0;
+}
+
 static void on_peer_raft(void *arg, const raft_msg *m)
 {
     node *n = arg;
@@ -339,11 +358,12 @@ static void on_peer_raft(void *arg, const raft_msg *m)
                  "snapshot; ignored", (unsigned long long)m->from);
         return;
     }
-    int rc = raft_step(n->r, m);
+    const char *why = NULL;
+    int rc = raft_msg_check(n->r, m, &why);
+    if (rc == RAFT_OK)
+        rc = raft_step(n->r, m);
     if (rc == RAFT_ERR_INVALID)
-        log_warn("raft: refused a %s from member %llu (term %llu, index %llu)",
-                 raft_msg_type_name(m->type), (unsigned long long)m->from,
-                 (unsigned long long)m->term, (unsigned long long)m->index);
+        refused_log(n, m, why ? why : "it contradicts committed entries");
     else if (rc != RAFT_OK)
         node_raft_failed(n, "step", rc);
     node_schedule_pump(n);
@@ -525,6 +545,8 @@ static void raft_opts(const node *n, raft_options *o)
     raft_options_init(o, n->opts.node_id);
     o->election_tick = n->opts.election_ticks ? n->opts.election_ticks : 10;
     o->heartbeat_tick = n->opts.heartbeat_ticks ? n->opts.heartbeat_ticks : 1;
+    if (n->opts.max_term_jump)
+        o->max_term_jump = n->opts.max_term_jump;
     o->seed = n->opts.node_id ^ (uint64_t)ts.tv_nsec ^
               ((uint64_t)ts.tv_sec << 20);
 }

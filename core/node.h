@@ -77,6 +77,8 @@ typedef struct node_options {
     unsigned tick_ms;           /* 0: 10 */
     unsigned election_ticks;    /* 0: 10 */
     unsigned heartbeat_ticks;   /* 0: 1 */
+    uint64_t max_term_jump;     /* peers' terms above ours by more are
+                                   refused; 0: 2^20 */
     /* Snapshots and compaction (node_snapshot.c): a snapshot of the
      * storage is taken every snapshot_entries applied entries or
      * snapshot_bytes of applied entry data, whichever comes first; the log

@@ -142,6 +142,8 @@ struct node {
     uint64_t dispatched, applied;
     uint64_t term_start;   /* leader: the first entry of its term */
     uint64_t ticks;
+    int64_t refused_logged_at; /* ms: the last "refused" line (node.c) */
+    uint64_t refused_quiet;    /* refused since that line */
     raft_softstate ss;     /* role and leader, from the last ready */
     member_report reports[RAFT_MAX_SERVERS];
     raft_config known;     /* the configuration the peer port follows */

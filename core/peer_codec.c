@@ -294,7 +294,10 @@ int peer_decode_raft(const Lms__PeerRaft *pb, raft_msg *out,
                      raft_snapshot_meta *meta)
 {
     memset(out, 0, sizeof *out);
-    if (pb->type < RAFT_MSG_APPEND || pb->type > RAFT_MSG_TIMEOUT_NOW)
+    /* Only what the struct cannot hold or would cost memory is refused
+     * here; raft_msg_check (called by raft_step) judges the values. */
+    if (pb->type < RAFT_MSG_APPEND || pb->type > RAFT_MSG_TIMEOUT_NOW ||
+        pb->n_entries > RAFT_MAX_APPEND_ENTRIES)
         return RAFT_ERR_INVALID;
     out->type = (raft_msg_type)pb->type;
     out->from = pb->from;

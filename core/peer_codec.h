@@ -53,8 +53,11 @@ void peer_pieces_free(peer_pieces *p);
  * Fill *out from pb. Entries get blobs of their own (copies of the
  * protobuf's bytes) and an array that peer_raft_release frees; a snapshot's
  * metadata goes to *meta and out->snapshot points there. Returns RAFT_OK,
- * RAFT_ERR_INVALID (an unknown message type, too many servers, an address
- * too long) or RAFT_ERR_NOMEM; on error nothing is left to release.
+ * RAFT_ERR_INVALID (an unknown message type, more than
+ * RAFT_MAX_APPEND_ENTRIES entries, too many servers, an address too long)
+ * or RAFT_ERR_NOMEM; on error nothing is left to release. The values are
+ * judged by raft_msg_check, which raft_step applies (the glue calls it
+ * first to log why).
  */
 int peer_decode_raft(const Lms__PeerRaft *pb, raft_msg *out,
                      raft_snapshot_meta *meta);

@@ -32,6 +32,7 @@ static void leave_leadership(raft *r)
 
 void raft_become_follower(raft *r, raft_term term, raft_id leader)
 {
+    LMS_ASSERT(term >= r->term && term < RAFT_TERM_MAX);
     if (r->role == RAFT_LEADER)
         leave_leadership(r);
     if (term != r->term) {
@@ -127,10 +128,10 @@ void raft_start_election(raft *r, int pre_vote, int transfer)
 {
     if (r->role == RAFT_LEADER || !raft_is_voter(r, r->opt.id))
         return;
-    /* Terms come only from restore() and checked messages, so at most
-     * RAFT_TERM_MAX: the next one never wraps to 0. */
-    LMS_ASSERT(r->term <= RAFT_TERM_MAX);
-    if (r->term == RAFT_TERM_MAX)
+    /* Terms come only from restore() and checked messages, so below
+     * RAFT_TERM_MAX: the next one (a pre-vote's included) never wraps. */
+    LMS_ASSERT(r->term < RAFT_TERM_MAX);
+    if (r->term + 1 >= RAFT_TERM_MAX)
         return; /* no term after the last one: this node cannot campaign */
     if (pre_vote) {
         r->role = RAFT_PRECANDIDATE;

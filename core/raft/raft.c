@@ -113,6 +113,7 @@ void raft_options_init(raft_options *o, raft_id id)
     o->max_apply_bytes = (size_t)4 << 20;
     o->max_uncommitted_bytes = (size_t)64 << 20;
     o->seed = id;
+    o->max_term_jump = (raft_term)1 << 20;
 }
 
 static int check_options(const raft_options *o)
@@ -157,7 +158,7 @@ static int restore(raft *r, const raft_restore *rs)
     int rc = restore_log(r, rs);
     if (rc != RAFT_OK)
         return rc;
-    if (rs->applied > raft_log_last(&r->log) || rs->hs.term > RAFT_TERM_MAX)
+    if (rs->applied > raft_log_last(&r->log) || rs->hs.term >= RAFT_TERM_MAX)
         return RAFT_ERR_INVALID;
     r->term = rs->hs.term;
     r->vote = rs->hs.vote;
@@ -223,26 +224,77 @@ int raft_tick(raft *r)
     return r->broken ? RAFT_ERR_NOMEM : RAFT_OK;
 }
 
-static int check_msg(const raft *r, const raft_msg *m)
+static int refuse(const char **why, const char *reason)
 {
-    if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_TIMEOUT_NOW ||
-        !m->from || m->from == r->opt.id || m->to != r->opt.id)
-        return RAFT_ERR_INVALID;
-    if (m->type == RAFT_MSG_SNAPSHOT && !m->snapshot)
-        return RAFT_ERR_INVALID;
-    if (m->term > RAFT_TERM_MAX || m->log_term > RAFT_TERM_MAX ||
-        (m->snapshot && m->snapshot->term > RAFT_TERM_MAX))
-        return RAFT_ERR_INVALID; /* forged or corrupt: see RAFT_TERM_MAX */
-    if (m->n_entries && (m->type != RAFT_MSG_APPEND || !m->entries))
-        return RAFT_ERR_INVALID;
-    raft_term prev = m->log_term;
+    if (why)
+        *why = reason;
+    return RAFT_ERR_INVALID;
+}
+
+static int term_ok(const raft *r, raft_term term)
+{
+    return term < RAFT_TERM_MAX &&
+           (!r->opt.max_term_jump || term <= r->term ||
+            term - r->term <= r->opt.max_term_jump);
+}
+
+static int snapshot_meta_ok(const raft_msg *m)
+{
+    const raft_snapshot_meta *s = m->snapshot;
+    if (!s->index || s->index > RAFT_INDEX_MAX || !s->term ||
+        s->term > m->term || !s->config.n || s->config.n > RAFT_MAX_SERVERS)
+        return 0;
+    for (uint32_t i = 0; i < s->config.n; i++)
+        if (!s->config.servers[i].id ||
+            s->config.servers[i].role > RAFT_LEARNER)
+            return 0;
+    return 1;
+}
+
+static int entries_check(const raft_msg *m, const char **why)
+{
+    if (m->n_entries > RAFT_MAX_APPEND_ENTRIES)
+        return refuse(why, "too many entries");
+    raft_term prev = m->log_term ? m->log_term : 1;
     for (size_t i = 0; i < m->n_entries; i++) {
         const raft_entry *e = &m->entries[i];
-        if (e->index != m->index + 1 + i || e->term < prev || e->term > m->term)
-            return RAFT_ERR_INVALID;
+        if (e->index != m->index + 1 + i)
+            return refuse(why, "entry indexes do not follow the prev index");
+        if (e->term < prev || e->term > m->term)
+            return refuse(why, "entry terms decrease, are 0, or lie above "
+                               "the message's term");
+        if (e->type > RAFT_ENTRY_CONF)
+            return refuse(why, "unknown entry type");
         prev = e->term;
     }
     return RAFT_OK;
+}
+
+int raft_msg_check(const raft *r, const raft_msg *m, const char **why)
+{
+    if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_TIMEOUT_NOW)
+        return refuse(why, "unknown message type");
+    if (!m->from || m->from == r->opt.id || m->to != r->opt.id)
+        return refuse(why, "wrong sender or addressee");
+    if (m->term >= RAFT_TERM_MAX || m->log_term >= RAFT_TERM_MAX)
+        return refuse(why, "term at or above RAFT_TERM_MAX");
+    if (!term_ok(r, m->term))
+        return refuse(why, "term too far above ours (max_term_jump)");
+    if (m->index > RAFT_INDEX_MAX || m->commit > RAFT_INDEX_MAX ||
+        m->reject_hint > RAFT_INDEX_MAX)
+        return refuse(why, "index above RAFT_INDEX_MAX");
+    if ((m->type == RAFT_MSG_SNAPSHOT) != (m->snapshot != NULL))
+        return refuse(why, "snapshot metadata missing or misplaced");
+    if (m->snapshot && !snapshot_meta_ok(m))
+        return refuse(why, "snapshot metadata inconsistent");
+    if (m->n_entries && (m->type != RAFT_MSG_APPEND || !m->entries))
+        return refuse(why, "entries outside an append");
+    if (m->type == RAFT_MSG_APPEND && m->log_term > m->term)
+        return refuse(why, "prev term above the message's term");
+    if (m->type == RAFT_MSG_APPEND_RESP && m->reject &&
+        m->reject_hint > m->index)
+        return refuse(why, "rejection hint above the rejected index");
+    return entries_check(m, why);
 }
 
 static int is_vote_request(const raft_msg *m)
@@ -338,7 +390,7 @@ int raft_step(raft *r, const raft_msg *m)
 {
     if (r->broken)
         return RAFT_ERR_NOMEM;
-    if (check_msg(r, m) != RAFT_OK)
+    if (raft_msg_check(r, m, NULL) != RAFT_OK)
         return RAFT_ERR_INVALID;
     r->step_err = RAFT_OK;
     if (m->term > r->term) {
@@ -356,7 +408,7 @@ int raft_observe_term(raft *r, raft_term term)
 {
     if (r->broken)
         return RAFT_ERR_NOMEM;
-    if (term > RAFT_TERM_MAX)
+    if (!term_ok(r, term))
         return RAFT_ERR_INVALID;
     if (term > r->term)
         raft_become_follower(r, term, 0);

@@ -83,11 +83,20 @@ typedef uint64_t raft_id;    /* a server's id; 0 means none */
 typedef uint64_t raft_index; /* log index; the first entry is 1 */
 typedef uint64_t raft_term;
 
-/* The highest term a node accepts. One election a millisecond would take
- * 146 million years to get here: a term above it is forged or corrupt.
+/* Terms lie below this. One election a millisecond would take 146
+ * million years to get here: a term at or above it is forged or corrupt.
  * Messages that carry one are refused (RAFT_ERR_INVALID), a hardstate
- * holding one does not start, and no term ever wraps around to 0. */
+ * holding one does not start, a node at RAFT_TERM_MAX - 1 does not
+ * campaign (not even a pre-vote, whose term is ours + 1), so no term ever
+ * reaches it or wraps around to 0. */
 #define RAFT_TERM_MAX ((raft_term)1 << 62)
+/* Indexes in messages (prev, commit, hints, entries, snapshots) above this
+ * are refused: every "+ 1" and "+ n_entries" stays far from wrapping. */
+#define RAFT_INDEX_MAX ((raft_index)1 << 62)
+/* An append carries at most this many entries (the leader cuts its
+ * batches there; more is refused): empty entries weigh nothing against
+ * max_msg_bytes, so bytes alone do not bound the count. */
+#define RAFT_MAX_APPEND_ENTRIES 65536
 typedef struct raft raft;
 
 /* Result codes. */
@@ -321,11 +330,20 @@ typedef struct raft_options {
                                     RAFT_ERR_BUSY above this; 0: no limit */
     uint64_t seed;               /* seeds election timeouts; give each node
                                     its own (e.g. id ^ boot time) */
+    raft_term max_term_jump;     /* a message whose term is more than this
+                                    above ours is refused (RAFT_ERR_INVALID):
+                                    a forged or corrupt term must not be
+                                    persisted. With pre_vote a term rises
+                                    only by elections a quorum agreed to, so
+                                    members stay close; without it a cut-off
+                                    node gains one per election timeout
+                                    (2^20 of them: about 3 days at 100 ms
+                                    per timeout). 0: no bound */
 } raft_options;
 
 /* Defaults: election 10 ticks, heartbeat 1, pre_vote and check_quorum on,
  * 1 MiB per message, 256 messages and 8 MiB in flight, 4 MiB per apply
- * batch, 64 MiB uncommitted; seed = id. */
+ * batch, 64 MiB uncommitted; seed = id; max_term_jump 2^20. */
 void raft_options_init(raft_options *o, raft_id id);
 
 /* What a node starts from: nothing (a new node), or what it persisted. */
@@ -366,13 +384,31 @@ void raft_free(raft *r);
 int raft_tick(raft *r);
 
 /* A message from a peer. Messages with a stale term are answered or
- * dropped as Raft says. RAFT_ERR_INVALID for a malformed message (unknown
- * type, not addressed to this node, entries not following index) and for
- * one that contradicts committed entries (a bug or corruption somewhere:
- * log it loudly; the node ignored the message). The library never asks
- * where a message came from: the glue accepts only configured members on
- * the peer port. */
+ * dropped as Raft says. RAFT_ERR_INVALID, with nothing changed, for a
+ * message that cannot be right (raft_msg_check), and for one that
+ * contradicts committed entries (a bug or corruption somewhere: log it
+ * loudly; the node ignored the message). The library never asks where a
+ * message came from: the glue accepts only configured members on the peer
+ * port. */
 int raft_step(raft *r, const raft_msg *m);
+
+/*
+ * Would raft_step refuse m as impossible? RAFT_OK, or RAFT_ERR_INVALID
+ * with a static reason in *why (may be NULL). Refused: an unknown type; a
+ * sender of 0 or this node, or another addressee; a term, log term or
+ * snapshot term at or above RAFT_TERM_MAX, or a term more than
+ * max_term_jump above ours; an index, commit or hint above RAFT_INDEX_MAX;
+ * entries outside an append, more than RAFT_MAX_APPEND_ENTRIES, an entry
+ * type unknown, indexes that do not follow index one by one, entry terms
+ * below log_term (or 0), decreasing, or above the message's term; an
+ * append whose log_term is above its term; a rejection whose hint lies
+ * above the rejected index; snapshot metadata on another type, or with
+ * index 0, term 0 or above the message's term, or a configuration of no
+ * servers, too many, or one with id 0 or an unknown role. (A commit above
+ * index + n_entries is normal: the leader sends its own commit and the
+ * follower caps it at what it verified.)
+ */
+int raft_msg_check(const raft *r, const raft_msg *m, const char **why);
 
 /* Leader: append a command. Takes a reference on data (NULL: an empty
  * entry). On RAFT_OK, *index and *term (either pointer may be NULL) say
@@ -422,7 +458,8 @@ int raft_campaign(raft *r);
  * repairing its log before it starts Raft: core/node_repair.c). A newer
  * term makes this node a follower in it, as any Raft message of that term
  * would; the next election then reaches a term that member accepts.
- * RAFT_ERR_INVALID above RAFT_TERM_MAX. */
+ * RAFT_ERR_INVALID at or above RAFT_TERM_MAX or more than max_term_jump
+ * above ours (nothing changes). */
 int raft_observe_term(raft *r, raft_term term);
 
 /* Leader's glue: the snapshot stream to `to` ended (ok = 1: all of it was

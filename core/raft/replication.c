@@ -74,7 +74,8 @@ static size_t batch_len(const raft *r, raft_index from, size_t *bytes)
     size_t n = 0, sum = 0;
     for (raft_index i = from; i <= last; i++) {
         size_t b = raft_entry_bytes(raft_log_get(&r->log, i));
-        if (n && r->opt.max_msg_bytes && sum + b > r->opt.max_msg_bytes)
+        if (n && ((r->opt.max_msg_bytes && sum + b > r->opt.max_msg_bytes) ||
+                  n == RAFT_MAX_APPEND_ENTRIES))
             break;
         sum += b;
         n++;
@@ -308,6 +309,10 @@ void raft_note_truncation(raft *r, raft_index from)
 int raft_store_entries(raft *r, const raft_entry *e, size_t n)
 {
     int conf = 0, cut = 0;
+    /* raft_msg_check let only consecutive entries of sane terms in */
+    for (size_t k = 1; k < n; k++)
+        LMS_ASSERT(e[k].index == e[k - 1].index + 1 &&
+                   e[k].term >= e[k - 1].term && e[k].term <= r->term);
     raft_index last = raft_log_last(&r->log);
     size_t i = 0;
     for (; i < n; i++) {

@@ -291,7 +291,10 @@ static void raft_mistakes_are_errors(void **state)
                  "3: raft.elections: unknown key (expected one of: tick, "
                  "election_ticks, heartbeat_ticks, snapshot_entries, "
                  "snapshot_bytes, keep_entries, segment_bytes, "
-                 "snapshot_rate)");
+                 "snapshot_rate, max_term_jump)");
+    expect_error(VALID "raft: { max_term_jump: 0 }\n",
+                 "3: raft.max_term_jump: 0 is out of range (expected 1 to "
+                 "2^61)");
     expect_error(VALID "raft: { snapshot_entries: 0 }\n",
                  "3: raft.snapshot_entries: 0 is out of range (expected 1 to "
                  "100000000)");
