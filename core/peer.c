@@ -8,7 +8,13 @@
  *              has lived a second) before the next attempt, and messages
  *              for it are dropped meanwhile. The first frame is our hello.
  *   peer_in    inbound, accepted on listen.peer: we only read. Until its
- *              hello arrives (within 10 s) nothing else is accepted.
+ *              hello arrives (within 5 s) nothing else is accepted, and a
+ *              frame over PREHELLO_MAX_FRAME closes it: a stranger's
+ *              header reserves no memory. Connections without a hello
+ *              have their own MAX_STRANGERS slots; when they are full the
+ *              oldest goes, so strangers cannot lock members out (a
+ *              member's own connection is a stranger until its hello, a
+ *              few milliseconds).
  *
  * Frames are cut as on the client port (net.c): read the 4-byte length,
  * set the read watermark to the whole frame, decode once it is in.
@@ -41,8 +47,11 @@
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 500
 #define STABLE_CONN_MS 1000 /* a connection that lived this long resets the backoff */
-#define HELLO_TIMEOUT_S 10
-#define MAX_INBOUND 64
+#define HELLO_TIMEOUT_S 5
+#define MAX_INBOUND 64       /* members' connections and strangers' */
+#define MAX_STRANGERS 16     /* of which without a hello (yet) */
+#define PREHELLO_MAX_FRAME 4096 /* a hello is tiny; a stray client's
+                                   request that is larger is not answered */
 #define READ_GULP ((size_t)1 << 20)
 #define BIG_FRAME ((size_t)256 << 10) /* read into one buffer from here on */
 
@@ -89,6 +98,7 @@ struct peer_net {
     peer_link *links;
     peer_in *ins;
     unsigned n_ins;
+    unsigned n_strangers; /* of n_ins: no hello yet */
 };
 
 static void release_blob(const void *data, size_t len, void *arg)
@@ -317,6 +327,8 @@ static void in_free(peer_in *in)
     if (in->next)
         in->next->prev = in->prev;
     p->n_ins--;
+    if (!in->from)
+        p->n_strangers--;
     free(in);
 }
 
@@ -364,6 +376,7 @@ static void handle_hello(peer_in *in, const Lms__PeerMessage *msg)
             in_close(o);
     }
     in->from = h->from;
+    p->n_strangers--;
     bufferevent_set_timeouts(in->bev, NULL, NULL);
     /* it is back: our link to it need not wait out its backoff */
     peer_link *l = find_link(p, h->from);
@@ -563,6 +576,13 @@ static void in_read(struct bufferevent *bev, void *arg)
             break;
         evbuffer_copyout(buf, hdr, 4);
         uint32_t len = frame_len_get(hdr);
+        if (!in->from && len > PREHELLO_MAX_FRAME) {
+            log_warn("peer port: %s announced a first frame of %u bytes "
+                     "(a hello is at most %d); closing", in->addr, len,
+                     PREHELLO_MAX_FRAME);
+            in_close(in);
+            break;
+        }
         if (len > p->o.max_frame_bytes) {
             log_warn("peer port: %s sent a frame of %u bytes (limit %u); "
                      "closing", in->addr, len, p->o.max_frame_bytes);
@@ -609,6 +629,21 @@ static void in_event(struct bufferevent *bev, short what, void *arg)
         in_close(in);
 }
 
+/* The stranger slots are full: the oldest connection without a hello
+ * makes room for the new one (new connections go to the list's head). */
+static void close_oldest_stranger(peer_net *p, const char *newcomer)
+{
+    peer_in *oldest = NULL;
+    for (peer_in *in = p->ins; in; in = in->next)
+        if (!in->from && !in->dead)
+            oldest = in;
+    if (!oldest)
+        return;
+    log_warn("peer port: %u connections without a hello; closing the oldest "
+             "(%s) for %s", p->n_strangers, oldest->addr, newcomer);
+    in_close(oldest);
+}
+
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg)
 {
@@ -617,6 +652,8 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
     (void)salen;
     char addr[64];
     frame_format_addr(sa, addr, sizeof addr);
+    if (p->n_strangers >= MAX_STRANGERS)
+        close_oldest_stranger(p, addr);
     if (p->n_ins >= MAX_INBOUND) {
         log_warn("peer port: refused %s: %u connections open", addr, p->n_ins);
         evutil_closesocket(fd);
@@ -640,6 +677,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
         p->ins->prev = in;
     p->ins = in;
     p->n_ins++;
+    p->n_strangers++;
     struct timeval hello = {HELLO_TIMEOUT_S, 0};
     bufferevent_set_timeouts(bev, &hello, NULL);
     bufferevent_setcb(bev, in_read, in_write, in_event, in);

@@ -38,6 +38,7 @@ void raft_become_follower(raft *r, raft_term term, raft_id leader)
     if (term != r->term) {
         r->term = term;
         r->vote = 0;
+        r->term_at = r->now;
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
@@ -137,6 +138,7 @@ void raft_start_election(raft *r, int pre_vote, int transfer)
         r->role = RAFT_PRECANDIDATE;
     } else {
         r->term++;
+        r->term_at = r->now;
         r->vote = r->opt.id;
         r->role = RAFT_CANDIDATE;
     }

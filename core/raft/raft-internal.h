@@ -144,6 +144,7 @@ struct raft {
     uint8_t cfg_changed;
 
     uint64_t now;                   /* ticks since start */
+    uint64_t term_at;               /* now when the term last changed */
     unsigned election_elapsed, heartbeat_elapsed, timeout;
     unsigned transfer_elapsed;
 

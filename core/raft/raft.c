@@ -231,11 +231,20 @@ static int refuse(const char **why, const char *reason)
     return RAFT_ERR_INVALID;
 }
 
+/* Below RAFT_TERM_MAX, and at most max_term_jump above ours plus one
+ * for every tick our term has stood still. The credit keeps a node that
+ * a forger pushed far ahead from being shut out for good: the others
+ * accept its term once they have waited for it, while an attacker can
+ * still raise terms by only about max_term_jump per tick. */
 static int term_ok(const raft *r, raft_term term)
 {
-    return term < RAFT_TERM_MAX &&
-           (!r->opt.max_term_jump || term <= r->term ||
-            term - r->term <= r->opt.max_term_jump);
+    if (term >= RAFT_TERM_MAX)
+        return 0;
+    if (!r->opt.max_term_jump || term <= r->term)
+        return 1;
+    uint64_t credit = r->opt.max_term_jump + (r->now - r->term_at);
+    return credit < r->opt.max_term_jump /* wrapped: no bound left */ ||
+           term - r->term <= credit;
 }
 
 static int snapshot_meta_ok(const raft_msg *m)

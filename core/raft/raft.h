@@ -331,14 +331,17 @@ typedef struct raft_options {
     uint64_t seed;               /* seeds election timeouts; give each node
                                     its own (e.g. id ^ boot time) */
     raft_term max_term_jump;     /* a message whose term is more than this
-                                    above ours is refused (RAFT_ERR_INVALID):
-                                    a forged or corrupt term must not be
-                                    persisted. With pre_vote a term rises
-                                    only by elections a quorum agreed to, so
-                                    members stay close; without it a cut-off
-                                    node gains one per election timeout
-                                    (2^20 of them: about 3 days at 100 ms
-                                    per timeout). 0: no bound */
+                                    above ours, plus one per tick since our
+                                    term last changed, is refused
+                                    (RAFT_ERR_INVALID): a forged or corrupt
+                                    term must not be persisted. With
+                                    pre_vote a term rises only by elections
+                                    a quorum agreed to, so members stay
+                                    close; without it a cut-off node gains
+                                    one per election timeout, less than the
+                                    tick credit. A node a forger pushed
+                                    further ahead is heard again once the
+                                    others' credit has grown. 0: no bound */
 } raft_options;
 
 /* Defaults: election 10 ticks, heartbeat 1, pre_vote and check_quorum on,
@@ -396,8 +399,8 @@ int raft_step(raft *r, const raft_msg *m);
  * Would raft_step refuse m as impossible? RAFT_OK, or RAFT_ERR_INVALID
  * with a static reason in *why (may be NULL). Refused: an unknown type; a
  * sender of 0 or this node, or another addressee; a term, log term or
- * snapshot term at or above RAFT_TERM_MAX, or a term more than
- * max_term_jump above ours; an index, commit or hint above RAFT_INDEX_MAX;
+ * snapshot term at or above RAFT_TERM_MAX, or a term too far above ours
+ * (raft_options.max_term_jump); an index, commit or hint above RAFT_INDEX_MAX;
  * entries outside an append, more than RAFT_MAX_APPEND_ENTRIES, an entry
  * type unknown, indexes that do not follow index one by one, entry terms
  * below log_term (or 0), decreasing, or above the message's term; an

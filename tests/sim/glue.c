@@ -369,6 +369,8 @@ static void node_options(sim *s, sim_node *n, raft_options *o)
     o->max_uncommitted_bytes = sim_chance(s, 0.8) ? 0 : 4096;
     o->check_quorum = (uint8_t)s->check_quorum;
     o->seed = sim_rnd(s);
+    if (s->cfg.byzantine)
+        o->max_term_jump = BYZ_TERM_JUMP;
 }
 
 /* lmsd's restart rule for the WAL next to its newest snapshot file

@@ -25,7 +25,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: raft-sim [--nodes 3|5] [--seeds A-B | --seeds A,B,.. | --seed S] "
                     "[--chaos MS] [--heal MS] [--old-install-order] "
-                    "[--old-repair] [--no-repair] [--no-floor] [--keep-going] "
+                    "[--old-repair] [--no-repair] [--no-floor] [--byzantine] [--keep-going] "
                     "[-v]\n");
     exit(2);
 }
@@ -94,6 +94,8 @@ static void parse_args(int argc, char **argv, args *a)
             a->cfg.no_repair = 1;
         else if (!strcmp(o, "--no-floor"))
             a->cfg.no_floor = 1;
+        else if (!strcmp(o, "--byzantine"))
+            a->cfg.byzantine = 1;
         else if (!strcmp(o, "--keep-going"))
             a->keep_going = 1;
         else if (!v)
@@ -124,12 +126,13 @@ static int run_seed(sim_config *cfg, uint64_t seed, sim_stats *st)
     cfg->seed = seed;
     if (!sim_run(cfg, st, why, sizeof why))
         return 0;
-    printf("FAIL %s\nreplay: raft-sim --nodes %d --seed %" PRIu64 "%s%s%s%s%s"
+    printf("FAIL %s\nreplay: raft-sim --nodes %d --seed %" PRIu64 "%s%s%s%s%s%s"
            " -v\n", why, cfg->nodes, seed, replay_times(cfg),
            cfg->old_install_order ? " --old-install-order" : "",
            cfg->old_repair ? " --old-repair" : "",
            cfg->no_repair ? " --no-repair" : "",
-           cfg->no_floor ? " --no-floor" : "");
+           cfg->no_floor ? " --no-floor" : "",
+           cfg->byzantine ? " --byzantine" : "");
     fflush(stdout);
     return 1;
 }
@@ -145,13 +148,17 @@ static void print_stats(const sim_stats *st, uint64_t seeds, int nodes,
            " histories too large to check, %" PRIu64 " log tails dropped "
            "next to a snapshot at restart, %" PRIu64 " disks lost synced "
            "entries, %" PRIu64 " log repairs begun (%" PRIu64 " done, %" PRIu64
-           " started over, %" PRIu64 " snapshots installed)\n",
+           " started over, %" PRIu64 " snapshots installed)",
            seeds, nodes, secs, st->events, st->msgs, st->commits,
            st->elections, st->crashes, st->snapshots_sent, st->installs,
            st->transfers, st->conf_changes, st->ops_ok, st->reads_ok,
            st->ops_unknown, st->lin_giveups, st->tails_dropped,
            st->disk_losses, st->repairs, st->repairs_done,
            st->repair_restarts, st->repair_snapshots);
+    if (st->forged)
+        printf(", %" PRIu64 " messages forged (%" PRIu64 " impossible ones "
+               "refused)", st->forged, st->forged_refused);
+    printf("\n");
 }
 
 int main(int argc, char **argv)

@@ -174,6 +174,7 @@ static void on_event(sim *s, event *e)
         if (n)
             repair_event(s, n, e);
         break;
+    case EV_FORGE: byz_forge(s); break;
     }
 }
 
@@ -213,6 +214,8 @@ static void setup(sim *s)
         client_next(s, c, 200000 + sim_below(s, 100000));
     sim_event(s, 100000 + sim_below(s, 200000), EV_FAULT, 0);
     sim_event(s, s->cfg.chaos_us, EV_END_CHAOS, 0);
+    if (s->cfg.byzantine)
+        sim_event(s, 50000, EV_FORGE, 0);
     sim_event(s, s->cfg.chaos_us + s->cfg.heal_us / 2, EV_STOP_CLIENTS, 0);
 }
 
@@ -296,6 +299,7 @@ int sim_run(const sim_config *cfg, sim_stats *st, char *why, size_t why_len)
     s->st = st;
     s->rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 1;
     s->disk_rng = cfg->seed * 0xc2b2ae3d27d4eb4fULL + 7;
+    s->byz_rng = cfg->seed * 0xd6e8feb86659fd93ULL + 11;
     s->why = why;
     s->why_len = why_len;
     s->ck = check_new();
@@ -309,6 +313,8 @@ int sim_run(const sim_config *cfg, sim_stats *st, char *why, size_t why_len)
         ev_free(e);
         check_all(s);
     }
+    if (!s->failed && cfg->byzantine)
+        byz_check_terms(s);
     if (!s->failed)
         check_converged(s);
     if (!s->failed)

@@ -179,6 +179,8 @@ typedef struct sim_config {
      * deposed leader of an older term, as main did before the simulator
      * found it */
     int no_floor;
+    /* forge messages into nodes' inputs during the chaos (byzantine.c) */
+    int byzantine;
     sim_time chaos_us;  /* faults and clients */
     sim_time heal_us;   /* no faults: everything must converge */
 } sim_config;
@@ -190,7 +192,8 @@ typedef struct sim_stats {
         tails_dropped, /* restarts that dropped a WAL tail past the snapshot */
         disk_losses,   /* crashes that lost synced entries */
         repairs,       /* log repairs begun (a restart during one: again) */
-        repairs_done, repair_restarts, repair_snapshots;
+        repairs_done, repair_restarts, repair_snapshots,
+        forged, forged_refused; /* --byzantine */
 } sim_stats;
 
 /* Run one seed. 0 on success; otherwise the violated property is in
@@ -206,6 +209,7 @@ enum {
     EV_TICK, EV_DELIVER, EV_FSYNC, EV_CLIENT, EV_FAULT, EV_RESTART, EV_HEAL,
     EV_SNAP_REPORT, EV_END_CHAOS, EV_STOP_CLIENTS, EV_CRASH,
     EV_FETCH, EV_FETCH_REPLY, EV_REPAIR_SNAP, EV_REPAIR_TICK, /* repair.c */
+    EV_FORGE, /* byzantine.c */
 };
 
 typedef struct event {
@@ -255,6 +259,8 @@ struct sim {
     /* membership driver */
     raft_id spare, victim;
     checker *ck;
+    uint64_t byz_rng;   /* --byzantine: the forger's own stream */
+    uint64_t byz_jumps; /* forged terms accepted at max_term_jump */
     int failed;
     char *why;
     size_t why_len;
@@ -287,6 +293,12 @@ void slog_copy(slog *dst, const slog *src);
 int disk_has(const disk *d, raft_index i, raft_term term);
 void op_to_disk(disk *d, const disk_op *op);
 void op_free(disk_op *op);
+
+/* byzantine.c: --byzantine; nodes' max_term_jump in that mode (small, so
+ * that the checkers' per-term tables stay small) */
+#define BYZ_TERM_JUMP 50
+void byz_forge(sim *s);
+void byz_check_terms(sim *s);
 
 /* glue.c: each node's lmsd role */
 sim_node *sim_node_of(sim *s, raft_id id);

@@ -207,6 +207,180 @@ static void impossible_terms_are_refused(void **state)
     fx_free(f);
 }
 
+/* Each kind of impossible message is refused (raft_msg_check names why),
+ * changes neither term nor vote, and the cluster goes on. Built from a
+ * valid append of node 1's at node 2, one field broken at a time. */
+typedef struct bad_case {
+    const char *what;
+    void (*spoil)(raft_msg *m, raft_entry *e, raft_snapshot_meta *s);
+} bad_case;
+
+static void sp_term_max(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->term = RAFT_TERM_MAX; }
+static void sp_term_jump(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->term += ((raft_term)1 << 20) + 100000;
+  m->type = RAFT_MSG_PREVOTE; m->n_entries = 0; m->entries = NULL; }
+static void sp_log_term_max(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->type = RAFT_MSG_VOTE; m->n_entries = 0;
+  m->entries = NULL; m->log_term = UINT64_MAX; }
+static void sp_index(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->n_entries = 0; m->entries = NULL;
+  m->index = UINT64_MAX - 1; }
+static void sp_commit(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->type = RAFT_MSG_HEARTBEAT; m->n_entries = 0;
+  m->entries = NULL; m->commit = RAFT_INDEX_MAX + 1; }
+static void sp_gap(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)m; (void)s; e[1].index += 1; }
+static void sp_entry_term_high(raft_msg *m, raft_entry *e,
+                               raft_snapshot_meta *s)
+{ (void)s; e[1].term = m->term + 1; }
+static void sp_entry_term_down(raft_msg *m, raft_entry *e,
+                               raft_snapshot_meta *s)
+{ (void)m; (void)s; e[0].term = m->term; e[1].term = m->term - 1; }
+static void sp_entry_term_zero(raft_msg *m, raft_entry *e,
+                               raft_snapshot_meta *s)
+{ (void)s; m->log_term = 0; e[0].term = 0; }
+static void sp_entry_type(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)m; (void)s; e[0].type = 7; }
+static void sp_count(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->n_entries = RAFT_MAX_APPEND_ENTRIES + 1; }
+static void sp_prev_term(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->n_entries = 0; m->entries = NULL;
+  m->log_term = m->term + 1; }
+static void sp_hint(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->type = RAFT_MSG_APPEND_RESP; m->n_entries = 0;
+  m->entries = NULL; m->reject = 1; m->index = 3; m->reject_hint = 9; }
+static void sp_snap(raft_msg *m, raft_snapshot_meta *s)
+{ m->type = RAFT_MSG_SNAPSHOT; m->n_entries = 0; m->entries = NULL;
+  m->snapshot = s; s->index = 5; s->term = m->term; s->config.n = 1;
+  s->config.servers[0].id = 1; }
+static void sp_snap_term(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; sp_snap(m, s); s->term = m->term + 1; }
+static void sp_snap_index(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; sp_snap(m, s); s->index = 0; }
+static void sp_snap_config(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; sp_snap(m, s); s->config.n = 0; }
+static void sp_snap_misplaced(raft_msg *m, raft_entry *e,
+                              raft_snapshot_meta *s)
+{ (void)e; sp_snap(m, s); m->type = RAFT_MSG_HEARTBEAT; }
+static void sp_self(raft_msg *m, raft_entry *e, raft_snapshot_meta *s)
+{ (void)e; (void)s; m->from = 2; }
+
+static void impossible_messages_are_refused(void **state)
+{
+    (void)state;
+    static const bad_case cases[] = {
+        {"term 2^62", sp_term_max},
+        {"a term 2^20 + 100000 above ours", sp_term_jump},
+        {"a log term 2^64-1", sp_log_term_max},
+        {"prev index 2^64-2", sp_index},
+        {"commit above 2^62", sp_commit},
+        {"entry indexes with a gap", sp_gap},
+        {"an entry term above the message's", sp_entry_term_high},
+        {"entry terms decreasing", sp_entry_term_down},
+        {"an entry of term 0", sp_entry_term_zero},
+        {"an unknown entry type", sp_entry_type},
+        {"more than RAFT_MAX_APPEND_ENTRIES entries", sp_count},
+        {"a prev term above the message's", sp_prev_term},
+        {"a hint above the rejected index", sp_hint},
+        {"a snapshot of a later term", sp_snap_term},
+        {"a snapshot at index 0", sp_snap_index},
+        {"a snapshot with no servers", sp_snap_config},
+        {"snapshot metadata on a heartbeat", sp_snap_misplaced},
+        {"a message from the node itself", sp_self},
+    };
+    fx *f = fx_new(3, NULL);
+    elect(f, 1);
+    propose_n(f, 1, 2, "before");
+    fx_tick_all(f, 3);
+    raft *r2 = R(f, 2);
+    raft_term t = raft_get_term(r2);
+    raft_index last = raft_get_last_index(r2), commit = raft_get_commit(r2);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        raft_entry e[2] = {{.index = last + 1, .term = t},
+                           {.index = last + 2, .term = t}};
+        raft_snapshot_meta snap = {0};
+        raft_msg m = {0};
+        m.type = RAFT_MSG_APPEND;
+        m.from = 1;
+        m.to = 2;
+        m.term = t;
+        m.index = last;
+        raft_term_at(r2, last, &m.log_term);
+        m.commit = commit;
+        m.n_entries = 2;
+        m.entries = e;
+        cases[i].spoil(&m, e, &snap);
+        const char *why = NULL;
+        int rc = raft_msg_check(r2, &m, &why);
+        EXPECT(rc == RAFT_ERR_INVALID && why, "%s: refused by the check, "
+               "got %s", cases[i].what, raft_strerror(rc));
+        rc = raft_step(r2, &m);
+        EXPECT(rc == RAFT_ERR_INVALID, "%s: refused by raft_step, got %s",
+               cases[i].what, raft_strerror(rc));
+        raft_status st;
+        raft_status_get(r2, &st);
+        EXPECT(st.term == t && st.vote == 1 && st.last_index == last &&
+               st.commit == commit, "%s: term, vote, log and commit as "
+               "they were (term %llu, vote %llu, last %llu, commit %llu)",
+               cases[i].what, (ull)st.term, (ull)st.vote, (ull)st.last_index,
+               (ull)st.commit);
+    }
+    /* the valid original is accepted: the table spoils only what it says */
+    raft_entry e = {.index = last + 1, .term = t};
+    raft_msg ok = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = t,
+                   .index = last, .commit = commit, .n_entries = 1,
+                   .entries = &e};
+    raft_term_at(r2, last, &ok.log_term);
+    EXPECT(raft_msg_check(r2, &ok, NULL) == RAFT_OK, "the unspoiled append "
+           "passes the check");
+    /* a commit beyond prev + n_entries is normal: capped, not refused */
+    ok.n_entries = 0;
+    ok.entries = NULL;
+    ok.commit = last + 1000;
+    EXPECT(raft_msg_check(r2, &ok, NULL) == RAFT_OK, "a leader's commit "
+           "ahead of what it sends passes");
+    fx_process(f, 2);
+    propose_n(f, 1, 3, "after");
+    fx_tick_all(f, 3);
+    same_state(f, 1, 2);
+    EXPECT(state_has(fx_node_of(f, 2), "after2"), "node 2 still follows");
+    fx_free(f);
+}
+
+/* A node at term 2^62 - 1 has no term to campaign in: not even a pre-vote
+ * (its term + 1 is RAFT_TERM_MAX, which every node refuses). It stays a
+ * follower instead of sending what no one accepts. */
+static void last_term_does_not_campaign(void **state)
+{
+    (void)state;
+    fx *f = fx_new(3, NULL);
+    raft_options o = fx_node_of(f, 2)->opts;
+    raft_restore rs = {0};
+    rs.hs.term = RAFT_TERM_MAX - 1;
+    rs.bootstrap = &f->boot;
+    raft *r = NULL;
+    int rc = raft_new(&o, &rs, &r);
+    EXPECT(rc == RAFT_OK, "a hardstate of term 2^62-1 starts, got %s",
+           raft_strerror(rc));
+    raft_campaign(r);
+    for (int i = 0; i < 50; i++)
+        raft_tick(r);
+    EXPECT(raft_get_role(r) == RAFT_FOLLOWER &&
+           raft_get_term(r) == RAFT_TERM_MAX - 1, "still a follower in term "
+           "2^62-1, got role %d term %llu", (int)raft_get_role(r),
+           (ull)raft_get_term(r));
+    rs.hs.term = RAFT_TERM_MAX;
+    raft *r2 = NULL;
+    rc = raft_new(&o, &rs, &r2);
+    EXPECT(rc == RAFT_ERR_INVALID && !r2, "a hardstate of term 2^62 does not "
+           "start, got %s", raft_strerror(rc));
+    EXPECT(raft_observe_term(r, RAFT_TERM_MAX) == RAFT_ERR_INVALID,
+           "observing term 2^62 is refused");
+    raft_free(r);
+    fx_free(f);
+}
+
 /* ---- replication -------------------------------------------------------- */
 
 static int count_rejects(fx *f, raft_msg *m, void *arg)
@@ -856,6 +1030,8 @@ int main(void)
         cmocka_unit_test(checkquorum_leader_steps_down_when_cut_off),
         cmocka_unit_test(followers_with_a_live_leader_ignore_vote_requests),
         cmocka_unit_test(impossible_terms_are_refused),
+        cmocka_unit_test(impossible_messages_are_refused),
+        cmocka_unit_test(last_term_does_not_campaign),
         cmocka_unit_test(conflicting_log_is_repaired_with_few_rejections),
         cmocka_unit_test(figure8_old_term_entry_on_a_majority_does_not_commit),
         cmocka_unit_test(follower_commits_only_what_matches_the_leader),

@@ -17,7 +17,12 @@
 #include "peer.h"
 #include "peer_codec.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +358,71 @@ static void strangers_are_refused(void **state)
     event_base_free(base);
 }
 
+/* A raw connection to t's peer port (blocking). */
+static int raw_connect(const tnode *t)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)peer_port(t->p))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Run the loop until fd is closed by the other end (or 3 s pass). */
+static int closed_by_peer(struct event_base *base, int fd)
+{
+    for (int i = 0; i < 3000; i++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        char c;
+        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            return 1;
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+    return 0;
+}
+
+/* Before its hello a connection may announce at most a small frame: a
+ * 60 MiB header closes it at once (nothing is reserved for it). Strangers
+ * that never say hello hold only their own slots: with 70 of them
+ * connected, the oldest are closed as new ones come, and a member still
+ * connects and is heard (70 strangers filled all 64 slots before). */
+static void strangers_cannot_lock_members_out(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    tnode a, b;
+    start(base, &a, 1, "c1", 1);
+    start(base, &b, 2, "c1", 0);
+    member(&a, 2, NULL);
+    member(&b, 1, &a);
+    int big = raw_connect(&a);
+    uint8_t hdr[4] = {0x03, 0xc0, 0x00, 0x00}; /* 60 MiB */
+    assert_int_equal(send(big, hdr, 4, 0), 4);
+    assert_true(closed_by_peer(base, big));
+    close(big);
+
+    int fds[70];
+    for (int i = 0; i < 70; i++) {
+        fds[i] = raw_connect(&a);
+        for (int k = 0; k < 5; k++)
+            event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    assert_true(closed_by_peer(base, fds[0])); /* the oldest went */
+    raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .from = 2, .to = 1, .term = 1};
+    assert_int_equal(peer_send_raft(b.p, &m), 0);
+    run_until(base, &a.got, 1);
+    assert_int_equal(a.last.from, 2);
+    for (int i = 0; i < 70; i++)
+        close(fds[i]);
+    peer_free(a.p);
+    peer_free(b.p);
+    event_base_free(base);
+}
+
 /* Nobody listens at the member's address: the first message fails the
  * link, later ones are dropped at once while it waits to retry. */
 static void dead_peer_drops(void **state)
@@ -407,6 +477,7 @@ int main(void)
         cmocka_unit_test(codec_refuses_bad_messages),
         cmocka_unit_test(members_talk),
         cmocka_unit_test(strangers_are_refused),
+        cmocka_unit_test(strangers_cannot_lock_members_out),
         cmocka_unit_test(dead_peer_drops),
         cmocka_unit_test(backed_up_peer_drops),
     };
