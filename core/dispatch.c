@@ -264,6 +264,10 @@ static void finish(req *r)
         r->resp.body_case = LMS__RESPONSE__BODY_EMPTY;
         r->resp.empty = e;
     }
+    /* a login that succeeded vouches for its connection as a valid token
+     * does (net.h: conn_set_authenticated, marked in req_free) */
+    if (r->h->body == LMS__REQUEST__BODY_LOGIN && r->resp.status == LMS__STATUS__OK)
+        r->authenticated = 1;
     r->out = pack_response(&r->resp);
 }
 

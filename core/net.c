@@ -399,6 +399,21 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     conn_close_now(c);
 }
 
+static void conn_set_addr(conn *c, const struct sockaddr *sa)
+{
+    frame_format_addr(sa, c->peer, sizeof c->peer);
+    if (sa->sa_family == AF_INET) {
+        c->family = AF_INET;
+        memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        c->family = AF_INET6;
+        memcpy(c->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    }
+}
+
+static void conn_refuse(conn *c, int per_ip, uint32_t limit);
+static void conn_start(conn *c);
+
 /* Has one address max_connections_per_ip open already (c not counted)? */
 static int too_many_from(const net *n, const conn *c)
 {
@@ -439,14 +454,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     c->timer = timer;
     c->refs = 1;
     c->open = 1;
-    frame_format_addr(sa, c->peer, sizeof c->peer);
-    if (sa->sa_family == AF_INET) {
-        c->family = AF_INET;
-        memcpy(c->addr, &((struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        c->family = AF_INET6;
-        memcpy(c->addr, &((struct sockaddr_in6 *)sa)->sin6_addr, 16);
-    }
+    conn_set_addr(c, sa);
     c->next = n->conns;
     if (n->conns)
         n->conns->prev = c;
@@ -456,19 +464,29 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     if (n->nconns > n->opts.max_connections) {
         log_warn("client %s refused: %u connections open (limit %u)", c->peer,
                  n->nconns - 1, n->opts.max_connections);
-        bufferevent_enable(bev, EV_WRITE);
-        conn_close_after(c, n->cb.on_too_many(n->cb.arg, 0,
-                                              n->opts.max_connections));
-        return;
-    }
-    if (too_many_from(n, c)) {
+        conn_refuse(c, 0, n->opts.max_connections);
+    } else if (too_many_from(n, c)) {
         log_warn("client %s refused: %u connections open from its address",
                  c->peer, n->opts.max_connections_per_ip);
-        bufferevent_enable(bev, EV_WRITE);
-        conn_close_after(c, n->cb.on_too_many(n->cb.arg, 1,
-                                              n->opts.max_connections_per_ip));
-        return;
+        conn_refuse(c, 1, n->opts.max_connections_per_ip);
+    } else {
+        conn_start(c);
     }
+}
+
+/* Answer why c is refused, then close it. */
+static void conn_refuse(conn *c, int per_ip, uint32_t limit)
+{
+    net *n = c->owner;
+    bufferevent_enable(c->bev, EV_WRITE);
+    conn_close_after(c, n->cb.on_too_many(n->cb.arg, per_ip, limit));
+}
+
+/* Serve an accepted connection: output bound, write timeout, reading. */
+static void conn_start(conn *c)
+{
+    net *n = c->owner;
+    struct bufferevent *bev = c->bev;
     if (n->opts.max_output_bytes)
         bufferevent_setwatermark(bev, EV_WRITE, n->opts.max_output_bytes / 2, 0);
     if (n->opts.idle_ms > 0) {

@@ -93,11 +93,10 @@ class TestConnectionLimits(lmstest.E2ETestCase):
         with raw_from(self.node, "127.0.0.6") as c:
             self.assertTrue(c.is_closed(5.0), "a silent connection that never logged in")
         with raw_from(self.node, "127.0.0.6") as c:
-            tok = c.login(ADMIN, ADMIN_PW)
-            self.assertStatus(c.call({"token": tok, "whoami": {}}), "OK", "whoami")
+            tok = c.login(ADMIN, ADMIN_PW)  # a login authenticates its connection
             time.sleep(2.0)  # past preauth_idle_timeout, within idle_timeout
             self.assertStatus(c.call({"token": tok, "whoami": {}}), "OK",
-                              "an authenticated connection after 2s idle")
+                              "a logged-in connection after 2s idle")
 
 
 class TestMemory(lmstest.E2ETestCase):
