@@ -51,6 +51,7 @@ struct lms_client {
     int timeout_ms;
     bool progress;
     bool debug; /* LMS_CLIENT_DEBUG: trace every failed attempt on stderr */
+    bool authed; /* a request with a token was answered OK on fd */
 };
 
 static int64_t mono_ms(void)
@@ -275,6 +276,7 @@ static void disconnect(struct lms_client *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    c->authed = false;
 }
 
 
@@ -378,6 +380,7 @@ struct call {
     size_t len;
     uint64_t id;
     const struct lms_call_opts *opts;
+    const char *token;   /* the request's session token, "" for none */
     bool write;          /* the request changes state (it carries a seq) */
     unsigned partials;   /* partial Responses handed out */
     int redirects;
@@ -477,6 +480,50 @@ static int exchange(struct lms_client *c, struct call *k, Lms__Response **resp)
     return rc;
 }
 
+/*
+ * A frame longer than the server takes from a connection that has not
+ * authenticated (LMS_CLIENT_PREAUTH_FRAME): first show the token with a
+ * whoami. 1: go on with the request; 0: *resp is the answer (the token was
+ * refused, or the whoami was redirected: judged by the caller); -1: a
+ * lms_wire_rc failure, in *wire.
+ */
+static int authenticate_conn(struct lms_client *c, struct call *k, Lms__Response **resp,
+                             int *wire)
+{
+    if (c->authed || k->token[0] == '\0' || k->len - 4 <= LMS_CLIENT_PREAUTH_FRAME)
+        return 1;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__WhoamiRequest body = LMS__WHOAMI_REQUEST__INIT;
+    req.id = ++c->next_id;
+    req.token = (char *)k->token;
+    req.body_case = LMS__REQUEST__BODY_WHOAMI;
+    req.whoami = &body;
+    size_t len;
+    uint8_t *frame = lms_wire_pack_request(&req, &len);
+    if (frame == NULL) {
+        snprintf(k->why, sizeof k->why, "out of memory");
+        *wire = LMS_WIRE_BAD;
+        return -1;
+    }
+    int idle = c->timeout_ms;
+    int rc = lms_wire_send(c->fd, frame, len, idle, false, k->why, sizeof k->why);
+    free(frame);
+    if (rc == LMS_WIRE_OK)
+        rc = lms_wire_recv_response(c->fd, idle, false, resp, k->why, sizeof k->why);
+    if (rc != LMS_WIRE_OK) {
+        *wire = rc;
+        return -1;
+    }
+    if ((*resp)->status == LMS__STATUS__OK) {
+        lms__response__free_unpacked(*resp, NULL);
+        *resp = NULL;
+        c->authed = true;
+        return 1;
+    }
+    (*resp)->id = k->id; /* the request's answer: its token is no good */
+    return 0;
+}
+
 /* One try on servers[cur]: connect if needed, send, receive. */
 static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response **resp)
 {
@@ -490,7 +537,15 @@ static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response 
             return ATT_FAILED;
     }
     k->reached = true;
-    int rc = exchange(c, k, resp);
+    int rc = LMS_WIRE_OK;
+    int go = authenticate_conn(c, k, resp, &rc);
+    if (go < 0) {
+        /* lost before the request itself went out */
+        disconnect(c);
+        return rc == LMS_WIRE_BAD ? ATT_FATAL : ATT_FAILED;
+    }
+    if (go > 0)
+        rc = exchange(c, k, resp);
     if (rc != LMS_WIRE_OK) {
         disconnect(c);
         if (rc == LMS_WIRE_BAD)
@@ -512,6 +567,8 @@ static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response 
         disconnect(c);
         return ATT_FATAL;
     }
+    if ((*resp)->status == LMS__STATUS__OK && k->token[0] != '\0')
+        c->authed = true;
     enum attempt a = judge(c, k, *resp);
     if (a != ATT_DONE) {
         lms__response__free_unpacked(*resp, NULL);
@@ -561,7 +618,7 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
     *resp = NULL;
 
     struct call k = {.id = req->id, .opts = o, .write = write, .retry_since = -1,
-                     .backoff_ms = 50};
+                     .backoff_ms = 50, .token = req->token ? req->token : ""};
     uint8_t *frame = lms_wire_pack_request(req, &k.len);
     if (frame == NULL) {
         snprintf(err, errlen, "the request is too large to send");

@@ -31,6 +31,11 @@
 #define LMS_CLIENT_CONNECT_TIMEOUT_MS 2000
 /* NOT_LEADER hints followed per call before treating them as "no leader". */
 #define LMS_CLIENT_MAX_REDIRECTS 5
+/* lmsd accepts longer request frames only on a connection where a request
+ * has authenticated (limits.preauth_frame_bytes, at least 4 KiB): before
+ * sending a longer one on a fresh connection the client sends a whoami with
+ * the same token. */
+#define LMS_CLIENT_PREAUTH_FRAME 4096
 
 enum lms_client_rc {
     LMS_CLIENT_OK = 0,

@@ -894,12 +894,77 @@ static int read_sessions(lms_config *c, lms_err *err)
 #define TUTOR_DEADLINE_MIN_MS 1000LL
 #define TUTOR_DEADLINE_MAX_MS 3600000LL
 
+#define TIMEOUT_MIN_MS 100LL
+#define TIMEOUT_MAX_MS 86400000LL
+
+static int timeout_in_range(const config_node *sec, const char *key,
+                            int64_t ms, lms_err *err)
+{
+    if (ms < TIMEOUT_MIN_MS || ms > TIMEOUT_MAX_MS)
+        return value_error(sec, key, err,
+                           "%lld ms is out of range (expected 100ms to 24h)",
+                           (long long)ms);
+    return LMS_OK;
+}
+
+/* The limits that keep a client from holding the server's connections,
+ * memory and time without using them (net.h), each in range. */
+static int read_client_limits(lms_config *c, const config_node *sec,
+                              uint64_t frame, lms_err *err)
+{
+    long long per_ip = 64;
+    uint64_t preauth = 64u << 10, rate = 64u << 10, output = 64ull << 20;
+    int64_t frame_to = 10000, idle = 300000, preauth_idle = 20000;
+    int rc;
+    if ((rc = optional(config_int(sec, "max_connections_per_ip", &per_ip, err))) ||
+        (rc = optional(config_size(sec, "preauth_frame_bytes", &preauth, err))) ||
+        (rc = optional(config_duration_ms(sec, "frame_timeout", &frame_to, err))) ||
+        (rc = optional(config_size(sec, "frame_min_rate", &rate, err))) ||
+        (rc = optional(config_duration_ms(sec, "idle_timeout", &idle, err))) ||
+        (rc = optional(config_duration_ms(sec, "preauth_idle_timeout",
+                                          &preauth_idle, err))) ||
+        (rc = optional(config_size(sec, "max_output_bytes", &output, err))))
+        return rc;
+    if (per_ip < 1 || per_ip > 1048576)
+        return value_error(sec, "max_connections_per_ip", err,
+                           "%lld is out of range (expected 1 to 1048576)",
+                           per_ip);
+    if (preauth < FRAME_MIN || preauth > frame)
+        return value_error(sec, "preauth_frame_bytes", err,
+                           "%llu bytes is out of range (expected 4KiB to "
+                           "max_frame_bytes, %llu)",
+                           (unsigned long long)preauth,
+                           (unsigned long long)frame);
+    if (rate < 1024 || rate > UINT32_MAX)
+        return value_error(sec, "frame_min_rate", err,
+                           "%llu bytes per second is out of range (expected "
+                           "1KiB to 4294967295)", (unsigned long long)rate);
+    if (output < (64u << 10))
+        return value_error(sec, "max_output_bytes", err,
+                           "%llu bytes is too small (expected at least 64KiB)",
+                           (unsigned long long)output);
+    if ((rc = timeout_in_range(sec, "frame_timeout", frame_to, err)) ||
+        (rc = timeout_in_range(sec, "idle_timeout", idle, err)) ||
+        (rc = timeout_in_range(sec, "preauth_idle_timeout", preauth_idle, err)))
+        return rc;
+    c->max_connections_per_ip = (uint32_t)per_ip;
+    c->preauth_frame_bytes = (uint32_t)preauth;
+    c->frame_timeout_ms = frame_to;
+    c->frame_min_rate = (uint32_t)rate;
+    c->idle_timeout_ms = idle;
+    c->preauth_idle_timeout_ms = preauth_idle;
+    c->max_output_bytes = output;
+    return LMS_OK;
+}
+
 /* The limits, each in range, and an upload fitting in one frame. */
 static int read_limits(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {"max_frame_bytes", "max_upload_bytes",
-                                       "max_connections", "tutor_deadline",
-                                       NULL};
+    static const char *const keys[] = {
+        "max_frame_bytes", "max_upload_bytes", "max_connections",
+        "tutor_deadline", "max_connections_per_ip", "preauth_frame_bytes",
+        "frame_timeout", "frame_min_rate", "idle_timeout",
+        "preauth_idle_timeout", "max_output_bytes", NULL};
     const config_node *sec;
     uint64_t frame = 64ull << 20, upload = 32ull << 20;
     long long conns = 1024;
@@ -938,7 +1003,7 @@ static int read_limits(lms_config *c, lms_err *err)
     c->max_upload_bytes = upload;
     c->max_connections = (uint32_t)conns;
     c->tutor_deadline_ms = deadline;
-    return LMS_OK;
+    return read_client_limits(c, sec, frame, err);
 }
 
 /*

@@ -46,6 +46,14 @@ typedef struct lms_config {
     uint64_t max_upload_bytes; /* limits.max_upload_bytes, default 32 MiB */
     uint32_t max_connections;  /* limits.max_connections, default 1024 */
     int64_t tutor_deadline_ms; /* limits.tutor_deadline, default 60s */
+    /* Against clients that hold resources (docs/configuration.md): */
+    uint32_t max_connections_per_ip; /* default 64 */
+    uint32_t preauth_frame_bytes;    /* default 64 KiB */
+    int64_t frame_timeout_ms;        /* default 10s */
+    uint32_t frame_min_rate;         /* bytes per second, default 64 KiB */
+    int64_t idle_timeout_ms;         /* default 5m */
+    int64_t preauth_idle_timeout_ms; /* default 20s */
+    uint64_t max_output_bytes;       /* default 64 MiB */
     plugin_slot storage;       /* required */
     plugin_slot auth;          /* default: auth_password with no options */
     plugin_slot tutor;         /* optional (plugin NULL) */

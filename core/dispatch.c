@@ -212,21 +212,43 @@ static blob *not_leader_frame(dispatch *d, uint64_t id)
     return pack_response(&resp);
 }
 
-blob *dispatch_on_oversize(void *arg, uint64_t len, uint32_t limit)
+blob *dispatch_on_oversize(void *arg, uint64_t len, uint32_t limit,
+                           int authenticated)
 {
     (void)arg;
-    char msg[160];
-    snprintf(msg, sizeof msg,
-             "frame of %llu bytes exceeds the server's limit of %u bytes",
-             (unsigned long long)len, limit);
+    char msg[200];
+    if (authenticated)
+        snprintf(msg, sizeof msg,
+                 "frame of %llu bytes exceeds the server's limit of %u bytes",
+                 (unsigned long long)len, limit);
+    else
+        snprintf(msg, sizeof msg,
+                 "frame of %llu bytes exceeds the limit of %u bytes for a "
+                 "connection that has not logged in",
+                 (unsigned long long)len, limit);
     return error_frame(0, LMS_RESOURCE_EXHAUSTED, msg);
 }
 
-blob *dispatch_on_too_many(void *arg)
+blob *dispatch_on_too_many(void *arg, int per_ip, uint32_t limit)
 {
     (void)arg;
-    return error_frame(0, LMS_UNAVAILABLE,
-                       "too many connections; try again later");
+    char msg[160];
+    if (per_ip)
+        snprintf(msg, sizeof msg, "too many connections from your address "
+                                  "(limit %u); try again later", limit);
+    else
+        snprintf(msg, sizeof msg, "too many connections; try again later");
+    return error_frame(0, LMS_UNAVAILABLE, msg);
+}
+
+/* Requests whose answer may be as large as a frame: while one is in flight
+ * its connection is not read (conn_hold), so pipelining many of them
+ * cannot pile up answers faster than the client reads them. */
+static int large_answer(Lms__Request__BodyCase body)
+{
+    return body == LMS__REQUEST__BODY_DOWNLOAD_MATERIAL ||
+           body == LMS__REQUEST__BODY_FETCH_SUBMISSION ||
+           body == LMS__REQUEST__BODY_EXPORT_GRADES;
 }
 
 /* Pack r->resp into r->out (any thread), so that storage memory the
@@ -242,6 +264,10 @@ static void finish(req *r)
         r->resp.body_case = LMS__RESPONSE__BODY_EMPTY;
         r->resp.empty = e;
     }
+    /* a login that succeeded vouches for its connection as a valid token
+     * does (net.h: conn_set_authenticated, marked in req_free) */
+    if (r->h->body == LMS__REQUEST__BODY_LOGIN && r->resp.status == LMS__STATUS__OK)
+        r->authenticated = 1;
     r->out = pack_response(&r->resp);
 }
 
@@ -250,6 +276,10 @@ static void req_free(req *r)
     LMS_ASSERT(!r->keyed); /* on_complete took it out of the table */
     r->d->inflight--;
     if (r->c) {
+        if (r->authenticated)
+            conn_set_authenticated(r->c);
+        if (r->held)
+            conn_hold(r->c, -1);
         conn_inflight_add(r->c, -1);
         conn_unref(r->c);
     }
@@ -445,7 +475,7 @@ static int authenticate(req *r)
         return req_fail(r, LMS_UNAUTHENTICATED, "not logged in"), -1;
     dispatch_token_hash(r->msg->token, r->who.token_hash);
     if (auth_cached(r))
-        return 0;
+        return r->authenticated = 1, 0;
     lms_session s;
     lms_user u;
     lms_err err = {0};
@@ -467,6 +497,7 @@ static int authenticate(req *r)
     r->who.created = u.created;
     r->who.session_expires = s.expires;
     auth_remember(r);
+    r->authenticated = 1;
     return 0;
 }
 
@@ -879,6 +910,10 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     r->h = h;
     r->c = conn_ref(c);
     conn_inflight_add(c, 1);
+    if (large_answer(msg->body_case)) {
+        r->held = 1;
+        conn_hold(c, 1);
+    }
     r->msg = msg;
     r->now = wall_ms();
     lms__response__init(&r->resp);

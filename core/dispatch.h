@@ -51,8 +51,9 @@ size_t dispatch_inflight(const dispatch *d);
 
 /* The callbacks for net_listen (arg = the dispatch). */
 void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len);
-blob *dispatch_on_oversize(void *arg, uint64_t len, uint32_t limit);
-blob *dispatch_on_too_many(void *arg);
+blob *dispatch_on_oversize(void *arg, uint64_t len, uint32_t limit,
+                           int authenticated);
+blob *dispatch_on_too_many(void *arg, int per_ip, uint32_t limit);
 
 /* SHA-256 of a session token, as stored. */
 void dispatch_token_hash(const char *token, uint8_t out[32]);

@@ -98,6 +98,9 @@ struct req {
     int unconfirmed;   /* engine: a write that skipped the read barrier; an
                         * answer decided before proposing waits for one */
     uint64_t term;     /* engine: the leader's term when it took the request */
+    int authenticated; /* engine: its token was valid, or a login succeeded
+                        * (set off the loop; req_free marks the connection) */
+    int held;          /* engine: a large answer; the connection holds */
     req *key_next;     /* engine: next proposal in flight in its bucket */
     int keyed;         /* engine: in the table of proposals in flight */
     int from_record;   /* engine: answered from the client's dedup record */

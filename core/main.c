@@ -372,7 +372,14 @@ static int serve(lmsd *d, lms_err *err)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     net_options no = {.addr = d->cfg->client_addr,
                       .max_frame_bytes = d->cfg->max_frame_bytes,
-                      .max_connections = d->cfg->max_connections};
+                      .max_connections = d->cfg->max_connections,
+                      .max_connections_per_ip = d->cfg->max_connections_per_ip,
+                      .preauth_frame_bytes = d->cfg->preauth_frame_bytes,
+                      .frame_timeout_ms = d->cfg->frame_timeout_ms,
+                      .frame_min_rate = d->cfg->frame_min_rate,
+                      .idle_ms = d->cfg->idle_timeout_ms,
+                      .preauth_idle_ms = d->cfg->preauth_idle_timeout_ms,
+                      .max_output_bytes = (size_t)d->cfg->max_output_bytes};
     net_callbacks cb = {.on_frame = dispatch_on_frame,
                         .on_oversize = dispatch_on_oversize,
                         .on_too_many = dispatch_on_too_many,

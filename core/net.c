@@ -3,10 +3,19 @@
  * read callback cuts frames out of its input buffer. Replies are added to
  * the output buffer by reference (the blob is released when sent), so a
  * large download is never copied on the loop.
+ *
+ * Against clients that would hold resources without using them (issue
+ * 10): one timer per connection closes it when a frame that has begun is
+ * not complete by its deadline, or when it sits idle; a frame's memory
+ * grows with the bytes that arrived (libevent's chain of buffers), never
+ * with what its length word promises; a connection that has not
+ * authenticated may send only small frames; and one that does not read
+ * its answers is not read either (output high/low water).
  */
 #include "net.h"
 
 #include "frame.h"
+#include "lms_assert.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -20,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 struct conn {
     net *owner;
@@ -32,12 +42,21 @@ struct conn {
     size_t discarded;
     int reading;
     int inflight;
-    int big;           /* a big frame is arriving into one buffer (on_read) */
+    int big;           /* a big frame is arriving (bigger reads, on_read) */
+    int holds;         /* conn_hold */
+    int out_blocked;   /* not reading: too much output waits */
+    int authenticated; /* conn_set_authenticated */
+    struct event *timer; /* the frame deadline or the idle timeout */
+    int frame_timed;   /* the timer is a frame's deadline */
+    int frame_len_known;
+    int64_t frame_started; /* monotonic ms */
+    int family;
+    uint8_t addr[16];  /* the peer's address, for max_connections_per_ip */
     char peer[64];
 };
 
-/* A frame at least this long is read into one contiguous buffer made for
- * it, in reads of up to BIG_READ bytes (libevent's default is 16 KiB). */
+/* A frame at least this long is read in reads of up to BIG_READ bytes
+ * (libevent's default is 16 KiB). */
 #define BIG_FRAME ((size_t)256 << 10)
 #define BIG_READ ((size_t)1 << 20)
 #define DEFAULT_READ ((size_t)16 << 10)
@@ -63,6 +82,62 @@ blob *frame_new(const void *payload, size_t len)
     return b;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void timer_arm(conn *c, int64_t ms)
+{
+    if (ms < 1)
+        ms = 1;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+/*
+ * Choose what the connection's timer guards, after anything that may have
+ * changed it (bytes read, a request started or ended, authentication).
+ * Reading with part of a frame in: that frame's deadline, from when its
+ * first byte was seen; nothing in flight: the idle timeout; else (the
+ * server is working, or has stopped reading): nothing.
+ */
+static void conn_timer_update(conn *c)
+{
+    const net_options *o = &c->owner->opts;
+    if (!c->open || c->closing || c->lingering)
+        return;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t have = evbuffer_get_length(in);
+    if (c->reading && have > 0 && o->frame_timeout_ms > 0) {
+        if (!c->frame_timed) {
+            c->frame_timed = 1;
+            c->frame_len_known = 0;
+            c->frame_started = mono_ms();
+            timer_arm(c, o->frame_timeout_ms);
+        }
+        if (have >= FRAME_HEADER && !c->frame_len_known) {
+            uint8_t hdr[FRAME_HEADER];
+            evbuffer_copyout(in, hdr, sizeof hdr);
+            uint64_t len = frame_len_get(hdr);
+            int64_t allow = o->frame_timeout_ms;
+            if (o->frame_min_rate)
+                allow += (int64_t)(len * 1000 / o->frame_min_rate);
+            c->frame_len_known = 1;
+            timer_arm(c, c->frame_started + allow - mono_ms());
+        }
+        return;
+    }
+    c->frame_timed = 0;
+    int64_t idle = c->authenticated ? o->idle_ms : o->preauth_idle_ms;
+    if (c->inflight == 0 && have == 0 && idle > 0)
+        timer_arm(c, idle);
+    else
+        evtimer_del(c->timer);
+}
+
 static void list_remove(net *n, conn *c)
 {
     if (c->prev)
@@ -81,6 +156,8 @@ static void conn_close_now(conn *c)
     if (!c->open)
         return;
     c->open = 0;
+    event_free(c->timer);
+    c->timer = NULL;
     bufferevent_free(c->bev);
     c->bev = NULL;
     list_remove(c->owner, c);
@@ -104,6 +181,14 @@ __attribute__((noinline)) void conn_unref(conn *c)
 }
 
 int conn_is_open(const conn *c) { return c->open && !c->closing; }
+
+void conn_set_authenticated(conn *c)
+{
+    if (c->authenticated || !c->open)
+        return;
+    c->authenticated = 1;
+    conn_timer_update(c);
+}
 const char *conn_peer(const conn *c) { return c->peer; }
 
 static void release_blob(const void *data, size_t len, void *arg)
@@ -111,6 +196,23 @@ static void release_blob(const void *data, size_t len, void *arg)
     (void)data;
     (void)len;
     blob_unref(arg);
+}
+
+static void update_reading(conn *c)
+{
+    if (!c->open || c->closing)
+        return;
+    int want = c->inflight < (int)c->owner->opts.max_inflight_per_conn &&
+               c->holds == 0 && !c->out_blocked;
+    if (want && !c->reading) {
+        bufferevent_enable(c->bev, EV_READ);
+        /* frames may already wait in the input buffer */
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+    }
+    else if (!want && c->reading)
+        bufferevent_disable(c->bev, EV_READ);
+    c->reading = want;
+    conn_timer_update(c);
 }
 
 void conn_send(conn *c, blob *frame)
@@ -125,21 +227,19 @@ void conn_send(conn *c, blob *frame)
     if (evbuffer_add_reference(out, frame->data, frame->len, release_blob,
                                frame) < 0)
         blob_unref(frame);
+    size_t high = c->owner->opts.max_output_bytes;
+    if (high && !c->out_blocked && evbuffer_get_length(out) > high) {
+        /* on_write reads again once the client took most of it */
+        c->out_blocked = 1;
+        update_reading(c);
+    }
 }
 
-static void update_reading(conn *c)
+void conn_hold(conn *c, int delta)
 {
-    if (!c->open || c->closing)
-        return;
-    int want = c->inflight < (int)c->owner->opts.max_inflight_per_conn;
-    if (want && !c->reading) {
-        bufferevent_enable(c->bev, EV_READ);
-        /* frames may already wait in the input buffer */
-        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
-    }
-    else if (!want && c->reading)
-        bufferevent_disable(c->bev, EV_READ);
-    c->reading = want;
+    c->holds += delta;
+    LMS_ASSERT(c->holds >= 0);
+    update_reading(c);
 }
 
 void conn_inflight_add(conn *c, int delta)
@@ -158,6 +258,7 @@ void conn_inflight_add(conn *c, int delta)
 static void conn_linger(conn *c)
 {
     c->lingering = 1;
+    evtimer_del(c->timer);
     if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) < 0) {
         conn_close_now(c);
         return;
@@ -178,6 +279,8 @@ void conn_close_after(conn *c, blob *frame)
     }
     conn_send(c, frame);
     c->closing = 1;
+    evtimer_del(c->timer);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_linger(c);
@@ -187,32 +290,17 @@ void conn_close_after(conn *c, blob *frame)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
+    size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+    if (c->out_blocked && pending <= c->owner->opts.max_output_bytes / 2) {
+        c->out_blocked = 0;
+        update_reading(c);
+    }
     /* libevent also runs this callback when the socket merely became
      * writable with nothing queued (an accepted socket "connects" on its
      * first write event), possibly deferred past a conn_close_after() that
      * queued the last answer: close only once that answer is out. */
-    if (c->closing && !c->lingering &&
-        evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (c->closing && !c->lingering && pending == 0)
         conn_linger(c);
-}
-
-/*
- * A frame of total bytes has begun to arrive: read it into one buffer, in
- * bigger steps (libevent reads 16 KiB at a time by default), so that
- * cutting it out copies nothing (frame_make_room).
- */
-static void expect_big(conn *c, struct evbuffer *in, size_t total)
-{
-    int rc = frame_make_room(in, total);
-    if (rc < 0) {
-        log_warn("client %s: out of memory reading a frame; closing", c->peer);
-        conn_close_now(c);
-        return;
-    }
-    if (rc > 0)
-        return; /* read as before */
-    bufferevent_set_max_single_read(c->bev, BIG_READ);
-    c->big = 1;
 }
 
 /* Cut as many whole frames as the input holds. */
@@ -236,18 +324,27 @@ static void on_read(struct bufferevent *bev, void *arg)
         uint8_t hdr[4];
         evbuffer_copyout(in, hdr, 4);
         uint32_t len = frame_len_get(hdr);
-        if (len > n->opts.max_frame_bytes) {
-            log_warn("client %s: frame of %u bytes exceeds the limit of %u; "
-                     "closing", c->peer, len, n->opts.max_frame_bytes);
-            conn_close_after(c, n->cb.on_oversize(n->cb.arg, len,
-                                                  n->opts.max_frame_bytes));
+        uint32_t limit = n->opts.max_frame_bytes;
+        if (!c->authenticated && n->opts.preauth_frame_bytes &&
+            n->opts.preauth_frame_bytes < limit)
+            limit = n->opts.preauth_frame_bytes;
+        if (len > limit) {
+            log_warn("client %s: frame of %u bytes exceeds the limit of %u%s; "
+                     "closing", c->peer, len, limit,
+                     c->authenticated ? "" : " before logging in");
+            conn_close_after(c, n->cb.on_oversize(n->cb.arg, len, limit,
+                                                  c->authenticated));
             break;
         }
         if (avail < 4 + (size_t)len) {
-            /* ask libevent to wake us only when the frame is complete */
+            /* ask libevent to wake us only when the frame is complete; the
+             * input grows as bytes arrive (a chain of buffers), in bigger
+             * reads for a big frame */
             bufferevent_setwatermark(bev, EV_READ, 4 + (size_t)len, 0);
-            if (len >= BIG_FRAME && !c->big)
-                expect_big(c, in, 4 + (size_t)len);
+            if (len >= BIG_FRAME && !c->big) {
+                bufferevent_set_max_single_read(bev, BIG_READ);
+                c->big = 1;
+            }
             break;
         }
         bufferevent_setwatermark(bev, EV_READ, 0, 0);
@@ -260,7 +357,10 @@ static void on_read(struct bufferevent *bev, void *arg)
         n->cb.on_frame(n->cb.arg, c, data, len);
         if (c->open)
             evbuffer_drain(in, len);
+        c->frame_timed = 0; /* the next byte begins the next frame */
     }
+    if (c->open)
+        conn_timer_update(c);
     conn_unref(c);
 }
 
@@ -276,6 +376,57 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+/* The connection's timer: a frame missed its deadline, or it sat idle. */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->frame_timed) {
+        log_warn("client %s: a frame was not complete in time (%lld ms since "
+                 "its first byte); closing", c->peer,
+                 (long long)(mono_ms() - c->frame_started));
+    } else {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        if (evbuffer_get_length(out) > 0) {
+            /* an answer is still going out: the write timeout watches it */
+            conn_timer_update(c);
+            return;
+        }
+        log_info("client %s: idle%s; closing", c->peer,
+                 c->authenticated ? "" : " and not logged in");
+    }
+    conn_close_now(c);
+}
+
+static void conn_set_addr(conn *c, const struct sockaddr *sa)
+{
+    frame_format_addr(sa, c->peer, sizeof c->peer);
+    if (sa->sa_family == AF_INET) {
+        c->family = AF_INET;
+        memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        c->family = AF_INET6;
+        memcpy(c->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    }
+}
+
+static void conn_refuse(conn *c, int per_ip, uint32_t limit);
+static void conn_start(conn *c);
+
+/* Has one address max_connections_per_ip open already (c not counted)? */
+static int too_many_from(const net *n, const conn *c)
+{
+    uint32_t same = 0;
+    if (!n->opts.max_connections_per_ip || !c->family)
+        return 0;
+    for (const conn *o = n->conns; o; o = o->next)
+        if (o != c && o->family == c->family &&
+            memcmp(o->addr, c->addr, sizeof o->addr) == 0)
+            same++;
+    return same >= n->opts.max_connections_per_ip;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg)
 {
@@ -285,7 +436,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     conn *c = calloc(1, sizeof *c);
     struct bufferevent *bev = bufferevent_socket_new(
         n->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (!c || !bev) {
+    struct event *timer = c ? evtimer_new(n->base, on_timer, c) : NULL;
+    if (!c || !bev || !timer) {
+        if (timer)
+            event_free(timer);
         free(c);
         if (bev)
             bufferevent_free(bev);
@@ -297,9 +451,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->owner = n;
     c->bev = bev;
+    c->timer = timer;
     c->refs = 1;
     c->open = 1;
-    frame_format_addr(sa, c->peer, sizeof c->peer);
+    conn_set_addr(c, sa);
     c->next = n->conns;
     if (n->conns)
         n->conns->prev = c;
@@ -309,12 +464,41 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     if (n->nconns > n->opts.max_connections) {
         log_warn("client %s refused: %u connections open (limit %u)", c->peer,
                  n->nconns - 1, n->opts.max_connections);
-        bufferevent_enable(bev, EV_WRITE);
-        conn_close_after(c, n->cb.on_too_many(n->cb.arg));
-        return;
+        conn_refuse(c, 0, n->opts.max_connections);
+    } else if (too_many_from(n, c)) {
+        log_warn("client %s refused: %u connections open from its address",
+                 c->peer, n->opts.max_connections_per_ip);
+        conn_refuse(c, 1, n->opts.max_connections_per_ip);
+    } else {
+        conn_start(c);
+    }
+}
+
+/* Answer why c is refused, then close it. */
+static void conn_refuse(conn *c, int per_ip, uint32_t limit)
+{
+    net *n = c->owner;
+    bufferevent_enable(c->bev, EV_WRITE);
+    conn_close_after(c, n->cb.on_too_many(n->cb.arg, per_ip, limit));
+}
+
+/* Serve an accepted connection: output bound, write timeout, reading. */
+static void conn_start(conn *c)
+{
+    net *n = c->owner;
+    struct bufferevent *bev = c->bev;
+    if (n->opts.max_output_bytes)
+        bufferevent_setwatermark(bev, EV_WRITE, n->opts.max_output_bytes / 2, 0);
+    if (n->opts.idle_ms > 0) {
+        /* an answer that makes no progress for this long: the client stopped
+         * reading */
+        struct timeval wt = {(time_t)(n->opts.idle_ms / 1000),
+                             (suseconds_t)(n->opts.idle_ms % 1000) * 1000};
+        bufferevent_set_timeouts(bev, NULL, &wt);
     }
     c->reading = 1;
     bufferevent_enable(bev, EV_READ | EV_WRITE);
+    conn_timer_update(c);
 }
 
 static void on_listen_error(struct evconnlistener *l, void *arg)

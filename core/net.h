@@ -4,9 +4,14 @@
  * Each complete frame goes to a callback; replies go out through
  * conn_send(), in whatever order requests complete (pipelining).
  *
- * A frame longer than max_frame_bytes is answered with one error frame
- * (built by the on_oversize callback) and the connection is closed once it
- * is flushed; the rest of the node carries on.
+ * A frame longer than max_frame_bytes (preauth_frame_bytes before a
+ * request on the connection authenticated) is answered with one error
+ * frame (built by the on_oversize callback) and the connection is closed
+ * once it is flushed; the rest of the node carries on. Memory for a frame
+ * grows as its bytes arrive, never on the length word's say-so. A frame
+ * must arrive within its deadline, an idle connection is closed, one
+ * address may hold only so many connections, and a connection whose
+ * answers are not read stops being read (net_options).
  */
 #ifndef LMS_CORE_NET_H
 #define LMS_CORE_NET_H
@@ -27,9 +32,11 @@ typedef struct net_callbacks {
     /* The frame that must be sent before closing a connection whose peer
      * announced a frame of len bytes (> the limit). Returns a new blob
      * holding a full frame (header included) or NULL. */
-    blob *(*on_oversize)(void *arg, uint64_t len, uint32_t limit);
-    /* The frame sent to a connection refused because of max_connections. */
-    blob *(*on_too_many)(void *arg);
+    blob *(*on_oversize)(void *arg, uint64_t len, uint32_t limit,
+                         int authenticated);
+    /* The frame sent to a connection refused because max_connections
+     * (per_ip 0) or max_connections_per_ip (per_ip 1, limit) are open. */
+    blob *(*on_too_many)(void *arg, int per_ip, uint32_t limit);
     void *arg;
 } net_callbacks;
 
@@ -39,6 +46,22 @@ typedef struct net_options {
     uint32_t max_connections;
     /* Stop reading a connection with this many requests in flight. */
     uint32_t max_inflight_per_conn;
+    /* Connections from one address (0: no limit). */
+    uint32_t max_connections_per_ip;
+    /* The longest frame a connection that has not authenticated may send
+     * (0: max_frame_bytes). */
+    uint32_t preauth_frame_bytes;
+    /* A frame that has begun must be complete within frame_timeout_ms plus
+     * one second per frame_min_rate bytes of its length (0: no deadline). */
+    int64_t frame_timeout_ms;
+    uint32_t frame_min_rate;
+    /* Close a connection with no request in flight and no frame begun after
+     * this long (0: never); preauth_idle_ms until it has authenticated. */
+    int64_t idle_ms;
+    int64_t preauth_idle_ms;
+    /* Stop reading a connection while more than this many answer bytes
+     * wait to be sent; read again below half of it (0: no bound). */
+    size_t max_output_bytes;
 } net_options;
 
 int net_listen(struct event_base *base, const net_options *opts,
@@ -61,6 +84,13 @@ void conn_close_after(conn *c, blob *frame);
 /* Requests in flight on c: the dispatcher reports starts and ends so the
  * connection can stop reading when too many are outstanding. */
 void conn_inflight_add(conn *c, int delta);
+/* While a connection holds (holds > 0), no further frame is cut from it:
+ * the dispatcher holds one while a request whose answer may be large is in
+ * flight, so a client cannot pipeline many big answers at once. */
+void conn_hold(conn *c, int delta);
+/* A request on c carried a valid session token: from now on c may send
+ * frames up to max_frame_bytes and the longer idle timeout applies. */
+void conn_set_authenticated(conn *c);
 int conn_is_open(const conn *c);
 /* The peer as "ip:port" (for logs). */
 const char *conn_peer(const conn *c);

@@ -151,6 +151,15 @@ class BadInputTest(E2ETestCase):
         with self.node.raw() as c:
             c.send_bytes(struct.pack(">I", MAX_FRAME + 1) + b"\x00" * 4096)
             r = c.recv()
+            self.assertStatus(r, "RESOURCE_EXHAUSTED", "a frame above the limit before login")
+            for n in (str(MAX_FRAME + 1), str(64 << 10), "not logged in"):
+                self.assertIn(n, r["message"], "names both sizes (limits.preauth_frame_bytes): %r"
+                              % r["message"])
+            self.assertTrue(c.is_closed(), "the server must close after an oversized frame")
+        with self.node.raw() as c:
+            self.assertStatus(c.call({"token": self.teach_tok, "whoami": {}}), "OK", "whoami")
+            c.send_bytes(struct.pack(">I", MAX_FRAME + 1) + b"\x00" * 4096)
+            r = c.recv()
             self.assertStatus(r, "RESOURCE_EXHAUSTED", "a frame above limits.max_frame_bytes")
             for n in (str(MAX_FRAME + 1), str(MAX_FRAME)):
                 self.assertIn(n, r["message"], "the message names both sizes: %r" % r["message"])
@@ -164,6 +173,7 @@ class BadInputTest(E2ETestCase):
         body += proto().encode("Request", {99: b"p" * (MAX_FRAME - len(body) - 5)})
         self.assertEqualMsg(len(body), MAX_FRAME, "test frame size")
         with self.node.raw() as c:
+            self.assertStatus(c.call({"token": self.teach_tok, "whoami": {}}), "OK", "whoami")
             c.send_frame(body)
             self.assertStatus(c.recv(), "OK", "a frame of exactly max_frame_bytes")
         # through the CLI: a file too big for one frame

@@ -110,6 +110,13 @@ static void minimal_config_gets_defaults(void **state)
     assert_int_equal(c->max_upload_bytes, 32u << 20);
     assert_int_equal(c->max_connections, 1024);
     assert_int_equal(c->tutor_deadline_ms, 60000);
+    assert_int_equal(c->max_connections_per_ip, 64);
+    assert_int_equal(c->preauth_frame_bytes, 64 << 10);
+    assert_int_equal(c->frame_timeout_ms, 10000);
+    assert_int_equal(c->frame_min_rate, 64 << 10);
+    assert_int_equal(c->idle_timeout_ms, 300000);
+    assert_int_equal(c->preauth_idle_timeout_ms, 20000);
+    assert_int_equal(c->max_output_bytes, 64 << 20);
     assert_string_equal(c->auth.plugin, "auth_password");
     assert_null(c->auth.node);
     assert_null(c->tutor.plugin);
@@ -126,7 +133,10 @@ static void every_setting_is_read(void **state)
                             "sessions: { ttl: 90m }\n"
                             "limits: { max_frame_bytes: 1GiB, "
                             "max_upload_bytes: 100MB, max_connections: 10, "
-                            "tutor_deadline: 90s }\n"
+                            "tutor_deadline: 90s, max_connections_per_ip: 8, "
+                            "preauth_frame_bytes: 128KiB, frame_timeout: 3s, "
+                            "frame_min_rate: 1MiB, idle_timeout: 1m, "
+                            "preauth_idle_timeout: 5s, max_output_bytes: 8MiB }\n"
                             "storage: { plugin: ./lib/my_storage.so }\n"
                             "auth: { plugin: auth_ldap, url: ldap://x }\n"
                             "tutor: { plugin: tutor_local }\n"
@@ -151,6 +161,13 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->max_upload_bytes, 100000000);
     assert_int_equal(c->max_connections, 10);
     assert_int_equal(c->tutor_deadline_ms, 90000);
+    assert_int_equal(c->max_connections_per_ip, 8);
+    assert_int_equal(c->preauth_frame_bytes, 128 << 10);
+    assert_int_equal(c->frame_timeout_ms, 3000);
+    assert_int_equal(c->frame_min_rate, 1 << 20);
+    assert_int_equal(c->idle_timeout_ms, 60000);
+    assert_int_equal(c->preauth_idle_timeout_ms, 5000);
+    assert_int_equal(c->max_output_bytes, 8 << 20);
     snprintf(want, sizeof want, "%s/lib/my_storage.so", dir);
     assert_string_equal(c->storage.plugin, want);
     assert_string_equal(c->auth.plugin, "auth_ldap");
@@ -362,7 +379,33 @@ static void unknown_keys_are_errors(void **state)
     expect_error(VALID "limits: { max_frame: 1MiB }\n",
                  "3: limits.max_frame: unknown key (expected one of: "
                  "max_frame_bytes, max_upload_bytes, max_connections, "
-                 "tutor_deadline)");
+                 "tutor_deadline, max_connections_per_ip, preauth_frame_bytes, "
+                 "frame_timeout, frame_min_rate, idle_timeout, "
+                 "preauth_idle_timeout, max_output_bytes)");
+}
+
+static void client_limit_mistakes_are_errors(void **state)
+{
+    (void)state;
+    expect_error(VALID "limits: { max_connections_per_ip: 0 }\n",
+                 "3: limits.max_connections_per_ip: 0 is out of range "
+                 "(expected 1 to 1048576)");
+    expect_error(VALID "limits: { max_frame_bytes: 1MiB, max_upload_bytes: 1KiB, "
+                       "preauth_frame_bytes: 2MiB }\n",
+                 "3: limits.preauth_frame_bytes: 2097152 bytes is out of range "
+                 "(expected 4KiB to max_frame_bytes, 1048576)");
+    expect_error(VALID "limits: { frame_timeout: 10ms }\n",
+                 "3: limits.frame_timeout: 10 ms is out of range (expected "
+                 "100ms to 24h)");
+    expect_error(VALID "limits: { preauth_idle_timeout: 2d }\n",
+                 "3: limits.preauth_idle_timeout: 172800000 ms is out of range "
+                 "(expected 100ms to 24h)");
+    expect_error(VALID "limits: { frame_min_rate: 10 }\n",
+                 "3: limits.frame_min_rate: 10 bytes per second is out of range "
+                 "(expected 1KiB to 4294967295)");
+    expect_error(VALID "limits: { max_output_bytes: 1KiB }\n",
+                 "3: limits.max_output_bytes: 1024 bytes is too small (expected "
+                 "at least 64KiB)");
 }
 
 static void wrong_types_are_errors(void **state)
@@ -740,6 +783,7 @@ int main(void)
         cmocka_unit_test(relative_paths_follow_the_config_file),
         cmocka_unit_test(unknown_keys_are_errors),
         cmocka_unit_test(wrong_types_are_errors),
+        cmocka_unit_test(client_limit_mistakes_are_errors),
         cmocka_unit_test(bad_durations_and_sizes_are_errors),
         cmocka_unit_test(bad_addresses_are_errors),
         cmocka_unit_test(missing_required_keys_are_errors),
