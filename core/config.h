@@ -46,6 +46,12 @@ typedef struct lms_config {
     uint64_t max_upload_bytes; /* limits.max_upload_bytes, default 32 MiB */
     uint32_t max_connections;  /* limits.max_connections, default 1024 */
     int64_t tutor_deadline_ms; /* limits.tutor_deadline, default 60s */
+    uint32_t max_sessions_per_user; /* limits.max_sessions_per_user, 100 */
+    uint32_t login_failures;   /* limits.login_failures, default 5 (0: off) */
+    uint32_t login_failures_per_address; /* default 50 (0: off) */
+    int64_t login_backoff_max_ms; /* limits.login_backoff_max, default 5m */
+    uint32_t logins_per_connection; /* in flight, default 2 */
+    uint32_t logins_per_address;    /* in flight, default 8 */
     plugin_slot storage;       /* required */
     plugin_slot auth;          /* default: auth_password with no options */
     plugin_slot tutor;         /* optional (plugin NULL) */

@@ -110,6 +110,12 @@ static void minimal_config_gets_defaults(void **state)
     assert_int_equal(c->max_upload_bytes, 32u << 20);
     assert_int_equal(c->max_connections, 1024);
     assert_int_equal(c->tutor_deadline_ms, 60000);
+    assert_int_equal(c->max_sessions_per_user, 100);
+    assert_int_equal(c->login_failures, 5);
+    assert_int_equal(c->login_failures_per_address, 50);
+    assert_int_equal(c->login_backoff_max_ms, 300000);
+    assert_int_equal(c->logins_per_connection, 2);
+    assert_int_equal(c->logins_per_address, 8);
     assert_string_equal(c->auth.plugin, "auth_password");
     assert_null(c->auth.node);
     assert_null(c->tutor.plugin);
@@ -126,7 +132,10 @@ static void every_setting_is_read(void **state)
                             "sessions: { ttl: 90m }\n"
                             "limits: { max_frame_bytes: 1GiB, "
                             "max_upload_bytes: 100MB, max_connections: 10, "
-                            "tutor_deadline: 90s }\n"
+                            "tutor_deadline: 90s, max_sessions_per_user: 3, "
+                            "login_failures: 0, login_failures_per_address: 7, "
+                            "login_backoff_max: 1h, logins_per_connection: 1, "
+                            "logins_per_address: 40 }\n"
                             "storage: { plugin: ./lib/my_storage.so }\n"
                             "auth: { plugin: auth_ldap, url: ldap://x }\n"
                             "tutor: { plugin: tutor_local }\n"
@@ -151,6 +160,12 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->max_upload_bytes, 100000000);
     assert_int_equal(c->max_connections, 10);
     assert_int_equal(c->tutor_deadline_ms, 90000);
+    assert_int_equal(c->max_sessions_per_user, 3);
+    assert_int_equal(c->login_failures, 0);
+    assert_int_equal(c->login_failures_per_address, 7);
+    assert_int_equal(c->login_backoff_max_ms, 3600000);
+    assert_int_equal(c->logins_per_connection, 1);
+    assert_int_equal(c->logins_per_address, 40);
     snprintf(want, sizeof want, "%s/lib/my_storage.so", dir);
     assert_string_equal(c->storage.plugin, want);
     assert_string_equal(c->auth.plugin, "auth_ldap");
@@ -359,7 +374,9 @@ static void unknown_keys_are_errors(void **state)
     expect_error(VALID "limits: { max_frame: 1MiB }\n",
                  "3: limits.max_frame: unknown key (expected one of: "
                  "max_frame_bytes, max_upload_bytes, max_connections, "
-                 "tutor_deadline)");
+                 "tutor_deadline, max_sessions_per_user, login_failures, "
+                 "login_failures_per_address, login_backoff_max, "
+                 "logins_per_connection, logins_per_address)");
 }
 
 static void wrong_types_are_errors(void **state)
@@ -403,6 +420,15 @@ static void bad_durations_and_sizes_are_errors(void **state)
                  "3: limits.max_upload_bytes: max_upload_bytes (67108864) "
                  "must be smaller than max_frame_bytes (67108864): an upload "
                  "travels in one frame with its request");
+    expect_error(VALID "limits: { max_sessions_per_user: 0 }\n",
+                 "3: limits.max_sessions_per_user: 0 is out of range "
+                 "(expected 1 to 100000)");
+    expect_error(VALID "limits: { logins_per_connection: 0 }\n",
+                 "3: limits.logins_per_connection: 0 is out of range "
+                 "(expected 1 to 1000)");
+    expect_error(VALID "limits: { login_backoff_max: 500ms }\n",
+                 "3: limits.login_backoff_max: 500 ms is out of range "
+                 "(expected 1s to 1d)");
     expect_error(VALID "limits: { tutor_deadline: 500ms }\n",
                  "3: limits.tutor_deadline: 500 ms is out of range (expected "
                  "1s to 1h)");
