@@ -866,8 +866,9 @@ static int login_admitted(req *r)
     int state = login_guard_admit(r->d->guard, &r->login, r->c, conn_peer(r->c),
                                   r->msg->login->name, r->now);
     if (state == LOGIN_NONE) {
-        log_info("client %s: login for '%.64s' refused: %s", conn_peer(r->c),
-                 r->msg->login->name, r->login.msg);
+        /* debug: a flood of guesses must not flood the log too */
+        log_debug("client %s: login for '%.64s' refused: %s", conn_peer(r->c),
+                  r->msg->login->name, r->login.msg);
         conn_send(r->c, error_frame(r->msg->id, r->login.status, r->login.msg));
         req_free(r);
     }
