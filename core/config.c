@@ -664,7 +664,7 @@ static int check_keys(const config_node *map, const char *const *allowed,
             a++;
         if (*a)
             continue;
-        char list[256] = "";
+        char list[420] = ""; /* fits lms_err with the path before it */
         size_t len = 0;
         for (a = allowed; *a && len < sizeof list; a++)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
@@ -957,6 +957,53 @@ static int read_client_limits(lms_config *c, const config_node *sec,
     return LMS_OK;
 }
 
+/* A count of limits between lo and hi (default dflt when absent). */
+static int limit_count(const config_node *sec, const char *key, long long lo,
+                       long long hi, uint32_t *out, lms_err *err)
+{
+    long long v = *out;
+    int rc = optional(config_int(sec, key, &v, err));
+    if (rc)
+        return rc;
+    if (v < lo || v > hi)
+        return value_error(sec, key, err,
+                           "%lld is out of range (expected %lld to %lld)", v,
+                           lo, hi);
+    *out = (uint32_t)v;
+    return LMS_OK;
+}
+
+/* The limits on logins and sessions (docs/operations.md, "Logins"). */
+static int read_login_limits(lms_config *c, const config_node *sec,
+                             lms_err *err)
+{
+    c->max_sessions_per_user = 100;
+    c->login_failures = 5;
+    c->login_failures_per_address = 50;
+    c->login_backoff_max_ms = 5 * 60 * 1000;
+    c->logins_per_connection = 2;
+    c->logins_per_address = 8;
+    int rc;
+    if ((rc = limit_count(sec, "max_sessions_per_user", 1, 100000,
+                          &c->max_sessions_per_user, err)) ||
+        (rc = limit_count(sec, "login_failures", 0, 1000, &c->login_failures,
+                          err)) ||
+        (rc = limit_count(sec, "login_failures_per_address", 0, 1000000,
+                          &c->login_failures_per_address, err)) ||
+        (rc = limit_count(sec, "logins_per_connection", 1, 1000,
+                          &c->logins_per_connection, err)) ||
+        (rc = limit_count(sec, "logins_per_address", 1, 100000,
+                          &c->logins_per_address, err)) ||
+        (rc = optional(config_duration_ms(sec, "login_backoff_max",
+                                          &c->login_backoff_max_ms, err))))
+        return rc;
+    if (c->login_backoff_max_ms < 1000 || c->login_backoff_max_ms > 24LL * 3600 * 1000)
+        return value_error(sec, "login_backoff_max", err,
+                           "%lld ms is out of range (expected 1s to 1d)",
+                           (long long)c->login_backoff_max_ms);
+    return LMS_OK;
+}
+
 /* The limits, each in range, and an upload fitting in one frame. */
 static int read_limits(lms_config *c, lms_err *err)
 {
@@ -964,7 +1011,9 @@ static int read_limits(lms_config *c, lms_err *err)
         "max_frame_bytes", "max_upload_bytes", "max_connections",
         "tutor_deadline", "max_connections_per_ip", "preauth_frame_bytes",
         "frame_timeout", "frame_min_rate", "idle_timeout",
-        "preauth_idle_timeout", "max_output_bytes", NULL};
+        "preauth_idle_timeout", "max_output_bytes", "max_sessions_per_user",
+        "login_failures", "login_failures_per_address", "login_backoff_max",
+        "logins_per_connection", "logins_per_address", NULL};
     const config_node *sec;
     uint64_t frame = 64ull << 20, upload = 32ull << 20;
     long long conns = 1024;
@@ -973,7 +1022,8 @@ static int read_limits(lms_config *c, lms_err *err)
     if (rc || (rc = optional(config_size(sec, "max_frame_bytes", &frame, err))) ||
         (rc = optional(config_size(sec, "max_upload_bytes", &upload, err))) ||
         (rc = optional(config_int(sec, "max_connections", &conns, err))) ||
-        (rc = optional(config_duration_ms(sec, "tutor_deadline", &deadline, err))))
+        (rc = optional(config_duration_ms(sec, "tutor_deadline", &deadline, err))) ||
+        (rc = read_login_limits(c, sec, err)))
         return rc;
     if (deadline < TUTOR_DEADLINE_MIN_MS || deadline > TUTOR_DEADLINE_MAX_MS)
         return value_error(sec, "tutor_deadline", err,

@@ -54,6 +54,13 @@ typedef struct lms_config {
     int64_t idle_timeout_ms;         /* default 5m */
     int64_t preauth_idle_timeout_ms; /* default 20s */
     uint64_t max_output_bytes;       /* default 64 MiB */
+    /* Logins and sessions (docs/operations.md): */
+    uint32_t max_sessions_per_user; /* limits.max_sessions_per_user, 100 */
+    uint32_t login_failures;   /* limits.login_failures, default 5 (0: off) */
+    uint32_t login_failures_per_address; /* default 50 (0: off) */
+    int64_t login_backoff_max_ms; /* limits.login_backoff_max, default 5m */
+    uint32_t logins_per_connection; /* in flight, default 2 */
+    uint32_t logins_per_address;    /* in flight, default 8 */
     plugin_slot storage;       /* required */
     plugin_slot auth;          /* default: auth_password with no options */
     plugin_slot tutor;         /* optional (plugin NULL) */

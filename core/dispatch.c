@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -59,6 +60,7 @@ struct dispatch {
     req *keys[KEY_BUCKETS];
     auth_slot *auth; /* storage thread only; AUTH_CACHE_SLOTS, lazily */
     size_t inflight; /* requests decoded and not yet answered */
+    login_guard *guard; /* loop only */
     /* The batch submitted to the storage thread and not yet started: the
      * loop adds to it, the storage thread takes it (under mu). */
     pthread_mutex_t mu;
@@ -271,9 +273,13 @@ static void finish(req *r)
     r->out = pack_response(&r->resp);
 }
 
+static void prepare_later(req *r);
+static void login_end(req *r);
+
 static void req_free(req *r)
 {
     LMS_ASSERT(!r->keyed); /* on_complete took it out of the table */
+    login_end(r);
     r->d->inflight--;
     if (r->c) {
         if (r->authenticated)
@@ -859,6 +865,47 @@ static void prepare_later(req *r)
     }
 }
 
+/* ---- the login guard (login_guard.h; loop) ------------------------- */
+
+/* A login's request ends: the guard counts its verdict, and the logins
+ * that waited for its place go on or are answered. */
+static void login_end(req *r)
+{
+    login_waiter *w = login_guard_done(r->d->guard, &r->login, r->login_verdict,
+                                       wall_ms());
+    while (w) {
+        login_waiter *following = w->next;
+        req *q = (req *)((char *)w - offsetof(req, login));
+        w->next = NULL;
+        if (w->state == LOGIN_RUNNING) {
+            handlers_loop_snapshot(q);
+            prepare_later(q);
+        } else {
+            conn_send(q->c, error_frame(q->msg->id, w->status, w->msg));
+            req_free(q);
+        }
+        w = following;
+    }
+}
+
+/* May the login r start? 1: go on; 0: it waits for a place, or was
+ * answered (refused before reading the user or hashing anything). */
+static int login_admitted(req *r)
+{
+    if (r->h->body != LMS__REQUEST__BODY_LOGIN)
+        return 1;
+    int state = login_guard_admit(r->d->guard, &r->login, r->c, conn_peer(r->c),
+                                  r->msg->login->name, r->now);
+    if (state == LOGIN_NONE) {
+        /* debug: a flood of guesses must not flood the log too */
+        log_debug("client %s: login for '%.64s' refused: %s", conn_peer(r->c),
+                  r->msg->login->name, r->login.msg);
+        conn_send(r->c, error_frame(r->msg->id, r->login.status, r->login.msg));
+        req_free(r);
+    }
+    return state == LOGIN_RUNNING;
+}
+
 /* ---- entry ---------------------------------------------------------- */
 
 /* The leader confirmed it leads and applied everything committed before
@@ -875,6 +922,8 @@ static void on_barrier(void *arg, int status)
         req_free(r);
         return;
     }
+    if (!login_admitted(r))
+        return;
     handlers_loop_snapshot(r);
     prepare_later(r);
 }
@@ -937,6 +986,10 @@ dispatch *dispatch_new(const dispatch_options *opts)
     if (!d)
         return NULL;
     d->o = *opts;
+    if (!(d->guard = login_guard_new(&opts->login))) {
+        free(d);
+        return NULL;
+    }
     pthread_mutex_init(&d->mu, NULL);
     return d;
 }
@@ -948,6 +1001,7 @@ void dispatch_free(dispatch *d)
     if (!d)
         return;
     pthread_mutex_destroy(&d->mu);
+    login_guard_free(d->guard);
     free(d->auth);
     free(d);
 }

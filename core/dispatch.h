@@ -22,6 +22,7 @@
 #define LMS_CORE_DISPATCH_H
 
 #include "blob.h"
+#include "login_guard.h"
 #include "net.h"
 #include "node.h"
 
@@ -42,6 +43,8 @@ typedef struct dispatch_options {
     const struct lms_auth_ops *auth;
     void *auth_inst;
     struct tutor_rt *tutor; /* questions to the tutor */
+    login_guard_options login; /* throttling of logins (login_guard.h) */
+    uint32_t max_sessions_per_user; /* CmdCreateSession.max_sessions */
 } dispatch_options;
 
 dispatch *dispatch_new(const dispatch_options *opts);

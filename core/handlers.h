@@ -31,6 +31,7 @@
 #include "client.pb-c.h"
 #include "command.pb-c.h"
 #include "dispatch.h"
+#include "login_guard.h"
 #include "tutor.h"
 
 typedef enum next_step {
@@ -108,6 +109,8 @@ struct req {
     int digested;      /* engine: request_digest is set (request_digest()) */
     uint8_t request_digest[32];
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
+    login_waiter login; /* engine: a login's place in the login guard */
+    int login_verdict;  /* login's work(): enum login_verdict */
 
     /* handler scratch, lives as long as the request */
     void *scratch;

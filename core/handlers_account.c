@@ -105,6 +105,11 @@ static next_step login_work(req *r)
     }
     if (verdict == LMS_AUTH_ERROR)
         log_error("auth: cannot verify user %s: %s", q->name, err.msg);
+    /* The login guard counts a wrong password (an unknown name included),
+     * not an error of the auth plugin. */
+    r->login_verdict = verdict == LMS_AUTH_OK      ? LOGIN_VERDICT_OK
+                       : verdict == LMS_AUTH_ERROR ? LOGIN_VERDICT_NONE
+                                                   : LOGIN_VERDICT_DENIED;
     if (verdict != LMS_AUTH_OK) {
         log_info("login refused for '%s'", q->name);
         return req_fail(r, LMS_UNAUTHENTICATED, "invalid user name or password");
@@ -123,6 +128,7 @@ static next_step login_work(req *r)
     c->token_hash.len = 32;
     c->user = r->who.name;
     c->expires = r->now + o->session_ttl_ms;
+    c->max_sessions = o->max_sessions_per_user;
     r->who.session_expires = c->expires;
     r->cmd.body_case = LMS__COMMAND__BODY_CREATE_SESSION;
     r->cmd.create_session = c;

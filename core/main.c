@@ -364,7 +364,15 @@ static int serve(lmsd *d, lms_err *err)
                           .m = &d->m,
                           .auth = d->auth_ops,
                           .auth_inst = d->auth_inst,
-                          .tutor = d->tutor};
+                          .tutor = d->tutor,
+                          .max_sessions_per_user = d->cfg->max_sessions_per_user,
+                          .login = {
+                              .failures = d->cfg->login_failures,
+                              .address_failures = d->cfg->login_failures_per_address,
+                              .backoff_max_ms = d->cfg->login_backoff_max_ms,
+                              .per_conn = d->cfg->logins_per_connection,
+                              .per_address = d->cfg->logins_per_address,
+                          }};
     if (tutor_rt_load(d->tutor, d->cfg, 0, err) != LMS_OK)
         return err->code;
     d->disp = dispatch_new(&o);

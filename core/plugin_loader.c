@@ -64,6 +64,7 @@ static const required_cb storage_required[] = {
     CB(lms_storage_ops, snapshot_write),  CB(lms_storage_ops, snapshot_read),
     CB(lms_storage_ops, snapshot_pin),    CB(lms_storage_ops, snapshot_write_view),
     CB(lms_storage_ops, snapshot_unpin),
+    CB(lms_storage_ops, session_list_user),
 };
 
 /* Every storage callback is required: a callback added to storage.h without

@@ -416,6 +416,48 @@ static int need_query_party(apply_ctx *c, uint64_t id, lms_query *q,
 
 static int apply_noop(apply_ctx *c) { return LMS_OK; }
 
+/* The token hashes of a user's sessions, oldest first (session_list_user). */
+typedef struct session_hashes {
+    uint8_t (*v)[LMS_SHA256_LEN];
+    size_t n, cap;
+    int oom;
+} session_hashes;
+
+static int session_hash_each(void *arg, const void *row)
+{
+    session_hashes *h = arg;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 16;
+        void *v = realloc(h->v, cap * sizeof *h->v);
+        if (!v) {
+            h->oom = 1;
+            return 1; /* ends the walk; the caller reports it */
+        }
+        h->v = v;
+        h->cap = cap;
+    }
+    memcpy(h->v[h->n++], ((const lms_session *)row)->token_hash, LMS_SHA256_LEN);
+    return 0;
+}
+
+/* Make room for one more session of user under a cap of max (0: none):
+ * end the oldest (by created, then token hash: the order of
+ * session_list_user, the same on every node and backend) until fewer than
+ * max are left. */
+static int end_oldest_sessions(apply_ctx *c, const char *user, uint32_t max)
+{
+    if (max == 0)
+        return LMS_OK;
+    session_hashes h = {0};
+    int rc = c->ops->session_list_user(c->st, user, session_hash_each, &h, c->err);
+    if (h.oom)
+        rc = lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; rc == LMS_OK && h.n >= max && i <= h.n - max; i++)
+        rc = c->ops->session_delete(c->st, h.v[i], c->err);
+    free(h.v);
+    return rc;
+}
+
 static int apply_create_session(apply_ctx *c)
 {
     const Lms__CmdCreateSession *b = c->cmd->create_session;
@@ -425,6 +467,9 @@ static int apply_create_session(apply_ctx *c)
         return LMS_OK;
     int rc = need_user(c, b->user, &u);
     if (rc || refused(c))
+        return rc;
+    rc = end_oldest_sessions(c, u.name, b->max_sessions);
+    if (rc)
         return rc;
     lms_session s = {.created = c->cmd->time, .expires = b->expires};
     memcpy(s.token_hash, b->token_hash.data, LMS_SHA256_LEN);

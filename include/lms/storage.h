@@ -394,6 +394,14 @@ struct lms_storage_ops {
                                uint8_t digest[LMS_SHA256_LEN], lms_err *err);
     /* Release the view (any thread; before the instance is closed). */
     void (*snapshot_unpin)(void *view);
+
+    /* ---- sessions of a user (ABI 1.1, appended) ---- */
+    /* The sessions of user, expired ones included, oldest first: ordered
+     * by created, then by token_hash (bytewise), so that every store walks
+     * them in the same order (lmsd ends the oldest when a user would hold
+     * more than limits.max_sessions_per_user). Rows are lms_session. */
+    int (*session_list_user)(void *inst, const char *user, lms_each_fn each,
+                             void *arg, lms_err *err);
 };
 
 #ifdef __cplusplus

@@ -414,6 +414,7 @@ static const struct lms_storage_ops sq_ops = {
     .snapshot_pin = sq_snapshot_pin,
     .snapshot_write_view = sq_snapshot_write_view,
     .snapshot_unpin = sq_snapshot_unpin,
+    .session_list_user = sq_session_list_user,
 };
 
 static const struct lms_plugin_descriptor sq_descriptor = {

@@ -77,6 +77,7 @@ enum sq_stmt_id {
     SQ_SESSION_GET,
     SQ_SESSION_DELETE,
     SQ_SESSION_PRUNE,
+    SQ_SESSION_LIST_USER,
     SQ_CLIENT_PUT,
     SQ_CLIENT_GET,
     SQ_CLIENT_PRUNE,
@@ -211,6 +212,8 @@ int sq_session_get(void *inst, const uint8_t *token_hash, lms_session *out,
                    lms_err *err);
 int sq_session_delete(void *inst, const uint8_t *token_hash, lms_err *err);
 int sq_session_prune(void *inst, int64_t before, lms_err *err);
+int sq_session_list_user(void *inst, const char *user, lms_each_fn each,
+                         void *arg, lms_err *err);
 int sq_client_get(void *inst, uint64_t client_id, lms_client_record *out,
                   lms_err *err);
 int sq_client_put(void *inst, const lms_client_record *r, lms_err *err);

@@ -368,6 +368,37 @@ int sq_session_prune(void *inst, int64_t before, lms_err *err)
     return sq_run(s, &SQL_SESSION_PRUNE, &b, err);
 }
 
+static const sq_sql SQL_SESSION_LIST_USER = {
+    SQ_SESSION_LIST_USER, SQ_R, "session_list_user",
+    "SELECT token_hash, user, created, expires FROM sessions "
+    "WHERE user = ?1 ORDER BY created, token_hash"};
+
+static void fill_session(sqlite3_stmt *st, void *row)
+{
+    lms_session *x = row;
+    sq_col_sha(st, 0, x->token_hash);
+    SQ_COPY_FIELD(st, 1, x->user);
+    x->created = sq_col_i64(st, 2);
+    x->expires = sq_col_i64(st, 3);
+}
+
+/* storage ops session_list_user(): oldest first, by created then token
+ * hash (BLOBs compare bytewise, like memcmp). */
+int sq_session_list_user(void *inst, const char *user, lms_each_fn each,
+                         void *arg, lms_err *err)
+{
+    sq_inst *s = inst;
+    sqlite3_stmt *st;
+    int rc = sq_acquire(s, &SQL_SESSION_LIST_USER, &st, err);
+    if (rc != LMS_OK)
+        return rc;
+    lms_session row = {0};
+    sq_binder b = sq_binder_of(st);
+    sq_bind_text(&b, user, SIZE_MAX);
+    return sq_walk(s, &SQL_SESSION_LIST_USER, &b, fill_session, &row, each,
+                   arg, err);
+}
+
 /* ---- client dedup records ---- */
 
 static const sq_sql SQL_CLIENT_PUT = {

@@ -187,11 +187,17 @@ static const char SQ_SCHEMA_3[] =
     "ALTER TABLE clients ADD COLUMN answer BLOB NOT NULL DEFAULT x'';"
     "ALTER TABLE queries ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;";
 
+/* Version 4: a user's sessions by age (session_list_user, which the cap
+ * on sessions per user walks at every login). */
+static const char SQ_SCHEMA_4[] =
+    "CREATE INDEX sessions_by_user ON sessions(user, created, token_hash);";
+
 /* sq_migrations[i] takes the schema from version i to version i + 1. */
 static const char *const sq_migrations[] = {
     SQ_SCHEMA_1,
     SQ_SCHEMA_2,
     SQ_SCHEMA_3,
+    SQ_SCHEMA_4,
 };
 
 const int SQ_SCHEMA_VERSION =

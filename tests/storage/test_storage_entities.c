@@ -1060,6 +1060,54 @@ static void test_sessions_put_get_delete_prune(void **state)
     assert_string_equal(got.user, "carol");
 }
 
+static int collect_session(void *arg, const void *row)
+{
+    lms_session *v = arg;
+    size_t i = 0;
+    while (v[i].user[0])
+        i++;
+    assert_true(i < 7);
+    v[i] = *(const lms_session *)row;
+    return 0;
+}
+
+/* session_list_user: one user's sessions only, expired ones included,
+ * oldest first, equal created times by token hash (bytewise). */
+static void test_sessions_listed_per_user_oldest_first(void **state)
+{
+    fixture *fx = *state;
+    lms_session a = make_session(0x90, "alice", 100);
+    lms_session b = make_session(0x20, "alice", 50);
+    lms_session c = make_session(0x10, "alice", 300);
+    lms_session d = make_session(0x05, "bob", 300);
+    a.created = 7;
+    b.created = 3;
+    c.created = 7; /* same time as a: c's hash is smaller */
+    fx_begin(fx);
+    EXPECT_OK(fx_ops->session_put(fx->st, &a, &fx->err));
+    EXPECT_OK(fx_ops->session_put(fx->st, &b, &fx->err));
+    EXPECT_OK(fx_ops->session_put(fx->st, &c, &fx->err));
+    EXPECT_OK(fx_ops->session_put(fx->st, &d, &fx->err));
+    fx_commit(fx, 1);
+
+    lms_session got[8];
+    memset(got, 0, sizeof got);
+    EXPECT_OK(fx_ops->session_list_user(fx->st, "alice", collect_session, got,
+                                        &fx->err));
+    assert_memory_equal(got[0].token_hash, b.token_hash, LMS_SHA256_LEN);
+    assert_memory_equal(got[1].token_hash, c.token_hash, LMS_SHA256_LEN);
+    assert_memory_equal(got[2].token_hash, a.token_hash, LMS_SHA256_LEN);
+    assert_string_equal(got[2].user, "alice");
+    assert_int_equal(got[2].created, 7);
+    assert_int_equal(got[2].expires, 100);
+    assert_int_equal(got[3].user[0], '\0');
+
+    memset(got, 0, sizeof got);
+    EXPECT_OK(fx_ops->session_list_user(fx->st, "carol", collect_session, got,
+                                        &fx->err));
+    assert_int_equal(got[0].user[0], '\0');
+}
+
 /* ---- client dedup records ---- */
 
 static void test_client_records_put_get_prune(void **state)
@@ -1136,6 +1184,7 @@ int run_entity_tests(void)
         T(test_course_settings),
         T(test_materials),
         T(test_sessions_put_get_delete_prune),
+        T(test_sessions_listed_per_user_oldest_first),
         T(test_client_records_put_get_prune),
     };
 #undef T

@@ -107,6 +107,7 @@ static void test_descriptor_is_complete(void **state)
     REQUIRE_OP(query_count); REQUIRE_OP(snapshot_write);
     REQUIRE_OP(snapshot_read); REQUIRE_OP(snapshot_pin);
     REQUIRE_OP(snapshot_write_view); REQUIRE_OP(snapshot_unpin);
+    REQUIRE_OP(session_list_user);
 }
 
 static void test_only_the_entry_symbol_is_exported(void **state)
@@ -447,6 +448,7 @@ static void test_migrate_refuses_newer_schema(void **state)
 static void make_version_1(const char *path)
 {
     sql_exec(path,
+             "DROP INDEX sessions_by_user;"
              "ALTER TABLE clients DROP COLUMN answer;"
              "INSERT INTO clients(client_id, seq, status, message, result_id, "
              "updated) VALUES(3, 4, 0, '', 5, 60);"
@@ -514,6 +516,7 @@ static void test_migrates_a_version_2_file_to_private_questions(void **state)
     fx_ops->close(fx->st);
     fx->st = NULL;
     sql_exec(path,
+             "DROP INDEX sessions_by_user;"
              "ALTER TABLE queries DROP COLUMN shared;"
              "ALTER TABLE clients DROP COLUMN answer;"
              "INSERT INTO queries(id, course, student, title, body, created, "

@@ -117,6 +117,12 @@ static void minimal_config_gets_defaults(void **state)
     assert_int_equal(c->idle_timeout_ms, 300000);
     assert_int_equal(c->preauth_idle_timeout_ms, 20000);
     assert_int_equal(c->max_output_bytes, 64 << 20);
+    assert_int_equal(c->max_sessions_per_user, 100);
+    assert_int_equal(c->login_failures, 5);
+    assert_int_equal(c->login_failures_per_address, 50);
+    assert_int_equal(c->login_backoff_max_ms, 300000);
+    assert_int_equal(c->logins_per_connection, 2);
+    assert_int_equal(c->logins_per_address, 8);
     assert_string_equal(c->auth.plugin, "auth_password");
     assert_null(c->auth.node);
     assert_null(c->tutor.plugin);
@@ -136,7 +142,11 @@ static void every_setting_is_read(void **state)
                             "tutor_deadline: 90s, max_connections_per_ip: 8, "
                             "preauth_frame_bytes: 128KiB, frame_timeout: 3s, "
                             "frame_min_rate: 1MiB, idle_timeout: 1m, "
-                            "preauth_idle_timeout: 5s, max_output_bytes: 8MiB }\n"
+                            "preauth_idle_timeout: 5s, max_output_bytes: 8MiB, "
+                            "max_sessions_per_user: 3, "
+                            "login_failures: 0, login_failures_per_address: 7, "
+                            "login_backoff_max: 1h, logins_per_connection: 1, "
+                            "logins_per_address: 40 }\n"
                             "storage: { plugin: ./lib/my_storage.so }\n"
                             "auth: { plugin: auth_ldap, url: ldap://x }\n"
                             "tutor: { plugin: tutor_local }\n"
@@ -168,6 +178,12 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->idle_timeout_ms, 60000);
     assert_int_equal(c->preauth_idle_timeout_ms, 5000);
     assert_int_equal(c->max_output_bytes, 8 << 20);
+    assert_int_equal(c->max_sessions_per_user, 3);
+    assert_int_equal(c->login_failures, 0);
+    assert_int_equal(c->login_failures_per_address, 7);
+    assert_int_equal(c->login_backoff_max_ms, 3600000);
+    assert_int_equal(c->logins_per_connection, 1);
+    assert_int_equal(c->logins_per_address, 40);
     snprintf(want, sizeof want, "%s/lib/my_storage.so", dir);
     assert_string_equal(c->storage.plugin, want);
     assert_string_equal(c->auth.plugin, "auth_ldap");
@@ -381,7 +397,10 @@ static void unknown_keys_are_errors(void **state)
                  "max_frame_bytes, max_upload_bytes, max_connections, "
                  "tutor_deadline, max_connections_per_ip, preauth_frame_bytes, "
                  "frame_timeout, frame_min_rate, idle_timeout, "
-                 "preauth_idle_timeout, max_output_bytes)");
+                 "preauth_idle_timeout, max_output_bytes, "
+                 "max_sessions_per_user, login_failures, "
+                 "login_failures_per_address, login_backoff_max, "
+                 "logins_per_connection, logins_per_address)");
 }
 
 static void client_limit_mistakes_are_errors(void **state)
@@ -449,6 +468,15 @@ static void bad_durations_and_sizes_are_errors(void **state)
                  "3: limits.max_upload_bytes: max_upload_bytes (67108864) "
                  "must be smaller than max_frame_bytes (67108864): an upload "
                  "travels in one frame with its request");
+    expect_error(VALID "limits: { max_sessions_per_user: 0 }\n",
+                 "3: limits.max_sessions_per_user: 0 is out of range "
+                 "(expected 1 to 100000)");
+    expect_error(VALID "limits: { logins_per_connection: 0 }\n",
+                 "3: limits.logins_per_connection: 0 is out of range "
+                 "(expected 1 to 1000)");
+    expect_error(VALID "limits: { login_backoff_max: 500ms }\n",
+                 "3: limits.login_backoff_max: 500 ms is out of range "
+                 "(expected 1s to 1d)");
     expect_error(VALID "limits: { tutor_deadline: 500ms }\n",
                  "3: limits.tutor_deadline: 500 ms is out of range (expected "
                  "1s to 1h)");

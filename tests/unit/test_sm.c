@@ -861,6 +861,62 @@ static void test_sessions(void **state)
                   LMS_INVALID_ARGUMENT, "32 bytes");
 }
 
+static const sm_result *capped_session(fx *f, const char *user, uint8_t id,
+                                       uint32_t max)
+{
+    uint8_t h[LMS_SHA256_LEN] = {0};
+    h[0] = id;
+    Lms__CmdCreateSession b = LMS__CMD_CREATE_SESSION__INIT;
+    b.token_hash = bytes(h, LMS_SHA256_LEN);
+    b.user = (char *)user;
+    b.expires = f->now + DAY;
+    b.max_sessions = max;
+    return send(f, "", LMS__COMMAND__BODY_CREATE_SESSION, &b);
+}
+
+static int has_session(fx *f, uint8_t id)
+{
+    uint8_t h[LMS_SHA256_LEN] = {0};
+    h[0] = id;
+    lms_session s;
+    lms_err err = {0};
+    return g_ops->session_get(f->inst, h, &s, &err) == LMS_OK;
+}
+
+/* CmdCreateSession.max_sessions: the user keeps at most that many, the
+ * oldest ending first (by created, then token hash); other users' sessions
+ * stay; 0 (entries from before the cap) means no cap. */
+static void test_sessions_per_user_capped_oldest_end(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_ok(capped_session(f, "stu1", 9, 0));
+    f->now = T0 + 1;
+    expect_ok(capped_session(f, "stu1", 3, 0)); /* same created as 4 */
+    expect_ok(capped_session(f, "stu1", 4, 0));
+    expect_ok(capped_session(f, "stu2", 1, 0)); /* another user's, oldest */
+    f->now = T0 + 2;
+    /* Three sessions of stu1 and a new one under a cap of 2: 9 (oldest)
+     * and 3 (same time as 4, smaller hash) end. */
+    expect_ok(capped_session(f, "stu1", 5, 2));
+    if (has_session(f, 9) || has_session(f, 3) || !has_session(f, 4) ||
+        !has_session(f, 5) || !has_session(f, 1))
+        fail_msg("expected sessions 4 and 5 of stu1 and 1 of stu2, got 9:%d "
+                 "3:%d 4:%d 5:%d 1:%d",
+                 has_session(f, 9), has_session(f, 3), has_session(f, 4),
+                 has_session(f, 5), has_session(f, 1));
+    /* A cap of 1: only the new one is left. */
+    f->now = T0 + 3;
+    expect_ok(capped_session(f, "stu1", 6, 1));
+    if (has_session(f, 4) || has_session(f, 5) || !has_session(f, 6))
+        fail_msg("expected only session 6 of stu1, got 4:%d 5:%d 6:%d",
+                 has_session(f, 4), has_session(f, 5), has_session(f, 6));
+    /* No cap. */
+    for (uint8_t i = 20; i < 30; i++)
+        expect_ok(capped_session(f, "stu1", i, 0));
+    assert_true(has_session(f, 6) && has_session(f, 20));
+}
+
 /* sm.auth_epoch moves with what may change who a token stands for, and
  * not with the everyday commands (dispatch.c caches authentication under
  * it). */
@@ -2229,6 +2285,7 @@ int main(void)
         T(test_bootstrap_admin_only_on_empty_store),
         T(test_create_user_rules),
         T(test_sessions),
+        T(test_sessions_per_user_capped_oldest_end),
         T(test_auth_epoch),
         T(test_import_reports_every_row),
         T(test_create_course_rules),
