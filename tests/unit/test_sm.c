@@ -10,6 +10,7 @@
  * pin down; failures print the expected and the actual status and message.
  */
 #include "sm.h"
+#include "pb_text.h"
 #include "utf8.h"
 
 #include <dirent.h>
@@ -1298,6 +1299,32 @@ static void test_text_rule(void **state)
     assert_string_equal(scrub, "ok?[2J???x\ny");
 }
 
+/* A NUL inside a string field is found in the encoded request, where
+ * protobuf-c would cut the string at it; NUL in bytes is data. */
+static void test_nul_in_a_request_string(void **state)
+{
+    (void)state;
+    char msg[160];
+    /* Request{id: 1, submit (21) {assignment_id: 7, file_name: "a\0b.exe", data: "\0"}} */
+    static const uint8_t nul_name[] = {0x08, 0x01, 0xAA, 0x01, 14, 0x08, 0x07, 0x12, 7, 'a',
+                                       0,    'b',  '.',  'e',  'x', 'e',  0x1A, 1,    0};
+    Lms__Request *r = lms__request__unpack(NULL, sizeof nul_name, nul_name);
+    assert_non_null(r); /* decodes fine, with the name cut short: */
+    assert_string_equal(r->submit->file_name, "a");
+    lms__request__free_unpacked(r, NULL);
+    assert_int_equal(pb_text_check(&lms__request__descriptor, nul_name, sizeof nul_name, msg,
+                                   sizeof msg), -1);
+    assert_string_equal(msg, "the file name contains a control character (U+0000); only "
+                             "printable text is allowed");
+    static const uint8_t nul_data[] = {0x08, 0x01, 0xAA, 0x01, 8,  0x08, 0x07, 0x12,
+                                       1,    'a',  0x1A, 1,    0};
+    assert_int_equal(pb_text_check(&lms__request__descriptor, nul_data, sizeof nul_data, msg,
+                                   sizeof msg), 0);
+    static const uint8_t cut[] = {0x08, 0x01, 0xAA, 0x01, 40, 0x08};
+    assert_int_equal(pb_text_check(&lms__request__descriptor, cut, sizeof cut, msg, sizeof msg),
+                     0);
+}
+
 /* The numeric bounds the handlers share with apply. */
 static void test_assignment_and_grade_bounds(void **state)
 {
@@ -2327,6 +2354,7 @@ int main(void)
         T(test_texts_are_utf8_and_messages_are_clean),
         cmocka_unit_test(test_text_rule),
         cmocka_unit_test(test_assignment_and_grade_bounds),
+        cmocka_unit_test(test_nul_in_a_request_string),
         T(test_enroll_rules),
         T(test_create_assignment_rules),
         T(test_create_assignment_stores_it),
