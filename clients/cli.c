@@ -117,8 +117,10 @@ int cli_refused(struct cli_ctx *ctx, const Lms__Response *resp)
     if (resp->status == LMS__STATUS__UNAUTHENTICATED && !is_login(ctx))
         return cli_fail(ctx, LMS_EXIT_AUTH, status,
                         "session expired or revoked; run: %s login NAME", ctx->prog->name);
+    char shown[1024];
+    out_escape(resp->message, shown, sizeof shown, false);
     snprintf(text, sizeof text, "refused (%s)%s%s", status, resp->message[0] ? ": " : "",
-             resp->message);
+             shown);
     return report(ctx,
                   resp->status == LMS__STATUS__UNAUTHENTICATED ? LMS_EXIT_AUTH : LMS_EXIT_FAILED,
                   status, text, resp->message[0] ? resp->message : status);

@@ -512,11 +512,12 @@ int cmd_save_download(struct cli_ctx *ctx, const struct cli_args *a, const Proto
                         "%s); nothing saved",
                         what, out_hex(sha256->data, sha256->len < 32 ? sha256->len : 32, want,
                                       sizeof want), got);
+    char shown[4 * 255 + 1]; /* escaped: 4 bytes per byte at worst */
     if (path == NULL && !lms_safe_file_name(file_name))
         return cli_fail(ctx, LMS_EXIT_FAILED, "INVALID_ARGUMENT",
                         "the file name '%s' from the server is not safe to use; choose one "
                         "with -o FILE",
-                        file_name);
+                        out_escape(file_name, shown, sizeof shown, false));
     if (lms_file_write(path ? path : file_name, data->data, data->len, path != NULL, err,
                        sizeof err) < 0)
         return cli_fail_errno(ctx, errno, err);

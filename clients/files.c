@@ -2,6 +2,7 @@
  * files.c: reading, writing and hashing local files for the clients.
  */
 #include "files.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -127,8 +128,9 @@ bool lms_safe_file_name(const char *name)
 {
     if (name == NULL || *name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return false;
-    for (const char *p = name; *p; p++)
-        if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    char why[160];
+    /* no control, bidi or invisible character: the name is shown in ls */
+    return strchr(name, '/') == NULL &&
+           utf8_text_check("the file name", name, strlen(name), UTF8_LINE, why,
+                           sizeof why) == 0;
 }

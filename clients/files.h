@@ -27,7 +27,7 @@ void lms_sha256(const void *data, size_t len, uint8_t out[LMS_SHA256_LEN]);
 const char *lms_basename(const char *path);
 
 /* Is name (from the server) safe to create in the current directory: not
- * empty, no '/', not "." or "..", no control characters? */
+ * empty, no '/', not "." or "..", nothing utf8_text_check refuses? */
 bool lms_safe_file_name(const char *name);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "isotime.h"
+#include "utf8.h"
 
 #define CELL_MAX_CHARS 48
 
@@ -188,15 +189,45 @@ json_object *out_json_message(const ProtobufCMessage *m)
     return obj;
 }
 
-/* Copy s into buf with control characters (and DEL) replaced by spaces. */
+/* The escaped form of the character of k bytes at p (k 0: a stray byte)
+ * into esc; its length. */
+static size_t escape_char(const unsigned char *p, size_t k, bool multiline, char *esc)
+{
+    enum utf8_text_kind kind = multiline ? UTF8_MULTILINE : UTF8_LINE;
+    if (k == 0)
+        return (size_t)sprintf(esc, "\\x%02x", p[0]);
+    uint32_t cp = utf8_decode(p, k);
+    if (utf8_cp_allowed(cp, kind)) {
+        memcpy(esc, p, k);
+        return k;
+    }
+    if (cp < 0x80)
+        return (size_t)sprintf(esc, "\\x%02x", (unsigned)cp);
+    return (size_t)sprintf(esc, "\\u{%04X}", (unsigned)cp);
+}
+
+const char *out_escape(const char *s, char *buf, size_t n, bool multiline)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), at = 0;
+    if (n == 0)
+        return buf;
+    for (size_t i = 0, k; i < len; i += k ? k : 1) {
+        char esc[16];
+        k = utf8_char_len(p + i, len - i);
+        size_t m = escape_char(p + i, k, multiline, esc);
+        if (at + m >= n)
+            break;
+        memcpy(buf + at, esc, m);
+        at += m;
+    }
+    buf[at] = '\0';
+    return buf;
+}
+
 static const char *clean_text(const char *s, char *buf, size_t n)
 {
-    size_t i;
-    for (i = 0; s[i] != '\0' && i + 1 < n; i++)
-        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
-    if (n > 0)
-        buf[i] = '\0';
-    return buf;
+    return out_escape(s, buf, n, false);
 }
 
 static const char *scalar_text(const ProtobufCFieldDescriptor *f, const void *p, char *buf,
@@ -385,27 +416,29 @@ void out_fields(FILE *f, const ProtobufCMessage *m, const struct out_column *col
     }
 }
 
-/* A character of text from the server as it may reach a terminal. */
-static int safe_char(char c)
+/* Print text from the server escaped (out_escape, multi-line); with
+ * indent before each line when indent is not NULL. */
+static void put_text(FILE *f, const char *indent, const char *text)
 {
-    return (unsigned char)c < 0x20 && c != '\n' && c != '\t' ? ' ' : c;
+    const unsigned char *p = (const unsigned char *)text;
+    size_t len = strlen(text);
+    bool bol = true;
+    for (size_t i = 0, k; i < len; i += k ? k : 1) {
+        char esc[16];
+        k = utf8_char_len(p + i, len - i);
+        if (bol && indent)
+            fputs(indent, f);
+        size_t m = escape_char(p + i, k, true, esc);
+        fwrite(esc, 1, m, f);
+        bol = p[i] == '\n';
+    }
+    if (indent && !bol)
+        fputc('\n', f);
 }
 
 void out_text_block(FILE *f, const char *indent, const char *text)
 {
-    bool bol = true;
-    for (const char *p = text; *p; p++) {
-        if (bol)
-            fputs(indent, f);
-        bol = *p == '\n';
-        fputc(safe_char(*p), f);
-    }
-    if (!bol)
-        fputc('\n', f);
+    put_text(f, indent, text);
 }
 
-void out_text_raw(FILE *f, const char *text)
-{
-    for (const char *p = text; *p; p++)
-        fputc(safe_char(*p), f);
-}
+void out_text_raw(FILE *f, const char *text) { put_text(f, NULL, text); }

@@ -10,8 +10,9 @@
  *            password and the file contents (data) are never shown.
  *   text     out_table() prints aligned columns and out_fields() aligned
  *            "label: value" lines, picking fields by name, with an optional
- *            formatter per column. Control characters from the server are
- *            replaced so that they cannot drive the terminal.
+ *            formatter per column. Control and bidi characters from the
+ *            server are shown escaped (out_escape) so that they cannot
+ *            drive the terminal or reorder what it shows.
  */
 #ifndef LMS_CLIENTS_OUTPUT_H
 #define LMS_CLIENTS_OUTPUT_H
@@ -57,13 +58,20 @@ ProtobufCMessage *const *out_repeated(const ProtobufCMessage *m, const char *fie
 /* The message in the body oneof of r, or NULL. */
 const ProtobufCMessage *out_response_body(const Lms__Response *r);
 
-/* Print text with control characters other than newline and tab replaced,
- * each line prefixed with indent. */
+/* Print text with control characters other than newline and tab escaped
+ * (out_escape), each line prefixed with indent. */
 void out_text_block(FILE *f, const char *indent, const char *text);
 
 /* Print text as it comes (no indent, no newline added), with control
- * characters other than newline and tab replaced: a streamed piece. */
+ * characters other than newline and tab escaped: a streamed piece. */
 void out_text_raw(FILE *f, const char *text);
+
+/* Copy s into buf (of n bytes) escaped for a terminal: what
+ * utf8_text_check (core/utf8.h) would refuse shows as \xHH (a control
+ * character or a byte that is not UTF-8) or \u{HHHH} (a bidi or
+ * invisible format character); multiline keeps '\n' and '\t'. Cut at a
+ * whole character. Returns buf. */
+const char *out_escape(const char *s, char *buf, size_t n, bool multiline);
 
 /* Lower-case hex of data into buf (2 * len + 1 bytes). Returns buf. */
 char *out_hex(const uint8_t *data, size_t len, char *buf, size_t n);

@@ -6,6 +6,7 @@
  * and send the answer. Handlers live in handlers_*.c.
  */
 #include "dispatch.h"
+#include "pb_text.h"
 
 #include "clock.h"
 #include "frame.h"
@@ -945,6 +946,12 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
         conn_send(c, error_frame(msg->id, LMS_UNIMPLEMENTED,
                                  "unknown request type (not supported by "
                                  "this server version)"));
+        lms__request__free_unpacked(msg, NULL);
+        return;
+    }
+    char nul[160]; /* a NUL would cut a string short without a word */
+    if (pb_text_check(&lms__request__descriptor, data, len, nul, sizeof nul) < 0) {
+        conn_send(c, error_frame(msg->id, LMS_INVALID_ARGUMENT, nul));
         lms__request__free_unpacked(msg, NULL);
         return;
     }

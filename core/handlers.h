@@ -184,8 +184,11 @@ int req_got(req *r, int rc, const lms_err *err, const char *what, uint64_t id);
  * be read back, which is the server's fault (INTERNAL, logged). */
 int req_read_back(req *r, int rc, const lms_err *err, const char *what,
                   uint64_t id);
-/* s is 1..max bytes; what names it in the message ("the question"). */
+/* s is 1..max bytes of one-line text as utf8_text_check allows; what
+ * names it in the message ("the title"). */
 int req_check_text(req *r, const char *what, const char *s, size_t max);
+/* The same for multi-line text, which may also hold '\n' and '\t'. */
+int req_check_body(req *r, const char *what, const char *s, size_t max);
 /* An upload: a plain file name (1..LMS_FILENAME_MAX bytes, no '/') and
  * size <= limit; whose names the limit's owner ("assignment 7"). */
 int req_check_file(req *r, const char *name, size_t size, uint64_t limit,

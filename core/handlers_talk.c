@@ -75,7 +75,7 @@ static next_step ask_prepare(req *r)
     if (q->tutor)
         return tutor_ask_prepare(r);
     if (req_check_course(r, q->course, COURSE_STUDENT) < 0 ||
-        req_check_text(r, "the question", q->text, SM_TEXT_MAX) < 0)
+        req_check_body(r, "the question", q->text, SM_TEXT_MAX) < 0)
         return NEXT_RESPOND;
     Lms__CmdAsk *c = req_alloc(r, sizeof *c);
     lms__cmd_ask__init(c);
@@ -198,7 +198,7 @@ static next_step reply_prepare(req *r)
     const Lms__ReplyRequest *q = r->msg->reply;
     lms_query x;
     if (load_query(r, q->query_id, &x) < 0 ||
-        req_check_text(r, "the reply", q->text, SM_TEXT_MAX) < 0)
+        req_check_body(r, "the reply", q->text, SM_TEXT_MAX) < 0)
         return NEXT_RESPOND;
     if (x.kind == LMS_QUERY_TUTOR)
         return req_fail(r, LMS_FAILED_PRECONDITION,

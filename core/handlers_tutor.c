@@ -65,7 +65,7 @@ next_step tutor_ask_prepare(req *r)
     settings s;
     uint32_t used = 0;
     if (req_check_course(r, a->course, COURSE_STUDENT) < 0 ||
-        req_check_text(r, "the question", a->text, SM_TEXT_MAX) < 0 ||
+        req_check_body(r, "the question", a->text, SM_TEXT_MAX) < 0 ||
         (a->title[0] && req_check_text(r, "the title", a->title, LMS_TITLE_MAX) < 0) ||
         load_settings(r, a->course, &s) < 0 || used_today(r, a->course, &used) < 0)
         return NEXT_RESPOND;
@@ -87,13 +87,14 @@ next_step tutor_ask_prepare(req *r)
 }
 
 /* s cut to max bytes at a character boundary, in the arena, with whatever
- * is not UTF-8 replaced: a tutor's words are stored as text. */
+ * is not UTF-8 or not allowed in text (a terminal escape) replaced: a
+ * tutor's words are stored as text. */
 static char *clean_text(req *r, const char *s, size_t max)
 {
     size_t n = utf8_prefix(s, strlen(s), max);
     char *p = req_memdup(r, s, n + 1);
     p[n] = '\0';
-    utf8_repair(p, n);
+    utf8_text_scrub(p, n, UTF8_MULTILINE);
     return p;
 }
 
@@ -163,7 +164,7 @@ static next_step escalate_prepare(req *r)
         return req_fail(r, LMS_FAILED_PRECONDITION,
                         "query %" PRIu64 " is a question to the instructors already; "
                         "only answers of the tutor are escalated", e->query_id);
-    if (e->text[0] && req_check_text(r, "the note", e->text, SM_TEXT_MAX) < 0)
+    if (e->text[0] && req_check_body(r, "the note", e->text, SM_TEXT_MAX) < 0)
         return NEXT_RESPOND;
     Lms__CmdEscalate *c = req_alloc(r, sizeof *c);
     lms__cmd_escalate__init(c);
@@ -214,7 +215,7 @@ static next_step tutor_settings_prepare(req *r)
                         q->course);
     /* an empty prompt is fine: it means the default */
     if (q->set_prompt && q->system_prompt[0] &&
-        req_check_text(r, "the system prompt", q->system_prompt, SM_TEXT_MAX) < 0)
+        req_check_body(r, "the system prompt", q->system_prompt, SM_TEXT_MAX) < 0)
         return NEXT_RESPOND;
     Lms__CmdTutorSettings *c = req_alloc(r, sizeof *c);
     lms__cmd_tutor_settings__init(c);

@@ -6,6 +6,7 @@
 #include "handlers.h"
 #include "lms_assert.h"
 #include "log.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -35,16 +36,30 @@ int req_read_back(req *r, int rc, const lms_err *err, const char *what,
     return -1;
 }
 
-int req_check_text(req *r, const char *what, const char *s, size_t max)
+static int check_text(req *r, const char *what, const char *s, size_t max,
+                      enum utf8_text_kind kind)
 {
     size_t n = strlen(s);
+    char why[160];
     if (n == 0)
         return req_fail(r, LMS_INVALID_ARGUMENT, "%s is empty", what), -1;
     if (n > max)
         return req_fail(r, LMS_INVALID_ARGUMENT,
                         "%s is %zu bytes; at most %zu are allowed", what, n, max),
                -1;
+    if (utf8_text_check(what, s, n, kind, why, sizeof why) < 0)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "%s", why), -1;
     return 0;
+}
+
+int req_check_text(req *r, const char *what, const char *s, size_t max)
+{
+    return check_text(r, what, s, max, UTF8_LINE);
+}
+
+int req_check_body(req *r, const char *what, const char *s, size_t max)
+{
+    return check_text(r, what, s, max, UTF8_MULTILINE);
 }
 
 int req_check_file(req *r, const char *name, size_t size, uint64_t limit,

@@ -110,6 +110,13 @@ static next_step create_assignment_prepare(req *r)
                         "maximum file size %" PRIu64 " bytes is above this "
                         "server's upload limit of %" PRIu64 " bytes",
                         q->max_size, limit);
+    char why[160];
+    if (req_check_text(r, "the title", q->title, LMS_TITLE_MAX) < 0 ||
+        (q->description[0] &&
+         req_check_body(r, "the description", q->description, SM_TEXT_MAX) < 0))
+        return NEXT_RESPOND;
+    if (sm_assignment_check(q, why, sizeof why) != LMS_OK)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "%s", why);
     Lms__CmdCreateAssignment *c = req_alloc(r, sizeof *c);
     lms__cmd_create_assignment__init(c);
     c->a = q;
@@ -341,11 +348,10 @@ static next_step grade_prepare(req *r)
     lms_assignment a;
     if (load_submission(r, q->submission_id, &s, &a) < 0)
         return NEXT_RESPOND;
-    if (!(q->grade >= 0 && q->grade <= a.max_points))
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "grade %g is outside 0 to %g, the points of assignment "
-                        "%" PRIu64,
-                        q->grade, a.max_points, a.id);
+    char why[160];
+    if (sm_grade_check(q->grade, a.max_points, why, sizeof why) != LMS_OK)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "%s, the points of assignment %" PRIu64,
+                        why, a.id);
     Lms__CmdGrade *c = req_alloc(r, sizeof *c);
     lms__cmd_grade__init(c);
     c->submission_id = q->submission_id;

@@ -136,6 +136,34 @@ static int make_data_dir(const char *dir, lms_err *err)
     return LMS_OK;
 }
 
+/* A path that others could write to: LMS_OK when path is missing (it is
+ * created 0700 later) or writable by its owner only, else
+ * FAILED_PRECONDITION naming it. */
+static int check_private(const char *what, const char *path, lms_err *err)
+{
+    struct stat st;
+    if (!path || stat(path, &st) < 0)
+        return LMS_OK;
+    if (!(st.st_mode & (S_IWGRP | S_IWOTH)))
+        return LMS_OK;
+    return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                       "%s %s is %s-writable (mode %04o); anyone who can write there "
+                       "can change the server's data or code: chmod go-w %s",
+                       what, path, (st.st_mode & S_IWOTH) ? "world" : "group",
+                       (unsigned)(st.st_mode & 07777), path);
+}
+
+/* Refuse to start on a config file, data dir or plugin dir that others
+ * may write to (operations.md). */
+static int check_modes(const lms_config *c, lms_err *err)
+{
+    if (check_private("the config file", c->path, err) != LMS_OK ||
+        check_private("the data dir", c->data_dir, err) != LMS_OK ||
+        check_private("the plugin dir", c->plugin_dir, err) != LMS_OK)
+        return err->code;
+    return LMS_OK;
+}
+
 static void on_fatal(void *arg, const char *msg)
 {
     lmsd *d = arg;
@@ -716,11 +744,17 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    umask(077); /* data files 0600, dirs 0700: they hold password hashes */
     lmsd d = {0};
     d.accept_log_loss = accept_log_loss;
     lms_err err = {0};
     if (config_load(check ? check : config, &d.cfg, &err) != LMS_OK) {
         fprintf(stderr, "lmsd: %s\n", err.msg);
+        return 2;
+    }
+    if (check_modes(d.cfg, &err) != LMS_OK) {
+        fprintf(stderr, "lmsd: %s\n", err.msg);
+        config_free(d.cfg);
         return 2;
     }
     lms_log_set_level(d.cfg->log_level);

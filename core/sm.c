@@ -165,11 +165,13 @@ static const char *iso_time(int64_t ms, char *buf, size_t cap)
 
 /* ---- argument checks: each refuses with INVALID_ARGUMENT ---------------- */
 
-/* A text field: min..max bytes of UTF-8. */
-static void check_text(apply_ctx *c, const char *field, const char *s,
-                       size_t min, size_t max)
+/* A text field: min..max bytes of UTF-8 that utf8_text_check accepts as
+ * text of this kind (one line, or a multi-line body). */
+static void check_text_kind(apply_ctx *c, const char *field, const char *s,
+                            size_t min, size_t max, enum utf8_text_kind kind)
 {
     size_t n = strlen(s);
+    char why[160];
     if (n < min || n > max) {
         if (min == 0)
             refuse(c, LMS_INVALID_ARGUMENT, "%s must be at most %zu bytes (got %zu)",
@@ -177,9 +179,23 @@ static void check_text(apply_ctx *c, const char *field, const char *s,
         else
             refuse(c, LMS_INVALID_ARGUMENT, "%s must be %zu to %zu bytes (got %zu)",
                    field, min, max, n);
-    } else if (!utf8_valid(s, n)) {
-        refuse(c, LMS_INVALID_ARGUMENT, "%s is not valid UTF-8", field);
+    } else if (utf8_text_check(field, s, n, kind, why, sizeof why) < 0) {
+        refuse(c, LMS_INVALID_ARGUMENT, "%s", why);
     }
+}
+
+/* A one-line text field: a name or title. */
+static void check_text(apply_ctx *c, const char *field, const char *s,
+                       size_t min, size_t max)
+{
+    check_text_kind(c, field, s, min, max, UTF8_LINE);
+}
+
+/* A multi-line text field: a description, question, reply or feedback. */
+static void check_body(apply_ctx *c, const char *field, const char *s,
+                       size_t min, size_t max)
+{
+    check_text_kind(c, field, s, min, max, UTF8_MULTILINE);
 }
 
 static int ascii_alnum(char ch)
@@ -680,21 +696,45 @@ static int apply_enroll(apply_ctx *c)
 
 /* ---- assignments, submissions, grades ----------------------------------- */
 
-static void check_assignment(apply_ctx *c, const Lms__CreateAssignmentRequest *a)
+int sm_assignment_check(const Lms__CreateAssignmentRequest *a, char *msg, size_t n)
 {
     char due[40], cut[40];
-    check_text(c, "title", a->title, 1, LMS_TITLE_MAX);
-    check_text(c, "description", a->description, 0, SM_TEXT_MAX);
     if (a->due <= 0)
-        refuse(c, LMS_INVALID_ARGUMENT, "a due time is required");
+        snprintf(msg, n, "a due time is required");
+    else if (a->due > SM_TIME_MAX || a->cutoff > SM_TIME_MAX || a->cutoff < 0)
+        snprintf(msg, n, "the due time and cut-off must be between 1970 and the end "
+                 "of year 9999");
     else if (a->cutoff != 0 && a->cutoff < a->due)
-        refuse(c, LMS_INVALID_ARGUMENT, "the cut-off %s is before the due time %s",
-               iso_time(a->cutoff, cut, sizeof cut), iso_time(a->due, due, sizeof due));
-    if (!(a->max_points > 0) || !isfinite(a->max_points))
-        refuse(c, LMS_INVALID_ARGUMENT, "maximum points must be a positive number (got %g)",
-               a->max_points);
-    if (a->max_size == 0)
-        refuse(c, LMS_INVALID_ARGUMENT, "the maximum file size must be at least 1 byte");
+        snprintf(msg, n, "the cut-off %s is before the due time %s",
+                 iso_time(a->cutoff, cut, sizeof cut), iso_time(a->due, due, sizeof due));
+    else if (!(a->max_points > 0 && a->max_points <= SM_POINTS_MAX))
+        snprintf(msg, n, "maximum points must be a number above 0 and at most %g (got %g)",
+                 SM_POINTS_MAX, a->max_points);
+    else if (a->max_attempts > SM_ATTEMPTS_MAX)
+        snprintf(msg, n, "maximum attempts must be at most %u, or 0 for no limit (got %" PRIu32 ")",
+                 SM_ATTEMPTS_MAX, a->max_attempts);
+    else if (a->max_size == 0)
+        snprintf(msg, n, "the maximum file size must be at least 1 byte");
+    else
+        return LMS_OK;
+    return LMS_INVALID_ARGUMENT;
+}
+
+int sm_grade_check(double grade, double max_points, char *msg, size_t n)
+{
+    if (grade >= 0 && grade <= max_points)
+        return LMS_OK;
+    snprintf(msg, n, "grade %g is outside 0 to %g", grade, max_points);
+    return LMS_INVALID_ARGUMENT;
+}
+
+static void check_assignment(apply_ctx *c, const Lms__CreateAssignmentRequest *a)
+{
+    char why[160];
+    check_text(c, "title", a->title, 1, LMS_TITLE_MAX);
+    check_body(c, "description", a->description, 0, SM_TEXT_MAX);
+    if (sm_assignment_check(a, why, sizeof why) != LMS_OK)
+        refuse(c, LMS_INVALID_ARGUMENT, "%s", why);
 }
 
 static int apply_create_assignment(apply_ctx *c)
@@ -737,6 +777,10 @@ int sm_extension_check(const lms_assignment *a, int64_t until, char *msg, size_t
     char when[40], due[40];
     if (until <= 0) {
         snprintf(msg, n, "an extension needs an end time");
+        return LMS_INVALID_ARGUMENT;
+    }
+    if (until > SM_TIME_MAX) {
+        snprintf(msg, n, "the extension's end must be before the end of year 9999");
         return LMS_INVALID_ARGUMENT;
     }
     if (until <= a->due) {
@@ -842,10 +886,10 @@ static int apply_grade(apply_ctx *c)
         rc = need_enrolled(c, a.course, LMS_ROLE_INSTRUCTOR, "grade it");
     if (rc || refused(c))
         return rc;
-    if (!(b->grade >= 0 && b->grade <= a.max_points))
-        refuse(c, LMS_INVALID_ARGUMENT, "grade %g is outside 0 to %g", b->grade,
-               a.max_points);
-    check_text(c, "feedback", b->feedback, 0, SM_TEXT_MAX);
+    char why[160];
+    if (sm_grade_check(b->grade, a.max_points, why, sizeof why) != LMS_OK)
+        refuse(c, LMS_INVALID_ARGUMENT, "%s", why);
+    check_body(c, "feedback", b->feedback, 0, SM_TEXT_MAX);
     if (refused(c))
         return LMS_OK;
     lms_grade g = {.submission_id = s.id, .grade = b->grade,
@@ -928,7 +972,7 @@ static int apply_ask(apply_ctx *c)
         rc = need_enrolled(c, co.code, LMS_ROLE_STUDENT, "ask questions");
     if (rc || refused(c))
         return rc;
-    check_text(c, "question text", b->text, 1, SM_TEXT_MAX);
+    check_body(c, "question text", b->text, 1, SM_TEXT_MAX);
     check_text(c, "question title", b->title, 0, LMS_TITLE_MAX);
     if (refused(c))
         return LMS_OK;
@@ -954,7 +998,7 @@ static int apply_reply(apply_ctx *c)
         return refuse(c, LMS_FAILED_PRECONDITION,
                       "is an exchange with the tutor; to ask the instructors "
                       "about it, escalate it");
-    check_text(c, "reply text", b->text, 1, SM_TEXT_MAX);
+    check_body(c, "reply text", b->text, 1, SM_TEXT_MAX);
     if (refused(c))
         return LMS_OK;
     if (b->share) /* the student who asked may reply, not share */
@@ -1134,9 +1178,9 @@ static int check_tutor_limit(apply_ctx *c, const char *course)
 
 static void check_exchange(apply_ctx *c, const Lms__CmdTutorExchange *b)
 {
-    check_text(c, "question text", b->question, 1, SM_TEXT_MAX);
+    check_body(c, "question text", b->question, 1, SM_TEXT_MAX);
     check_text(c, "question title", b->title, 0, LMS_TITLE_MAX);
-    check_text(c, "tutor answer", b->answer, 1, SM_TUTOR_ANSWER_MAX);
+    check_body(c, "tutor answer", b->answer, 1, SM_TUTOR_ANSWER_MAX);
     if (!b->info) {
         refuse(c, LMS_INVALID_ARGUMENT, "the exchange carries no tutor info");
         return;
@@ -1237,7 +1281,7 @@ static int apply_escalate(apply_ctx *c)
     int rc = need_own_exchange(c, b->query_id, &q);
     if (rc || refused(c))
         return rc;
-    check_text(c, "note", b->text, 0, SM_TEXT_MAX);
+    check_body(c, "note", b->text, 0, SM_TEXT_MAX);
     if (refused(c))
         return LMS_OK;
     rc = c->ops->reply_list(c->st, q.id, keep_tutor_answer, &a, c->err);
@@ -1278,7 +1322,7 @@ static int apply_tutor_settings(apply_ctx *c)
     if (!b->set_prompt && !b->set_limit)
         refuse(c, LMS_INVALID_ARGUMENT, "nothing to change");
     if (b->set_prompt)
-        check_text(c, "system prompt", b->system_prompt, 0, SM_TEXT_MAX);
+        check_body(c, "system prompt", b->system_prompt, 0, SM_TEXT_MAX);
     if (b->set_limit && b->daily_limit > SM_TUTOR_LIMIT_MAX)
         refuse(c, LMS_INVALID_ARGUMENT, "the daily limit must be at most %d (got %" PRIu32 ")",
                SM_TUTOR_LIMIT_MAX, b->daily_limit);

@@ -115,11 +115,27 @@ int sm_record_answer(const lms_client_record *r, uint64_t seq, const uint8_t *re
 
 /* ---- rules that the handlers' early checks share with apply ------------ */
 
+#define SM_TIME_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z, ms */
+#define SM_POINTS_MAX 1e6                    /* an assignment's max_points */
+#define SM_ATTEMPTS_MAX 1000u                /* an assignment's max_attempts */
+
+/* Whether the numbers of a new assignment are sane: a due time (and a
+ * cut-off, if any, not before it) up to SM_TIME_MAX, max_points in
+ * (0, SM_POINTS_MAX], max_attempts at most SM_ATTEMPTS_MAX (0: no limit),
+ * max_size at least 1. LMS_OK, or INVALID_ARGUMENT with the reason in
+ * msg. Texts are checked apart. */
+int sm_assignment_check(const Lms__CreateAssignmentRequest *a, char *msg, size_t n);
+
+/* Whether grade is a grade for an assignment worth max_points: a number
+ * (not NaN) in [0, max_points]. LMS_OK, or INVALID_ARGUMENT with msg. */
+int sm_grade_check(double grade, double max_points, char *msg, size_t n);
+
 /* Whether an extension of assignment a (due at a->due) may end at until:
  * LMS_OK, or INVALID_ARGUMENT with the reason in msg (callers name the
  * assignment). An extension must
  * end after the due time: one that ends earlier would change nothing. */
 int sm_extension_check(const lms_assignment *a, int64_t until, char *msg, size_t n);
+/* (until must also be at most SM_TIME_MAX.) */
 
 /* The due time and cut-off that hold for a student whose extension ends
  * at until (0: none): an extension moves both later, never earlier, and

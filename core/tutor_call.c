@@ -91,7 +91,7 @@ static void plugin_chunk(void *arg, const char *text, size_t len)
         return; /* a lost piece: the final answer still has it */
     }
     len = strlen(m->text); /* up to a NUL the plugin put in */
-    utf8_repair(m->text, len);
+    utf8_text_scrub(m->text, len, UTF8_MULTILINE);
     m->c = arg;
     m->len = len;
     post(m);

@@ -142,6 +142,11 @@ int64_t oai_backoff_ms(int n, int64_t base, int64_t max, uint64_t *rng);
 /* Overwrite every occurrence of secret in s with '*'. */
 void oai_redact(char *s, const char *secret);
 
+/* Whether base_url is plain http:// to a host other than loopback
+ * (127.0.0.0/8, [::1], localhost): the key and the students' questions
+ * would cross the network in the clear. */
+int oai_url_insecure(const char *base_url);
+
 /* ---- openai.c: the instance ------------------------------------------ */
 
 struct oai_socket;

@@ -3,7 +3,11 @@
  *
  *   base_url          default https://api.openai.com/v1; requests go to
  *                     base_url + "/chat/completions" (Ollama, llama.cpp's
- *                     server and vLLM serve the same path under /v1)
+ *                     server and vLLM serve the same path under /v1);
+ *                     plain http:// only to loopback (127.0.0.1, [::1],
+ *                     localhost), unless allow_insecure_http
+ *   allow_insecure_http  default false: send the key and questions over
+ *                     plain http:// to another host
  *   model             required
  *   api_key_env       the NAME of the environment variable holding the key,
  *                     default OPENAI_API_KEY; "" sends no key (local servers)
@@ -118,6 +122,17 @@ static int endpoint(const struct lms_host *h, struct lms_plugin_ctx *ctx,
         return lms_err_set(err, LMS_INVALID_ARGUMENT,
                            PFX "base_url: expected an http:// or https:// URL "
                                "such as https://api.openai.com/v1, got \"%s\"",
+                           base);
+    int insecure_ok = 0;
+    rc = found(h->config_bool(ctx, "allow_insecure_http", &insecure_ok, err), &present);
+    if (rc)
+        return rc;
+    if (oai_url_insecure(base) && !insecure_ok)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           PFX "base_url \"%s\" is plain http:// to a host that is not "
+                               "this machine: the API key and the students' questions "
+                               "would travel unencrypted. Use https://, or set "
+                               "allow_insecure_http: true if the network is trusted",
                            base);
     size_t n = strlen(base);
     while (n > 8 && base[n - 1] == '/')

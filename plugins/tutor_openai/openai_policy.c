@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define ASK_LATER "try again later or ask your instructor"
 
@@ -166,4 +167,34 @@ void oai_redact(char *s, const char *secret)
         return;
     for (char *p = strstr(s, secret); p; p = strstr(p + n, secret))
         memset(p, '*', n);
+}
+
+/* Whether the n bytes at h name a loopback host. */
+static int loopback_host(const char *h, size_t n)
+{
+    if ((n == 9 && !strncasecmp(h, "localhost", 9)) || (n == 5 && !strncmp(h, "[::1]", 5)))
+        return 1;
+    if (n < 4 || strncmp(h, "127.", 4) != 0)
+        return 0;
+    for (size_t i = 4; i < n; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
+            return 0;
+    return 1;
+}
+
+int oai_url_insecure(const char *base_url)
+{
+    if (strncasecmp(base_url, "http://", 7) != 0)
+        return 0;
+    const char *h = base_url + 7;
+    size_t auth = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', auth);
+    if (at) { /* user:password@host */
+        auth -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    size_t n = h[0] == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#");
+    if (n > auth)
+        n = auth;
+    return !loopback_host(h, n);
 }

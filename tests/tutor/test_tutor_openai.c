@@ -777,6 +777,9 @@ static void init_refuses_bad_options(void **state)
     } cases[] = {
         {"", "model is required"},
         {"  model: m\n  base_url: ftp://x\n", "base_url: expected an http"},
+        {"  model: m\n  base_url: http://api.example.com/v1\n",
+         "is plain http:// to a host that is not this machine"},
+        {"  model: m\n  base_url: http://127.0.0.1.evil.example/v1\n", "allow_insecure_http"},
         {"  model: m\n  timeout: soon\n", "timeout: expected a duration"},
         {"  model: m\n  temperature: 3\n", "temperature: expected a number"},
         {"  model: m\n  max_tokens_field: tokens\n", "max_tokens_field"},
@@ -799,6 +802,26 @@ static void init_refuses_bad_options(void **state)
             fail_msg("init accepted \"%s\"", cases[i].options);
         assert_contains(err.msg, cases[i].message);
     }
+}
+
+/* The key goes over plain http:// only to this machine. */
+static void plain_http_only_to_loopback(void **state)
+{
+    (void)state;
+    static const char *const loopback[] = {
+        "http://127.0.0.1:8080/v1", "http://localhost/v1", "HTTP://LOCALHOST:1",
+        "http://[::1]:11434/v1", "http://127.1.2.3", "https://api.openai.com/v1",
+        "https://example.com", "http://user:pw@127.0.0.1/v1"};
+    static const char *const remote[] = {
+        "http://api.openai.com/v1", "http://10.0.0.5:8000", "http://127.0.0.1.nip.io/v1",
+        "http://localhost.evil.example/", "http://[::2]/", "http://127.0.0.1@evil.example/",
+        "http://0.0.0.0/"};
+    for (size_t i = 0; i < sizeof loopback / sizeof loopback[0]; i++)
+        if (oai_url_insecure(loopback[i]))
+            fail_msg("%s: expected allowed, got called insecure", loopback[i]);
+    for (size_t i = 0; i < sizeof remote / sizeof remote[0]; i++)
+        if (!oai_url_insecure(remote[i]))
+            fail_msg("%s: expected insecure, got allowed", remote[i]);
 }
 
 static void sends_no_key_when_api_key_env_is_empty(void **state)
@@ -994,6 +1017,7 @@ int main(void)
         T(init_names_a_missing_key_variable),
         T(init_refuses_bad_options),
         T(sends_no_key_when_api_key_env_is_empty),
+        T(plain_http_only_to_loopback),
         T(sse_frames_events_however_the_bytes_are_split),
         T(backoff_stays_within_its_exponential_cap),
     };

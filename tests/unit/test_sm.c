@@ -10,6 +10,8 @@
  * pin down; failures print the expected and the actual status and message.
  */
 #include "sm.h"
+#include "pb_text.h"
+#include "utf8.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -1115,8 +1117,26 @@ static void test_create_assignment_rules(void **state)
     for (size_t i = 0; i < 4; i++) {
         a = assignment_req();
         a.max_points = bad_points[i];
-        expect_bad_assignment(f, a, "maximum points must be a positive number");
+        expect_bad_assignment(f, a, "maximum points must be a number above 0");
     }
+    a = assignment_req();
+    a.max_points = 1e308;
+    expect_bad_assignment(f, a, "maximum points must be a number above 0 and at most 1e+06");
+    a = assignment_req();
+    a.max_attempts = UINT32_MAX;
+    expect_bad_assignment(f, a, "maximum attempts must be at most 1000");
+    a = assignment_req();
+    a.due = INT64_MAX;
+    expect_bad_assignment(f, a, "between 1970 and the end of year 9999");
+    a = assignment_req();
+    a.cutoff = INT64_MAX;
+    expect_bad_assignment(f, a, "between 1970 and the end of year 9999");
+    a = assignment_req();
+    a.title = "Lab\x1b]0;pwned\x07";
+    expect_bad_assignment(f, a, "title contains a control character (U+001B)");
+    a = assignment_req();
+    a.description = "line one\n\tline two\xc2\x9b";
+    expect_bad_assignment(f, a, "description contains a control character (U+009B)");
     a = assignment_req();
     a.max_size = 0;
     expect_bad_assignment(f, a, "maximum file size");
@@ -1269,11 +1289,14 @@ static void test_submit_file_checks(void **state)
              f->aid);
     expect_status(submit(f, "stu1", f->aid, MAX_SIZE + 1), LMS_INVALID_ARGUMENT, want);
     char *long_name = repeat('n', 256);
-    const char *bad_names[] = {"", "dir/file.c", "..", ".", long_name, "\xc3"};
+    const char *bad_names[] = {"", "dir/file.c", "..", ".", long_name, "\xc3",
+                               "a\x1b[31m.c", "evil\xe2\x80\xaegpj.exe", "two\nlines.c"};
     const char *why[] = {"file name must be 1 to 255 bytes (got 0)", "must not contain '/'",
                          "is not a file name", "is not a file name", "(got 256)",
-                         "not valid UTF-8"};
-    for (size_t i = 0; i < 6; i++) {
+                         "not valid UTF-8", "file name contains a control character (U+001B)",
+                         "file name contains an invisible formatting character (U+202E)",
+                         "file name contains a control character (U+000A)"};
+    for (size_t i = 0; i < sizeof why / sizeof why[0]; i++) {
         Lms__CmdSubmit b = submit_body(f->aid, 10);
         b.file_name = (char *)bad_names[i];
         expect_status(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b), LMS_INVALID_ARGUMENT,
@@ -1292,6 +1315,98 @@ static void test_submit_file_checks(void **state)
     b.sha256 = bytes(g_sha, 32);
     b.file_name = "résumé v2.txt";
     expect_ok(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b));
+}
+
+/* The text rule (utf8.h) the handlers and apply share: one line refuses
+ * every control and bidi/invisible format character; a multi-line body
+ * keeps newlines and tabs only. */
+static void test_text_rule(void **state)
+{
+    (void)state;
+    char msg[160];
+    const char *ok_line[] = {"plain", "Physik f\xc3\xbcr alle \xf0\x9f\x98\x80", "a b"};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(utf8_text_check("x", ok_line[i], strlen(ok_line[i]), UTF8_LINE,
+                                         msg, sizeof msg), 0);
+    struct { const char *s; size_t n; unsigned cp; } bad[] = {
+        {"a\x1b", 2, 0x1B}, {"a\x07", 2, 0x07}, {"a\n", 2, 0x0A}, {"a\t", 2, 0x09},
+        {"a\r", 2, 0x0D}, {"a\x7f", 2, 0x7F}, {"a\0b", 3, 0x00},
+        {"\xc2\x9b", 2, 0x9B}, {"\xc2\x80", 2, 0x80}, {"\xe2\x80\xae", 3, 0x202E},
+        {"\xe2\x80\xaa", 3, 0x202A}, {"\xe2\x81\xa9", 3, 0x2069},
+        {"\xe2\x80\x8b", 3, 0x200B}, {"\xef\xbb\xbf", 3, 0xFEFF},
+        {"\xe2\x80\xa8", 3, 0x2028}, {"\xd8\x9c", 2, 0x061C}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "(U+%04X)", bad[i].cp);
+        assert_int_equal(utf8_text_check("the file name", bad[i].s, bad[i].n, UTF8_LINE,
+                                         msg, sizeof msg), -1);
+        if (!strstr(msg, want) || strncmp(msg, "the file name contains ", 23)) {
+            print_error("case %zu: expected a message naming the field and %s, got \"%s\"\n",
+                        i, want, msg);
+            fail();
+        }
+    }
+    assert_int_equal(utf8_text_check("b", "one\n\ttwo", 8, UTF8_MULTILINE, msg, sizeof msg), 0);
+    assert_int_equal(utf8_text_check("b", "one\r\n", 5, UTF8_MULTILINE, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "U+000D"));
+    assert_int_equal(utf8_text_check("b", "\xe2\x80\xae", 3, UTF8_MULTILINE, msg, sizeof msg), -1);
+    char scrub[] = "ok\x1b[2J\xe2\x80\xaex\ny";
+    utf8_text_scrub(scrub, strlen(scrub), UTF8_MULTILINE);
+    assert_string_equal(scrub, "ok?[2J???x\ny");
+}
+
+/* A NUL inside a string field is found in the encoded request, where
+ * protobuf-c would cut the string at it; NUL in bytes is data. */
+static void test_nul_in_a_request_string(void **state)
+{
+    (void)state;
+    char msg[160];
+    /* Request{id: 1, submit (21) {assignment_id: 7, file_name: "a\0b.exe", data: "\0"}} */
+    static const uint8_t nul_name[] = {0x08, 0x01, 0xAA, 0x01, 14, 0x08, 0x07, 0x12, 7, 'a',
+                                       0,    'b',  '.',  'e',  'x', 'e',  0x1A, 1,    0};
+    Lms__Request *r = lms__request__unpack(NULL, sizeof nul_name, nul_name);
+    assert_non_null(r); /* decodes fine, with the name cut short: */
+    assert_string_equal(r->submit->file_name, "a");
+    lms__request__free_unpacked(r, NULL);
+    assert_int_equal(pb_text_check(&lms__request__descriptor, nul_name, sizeof nul_name, msg,
+                                   sizeof msg), -1);
+    assert_string_equal(msg, "the file name contains a control character (U+0000); only "
+                             "printable text is allowed");
+    static const uint8_t nul_data[] = {0x08, 0x01, 0xAA, 0x01, 8,  0x08, 0x07, 0x12,
+                                       1,    'a',  0x1A, 1,    0};
+    assert_int_equal(pb_text_check(&lms__request__descriptor, nul_data, sizeof nul_data, msg,
+                                   sizeof msg), 0);
+    static const uint8_t cut[] = {0x08, 0x01, 0xAA, 0x01, 40, 0x08};
+    assert_int_equal(pb_text_check(&lms__request__descriptor, cut, sizeof cut, msg, sizeof msg),
+                     0);
+}
+
+/* The numeric bounds the handlers share with apply. */
+static void test_assignment_and_grade_bounds(void **state)
+{
+    (void)state;
+    char msg[160];
+    Lms__CreateAssignmentRequest a = assignment_req();
+    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_OK);
+    a.due = SM_TIME_MAX;
+    a.cutoff = 0;
+    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_OK);
+    a.due = SM_TIME_MAX + 1;
+    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    a = assignment_req();
+    a.max_points = 1e6;
+    a.max_attempts = 1000;
+    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_OK);
+    a.max_attempts = 1001;
+    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    double bad[] = {NAN, INFINITY, -INFINITY, -0.5, 100.5};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(sm_grade_check(bad[i], 100, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    assert_int_equal(sm_grade_check(0, 100, msg, sizeof msg), LMS_OK);
+    assert_int_equal(sm_grade_check(100, 100, msg, sizeof msg), LMS_OK);
+    lms_assignment x = {.due = 1000};
+    assert_int_equal(sm_extension_check(&x, INT64_MAX, msg, sizeof msg), LMS_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "year 9999"));
 }
 
 /* The rules the handlers share with apply, as pure functions. */
@@ -1460,7 +1575,7 @@ static void test_ask_rules_and_default_title(void **state)
     const sm_result *r = ask(f, "stu1", "CS101", "Short", "Why\xc3\xa9?");
     expect_ok(r);
     assert_string_equal(get_query(f, r->id).title, "Short");
-    r = ask(f, "stu1", "CS101", "", "Line one\r\nline two");
+    r = ask(f, "stu1", "CS101", "", "Line one\nline two");
     expect_ok(r);
     assert_string_equal(get_query(f, r->id).title, "Line one");
 }
@@ -1732,6 +1847,10 @@ static void test_upload_material_rules(void **state)
     b.file_name = "a/b";
     expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
                   LMS_INVALID_ARGUMENT, "must not contain '/'");
+    b = material_body("CS101");
+    b.title = "Week\xe2\x81\xa6 1";
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
+                  LMS_INVALID_ARGUMENT, "title contains an invisible formatting character (U+2066)");
     b = material_body("CS101");
     b.sha256 = bytes(g_sha, 0);
     expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
@@ -2290,6 +2409,9 @@ int main(void)
         T(test_import_reports_every_row),
         T(test_create_course_rules),
         T(test_texts_are_utf8_and_messages_are_clean),
+        cmocka_unit_test(test_text_rule),
+        cmocka_unit_test(test_assignment_and_grade_bounds),
+        cmocka_unit_test(test_nul_in_a_request_string),
         T(test_enroll_rules),
         T(test_create_assignment_rules),
         T(test_create_assignment_stores_it),
