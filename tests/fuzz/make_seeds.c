@@ -210,8 +210,26 @@ static void peers(void)
     e[0].term = 2;
     raft_frame(&s, &m);
     put("peer", "snapshot", s.b, s.n);
-    blob_unref(e[0].data);
+
+    /* a configuration entry naming server 2 twice: refused by
+     * raft_conf_decode, it used to give two servers one progress (a
+     * double free); replayed by ctest with the rest of the corpus */
+    s.n = 0;
+    raft_config dup = cfg;
+    dup.servers[2].id = 2;
     blob_unref(e[1].data);
+    e[1].data = raft_conf_encode(&dup, NULL);
+    m = (raft_msg){.type = RAFT_MSG_APPEND, .from = 2, .to = 1, .term = 2,
+                   .index = 0, .log_term = 0, .commit = 0, .n_entries = 1,
+                   .entries = &e[1]};
+    e[1].index = 1;
+    e[1].term = 2;
+    raft_frame(&s, &m);
+    op(&s, 0);
+    put("peer", "conf-entry-duplicate-server", s.b, s.n);
+    blob_unref(e[1].data);
+    e[1].data = NULL;
+    blob_unref(e[0].data);
 
     /* log repair: a fetch and its reply, and a hello */
     s.n = 0;
