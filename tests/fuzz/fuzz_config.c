@@ -8,6 +8,9 @@
 #include "config.h"
 #include "log.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 static void lookups(const config_node *n)
 {
     lms_err err = {0};
@@ -36,8 +39,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_write_file(fuzz_tmpdir(), "lmsd.yaml", data, size, path, sizeof path);
     lms_config *c = NULL;
     lms_err err = {0};
-    if (config_load(path, &c, &err) != LMS_OK)
+    if (config_load(path, &c, &err) != LMS_OK) {
+        if (getenv("LMS_FUZZ_VERBOSE")) /* why a seed does not load */
+            fprintf(stderr, "fuzz_config: %s\n", err.msg);
         return 0;
+    }
     FUZZ_CHECK(c && c->storage.plugin, "loaded without a storage plugin");
     lookups(c->storage.node);
     if (c->auth.node)
