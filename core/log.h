@@ -11,7 +11,8 @@
 void lms_log_set_level(int level);
 int lms_log_level_parse(const char *name); /* -1 if unknown */
 void lms_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void lms_logv(int level, const char *prefix, const char *fmt, va_list ap);
+void lms_logv(int level, const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #define log_debug(...) lms_log(LMS_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) lms_log(LMS_LOG_INFO, __VA_ARGS__)

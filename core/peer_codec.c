@@ -56,7 +56,11 @@ int peer_meta_from_pb(const Lms__PeerSnapshotMeta *pb, raft_snapshot_meta *m)
     for (size_t i = 0; i < pb->n_servers; i++) {
         const Lms__PeerServer *s = pb->servers[i];
         size_t len = strlen(s->addr);
-        if (len >= RAFT_ADDR_MAX || s->role > RAFT_LEARNER)
+        m->config.n = (uint32_t)i;
+        /* id 0 or a server twice would break the receiving node (one
+         * progress in two slots: a double free, found by tests/fuzz) */
+        if (len >= RAFT_ADDR_MAX || s->role > RAFT_LEARNER || s->id == 0 ||
+            raft_config_find(&m->config, s->id))
             return RAFT_ERR_INVALID;
         m->config.servers[i].id = s->id;
         m->config.servers[i].role = s->role;

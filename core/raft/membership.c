@@ -131,6 +131,13 @@ int raft_conf_decode(const blob *data, raft_config *cfg, raft_conf_change *chg)
         cfg->servers[i].id = get_u(&rd, 8);
         cfg->servers[i].role = (uint32_t)get_u(&rd, 1);
         get_addr(&rd, cfg->servers[i].addr);
+        /* id 0 or a server twice: two slots would share one progress
+         * (raft_sync_progress), freed twice (found by tests/fuzz) */
+        cfg->n = i;
+        if (cfg->servers[i].id == 0 ||
+            raft_config_find(cfg, cfg->servers[i].id))
+            rd.bad = 1;
+        cfg->n = (uint32_t)n;
     }
     if (rd.bad || rd.p != rd.end)
         return RAFT_ERR_INVALID;
