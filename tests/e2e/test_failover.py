@@ -106,8 +106,9 @@ class Workload:
                       {"sha": sha256_hex(data), "path": path})
         if kind == "grade":
             sub = self.graded[name]
-            return Op(kind, name, marker, ["grade", str(sub), "--grade", str(n),
-                                           "--feedback", marker], {"sub": sub, "value": n})
+            value = 1 + n % 99  # within the assignment's 100 points
+            return Op(kind, name, marker, ["grade", str(sub), "--grade", str(value),
+                                           "--feedback", marker], {"sub": sub, "value": value})
         # import: two new users and one row the leader refuses before proposing
         path = os.path.join(self.files, marker + ".csv")
         users = [marker + "-a", marker + "-b"]
