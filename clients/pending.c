@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "output.h"
 #include "session.h"
 
 /* protobuf-c packs into this buffer: every piece goes into the digest. */
@@ -57,16 +58,6 @@ void lms_pending_digest(const uint8_t salt[16], const char *prog, const char *us
     lms__request__pack_to_buffer(&r, &sink.base);
     EVP_DigestFinal_ex(md, out, &len);
     EVP_MD_CTX_free(md);
-}
-
-static void to_hex(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
 }
 
 static int from_hex(const char *s, uint8_t *out, size_t n)
@@ -157,9 +148,9 @@ int lms_pending_save(const char *dir, const struct lms_pending *p, char *err, si
     uint8_t raw[8];
     for (size_t i = 0; i < sizeof raw; i++)
         raw[i] = (uint8_t)(p->client_id >> (56 - 8 * i));
-    to_hex(raw, sizeof raw, id);
-    to_hex(p->salt, sizeof p->salt, salt);
-    to_hex(p->digest, sizeof p->digest, digest);
+    out_hex(raw, sizeof raw, id, sizeof id);
+    out_hex(p->salt, sizeof p->salt, salt, sizeof salt);
+    out_hex(p->digest, sizeof p->digest, digest, sizeof digest);
     snprintf(text, sizeof text,
              "{\"client_id\": \"%s\", \"seq\": %" PRIu64 ", \"salt\": \"%s\", \"digest\": "
              "\"%s\", \"written\": %" PRId64 "}\n",

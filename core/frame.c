@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,4 +45,17 @@ void frame_format_addr(const struct sockaddr *sa, char *buf, size_t len)
         port = ntohs(s->sin6_port);
     }
     snprintf(buf, len, "%s:%d", host, port);
+}
+
+int frame_linger(struct bufferevent *bev)
+{
+    if (shutdown(bufferevent_getfd(bev), SHUT_WR) < 0)
+        return -1;
+    struct timeval t = {2, 0};
+    struct evbuffer *in = bufferevent_get_input(bev);
+    bufferevent_set_timeouts(bev, &t, NULL);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_enable(bev, EV_READ);
+    return 0;
 }

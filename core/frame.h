@@ -39,6 +39,17 @@ static inline void frame_len_put(uint8_t hdr[FRAME_HEADER], uint32_t len)
 struct evbuffer;
 int frame_make_room(struct evbuffer *in, size_t total);
 
+/*
+ * The last answer on a connection is out: shut down our side and discard
+ * input until the peer closes (the caller's read callback drains what
+ * comes, and its event callback closes on EOF or after 2 s). Closing at
+ * once, with unread input (the rest of a refused frame) in the socket,
+ * would make the kernel send a reset that can destroy the answer before
+ * the peer reads it. Both ports use it. 0, or -1 (close now).
+ */
+struct bufferevent;
+int frame_linger(struct bufferevent *bev);
+
 struct sockaddr;
 /* "ip:port" of an IPv4 or IPv6 address ("?:0" for other families). */
 void frame_format_addr(const struct sockaddr *sa, char *buf, size_t len);

@@ -259,16 +259,8 @@ static void conn_linger(conn *c)
 {
     c->lingering = 1;
     evtimer_del(c->timer);
-    if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) < 0) {
+    if (frame_linger(c->bev) < 0)
         conn_close_now(c);
-        return;
-    }
-    struct timeval t = {2, 0};
-    bufferevent_set_timeouts(c->bev, &t, NULL);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-    evbuffer_drain(bufferevent_get_input(c->bev),
-                   evbuffer_get_length(bufferevent_get_input(c->bev)));
-    bufferevent_enable(c->bev, EV_READ);
 }
 
 void conn_close_after(conn *c, blob *frame)

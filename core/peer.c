@@ -449,26 +449,12 @@ static void in_message(peer_in *in, const Lms__PeerMessage *msg)
     }
 }
 
-/*
- * Once the answer to a stray client is out: shut down our side and discard
- * what still comes until the client closes (or 2 s pass, or twice the frame
- * limit arrives), so that unread input does not make the kernel reset the
- * connection and destroy the answer before the client reads it (as
- * net.c's conn_linger).
- */
+/* Once the answer to a stray client is out: linger until it closes (or
+ * 2 s pass, or twice the frame limit arrives; frame_linger). */
 static void in_linger(peer_in *in)
 {
-    struct bufferevent *bev = in->bev;
-    if (shutdown(bufferevent_getfd(bev), SHUT_WR) < 0) {
+    if (frame_linger(in->bev) < 0)
         in_close(in);
-        return;
-    }
-    struct timeval t = {2, 0};
-    bufferevent_set_timeouts(bev, &t, NULL);
-    bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    struct evbuffer *buf = bufferevent_get_input(bev);
-    evbuffer_drain(buf, evbuffer_get_length(buf));
-    bufferevent_enable(bev, EV_READ);
 }
 
 static void in_write(struct bufferevent *bev, void *arg)
