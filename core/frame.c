@@ -10,27 +10,6 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-int frame_make_room(struct evbuffer *in, size_t total)
-{
-    size_t have = evbuffer_get_length(in);
-    uint8_t *tmp = malloc(have ? have : 1);
-    if (!tmp)
-        return 1;
-    if (evbuffer_remove(in, tmp, have) != (int)have) {
-        free(tmp); /* cannot happen: the loop owns the buffer */
-        return 1;
-    }
-    /* A bufferevent freezes the end of its input buffer against callers;
-     * only its own reads may add. This is the one exception, and the
-     * bytes go back where they were. */
-    evbuffer_unfreeze(in, 0);
-    evbuffer_expand(in, total); /* one chain: the buffer is empty now */
-    int rc = evbuffer_add(in, tmp, have); /* into that chain */
-    evbuffer_freeze(in, 0);
-    free(tmp);
-    return rc < 0 ? -1 : 0;
-}
-
 void frame_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";

@@ -26,20 +26,6 @@ static inline void frame_len_put(uint8_t hdr[FRAME_HEADER], uint32_t len)
 }
 
 /*
- * A frame of total bytes has begun to arrive in a bufferevent's input in.
- * Left alone, libevent reads it in small steps into a chain of buffers,
- * and cutting it out then copies all of it into one (evbuffer_pullup).
- * This moves what has arrived into one buffer with room for the whole
- * frame, so the reads land there and the frame ends up contiguous (the
- * room is address space until data arrives: a big allocation is mapped
- * lazily). 0 done; 1 not done (out of memory before anything moved: read
- * on as before); -1 the bytes could not be put back (close the
- * connection).
- */
-struct evbuffer;
-int frame_make_room(struct evbuffer *in, size_t total);
-
-/*
  * The last answer on a connection is out: shut down our side and discard
  * input until the peer closes (the caller's read callback drains what
  * comes, and its event callback closes on EOF or after 2 s). Closing at

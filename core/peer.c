@@ -53,7 +53,6 @@
 #define PREHELLO_MAX_FRAME 4096 /* a hello is tiny; a stray client's
                                    request that is larger is not answered */
 #define READ_GULP ((size_t)1 << 20)
-#define BIG_FRAME ((size_t)256 << 10) /* read into one buffer from here on */
 
 enum { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 
@@ -79,7 +78,6 @@ typedef struct peer_in {
     uint64_t from;    /* 0 until the hello */
     int reading;      /* in the read callback: free at its end */
     int dead;
-    int big;          /* a large frame is arriving into one buffer */
     int refusing;     /* a client's request was answered: 1 sending the
                          answer, 2 lingering until the client closes */
     size_t discarded; /* bytes thrown away while lingering */
@@ -576,23 +574,13 @@ static void in_read(struct bufferevent *bev, void *arg)
             break;
         }
         if (avail < 4 + (size_t)len) {
+            /* no room reserved on the length word's say-so (a member id
+             * proves nothing until peer TLS): the buffer grows as bytes
+             * arrive, and the frame is copied once when cut out */
             bufferevent_setwatermark(bev, EV_READ, 4 + (size_t)len, 0);
-            /* a large append: read it into one buffer, so that cutting it
-             * out copies nothing (frame_make_room) */
-            if (len >= BIG_FRAME && !in->big) {
-                int rc = frame_make_room(buf, 4 + (size_t)len);
-                if (rc < 0) {
-                    log_warn("peer port: %s: out of memory reading a frame; "
-                             "closing", in->addr);
-                    in_close(in);
-                    break;
-                }
-                in->big = rc == 0;
-            }
             break;
         }
         bufferevent_setwatermark(bev, EV_READ, 0, 0);
-        in->big = 0;
         evbuffer_drain(buf, 4);
         uint8_t *data = evbuffer_pullup(buf, len);
         in_frame(in, data, len);
