@@ -1344,12 +1344,67 @@ static int read_cluster(lms_config *c, lms_err *err)
     return LMS_OK;
 }
 
+/* Is the host of "host:port" a loopback address (127/8, [::1], localhost)? */
+static int loopback_addr(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]:", 6) == 0 ||
+           strncmp(addr, "localhost:", 10) == 0;
+}
+
+/* tls: the files and whether each port uses them. A port that is on needs
+ * its files; the peer port matters only when this node has one. */
+static int read_tls(lms_config *c, const char *dir, lms_err *err)
+{
+    static const char *const keys[] = {"ca",          "cert", "key",
+                                       "client_cert", "client_key",
+                                       "peer",        "client", NULL};
+    const config_node *sec;
+    int rc = section(c->root, "tls", keys, &sec, err);
+    c->tls_peer = c->tls_client = 1;
+    if (rc || (rc = read_path(sec, "ca", dir, &c->tls_ca, err)) ||
+        (rc = read_path(sec, "cert", dir, &c->tls_cert, err)) ||
+        (rc = read_path(sec, "key", dir, &c->tls_key, err)) ||
+        (rc = read_path(sec, "client_cert", dir, &c->tls_client_cert, err)) ||
+        (rc = read_path(sec, "client_key", dir, &c->tls_client_key, err)) ||
+        (rc = optional(config_bool(sec, "peer", &c->tls_peer, err))) ||
+        (rc = optional(config_bool(sec, "client", &c->tls_client, err))))
+        return rc;
+    const config_node *at = sec ? sec : c->root;
+    const char *key = sec ? "cert" : "tls";
+    if (!c->peer_addr)
+        c->tls_peer = 0; /* no peer port: nothing to protect */
+    /* a client port only this machine reaches may stay plaintext without
+     * being told (lmsd logs a warning); one on a network may not */
+    if (c->tls_client && !c->tls_cert && !c->tls_client_cert &&
+        !map_get(sec, "client") && loopback_addr(c->client_addr))
+        c->tls_client = 0;
+    if (c->tls_peer && (!c->tls_ca || !c->tls_cert || !c->tls_key))
+        return missing_error(
+            at, sec ? (!c->tls_ca ? "ca" : !c->tls_cert ? "cert" : "key") : key,
+            "the peer port needs mutual TLS: set tls.ca, tls.cert and tls.key "
+            "(lms-admin cluster-ca makes them), or say tls.peer: off for a "
+            "cluster on one trusted machine (loopback)",
+            err);
+    if ((c->tls_client_cert != NULL) != (c->tls_client_key != NULL))
+        return missing_error(at, c->tls_client_cert ? "client_key" : "client_cert",
+                             "tls.client_cert and tls.client_key go together",
+                             err);
+    if (c->tls_client && !c->tls_client_cert && (!c->tls_cert || !c->tls_key))
+        return missing_error(
+            at, sec ? (!c->tls_cert ? "cert" : "key") : key,
+            "the client port needs TLS: set tls.cert and tls.key, or say "
+            "tls.client: off (plaintext: passwords and tokens cross the "
+            "network in clear)",
+            err);
+    return LMS_OK;
+}
+
 static int read_all(lms_config *c, const char *dir, lms_err *err)
 {
     static const char *const keys[] = {
         "node",   "listen",  "plugin_dir", "log",   "sessions",
         "limits", "storage", "auth",       "tutor", "cluster",
-        "raft",   NULL,
+        "raft",   "tls",     NULL,
     };
     int rc = check_keys(c->root, keys, err);
     if (rc || (rc = read_node_section(c, dir, err)) ||
@@ -1362,9 +1417,9 @@ static int read_all(lms_config *c, const char *dir, lms_err *err)
         (rc = read_slot(c, "auth", "auth_password", 0, dir, &c->auth, err)) ||
         (rc = read_slot(c, "tutor", NULL, 0, dir, &c->tutor, err)))
         return rc;
-    if ((rc = read_raft(c, err)))
+    if ((rc = read_raft(c, err)) || (rc = read_cluster(c, err)))
         return rc;
-    return read_cluster(c, err);
+    return read_tls(c, dir, err);
 }
 
 int config_load(const char *path, lms_config **out, lms_err *err)
@@ -1411,6 +1466,11 @@ void config_free(lms_config *c)
     }
     free(c->members);
     free(c->cluster_id);
+    free(c->tls_ca);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_client_cert);
+    free(c->tls_client_key);
     node_free(c->root);
     free(c);
 }

@@ -81,6 +81,11 @@ typedef struct lms_config {
     uint64_t segment_bytes;    /* raft.segment_bytes, default 64MiB */
     uint64_t snapshot_rate;    /* raft.snapshot_rate, bytes/s, 0: no cap */
     uint64_t max_term_jump;    /* raft.max_term_jump, default 2^20 */
+    /* tls (docs/operations.md, Security): paths made absolute; NULL when
+     * absent. peer/client: TLS on that port (default on; off must be said,
+     * and then the node logs a warning at start). */
+    char *tls_ca, *tls_cert, *tls_key, *tls_client_cert, *tls_client_key;
+    int tls_peer, tls_client;
     config_node *root;
 } lms_config;
 

@@ -244,6 +244,17 @@ blob *dispatch_on_too_many(void *arg, int per_ip, uint32_t limit)
     return error_frame(0, LMS_UNAVAILABLE, msg);
 }
 
+blob *dispatch_on_plaintext(void *arg, const char *addr)
+{
+    (void)arg;
+    char msg[320];
+    snprintf(msg, sizeof msg,
+             "%s speaks TLS on its client port; give the cluster's CA "
+             "certificate with --cacert FILE or LMS_CACERT (or --tls to use "
+             "the system's CAs)", addr);
+    return error_frame(0, LMS_FAILED_PRECONDITION, msg);
+}
+
 /* Requests whose answer may be as large as a frame: while one is in flight
  * its connection is not read (conn_hold), so pipelining many of them
  * cannot pile up answers faster than the client reads them. */

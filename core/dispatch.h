@@ -57,6 +57,8 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len);
 blob *dispatch_on_oversize(void *arg, uint64_t len, uint32_t limit,
                            int authenticated);
 blob *dispatch_on_too_many(void *arg, int per_ip, uint32_t limit);
+/* net's on_plaintext: FAILED_PRECONDITION, "ADDR speaks TLS ...". */
+blob *dispatch_on_plaintext(void *arg, const char *addr);
 
 /* SHA-256 of a session token, as stored. */
 void dispatch_token_hash(const char *token, uint8_t out[32]);

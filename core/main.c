@@ -17,6 +17,7 @@
 #include "net.h"
 #include "node.h"
 #include "plugin_loader.h"
+#include "tls.h"
 #include "tutor.h"
 #include "workers.h"
 
@@ -57,6 +58,7 @@ typedef struct lmsd {
     dispatch *disp;
     tutor_rt *tutor;
     net *net;
+    lms_tls *tls; /* NULL: both ports plaintext */
     struct event *sigint, *sigterm, *sighup, *drain, *handover, *trim;
     uint64_t trim_seen; /* applied index at the last idle check */
     int trim_busy;      /* trims still to do since it last moved */
@@ -346,6 +348,7 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .members = d->members,
                          .n_members = c->n_members,
                          .peer_listen = c->peer_addr,
+                         .tls = d->tls,
                          .max_peer_frame = peer_frame_limit(c),
                          .tick_ms = (unsigned)c->raft_tick_ms,
                          .election_ticks = c->election_ticks,
@@ -359,9 +362,32 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
     return LMS_OK;
 }
 
+/* The TLS files of the config, checked; a port left plaintext is said. */
+static int open_tls(const lms_config *c, lms_tls **out, lms_err *err)
+{
+    tls_files f = {.ca = c->tls_ca, .cert = c->tls_cert, .key = c->tls_key,
+                   .client_cert = c->tls_client_cert,
+                   .client_key = c->tls_client_key,
+                   .peer = c->tls_peer, .client = c->tls_client};
+    int rc = tls_open(&f, c->cluster_id, c->node_id, out, err);
+    if (rc != LMS_OK)
+        return rc;
+    if (c->peer_addr && !c->tls_peer)
+        log_warn("tls.peer is off: the peer port (%s) trusts anyone who can "
+                 "reach it; only for nodes on one trusted machine",
+                 c->peer_addr);
+    if (!c->tls_client)
+        log_warn("the client port %s is plaintext (no tls.cert, or tls.client: "
+                 "off): passwords and session tokens cross it in clear",
+                 c->client_addr);
+    return LMS_OK;
+}
+
 static int start(lmsd *d, lms_err *err)
 {
     if (make_data_dir(d->cfg->data_dir, err) != LMS_OK)
+        return err->code;
+    if (open_tls(d->cfg, &d->tls, err) != LMS_OK)
         return err->code;
     evthread_use_pthreads(); /* other threads post to the loop (mailbox.h) */
     d->base = event_base_new();
@@ -415,10 +441,12 @@ static int serve(lmsd *d, lms_err *err)
                       .frame_min_rate = d->cfg->frame_min_rate,
                       .idle_ms = d->cfg->idle_timeout_ms,
                       .preauth_idle_ms = d->cfg->preauth_idle_timeout_ms,
-                      .max_output_bytes = (size_t)d->cfg->max_output_bytes};
+                      .max_output_bytes = (size_t)d->cfg->max_output_bytes,
+                      .tls = d->tls};
     net_callbacks cb = {.on_frame = dispatch_on_frame,
                         .on_oversize = dispatch_on_oversize,
                         .on_too_many = dispatch_on_too_many,
+                        .on_plaintext = dispatch_on_plaintext,
                         .arg = d->disp};
     if (net_listen(d->base, &no, &cb, &d->net, err) != LMS_OK)
         return err->code;
@@ -490,6 +518,7 @@ static void stop(lmsd *d)
         event_free(d->drain);
     if (d->base)
         event_base_free(d->base);
+    tls_free(d->tls); /* after every connection: each SSL holds the ctx */
     free(d->members);
     config_free(d->cfg);
 }
@@ -759,7 +788,11 @@ int main(int argc, char **argv)
     }
     lms_log_set_level(d.cfg->log_level);
     if (check) {
-        int rc = check_plugins(d.cfg, &err);
+        lms_tls *tls = NULL;
+        int rc = open_tls(d.cfg, &tls, &err) == LMS_OK ? 0 : 2;
+        tls_free(tls);
+        if (rc == 0)
+            rc = check_plugins(d.cfg, &err);
         if (rc == 0)
             printf("%s: configuration OK\n", check);
         else

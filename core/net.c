@@ -11,21 +11,30 @@
  * with what its length word promises; a connection that has not
  * authenticated may send only small frames; and one that does not read
  * its answers is not read either (output high/low water).
+ *
+ * With TLS on the client port, an accepted socket is first watched until
+ * its first byte arrives (within preauth_idle_ms): 0x16 begins a TLS
+ * handshake (as a frame's length it would be over 350 MB, never valid),
+ * anything else is a plaintext client, which is answered in plaintext
+ * that this port speaks TLS, then closed.
  */
 #include "net.h"
 
 #include "frame.h"
 #include "lms_assert.h"
 #include "log.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,7 +42,9 @@
 
 struct conn {
     net *owner;
-    struct bufferevent *bev;
+    struct bufferevent *bev; /* NULL while sniffing */
+    struct event *sniff;     /* TLS port: waiting for the first byte */
+    int fd;
     conn *prev, *next; /* owner's list of open connections */
     int refs;          /* the list holds one while open */
     int open;
@@ -158,7 +169,13 @@ static void conn_close_now(conn *c)
     c->open = 0;
     event_free(c->timer);
     c->timer = NULL;
-    bufferevent_free(c->bev);
+    if (c->sniff) {
+        event_free(c->sniff);
+        c->sniff = NULL;
+        evutil_closesocket(c->fd);
+    }
+    if (c->bev)
+        bufferevent_free(c->bev);
     c->bev = NULL;
     list_remove(c->owner, c);
     conn_unref(c);
@@ -359,11 +376,18 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     conn *c = arg;
-    (void)bev;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        if (what & BEV_EVENT_ERROR)
+        unsigned long tls_err = bufferevent_get_openssl_error(bev);
+        if (tls_err) {
+            const char *r = ERR_reason_error_string(tls_err);
+            log_info("client %s: TLS: %s; closing", c->peer,
+                     r ? r : "handshake failed");
+            while (bufferevent_get_openssl_error(bev))
+                ;
+        } else if (what & BEV_EVENT_ERROR) {
             log_debug("client %s: %s", c->peer,
                       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        }
         conn_close_now(c);
     }
 }
@@ -405,6 +429,7 @@ static void conn_set_addr(conn *c, const struct sockaddr *sa)
 
 static void conn_refuse(conn *c, int per_ip, uint32_t limit);
 static void conn_start(conn *c);
+static void conn_close_now(conn *c);
 
 /* Has one address max_connections_per_ip open already (c not counted)? */
 static int too_many_from(const net *n, const conn *c)
@@ -419,40 +444,11 @@ static int too_many_from(const net *n, const conn *c)
     return same >= n->opts.max_connections_per_ip;
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
-                      struct sockaddr *sa, int salen, void *arg)
+/* c has its bufferevent: refuse it (too many connections) or serve it. */
+static void conn_begin(conn *c)
 {
-    net *n = arg;
-    (void)l;
-    (void)salen;
-    conn *c = calloc(1, sizeof *c);
-    struct bufferevent *bev = bufferevent_socket_new(
-        n->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    struct event *timer = c ? evtimer_new(n->base, on_timer, c) : NULL;
-    if (!c || !bev || !timer) {
-        if (timer)
-            event_free(timer);
-        free(c);
-        if (bev)
-            bufferevent_free(bev);
-        else
-            evutil_closesocket(fd);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->owner = n;
-    c->bev = bev;
-    c->timer = timer;
-    c->refs = 1;
-    c->open = 1;
-    conn_set_addr(c, sa);
-    c->next = n->conns;
-    if (n->conns)
-        n->conns->prev = c;
-    n->conns = c;
-    n->nconns++;
-    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    net *n = c->owner;
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     if (n->nconns > n->opts.max_connections) {
         log_warn("client %s refused: %u connections open (limit %u)", c->peer,
                  n->nconns - 1, n->opts.max_connections);
@@ -464,6 +460,113 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
     } else {
         conn_start(c);
     }
+}
+
+/* A plaintext client at the TLS port: say so in plaintext, then close. */
+static void conn_refuse_plaintext(conn *c)
+{
+    net *n = c->owner;
+    log_info("client %s: plaintext request on the TLS client port; answered "
+             "that it speaks TLS, closing", c->peer);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_WRITE);
+    conn_close_after(c, n->cb.on_plaintext(n->cb.arg, n->opts.addr));
+}
+
+/* The first byte of a connection to the TLS port has come (or not). */
+static void on_sniff(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    net *n = c->owner;
+    uint8_t first;
+    ssize_t got = (what & EV_READ) ? recv(fd, &first, 1, MSG_PEEK) : -1;
+    if (got < 0 && (errno == EAGAIN || errno == EINTR) && (what & EV_READ))
+        return; /* spurious: the event is persistent */
+    event_free(c->sniff);
+    c->sniff = NULL;
+    if (got <= 0) {
+        if (what & EV_TIMEOUT)
+            log_info("client %s: sent nothing within %lld ms; closing",
+                     c->peer, (long long)n->opts.preauth_idle_ms);
+        evutil_closesocket(fd);
+        conn_close_now(c);
+        return;
+    }
+    int tls = first == 0x16;
+    SSL *ssl = tls ? tls_client_ssl(n->opts.tls) : NULL;
+    if (tls && ssl)
+        c->bev = bufferevent_openssl_socket_new(
+            n->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    else if (!tls)
+        c->bev = bufferevent_socket_new(
+            n->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!c->bev) {
+        if (ssl)
+            SSL_free(ssl);
+        evutil_closesocket(fd);
+        conn_close_now(c);
+        return;
+    }
+    if (tls) {
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        conn_begin(c);
+    } else {
+        conn_refuse_plaintext(c);
+    }
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    net *n = arg;
+    (void)l;
+    (void)salen;
+    int tls = tls_client_port_on(n->opts.tls);
+    conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev =
+        c && !tls ? bufferevent_socket_new(
+                        n->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+                  : NULL;
+    struct event *sniff =
+        c && tls ? event_new(n->base, fd, EV_READ | EV_PERSIST, on_sniff, c)
+                 : NULL;
+    struct event *timer = c ? evtimer_new(n->base, on_timer, c) : NULL;
+    if (!c || (!bev && !sniff) || !timer) {
+        if (timer)
+            event_free(timer);
+        if (sniff)
+            event_free(sniff);
+        free(c);
+        if (bev)
+            bufferevent_free(bev);
+        else
+            evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->owner = n;
+    c->bev = bev;
+    c->sniff = sniff;
+    c->fd = fd;
+    c->timer = timer;
+    c->refs = 1;
+    c->open = 1;
+    conn_set_addr(c, sa);
+    c->next = n->conns;
+    if (n->conns)
+        n->conns->prev = c;
+    n->conns = c;
+    n->nconns++;
+    if (sniff) {
+        int64_t ms = n->opts.preauth_idle_ms > 0 ? n->opts.preauth_idle_ms
+                                                 : 20000;
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        event_add(sniff, &tv);
+        return;
+    }
+    conn_begin(c);
 }
 
 /* Answer why c is refused, then close it. */

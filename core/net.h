@@ -37,11 +37,16 @@ typedef struct net_callbacks {
     /* The frame sent to a connection refused because max_connections
      * (per_ip 0) or max_connections_per_ip (per_ip 1, limit) are open. */
     blob *(*on_too_many)(void *arg, int per_ip, uint32_t limit);
+    /* The answer to a plaintext client at the TLS port at addr (id 0). */
+    blob *(*on_plaintext)(void *arg, const char *addr);
     void *arg;
 } net_callbacks;
 
 typedef struct net_options {
     const char *addr; /* host:port */
+    /* TLS on the client port (tls.h); NULL or off: plaintext. With TLS, a
+     * plaintext client gets a plaintext answer saying so, then is closed. */
+    struct lms_tls *tls;
     uint32_t max_frame_bytes;
     uint32_t max_connections;
     /* Stop reading a connection with this many requests in flight. */

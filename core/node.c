@@ -451,6 +451,7 @@ static int start_peers(node *n, lms_err *err)
     peer_options po = {.listen_addr = n->opts.peer_listen,
                        .self_id = n->opts.node_id,
                        .cluster = n->opts.cluster_id ? n->opts.cluster_id : "lms",
+                       .tls = n->opts.tls,
                        .max_frame_bytes = n->opts.max_peer_frame
                                               ? n->opts.max_peer_frame
                                               : (uint32_t)128 << 20};

@@ -74,6 +74,7 @@ typedef struct node_options {
     size_t n_members;
     const char *peer_listen;    /* listen.peer; NULL: no peer port */
     uint32_t max_peer_frame;    /* largest peer frame accepted */
+    struct lms_tls *tls;        /* mutual TLS on the peer port; NULL: off */
     unsigned tick_ms;           /* 0: 10 */
     unsigned election_ticks;    /* 0: 10 */
     unsigned heartbeat_ticks;   /* 0: 1 */

@@ -16,6 +16,12 @@
  *              member's own connection is a stranger until its hello, a
  *              few milliseconds).
  *
+ * With mutual TLS (tls.h; the default), every connection is TLS 1.3 both
+ * ways: a link's handshake fails unless the node it dialled shows a
+ * certificate from the cluster's CA naming that member, and an inbound
+ * connection's hello is believed only when it names the member that the
+ * connection's certificate names. The hello deadline covers the handshake.
+ *
  * Frames are cut as on the client port (net.c): read the 4-byte length,
  * set the read watermark to the whole frame, decode once it is in.
  * Outgoing frames are added to the output buffer by reference (blob), so
@@ -29,15 +35,18 @@
 #include "lms_assert.h"
 #include "log.h"
 #include "peer_codec.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -177,7 +186,6 @@ static void link_failed(peer_link *l, const char *why)
 static void link_event(struct bufferevent *bev, short what, void *arg)
 {
     peer_link *l = arg;
-    (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         setsockopt(bufferevent_getfd(l->bev), IPPROTO_TCP, TCP_NODELAY, &one,
@@ -195,13 +203,20 @@ static void link_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         char why[160];
-        if (what & BEV_EVENT_EOF)
+        unsigned long tls_err = bufferevent_get_openssl_error(bev);
+        if (tls_err) {
+            const char *r = ERR_reason_error_string(tls_err);
+            snprintf(why, sizeof why, "TLS: %s", r ? r : "handshake failed");
+            while (bufferevent_get_openssl_error(bev))
+                ;
+        } else if (what & BEV_EVENT_EOF) {
             snprintf(why, sizeof why, "connection closed by the peer");
-        else
+        } else {
             snprintf(why, sizeof why, "%s",
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        if (why[0] >= 'A' && why[0] <= 'Z') /* to sit inside a sentence */
-            why[0] = (char)(why[0] - 'A' + 'a');
+            if (why[0] >= 'A' && why[0] <= 'Z') /* to sit in a sentence */
+                why[0] = (char)(why[0] - 'A' + 'a');
+        }
         link_failed(l, why);
     }
 }
@@ -245,7 +260,19 @@ static int link_connect(peer_link *l)
         link_failed(l, "cannot resolve the address");
         return -1;
     }
-    l->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (tls_peer_port_on(p->o.tls)) {
+        SSL *ssl = tls_peer_ssl(p->o.tls, &l->id);
+        l->bev = ssl ? bufferevent_openssl_socket_new(p->base, -1, ssl,
+                                                      BUFFEREVENT_SSL_CONNECTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (l->bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(l->bev, 1);
+        else if (ssl)
+            SSL_free(ssl);
+    } else {
+        l->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     blob *hello = l->bev ? hello_frame(p, l->id) : NULL;
     if (!hello) {
         link_failed(l, "out of memory");
@@ -357,6 +384,19 @@ static void handle_hello(peer_in *in, const Lms__PeerMessage *msg)
         why = "it wants another node";
     else if (!h->from || h->from == p->o.self_id || !find_link(p, h->from))
         why = "it is not a member of this cluster";
+    char tls_why[200];
+    if (!why && tls_peer_port_on(p->o.tls)) {
+        uint64_t id = tls_peer_id(bufferevent_openssl_get_ssl(in->bev),
+                                  p->cluster, tls_why, sizeof tls_why);
+        if (!id)
+            why = tls_why;
+        else if (id != h->from) {
+            snprintf(tls_why, sizeof tls_why,
+                     "its certificate is node %llu's, not node %llu's",
+                     (unsigned long long)id, (unsigned long long)h->from);
+            why = tls_why;
+        }
+    }
     if (why) {
         log_warn("peer port: refused %s (node %llu, cluster '%s'): %s",
                  in->addr, (unsigned long long)(h && msg->body_case ==
@@ -595,8 +635,14 @@ static void in_read(struct bufferevent *bev, void *arg)
 static void in_event(struct bufferevent *bev, short what, void *arg)
 {
     peer_in *in = arg;
-    (void)bev;
-    if ((what & BEV_EVENT_TIMEOUT) && !in->refusing)
+    unsigned long tls_err = bufferevent_get_openssl_error(bev);
+    if (tls_err) {
+        const char *r = ERR_reason_error_string(tls_err);
+        log_warn("peer port: %s: TLS: %s; closing", in->addr,
+                 r ? r : "handshake failed");
+        while (bufferevent_get_openssl_error(bev))
+            ;
+    } else if ((what & BEV_EVENT_TIMEOUT) && !in->refusing)
         log_warn("peer port: %s sent no hello within %d s; closing", in->addr,
                  HELLO_TIMEOUT_S);
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
@@ -634,8 +680,20 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
         return;
     }
     peer_in *in = calloc(1, sizeof *in);
-    struct bufferevent *bev =
-        in ? bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct bufferevent *bev = NULL;
+    if (in && tls_peer_port_on(p->o.tls)) {
+        SSL *ssl = tls_peer_ssl(p->o.tls, NULL);
+        bev = ssl ? bufferevent_openssl_socket_new(p->base, fd, ssl,
+                                                   BUFFEREVENT_SSL_ACCEPTING,
+                                                   BEV_OPT_CLOSE_ON_FREE)
+                  : NULL;
+        if (bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        else if (ssl)
+            SSL_free(ssl);
+    } else if (in) {
+        bev = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!bev) {
         free(in);
         evutil_closesocket(fd);

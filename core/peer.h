@@ -69,6 +69,10 @@ typedef struct peer_options {
     /* this node's client address (NULL: unknown), named in the answer to
      * a client that connects to the peer port by mistake */
     const char *client_addr;
+    /* mutual TLS (tls.h): every connection, both ways, must show a
+     * certificate from the cluster's CA naming the member at its other
+     * end; NULL or peer TLS off: plaintext, and a hello is believed */
+    struct lms_tls *tls;
 } peer_options;
 
 /* Listen (if listen_addr) and get ready to send. No member is known yet:

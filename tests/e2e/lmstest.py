@@ -33,6 +33,12 @@ Pieces:
             cluster.cli(prog) talks to all of them, World(cluster) works.
             Cluster(proxied=True) puts a faultproxy.FaultNet on every peer
             link (cluster.net: cut, delay, partition, isolate, reset, heal).
+            The peer port uses mutual TLS (certificates from make_certs in
+            the cluster's directory); Cluster(peer_tls=False) says
+            tls.peer: off instead, for tests that speak the peer protocol
+            from a plain socket. Node(tls={...}) writes a tls: section.
+  make_certs / issue_cert  a cluster CA and node certificates (openssl CLI);
+            peer_tls_context() a Python ssl context holding one of them.
 """
 
 import atexit
@@ -44,6 +50,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import struct
 import subprocess
 import sys
@@ -389,6 +396,71 @@ ADMIN = "root"
 ADMIN_PW = "rootpass-123"
 
 # ---------------------------------------------------------------------------
+# TLS files
+
+
+def _openssl(*args, cwd=None):
+    p = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("openssl %s failed: %s" % (" ".join(args), p.stderr.decode()))
+
+
+def make_ca(dir, cluster, name="ca"):
+    """A cluster CA in dir: returns (crt, key)."""
+    os.makedirs(dir, exist_ok=True)
+    crt, key = os.path.join(dir, name + ".crt"), os.path.join(dir, name + ".key")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-out", crt, "-days", "365",
+             "-subj", "/CN=lms cluster CA/O=%s" % cluster,
+             "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+def issue_cert(dir, ca, name, uris=(), hosts=("localhost", "127.0.0.1", "::1"), days=365):
+    """A leaf certificate signed by ca=(crt, key), with subjectAltName URIs
+    (e.g. lms://CLUSTER/node/1) and hosts: returns (crt, key)."""
+    crt, key = os.path.join(dir, name + ".crt"), os.path.join(dir, name + ".key")
+    csr, ext = os.path.join(dir, name + ".csr"), os.path.join(dir, name + ".ext")
+    sans = ["URI:%s" % u for u in uris]
+    sans += ["IP:%s" % h if re.match(r"^[0-9.]+$|:", h) else "DNS:%s" % h for h in hosts]
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth,clientAuth\n")
+        if sans:
+            f.write("subjectAltName=%s\n" % ",".join(sans))
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name)
+    _openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+             "-out", crt, "-days", str(days), "-extfile", ext)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+def make_certs(dir, cluster, node_ids):
+    """A CA and one certificate per member: {"ca": crt, id: (crt, key)}."""
+    ca = make_ca(dir, cluster)
+    out = {"ca": ca[0], "ca_pair": ca}
+    for i in node_ids:
+        out[i] = issue_cert(dir, ca, "node-%d" % i, uris=["lms://%s/node/%d" % (cluster, i)])
+    return out
+
+
+def peer_tls_context(ca, pair, server_side=False):
+    """A Python ssl context that speaks the peer port's mutual TLS with the
+    certificate pair=(crt, key), trusting ca (a file)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(pair[0], pair[1])
+    ctx.load_verify_locations(ca)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+# ---------------------------------------------------------------------------
 # Node
 
 
@@ -397,8 +469,9 @@ class Node:
 
     def __init__(self, name="node", ttl=None, limits=None, log_level="info",
                  extra_yaml="", storage_plugin="storage_sqlite", tutor=None, env=None,
-                 node_id=1, cluster=None):
+                 node_id=1, cluster=None, tls=None):
         self.name = name
+        self.tls = dict(tls) if tls else None  # the tls: section, as written
         self.node_id = node_id
         self.cluster = cluster  # a Cluster: this node is one of its members
         self.peer_port = free_port() if cluster else None
@@ -473,6 +546,11 @@ class Node:
             lines += ["  %s: %s" % (k, json.dumps(v)) for k, v in self.tutor.items()]
         if self.cluster:
             lines += self.cluster.yaml_lines()
+        tls = self.tls if self.tls is not None else (
+            self.cluster.tls_section(self.node_id) if self.cluster else None)
+        if tls:
+            lines.append("tls:")
+            lines += ["  %s: %s" % kv for kv in tls.items()]
         return "\n".join(lines) + "\n" + self.extra_yaml
 
     def write_config(self):
@@ -1144,11 +1222,17 @@ class Cluster:
     follower answers NOT_LEADER before it looks at the token. status() is
     lms-admin cluster-status --json."""
 
-    def __init__(self, n=3, name="c", raft=None, proxied=False, seed=0, **node_kw):
+    def __init__(self, n=3, name="c", raft=None, proxied=False, seed=0, peer_tls=None,
+                 **node_kw):
         self.name = name
         self.id = "e2e-%s-%d" % (name, os.getpid())
         self.raft = dict(raft or {})
         self.dir = tempfile.mkdtemp(prefix="lms-e2e-cluster-%s-" % name)
+        # the fault proxy reads each link's hello to know whose it is: a
+        # proxied cluster's peers speak plaintext (tls.peer: off)
+        self.peer_tls = (not proxied) if peer_tls is None else peer_tls
+        self.certs = make_certs(os.path.join(self.dir, "tls"), self.id, range(1, n + 1)) \
+            if self.peer_tls else None
         self.net = None
         if proxied:
             from faultproxy import FaultNet
@@ -1167,6 +1251,9 @@ class Cluster:
         """A new node (not started) whose config lists the initial members
         but not itself: it joins once `lms-admin cluster-add` adds it."""
         i = len(self.nodes) + 1
+        if self.certs is not None and i not in self.certs:
+            self.certs[i] = issue_cert(os.path.join(self.dir, "tls"), self.certs["ca_pair"],
+                                       "node-%d" % i, uris=["lms://%s/node/%d" % (self.id, i)])
         nd = self._proxy(Node(name="%s%d" % (self.name, i), node_id=i, cluster=self,
                               **self._node_kw))
         nd.write_config()
@@ -1193,6 +1280,18 @@ class Cluster:
             raise AssertionError("no port free on both 127.0.0.1 and ::1")
         nd.proxied = True
         return nd
+
+    def tls_section(self, node_id):
+        """Node node_id's tls: section: mutual TLS on the peer port with its
+        own certificate (the client port stays plaintext on loopback)."""
+        if not self.peer_tls:
+            return {"peer": "off"}
+        crt, key = self.certs[node_id]
+        return {"ca": self.certs["ca"], "cert": crt, "key": key, "client": "off"}
+
+    def peer_context(self, member_id, server_side=False):
+        """A Python ssl context with member member_id's certificate."""
+        return peer_tls_context(self.certs["ca"], self.certs[member_id], server_side)
 
     def yaml_lines(self):
         lines = ["cluster:", "  id: %s" % self.id, "  members:"]
@@ -1318,6 +1417,8 @@ class ClusterTestCase(E2ETestCase):
     N = 3
     RAFT = None
     PROXIED = False  # True: a FaultNet on every peer link (self.cluster.net)
+    PEER_TLS = None  # False: tls.peer: off (a test speaks the peer protocol);
+                     # None: mutual TLS unless PROXIED
 
     def setUp(self):
         name = self.id().rsplit(".", 1)[-1]
@@ -1325,7 +1426,7 @@ class ClusterTestCase(E2ETestCase):
         if not hasattr(self, "seed"):  # a subclass may have drawn (and printed) it
             self.seed = e2e_seed()
         self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT, proxied=self.PROXIED,
-                               seed=self.seed)
+                               seed=self.seed, peer_tls=self.PEER_TLS)
         try:
             self.cluster.start()
         except BaseException:

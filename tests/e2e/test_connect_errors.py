@@ -74,8 +74,10 @@ class OneShotServer:
 class ConnectErrorsTest(E2ETestCase):
     @classmethod
     def setUpClass(cls):
-        # one member is enough for a peer port; it leads at once
-        cls.cluster = Cluster(n=1, name="conn")
+        # one member is enough for a peer port; it leads at once. The
+        # answer to a CLI at the peer port is for tls.peer: off (with mutual
+        # TLS the CLI meets a TLS server there: test_peer_tls)
+        cls.cluster = Cluster(n=1, name="conn", peer_tls=False)
         cls.cluster.start()
         cls.node = cls.cluster[0]
 

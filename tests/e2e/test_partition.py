@@ -437,6 +437,7 @@ class TestSecondHelloFromSameMember(ClusterTestCase):
         try:
             for _ in range(3):
                 s = socket.create_connection(("127.0.0.1", a.peer_port), timeout=5)
+                s = c.peer_context(b.node_id).wrap_socket(s)  # b's certificate
                 s.sendall(hello_frame(c.id, b.node_id, a.node_id))
                 socks.append(s)
                 time.sleep(0.3)

@@ -7,11 +7,14 @@
   connections, the old leader restarts and catches up (its connections
   are new ones, made while the strangers are there), and no node's RSS
   grows by anything like the announced sizes.
-- A stranger who knows the cluster id says hello as a member (without
-  authentication that cannot be told apart) and sends a heartbeat and an
-  append of term 2^64-1 and 2^62: they are refused and logged, the
-  cluster keeps working, and across a restart of that node its term is
-  still small.
+- A member (with tls.peer: off, anyone who knows the cluster id; with
+  mutual TLS, a node holding a member's certificate: a compromised or
+  buggy member) sends a heartbeat and an append of term 2^64-1 and 2^62:
+  they are refused and logged, the cluster keeps working, and across a
+  restart of that node its term is still small.
+
+Both run twice: with tls.peer: off (PeerDosTest) and with mutual TLS
+(PeerDosTlsTest, where strangers fail the handshake or time out in it).
 """
 
 import socket
@@ -119,6 +122,18 @@ class Strangers:
 
 class PeerDosTest(ClusterTestCase):
     N = 3
+    PEER_TLS = False
+    # what the node that leads last logs about the strangers' big headers
+    STRANGER_LOG = "announced a first frame of %d bytes" % BIG
+
+    def member_conn(self, target, member):
+        """A connection to target's peer port as member (its certificate
+        under mutual TLS), hello sent."""
+        s = socket.create_connection(("127.0.0.1", target.peer_port), timeout=5)
+        if self.PEER_TLS:
+            s = self.cluster.peer_context(member.node_id).wrap_socket(s)
+        s.sendall(hello(self.cluster.id, member.node_id, target.node_id))
+        return s
 
     def test_strangers_do_not_lock_members_out(self):
         c = self.cluster
@@ -143,15 +158,14 @@ class PeerDosTest(ClusterTestCase):
         finally:
             st.stop()
         log = new.log_text()
-        self.assertIn("announced a first frame of %d bytes" % BIG, log)
+        self.assertIn(self.STRANGER_LOG, log)
 
     def test_forged_huge_terms_are_refused(self):
         c = self.cluster
         leader = c.leader()
         target = next(nd for nd in c.nodes if nd is not leader)
         other = next(nd for nd in c.nodes if nd is not leader and nd is not target)
-        with socket.create_connection(("127.0.0.1", target.peer_port), timeout=5) as s:
-            s.sendall(hello(c.id, other.node_id, target.node_id))
+        with self.member_conn(target, other) as s:
             for term in (2 ** 64 - 1, 2 ** 62):
                 s.sendall(raft_msg(7, other.node_id, target.node_id, term))
                 s.sendall(raft_msg(1, other.node_id, target.node_id, term, index=0,
@@ -167,6 +181,11 @@ class PeerDosTest(ClusterTestCase):
         c.leader(timeout=20)
         st = c.wait_caught_up(timeout=30)
         self.assertLess(st["term"], 1000, "term after a restart: %r" % (st,))
+
+
+class PeerDosTlsTest(PeerDosTest):
+    PEER_TLS = True
+    STRANGER_LOG = "peer port: 127.0.0.1"  # handshakes that failed, logged
 
 
 if __name__ == "__main__":

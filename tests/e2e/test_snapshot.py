@@ -318,16 +318,19 @@ class TestIdleCompaction(SnapshotTestCase):
 
 
 class FakePeer:
-    """Member 3 of the cluster, played by the test while node 3 is down: it
-    dials a node's peer port (a hello, then any PeerMessage) and listens on
-    node 3's own peer port for what that node sends back."""
+    """Member 3 of the cluster, played by the test while node 3 is down
+    (with node 3's certificate): it dials a node's peer port (a hello, then
+    any PeerMessage) and listens on node 3's own peer port for what that
+    node sends back."""
 
     def __init__(self, cluster, me, target):
         self.proto = Proto(os.path.join(SOURCE_DIR, "proto", "peer.proto"))
         self.cluster, self.me, self.target = cluster, me, target
-        self.listener = socket.create_server(("127.0.0.1", me.peer_port))
+        self.listener = cluster.peer_context(me.node_id, server_side=True).wrap_socket(
+            socket.create_server(("127.0.0.1", me.peer_port)), server_side=True)
         self.listener.settimeout(10)
-        self.out = socket.create_connection(("127.0.0.1", target.peer_port), timeout=10)
+        self.out = cluster.peer_context(me.node_id).wrap_socket(
+            socket.create_connection(("127.0.0.1", target.peer_port), timeout=10))
         self.send("PeerMessage", {"hello": {"cluster": cluster.id, "from": me.node_id,
                                             "to": target.node_id, "version": 1}})
         self.back, self.buf = None, b""

@@ -74,7 +74,8 @@ static void example_config_parses_to_its_documented_values(void **state)
     assert_int_equal(c->node_id, 1);
     assert_string_equal(c->data_dir, want);
     assert_string_equal(c->client_addr, "127.0.0.1:7400");
-    assert_string_equal(c->peer_addr, "127.0.0.1:7500");
+    assert_null(c->peer_addr);
+    assert_int_equal(c->tls_client, 0); /* loopback, no certificate */
     assert_null(c->plugin_dir);
     assert_int_equal(c->log_level, LMS_LOG_INFO);
     assert_int_equal(c->session_ttl_ms, 24LL * 3600 * 1000);
@@ -156,8 +157,21 @@ static void every_setting_is_read(void **state)
                             "raft: { tick: 20ms, election_ticks: 15, "
                             "heartbeat_ticks: 2, snapshot_entries: 500, "
                             "snapshot_bytes: 8MiB, keep_entries: 0, "
-                            "segment_bytes: 1MiB, snapshot_rate: 10MiB }\n");
+                            "segment_bytes: 1MiB, snapshot_rate: 10MiB }\n"
+                            "tls: { ca: /etc/lms/ca.crt, cert: tls/n3.crt, "
+                            "key: tls/n3.key, client_cert: /etc/ssl/lms.pem, "
+                            "client_key: /etc/ssl/lms.key, peer: on, "
+                            "client: yes }\n");
     char *dir = realpath(g_tmpdir, NULL), want[PATH_MAX + 32];
+    assert_string_equal(c->tls_ca, "/etc/lms/ca.crt");
+    snprintf(want, sizeof want, "%s/tls/n3.crt", dir);
+    assert_string_equal(c->tls_cert, want);
+    snprintf(want, sizeof want, "%s/tls/n3.key", dir);
+    assert_string_equal(c->tls_key, want);
+    assert_string_equal(c->tls_client_cert, "/etc/ssl/lms.pem");
+    assert_string_equal(c->tls_client_key, "/etc/ssl/lms.key");
+    assert_int_equal(c->tls_peer, 1);
+    assert_int_equal(c->tls_client, 1);
     assert_int_equal(c->node_id, 3);
     assert_string_equal(c->data_dir, "/var/lib/lms/n3");
     assert_string_equal(c->client_addr, "[::1]:9000");
@@ -242,12 +256,65 @@ static void the_example_cluster_configs_parse(void **state)
         assert_int_equal(c->joining, 0);
         assert_string_equal(c->members[i - 1].client_addr, c->client_addr);
         assert_string_equal(c->members[i - 1].peer_addr, c->peer_addr);
+        assert_int_equal(c->tls_peer, 1);
+        assert_int_equal(c->tls_client, 1);
+        assert_non_null(strstr(c->tls_cert, "/data/tls/node-"));
         config_free(c);
     }
 }
 
 #define CLUSTER_HEAD "node: { id: 1, data_dir: d }\nstorage: { plugin: s }\n" \
                      "listen: { client: '127.0.0.1:7401', peer: '127.0.0.1:7501' }\n"
+
+/* The peer port needs mutual TLS unless told otherwise; a client port on
+ * a network needs TLS unless told otherwise; loopback may stay plain. */
+static void tls_rules(void **state)
+{
+    (void)state;
+    expect_error(CLUSTER_HEAD,
+                 "1: tls: missing (the peer port needs mutual TLS: set tls.ca, "
+                 "tls.cert and tls.key (lms-admin cluster-ca makes them), or "
+                 "say tls.peer: off for a cluster on one trusted machine "
+                 "(loopback))");
+    expect_error(CLUSTER_HEAD "tls: { cert: a.crt, key: a.key }\n",
+                 "4: tls.ca: missing (the peer port needs mutual TLS: set "
+                 "tls.ca, tls.cert and tls.key (lms-admin cluster-ca makes "
+                 "them), or say tls.peer: off for a cluster on one trusted "
+                 "machine (loopback))");
+    expect_error(VALID "listen: { client: '0.0.0.0:7400' }\n",
+                 "1: tls: missing (the client port needs TLS: set tls.cert and "
+                 "tls.key, or say tls.client: off (plaintext: passwords and "
+                 "tokens cross the network in clear))");
+    expect_error(VALID "listen: { client: '127.0.0.1:7400' }\n"
+                 "tls: { client: on }\n",
+                 "4: tls.cert: missing (the client port needs TLS: set tls.cert "
+                 "and tls.key, or say tls.client: off (plaintext: passwords and "
+                 "tokens cross the network in clear))");
+    expect_error(VALID "tls: { peer: off, client_cert: x.pem }\n",
+                 "3: tls.client_key: missing (tls.client_cert and "
+                 "tls.client_key go together)");
+    expect_error(VALID "tls: { peer: maybe }\n",
+                 "3: tls.peer: expected true or false, got 'maybe'");
+    /* said plainly: allowed */
+    lms_config *c = load_ok(CLUSTER_HEAD "tls: { peer: off, client: off }\n");
+    assert_int_equal(c->tls_peer, 0);
+    assert_int_equal(c->tls_client, 0);
+    config_free(c);
+    c = load_ok(VALID "listen: { client: '0.0.0.0:7400' }\n"
+                "tls: { client: off }\n");
+    assert_int_equal(c->tls_client, 0);
+    config_free(c);
+    /* loopback without certificates: plaintext (lmsd warns) */
+    c = load_ok(VALID);
+    assert_int_equal(c->tls_client, 0);
+    assert_int_equal(c->tls_peer, 0);
+    config_free(c);
+    /* certificates given: both ports on by default */
+    c = load_ok(CLUSTER_HEAD "tls: { ca: ca.crt, cert: n.crt, key: n.key }\n");
+    assert_int_equal(c->tls_peer, 1);
+    assert_int_equal(c->tls_client, 1);
+    config_free(c);
+}
 
 static void cluster_mistakes_are_errors(void **state)
 {
@@ -381,7 +448,7 @@ static void unknown_keys_are_errors(void **state)
     expect_error(VALID "colour: blue\n",
                  "3: colour: unknown key (expected one of: node, listen, "
                  "plugin_dir, log, sessions, limits, storage, auth, tutor, "
-                 "cluster, raft)");
+                 "cluster, raft, tls)");
     expect_error("node:\n  id: 1\n  dat_dir: x\nstorage: { plugin: s }\n",
                  "3: node.dat_dir: unknown key (expected one of: id, "
                  "data_dir)");
@@ -805,6 +872,7 @@ int main(void)
         cmocka_unit_test(every_setting_is_read),
         cmocka_unit_test(a_lone_node_is_its_own_cluster),
         cmocka_unit_test(the_example_cluster_configs_parse),
+        cmocka_unit_test(tls_rules),
         cmocka_unit_test(cluster_mistakes_are_errors),
         cmocka_unit_test(raft_mistakes_are_errors),
         cmocka_unit_test(null_values_count_as_absent),
