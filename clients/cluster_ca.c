@@ -843,6 +843,16 @@ static int do_issue(const char *dir, struct leaf_req *r, bool force, struct out_
         rc = write_files(dir, files, 2, force, e);
     if (rc == 0)
         time_text(X509_get0_notAfter(cert), until, until_len);
+    /* It will not verify past the CA's end: say so, but issue it (the CA
+     * may be renewed with the same key before then). */
+    if (rc == 0 && ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(ca)) > 0) {
+        char ca_until[32];
+        time_text(X509_get0_notAfter(ca), ca_until, sizeof ca_until);
+        fprintf(stderr,
+                "lms-admin: warning: the CA expires on %s, before this certificate (%s); it "
+                "will not verify after that\n",
+                ca_until, until);
+    }
     X509_free(ca);
     X509_free(cert);
     EVP_PKEY_free(ca_key);

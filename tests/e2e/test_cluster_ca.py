@@ -180,6 +180,14 @@ class ClusterCaTest(E2ETestCase):
         p = self.openssl("x509", "-in", self.path("ca.crt", self.other), "-noout",
                          "-checkend", str(29 * 86400))
         self.assertEqual(p.returncode, 0, "--days 30 CA not valid in 29 days: %s" % p.stdout)
+        # a node certificate that outlives its CA is issued with a warning
+        r = self.admin("issue", self.other, "3")
+        self.expect(r, 0, "warning: the CA expires on")
+        d = tempfile.mkdtemp(prefix="days-", dir=self.tmp)
+        self.expect(self.admin("init", d, "--cluster", "w"), 0)
+        r = self.admin("issue", d, "3")
+        self.expect(r, 0)
+        self.assertNotIn("warning", r.err)
         # a node's default is 825 days
         p = self.openssl("x509", "-in", self.path("node-2.crt"), "-noout", "-checkend",
                          str(824 * 86400))
