@@ -419,11 +419,49 @@ static bool has_word(int argc, char **argv, const char *a, const char *b)
     return false;
 }
 
-static const struct cli_command *find_command(const struct cli_program *prog, const char *name)
+/* Does the command name (one or two words) start argv? Returns how many
+ * words it takes, or 0. */
+static int name_words(const char *name, int argc, char *const *argv)
 {
-    for (const struct cli_command *c = prog->commands; c->name != NULL; c++)
-        if (strcmp(c->name, name) == 0)
+    const char *space = strchr(name, ' ');
+    if (space == NULL)
+        return argc > 0 && strcmp(argv[0], name) == 0 ? 1 : 0;
+    size_t len = (size_t)(space - name);
+    if (argc < 2 || strlen(argv[0]) != len || strncmp(argv[0], name, len) != 0)
+        return 0;
+    return strcmp(argv[1], space + 1) == 0 ? 2 : 0;
+}
+
+/* Is word the group of a two-word command name? */
+static bool in_group(const char *name, const char *word)
+{
+    const char *space = strchr(name, ' ');
+    return space != NULL && strlen(word) == (size_t)(space - name) &&
+           strncmp(name, word, (size_t)(space - name)) == 0;
+}
+
+/* The command that argv (argc > 0) starts with, and how many words name it
+ * in *words; NULL after reporting the usage error when there is none. */
+static const struct cli_command *find_command(struct cli_ctx *ctx, int argc, char *const *argv,
+                                              int *words)
+{
+    char group[256] = "";
+    size_t len = 0;
+    for (const struct cli_command *c = ctx->prog->commands; c->name != NULL; c++) {
+        if ((*words = name_words(c->name, argc, argv)) > 0)
             return c;
+        if (in_group(c->name, argv[0]) && len < sizeof group)
+            len += (size_t)snprintf(group + len, sizeof group - len, "%s%s", len ? ", " : "",
+                                    strchr(c->name, ' ') + 1);
+    }
+    if (len == 0)
+        cli_usage_error(ctx, "unknown command '%s'", argv[0]);
+    else if (argc < 2 || argv[1][0] == '-')
+        cli_usage_error(ctx, "'%s' needs one of: %s (then --help for its arguments)", argv[0],
+                        group);
+    else
+        cli_usage_error(ctx, "unknown command '%s %s' (%s takes one of: %s)", argv[0], argv[1],
+                        argv[0], group);
     return NULL;
 }
 
@@ -479,7 +517,7 @@ static int run_command(struct cli_ctx *ctx, int argc, char **argv)
         rc = cli_usage_error(ctx, "%s", err);
     } else {
         apply_globals(ctx, &args);
-        rc = load_session(ctx);
+        rc = ctx->cmd->flags & CLI_LOCAL ? LMS_EXIT_OK : load_session(ctx);
         if (rc == LMS_EXIT_OK)
             rc = ctx->cmd->handler(ctx, &args);
     }
@@ -490,9 +528,10 @@ static int run_command(struct cli_ctx *ctx, int argc, char **argv)
 /* "help" and "help COMMAND". */
 static int run_help(struct cli_ctx *ctx, int argc, char **argv)
 {
-    const struct cli_command *cmd = argc > 0 ? find_command(ctx->prog, argv[0]) : NULL;
+    int words;
+    const struct cli_command *cmd = argc > 0 ? find_command(ctx, argc, argv, &words) : NULL;
     if (argc > 0 && cmd == NULL)
-        return cli_usage_error(ctx, "unknown command '%s'", argv[0]);
+        return LMS_EXIT_USAGE;
     if (cmd != NULL)
         print_command_help(ctx->prog, cmd);
     else
@@ -542,14 +581,16 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
     argv += used;
     if (strcmp(argv[0], "help") == 0)
         return run_help(ctx, argc - 1, argv + 1);
-    ctx->cmd = find_command(ctx->prog, argv[0]);
-    if (ctx->cmd == NULL)
-        return cli_usage_error(ctx, "unknown command '%s'", argv[0]);
+    int words;
+    const struct cli_command *cmd = find_command(ctx, argc, argv, &words);
+    if (cmd == NULL)
+        return LMS_EXIT_USAGE;
+    ctx->cmd = cmd;
     if (help) {
         print_command_help(ctx->prog, ctx->cmd);
         return LMS_EXIT_OK;
     }
-    return run_command(ctx, argc - 1, argv + 1);
+    return run_command(ctx, argc - words, argv + words);
 }
 
 int cli_main(const struct cli_program *prog, int argc, char **argv)

@@ -38,7 +38,13 @@ struct cli_ctx;
 typedef int (*cli_handler)(struct cli_ctx *ctx, const struct cli_args *args);
 
 #define CLI_NEEDS_SESSION 0x1u
+/* Runs on this machine only: no session is loaded and no server is asked
+ * (-s and --home are accepted and ignored). */
+#define CLI_LOCAL 0x2u
 
+/* A command's name may be two words, "cluster-ca init": the first names a
+ * group, and the program answers "cluster-ca" alone, or with a word that is
+ * not one of the group's, with a usage error listing the group's commands. */
 struct cli_command {
     const char *name;
     const char *summary;

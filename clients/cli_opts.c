@@ -216,6 +216,19 @@ static int append_rest(struct cli_value *v, const char *word)
     return 0;
 }
 
+/* Keep one more value of a CLI_MULTI option. */
+static int append_multi(struct cli_value *v, const char *value, char *err, size_t errlen)
+{
+    const char **all = realloc(v->all, (v->count + 1) * sizeof *all);
+    if (all == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    all[v->count++] = value;
+    v->all = all;
+    return 0;
+}
+
 /* Parse one option word argv[*i] (and maybe its value in argv[*i + 1]). */
 static int parse_option(struct cli_args *a, int argc, char **argv, int *i, char *err,
                         size_t errlen)
@@ -231,6 +244,13 @@ static int parse_option(struct cli_args *a, int argc, char **argv, int *i, char 
         idx = find_short(a, word[1]);
         if (word[2] != '\0')
             value = word + 2;
+    }
+    if (idx < 0 && isdigit((unsigned char)word[1])) {
+        snprintf(err, errlen,
+                 "unknown option '%s' (a negative number? a value that starts with '-' goes "
+                 "after --)",
+                 word);
+        return -1;
     }
     if (idx < 0) {
         snprintf(err, errlen, "unknown option '%s'", word);
@@ -252,7 +272,9 @@ static int parse_option(struct cli_args *a, int argc, char **argv, int *i, char 
         }
         value = argv[++*i];
     }
-    return convert(p, value, &a->v[idx], err, errlen);
+    if (convert(p, value, &a->v[idx], err, errlen) < 0)
+        return -1;
+    return p->flags & CLI_MULTI ? append_multi(&a->v[idx], value, err, errlen) : 0;
 }
 
 static int check_required(const struct cli_args *a, char *err, size_t errlen)
@@ -320,6 +342,9 @@ void cli_args_free(struct cli_args *a)
     for (size_t i = 0; i < a->n; i++) {
         free(a->v[i].owned);
         a->v[i].owned = NULL;
+        free(a->v[i].all);
+        a->v[i].all = NULL;
+        a->v[i].count = 0;
     }
 }
 
@@ -349,6 +374,13 @@ uint64_t cli_u64(const struct cli_args *a, const char *name, uint64_t dflt)
     return v != NULL && v->set ? v->u : dflt;
 }
 
+const char *const *cli_strs(const struct cli_args *a, const char *name, size_t *n)
+{
+    const struct cli_value *v = cli_get(a, name);
+    *n = v != NULL && v->set ? v->count : 0;
+    return *n > 0 ? v->all : NULL;
+}
+
 double cli_num(const struct cli_args *a, const char *name, double dflt)
 {
     const struct cli_value *v = cli_get(a, name);
@@ -376,6 +408,8 @@ static void print_usage_word(FILE *f, const struct cli_param *p)
         fprintf(f, " %s", p->meta);
     if (optional)
         fputc(']', f);
+    if (p->flags & CLI_MULTI)
+        fputs("...", f);
 }
 
 void cli_print_usage(FILE *f, const char *prog, const char *cmd, const struct cli_param *table)

@@ -28,6 +28,7 @@ enum cli_kind {
 #define CLI_POSITIONAL 0x1u /* an operand, not an option */
 #define CLI_REQUIRED 0x2u
 #define CLI_REST 0x4u /* last operand: takes all remaining operands, joined by spaces */
+#define CLI_MULTI 0x8u /* option that may be given more than once: every value is kept */
 
 struct cli_param {
     const char *name;   /* long option name (no dashes), or the operand's name */
@@ -43,6 +44,8 @@ struct cli_value {
     bool set;
     const char *str; /* the text as given (NULL for a flag) */
     char *owned;     /* storage for a CLI_REST operand joined from several words */
+    const char **all; /* CLI_MULTI: every value given, in order (str is the last) */
+    size_t count;     /* CLI_MULTI: how many */
     uint64_t u;      /* CLI_ID, CLI_COUNT, CLI_SIZE */
     double d;        /* CLI_NUMBER */
     int64_t t;       /* CLI_TIME, ms */
@@ -81,6 +84,8 @@ const struct cli_value *cli_get(const struct cli_args *a, const char *name);
 bool cli_has(const struct cli_args *a, const char *name);
 const char *cli_str(const struct cli_args *a, const char *name);
 uint64_t cli_u64(const struct cli_args *a, const char *name, uint64_t dflt);
+/* Every value of a CLI_MULTI option, in the order given; *n = 0 when absent. */
+const char *const *cli_strs(const struct cli_args *a, const char *name, size_t *n);
 double cli_num(const struct cli_args *a, const char *name, double dflt);
 int64_t cli_time(const struct cli_args *a, const char *name, int64_t dflt);
 

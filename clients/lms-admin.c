@@ -1,6 +1,7 @@
 /*
  * lms-admin.c: the administrators' client: users (one at a time or from a
- * CSV file), courses and enrolments. Each subcommand is an entry in the
+ * CSV file), courses and enrolments, the cluster's membership, and (local,
+ * cluster_ca.c) the TLS files of its nodes. Each subcommand is an entry in the
  * table at the bottom; the frame around them is cli.c.
  */
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cluster_ca.h"
 #include "cmd_common.h"
 #include "files.h"
 #include "import.h"
@@ -310,6 +312,7 @@ static const struct cli_command commands[] = {
      cluster_add_params, cmd_cluster_add, CLI_NEEDS_SESSION},
     {"cluster-remove", "remove a node from the cluster", cluster_remove_params,
      cmd_cluster_remove, CLI_NEEDS_SESSION},
+    LMS_CA_COMMANDS,
     {NULL, NULL, NULL, NULL, 0},
 };
 

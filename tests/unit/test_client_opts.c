@@ -99,6 +99,7 @@ static const struct cli_param params[] = {
     {"as", 0, "student|instructor", CLI_CHOICE, 0, "role", NULL},
     {"output", 'o', "FILE", CLI_STRING, 0, "output", NULL},
     {"all", 'a', NULL, CLI_FLAG, 0, "all", NULL},
+    {"tag", 0, "T", CLI_STRING, CLI_MULTI, "repeatable", NULL},
     {"confirm", 0, NULL, CLI_FLAG, CLI_REQUIRED, "must be given", "say --confirm, please"},
     CLI_END_PARAMS,
 };
@@ -152,6 +153,41 @@ static void options_and_operands_in_any_order(void **state)
     cli_args_free(&a);
 }
 
+static void repeated_option_keeps_every_value(void **state)
+{
+    struct cli_args a;
+    char err[256];
+    size_t n = 99;
+    int rc = parse(&a, err, sizeof err, "1", "--course", "C", "--confirm", NULL);
+    if (rc != 0)
+        fail_msg("parse failed: %s", err);
+    assert_null(cli_strs(&a, "tag", &n));
+    assert_int_equal(n, 0);
+    cli_args_free(&a);
+    rc = parse(&a, err, sizeof err, "--tag", "x", "1", "--course", "C", "--tag=y", "--confirm",
+               "--tag", "", NULL);
+    if (rc != 0)
+        fail_msg("parse failed: %s", err);
+    const char *const *tags = cli_strs(&a, "tag", &n);
+    if (n != 3)
+        fail_msg("expected the 3 values of --tag, got %zu", n);
+    assert_string_equal(tags[0], "x");
+    assert_string_equal(tags[1], "y");
+    assert_string_equal(tags[2], "");
+    /* an option without CLI_MULTI keeps its last value, as before */
+    assert_string_equal(cli_str(&a, "course"), "C");
+    cli_args_free(&a);
+    rc = parse(&a, err, sizeof err, "1", "--course", "C", "--confirm", "--tag", NULL);
+    expect_parse_error("--tag needs a value", rc, &a, err);
+
+    char usage[512] = "";
+    FILE *f = fmemopen(usage, sizeof usage - 1, "w");
+    cli_print_usage(f, "p", "c", params);
+    fclose(f);
+    if (strstr(usage, " [--tag T]...") == NULL)
+        fail_msg("usage does not show --tag as repeatable: %s", usage);
+}
+
 static void usage_mistakes_are_named(void **state)
 {
     struct cli_args a;
@@ -161,6 +197,8 @@ static void usage_mistakes_are_named(void **state)
     expect_parse_error("unknown option '--bogus'", rc, &a, err);
     rc = parse(&a, err, sizeof err, "1", "--course", "C", "--confirm", "-x", NULL);
     expect_parse_error("unknown option '-x'", rc, &a, err);
+    rc = parse(&a, err, sizeof err, "-1", "--course", "C", "--confirm", NULL);
+    expect_parse_error("unknown option '-1' (a negative number?", rc, &a, err);
     rc = parse(&a, err, sizeof err, "1", "--confirm", "--course", NULL);
     expect_parse_error("--course needs a value", rc, &a, err);
     rc = parse(&a, err, sizeof err, "1", "--confirm", NULL);
@@ -239,6 +277,8 @@ static const struct cli_param cmd_params[] = {
 static const struct cli_command commands[] = {
     {"open", "needs no session", cmd_params, record_handler, 0},
     {"closed", "needs a session", cmd_params, record_handler, CLI_NEEDS_SESSION},
+    {"group one", "a command of two words", cmd_params, record_handler, CLI_LOCAL},
+    {"group two", "another", cmd_params, record_handler, CLI_LOCAL},
     {NULL, NULL, NULL, NULL, 0},
 };
 
@@ -327,6 +367,31 @@ static void dispatcher_exit_codes(void **state)
     assert_int_equal(handler_calls, 2);
 }
 
+static void two_word_commands(void **state)
+{
+    char out[4096];
+    handler_calls = 0;
+    expect_exit(0, run(NULL, 0, "group", "two", "9", NULL), "group two");
+    assert_int_equal(handler_calls, 1);
+    assert_int_equal(handler_id, 9);
+    expect_exit(0, run(NULL, 0, "--json", "group", "one", "3", "--json", NULL), "group one");
+    assert_int_equal(handler_id, 3);
+    expect_exit(2, run(out, sizeof out, "--json", "group", NULL), "group alone");
+    assert_non_null(strstr(out, "'group' needs one of: one, two"));
+    expect_exit(2, run(out, sizeof out, "--json", "group", "three", NULL), "unknown in group");
+    assert_non_null(strstr(out, "unknown command 'group three'"));
+    expect_exit(2, run(NULL, 0, "one", "1", NULL), "second word alone");
+    expect_exit(2, run(NULL, 0, "group", "one", NULL), "missing operand");
+    assert_int_equal(handler_calls, 2);
+    expect_exit(0, run(out, sizeof out, "group", "one", "--help", NULL), "group one --help");
+    assert_non_null(strstr(out, "usage: lms-test group one ID [--due TIME]"));
+    expect_exit(0, run(out, sizeof out, "help", "group", "two", NULL), "help group two");
+    assert_non_null(strstr(out, "usage: lms-test group two ID"));
+    expect_exit(0, run(out, sizeof out, "--help", NULL), "--help");
+    assert_non_null(strstr(out, "group one"));
+    assert_int_equal(handler_calls, 2);
+}
+
 static void json_errors_are_one_document(void **state)
 {
     char out[4096];
@@ -357,10 +422,12 @@ int main(void)
         cmocka_unit_test(whole_numbers),
         cmocka_unit_test(decimal_numbers),
         cmocka_unit_test(options_and_operands_in_any_order),
+        cmocka_unit_test(repeated_option_keeps_every_value),
         cmocka_unit_test(usage_mistakes_are_named),
         cmocka_unit_test(too_many_operands),
         cmocka_unit_test(global_options_stop_at_the_command),
         cmocka_unit_test_setup_teardown(dispatcher_exit_codes, make_home, remove_home),
+        cmocka_unit_test_setup_teardown(two_word_commands, make_home, remove_home),
         cmocka_unit_test_setup_teardown(json_errors_are_one_document, make_home, remove_home),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
