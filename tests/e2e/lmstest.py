@@ -440,12 +440,29 @@ def issue_cert(dir, ca, name, uris=(), hosts=("localhost", "127.0.0.1", "::1"), 
 
 
 def make_certs(dir, cluster, node_ids):
-    """A CA and one certificate per member: {"ca": crt, id: (crt, key)}."""
-    ca = make_ca(dir, cluster)
-    out = {"ca": ca[0], "ca_pair": ca}
+    """The cluster's TLS files, made as an admin would (lms-admin cluster-ca
+    init, then issue per member): {"ca": crt, "ca_pair": (crt, key),
+    id: (crt, key)}."""
+    admin = cli_path("lms-admin")
+    p = subprocess.run([admin, "cluster-ca", "init", dir, "--cluster", cluster],
+                       capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("lms-admin cluster-ca init: %s" % p.stderr.decode())
+    out = {"ca": os.path.join(dir, "ca.crt"),
+           "ca_pair": (os.path.join(dir, "ca.crt"), os.path.join(dir, "ca.key"))}
     for i in node_ids:
-        out[i] = issue_cert(dir, ca, "node-%d" % i, uris=["lms://%s/node/%d" % (cluster, i)])
+        out[i] = add_member_cert(dir, i)
     return out
+
+
+def add_member_cert(dir, node_id):
+    """lms-admin cluster-ca issue DIR NODE_ID: (crt, key)."""
+    p = subprocess.run([cli_path("lms-admin"), "cluster-ca", "issue", dir, str(node_id)],
+                       capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("lms-admin cluster-ca issue: %s" % p.stderr.decode())
+    return (os.path.join(dir, "node-%d.crt" % node_id),
+            os.path.join(dir, "node-%d.key" % node_id))
 
 
 def peer_tls_context(ca, pair, server_side=False):
@@ -921,9 +938,12 @@ class RawConn:
     _next_id = 1
     _id_lock = threading.Lock()
 
-    def __init__(self, port, timeout=10.0):
+    def __init__(self, port, timeout=10.0, tls=None, server_hostname="localhost"):
+        """tls: an ssl.SSLContext to speak TLS with (a TLS client port)."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=server_hostname)
         self.buf = b""
         self.timeout = timeout
 
@@ -1252,8 +1272,7 @@ class Cluster:
         but not itself: it joins once `lms-admin cluster-add` adds it."""
         i = len(self.nodes) + 1
         if self.certs is not None and i not in self.certs:
-            self.certs[i] = issue_cert(os.path.join(self.dir, "tls"), self.certs["ca_pair"],
-                                       "node-%d" % i, uris=["lms://%s/node/%d" % (self.id, i)])
+            self.certs[i] = add_member_cert(os.path.join(self.dir, "tls"), i)
         nd = self._proxy(Node(name="%s%d" % (self.name, i), node_id=i, cluster=self,
                               **self._node_kw))
         nd.write_config()
