@@ -21,13 +21,11 @@ static const struct cli_param global_params[] = {
     {"servers", 's', "HOST:PORT[,...]", CLI_STRING, 0,
      "servers to contact (default $LMS_SERVERS, else 127.0.0.1:7400)", NULL},
     {"cacert", 0, "FILE", CLI_STRING, 0,
-     "use TLS, trusting the CA certificates in FILE, the cluster's ca.crt (default "
-     "$LMS_CACERT, else as at login)",
-     NULL},
+     "use TLS, trusting the CAs in FILE, the cluster's ca.crt ($LMS_CACERT)", NULL},
     {"tls", 0, NULL, CLI_FLAG, 0, "use TLS, trusting the system's CAs ($LMS_TLS=1)", NULL},
     {"plaintext", 0, NULL, CLI_FLAG, 0,
-     "no TLS, even to another machine ($LMS_PLAINTEXT=1); without TLS options only "
-     "servers on this machine are contacted",
+     "plaintext even to another machine ($LMS_PLAINTEXT=1); by default plaintext "
+     "goes to this machine only; login remembers the choice",
      NULL},
     {"json", 0, NULL, CLI_FLAG, 0, "print the result as one JSON document", NULL},
     {"home", 0, "DIR", CLI_STRING, 0,

@@ -477,8 +477,11 @@ static enum attempt unusable(struct lms_client *c, struct call *k)
     char why[sizeof k->why];
     memcpy(why, k->why, sizeof why);
     int n = snprintf(k->why, sizeof k->why, "cannot use %s: ", c->servers[c->cur].display);
-    if (n > 0 && (size_t)n < sizeof k->why)
-        snprintf(k->why + n, sizeof k->why - (size_t)n, "%s", why);
+    if (n > 0 && (size_t)n < sizeof k->why) {
+        size_t len = strnlen(why, sizeof k->why - (size_t)n - 1);
+        memcpy(k->why + n, why, len);
+        k->why[(size_t)n + len] = '\0';
+    }
     if (!k->config)
         memcpy(k->config_why, k->why, sizeof k->why);
     k->config = true;
