@@ -10,6 +10,11 @@
 - a plaintext CLI at a TLS client port: the node's own message, as is;
 - plaintext to an address of another machine: refused before any connect
   (exit 2), unless --plaintext.
+
+The TLS client port here is a relay (Python's ssl) in front of a plaintext
+lmsd: it accepts TLS with a node certificate made by the openssl CLI, and
+answers a plaintext client the way lmsd's TLS port does (it peeks at the
+first byte: a TLS record starts with 0x16).
 """
 
 import json
