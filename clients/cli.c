@@ -20,6 +20,13 @@
 static const struct cli_param global_params[] = {
     {"servers", 's', "HOST:PORT[,...]", CLI_STRING, 0,
      "servers to contact (default $LMS_SERVERS, else 127.0.0.1:7400)", NULL},
+    {"cacert", 0, "FILE", CLI_STRING, 0,
+     "use TLS, trusting the CAs in FILE, the cluster's ca.crt ($LMS_CACERT)", NULL},
+    {"tls", 0, NULL, CLI_FLAG, 0, "use TLS, trusting the system's CAs ($LMS_TLS=1)", NULL},
+    {"plaintext", 0, NULL, CLI_FLAG, 0,
+     "plaintext even to another machine ($LMS_PLAINTEXT=1); by default plaintext "
+     "goes to this machine only; login remembers the choice",
+     NULL},
     {"json", 0, NULL, CLI_FLAG, 0, "print the result as one JSON document", NULL},
     {"home", 0, "DIR", CLI_STRING, 0,
      "where the session is kept (default $LMS_HOME, else ~/.config/lms)", NULL},
@@ -140,6 +147,93 @@ const char *cli_servers(const struct cli_ctx *ctx)
     return LMS_DEFAULT_SERVERS;
 }
 
+/* One level of the TLS choice (the command line, the environment): 1 if
+ * it makes one, 0 if it says nothing, -1 if it contradicts itself. */
+static int tls_level(bool plain, bool tls, const char *cacert, const char *const names[3],
+                     enum lms_tls_mode *mode, const char **file, char *err, size_t errlen)
+{
+    if (plain && (tls || cacert != NULL)) {
+        snprintf(err, errlen, "%s contradicts %s: choose plaintext or TLS", names[0],
+                 cacert != NULL ? names[2] : names[1]);
+        return -1;
+    }
+    *mode = plain ? LMS_TLS_PLAINTEXT : cacert ? LMS_TLS_CAFILE : LMS_TLS_SYSTEM;
+    *file = cacert;
+    return plain || tls || cacert != NULL;
+}
+
+/* $name as a flag: 1 ("1"), 0 (unset, "" or "0"), or -1 with err. */
+static int env_flag(const char *name, char *err, size_t errlen)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0' || strcmp(v, "0") == 0)
+        return 0;
+    if (strcmp(v, "1") == 0)
+        return 1;
+    snprintf(err, errlen, "bad %s '%s' (expected 1 or 0)", name, v);
+    return -1;
+}
+
+int cli_tls(const struct cli_ctx *ctx, enum lms_tls_mode *mode, char **cafile, char *err,
+            size_t errlen)
+{
+    static const char *const opts[3] = {"--plaintext", "--tls", "--cacert"};
+    static const char *const vars[3] = {"LMS_PLAINTEXT=1", "LMS_TLS=1", "LMS_CACERT"};
+    const char *file = NULL, *env_ca = getenv("LMS_CACERT");
+    *cafile = NULL;
+    int rc = tls_level(ctx->plaintext_opt, ctx->tls_opt, ctx->cacert_opt, opts, mode, &file,
+                       err, errlen);
+    if (rc == 0) {
+        int plain = env_flag("LMS_PLAINTEXT", err, errlen);
+        int tls = plain < 0 ? -1 : env_flag("LMS_TLS", err, errlen);
+        if (tls < 0)
+            return -1;
+        rc = tls_level(plain, tls, env_ca && *env_ca ? env_ca : NULL, vars, mode, &file, err,
+                       errlen);
+    }
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        /* what login used; an unknown word reads as the default, which
+         * sends nothing across a network in clear */
+        const struct lms_session *s = &ctx->session;
+        if (s->tls == NULL || lms_tls_mode_parse(s->tls, mode) < 0)
+            *mode = LMS_TLS_DEFAULT;
+        if (*mode == LMS_TLS_CAFILE && (s->cacert == NULL || *s->cacert == '\0'))
+            *mode = LMS_TLS_DEFAULT;
+        file = *mode == LMS_TLS_CAFILE ? s->cacert : NULL;
+    }
+    if (file != NULL) {
+        /* absolute, so that the session finds it from any directory */
+        *cafile = realpath(file, NULL);
+        if (*cafile == NULL)
+            *cafile = strdup(file);
+        if (*cafile == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The client of ctx, opened on the first call: LMS_EXIT_OK or the exit
+ * code of what is wrong with the servers or the TLS settings. */
+static int open_client(struct cli_ctx *ctx)
+{
+    char err[1024];
+    if (ctx->client != NULL)
+        return LMS_EXIT_OK;
+    if (cli_tls(ctx, &ctx->tls_mode, &ctx->cafile, err, sizeof err) < 0)
+        return cli_usage_error(ctx, "%s", err);
+    ctx->client = lms_client_new(cli_servers(ctx), err, sizeof err);
+    if (ctx->client == NULL)
+        return cli_usage_error(ctx, "%s", err);
+    lms_client_set_progress(ctx->client, true);
+    if (lms_client_set_tls(ctx->client, ctx->tls_mode, ctx->cafile, err, sizeof err) < 0)
+        return cli_fail(ctx, LMS_EXIT_USAGE, "INVALID_ARGUMENT", "%s", err);
+    return LMS_EXIT_OK;
+}
+
 int cli_call_raw(struct cli_ctx *ctx, Lms__Request *req, Lms__Response **out)
 {
     return cli_call_raw_opts(ctx, req, NULL, out);
@@ -212,12 +306,9 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
 {
     char err[1024];
     *out = NULL;
-    if (ctx->client == NULL) {
-        ctx->client = lms_client_new(cli_servers(ctx), err, sizeof err);
-        if (ctx->client == NULL)
-            return cli_usage_error(ctx, "%s", err);
-        lms_client_set_progress(ctx->client, true);
-    }
+    int open = open_client(ctx);
+    if (open != LMS_EXIT_OK)
+        return open;
     if (ctx->logged_in)
         req->token = ctx->session.token;
     struct lms_call_opts o = {0};
@@ -228,7 +319,8 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
     enum lms_client_rc rc = lms_client_call_opts(ctx->client, req, &o, out, err, sizeof err);
     /* A rerun that reached no leader says nothing of the earlier run,
      * which may have stored the write: its outcome is still unknown. */
-    if (reused && (rc == LMS_CLIENT_UNREACHABLE || rc == LMS_CLIENT_NO_LEADER)) {
+    if (reused &&
+        (rc == LMS_CLIENT_UNREACHABLE || rc == LMS_CLIENT_NO_LEADER || rc == LMS_CLIENT_CONFIG)) {
         rc = LMS_CLIENT_UNKNOWN;
         size_t len = strlen(err);
         snprintf(err + len, sizeof err - len,
@@ -274,6 +366,8 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
                         err, ctx->home ? ctx->home : "the session directory");
     case LMS_CLIENT_LOCAL:
         return cli_fail(ctx, LMS_EXIT_FAILED, "RESOURCE_EXHAUSTED", "%s", err);
+    case LMS_CLIENT_CONFIG:
+        return cli_fail(ctx, LMS_EXIT_USAGE, "FAILED_PRECONDITION", "%s; nothing was sent", err);
     case LMS_CLIENT_BAD_REPLY:
         break;
     }
@@ -390,8 +484,8 @@ static void print_program_help(const struct cli_program *prog)
     printf("\nGlobal options (before or after the command):\n");
     cli_print_params(stdout, global_params);
     printf("\nRun '%s COMMAND --help' for the arguments of a command.\n"
-           "Exit status: 0 ok, 1 refused or failed, 2 usage error, 3 no server reachable\n"
-           "or no leader, 4 not logged in or session expired.\n",
+           "Exit status: 0 ok, 1 refused or failed, 2 usage error or unusable TLS settings,\n"
+           "3 no server reachable or no leader, 4 not logged in or session expired.\n",
            prog->name);
 }
 
@@ -472,6 +566,12 @@ static void apply_globals(struct cli_ctx *ctx, const struct cli_args *a)
         ctx->json = true;
     if (cli_has(a, "servers"))
         ctx->servers_opt = cli_str(a, "servers");
+    if (cli_has(a, "cacert"))
+        ctx->cacert_opt = cli_str(a, "cacert");
+    if (cli_has(a, "tls"))
+        ctx->tls_opt = true;
+    if (cli_has(a, "plaintext"))
+        ctx->plaintext_opt = true;
     if (cli_has(a, "home")) {
         free(ctx->home);
         ctx->home = strdup(cli_str(a, "home"));
@@ -600,6 +700,7 @@ int cli_main(const struct cli_program *prog, int argc, char **argv)
     int rc = dispatch(&ctx, argc - 1, argv + 1);
     fflush(stdout);
     lms_client_free(ctx.client);
+    free(ctx.cafile);
     lms_session_clear(&ctx.session);
     free(ctx.home);
     return rc;

@@ -7,8 +7,9 @@
  * Handlers report through the helpers below, which keep the exit codes and
  * the --json contract in one place:
  *
- *   0 ok; 1 refused by the server, or a local failure; 2 usage error;
- *   3 no server reachable or no leader; 4 not logged in or session rejected.
+ *   0 ok; 1 refused by the server, or a local failure; 2 usage error, or a
+ *   configuration that cannot work (TLS: see cli_tls); 3 no server reachable
+ *   or no leader; 4 not logged in or session rejected.
  *
  * With --json, stdout carries exactly one JSON document: the result, or
  * {"error": "...", "status": "..."}; human-readable errors go to stderr in
@@ -64,10 +65,15 @@ struct cli_ctx {
     const struct cli_command *cmd;
     bool json;
     const char *servers_opt; /* -s, or NULL */
+    const char *cacert_opt;  /* --cacert, or NULL */
+    bool tls_opt;            /* --tls */
+    bool plaintext_opt;      /* --plaintext */
     char *home;              /* the session directory */
     struct lms_session session;
     bool logged_in;
     struct lms_client *client; /* opened by the first call */
+    enum lms_tls_mode tls_mode; /* how it talks (cli_tls), once it is open */
+    char *cafile;               /* LMS_TLS_CAFILE: the CA file, absolute */
 };
 
 /* Run prog with the arguments of main(); returns the exit code. */
@@ -113,6 +119,17 @@ int cli_call_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_call_
 /* The server list in use: -s, else $LMS_SERVERS, else the one of the saved
  * session, else 127.0.0.1:7400. */
 const char *cli_servers(const struct cli_ctx *ctx);
+
+/*
+ * How to talk to the servers (tls.h): --cacert FILE, --tls, --plaintext;
+ * else $LMS_CACERT, $LMS_TLS=1, $LMS_PLAINTEXT=1; else what the session
+ * remembers from login; else plaintext to loopback addresses only. A CA
+ * file comes back absolute in *cafile (free it; NULL for the other modes).
+ * 0, or -1 with the reason in err (contradicting choices at one level, a
+ * bad value of a variable).
+ */
+int cli_tls(const struct cli_ctx *ctx, enum lms_tls_mode *mode, char **cafile, char *err,
+            size_t errlen);
 
 /* ---- showing results ---------------------------------------------------- */
 

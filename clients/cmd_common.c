@@ -131,6 +131,8 @@ int cmd_login(struct cli_ctx *ctx, const struct cli_args *a)
         .user = lr->user && lr->user->name[0] ? lr->user->name : (char *)name,
         .role = (char *)(role ? role : ""),
         .servers = (char *)cli_servers(ctx),
+        .tls = (char *)lms_tls_mode_name(ctx->tls_mode),
+        .cacert = ctx->cafile,
         .expires = lr->expires,
     };
     if (lms_session_save(ctx->home, &s, err, sizeof err) < 0)

@@ -16,14 +16,23 @@
  * lost or went silent with it on the wire, or a node answered UNAVAILABLE
  * after proposing it) may be stored: LMS_CLIENT_UNKNOWN. Only a write that
  * never left, or met nothing but NOT_LEADER, is reported as not sent.
+ *
+ * A server that cannot be used as configured (its certificate is not
+ * trusted or names another host, it does not speak TLS, or it is another
+ * machine and the client may not speak plaintext to it) is a mistake that
+ * waiting does not mend: the call skips that server from then on, and ends
+ * at once, LMS_CLIENT_CONFIG, once every server has failed so, or no server
+ * was reached otherwise, or the leader is such a server. Nothing was sent.
  */
 #include "lmsclient.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +55,9 @@ struct lms_client {
     size_t nservers, cap;
     char *list; /* the servers as given, for messages */
     size_t cur; /* the server to try first */
-    int fd;     /* connection to servers[cur], or -1 */
+    struct lms_conn conn; /* connection to servers[cur], fd -1 if none */
+    enum lms_tls_mode tls_mode;
+    struct lms_tls *tls; /* TLS settings, NULL for plaintext */
     uint64_t client_id, seq, next_id;
     int timeout_ms;
     bool progress;
@@ -235,7 +246,7 @@ struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen)
         lms_client_free(c);
         return NULL;
     }
-    c->fd = -1;
+    c->conn.fd = -1;
     c->client_id = random_id();
     c->timeout_ms = LMS_CLIENT_DEFAULT_TIMEOUT_MS;
     c->debug = getenv("LMS_CLIENT_DEBUG") != NULL && *getenv("LMS_CLIENT_DEBUG") != '\0';
@@ -273,9 +284,16 @@ struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen)
 
 static void disconnect(struct lms_client *c)
 {
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
+    if (c->conn.ssl != NULL) {
+        /* a close_notify if it goes out at once; the server does not
+         * need it (a frame is whole or not at all) */
+        if (!c->conn.broken)
+            SSL_shutdown(c->conn.ssl);
+        SSL_free(c->conn.ssl);
+    }
+    if (c->conn.fd >= 0)
+        close(c->conn.fd);
+    c->conn = (struct lms_conn){.fd = -1};
     c->authed = false;
 }
 
@@ -285,11 +303,28 @@ void lms_client_free(struct lms_client *c)
     if (c == NULL)
         return;
     disconnect(c);
+    lms_tls_free(c->tls);
     for (size_t i = 0; i < c->nservers; i++)
         free_server(&c->servers[i]);
     free(c->servers);
     free(c->list);
     free(c);
+}
+
+int lms_client_set_tls(struct lms_client *c, enum lms_tls_mode mode, const char *cafile,
+                       char *err, size_t errlen)
+{
+    struct lms_tls *t = NULL;
+    if (mode == LMS_TLS_SYSTEM || mode == LMS_TLS_CAFILE) {
+        t = lms_tls_new(mode, cafile, err, errlen);
+        if (t == NULL)
+            return -1;
+    }
+    disconnect(c);
+    lms_tls_free(c->tls);
+    c->tls = t;
+    c->tls_mode = mode;
+    return 0;
 }
 
 void lms_client_set_timeout(struct lms_client *c, int timeout_ms)
@@ -349,9 +384,23 @@ static int connect_addr(const struct addrinfo *ai, int timeout_ms)
     return fd;
 }
 
-/* Connect to server s, trying each of its addresses. Returns the socket, or
- * -1 with a reason ("connection refused") in why. */
-static int connect_server(const struct lms_server *s, int timeout_ms, char *why, size_t whylen)
+/* The address of ai as text, for messages. */
+static const char *addr_text(const struct addrinfo *ai, char *buf, size_t n)
+{
+    const void *a = ai->ai_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)ai->ai_addr)->sin_addr;
+    if (inet_ntop(ai->ai_family, a, buf, (socklen_t)n) == NULL)
+        snprintf(buf, n, "?");
+    return buf;
+}
+
+/* Connect to server s, trying each of its addresses; with loopback_only,
+ * only those of this machine (the others are refused before any packet
+ * goes out). Returns the socket, or -1 with a reason ("connection
+ * refused") in why, and *config set when no address could be tried. */
+static int connect_server(const struct lms_server *s, bool loopback_only, int timeout_ms,
+                          char *why, size_t whylen, bool *config)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV};
@@ -362,14 +411,29 @@ static int connect_server(const struct lms_server *s, int timeout_ms, char *why,
                  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
         return -1;
     }
-    int fd = -1, err = ECONNREFUSED;
+    int fd = -1, err = ECONNREFUSED, tried = 0;
+    char remote[INET6_ADDRSTRLEN] = "";
     for (const struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        if (loopback_only && !lms_addr_is_loopback(ai->ai_addr)) {
+            if (remote[0] == '\0')
+                addr_text(ai, remote, sizeof remote);
+            continue;
+        }
+        tried++;
         fd = connect_addr(ai, timeout_ms);
         if (fd < 0)
             err = errno;
     }
     freeaddrinfo(res);
-    if (fd < 0)
+    *config = tried == 0 && remote[0] != '\0';
+    if (*config)
+        snprintf(why, whylen,
+                 "%s is not a loopback address, and plaintext would carry passwords and "
+                 "tokens across a network in clear; use TLS with the cluster's CA certificate "
+                 "(--cacert FILE or LMS_CACERT; --tls or LMS_TLS=1 for the system's CAs), or "
+                 "--plaintext (LMS_PLAINTEXT=1) if the network is trusted",
+                 remote);
+    else if (fd < 0)
         errno_text(err, why, whylen);
     return fd;
 }
@@ -391,10 +455,41 @@ struct call {
     bool sent;           /* a write may have reached a leader: its fate is open */
     int64_t retry_since; /* monotonic ms of the first failure, -1: none */
     int64_t backoff_ms;
-    char why[384];       /* why the last attempt failed */
+    bool to_leader;      /* this attempt follows a NOT_LEADER hint */
+    bool config;         /* some server could not be used as configured */
+    bool config_final;   /* ... and no other can be: the call ends, LMS_CLIENT_CONFIG */
+    uint64_t unusable;   /* those servers: bit i for servers[i], i < 64 */
+    char why[768];       /* why the last attempt failed */
+    char config_why[768]; /* "cannot use HOST:PORT: ..." of the first such server */
 };
 
-enum attempt { ATT_DONE, ATT_REDIRECT, ATT_FAILED, ATT_FATAL, ATT_LOST };
+/* ATT_CONFIG: servers[cur] cannot be used as configured (see the top). */
+enum attempt { ATT_DONE, ATT_REDIRECT, ATT_FAILED, ATT_FATAL, ATT_LOST, ATT_CONFIG };
+
+static bool is_unusable(const struct call *k, size_t i)
+{
+    return i < 64 && (k->unusable >> i & 1u);
+}
+
+/* servers[cur] cannot be used as configured, for the reason in k->why. */
+static enum attempt unusable(struct lms_client *c, struct call *k)
+{
+    char why[sizeof k->why];
+    memcpy(why, k->why, sizeof why);
+    int n = snprintf(k->why, sizeof k->why, "cannot use %s: ", c->servers[c->cur].display);
+    if (n > 0 && (size_t)n < sizeof k->why) {
+        size_t len = strnlen(why, sizeof k->why - (size_t)n - 1);
+        memcpy(k->why + n, why, len);
+        k->why[(size_t)n + len] = '\0';
+    }
+    if (!k->config)
+        memcpy(k->config_why, k->why, sizeof k->why);
+    k->config = true;
+    if (c->cur < 64)
+        k->unusable |= UINT64_C(1) << c->cur;
+    return ATT_CONFIG;
+}
+
 
 /* Should resp send us elsewhere? Handles NOT_LEADER, UNAVAILABLE and UNKNOWN. */
 static enum attempt judge(struct lms_client *c, struct call *k, const Lms__Response *resp)
@@ -439,7 +534,7 @@ static int64_t time_left(const struct lms_client *c, const struct call *k)
 static int receive(struct lms_client *c, struct call *k, int idle, Lms__Response **resp)
 {
     for (;;) {
-        int rc = lms_wire_recv_response(c->fd, idle, c->progress, resp, k->why, sizeof k->why);
+        int rc = lms_wire_recv_response(&c->conn, idle, c->progress, resp, k->why, sizeof k->why);
         if (rc != LMS_WIRE_OK || !(*resp)->partial || (*resp)->id != k->id)
             return rc;
         k->partials++;
@@ -469,13 +564,13 @@ static int idle_ms(const struct lms_client *c, const struct call *k)
 static int exchange(struct lms_client *c, struct call *k, Lms__Response **resp)
 {
     int idle = idle_ms(c, k);
-    int rc = lms_wire_send(c->fd, k->frame, k->len, idle, c->progress, k->why, sizeof k->why);
+    int rc = lms_wire_send(&c->conn, k->frame, k->len, idle, c->progress, k->why, sizeof k->why);
     if (rc == LMS_WIRE_OK)
         return receive(c, k, idle, resp);
     /* A server that refuses a frame (too large) answers, then closes: its
      * answer, if it survived, is worth more than our write error. */
     char ignored[64];
-    if (lms_wire_recv_response(c->fd, 1000, false, resp, ignored, sizeof ignored) == LMS_WIRE_OK)
+    if (lms_wire_recv_response(&c->conn, 1000, false, resp, ignored, sizeof ignored) == LMS_WIRE_OK)
         return LMS_WIRE_OK;
     return rc;
 }
@@ -506,10 +601,10 @@ static int authenticate_conn(struct lms_client *c, struct call *k, Lms__Response
         return -1;
     }
     int idle = c->timeout_ms;
-    int rc = lms_wire_send(c->fd, frame, len, idle, false, k->why, sizeof k->why);
+    int rc = lms_wire_send(&c->conn, frame, len, idle, false, k->why, sizeof k->why);
     free(frame);
     if (rc == LMS_WIRE_OK)
-        rc = lms_wire_recv_response(c->fd, idle, false, resp, k->why, sizeof k->why);
+        rc = lms_wire_recv_response(&c->conn, idle, false, resp, k->why, sizeof k->why);
     if (rc != LMS_WIRE_OK) {
         *wire = rc;
         return -1;
@@ -524,17 +619,43 @@ static int authenticate_conn(struct lms_client *c, struct call *k, Lms__Response
     return 0;
 }
 
+/* Open a connection to servers[cur]: TCP, then TLS if configured. */
+static enum attempt open_conn(struct lms_client *c, struct call *k)
+{
+    const struct lms_server *sv = &c->servers[c->cur];
+    int64_t left = time_left(c, k);
+    int timeout = left < LMS_CLIENT_CONNECT_TIMEOUT_MS ? (int)left : LMS_CLIENT_CONNECT_TIMEOUT_MS;
+    bool config = false;
+    if (timeout < 1)
+        timeout = 1;
+    int fd = connect_server(sv, c->tls_mode == LMS_TLS_DEFAULT, timeout, k->why, sizeof k->why,
+                            &config);
+    if (fd < 0)
+        return config ? unusable(c, k) : ATT_FAILED;
+    if (c->tls != NULL) {
+        SSL *ssl;
+        enum lms_tls_rc t = lms_tls_handshake(c->tls, fd, sv->host, timeout, &ssl, k->why,
+                                              sizeof k->why);
+        if (t != LMS_TLS_OK) {
+            close(fd);
+            if (t == LMS_TLS_CONFIG)
+                return unusable(c, k);
+            k->reached = true; /* a server is there: worth waiting for */
+            return ATT_FAILED;
+        }
+        c->conn.ssl = ssl;
+    }
+    c->conn.fd = fd;
+    return ATT_DONE;
+}
+
 /* One try on servers[cur]: connect if needed, send, receive. */
 static enum attempt attempt(struct lms_client *c, struct call *k, Lms__Response **resp)
 {
-    if (c->fd < 0) {
-        int64_t left = time_left(c, k);
-        int timeout =
-            left < LMS_CLIENT_CONNECT_TIMEOUT_MS ? (int)left : LMS_CLIENT_CONNECT_TIMEOUT_MS;
-        c->fd = connect_server(&c->servers[c->cur], timeout > 0 ? timeout : 1, k->why,
-                               sizeof k->why);
-        if (c->fd < 0)
-            return ATT_FAILED;
+    if (c->conn.fd < 0) {
+        enum attempt a = open_conn(c, k);
+        if (a != ATT_DONE)
+            return a;
     }
     k->reached = true;
     int rc = LMS_WIRE_OK;
@@ -589,10 +710,34 @@ static enum lms_client_rc give_up(const struct lms_client *c, const struct call 
                  c->list, k->partials ? " after part of the answer arrived" : " in time", k->why);
         return LMS_CLIENT_UNKNOWN;
     }
-    snprintf(err, errlen, "%s at %s (%s)",
+    if (k->config && (k->config_final || !k->reached)) {
+        snprintf(err, errlen, "%s", k->config_final ? k->why : k->config_why);
+        return LMS_CLIENT_CONFIG;
+    }
+    bool also = k->config && strcmp(k->why, k->config_why) != 0;
+    snprintf(err, errlen, "%s at %s (%s%s%s)",
              k->answered ? "no lms leader available" : "no lms server reachable", c->list,
-             k->why);
+             k->why, also ? "; " : "", also ? k->config_why : "");
     return k->answered ? LMS_CLIENT_NO_LEADER : LMS_CLIENT_UNREACHABLE;
+}
+
+/* Can no server of the list be used as configured? */
+static bool all_unusable(const struct lms_client *c, const struct call *k)
+{
+    for (size_t i = 0; i < c->nservers; i++)
+        if (!is_unusable(k, i))
+            return false;
+    return true;
+}
+
+/* Move on to the next server of the list that may be usable. */
+static void next_server(struct lms_client *c, const struct call *k)
+{
+    for (size_t i = 0; i < c->nservers; i++) {
+        c->cur = (c->cur + 1) % c->nservers;
+        if (!is_unusable(k, c->cur))
+            return;
+    }
 }
 
 enum lms_client_rc lms_client_call(struct lms_client *c, Lms__Request *req, Lms__Response **resp,
@@ -646,18 +791,26 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
             fprintf(stderr, "lms client: request %llu on %s: %s\n", (unsigned long long)k.id,
                     c->servers[c->cur].display,
                     a == ATT_REDIRECT ? "redirected to the leader" : k.why);
-        if (a == ATT_REDIRECT)
+        if (a == ATT_REDIRECT) {
+            k.to_leader = true;
             continue;
+        }
+        /* a leader that cannot be used, or no server that can: waiting
+         * mends neither */
+        if (a == ATT_CONFIG && (k.to_leader || all_unusable(c, &k)))
+            k.config_final = true;
+        k.to_leader = false;
         if (k.retry_since < 0)
             k.retry_since = mono_ms();
         k.failures++;
         /* nobody home: no point in waiting for a cluster that is not there
          * (nothing was sent, so nothing can be stored) */
-        if ((!k.reached && k.failures >= c->nservers) || time_left(c, &k) == 0) {
+        if (k.config_final || (!k.reached && k.failures >= c->nservers) ||
+            time_left(c, &k) == 0) {
             rc = give_up(c, &k, err, errlen);
             break;
         }
-        c->cur = (c->cur + 1) % c->nservers;
+        next_server(c, &k);
         if (k.failures % c->nservers == 0) {
             int64_t left = time_left(c, &k);
             sleep_ms(k.backoff_ms < left ? k.backoff_ms : left);

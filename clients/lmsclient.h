@@ -9,9 +9,14 @@
  *
  * A call ends with an answer from the cluster (which may refuse), or, once
  * its deadline has passed, with one of two honest failures: nothing was
- * sent (LMS_CLIENT_UNREACHABLE, LMS_CLIENT_NO_LEADER), or a write went out
- * and no answer came back, so it may or may not be stored
+ * sent (LMS_CLIENT_UNREACHABLE, LMS_CLIENT_NO_LEADER, LMS_CLIENT_CONFIG), or
+ * a write went out and no answer came back, so it may or may not be stored
  * (LMS_CLIENT_UNKNOWN). A transport failure is never reported as a refusal.
+ *
+ * Passwords and tokens do not cross a network in clear unless the caller
+ * says so: by default the client speaks plaintext only to loopback
+ * addresses, and TLS (lms_client_set_tls) verifies the server's
+ * certificate and names.
  */
 #ifndef LMS_CLIENTS_LMSCLIENT_H
 #define LMS_CLIENTS_LMSCLIENT_H
@@ -21,6 +26,7 @@
 #include <stdint.h>
 
 #include "client.pb-c.h"
+#include "tls.h"
 
 #define LMS_DEFAULT_SERVERS "127.0.0.1:7400"
 #define LMS_DEFAULT_PORT "7400"
@@ -46,6 +52,9 @@ enum lms_client_rc {
     LMS_CLIENT_UNKNOWN,     /* a write went out and no definite answer came back before
                              * the deadline: it may or may not have been stored */
     LMS_CLIENT_LOCAL,       /* the request cannot be sent (too large, out of memory) */
+    LMS_CLIENT_CONFIG,      /* no server can be used as configured (a certificate that is
+                             * not trusted or names another host, TLS against plaintext,
+                             * plaintext to another machine): nothing was sent */
 };
 
 struct lms_client;
@@ -59,6 +68,16 @@ struct lms_client;
  */
 struct lms_client *lms_client_new(const char *servers, char *err, size_t errlen);
 void lms_client_free(struct lms_client *c);
+
+/*
+ * How to talk to the servers (tls.h): plaintext to loopback addresses only
+ * (LMS_TLS_DEFAULT, what a new client does), plaintext anywhere, or TLS
+ * verified with the system's CAs or with those of cafile. The same for
+ * every server of the list and every leader a server names. 0, or -1 with
+ * the reason in err (the CAs cannot be loaded).
+ */
+int lms_client_set_tls(struct lms_client *c, enum lms_tls_mode mode, const char *cafile,
+                       char *err, size_t errlen);
 
 /* How long calls keep retrying, in milliseconds. */
 void lms_client_set_timeout(struct lms_client *c, int timeout_ms);

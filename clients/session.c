@@ -122,6 +122,8 @@ int lms_session_load(const char *dir, struct lms_session *s, char *err, size_t e
         s->user = dup_member(obj, "user");
         s->role = dup_member(obj, "role");
         s->servers = dup_member(obj, "servers");
+        s->tls = dup_member(obj, "tls");
+        s->cacert = dup_member(obj, "cacert");
         if (json_object_object_get_ex(obj, "expires", &v))
             s->expires = json_object_get_int64(v);
         json_object_put(obj);
@@ -142,6 +144,9 @@ static json_object *session_json(const struct lms_session *s)
     json_object_object_add(obj, "user", json_object_new_string(s->user ? s->user : ""));
     json_object_object_add(obj, "role", json_object_new_string(s->role ? s->role : ""));
     json_object_object_add(obj, "servers", json_object_new_string(s->servers ? s->servers : ""));
+    json_object_object_add(obj, "tls", json_object_new_string(s->tls ? s->tls : "default"));
+    if (s->cacert != NULL)
+        json_object_object_add(obj, "cacert", json_object_new_string(s->cacert));
     json_object_object_add(obj, "expires", json_object_new_int64(s->expires));
     json_object_object_add(obj, "token", json_object_new_string(s->token ? s->token : ""));
     return obj;
@@ -187,8 +192,9 @@ int lms_session_save(const char *dir, const struct lms_session *s, char *err, si
     if (path == NULL || tmp == NULL || obj == NULL) {
         snprintf(err, errlen, "out of memory");
     } else {
-        char *text = strdup(
-            json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+        int flags =
+            JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE;
+        char *text = strdup(json_object_to_json_string_ext(obj, flags));
         if (text != NULL)
             rc = write_atomically(tmp, path, text, true, err, errlen);
         else
@@ -225,6 +231,8 @@ void lms_session_clear(struct lms_session *s)
     free(s->user);
     free(s->role);
     free(s->servers);
+    free(s->tls);
+    free(s->cacert);
     memset(s, 0, sizeof *s);
 }
 

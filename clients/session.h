@@ -4,8 +4,12 @@
  * file is a small JSON object:
  *
  *   {"user": "alice", "role": "student", "servers": "127.0.0.1:7400",
+ *    "tls": "cacert", "cacert": "/home/alice/lms/ca.crt",
  *    "expires": 1796169540000, "token": "..."}
  *
+ * "tls" is how login talked to the servers (lms_tls_mode_name: "default",
+ * "plaintext", "system", "cacert"), and "cacert" the CA file of "cacert";
+ * files from before TLS have neither, which reads as "default".
  * created with mode 0600 in a directory created with mode 0700, and
  * replaced atomically (write a temporary file, fsync, rename).
  */
@@ -21,6 +25,8 @@ struct lms_session {
     char *user;
     char *role;    /* "student", "instructor", "admin" */
     char *servers; /* the server list used at login */
+    char *tls;     /* how login talked to them (lms_tls_mode_name), or NULL */
+    char *cacert;  /* the CA file of tls "cacert", absolute, or NULL */
     int64_t expires; /* ms since the epoch; 0 if unknown */
 };
 

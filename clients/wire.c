@@ -1,11 +1,20 @@
 /*
- * wire.c: the framing of wire.h over a non-blocking socket: full-write and
- * full-read loops that wait with poll(), never raise SIGPIPE, and report
- * progress for large frames.
+ * wire.c: the framing of wire.h over a non-blocking socket, plaintext or
+ * TLS: full-write and full-read loops that wait with poll(), never raise
+ * SIGPIPE (tls.c's BIO sends with MSG_NOSIGNAL too), and report progress
+ * for large frames.
+ *
+ * Over TLS a read may have to wait for the socket to be writable and a
+ * write for it to be readable (renegotiation, key updates), so each loop
+ * waits for whatever the last try asked for. It waits only after OpenSSL
+ * said it wants more: by then nothing it has buffered (SSL_pending) is
+ * left to read.
  */
 #include "wire.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,14 +69,70 @@ static int describe(char *why, size_t whylen, const char *what, int err)
     return err == ETIMEDOUT ? LMS_WIRE_IDLE : LMS_WIRE_IO;
 }
 
-int lms_wire_send(int fd, const uint8_t *frame, size_t len, int idle_ms, bool progress,
-                  char *why, size_t whylen)
+/*
+ * One send or receive on conn: the bytes moved (> 0), 0 when the server
+ * closed the connection (receiving), or -1 with errno; EAGAIN with *wait
+ * the poll() events that let it go on.
+ */
+static ssize_t io_once(struct lms_conn *conn, bool sending, uint8_t *buf, size_t len,
+                       short *wait)
+{
+    if (conn->ssl == NULL) {
+        *wait = sending ? POLLOUT : POLLIN;
+        return sending ? send(conn->fd, buf, len, MSG_NOSIGNAL) : recv(conn->fd, buf, len, 0);
+    }
+    if (conn->broken) {
+        errno = EPIPE;
+        return -1;
+    }
+    size_t done = 0;
+    ERR_clear_error();
+    errno = 0;
+    int ok = sending ? SSL_write_ex(conn->ssl, buf, len, &done)
+                     : SSL_read_ex(conn->ssl, buf, len, &done);
+    if (ok)
+        return (ssize_t)done;
+    int err = errno;
+    switch (SSL_get_error(conn->ssl, 0)) {
+    case SSL_ERROR_WANT_READ:
+        *wait = POLLIN;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        *wait = POLLOUT;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN: /* close_notify */
+        if (!sending)
+            return 0;
+        errno = EPIPE;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        conn->broken = true;
+        if (err == 0 && !sending)
+            return 0; /* closed without close_notify */
+        errno = err ? err : EPIPE;
+        return -1;
+    default:
+        conn->broken = true;
+        /* OpenSSL 3 reports a close without close_notify as an error */
+        if (!sending &&
+            ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            return 0;
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+int lms_wire_send(struct lms_conn *conn, const uint8_t *frame, size_t len, int idle_ms,
+                  bool progress, char *why, size_t whylen)
 {
     struct lms_progress pg;
     size_t off = 0;
+    short wait;
     lms_progress_start(&pg, "sending", len, progress);
     while (off < len) {
-        ssize_t n = send(fd, frame + off, len - off, MSG_NOSIGNAL);
+        ssize_t n = io_once(conn, true, (uint8_t *)frame + off, len - off, &wait);
         if (n > 0) {
             off += (size_t)n;
             lms_progress_add(&pg, (size_t)n);
@@ -75,7 +140,7 @@ int lms_wire_send(int fd, const uint8_t *frame, size_t len, int idle_ms, bool pr
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN && wait_for(fd, POLLOUT, idle_ms) == 0)
+        if (n < 0 && errno == EAGAIN && wait_for(conn->fd, wait, idle_ms) == 0)
             continue;
         break;
     }
@@ -87,11 +152,13 @@ int lms_wire_send(int fd, const uint8_t *frame, size_t len, int idle_ms, bool pr
 }
 
 /* Read exactly len bytes. Returns 0, or -1 with errno (0: orderly close). */
-static int recv_all(int fd, uint8_t *buf, size_t len, int idle_ms, struct lms_progress *pg)
+static int recv_all(struct lms_conn *conn, uint8_t *buf, size_t len, int idle_ms,
+                    struct lms_progress *pg)
 {
     size_t off = 0;
+    short wait;
     while (off < len) {
-        ssize_t n = recv(fd, buf + off, len - off, 0);
+        ssize_t n = io_once(conn, false, buf + off, len - off, &wait);
         if (n > 0) {
             off += (size_t)n;
             if (pg != NULL)
@@ -100,7 +167,7 @@ static int recv_all(int fd, uint8_t *buf, size_t len, int idle_ms, struct lms_pr
             errno = 0;
             return -1;
         } else if (errno == EAGAIN) {
-            if (wait_for(fd, POLLIN, idle_ms) < 0)
+            if (wait_for(conn->fd, wait, idle_ms) < 0)
                 return -1;
         } else if (errno != EINTR) {
             return -1;
@@ -137,12 +204,12 @@ static int not_lms(char *why, size_t whylen, const uint8_t hdr[4], const char *w
     return LMS_WIRE_BAD;
 }
 
-int lms_wire_recv_response(int fd, int idle_ms, bool progress, Lms__Response **out, char *why,
-                           size_t whylen)
+int lms_wire_recv_response(struct lms_conn *conn, int idle_ms, bool progress,
+                           Lms__Response **out, char *why, size_t whylen)
 {
     uint8_t hdr[4];
     char what[96];
-    if (recv_all(fd, hdr, sizeof hdr, idle_ms, NULL) < 0) {
+    if (recv_all(conn, hdr, sizeof hdr, idle_ms, NULL) < 0) {
         return describe(why, whylen, "waiting for the answer", errno);
     }
     uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
@@ -158,7 +225,7 @@ int lms_wire_recv_response(int fd, int idle_ms, bool progress, Lms__Response **o
     }
     struct lms_progress pg;
     lms_progress_start(&pg, "receiving", len, progress);
-    int rc = recv_all(fd, buf, len, idle_ms, &pg);
+    int rc = recv_all(conn, buf, len, idle_ms, &pg);
     int err = errno;
     lms_progress_end(&pg);
     if (rc < 0) {

@@ -6,8 +6,10 @@
  * went out and got no answer ends LMS_CLIENT_UNKNOWN (never a refusal), one
  * that met only UNAVAILABLE ends NO_LEADER; a cluster that is not there
  * fails fast, and an oversized response is refused. A caller's (client_id,
- * seq) goes out as given. Streamed answers: partial responses reach the
- * caller's callback in order, and a hang-up after one is not retried.
+ * seq) goes out as given; a leader hint to a server that cannot be used as
+ * configured ends the call at once. Streamed answers: partial responses
+ * reach the caller's callback in order, and a hang-up after one is not
+ * retried.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -310,6 +312,28 @@ static void follows_the_leader_hint(void **state)
     lms_client_free(c);
     fake_stop(follower);
     fake_stop(leader);
+}
+
+/* A leader hint naming a server that cannot be used as configured (here:
+ * another machine, and the client may speak plaintext only to this one)
+ * ends the call at once: waiting cannot mend it, and nothing was sent. */
+static void an_unusable_leader_ends_the_call_at_once(void **state)
+{
+    struct fake *follower = fake_start(REDIRECT, "192.0.2.1:7400");
+    struct lms_client *c = client_for("127.0.0.1:%d", follower->port);
+    char err[1024];
+    int64_t t0 = now_ms();
+    enum lms_client_rc rc = call_write(c, err, sizeof err);
+    int64_t took = now_ms() - t0;
+    if (rc != LMS_CLIENT_CONFIG)
+        fail_msg("expected LMS_CLIENT_CONFIG, got %d (%s)", (int)rc, err);
+    if (strstr(err, "cannot use 192.0.2.1:7400: 192.0.2.1 is not a loopback address") == NULL)
+        fail_msg("unexpected message: %s", err);
+    if (took > 1000)
+        fail_msg("took %lld ms; expected at once, not at the deadline", (long long)took);
+    assert_int_equal(atomic_load(&follower->nseen), 1);
+    lms_client_free(c);
+    fake_stop(follower);
 }
 
 static void unavailable_is_retried_with_the_same_seq(void **state)
@@ -656,6 +680,7 @@ int main(void)
     unsetenv("LMS_CLIENT_TIMEOUT");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(follows_the_leader_hint),
+        cmocka_unit_test(an_unusable_leader_ends_the_call_at_once),
         cmocka_unit_test(unavailable_is_retried_with_the_same_seq),
         cmocka_unit_test(dropped_connection_is_retried_with_the_same_seq),
         cmocka_unit_test(write_dropped_until_the_deadline_is_unknown),
