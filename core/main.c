@@ -789,6 +789,7 @@ int main(int argc, char **argv)
     lms_log_set_level(d.cfg->log_level);
     if (check) {
         lms_tls *tls = NULL;
+        lms_log_set_level(LMS_LOG_ERROR); /* a check prints one line */
         int rc = open_tls(d.cfg, &tls, &err) == LMS_OK ? 0 : 2;
         tls_free(tls);
         if (rc == 0)

@@ -157,11 +157,31 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+#ifndef LMS_BUILD_ROOT
+#error "LMS_BUILD_ROOT must be defined by the build"
+#endif
+
+/* Is this program a build tree's (not an installed copy)? Only then may
+ * it load plugins from the build tree: an installed lmsd must never pick
+ * up whatever a build directory of the same path holds. */
+static int running_from_build_tree(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    size_t root = strlen(LMS_BUILD_ROOT);
+    if (n <= 0)
+        return 0;
+    exe[n] = '\0';
+    return (size_t)n > root && strncmp(exe, LMS_BUILD_ROOT, root) == 0 &&
+           exe[root] == '/';
+}
+
 /*
  * The path of plugin name: a name with a '/' is a path used as is; else
  * <dir>/<name>.so (".so" not doubled), dir being plugin_dir or, when NULL,
- * the build tree's plugin directory if the file is there, else the
- * installed one. Returns a malloc'd string or NULL (out of memory).
+ * the build tree's plugin directory if this program runs from the build
+ * tree and the file is there, else the installed one. Returns a malloc'd
+ * string or NULL (out of memory).
  */
 static char *resolve(const char *name, const char *plugin_dir)
 {
@@ -175,11 +195,13 @@ static char *resolve(const char *name, const char *plugin_dir)
             return NULL;
         return path;
     }
-    if (asprintf(&path, "%s/%s%s", LMS_PLUGIN_BUILD_DIR, name, ext) < 0)
-        return NULL;
-    if (file_exists(path))
-        return path;
-    free(path);
+    if (running_from_build_tree()) {
+        if (asprintf(&path, "%s/%s%s", LMS_PLUGIN_BUILD_DIR, name, ext) < 0)
+            return NULL;
+        if (file_exists(path))
+            return path;
+        free(path);
+    }
     if (asprintf(&path, "%s/%s%s", LMS_PLUGIN_INSTALL_DIR, name, ext) < 0)
         return NULL;
     return path;
@@ -295,7 +317,8 @@ int plugin_load(const char *name, const char *plugin_dir, uint32_t kind,
     void *dl = NULL;
     const struct lms_plugin_descriptor *d = NULL;
     int rc = open_entry(path, &dl, &d, err);
-    if (rc == LMS_NOT_FOUND && !plugin_dir && !strchr(name, '/'))
+    if (rc == LMS_NOT_FOUND && !plugin_dir && !strchr(name, '/') &&
+        running_from_build_tree())
         lms_err_set(err, rc, "%s: cannot load plugin: %s (looked in %s too)",
                     path, strerror(ENOENT), LMS_PLUGIN_BUILD_DIR);
     if (rc == LMS_OK)

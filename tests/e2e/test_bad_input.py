@@ -10,6 +10,7 @@ broken plugins through lmsd itself.
 
 import json
 import os
+import shutil
 import re
 import struct
 import subprocess
@@ -493,6 +494,28 @@ class BadInputTest(E2ETestCase):
         self.assertRc_lmsd([], 2, "lmsd without --config")
         self.served("bad configs")
         self.assertUnchanged("bad configs")
+
+    def test_installed_lmsd_ignores_the_build_tree(self):
+        """A copy of lmsd outside the build tree (as installed) looks for
+        plugins named without a path only in the installed directory, never
+        in the build tree's plugins/ that the build compiled into it."""
+        text = "\n".join(l for l in self.base_config(os.path.join(self.node.dir, "inst-data"))
+                         .splitlines() if not l.startswith("plugin_dir:")) + "\n"
+        path, p = self.check_config(text, "no-plugin-dir.yaml")
+        self.assertEqualMsg(p.returncode, 0, "the build tree's lmsd finds its plugins "
+                            "(stderr %r)" % p.stderr)
+        inst = os.path.join(self.node.dir, "installed")
+        os.makedirs(inst, exist_ok=True)
+        copy = os.path.join(inst, "lmsd")
+        shutil.copy2(lmstest.lmsd_path(), copy)
+        p = subprocess.run([copy, "--check-config", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=30)
+        err = p.stderr.decode(errors="replace")
+        self.assertEqualMsg(p.returncode, 2, "an installed lmsd with no plugin there "
+                            "(stderr %r)" % err)
+        self.assertIn("storage_sqlite", err)
+        self.assertNotIn(os.path.dirname(lmstest.plugin_dir()), err,
+                         "the installed lmsd looked in the build tree")
 
     def assertRc_lmsd(self, args, rc, what):
         p = subprocess.run([lmstest.lmsd_path()] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
