@@ -520,6 +520,18 @@ class Node:
         return "127.0.0.1:%d" % self.port
 
     @property
+    def cacert(self):
+        """The CA file to trust when the client port speaks TLS, else None."""
+        if self.tls is not None:
+            on = self.tls.get("client", "on") != "off" and "cert" in self.tls
+            return self.tls.get("ca") if on else None
+        return self.cluster.cacert if self.cluster else None
+
+    def client_context(self):
+        """A Python ssl context for the client port (None: plaintext)."""
+        return ssl.create_default_context(cafile=self.cacert) if self.cacert else None
+
+    @property
     def peer_addr(self):
         """Where the other members reach this node's peer port."""
         return "[::1]:%d" % self.peer_port if self.proxied else "127.0.0.1:%d" % self.peer_port
@@ -726,7 +738,7 @@ class Node:
         return Cli(self, prog, home)
 
     def raw(self, timeout=10.0):
-        return RawConn(self.port, timeout)
+        return RawConn(self.port, timeout, tls=self.client_context())
 
 
 # ---------------------------------------------------------------------------
@@ -782,6 +794,8 @@ class Cli:
         e.pop("LMS_SERVERS", None)
         e.pop("LMS_HOME", None)
         e.setdefault("LMS_CLIENT_TIMEOUT", "10")
+        if getattr(self.node, "cacert", None):
+            e.setdefault("LMS_CACERT", self.node.cacert)  # a TLS client port
         e["TZ"] = "UTC"
         if env:
             e.update(env)
@@ -1243,7 +1257,7 @@ class Cluster:
     lms-admin cluster-status --json."""
 
     def __init__(self, n=3, name="c", raft=None, proxied=False, seed=0, peer_tls=None,
-                 **node_kw):
+                 client_tls=False, **node_kw):
         self.name = name
         self.id = "e2e-%s-%d" % (name, os.getpid())
         self.raft = dict(raft or {})
@@ -1251,6 +1265,8 @@ class Cluster:
         # the fault proxy reads each link's hello to know whose it is: a
         # proxied cluster's peers speak plaintext (tls.peer: off)
         self.peer_tls = (not proxied) if peer_tls is None else peer_tls
+        self.client_tls = client_tls  # the client ports speak TLS too
+        assert self.peer_tls or not client_tls, "client TLS uses the peer certificates"
         self.certs = make_certs(os.path.join(self.dir, "tls"), self.id, range(1, n + 1)) \
             if self.peer_tls else None
         self.net = None
@@ -1306,7 +1322,14 @@ class Cluster:
         if not self.peer_tls:
             return {"peer": "off"}
         crt, key = self.certs[node_id]
-        return {"ca": self.certs["ca"], "cert": crt, "key": key, "client": "off"}
+        out = {"ca": self.certs["ca"], "cert": crt, "key": key}
+        if not self.client_tls:
+            out["client"] = "off"
+        return out
+
+    @property
+    def cacert(self):
+        return self.certs["ca"] if self.client_tls else None
 
     def peer_context(self, member_id, server_side=False):
         """A Python ssl context with member member_id's certificate."""
@@ -1350,7 +1373,7 @@ class Cluster:
         if not node.running:
             return None
         try:
-            with RawConn(node.port, timeout=timeout) as c:
+            with RawConn(node.port, timeout=timeout, tls=node.client_context()) as c:
                 r = c.call({"whoami": {}})
         except (OSError, ConnectionClosed, ValueError):
             return None
@@ -1438,6 +1461,7 @@ class ClusterTestCase(E2ETestCase):
     PROXIED = False  # True: a FaultNet on every peer link (self.cluster.net)
     PEER_TLS = None  # False: tls.peer: off (a test speaks the peer protocol);
                      # None: mutual TLS unless PROXIED
+    CLIENT_TLS = False  # True: the client ports speak TLS too
 
     def setUp(self):
         name = self.id().rsplit(".", 1)[-1]
@@ -1445,7 +1469,8 @@ class ClusterTestCase(E2ETestCase):
         if not hasattr(self, "seed"):  # a subclass may have drawn (and printed) it
             self.seed = e2e_seed()
         self.cluster = Cluster(self.N, name=name[:12], raft=self.RAFT, proxied=self.PROXIED,
-                               seed=self.seed, peer_tls=self.PEER_TLS)
+                               seed=self.seed, peer_tls=self.PEER_TLS,
+                               client_tls=self.CLIENT_TLS)
         try:
             self.cluster.start()
         except BaseException:

@@ -203,6 +203,36 @@ class PeerTlsTest(ClusterTestCase):
                    timeout=5, what="the removed member refused")
 
 
+class ClusterClientTlsTest(ClusterTestCase):
+    """Three nodes with TLS on both ports: the CLIs (LMS_CACERT) follow
+    NOT_LEADER over TLS, through a failover, and every acknowledged write
+    is there on every node."""
+    N = 3
+    CLIENT_TLS = True
+
+    def test_writes_follow_the_leader_over_tls(self):
+        c = self.cluster
+        admin = c.admin  # logged in over TLS, through the cluster's list
+        for i in range(3):
+            self.ok(admin.run("create-course", "T%d" % i, "--title", "over TLS"))
+        old = c.leader()
+        old.kill9()
+        c.leader(timeout=20, among=[nd for nd in c.nodes if nd is not old])
+        self.ok(admin.run("create-course", "T9", "--title", "after the failover"),
+                "a write after the leader died, over TLS")
+        old.start()
+        c.wait_caught_up(timeout=30)
+        res = self.ok(admin.run("-s", old.addr, "courses", json=True, server=False),
+                      "a read through the restarted node (it redirects to the leader)")
+        codes = sorted(x["code"] for x in res["courses"])
+        self.assertEqualMsg(codes, ["T0", "T1", "T2", "T9"], "courses")
+        self.assertSameData(c.nodes)
+        # the client ports refuse plaintext
+        with RawConn(old.port) as raw:
+            raw.send({"whoami": {}})
+            self.assertStatus(raw.recv(), "FAILED_PRECONDITION", "plaintext at a TLS port")
+
+
 class ClientTlsTest(E2ETestCase):
     @classmethod
     def setUpClass(cls):
