@@ -12,7 +12,9 @@
 
 #include "lms_assert.h"
 
+#include <arpa/inet.h>
 #include <lms/plugin.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,13 +233,35 @@ static int refuse(login_waiter *w, int status, const char *msg)
     return LOGIN_NONE;
 }
 
-/* "ip:port" -> "ip" ("[v6]:port" or "v6:port" -> "v6"). */
+/* "ip:port" -> "ip" ("[v6]:port" or "v6:port" -> "v6"). An IPv6 address
+ * stands for its /64 ("2001:db8:1:2::/64"): one host may use any address
+ * of its /64, so counting single addresses would count nothing (an
+ * IPv4-mapped address stays the IPv4 address it is). */
 static void peer_addr(const char *peer, char *out, size_t len)
 {
     snprintf(out, len, "%s", peer ? peer : "?");
     char *colon = strrchr(out, ':');
     if (colon && colon != out)
         *colon = '\0';
+    char *host = out[0] == '[' ? out + 1 : out;
+    char *end = strchr(host, ']');
+    if (end)
+        *end = '\0';
+    struct in6_addr a;
+    if (!strchr(host, ':') || inet_pton(AF_INET6, host, &a) != 1) {
+        if (host != out)
+            memmove(out, host, strlen(host) + 1);
+        return;
+    }
+    char text[INET6_ADDRSTRLEN];
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+        inet_ntop(AF_INET, &a.s6_addr[12], text, sizeof text);
+        snprintf(out, len, "%s", text);
+        return;
+    }
+    memset(&a.s6_addr[8], 0, 8);
+    inet_ntop(AF_INET6, &a, text, sizeof text);
+    snprintf(out, len, "%s/64", text);
 }
 
 int login_guard_admit(login_guard *g, login_waiter *w, const void *conn,

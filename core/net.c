@@ -62,7 +62,8 @@ struct conn {
     int frame_len_known;
     int64_t frame_started; /* monotonic ms */
     int family;
-    uint8_t addr[16];  /* the peer's address, for max_connections_per_ip */
+    uint8_t addr[16];  /* the peer's address (an IPv6 one's /64, the rest
+                          zero), for max_connections_per_ip */
     char peer[64];
 };
 
@@ -422,8 +423,15 @@ static void conn_set_addr(conn *c, const struct sockaddr *sa)
         c->family = AF_INET;
         memcpy(c->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
     } else if (sa->sa_family == AF_INET6) {
-        c->family = AF_INET6;
-        memcpy(c->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            c->family = AF_INET;
+            memcpy(c->addr, &a->s6_addr[12], 4);
+        } else {
+            /* a host may use any address of its /64: count the /64 */
+            c->family = AF_INET6;
+            memcpy(c->addr, a, 8);
+        }
     }
 }
 

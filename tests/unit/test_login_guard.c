@@ -89,6 +89,36 @@ static void test_addresses_are_throttled_whatever_the_name(void **state)
     login_guard_free(g);
 }
 
+/* One host may use any address of its IPv6 /64: they count as one. */
+static void test_an_ipv6_slash_64_is_one_address(void **state)
+{
+    (void)state;
+    login_guard_options o = OPTS;
+    o.failures = 0;
+    o.address_failures = 2;
+    login_guard *g = login_guard_new(&o);
+    login_waiter w;
+    const char *peers[] = {"[2001:db8:1:2::1]:5", "[2001:db8:1:2:ffff:1:2:3]:6"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(login_guard_admit(g, &w, &c1, peers[i], "x", 0), LOGIN_RUNNING);
+        assert_null(login_guard_done(g, &w, LOGIN_VERDICT_DENIED, 0));
+    }
+    assert_int_equal(login_guard_admit(g, &w, &c2, "[2001:db8:1:2::77]:7", "alice", 10),
+                     LOGIN_NONE);
+    assert_string_equal(w.msg, "too many failed logins from 2001:db8:1:2::/64; try "
+                               "again in 1 s");
+    /* the next /64 is another address; an IPv4-mapped one is its IPv4 */
+    assert_int_equal(login_guard_admit(g, &w, &c3, "[2001:db8:1:3::1]:7", "alice", 10),
+                     LOGIN_RUNNING);
+    assert_null(login_guard_done(g, &w, LOGIN_VERDICT_OK, 10));
+    attempt(g, &c1, "y1", LOGIN_VERDICT_DENIED, 20, &w);
+    attempt(g, &c1, "y2", LOGIN_VERDICT_DENIED, 20, &w);
+    assert_int_equal(login_guard_admit(g, &w, &c2, "[::ffff:10.0.0.1]:9", "bob", 30),
+                     LOGIN_NONE);
+    assert_string_equal(w.msg, "too many failed logins from 10.0.0.1; try again in 1 s");
+    login_guard_free(g);
+}
+
 static void test_in_flight_per_connection_and_per_address(void **state)
 {
     (void)state;
@@ -152,6 +182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_doubles_to_the_cap_and_success_resets),
         cmocka_unit_test(test_addresses_are_throttled_whatever_the_name),
+        cmocka_unit_test(test_an_ipv6_slash_64_is_one_address),
         cmocka_unit_test(test_in_flight_per_connection_and_per_address),
         cmocka_unit_test(test_a_flood_of_names_does_not_unlock_one),
     };
