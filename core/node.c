@@ -324,6 +324,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (++n->ticks % STATUS_EVERY_TICKS == 0) {
         send_report(n);
         node_promote_learners(n);
+        node_prune_peers(n);
     }
     node_schedule_pump(n);
 }

@@ -147,6 +147,15 @@ struct node {
     raft_softstate ss;     /* role and leader, from the last ready */
     member_report reports[RAFT_MAX_SERVERS];
     raft_config known;     /* the configuration the peer port follows */
+    /* nodes out of the configuration that the peer port still knows: each
+     * is forgotten once its removal is committed and a grace period has
+     * passed (a removed leader still commits its removal and hands over;
+     * node_prune_peers) */
+    struct {
+        uint64_t id;
+        int64_t since; /* ms, monotonic: when it left the configuration */
+    } leaving[RAFT_MAX_SERVERS];
+    unsigned n_leaving;
     sent_append sent[RAFT_MAX_SERVERS];
     node_member self_member; /* the members when none were given */
     struct repair *rp;     /* while the log is being repaired */
@@ -194,6 +203,8 @@ void node_learn_members(node *n, const raft_config *cfg);
 const node_member *node_opts_member(const node *n, uint64_t id);
 /* The peer port follows Raft's configuration (after config_changed). */
 void node_update_peers(node *n);
+/* Every tick: forget the nodes that left the configuration for good. */
+void node_prune_peers(node *n);
 /* Leader: propose promoting a learner that has caught up. */
 void node_promote_learners(node *n);
 

@@ -85,16 +85,71 @@ void node_learn_members(node *n, const raft_config *cfg)
     n->known = *cfg;
 }
 
-/* The peer port follows the configuration: every member of it and of the
- * config file is known; members removed from it are forgotten. */
+/* A node left the configuration: the peer port forgets it later
+ * (node_prune_peers); one that came back is known again at once. */
+static void leaving_add(node *n, uint64_t id)
+{
+    for (unsigned i = 0; i < n->n_leaving; i++)
+        if (n->leaving[i].id == id)
+            return;
+    if (n->n_leaving < RAFT_MAX_SERVERS) {
+        n->leaving[n->n_leaving].id = id;
+        n->leaving[n->n_leaving++].since = mono_ms();
+    } else
+        peer_remove_member(n->peers, id); /* no room to wait: at once */
+}
+
+/* How long a node out of the committed configuration may still talk to
+ * us: its last appends and its TimeoutNow when it was the leader. */
+#define LEAVING_GRACE_MS 3000
+
+void node_prune_peers(node *n)
+{
+    if (!n->n_leaving || !n->peers)
+        return;
+    const raft_config *cfg = raft_get_config(n->r);
+    raft_status st;
+    raft_status_get(n->r, &st);
+    int64_t now = mono_ms();
+    for (unsigned i = 0; i < n->n_leaving;) {
+        uint64_t id = n->leaving[i].id;
+        int back = raft_config_find(cfg, id) != NULL;
+        int gone = !back && st.config_index <= st.commit &&
+                   now - n->leaving[i].since >= LEAVING_GRACE_MS;
+        if (!back && !gone) {
+            i++;
+            continue;
+        }
+        if (gone) {
+            log_info("membership: node %llu is no longer a member; the peer "
+                     "port refuses it from now on", (unsigned long long)id);
+            peer_remove_member(n->peers, id);
+        }
+        n->leaving[i] = n->leaving[--n->n_leaving];
+    }
+}
+
+/* The peer port follows the configuration: its members are known, and
+ * any other node is forgotten once it is out for good (node_prune_peers:
+ * its connections closed, its hellos refused whatever certificate it
+ * shows), one removed by cluster-remove and also one of the config file's
+ * initial members, which start_peers knew. A node with no configuration
+ * yet (joining) keeps the config file's. */
 void node_update_peers(node *n)
 {
     const raft_config *cfg = raft_get_config(n->r);
     learn(n, cfg);
     for (uint32_t i = 0; n->peers && i < n->known.n; i++) {
         uint64_t id = n->known.servers[i].id;
-        if (!raft_config_find(cfg, id) && !node_opts_member(n, id))
-            peer_remove_member(n->peers, id);
+        if (id != n->opts.node_id && !raft_config_find(cfg, id) &&
+            (cfg->n > 0 || !node_opts_member(n, id)))
+            leaving_add(n, id);
+    }
+    for (size_t i = 0; n->peers && cfg->n > 0 && i < n->opts.n_members; i++) {
+        uint64_t id = n->opts.members[i].id;
+        if (id != n->opts.node_id && !raft_config_find(cfg, id) &&
+            peer_is_member(n->peers, id))
+            leaving_add(n, id);
     }
     n->known = *cfg;
     snprintf(n->leader_client, sizeof n->leader_client, "%s",

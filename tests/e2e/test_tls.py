@@ -177,8 +177,7 @@ class PeerTlsTest(ClusterTestCase):
         """Node 4 joins with the certificate cluster-ca issued it (the
         membership change names id 4; its certificate proves it), is
         removed, and is refused afterwards though its certificate still
-        verifies. (Members listed in the nodes' config files stay known to
-        the peer port after a removal: see docs/operations.md.)"""
+        verifies."""
         c = self.cluster
         admin = c.admin
         new = c.add_node()
@@ -196,11 +195,45 @@ class PeerTlsTest(ClusterTestCase):
         new.stop()
         c.nodes.remove(new)
         leader = c.leader()
+        # forgotten once the removal is committed and a grace period passed
+        # (a removed leader still commits its removal and hands over)
+        wait_until(lambda: "node %d is no longer a member" % new.node_id in leader.log_text(),
+                   timeout=10, what="node 4 forgotten by the peer port")
         with self.connect(leader, c.peer_context(new.node_id)) as s:
             s.sendall(hello(c.id, new.node_id, leader.node_id))
             self.assertTrue(closed_without_answer(s), "a removed member's hello: not closed")
         wait_until(lambda: "it is not a member of this cluster" in leader.log_text(),
                    timeout=5, what="the removed member refused")
+
+    def test_a_removed_initial_member_is_refused_even_after_a_restart(self):
+        """An initial member (in every node's config file) removed by
+        cluster-remove: refused, also by a node restarted afterwards (which
+        reads the members from its config file again)."""
+        c = self.cluster
+        admin = c.admin
+        leader = c.leader()
+        gone = next(nd for nd in c.nodes if nd is not leader)
+        other = next(nd for nd in c.nodes if nd is not leader and nd is not gone)
+        self.ok(admin.run("cluster-remove", gone.node_id), "cluster-remove")
+        wait_until(lambda: all(m["id"] != gone.node_id for m in c.status()["members"]),
+                   timeout=10, what="node %d removed" % gone.node_id)
+        gone.stop()
+        c.nodes.remove(gone)
+        c.wait_caught_up(timeout=20)
+        other.stop()
+        other.start()
+        c.wait_caught_up(timeout=30)
+        for nd in (leader, other):
+            wait_until(lambda: "node %d is no longer a member" % gone.node_id in nd.log_text(),
+                       timeout=10, what="node %d forgot node %d" % (nd.node_id, gone.node_id))
+            with self.connect(nd, c.peer_context(gone.node_id)) as s:
+                s.sendall(hello(c.id, gone.node_id, nd.node_id))
+                self.assertTrue(closed_without_answer(s),
+                                "node %d kept a removed member's connection" % nd.node_id)
+            wait_until(lambda: "it is not a member of this cluster" in nd.log_text(),
+                       timeout=5, what="node %d refused the removed member" % nd.node_id)
+        self.ok(admin.run("create-course", "AFTER", "--title", "two members"),
+                "the two members still commit")
 
 
 class ClusterClientTlsTest(ClusterTestCase):
