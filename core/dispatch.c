@@ -688,6 +688,19 @@ static void ask_tutor(req *r)
 /* The node would not take the request's proposal. */
 static void refuse_proposal(req *r, const lms_err *err)
 {
+    /* A full disk refuses before proposing; but if an earlier copy of
+     * this write may be committed and not yet applied, it may still be
+     * stored: the client must not read this as a refusal. */
+    if (err->code == LMS_RESOURCE_EXHAUSTED && r->msg->seq &&
+        (copy_in_flight(r) ||
+         node_may_hold_write(r->d->o.node, r->msg->client_id, r->msg->seq))) {
+        char msg[sizeof err->msg + 64];
+        snprintf(msg, sizeof msg, "%s; an earlier copy of this write may "
+                 "still be stored; retry", err->msg);
+        conn_send(r->c, error_frame(r->msg->id, LMS_UNKNOWN, msg));
+        req_free(r);
+        return;
+    }
     conn_send(r->c, err->code == LMS_NOT_LEADER
                         ? not_leader_frame(r->d, r->msg->id)
                         : error_frame(r->msg->id, err->code, err->msg));

@@ -33,7 +33,11 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_OUTSTANDING 64
+#define MAX_OUTSTANDING 64        /* readies with something to persist */
+#define MAX_OUTSTANDING_ALL 1024  /* any readies (reads, heartbeats): while
+                                     the disk is full these pile up behind
+                                     the held batch, and reads must go on */
+#define FULL_HANDOVER_MS 2000     /* leader with a full disk: hand over */
 #define STATUS_EVERY_TICKS 5   /* a member reports to the leader */
 #define RESEND_MIN_BYTES ((size_t)64 << 10) /* see redundant_append */
 #define RESEND_AFTER_MS 1000
@@ -198,6 +202,20 @@ static void apply_early(node *n)
     }
 }
 
+/* Does rd write anything to the log (so it counts for MAX_OUTSTANDING)? */
+static int ready_persists(const struct raft_ready *rd)
+{
+    return rd->has_hardstate || rd->truncate || rd->n_entries || rd->snapshot;
+}
+
+static size_t outstanding_persisting(const node *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->n_outs; i++)
+        k += ready_persists(&n->outs[i].rd);
+    return k;
+}
+
 static void take_ready(node *n)
 {
     outstanding *o = &n->outs[n->n_outs];
@@ -258,7 +276,8 @@ static void pump(node *n)
     n->pumping = 1;
     for (;;) {
         finish_durable(n);
-        if (n->failed || n->n_outs >= MAX_OUTSTANDING || !raft_has_ready(n->r))
+        if (n->failed || n->n_outs >= MAX_OUTSTANDING_ALL ||
+            outstanding_persisting(n) >= MAX_OUTSTANDING || !raft_has_ready(n->r))
             break;
         take_ready(n);
     }
@@ -308,6 +327,39 @@ static void send_report(node *n)
     peer_send(n->peers, leader, &msg);
 }
 
+int node_out_of_space(node *n, char *msg, size_t len)
+{
+    char why[sizeof(lms_err)];
+    why[0] = '\0';
+    int full = (n->lw && log_writer_out_of_space(n->lw, why, sizeof why)) ||
+               node_storage_out_of_space(n, why, sizeof why) ||
+               n->snap_full_since;
+    if (full && msg && len)
+        snprintf(msg, len,
+                 "node %llu: the disk holding %s is full; writes are refused "
+                 "until space is freed; reads still work",
+                 (unsigned long long)n->opts.node_id, n->opts.data_dir);
+    return full;
+}
+
+/* A leader whose disk is full cannot make entries durable here, so it
+ * commits nothing it does not need the others for, and refuses writes:
+ * hand leadership to a member that can (every FULL_HANDOVER_MS while the
+ * disk stays full; a lone voter keeps it and refuses). */
+static void full_handover(node *n)
+{
+    if (n->ss.role != RAFT_LEADER || !node_out_of_space(n, NULL, 0))
+        return;
+    int64_t now = mono_ms();
+    if (n->full_transfer_ms && now - n->full_transfer_ms < FULL_HANDOVER_MS)
+        return;
+    n->full_transfer_ms = now;
+    uint64_t to = 0;
+    if (node_transfer_leadership(n, &to) == LMS_OK)
+        log_warn("disk full: handing leadership to node %llu",
+                 (unsigned long long)to);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     node *n = arg;
@@ -321,6 +373,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     }
     node_snapshot_tick(n);
+    full_handover(n);
     if (++n->ticks % STATUS_EVERY_TICKS == 0) {
         send_report(n);
         node_promote_learners(n);
@@ -713,7 +766,7 @@ static int start_clock(node *n, lms_err *err)
     struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
     n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
     n->pump_ev = event_new(n->base, -1, 0, on_pump, n);
-    n->outs = calloc(MAX_OUTSTANDING, sizeof *n->outs);
+    n->outs = calloc(MAX_OUTSTANDING_ALL, sizeof *n->outs);
     if (!n->tick_ev || !n->pump_ev || !n->outs || event_add(n->tick_ev, &tv) < 0)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start the clock");
     return LMS_OK;
@@ -772,6 +825,9 @@ int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err)
 {
     if (n->closing || n->failed)
         return lms_err_set(err, LMS_UNAVAILABLE, "node is shutting down");
+    char full[sizeof err->msg];
+    if (node_out_of_space(n, full, sizeof full))
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "%s", full);
     pending *it = p ? malloc(sizeof *it) : NULL;
     if (p && !it)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
@@ -865,6 +921,7 @@ void node_close(node *n)
     n->lw = NULL;
     node_drop_reads(n, LMS_UNAVAILABLE);
     node_drop_proposals(n, LMS_UNKNOWN, NODE_FATE_UNKNOWN("the node is shutting down"), 1);
+    node_apply_close(n);
     /* The caller now stops the storage thread, which finishes the batches
      * it holds and runs their apply_done() before it returns; then
      * node_free(). */
@@ -877,6 +934,7 @@ void node_free(node *n)
     for (size_t i = 0; i < n->n_outs; i++)
         raft_ready_free(&n->outs[i].rd);
     free(n->outs);
+    node_apply_close(n);
     raft_free(n->r);
     node_snapshot_free(n);
     if (n->tick_ev)

@@ -113,10 +113,21 @@ int node_open(struct event_base *base, const node_options *opts, sm *m,
 /*
  * Propose an encoded Lms__Command (takes a reference on cmd). p may be
  * NULL (nobody waits for the result). Returns LMS_OK, LMS_NOT_LEADER
- * (err says where the leader is, if known) or LMS_UNAVAILABLE (a
- * leadership transfer, too many uncommitted bytes, shutting down).
+ * (err says where the leader is, if known), LMS_UNAVAILABLE (a
+ * leadership transfer, too many uncommitted bytes, shutting down) or
+ * LMS_RESOURCE_EXHAUSTED: the disk is full (the command log, the storage
+ * or a snapshot waits for space), nothing was proposed, and err says so
+ * in words for the user (see node_may_hold_write before passing it on).
  */
 int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err);
+
+/*
+ * Could a committed command of client_id with seq still be on its way to
+ * the storage (held for lack of space, being applied, or committed and
+ * not yet handed over)? Then a refusal of a retry of that write would be
+ * a lie: its earlier copy may be stored yet. Conservative: 1 when unsure.
+ */
+int node_may_hold_write(node *n, uint64_t client_id, uint64_t seq);
 
 /*
  * Change the membership, one server at a time (leader only): type is
