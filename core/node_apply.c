@@ -35,6 +35,7 @@
 #define APPLY_BATCH_MAX 512
 #define APPLY_BATCH_BYTES ((size_t)8 << 20)
 #define APPLY_RETRY_MS 1000
+#define READ_FULL_WAIT_MS 2000 /* see take_stuck_reads */
 
 static const char lost_msg[] = "leadership changed; retry";
 
@@ -371,6 +372,7 @@ static void hold_batch(node *n, apply_batch *b)
     struct timeval tv = {APPLY_RETRY_MS / 1000, (APPLY_RETRY_MS % 1000) * 1000};
     if (!event_pending(n->apply_retry_ev, EV_TIMEOUT, NULL))
         event_add(n->apply_retry_ev, &tv);
+    node_check_reads(n); /* reads that need the held entries: refused */
 }
 
 void node_apply_close(node *n)
@@ -525,10 +527,55 @@ static void run_reads(read_wait *list, int status)
     }
 }
 
+int node_apply_stuck(node *n, char *msg, size_t len)
+{
+    const char *what;
+    if (n->storage_full_since)
+        what = "cannot apply committed changes";
+    else if (node_out_of_space(n, NULL, 0))
+        what = "cannot keep up with committed changes";
+    else
+        return 0;
+    if (msg && len)
+        snprintf(msg, len,
+                 "node %llu %s because the disk holding %s is full; retry "
+                 "later or ask another node",
+                 (unsigned long long)n->opts.node_id, what, n->opts.data_dir);
+    return 1;
+}
+
+/* While the disk is full a read must not wait for what may never come:
+ * one that needs entries the storage holds (its index is above the
+ * applied one) is refused at once, any other once it has waited
+ * READ_FULL_WAIT_MS (its confirmation may be stuck behind the held log
+ * writes). Unlink those into a list. */
+static read_wait *take_stuck_reads(node *n)
+{
+    int held = n->storage_full_since != 0;
+    int64_t now = mono_ms();
+    read_wait *out = NULL, **ot = &out, **pp = &n->reads;
+    n->reads_tail = NULL;
+    while (*pp) {
+        read_wait *w = *pp;
+        if ((held && w->index > n->applied) || now - w->since >= READ_FULL_WAIT_MS) {
+            *pp = w->next;
+            w->next = NULL;
+            *ot = w;
+            ot = &w->next;
+        } else {
+            n->reads_tail = w;
+            pp = &w->next;
+        }
+    }
+    return out;
+}
+
 void node_check_reads(node *n)
 {
     if (n->reads)
         run_reads(take_reads(n, 0), LMS_OK);
+    if (n->reads && node_apply_stuck(n, NULL, 0))
+        run_reads(take_stuck_reads(n), LMS_UNAVAILABLE);
 }
 
 void node_drop_reads(node *n, int status)

@@ -36,6 +36,7 @@ typedef struct pending {
 /* A read barrier: confirmed once index is set (Raft's read state). */
 typedef struct read_wait {
     uint64_t ctx, index;
+    int64_t since; /* mono_ms when asked */
     node_read_fn cb;
     void *arg;
     struct read_wait *next;
@@ -183,6 +184,11 @@ struct node {
      * snap_full_retry_ms; 0: not full */
     int64_t snap_full_since, snap_full_retry_ms;
     int64_t full_transfer_ms;    /* leader with a full disk: last handover */
+    /* The data dir's free bytes (node_check_room), read at disk_free_ms;
+     * disk_spent: the bytes of the writes let through since */
+    uint64_t disk_free, disk_spent;
+    int64_t disk_free_ms;
+    int disk_free_known;
     int64_t snap_tokens;     /* snapshot_rate's budget, refilled every tick */
     uint64_t stream_seq;     /* numbers the snapshot streams sent */
     snap_send sends[RAFT_MAX_SERVERS];
