@@ -1013,7 +1013,7 @@ static int read_limits(lms_config *c, lms_err *err)
         "frame_timeout", "frame_min_rate", "idle_timeout",
         "preauth_idle_timeout", "max_output_bytes", "max_sessions_per_user",
         "login_failures", "login_failures_per_address", "login_backoff_max",
-        "logins_per_connection", "logins_per_address", NULL};
+        "logins_per_connection", "logins_per_address", "disk_reserve", NULL};
     const config_node *sec;
     uint64_t frame = 64ull << 20, upload = 32ull << 20;
     long long conns = 1024;
@@ -1024,6 +1024,9 @@ static int read_limits(lms_config *c, lms_err *err)
         (rc = optional(config_int(sec, "max_connections", &conns, err))) ||
         (rc = optional(config_duration_ms(sec, "tutor_deadline", &deadline, err))) ||
         (rc = read_login_limits(c, sec, err)))
+        return rc;
+    c->disk_reserve = 256ull << 20;
+    if ((rc = optional(config_size(sec, "disk_reserve", &c->disk_reserve, err))))
         return rc;
     if (deadline < TUTOR_DEADLINE_MIN_MS || deadline > TUTOR_DEADLINE_MAX_MS)
         return value_error(sec, "tutor_deadline", err,

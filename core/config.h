@@ -61,6 +61,9 @@ typedef struct lms_config {
     int64_t login_backoff_max_ms; /* limits.login_backoff_max, default 5m */
     uint32_t logins_per_connection; /* in flight, default 2 */
     uint32_t logins_per_address;    /* in flight, default 8 */
+    /* limits.disk_reserve, default 256 MiB (0: off): writes are refused
+     * while the data dir's filesystem has less free (docs/operations.md) */
+    uint64_t disk_reserve;
     plugin_slot storage;       /* required */
     plugin_slot auth;          /* default: auth_password with no options */
     plugin_slot tutor;         /* optional (plugin NULL) */

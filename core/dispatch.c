@@ -685,9 +685,35 @@ static void ask_tutor(req *r)
     }
 }
 
+/* A read barrier did not pass (status: LMS_NOT_LEADER or
+ * LMS_UNAVAILABLE): send the client elsewhere, or say why not now. */
+static void refuse_read(req *r, int status)
+{
+    char why[sizeof(lms_err)] = "server is stopping; retry";
+    if (status == LMS_UNAVAILABLE)
+        node_apply_stuck(r->d->o.node, why, sizeof why);
+    conn_send(r->c, status == LMS_NOT_LEADER
+                        ? not_leader_frame(r->d, r->msg->id)
+                        : error_frame(r->msg->id, status, why));
+    req_free(r);
+}
+
 /* The node would not take the request's proposal. */
 static void refuse_proposal(req *r, const lms_err *err)
 {
+    /* A full disk refuses before proposing; but if an earlier copy of
+     * this write may be committed and not yet applied, it may still be
+     * stored: the client must not read this as a refusal. */
+    if (err->code == LMS_RESOURCE_EXHAUSTED && r->msg->seq &&
+        (copy_in_flight(r) ||
+         node_may_hold_write(r->d->o.node, r->msg->client_id, r->msg->seq))) {
+        char msg[sizeof err->msg + 64];
+        snprintf(msg, sizeof msg, "%s; an earlier copy of this write may "
+                 "still be stored; retry", err->msg);
+        conn_send(r->c, error_frame(r->msg->id, LMS_UNKNOWN, msg));
+        req_free(r);
+        return;
+    }
     conn_send(r->c, err->code == LMS_NOT_LEADER
                         ? not_leader_frame(r->d, r->msg->id)
                         : error_frame(r->msg->id, err->code, err->msg));
@@ -733,11 +759,7 @@ static void on_answer_confirmed(void *arg, int status)
         respond(r);
         return;
     }
-    conn_send(r->c, status == LMS_NOT_LEADER
-                        ? not_leader_frame(r->d, r->msg->id)
-                        : error_frame(r->msg->id, status,
-                                      "server is stopping; retry"));
-    req_free(r);
+    refuse_read(r, status);
 }
 
 static void respond_confirmed(req *r)
@@ -767,6 +789,13 @@ static void next(req *r, next_step step)
         ask_tutor(r);
         return;
     case NEXT_WORK:
+        /* The work stage may store a file: a write that would eat into
+         * the disk's reserve is refused before it does. */
+        if (r->msg->seq &&
+            node_check_room(r->d->o.node, r->frame_len, &err) != LMS_OK) {
+            refuse_proposal(r, &err);
+            return;
+        }
         if (workers_submit(r->d->o.pool, stage_work, stage_done, r) < 0) {
             conn_send(r->c, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
                                         "server busy; try again"));
@@ -927,11 +956,7 @@ static void on_barrier(void *arg, int status)
 {
     req *r = arg;
     if (status != LMS_OK) {
-        conn_send(r->c, status == LMS_NOT_LEADER
-                            ? not_leader_frame(r->d, r->msg->id)
-                            : error_frame(r->msg->id, status,
-                                          "server is stopping; retry"));
-        req_free(r);
+        refuse_read(r, status);
         return;
     }
     if (!login_admitted(r))
@@ -982,6 +1007,7 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
         conn_hold(c, 1);
     }
     r->msg = msg;
+    r->frame_len = len;
     r->now = wall_ms();
     lms__response__init(&r->resp);
     lms__command__init(&r->cmd);

@@ -102,6 +102,7 @@ struct req {
     int authenticated; /* engine: its token was valid, or a login succeeded
                         * (set off the loop; req_free marks the connection) */
     int held;          /* engine: a large answer; the connection holds */
+    size_t frame_len;  /* engine: the request's frame, in bytes */
     req *key_next;     /* engine: next proposal in flight in its bucket */
     int keyed;         /* engine: in the table of proposals in flight */
     int from_record;   /* engine: answered from the client's dedup record */

@@ -20,6 +20,7 @@
 #include "fault.h"
 
 #include "clock.h"
+#include "lms_assert.h"
 #include "log.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@
 enum { OP_APPEND, OP_TRUNCATE, OP_HARDSTATE, OP_COMPACT, OP_RESET };
 
 #define ACKED_EVERY_MS 1000
+#define FULL_RETRY_MS 1000 /* a full disk: try the held batch again */
 
 typedef struct lw_item {
     uint64_t index; /* OP_TRUNCATE: keep entries up to this one;
@@ -63,7 +65,9 @@ struct log_writer {
     /* guarded by mu */
     lw_queue queue;
     int stopping, failed, wake_pending;
+    int full; /* a batch waits for disk space (log_writer_out_of_space) */
     char errmsg[sizeof(lms_err)];
+    char fullmsg[sizeof(lms_err)];
     uint64_t durable, batches, durable_ops;
     /* loop thread only; first_index: the lowest index a truncation may keep
      * + 1 (raised by compaction, set by reset) */
@@ -72,6 +76,13 @@ struct log_writer {
     /* writer thread only */
     int64_t acked_at; /* mono_ms of the last hardstate written */
     lw_queue batch;
+    /* A batch the disk had no room for is held and retried from where it
+     * stopped: batch.v[pos..] are still to run, hs_done: its hardstate is
+     * saved. Each operation the WAL refused for a full disk left the log
+     * as it was (wal.h), so running it again is running it once. */
+    int held, hs_done;
+    size_t pos;
+    int64_t full_since; /* mono_ms when the disk was found full */
     wal_entry *ents;
     size_t ents_cap;
 };
@@ -93,6 +104,8 @@ static int append_run(log_writer *lw, size_t run, lms_err *err)
 /* The newest hardstate of the batch, saved first (see the header). */
 static int save_hardstate(log_writer *lw, lms_err *err)
 {
+    if (lw->hs_done)
+        return 0;
     for (size_t i = lw->batch.n; i-- > 0;) {
         const lw_item *it = &lw->batch.v[i];
         if (it->op == OP_HARDSTATE) {
@@ -116,26 +129,15 @@ static int pace_acked(log_writer *lw, int force, lms_err *err)
     return wal_save_acked(lw->w, err);
 }
 
-/* Run the non-append operation it after the appends before it (run of
- * them staged in lw->ents). */
-static int run_op(log_writer *lw, const lw_item *it, size_t run, lms_err *err)
-{
-    if (it->op == OP_RESET) /* the run would be dropped at once: skip it */
-        return wal_reset(lw->w, it->index, it->term, err);
-    int rc = append_run(lw, run, err);
-    if (rc)
-        return rc;
-    if (it->op == OP_COMPACT)
-        return wal_compact(lw->w, it->index, err);
-    return wal_truncate_after(lw->w, it->index, err);
-}
-
-/* Write lw->batch in order, then make it durable with one wal_sync. */
+/* Write lw->batch in order from lw->pos, then make it durable with one
+ * wal_sync. lw->pos ends where the batch stopped: at the first append of
+ * a run that failed, or at the operation that failed. */
 static int write_batch(log_writer *lw, lms_err *err)
 {
     int rc = save_hardstate(lw, err);
     if (rc)
         return rc;
+    lw->hs_done = 1;
     if (lw->ents_cap < lw->batch.n) {
         wal_entry *ne = realloc(lw->ents, lw->batch.n * sizeof *ne);
         if (!ne)
@@ -145,7 +147,7 @@ static int write_batch(log_writer *lw, lms_err *err)
         lw->ents_cap = lw->batch.n;
     }
     size_t run = 0;
-    for (size_t i = 0; i < lw->batch.n; i++) {
+    for (size_t i = lw->pos; i < lw->batch.n; i++) {
         const lw_item *it = &lw->batch.v[i];
         if (it->op == OP_APPEND) {
             const blob *b = it->data;
@@ -155,14 +157,24 @@ static int write_batch(log_writer *lw, lms_err *err)
         }
         if (it->op == OP_HARDSTATE)
             continue;
-        rc = run_op(lw, it, run, err);
+        if (it->op != OP_RESET) { /* a reset would drop the run at once */
+            rc = append_run(lw, run, err);
+            if (rc)
+                return rc;
+            lw->pos = i;
+        }
         run = 0;
+        rc = it->op == OP_RESET ? wal_reset(lw->w, it->index, it->term, err)
+             : it->op == OP_COMPACT ? wal_compact(lw->w, it->index, err)
+                                    : wal_truncate_after(lw->w, it->index, err);
         if (rc)
             return rc;
+        lw->pos = i + 1;
     }
     rc = append_run(lw, run, err);
     if (rc)
         return rc;
+    lw->pos = lw->batch.n;
     fault_fsync_stall(); /* a slow disk, in test builds (fault.h) */
     return wal_sync(lw->w, err);
 }
@@ -206,28 +218,71 @@ static void writer_failed(log_writer *lw, const lms_err *err)
     wake_loop(lw);
 }
 
-/* mu held on entry and return: write the queued batch (and the acked
- * index if due). */
+/* mu held: the disk is full. The first time, say so (once per outage). */
+static void note_full(log_writer *lw, const lms_err *err)
+{
+    if (lw->full)
+        return;
+    lw->full = 1;
+    lw->full_since = mono_ms();
+    snprintf(lw->fullmsg, sizeof lw->fullmsg, "%s", err->msg);
+    log_error("disk full: the command log in %s cannot grow (%s); writes "
+              "wait and are refused until space is freed; retrying every "
+              "%d ms", wal_dir(lw->w), err->msg, FULL_RETRY_MS);
+    wake_loop(lw);
+}
+
+/* mu held: the held batch went through. */
+static void note_space(log_writer *lw)
+{
+    if (!lw->full)
+        return;
+    lw->full = 0;
+    log_warn("disk has space again: the command log in %s resumed after "
+             "%lld ms", wal_dir(lw->w), (long long)(mono_ms() - lw->full_since));
+    wake_loop(lw);
+}
+
+/* mu held on entry and return: write the queued batch, or the held one
+ * again (and the acked index if due). A full disk holds the batch (it
+ * stays in lw->batch, the loop keeps queuing behind it) and is not a
+ * failure; 1 only when the writer failed for good. */
 static int run_batch(log_writer *lw)
 {
-    lw_queue t = lw->batch;
-    lw->batch = lw->queue;
-    lw->queue = t;
+    if (!lw->held) {
+        lw_queue t = lw->batch;
+        lw->batch = lw->queue;
+        lw->queue = t;
+        lw->pos = 0;
+        lw->hs_done = 0;
+    }
     pthread_mutex_unlock(&lw->mu);
 
     lms_err err;
     lms_err_clear(&err);
     int rc = write_batch(lw, &err);
+    int full = rc && wal_out_of_space(lw->w);
     uint64_t last = wal_last_index(lw->w);
     size_t ops = lw->batch.n;
-    release_items(&lw->batch);
+    if (!full)
+        release_items(&lw->batch);
+    /* the acked index is a hint: a full disk only delays it */
     int acked_rc = rc ? 0 : pace_acked(lw, 0, &err);
+    if (acked_rc && wal_out_of_space(lw->w))
+        acked_rc = 0;
 
     pthread_mutex_lock(&lw->mu);
+    lw->held = full;
+    if (full) {
+        note_full(lw, &err);
+        return 0;
+    }
     if (!rc) { /* durable, even if recording acked failed after it */
+        LMS_ASSERT(lw->pos == ops);
         lw->durable = last;
         lw->durable_ops += ops;
         lw->batches++;
+        note_space(lw);
         wake_loop(lw);
     }
     if (rc || acked_rc)
@@ -242,10 +297,35 @@ static int run_acked(log_writer *lw, int force)
     lms_err err;
     lms_err_clear(&err);
     int rc = pace_acked(lw, force, &err);
+    if (rc && wal_out_of_space(lw->w))
+        rc = 0; /* retried with the next batch or timed wait */
     pthread_mutex_lock(&lw->mu);
     if (rc)
         writer_failed(lw, &err);
     return rc;
+}
+
+/* mu held: wait FULL_RETRY_MS before the held batch is tried again, or
+ * until stopping. */
+static void wait_for_space(log_writer *lw)
+{
+    int64_t due = mono_ms() + FULL_RETRY_MS;
+    struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000};
+    while (!lw->stopping && mono_ms() < due)
+        pthread_cond_timedwait(&lw->cv, &lw->mu, &ts);
+}
+
+/* mu held: stopping with a batch the disk has no room for. Its entries
+ * never became durable here, so nothing acknowledged depends on them. */
+static void give_up_held(log_writer *lw)
+{
+    log_error("stopping with %zu command-log operation(s) not written: the "
+              "disk is full (none of them was durable here, so none was "
+              "acknowledged by this node)",
+              lw->batch.n - lw->pos + lw->queue.n);
+    release_items(&lw->batch);
+    release_items(&lw->queue);
+    lw->held = 0;
 }
 
 static void *writer_main(void *p)
@@ -255,7 +335,14 @@ static void *writer_main(void *p)
     lw->acked_at = mono_ms();
     for (;;) {
         int rc;
-        if (wait_for_work(lw))
+        if (lw->held) {
+            wait_for_space(lw);
+            rc = run_batch(lw); /* one last try when stopping */
+            if (!rc && lw->held && lw->stopping) {
+                give_up_held(lw);
+                break;
+            }
+        } else if (wait_for_work(lw))
             rc = run_acked(lw, 0);
         else if (lw->queue.n)
             rc = run_batch(lw);
@@ -396,6 +483,16 @@ int log_writer_reset(log_writer *lw, uint64_t index, uint64_t term)
 }
 
 uint64_t log_writer_queued(const log_writer *lw) { return lw->queued_ops; }
+
+int log_writer_out_of_space(log_writer *lw, char *msg, size_t len)
+{
+    pthread_mutex_lock(&lw->mu);
+    int full = lw->full;
+    if (full && msg && len)
+        snprintf(msg, len, "%s", lw->fullmsg);
+    pthread_mutex_unlock(&lw->mu);
+    return full;
+}
 
 uint64_t log_writer_durable_ops(log_writer *lw)
 {

@@ -26,7 +26,14 @@ typedef struct log_writer log_writer;
  * run are reported once, with the latest index. on_error(arg, msg) runs on
  * the loop, once, when a write or fsync fails; the writer then refuses all
  * work (lmsd must stop: a log it cannot write is not a log). Neither may
- * call log_writer_stop; break out of the loop and stop from there. */
+ * call log_writer_stop; break out of the loop and stop from there.
+ *
+ * A full disk (ENOSPC, EDQUOT on a write: see wal.h) is not a failure:
+ * the batch is held, the operations that did not go through are tried
+ * again in order every second (logged once when it starts and once when
+ * it ends), on_durable stays silent meanwhile (nothing new is durable, so
+ * Raft neither acknowledges nor counts those entries), and the loop keeps
+ * queuing behind it. log_writer_out_of_space tells the loop. */
 typedef void (*log_writer_durable_fn)(void *arg, uint64_t index);
 typedef void (*log_writer_error_fn)(void *arg, const char *msg);
 
@@ -89,11 +96,17 @@ uint64_t log_writer_queued(const log_writer *lw);
 /* How many of the queued operations are durable. Loop thread. */
 uint64_t log_writer_durable_ops(log_writer *lw);
 
+/* Is a batch held for lack of disk space? If so and msg is not NULL, the
+ * WAL's error goes into msg. Loop thread. */
+int log_writer_out_of_space(log_writer *lw, char *msg, size_t len);
+
 /* How many batches were fsynced (one wal_sync each) so far. */
 uint64_t log_writer_sync_count(log_writer *lw);
 
 /* Finish what is queued (write and fsync), record the acked index, stop
- * the thread, close the WAL.
+ * the thread, close the WAL. With a batch held for space, one more try;
+ * if the disk is still full, what is queued is dropped (logged): none of
+ * it was durable, so none of it was acknowledged.
  * A last on_durable / on_error is delivered from here if one is pending.
  * NULL is a no-op. */
 void log_writer_stop(log_writer *lw);

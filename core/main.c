@@ -358,7 +358,8 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .snapshot_bytes = c->snapshot_bytes,
                          .keep_entries = c->keep_entries,
                          .segment_bytes = c->segment_bytes,
-                         .snapshot_rate = c->snapshot_rate};
+                         .snapshot_rate = c->snapshot_rate,
+                         .disk_reserve = c->disk_reserve};
     return LMS_OK;
 }
 

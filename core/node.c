@@ -31,9 +31,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
-#define MAX_OUTSTANDING 64
+#define MAX_OUTSTANDING 64        /* readies with something to persist */
+#define MAX_OUTSTANDING_ALL 1024  /* any readies (reads, heartbeats): while
+                                     the disk is full these pile up behind
+                                     the held batch, and reads must go on */
+#define FULL_HANDOVER_MS 2000     /* leader with a full disk: hand over */
+#define DISK_FREE_MS 200          /* node_check_room reads statvfs so often */
+/* What a command of len bytes takes on disk, roughly: its log entry, then
+ * the storage's copy in its journal and in the database (SQLite's WAL
+ * before a checkpoint moves it into the main file). */
+#define DISK_COST(len) ((uint64_t)(len) * 3)
 #define STATUS_EVERY_TICKS 5   /* a member reports to the leader */
 #define RESEND_MIN_BYTES ((size_t)64 << 10) /* see redundant_append */
 #define RESEND_AFTER_MS 1000
@@ -198,6 +208,20 @@ static void apply_early(node *n)
     }
 }
 
+/* Does rd write anything to the log (so it counts for MAX_OUTSTANDING)? */
+static int ready_persists(const struct raft_ready *rd)
+{
+    return rd->has_hardstate || rd->truncate || rd->n_entries || rd->snapshot;
+}
+
+static size_t outstanding_persisting(const node *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->n_outs; i++)
+        k += ready_persists(&n->outs[i].rd);
+    return k;
+}
+
 static void take_ready(node *n)
 {
     outstanding *o = &n->outs[n->n_outs];
@@ -258,7 +282,8 @@ static void pump(node *n)
     n->pumping = 1;
     for (;;) {
         finish_durable(n);
-        if (n->failed || n->n_outs >= MAX_OUTSTANDING || !raft_has_ready(n->r))
+        if (n->failed || n->n_outs >= MAX_OUTSTANDING_ALL ||
+            outstanding_persisting(n) >= MAX_OUTSTANDING || !raft_has_ready(n->r))
             break;
         take_ready(n);
     }
@@ -308,6 +333,94 @@ static void send_report(node *n)
     peer_send(n->peers, leader, &msg);
 }
 
+int node_out_of_space(node *n, char *msg, size_t len)
+{
+    char why[sizeof(lms_err)];
+    why[0] = '\0';
+    int full = (n->lw && log_writer_out_of_space(n->lw, why, sizeof why)) ||
+               node_storage_out_of_space(n, why, sizeof why) ||
+               n->snap_full_since;
+    if (full && msg && len)
+        snprintf(msg, len,
+                 "node %llu: the disk holding %s is full; writes are refused "
+                 "until space is freed; %s",
+                 (unsigned long long)n->opts.node_id, n->opts.data_dir,
+                 n->storage_full_since ? "reads of the newest changes wait for it too"
+                                       : "reads still work");
+    return full;
+}
+
+/* The rule of the reserve: may `need` bytes more be written where `avail`
+ * are free and `reserve` must stay free (0: no reserve)? */
+static int room_for(uint64_t avail, uint64_t need, uint64_t reserve)
+{
+    return !reserve || (avail >= need && avail - need >= reserve);
+}
+
+/* The data dir's free bytes for an unprivileged writer: read every
+ * DISK_FREE_MS, less what the writes let through since then will take
+ * (disk_spent), so a burst between two readings cannot run far into the
+ * reserve. *known = 0 when statvfs fails (then nothing is refused for the
+ * reserve: the full-disk path still guards the writes). */
+static uint64_t disk_free(node *n, int *known)
+{
+    int64_t now = mono_ms();
+    if (!n->disk_free_ms || now - n->disk_free_ms >= DISK_FREE_MS) {
+        struct statvfs sv;
+        n->disk_free_ms = now;
+        n->disk_spent = 0;
+        n->disk_free_known = statvfs(n->opts.data_dir, &sv) == 0;
+        n->disk_free = n->disk_free_known
+                           ? (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize
+                           : 0;
+    }
+    *known = n->disk_free_known;
+    return n->disk_free > n->disk_spent ? n->disk_free - n->disk_spent : 0;
+}
+
+int node_check_room(node *n, uint64_t bytes, lms_err *err)
+{
+    char full[sizeof err->msg];
+    if (node_out_of_space(n, full, sizeof full))
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "%s", full);
+    uint64_t reserve = n->opts.disk_reserve;
+    int known = 0;
+    uint64_t avail = reserve ? disk_free(n, &known) : 0;
+    if (!reserve || !known)
+        return LMS_OK;
+    if (room_for(avail, DISK_COST(bytes), reserve))
+        return LMS_OK;
+    char with[96] = "";
+    if (bytes >= (64u << 10))
+        snprintf(with, sizeof with, " (this request takes about %.1f MiB)",
+                 (double)DISK_COST(bytes) / (1 << 20));
+    return lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
+                       "node %llu: the disk holding %s has %.1f MiB free%s, "
+                       "and %.1f MiB are kept in reserve (limits.disk_reserve); "
+                       "writes are refused until space is freed; reads still work",
+                       (unsigned long long)n->opts.node_id, n->opts.data_dir,
+                       (double)avail / (1 << 20), with,
+                       (double)reserve / (1 << 20));
+}
+
+/* A leader whose disk is full cannot make entries durable here, so it
+ * commits nothing it does not need the others for, and refuses writes:
+ * hand leadership to a member that can (every FULL_HANDOVER_MS while the
+ * disk stays full; a lone voter keeps it and refuses). */
+static void full_handover(node *n)
+{
+    if (n->ss.role != RAFT_LEADER || !node_out_of_space(n, NULL, 0))
+        return;
+    int64_t now = mono_ms();
+    if (n->full_transfer_ms && now - n->full_transfer_ms < FULL_HANDOVER_MS)
+        return;
+    n->full_transfer_ms = now;
+    uint64_t to = 0;
+    if (node_transfer_leadership(n, &to) == LMS_OK)
+        log_warn("disk full: handing leadership to node %llu",
+                 (unsigned long long)to);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     node *n = arg;
@@ -321,6 +434,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         return;
     }
     node_snapshot_tick(n);
+    full_handover(n);
+    node_check_reads(n); /* reads kept waiting by a full disk end */
     if (++n->ticks % STATUS_EVERY_TICKS == 0) {
         send_report(n);
         node_promote_learners(n);
@@ -714,7 +829,7 @@ static int start_clock(node *n, lms_err *err)
     struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
     n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
     n->pump_ev = event_new(n->base, -1, 0, on_pump, n);
-    n->outs = calloc(MAX_OUTSTANDING, sizeof *n->outs);
+    n->outs = calloc(MAX_OUTSTANDING_ALL, sizeof *n->outs);
     if (!n->tick_ev || !n->pump_ev || !n->outs || event_add(n->tick_ev, &tv) < 0)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start the clock");
     return LMS_OK;
@@ -773,6 +888,8 @@ int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err)
 {
     if (n->closing || n->failed)
         return lms_err_set(err, LMS_UNAVAILABLE, "node is shutting down");
+    if (node_check_room(n, cmd->len, err) != LMS_OK)
+        return err->code;
     pending *it = p ? malloc(sizeof *it) : NULL;
     if (p && !it)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
@@ -794,6 +911,7 @@ int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err)
     }
     if (it)
         node_push_pending(n, it, index, term, p);
+    n->disk_spent += DISK_COST(cmd->len);
     node_schedule_pump(n);
     return LMS_OK;
 }
@@ -806,6 +924,7 @@ int node_read_barrier(node *n, node_read_fn cb, void *arg)
     if (!w)
         return LMS_RESOURCE_EXHAUSTED;
     w->ctx = ++n->read_ctx;
+    w->since = mono_ms();
     w->cb = cb;
     w->arg = arg;
     if (raft_read_index(n->r, w->ctx, NULL) != RAFT_OK) {
@@ -866,6 +985,7 @@ void node_close(node *n)
     n->lw = NULL;
     node_drop_reads(n, LMS_UNAVAILABLE);
     node_drop_proposals(n, LMS_UNKNOWN, NODE_FATE_UNKNOWN("the node is shutting down"), 1);
+    node_apply_close(n);
     /* The caller now stops the storage thread, which finishes the batches
      * it holds and runs their apply_done() before it returns; then
      * node_free(). */
@@ -878,6 +998,7 @@ void node_free(node *n)
     for (size_t i = 0; i < n->n_outs; i++)
         raft_ready_free(&n->outs[i].rd);
     free(n->outs);
+    node_apply_close(n);
     raft_free(n->r);
     node_snapshot_free(n);
     if (n->tick_ev)

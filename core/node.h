@@ -96,6 +96,11 @@ typedef struct node_options {
      * all of them together (0: as fast as the link takes them), so a
      * large snapshot does not crowd out replication. */
     uint64_t snapshot_rate;
+    /* Free bytes kept on the data dir's filesystem (limits.disk_reserve;
+     * 0: no reserve): below it, writes are refused before they are
+     * proposed, so what is committed can still be applied and a snapshot
+     * taken (node_check_room). */
+    uint64_t disk_reserve;
 } node_options;
 
 /*
@@ -113,10 +118,39 @@ int node_open(struct event_base *base, const node_options *opts, sm *m,
 /*
  * Propose an encoded Lms__Command (takes a reference on cmd). p may be
  * NULL (nobody waits for the result). Returns LMS_OK, LMS_NOT_LEADER
- * (err says where the leader is, if known) or LMS_UNAVAILABLE (a
- * leadership transfer, too many uncommitted bytes, shutting down).
+ * (err says where the leader is, if known), LMS_UNAVAILABLE (a
+ * leadership transfer, too many uncommitted bytes, shutting down) or
+ * LMS_RESOURCE_EXHAUSTED: the disk is full (the command log, the storage
+ * or a snapshot waits for space), nothing was proposed, and err says so
+ * in words for the user (see node_may_hold_write before passing it on).
  */
 int node_propose(node *n, blob *cmd, node_proposal *p, lms_err *err);
+
+/*
+ * May a write of about `bytes` more be proposed here, as far as disk space
+ * goes? LMS_OK, or LMS_RESOURCE_EXHAUSTED with err saying, in words for
+ * the user, that the disk is full or that taking it would leave less free
+ * than the reserve (how much is free, the reserve). The free space is read
+ * at most every few hundred ms, so asking costs nothing per request.
+ * node_propose asks it with the command's size; a large upload asks before
+ * its file is stored.
+ */
+int node_check_room(node *n, uint64_t bytes, lms_err *err);
+
+/*
+ * The node holds committed entries that its storage cannot apply (its disk
+ * is full): a read that needs them cannot be served here until space is
+ * freed. 1 and msg (the user's words) if so; 0 otherwise.
+ */
+int node_apply_stuck(node *n, char *msg, size_t len);
+
+/*
+ * Could a committed command of client_id with seq still be on its way to
+ * the storage (held for lack of space, being applied, or committed and
+ * not yet handed over)? Then a refusal of a retry of that write would be
+ * a lie: its earlier copy may be stored yet. Conservative: 1 when unsure.
+ */
+int node_may_hold_write(node *n, uint64_t client_id, uint64_t seq);
 
 /*
  * Change the membership, one server at a time (leader only): type is
@@ -137,7 +171,10 @@ int node_change_members(node *n, int type, uint64_t id, const char *peer_addr,
  * A linearizable read (Raft's ReadIndex): cb(arg, LMS_OK) runs on the loop
  * once this leader has confirmed it still leads and has applied everything
  * committed when the barrier was asked for; cb(arg, LMS_NOT_LEADER) if it
- * stops leading first, cb(arg, LMS_UNAVAILABLE) if the node stops. Returns
+ * stops leading first, cb(arg, LMS_UNAVAILABLE) if the node stops or
+ * cannot apply what the read needs because its disk is full (then
+ * node_apply_stuck says so; the read is not kept waiting: see
+ * node_apply.c, READ_FULL_WAIT_MS). Returns
  * LMS_OK (cb will run, never from inside this call) or LMS_NOT_LEADER (it
  * will not).
  */

@@ -10,9 +10,20 @@
  * entry has another term, the proposal was lost in a leader change: the
  * entry is applied all the same (it is someone's committed command) and
  * the proposal is answered UNAVAILABLE, for its client to retry.
+ *
+ * A full disk (the storage's begin, apply or commit says
+ * LMS_RESOURCE_EXHAUSTED) stops nothing: the batch is rolled back, and it
+ * and every later one are held, in order, on the loop and submitted again
+ * every APPLY_RETRY_MS until the first commits. So the applied index moves
+ * only with a commit, and the entries are applied in the same order as
+ * everywhere else. Results (the proposal's answer, opts->on_applied) are
+ * handed out only after the commit, so a batch that is tried twice is
+ * reported once.
  */
 #include "node_internal.h"
 
+#include "clock.h"
+#include "lms_assert.h"
 #include "log.h"
 #include "wal.h"
 #include "workers.h"
@@ -23,6 +34,8 @@
 
 #define APPLY_BATCH_MAX 512
 #define APPLY_BATCH_BYTES ((size_t)8 << 20)
+#define APPLY_RETRY_MS 1000
+#define READ_FULL_WAIT_MS 2000 /* see take_stuck_reads */
 
 static const char lost_msg[] = "leadership changed; retry";
 
@@ -32,13 +45,19 @@ typedef struct apply_item {
     blob *data;
     node_proposal *p; /* NULL: nobody waits here */
     int lost;         /* p waited for another entry at this index */
+    /* storage thread, between the apply and the report after commit */
+    Lms__Command *cmd; /* NULL: not a command, or it does not decode */
+    sm_result res;
 } apply_item;
 
 typedef struct apply_batch {
     node *n;
+    struct apply_batch *next; /* in n->held */
     size_t count;
     uint64_t last;
     int failed;
+    int full;    /* rolled back for lack of space: hold and retry */
+    int bounced; /* not tried: an earlier batch is held */
     lms_err err;
     apply_item items[];
 } apply_batch;
@@ -50,13 +69,14 @@ static int is_command(uint32_t type, const blob *data)
     return type == RAFT_ENTRY_NORMAL && data && data->len;
 }
 
-/* Decode and apply one entry; then tell opts->on_applied, if any. */
-static int apply_entry(sm *m, const node_options *opts, uint64_t index,
-                       const void *data, size_t len, sm_result *res, lms_err *err)
+/* Decode and apply one entry into res; *cmdp keeps the decoded command
+ * for the report (NULL if it does not decode: the refusal is in res). */
+static int apply_decoded(sm *m, uint64_t index, const void *data, size_t len,
+                         Lms__Command **cmdp, sm_result *res, lms_err *err)
 {
     memset(res, 0, sizeof *res);
-    Lms__Command *cmd = lms__command__unpack(NULL, len, data);
-    if (!cmd) {
+    *cmdp = lms__command__unpack(NULL, len, data);
+    if (!*cmdp) {
         /* Same bytes on every node, so the same refusal everywhere. */
         res->status = LMS_INTERNAL;
         snprintf(res->message, sizeof res->message,
@@ -64,17 +84,17 @@ static int apply_entry(sm *m, const node_options *opts, uint64_t index,
                  (unsigned long long)index);
         return LMS_OK;
     }
-    int rc = sm_apply(m, index, cmd, res, err);
-    if (rc == LMS_OK && opts && opts->on_applied)
-        opts->on_applied(opts->applied_arg, index, cmd, res);
-    lms__command__free_unpacked(cmd, NULL);
-    return rc;
+    return sm_apply(m, index, *cmdp, res, err);
 }
 
 int node_apply_one(sm *m, uint64_t index, const void *data, size_t len,
                    sm_result *res, lms_err *err)
 {
-    return apply_entry(m, NULL, index, data, len, res, err);
+    Lms__Command *cmd;
+    int rc = apply_decoded(m, index, data, len, &cmd, res, err);
+    if (cmd)
+        lms__command__free_unpacked(cmd, NULL);
+    return rc;
 }
 
 /* A refusal handed to a proposal that will not get its entry. */
@@ -91,56 +111,91 @@ static void answer_lost(node_proposal *p, int status, const char *msg)
 /* Storage thread: one item inside the batch's transaction. */
 static int apply_item_work(apply_batch *b, apply_item *it)
 {
+    if (!is_command(it->type, it->data))
+        return 0;
+    return apply_decoded(b->n->m, it->index, it->data->data, it->data->len,
+                         &it->cmd, &it->res, &b->err) == LMS_OK ? 0 : -1;
+}
+
+/* Storage thread: forget what the items' applies produced. */
+static void clear_results(apply_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        apply_item *it = &b->items[i];
+        if (it->cmd)
+            lms__command__free_unpacked(it->cmd, NULL);
+        it->cmd = NULL;
+        sm_result_free(&it->res);
+        memset(&it->res, 0, sizeof it->res);
+    }
+}
+
+/* Storage thread, after the commit: hand out what each item produced. */
+static void report_results(apply_batch *b)
+{
     node *n = b->n;
-    if (is_command(it->type, it->data)) {
-        sm_result res;
-        if (apply_entry(n->m, &n->opts, it->index, it->data->data,
-                        it->data->len, &res, &b->err) != LMS_OK) {
-            sm_result_free(&res);
+    for (size_t i = 0; i < b->count; i++) {
+        apply_item *it = &b->items[i];
+        if (it->cmd && n->opts.on_applied)
+            n->opts.on_applied(n->opts.applied_arg, it->index, it->cmd, &it->res);
+        if (it->p && it->lost)
+            answer_lost(it->p, LMS_UNAVAILABLE, lost_msg);
+        else if (it->p && it->p->applied) /* a membership change, a no-op:
+                                             committed is all it needs */
+            it->p->applied(it->p, &it->res);
+    }
+    clear_results(b);
+}
+
+/* Storage thread: begin, apply every item, commit; rolled back on any
+ * failure (b->err says why). */
+static int apply_txn(apply_batch *b)
+{
+    sm *m = b->n->m;
+    if (m->ops->begin(m->st, &b->err) != LMS_OK)
+        return -1;
+    for (size_t i = 0; i < b->count; i++)
+        if (apply_item_work(b, &b->items[i]) < 0) {
+            m->ops->rollback(m->st, NULL);
             return -1;
         }
-        if (it->p && !it->lost && it->p->applied)
-            it->p->applied(it->p, &res);
-        sm_result_free(&res);
-    } else if (it->p && !it->lost && it->p->applied) {
-        sm_result ok; /* a membership change: committed is all it needs */
-        memset(&ok, 0, sizeof ok);
-        it->p->applied(it->p, &ok);
+    if (m->ops->commit(m->st, b->last, &b->err) != LMS_OK) {
+        m->ops->rollback(m->st, NULL);
+        return -1;
     }
-    if (it->p && it->lost)
-        answer_lost(it->p, LMS_UNAVAILABLE, lost_msg);
     return 0;
 }
 
 /* Storage thread: apply a batch in one transaction. After a batch failed
  * nothing more is applied: later entries on top of a store that misses
- * some would be a state no other node has. */
+ * some would be a state no other node has. A full store is not a failure
+ * (the batch is rolled back and comes again), but the batches queued
+ * behind it must not overtake it: they bounce back to the loop untried. */
 static void apply_work(void *arg)
 {
     apply_batch *b = arg;
-    sm *m = b->n->m;
-    if (atomic_load(&b->n->storage_poisoned)) {
+    node *n = b->n;
+    if (atomic_load(&n->storage_poisoned)) {
         b->failed = 1;
         lms_err_set(&b->err, LMS_ABORTED, "an earlier batch failed");
         return;
     }
-    if (m->ops->begin(m->st, &b->err) != LMS_OK) {
-        b->failed = 1;
-        atomic_store(&b->n->storage_poisoned, 1);
+    if (atomic_load(&n->storage_full)) {
+        b->bounced = 1;
         return;
     }
-    for (size_t i = 0; i < b->count; i++)
-        if (apply_item_work(b, &b->items[i]) < 0) {
-            b->failed = 1;
-            m->ops->rollback(m->st, NULL);
-            atomic_store(&b->n->storage_poisoned, 1);
-            return;
-        }
-    if (m->ops->commit(m->st, b->last, &b->err) != LMS_OK) {
-        b->failed = 1;
-        m->ops->rollback(m->st, NULL);
-        atomic_store(&b->n->storage_poisoned, 1);
+    if (apply_txn(b) == 0) {
+        report_results(b);
+        return;
     }
+    clear_results(b);
+    if (b->err.code == LMS_RESOURCE_EXHAUSTED) {
+        b->full = 1;
+        atomic_store(&n->storage_full, 1);
+        return;
+    }
+    b->failed = 1;
+    atomic_store(&n->storage_poisoned, 1);
 }
 
 static void free_batch(apply_batch *b)
@@ -150,11 +205,19 @@ static void free_batch(apply_batch *b)
     free(b);
 }
 
-/* Loop: the batch is committed (or failed). */
+static void hold_batch(node *n, apply_batch *b);
+
+/* Loop: the batch is committed (or failed, or held). */
 static void apply_done(void *arg)
 {
     apply_batch *b = arg;
     node *n = b->n;
+    LMS_ASSERT(n->apply_inflight > 0);
+    n->apply_inflight--;
+    if (b->full || b->bounced) {
+        hold_batch(n, b);
+        return;
+    }
     if (b->failed) {
         char msg[600];
         snprintf(msg, sizeof msg, "apply failed: %s", b->err.msg);
@@ -162,7 +225,14 @@ static void apply_done(void *arg)
         free_batch(b);
         return;
     }
+    LMS_ASSERT(b->last > n->applied); /* in order, each batch once */
     n->applied = b->last;
+    if (n->storage_full_since) {
+        log_warn("disk has space again: the storage applied entries up to %llu "
+                 "after %lld ms", (unsigned long long)b->last,
+                 (long long)(mono_ms() - n->storage_full_since));
+        n->storage_full_since = 0;
+    }
     for (size_t i = 0; i < b->count; i++)
         if (b->items[i].p && b->items[i].p->complete)
             b->items[i].p->complete(b->items[i].p);
@@ -214,6 +284,142 @@ static size_t batch_size(const raft_entry *ents, size_t count)
     return k;
 }
 
+/* To the storage thread, or behind the held ones. */
+static void send_batch(node *n, apply_batch *b)
+{
+    if (n->held) {
+        b->next = NULL;
+        *n->held_tail = b;
+        n->held_tail = &b->next;
+        return;
+    }
+    n->apply_inflight++;
+    if (workers_submit(n->storage, apply_work, apply_done, b) < 0) {
+        b->failed = 1;
+        lms_err_set(&b->err, LMS_UNAVAILABLE, "storage thread stopped");
+        apply_done(b);
+    }
+}
+
+/* Answer the proposals of a batch that will not be applied by this run of
+ * the node (closing): the entries are committed, so they will be applied
+ * after the restart, but this node cannot say so yet. */
+static void drop_batch(apply_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        node_proposal *p = b->items[i].p;
+        if (!p)
+            continue;
+        answer_lost(p, LMS_UNKNOWN,
+                    NODE_FATE_UNKNOWN("the node is shutting down with a full disk"));
+        if (p->complete)
+            p->complete(p);
+    }
+    free_batch(b);
+}
+
+static void on_apply_retry(evutil_socket_t fd, short what, void *arg)
+{
+    node *n = arg;
+    (void)fd;
+    (void)what;
+    if (n->closing || n->failed || !n->held)
+        return;
+    if (n->apply_inflight) { /* bounced batches still on their way back */
+        struct timeval tv = {0, 100 * 1000};
+        event_add(n->apply_retry_ev, &tv);
+        return;
+    }
+    apply_batch *list = n->held;
+    n->held = NULL;
+    n->held_tail = &n->held;
+    atomic_store(&n->storage_full, 0);
+    while (list) {
+        apply_batch *b = list;
+        list = b->next;
+        b->full = b->bounced = 0;
+        send_batch(n, b);
+    }
+}
+
+/* Loop: b was rolled back for space, or bounced behind one that was. */
+static void hold_batch(node *n, apply_batch *b)
+{
+    if (n->closing || n->failed) {
+        drop_batch(b);
+        return;
+    }
+    if (b->full && !n->storage_full_since) {
+        n->storage_full_since = mono_ms();
+        snprintf(n->storage_full_msg, sizeof n->storage_full_msg, "%s", b->err.msg);
+        log_error("disk full: the storage cannot apply entries %llu..%llu (%s); "
+                  "they are held and retried every %d ms, and writes are "
+                  "refused until space is freed",
+                  (unsigned long long)b->items[0].index,
+                  (unsigned long long)b->last, b->err.msg, APPLY_RETRY_MS);
+    }
+    b->next = NULL;
+    if (!n->held)
+        n->held_tail = &n->held;
+    *n->held_tail = b;
+    n->held_tail = &b->next;
+    if (!n->apply_retry_ev)
+        n->apply_retry_ev = event_new(n->base, -1, 0, on_apply_retry, n);
+    if (!n->apply_retry_ev) {
+        node_fail(n, "out of memory");
+        return;
+    }
+    struct timeval tv = {APPLY_RETRY_MS / 1000, (APPLY_RETRY_MS % 1000) * 1000};
+    if (!event_pending(n->apply_retry_ev, EV_TIMEOUT, NULL))
+        event_add(n->apply_retry_ev, &tv);
+    node_check_reads(n); /* reads that need the held entries: refused */
+}
+
+void node_apply_close(node *n)
+{
+    while (n->held) {
+        apply_batch *b = n->held;
+        n->held = b->next;
+        drop_batch(b);
+    }
+    n->held_tail = &n->held;
+    if (n->apply_retry_ev)
+        event_free(n->apply_retry_ev);
+    n->apply_retry_ev = NULL;
+}
+
+/* Is ents's command the write (client_id, seq)? */
+static int is_write_of(const blob *data, uint64_t client_id, uint64_t seq)
+{
+    Lms__Command *cmd = lms__command__unpack(NULL, data->len, data->data);
+    if (!cmd)
+        return 0;
+    int same = cmd->client_id == client_id && cmd->seq == seq;
+    lms__command__free_unpacked(cmd, NULL);
+    return same;
+}
+
+int node_may_hold_write(node *n, uint64_t client_id, uint64_t seq)
+{
+    if (n->apply_inflight || raft_get_commit(n->r) > n->dispatched)
+        return 1;
+    for (const apply_batch *b = n->held; b; b = b->next)
+        for (size_t i = 0; i < b->count; i++)
+            if (is_command(b->items[i].type, b->items[i].data) &&
+                is_write_of(b->items[i].data, client_id, seq))
+                return 1;
+    return 0;
+}
+
+int node_storage_out_of_space(const node *n, char *msg, size_t len)
+{
+    if (!n->storage_full_since)
+        return 0;
+    if (msg && len)
+        snprintf(msg, len, "%s", n->storage_full_msg);
+    return 1;
+}
+
 static void submit_batch(node *n, const raft_entry *ents, size_t k)
 {
     apply_batch *b = calloc(1, sizeof *b + k * sizeof b->items[0]);
@@ -235,11 +441,7 @@ static void submit_batch(node *n, const raft_entry *ents, size_t k)
     n->dispatched = b->last;
     for (size_t i = 0; i < k; i++)
         n->snap_bytes += ents[i].data ? ents[i].data->len : 0;
-    if (workers_submit(n->storage, apply_work, apply_done, b) < 0) {
-        b->failed = 1;
-        lms_err_set(&b->err, LMS_UNAVAILABLE, "storage thread stopped");
-        apply_done(b);
-    }
+    send_batch(n, b);
 }
 
 void node_apply_committed(node *n, const raft_entry *ents, size_t count)
@@ -325,10 +527,55 @@ static void run_reads(read_wait *list, int status)
     }
 }
 
+int node_apply_stuck(node *n, char *msg, size_t len)
+{
+    const char *what;
+    if (n->storage_full_since)
+        what = "cannot apply committed changes";
+    else if (node_out_of_space(n, NULL, 0))
+        what = "cannot keep up with committed changes";
+    else
+        return 0;
+    if (msg && len)
+        snprintf(msg, len,
+                 "node %llu %s because the disk holding %s is full; retry "
+                 "later or ask another node",
+                 (unsigned long long)n->opts.node_id, what, n->opts.data_dir);
+    return 1;
+}
+
+/* While the disk is full a read must not wait for what may never come:
+ * one that needs entries the storage holds (its index is above the
+ * applied one) is refused at once, any other once it has waited
+ * READ_FULL_WAIT_MS (its confirmation may be stuck behind the held log
+ * writes). Unlink those into a list. */
+static read_wait *take_stuck_reads(node *n)
+{
+    int held = n->storage_full_since != 0;
+    int64_t now = mono_ms();
+    read_wait *out = NULL, **ot = &out, **pp = &n->reads;
+    n->reads_tail = NULL;
+    while (*pp) {
+        read_wait *w = *pp;
+        if ((held && w->index > n->applied) || now - w->since >= READ_FULL_WAIT_MS) {
+            *pp = w->next;
+            w->next = NULL;
+            *ot = w;
+            ot = &w->next;
+        } else {
+            n->reads_tail = w;
+            pp = &w->next;
+        }
+    }
+    return out;
+}
+
 void node_check_reads(node *n)
 {
     if (n->reads)
         run_reads(take_reads(n, 0), LMS_OK);
+    if (n->reads && node_apply_stuck(n, NULL, 0))
+        run_reads(take_stuck_reads(n), LMS_UNAVAILABLE);
 }
 
 void node_drop_reads(node *n, int status)

@@ -36,6 +36,7 @@ typedef struct pending {
 /* A read barrier: confirmed once index is set (Raft's read state). */
 typedef struct read_wait {
     uint64_t ctx, index;
+    int64_t since; /* mono_ms when asked */
     node_read_fn cb;
     void *arg;
     struct read_wait *next;
@@ -178,6 +179,25 @@ struct node {
      * miss that batch, so no later job may build on it (apply, pin,
      * install): the node is stopping anyway. */
     atomic_int storage_poisoned;
+    /* A full disk (node_apply.c): set by the storage thread when a batch
+     * was rolled back for space, so the batches queued behind it bounce
+     * back untried; the loop holds them all, in order, in held, and
+     * submits them again from apply_retry_ev. */
+    atomic_int storage_full;
+    struct apply_batch *held, **held_tail;
+    struct event *apply_retry_ev;
+    size_t apply_inflight;       /* batches on the storage thread */
+    int64_t storage_full_since;  /* mono_ms; 0: the storage has room */
+    char storage_full_msg[sizeof(lms_err)];
+    /* A snapshot failed for a full disk (node_snapshot.c): retried at
+     * snap_full_retry_ms; 0: not full */
+    int64_t snap_full_since, snap_full_retry_ms;
+    int64_t full_transfer_ms;    /* leader with a full disk: last handover */
+    /* The data dir's free bytes (node_check_room), read at disk_free_ms;
+     * disk_spent: the bytes of the writes let through since */
+    uint64_t disk_free, disk_spent;
+    int64_t disk_free_ms;
+    int disk_free_known;
     int64_t snap_tokens;     /* snapshot_rate's budget, refilled every tick */
     uint64_t stream_seq;     /* numbers the snapshot streams sent */
     snap_send sends[RAFT_MAX_SERVERS];
@@ -208,7 +228,15 @@ void node_prune_peers(node *n);
 /* Leader: propose promoting a learner that has caught up. */
 void node_promote_learners(node *n);
 
+/* Is a write to the data dir waiting for disk space (the command log,
+ * the storage or a snapshot)? If so, msg gets the operator's error. */
+int node_out_of_space(node *n, char *msg, size_t len);
+
 /* node_apply.c */
+/* The storage holds batches for lack of space (msg: the storage's error). */
+int node_storage_out_of_space(const node *n, char *msg, size_t len);
+/* Closing: answer and free the held batches (node_close, node_free). */
+void node_apply_close(node *n);
 /* Hand committed entries (in order) to the storage thread, pairing each
  * with the proposal that waits for it. */
 void node_apply_committed(node *n, const raft_entry *ents, size_t count);

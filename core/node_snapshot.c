@@ -73,6 +73,7 @@
 #include <unistd.h>
 
 #define SNAP_KEEP_FILES 2
+#define SNAP_FULL_RETRY_MS 2000       /* a snapshot the disk had no room for */
 #define IDLE_TICKS 200                /* applied index unchanged this long */
 #define IDLE_LOG_BYTES ((size_t)1 << 20) /* worth compacting when idle */
 #define DEFAULT_SNAPSHOT_ENTRIES 10000
@@ -447,12 +448,28 @@ static void take_done(void *arg)
     n->snapshotting = 0;
     if (n->closing || n->failed) {
         /* nothing more to do */
+    } else if (j->rc == LMS_RESOURCE_EXHAUSTED) {
+        /* a full disk: writes are refused until a retry gets through */
+        if (!n->snap_full_since) {
+            n->snap_full_since = mono_ms();
+            log_error("disk full: snapshot at index %llu failed: %s; writes "
+                      "are refused until space is freed; retrying every %d ms",
+                      (unsigned long long)j->meta.index, j->err.msg,
+                      SNAP_FULL_RETRY_MS);
+        }
+        n->snap_full_retry_ms = mono_ms() + SNAP_FULL_RETRY_MS;
     } else if (j->rc != LMS_OK) {
         log_error("snapshot at index %llu failed: %s (next attempt after %llu "
                   "more entries)", (unsigned long long)j->meta.index, j->err.msg,
                   (unsigned long long)policy_entries(n));
         n->snap_retry_at = n->applied + policy_entries(n);
     } else if (j->meta.index > n->snap.index) {
+        if (n->snap_full_since) {
+            log_warn("disk has space again: snapshot at index %llu written "
+                     "after %lld ms", (unsigned long long)j->meta.index,
+                     (long long)(mono_ms() - n->snap_full_since));
+            n->snap_full_since = 0;
+        }
         int rc = raft_snapshot_done(n->r, &j->meta);
         raft_status rs;
         raft_status_get(n->r, &rs);
@@ -662,6 +679,13 @@ int node_snapshot_install(node *n, const raft_snapshot_meta *meta, uint64_t *seq
 void node_snapshot_tick(node *n)
 {
     node_transfer_tick(n);
+    if (n->snap_full_since && mono_ms() >= n->snap_full_retry_ms && may_take(n)) {
+        n->snap_full_retry_ms = mono_ms() + SNAP_FULL_RETRY_MS;
+        if (n->snap.index < n->dispatched)
+            take(n, 0);
+        else
+            n->snap_full_since = 0; /* nothing new to write any more */
+    }
     if (n->ticks % 20 == 0)
         idle_check(n);
 }

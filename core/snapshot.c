@@ -28,8 +28,9 @@
 
 static int sys_fail(lms_err *err, const char *what, const char *path)
 {
-    return lms_err_set(err, errno == ENOSPC ? LMS_RESOURCE_EXHAUSTED
-                                            : LMS_UNAVAILABLE,
+    return lms_err_set(err, errno == ENOSPC || errno == EDQUOT
+                                ? LMS_RESOURCE_EXHAUSTED
+                                : LMS_UNAVAILABLE,
                        "snapshot: %s %s: %s", what, path, strerror(errno));
 }
 

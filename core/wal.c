@@ -75,6 +75,7 @@ struct wal {
     int unlink_unsynced; /* wal_compact unlinked a segment since the last
                             directory fsync */
     int failed;
+    int no_space; /* the last write call met a full disk (wal_out_of_space) */
     /* the hardstate file as last read or written (hs_found: it exists) */
     int hs_found;
     wal_hardstate hs;
@@ -140,6 +141,24 @@ static int io_fail(wal *w, lms_err *err, const char *what, const char *file)
     w->failed = 1;
     return lms_err_set(err, LMS_INTERNAL, "wal %s%s%s: %s: %s", w->dir,
                        file ? "/" : "", file ? file : "", what, strerror(e));
+}
+
+/* A full disk: ENOSPC, or EDQUOT (the quota is the disk as far as the
+ * node can tell). Both go away when space is freed; nothing else does. */
+static int errno_is_full(int e) { return e == ENOSPC || e == EDQUOT; }
+
+/* Like io_fail, but a full disk does not fail the WAL: the caller undoes
+ * what the call did so far and returns the LMS_RESOURCE_EXHAUSTED this
+ * gives (wal_out_of_space). */
+static int io_err(wal *w, lms_err *err, const char *what, const char *file)
+{
+    int e = errno;
+    if (!errno_is_full(e))
+        return io_fail(w, err, what, file);
+    w->no_space = 1;
+    return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "wal %s%s%s: %s: %s",
+                       w->dir, file ? "/" : "", file ? file : "", what,
+                       strerror(e));
 }
 
 static int failed_err(const wal *w, lms_err *err)
@@ -315,7 +334,7 @@ static int create_segment(wal *w, uint64_t first, lms_err *err)
                    0644);
     if (s->fd < 0) {
         w->nsegs--;
-        return io_fail(w, err, "cannot create segment", s->name);
+        return io_err(w, err, "cannot create segment", s->name);
     }
     w->dir_dirty = 1;
     return 0;
@@ -834,7 +853,7 @@ static int flush_stage(wal *w, lms_err *err)
     }
     wal_seg *s = cur_seg(w);
     if (rw_full(s->fd, w->iov, w->npieces, s->size, 1) < 0)
-        return io_fail(w, err, "write", s->name);
+        return io_err(w, err, "write", s->name);
     s->n += w->pend_n;
     s->size += w->pend_bytes;
     w->last_index += w->pend_n;
@@ -845,13 +864,48 @@ static int flush_stage(wal *w, lms_err *err)
     return 0;
 }
 
+/* Where wal_append started: what a full disk rolls back to. */
+typedef struct append_mark {
+    size_t nsegs, sync_from;
+    uint64_t seg_n, seg_size, last_index, last_term;
+} append_mark;
+
+/* The disk filled up during wal_append: remove the segments it created and
+ * cut the one it started in back to where it was, so the log is what it
+ * was before the call (the cut bytes were never synced; a crash before the
+ * cut reaches the disk leaves them as a torn tail that open cuts). A
+ * failure to undo fails the WAL. Shrinking a file needs no space. */
+static int undo_append(wal *w, const append_mark *m, lms_err *err)
+{
+    LMS_ASSERT(w->nsegs >= m->nsegs);
+    lms_err ignored;
+    while (w->nsegs > m->nsegs)
+        if (drop_last_segment(w, &ignored))
+            return io_fail(w, err, "cannot remove a segment after a full disk",
+                           cur_seg(w)->name);
+    wal_seg *s = cur_seg(w); /* a short write may have gone past s->size */
+    if (ftruncate(s->fd, (off_t)m->seg_size) < 0)
+        return io_fail(w, err, "cannot cut back after a full disk", s->name);
+    s->n = m->seg_n;
+    s->size = m->seg_size;
+    w->last_index = m->last_index;
+    w->last_term = m->last_term;
+    w->sync_from = m->sync_from;
+    if (w->sync_from != NO_SEG && w->sync_from >= w->nsegs)
+        w->sync_from = w->nsegs - 1;
+    return LMS_RESOURCE_EXHAUSTED;
+}
+
 int wal_append(wal *w, const wal_entry *entries, size_t n, lms_err *err)
 {
     if (w->failed)
         return failed_err(w, err);
+    w->no_space = 0;
     int rc = check_batch(w, entries, n, err);
     if (rc)
         return rc;
+    append_mark m = {w->nsegs, w->sync_from, cur_seg(w)->n, cur_seg(w)->size,
+                     w->last_index, w->last_term};
     for (size_t i = 0; i < n && !rc; i++) {
         wal_seg *s = cur_seg(w);
         if (s->n + w->pend_n > 0 && s->size + w->pend_bytes >= w->segment_bytes) {
@@ -866,6 +920,12 @@ int wal_append(wal *w, const wal_entry *entries, size_t n, lms_err *err)
     }
     if (!rc)
         rc = flush_stage(w, err);
+    if (rc && w->no_space && !w->failed) {
+        rc = undo_append(w, &m, err);
+        reset_stage(w);
+        LMS_ASSERT(w->failed || w->last_index == m.last_index);
+        return rc;
+    }
     if (rc) {
         w->failed = 1;
         reset_stage(w);
@@ -873,8 +933,11 @@ int wal_append(wal *w, const wal_entry *entries, size_t n, lms_err *err)
     return rc;
 }
 
+int wal_out_of_space(const wal *w) { return w->no_space && !w->failed; }
+
 int wal_sync(wal *w, lms_err *err)
 {
+    w->no_space = 0;
     if (w->failed)
         return failed_err(w, err);
     if (w->sync_from != NO_SEG) {
@@ -956,6 +1019,7 @@ static int term_at(wal *w, uint64_t index, uint64_t *term, lms_err *err)
 
 int wal_truncate_after(wal *w, uint64_t index, lms_err *err)
 {
+    w->no_space = 0;
     if (w->failed)
         return failed_err(w, err);
     if (index >= w->last_index)
@@ -1022,6 +1086,7 @@ static void forget_first_segments(wal *w, size_t n)
  * recovery would cut the log at that gap, losing everything after it. */
 int wal_compact(wal *w, uint64_t index, lms_err *err)
 {
+    w->no_space = 0;
     if (w->failed)
         return failed_err(w, err);
     size_t n = 0; /* segment n - 1 ends before segs[n].first */
@@ -1059,6 +1124,7 @@ int wal_compact(wal *w, uint64_t index, lms_err *err)
  * new empty log, a run of the old one, or no segment at all. */
 int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err)
 {
+    w->no_space = 0;
     if (w->failed)
         return failed_err(w, err);
     if (index == UINT64_MAX)
@@ -1084,8 +1150,11 @@ int wal_reset(wal *w, uint64_t index, uint64_t term, lms_err *err)
         rc = create_segment(w, index + 1, err);
     if (!rc)
         rc = sync_dir(w, err);
-    if (rc)
+    if (rc) { /* the old segments are gone: a full disk cannot be undone */
+        w->failed = 1;
+        w->no_space = 0;
         return rc;
+    }
     w->synced = index;
     char held[64] = "no entries";
     if (old_last >= old_first)
@@ -1156,17 +1225,25 @@ static int hs_write_tmp(int dfd, const char *dir, const wal_hardstate *hs,
     put64(b + 24, hs->acked);
     put32(b + 4, crc32c(0, b + 8, HS_SIZE - 8));
     int fd = openat(dfd, HS_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return lms_err_set(err, LMS_INTERNAL, "%s/%s: cannot create: %s", dir,
-                           HS_TMP, strerror(errno));
+    if (fd < 0) {
+        int e = errno;
+        return lms_err_set(err, errno_is_full(e) ? LMS_RESOURCE_EXHAUSTED
+                                                 : LMS_INTERNAL,
+                           "%s/%s: cannot create: %s", dir, HS_TMP, strerror(e));
+    }
     struct iovec iov = {b, sizeof b};
     int rc = rw_full(fd, &iov, 1, 0, 1) < 0 || fsync(fd) < 0 ? -1 : 0;
     int e = errno;
     close(fd);
-    if (rc)
-        return lms_err_set(err, LMS_INTERNAL, "%s/%s: write: %s", dir, HS_TMP,
-                           strerror(e));
-    return 0;
+    if (!rc)
+        return 0;
+    /* The old file still holds the old state; a full disk (at the write
+     * or at the temp file's fsync, which no rename will ever follow) is
+     * LMS_RESOURCE_EXHAUSTED: nothing changed, try again later. */
+    unlinkat(dfd, HS_TMP, 0);
+    return lms_err_set(err, errno_is_full(e) ? LMS_RESOURCE_EXHAUSTED
+                                             : LMS_INTERNAL,
+                       "%s/%s: write: %s", dir, HS_TMP, strerror(e));
 }
 
 /* Replace dir's hardstate with hs: temp file, fsync, rename, fsync dir. */
@@ -1211,6 +1288,10 @@ static int save_hs(wal *w, const wal_hardstate *hs, lms_err *err)
 {
     LMS_ASSERT(hs->acked <= w->synced);
     int rc = hs_write(w->dirfd, w->dir, hs, err);
+    if (rc == LMS_RESOURCE_EXHAUSTED && !w->failed) {
+        w->no_space = 1; /* the old file stands (hs_write_tmp) */
+        return rc;
+    }
     if (rc) {
         w->failed = 1;
         return rc;
@@ -1235,6 +1316,7 @@ static int lower_acked(wal *w, uint64_t index, lms_err *err)
 
 int wal_save_hardstate(wal *w, uint64_t term, uint64_t vote, lms_err *err)
 {
+    w->no_space = 0;
     if (w->failed)
         return failed_err(w, err);
     wal_hardstate hs = {term, vote, w->synced};
@@ -1248,6 +1330,7 @@ int wal_acked_stale(const wal *w)
 
 int wal_save_acked(wal *w, lms_err *err)
 {
+    w->no_space = 0;
     if (w->failed)
         return failed_err(w, err);
     if (!wal_acked_stale(w))

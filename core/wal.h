@@ -42,11 +42,18 @@
  * snapshot itself lives elsewhere (core/snapshot.c); the log only knows
  * where it starts.
  *
- * Errors: LMS_INVALID_ARGUMENT leaves the log untouched. Any other error
- * from wal_append, wal_sync, wal_truncate_after, wal_compact or wal_reset
- * (I/O, out of memory) marks the WAL failed: later writes are refused,
- * because after a failed write or fsync the kernel's view of the file
- * cannot be trusted; close and reopen (recovery) is the way out.
+ * Errors: LMS_INVALID_ARGUMENT leaves the log untouched. So does a full
+ * disk (ENOSPC or EDQUOT) met by a write: wal_append (its partial records
+ * are cut off again, segments it created removed), the hardstate's temp
+ * file (wal_save_hardstate, wal_save_acked, the acked lowering of
+ * wal_truncate_after and wal_reset): the call returns
+ * LMS_RESOURCE_EXHAUSTED, wal_out_of_space() says so, and the same call
+ * may be repeated once there is space. Any other error from wal_append,
+ * wal_sync, wal_truncate_after, wal_compact or wal_reset (I/O, out of
+ * memory, a failed fsync whatever its errno, a full disk that cannot be
+ * undone) marks the WAL failed: later writes are refused, because after a
+ * failed write or fsync the kernel's view of the file cannot be trusted;
+ * close and reopen (recovery) is the way out.
  */
 #ifndef LMS_CORE_WAL_H
 #define LMS_CORE_WAL_H
@@ -201,6 +208,9 @@ int wal_save_hardstate(wal *w, uint64_t term, uint64_t vote, lms_err *err);
  * file replace (write, fsync, rename, fsync dir): callers pace it. */
 int wal_save_acked(wal *w, lms_err *err);
 int wal_acked_stale(const wal *w);
+/* The last write call failed only because the disk is full, and left the
+ * log (and the hardstate file) as they were: repeat it later. */
+int wal_out_of_space(const wal *w);
 /* The acked index the hardstate file holds now (0 if there is none). */
 uint64_t wal_acked_index(const wal *w);
 /* The last index durable in the log: its last index at open (fdatasynced

@@ -22,6 +22,11 @@
  *  - Names and codes are at most LMS_NAME_MAX bytes, titles LMS_TITLE_MAX,
  *    file names LMS_FILENAME_MAX (UTF-8, no NUL); lmsd checks before it
  *    proposes, so a plugin may truncate but must not overflow.
+ *  - A full store: LMS_RESOURCE_EXHAUSTED from begin(), commit() or a
+ *    write between them means the disk (or quota) is full, and nothing
+ *    else. lmsd rolls back, holds the batch and retries it until space is
+ *    freed; so out of memory, a value too big and other failures must use
+ *    another code (INTERNAL, INVALID_ARGUMENT), or they are retried forever.
  *  - Times are int64 milliseconds since the epoch; 0 means "none".
  *  - Unless said otherwise, lists are ordered by id (or by name/code).
  */

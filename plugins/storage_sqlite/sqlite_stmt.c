@@ -45,10 +45,13 @@ int sq_status_of(int sqlite_rc)
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         return LMS_UNAVAILABLE;
-    case SQLITE_NOMEM:
-    case SQLITE_FULL:
-    case SQLITE_TOOBIG:
+    case SQLITE_FULL: /* the disk (or quota): the host holds and retries */
         return LMS_RESOURCE_EXHAUSTED;
+    case SQLITE_NOMEM: /* not space: retrying on a full-disk schedule would
+                          hide it (storage.h, "A full store") */
+        return LMS_INTERNAL;
+    case SQLITE_TOOBIG: /* the same value is too big on every node */
+        return LMS_INVALID_ARGUMENT;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
         return LMS_DATA_LOSS;

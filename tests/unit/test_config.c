@@ -81,6 +81,7 @@ static void example_config_parses_to_its_documented_values(void **state)
     assert_int_equal(c->session_ttl_ms, 24LL * 3600 * 1000);
     assert_int_equal(c->max_frame_bytes, 64u << 20);
     assert_int_equal(c->max_upload_bytes, 32u << 20);
+    assert_int_equal(c->disk_reserve, 256u << 20);
     assert_int_equal(c->max_connections, 1024);
     assert_string_equal(c->storage.plugin, "storage_sqlite");
     assert_string_equal(c->auth.plugin, "auth_password");
@@ -147,7 +148,7 @@ static void every_setting_is_read(void **state)
                             "max_sessions_per_user: 3, "
                             "login_failures: 0, login_failures_per_address: 7, "
                             "login_backoff_max: 1h, logins_per_connection: 1, "
-                            "logins_per_address: 40 }\n"
+                            "logins_per_address: 40, disk_reserve: 1GiB }\n"
                             "storage: { plugin: ./lib/my_storage.so }\n"
                             "auth: { plugin: auth_ldap, url: ldap://x }\n"
                             "tutor: { plugin: tutor_local }\n"
@@ -198,6 +199,7 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->login_backoff_max_ms, 3600000);
     assert_int_equal(c->logins_per_connection, 1);
     assert_int_equal(c->logins_per_address, 40);
+    assert_int_equal(c->disk_reserve, 1ull << 30);
     snprintf(want, sizeof want, "%s/lib/my_storage.so", dir);
     assert_string_equal(c->storage.plugin, want);
     assert_string_equal(c->auth.plugin, "auth_ldap");
@@ -467,7 +469,7 @@ static void unknown_keys_are_errors(void **state)
                  "preauth_idle_timeout, max_output_bytes, "
                  "max_sessions_per_user, login_failures, "
                  "login_failures_per_address, login_backoff_max, "
-                 "logins_per_connection, logins_per_address)");
+                 "logins_per_connection, logins_per_address, disk_reserve)");
 }
 
 static void client_limit_mistakes_are_errors(void **state)

@@ -15,12 +15,14 @@
 #include <dirent.h>
 #include <event2/event.h>
 #include <ftw.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sched.h>
@@ -107,6 +109,7 @@ static int teardown(void **state)
     log_writer_stop(t->lw);
     event_free(t->tick);
     event_base_free(t->base);
+    umount2(t->dir, MNT_DETACH); /* a tmpfs test's mount; else a no-op */
     nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(t);
     return 0;
@@ -378,6 +381,57 @@ static void test_write_error_reaches_the_loop(void **state)
     assert_int_equal(append_one(t, 41, 1), LMS_UNAVAILABLE);
     event_base_loop(t->base, EVLOOP_NONBLOCK);
     assert_int_equal(t->errors, 1); /* reported once */
+}
+
+/* A full disk (a real one: a 1 MiB tmpfs) holds the batch: nothing more
+ * is reported durable, no error, log_writer_out_of_space says so; once
+ * space returns the held batch and everything queued behind it goes out,
+ * in order, by itself. Needs root for the mount; skipped without it. */
+static void test_full_disk_holds_the_batch_and_retries(void **state)
+{
+    tfx *t = *state;
+    log_writer_stop(t->lw);
+    t->lw = NULL;
+    if (mount("tmpfs", t->dir, "tmpfs", 0, "size=1m,mode=0700") != 0) {
+        start_writer(t);
+        print_message("skipped: cannot mount tmpfs here (not root?)\n");
+        skip();
+    }
+    start_writer(t);
+    for (uint64_t i = 1; i <= 5; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    run_until_durable(t, 5);
+    char filler[128];
+    snprintf(filler, sizeof filler, "%s/filler", t->dir);
+    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    static uint8_t chunk[4096];
+    while (write(fd, chunk, sizeof chunk) > 0)
+        ;
+    close(fd);
+    for (uint64_t i = 6; i <= 60; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    double until = now_s() + 1.5; /* past one retry */
+    while (now_s() < until)
+        event_base_loop(t->base, EVLOOP_ONCE);
+    char why[256] = "";
+    assert_true(log_writer_out_of_space(t->lw, why, sizeof why));
+    assert_non_null(strstr(why, t->dir));
+    assert_int_equal(t->errors, 0);
+    assert_true(t->durable < 60);
+    uint64_t held_at = t->durable;
+    /* queuing goes on behind the held batch */
+    for (uint64_t i = 61; i <= 70; i++)
+        assert_int_equal(append_one(t, i, 1), 0);
+    assert_int_equal(unlink(filler), 0);
+    double t0 = now_s();
+    run_until_durable(t, 70);
+    print_message("held at %" PRIu64 "; durable again %.2f s after space "
+                  "returned\n", held_at, now_s() - t0);
+    assert_true(now_s() - t0 < 3.0); /* retried every second */
+    assert_false(log_writer_out_of_space(t->lw, NULL, 0));
+    assert_int_equal(t->errors, 0);
+    stop_and_check(t, 1, 70, 1, 70);
 }
 
 /* Raft's step: hardstate, truncation and entries queued together become
@@ -740,6 +794,7 @@ int main(void)
         T(test_truncate_then_append),
         T(test_stop_drains_the_queue),
         T(test_write_error_reaches_the_loop),
+        T(test_full_disk_holds_the_batch_and_retries),
         T(test_hardstate_with_entries),
         T(test_hardstate_alone),
         T(test_hardstate_carries_the_synced_index),

@@ -21,8 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* ---- fixture ---------------------------------------------------------------- */
@@ -73,6 +75,7 @@ static int teardown(void **state)
 {
     fx *f = *state;
     wal_close(f->w);
+    umount2(f->dir, MNT_DETACH); /* a tmpfs test's mount; else a no-op */
     nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return 0;
@@ -877,6 +880,62 @@ static void test_write_error_fails_the_wal(void **state)
     check_range(f->w, 1, 12, 1);
 }
 
+/* Fill the filesystem of dir up with a file `filler` (until ENOSPC). */
+static void fill_up(const char *dir, char *filler, size_t len)
+{
+    snprintf(filler, len, "%s/filler", dir);
+    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    static uint8_t chunk[4096];
+    while (write(fd, chunk, sizeof chunk) > 0)
+        ;
+    close(fd);
+}
+
+/* A full disk (a real one: a 1 MiB tmpfs) met by wal_append is undone,
+ * not fatal: the log is as before the call, the same call succeeds once
+ * there is space, and a reopen finds no torn tail. Needs root for the
+ * mount; skipped without it. */
+static void test_full_disk_append_is_undone_and_retried(void **state)
+{
+    fx *f = *state;
+    if (mount("tmpfs", f->dir, "tmpfs", 0, "size=1m,mode=0700") != 0) {
+        print_message("skipped: cannot mount tmpfs here (not root?)\n");
+        skip();
+    }
+    reopen(f);
+    append_range(f->w, 1, 20, 1, 10);
+    char filler[128];
+    fill_up(f->dir, filler, sizeof filler);
+    static uint8_t big[64 << 10];
+    wal_entry e[4];
+    for (int i = 0; i < 4; i++)
+        e[i] = (wal_entry){21 + (uint64_t)i, 1, 0, big, sizeof big};
+    lms_err err = {0};
+    int rc = wal_append(f->w, e, 4, &err);
+    assert_int_equal(rc, LMS_RESOURCE_EXHAUSTED);
+    assert_true(wal_out_of_space(f->w));
+    assert_int_equal(wal_last_index(f->w), 20);
+    check_range(f->w, 1, 20, 1);
+    /* still full: the same call fails the same way, nothing breaks */
+    assert_int_equal(wal_append(f->w, e, 4, &err), LMS_RESOURCE_EXHAUSTED);
+    assert_int_equal(wal_last_index(f->w), 20);
+    assert_int_equal(unlink(filler), 0);
+    rc = wal_append(f->w, e, 4, &err);
+    if (rc)
+        fail_msg("append once space returned: %d %s", rc, err.msg);
+    assert_false(wal_out_of_space(f->w));
+    assert_int_equal(wal_sync(f->w, &err), 0);
+    reopen(f);
+    assert_int_equal(f->rep.count, 0); /* nothing torn to cut */
+    assert_int_equal(wal_last_index(f->w), 24);
+    check_range(f->w, 1, 20, 1);
+    wal_entry back;
+    assert_int_equal(wal_read(f->w, 24, &back, &err), 0);
+    assert_int_equal(back.len, sizeof big);
+    free((void *)back.data);
+}
+
 /* ---- compaction / reset ---------------------------------------------------------- */
 
 /* Compact through index and expect the log to start at first after it, with
@@ -1455,6 +1514,7 @@ int main(void)
         T(test_truncate_after_then_append),
         T(test_bad_appends_are_refused),
         T(test_write_error_fails_the_wal),
+        T(test_full_disk_append_is_undone_and_retried),
         T(test_compact_removes_covered_segments),
         T(test_compact_keeps_the_current_segment),
         T(test_compact_leftover_segment_recovers),
