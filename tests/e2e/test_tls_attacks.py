@@ -9,6 +9,13 @@ Client port (TLS on, small limits):
 - Connections that never send their first byte count against the
   per-address cap: one address cannot fill max_connections with them and
   lock everyone else out.
+
+Peer port (mutual TLS):
+- Identities that only look like ours (another cluster whose id has ours
+  as prefix, extra path, leading zero, query, case, percent-encoding)
+  prove nothing.
+- A leaf certificate that is not for TLS clients (EKU serverAuth only) is
+  not accepted as a client certificate.
 """
 
 import os
@@ -126,6 +133,93 @@ class ClientPortLimitsTest(E2ETestCase):
         finally:
             for s in silent:
                 s.close()
+
+
+class PeerIdentityTest(ClusterTestCase):
+    N = 3
+
+    def refused(self, node, pair, what):
+        ctx = peer_tls_context(self.cluster.certs["ca"], pair)
+        try:
+            raw = socket.create_connection(("127.0.0.1", node.peer_port), timeout=5)
+            s = ctx.wrap_socket(raw)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+            return
+        with s:
+            try:
+                s.sendall(hello(self.cluster.id, 2, node.node_id))
+            except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                return
+            self.assertTrue(closed_without_answer(s), "%s: the node kept the connection" % what)
+
+    def test_lookalike_identities_prove_nothing(self):
+        c = self.cluster
+        target = c.leader()
+        d = os.path.join(c.dir, "tls")
+        cid = c.id
+        m = next(nd for nd in c.nodes if nd is not target).node_id
+        looks = {
+            "prefix cluster": "lms://%s-x/node/%d" % (cid, m),
+            "cluster prefix": "lms://%s/node/%d" % (cid[:-1], m),
+            "extra path": "lms://%s/node/%d/extra" % (cid, m),
+            "leading zero": "lms://%s/node/0%d" % (cid, m),
+            "query": "lms://%s/node/%d?x" % (cid, m),
+            "upper scheme": "LMS://%s/node/%d" % (cid, m),
+            "upper path": "lms://%s/NODE/%d" % (cid, m),
+            "percent": "lms://%s/node/%%3%d" % (cid, m),
+            "user info": "lms://x@%s/node/%d" % (cid, m),
+            "port": "lms://%s:1/node/%d" % (cid, m),
+            "sign": "lms://%s/node/+%d" % (cid, m),
+            "huge": "lms://%s/node/%d" % (cid, 2 ** 64 + m),
+            "zero": "lms://%s/node/0" % cid,
+        }
+        before = len(target.log_text())
+        for i, (what, uri) in enumerate(sorted(looks.items())):
+            pair = issue_cert(d, c.certs["ca_pair"], "look-%d" % i, uris=[uri])
+            self.refused(target, pair, what)
+        wait_until(lambda: target.log_text()[before:].count("peer TLS: refused: ")
+                   >= len(looks), timeout=5, what="each look-alike refused by its identity")
+        # the control: the same CA and the exact identity are accepted
+        good = issue_cert(d, c.certs["ca_pair"], "look-good", uris=["lms://%s/node/%d" % (cid, m)])
+        # (it replaces node 2's own connection, and node 2's next one
+        # replaces it: only the absence of a refusal says it was accepted)
+        before = len(target.log_text())
+        raw = socket.create_connection(("127.0.0.1", target.peer_port), timeout=5)
+        with peer_tls_context(c.certs["ca"], good).wrap_socket(raw) as s:
+            s.sendall(hello(cid, m, target.node_id))
+            closed_without_answer(s, timeout=1.0)
+        self.assertNotIn("refused", target.log_text()[before:],
+                         "the control (the exact identity) was refused")
+        self.assertIsNotNone(c.leader(timeout=20), "the cluster still has a leader")
+
+    def test_server_only_certificate_is_not_a_client_certificate(self):
+        """A member certificate whose EKU is serverAuth only must not be
+        accepted as the client side of the peer port's mutual TLS."""
+        c = self.cluster
+        target = c.leader()
+        d = os.path.join(c.dir, "tls")
+        crt, key = os.path.join(d, "srv2.crt"), os.path.join(d, "srv2.key")
+        csr, ext = os.path.join(d, "srv2.csr"), os.path.join(d, "srv2.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "subjectAltName=URI:lms://%s/node/2\n" % c.id)
+        lmstest._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                         "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=srv2")
+        lmstest._openssl("x509", "-req", "-in", csr, "-CA", c.certs["ca_pair"][0],
+                         "-CAkey", c.certs["ca_pair"][1], "-CAcreateserial", "-out", crt,
+                         "-days", "30", "-extfile", ext)
+        os.chmod(key, 0o600)
+        before = len(target.log_text())
+        self.refused(target, (crt, key), "serverAuth-only certificate")
+        # the chain check fails (purpose), before the identity is looked at
+        wait_until(lambda: "TLS: certificate verify failed" in target.log_text()[before:],
+                   timeout=5, what="the refusal logged")
+        self.assertNotIn("peer TLS: refused", target.log_text()[before:])
+        p = subprocess.run(["openssl", "verify", "-purpose", "sslclient", "-CAfile",
+                            c.certs["ca"], crt], capture_output=True, text=True)
+        self.assertIn("certificate purpose", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
