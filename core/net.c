@@ -57,6 +57,7 @@ struct conn {
     int holds;         /* conn_hold */
     int out_blocked;   /* not reading: too much output waits */
     int authenticated; /* conn_set_authenticated */
+    int refused;       /* 0, or REFUSED_*: being told why, then closed */
     struct event *timer; /* the frame deadline or the idle timeout */
     int frame_timed;   /* the timer is a frame's deadline */
     int frame_len_known;
@@ -73,13 +74,23 @@ struct conn {
 #define BIG_READ ((size_t)1 << 20)
 #define DEFAULT_READ ((size_t)16 << 10)
 
+/* A connection over a limit is refused when accepted: told why (once its
+ * first byte shows which protocol it speaks, on the TLS port) and closed.
+ * It counts for neither limit, so that one address's refused connections
+ * do not lock others out; it has REFUSE_MS for its first byte, its
+ * handshake and the answer, and at most max_connections of them are
+ * answered at a time (more are closed at once). */
+enum { REFUSED_TOTAL = 1, REFUSED_PER_IP };
+#define REFUSE_MS 2000
+
 struct net {
     struct event_base *base;
     struct evconnlistener *listener;
     net_options opts;
     net_callbacks cb;
     conn *conns;
-    uint32_t nconns;
+    uint32_t nconns;   /* in the list, refused ones too */
+    uint32_t nrefused; /* of them, being refused */
     int port;
 };
 
@@ -160,6 +171,8 @@ static void list_remove(net *n, conn *c)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     n->nconns--;
+    if (c->refused)
+        n->nrefused--;
 }
 
 /* Close now: free the socket, drop the list's reference. */
@@ -399,6 +412,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     conn *c = arg;
     (void)fd;
     (void)what;
+    if (c->closing || c->refused) {
+        /* a refusal's answer (or, on the TLS port, its first byte or
+         * handshake) did not get through in time */
+        log_info("client %s: refused, and not gone within %d ms; closing",
+                 c->peer, REFUSE_MS);
+        conn_close_now(c);
+        return;
+    }
     if (c->frame_timed) {
         log_warn("client %s: a frame was not complete in time (%lld ms since "
                  "its first byte); closing", c->peer,
@@ -446,10 +467,35 @@ static int too_many_from(const net *n, const conn *c)
     if (!n->opts.max_connections_per_ip || !c->family)
         return 0;
     for (const conn *o = n->conns; o; o = o->next)
-        if (o != c && o->family == c->family &&
+        if (o != c && !o->refused && o->family == c->family &&
             memcmp(o->addr, c->addr, sizeof o->addr) == 0)
             same++;
     return same >= n->opts.max_connections_per_ip;
+}
+
+/* c, just accepted and in the list: is it over a limit? Marks it refused
+ * (REFUSED_*) if so. 0 admitted or refused, -1 close it at once (too many
+ * refusals under way). */
+static int conn_admit(conn *c)
+{
+    net *n = c->owner;
+    int why = 0;
+    if (n->nconns - n->nrefused > n->opts.max_connections) {
+        why = REFUSED_TOTAL;
+        log_warn("client %s refused: %u connections open (limit %u)", c->peer,
+                 n->nconns - n->nrefused - 1, n->opts.max_connections);
+    } else if (too_many_from(n, c)) {
+        why = REFUSED_PER_IP;
+        log_warn("client %s refused: %u connections open from its address",
+                 c->peer, n->opts.max_connections_per_ip);
+    }
+    if (!why)
+        return 0;
+    if (n->nrefused >= n->opts.max_connections)
+        return -1;
+    c->refused = why;
+    n->nrefused++;
+    return 0;
 }
 
 /* c has its bufferevent: refuse it (too many connections) or serve it. */
@@ -457,17 +503,20 @@ static void conn_begin(conn *c)
 {
     net *n = c->owner;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    if (n->nconns > n->opts.max_connections) {
-        log_warn("client %s refused: %u connections open (limit %u)", c->peer,
-                 n->nconns - 1, n->opts.max_connections);
+    if (c->refused == REFUSED_TOTAL)
         conn_refuse(c, 0, n->opts.max_connections);
-    } else if (too_many_from(n, c)) {
-        log_warn("client %s refused: %u connections open from its address",
-                 c->peer, n->opts.max_connections_per_ip);
+    else if (c->refused == REFUSED_PER_IP)
         conn_refuse(c, 1, n->opts.max_connections_per_ip);
-    } else {
+    else
         conn_start(c);
-    }
+}
+
+/* A refused connection is closed if its answer is not out in time (a TLS
+ * handshake that stalls would otherwise hold it for ever). */
+static void refusal_deadline(conn *c)
+{
+    if (c->open && !c->lingering)
+        timer_arm(c, REFUSE_MS);
 }
 
 /* A plaintext client at the TLS port: say so in plaintext, then close. */
@@ -479,6 +528,7 @@ static void conn_refuse_plaintext(conn *c)
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_WRITE);
     conn_close_after(c, n->cb.on_plaintext(n->cb.arg, n->opts.addr));
+    refusal_deadline(c);
 }
 
 /* The first byte of a connection to the TLS port has come (or not). */
@@ -567,9 +617,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
         n->conns->prev = c;
     n->conns = c;
     n->nconns++;
+    if (conn_admit(c) < 0) {
+        log_debug("client %s: closed at once (%u refusals under way)",
+                  c->peer, n->nrefused);
+        conn_close_now(c);
+        return;
+    }
     if (sniff) {
         int64_t ms = n->opts.preauth_idle_ms > 0 ? n->opts.preauth_idle_ms
                                                  : 20000;
+        if (c->refused && ms > REFUSE_MS)
+            ms = REFUSE_MS;
         struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
         event_add(sniff, &tv);
         return;
@@ -583,6 +641,7 @@ static void conn_refuse(conn *c, int per_ip, uint32_t limit)
     net *n = c->owner;
     bufferevent_enable(c->bev, EV_WRITE);
     conn_close_after(c, n->cb.on_too_many(n->cb.arg, per_ip, limit));
+    refusal_deadline(c);
 }
 
 /* Serve an accepted connection: output bound, write timeout, reading. */
