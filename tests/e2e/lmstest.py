@@ -521,10 +521,11 @@ class Node:
 
     @property
     def cacert(self):
-        """The CA file to trust when the client port speaks TLS, else None."""
+        """The CA file the harness's CLIs and probes trust: a member of a
+        Cluster(client_tls=True). A node given its own tls= section leaves
+        TLS to its test (which may mean to speak plaintext to it)."""
         if self.tls is not None:
-            on = self.tls.get("client", "on") != "off" and "cert" in self.tls
-            return self.tls.get("ca") if on else None
+            return None
         return self.cluster.cacert if self.cluster else None
 
     def client_context(self):
