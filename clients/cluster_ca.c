@@ -768,7 +768,7 @@ int lms_ca_cmd_init(struct cli_ctx *ctx, const struct cli_args *a)
     struct out_file files[2] = {{.name = "ca.crt", .mode = 0644}, {.name = "ca.key", .mode = 0600}};
     struct ca_err e;
     char until[32];
-    long days;
+    long days = LMS_CA_DAYS_CA;
     if (lms_ca_check_cluster_id(cluster, e.msg, sizeof e.msg) < 0)
         return cli_usage_error(ctx, "%s", e.msg);
     if (read_days(a, LMS_CA_DAYS_CA, &days, &e) < 0 ||

@@ -129,7 +129,7 @@ int lms_wire_send(struct lms_conn *conn, const uint8_t *frame, size_t len, int i
 {
     struct lms_progress pg;
     size_t off = 0;
-    short wait;
+    short wait = 0;
     lms_progress_start(&pg, "sending", len, progress);
     while (off < len) {
         ssize_t n = io_once(conn, true, (uint8_t *)frame + off, len - off, &wait);
@@ -156,7 +156,7 @@ static int recv_all(struct lms_conn *conn, uint8_t *buf, size_t len, int idle_ms
                     struct lms_progress *pg)
 {
     size_t off = 0;
-    short wait;
+    short wait = 0;
     while (off < len) {
         ssize_t n = io_once(conn, false, buf + off, len - off, &wait);
         if (n > 0) {

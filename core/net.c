@@ -29,12 +29,10 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -391,13 +389,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     conn *c = arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        unsigned long tls_err = bufferevent_get_openssl_error(bev);
+        const char *tls_err = tls_bev_error(bev);
         if (tls_err) {
-            const char *r = ERR_reason_error_string(tls_err);
-            log_info("client %s: TLS: %s; closing", c->peer,
-                     r ? r : "handshake failed");
-            while (bufferevent_get_openssl_error(bev))
-                ;
+            log_info("client %s: TLS: %s; closing", c->peer, tls_err);
         } else if (what & BEV_EVENT_ERROR) {
             log_debug("client %s: %s", c->peer,
                       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -551,23 +545,16 @@ static void on_sniff(evutil_socket_t fd, short what, void *arg)
         return;
     }
     int tls = first == 0x16;
-    SSL *ssl = tls ? tls_client_ssl(n->opts.tls) : NULL;
-    if (tls && ssl)
-        c->bev = bufferevent_openssl_socket_new(
-            n->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    else if (!tls)
-        c->bev = bufferevent_socket_new(
-            n->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    int options = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    c->bev = tls ? tls_bufferevent(n->base, fd, tls_client_ssl(n->opts.tls), 1,
+                                   options)
+                 : bufferevent_socket_new(n->base, fd, options);
     if (!c->bev) {
-        if (ssl)
-            SSL_free(ssl);
         evutil_closesocket(fd);
         conn_close_now(c);
         return;
     }
     if (tls) {
-        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         conn_begin(c);
     } else {
         conn_refuse_plaintext(c);

@@ -46,7 +46,6 @@
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -203,12 +202,9 @@ static void link_event(struct bufferevent *bev, short what, void *arg)
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         char why[160];
-        unsigned long tls_err = bufferevent_get_openssl_error(bev);
+        const char *tls_err = tls_bev_error(bev);
         if (tls_err) {
-            const char *r = ERR_reason_error_string(tls_err);
-            snprintf(why, sizeof why, "TLS: %s", r ? r : "handshake failed");
-            while (bufferevent_get_openssl_error(bev))
-                ;
+            snprintf(why, sizeof why, "TLS: %s", tls_err);
         } else if (what & BEV_EVENT_EOF) {
             snprintf(why, sizeof why, "connection closed by the peer");
         } else {
@@ -260,19 +256,10 @@ static int link_connect(peer_link *l)
         link_failed(l, "cannot resolve the address");
         return -1;
     }
-    if (tls_peer_port_on(p->o.tls)) {
-        SSL *ssl = tls_peer_ssl(p->o.tls, &l->id);
-        l->bev = ssl ? bufferevent_openssl_socket_new(p->base, -1, ssl,
-                                                      BUFFEREVENT_SSL_CONNECTING,
-                                                      BEV_OPT_CLOSE_ON_FREE)
-                     : NULL;
-        if (l->bev)
-            bufferevent_openssl_set_allow_dirty_shutdown(l->bev, 1);
-        else if (ssl)
-            SSL_free(ssl);
-    } else {
-        l->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
+    l->bev = tls_peer_port_on(p->o.tls)
+                 ? tls_bufferevent(p->base, -1, tls_peer_ssl(p->o.tls, &l->id), 0,
+                                   BEV_OPT_CLOSE_ON_FREE)
+                 : bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
     blob *hello = l->bev ? hello_frame(p, l->id) : NULL;
     if (!hello) {
         link_failed(l, "out of memory");
@@ -635,13 +622,9 @@ static void in_read(struct bufferevent *bev, void *arg)
 static void in_event(struct bufferevent *bev, short what, void *arg)
 {
     peer_in *in = arg;
-    unsigned long tls_err = bufferevent_get_openssl_error(bev);
+    const char *tls_err = tls_bev_error(bev);
     if (tls_err) {
-        const char *r = ERR_reason_error_string(tls_err);
-        log_warn("peer port: %s: TLS: %s; closing", in->addr,
-                 r ? r : "handshake failed");
-        while (bufferevent_get_openssl_error(bev))
-            ;
+        log_warn("peer port: %s: TLS: %s; closing", in->addr, tls_err);
     } else if ((what & BEV_EVENT_TIMEOUT) && !in->refusing)
         log_warn("peer port: %s sent no hello within %d s; closing", in->addr,
                  HELLO_TIMEOUT_S);
@@ -681,19 +664,11 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd,
     }
     peer_in *in = calloc(1, sizeof *in);
     struct bufferevent *bev = NULL;
-    if (in && tls_peer_port_on(p->o.tls)) {
-        SSL *ssl = tls_peer_ssl(p->o.tls, NULL);
-        bev = ssl ? bufferevent_openssl_socket_new(p->base, fd, ssl,
-                                                   BUFFEREVENT_SSL_ACCEPTING,
-                                                   BEV_OPT_CLOSE_ON_FREE)
-                  : NULL;
-        if (bev)
-            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-        else if (ssl)
-            SSL_free(ssl);
-    } else if (in) {
-        bev = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    }
+    if (in)
+        bev = tls_peer_port_on(p->o.tls)
+                  ? tls_bufferevent(p->base, fd, tls_peer_ssl(p->o.tls, NULL), 1,
+                                    BEV_OPT_CLOSE_ON_FREE)
+                  : bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         free(in);
         evutil_closesocket(fd);

@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -39,6 +40,34 @@ void tls_last_error(char *buf, size_t len)
     const char *reason = ERR_reason_error_string(e);
     snprintf(buf, len, "%s", reason ? reason : "unknown OpenSSL error");
     ERR_clear_error();
+}
+
+struct bufferevent *tls_bufferevent(struct event_base *base, int fd, SSL *ssl,
+                                    int accepting, int options)
+{
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, fd, ssl,
+        accepting ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+        options);
+    if (!bev) {
+        SSL_free(ssl); /* libevent leaves it to us when it fails */
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+const char *tls_bev_error(struct bufferevent *bev)
+{
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    if (!e)
+        return NULL;
+    while (bufferevent_get_openssl_error(bev))
+        ;
+    const char *r = ERR_reason_error_string(e);
+    return r ? r : "handshake failed";
 }
 
 static int ssl_error(lms_err *err, const char *what, const char *path)

@@ -61,6 +61,17 @@ uint64_t tls_peer_id(SSL *ssl, const char *cluster, char *why, size_t whylen);
 uint64_t tls_cert_member_id(X509 *cert, const char *cluster, char *why,
                             size_t whylen);
 
+struct bufferevent;
+struct event_base;
+/* A bufferevent speaking TLS over fd (-1: connect later) with ssl, which
+ * it owns from now on (freed here on failure; NULL ssl: NULL), accepting
+ * or connecting; a peer that closes without close_notify is an EOF. */
+struct bufferevent *tls_bufferevent(struct event_base *base, int fd, SSL *ssl,
+                                    int accepting, int options);
+/* Why a TLS bufferevent failed, as OpenSSL said it (NULL: not a TLS
+ * error); its queue of errors is emptied. */
+const char *tls_bev_error(struct bufferevent *bev);
+
 /* The last OpenSSL error of this thread as text (and the queue cleared). */
 void tls_last_error(char *buf, size_t len);
 

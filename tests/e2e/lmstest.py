@@ -465,6 +465,19 @@ def add_member_cert(dir, node_id):
             os.path.join(dir, "node-%d.key" % node_id))
 
 
+def tls_node(name, cluster_id, start=True, **node_kw):
+    """A lone node whose client port speaks TLS, with a CA and certificate
+    made fresh in a directory of its own: (node, certs, dir). Started (the
+    admin created first) unless start=False; clean up with node.cleanup()
+    and shutil.rmtree(dir)."""
+    d = tempfile.mkdtemp(prefix="lms-e2e-%s-" % name)
+    certs = make_certs(os.path.join(d, "tls"), cluster_id, [1])
+    crt, key = certs[1]
+    kw = dict(name=name, tls={"ca": certs["ca"], "cert": crt, "key": key},
+              extra_yaml="cluster: { id: %s }\n" % cluster_id, **node_kw)
+    return (started_node(**kw) if start else Node(**kw)), certs, d
+
+
 def peer_tls_context(ca, pair, server_side=False):
     """A Python ssl context that speaks the peer port's mutual TLS with the
     certificate pair=(crt, key), trusting ca (a file)."""

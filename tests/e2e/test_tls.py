@@ -28,12 +28,11 @@ import os
 import shutil
 import socket
 import ssl
-import tempfile
 import time
 import unittest
 
 import lmstest
-from lmstest import (ADMIN, ADMIN_PW, Cluster, ClusterTestCase, E2ETestCase, Node, RawConn,
+from lmstest import (ADMIN, ADMIN_PW, Cluster, ClusterTestCase, E2ETestCase, RawConn,
                      add_member_cert, issue_cert, make_ca, peer_tls_context, wait_until)
 from test_peer_dos import hello, raft_msg
 
@@ -269,14 +268,8 @@ class ClusterClientTlsTest(ClusterTestCase):
 class ClientTlsTest(E2ETestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="lms-e2e-tls-")
         cls.cluster_id = "tls-e2e"
-        cls.certs = lmstest.make_certs(os.path.join(cls.dir, "tls"), cls.cluster_id, [1])
-        crt, key = cls.certs[1]
-        cls.node = Node(name="tlsc", tls={"ca": cls.certs["ca"], "cert": crt, "key": key},
-                        extra_yaml="cluster: { id: %s }\n" % cls.cluster_id)
-        cls.node.init_admin()
-        cls.node.start()
+        cls.node, cls.certs, cls.dir = lmstest.tls_node("tlsc", cls.cluster_id)
 
     @classmethod
     def tearDownClass(cls):

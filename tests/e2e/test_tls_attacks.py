@@ -23,12 +23,11 @@ import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 import unittest
 
 import lmstest
-from lmstest import (ADMIN, ADMIN_PW, Cluster, ClusterTestCase, E2ETestCase, Node, RawConn,
+from lmstest import (ADMIN, ADMIN_PW, Cluster, ClusterTestCase, E2ETestCase, RawConn,
                      issue_cert, peer_tls_context, wait_until)
 from test_dos import raw_from
 from test_peer_dos import hello
@@ -46,16 +45,11 @@ def tls_from(node, source, ctx, timeout=5.0):
 class ClientPortLimitsTest(E2ETestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="lms-e2e-tlsatk-")
         cls.cluster_id = "tls-atk"
-        cls.certs = lmstest.make_certs(os.path.join(cls.dir, "tls"), cls.cluster_id, [1])
-        crt, key = cls.certs[1]
-        cls.node = Node(name="tlsatk", tls={"ca": cls.certs["ca"], "cert": crt, "key": key},
-                        extra_yaml="cluster: { id: %s }\n" % cls.cluster_id,
-                        limits={"max_connections": 8, "max_connections_per_ip": 2,
-                                "preauth_idle_timeout": "30s"})
-        cls.node.init_admin()
-        cls.node.start()
+        cls.node, cls.certs, cls.dir = lmstest.tls_node(
+            "tlsatk", cls.cluster_id,
+            limits={"max_connections": 8, "max_connections_per_ip": 2,
+                    "preauth_idle_timeout": "30s"})
 
     @classmethod
     def tearDownClass(cls):

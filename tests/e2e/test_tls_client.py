@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 import unittest
@@ -88,13 +87,9 @@ class Relay:
 class TlsClientTest(E2ETestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="lms-e2e-tls-")
-        certs = lmstest.make_certs(os.path.join(cls.dir, "cluster"), "tlstest", [1])
+        cls.node, certs, cls.dir = lmstest.tls_node("tls", "tlstest")
         cls.ca = certs["ca"]
         cls.other_ca = lmstest.make_certs(os.path.join(cls.dir, "other"), "other", [1])["ca"]
-        cls.node = lmstest.started_node(name="tls", tls={
-            "ca": cls.ca, "cert": certs[1][0], "key": certs[1][1],
-            "client": "on", "peer": "off"})
         cls.plain = lmstest.started_node(name="plain")
         # the TLS port under an address its certificate does not name
         cls.unnamed = Relay(cls.node.addr, host="127.0.0.2")
