@@ -171,6 +171,9 @@ struct node {
     uint64_t snap_retry_at;  /* after a failure: not before this index */
     uint64_t install_seq, installed;
     uint64_t idle_applied, idle_since; /* applied index, tick it was seen */
+    uint64_t quiet_applied, quiet_since; /* the same, every tick */
+    int compact_held;      /* the last compaction stopped short for a
+                              member's snapshot stream */
     int snapshotting;
     struct workers *snap_thread; /* writes pinned views (node_snapshot.c) */
     struct workers *snap_io;     /* chunk reads and writes (node_transfer.c) */

@@ -3,7 +3,8 @@
  *
  * Taking one. Every node snapshots on its own, by policy: once
  * snapshot_entries entries or snapshot_bytes of entry data were applied
- * since the last one. The snapshot is the storage plugin's logical stream
+ * since the last one (scaled per node, and preferring a quiet moment: see
+ * node_snapshot_maybe). The snapshot is the storage plugin's logical stream
  * (storage.h, docs/snapshots.md) in <data_dir>/snap/snap-<index>.lmss.
  * The storage thread runs jobs in order, so a job queued behind every
  * apply batch handed out so far sees the state at exactly the last
@@ -424,8 +425,11 @@ static void compact(node *n, uint64_t index, int full)
     }
     if (to > n->applied)
         to = n->applied;
-    if (to > n->compacted)
+    if (to > n->compacted) {
+        uint64_t want = to;
         to = node_transfer_keep(n, to, policy_bytes(n));
+        n->compact_held = to < want; /* node_snapshot_tick tries again */
+    }
     if (to <= n->compacted)
         return;
     int rc = raft_compact(n->r, to);
@@ -531,17 +535,57 @@ static void take(node *n, int idle)
     n->snap_bytes = 0;
 }
 
+/*
+ * When to take one. The policy's thresholds are scaled per node, by 100,
+ * 110, 120 or 130 % after the node id, so the members of a cluster do not
+ * all snapshot at the same index (each pauses its storage thread and
+ * writes a file: not all at once). Past its threshold a node waits for a
+ * quiet moment (nothing applied for QUIET_TICKS) to take it, up to half
+ * as much again, where it takes it whatever the load.
+ */
+#define QUIET_TICKS 3
+#define HARD_PERCENT 150
+
+/* v scaled by percent of this node's share (100..130 %), at least 1. */
+static uint64_t scaled(const node *n, uint64_t v, unsigned percent)
+{
+    uint64_t scale = (100 + 10 * ((n->opts.node_id - 1) % 4)) * percent;
+    uint64_t out = v <= UINT64_MAX / scale ? v * scale / 10000
+                                           : v / 10000 * scale;
+    return out ? out : 1;
+}
+
+static int over(const node *n, uint64_t at, unsigned percent)
+{
+    return at - n->snap.index >= scaled(n, policy_entries(n), percent) ||
+           n->snap_bytes >= scaled(n, policy_bytes(n), percent);
+}
+
+/* 1 if a snapshot is due at all (0: none, or one cannot be taken now). */
+static int due(const node *n)
+{
+    uint64_t at = n->dispatched;
+    return may_take(n) && at > n->snap.index && at >= n->snap_retry_at &&
+           over(n, at, 100);
+}
+
 void node_snapshot_maybe(node *n)
 {
-    if (!may_take(n))
+    if (due(n) && over(n, n->dispatched, HARD_PERCENT))
+        take(n, 0);
+}
+
+/* Every tick: a snapshot that is due, in a quiet moment. */
+static void quiet_check(node *n)
+{
+    if (n->applied != n->quiet_applied) {
+        n->quiet_applied = n->applied;
+        n->quiet_since = n->ticks;
         return;
-    uint64_t at = n->dispatched;
-    if (at <= n->snap.index || at < n->snap_retry_at)
-        return;
-    if (at - n->snap.index < policy_entries(n) &&
-        n->snap_bytes < policy_bytes(n))
-        return;
-    take(n, 0);
+    }
+    if (n->ticks - n->quiet_since >= QUIET_TICKS && n->dispatched == n->applied &&
+        due(n))
+        take(n, 0);
 }
 
 /* An idle node gives back the memory its log holds: once nothing was
@@ -686,8 +730,23 @@ void node_snapshot_tick(node *n)
         else
             n->snap_full_since = 0; /* nothing new to write any more */
     }
-    if (n->ticks % 20 == 0)
+    quiet_check(n);
+    if (n->ticks % 20 == 0) {
         idle_check(n);
+        /* a compaction held back for a member's snapshot stream
+         * (node_transfer_keep) goes on once that hold ends, not only at
+         * the next snapshot, which may be long in coming */
+        uint64_t before = n->compacted;
+        if (n->compact_held && !n->snapshotting && n->snap.index > before &&
+            n->r && !n->closing && !n->failed) {
+            compact(n, n->snap.index, 0);
+            if (n->compacted > before)
+                log_info("snapshot at index %llu: log compacted up to %llu "
+                         "(held for a member's snapshot stream until now)",
+                         (unsigned long long)n->snap.index,
+                         (unsigned long long)n->compacted);
+        }
+    }
 }
 
 int node_snapshot_start(node *n, lms_err *err)

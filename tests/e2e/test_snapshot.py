@@ -317,6 +317,40 @@ class TestIdleCompaction(SnapshotTestCase):
         self.assertSameData(c.nodes)
 
 
+class TestStaggeredSnapshots(SnapshotTestCase):
+    """The members do not all snapshot at the same index: node N's
+    thresholds are scaled by 100/110/120/130 % (snapshot_entries 40: 40,
+    44, 48), and past its threshold a node waits for a quiet moment (up to
+    half as much again)."""
+
+    def test_members_snapshot_at_their_own_points(self):
+        c = self.cluster
+        self.ask("s", 70)
+        c.wait_caught_up()
+
+        def firsts():
+            out = {}
+            for nd in c.nodes:
+                marks = [int(x.split()[0]) for x in
+                         nd.log_text().split("snapshot at index ")[1:]]
+                if marks:
+                    out[nd.node_id] = min(marks)
+            return out if len(out) == len(c.nodes) else None
+        first = wait_until(firsts, timeout=20, what="every member's first snapshot")
+        # the bootstrap entries (configuration, admin) come before the
+        # questions; a node's threshold counts entries since index 0
+        for nd in c.nodes:
+            want = 40 * (100 + 10 * ((nd.node_id - 1) % 4)) // 100
+            self.assertGreaterEqual(first[nd.node_id], want,
+                                    "node %d's first snapshot: %r" % (nd.node_id, first))
+            self.assertLessEqual(first[nd.node_id], want * 3 // 2 + 5,
+                                 "node %d waited past half again: %r" % (nd.node_id, first))
+        self.assertGreater(len(set(first.values())), 1,
+                           "every member snapshotted at the same index: %r" % first)
+        self.assertExactlyOnce(c.nodes)
+        self.assertSameData(c.nodes)
+
+
 class FakePeer:
     """Member 3 of the cluster, played by the test while node 3 is down
     (with node 3's certificate): it dials a node's peer port (a hello, then
