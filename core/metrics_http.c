@@ -13,6 +13,7 @@
  */
 #include "metrics_http.h"
 
+#include "clock.h"
 #include "lms_assert.h"
 #include "log.h"
 #include "metrics.h"
@@ -103,8 +104,16 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
             return bev;
         }
     static const struct timeval now = {0, 0};
-    log_warn("metrics: %d connections open already; closing a new one",
-             METRICS_HTTP_MAX_CONNS);
+    static int64_t logged_ms; /* a flood logs once per 10 s */
+    static uint64_t refused;
+    refused++;
+    if (mono_ms() - logged_ms >= 10000) {
+        logged_ms = mono_ms();
+        log_warn("metrics: %d connections open already; closed %llu new "
+                 "ones since the last such line",
+                 METRICS_HTTP_MAX_CONNS, (unsigned long long)refused);
+        refused = 0;
+    }
     if (event_base_once(base, -1, EV_TIMEOUT, shut_over, bev, &now) < 0)
         bufferevent_decref(bev); /* it stays until evhttp's timeout */
     return bev;
