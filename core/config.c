@@ -841,7 +841,7 @@ static int read_addr(const config_node *sec, const char *key, const char *dflt,
 
 static int read_listen(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {"client", "peer", NULL};
+    static const char *const keys[] = {"client", "peer", "metrics", NULL};
     const config_node *sec;
     int rc = section(c->root, "listen", keys, &sec, err);
     if (rc || (rc = read_addr(sec, "client", "127.0.0.1:7400", &c->client_addr,
@@ -854,6 +854,19 @@ static int read_listen(lms_config *c, lms_err *err)
                            "%s is also listen.client (expected a different "
                            "address or port)",
                            c->peer_addr);
+    if ((rc = read_addr(sec, "metrics", NULL, &c->metrics_addr, err)))
+        return rc;
+    if (c->metrics_addr && strcmp(c->metrics_addr, c->client_addr) == 0)
+        return value_error(sec, "metrics", err,
+                           "%s is also listen.client (expected a different "
+                           "address or port)",
+                           c->metrics_addr);
+    if (c->metrics_addr && c->peer_addr &&
+        strcmp(c->metrics_addr, c->peer_addr) == 0)
+        return value_error(sec, "metrics", err,
+                           "%s is also listen.peer (expected a different "
+                           "address or port)",
+                           c->metrics_addr);
     return LMS_OK;
 }
 
@@ -1459,6 +1472,7 @@ void config_free(lms_config *c)
     free(c->data_dir);
     free(c->client_addr);
     free(c->peer_addr);
+    free(c->metrics_addr);
     free(c->plugin_dir);
     free(c->storage.plugin);
     free(c->auth.plugin);

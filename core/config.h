@@ -39,6 +39,7 @@ typedef struct lms_config {
     char *data_dir;    /* node.data_dir, made absolute (relative to the file) */
     char *client_addr; /* listen.client, default 127.0.0.1:7400 */
     char *peer_addr;   /* listen.peer, optional (NULL) */
+    char *metrics_addr; /* listen.metrics, optional (NULL: no endpoint) */
     char *plugin_dir;  /* plugin_dir, optional: NULL means the built-in one */
     int log_level;     /* log.level, default info */
     int64_t session_ttl_ms;    /* sessions.ttl (duration), default 24h */

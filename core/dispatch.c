@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "lms_assert.h"
 #include "log.h"
+#include "metrics.h"
 #include "workers.h"
 
 #include <openssl/evp.h>
@@ -291,6 +292,8 @@ static void login_end(req *r);
 static void req_free(req *r)
 {
     LMS_ASSERT(!r->keyed); /* on_complete took it out of the table */
+    metrics_request_done(r->h->body, r->resp.status);
+    metrics_stage(METRICS_STAGE_TOTAL, r->t_in);
     login_end(r);
     r->d->inflight--;
     if (r->c) {
@@ -309,13 +312,24 @@ static void req_free(req *r)
     free(r);
 }
 
+/* Loop: send frame, an answer with status that r->resp does not hold, and
+ * end the request (the status is what the metrics count). */
+static void end_with(req *r, blob *frame, int status)
+{
+    r->resp.status = (Lms__Status)status;
+    conn_send(r->c, frame);
+    req_free(r);
+}
+
 /* Loop: send the answer and end the request. */
 static void respond(req *r)
 {
-    if (r->out)
-        conn_send(r->c, blob_ref(r->out));
-    else
-        conn_send(r->c, error_frame(r->msg->id, LMS_INTERNAL, "out of memory"));
+    if (!r->out) {
+        end_with(r, error_frame(r->msg->id, LMS_INTERNAL, "out of memory"),
+                 LMS_INTERNAL);
+        return;
+    }
+    conn_send(r->c, blob_ref(r->out));
     req_free(r);
 }
 
@@ -581,7 +595,13 @@ static int answered_from_record(req *r)
 static void stage_prepare(req *r)
 {
     next_step step = NEXT_RESPOND;
-    if (r->h->roles && authenticate(r) < 0)
+    uint64_t t0 = metrics_now();
+    metrics_observe(&lms_metrics_g.stage[METRICS_STAGE_QUEUE],
+                    t0 > r->t_queued ? t0 - r->t_queued : 0);
+    int auth_failed = r->h->roles && authenticate(r) < 0;
+    if (r->h->roles)
+        metrics_stage(METRICS_STAGE_AUTH, t0);
+    if (auth_failed)
         goto out;
     if (r->h->roles && !(r->h->roles & ROLE_BIT(r->who.role))) {
         char who[64];
@@ -592,7 +612,9 @@ static void stage_prepare(req *r)
     }
     if (answered_from_record(r))
         goto out;
+    t0 = metrics_now();
     step = r->h->prepare(r);
+    metrics_stage(METRICS_STAGE_PREPARE, t0);
 out:
     r->step = step;
     if (step == NEXT_RESPOND)
@@ -692,10 +714,9 @@ static void refuse_read(req *r, int status)
     char why[sizeof(lms_err)] = "server is stopping; retry";
     if (status == LMS_UNAVAILABLE)
         node_apply_stuck(r->d->o.node, why, sizeof why);
-    conn_send(r->c, status == LMS_NOT_LEADER
-                        ? not_leader_frame(r->d, r->msg->id)
-                        : error_frame(r->msg->id, status, why));
-    req_free(r);
+    end_with(r, status == LMS_NOT_LEADER ? not_leader_frame(r->d, r->msg->id)
+                                         : error_frame(r->msg->id, status, why),
+             status);
 }
 
 /* The node would not take the request's proposal. */
@@ -710,14 +731,13 @@ static void refuse_proposal(req *r, const lms_err *err)
         char msg[sizeof err->msg + 64];
         snprintf(msg, sizeof msg, "%s; an earlier copy of this write may "
                  "still be stored; retry", err->msg);
-        conn_send(r->c, error_frame(r->msg->id, LMS_UNKNOWN, msg));
-        req_free(r);
+        end_with(r, error_frame(r->msg->id, LMS_UNKNOWN, msg), LMS_UNKNOWN);
         return;
     }
-    conn_send(r->c, err->code == LMS_NOT_LEADER
-                        ? not_leader_frame(r->d, r->msg->id)
-                        : error_frame(r->msg->id, err->code, err->msg));
-    req_free(r);
+    end_with(r, err->code == LMS_NOT_LEADER
+                    ? not_leader_frame(r->d, r->msg->id)
+                    : error_frame(r->msg->id, err->code, err->msg),
+             err->code);
 }
 
 /* A write's answer decided before proposing (a refusal, or a retry's
@@ -736,10 +756,10 @@ static void refuse_proposal(req *r, const lms_err *err)
  * gets the copy's fate from the record. */
 static void answer_unknown(req *r)
 {
-    conn_send(r->c, error_frame(r->msg->id, LMS_UNKNOWN,
-                                "an earlier copy of this write was not yet committed "
-                                "when this one was answered; it may still be; retry"));
-    req_free(r);
+    end_with(r, error_frame(r->msg->id, LMS_UNKNOWN,
+                            "an earlier copy of this write was not yet committed "
+                            "when this one was answered; it may still be; retry"),
+             LMS_UNKNOWN);
 }
 
 static void on_answer_confirmed(void *arg, int status)
@@ -797,15 +817,15 @@ static void next(req *r, next_step step)
             return;
         }
         if (workers_submit(r->d->o.pool, stage_work, stage_done, r) < 0) {
-            conn_send(r->c, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
-                                        "server busy; try again"));
-            req_free(r);
+            end_with(r, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
+                                    "server busy; try again"),
+                     LMS_RESOURCE_EXHAUSTED);
         }
         return;
     case NEXT_PROPOSE:
         if (!r->cmd_blob) {
-            conn_send(r->c, error_frame(r->msg->id, LMS_INTERNAL, "out of memory"));
-            req_free(r);
+            end_with(r, error_frame(r->msg->id, LMS_INTERNAL, "out of memory"),
+                     LMS_INTERNAL);
             return;
         }
         r->prop.applied = on_applied;
@@ -869,6 +889,7 @@ static void prep_batch_done(void *arg)
 static void prepare_later(req *r)
 {
     dispatch *d = r->d;
+    r->t_queued = metrics_now();
     pthread_mutex_lock(&d->mu);
     prep_batch *b = d->open;
     if (b && b->n < PREP_BATCH_MAX) {
@@ -881,9 +902,9 @@ static void prepare_later(req *r)
     pthread_mutex_unlock(&d->mu);
     b = calloc(1, sizeof *b);
     if (!b) {
-        conn_send(r->c, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
-                                    "out of memory"));
-        req_free(r);
+        end_with(r, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
+                                "out of memory"),
+                 LMS_RESOURCE_EXHAUSTED);
         return;
     }
     b->d = d;
@@ -901,8 +922,8 @@ static void prepare_later(req *r)
         d->open = NULL;
         pthread_mutex_unlock(&d->mu);
         free(b);
-        conn_send(r->c, error_frame(r->msg->id, LMS_UNAVAILABLE, "server is stopping"));
-        req_free(r);
+        end_with(r, error_frame(r->msg->id, LMS_UNAVAILABLE, "server is stopping"),
+                 LMS_UNAVAILABLE);
     }
 }
 
@@ -922,8 +943,7 @@ static void login_end(req *r)
             handlers_loop_snapshot(q);
             prepare_later(q);
         } else {
-            conn_send(q->c, error_frame(q->msg->id, w->status, w->msg));
-            req_free(q);
+            end_with(q, error_frame(q->msg->id, w->status, w->msg), w->status);
         }
         w = following;
     }
@@ -941,8 +961,8 @@ static int login_admitted(req *r)
         /* debug: a flood of guesses must not flood the log too */
         log_debug("client %s: login for '%.64s' refused: %s", conn_peer(r->c),
                   r->msg->login->name, r->login.msg);
-        conn_send(r->c, error_frame(r->msg->id, r->login.status, r->login.msg));
-        req_free(r);
+        end_with(r, error_frame(r->msg->id, r->login.status, r->login.msg),
+                 r->login.status);
     }
     return state == LOGIN_RUNNING;
 }
@@ -955,6 +975,7 @@ static int login_admitted(req *r)
 static void on_barrier(void *arg, int status)
 {
     req *r = arg;
+    metrics_stage(METRICS_STAGE_BARRIER, r->t_in);
     if (status != LMS_OK) {
         refuse_read(r, status);
         return;
@@ -972,6 +993,7 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     if (!msg) {
         log_warn("client %s: undecodable request frame of %zu bytes; closing",
                  conn_peer(c), len);
+        metrics_request_done(0, LMS_INVALID_ARGUMENT);
         conn_close_after(c, error_frame(0, LMS_INVALID_ARGUMENT,
                                         "malformed request: the frame does "
                                         "not decode as lms.Request"));
@@ -979,6 +1001,7 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     }
     const handler *h = handler_find(msg->body_case);
     if (!h) {
+        metrics_request_done(msg->body_case, LMS_UNIMPLEMENTED);
         conn_send(c, error_frame(msg->id, LMS_UNIMPLEMENTED,
                                  "unknown request type (not supported by "
                                  "this server version)"));
@@ -987,16 +1010,19 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     }
     char nul[160]; /* a NUL would cut a string short without a word */
     if (pb_text_check(&lms__request__descriptor, data, len, nul, sizeof nul) < 0) {
+        metrics_request_done(msg->body_case, LMS_INVALID_ARGUMENT);
         conn_send(c, error_frame(msg->id, LMS_INVALID_ARGUMENT, nul));
         lms__request__free_unpacked(msg, NULL);
         return;
     }
     req *r = calloc(1, sizeof *r);
     if (!r) {
+        metrics_request_done(msg->body_case, LMS_RESOURCE_EXHAUSTED);
         conn_send(c, error_frame(msg->id, LMS_RESOURCE_EXHAUSTED, "out of memory"));
         lms__request__free_unpacked(msg, NULL);
         return;
     }
+    r->t_in = metrics_now();
     r->d = d;
     d->inflight++;
     r->h = h;
@@ -1019,8 +1045,7 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
         r->term = node_term(d->o.node);
         on_barrier(r, LMS_OK);
     } else if (node_read_barrier(d->o.node, on_barrier, r) != LMS_OK) {
-        conn_send(c, not_leader_frame(d, msg->id));
-        req_free(r);
+        end_with(r, not_leader_frame(d, msg->id), LMS_NOT_LEADER);
     }
 }
 

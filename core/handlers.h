@@ -112,6 +112,8 @@ struct req {
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
     login_waiter login; /* engine: a login's place in the login guard */
     int login_verdict;  /* login's work(): enum login_verdict */
+    uint64_t t_in, t_queued; /* engine: metrics_now() at the frame, at the
+                              * prepare queue (metrics.h) */
 
     /* handler scratch, lives as long as the request */
     void *scratch;

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "lms_assert.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -146,13 +147,14 @@ static int write_batch(log_writer *lw, lms_err *err)
         lw->ents = ne;
         lw->ents_cap = lw->batch.n;
     }
-    size_t run = 0;
+    size_t run = 0, appends = 0;
     for (size_t i = lw->pos; i < lw->batch.n; i++) {
         const lw_item *it = &lw->batch.v[i];
         if (it->op == OP_APPEND) {
             const blob *b = it->data;
             lw->ents[run++] = (wal_entry){it->index, it->term, it->type,
                                           b ? b->data : NULL, b ? b->len : 0};
+            appends++;
             continue;
         }
         if (it->op == OP_HARDSTATE)
@@ -176,7 +178,13 @@ static int write_batch(log_writer *lw, lms_err *err)
         return rc;
     lw->pos = lw->batch.n;
     fault_fsync_stall(); /* a slow disk, in test builds (fault.h) */
-    return wal_sync(lw->w, err);
+    uint64_t t0 = metrics_now();
+    rc = wal_sync(lw->w, err);
+    if (!rc) {
+        metrics_observe_since(&lms_metrics_g.fsync, t0);
+        metrics_observe(&lms_metrics_g.log_batch, appends);
+    }
+    return rc;
 }
 
 /* Caller holds mu. One byte in the pipe wakes the loop; more are useless. */

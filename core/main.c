@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "fault.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "net.h"
 #include "node.h"
 #include "plugin_loader.h"
@@ -58,6 +59,7 @@ typedef struct lmsd {
     dispatch *disp;
     tutor_rt *tutor;
     net *net;
+    metrics_http *metrics; /* listen.metrics; NULL when off */
     lms_tls *tls; /* NULL: both ports plaintext */
     struct event *sigint, *sigterm, *sighup, *drain, *handover, *trim;
     uint64_t trim_seen; /* applied index at the last idle check */
@@ -451,6 +453,10 @@ static int serve(lmsd *d, lms_err *err)
                         .arg = d->disp};
     if (net_listen(d->base, &no, &cb, &d->net, err) != LMS_OK)
         return err->code;
+    if (d->cfg->metrics_addr &&
+        metrics_http_start(d->base, d->cfg->metrics_addr, d->node, d->net,
+                           &d->metrics, err) != LMS_OK)
+        return err->code;
     d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
     d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
     d->sighup = evsignal_new(d->base, SIGHUP, on_hup, d);
@@ -465,6 +471,9 @@ static int serve(lmsd *d, lms_err *err)
     log_info("lmsd %s node %llu serving clients on %s (port %d), applied index %llu",
              LMS_VERSION, (unsigned long long)d->cfg->node_id, d->cfg->client_addr,
              net_port(d->net), (unsigned long long)node_applied_index(d->node));
+    if (d->metrics)
+        log_info("metrics on http://%s/metrics (port %d)", d->cfg->metrics_addr,
+                 metrics_http_port(d->metrics));
     if (d->cfg->peer_addr)
         log_info("cluster '%s': %zu members, peers on %s (port %d)",
                  d->cfg->cluster_id, d->cfg->n_members, d->cfg->peer_addr,
@@ -476,6 +485,8 @@ static int serve(lmsd *d, lms_err *err)
 /* Tear down in the order that lets in-flight work finish (see workers.h). */
 static void stop(lmsd *d)
 {
+    metrics_http_free(d->metrics); /* it reads the node and the client port */
+    d->metrics = NULL;
     tutor_rt_stop(d->tutor); /* questions in flight are answered now */
     workers_stop(d->pool);
     if (d->node)

@@ -697,6 +697,12 @@ int net_listen(struct event_base *base, const net_options *opts,
 
 int net_port(const net *n) { return n->port; }
 
+uint32_t net_open_connections(const net *n)
+{
+    LMS_ASSERT(n->nrefused <= n->nconns);
+    return n->nconns - n->nrefused;
+}
+
 void net_stop_accepting(net *n) { evconnlistener_disable(n->listener); }
 
 void net_free(net *n)

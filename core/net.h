@@ -73,6 +73,8 @@ int net_listen(struct event_base *base, const net_options *opts,
                const net_callbacks *cb, net **out, lms_err *err);
 /* The port actually bound (useful with port 0). */
 int net_port(const net *n);
+/* Client connections open now (refused ones, on their way out, not counted). */
+uint32_t net_open_connections(const net *n);
 /* Stop accepting new connections (shutdown); open ones are still served. */
 void net_stop_accepting(net *n);
 /* Close the listener and every connection. */

@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "wal.h"
 #include "workers.h"
 
@@ -876,7 +877,7 @@ int node_open(struct event_base *base, const node_options *opts, sm *m,
 void node_push_pending(node *n, pending *it, uint64_t index, uint64_t term,
                          node_proposal *p)
 {
-    *it = (pending){index, term, p, NULL};
+    *it = (pending){index, term, p, NULL, metrics_now()};
     if (n->pt)
         n->pt->next = it;
     else

@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "lms_assert.h"
 #include "log.h"
+#include "metrics.h"
 #include "wal.h"
 #include "workers.h"
 
@@ -84,7 +85,10 @@ static int apply_decoded(sm *m, uint64_t index, const void *data, size_t len,
                  (unsigned long long)index);
         return LMS_OK;
     }
-    return sm_apply(m, index, *cmdp, res, err);
+    uint64_t t0 = metrics_now();
+    int rc = sm_apply(m, index, *cmdp, res, err);
+    metrics_stage(METRICS_STAGE_APPLY, t0);
+    return rc;
 }
 
 int node_apply_one(sm *m, uint64_t index, const void *data, size_t len,
@@ -260,6 +264,8 @@ static node_proposal *take_proposal(node *n, uint64_t index, uint64_t term,
         node_proposal *p = it->p;
         int mine = it->index == index;
         *lost = it->term != term;
+        if (mine && !*lost)
+            metrics_stage(METRICS_STAGE_PROPOSE_COMMIT, it->proposed_ns);
         free(it);
         if (mine)
             return p;

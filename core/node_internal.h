@@ -31,6 +31,7 @@ typedef struct pending {
     uint64_t index, term;
     node_proposal *p;
     struct pending *next;
+    uint64_t proposed_ns; /* metrics_now() at the proposal */
 } pending;
 
 /* A read barrier: confirmed once index is set (Raft's read state). */

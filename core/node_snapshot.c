@@ -58,6 +58,7 @@
 #include "clock.h"
 #include "lms_assert.h"
 #include "log.h"
+#include "metrics.h"
 #include "snapshot.h"
 #include "snapshot_wal.h"
 #include "wal.h"
@@ -488,6 +489,8 @@ static void take_done(void *arg)
         } else if (rc == RAFT_OK) {
             n->snap = j->meta;
             n->snap_size = j->bytes;
+            metrics_add(&lms_metrics_g.snapshots_taken, 1);
+            metrics_add(&lms_metrics_g.snapshot_bytes, j->bytes);
             compact(n, j->meta.index, j->idle);
             log_info("snapshot at index %llu (term %llu): %llu bytes in %lld ms; "
                      "log compacted up to %llu",

@@ -499,8 +499,10 @@ class Node:
 
     def __init__(self, name="node", ttl=None, limits=None, log_level="info",
                  extra_yaml="", storage_plugin="storage_sqlite", tutor=None, env=None,
-                 node_id=1, cluster=None, tls=None):
+                 node_id=1, cluster=None, tls=None, metrics=False):
         self.name = name
+        # listen.metrics on a port of its own (None: the endpoint is off)
+        self.metrics_port = free_port() if metrics else None
         self.tls = dict(tls) if tls else None  # the tls: section, as written
         self.node_id = node_id
         self.cluster = cluster  # a Cluster: this node is one of its members
@@ -565,6 +567,8 @@ class Node:
             # member address then), reached through the proxy on 127.0.0.1
             lines.append("  peer: %s:%d" % ("0.0.0.0" if self.proxied else "127.0.0.1",
                                             self.peer_port))
+        if self.metrics_port:
+            lines.append("  metrics: 127.0.0.1:%d" % self.metrics_port)
         lines += [
             "plugin_dir: %s" % plugin_dir(),
             "log:",

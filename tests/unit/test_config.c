@@ -105,6 +105,7 @@ static void minimal_config_gets_defaults(void **state)
     assert_string_equal(c->data_dir, want);
     assert_string_equal(c->client_addr, "127.0.0.1:7400");
     assert_null(c->peer_addr);
+    assert_null(c->metrics_addr); /* off by default */
     assert_null(c->plugin_dir);
     assert_int_equal(c->log_level, LMS_LOG_INFO);
     assert_int_equal(c->session_ttl_ms, 86400000);
@@ -135,7 +136,7 @@ static void every_setting_is_read(void **state)
 {
     lms_config *c = load_ok("node:\n  id: 3\n  data_dir: /var/lib/lms/./n3/\n"
                             "listen: { client: '[::1]:9000', peer: "
-                            "node3.example:9001 }\n"
+                            "node3.example:9001, metrics: '[::1]:9400' }\n"
                             "plugin_dir: ../plugins\n"
                             "log: { level: WARN }\n"
                             "sessions: { ttl: 90m }\n"
@@ -177,6 +178,7 @@ static void every_setting_is_read(void **state)
     assert_string_equal(c->data_dir, "/var/lib/lms/n3");
     assert_string_equal(c->client_addr, "[::1]:9000");
     assert_string_equal(c->peer_addr, "node3.example:9001");
+    assert_string_equal(c->metrics_addr, "[::1]:9400");
     snprintf(want, sizeof want, "%.*s/plugins",
              (int)(strrchr(dir, '/') - dir), dir);
     assert_string_equal(c->plugin_dir, want);
@@ -454,9 +456,9 @@ static void unknown_keys_are_errors(void **state)
     expect_error("node:\n  id: 1\n  dat_dir: x\nstorage: { plugin: s }\n",
                  "3: node.dat_dir: unknown key (expected one of: id, "
                  "data_dir)");
-    expect_error(VALID "listen:\n  client: 127.0.0.1:1\n  metrics: x:2\n",
-                 "5: listen.metrics: unknown key (expected one of: client, "
-                 "peer)");
+    expect_error(VALID "listen:\n  client: 127.0.0.1:1\n  metric: x:2\n",
+                 "5: listen.metric: unknown key (expected one of: client, "
+                 "peer, metrics)");
     expect_error(VALID "log: { level: info, file: x }\n",
                  "3: log.file: unknown key (expected one of: level)");
     expect_error(VALID "sessions: { tll: 1h }\n",
@@ -589,6 +591,17 @@ static void bad_addresses_are_errors(void **state)
     expect_error(VALID "listen: { client: 0.0.0.0:7400, peer: 0.0.0.0:7400 }\n",
                  "3: listen.peer: 0.0.0.0:7400 is also listen.client "
                  "(expected a different address or port)");
+    expect_error(VALID "listen: { client: 0.0.0.0:7400, metrics: "
+                       "0.0.0.0:7400 }\n",
+                 "3: listen.metrics: 0.0.0.0:7400 is also listen.client "
+                 "(expected a different address or port)");
+    expect_error(VALID "listen: { client: 0.0.0.0:7400, peer: 0.0.0.0:7500, "
+                       "metrics: 0.0.0.0:7500 }\n",
+                 "3: listen.metrics: 0.0.0.0:7500 is also listen.peer "
+                 "(expected a different address or port)");
+    expect_error(VALID "listen: { metrics: 'localhost' }\n",
+                 "3: listen.metrics: 'localhost' is not a valid address: "
+                 "missing :port (expected host:port, e.g. 127.0.0.1:7400)");
 }
 
 static void missing_required_keys_are_errors(void **state)

@@ -1,0 +1,272 @@
+/*
+ * metrics.c: the registry's storage, recording and the Prometheus text
+ * exposition (see metrics.h). Labels come from fixed sets: request kinds
+ * are the fields of lms.Request's oneof, statuses the values of
+ * lms.Status, so a client cannot grow the output.
+ */
+#include "metrics.h"
+
+#include "client.pb-c.h"
+#include "lms_assert.h"
+
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define US 1000ull
+#define MS 1000000ull
+#define S 1000000000ull
+
+/* 50 µs to 10 s in 1-2.5-5 steps. */
+static const uint64_t seconds_bounds[] = {
+    50 * US,  100 * US, 250 * US, 500 * US, 1 * MS, 2500 * US,
+    5 * MS,   10 * MS,  25 * MS,  50 * MS,  100 * MS, 250 * MS,
+    500 * MS, 1 * S,    2500 * MS, 5 * S,   10 * S};
+static const uint64_t batch_bounds[] = {1,   2,   4,    8,    16,   32,  64,
+                                        128, 256, 512, 1024, 2048, 4096};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define SECONDS {.bounds = seconds_bounds, .n_bounds = N_OF(seconds_bounds), \
+                 .unit_digits = 9}
+
+lms_metrics lms_metrics_g = {
+    .stage = {[0 ... METRICS_STAGES - 1] = SECONDS},
+    .fsync = SECONDS,
+    .log_batch = {.bounds = batch_bounds, .n_bounds = N_OF(batch_bounds),
+                  .unit_digits = 0},
+};
+
+static const char *const stage_names[METRICS_STAGES] = {
+    [METRICS_STAGE_TOTAL] = "total",
+    [METRICS_STAGE_BARRIER] = "barrier",
+    [METRICS_STAGE_QUEUE] = "queue",
+    [METRICS_STAGE_AUTH] = "auth",
+    [METRICS_STAGE_PREPARE] = "prepare",
+    [METRICS_STAGE_PROPOSE_COMMIT] = "propose_commit",
+    [METRICS_STAGE_APPLY] = "apply",
+};
+
+void metrics_observe(metrics_histogram *h, uint64_t v)
+{
+    LMS_ASSERT(h->n_bounds > 0 && h->n_bounds <= METRICS_MAX_BOUNDS);
+    size_t lo = 0, hi = h->n_bounds; /* first bound >= v, or n: +Inf */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (h->bounds[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    atomic_fetch_add_explicit(&h->bucket[lo], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
+}
+
+void metrics_observe_since(metrics_histogram *h, uint64_t t0)
+{
+    if (!t0)
+        return;
+    uint64_t now = metrics_now();
+    metrics_observe(h, now > t0 ? now - t0 : 0);
+}
+
+/* Slots: 0 for a frame that did not decode, 1 for a kind this build does
+ * not know, then the oneof's fields in the descriptor's order. */
+static size_t op_slot(int body)
+{
+    if (body == 0)
+        return 0;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&lms__request__descriptor,
+                                                (unsigned)body);
+    if (!f)
+        return 1;
+    size_t i = 2 + (size_t)(f - lms__request__descriptor.fields);
+    return i < METRICS_OPS ? i : 1;
+}
+
+static const char *op_name(size_t slot)
+{
+    if (slot == 0)
+        return "undecodable";
+    if (slot == 1)
+        return "unknown";
+    const ProtobufCFieldDescriptor *f = &lms__request__descriptor.fields[slot - 2];
+    return (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ? f->name : NULL;
+}
+
+static size_t status_slot(int status)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&lms__status__descriptor, status);
+    if (!v)
+        return METRICS_STATUSES - 1;
+    size_t i = (size_t)(v - lms__status__descriptor.values);
+    return i < METRICS_STATUSES - 1 ? i : METRICS_STATUSES - 1;
+}
+
+static const char *status_name(size_t slot)
+{
+    return slot < lms__status__descriptor.n_values && slot < METRICS_STATUSES - 1
+               ? lms__status__descriptor.values[slot].name
+               : "OTHER";
+}
+
+void metrics_request_done(int body, int status)
+{
+    size_t o = op_slot(body), s = status_slot(status);
+    LMS_ASSERT(o < METRICS_OPS && s < METRICS_STATUSES);
+    atomic_fetch_add_explicit(&lms_metrics_g.requests[o][s], 1,
+                              memory_order_relaxed);
+}
+
+/* ---- rendering ------------------------------------------------------- */
+
+char *metrics_escape_label(char *dst, size_t len, const char *src)
+{
+    LMS_ASSERT(len > 0);
+    size_t o = 0;
+    for (; *src; src++) {
+        const char *rep = *src == '\\' ? "\\\\"
+                          : *src == '"' ? "\\\""
+                          : *src == '\n' ? "\\n"
+                                         : NULL;
+        size_t n = rep ? 2 : 1;
+        if (o + n >= len)
+            break;
+        if (rep)
+            memcpy(dst + o, rep, 2);
+        else
+            dst[o] = *src;
+        o += n;
+    }
+    dst[o] = '\0';
+    return dst;
+}
+
+void metrics_format_fixed(char *dst, size_t len, uint64_t raw, unsigned digits)
+{
+    LMS_ASSERT(digits <= 18);
+    uint64_t div = 1;
+    for (unsigned i = 0; i < digits; i++)
+        div *= 10;
+    int n = snprintf(dst, len, "%" PRIu64, raw / div);
+    if (digits == 0 || raw % div == 0 || n < 0 || (size_t)n >= len)
+        return;
+    char frac[24];
+    snprintf(frac, sizeof frac, "%0*" PRIu64, (int)digits, raw % div);
+    size_t f = strlen(frac);
+    while (f > 0 && frac[f - 1] == '0')
+        frac[--f] = '\0';
+    snprintf(dst + n, len - (size_t)n, ".%s", frac);
+}
+
+int metrics_render_histogram(struct evbuffer *out, const char *name,
+                             const char *labels, const metrics_histogram *h)
+{
+    LMS_ASSERT(h->n_bounds <= METRICS_MAX_BOUNDS);
+    const char *sep = labels[0] ? "," : "";
+    uint64_t cum = 0;
+    char le[32];
+    int rc = 0;
+    for (size_t i = 0; i <= h->n_bounds; i++) {
+        cum += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+        if (i < h->n_bounds)
+            metrics_format_fixed(le, sizeof le, h->bounds[i], h->unit_digits);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        rc |= evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%s\"} %" PRIu64 "\n",
+                                  name, labels, sep, le, cum) < 0;
+    }
+    char sum[32];
+    metrics_format_fixed(sum, sizeof sum,
+                         atomic_load_explicit(&h->sum, memory_order_relaxed),
+                         h->unit_digits);
+    const char *open = labels[0] ? "{" : "", *close = labels[0] ? "}" : "";
+    rc |= evbuffer_add_printf(out, "%s_sum%s%s%s %s\n", name, open, labels,
+                              close, sum) < 0;
+    rc |= evbuffer_add_printf(out, "%s_count%s%s%s %" PRIu64 "\n", name, open,
+                              labels, close, cum) < 0;
+    return rc ? -1 : 0;
+}
+
+static int head(struct evbuffer *out, const char *name, const char *type,
+                const char *help)
+{
+    return evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+                               name, type) < 0;
+}
+
+static int gauge(struct evbuffer *out, const char *name, const char *help,
+                 uint64_t v)
+{
+    return head(out, name, "gauge", help) |
+           (evbuffer_add_printf(out, "%s %" PRIu64 "\n", name, v) < 0);
+}
+
+static int counter(struct evbuffer *out, const char *name, const char *help,
+                   const _Atomic uint64_t *c)
+{
+    return head(out, name, "counter", help) |
+           (evbuffer_add_printf(out, "%s %" PRIu64 "\n", name,
+                                atomic_load_explicit(c, memory_order_relaxed)) < 0);
+}
+
+/* Only the (op, status) pairs seen so far: the set stays small. */
+static int render_requests(struct evbuffer *out, const lms_metrics *m)
+{
+    int rc = head(out, "lms_requests_total", "counter",
+                  "Client requests answered, by request kind and status.");
+    size_t n_ops = 2 + lms__request__descriptor.n_fields;
+    for (size_t o = 0; o < n_ops && o < METRICS_OPS; o++) {
+        const char *op = op_name(o);
+        for (size_t s = 0; op && s < METRICS_STATUSES; s++) {
+            uint64_t v = atomic_load_explicit(&m->requests[o][s],
+                                              memory_order_relaxed);
+            if (v)
+                rc |= evbuffer_add_printf(
+                          out, "lms_requests_total{op=\"%s\",status=\"%s\"} %" PRIu64 "\n",
+                          op, status_name(s), v) < 0;
+        }
+    }
+    return rc;
+}
+
+int metrics_render(struct evbuffer *out, const lms_metrics *m,
+                   const metrics_gauges *g)
+{
+    int rc = 0;
+    rc |= gauge(out, "lms_raft_term", "Raft's current term on this node.", g->term);
+    rc |= gauge(out, "lms_raft_commit_index",
+                "Highest log index this node knows committed.", g->commit);
+    rc |= gauge(out, "lms_raft_applied_index",
+                "Highest log index applied to this node's storage.", g->applied);
+    rc |= gauge(out, "lms_raft_leader_id",
+                "Node id of the leader this node knows (0: none).", g->leader_id);
+    rc |= gauge(out, "lms_raft_is_leader", "1 if this node leads, else 0.",
+                (uint64_t)(g->is_leader != 0));
+    rc |= gauge(out, "lms_client_connections",
+                "Open connections on the client port.", g->client_connections);
+    rc |= render_requests(out, m);
+    rc |= head(out, "lms_request_seconds", "histogram",
+               "Time a client request spent in each stage.");
+    for (int s = 0; s < METRICS_STAGES; s++) {
+        char labels[48];
+        snprintf(labels, sizeof labels, "stage=\"%s\"", stage_names[s]);
+        rc |= metrics_render_histogram(out, "lms_request_seconds", labels,
+                                       &m->stage[s]);
+    }
+    rc |= head(out, "lms_fsync_seconds", "histogram",
+               "Duration of one log-writer fdatasync (one per batch).");
+    rc |= metrics_render_histogram(out, "lms_fsync_seconds", "", &m->fsync);
+    rc |= head(out, "lms_log_batch_entries", "histogram",
+               "Log entries written per log-writer batch (group commit).");
+    rc |= metrics_render_histogram(out, "lms_log_batch_entries", "", &m->log_batch);
+    rc |= counter(out, "lms_snapshots_taken_total",
+                  "Snapshots this node wrote and made durable.",
+                  &m->snapshots_taken);
+    rc |= counter(out, "lms_snapshot_bytes_total",
+                  "Bytes of the snapshot files this node wrote.",
+                  &m->snapshot_bytes);
+    return rc ? -1 : 0;
+}
