@@ -44,6 +44,7 @@ static const char *const stage_names[METRICS_STAGES] = {
     [METRICS_STAGE_AUTH] = "auth",
     [METRICS_STAGE_PREPARE] = "prepare",
     [METRICS_STAGE_PROPOSE_COMMIT] = "propose_commit",
+    [METRICS_STAGE_COMMIT_APPLY] = "commit_apply",
     [METRICS_STAGE_APPLY] = "apply",
 };
 

@@ -39,6 +39,7 @@ enum metrics_stage {
     METRICS_STAGE_AUTH,           /* token lookup (storage thread) */
     METRICS_STAGE_PREPARE,        /* handler's prepare (storage thread) */
     METRICS_STAGE_PROPOSE_COMMIT, /* a write's propose to committed */
+    METRICS_STAGE_COMMIT_APPLY,   /* committed to its apply started */
     METRICS_STAGE_APPLY,          /* sm_apply of one command */
     METRICS_STAGES
 };

@@ -46,6 +46,7 @@ typedef struct apply_item {
     blob *data;
     node_proposal *p; /* NULL: nobody waits here */
     int lost;         /* p waited for another entry at this index */
+    uint64_t committed_ns; /* p's entry handed out (metrics_now), or 0 */
     /* storage thread, between the apply and the report after commit */
     Lms__Command *cmd; /* NULL: not a command, or it does not decode */
     sm_result res;
@@ -117,6 +118,9 @@ static int apply_item_work(apply_batch *b, apply_item *it)
 {
     if (!is_command(it->type, it->data))
         return 0;
+    if (it->committed_ns) /* once: a held batch's retry does not count */
+        metrics_stage(METRICS_STAGE_COMMIT_APPLY, it->committed_ns);
+    it->committed_ns = 0;
     return apply_decoded(b->n->m, it->index, it->data->data, it->data->len,
                          &it->cmd, &it->res, &b->err) == LMS_OK ? 0 : -1;
 }
@@ -435,6 +439,7 @@ static void submit_batch(node *n, const raft_entry *ents, size_t k)
     }
     b->n = n;
     b->count = k;
+    uint64_t now = metrics_now();
     for (size_t i = 0; i < k; i++) {
         apply_item *it = &b->items[i];
         it->index = ents[i].index;
@@ -442,6 +447,7 @@ static void submit_batch(node *n, const raft_entry *ents, size_t k)
         it->type = ents[i].type;
         it->data = ents[i].data ? blob_ref(ents[i].data) : NULL;
         it->p = take_proposal(n, it->index, it->term, &it->lost);
+        it->committed_ns = it->p && !it->lost ? now : 0;
     }
     b->last = ents[k - 1].index;
     n->dispatched = b->last;

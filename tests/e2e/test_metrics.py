@@ -98,7 +98,7 @@ class MetricsSingleNodeTest(E2ETestCase):
                             "lms_requests_total{op=add_user,status=OK} rose by the adds")
         self.assertEqualMsg(requests(after, "list_users") - requests(before, "list_users"),
                             2, "lms_requests_total{op=list_users,status=OK} rose by the reads")
-        for stage in ("apply", "propose_commit"):
+        for stage in ("apply", "propose_commit", "commit_apply"):
             d = value(after, "lms_request_seconds_count", stage=stage) - \
                 value(before, "lms_request_seconds_count", stage=stage)
             self.assertGreaterEqual(d, 3, "stage %s counted the 3 writes" % stage)
