@@ -8,6 +8,10 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +19,86 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+/* TLS (bench_tls): one context for every connection, and each
+ * connection's SSL by its fd (each fd used by one thread at a time). */
+#define TLS_FDS 65536
+static SSL_CTX *tls_ctx;
+static _Atomic(SSL *) tls_of[TLS_FDS];
+
+int bench_tls(const char *cafile, char *err, size_t errlen)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx || SSL_CTX_load_verify_locations(tls_ctx, cafile, NULL) != 1) {
+        unsigned long e = ERR_get_error();
+        snprintf(err, errlen, "cannot use CA file %s: %s", cafile,
+                 e ? ERR_reason_error_string(e) : "no memory");
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+    return 0;
+}
+
+static SSL *tls_get(int fd)
+{
+    return fd >= 0 && fd < TLS_FDS ? atomic_load(&tls_of[fd]) : NULL;
+}
+
+void bench_close(int fd)
+{
+    SSL *ssl = tls_get(fd);
+    if (ssl) {
+        atomic_store(&tls_of[fd], NULL);
+        SSL_free(ssl);
+    }
+    close(fd);
+}
+
+/* Handshake on fd, checking the certificate names the address dialled. */
+static int tls_start(int fd, const bench_addr *a, char *err, size_t errlen)
+{
+    char ip[INET6_ADDRSTRLEN] = "";
+    const void *raw = a->ss.ss_family == AF_INET6
+                          ? (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr
+                          : (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
+    inet_ntop(a->ss.ss_family, raw, ip, sizeof ip);
+    SSL *ssl = fd < TLS_FDS ? SSL_new(tls_ctx) : NULL;
+    if (!ssl || SSL_set_fd(ssl, fd) != 1 ||
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1) {
+        snprintf(err, errlen, "TLS to %s: cannot set up", a->text);
+        SSL_free(ssl);
+        return -1;
+    }
+    if (SSL_connect(ssl) != 1) {
+        long v = SSL_get_verify_result(ssl);
+        unsigned long e = ERR_get_error();
+        snprintf(err, errlen, "TLS to %s: %s", a->text,
+                 v != X509_V_OK ? X509_verify_cert_error_string(v)
+                 : e        ? ERR_reason_error_string(e)
+                            : "handshake failed (is its client port plaintext?)");
+        SSL_free(ssl);
+        return -1;
+    }
+    atomic_store(&tls_of[fd], ssl);
+    return 0;
+}
+
+/* An SSL_read/SSL_write result n <= 0 as a BENCH_* code. */
+static int tls_rc(SSL *ssl, int n)
+{
+    int e = SSL_get_error(ssl, n);
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        errno = ECONNRESET;
+        return BENCH_IO;
+    }
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+        (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)))
+        return BENCH_TIMEOUT;
+    if (errno == 0)
+        errno = ECONNRESET;
+    return BENCH_IO;
+}
 
 static int is_loopback(const struct sockaddr *sa)
 {
@@ -117,6 +201,10 @@ int bench_connect(const bench_addr *a, int timeout_ms, char *err, size_t errlen)
         close(fd);
         return -1;
     }
+    if (tls_ctx && tls_start(fd, a, err, errlen) < 0) {
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 
@@ -159,6 +247,14 @@ int bench_send(int fd, const Lms__Request *req, bench_buf *b)
     b->data[3] = (uint8_t)len;
     lms__request__pack(req, b->data + 4);
     size_t off = 0, total = len + 4;
+    SSL *ssl = tls_get(fd);
+    while (ssl && off < total) {
+        size_t done = 0;
+        int n = SSL_write_ex(ssl, b->data + off, total - off, &done);
+        if (n <= 0)
+            return tls_rc(ssl, n);
+        off += done;
+    }
     while (off < total) {
         ssize_t n = send(fd, b->data + off, total - off, MSG_NOSIGNAL);
         if (n < 0) {
@@ -185,6 +281,14 @@ static int fill(int fd, bench_buf *rb, size_t want)
     if (buf_reserve(rb, want < 65536 ? 65536 : want) < 0) {
         errno = ENOMEM;
         return BENCH_IO;
+    }
+    SSL *ssl = tls_get(fd);
+    while (ssl && rb->end < want) {
+        size_t got = 0;
+        int n = SSL_read_ex(ssl, rb->data + rb->end, rb->cap - rb->end, &got);
+        if (n <= 0)
+            return tls_rc(ssl, n);
+        rb->end += got;
     }
     while (rb->end < want) {
         ssize_t n = recv(fd, rb->data + rb->end, rb->cap - rb->end, 0);

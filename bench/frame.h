@@ -40,8 +40,17 @@ enum {
  * not a loopback address. 0, or -1 with the reason in err. */
 int bench_resolve(const char *hostport, bench_addr *a, char *err, size_t errlen);
 
-/* Connect with TCP_NODELAY; every later send or receive waits at most
- * timeout_ms. The fd, or -1 with the reason in err. */
+/* Speak TLS on every connection from now on, verifying the server against
+ * the CA certificates in cafile and its certificate against the address
+ * dialled (call once, before the threads start). 0, or -1 with err. */
+int bench_tls(const char *cafile, char *err, size_t errlen);
+
+/* Close a connection of bench_connect (its TLS state too). */
+void bench_close(int fd);
+
+/* Connect with TCP_NODELAY (and the TLS handshake after bench_tls); every
+ * later send or receive waits at most timeout_ms. The fd, or -1 with the
+ * reason in err. */
 int bench_connect(const bench_addr *a, int timeout_ms, char *err, size_t errlen);
 
 /* A growable byte buffer: the send frame, and the receive stream. */

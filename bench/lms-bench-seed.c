@@ -222,6 +222,6 @@ out:
     free(stok);
     bench_buf_free(&sb);
     bench_buf_free(&rb);
-    close(fd);
+    bench_close(fd);
     return rc;
 }

@@ -168,6 +168,8 @@ static void usage(FILE *f)
             "      --pipeline N         requests in flight per connection (default 1)\n"
             "      --timeout MS         give up on a response after MS (default 10000)\n"
             "      --label TEXT         a name for this run in the output\n"
+            "      --cacert FILE        speak TLS, trusting the CA certificates in FILE (a node\n"
+            "                           with tls.cert; its certificate must name the address)\n"
             "      --json               one JSON object on stdout\n"
             "  -h, --help\n",
             MAX_SECONDS, (unsigned long long)MAX_REQUESTS);
@@ -456,7 +458,7 @@ static int follow(client *c, slot *slots, int np, int *inflight)
         return 0;
     c->move = false;
     if (c->fd >= 0)
-        close(c->fd);
+        bench_close(c->fd);
     c->rb.start = c->rb.end = 0; /* answers from the old connection, unread: gone with it */
     for (int i = 0; i < np; i++)
         if (slots[i].state == SLOT_INFLIGHT)
@@ -630,7 +632,7 @@ static void *client_main(void *arg)
     w->t_end = now_ns();
 out:
     if (c.fd >= 0)
-        close(c.fd);
+        bench_close(c.fd);
     if (token && token != shared_token) {
         explicit_bzero(token, strlen(token));
         free(token);
@@ -822,7 +824,7 @@ static int resolve_servers(const char *list, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
     enum { O_OP = 256, O_COURSE, O_SUB, O_TOKEN, O_USER, O_PW, O_PWFILE, O_EACH, O_PIPE,
-           O_TIMEOUT, O_JSON, O_LABEL };
+           O_TIMEOUT, O_JSON, O_LABEL, O_CACERT };
     static const struct option lopts[] = {
         {"server", required_argument, NULL, 's'},
         {"clients", required_argument, NULL, 'c'},
@@ -840,11 +842,13 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"json", no_argument, NULL, O_JSON},
         {"label", required_argument, NULL, O_LABEL},
+        {"cacert", required_argument, NULL, O_CACERT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     uint64_t v;
     bool have_d = false;
+    const char *cacert = NULL;
     int ch;
     while ((ch = getopt_long(argc, argv, "s:c:d:n:h", lopts, NULL)) != -1) {
         switch (ch) {
@@ -898,6 +902,7 @@ int main(int argc, char **argv)
             break;
         case O_JSON: opt.json = true; break;
         case O_LABEL: opt.label = optarg; break;
+        case O_CACERT: cacert = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -927,6 +932,10 @@ int main(int argc, char **argv)
     }
 
     char err[256];
+    if (cacert && bench_tls(cacert, err, sizeof err) < 0) {
+        fprintf(stderr, "lms-bench: %s\n", err);
+        return 2;
+    }
     if (resolve_servers(opt.server, err, sizeof err) < 0) {
         fprintf(stderr, "lms-bench: %s\n", err);
         return 2;
@@ -955,7 +964,7 @@ int main(int argc, char **argv)
                 bench_login(fd, opt.user, password, client_base - 1, &seq, &shared_token, err,
                             sizeof err);
             if (fd >= 0)
-                close(fd);
+                bench_close(fd);
         }
         if (!opt.login_each && !shared_token) {
             fprintf(stderr, "lms-bench: %s\n", err);

@@ -24,10 +24,12 @@ Client port:
   can read, is refused at start with a message saying so.
 """
 
+import json
 import os
 import shutil
 import socket
 import ssl
+import subprocess
 import time
 import unittest
 
@@ -312,6 +314,28 @@ class ClientTlsTest(E2ETestCase):
             RawConn(self.node.port, tls=self.client_context(ca=other[0]))
         with self.assertRaises(ssl.SSLCertVerificationError):
             RawConn(self.node.port, tls=self.client_context(), server_hostname="lms.example.org")
+
+    def test_lms_bench_speaks_tls(self):
+        """lms-bench --cacert loads a TLS client port (bench/run-cluster
+        BENCH_CLIENT_TLS=1); with another CA it stops at the handshake."""
+        bench = lmstest._env_path("LMS_BENCH")
+        pw = os.path.join(self.dir, "pw")
+        with open(pw, "w") as f:
+            f.write(ADMIN_PW + "\n")
+        base = [bench, "-s", self.node.addr, "--op", "whoami", "--user", ADMIN,
+                "--password-file", pw, "-n", "200", "-c", "2", "--json"]
+        p = subprocess.run(base + ["--cacert", self.certs["ca"]], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = json.loads(p.stdout)
+        self.assertEqual((doc["errors"], doc["requests"] if "requests" in doc else 200),
+                         (0, 200), doc)
+        other = make_ca(os.path.join(self.dir, "bench-other"), self.cluster_id)
+        p = subprocess.run(base + ["--cacert", other[0]], capture_output=True, text=True,
+                           timeout=60)
+        self.assertNotEqual(p.returncode, 0, "lms-bench trusted another CA")
+        self.assertIn("TLS to %s" % self.node.addr, p.stderr)
+        self.assertIn("certificate", p.stderr)
 
     def test_silent_connection_is_closed(self):
         """A connection that never sends its first byte is closed after
