@@ -356,6 +356,20 @@ def db_rows(node, sql):
         db.close()
 
 
+def wait_applied(node, index, timeout=30.0):
+    """Until node's own store says it applied index (its meta row): a node
+    restarted moments ago may still show, in the leader's cluster-status,
+    the applied index it reported before it stopped."""
+    def applied():
+        try:
+            rows = db_rows(node, "SELECT value FROM meta WHERE key = 'applied_index'")
+        except sqlite3.Error:
+            return False
+        return rows and int(rows[0][0]) >= index
+    wait_until(applied, timeout=timeout,
+               what="node %d's store applied index %d" % (node.node_id, index))
+
+
 def titles(node):
     """The titles of the questions in node's database, with their counts."""
     return dict(db_rows(node, "SELECT title, count(*) FROM queries GROUP BY title"))
@@ -1441,10 +1455,16 @@ class Cluster:
                 m["known"] and m["applied"] >= st["commit"] and m["lag"] == 0 for m in ms)
             return st if ok else None
         try:
-            return wait_until(done, timeout=timeout, interval=0.1,
-                              what="nodes %s caught up" % sorted(ids))
+            st = wait_until(done, timeout=timeout, interval=0.1,
+                            what="nodes %s caught up" % sorted(ids))
         except AssertionError as e:
             raise AssertionError("%s; last cluster-status: %s" % (e, last[0])) from None
+        # cluster-status holds what each node last reported: one restarted
+        # moments ago may still show what it had applied before it stopped
+        for nd in (nodes or self.nodes):
+            if nd.running and nd.storage_plugin == "storage_sqlite":
+                wait_applied(nd, st["commit"], timeout=timeout)
+        return st
 
     def cleanup(self):
         for nd in self.nodes:

@@ -51,7 +51,7 @@ import socket
 import struct
 import unittest
 
-from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, titles,
+from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, titles, wait_applied,
                      wait_until)
 from test_cluster import Writers
 
@@ -572,7 +572,11 @@ class TestSnapshotRestart(SnapshotTestCase):
             con.close()
         follower.start()
         self.assertIn("restoring the storage from snapshot", follower.log_text())
-        c.wait_caught_up()
+        st = c.wait_caught_up()
+        # the leader may still hold the follower's report from before it
+        # stopped: wait for the store itself (the entries after the
+        # snapshot are applied again from the log)
+        wait_applied(follower, st["commit"])
         self.assertExactlyOnce(c.nodes)
         self.assertSameData(c.nodes)
 
