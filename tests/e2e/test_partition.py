@@ -357,9 +357,14 @@ class TestStaleLeaderRefusal(PartitionCase):
         sent_after = time.monotonic() - t_cut
         steps = [ln for ln in old.log_text()[mark:].splitlines()
                  if "raft: " in ln and "raft: leader" not in ln]
-        self.assertEqual(steps, [], "the old leader had stepped down before the write "
-                         "reached it (%.2f s after the cut): the stale-leader window was "
-                         "missed" % sent_after)
+        if steps:
+            # a precondition of the scenario, not a fault of lmsd: on a busy
+            # machine the old leader may step down before the write gets
+            # there, and then there is no stale leader to test
+            raw.close()
+            self.skipTest("the old leader had stepped down before the write reached it "
+                          "(%.2f s after the cut): the stale-leader window was missed: %s"
+                          % (sent_after, steps[:2]))
         self.assertIsNot(new, old, "the new leader")
         r = raw.recv()
         raw.close()
