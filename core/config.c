@@ -1026,7 +1026,8 @@ static int read_limits(lms_config *c, lms_err *err)
         "frame_timeout", "frame_min_rate", "idle_timeout",
         "preauth_idle_timeout", "max_output_bytes", "max_sessions_per_user",
         "login_failures", "login_failures_per_address", "login_backoff_max",
-        "logins_per_connection", "logins_per_address", "disk_reserve", NULL};
+        "logins_per_connection", "logins_per_address", "disk_reserve",
+        "readers", NULL};
     const config_node *sec;
     uint64_t frame = 64ull << 20, upload = 32ull << 20;
     long long conns = 1024;
@@ -1040,6 +1041,11 @@ static int read_limits(lms_config *c, lms_err *err)
         return rc;
     c->disk_reserve = 256ull << 20;
     if ((rc = optional(config_size(sec, "disk_reserve", &c->disk_reserve, err))))
+        return rc;
+    c->readers = CONFIG_READERS_AUTO;
+    if (map_get(sec, "readers") &&
+        (rc = limit_count(sec, "readers", 0, CONFIG_READERS_MAX, &c->readers,
+                          err)))
         return rc;
     if (deadline < TUTOR_DEADLINE_MIN_MS || deadline > TUTOR_DEADLINE_MAX_MS)
         return value_error(sec, "tutor_deadline", err,

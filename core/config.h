@@ -16,6 +16,10 @@
 #ifndef LMS_CORE_CONFIG_H
 #define LMS_CORE_CONFIG_H
 
+/* limits.readers: the default (see lms_config.readers) and the most. */
+#define CONFIG_READERS_AUTO UINT32_MAX
+#define CONFIG_READERS_MAX 64
+
 #include <lms/plugin.h>
 #include <stdint.h>
 
@@ -65,6 +69,11 @@ typedef struct lms_config {
     /* limits.disk_reserve, default 256 MiB (0: off): writes are refused
      * while the data dir's filesystem has less free (docs/operations.md) */
     uint64_t disk_reserve;
+    /* limits.readers: threads that answer reads and run the checks of a
+     * write beside the storage thread (storage.h, readers); default
+     * CONFIG_READERS_AUTO: the CPUs online, 1 to 4. 0: on the storage
+     * thread. */
+    uint32_t readers;
     plugin_slot storage;       /* required */
     plugin_slot auth;          /* default: auth_password with no options */
     plugin_slot tutor;         /* optional (plugin NULL) */

@@ -18,6 +18,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,10 @@ typedef struct prep_batch {
     dispatch *d;
     req *head, *tail;
     size_t n;
+    int on_readers; /* submitted to d->o.readers, not the storage thread */
 } prep_batch;
 
-/* Who a token stood for, as the storage thread last read it (see
+/* Who a token stood for, as a prepare stage last read it (loop only; see
  * authenticate). */
 #define AUTH_CACHE_SLOTS 256
 typedef struct auth_slot {
@@ -60,7 +62,7 @@ typedef struct auth_slot {
 struct dispatch {
     dispatch_options o;
     req *keys[KEY_BUCKETS];
-    auth_slot *auth; /* storage thread only; AUTH_CACHE_SLOTS, lazily */
+    auth_slot *auth; /* loop only; AUTH_CACHE_SLOTS, lazily */
     size_t inflight; /* requests decoded and not yet answered */
     login_guard *guard; /* loop only */
     /* The batch submitted to the storage thread and not yet started: the
@@ -141,7 +143,7 @@ next_step req_storage_error(req *r, const lms_err *err)
 }
 
 const struct lms_storage_ops *req_ops(req *r) { return r->d->o.m->ops; }
-void *req_st(req *r) { return r->d->o.m->st; }
+void *req_st(req *r) { return r->st ? r->st : r->d->o.m->st; }
 const dispatch_options *req_opts(req *r) { return &r->d->o; }
 
 int req_course_role(req *r, const char *course)
@@ -462,15 +464,18 @@ static void pack_command(req *r)
         lms__command__pack(&r->cmd, r->cmd_blob->data);
 }
 
-/* The cached caller of r's token, if still valid: read under the current
- * auth epoch (no session or user has changed since) and not expired. */
+/* Loop: the cached caller of r's token, if still valid: read under the
+ * current auth epoch (no session or user has changed since) and not
+ * expired. r->auth_epoch is that epoch: the prepare stage checks it
+ * against the epoch of its own read (authenticate). */
 static int auth_cached(req *r)
 {
     dispatch *d = r->d;
     if (!d->auth)
         return 0;
     const auth_slot *a = &d->auth[r->who.token_hash[0] % AUTH_CACHE_SLOTS];
-    if (!a->used || a->epoch != d->o.m->auth_epoch || a->expires <= r->now ||
+    uint64_t epoch = atomic_load(&d->o.m->auth_epoch);
+    if (!a->used || a->epoch != epoch || a->expires <= r->now ||
         memcmp(a->token_hash, r->who.token_hash, sizeof a->token_hash) != 0)
         return 0;
     memcpy(r->who.name, a->name, sizeof r->who.name);
@@ -478,9 +483,12 @@ static int auth_cached(req *r)
     r->who.role = a->role;
     r->who.created = a->created;
     r->who.session_expires = a->expires;
+    r->auth_epoch = epoch;
     return 1;
 }
 
+/* Loop: remember whom r's prepare stage read its token to stand for,
+ * under the epoch of that read. */
 static void auth_remember(req *r)
 {
     dispatch *d = r->d;
@@ -488,7 +496,7 @@ static void auth_remember(req *r)
         return;
     auth_slot *a = &d->auth[r->who.token_hash[0] % AUTH_CACHE_SLOTS];
     a->used = 1;
-    a->epoch = d->o.m->auth_epoch;
+    a->epoch = r->auth_epoch;
     memcpy(a->token_hash, r->who.token_hash, sizeof a->token_hash);
     memcpy(a->name, r->who.name, sizeof a->name);
     memcpy(a->full_name, r->who.full_name, sizeof a->full_name);
@@ -497,17 +505,35 @@ static void auth_remember(req *r)
     a->expires = r->who.session_expires;
 }
 
-/* Storage thread: who is calling? A token seen before under the same auth
- * epoch needs no storage lookup (sm.h: the epoch moves with every command
- * that may change sessions or users, and with a snapshot install). */
-static int authenticate(req *r)
+/* Loop, before the prepare stage: a token seen before under the current
+ * auth epoch needs no storage lookup (sm.h: the epoch moves with every
+ * command that may change sessions or users, and with a snapshot
+ * install). */
+static void authenticate_early(req *r)
+{
+    if (!r->h->roles || !r->msg->token || !r->msg->token[0])
+        return;
+    dispatch_token_hash(r->msg->token, r->who.token_hash);
+    r->token_hashed = 1;
+    if (auth_cached(r))
+        r->authenticated = 1;
+}
+
+/* Prepare stage: who is calling? epoch: sm.auth_epoch as loaded before
+ * this stage's read transaction began. A caller from the loop's cache is
+ * believed if no change to users or sessions happened since (the epoch
+ * is the same); otherwise, or without one, the storage says. */
+static int authenticate(req *r, uint64_t epoch)
 {
     const struct lms_storage_ops *ops = req_ops(r);
+    if (r->authenticated && r->auth_epoch == epoch)
+        return 0;
+    r->authenticated = 0;
     if (!r->msg->token || !r->msg->token[0])
         return req_fail(r, LMS_UNAUTHENTICATED, "not logged in"), -1;
-    dispatch_token_hash(r->msg->token, r->who.token_hash);
-    if (auth_cached(r))
-        return r->authenticated = 1, 0;
+    if (!r->token_hashed)
+        dispatch_token_hash(r->msg->token, r->who.token_hash);
+    r->token_hashed = 1;
     lms_session s;
     lms_user u;
     lms_err err = {0};
@@ -528,7 +554,8 @@ static int authenticate(req *r)
     r->who.role = u.role;
     r->who.created = u.created;
     r->who.session_expires = s.expires;
-    auth_remember(r);
+    r->auth_epoch = epoch;
+    r->auth_read = 1;
     r->authenticated = 1;
     return 0;
 }
@@ -592,13 +619,13 @@ static int answered_from_record(req *r)
     return 1;
 }
 
-static void stage_prepare(req *r)
+static void stage_prepare(req *r, uint64_t epoch)
 {
     next_step step = NEXT_RESPOND;
     uint64_t t0 = metrics_now();
     metrics_observe(&lms_metrics_g.stage[METRICS_STAGE_QUEUE],
                     t0 > r->t_queued ? t0 - r->t_queued : 0);
-    int auth_failed = r->h->roles && authenticate(r) < 0;
+    int auth_failed = r->h->roles && authenticate(r, epoch) < 0;
     if (r->h->roles)
         metrics_stage(METRICS_STAGE_AUTH, t0);
     if (auth_failed)
@@ -849,10 +876,10 @@ static void next(req *r, next_step step)
 
 /* ---- the prepare batches (see PREP_BATCH_MAX) ----------------------- */
 
-/* Storage thread: take the batch (no more requests join it), then prepare
- * each request in one transaction. The transaction only reads: it is
- * rolled back. If it cannot be opened, each statement runs on its own, as
- * it would without batching. */
+/* A reader thread or the storage thread: take the batch (no more
+ * requests join it), then prepare each request in one transaction. The
+ * transaction only reads: it is rolled back. If it cannot be opened, each
+ * statement runs on its own, as it would without batching. */
 static void prep_batch_work(void *arg)
 {
     prep_batch *b = arg;
@@ -863,14 +890,25 @@ static void prep_batch_work(void *arg)
     pthread_mutex_unlock(&d->mu);
     const struct lms_storage_ops *ops = d->o.m->ops;
     void *st = d->o.m->st;
+    if (b->on_readers) {
+        int i = workers_thread_index();
+        LMS_ASSERT(i >= 0 && (size_t)i < d->o.n_readers);
+        st = d->o.reader[i];
+    }
+    /* before the read transaction begins (sm.h, auth_epoch) */
+    uint64_t epoch = atomic_load(&d->o.m->auth_epoch);
     int tx = ops->begin(st, NULL) == LMS_OK;
-    for (req *r = b->head; r; r = r->batch_next)
-        stage_prepare(r);
+    for (req *r = b->head; r; r = r->batch_next) {
+        r->st = st;
+        stage_prepare(r, epoch);
+        r->st = NULL;
+    }
     if (tx)
         ops->rollback(st, NULL);
 }
 
-/* Loop: each request of the batch goes on to its next stage, in order. */
+/* Loop: each request of the batch goes on to its next stage, in order;
+ * whom a token stands for, read by the batch, is remembered. */
 static void prep_batch_done(void *arg)
 {
     prep_batch *b = arg;
@@ -879,6 +917,8 @@ static void prep_batch_done(void *arg)
     while (r) {
         req *following = r->batch_next;
         r->batch_next = NULL;
+        if (r->auth_read && r->authenticated)
+            auth_remember(r);
         next(r, r->step);
         r = following;
     }
@@ -890,6 +930,7 @@ static void prepare_later(req *r)
 {
     dispatch *d = r->d;
     r->t_queued = metrics_now();
+    authenticate_early(r);
     pthread_mutex_lock(&d->mu);
     prep_batch *b = d->open;
     if (b && b->n < PREP_BATCH_MAX) {
@@ -910,14 +951,15 @@ static void prepare_later(req *r)
     b->d = d;
     b->head = b->tail = r;
     b->n = 1;
+    b->on_readers = d->o.readers != NULL;
     /* Published before the submit: the storage thread may take it at once.
      * Only this thread adds to batches, so a failed submit finds it as
      * it left it. */
     pthread_mutex_lock(&d->mu);
     d->open = b;
     pthread_mutex_unlock(&d->mu);
-    if (workers_submit(d->o.storage_thread, prep_batch_work, prep_batch_done,
-                       b) < 0) {
+    if (workers_submit(b->on_readers ? d->o.readers : d->o.storage_thread,
+                       prep_batch_work, prep_batch_done, b) < 0) {
         pthread_mutex_lock(&d->mu);
         d->open = NULL;
         pthread_mutex_unlock(&d->mu);

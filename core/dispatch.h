@@ -2,11 +2,16 @@
  * dispatch.h: the request path. A frame from the client port is decoded,
  * then handed to its handler in stages:
  *
- *   storage thread  authenticate the token, check the role, then the
- *                   handler's prepare(): answer a read, or build a Command.
- *                   Requests queued together are prepared together, in
- *                   one storage transaction (rolled back: prepare only
- *                   reads)
+ *   loop            a token seen before under the current auth epoch is
+ *                   authenticated from the loop's cache
+ *   a reader        authenticate the token (if not cached), check the role,
+ *                   then the handler's prepare(): answer a read, or build
+ *                   a Command. Requests queued together are prepared
+ *                   together, in one read transaction of a storage reader
+ *                   (storage.h), on one of limits.readers threads beside
+ *                   the storage thread, so that they never queue behind
+ *                   apply; on the storage thread itself when the backend
+ *                   has no readers or limits.readers is 0
  *   worker pool     optional: expensive work (password hashing) that
  *                   prepare() asked for
  *   loop            optional: a question to the tutor (tutor.h), its
@@ -15,8 +20,8 @@
  *   storage thread  after apply: the handler's applied() packs the answer
  *   loop            send it
  *
- * The loop thread never touches storage and never hashes; handlers never
- * touch sockets.
+ * The loop thread never touches storage and never hashes a file or a
+ * password; handlers never touch sockets.
  */
 #ifndef LMS_CORE_DISPATCH_H
 #define LMS_CORE_DISPATCH_H
@@ -37,6 +42,11 @@ typedef struct dispatch_options {
     int64_t session_ttl_ms;
     uint64_t max_upload_bytes;
     struct workers *storage_thread; /* one thread: runs storage calls in order */
+    /* NULL, or n_readers threads, thread i reading through reader[i]
+     * (storage.h, readers; workers_thread_index) */
+    struct workers *readers;
+    void *const *reader;
+    size_t n_readers;
     struct workers *pool;           /* hashing and other blocking work */
     node *node;
     sm *m;

@@ -114,6 +114,11 @@ struct req {
     int login_verdict;  /* login's work(): enum login_verdict */
     uint64_t t_in, t_queued; /* engine: metrics_now() at the frame, at the
                               * prepare queue (metrics.h) */
+    void *st;          /* engine: the storage handle of the prepare stage
+                        * (a reader), NULL elsewhere (req_st) */
+    int token_hashed;  /* engine: who.token_hash is the token's */
+    int auth_read;     /* engine: who was read from storage, by prepare */
+    uint64_t auth_epoch; /* engine: sm.auth_epoch under which who was read */
 
     /* handler scratch, lives as long as the request */
     void *scratch;

@@ -49,6 +49,9 @@ typedef struct lmsd {
     lms_config *cfg;
     struct event_base *base;
     workers *storage_thread, *pool;
+    workers *readers;    /* limits.readers threads; NULL: none */
+    void **reader;       /* a storage reader per thread of readers */
+    size_t n_readers;
     loaded_plugin storage_pl, auth_pl;
     struct lms_plugin_ctx storage_ctx, auth_ctx;
     const struct lms_storage_ops *st_ops;
@@ -130,6 +133,55 @@ static int open_plugins(lmsd *d, lms_err *err)
     log_info("storage %s %s ready (schema version %d)", d->storage_pl.desc->name,
              d->storage_pl.desc->version, version);
     return LMS_OK;
+}
+
+/* limits.readers resolved: the CPUs online, 1 to 4, unless configured. */
+static size_t readers_wanted(const lms_config *c)
+{
+    if (c->readers != CONFIG_READERS_AUTO)
+        return c->readers;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > 4 ? 4 : (size_t)cpus;
+}
+
+/* Open the storage readers and their threads (storage.h, readers), while
+ * no other thread uses the instance yet. A backend that cannot read
+ * beside its writer is no error: reads then run on the storage thread. */
+static int open_readers(lmsd *d, lms_err *err)
+{
+    size_t want = readers_wanted(d->cfg);
+    if (want == 0)
+        return LMS_OK;
+    if (!(d->reader = calloc(want, sizeof *d->reader)))
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    lms_err rerr = {0};
+    for (; d->n_readers < want; d->n_readers++) {
+        int rc = d->st_ops->reader_open(d->m.st, &d->reader[d->n_readers], &rerr);
+        if (rc == LMS_OK)
+            continue;
+        if (rc != LMS_UNIMPLEMENTED)
+            return *err = rerr, rc;
+        log_info("storage %s reads only on its own thread (%s)",
+                 d->storage_pl.desc->name, rerr.msg);
+        return LMS_OK;
+    }
+    d->readers = workers_start(d->base, "reader", (int)d->n_readers, 0);
+    if (!d->readers)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start threads");
+    log_info("storage: %zu reader thread%s beside the storage thread",
+             d->n_readers, d->n_readers == 1 ? "" : "s");
+    return LMS_OK;
+}
+
+static void close_readers(lmsd *d)
+{
+    workers_free(d->readers); /* stopped first: no job holds a reader */
+    d->readers = NULL;
+    for (size_t i = 0; i < d->n_readers; i++)
+        d->st_ops->reader_close(d->reader[i]);
+    free(d->reader);
+    d->reader = NULL;
+    d->n_readers = 0;
 }
 
 static int make_data_dir(const char *dir, lms_err *err)
@@ -398,7 +450,7 @@ static int start(lmsd *d, lms_err *err)
     d->pool = workers_start(d->base, "worker", 2, 4096);
     if (!d->base || !d->storage_thread || !d->pool)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start threads");
-    if (open_plugins(d, err) != LMS_OK)
+    if (open_plugins(d, err) != LMS_OK || open_readers(d, err) != LMS_OK)
         return err->code;
     tutor_rt_options to = {.base = d->base, .storage_thread = d->storage_thread,
                            .pool = d->pool, .m = &d->m,
@@ -416,6 +468,9 @@ static int serve(lmsd *d, lms_err *err)
     dispatch_options o = {.session_ttl_ms = d->cfg->session_ttl_ms,
                           .max_upload_bytes = d->cfg->max_upload_bytes,
                           .storage_thread = d->storage_thread,
+                          .readers = d->readers,
+                          .reader = d->reader,
+                          .n_readers = d->readers ? d->n_readers : 0,
                           .pool = d->pool,
                           .node = d->node,
                           .m = &d->m,
@@ -489,6 +544,7 @@ static void stop(lmsd *d)
     d->metrics = NULL;
     tutor_rt_stop(d->tutor); /* questions in flight are answered now */
     workers_stop(d->pool);
+    workers_stop(d->readers); /* reads in flight are answered now */
     if (d->node)
         node_close(d->node);
     workers_stop(d->storage_thread);
@@ -514,6 +570,7 @@ static void stop(lmsd *d)
     dispatch_free(d->disp);
     workers_free(d->pool);
     workers_free(d->storage_thread);
+    close_readers(d);
     if (d->m.st)
         d->st_ops->close(d->m.st);
     if (d->auth_inst)

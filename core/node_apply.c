@@ -157,7 +157,7 @@ static void report_results(apply_batch *b)
 
 /* Storage thread: begin, apply every item, commit; rolled back on any
  * failure (b->err says why). */
-static int apply_txn(apply_batch *b)
+static int apply_txn_inner(apply_batch *b)
 {
     sm *m = b->n->m;
     if (m->ops->begin(m->st, &b->err) != LMS_OK)
@@ -172,6 +172,20 @@ static int apply_txn(apply_batch *b)
         return -1;
     }
     return 0;
+}
+
+/* The epoch moved during the batch, before its commit: a reader that read
+ * the new value then may have begun its read before the commit and seen
+ * the old sessions. Moving it once more, now that the change is committed
+ * (or rolled back), makes what that reader saw stale too (sm.h). */
+static int apply_txn(apply_batch *b)
+{
+    sm *m = b->n->m;
+    uint64_t epoch = atomic_load(&m->auth_epoch);
+    int rc = apply_txn_inner(b);
+    if (atomic_load(&m->auth_epoch) != epoch)
+        atomic_fetch_add(&m->auth_epoch, 1);
+    return rc;
 }
 
 /* Storage thread: apply a batch in one transaction. After a batch failed

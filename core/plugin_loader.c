@@ -65,6 +65,7 @@ static const required_cb storage_required[] = {
     CB(lms_storage_ops, snapshot_pin),    CB(lms_storage_ops, snapshot_write_view),
     CB(lms_storage_ops, snapshot_unpin),
     CB(lms_storage_ops, session_list_user),
+    CB(lms_storage_ops, reader_open),     CB(lms_storage_ops, reader_close),
 };
 
 /* Every storage callback is required: a callback added to storage.h without

@@ -22,11 +22,15 @@
 typedef struct sm {
     const struct lms_storage_ops *ops;
     void *st; /* storage instance */
-    /* Storage thread: moves whenever who a token stands for may have
-     * changed (a session created or deleted, users created or imported,
-     * housekeeping, a snapshot installed); caches of authentication
-     * (dispatch.c) hold only what they saw under the current value. */
-    uint64_t auth_epoch;
+    /* Moves whenever who a token stands for may have changed (a session
+     * created or deleted, users created or imported, housekeeping, a
+     * snapshot installed): written on the storage thread, read anywhere.
+     * It moves again once such a change is committed (node_apply.c), so a
+     * reader that loads it before its read transaction begins and finds
+     * it unchanged afterwards read nothing older than that value stands
+     * for. Caches of authentication (dispatch.c) hold only what was read
+     * under the current value. */
+    _Atomic uint64_t auth_epoch;
 } sm;
 
 /* Per-row outcome of an import. */

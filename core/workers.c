@@ -33,6 +33,7 @@ struct workers {
     size_t pending, max_queue;
     int stopping;
     int nthreads;
+    int started; /* threads that took their index (worker_main) */
     pthread_t *threads;
     int pipefd[2];
     int wake_pending; /* a byte is in the pipe and not yet drained */
@@ -56,10 +57,15 @@ static job *q_take_all(jobq *q)
     return h;
 }
 
+static _Thread_local int thread_index = -1;
+
+int workers_thread_index(void) { return thread_index; }
+
 static void *worker_main(void *p)
 {
     workers *w = p;
     pthread_mutex_lock(&w->mu);
+    thread_index = w->started++;
     for (;;) {
         while (!w->todo.head && !w->stopping)
             pthread_cond_wait(&w->cv, &w->mu);

@@ -20,6 +20,10 @@ workers *workers_start(struct event_base *base, const char *name, int nthreads,
 /* Queue a job. 0 on success, -1 when the queue is full or the pool stops.
  * done may be NULL. Callable from the loop thread only. */
 int workers_submit(workers *w, workers_fn work, workers_fn done, void *arg);
+/* On a pool thread: its index in its pool, 0 to nthreads - 1, so that a
+ * job can use what belongs to its thread (a storage reader, say); -1 on
+ * any other thread. */
+int workers_thread_index(void);
 /* Number of jobs queued or running. */
 size_t workers_pending(const workers *w);
 /* Refuse new jobs, run every queued one, join the threads. Pending done

@@ -407,6 +407,29 @@ struct lms_storage_ops {
      * more than limits.max_sessions_per_user). Rows are lms_session. */
     int (*session_list_user)(void *inst, const char *user, lms_each_fn each,
                              void *arg, lms_err *err);
+
+    /* ---- readers (ABI 1.2, appended) ----
+     * lmsd answers reads and runs the read-only checks of a write on a
+     * small pool of threads beside the one that applies, so that they do
+     * not queue behind apply. Each pool thread has a reader of its own.
+     *
+     * reader_open: on the thread that owns the instance, after migrate()
+     * and outside a transaction: *reader gets a handle that sees the
+     * committed state of the instance, as of the start of each read
+     * transaction on it (so a reader never sees an uncommitted change, and
+     * a read begun after commit() returned sees that commit). The handle
+     * is passed as `inst` to begin() (a read transaction: what its reads
+     * see stays fixed until rollback()), rollback(), applied_index() and
+     * every *_get, *_list and *_count op; those calls on one reader run on
+     * one thread at a time, concurrently with every call on the instance
+     * and on other readers. A write through a reader is refused
+     * (FAILED_PRECONDITION). A backend that cannot read beside its writer
+     * returns LMS_UNIMPLEMENTED: lmsd then reads on the instance's own
+     * thread, as before ABI 1.2. */
+    int (*reader_open)(void *inst, void **reader, lms_err *err);
+    /* Close a reader (any thread, before the instance is closed; no
+     * transaction of the reader may be open across it). NULL-safe. */
+    void (*reader_close)(void *reader);
 };
 
 #ifdef __cplusplus

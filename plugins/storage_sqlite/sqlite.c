@@ -29,6 +29,9 @@ typedef struct sq_config {
 } sq_config;
 
 static const sq_sql SQL_BEGIN = {SQ_BEGIN, 0, "begin", "BEGIN IMMEDIATE"};
+/* A reader's: deferred, so it never asks for the write lock; its view of
+ * the file is fixed at its first read. */
+static const sq_sql SQL_BEGIN_READ = {SQ_BEGIN_READ, 0, "begin", "BEGIN"};
 static const sq_sql SQL_COMMIT = {SQ_COMMIT, 0, "commit", "COMMIT"};
 static const sq_sql SQL_ROLLBACK = {SQ_ROLLBACK, 0, "rollback", "ROLLBACK"};
 static const sq_sql SQL_META_SET = {
@@ -249,6 +252,7 @@ int sq_open(const struct lms_host *host, struct lms_plugin_ctx *ctx,
     s->host = host;
     s->ctx = ctx;
     s->path = cfg.path;
+    s->busy_timeout_ms = cfg.busy_timeout_ms;
     rc = sq_check_dir(s->path, err);
     if (rc == LMS_OK)
         rc = sq_connect(s, &cfg, err);
@@ -304,7 +308,7 @@ int sq_begin(void *inst, lms_err *err)
     if (!sqlite3_get_autocommit(s->db))
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "begin: a transaction is already open");
-    return sq_tx(s, &SQL_BEGIN, err);
+    return sq_tx(s, s->readonly ? &SQL_BEGIN_READ : &SQL_BEGIN, err);
 }
 
 /*
@@ -315,6 +319,9 @@ int sq_begin(void *inst, lms_err *err)
 int sq_commit(void *inst, uint64_t applied_index, lms_err *err)
 {
     sq_inst *s = inst;
+    if (s->readonly)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "commit: a reader cannot write");
     if (sqlite3_get_autocommit(s->db))
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "commit: no transaction is open");
@@ -358,6 +365,77 @@ int sq_applied_index(void *inst, uint64_t *index, lms_err *err)
     }
     sq_release(st);
     return rc;
+}
+
+/* See sqlite_internal.h. The connection is opened read-only: in WAL mode
+ * it reads beside the instance's writer, and each of its read
+ * transactions sees what was committed when it began. */
+int sq_open_readonly(sq_inst *s, sq_inst **out, const char *what,
+                     lms_err *err)
+{
+    *out = NULL;
+    sq_inst *v = calloc(1, sizeof *v);
+    if (v == NULL || (v->path = strdup(s->path)) == NULL) {
+        free(v);
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    v->host = s->host;
+    v->ctx = s->ctx;
+    v->migrated = s->migrated;
+    v->readonly = 1;
+    v->busy_timeout_ms = s->busy_timeout_ms;
+    int src = sqlite3_open_v2(s->path, &v->db,
+                              SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        int rc = sq_fail(v, src, err, "%s: opening %s", what, s->path);
+        sq_reader_close(v);
+        return rc;
+    }
+    sqlite3_extended_result_codes(v->db, 1);
+    /* a writer's checkpoint may hold the WAL index for a moment */
+    sqlite3_busy_timeout(v->db, s->busy_timeout_ms > 5000 ? s->busy_timeout_ms
+                                                          : 5000);
+    *out = v;
+    return LMS_OK;
+}
+
+/* storage ops reader_open(): see storage.h. */
+int sq_reader_open(void *inst, void **reader, lms_err *err)
+{
+    sq_inst *s = inst;
+    *reader = NULL;
+    if (s->readonly)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "reader_open: called on a reader");
+    if (!s->migrated)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "reader_open: the schema of %s is not migrated "
+                           "yet (call migrate first)", s->path);
+    if (!sqlite3_get_autocommit(s->db))
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "reader_open: a transaction is open");
+    sq_inst *v;
+    int rc = sq_open_readonly(s, &v, "reader_open", err);
+    if (rc == LMS_OK)
+        *reader = v;
+    return rc;
+}
+
+/* storage ops reader_close(): see storage.h. */
+void sq_reader_close(void *reader)
+{
+    sq_inst *v = reader;
+    if (v == NULL)
+        return;
+    sq_finalize_all(v);
+    if (v->db != NULL) {
+        if (!sqlite3_get_autocommit(v->db))
+            sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close_v2(v->db);
+    }
+    free(v->keep);
+    free(v->path);
+    free(v);
 }
 
 static const struct lms_storage_ops sq_ops = {
@@ -415,6 +493,8 @@ static const struct lms_storage_ops sq_ops = {
     .snapshot_write_view = sq_snapshot_write_view,
     .snapshot_unpin = sq_snapshot_unpin,
     .session_list_user = sq_session_list_user,
+    .reader_open = sq_reader_open,
+    .reader_close = sq_reader_close,
 };
 
 static const struct lms_plugin_descriptor sq_descriptor = {

@@ -31,6 +31,7 @@
  */
 enum sq_stmt_id {
     SQ_BEGIN,
+    SQ_BEGIN_READ,
     SQ_COMMIT,
     SQ_ROLLBACK,
     SQ_META_SET,
@@ -109,6 +110,8 @@ typedef struct sq_inst {
     struct lms_plugin_ctx *ctx;
     char *path;   /* the database file, absolute or as configured */
     int migrated; /* the schema is at SQ_SCHEMA_VERSION */
+    int readonly; /* a reader or a snapshot view: writes are refused */
+    int busy_timeout_ms;
     sqlite3_stmt *stmt[SQ_STMT_COUNT];
     /* Copies of the pointer fields a get call hands out, valid until the
      * next call (storage.h); reused and grown as needed. */
@@ -188,6 +191,12 @@ int sq_begin(void *inst, lms_err *err);
 int sq_commit(void *inst, uint64_t applied_index, lms_err *err);
 int sq_rollback(void *inst, lms_err *err);
 int sq_applied_index(void *inst, uint64_t *index, lms_err *err);
+int sq_reader_open(void *inst, void **reader, lms_err *err);
+void sq_reader_close(void *reader);
+/* A read-only connection of its own to s's file, as an sq_inst (what: the
+ * operation named in errors). */
+int sq_open_readonly(sq_inst *s, sq_inst **out, const char *what,
+                     lms_err *err);
 void sq_log(sq_inst *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

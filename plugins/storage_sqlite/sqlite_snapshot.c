@@ -341,15 +341,7 @@ int sq_snapshot_write(void *inst, const lms_snapshot_header *h,
 
 void sq_snapshot_unpin(void *view)
 {
-    sq_inst *v = view;
-    if (v == NULL)
-        return;
-    if (v->db != NULL) {
-        sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close_v2(v->db);
-    }
-    free(v->path);
-    free(v);
+    sq_reader_close(view);
 }
 
 /* storage ops snapshot_pin(): see storage.h. */
@@ -358,22 +350,9 @@ int sq_snapshot_pin(void *inst, void **view, lms_err *err)
     sq_inst *s = inst;
     *view = NULL;
     int rc = sq_snap_ready(s, "snapshot_pin", err);
-    if (rc != LMS_OK)
-        return rc;
-    sq_inst *v = calloc(1, sizeof *v);
-    if (v == NULL || (v->path = strdup(s->path)) == NULL) {
-        free(v);
-        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    v->host = s->host;
-    v->ctx = s->ctx;
-    v->migrated = 1;
-    int src = sqlite3_open_v2(s->path, &v->db,
-                              SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (src != SQLITE_OK)
-        rc = sq_fail(v, src, err, "snapshot_pin: opening %s", s->path);
+    sq_inst *v = NULL;
     if (rc == LMS_OK)
-        sqlite3_busy_timeout(v->db, 5000);
+        rc = sq_open_readonly(s, &v, "snapshot_pin", err);
     /* The read transaction, and with it the view, starts at its first
      * read: do one now, while the instance is between transactions. */
     if (rc == LMS_OK)
@@ -381,7 +360,7 @@ int sq_snapshot_pin(void *inst, void **view, lms_err *err)
     if (rc == LMS_OK)
         rc = sq_snap_exec(v, "SELECT count(*) FROM meta", err);
     if (rc != LMS_OK) {
-        sq_snapshot_unpin(v);
+        sq_reader_close(v);
         return rc;
     }
     *view = v;
@@ -493,8 +472,9 @@ static int sq_snap_header_out(sq_inst *s, const Lms__Snap__Header *h,
     snprintf(out->backend, sizeof out->backend, "%s",
              h->backend ? h->backend : "");
     out->config_len = h->config.len;
-    out->config = sq_keep(s, h->config.data, h->config.len, 0);
-    if (out->config == NULL)
+    out->config = h->config.len ? sq_keep(s, h->config.data, h->config.len, 0)
+                                : NULL; /* an empty config is no failure */
+    if (out->config == NULL && h->config.len)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     return LMS_OK;
 }

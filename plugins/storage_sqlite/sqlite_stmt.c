@@ -102,6 +102,9 @@ int sq_acquire(sq_inst *s, const sq_sql *def, sqlite3_stmt **out,
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "%s: the schema of %s is not migrated yet "
                            "(call migrate first)", def->what, s->path);
+    if ((def->flags & SQ_WRITES) && s->readonly)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: a reader cannot write", def->what);
     if ((def->flags & SQ_WRITES) && sqlite3_get_autocommit(s->db))
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "%s: no transaction is open (writes go "

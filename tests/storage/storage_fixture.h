@@ -116,5 +116,6 @@ uint64_t fx_applied(fixture *fx);
 int run_lifecycle_tests(void);
 int run_entity_tests(void);
 int run_snapshot_tests(void);
+int run_reader_tests(void);
 
 #endif

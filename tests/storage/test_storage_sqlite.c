@@ -5,7 +5,8 @@
  * and migrations (idempotent, refusing a newer schema, bringing a
  * version-1 file up to date). The entity
  * operations are in test_storage_entities.c, snapshots in
- * test_storage_snapshot.c; main() runs all three groups.
+ * test_storage_snapshot.c, readers in test_storage_readers.c; main() runs
+ * all four groups.
  *
  * Some tests look at the database file directly with libsqlite3 (another
  * connection), which is how an operator would check it too.
@@ -107,7 +108,8 @@ static void test_descriptor_is_complete(void **state)
     REQUIRE_OP(query_count); REQUIRE_OP(snapshot_write);
     REQUIRE_OP(snapshot_read); REQUIRE_OP(snapshot_pin);
     REQUIRE_OP(snapshot_write_view); REQUIRE_OP(snapshot_unpin);
-    REQUIRE_OP(session_list_user);
+    REQUIRE_OP(session_list_user); REQUIRE_OP(reader_open);
+    REQUIRE_OP(reader_close);
 }
 
 static void test_only_the_entry_symbol_is_exported(void **state)
@@ -635,6 +637,7 @@ int main(void)
     int failed = run_lifecycle_tests();
     failed += run_entity_tests();
     failed += run_snapshot_tests();
+    failed += run_reader_tests();
     fx_unload_plugin();
     return failed ? 1 : 0;
 }

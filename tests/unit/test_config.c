@@ -82,6 +82,7 @@ static void example_config_parses_to_its_documented_values(void **state)
     assert_int_equal(c->max_frame_bytes, 64u << 20);
     assert_int_equal(c->max_upload_bytes, 32u << 20);
     assert_int_equal(c->disk_reserve, 256u << 20);
+    assert_int_equal(c->readers, CONFIG_READERS_AUTO);
     assert_int_equal(c->max_connections, 1024);
     assert_string_equal(c->storage.plugin, "storage_sqlite");
     assert_string_equal(c->auth.plugin, "auth_password");
@@ -149,7 +150,8 @@ static void every_setting_is_read(void **state)
                             "max_sessions_per_user: 3, "
                             "login_failures: 0, login_failures_per_address: 7, "
                             "login_backoff_max: 1h, logins_per_connection: 1, "
-                            "logins_per_address: 40, disk_reserve: 1GiB }\n"
+                            "logins_per_address: 40, disk_reserve: 1GiB, "
+                            "readers: 0 }\n"
                             "storage: { plugin: ./lib/my_storage.so }\n"
                             "auth: { plugin: auth_ldap, url: ldap://x }\n"
                             "tutor: { plugin: tutor_local }\n"
@@ -202,6 +204,7 @@ static void every_setting_is_read(void **state)
     assert_int_equal(c->logins_per_connection, 1);
     assert_int_equal(c->logins_per_address, 40);
     assert_int_equal(c->disk_reserve, 1ull << 30);
+    assert_int_equal(c->readers, 0);
     snprintf(want, sizeof want, "%s/lib/my_storage.so", dir);
     assert_string_equal(c->storage.plugin, want);
     assert_string_equal(c->auth.plugin, "auth_ldap");
@@ -471,7 +474,8 @@ static void unknown_keys_are_errors(void **state)
                  "preauth_idle_timeout, max_output_bytes, "
                  "max_sessions_per_user, login_failures, "
                  "login_failures_per_address, login_backoff_max, "
-                 "logins_per_connection, logins_per_address, disk_reserve)");
+                 "logins_per_connection, logins_per_address, disk_reserve, "
+                 "readers)");
 }
 
 static void client_limit_mistakes_are_errors(void **state)
@@ -496,6 +500,10 @@ static void client_limit_mistakes_are_errors(void **state)
     expect_error(VALID "limits: { max_output_bytes: 1KiB }\n",
                  "3: limits.max_output_bytes: 1024 bytes is too small (expected "
                  "at least 64KiB)");
+    expect_error(VALID "limits: { readers: 65 }\n",
+                 "3: limits.readers: 65 is out of range (expected 0 to 64)");
+    expect_error(VALID "limits: { readers: -1 }\n",
+                 "3: limits.readers: -1 is out of range (expected 0 to 64)");
 }
 
 static void wrong_types_are_errors(void **state)
