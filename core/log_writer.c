@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 enum { OP_APPEND, OP_TRUNCATE, OP_HARDSTATE, OP_COMPACT, OP_RESET };
@@ -70,12 +71,15 @@ struct log_writer {
     char errmsg[sizeof(lms_err)];
     char fullmsg[sizeof(lms_err)];
     uint64_t durable, batches, durable_ops;
+    uint64_t disk_avail, disk_seq; /* log_writer_disk_free */
+    int disk_known;
     /* loop thread only; first_index: the lowest index a truncation may keep
      * + 1 (raised by compaction, set by reset) */
     uint64_t next_index, first_index, last_term, reported_batches, queued_ops;
     int error_reported;
     /* writer thread only */
     int64_t acked_at; /* mono_ms of the last hardstate written */
+    int64_t disk_read_at; /* mono_ms of the last statvfs */
     lw_queue batch;
     /* A batch the disk had no room for is held and retried from where it
      * stopped: batch.v[pos..] are still to run, hs_done: its hardstate is
@@ -198,19 +202,62 @@ static void wake_loop(log_writer *lw)
     }
 }
 
+/* The free space of the log's file system, read off the loop. */
+typedef struct disk_reading {
+    int taken, known;
+    uint64_t avail;
+} disk_reading;
+
+/* mu not held: read it if LOG_WRITER_DISK_FREE_MS passed since the last
+ * reading (or force). */
+static disk_reading read_disk(log_writer *lw, int force)
+{
+    disk_reading r = {0};
+    int64_t now = mono_ms();
+    if (!force && now - lw->disk_read_at < LOG_WRITER_DISK_FREE_MS)
+        return r;
+    lw->disk_read_at = now;
+    struct statvfs sv;
+    r.taken = 1;
+    r.known = statvfs(wal_dir(lw->w), &sv) == 0;
+    r.avail = r.known ? (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize : 0;
+    return r;
+}
+
+/* mu held: publish a reading. */
+static void publish_disk(log_writer *lw, const disk_reading *r)
+{
+    if (!r->taken)
+        return;
+    lw->disk_known = r->known;
+    lw->disk_avail = r->avail;
+    lw->disk_seq++;
+}
+
 /* mu held: wait for operations or stopping. Returns 1 instead when the
  * queue is empty and the acked index is due (a timed wait, so an idle
- * node still records what it synced within about a second). */
+ * node still records what it synced within about a second). Meanwhile
+ * the free space is read every LOG_WRITER_DISK_FREE_MS, so that what the
+ * loop checks a write against is never older than that, busy or idle. */
 static int wait_for_work(log_writer *lw)
 {
     while (!lw->queue.n && !lw->stopping) {
-        if (!wal_acked_stale(lw->w)) {
-            pthread_cond_wait(&lw->cv, &lw->mu);
+        int64_t now = mono_ms();
+        int64_t due = lw->disk_read_at + LOG_WRITER_DISK_FREE_MS;
+        if (now >= due) {
+            pthread_mutex_unlock(&lw->mu);
+            disk_reading disk = read_disk(lw, 1);
+            pthread_mutex_lock(&lw->mu);
+            publish_disk(lw, &disk);
             continue;
         }
-        int64_t due = lw->acked_at + ACKED_EVERY_MS;
-        if (mono_ms() >= due)
-            return 1;
+        if (wal_acked_stale(lw->w)) {
+            int64_t acked_due = lw->acked_at + ACKED_EVERY_MS;
+            if (now >= acked_due)
+                return 1;
+            if (acked_due < due)
+                due = acked_due;
+        }
         struct timespec ts = {(time_t)(due / 1000), (long)(due % 1000) * 1000000};
         pthread_cond_timedwait(&lw->cv, &lw->mu, &ts);
     }
@@ -278,8 +325,10 @@ static int run_batch(log_writer *lw)
     int acked_rc = rc ? 0 : pace_acked(lw, 0, &err);
     if (acked_rc && wal_out_of_space(lw->w))
         acked_rc = 0;
+    disk_reading disk = read_disk(lw, full);
 
     pthread_mutex_lock(&lw->mu);
+    publish_disk(lw, &disk);
     lw->held = full;
     if (full) {
         note_full(lw, &err);
@@ -307,7 +356,9 @@ static int run_acked(log_writer *lw, int force)
     int rc = pace_acked(lw, force, &err);
     if (rc && wal_out_of_space(lw->w))
         rc = 0; /* retried with the next batch or timed wait */
+    disk_reading disk = read_disk(lw, 0);
     pthread_mutex_lock(&lw->mu);
+    publish_disk(lw, &disk);
     if (rc)
         writer_failed(lw, &err);
     return rc;
@@ -339,7 +390,9 @@ static void give_up_held(log_writer *lw)
 static void *writer_main(void *p)
 {
     log_writer *lw = p;
+    disk_reading disk = read_disk(lw, 1);
     pthread_mutex_lock(&lw->mu);
+    publish_disk(lw, &disk);
     lw->acked_at = mono_ms();
     for (;;) {
         int rc;
@@ -500,6 +553,16 @@ int log_writer_out_of_space(log_writer *lw, char *msg, size_t len)
         snprintf(msg, len, "%s", lw->fullmsg);
     pthread_mutex_unlock(&lw->mu);
     return full;
+}
+
+int log_writer_disk_free(log_writer *lw, uint64_t *avail, uint64_t *seq)
+{
+    pthread_mutex_lock(&lw->mu);
+    int known = lw->disk_known;
+    *avail = lw->disk_avail;
+    *seq = lw->disk_seq;
+    pthread_mutex_unlock(&lw->mu);
+    return known;
 }
 
 uint64_t log_writer_durable_ops(log_writer *lw)

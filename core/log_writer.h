@@ -93,6 +93,15 @@ int log_writer_hardstate(log_writer *lw, uint64_t term, uint64_t vote);
  * this number after queuing its step knows the step is durable once
  * log_writer_durable_ops() reaches it (check from on_durable). */
 uint64_t log_writer_queued(const log_writer *lw);
+
+/* The free bytes, for an unprivileged writer, of the file system that
+ * holds the log, as the writer thread last read them (statvfs: at its
+ * start, then after a batch or an idle wake at most every
+ * LOG_WRITER_DISK_FREE_MS, busy or idle), so the loop never waits on the file system
+ * to learn them. 1 with *avail when known; 0 when not (statvfs failed).
+ * *seq moves with each reading. */
+#define LOG_WRITER_DISK_FREE_MS 200
+int log_writer_disk_free(log_writer *lw, uint64_t *avail, uint64_t *seq);
 /* How many of the queued operations are durable. Loop thread. */
 uint64_t log_writer_durable_ops(log_writer *lw);
 

@@ -40,7 +40,6 @@
                                      the disk is full these pile up behind
                                      the held batch, and reads must go on */
 #define FULL_HANDOVER_MS 2000     /* leader with a full disk: hand over */
-#define DISK_FREE_MS 200          /* node_check_room reads statvfs so often */
 /* What a command of len bytes takes on disk, roughly: its log entry, then
  * the storage's copy in its journal and in the database (SQLite's WAL
  * before a checkpoint moves it into the main file). */
@@ -358,25 +357,22 @@ static int room_for(uint64_t avail, uint64_t need, uint64_t reserve)
     return !reserve || (avail >= need && avail - need >= reserve);
 }
 
-/* The data dir's free bytes for an unprivileged writer: read every
- * DISK_FREE_MS, less what the writes let through since then will take
- * (disk_spent), so a burst between two readings cannot run far into the
- * reserve. *known = 0 when statvfs fails (then nothing is refused for the
- * reserve: the full-disk path still guards the writes). */
+/* The free bytes of the log's file system for an unprivileged writer:
+ * the log writer's latest reading (log_writer_disk_free: read on its
+ * thread, every LOG_WRITER_DISK_FREE_MS at most), less what the writes let
+ * through since that reading will take (disk_spent), so a burst between
+ * two readings cannot run far into the reserve. *known = 0 when there is
+ * no reading (then nothing is refused for the reserve: the full-disk path
+ * still guards the writes). */
 static uint64_t disk_free(node *n, int *known)
 {
-    int64_t now = mono_ms();
-    if (!n->disk_free_ms || now - n->disk_free_ms >= DISK_FREE_MS) {
-        struct statvfs sv;
-        n->disk_free_ms = now;
+    uint64_t avail = 0, seq = 0;
+    *known = n->lw && log_writer_disk_free(n->lw, &avail, &seq);
+    if (seq != n->disk_seq) {
+        n->disk_seq = seq;
         n->disk_spent = 0;
-        n->disk_free_known = statvfs(n->opts.data_dir, &sv) == 0;
-        n->disk_free = n->disk_free_known
-                           ? (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize
-                           : 0;
     }
-    *known = n->disk_free_known;
-    return n->disk_free > n->disk_spent ? n->disk_free - n->disk_spent : 0;
+    return avail > n->disk_spent ? avail - n->disk_spent : 0;
 }
 
 int node_check_room(node *n, uint64_t bytes, lms_err *err)

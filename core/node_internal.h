@@ -197,11 +197,10 @@ struct node {
      * snap_full_retry_ms; 0: not full */
     int64_t snap_full_since, snap_full_retry_ms;
     int64_t full_transfer_ms;    /* leader with a full disk: last handover */
-    /* The data dir's free bytes (node_check_room), read at disk_free_ms;
-     * disk_spent: the bytes of the writes let through since */
-    uint64_t disk_free, disk_spent;
-    int64_t disk_free_ms;
-    int disk_free_known;
+    /* The log writer's reading of the free bytes (node_check_room) that
+     * disk_spent started from, and the bytes of the writes let through
+     * since it */
+    uint64_t disk_seq, disk_spent;
     int64_t snap_tokens;     /* snapshot_rate's budget, refilled every tick */
     uint64_t stream_seq;     /* numbers the snapshot streams sent */
     snap_send sends[RAFT_MAX_SERVERS];

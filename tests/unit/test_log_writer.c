@@ -25,6 +25,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -361,6 +362,29 @@ static void test_stop_drains_the_queue(void **state)
     t->durable = 0;
     start_writer(t);
     stop_and_check(t, 1, 1000, 1, 1000);
+}
+
+/* The free space of the log's file system is read on the writer's
+ * thread, at its start and every LOG_WRITER_DISK_FREE_MS while idle, and
+ * matches what statvfs says here. */
+static void test_disk_free_is_read_off_the_loop_and_kept_fresh(void **state)
+{
+    tfx *t = *state;
+    uint64_t avail = 0, seq = 0, seq2 = 0;
+    double deadline = now_s() + 10;
+    while (!log_writer_disk_free(t->lw, &avail, &seq) && now_s() < deadline)
+        usleep(10 * 1000);
+    assert_true(log_writer_disk_free(t->lw, &avail, &seq));
+    assert_true(seq >= 1);
+    struct statvfs sv;
+    assert_int_equal(statvfs(t->dir, &sv), 0);
+    uint64_t here = (uint64_t)sv.f_bavail * sv.f_frsize;
+    /* the same file system: within what other processes wrote meanwhile */
+    uint64_t diff = here > avail ? here - avail : avail - here;
+    assert_true(diff < ((uint64_t)256 << 20));
+    usleep(3 * LOG_WRITER_DISK_FREE_MS * 1000); /* idle: still read */
+    assert_true(log_writer_disk_free(t->lw, &avail, &seq2));
+    assert_true(seq2 > seq);
 }
 
 static void test_write_error_reaches_the_loop(void **state)
@@ -793,6 +817,7 @@ int main(void)
         T(test_bad_appends_are_refused),
         T(test_truncate_then_append),
         T(test_stop_drains_the_queue),
+        T(test_disk_free_is_read_off_the_loop_and_kept_fresh),
         T(test_write_error_reaches_the_loop),
         T(test_full_disk_holds_the_batch_and_retries),
         T(test_hardstate_with_entries),
