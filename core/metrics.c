@@ -9,10 +9,13 @@
 #include "client.pb-c.h"
 #include "lms_assert.h"
 
+#include <dirent.h>
 #include <event2/buffer.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define US 1000ull
 #define MS 1000000ull
@@ -233,6 +236,90 @@ static int render_requests(struct evbuffer *out, const lms_metrics *m)
     return rc;
 }
 
+/* One thread's name and CPU time from /proc/self/task/TID/stat: the name
+ * is between the first '(' and the last ')' (it may hold either), utime
+ * and stime are the 12th and 13th fields after it, in clock ticks. */
+static int read_thread(const char *tid, char *name, size_t len, uint64_t *ticks)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+    if (!open || !close || close < open)
+        return -1;
+    snprintf(name, len, "%.*s", (int)(close - open - 1), open + 1);
+    unsigned long long utime, stime;
+    if (sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &utime, &stime) != 2)
+        return -1;
+    *ticks = utime + stime;
+    return 0;
+}
+
+#define MAX_THREADS 128
+
+/* The CPU time of each of the process's threads, by thread name (threads
+ * of one name summed), and the seconds since an arbitrary fixed point,
+ * so that two scrapes give each thread's share of a core. */
+static int render_threads(struct evbuffer *out)
+{
+    struct {
+        char name[32];
+        uint64_t ticks;
+    } t[MAX_THREADS];
+    size_t n = 0;
+    DIR *dir = opendir("/proc/self/task");
+    if (dir) {
+        struct dirent *e;
+        while ((e = readdir(dir))) {
+            char name[32];
+            uint64_t ticks;
+            if (e->d_name[0] == '.' ||
+                read_thread(e->d_name, name, sizeof name, &ticks) < 0)
+                continue;
+            size_t i = 0;
+            while (i < n && strcmp(t[i].name, name) != 0)
+                i++;
+            if (i == n) {
+                if (n == MAX_THREADS)
+                    continue;
+                snprintf(t[n].name, sizeof t[n].name, "%s", name);
+                t[n++].ticks = 0;
+            }
+            t[i].ticks += ticks;
+        }
+        closedir(dir);
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        hz = 100;
+    int rc = head(out, "lms_thread_cpu_seconds_total", "counter",
+                  "CPU time (user and system) of this process's threads, by "
+                  "thread name (storage-0, reader-N, log-writer, lmsd: the "
+                  "loop, ...).");
+    for (size_t i = 0; i < n; i++) {
+        char label[80];
+        metrics_escape_label(label, sizeof label, t[i].name);
+        rc |= evbuffer_add_printf(out,
+                                  "lms_thread_cpu_seconds_total{thread=\"%s\"} "
+                                  "%.2f\n",
+                                  label, (double)t[i].ticks / (double)hz) < 0;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    rc |= head(out, "lms_monotonic_seconds", "gauge",
+               "A monotonic clock (seconds from an arbitrary point): the time "
+               "between two scrapes, for rates of the CPU counters.");
+    rc |= evbuffer_add_printf(out, "lms_monotonic_seconds %.3f\n",
+                              (double)ts.tv_sec + (double)ts.tv_nsec / 1e9) < 0;
+    return rc;
+}
+
 int metrics_render(struct evbuffer *out, const lms_metrics *m,
                    const metrics_gauges *g)
 {
@@ -269,5 +356,6 @@ int metrics_render(struct evbuffer *out, const lms_metrics *m,
     rc |= counter(out, "lms_snapshot_bytes_total",
                   "Bytes of the snapshot files this node wrote.",
                   &m->snapshot_bytes);
+    rc |= render_threads(out);
     return rc ? -1 : 0;
 }

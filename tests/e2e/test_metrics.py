@@ -110,6 +110,27 @@ class MetricsSingleNodeTest(E2ETestCase):
         self.assertEqualMsg(value(after, "lms_raft_leader_id"), 1, "leader id")
         self.assertGreaterEqual(value(after, "lms_client_connections"), 0, "connections")
 
+    def test_thread_cpu_by_name(self):
+        """Each thread's CPU time, by name: the loop (lmsd), the storage
+        thread, the readers, the log writer; they only grow, and the
+        monotonic clock lets two scrapes make a rate."""
+        before = scrape(self.node)
+        for _ in range(5):
+            self.ok(self.a.run("users", json=True), "users")
+        after = scrape(self.node)
+        threads = {dict(k[1])["thread"] for k in after
+                   if k[0] == "lms_thread_cpu_seconds_total"}
+        for want in ("lmsd", "storage-0", "reader-0", "log-writer"):
+            self.assertIn(want, threads, "lms_thread_cpu_seconds_total names %s" % want)
+        for name in threads:
+            a = value(before, "lms_thread_cpu_seconds_total", thread=name)
+            b = value(after, "lms_thread_cpu_seconds_total", thread=name)
+            self.assertGreaterEqual(b, a, "CPU time of %s never goes back" % name)
+        self.assertGreater(sum(value(after, "lms_thread_cpu_seconds_total", thread=n)
+                               for n in threads), 0, "the process used some CPU")
+        self.assertGreater(value(after, "lms_monotonic_seconds"),
+                           value(before, "lms_monotonic_seconds"), "the clock moves")
+
     def test_histograms_are_cumulative(self):
         s = scrape(self.node)
         for stage in ("total", "apply"):
