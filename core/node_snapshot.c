@@ -320,6 +320,7 @@ static void write_work(void *arg)
 {
     take_job *j = arg;
     node *n = j->n;
+    workers_thread_background(); /* applies and reads come first */
     lms_snapshot_header h = header_of(j);
     j->rc = snapshot_save_view(n->m->ops, j->view, n->snap_dir, &h, NULL,
                                &n->snap_cancel, &j->err);

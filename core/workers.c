@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 typedef struct job {
@@ -60,6 +62,30 @@ static job *q_take_all(jobq *q)
 static _Thread_local int thread_index = -1;
 
 int workers_thread_index(void) { return thread_index; }
+
+/* linux/ioprio.h's values (not in every libc's headers) */
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_CLASS_BE 2
+#define IOPRIO_WHO_PROCESS 1
+#define BACKGROUND_NICE 10
+#define BACKGROUND_IO_LEVEL 7
+
+void workers_thread_background(void)
+{
+    static _Thread_local int done;
+    if (done)
+        return;
+    done = 1;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    /* Linux: a thread's nice value is its own (PRIO_PROCESS with a tid) */
+    if (setpriority(PRIO_PROCESS, (id_t)tid, BACKGROUND_NICE) < 0)
+        log_warn("cannot lower a background thread's CPU priority: %s",
+                 strerror(errno));
+    int prio = (IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT) | BACKGROUND_IO_LEVEL;
+    if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)tid, prio) < 0)
+        log_warn("cannot lower a background thread's I/O priority: %s",
+                 strerror(errno));
+}
 
 static void *worker_main(void *p)
 {

@@ -24,6 +24,12 @@ int workers_submit(workers *w, workers_fn work, workers_fn done, void *arg);
  * job can use what belongs to its thread (a storage reader, say); -1 on
  * any other thread. */
 int workers_thread_index(void);
+/* On any thread: lower the calling thread's CPU priority (nice 10) and
+ * I/O priority (best effort, lowest level), so that under contention it
+ * takes a small share of the cores and the disk and leaves the rest to
+ * the threads that serve (a snapshot being written, say); alone it runs
+ * at full speed. Once per thread; a failure is logged once and ignored. */
+void workers_thread_background(void);
 /* Number of jobs queued or running. */
 size_t workers_pending(const workers *w);
 /* Refuse new jobs, run every queued one, join the threads. Pending done

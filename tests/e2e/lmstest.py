@@ -370,6 +370,23 @@ def wait_applied(node, index, timeout=30.0):
                what="node %d's store applied index %d" % (node.node_id, index))
 
 
+def thread_nice(node, name):
+    """The nice value of node's thread called name (from
+    /proc/PID/task/TID/stat), None when it has no such thread."""
+    task = "/proc/%d/task" % node.proc.pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "stat")) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm == name:
+            # fields after the name: state is field 3, nice field 19
+            return int(stat[stat.rindex(")") + 2:].split()[16])
+    return None
+
+
 def titles(node):
     """The titles of the questions in node's database, with their counts."""
     return dict(db_rows(node, "SELECT title, count(*) FROM queries GROUP BY title"))

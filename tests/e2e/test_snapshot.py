@@ -51,8 +51,8 @@ import socket
 import struct
 import unittest
 
-from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, titles, wait_applied,
-                     wait_until)
+from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, thread_nice, titles,
+                     wait_applied, wait_until)
 from test_cluster import Writers
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
@@ -343,6 +343,11 @@ class TestStaggeredSnapshots(SnapshotTestCase):
             want = 40 * (100 + 10 * ((nd.node_id - 1) % 4)) // 100
             self.assertGreaterEqual(first[nd.node_id], want,
                                     "node %d's first snapshot: %r" % (nd.node_id, first))
+            # the thread that wrote it yields to the serving threads
+            self.assertEqual(thread_nice(nd, "snapshot-0"), 10,
+                             "node %d's snapshot thread runs at nice 10" % nd.node_id)
+            self.assertEqual(thread_nice(nd, "storage-0"), 0,
+                             "node %d's storage thread keeps its priority" % nd.node_id)
             self.assertLessEqual(first[nd.node_id], want * 3 // 2 + 5,
                                  "node %d waited past half again: %r" % (nd.node_id, first))
         self.assertGreater(len(set(first.values())), 1,
