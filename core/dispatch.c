@@ -39,6 +39,8 @@ typedef struct prep_batch {
     req *head, *tail;
     size_t n;
     int on_readers; /* submitted to d->o.readers, not the storage thread */
+    uint64_t seq;   /* loop: the order it was submitted in */
+    struct prep_batch *parked_next; /* loop: in d->parked */
 } prep_batch;
 
 /* Who a token stood for, as a prepare stage last read it (loop only; see
@@ -58,6 +60,8 @@ typedef struct auth_slot {
  * a retry of one of them that is refused before proposing was judged on
  * a state without it, which may still commit (see copy_in_flight). */
 #define KEY_BUCKETS 256
+/* Completed writes remembered for copy_applied_since. */
+#define RECENT_WRITES 1024
 
 struct dispatch {
     dispatch_options o;
@@ -69,6 +73,20 @@ struct dispatch {
      * loop adds to it, the storage thread takes it (under mu). */
     pthread_mutex_t mu;
     prep_batch *open;
+    /* Loop: batches go on in the order they were submitted, whichever
+     * reader finishes first: a client's pipelined writes must reach
+     * node_propose in the order they came (their seq grows; the state
+     * machine refuses a lower one after a higher). A batch that finishes
+     * before an earlier one waits in parked (by seq). */
+    uint64_t batch_seq, batch_done;
+    prep_batch *parked;
+    /* Loop: the writes this node applied lately, by (client_id, seq), with
+     * the applied index when each completed (see copy_applied_since). */
+    struct {
+        uint64_t client_id, seq, applied;
+    } recent[RECENT_WRITES];
+    size_t recent_next;
+    uint64_t recent_evicted; /* the highest applied index evicted */
 };
 
 struct arena_chunk {
@@ -377,6 +395,41 @@ static int copy_in_flight(req *r)
     return 0;
 }
 
+/* Loop: remember that the write r was applied (it is complete). */
+static void recent_add(req *r)
+{
+    if (!r->keyed)
+        return;
+    dispatch *d = r->d;
+    size_t i = d->recent_next++ % RECENT_WRITES;
+    if (d->recent[i].applied > d->recent_evicted)
+        d->recent_evicted = d->recent[i].applied;
+    d->recent[i].client_id = r->cmd.client_id;
+    d->recent[i].seq = r->cmd.seq;
+    d->recent[i].applied = node_applied_index(d->o.node);
+}
+
+/* Was a copy of the write r (same client_id and seq, an earlier attempt)
+ * applied after the state r's prepare read (r->snap_index)? Then what
+ * prepare decided without it (a refusal) may be wrong: the write is in.
+ * copy_in_flight covers a copy still in flight; this one a copy that
+ * completed while r was prepared beside it on a reader. Unsure (evicted
+ * since) counts as yes. */
+static int copy_applied_since(req *r)
+{
+    dispatch *d = r->d;
+    if (!r->msg->client_id || !r->msg->seq)
+        return 0;
+    if (d->recent_evicted > r->snap_index)
+        return 1;
+    for (size_t i = 0; i < RECENT_WRITES && i < d->recent_next; i++)
+        if (d->recent[i].client_id == r->msg->client_id &&
+            d->recent[i].seq == r->msg->seq &&
+            d->recent[i].applied > r->snap_index)
+            return 1;
+    return 0;
+}
+
 /* ---- the stages ---------------------------------------------------- */
 
 static void next(req *r, next_step step);
@@ -488,10 +541,14 @@ static int auth_cached(req *r)
 }
 
 /* Loop: remember whom r's prepare stage read its token to stand for,
- * under the epoch of that read. */
+ * under the epoch of that read; not if a change to users or sessions was
+ * in flight then (an odd epoch, sm.h): what was read may be undone by its
+ * commit at any moment, before the epoch moves again. */
 static void auth_remember(req *r)
 {
     dispatch *d = r->d;
+    if (!sm_auth_stable(r->auth_epoch))
+        return;
     if (!d->auth && !(d->auth = calloc(AUTH_CACHE_SLOTS, sizeof *d->auth)))
         return;
     auth_slot *a = &d->auth[r->who.token_hash[0] % AUTH_CACHE_SLOTS];
@@ -521,8 +578,9 @@ static void authenticate_early(req *r)
 
 /* Prepare stage: who is calling? epoch: sm.auth_epoch as loaded before
  * this stage's read transaction began. A caller from the loop's cache is
- * believed if no change to users or sessions happened since (the epoch
- * is the same); otherwise, or without one, the storage says. */
+ * believed if no change to users or sessions happened or began since (the
+ * epoch is the same, so even: cache entries have even epochs); otherwise,
+ * or without one, the storage says. */
 static int authenticate(req *r, uint64_t epoch)
 {
     const struct lms_storage_ops *ops = req_ops(r);
@@ -682,6 +740,7 @@ static void on_applied(node_proposal *p, const sm_result *res)
 
 static void on_complete(node_proposal *p)
 {
+    recent_add((req *)p);
     key_remove((req *)p);
     respond((req *)p);
 }
@@ -811,7 +870,7 @@ static void on_answer_confirmed(void *arg, int status)
 
 static void respond_confirmed(req *r)
 {
-    if (!r->from_record && copy_in_flight(r))
+    if (!r->from_record && (copy_in_flight(r) || copy_applied_since(r)))
         r->copy_in_flight = 1;
     if (!r->unconfirmed) {
         if (r->copy_in_flight)
@@ -898,7 +957,13 @@ static void prep_batch_work(void *arg)
     /* before the read transaction begins (sm.h, auth_epoch) */
     uint64_t epoch = atomic_load(&d->o.m->auth_epoch);
     int tx = ops->begin(st, NULL) == LMS_OK;
+    /* the index of the state the batch reads (copy_applied_since); 0 when
+     * unknown, which only makes a later check more careful */
+    uint64_t snap = 0;
+    if (tx && ops->applied_index(st, &snap, NULL) != LMS_OK)
+        snap = 0;
     for (req *r = b->head; r; r = r->batch_next) {
+        r->snap_index = snap;
         r->st = st;
         stage_prepare(r, epoch);
         r->st = NULL;
@@ -909,9 +974,8 @@ static void prep_batch_work(void *arg)
 
 /* Loop: each request of the batch goes on to its next stage, in order;
  * whom a token stands for, read by the batch, is remembered. */
-static void prep_batch_done(void *arg)
+static void prep_batch_run(prep_batch *b)
 {
-    prep_batch *b = arg;
     req *r = b->head;
     free(b);
     while (r) {
@@ -921,6 +985,31 @@ static void prep_batch_done(void *arg)
             auth_remember(r);
         next(r, r->step);
         r = following;
+    }
+}
+
+/* Loop: a batch is prepared. It goes on once every batch submitted before
+ * it has (see dispatch.batch_seq); the ones it held back follow. */
+static void prep_batch_done(void *arg)
+{
+    prep_batch *b = arg;
+    dispatch *d = b->d;
+    LMS_ASSERT(b->seq >= d->batch_done);
+    if (b->seq != d->batch_done) {
+        prep_batch **p = &d->parked;
+        while (*p && (*p)->seq < b->seq)
+            p = &(*p)->parked_next;
+        b->parked_next = *p;
+        *p = b;
+        return;
+    }
+    prep_batch_run(b);
+    d->batch_done++;
+    while (d->parked && d->parked->seq == d->batch_done) {
+        prep_batch *first = d->parked;
+        d->parked = first->parked_next;
+        prep_batch_run(first);
+        d->batch_done++;
     }
 }
 
@@ -958,8 +1047,13 @@ static void prepare_later(req *r)
     pthread_mutex_lock(&d->mu);
     d->open = b;
     pthread_mutex_unlock(&d->mu);
+    /* Its place in line: its done callback runs on this thread, so not
+     * before this function returns. */
+    b->seq = d->batch_seq;
     if (workers_submit(b->on_readers ? d->o.readers : d->o.storage_thread,
-                       prep_batch_work, prep_batch_done, b) < 0) {
+                       prep_batch_work, prep_batch_done, b) >= 0) {
+        d->batch_seq++;
+    } else {
         pthread_mutex_lock(&d->mu);
         d->open = NULL;
         pthread_mutex_unlock(&d->mu);

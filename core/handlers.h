@@ -4,8 +4,12 @@
  * A handler is a row in the table of handlers.c: the request body it
  * serves, the global roles allowed to call it, and up to four functions.
  *
- *   prepare(r)  storage thread. r->who is the authenticated caller (unless
- *               roles == 0). Either answer (fill r->resp via the body
+ *   prepare(r)  a reader thread (or the storage thread when there are no
+ *               readers), inside a read transaction of its own storage
+ *               handle (req_st): it only reads, and never sees anything
+ *               the loop or the storage thread owns but the request. r->who
+ *               is the authenticated caller (unless roles == 0). Either
+ *               answer (fill r->resp via the body
  *               setters, or req_fail) and return NEXT_RESPOND, fill r->cmd's
  *               body and return NEXT_PROPOSE, return NEXT_WORK for work(),
  *               set r->tutor_q and return NEXT_TUTOR, or set r->scratch to
@@ -119,6 +123,7 @@ struct req {
     int token_hashed;  /* engine: who.token_hash is the token's */
     int auth_read;     /* engine: who was read from storage, by prepare */
     uint64_t auth_epoch; /* engine: sm.auth_epoch under which who was read */
+    uint64_t snap_index; /* engine: the applied index prepare read at */
 
     /* handler scratch, lives as long as the request */
     void *scratch;

@@ -73,13 +73,14 @@ struct log_writer {
     uint64_t durable, batches, durable_ops;
     uint64_t disk_avail, disk_seq; /* log_writer_disk_free */
     int disk_known;
+    char *space_dir; /* whose file system log_writer_disk_free reads */
     /* loop thread only; first_index: the lowest index a truncation may keep
      * + 1 (raised by compaction, set by reset) */
     uint64_t next_index, first_index, last_term, reported_batches, queued_ops;
     int error_reported;
     /* writer thread only */
     int64_t acked_at; /* mono_ms of the last hardstate written */
-    int64_t disk_read_at; /* mono_ms of the last statvfs */
+    int64_t disk_read_at; /* mono_ms at the end of the last statvfs */
     lw_queue batch;
     /* A batch the disk had no room for is held and retried from where it
      * stopped: batch.v[pos..] are still to run, hs_done: its hardstate is
@@ -202,35 +203,23 @@ static void wake_loop(log_writer *lw)
     }
 }
 
-/* The free space of the log's file system, read off the loop. */
-typedef struct disk_reading {
-    int taken, known;
-    uint64_t avail;
-} disk_reading;
 
-/* mu not held: read it if LOG_WRITER_DISK_FREE_MS passed since the last
- * reading (or force). */
-static disk_reading read_disk(log_writer *lw, int force)
+/* mu held on entry and return: read the free space (not under mu) if
+ * LOG_WRITER_DISK_FREE_MS passed since the end of the last reading, or
+ * now (force), and publish it. Never between a batch and its report: the
+ * callers run it after wake_loop. */
+static void refresh_disk(log_writer *lw, int force)
 {
-    disk_reading r = {0};
-    int64_t now = mono_ms();
-    if (!force && now - lw->disk_read_at < LOG_WRITER_DISK_FREE_MS)
-        return r;
-    lw->disk_read_at = now;
-    struct statvfs sv;
-    r.taken = 1;
-    r.known = statvfs(wal_dir(lw->w), &sv) == 0;
-    r.avail = r.known ? (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize : 0;
-    return r;
-}
-
-/* mu held: publish a reading. */
-static void publish_disk(log_writer *lw, const disk_reading *r)
-{
-    if (!r->taken)
+    if (!force && mono_ms() - lw->disk_read_at < LOG_WRITER_DISK_FREE_MS)
         return;
-    lw->disk_known = r->known;
-    lw->disk_avail = r->avail;
+    pthread_mutex_unlock(&lw->mu);
+    struct statvfs sv;
+    int known = statvfs(lw->space_dir, &sv) == 0;
+    uint64_t avail = known ? (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize : 0;
+    lw->disk_read_at = mono_ms(); /* a slow statvfs does not run back to back */
+    pthread_mutex_lock(&lw->mu);
+    lw->disk_known = known;
+    lw->disk_avail = avail;
     lw->disk_seq++;
 }
 
@@ -245,10 +234,7 @@ static int wait_for_work(log_writer *lw)
         int64_t now = mono_ms();
         int64_t due = lw->disk_read_at + LOG_WRITER_DISK_FREE_MS;
         if (now >= due) {
-            pthread_mutex_unlock(&lw->mu);
-            disk_reading disk = read_disk(lw, 1);
-            pthread_mutex_lock(&lw->mu);
-            publish_disk(lw, &disk);
+            refresh_disk(lw, 1);
             continue;
         }
         if (wal_acked_stale(lw->w)) {
@@ -325,10 +311,8 @@ static int run_batch(log_writer *lw)
     int acked_rc = rc ? 0 : pace_acked(lw, 0, &err);
     if (acked_rc && wal_out_of_space(lw->w))
         acked_rc = 0;
-    disk_reading disk = read_disk(lw, full);
 
     pthread_mutex_lock(&lw->mu);
-    publish_disk(lw, &disk);
     lw->held = full;
     if (full) {
         note_full(lw, &err);
@@ -356,9 +340,7 @@ static int run_acked(log_writer *lw, int force)
     int rc = pace_acked(lw, force, &err);
     if (rc && wal_out_of_space(lw->w))
         rc = 0; /* retried with the next batch or timed wait */
-    disk_reading disk = read_disk(lw, 0);
     pthread_mutex_lock(&lw->mu);
-    publish_disk(lw, &disk);
     if (rc)
         writer_failed(lw, &err);
     return rc;
@@ -390,9 +372,8 @@ static void give_up_held(log_writer *lw)
 static void *writer_main(void *p)
 {
     log_writer *lw = p;
-    disk_reading disk = read_disk(lw, 1);
     pthread_mutex_lock(&lw->mu);
-    publish_disk(lw, &disk);
+    refresh_disk(lw, 1);
     lw->acked_at = mono_ms();
     for (;;) {
         int rc;
@@ -413,6 +394,7 @@ static void *writer_main(void *p)
         }
         if (rc)
             break;
+        refresh_disk(lw, lw->held); /* after the batch was reported */
     }
     pthread_mutex_unlock(&lw->mu);
     return NULL;
@@ -596,18 +578,23 @@ static void free_writer(log_writer *lw)
     free(lw->queue.v);
     free(lw->batch.v);
     free(lw->ents);
+    free(lw->space_dir);
     pthread_mutex_destroy(&lw->mu);
     pthread_cond_destroy(&lw->cv);
     free(lw);
 }
 
-int log_writer_start(struct event_base *base, wal *w,
+int log_writer_start(struct event_base *base, wal *w, const char *space_dir,
                      log_writer_durable_fn on_durable,
                      log_writer_error_fn on_error, void *arg,
                      log_writer **out, lms_err *err)
 {
     *out = NULL;
     log_writer *lw = calloc(1, sizeof *lw);
+    if (lw && !(lw->space_dir = strdup(space_dir ? space_dir : wal_dir(w)))) {
+        free(lw);
+        lw = NULL;
+    }
     if (!lw)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "log writer: out of memory");
     lw->pipefd[0] = lw->pipefd[1] = -1;

@@ -38,8 +38,9 @@ typedef void (*log_writer_durable_fn)(void *arg, uint64_t index);
 typedef void (*log_writer_error_fn)(void *arg, const char *msg);
 
 /* Start the thread. On success the writer owns w (closes it at stop); on
- * failure w is still the caller's. */
-int log_writer_start(struct event_base *base, wal *w,
+ * failure w is still the caller's. space_dir: the directory whose file
+ * system log_writer_disk_free reads (NULL: the log's). */
+int log_writer_start(struct event_base *base, wal *w, const char *space_dir,
                      log_writer_durable_fn on_durable,
                      log_writer_error_fn on_error, void *arg,
                      log_writer **out, lms_err *err);
@@ -94,8 +95,8 @@ int log_writer_hardstate(log_writer *lw, uint64_t term, uint64_t vote);
  * log_writer_durable_ops() reaches it (check from on_durable). */
 uint64_t log_writer_queued(const log_writer *lw);
 
-/* The free bytes, for an unprivileged writer, of the file system that
- * holds the log, as the writer thread last read them (statvfs: at its
+/* The free bytes, for an unprivileged writer, of the file system of
+ * space_dir (log_writer_start), as the writer thread last read them (statvfs: at its
  * start, then after a batch or an idle wake at most every
  * LOG_WRITER_DISK_FREE_MS, busy or idle), so the loop never waits on the file system
  * to learn them. 1 with *avail when known; 0 when not (statvfs failed).

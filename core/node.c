@@ -357,7 +357,7 @@ static int room_for(uint64_t avail, uint64_t need, uint64_t reserve)
     return !reserve || (avail >= need && avail - need >= reserve);
 }
 
-/* The free bytes of the log's file system for an unprivileged writer:
+/* The free bytes of the data dir's file system for an unprivileged writer:
  * the log writer's latest reading (log_writer_disk_free: read on its
  * thread, every LOG_WRITER_DISK_FREE_MS at most), less what the writes let
  * through since that reading will take (disk_spent), so a burst between
@@ -813,7 +813,8 @@ static int open_log(node *n, lms_err *err)
     if (rc == LMS_OK)
         rc = restore(n, w, &boot, err);
     if (rc == LMS_OK)
-        rc = log_writer_start(n->base, w, on_durable, on_log_error, n, &n->lw,
+        rc = log_writer_start(n->base, w, n->opts.data_dir, on_durable,
+                              on_log_error, n, &n->lw,
                               err);
     if (rc != LMS_OK)
         wal_close(w);

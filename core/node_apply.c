@@ -174,17 +174,14 @@ static int apply_txn_inner(apply_batch *b)
     return 0;
 }
 
-/* The epoch moved during the batch, before its commit: a reader that read
- * the new value then may have begun its read before the commit and seen
- * the old sessions. Moving it once more, now that the change is committed
- * (or rolled back), makes what that reader saw stale too (sm.h). */
+/* A command of the batch that changed users or sessions made the auth
+ * epoch odd (sm_auth_begin): nothing read meanwhile is cached. Now that
+ * the batch is committed (or rolled back) it becomes even again, and
+ * higher than any value a cache entry holds (sm.h). */
 static int apply_txn(apply_batch *b)
 {
-    sm *m = b->n->m;
-    uint64_t epoch = atomic_load(&m->auth_epoch);
     int rc = apply_txn_inner(b);
-    if (atomic_load(&m->auth_epoch) != epoch)
-        atomic_fetch_add(&m->auth_epoch, 1);
+    sm_auth_end(b->n->m);
     return rc;
 }
 
@@ -650,6 +647,7 @@ int node_replay(node *n, wal *w, uint64_t last, lms_err *err)
         uint64_t to = last - from >= APPLY_BATCH_MAX ? from + APPLY_BATCH_MAX - 1
                                                      : last;
         int rc = replay_batch(n, w, from, to, err);
+        sm_auth_end(n->m); /* committed or rolled back (sm.h) */
         if (rc != LMS_OK)
             return rc;
         n->applied = to;

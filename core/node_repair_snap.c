@@ -127,9 +127,11 @@ static int install(node *n, repair_rx *x, const char *path, lms_err *err)
         *err = rp->err;
         return err->code;
     }
-    if (snapshot_load(n->m->ops, n->m->st, path, &h, err) != LMS_OK)
+    sm_auth_begin(n->m); /* every user and session may be another now */
+    int rc = snapshot_load(n->m->ops, n->m->st, path, &h, err);
+    sm_auth_end(n->m);
+    if (rc != LMS_OK)
         return err->code;
-    n->m->auth_epoch++; /* every user and session may be another now */
     if (snapshot_adopt(n->snap_dir, index, err) != LMS_OK ||
         wal_reset(rp->w, index, term, err) != LMS_OK)
         return err->code;

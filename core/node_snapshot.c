@@ -636,9 +636,11 @@ static void install_work(void *arg)
         j->rc = lms_err_set(&j->err, LMS_ABORTED, "an apply batch failed");
     else if (snap_file(n, j->meta.index, path, sizeof path) != 0)
         j->rc = lms_err_set(&j->err, LMS_INVALID_ARGUMENT, "path too long");
-    else
+    else {
+        sm_auth_begin(n->m); /* every user and session may be another now */
         j->rc = snapshot_load(n->m->ops, n->m->st, path, &h, &j->err);
-    n->m->auth_epoch++; /* every user and session may be another now */
+        sm_auth_end(n->m);
+    }
     if (j->rc == LMS_OK) {
         j->bytes = file_bytes(n, j->meta.index);
         lms_err perr;

@@ -1626,6 +1626,20 @@ static int changes_auth(const Lms__Command *cmd)
     }
 }
 
+void sm_auth_begin(sm *m)
+{
+    uint64_t e = atomic_load(&m->auth_epoch);
+    if (sm_auth_stable(e))
+        atomic_store(&m->auth_epoch, e + 1);
+}
+
+void sm_auth_end(sm *m)
+{
+    uint64_t e = atomic_load(&m->auth_epoch);
+    if (!sm_auth_stable(e))
+        atomic_store(&m->auth_epoch, e + 1);
+}
+
 int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
              lms_err *err)
 {
@@ -1637,7 +1651,9 @@ int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
     if (rc == LMS_OK && index % SM_HOUSEKEEPING_EVERY == 0)
         rc = housekeeping(&c);
     if (changes_auth(cmd) || index % SM_HOUSEKEEPING_EVERY == 0)
-        m->auth_epoch++; /* also on failure: the store may have changed */
+        sm_auth_begin(m); /* also on failure: the store may have changed;
+                             the caller ends it once it commits or rolls
+                             back (sm_auth_end) */
     if (rc != LMS_OK) {
         sm_result_free(res);
         if (err && err->code == LMS_OK)

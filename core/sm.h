@@ -17,19 +17,21 @@
 #include "command.pb-c.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <lms/storage.h>
 
 typedef struct sm {
     const struct lms_storage_ops *ops;
     void *st; /* storage instance */
-    /* Moves whenever who a token stands for may have changed (a session
-     * created or deleted, users created or imported, housekeeping, a
-     * snapshot installed): written on the storage thread, read anywhere.
-     * It moves again once such a change is committed (node_apply.c), so a
-     * reader that loads it before its read transaction begins and finds
-     * it unchanged afterwards read nothing older than that value stands
-     * for. Caches of authentication (dispatch.c) hold only what was read
-     * under the current value. */
+    /* A sequence lock on who a token stands for (sessions and users):
+     * written on the storage thread, read anywhere. Odd while a change to
+     * them (a session created or deleted, users created or imported,
+     * housekeeping, a snapshot installed) is applied and not yet committed
+     * or rolled back (sm_auth_begin, sm_auth_end); even, and higher, once
+     * it is. A reader loads it before its read transaction begins: what it
+     * reads under an even value v is what v stands for until the value
+     * moves. Caches of authentication (dispatch.c) hold only what was read
+     * under an even value, and only while it is the current one. */
     _Atomic uint64_t auth_epoch;
 } sm;
 
@@ -102,6 +104,16 @@ int sm_instructor_replied(const struct lms_storage_ops *ops, void *st,
  * sm_result_free). A deduplicated answer is the whole first answer
  * (status, message, id and an import's per-row report). On failure err
  * says what failed and nothing is left allocated in res. */
+/* Storage thread: users or sessions are about to change (auth_epoch
+ * becomes odd, if it is not already); the change is not committed yet. */
+void sm_auth_begin(sm *m);
+/* Storage thread: the changes since sm_auth_begin are committed or rolled
+ * back (auth_epoch becomes even again; nothing if it is). */
+void sm_auth_end(sm *m);
+/* May what was read under epoch e be cached? (e is even: no change was in
+ * flight when it was loaded.) */
+static inline int sm_auth_stable(uint64_t e) { return (e & 1) == 0; }
+
 int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
              lms_err *err);
 void sm_result_free(sm_result *res);

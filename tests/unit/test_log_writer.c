@@ -76,7 +76,8 @@ static void start_writer(tfx *t)
     wal_options opts = {.segment_bytes = t->seg_bytes};
     if (wal_open(t->dir, &opts, &w, &err))
         fail_msg("wal_open: %s", err.msg);
-    if (log_writer_start(t->base, w, on_durable, on_error, t, &t->lw, &err))
+    if (log_writer_start(t->base, w, t->dir, on_durable, on_error, t, &t->lw,
+                         &err))
         fail_msg("log_writer_start: %s", err.msg);
 }
 

@@ -418,6 +418,7 @@ static const sm_result *run(fx *f, const char *actor, Lms__Command *cmd)
         fail_msg("entry %" PRIu64 ": sm_apply failed (%d): %s", f->index, rc, err.msg);
     if (g_ops->commit(f->inst, f->index, &err) != LMS_OK)
         fail_msg("commit: %s", err.msg);
+    sm_auth_end(&f->m); /* as node_apply.c after a batch's commit */
     if (f->res.status != LMS_OK || f->res.deduplicated) {
         char *after = dump(f);
         if (strcmp(before, after) != 0)
@@ -861,6 +862,48 @@ static void test_sessions(void **state)
     d.token_hash = bytes(h, 0);
     expect_status(send(f, "stu1", LMS__COMMAND__BODY_DELETE_SESSION, &d),
                   LMS_INVALID_ARGUMENT, "32 bytes");
+}
+
+/* sm.auth_epoch is a sequence lock (sm.h): odd from the first command of
+ * a batch that changes users or sessions until the batch is committed
+ * (sm_auth_end), then even and higher; commands that leave them alone do
+ * not move it. The loop's authentication cache relies on it: nothing read
+ * under an odd value is cached (found by review: a session read between
+ * a logout's apply and its commit stayed cached after the commit). */
+static void test_auth_epoch_is_a_sequence_lock(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint64_t e0 = atomic_load(&f->m.auth_epoch);
+    assert_true(sm_auth_stable(e0));
+    expect_ok(mk_course(f, "root", "AE101", "Epochs"));
+    assert_int_equal(atomic_load(&f->m.auth_epoch), e0);
+    uint8_t h[LMS_SHA256_LEN] = {7};
+    /* inside one batch: odd from the first change until the end */
+    lms_err err = {0};
+    Lms__CmdCreateSession b = LMS__CMD_CREATE_SESSION__INIT;
+    b.token_hash = bytes(h, LMS_SHA256_LEN);
+    b.user = "stu1";
+    b.expires = f->now + DAY;
+    Lms__Command cmd = LMS__COMMAND__INIT;
+    cmd.body_case = LMS__COMMAND__BODY_CREATE_SESSION;
+    cmd.create_session = &b;
+    cmd.time = f->now;
+    sm_result res;
+    assert_int_equal(g_ops->begin(f->inst, &err), LMS_OK);
+    assert_int_equal(sm_apply(&f->m, ++f->index, &cmd, &res, &err), LMS_OK);
+    assert_int_equal(res.status, LMS_OK);
+    assert_int_equal(atomic_load(&f->m.auth_epoch), e0 + 1);
+    assert_false(sm_auth_stable(atomic_load(&f->m.auth_epoch)));
+    h[1] = 1;
+    assert_int_equal(sm_apply(&f->m, ++f->index, &cmd, &res, &err), LMS_OK);
+    assert_int_equal(atomic_load(&f->m.auth_epoch), e0 + 1); /* still odd */
+    assert_int_equal(g_ops->commit(f->inst, f->index, &err), LMS_OK);
+    assert_int_equal(atomic_load(&f->m.auth_epoch), e0 + 1); /* until the end */
+    sm_auth_end(&f->m);
+    assert_int_equal(atomic_load(&f->m.auth_epoch), e0 + 2);
+    sm_auth_end(&f->m); /* nothing in flight: nothing moves */
+    assert_int_equal(atomic_load(&f->m.auth_epoch), e0 + 2);
 }
 
 static const sm_result *capped_session(fx *f, const char *user, uint8_t id,
@@ -2404,6 +2447,7 @@ int main(void)
         T(test_bootstrap_admin_only_on_empty_store),
         T(test_create_user_rules),
         T(test_sessions),
+        T(test_auth_epoch_is_a_sequence_lock),
         T(test_sessions_per_user_capped_oldest_end),
         T(test_auth_epoch),
         T(test_import_reports_every_row),
