@@ -247,5 +247,14 @@ int req_list_visible(req *r, char *course, course_list_fn list,
 void *pb_list(req *r, const ProtobufCMessageDescriptor *d, const ptr_vec *pv);
 /* SHA-256 of data into the arena. Worker thread: files can be large. */
 ProtobufCBinaryData req_sha256(req *r, ProtobufCBinaryData data);
+/* Work stage, before proposing: put a file's body (sha: its SHA-256, just
+ * computed) in the file store, so that apply on this node finds it there
+ * and writes nothing. 0, or -1 with the refusal set (nothing was
+ * proposed, so nothing was stored). */
+int req_store_body(req *r, ProtobufCBinaryData data, ProtobufCBinaryData sha);
+/* Prepare stage: the body of a file (sha, size bytes) from the file store
+ * into the arena; NULL with the failure set (INTERNAL, logged). */
+uint8_t *req_file_body(req *r, const uint8_t sha[LMS_SHA256_LEN],
+                       uint64_t size);
 
 #endif

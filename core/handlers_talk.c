@@ -291,6 +291,8 @@ static next_step upload_material_work(req *r)
     c->file_name = q->file_name;
     c->data = q->data;
     c->sha256 = req_sha256(r, q->data);
+    if (req_store_body(r, c->data, c->sha256) < 0)
+        return NEXT_RESPOND;
     r->cmd.body_case = LMS__COMMAND__BODY_UPLOAD_MATERIAL;
     r->cmd.upload_material = c;
     return NEXT_PROPOSE;
@@ -333,12 +335,12 @@ static next_step download_material_prepare(req *r)
     if (req_got(r, rc, &err, "material", id) < 0 ||
         req_check_course(r, x.course, COURSE_MEMBER) < 0)
         return NEXT_RESPOND;
-    /* The last storage call: x.data stays valid until the answer is packed. */
-    if (req_ops(r)->material_get(req_st(r), id, 1, &x, &err) != LMS_OK)
-        return req_storage_error(r, &err);
+    uint8_t *body = req_file_body(r, x.sha256, x.size);
+    if (!body)
+        return NEXT_RESPOND;
     Lms__Material *m = pb_material(r, &x);
-    m->data.len = x.data ? x.size : 0;
-    m->data.data = (uint8_t *)x.data;
+    m->data.len = x.size;
+    m->data.data = body;
     r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
     r->resp.material = m;
     return NEXT_RESPOND;

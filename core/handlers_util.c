@@ -4,6 +4,8 @@
  * only reject early: sm_apply makes the same checks and decides.
  */
 #include "handlers.h"
+
+#include "filestore.h"
 #include "lms_assert.h"
 #include "log.h"
 #include "utf8.h"
@@ -186,4 +188,32 @@ ProtobufCBinaryData req_sha256(req *r, ProtobufCBinaryData data)
     ProtobufCBinaryData h = {LMS_SHA256_LEN, req_alloc(r, LMS_SHA256_LEN)};
     dispatch_sha256(data.data, data.len, h.data);
     return h;
+}
+
+int req_store_body(req *r, ProtobufCBinaryData data, ProtobufCBinaryData sha)
+{
+    lms_err err = {0};
+    int rc = filestore_put(req_opts(r)->m->files, sha.data, data.data,
+                           data.len, 0, &err);
+    if (rc == LMS_OK)
+        return 0;
+    log_error("%s: storing the file: %s", r->h->name, err.msg);
+    if (rc == LMS_RESOURCE_EXHAUSTED)
+        req_fail(r, rc, "%s: the disk holding the files is full; nothing "
+                 "was stored", r->h->name);
+    else
+        req_fail(r, LMS_INTERNAL, "%s: the file could not be stored (see "
+                 "the server log); nothing was stored", r->h->name);
+    return -1;
+}
+
+uint8_t *req_file_body(req *r, const uint8_t sha[LMS_SHA256_LEN],
+                       uint64_t size)
+{
+    lms_err err = {0};
+    uint8_t *buf = req_alloc(r, size ? (size_t)size : 1);
+    if (filestore_get(req_opts(r)->m->files, sha, size, buf, &err) == LMS_OK)
+        return buf;
+    req_storage_error(r, &err);
+    return NULL;
 }

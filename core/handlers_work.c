@@ -267,6 +267,8 @@ static next_step submit_work(req *r)
     c->file_name = q->file_name;
     c->data = q->data;
     c->sha256 = req_sha256(r, q->data);
+    if (req_store_body(r, c->data, c->sha256) < 0)
+        return NEXT_RESPOND;
     r->cmd.body_case = LMS__COMMAND__BODY_SUBMIT;
     r->cmd.submit = c;
     return NEXT_PROPOSE;
@@ -325,15 +327,14 @@ static next_step fetch_submission_prepare(req *r)
     uint64_t id = r->msg->fetch_submission->submission_id;
     lms_submission s;
     lms_assignment a;
-    lms_err err = {0};
     if (load_submission(r, id, &s, &a) < 0)
         return NEXT_RESPOND;
-    /* The last storage call: s.data stays valid until the answer is packed. */
-    if (req_ops(r)->submission_get(req_st(r), id, 1, &s, &err) != LMS_OK)
-        return req_storage_error(r, &err);
+    uint8_t *body = req_file_body(r, s.sha256, s.size);
+    if (!body)
+        return NEXT_RESPOND;
     Lms__Submission *m = pb_submission(r, &s);
-    m->data.len = s.data ? s.size : 0;
-    m->data.data = (uint8_t *)s.data;
+    m->data.len = s.size;
+    m->data.data = body;
     r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSION;
     r->resp.submission = m;
     return NEXT_RESPOND;

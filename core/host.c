@@ -7,6 +7,7 @@
  * itself is one static constant shared by all instances.
  */
 #include "config.h"
+#include "filestore.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "workers.h"
@@ -63,6 +64,51 @@ static int host_run_blocking(struct lms_plugin_ctx *ctx,
     return LMS_OK;
 }
 
+static int no_store(lms_err *err)
+{
+    return lms_err_set(err, LMS_UNAVAILABLE, "lmsd gave this plugin no file "
+                       "store");
+}
+
+static int host_file_open(struct lms_plugin_ctx *ctx,
+                          const uint8_t sha256[LMS_SHA256_LEN], uint64_t size,
+                          void **file, lms_err *err)
+{
+    *file = NULL;
+    if (!ctx || !ctx->files)
+        return no_store(err);
+    return filestore_open_body(ctx->files, sha256, size,
+                               (filestore_file **)file, err);
+}
+
+static int host_file_read(void *file, uint64_t off, void *buf, size_t len,
+                          lms_err *err)
+{
+    return filestore_read(file, off, buf, len, err);
+}
+
+static int host_file_create(struct lms_plugin_ctx *ctx,
+                            const uint8_t sha256[LMS_SHA256_LEN], uint64_t size,
+                            void **file, lms_err *err)
+{
+    *file = NULL;
+    if (!ctx || !ctx->files)
+        return no_store(err);
+    return filestore_create(ctx->files, sha256, size, (filestore_file **)file,
+                            err);
+}
+
+static int host_file_write(void *file, const void *buf, size_t len,
+                           lms_err *err)
+{
+    return filestore_write(file, buf, len, err);
+}
+
+static int host_file_close(void *file, int keep, lms_err *err)
+{
+    return filestore_finish(file, keep, err);
+}
+
 static const struct lms_host host_table = {
     .size = sizeof(struct lms_host),
     .log = host_log,
@@ -72,6 +118,11 @@ static const struct lms_host host_table = {
     .data_dir = host_data_dir,
     .event_base = host_event_base,
     .run_blocking = host_run_blocking,
+    .file_open = host_file_open,
+    .file_read = host_file_read,
+    .file_create = host_file_create,
+    .file_write = host_file_write,
+    .file_close = host_file_close,
 };
 
 const struct lms_host *plugin_host(void)

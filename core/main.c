@@ -12,6 +12,7 @@
  */
 #include "config.h"
 #include "dispatch.h"
+#include "filestore.h"
 #include "fault.h"
 #include "log.h"
 #include "metrics_http.h"
@@ -104,6 +105,7 @@ static void ctx_init(struct lms_plugin_ctx *ctx, const char *name,
     ctx->data_dir = d->cfg->data_dir;
     ctx->base = d->base;
     ctx->workers = d->pool;
+    ctx->files = d->m.files;
 }
 
 /* Load and start the storage and auth plugins. */
@@ -444,6 +446,8 @@ static int start(lmsd *d, lms_err *err)
         return err->code;
     if (open_tls(d->cfg, &d->tls, err) != LMS_OK)
         return err->code;
+    if (filestore_open(d->cfg->data_dir, &d->m.files, err) != LMS_OK)
+        return err->code;
     evthread_use_pthreads(); /* other threads post to the loop (mailbox.h) */
     d->base = event_base_new();
     d->storage_thread = workers_start(d->base, "storage", 1, 0);
@@ -573,6 +577,8 @@ static void stop(lmsd *d)
     close_readers(d);
     if (d->m.st)
         d->st_ops->close(d->m.st);
+    filestore_free(d->m.files);
+    d->m.files = NULL;
     if (d->auth_inst)
         d->auth_ops->shutdown(d->auth_inst);
     plugin_unload(&d->storage_pl);

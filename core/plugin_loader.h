@@ -51,6 +51,7 @@ struct lms_plugin_ctx {
     const char *data_dir;
     struct event_base *base;
     struct workers *workers;
+    struct filestore *files; /* the file store (host.h); NULL: none */
 };
 
 /* The host service table (static, shared by every instance). */

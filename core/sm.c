@@ -16,6 +16,8 @@
  */
 #include "sm.h"
 
+#include "filestore.h"
+
 #include "lms_assert.h"
 #include "utf8.h"
 
@@ -34,6 +36,7 @@
 typedef struct apply_ctx {
     const struct lms_storage_ops *ops;
     void *st;
+    struct filestore *files;
     uint64_t index;
     const Lms__Command *cmd;
     int actor_role; /* the actor's global role; LMS_ROLE_NONE if unknown */
@@ -237,12 +240,19 @@ static void check_sha256(apply_ctx *c, const char *field,
                LMS_SHA256_LEN, h->len);
 }
 
-/* A file's bytes for a put: never NULL, so that an empty file is stored as
- * an empty BLOB rather than as no file at all. */
-static const void *file_data(const ProtobufCBinaryData *d)
+/* Put a body in the file store before the row that names it: durable
+ * before the apply commits (DESIGN.md). The SHA-256 is the one the leader
+ * computed and the cluster agreed on with the bytes, so it is not computed
+ * again here (on the leader the body is usually there already: its work
+ * stage put it before proposing). A full disk is RESOURCE_EXHAUSTED: the
+ * batch is held and applied again once there is room. */
+static int put_body(apply_ctx *c, const ProtobufCBinaryData *body,
+                    const ProtobufCBinaryData *sha)
 {
-    static const uint8_t none[1];
-    return d->data ? (const void *)d->data : none;
+    LMS_ASSERT(c->files != NULL);
+    LMS_ASSERT(sha->len == LMS_SHA256_LEN);
+    return filestore_put(c->files, sha->data, body->data, body->len, 0,
+                         c->err);
 }
 
 /* ---- lookups: storage status out, refusal in c->res -------------------- */
@@ -864,12 +874,13 @@ static int apply_submit(apply_ctx *c)
     lms_submission s = {
         .id = c->index, .assignment_id = a.id, .size = b->data.len,
         .submitted = c->cmd->time, .late = c->cmd->time > due,
-        .attempt = count + 1, .data = file_data(&b->data)};
+        .attempt = count + 1};
     copy_str(s.student, sizeof s.student, c->cmd->actor);
     copy_str(s.file_name, sizeof s.file_name, b->file_name);
     memcpy(s.sha256, b->sha256.data, LMS_SHA256_LEN);
     c->res->id = c->index;
-    return c->ops->submission_put(c->st, &s, c->err);
+    rc = put_body(c, &b->data, &b->sha256);
+    return rc != LMS_OK ? rc : c->ops->submission_put(c->st, &s, c->err);
 }
 
 static int apply_grade(apply_ctx *c)
@@ -1356,14 +1367,15 @@ static int apply_upload_material(apply_ctx *c)
     if (refused(c))
         return LMS_OK;
     lms_material mat = {.id = c->index, .size = b->data.len,
-                        .created = c->cmd->time, .data = file_data(&b->data)};
+                        .created = c->cmd->time};
     copy_str(mat.course, sizeof mat.course, co.code);
     copy_str(mat.title, sizeof mat.title, b->title);
     copy_str(mat.file_name, sizeof mat.file_name, b->file_name);
     copy_str(mat.uploaded_by, sizeof mat.uploaded_by, c->cmd->actor);
     memcpy(mat.sha256, b->sha256.data, LMS_SHA256_LEN);
     c->res->id = c->index;
-    return c->ops->material_put(c->st, &mat, c->err);
+    rc = put_body(c, &b->data, &b->sha256);
+    return rc != LMS_OK ? rc : c->ops->material_put(c->st, &mat, c->err);
 }
 
 /* ---- dispatch ------------------------------------------------------------- */
@@ -1643,8 +1655,8 @@ void sm_auth_end(sm *m)
 int sm_apply(sm *m, uint64_t index, const Lms__Command *cmd, sm_result *res,
              lms_err *err)
 {
-    apply_ctx c = {.ops = m->ops, .st = m->st, .index = index, .cmd = cmd,
-                   .res = res, .err = err};
+    apply_ctx c = {.ops = m->ops, .st = m->st, .files = m->files,
+                   .index = index, .cmd = cmd, .res = res, .err = err};
     memset(res, 0, sizeof *res);
     lms_err_clear(err);
     int rc = answer(&c);

@@ -20,9 +20,14 @@
 #include <stdatomic.h>
 #include <lms/storage.h>
 
+struct filestore;
+
 typedef struct sm {
     const struct lms_storage_ops *ops;
     void *st; /* storage instance */
+    /* The file store (core/filestore.h): the bodies of submissions and
+     * materials, put there by apply before the rows that name them. */
+    struct filestore *files;
     /* A sequence lock on who a token stands for (sessions and users):
      * written on the storage thread, read anywhere. Odd while a change to
      * them (a session created or deleted, users created or imported,

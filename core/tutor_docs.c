@@ -11,6 +11,8 @@
  */
 #include "tutor_docs.h"
 
+#include "filestore.h"
+
 #include "lms_assert.h"
 #include "utf8.h"
 
@@ -121,13 +123,20 @@ static int is_text(const void *data, size_t len)
 static int add_material(const sm *m, uint64_t id, tutor_doc_list *out, lms_err *err)
 {
     lms_material x;
-    int rc = m->ops->material_get(m->st, id, 1, &x, err);
+    int rc = m->ops->material_get(m->st, id, 0, &x, err);
     if (rc == LMS_NOT_FOUND)
         return LMS_OK;
-    if (rc != LMS_OK || !x.data || !is_text(x.data, x.size))
+    if (rc != LMS_OK)
         return rc;
-    return add_doc(out, "material", id, x.course, x.title, NULL, x.data,
-                   x.size, err);
+    char *body = malloc(x.size ? (size_t)x.size : 1);
+    if (!body)
+        return oom(err);
+    rc = filestore_get(m->files, x.sha256, x.size, body, err);
+    if (rc == LMS_OK && is_text(body, x.size))
+        rc = add_doc(out, "material", id, x.course, x.title, NULL, body,
+                     x.size, err);
+    free(body);
+    return rc;
 }
 
 static int keep_material_id(void *arg, const void *row)

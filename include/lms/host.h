@@ -63,6 +63,37 @@ struct lms_host {
      */
     int (*run_blocking)(struct lms_plugin_ctx *ctx, void (*work)(void *arg),
                         void (*done)(void *arg), void *arg);
+
+    /*
+     * ---- the file store (ABI 1.2, appended) ----
+     * The bodies of submissions and materials live in lmsd's
+     * content-addressed store in the data directory, named by their
+     * SHA-256 (the rows' sha256 and size), not in the storage backend:
+     * written and made durable before the apply that references them
+     * commits, shared by every backend, identical files stored once. A
+     * storage plugin meets them only in snapshots: snapshot_write streams
+     * the body each row names (file_open, file_read), snapshot_read stores
+     * the bodies that come with the rows (file_create, file_write, then
+     * file_close with keep = 1 before it commits). Any thread.
+     *
+     * file_open: LMS_NOT_FOUND when the store has no body of that name,
+     * LMS_DATA_LOSS when it has one of another size. file_read reads
+     * exactly len bytes at off. file_create: a new body of size bytes;
+     * file_write appends to it. file_close ends either kind: for a new
+     * body, keep = 1 checks that size bytes were written and hash to its
+     * name (else LMS_DATA_LOSS) and stores it durably; keep = 0 or a
+     * failure leaves nothing. A full disk is LMS_RESOURCE_EXHAUSTED.
+     */
+    int (*file_open)(struct lms_plugin_ctx *ctx,
+                     const uint8_t sha256[LMS_SHA256_LEN], uint64_t size,
+                     void **file, lms_err *err);
+    int (*file_read)(void *file, uint64_t off, void *buf, size_t len,
+                     lms_err *err);
+    int (*file_create)(struct lms_plugin_ctx *ctx,
+                       const uint8_t sha256[LMS_SHA256_LEN], uint64_t size,
+                       void **file, lms_err *err);
+    int (*file_write)(void *file, const void *buf, size_t len, lms_err *err);
+    int (*file_close)(void *file, int keep, lms_err *err);
 };
 
 #ifdef __cplusplus

@@ -35,6 +35,7 @@ extern "C" {
 #define LMS_ABI_MAJOR 1
 #define LMS_ABI_MINOR 2
 #define LMS_PLUGIN_ENTRY_SYMBOL "lms_plugin_entry"
+#define LMS_SHA256_LEN 32 /* bytes of a SHA-256 digest */
 
 /* Status codes: the same numbers as the protocol's Status (gRPC codes). */
 enum lms_status {

@@ -42,7 +42,6 @@ extern "C" {
 #define LMS_NAME_MAX 64
 #define LMS_TITLE_MAX 200
 #define LMS_FILENAME_MAX 255
-#define LMS_SHA256_LEN 32
 
 enum lms_role {
     LMS_ROLE_NONE = 0,

@@ -102,6 +102,15 @@ static int snap_digest_header(EVP_MD_CTX *md, const Lms__Snap__Header *h,
     return rc;
 }
 
+const ProtobufCBinaryData *snap_file_sha(const Lms__Snap__Record *r)
+{
+    if (r->body_case == LMS__SNAP__RECORD__BODY_SUBMISSION)
+        return &r->submission->sha256;
+    if (r->body_case == LMS__SNAP__RECORD__BODY_MATERIAL)
+        return &r->material->sha256;
+    return NULL;
+}
+
 uint64_t snap_file_size(const Lms__Snap__Record *r)
 {
     if (r->body_case == LMS__SNAP__RECORD__BODY_SUBMISSION)

@@ -77,5 +77,7 @@ void snap_in_free(snap_in *in);
 
 /* The file size a row record announces (0 for tables without files). */
 uint64_t snap_file_size(const Lms__Snap__Record *r);
+/* The SHA-256 that names r's file body (NULL for a record without one). */
+const ProtobufCBinaryData *snap_file_sha(const Lms__Snap__Record *r);
 
 #endif

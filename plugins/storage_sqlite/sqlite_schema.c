@@ -23,6 +23,8 @@
  */
 #include "sqlite_internal.h"
 
+#include <stddef.h>
+
 #include <stdio.h>
 
 static const char SQ_SCHEMA_1[] =
@@ -192,13 +194,88 @@ static const char SQ_SCHEMA_3[] =
 static const char SQ_SCHEMA_4[] =
     "CREATE INDEX sessions_by_user ON sessions(user, created, token_hash);";
 
-/* sq_migrations[i] takes the schema from version i to version i + 1. */
+/* Version 5 (storage ABI 1.2): file bodies live in the host's file store,
+ * named by their SHA-256, not in the database. sq_bodies_out first hands
+ * every body to the host (stored durably before this step commits); the
+ * columns then go (their CHECK constraints with them). */
+static const char SQ_SCHEMA_5[] =
+    "ALTER TABLE submissions DROP COLUMN file;"
+    "ALTER TABLE materials DROP COLUMN file;";
+
+/* Hand table's bodies to the host's file store. */
+static int sq_table_bodies_out(sq_inst *s, const char *table, lms_err *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT sha256, size, file FROM %s", table);
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return sq_fail(s, src, err, "migrate %s: reading the files of %s",
+                       s->path, table);
+    int rc = LMS_OK;
+    long moved = 0;
+    while (rc == LMS_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        uint8_t sha[LMS_SHA256_LEN];
+        sq_col_sha(st, 0, sha);
+        uint64_t size = (uint64_t)sqlite3_column_int64(st, 1);
+        const void *body = sqlite3_column_blob(st, 2);
+        if ((uint64_t)sqlite3_column_bytes(st, 2) != size) {
+            rc = lms_err_set(err, LMS_DATA_LOSS, "migrate %s: a file of %s "
+                             "is not the size its row says", s->path, table);
+            break;
+        }
+        if (s->host->size < offsetof(struct lms_host, file_close) +
+                                sizeof s->host->file_close ||
+            !s->host->file_create || !s->host->file_write ||
+            !s->host->file_close) {
+            rc = lms_err_set(err, LMS_FAILED_PRECONDITION,
+                             "migrate %s: schema version 5 moves the files "
+                             "to the host's file store, and this host has "
+                             "none (lmsd older than plugin ABI 1.2)", s->path);
+            break;
+        }
+        void *f = NULL;
+        rc = s->host->file_create(s->ctx, sha, size, &f, err);
+        if (rc == LMS_OK && size)
+            rc = s->host->file_write(f, body, (size_t)size, err);
+        if (f) {
+            int crc = s->host->file_close(f, rc == LMS_OK, err);
+            if (rc == LMS_OK)
+                rc = crc;
+        }
+        moved++;
+    }
+    if (rc == LMS_OK && src != SQLITE_DONE)
+        rc = sq_fail(s, src, err, "migrate %s: reading the files of %s",
+                     s->path, table);
+    sqlite3_finalize(st);
+    if (rc == LMS_OK && moved)
+        sq_log(s, LMS_LOG_INFO, "migrate %s: %ld file(s) of %s moved to the "
+               "file store", s->path, moved, table);
+    return rc;
+}
+
+static int sq_bodies_out(sq_inst *s, lms_err *err)
+{
+    int rc = sq_table_bodies_out(s, "submissions", err);
+    return rc == LMS_OK ? sq_table_bodies_out(s, "materials", err) : rc;
+}
+
+/* sq_migrations[i] takes the schema from version i to version i + 1,
+ * after sq_pre_steps[i] (if any) ran in the same transaction. */
 static const char *const sq_migrations[] = {
     SQ_SCHEMA_1,
     SQ_SCHEMA_2,
     SQ_SCHEMA_3,
     SQ_SCHEMA_4,
+    SQ_SCHEMA_5,
 };
+static int (*const sq_pre_steps[])(sq_inst *s, lms_err *err) = {
+    NULL, NULL, NULL, NULL, sq_bodies_out,
+};
+_Static_assert(sizeof sq_pre_steps / sizeof sq_pre_steps[0] ==
+                   sizeof sq_migrations / sizeof sq_migrations[0],
+               "a pre-step slot for every migration");
 
 const int SQ_SCHEMA_VERSION =
     (int)(sizeof sq_migrations / sizeof sq_migrations[0]);
@@ -261,7 +338,10 @@ static int sq_migrate_step(sq_inst *s, int *done, lms_err *err)
     if (rc == LMS_OK && version < SQ_SCHEMA_VERSION) {
         char step[96];
         snprintf(step, sizeof step, "step %d -> %d", version, version + 1);
-        rc = sq_exec(s, sq_migrations[version], step, err);
+        if (sq_pre_steps[version])
+            rc = sq_pre_steps[version](s, err);
+        if (rc == LMS_OK)
+            rc = sq_exec(s, sq_migrations[version], step, err);
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", version + 1);
         if (rc == LMS_OK)

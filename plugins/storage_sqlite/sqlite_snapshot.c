@@ -82,15 +82,6 @@ static const sq_snap_table sq_snap_tables[] = {
 #define SQ_SNAP_NTABLES (sizeof sq_snap_tables / sizeof sq_snap_tables[0])
 
 /* The parameter that holds a file table's size: field "size". */
-static int sq_snap_size_param(const sq_snap_table *t)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(t->desc, "size");
-    return f ? (int)(f - t->desc->fields) + 1 : 0;
-}
-
-/* Does every field of t have a type sq_snap_get and sq_snap_bind know?
- * (A new type in snapshot.proto must be added to both.) */
 static int sq_snap_known_types(const sq_snap_table *t)
 {
     for (unsigned i = 0; i < t->desc->n_fields; i++) {
@@ -122,11 +113,8 @@ static int sq_snap_prepare(sq_inst *s, const sq_snap_table *t, int insert,
         for (unsigned i = 1; i <= t->desc->n_fields; i++)
             at += (size_t)snprintf(params + at, sizeof params - at, "%s?%u",
                                    i > 1 ? ", " : "", i);
-        if (t->file)
-            snprintf(params + at, sizeof params - at, ", zeroblob(?%d)",
-                     sq_snap_size_param(t));
-        snprintf(sql, sizeof sql, "INSERT INTO %s(%s%s) VALUES(%s)", t->name,
-                 t->cols, t->file ? ", file" : "", params);
+        snprintf(sql, sizeof sql, "INSERT INTO %s(%s) VALUES(%s)", t->name,
+                 t->cols, params);
     } else {
         snprintf(sql, sizeof sql, "SELECT %s FROM %s ORDER BY %s", t->cols,
                  t->name, t->key);
@@ -212,34 +200,46 @@ typedef struct sq_snap_writer {
     uint8_t *chunk; /* LMS_SNAPSHOT_CHUNK bytes */
 } sq_snap_writer;
 
-/* Stream the file of t's row rowid (size bytes) as Chunk records. */
-static int sq_snap_write_file(sq_snap_writer *w, const sq_snap_table *t,
-                              int64_t rowid, uint64_t size, lms_err *err)
+/* Does the host offer its file store (host.h, ABI 1.2)? */
+static int sq_snap_has_files(const sq_inst *s, lms_err *err)
 {
-    sqlite3_blob *blob = NULL;
-    int rc = sqlite3_blob_open(w->s->db, "main", t->name, "file", rowid, 0,
-                               &blob);
-    if (rc != SQLITE_OK)
-        return sq_fail(w->s, rc, err, "snapshot: file of %s %lld", t->name,
-                       (long long)rowid);
-    int ret = LMS_OK;
-    if ((uint64_t)sqlite3_blob_bytes(blob) != size)
-        ret = lms_err_set(err, LMS_DATA_LOSS, "snapshot: %s %lld: the file "
-                          "is not the size its row says", t->name,
-                          (long long)rowid);
-    for (uint64_t off = 0; ret == LMS_OK && off < size;) {
-        int n = (int)(size - off < LMS_SNAPSHOT_CHUNK ? size - off
-                                                      : LMS_SNAPSHOT_CHUNK);
-        rc = sqlite3_blob_read(blob, w->chunk, n, (int)off);
-        if (rc != SQLITE_OK)
-            ret = sq_fail(w->s, rc, err, "snapshot: reading the file of %s "
-                          "%lld", t->name, (long long)rowid);
-        else
-            ret = snap_out_chunk(&w->out, w->chunk, (size_t)n, err);
-        off += (uint64_t)n;
+    const struct lms_host *h = s->host;
+    if (h && h->size >= offsetof(struct lms_host, file_close) +
+                            sizeof h->file_close &&
+        h->file_open && h->file_read && h->file_create && h->file_write &&
+        h->file_close)
+        return 1;
+    lms_err_set(err, LMS_FAILED_PRECONDITION, "snapshot: the host has no "
+                "file store for the files of submissions and materials");
+    return 0;
+}
+
+/* Stream the body of the row just recorded (r: its sha256 and size) from
+ * the host's file store as Chunk records. */
+static int sq_snap_write_file(sq_snap_writer *w, const sq_snap_table *t,
+                              const Lms__Snap__Record *r, lms_err *err)
+{
+    uint64_t size = snap_file_size(r);
+    const ProtobufCBinaryData *sha = snap_file_sha(r);
+    if (!sha || sha->len != LMS_SHA256_LEN)
+        return lms_err_set(err, LMS_DATA_LOSS, "snapshot: a row of %s has "
+                           "no SHA-256 of its file", t->name);
+    if (!sq_snap_has_files(w->s, err))
+        return err->code;
+    const struct lms_host *h = w->s->host;
+    void *f = NULL;
+    int rc = h->file_open(w->s->ctx, sha->data, size, &f, err);
+    for (uint64_t off = 0; rc == LMS_OK && off < size;) {
+        size_t n = size - off < LMS_SNAPSHOT_CHUNK ? (size_t)(size - off)
+                                                   : LMS_SNAPSHOT_CHUNK;
+        rc = h->file_read(f, off, w->chunk, n, err);
+        if (rc == LMS_OK)
+            rc = snap_out_chunk(&w->out, w->chunk, n, err);
+        off += n;
     }
-    sqlite3_blob_close(blob);
-    return ret;
+    if (f)
+        h->file_close(f, 0, NULL);
+    return rc;
 }
 
 /* Stream every row of t (and the rows' files) in key order. */
@@ -259,10 +259,8 @@ static int sq_snap_write_table(sq_snap_writer *w, const sq_snap_table *t,
         for (unsigned i = 0; i < t->desc->n_fields; i++)
             sq_snap_get(st, (int)i, &t->desc->fields[i], msg);
         rc = snap_out_record(&w->out, &r, err);
-        uint64_t size = snap_file_size(&r);
-        if (rc == LMS_OK && t->file && size > 0)
-            rc = sq_snap_write_file(w, t, sqlite3_column_int64(st, 0), size,
-                                    err);
+        if (rc == LMS_OK && t->file && snap_file_size(&r) > 0)
+            rc = sq_snap_write_file(w, t, &r, err);
     }
     if (rc == LMS_OK && step != SQLITE_DONE)
         rc = sq_fail(w->s, step, err, "snapshot: reading %s", t->name);
@@ -383,8 +381,7 @@ typedef struct sq_snap_reader {
     sq_inst *s;
     snap_in in;
     sqlite3_stmt *insert[SQ_SNAP_NTABLES];
-    sqlite3_blob *blob;
-    int file_off;
+    void *file; /* the host's new body for the chunks that follow a row */
 } sq_snap_reader;
 
 static const sq_snap_table *sq_snap_table_of(int body, size_t *index)
@@ -418,15 +415,29 @@ static int sq_snap_read_row(sq_snap_reader *rd, const Lms__Snap__Record *r,
         sq_snap_bind(&b, &t->desc->fields[f], msg);
     sq_sql def = {.what = t->name};
     rc = sq_run(rd->s, &def, &b, err);
-    if (rc != LMS_OK || snap_file_size(r) == 0)
+    if (rc != LMS_OK || !t->file)
         return rc;
-    rd->file_off = 0;
-    int src = sqlite3_blob_open(rd->s->db, "main", t->name, "file",
-                                sqlite3_last_insert_rowid(rd->s->db), 1,
-                                &rd->blob);
-    if (src != SQLITE_OK)
-        return sq_fail(rd->s, src, err, "snapshot: file of %s", t->name);
-    return LMS_OK;
+    /* The row's body: from its chunks (none when it is empty) into the
+     * host's file store, kept once the next record or the end shows it
+     * whole (sq_snap_file_done). */
+    const ProtobufCBinaryData *sha = snap_file_sha(r);
+    if (!sha || sha->len != LMS_SHA256_LEN)
+        return lms_err_set(err, LMS_DATA_LOSS, "snapshot: a row of %s has "
+                           "no SHA-256 of its file", t->name);
+    if (!sq_snap_has_files(rd->s, err))
+        return err->code;
+    return rd->s->host->file_create(rd->s->ctx, sha->data, snap_file_size(r),
+                                    &rd->file, err);
+}
+
+/* The body being written is complete (keep) or abandoned: hand it over. */
+static int sq_snap_file_done(sq_snap_reader *rd, int keep, lms_err *err)
+{
+    if (!rd->file)
+        return LMS_OK;
+    void *f = rd->file;
+    rd->file = NULL;
+    return rd->s->host->file_close(f, keep, err);
 }
 
 /* Apply one body record: a row, or a chunk of the open file (snap_in has
@@ -435,16 +446,14 @@ static int sq_snap_apply(sq_snap_reader *rd, const Lms__Snap__Record *r,
                          lms_err *err)
 {
     if (r->body_case != LMS__SNAP__RECORD__BODY_CHUNK) {
-        sqlite3_blob_close(rd->blob);
-        rd->blob = NULL;
-        return sq_snap_read_row(rd, r, err);
+        int rc = sq_snap_file_done(rd, 1, err);
+        return rc == LMS_OK ? sq_snap_read_row(rd, r, err) : rc;
     }
+    if (!rd->file)
+        return lms_err_set(err, LMS_DATA_LOSS, "snapshot: a chunk of a file "
+                           "with no row before it");
     const ProtobufCBinaryData *d = &r->chunk->data;
-    int rc = sqlite3_blob_write(rd->blob, d->data, (int)d->len, rd->file_off);
-    if (rc != SQLITE_OK)
-        return sq_fail(rd->s, rc, err, "snapshot: writing a file");
-    rd->file_off += (int)d->len;
-    return LMS_OK;
+    return rd->s->host->file_write(rd->file, d->data, d->len, err);
 }
 
 /* Empty every table, children first. */
@@ -498,8 +507,12 @@ static int sq_snap_read_all(sq_snap_reader *rd, lms_snapshot_read_fn read,
            r != NULL)
         if (applied == LMS_OK)
             applied = sq_snap_apply(rd, r, &apply_err);
-    sqlite3_blob_close(rd->blob);
-    rd->blob = NULL;
+    /* the last body is whole only if the stream is: it is kept only then,
+     * before the rows that name it commit */
+    int last = sq_snap_file_done(rd, rc == LMS_OK && applied == LMS_OK,
+                                 &apply_err);
+    if (applied == LMS_OK)
+        applied = last;
     if (rc == LMS_OK && applied != LMS_OK)
         rc = lms_err_set(err, applied, "%s", apply_err.msg);
     return rc;

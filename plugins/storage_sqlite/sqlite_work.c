@@ -3,10 +3,10 @@
  * submissions, grades, questions with their replies, and materials.
  *
  * Same shape as sqlite_ops.c. Two things are particular here:
- *  - Files are BLOBs bound SQLITE_STATIC (the caller's buffer outlives the
- *    statement, which is released before the call returns) and read back
- *    only by a get with with_data, through a CASE so that lists and
- *    data-less gets never touch the blob's pages.
+ *  - File bodies are not here (ABI 1.2): they live in the host's file
+ *    store (host.h), named by the rows' sha256 and size. A row holds
+ *    their metadata only; data is NULL in every row handed out and
+ *    ignored in a put (with_data is ignored too).
  *  - Lists with optional filters pick one of four statements by a filter
  *    mask (bit 0: first filter given, bit 1: second), binding only the
  *    filters given, in order, so each variant reads from its own index.
@@ -210,12 +210,11 @@ int sq_extension_get(void *inst, uint64_t assignment_id, const char *student,
 static const sq_sql SQL_SUBMISSION_PUT = {
     SQ_SUBMISSION_PUT, SQ_W, "submission_put",
     "INSERT INTO submissions(id, assignment_id, student, file_name, size, "
-    "sha256, submitted, late, attempt, file) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"};
+    "sha256, submitted, late, attempt) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"};
 static const sq_sql SQL_SUBMISSION_GET = {
     SQ_SUBMISSION_GET, SQ_R, "submission_get",
-    "SELECT " SUBMISSION_COLS ", CASE WHEN ?2 THEN s.file END "
-    "FROM submissions s WHERE s.id = ?1"};
+    "SELECT " SUBMISSION_COLS " FROM submissions s WHERE s.id = ?1"};
 static const sq_sql SQL_SUBMISSION_LIST[4] = {
     {SQ_SUBMISSION_LIST, SQ_R, "submission_list",
      "SELECT " SUBMISSION_COLS " FROM submissions s ORDER BY s.id"},
@@ -266,16 +265,11 @@ static void fill_submission(sqlite3_stmt *st, void *row)
 /*
  * storage ops submission_put(): insert only (a submission is never
  * updated), so an existing id, or an existing attempt number for the same
- * (assignment, student), is LMS_ALREADY_EXISTS. data holds size bytes.
+ * (assignment, student), is LMS_ALREADY_EXISTS. The body is the host's.
  */
 int sq_submission_put(void *inst, const lms_submission *x, lms_err *err)
 {
     sq_inst *s = inst;
-    if (x->data == NULL && x->size > 0)
-        return lms_err_set(err, LMS_INVALID_ARGUMENT, "submission_put: "
-                           "submission %llu has size %llu but no data",
-                           (unsigned long long)x->id,
-                           (unsigned long long)x->size);
     sqlite3_stmt *st;
     int rc = sq_acquire(s, &SQL_SUBMISSION_PUT, &st, err);
     if (rc != LMS_OK)
@@ -290,15 +284,15 @@ int sq_submission_put(void *inst, const lms_submission *x, lms_err *err)
     sq_bind_i64(&b, x->submitted);
     sq_bind_i64(&b, x->late);
     sq_bind_i64(&b, x->attempt);
-    sq_bind_blob(&b, x->data, x->size);
     return sq_run(s, &SQL_SUBMISSION_PUT, &b, err);
 }
 
-/* storage ops submission_get(): with_data: data is a copy of the file,
- * valid until the next call (never NULL, even for an empty file). */
+/* storage ops submission_get(): the row; data NULL (the body is the
+ * host's; with_data is ignored since ABI 1.2). */
 int sq_submission_get(void *inst, uint64_t id, int with_data,
                       lms_submission *out, lms_err *err)
 {
+    (void)with_data;
     sq_inst *s = inst;
     sqlite3_stmt *st;
     int rc = sq_acquire(s, &SQL_SUBMISSION_GET, &st, err);
@@ -306,19 +300,9 @@ int sq_submission_get(void *inst, uint64_t id, int with_data,
         return rc;
     sq_binder b = sq_binder_of(st);
     sq_bind_i64(&b, (int64_t)id);
-    sq_bind_i64(&b, with_data != 0);
     rc = sq_step_row(s, &SQL_SUBMISSION_GET, &b, err);
     if (rc == LMS_OK) {
         read_submission(st, 0, out);
-        if (with_data) {
-            const void *p = sq_col_blob(st, SUBMISSION_NCOLS);
-            size_t n = (size_t)sqlite3_column_bytes(st, SUBMISSION_NCOLS);
-            out->data = sq_keep(s, p, n, 0);
-            if (out->data == NULL)
-                rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
-                                 "submission_get: out of memory copying "
-                                 "%zu bytes", n);
-        }
     } else if (rc == LMS_NOT_FOUND) {
         lms_err_set(err, rc, "submission_get: no submission %llu",
                     (unsigned long long)id);
@@ -686,16 +670,15 @@ int sq_reply_list(void *inst, uint64_t query_id, lms_each_fn each, void *arg,
 
 static const sq_sql SQL_MATERIAL_PUT = {
     SQ_MATERIAL_PUT, SQ_W, "material_put",
-    "INSERT INTO materials(" MATERIAL_COLS ", file) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO UPDATE "
+    "INSERT INTO materials(" MATERIAL_COLS ") "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(id) DO UPDATE "
     "SET course = excluded.course, title = excluded.title, "
     "file_name = excluded.file_name, size = excluded.size, "
     "sha256 = excluded.sha256, uploaded_by = excluded.uploaded_by, "
-    "created = excluded.created, file = excluded.file"};
+    "created = excluded.created"};
 static const sq_sql SQL_MATERIAL_GET = {
     SQ_MATERIAL_GET, SQ_R, "material_get",
-    "SELECT " MATERIAL_COLS ", CASE WHEN ?2 THEN file END FROM materials "
-    "WHERE id = ?1"};
+    "SELECT " MATERIAL_COLS " FROM materials WHERE id = ?1"};
 static const sq_sql SQL_MATERIAL_LIST = {
     SQ_MATERIAL_LIST, SQ_R, "material_list",
     "SELECT " MATERIAL_COLS " FROM materials WHERE course = ?1 ORDER BY id"};
@@ -715,15 +698,10 @@ static void fill_material(sqlite3_stmt *st, void *row)
 }
 
 /* storage ops material_put(): insert, or replace the material with that
- * id; its course must exist. data holds size bytes. */
+ * id; its course must exist. The body is the host's. */
 int sq_material_put(void *inst, const lms_material *m, lms_err *err)
 {
     sq_inst *s = inst;
-    if (m->data == NULL && m->size > 0)
-        return lms_err_set(err, LMS_INVALID_ARGUMENT, "material_put: "
-                           "material %llu has size %llu but no data",
-                           (unsigned long long)m->id,
-                           (unsigned long long)m->size);
     sqlite3_stmt *st;
     int rc = sq_acquire(s, &SQL_MATERIAL_PUT, &st, err);
     if (rc != LMS_OK)
@@ -737,7 +715,6 @@ int sq_material_put(void *inst, const lms_material *m, lms_err *err)
     sq_bind_blob(&b, m->sha256, LMS_SHA256_LEN);
     SQ_BIND_FIELD(&b, m->uploaded_by);
     sq_bind_i64(&b, m->created);
-    sq_bind_blob(&b, m->data, m->size);
     return sq_run(s, &SQL_MATERIAL_PUT, &b, err);
 }
 
@@ -745,6 +722,7 @@ int sq_material_put(void *inst, const lms_material *m, lms_err *err)
 int sq_material_get(void *inst, uint64_t id, int with_data,
                     lms_material *out, lms_err *err)
 {
+    (void)with_data;
     sq_inst *s = inst;
     sqlite3_stmt *st;
     int rc = sq_acquire(s, &SQL_MATERIAL_GET, &st, err);
@@ -752,19 +730,9 @@ int sq_material_get(void *inst, uint64_t id, int with_data,
         return rc;
     sq_binder b = sq_binder_of(st);
     sq_bind_i64(&b, (int64_t)id);
-    sq_bind_i64(&b, with_data != 0);
     rc = sq_step_row(s, &SQL_MATERIAL_GET, &b, err);
     if (rc == LMS_OK) {
         fill_material(st, out);
-        if (with_data) {
-            const void *p = sq_col_blob(st, MATERIAL_NCOLS);
-            size_t n = (size_t)sqlite3_column_bytes(st, MATERIAL_NCOLS);
-            out->data = sq_keep(s, p, n, 0);
-            if (out->data == NULL)
-                rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
-                                 "material_get: out of memory copying "
-                                 "%zu bytes", n);
-        }
     } else if (rc == LMS_NOT_FOUND) {
         lms_err_set(err, rc, "material_get: no material %llu",
                     (unsigned long long)id);

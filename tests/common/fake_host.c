@@ -1,6 +1,8 @@
 /* fake_host.c: see fake_host.h. */
 #include "fake_host.h"
 
+#include "filestore.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -72,6 +74,67 @@ static const char *fake_data_dir(struct lms_plugin_ctx *ctx)
     return ctx->data_dir;
 }
 
+/* The file store (host.h) is lmsd's own (core/filestore.c) in the
+ * instance's data dir: one per data dir, kept for the life of the test
+ * (a handle holds on to its store). */
+static filestore *store_of(struct lms_plugin_ctx *ctx, lms_err *err)
+{
+    static struct {
+        char dir[PATH_MAX];
+        filestore *fs;
+    } stores[16];
+    size_t i = 0;
+    for (; i < sizeof stores / sizeof stores[0] && stores[i].fs; i++)
+        if (strcmp(stores[i].dir, ctx->data_dir) == 0)
+            return stores[i].fs;
+    if (i == sizeof stores / sizeof stores[0]) {
+        lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "fake host: too many stores");
+        return NULL;
+    }
+    if (filestore_open(ctx->data_dir, &stores[i].fs, err) != LMS_OK)
+        return NULL;
+    snprintf(stores[i].dir, sizeof stores[i].dir, "%s", ctx->data_dir);
+    return stores[i].fs;
+}
+
+static int fake_file_open(struct lms_plugin_ctx *ctx,
+                          const uint8_t sha256[LMS_SHA256_LEN], uint64_t size,
+                          void **file, lms_err *err)
+{
+    *file = NULL;
+    filestore *fs = store_of(ctx, err);
+    return fs ? filestore_open_body(fs, sha256, size, (filestore_file **)file,
+                                    err)
+              : err->code;
+}
+
+static int fake_file_read(void *file, uint64_t off, void *buf, size_t len,
+                          lms_err *err)
+{
+    return filestore_read(file, off, buf, len, err);
+}
+
+static int fake_file_create(struct lms_plugin_ctx *ctx,
+                            const uint8_t sha256[LMS_SHA256_LEN], uint64_t size,
+                            void **file, lms_err *err)
+{
+    *file = NULL;
+    filestore *fs = store_of(ctx, err);
+    return fs ? filestore_create(fs, sha256, size, (filestore_file **)file, err)
+              : err->code;
+}
+
+static int fake_file_write(void *file, const void *buf, size_t len,
+                           lms_err *err)
+{
+    return filestore_write(file, buf, len, err);
+}
+
+static int fake_file_close(void *file, int keep, lms_err *err)
+{
+    return filestore_finish(file, keep, err);
+}
+
 static const struct lms_host host = {
     .size = sizeof(struct lms_host),
     .log = fake_log,
@@ -79,6 +142,11 @@ static const struct lms_host host = {
     .config_int = fake_int,
     .config_bool = fake_bool,
     .data_dir = fake_data_dir,
+    .file_open = fake_file_open,
+    .file_read = fake_file_read,
+    .file_create = fake_file_create,
+    .file_write = fake_file_write,
+    .file_close = fake_file_close,
 };
 
 const struct lms_host *fake_host(void) { return &host; }

@@ -7,6 +7,8 @@
  */
 #include "storage_fixture.h"
 
+#include <openssl/evp.h>
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
@@ -124,6 +126,21 @@ int collect_stop(const collect *c)
 
 /* ---- seed data ---- */
 
+void fx_put_body(fixture *fx, const void *data, uint64_t size,
+                 uint8_t sha[LMS_SHA256_LEN])
+{
+    unsigned n = 0;
+    if (!EVP_Digest(size ? data : "", (size_t)size, sha, &n, EVP_sha256(),
+                    NULL) || n != LMS_SHA256_LEN)
+        fail_msg("SHA-256 of a seeded file failed");
+    const struct lms_host *h = fx_host();
+    void *f = NULL;
+    EXPECT_OK(h->file_create(&fx->ctx, sha, size, &f, &fx->err));
+    if (size)
+        EXPECT_OK(h->file_write(f, data, (size_t)size, &fx->err));
+    EXPECT_OK(h->file_close(f, 1, &fx->err));
+}
+
 static void put_user(fixture *fx, const char *name, int role)
 {
     lms_user u = {.role = role, .password_hash = "$argon2id$fake",
@@ -226,15 +243,15 @@ static void fill_work(fixture *fx)
     unsigned char *big = pattern(FX_BIG_FILE, 7);
     lms_submission s = {.id = 20, .assignment_id = 10, .student = "bob",
                         .file_name = "big.tar", .size = FX_BIG_FILE,
-                        .sha256 = {1, 2, 0, 4}, .submitted = 5500,
-                        .late = 1, .attempt = 1, .data = big};
+                        .submitted = 5500, .late = 1, .attempt = 1};
+    fx_put_body(fx, big, FX_BIG_FILE, s.sha256);
     EXPECT_OK(fx_ops->submission_put(fx->st, &s, &fx->err));
     free(big);
     s.id = 21;
     s.size = 0;
     s.attempt = 2;
     s.late = 0;
-    s.data = "";
+    fx_put_body(fx, "", 0, s.sha256);
     strcpy(s.file_name, "empty.txt");
     EXPECT_OK(fx_ops->submission_put(fx->st, &s, &fx->err));
     lms_grade g = {.submission_id = 20, .grade = 11.75,
@@ -263,8 +280,8 @@ static void fill_talk(fixture *fx)
     unsigned char *doc = pattern(200000, 3);
     lms_material m = {.id = 40, .course = "MA201", .title = "Notes",
                       .file_name = "notes.pdf", .size = 200000,
-                      .sha256 = {9, 9, 9}, .uploaded_by = "ian",
-                      .created = 9300, .data = doc};
+                      .uploaded_by = "ian", .created = 9300};
+    fx_put_body(fx, doc, 200000, m.sha256);
     EXPECT_OK(fx_ops->material_put(fx->st, &m, &fx->err));
     free(doc);
     lms_course_settings cs = {.course = "CS101",

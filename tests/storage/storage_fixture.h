@@ -67,6 +67,11 @@ void fx_db_path(const fixture *fx, char *out, size_t cap);
             fail_msg("expected '%s' to contain '%s'", (haystack), (needle)); \
     } while (0)
 
+/* Store a file body in the host's file store (host.h), as lmsd's apply
+ * does before the row that names it; sha gets its SHA-256. */
+void fx_put_body(fixture *fx, const void *data, uint64_t size,
+                 uint8_t sha[LMS_SHA256_LEN]);
+
 /* Begin, or commit with an applied index, asserting success. */
 void fx_begin(fixture *fx);
 void fx_commit(fixture *fx, uint64_t applied_index);

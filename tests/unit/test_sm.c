@@ -10,11 +10,13 @@
  * pin down; failures print the expected and the actual status and message.
  */
 #include "sm.h"
+#include "filestore.h"
 #include "pb_text.h"
 #include "utf8.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -183,8 +186,19 @@ static fx *fx_open(void)
     if (g_ops->migrate(f->inst, &version, &err) != LMS_OK)
         fail_msg("migrate %s: %s", f->db, err.msg);
     f->m = (sm){.ops = g_ops, .st = f->inst};
+    if (filestore_open(f->dir, &f->m.files, &err) != LMS_OK)
+        fail_msg("file store in %s: %s", f->dir, err.msg);
     f->now = T0;
     return f;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
 }
 
 static void fx_close(fx *f)
@@ -192,19 +206,9 @@ static void fx_close(fx *f)
     if (f->twin)
         fx_close(f->twin);
     g_ops->close(f->inst);
+    filestore_free(f->m.files);
     sm_result_free(&f->res);
-    DIR *d = opendir(f->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char p[512];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(f->dir);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
 }
 
