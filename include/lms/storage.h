@@ -104,7 +104,10 @@ typedef struct lms_submission {
     int late;
     uint32_t attempt; /* 1-based, per (assignment, student) */
     int graded;       /* filled by get and list: a grade row exists */
-    const void *data; /* put: the file; get with with_data: the file; else NULL */
+    /* Since ABI 1.2 the body is not the store's: it lives in the host's
+     * file store (host.h), named by sha256 and size. data is ignored by
+     * put and NULL in every row handed out. */
+    const void *data;
 } lms_submission;
 
 typedef struct lms_grade {
@@ -208,6 +211,13 @@ typedef int (*lms_each_fn)(void *arg, const void *row);
  * form, and a trailer with the record count and the SHA-256 digest of the
  * canonical stream. Two stores with the same state, at the same index, term
  * and configuration, yield the same digest whatever their backend.
+ *
+ * The Chunk records after a submission's or a material's row carry its
+ * body. Since ABI 1.2 the body is the host's (host.h, file store):
+ * snapshot_write reads it with file_open/file_read, snapshot_read stores
+ * it with file_create/file_write and file_close(keep = 1) before it
+ * commits (the host checks it against its name), also for an empty body
+ * (no chunks). The stream's format is unchanged.
  */
 #define LMS_SNAPSHOT_FORMAT 1
 #define LMS_SNAPSHOT_CHUNK 65536 /* bytes of a file per Chunk record */
@@ -287,7 +297,8 @@ struct lms_storage_ops {
     int (*extension_get)(void *inst, uint64_t assignment_id,
                          const char *student, lms_extension *out, lms_err *err);
 
-    /* ---- submissions (never updated, data stored as a BLOB) ---- */
+    /* ---- submissions (never updated; with_data is ignored since ABI 1.2:
+     * bodies are the host's, see lms_submission.data) ---- */
     int (*submission_put)(void *inst, const lms_submission *s, lms_err *err);
     int (*submission_get)(void *inst, uint64_t id, int with_data,
                           lms_submission *out, lms_err *err);
@@ -317,7 +328,7 @@ struct lms_storage_ops {
     int (*reply_list)(void *inst, uint64_t query_id, lms_each_fn each,
                       void *arg, lms_err *err);
 
-    /* ---- course materials (data stored as a BLOB) ---- */
+    /* ---- course materials (bodies are the host's, as for submissions) ---- */
     int (*material_put)(void *inst, const lms_material *m, lms_err *err);
     int (*material_get)(void *inst, uint64_t id, int with_data,
                         lms_material *out, lms_err *err);

@@ -370,6 +370,17 @@ def wait_applied(node, index, timeout=30.0):
                what="node %d's store applied index %d" % (node.node_id, index))
 
 
+def file_body(node, sha):
+    """The body named sha (bytes) in node's file store
+    (<data_dir>/files/XX/<hex>, docs/operations.md), None if it has none."""
+    h = bytes(sha).hex()
+    try:
+        with open(os.path.join(node.data_dir, "files", h[:2], h), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
 def thread_nice(node, name):
     """The nice value of node's thread called name (from
     /proc/PID/task/TID/stat), None when it has no such thread."""

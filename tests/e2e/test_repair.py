@@ -87,7 +87,7 @@ class TestRepairFromSnapshot(RepairTestCase):
         self.assertRepairedFromSnapshot(leader, damaged)
         self.assertExactlyOnce(c.nodes, self.asked)
         self.assertSameData(c.nodes, titles, materials)
-        size, sha = materials(damaged)["Big"]
+        size, sha, _ = materials(damaged)["Big"]
         self.assertEqual((size, sha), (len(blob), hashlib.sha256(blob).digest()))
 
         # It follows the log afterwards and serves as a voter: without the

@@ -51,8 +51,8 @@ import socket
 import struct
 import unittest
 
-from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, thread_nice, titles,
-                     wait_applied, wait_until)
+from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, file_body,
+                     thread_nice, titles, wait_applied, wait_until)
 from test_cluster import Writers
 
 RAFT = {"snapshot_entries": 40, "keep_entries": 10, "segment_bytes": "64KiB"}
@@ -124,8 +124,18 @@ def since_start(node):
 
 
 def materials(node):
-    return {t: (size, bytes(sha)) for t, size, sha in
-            db_rows(node, "SELECT title, size, sha256 FROM materials")}
+    """Each material's size and SHA-256 as its row says, and the SHA-256 of
+    the body this node's file store holds for it (None: missing)."""
+    out = {}
+    for t, size, sha in db_rows(node, "SELECT title, size, sha256 FROM materials"):
+        body = file_body(node, sha)
+        out[t] = (size, bytes(sha),
+                  hashlib.sha256(body).digest() if body is not None else None)
+        if body is None or len(body) != size or out[t][2] != bytes(sha):
+            raise AssertionError("node %d: material %r: its body in the file store "
+                                 "is missing or not the one its row names"
+                                 % (node.node_id, t))
+    return out
 
 
 def wal_segments(node):
@@ -224,7 +234,7 @@ class TestSnapshotCatchUp(SnapshotTestCase):
         for m in st["members"]:  # every node reports its newest snapshot
             self.assertGreaterEqual(int(m.get("snapshot", 0)), 40,
                                     "node %d's snapshot in cluster-status" % m["id"])
-        size, sha = materials(lagging)["Big"]
+        size, sha, _ = materials(lagging)["Big"]
         self.assertEqual((size, sha), (len(blob), hashlib.sha256(blob).digest()))
 
         # It keeps up from the log afterwards, and votes: the old leader
@@ -762,7 +772,7 @@ class TestCatchUpUnderLoad(SnapshotTestCase):
         super(SnapshotTestCase, self).assertExactlyOnce(
             c.nodes, self.asked, [t for t, _, _ in load.failed])
         self.assertSameData(c.nodes)
-        size, sha = materials(lagging)["Big"]
+        size, sha, _ = materials(lagging)["Big"]
         self.assertEqual((size, sha), (len(blob), hashlib.sha256(blob).digest()))
 
 

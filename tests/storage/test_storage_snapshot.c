@@ -76,6 +76,80 @@ static void other_path(const fixture *fx, const char *name, char *out,
 
 static const char *const b_config[] = {"path", "b.db", NULL};
 
+/* The bodies of a node's files live in the host's file store (ABI 1.2),
+ * so a snapshot carries them from the file store of one data dir into the
+ * file store of another: byte for byte, under the same names. A chunk
+ * damaged on the way is refused and leaves no body behind. */
+static void read_body(fixture *fx, const uint8_t sha[LMS_SHA256_LEN],
+                      uint64_t size, unsigned char *out)
+{
+    const struct lms_host *h = fx_host();
+    void *f = NULL;
+    EXPECT_OK(h->file_open(&fx->ctx, sha, size, &f, &fx->err));
+    EXPECT_OK(h->file_read(f, 0, out, (size_t)size, &fx->err));
+    EXPECT_OK(h->file_close(f, 0, &fx->err));
+}
+
+static void test_files_travel_with_the_snapshot(void **state)
+{
+    fixture *fx = *state, c;
+    uint8_t d1[LMS_SHA256_LEN];
+    membuf m1 = {0};
+    fx_fill_everything(fx);
+    snap(fx, FX_FILLED_INDEX, &m1, d1);
+    lms_submission s;
+    EXPECT_OK(fx_ops->submission_get(fx->st, 20, 0, &s, &fx->err));
+
+    /* a damaged chunk of the big file: refused, and its body not stored */
+    membuf bad = m1;
+    bad.p = malloc(m1.len);
+    assert_non_null(bad.p);
+    memcpy(bad.p, m1.p, m1.len);
+    bad.p[m1.len / 2] ^= 0x40; /* inside the 5 MB file's chunks */
+    static const char *const c_config[] = {"path", "c.db", NULL};
+    memset(&c, 0, sizeof c);
+    c.ctx = fx->ctx;
+    strcpy(c.ctx.data_dir, "/tmp/lms-storage-test-XXXXXX");
+    assert_non_null(mkdtemp(c.ctx.data_dir));
+    c.ctx.config = c_config;
+    EXPECT_OK(fx_ops->open(fx_host(), &c.ctx, &c.st, &c.err));
+    EXPECT_OK(fx_ops->migrate(c.st, &c.version, &c.err));
+    lms_snapshot_header out;
+    lms_err_clear(&c.err);
+    assert_int_equal(fx_ops->snapshot_read(c.st, mem_read, &bad, &out,
+                                           &c.err), LMS_DATA_LOSS);
+    void *f = NULL;
+    lms_err err = {0};
+    assert_int_equal(fx_host()->file_open(&c.ctx, s.sha256, s.size, &f,
+                                          &err), LMS_NOT_FOUND);
+    free(bad.p);
+
+    /* the intact stream: every body arrives, under its name */
+    EXPECT_OK(fx_ops->snapshot_read(c.st, mem_read, &m1, &out, &c.err));
+    unsigned char *want = malloc(FX_BIG_FILE), *got = malloc(FX_BIG_FILE);
+    assert_non_null(want);
+    assert_non_null(got);
+    read_body(fx, s.sha256, s.size, want);
+    read_body(&c, s.sha256, s.size, got);
+    assert_memory_equal(got, want, FX_BIG_FILE);
+    free(want);
+    free(got);
+    lms_material mat;
+    EXPECT_OK(fx_ops->material_get(c.st, 40, 0, &mat, &c.err));
+    unsigned char *doc = malloc((size_t)mat.size);
+    read_body(&c, mat.sha256, mat.size, doc);
+    free(doc);
+    EXPECT_OK(fx_ops->submission_get(c.st, 21, 0, &s, &c.err)); /* empty */
+    assert_int_equal(s.size, 0);
+    read_body(&c, s.sha256, 0, NULL);
+    fx_ops->close(c.st);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", c.ctx.data_dir);
+    if (system(cmd) != 0)
+        fail_msg("%s failed", cmd);
+    free(m1.p);
+}
+
 static void test_round_trip_into_a_fresh_store(void **state)
 {
     fixture *fx = *state, b;
@@ -350,6 +424,7 @@ int run_snapshot_tests(void)
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
         T(test_round_trip_into_a_fresh_store),
+        T(test_files_travel_with_the_snapshot),
         T(test_pieces_stay_small),
         T(test_digest_depends_on_state_index_not_time),
         T(test_empty_store),

@@ -364,8 +364,9 @@ static long long file_size(const char *path)
 }
 
 /* Checkpoints run on a thread of the instance's own: the pages of a commit
- * that takes the WAL past its threshold (a 5 MB file, ~1300 pages) reach
+ * that takes the WAL past its threshold (~1000 pages: 2 MB of rows) reach
  * the database file shortly after. */
+#define CKPT_ROWS_BYTES (2u << 20)
 static void test_checkpoints_happen_in_the_background(void **state)
 {
     fixture *fx = *state;
@@ -373,15 +374,24 @@ static void test_checkpoints_happen_in_the_background(void **state)
     fx_db_path(fx, db, sizeof db);
     assert_int_equal(threads_named("sqlite-ckpt"), 1); /* this instance's */
     long long before = file_size(db);
-    fx_fill_everything(fx); /* one commit, with a 5 MB file */
-    long long right_after = file_size(db);
-    long long later = right_after;
-    for (int i = 0; i < 500 && later < FX_BIG_FILE; i++) {
+    fx_fill_everything(fx);
+    /* one commit of 2 MB of rows (file bodies are the host's) */
+    static char hash[2048];
+    memset(hash, 'h', sizeof hash - 1);
+    fx_begin(fx);
+    for (unsigned i = 0; i < CKPT_ROWS_BYTES / (sizeof hash - 1); i++) {
+        lms_user u = {.role = LMS_ROLE_STUDENT, .password_hash = hash};
+        snprintf(u.name, sizeof u.name, "bulk%u", i);
+        EXPECT_OK(fx_ops->user_put(fx->st, &u, &fx->err));
+    }
+    fx_commit(fx, FX_FILLED_INDEX);
+    long long later = file_size(db);
+    for (int i = 0; i < 500 && later < CKPT_ROWS_BYTES; i++) {
         usleep(10000);
         later = file_size(db);
     }
-    assert_true(later >= FX_BIG_FILE); /* the pages reached the file */
-    assert_true(before < FX_BIG_FILE);
+    assert_true(later >= CKPT_ROWS_BYTES); /* the pages reached the file */
+    assert_true(before < CKPT_ROWS_BYTES);
     /* and the store is intact and serves as before */
     assert_int_equal(applied(fx), FX_FILLED_INDEX);
     lms_submission s;
@@ -445,11 +455,20 @@ static void test_migrate_refuses_newer_schema(void **state)
     assert_int_equal(atoi(version), future); /* left as it was */
 }
 
+/* Schema version 5 took the file bodies out (ABI 1.2): put the columns of
+ * version 4 back. */
+#define UNDO_VERSION_5                                                       \
+    "ALTER TABLE submissions ADD COLUMN file BLOB NOT NULL DEFAULT x'' "     \
+    "CHECK (length(file) = size);"                                           \
+    "ALTER TABLE materials ADD COLUMN file BLOB NOT NULL DEFAULT x'' "       \
+    "CHECK (length(file) = size);"
+
 /* Take the file back to schema version 1 (what the single-node release
  * wrote) with one question in it. */
 static void make_version_1(const char *path)
 {
     sql_exec(path,
+             UNDO_VERSION_5
              "DROP INDEX sessions_by_user;"
              "ALTER TABLE clients DROP COLUMN answer;"
              "INSERT INTO clients(client_id, seq, status, message, result_id, "
@@ -518,6 +537,7 @@ static void test_migrates_a_version_2_file_to_private_questions(void **state)
     fx_ops->close(fx->st);
     fx->st = NULL;
     sql_exec(path,
+             UNDO_VERSION_5
              "DROP INDEX sessions_by_user;"
              "ALTER TABLE queries DROP COLUMN shared;"
              "ALTER TABLE clients DROP COLUMN answer;"
@@ -540,6 +560,85 @@ static void test_migrates_a_version_2_file_to_private_questions(void **state)
     if (q.shared != 0)
         fail_msg("a question stored before sharing existed reads as shared "
                  "after migrate; it must stay private");
+}
+
+/* A version-4 file holds its file bodies in BLOB columns. Version 5 hands
+ * every body to the host's file store (host.h), under its SHA-256, and
+ * drops the columns: the rows stay, the bodies are the host's, byte for
+ * byte. A body whose size is not its row's is refused (nothing changes). */
+static void make_version_4(const char *path, const char *extra)
+{
+    char sql[4096];
+    snprintf(sql, sizeof sql, UNDO_VERSION_5
+             "INSERT INTO users(name, full_name, role, password_hash, created) "
+             "VALUES('ann', 'Ann', 1, 'h', 1), ('ivy', 'Ivy', 2, 'h', 1);"
+             "INSERT INTO courses(code, title, created) VALUES('C1', 'c', 1);"
+             "INSERT INTO assignments(id, course, title, description, due, "
+             "cutoff, max_points, max_attempts, max_size, hold_grades, "
+             "released, created, created_by) VALUES(5, 'C1', 'a', '', 9, 0, "
+             "10, 3, 1000, 0, 0, 1, 'ivy');"
+             /* SHA-256("hello") and SHA-256("") */
+             "INSERT INTO submissions(id, assignment_id, student, file_name, "
+             "size, sha256, submitted, late, attempt, file) VALUES(6, 5, "
+             "'ann', 'h.txt', 5, x'2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824', "
+             "2, 0, 1, CAST('hello' AS BLOB));"
+             "INSERT INTO materials(id, course, title, file_name, size, sha256, "
+             "uploaded_by, created, file) VALUES(7, 'C1', 'm', 'e.txt', 0, "
+             "x'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', "
+             "'ivy', 3, x'');"
+             "%s"
+             "PRAGMA user_version = 4;", extra);
+    sql_exec(path, sql);
+}
+
+static void test_migrates_a_version_4_file_bodies_to_the_host(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16], version[16], cols[256];
+    fx_db_path(fx, path, sizeof path);
+    fx_ops->close(fx->st);
+    fx->st = NULL;
+    make_version_4(path, "");
+    EXPECT_OK(fx_reopen(fx, NULL));
+    int v = 0;
+    EXPECT_OK(fx_ops->migrate(fx->st, &v, &fx->err));
+    sql_text(path, "PRAGMA user_version", version, sizeof version);
+    assert_int_equal(atoi(version), fx->version);
+    sql_text(path, "SELECT group_concat(name) FROM pragma_table_info("
+             "'submissions')", cols, sizeof cols);
+    if (strstr(cols, "file,") || strcmp(cols + strlen(cols) - 5, ",file") == 0)
+        fail_msg("submissions still has a file column: %s", cols);
+    lms_submission s;
+    EXPECT_OK(fx_ops->submission_get(fx->st, 6, 1, &s, &fx->err));
+    assert_null(s.data);
+    const struct lms_host *h = fx_host();
+    void *f = NULL;
+    char body[8] = "";
+    EXPECT_OK(h->file_open(&fx->ctx, s.sha256, 5, &f, &fx->err));
+    EXPECT_OK(h->file_read(f, 0, body, 5, &fx->err));
+    EXPECT_OK(h->file_close(f, 0, &fx->err));
+    assert_memory_equal(body, "hello", 5);
+    lms_material m;
+    EXPECT_OK(fx_ops->material_get(fx->st, 7, 1, &m, &fx->err));
+    EXPECT_OK(h->file_open(&fx->ctx, m.sha256, 0, &f, &fx->err));
+    EXPECT_OK(h->file_close(f, 0, &fx->err));
+}
+
+static void test_version_5_refuses_a_body_that_is_not_its_name(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16], version[16];
+    fx_db_path(fx, path, sizeof path);
+    fx_ops->close(fx->st);
+    fx->st = NULL;
+    /* the body no longer hashes to the row's SHA-256 */
+    make_version_4(path, "UPDATE submissions SET file = CAST('jello' AS BLOB);");
+    EXPECT_OK(fx_reopen(fx, NULL));
+    int v = 0;
+    EXPECT_CODE(LMS_DATA_LOSS, fx_ops->migrate(fx->st, &v, &fx->err));
+    EXPECT_CONTAINS(fx->err.msg, "SHA-256");
+    sql_text(path, "PRAGMA user_version", version, sizeof version);
+    assert_int_equal(atoi(version), 4); /* nothing changed */
 }
 
 static void test_ops_refused_before_migrate(void **state)
@@ -622,6 +721,8 @@ int run_lifecycle_tests(void)
         T(test_migrate_refuses_newer_schema),
         T(test_migrates_a_version_1_file),
         T(test_migrates_a_version_2_file_to_private_questions),
+        T(test_migrates_a_version_4_file_bodies_to_the_host),
+        T(test_version_5_refuses_a_body_that_is_not_its_name),
         T(test_ops_refused_before_migrate),
         T(test_list_reentry_is_refused_not_corrupting),
 #undef T
