@@ -214,21 +214,34 @@ static int sq_snap_has_files(const sq_inst *s, lms_err *err)
     return 0;
 }
 
+/* The SHA-256 naming the body of t's row r, if the host can store it:
+ * NULL with err set otherwise. */
+static const uint8_t *sq_snap_body_name(const sq_inst *s,
+                                        const sq_snap_table *t,
+                                        const Lms__Snap__Record *r,
+                                        lms_err *err)
+{
+    const ProtobufCBinaryData *sha = snap_file_sha(r);
+    if (!sha || sha->len != LMS_SHA256_LEN) {
+        lms_err_set(err, LMS_DATA_LOSS, "snapshot: a row of %s has no "
+                    "SHA-256 of its file", t->name);
+        return NULL;
+    }
+    return sq_snap_has_files(s, err) ? sha->data : NULL;
+}
+
 /* Stream the body of the row just recorded (r: its sha256 and size) from
  * the host's file store as Chunk records. */
 static int sq_snap_write_file(sq_snap_writer *w, const sq_snap_table *t,
                               const Lms__Snap__Record *r, lms_err *err)
 {
     uint64_t size = snap_file_size(r);
-    const ProtobufCBinaryData *sha = snap_file_sha(r);
-    if (!sha || sha->len != LMS_SHA256_LEN)
-        return lms_err_set(err, LMS_DATA_LOSS, "snapshot: a row of %s has "
-                           "no SHA-256 of its file", t->name);
-    if (!sq_snap_has_files(w->s, err))
+    const uint8_t *sha = sq_snap_body_name(w->s, t, r, err);
+    if (!sha)
         return err->code;
     const struct lms_host *h = w->s->host;
     void *f = NULL;
-    int rc = h->file_open(w->s->ctx, sha->data, size, &f, err);
+    int rc = h->file_open(w->s->ctx, sha, size, &f, err);
     for (uint64_t off = 0; rc == LMS_OK && off < size;) {
         size_t n = size - off < LMS_SNAPSHOT_CHUNK ? (size_t)(size - off)
                                                    : LMS_SNAPSHOT_CHUNK;
@@ -420,13 +433,10 @@ static int sq_snap_read_row(sq_snap_reader *rd, const Lms__Snap__Record *r,
     /* The row's body: from its chunks (none when it is empty) into the
      * host's file store, kept once the next record or the end shows it
      * whole (sq_snap_file_done). */
-    const ProtobufCBinaryData *sha = snap_file_sha(r);
-    if (!sha || sha->len != LMS_SHA256_LEN)
-        return lms_err_set(err, LMS_DATA_LOSS, "snapshot: a row of %s has "
-                           "no SHA-256 of its file", t->name);
-    if (!sq_snap_has_files(rd->s, err))
+    const uint8_t *sha = sq_snap_body_name(rd->s, t, r, err);
+    if (!sha)
         return err->code;
-    return rd->s->host->file_create(rd->s->ctx, sha->data, snap_file_size(r),
+    return rd->s->host->file_create(rd->s->ctx, sha, snap_file_size(r),
                                     &rd->file, err);
 }
 

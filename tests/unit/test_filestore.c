@@ -5,6 +5,7 @@
  * writes, leftovers of a crash, and the errors a caller maps to answers.
  */
 #include "filestore.h"
+#include "rm_tree.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -69,20 +70,11 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     tfx *t = *state;
     filestore_free(t->fs);
-    nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(t->dir);
     free(t);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "log_writer.h"
+#include "rm_tree.h"
 
 #include <dirent.h>
 #include <event2/event.h>
@@ -96,15 +97,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     tfx *t = *state;
@@ -112,7 +104,7 @@ static int teardown(void **state)
     event_free(t->tick);
     event_base_free(t->base);
     umount2(t->dir, MNT_DETACH); /* a tmpfs test's mount; else a no-op */
-    nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(t->dir);
     free(t);
     return 0;
 }

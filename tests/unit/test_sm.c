@@ -10,6 +10,7 @@
  * pin down; failures print the expected and the actual status and message.
  */
 #include "sm.h"
+#include "rm_tree.h"
 #include "filestore.h"
 #include "pb_text.h"
 #include "utf8.h"
@@ -192,15 +193,6 @@ static fx *fx_open(void)
     return f;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void fx_close(fx *f)
 {
     if (f->twin)
@@ -208,7 +200,7 @@ static void fx_close(fx *f)
     g_ops->close(f->inst);
     filestore_free(f->m.files);
     sm_result_free(&f->res);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(f->dir);
     free(f);
 }
 

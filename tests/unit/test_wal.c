@@ -12,6 +12,7 @@
 
 #include "log.h" /* LMS_LOG_* */
 #include "wal.h"
+#include "rm_tree.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -62,21 +63,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     fx *f = *state;
     wal_close(f->w);
     umount2(f->dir, MNT_DETACH); /* a tmpfs test's mount; else a no-op */
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(f->dir);
     free(f);
     return 0;
 }
