@@ -97,6 +97,17 @@ struct arena_chunk {
 
 #define ARENA_CHUNK 8192
 
+void *req_alloc_try(req *r, size_t n)
+{
+    arena_chunk *a = malloc(sizeof *a + (n ? n : 1));
+    if (!a)
+        return NULL;
+    a->cap = a->used = n ? n : 1; /* full: req_alloc never uses its room */
+    a->next = r->arena;
+    r->arena = a;
+    return a->data;
+}
+
 void *req_alloc(req *r, size_t n)
 {
     n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);

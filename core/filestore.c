@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct filestore {
     char *root; /* <data_dir>/files */
     char *tmp;  /* <root>/tmp */
+    int lock;   /* root, flocked: one lmsd per store */
 };
 
 struct filestore_file {
@@ -30,14 +32,19 @@ struct filestore_file {
     char tmp_path[4200];
 };
 
-static int io_error(lms_err *err, int e, const char *what, const char *path)
+/* An I/O error as a status: a full disk is RESOURCE_EXHAUSTED (held and
+ * retried by the caller); a missing body is NOT_FOUND only when it was
+ * being read (reading); anything else is INTERNAL. */
+static int io_error(lms_err *err, int e, const char *what, const char *path,
+                    int reading)
 {
-    int code = e == ENOSPC || e == EDQUOT ? LMS_RESOURCE_EXHAUSTED
-               : e == ENOENT              ? LMS_NOT_FOUND
-                                          : LMS_INTERNAL;
+    int code = e == ENOSPC || e == EDQUOT  ? LMS_RESOURCE_EXHAUSTED
+               : e == ENOENT && reading    ? LMS_NOT_FOUND
+                                           : LMS_INTERNAL;
     return lms_err_set(err, code, "file store: %s %s: %s", what, path,
                        strerror(e));
 }
+
 
 static void hex(const uint8_t *sha, char out[2 * FILESTORE_SHA_LEN + 1])
 {
@@ -63,8 +70,8 @@ static int fsync_dir(const char *dir, lms_err *err)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return io_error(err, errno, "opening", dir);
-    int rc = fsync(fd) == 0 ? LMS_OK : io_error(err, errno, "syncing", dir);
+        return io_error(err, errno, "opening", dir, 0);
+    int rc = fsync(fd) == 0 ? LMS_OK : io_error(err, errno, "syncing", dir, 0);
     close(fd);
     return rc;
 }
@@ -76,7 +83,7 @@ static int make_dir(const char *dir, int *made, lms_err *err)
         return *made = 1, LMS_OK;
     if (errno == EEXIST)
         return LMS_OK;
-    return io_error(err, errno, "creating", dir);
+    return io_error(err, errno, "creating", dir, 0);
 }
 
 int filestore_open(const char *data_dir, filestore **out, lms_err *err)
@@ -88,21 +95,35 @@ int filestore_open(const char *data_dir, filestore **out, lms_err *err)
         fs->root = malloc(len);
         fs->tmp = malloc(len);
     }
+    if (fs)
+        fs->lock = -1;
     if (!fs || !fs->root || !fs->tmp) {
         filestore_free(fs);
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     }
     snprintf(fs->root, len, "%s/files", data_dir);
     snprintf(fs->tmp, len, "%s/files/tmp", data_dir);
+    fs->lock = -1;
     int made;
     int rc = make_dir(fs->root, &made, err);
     if (rc == LMS_OK && made)
         rc = fsync_dir(data_dir, err);
+    /* before anything is removed: a second lmsd on this data dir must not
+     * take the running one's bodies in flight from under it */
+    if (rc == LMS_OK &&
+        (fs->lock = open(fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        rc = io_error(err, errno, "opening", fs->root, 0);
+    if (rc == LMS_OK && flock(fs->lock, LOCK_EX | LOCK_NB) < 0)
+        rc = errno == EWOULDBLOCK
+                 ? lms_err_set(err, LMS_FAILED_PRECONDITION,
+                               "file store %s is in use by another lmsd (one "
+                               "lmsd per data dir)", fs->root)
+                 : io_error(err, errno, "locking", fs->root, 0);
     if (rc == LMS_OK)
         rc = make_dir(fs->tmp, &made, err);
     DIR *d = rc == LMS_OK ? opendir(fs->tmp) : NULL;
     if (rc == LMS_OK && !d)
-        rc = io_error(err, errno, "opening", fs->tmp);
+        rc = io_error(err, errno, "opening", fs->tmp, 0);
     if (d) { /* writes a crash cut short: never named, so never referenced */
         struct dirent *e;
         while ((e = readdir(d)))
@@ -122,6 +143,8 @@ void filestore_free(filestore *fs)
 {
     if (!fs)
         return;
+    if (fs->lock >= 0)
+        close(fs->lock);
     free(fs->root);
     free(fs->tmp);
     free(fs);
@@ -158,7 +181,7 @@ int filestore_create(filestore *fs, const uint8_t sha[FILESTORE_SHA_LEN],
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s/body-XXXXXX", fs->tmp);
     f->fd = mkostemp(f->tmp_path, O_CLOEXEC);
     if (f->fd < 0) {
-        int rc = io_error(err, errno, "creating a file in", fs->tmp);
+        int rc = io_error(err, errno, "creating a file in", fs->tmp, 0);
         EVP_MD_CTX_free(f->md);
         free(f);
         return rc;
@@ -182,7 +205,7 @@ int filestore_write(filestore_file *f, const void *buf, size_t len,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return io_error(err, errno, "writing", f->tmp_path);
+            return io_error(err, errno, "writing", f->tmp_path, 0);
         p += n;
         left -= (size_t)n;
     }
@@ -200,7 +223,7 @@ int filestore_open_body(filestore *fs, const uint8_t sha[FILESTORE_SHA_LEN],
     names(fs, sha, dir, sizeof dir, path, sizeof path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return io_error(err, errno, "opening", path);
+        return io_error(err, errno, "opening", path, 1);
     struct stat st;
     if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size) {
         close(fd);
@@ -260,7 +283,7 @@ static int store(filestore_file *f, lms_err *err)
         return lms_err_set(err, LMS_DATA_LOSS, "file store: the bytes do "
                            "not hash to the SHA-256 they are named by");
     if (fdatasync(f->fd) < 0)
-        return io_error(err, errno, "syncing", f->tmp_path);
+        return io_error(err, errno, "syncing", f->tmp_path, 0);
     char dir[4200], path[4300];
     names(f->fs, f->sha, dir, sizeof dir, path, sizeof path);
     int made, rc = make_dir(dir, &made, err);
@@ -269,7 +292,7 @@ static int store(filestore_file *f, lms_err *err)
     if (rc != LMS_OK)
         return rc;
     if (rename(f->tmp_path, path) < 0)
-        return io_error(err, errno, "naming", path);
+        return io_error(err, errno, "naming", path, 0);
     f->tmp_path[0] = '\0'; /* named: nothing to remove */
     return fsync_dir(dir, err);
 }
@@ -289,11 +312,30 @@ int filestore_finish(filestore_file *f, int keep, lms_err *err)
     return rc;
 }
 
+/* The body named sha is there: make sure its name is durable too before
+ * anyone relies on it. Another put of the same body may still be between
+ * its rename and its directory fsync, or a crash may have cut one short
+ * there; when all is already on disk these cost little. */
+static int make_durable(filestore *fs, const uint8_t *sha, lms_err *err)
+{
+    char dir[4200], path[4300];
+    names(fs, sha, dir, sizeof dir, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_error(err, errno, "opening", path, 0);
+    int rc = fdatasync(fd) == 0 ? LMS_OK
+                                : io_error(err, errno, "syncing", path, 0);
+    close(fd);
+    if (rc == LMS_OK)
+        rc = fsync_dir(dir, err);
+    return rc == LMS_OK ? fsync_dir(fs->root, err) : rc;
+}
+
 int filestore_put(filestore *fs, const uint8_t sha[FILESTORE_SHA_LEN],
                   const void *data, uint64_t len, int verify, lms_err *err)
 {
     if (filestore_has(fs, sha, len))
-        return LMS_OK;
+        return make_durable(fs, sha, err);
     filestore_file *f;
     int rc = filestore_create(fs, sha, len, &f, err);
     if (rc != LMS_OK)

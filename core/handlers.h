@@ -135,6 +135,9 @@ const handler *handler_find(Lms__Request__BodyCase body);
 
 /* Engine services for handlers. */
 void *req_alloc(req *r, size_t n);      /* zeroed; never NULL (aborts on OOM) */
+/* A large block of the arena, not zeroed: NULL when memory is short (a
+ * file's body: the request is refused, the process goes on). */
+void *req_alloc_try(req *r, size_t n);
 char *req_strdup(req *r, const char *s);
 void *req_memdup(req *r, const void *p, size_t n);
 next_step req_fail(req *r, int status, const char *fmt, ...)

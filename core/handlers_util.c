@@ -211,7 +211,14 @@ uint8_t *req_file_body(req *r, const uint8_t sha[LMS_SHA256_LEN],
                        uint64_t size)
 {
     lms_err err = {0};
-    uint8_t *buf = req_alloc(r, size ? (size_t)size : 1);
+    uint8_t *buf = req_alloc_try(r, (size_t)size);
+    if (!buf) {
+        log_warn("%s: no memory for a file of %llu bytes", r->h->name,
+                 (unsigned long long)size);
+        req_fail(r, LMS_RESOURCE_EXHAUSTED, "%s: the server is short of "
+                 "memory for this file now; try again", r->h->name);
+        return NULL;
+    }
     if (filestore_get(req_opts(r)->m->files, sha, size, buf, &err) == LMS_OK)
         return buf;
     req_storage_error(r, &err);

@@ -22,6 +22,7 @@
 #include "utf8.h"
 
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -240,12 +241,31 @@ static void check_sha256(apply_ctx *c, const char *field,
                LMS_SHA256_LEN, h->len);
 }
 
+/* A file's SHA-256 must be its bytes': the body is stored under it, and a
+ * name that named other bytes would hand someone else's file out (or
+ * clobber it). Decided from the command alone, so the same on every node
+ * whatever its file store holds. */
+static void check_file_sha256(apply_ctx *c, const ProtobufCBinaryData *body,
+                              const ProtobufCBinaryData *h)
+{
+    check_sha256(c, "file SHA-256", h);
+    if (refused(c))
+        return;
+    uint8_t got[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (!EVP_Digest(body->len ? body->data : (const uint8_t *)"", body->len,
+                    got, &n, EVP_sha256(), NULL) ||
+        n != LMS_SHA256_LEN || memcmp(got, h->data, LMS_SHA256_LEN) != 0)
+        refuse(c, LMS_INVALID_ARGUMENT, "the file SHA-256 is not the SHA-256 "
+               "of its %zu bytes", body->len);
+}
+
 /* Put a body in the file store before the row that names it: durable
- * before the apply commits (DESIGN.md). The SHA-256 is the one the leader
- * computed and the cluster agreed on with the bytes, so it is not computed
- * again here (on the leader the body is usually there already: its work
- * stage put it before proposing). A full disk is RESOURCE_EXHAUSTED: the
- * batch is held and applied again once there is room. */
+ * before the apply commits (DESIGN.md). Its SHA-256 was checked against
+ * the bytes (check_file_sha256), so the store does not hash them again (on
+ * the leader the body is usually there already: its work stage put it
+ * before proposing). A full disk is RESOURCE_EXHAUSTED: the batch is held
+ * and applied again once there is room. */
 static int put_body(apply_ctx *c, const ProtobufCBinaryData *body,
                     const ProtobufCBinaryData *sha)
 {
@@ -850,7 +870,7 @@ static int check_submission(apply_ctx *c, const lms_assignment *a,
                       "file is %zu bytes; the assignment accepts at most %" PRIu64,
                       b->data.len, a->max_size);
     check_file_name(c, b->file_name);
-    check_sha256(c, "file SHA-256", &b->sha256);
+    check_file_sha256(c, &b->data, &b->sha256);
     return LMS_OK;
 }
 
@@ -1363,7 +1383,7 @@ static int apply_upload_material(apply_ctx *c)
     set_object(c, "new material in course %s", co.code);
     check_text(c, "title", b->title, 1, LMS_TITLE_MAX);
     check_file_name(c, b->file_name);
-    check_sha256(c, "file SHA-256", &b->sha256);
+    check_file_sha256(c, &b->data, &b->sha256);
     if (refused(c))
         return LMS_OK;
     lms_material mat = {.id = c->index, .size = b->data.len,

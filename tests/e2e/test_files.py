@@ -134,3 +134,27 @@ class FilesClusterTest(ClusterTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FilesSecondLmsdTest(E2ETestCase):
+    """Review (h-review2): a second lmsd started on a running node's data dir
+    (by mistake, or a restart that races the old process) must be refused
+    before it touches anything. Today filestore_open (core/main.c start())
+    empties files/tmp before the WAL's flock is tried, deleting the running
+    node's bodies in flight: their rename then fails, and on the apply path
+    that stops the node ("apply failed")."""
+
+    def test_second_lmsd_leaves_bodies_in_flight_alone(self):
+        node = lmstest.started_node(name="files2nd")
+        try:
+            tmp = os.path.join(node.data_dir, "files", "tmp")
+            in_flight = os.path.join(tmp, "body-inflight")
+            with open(in_flight, "wb") as f:  # a body being written right now
+                f.write(b"half of a 32 MiB upload")
+            p = node.run_lmsd("--config", node.config_path, timeout=30)
+            self.assertNotEqual(p.returncode, 0, "a second lmsd on the same data dir")
+            self.assertTrue(os.path.exists(in_flight),
+                            "the second lmsd deleted the running node's body in flight "
+                            "(exit %d: %s)" % (p.returncode, p.stderr.decode(errors="replace")[-300:]))
+        finally:
+            node.cleanup()

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #define STUDENT LMS__ROLE__STUDENT
 #define INSTRUCTOR LMS__ROLE__INSTRUCTOR
@@ -464,8 +465,22 @@ static char *repeat(char ch, size_t n)
     return s;
 }
 
-static uint8_t g_sha[LMS_SHA256_LEN] = {0xde, 0xad, 0xbe, 0xef};
+static uint8_t g_sha[LMS_SHA256_LEN] = {0xde, 0xad, 0xbe, 0xef}; /* no file's */
 static uint8_t g_file[4 * MAX_SIZE];
+
+/* The SHA-256 of the first size bytes of g_file (apply checks a file's
+ * SHA-256 against its bytes). A few slots, so that the value of one call
+ * outlives the next. */
+static const uint8_t *file_sha(size_t size)
+{
+    static uint8_t slots[8][LMS_SHA256_LEN];
+    static unsigned next;
+    uint8_t *out = slots[next++ % 8];
+    unsigned n = 0;
+    EVP_Digest(size ? g_file : (const uint8_t *)"", size, out, &n, EVP_sha256(),
+               NULL);
+    return out;
+}
 
 static ProtobufCBinaryData bytes(const void *p, size_t n)
 {
@@ -538,7 +553,7 @@ static Lms__CmdSubmit submit_body(uint64_t aid, size_t size)
     b.assignment_id = aid;
     b.file_name = "hello.c";
     b.data = bytes(g_file, size);
-    b.sha256 = bytes(g_sha, sizeof g_sha);
+    b.sha256 = bytes(file_sha(size), LMS_SHA256_LEN);
     return b;
 }
 
@@ -625,7 +640,7 @@ static Lms__CmdUploadMaterial material_body(const char *course)
     b.title = "Week 1 slides";
     b.file_name = "week1.pdf";
     b.data = bytes(g_file, 100);
-    b.sha256 = bytes(g_sha, sizeof g_sha);
+    b.sha256 = bytes(file_sha(100), LMS_SHA256_LEN);
     return b;
 }
 
@@ -1220,7 +1235,7 @@ static void test_submit_stores_file_and_counts_attempts(void **state)
     assert_string_equal(s.student, "stu1");
     assert_string_equal(s.file_name, "hello.c");
     assert_int_equal(s.size, MAX_SIZE);
-    assert_memory_equal(s.sha256, g_sha, LMS_SHA256_LEN);
+    assert_memory_equal(s.sha256, file_sha(MAX_SIZE), LMS_SHA256_LEN);
     assert_null(s.data); /* the body is in the file store, put by apply */
     static uint8_t body[MAX_SIZE];
     assert_int_equal(filestore_get(f->m.files, s.sha256, s.size, body, &err),
@@ -1356,6 +1371,9 @@ static void test_submit_file_checks(void **state)
     expect_status(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b), LMS_INVALID_ARGUMENT,
                   "file SHA-256 must be 32 bytes (got 31)");
     b.sha256 = bytes(g_sha, 32);
+    expect_status(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b), LMS_INVALID_ARGUMENT,
+                  "the file SHA-256 is not the SHA-256 of its 10 bytes");
+    b.sha256 = bytes(file_sha(10), 32);
     b.file_name = "résumé v2.txt";
     expect_ok(send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b));
 }
@@ -1909,7 +1927,7 @@ static void test_upload_material_rules(void **state)
     assert_string_equal(m.uploaded_by, "ins1");
     assert_int_equal(m.size, 100);
     assert_int_equal(m.created, T0);
-    assert_memory_equal(m.sha256, g_sha, LMS_SHA256_LEN);
+    assert_memory_equal(m.sha256, file_sha(100), LMS_SHA256_LEN);
     uint8_t body[100];
     assert_int_equal(filestore_get(f->m.files, m.sha256, m.size, body, &err),
                      LMS_OK);
@@ -2443,6 +2461,44 @@ static void test_storage_failure_is_an_error(void **state)
     assert_int_equal(res.nrows, 0);
 }
 
+/* Review (h-review2): apply trusts the command's SHA-256 (put_body passes
+ * verify = 0). A command whose bytes are not its SHA-256 (a buggy or
+ * hostile leader, an entry damaged before it was framed) must not replace
+ * the body another row already names: whatever it is answered, stu1's
+ * file stays stu1's file. Today the second body, of another size, misses
+ * filestore_has() and is renamed over the first: stu1's download is
+ * DATA_LOSS from then on, on every node that applied it. */
+static void test_a_wrong_sha_does_not_replace_another_body(void **state)
+{
+    fx *f = *state;
+    world(f);
+    f->now = DUE - 1;
+    expect_ok(enroll(f, "root", "CS101", "spare", STUDENT));
+    static const char mine[] = "stu1: int main(void) { return 0; }";
+    uint8_t sha[LMS_SHA256_LEN];
+    unsigned n = 0;
+    assert_true(EVP_Digest(mine, sizeof mine - 1, sha, &n, EVP_sha256(), NULL));
+    Lms__CmdSubmit b = submit_body(f->aid, 1);
+    b.data = bytes(mine, sizeof mine - 1);
+    b.sha256 = bytes(sha, sizeof sha);
+    const sm_result *r = send(f, "stu1", LMS__COMMAND__BODY_SUBMIT, &b);
+    expect_ok(r);
+    uint64_t sid = r->id;
+
+    Lms__CmdSubmit evil = submit_body(f->aid, 1);
+    evil.data = bytes("x", 1);
+    evil.sha256 = bytes(sha, sizeof sha); /* stu1's name, other bytes */
+    expect_status(send(f, "spare", LMS__COMMAND__BODY_SUBMIT, &evil),
+                  LMS_INVALID_ARGUMENT, "is not the SHA-256 of its 1 bytes");
+
+    lms_submission s = get_submission(f, sid);
+    char body[sizeof mine];
+    lms_err err = {0};
+    assert_int_equal(filestore_get(f->m.files, s.sha256, s.size, body, &err),
+                     LMS_OK);
+    assert_memory_equal(body, mine, sizeof mine - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2489,6 +2545,7 @@ int main(void)
         T(test_housekeeping_prunes_old_records),
         T(test_same_log_same_state),
         T(test_storage_failure_is_an_error),
+        T(test_a_wrong_sha_does_not_replace_another_body),
 #undef T
     };
     return cmocka_run_group_tests_name("sm", tests, load_plugin, unload_plugin);
