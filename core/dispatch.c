@@ -783,6 +783,8 @@ static int tutor_wanted(void *arg)
 static void tutor_done(void *arg, const tutor_result *res)
 {
     req *r = arg;
+    if (res->provider) /* a plugin was asked */
+        metrics_tutor_done(res->status, res->latency_ms);
     next_step step = r->h->answered(r, res);
     if (step == NEXT_PROPOSE) {
         pack_command(r);

@@ -36,6 +36,7 @@ static const uint64_t batch_bounds[] = {1,   2,   4,    8,    16,   32,  64,
 lms_metrics lms_metrics_g = {
     .stage = {[0 ... METRICS_STAGES - 1] = SECONDS},
     .fsync = SECONDS,
+    .tutor = SECONDS,
     .log_batch = {.bounds = batch_bounds, .n_bounds = N_OF(batch_bounds),
                   .unit_digits = 0},
 };
@@ -122,6 +123,15 @@ void metrics_request_done(int body, int status)
     LMS_ASSERT(o < METRICS_OPS && s < METRICS_STATUSES);
     atomic_fetch_add_explicit(&lms_metrics_g.requests[o][s], 1,
                               memory_order_relaxed);
+}
+
+void metrics_tutor_done(int status, uint32_t latency_ms)
+{
+    size_t s = status_slot(status);
+    LMS_ASSERT(s < METRICS_STATUSES);
+    atomic_fetch_add_explicit(&lms_metrics_g.tutor_answers[s], 1,
+                              memory_order_relaxed);
+    metrics_observe(&lms_metrics_g.tutor, (uint64_t)latency_ms * 1000000u);
 }
 
 /* ---- rendering ------------------------------------------------------- */
@@ -356,6 +366,19 @@ int metrics_render(struct evbuffer *out, const lms_metrics *m,
     rc |= counter(out, "lms_snapshot_bytes_total",
                   "Bytes of the snapshot files this node wrote.",
                   &m->snapshot_bytes);
+    rc |= head(out, "lms_tutor_answers_total", "counter",
+               "Questions to the tutor that ended, by status (OK: answered; "
+               "DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED, ...).");
+    for (size_t st = 0; st < METRICS_STATUSES; st++) {
+        uint64_t v = atomic_load_explicit(&m->tutor_answers[st],
+                                          memory_order_relaxed);
+        if (v)
+            rc |= evbuffer_add_printf(out, "lms_tutor_answers_total{status=\"%s\"} "
+                                      "%" PRIu64 "\n", status_name(st), v) < 0;
+    }
+    rc |= head(out, "lms_tutor_seconds", "histogram",
+               "Time a question spent in the tutor plugin.");
+    rc |= metrics_render_histogram(out, "lms_tutor_seconds", "", &m->tutor);
     rc |= render_threads(out);
     return rc ? -1 : 0;
 }

@@ -35,9 +35,9 @@ typedef struct metrics_histogram {
 enum metrics_stage {
     METRICS_STAGE_TOTAL,          /* frame decoded to answer queued */
     METRICS_STAGE_BARRIER,        /* frame to read barrier passed */
-    METRICS_STAGE_QUEUE,          /* waiting for the storage thread */
-    METRICS_STAGE_AUTH,           /* token lookup (storage thread) */
-    METRICS_STAGE_PREPARE,        /* handler's prepare (storage thread) */
+    METRICS_STAGE_QUEUE,          /* waiting for a reader's batch */
+    METRICS_STAGE_AUTH,           /* token check (a reader) */
+    METRICS_STAGE_PREPARE,        /* handler's prepare (a reader) */
     METRICS_STAGE_PROPOSE_COMMIT, /* a write's propose to committed */
     METRICS_STAGE_COMMIT_APPLY,   /* committed to its apply started */
     METRICS_STAGE_APPLY,          /* sm_apply of one command */
@@ -53,6 +53,8 @@ typedef struct lms_metrics {
     metrics_histogram log_batch; /* entries per log-writer batch */
     _Atomic uint64_t requests[METRICS_OPS][METRICS_STATUSES];
     _Atomic uint64_t snapshots_taken, snapshot_bytes;
+    metrics_histogram tutor; /* a question's time in the tutor plugin */
+    _Atomic uint64_t tutor_answers[METRICS_STATUSES]; /* by status */
 } lms_metrics;
 
 /* The process' registry. */
@@ -65,6 +67,10 @@ static inline uint64_t metrics_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+/* A question to the tutor ended with status after latency_ms in the
+ * plugin (any thread). */
+void metrics_tutor_done(int status, uint32_t latency_ms);
 
 /* Count one value in h (any thread). */
 void metrics_observe(metrics_histogram *h, uint64_t v);

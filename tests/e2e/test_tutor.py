@@ -34,6 +34,7 @@ class TutorOpenAITest(E2ETestCase):
         try:
             cls.node = lmstest.started_node(
                 name="tutor-openai", limits={"tutor_deadline": "4s"}, env=cls.mock.env,
+                metrics=True,
                 tutor=cls.mock.tutor_config(timeout="2s", retries=2, backoff_base="100ms",
                                             backoff_max="500ms"))
         except BaseException:
@@ -151,6 +152,27 @@ class TutorOpenAITest(E2ETestCase):
         t0 = time.monotonic()
         self.failed("hang#e2e", "DEADLINE_EXCEEDED", [])
         self.assertLess(time.monotonic() - t0, 15, "seconds until DEADLINE_EXCEEDED")
+
+    def test_metrics_count_the_answers(self):
+        """/metrics: each question the plugin was asked, by how it ended,
+        and its time in the plugin."""
+        from test_metrics import scrape, value
+        before = scrape(self.node)
+        self.ok(self.ask("What is a pointer?"), "ask --tutor")
+        self.failed("500#metrics", "FAILED_PRECONDITION", ["HTTP 500"])
+        after = scrape(self.node)
+
+        def delta(name, **labels):
+            return value(after, name, **labels) - value(before, name, **labels)
+        self.assertEqualMsg(delta("lms_tutor_answers_total", status="OK"), 1,
+                            "answered questions counted")
+        failed = sum(v for (n, labels), v in after.items()
+                     if n == "lms_tutor_answers_total" and dict(labels)["status"] != "OK") - \
+            sum(v for (n, labels), v in before.items()
+                if n == "lms_tutor_answers_total" and dict(labels)["status"] != "OK")
+        self.assertEqualMsg(failed, 1, "the failed question counted, not as OK")
+        self.assertEqualMsg(delta("lms_tutor_seconds_count"), 2,
+                            "both questions' time in the plugin")
 
     def test_provider_down(self):
         # the plugin's UNAVAILABLE reaches the client as FAILED_PRECONDITION,
