@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Names this process made durable itself lately (a put that finds one of
+ * them needs no fsync: the leader's apply after its work stage's put). */
+#define DURABLE_RECENT 256
+
 struct filestore {
     char *root; /* <data_dir>/files */
     char *tmp;  /* <root>/tmp */
     int lock;   /* root, flocked: one lmsd per store */
+    pthread_mutex_t mu; /* guards durable */
+    uint8_t durable[DURABLE_RECENT][FILESTORE_SHA_LEN];
+    size_t durable_next;
 };
 
 struct filestore_file {
@@ -104,6 +112,7 @@ int filestore_open(const char *data_dir, filestore **out, lms_err *err)
     snprintf(fs->root, len, "%s/files", data_dir);
     snprintf(fs->tmp, len, "%s/files/tmp", data_dir);
     fs->lock = -1;
+    pthread_mutex_init(&fs->mu, NULL);
     int made;
     int rc = make_dir(fs->root, &made, err);
     if (rc == LMS_OK && made)
@@ -145,6 +154,8 @@ void filestore_free(filestore *fs)
         return;
     if (fs->lock >= 0)
         close(fs->lock);
+    if (fs->root && fs->tmp)
+        pthread_mutex_destroy(&fs->mu);
     free(fs->root);
     free(fs->tmp);
     free(fs);
@@ -267,6 +278,25 @@ int filestore_read(filestore_file *f, uint64_t off, void *buf, size_t len,
     return LMS_OK;
 }
 
+/* Remember that sha's name is durable (this process synced it). */
+static void durable_add(filestore *fs, const uint8_t *sha)
+{
+    pthread_mutex_lock(&fs->mu);
+    memcpy(fs->durable[fs->durable_next++ % DURABLE_RECENT], sha,
+           FILESTORE_SHA_LEN);
+    pthread_mutex_unlock(&fs->mu);
+}
+
+static int durable_known(filestore *fs, const uint8_t *sha)
+{
+    int found = 0;
+    pthread_mutex_lock(&fs->mu);
+    for (size_t i = 0; i < DURABLE_RECENT && i < fs->durable_next && !found; i++)
+        found = memcmp(fs->durable[i], sha, FILESTORE_SHA_LEN) == 0;
+    pthread_mutex_unlock(&fs->mu);
+    return found;
+}
+
 /* Check what was written against its name, make it durable and name it. */
 static int store(filestore_file *f, lms_err *err)
 {
@@ -294,7 +324,10 @@ static int store(filestore_file *f, lms_err *err)
     if (rename(f->tmp_path, path) < 0)
         return io_error(err, errno, "naming", path, 0);
     f->tmp_path[0] = '\0'; /* named: nothing to remove */
-    return fsync_dir(dir, err);
+    rc = fsync_dir(dir, err);
+    if (rc == LMS_OK)
+        durable_add(f->fs, f->sha);
+    return rc;
 }
 
 int filestore_finish(filestore_file *f, int keep, lms_err *err)
@@ -328,14 +361,18 @@ static int make_durable(filestore *fs, const uint8_t *sha, lms_err *err)
     close(fd);
     if (rc == LMS_OK)
         rc = fsync_dir(dir, err);
-    return rc == LMS_OK ? fsync_dir(fs->root, err) : rc;
+    if (rc == LMS_OK)
+        rc = fsync_dir(fs->root, err);
+    if (rc == LMS_OK)
+        durable_add(fs, sha);
+    return rc;
 }
 
 int filestore_put(filestore *fs, const uint8_t sha[FILESTORE_SHA_LEN],
                   const void *data, uint64_t len, int verify, lms_err *err)
 {
     if (filestore_has(fs, sha, len))
-        return make_durable(fs, sha, err);
+        return durable_known(fs, sha) ? LMS_OK : make_durable(fs, sha, err);
     filestore_file *f;
     int rc = filestore_create(fs, sha, len, &f, err);
     if (rc != LMS_OK)

@@ -269,13 +269,10 @@ int sq_open(const struct lms_host *host, struct lms_plugin_ctx *ctx,
     return LMS_OK;
 }
 
-/* storage ops close(): roll back an open transaction, free everything. */
-void sq_close(void *inst)
+/* Roll back an open transaction, close the connection, free s (an
+ * instance, a reader or a snapshot view). */
+static void sq_free_inst(sq_inst *s)
 {
-    sq_inst *s = inst;
-    if (s == NULL)
-        return;
-    sq_ckpt_stop(s);
     sq_finalize_all(s);
     if (s->db) {
         if (!sqlite3_get_autocommit(s->db))
@@ -287,6 +284,16 @@ void sq_close(void *inst)
     free(s->keep);
     free(s->path);
     free(s);
+}
+
+/* storage ops close(): roll back an open transaction, free everything. */
+void sq_close(void *inst)
+{
+    sq_inst *s = inst;
+    if (s == NULL)
+        return;
+    sq_ckpt_stop(s);
+    sq_free_inst(s);
 }
 
 /* Run one of the transaction-control statements. */
@@ -424,18 +431,8 @@ int sq_reader_open(void *inst, void **reader, lms_err *err)
 /* storage ops reader_close(): see storage.h. */
 void sq_reader_close(void *reader)
 {
-    sq_inst *v = reader;
-    if (v == NULL)
-        return;
-    sq_finalize_all(v);
-    if (v->db != NULL) {
-        if (!sqlite3_get_autocommit(v->db))
-            sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close_v2(v->db);
-    }
-    free(v->keep);
-    free(v->path);
-    free(v);
+    if (reader != NULL)
+        sq_free_inst(reader);
 }
 
 static const struct lms_storage_ops sq_ops = {
