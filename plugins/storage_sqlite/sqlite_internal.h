@@ -6,7 +6,7 @@
  * mapping and the bind/column helpers; sqlite_ops.c and sqlite_work.c the
  * entity operations of struct lms_storage_ops, sqlite_tutor.c those the
  * tutor added (course settings, counting queries); sqlite_snapshot.c the
- * snapshot ops, over the backend-neutral snap_stream.c; sqlite_checkpoint.c
+ * snapshot ops, over the backend-neutral plugins/common/snap_stream.c; sqlite_checkpoint.c
  * the WAL checkpoints, on a thread of their own. Nothing here is
  * exported: the plugin is built with -fvisibility=hidden and only
  * lms_plugin_entry is marked LMS_PLUGIN_EXPORT.
