@@ -10,6 +10,15 @@
  * stall; at most 10 s). It runs on the log-writer thread, as a disk that
  * takes its time would stall it: group commit, durability order and
  * everything waiting on "durable" see a slow disk, nothing else changes.
+ *
+ * fault_storage(): a store that cannot be reached, as a database server
+ * whose connection is lost would be (storage.h, LMS_UNAVAILABLE). When
+ * lmsd runs with LMSD_FAULT_STORAGE naming a file, each apply batch reads
+ * it: "down" makes the batch fail as unreachable before it begins (and
+ * the check of a held batch's retry too); "lose-commit" commits the batch
+ * and then reports its commit as unreachable, as a connection lost
+ * between COMMIT and its answer would; anything else (or no file): no
+ * fault. Read on the storage thread only.
  */
 #ifndef LMS_FAULT_H
 #define LMS_FAULT_H
@@ -18,9 +27,20 @@
 /* Log, once at start, which hooks the environment turned on. */
 void fault_hooks_announce(void);
 void fault_fsync_stall(void);
+#endif
+
+enum fault_storage_mode {
+    FAULT_STORAGE_NONE = 0,
+    FAULT_STORAGE_DOWN = 1,
+    FAULT_STORAGE_LOSE_COMMIT = 2,
+};
+
+#ifdef LMS_FAULT_HOOKS
+int fault_storage(void);
 #else
 static inline void fault_hooks_announce(void) {}
 static inline void fault_fsync_stall(void) {}
+static inline int fault_storage(void) { return FAULT_STORAGE_NONE; }
 #endif
 
 #endif

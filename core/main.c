@@ -321,8 +321,9 @@ static void on_restored(void *arg, uint64_t index)
     lms_err err = {0};
     if (!d->tutor)
         return;
-    log_info("storage restored from snapshot %llu: the tutor relearns its "
-             "documents", (unsigned long long)index);
+    log_info("the storage holds changes up to %llu that this node did not "
+             "apply itself (a snapshot, or a commit whose answer was lost): "
+             "the tutor relearns its documents", (unsigned long long)index);
     if (tutor_rt_load(d->tutor, d->cfg, 0, &err) != LMS_OK)
         log_error("tutor reload after the snapshot failed, the current tutor "
                   "stays: %s", err.msg);

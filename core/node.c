@@ -340,7 +340,12 @@ int node_out_of_space(node *n, char *msg, size_t len)
     int full = (n->lw && log_writer_out_of_space(n->lw, why, sizeof why)) ||
                node_storage_out_of_space(n, why, sizeof why) ||
                n->snap_full_since;
-    if (full && msg && len)
+    if (full && msg && len && n->storage_full_since && n->storage_unreachable)
+        snprintf(msg, len,
+                 "node %llu cannot reach its storage (%s); writes are refused "
+                 "until it is back, and reads of the newest changes wait for it",
+                 (unsigned long long)n->opts.node_id, why);
+    else if (full && msg && len)
         snprintf(msg, len,
                  "node %llu: the disk holding %s is full; writes are refused "
                  "until space is freed; %s",
@@ -379,7 +384,9 @@ int node_check_room(node *n, uint64_t bytes, lms_err *err)
 {
     char full[sizeof err->msg];
     if (node_out_of_space(n, full, sizeof full))
-        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "%s", full);
+        return lms_err_set(err, n->storage_unreachable ? LMS_UNAVAILABLE
+                                                       : LMS_RESOURCE_EXHAUSTED,
+                           "%s", full);
     uint64_t reserve = n->opts.disk_reserve;
     int known = 0;
     uint64_t avail = reserve ? disk_free(n, &known) : 0;
@@ -414,7 +421,8 @@ static void full_handover(node *n)
     n->full_transfer_ms = now;
     uint64_t to = 0;
     if (node_transfer_leadership(n, &to) == LMS_OK)
-        log_warn("disk full: handing leadership to node %llu",
+        log_warn("%s: handing leadership to node %llu",
+                 n->storage_unreachable ? "storage unreachable" : "disk full",
                  (unsigned long long)to);
 }
 

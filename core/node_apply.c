@@ -19,10 +19,20 @@
  * everywhere else. Results (the proposal's answer, opts->on_applied) are
  * handed out only after the commit, so a batch that is tried twice is
  * reported once.
+ *
+ * A store that cannot be reached (LMS_UNAVAILABLE: a database server's
+ * connection lost, storage.h) is held the same way. Its commit may have
+ * happened even though the plugin could not say so, so a held batch's
+ * retry first reads the store's applied index: a batch at or below it is
+ * committed already and is not applied twice. Its results were lost with
+ * the answer to the commit, so its proposals are answered LMS_UNKNOWN
+ * (the client's retry gets the recorded answer) and the tutor relearns its
+ * documents (opts->on_restored), as after a snapshot install.
  */
 #include "node_internal.h"
 
 #include "clock.h"
+#include "fault.h"
 #include "lms_assert.h"
 #include "log.h"
 #include "metrics.h"
@@ -59,7 +69,10 @@ typedef struct apply_batch {
     uint64_t last;
     int failed;
     int full;    /* rolled back for lack of space: hold and retry */
+    int unreachable; /* full for an unreachable store (LMS_UNAVAILABLE) */
     int bounced; /* not tried: an earlier batch is held */
+    int retry;   /* held before: ask the store whether it committed */
+    int already; /* the store had committed it: nothing was applied now */
     lms_err err;
     apply_item items[];
 } apply_batch;
@@ -155,11 +168,40 @@ static void report_results(apply_batch *b)
     clear_results(b);
 }
 
+/* Storage thread, before a held batch is tried again: did an earlier try
+ * commit it after all (its commit's answer lost with the connection)?
+ * 1: yes (b->already), 0: no, -1: cannot tell now (b->err). */
+static int committed_before(apply_batch *b)
+{
+    sm *m = b->n->m;
+    uint64_t at = 0;
+    if (fault_storage() == FAULT_STORAGE_DOWN) {
+        lms_err_set(&b->err, LMS_UNAVAILABLE,
+                    "fault hook: the storage cannot be reached");
+        return -1;
+    }
+    if (m->ops->applied_index(m->st, &at, &b->err) != LMS_OK)
+        return -1;
+    if (at >= b->last) {
+        b->already = 1;
+        return 1;
+    }
+    /* Batches commit whole and in order: the store is right below it. */
+    LMS_ASSERT(at < b->items[0].index);
+    return 0;
+}
+
 /* Storage thread: begin, apply every item, commit; rolled back on any
  * failure (b->err says why). */
 static int apply_txn_inner(apply_batch *b)
 {
     sm *m = b->n->m;
+    int fault = fault_storage();
+    if (fault == FAULT_STORAGE_DOWN) {
+        lms_err_set(&b->err, LMS_UNAVAILABLE,
+                    "fault hook: the storage cannot be reached");
+        return -1;
+    }
     if (m->ops->begin(m->st, &b->err) != LMS_OK)
         return -1;
     for (size_t i = 0; i < b->count; i++)
@@ -171,6 +213,11 @@ static int apply_txn_inner(apply_batch *b)
         m->ops->rollback(m->st, NULL);
         return -1;
     }
+    if (fault == FAULT_STORAGE_LOSE_COMMIT) {
+        lms_err_set(&b->err, LMS_UNAVAILABLE,
+                    "fault hook: the answer to the commit was lost");
+        return -1;
+    }
     return 0;
 }
 
@@ -180,9 +227,38 @@ static int apply_txn_inner(apply_batch *b)
  * higher than any value a cache entry holds (sm.h). */
 static int apply_txn(apply_batch *b)
 {
+    if (b->retry) {
+        int done = committed_before(b);
+        if (done != 0)
+            return done > 0 ? 0 : -1;
+    }
     int rc = apply_txn_inner(b);
     sm_auth_end(b->n->m);
     return rc;
+}
+
+/* Storage thread: b was committed by an earlier try whose answer was
+ * lost. Its proposals learn only that (their answers went with the lost
+ * try); a retry of the same write is answered from its dedup record. */
+static void report_already(apply_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        apply_item *it = &b->items[i];
+        if (!it->p)
+            continue;
+        if (it->lost) {
+            answer_lost(it->p, LMS_UNAVAILABLE, lost_msg);
+        } else if (is_command(it->type, it->data)) {
+            answer_lost(it->p, LMS_UNKNOWN,
+                        "the storage lost its connection while committing "
+                        "this change: it was stored, but its answer was "
+                        "lost; repeat the request to get it");
+        } else if (it->p->applied) {
+            sm_result res;
+            memset(&res, 0, sizeof res);
+            it->p->applied(it->p, &res);
+        }
+    }
 }
 
 /* Storage thread: apply a batch in one transaction. After a batch failed
@@ -204,12 +280,17 @@ static void apply_work(void *arg)
         return;
     }
     if (apply_txn(b) == 0) {
-        report_results(b);
+        if (b->already)
+            report_already(b);
+        else
+            report_results(b);
         return;
     }
     clear_results(b);
-    if (b->err.code == LMS_RESOURCE_EXHAUSTED) {
+    if (b->err.code == LMS_RESOURCE_EXHAUSTED ||
+        b->err.code == LMS_UNAVAILABLE) {
         b->full = 1;
+        b->unreachable = b->err.code == LMS_UNAVAILABLE;
         atomic_store(&n->storage_full, 1);
         return;
     }
@@ -246,11 +327,25 @@ static void apply_done(void *arg)
     }
     LMS_ASSERT(b->last > n->applied); /* in order, each batch once */
     n->applied = b->last;
+    if (b->already) {
+        log_warn("the storage had committed entries %llu..%llu before the "
+                 "answer to its commit was lost; they were not applied "
+                 "again, and their clients were told the outcome is unknown",
+                 (unsigned long long)b->items[0].index,
+                 (unsigned long long)b->last);
+        /* Their results (what the tutor learns from) went with the lost
+         * answer: it relearns its documents, as after a snapshot. */
+        if (n->opts.on_restored && !n->closing)
+            n->opts.on_restored(n->opts.arg, b->last);
+    }
     if (n->storage_full_since) {
-        log_warn("disk has space again: the storage applied entries up to %llu "
-                 "after %lld ms", (unsigned long long)b->last,
+        log_warn("%s: the storage applied entries up to %llu after %lld ms",
+                 n->storage_unreachable ? "the storage can be reached again"
+                                        : "disk has space again",
+                 (unsigned long long)b->last,
                  (long long)(mono_ms() - n->storage_full_since));
         n->storage_full_since = 0;
+        n->storage_unreachable = 0;
     }
     for (size_t i = 0; i < b->count; i++)
         if (b->items[i].p && b->items[i].p->complete)
@@ -358,7 +453,8 @@ static void on_apply_retry(evutil_socket_t fd, short what, void *arg)
     while (list) {
         apply_batch *b = list;
         list = b->next;
-        b->full = b->bounced = 0;
+        b->full = b->bounced = b->unreachable = 0;
+        b->retry = 1;
         send_batch(n, b);
     }
 }
@@ -372,12 +468,15 @@ static void hold_batch(node *n, apply_batch *b)
     }
     if (b->full && !n->storage_full_since) {
         n->storage_full_since = mono_ms();
+        n->storage_unreachable = b->unreachable;
         snprintf(n->storage_full_msg, sizeof n->storage_full_msg, "%s", b->err.msg);
-        log_error("disk full: the storage cannot apply entries %llu..%llu (%s); "
+        log_error("%s: the storage cannot apply entries %llu..%llu (%s); "
                   "they are held and retried every %d ms, and writes are "
-                  "refused until space is freed",
+                  "refused until %s",
+                  b->unreachable ? "storage unreachable" : "disk full",
                   (unsigned long long)b->items[0].index,
-                  (unsigned long long)b->last, b->err.msg, APPLY_RETRY_MS);
+                  (unsigned long long)b->last, b->err.msg, APPLY_RETRY_MS,
+                  b->unreachable ? "it is back" : "space is freed");
     }
     b->next = NULL;
     if (!n->held)
@@ -553,6 +652,15 @@ static void run_reads(read_wait *list, int status)
 int node_apply_stuck(node *n, char *msg, size_t len)
 {
     const char *what;
+    if (n->storage_full_since && n->storage_unreachable) {
+        if (msg && len)
+            snprintf(msg, len,
+                     "node %llu cannot apply committed changes because its "
+                     "storage cannot be reached (%s); retry later or ask "
+                     "another node",
+                     (unsigned long long)n->opts.node_id, n->storage_full_msg);
+        return 1;
+    }
     if (n->storage_full_since)
         what = "cannot apply committed changes";
     else if (node_out_of_space(n, NULL, 0))

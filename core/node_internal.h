@@ -193,6 +193,10 @@ struct node {
     size_t apply_inflight;       /* batches on the storage thread */
     int64_t storage_full_since;  /* mono_ms; 0: the storage has room */
     char storage_full_msg[sizeof(lms_err)];
+    /* The hold is not for space: the store could not be reached (a
+     * database server's connection lost: LMS_UNAVAILABLE from the
+     * plugin). Held and retried the same way; other words for users. */
+    int storage_unreachable;
     /* A snapshot failed for a full disk (node_snapshot.c): retried at
      * snap_full_retry_ms; 0: not full */
     int64_t snap_full_since, snap_full_retry_ms;

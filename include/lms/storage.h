@@ -27,6 +27,15 @@
  *    else. lmsd rolls back, holds the batch and retries it until space is
  *    freed; so out of memory, a value too big and other failures must use
  *    another code (INTERNAL, INVALID_ARGUMENT), or they are retried forever.
+ *  - A store that cannot be reached (a database server's connection lost
+ *    and not regained): LMS_UNAVAILABLE, and nothing else. From begin(),
+ *    a write or commit(), lmsd rolls back (rollback() on a dead connection
+ *    must return LMS_OK), holds the batch and retries it, as for a full
+ *    store; commit() may return it even when the commit happened (its
+ *    answer lost), because before each retry lmsd reads applied_index()
+ *    and does not apply again a batch at or below it. So commit() must
+ *    never return LMS_OK for a commit it is not sure of. A plugin that can
+ *    reconnect does so by itself at the next begin() or read.
  *  - Times are int64 milliseconds since the epoch; 0 means "none".
  *  - Unless said otherwise, lists are ordered by id (or by name/code).
  */
