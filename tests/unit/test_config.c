@@ -251,18 +251,23 @@ static void a_lone_node_is_its_own_cluster(void **state)
 
 static void the_example_cluster_configs_parse(void **state)
 {
-    for (int i = 1; i <= 3; i++) {
+    for (int i = 1; i <= 6; i++) {
+        /* cluster-node1..3 on SQLite, mariadb-node1..3 on MariaDB */
         char path[PATH_MAX];
-        snprintf(path, sizeof path, LMS_SOURCE_DIR "/conf/cluster-node%d.yaml", i);
+        snprintf(path, sizeof path, LMS_SOURCE_DIR "/conf/%s-node%d.yaml",
+                 i <= 3 ? "cluster" : "mariadb", (i - 1) % 3 + 1);
         lms_config *c;
         lms_err err;
         if (config_load(path, &c, &err) != LMS_OK)
             fail_msg("%s: %s", path, err.msg);
-        assert_int_equal(c->node_id, (uint64_t)i);
+        int id = (i - 1) % 3 + 1;
+        assert_int_equal(c->node_id, (uint64_t)id);
         assert_int_equal(c->n_members, 3);
         assert_int_equal(c->joining, 0);
-        assert_string_equal(c->members[i - 1].client_addr, c->client_addr);
-        assert_string_equal(c->members[i - 1].peer_addr, c->peer_addr);
+        assert_string_equal(c->members[id - 1].client_addr, c->client_addr);
+        assert_string_equal(c->members[id - 1].peer_addr, c->peer_addr);
+        assert_string_equal(c->storage.plugin,
+                            i <= 3 ? "storage_sqlite" : "storage_mysql");
         assert_int_equal(c->tls_peer, 1);
         assert_int_equal(c->tls_client, 1);
         assert_non_null(strstr(c->tls_cert, "/data/tls/node-"));
