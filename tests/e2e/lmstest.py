@@ -356,6 +356,62 @@ def db_rows(node, sql):
         db.close()
 
 
+def mariadb():
+    """The tests' own MariaDB server (scripts/mariadb-test, started by
+    ctest's "mariadb" fixture): a dict of its coordinates read from the
+    file LMS_MARIADB_ENV names (socket, host, port, user, password_file),
+    or None when the build has no storage_mysql."""
+    path = os.environ.get("LMS_MARIADB_ENV")
+    if not path:
+        return None
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition("=")
+            if k.startswith("LMS_MARIADB_"):
+                out[k[len("LMS_MARIADB_"):].lower()] = v
+    return out
+
+
+def mariadb_options(database):
+    """storage: options for storage_mysql on the tests' server, database
+    `database` (created by the plugin at the first start)."""
+    m = mariadb()
+    if m is None:
+        raise unittest.SkipTest("this build has no storage_mysql")
+    return {"socket": m["socket"], "database": database, "user": m["user"],
+            "password_file": m["password_file"]}
+
+
+def mariadb_sql(sql, database=None):
+    """Rows of sql on the tests' MariaDB server (as the tests' user), each
+    a tuple of strings (NULL: None)."""
+    m = mariadb()
+    argv = ["mariadb", "--no-defaults", "--protocol=socket", "-S", m["socket"],
+            "-u", m["user"], "--batch", "--skip-column-names", "--raw"]
+    if database:
+        argv.append(database)
+    env = dict(os.environ)
+    with open(m["password_file"]) as f:
+        env["MYSQL_PWD"] = f.read().strip()
+    p = subprocess.run(argv + ["-e", sql], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("mariadb %r: %s" % (sql, p.stderr.decode(errors="replace")))
+    rows = []
+    for line in p.stdout.decode().splitlines():
+        rows.append(tuple(None if c == "NULL" else c for c in line.split("\t")))
+    return rows
+
+
+def node_rows(node, sql):
+    """Rows of sql in node's store, whichever backend it runs on, every
+    value as a string (so that rows of two backends compare)."""
+    if node.storage_plugin == "storage_mysql":
+        return mariadb_sql(sql, node.storage_options["database"])
+    return [tuple(None if v is None else str(v) for v in r) for r in db_rows(node, sql)]
+
+
 def wait_applied(node, index, timeout=30.0):
     """Until node's own store says it applied index (its meta row): a node
     restarted moments ago may still show, in the leader's cluster-status,
@@ -541,7 +597,7 @@ class Node:
 
     def __init__(self, name="node", ttl=None, limits=None, log_level="info",
                  extra_yaml="", storage_plugin="storage_sqlite", tutor=None, env=None,
-                 node_id=1, cluster=None, tls=None, metrics=False):
+                 node_id=1, cluster=None, tls=None, metrics=False, storage_options=None):
         self.name = name
         # listen.metrics on a port of its own (None: the endpoint is off)
         self.metrics_port = free_port() if metrics else None
@@ -560,6 +616,7 @@ class Node:
         self.log_level = log_level
         self.extra_yaml = extra_yaml
         self.storage_plugin = storage_plugin
+        self.storage_options = dict(storage_options or {})  # the rest of storage:
         self.tutor = dict(tutor) if tutor else None
         self.env = dict(env or {})
         # The slow-disk fault hook (core/fault.h; test builds only): each
@@ -624,6 +681,9 @@ class Node:
         lines += [
             "storage:",
             "  plugin: %s" % self.storage_plugin,
+        ]
+        lines += ["  %s: %s" % (k, json.dumps(v)) for k, v in self.storage_options.items()]
+        lines += [
             "auth:",
             "  plugin: auth_password",
             "  time_cost: 1",
