@@ -19,6 +19,7 @@
 #include "net.h"
 #include "node.h"
 #include "plugin_loader.h"
+#include "store_owner.h"
 #include "tls.h"
 #include "tutor.h"
 #include "workers.h"
@@ -76,6 +77,7 @@ typedef struct lmsd {
     sm_result init_res;
     int exit_code;
     int accept_log_loss; /* --accept-log-loss (see node_options) */
+    int adopt_storage;   /* --adopt-storage (store_owner.h) */
 } lmsd;
 
 static void usage(FILE *f)
@@ -89,6 +91,8 @@ static void usage(FILE *f)
             "      --accept-log-loss    a node alone in its cluster whose command log\n"
             "                           lost acknowledged entries (damage before its\n"
             "                           tail) starts without them instead of refusing\n"
+            "      --adopt-storage      take over a store that another node or cluster\n"
+            "                           owns (after renaming the cluster or the node)\n"
             "      --check-config FILE  validate the configuration and its plugins, then exit\n"
             "      --init-admin NAME    create the first admin user; the password is\n"
             "                           read from stdin; only on an empty state\n"
@@ -131,6 +135,9 @@ static int open_plugins(lmsd *d, lms_err *err)
     }
     int version = 0;
     if (d->st_ops->migrate(d->m.st, &version, err) != LMS_OK)
+        return err->code ? err->code : LMS_INTERNAL;
+    if (store_owner_check(&d->storage_pl, d->m.st, c->cluster_id, c->node_id,
+                          d->adopt_storage, err) != LMS_OK)
         return err->code ? err->code : LMS_INTERNAL;
     log_info("storage %s %s ready (schema version %d)", d->storage_pl.desc->name,
              d->storage_pl.desc->version, version);
@@ -827,18 +834,20 @@ int main(int argc, char **argv)
         {"check-config", required_argument, NULL, 'C'},
         {"init-admin", required_argument, NULL, 'I'},
         {"accept-log-loss", no_argument, NULL, 'L'},
+        {"adopt-storage", no_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *check = NULL, *admin = NULL;
-    int ch, accept_log_loss = 0;
+    int ch, accept_log_loss = 0, adopt_storage = 0;
     while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config = optarg; break;
         case 'C': check = optarg; break;
         case 'I': admin = optarg; break;
         case 'L': accept_log_loss = 1; break;
+        case 'A': adopt_storage = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("lmsd %s\n", LMS_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -852,6 +861,7 @@ int main(int argc, char **argv)
     umask(077); /* data files 0600, dirs 0700: they hold password hashes */
     lmsd d = {0};
     d.accept_log_loss = accept_log_loss;
+    d.adopt_storage = adopt_storage;
     lms_err err = {0};
     if (config_load(check ? check : config, &d.cfg, &err) != LMS_OK) {
         fprintf(stderr, "lmsd: %s\n", err.msg);

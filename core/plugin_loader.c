@@ -66,6 +66,7 @@ static const required_cb storage_required[] = {
     CB(lms_storage_ops, snapshot_unpin),
     CB(lms_storage_ops, session_list_user),
     CB(lms_storage_ops, reader_open),     CB(lms_storage_ops, reader_close),
+    CB(lms_storage_ops, meta_get),        CB(lms_storage_ops, meta_put),
 };
 
 /* Every storage callback is required: a callback added to storage.h without
@@ -114,9 +115,10 @@ static int check_tutor_flags(const char *path, const void *ops, lms_err *err)
 typedef struct kind_info {
     uint32_t kind;
     const char *name;
-    /* The host's sizeof the kind's ops. ABI 1.0 is the first version, so
-     * every field is required; a later minor that appends fields must
-     * compare against the size ABI 1.0 knew instead. */
+    /* The smallest ops table accepted: the size the oldest minor still
+     * loaded knew (storage: ABI 1.2, before meta_get/meta_put). A
+     * callback past the end of a plugin's smaller table is not required
+     * (and never read: plugin_has_op). */
     size_t ops_size;
     const required_cb *required;
     size_t n_required;
@@ -128,7 +130,7 @@ typedef struct kind_info {
 #define N(a) (sizeof(a) / sizeof(a)[0])
 
 static const kind_info kinds[] = {
-    {LMS_PLUGIN_STORAGE, "storage", sizeof(struct lms_storage_ops),
+    {LMS_PLUGIN_STORAGE, "storage", offsetof(struct lms_storage_ops, meta_get),
      storage_required, N(storage_required), NULL},
     {LMS_PLUGIN_TUTOR, "tutor", sizeof(struct lms_tutor_ops), tutor_required,
      N(tutor_required), check_tutor_flags},
@@ -267,6 +269,8 @@ static int check_ops(const char *path, const struct lms_plugin_descriptor *d,
                            LMS_ABI_MINOR, want->ops_size);
     for (size_t i = 0; i < want->n_required; i++) {
         void (*fn)(void);
+        if (want->required[i].offset + sizeof fn > d->ops_size)
+            continue; /* appended after the plugin's minor */
         memcpy(&fn, (const char *)d->ops + want->required[i].offset, sizeof fn);
         if (!fn)
             return lms_err_set(err, LMS_FAILED_PRECONDITION,

@@ -24,6 +24,8 @@
 
 #include <lms/host.h>
 
+#include <stddef.h>
+
 struct event_base;
 struct workers;
 
@@ -38,6 +40,13 @@ typedef struct loaded_plugin {
 int plugin_load(const char *name, const char *plugin_dir, uint32_t kind,
                 loaded_plugin *out, lms_err *err);
 void plugin_unload(loaded_plugin *p);
+
+/* Does the plugin's ops table (of struct type) reach field? A callback
+ * appended in a later minor than the plugin's is past its table's end and
+ * must not be read. */
+#define PLUGIN_HAS_OP(desc, type, field)                                     \
+    ((desc)->ops_size >=                                                     \
+     offsetof(struct type, field) + sizeof(((struct type *)0)->field))
 
 const char *plugin_kind_name(uint32_t kind);
 

@@ -449,6 +449,28 @@ struct lms_storage_ops {
     /* Close a reader (any thread, before the instance is closed; no
      * transaction of the reader may be open across it). NULL-safe. */
     void (*reader_close)(void *reader);
+
+    /* ---- the host's records about the store (ABI 1.3, appended) ----
+     * A few short named values that lmsd keeps in the store about the
+     * store itself, not about the state: which node of which cluster owns
+     * it ("owner"), so that a node never runs on another node's store
+     * (two nodes given one database) or on a store of another cluster.
+     * They are not part of any snapshot: snapshot_write leaves them out
+     * (digests do not change), and snapshot_read keeps them. The plugin
+     * keeps them apart from its own records (a table of their own).
+     * Instance only (not readers), storage thread.
+     *
+     * meta_get: the value of key into out (cap bytes, NUL-terminated);
+     * LMS_NOT_FOUND when it has none, LMS_OUT_OF_RANGE when it does not
+     * fit. meta_put: inside a transaction (committed with it), insert or
+     * replace. Keys are at most LMS_NAME_MAX bytes of [a-z0-9_], values
+     * at most LMS_TITLE_MAX bytes of UTF-8; others are INVALID_ARGUMENT.
+     * A plugin built against ABI 1.2 has neither: lmsd then cannot check
+     * the owner and says so in its log. */
+    int (*meta_get)(void *inst, const char *key, char *out, size_t cap,
+                    lms_err *err);
+    int (*meta_put)(void *inst, const char *key, const char *value,
+                    lms_err *err);
 };
 
 #ifdef __cplusplus

@@ -42,6 +42,14 @@ static const sq_sql SQL_META_GET = {
     SQ_META_GET, SQ_NEEDS_SCHEMA, "applied_index",
     "SELECT value FROM meta WHERE key = 'applied_index'"};
 
+static const sq_sql SQL_HOST_META_SET = {
+    SQ_HOST_META_SET, SQ_NEEDS_SCHEMA | SQ_WRITES, "meta_put",
+    "INSERT INTO host_meta(key, value) VALUES(?1, ?2) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"};
+static const sq_sql SQL_HOST_META_GET = {
+    SQ_HOST_META_GET, SQ_NEEDS_SCHEMA, "meta_get",
+    "SELECT value FROM host_meta WHERE key = ?1"};
+
 void sq_log(sq_inst *s, int level, const char *fmt, ...)
 {
     if (s->host == NULL || s->host->log == NULL)
@@ -374,6 +382,73 @@ int sq_applied_index(void *inst, uint64_t *index, lms_err *err)
     return rc;
 }
 
+/* A meta key as storage.h allows it: 1..LMS_NAME_MAX bytes of [a-z0-9_]. */
+static int sq_meta_key_ok(const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+    if (n == 0 || n > LMS_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((key[i] >= 'a' && key[i] <= 'z') ||
+              (key[i] >= '0' && key[i] <= '9') || key[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* storage ops meta_get(): lmsd's record key (host_meta), into out. */
+int sq_meta_get(void *inst, const char *key, char *out, size_t cap,
+                lms_err *err)
+{
+    sq_inst *s = inst;
+    if (!sq_meta_key_ok(key) || !out || cap == 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "meta_get: a key is 1 to %d bytes of a-z, 0-9 "
+                           "and _, and out must hold at least one byte",
+                           LMS_NAME_MAX);
+    if (s->readonly)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "meta_get: on the instance, not a reader");
+    sqlite3_stmt *st;
+    int rc = sq_acquire(s, &SQL_HOST_META_GET, &st, err);
+    if (rc != LMS_OK)
+        return rc;
+    sq_binder b = sq_binder_of(st);
+    sq_bind_text(&b, key, SIZE_MAX);
+    rc = sq_step_row(s, &SQL_HOST_META_GET, &b, err);
+    if (rc == LMS_OK) {
+        const char *v = sq_col_text(st, 0);
+        size_t n = strlen(v);
+        if (n >= cap)
+            rc = lms_err_set(err, LMS_OUT_OF_RANGE,
+                             "meta_get: the value of %s is %zu bytes, more "
+                             "than the %zu given", key, n, cap - 1);
+        else
+            memcpy(out, v, n + 1);
+    }
+    sq_release(st);
+    return rc;
+}
+
+/* storage ops meta_put(): insert or replace lmsd's record key, inside the
+ * open transaction. */
+int sq_meta_put(void *inst, const char *key, const char *value, lms_err *err)
+{
+    sq_inst *s = inst;
+    if (!sq_meta_key_ok(key) || !value || strlen(value) > LMS_TITLE_MAX)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "meta_put: a key is 1 to %d bytes of a-z, 0-9 and "
+                           "_, a value at most %d bytes",
+                           LMS_NAME_MAX, LMS_TITLE_MAX);
+    sqlite3_stmt *st;
+    int rc = sq_acquire(s, &SQL_HOST_META_SET, &st, err);
+    if (rc != LMS_OK)
+        return rc;
+    sq_binder b = sq_binder_of(st);
+    sq_bind_text(&b, key, SIZE_MAX);
+    sq_bind_text(&b, value, SIZE_MAX);
+    return sq_run(s, &SQL_HOST_META_SET, &b, err);
+}
+
 /* See sqlite_internal.h. The connection is opened read-only: in WAL mode
  * it reads beside the instance's writer, and each of its read
  * transactions sees what was committed when it began. */
@@ -492,6 +567,8 @@ static const struct lms_storage_ops sq_ops = {
     .session_list_user = sq_session_list_user,
     .reader_open = sq_reader_open,
     .reader_close = sq_reader_close,
+    .meta_get = sq_meta_get,
+    .meta_put = sq_meta_put,
 };
 
 static const struct lms_plugin_descriptor sq_descriptor = {

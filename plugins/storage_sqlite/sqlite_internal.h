@@ -36,6 +36,8 @@ enum sq_stmt_id {
     SQ_ROLLBACK,
     SQ_META_SET,
     SQ_META_GET,
+    SQ_HOST_META_SET,
+    SQ_HOST_META_GET,
     SQ_SCHEMA_GET,
     SQ_USER_PUT,
     SQ_USER_GET,
@@ -191,6 +193,9 @@ int sq_begin(void *inst, lms_err *err);
 int sq_commit(void *inst, uint64_t applied_index, lms_err *err);
 int sq_rollback(void *inst, lms_err *err);
 int sq_applied_index(void *inst, uint64_t *index, lms_err *err);
+int sq_meta_get(void *inst, const char *key, char *out, size_t cap,
+                lms_err *err);
+int sq_meta_put(void *inst, const char *key, const char *value, lms_err *err);
 int sq_reader_open(void *inst, void **reader, lms_err *err);
 void sq_reader_close(void *reader);
 /* A read-only connection of its own to s's file, as an sq_inst (what: the

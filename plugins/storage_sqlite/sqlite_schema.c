@@ -261,6 +261,14 @@ static int sq_bodies_out(sq_inst *s, lms_err *err)
     return rc == LMS_OK ? sq_table_bodies_out(s, "materials", err) : rc;
 }
 
+/* Version 6 (storage ABI 1.3): lmsd's own records about the store
+ * (meta_get/meta_put), apart from the plugin's meta and out of snapshots. */
+static const char SQ_SCHEMA_6[] =
+    "CREATE TABLE host_meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ") STRICT, WITHOUT ROWID;";
+
 /* sq_migrations[i] takes the schema from version i to version i + 1,
  * after sq_pre_steps[i] (if any) ran in the same transaction. */
 static const char *const sq_migrations[] = {
@@ -269,9 +277,10 @@ static const char *const sq_migrations[] = {
     SQ_SCHEMA_3,
     SQ_SCHEMA_4,
     SQ_SCHEMA_5,
+    SQ_SCHEMA_6,
 };
 static int (*const sq_pre_steps[])(sq_inst *s, lms_err *err) = {
-    NULL, NULL, NULL, NULL, sq_bodies_out,
+    NULL, NULL, NULL, NULL, sq_bodies_out, NULL,
 };
 _Static_assert(sizeof sq_pre_steps / sizeof sq_pre_steps[0] ==
                    sizeof sq_migrations / sizeof sq_migrations[0],

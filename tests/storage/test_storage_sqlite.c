@@ -455,9 +455,11 @@ static void test_migrate_refuses_newer_schema(void **state)
     assert_int_equal(atoi(version), future); /* left as it was */
 }
 
-/* Schema version 5 took the file bodies out (ABI 1.2): put the columns of
- * version 4 back. */
+/* Schema version 6 added lmsd's records about the store (ABI 1.3), and
+ * version 5 took the file bodies out (ABI 1.2): undo both, putting the
+ * columns of version 4 back. */
 #define UNDO_VERSION_5                                                       \
+    "DROP TABLE host_meta;"                                                  \
     "ALTER TABLE submissions ADD COLUMN file BLOB NOT NULL DEFAULT x'' "     \
     "CHECK (length(file) = size);"                                           \
     "ALTER TABLE materials ADD COLUMN file BLOB NOT NULL DEFAULT x'' "       \
