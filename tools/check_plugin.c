@@ -1,7 +1,8 @@
 /*
  * check_plugin.c: the checks every plugin gets, whatever its kind (the
  * descriptor, the ABI, lmsd's loader), the host environment lmsd would give
- * it, and the lifecycle checks of storage and auth plugins.
+ * it, and the lifecycle checks of auth plugins (storage plugins get the
+ * conformance suite of check_storage.c).
  *
  * The descriptor is read twice on purpose: once here, field by field, so
  * each problem gets its own line, and once by plugin_load(), lmsd's own
@@ -296,25 +297,7 @@ void check_env_close(check_env *env)
     memset(env, 0, sizeof *env);
 }
 
-/* ---- storage and auth ---------------------------------------------------- */
-
-void check_storage(check_env *env)
-{
-    const struct lms_storage_ops *ops = env->plugin.desc->ops;
-    void *inst = NULL;
-    lms_err err;
-    lms_err_clear(&err);
-    report_begin("open");
-    int rc = ops->open(plugin_host(), &env->ctx, &inst, &err);
-    if (rc != LMS_OK) {
-        report_fail("%s: %s", check_status_name(rc), err.msg);
-        return;
-    }
-    report_ok("opened with data_dir %s", env->data_dir);
-    report_begin("close");
-    ops->close(inst);
-    report_ok("closed");
-}
+/* ---- auth (storage: check_storage.c) ------------------------------------ */
 
 void check_auth(check_env *env)
 {

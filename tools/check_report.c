@@ -101,6 +101,13 @@ void report_note(const char *fmt, ...)
     va_end(ap);
 }
 
+void report_disarm(void)
+{
+    if (watchdog_ms > 0)
+        arm_alarm(0);
+    current[0] = '\0';
+}
+
 void report_count_line(const char *line)
 {
     if (strncmp(line, "ok ", 3) == 0)

@@ -4,7 +4,7 @@
  * deploy one) learns what is wrong before lmsd does.
  *
  *   lms-plugin-check [--config lmsd.yaml] [--timeout 10s] [--question TEXT]
- *                    [--valgrind] [--verbose] FILE.so
+ *                    [--isolate KEY] [--valgrind] [--verbose] FILE.so
  *
  * One line per check on stdout ("ok", "FAIL" or "skip", the check's name
  * and why), the plugin's log on stderr, and a summary; the exit status is 0
@@ -40,6 +40,9 @@ static void usage(FILE *f)
         "  --timeout DUR    how long an answer may take: 10s (default),\n"
         "                   500ms, 2m, or plain seconds\n"
         "  --question TEXT  the question tutors are asked\n"
+        "  --isolate KEY    storage: give each store of the suite its own\n"
+        "                   value of this option (KEY_c1, ...), e.g.\n"
+        "                   database; else stores differ by data dir only\n"
         "  --valgrind       run the checks under valgrind too; leaks and\n"
         "                   memory errors fail\n"
         "  --verbose        show the plugin's debug log (stderr)\n"
@@ -71,6 +74,7 @@ static int parse_args(int argc, char **argv, check_opts *o, int *valgrind)
         {"config", required_argument, NULL, 'c'},
         {"timeout", required_argument, NULL, 't'},
         {"question", required_argument, NULL, 'q'},
+        {"isolate", required_argument, NULL, 'i'},
         {"valgrind", no_argument, NULL, 'V'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -84,6 +88,9 @@ static int parse_args(int argc, char **argv, check_opts *o, int *valgrind)
             break;
         case 'q':
             o->question = optarg;
+            break;
+        case 'i':
+            o->isolate = optarg;
             break;
         case 'V':
             *valgrind = 1;

@@ -8,7 +8,9 @@
  *   check_report.c     the ok/FAIL/skip lines, the summary, and the crash and
  *                      hang watchdogs that turn a dying plugin into a FAIL line
  *   check_plugin.c     descriptor and ABI checks, the host environment, and
- *                      the storage and auth lifecycle checks
+ *                      the auth lifecycle checks
+ *   check_storage.c    storage plugins: the conformance suite of
+ *                      tools/storage_suite in a child, one line per test
  *   tutor_driver.c     drives a tutor like lmsd does: blocking plugins on a
  *                      dedicated thread, async ones on the libevent loop, and
  *                      records every callback an ask() gets
@@ -32,6 +34,7 @@ typedef struct check_opts {
     int64_t timeout_ms;   /* how long an answer may take */
     int verbose;          /* show the plugin's debug log */
     int under_valgrind;   /* re-run by --valgrind: keep the .so mapped */
+    const char *isolate;  /* storage: the config key varied per store */
 } check_opts;
 
 /* ---- report (check_report.c) --------------------------------------------- */
@@ -44,6 +47,8 @@ __attribute__((format(printf, 1, 2))) void report_fail(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void report_skip(const char *fmt, ...);
 /* A line that is not a check ("# ..."). */
 __attribute__((format(printf, 1, 2))) void report_note(const char *fmt, ...);
+/* End the current check without a line (stops its watchdog). */
+void report_disarm(void);
 /* Count an "ok "/"FAIL "/"skip " line printed by a child process. */
 void report_count_line(const char *line);
 int report_failures(void);

@@ -75,18 +75,23 @@ static const char *fake_data_dir(struct lms_plugin_ctx *ctx)
 }
 
 /* The file store (host.h) is lmsd's own (core/filestore.c) in the
- * instance's data dir: one per data dir, kept for the life of the test
+ * instance's data dir: one per data dir, kept until fake_host_forget()
  * (a handle holds on to its store). */
+static struct {
+    char dir[PATH_MAX];
+    filestore *fs;
+} stores[16];
+
 static filestore *store_of(struct lms_plugin_ctx *ctx, lms_err *err)
 {
-    static struct {
-        char dir[PATH_MAX];
-        filestore *fs;
-    } stores[16];
-    size_t i = 0;
-    for (; i < sizeof stores / sizeof stores[0] && stores[i].fs; i++)
-        if (strcmp(stores[i].dir, ctx->data_dir) == 0)
+    size_t i = 0, free_slot = sizeof stores / sizeof stores[0];
+    for (; i < sizeof stores / sizeof stores[0]; i++) {
+        if (stores[i].fs && strcmp(stores[i].dir, ctx->data_dir) == 0)
             return stores[i].fs;
+        if (!stores[i].fs && free_slot == sizeof stores / sizeof stores[0])
+            free_slot = i;
+    }
+    i = free_slot;
     if (i == sizeof stores / sizeof stores[0]) {
         lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "fake host: too many stores");
         return NULL;
@@ -150,6 +155,16 @@ static const struct lms_host host = {
 };
 
 const struct lms_host *fake_host(void) { return &host; }
+
+void fake_host_forget(const char *data_dir)
+{
+    for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++)
+        if (stores[i].fs && strcmp(stores[i].dir, data_dir) == 0) {
+            filestore_free(stores[i].fs);
+            stores[i].fs = NULL;
+            stores[i].dir[0] = '\0';
+        }
+}
 
 const void *fake_plugin_load(const char *path, void **dl,
                              const struct lms_plugin_descriptor **desc)

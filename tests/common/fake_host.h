@@ -24,6 +24,10 @@ struct lms_plugin_ctx {
  * lmsd's host does; fake_plugin_load sets it from the plugin's kind. */
 const struct lms_host *fake_host(void);
 
+/* Close the file store of data_dir (every body handle of it closed),
+ * before the directory is removed. */
+void fake_host_forget(const char *data_dir);
+
 /* dlopen path the way lmsd does (RTLD_NOW | RTLD_LOCAL) and return its
  * descriptor's ops (and *dl, *desc), or NULL with the reason on stderr. */
 const void *fake_plugin_load(const char *path, void **dl,

@@ -1,10 +1,13 @@
 #!/bin/sh
-# plugin_check.sh CHECK FIXTURES: lms-plugin-check passes the tutor fixtures
-# that keep the contract (tutor_fixture.c's FAKE_* builds) and fails each
-# one that breaks it, with the FAIL line that names the breach; it refuses
-# the loader fixtures (broken_plugin.c) the way lmsd's loader does.
+# plugin_check.sh CHECK FIXTURES PLUGINS: lms-plugin-check passes the tutor
+# fixtures that keep the contract (tutor_fixture.c's FAKE_* builds) and
+# fails each one that breaks it, with the FAIL line that names the breach;
+# it refuses the loader fixtures (broken_plugin.c) the way lmsd's loader
+# does; it runs the storage suite against storage_sqlite.so (PLUGINS) with
+# every test passing, and names the test that a broken storage plugin
+# (broken_storage.c) fails.
 set -u
-check=$1 fx=$2
+check=$1 fx=$2 plugins=$3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lms-plugin-check-test-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 failures=0
@@ -97,6 +100,32 @@ expect 1 '^FAIL config: .*nothere.yaml' --config "$tmp/nothere.yaml" \
   "$fx/fake_tutor_blocking.so"
 expect 2 - --timeout soon "$fx/fake_tutor_blocking.so"
 expect 2 - "$fx/fake_tutor_blocking.so" "$fx/fake_tutor_async.so"
+
+# Storage: the conformance suite, one line per test.
+expect 0 '^ok   lifecycle/crash_between_two_applies: passed' \
+  "$plugins/storage_sqlite.so"
+also '^ok   bytes/names_are_distinct_and_sorted_bytewise: passed'
+also '^ok   snapshots/round_trip_into_a_fresh_store: passed'
+also '^ok   readers/readers_on_threads_read_whole_commits: passed'
+also 'storage_sqlite.so: [0-9]+ checks: [0-9]+ passed, 0 failed, 0 skipped'
+# the options of the storage: section, and a key varied per store
+cat >"$tmp/storage.yaml" <<YAML
+node: { id: 1, data_dir: $tmp/data }
+storage: { plugin: storage_sqlite, path: mine.db, busy_timeout_ms: 2000 }
+YAML
+expect 0 '^ok   config: options from the storage section' \
+  --config "$tmp/storage.yaml" --isolate path "$plugins/storage_sqlite.so"
+also '^# each store gets its own path: mine.db_c1, mine.db_c2'
+also '^ok   lifecycle/reopen_keeps_every_table: passed'
+also ' 0 failed, 0 skipped$'
+expect 1 '^FAIL bytes/names_are_distinct_and_sorted_bytewise: .*alice' \
+  "$fx/broken_storage_order.so"
+also '^FAIL entities/user_list_is_in_byte_order_and_stoppable: '
+also '^ok   entities/course_roundtrip_and_lists: passed'
+also ': [0-9]+ checks: [0-9]+ passed, [1-9][0-9]* failed'
+expect 1 '^FAIL lifecycle/rollback_discards_data_and_index: ' \
+  "$fx/broken_storage_rollback.so"
+also '^ok   lifecycle/commit_records_applied_index: passed'
 
 # The same checks under valgrind (a skip line when it is not installed, or
 # this build uses AddressSanitizer).

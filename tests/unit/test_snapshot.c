@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const b_config[] = {"path", "b.db", NULL};
 static const unsigned char conf_bytes[] = {'m', 0, 'e', 'm'};
 
 static lms_snapshot_header header_at(uint64_t index)
@@ -34,9 +33,9 @@ static lms_snapshot_header header_at(uint64_t index)
 static void in_dir(const fixture *fx, const char *name, int mkdir_it,
                    char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
+    int n = snprintf(out, cap, "%s/%s", fx->ctx->data_dir, name);
     if (n < 0 || (size_t)n >= cap)
-        fail_msg("path too long: %s/%s", fx->ctx.data_dir, name);
+        fail_msg("path too long: %s/%s", fx->ctx->data_dir, name);
     if (mkdir_it && mkdir(out, 0755) != 0)
         fail_msg("mkdir %s", out);
 }
@@ -92,13 +91,13 @@ static void test_save_and_load_round_trip(void **state)
     assert_true(info.size > FX_BIG_FILE);
     snapshot_info_free(&info);
 
-    fx_open_other(fx, &b, b_config);
+    fx_open_other(&b, 2);
     lms_snapshot_header out;
     EXPECT_OK(snapshot_load(fx_ops, b.st, path, &out, &fx->err));
     assert_int_equal(out.index, FX_FILLED_INDEX);
     assert_int_equal(fx_applied(&b), FX_FILLED_INDEX);
     fx_db_path(fx, a_db, sizeof a_db);
-    in_dir(fx, "b.db", 0, b_db, sizeof b_db);
+    fx_db_path(&b, b_db, sizeof b_db);
     fx_expect_same_tables(a_db, b_db);
     in_dir(fx, "snap-b", 1, dir, sizeof dir);
     EXPECT_OK(snapshot_save(fx_ops, b.st, dir, &h, d2, &fx->err));
@@ -219,7 +218,7 @@ static void test_chunked_transfer_round_trip(void **state)
     assert_memory_equal(a, c, n1);
     free(a);
     free(c);
-    fx_open_other(fx, &b, b_config);
+    fx_open_other(&b, 2);
     lms_snapshot_header out;
     EXPECT_OK(snapshot_load(fx_ops, b.st, got, &out, &fx->err));
     assert_int_equal(fx_applied(&b), FX_FILLED_INDEX);

@@ -1,12 +1,13 @@
 /*
- * test_storage_readers.c: the storage readers of ABI 1.2 (storage.h,
- * readers), through the plugin's descriptor: a reader sees what was
+ * suite_readers.c: the storage readers of ABI 1.2 (storage.h,
+ * readers), through the plugin's ops (skipped where reader_open says
+ * LMS_UNIMPLEMENTED, as storage.h allows): a reader sees what was
  * committed and nothing else, its read transaction stays fixed while the
  * writer commits, it refuses writes, it is refused where storage.h says,
  * and readers on threads of their own read consistent states while the
  * writer commits beside them (what lmsd's reader threads do).
  */
-#include "storage_fixture.h"
+#include "suite_fixture.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,7 +24,12 @@ static void put_user(fixture *fx, const char *name)
 static void *open_reader(fixture *fx)
 {
     void *rd = NULL;
-    EXPECT_OK(fx_ops->reader_open(fx->st, &rd, &fx->err));
+    lms_err_clear(&fx->err);
+    int rc = fx_ops->reader_open(fx->st, &rd, &fx->err);
+    if (rc == LMS_UNIMPLEMENTED) /* storage.h: lmsd then reads on the */
+        skip();                  /* instance's own thread */
+    if (rc != LMS_OK)
+        fail_msg("reader_open returned %d: %s", rc, fx->err.msg);
     assert_non_null(rd);
     return rd;
 }
@@ -85,11 +91,11 @@ static void test_a_reader_refuses_writes(void **state)
     void *rd = open_reader(fx);
     lms_user u = {.name = "eve", .role = LMS_ROLE_STUDENT, .password_hash = "h"};
     EXPECT_CODE(LMS_FAILED_PRECONDITION, fx_ops->user_put(rd, &u, &fx->err));
-    EXPECT_CONTAINS(fx->err.msg, "reader cannot write");
+    EXPECT_MESSAGE(fx->err.msg, "reader cannot write");
     EXPECT_OK(fx_ops->begin(rd, &fx->err));
     EXPECT_CODE(LMS_FAILED_PRECONDITION, fx_ops->user_put(rd, &u, &fx->err));
     EXPECT_CODE(LMS_FAILED_PRECONDITION, fx_ops->commit(rd, 9, &fx->err));
-    EXPECT_CONTAINS(fx->err.msg, "reader cannot write");
+    EXPECT_MESSAGE(fx->err.msg, "reader cannot write");
     EXPECT_OK(fx_ops->rollback(rd, &fx->err));
     void *nested = NULL;
     EXPECT_CODE(LMS_FAILED_PRECONDITION,
@@ -106,19 +112,22 @@ static void test_a_reader_refuses_writes(void **state)
 static void test_reader_open_is_refused_where_storage_h_says(void **state)
 {
     fixture *fx = *state;
-    void *rd = NULL;
+    void *rd = open_reader(fx); /* skips a backend without readers */
+    fx_ops->reader_close(rd);
+    rd = NULL;
     fx_begin(fx);
     EXPECT_CODE(LMS_FAILED_PRECONDITION,
                 fx_ops->reader_open(fx->st, &rd, &fx->err));
-    EXPECT_CONTAINS(fx->err.msg, "transaction");
+    EXPECT_MESSAGE(fx->err.msg, "transaction");
     assert_null(rd);
     fx_commit(fx, 1);
-    const char *config[] = {"path", "unmigrated.db", NULL};
-    EXPECT_OK(fx_reopen(fx, config));
+    fixture raw;
+    fx_open_store(&raw, 2, 0); /* never migrated */
     EXPECT_CODE(LMS_FAILED_PRECONDITION,
-                fx_ops->reader_open(fx->st, &rd, &fx->err));
-    EXPECT_CONTAINS(fx->err.msg, "migrate");
+                fx_ops->reader_open(raw.st, &rd, &fx->err));
+    EXPECT_MESSAGE(fx->err.msg, "migrate");
     assert_null(rd);
+    fx_close_other(&raw);
 }
 
 /* ---- readers on threads of their own, beside the writer ---- */
@@ -236,7 +245,7 @@ static void test_readers_see_an_installed_snapshot(void **state)
     fx_ops->reader_close(rd);
 }
 
-int run_reader_tests(void)
+int suite_reader_tests(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
@@ -248,6 +257,6 @@ int run_reader_tests(void)
         T(test_readers_see_an_installed_snapshot),
 #undef T
     };
-    return cmocka_run_group_tests_name("storage_sqlite readers", tests, NULL,
+    return cmocka_run_group_tests_name("storage suite: readers", tests, NULL,
                                        NULL);
 }

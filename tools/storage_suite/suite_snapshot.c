@@ -1,15 +1,17 @@
 /*
- * test_storage_snapshot.c: storage ops snapshot_write and snapshot_read of
- * storage_sqlite, with the stream kept in memory: a store with every kind
+ * suite_snapshot.c: storage ops snapshot_write and snapshot_read of a
+ * storage plugin, with the stream kept in memory: a store with every kind
  * of row (a 5 MB file with NUL bytes, the tutor's fields) copied into a
- * fresh store table for table, equal digests and byte-identical streams
+ * fresh store (compared through the API: every row listed, and the
+ * digests), its file bodies arriving in the new store's file store byte
+ * for byte, equal digests and byte-identical streams
  * from equal stores, the empty store, streams that are damaged (a flipped
  * byte anywhere that matters, truncated, a wrong digest or count) refused
  * with the target's old state and applied index intact, bounded pieces on
  * the way out, the preconditions, and a pinned view written on another
  * thread while the store changes.
  */
-#include "storage_fixture.h"
+#include "suite_fixture.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -66,29 +68,10 @@ static void snap(fixture *fx, uint64_t index, membuf *m,
                                      &fx->err));
 }
 
-static void other_path(const fixture *fx, const char *name, char *out,
-                       size_t cap)
-{
-    int n = snprintf(out, cap, "%s/%s", fx->ctx.data_dir, name);
-    if (n < 0 || (size_t)n >= cap)
-        fail_msg("path too long: %s/%s", fx->ctx.data_dir, name);
-}
-
-static const char *const b_config[] = {"path", "b.db", NULL};
-
 /* The bodies of a node's files live in the host's file store (ABI 1.2),
- * so a snapshot carries them from the file store of one data dir into the
- * file store of another: byte for byte, under the same names. A chunk
- * damaged on the way is refused and leaves no body behind. */
-static void read_body(fixture *fx, const uint8_t sha[LMS_SHA256_LEN],
-                      uint64_t size, unsigned char *out)
-{
-    const struct lms_host *h = fx_host();
-    void *f = NULL;
-    EXPECT_OK(h->file_open(&fx->ctx, sha, size, &f, &fx->err));
-    EXPECT_OK(h->file_read(f, 0, out, (size_t)size, &fx->err));
-    EXPECT_OK(h->file_close(f, 0, &fx->err));
-}
+ * so a snapshot carries them from the file store of one store's context
+ * into the file store of another's: byte for byte, under the same names.
+ * A chunk damaged on the way is refused and leaves no body behind. */
 
 static void test_files_travel_with_the_snapshot(void **state)
 {
@@ -106,21 +89,14 @@ static void test_files_travel_with_the_snapshot(void **state)
     assert_non_null(bad.p);
     memcpy(bad.p, m1.p, m1.len);
     bad.p[m1.len / 2] ^= 0x40; /* inside the 5 MB file's chunks */
-    static const char *const c_config[] = {"path", "c.db", NULL};
-    memset(&c, 0, sizeof c);
-    c.ctx = fx->ctx;
-    strcpy(c.ctx.data_dir, "/tmp/lms-storage-test-XXXXXX");
-    assert_non_null(mkdtemp(c.ctx.data_dir));
-    c.ctx.config = c_config;
-    EXPECT_OK(fx_ops->open(fx_host(), &c.ctx, &c.st, &c.err));
-    EXPECT_OK(fx_ops->migrate(c.st, &c.version, &c.err));
+    fx_open_other(&c, 2);
     lms_snapshot_header out;
     lms_err_clear(&c.err);
     assert_int_equal(fx_ops->snapshot_read(c.st, mem_read, &bad, &out,
                                            &c.err), LMS_DATA_LOSS);
     void *f = NULL;
     lms_err err = {0};
-    assert_int_equal(fx_host()->file_open(&c.ctx, s.sha256, s.size, &f,
+    assert_int_equal(fx_host()->file_open(c.ctx, s.sha256, s.size, &f,
                                           &err), LMS_NOT_FOUND);
     free(bad.p);
 
@@ -129,24 +105,26 @@ static void test_files_travel_with_the_snapshot(void **state)
     unsigned char *want = malloc(FX_BIG_FILE), *got = malloc(FX_BIG_FILE);
     assert_non_null(want);
     assert_non_null(got);
-    read_body(fx, s.sha256, s.size, want);
-    read_body(&c, s.sha256, s.size, got);
+    fx_read_body(fx, s.sha256, s.size, want);
+    fx_read_body(&c, s.sha256, s.size, got);
     assert_memory_equal(got, want, FX_BIG_FILE);
     free(want);
     free(got);
     lms_material mat;
     EXPECT_OK(fx_ops->material_get(c.st, 40, 0, &mat, &c.err));
     unsigned char *doc = malloc((size_t)mat.size);
-    read_body(&c, mat.sha256, mat.size, doc);
+    unsigned char *doc0 = malloc((size_t)mat.size);
+    assert_non_null(doc);
+    assert_non_null(doc0);
+    fx_read_body(&c, mat.sha256, mat.size, doc);
+    fx_read_body(fx, mat.sha256, mat.size, doc0);
+    assert_memory_equal(doc, doc0, (size_t)mat.size);
     free(doc);
+    free(doc0);
     EXPECT_OK(fx_ops->submission_get(c.st, 21, 0, &s, &c.err)); /* empty */
     assert_int_equal(s.size, 0);
-    read_body(&c, s.sha256, 0, NULL);
-    fx_ops->close(c.st);
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", c.ctx.data_dir);
-    if (system(cmd) != 0)
-        fail_msg("%s failed", cmd);
+    fx_read_body(&c, s.sha256, 0, NULL);
+    fx_close_other(&c);
     free(m1.p);
 }
 
@@ -157,7 +135,7 @@ static void test_round_trip_into_a_fresh_store(void **state)
     membuf m1 = {0}, m2 = {0};
     fx_fill_everything(fx);
     snap(fx, FX_FILLED_INDEX, &m1, d1);
-    fx_open_other(fx, &b, b_config);
+    fx_open_other(&b, 2);
     lms_snapshot_header out;
     EXPECT_OK(fx_ops->snapshot_read(b.st, mem_read, &m1, &out, &b.err));
     assert_int_equal(m1.pos, m1.len);
@@ -165,14 +143,11 @@ static void test_round_trip_into_a_fresh_store(void **state)
     assert_int_equal(out.term, 3);
     assert_int_equal(out.created, 1700000000000);
     assert_int_equal(out.format, LMS_SNAPSHOT_FORMAT);
-    assert_string_equal(out.backend, "storage_sqlite");
+    assert_string_equal(out.backend, fx_target()->name);
     assert_int_equal(out.config_len, sizeof test_config);
     assert_memory_equal(out.config, test_config, sizeof test_config);
     assert_int_equal(fx_applied(&b), FX_FILLED_INDEX);
-    char a_db[PATH_MAX], b_db[PATH_MAX];
-    fx_db_path(fx, a_db, sizeof a_db);
-    other_path(fx, "b.db", b_db, sizeof b_db);
-    fx_expect_same_tables(a_db, b_db);
+    fx_expect_same_state(fx, &b);
     /* The copy snapshots to the same bytes and the same digest. */
     snap(&b, FX_FILLED_INDEX, &m2, d2);
     assert_memory_equal(d1, d2, LMS_SHA256_LEN);
@@ -230,7 +205,7 @@ static void test_empty_store(void **state)
     fx_begin(fx);
     fx_commit(fx, 0); /* so that both stores have an applied index row */
     snap(fx, 0, &m1, d1);
-    fx_open_other(fx, &b, b_config);
+    fx_open_other(&b, 2);
     snap(&b, 0, &m2, d2);
     assert_memory_equal(d1, d2, LMS_SHA256_LEN);
     assert_int_equal(m1.len, m2.len);
@@ -242,23 +217,22 @@ static void test_empty_store(void **state)
     EXPECT_OK(fx_ops->user_count(b.st, &n, &b.err));
     assert_int_equal(n, 0);
     assert_int_equal(fx_applied(&b), 0);
-    char a_db[PATH_MAX], b_db[PATH_MAX];
-    fx_db_path(fx, a_db, sizeof a_db);
-    other_path(fx, "b.db", b_db, sizeof b_db);
-    fx_expect_same_tables(a_db, b_db);
+    fx_expect_same_state(fx, &b);
     fx_close_other(&b);
     free(m1.p);
     free(m2.p);
 }
 
 /* Feed b the damaged stream (len bytes of p) and check that it is refused
- * with code and that b's tables and applied index are what they were. */
-static void expect_refused(fixture *b, const char *b_db, const void *p,
-                           size_t len, int code, const char *what)
+ * with code and that b's rows, digest and applied index are what they
+ * were. */
+static void expect_refused(fixture *b, const void *p, size_t len, int code,
+                           const char *what)
 {
-    size_t before_len = 0, after_len = 0;
-    char *before = fx_dump_tables(b_db, &before_len);
+    char *before = fx_list_everything(b);
     uint64_t applied = fx_applied(b);
+    uint8_t d1[LMS_SHA256_LEN], d2[LMS_SHA256_LEN];
+    fx_digest(b, applied, d1);
     membuf m = {.p = (unsigned char *)p, .len = len};
     lms_snapshot_header out;
     lms_err_clear(&b->err);
@@ -266,10 +240,13 @@ static void expect_refused(fixture *b, const char *b_db, const void *p,
     if (rc != code)
         fail_msg("%s: snapshot_read returned %d, expected %d (%s)", what, rc,
                  code, b->err.msg);
-    char *after = fx_dump_tables(b_db, &after_len);
-    if (before_len != after_len || memcmp(before, after, after_len) != 0)
+    char *after = fx_list_everything(b);
+    if (strcmp(before, after) != 0)
         fail_msg("%s: the refused snapshot changed the store", what);
     assert_int_equal(fx_applied(b), applied);
+    fx_digest(b, applied, d2);
+    if (memcmp(d1, d2, sizeof d1) != 0)
+        fail_msg("%s: the refused snapshot changed the digest", what);
     free(before);
     free(after);
 }
@@ -294,10 +271,8 @@ static void test_damaged_streams_are_refused(void **state)
     membuf m = {0};
     fx_fill_everything(fx);
     snap(fx, FX_FILLED_INDEX, &m, d);
-    fx_open_other(fx, &b, b_config);
+    fx_open_other(&b, 2);
     fx_seed_people(&b); /* the old state: people, applied index 1 */
-    char b_db[PATH_MAX];
-    other_path(fx, "b.db", b_db, sizeof b_db);
     unsigned char *bad = malloc(m.len);
     assert_non_null(bad);
     /* Header: len(4) 0a len 08 01 10 <index>. */
@@ -309,23 +284,23 @@ static void test_damaged_streams_are_refused(void **state)
         bad[flips[i]] ^= 0x20;
         char what[64];
         snprintf(what, sizeof what, "byte %zu flipped", flips[i]);
-        expect_refused(&b, b_db, bad, m.len, LMS_DATA_LOSS, what);
+        expect_refused(&b, bad, m.len, LMS_DATA_LOSS, what);
     }
     size_t cuts[] = {0, 3, 40, m.len / 3, trailer, m.len - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         char what[64];
         snprintf(what, sizeof what, "truncated to %zu bytes", cuts[i]);
-        expect_refused(&b, b_db, m.p, cuts[i], LMS_DATA_LOSS, what);
+        expect_refused(&b, m.p, cuts[i], LMS_DATA_LOSS, what);
     }
     /* Trailer: len(4) 82 01 len 08 <count> 12 20 <digest>. */
     memcpy(bad, m.p, m.len);
     assert_int_equal(bad[trailer + 7], 0x08);
     assert_true(bad[trailer + 8] < 0x7f);
     bad[trailer + 8]++;
-    expect_refused(&b, b_db, bad, m.len, LMS_DATA_LOSS, "wrong count");
+    expect_refused(&b, bad, m.len, LMS_DATA_LOSS, "wrong count");
     memcpy(bad, m.p, m.len);
     bad[trailer + 11] ^= 1;
-    expect_refused(&b, b_db, bad, m.len, LMS_DATA_LOSS, "wrong digest");
+    expect_refused(&b, bad, m.len, LMS_DATA_LOSS, "wrong digest");
     /* The intact stream still goes in afterwards. */
     m.pos = 0;
     lms_snapshot_header out;
@@ -419,7 +394,7 @@ static void test_pinned_view_keeps_its_state(void **state)
     free(j.m.p);
 }
 
-int run_snapshot_tests(void)
+int suite_snapshot_tests(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
@@ -433,6 +408,6 @@ int run_snapshot_tests(void)
         T(test_pinned_view_keeps_its_state),
 #undef T
     };
-    return cmocka_run_group_tests_name("storage_sqlite snapshots", tests,
+    return cmocka_run_group_tests_name("storage suite: snapshots", tests,
                                        NULL, NULL);
 }
