@@ -152,8 +152,9 @@ typedef struct tap {
 static void append(char *buf, size_t cap, const char *line)
 {
     size_t len = strlen(buf);
-    if (len + 3 < cap)
-        snprintf(buf + len, cap - len, "%s%s", len ? "; " : "", line);
+    if (len + 3 < cap) /* what does not fit is cut */
+        snprintf(buf + len, cap - len, "%s%.*s", len ? "; " : "",
+                 (int)(cap - len - 3), line);
 }
 
 /* "group/name", without cmocka's "test_" prefix. */
@@ -189,7 +190,8 @@ static void tap_line(tap *t, char *line)
     char name[128];
     if (strncmp(line, "# group ", 8) == 0) {
         flush_pending(t);
-        snprintf(t->group, sizeof t->group, "%s", line + 8);
+        snprintf(t->group, sizeof t->group, "%.*s", (int)sizeof t->group - 1,
+                 line + 8);
     } else if (strncmp(line, "ok ", 3) == 0 && strstr(line, " - ")) {
         flush_pending(t);
         check_name(t, strstr(line, " - ") + 3, name, sizeof name);

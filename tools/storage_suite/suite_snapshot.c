@@ -394,6 +394,84 @@ static void test_pinned_view_keeps_its_state(void **state)
     free(j.m.p);
 }
 
+/* Put lmsd's record key = value in fx's store, in a transaction of its
+ * own that leaves the applied index. */
+static void meta_put(fixture *fx, const char *key, const char *value)
+{
+    uint64_t at = fx_applied(fx);
+    fx_begin(fx);
+    EXPECT_OK(fx_ops->meta_put(fx->st, key, value, &fx->err));
+    fx_commit(fx, at);
+}
+
+static void expect_meta(fixture *fx, const char *key, const char *want)
+{
+    char got[LMS_TITLE_MAX + 1];
+    EXPECT_OK(fx_ops->meta_get(fx->st, key, got, sizeof got, &fx->err));
+    assert_string_equal(got, want);
+}
+
+/* ABI 1.3: lmsd's records about the store are the store's, not the
+ * state's: kept across reopen and across an installed snapshot, never in
+ * a snapshot or its digest; refused outside a transaction, through a
+ * reader, and for keys or values storage.h does not allow. */
+static void test_meta_belongs_to_the_store_not_the_state(void **state)
+{
+    fixture *fx = *state, b;
+    char v[LMS_TITLE_MAX + 1];
+    uint8_t d0[LMS_SHA256_LEN], d1[LMS_SHA256_LEN], d2[LMS_SHA256_LEN];
+    EXPECT_CODE(LMS_NOT_FOUND,
+                fx_ops->meta_get(fx->st, "owner_node", v, sizeof v, &fx->err));
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->meta_put(fx->st, "owner_node", "1", &fx->err));
+    fx_fill_everything(fx);
+    fx_digest(fx, FX_FILLED_INDEX, d0);
+
+    fx_begin(fx);
+    EXPECT_CODE(LMS_INVALID_ARGUMENT,
+                fx_ops->meta_put(fx->st, "Owner Node", "1", &fx->err));
+    EXPECT_CODE(LMS_INVALID_ARGUMENT,
+                fx_ops->meta_put(fx->st, "", "1", &fx->err));
+    char big[LMS_TITLE_MAX + 2];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    EXPECT_CODE(LMS_INVALID_ARGUMENT,
+                fx_ops->meta_put(fx->st, "owner_node", big, &fx->err));
+    EXPECT_OK(fx_ops->rollback(fx->st, &fx->err));
+    meta_put(fx, "owner_cluster", "gr\xc3\xbcn-\xf0\x9f\x8c\xb2");
+    meta_put(fx, "owner_node", "1");
+    meta_put(fx, "owner_node", "2"); /* replaces */
+    assert_int_equal(fx_applied(fx), FX_FILLED_INDEX);
+    expect_meta(fx, "owner_node", "2");
+    expect_meta(fx, "owner_cluster", "gr\xc3\xbcn-\xf0\x9f\x8c\xb2");
+    EXPECT_CODE(LMS_OUT_OF_RANGE,
+                fx_ops->meta_get(fx->st, "owner_node", v, 1, &fx->err));
+    fx_digest(fx, FX_FILLED_INDEX, d1);
+    assert_memory_equal(d0, d1, LMS_SHA256_LEN); /* not the state's */
+
+    EXPECT_OK(fx_reopen(fx));
+    EXPECT_OK(fx_ops->migrate(fx->st, NULL, &fx->err));
+    expect_meta(fx, "owner_node", "2");
+
+    /* Another store's snapshot replaces the state, not the records; and
+     * the other store's records do not travel with its snapshot. */
+    membuf m = {0};
+    fx_open_other(&b, 2);
+    meta_put(&b, "owner_node", "9");
+    fx_seed_people(&b);
+    snap(&b, fx_applied(&b), &m, d2);
+    lms_snapshot_header out;
+    EXPECT_OK(fx_ops->snapshot_read(fx->st, mem_read, &m, &out, &fx->err));
+    expect_meta(fx, "owner_node", "2");
+    expect_meta(fx, "owner_cluster", "gr\xc3\xbcn-\xf0\x9f\x8c\xb2");
+    membuf m2 = {0};
+    snap(fx, out.index, &m2, d1); /* the same header as b's */
+    assert_memory_equal(d1, d2, LMS_SHA256_LEN);
+    fx_close_other(&b);
+    free(m.p);
+    free(m2.p);
+}
+
 int suite_snapshot_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +484,7 @@ int suite_snapshot_tests(void)
         T(test_damaged_streams_are_refused),
         T(test_preconditions_and_a_refusing_writer),
         T(test_pinned_view_keeps_its_state),
+        T(test_meta_belongs_to_the_store_not_the_state),
 #undef T
     };
     return cmocka_run_group_tests_name("storage suite: snapshots", tests,
