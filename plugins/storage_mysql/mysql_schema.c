@@ -194,10 +194,11 @@ static const char *const MY_SCHEMA_1[] = {
     ")" MY_TABLE_OPTS,
 
     "CREATE TABLE IF NOT EXISTS sessions ("
-    "  token_hash " SHA("token_hash") " PRIMARY KEY,"
+    "  token_hash " SHA("token_hash") ","
     "  `user` " NAME ","
     "  created " TIME ","
     "  expires " TIME ","
+    "  PRIMARY KEY (token_hash),"
     "  KEY sessions_by_expiry (expires),"
     "  KEY sessions_by_user (`user`, created, token_hash)"
     ")" MY_TABLE_OPTS,
