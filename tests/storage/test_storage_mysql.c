@@ -1243,6 +1243,63 @@ static void test_lost_connections(void **state)
     my_ops->reader_close(rd);
 }
 
+/* One value of the admin connection. */
+static unsigned long long admin_u64(tfx *fx, const char *sql)
+{
+    if (mysql_query(fx->admin, sql))
+        fail_msg("admin: %s: %s", sql, mysql_error(fx->admin));
+    MYSQL_RES *r = mysql_store_result(fx->admin);
+    assert_non_null(r);
+    MYSQL_ROW row = mysql_fetch_row(r);
+    assert_non_null(row);
+    unsigned long long v = strtoull(row[0], NULL, 10);
+    mysql_free_result(r);
+    return v;
+}
+
+static void test_small_max_allowed_packet_is_refused(void **state)
+{
+    tfx *fx = *state;
+    unsigned long long was = admin_u64(fx, "SELECT @@global.max_allowed_packet");
+    admin_sql(fx, "SET GLOBAL max_allowed_packet = 16777216");
+    int rc = open_store(fx);
+    admin_sql(fx, "SET GLOBAL max_allowed_packet = %llu", was);
+    if (rc != LMS_FAILED_PRECONDITION)
+        fail_msg("open returned %d with a 16 MiB max_allowed_packet: '%s'",
+                 rc, fx->err.msg);
+    EXPECT_CONTAINS(fx->err.msg, "max_allowed_packet = 16777216");
+    EXPECT_CONTAINS(fx->err.msg, "128M");
+    EXPECT_OK(open_store(fx));
+}
+
+/* scripts/mariadb-test restart: the plugin reconnects by itself. */
+static void test_server_restart(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    begin(fx);
+    put_user(fx, "before");
+    commit(fx, 4);
+    char dir[PATH_MAX], cmd[2 * PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", env_socket);
+    char *slash = strrchr(dir, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(cmd, sizeof cmd, "'%s/scripts/mariadb-test' restart '%s'",
+             LMS_SOURCE_DIR, dir);
+    if (system(cmd) != 0)
+        fail_msg("%s failed", cmd);
+    mysql_close(fx->admin);
+    fx->admin = admin_connect();
+    lms_user u;
+    EXPECT_OK(my_ops->user_get(fx->st, "before", &u, &fx->err));
+    assert_int_equal(applied(fx), 4);
+    begin(fx);
+    put_user(fx, "after");
+    commit(fx, 5);
+    EXPECT_OK(my_ops->user_get(fx->st, "after", &u, &fx->err));
+}
+
 int main(void)
 {
     env_socket = need_env("LMS_MARIADB_SOCKET");
@@ -1287,6 +1344,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pinned_view_keeps_its_state,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_connections, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_small_max_allowed_packet_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_restart, setup,
                                         teardown),
     };
     int failed = cmocka_run_group_tests_name("storage_mysql", tests, NULL,
