@@ -214,7 +214,8 @@ void my_bind_u64(my_binder *b, uint64_t v);
 void my_bind_double(my_binder *b, double v);
 void my_bind_text(my_binder *b, const char *s, size_t cap);
 void my_bind_blob(my_binder *b, const void *p, size_t n);
-#define MY_BIND_FIELD(b, field) my_bind_text((b), (field), sizeof(field))
+void my_bind_field(my_binder *b, const char *s, size_t cap);
+#define MY_BIND_FIELD(b, field) my_bind_field((b), (field), sizeof(field))
 
 /* Run def with b's parameters: my_run for writes; my_get for a single row
  * (LMS_OK: fill(cols, row) has run; LMS_NOT_FOUND: no row); my_walk for

@@ -143,7 +143,9 @@ int my_fail(my_inst *s, unsigned errnum, const char *msg, lms_err *err,
                            ": connection to %s lost (%s: %s, error %u)",
                            s->cfg->where, context, msg, errnum);
     }
-    const char *hint = "";
+    const char *hint = "", *kind = "";
+    if (code == LMS_ALREADY_EXISTS)
+        kind = "UNIQUE constraint failed: "; /* storage_sqlite's words */
     if (errnum == ER_NO_REFERENCED_ROW_2 || errnum == 1216)
         hint = " (a row it refers to does not exist)";
     else if (code == LMS_RESOURCE_EXHAUSTED)
@@ -151,8 +153,8 @@ int my_fail(my_inst *s, unsigned errnum, const char *msg, lms_err *err,
                "there; lmsd retries)";
     else if (errnum == ER_NET_PACKET_TOO_LARGE)
         hint = " (a value is above the server's max_allowed_packet)";
-    return lms_err_set(err, code, "%s: %s (error %u)%s", context, msg, errnum,
-                       hint);
+    return lms_err_set(err, code, "%s: %s%s (error %u)%s", context, kind, msg,
+                       errnum, hint);
 }
 
 /* my_fail with the connection's own last error. */
@@ -620,6 +622,27 @@ void my_bind_text(my_binder *b, const char *s, size_t cap)
     p->buffer = (void *)t;
     p->buffer_length = b->len[i];
     p->length = &b->len[i];
+}
+
+/* Bind a fixed-size char array field of cap bytes: at most cap - 1 bytes
+ * (the longest value the field can hold terminated), never reading past
+ * its end; a field filled without a NUL is cut there, before any partial
+ * UTF-8 character, rather than stored one byte too long. */
+void my_bind_field(my_binder *b, const char *s, size_t cap)
+{
+    size_t n = s ? strnlen(s, cap - 1) : 0;
+    if (s && n == cap - 1 && s[n] != '\0') {
+        size_t end = n;
+        while (end > 0 && ((unsigned char)s[end - 1] & 0xC0) == 0x80)
+            end--; /* continuation bytes of the last character */
+        if (end > 0 && (unsigned char)s[end - 1] >= 0xC0) {
+            unsigned char lead = (unsigned char)s[end - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+            if (n - (end - 1) < need)
+                n = end - 1; /* that character does not fit whole */
+        }
+    }
+    my_bind_text(b, s, n);
 }
 
 /* Bind n bytes at p as a blob; an empty one (not NULL) when n is 0. */

@@ -807,6 +807,29 @@ static void test_entities_round_trip(void **state)
     free(text);
 }
 
+/* A field filled to its end without a NUL is stored cut at its maximum,
+ * before a partial UTF-8 character, never read past. */
+static void test_unterminated_fields_are_cut(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    lms_user u = user_of("cut");
+    for (size_t i = 0; i + 1 < sizeof u.full_name; i += 2)
+        memcpy(u.full_name + i, "\xC3\xA9", 2); /* 100 x é */
+    u.full_name[sizeof u.full_name - 1] = (char)0xC3; /* half of one more */
+    memset(u.name, 'n', sizeof u.name);               /* no NUL either */
+    begin(fx);
+    EXPECT_OK(my_ops->user_put(fx->st, &u, &fx->err));
+    commit(fx, 1);
+    char name[LMS_NAME_MAX + 1];
+    memset(name, 'n', LMS_NAME_MAX);
+    name[LMS_NAME_MAX] = '\0';
+    lms_user got;
+    EXPECT_OK(my_ops->user_get(fx->st, name, &got, &fx->err));
+    assert_int_equal(strlen(got.full_name), LMS_TITLE_MAX);
+    assert_memory_equal(got.full_name, u.full_name, LMS_TITLE_MAX);
+}
+
 static int each_nested(void *arg, const void *row)
 {
     tfx *fx = arg;
@@ -1337,6 +1360,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_orders_are_bytewise, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_unterminated_fields_are_cut,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_see_committed_state,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_across_backends, setup,
