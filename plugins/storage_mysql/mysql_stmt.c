@@ -371,6 +371,8 @@ static int my_exec_bound(my_inst *s, const my_sql *def, my_binder *b,
     for (int attempt = 0;; attempt++) {
         my_stmt *m = NULL;
         int rc = my_acquire(s, def, &m, err);
+        if (rc == LMS_OK)
+            my_shrink(m); /* the last row it handed out is done with */
         if (rc == LMS_OK && mysql_stmt_param_count(m->st) != b->n)
             return lms_err_set(err, LMS_INTERNAL, "%s: %u parameters bound "
                                "for %lu", def->what, b->n,

@@ -1183,6 +1183,39 @@ static void test_snapshots_across_backends(void **state)
     free(none.p);
 }
 
+static int refuse_after(void *arg, const void *buf, size_t len)
+{
+    (void)buf;
+    size_t *left = arg;
+    if (len > *left)
+        return -1;
+    *left -= len;
+    return 0;
+}
+
+/* A writer that refuses halfway through a table: LMS_ABORTED, and the
+ * connection (which was streaming rows) serves the next calls. */
+static void test_snapshot_aborted_by_its_writer(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    fill(my_ops, fx, fx->st);
+    size_t lefts[] = {100, 5000, 300000};
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t d[LMS_SHA256_LEN];
+        lms_snapshot_header h = {.index = 77};
+        EXPECT_CODE(LMS_ABORTED,
+                    my_ops->snapshot_write(fx->st, &h, refuse_after,
+                                           &lefts[i], d, &fx->err));
+        collect c = {0};
+        EXPECT_OK(my_ops->user_list(fx->st, each_user, &c, &fx->err));
+        EXPECT_CONTAINS(c.out, "Bob,alice,bob ,ian,");
+        begin(fx);
+        put_user(fx, "zed");
+        commit(fx, 78 + i);
+    }
+}
+
 static void test_pinned_view_keeps_its_state(void **state)
 {
     tfx *fx = *state;
@@ -1367,6 +1400,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshots_across_backends, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pinned_view_keeps_its_state,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_aborted_by_its_writer,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_connections, setup,
                                         teardown),
