@@ -273,6 +273,11 @@ static void test_open_migrate_reopen(void **state)
     EXPECT_CODE(LMS_FAILED_PRECONDITION,
                 my_ops->user_count(fx->st, &n, &fx->err));
     EXPECT_CONTAINS(fx->err.msg, "migrate");
+    void *rd = NULL;
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                my_ops->reader_open(fx->st, &rd, &fx->err));
+    EXPECT_CONTAINS(fx->err.msg, "migrate");
+    assert_null(rd);
     int v = 0;
     EXPECT_OK(my_ops->migrate(fx->st, &v, &fx->err));
     assert_int_equal(v, 1);
