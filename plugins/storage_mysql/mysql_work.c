@@ -1,0 +1,674 @@
+/*
+ * mysql_work.c: the storage ops for course work: assignments, extensions,
+ * submissions, grades, questions with their replies, and materials.
+ *
+ * Same shape as mysql_ops.c, and the same SQL and orders as
+ * storage_sqlite's sqlite_work.c. Two things are particular here:
+ *  - File bodies are not here (ABI 1.2): they live in the host's file
+ *    store (host.h), named by the rows' sha256 and size. A row holds
+ *    their metadata only; data is NULL in every row handed out and
+ *    ignored in a put (with_data is ignored too).
+ *  - Lists with optional filters pick one of four statements by a filter
+ *    mask (bit 0: first filter given, bit 1: second), binding only the
+ *    filters given, in order, so each variant reads from its own index.
+ */
+#include "mysql_internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define MY_W (MY_NEEDS_SCHEMA | MY_WRITES)
+#define MY_R MY_NEEDS_SCHEMA
+
+static unsigned my_mask(int first, int second)
+{
+    return (first ? 1u : 0u) | (second ? 2u : 0u);
+}
+
+static void fill_u32(const my_col *c, void *row)
+{
+    *(uint32_t *)row = (uint32_t)my_col_i64(&c[0]);
+}
+
+/* ---- assignments ---- */
+
+#define ASSIGNMENT_COLS                                                        \
+    "a.id, a.course, a.title, a.description, a.due, a.cutoff, a.max_points, " \
+    "a.max_attempts, a.max_size, a.hold_grades, a.released, a.created, "      \
+    "a.created_by"
+
+static const my_sql SQL_ASSIGNMENT_PUT = {
+    MY_ASSIGNMENT_PUT, MY_W, "assignment_put",
+    "INSERT INTO assignments(id, course, title, description, due, cutoff, "
+    "max_points, max_attempts, max_size, hold_grades, released, created, "
+    "created_by) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON DUPLICATE KEY UPDATE course = VALUES(course), "
+    "title = VALUES(title), description = VALUES(description), "
+    "due = VALUES(due), cutoff = VALUES(cutoff), "
+    "max_points = VALUES(max_points), max_attempts = VALUES(max_attempts), "
+    "max_size = VALUES(max_size), hold_grades = VALUES(hold_grades), "
+    "released = VALUES(released), created = VALUES(created), "
+    "created_by = VALUES(created_by)"};
+static const my_sql SQL_ASSIGNMENT_GET = {
+    MY_ASSIGNMENT_GET, MY_R, "assignment_get",
+    "SELECT " ASSIGNMENT_COLS " FROM assignments a WHERE a.id = ?"};
+static const my_sql SQL_ASSIGNMENT_LIST_ALL = {
+    MY_ASSIGNMENT_LIST_ALL, MY_R, "assignment_list",
+    "SELECT " ASSIGNMENT_COLS " FROM assignments a ORDER BY a.id"};
+static const my_sql SQL_ASSIGNMENT_LIST_COURSE = {
+    MY_ASSIGNMENT_LIST_COURSE, MY_R, "assignment_list",
+    "SELECT " ASSIGNMENT_COLS " FROM assignments a WHERE a.course = ? "
+    "ORDER BY a.id"};
+
+#define ASSIGNMENT_NCOLS 13
+
+/* Read ASSIGNMENT_COLS starting at c. */
+static void read_assignment(const my_col *c, lms_assignment *a)
+{
+    a->id = (uint64_t)my_col_i64(&c[0]);
+    MY_COPY_FIELD(&c[1], a->course);
+    MY_COPY_FIELD(&c[2], a->title);
+    a->description = my_col_text(&c[3]);
+    a->due = my_col_i64(&c[4]);
+    a->cutoff = my_col_i64(&c[5]);
+    a->max_points = my_col_double(&c[6]);
+    a->max_attempts = (uint32_t)my_col_i64(&c[7]);
+    a->max_size = (uint64_t)my_col_i64(&c[8]);
+    a->hold_grades = (int)my_col_i64(&c[9]);
+    a->released = (int)my_col_i64(&c[10]);
+    a->created = my_col_i64(&c[11]);
+    MY_COPY_FIELD(&c[12], a->created_by);
+}
+
+static void fill_assignment(const my_col *c, void *row)
+{
+    read_assignment(c, row);
+}
+
+/* storage ops assignment_put(): insert, or replace the assignment with
+ * that id; its course must exist. A NULL description is stored as "". */
+int my_assignment_put(void *inst, const lms_assignment *a, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, a->id);
+    MY_BIND_FIELD(&b, a->course);
+    MY_BIND_FIELD(&b, a->title);
+    my_bind_text(&b, a->description, SIZE_MAX);
+    my_bind_i64(&b, a->due);
+    my_bind_i64(&b, a->cutoff);
+    my_bind_double(&b, a->max_points);
+    my_bind_i64(&b, a->max_attempts);
+    my_bind_u64(&b, a->max_size);
+    my_bind_i64(&b, a->hold_grades);
+    my_bind_i64(&b, a->released);
+    my_bind_i64(&b, a->created);
+    MY_BIND_FIELD(&b, a->created_by);
+    return my_run(inst, &SQL_ASSIGNMENT_PUT, &b, err);
+}
+
+/* storage ops assignment_get(): description valid until the next call. */
+int my_assignment_get(void *inst, uint64_t id, lms_assignment *out,
+                      lms_err *err)
+{
+    my_inst *s = inst;
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, id);
+    int rc = my_get(s, &SQL_ASSIGNMENT_GET, &b, fill_assignment, out, err);
+    if (rc == LMS_OK)
+        rc = my_keep_text(s, &out->description, err);
+    else if (rc == LMS_NOT_FOUND)
+        lms_err_set(err, rc, "assignment_get: no assignment %llu",
+                    (unsigned long long)id);
+    return rc;
+}
+
+/* storage ops assignment_list(): of one course (NULL: all), by id. */
+int my_assignment_list(void *inst, const char *course, lms_each_fn each,
+                       void *arg, lms_err *err)
+{
+    const my_sql *def =
+        course ? &SQL_ASSIGNMENT_LIST_COURSE : &SQL_ASSIGNMENT_LIST_ALL;
+    my_binder b;
+    my_binder_init(&b);
+    if (course)
+        my_bind_text(&b, course, SIZE_MAX);
+    lms_assignment row;
+    memset(&row, 0, sizeof row);
+    return my_walk(inst, def, &b, fill_assignment, &row, each, arg, err);
+}
+
+/* ---- extensions ---- */
+
+static const my_sql SQL_EXTENSION_PUT = {
+    MY_EXTENSION_PUT, MY_W, "extension_put",
+    "INSERT INTO extensions(assignment_id, student, `until`) "
+    "VALUES(?, ?, ?) ON DUPLICATE KEY UPDATE `until` = VALUES(`until`)"};
+static const my_sql SQL_EXTENSION_GET = {
+    MY_EXTENSION_GET, MY_R, "extension_get",
+    "SELECT assignment_id, student, `until` FROM extensions "
+    "WHERE assignment_id = ? AND student = ?"};
+
+static void fill_extension(const my_col *c, void *row)
+{
+    lms_extension *x = row;
+    x->assignment_id = (uint64_t)my_col_i64(&c[0]);
+    MY_COPY_FIELD(&c[1], x->student);
+    x->until = my_col_i64(&c[2]);
+}
+
+/* storage ops extension_put(): insert or replace (assignment, student). */
+int my_extension_put(void *inst, const lms_extension *x, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, x->assignment_id);
+    MY_BIND_FIELD(&b, x->student);
+    my_bind_i64(&b, x->until);
+    return my_run(inst, &SQL_EXTENSION_PUT, &b, err);
+}
+
+/* storage ops extension_get(): LMS_NOT_FOUND when none was granted. */
+int my_extension_get(void *inst, uint64_t assignment_id, const char *student,
+                     lms_extension *out, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, assignment_id);
+    my_bind_text(&b, student, SIZE_MAX);
+    int rc = my_get(inst, &SQL_EXTENSION_GET, &b, fill_extension, out, err);
+    if (rc == LMS_NOT_FOUND)
+        lms_err_set(err, rc, "extension_get: no extension of assignment "
+                    "%llu for '%s'", (unsigned long long)assignment_id,
+                    student ? student : "");
+    return rc;
+}
+
+/* ---- submissions ---- */
+
+#define SUBMISSION_BASE_COLS                                                   \
+    "s.id, s.assignment_id, s.student, s.file_name, s.size, s.sha256, "       \
+    "s.submitted, s.late, s.attempt"
+#define SUBMISSION_COLS                                                        \
+    SUBMISSION_BASE_COLS ", EXISTS (SELECT 1 FROM grades g "                  \
+                         "WHERE g.submission_id = s.id)"
+#define SUBMISSION_NCOLS 10
+
+static const my_sql SQL_SUBMISSION_PUT = {
+    MY_SUBMISSION_PUT, MY_W, "submission_put",
+    "INSERT INTO submissions(id, assignment_id, student, file_name, size, "
+    "sha256, submitted, late, attempt) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"};
+static const my_sql SQL_SUBMISSION_GET = {
+    MY_SUBMISSION_GET, MY_R, "submission_get",
+    "SELECT " SUBMISSION_COLS " FROM submissions s WHERE s.id = ?"};
+static const my_sql SQL_SUBMISSION_LIST[4] = {
+    {MY_SUBMISSION_LIST, MY_R, "submission_list",
+     "SELECT " SUBMISSION_COLS " FROM submissions s ORDER BY s.id"},
+    {MY_SUBMISSION_LIST + 1, MY_R, "submission_list",
+     "SELECT " SUBMISSION_COLS " FROM submissions s "
+     "WHERE s.assignment_id = ? ORDER BY s.id"},
+    {MY_SUBMISSION_LIST + 2, MY_R, "submission_list",
+     "SELECT " SUBMISSION_COLS " FROM submissions s "
+     "WHERE s.student = ? ORDER BY s.id"},
+    {MY_SUBMISSION_LIST + 3, MY_R, "submission_list",
+     "SELECT " SUBMISSION_COLS " FROM submissions s "
+     "WHERE s.assignment_id = ? AND s.student = ? ORDER BY s.id"},
+};
+static const my_sql SQL_SUBMISSION_COUNT[4] = {
+    {MY_SUBMISSION_COUNT, MY_R, "submission_count",
+     "SELECT COUNT(*) FROM submissions"},
+    {MY_SUBMISSION_COUNT + 1, MY_R, "submission_count",
+     "SELECT COUNT(*) FROM submissions WHERE assignment_id = ?"},
+    {MY_SUBMISSION_COUNT + 2, MY_R, "submission_count",
+     "SELECT COUNT(*) FROM submissions WHERE student = ?"},
+    {MY_SUBMISSION_COUNT + 3, MY_R, "submission_count",
+     "SELECT COUNT(*) FROM submissions WHERE assignment_id = ? "
+     "AND student = ?"},
+};
+
+/* Read SUBMISSION_COLS (graded included) starting at c; data is NULL. */
+static void read_submission(const my_col *c, lms_submission *x)
+{
+    x->id = (uint64_t)my_col_i64(&c[0]);
+    x->assignment_id = (uint64_t)my_col_i64(&c[1]);
+    MY_COPY_FIELD(&c[2], x->student);
+    MY_COPY_FIELD(&c[3], x->file_name);
+    x->size = (uint64_t)my_col_i64(&c[4]);
+    my_col_sha(&c[5], x->sha256);
+    x->submitted = my_col_i64(&c[6]);
+    x->late = (int)my_col_i64(&c[7]);
+    x->attempt = (uint32_t)my_col_i64(&c[8]);
+    x->graded = my_col_i64(&c[9]) != 0;
+    x->data = NULL;
+}
+
+static void fill_submission(const my_col *c, void *row)
+{
+    read_submission(c, row);
+}
+
+/*
+ * storage ops submission_put(): insert only (a submission is never
+ * updated), so an existing id, or an existing attempt number for the same
+ * (assignment, student), is LMS_ALREADY_EXISTS. The body is the host's.
+ */
+int my_submission_put(void *inst, const lms_submission *x, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, x->id);
+    my_bind_u64(&b, x->assignment_id);
+    MY_BIND_FIELD(&b, x->student);
+    MY_BIND_FIELD(&b, x->file_name);
+    my_bind_u64(&b, x->size);
+    my_bind_blob(&b, x->sha256, LMS_SHA256_LEN);
+    my_bind_i64(&b, x->submitted);
+    my_bind_i64(&b, x->late);
+    my_bind_i64(&b, x->attempt);
+    return my_run(inst, &SQL_SUBMISSION_PUT, &b, err);
+}
+
+/* storage ops submission_get(): the row; data NULL (the body is the
+ * host's; with_data is ignored since ABI 1.2). */
+int my_submission_get(void *inst, uint64_t id, int with_data,
+                      lms_submission *out, lms_err *err)
+{
+    (void)with_data;
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, id);
+    int rc = my_get(inst, &SQL_SUBMISSION_GET, &b, fill_submission, out, err);
+    if (rc == LMS_NOT_FOUND)
+        lms_err_set(err, rc, "submission_get: no submission %llu",
+                    (unsigned long long)id);
+    return rc;
+}
+
+/* storage ops submission_list(): filtered by assignment (0: any) and
+ * student (NULL: any), ordered by id; data is NULL. */
+int my_submission_list(void *inst, uint64_t assignment_id,
+                       const char *student, lms_each_fn each, void *arg,
+                       lms_err *err)
+{
+    const my_sql *def =
+        &SQL_SUBMISSION_LIST[my_mask(assignment_id != 0, student != NULL)];
+    my_binder b;
+    my_binder_init(&b);
+    if (assignment_id)
+        my_bind_u64(&b, assignment_id);
+    if (student)
+        my_bind_text(&b, student, SIZE_MAX);
+    lms_submission row;
+    memset(&row, 0, sizeof row);
+    return my_walk(inst, def, &b, fill_submission, &row, each, arg, err);
+}
+
+/* storage ops submission_count(): the same filters as submission_list. */
+int my_submission_count(void *inst, uint64_t assignment_id,
+                        const char *student, uint32_t *n, lms_err *err)
+{
+    const my_sql *def =
+        &SQL_SUBMISSION_COUNT[my_mask(assignment_id != 0, student != NULL)];
+    my_binder b;
+    my_binder_init(&b);
+    if (assignment_id)
+        my_bind_u64(&b, assignment_id);
+    if (student)
+        my_bind_text(&b, student, SIZE_MAX);
+    return my_get(inst, def, &b, fill_u32, n, err);
+}
+
+/* ---- grades ---- */
+
+#define GRADE_COLS "g.submission_id, g.grade, g.feedback, g.grader, g.graded"
+#define GRADE_NCOLS 5
+
+/* The joined row of grade_list: grade, submission (graded is 1 by
+ * construction), assignment. */
+#define GRADE_VIEW_FROM                                                        \
+    "SELECT " GRADE_COLS ", " SUBMISSION_BASE_COLS ", 1, " ASSIGNMENT_COLS    \
+    " FROM grades g JOIN submissions s ON s.id = g.submission_id "            \
+    "JOIN assignments a ON a.id = s.assignment_id "
+
+static const my_sql SQL_GRADE_PUT = {
+    MY_GRADE_PUT, MY_W, "grade_put",
+    "INSERT INTO grades(submission_id, grade, feedback, grader, graded) "
+    "VALUES(?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE grade = VALUES(grade), "
+    "feedback = VALUES(feedback), grader = VALUES(grader), "
+    "graded = VALUES(graded)"};
+static const my_sql SQL_GRADE_GET = {
+    MY_GRADE_GET, MY_R, "grade_get",
+    "SELECT " GRADE_COLS " FROM grades g WHERE g.submission_id = ?"};
+static const my_sql SQL_GRADE_LIST[4] = {
+    {MY_GRADE_LIST, MY_R, "grade_list",
+     GRADE_VIEW_FROM "ORDER BY g.submission_id"},
+    {MY_GRADE_LIST + 1, MY_R, "grade_list",
+     GRADE_VIEW_FROM "WHERE a.course = ? ORDER BY s.id"},
+    {MY_GRADE_LIST + 2, MY_R, "grade_list",
+     GRADE_VIEW_FROM "WHERE s.student = ? ORDER BY s.id"},
+    {MY_GRADE_LIST + 3, MY_R, "grade_list",
+     GRADE_VIEW_FROM "WHERE a.course = ? AND s.student = ? ORDER BY s.id"},
+};
+
+static void read_grade(const my_col *c, lms_grade *g)
+{
+    g->submission_id = (uint64_t)my_col_i64(&c[0]);
+    g->grade = my_col_double(&c[1]);
+    g->feedback = my_col_text(&c[2]);
+    MY_COPY_FIELD(&c[3], g->grader);
+    g->graded = my_col_i64(&c[4]);
+}
+
+static void fill_grade(const my_col *c, void *row)
+{
+    read_grade(c, row);
+}
+
+/* A grade_list row and the three structs its view points at. */
+typedef struct grade_row {
+    lms_grade_view view;
+    lms_grade grade;
+    lms_submission submission;
+    lms_assignment assignment;
+} grade_row;
+
+/* my_walk fills the row and hands each() the row's first member, so the
+ * callback receives a plain lms_grade_view. */
+static void fill_grade_view(const my_col *c, void *row)
+{
+    grade_row *r = row;
+    read_grade(c, &r->grade);
+    read_submission(c + GRADE_NCOLS, &r->submission);
+    read_assignment(c + GRADE_NCOLS + SUBMISSION_NCOLS, &r->assignment);
+    r->view.grade = &r->grade;
+    r->view.submission = &r->submission;
+    r->view.assignment = &r->assignment;
+}
+
+/* storage ops grade_put(): insert, or replace the grade of that
+ * submission, which must exist. A NULL feedback is stored as "". */
+int my_grade_put(void *inst, const lms_grade *g, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, g->submission_id);
+    my_bind_double(&b, g->grade);
+    my_bind_text(&b, g->feedback, SIZE_MAX);
+    MY_BIND_FIELD(&b, g->grader);
+    my_bind_i64(&b, g->graded);
+    return my_run(inst, &SQL_GRADE_PUT, &b, err);
+}
+
+/* storage ops grade_get(): feedback valid until the next call. */
+int my_grade_get(void *inst, uint64_t submission_id, lms_grade *out,
+                 lms_err *err)
+{
+    my_inst *s = inst;
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, submission_id);
+    int rc = my_get(s, &SQL_GRADE_GET, &b, fill_grade, out, err);
+    if (rc == LMS_OK)
+        rc = my_keep_text(s, &out->feedback, err);
+    else if (rc == LMS_NOT_FOUND)
+        lms_err_set(err, rc, "grade_get: submission %llu has no grade",
+                    (unsigned long long)submission_id);
+    return rc;
+}
+
+/* storage ops grade_list(): lms_grade_view rows of graded submissions in
+ * course (NULL: any) by student (NULL: any), ordered by submission id. */
+int my_grade_list(void *inst, const char *course, const char *student,
+                  lms_each_fn each, void *arg, lms_err *err)
+{
+    const my_sql *def =
+        &SQL_GRADE_LIST[my_mask(course != NULL, student != NULL)];
+    my_binder b;
+    my_binder_init(&b);
+    if (course)
+        my_bind_text(&b, course, SIZE_MAX);
+    if (student)
+        my_bind_text(&b, student, SIZE_MAX);
+    grade_row row;
+    memset(&row, 0, sizeof row);
+    return my_walk(inst, def, &b, fill_grade_view, &row, each, arg, err);
+}
+
+/* ---- queries and replies ---- */
+
+#define QUERY_COLS                                                             \
+    "id, course, student, title, body, created, resolved, kind, "              \
+    "escalated_from, provider, model, prompt_tokens, completion_tokens, "      \
+    "latency_ms, shared"
+
+static const my_sql SQL_QUERY_PUT = {
+    MY_QUERY_PUT, MY_W, "query_put",
+    "INSERT INTO queries(" QUERY_COLS ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE course = VALUES(course), "
+    "student = VALUES(student), title = VALUES(title), "
+    "body = VALUES(body), created = VALUES(created), "
+    "resolved = VALUES(resolved), kind = VALUES(kind), "
+    "escalated_from = VALUES(escalated_from), "
+    "provider = VALUES(provider), model = VALUES(model), "
+    "prompt_tokens = VALUES(prompt_tokens), "
+    "completion_tokens = VALUES(completion_tokens), "
+    "latency_ms = VALUES(latency_ms), shared = VALUES(shared)"};
+static const my_sql SQL_QUERY_GET = {
+    MY_QUERY_GET, MY_R, "query_get",
+    "SELECT " QUERY_COLS " FROM queries WHERE id = ?"};
+static const my_sql SQL_QUERY_LIST[4] = {
+    {MY_QUERY_LIST, MY_R, "query_list",
+     "SELECT " QUERY_COLS " FROM queries ORDER BY id"},
+    {MY_QUERY_LIST + 1, MY_R, "query_list",
+     "SELECT " QUERY_COLS " FROM queries WHERE course = ? ORDER BY id"},
+    {MY_QUERY_LIST + 2, MY_R, "query_list",
+     "SELECT " QUERY_COLS " FROM queries WHERE student = ? ORDER BY id"},
+    {MY_QUERY_LIST + 3, MY_R, "query_list",
+     "SELECT " QUERY_COLS " FROM queries WHERE course = ? AND student = ? "
+     "ORDER BY id"},
+};
+
+static void fill_query(const my_col *c, void *row)
+{
+    lms_query *q = row;
+    q->id = (uint64_t)my_col_i64(&c[0]);
+    MY_COPY_FIELD(&c[1], q->course);
+    MY_COPY_FIELD(&c[2], q->student);
+    MY_COPY_FIELD(&c[3], q->title);
+    q->text = my_col_text(&c[4]);
+    q->created = my_col_i64(&c[5]);
+    q->resolved = (int)my_col_i64(&c[6]);
+    q->kind = (int)my_col_i64(&c[7]);
+    q->escalated_from = (uint64_t)my_col_i64(&c[8]);
+    MY_COPY_FIELD(&c[9], q->provider);
+    MY_COPY_FIELD(&c[10], q->model);
+    q->prompt_tokens = (uint32_t)my_col_i64(&c[11]);
+    q->completion_tokens = (uint32_t)my_col_i64(&c[12]);
+    q->latency_ms = (uint32_t)my_col_i64(&c[13]);
+    q->shared = my_col_i64(&c[14]) != 0;
+}
+
+/* storage ops query_put(): insert, or replace the question with that id
+ * (marking it resolved is a put). A NULL text is stored as "". */
+int my_query_put(void *inst, const lms_query *q, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, q->id);
+    MY_BIND_FIELD(&b, q->course);
+    MY_BIND_FIELD(&b, q->student);
+    MY_BIND_FIELD(&b, q->title);
+    my_bind_text(&b, q->text, SIZE_MAX);
+    my_bind_i64(&b, q->created);
+    my_bind_i64(&b, q->resolved);
+    my_bind_i64(&b, q->kind);
+    my_bind_u64(&b, q->escalated_from);
+    MY_BIND_FIELD(&b, q->provider);
+    MY_BIND_FIELD(&b, q->model);
+    my_bind_i64(&b, q->prompt_tokens);
+    my_bind_i64(&b, q->completion_tokens);
+    my_bind_i64(&b, q->latency_ms);
+    my_bind_i64(&b, q->shared != 0);
+    return my_run(inst, &SQL_QUERY_PUT, &b, err);
+}
+
+/* storage ops query_get(): text valid until the next call. */
+int my_query_get(void *inst, uint64_t id, lms_query *out, lms_err *err)
+{
+    my_inst *s = inst;
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, id);
+    int rc = my_get(s, &SQL_QUERY_GET, &b, fill_query, out, err);
+    if (rc == LMS_OK)
+        rc = my_keep_text(s, &out->text, err);
+    else if (rc == LMS_NOT_FOUND)
+        lms_err_set(err, rc, "query_get: no question %llu",
+                    (unsigned long long)id);
+    return rc;
+}
+
+/* storage ops query_list(): course/student NULL: any; ordered by id. */
+int my_query_list(void *inst, const char *course, const char *student,
+                  lms_each_fn each, void *arg, lms_err *err)
+{
+    const my_sql *def =
+        &SQL_QUERY_LIST[my_mask(course != NULL, student != NULL)];
+    my_binder b;
+    my_binder_init(&b);
+    if (course)
+        my_bind_text(&b, course, SIZE_MAX);
+    if (student)
+        my_bind_text(&b, student, SIZE_MAX);
+    lms_query row;
+    memset(&row, 0, sizeof row);
+    return my_walk(inst, def, &b, fill_query, &row, each, arg, err);
+}
+
+static const my_sql SQL_REPLY_PUT = {
+    MY_REPLY_PUT, MY_W, "reply_put",
+    "INSERT INTO replies(id, query_id, author, body, created) "
+    "VALUES(?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+    "query_id = VALUES(query_id), author = VALUES(author), "
+    "body = VALUES(body), created = VALUES(created)"};
+static const my_sql SQL_REPLY_LIST = {
+    MY_REPLY_LIST, MY_R, "reply_list",
+    "SELECT id, query_id, author, body, created FROM replies "
+    "WHERE query_id = ? ORDER BY id"};
+
+static void fill_reply(const my_col *c, void *row)
+{
+    lms_reply *r = row;
+    r->id = (uint64_t)my_col_i64(&c[0]);
+    r->query_id = (uint64_t)my_col_i64(&c[1]);
+    MY_COPY_FIELD(&c[2], r->author);
+    r->text = my_col_text(&c[3]);
+    r->created = my_col_i64(&c[4]);
+}
+
+/* storage ops reply_put(): insert, or replace the reply with that id; its
+ * question must exist. */
+int my_reply_put(void *inst, const lms_reply *r, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, r->id);
+    my_bind_u64(&b, r->query_id);
+    MY_BIND_FIELD(&b, r->author);
+    my_bind_text(&b, r->text, SIZE_MAX);
+    my_bind_i64(&b, r->created);
+    return my_run(inst, &SQL_REPLY_PUT, &b, err);
+}
+
+/* storage ops reply_list(): the replies to one question, by id. */
+int my_reply_list(void *inst, uint64_t query_id, lms_each_fn each, void *arg,
+                  lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, query_id);
+    lms_reply row;
+    memset(&row, 0, sizeof row);
+    return my_walk(inst, &SQL_REPLY_LIST, &b, fill_reply, &row, each, arg,
+                   err);
+}
+
+/* ---- materials ---- */
+
+#define MATERIAL_COLS                                                          \
+    "id, course, title, file_name, size, sha256, uploaded_by, created"
+
+static const my_sql SQL_MATERIAL_PUT = {
+    MY_MATERIAL_PUT, MY_W, "material_put",
+    "INSERT INTO materials(" MATERIAL_COLS ") "
+    "VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+    "course = VALUES(course), title = VALUES(title), "
+    "file_name = VALUES(file_name), size = VALUES(size), "
+    "sha256 = VALUES(sha256), uploaded_by = VALUES(uploaded_by), "
+    "created = VALUES(created)"};
+static const my_sql SQL_MATERIAL_GET = {
+    MY_MATERIAL_GET, MY_R, "material_get",
+    "SELECT " MATERIAL_COLS " FROM materials WHERE id = ?"};
+static const my_sql SQL_MATERIAL_LIST = {
+    MY_MATERIAL_LIST, MY_R, "material_list",
+    "SELECT " MATERIAL_COLS " FROM materials WHERE course = ? ORDER BY id"};
+
+static void fill_material(const my_col *c, void *row)
+{
+    lms_material *m = row;
+    m->id = (uint64_t)my_col_i64(&c[0]);
+    MY_COPY_FIELD(&c[1], m->course);
+    MY_COPY_FIELD(&c[2], m->title);
+    MY_COPY_FIELD(&c[3], m->file_name);
+    m->size = (uint64_t)my_col_i64(&c[4]);
+    my_col_sha(&c[5], m->sha256);
+    MY_COPY_FIELD(&c[6], m->uploaded_by);
+    m->created = my_col_i64(&c[7]);
+    m->data = NULL;
+}
+
+/* storage ops material_put(): insert, or replace the material with that
+ * id; its course must exist. The body is the host's. */
+int my_material_put(void *inst, const lms_material *m, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, m->id);
+    MY_BIND_FIELD(&b, m->course);
+    MY_BIND_FIELD(&b, m->title);
+    MY_BIND_FIELD(&b, m->file_name);
+    my_bind_u64(&b, m->size);
+    my_bind_blob(&b, m->sha256, LMS_SHA256_LEN);
+    MY_BIND_FIELD(&b, m->uploaded_by);
+    my_bind_i64(&b, m->created);
+    return my_run(inst, &SQL_MATERIAL_PUT, &b, err);
+}
+
+/* storage ops material_get(): as submission_get. */
+int my_material_get(void *inst, uint64_t id, int with_data,
+                    lms_material *out, lms_err *err)
+{
+    (void)with_data;
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_u64(&b, id);
+    int rc = my_get(inst, &SQL_MATERIAL_GET, &b, fill_material, out, err);
+    if (rc == LMS_NOT_FOUND)
+        lms_err_set(err, rc, "material_get: no material %llu",
+                    (unsigned long long)id);
+    return rc;
+}
+
+/* storage ops material_list(): a course's materials by id; data NULL. */
+int my_material_list(void *inst, const char *course, lms_each_fn each,
+                     void *arg, lms_err *err)
+{
+    my_binder b;
+    my_binder_init(&b);
+    my_bind_text(&b, course, SIZE_MAX);
+    lms_material row;
+    memset(&row, 0, sizeof row);
+    return my_walk(inst, &SQL_MATERIAL_LIST, &b, fill_material, &row, each,
+                   arg, err);
+}
