@@ -398,7 +398,7 @@ static int my_exec_bound(my_inst *s, const my_sql *def, my_binder *b,
 /* See mysql_internal.h. */
 int my_run(my_inst *s, const my_sql *def, my_binder *b, lms_err *err)
 {
-    my_stmt *m;
+    my_stmt *m = NULL;
     int rc = my_exec_bound(s, def, b, &m, err);
     if (rc == LMS_OK && m->ncols)
         mysql_stmt_free_result(m->st);
@@ -464,7 +464,7 @@ int my_fetch(my_inst *s, my_stmt *m, const char *what, lms_err *err)
 int my_get(my_inst *s, const my_sql *def, my_binder *b, my_fill_fn fill,
            void *row, lms_err *err)
 {
-    my_stmt *m;
+    my_stmt *m = NULL;
     int rc = my_exec_bound(s, def, b, &m, err);
     if (rc != LMS_OK)
         return rc;
@@ -485,7 +485,7 @@ int my_get(my_inst *s, const my_sql *def, my_binder *b, my_fill_fn fill,
 int my_walk(my_inst *s, const my_sql *def, my_binder *b, my_fill_fn fill,
             void *row, lms_each_fn each, void *arg, lms_err *err)
 {
-    my_stmt *m;
+    my_stmt *m = NULL;
     int rc = my_exec_bound(s, def, b, &m, err);
     if (rc != LMS_OK)
         return rc;

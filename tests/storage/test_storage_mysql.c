@@ -16,6 +16,7 @@
 #include "fake_host.h"
 
 #include <mysql.h>
+#include <pthread.h>
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -1304,6 +1305,106 @@ static void test_lost_connections(void **state)
     my_ops->reader_close(rd);
 }
 
+typedef struct commit_arg {
+    tfx *fx;
+    int rc;
+    lms_err err;
+} commit_arg;
+
+static void *commit_thread(void *p)
+{
+    commit_arg *a = p;
+    a->rc = my_ops->commit(a->fx->st, 9, &a->err);
+    return NULL;
+}
+
+/* The connection is lost while COMMIT itself waits (BACKUP STAGE
+ * BLOCK_COMMIT holds every commit): the plugin reconnects, reads the
+ * applied index back, finds that the batch did not commit, and says so
+ * with LMS_UNAVAILABLE (never OK). */
+static void test_lost_during_commit(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    begin(fx);
+    put_user(fx, "one");
+    commit(fx, 1);
+    begin(fx);
+    put_user(fx, "two");
+    admin_sql(fx, "BACKUP STAGE START");
+    admin_sql(fx, "BACKUP STAGE BLOCK_COMMIT");
+    commit_arg a = {.fx = fx};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_thread, &a), 0);
+    usleep(500 * 1000); /* the commit is waiting now */
+    int killed = kill_plugin_connections(fx);
+    pthread_join(t, NULL);
+    admin_sql(fx, "BACKUP STAGE END");
+    assert_int_equal(killed, 1);
+    if (a.rc != LMS_UNAVAILABLE)
+        fail_msg("commit returned %d: '%s'", a.rc, a.err.msg);
+    EXPECT_CONTAINS(a.err.msg, "COMMIT");
+    EXPECT_CONTAINS(a.err.msg, "did not commit");
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(applied(fx), 1);
+    lms_user u;
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->user_get(fx->st, "two", &u, &fx->err));
+    begin(fx);
+    put_user(fx, "three");
+    commit(fx, 2);
+    assert_int_equal(applied(fx), 2);
+}
+
+/* Run scripts/mariadb-test cmd on the test's server (its dir holds the
+ * socket). */
+static void server_script(const char *cmd)
+{
+    char dir[PATH_MAX], line[2 * PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", env_socket);
+    char *slash = strrchr(dir, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    snprintf(line, sizeof line, "'%s/scripts/mariadb-test' %s '%s'",
+             LMS_SOURCE_DIR, cmd, dir);
+    if (system(line) != 0)
+        fail_msg("%s failed", line);
+}
+
+/* The server dies while COMMIT waits: the outcome cannot be known, and
+ * commit() says so (UNAVAILABLE, "outcome unknown"), never OK. After the
+ * restart the applied index tells (here: not committed). */
+static void test_server_killed_during_commit(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    begin(fx);
+    put_user(fx, "one");
+    commit(fx, 1);
+    begin(fx);
+    put_user(fx, "two");
+    admin_sql(fx, "BACKUP STAGE START");
+    admin_sql(fx, "BACKUP STAGE BLOCK_COMMIT");
+    commit_arg a = {.fx = fx};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_thread, &a), 0);
+    usleep(500 * 1000);
+    server_script("kill");
+    pthread_join(t, NULL);
+    mysql_close(fx->admin);
+    fx->admin = NULL;
+    server_script("start");
+    fx->admin = admin_connect();
+    if (a.rc != LMS_UNAVAILABLE)
+        fail_msg("commit returned %d: '%s'", a.rc, a.err.msg);
+    EXPECT_CONTAINS(a.err.msg, "outcome unknown");
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(applied(fx), 1);
+    begin(fx);
+    put_user(fx, "three");
+    commit(fx, 2);
+    assert_int_equal(applied(fx), 2);
+}
+
 /* One value of the admin connection. */
 static unsigned long long admin_u64(tfx *fx, const char *sql)
 {
@@ -1341,15 +1442,7 @@ static void test_server_restart(void **state)
     begin(fx);
     put_user(fx, "before");
     commit(fx, 4);
-    char dir[PATH_MAX], cmd[2 * PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s", env_socket);
-    char *slash = strrchr(dir, '/');
-    assert_non_null(slash);
-    *slash = '\0';
-    snprintf(cmd, sizeof cmd, "'%s/scripts/mariadb-test' restart '%s'",
-             LMS_SOURCE_DIR, dir);
-    if (system(cmd) != 0)
-        fail_msg("%s failed", cmd);
+    server_script("restart");
     mysql_close(fx->admin);
     fx->admin = admin_connect();
     lms_user u;
@@ -1410,6 +1503,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_connections, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_lost_during_commit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_server_killed_during_commit,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_small_max_allowed_packet_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_restart, setup,
