@@ -8,6 +8,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cluster_ca.h"
 #include "cmd_common.h"
@@ -246,6 +248,247 @@ static int cmd_cluster_remove(struct cli_ctx *ctx, const struct cli_args *a)
     return cli_act(ctx, &req, "removed node %" PRIu64 " from the cluster", body.id);
 }
 
+/* Milliseconds of a monotonic clock. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- cluster-verify ------------------------------------------------------ */
+
+/* What one node said about the marker. */
+struct verify_node {
+    uint64_t id;
+    const char *address;
+    Lms__Response *resp;  /* its last answer (cluster_verify), or NULL */
+    char why[1024];       /* when no digest: why */
+    const char *verdict;  /* "equal", "differs", "pending", ... */
+    char differs[300];    /* the tables that differ from the reference */
+};
+
+static const Lms__ClusterVerifyResponse *vn_digest(const struct verify_node *v)
+{
+    const Lms__ClusterVerifyResponse *r = v->resp ? v->resp->cluster_verify : NULL;
+    return r && strcmp(r->state, "done") == 0 && r->sha256.len == 32 ? r : NULL;
+}
+
+/* Ask the node at addr, alone (never another), for its digest at index:
+ * answered by that node itself, "pending" until it has one. Polls until
+ * it says anything else or deadline (monotonic ms) passes. */
+static void verify_ask_node(struct cli_ctx *ctx, struct verify_node *v, uint64_t index,
+                            int64_t deadline)
+{
+    char err[1024];
+    struct lms_client *c = lms_client_new(v->address, err, sizeof err);
+    if (c == NULL || lms_client_set_tls(c, ctx->tls_mode, ctx->cafile, err, sizeof err) < 0) {
+        snprintf(v->why, sizeof v->why, "%s", err);
+        lms_client_free(c);
+        return;
+    }
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        lms_client_set_timeout(c, (int)(left < 1000 ? 1000 : left > 5000 ? 5000 : left));
+        Lms__ClusterVerifyRequest body = LMS__CLUSTER_VERIFY_REQUEST__INIT;
+        Lms__Request req = LMS__REQUEST__INIT;
+        body.index = index;
+        CLI_SET_BODY(&req, cluster_verify, CLUSTER_VERIFY, &body);
+        req.token = ctx->session.token;
+        Lms__Response *resp = NULL;
+        enum lms_client_rc rc = lms_client_call(c, &req, &resp, err, sizeof err);
+        if (v->resp)
+            lms__response__free_unpacked(v->resp, NULL);
+        v->resp = NULL;
+        if (rc != LMS_CLIENT_OK) {
+            snprintf(v->why, sizeof v->why, "%s", err);
+        } else if (resp->status != LMS__STATUS__OK ||
+                   resp->body_case != LMS__RESPONSE__BODY_CLUSTER_VERIFY) {
+            char st[32];
+            snprintf(v->why, sizeof v->why, "%s: %s",
+                     lms_status_name(resp->status, st, sizeof st), resp->message);
+            lms__response__free_unpacked(resp, NULL);
+        } else {
+            v->resp = resp;
+            v->why[0] = '\0';
+            if (strcmp(resp->cluster_verify->state, "pending") != 0)
+                break;
+            snprintf(v->why, sizeof v->why,
+                     "no digest yet (it has applied %" PRIu64 " of %" PRIu64 ")",
+                     resp->cluster_verify->applied, index);
+        }
+        if (mono_ms() + 200 >= deadline)
+            break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    lms_client_free(c);
+}
+
+/* The tables of v whose digests differ from ref's, as "a, b". */
+static void verify_tables_differ(const Lms__ClusterVerifyResponse *ref,
+                                 const Lms__ClusterVerifyResponse *v, char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < v->n_tables; i++) {
+        const Lms__TableDigest *t = v->tables[i];
+        const Lms__TableDigest *r = NULL;
+        for (size_t j = 0; j < ref->n_tables && !r; j++)
+            if (strcmp(ref->tables[j]->table, t->table) == 0)
+                r = ref->tables[j];
+        if (r && r->rows == t->rows && r->sha256.len == t->sha256.len &&
+            memcmp(r->sha256.data, t->sha256.data, t->sha256.len) == 0)
+            continue;
+        if (used < n)
+            used += (size_t)snprintf(out + used, n - used, "%s%s (%" PRIu64 " rows, %" PRIu64
+                                     " on the others)", used ? ", " : "", t->table, t->rows,
+                                     r ? r->rows : 0);
+    }
+    if (!out[0])
+        snprintf(out, n, "the whole state (the tables agree)");
+}
+
+static void hex12(const ProtobufCBinaryData *d, char out[13])
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < 6 && i < d->len; i++)
+        snprintf(out + 2 * i, 3, "%02x", d->data[i]);
+}
+
+static int cmd_cluster_verify(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    int64_t wait_ms = (int64_t)cli_u64(a, "wait", 60) * 1000;
+    /* 1. the members and their client addresses */
+    Lms__ClusterStatusRequest sbody = LMS__CLUSTER_STATUS_REQUEST__INIT;
+    Lms__Request sreq = LMS__REQUEST__INIT;
+    Lms__Response *status = NULL, *marker = NULL;
+    CLI_SET_BODY(&sreq, cluster_status, CLUSTER_STATUS, &sbody);
+    int rc = cli_call(ctx, &sreq, LMS__RESPONSE__BODY_CLUSTER_STATUS, &status);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    /* 2. the marker, through the log */
+    Lms__ClusterVerifyRequest vbody = LMS__CLUSTER_VERIFY_REQUEST__INIT;
+    Lms__Request vreq = LMS__REQUEST__INIT;
+    CLI_SET_BODY(&vreq, cluster_verify, CLUSTER_VERIFY, &vbody);
+    rc = cli_call(ctx, &vreq, LMS__RESPONSE__BODY_CLUSTER_VERIFY, &marker);
+    if (rc != LMS_EXIT_OK) {
+        lms__response__free_unpacked(status, NULL);
+        return rc;
+    }
+    uint64_t index = marker->cluster_verify->index;
+    lms__response__free_unpacked(marker, NULL);
+    /* 3. every member's digest at the marker */
+    const Lms__ClusterStatusResponse *st = status->cluster_status;
+    size_t n = st->n_members;
+    struct verify_node *nodes = calloc(n ? n : 1, sizeof *nodes);
+    if (nodes == NULL) {
+        lms__response__free_unpacked(status, NULL);
+        return cli_fail(ctx, LMS_EXIT_FAILED, "RESOURCE_EXHAUSTED", "out of memory");
+    }
+    int64_t deadline = mono_ms() + wait_ms;
+    for (size_t i = 0; i < n; i++) {
+        nodes[i].id = st->members[i]->id;
+        nodes[i].address = st->members[i]->address;
+        verify_ask_node(ctx, &nodes[i], index, deadline);
+    }
+    /* 4. the reference: the digest most nodes share (the first on a tie) */
+    const Lms__ClusterVerifyResponse *ref = NULL;
+    size_t ref_count = 0, done = 0, differ = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Lms__ClusterVerifyResponse *d = vn_digest(&nodes[i]);
+        if (!d)
+            continue;
+        size_t same = 0;
+        for (size_t j = 0; j < n; j++) {
+            const Lms__ClusterVerifyResponse *e = vn_digest(&nodes[j]);
+            same += e && memcmp(e->sha256.data, d->sha256.data, 32) == 0;
+        }
+        if (same > ref_count)
+            ref = d, ref_count = same;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct verify_node *v = &nodes[i];
+        const Lms__ClusterVerifyResponse *d = vn_digest(v);
+        if (d && memcmp(d->sha256.data, ref->sha256.data, 32) == 0) {
+            v->verdict = "equal";
+            done++;
+        } else if (d) {
+            v->verdict = "differs";
+            verify_tables_differ(ref, d, v->differs, sizeof v->differs);
+            done++;
+            differ++;
+        } else if (v->resp) {
+            v->verdict = v->resp->cluster_verify->state;
+            if (!v->why[0])
+                snprintf(v->why, sizeof v->why, "%s", v->resp->cluster_verify->message);
+        } else {
+            v->verdict = "unreachable";
+        }
+    }
+    /* 5. the report */
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "index", json_object_new_uint64(index));
+        json_object_object_add(o, "equal", json_object_new_boolean(done == n && !differ));
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+            struct verify_node *v = &nodes[i];
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "id", json_object_new_uint64(v->id));
+            json_object_object_add(e, "address", json_object_new_string(v->address));
+            json_object_object_add(e, "verdict", json_object_new_string(v->verdict));
+            if (v->resp)
+                json_object_object_add(e, "digest",
+                                       out_json_message(&v->resp->cluster_verify->base));
+            if (v->differs[0])
+                json_object_object_add(e, "differs", json_object_new_string(v->differs));
+            if (v->why[0] && !vn_digest(v))
+                json_object_object_add(e, "why", json_object_new_string(v->why));
+            json_object_array_add(arr, e);
+        }
+        json_object_object_add(o, "nodes", arr);
+        cli_print_json(o);
+    } else {
+        printf("cluster-verify at index %" PRIu64 ": %zu of %zu nodes hashed, %s\n", index,
+               done, n,
+               differ ? "THEY DIFFER"
+                      : done == n ? "all equal" : "equal so far (not every node answered)");
+        printf("%-4s %-22s %-16s %-12s %-12s %s\n", "NODE", "ADDRESS", "BACKEND", "DIGEST",
+               "VERDICT", "");
+        for (size_t i = 0; i < n; i++) {
+            struct verify_node *v = &nodes[i];
+            char hx[13] = "-";
+            const Lms__ClusterVerifyResponse *d = vn_digest(v);
+            if (d)
+                hex12(&d->sha256, hx);
+            printf("%-4" PRIu64 " %-22s %-16s %-12s %-12s %s\n", v->id, v->address,
+                   v->resp ? v->resp->cluster_verify->backend : "-", hx, v->verdict,
+                   v->differs[0] ? v->differs : d ? "" : v->why);
+        }
+    }
+    rc = differ ? LMS_EXIT_FAILED : done == n ? LMS_EXIT_OK : LMS_EXIT_UNREACHABLE;
+    if (differ)
+        fprintf(stderr, "lms-admin: %zu node%s differ%s from the others at index %" PRIu64 "\n",
+                differ, differ == 1 ? "" : "s", differ == 1 ? "s" : "", index);
+    else if (done != n)
+        fprintf(stderr, "lms-admin: %zu node%s could not be compared at index %" PRIu64
+                " (see above); the others are equal\n", n - done, n - done == 1 ? "" : "s",
+                index);
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].resp)
+            lms__response__free_unpacked(nodes[i].resp, NULL);
+    free(nodes);
+    lms__response__free_unpacked(status, NULL);
+    return rc;
+}
+
+static const struct cli_param cluster_verify_params[] = {
+    {"wait", 0, "S", CLI_COUNT, 0,
+     "seconds to wait for every node's digest (default 60)", NULL},
+    CLI_END_PARAMS,
+};
+
 static const struct cli_param cluster_add_params[] = {
     CMD_ID_OPERAND("ID", "the new node's node.id"),
     {"PEER_ADDR", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
@@ -312,6 +555,10 @@ static const struct cli_command commands[] = {
      cluster_add_params, cmd_cluster_add, CLI_NEEDS_SESSION},
     {"cluster-remove", "remove a node from the cluster", cluster_remove_params,
      cmd_cluster_remove, CLI_NEEDS_SESSION},
+    {"cluster-verify",
+     "check that every node holds the same state: a marker goes through the log, each node "
+     "hashes its state right after it, and any node (and table) that differs is named",
+     cluster_verify_params, cmd_cluster_verify, CLI_NEEDS_SESSION},
     LMS_CA_COMMANDS,
     {NULL, NULL, NULL, NULL, 0},
 };

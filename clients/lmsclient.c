@@ -751,6 +751,9 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
                                         char *err, size_t errlen)
 {
     bool write = lms_request_is_write(req->body_case);
+    /* cluster-verify: starting one is a write, a node's digest a read */
+    if (req->body_case == LMS__REQUEST__BODY_CLUSTER_VERIFY)
+        write = req->cluster_verify != NULL && req->cluster_verify->index == 0;
     req->id = ++c->next_id;
     req->client_id = c->client_id;
     req->seq = 0;

@@ -1186,7 +1186,12 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     r->now = wall_ms();
     lms__response__init(&r->resp);
     lms__command__init(&r->cmd);
-    if (msg->seq && node_ready_for_writes(d->o.node)) {
+    if (msg->body_case == LMS__REQUEST__BODY_CLUSTER_VERIFY && !msg->seq &&
+        msg->cluster_verify && msg->cluster_verify->index) {
+        /* A node's own digest (handlers_cluster.c): about the node that
+         * answers, so no barrier, and a follower answers too. */
+        on_barrier(r, LMS_OK);
+    } else if (msg->seq && node_ready_for_writes(d->o.node)) {
         /* A write goes on without a barrier (see node_ready_for_writes):
          * apply decides, and a deposed leader cannot commit. Only an
          * answer decided before proposing waits for one (respond_confirmed). */

@@ -55,6 +55,7 @@ typedef struct dispatch_options {
     struct tutor_rt *tutor; /* questions to the tutor */
     login_guard_options login; /* throttling of logins (login_guard.h) */
     uint32_t max_sessions_per_user; /* CmdCreateSession.max_sessions */
+    const char *storage_name; /* the storage plugin's name (cluster-verify) */
 } dispatch_options;
 
 dispatch *dispatch_new(const dispatch_options *opts);

@@ -80,6 +80,75 @@ static next_step cluster_change_prepare(req *r)
     return NEXT_CONF;
 }
 
+/* cluster-verify. index 0, a write: propose the marker (sm.c
+ * apply_verify), answered with its index once applied. index N: this
+ * node's own digest at N (node_verify.c); dispatch lets it past the read
+ * barrier, so any node answers for itself. */
+static next_step cluster_verify_prepare(req *r)
+{
+    const Lms__ClusterVerifyRequest *m = r->msg->cluster_verify;
+    if (m->index == 0) {
+        if (!r->msg->seq)
+            return req_fail(r, LMS_INVALID_ARGUMENT,
+                            "starting a verification is a write: send it "
+                            "with a client id and seq");
+        Lms__CmdVerify *v = req_alloc(r, sizeof *v);
+        lms__cmd_verify__init(v);
+        r->cmd.body_case = LMS__COMMAND__BODY_VERIFY;
+        r->cmd.verify = v;
+        return NEXT_PROPOSE;
+    }
+    if (r->msg->seq)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "asking for a node's digest is a read: send it "
+                        "without a seq");
+    node_verify_info *info = req_alloc(r, sizeof *info);
+    node_verify_get(req_opts(r)->node, m->index, r->snap_index, info);
+    static const char *const states[] = {
+        [NODE_VERIFY_PENDING] = "pending", [NODE_VERIFY_DONE] = "done",
+        [NODE_VERIFY_MISSED] = "missed", [NODE_VERIFY_FAILED] = "failed"};
+    Lms__ClusterVerifyResponse *v = req_alloc(r, sizeof *v);
+    lms__cluster_verify_response__init(v);
+    v->node = node_id(req_opts(r)->node);
+    v->index = m->index;
+    v->state = (char *)states[info->state];
+    v->applied = r->snap_index;
+    v->backend = req_strdup(r, req_opts(r)->storage_name
+                                   ? req_opts(r)->storage_name : "");
+    v->message = req_strdup(r, info->message);
+    if (info->state == NODE_VERIFY_DONE) {
+        v->sha256.data = req_memdup(r, info->sha256, sizeof info->sha256);
+        v->sha256.len = sizeof info->sha256;
+        v->tables = req_alloc(r, (info->n_tables + 1) * sizeof *v->tables);
+        for (size_t i = 0; i < info->n_tables; i++) {
+            Lms__TableDigest *t = req_alloc(r, sizeof *t);
+            lms__table_digest__init(t);
+            t->table = req_strdup(r, info->tables[i].name);
+            t->rows = info->tables[i].rows;
+            t->sha256.data = req_memdup(r, info->tables[i].sha256, 32);
+            t->sha256.len = 32;
+            v->tables[v->n_tables++] = t;
+        }
+    }
+    r->resp.body_case = LMS__RESPONSE__BODY_CLUSTER_VERIFY;
+    r->resp.cluster_verify = v;
+    return NEXT_RESPOND;
+}
+
+/* The marker is applied: its index, for the client to ask every node. */
+static void cluster_verify_applied(req *r)
+{
+    Lms__ClusterVerifyResponse *v = req_alloc(r, sizeof *v);
+    lms__cluster_verify_response__init(v);
+    v->node = node_id(req_opts(r)->node);
+    v->index = r->res.id;
+    v->state = (char *)"pending";
+    v->backend = req_strdup(r, req_opts(r)->storage_name
+                                   ? req_opts(r)->storage_name : "");
+    r->resp.body_case = LMS__RESPONSE__BODY_CLUSTER_VERIFY;
+    r->resp.cluster_verify = v;
+}
+
 void handlers_loop_snapshot(req *r)
 {
     if (r->h->body != LMS__REQUEST__BODY_CLUSTER_STATUS)
@@ -96,5 +165,7 @@ const handler handlers_cluster[] = {
      NULL, NULL, NULL},
     {B(CLUSTER_CHANGE), "cluster-change", ROLES_ADMIN, cluster_change_prepare,
      NULL, NULL, NULL},
+    {B(CLUSTER_VERIFY), "cluster-verify", ROLES_ADMIN, cluster_verify_prepare,
+     NULL, cluster_verify_applied, NULL},
     {0, NULL, 0, NULL, NULL, NULL, NULL},
 };

@@ -490,6 +490,7 @@ static int serve(lmsd *d, lms_err *err)
                           .auth_inst = d->auth_inst,
                           .tutor = d->tutor,
                           .max_sessions_per_user = d->cfg->max_sessions_per_user,
+                          .storage_name = d->storage_pl.desc->name,
                           .login = {
                               .failures = d->cfg->login_failures,
                               .address_failures = d->cfg->login_failures_per_address,

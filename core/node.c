@@ -857,7 +857,9 @@ int node_open(struct event_base *base, const node_options *opts, sm *m,
     }
     n->m = m;
     n->storage = storage_thread;
-    int rc = opts->peer_listen ? start_peers(n, err) : LMS_OK;
+    int rc = node_verify_open(n, err);
+    if (rc == LMS_OK && opts->peer_listen)
+        rc = start_peers(n, err);
     if (rc == LMS_OK)
         rc = open_log(n, err);
     if (rc == LMS_OK)
@@ -976,6 +978,7 @@ uint64_t node_last_index(const node *n) { return raft_get_last_index(n->r); }
 uint64_t node_commit_index(const node *n) { return raft_get_commit(n->r); }
 uint64_t node_term(const node *n) { return n->r ? raft_get_term(n->r) : 0; }
 uint64_t node_applied_index(const node *n) { return n->applied; }
+uint64_t node_id(const node *n) { return n->opts.node_id; }
 
 void node_close(node *n)
 {
@@ -1007,6 +1010,7 @@ void node_free(node *n)
     node_apply_close(n);
     raft_free(n->r);
     node_snapshot_free(n);
+    node_verify_free(n);
     if (n->tick_ev)
         event_free(n->tick_ev);
     if (n->pump_ev)

@@ -238,6 +238,37 @@ uint64_t node_last_index(const node *n);
 uint64_t node_commit_index(const node *n);
 uint64_t node_term(const node *n); /* Raft's current term */
 uint64_t node_applied_index(const node *n);
+uint64_t node_id(const node *n); /* this node's id (node.id) */
+
+/* ---- cluster-verify (node_verify.c) ----------------------------------------
+ * The digest this node took of its state right after applying the verify
+ * marker at index (lms-admin cluster-verify). */
+#define NODE_VERIFY_TABLES 16 /* above every table's snapshot.proto field */
+enum node_verify_state {
+    NODE_VERIFY_PENDING = 1, /* not applied yet, or being hashed */
+    NODE_VERIFY_DONE = 2,
+    NODE_VERIFY_MISSED = 3,  /* applied, but not by this run of the node
+                              * at that index (a restart, an install) */
+    NODE_VERIFY_FAILED = 4,  /* message says why */
+};
+typedef struct node_verify_table {
+    const char *name; /* snapshot.proto's Record field: "user", ... */
+    uint64_t rows;
+    uint8_t sha256[32];
+} node_verify_table;
+typedef struct node_verify_info {
+    uint64_t index;
+    int state; /* enum node_verify_state */
+    uint8_t sha256[32]; /* DONE: the whole state's snapshot digest */
+    node_verify_table tables[NODE_VERIFY_TABLES];
+    size_t n_tables;
+    char message[600];
+} node_verify_info;
+/* Any thread. applied: the store's applied index as the caller read it
+ * (tells "pending" from "missed" when there is no record). Returns
+ * out->state. */
+int node_verify_get(node *n, uint64_t index, uint64_t applied,
+                    node_verify_info *out);
 
 /* Stop: no more proposals or reads (those waiting are answered
  * LMS_UNAVAILABLE), close the peer port, make everything queued durable

@@ -72,6 +72,8 @@ typedef struct apply_batch {
     int unreachable; /* full for an unreachable store (LMS_UNAVAILABLE) */
     int bounced; /* not tried: an earlier batch is held */
     int retry;   /* held before: ask the store whether it committed */
+    void *verify_view; /* it ends with a verify marker: the state pinned
+                        * right after it (node_verify.c) */
     int already; /* the store had committed it: nothing was applied now */
     lms_err err;
     apply_item items[];
@@ -280,6 +282,10 @@ static void apply_work(void *arg)
         return;
     }
     if (apply_txn(b) == 0) {
+        /* the state right after a verify marker, before anything else is
+         * applied (the marker ends its batch: batch_size) */
+        if (node_verify_is_marker(b->items[b->count - 1].data))
+            b->verify_view = node_verify_pin(n, b->last);
         if (b->already)
             report_already(b);
         else
@@ -327,6 +333,10 @@ static void apply_done(void *arg)
     }
     LMS_ASSERT(b->last > n->applied); /* in order, each batch once */
     n->applied = b->last;
+    if (b->verify_view) {
+        node_verify_start(n, b->last, b->verify_view);
+        b->verify_view = NULL;
+    }
     if (b->already) {
         log_warn("the storage had committed entries %llu..%llu before the "
                  "answer to its commit was lost; they were not applied "
@@ -386,7 +396,8 @@ static node_proposal *take_proposal(node *n, uint64_t index, uint64_t term,
     return NULL;
 }
 
-/* How many of ents[0..count) go into one batch. */
+/* How many of ents[0..count) go into one batch. A verify marker ends its
+ * batch, so that the state right after it can be pinned. */
 static size_t batch_size(const raft_entry *ents, size_t count)
 {
     size_t k = 0, bytes = 0;
@@ -396,6 +407,9 @@ static size_t batch_size(const raft_entry *ents, size_t count)
             break;
         bytes += b;
         k++;
+        if (ents[k - 1].type == RAFT_ENTRY_NORMAL &&
+            node_verify_is_marker(ents[k - 1].data))
+            break;
     }
     return k;
 }

@@ -177,6 +177,7 @@ struct node {
                               member's snapshot stream */
     int snapshotting;
     struct workers *snap_thread; /* writes pinned views (node_snapshot.c) */
+    struct node_verify *verify;  /* cluster-verify's digests (node_verify.c) */
     struct workers *snap_io;     /* chunk reads and writes (node_transfer.c) */
     atomic_int snap_cancel;      /* closing: stop writing */
     /* Set by the storage thread when an apply batch failed: the store may
@@ -281,6 +282,17 @@ int node_snapshot_install(node *n, const raft_snapshot_meta *meta,
 void node_snapshot_tick(node *n);
 /* Start the snapshot threads (node_transfer_start included). */
 int node_snapshot_start(node *n, lms_err *err);
+
+/* node_verify.c: is this committed entry a verify marker (it ends its
+ * apply batch)? Storage thread, right after the batch that ends with one
+ * committed: pin the state and record the index as pending (the view, or
+ * NULL when it failed and is recorded so). Loop: hash the view on the
+ * snapshot thread. */
+int node_verify_open(node *n, lms_err *err);
+void node_verify_free(node *n);
+int node_verify_is_marker(const blob *data);
+void *node_verify_pin(node *n, uint64_t index);
+void node_verify_start(node *n, uint64_t index, void *view);
 /* Stop transfers and the snapshot threads (a snapshot being written is
  * cancelled); node_snapshot_free once the storage thread stopped too. */
 void node_snapshot_close(node *n);

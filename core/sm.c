@@ -1398,6 +1398,17 @@ static int apply_upload_material(apply_ctx *c)
     return rc != LMS_OK ? rc : c->ops->material_put(c->st, &mat, c->err);
 }
 
+/* lms-admin cluster-verify's marker: nothing changes (but the client's
+ * dedup record); the answer is its index. Each node hashes its state
+ * right after it (node_verify.c). */
+static int apply_verify(apply_ctx *c)
+{
+    need_admin(c, "verify the cluster");
+    if (!refused(c))
+        c->res->id = c->index;
+    return LMS_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 typedef int (*sm_handler)(apply_ctx *c);
@@ -1426,6 +1437,7 @@ static const struct {
     [LMS__COMMAND__BODY_ESCALATE] = {apply_escalate, 0},
     [LMS__COMMAND__BODY_TUTOR_SETTINGS] = {apply_tutor_settings, 0},
     [LMS__COMMAND__BODY_SHARE] = {apply_share, 0},
+    [LMS__COMMAND__BODY_VERIFY] = {apply_verify, 0},
 };
 
 /* The actor's global role, LMS_ROLE_NONE when there is no such user. */
@@ -1652,6 +1664,7 @@ static int changes_auth(const Lms__Command *cmd)
     case LMS__COMMAND__BODY_ESCALATE:
     case LMS__COMMAND__BODY_TUTOR_SETTINGS:
     case LMS__COMMAND__BODY_SHARE:
+    case LMS__COMMAND__BODY_VERIFY:
         return 0;
     default:
         return 1;
