@@ -167,6 +167,21 @@ next_step req_fail(req *r, int status, const char *fmt, ...)
 
 next_step req_storage_error(req *r, const lms_err *err)
 {
+    if (err->code == LMS_UNAVAILABLE) {
+        /* A database server gone away (storage.h): nothing was decided,
+         * so the client may retry (a retry of a write whose earlier copy
+         * may be stored is answered UNKNOWN by respond_confirmed). One
+         * line a second at most: every request meets it meanwhile. */
+        static _Atomic int64_t last_ms;
+        int64_t now = mono_ms(), then = atomic_load(&last_ms);
+        if (now - then >= 1000 &&
+            atomic_compare_exchange_strong(&last_ms, &then, now))
+            log_warn("%s: storage: %s (requests are answered UNAVAILABLE "
+                     "until it is back)", r->h->name, err->msg);
+        return req_fail(r, LMS_UNAVAILABLE,
+                        "the storage of this node cannot be reached (see "
+                        "its log); nothing was stored; retry");
+    }
     log_error("%s: storage: %s", r->h->name, err->msg);
     return req_fail(r, LMS_INTERNAL, "storage error; see the server log");
 }

@@ -16,8 +16,8 @@ SQLite takes writes (material uploads from two CLIs) all along while:
 Each CLI call ends acknowledged (exit 0), not stored (exit 3, UNAVAILABLE,
 "nothing was stored") or unknown (exit 3, UNKNOWN: rerun from the same
 home until it is one of the first two). Then every acknowledged upload is
-on every node exactly once, whatever its backend, and the nodes hold the
-same rows.
+on every node exactly once, whatever its backend, the nodes hold the
+same rows, and lms-admin cluster-verify finds every node equal.
 """
 
 import os
@@ -158,6 +158,22 @@ class MixedBackendsTest(E2ETestCase):
             self.assertEqual(rows[0], rows[1], "node 1 (SQLite) and node 2 (MariaDB) differ")
             self.assertEqual(rows[0], rows[2], "node 1 and node 3 differ")
             raise
+        # cluster-verify: one digest at one index, whatever the backend
+        res = self.cluster.admin.run("cluster-verify", json=True)
+        if res.rc != 0:  # the table says which node and table, in a few lines
+            text = self.cluster.admin.run("cluster-verify")
+            if os.environ.get("LMS_E2E_DEBUG"):
+                a = node_rows(n1, "SELECT client_id, seq, status, message, result_id, updated, hex(answer) FROM clients ORDER BY client_id")
+                b = node_rows(n2, "SELECT client_id, seq, status, message, result_id, updated, hex(answer) FROM clients ORDER BY client_id")
+                for x, y in zip(a, b):
+                    if x != y:
+                        print("sqlite:", x, "\nmysql: ", y)
+            self.fail("cluster-verify on mixed backends: exit %d\n%s%s"
+                      % (res.rc, text.out, text.err))
+        self.assertTrue(res.json["equal"], res.json)
+        backends = {n["id"]: n["digest"]["backend"] for n in res.json["nodes"]}
+        self.assertEqual(backends, {1: "storage_sqlite", 2: "storage_mysql",
+                                    3: "storage_sqlite"})
         titles = [r[2] for r in rows[0]]
         self.assertEqual(len(titles), len(set(titles)), "a material stored twice")
         self.assertLessEqual(load.acked, set(titles), "acknowledged uploads missing")

@@ -1072,10 +1072,17 @@ static void fill(const struct lms_storage_ops *ops, tfx *fx, void *st)
         EXPECT_OK(ops->session_put(st, &se, &fx->err));
     }
     static const unsigned char answer[] = {9, 0, 8};
-    lms_client_record cr = {.client_id = 5, .seq = 6, .status = 0,
-                            .answer = answer, .answer_len = 3};
-    snprintf(cr.message, sizeof cr.message, "ok");
-    EXPECT_OK(ops->client_put(st, &cr, &fx->err));
+    /* Client ids are random 64-bit numbers: half of them are at or above
+     * 2^63, where SQLite's signed integers and MariaDB's unsigned ones
+     * order differently; the canonical order is unsigned (found by
+     * cluster-verify on a mixed cluster). */
+    static const uint64_t ids[] = {5, (1ull << 63) + 7, UINT64_MAX, 1ull << 62};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        lms_client_record cr = {.client_id = ids[i], .seq = 6 + i, .status = 0,
+                                .answer = answer, .answer_len = 3};
+        snprintf(cr.message, sizeof cr.message, "ok");
+        EXPECT_OK(ops->client_put(st, &cr, &fx->err));
+    }
     lms_course_settings cs = {.system_prompt = "be kind",
                               .tutor_daily_limit = 4};
     snprintf(cs.course, sizeof cs.course, "CS101");
