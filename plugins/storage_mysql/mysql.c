@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const my_sql SQL_META_SET = {
@@ -485,9 +486,82 @@ static int my_check_packet(my_inst *s, lms_err *err)
 }
 
 /* See mysql_internal.h. */
+/* The server's boot time (seconds since the epoch, from its uptime): the
+ * same server as before if it is within a second or two. */
+static int my_boot_time(my_inst *s, unsigned long long *boot, lms_err *err)
+{
+    return my_query_u64(s,
+                        "SELECT UNIX_TIMESTAMP() - VARIABLE_VALUE FROM "
+                        "information_schema.GLOBAL_STATUS WHERE "
+                        "VARIABLE_NAME = 'UPTIME'",
+                        "reading the server's uptime", boot, err);
+}
+
+#define MY_FENCE_WAIT_MS 30000
+
+/* After reconnecting: make sure the lost writer connection (s->fence_id)
+ * can no longer commit. A server that booted since cannot have it; else
+ * KILL it if it is still ours (our user, our database: the id was this
+ * node's) and wait until the server has let it go. LMS_UNAVAILABLE when
+ * it outlives MY_FENCE_WAIT_MS: nobody can say yet what it did. */
+static int my_fence(my_inst *s, lms_err *err)
+{
+    unsigned long long boot = 0, n = 0;
+    int rc = my_boot_time(s, &boot, err);
+    if (rc != LMS_OK)
+        return rc;
+    s->boot = boot;
+    if (s->fence_id == 0)
+        return LMS_OK;
+    if (boot > s->fence_boot + 2 || boot + 2 < s->fence_boot) {
+        s->fence_id = 0; /* the server restarted: the old one is gone */
+        return LMS_OK;
+    }
+    char sql[400];
+    for (int waited = 0;; waited += 50) {
+        /* CURRENT_USER() is user@host: compare the user part */
+        snprintf(sql, sizeof sql,
+                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE "
+                 "ID = %lu AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) "
+                 "AND DB <=> DATABASE()",
+                 s->fence_id);
+        rc = my_query_u64(s, sql, "looking for the lost connection", &n, err);
+        if (rc != LMS_OK)
+            return rc;
+        if (n == 0)
+            break;
+        if (waited == 0) {
+            my_log(s, LMS_LOG_WARN, "the lost connection %lu is still on the "
+                   "server; ending it before going on", s->fence_id);
+            snprintf(sql, sizeof sql, "KILL CONNECTION %lu", s->fence_id);
+            if (mysql_real_query(s->db, sql, (unsigned long)strlen(sql)) &&
+                mysql_errno(s->db) != ER_NO_SUCH_THREAD)
+                return my_fail_db(s, err, "ending the lost connection %lu",
+                                  s->fence_id);
+        }
+        if (waited >= MY_FENCE_WAIT_MS)
+            return lms_err_set(err, LMS_UNAVAILABLE, MY_PLUGIN_NAME
+                               ": the lost connection %lu is still on the "
+                               "server after %d s; what its transaction did "
+                               "is not known yet",
+                               s->fence_id, MY_FENCE_WAIT_MS / 1000);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    s->fence_id = 0;
+    return LMS_OK;
+}
+
 int my_connect(my_inst *s, lms_err *err)
 {
     const my_config *c = s->cfg;
+    /* a writer's connection lost: fence it off once reconnected (only the
+     * first loss counts until then: a failed reconnect has no id) */
+    if (s->db && !s->readonly && s->conn_id && s->fence_id == 0) {
+        s->fence_id = s->conn_id;
+        s->fence_boot = s->boot;
+    }
+    s->conn_id = 0;
     my_disconnect(s);
     s->lost = 1;
     s->db = mysql_init(NULL);
@@ -516,8 +590,12 @@ int my_connect(my_inst *s, lms_err *err)
         rc = my_query(s, my_session_sql[i], "setting up the session", err);
     if (rc == LMS_OK)
         rc = my_check_packet(s, err);
-    if (rc == LMS_OK)
+    if (rc == LMS_OK && !s->readonly)
+        rc = my_fence(s, err);
+    if (rc == LMS_OK) {
+        s->conn_id = mysql_thread_id(s->db);
         s->lost = 0;
+    }
     return rc;
 }
 
@@ -534,6 +612,15 @@ void my_free_inst(my_inst *s)
     if (s->owns_cfg)
         my_config_free(s->cfg);
     free(s);
+}
+
+/* The client library's global state goes with the plugin: lmsd and
+ * lms-plugin-check unload it (dlclose, at exit or after a check), and what
+ * mysql_library_init() allocated would be left behind, unreachable
+ * (LeakSanitizer reports it). Every instance is closed by then. */
+__attribute__((destructor)) static void my_library_fini(void)
+{
+    mysql_library_end();
 }
 
 /*

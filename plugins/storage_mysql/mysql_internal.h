@@ -147,6 +147,14 @@ typedef struct my_inst {
     int readonly;  /* a reader or a view: writes are refused */
     int in_tx;     /* a transaction is open (as far as we know) */
     int lost;      /* the connection failed; reconnect before reuse */
+    /* The connection this one replaces after it was lost with a write
+     * transaction perhaps still running on the server (a client-side
+     * timeout, a cut network): its id and the server's boot time then.
+     * my_connect fences it off (KILL, then waits until it is gone) before
+     * anything reads or writes, so that its COMMIT cannot land after the
+     * applied index was read back or the batch applied again. */
+    unsigned long conn_id, fence_id;
+    unsigned long long boot, fence_boot;
     int walking;   /* lists walking their (buffered) rows right now */
     my_stmt stmt[MY_STMT_COUNT];
     /* Copies of the pointer fields a get hands out, valid until the next

@@ -1362,6 +1362,45 @@ static void test_lost_during_commit(void **state)
     assert_int_equal(applied(fx), 2);
 }
 
+/* The client gives up on a COMMIT the server still holds (read_timeout:
+ * a slow server, a cut network): the server may yet commit it on the old
+ * connection. The plugin must end that connection (KILL, then wait until
+ * it is gone) before it reads the applied index back, or the old COMMIT
+ * could land after the plugin said "did not commit" and lmsd applied the
+ * batch again. Here the old COMMIT is released after the answer: it must
+ * not land. */
+static void test_a_commit_the_client_gave_up_on_is_fenced_off(void **state)
+{
+    tfx *fx = *state;
+    static const char *const extra[] = {"read_timeout", "1", NULL};
+    set_config(fx, 1, extra);
+    open_migrated(fx);
+    begin(fx);
+    put_user(fx, "one");
+    commit(fx, 1);
+    begin(fx);
+    put_user(fx, "two");
+    admin_sql(fx, "BACKUP STAGE START");
+    admin_sql(fx, "BACKUP STAGE BLOCK_COMMIT");
+    commit_arg a = {.fx = fx};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, commit_thread, &a), 0);
+    pthread_join(t, NULL); /* the client's read timeout ends it */
+    admin_sql(fx, "BACKUP STAGE END");
+    if (a.rc != LMS_UNAVAILABLE)
+        fail_msg("commit returned %d: '%s'", a.rc, a.err.msg);
+    EXPECT_CONTAINS(a.err.msg, "did not commit");
+    usleep(300 * 1000); /* time for a COMMIT that survived to land */
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(applied(fx), 1);
+    lms_user u;
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->user_get(fx->st, "two", &u, &fx->err));
+    begin(fx);
+    put_user(fx, "three");
+    commit(fx, 2);
+    assert_int_equal(applied(fx), 2);
+}
+
 /* Run scripts/mariadb-test cmd on the test's server (its dir holds the
  * socket). */
 static void server_script(const char *cmd)
@@ -1510,6 +1549,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_connections, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_commit_the_client_gave_up_on_is_fenced_off,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_during_commit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_killed_during_commit,
