@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backup.h"
 #include "cluster_ca.h"
 #include "cmd_common.h"
 #include "files.h"
@@ -312,6 +313,10 @@ static const struct cli_command commands[] = {
      cluster_add_params, cmd_cluster_add, CLI_NEEDS_SESSION},
     {"cluster-remove", "remove a node from the cluster", cluster_remove_params,
      cmd_cluster_remove, CLI_NEEDS_SESSION},
+    {"backup",
+     "save a consistent copy of the whole state (from the leader) to FILE, for lmsd "
+     "--restore",
+     cmd_backup_params, cmd_backup, CLI_NEEDS_SESSION},
     LMS_CA_COMMANDS,
     {NULL, NULL, NULL, NULL, 0},
 };
