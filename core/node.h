@@ -268,7 +268,8 @@ typedef struct node_backup_sink {
 /* Stream a consistent copy of the whole state (the snapshot stream of a
  * view pinned at the dispatched index) to sink, bounded in memory, with
  * deadlines. LMS_OK: sink->done will be called; otherwise it will not
- * (UNAVAILABLE: another backup runs, or the node stops). Loop only. */
+ * (RESOURCE_EXHAUSTED: another backup runs; UNAVAILABLE: the node stops
+ * or the log moved under it, retry). Loop only. */
 int node_backup(node *n, const node_backup_sink *sink, lms_err *err);
 
 /* The term a restored node's snapshot, log and hardstate start at. */

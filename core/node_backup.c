@@ -300,7 +300,7 @@ int node_backup(node *n, const node_backup_sink *sink, lms_err *err)
         return lms_err_set(err, LMS_UNIMPLEMENTED,
                            "the storage plugin cannot pin a view");
     if (n->backup)
-        return lms_err_set(err, LMS_UNAVAILABLE,
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
                            "another backup is running; try again later");
     if (!n->backup_thread &&
         !(n->backup_thread = workers_start(n->base, "backup", 1, 0)))
