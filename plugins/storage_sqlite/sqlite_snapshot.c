@@ -71,9 +71,12 @@ static const sq_snap_table sq_snap_tables[] = {
       "id", 1),
     T(SESSION, session, "sessions", "token_hash, user, created, expires",
       "token_hash", 0),
+    /* client ids are random 64-bit numbers, stored as SQLite's signed
+     * integers: those of 2^63 and above read negative. The canonical order
+     * is unsigned (docs/snapshots.md), as MariaDB's BIGINT UNSIGNED sorts. */
     T(CLIENT, client, "clients",
-      "client_id, seq, status, message, result_id, updated, answer", "client_id",
-      0),
+      "client_id, seq, status, message, result_id, updated, answer",
+      "client_id < 0, client_id", 0),
     T(COURSE_SETTINGS, course_settings, "course_settings",
       "course, system_prompt, tutor_daily_limit", "course", 0),
 };
