@@ -814,30 +814,59 @@ static int run_init_admin(lmsd *d, const char *name, lms_err *err)
 
 /* ---- --restore -------------------------------------------------------- */
 
+typedef struct restore_job {
+    lmsd *d;
+    node_options no;
+    const char *path;
+    node_restore_info info;
+    lms_err err;
+    int rc, done;
+} restore_job;
+
+static void restore_work(void *arg)
+{
+    restore_job *j = arg;
+    j->rc = node_restore_backup(&j->no, &j->d->m, j->path, &j->info, &j->err);
+}
+
+static void restore_done(void *arg) { ((restore_job *)arg)->done = 1; }
+
+static int restore_finished(lmsd *d, void *arg)
+{
+    (void)d;
+    return ((restore_job *)arg)->done;
+}
+
 /* The plugins and the file store as start() opens them, without the node:
- * then node_restore_backup (node.h) does the rest, on this thread. */
+ * then node_restore_backup (node.h) does the rest on the storage thread,
+ * where every storage call of lmsd runs. */
 static int run_restore(lmsd *d, const char *path, lms_err *err)
 {
     if (make_data_dir(d->cfg->data_dir, err) != LMS_OK)
         return err->code;
     if (filestore_open(d->cfg->data_dir, &d->m.files, err) != LMS_OK)
         return err->code;
+    evthread_use_pthreads();
     d->base = event_base_new();
+    d->storage_thread = workers_start(d->base, "storage", 1, 0);
     d->pool = workers_start(d->base, "worker", 1, 16);
-    if (!d->base || !d->pool)
+    if (!d->base || !d->storage_thread || !d->pool)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start threads");
     if (open_plugins(d, err) != LMS_OK)
         return err->code;
-    node_options no;
-    if (node_opts(d, &no, err) != LMS_OK)
+    restore_job j = {.d = d, .path = path};
+    if (node_opts(d, &j.no, err) != LMS_OK)
         return err->code;
-    node_restore_info info;
     log_info("--restore: checking %s and loading it into this node", path);
-    int rc = node_restore_backup(&no, &d->m, path, &info, err);
+    /* a large backup takes as long as it takes: a week, say */
+    if (workers_submit(d->storage_thread, restore_work, restore_done, &j) < 0 ||
+        run_until(d, restore_finished, &j, 7 * 86400 * 1000) < 0)
+        return lms_err_set(err, LMS_INTERNAL, "--restore: the storage thread "
+                           "did not run");
+    int rc = j.rc;
+    node_restore_info info = j.info;
     if (rc != LMS_OK) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        return lms_err_set(err, rc, "--restore %s: %s%s", path, msg,
+        return lms_err_set(err, rc, "--restore %s: %s%s", path, j.err.msg,
                            rc == LMS_DATA_LOSS ? "; nothing was changed" : "");
     }
     char hex[2 * sizeof info.sha256 + 1];
