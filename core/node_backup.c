@@ -15,9 +15,9 @@
  * sink allows in the output queue are in memory, whatever the state's
  * size. The loop checks the hand-over every BACKUP_POLL_MS.
  *
- * A client that leaves (sink->room says so), a stream that made no
- * progress for BACKUP_STALL_MS, one that ran BACKUP_MAX_MS in all, or a
- * node that closes stops the writer at its next piece: the view is
+ * A client that leaves (sink->room says so), a client that had no room
+ * for the next piece for BACKUP_STALL_MS, a stream that ran BACKUP_MAX_MS
+ * in all, or a node that closes stops the writer at its next piece: the view is
  * unpinned on the writer thread as it returns, and the sink hears how it
  * ended (sink->done) only then. One backup at a time.
  */
@@ -64,7 +64,8 @@ struct node_backup_job {
     int stop;    /* the loop gave up: the writer returns at its next piece */
     /* loop */
     struct event *timer;
-    int64_t started, progress_at;
+    int64_t started;
+    int64_t waiting_since; /* a piece waits for the client's room; 0: none */
     int written;  /* the writer is done (write_done ran) */
     char why[160]; /* why the loop stopped it */
 };
@@ -143,10 +144,14 @@ static void job_pump(node_backup_job *j)
             pthread_cond_broadcast(&j->cv);
             pthread_mutex_unlock(&j->mu);
             j->sink.send(j->sink.arg, b);
-            j->progress_at = now;
+            j->waiting_since = 0;
+        } else if (!j->waiting_since) {
+            j->waiting_since = now;
         }
     }
-    if (!j->written && now - j->progress_at > BACKUP_STALL_MS)
+    /* a writer slowed down by a busy node is no reason to stop; a client
+     * that takes nothing is */
+    if (j->waiting_since && now - j->waiting_since > BACKUP_STALL_MS)
         job_stop(j, "the client took nothing for 60 s");
     else if (!j->written && now - j->started > BACKUP_MAX_MS)
         job_stop(j, "it ran longer than 6 hours");
@@ -276,7 +281,6 @@ static void pin_done(void *arg)
          event_add(j->timer, &tv) < 0))
         j->rc = lms_err_set(&j->err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     if (j->rc == LMS_OK) {
-        j->progress_at = mono_ms();
         log_info("backup at index %llu (term %llu): view pinned, streaming",
                  (unsigned long long)j->meta.index,
                  (unsigned long long)j->meta.term);
