@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "lms_assert.h"
 #include "log.h"
+#include "metrics.h"
 #include "snapshot.h"
 #include "wal.h"
 #include "workers.h"
@@ -94,6 +95,8 @@ static void job_finish(node_backup_job *j)
         j->rc = end.rc = LMS_ABORTED;
     if (end.rc == LMS_OK) {
         memcpy(end.sha256, j->digest, sizeof end.sha256);
+        metrics_add(&lms_metrics_g.backups_sent, 1);
+        metrics_add(&lms_metrics_g.backup_bytes, j->size);
         log_info("backup at index %llu (term %llu): %llu bytes sent in "
                  "%lld ms; the view is released",
                  (unsigned long long)j->meta.index,
@@ -215,6 +218,8 @@ static int piece_write(void *arg, const void *buf, size_t len)
     return 0;
 }
 
+static void unpin(node_backup_job *j);
+
 /* Backup thread: write the pinned view, then let it go. */
 static void write_work(void *arg)
 {
@@ -231,8 +236,7 @@ static void write_work(void *arg)
                                           j->digest, &j->err);
     if (j->rc == LMS_OK && j->fill_len > 0 && hand_over(j) != 0)
         j->rc = LMS_ABORTED;
-    n->m->ops->snapshot_unpin(j->view);
-    j->view = NULL;
+    unpin(j);
 }
 
 static void write_done(void *arg)
@@ -267,6 +271,15 @@ static void pin_work(void *arg)
     j->rc = n->m->ops->snapshot_pin(n->m->st, &j->view, &j->err);
     if (j->rc != LMS_OK)
         j->view = NULL;
+    else
+        metrics_add(&lms_metrics_g.backup_pins, 1);
+}
+
+static void unpin(node_backup_job *j)
+{
+    j->n->m->ops->snapshot_unpin(j->view);
+    j->view = NULL;
+    metrics_add(&lms_metrics_g.backup_unpins, 1);
 }
 
 static void pin_done(void *arg)
@@ -288,10 +301,8 @@ static void pin_done(void *arg)
             return;
         j->rc = lms_err_set(&j->err, LMS_UNAVAILABLE, "the node is stopping");
     }
-    if (j->view) {
-        n->m->ops->snapshot_unpin(j->view);
-        j->view = NULL;
-    }
+    if (j->view)
+        unpin(j);
     job_finish(j);
 }
 

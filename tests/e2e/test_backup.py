@@ -33,6 +33,7 @@ from backuptest import backup, new_node, populate, records, restore, sha
 from lmstest import (ADMIN, ADMIN_PW, ClusterTestCase, E2ETestCase, World, db_rows,
                      started_node, wait_until)
 from test_cluster import Writers
+from test_metrics import scrape, value
 
 
 class BackupRestoreTest(E2ETestCase):
@@ -187,8 +188,8 @@ class SlowClientTest(E2ETestCase):
     the stream."""
 
     def setUp(self):
-        self.src = started_node(name="bslow", limits={"idle_timeout": "5s",
-                                                       "max_upload_bytes": "16MiB"})
+        self.src = started_node(name="bslow", metrics=True,
+                                limits={"idle_timeout": "5s", "max_upload_bytes": "16MiB"})
         self.addCleanup(self.src.cleanup)
         self.w = World(self.src, self)
         populate(self, self.w, os.path.join(self.src.dir, "in"), big=(8 << 20,) * 3)
@@ -208,6 +209,8 @@ class SlowClientTest(E2ETestCase):
         c.close()
         wait_until(lambda: "the client left; the view is released" in n.log_text(),
                    timeout=15, what="the backup stops once its client left")
+        self.assertEqual(value(scrape(n), "lms_backup_views_pinned"), 0,
+                         "/metrics: its view is released")
 
         # stops reading: a small receive buffer, nothing read
         c = n.raw()
@@ -229,6 +232,8 @@ class SlowClientTest(E2ETestCase):
         self.assertLess(time.monotonic() - t0, 5, "served at once")
         self.assertEqual(n.log_text().count("the view is released"), 1,
                          "the stalled backup still runs")
+        self.assertEqual(value(scrape(n), "lms_backup_views_pinned"), 1,
+                         "/metrics: the stalled backup holds its view")
         # the write timeout (limits.idle_timeout) closes the connection;
         # the backup stops and lets go of its view
         wait_until(lambda: n.log_text().count("the view is released") >= 2, timeout=30,
@@ -242,6 +247,10 @@ class SlowClientTest(E2ETestCase):
         path = os.path.join(n.dir, "after.lmsb")
         got = backup(self, self.w.admin, path, "the backup after")
         self.assertGreater(got["size"], 24 << 20, "the whole state")
+        m = scrape(n)
+        self.assertEqual(value(m, "lms_backup_views_pinned"), 0, "/metrics: no view held")
+        self.assertEqual(value(m, "lms_backups_total"), 1, "/metrics: one backup sent whole")
+        self.assertEqual(value(m, "lms_backup_bytes_total"), got["size"], "/metrics: its bytes")
 
 
 class Grader:
