@@ -412,8 +412,15 @@ int node_restore_backup(const node_options *opts, sm *m, const char *path,
                                              "term and vote"
                                            : "it has snapshots");
     /* The whole file checks out before anything changes. */
-    if (snapshot_check(path, NULL, NULL, err) != LMS_OK)
+    snapshot_info chk;
+    if (snapshot_check(path, &chk, NULL, err) != LMS_OK)
         return err->code;
+    uint64_t index = chk.index;
+    snapshot_info_free(&chk);
+    if (index == 0) /* (rehead reads it again, whole: a file that changed
+                     * meanwhile is restored as it is then, or refused) */
+        return lms_err_set(err, LMS_DATA_LOSS, "%s is a snapshot of an empty "
+                           "log (index 0): no backup", path);
     wal *w = NULL;
     wal_options wo = {.segment_bytes = opts->segment_bytes};
     if (wal_open(wal_dir, &wo, &w, err) != LMS_OK)
@@ -452,9 +459,6 @@ int node_restore_backup(const node_options *opts, sm *m, const char *path,
         rc = snapshot_rehead(path, snap_dir, NODE_RESTORE_TERM, cb->data,
                              cb->len, &info, out->sha256, err);
     blob_unref(cb);
-    if (rc == LMS_OK && info.index == 0)
-        rc = lms_err_set(err, LMS_DATA_LOSS, "--restore: %s is a snapshot "
-                         "of an empty log (index 0)", path);
     /* 2. term and vote, then the log to start after the snapshot */
     if (rc == LMS_OK && wal_save_hardstate(w, NODE_RESTORE_TERM, 0, err) != LMS_OK)
         rc = err->code;

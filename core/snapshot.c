@@ -483,7 +483,12 @@ static int put_record(file_io *io, const Lms__Snap__Record *r)
 static int rehead_begin(verify_in *v, const rehead_to *to,
                         const Lms__Snap__Header *h)
 {
-    Lms__Snap__Header nh = *h;
+    /* only the fields this version knows: nothing else of the source's
+     * header (unknown fields) is carried over */
+    Lms__Snap__Header nh = LMS__SNAP__HEADER__INIT;
+    nh.format = h->format;
+    nh.index = h->index;
+    nh.backend = h->backend;
     nh.term = to->term;
     nh.config.data = (uint8_t *)to->config;
     nh.config.len = to->config_len;
