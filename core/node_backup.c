@@ -411,14 +411,15 @@ int node_restore_backup(const node_options *opts, sm *m, const char *path,
                            : hs_found      ? "its command log has a "
                                              "term and vote"
                                            : "it has snapshots");
-    /* The whole file checks out before anything changes. */
+    /* The whole file checks out before anything changes (snapshot_rehead
+     * reads it again, whole: a file that changed meanwhile is restored as
+     * it is then, or refused). */
     snapshot_info chk;
     if (snapshot_check(path, &chk, NULL, err) != LMS_OK)
         return err->code;
     uint64_t index = chk.index;
     snapshot_info_free(&chk);
-    if (index == 0) /* (rehead reads it again, whole: a file that changed
-                     * meanwhile is restored as it is then, or refused) */
+    if (index == 0)
         return lms_err_set(err, LMS_DATA_LOSS, "%s is a snapshot of an empty "
                            "log (index 0): no backup", path);
     wal *w = NULL;
