@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup.h"
 #include "cluster_ca.h"
 #include "cmd_common.h"
 #include "files.h"
@@ -559,6 +560,10 @@ static const struct cli_command commands[] = {
      "check that every node holds the same state: a marker goes through the log, each node "
      "hashes its state right after it, and any node (and table) that differs is named",
      cluster_verify_params, cmd_cluster_verify, CLI_NEEDS_SESSION},
+    {"backup",
+     "save a consistent copy of the whole state (from the leader) to FILE, for lmsd "
+     "--restore",
+     cmd_backup_params, cmd_backup, CLI_NEEDS_SESSION},
     LMS_CA_COMMANDS,
     {NULL, NULL, NULL, NULL, 0},
 };

@@ -309,7 +309,8 @@ static int large_answer(Lms__Request__BodyCase body)
 {
     return body == LMS__REQUEST__BODY_DOWNLOAD_MATERIAL ||
            body == LMS__REQUEST__BODY_FETCH_SUBMISSION ||
-           body == LMS__REQUEST__BODY_EXPORT_GRADES;
+           body == LMS__REQUEST__BODY_EXPORT_GRADES ||
+           body == LMS__REQUEST__BODY_BACKUP;
 }
 
 /* Pack r->resp into r->out (any thread), so that storage memory the
@@ -377,6 +378,12 @@ static void respond(req *r)
     }
     conn_send(r->c, blob_ref(r->out));
     req_free(r);
+}
+
+void req_answer(req *r)
+{
+    finish(r);
+    respond(r);
 }
 
 /* ---- writes in flight, by (client_id, seq) --------------------------- */
@@ -948,6 +955,9 @@ static void next(req *r, next_step step)
             refuse_proposal(r, &err);
         else
             key_add(r);
+        return;
+    case NEXT_BACKUP:
+        backup_start(r);
         return;
     case NEXT_CONF: {
         const conf_change_req *cc = r->scratch;

@@ -44,6 +44,7 @@ typedef enum next_step {
     NEXT_WORK = 2,
     NEXT_TUTOR = 3,
     NEXT_CONF = 4, /* change the membership: r->scratch is a conf_change_req */
+    NEXT_BACKUP = 5, /* stream a backup (handlers_backup.c, backup_start) */
 } next_step;
 
 /* NEXT_CONF: what prepare asks the engine to propose (node.h,
@@ -173,6 +174,13 @@ extern const handler handlers_work[];
 extern const handler handlers_talk[];
 extern const handler handlers_tutor[];
 extern const handler handlers_cluster[];
+extern const handler handlers_backup[];
+
+/* handlers_backup.c: NEXT_BACKUP, on the loop: stream the backup to the
+ * client as partial Responses, then answer (req_answer). */
+void backup_start(req *r);
+/* Loop: pack r->resp, send it and end the request (dispatch.c). */
+void req_answer(req *r);
 
 /* handlers_cluster.c: loop-owned state (Raft's) that a handler answers
  * from, taken on the loop after the read barrier and before prepare(). */

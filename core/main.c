@@ -9,6 +9,9 @@
  *   lmsd --config FILE --init-admin NAME
  *                                      create the first admin (password on
  *                                      stdin), only on an empty state
+ *   lmsd --config FILE --restore BACKUP
+ *                                      make a backup (lms-admin backup) the
+ *                                      state of this new node, then exit
  */
 #include "config.h"
 #include "dispatch.h"
@@ -83,7 +86,7 @@ typedef struct lmsd {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: lmsd --config FILE [--init-admin NAME]\n"
+            "usage: lmsd --config FILE [--init-admin NAME | --restore BACKUP]\n"
             "       lmsd --check-config FILE\n"
             "       lmsd --version\n"
             "\n"
@@ -96,6 +99,12 @@ static void usage(FILE *f)
             "      --check-config FILE  validate the configuration and its plugins, then exit\n"
             "      --init-admin NAME    create the first admin user; the password is\n"
             "                           read from stdin; only on an empty state\n"
+            "      --restore BACKUP     make BACKUP (written by lms-admin backup) the\n"
+            "                           state of this node, which must be new (empty\n"
+            "                           data dir and store): it becomes a new cluster\n"
+            "                           of the configured members at the backup's\n"
+            "                           index; then exit. A damaged file changes\n"
+            "                           nothing. Start the node normally afterwards\n"
             "  -h, --help               this help\n"
             "  -V, --version            print the version\n");
 }
@@ -804,6 +813,81 @@ static int run_init_admin(lmsd *d, const char *name, lms_err *err)
     return LMS_OK;
 }
 
+/* ---- --restore -------------------------------------------------------- */
+
+typedef struct restore_job {
+    lmsd *d;
+    node_options no;
+    const char *path;
+    node_restore_info info;
+    lms_err err;
+    int rc, done;
+} restore_job;
+
+static void restore_work(void *arg)
+{
+    restore_job *j = arg;
+    j->rc = node_restore_backup(&j->no, &j->d->m, j->path, &j->info, &j->err);
+}
+
+static void restore_done(void *arg) { ((restore_job *)arg)->done = 1; }
+
+static int restore_finished(lmsd *d, void *arg)
+{
+    (void)d;
+    return ((restore_job *)arg)->done;
+}
+
+/* The plugins and the file store as start() opens them, without the node:
+ * then node_restore_backup (node.h) does the rest on the storage thread,
+ * where every storage call of lmsd runs. */
+static int run_restore(lmsd *d, const char *path, lms_err *err)
+{
+    if (make_data_dir(d->cfg->data_dir, err) != LMS_OK)
+        return err->code;
+    if (filestore_open(d->cfg->data_dir, &d->m.files, err) != LMS_OK)
+        return err->code;
+    evthread_use_pthreads();
+    d->base = event_base_new();
+    d->storage_thread = workers_start(d->base, "storage", 1, 0);
+    d->pool = workers_start(d->base, "worker", 1, 16);
+    if (!d->base || !d->storage_thread || !d->pool)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "cannot start threads");
+    if (open_plugins(d, err) != LMS_OK)
+        return err->code;
+    restore_job j = {.d = d, .path = path};
+    if (node_opts(d, &j.no, err) != LMS_OK)
+        return err->code;
+    log_info("--restore: checking %s and loading it into this node", path);
+    /* a large backup takes as long as it takes: a week, say */
+    if (workers_submit(d->storage_thread, restore_work, restore_done, &j) < 0 ||
+        run_until(d, restore_finished, &j, 7 * 86400 * 1000) < 0)
+        return lms_err_set(err, LMS_INTERNAL, "--restore: the storage thread "
+                           "did not run");
+    int rc = j.rc;
+    node_restore_info info = j.info;
+    if (rc != LMS_OK) {
+        return lms_err_set(err, rc, "--restore %s: %s%s", path, j.err.msg,
+                           rc == LMS_DATA_LOSS ? "; nothing was changed" : "");
+    }
+    char hex[2 * sizeof info.sha256 + 1];
+    for (size_t i = 0; i < sizeof info.sha256; i++)
+        snprintf(hex + 2 * i, 3, "%02x", info.sha256[i]);
+    size_t members = d->cfg->n_members ? d->cfg->n_members : 1;
+    log_info("--restore: restored %s (index %llu, term %llu, %llu bytes, "
+             "written by %s) as snapshot %llu of a new cluster of %zu "
+             "member%s at term %d (sha256 %s)", path,
+             (unsigned long long)info.index, (unsigned long long)info.term,
+             (unsigned long long)info.size,
+             info.backend[0] ? info.backend : "?",
+             (unsigned long long)info.index, members, members == 1 ? "" : "s",
+             NODE_RESTORE_TERM, hex);
+    printf("restored %s: index %llu, %llu bytes; start the node with lmsd "
+           "--config %s\n", path, (unsigned long long)info.index,
+           (unsigned long long)info.size, d->cfg->path);
+    return LMS_OK;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 /* --check-config: every plugin the config names loads and is of its kind
@@ -834,19 +918,21 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'C'},
         {"init-admin", required_argument, NULL, 'I'},
+        {"restore", required_argument, NULL, 'R'},
         {"accept-log-loss", no_argument, NULL, 'L'},
         {"adopt-storage", no_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *check = NULL, *admin = NULL;
+    const char *config = NULL, *check = NULL, *admin = NULL, *restore = NULL;
     int ch, accept_log_loss = 0, adopt_storage = 0;
     while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config = optarg; break;
         case 'C': check = optarg; break;
         case 'I': admin = optarg; break;
+        case 'R': restore = optarg; break;
         case 'L': accept_log_loss = 1; break;
         case 'A': adopt_storage = 1; break;
         case 'h': usage(stdout); return 0;
@@ -854,7 +940,8 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc || (!config && !check) || (config && check)) {
+    if (optind < argc || (!config && !check) || (config && check) ||
+        (restore && (admin || !config))) {
         usage(stderr);
         return 2;
     }
@@ -888,8 +975,8 @@ int main(int argc, char **argv)
         config_free(d.cfg);
         return rc;
     }
-    int rc = start(&d, &err);
-    if (rc == LMS_OK)
+    int rc = restore ? run_restore(&d, restore, &err) : start(&d, &err);
+    if (rc == LMS_OK && !restore)
         rc = admin ? run_init_admin(&d, admin, &err) : serve(&d, &err);
     if (rc != LMS_OK) {
         log_error("%s", err.msg);

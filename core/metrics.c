@@ -366,6 +366,16 @@ int metrics_render(struct evbuffer *out, const lms_metrics *m,
     rc |= counter(out, "lms_snapshot_bytes_total",
                   "Bytes of the snapshot files this node wrote.",
                   &m->snapshot_bytes);
+    uint64_t pins = atomic_load_explicit(&m->backup_pins, memory_order_relaxed);
+    uint64_t unpins = atomic_load_explicit(&m->backup_unpins, memory_order_relaxed);
+    rc |= gauge(out, "lms_backup_views_pinned",
+                "Views of the state pinned for a backup being streamed now.",
+                pins > unpins ? pins - unpins : 0);
+    rc |= counter(out, "lms_backups_total",
+                  "Backups (lms-admin backup) streamed to the end.",
+                  &m->backups_sent);
+    rc |= counter(out, "lms_backup_bytes_total",
+                  "Bytes of the backups streamed to the end.", &m->backup_bytes);
     rc |= head(out, "lms_tutor_answers_total", "counter",
                "Questions to the tutor that ended, by status (OK: answered; "
                "DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED, ...).");

@@ -53,6 +53,10 @@ typedef struct lms_metrics {
     metrics_histogram log_batch; /* entries per log-writer batch */
     _Atomic uint64_t requests[METRICS_OPS][METRICS_STATUSES];
     _Atomic uint64_t snapshots_taken, snapshot_bytes;
+    /* backups streamed to clients (node_backup.c): pinned and released
+     * views (their difference: views held now), those sent whole, their
+     * bytes */
+    _Atomic uint64_t backup_pins, backup_unpins, backups_sent, backup_bytes;
     metrics_histogram tutor; /* a question's time in the tutor plugin */
     _Atomic uint64_t tutor_answers[METRICS_STATUSES]; /* by status */
 } lms_metrics;

@@ -211,6 +211,12 @@ __attribute__((noinline)) void conn_unref(conn *c)
 
 int conn_is_open(const conn *c) { return c->open && !c->closing; }
 
+size_t conn_output_pending(const conn *c)
+{
+    return c->open && c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev))
+                             : 0;
+}
+
 void conn_set_authenticated(conn *c)
 {
     if (c->authenticated || !c->open)

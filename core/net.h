@@ -99,6 +99,8 @@ void conn_hold(conn *c, int delta);
  * frames up to max_frame_bytes and the longer idle timeout applies. */
 void conn_set_authenticated(conn *c);
 int conn_is_open(const conn *c);
+/* Answer bytes queued on c and not yet sent (0 once closed). */
+size_t conn_output_pending(const conn *c);
 /* The peer as "ip:port" (for logs). */
 const char *conn_peer(const conn *c);
 

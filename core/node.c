@@ -987,6 +987,7 @@ void node_close(node *n)
     n->closing = 1;
     if (n->tick_ev)
         event_del(n->tick_ev);
+    node_backup_close(n);
     node_snapshot_close(n);
     peer_free(n->peers);
     n->peers = NULL;
@@ -1009,6 +1010,7 @@ void node_free(node *n)
     free(n->outs);
     node_apply_close(n);
     raft_free(n->r);
+    node_backup_free(n);
     node_snapshot_free(n);
     node_verify_free(n);
     if (n->tick_ev)

@@ -270,6 +270,58 @@ typedef struct node_verify_info {
 int node_verify_get(node *n, uint64_t index, uint64_t applied,
                     node_verify_info *out);
 
+/* ---- backups (node_backup.c; docs/operations.md, "Backup and restore") */
+
+/* The largest piece of a backup stream handed to the sink. */
+#define NODE_BACKUP_PIECE ((size_t)1 << 20)
+
+typedef struct node_backup_end {
+    int rc; /* LMS_OK: the whole stream was sent */
+    char msg[sizeof(lms_err) + 32];
+    uint64_t index, term, size;
+    uint8_t sha256[32]; /* the trailer's digest */
+} node_backup_end;
+
+typedef struct node_backup_sink {
+    /* the backup thread: len (1..NODE_BACKUP_PIECE) bytes of the stream
+     * as a frame to send; NULL: out of memory (the backup fails) */
+    blob *(*wrap)(void *arg, const uint8_t *data, size_t len);
+    /* loop: may a piece be sent now? 1 yes, 0 not yet (asked again in a
+     * few ms), -1 never (the client left: the backup stops) */
+    int (*room)(void *arg);
+    /* loop: send piece (the sink's reference) */
+    void (*send)(void *arg, blob *piece);
+    /* loop, once, last: how it ended; the view is released by then */
+    void (*done)(void *arg, const node_backup_end *end);
+    void *arg;
+} node_backup_sink;
+
+/* Stream a consistent copy of the whole state (the snapshot stream of a
+ * view pinned at the dispatched index) to sink, bounded in memory, with
+ * deadlines. LMS_OK: sink->done will be called; otherwise it will not
+ * (RESOURCE_EXHAUSTED: another backup runs; UNAVAILABLE: the node stops
+ * or the log moved under it, retry). Loop only. */
+int node_backup(node *n, const node_backup_sink *sink, lms_err *err);
+
+/* The term a restored node's snapshot, log and hardstate start at. */
+#define NODE_RESTORE_TERM 1
+
+typedef struct node_restore_info {
+    uint64_t index, term, size; /* the backup's */
+    uint8_t sha256[32];         /* the digest of the node's snapshot */
+    char backend[LMS_NAME_MAX + 1];
+} node_restore_info;
+
+/* lmsd --restore: make the backup file at path the state of a new node
+ * (opts as for node_open; the store m open and empty, the data dir
+ * empty): checked whole first (LMS_DATA_LOSS changes nothing), it becomes
+ * <data_dir>/snap/snap-<index>.lmss with term NODE_RESTORE_TERM and the
+ * configuration of opts' members (never the backup's), the command log
+ * starts after it, and the store holds its state. FAILED_PRECONDITION
+ * when the node has state. Without a loop or threads. */
+int node_restore_backup(const node_options *opts, sm *m, const char *path,
+                        node_restore_info *out, lms_err *err);
+
 /* Stop: no more proposals or reads (those waiting are answered
  * LMS_UNAVAILABLE), close the peer port, make everything queued durable
  * (stops the log writer). Batches already handed to the storage thread

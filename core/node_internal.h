@@ -210,6 +210,9 @@ struct node {
     uint64_t stream_seq;     /* numbers the snapshot streams sent */
     snap_send sends[RAFT_MAX_SERVERS];
     snap_recv recv;
+    /* a backup streamed to a client (node_backup.c) */
+    struct node_backup_job *backup;
+    struct workers *backup_thread;
 };
 
 /* node.c */
@@ -297,6 +300,10 @@ void node_verify_start(node *n, uint64_t index, void *view);
  * cancelled); node_snapshot_free once the storage thread stopped too. */
 void node_snapshot_close(node *n);
 void node_snapshot_free(node *n);
+/* node_backup.c: stop a backup being streamed (node_close), free its
+ * thread (node_free). */
+void node_backup_close(node *n);
+void node_backup_free(node *n);
 
 /* node_transfer.c: InstallSnapshot streams */
 /* Leader: Raft asks to stream the snapshot to member `to`. */

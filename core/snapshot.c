@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SNAP_IO_BUF (256u << 10) /* buffered file I/O of save and load */
@@ -334,6 +335,12 @@ typedef struct verify_in {
     uint8_t *buf;
     size_t cap;
     EVP_MD_CTX *md;
+    uint8_t digest[LMS_SHA256_LEN]; /* the trailer's, once it matched */
+    /* snapshot_rehead: the records also go to out, digested by omd */
+    file_io *out;
+    EVP_MD_CTX *omd;
+    uint64_t out_count;
+    int out_failed; /* writing out failed (out->sys_errno), not the file */
 } verify_in;
 
 /* The next framed record of v into v->buf (*n bytes, length included). */
@@ -358,8 +365,9 @@ static int verify_frame(verify_in *v, size_t *n)
     return read_all(v->fd, v->buf + 4, body);
 }
 
-/* Add the canonical header (format, index, term, config; framed) of h. */
-static int verify_header(verify_in *v, const Lms__Snap__Header *h)
+/* Add the canonical header (format, index, term, config; framed) of h
+ * to md. */
+static int digest_header(EVP_MD_CTX *md, const Lms__Snap__Header *h)
 {
     Lms__Snap__Header canon = LMS__SNAP__HEADER__INIT;
     canon.format = h->format;
@@ -378,9 +386,14 @@ static int verify_header(verify_in *v, const Lms__Snap__Header *h)
     b[2] = (uint8_t)(len >> 8);
     b[3] = (uint8_t)len;
     lms__snap__record__pack(&r, b + 4);
-    int ok = EVP_DigestUpdate(v->md, b, len + 4);
+    int ok = EVP_DigestUpdate(md, b, len + 4);
     free(b);
     return ok ? 0 : -1;
+}
+
+static int verify_header(verify_in *v, const Lms__Snap__Header *h)
+{
+    return digest_header(v->md, h);
 }
 
 /* Walk the records after the header to the trailer: count and digest. */
@@ -398,10 +411,19 @@ static const char *verify_body(verify_in *v)
                 lms__snap__record__free_unpacked(r, NULL);
             return "a record does not decode";
         }
+        if (r->body_case == LMS__SNAP__RECORD__BODY_HEADER) {
+            lms__snap__record__free_unpacked(r, NULL);
+            return "a second header follows the first";
+        }
         if (r->body_case != LMS__SNAP__RECORD__BODY_TRAILER) {
             lms__snap__record__free_unpacked(r, NULL);
             if (!EVP_DigestUpdate(v->md, v->buf, n))
                 return "SHA-256 failed";
+            if (v->out && (io_write(v->out, v->buf, n) != 0 ||
+                           !EVP_DigestUpdate(v->omd, v->buf, n))) {
+                v->out_failed = 1;
+                return "writing the copy failed";
+            }
             count++;
             continue;
         }
@@ -415,45 +437,218 @@ static const char *verify_body(verify_in *v)
                  r->trailer->sha256.len != LMS_SHA256_LEN ||
                  memcmp(r->trailer->sha256.data, digest, dlen) != 0)
             why = "the digest does not match the records";
+        else
+            memcpy(v->digest, digest, LMS_SHA256_LEN);
         lms__snap__record__free_unpacked(r, NULL);
+        uint8_t extra;
+        ssize_t k;
+        while (!why && (k = read(v->fd, &extra, 1)) < 0 && errno == EINTR)
+            ;
+        if (!why && k != 0)
+            why = k > 0 ? "bytes follow its trailer" : "reading failed";
+        v->out_count = count;
         return why;
     }
 }
 
-int snapshot_verify(const char *path, uint64_t index, uint64_t term,
-                    lms_err *err)
+/* What check_file writes for snapshot_rehead: the header it puts first. */
+typedef struct rehead_to {
+    file_io *io;
+    uint64_t term;
+    const uint8_t *config;
+    size_t config_len;
+} rehead_to;
+
+/* Write the framed record r to io (and digest it into md if not NULL). */
+static int put_record(file_io *io, const Lms__Snap__Record *r)
+{
+    size_t len = lms__snap__record__get_packed_size(r);
+    uint8_t *b = malloc(len + 4);
+    if (!b) {
+        io->sys_errno = ENOMEM;
+        return -1;
+    }
+    b[0] = (uint8_t)(len >> 24);
+    b[1] = (uint8_t)(len >> 16);
+    b[2] = (uint8_t)(len >> 8);
+    b[3] = (uint8_t)len;
+    lms__snap__record__pack(r, b + 4);
+    int rc = io_write(io, b, len + 4);
+    free(b);
+    return rc;
+}
+
+/* The new header (h's with term and config replaced, created now), then
+ * the records as check_file reads them, then a trailer of their own. */
+static int rehead_begin(verify_in *v, const rehead_to *to,
+                        const Lms__Snap__Header *h)
+{
+    /* only the fields this version knows: nothing else of the source's
+     * header (unknown fields) is carried over */
+    Lms__Snap__Header nh = LMS__SNAP__HEADER__INIT;
+    nh.format = h->format;
+    nh.index = h->index;
+    nh.backend = h->backend;
+    nh.term = to->term;
+    nh.config.data = (uint8_t *)to->config;
+    nh.config.len = to->config_len;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    nh.created = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    Lms__Snap__Record r = LMS__SNAP__RECORD__INIT;
+    r.body_case = LMS__SNAP__RECORD__BODY_HEADER;
+    r.header = &nh;
+    if (!(v->omd = EVP_MD_CTX_new()) ||
+        !EVP_DigestInit_ex(v->omd, EVP_sha256(), NULL) ||
+        digest_header(v->omd, &nh) != 0)
+        return -1;
+    v->out = to->io;
+    if (put_record(to->io, &r) != 0) {
+        v->out_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int rehead_end(verify_in *v, uint8_t digest[LMS_SHA256_LEN])
+{
+    unsigned dlen = 0;
+    if (!EVP_DigestFinal_ex(v->omd, digest, &dlen) || dlen != LMS_SHA256_LEN)
+        return -1;
+    Lms__Snap__Trailer t = LMS__SNAP__TRAILER__INIT;
+    t.count = v->out_count;
+    t.sha256.data = digest;
+    t.sha256.len = LMS_SHA256_LEN;
+    Lms__Snap__Record r = LMS__SNAP__RECORD__INIT;
+    r.body_case = LMS__SNAP__RECORD__BODY_TRAILER;
+    r.trailer = &t;
+    if (put_record(v->out, &r) != 0 || io_flush(v->out) != 0) {
+        v->out_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the snapshot file at path whole and check it (see snapshot_verify);
+ * index and term (if not NULL) are what its header must say. info (may
+ * be NULL) gets its header, digest (may be NULL) its digest. With to,
+ * the checked stream is also written to to->io under a new header
+ * (rehead_*), and digest is the new stream's. */
+static int check_file(const char *path, const uint64_t *index,
+                      const uint64_t *term, snapshot_info *info,
+                      uint8_t *digest, const rehead_to *to, lms_err *err)
 {
     verify_in v = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
     if (v.fd < 0)
         return sys_fail(err, "opening", path);
+    struct stat st;
     Lms__Snap__Record *h = NULL;
     const char *why = NULL;
+    int rc = LMS_OK;
     errno = 0;
-    if (read_header(v.fd, &h) != 0)
+    if (fstat(v.fd, &st) != 0)
+        why = "it cannot be read";
+    else if (read_header(v.fd, &h) != 0)
         why = "it does not start with a snapshot header";
-    else if (h->header->index != index || h->header->term != term)
+    else if (h->header->format != LMS_SNAPSHOT_FORMAT)
+        why = "it is of another snapshot format";
+    else if ((index && h->header->index != *index) ||
+             (term && h->header->term != *term))
         why = "its header names another index or term";
     else if (!(v.md = EVP_MD_CTX_new()) ||
              !EVP_DigestInit_ex(v.md, EVP_sha256(), NULL) ||
              verify_header(&v, h->header) != 0)
         why = "SHA-256 failed";
+    else if (to && rehead_begin(&v, to, h->header) != 0)
+        why = "SHA-256 failed";
     else
         why = verify_body(&v);
     int sys = errno;
+    uint8_t newd[LMS_SHA256_LEN];
+    if (!why && to && rehead_end(&v, newd) != 0)
+        why = "SHA-256 failed";
+    if (v.out_failed) {
+        errno = to->io->sys_errno ? to->io->sys_errno : EIO;
+        rc = sys_fail(err, "writing the copy of", path);
+    } else if (why && sys) {
+        /* a read failed: this node's disk, not the file's content */
+        errno = sys;
+        rc = sys_fail(err, "reading", path);
+    } else if (why) {
+        rc = lms_err_set(err, LMS_DATA_LOSS, "snapshot %s: %s", path, why);
+    }
+    if (rc == LMS_OK && info) {
+        memset(info, 0, sizeof *info);
+        rc = info_from(h, info, err);
+        info->size = (uint64_t)st.st_size;
+    }
+    if (rc == LMS_OK && digest)
+        memcpy(digest, to ? newd : v.digest, LMS_SHA256_LEN);
     if (h)
         lms__snap__record__free_unpacked(h, NULL);
     EVP_MD_CTX_free(v.md);
+    EVP_MD_CTX_free(v.omd);
     free(v.buf);
     close(v.fd);
-    if (!why)
-        return LMS_OK;
-    if (sys) { /* a read failed: this node's disk, not the file's content */
-        errno = sys;
-        return sys_fail(err, "reading", path);
+    return rc;
+}
+
+int snapshot_verify(const char *path, uint64_t index, uint64_t term,
+                    lms_err *err)
+{
+    int rc = check_file(path, &index, &term, NULL, NULL, NULL, err);
+    if (rc == LMS_DATA_LOSS) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        lms_err_set(err, LMS_DATA_LOSS, "%s (expected index %llu, term %llu)",
+                    msg, (unsigned long long)index, (unsigned long long)term);
     }
-    return lms_err_set(err, LMS_DATA_LOSS, "snapshot %s (index %llu, term "
-                       "%llu): %s", path, (unsigned long long)index,
-                       (unsigned long long)term, why);
+    return rc;
+}
+
+int snapshot_check(const char *path, snapshot_info *info,
+                   uint8_t digest[LMS_SHA256_LEN], lms_err *err)
+{
+    return check_file(path, NULL, NULL, info, digest, NULL, err);
+}
+
+int snapshot_rehead(const char *src, const char *dir, uint64_t term,
+                    const uint8_t *config, size_t config_len,
+                    snapshot_info *info, uint8_t digest[LMS_SHA256_LEN],
+                    lms_err *err)
+{
+    snapshot_info got;
+    int rc = snapshot_peek(src, &got, err);
+    if (rc != LMS_OK)
+        return rc;
+    uint64_t index = got.index;
+    snapshot_info_free(&got);
+    char path[4096], tmp[4100];
+    if (snapshot_path(dir, index, path, sizeof path) != 0)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT,
+                           "snapshot: directory name too long: %s", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    file_io io = {.fd = -1, .buf = malloc(SNAP_IO_BUF)};
+    if (io.buf == NULL)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    io.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    rc = io.fd < 0 ? sys_fail(err, "creating", tmp) : LMS_OK;
+    rehead_to to = {&io, term, config, config_len};
+    if (rc == LMS_OK)
+        rc = check_file(src, &index, NULL, info, digest, &to, err);
+    if (rc == LMS_OK) {
+        rc = publish(io.fd, tmp, path, dir, err);
+        io.fd = -1;
+    }
+    if (io.fd >= 0)
+        close(io.fd);
+    if (rc != LMS_OK) {
+        unlink(tmp);
+        if (info)
+            snapshot_info_free(info);
+    }
+    free(io.buf);
+    return rc;
 }
 
 void snapshot_info_free(snapshot_info *info)

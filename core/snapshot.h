@@ -73,6 +73,25 @@ void snapshot_info_free(snapshot_info *info);
 int snapshot_verify(const char *path, uint64_t index, uint64_t term,
                     lms_err *err);
 
+/* Read the whole file at path and check it as snapshot_verify does,
+ * whatever index and term its header names (a backup, say): info (may be
+ * NULL; snapshot_info_free) gets its header, digest (may be NULL) the
+ * trailer's digest. Nothing may follow the trailer. */
+int snapshot_check(const char *path, snapshot_info *info,
+                   uint8_t digest[LMS_SHA256_LEN], lms_err *err);
+
+/* Copy the snapshot file src (checked whole as snapshot_check does) to
+ * <dir>/snap-<its index>.lmss, atomically and durably as snapshot_save
+ * writes, with term and config in place of its own (and created now): a
+ * backup becomes the first snapshot of a new cluster. The copy gets a
+ * trailer of its own: digest (may be NULL) is the copy's. info (may be
+ * NULL) gets src's header. A damaged src is LMS_DATA_LOSS and leaves no
+ * file. */
+int snapshot_rehead(const char *src, const char *dir, uint64_t term,
+                    const uint8_t *config, size_t config_len,
+                    snapshot_info *info, uint8_t digest[LMS_SHA256_LEN],
+                    lms_err *err);
+
 /*
  * The newest complete snapshot in dir: the highest index among files named
  * snap-<index>.lmss whose header parses and names that index (temp files

@@ -6,7 +6,9 @@
  * with the old state kept; a file cut in chunks and put back together by
  * the receiver (retransmissions, gaps, a short transfer); a sealed file
  * waiting under its temp name until it is adopted or removed;
- * snapshot_latest skipping temp files and damaged headers; snapshot_prune.
+ * snapshot_latest skipping temp files and damaged headers; snapshot_prune;
+ * a backup checked whole (snapshot_check) and made the first snapshot of a
+ * new cluster (snapshot_rehead), a damaged one refused with no file left.
  */
 #include "snapshot.h"
 #include "storage_fixture.h"
@@ -163,6 +165,108 @@ static void test_verify_reads_the_whole_file(void **state)
     EXPECT_OK(snapshot_verify(path, 9, h.term, &fx->err));
     EXPECT_CODE(LMS_UNAVAILABLE,
                 snapshot_verify("/nonexistent", 9, h.term, &fx->err));
+    free(p);
+}
+
+/* Where the records between the header and the trailer of the stream p
+ * (n bytes) begin and end. */
+static void records_span(const unsigned char *p, size_t n, size_t *from,
+                         size_t *to)
+{
+    size_t pos = 0, last = 0;
+    *from = 0;
+    while (pos + 4 <= n) {
+        size_t len = (size_t)p[pos] << 24 | (size_t)p[pos + 1] << 16 |
+                     (size_t)p[pos + 2] << 8 | p[pos + 3];
+        assert_true(pos + 4 + len <= n);
+        if (pos == 0)
+            *from = 4 + len;
+        last = pos;
+        pos += 4 + len;
+    }
+    assert_int_equal(pos, n);
+    *to = last;
+}
+
+/* A backup (any index and term) checked whole, and made the first
+ * snapshot of another cluster: same index and records, new term and
+ * configuration, a trailer of its own; it loads into a fresh store. A
+ * damaged source leaves no file. */
+static void test_check_and_rehead(void **state)
+{
+    fixture *fx = *state;
+    char dir[PATH_MAX], to[PATH_MAX], path[PATH_MAX], copy[PATH_MAX];
+    fx_seed_people(fx);
+    in_dir(fx, "snapb", 1, dir, sizeof dir);
+    in_dir(fx, "snapr", 1, to, sizeof to);
+    lms_snapshot_header h = header_at(12);
+    uint8_t saved[LMS_SHA256_LEN], checked[LMS_SHA256_LEN], re[LMS_SHA256_LEN];
+    EXPECT_OK(snapshot_save(fx_ops, fx->st, dir, &h, saved, &fx->err));
+    snapshot_path(dir, 12, path, sizeof path);
+    snapshot_info info;
+    EXPECT_OK(snapshot_check(path, &info, checked, &fx->err));
+    assert_int_equal(info.index, 12);
+    assert_int_equal(info.term, 4);
+    assert_memory_equal(saved, checked, LMS_SHA256_LEN);
+    snapshot_info_free(&info);
+
+    static const uint8_t cfg2[] = {'n', 'e', 'w'};
+    EXPECT_OK(snapshot_rehead(path, to, 1, cfg2, sizeof cfg2, &info, re,
+                              &fx->err));
+    assert_int_equal(info.index, 12); /* the source's header */
+    assert_int_equal(info.term, 4);
+    snapshot_info_free(&info);
+    snapshot_path(to, 12, copy, sizeof copy);
+    EXPECT_OK(snapshot_verify(copy, 12, 1, &fx->err));
+    EXPECT_OK(snapshot_check(copy, &info, checked, &fx->err));
+    assert_memory_equal(re, checked, LMS_SHA256_LEN);
+    assert_memory_not_equal(re, saved, LMS_SHA256_LEN); /* term and config */
+    assert_int_equal(info.config_len, sizeof cfg2);
+    assert_memory_equal(info.config, cfg2, sizeof cfg2);
+    snapshot_info_free(&info);
+    /* the same records between header and trailer, byte for byte */
+    size_t an = 0, bn = 0, a0, a1, b0, b1;
+    unsigned char *ap = read_file(path, &an), *bp = read_file(copy, &bn);
+    records_span(ap, an, &a0, &a1);
+    records_span(bp, bn, &b0, &b1);
+    assert_int_equal(a1 - a0, b1 - b0);
+    assert_memory_equal(ap + a0, bp + b0, a1 - a0);
+    free(ap);
+    free(bp);
+    /* the copy loads */
+    lms_snapshot_header got;
+    EXPECT_OK(snapshot_load(fx_ops, fx->st, copy, &got, &fx->err));
+    assert_int_equal(got.index, 12);
+
+    /* damaged, cut short, or followed by more: refused, no file left */
+    size_t n = 0;
+    unsigned char *p = read_file(path, &n);
+    unlink(copy);
+    p[n / 2] ^= 0x10;
+    write_file(path, p, n);
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_check(path, NULL, NULL, &fx->err));
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_rehead(path, to, 1, cfg2, sizeof cfg2,
+                                               NULL, NULL, &fx->err));
+    assert_false(exists(copy));
+    p[n / 2] ^= 0x10;
+    write_file(path, p, n - 1);
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_check(path, NULL, NULL, &fx->err));
+    unsigned char *longer = malloc(n + 1);
+    assert_non_null(longer);
+    memcpy(longer, p, n);
+    longer[n] = 0;
+    write_file(path, longer, n + 1);
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_check(path, NULL, NULL, &fx->err));
+    assert_non_null(strstr(fx->err.msg, "follow its trailer"));
+    EXPECT_CODE(LMS_DATA_LOSS, snapshot_rehead(path, to, 1, cfg2, sizeof cfg2,
+                                               NULL, NULL, &fx->err));
+    assert_false(exists(copy));
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", copy);
+    assert_false(exists(tmp));
+    write_file(path, p, n);
+    EXPECT_OK(snapshot_check(path, NULL, NULL, &fx->err));
+    free(longer);
     free(p);
 }
 
@@ -362,6 +466,7 @@ int main(void)
         T(test_save_and_load_round_trip),
         T(test_damaged_file_keeps_the_old_state),
         T(test_verify_reads_the_whole_file),
+        T(test_check_and_rehead),
         T(test_chunked_transfer_round_trip),
         T(test_short_transfer_is_refused),
         T(test_sealed_file_waits_under_its_temp_name),
