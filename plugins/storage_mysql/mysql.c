@@ -218,6 +218,7 @@ static int my_read_config(my_inst *s, my_config **out, lms_err *err)
     c->read_timeout = 30;
     c->write_timeout = 30;
     c->create_database = 1;
+    c->row_cache = 16384;
     char *pw_file = NULL, *pw_env = NULL;
     rc = my_opt_string(host, ctx, "host", &c->host, err);
     if (rc == LMS_OK)
@@ -250,6 +251,9 @@ static int my_read_config(my_inst *s, my_config **out, lms_err *err)
     if (rc == LMS_OK)
         rc = my_opt_bool(host, ctx, "create_database", &c->create_database,
                          err);
+    if (rc == LMS_OK)
+        rc = my_opt_int(host, ctx, "row_cache", 0, 1048576, &c->row_cache,
+                        err);
     c->tls = c->tls_ca || c->tls_cert || c->tls_key;
     c->tls_verify = c->tls_ca != NULL;
     int verify_set = 0;
@@ -321,6 +325,7 @@ static int my_read_config(my_inst *s, my_config **out, lms_err *err)
 /* See mysql_internal.h. */
 void my_disconnect(my_inst *s)
 {
+    my_cache_clear(s); /* its transaction, if any, is gone */
     my_close_all(s);
     if (s->db)
         mysql_close(s->db);
@@ -334,6 +339,7 @@ int my_query(my_inst *s, const char *sql, const char *what, lms_err *err)
     if (s->db == NULL)
         return my_fail(s, CR_SERVER_GONE_ERROR, "no connection", err, "%s",
                        what);
+    s->n_stmts++;
     if (mysql_real_query(s->db, sql, (unsigned long)strlen(sql)))
         return my_fail_db(s, err, "%s", what);
     MYSQL_RES *r = mysql_store_result(s->db);
@@ -607,7 +613,14 @@ void my_free_inst(my_inst *s)
 {
     if (s == NULL)
         return;
+    if (!s->readonly && s->n_commits > 0)
+        my_log(s, LMS_LOG_INFO, "closing %s: %llu statements (round trips) "
+               "for %llu commits; row cache: %llu hits, %llu misses, %llu "
+               "times full", s->cfg ? s->cfg->where : "", s->n_stmts,
+               s->n_commits, s->cache.hits, s->cache.misses,
+               s->cache.drops);
     my_disconnect(s);
+    my_cache_free(s);
     free(s->keep);
     if (s->owns_cfg)
         my_config_free(s->cfg);
@@ -657,6 +670,7 @@ int my_open(const struct lms_host *host, struct lms_plugin_ctx *ctx,
         return rc;
     }
     s->migrated = version == MY_SCHEMA_VERSION;
+    s->cache.max_entries = s->cfg->row_cache;
     my_log(s, LMS_LOG_INFO, "opened %s as %s (server %s, client %s%s, %s)",
            s->cfg->where, s->cfg->user, mysql_get_server_info(s->db),
            mysql_get_client_info(), s->cfg->tls ? ", TLS" : "",
@@ -762,8 +776,10 @@ int my_commit(void *inst, uint64_t applied_index, lms_err *err)
         return lms_err_set(err, LMS_UNAVAILABLE, MY_PLUGIN_NAME
                            ": connection to the database lost during a "
                            "transaction; the batch will be retried");
+    s->n_stmts++;
     if (mysql_real_query(s->db, "COMMIT", 6) == 0) {
         s->in_tx = 0;
+        s->n_commits++;
         return LMS_OK;
     }
     unsigned e = mysql_errno(s->db);
@@ -781,11 +797,13 @@ int my_commit(void *inst, uint64_t applied_index, lms_err *err)
 int my_rollback(void *inst, lms_err *err)
 {
     my_inst *s = inst;
+    my_cache_clear(s); /* the transaction's puts vanish */
     if (!s->in_tx)
         return LMS_OK;
     s->in_tx = 0;
     if (s->lost || s->db == NULL)
         return LMS_OK;
+    s->n_stmts++;
     if (mysql_real_query(s->db, "ROLLBACK", 8) == 0)
         return LMS_OK;
     if (my_is_lost(mysql_errno(s->db))) {

@@ -133,8 +133,26 @@ typedef struct my_config {
     int tls, tls_verify;
     unsigned connect_timeout, read_timeout, write_timeout;
     int create_database;
+    unsigned row_cache; /* entries of the writer's row cache, 0: none */
     char where[160]; /* "database lms at host:port" for messages */
 } my_config;
+
+/* The writer's row cache (mysql_cache.c): a chained hash table of copied
+ * rows keyed by (table, key bytes). */
+typedef struct my_centry my_centry;
+typedef struct my_cache {
+    my_centry **bucket; /* nbuckets (a power of 2), NULL until first use */
+    size_t nbuckets;
+    size_t count, bytes;
+    size_t max_entries; /* 0: no cache (readers, views, row_cache: 0) */
+    unsigned long long hits, misses, drops;
+} my_cache;
+
+/* The cached tables. */
+enum { MY_C_USER, MY_C_COURSE, MY_C_ENROLMENT, MY_C_ASSIGNMENT,
+       MY_C_SUBMISSION, MY_C_GRADE, MY_C_CLIENT };
+
+#define MY_CACHE_MISS (-1)
 
 /* One connection: the instance, a reader or a snapshot view. */
 typedef struct my_inst {
@@ -161,6 +179,11 @@ typedef struct my_inst {
      * call (storage.h). */
     unsigned char *keep;
     size_t keep_cap;
+    /* What this connection cost, logged by the writer at close: statements
+     * executed (prepared and plain, COMMIT and ROLLBACK included, each one
+     * round trip to the server) and transactions committed. */
+    unsigned long long n_stmts, n_commits;
+    my_cache cache; /* the writer's rows (mysql_cache.c) */
 } my_inst;
 
 /* ---- mysql.c ---- */
@@ -177,6 +200,39 @@ int my_query(my_inst *s, const char *sql, const char *what, lms_err *err);
 int my_open_peer(my_inst *s, my_inst **out, const char *what, lms_err *err);
 void my_free_inst(my_inst *s);
 int my_commit(void *inst, uint64_t applied_index, lms_err *err);
+
+/* ---- mysql_cache.c ---- */
+
+/* Does s keep a row cache (the writer, with row_cache above 0)? */
+int my_cache_on(const my_inst *s);
+/* May text (n bytes) key the cache: the cache is on and text is valid
+ * UTF-8 without NUL, so the server's equality on it is byte equality. */
+int my_cache_text_key(const my_inst *s, const char *text, size_t n);
+/* Look (table, key) up: MY_CACHE_MISS when not cached; 0 when cached as
+ * "no such row"; 1 when cached, with the row copied into row (rowlen
+ * bytes) and *extra / *xlen the row's pointer field as kept (NULL / 0 for
+ * none; valid until the cache next changes). */
+int my_cache_get(my_inst *s, int table, const void *key, size_t klen,
+                 void *row, size_t rowlen, const void **extra, size_t *xlen);
+/* The cached row of (table, key) to update in place, NULL when there is
+ * none (not cached, cached as absent, or of another size). */
+void *my_cache_row(my_inst *s, int table, const void *key, size_t klen,
+                   size_t rowlen);
+/* Remember (table, key) as row (rowlen bytes, copied, with xlen extra
+ * bytes, copied), or as "no such row" when row is NULL. Only for a row
+ * exactly as the server holds it now. */
+void my_cache_set(my_inst *s, int table, const void *key, size_t klen,
+                  const void *row, size_t rowlen, const void *extra,
+                  size_t xlen);
+/* Forget (table, key). */
+void my_cache_forget(my_inst *s, int table, const void *key, size_t klen);
+/* Forget every cached row of table for which stale(row, arg) is true. */
+void my_cache_drop_if(my_inst *s, int table,
+                      int (*stale)(const void *row, void *arg), void *arg);
+/* Forget everything (rollback, a failure, a reconnect, a new state). */
+void my_cache_clear(my_inst *s);
+/* Forget everything and free the table. */
+void my_cache_free(my_inst *s);
 
 /* ---- mysql_schema.c ---- */
 

@@ -14,6 +14,7 @@
  */
 #include "mysql_internal.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -104,18 +105,39 @@ int my_assignment_put(void *inst, const lms_assignment *a, lms_err *err)
     my_bind_i64(&b, a->released);
     my_bind_i64(&b, a->created);
     MY_BIND_FIELD(&b, a->created_by);
+    my_cache_forget(inst, MY_C_ASSIGNMENT, &a->id, sizeof a->id);
     return my_run(inst, &SQL_ASSIGNMENT_PUT, &b, err);
 }
 
-/* storage ops assignment_get(): description valid until the next call. */
+/* storage ops assignment_get(): description valid until the next call.
+ * Served from the writer's row cache when it knows the id. */
 int my_assignment_get(void *inst, uint64_t id, lms_assignment *out,
                       lms_err *err)
 {
     my_inst *s = inst;
-    my_binder b;
-    my_binder_init(&b);
-    my_bind_u64(&b, id);
-    int rc = my_get(s, &SQL_ASSIGNMENT_GET, &b, fill_assignment, out, err);
+    const void *text = NULL;
+    int rc = my_cache_get(s, MY_C_ASSIGNMENT, &id, sizeof id, out,
+                          sizeof *out, &text, NULL);
+    if (rc == 1) {
+        out->description = text ? text : "";
+        rc = LMS_OK;
+    } else if (rc == 0) {
+        rc = LMS_NOT_FOUND;
+    } else {
+        my_binder b;
+        my_binder_init(&b);
+        my_bind_u64(&b, id);
+        rc = my_get(s, &SQL_ASSIGNMENT_GET, &b, fill_assignment, out, err);
+        if (rc == LMS_OK && out->id == id) {
+            lms_assignment row = *out;
+            row.description = NULL;
+            my_cache_set(s, MY_C_ASSIGNMENT, &id, sizeof id, &row, sizeof row,
+                         out->description, strlen(out->description) + 1);
+        } else if (rc == LMS_NOT_FOUND) {
+            my_cache_set(s, MY_C_ASSIGNMENT, &id, sizeof id, NULL, 0, NULL,
+                         0);
+        }
+    }
     if (rc == LMS_OK)
         rc = my_keep_text(s, &out->description, err);
     else if (rc == LMS_NOT_FOUND)
@@ -266,19 +288,36 @@ int my_submission_put(void *inst, const lms_submission *x, lms_err *err)
     my_bind_i64(&b, x->submitted);
     my_bind_i64(&b, x->late);
     my_bind_i64(&b, x->attempt);
+    my_cache_forget(inst, MY_C_SUBMISSION, &x->id, sizeof x->id);
     return my_run(inst, &SQL_SUBMISSION_PUT, &b, err);
 }
 
 /* storage ops submission_get(): the row; data NULL (the body is the
- * host's; with_data is ignored since ABI 1.2). */
+ * host's; with_data is ignored since ABI 1.2). Served from the writer's
+ * row cache when it knows the id (grade_put keeps its graded exact). */
 int my_submission_get(void *inst, uint64_t id, int with_data,
                       lms_submission *out, lms_err *err)
 {
     (void)with_data;
-    my_binder b;
-    my_binder_init(&b);
-    my_bind_u64(&b, id);
-    int rc = my_get(inst, &SQL_SUBMISSION_GET, &b, fill_submission, out, err);
+    my_inst *s = inst;
+    int rc = my_cache_get(s, MY_C_SUBMISSION, &id, sizeof id, out,
+                          sizeof *out, NULL, NULL);
+    if (rc == 1) {
+        rc = LMS_OK;
+    } else if (rc == 0) {
+        rc = LMS_NOT_FOUND;
+    } else {
+        my_binder b;
+        my_binder_init(&b);
+        my_bind_u64(&b, id);
+        rc = my_get(s, &SQL_SUBMISSION_GET, &b, fill_submission, out, err);
+        if (rc == LMS_OK && out->id == id)
+            my_cache_set(s, MY_C_SUBMISSION, &id, sizeof id, out, sizeof *out,
+                         NULL, 0);
+        else if (rc == LMS_NOT_FOUND)
+            my_cache_set(s, MY_C_SUBMISSION, &id, sizeof id, NULL, 0, NULL,
+                         0);
+    }
     if (rc == LMS_NOT_FOUND)
         lms_err_set(err, rc, "submission_get: no submission %llu",
                     (unsigned long long)id);
@@ -387,9 +426,13 @@ static void fill_grade_view(const my_col *c, void *row)
 }
 
 /* storage ops grade_put(): insert, or replace the grade of that
- * submission, which must exist. A NULL feedback is stored as "". */
+ * submission, which must exist. A NULL feedback is stored as "". The
+ * writer's row cache then holds the grade as stored (a grade the server
+ * might not keep bit for bit, -0 or not finite, is forgotten instead) and
+ * its submission, if cached, as graded. */
 int my_grade_put(void *inst, const lms_grade *g, lms_err *err)
 {
+    my_inst *s = inst;
     my_binder b;
     my_binder_init(&b);
     my_bind_u64(&b, g->submission_id);
@@ -397,18 +440,59 @@ int my_grade_put(void *inst, const lms_grade *g, lms_err *err)
     my_bind_text(&b, g->feedback, SIZE_MAX);
     MY_BIND_FIELD(&b, g->grader);
     my_bind_i64(&b, g->graded);
-    return my_run(inst, &SQL_GRADE_PUT, &b, err);
+    uint64_t id = g->submission_id;
+    my_cache_forget(s, MY_C_GRADE, &id, sizeof id);
+    int rc = my_run(s, &SQL_GRADE_PUT, &b, err);
+    if (rc != LMS_OK || !my_cache_on(s))
+        return rc;
+    lms_submission *sub =
+        my_cache_row(s, MY_C_SUBMISSION, &id, sizeof id, sizeof *sub);
+    if (sub)
+        sub->graded = 1;
+    if (isfinite(g->grade) && !(g->grade == 0 && signbit(g->grade))) {
+        lms_grade keep;
+        memset(&keep, 0, sizeof keep);
+        keep.submission_id = id;
+        keep.grade = g->grade;
+        size_t gn = b.len[3];
+        memcpy(keep.grader, b.b[3].buffer, gn);
+        keep.graded = g->graded;
+        const char *fb = g->feedback ? g->feedback : "";
+        my_cache_set(s, MY_C_GRADE, &id, sizeof id, &keep, sizeof keep, fb,
+                     strlen(fb) + 1);
+    }
+    return rc;
 }
 
-/* storage ops grade_get(): feedback valid until the next call. */
+/* storage ops grade_get(): feedback valid until the next call. Served
+ * from the writer's row cache when it knows the submission's grade. */
 int my_grade_get(void *inst, uint64_t submission_id, lms_grade *out,
                  lms_err *err)
 {
     my_inst *s = inst;
-    my_binder b;
-    my_binder_init(&b);
-    my_bind_u64(&b, submission_id);
-    int rc = my_get(s, &SQL_GRADE_GET, &b, fill_grade, out, err);
+    uint64_t id = submission_id;
+    const void *text = NULL;
+    int rc = my_cache_get(s, MY_C_GRADE, &id, sizeof id, out, sizeof *out,
+                          &text, NULL);
+    if (rc == 1) {
+        out->feedback = text ? text : "";
+        rc = LMS_OK;
+    } else if (rc == 0) {
+        rc = LMS_NOT_FOUND;
+    } else {
+        my_binder b;
+        my_binder_init(&b);
+        my_bind_u64(&b, id);
+        rc = my_get(s, &SQL_GRADE_GET, &b, fill_grade, out, err);
+        if (rc == LMS_OK && out->submission_id == id) {
+            lms_grade row = *out;
+            row.feedback = NULL;
+            my_cache_set(s, MY_C_GRADE, &id, sizeof id, &row, sizeof row,
+                         out->feedback, strlen(out->feedback) + 1);
+        } else if (rc == LMS_NOT_FOUND) {
+            my_cache_set(s, MY_C_GRADE, &id, sizeof id, NULL, 0, NULL, 0);
+        }
+    }
     if (rc == LMS_OK)
         rc = my_keep_text(s, &out->feedback, err);
     else if (rc == LMS_NOT_FOUND)
