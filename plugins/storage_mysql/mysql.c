@@ -326,6 +326,7 @@ static int my_read_config(my_inst *s, my_config **out, lms_err *err)
 void my_disconnect(my_inst *s)
 {
     my_cache_clear(s); /* its transaction, if any, is gone */
+    my_client_discard(s);
     my_close_all(s);
     if (s->db)
         mysql_close(s->db);
@@ -621,6 +622,7 @@ void my_free_inst(my_inst *s)
                s->cache.drops);
     my_disconnect(s);
     my_cache_free(s);
+    free(s->pend);
     free(s->keep);
     if (s->owns_cfg)
         my_config_free(s->cfg);
@@ -703,6 +705,9 @@ int my_begin(void *inst, lms_err *err)
                           ? "START TRANSACTION WITH CONSISTENT SNAPSHOT, "
                             "READ ONLY"
                           : "START TRANSACTION";
+    my_client_discard(s); /* none: a transaction ends by commit or
+                             rollback, and both leave none */
+    s->pend_failed = 0;
     for (int attempt = 0;; attempt++) {
         int rc = LMS_OK;
         if (s->lost || s->db == NULL)
@@ -752,8 +757,9 @@ static int my_commit_outcome(my_inst *s, uint64_t index, const char *why,
 }
 
 /*
- * storage ops commit(): write applied_index to meta, then COMMIT, both in
- * the open transaction. A connection lost during COMMIT is resolved by
+ * storage ops commit(): send the client records still pending, write
+ * applied_index to meta, then COMMIT, all in the open transaction
+ * (refused when pending records failed to go out). A connection lost during COMMIT is resolved by
  * reading the applied index back on a new connection: LMS_OK only when it
  * shows this commit. On other failures the caller calls rollback().
  */
@@ -766,10 +772,17 @@ int my_commit(void *inst, uint64_t applied_index, lms_err *err)
     if (!s->in_tx)
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "commit: no transaction is open");
+    if (s->pend_failed)
+        return lms_err_set(err, LMS_UNAVAILABLE, MY_PLUGIN_NAME
+                           ": commit: client records of this transaction "
+                           "could not be written; roll back and retry");
+    int rc = my_client_flush(s, err);
+    if (rc != LMS_OK)
+        return rc;
     my_binder b;
     my_binder_init(&b);
     my_bind_u64(&b, applied_index);
-    int rc = my_run(s, &SQL_META_SET, &b, err);
+    rc = my_run(s, &SQL_META_SET, &b, err);
     if (rc != LMS_OK)
         return rc;
     if (s->lost || s->db == NULL)
@@ -798,6 +811,8 @@ int my_rollback(void *inst, lms_err *err)
 {
     my_inst *s = inst;
     my_cache_clear(s); /* the transaction's puts vanish */
+    my_client_discard(s);
+    s->pend_failed = 0;
     if (!s->in_tx)
         return LMS_OK;
     s->in_tx = 0;

@@ -154,6 +154,14 @@ enum { MY_C_USER, MY_C_COURSE, MY_C_ENROLMENT, MY_C_ASSIGNMENT,
 
 #define MY_CACHE_MISS (-1)
 
+/* A client_put the writer has not sent yet (mysql_ops.c): the record as
+ * the server will store it (message cut like the field), its answer a
+ * malloc'd copy. */
+typedef struct my_pending {
+    lms_client_record r;
+    unsigned char *answer;
+} my_pending;
+
 /* One connection: the instance, a reader or a snapshot view. */
 typedef struct my_inst {
     MYSQL *db;     /* NULL after a lost connection until reconnected */
@@ -184,6 +192,13 @@ typedef struct my_inst {
      * round trip to the server) and transactions committed. */
     unsigned long long n_stmts, n_commits;
     my_cache cache; /* the writer's rows (mysql_cache.c) */
+    /* client_put rows of the open transaction not sent yet, in order; sent
+     * as one statement before COMMIT or before anything reads the
+     * clients table (my_client_flush). pend_failed: sending them failed,
+     * so the transaction cannot commit. */
+    my_pending *pend;
+    size_t n_pend, cap_pend, pend_bytes;
+    int pend_failed;
 } my_inst;
 
 /* ---- mysql.c ---- */
@@ -347,6 +362,12 @@ int my_client_get(void *inst, uint64_t client_id, lms_client_record *out,
                   lms_err *err);
 int my_client_put(void *inst, const lms_client_record *r, lms_err *err);
 int my_client_prune(void *inst, int64_t before, lms_err *err);
+/* Send the pending client_put rows (one bulk statement where the server
+ * takes one); LMS_OK at once when there are none. On failure they are
+ * dropped and the transaction can no longer commit. */
+int my_client_flush(my_inst *s, lms_err *err);
+/* Drop the pending client_put rows (the transaction is gone). */
+void my_client_discard(my_inst *s);
 
 /* ---- mysql_work.c ---- */
 

@@ -14,6 +14,7 @@
 #include "mysql_internal.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The text bound as parameter i: what the server stores for it. */
@@ -480,7 +481,7 @@ int my_client_get(void *inst, uint64_t client_id, lms_client_record *out,
         rc = LMS_OK;
     } else if (rc == 0) {
         rc = LMS_NOT_FOUND;
-    } else {
+    } else if ((rc = my_client_flush(s, err)) == LMS_OK) {
         my_binder b;
         my_binder_init(&b);
         my_bind_u64(&b, client_id);
@@ -513,9 +514,181 @@ int my_client_get(void *inst, uint64_t client_id, lms_client_record *out,
     return rc;
 }
 
+/* See mysql_internal.h. */
+void my_client_discard(my_inst *s)
+{
+    for (size_t i = 0; i < s->n_pend; i++)
+        free(s->pend[i].answer);
+    s->n_pend = 0;
+    s->pend_bytes = 0;
+    if (s->cap_pend > 256) {
+        free(s->pend);
+        s->pend = NULL;
+        s->cap_pend = 0;
+    }
+}
+
+/* Bind pending row p to b, as my_client_put binds a record. */
+static void bind_client(my_binder *b, const my_pending *p)
+{
+    my_binder_init(b);
+    my_bind_u64(b, p->r.client_id);
+    my_bind_u64(b, p->r.seq);
+    my_bind_i64(b, p->r.status);
+    my_bind_text(b, p->r.message, sizeof p->r.message);
+    my_bind_u64(b, p->r.result_id);
+    my_bind_i64(b, p->r.updated);
+    my_bind_blob(b, p->answer, p->r.answer_len);
+}
+
+/* Run SQL_CLIENT_PUT once over every pending row: parameter arrays, one
+ * COM_STMT_BULK_EXECUTE round trip (the rows are applied in order, as n
+ * single statements would be). */
+static int client_bulk(my_inst *s, my_stmt *m, lms_err *err)
+{
+    size_t n = s->n_pend;
+    uint64_t *id = calloc(n, sizeof *id), *seq = calloc(n, sizeof *seq),
+             *res = calloc(n, sizeof *res);
+    long long *status = calloc(n, sizeof *status),
+              *upd = calloc(n, sizeof *upd);
+    const char **msg = calloc(n, sizeof *msg);
+    const void **ans = calloc(n, sizeof *ans);
+    unsigned long *mlen = calloc(n, sizeof *mlen),
+                  *alen = calloc(n, sizeof *alen);
+    int rc = LMS_OK;
+    if (!id || !seq || !res || !status || !upd || !msg || !ans || !mlen ||
+        !alen)
+        rc = lms_err_set(err, LMS_INTERNAL, "client_put: out of memory");
+    for (size_t i = 0; rc == LMS_OK && i < n; i++) {
+        const my_pending *p = &s->pend[i];
+        id[i] = p->r.client_id;
+        seq[i] = p->r.seq;
+        status[i] = p->r.status;
+        msg[i] = p->r.message;
+        mlen[i] = (unsigned long)strlen(p->r.message);
+        res[i] = p->r.result_id;
+        upd[i] = p->r.updated;
+        ans[i] = p->answer ? (const void *)p->answer : "";
+        alen[i] = (unsigned long)p->r.answer_len;
+    }
+    MYSQL_BIND b[7];
+    memset(b, 0, sizeof b);
+    b[0] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = id,
+                        .is_unsigned = 1};
+    b[1] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = seq,
+                        .is_unsigned = 1};
+    b[2] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = status};
+    b[3] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING, .buffer = msg,
+                        .length = mlen};
+    b[4] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = res,
+                        .is_unsigned = 1};
+    b[5] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = upd};
+    b[6] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_BLOB, .buffer = ans,
+                        .length = alen};
+    unsigned int size = (unsigned int)n, none = 0;
+    if (rc == LMS_OK &&
+        (mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &size) ||
+         mysql_stmt_bind_param(m->st, b)))
+        rc = my_fail(s, mysql_stmt_errno(m->st), mysql_stmt_error(m->st),
+                     err, "client_put");
+    if (rc == LMS_OK) {
+        s->n_stmts++;
+        if (mysql_stmt_execute(m->st))
+            rc = my_fail(s, mysql_stmt_errno(m->st) ? mysql_stmt_errno(m->st)
+                                                    : mysql_errno(s->db),
+                         mysql_stmt_errno(m->st) ? mysql_stmt_error(m->st)
+                                                 : mysql_error(s->db),
+                         err, "client_put");
+    }
+    if (m->st) /* single rows again */
+        mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &none);
+    free(id), free(seq), free(res), free(status), free(upd);
+    free(msg), free(ans), free(mlen), free(alen);
+    return rc;
+}
+
+/* Does the server take parameter arrays (COM_STMT_BULK_EXECUTE: MariaDB
+ * 10.2 and later; not MySQL)? */
+static int bulk_supported(my_inst *s)
+{
+    unsigned long caps = 0, ext = 0;
+    if (mariadb_get_infov(s->db, MARIADB_CONNECTION_SERVER_CAPABILITIES,
+                          &caps) ||
+        mariadb_get_infov(s->db,
+                          MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES,
+                          &ext))
+        return 0;
+    return !(caps & CLIENT_MYSQL) &&
+           (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
+}
+
+/* See mysql_internal.h. */
+int my_client_flush(my_inst *s, lms_err *err)
+{
+    if (s->n_pend == 0)
+        return LMS_OK;
+    my_stmt *m = NULL;
+    int rc = my_acquire(s, &SQL_CLIENT_PUT, &m, err);
+    if (rc == LMS_OK && s->n_pend > 1 && bulk_supported(s)) {
+        rc = client_bulk(s, m, err);
+    } else {
+        for (size_t i = 0; rc == LMS_OK && i < s->n_pend; i++) {
+            my_binder b;
+            bind_client(&b, &s->pend[i]);
+            rc = my_run(s, &SQL_CLIENT_PUT, &b, err);
+        }
+    }
+    my_client_discard(s);
+    if (rc != LMS_OK) {
+        s->pend_failed = 1;
+        my_cache_clear(s);
+    }
+    return rc;
+}
+
+/* Queue r (cut as the server would store it) until the next flush; 0
+ * when it cannot wait (out of memory), and nothing was queued. */
+static int client_defer(my_inst *s, const lms_client_record *r,
+                        const char *msg, size_t mn, size_t an)
+{
+    if (s->n_pend == s->cap_pend) {
+        size_t cap = s->cap_pend ? 2 * s->cap_pend : 64;
+        my_pending *p = realloc(s->pend, cap * sizeof *p);
+        if (p == NULL)
+            return 0;
+        s->pend = p;
+        s->cap_pend = cap;
+    }
+    my_pending *p = &s->pend[s->n_pend];
+    memset(p, 0, sizeof *p);
+    if (an && (p->answer = malloc(an)) == NULL)
+        return 0;
+    if (an)
+        memcpy(p->answer, r->answer, an);
+    p->r.client_id = r->client_id;
+    p->r.seq = r->seq;
+    p->r.status = r->status;
+    memcpy(p->r.message, msg, mn);
+    p->r.result_id = r->result_id;
+    p->r.updated = r->updated;
+    p->r.answer_len = an;
+    s->n_pend++;
+    s->pend_bytes += sizeof *p + an;
+    return 1;
+}
+
 /* storage ops client_put(): insert, or replace the client's record. The
  * writer's row cache then holds the record as stored (the message as
- * bound, cut like the field), so the client's next get is free. */
+ * bound, cut like the field), so the client's next get is free.
+ *
+ * Inside the writer's transaction a record that the server cannot refuse
+ * (its message valid UTF-8 within the column, its answer at most 1 MiB:
+ * nothing else of the row can be out of range, and the table has no
+ * other key nor foreign key) is not sent at once: it waits, in order, for
+ * the next flush (before COMMIT, a client_get that asks the server, a
+ * client_prune, or past 256 rows or 4 MiB), which sends all of them in
+ * one round trip. Only the connection or the server itself can fail it
+ * then, and that fails the transaction, as it would have at once. */
 int my_client_put(void *inst, const lms_client_record *r, lms_err *err)
 {
     my_inst *s = inst;
@@ -529,7 +702,20 @@ int my_client_put(void *inst, const lms_client_record *r, lms_err *err)
     my_bind_i64(&b, r->updated);
     my_bind_blob(&b, r->answer, r->answer ? r->answer_len : 0);
     my_cache_forget(s, MY_C_CLIENT, &r->client_id, sizeof r->client_id);
-    int rc = my_run(s, &SQL_CLIENT_PUT, &b, err);
+    size_t mn0, an0 = r->answer ? r->answer_len : 0;
+    const char *msg0 = bound_text(&b, 3, &mn0);
+    int rc;
+    if (my_cache_on(s) && s->in_tx && s->migrated && !s->pend_failed &&
+        an0 <= (1u << 20) && my_cache_text_key(s, msg0, mn0) &&
+        client_defer(s, r, msg0, mn0, an0)) {
+        rc = LMS_OK;
+        if (s->n_pend >= 256 || s->pend_bytes >= (4u << 20))
+            rc = my_client_flush(s, err);
+    } else {
+        rc = my_client_flush(s, err);
+        if (rc == LMS_OK)
+            rc = my_run(s, &SQL_CLIENT_PUT, &b, err);
+    }
     if (rc == LMS_OK && my_cache_on(s)) {
         lms_client_record keep;
         memset(&keep, 0, sizeof keep);
@@ -560,6 +746,7 @@ int my_client_prune(void *inst, int64_t before, lms_err *err)
     my_binder b;
     my_binder_init(&b);
     my_bind_i64(&b, before);
+    int rc = my_client_flush(inst, err); /* the rows it may delete */
     my_cache_drop_if(inst, MY_C_CLIENT, client_pruned, &before);
-    return my_run(inst, &SQL_CLIENT_PRUNE, &b, err);
+    return rc != LMS_OK ? rc : my_run(inst, &SQL_CLIENT_PRUNE, &b, err);
 }

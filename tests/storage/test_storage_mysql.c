@@ -1787,6 +1787,79 @@ static void test_row_cache_and_lost_connections(void **state)
     assert_int_equal(applied(fx), 3);
 }
 
+/* Client records of one transaction go out together before COMMIT (one
+ * bulk statement): every record as put, the last put of an id winning,
+ * answers empty or not; a rolled-back or lost transaction stores none of
+ * them; a client_get that asks the server sees the pending ones. */
+static void test_client_records_sent_at_commit(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    static const unsigned char answer[] = {0, 1, 2, 3, 4};
+    begin(fx);
+    for (uint64_t i = 1; i <= 40; i++) {
+        lms_client_record r = client_of(1000 + i, i, "ok \xC3\xA9");
+        if (i % 2) {
+            r.answer = answer;
+            r.answer_len = i % 5;
+        }
+        EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    }
+    lms_client_record again = client_of(1001, 99, "again");
+    EXPECT_OK(my_ops->client_put(fx->st, &again, &fx->err));
+    commit(fx, 1);
+    /* read back from the database itself */
+    const char *const off[] = {"row_cache", "0", NULL};
+    set_config(fx, 1, off);
+    EXPECT_OK(open_store(fx));
+    for (uint64_t i = 1; i <= 40; i++) {
+        lms_client_record got;
+        EXPECT_OK(my_ops->client_get(fx->st, 1000 + i, &got, &fx->err));
+        assert_int_equal(got.seq, i == 1 ? 99 : i);
+        assert_string_equal(got.message, i == 1 ? "again" : "ok \xC3\xA9");
+        assert_int_equal(got.result_id, i == 1 ? 9900 : i * 100);
+        size_t an = i == 1 || i % 2 == 0 ? 0 : i % 5;
+        assert_int_equal(got.answer_len, an);
+        if (an)
+            assert_memory_equal(got.answer, answer, an);
+        else
+            assert_null(got.answer);
+    }
+    /* with the cache again */
+    set_config(fx, 1, NULL);
+    EXPECT_OK(open_store(fx));
+    /* pending records, then a get the cache cannot answer: it sees them;
+     * then rollback: none stored */
+    begin(fx);
+    lms_client_record r = client_of(1002, 50, "pending");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    r = client_of(5000, 1, "new");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    lms_course c = {.created = 1}; /* a failed write drops the cache */
+    snprintf(c.code, sizeof c.code, "X");
+    snprintf(c.title, sizeof c.title, "%s", "\xFF");
+    EXPECT_CODE(LMS_INVALID_ARGUMENT,
+                my_ops->course_put(fx->st, &c, &fx->err));
+    assert_int_equal(client_seq(fx, 1002), 50);
+    assert_int_equal(client_seq(fx, 5000), 1);
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(client_seq(fx, 1002), 2);
+    assert_int_equal(client_seq(fx, 5000), 0);
+    /* pending records on a connection that is then lost: commit fails,
+     * none stored */
+    begin(fx);
+    for (uint64_t i = 0; i < 3; i++) {
+        r = client_of(6000 + i, 1, "lost");
+        EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    }
+    kill_plugin_connections(fx);
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->commit(fx->st, 2, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(applied(fx), 1);
+    assert_int_equal(client_seq(fx, 6000), 0);
+    assert_int_equal(client_seq(fx, 6002), 0);
+}
+
 int main(void)
 {
     env_socket = need_env("LMS_MARIADB_SOCKET");
@@ -1851,6 +1924,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_row_cache_and_snapshot_read,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_cache_and_lost_connections,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_records_sent_at_commit,
                                         setup, teardown),
     };
     int failed = cmocka_run_group_tests_name("storage_mysql", tests, NULL,
