@@ -327,6 +327,7 @@ void my_disconnect(my_inst *s)
 {
     my_cache_clear(s); /* its transaction, if any, is gone */
     my_client_discard(s);
+    my_grade_discard(s);
     my_close_all(s);
     if (s->db)
         mysql_close(s->db);
@@ -623,6 +624,7 @@ void my_free_inst(my_inst *s)
     my_disconnect(s);
     my_cache_free(s);
     free(s->pend);
+    free(s->pgrade);
     free(s->keep);
     if (s->owns_cfg)
         my_config_free(s->cfg);
@@ -707,6 +709,7 @@ int my_begin(void *inst, lms_err *err)
                           : "START TRANSACTION";
     my_client_discard(s); /* none: a transaction ends by commit or
                              rollback, and both leave none */
+    my_grade_discard(s);
     s->pend_failed = 0;
     for (int attempt = 0;; attempt++) {
         int rc = LMS_OK;
@@ -757,7 +760,7 @@ static int my_commit_outcome(my_inst *s, uint64_t index, const char *why,
 }
 
 /*
- * storage ops commit(): send the client records still pending, write
+ * storage ops commit(): send the client records and grades still pending, write
  * applied_index to meta, then COMMIT, all in the open transaction
  * (refused when pending records failed to go out). A connection lost during COMMIT is resolved by
  * reading the applied index back on a new connection: LMS_OK only when it
@@ -774,9 +777,12 @@ int my_commit(void *inst, uint64_t applied_index, lms_err *err)
                            "commit: no transaction is open");
     if (s->pend_failed)
         return lms_err_set(err, LMS_UNAVAILABLE, MY_PLUGIN_NAME
-                           ": commit: client records of this transaction "
-                           "could not be written; roll back and retry");
+                           ": commit: client records or grades of this "
+                           "transaction could not be written; roll back "
+                           "and retry");
     int rc = my_client_flush(s, err);
+    if (rc == LMS_OK)
+        rc = my_grade_flush(s, err);
     if (rc != LMS_OK)
         return rc;
     my_binder b;
@@ -812,6 +818,7 @@ int my_rollback(void *inst, lms_err *err)
     my_inst *s = inst;
     my_cache_clear(s); /* the transaction's puts vanish */
     my_client_discard(s);
+    my_grade_discard(s);
     s->pend_failed = 0;
     if (!s->in_tx)
         return LMS_OK;

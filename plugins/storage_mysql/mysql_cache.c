@@ -102,8 +102,13 @@ int my_cache_on(const my_inst *s)
 /* See mysql_internal.h. */
 int my_cache_text_key(const my_inst *s, const char *text, size_t n)
 {
-    if (!my_cache_on(s) || text == NULL || n > 4 * LMS_TITLE_MAX)
-        return 0;
+    return my_cache_on(s) && text != NULL && n <= 4 * LMS_TITLE_MAX &&
+           my_utf8_ok(text, n);
+}
+
+/* See mysql_internal.h. */
+int my_utf8_ok(const char *text, size_t n)
+{
     const unsigned char *p = (const unsigned char *)text;
     size_t i = 0;
     while (i < n) {

@@ -162,6 +162,14 @@ typedef struct my_pending {
     unsigned char *answer;
 } my_pending;
 
+/* A grade_put the writer has not sent yet (mysql_work.c): the grade as
+ * the server will store it (grader cut like the field), its feedback a
+ * malloc'd copy. */
+typedef struct my_pending_grade {
+    lms_grade g;
+    char *feedback;
+} my_pending_grade;
+
 /* One connection: the instance, a reader or a snapshot view. */
 typedef struct my_inst {
     MYSQL *db;     /* NULL after a lost connection until reconnected */
@@ -198,6 +206,9 @@ typedef struct my_inst {
      * so the transaction cannot commit. */
     my_pending *pend;
     size_t n_pend, cap_pend, pend_bytes;
+    /* grade_put rows likewise (my_grade_flush) */
+    my_pending_grade *pgrade;
+    size_t n_pgrade, cap_pgrade, pgrade_bytes;
     int pend_failed;
 } my_inst;
 
@@ -223,6 +234,9 @@ int my_cache_on(const my_inst *s);
 /* May text (n bytes) key the cache: the cache is on and text is valid
  * UTF-8 without NUL, so the server's equality on it is byte equality. */
 int my_cache_text_key(const my_inst *s, const char *text, size_t n);
+/* Are the n bytes at text valid UTF-8 (no NUL, no overlong form, no
+ * surrogate, nothing past U+10FFFF)? */
+int my_utf8_ok(const char *text, size_t n);
 /* Look (table, key) up: MY_CACHE_MISS when not cached; 0 when cached as
  * "no such row"; 1 when cached, with the row copied into row (rowlen
  * bytes) and *extra / *xlen the row's pointer field as kept (NULL / 0 for
@@ -404,6 +418,11 @@ int my_material_get(void *inst, uint64_t id, int with_data,
                     lms_material *out, lms_err *err);
 int my_material_list(void *inst, const char *course, lms_each_fn each,
                      void *arg, lms_err *err);
+
+/* Send the pending grade_put rows, as my_client_flush does clients. */
+int my_grade_flush(my_inst *s, lms_err *err);
+/* Drop the pending grade_put rows (the transaction is gone). */
+void my_grade_discard(my_inst *s);
 
 /* ---- mysql_tutor.c ---- */
 

@@ -1860,6 +1860,69 @@ static void test_client_records_sent_at_commit(void **state)
     assert_int_equal(client_seq(fx, 6002), 0);
 }
 
+static int count_grades(void *arg, const void *row)
+{
+    const lms_grade_view *v = row;
+    double *sum = arg;
+    *sum += v->grade->grade;
+    return 0;
+}
+
+/* Grades of a known submission wait for the commit too: the last put
+ * wins, reads of grades see them first, rollback or a killed connection
+ * stores none. */
+static void test_grades_sent_at_commit(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    seed_work(fx);
+    lms_submission x;
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    begin(fx);
+    for (int i = 1; i <= 3; i++) {
+        lms_grade g = {.submission_id = 10, .grade = i, .graded = i};
+        g.feedback = i == 3 ? "tr\xC3\xA8s bien" : "meh";
+        snprintf(g.grader, sizeof g.grader, "ian");
+        EXPECT_OK(my_ops->grade_put(fx->st, &g, &fx->err));
+    }
+    double sum = 0;
+    EXPECT_OK(my_ops->grade_list(fx->st, NULL, NULL, count_grades, &sum,
+                                 &fx->err));
+    assert_true(sum == 3);
+    lms_grade g4 = {.submission_id = 10, .grade = 4, .feedback = "four"};
+    snprintf(g4.grader, sizeof g4.grader, "ian");
+    EXPECT_OK(my_ops->grade_put(fx->st, &g4, &fx->err));
+    commit(fx, 2);
+    const char *const off[] = {"row_cache", "0", NULL};
+    set_config(fx, 1, off);
+    EXPECT_OK(open_store(fx));
+    lms_grade got;
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &got, &fx->err));
+    assert_true(got.grade == 4);
+    assert_string_equal(got.feedback, "four");
+    assert_string_equal(got.grader, "ian");
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 1);
+    /* with the cache: rolled back, and lost */
+    set_config(fx, 1, NULL);
+    EXPECT_OK(open_store(fx));
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    begin(fx);
+    lms_grade g5 = {.submission_id = 10, .grade = 5, .feedback = "five"};
+    EXPECT_OK(my_ops->grade_put(fx->st, &g5, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &got, &fx->err));
+    assert_true(got.grade == 4);
+    begin(fx);
+    EXPECT_OK(my_ops->grade_put(fx->st, &g5, &fx->err));
+    kill_plugin_connections(fx);
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->commit(fx->st, 3, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &got, &fx->err));
+    assert_true(got.grade == 4);
+    assert_int_equal(applied(fx), 2);
+}
+
 int main(void)
 {
     env_socket = need_env("LMS_MARIADB_SOCKET");
@@ -1927,6 +1990,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_records_sent_at_commit,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grades_sent_at_commit, setup,
+                                        teardown),
     };
     int failed = cmocka_run_group_tests_name("storage_mysql", tests, NULL,
                                              NULL);
