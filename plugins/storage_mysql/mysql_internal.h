@@ -327,6 +327,15 @@ int my_walk(my_inst *s, const my_sql *def, my_binder *b, my_fill_fn fill,
 int my_execute(my_inst *s, my_stmt *m, const char *what, lms_err *err);
 int my_fetch(my_inst *s, my_stmt *m, const char *what, lms_err *err);
 
+/* Does the server take parameter arrays (COM_STMT_BULK_EXECUTE: MariaDB
+ * 10.2 and later; not MySQL)? */
+int my_bulk_supported(my_inst *s);
+/* Execute m once over n rows of column-wise parameter arrays b (one round
+ * trip; the rows applied in order, as n executions would be), then set m
+ * back to single rows. */
+int my_run_bulk(my_inst *s, my_stmt *m, MYSQL_BIND *b, size_t n,
+                const char *what, lms_err *err);
+
 /* Column readers. */
 int64_t my_col_i64(const my_col *c);
 double my_col_double(const my_col *c);

@@ -585,41 +585,11 @@ static int client_bulk(my_inst *s, my_stmt *m, lms_err *err)
     b[5] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = upd};
     b[6] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_BLOB, .buffer = ans,
                         .length = alen};
-    unsigned int size = (unsigned int)n, none = 0;
-    if (rc == LMS_OK &&
-        (mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &size) ||
-         mysql_stmt_bind_param(m->st, b)))
-        rc = my_fail(s, mysql_stmt_errno(m->st), mysql_stmt_error(m->st),
-                     err, "client_put");
-    if (rc == LMS_OK) {
-        s->n_stmts++;
-        if (mysql_stmt_execute(m->st))
-            rc = my_fail(s, mysql_stmt_errno(m->st) ? mysql_stmt_errno(m->st)
-                                                    : mysql_errno(s->db),
-                         mysql_stmt_errno(m->st) ? mysql_stmt_error(m->st)
-                                                 : mysql_error(s->db),
-                         err, "client_put");
-    }
-    if (m->st) /* single rows again */
-        mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &none);
+    if (rc == LMS_OK)
+        rc = my_run_bulk(s, m, b, n, "client_put", err);
     free(id), free(seq), free(res), free(status), free(upd);
     free(msg), free(ans), free(mlen), free(alen);
     return rc;
-}
-
-/* Does the server take parameter arrays (COM_STMT_BULK_EXECUTE: MariaDB
- * 10.2 and later; not MySQL)? */
-static int bulk_supported(my_inst *s)
-{
-    unsigned long caps = 0, ext = 0;
-    if (mariadb_get_infov(s->db, MARIADB_CONNECTION_SERVER_CAPABILITIES,
-                          &caps) ||
-        mariadb_get_infov(s->db,
-                          MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES,
-                          &ext))
-        return 0;
-    return !(caps & CLIENT_MYSQL) &&
-           (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
 }
 
 /* See mysql_internal.h. */
@@ -629,7 +599,7 @@ int my_client_flush(my_inst *s, lms_err *err)
         return LMS_OK;
     my_stmt *m = NULL;
     int rc = my_acquire(s, &SQL_CLIENT_PUT, &m, err);
-    if (rc == LMS_OK && s->n_pend > 1 && bulk_supported(s)) {
+    if (rc == LMS_OK && s->n_pend > 1 && my_bulk_supported(s)) {
         rc = client_bulk(s, m, err);
     } else {
         for (size_t i = 0; rc == LMS_OK && i < s->n_pend; i++) {

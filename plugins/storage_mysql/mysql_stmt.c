@@ -516,6 +516,41 @@ int my_walk(my_inst *s, const my_sql *def, my_binder *b, my_fill_fn fill,
     return LMS_OK;
 }
 
+/* See mysql_internal.h. */
+int my_bulk_supported(my_inst *s)
+{
+    unsigned long caps = 0, ext = 0;
+    if (s->db == NULL ||
+        mariadb_get_infov(s->db, MARIADB_CONNECTION_SERVER_CAPABILITIES,
+                          &caps) ||
+        mariadb_get_infov(s->db,
+                          MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES,
+                          &ext))
+        return 0;
+    return !(caps & CLIENT_MYSQL) &&
+           (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
+}
+
+/* See mysql_internal.h. */
+int my_run_bulk(my_inst *s, my_stmt *m, MYSQL_BIND *b, size_t n,
+                const char *what, lms_err *err)
+{
+    unsigned int size = (unsigned int)n, none = 0;
+    int rc = LMS_OK;
+    if (mysql_stmt_param_count(m->st) == 0 ||
+        mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &size) ||
+        mysql_stmt_bind_param(m->st, b))
+        rc = my_fail_stmt(s, m->st, err, what);
+    if (rc == LMS_OK) {
+        s->n_stmts++;
+        if (mysql_stmt_execute(m->st))
+            rc = my_fail_stmt(s, m->st, err, what);
+    }
+    if (m->st) /* single rows again */
+        mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &none);
+    return rc;
+}
+
 /* See mysql_internal.h: the caller has bound m's parameters. */
 int my_execute(my_inst *s, my_stmt *m, const char *what, lms_err *err)
 {

@@ -1539,6 +1539,7 @@ static void seed_work(tfx *fx)
     commit(fx, 1);
 }
 
+/* A client record of id at seq (result_id seq * 100, updated seq). */
 static lms_client_record client_of(uint64_t id, uint64_t seq, const char *msg)
 {
     lms_client_record r;
@@ -1860,6 +1861,7 @@ static void test_client_records_sent_at_commit(void **state)
     assert_int_equal(client_seq(fx, 6002), 0);
 }
 
+/* grade_list callback: add each grade to the double at arg. */
 static int count_grades(void *arg, const void *row)
 {
     const lms_grade_view *v = row;
