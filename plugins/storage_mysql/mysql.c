@@ -218,6 +218,7 @@ static int my_read_config(my_inst *s, my_config **out, lms_err *err)
     c->read_timeout = 30;
     c->write_timeout = 30;
     c->create_database = 1;
+    c->row_cache = 16384;
     char *pw_file = NULL, *pw_env = NULL;
     rc = my_opt_string(host, ctx, "host", &c->host, err);
     if (rc == LMS_OK)
@@ -250,6 +251,9 @@ static int my_read_config(my_inst *s, my_config **out, lms_err *err)
     if (rc == LMS_OK)
         rc = my_opt_bool(host, ctx, "create_database", &c->create_database,
                          err);
+    if (rc == LMS_OK)
+        rc = my_opt_int(host, ctx, "row_cache", 0, 1048576, &c->row_cache,
+                        err);
     c->tls = c->tls_ca || c->tls_cert || c->tls_key;
     c->tls_verify = c->tls_ca != NULL;
     int verify_set = 0;
@@ -321,6 +325,9 @@ static int my_read_config(my_inst *s, my_config **out, lms_err *err)
 /* See mysql_internal.h. */
 void my_disconnect(my_inst *s)
 {
+    my_cache_clear(s); /* its transaction, if any, is gone */
+    my_client_discard(s);
+    my_grade_discard(s);
     my_close_all(s);
     if (s->db)
         mysql_close(s->db);
@@ -334,6 +341,7 @@ int my_query(my_inst *s, const char *sql, const char *what, lms_err *err)
     if (s->db == NULL)
         return my_fail(s, CR_SERVER_GONE_ERROR, "no connection", err, "%s",
                        what);
+    s->n_stmts++;
     if (mysql_real_query(s->db, sql, (unsigned long)strlen(sql)))
         return my_fail_db(s, err, "%s", what);
     MYSQL_RES *r = mysql_store_result(s->db);
@@ -607,7 +615,16 @@ void my_free_inst(my_inst *s)
 {
     if (s == NULL)
         return;
+    if (!s->readonly && s->n_commits > 0)
+        my_log(s, LMS_LOG_INFO, "closing %s: %llu statements (round trips) "
+               "for %llu commits; row cache: %llu hits, %llu misses, %llu "
+               "times full", s->cfg ? s->cfg->where : "", s->n_stmts,
+               s->n_commits, s->cache.hits, s->cache.misses,
+               s->cache.drops);
     my_disconnect(s);
+    my_cache_free(s);
+    free(s->pend);
+    free(s->pgrade);
     free(s->keep);
     if (s->owns_cfg)
         my_config_free(s->cfg);
@@ -657,6 +674,7 @@ int my_open(const struct lms_host *host, struct lms_plugin_ctx *ctx,
         return rc;
     }
     s->migrated = version == MY_SCHEMA_VERSION;
+    s->cache.max_entries = s->cfg->row_cache;
     my_log(s, LMS_LOG_INFO, "opened %s as %s (server %s, client %s%s, %s)",
            s->cfg->where, s->cfg->user, mysql_get_server_info(s->db),
            mysql_get_client_info(), s->cfg->tls ? ", TLS" : "",
@@ -689,6 +707,10 @@ int my_begin(void *inst, lms_err *err)
                           ? "START TRANSACTION WITH CONSISTENT SNAPSHOT, "
                             "READ ONLY"
                           : "START TRANSACTION";
+    my_client_discard(s); /* none: a transaction ends by commit or
+                             rollback, and both leave none */
+    my_grade_discard(s);
+    s->pend_failed = 0;
     for (int attempt = 0;; attempt++) {
         int rc = LMS_OK;
         if (s->lost || s->db == NULL)
@@ -738,8 +760,9 @@ static int my_commit_outcome(my_inst *s, uint64_t index, const char *why,
 }
 
 /*
- * storage ops commit(): write applied_index to meta, then COMMIT, both in
- * the open transaction. A connection lost during COMMIT is resolved by
+ * storage ops commit(): send the client records and grades still pending, write
+ * applied_index to meta, then COMMIT, all in the open transaction
+ * (refused when pending records failed to go out). A connection lost during COMMIT is resolved by
  * reading the applied index back on a new connection: LMS_OK only when it
  * shows this commit. On other failures the caller calls rollback().
  */
@@ -752,18 +775,30 @@ int my_commit(void *inst, uint64_t applied_index, lms_err *err)
     if (!s->in_tx)
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "commit: no transaction is open");
+    if (s->pend_failed)
+        return lms_err_set(err, LMS_UNAVAILABLE, MY_PLUGIN_NAME
+                           ": commit: client records or grades of this "
+                           "transaction could not be written; roll back "
+                           "and retry");
+    int rc = my_client_flush(s, err);
+    if (rc == LMS_OK)
+        rc = my_grade_flush(s, err);
+    if (rc != LMS_OK)
+        return rc;
     my_binder b;
     my_binder_init(&b);
     my_bind_u64(&b, applied_index);
-    int rc = my_run(s, &SQL_META_SET, &b, err);
+    rc = my_run(s, &SQL_META_SET, &b, err);
     if (rc != LMS_OK)
         return rc;
     if (s->lost || s->db == NULL)
         return lms_err_set(err, LMS_UNAVAILABLE, MY_PLUGIN_NAME
                            ": connection to the database lost during a "
                            "transaction; the batch will be retried");
+    s->n_stmts++;
     if (mysql_real_query(s->db, "COMMIT", 6) == 0) {
         s->in_tx = 0;
+        s->n_commits++;
         return LMS_OK;
     }
     unsigned e = mysql_errno(s->db);
@@ -781,11 +816,16 @@ int my_commit(void *inst, uint64_t applied_index, lms_err *err)
 int my_rollback(void *inst, lms_err *err)
 {
     my_inst *s = inst;
+    my_cache_clear(s); /* the transaction's puts vanish */
+    my_client_discard(s);
+    my_grade_discard(s);
+    s->pend_failed = 0;
     if (!s->in_tx)
         return LMS_OK;
     s->in_tx = 0;
     if (s->lost || s->db == NULL)
         return LMS_OK;
+    s->n_stmts++;
     if (mysql_real_query(s->db, "ROLLBACK", 8) == 0)
         return LMS_OK;
     if (my_is_lost(mysql_errno(s->db))) {

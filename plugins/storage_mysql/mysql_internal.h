@@ -133,8 +133,42 @@ typedef struct my_config {
     int tls, tls_verify;
     unsigned connect_timeout, read_timeout, write_timeout;
     int create_database;
+    unsigned row_cache; /* entries of the writer's row cache, 0: none */
     char where[160]; /* "database lms at host:port" for messages */
 } my_config;
+
+/* The writer's row cache (mysql_cache.c): a chained hash table of copied
+ * rows keyed by (table, key bytes). */
+typedef struct my_centry my_centry;
+typedef struct my_cache {
+    my_centry **bucket; /* nbuckets (a power of 2), NULL until first use */
+    size_t nbuckets;
+    size_t count, bytes;
+    size_t max_entries; /* 0: no cache (readers, views, row_cache: 0) */
+    unsigned long long hits, misses, drops;
+} my_cache;
+
+/* The cached tables. */
+enum { MY_C_USER, MY_C_COURSE, MY_C_ENROLMENT, MY_C_ASSIGNMENT,
+       MY_C_SUBMISSION, MY_C_GRADE, MY_C_CLIENT };
+
+#define MY_CACHE_MISS (-1)
+
+/* A client_put the writer has not sent yet (mysql_ops.c): the record as
+ * the server will store it (message cut like the field), its answer a
+ * malloc'd copy. */
+typedef struct my_pending {
+    lms_client_record r;
+    unsigned char *answer;
+} my_pending;
+
+/* A grade_put the writer has not sent yet (mysql_work.c): the grade as
+ * the server will store it (grader cut like the field), its feedback a
+ * malloc'd copy. */
+typedef struct my_pending_grade {
+    lms_grade g;
+    char *feedback;
+} my_pending_grade;
 
 /* One connection: the instance, a reader or a snapshot view. */
 typedef struct my_inst {
@@ -161,6 +195,21 @@ typedef struct my_inst {
      * call (storage.h). */
     unsigned char *keep;
     size_t keep_cap;
+    /* What this connection cost, logged by the writer at close: statements
+     * executed (prepared and plain, COMMIT and ROLLBACK included, each one
+     * round trip to the server) and transactions committed. */
+    unsigned long long n_stmts, n_commits;
+    my_cache cache; /* the writer's rows (mysql_cache.c) */
+    /* client_put rows of the open transaction not sent yet, in order; sent
+     * as one statement before COMMIT or before anything reads the
+     * clients table (my_client_flush). pend_failed: sending them failed,
+     * so the transaction cannot commit. */
+    my_pending *pend;
+    size_t n_pend, cap_pend, pend_bytes;
+    /* grade_put rows likewise (my_grade_flush) */
+    my_pending_grade *pgrade;
+    size_t n_pgrade, cap_pgrade, pgrade_bytes;
+    int pend_failed;
 } my_inst;
 
 /* ---- mysql.c ---- */
@@ -177,6 +226,42 @@ int my_query(my_inst *s, const char *sql, const char *what, lms_err *err);
 int my_open_peer(my_inst *s, my_inst **out, const char *what, lms_err *err);
 void my_free_inst(my_inst *s);
 int my_commit(void *inst, uint64_t applied_index, lms_err *err);
+
+/* ---- mysql_cache.c ---- */
+
+/* Does s keep a row cache (the writer, with row_cache above 0)? */
+int my_cache_on(const my_inst *s);
+/* May text (n bytes) key the cache: the cache is on and text is valid
+ * UTF-8 without NUL, so the server's equality on it is byte equality. */
+int my_cache_text_key(const my_inst *s, const char *text, size_t n);
+/* Are the n bytes at text valid UTF-8 (no NUL, no overlong form, no
+ * surrogate, nothing past U+10FFFF)? */
+int my_utf8_ok(const char *text, size_t n);
+/* Look (table, key) up: MY_CACHE_MISS when not cached; 0 when cached as
+ * "no such row"; 1 when cached, with the row copied into row (rowlen
+ * bytes) and *extra / *xlen the row's pointer field as kept (NULL / 0 for
+ * none; valid until the cache next changes). */
+int my_cache_get(my_inst *s, int table, const void *key, size_t klen,
+                 void *row, size_t rowlen, const void **extra, size_t *xlen);
+/* The cached row of (table, key) to update in place, NULL when there is
+ * none (not cached, cached as absent, or of another size). */
+void *my_cache_row(my_inst *s, int table, const void *key, size_t klen,
+                   size_t rowlen);
+/* Remember (table, key) as row (rowlen bytes, copied, with xlen extra
+ * bytes, copied), or as "no such row" when row is NULL. Only for a row
+ * exactly as the server holds it now. */
+void my_cache_set(my_inst *s, int table, const void *key, size_t klen,
+                  const void *row, size_t rowlen, const void *extra,
+                  size_t xlen);
+/* Forget (table, key). */
+void my_cache_forget(my_inst *s, int table, const void *key, size_t klen);
+/* Forget every cached row of table for which stale(row, arg) is true. */
+void my_cache_drop_if(my_inst *s, int table,
+                      int (*stale)(const void *row, void *arg), void *arg);
+/* Forget everything (rollback, a failure, a reconnect, a new state). */
+void my_cache_clear(my_inst *s);
+/* Forget everything and free the table. */
+void my_cache_free(my_inst *s);
 
 /* ---- mysql_schema.c ---- */
 
@@ -242,6 +327,15 @@ int my_walk(my_inst *s, const my_sql *def, my_binder *b, my_fill_fn fill,
 int my_execute(my_inst *s, my_stmt *m, const char *what, lms_err *err);
 int my_fetch(my_inst *s, my_stmt *m, const char *what, lms_err *err);
 
+/* Does the server take parameter arrays (COM_STMT_BULK_EXECUTE: MariaDB
+ * 10.2 and later; not MySQL)? */
+int my_bulk_supported(my_inst *s);
+/* Execute m once over n rows of column-wise parameter arrays b (one round
+ * trip; the rows applied in order, as n executions would be), then set m
+ * back to single rows. */
+int my_run_bulk(my_inst *s, my_stmt *m, MYSQL_BIND *b, size_t n,
+                const char *what, lms_err *err);
+
 /* Column readers. */
 int64_t my_col_i64(const my_col *c);
 double my_col_double(const my_col *c);
@@ -291,6 +385,12 @@ int my_client_get(void *inst, uint64_t client_id, lms_client_record *out,
                   lms_err *err);
 int my_client_put(void *inst, const lms_client_record *r, lms_err *err);
 int my_client_prune(void *inst, int64_t before, lms_err *err);
+/* Send the pending client_put rows (one bulk statement where the server
+ * takes one); LMS_OK at once when there are none. On failure they are
+ * dropped and the transaction can no longer commit. */
+int my_client_flush(my_inst *s, lms_err *err);
+/* Drop the pending client_put rows (the transaction is gone). */
+void my_client_discard(my_inst *s);
 
 /* ---- mysql_work.c ---- */
 
@@ -327,6 +427,11 @@ int my_material_get(void *inst, uint64_t id, int with_data,
                     lms_material *out, lms_err *err);
 int my_material_list(void *inst, const char *course, lms_each_fn each,
                      void *arg, lms_err *err);
+
+/* Send the pending grade_put rows, as my_client_flush does clients. */
+int my_grade_flush(my_inst *s, lms_err *err);
+/* Drop the pending grade_put rows (the transaction is gone). */
+void my_grade_discard(my_inst *s);
 
 /* ---- mysql_tutor.c ---- */
 

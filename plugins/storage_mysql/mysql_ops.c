@@ -14,7 +14,30 @@
 #include "mysql_internal.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The text bound as parameter i: what the server stores for it. */
+static const char *bound_text(const my_binder *b, unsigned i, size_t *n)
+{
+    *n = b->len[i];
+    return b->b[i].buffer;
+}
+
+/* The cache key of an enrolment, "course\0user" into buf (cap bytes):
+ * its length, 0 when it cannot key the cache. */
+static size_t enrolment_key(const my_inst *s, char *buf, size_t cap,
+                            const char *course, size_t cn, const char *user,
+                            size_t un)
+{
+    if (cn + 1 + un > cap || !my_cache_text_key(s, course, cn) ||
+        !my_cache_text_key(s, user, un))
+        return 0;
+    memcpy(buf, course, cn);
+    buf[cn] = '\0';
+    memcpy(buf + cn + 1, user, un);
+    return cn + 1 + un;
+}
 
 #define MY_W (MY_NEEDS_SCHEMA | MY_WRITES)
 #define MY_R MY_NEEDS_SCHEMA
@@ -64,17 +87,42 @@ int my_user_put(void *inst, const lms_user *u, lms_err *err)
     my_bind_i64(&b, u->role);
     my_bind_text(&b, u->password_hash, SIZE_MAX);
     my_bind_i64(&b, u->created);
+    size_t kn;
+    const char *key = bound_text(&b, 0, &kn);
+    my_cache_forget(inst, MY_C_USER, key, kn);
     return my_run(inst, &SQL_USER_PUT, &b, err);
 }
 
-/* storage ops user_get(): password_hash is valid until the next call. */
+/* storage ops user_get(): password_hash is valid until the next call.
+ * Served from the writer's row cache when it knows the name. */
 int my_user_get(void *inst, const char *name, lms_user *out, lms_err *err)
 {
     my_inst *s = inst;
-    my_binder b;
-    my_binder_init(&b);
-    my_bind_text(&b, name, SIZE_MAX);
-    int rc = my_get(s, &SQL_USER_GET, &b, fill_user, out, err);
+    size_t kn = name ? strlen(name) : 0;
+    int cache = my_cache_text_key(s, name, kn);
+    const void *hash = NULL;
+    int rc = cache ? my_cache_get(s, MY_C_USER, name, kn, out, sizeof *out,
+                                  &hash, NULL)
+                   : MY_CACHE_MISS;
+    if (rc == 1) {
+        out->password_hash = hash ? hash : "";
+        rc = LMS_OK;
+    } else if (rc == 0) {
+        rc = LMS_NOT_FOUND;
+    } else {
+        my_binder b;
+        my_binder_init(&b);
+        my_bind_text(&b, name, SIZE_MAX);
+        rc = my_get(s, &SQL_USER_GET, &b, fill_user, out, err);
+        if (cache && rc == LMS_OK && strcmp(out->name, name) == 0) {
+            lms_user row = *out;
+            row.password_hash = NULL;
+            my_cache_set(s, MY_C_USER, name, kn, &row, sizeof row,
+                         out->password_hash, strlen(out->password_hash) + 1);
+        } else if (cache && rc == LMS_NOT_FOUND) {
+            my_cache_set(s, MY_C_USER, name, kn, NULL, 0, NULL, 0);
+        }
+    }
     if (rc == LMS_OK)
         rc = my_keep_text(s, &out->password_hash, err);
     else if (rc == LMS_NOT_FOUND)
@@ -137,17 +185,37 @@ int my_course_put(void *inst, const lms_course *c, lms_err *err)
     MY_BIND_FIELD(&b, c->code);
     MY_BIND_FIELD(&b, c->title);
     my_bind_i64(&b, c->created);
+    size_t kn;
+    const char *key = bound_text(&b, 0, &kn);
+    my_cache_forget(inst, MY_C_COURSE, key, kn);
     return my_run(inst, &SQL_COURSE_PUT, &b, err);
 }
 
-/* storage ops course_get(): my_role is 0. */
+/* storage ops course_get(): my_role is 0. Served from the writer's row
+ * cache when it knows the code. */
 int my_course_get(void *inst, const char *code, lms_course *out,
                   lms_err *err)
 {
-    my_binder b;
-    my_binder_init(&b);
-    my_bind_text(&b, code, SIZE_MAX);
-    int rc = my_get(inst, &SQL_COURSE_GET, &b, fill_course, out, err);
+    my_inst *s = inst;
+    size_t kn = code ? strlen(code) : 0;
+    int cache = my_cache_text_key(s, code, kn);
+    int rc = cache ? my_cache_get(s, MY_C_COURSE, code, kn, out, sizeof *out,
+                                  NULL, NULL)
+                   : MY_CACHE_MISS;
+    if (rc == 1) {
+        rc = LMS_OK;
+    } else if (rc == 0) {
+        rc = LMS_NOT_FOUND;
+    } else {
+        my_binder b;
+        my_binder_init(&b);
+        my_bind_text(&b, code, SIZE_MAX);
+        rc = my_get(s, &SQL_COURSE_GET, &b, fill_course, out, err);
+        if (cache && rc == LMS_OK && strcmp(out->code, code) == 0)
+            my_cache_set(s, MY_C_COURSE, code, kn, out, sizeof *out, NULL, 0);
+        else if (cache && rc == LMS_NOT_FOUND)
+            my_cache_set(s, MY_C_COURSE, code, kn, NULL, 0, NULL, 0);
+    }
     if (rc == LMS_NOT_FOUND)
         lms_err_set(err, rc, "course_get: no course '%s'", code ? code : "");
     return rc;
@@ -209,19 +277,45 @@ int my_enrolment_put(void *inst, const lms_enrolment *e, lms_err *err)
     MY_BIND_FIELD(&b, e->course);
     MY_BIND_FIELD(&b, e->user);
     my_bind_i64(&b, e->role);
+    size_t cn, un;
+    const char *course = bound_text(&b, 0, &cn), *user = bound_text(&b, 1, &un);
+    char key[2 * LMS_NAME_MAX + 8];
+    size_t kn = enrolment_key(inst, key, sizeof key, course, cn, user, un);
+    if (kn)
+        my_cache_forget(inst, MY_C_ENROLMENT, key, kn);
     return my_run(inst, &SQL_ENROLMENT_PUT, &b, err);
 }
 
 /* storage ops enrolment_get(): LMS_OK with LMS_ROLE_NONE when the user is
- * not enrolled. */
+ * not enrolled. Served from the writer's row cache when it knows the
+ * pair (a key longer than a name is never cached: it matches no row the
+ * put side would forget, and the server finds none anyway). */
 int my_enrolment_get(void *inst, const char *course, const char *user,
                      int *role, lms_err *err)
 {
+    my_inst *s = inst;
+    char key[2 * LMS_NAME_MAX + 8];
+    size_t kn = enrolment_key(s, key, sizeof key, course,
+                              course ? strlen(course) : 0, user,
+                              user ? strlen(user) : 0);
+    int rc = kn ? my_cache_get(s, MY_C_ENROLMENT, key, kn, role, sizeof *role,
+                               NULL, NULL)
+                : MY_CACHE_MISS;
+    if (rc == 1)
+        return LMS_OK;
+    if (rc == 0) {
+        *role = LMS_ROLE_NONE;
+        return LMS_OK;
+    }
     my_binder b;
     my_binder_init(&b);
     my_bind_text(&b, course, SIZE_MAX);
     my_bind_text(&b, user, SIZE_MAX);
-    int rc = my_get(inst, &SQL_ENROLMENT_GET, &b, fill_int, role, err);
+    rc = my_get(s, &SQL_ENROLMENT_GET, &b, fill_int, role, err);
+    if (kn && rc == LMS_OK)
+        my_cache_set(s, MY_C_ENROLMENT, key, kn, role, sizeof *role, NULL, 0);
+    else if (kn && rc == LMS_NOT_FOUND)
+        my_cache_set(s, MY_C_ENROLMENT, key, kn, NULL, 0, NULL, 0);
     if (rc == LMS_NOT_FOUND) {
         *role = LMS_ROLE_NONE;
         rc = LMS_OK;
@@ -380,11 +474,29 @@ int my_client_get(void *inst, uint64_t client_id, lms_client_record *out,
                   lms_err *err)
 {
     my_inst *s = inst;
-    my_binder b;
-    my_binder_init(&b);
-    my_bind_u64(&b, client_id);
     client_row row = {.r = out};
-    int rc = my_get(s, &SQL_CLIENT_GET, &b, fill_client, &row, err);
+    int rc = my_cache_get(s, MY_C_CLIENT, &client_id, sizeof client_id, out,
+                          sizeof *out, &row.answer, &row.answer_len);
+    if (rc == 1) {
+        rc = LMS_OK;
+    } else if (rc == 0) {
+        rc = LMS_NOT_FOUND;
+    } else if ((rc = my_client_flush(s, err)) == LMS_OK) {
+        my_binder b;
+        my_binder_init(&b);
+        my_bind_u64(&b, client_id);
+        rc = my_get(s, &SQL_CLIENT_GET, &b, fill_client, &row, err);
+        if (rc == LMS_OK && out->client_id == client_id) {
+            lms_client_record keep = *out;
+            keep.answer = NULL;
+            keep.answer_len = 0;
+            my_cache_set(s, MY_C_CLIENT, &client_id, sizeof client_id, &keep,
+                         sizeof keep, row.answer, row.answer_len);
+        } else if (rc == LMS_NOT_FOUND) {
+            my_cache_set(s, MY_C_CLIENT, &client_id, sizeof client_id, NULL,
+                         0, NULL, 0);
+        }
+    }
     if (rc == LMS_OK) {
         out->answer = NULL;
         out->answer_len = 0;
@@ -402,9 +514,154 @@ int my_client_get(void *inst, uint64_t client_id, lms_client_record *out,
     return rc;
 }
 
-/* storage ops client_put(): insert, or replace the client's record. */
+/* See mysql_internal.h. */
+void my_client_discard(my_inst *s)
+{
+    for (size_t i = 0; i < s->n_pend; i++)
+        free(s->pend[i].answer);
+    s->n_pend = 0;
+    s->pend_bytes = 0;
+    if (s->cap_pend > 256) {
+        free(s->pend);
+        s->pend = NULL;
+        s->cap_pend = 0;
+    }
+}
+
+/* Bind pending row p to b, as my_client_put binds a record. */
+static void bind_client(my_binder *b, const my_pending *p)
+{
+    my_binder_init(b);
+    my_bind_u64(b, p->r.client_id);
+    my_bind_u64(b, p->r.seq);
+    my_bind_i64(b, p->r.status);
+    my_bind_text(b, p->r.message, sizeof p->r.message);
+    my_bind_u64(b, p->r.result_id);
+    my_bind_i64(b, p->r.updated);
+    my_bind_blob(b, p->answer, p->r.answer_len);
+}
+
+/* Run SQL_CLIENT_PUT once over every pending row: parameter arrays, one
+ * COM_STMT_BULK_EXECUTE round trip (the rows are applied in order, as n
+ * single statements would be). */
+static int client_bulk(my_inst *s, my_stmt *m, lms_err *err)
+{
+    size_t n = s->n_pend;
+    uint64_t *id = calloc(n, sizeof *id), *seq = calloc(n, sizeof *seq),
+             *res = calloc(n, sizeof *res);
+    long long *status = calloc(n, sizeof *status),
+              *upd = calloc(n, sizeof *upd);
+    const char **msg = calloc(n, sizeof *msg);
+    const void **ans = calloc(n, sizeof *ans);
+    unsigned long *mlen = calloc(n, sizeof *mlen),
+                  *alen = calloc(n, sizeof *alen);
+    int rc = LMS_OK;
+    if (!id || !seq || !res || !status || !upd || !msg || !ans || !mlen ||
+        !alen)
+        rc = lms_err_set(err, LMS_INTERNAL, "client_put: out of memory");
+    for (size_t i = 0; rc == LMS_OK && i < n; i++) {
+        const my_pending *p = &s->pend[i];
+        id[i] = p->r.client_id;
+        seq[i] = p->r.seq;
+        status[i] = p->r.status;
+        msg[i] = p->r.message;
+        mlen[i] = (unsigned long)strlen(p->r.message);
+        res[i] = p->r.result_id;
+        upd[i] = p->r.updated;
+        ans[i] = p->answer ? (const void *)p->answer : "";
+        alen[i] = (unsigned long)p->r.answer_len;
+    }
+    MYSQL_BIND b[7];
+    memset(b, 0, sizeof b);
+    b[0] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = id,
+                        .is_unsigned = 1};
+    b[1] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = seq,
+                        .is_unsigned = 1};
+    b[2] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = status};
+    b[3] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING, .buffer = msg,
+                        .length = mlen};
+    b[4] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = res,
+                        .is_unsigned = 1};
+    b[5] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_LONGLONG, .buffer = upd};
+    b[6] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_BLOB, .buffer = ans,
+                        .length = alen};
+    if (rc == LMS_OK)
+        rc = my_run_bulk(s, m, b, n, "client_put", err);
+    free(id), free(seq), free(res), free(status), free(upd);
+    free(msg), free(ans), free(mlen), free(alen);
+    return rc;
+}
+
+/* See mysql_internal.h. */
+int my_client_flush(my_inst *s, lms_err *err)
+{
+    if (s->n_pend == 0)
+        return LMS_OK;
+    my_stmt *m = NULL;
+    int rc = my_acquire(s, &SQL_CLIENT_PUT, &m, err);
+    if (rc == LMS_OK && s->n_pend > 1 && my_bulk_supported(s)) {
+        rc = client_bulk(s, m, err);
+    } else {
+        for (size_t i = 0; rc == LMS_OK && i < s->n_pend; i++) {
+            my_binder b;
+            bind_client(&b, &s->pend[i]);
+            rc = my_run(s, &SQL_CLIENT_PUT, &b, err);
+        }
+    }
+    my_client_discard(s);
+    if (rc != LMS_OK) {
+        s->pend_failed = 1;
+        my_cache_clear(s);
+    }
+    return rc;
+}
+
+/* Queue r (cut as the server would store it) until the next flush; 0
+ * when it cannot wait (out of memory), and nothing was queued. */
+static int client_defer(my_inst *s, const lms_client_record *r,
+                        const char *msg, size_t mn, size_t an)
+{
+    if (s->n_pend == s->cap_pend) {
+        size_t cap = s->cap_pend ? 2 * s->cap_pend : 64;
+        my_pending *p = realloc(s->pend, cap * sizeof *p);
+        if (p == NULL)
+            return 0;
+        s->pend = p;
+        s->cap_pend = cap;
+    }
+    my_pending *p = &s->pend[s->n_pend];
+    memset(p, 0, sizeof *p);
+    if (an && (p->answer = malloc(an)) == NULL)
+        return 0;
+    if (an)
+        memcpy(p->answer, r->answer, an);
+    p->r.client_id = r->client_id;
+    p->r.seq = r->seq;
+    p->r.status = r->status;
+    memcpy(p->r.message, msg, mn);
+    p->r.result_id = r->result_id;
+    p->r.updated = r->updated;
+    p->r.answer_len = an;
+    s->n_pend++;
+    s->pend_bytes += sizeof *p + an;
+    return 1;
+}
+
+/* storage ops client_put(): insert, or replace the client's record. The
+ * writer's row cache then holds the record as stored (the message as
+ * bound, cut like the field), so the client's next get is free.
+ *
+ * Inside the writer's transaction a record that the server cannot refuse
+ * (its message valid UTF-8 within the column, its answer at most 1 MiB:
+ * nothing else of the row can be out of range, and the table has no
+ * other key nor foreign key) is not sent at once: it waits, in order, for
+ * the next flush (before COMMIT, a client_get that asks the server, a
+ * client_prune, or past 256 rows or 4 MiB), which sends all of them in
+ * one round trip. Only the connection or the server itself can fail it
+ * then, and that fails the transaction, as it would have at once. */
 int my_client_put(void *inst, const lms_client_record *r, lms_err *err)
 {
+    my_inst *s = inst;
     my_binder b;
     my_binder_init(&b);
     my_bind_u64(&b, r->client_id);
@@ -414,7 +671,43 @@ int my_client_put(void *inst, const lms_client_record *r, lms_err *err)
     my_bind_u64(&b, r->result_id);
     my_bind_i64(&b, r->updated);
     my_bind_blob(&b, r->answer, r->answer ? r->answer_len : 0);
-    return my_run(inst, &SQL_CLIENT_PUT, &b, err);
+    my_cache_forget(s, MY_C_CLIENT, &r->client_id, sizeof r->client_id);
+    size_t mn0, an0 = r->answer ? r->answer_len : 0;
+    const char *msg0 = bound_text(&b, 3, &mn0);
+    int rc;
+    if (my_cache_on(s) && s->in_tx && s->migrated && !s->pend_failed &&
+        an0 <= (1u << 20) && my_cache_text_key(s, msg0, mn0) &&
+        client_defer(s, r, msg0, mn0, an0)) {
+        rc = LMS_OK;
+        if (s->n_pend >= 256 || s->pend_bytes >= (4u << 20))
+            rc = my_client_flush(s, err);
+    } else {
+        rc = my_client_flush(s, err);
+        if (rc == LMS_OK)
+            rc = my_run(s, &SQL_CLIENT_PUT, &b, err);
+    }
+    if (rc == LMS_OK && my_cache_on(s)) {
+        lms_client_record keep;
+        memset(&keep, 0, sizeof keep);
+        keep.client_id = r->client_id;
+        keep.seq = r->seq;
+        keep.status = r->status;
+        size_t mn;
+        const char *msg = bound_text(&b, 3, &mn);
+        memcpy(keep.message, msg, mn);
+        keep.result_id = r->result_id;
+        keep.updated = r->updated;
+        size_t an = r->answer ? r->answer_len : 0;
+        my_cache_set(s, MY_C_CLIENT, &r->client_id, sizeof r->client_id,
+                     &keep, sizeof keep, an ? r->answer : NULL, an);
+    }
+    return rc;
+}
+
+/* Is a cached client record one that client_prune(before) deletes? */
+static int client_pruned(const void *row, void *arg)
+{
+    return ((const lms_client_record *)row)->updated < *(int64_t *)arg;
 }
 
 /* storage ops client_prune(): delete records with updated < before. */
@@ -423,5 +716,7 @@ int my_client_prune(void *inst, int64_t before, lms_err *err)
     my_binder b;
     my_binder_init(&b);
     my_bind_i64(&b, before);
-    return my_run(inst, &SQL_CLIENT_PRUNE, &b, err);
+    int rc = my_client_flush(inst, err); /* the rows it may delete */
+    my_cache_drop_if(inst, MY_C_CLIENT, client_pruned, &before);
+    return rc != LMS_OK ? rc : my_run(inst, &SQL_CLIENT_PRUNE, &b, err);
 }

@@ -358,7 +358,9 @@ int my_migrate(void *inst, int *version, lms_err *err)
         s->migrated = 0;
         return rc;
     }
+    my_cache_clear(s); /* the schema may change under it */
     rc = my_migrate_locked(s, err);
+    my_cache_clear(s);
     if (s->db && !s->lost)
         my_scalar(s, "SELECT RELEASE_LOCK(LEFT(CONCAT('lms_migrate:', "
                      "DATABASE()), 64))", "migrate", &got, &found, NULL);

@@ -562,6 +562,7 @@ int my_snapshot_read(void *inst, lms_snapshot_read_fn read, void *arg,
     memset(&rd, 0, sizeof rd);
     rd.s = inst;
     my_inst *s = rd.s;
+    my_cache_clear(s); /* every table is replaced */
     int rc = my_snap_ready(s, "snapshot_read", err);
     if (rc == LMS_OK)
         rc = my_query(s, "START TRANSACTION", "snapshot_read: begin", err);
@@ -579,6 +580,7 @@ int my_snapshot_read(void *inst, lms_snapshot_read_fn read, void *arg,
     else
         my_rollback(s, NULL);
     snap_in_free(&rd.in);
+    my_cache_clear(s);
     if (rc == LMS_OK)
         my_log(s, LMS_LOG_INFO, "installed a snapshot at index %llu "
                "written by %s", (unsigned long long)index, out->backend);

@@ -122,6 +122,9 @@ int my_fail(my_inst *s, unsigned errnum, const char *msg, lms_err *err,
     va_start(ap, fmt);
     vsnprintf(context, sizeof context, fmt, ap);
     va_end(ap);
+    /* A failed statement may have ended the transaction (a deadlock rolls
+     * it back) or the connection: what the cache knows may be gone. */
+    my_cache_clear(s);
     if (msg == NULL || msg[0] == '\0')
         msg = "unknown error";
     int code = my_status_of(errnum, msg);
@@ -379,6 +382,8 @@ static int my_exec_bound(my_inst *s, const my_sql *def, my_binder *b,
                                mysql_stmt_param_count(m->st));
         if (rc == LMS_OK && b->n && mysql_stmt_bind_param(m->st, b->b))
             rc = my_fail_stmt(s, m->st, err, def->what);
+        if (rc == LMS_OK)
+            s->n_stmts++;
         if (rc == LMS_OK && mysql_stmt_execute(m->st))
             rc = my_fail_stmt(s, m->st, err, def->what);
         if (rc == LMS_OK && m->ncols && mysql_stmt_store_result(m->st)) {
@@ -395,13 +400,15 @@ static int my_exec_bound(my_inst *s, const my_sql *def, my_binder *b,
     }
 }
 
-/* See mysql_internal.h. */
+/* See mysql_internal.h. A failed write drops the row cache. */
 int my_run(my_inst *s, const my_sql *def, my_binder *b, lms_err *err)
 {
     my_stmt *m = NULL;
     int rc = my_exec_bound(s, def, b, &m, err);
     if (rc == LMS_OK && m->ncols)
         mysql_stmt_free_result(m->st);
+    if (rc != LMS_OK && (def->flags & MY_WRITES))
+        my_cache_clear(s); /* when in doubt, forget */
     return rc;
 }
 
@@ -509,9 +516,45 @@ int my_walk(my_inst *s, const my_sql *def, my_binder *b, my_fill_fn fill,
     return LMS_OK;
 }
 
+/* See mysql_internal.h. */
+int my_bulk_supported(my_inst *s)
+{
+    unsigned long caps = 0, ext = 0;
+    if (s->db == NULL ||
+        mariadb_get_infov(s->db, MARIADB_CONNECTION_SERVER_CAPABILITIES,
+                          &caps) ||
+        mariadb_get_infov(s->db,
+                          MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES,
+                          &ext))
+        return 0;
+    return !(caps & CLIENT_MYSQL) &&
+           (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
+}
+
+/* See mysql_internal.h. */
+int my_run_bulk(my_inst *s, my_stmt *m, MYSQL_BIND *b, size_t n,
+                const char *what, lms_err *err)
+{
+    unsigned int size = (unsigned int)n, none = 0;
+    int rc = LMS_OK;
+    if (mysql_stmt_param_count(m->st) == 0 ||
+        mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &size) ||
+        mysql_stmt_bind_param(m->st, b))
+        rc = my_fail_stmt(s, m->st, err, what);
+    if (rc == LMS_OK) {
+        s->n_stmts++;
+        if (mysql_stmt_execute(m->st))
+            rc = my_fail_stmt(s, m->st, err, what);
+    }
+    if (m->st) /* single rows again */
+        mysql_stmt_attr_set(m->st, STMT_ATTR_ARRAY_SIZE, &none);
+    return rc;
+}
+
 /* See mysql_internal.h: the caller has bound m's parameters. */
 int my_execute(my_inst *s, my_stmt *m, const char *what, lms_err *err)
 {
+    s->n_stmts++;
     if (mysql_stmt_execute(m->st))
         return my_fail_stmt(s, m->st, err, what);
     return LMS_OK;

@@ -1500,6 +1500,431 @@ static void test_server_restart(void **state)
     EXPECT_OK(my_ops->user_get(fx->st, "after", &u, &fx->err));
 }
 
+/* ---- the writer's row cache ---- */
+
+/* Users stu and ian, course C1 (ian teaches it), assignment 1 and
+ * stu's submission 10, committed at index 1. */
+static void seed_work(tfx *fx)
+{
+    begin(fx);
+    put_user(fx, "stu");
+    put_user(fx, "ian");
+    lms_course c = {.created = 1};
+    snprintf(c.code, sizeof c.code, "C1");
+    snprintf(c.title, sizeof c.title, "Course one");
+    EXPECT_OK(my_ops->course_put(fx->st, &c, &fx->err));
+    lms_enrolment e = {.role = LMS_ROLE_INSTRUCTOR};
+    snprintf(e.course, sizeof e.course, "C1");
+    snprintf(e.user, sizeof e.user, "ian");
+    EXPECT_OK(my_ops->enrolment_put(fx->st, &e, &fx->err));
+    lms_assignment a;
+    memset(&a, 0, sizeof a);
+    a.id = 1;
+    snprintf(a.course, sizeof a.course, "C1");
+    snprintf(a.title, sizeof a.title, "A1");
+    a.description = "first";
+    a.max_points = 10;
+    snprintf(a.created_by, sizeof a.created_by, "ian");
+    EXPECT_OK(my_ops->assignment_put(fx->st, &a, &fx->err));
+    lms_submission x;
+    memset(&x, 0, sizeof x);
+    x.id = 10;
+    x.assignment_id = 1;
+    snprintf(x.student, sizeof x.student, "stu");
+    snprintf(x.file_name, sizeof x.file_name, "a.txt");
+    x.attempt = 1;
+    SHA256((const unsigned char *)"", 0, x.sha256);
+    put_body(fx, "", 0, x.sha256);
+    EXPECT_OK(my_ops->submission_put(fx->st, &x, &fx->err));
+    commit(fx, 1);
+}
+
+/* A client record of id at seq (result_id seq * 100, updated seq). */
+static lms_client_record client_of(uint64_t id, uint64_t seq, const char *msg)
+{
+    lms_client_record r;
+    memset(&r, 0, sizeof r);
+    r.client_id = id;
+    r.seq = seq;
+    r.result_id = seq * 100;
+    r.updated = (int64_t)seq;
+    snprintf(r.message, sizeof r.message, "%s", msg);
+    return r;
+}
+
+/* The client record of id: its seq, 0 when there is none. */
+static uint64_t client_seq(tfx *fx, uint64_t id)
+{
+    lms_client_record r;
+    int rc = my_ops->client_get(fx->st, id, &r, &fx->err);
+    if (rc == LMS_NOT_FOUND)
+        return 0;
+    EXPECT_OK(rc);
+    return r.seq;
+}
+
+/* What a rolled-back transaction put, read back (so cached) inside it,
+ * is gone after rollback(): the old row, or NOT_FOUND. */
+static void test_row_cache_forgets_a_rollback(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    seed_work(fx);
+    lms_user u;
+    lms_grade g;
+    lms_submission x;
+    int role = -1;
+    /* everything read once: cached as committed */
+    EXPECT_OK(my_ops->user_get(fx->st, "stu", &u, &fx->err));
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->user_get(fx->st, "nobody", &u,
+                                                &fx->err));
+    EXPECT_OK(my_ops->enrolment_get(fx->st, "C1", "stu", &role, &fx->err));
+    assert_int_equal(role, LMS_ROLE_NONE);
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 0);
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->grade_get(fx->st, 10, &g, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 0);
+
+    begin(fx);
+    lms_user nu = user_of("stu");
+    snprintf(nu.full_name, sizeof nu.full_name, "Renamed");
+    nu.password_hash = "new-hash";
+    EXPECT_OK(my_ops->user_put(fx->st, &nu, &fx->err));
+    put_user(fx, "nobody");
+    lms_enrolment e = {.role = LMS_ROLE_STUDENT};
+    snprintf(e.course, sizeof e.course, "C1");
+    snprintf(e.user, sizeof e.user, "stu");
+    EXPECT_OK(my_ops->enrolment_put(fx->st, &e, &fx->err));
+    lms_grade ng = {.submission_id = 10, .grade = 7.5, .feedback = "good",
+                    .graded = 5};
+    snprintf(ng.grader, sizeof ng.grader, "ian");
+    EXPECT_OK(my_ops->grade_put(fx->st, &ng, &fx->err));
+    lms_client_record r = client_of(7, 3, "ok");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    /* the transaction sees its own writes (from the cache or not) */
+    EXPECT_OK(my_ops->user_get(fx->st, "stu", &u, &fx->err));
+    assert_string_equal(u.full_name, "Renamed");
+    assert_string_equal(u.password_hash, "new-hash");
+    EXPECT_OK(my_ops->user_get(fx->st, "nobody", &u, &fx->err));
+    EXPECT_OK(my_ops->enrolment_get(fx->st, "C1", "stu", &role, &fx->err));
+    assert_int_equal(role, LMS_ROLE_STUDENT);
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 1);
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &g, &fx->err));
+    assert_true(g.grade == 7.5);
+    assert_string_equal(g.feedback, "good");
+    assert_string_equal(g.grader, "ian");
+    assert_int_equal(g.graded, 5);
+    assert_int_equal(client_seq(fx, 7), 3);
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+
+    /* and after rollback, the committed rows again */
+    EXPECT_OK(my_ops->user_get(fx->st, "stu", &u, &fx->err));
+    assert_string_equal(u.full_name, "Full stu");
+    assert_string_equal(u.password_hash, "$argon2id$v=19$hash");
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->user_get(fx->st, "nobody", &u,
+                                                &fx->err));
+    EXPECT_OK(my_ops->enrolment_get(fx->st, "C1", "stu", &role, &fx->err));
+    assert_int_equal(role, LMS_ROLE_NONE);
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 0);
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->grade_get(fx->st, 10, &g, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 0);
+
+    /* committed writes stay, as stored (the message cut like the field) */
+    begin(fx);
+    r = client_of(7, 4, "");
+    memset(r.message, 'm', sizeof r.message); /* no NUL: cut to 255 */
+    static const unsigned char answer[] = {1, 0, 2};
+    r.answer = answer;
+    r.answer_len = sizeof answer;
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    EXPECT_OK(my_ops->grade_put(fx->st, &ng, &fx->err));
+    commit(fx, 2);
+    lms_client_record got;
+    EXPECT_OK(my_ops->client_get(fx->st, 7, &got, &fx->err));
+    assert_int_equal(got.seq, 4);
+    assert_int_equal(strlen(got.message), sizeof got.message - 1);
+    assert_int_equal(got.answer_len, sizeof answer);
+    assert_memory_equal(got.answer, answer, sizeof answer);
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 1);
+    /* a failed write drops what the cache knows: a put of a grade whose
+     * submission does not exist fails and rolls back */
+    begin(fx);
+    r = client_of(7, 5, "ok");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    lms_grade bad = ng;
+    bad.submission_id = 999;
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                my_ops->grade_put(fx->st, &bad, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 4);
+    /* the same through a store without a cache */
+    const char *const off[] = {"row_cache", "0", NULL};
+    set_config(fx, 1, off);
+    EXPECT_OK(open_store(fx));
+    assert_int_equal(client_seq(fx, 7), 4);
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &g, &fx->err));
+    assert_string_equal(g.feedback, "good");
+}
+
+/* snapshot_read replaces the state: no row read before it is served
+ * after it. */
+static void test_row_cache_and_snapshot_read(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    seed_work(fx);
+    begin(fx);
+    lms_client_record r = client_of(7, 1, "one");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    commit(fx, 2);
+    membuf snap = {0};
+    uint8_t d[LMS_SHA256_LEN];
+    snapshot_of(my_ops, fx, fx->st, &snap, d);
+
+    begin(fx);
+    lms_user nu = user_of("stu");
+    snprintf(nu.full_name, sizeof nu.full_name, "Later");
+    EXPECT_OK(my_ops->user_put(fx->st, &nu, &fx->err));
+    put_user(fx, "zed");
+    r = client_of(7, 2, "two");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    lms_grade ng = {.submission_id = 10, .grade = 1, .feedback = "f"};
+    snprintf(ng.grader, sizeof ng.grader, "ian");
+    EXPECT_OK(my_ops->grade_put(fx->st, &ng, &fx->err));
+    commit(fx, 3);
+    lms_user u;
+    lms_submission x;
+    lms_grade g;
+    EXPECT_OK(my_ops->user_get(fx->st, "stu", &u, &fx->err));
+    assert_string_equal(u.full_name, "Later");
+    EXPECT_OK(my_ops->user_get(fx->st, "zed", &u, &fx->err));
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 1);
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &g, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 2);
+
+    lms_snapshot_header out;
+    EXPECT_OK(my_ops->snapshot_read(fx->st, mem_read, &snap, &out,
+                                    &fx->err));
+    EXPECT_OK(my_ops->user_get(fx->st, "stu", &u, &fx->err));
+    assert_string_equal(u.full_name, "Full stu");
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->user_get(fx->st, "zed", &u,
+                                                &fx->err));
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 0);
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->grade_get(fx->st, 10, &g, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 1);
+    free(snap.p);
+}
+
+/* A connection lost inside a write transaction: the transaction is gone
+ * on the server, and so are its rows in the cache, whether or not the
+ * caller rolls back; rows committed before are still served. */
+static void test_row_cache_and_lost_connections(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    seed_work(fx);
+    begin(fx);
+    lms_client_record r = client_of(7, 1, "one");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    commit(fx, 2);
+    assert_int_equal(client_seq(fx, 7), 1);
+
+    /* lost before COMMIT, then rolled back */
+    begin(fx);
+    r = client_of(7, 2, "two");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    put_user(fx, "lost");
+    lms_user u;
+    EXPECT_OK(my_ops->user_get(fx->st, "lost", &u, &fx->err));
+    assert_true(kill_plugin_connections(fx) >= 1);
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->commit(fx->st, 3, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 1);
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->user_get(fx->st, "lost", &u,
+                                                &fx->err));
+    assert_int_equal(applied(fx), 2);
+
+    /* lost before COMMIT, no rollback yet: a read is UNAVAILABLE (the
+     * transaction is gone), never the lost transaction's row */
+    begin(fx);
+    r = client_of(7, 3, "three");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 3);
+    kill_plugin_connections(fx);
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->commit(fx->st, 3, &fx->err));
+    lms_client_record old;
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->client_get(fx->st, 7, &old,
+                                                    &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 1);
+
+    /* lost between a write and the next statement: that statement fails,
+     * and nothing of the transaction is served afterwards */
+    begin(fx);
+    r = client_of(7, 4, "four");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    kill_plugin_connections(fx);
+    lms_grade g = {.submission_id = 10, .grade = 1, .feedback = "f"};
+    snprintf(g.grader, sizeof g.grader, "ian");
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->grade_put(fx->st, &g, &fx->err));
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->client_get(fx->st, 7, &old,
+                                                    &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(client_seq(fx, 7), 1);
+    lms_grade got;
+    EXPECT_CODE(LMS_NOT_FOUND, my_ops->grade_get(fx->st, 10, &got,
+                                                 &fx->err));
+    /* and the next batch works, its rows served once committed */
+    begin(fx);
+    r = client_of(7, 5, "five");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    commit(fx, 3);
+    assert_int_equal(client_seq(fx, 7), 5);
+    assert_int_equal(applied(fx), 3);
+}
+
+/* Client records of one transaction go out together before COMMIT (one
+ * bulk statement): every record as put, the last put of an id winning,
+ * answers empty or not; a rolled-back or lost transaction stores none of
+ * them; a client_get that asks the server sees the pending ones. */
+static void test_client_records_sent_at_commit(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    static const unsigned char answer[] = {0, 1, 2, 3, 4};
+    begin(fx);
+    for (uint64_t i = 1; i <= 40; i++) {
+        lms_client_record r = client_of(1000 + i, i, "ok \xC3\xA9");
+        if (i % 2) {
+            r.answer = answer;
+            r.answer_len = i % 5;
+        }
+        EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    }
+    lms_client_record again = client_of(1001, 99, "again");
+    EXPECT_OK(my_ops->client_put(fx->st, &again, &fx->err));
+    commit(fx, 1);
+    /* read back from the database itself */
+    const char *const off[] = {"row_cache", "0", NULL};
+    set_config(fx, 1, off);
+    EXPECT_OK(open_store(fx));
+    for (uint64_t i = 1; i <= 40; i++) {
+        lms_client_record got;
+        EXPECT_OK(my_ops->client_get(fx->st, 1000 + i, &got, &fx->err));
+        assert_int_equal(got.seq, i == 1 ? 99 : i);
+        assert_string_equal(got.message, i == 1 ? "again" : "ok \xC3\xA9");
+        assert_int_equal(got.result_id, i == 1 ? 9900 : i * 100);
+        size_t an = i == 1 || i % 2 == 0 ? 0 : i % 5;
+        assert_int_equal(got.answer_len, an);
+        if (an)
+            assert_memory_equal(got.answer, answer, an);
+        else
+            assert_null(got.answer);
+    }
+    /* with the cache again */
+    set_config(fx, 1, NULL);
+    EXPECT_OK(open_store(fx));
+    /* pending records, then a get the cache cannot answer: it sees them;
+     * then rollback: none stored */
+    begin(fx);
+    lms_client_record r = client_of(1002, 50, "pending");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    r = client_of(5000, 1, "new");
+    EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    lms_course c = {.created = 1}; /* a failed write drops the cache */
+    snprintf(c.code, sizeof c.code, "X");
+    snprintf(c.title, sizeof c.title, "%s", "\xFF");
+    EXPECT_CODE(LMS_INVALID_ARGUMENT,
+                my_ops->course_put(fx->st, &c, &fx->err));
+    assert_int_equal(client_seq(fx, 1002), 50);
+    assert_int_equal(client_seq(fx, 5000), 1);
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(client_seq(fx, 1002), 2);
+    assert_int_equal(client_seq(fx, 5000), 0);
+    /* pending records on a connection that is then lost: commit fails,
+     * none stored */
+    begin(fx);
+    for (uint64_t i = 0; i < 3; i++) {
+        r = client_of(6000 + i, 1, "lost");
+        EXPECT_OK(my_ops->client_put(fx->st, &r, &fx->err));
+    }
+    kill_plugin_connections(fx);
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->commit(fx->st, 2, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    assert_int_equal(applied(fx), 1);
+    assert_int_equal(client_seq(fx, 6000), 0);
+    assert_int_equal(client_seq(fx, 6002), 0);
+}
+
+/* grade_list callback: add each grade to the double at arg. */
+static int count_grades(void *arg, const void *row)
+{
+    const lms_grade_view *v = row;
+    double *sum = arg;
+    *sum += v->grade->grade;
+    return 0;
+}
+
+/* Grades of a known submission wait for the commit too: the last put
+ * wins, reads of grades see them first, rollback or a killed connection
+ * stores none. */
+static void test_grades_sent_at_commit(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    seed_work(fx);
+    lms_submission x;
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    begin(fx);
+    for (int i = 1; i <= 3; i++) {
+        lms_grade g = {.submission_id = 10, .grade = i, .graded = i};
+        g.feedback = i == 3 ? "tr\xC3\xA8s bien" : "meh";
+        snprintf(g.grader, sizeof g.grader, "ian");
+        EXPECT_OK(my_ops->grade_put(fx->st, &g, &fx->err));
+    }
+    double sum = 0;
+    EXPECT_OK(my_ops->grade_list(fx->st, NULL, NULL, count_grades, &sum,
+                                 &fx->err));
+    assert_true(sum == 3);
+    lms_grade g4 = {.submission_id = 10, .grade = 4, .feedback = "four"};
+    snprintf(g4.grader, sizeof g4.grader, "ian");
+    EXPECT_OK(my_ops->grade_put(fx->st, &g4, &fx->err));
+    commit(fx, 2);
+    const char *const off[] = {"row_cache", "0", NULL};
+    set_config(fx, 1, off);
+    EXPECT_OK(open_store(fx));
+    lms_grade got;
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &got, &fx->err));
+    assert_true(got.grade == 4);
+    assert_string_equal(got.feedback, "four");
+    assert_string_equal(got.grader, "ian");
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    assert_int_equal(x.graded, 1);
+    /* with the cache: rolled back, and lost */
+    set_config(fx, 1, NULL);
+    EXPECT_OK(open_store(fx));
+    EXPECT_OK(my_ops->submission_get(fx->st, 10, 0, &x, &fx->err));
+    begin(fx);
+    lms_grade g5 = {.submission_id = 10, .grade = 5, .feedback = "five"};
+    EXPECT_OK(my_ops->grade_put(fx->st, &g5, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &got, &fx->err));
+    assert_true(got.grade == 4);
+    begin(fx);
+    EXPECT_OK(my_ops->grade_put(fx->st, &g5, &fx->err));
+    kill_plugin_connections(fx);
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->commit(fx->st, 3, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    EXPECT_OK(my_ops->grade_get(fx->st, 10, &got, &fx->err));
+    assert_true(got.grade == 4);
+    assert_int_equal(applied(fx), 2);
+}
+
 int main(void)
 {
     env_socket = need_env("LMS_MARIADB_SOCKET");
@@ -1558,6 +1983,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_small_max_allowed_packet_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_row_cache_forgets_a_rollback,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_cache_and_snapshot_read,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_cache_and_lost_connections,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_records_sent_at_commit,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grades_sent_at_commit, setup,
                                         teardown),
     };
     int failed = cmocka_run_group_tests_name("storage_mysql", tests, NULL,
