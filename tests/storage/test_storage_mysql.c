@@ -37,6 +37,7 @@ static void *my_dl, *sq_dl;
 
 /* The server's coordinates. */
 static const char *env_socket, *env_host, *env_port, *env_user, *env_pwfile;
+static const char *env_tls_ca, *env_other_ca;
 static char env_password[256];
 
 static const char *need_env(const char *name)
@@ -1925,6 +1926,69 @@ static void test_grades_sent_at_commit(void **state)
     assert_int_equal(applied(fx), 2);
 }
 
+/* fx's config: TCP to the test server as user (password from the
+ * environment variable LMS_TEST_TLS_PW), with the extra pairs. */
+static void tcp_config(tfx *fx, const char *user, const char *const *extra)
+{
+    int i = 0;
+    const char *base[] = {"host", env_host, "port", env_port, "database", fx->db,
+                          "user", user, "password_env", "LMS_TEST_TLS_PW"};
+    for (size_t k = 0; k < sizeof base / sizeof base[0]; k++)
+        fx->cfg[i++] = base[k];
+    for (const char *const *kv = extra; kv && kv[0]; kv++)
+        fx->cfg[i++] = *kv;
+    fx->cfg[i] = NULL;
+    fx->ctx.config = fx->cfg;
+}
+
+/* TLS to the database server (tls.ca; verified by default when a CA is
+ * given). The test server speaks TLS with a certificate for 127.0.0.1
+ * signed by its own CA (scripts/mariadb-test), and a user that it lets in
+ * only over TLS shows which way the plugin connected: with that CA it
+ * gets in and works; without tls it is refused; with a CA that did not
+ * sign the server's certificate the connection is refused, saying TLS. */
+static void test_tls_to_the_server(void **state)
+{
+    tfx *fx = *state;
+    static const char pw[] = "tls-pw-Q7x";
+    setenv("LMS_TEST_TLS_PW", pw, 1);
+    admin_sql(fx, "CREATE DATABASE IF NOT EXISTS `%s`", fx->db);
+    admin_sql(fx, "DROP USER IF EXISTS 'lmstls'@'127.0.0.1'");
+    admin_sql(fx, "CREATE USER 'lmstls'@'127.0.0.1' IDENTIFIED BY '%s' "
+                  "REQUIRE SSL", pw);
+    admin_sql(fx, "GRANT ALL ON `%s`.* TO 'lmstls'@'127.0.0.1'", fx->db);
+
+    const char *const right[] = {"tls.ca", env_tls_ca, NULL};
+    tcp_config(fx, "lmstls", right);
+    EXPECT_OK(open_store(fx));
+    int v = 0;
+    EXPECT_OK(my_ops->migrate(fx->st, &v, &fx->err));
+    begin(fx);
+    put_user(fx, "over-tls");
+    commit(fx, 1);
+    lms_user u;
+    EXPECT_OK(my_ops->user_get(fx->st, "over-tls", &u, &fx->err));
+    my_ops->close(fx->st);
+    fx->st = NULL;
+
+    tcp_config(fx, "lmstls", NULL); /* no TLS: the server says no */
+    if (open_store(fx) == LMS_OK)
+        fail_msg("a user that must use TLS got in without it");
+    assert_null(fx->st);
+    EXPECT_CONTAINS(fx->err.msg, "lmstls");
+    assert_null(strstr(fx->err.msg, pw));
+
+    const char *const wrong[] = {"tls.ca", env_other_ca, NULL};
+    tcp_config(fx, "lmstls", wrong);
+    if (open_store(fx) == LMS_OK)
+        fail_msg("a server certificate the CA did not sign was accepted");
+    assert_null(fx->st);
+    if (strstr(fx->err.msg, "TLS") == NULL && strstr(fx->err.msg, "SSL") == NULL &&
+        strstr(fx->err.msg, "certificate") == NULL)
+        fail_msg("the refusal does not say it is about TLS: '%s'", fx->err.msg);
+    admin_sql(fx, "DROP USER 'lmstls'@'127.0.0.1'");
+}
+
 int main(void)
 {
     env_socket = need_env("LMS_MARIADB_SOCKET");
@@ -1932,6 +1996,8 @@ int main(void)
     env_port = need_env("LMS_MARIADB_PORT");
     env_user = need_env("LMS_MARIADB_USER");
     env_pwfile = need_env("LMS_MARIADB_PASSWORD_FILE");
+    env_tls_ca = need_env("LMS_MARIADB_TLS_CA");
+    env_other_ca = need_env("LMS_MARIADB_OTHER_CA");
     FILE *f = fopen(env_pwfile, "r");
     if (f == NULL || fgets(env_password, sizeof env_password, f) == NULL) {
         fprintf(stderr, "cannot read %s\n", env_pwfile);
@@ -1954,6 +2020,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_password_sources_and_secrecy,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_to_the_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_tcp_and_socket, setup, teardown),
