@@ -281,10 +281,16 @@ static void apply_work(void *arg)
         b->bounced = 1;
         return;
     }
+    /* A batch that ends with a verify marker: its digest is pending
+     * before the commit can be seen, so that no reader that sees the
+     * commit finds no record of it ("missed", node_verify_get). */
+    int marker = node_verify_is_marker(b->items[b->count - 1].data);
+    if (marker)
+        node_verify_expect(n, b->last);
     if (apply_txn(b) == 0) {
-        /* the state right after a verify marker, before anything else is
+        /* the state right after the marker, before anything else is
          * applied (the marker ends its batch: batch_size) */
-        if (node_verify_is_marker(b->items[b->count - 1].data))
+        if (marker)
             b->verify_view = node_verify_pin(n, b->last);
         if (b->already)
             report_already(b);

@@ -289,11 +289,13 @@ int node_snapshot_start(node *n, lms_err *err);
 /* node_verify.c: is this committed entry a verify marker (it ends its
  * apply batch)? Storage thread, right after the batch that ends with one
  * committed: pin the state and record the index as pending (the view, or
- * NULL when it failed and is recorded so). Loop: hash the view on the
+ * NULL when it failed and is recorded so); before that batch commits,
+ * node_verify_expect records it pending. Loop: hash the view on the
  * snapshot thread. */
 int node_verify_open(node *n, lms_err *err);
 void node_verify_free(node *n);
 int node_verify_is_marker(const blob *data);
+void node_verify_expect(node *n, uint64_t index);
 void *node_verify_pin(node *n, uint64_t index);
 void node_verify_start(node *n, uint64_t index, void *view);
 /* Stop transfers and the snapshot threads (a snapshot being written is

@@ -4,10 +4,11 @@
  *
  * The marker is a command (CmdVerify) that goes through the log like any
  * other, so every node applies it at the same index. An apply batch ends
- * with a marker (node_verify_is_marker, batch_size in node_apply.c); right
- * after that batch commits, on the storage thread, the node pins a view of
- * its store (snapshot_pin) and records the index as pending; the snapshot
- * thread then streams the view (snapshot_write_view, the backend-neutral
+ * with a marker (node_verify_is_marker, batch_size in node_apply.c). On
+ * the storage thread the index is recorded as pending before that batch
+ * commits (a reader that sees the commit must find the record), and right
+ * after the commit the node pins a view of its store (snapshot_pin); the
+ * snapshot thread then streams the view (snapshot_write_view, the backend-neutral
  * stream of docs/snapshots.md) into a sink that hashes it whole and per
  * table, at low priority, and records the result. Any node answers for
  * itself (node_verify_get), so the client can compare them all: equal
@@ -291,6 +292,16 @@ static void verify_work(void *arg)
 static void verify_done(void *arg)
 {
     job_free(arg);
+}
+
+void node_verify_expect(node *n, uint64_t index)
+{
+    struct node_verify *v = n->verify;
+    pthread_mutex_lock(&v->mu);
+    int known = slot_of(v, index) != NULL;
+    pthread_mutex_unlock(&v->mu);
+    if (!known) /* a retried batch keeps what its first try recorded */
+        record_start(v, index, NODE_VERIFY_PENDING, NULL);
 }
 
 void *node_verify_pin(node *n, uint64_t index)
