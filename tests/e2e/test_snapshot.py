@@ -49,6 +49,7 @@ import os
 import sqlite3
 import socket
 import struct
+import time
 import unittest
 
 from lmstest import (SOURCE_DIR, ClusterTestCase, Proto, World, db_rows, file_body,
@@ -154,12 +155,14 @@ class SnapshotTestCase(ClusterTestCase):
         self.w = World(self.cluster)
         self.asked = []
 
-    def ask(self, tag, n):
+    def ask(self, tag, n, pause=0.0):
         for i in range(n):
             t = "%s-%d" % (tag, i)
             self.ok(self.w["stud1"].run("ask", "--course", "CS101", "--instructor",
                                         "--title", t, t), "ask %s" % t)
             self.asked.append(t)
+            if pause:
+                time.sleep(pause)
 
     def upload(self, title, size):
         """A material of size random bytes, uploaded; returns the bytes."""
@@ -335,7 +338,12 @@ class TestStaggeredSnapshots(SnapshotTestCase):
 
     def test_members_snapshot_at_their_own_points(self):
         c = self.cluster
-        self.ask("s", 70)
+        # A quiet moment after every question (nothing applied for 3 ticks
+        # of 10 ms): each node takes its snapshot at the first one past its
+        # own threshold. Without the pauses, a slow build's questions could
+        # leave no quiet moment until one that every node, past its
+        # threshold, takes at the same index (seen under ASan: all at 54).
+        self.ask("s", 70, pause=0.08)
         c.wait_caught_up()
 
         def firsts():
