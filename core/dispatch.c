@@ -190,13 +190,10 @@ const struct lms_storage_ops *req_ops(req *r) { return r->d->o.m->ops; }
 void *req_st(req *r) { return r->st ? r->st : r->d->o.m->st; }
 const dispatch_options *req_opts(req *r) { return &r->d->o; }
 
-int req_course_role(req *r, const char *course)
+int req_course_role(req *r, const char *course, int *role, lms_err *err)
 {
-    int role = LMS_ROLE_NONE;
-    if (req_ops(r)->enrolment_get(req_st(r), course, r->who.name, &role,
-                                  NULL) != LMS_OK)
-        return LMS_ROLE_NONE;
-    return role;
+    *role = LMS_ROLE_NONE;
+    return req_ops(r)->enrolment_get(req_st(r), course, r->who.name, role, err);
 }
 
 static EVP_MD *sha256_md;
@@ -638,8 +635,10 @@ static int authenticate(req *r, uint64_t epoch)
         return req_fail(r, LMS_UNAUTHENTICATED,
                         "session expired; log in again"), -1;
     rc = ops->user_get(req_st(r), s.user, &u, &err);
-    if (rc != LMS_OK)
+    if (rc == LMS_NOT_FOUND)
         return req_fail(r, LMS_UNAUTHENTICATED, "session's user is gone"), -1;
+    if (rc != LMS_OK) /* not a reason to log the user out */
+        return req_storage_error(r, &err), -1;
     snprintf(r->who.name, sizeof r->who.name, "%s", u.name);
     snprintf(r->who.full_name, sizeof r->who.full_name, "%s", u.full_name);
     r->who.role = u.role;

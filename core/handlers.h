@@ -148,8 +148,10 @@ next_step req_storage_error(req *r, const lms_err *err);
 const struct lms_storage_ops *req_ops(req *r);
 void *req_st(req *r);
 const dispatch_options *req_opts(req *r);
-/* Caller's enrolment role in course (LMS_ROLE_NONE if none or on error). */
-int req_course_role(req *r, const char *course);
+/* Caller's enrolment role in course into *role (LMS_ROLE_NONE if none);
+ * LMS_OK, or the storage's error in err (never taken for "not enrolled":
+ * a store that cannot be reached must not turn into a refusal). */
+int req_course_role(req *r, const char *course, int *role, lms_err *err);
 
 /* Fill protobuf messages from storage rows (strings copied to the arena). */
 Lms__User *pb_user(req *r, const lms_user *u);

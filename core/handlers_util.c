@@ -110,7 +110,9 @@ int req_check_course(req *r, char *course, enum course_need need)
     memcpy(course, c.code, strlen(c.code));
     if (need == COURSE_EXISTS)
         return 0;
-    int role = req_course_role(r, course);
+    int role;
+    if (req_course_role(r, course, &role, &err) != LMS_OK)
+        return req_storage_error(r, &err), -1;
     int ok = need == COURSE_MEMBER
                  ? role != LMS_ROLE_NONE || r->who.role == LMS_ROLE_ADMIN
                  : role == (int)need;

@@ -179,5 +179,55 @@ class MixedBackendsTest(E2ETestCase):
         self.assertLessEqual(load.acked, set(titles), "acknowledged uploads missing")
         self.assertFalse(load.not_stored & set(titles), "an upload said 'nothing was stored'")
 
+class DatabaseDownTest(E2ETestCase):
+    """A node on MariaDB whose server is down tells the truth: reads and
+    the checks before a write cannot reach the store, so the answer is
+    UNAVAILABLE, or UNKNOWN for a write the client stopped waiting for (the
+    CLI exits 3 either way), never a
+    refusal the store did not make: not "you do not teach course CS101"
+    for an instructor who does (the check's read failed), not "log in
+    again" (the session's user could not be read). Once the server is
+    back the same calls work, without a restart of lmsd."""
+
+    def test_a_node_whose_database_is_down_refuses_nothing(self):
+        node = lmstest.Node(name="dbdown", storage_plugin="storage_mysql",
+                            storage_options=lmstest.mariadb_options(
+                                "e2e_down_%d" % os.getpid()))
+        self.addCleanup(node.cleanup)
+        node.init_admin()
+        node.start()
+        w = World(node, self)
+        files = os.path.join(node.dir, "files")
+        os.makedirs(files, exist_ok=True)
+        path = os.path.join(files, "notes.txt")
+        with open(path, "w") as f:
+            f.write("notes\n")
+        env = {"LMS_CLIENT_TIMEOUT": "2"}
+        self.ok(w["teach1"].run("upload", "--course", "CS101", "--title", "before", path,
+                                json=True, env=env), "upload before")
+        run_mariadb_test("stop")
+        try:
+            for args in (["upload", "--course", "CS101", "--title", "during", path],
+                         ["materials", "--course", "CS101"]):
+                res = w["teach1"].run(*args, json=True, env=env)
+                self.assertEqual(res.rc, 3, "%s with the database down: %r" % (args[0], res))
+                # UNAVAILABLE (the node answered), or, for the write, UNKNOWN
+                # (the client stopped waiting first): both true, no refusal
+                self.assertIn(res.status, ("UNAVAILABLE", "UNKNOWN"), repr(res))
+                if res.status == "UNAVAILABLE" and args[0] == "upload":
+                    self.assertIn("nothing was stored", res.err, repr(res))
+                self.assertNotIn("do not teach", res.err)
+                self.assertNotIn("log in again", res.err)
+        finally:
+            run_mariadb_test("start")
+        wait_until(lambda: w["teach1"].run("upload", "--course", "CS101", "--title", "after",
+                                           path, json=True, env=env).rc == 0,
+                   timeout=30, what="an upload once the database is back")
+        titles = [m["title"] for m in self.ok(w["teach1"].run(
+            "materials", "--course", "CS101", json=True), "materials")["materials"]]
+        # "during" was never acknowledged: there at most once
+        self.assertIn(sorted(titles), (["after", "before"], ["after", "before", "during"]))
+
+
 if __name__ == "__main__":
     unittest.main()
