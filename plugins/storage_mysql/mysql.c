@@ -17,6 +17,7 @@
  * password_env.
  */
 #include "mysql_internal.h"
+#include "storage_meta.h"
 
 #include <errmsg.h>
 #include <mysqld_error.h>
@@ -859,19 +860,6 @@ int my_applied_index(void *inst, uint64_t *index, lms_err *err)
 
 /* ---- lmsd's records about the store (ABI 1.3) ---- */
 
-/* A meta key as storage.h allows it: 1..LMS_NAME_MAX bytes of [a-z0-9_]. */
-static int my_meta_key_ok(const char *key)
-{
-    size_t n = key ? strlen(key) : 0;
-    if (n == 0 || n > LMS_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((key[i] >= 'a' && key[i] <= 'z') ||
-              (key[i] >= '0' && key[i] <= '9') || key[i] == '_'))
-            return 0;
-    return 1;
-}
-
 typedef struct my_meta_row {
     char value[LMS_TITLE_MAX + 2]; /* one more: a value too long shows */
 } my_meta_row;
@@ -887,11 +875,9 @@ int my_meta_get(void *inst, const char *key, char *out, size_t cap,
                 lms_err *err)
 {
     my_inst *s = inst;
-    if (!my_meta_key_ok(key) || !out || cap == 0)
-        return lms_err_set(err, LMS_INVALID_ARGUMENT,
-                           "meta_get: a key is 1 to %d bytes of a-z, 0-9 "
-                           "and _, and out must hold at least one byte",
-                           LMS_NAME_MAX);
+    int rc = storage_meta_check_get(key, out, cap, err);
+    if (rc != LMS_OK)
+        return rc;
     if (s->readonly)
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "meta_get: on the instance, not a reader");
@@ -899,7 +885,7 @@ int my_meta_get(void *inst, const char *key, char *out, size_t cap,
     my_binder_init(&b);
     my_bind_text(&b, key, SIZE_MAX);
     my_meta_row r = {{0}};
-    int rc = my_get(s, &SQL_HOST_META_GET, &b, fill_meta, &r, err);
+    rc = my_get(s, &SQL_HOST_META_GET, &b, fill_meta, &r, err);
     if (rc != LMS_OK)
         return rc;
     size_t n = strlen(r.value);
@@ -916,11 +902,9 @@ int my_meta_get(void *inst, const char *key, char *out, size_t cap,
 int my_meta_put(void *inst, const char *key, const char *value, lms_err *err)
 {
     my_inst *s = inst;
-    if (!my_meta_key_ok(key) || !value || strlen(value) > LMS_TITLE_MAX)
-        return lms_err_set(err, LMS_INVALID_ARGUMENT,
-                           "meta_put: a key is 1 to %d bytes of a-z, 0-9 and "
-                           "_, a value at most %d bytes",
-                           LMS_NAME_MAX, LMS_TITLE_MAX);
+    int rc = storage_meta_check_put(key, value, err);
+    if (rc != LMS_OK)
+        return rc;
     my_binder b;
     my_binder_init(&b);
     my_bind_text(&b, key, SIZE_MAX);

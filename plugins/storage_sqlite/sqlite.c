@@ -10,6 +10,7 @@
  * replay exactly the missing commands after a crash.
  */
 #include "sqlite_internal.h"
+#include "storage_meta.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -382,34 +383,19 @@ int sq_applied_index(void *inst, uint64_t *index, lms_err *err)
     return rc;
 }
 
-/* A meta key as storage.h allows it: 1..LMS_NAME_MAX bytes of [a-z0-9_]. */
-static int sq_meta_key_ok(const char *key)
-{
-    size_t n = key ? strlen(key) : 0;
-    if (n == 0 || n > LMS_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((key[i] >= 'a' && key[i] <= 'z') ||
-              (key[i] >= '0' && key[i] <= '9') || key[i] == '_'))
-            return 0;
-    return 1;
-}
-
 /* storage ops meta_get(): lmsd's record key (host_meta), into out. */
 int sq_meta_get(void *inst, const char *key, char *out, size_t cap,
                 lms_err *err)
 {
     sq_inst *s = inst;
-    if (!sq_meta_key_ok(key) || !out || cap == 0)
-        return lms_err_set(err, LMS_INVALID_ARGUMENT,
-                           "meta_get: a key is 1 to %d bytes of a-z, 0-9 "
-                           "and _, and out must hold at least one byte",
-                           LMS_NAME_MAX);
+    int rc = storage_meta_check_get(key, out, cap, err);
+    if (rc != LMS_OK)
+        return rc;
     if (s->readonly)
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "meta_get: on the instance, not a reader");
     sqlite3_stmt *st;
-    int rc = sq_acquire(s, &SQL_HOST_META_GET, &st, err);
+    rc = sq_acquire(s, &SQL_HOST_META_GET, &st, err);
     if (rc != LMS_OK)
         return rc;
     sq_binder b = sq_binder_of(st);
@@ -434,13 +420,11 @@ int sq_meta_get(void *inst, const char *key, char *out, size_t cap,
 int sq_meta_put(void *inst, const char *key, const char *value, lms_err *err)
 {
     sq_inst *s = inst;
-    if (!sq_meta_key_ok(key) || !value || strlen(value) > LMS_TITLE_MAX)
-        return lms_err_set(err, LMS_INVALID_ARGUMENT,
-                           "meta_put: a key is 1 to %d bytes of a-z, 0-9 and "
-                           "_, a value at most %d bytes",
-                           LMS_NAME_MAX, LMS_TITLE_MAX);
+    int rc = storage_meta_check_put(key, value, err);
+    if (rc != LMS_OK)
+        return rc;
     sqlite3_stmt *st;
-    int rc = sq_acquire(s, &SQL_HOST_META_SET, &st, err);
+    rc = sq_acquire(s, &SQL_HOST_META_SET, &st, err);
     if (rc != LMS_OK)
         return rc;
     sq_binder b = sq_binder_of(st);
