@@ -78,6 +78,20 @@ static void requests(void)
     r.whoami = &who;
     put_request("whoami", &r);
 
+    /* cluster-verify: a node's digest at an index (a read) */
+    Lms__ClusterVerifyRequest ver = LMS__CLUSTER_VERIFY_REQUEST__INIT;
+    ver.index = 1234;
+    r.id = 5;
+    r.body_case = LMS__REQUEST__BODY_CLUSTER_VERIFY;
+    r.cluster_verify = &ver;
+    put_request("cluster-verify", &r);
+
+    Lms__BackupRequest bak = LMS__BACKUP_REQUEST__INIT;
+    r.id = 6;
+    r.body_case = LMS__REQUEST__BODY_BACKUP;
+    r.backup = &bak;
+    put_request("backup", &r);
+
     Lms__SubmitRequest sub = LMS__SUBMIT_REQUEST__INIT;
     sub.assignment_id = 3;
     sub.file_name = "essay.txt";
