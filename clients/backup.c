@@ -6,7 +6,7 @@
  * client holds one piece at a time whatever the state's size. The last
  * Response names the index, the size and the trailer's digest. FILE.tmp
  * is then fsynced and read back whole with the server's own snapshot
- * reader (core/snapshot.c, snapshot_check: framing, record count and the
+ * reader (core/repl/snapshot.c, snapshot_check: framing, record count and the
  * canonical digest); only if its size, index and digest all match is it
  * linked to FILE (which must not exist: link() never replaces one) and the
  * directory fsynced. Otherwise FILE.tmp is removed and nothing is left.

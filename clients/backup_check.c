@@ -1,5 +1,5 @@
 /*
- * backup_check.c: the server's snapshot reader (core/snapshot.c) for
+ * backup_check.c: the server's snapshot reader (core/repl/snapshot.c) for
  * lms-admin backup, apart from the client headers (both name a struct
  * lms_session).
  */

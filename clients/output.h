@@ -67,7 +67,7 @@ void out_text_block(FILE *f, const char *indent, const char *text);
 void out_text_raw(FILE *f, const char *text);
 
 /* Copy s into buf (of n bytes) escaped for a terminal: what
- * utf8_text_check (core/utf8.h) would refuse shows as \xHH (a control
+ * utf8_text_check (core/base/utf8.h) would refuse shows as \xHH (a control
  * character or a byte that is not UTF-8) or \u{HHHH} (a bidi or
  * invisible format character); multiline keeps '\n' and '\t'. Cut at a
  * whole character. Returns buf. */

@@ -22,9 +22,10 @@
 #include "net.h"
 #include "node.h"
 #include "plugin_loader.h"
+#include "sm_node.h"
 #include "store_owner.h"
 #include "tls.h"
-#include "tutor.h"
+#include "tutor_runtime.h"
 #include "workers.h"
 
 #include <lms/auth.h>
@@ -63,6 +64,8 @@ typedef struct lmsd {
     const struct lms_auth_ops *auth_ops;
     void *auth_inst;
     sm m;
+    sm_node smn;    /* m as the node's state machine (sm_node.h) */
+    node_sm sm_ops; /* filled from smn once the store is open */
     node *node;
     dispatch *disp;
     tutor_rt *tutor;
@@ -414,13 +417,12 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .accept_log_loss = d->accept_log_loss,
                          .on_fatal = on_fatal,
                          .arg = d,
-                         .on_applied = on_applied,
-                         .applied_arg = d,
                          .on_restored = on_restored,
                          .cluster_id = c->cluster_id,
                          .members = d->members,
                          .n_members = c->n_members,
                          .peer_listen = c->peer_addr,
+                         .stray_answer = dispatch_stray_answer,
                          .tls = d->tls,
                          .max_peer_frame = peer_frame_limit(c),
                          .tick_ms = (unsigned)c->raft_tick_ms,
@@ -433,6 +435,8 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
                          .segment_bytes = c->segment_bytes,
                          .snapshot_rate = c->snapshot_rate,
                          .disk_reserve = c->disk_reserve};
+    d->smn = (sm_node){.m = &d->m, .on_applied = on_applied, .arg = d};
+    sm_node_ops(&d->smn, &d->sm_ops);
     return LMS_OK;
 }
 
@@ -481,7 +485,7 @@ static int start(lmsd *d, lms_err *err)
     node_options no;
     if (node_opts(d, &no, err) != LMS_OK)
         return err->code;
-    return node_open(d->base, &no, &d->m, d->storage_thread, &d->node, err);
+    return node_open(d->base, &no, &d->sm_ops, d->storage_thread, &d->node, err);
 }
 
 static int serve(lmsd *d, lms_err *err)
@@ -624,10 +628,11 @@ typedef struct init_admin {
     sm_result res;
 } init_admin;
 
-static void init_admin_applied(node_proposal *p, const sm_result *res)
+static void init_admin_applied(node_proposal *p, const node_outcome *o)
 {
     init_admin *ia = (init_admin *)p;
-    ia->res = *res;
+    sm_result own;
+    ia->res = *sm_node_outcome(o, &own);
     ia->res.rows = NULL;
 }
 
@@ -794,7 +799,9 @@ static int run_init_admin(lmsd *d, const char *name, lms_err *err)
     blob *b = admin_command(d, name, hash);
     if (!b)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
-    init_admin ia = {.p = {init_admin_applied, init_admin_complete}, .d = d};
+    init_admin ia = {.p = {.applied = init_admin_applied,
+                            .complete = init_admin_complete},
+                      .d = d};
     ia.res.status = LMS_UNKNOWN;
     if (node_is_leader(d->node)) {
         rc = node_propose(d->node, b, &ia.p, err);
@@ -827,7 +834,7 @@ typedef struct restore_job {
 static void restore_work(void *arg)
 {
     restore_job *j = arg;
-    j->rc = node_restore_backup(&j->no, &j->d->m, j->path, &j->info, &j->err);
+    j->rc = node_restore_backup(&j->no, &j->d->sm_ops, j->path, &j->info, &j->err);
 }
 
 static void restore_done(void *arg) { ((restore_job *)arg)->done = 1; }

@@ -2,7 +2,7 @@
  * plugin_check.h: the internals of lms-plugin-check, shared by its files.
  *
  * lms-plugin-check loads a plugin with lmsd's own loader (core/
- * plugin_loader.c), hands it the same host services lmsd does (core/host.c)
+ * plugin_loader.c), hands it the same host services lmsd does (core/base/host.c)
  * and runs a conformance suite against it, printing one line per check.
  * The pieces:
  *   check_report.c     the ok/FAIL/skip lines, the summary, and the crash and

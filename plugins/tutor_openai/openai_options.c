@@ -15,7 +15,7 @@
  *   max_tokens_field  max_completion_tokens (default) or max_tokens (older
  *                     servers)
  *   temperature       0 to 2; unset leaves the provider's default
- *   connect_timeout   default 10s   } durations as core/config.c reads
+ *   connect_timeout   default 10s   } durations as core/base/config.c reads
  *   timeout           default 60s   } them: "500ms", "30s", "5m", "1h";
  *   backoff_base      default 500ms } a plain number means seconds
  *   backoff_max       default 8s    }

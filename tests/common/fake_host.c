@@ -74,7 +74,7 @@ static const char *fake_data_dir(struct lms_plugin_ctx *ctx)
     return ctx->data_dir;
 }
 
-/* The file store (host.h) is lmsd's own (core/filestore.c) in the
+/* The file store (host.h) is lmsd's own (core/base/filestore.c) in the
  * instance's data dir: one per data dir, kept until fake_host_forget()
  * (a handle holds on to its store). */
 static struct {

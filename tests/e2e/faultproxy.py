@@ -1,7 +1,7 @@
 """faultproxy: a fault-injecting TCP proxy for the peer links of a cluster.
 
 Each lmsd keeps one outbound connection to every other member and only
-sends on it; it only reads the connections it accepts (core/peer.c). The
+sends on it; it only reads the connections it accepts (core/repl/peer.c). The
 first frame on a connection is a PeerHello naming the sender. So one proxy
 listener per destination node (the cluster's member list advertises the
 proxy's port; the node binds its own real port) learns from the hello which

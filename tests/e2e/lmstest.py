@@ -619,7 +619,7 @@ class Node:
         self.storage_options = dict(storage_options or {})  # the rest of storage:
         self.tutor = dict(tutor) if tutor else None
         self.env = dict(env or {})
-        # The slow-disk fault hook (core/fault.h; test builds only): each
+        # The slow-disk fault hook (core/base/fault.h; test builds only): each
         # command-log fsync waits the milliseconds this file holds.
         self.fsync_stall_path = os.path.join(self.dir, "fsync-stall")
         self.env.setdefault("LMSD_FAULT_FSYNC_STALL", self.fsync_stall_path)

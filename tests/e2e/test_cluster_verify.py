@@ -1,5 +1,5 @@
 """lms-admin cluster-verify: every node's state compared at one index
-(core/node_verify.c, docs/operations.md "Is every node the same?").
+(core/repl/node_verify.c, docs/operations.md "Is every node the same?").
 
 A marker goes through the log; each node hashes its state right after
 applying it (the whole state and each table, the backend-neutral snapshot

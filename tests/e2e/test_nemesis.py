@@ -18,7 +18,7 @@ everything. The faults:
   bandwidth  a node's outgoing links capped at 64 KiB/s
   reset      every connection of a node aborted with RST
   slow_disk  each command-log fsync of a node (half the time the leader)
-             stalls 50-400 ms (core/fault.h's hook, test builds only)
+             stalls 50-400 ms (core/base/fault.h's hook, test builds only)
 and the dangerous mixes, each one fault:
   cut_kill         the leader's outgoing links cut one way; once another
                    node leads, kill -9 of that new leader, restart, heal
@@ -135,7 +135,7 @@ SNAPSHOT_LOG = (("taken", re.compile(r"snapshot at index \d+ \(term")),
 
 
 def snapshot_counts(log_text):
-    """{taken, sent, installed}: what core/node_snapshot.c and
+    """{taken, sent, installed}: what core/repl/node_snapshot.c and
     node_transfer.c logged."""
     return {k: len(rx.findall(log_text)) for k, rx in SNAPSHOT_LOG}
 
@@ -457,7 +457,7 @@ class Nemesis:
 
     def f_slow_disk(self, rng):
         """Each fsync of a node's command log (half the time the leader's)
-        stalls 50-400 ms for a while (core/fault.h's hook)."""
+        stalls 50-400 ms for a while (core/base/fault.h's hook)."""
         ids = self.members()
         lead = self.leaders()
         x = lead[0] if lead and rng.random() < 0.5 else rng.choice(ids)
@@ -912,7 +912,7 @@ class TestCheckers(E2ETestCase):
             proc = subprocess.Popen(["sh", "-c", "exit 134"])
 
             def log_text(self):
-                return "raft: leader\ncore/wal.c:88: wal_append: assertion failed: n > 0\n"
+                return "raft: leader\ncore/repl/wal.c:88: wal_append: assertion failed: n > 0\n"
         gone = Gone()
         gone.proc.wait()
         nem = Nemesis(type("C", (), {"net": None, "nodes": [gone]})(), 1, lambda: 0)

@@ -389,7 +389,7 @@ class TestStaleLeaderRefusal(PartitionCase):
 
 
 class TestSlowDisk(PartitionCase):
-    """The slow-disk fault hook (core/fault.h, test builds): a follower
+    """The slow-disk fault hook (core/base/fault.h, test builds): a follower
     whose fsyncs stall 4 s does not hold back the others, nor apply an
     entry before its own disk has it; a leader with a slow disk still
     acknowledges every write exactly once."""

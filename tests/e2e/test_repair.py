@@ -2,7 +2,7 @@
 
 A follower whose command log lost entries it had applied (a flipped byte
 in a complete record, valid records after it) must refill its log from the
-leader before it rejoins Raft (core/node_repair.c). When the leader has
+leader before it rejoins Raft (core/repl/node_repair.c). When the leader has
 meanwhile compacted its log past what the follower kept, no entries can
 fill the gap: the follower asks for the leader's snapshot, installs it
 (storage restored, snapshot file under its final name, command log reset
@@ -21,7 +21,7 @@ past it; a 1.5 MB material makes the snapshot span several chunks.
   512 KiB/s, so it takes about 3 s), is installed and the entries after it
   are fetched, and the leader snapshots and compacts again meanwhile; the
   leader keeps the entries after the snapshot it streams
-  (core/node_snapshot.c), so the node installs that one snapshot and
+  (core/repl/node_snapshot.c), so the node installs that one snapshot and
   catches up, acknowledged writes exactly once, unacknowledged ones at
   most once.
 """

@@ -80,7 +80,7 @@ def crc32c(data):
 
 
 def wal_last(node):
-    """(index, term) of the last record of node's command log (core/wal.h:
+    """(index, term) of the last record of node's command log (core/repl/wal.h:
     u32 length | u32 crc32c | u64 index | u64 term | u32 type | data, little
     endian)."""
     last = (0, 0)

@@ -1,9 +1,9 @@
 """A store that cannot be reached does not stop the node and never makes
-it lie (storage.h, LMS_UNAVAILABLE; core/node_apply.c).
+it lie (storage.h, LMS_UNAVAILABLE; core/repl/node_apply.c).
 
 A database server's connection can be lost at any time: before a batch
 begins, inside it, or between COMMIT and its answer, when nobody knows
-whether it committed. The fault hook LMSD_FAULT_STORAGE (core/fault.h, test
+whether it committed. The fault hook LMSD_FAULT_STORAGE (core/base/fault.h, test
 builds) makes the storage thread see exactly that with the real SQLite
 store underneath:
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_config.c: lmsd's configuration loader (core/config.c). The input
+ * fuzz_config.c: lmsd's configuration loader (core/base/config.c). The input
  * is the file; it is loaded, and what loads is read back through the
  * lookups plugins use.
  */

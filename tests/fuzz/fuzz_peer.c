@@ -1,6 +1,6 @@
 /*
- * fuzz_peer.c: the peer port's messages (core/peer_codec.c) and what a
- * Raft node (core/raft/) makes of them. One input is a script for one
+ * fuzz_peer.c: the peer port's messages (core/repl/peer_codec.c) and what a
+ * Raft node (core/repl/raft/) makes of them. One input is a script for one
  * fresh node 1 of the voters {1, 2, 3}; each step is one byte:
  *
  *   op & 7 == 0  tick          1  campaign        2  propose a command

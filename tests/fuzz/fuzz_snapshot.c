@@ -1,5 +1,5 @@
 /*
- * fuzz_snapshot.c: the snapshot file reader (core/snapshot.c). The input
+ * fuzz_snapshot.c: the snapshot file reader (core/repl/snapshot.c). The input
  * is a snapshot file: its header is read (snapshot_peek), the cluster
  * configuration in it decoded as a member does at start
  * (raft_conf_decode, node_snapshot.c), and the whole file checked against

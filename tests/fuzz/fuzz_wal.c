@@ -1,5 +1,5 @@
 /*
- * fuzz_wal.c: WAL recovery (core/wal.c). The input is a data directory's
+ * fuzz_wal.c: WAL recovery (core/repl/wal.c). The input is a data directory's
  * log: its first byte says what else is there, the rest is split into
  * files:
  *

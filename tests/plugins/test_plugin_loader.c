@@ -2,7 +2,7 @@
  * test_plugin_loader.c: the plugin loader refuses each broken fixture
  * (tests/plugins/broken_plugin.c) with one line naming the file and the
  * specific reason, loads the real plugins, and the host service table
- * (core/host.c) gives a plugin its config, log prefix and worker pool.
+ * (core/base/host.c) gives a plugin its config, log prefix and worker pool.
  */
 #include "config.h"
 #include "log.h"

@@ -1,9 +1,9 @@
 /*
  * fetch.h: lmsd's log-repair exchange (PeerFetch / PeerFetchReply, see
  * proto/peer.proto) without the wire, for the simulator and the story
- * tests. The leader side answers as core/node_repair.c's node_serve_fetch
- * does, from a running core/raft; the asker side hands each answer to
- * core/repair_plan.c itself, so what is tested is the node's own decision
+ * tests. The leader side answers as core/repl/node_repair.c's node_serve_fetch
+ * does, from a running core/repl/raft; the asker side hands each answer to
+ * core/repl/repair_plan.c itself, so what is tested is the node's own decision
  * code.
  */
 #ifndef LMS_TESTS_SIM_FETCH_H

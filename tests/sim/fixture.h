@@ -1,6 +1,6 @@
 /*
  * fixture.h: a small, fully controlled cluster for story tests of
- * core/raft. Nothing happens on its own: the test ticks nodes, delivers
+ * core/repl/raft. Nothing happens on its own: the test ticks nodes, delivers
  * the queued messages (all, or through a filter that may drop or edit
  * them), cuts links, crashes and restarts nodes. Storage is synchronous:
  * each ready is persisted, its messages queued and its committed entries

@@ -1,5 +1,5 @@
 /*
- * glue.c: what lmsd will do with core/raft, played by each simulated
+ * glue.c: what lmsd will do with core/repl/raft, played by each simulated
  * node: take a ready (up to max_outs outstanding), send its immediate
  * messages, write its entries, truncation, snapshot and hardstate to the
  * unsynced area of the disk; when the simulated fsync completes, send the
@@ -7,7 +7,7 @@
  * applies, like lms's storage), answer clients, snapshot and compact by
  * policy, advance. A crash keeps a random prefix of what was written but
  * not synced: a torn tail. Snapshot installs follow lmsd's order and its
- * restart rule (core/snapshot_wal.c), or with --old-install-order the
+ * restart rule (core/repl/snapshot_wal.c), or with --old-install-order the
  * order lmsd had before issue 8. A restart whose log lost acknowledged
  * entries repairs it first (repair.c).
  */

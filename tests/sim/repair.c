@@ -1,6 +1,6 @@
 /*
- * repair.c: lmsd's log repair (core/node_repair.c, node_repair_snap.c)
- * played by a simulated node, with core/repair_plan.c itself deciding.
+ * repair.c: lmsd's log repair (core/repl/node_repair.c, node_repair_snap.c)
+ * played by a simulated node, with core/repl/repair_plan.c itself deciding.
  *
  * A crash may lose entries the disk had synced (a lying disk, or a record
  * that fails its check before the tail: lmsd cuts the log there); lmsd

@@ -1,5 +1,5 @@
 /*
- * sim.h: a deterministic simulator for core/raft. One seeded PRNG drives
+ * sim.h: a deterministic simulator for core/repl/raft. One seeded PRNG drives
  * everything: a network that drops, delays, duplicates, reorders and
  * partitions; disks that lose whatever was not fsynced when a node
  * crashes; clocks that drift; clients of a tiny key-value register
@@ -324,7 +324,7 @@ void net_heal(sim *s);
 /* A message from -> to: 0 if lost (cut link, drop); else its delay. */
 sim_time net_route(sim *s, raft_id from, raft_id to);
 
-/* repair.c: lmsd's log repair (node_repair.c) over core/repair_plan.c */
+/* repair.c: lmsd's log repair (node_repair.c) over core/repl/repair_plan.c */
 int repair_needed(sim *s, sim_node *n);
 void repair_begin(sim *s, sim_node *n);
 void repair_event(sim *s, sim_node *n, event *e);

@@ -2,7 +2,7 @@
  * test_install.c: a crash during a snapshot install (issue 8, bug 3: "a
  * node can wedge for good after a crash during snapshot install"), told
  * over tests/sim's fixture, and the restart rule lmsd and the simulator
- * share (core/snapshot_wal.c: which WAL entries survive next to the
+ * share (core/repl/snapshot_wal.c: which WAL entries survive next to the
  * newest snapshot S).
  *
  * The story: a deposed leader holds a long tail of entries its term never

@@ -1,7 +1,7 @@
 /*
  * test_log_repair.c: log repair (issue 8, bug 1) as stories over real
  * Raft nodes (fixture.c): the members answer as lmsd's node_serve_fetch
- * does (fetch.c, from their running core/raft), and core/repair_plan.c,
+ * does (fetch.c, from their running core/repl/raft), and core/repl/repair_plan.c,
  * the node's own decision code, decides what the repairing node writes.
  * Each story checks the repaired log entry by entry against the log of
  * the leader it must come from.

@@ -1,5 +1,5 @@
 /*
- * test_raft.c: stories of a Raft cluster (core/raft over tests/sim's
+ * test_raft.c: stories of a Raft cluster (core/repl/raft over tests/sim's
  * fixture), each pinning down one behaviour: elections and their timers,
  * PreVote, CheckQuorum and the leader lease, log repair, the Figure 8
  * commit rule, snapshots, ReadIndex, leadership transfer, membership

@@ -398,7 +398,7 @@ static void an_emptied_document_is_forgotten(void **state)
 }
 
 /* An unshared answer reaches a tutor as the empty document of its kind and
- * id, without its question (core/tutor_docs.c): nothing of it is quoted
+ * id, without its question (core/app/tutor_docs.c): nothing of it is quoted
  * again, neither the answer nor the question nor its query id. */
 static void a_withdrawn_reply_is_never_quoted_again(void **state)
 {

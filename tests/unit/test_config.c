@@ -1,5 +1,5 @@
 /*
- * test_config.c: core/config.c. The shipped conf/lmsd.yaml parses to the
+ * test_config.c: core/base/config.c. The shipped conf/lmsd.yaml parses to the
  * values it documents; a minimal file gets the documented defaults; every
  * kind of mistake is reported as "FILE:LINE: key.path: what"; and the
  * lookups plugins use read strings, integers, booleans, durations and sizes.

@@ -1,5 +1,5 @@
 /*
- * test_filestore.c: core/filestore.c, the content-addressed store of file
+ * test_filestore.c: core/base/filestore.c, the content-addressed store of file
  * bodies, on a real directory: names, durability steps visible on disk,
  * dedup, verification of bytes against their name, sizes, streamed
  * writes, leftovers of a crash, and the errors a caller maps to answers.

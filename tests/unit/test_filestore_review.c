@@ -1,5 +1,5 @@
 /*
- * test_filestore_review.c: what a review found in core/filestore.c.
+ * test_filestore_review.c: what a review found in core/base/filestore.c.
  * Linked with -Wl,--wrap=fsync so that a test can see which fsyncs a put
  * makes, and act at the moment a directory is being synced.
  *

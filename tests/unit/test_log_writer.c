@@ -1,5 +1,5 @@
 /*
- * test_log_writer.c: the log-writer thread (core/log_writer.c) over the
+ * test_log_writer.c: the log-writer thread (core/repl/log_writer.c) over the
  * real WAL, driven from a libevent loop as lmsd drives it: appends on the
  * loop, on_durable / on_error back on the loop, data checked after stop by
  * reopening the WAL. Also prints the group-commit throughput it measures.

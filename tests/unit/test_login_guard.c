@@ -1,5 +1,5 @@
 /*
- * test_login_guard.c: core/login_guard.c, the throttle of logins, driven
+ * test_login_guard.c: core/app/login_guard.c, the throttle of logins, driven
  * with a clock of its own: the backoff and its reset, names and addresses,
  * logins in flight per connection (refused) and per address (in line),
  * and a flood of new names that cannot evict a locked one.

@@ -1,5 +1,6 @@
 /*
- * test_node_verify.c: node_verify_is_marker (core/node_verify.c), the walk
+ * test_node_verify.c: sm_node_is_marker (core/app/sm_node.c, over
+ * core/base/pb_wire.c), what the node asks (node_sm.is_marker) of the walk
  * over a committed entry's top-level fields that tells the loop where an
  * apply batch must end for lms-admin cluster-verify. It runs on every
  * committed entry, whatever its bytes: a marker is found, nothing else is
@@ -8,7 +9,7 @@
  * past their end (ASan watches).
  */
 #include "command.pb-c.h"
-#include "node_internal.h"
+#include "sm_node.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+static int is_marker(const blob *b)
+{
+    return b && sm_node_is_marker(b->data, b->len);
+}
 
 /* The command packed into a blob of exactly its size (ASan sees overruns). */
 static blob *pack(const Lms__Command *cmd)
@@ -39,7 +45,7 @@ static void a_marker_is_found(void **state)
     cmd.body_case = LMS__COMMAND__BODY_VERIFY;
     cmd.verify = &v;
     blob *b = pack(&cmd);
-    assert_true(node_verify_is_marker(b));
+    assert_true(is_marker(b));
     blob_unref(b);
 }
 
@@ -62,16 +68,16 @@ static void other_commands_are_not(void **state)
     cmd.body_case = LMS__COMMAND__BODY_UPLOAD_MATERIAL;
     cmd.upload_material = &up;
     blob *b = pack(&cmd);
-    assert_false(node_verify_is_marker(b));
+    assert_false(is_marker(b));
     blob_unref(b);
     Lms__CmdNoop noop = LMS__CMD_NOOP__INIT;
     Lms__Command c2 = LMS__COMMAND__INIT;
     c2.body_case = LMS__COMMAND__BODY_NOOP;
     c2.noop = &noop;
     b = pack(&c2);
-    assert_false(node_verify_is_marker(b));
+    assert_false(is_marker(b));
     blob_unref(b);
-    assert_false(node_verify_is_marker(NULL));
+    assert_false(is_marker(NULL));
 }
 
 static void malformed_bytes_are_not_and_stay_in_bounds(void **state)
@@ -87,7 +93,7 @@ static void malformed_bytes_are_not_and_stay_in_bounds(void **state)
     /* every truncation before the marker's tag is complete: no */
     for (size_t n = 1; n + 1 < whole->len; n++) {
         blob *b = blob_copy(whole->data, n);
-        assert_false(node_verify_is_marker(b));
+        assert_false(is_marker(b));
         blob_unref(b);
     }
     blob_unref(whole);
@@ -101,7 +107,7 @@ static void malformed_bytes_are_not_and_stay_in_bounds(void **state)
     static const size_t lens[] = {12, 2, 3, 3, 1};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         blob *b = blob_copy(bad[i], lens[i]);
-        assert_false(node_verify_is_marker(b));
+        assert_false(is_marker(b));
         blob_unref(b);
     }
     /* random bytes: never a crash, whatever the answer */
@@ -112,7 +118,7 @@ static void malformed_bytes_are_not_and_stay_in_bounds(void **state)
         for (size_t i = 0; i < n; i++)
             buf[i] = (uint8_t)rand();
         blob *b = blob_copy(buf, n);
-        (void)node_verify_is_marker(b);
+        (void)is_marker(b);
         blob_unref(b);
     }
 }

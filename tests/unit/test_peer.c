@@ -1,7 +1,7 @@
 /*
- * test_peer.c: the peer port. The codec (core/peer_codec.c) must carry
+ * test_peer.c: the peer port. The codec (core/repl/peer_codec.c) must carry
  * every field of a raft_msg, entries and snapshot metadata included, and
- * refuse what core/raft could not take. The transport (core/peer.c) runs
+ * refuse what core/repl/raft could not take. The transport (core/repl/peer.c) runs
  * two or three peer ports on loopback in one libevent loop: messages
  * between members arrive, a node that is not a member (or of another
  * cluster) is refused, a lost connection changes the link's epoch, and

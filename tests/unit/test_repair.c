@@ -1,6 +1,6 @@
 /*
- * test_repair.c: log repair's decisions (core/repair_plan.c) and the
- * checks of its messages (core/peer_codec.c), with scripted answers from
+ * test_repair.c: log repair's decisions (core/repl/repair_plan.c) and the
+ * checks of its messages (core/repl/peer_codec.c), with scripted answers from
  * members of different terms. The test keeps a model of the WAL that
  * carries out each step as node_repair.c does (truncate to the prefix,
  * append the piece) and checks after every step what the repair promises:

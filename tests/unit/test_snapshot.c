@@ -1,5 +1,5 @@
 /*
- * test_snapshot.c: core/snapshot.c against the real storage_sqlite plugin
+ * test_snapshot.c: core/repl/snapshot.c against the real storage_sqlite plugin
  * (through tests/storage's fixture): a store with every kind of row saved
  * to a file and loaded into a fresh store, table for table, with equal
  * digests; the header read back by snapshot_peek; a damaged file refused
@@ -474,7 +474,7 @@ int main(void)
         T(test_prune_keeps_the_newest),
 #undef T
     };
-    int failed = cmocka_run_group_tests_name("core/snapshot.c", tests, NULL,
+    int failed = cmocka_run_group_tests_name("core/repl/snapshot.c", tests, NULL,
                                              NULL);
     fx_unload_plugin();
     return failed ? 1 : 0;

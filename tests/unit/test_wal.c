@@ -1,5 +1,5 @@
 /*
- * test_wal.c: the WAL (core/wal.c) and CRC32C (core/crc32c.c). Each test
+ * test_wal.c: the WAL (core/repl/wal.c) and CRC32C (core/base/crc32c.c). Each test
  * works in a fresh directory under the current one (ctest runs in the build
  * tree, a real disk) and damages the files the way a crash or a bad disk
  * would: cut a record short, flip a byte, leave garbage segments behind.

@@ -1,0 +1,273 @@
+/*
+ * handlers.h: what a request handler sees (internal to core/).
+ *
+ * A handler is a row in the table of handlers.c: the request body it
+ * serves, the global roles allowed to call it, and up to four functions.
+ *
+ *   prepare(r)  a reader thread (or the storage thread when there are no
+ *               readers), inside a read transaction of its own storage
+ *               handle (req_st): it only reads, and never sees anything
+ *               the loop or the storage thread owns but the request. r->who
+ *               is the authenticated caller (unless roles == 0). Either
+ *               answer (fill r->resp via the body
+ *               setters, or req_fail) and return NEXT_RESPOND, fill r->cmd's
+ *               body and return NEXT_PROPOSE, return NEXT_WORK for work(),
+ *               set r->tutor_q and return NEXT_TUTOR, or set r->scratch to
+ *               a conf_change_req and return NEXT_CONF.
+ *   work(r)     worker thread, no storage access: blocking work (hashing).
+ *               Returns NEXT_RESPOND or NEXT_PROPOSE like prepare.
+ *   answered(r, res)  loop, no storage access: the tutor answered
+ *               r->tutor_q (or failed to). Returns NEXT_RESPOND or
+ *               NEXT_PROPOSE like prepare. Meanwhile the engine sends
+ *               each piece of a streamed answer to the client as a partial
+ *               Response, and cancels the question if the client leaves.
+ *   applied(r)  storage thread, after the command was applied with
+ *               r->res.status == LMS_OK (refusals are answered by the
+ *               engine): fill the answer, typically by reading back r->res.id.
+ *
+ * Everything a handler allocates for the answer or the command comes from
+ * the request's arena (req_alloc, req_strdup) and is freed with it.
+ * Checks in prepare are early rejections only: sm_apply decides.
+ */
+#ifndef LMS_CORE_HANDLERS_H
+#define LMS_CORE_HANDLERS_H
+
+#include "client.pb-c.h"
+#include "command.pb-c.h"
+#include "dispatch.h"
+#include "login_guard.h"
+#include "tutor_runtime.h"
+
+typedef enum next_step {
+    NEXT_RESPOND = 0,
+    NEXT_PROPOSE = 1,
+    NEXT_WORK = 2,
+    NEXT_TUTOR = 3,
+    NEXT_CONF = 4, /* change the membership: r->scratch is a conf_change_req */
+    NEXT_BACKUP = 5, /* stream a backup (handlers_backup.c, backup_start) */
+} next_step;
+
+/* NEXT_CONF: what prepare asks the engine to propose (node.h,
+ * node_change_members); the answer is the proposal's, as for a command. */
+typedef struct conf_change_req {
+    int type; /* RAFT_CONF_ADD_LEARNER, RAFT_CONF_PROMOTE, RAFT_CONF_REMOVE */
+    uint64_t id;
+    const char *peer_addr, *client_addr;
+} conf_change_req;
+
+typedef struct req req;
+
+#define ROLE_BIT(r) (1u << (r))
+#define ROLES_ANY (ROLE_BIT(LMS_ROLE_STUDENT) | ROLE_BIT(LMS_ROLE_INSTRUCTOR) | ROLE_BIT(LMS_ROLE_ADMIN))
+#define ROLES_STUDENT ROLE_BIT(LMS_ROLE_STUDENT)
+#define ROLES_INSTRUCTOR ROLE_BIT(LMS_ROLE_INSTRUCTOR)
+#define ROLES_ADMIN ROLE_BIT(LMS_ROLE_ADMIN)
+
+typedef struct handler {
+    Lms__Request__BodyCase body;
+    const char *name;
+    unsigned roles; /* 0: no session needed (login) */
+    next_step (*prepare)(req *r);
+    next_step (*work)(req *r);
+    void (*applied)(req *r);
+    next_step (*answered)(req *r, const tutor_result *res);
+} handler;
+
+typedef struct arena_chunk arena_chunk;
+
+struct req {
+    node_proposal prop; /* first: the node hands it back */
+    dispatch *d;
+    const handler *h;
+    conn *c;
+    Lms__Request *msg;
+    arena_chunk *arena;
+    int64_t now; /* ms, when the request started */
+
+    /* the caller, once authenticated */
+    struct {
+        char name[LMS_NAME_MAX + 1];
+        char full_name[LMS_TITLE_MAX + 1];
+        int role;
+        int64_t created;
+        int64_t session_expires;
+        uint8_t token_hash[32];
+    } who;
+
+    Lms__Response resp;
+    Lms__Command cmd;  /* handlers set the body; the engine the rest */
+    sm_result res;     /* during applied(): the apply result */
+    blob *out;         /* the packed answer frame */
+    blob *cmd_blob;
+    next_step step;    /* engine: what the last stage asked for */
+    req *batch_next;   /* engine: the next request of its prepare batch */
+    int unconfirmed;   /* engine: a write that skipped the read barrier; an
+                        * answer decided before proposing waits for one */
+    uint64_t term;     /* engine: the leader's term when it took the request */
+    int authenticated; /* engine: its token was valid, or a login succeeded
+                        * (set off the loop; req_free marks the connection) */
+    int held;          /* engine: a large answer; the connection holds */
+    size_t frame_len;  /* engine: the request's frame, in bytes */
+    req *key_next;     /* engine: next proposal in flight in its bucket */
+    int keyed;         /* engine: in the table of proposals in flight */
+    int from_record;   /* engine: answered from the client's dedup record */
+    int copy_in_flight; /* engine: decided while an earlier copy was in flight */
+    int digested;      /* engine: request_digest is set (request_digest()) */
+    uint8_t request_digest[32];
+    lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
+    login_waiter login; /* engine: a login's place in the login guard */
+    int login_verdict;  /* login's work(): enum login_verdict */
+    uint64_t t_in, t_queued; /* engine: metrics_now() at the frame, at the
+                              * prepare queue (metrics.h) */
+    void *st;          /* engine: the storage handle of the prepare stage
+                        * (a reader), NULL elsewhere (req_st) */
+    int token_hashed;  /* engine: who.token_hash is the token's */
+    int auth_read;     /* engine: who was read from storage, by prepare */
+    uint64_t auth_epoch; /* engine: sm.auth_epoch under which who was read */
+    uint64_t snap_index; /* engine: the applied index prepare read at */
+
+    /* handler scratch, lives as long as the request */
+    void *scratch;
+    char secret[128]; /* e.g. a token or password; wiped at the end */
+};
+
+/* The handler table and its lookup. */
+const handler *handler_find(Lms__Request__BodyCase body);
+
+/* Engine services for handlers. */
+void *req_alloc(req *r, size_t n);      /* zeroed; never NULL (aborts on OOM) */
+/* A large block of the arena, not zeroed: NULL when memory is short (a
+ * file's body: the request is refused, the process goes on). */
+void *req_alloc_try(req *r, size_t n);
+char *req_strdup(req *r, const char *s);
+void *req_memdup(req *r, const void *p, size_t n);
+next_step req_fail(req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A storage error while preparing: INTERNAL, logged with the handler name. */
+next_step req_storage_error(req *r, const lms_err *err);
+const struct lms_storage_ops *req_ops(req *r);
+void *req_st(req *r);
+const dispatch_options *req_opts(req *r);
+/* Caller's enrolment role in course into *role (LMS_ROLE_NONE if none);
+ * LMS_OK, or the storage's error in err (never taken for "not enrolled":
+ * a store that cannot be reached must not turn into a refusal). */
+int req_course_role(req *r, const char *course, int *role, lms_err *err);
+
+/* Fill protobuf messages from storage rows (strings copied to the arena). */
+Lms__User *pb_user(req *r, const lms_user *u);
+Lms__Course *pb_course(req *r, const lms_course *c);
+Lms__Assignment *pb_assignment(req *r, const lms_assignment *a);
+Lms__Submission *pb_submission(req *r, const lms_submission *s);
+Lms__Query *pb_query(req *r, const lms_query *q);
+Lms__Reply *pb_reply(req *r, const lms_reply *x);
+Lms__Material *pb_material(req *r, const lms_material *m);
+
+/* A growable array of pointers in the arena, for repeated fields. */
+typedef struct ptr_vec {
+    void **v;
+    size_t n, cap;
+} ptr_vec;
+void ptr_vec_push(req *r, ptr_vec *pv, void *p);
+
+/* Handler groups (one file each) export their prepare/applied functions
+ * through these tables, merged by handlers.c. */
+extern const handler handlers_account[];
+extern const handler handlers_work[];
+extern const handler handlers_talk[];
+extern const handler handlers_tutor[];
+extern const handler handlers_cluster[];
+extern const handler handlers_backup[];
+
+/* handlers_backup.c: NEXT_BACKUP, on the loop: stream the backup to the
+ * client as partial Responses, then answer (req_answer). */
+void backup_start(req *r);
+/* Loop: pack r->resp, send it and end the request (dispatch.c). */
+void req_answer(req *r);
+
+/* handlers_cluster.c: loop-owned state (Raft's) that a handler answers
+ * from, taken on the loop after the read barrier and before prepare(). */
+void handlers_loop_snapshot(req *r);
+
+/* handlers_tutor.c: the tutor's half of `ask` (the AskRequest with tutor
+ * set), for the ask row of handlers_talk. */
+next_step tutor_ask_prepare(req *r);
+next_step tutor_ask_answered(req *r, const tutor_result *res);
+
+/* handlers_talk.c, shared with handlers_tutor.c */
+/* Fill m->replies, oldest first. Not from inside another list walk. */
+int req_attach_replies(req *r, Lms__Query *m);
+/* applied(): answer with query id and its replies. */
+void req_answer_query(req *r, uint64_t id);
+
+/* ---- shared by the work and talk groups (handlers_util.c) ----------
+ * Checks return 0, or -1 with the refusal already in r->resp (the
+ * handler then returns NEXT_RESPOND). */
+
+/* A get by id: 0 when rc is LMS_OK; else NOT_FOUND "no <what> <id>", or
+ * the storage error. */
+int req_got(req *r, int rc, const lms_err *err, const char *what, uint64_t id);
+/* The same in applied(): the command took effect but what it wrote cannot
+ * be read back, which is the server's fault (INTERNAL, logged). */
+int req_read_back(req *r, int rc, const lms_err *err, const char *what,
+                  uint64_t id);
+/* s is 1..max bytes of one-line text as utf8_text_check allows; what
+ * names it in the message ("the title"). */
+int req_check_text(req *r, const char *what, const char *s, size_t max);
+/* The same for multi-line text, which may also hold '\n' and '\t'. */
+int req_check_body(req *r, const char *what, const char *s, size_t max);
+/* An upload: a plain file name (1..LMS_FILENAME_MAX bytes, no '/') and
+ * size <= limit; whose names the limit's owner ("assignment 7"). */
+int req_check_file(req *r, const char *name, size_t size, uint64_t limit,
+                   const char *whose);
+
+/* What req_check_course requires of the caller in the course. */
+enum course_need {
+    COURSE_EXISTS = -1,                 /* nothing: the course exists */
+    COURSE_MEMBER = LMS_ROLE_NONE,      /* enrolled in any role, or admin */
+    COURSE_STUDENT = LMS_ROLE_STUDENT,  /* enrolled as a student */
+    COURSE_INSTRUCTOR = LMS_ROLE_INSTRUCTOR, /* teaches it */
+};
+/* Course codes ignore ASCII case (sm_course_find): on success course is
+ * rewritten in place to the code as stored, so what follows (lookups, the
+ * command, the answer) uses that spelling. */
+int req_check_course(req *r, char *course, enum course_need need);
+
+/* Walk a storage list, pushing keep(r, row, ctx) into *out (NULL: skip):
+ * pass row_sink_each as the list's each() and a row_sink as its arg. */
+typedef void *(*row_keep_fn)(req *r, const void *row, void *ctx);
+typedef struct row_sink {
+    req *r;
+    ptr_vec *out;
+    row_keep_fn keep;
+    void *ctx;
+} row_sink;
+int row_sink_each(void *arg, const void *row);
+
+/* Codes (char *) of the caller's courses: with COURSE_MEMBER every course
+ * they are enrolled in (an admin: every course), with COURSE_INSTRUCTOR
+ * those they teach. Ordered by code. */
+int req_my_courses(req *r, enum course_need need, ptr_vec *codes);
+/* A per-course list of the storage API (assignment_list, material_list). */
+typedef int (*course_list_fn)(void *inst, const char *course, lms_each_fn each,
+                              void *arg, lms_err *err);
+/* list over course (the caller must be a member, or an admin), or, when
+ * course is empty, over every course of req_my_courses(COURSE_MEMBER). */
+int req_list_visible(req *r, char *course, course_list_fn list,
+                     row_sink *sink);
+
+/* A response message of type d whose one field is a repeated message,
+ * set to the elements of pv. */
+void *pb_list(req *r, const ProtobufCMessageDescriptor *d, const ptr_vec *pv);
+/* SHA-256 of data into the arena. Worker thread: files can be large. */
+ProtobufCBinaryData req_sha256(req *r, ProtobufCBinaryData data);
+/* Work stage, before proposing: put a file's body (sha: its SHA-256, just
+ * computed) in the file store, so that apply on this node finds it there
+ * and writes nothing. 0, or -1 with the refusal set (nothing was
+ * proposed, so nothing was stored). */
+int req_store_body(req *r, ProtobufCBinaryData data, ProtobufCBinaryData sha);
+/* Prepare stage: the body of a file (sha, size bytes) from the file store
+ * into the arena; NULL with the failure set (INTERNAL, logged). */
+uint8_t *req_file_body(req *r, const uint8_t sha[LMS_SHA256_LEN],
+                       uint64_t size);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * handlers_talk.c: questions to the instructors (queries and their
+ * replies) and course materials. A question to the tutor starts here too
+ * (ask with tutor set) and goes on in handlers_tutor.c.
+ *
+ * A query is open to the student who asked it and to the instructors of
+ * its course, until an instructor shares it with the course (share, or
+ * reply with share): then every member of the course reads it, without
+ * the student's name and with the instructors' replies only, and the
+ * tutor learns from it (core/app/tutor_docs.c). Materials are hashed on the worker pool before proposing,
+ * like submissions; a download is answered straight from the storage
+ * buffer, so the get that loads the file is the handler's last storage
+ * call.
+ */
+#include "handlers.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+/* ---- queries ---------------------------------------------------------- */
+
+static void *keep_reply(req *r, const void *row, void *ctx)
+{
+    return pb_reply(r, row);
+}
+
+int req_attach_replies(req *r, Lms__Query *m)
+{
+    ptr_vec pv = {0};
+    row_sink sink = {r, &pv, keep_reply, NULL};
+    lms_err err = {0};
+    if (req_ops(r)->reply_list(req_st(r), m->id, row_sink_each, &sink, &err) !=
+        LMS_OK)
+        return req_storage_error(r, &err), -1;
+    m->n_replies = pv.n;
+    m->replies = (Lms__Reply **)pv.v;
+    return 0;
+}
+
+/* Load query id: the caller must have asked it or teach its course. */
+static int load_query(req *r, uint64_t id, lms_query *q)
+{
+    lms_err err = {0};
+    int rc = req_ops(r)->query_get(req_st(r), id, q, &err);
+    if (req_got(r, rc, &err, "query", id) < 0)
+        return -1;
+    if (!strcmp(q->student, r->who.name))
+        return 0;
+    if (r->who.role == LMS_ROLE_STUDENT)
+        return req_fail(r, LMS_PERMISSION_DENIED, "query %" PRIu64 " is not yours",
+                        id),
+               -1;
+    return req_check_course(r, q->course, COURSE_INSTRUCTOR);
+}
+
+void req_answer_query(req *r, uint64_t id)
+{
+    lms_query q;
+    lms_err err = {0};
+    int rc = req_ops(r)->query_get(req_st(r), id, &q, &err);
+    if (req_read_back(r, rc, &err, "query", id) < 0)
+        return;
+    Lms__Query *m = pb_query(r, &q);
+    if (req_attach_replies(r, m) < 0)
+        return;
+    r->resp.body_case = LMS__RESPONSE__BODY_QUERY;
+    r->resp.query = m;
+}
+
+/* A question to the course's instructors, or, with tutor set, to its
+ * tutor (handlers_tutor.c). */
+static next_step ask_prepare(req *r)
+{
+    const Lms__AskRequest *q = r->msg->ask;
+    if (q->tutor)
+        return tutor_ask_prepare(r);
+    if (req_check_course(r, q->course, COURSE_STUDENT) < 0 ||
+        req_check_body(r, "the question", q->text, SM_TEXT_MAX) < 0)
+        return NEXT_RESPOND;
+    Lms__CmdAsk *c = req_alloc(r, sizeof *c);
+    lms__cmd_ask__init(c);
+    c->course = q->course;
+    c->title = q->title;
+    c->text = q->text;
+    r->cmd.body_case = LMS__COMMAND__BODY_ASK;
+    r->cmd.ask = c;
+    return NEXT_PROPOSE;
+}
+
+static void ask_applied(req *r) { req_answer_query(r, r->res.id); }
+
+static void *keep_query(req *r, const void *row, void *ctx)
+{
+    const lms_query *q = row;
+    const int *all = ctx;
+    if (r->who.role != LMS_ROLE_STUDENT && q->kind == LMS_QUERY_TUTOR)
+        return NULL; /* instructors read those with tutor-log */
+    return *all || !q->resolved ? pb_query(r, q) : NULL;
+}
+
+/* A shared question as the course sees it: nobody's in particular. */
+static void *keep_shared(req *r, const void *row, void *ctx)
+{
+    const lms_query *q = row;
+    if (q->kind != LMS_QUERY_INSTRUCTOR || !q->shared)
+        return NULL;
+    Lms__Query *m = pb_query(r, q);
+    m->student = "";
+    m->escalated_from = 0; /* the student's own exchange with the tutor */
+    return m;
+}
+
+/* Keep only the replies of m's course's instructors (as they are now):
+ * what the student added to the thread stays between them. The same
+ * replies make the tutor's document (tutor_docs.c). */
+static int keep_instructor_replies(req *r, Lms__Query *m)
+{
+    size_t kept = 0;
+    if (req_attach_replies(r, m) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_replies; i++) {
+        int role = LMS_ROLE_NONE;
+        lms_err err = {0};
+        if (strlen(m->replies[i]->author) <= LMS_NAME_MAX &&
+            req_ops(r)->enrolment_get(req_st(r), m->course, m->replies[i]->author,
+                                      &role, &err) != LMS_OK)
+            return req_storage_error(r, &err), -1;
+        if (role == LMS_ROLE_INSTRUCTOR)
+            m->replies[kept++] = m->replies[i];
+    }
+    m->n_replies = kept;
+    return 0;
+}
+
+/* The shared questions of the courses in codes (the course's FAQ), for
+ * every member of the course alike. Ordered by course, then id. */
+static next_step list_shared(req *r, const ptr_vec *codes)
+{
+    ptr_vec out = {0};
+    row_sink sink = {r, &out, keep_shared, NULL};
+    lms_err err = {0};
+    for (size_t i = 0; i < codes->n; i++)
+        if (req_ops(r)->query_list(req_st(r), codes->v[i], NULL, row_sink_each, &sink,
+                                   &err) != LMS_OK)
+            return req_storage_error(r, &err);
+    for (size_t i = 0; i < out.n; i++)
+        if (keep_instructor_replies(r, out.v[i]) < 0)
+            return NEXT_RESPOND;
+    r->resp.body_case = LMS__RESPONSE__BODY_QUERIES;
+    r->resp.queries = pb_list(r, &lms__queries_response__descriptor, &out);
+    return NEXT_RESPOND;
+}
+
+/* Students: their own queries, resolved or not, to the instructors and to
+ * the tutor, in one course they take or all.
+ * Instructors: the questions to them of the courses they teach (or the one
+ * given), unresolved unless `all`. Ordered by course, then id.
+ * With `shared`: the course's FAQ (list_shared), for any member. */
+static next_step list_queries_prepare(req *r)
+{
+    const Lms__ListQueriesRequest *q = r->msg->list_queries;
+    int student = r->who.role == LMS_ROLE_STUDENT;
+    int all = student || q->all;
+    ptr_vec codes = {0}, out = {0};
+    row_sink sink = {r, &out, keep_query, &all};
+    lms_err err = {0};
+    if (q->course[0]) {
+        if (req_check_course(r, q->course, q->shared  ? COURSE_MEMBER
+                                           : student ? COURSE_STUDENT
+                                                     : COURSE_INSTRUCTOR) < 0)
+            return NEXT_RESPOND;
+        ptr_vec_push(r, &codes, q->course);
+    } else if (q->shared) {
+        if (req_my_courses(r, COURSE_MEMBER, &codes) < 0)
+            return NEXT_RESPOND;
+    } else if (student) {
+        ptr_vec_push(r, &codes, NULL); /* any course */
+    } else if (req_my_courses(r, COURSE_INSTRUCTOR, &codes) < 0) {
+        return NEXT_RESPOND;
+    }
+    if (q->shared)
+        return list_shared(r, &codes);
+    for (size_t i = 0; i < codes.n; i++)
+        if (req_ops(r)->query_list(req_st(r), codes.v[i],
+                                   student ? r->who.name : NULL, row_sink_each,
+                                   &sink, &err) != LMS_OK)
+            return req_storage_error(r, &err);
+    for (size_t i = 0; i < out.n; i++)
+        if (req_attach_replies(r, out.v[i]) < 0)
+            return NEXT_RESPOND;
+    r->resp.body_case = LMS__RESPONSE__BODY_QUERIES;
+    r->resp.queries = pb_list(r, &lms__queries_response__descriptor, &out);
+    return NEXT_RESPOND;
+}
+
+static next_step reply_prepare(req *r)
+{
+    const Lms__ReplyRequest *q = r->msg->reply;
+    lms_query x;
+    if (load_query(r, q->query_id, &x) < 0 ||
+        req_check_body(r, "the reply", q->text, SM_TEXT_MAX) < 0)
+        return NEXT_RESPOND;
+    if (x.kind == LMS_QUERY_TUTOR)
+        return req_fail(r, LMS_FAILED_PRECONDITION,
+                        "query %" PRIu64 " is an exchange with the tutor; to ask "
+                        "the instructors about it: lms-student escalate %" PRIu64,
+                        x.id, x.id);
+    if (q->share && req_check_course(r, x.course, COURSE_INSTRUCTOR) < 0)
+        return NEXT_RESPOND; /* the student who asked may reply, not share */
+    Lms__CmdReply *c = req_alloc(r, sizeof *c);
+    lms__cmd_reply__init(c);
+    c->query_id = q->query_id;
+    c->text = q->text;
+    c->share = q->share;
+    r->cmd.body_case = LMS__COMMAND__BODY_REPLY;
+    r->cmd.reply = c;
+    return NEXT_PROPOSE;
+}
+
+/* res.id is the new reply's; answer with its query. */
+static void reply_applied(req *r) { req_answer_query(r, r->msg->reply->query_id); }
+
+static next_step resolve_prepare(req *r)
+{
+    uint64_t id = r->msg->resolve->query_id;
+    lms_query x;
+    if (load_query(r, id, &x) < 0)
+        return NEXT_RESPOND;
+    Lms__CmdResolve *c = req_alloc(r, sizeof *c);
+    lms__cmd_resolve__init(c);
+    c->query_id = id;
+    r->cmd.body_case = LMS__COMMAND__BODY_RESOLVE;
+    r->cmd.resolve = c;
+    return NEXT_PROPOSE;
+}
+
+static void resolve_applied(req *r) { req_answer_query(r, r->msg->resolve->query_id); }
+
+/* Share a question with its course, or withdraw it (ShareRequest): the
+ * early checks of apply_share, with its words. */
+static next_step share_prepare(req *r)
+{
+    const Lms__ShareRequest *q = r->msg->share;
+    lms_query x;
+    lms_err err = {0};
+    int rc = req_ops(r)->query_get(req_st(r), q->query_id, &x, &err);
+    if (req_got(r, rc, &err, "query", q->query_id) < 0 ||
+        req_check_course(r, x.course, COURSE_INSTRUCTOR) < 0)
+        return NEXT_RESPOND;
+    if (x.kind != LMS_QUERY_INSTRUCTOR)
+        return req_fail(r, LMS_FAILED_PRECONDITION, "query %" PRIu64 ": " SM_SHARE_TUTOR,
+                        x.id);
+    int replied = 1;
+    if (q->shared && !x.shared &&
+        sm_instructor_replied(req_ops(r), req_st(r), x.course, x.id, &replied, &err) != LMS_OK)
+        return req_storage_error(r, &err);
+    if (!replied)
+        return req_fail(r, LMS_FAILED_PRECONDITION, "query %" PRIu64 ": " SM_SHARE_NO_REPLY,
+                        x.id, x.id);
+    Lms__CmdShare *c = req_alloc(r, sizeof *c);
+    lms__cmd_share__init(c);
+    c->query_id = q->query_id;
+    c->shared = q->shared;
+    r->cmd.body_case = LMS__COMMAND__BODY_SHARE;
+    r->cmd.share = c;
+    return NEXT_PROPOSE;
+}
+
+static void share_applied(req *r) { req_answer_query(r, r->msg->share->query_id); }
+
+/* ---- materials -------------------------------------------------------- */
+
+static next_step upload_material_prepare(req *r)
+{
+    const Lms__UploadMaterialRequest *q = r->msg->upload_material;
+    if (req_check_course(r, q->course, COURSE_INSTRUCTOR) < 0 ||
+        req_check_text(r, "the title", q->title, LMS_TITLE_MAX) < 0 ||
+        req_check_file(r, q->file_name, q->data.len,
+                       req_opts(r)->max_upload_bytes, "this server") < 0)
+        return NEXT_RESPOND;
+    return NEXT_WORK; /* hash the file off the storage thread */
+}
+
+static next_step upload_material_work(req *r)
+{
+    const Lms__UploadMaterialRequest *q = r->msg->upload_material;
+    Lms__CmdUploadMaterial *c = req_alloc(r, sizeof *c);
+    lms__cmd_upload_material__init(c);
+    c->course = q->course;
+    c->title = q->title;
+    c->file_name = q->file_name;
+    c->data = q->data;
+    c->sha256 = req_sha256(r, q->data);
+    if (req_store_body(r, c->data, c->sha256) < 0)
+        return NEXT_RESPOND;
+    r->cmd.body_case = LMS__COMMAND__BODY_UPLOAD_MATERIAL;
+    r->cmd.upload_material = c;
+    return NEXT_PROPOSE;
+}
+
+static void upload_material_applied(req *r)
+{
+    lms_material m;
+    lms_err err = {0};
+    int rc = req_ops(r)->material_get(req_st(r), r->res.id, 0, &m, &err);
+    if (req_read_back(r, rc, &err, "material", r->res.id) < 0)
+        return;
+    r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
+    r->resp.material = pb_material(r, &m);
+}
+
+static void *keep_material(req *r, const void *row, void *ctx)
+{
+    return pb_material(r, row);
+}
+
+static next_step list_materials_prepare(req *r)
+{
+    ptr_vec pv = {0};
+    row_sink sink = {r, &pv, keep_material, NULL};
+    if (req_list_visible(r, r->msg->list_materials->course,
+                         req_ops(r)->material_list, &sink) < 0)
+        return NEXT_RESPOND;
+    r->resp.body_case = LMS__RESPONSE__BODY_MATERIALS;
+    r->resp.materials = pb_list(r, &lms__materials_response__descriptor, &pv);
+    return NEXT_RESPOND;
+}
+
+static next_step download_material_prepare(req *r)
+{
+    uint64_t id = r->msg->download_material->material_id;
+    lms_material x;
+    lms_err err = {0};
+    int rc = req_ops(r)->material_get(req_st(r), id, 0, &x, &err);
+    if (req_got(r, rc, &err, "material", id) < 0 ||
+        req_check_course(r, x.course, COURSE_MEMBER) < 0)
+        return NEXT_RESPOND;
+    uint8_t *body = req_file_body(r, x.sha256, x.size);
+    if (!body)
+        return NEXT_RESPOND;
+    Lms__Material *m = pb_material(r, &x);
+    m->data.len = x.size;
+    m->data.data = body;
+    r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
+    r->resp.material = m;
+    return NEXT_RESPOND;
+}
+
+#define B(x) LMS__REQUEST__BODY_##x
+#define STUDENT_OR_INSTRUCTOR (ROLES_STUDENT | ROLES_INSTRUCTOR)
+const handler handlers_talk[] = {
+    {B(ASK), "ask", ROLES_STUDENT, ask_prepare, NULL, ask_applied,
+     tutor_ask_answered},
+    {B(LIST_QUERIES), "queries", STUDENT_OR_INSTRUCTOR, list_queries_prepare,
+     NULL, NULL, NULL},
+    {B(REPLY), "reply", STUDENT_OR_INSTRUCTOR, reply_prepare, NULL,
+     reply_applied, NULL},
+    {B(RESOLVE), "resolve", STUDENT_OR_INSTRUCTOR, resolve_prepare, NULL,
+     resolve_applied, NULL},
+    {B(SHARE), "share", ROLES_INSTRUCTOR, share_prepare, NULL, share_applied, NULL},
+    {B(UPLOAD_MATERIAL), "upload", ROLES_INSTRUCTOR, upload_material_prepare,
+     upload_material_work, upload_material_applied, NULL},
+    {B(LIST_MATERIALS), "materials", ROLES_ANY, list_materials_prepare, NULL,
+     NULL, NULL},
+    {B(DOWNLOAD_MATERIAL), "download", ROLES_ANY, download_material_prepare,
+     NULL, NULL, NULL},
+    {0, NULL, 0, NULL, NULL, NULL, NULL},
+};
