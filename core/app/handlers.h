@@ -27,7 +27,8 @@
  *
  * Everything a handler allocates for the answer or the command comes from
  * the request's arena (req_alloc, req_strdup) and is freed with it.
- * Checks in prepare are early rejections only: sm_apply decides.
+ * Checks in prepare are early rejections only: sm_apply decides. Both ask
+ * the same predicates (rules.h), so both refuse with the same words.
  */
 #ifndef LMS_CORE_HANDLERS_H
 #define LMS_CORE_HANDLERS_H
@@ -36,6 +37,7 @@
 #include "command.pb-c.h"
 #include "dispatch.h"
 #include "login_guard.h"
+#include "rules.h"
 #include "tutor_runtime.h"
 
 typedef enum next_step {
@@ -203,34 +205,35 @@ void req_answer_query(req *r, uint64_t id);
  * Checks return 0, or -1 with the refusal already in r->resp (the
  * handler then returns NEXT_RESPOND). */
 
-/* A get by id: 0 when rc is LMS_OK; else NOT_FOUND "no <what> <id>", or
- * the storage error. */
+/* A get by id: 0 when rc is LMS_OK; else NOT_FOUND "<what> <id> does not
+ * exist" (rule_missing), or the storage error. */
 int req_got(req *r, int rc, const lms_err *err, const char *what, uint64_t id);
 /* The same in applied(): the command took effect but what it wrote cannot
  * be read back, which is the server's fault (INTERNAL, logged). */
 int req_read_back(req *r, int rc, const lms_err *err, const char *what,
                   uint64_t id);
-/* s is 1..max bytes of one-line text as utf8_text_check allows; what
- * names it in the message ("the title"). */
-int req_check_text(req *r, const char *what, const char *s, size_t max);
-/* The same for multi-line text, which may also hold '\n' and '\t'. */
-int req_check_body(req *r, const char *what, const char *s, size_t max);
-/* An upload: a plain file name (1..LMS_FILENAME_MAX bytes, no '/') and
- * size <= limit; whose names the limit's owner ("assignment 7"). */
-int req_check_file(req *r, const char *name, size_t size, uint64_t limit,
-                   const char *whose);
+/* A rule's verdict st (rules.h) with its reason why: 0 when st is LMS_OK;
+ * otherwise -1 with the refusal set. req_verdict_on prefixes the reason
+ * with the object it is about ("assignment 7: "), as apply does. */
+int req_verdict(req *r, int st, const char *why);
+int req_verdict_on(req *r, int st, const char *why, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* s as the text field f (rule_text). */
+int req_check_text(req *r, const rule_field *f, const char *s);
 
-/* What req_check_course requires of the caller in the course. */
+/* What req_check_course requires of the caller in the course (rule_role's
+ * needs, or only that the course exists). */
 enum course_need {
-    COURSE_EXISTS = -1,                 /* nothing: the course exists */
-    COURSE_MEMBER = LMS_ROLE_NONE,      /* enrolled in any role, or admin */
-    COURSE_STUDENT = LMS_ROLE_STUDENT,  /* enrolled as a student */
-    COURSE_INSTRUCTOR = LMS_ROLE_INSTRUCTOR, /* teaches it */
+    COURSE_EXISTS = -1,                        /* nothing: the course exists */
+    COURSE_MEMBER = RULE_NEED_MEMBER,          /* enrolled in any role, or admin */
+    COURSE_STUDENT = RULE_NEED_STUDENT,        /* enrolled as a student */
+    COURSE_INSTRUCTOR = RULE_NEED_INSTRUCTOR,  /* teaches it */
 };
-/* Course codes ignore ASCII case (sm_course_find): on success course is
- * rewritten in place to the code as stored, so what follows (lookups, the
- * command, the answer) uses that spelling. */
-int req_check_course(req *r, char *course, enum course_need need);
+/* The course exists and the caller may verb ("grade it") there
+ * (rule_role). Course codes ignore ASCII case (sm_course_find): on success
+ * course is rewritten in place to the code as stored, so what follows
+ * (lookups, the command, the answer) uses that spelling. */
+int req_check_course(req *r, char *course, enum course_need need, const char *verb);
 
 /* Walk a storage list, pushing keep(r, row, ctx) into *out (NULL: skip):
  * pass row_sink_each as the list's each() and a row_sink as its arg. */
@@ -250,10 +253,11 @@ int req_my_courses(req *r, enum course_need need, ptr_vec *codes);
 /* A per-course list of the storage API (assignment_list, material_list). */
 typedef int (*course_list_fn)(void *inst, const char *course, lms_each_fn each,
                               void *arg, lms_err *err);
-/* list over course (the caller must be a member, or an admin), or, when
- * course is empty, over every course of req_my_courses(COURSE_MEMBER). */
+/* list over course (the caller must be a member, or an admin, to verb),
+ * or, when course is empty, over every course of
+ * req_my_courses(COURSE_MEMBER). */
 int req_list_visible(req *r, char *course, course_list_fn list,
-                     row_sink *sink);
+                     row_sink *sink, const char *verb);
 
 /* A response message of type d whose one field is a repeated message,
  * set to the elements of pv. */

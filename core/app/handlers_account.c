@@ -15,21 +15,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#define PASSWORD_MIN 8
-#define PASSWORD_MAX 1024
 #define HASH_MAX 512
-
-static next_step check_password(req *r, const char *pw)
-{
-    size_t n = pw ? strlen(pw) : 0;
-    if (n < PASSWORD_MIN)
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "password too short: at least %d characters", PASSWORD_MIN);
-    if (n > PASSWORD_MAX)
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "password too long: at most %d bytes", PASSWORD_MAX);
-    return NEXT_PROPOSE;
-}
 
 /* Hash pw with the auth plugin into an arena string; NULL (and r->resp
  * set) on failure. Worker thread. */
@@ -58,9 +44,9 @@ static next_step login_prepare(req *r)
     if (!q->name[0] || strlen(q->name) > LMS_NAME_MAX)
         return req_fail(r, LMS_INVALID_ARGUMENT, "user name must be 1 to %d bytes",
                         LMS_NAME_MAX);
-    if (!q->password[0] || strlen(q->password) > PASSWORD_MAX)
+    if (!q->password[0] || strlen(q->password) > RULE_PASSWORD_MAX)
         return req_fail(r, LMS_INVALID_ARGUMENT, "password must be 1 to %d bytes",
-                        PASSWORD_MAX);
+                        RULE_PASSWORD_MAX);
     login_state *s = req_alloc(r, sizeof *s);
     r->scratch = s;
     lms_user u;
@@ -181,16 +167,26 @@ static next_step whoami_prepare(req *r)
 
 /* ---- users ---------------------------------------------------------- */
 
+/* The early checks of apply's add_user, in its order, then the password
+ * (which apply never sees). */
 static next_step add_user_prepare(req *r)
 {
     const Lms__AddUserRequest *q = r->msg->add_user;
-    if (check_password(r, q->password) == NEXT_RESPOND)
+    char why[RULE_MSG_MAX];
+    /* named as apply names a user about to be created */
+    const char *obj = q->name[0] ? "user " : "new user";
+    if (req_verdict_on(r, rule_user_name(q->name, why, sizeof why), why, "%s%.64s", obj,
+                       q->name) < 0 ||
+        req_verdict_on(r, rule_user_role((int)q->role, why, sizeof why), why, "%s%.64s", obj,
+                       q->name) < 0 ||
+        req_check_text(r, &RULE_FULL_NAME, q->full_name) < 0 ||
+        req_verdict(r, rule_password(q->password, why, sizeof why), why) < 0)
         return NEXT_RESPOND;
     lms_user u;
     lms_err err = {0};
     int rc = req_ops(r)->user_get(req_st(r), q->name, &u, &err);
     if (rc == LMS_OK)
-        return req_fail(r, LMS_ALREADY_EXISTS, "user %s already exists", q->name);
+        return req_fail(r, LMS_ALREADY_EXISTS, "user %s: already exists", q->name);
     if (rc != LMS_NOT_FOUND)
         return req_storage_error(r, &err);
     return NEXT_WORK;
@@ -278,19 +274,18 @@ static void report_row(req *r, ptr_vec *pv, uint32_t line, const char *name,
     ptr_vec_push(r, pv, x);
 }
 
-/* Early, per-row checks; the rest is sm_apply's. */
+/* Early, per-row checks (the rules apply's add_user asks, and the
+ * password, which apply never sees); the rest is sm_apply's. NULL, or the
+ * reason (in why) with *status. */
 static const char *import_row_problem(req *r, const Lms__ImportRow *row,
-                                      int *status)
+                                      int *status, char *why, size_t cap)
 {
     lms_user u;
-    *status = LMS_INVALID_ARGUMENT;
-    if (!row->name[0])
-        return "empty user name";
-    if (parse_role(row->role) == LMS_ROLE_NONE)
-        return "role must be student, instructor or admin";
-    size_t pw = strlen(row->password);
-    if (pw < PASSWORD_MIN || pw > PASSWORD_MAX)
-        return "password must be 8 to 1024 characters";
+    if ((*status = rule_user_name(row->name, why, cap)) != LMS_OK ||
+        (*status = rule_user_role(parse_role(row->role), why, cap)) != LMS_OK ||
+        (*status = rule_text(&RULE_FULL_NAME, row->full_name, why, cap)) != LMS_OK ||
+        (*status = rule_password(row->password, why, cap)) != LMS_OK)
+        return why;
     import_state *s = r->scratch;
     for (size_t i = 0; i < s->valid.n; i++)
         if (!strcmp(((Lms__ImportRow *)s->valid.v[i])->name, row->name)) {
@@ -309,15 +304,15 @@ static next_step import_prepare(req *r)
     const Lms__ImportUsersRequest *q = r->msg->import_users;
     import_state *s = req_alloc(r, sizeof *s);
     r->scratch = s;
+    char why[RULE_MSG_MAX];
     if (q->n_rows == 0)
         return req_fail(r, LMS_INVALID_ARGUMENT, "no rows to import");
-    if (q->n_rows > SM_IMPORT_MAX)
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "%zu rows: import at most %d users at a time", q->n_rows, SM_IMPORT_MAX);
+    if (req_verdict(r, rule_import_size(q->n_rows, why, sizeof why), why) < 0)
+        return NEXT_RESPOND;
     for (size_t i = 0; i < q->n_rows; i++) {
         const Lms__ImportRow *row = q->rows[i];
         int status;
-        const char *problem = import_row_problem(r, row, &status);
+        const char *problem = import_row_problem(r, row, &status, why, sizeof why);
         if (problem) {
             report_row(r, &s->report, row->line, row->name, status, problem);
             continue;
@@ -398,6 +393,11 @@ static next_step import_work(req *r)
 static next_step create_course_prepare(req *r)
 {
     const Lms__CreateCourseRequest *q = r->msg->create_course;
+    char why[RULE_MSG_MAX];
+    if (req_verdict_on(r, rule_course_code(q->code, why, sizeof why), why, "%s%.64s",
+                       q->code[0] ? "course " : "new course", q->code) < 0 ||
+        req_check_text(r, &RULE_COURSE_TITLE, q->title) < 0)
+        return NEXT_RESPOND;
     Lms__CmdCreateCourse *c = req_alloc(r, sizeof *c);
     lms__cmd_create_course__init(c);
     c->code = q->code;
@@ -444,9 +444,9 @@ static next_step list_courses_prepare(req *r)
 static next_step enroll_prepare(req *r)
 {
     const Lms__EnrollRequest *q = r->msg->enroll;
-    if (q->role != LMS__ROLE__STUDENT && q->role != LMS__ROLE__INSTRUCTOR)
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "enrol as student or instructor");
+    char why[RULE_MSG_MAX];
+    if (req_verdict(r, rule_enrol_role((int)q->role, why, sizeof why), why) < 0)
+        return NEXT_RESPOND;
     Lms__CmdEnroll *c = req_alloc(r, sizeof *c);
     lms__cmd_enroll__init(c);
     c->course = q->course;

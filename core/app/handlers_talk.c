@@ -37,20 +37,21 @@ int req_attach_replies(req *r, Lms__Query *m)
     return 0;
 }
 
-/* Load query id: the caller must have asked it or teach its course. */
-static int load_query(req *r, uint64_t id, lms_query *q)
+/* Load query id: the caller must have asked it or teach its course
+ * (rule_query_party), to verb ("reply to it"). */
+static int load_query(req *r, uint64_t id, lms_query *q, const char *verb)
 {
     lms_err err = {0};
+    char why[RULE_MSG_MAX];
     int rc = req_ops(r)->query_get(req_st(r), id, q, &err);
     if (req_got(r, rc, &err, "query", id) < 0)
         return -1;
-    if (!strcmp(q->student, r->who.name))
-        return 0;
-    if (r->who.role == LMS_ROLE_STUDENT)
-        return req_fail(r, LMS_PERMISSION_DENIED, "query %" PRIu64 " is not yours",
-                        id),
-               -1;
-    return req_check_course(r, q->course, COURSE_INSTRUCTOR);
+    int role = LMS_ROLE_NONE;
+    if (strcmp(q->student, r->who.name) != 0 &&
+        req_course_role(r, q->course, &role, &err) != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    return req_verdict_on(r, rule_query_party(q, r->who.name, role, verb, why, sizeof why),
+                          why, "query %" PRIu64, id);
 }
 
 void req_answer_query(req *r, uint64_t id)
@@ -74,8 +75,9 @@ static next_step ask_prepare(req *r)
     const Lms__AskRequest *q = r->msg->ask;
     if (q->tutor)
         return tutor_ask_prepare(r);
-    if (req_check_course(r, q->course, COURSE_STUDENT) < 0 ||
-        req_check_body(r, "the question", q->text, SM_TEXT_MAX) < 0)
+    if (req_check_course(r, q->course, COURSE_STUDENT, "ask questions") < 0 ||
+        req_check_text(r, &RULE_QUESTION, q->text) < 0 ||
+        req_check_text(r, &RULE_QUESTION_TITLE, q->title) < 0)
         return NEXT_RESPOND;
     Lms__CmdAsk *c = req_alloc(r, sizeof *c);
     lms__cmd_ask__init(c);
@@ -165,9 +167,11 @@ static next_step list_queries_prepare(req *r)
     row_sink sink = {r, &out, keep_query, &all};
     lms_err err = {0};
     if (q->course[0]) {
-        if (req_check_course(r, q->course, q->shared  ? COURSE_MEMBER
-                                           : student ? COURSE_STUDENT
-                                                     : COURSE_INSTRUCTOR) < 0)
+        enum course_need need = q->shared  ? COURSE_MEMBER
+                                : student ? COURSE_STUDENT
+                                          : COURSE_INSTRUCTOR;
+        if (req_check_course(r, q->course, need,
+                             q->shared ? "read its shared questions" : "list its questions") < 0)
             return NEXT_RESPOND;
         ptr_vec_push(r, &codes, q->course);
     } else if (q->shared) {
@@ -197,16 +201,14 @@ static next_step reply_prepare(req *r)
 {
     const Lms__ReplyRequest *q = r->msg->reply;
     lms_query x;
-    if (load_query(r, q->query_id, &x) < 0 ||
-        req_check_body(r, "the reply", q->text, SM_TEXT_MAX) < 0)
+    char why[RULE_MSG_MAX];
+    if (load_query(r, q->query_id, &x, "reply to it") < 0 ||
+        req_verdict_on(r, rule_reply(&x, why, sizeof why), why, "query %" PRIu64, x.id) < 0 ||
+        req_check_text(r, &RULE_REPLY, q->text) < 0)
         return NEXT_RESPOND;
-    if (x.kind == LMS_QUERY_TUTOR)
-        return req_fail(r, LMS_FAILED_PRECONDITION,
-                        "query %" PRIu64 " is an exchange with the tutor; to ask "
-                        "the instructors about it: lms-student escalate %" PRIu64,
-                        x.id, x.id);
-    if (q->share && req_check_course(r, x.course, COURSE_INSTRUCTOR) < 0)
-        return NEXT_RESPOND; /* the student who asked may reply, not share */
+    /* the student who asked may reply, not share */
+    if (q->share && req_check_course(r, x.course, COURSE_INSTRUCTOR, "share its questions") < 0)
+        return NEXT_RESPOND;
     Lms__CmdReply *c = req_alloc(r, sizeof *c);
     lms__cmd_reply__init(c);
     c->query_id = q->query_id;
@@ -224,7 +226,7 @@ static next_step resolve_prepare(req *r)
 {
     uint64_t id = r->msg->resolve->query_id;
     lms_query x;
-    if (load_query(r, id, &x) < 0)
+    if (load_query(r, id, &x, "resolve it") < 0)
         return NEXT_RESPOND;
     Lms__CmdResolve *c = req_alloc(r, sizeof *c);
     lms__cmd_resolve__init(c);
@@ -237,26 +239,25 @@ static next_step resolve_prepare(req *r)
 static void resolve_applied(req *r) { req_answer_query(r, r->msg->resolve->query_id); }
 
 /* Share a question with its course, or withdraw it (ShareRequest): the
- * early checks of apply_share, with its words. */
+ * early checks of apply_share (rule_share). */
 static next_step share_prepare(req *r)
 {
     const Lms__ShareRequest *q = r->msg->share;
     lms_query x;
     lms_err err = {0};
+    char why[RULE_MSG_MAX];
     int rc = req_ops(r)->query_get(req_st(r), q->query_id, &x, &err);
     if (req_got(r, rc, &err, "query", q->query_id) < 0 ||
-        req_check_course(r, x.course, COURSE_INSTRUCTOR) < 0)
+        req_check_course(r, x.course, COURSE_INSTRUCTOR,
+                         q->shared ? "share its questions" : "withdraw its shared questions") < 0)
         return NEXT_RESPOND;
-    if (x.kind != LMS_QUERY_INSTRUCTOR)
-        return req_fail(r, LMS_FAILED_PRECONDITION, "query %" PRIu64 ": " SM_SHARE_TUTOR,
-                        x.id);
-    int replied = 1;
-    if (q->shared && !x.shared &&
+    int replied = 0;
+    if (x.kind == LMS_QUERY_INSTRUCTOR && q->shared && !x.shared &&
         sm_instructor_replied(req_ops(r), req_st(r), x.course, x.id, &replied, &err) != LMS_OK)
         return req_storage_error(r, &err);
-    if (!replied)
-        return req_fail(r, LMS_FAILED_PRECONDITION, "query %" PRIu64 ": " SM_SHARE_NO_REPLY,
-                        x.id, x.id);
+    if (req_verdict_on(r, rule_share(&x, q->shared, replied, why, sizeof why), why,
+                       "query %" PRIu64, x.id) < 0)
+        return NEXT_RESPOND;
     Lms__CmdShare *c = req_alloc(r, sizeof *c);
     lms__cmd_share__init(c);
     c->query_id = q->query_id;
@@ -273,10 +274,13 @@ static void share_applied(req *r) { req_answer_query(r, r->msg->share->query_id)
 static next_step upload_material_prepare(req *r)
 {
     const Lms__UploadMaterialRequest *q = r->msg->upload_material;
-    if (req_check_course(r, q->course, COURSE_INSTRUCTOR) < 0 ||
-        req_check_text(r, "the title", q->title, LMS_TITLE_MAX) < 0 ||
-        req_check_file(r, q->file_name, q->data.len,
-                       req_opts(r)->max_upload_bytes, "this server") < 0)
+    char why[RULE_MSG_MAX];
+    if (req_check_course(r, q->course, COURSE_INSTRUCTOR, "upload materials") < 0 ||
+        req_check_text(r, &RULE_MATERIAL_TITLE, q->title) < 0 ||
+        req_verdict(r, rule_file_name(q->file_name, why, sizeof why), why) < 0 ||
+        req_verdict(r, rule_file_size(q->data.len, req_opts(r)->max_upload_bytes,
+                                      "this server", why, sizeof why),
+                    why) < 0)
         return NEXT_RESPOND;
     return NEXT_WORK; /* hash the file off the storage thread */
 }
@@ -319,7 +323,7 @@ static next_step list_materials_prepare(req *r)
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_material, NULL};
     if (req_list_visible(r, r->msg->list_materials->course,
-                         req_ops(r)->material_list, &sink) < 0)
+                         req_ops(r)->material_list, &sink, "list its materials") < 0)
         return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_MATERIALS;
     r->resp.materials = pb_list(r, &lms__materials_response__descriptor, &pv);
@@ -333,7 +337,7 @@ static next_step download_material_prepare(req *r)
     lms_err err = {0};
     int rc = req_ops(r)->material_get(req_st(r), id, 0, &x, &err);
     if (req_got(r, rc, &err, "material", id) < 0 ||
-        req_check_course(r, x.course, COURSE_MEMBER) < 0)
+        req_check_course(r, x.course, COURSE_MEMBER, "download its materials") < 0)
         return NEXT_RESPOND;
     uint8_t *body = req_file_body(r, x.sha256, x.size);
     if (!body)

@@ -50,9 +50,9 @@ static int load_settings(req *r, const char *course, settings *out)
 static int used_today(req *r, const char *course, uint32_t *n)
 {
     lms_err err = {0};
-    int64_t day = sm_utc_day(r->now);
+    int64_t day = rule_utc_day(r->now);
     if (req_ops(r)->query_count(req_st(r), course, r->who.name, LMS_QUERY_TUTOR, day,
-                                day + SM_DAY_MS, n, &err) != LMS_OK)
+                                day + RULE_DAY_MS, n, &err) != LMS_OK)
         return req_storage_error(r, &err), -1;
     return 0;
 }
@@ -64,19 +64,14 @@ next_step tutor_ask_prepare(req *r)
     const Lms__AskRequest *a = r->msg->ask;
     settings s;
     uint32_t used = 0;
-    if (req_check_course(r, a->course, COURSE_STUDENT) < 0 ||
-        req_check_body(r, "the question", a->text, SM_TEXT_MAX) < 0 ||
-        (a->title[0] && req_check_text(r, "the title", a->title, LMS_TITLE_MAX) < 0) ||
-        load_settings(r, a->course, &s) < 0 || used_today(r, a->course, &used) < 0)
-        return NEXT_RESPOND;
+    char why[RULE_MSG_MAX];
     /* apply would refuse these, after the tutor was asked (and paid) */
-    if (!utf8_valid(a->text, strlen(a->text)) || !utf8_valid(a->title, strlen(a->title)))
-        return req_fail(r, LMS_INVALID_ARGUMENT, "the question is not valid UTF-8");
-    if (s.limit && used >= s.limit) {
-        char msg[320];
-        sm_tutor_limit_message(msg, sizeof msg, s.limit, a->course);
-        return req_fail(r, LMS_RESOURCE_EXHAUSTED, "%s", msg);
-    }
+    if (req_check_course(r, a->course, COURSE_STUDENT, "ask its tutor") < 0 ||
+        req_check_text(r, &RULE_QUESTION, a->text) < 0 ||
+        req_check_text(r, &RULE_QUESTION_TITLE, a->title) < 0 ||
+        load_settings(r, a->course, &s) < 0 || used_today(r, a->course, &used) < 0 ||
+        req_verdict(r, rule_tutor_limit(s.limit, used, a->course, why, sizeof why), why) < 0)
+        return NEXT_RESPOND;
     lms_tutor_question *q = req_alloc(r, sizeof *q);
     q->course = a->course;
     q->student = r->who.name;
@@ -111,13 +106,13 @@ static next_step tutor_failed(req *r, int status, const char *provider, const ch
     while (n > 0 && (why[n - 1] == '.' || why[n - 1] == ' '))
         n--;
     if (!provider && status == LMS_FAILED_PRECONDITION) /* no tutor here */
-        return req_fail(r, status, "%.*s; ask your instructor: " SM_ASK_INSTRUCTOR, (int)n,
+        return req_fail(r, status, "%.*s; ask your instructor: " RULE_ASK_INSTRUCTOR, (int)n,
                         why, course);
     if (provider && (status == LMS_UNAVAILABLE || status == LMS_UNKNOWN))
         status = LMS_FAILED_PRECONDITION; /* both would be retried */
     if (n >= sizeof tail - 1 && !strncmp(why + n - (sizeof tail - 1), tail, sizeof tail - 1))
-        return req_fail(r, status, "%.*s: " SM_ASK_INSTRUCTOR, (int)n, why, course);
-    return req_fail(r, status, "%.*s. You can ask your instructor instead: " SM_ASK_INSTRUCTOR,
+        return req_fail(r, status, "%.*s: " RULE_ASK_INSTRUCTOR, (int)n, why, course);
+    return req_fail(r, status, "%.*s. You can ask your instructor instead: " RULE_ASK_INSTRUCTOR,
                     (int)n, why, course);
 }
 
@@ -140,7 +135,7 @@ next_step tutor_ask_answered(req *r, const tutor_result *res)
     c->course = a->course;
     c->title = a->title;
     c->question = a->text;
-    c->answer = clean_text(r, res->answer->text, SM_TUTOR_ANSWER_MAX);
+    c->answer = clean_text(r, res->answer->text, RULE_TUTOR_ANSWER_MAX);
     c->info = i;
     r->cmd.body_case = LMS__COMMAND__BODY_TUTOR_EXCHANGE;
     r->cmd.tutor_exchange = c;
@@ -154,17 +149,13 @@ static next_step escalate_prepare(req *r)
     const Lms__EscalateRequest *e = r->msg->escalate;
     lms_query q;
     lms_err err = {0};
+    char why[RULE_MSG_MAX];
     int rc = req_ops(r)->query_get(req_st(r), e->query_id, &q, &err);
-    if (req_got(r, rc, &err, "query", e->query_id) < 0)
-        return NEXT_RESPOND;
-    if (strcmp(q.student, r->who.name) != 0)
-        return req_fail(r, LMS_PERMISSION_DENIED, "query %" PRIu64 " is not yours",
-                        e->query_id);
-    if (q.kind != LMS_QUERY_TUTOR)
-        return req_fail(r, LMS_FAILED_PRECONDITION,
-                        "query %" PRIu64 " is a question to the instructors already; "
-                        "only answers of the tutor are escalated", e->query_id);
-    if (e->text[0] && req_check_body(r, "the note", e->text, SM_TEXT_MAX) < 0)
+    if (req_got(r, rc, &err, "query", e->query_id) < 0 ||
+        req_verdict_on(r, rule_escalate(&q, r->who.name, why, sizeof why), why,
+                       "query %" PRIu64, q.id) < 0 ||
+        req_check_course(r, q.course, COURSE_STUDENT, "ask questions") < 0 ||
+        req_check_text(r, &RULE_NOTE, e->text) < 0)
         return NEXT_RESPOND;
     Lms__CmdEscalate *c = req_alloc(r, sizeof *c);
     lms__cmd_escalate__init(c);
@@ -205,17 +196,17 @@ static next_step tutor_settings_prepare(req *r)
     const Lms__TutorSettingsRequest *q = r->msg->tutor_settings;
     int student = r->who.role == LMS_ROLE_STUDENT;
     int change = q->set_prompt || q->set_limit;
-    if (req_check_course(r, q->course, student ? COURSE_STUDENT : COURSE_INSTRUCTOR) < 0)
-        return NEXT_RESPOND;
+    char why[RULE_MSG_MAX];
     if (!change)
-        return answer_settings(r, q->course);
-    if (student)
-        return req_fail(r, LMS_PERMISSION_DENIED,
-                        "only the instructors of course %s may change its tutor settings",
-                        q->course);
+        return req_check_course(r, q->course, student ? COURSE_STUDENT : COURSE_INSTRUCTOR,
+                                "see its tutor settings") < 0
+                   ? NEXT_RESPOND
+                   : answer_settings(r, q->course);
     /* an empty prompt is fine: it means the default */
-    if (q->set_prompt && q->system_prompt[0] &&
-        req_check_body(r, "the system prompt", q->system_prompt, SM_TEXT_MAX) < 0)
+    if (req_check_course(r, q->course, COURSE_INSTRUCTOR, "change its tutor settings") < 0 ||
+        (q->set_prompt && req_check_text(r, &RULE_SYSTEM_PROMPT, q->system_prompt) < 0) ||
+        (q->set_limit &&
+         req_verdict(r, rule_daily_limit(q->daily_limit, why, sizeof why), why) < 0))
         return NEXT_RESPOND;
     Lms__CmdTutorSettings *c = req_alloc(r, sizeof *c);
     lms__cmd_tutor_settings__init(c);
@@ -246,17 +237,18 @@ static next_step tutor_log_prepare(req *r)
     ptr_vec out = {0};
     row_sink sink = {r, &out, keep_exchange, NULL};
     lms_err err = {0};
-    if (req_check_course(r, q->course, COURSE_INSTRUCTOR) < 0)
+    if (req_check_course(r, q->course, COURSE_INSTRUCTOR, "read its tutor log") < 0)
         return NEXT_RESPOND;
     if (q->student[0]) {
         int role = LMS_ROLE_NONE;
+        char why[RULE_MSG_MAX];
         if (strlen(q->student) <= LMS_NAME_MAX &&
             req_ops(r)->enrolment_get(req_st(r), q->course, q->student, &role, &err) !=
                 LMS_OK)
             return req_storage_error(r, &err);
-        if (role != LMS_ROLE_STUDENT)
-            return req_fail(r, LMS_NOT_FOUND, "%s is not a student of course %s",
-                            q->student, q->course);
+        /* the rule's words; NOT_FOUND, as there is no such log to read */
+        if (rule_student_of(q->student, role, q->course, why, sizeof why) != LMS_OK)
+            return req_fail(r, LMS_NOT_FOUND, "%s", why);
     }
     if (req_ops(r)->query_list(req_st(r), q->course, q->student[0] ? q->student : NULL,
                                row_sink_each, &sink, &err) != LMS_OK)

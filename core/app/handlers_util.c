@@ -1,7 +1,7 @@
 /*
  * handlers_util.c: the early checks and list walks that the work and talk
  * handler groups share (contracts in handlers.h). Like the handlers, they
- * only reject early: sm_apply makes the same checks and decides.
+ * only reject early: sm_apply asks the same rules (rules.h) and decides.
  */
 #include "handlers.h"
 
@@ -11,6 +11,8 @@
 #include "utf8.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +20,11 @@ int req_got(req *r, int rc, const lms_err *err, const char *what, uint64_t id)
 {
     if (rc == LMS_OK)
         return 0;
-    if (rc == LMS_NOT_FOUND)
-        req_fail(r, LMS_NOT_FOUND, "no %s %" PRIu64, what, id);
-    else
+    if (rc == LMS_NOT_FOUND) {
+        char key[24], why[RULE_MSG_MAX];
+        snprintf(key, sizeof key, "%" PRIu64, id);
+        req_verdict(r, rule_missing(what, key, why, sizeof why), why);
+    } else
         req_storage_error(r, err);
     return -1;
 }
@@ -38,69 +42,46 @@ int req_read_back(req *r, int rc, const lms_err *err, const char *what,
     return -1;
 }
 
-static int check_text(req *r, const char *what, const char *s, size_t max,
-                      enum utf8_text_kind kind)
+int req_verdict(req *r, int st, const char *why)
 {
-    size_t n = strlen(s);
-    char why[160];
-    if (n == 0)
-        return req_fail(r, LMS_INVALID_ARGUMENT, "%s is empty", what), -1;
-    if (n > max)
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "%s is %zu bytes; at most %zu are allowed", what, n, max),
-               -1;
-    if (utf8_text_check(what, s, n, kind, why, sizeof why) < 0)
-        return req_fail(r, LMS_INVALID_ARGUMENT, "%s", why), -1;
-    return 0;
+    if (st == LMS_OK)
+        return 0;
+    req_fail(r, st, "%s", why);
+    return -1;
 }
 
-int req_check_text(req *r, const char *what, const char *s, size_t max)
+int req_verdict_on(req *r, int st, const char *why, const char *fmt, ...)
 {
-    return check_text(r, what, s, max, UTF8_LINE);
+    if (st == LMS_OK)
+        return 0;
+    char obj[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(obj, sizeof obj, fmt, ap);
+    va_end(ap);
+    req_fail(r, st, "%s: %s", obj, why);
+    return -1;
 }
 
-int req_check_body(req *r, const char *what, const char *s, size_t max)
+int req_check_text(req *r, const rule_field *f, const char *s)
 {
-    return check_text(r, what, s, max, UTF8_MULTILINE);
+    char why[RULE_MSG_MAX];
+    return req_verdict(r, rule_text(f, s, why, sizeof why), why);
 }
 
-int req_check_file(req *r, const char *name, size_t size, uint64_t limit,
-                   const char *whose)
-{
-    if (size > limit)
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "file is %zu bytes; %s accepts at most %" PRIu64, size,
-                        whose, limit),
-               -1;
-    if (req_check_text(r, "the file name", name, LMS_FILENAME_MAX) < 0)
-        return -1;
-    if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "file name \"%s\" must be a plain name, without '/'", name),
-               -1;
-    return 0;
-}
-
-static const char *lacking(enum course_need need)
-{
-    switch (need) {
-    case COURSE_STUDENT: return "are not a student of";
-    case COURSE_INSTRUCTOR: return "do not teach";
-    default: return "are not enrolled in";
-    }
-}
-
-int req_check_course(req *r, char *course, enum course_need need)
+int req_check_course(req *r, char *course, enum course_need need, const char *verb)
 {
     lms_course c;
     lms_err err = {0};
+    char why[RULE_MSG_MAX];
+    LMS_ASSERT(need == COURSE_EXISTS || verb != NULL);
     if (!course[0])
         return req_fail(r, LMS_INVALID_ARGUMENT, "give a course code"), -1;
     /* A longer code cannot exist (sm_course_find says so); never let
      * storage truncate it into the code of another course. */
     int rc = sm_course_find(req_ops(r), req_st(r), course, &c, &err);
     if (rc == LMS_NOT_FOUND)
-        return req_fail(r, LMS_NOT_FOUND, "no course %s", course), -1;
+        return req_verdict(r, rule_missing("course", course, why, sizeof why), why);
     if (rc != LMS_OK)
         return req_storage_error(r, &err), -1;
     /* The stored spelling from here on, for the lookups below, the
@@ -113,14 +94,9 @@ int req_check_course(req *r, char *course, enum course_need need)
     int role;
     if (req_course_role(r, course, &role, &err) != LMS_OK)
         return req_storage_error(r, &err), -1;
-    int ok = need == COURSE_MEMBER
-                 ? role != LMS_ROLE_NONE || r->who.role == LMS_ROLE_ADMIN
-                 : role == (int)need;
-    if (!ok)
-        return req_fail(r, LMS_PERMISSION_DENIED, "you %s course %s",
-                        lacking(need), course),
-               -1;
-    return 0;
+    return req_verdict(r, rule_role((enum rule_need)need, r->who.role, role, course, verb,
+                                    why, sizeof why),
+                       why);
 }
 
 int row_sink_each(void *arg, const void *row)
@@ -155,12 +131,12 @@ int req_my_courses(req *r, enum course_need need, ptr_vec *codes)
 }
 
 int req_list_visible(req *r, char *course, course_list_fn list,
-                     row_sink *sink)
+                     row_sink *sink, const char *verb)
 {
     ptr_vec codes = {0};
     lms_err err = {0};
     if (course[0]) {
-        if (req_check_course(r, course, COURSE_MEMBER) < 0)
+        if (req_check_course(r, course, COURSE_MEMBER, verb) < 0)
             return -1;
         ptr_vec_push(r, &codes, (void *)course);
     } else if (req_my_courses(r, COURSE_MEMBER, &codes) < 0) {

@@ -28,21 +28,23 @@ static const char *iso_utc(int64_t ms, char buf[TIME_BUFSZ])
     return buf;
 }
 
-/* Load assignment id into *a; with teach, the caller must also teach its
- * course. a->description lasts only until the next storage call. */
-static int load_assignment(req *r, uint64_t id, lms_assignment *a, int teach)
+/* Load assignment id into *a; with a verb ("grade it"), the caller must
+ * also teach its course. a->description lasts only until the next storage
+ * call. */
+static int load_assignment(req *r, uint64_t id, lms_assignment *a, const char *teach)
 {
     lms_err err = {0};
     int rc = req_ops(r)->assignment_get(req_st(r), id, a, &err);
     if (req_got(r, rc, &err, "assignment", id) < 0)
         return -1;
-    return teach ? req_check_course(r, a->course, COURSE_INSTRUCTOR) : 0;
+    return teach ? req_check_course(r, a->course, COURSE_INSTRUCTOR, teach) : 0;
 }
 
 /* Load submission id (without its file) and its assignment: a student
- * may touch only their own, an instructor only those of their courses. */
+ * may touch only their own, an instructor only those of their courses
+ * (teach: what for). */
 static int load_submission(req *r, uint64_t id, lms_submission *s,
-                           lms_assignment *a)
+                           lms_assignment *a, const char *teach)
 {
     lms_err err = {0};
     int rc = req_ops(r)->submission_get(req_st(r), id, 0, s, &err);
@@ -53,7 +55,7 @@ static int load_submission(req *r, uint64_t id, lms_submission *s,
         return req_fail(r, LMS_PERMISSION_DENIED,
                         "submission %" PRIu64 " is not yours", id),
                -1;
-    return load_assignment(r, s->assignment_id, a, !student);
+    return load_assignment(r, s->assignment_id, a, student ? NULL : teach);
 }
 
 /* The end of the caller's extension of assignment id: 0 if none, -1 on a
@@ -101,22 +103,18 @@ static next_step create_assignment_prepare(req *r)
 {
     Lms__CreateAssignmentRequest *q = r->msg->create_assignment;
     uint64_t limit = req_opts(r)->max_upload_bytes;
-    if (req_check_course(r, q->course, COURSE_INSTRUCTOR) < 0)
+    char why[RULE_MSG_MAX];
+    if (req_check_course(r, q->course, COURSE_INSTRUCTOR, "create assignments") < 0)
         return NEXT_RESPOND;
     if (q->max_size == 0)
         q->max_size = limit < DEFAULT_MAX_SIZE ? limit : DEFAULT_MAX_SIZE;
-    if (q->max_size > limit)
-        return req_fail(r, LMS_INVALID_ARGUMENT,
-                        "maximum file size %" PRIu64 " bytes is above this "
-                        "server's upload limit of %" PRIu64 " bytes",
-                        q->max_size, limit);
-    char why[160];
-    if (req_check_text(r, "the title", q->title, LMS_TITLE_MAX) < 0 ||
-        (q->description[0] &&
-         req_check_body(r, "the description", q->description, SM_TEXT_MAX) < 0))
+    lms_assignment x = {.due = q->due, .cutoff = q->cutoff, .max_points = q->max_points,
+                        .max_attempts = q->max_attempts, .max_size = q->max_size};
+    if (req_verdict(r, rule_max_size(q->max_size, limit, why, sizeof why), why) < 0 ||
+        req_check_text(r, &RULE_ASSIGNMENT_TITLE, q->title) < 0 ||
+        req_check_text(r, &RULE_DESCRIPTION, q->description) < 0 ||
+        req_verdict(r, rule_assignment(&x, why, sizeof why), why) < 0)
         return NEXT_RESPOND;
-    if (sm_assignment_check(q, why, sizeof why) != LMS_OK)
-        return req_fail(r, LMS_INVALID_ARGUMENT, "%s", why);
     Lms__CmdCreateAssignment *c = req_alloc(r, sizeof *c);
     lms__cmd_create_assignment__init(c);
     c->a = q;
@@ -148,14 +146,14 @@ static next_step list_assignments_prepare(req *r)
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_assignment, NULL};
     if (req_list_visible(r, r->msg->list_assignments->course,
-                         req_ops(r)->assignment_list, &sink) < 0)
+                         req_ops(r)->assignment_list, &sink, "list its assignments") < 0)
         return NEXT_RESPOND;
     for (size_t i = 0; r->who.role == LMS_ROLE_STUDENT && i < pv.n; i++) {
         Lms__Assignment *a = pv.v[i];
         int64_t until = my_extension(r, a->id);
         if (until < 0)
             return NEXT_RESPOND;
-        sm_effective_times(a->due, a->cutoff, until, &a->my_due, &a->my_cutoff);
+        rule_effective_times(a->due, a->cutoff, until, &a->my_due, &a->my_cutoff);
     }
     r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENTS;
     r->resp.assignments = pb_list(r, &lms__assignments_response__descriptor, &pv);
@@ -166,7 +164,7 @@ static next_step release_prepare(req *r)
 {
     uint64_t id = r->msg->release->assignment_id;
     lms_assignment a;
-    if (load_assignment(r, id, &a, 1) < 0)
+    if (load_assignment(r, id, &a, "release its grades") < 0)
         return NEXT_RESPOND;
     Lms__CmdRelease *c = req_alloc(r, sizeof *c);
     lms__cmd_release__init(c);
@@ -187,19 +185,18 @@ static next_step extend_prepare(req *r)
     lms_assignment a;
     lms_err err = {0};
     int role = LMS_ROLE_NONE;
-    if (load_assignment(r, q->assignment_id, &a, 1) < 0)
+    char why[RULE_MSG_MAX];
+    if (load_assignment(r, q->assignment_id, &a, "grant extensions") < 0 ||
+        req_verdict_on(r, rule_extension(&a, q->until, why, sizeof why), why,
+                       "assignment %" PRIu64, a.id) < 0)
         return NEXT_RESPOND;
-    char why[200];
-    int st = sm_extension_check(&a, q->until, why, sizeof why);
-    if (st != LMS_OK)
-        return req_fail(r, st, "assignment %" PRIu64 ": %s", a.id, why);
     if (strlen(q->student) <= LMS_NAME_MAX &&
         req_ops(r)->enrolment_get(req_st(r), a.course, q->student, &role,
                                   &err) != LMS_OK)
         return req_storage_error(r, &err);
-    if (role != LMS_ROLE_STUDENT)
-        return req_fail(r, LMS_FAILED_PRECONDITION,
-                        "%s is not a student of course %s", q->student, a.course);
+    if (req_verdict_on(r, rule_student_of(q->student, role, a.course, why, sizeof why), why,
+                       "assignment %" PRIu64, a.id) < 0)
+        return NEXT_RESPOND;
     Lms__CmdExtend *c = req_alloc(r, sizeof *c);
     lms__cmd_extend__init(c);
     c->assignment_id = q->assignment_id;
@@ -213,48 +210,36 @@ static next_step extend_prepare(req *r)
 /* ---- submissions ------------------------------------------------------ */
 
 /* Refuse early what apply would refuse anyway (cut-off passed, attempts
- * used up), so a large file is not logged and replicated in vain. */
+ * used up, the file), so a large file is not logged and replicated in
+ * vain: rule_submission and rule_file_name with what they need. */
 static int submission_open(req *r, const lms_assignment *a)
 {
-    char when[TIME_BUFSZ];
+    const Lms__SubmitRequest *q = r->msg->submit;
+    char why[RULE_MSG_MAX];
     uint32_t made = 0;
     lms_err err = {0};
     int64_t until = my_extension(r, a->id);
     if (until < 0)
         return -1;
-    int64_t due, cutoff;
-    sm_effective_times(a->due, a->cutoff, until, &due, &cutoff);
-    if (cutoff && r->now > cutoff)
-        return req_fail(r, LMS_FAILED_PRECONDITION, "the cut-off %s has passed",
-                        iso_utc(cutoff, when)),
-               -1;
     if (req_ops(r)->submission_count(req_st(r), a->id, r->who.name, &made,
                                      &err) != LMS_OK)
         return req_storage_error(r, &err), -1;
-    if (a->max_attempts && made >= a->max_attempts)
-        return req_fail(r, LMS_FAILED_PRECONDITION,
-                        "all %" PRIu32 " attempts at assignment %" PRIu64 " used",
-                        a->max_attempts, a->id),
-               -1;
-    return 0;
+    if (req_verdict_on(r, rule_submission(a, r->now, until, made, q->data.len, why,
+                                          sizeof why),
+                       why, "assignment %" PRIu64, a->id) < 0)
+        return -1;
+    return req_verdict_on(r, rule_file_name(q->file_name, why, sizeof why), why,
+                          "assignment %" PRIu64, a->id);
 }
 
 static next_step submit_prepare(req *r)
 {
     const Lms__SubmitRequest *q = r->msg->submit;
     lms_assignment a;
-    char whose[48];
-    if (load_assignment(r, q->assignment_id, &a, 0) < 0 ||
-        req_check_course(r, a.course, COURSE_STUDENT) < 0)
-        return NEXT_RESPOND;
-    snprintf(whose, sizeof whose, "assignment %" PRIu64, a.id);
-    if (req_check_file(r, q->file_name, q->data.len, a.max_size, whose) < 0 ||
+    if (load_assignment(r, q->assignment_id, &a, NULL) < 0 ||
+        req_check_course(r, a.course, COURSE_STUDENT, "submit") < 0 ||
         submission_open(r, &a) < 0)
         return NEXT_RESPOND;
-    char why[128];
-    int st = sm_submission_file_check(q->data.len, why, sizeof why);
-    if (st != LMS_OK)
-        return req_fail(r, st, "%s: %s", whose, why);
     return NEXT_WORK; /* hash the file off the storage thread */
 }
 
@@ -305,11 +290,12 @@ static next_step list_submissions_prepare(req *r)
                         "instructor, with no submissions of their own); give the "
                         "assignment whose submissions to list",
                         r->who.name, r->who.name);
-    if (q->assignment_id && load_assignment(r, q->assignment_id, &a, !student) < 0)
+    if (q->assignment_id &&
+        load_assignment(r, q->assignment_id, &a, student ? NULL : "list its submissions") < 0)
         return NEXT_RESPOND;
     /* a student lists their own, but only in a course they take */
     if (student && q->assignment_id &&
-        req_check_course(r, a.course, COURSE_STUDENT) < 0)
+        req_check_course(r, a.course, COURSE_STUDENT, "list their submissions") < 0)
         return NEXT_RESPOND;
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_submission, &ungraded};
@@ -327,7 +313,7 @@ static next_step fetch_submission_prepare(req *r)
     uint64_t id = r->msg->fetch_submission->submission_id;
     lms_submission s;
     lms_assignment a;
-    if (load_submission(r, id, &s, &a) < 0)
+    if (load_submission(r, id, &s, &a, "fetch its submissions") < 0)
         return NEXT_RESPOND;
     uint8_t *body = req_file_body(r, s.sha256, s.size);
     if (!body)
@@ -347,12 +333,12 @@ static next_step grade_prepare(req *r)
     const Lms__GradeRequest *q = r->msg->grade;
     lms_submission s;
     lms_assignment a;
-    if (load_submission(r, q->submission_id, &s, &a) < 0)
+    char why[RULE_MSG_MAX];
+    if (load_submission(r, q->submission_id, &s, &a, "grade it") < 0 ||
+        req_verdict_on(r, rule_grade(q->grade, &a, why, sizeof why), why,
+                       "submission %" PRIu64, s.id) < 0 ||
+        req_check_text(r, &RULE_FEEDBACK, q->feedback) < 0)
         return NEXT_RESPOND;
-    char why[160];
-    if (sm_grade_check(q->grade, a.max_points, why, sizeof why) != LMS_OK)
-        return req_fail(r, LMS_INVALID_ARGUMENT, "%s, the points of assignment %" PRIu64,
-                        why, a.id);
     Lms__CmdGrade *c = req_alloc(r, sizeof *c);
     lms__cmd_grade__init(c);
     c->submission_id = q->submission_id;
@@ -402,8 +388,8 @@ static next_step list_grades_prepare(req *r)
                         "instructor, with no grades of their own); give the course "
                         "whose grades to list",
                         r->who.name, r->who.name);
-    if (course[0] && req_check_course(r, course, student ? COURSE_STUDENT
-                                                         : COURSE_INSTRUCTOR) < 0)
+    if (course[0] && req_check_course(r, course, student ? COURSE_STUDENT : COURSE_INSTRUCTOR,
+                                      "list its grades") < 0)
         return NEXT_RESPOND;
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_grade, &student};
@@ -619,7 +605,7 @@ static next_step export_grades_prepare(req *r)
     char *course = r->msg->export_grades->course;
     export_state *x = req_alloc(r, sizeof *x);
     r->scratch = x;
-    if (req_check_course(r, course, COURSE_INSTRUCTOR) < 0 ||
+    if (req_check_course(r, course, COURSE_INSTRUCTOR, "export its grades") < 0 ||
         export_collect(r, course, x) < 0)
         return NEXT_RESPOND;
     Lms__ExportGradesResponse *m = req_alloc(r, sizeof *m);

@@ -11,6 +11,11 @@
  * tests are spelled out, times are formatted with gmtime_r), so every node
  * reaches the same state and the same answers from the same log.
  *
+ * The rules themselves are the pure predicates of rules.h, which the
+ * handlers' early checks call too: a handler here looks up what a rule
+ * needs (the actor's enrolment, the attempts made, the extension) and
+ * hands its verdict to judge().
+ *
  * Refusals are results: refuse() records the first reason in res and the
  * handler returns LMS_OK. A non-LMS_OK return always means storage failed.
  */
@@ -19,6 +24,7 @@
 #include "filestore.h"
 
 #include "lms_assert.h"
+#include "rules.h"
 #include "utf8.h"
 
 #include <inttypes.h>
@@ -44,6 +50,7 @@ typedef struct apply_ctx {
     sm_result *res;
     lms_err *err;
     char obj[128];  /* what the command acts on: prefixes refusals */
+    char why[RULE_MSG_MAX]; /* the reason a rule (rules.h) gives */
 } apply_ctx;
 
 /* ---- UTF-8 ------------------------------------------------------------- */
@@ -144,101 +151,26 @@ static void set_new_object(apply_ctx *c, const char *kind, const char *name)
         set_object(c, "new %s", kind);
 }
 
-/* Format ms since the epoch as ISO 8601 UTC ("2026-12-01T00:00:00Z", with
- * milliseconds only when there are some) into buf. */
-static const char *iso_time(int64_t ms, char *buf, size_t cap)
+/* ---- rules: the predicates of rules.h ---------------------------------- */
+
+/* Refuse with a rule's verdict st (its reason in c->why) unless it is
+ * LMS_OK. Returns st. */
+static int judge(apply_ctx *c, int st)
 {
-    int64_t sec = ms / 1000;
-    int frac = (int)(ms % 1000);
-    if (frac < 0) {
-        frac += 1000;
-        sec--;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm)) {
-        snprintf(buf, cap, "%" PRId64 " ms after the epoch", ms);
-        return buf;
-    }
-    int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (n > 0 && (size_t)n < cap)
-        snprintf(buf + n, cap - (size_t)n, frac ? ".%03dZ" : "Z", frac);
-    return buf;
+    if (st != LMS_OK)
+        refuse(c, st, "%s", c->why);
+    return st;
 }
 
-/* ---- argument checks: each refuses with INVALID_ARGUMENT ---------------- */
-
-/* A text field: min..max bytes of UTF-8 that utf8_text_check accepts as
- * text of this kind (one line, or a multi-line body). */
-static void check_text_kind(apply_ctx *c, const char *field, const char *s,
-                            size_t min, size_t max, enum utf8_text_kind kind)
+/* s as the text field f (rule_text). */
+static void check_text(apply_ctx *c, const rule_field *f, const char *s)
 {
-    size_t n = strlen(s);
-    char why[160];
-    if (n < min || n > max) {
-        if (min == 0)
-            refuse(c, LMS_INVALID_ARGUMENT, "%s must be at most %zu bytes (got %zu)",
-                   field, max, n);
-        else
-            refuse(c, LMS_INVALID_ARGUMENT, "%s must be %zu to %zu bytes (got %zu)",
-                   field, min, max, n);
-    } else if (utf8_text_check(field, s, n, kind, why, sizeof why) < 0) {
-        refuse(c, LMS_INVALID_ARGUMENT, "%s", why);
-    }
+    judge(c, rule_text(f, s, c->why, sizeof c->why));
 }
 
-/* A one-line text field: a name or title. */
-static void check_text(apply_ctx *c, const char *field, const char *s,
-                       size_t min, size_t max)
+static void check_sha256(apply_ctx *c, const char *what, const ProtobufCBinaryData *h)
 {
-    check_text_kind(c, field, s, min, max, UTF8_LINE);
-}
-
-/* A multi-line text field: a description, question, reply or feedback. */
-static void check_body(apply_ctx *c, const char *field, const char *s,
-                       size_t min, size_t max)
-{
-    check_text_kind(c, field, s, min, max, UTF8_MULTILINE);
-}
-
-static int ascii_alnum(char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
-           (ch >= 'a' && ch <= 'z');
-}
-
-/* A user name or course code: 1..LMS_NAME_MAX of [A-Za-z0-9._-]; user
- * names must also start with a letter or digit. */
-static void check_ident(apply_ctx *c, const char *field, const char *s,
-                        int alnum_first)
-{
-    size_t n = strlen(s);
-    int ok = n >= 1 && n <= LMS_NAME_MAX && (!alnum_first || ascii_alnum(s[0]));
-    for (size_t i = 0; ok && i < n; i++)
-        ok = ascii_alnum(s[i]) || s[i] == '.' || s[i] == '_' || s[i] == '-';
-    if (!ok)
-        refuse(c, LMS_INVALID_ARGUMENT,
-               "%s must be 1 to %d characters of A-Z a-z 0-9 . _ -%s", field,
-               LMS_NAME_MAX, alnum_first ? ", starting with a letter or digit" : "");
-}
-
-/* A file name as stored and offered for download: one path component. */
-static void check_file_name(apply_ctx *c, const char *name)
-{
-    check_text(c, "file name", name, 1, LMS_FILENAME_MAX);
-    if (strchr(name, '/'))
-        refuse(c, LMS_INVALID_ARGUMENT, "file name %s must not contain '/'", name);
-    else if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        refuse(c, LMS_INVALID_ARGUMENT, "\"%s\" is not a file name", name);
-}
-
-static void check_sha256(apply_ctx *c, const char *field,
-                         const ProtobufCBinaryData *h)
-{
-    if (h->len != LMS_SHA256_LEN || !h->data)
-        refuse(c, LMS_INVALID_ARGUMENT, "%s must be %d bytes (got %zu)", field,
-               LMS_SHA256_LEN, h->len);
+    judge(c, rule_sha256(what, h->data ? h->len : 0, c->why, sizeof c->why));
 }
 
 /* A file's SHA-256 must be its bytes': the body is stored under it, and a
@@ -248,7 +180,7 @@ static void check_sha256(apply_ctx *c, const char *field,
 static void check_file_sha256(apply_ctx *c, const ProtobufCBinaryData *body,
                               const ProtobufCBinaryData *h)
 {
-    check_sha256(c, "file SHA-256", h);
+    check_sha256(c, "the file SHA-256", h);
     if (refused(c))
         return;
     uint8_t got[EVP_MAX_MD_SIZE];
@@ -292,13 +224,13 @@ static int got(apply_ctx *c, int rc, int *found)
 static int fits_name(const char *s) { return strlen(s) <= LMS_NAME_MAX; }
 
 /* Finish a get of the object "kind key": on LMS_NOT_FOUND refuse with
- * NOT_FOUND naming it; a storage failure is passed on. */
+ * NOT_FOUND naming it (rule_missing); a storage failure is passed on. */
 static int need_found(apply_ctx *c, int rc, const char *kind, const char *key)
 {
     int found;
     rc = got(c, rc, &found);
     if (rc == LMS_OK && !found)
-        refuse(c, LMS_NOT_FOUND, "%s %.64s does not exist", kind, key);
+        judge(c, rule_missing(kind, key, c->why, sizeof c->why));
     return rc;
 }
 
@@ -396,20 +328,11 @@ static int need_query(apply_ctx *c, uint64_t id, lms_query *out)
 
 /* ---- who may do what --------------------------------------------------- */
 
-static const char *role_name(int role)
-{
-    switch (role) {
-    case LMS_ROLE_STUDENT: return "student";
-    case LMS_ROLE_INSTRUCTOR: return "instructor";
-    case LMS_ROLE_ADMIN: return "admin";
-    default: return "nobody";
-    }
-}
-
+/* Refuse unless the actor is an admin; verb says what for. */
 static int need_admin(apply_ctx *c, const char *verb)
 {
-    if (c->actor_role != LMS_ROLE_ADMIN)
-        refuse(c, LMS_PERMISSION_DENIED, "only an admin may %s", verb);
+    judge(c, rule_role(RULE_NEED_ADMIN, c->actor_role, LMS_ROLE_NONE, NULL, verb, c->why,
+                       sizeof c->why));
     return LMS_OK;
 }
 
@@ -423,18 +346,16 @@ static int enrolment_role(apply_ctx *c, const char *course, const char *user,
     return c->ops->enrolment_get(c->st, course, user, role, c->err);
 }
 
-/* Refuse unless the actor is enrolled in course with role; verb says what
- * for ("grade it"). */
-static int need_enrolled(apply_ctx *c, const char *course, int role,
+/* Refuse unless the actor is enrolled in course as need asks (rule_role);
+ * verb says what for ("grade it"). */
+static int need_enrolled(apply_ctx *c, const char *course, enum rule_need need,
                          const char *verb)
 {
     int have;
     int rc = enrolment_role(c, course, c->cmd->actor, &have);
-    if (rc == LMS_OK && have != role)
-        refuse(c, LMS_PERMISSION_DENIED, "only %s course %s may %s",
-               role == LMS_ROLE_INSTRUCTOR ? "the instructors of"
-                                           : "students enrolled in",
-               course, verb);
+    if (rc == LMS_OK)
+        judge(c, rule_role(need, c->actor_role, have, course, verb, c->why,
+                           sizeof c->why));
     return rc;
 }
 
@@ -447,14 +368,11 @@ static int need_query_party(apply_ctx *c, uint64_t id, lms_query *q,
     if (rc || refused(c))
         return rc;
     set_object(c, "query %" PRIu64, id);
-    if (strcmp(q->student, c->cmd->actor) == 0)
-        return LMS_OK;
-    int role;
-    rc = enrolment_role(c, q->course, c->cmd->actor, &role);
-    if (rc == LMS_OK && role != LMS_ROLE_INSTRUCTOR)
-        refuse(c, LMS_PERMISSION_DENIED,
-               "only the student who asked and the instructors of course %s may %s",
-               q->course, verb);
+    int role = LMS_ROLE_NONE;
+    if (strcmp(q->student, c->cmd->actor) != 0)
+        rc = enrolment_role(c, q->course, c->cmd->actor, &role);
+    if (rc == LMS_OK)
+        judge(c, rule_query_party(q, c->cmd->actor, role, verb, c->why, sizeof c->why));
     return rc;
 }
 
@@ -508,7 +426,7 @@ static int apply_create_session(apply_ctx *c)
 {
     const Lms__CmdCreateSession *b = c->cmd->create_session;
     lms_user u;
-    check_sha256(c, "session token hash", &b->token_hash);
+    check_sha256(c, "the session token hash", &b->token_hash);
     if (refused(c))
         return LMS_OK;
     int rc = need_user(c, b->user, &u);
@@ -526,7 +444,7 @@ static int apply_create_session(apply_ctx *c)
 static int apply_delete_session(apply_ctx *c)
 {
     const Lms__CmdDeleteSession *b = c->cmd->delete_session;
-    check_sha256(c, "session token hash", &b->token_hash);
+    check_sha256(c, "the session token hash", &b->token_hash);
     if (refused(c))
         return LMS_OK;
     return c->ops->session_delete(c->st, b->token_hash.data, c->err);
@@ -537,10 +455,9 @@ static int apply_delete_session(apply_ctx *c)
 static int add_user(apply_ctx *c, const Lms__CmdCreateUser *u)
 {
     set_new_object(c, "user", u->name);
-    check_ident(c, "a user name", u->name, 1);
-    if (u->role < LMS__ROLE__STUDENT || u->role > LMS__ROLE__ADMIN)
-        refuse(c, LMS_INVALID_ARGUMENT, "role must be student, instructor or admin");
-    check_text(c, "full name", u->full_name, 0, LMS_TITLE_MAX);
+    judge(c, rule_user_name(u->name, c->why, sizeof c->why));
+    judge(c, rule_user_role((int)u->role, c->why, sizeof c->why));
+    check_text(c, &RULE_FULL_NAME, u->full_name);
     if (u->password_hash[0] == '\0')
         refuse(c, LMS_INVALID_ARGUMENT, "password hash is empty");
     if (refused(c))
@@ -634,10 +551,10 @@ static int apply_import_users(apply_ctx *c)
     need_admin(c, "import users");
     if (refused(c) || b->n_users == 0)
         return LMS_OK;
-    if (b->n_users > SM_IMPORT_MAX || b->n_refused > SM_IMPORT_MAX - b->n_users)
-        return refuse(c, LMS_INVALID_ARGUMENT, "import at most %d users at a time",
-                      SM_IMPORT_MAX);
+    /* (each count is bounded by the frame that carried it: no overflow) */
     size_t n = b->n_users + b->n_refused;
+    if (judge(c, rule_import_size(n, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
     c->res->rows = calloc(n, sizeof *c->res->rows);
     if (!c->res->rows)
         return lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED,
@@ -664,8 +581,8 @@ static int apply_create_course(apply_ctx *c)
     if (refused(c))
         return LMS_OK;
     set_new_object(c, "course", b->code);
-    check_ident(c, "a course code", b->code, 0);
-    check_text(c, "title", b->title, 1, LMS_TITLE_MAX);
+    judge(c, rule_course_code(b->code, c->why, sizeof c->why));
+    check_text(c, &RULE_COURSE_TITLE, b->title);
     if (refused(c))
         return LMS_OK;
     lms_course old;
@@ -684,23 +601,6 @@ static int apply_create_course(apply_ctx *c)
     return c->ops->course_put(c->st, &nc, c->err);
 }
 
-/* Students learn and instructors teach; admins stand outside courses. */
-static void check_enrolment(apply_ctx *c, const lms_user *u, int role)
-{
-    if (role != LMS_ROLE_STUDENT && role != LMS_ROLE_INSTRUCTOR)
-        refuse(c, LMS_INVALID_ARGUMENT, "enrolment role must be student or instructor");
-    else if (u->role == LMS_ROLE_ADMIN)
-        refuse(c, LMS_FAILED_PRECONDITION, "user %s is an admin and cannot be enrolled",
-               u->name);
-    else if (role == LMS_ROLE_INSTRUCTOR && u->role != LMS_ROLE_INSTRUCTOR)
-        refuse(c, LMS_FAILED_PRECONDITION, "user %s is a %s and cannot teach", u->name,
-               role_name(u->role));
-    else if (role == LMS_ROLE_STUDENT && u->role != LMS_ROLE_STUDENT)
-        refuse(c, LMS_FAILED_PRECONDITION,
-               "user %s is an %s and cannot be enrolled as a student", u->name,
-               role_name(u->role));
-}
-
 static int apply_enroll(apply_ctx *c)
 {
     const Lms__CmdEnroll *b = c->cmd->enroll;
@@ -715,8 +615,7 @@ static int apply_enroll(apply_ctx *c)
     rc = need_user(c, b->user, &u);
     if (rc || refused(c))
         return rc;
-    check_enrolment(c, &u, (int)b->role);
-    if (refused(c))
+    if (judge(c, rule_enrolment(&u, (int)b->role, c->why, sizeof c->why)) != LMS_OK)
         return LMS_OK;
     lms_enrolment e = {.role = (int)b->role};
     copy_str(e.course, sizeof e.course, co.code);
@@ -726,47 +625,6 @@ static int apply_enroll(apply_ctx *c)
 
 /* ---- assignments, submissions, grades ----------------------------------- */
 
-int sm_assignment_check(const Lms__CreateAssignmentRequest *a, char *msg, size_t n)
-{
-    char due[40], cut[40];
-    if (a->due <= 0)
-        snprintf(msg, n, "a due time is required");
-    else if (a->due > SM_TIME_MAX || a->cutoff > SM_TIME_MAX || a->cutoff < 0)
-        snprintf(msg, n, "the due time and cut-off must be between 1970 and the end "
-                 "of year 9999");
-    else if (a->cutoff != 0 && a->cutoff < a->due)
-        snprintf(msg, n, "the cut-off %s is before the due time %s",
-                 iso_time(a->cutoff, cut, sizeof cut), iso_time(a->due, due, sizeof due));
-    else if (!(a->max_points > 0 && a->max_points <= SM_POINTS_MAX))
-        snprintf(msg, n, "maximum points must be a number above 0 and at most %g (got %g)",
-                 SM_POINTS_MAX, a->max_points);
-    else if (a->max_attempts > SM_ATTEMPTS_MAX)
-        snprintf(msg, n, "maximum attempts must be at most %u, or 0 for no limit (got %" PRIu32 ")",
-                 SM_ATTEMPTS_MAX, a->max_attempts);
-    else if (a->max_size == 0)
-        snprintf(msg, n, "the maximum file size must be at least 1 byte");
-    else
-        return LMS_OK;
-    return LMS_INVALID_ARGUMENT;
-}
-
-int sm_grade_check(double grade, double max_points, char *msg, size_t n)
-{
-    if (grade >= 0 && grade <= max_points)
-        return LMS_OK;
-    snprintf(msg, n, "grade %g is outside 0 to %g", grade, max_points);
-    return LMS_INVALID_ARGUMENT;
-}
-
-static void check_assignment(apply_ctx *c, const Lms__CreateAssignmentRequest *a)
-{
-    char why[160];
-    check_text(c, "title", a->title, 1, LMS_TITLE_MAX);
-    check_body(c, "description", a->description, 0, SM_TEXT_MAX);
-    if (sm_assignment_check(a, why, sizeof why) != LMS_OK)
-        refuse(c, LMS_INVALID_ARGUMENT, "%s", why);
-}
-
 static int apply_create_assignment(apply_ctx *c)
 {
     const Lms__CreateAssignmentRequest *a = c->cmd->create_assignment->a;
@@ -775,18 +633,20 @@ static int apply_create_assignment(apply_ctx *c)
         return refuse(c, LMS_INVALID_ARGUMENT, "create_assignment carries no assignment");
     int rc = need_course(c, a->course, &co);
     if (rc == LMS_OK && !refused(c))
-        rc = need_enrolled(c, co.code, LMS_ROLE_INSTRUCTOR, "create assignments");
+        rc = need_enrolled(c, co.code, RULE_NEED_INSTRUCTOR, "create assignments");
     if (rc || refused(c))
         return rc;
     set_object(c, "new assignment in course %s", co.code);
-    check_assignment(c, a);
-    if (refused(c))
-        return LMS_OK;
     lms_assignment x = {
         .id = c->index, .description = a->description, .due = a->due,
         .cutoff = a->cutoff, .max_points = a->max_points,
         .max_attempts = a->max_attempts, .max_size = a->max_size,
         .hold_grades = a->hold_grades, .created = c->cmd->time};
+    check_text(c, &RULE_ASSIGNMENT_TITLE, a->title);
+    check_text(c, &RULE_DESCRIPTION, a->description);
+    judge(c, rule_assignment(&x, c->why, sizeof c->why));
+    if (refused(c))
+        return LMS_OK;
     copy_str(x.course, sizeof x.course, co.code);
     copy_str(x.title, sizeof x.title, a->title);
     copy_str(x.created_by, sizeof x.created_by, c->cmd->actor);
@@ -794,82 +654,29 @@ static int apply_create_assignment(apply_ctx *c)
     return c->ops->assignment_put(c->st, &x, c->err);
 }
 
-void sm_effective_times(int64_t due, int64_t cutoff, int64_t until,
-                        int64_t *my_due, int64_t *my_cutoff)
-{
-    *my_due = until > due ? until : due;
-    *my_cutoff = cutoff && until > cutoff ? until : cutoff;
-    LMS_ASSERT(*my_due >= due && *my_cutoff >= cutoff);
-}
-
-int sm_extension_check(const lms_assignment *a, int64_t until, char *msg, size_t n)
-{
-    char when[40], due[40];
-    if (until <= 0) {
-        snprintf(msg, n, "an extension needs an end time");
-        return LMS_INVALID_ARGUMENT;
-    }
-    if (until > SM_TIME_MAX) {
-        snprintf(msg, n, "the extension's end must be before the end of year 9999");
-        return LMS_INVALID_ARGUMENT;
-    }
-    if (until <= a->due) {
-        snprintf(msg, n,
-                 "the extension's end %s is not after the assignment's due time %s; "
-                 "an extension must end after it",
-                 iso_time(until, when, sizeof when), iso_time(a->due, due, sizeof due));
-        return LMS_INVALID_ARGUMENT;
-    }
-    return LMS_OK;
-}
-
-int sm_submission_file_check(size_t len, char *msg, size_t n)
-{
-    if (len == 0) {
-        snprintf(msg, n, "the file is empty; there is nothing to hand in");
-        return LMS_INVALID_ARGUMENT;
-    }
-    return LMS_OK;
-}
-
-/* The due time and cut-off that hold for the actor: sm_effective_times
- * with the actor's extension, if any. */
-static int effective_times(apply_ctx *c, const lms_assignment *a,
-                           int64_t *due, int64_t *cutoff)
+/* The end of the actor's extension of a into *until (0: none). */
+static int extension_until(apply_ctx *c, const lms_assignment *a, int64_t *until)
 {
     lms_extension x;
     int found;
     int rc = got(c, c->ops->extension_get(c->st, a->id, c->cmd->actor, &x, c->err),
                  &found);
-    sm_effective_times(a->due, a->cutoff, rc == LMS_OK && found ? x.until : 0, due,
-                       cutoff);
+    *until = rc == LMS_OK && found ? x.until : 0;
     return rc;
 }
 
-/* Time, attempts and the file; *count is the attempts made so far. */
+/* Time, attempts and the file (rule_submission, rule_file_name, the
+ * SHA-256); *count is the attempts made so far. */
 static int check_submission(apply_ctx *c, const lms_assignment *a,
-                            const Lms__CmdSubmit *b, int64_t cutoff,
-                            uint32_t *count)
+                            const Lms__CmdSubmit *b, int64_t until, uint32_t *count)
 {
-    char when[40];
-    if (cutoff && c->cmd->time > cutoff)
-        return refuse(c, LMS_FAILED_PRECONDITION, "the cut-off %s has passed",
-                      iso_time(cutoff, when, sizeof when));
     int rc = c->ops->submission_count(c->st, a->id, c->cmd->actor, count, c->err);
     if (rc)
         return rc;
-    if (a->max_attempts && *count >= a->max_attempts)
-        return refuse(c, LMS_FAILED_PRECONDITION, "all %" PRIu32 " attempts used",
-                      a->max_attempts);
-    char why[128];
-    int st = sm_submission_file_check(b->data.len, why, sizeof why);
-    if (st != LMS_OK)
-        return refuse(c, st, "%s", why);
-    if (b->data.len > a->max_size)
-        return refuse(c, LMS_INVALID_ARGUMENT,
-                      "file is %zu bytes; the assignment accepts at most %" PRIu64,
-                      b->data.len, a->max_size);
-    check_file_name(c, b->file_name);
+    if (judge(c, rule_submission(a, c->cmd->time, until, *count, b->data.len, c->why,
+                                 sizeof c->why)) != LMS_OK)
+        return LMS_OK;
+    judge(c, rule_file_name(b->file_name, c->why, sizeof c->why));
     check_file_sha256(c, &b->data, &b->sha256);
     return LMS_OK;
 }
@@ -878,19 +685,20 @@ static int apply_submit(apply_ctx *c)
 {
     const Lms__CmdSubmit *b = c->cmd->submit;
     lms_assignment a;
-    int64_t due, cutoff;
+    int64_t until = 0, due, cutoff;
     uint32_t count = 0;
     int rc = need_assignment(c, b->assignment_id, &a);
     if (rc || refused(c))
         return rc;
     set_object(c, "assignment %" PRIu64, a.id);
-    rc = need_enrolled(c, a.course, LMS_ROLE_STUDENT, "submit");
+    rc = need_enrolled(c, a.course, RULE_NEED_STUDENT, "submit");
     if (rc == LMS_OK && !refused(c))
-        rc = effective_times(c, &a, &due, &cutoff);
+        rc = extension_until(c, &a, &until);
     if (rc == LMS_OK && !refused(c))
-        rc = check_submission(c, &a, b, cutoff, &count);
+        rc = check_submission(c, &a, b, until, &count);
     if (rc || refused(c))
         return rc;
+    rule_effective_times(a.due, a.cutoff, until, &due, &cutoff);
     lms_submission s = {
         .id = c->index, .assignment_id = a.id, .size = b->data.len,
         .submitted = c->cmd->time, .late = c->cmd->time > due,
@@ -914,13 +722,11 @@ static int apply_grade(apply_ctx *c)
     set_object(c, "submission %" PRIu64, s.id);
     rc = need_assignment(c, s.assignment_id, &a);
     if (rc == LMS_OK && !refused(c))
-        rc = need_enrolled(c, a.course, LMS_ROLE_INSTRUCTOR, "grade it");
+        rc = need_enrolled(c, a.course, RULE_NEED_INSTRUCTOR, "grade it");
     if (rc || refused(c))
         return rc;
-    char why[160];
-    if (sm_grade_check(b->grade, a.max_points, why, sizeof why) != LMS_OK)
-        refuse(c, LMS_INVALID_ARGUMENT, "%s", why);
-    check_body(c, "feedback", b->feedback, 0, SM_TEXT_MAX);
+    judge(c, rule_grade(b->grade, &a, c->why, sizeof c->why));
+    check_text(c, &RULE_FEEDBACK, b->feedback);
     if (refused(c))
         return LMS_OK;
     lms_grade g = {.submission_id = s.id, .grade = b->grade,
@@ -938,7 +744,7 @@ static int need_own_assignment(apply_ctx *c, uint64_t id, lms_assignment *a,
     if (rc || refused(c))
         return rc;
     set_object(c, "assignment %" PRIu64, id);
-    return need_enrolled(c, a->course, LMS_ROLE_INSTRUCTOR, verb);
+    return need_enrolled(c, a->course, RULE_NEED_INSTRUCTOR, verb);
 }
 
 static int apply_release(apply_ctx *c)
@@ -967,16 +773,14 @@ static int apply_extend(apply_ctx *c)
     int rc = need_own_assignment(c, b->assignment_id, &a, "grant extensions");
     if (rc || refused(c))
         return rc;
-    char why[200];
-    int st = sm_extension_check(&a, b->until, why, sizeof why);
-    if (st != LMS_OK)
-        return refuse(c, st, "%s", why);
+    if (judge(c, rule_extension(&a, b->until, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
     rc = enrolment_role(c, a.course, b->student, &role);
     if (rc)
         return rc;
-    if (role != LMS_ROLE_STUDENT)
-        return refuse(c, LMS_FAILED_PRECONDITION, "user %.64s is not a student of course %s",
-                      b->student, a.course);
+    if (judge(c, rule_student_of(b->student, role, a.course, c->why, sizeof c->why)) !=
+        LMS_OK)
+        return LMS_OK;
     lms_extension x = {.assignment_id = a.id, .until = b->until};
     copy_str(x.student, sizeof x.student, b->student);
     c->res->id = a.id;
@@ -1000,11 +804,11 @@ static int apply_ask(apply_ctx *c)
     lms_course co;
     int rc = need_course(c, b->course, &co);
     if (rc == LMS_OK && !refused(c))
-        rc = need_enrolled(c, co.code, LMS_ROLE_STUDENT, "ask questions");
+        rc = need_enrolled(c, co.code, RULE_NEED_STUDENT, "ask questions");
     if (rc || refused(c))
         return rc;
-    check_body(c, "question text", b->text, 1, SM_TEXT_MAX);
-    check_text(c, "question title", b->title, 0, LMS_TITLE_MAX);
+    check_text(c, &RULE_QUESTION, b->text);
+    check_text(c, &RULE_QUESTION_TITLE, b->title);
     if (refused(c))
         return LMS_OK;
     lms_query q = {.id = c->index, .text = b->text, .created = c->cmd->time};
@@ -1025,15 +829,13 @@ static int apply_reply(apply_ctx *c)
     int rc = need_query_party(c, b->query_id, &q, "reply to it");
     if (rc || refused(c))
         return rc;
-    if (q.kind == LMS_QUERY_TUTOR)
-        return refuse(c, LMS_FAILED_PRECONDITION,
-                      "is an exchange with the tutor; to ask the instructors "
-                      "about it, escalate it");
-    check_body(c, "reply text", b->text, 1, SM_TEXT_MAX);
+    if (judge(c, rule_reply(&q, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
+    check_text(c, &RULE_REPLY, b->text);
     if (refused(c))
         return LMS_OK;
     if (b->share) /* the student who asked may reply, not share */
-        rc = need_enrolled(c, q.course, LMS_ROLE_INSTRUCTOR, "share its questions");
+        rc = need_enrolled(c, q.course, RULE_NEED_INSTRUCTOR, "share its questions");
     if (rc || refused(c))
         return rc;
     lms_reply r = {.id = c->index, .query_id = q.id, .text = b->text,
@@ -1132,21 +934,19 @@ static int apply_share(apply_ctx *c)
     if (rc || refused(c))
         return rc;
     set_object(c, "query %" PRIu64, b->query_id);
-    rc = need_enrolled(c, q.course, LMS_ROLE_INSTRUCTOR,
+    rc = need_enrolled(c, q.course, RULE_NEED_INSTRUCTOR,
                        b->shared ? "share its questions" : "withdraw its shared questions");
     if (rc || refused(c))
         return rc;
-    if (q.kind != LMS_QUERY_INSTRUCTOR)
-        return refuse(c, LMS_FAILED_PRECONDITION, SM_SHARE_TUTOR);
+    int replied = 0;
+    if (q.kind == LMS_QUERY_INSTRUCTOR && b->shared && !q.shared &&
+        (rc = sm_instructor_replied(c->ops, c->st, q.course, q.id, &replied, c->err)))
+        return rc;
+    if (judge(c, rule_share(&q, b->shared, replied, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
     c->res->id = q.id;
     if ((q.shared != 0) == b->shared)
         return LMS_OK;
-    int replied = 0;
-    if (b->shared &&
-        (rc = sm_instructor_replied(c->ops, c->st, q.course, q.id, &replied, c->err)))
-        return rc;
-    if (b->shared && !replied)
-        return refuse(c, LMS_FAILED_PRECONDITION, SM_SHARE_NO_REPLY, q.id);
     /* Load again: the checks above invalidated q.text. */
     if ((rc = c->ops->query_get(c->st, q.id, &q, c->err)) != LMS_OK)
         return rc;
@@ -1156,22 +956,6 @@ static int apply_share(apply_ctx *c)
 }
 
 /* ---- the tutor -------------------------------------------------------------- */
-
-int64_t sm_utc_day(int64_t ms)
-{
-    int64_t day = ms / SM_DAY_MS;
-    if (ms % SM_DAY_MS < 0)
-        day--;
-    return day * SM_DAY_MS;
-}
-
-void sm_tutor_limit_message(char *buf, size_t n, uint32_t limit, const char *course)
-{
-    snprintf(buf, n,
-             "you have used your %" PRIu32 " tutor question%s for today in %.64s; "
-             "ask your instructor instead: " SM_ASK_INSTRUCTOR,
-             limit, limit == 1 ? "" : "s", course, course);
-}
 
 /* The course's settings, or the defaults (built-in prompt, no limit) when
  * none were set. out->system_prompt is valid until the next storage call. */
@@ -1196,28 +980,26 @@ static int check_tutor_limit(apply_ctx *c, const char *course)
     int rc = load_settings(c, course, &s);
     if (rc || s.tutor_daily_limit == 0)
         return rc;
-    int64_t day = sm_utc_day(c->cmd->time);
+    int64_t day = rule_utc_day(c->cmd->time);
     rc = c->ops->query_count(c->st, course, c->cmd->actor, LMS_QUERY_TUTOR, day,
-                             day + SM_DAY_MS, &used, c->err);
-    if (rc == LMS_OK && used >= s.tutor_daily_limit) {
-        char msg[320]; /* refuse() keeps what fits */
-        sm_tutor_limit_message(msg, sizeof msg, s.tutor_daily_limit, course);
-        refuse(c, LMS_RESOURCE_EXHAUSTED, "%s", msg);
-    }
+                             day + RULE_DAY_MS, &used, c->err);
+    if (rc == LMS_OK)
+        judge(c, rule_tutor_limit(s.tutor_daily_limit, used, course, c->why,
+                                  sizeof c->why));
     return rc;
 }
 
 static void check_exchange(apply_ctx *c, const Lms__CmdTutorExchange *b)
 {
-    check_body(c, "question text", b->question, 1, SM_TEXT_MAX);
-    check_text(c, "question title", b->title, 0, LMS_TITLE_MAX);
-    check_body(c, "tutor answer", b->answer, 1, SM_TUTOR_ANSWER_MAX);
+    check_text(c, &RULE_QUESTION, b->question);
+    check_text(c, &RULE_QUESTION_TITLE, b->title);
+    check_text(c, &RULE_TUTOR_ANSWER, b->answer);
     if (!b->info) {
         refuse(c, LMS_INVALID_ARGUMENT, "the exchange carries no tutor info");
         return;
     }
-    check_text(c, "tutor provider", b->info->provider, 1, LMS_NAME_MAX);
-    check_text(c, "tutor model", b->info->model, 0, LMS_TITLE_MAX);
+    check_text(c, &RULE_TUTOR_PROVIDER, b->info->provider);
+    check_text(c, &RULE_TUTOR_MODEL, b->info->model);
 }
 
 /* A student's question and the tutor's answer: a resolved query of kind
@@ -1228,7 +1010,7 @@ static int apply_tutor_exchange(apply_ctx *c)
     lms_course co;
     int rc = need_course(c, b->course, &co);
     if (rc == LMS_OK && !refused(c))
-        rc = need_enrolled(c, co.code, LMS_ROLE_STUDENT, "ask its tutor");
+        rc = need_enrolled(c, co.code, RULE_NEED_STUDENT, "ask its tutor");
     if (rc == LMS_OK && !refused(c))
         check_exchange(c, b);
     if (rc == LMS_OK && !refused(c))
@@ -1293,13 +1075,9 @@ static int need_own_exchange(apply_ctx *c, uint64_t id, lms_query *q)
     if (rc || refused(c))
         return rc;
     set_object(c, "query %" PRIu64, id);
-    if (strcmp(q->student, c->cmd->actor) != 0)
-        return refuse(c, LMS_PERMISSION_DENIED, "only the student who asked may escalate it");
-    if (q->kind != LMS_QUERY_TUTOR)
-        return refuse(c, LMS_FAILED_PRECONDITION,
-                      "is a question to the instructors already; only tutor answers "
-                      "are escalated");
-    return need_enrolled(c, q->course, LMS_ROLE_STUDENT, "ask questions");
+    if (judge(c, rule_escalate(q, c->cmd->actor, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
+    return need_enrolled(c, q->course, RULE_NEED_STUDENT, "ask questions");
 }
 
 /* A question to the instructors made from a tutor exchange: the student's
@@ -1312,7 +1090,7 @@ static int apply_escalate(apply_ctx *c)
     int rc = need_own_exchange(c, b->query_id, &q);
     if (rc || refused(c))
         return rc;
-    check_body(c, "note", b->text, 0, SM_TEXT_MAX);
+    check_text(c, &RULE_NOTE, b->text);
     if (refused(c))
         return LMS_OK;
     rc = c->ops->reply_list(c->st, q.id, keep_tutor_answer, &a, c->err);
@@ -1346,17 +1124,16 @@ static int apply_tutor_settings(apply_ctx *c)
         return refuse(c, LMS_INVALID_ARGUMENT, "tutor_settings carries no settings");
     int rc = need_course(c, b->course, &co);
     if (rc == LMS_OK && !refused(c))
-        rc = need_enrolled(c, co.code, LMS_ROLE_INSTRUCTOR, "change its tutor settings");
+        rc = need_enrolled(c, co.code, RULE_NEED_INSTRUCTOR, "change its tutor settings");
     if (rc || refused(c))
         return rc;
     set_object(c, "tutor settings of course %s", co.code);
     if (!b->set_prompt && !b->set_limit)
         refuse(c, LMS_INVALID_ARGUMENT, "nothing to change");
     if (b->set_prompt)
-        check_body(c, "system prompt", b->system_prompt, 0, SM_TEXT_MAX);
-    if (b->set_limit && b->daily_limit > SM_TUTOR_LIMIT_MAX)
-        refuse(c, LMS_INVALID_ARGUMENT, "the daily limit must be at most %d (got %" PRIu32 ")",
-               SM_TUTOR_LIMIT_MAX, b->daily_limit);
+        check_text(c, &RULE_SYSTEM_PROMPT, b->system_prompt);
+    if (b->set_limit)
+        judge(c, rule_daily_limit(b->daily_limit, c->why, sizeof c->why));
     if (refused(c))
         return LMS_OK;
     rc = load_settings(c, co.code, &s);
@@ -1377,12 +1154,12 @@ static int apply_upload_material(apply_ctx *c)
     lms_course co;
     int rc = need_course(c, b->course, &co);
     if (rc == LMS_OK && !refused(c))
-        rc = need_enrolled(c, co.code, LMS_ROLE_INSTRUCTOR, "upload materials");
+        rc = need_enrolled(c, co.code, RULE_NEED_INSTRUCTOR, "upload materials");
     if (rc || refused(c))
         return rc;
     set_object(c, "new material in course %s", co.code);
-    check_text(c, "title", b->title, 1, LMS_TITLE_MAX);
-    check_file_name(c, b->file_name);
+    check_text(c, &RULE_MATERIAL_TITLE, b->title);
+    judge(c, rule_file_name(b->file_name, c->why, sizeof c->why));
     check_file_sha256(c, &b->data, &b->sha256);
     if (refused(c))
         return LMS_OK;
@@ -1531,7 +1308,7 @@ static int remember(apply_ctx *c)
  * status, message and id (the rows are a report, not state). */
 static int decode_rows(const Lms__RecordedRows *m, sm_result *res)
 {
-    if (!m || m->n_rows == 0 || m->n_rows > SM_IMPORT_MAX)
+    if (!m || m->n_rows == 0 || m->n_rows > RULE_IMPORT_MAX)
         return LMS_OK;
     res->rows = calloc(m->n_rows, sizeof *res->rows);
     if (!res->rows)

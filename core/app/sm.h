@@ -1,7 +1,9 @@
 /*
  * sm.h: the state machine. sm_apply() is the one place where the rules of
- * the LMS live (roles, enrolment, deadlines, cut-offs, attempt limits, file
- * size limits, the tutor's daily limit). It is deterministic: it reads only the command (with the
+ * the LMS decide (roles, enrolment, deadlines, cut-offs, attempt limits,
+ * file size limits, the tutor's daily limit); the rules themselves are
+ * the predicates of rules.h, which the handlers' early checks call too.
+ * It is deterministic: it reads only the command (with the
  * leader's time stamp and the actor) and the stored state, so every node
  * and every storage backend reaches the same state from the same log.
  *
@@ -15,6 +17,7 @@
 #define LMS_CORE_SM_H
 
 #include "command.pb-c.h"
+#include "rules.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -59,47 +62,14 @@ typedef struct sm_result {
 
 /* How long the record of a client's last write is kept for dedup. */
 #define SM_CLIENT_RECORD_TTL_MS (24LL * 3600 * 1000)
-/* The most users one import may hold (rows refused early included). */
-#define SM_IMPORT_MAX 10000
 
-/* The longest text field of a command: a description, feedback, a
- * question, a reply, a note, a system prompt (handlers check it early). */
-#define SM_TEXT_MAX (64 * 1024)
-
-/* ---- the tutor -------------------------------------------------------- */
-
-#define SM_DAY_MS (24LL * 3600 * 1000)
-/* The longest tutor answer a CmdTutorExchange may carry (lmsd cuts longer
- * ones before proposing), the highest daily limit, and the author of the
- * reply that holds a tutor's answer. */
-#define SM_TUTOR_ANSWER_MAX (256 * 1024)
-#define SM_TUTOR_LIMIT_MAX 10000
+/* The author of the reply that holds a tutor's answer. */
 #define SM_TUTOR_AUTHOR "tutor"
 
-/* The start (ms) of the UTC day holding ms: a daily limit counts the tutor
- * questions created in [sm_utc_day(t), sm_utc_day(t) + SM_DAY_MS). */
-int64_t sm_utc_day(int64_t ms);
-/* The words for the daily limit's refusal, shared by apply and the
- * handler's early check. */
-void sm_tutor_limit_message(char *buf, size_t n, uint32_t limit, const char *course);
-/* How a student asks the instructors instead of the tutor, for messages: a
- * format taking the course code. */
-#define SM_ASK_INSTRUCTOR \
-    "lms-student ask --course %.64s --instructor \"your question\""
-
-/* ---- sharing a question with the course -------------------------------- */
-
-/* The refusals of a share, shared by apply and the handler's early check:
- * the first takes no argument, the second the query id. */
-#define SM_SHARE_TUTOR                                                          \
-    "is an exchange with the tutor; only questions to the instructors can be "  \
-    "shared"
-#define SM_SHARE_NO_REPLY                                                       \
-    "has no reply from an instructor of its course yet, so there is nothing "   \
-    "to share; reply first: lms-instructor reply %" PRIu64 " --share TEXT"
-/* The rule for sharing: *yes = 1 when query_id has a reply by one of
- * course's instructors (as they are now: those replies are what the
- * students and the tutor get). Storage thread; apply and the handler. */
+/* The rule for sharing needs to know whether query_id has a reply by one
+ * of course's instructors (as they are now: those replies are what the
+ * students and the tutor get): *yes = 1 when it has. Storage thread;
+ * apply and the handler read it, rule_share (rules.h) decides. */
 int sm_instructor_replied(const struct lms_storage_ops *ops, void *st,
                           const char *course, uint64_t query_id, int *yes,
                           lms_err *err);
@@ -133,42 +103,6 @@ void sm_result_free(sm_result *res);
  * (dispatch.c). */
 int sm_record_answer(const lms_client_record *r, uint64_t seq, const uint8_t *request,
                      size_t request_len, sm_result *res);
-
-/* ---- rules that the handlers' early checks share with apply ------------ */
-
-#define SM_TIME_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z, ms */
-#define SM_POINTS_MAX 1e6                    /* an assignment's max_points */
-#define SM_ATTEMPTS_MAX 1000u                /* an assignment's max_attempts */
-
-/* Whether the numbers of a new assignment are sane: a due time (and a
- * cut-off, if any, not before it) up to SM_TIME_MAX, max_points in
- * (0, SM_POINTS_MAX], max_attempts at most SM_ATTEMPTS_MAX (0: no limit),
- * max_size at least 1. LMS_OK, or INVALID_ARGUMENT with the reason in
- * msg. Texts are checked apart. */
-int sm_assignment_check(const Lms__CreateAssignmentRequest *a, char *msg, size_t n);
-
-/* Whether grade is a grade for an assignment worth max_points: a number
- * (not NaN) in [0, max_points]. LMS_OK, or INVALID_ARGUMENT with msg. */
-int sm_grade_check(double grade, double max_points, char *msg, size_t n);
-
-/* Whether an extension of assignment a (due at a->due) may end at until:
- * LMS_OK, or INVALID_ARGUMENT with the reason in msg (callers name the
- * assignment). An extension must
- * end after the due time: one that ends earlier would change nothing. */
-int sm_extension_check(const lms_assignment *a, int64_t until, char *msg, size_t n);
-/* (until must also be at most SM_TIME_MAX.) */
-
-/* The due time and cut-off that hold for a student whose extension ends
- * at until (0: none): an extension moves both later, never earlier, and
- * adds no cut-off where there was none (cutoff 0). */
-void sm_effective_times(int64_t due, int64_t cutoff, int64_t until,
-                        int64_t *my_due, int64_t *my_cutoff);
-
-/* Whether a submitted file of len bytes may be handed in: LMS_OK, or
- * INVALID_ARGUMENT with the reason in msg. An empty file is refused (an
- * assignment has no "allow empty" setting; it would only spend an
- * attempt). The size limit is checked apart, as it names the limit. */
-int sm_submission_file_check(size_t len, char *msg, size_t n);
 
 /* Find the course whose code is code, ignoring ASCII case: a code keeps
  * the case it was created with, and any case finds it. An exact match

@@ -485,7 +485,7 @@ class StudentTest(E2ETestCase):
                      "ALREADY_EXISTS", "create-course cs101 next to CS101",
                      in_message="already exists as CS101")
         self.refused(s.run("assignments", "--course", "cs999", json=True), "NOT_FOUND",
-                     "an unknown course in lower case", in_message="no course cs999")
+                     "an unknown course in lower case", in_message="course cs999 does not exist")
 
     # ---- the CLI contract ---------------------------------------------------
 

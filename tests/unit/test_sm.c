@@ -838,7 +838,7 @@ static void test_create_user_rules(void **state)
     Lms__CmdCreateUser b = user_body("longfull", STUDENT);
     b.full_name = repeat('x', LMS_TITLE_MAX + 1);
     expect_status(send(f, "root", LMS__COMMAND__BODY_CREATE_USER, &b),
-                  LMS_INVALID_ARGUMENT, "full name must be at most 200 bytes (got 201)");
+                  LMS_INVALID_ARGUMENT, "user longfull: the full name is 201 bytes; at most 200 are allowed");
     free(b.full_name);
     b = user_body("nopass", STUDENT);
     b.password_hash = "";
@@ -1053,10 +1053,10 @@ static void test_create_course_rules(void **state)
     expect_status(mk_course(f, "root", "PH 100", "Physics"), LMS_INVALID_ARGUMENT,
                   "course PH 100: a course code");
     expect_status(mk_course(f, "root", "PH100", ""), LMS_INVALID_ARGUMENT,
-                  "title must be 1 to 200 bytes (got 0)");
+                  "course PH100: the title is empty");
     char *title = repeat('t', 201);
     expect_status(mk_course(f, "root", "PH100", title), LMS_INVALID_ARGUMENT,
-                  "(got 201)");
+                  "the title is 201 bytes");
     title[200] = '\0';
     expect_ok(mk_course(f, "root", "_PH.100-x", title));
     free(title);
@@ -1079,7 +1079,7 @@ static void test_texts_are_utf8_and_messages_are_clean(void **state)
                          "\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_status(mk_course(f, "root", "PH100", bad[i]), LMS_INVALID_ARGUMENT,
-                      "course PH100: title is not valid UTF-8");
+                      "course PH100: the title is not valid UTF-8");
     expect_ok(mk_course(f, "root", "PH100", "Physik f\xc3\xbcr alle \xf0\x9f\x98\x80"));
 
     /* A refusal that echoes a client's bytes shows no escapes or bad UTF-8. */
@@ -1155,10 +1155,10 @@ static void test_create_assignment_rules(void **state)
                   LMS_INVALID_ARGUMENT, "no assignment");
 
     a.title = "";
-    expect_bad_assignment(f, a, "new assignment in course CS101: title must be 1 to 200");
+    expect_bad_assignment(f, a, "new assignment in course CS101: the title is empty");
     a = assignment_req();
     a.description = repeat('d', 64 * 1024 + 1);
-    expect_bad_assignment(f, a, "description must be at most 65536 bytes");
+    expect_bad_assignment(f, a, "the description is 65537 bytes; at most 65536 are allowed");
     free(a.description);
     a = assignment_req();
     a.due = 0;
@@ -1343,14 +1343,15 @@ static void test_submit_file_checks(void **state)
                   "assignment 9999 does not exist");
     char want[96];
     snprintf(want, sizeof want,
-             "assignment %" PRIu64 ": file is 1001 bytes; the assignment accepts at most 1000",
+             "assignment %" PRIu64 ": the file is 1001 bytes; the assignment accepts at most 1000",
              f->aid);
     expect_status(submit(f, "stu1", f->aid, MAX_SIZE + 1), LMS_INVALID_ARGUMENT, want);
     char *long_name = repeat('n', 256);
     const char *bad_names[] = {"", "dir/file.c", "..", ".", long_name, "\xc3",
                                "a\x1b[31m.c", "evil\xe2\x80\xaegpj.exe", "two\nlines.c"};
-    const char *why[] = {"file name must be 1 to 255 bytes (got 0)", "must not contain '/'",
-                         "is not a file name", "is not a file name", "(got 256)",
+    const char *why[] = {"the file name is empty", "must be one plain name: no '/'",
+                         "must be one plain name", "must be one plain name",
+                         "the file name is 256 bytes; at most 255 are allowed",
                          "not valid UTF-8", "file name contains a control character (U+001B)",
                          "file name contains an invisible formatting character (U+202E)",
                          "file name contains a control character (U+000A)"};
@@ -1442,68 +1443,6 @@ static void test_nul_in_a_request_string(void **state)
                      0);
 }
 
-/* The numeric bounds the handlers share with apply. */
-static void test_assignment_and_grade_bounds(void **state)
-{
-    (void)state;
-    char msg[160];
-    Lms__CreateAssignmentRequest a = assignment_req();
-    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_OK);
-    a.due = SM_TIME_MAX;
-    a.cutoff = 0;
-    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_OK);
-    a.due = SM_TIME_MAX + 1;
-    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    a = assignment_req();
-    a.max_points = 1e6;
-    a.max_attempts = 1000;
-    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_OK);
-    a.max_attempts = 1001;
-    assert_int_equal(sm_assignment_check(&a, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    double bad[] = {NAN, INFINITY, -INFINITY, -0.5, 100.5};
-    for (size_t i = 0; i < 5; i++)
-        assert_int_equal(sm_grade_check(bad[i], 100, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    assert_int_equal(sm_grade_check(0, 100, msg, sizeof msg), LMS_OK);
-    assert_int_equal(sm_grade_check(100, 100, msg, sizeof msg), LMS_OK);
-    lms_assignment x = {.due = 1000};
-    assert_int_equal(sm_extension_check(&x, INT64_MAX, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    assert_non_null(strstr(msg, "year 9999"));
-}
-
-/* The rules the handlers share with apply, as pure functions. */
-static void test_effective_times_and_extension_check(void **state)
-{
-    int64_t due, cut;
-    sm_effective_times(DUE, CUTOFF, 0, &due, &cut); /* no extension */
-    assert_int_equal(due, DUE);
-    assert_int_equal(cut, CUTOFF);
-    sm_effective_times(DUE, CUTOFF, DUE + 5, &due, &cut); /* before the cut-off */
-    assert_int_equal(due, DUE + 5);
-    assert_int_equal(cut, CUTOFF);
-    sm_effective_times(DUE, CUTOFF, CUTOFF + DAY, &due, &cut); /* past it */
-    assert_int_equal(due, CUTOFF + DAY);
-    assert_int_equal(cut, CUTOFF + DAY);
-    sm_effective_times(DUE, 0, CUTOFF + DAY, &due, &cut); /* adds no cut-off */
-    assert_int_equal(due, CUTOFF + DAY);
-    assert_int_equal(cut, 0);
-    sm_effective_times(DUE, CUTOFF, DUE - DAY, &due, &cut); /* never earlier */
-    assert_int_equal(due, DUE);
-    assert_int_equal(cut, CUTOFF);
-
-    lms_assignment a = {.id = 3, .due = DUE, .cutoff = CUTOFF};
-    char msg[200];
-    assert_int_equal(sm_extension_check(&a, DUE + 1, msg, sizeof msg), LMS_OK);
-    assert_int_equal(sm_extension_check(&a, DUE, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    assert_int_equal(sm_extension_check(&a, DUE - DAY, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    assert_string_equal(msg, "the extension's end 2026-11-30T00:00:00Z is not after the "
-                             "assignment's due time 2026-12-01T00:00:00Z; an extension must "
-                             "end after it");
-    assert_int_equal(sm_extension_check(&a, 0, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    assert_int_equal(sm_submission_file_check(1, msg, sizeof msg), LMS_OK);
-    assert_int_equal(sm_submission_file_check(0, msg, sizeof msg), LMS_INVALID_ARGUMENT);
-    assert_non_null(strstr(msg, "the file is empty"));
-}
-
 /* Course codes ignore ASCII case: they keep the case they were created
  * with, any case finds them, and two codes cannot differ only in case. */
 static void test_course_codes_ignore_case(void **state)
@@ -1557,7 +1496,7 @@ static void test_grade_rules(void **state)
                       "is outside 0 to 10");
     char *fb = repeat('f', 64 * 1024 + 1);
     expect_status(grade(f, "ins1", f->sid, 5, fb), LMS_INVALID_ARGUMENT,
-                  "feedback must be at most 65536 bytes");
+                  "the feedback is 65537 bytes; at most 65536 are allowed");
     fb[64 * 1024] = '\0';
     const sm_result *r = grade(f, "ins1", f->sid, 10, fb);
     free(fb);
@@ -1622,10 +1561,10 @@ static void test_ask_rules_and_default_title(void **state)
     expect_status(ask(f, "stu2", "CS101", "", "hi"), LMS_PERMISSION_DENIED,
                   "only students enrolled in course CS101 may ask questions");
     expect_status(ask(f, "stu1", "CS101", "", ""), LMS_INVALID_ARGUMENT,
-                  "question text must be 1 to 65536 bytes (got 0)");
+                  "the question is empty");
     char *t = repeat('t', 201);
     expect_status(ask(f, "stu1", "CS101", t, "hi"), LMS_INVALID_ARGUMENT,
-                  "question title must be at most 200 bytes");
+                  "the question's title is 201 bytes; at most 200 are allowed");
     free(t);
 
     /* The first line, cut at 80 bytes back to a character boundary: after
@@ -1653,9 +1592,9 @@ static void test_reply_and_resolve(void **state)
     world(f);
     expect_status(reply(f, "ins1", 9999, "x"), LMS_NOT_FOUND, "query 9999 does not exist");
     expect_status(reply(f, "stu1", f->qid, ""), LMS_INVALID_ARGUMENT,
-                  "reply text must be 1 to 65536 bytes (got 0)");
+                  "the reply is empty");
     expect_status(reply(f, "ins2", f->qid, "x"), LMS_PERMISSION_DENIED,
-                  "only the student who asked and the instructors of course CS101");
+                  "only the student who asked and the instructors of its course");
     const sm_result *r = reply(f, "ins1", f->qid, "Use gcc.");
     expect_ok(r);
     assert_int_equal(r->id, f->index);
@@ -1761,11 +1700,11 @@ static void test_tutor_exchange_rules(void **state)
     expect_status(tutor(f, "stu2", "CS101", "hi"), LMS_PERMISSION_DENIED,
                   "only students enrolled in course CS101 may ask its tutor");
     expect_status(tutor(f, "ins1", "CS101", "hi"), LMS_PERMISSION_DENIED, "only students");
-    expect_status(tutor(f, "stu1", "CS101", ""), LMS_INVALID_ARGUMENT, "question text");
+    expect_status(tutor(f, "stu1", "CS101", ""), LMS_INVALID_ARGUMENT, "the question is empty");
     Lms__CmdTutorExchange b = exchange_body("CS101", "hi");
     b.answer = "";
     expect_status(send(f, "stu1", LMS__COMMAND__BODY_TUTOR_EXCHANGE, &b),
-                  LMS_INVALID_ARGUMENT, "tutor answer must be 1 to");
+                  LMS_INVALID_ARGUMENT, "the tutor answer is empty");
     b = exchange_body("CS101", "hi");
     b.info = NULL;
     expect_status(send(f, "stu1", LMS__COMMAND__BODY_TUTOR_EXCHANGE, &b),
@@ -1798,7 +1737,7 @@ static void test_tutor_exchange_rules(void **state)
                      LMS_OK);
     assert_string_equal(author, SM_TUTOR_AUTHOR);
     /* a tutor exchange takes no replies: it is escalated instead */
-    expect_status(reply(f, "ins1", r->id, "x"), LMS_FAILED_PRECONDITION, "escalate it");
+    expect_status(reply(f, "ins1", r->id, "x"), LMS_FAILED_PRECONDITION, "lms-student escalate");
 }
 
 static void test_tutor_daily_limit(void **state)
@@ -1821,9 +1760,6 @@ static void test_tutor_daily_limit(void **state)
     expect_ok(settings(f, "ins1", "CS101", NULL, 1));
     expect_status(tutor(f, "stu1", "CS101", "one"), LMS_RESOURCE_EXHAUSTED,
                   "your 1 tutor question for today");
-    assert_int_equal(sm_utc_day(T0 + DAY - 1), T0);
-    assert_int_equal(sm_utc_day(T0 + DAY), T0 + DAY);
-    assert_int_equal(sm_utc_day(-1), -DAY);
 }
 
 static void test_escalate_rules(void **state)
@@ -1871,7 +1807,7 @@ static void test_tutor_settings_rules(void **state)
     expect_status(settings(f, "ins1", "XX999", "x", -1), LMS_NOT_FOUND, "course XX999");
     expect_status(settings(f, "ins1", "CS101", NULL, -1), LMS_INVALID_ARGUMENT,
                   "nothing to change");
-    expect_status(settings(f, "ins1", "CS101", NULL, SM_TUTOR_LIMIT_MAX + 1),
+    expect_status(settings(f, "ins1", "CS101", NULL, RULE_TUTOR_LIMIT_MAX + 1),
                   LMS_INVALID_ARGUMENT, "at most 10000");
     expect_status(settings(f, "ins1", "CS101", "\xff", -1), LMS_INVALID_ARGUMENT,
                   "not valid UTF-8");
@@ -1903,11 +1839,11 @@ static void test_upload_material_rules(void **state)
     Lms__CmdUploadMaterial b = material_body("CS101");
     b.title = "";
     expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
-                  LMS_INVALID_ARGUMENT, "new material in course CS101: title must be");
+                  LMS_INVALID_ARGUMENT, "new material in course CS101: the title is empty");
     b = material_body("CS101");
     b.file_name = "a/b";
     expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
-                  LMS_INVALID_ARGUMENT, "must not contain '/'");
+                  LMS_INVALID_ARGUMENT, "must be one plain name: no '/'");
     b = material_body("CS101");
     b.title = "Week\xe2\x81\xa6 1";
     expect_status(send(f, "ins1", LMS__COMMAND__BODY_UPLOAD_MATERIAL, &b),
@@ -2513,7 +2449,6 @@ int main(void)
         T(test_create_course_rules),
         T(test_texts_are_utf8_and_messages_are_clean),
         cmocka_unit_test(test_text_rule),
-        cmocka_unit_test(test_assignment_and_grade_bounds),
         cmocka_unit_test(test_nul_in_a_request_string),
         T(test_enroll_rules),
         T(test_create_assignment_rules),
@@ -2523,7 +2458,6 @@ int main(void)
         T(test_extension_moves_due_and_cutoff),
         T(test_extend_rules),
         T(test_submit_file_checks),
-        T(test_effective_times_and_extension_check),
         T(test_course_codes_ignore_case),
         T(test_grade_rules),
         T(test_release_is_idempotent),

@@ -1,0 +1,209 @@
+/*
+ * rules.h: the rules of the LMS, each written once as a pure predicate.
+ *
+ * Two places ask every rule: a handler's early check (core/handlers_*.c,
+ * before proposing, so that a request bound to be refused is not logged
+ * and replicated) and apply (core/sm.c), which decides. Both call the
+ * predicate here, so a request gets the same words whichever refuses it.
+ *
+ * A predicate reads only its arguments: plain values and storage rows
+ * (include/lms/storage.h), never storage, a clock, a request or the
+ * state machine; whatever it needs (an enrolment, a count of attempts,
+ * the time) its caller looks up and passes in. It returns LMS_OK, or the
+ * status of the refusal with the reason in msg (cap > 0 bytes, always
+ * terminated; "" on LMS_OK). A reason does not name the object it is
+ * about: callers prefix it ("assignment 7: "), as apply's refusals are.
+ */
+#ifndef LMS_CORE_RULES_H
+#define LMS_CORE_RULES_H
+
+#include "utf8.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <lms/storage.h>
+
+/* Room for any reason a predicate gives (longer ones are cut). */
+#define RULE_MSG_MAX 320
+
+/* ---- limits ------------------------------------------------------------ */
+
+#define RULE_TEXT_MAX (64 * 1024)            /* a description, question, reply... */
+#define RULE_TUTOR_ANSWER_MAX (256 * 1024)   /* the tutor's answer, as stored */
+#define RULE_TUTOR_LIMIT_MAX 10000u          /* a course's daily tutor questions */
+#define RULE_TIME_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z, ms */
+#define RULE_POINTS_MAX 1e6                  /* an assignment's max_points */
+#define RULE_ATTEMPTS_MAX 1000u              /* an assignment's max_attempts */
+#define RULE_IMPORT_MAX 10000                /* users in one import */
+#define RULE_PASSWORD_MIN 8                  /* characters (bytes) */
+#define RULE_PASSWORD_MAX 1024
+#define RULE_DAY_MS (24LL * 3600 * 1000)
+
+/* How a student asks the instructors instead of the tutor, for messages: a
+ * format taking the course code. */
+#define RULE_ASK_INSTRUCTOR \
+    "lms-student ask --course %.64s --instructor \"your question\""
+
+/* ---- text -------------------------------------------------------------- */
+
+/* A text field of a request or command: what names it in refusals, its
+ * length in bytes, and whether it is one line or a multi-line body. */
+typedef struct rule_field {
+    const char *what;
+    size_t min, max;
+    enum utf8_text_kind kind;
+} rule_field;
+
+extern const rule_field RULE_FULL_NAME;     /* a user's full name */
+extern const rule_field RULE_COURSE_TITLE;
+extern const rule_field RULE_ASSIGNMENT_TITLE;
+extern const rule_field RULE_DESCRIPTION;   /* an assignment's */
+extern const rule_field RULE_FEEDBACK;      /* with a grade */
+extern const rule_field RULE_MATERIAL_TITLE;
+extern const rule_field RULE_QUESTION;      /* to the instructors or the tutor */
+extern const rule_field RULE_QUESTION_TITLE; /* "": made from the question */
+extern const rule_field RULE_REPLY;
+extern const rule_field RULE_NOTE;          /* with an escalation */
+extern const rule_field RULE_SYSTEM_PROMPT; /* "": the default */
+extern const rule_field RULE_TUTOR_ANSWER;
+extern const rule_field RULE_TUTOR_PROVIDER;
+extern const rule_field RULE_TUTOR_MODEL;
+extern const rule_field RULE_FILE_NAME;     /* see rule_file_name */
+
+/* s as field f: f->min..f->max bytes that utf8_text_check accepts as text
+ * of f->kind (UTF-8; no control or invisible format characters; a body
+ * may hold '\n' and '\t'). INVALID_ARGUMENT: "the title is empty", "the
+ * reply is 70000 bytes; at most 65536 are allowed", "the title contains a
+ * control character (U+001B); ...". */
+int rule_text(const rule_field *f, const char *s, char *msg, size_t cap);
+
+/* A user name: 1..LMS_NAME_MAX of [A-Za-z0-9._-], starting with a letter
+ * or digit. A course code: the same, starting with any of them. */
+int rule_user_name(const char *s, char *msg, size_t cap);
+int rule_course_code(const char *s, char *msg, size_t cap);
+
+/* A file name as stored and offered for download: RULE_FILE_NAME's text,
+ * one path component (no '/', not "." or ".."). */
+int rule_file_name(const char *name, char *msg, size_t cap);
+
+/* A SHA-256 field (what names it): exactly LMS_SHA256_LEN bytes. */
+int rule_sha256(const char *what, size_t len, char *msg, size_t cap);
+
+/* A file of len bytes where whose ("the assignment", "this server")
+ * accepts at most limit bytes. */
+int rule_file_size(size_t len, uint64_t limit, const char *whose, char *msg,
+                   size_t cap);
+
+/* A new password (lmsd hashes it; apply sees only the hash):
+ * RULE_PASSWORD_MIN..RULE_PASSWORD_MAX bytes. */
+int rule_password(const char *pw, char *msg, size_t cap);
+
+/* ---- who may do what --------------------------------------------------- */
+
+/* What an action needs of its caller. The values are the enrolment roles
+ * they ask for (LMS_ROLE_NONE: any), so a course row's my_role compares. */
+enum rule_need {
+    RULE_NEED_MEMBER = LMS_ROLE_NONE,           /* enrolled in any role, or an admin */
+    RULE_NEED_STUDENT = LMS_ROLE_STUDENT,       /* enrolled as a student */
+    RULE_NEED_INSTRUCTOR = LMS_ROLE_INSTRUCTOR, /* teaches the course */
+    RULE_NEED_ADMIN = LMS_ROLE_ADMIN,           /* an admin (course unused) */
+};
+
+/* May a caller of global role role, enrolled in course as course_role
+ * (LMS_ROLE_NONE: not enrolled), do verb ("grade it") there?
+ * PERMISSION_DENIED: "only the instructors of course CS101 may grade it". */
+int rule_role(enum rule_need need, int role, int course_role, const char *course,
+              const char *verb, char *msg, size_t cap);
+
+/* A user's role as stored: student, instructor or admin. */
+int rule_user_role(int role, char *msg, size_t cap);
+/* An enrolment's role: student or instructor. */
+int rule_enrol_role(int role, char *msg, size_t cap);
+/* May u be enrolled as role? Students learn and instructors teach;
+ * admins stand outside courses (FAILED_PRECONDITION). */
+int rule_enrolment(const lms_user *u, int role, char *msg, size_t cap);
+/* Is user, enrolled as course_role, a student of course (an extension is
+ * for one)? FAILED_PRECONDITION. */
+int rule_student_of(const char *user, int course_role, const char *course,
+                    char *msg, size_t cap);
+/* The size of one import (rows refused early included). */
+int rule_import_size(size_t n, char *msg, size_t cap);
+
+/* ---- assignments, submissions, grades ---------------------------------- */
+
+/* The numbers of a new assignment a: a due time (and a cut-off, if any,
+ * not before it) up to RULE_TIME_MAX, max_points in (0, RULE_POINTS_MAX],
+ * max_attempts at most RULE_ATTEMPTS_MAX (0: no limit), max_size at least
+ * 1. Texts are checked apart (rule_text). INVALID_ARGUMENT. */
+int rule_assignment(const lms_assignment *a, char *msg, size_t cap);
+
+/* An assignment's max_size under this server's upload limit (a setting
+ * of the node, so an early check only: apply never sees it). */
+int rule_max_size(uint64_t max_size, uint64_t limit, char *msg, size_t cap);
+
+/* A grade for assignment a: a number (not NaN) in [0, a->max_points]. */
+int rule_grade(double grade, const lms_assignment *a, char *msg, size_t cap);
+
+/* An extension of assignment a to until: after the due time (one that
+ * ends earlier would change nothing) and up to RULE_TIME_MAX. */
+int rule_extension(const lms_assignment *a, int64_t until, char *msg, size_t cap);
+
+/* The due time and cut-off that hold for a student whose extension ends
+ * at until (0: none): an extension moves both later, never earlier, and
+ * adds no cut-off where there was none (cutoff 0). */
+void rule_effective_times(int64_t due, int64_t cutoff, int64_t until,
+                          int64_t *my_due, int64_t *my_cutoff);
+
+/* May a student hand in a file of len bytes to assignment a at time now,
+ * with an extension until (0: none) and made attempts so far? In this
+ * order: the cut-off (FAILED_PRECONDITION), the attempts
+ * (FAILED_PRECONDITION), an empty file (INVALID_ARGUMENT: it would only
+ * spend an attempt), the size limit (INVALID_ARGUMENT). The file's name
+ * is checked apart (rule_file_name). */
+int rule_submission(const lms_assignment *a, int64_t now, int64_t until,
+                    uint32_t made, size_t len, char *msg, size_t cap);
+
+/* ---- questions ---------------------------------------------------------- */
+
+/* May actor, enrolled in q's course as course_role, verb ("reply to it")
+ * query q? The student who asked and the course's instructors may.
+ * PERMISSION_DENIED; the reason does not name the course (a student who
+ * guesses ids learns nothing of others' questions). */
+int rule_query_party(const lms_query *q, const char *actor, int course_role,
+                     const char *verb, char *msg, size_t cap);
+
+/* May q be replied to? Not an exchange with the tutor (escalate it). */
+int rule_reply(const lms_query *q, char *msg, size_t cap);
+
+/* May actor escalate q? Only the student who asked (PERMISSION_DENIED),
+ * and only an exchange with the tutor (FAILED_PRECONDITION). */
+int rule_escalate(const lms_query *q, const char *actor, char *msg, size_t cap);
+
+/* May q's shared flag become shared? Only a question to the instructors
+ * (FAILED_PRECONDITION), and sharing one not shared yet needs a reply of
+ * an instructor of its course (replied: read only then). */
+int rule_share(const lms_query *q, int shared, int replied, char *msg, size_t cap);
+
+/* ---- the tutor ---------------------------------------------------------- */
+
+/* The start (ms) of the UTC day holding ms: a daily limit counts the tutor
+ * questions created in [rule_utc_day(t), rule_utc_day(t) + RULE_DAY_MS). */
+int64_t rule_utc_day(int64_t ms);
+
+/* May a student who asked used tutor questions today in course ask one
+ * more under the course's daily limit (0: none)? RESOURCE_EXHAUSTED,
+ * pointing to the instructors instead. */
+int rule_tutor_limit(uint32_t limit, uint32_t used, const char *course, char *msg,
+                     size_t cap);
+
+/* A course's new daily limit: at most RULE_TUTOR_LIMIT_MAX (0: none). */
+int rule_daily_limit(uint32_t limit, char *msg, size_t cap);
+
+/* ---- lookups ------------------------------------------------------------ */
+
+/* The words for an object that is not there: "assignment 7 does not
+ * exist". Always LMS_NOT_FOUND. */
+int rule_missing(const char *kind, const char *key, char *msg, size_t cap);
+
+#endif
