@@ -29,6 +29,9 @@
  * the request's arena (req_alloc, req_strdup) and is freed with it.
  * Checks in prepare are early rejections only: sm_apply decides. Both ask
  * the same predicates (rules.h), so both refuse with the same words.
+ *
+ * A row of a handler table is written with designated initializers; what
+ * a handler does not have (work, applied, answered) is left out.
  */
 #ifndef LMS_CORE_HANDLERS_H
 #define LMS_CORE_HANDLERS_H
@@ -60,6 +63,7 @@ typedef struct conf_change_req {
 typedef struct req req;
 
 #define ROLE_BIT(r) (1u << (r))
+#define ROLES_NO_SESSION 0u /* anyone, signed in or not (login) */
 #define ROLES_ANY (ROLE_BIT(LMS_ROLE_STUDENT) | ROLE_BIT(LMS_ROLE_INSTRUCTOR) | ROLE_BIT(LMS_ROLE_ADMIN))
 #define ROLES_STUDENT ROLE_BIT(LMS_ROLE_STUDENT)
 #define ROLES_INSTRUCTOR ROLE_BIT(LMS_ROLE_INSTRUCTOR)
@@ -68,11 +72,11 @@ typedef struct req req;
 typedef struct handler {
     Lms__Request__BodyCase body;
     const char *name;
-    unsigned roles; /* 0: no session needed (login) */
+    unsigned roles; /* ROLES_NO_SESSION: no session needed (login) */
     next_step (*prepare)(req *r);
-    next_step (*work)(req *r);
-    void (*applied)(req *r);
-    next_step (*answered)(req *r, const tutor_result *res);
+    next_step (*work)(req *r);     /* NULL: none */
+    void (*applied)(req *r);       /* NULL: the engine answers OK */
+    next_step (*answered)(req *r, const tutor_result *res); /* NULL: none */
 } handler;
 
 typedef struct arena_chunk arena_chunk;

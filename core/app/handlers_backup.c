@@ -99,6 +99,7 @@ void backup_start(req *r)
 #define B(x) LMS__REQUEST__BODY_##x
 
 const handler handlers_backup[] = {
-    {B(BACKUP), "backup", ROLES_ADMIN, backup_prepare, NULL, NULL, NULL},
-    {0, NULL, 0, NULL, NULL, NULL, NULL},
+    {.body = B(BACKUP), .name = "backup", .roles = ROLES_ADMIN,
+     .prepare = backup_prepare},
+    {.name = NULL}, /* the end */
 };

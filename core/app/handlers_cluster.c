@@ -161,11 +161,11 @@ void handlers_loop_snapshot(req *r)
 #define B(x) LMS__REQUEST__BODY_##x
 
 const handler handlers_cluster[] = {
-    {B(CLUSTER_STATUS), "cluster-status", ROLES_ADMIN, cluster_status_prepare,
-     NULL, NULL, NULL},
-    {B(CLUSTER_CHANGE), "cluster-change", ROLES_ADMIN, cluster_change_prepare,
-     NULL, NULL, NULL},
-    {B(CLUSTER_VERIFY), "cluster-verify", ROLES_ADMIN, cluster_verify_prepare,
-     NULL, cluster_verify_applied, NULL},
-    {0, NULL, 0, NULL, NULL, NULL, NULL},
+    {.body = B(CLUSTER_STATUS), .name = "cluster-status", .roles = ROLES_ADMIN,
+     .prepare = cluster_status_prepare},
+    {.body = B(CLUSTER_CHANGE), .name = "cluster-change", .roles = ROLES_ADMIN,
+     .prepare = cluster_change_prepare},
+    {.body = B(CLUSTER_VERIFY), .name = "cluster-verify", .roles = ROLES_ADMIN,
+     .prepare = cluster_verify_prepare, .applied = cluster_verify_applied},
+    {.name = NULL}, /* the end */
 };

@@ -263,10 +263,12 @@ static next_step tutor_log_prepare(req *r)
 
 #define B(x) LMS__REQUEST__BODY_##x
 const handler handlers_tutor[] = {
-    {B(ESCALATE), "escalate", ROLES_STUDENT, escalate_prepare, NULL, escalate_applied,
-     NULL},
-    {B(TUTOR_SETTINGS), "tutor-settings", ROLES_STUDENT | ROLES_INSTRUCTOR,
-     tutor_settings_prepare, NULL, tutor_settings_applied, NULL},
-    {B(TUTOR_LOG), "tutor-log", ROLES_INSTRUCTOR, tutor_log_prepare, NULL, NULL, NULL},
-    {0, NULL, 0, NULL, NULL, NULL, NULL},
+    {.body = B(ESCALATE), .name = "escalate", .roles = ROLES_STUDENT,
+     .prepare = escalate_prepare, .applied = escalate_applied},
+    {.body = B(TUTOR_SETTINGS), .name = "tutor-settings",
+     .roles = ROLES_STUDENT | ROLES_INSTRUCTOR, .prepare = tutor_settings_prepare,
+     .applied = tutor_settings_applied},
+    {.body = B(TUTOR_LOG), .name = "tutor-log", .roles = ROLES_INSTRUCTOR,
+     .prepare = tutor_log_prepare},
+    {.name = NULL}, /* the end */
 };

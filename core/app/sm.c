@@ -1190,32 +1190,39 @@ static int apply_verify(apply_ctx *c)
 
 typedef int (*sm_handler)(apply_ctx *c);
 
+/* Who may send a command: most need an actor that is a known user (else
+ * apply refuses it as UNAUTHENTICATED); the rest check what they need
+ * themselves (a session for a user being signed in, the first admin). */
+enum apply_actor { ACTOR_KNOWN = 0, ACTOR_ANY = 1 };
+
+#define C(x) LMS__COMMAND__BODY_##x
 static const struct {
     sm_handler fn;
-    int anyone; /* runs without a known actor (checks what it needs itself) */
+    enum apply_actor actor;
 } handlers[] = {
-    [LMS__COMMAND__BODY_NOOP] = {apply_noop, 1},
-    [LMS__COMMAND__BODY_CREATE_SESSION] = {apply_create_session, 1},
-    [LMS__COMMAND__BODY_DELETE_SESSION] = {apply_delete_session, 0},
-    [LMS__COMMAND__BODY_CREATE_USER] = {apply_create_user, 1},
-    [LMS__COMMAND__BODY_IMPORT_USERS] = {apply_import_users, 0},
-    [LMS__COMMAND__BODY_CREATE_COURSE] = {apply_create_course, 0},
-    [LMS__COMMAND__BODY_ENROLL] = {apply_enroll, 0},
-    [LMS__COMMAND__BODY_CREATE_ASSIGNMENT] = {apply_create_assignment, 0},
-    [LMS__COMMAND__BODY_SUBMIT] = {apply_submit, 0},
-    [LMS__COMMAND__BODY_GRADE] = {apply_grade, 0},
-    [LMS__COMMAND__BODY_RELEASE] = {apply_release, 0},
-    [LMS__COMMAND__BODY_EXTEND] = {apply_extend, 0},
-    [LMS__COMMAND__BODY_ASK] = {apply_ask, 0},
-    [LMS__COMMAND__BODY_REPLY] = {apply_reply, 0},
-    [LMS__COMMAND__BODY_RESOLVE] = {apply_resolve, 0},
-    [LMS__COMMAND__BODY_UPLOAD_MATERIAL] = {apply_upload_material, 0},
-    [LMS__COMMAND__BODY_TUTOR_EXCHANGE] = {apply_tutor_exchange, 0},
-    [LMS__COMMAND__BODY_ESCALATE] = {apply_escalate, 0},
-    [LMS__COMMAND__BODY_TUTOR_SETTINGS] = {apply_tutor_settings, 0},
-    [LMS__COMMAND__BODY_SHARE] = {apply_share, 0},
-    [LMS__COMMAND__BODY_VERIFY] = {apply_verify, 0},
+    [C(NOOP)] = {.fn = apply_noop, .actor = ACTOR_ANY},
+    [C(CREATE_SESSION)] = {.fn = apply_create_session, .actor = ACTOR_ANY},
+    [C(DELETE_SESSION)] = {.fn = apply_delete_session, .actor = ACTOR_KNOWN},
+    [C(CREATE_USER)] = {.fn = apply_create_user, .actor = ACTOR_ANY},
+    [C(IMPORT_USERS)] = {.fn = apply_import_users, .actor = ACTOR_KNOWN},
+    [C(CREATE_COURSE)] = {.fn = apply_create_course, .actor = ACTOR_KNOWN},
+    [C(ENROLL)] = {.fn = apply_enroll, .actor = ACTOR_KNOWN},
+    [C(CREATE_ASSIGNMENT)] = {.fn = apply_create_assignment, .actor = ACTOR_KNOWN},
+    [C(SUBMIT)] = {.fn = apply_submit, .actor = ACTOR_KNOWN},
+    [C(GRADE)] = {.fn = apply_grade, .actor = ACTOR_KNOWN},
+    [C(RELEASE)] = {.fn = apply_release, .actor = ACTOR_KNOWN},
+    [C(EXTEND)] = {.fn = apply_extend, .actor = ACTOR_KNOWN},
+    [C(ASK)] = {.fn = apply_ask, .actor = ACTOR_KNOWN},
+    [C(REPLY)] = {.fn = apply_reply, .actor = ACTOR_KNOWN},
+    [C(RESOLVE)] = {.fn = apply_resolve, .actor = ACTOR_KNOWN},
+    [C(UPLOAD_MATERIAL)] = {.fn = apply_upload_material, .actor = ACTOR_KNOWN},
+    [C(TUTOR_EXCHANGE)] = {.fn = apply_tutor_exchange, .actor = ACTOR_KNOWN},
+    [C(ESCALATE)] = {.fn = apply_escalate, .actor = ACTOR_KNOWN},
+    [C(TUTOR_SETTINGS)] = {.fn = apply_tutor_settings, .actor = ACTOR_KNOWN},
+    [C(SHARE)] = {.fn = apply_share, .actor = ACTOR_KNOWN},
+    [C(VERIFY)] = {.fn = apply_verify, .actor = ACTOR_KNOWN},
 };
+#undef C
 
 /* The actor's global role, LMS_ROLE_NONE when there is no such user. */
 static int load_actor(apply_ctx *c)
@@ -1240,7 +1247,7 @@ static int run_command(apply_ctx *c)
         !c->cmd->noop)
         return refuse(c, LMS_INVALID_ARGUMENT, "unknown command");
     int rc = load_actor(c);
-    if (rc || handlers[body].anyone || c->actor_role != LMS_ROLE_NONE)
+    if (rc || handlers[body].actor == ACTOR_ANY || c->actor_role != LMS_ROLE_NONE)
         return rc ? rc : handlers[body].fn(c);
     if (c->cmd->actor[0] == '\0')
         return refuse(c, LMS_UNAUTHENTICATED, "sign in first");
