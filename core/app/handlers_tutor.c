@@ -125,8 +125,9 @@ next_step tutor_ask_answered(req *r, const tutor_result *res)
         return tutor_failed(r, LMS_INTERNAL, res->provider, "the tutor gave an empty answer");
     Lms__TutorInfo *i = req_alloc(r, sizeof *i);
     lms__tutor_info__init(i);
-    i->provider = clean_text(r, res->provider, LMS_NAME_MAX);
-    i->model = clean_text(r, res->answer->model ? res->answer->model : "", LMS_TITLE_MAX);
+    i->provider = clean_text(r, res->provider, RULE_TUTOR_PROVIDER.max);
+    i->model = clean_text(r, res->answer->model ? res->answer->model : "",
+                          RULE_TUTOR_MODEL.max);
     i->prompt_tokens = res->answer->prompt_tokens;
     i->completion_tokens = res->answer->completion_tokens;
     i->latency_ms = res->latency_ms;
@@ -135,7 +136,7 @@ next_step tutor_ask_answered(req *r, const tutor_result *res)
     c->course = a->course;
     c->title = a->title;
     c->question = a->text;
-    c->answer = clean_text(r, res->answer->text, RULE_TUTOR_ANSWER_MAX);
+    c->answer = clean_text(r, res->answer->text, RULE_TUTOR_ANSWER.max);
     c->info = i;
     r->cmd.body_case = LMS__COMMAND__BODY_TUTOR_EXCHANGE;
     r->cmd.tutor_exchange = c;
