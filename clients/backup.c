@@ -33,8 +33,8 @@
 #define BACKUP_WAIT_MS 60000
 
 const struct cli_param cmd_backup_params[] = {
-    {"FILE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
-     "where to save the backup; an existing file is never replaced", NULL},
+    {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "where to save the backup; an existing file is never replaced"},
     CLI_END_PARAMS,
 };
 

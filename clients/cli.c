@@ -18,20 +18,20 @@
 #endif
 
 static const struct cli_param global_params[] = {
-    {"servers", 's', "HOST:PORT[,...]", CLI_STRING, 0,
-     "servers to contact (default $LMS_SERVERS, else 127.0.0.1:7400)", NULL},
-    {"cacert", 0, "FILE", CLI_STRING, 0,
-     "use TLS, trusting the CAs in FILE, the cluster's ca.crt ($LMS_CACERT)", NULL},
-    {"tls", 0, NULL, CLI_FLAG, 0, "use TLS, trusting the system's CAs ($LMS_TLS=1)", NULL},
-    {"plaintext", 0, NULL, CLI_FLAG, 0,
-     "plaintext even to another machine ($LMS_PLAINTEXT=1); by default plaintext "
-     "goes to this machine only; login remembers the choice",
-     NULL},
-    {"json", 0, NULL, CLI_FLAG, 0, "print the result as one JSON document", NULL},
-    {"home", 0, "DIR", CLI_STRING, 0,
-     "where the session is kept (default $LMS_HOME, else ~/.config/lms)", NULL},
-    {"help", 'h', NULL, CLI_FLAG, 0, "show this help", NULL},
-    {"version", 0, NULL, CLI_FLAG, 0, "show the version", NULL},
+    {.name = "servers", .short_name = 's', .meta = "HOST:PORT[,...]", .kind = CLI_STRING,
+     .help = "servers to contact (default $LMS_SERVERS, else 127.0.0.1:7400)"},
+    {.name = "cacert", .meta = "FILE", .kind = CLI_STRING,
+     .help = "use TLS, trusting the CAs in FILE, the cluster's ca.crt ($LMS_CACERT)"},
+    {.name = "tls", .kind = CLI_FLAG,
+     .help = "use TLS, trusting the system's CAs ($LMS_TLS=1)"},
+    {.name = "plaintext", .kind = CLI_FLAG,
+     .help = "plaintext even to another machine ($LMS_PLAINTEXT=1); by default plaintext goes "
+             "to this machine only; login remembers the choice"},
+    {.name = "json", .kind = CLI_FLAG, .help = "print the result as one JSON document"},
+    {.name = "home", .meta = "DIR", .kind = CLI_STRING,
+     .help = "where the session is kept (default $LMS_HOME, else ~/.config/lms)"},
+    {.name = "help", .short_name = 'h', .kind = CLI_FLAG, .help = "show this help"},
+    {.name = "version", .kind = CLI_FLAG, .help = "show the version"},
     CLI_END_PARAMS,
 };
 

@@ -52,7 +52,7 @@ struct cli_value {
 };
 
 /* The entry that ends a table of params. */
-#define CLI_END_PARAMS {NULL, 0, NULL, CLI_FLAG, 0, NULL, NULL}
+#define CLI_END_PARAMS {.name = NULL}
 
 #define CLI_MAX_PARAMS 32
 

@@ -662,25 +662,27 @@ static int load_ca(const char *dir, X509 **ca, EVP_PKEY **key, char *cluster, si
 /* ---- the subcommands --------------------------------------------------------- */
 
 const struct cli_param lms_ca_init_params[] = {
-    {"DIR", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
-     "where ca.crt and ca.key go (made, mode 0700, if it does not exist)", NULL},
-    {"cluster", 0, "ID", CLI_STRING, CLI_REQUIRED,
-     "the cluster's cluster.id (the CA's subject O; node URIs are lms://ID/node/N)",
-     "missing --cluster ID: the cluster.id of the nodes' configs"},
-    {"days", 0, "N", CLI_COUNT, 0, "validity in days (default 3650)", NULL},
+    {.name = "DIR", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "where ca.crt and ca.key go (made, mode 0700, if it does not exist)"},
+    {.name = "cluster", .meta = "ID", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the cluster's cluster.id (the CA's subject O; node URIs are lms://ID/node/N)",
+     .missing = "missing --cluster ID: the cluster.id of the nodes' configs"},
+    {.name = "days", .meta = "N", .kind = CLI_COUNT,
+     .help = "validity in days (default 3650)"},
     CLI_END_PARAMS,
 };
 
 const struct cli_param lms_ca_issue_params[] = {
-    {"DIR", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
-     "the CA's directory (cluster-ca init); node-ID.crt and node-ID.key go there too", NULL},
-    {"NODE_ID", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the node's node.id", NULL},
-    {"host", 0, "H", CLI_STRING, CLI_MULTI,
-     "a DNS name or IP address the node is reached at, once per name (default: localhost, "
-     "127.0.0.1 and ::1)",
-     NULL},
-    {"days", 0, "N", CLI_COUNT, 0, "validity in days (default 825)", NULL},
-    {"force", 0, NULL, CLI_FLAG, 0, "replace the node's existing certificate and key", NULL},
+    {.name = "DIR", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the CA's directory (cluster-ca init); node-ID.crt and node-ID.key go there too"},
+    {.name = "NODE_ID", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the node's node.id"},
+    {.name = "host", .meta = "H", .kind = CLI_STRING, .flags = CLI_MULTI,
+     .help = "a DNS name or IP address the node is reached at, once per name (default: "
+             "localhost, 127.0.0.1 and ::1)"},
+    {.name = "days", .meta = "N", .kind = CLI_COUNT, .help = "validity in days (default 825)"},
+    {.name = "force", .kind = CLI_FLAG,
+     .help = "replace the node's existing certificate and key"},
     CLI_END_PARAMS,
 };
 

@@ -45,12 +45,14 @@ extern const struct cli_param lms_ca_issue_params[];
 int lms_ca_cmd_init(struct cli_ctx *ctx, const struct cli_args *a);
 int lms_ca_cmd_issue(struct cli_ctx *ctx, const struct cli_args *a);
 
-#define LMS_CA_COMMANDS                                                                       \
-    {"cluster-ca init",                                                                       \
-     "make the cluster's TLS certificate authority in DIR (ca.crt, ca.key); local, no server", \
-     lms_ca_init_params, lms_ca_cmd_init, CLI_LOCAL},                                         \
-    {"cluster-ca issue",                                                                      \
-     "issue node NODE_ID's TLS certificate and key with the CA in DIR; local, no server",     \
-     lms_ca_issue_params, lms_ca_cmd_issue, CLI_LOCAL}
+#define LMS_CA_COMMANDS                                                                      \
+    {.name = "cluster-ca init",                                                              \
+     .summary = "make the cluster's TLS certificate authority in DIR (ca.crt, ca.key); "     \
+                "local, no server",                                                          \
+     .params = lms_ca_init_params, .handler = lms_ca_cmd_init, .flags = CLI_LOCAL},          \
+    {.name = "cluster-ca issue",                                                             \
+     .summary = "issue node NODE_ID's TLS certificate and key with the CA in DIR; local, no " \
+                "server",                                                                    \
+     .params = lms_ca_issue_params, .handler = lms_ca_cmd_issue, .flags = CLI_LOCAL}
 
 #endif

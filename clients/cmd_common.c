@@ -13,17 +13,20 @@
 #include "isotime.h"
 #include "prompt.h"
 
-const struct cli_param cmd_no_params[] = {CLI_END_PARAMS};
+const struct cli_param cmd_no_params[] = {
+    CLI_END_PARAMS,
+};
 
 const struct cli_param cmd_login_params[] = {
-    {"NAME", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "your user name", NULL},
-    {"password-stdin", 0, NULL, CLI_FLAG, 0, "read the password as one line of standard input",
-     NULL},
+    {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "your user name"},
+    {.name = "password-stdin", .kind = CLI_FLAG,
+     .help = "read the password as one line of standard input"},
     CLI_END_PARAMS,
 };
 
 const struct cli_param cmd_course_filter_params[] = {
-    {"course", 0, "C", CLI_STRING, 0, "only this course", NULL},
+    {.name = "course", .meta = "C", .kind = CLI_STRING, .help = "only this course"},
     CLI_END_PARAMS,
 };
 

@@ -18,13 +18,12 @@
 
 /* -o FILE of the subcommands that save a file from the server. */
 #define CMD_OUTPUT_PARAM(what)                                                               \
-    {"output", 'o', "FILE", CLI_STRING, 0,                                                   \
-     "save as FILE, replacing it ('-': stdout); default: the " what "'s file name here, "    \
-     "never replacing a file",                                                               \
-     NULL}
+    {.name = "output", .short_name = 'o', .meta = "FILE", .kind = CLI_STRING,                \
+     .help = "save as FILE, replacing it ('-': stdout); default: the " what "'s file name "  \
+             "here, never replacing a file"}
 /* A required numeric id operand. */
-#define CMD_ID_OPERAND(name, help) \
-    {name, 0, NULL, CLI_ID, CLI_POSITIONAL | CLI_REQUIRED, help, NULL}
+#define CMD_ID_OPERAND(op, text)                                                  \
+    {.name = (op), .kind = CLI_ID, .flags = CLI_POSITIONAL | CLI_REQUIRED, .help = (text)}
 
 extern const struct cli_param cmd_no_params[];
 extern const struct cli_param cmd_login_params[];
@@ -60,11 +59,13 @@ const Lms__Reply *cmd_tutor_reply(const Lms__Query *q);
 const char *cmd_tutor_info(const Lms__Query *q, char *buf, size_t n);
 
 /* The entries every program's table starts with. */
-#define CMD_SESSION_COMMANDS                                                                   \
-    {"login", "log in as NAME and keep the session", cmd_login_params, cmd_login, 0},          \
-    {"logout", "end the session and forget it", cmd_no_params, cmd_logout, CLI_NEEDS_SESSION}, \
-    {"whoami", "show who is logged in, and until when", cmd_no_params, cmd_whoami,             \
-     CLI_NEEDS_SESSION}
+#define CMD_SESSION_COMMANDS                                                                 \
+    {.name = "login", .summary = "log in as NAME and keep the session",                      \
+     .params = cmd_login_params, .handler = cmd_login},                                      \
+    {.name = "logout", .summary = "end the session and forget it", .params = cmd_no_params,  \
+     .handler = cmd_logout, .flags = CLI_NEEDS_SESSION},                                     \
+    {.name = "whoami", .summary = "show who is logged in, and until when",                   \
+     .params = cmd_no_params, .handler = cmd_whoami, .flags = CLI_NEEDS_SESSION}
 
 /*
  * Read the file at path for sending: *data (free it) and *len, and its base

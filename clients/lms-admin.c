@@ -485,17 +485,17 @@ static int cmd_cluster_verify(struct cli_ctx *ctx, const struct cli_args *a)
 }
 
 static const struct cli_param cluster_verify_params[] = {
-    {"wait", 0, "S", CLI_COUNT, 0,
-     "seconds to wait for every node's digest (default 60)", NULL},
+    {.name = "wait", .meta = "S", .kind = CLI_COUNT,
+     .help = "seconds to wait for every node's digest (default 60)"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param cluster_add_params[] = {
     CMD_ID_OPERAND("ID", "the new node's node.id"),
-    {"PEER_ADDR", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
-     "its listen.peer, host:port", NULL},
-    {"CLIENT_ADDR", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
-     "its listen.client, host:port", NULL},
+    {.name = "PEER_ADDR", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "its listen.peer, host:port"},
+    {.name = "CLIENT_ADDR", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "its listen.client, host:port"},
     CLI_END_PARAMS,
 };
 
@@ -505,73 +505,84 @@ static const struct cli_param cluster_remove_params[] = {
 };
 
 static const struct cli_param add_user_params[] = {
-    {"NAME", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the login name", NULL},
-    {"role", 0, "student|instructor|admin", CLI_CHOICE, CLI_REQUIRED, "what the user may do",
-     NULL},
-    {"full-name", 0, "N", CLI_STRING, 0, "the name shown to others", NULL},
-    {"password-stdin", 0, NULL, CLI_FLAG, 0,
-     "read the password as one line of standard input (default: ask twice on the terminal)",
-     NULL},
+    {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the login name"},
+    {.name = "role", .meta = "student|instructor|admin", .kind = CLI_CHOICE,
+     .flags = CLI_REQUIRED, .help = "what the user may do"},
+    {.name = "full-name", .meta = "N", .kind = CLI_STRING, .help = "the name shown to others"},
+    {.name = "password-stdin", .kind = CLI_FLAG,
+     .help = "read the password as one line of standard input (default: ask twice on the "
+             "terminal)"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param import_params[] = {
-    {"FILE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
-     "CSV with the columns name,role,full_name,password (a header row is skipped)", NULL},
+    {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "CSV with the columns name,role,full_name,password (a header row is skipped)"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param create_course_params[] = {
-    {"CODE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the course code, e.g. CS101",
-     NULL},
-    {"title", 0, "T", CLI_STRING, CLI_REQUIRED, "the course title", NULL},
+    {.name = "CODE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the course code, e.g. CS101"},
+    {.name = "title", .meta = "T", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the course title"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param enroll_params[] = {
-    {"CODE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the course", NULL},
-    {"NAME", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the user", NULL},
-    {"as", 0, "student|instructor", CLI_CHOICE, CLI_REQUIRED, "the role in the course", NULL},
+    {.name = "CODE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the course"},
+    {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the user"},
+    {.name = "as", .meta = "student|instructor", .kind = CLI_CHOICE, .flags = CLI_REQUIRED,
+     .help = "the role in the course"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
-    {"add-user", "create a user", add_user_params, cmd_add_user, CLI_NEEDS_SESSION},
-    {"import-users", "create users from a CSV file", import_params, cmd_import_users,
-     CLI_NEEDS_SESSION},
-    {"users", "list all users", cmd_no_params, cmd_users, CLI_NEEDS_SESSION},
-    {"create-course", "create a course", create_course_params, cmd_create_course,
-     CLI_NEEDS_SESSION},
-    {"courses", "list all courses", cmd_no_params, cmd_courses, CLI_NEEDS_SESSION},
-    {"enroll", "enrol a user in a course as student or instructor", enroll_params, cmd_enroll,
-     CLI_NEEDS_SESSION},
-    {"cluster-status",
-     "show every node of the cluster: role, term, commit and applied index, and how far "
-     "behind the leader it is",
-     cmd_no_params, cmd_cluster_status, CLI_NEEDS_SESSION},
-    {"cluster-add",
-     "add a node (started with this cluster's members and its own id) as a learner; it votes "
-     "once it has caught up",
-     cluster_add_params, cmd_cluster_add, CLI_NEEDS_SESSION},
-    {"cluster-remove", "remove a node from the cluster", cluster_remove_params,
-     cmd_cluster_remove, CLI_NEEDS_SESSION},
-    {"cluster-verify",
-     "check that every node holds the same state: a marker goes through the log, each node "
-     "hashes its state right after it, and any node (and table) that differs is named",
-     cluster_verify_params, cmd_cluster_verify, CLI_NEEDS_SESSION},
-    {"backup",
-     "save a consistent copy of the whole state (from the leader) to FILE, for lmsd "
-     "--restore",
-     cmd_backup_params, cmd_backup, CLI_NEEDS_SESSION},
+    {.name = "add-user", .summary = "create a user", .params = add_user_params,
+     .handler = cmd_add_user, .flags = CLI_NEEDS_SESSION},
+    {.name = "import-users", .summary = "create users from a CSV file",
+     .params = import_params, .handler = cmd_import_users, .flags = CLI_NEEDS_SESSION},
+    {.name = "users", .summary = "list all users", .params = cmd_no_params,
+     .handler = cmd_users, .flags = CLI_NEEDS_SESSION},
+    {.name = "create-course", .summary = "create a course", .params = create_course_params,
+     .handler = cmd_create_course, .flags = CLI_NEEDS_SESSION},
+    {.name = "courses", .summary = "list all courses", .params = cmd_no_params,
+     .handler = cmd_courses, .flags = CLI_NEEDS_SESSION},
+    {.name = "enroll", .summary = "enrol a user in a course as student or instructor",
+     .params = enroll_params, .handler = cmd_enroll, .flags = CLI_NEEDS_SESSION},
+    {.name = "cluster-status",
+     .summary = "show every node of the cluster: role, term, commit and applied index, and "
+                "how far behind the leader it is",
+     .params = cmd_no_params, .handler = cmd_cluster_status, .flags = CLI_NEEDS_SESSION},
+    {.name = "cluster-add",
+     .summary = "add a node (started with this cluster's members and its own id) as a "
+                "learner; it votes once it has caught up",
+     .params = cluster_add_params, .handler = cmd_cluster_add, .flags = CLI_NEEDS_SESSION},
+    {.name = "cluster-remove", .summary = "remove a node from the cluster",
+     .params = cluster_remove_params, .handler = cmd_cluster_remove,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "cluster-verify",
+     .summary = "check that every node holds the same state: a marker goes through the log, "
+                "each node hashes its state right after it, and any node (and table) that "
+                "differs is named",
+     .params = cluster_verify_params, .handler = cmd_cluster_verify,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "backup",
+     .summary = "save a consistent copy of the whole state (from the leader) to FILE, for "
+                "lmsd --restore",
+     .params = cmd_backup_params, .handler = cmd_backup, .flags = CLI_NEEDS_SESSION},
     LMS_CA_COMMANDS,
-    {NULL, NULL, NULL, NULL, 0},
+    {.name = NULL},
 };
 
 static const struct cli_program program = {
-    "lms-admin",
-    "The administrator's client of the lms learning-management system.",
-    commands,
+    .name = "lms-admin",
+    .summary = "The administrator's client of the lms learning-management system.",
+    .commands = commands,
 };
 
 int main(int argc, char **argv)

@@ -186,131 +186,166 @@ static int cmd_export_grades(struct cli_ctx *ctx, const struct cli_args *a)
     return LMS_EXIT_OK;
 }
 
-#define COURSE_PARAM(req) {"course", 0, "C", CLI_STRING, (req), "the course", NULL}
-#define ASSIGNMENT_PARAM {"assignment", 0, "ID", CLI_ID, CLI_REQUIRED, "the assignment", NULL}
+#define COURSE_PARAM(req) \
+    {.name = "course", .meta = "C", .kind = CLI_STRING, .flags = (req), .help = "the course"}
+#define ASSIGNMENT_PARAM                                                             \
+    {.name = "assignment", .meta = "ID", .kind = CLI_ID, .flags = CLI_REQUIRED,      \
+     .help = "the assignment"}
 
 static const struct cli_param create_assignment_params[] = {
     COURSE_PARAM(CLI_REQUIRED),
-    {"title", 0, "T", CLI_STRING, CLI_REQUIRED, "the assignment's title", NULL},
-    {"due", 0, "TIME", CLI_TIME, CLI_REQUIRED, "the deadline (ISO 8601; no zone: local time)",
-     NULL},
-    {"cutoff", 0, "TIME", CLI_TIME, 0, "no submissions after this; late ones until then", NULL},
-    {"max-points", 0, "N", CLI_NUMBER, 0, "the full score (default 100)", NULL},
-    {"max-attempts", 0, "N", CLI_COUNT, 0, "submissions allowed per student (default 0: no limit)",
-     NULL},
-    {"max-size", 0, "BYTES", CLI_SIZE, 0, "largest file accepted, e.g. 512KiB (default 10MiB, or the server's upload limit if lower)",
-     NULL},
-    {"hold-grades", 0, NULL, CLI_FLAG, 0, "keep grades hidden until 'release'", NULL},
-    {"description", 0, "TEXT", CLI_STRING, 0, "what to do", NULL},
+    {.name = "title", .meta = "T", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the assignment's title"},
+    {.name = "due", .meta = "TIME", .kind = CLI_TIME, .flags = CLI_REQUIRED,
+     .help = "the deadline (ISO 8601; no zone: local time)"},
+    {.name = "cutoff", .meta = "TIME", .kind = CLI_TIME,
+     .help = "no submissions after this; late ones until then"},
+    {.name = "max-points", .meta = "N", .kind = CLI_NUMBER,
+     .help = "the full score (default 100)"},
+    {.name = "max-attempts", .meta = "N", .kind = CLI_COUNT,
+     .help = "submissions allowed per student (default 0: no limit)"},
+    {.name = "max-size", .meta = "BYTES", .kind = CLI_SIZE,
+     .help = "largest file accepted, e.g. 512KiB (default 10MiB, or the server's upload limit "
+             "if lower)"},
+    {.name = "hold-grades", .kind = CLI_FLAG, .help = "keep grades hidden until 'release'"},
+    {.name = "description", .meta = "TEXT", .kind = CLI_STRING, .help = "what to do"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param submissions_params[] = {
     ASSIGNMENT_PARAM,
-    {"ungraded", 0, NULL, CLI_FLAG, 0, "only those not graded yet", NULL},
+    {.name = "ungraded", .kind = CLI_FLAG, .help = "only those not graded yet"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param grade_params[] = {
     CMD_ID_OPERAND("SUBMISSION_ID", "the submission"),
-    {"grade", 0, "G", CLI_NUMBER, CLI_REQUIRED, "the points given", NULL},
-    {"feedback", 0, "TEXT", CLI_STRING, 0, "a comment for the student", NULL},
+    {.name = "grade", .meta = "G", .kind = CLI_NUMBER, .flags = CLI_REQUIRED,
+     .help = "the points given"},
+    {.name = "feedback", .meta = "TEXT", .kind = CLI_STRING,
+     .help = "a comment for the student"},
     CLI_END_PARAMS,
 };
 
-static const struct cli_param assignment_params[] = {ASSIGNMENT_PARAM, CLI_END_PARAMS};
+static const struct cli_param assignment_params[] = {
+    ASSIGNMENT_PARAM,
+    CLI_END_PARAMS,
+};
 
 static const struct cli_param extend_params[] = {
     ASSIGNMENT_PARAM,
-    {"student", 0, "NAME", CLI_STRING, CLI_REQUIRED, "the student", NULL},
-    {"until", 0, "TIME", CLI_TIME, CLI_REQUIRED, "the student's new deadline", NULL},
+    {.name = "student", .meta = "NAME", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the student"},
+    {.name = "until", .meta = "TIME", .kind = CLI_TIME, .flags = CLI_REQUIRED,
+     .help = "the student's new deadline"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param queries_params[] = {
     COURSE_PARAM(0),
-    {"all", 0, NULL, CLI_FLAG, 0, "resolved ones too (default: only open ones)", NULL},
+    {.name = "all", .kind = CLI_FLAG, .help = "resolved ones too (default: only open ones)"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param reply_params[] = {
     CMD_ID_OPERAND("QUERY_ID", "the query"),
-    {"share", 0, NULL, CLI_FLAG, 0,
-     "also share the question and its answers with the course (see 'share')", NULL},
-    {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
-     "the answer (several words are joined with spaces)", NULL},
+    {.name = "share", .kind = CLI_FLAG,
+     .help = "also share the question and its answers with the course (see 'share')"},
+    {.name = "TEXT", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
+     .help = "the answer (several words are joined with spaces)"},
     CLI_END_PARAMS,
 };
 
-static const struct cli_param resolve_params[] = {CMD_ID_OPERAND("QUERY_ID", "the query"),
-                                                  CLI_END_PARAMS};
+static const struct cli_param resolve_params[] = {
+    CMD_ID_OPERAND("QUERY_ID", "the query"),
+    CLI_END_PARAMS,
+};
 
 static const struct cli_param upload_params[] = {
     COURSE_PARAM(CLI_REQUIRED),
-    {"title", 0, "T", CLI_STRING, CLI_REQUIRED, "the material's title", NULL},
-    {"FILE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "the file to share", NULL},
+    {.name = "title", .meta = "T", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the material's title"},
+    {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the file to share"},
     CLI_END_PARAMS,
 };
 
-static const struct cli_param export_params[] = {COURSE_PARAM(CLI_REQUIRED), CLI_END_PARAMS};
+static const struct cli_param export_params[] = {
+    COURSE_PARAM(CLI_REQUIRED),
+    CLI_END_PARAMS,
+};
 
 static const struct cli_param tutor_log_params[] = {
     COURSE_PARAM(CLI_REQUIRED),
-    {"student", 0, "NAME", CLI_STRING, 0, "only this student's questions", NULL},
+    {.name = "student", .meta = "NAME", .kind = CLI_STRING,
+     .help = "only this student's questions"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param tutor_settings_params[] = {
     COURSE_PARAM(CLI_REQUIRED),
-    {"system-prompt", 0, "TEXT", CLI_STRING, 0, "what the tutor is told before each question",
-     NULL},
-    {"default-prompt", 0, NULL, CLI_FLAG, 0, "go back to the built-in system prompt", NULL},
-    {"daily-limit", 0, "N", CLI_COUNT, 0,
-     "tutor questions per student per day (UTC); 0: no limit", NULL},
+    {.name = "system-prompt", .meta = "TEXT", .kind = CLI_STRING,
+     .help = "what the tutor is told before each question"},
+    {.name = "default-prompt", .kind = CLI_FLAG,
+     .help = "go back to the built-in system prompt"},
+    {.name = "daily-limit", .meta = "N", .kind = CLI_COUNT,
+     .help = "tutor questions per student per day (UTC); 0: no limit"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
-    {"courses", "list the courses you teach", cmd_no_params, cmd_courses, CLI_NEEDS_SESSION},
-    {"create-assignment", "set a new assignment", create_assignment_params,
-     cmd_create_assignment, CLI_NEEDS_SESSION},
-    {"assignments", "list assignments", cmd_course_filter_params, cmd_assignments,
-     CLI_NEEDS_SESSION},
-    {"submissions", "list the submissions to an assignment", submissions_params,
-     cmd_submissions, CLI_NEEDS_SESSION},
-    {"fetch", "save a submitted file", cmd_fetch_params, cmd_fetch, CLI_NEEDS_SESSION},
-    {"grade", "grade a submission", grade_params, cmd_grade, CLI_NEEDS_SESSION},
-    {"release", "release the held grades of an assignment", assignment_params, cmd_release,
-     CLI_NEEDS_SESSION},
-    {"extend", "give a student a later deadline", extend_params, cmd_extend, CLI_NEEDS_SESSION},
-    {"queries", "show students' questions with their replies", queries_params, cmd_queries,
-     CLI_NEEDS_SESSION},
-    {"reply", "answer a question", reply_params, cmd_reply, CLI_NEEDS_SESSION},
-    {"resolve", "mark a question as resolved", resolve_params, cmd_resolve, CLI_NEEDS_SESSION},
-    {"share", "show a question and your answers to the whole course (no student name) and let "
-              "the tutor use them",
-     resolve_params, cmd_share, CLI_NEEDS_SESSION},
-    {"unshare", "make a shared question private again", resolve_params, cmd_unshare,
-     CLI_NEEDS_SESSION},
-    {"faq", "show the questions shared with your courses", cmd_course_filter_params, cmd_faq,
-     CLI_NEEDS_SESSION},
-    {"upload", "share a file with a course", upload_params, cmd_upload, CLI_NEEDS_SESSION},
-    {"materials", "list course materials", cmd_course_filter_params, cmd_materials,
-     CLI_NEEDS_SESSION},
-    {"export-grades", "print a course's grades as CSV", export_params, cmd_export_grades,
-     CLI_NEEDS_SESSION},
-    {"tutor-log", "read your students' questions to the tutor and its answers",
-     tutor_log_params, cmd_tutor_log, CLI_NEEDS_SESSION},
-    {"tutor-settings", "show a course's tutor settings; change them with the options",
-     tutor_settings_params, cmd_tutor_settings, CLI_NEEDS_SESSION},
-    {NULL, NULL, NULL, NULL, 0},
+    {.name = "courses", .summary = "list the courses you teach", .params = cmd_no_params,
+     .handler = cmd_courses, .flags = CLI_NEEDS_SESSION},
+    {.name = "create-assignment", .summary = "set a new assignment",
+     .params = create_assignment_params, .handler = cmd_create_assignment,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "assignments", .summary = "list assignments", .params = cmd_course_filter_params,
+     .handler = cmd_assignments, .flags = CLI_NEEDS_SESSION},
+    {.name = "submissions", .summary = "list the submissions to an assignment",
+     .params = submissions_params, .handler = cmd_submissions, .flags = CLI_NEEDS_SESSION},
+    {.name = "fetch", .summary = "save a submitted file", .params = cmd_fetch_params,
+     .handler = cmd_fetch, .flags = CLI_NEEDS_SESSION},
+    {.name = "grade", .summary = "grade a submission", .params = grade_params,
+     .handler = cmd_grade, .flags = CLI_NEEDS_SESSION},
+    {.name = "release", .summary = "release the held grades of an assignment",
+     .params = assignment_params, .handler = cmd_release, .flags = CLI_NEEDS_SESSION},
+    {.name = "extend", .summary = "give a student a later deadline", .params = extend_params,
+     .handler = cmd_extend, .flags = CLI_NEEDS_SESSION},
+    {.name = "queries", .summary = "show students' questions with their replies",
+     .params = queries_params, .handler = cmd_queries, .flags = CLI_NEEDS_SESSION},
+    {.name = "reply", .summary = "answer a question", .params = reply_params,
+     .handler = cmd_reply, .flags = CLI_NEEDS_SESSION},
+    {.name = "resolve", .summary = "mark a question as resolved", .params = resolve_params,
+     .handler = cmd_resolve, .flags = CLI_NEEDS_SESSION},
+    {.name = "share",
+     .summary = "show a question and your answers to the whole course (no student name) and "
+                "let the tutor use them",
+     .params = resolve_params, .handler = cmd_share, .flags = CLI_NEEDS_SESSION},
+    {.name = "unshare", .summary = "make a shared question private again",
+     .params = resolve_params, .handler = cmd_unshare, .flags = CLI_NEEDS_SESSION},
+    {.name = "faq", .summary = "show the questions shared with your courses",
+     .params = cmd_course_filter_params, .handler = cmd_faq, .flags = CLI_NEEDS_SESSION},
+    {.name = "upload", .summary = "share a file with a course", .params = upload_params,
+     .handler = cmd_upload, .flags = CLI_NEEDS_SESSION},
+    {.name = "materials", .summary = "list course materials",
+     .params = cmd_course_filter_params, .handler = cmd_materials, .flags = CLI_NEEDS_SESSION},
+    {.name = "export-grades", .summary = "print a course's grades as CSV",
+     .params = export_params, .handler = cmd_export_grades, .flags = CLI_NEEDS_SESSION},
+    {.name = "tutor-log",
+     .summary = "read your students' questions to the tutor and its answers",
+     .params = tutor_log_params, .handler = cmd_tutor_log, .flags = CLI_NEEDS_SESSION},
+    {.name = "tutor-settings",
+     .summary = "show a course's tutor settings; change them with the options",
+     .params = tutor_settings_params, .handler = cmd_tutor_settings,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = NULL},
 };
 
 static const struct cli_program program = {
-    "lms-instructor",
-    "The instructor's client of the lms learning-management system.",
-    commands,
+    .name = "lms-instructor",
+    .summary = "The instructor's client of the lms learning-management system.",
+    .commands = commands,
 };
 
 int main(int argc, char **argv)

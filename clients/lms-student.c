@@ -222,36 +222,39 @@ static int cmd_download(struct cli_ctx *ctx, const struct cli_args *a)
 
 static const struct cli_param submit_params[] = {
     CMD_ID_OPERAND("ASSIGNMENT_ID", "the assignment"),
-    {"FILE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED,
-     "the file to hand in, sent as is under its base name", NULL},
+    {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the file to hand in, sent as is under its base name"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param submissions_params[] = {
-    {"assignment", 0, "ID", CLI_ID, 0, "only this assignment", NULL},
+    {.name = "assignment", .meta = "ID", .kind = CLI_ID, .help = "only this assignment"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param ask_params[] = {
-    {"course", 0, "C", CLI_STRING, CLI_REQUIRED, "the course the question is about", NULL},
-    {"instructor", 0, NULL, CLI_FLAG, 0, "ask the course's instructors", NULL},
-    {"tutor", 0, NULL, CLI_FLAG, 0,
-     "ask the course's tutor; the answer is shown as it comes and kept", NULL},
-    {"title", 0, "T", CLI_STRING, 0, "a short title for the question", NULL},
-    {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
-     "the question (several words are joined with spaces)", NULL},
+    {.name = "course", .meta = "C", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the course the question is about"},
+    {.name = "instructor", .kind = CLI_FLAG, .help = "ask the course's instructors"},
+    {.name = "tutor", .kind = CLI_FLAG,
+     .help = "ask the course's tutor; the answer is shown as it comes and kept"},
+    {.name = "title", .meta = "T", .kind = CLI_STRING,
+     .help = "a short title for the question"},
+    {.name = "TEXT", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
+     .help = "the question (several words are joined with spaces)"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param escalate_params[] = {
     CMD_ID_OPERAND("QUERY_ID", "your exchange with the tutor"),
-    {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REST,
-     "a note for the instructors (several words are joined with spaces)", NULL},
+    {.name = "TEXT", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REST,
+     .help = "a note for the instructors (several words are joined with spaces)"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param tutor_settings_params[] = {
-    {"course", 0, "C", CLI_STRING, CLI_REQUIRED, "the course", NULL},
+    {.name = "course", .meta = "C", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the course"},
     CLI_END_PARAMS,
 };
 
@@ -263,36 +266,45 @@ static const struct cli_param download_params[] = {
 
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
-    {"courses", "list the courses you are enrolled in", cmd_no_params, cmd_courses,
-     CLI_NEEDS_SESSION},
-    {"assignments", "list assignments, with your due times", cmd_course_filter_params,
-     cmd_assignments, CLI_NEEDS_SESSION},
-    {"submit", "hand in FILE for an assignment", submit_params, cmd_submit, CLI_NEEDS_SESSION},
-    {"submissions", "list what you have handed in", submissions_params, cmd_submissions,
-     CLI_NEEDS_SESSION},
-    {"grades", "list your released grades", cmd_course_filter_params, cmd_grades,
-     CLI_NEEDS_SESSION},
-    {"ask", "ask the instructors or the tutor of a course a question", ask_params, cmd_ask,
-     CLI_NEEDS_SESSION},
-    {"escalate", "send an answer of the tutor to the instructors, with a note", escalate_params,
-     cmd_escalate, CLI_NEEDS_SESSION},
-    {"queries", "show your questions with their replies, and your tutor exchanges",
-     cmd_no_params, cmd_queries, CLI_NEEDS_SESSION},
-    {"faq", "read the questions and answers the instructors shared with your courses",
-     cmd_course_filter_params, cmd_faq, CLI_NEEDS_SESSION},
-    {"tutor-settings", "show a course's tutor limit (and how much you used today)",
-     tutor_settings_params, cmd_tutor_settings, CLI_NEEDS_SESSION},
-    {"materials", "list course materials", cmd_course_filter_params, cmd_materials,
-     CLI_NEEDS_SESSION},
-    {"download", "save a course material", download_params, cmd_download, CLI_NEEDS_SESSION},
-    {"fetch", "save a file you handed in", cmd_fetch_params, cmd_fetch, CLI_NEEDS_SESSION},
-    {NULL, NULL, NULL, NULL, 0},
+    {.name = "courses", .summary = "list the courses you are enrolled in",
+     .params = cmd_no_params, .handler = cmd_courses, .flags = CLI_NEEDS_SESSION},
+    {.name = "assignments", .summary = "list assignments, with your due times",
+     .params = cmd_course_filter_params, .handler = cmd_assignments,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "submit", .summary = "hand in FILE for an assignment", .params = submit_params,
+     .handler = cmd_submit, .flags = CLI_NEEDS_SESSION},
+    {.name = "submissions", .summary = "list what you have handed in",
+     .params = submissions_params, .handler = cmd_submissions, .flags = CLI_NEEDS_SESSION},
+    {.name = "grades", .summary = "list your released grades",
+     .params = cmd_course_filter_params, .handler = cmd_grades, .flags = CLI_NEEDS_SESSION},
+    {.name = "ask", .summary = "ask the instructors or the tutor of a course a question",
+     .params = ask_params, .handler = cmd_ask, .flags = CLI_NEEDS_SESSION},
+    {.name = "escalate",
+     .summary = "send an answer of the tutor to the instructors, with a note",
+     .params = escalate_params, .handler = cmd_escalate, .flags = CLI_NEEDS_SESSION},
+    {.name = "queries",
+     .summary = "show your questions with their replies, and your tutor exchanges",
+     .params = cmd_no_params, .handler = cmd_queries, .flags = CLI_NEEDS_SESSION},
+    {.name = "faq",
+     .summary = "read the questions and answers the instructors shared with your courses",
+     .params = cmd_course_filter_params, .handler = cmd_faq, .flags = CLI_NEEDS_SESSION},
+    {.name = "tutor-settings",
+     .summary = "show a course's tutor limit (and how much you used today)",
+     .params = tutor_settings_params, .handler = cmd_tutor_settings,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "materials", .summary = "list course materials",
+     .params = cmd_course_filter_params, .handler = cmd_materials, .flags = CLI_NEEDS_SESSION},
+    {.name = "download", .summary = "save a course material", .params = download_params,
+     .handler = cmd_download, .flags = CLI_NEEDS_SESSION},
+    {.name = "fetch", .summary = "save a file you handed in", .params = cmd_fetch_params,
+     .handler = cmd_fetch, .flags = CLI_NEEDS_SESSION},
+    {.name = NULL},
 };
 
 static const struct cli_program program = {
-    "lms-student",
-    "The student's client of the lms learning-management system.",
-    commands,
+    .name = "lms-student",
+    .summary = "The student's client of the lms learning-management system.",
+    .commands = commands,
 };
 
 int main(int argc, char **argv)
