@@ -33,7 +33,7 @@ typedef struct required_cb {
     size_t offset;
 } required_cb;
 
-#define CB(type, field) {#field, offsetof(struct type, field)}
+#define CB(type, field) {.name = #field, .offset = offsetof(struct type, field)}
 
 static const required_cb storage_required[] = {
     CB(lms_storage_ops, open),            CB(lms_storage_ops, close),
@@ -130,12 +130,14 @@ typedef struct kind_info {
 #define N(a) (sizeof(a) / sizeof(a)[0])
 
 static const kind_info kinds[] = {
-    {LMS_PLUGIN_STORAGE, "storage", offsetof(struct lms_storage_ops, meta_get),
-     storage_required, N(storage_required), NULL},
-    {LMS_PLUGIN_TUTOR, "tutor", sizeof(struct lms_tutor_ops), tutor_required,
-     N(tutor_required), check_tutor_flags},
-    {LMS_PLUGIN_AUTH, "auth", sizeof(struct lms_auth_ops), auth_required,
-     N(auth_required), NULL},
+    {.kind = LMS_PLUGIN_STORAGE, .name = "storage",
+     .ops_size = offsetof(struct lms_storage_ops, meta_get),
+     .required = storage_required, .n_required = N(storage_required)},
+    {.kind = LMS_PLUGIN_TUTOR, .name = "tutor", .ops_size = sizeof(struct lms_tutor_ops),
+     .required = tutor_required, .n_required = N(tutor_required),
+     .check = check_tutor_flags},
+    {.kind = LMS_PLUGIN_AUTH, .name = "auth", .ops_size = sizeof(struct lms_auth_ops),
+     .required = auth_required, .n_required = N(auth_required)},
 };
 
 #undef N
