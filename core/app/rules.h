@@ -1,9 +1,9 @@
 /*
  * rules.h: the rules of the LMS, each written once as a pure predicate.
  *
- * Two places ask every rule: a handler's early check (core/handlers_*.c,
+ * Two places ask every rule: a handler's early check (core/app/handlers_*.c,
  * before proposing, so that a request bound to be refused is not logged
- * and replicated) and apply (core/sm.c), which decides. Both call the
+ * and replicated) and apply (core/app/sm.c), which decides. Both call the
  * predicate here, so a request gets the same words whichever refuses it.
  *
  * A predicate reads only its arguments: plain values and storage rows

@@ -1,5 +1,5 @@
 /*
- * test_rules.c: core/rules.c, the rules of the LMS as pure predicates
+ * test_rules.c: core/app/rules.c, the rules of the LMS as pure predicates
  * (the handlers' early checks and apply both call them). For each: the
  * edge values it accepts, and each refusal with its status and its exact
  * words, since those words are what a user reads on either path.
