@@ -535,8 +535,8 @@ static const struct cli_param enroll_params[] = {
      .help = "the course"},
     {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
      .help = "the user"},
-    {.name = "as", .meta = "student|instructor", .kind = CLI_CHOICE, .flags = CLI_REQUIRED,
-     .help = "the role in the course"},
+    {.name = "as", .meta = "student|instructor|ta", .kind = CLI_CHOICE, .flags = CLI_REQUIRED,
+     .help = "the role in the course (ta: a teaching assistant, who grades and answers questions)"},
     CLI_END_PARAMS,
 };
 

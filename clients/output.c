@@ -76,6 +76,8 @@ const char *out_role_name(Lms__Role role)
         return "instructor";
     case LMS__ROLE__ADMIN:
         return "admin";
+    case LMS__ROLE__TA:
+        return "ta";
     default:
         return NULL;
     }
@@ -83,7 +85,7 @@ const char *out_role_name(Lms__Role role)
 
 Lms__Role out_role_parse(const char *s)
 {
-    for (int r = LMS__ROLE__STUDENT; r <= LMS__ROLE__ADMIN; r++)
+    for (int r = LMS__ROLE__STUDENT; r <= LMS__ROLE__TA; r++)
         if (s != NULL && strcmp(s, out_role_name((Lms__Role)r)) == 0)
             return (Lms__Role)r;
     return LMS__ROLE__ROLE_NONE;

@@ -232,12 +232,19 @@ enum course_need {
     COURSE_MEMBER = RULE_NEED_MEMBER,          /* enrolled in any role, or admin */
     COURSE_STUDENT = RULE_NEED_STUDENT,        /* enrolled as a student */
     COURSE_INSTRUCTOR = RULE_NEED_INSTRUCTOR,  /* teaches it */
+    COURSE_STAFF = RULE_NEED_STAFF,            /* teaches or assists (a TA) */
 };
 /* The course exists and the caller may verb ("grade it") there
  * (rule_role). Course codes ignore ASCII case (sm_course_find): on success
  * course is rewritten in place to the code as stored, so what follows
  * (lookups, the command, the answer) uses that spelling. */
 int req_check_course(req *r, char *course, enum course_need need, const char *verb);
+/* The caller's part in course (its stored code): *staff = 1 when they
+ * teach or assist in it (all its students' work), 0 when they are one of
+ * its students (their own). -1 (answered) when neither: refused in the
+ * words of what a caller of their global role could have been (verb: what
+ * for, "list its submissions"). */
+int req_course_part(req *r, char *course, const char *verb, int *staff);
 
 /* Walk a storage list, pushing keep(r, row, ctx) into *out (NULL: skip):
  * pass row_sink_each as the list's each() and a row_sink as its arg. */
@@ -252,7 +259,8 @@ int row_sink_each(void *arg, const void *row);
 
 /* Codes (char *) of the caller's courses: with COURSE_MEMBER every course
  * they are enrolled in (an admin: every course), with COURSE_INSTRUCTOR
- * those they teach. Ordered by code. */
+ * those they teach, with COURSE_STAFF those they teach or assist in.
+ * Ordered by code. */
 int req_my_courses(req *r, enum course_need need, ptr_vec *codes);
 /* A per-course list of the storage API (assignment_list, material_list). */
 typedef int (*course_list_fn)(void *inst, const char *course, lms_each_fn each,

@@ -131,10 +131,24 @@ static Lms__User *who_user(req *r)
     return pb_user(r, &u);
 }
 
+static int find_assisted(void *arg, const void *row)
+{
+    int *yes = arg;
+    *yes = ((const lms_course *)row)->my_role == LMS_ROLE_TA;
+    return *yes; /* one is enough */
+}
+
 static void login_applied(req *r)
 {
     Lms__LoginResponse *m = req_alloc(r, sizeof *m);
     lms__login_response__init(m);
+    int assists = 0;
+    lms_err err = {0};
+    if (r->who.role != LMS_ROLE_ADMIN &&
+        req_ops(r)->course_list(req_st(r), r->who.name, find_assisted, &assists, &err) !=
+            LMS_OK)
+        log_warn("login of '%s': cannot list their courses: %s", r->who.name, err.msg);
+    m->assists = assists;
     m->token = req_strdup(r, r->secret);
     m->user = who_user(r);
     m->expires = r->who.session_expires;

@@ -91,13 +91,18 @@ static next_step ask_prepare(req *r)
 
 static void ask_applied(req *r) { req_answer_query(r, r->res.id); }
 
+typedef struct query_view {
+    int all;   /* resolved ones too */
+    int staff; /* the course's staff: not the exchanges with the tutor */
+} query_view;
+
 static void *keep_query(req *r, const void *row, void *ctx)
 {
     const lms_query *q = row;
-    const int *all = ctx;
-    if (r->who.role != LMS_ROLE_STUDENT && q->kind == LMS_QUERY_TUTOR)
+    const query_view *v = ctx;
+    if (v->staff && q->kind == LMS_QUERY_TUTOR)
         return NULL; /* instructors read those with tutor-log */
-    return *all || !q->resolved ? pb_query(r, q) : NULL;
+    return v->all || !q->resolved ? pb_query(r, q) : NULL;
 }
 
 /* A shared question as the course sees it: nobody's in particular. */
@@ -112,7 +117,7 @@ static void *keep_shared(req *r, const void *row, void *ctx)
     return m;
 }
 
-/* Keep only the replies of m's course's instructors (as they are now):
+/* Keep only the replies of m's course's staff (as they are now):
  * what the student added to the thread stays between them. The same
  * replies make the tutor's document (tutor_docs.c). */
 static int keep_instructor_replies(req *r, Lms__Query *m)
@@ -127,7 +132,7 @@ static int keep_instructor_replies(req *r, Lms__Query *m)
             req_ops(r)->enrolment_get(req_st(r), m->course, m->replies[i]->author,
                                       &role, &err) != LMS_OK)
             return req_storage_error(r, &err), -1;
-        if (role == LMS_ROLE_INSTRUCTOR)
+        if (rule_is_staff(role))
             m->replies[kept++] = m->replies[i];
     }
     m->n_replies = kept;
@@ -155,38 +160,39 @@ static next_step list_shared(req *r, const ptr_vec *codes)
 
 /* Students: their own queries, resolved or not, to the instructors and to
  * the tutor, in one course they take or all.
- * Instructors: the questions to them of the courses they teach (or the one
- * given), unresolved unless `all`. Ordered by course, then id.
+ * Staff (instructors, and TAs of the course given): the questions to them
+ * of the courses they teach or assist in (or the one given), unresolved
+ * unless `all`. Ordered by course, then id.
  * With `shared`: the course's FAQ (list_shared), for any member. */
 static next_step list_queries_prepare(req *r)
 {
     const Lms__ListQueriesRequest *q = r->msg->list_queries;
-    int student = r->who.role == LMS_ROLE_STUDENT;
-    int all = student || q->all;
+    int staff = r->who.role != LMS_ROLE_STUDENT;
     ptr_vec codes = {0}, out = {0};
-    row_sink sink = {r, &out, keep_query, &all};
+    query_view view = {0};
+    row_sink sink = {r, &out, keep_query, &view};
     lms_err err = {0};
     if (q->course[0]) {
-        enum course_need need = q->shared  ? COURSE_MEMBER
-                                : student ? COURSE_STUDENT
-                                          : COURSE_INSTRUCTOR;
-        if (req_check_course(r, q->course, need,
-                             q->shared ? "read its shared questions" : "list its questions") < 0)
+        if (q->shared ? req_check_course(r, q->course, COURSE_MEMBER,
+                                         "read its shared questions") < 0
+                      : req_course_part(r, q->course, "list its questions", &staff) < 0)
             return NEXT_RESPOND;
         ptr_vec_push(r, &codes, q->course);
     } else if (q->shared) {
         if (req_my_courses(r, COURSE_MEMBER, &codes) < 0)
             return NEXT_RESPOND;
-    } else if (student) {
+    } else if (!staff) {
         ptr_vec_push(r, &codes, NULL); /* any course */
-    } else if (req_my_courses(r, COURSE_INSTRUCTOR, &codes) < 0) {
+    } else if (req_my_courses(r, COURSE_STAFF, &codes) < 0) {
         return NEXT_RESPOND;
     }
     if (q->shared)
         return list_shared(r, &codes);
+    view.staff = staff;
+    view.all = !staff || q->all;
     for (size_t i = 0; i < codes.n; i++)
         if (req_ops(r)->query_list(req_st(r), codes.v[i],
-                                   student ? r->who.name : NULL, row_sink_each,
+                                   staff ? NULL : r->who.name, row_sink_each,
                                    &sink, &err) != LMS_OK)
             return req_storage_error(r, &err);
     for (size_t i = 0; i < out.n; i++)
@@ -207,7 +213,7 @@ static next_step reply_prepare(req *r)
         req_check_text(r, &RULE_REPLY, q->text) < 0)
         return NEXT_RESPOND;
     /* the student who asked may reply, not share */
-    if (q->share && req_check_course(r, x.course, COURSE_INSTRUCTOR, "share its questions") < 0)
+    if (q->share && req_check_course(r, x.course, COURSE_STAFF, "share its questions") < 0)
         return NEXT_RESPOND;
     Lms__CmdReply *c = req_alloc(r, sizeof *c);
     lms__cmd_reply__init(c);
@@ -248,7 +254,7 @@ static next_step share_prepare(req *r)
     char why[RULE_MSG_MAX];
     int rc = req_ops(r)->query_get(req_st(r), q->query_id, &x, &err);
     if (req_got(r, rc, &err, "query", q->query_id) < 0 ||
-        req_check_course(r, x.course, COURSE_INSTRUCTOR,
+        req_check_course(r, x.course, COURSE_STAFF,
                          q->shared ? "share its questions" : "withdraw its shared questions") < 0)
         return NEXT_RESPOND;
     int replied = 0;
@@ -361,7 +367,7 @@ const handler handlers_talk[] = {
      .prepare = reply_prepare, .applied = reply_applied},
     {.body = B(RESOLVE), .name = "resolve", .roles = STUDENT_OR_INSTRUCTOR,
      .prepare = resolve_prepare, .applied = resolve_applied},
-    {.body = B(SHARE), .name = "share", .roles = ROLES_INSTRUCTOR,
+    {.body = B(SHARE), .name = "share", .roles = STUDENT_OR_INSTRUCTOR,
      .prepare = share_prepare, .applied = share_applied},
     {.body = B(UPLOAD_MATERIAL), .name = "upload", .roles = ROLES_INSTRUCTOR,
      .prepare = upload_material_prepare, .work = upload_material_work,

@@ -99,6 +99,23 @@ int req_check_course(req *r, char *course, enum course_need need, const char *ve
                        why);
 }
 
+int req_course_part(req *r, char *course, const char *verb, int *staff)
+{
+    int role;
+    lms_err err = {0};
+    *staff = 0;
+    if (req_check_course(r, course, COURSE_EXISTS, NULL) < 0)
+        return -1;
+    if (req_course_role(r, course, &role, &err) != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    *staff = rule_is_staff(role);
+    if (*staff || role == LMS_ROLE_STUDENT)
+        return 0;
+    return req_check_course(r, course,
+                            r->who.role == LMS_ROLE_STUDENT ? COURSE_STUDENT : COURSE_STAFF,
+                            verb);
+}
+
 int row_sink_each(void *arg, const void *row)
 {
     row_sink *s = arg;
@@ -112,7 +129,8 @@ static void *keep_code(req *r, const void *row, void *ctx)
 {
     const lms_course *c = row;
     const enum course_need *need = ctx;
-    if (*need != COURSE_MEMBER && c->my_role != (int)*need)
+    if (*need == COURSE_STAFF ? !rule_is_staff(c->my_role)
+                              : *need != COURSE_MEMBER && c->my_role != (int)*need)
         return NULL;
     return req_strdup(r, c->code);
 }

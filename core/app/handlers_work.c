@@ -40,22 +40,36 @@ static int load_assignment(req *r, uint64_t id, lms_assignment *a, const char *t
     return teach ? req_check_course(r, a->course, COURSE_INSTRUCTOR, teach) : 0;
 }
 
-/* Load submission id (without its file) and its assignment: a student
- * may touch only their own, an instructor only those of their courses
- * (teach: what for). */
+/* Load submission id (without its file) and its assignment: its student
+ * may touch their own when own_ok, the staff of its course (instructors,
+ * TAs) any of it (teach: what for). A student who is neither learns only
+ * that it is not theirs, not whose course it is. */
 static int load_submission(req *r, uint64_t id, lms_submission *s,
-                           lms_assignment *a, const char *teach)
+                           lms_assignment *a, const char *teach, int own_ok)
 {
     lms_err err = {0};
     int rc = req_ops(r)->submission_get(req_st(r), id, 0, s, &err);
     if (req_got(r, rc, &err, "submission", id) < 0)
         return -1;
-    int student = r->who.role == LMS_ROLE_STUDENT;
-    if (student && strcmp(s->student, r->who.name) != 0)
+    if (load_assignment(r, s->assignment_id, a, NULL) < 0)
+        return -1;
+    if (own_ok && strcmp(s->student, r->who.name) == 0)
+        return 0;
+    int role;
+    if (req_course_role(r, a->course, &role, &err) != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    if (rule_is_staff(role))
+        return 0;
+    if (r->who.role == LMS_ROLE_STUDENT && own_ok)
         return req_fail(r, LMS_PERMISSION_DENIED,
                         "submission %" PRIu64 " is not yours", id),
                -1;
-    return load_assignment(r, s->assignment_id, a, student ? NULL : teach);
+    if (r->who.role == LMS_ROLE_STUDENT)
+        return req_fail(r, LMS_PERMISSION_DENIED,
+                        "submission %" PRIu64 ": only the instructors and teaching "
+                        "assistants of its course may %s", id, teach),
+               -1;
+    return req_check_course(r, a->course, COURSE_STAFF, teach);
 }
 
 /* The end of the caller's extension of assignment id: 0 if none, -1 on a
@@ -280,23 +294,23 @@ static void *keep_submission(req *r, const void *row, void *ctx)
 static next_step list_submissions_prepare(req *r)
 {
     const Lms__ListSubmissionsRequest *q = r->msg->list_submissions;
-    int student = r->who.role == LMS_ROLE_STUDENT;
+    /* staff (an instructor or TA of the assignment's course) list every
+     * student's; anyone else their own, only in a course they take */
+    int staff = 0;
     int ungraded = q->ungraded;
     lms_assignment a;
     lms_err err = {0};
-    if (!student && !q->assignment_id)
+    if (r->who.role != LMS_ROLE_STUDENT && !q->assignment_id)
         return req_fail(r, LMS_INVALID_ARGUMENT,
                         "%s is not enrolled as a student in any course (%s is an "
                         "instructor, with no submissions of their own); give the "
                         "assignment whose submissions to list",
                         r->who.name, r->who.name);
     if (q->assignment_id &&
-        load_assignment(r, q->assignment_id, &a, student ? NULL : "list its submissions") < 0)
+        (load_assignment(r, q->assignment_id, &a, NULL) < 0 ||
+         req_course_part(r, a.course, "list its submissions", &staff) < 0))
         return NEXT_RESPOND;
-    /* a student lists their own, but only in a course they take */
-    if (student && q->assignment_id &&
-        req_check_course(r, a.course, COURSE_STUDENT, "list their submissions") < 0)
-        return NEXT_RESPOND;
+    int student = !staff;
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_submission, &ungraded};
     if (req_ops(r)->submission_list(req_st(r), q->assignment_id,
@@ -313,7 +327,7 @@ static next_step fetch_submission_prepare(req *r)
     uint64_t id = r->msg->fetch_submission->submission_id;
     lms_submission s;
     lms_assignment a;
-    if (load_submission(r, id, &s, &a, "fetch its submissions") < 0)
+    if (load_submission(r, id, &s, &a, "fetch its submissions", 1) < 0)
         return NEXT_RESPOND;
     uint8_t *body = req_file_body(r, s.sha256, s.size);
     if (!body)
@@ -334,7 +348,7 @@ static next_step grade_prepare(req *r)
     lms_submission s;
     lms_assignment a;
     char why[RULE_MSG_MAX];
-    if (load_submission(r, q->submission_id, &s, &a, "grade it") < 0 ||
+    if (load_submission(r, q->submission_id, &s, &a, "grade it", 0) < 0 ||
         req_verdict_on(r, rule_grade(q->grade, &a, why, sizeof why), why,
                        "submission %" PRIu64, s.id) < 0 ||
         req_check_text(r, &RULE_FEEDBACK, q->feedback) < 0)
@@ -380,17 +394,18 @@ static void *keep_grade(req *r, const void *row, void *ctx)
 static next_step list_grades_prepare(req *r)
 {
     char *course = r->msg->list_grades->course;
-    int student = r->who.role == LMS_ROLE_STUDENT;
+    /* staff of the course list every student's; anyone else their own */
+    int staff = 0;
     lms_err err = {0};
-    if (!student && !course[0])
+    if (r->who.role != LMS_ROLE_STUDENT && !course[0])
         return req_fail(r, LMS_INVALID_ARGUMENT,
                         "%s is not enrolled as a student in any course (%s is an "
                         "instructor, with no grades of their own); give the course "
                         "whose grades to list",
                         r->who.name, r->who.name);
-    if (course[0] && req_check_course(r, course, student ? COURSE_STUDENT : COURSE_INSTRUCTOR,
-                                      "list its grades") < 0)
+    if (course[0] && req_course_part(r, course, "list its grades", &staff) < 0)
         return NEXT_RESPOND;
+    int student = !staff;
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_grade, &student};
     if (req_ops(r)->grade_list(req_st(r), course[0] ? course : NULL,
@@ -632,7 +647,7 @@ const handler handlers_work[] = {
      .prepare = list_submissions_prepare},
     {.body = B(FETCH_SUBMISSION), .name = "fetch", .roles = STUDENT_OR_INSTRUCTOR,
      .prepare = fetch_submission_prepare},
-    {.body = B(GRADE), .name = "grade", .roles = ROLES_INSTRUCTOR,
+    {.body = B(GRADE), .name = "grade", .roles = STUDENT_OR_INSTRUCTOR,
      .prepare = grade_prepare, .applied = grade_applied},
     {.body = B(RELEASE), .name = "release", .roles = ROLES_INSTRUCTOR,
      .prepare = release_prepare, .applied = release_applied},

@@ -175,6 +175,11 @@ int rule_password(const char *pw, char *msg, size_t cap)
 
 /* ---- who may do what ------------------------------------------------------ */
 
+int rule_is_staff(int course_role)
+{
+    return course_role == LMS_ROLE_INSTRUCTOR || course_role == LMS_ROLE_TA;
+}
+
 int rule_role(enum rule_need need, int role, int course_role, const char *course,
               const char *verb, char *msg, size_t cap)
 {
@@ -199,6 +204,12 @@ int rule_role(enum rule_need need, int role, int course_role, const char *course
             return ok(msg, cap);
         return refuse(LMS_PERMISSION_DENIED, msg, cap,
                       "only the instructors of course %.64s may %s", course, verb);
+    case RULE_NEED_STAFF:
+        if (rule_is_staff(course_role))
+            return ok(msg, cap);
+        return refuse(LMS_PERMISSION_DENIED, msg, cap,
+                      "only the instructors and teaching assistants of course %.64s "
+                      "may %s", course, verb);
     }
     LMS_ASSERT(!"a need that rule_role does not know");
     return LMS_INTERNAL;
@@ -210,6 +221,7 @@ static const char *role_name(int role)
     case LMS_ROLE_STUDENT: return "student";
     case LMS_ROLE_INSTRUCTOR: return "instructor";
     case LMS_ROLE_ADMIN: return "admin";
+    case LMS_ROLE_TA: return "teaching assistant";
     default: return "nobody";
     }
 }
@@ -224,9 +236,9 @@ int rule_user_role(int role, char *msg, size_t cap)
 
 int rule_enrol_role(int role, char *msg, size_t cap)
 {
-    if (role != LMS_ROLE_STUDENT && role != LMS_ROLE_INSTRUCTOR)
+    if (role != LMS_ROLE_STUDENT && role != LMS_ROLE_INSTRUCTOR && role != LMS_ROLE_TA)
         return refuse(LMS_INVALID_ARGUMENT, msg, cap,
-                      "the enrolment role must be student or instructor");
+                      "the enrolment role must be student, instructor or ta");
     return ok(msg, cap);
 }
 
@@ -241,6 +253,7 @@ int rule_enrolment(const lms_user *u, int role, char *msg, size_t cap)
     if (role == LMS_ROLE_INSTRUCTOR && u->role != LMS_ROLE_INSTRUCTOR)
         return refuse(LMS_FAILED_PRECONDITION, msg, cap, "user %s is a %s and cannot teach",
                       u->name, role_name(u->role));
+    /* a teaching assistant: a student (of other courses) or an instructor */
     if (role == LMS_ROLE_STUDENT && u->role != LMS_ROLE_STUDENT)
         return refuse(LMS_FAILED_PRECONDITION, msg, cap,
                       "user %s is an %s and cannot be enrolled as a student", u->name,
@@ -356,10 +369,11 @@ int rule_submission(const lms_assignment *a, int64_t now, int64_t until,
 int rule_query_party(const lms_query *q, const char *actor, int course_role,
                      const char *verb, char *msg, size_t cap)
 {
-    if (strcmp(q->student, actor) == 0 || course_role == LMS_ROLE_INSTRUCTOR)
+    if (strcmp(q->student, actor) == 0 || rule_is_staff(course_role))
         return ok(msg, cap);
     return refuse(LMS_PERMISSION_DENIED, msg, cap,
-                  "only the student who asked and the instructors of its course may %s",
+                  "only the student who asked and the instructors and teaching "
+                  "assistants of its course may %s",
                   verb);
 }
 

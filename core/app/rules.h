@@ -108,7 +108,12 @@ enum rule_need {
     RULE_NEED_STUDENT = LMS_ROLE_STUDENT,       /* enrolled as a student */
     RULE_NEED_INSTRUCTOR = LMS_ROLE_INSTRUCTOR, /* teaches the course */
     RULE_NEED_ADMIN = LMS_ROLE_ADMIN,           /* an admin (course unused) */
+    RULE_NEED_STAFF = 16, /* teaches or assists in the course (instructor or TA) */
 };
+
+/* Does course_role make its holder one of a course's staff (an instructor
+ * or a teaching assistant: grades, answers questions)? */
+int rule_is_staff(int course_role);
 
 /* May a caller of global role role, enrolled in course as course_role
  * (LMS_ROLE_NONE: not enrolled), do verb ("grade it") there?
@@ -118,10 +123,11 @@ int rule_role(enum rule_need need, int role, int course_role, const char *course
 
 /* A user's role as stored: student, instructor or admin. */
 int rule_user_role(int role, char *msg, size_t cap);
-/* An enrolment's role: student or instructor. */
+/* An enrolment's role: student, instructor or TA. */
 int rule_enrol_role(int role, char *msg, size_t cap);
-/* May u be enrolled as role? Students learn and instructors teach;
- * admins stand outside courses (FAILED_PRECONDITION). */
+/* May u be enrolled as role? Students learn and instructors teach; a
+ * teaching assistant may be a student or an instructor elsewhere; admins
+ * stand outside courses (FAILED_PRECONDITION). */
 int rule_enrolment(const lms_user *u, int role, char *msg, size_t cap);
 /* Is user, enrolled as course_role, a student of course (an extension is
  * for one)? FAILED_PRECONDITION. */

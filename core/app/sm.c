@@ -722,7 +722,7 @@ static int apply_grade(apply_ctx *c)
     set_object(c, "submission %" PRIu64, s.id);
     rc = need_assignment(c, s.assignment_id, &a);
     if (rc == LMS_OK && !refused(c))
-        rc = need_enrolled(c, a.course, RULE_NEED_INSTRUCTOR, "grade it");
+        rc = need_enrolled(c, a.course, RULE_NEED_STAFF, "grade it");
     if (rc || refused(c))
         return rc;
     judge(c, rule_grade(b->grade, &a, c->why, sizeof c->why));
@@ -835,7 +835,7 @@ static int apply_reply(apply_ctx *c)
     if (refused(c))
         return LMS_OK;
     if (b->share) /* the student who asked may reply, not share */
-        rc = need_enrolled(c, q.course, RULE_NEED_INSTRUCTOR, "share its questions");
+        rc = need_enrolled(c, q.course, RULE_NEED_STAFF, "share its questions");
     if (rc || refused(c))
         return rc;
     lms_reply r = {.id = c->index, .query_id = q.id, .text = b->text,
@@ -910,7 +910,10 @@ int sm_instructor_replied(const struct lms_storage_ops *ops, void *st,
 {
     instructor_reply x = {0};
     *yes = 0;
+    /* the course's staff: its instructors and teaching assistants */
     int rc = ops->enrolment_list(st, course, LMS_ROLE_INSTRUCTOR, keep_instructor, &x, err);
+    if (rc == LMS_OK && !x.failed)
+        rc = ops->enrolment_list(st, course, LMS_ROLE_TA, keep_instructor, &x, err);
     if (rc == LMS_OK && x.failed)
         rc = lms_err_set(err, LMS_RESOURCE_EXHAUSTED,
                          "out of memory listing the instructors of %.64s", course);
@@ -934,7 +937,7 @@ static int apply_share(apply_ctx *c)
     if (rc || refused(c))
         return rc;
     set_object(c, "query %" PRIu64, b->query_id);
-    rc = need_enrolled(c, q.course, RULE_NEED_INSTRUCTOR,
+    rc = need_enrolled(c, q.course, RULE_NEED_STAFF,
                        b->shared ? "share its questions" : "withdraw its shared questions");
     if (rc || refused(c))
         return rc;

@@ -174,11 +174,13 @@ static int keep_user(void *arg, const void *row)
     return 0;
 }
 
-/* The names of course's instructors. */
+/* The names of course's staff: its instructors and teaching assistants. */
 static int instructors_of(const sm *m, const char *course, strv *out, lms_err *err)
 {
     int rc = m->ops->enrolment_list(m->st, course, LMS_ROLE_INSTRUCTOR, keep_user,
                                     out, err);
+    if (rc == LMS_OK && !out->failed)
+        rc = m->ops->enrolment_list(m->st, course, LMS_ROLE_TA, keep_user, out, err);
     return rc == LMS_OK && out->failed ? oom(err) : rc;
 }
 

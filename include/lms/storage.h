@@ -57,6 +57,9 @@ enum lms_role {
     LMS_ROLE_STUDENT = 1,
     LMS_ROLE_INSTRUCTOR = 2,
     LMS_ROLE_ADMIN = 3,
+    /* An enrolment role only, never a user's: a teaching assistant of the
+     * course (grades, answers questions; changes none of its settings). */
+    LMS_ROLE_TA = 4,
 };
 
 typedef struct lms_user {
@@ -77,7 +80,7 @@ typedef struct lms_course {
 typedef struct lms_enrolment {
     char course[LMS_NAME_MAX + 1];
     char user[LMS_NAME_MAX + 1];
-    int role; /* LMS_ROLE_STUDENT or LMS_ROLE_INSTRUCTOR */
+    int role; /* LMS_ROLE_STUDENT, LMS_ROLE_INSTRUCTOR or LMS_ROLE_TA */
 } lms_enrolment;
 
 typedef struct lms_assignment {

@@ -231,7 +231,8 @@ class AdminTest(E2ETestCase):
                      "NOT_FOUND", "an unknown user")
         self.refused(self.a.run("enroll", "NOPE", "phs", "--as", "student", json=True),
                      "NOT_FOUND", "an unknown course")
-        self.assertRc(self.a.run("enroll", "PH200", "phs", "--as", "ta"), 2, "enroll --as ta")
+        self.assertRc(self.a.run("enroll", "PH200", "phs", "--as", "tutor"), 2,
+                      "enroll --as tutor (no such role)")
         self.assertRc(self.a.run("enroll", "PH200", "phs"), 2, "enroll without --as")
         doc = self.ok(s.run("courses", json=True))
         self.assertEqualMsg([c["code"] for c in doc["courses"]], ["PH100"],

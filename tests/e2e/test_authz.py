@@ -6,7 +6,9 @@ the stored data unchanged, and the allowed pairs succeed.
 The actors (World): admin (root); teach1 teaches CS101, teach2 teaches MA201
 (the instructor of another course); stud1 and stud2 are students of CS101
 (stud2 is "another student"); stud3 is a student of MA201 (the student of
-another course). Every operation targets CS101's objects. A forbidden pair
+another course); ta1 is a teaching assistant of CS101 (enroll --as ta) and
+a student of MA201: it grades and answers in CS101, changes none of its
+settings, and is a plain student in MA201. Every operation targets CS101's objects. A forbidden pair
 is tried through the program that offers the operation, run with the
 actor's session (as a student would who got hold of lms-instructor): the
 server decides, not the CLI.
@@ -19,7 +21,7 @@ import unittest
 import lmstest
 from lmstest import E2ETestCase, World
 
-ACTORS = ["admin", "teach1", "teach2", "stud1", "stud2", "stud3"]
+ACTORS = ["admin", "teach1", "teach2", "stud1", "stud2", "stud3", "ta1"]
 PW = World.PW
 
 
@@ -28,6 +30,10 @@ class AuthzTest(E2ETestCase):
     def setUpClass(cls):
         cls.node = lmstest.started_node(name="authz")
         w = cls.w = World(cls.node)
+        w.add_user("ta1", "student")
+        w.enroll("CS101", "ta1", "ta")
+        w.enroll("MA201", "ta1", "student")
+        w.clis["ta1"] = w.login("lms-instructor", "ta1")
         cls.homes = {"admin": w.admin.home}
         cls.homes.update({n: c.home for n, c in w.clis.items()})
         cls.files = os.path.join(cls.node.dir, "files")
@@ -169,7 +175,8 @@ class AuthzTest(E2ETestCase):
 
     def test_write_grade(self):
         self.check_write("lms-instructor", lambda a: ["grade", self.S1, "--grade", "50",
-                                                      "--feedback", "secret feedback"], {"teach1"})
+                                                      "--feedback", "secret feedback"],
+                         {"teach1", "ta1"})
 
     def test_write_release(self):
         self.check_write("lms-instructor", lambda a: ["release", "--assignment", self.A], {"teach1"})
@@ -184,10 +191,11 @@ class AuthzTest(E2ETestCase):
 
     def test_write_reply(self):
         self.check_write("lms-instructor", lambda a: ["reply", self.Q1, "reply of " + a],
-                         {"teach1", "stud1"})
+                         {"teach1", "stud1", "ta1"})
 
     def test_write_resolve(self):
-        self.check_write("lms-instructor", lambda a: ["resolve", self.Q1], {"teach1", "stud1"})
+        self.check_write("lms-instructor", lambda a: ["resolve", self.Q1],
+                         {"teach1", "stud1", "ta1"})
 
     def test_write_upload(self):
         self.check_write("lms-instructor", lambda a: ["upload", "--course", "CS101", "--title",
@@ -197,11 +205,11 @@ class AuthzTest(E2ETestCase):
 
     def test_read_users(self):
         self.check_read("lms-admin", ["users"], ["admin"],
-                        ["teach1", "teach2", "stud1", "stud2", "stud3"])
+                        ["teach1", "teach2", "stud1", "stud2", "stud3", "ta1"])
 
     def test_read_courses_whoami(self):
         expect = {"teach1": ["CS101"], "teach2": ["MA201"], "stud1": ["CS101"], "stud2": ["CS101"],
-                  "stud3": ["MA201"]}
+                  "stud3": ["MA201"], "ta1": ["CS101", "MA201"]}
 
         def check(actor, doc):
             codes = sorted(c["code"] for c in doc["courses"])
@@ -218,27 +226,29 @@ class AuthzTest(E2ETestCase):
         def check(actor, doc):
             self.assertIn(self.A, [x["id"] for x in doc["assignments"]], "%s sees CS101's assignment" % actor)
         self.check_read("lms-student", ["assignments", "--course", "CS101"],
-                        ["admin", "teach1", "stud1", "stud2"], ["teach2", "stud3"], check)
+                        ["admin", "teach1", "stud1", "stud2", "ta1"], ["teach2", "stud3"], check)
 
         def own_only(actor, doc):
             courses = {x["course"] for x in doc["assignments"]}
             if actor != "admin":
-                self.assertTrue(courses <= {"CS101" if actor in ("teach1", "stud1", "stud2") else "MA201"},
+                mine = {"ta1": {"CS101", "MA201"}}.get(
+                    actor, {"CS101" if actor in ("teach1", "stud1", "stud2") else "MA201"})
+                self.assertTrue(courses <= mine,
                                 "%s sees assignments of courses it is not in: %r" % (actor, courses))
         self.check_read("lms-student", ["assignments"], ACTORS, [], own_only)
 
     def test_read_submissions(self):
         def check(actor, doc):
             students = {x["student"] for x in doc["submissions"]}
-            if actor == "teach1":
-                self.assertIn("stud1", students, "teach1 sees stud1's submission")
+            if actor in ("teach1", "ta1"):
+                self.assertIn("stud1", students, "%s sees stud1's submission" % actor)
             else:
                 self.assertTrue(students <= {actor},
                                 "%s sees submissions of %r" % (actor, students - {actor}))
             if actor == "stud1":
                 self.assertIn(self.S1, [x["id"] for x in doc["submissions"]])
         self.check_read("lms-instructor", ["submissions", "--assignment", self.A],
-                        ["teach1", "stud1", "stud2"], ["teach2", "admin", "stud3"], check)
+                        ["teach1", "stud1", "stud2", "ta1"], ["teach2", "admin", "stud3"], check)
         # a student's own list, without --assignment: nothing of the others
         for actor in ("stud1", "stud2", "stud3"):
             doc = self.ok(self.run_as(actor, "lms-student", ["submissions"]))
@@ -251,26 +261,26 @@ class AuthzTest(E2ETestCase):
         def check(actor, doc):
             self.assertEqualMsg(doc["student"], "stud1", "fetched submission's student")
         self.check_read("lms-instructor", ["fetch", self.S1, "-o", out],
-                        ["teach1", "stud1"], ["teach2", "stud2", "stud3", "admin"], check,
+                        ["teach1", "stud1", "ta1"], ["teach2", "stud2", "stud3", "admin"], check,
                         what="fetch stud1's submission")
         self.check_read("lms-instructor", ["fetch", self.S3, "-o", out],
-                        ["teach2", "stud3"], ["teach1", "stud1", "stud2", "admin"],
+                        ["teach2", "stud3"], ["teach1", "stud1", "stud2", "admin", "ta1"],
                         what="fetch stud3's submission (MA201)")
 
     def test_read_grades(self):
         def check(actor, doc):
             entries = [(g["student"], g["submission_id"]) for g in doc["grades"]]
-            if actor == "teach1":
-                self.assertIn(("stud1", self.S1), entries, "teach1 sees stud1's grade")
+            if actor in ("teach1", "ta1"):
+                self.assertIn(("stud1", self.S1), entries, "%s sees stud1's grade" % actor)
             elif actor == "stud1":
                 self.assertIn(("stud1", self.S1), entries, "stud1 sees its own grade")
             else:
                 self.assertFalse([e for e in entries if e[0] != actor],
                                  "%s sees grades of others: %r" % (actor, entries))
-            if actor != "teach1" and actor != "stud1":
+            if actor not in ("teach1", "stud1", "ta1"):
                 self.assertNotIn("secret feedback", str(doc), "%s sees stud1's feedback" % actor)
         self.check_read("lms-student", ["grades", "--course", "CS101"],
-                        ["teach1", "stud1", "stud2"], ["teach2", "admin", "stud3"], check)
+                        ["teach1", "stud1", "stud2", "ta1"], ["teach2", "admin", "stud3"], check)
         for actor in ("stud2", "stud3"):
             doc = self.ok(self.run_as(actor, "lms-student", ["grades"]))
             self.assertFalse([g for g in doc["grades"] if g["student"] != actor],
@@ -278,19 +288,20 @@ class AuthzTest(E2ETestCase):
 
     def test_read_export_grades(self):
         self.check_read("lms-instructor", ["export-grades", "--course", "CS101"], ["teach1"],
-                        ["teach2", "stud1", "stud2", "stud3", "admin"],
+                        ["teach2", "stud1", "stud2", "stud3", "admin", "ta1"],
                         lambda a, d: self.assertIn("stud1", d["csv"]))
 
     def test_read_queries(self):
         def check(actor, doc):
             askers = {q["student"] for q in doc["queries"]}
-            if actor == "teach1":
-                self.assertIn(self.Q1, [q["id"] for q in doc["queries"]], "teach1 sees stud1's query")
+            if actor in ("teach1", "ta1"):
+                self.assertIn(self.Q1, [q["id"] for q in doc["queries"]],
+                              "%s sees stud1's query" % actor)
             else:
                 self.assertTrue(askers <= {actor}, "%s sees queries of %r" % (actor, askers - {actor}))
                 self.assertNotIn("private question", str(doc) if actor != "stud1" else "")
         self.check_read("lms-instructor", ["queries", "--course", "CS101", "--all"],
-                        ["teach1", "stud1", "stud2"], ["teach2", "admin", "stud3"], check)
+                        ["teach1", "stud1", "stud2", "ta1"], ["teach2", "admin", "stud3"], check)
         for actor in ("teach2", "stud2", "stud3"):
             prog = "lms-instructor" if actor.startswith("teach") else "lms-student"
             args = ["queries", "--all"] if prog == "lms-instructor" else ["queries"]
@@ -301,10 +312,10 @@ class AuthzTest(E2ETestCase):
     def test_read_materials_and_download(self):
         out = os.path.join(self.files, "material")
         self.check_read("lms-student", ["materials", "--course", "CS101"],
-                        ["admin", "teach1", "stud1", "stud2"], ["teach2", "stud3"],
+                        ["admin", "teach1", "stud1", "stud2", "ta1"], ["teach2", "stud3"],
                         lambda a, d: self.assertIn(self.M1, [m["id"] for m in d["materials"]]))
         self.check_read("lms-student", ["download", self.M1, "-o", out],
-                        ["admin", "teach1", "stud1", "stud2"], ["teach2", "stud3"])
+                        ["admin", "teach1", "stud1", "stud2", "ta1"], ["teach2", "stud3"])
         for actor in ("teach2", "stud3"):
             doc = self.ok(self.run_as(actor, "lms-student", ["materials"]))
             self.assertNotIn(self.M1, [m["id"] for m in doc["materials"]],

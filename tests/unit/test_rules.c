@@ -262,6 +262,21 @@ static void test_role_needs(void **state)
            LMS_PERMISSION_DENIED, "only the instructors of course CS101 may grade it");
     EXPECT(rule_role(RULE_NEED_INSTRUCTOR, A, NONE, "CS101", "grade it", M),
            LMS_PERMISSION_DENIED, "only the instructors of course CS101 may grade it");
+    /* an instructor's work a TA shares (grading, answering): the staff */
+    EXPECT_OK(rule_role(RULE_NEED_STAFF, I, I, "CS101", "grade it", M));
+    EXPECT_OK(rule_role(RULE_NEED_STAFF, S, LMS_ROLE_TA, "CS101", "grade it", M));
+    EXPECT_OK(rule_role(RULE_NEED_STAFF, I, LMS_ROLE_TA, "CS101", "grade it", M));
+    EXPECT(rule_role(RULE_NEED_STAFF, S, S, "CS101", "grade it", M), LMS_PERMISSION_DENIED,
+           "only the instructors and teaching assistants of course CS101 may grade it");
+    EXPECT(rule_role(RULE_NEED_STAFF, A, NONE, "CS101", "grade it", M),
+           LMS_PERMISSION_DENIED,
+           "only the instructors and teaching assistants of course CS101 may grade it");
+    /* a TA is not an instructor: course settings stay the instructors' */
+    EXPECT(rule_role(RULE_NEED_INSTRUCTOR, S, LMS_ROLE_TA, "CS101", "create assignments", M),
+           LMS_PERMISSION_DENIED, "only the instructors of course CS101 may create assignments");
+    assert_true(rule_is_staff(LMS_ROLE_INSTRUCTOR) && rule_is_staff(LMS_ROLE_TA));
+    assert_false(rule_is_staff(LMS_ROLE_STUDENT) || rule_is_staff(LMS_ROLE_NONE) ||
+                 rule_is_staff(LMS_ROLE_ADMIN));
     /* the needs are the enrolment roles they ask for */
     assert_int_equal(RULE_NEED_STUDENT, LMS_ROLE_STUDENT);
     assert_int_equal(RULE_NEED_INSTRUCTOR, LMS_ROLE_INSTRUCTOR);
@@ -280,10 +295,13 @@ static void test_roles_and_enrolment(void **state)
 
     EXPECT_OK(rule_enrol_role(LMS_ROLE_STUDENT, M));
     EXPECT_OK(rule_enrol_role(LMS_ROLE_INSTRUCTOR, M));
+    EXPECT_OK(rule_enrol_role(LMS_ROLE_TA, M));
+    EXPECT(rule_enrol_role(LMS_ROLE_TA + 1, M), LMS_INVALID_ARGUMENT,
+           "the enrolment role must be student, instructor or ta");
     EXPECT(rule_enrol_role(LMS_ROLE_ADMIN, M), LMS_INVALID_ARGUMENT,
-           "the enrolment role must be student or instructor");
+           "the enrolment role must be student, instructor or ta");
     EXPECT(rule_enrol_role(LMS_ROLE_NONE, M), LMS_INVALID_ARGUMENT,
-           "the enrolment role must be student or instructor");
+           "the enrolment role must be student, instructor or ta");
 
     lms_user stu = {.name = "spare", .role = LMS_ROLE_STUDENT};
     lms_user ins = {.name = "ins2", .role = LMS_ROLE_INSTRUCTOR};
@@ -296,9 +314,14 @@ static void test_roles_and_enrolment(void **state)
            "user ins2 is an instructor and cannot be enrolled as a student");
     EXPECT(rule_enrolment(&adm, LMS_ROLE_STUDENT, M), LMS_FAILED_PRECONDITION,
            "user root is an admin and cannot be enrolled");
+    /* a teaching assistant: a student or an instructor elsewhere, not an admin */
+    EXPECT_OK(rule_enrolment(&stu, LMS_ROLE_TA, M));
+    EXPECT_OK(rule_enrolment(&ins, LMS_ROLE_TA, M));
+    EXPECT(rule_enrolment(&adm, LMS_ROLE_TA, M), LMS_FAILED_PRECONDITION,
+           "user root is an admin and cannot be enrolled");
     /* the role is checked first */
     EXPECT(rule_enrolment(&adm, LMS_ROLE_ADMIN, M), LMS_INVALID_ARGUMENT,
-           "the enrolment role must be student or instructor");
+           "the enrolment role must be student, instructor or ta");
 
     EXPECT_OK(rule_student_of("stu1", LMS_ROLE_STUDENT, "CS101", M));
     EXPECT(rule_student_of("ghost", LMS_ROLE_NONE, "CS101", M), LMS_FAILED_PRECONDITION,
@@ -501,8 +524,9 @@ static void test_query_parties_and_replies(void **state)
     EXPECT_OK(rule_query_party(&q, "stu1", LMS_ROLE_STUDENT, "reply to it", M));
     EXPECT_OK(rule_query_party(&q, "stu1", LMS_ROLE_NONE, "reply to it", M)); /* left */
     EXPECT_OK(rule_query_party(&q, "ins1", LMS_ROLE_INSTRUCTOR, "reply to it", M));
-    static const char only[] =
-        "only the student who asked and the instructors of its course may reply to it";
+    EXPECT_OK(rule_query_party(&q, "ta1", LMS_ROLE_TA, "reply to it", M));
+    static const char only[] = "only the student who asked and the instructors and "
+                               "teaching assistants of its course may reply to it";
     EXPECT(rule_query_party(&q, "stu2", LMS_ROLE_STUDENT, "reply to it", M),
            LMS_PERMISSION_DENIED, only);
     EXPECT(rule_query_party(&q, "ins2", LMS_ROLE_NONE, "reply to it", M),

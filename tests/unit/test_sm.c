@@ -1118,7 +1118,7 @@ static void test_enroll_rules(void **state)
     expect_status(enroll(f, "root", "CS101", "root", STUDENT), LMS_FAILED_PRECONDITION,
                   "user root is an admin and cannot be enrolled");
     expect_status(enroll(f, "root", "CS101", "spare", ADMIN), LMS_INVALID_ARGUMENT,
-                  "enrolment role must be student or instructor");
+                  "enrolment role must be student, instructor or ta");
     expect_status(enroll(f, "root", "CS101", "spare", LMS__ROLE__ROLE_NONE),
                   LMS_INVALID_ARGUMENT, "enrolment role");
     assert_int_equal(enrolment_of(f, "CS101", "spare"), LMS_ROLE_NONE);
@@ -1594,7 +1594,7 @@ static void test_reply_and_resolve(void **state)
     expect_status(reply(f, "stu1", f->qid, ""), LMS_INVALID_ARGUMENT,
                   "the reply is empty");
     expect_status(reply(f, "ins2", f->qid, "x"), LMS_PERMISSION_DENIED,
-                  "only the student who asked and the instructors of its course");
+                  "only the student who asked and the instructors and teaching assistants of its course");
     const sm_result *r = reply(f, "ins1", f->qid, "Use gcc.");
     expect_ok(r);
     assert_int_equal(r->id, f->index);
@@ -1630,9 +1630,9 @@ static void test_share_rules(void **state)
                   "reply first: lms-instructor reply");
     expect_ok(reply(f, "ins1", f->qid, "Use gcc -Wall."));
     expect_status(share(f, "stu1", f->qid, 1), LMS_PERMISSION_DENIED,
-                  "only the instructors of course CS101 may share its questions");
+                  "only the instructors and teaching assistants of course CS101 may share its questions");
     expect_status(share(f, "ins2", f->qid, 1), LMS_PERMISSION_DENIED,
-                  "only the instructors of course CS101 may share its questions");
+                  "only the instructors and teaching assistants of course CS101 may share its questions");
     expect_status(share(f, "root", f->qid, 1), LMS_PERMISSION_DENIED, "only the instructors");
     expect_status(share(f, "ins1", f->tid, 1), LMS_FAILED_PRECONDITION,
                   "is an exchange with the tutor");
@@ -1663,7 +1663,7 @@ static void test_reply_and_share(void **state)
     fx *f = *state;
     world(f);
     expect_status(reply_share(f, "stu1", f->qid, "never mind"), LMS_PERMISSION_DENIED,
-                  "only the instructors of course CS101 may share its questions");
+                  "only the instructors and teaching assistants of course CS101 may share its questions");
     int n = 0;
     lms_err err = {0};
     assert_int_equal(g_ops->reply_list(f->inst, f->qid, count_row, &n, &err), LMS_OK);
