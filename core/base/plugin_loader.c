@@ -67,6 +67,8 @@ static const required_cb storage_required[] = {
     CB(lms_storage_ops, session_list_user),
     CB(lms_storage_ops, reader_open),     CB(lms_storage_ops, reader_close),
     CB(lms_storage_ops, meta_get),        CB(lms_storage_ops, meta_put),
+    CB(lms_storage_ops, record_put),      CB(lms_storage_ops, record_get),
+    CB(lms_storage_ops, record_delete),   CB(lms_storage_ops, record_list),
 };
 
 /* Every storage callback is required: a callback added to storage.h without
@@ -115,10 +117,14 @@ static int check_tutor_flags(const char *path, const void *ops, lms_err *err)
 typedef struct kind_info {
     uint32_t kind;
     const char *name;
+    /* The oldest ABI minor of this kind lmsd still loads, and what the
+     * newer one brought that lmsd cannot do without (for the refusal). */
+    uint16_t min_minor;
+    const char *min_minor_needs;
     /* The smallest ops table accepted: the size the oldest minor still
-     * loaded knew (storage: ABI 1.2, before meta_get/meta_put). A
-     * callback past the end of a plugin's smaller table is not required
-     * (and never read: plugin_has_op). */
+     * loaded knew (storage: ABI 1.4, every callback). A callback past the
+     * end of a plugin's smaller table is not required (and never read:
+     * plugin_has_op). */
     size_t ops_size;
     const required_cb *required;
     size_t n_required;
@@ -129,15 +135,20 @@ typedef struct kind_info {
 
 #define N(a) (sizeof(a) / sizeof(a)[0])
 
+/* Storage since ABI 1.4: lmsd's state machine keeps its newer state in
+ * records (storage.h) and cannot apply commands without them, so an older
+ * storage plugin is refused rather than loaded with a table too short. */
 static const kind_info kinds[] = {
-    {.kind = LMS_PLUGIN_STORAGE, .name = "storage",
-     .ops_size = offsetof(struct lms_storage_ops, meta_get),
+    {.kind = LMS_PLUGIN_STORAGE, .name = "storage", .min_minor = 4,
+     .min_minor_needs = "records",
+     .ops_size = sizeof(struct lms_storage_ops),
      .required = storage_required, .n_required = N(storage_required)},
-    {.kind = LMS_PLUGIN_TUTOR, .name = "tutor", .ops_size = sizeof(struct lms_tutor_ops),
-     .required = tutor_required, .n_required = N(tutor_required),
-     .check = check_tutor_flags},
-    {.kind = LMS_PLUGIN_AUTH, .name = "auth", .ops_size = sizeof(struct lms_auth_ops),
-     .required = auth_required, .n_required = N(auth_required)},
+    {.kind = LMS_PLUGIN_TUTOR, .name = "tutor",
+     .ops_size = sizeof(struct lms_tutor_ops), .required = tutor_required,
+     .n_required = N(tutor_required), .check = check_tutor_flags},
+    {.kind = LMS_PLUGIN_AUTH, .name = "auth",
+     .ops_size = sizeof(struct lms_auth_ops), .required = auth_required,
+     .n_required = N(auth_required)},
 };
 
 #undef N
@@ -260,6 +271,14 @@ static int check_ops(const char *path, const struct lms_plugin_descriptor *d,
         return lms_err_set(err, LMS_INVALID_ARGUMENT,
                            "%s: lmsd asked for unknown plugin kind %u", path,
                            (unsigned)kind);
+    if (d->abi_minor < want->min_minor)
+        return lms_err_set(err, LMS_FAILED_PRECONDITION,
+                           "%s: was built against %s ABI %u.%u; this lmsd "
+                           "needs %d.%d (%s); rebuild it against the "
+                           "installed SDK",
+                           path, want_name, (unsigned)d->abi_major,
+                           (unsigned)d->abi_minor, LMS_ABI_MAJOR,
+                           want->min_minor, want->min_minor_needs);
     if (!d->ops)
         return lms_err_set(err, LMS_FAILED_PRECONDITION,
                            "%s: has no %s ops table", path, want_name);

@@ -10,6 +10,9 @@
  *     ("plugins/x.so: plugin ABI 2.0 is not compatible with lmsd ABI 1.0")
  *   - descriptor_size large enough
  *   - kind (expected storage, got tutor)
+ *   - the kind's oldest minor: storage needs 1.4 (records)
+ *     ("plugins/x.so: was built against storage ABI 1.3; this lmsd needs
+ *     1.4 (records); rebuild it against the installed SDK")
  *   - ops present, ops_size large enough, every required callback non-NULL
  *     (naming the callback)
  *   - tutors: flags hold only bits this lmsd knows (blocking, streams)

@@ -34,8 +34,10 @@
 #include <string.h>
 
 #define VERIFY_KEEP 8
-/* The body cases of snapshot.proto's Record that are tables: 1.. */
-#define VERIFY_TABLES_MAX NODE_VERIFY_TABLES
+/* Above every field number of snapshot.proto's Record (tables are 2..14
+ * and 17, "record"): md and rows are indexed by field number. At most
+ * NODE_VERIFY_TABLES of them are tables (node_verify_info.tables). */
+#define VERIFY_FIELDS_MAX 32
 
 typedef struct verify_slot {
     int used;
@@ -54,8 +56,8 @@ typedef struct verify_job {
     uint64_t index;
     void *view;
     /* the sink's state */
-    EVP_MD_CTX *md[VERIFY_TABLES_MAX];
-    uint64_t rows[VERIFY_TABLES_MAX];
+    EVP_MD_CTX *md[VERIFY_FIELDS_MAX];
+    uint64_t rows[VERIFY_FIELDS_MAX];
     int table; /* the table of the last row: chunks are its */
     lms_err err;
     int rc;
@@ -153,7 +155,7 @@ static int verify_sink(void *arg, const void *buf, size_t len)
     if (field != LMS__SNAP__RECORD__BODY_CHUNK) {
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
             &lms__snap__record__descriptor, (unsigned)field);
-        if (!f || f->id >= VERIFY_TABLES_MAX)
+        if (!f || f->id >= VERIFY_FIELDS_MAX)
             return -1;
         j->table = (int)f->id;
         j->rows[j->table]++;
@@ -165,7 +167,7 @@ static int verify_sink(void *arg, const void *buf, size_t len)
 
 static void job_free(verify_job *j)
 {
-    for (int i = 0; i < VERIFY_TABLES_MAX; i++)
+    for (int i = 0; i < VERIFY_FIELDS_MAX; i++)
         if (j->md[i])
             EVP_MD_CTX_free(j->md[i]);
     free(j);
@@ -176,7 +178,7 @@ static int is_table(const ProtobufCFieldDescriptor *f)
 {
     return f->id != LMS__SNAP__RECORD__BODY_HEADER &&
            f->id != LMS__SNAP__RECORD__BODY_TRAILER &&
-           f->id != LMS__SNAP__RECORD__BODY_CHUNK && f->id < VERIFY_TABLES_MAX;
+           f->id != LMS__SNAP__RECORD__BODY_CHUNK && f->id < VERIFY_FIELDS_MAX;
 }
 
 /* Snapshot thread: hash the pinned view, then let it go. */
@@ -212,6 +214,7 @@ static void verify_work(void *arg)
             const ProtobufCFieldDescriptor *f = &rd->fields[i];
             if (!is_table(f))
                 continue;
+            LMS_ASSERT(info.n_tables < NODE_VERIFY_TABLES);
             node_verify_table *t = &info.tables[info.n_tables++];
             t->name = f->name;
             t->rows = j->rows[f->id];

@@ -33,7 +33,7 @@ extern "C" {
 
 #define LMS_PLUGIN_MAGIC 0x4c4d5350u /* "LMSP" */
 #define LMS_ABI_MAJOR 1
-#define LMS_ABI_MINOR 3
+#define LMS_ABI_MINOR 4
 #define LMS_PLUGIN_ENTRY_SYMBOL "lms_plugin_entry"
 #define LMS_SHA256_LEN 32 /* bytes of a SHA-256 digest */
 

@@ -216,6 +216,15 @@ typedef struct lms_client_record {
 
 typedef int (*lms_each_fn)(void *arg, const void *row);
 
+/* (ABI 1.4) One keyed record (records, below). */
+#define LMS_RECORD_KEY_MAX 255              /* bytes, no NUL inside */
+#define LMS_RECORD_VALUE_MAX ((size_t)1 << 20)
+typedef struct lms_record {
+    const char *key;   /* NUL-terminated, 1..LMS_RECORD_KEY_MAX bytes */
+    const void *value; /* opaque bytes (lmsd's protobuf); never NULL */
+    size_t len;        /* 0..LMS_RECORD_VALUE_MAX */
+} lms_record;
+
 /*
  * Snapshots (ABI 1.0, appended). A snapshot is the whole state as a logical,
  * backend-neutral stream of records (proto/snapshot.proto, described in
@@ -468,12 +477,52 @@ struct lms_storage_ops {
      * fit. meta_put: inside a transaction (committed with it), insert or
      * replace. Keys are at most LMS_NAME_MAX bytes of [a-z0-9_], values
      * at most LMS_TITLE_MAX bytes of UTF-8; others are INVALID_ARGUMENT.
-     * A plugin built against ABI 1.2 has neither: lmsd then cannot check
-     * the owner and says so in its log. */
+     * (A plugin built against ABI 1.2 had neither; since 1.4 lmsd loads
+     * only storage plugins built against 1.4 or later, so both are there.) */
     int (*meta_get)(void *inst, const char *key, char *out, size_t cap,
                     lms_err *err);
     int (*meta_put)(void *inst, const char *key, const char *value,
                     lms_err *err);
+
+    /* ---- records (ABI 1.4, appended) ----
+     * lmsd's newer state (account flags, announcements, grade history,
+     * material versions, inbox marks...) as opaque values under byte-string
+     * keys, one generic table instead of a typed table per feature in
+     * every backend. Replicated state like the tables: written only
+     * between begin() and commit() (FAILED_PRECONDITION otherwise, and
+     * through a reader), discarded by rollback(), part of every snapshot
+     * (record rows in key order: docs/snapshots.md), readable on readers
+     * (each reader sees its own read transaction's view).
+     *
+     * Keys are 1..LMS_RECORD_KEY_MAX bytes of anything but NUL (lmsd builds
+     * them like "acct/alice", "ann/CS101/00000000000000000042"), ordered
+     * bytewise: memcmp, the shorter first on a tie (SQLite's BINARY,
+     * MariaDB's VARBINARY), so 0x01 < "A" < "a" < non-ASCII < 0xff.
+     * Values are 0..LMS_RECORD_VALUE_MAX bytes, stored and returned byte
+     * for byte. An empty key, a longer key or value, or a value NULL with
+     * len > 0 is LMS_INVALID_ARGUMENT (never truncated), as is a prefix
+     * or cursor longer than LMS_RECORD_KEY_MAX. */
+
+    /* Insert, or replace the value under key. */
+    int (*record_put)(void *inst, const char *key, const void *value,
+                      size_t len, lms_err *err);
+    /* The record under key into *out: LMS_NOT_FOUND when there is none.
+     * out->key is key; out->value (never NULL, also for len 0) stays
+     * valid until the next call on inst. */
+    int (*record_get)(void *inst, const char *key, lms_record *out,
+                      lms_err *err);
+    /* Delete the record under key; LMS_OK also when there is none. */
+    int (*record_delete)(void *inst, const char *key, lms_err *err);
+    /* The records whose key starts with prefix (NULL or "": all), in key
+     * order (reverse nonzero: descending), starting strictly after
+     * `after` (strictly before it, when reverse; NULL or "": from the
+     * first, or the last): after is the last key of the previous page, a
+     * cursor. each(arg, r) per record, r and what it points to valid
+     * during the call; a nonzero return stops the walk (LMS_OK). A
+     * prefix ending in 0xff bytes is a prefix like any other. */
+    int (*record_list)(void *inst, const char *prefix, const char *after,
+                       int reverse, int (*each)(void *arg, const lms_record *r),
+                       void *arg, lms_err *err);
 };
 
 #ifdef __cplusplus

@@ -9,6 +9,7 @@
  * state at one point of the log.
  */
 #include "snap_stream.h"
+#include "storage_record.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -293,8 +294,30 @@ static int snap_in_verify(snap_in *in, const Lms__Snap__Trailer *t,
     return LMS_OK;
 }
 
+/* A record row (ABI 1.4): a key storage.h allows (1..LMS_RECORD_KEY_MAX
+ * bytes, no NUL) after the last one (bytewise, strictly: each key once),
+ * a value of at most LMS_RECORD_VALUE_MAX bytes. */
+static int snap_in_check_record(snap_in *in, const Lms__Snap__KeyedRecord *k,
+                                lms_err *err)
+{
+    const ProtobufCBinaryData *key = &k->key;
+    if (key->len == 0 || key->len > LMS_RECORD_KEY_MAX ||
+        memchr(key->data, 0, key->len) != NULL)
+        return snap_bad(in, err, "a record key that is empty, too long or "
+                                 "holds a NUL byte");
+    if (k->value.len > LMS_RECORD_VALUE_MAX)
+        return snap_bad(in, err, "a record value above the limit");
+    if (in->last_key_len > 0 &&
+        storage_record_cmp(in->last_key, in->last_key_len, key->data,
+                           key->len) >= 0)
+        return snap_bad(in, err, "record keys out of order");
+    memcpy(in->last_key, key->data, key->len);
+    in->last_key_len = key->len;
+    return LMS_OK;
+}
+
 /* The order rules: tables in Record field order, each file whole and cut
- * in canonical chunks right after its row. */
+ * in canonical chunks right after its row, record rows by key. */
 static int snap_in_check(snap_in *in, const Lms__Snap__Record *r,
                          lms_err *err)
 {
@@ -315,6 +338,8 @@ static int snap_in_check(snap_in *in, const Lms__Snap__Record *r,
         return snap_bad(in, err, "tables out of order");
     in->last_table = table;
     in->file_left = snap_file_size(r);
+    if (table == LMS__SNAP__RECORD__BODY_RECORD)
+        return snap_in_check_record(in, r->record, err);
     return LMS_OK;
 }
 

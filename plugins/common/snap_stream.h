@@ -7,7 +7,8 @@
  * messages in the canonical order and hands them to snap_out, and applies
  * what snap_in hands back. snap_in checks everything a backend need not:
  * framing, decoding, the table order, that every file arrives whole in
- * canonical chunks, and the trailer's count and digest. docs/snapshots.md
+ * canonical chunks, that record rows hold keys and values storage.h allows
+ * in strictly ascending key order, and the trailer's count and digest. docs/snapshots.md
  * describes the format.
  */
 #ifndef LMS_SNAP_STREAM_H
@@ -61,6 +62,9 @@ typedef struct snap_in {
     uint64_t count;        /* records since the header */
     int last_table;        /* body case of the last row, for the order */
     uint64_t file_left;    /* bytes of the last row's file still to come */
+    /* the key of the last record row (ABI 1.4), for their order */
+    uint8_t last_key[LMS_RECORD_KEY_MAX];
+    size_t last_key_len;
     uint8_t *buf;
     size_t cap;
     Lms__Snap__Record *header; /* valid until snap_in_free */

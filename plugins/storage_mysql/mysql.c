@@ -1026,6 +1026,10 @@ static const struct lms_storage_ops my_ops = {
     .reader_close = my_reader_close,
     .meta_get = my_meta_get,
     .meta_put = my_meta_put,
+    .record_put = my_record_put,
+    .record_get = my_record_get,
+    .record_delete = my_record_delete,
+    .record_list = my_record_list,
 };
 
 static const struct lms_plugin_descriptor my_descriptor = {

@@ -8,7 +8,8 @@
  * and result rows, and the mapping of MariaDB errors to lms_status;
  * mysql_ops.c, mysql_work.c and mysql_tutor.c the entity operations of
  * struct lms_storage_ops (the same rows in the same order as
- * storage_sqlite); mysql_snapshot.c the snapshot ops over the
+ * storage_sqlite), mysql_record.c lmsd's records (ABI 1.4);
+ * mysql_snapshot.c the snapshot ops over the
  * backend-neutral plugins/common/snap_stream.c. Nothing here is exported:
  * the plugin is built with -fvisibility=hidden and only lms_plugin_entry
  * is marked LMS_PLUGIN_EXPORT.
@@ -84,6 +85,11 @@ enum my_stmt_id {
     MY_SETTINGS_PUT,
     MY_SETTINGS_GET,
     MY_QUERY_COUNT,
+    MY_RECORD_PUT,
+    MY_RECORD_GET,
+    MY_RECORD_DELETE,
+    MY_RECORD_LIST, /* + 1: descending, + 2: with an upper bound */
+    MY_RECORD_LIST_END = MY_RECORD_LIST + 3,
     MY_STMT_COUNT
 };
 
@@ -150,7 +156,7 @@ typedef struct my_cache {
 
 /* The cached tables. */
 enum { MY_C_USER, MY_C_COURSE, MY_C_ENROLMENT, MY_C_ASSIGNMENT,
-       MY_C_SUBMISSION, MY_C_GRADE, MY_C_CLIENT };
+       MY_C_SUBMISSION, MY_C_GRADE, MY_C_CLIENT, MY_C_RECORD };
 
 #define MY_CACHE_MISS (-1)
 
@@ -442,6 +448,16 @@ int my_course_settings_get(void *inst, const char *course,
 int my_query_count(void *inst, const char *course, const char *student,
                    int kind, int64_t since, int64_t until, uint32_t *n,
                    lms_err *err);
+
+/* ---- mysql_record.c: lmsd's records (ABI 1.4) ---- */
+
+int my_record_put(void *inst, const char *key, const void *value, size_t len,
+                  lms_err *err);
+int my_record_get(void *inst, const char *key, lms_record *out, lms_err *err);
+int my_record_delete(void *inst, const char *key, lms_err *err);
+int my_record_list(void *inst, const char *prefix, const char *after,
+                   int reverse, int (*each)(void *arg, const lms_record *r),
+                   void *arg, lms_err *err);
 
 /* ---- mysql_snapshot.c ---- */
 

@@ -234,10 +234,28 @@ static const char *const MY_SCHEMA_2[] = {
     NULL,
 };
 
+/* Version 3 (storage ABI 1.4): lmsd's records, opaque values under
+ * byte-string keys. VARBINARY compares bytewise without padding, the
+ * shorter first on a tie: the order of storage_sqlite's BLOB key (a key
+ * need not be UTF-8, so not a utf8mb4 column); MEDIUMBLOB holds the
+ * largest value (1 MiB) with room to spare. The CHECKs hold what the
+ * plugin checks before it writes, for rows that come another way. */
+static const char *const MY_SCHEMA_3[] = {
+    "CREATE TABLE IF NOT EXISTS record ("
+    "  `key` VARBINARY(255) NOT NULL PRIMARY KEY"
+    "    CHECK (LENGTH(`key`) >= 1 AND LOCATE(X'00', `key`) = 0),"
+    "  value MEDIUMBLOB NOT NULL CHECK (LENGTH(value) <= 1048576)"
+    ")" MY_TABLE_OPTS,
+    NULL,
+};
+_Static_assert(LMS_RECORD_KEY_MAX == 255 && LMS_RECORD_VALUE_MAX == 1048576,
+               "schema version 3 spells storage.h's limits");
+
 /* my_migrations[i] takes the schema from version i to i + 1. */
 static const char *const *const my_migrations[] = {
     MY_SCHEMA_1,
     MY_SCHEMA_2,
+    MY_SCHEMA_3,
 };
 
 const int MY_SCHEMA_VERSION =

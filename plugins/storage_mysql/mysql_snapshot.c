@@ -82,6 +82,8 @@ static const my_snap_table my_snap_tables[] = {
       "client_id", 0),
     T(COURSE_SETTINGS, course_settings, "course_settings",
       "course, system_prompt, tutor_daily_limit", "course", 0),
+    /* lmsd's records (ABI 1.4): VARBINARY keys, in byte order */
+    T(RECORD, keyed_record, "record", "`key`, value", "`key`", 0),
 };
 #undef T
 

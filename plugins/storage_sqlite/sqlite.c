@@ -553,6 +553,10 @@ static const struct lms_storage_ops sq_ops = {
     .reader_close = sq_reader_close,
     .meta_get = sq_meta_get,
     .meta_put = sq_meta_put,
+    .record_put = sq_record_put,
+    .record_get = sq_record_get,
+    .record_delete = sq_record_delete,
+    .record_list = sq_record_list,
 };
 
 static const struct lms_plugin_descriptor sq_descriptor = {

@@ -5,9 +5,10 @@
  * sqlite_schema.c the migrations; sqlite_stmt.c the statement cache, error
  * mapping and the bind/column helpers; sqlite_ops.c and sqlite_work.c the
  * entity operations of struct lms_storage_ops, sqlite_tutor.c those the
- * tutor added (course settings, counting queries); sqlite_snapshot.c the
- * snapshot ops, over the backend-neutral plugins/common/snap_stream.c; sqlite_checkpoint.c
- * the WAL checkpoints, on a thread of their own. Nothing here is
+ * tutor added (course settings, counting queries), sqlite_record.c
+ * lmsd's records (ABI 1.4); sqlite_snapshot.c the snapshot ops, over the
+ * backend-neutral plugins/common/snap_stream.c; sqlite_checkpoint.c the
+ * WAL checkpoints, on a thread of their own. Nothing here is
  * exported: the plugin is built with -fvisibility=hidden and only
  * lms_plugin_entry is marked LMS_PLUGIN_EXPORT.
  */
@@ -87,6 +88,11 @@ enum sq_stmt_id {
     SQ_SETTINGS_PUT,
     SQ_SETTINGS_GET,
     SQ_QUERY_COUNT,
+    SQ_RECORD_PUT,
+    SQ_RECORD_GET,
+    SQ_RECORD_DELETE,
+    SQ_RECORD_LIST,         /* + 1: descending, + 2: with an upper bound */
+    SQ_RECORD_LIST_END = SQ_RECORD_LIST + 3,
     SQ_STMT_COUNT
 };
 
@@ -279,6 +285,16 @@ int sq_course_settings_get(void *inst, const char *course,
 int sq_query_count(void *inst, const char *course, const char *student,
                    int kind, int64_t since, int64_t until, uint32_t *n,
                    lms_err *err);
+
+/* ---- sqlite_record.c: lmsd's records (ABI 1.4) ---- */
+
+int sq_record_put(void *inst, const char *key, const void *value, size_t len,
+                  lms_err *err);
+int sq_record_get(void *inst, const char *key, lms_record *out, lms_err *err);
+int sq_record_delete(void *inst, const char *key, lms_err *err);
+int sq_record_list(void *inst, const char *prefix, const char *after,
+                   int reverse, int (*each)(void *arg, const lms_record *r),
+                   void *arg, lms_err *err);
 
 /* ---- sqlite_snapshot.c: logical snapshots (snap_stream.c frames them) */
 

@@ -269,6 +269,19 @@ static const char SQ_SCHEMA_6[] =
     "  value TEXT NOT NULL"
     ") STRICT, WITHOUT ROWID;";
 
+/* Version 7 (storage ABI 1.4): lmsd's records, opaque values under
+ * byte-string keys. The key is a BLOB (a key need not be UTF-8; BLOBs
+ * compare with memcmp, the order storage.h fixes); the CHECKs hold what
+ * the plugin checks before it writes, for rows that come another way. */
+static const char SQ_SCHEMA_7[] =
+    "CREATE TABLE record ("
+    "  key BLOB NOT NULL PRIMARY KEY"
+    "    CHECK (length(key) BETWEEN 1 AND 255 AND instr(key, x'00') = 0),"
+    "  value BLOB NOT NULL CHECK (length(value) <= 1048576)"
+    ") STRICT, WITHOUT ROWID;";
+_Static_assert(LMS_RECORD_KEY_MAX == 255 && LMS_RECORD_VALUE_MAX == 1048576,
+               "schema version 7's CHECKs spell storage.h's limits");
+
 /* sq_migrations[i] takes the schema from version i to version i + 1,
  * after sq_pre_steps[i] (if any) ran in the same transaction. */
 static const char *const sq_migrations[] = {
@@ -278,9 +291,10 @@ static const char *const sq_migrations[] = {
     SQ_SCHEMA_4,
     SQ_SCHEMA_5,
     SQ_SCHEMA_6,
+    SQ_SCHEMA_7,
 };
 static int (*const sq_pre_steps[])(sq_inst *s, lms_err *err) = {
-    NULL, NULL, NULL, NULL, sq_bodies_out, NULL,
+    NULL, NULL, NULL, NULL, sq_bodies_out, NULL, NULL,
 };
 _Static_assert(sizeof sq_pre_steps / sizeof sq_pre_steps[0] ==
                    sizeof sq_migrations / sizeof sq_migrations[0],

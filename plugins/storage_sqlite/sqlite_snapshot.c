@@ -79,6 +79,8 @@ static const sq_snap_table sq_snap_tables[] = {
       "client_id < 0, client_id", 0),
     T(COURSE_SETTINGS, course_settings, "course_settings",
       "course, system_prompt, tutor_daily_limit", "course", 0),
+    /* lmsd's records (ABI 1.4): BLOB keys, in memcmp order */
+    T(RECORD, keyed_record, "record", "key, value", "key", 0),
 };
 #undef T
 

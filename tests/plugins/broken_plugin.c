@@ -14,6 +14,11 @@
  *   BROKEN_NULL_OPS         auth plugin without an ops table
  *   BROKEN_SMALL_OPS        auth ops_size smaller than lms_auth_ops
  *   BROKEN_STORAGE_NULL_CALLBACK  storage plugin with user_get NULL
+ *   OLD_STORAGE_ABI_1_3     a storage plugin built against ABI 1.3: its
+ *                           table ends before the records (ABI 1.4)
+ *   OLD_STORAGE_ABI_1_2     one built against ABI 1.2 (before meta_get)
+ *   BROKEN_STORAGE_NULL_RECORD_LIST  ABI 1.4 storage with record_list NULL
+ *   BROKEN_STORAGE_SHORT_TABLE  says ABI 1.4, brings 1.3's table
  *   BROKEN_AUTH_NULL_CALLBACK     auth plugin with hash NULL
  *   BROKEN_TUTOR_NULL_ASK         tutor plugin with ask NULL
  *   BROKEN_TUTOR_UNKNOWN_FLAG     tutor plugin with flag bit 1 << 7 set
@@ -35,7 +40,10 @@
     defined(BROKEN_TUTOR_NULL_ASK) || defined(BROKEN_TUTOR_UNKNOWN_FLAG)
 #define KIND LMS_PLUGIN_TUTOR
 #define IS_TUTOR 1
-#elif defined(BROKEN_STORAGE_NULL_CALLBACK) || defined(FAKE_STORAGE)
+#elif defined(BROKEN_STORAGE_NULL_CALLBACK) || defined(FAKE_STORAGE) ||     \
+    defined(OLD_STORAGE_ABI_1_3) || defined(OLD_STORAGE_ABI_1_2) ||          \
+    defined(BROKEN_STORAGE_NULL_RECORD_LIST) ||                              \
+    defined(BROKEN_STORAGE_SHORT_TABLE)
 #define KIND LMS_PLUGIN_STORAGE
 #define IS_STORAGE 1
 #else
@@ -70,6 +78,20 @@ FIXTURE static const struct lms_auth_ops auth_ops = {
 #endif
 };
 
+/* An older SDK's storage table: as long as it was then (the callbacks
+ * appended since are past its end), its minor. */
+#if defined(OLD_STORAGE_ABI_1_3)
+#define STORAGE_OPS_SIZE offsetof(struct lms_storage_ops, record_put)
+#define STORAGE_ABI_MINOR 3
+#elif defined(OLD_STORAGE_ABI_1_2)
+#define STORAGE_OPS_SIZE offsetof(struct lms_storage_ops, meta_get)
+#define STORAGE_ABI_MINOR 2
+#elif defined(BROKEN_STORAGE_SHORT_TABLE)
+#define STORAGE_OPS_SIZE offsetof(struct lms_storage_ops, record_put)
+#else
+#define STORAGE_OPS_SIZE sizeof(struct lms_storage_ops)
+#endif
+
 /* Every storage callback points at one stub: the loader only checks that
  * they are set, and a test plugin need not spell out fifty of them. */
 FIXTURE static struct lms_storage_ops storage_ops;
@@ -79,11 +101,15 @@ FIXTURE static void fill_storage_ops(void)
 {
     void (*fn)(void) = stub;
     char *p = (char *)&storage_ops + offsetof(struct lms_storage_ops, open);
-    for (; p + sizeof fn <= (char *)(&storage_ops + 1); p += sizeof fn)
+    char *end = (char *)&storage_ops + STORAGE_OPS_SIZE;
+    for (; p + sizeof fn <= end; p += sizeof fn)
         memcpy(p, &fn, sizeof fn);
-    storage_ops.size = sizeof storage_ops;
+    storage_ops.size = STORAGE_OPS_SIZE;
 #ifdef BROKEN_STORAGE_NULL_CALLBACK
     storage_ops.user_get = NULL;
+#endif
+#ifdef BROKEN_STORAGE_NULL_RECORD_LIST
+    storage_ops.record_list = NULL;
 #endif
 }
 
@@ -120,6 +146,8 @@ static struct lms_plugin_descriptor descriptor = {
 #endif
 #ifdef BROKEN_ABI_MINOR
     .abi_minor = LMS_ABI_MINOR + 1,
+#elif defined(STORAGE_ABI_MINOR)
+    .abi_minor = STORAGE_ABI_MINOR,
 #else
     .abi_minor = LMS_ABI_MINOR,
 #endif
@@ -139,7 +167,7 @@ static void fill_descriptor(void)
 #if defined(IS_STORAGE)
     fill_storage_ops();
     descriptor.ops = &storage_ops;
-    descriptor.ops_size = sizeof storage_ops;
+    descriptor.ops_size = STORAGE_OPS_SIZE;
 #elif defined(IS_TUTOR)
     descriptor.ops = &tutor_ops;
     descriptor.ops_size = sizeof tutor_ops;

@@ -151,6 +151,52 @@ static void refuses_null_storage_callback_by_name(void **state)
                    "missing required storage callback 'user_get'");
 }
 
+/* Storage ABI 1.4 appended the records, without which lmsd's state
+ * machine cannot apply commands: a storage plugin built against an older
+ * SDK is refused, naming what it lacks and what to do. */
+static void refuses_storage_built_against_abi_1_3(void **state)
+{
+    char want[160];
+    snprintf(want, sizeof want,
+             "was built against storage ABI %d.3; this lmsd needs %d.4 "
+             "(records); rebuild it against the installed SDK",
+             LMS_ABI_MAJOR, LMS_ABI_MAJOR);
+    expect_refusal("old_storage_abi_1_3", LMS_PLUGIN_STORAGE,
+                   LMS_FAILED_PRECONDITION, want);
+}
+
+/* Before ABI 1.4 a 1.2 storage plugin loaded (lmsd warned that it could
+ * not check the store's owner); now it is refused like a 1.3 one. */
+static void refuses_storage_built_against_abi_1_2(void **state)
+{
+    char want[160];
+    snprintf(want, sizeof want,
+             "was built against storage ABI %d.2; this lmsd needs %d.4 "
+             "(records)", LMS_ABI_MAJOR, LMS_ABI_MAJOR);
+    expect_refusal("old_storage_abi_1_2", LMS_PLUGIN_STORAGE,
+                   LMS_FAILED_PRECONDITION, want);
+}
+
+/* The records are required like every other storage callback, and a
+ * plugin that says 1.4 must bring 1.4's whole table. */
+static void refuses_storage_without_record_list(void **state)
+{
+    expect_refusal("broken_storage_null_record_list", LMS_PLUGIN_STORAGE,
+                   LMS_FAILED_PRECONDITION,
+                   "missing required storage callback 'record_list'");
+}
+
+static void refuses_storage_table_short_of_its_minor(void **state)
+{
+    char want[160];
+    snprintf(want, sizeof want, "storage ops table is %zu bytes, lmsd ABI "
+             "%d.%d needs at least %zu",
+             offsetof(struct lms_storage_ops, record_put), LMS_ABI_MAJOR,
+             LMS_ABI_MINOR, sizeof(struct lms_storage_ops));
+    expect_refusal("broken_storage_short_table", LMS_PLUGIN_STORAGE,
+                   LMS_FAILED_PRECONDITION, want);
+}
+
 static void refuses_null_auth_callback_by_name(void **state)
 {
     expect_refusal("broken_auth_null_callback", LMS_PLUGIN_AUTH,
@@ -423,6 +469,10 @@ int main(void)
         cmocka_unit_test(refuses_null_ops),
         cmocka_unit_test(refuses_small_ops_table),
         cmocka_unit_test(refuses_null_storage_callback_by_name),
+        cmocka_unit_test(refuses_storage_built_against_abi_1_3),
+        cmocka_unit_test(refuses_storage_built_against_abi_1_2),
+        cmocka_unit_test(refuses_storage_without_record_list),
+        cmocka_unit_test(refuses_storage_table_short_of_its_minor),
         cmocka_unit_test(refuses_null_auth_callback_by_name),
         cmocka_unit_test(refuses_null_tutor_callback_by_name),
         cmocka_unit_test(refuses_unknown_tutor_flag),

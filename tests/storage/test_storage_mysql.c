@@ -208,7 +208,7 @@ static void open_migrated(tfx *fx)
     EXPECT_OK(open_store(fx));
     int v = 0;
     EXPECT_OK(my_ops->migrate(fx->st, &v, &fx->err));
-    assert_int_equal(v, 2); /* schema version 2: host_meta (ABI 1.3) */
+    assert_int_equal(v, 3); /* schema version 3: record (ABI 1.4) */
 }
 
 static void begin(tfx *fx)
@@ -282,7 +282,7 @@ static void test_open_migrate_reopen(void **state)
     assert_null(rd);
     int v = 0;
     EXPECT_OK(my_ops->migrate(fx->st, &v, &fx->err));
-    assert_int_equal(v, 2); /* schema version 2: host_meta (ABI 1.3) */
+    assert_int_equal(v, 3); /* schema version 3: record (ABI 1.4) */
     EXPECT_OK(my_ops->migrate(fx->st, &v, &fx->err)); /* idempotent */
     assert_int_equal(applied(fx), 0);
     /* writes outside a transaction are refused */
@@ -332,7 +332,7 @@ static void test_collation_and_tables(void **state)
     assert_int_equal(mysql_query(fx->admin, sql), 0);
     r = mysql_store_result(fx->admin);
     row = mysql_fetch_row(r);
-    assert_string_equal(row[0], "15"); /* 13 tables, meta and host_meta */
+    assert_string_equal(row[0], "16"); /* 14 tables, meta and host_meta */
     mysql_free_result(r);
 }
 
@@ -1088,12 +1088,66 @@ static void fill(const struct lms_storage_ops *ops, tfx *fx, void *st)
                               .tutor_daily_limit = 4};
     snprintf(cs.course, sizeof cs.course, "CS101");
     EXPECT_OK(ops->course_settings_put(st, &cs, &fx->err));
+    /* records (ABI 1.4): keys SQLite's BLOB and MariaDB's VARBINARY must
+     * order alike (0x01, ASCII, UTF-8, 0xff, the longest key of 0xff),
+     * an empty value, binary values up to the largest */
+    char longest[LMS_RECORD_KEY_MAX + 1];
+    memset(longest, 0xff, LMS_RECORD_KEY_MAX);
+    longest[LMS_RECORD_KEY_MAX] = '\0';
+    const char *keys[] = {"\x01", "acct/alice", "acct/alice ", "acct/Bob",
+                          "ann/CS101/00000000000000000042", "\xc3\xa9",
+                          "\xff", "\xff\x01", longest, "a%_"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t n = i == 4 ? LMS_RECORD_VALUE_MAX : i == 6 ? 0 : i + 1;
+        EXPECT_OK(ops->record_put(st, keys[i], body, n, &fx->err));
+    }
     EXPECT_OK(ops->commit(st, 77, &fx->err));
     free(text);
     free(body);
 }
 
 static const unsigned char raft_config[] = {1, 0, 2, 'x'};
+
+/* record_list callback: each key in hex, its value's length, ";". */
+static int hex_record(void *arg, const lms_record *r)
+{
+    collect *c = arg;
+    size_t at = strlen(c->out);
+    for (const unsigned char *p = (const unsigned char *)r->key;
+         *p && at + 3 < sizeof c->out; p++)
+        at += (size_t)snprintf(c->out + at, sizeof c->out - at, "%02x", *p);
+    snprintf(c->out + at, sizeof c->out - at, ":%zu;", r->len);
+    c->n++;
+    return 0;
+}
+
+/* Both backends walk the same records in the same order for the same
+ * record_list calls (prefixes with 0xff bytes, cursors, reverse). */
+static void expect_same_record_lists(tfx *fx, void *my, void *sq)
+{
+    static const struct {
+        const char *prefix, *after;
+        int reverse;
+    } calls[] = {
+        {"", NULL, 0}, {"", NULL, 1}, {"\xff", NULL, 0}, {"\xff", NULL, 1},
+        {"acct/", NULL, 0}, {"acct/alice", NULL, 0}, {"", "acct/alice", 0},
+        {"", "acct/alice", 1}, {"\xff", "\xff\x01", 1}, {"a%", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        collect a, b;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        EXPECT_OK(my_ops->record_list(my, calls[i].prefix, calls[i].after,
+                                      calls[i].reverse, hex_record, &a,
+                                      &fx->err));
+        EXPECT_OK(sq_ops->record_list(sq, calls[i].prefix, calls[i].after,
+                                      calls[i].reverse, hex_record, &b,
+                                      &fx->err));
+        if (strcmp(a.out, b.out) != 0 || a.n == 0)
+            fail_msg("record_list call %zu: storage_mysql walked '%s', "
+                     "storage_sqlite '%s'", i, a.out, b.out);
+    }
+}
 
 static void snapshot_of(const struct lms_storage_ops *ops, tfx *fx, void *st,
                         membuf *m, uint8_t digest[LMS_SHA256_LEN])
@@ -1129,6 +1183,7 @@ static void test_snapshots_across_backends(void **state)
     membuf theirs = {0};
     snapshot_of(sq_ops, fx, sq, &theirs, d_sq);
     assert_memory_equal(d_my, d_sq, LMS_SHA256_LEN);
+    expect_same_record_lists(fx, fx->st, sq);
 
     /* the same state filled through storage_sqlite directly */
     static const char *const sq_cfg2[] = {"path", "direct.db", NULL};
@@ -1926,6 +1981,130 @@ static void test_grades_sent_at_commit(void **state)
     assert_int_equal(applied(fx), 2);
 }
 
+/* The value of record key as a string into out (cap bytes): its length,
+ * or -1 when there is none. */
+static long record_str(tfx *fx, const char *key, char *out, size_t cap)
+{
+    lms_record r;
+    lms_err_clear(&fx->err);
+    int rc = my_ops->record_get(fx->st, key, &r, &fx->err);
+    if (rc == LMS_NOT_FOUND)
+        return -1;
+    if (rc != LMS_OK)
+        fail_msg("record_get %s: %d %s", key, rc, fx->err.msg);
+    snprintf(out, cap, "%.*s", (int)(r.len < cap ? r.len : cap - 1),
+             (const char *)r.value);
+    return (long)r.len;
+}
+
+static void expect_record(tfx *fx, const char *key, const char *want)
+{
+    char got[256];
+    long n = record_str(fx, key, got, sizeof got);
+    if (want == NULL && n >= 0)
+        fail_msg("record %s: '%s', expected none", key, got);
+    if (want != NULL && (n < 0 || strcmp(got, want) != 0))
+        fail_msg("record %s: %s'%s', expected '%s'", key,
+                 n < 0 ? "none " : "", n < 0 ? "" : got, want);
+}
+
+static void put_record(tfx *fx, const char *key, const char *value)
+{
+    EXPECT_OK(my_ops->record_put(fx->st, key, value, strlen(value),
+                                 &fx->err));
+}
+
+/* Records in the writer's row cache: a rolled-back put, replace or delete
+ * is gone afterwards, a failed statement leaves the transaction's own
+ * writes visible (from the server), snapshot_read replaces what was
+ * cached, a value too large for the cache is read whole, and the same
+ * holds without a cache. */
+static void test_row_cache_and_records(void **state)
+{
+    tfx *fx = *state;
+    open_migrated(fx);
+    seed_work(fx);
+    begin(fx);
+    put_record(fx, "r", "one");
+    put_record(fx, "d", "del");
+    commit(fx, 2);
+    for (int pass = 0; pass < 2; pass++) {
+        expect_record(fx, "r", "one"); /* cached */
+        expect_record(fx, "d", "del");
+        expect_record(fx, "none", NULL);
+        begin(fx);
+        put_record(fx, "r", "two");
+        put_record(fx, "none", "now");
+        EXPECT_OK(my_ops->record_delete(fx->st, "d", &fx->err));
+        expect_record(fx, "r", "two");
+        expect_record(fx, "none", "now");
+        expect_record(fx, "d", NULL);
+        /* a failed statement drops the cache: the transaction's own
+         * writes come from the server now */
+        lms_course c = {.created = 1};
+        snprintf(c.code, sizeof c.code, "X");
+        snprintf(c.title, sizeof c.title, "%s", "\xFF");
+        EXPECT_CODE(LMS_INVALID_ARGUMENT,
+                    my_ops->course_put(fx->st, &c, &fx->err));
+        expect_record(fx, "r", "two");
+        expect_record(fx, "d", NULL);
+        EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+        expect_record(fx, "r", "one");
+        expect_record(fx, "d", "del");
+        expect_record(fx, "none", NULL);
+        /* the same without a cache */
+        const char *const off[] = {"row_cache", "0", NULL};
+        set_config(fx, 1, off);
+        EXPECT_OK(open_store(fx));
+    }
+    set_config(fx, 1, NULL);
+    EXPECT_OK(open_store(fx));
+
+    /* snapshot_read replaces what the cache knew */
+    membuf snap = {0};
+    uint8_t d[LMS_SHA256_LEN];
+    snapshot_of(my_ops, fx, fx->st, &snap, d);
+    begin(fx);
+    put_record(fx, "r", "three");
+    put_record(fx, "later", "x");
+    commit(fx, 3);
+    expect_record(fx, "r", "three");
+    expect_record(fx, "later", "x");
+    lms_snapshot_header out;
+    EXPECT_OK(my_ops->snapshot_read(fx->st, mem_read, &snap, &out,
+                                    &fx->err));
+    expect_record(fx, "r", "one");
+    expect_record(fx, "later", NULL);
+    free(snap.p);
+
+    /* a value above what the cache keeps: read back whole, twice */
+    size_t n = 200000;
+    char *big = malloc(n);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)(i * 13 + 1);
+    begin(fx);
+    EXPECT_OK(my_ops->record_put(fx->st, "big", big, n, &fx->err));
+    commit(fx, 4);
+    for (int i = 0; i < 2; i++) {
+        lms_record r;
+        EXPECT_OK(my_ops->record_get(fx->st, "big", &r, &fx->err));
+        assert_int_equal(r.len, n);
+        assert_memory_equal(r.value, big, n);
+    }
+    free(big);
+
+    /* a connection lost before COMMIT: nothing of the transaction stays */
+    begin(fx);
+    put_record(fx, "r", "lost");
+    expect_record(fx, "r", "lost");
+    assert_true(kill_plugin_connections(fx) >= 1);
+    EXPECT_CODE(LMS_UNAVAILABLE, my_ops->commit(fx->st, 5, &fx->err));
+    EXPECT_OK(my_ops->rollback(fx->st, &fx->err));
+    expect_record(fx, "r", "one");
+    assert_int_equal(applied(fx), 4);
+}
+
 /* fx's config: TCP to the test server as user (password from the
  * environment variable LMS_TEST_TLS_PW), with the extra pairs. */
 static void tcp_config(tfx *fx, const char *user, const char *const *extra)
@@ -2059,6 +2238,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_records_sent_at_commit,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_cache_and_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_grades_sent_at_commit, setup,
                                         teardown),
     };

@@ -35,6 +35,17 @@ static void sql_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* Run sql on the file: SQLite's result code (the statement may fail). */
+static int sql_try(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        fail_msg("sqlite3_open %s: %s", path, sqlite3_errmsg(db));
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
 /* The first column of the first row of sql, as text. */
 static void sql_text(const char *path, const char *sql, char *out, size_t cap)
 {
@@ -315,10 +326,14 @@ static void test_migrate_refuses_newer_schema(void **state)
     assert_int_equal(atoi(version), future); /* left as it was */
 }
 
-/* Schema version 6 added lmsd's records about the store (ABI 1.3), and
- * version 5 took the file bodies out (ABI 1.2): undo both, putting the
- * columns of version 4 back. */
+/* Schema version 7 added lmsd's records (ABI 1.4): undo it. */
+#define UNDO_VERSION_7 "DROP TABLE record;"
+
+/* Version 6 added lmsd's records about the store (ABI 1.3), and version 5
+ * took the file bodies out (ABI 1.2): undo those too, putting the columns
+ * of version 4 back. */
 #define UNDO_VERSION_5                                                       \
+    UNDO_VERSION_7                                                           \
     "DROP TABLE host_meta;"                                                  \
     "ALTER TABLE submissions ADD COLUMN file BLOB NOT NULL DEFAULT x'' "     \
     "CHECK (length(file) = size);"                                           \
@@ -385,6 +400,64 @@ static void test_migrates_a_version_1_file(void **state)
     EXPECT_OK(fx_ops->client_get(fx->st, 3, &c, &fx->err));
     assert_int_equal(c.result_id, 5);
     assert_int_equal(c.answer_len, 0);
+}
+
+/* A version-6 file (ABI 1.3, before records) with a user: after migrate
+ * its rows are there, the records are empty and work, and the digest of
+ * the migrated store is what it was (no records, no rows in the stream). */
+static void test_migrates_a_version_6_file_to_records(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16], version[16];
+    assert_true(fx->version >= 7);
+    fx_seed_people(fx);
+    uint8_t before[LMS_SHA256_LEN], after[LMS_SHA256_LEN];
+    fx_digest(fx, 1, before);
+    fx_db_path(fx, path, sizeof path);
+    fx_ops->close(fx->st);
+    fx->st = NULL;
+    sql_exec(path, UNDO_VERSION_7 "PRAGMA user_version = 6;");
+    EXPECT_OK(fx_reopen_with(fx, NULL));
+    lms_record r;
+    EXPECT_CODE(LMS_FAILED_PRECONDITION,
+                fx_ops->record_get(fx->st, "k", &r, &fx->err));
+    int v = 0;
+    EXPECT_OK(fx_ops->migrate(fx->st, &v, &fx->err));
+    assert_int_equal(v, fx->version);
+    sql_text(path, "PRAGMA user_version", version, sizeof version);
+    assert_int_equal(atoi(version), fx->version);
+    fx_digest(fx, 1, after);
+    assert_memory_equal(before, after, LMS_SHA256_LEN);
+    lms_user u;
+    EXPECT_OK(fx_ops->user_get(fx->st, "alice", &u, &fx->err));
+    EXPECT_CODE(LMS_NOT_FOUND, fx_ops->record_get(fx->st, "k", &r, &fx->err));
+    fx_begin(fx);
+    EXPECT_OK(fx_ops->record_put(fx->st, "k", "v", 1, &fx->err));
+    fx_commit(fx, 2);
+    EXPECT_OK(fx_ops->record_get(fx->st, "k", &r, &fx->err));
+    assert_int_equal(r.len, 1);
+}
+
+/* The record table's CHECKs hold storage.h's limits for rows that do not
+ * come through record_put (an operator's SQL): an empty key, a key with a
+ * NUL byte, a longer key or value. */
+static void test_record_table_checks_its_rows(void **state)
+{
+    fixture *fx = *state;
+    char path[PATH_MAX + 16];
+    fx_db_path(fx, path, sizeof path);
+    static const char *const bad[] = {
+        "INSERT INTO record(key, value) VALUES(x'', x'00')",
+        "INSERT INTO record(key, value) VALUES(x'610062', x'00')",
+        "INSERT INTO record(key, value) VALUES(zeroblob(256), x'00')",
+        "INSERT INTO record(key, value) VALUES(x'61', zeroblob(1048577))",
+        "INSERT INTO record(key, value) VALUES('text', x'00')",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (sql_try(path, bad[i]) == 0)
+            fail_msg("the record table took: %s", bad[i]);
+    assert_int_equal(sql_try(path, "INSERT INTO record(key, value) "
+                                   "VALUES(x'61', zeroblob(1048576))"), 0);
 }
 
 /* A version-2 file (before sharing) with a question and an instructor's
@@ -560,6 +633,8 @@ int run_lifecycle_tests(void)
         T(test_migrates_a_version_1_file),
         T(test_migrates_a_version_2_file_to_private_questions),
         T(test_migrates_a_version_4_file_bodies_to_the_host),
+        T(test_migrates_a_version_6_file_to_records),
+        T(test_record_table_checks_its_rows),
         T(test_version_5_refuses_a_body_that_is_not_its_name),
         T(test_list_reentry_is_refused_not_corrupting),
 #undef T

@@ -14,6 +14,7 @@ static const struct {
     {.name = "bytes", .run = suite_bytes_tests},
     {.name = "snapshots", .run = suite_snapshot_tests},
     {.name = "readers", .run = suite_reader_tests},
+    {.name = "records", .run = suite_record_tests},
 };
 
 int storage_suite_groups(void)

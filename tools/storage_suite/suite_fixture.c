@@ -332,6 +332,32 @@ static void fill_sessions(fixture *fx)
     EXPECT_OK(fx_ops->client_put(fx->st, &c, &fx->err));
 }
 
+/* lmsd's records (ABI 1.4): keys with bytes below and above ASCII, an
+ * empty value, values with NUL bytes, the longest key. */
+static void fill_records(fixture *fx)
+{
+    char longest[LMS_RECORD_KEY_MAX + 1];
+    memset(longest, 0xff, LMS_RECORD_KEY_MAX);
+    longest[LMS_RECORD_KEY_MAX] = '\0';
+    unsigned char *v = pattern(3000, 5);
+    const struct {
+        const char *key;
+        const void *value;
+        size_t len;
+    } recs[] = {
+        {"acct/alice", "\x08\x01", 2},
+        {"ann/CS101/00000000000000000042", "hello\0world", 11},
+        {"\x01" "first", "", 0},
+        {"inbox/\xc3\xa9ve", v, 3000},
+        {"\xff\xfe", "\xff", 1},
+        {longest, "z", 1},
+    };
+    for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
+        EXPECT_OK(fx_ops->record_put(fx->st, recs[i].key, recs[i].value,
+                                     recs[i].len, &fx->err));
+    free(v);
+}
+
 void fx_fill_everything(fixture *fx)
 {
     fx_seed_people(fx);
@@ -339,6 +365,7 @@ void fx_fill_everything(fixture *fx)
     fill_work(fx);
     fill_talk(fx);
     fill_sessions(fx);
+    fill_records(fx);
     fx_commit(fx, FX_FILLED_INDEX);
 }
 
@@ -620,6 +647,17 @@ static void list_by_key(lister *l, char (*users)[LMS_NAME_MAX + 1],
     }
 }
 
+static int list_record(void *arg, const lms_record *r)
+{
+    FILE *o = ((lister *)arg)->out;
+    fputs("record ", o);
+    put_hex(o, r->key, strlen(r->key));
+    fprintf(o, "|%zu:", r->len);
+    put_hex(o, r->value, r->len);
+    fputc('\n', o);
+    return 0;
+}
+
 char *fx_list_everything(fixture *fx)
 {
     char *buf = NULL;
@@ -653,6 +691,8 @@ char *fx_list_everything(fixture *fx)
         EXPECT_OK(fx_ops->session_list_user(fx->st, users[i], list_session,
                                             &l, &fx->err));
     list_by_key(&l, users, courses);
+    EXPECT_OK(fx_ops->record_list(fx->st, NULL, NULL, 0, list_record, &l,
+                                  &fx->err));
     fclose(l.out);
     return buf;
 }

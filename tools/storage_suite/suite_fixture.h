@@ -111,8 +111,9 @@ void fx_seed_people(fixture *fx);
 /* Fill fx's store with rows of every table: users, courses, enrolments,
  * assignments, extensions, submissions (one of FX_BIG_FILE bytes with NUL
  * bytes, one empty), grades, queries of both kinds with the tutor's
- * fields, replies, materials, sessions, client records and course
- * settings; committed with applied index FX_FILLED_INDEX. */
+ * fields, replies, materials, sessions, client records, course settings
+ * and records (keys with 0x01 and 0xff bytes, the longest key, an empty
+ * value); committed with applied index FX_FILLED_INDEX. */
 #define FX_BIG_FILE (5u << 20)
 #define FX_FILLED_INDEX 77
 void fx_fill_everything(fixture *fx);
@@ -128,8 +129,8 @@ void fx_digest(fixture *fx, uint64_t index, uint8_t digest[LMS_SHA256_LEN]);
  * them (users, courses with enrolments, assignments with extensions of the
  * seeded students, submissions, grades, queries with replies, materials,
  * course settings, sessions of the seeded users, client records of ids
- * 1..9 and 2^62), encoded as text; malloc'd. Two stores that hold the same
- * rows give the same text. */
+ * 1..9 and 2^62, every record), encoded as text; malloc'd. Two stores
+ * that hold the same rows give the same text. */
 char *fx_list_everything(fixture *fx);
 /* Assert that a and b hold the same state: equal listings, and equal
  * digests at their common applied index. */
@@ -141,5 +142,6 @@ int suite_entity_tests(void);
 int suite_bytes_tests(void);
 int suite_snapshot_tests(void);
 int suite_reader_tests(void);
+int suite_record_tests(void);
 
 #endif

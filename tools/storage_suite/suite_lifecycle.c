@@ -34,7 +34,7 @@ static uint64_t applied(fixture *fx)
             fail_msg("ops->" #name " is NULL; every callback is required");  \
     } while (0)
 
-/* Every callback of ABI 1.3 is there, and the table says its size. */
+/* Every callback of ABI 1.4 is there, and the table says its size. */
 static void test_ops_table_is_complete(void **state)
 {
     (void)state;
@@ -64,6 +64,8 @@ static void test_ops_table_is_complete(void **state)
     REQUIRE_OP(snapshot_write_view); REQUIRE_OP(snapshot_unpin);
     REQUIRE_OP(session_list_user); REQUIRE_OP(reader_open);
     REQUIRE_OP(reader_close); REQUIRE_OP(meta_get); REQUIRE_OP(meta_put);
+    REQUIRE_OP(record_put); REQUIRE_OP(record_get);
+    REQUIRE_OP(record_delete); REQUIRE_OP(record_list);
 }
 
 static void test_fresh_store_is_migrated_and_empty(void **state)
