@@ -145,7 +145,13 @@ int cmd_login(struct cli_ctx *ctx, const struct cli_args *a)
     if (lms_session_save(ctx->home, &s, err, sizeof err) < 0)
         rc = cli_fail_errno(ctx, errno, err);
     else
-        rc = cli_done(ctx, &lr->base, "logged in as %s (%s)", s.user, role ? role : "no role");
+        rc = cli_done(ctx, &lr->base, "logged in as %s (%s)%s%s%s", s.user,
+                      role ? role : "no role",
+                      lr->must_change_password
+                          ? "; your password is a one-time password: change it now with '"
+                          : "",
+                      lr->must_change_password ? ctx->prog->name : "",
+                      lr->must_change_password ? " passwd'" : "");
     lms__response__free_unpacked(resp, NULL);
     return rc;
 }
@@ -178,6 +184,36 @@ int cmd_logout(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+const struct cli_param cmd_passwd_params[] = {
+    {.name = "password-stdin", .kind = CLI_FLAG,
+     .help = "read the current password, then the new one, as two lines of standard input "
+             "(default: ask on the terminal, the new one twice)"},
+    CLI_END_PARAMS,
+};
+
+int cmd_passwd(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    char err[256], *old = NULL, *new = NULL;
+    bool from_stdin = cli_has(a, "password-stdin");
+    if (lms_read_password(from_stdin, "Current password: ", false, &old, err, sizeof err) !=
+            LMS_PROMPT_OK ||
+        lms_read_password(from_stdin, "New password: ", true, &new, err, sizeof err) !=
+            LMS_PROMPT_OK) {
+        if (old)
+            lms_password_free(old);
+        return cli_usage_error(ctx, "%s", err);
+    }
+    Lms__ChangePasswordRequest body = LMS__CHANGE_PASSWORD_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.old_password = old;
+    body.new_password = new;
+    CLI_SET_BODY(&req, change_password, CHANGE_PASSWORD, &body);
+    int rc = cli_act(ctx, &req, "password changed; your other sessions were ended");
+    lms_password_free(old);
+    lms_password_free(new);
+    return rc;
+}
+
 int cmd_whoami(struct cli_ctx *ctx, const struct cli_args *a)
 {
     static const struct out_column fields[] = {
@@ -185,6 +221,7 @@ int cmd_whoami(struct cli_ctx *ctx, const struct cli_args *a)
         {"full name", "user.full_name", NULL},
         {"role", "user.role", NULL},
         {"expires", "expires", NULL},
+        {"one-time password", "user.must_change_password", NULL},
     };
     Lms__WhoamiRequest body = LMS__WHOAMI_REQUEST__INIT;
     Lms__Request req = LMS__REQUEST__INIT;

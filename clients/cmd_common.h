@@ -32,6 +32,10 @@ extern const struct cli_param cmd_course_filter_params[];
 int cmd_login(struct cli_ctx *ctx, const struct cli_args *a);
 int cmd_logout(struct cli_ctx *ctx, const struct cli_args *a);
 int cmd_whoami(struct cli_ctx *ctx, const struct cli_args *a);
+/* passwd: the current password, then the new one (asked twice), on the
+ * terminal or as two lines of standard input (--password-stdin). */
+int cmd_passwd(struct cli_ctx *ctx, const struct cli_args *a);
+extern const struct cli_param cmd_passwd_params[];
 int cmd_courses(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--course C] */
 int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a);
@@ -65,7 +69,9 @@ const char *cmd_tutor_info(const Lms__Query *q, char *buf, size_t n);
     {.name = "logout", .summary = "end the session and forget it", .params = cmd_no_params,  \
      .handler = cmd_logout, .flags = CLI_NEEDS_SESSION},                                     \
     {.name = "whoami", .summary = "show who is logged in, and until when",                   \
-     .params = cmd_no_params, .handler = cmd_whoami, .flags = CLI_NEEDS_SESSION}
+     .params = cmd_no_params, .handler = cmd_whoami, .flags = CLI_NEEDS_SESSION},            \
+    {.name = "passwd", .summary = "change your password (your other sessions end)",          \
+     .params = cmd_passwd_params, .handler = cmd_passwd, .flags = CLI_NEEDS_SESSION}
 
 /*
  * Read the file at path for sending: *data (free it) and *len, and its base

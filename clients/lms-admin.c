@@ -31,6 +31,7 @@ static int cmd_add_user(struct cli_ctx *ctx, const struct cli_args *a)
     if (cli_has(a, "full-name"))
         body.full_name = (char *)cli_str(a, "full-name");
     body.password = password;
+    body.must_change_password = cli_has(a, "must-change-password");
     CLI_SET_BODY(&req, add_user, ADD_USER, &body);
     int rc = cli_act(ctx, &req, "created user %s (%s)", body.name, cli_str(a, "role"));
     lms_password_free(password);
@@ -115,6 +116,7 @@ static int cmd_import_users(struct cli_ctx *ctx, const struct cli_args *a)
     if (rc < 0)
         return cli_fail_errno(ctx, ENOMEM, "out of memory");
     if (imp.nrows > 0) {
+        body.must_change_password = cli_has(a, "must-change-password");
         body.rows = imp.rows;
         body.n_rows = imp.nrows;
         CLI_SET_BODY(&req, import_users, IMPORT_USERS, &body);
@@ -128,6 +130,60 @@ static int cmd_import_users(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+/* The account's state in the users table: "disabled", "one-time
+ * password", or "ok". */
+static const char *fmt_account(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__User *u = (const Lms__User *)m;
+    snprintf(buf, n, "%s%s%s", u->disabled ? "disabled" : "",
+             u->disabled && u->must_change_password ? ", " : "",
+             u->must_change_password ? "one-time password" : "");
+    return buf[0] ? buf : "ok";
+}
+
+static int cmd_reset_password(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__ResetPasswordRequest body = LMS__RESET_PASSWORD_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    char err[256], *password;
+    if (lms_read_password(cli_has(a, "password-stdin"), "One-time password: ", true,
+                          &password, err, sizeof err) != LMS_PROMPT_OK)
+        return cli_usage_error(ctx, "%s", err);
+    body.user = (char *)cli_str(a, "NAME");
+    body.password = password;
+    CLI_SET_BODY(&req, reset_password, RESET_PASSWORD, &body);
+    int rc = cli_act(ctx, &req,
+                     "set a one-time password for %s: their sessions were ended, and they "
+                     "must change it at their next login",
+                     body.user);
+    lms_password_free(password);
+    return rc;
+}
+
+static int set_enabled(struct cli_ctx *ctx, const struct cli_args *a, bool enabled)
+{
+    Lms__SetUserEnabledRequest body = LMS__SET_USER_ENABLED_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.user = (char *)cli_str(a, "NAME");
+    body.enabled = enabled;
+    CLI_SET_BODY(&req, set_user_enabled, SET_USER_ENABLED, &body);
+    return enabled ? cli_act(ctx, &req, "enabled user %s", body.user)
+                   : cli_act(ctx, &req,
+                             "disabled user %s: they cannot log in, their sessions were "
+                             "ended, and their work stays",
+                             body.user);
+}
+
+static int cmd_disable_user(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return set_enabled(ctx, a, false);
+}
+
+static int cmd_enable_user(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return set_enabled(ctx, a, true);
+}
+
 static int cmd_users(struct cli_ctx *ctx, const struct cli_args *a)
 {
     static const struct out_column cols[] = {
@@ -135,6 +191,7 @@ static int cmd_users(struct cli_ctx *ctx, const struct cli_args *a)
         {"FULL NAME", "full_name", NULL},
         {"ROLE", "role", NULL},
         {"CREATED", "created", NULL},
+        {"ACCOUNT", NULL, fmt_account},
     };
     static const struct cli_list_view view = {LMS__RESPONSE__BODY_USERS, "users",
                                               CLI_COLUMNS(cols), "no users"};
@@ -513,12 +570,32 @@ static const struct cli_param add_user_params[] = {
     {.name = "password-stdin", .kind = CLI_FLAG,
      .help = "read the password as one line of standard input (default: ask twice on the "
              "terminal)"},
+    {.name = "must-change-password", .kind = CLI_FLAG,
+     .help = "a one-time password: the user must change it at the first login"},
     CLI_END_PARAMS,
 };
 
 static const struct cli_param import_params[] = {
     {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
      .help = "CSV with the columns name,role,full_name,password (a header row is skipped)"},
+    {.name = "must-change-password", .kind = CLI_FLAG,
+     .help = "the passwords are one-time passwords: each user must change theirs at the "
+             "first login"},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param reset_password_params[] = {
+    {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the user"},
+    {.name = "password-stdin", .kind = CLI_FLAG,
+     .help = "read the one-time password as one line of standard input (default: ask twice "
+             "on the terminal)"},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param user_name_params[] = {
+    {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the user"},
     CLI_END_PARAMS,
 };
 
@@ -548,6 +625,14 @@ static const struct cli_command commands[] = {
      .params = import_params, .handler = cmd_import_users, .flags = CLI_NEEDS_SESSION},
     {.name = "users", .summary = "list all users", .params = cmd_no_params,
      .handler = cmd_users, .flags = CLI_NEEDS_SESSION},
+    {.name = "reset-password",
+     .summary = "set a one-time password that the user must change at the next login",
+     .params = reset_password_params, .handler = cmd_reset_password,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "disable-user", .summary = "stop a user from logging in (their work stays)",
+     .params = user_name_params, .handler = cmd_disable_user, .flags = CLI_NEEDS_SESSION},
+    {.name = "enable-user", .summary = "let a disabled user log in again",
+     .params = user_name_params, .handler = cmd_enable_user, .flags = CLI_NEEDS_SESSION},
     {.name = "create-course", .summary = "create a course", .params = create_course_params,
      .handler = cmd_create_course, .flags = CLI_NEEDS_SESSION},
     {.name = "courses", .summary = "list all courses", .params = cmd_no_params,

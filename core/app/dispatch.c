@@ -14,6 +14,7 @@
 #include "lms_assert.h"
 #include "log.h"
 #include "metrics.h"
+#include "accounts.h"
 #include "metrics_labels.h"
 #include "sm_node.h"
 #include "workers.h"
@@ -55,6 +56,7 @@ typedef struct auth_slot {
     char name[LMS_NAME_MAX + 1];
     char full_name[LMS_TITLE_MAX + 1];
     int role;
+    int must_change;
     int64_t created, expires;
 } auth_slot;
 
@@ -566,6 +568,7 @@ static int auth_cached(req *r)
     memcpy(r->who.name, a->name, sizeof r->who.name);
     memcpy(r->who.full_name, a->full_name, sizeof r->who.full_name);
     r->who.role = a->role;
+    r->who.must_change = a->must_change;
     r->who.created = a->created;
     r->who.session_expires = a->expires;
     r->auth_epoch = epoch;
@@ -590,6 +593,7 @@ static void auth_remember(req *r)
     memcpy(a->name, r->who.name, sizeof a->name);
     memcpy(a->full_name, r->who.full_name, sizeof a->full_name);
     a->role = r->who.role;
+    a->must_change = r->who.must_change;
     a->created = r->who.created;
     a->expires = r->who.session_expires;
 }
@@ -641,9 +645,15 @@ static int authenticate(req *r, uint64_t epoch)
         return req_fail(r, LMS_UNAUTHENTICATED, "session's user is gone"), -1;
     if (rc != LMS_OK) /* not a reason to log the user out */
         return req_storage_error(r, &err), -1;
+    account_state acct;
+    if (account_get(ops, req_st(r), u.name, &acct, &err) != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    if (acct.disabled) /* its sessions were ended with it: only a race */
+        return req_fail(r, LMS_UNAUTHENTICATED, "user %s is disabled", u.name), -1;
     snprintf(r->who.name, sizeof r->who.name, "%s", u.name);
     snprintf(r->who.full_name, sizeof r->who.full_name, "%s", u.full_name);
     r->who.role = u.role;
+    r->who.must_change = acct.must_change;
     r->who.created = u.created;
     r->who.session_expires = s.expires;
     r->auth_epoch = epoch;
@@ -727,6 +737,12 @@ static void stage_prepare(req *r, uint64_t epoch)
         allowed_roles(r->h->roles, who, sizeof who);
         req_fail(r, LMS_PERMISSION_DENIED, "%s: only %s may do this",
                  r->h->name, who);
+        goto out;
+    }
+    if (r->h->roles && r->who.must_change && !r->h->before_new_password) {
+        req_fail(r, LMS_FAILED_PRECONDITION,
+                 "%s: your password is a one-time password; change it first "
+                 "(passwd), then try again", r->h->name);
         goto out;
     }
     if (answered_from_record(r))

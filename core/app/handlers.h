@@ -43,6 +43,8 @@
 #include "rules.h"
 #include "tutor_runtime.h"
 
+#include <stdbool.h>
+
 typedef enum next_step {
     NEXT_RESPOND = 0,
     NEXT_PROPOSE = 1,
@@ -77,6 +79,10 @@ typedef struct handler {
     next_step (*work)(req *r);     /* NULL: none */
     void (*applied)(req *r);       /* NULL: the engine answers OK */
     next_step (*answered)(req *r, const tutor_result *res); /* NULL: none */
+    /* served while the caller's password is a one-time one that must be
+     * changed first (passwd, whoami, logout); every other request is then
+     * refused with FAILED_PRECONDITION */
+    bool before_new_password;
 } handler;
 
 typedef struct arena_chunk arena_chunk;
@@ -98,6 +104,7 @@ struct req {
         int64_t created;
         int64_t session_expires;
         uint8_t token_hash[32];
+        int must_change; /* a one-time password (accounts.h) */
     } who;
 
     Lms__Response resp;

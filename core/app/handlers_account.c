@@ -7,6 +7,8 @@
  * or logged as part of a command.
  */
 #include "handlers.h"
+
+#include "accounts.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -36,6 +38,7 @@ static char *hash_password(req *r, const char *pw)
 
 typedef struct login_state {
     char *stored; /* the user's password hash, NULL if no such user */
+    account_state acct;
 } login_state;
 
 static next_step login_prepare(req *r)
@@ -58,6 +61,9 @@ static next_step login_prepare(req *r)
         snprintf(r->who.full_name, sizeof r->who.full_name, "%s", u.full_name);
         r->who.role = u.role;
         r->who.created = u.created;
+        if (account_get(req_ops(r), req_st(r), u.name, &s->acct, &err) != LMS_OK)
+            return req_storage_error(r, &err);
+        r->who.must_change = s->acct.must_change;
     } else if (rc != LMS_NOT_FOUND) {
         return req_storage_error(r, &err);
     }
@@ -100,6 +106,12 @@ static next_step login_work(req *r)
         log_info("login refused for '%s'", q->name);
         return req_fail(r, LMS_UNAUTHENTICATED, "invalid user name or password");
     }
+    /* only to whoever knows the password: the account exists, disabled */
+    if (s->acct.disabled) {
+        log_info("login refused for '%s': the account is disabled", q->name);
+        return req_fail(r, LMS_PERMISSION_DENIED,
+                        "user %s is disabled; ask an admin to enable it", r->who.name);
+    }
     uint8_t raw[32];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
         return req_fail(r, LMS_INTERNAL, "no randomness for a session token");
@@ -128,7 +140,9 @@ static Lms__User *who_user(req *r)
     snprintf(u.full_name, sizeof u.full_name, "%s", r->who.full_name);
     u.role = r->who.role;
     u.created = r->who.created;
-    return pb_user(r, &u);
+    Lms__User *m = pb_user(r, &u);
+    m->must_change_password = r->who.must_change;
+    return m;
 }
 
 static int find_assisted(void *arg, const void *row)
@@ -149,6 +163,7 @@ static void login_applied(req *r)
             LMS_OK)
         log_warn("login of '%s': cannot list their courses: %s", r->who.name, err.msg);
     m->assists = assists;
+    m->must_change_password = r->who.must_change;
     m->token = req_strdup(r, r->secret);
     m->user = who_user(r);
     m->expires = r->who.session_expires;
@@ -218,6 +233,7 @@ static next_step add_user_work(req *r)
     c->role = q->role;
     c->full_name = q->full_name;
     c->password_hash = h;
+    c->must_change_password = q->must_change_password;
     r->cmd.body_case = LMS__COMMAND__BODY_CREATE_USER;
     r->cmd.create_user = c;
     return NEXT_PROPOSE;
@@ -232,20 +248,48 @@ static void add_user_applied(req *r)
     }
 }
 
+/* The users and the account records, both ordered by name: merged. */
+typedef struct user_walk {
+    ptr_vec users;
+    ptr_vec names;  /* of the account records (char *) */
+    ptr_vec states; /* account_state * */
+    size_t next;    /* the first record not matched yet */
+} user_walk;
+
+static int account_each(void *arg, const char *user, const account_state *a)
+{
+    req *r = arg;
+    user_walk *w = r->scratch;
+    ptr_vec_push(r, &w->names, req_strdup(r, user));
+    ptr_vec_push(r, &w->states, req_memdup(r, a, sizeof *a));
+    return 0;
+}
+
 static int user_each(void *arg, const void *row)
 {
     req *r = arg;
-    ptr_vec *pv = r->scratch;
-    ptr_vec_push(r, pv, pb_user(r, row));
+    user_walk *w = r->scratch;
+    const lms_user *u = row;
+    Lms__User *m = pb_user(r, u);
+    while (w->next < w->names.n && strcmp(w->names.v[w->next], u->name) < 0)
+        w->next++; /* a record of a user that is not listed */
+    if (w->next < w->names.n && strcmp(w->names.v[w->next], u->name) == 0) {
+        const account_state *a = w->states.v[w->next++];
+        m->disabled = a->disabled;
+        m->must_change_password = a->must_change;
+    }
+    ptr_vec_push(r, &w->users, m);
     return 0;
 }
 
 static next_step list_users_prepare(req *r)
 {
-    ptr_vec *pv = req_alloc(r, sizeof *pv);
-    r->scratch = pv;
+    user_walk *w = req_alloc(r, sizeof *w);
+    ptr_vec *pv = &w->users;
+    r->scratch = w;
     lms_err err = {0};
-    if (req_ops(r)->user_list(req_st(r), user_each, r, &err) != LMS_OK)
+    if (account_list(req_ops(r), req_st(r), account_each, r, &err) != LMS_OK ||
+        req_ops(r)->user_list(req_st(r), user_each, r, &err) != LMS_OK)
         return req_storage_error(r, &err);
     Lms__UsersResponse *m = req_alloc(r, sizeof *m);
     lms__users_response__init(m);
@@ -388,6 +432,7 @@ static next_step import_work(req *r)
         u->name = row->name;
         u->role = (Lms__Role)(intptr_t)s->roles.v[i];
         u->full_name = row->full_name;
+        u->must_change_password = r->msg->import_users->must_change_password;
         u->password_hash = hash_password(r, row->password);
         if (!u->password_hash)
             return NEXT_RESPOND;
@@ -471,12 +516,159 @@ static next_step enroll_prepare(req *r)
     return NEXT_PROPOSE;
 }
 
+/* ---- passwords and disabled accounts ---------------------------------- */
+
+typedef struct passwd_state {
+    char *stored; /* the caller's password hash as read */
+} passwd_state;
+
+/* passwd: the caller's own password. The old one is checked on a worker
+ * like a login's; the command carries the SHA-256 of the hash it was
+ * checked against, so apply refuses if it changed meanwhile. */
+static next_step change_password_prepare(req *r)
+{
+    const Lms__ChangePasswordRequest *q = r->msg->change_password;
+    char why[RULE_MSG_MAX];
+    if (!q->old_password[0] || strlen(q->old_password) > RULE_PASSWORD_MAX)
+        return req_fail(r, LMS_INVALID_ARGUMENT, "the current password must be 1 to %d bytes",
+                        RULE_PASSWORD_MAX);
+    if (req_verdict(r, rule_password(q->new_password, why, sizeof why), why) < 0)
+        return NEXT_RESPOND;
+    if (strcmp(q->old_password, q->new_password) == 0)
+        return req_fail(r, LMS_INVALID_ARGUMENT,
+                        "the new password is the current one; choose another");
+    lms_user u;
+    lms_err err = {0};
+    int rc = req_ops(r)->user_get(req_st(r), r->who.name, &u, &err);
+    if (rc != LMS_OK)
+        return rc == LMS_NOT_FOUND ? req_fail(r, LMS_UNAUTHENTICATED, "session's user is gone")
+                                   : req_storage_error(r, &err);
+    passwd_state *s = req_alloc(r, sizeof *s);
+    s->stored = req_strdup(r, u.password_hash);
+    r->scratch = s;
+    return NEXT_WORK;
+}
+
+static next_step change_password_work(req *r)
+{
+    const dispatch_options *o = req_opts(r);
+    const Lms__ChangePasswordRequest *q = r->msg->change_password;
+    passwd_state *s = r->scratch;
+    lms_err err = {0};
+    int verdict = o->auth->verify(o->auth_inst, r->who.name, q->old_password, s->stored, &err);
+    if (verdict == LMS_AUTH_ERROR) {
+        log_error("auth: cannot verify user %s: %s", r->who.name, err.msg);
+        return req_fail(r, LMS_INTERNAL, "cannot check the password; see the server log");
+    }
+    if (verdict != LMS_AUTH_OK) {
+        log_info("passwd refused for '%s': wrong current password", r->who.name);
+        return req_fail(r, LMS_PERMISSION_DENIED, "the current password is wrong");
+    }
+    char *h = hash_password(r, q->new_password);
+    if (!h)
+        return NEXT_RESPOND;
+    Lms__CmdSetPassword *c = req_alloc(r, sizeof *c);
+    lms__cmd_set_password__init(c);
+    c->user = r->who.name;
+    c->password_hash = h;
+    uint8_t *expect = req_alloc(r, 32);
+    dispatch_sha256(s->stored, strlen(s->stored), expect);
+    c->expect_hash.data = expect;
+    c->expect_hash.len = 32;
+    c->keep_session.data = req_memdup(r, r->who.token_hash, 32);
+    c->keep_session.len = 32;
+    r->cmd.body_case = LMS__COMMAND__BODY_SET_PASSWORD;
+    r->cmd.set_password = c;
+    return NEXT_PROPOSE;
+}
+
+static void change_password_applied(req *r)
+{
+    log_info("user '%s' changed their password", r->who.name);
+}
+
+/* The user an admin's request names: it exists (early; apply decides). */
+static int need_user_named(req *r, const char *name)
+{
+    char why[RULE_MSG_MAX];
+    lms_user u;
+    lms_err err = {0};
+    if (req_verdict(r, rule_user_name(name, why, sizeof why), why) < 0)
+        return -1;
+    int rc = req_ops(r)->user_get(req_st(r), name, &u, &err);
+    if (rc == LMS_NOT_FOUND)
+        return req_verdict(r, rule_missing("user", name, why, sizeof why), why);
+    if (rc != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    return 0;
+}
+
+static next_step reset_password_prepare(req *r)
+{
+    const Lms__ResetPasswordRequest *q = r->msg->reset_password;
+    char why[RULE_MSG_MAX];
+    if (need_user_named(r, q->user) < 0 ||
+        req_verdict(r, rule_password(q->password, why, sizeof why), why) < 0)
+        return NEXT_RESPOND;
+    return NEXT_WORK;
+}
+
+static next_step reset_password_work(req *r)
+{
+    const Lms__ResetPasswordRequest *q = r->msg->reset_password;
+    char *h = hash_password(r, q->password);
+    if (!h)
+        return NEXT_RESPOND;
+    Lms__CmdSetPassword *c = req_alloc(r, sizeof *c);
+    lms__cmd_set_password__init(c);
+    c->user = q->user;
+    c->password_hash = h;
+    c->must_change = 1;
+    r->cmd.body_case = LMS__COMMAND__BODY_SET_PASSWORD;
+    r->cmd.set_password = c;
+    return NEXT_PROPOSE;
+}
+
+static void reset_password_applied(req *r)
+{
+    log_info("admin '%s' set a one-time password for '%s'", r->who.name,
+             r->msg->reset_password->user);
+}
+
+static next_step set_user_enabled_prepare(req *r)
+{
+    const Lms__SetUserEnabledRequest *q = r->msg->set_user_enabled;
+    if (need_user_named(r, q->user) < 0)
+        return NEXT_RESPOND;
+    if (!q->enabled && strcmp(q->user, r->who.name) == 0)
+        return req_fail(r, LMS_FAILED_PRECONDITION,
+                        "user %s: you cannot disable your own account (another admin can)",
+                        q->user);
+    Lms__CmdSetUserEnabled *c = req_alloc(r, sizeof *c);
+    lms__cmd_set_user_enabled__init(c);
+    c->user = q->user;
+    c->enabled = q->enabled;
+    r->cmd.body_case = LMS__COMMAND__BODY_SET_USER_ENABLED;
+    r->cmd.set_user_enabled = c;
+    return NEXT_PROPOSE;
+}
+
 #define B(x) LMS__REQUEST__BODY_##x
 const handler handlers_account[] = {
     {.body = B(LOGIN), .name = "login", .roles = ROLES_NO_SESSION,
      .prepare = login_prepare, .work = login_work, .applied = login_applied},
-    {.body = B(LOGOUT), .name = "logout", .roles = ROLES_ANY, .prepare = logout_prepare},
-    {.body = B(WHOAMI), .name = "whoami", .roles = ROLES_ANY, .prepare = whoami_prepare},
+    {.body = B(LOGOUT), .name = "logout", .roles = ROLES_ANY, .prepare = logout_prepare,
+     .before_new_password = true},
+    {.body = B(WHOAMI), .name = "whoami", .roles = ROLES_ANY, .prepare = whoami_prepare,
+     .before_new_password = true},
+    {.body = B(CHANGE_PASSWORD), .name = "passwd", .roles = ROLES_ANY,
+     .prepare = change_password_prepare, .work = change_password_work,
+     .applied = change_password_applied, .before_new_password = true},
+    {.body = B(RESET_PASSWORD), .name = "reset-password", .roles = ROLES_ADMIN,
+     .prepare = reset_password_prepare, .work = reset_password_work,
+     .applied = reset_password_applied},
+    {.body = B(SET_USER_ENABLED), .name = "set-user-enabled", .roles = ROLES_ADMIN,
+     .prepare = set_user_enabled_prepare},
     {.body = B(ADD_USER), .name = "add-user", .roles = ROLES_ADMIN,
      .prepare = add_user_prepare, .work = add_user_work, .applied = add_user_applied},
     {.body = B(IMPORT_USERS), .name = "import-users", .roles = ROLES_ADMIN,

@@ -21,6 +21,7 @@
  */
 #include "sm.h"
 
+#include "accounts.h"
 #include "filestore.h"
 
 #include "lms_assert.h"
@@ -432,6 +433,12 @@ static int apply_create_session(apply_ctx *c)
     int rc = need_user(c, b->user, &u);
     if (rc || refused(c))
         return rc;
+    account_state a;
+    if ((rc = account_get(c->ops, c->st, u.name, &a, c->err)) != LMS_OK)
+        return rc;
+    if (a.disabled) /* disabled between the login's check and now */
+        return refuse(c, LMS_PERMISSION_DENIED,
+                      "user %s is disabled; ask an admin to enable it", u.name);
     rc = end_oldest_sessions(c, u.name, b->max_sessions);
     if (rc)
         return rc;
@@ -448,6 +455,106 @@ static int apply_delete_session(apply_ctx *c)
     if (refused(c))
         return LMS_OK;
     return c->ops->session_delete(c->st, b->token_hash.data, c->err);
+}
+
+/* End every session of user but keep (a token hash; NULL: none kept), in
+ * the order session_list_user gives (the same everywhere). */
+static int end_sessions(apply_ctx *c, const char *user, const uint8_t *keep)
+{
+    session_hashes h = {0};
+    int rc = c->ops->session_list_user(c->st, user, session_hash_each, &h, c->err);
+    if (h.oom)
+        rc = lms_err_set(c->err, LMS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; rc == LMS_OK && i < h.n; i++)
+        if (!keep || memcmp(h.v[i], keep, LMS_SHA256_LEN) != 0)
+            rc = c->ops->session_delete(c->st, h.v[i], c->err);
+    free(h.v);
+    return rc;
+}
+
+static void set_changed(apply_ctx *c, account_state *a)
+{
+    a->changed = c->cmd->time;
+    copy_str(a->changed_by, sizeof a->changed_by, c->cmd->actor);
+}
+
+/* A new password: the user's own (passwd: the leader checked the old one
+ * against the hash whose SHA-256 is expect_hash; it must still be the
+ * stored one, and the caller's session stays), or a one-time password an
+ * admin set (every session ends). */
+static int apply_set_password(apply_ctx *c)
+{
+    const Lms__CmdSetPassword *b = c->cmd->set_password;
+    int self = strcmp(b->user, c->cmd->actor) == 0 && !b->must_change;
+    if (!self)
+        need_admin(c, "reset passwords");
+    if (b->password_hash[0] == '\0')
+        refuse(c, LMS_INVALID_ARGUMENT, "the password hash is empty");
+    if (b->keep_session.len && b->keep_session.len != LMS_SHA256_LEN)
+        refuse(c, LMS_INVALID_ARGUMENT, "the kept session is not a token hash");
+    if (self && b->expect_hash.len != LMS_SHA256_LEN)
+        refuse(c, LMS_INVALID_ARGUMENT, "the old password's hash is missing");
+    if (refused(c))
+        return LMS_OK;
+    lms_user u;
+    int rc = need_user(c, b->user, &u);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "user %s", u.name);
+    /* before any other storage call: u.password_hash is the plugin's */
+    if (self) {
+        uint8_t now[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        if (!EVP_Digest(u.password_hash, strlen(u.password_hash), now, &n, EVP_sha256(),
+                        NULL) ||
+            n != LMS_SHA256_LEN)
+            return lms_err_set(c->err, LMS_INTERNAL, "SHA-256 failed");
+        if (memcmp(now, b->expect_hash.data, LMS_SHA256_LEN) != 0)
+            return refuse(c, LMS_FAILED_PRECONDITION,
+                          "the password was changed meanwhile; nothing was changed now");
+    }
+    account_state a;
+    if ((rc = account_get(c->ops, c->st, u.name, &a, c->err)) != LMS_OK)
+        return rc;
+    if (self && a.disabled)
+        return refuse(c, LMS_PERMISSION_DENIED, "is disabled");
+    u.password_hash = b->password_hash;
+    if ((rc = c->ops->user_put(c->st, &u, c->err)) != LMS_OK)
+        return rc;
+    a.must_change = b->must_change;
+    set_changed(c, &a);
+    if ((rc = account_put(c->ops, c->st, u.name, &a, c->err)) != LMS_OK)
+        return rc;
+    return end_sessions(c, u.name, self && b->keep_session.len ? b->keep_session.data : NULL);
+}
+
+/* An admin disables a user (no login; their sessions end; their work
+ * stays) or enables them again. Not themselves: some admin stays able to
+ * log in. Setting the state the account has already writes nothing. */
+static int apply_set_user_enabled(apply_ctx *c)
+{
+    const Lms__CmdSetUserEnabled *b = c->cmd->set_user_enabled;
+    need_admin(c, b->enabled ? "enable users" : "disable users");
+    if (refused(c))
+        return LMS_OK;
+    lms_user u;
+    int rc = need_user(c, b->user, &u);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "user %s", u.name);
+    if (!b->enabled && strcmp(u.name, c->cmd->actor) == 0)
+        return refuse(c, LMS_FAILED_PRECONDITION,
+                      "you cannot disable your own account (another admin can)");
+    account_state a;
+    if ((rc = account_get(c->ops, c->st, u.name, &a, c->err)) != LMS_OK)
+        return rc;
+    if (!a.disabled == !!b->enabled)
+        return LMS_OK;
+    a.disabled = !b->enabled;
+    set_changed(c, &a);
+    if ((rc = account_put(c->ops, c->st, u.name, &a, c->err)) != LMS_OK)
+        return rc;
+    return b->enabled ? LMS_OK : end_sessions(c, u.name, NULL);
 }
 
 /* Validate and insert one new user: the shared body of create_user and of
@@ -471,7 +578,12 @@ static int add_user(apply_ctx *c, const Lms__CmdCreateUser *u)
                    .created = c->cmd->time};
     copy_str(nu.name, sizeof nu.name, u->name);
     copy_str(nu.full_name, sizeof nu.full_name, u->full_name);
-    return c->ops->user_put(c->st, &nu, c->err);
+    rc = c->ops->user_put(c->st, &nu, c->err);
+    if (rc != LMS_OK || !u->must_change_password)
+        return rc;
+    account_state a = {.must_change = 1, .changed = c->cmd->time};
+    copy_str(a.changed_by, sizeof a.changed_by, c->cmd->actor);
+    return account_put(c->ops, c->st, nu.name, &a, c->err);
 }
 
 /* With no actor, the one user that may be created is the first admin of
@@ -1224,6 +1336,8 @@ static const struct {
     [C(TUTOR_SETTINGS)] = {.fn = apply_tutor_settings, .actor = ACTOR_KNOWN},
     [C(SHARE)] = {.fn = apply_share, .actor = ACTOR_KNOWN},
     [C(VERIFY)] = {.fn = apply_verify, .actor = ACTOR_KNOWN},
+    [C(SET_PASSWORD)] = {.fn = apply_set_password, .actor = ACTOR_KNOWN},
+    [C(SET_USER_ENABLED)] = {.fn = apply_set_user_enabled, .actor = ACTOR_KNOWN},
 };
 #undef C
 

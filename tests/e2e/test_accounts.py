@@ -105,5 +105,126 @@ class TeachingAssistantTest(E2ETestCase):
                             "the TA's reply is part of the shared answer")
 
 
+class AccountsTest(E2ETestCase):
+    """passwd, reset-password (a one-time password), disable-user and
+    enable-user, and import-users --must-change-password."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = lmstest.started_node(name="accounts")
+        cls.w = World(cls.node)
+        cls.n = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.cleanup()
+
+    def new_student(self):
+        AccountsTest.n += 1
+        name = "acct%d" % self.n
+        self.w.add_user(name, "student")
+        self.w.enroll("CS101", name, "student")
+        return name
+
+    def login(self, name, pw=World.PW, prog="lms-student"):
+        c = self.node.cli(prog)
+        return c, c.login(name, pw, json=True)
+
+    def passwd(self, cli, old, new):
+        return cli.run("passwd", "--password-stdin", input="%s\n%s\n" % (old, new), json=True)
+
+    def test_passwd_keeps_this_session_and_ends_the_others(self):
+        name = self.new_student()
+        a, res = self.login(name)
+        self.ok(res)
+        b, res = self.login(name)
+        self.ok(res)
+        self.ok(self.passwd(a, World.PW, "brand-new-pw-1"))
+        self.ok(a.run("whoami"), "the session that changed it stays")
+        self.refused(b.run("assignments", json=True), "UNAUTHENTICATED",
+                     rc=4)
+        self.refused(self.login(name)[1], "UNAUTHENTICATED", rc=4)
+        self.ok(self.login(name, "brand-new-pw-1")[1])
+
+    def test_passwd_refusals_change_nothing(self):
+        name = self.new_student()
+        a, res = self.login(name)
+        self.ok(res)
+        self.refused(self.passwd(a, "not-the-password", "another-pw-2"), "PERMISSION_DENIED",
+                     in_message="the current password is wrong")
+        self.refused(self.passwd(a, World.PW, "short"), "INVALID_ARGUMENT",
+                     in_message="too short")
+        self.refused(self.passwd(a, World.PW, World.PW), "INVALID_ARGUMENT",
+                     in_message="is the current one")
+        self.ok(self.login(name)[1], "the old password still works")
+
+    def test_reset_password_is_one_time(self):
+        name = self.new_student()
+        old, res = self.login(name)
+        self.ok(res)
+        admin = self.w.admin
+        self.ok(admin.run("reset-password", name, "--password-stdin", input="temp-pass-123\n"))
+        self.refused(old.run("assignments", json=True), "UNAUTHENTICATED", rc=4)
+        doc = self.ok(admin.run("users", json=True))
+        me = [u for u in doc["users"] if u["name"] == name][0]
+        self.assertEqualMsg(me.get("must_change_password"), True, "users shows the one-time password")
+        c, res = self.login(name, "temp-pass-123")
+        doc = self.ok(res)
+        self.assertEqualMsg(doc.get("must_change_password"), True, "login says so")
+        # every request but passwd, whoami and logout waits for the change
+        self.refused(c.run("assignments", json=True), "FAILED_PRECONDITION",
+                     in_message="change it first")
+        self.ok(c.run("whoami"))
+        self.ok(self.passwd(c, "temp-pass-123", "my-own-pw-456"))
+        self.ok(c.run("assignments"))
+        doc = self.ok(admin.run("users", json=True))
+        me = [u for u in doc["users"] if u["name"] == name][0]
+        self.assertEqualMsg(me.get("must_change_password", False), False, "changed now")
+        # only admins reset passwords
+        self.refused(lmstest.Cli(self.node, "lms-admin", home=c.home).run(
+            "reset-password", "stud2", "--password-stdin", input="temp-pass-123\n", json=True),
+            "PERMISSION_DENIED")
+
+    def test_disable_and_enable(self):
+        name = self.new_student()
+        c, res = self.login(name)
+        self.ok(res)
+        hw = self.w.create_assignment(title="work of %s" % name)["id"]
+        path = os.path.join(self.node.dir, "%s.txt" % name)
+        with open(path, "wb") as f:
+            f.write(b"my work\n")
+        sub = self.ok(c.run("submit", str(hw), path, json=True))["id"]
+        admin = self.w.admin
+        self.ok(admin.run("disable-user", name))
+        self.refused(c.run("assignments", json=True), "UNAUTHENTICATED", rc=4)
+        self.refused(self.login(name)[1], "PERMISSION_DENIED", in_message="is disabled")
+        # a wrong password does not tell that the account is disabled
+        self.refused(self.login(name, "wrong-password-9")[1], "UNAUTHENTICATED", rc=4)
+        doc = self.ok(admin.run("users", json=True))
+        me = [u for u in doc["users"] if u["name"] == name][0]
+        self.assertEqualMsg(me.get("disabled"), True, "users shows it disabled")
+        # their work stays
+        doc = self.ok(self.w["teach1"].run("submissions", "--assignment", str(hw), json=True))
+        self.assertIn(sub, [s["id"] for s in doc["submissions"]])
+        self.ok(admin.run("disable-user", name), "disabling twice is fine")
+        self.ok(admin.run("enable-user", name))
+        self.ok(self.login(name)[1])
+        # an admin cannot disable themselves; others cannot disable anyone
+        self.refused(admin.run("disable-user", lmstest.ADMIN, json=True), "FAILED_PRECONDITION",
+                     in_message="your own account")
+        self.refused(lmstest.Cli(self.node, "lms-admin", home=self.w["teach1"].home).run(
+            "disable-user", "stud2", json=True), "PERMISSION_DENIED")
+        self.refused(admin.run("disable-user", "nobody-here", json=True), "NOT_FOUND")
+
+    def test_import_with_one_time_passwords(self):
+        csv = os.path.join(self.node.dir, "onetime.csv")
+        with open(csv, "w") as f:
+            f.write("name,role,full_name,password\nimp1,student,Imp One,first-pass-1\n")
+        self.ok(self.w.admin.run("import-users", csv, "--must-change-password"))
+        c, res = self.login("imp1", "first-pass-1")
+        self.assertEqualMsg(self.ok(res).get("must_change_password"), True, "imported: one-time")
+        self.refused(c.run("courses", json=True), "FAILED_PRECONDITION")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -201,6 +201,18 @@ class AuthzTest(E2ETestCase):
         self.check_write("lms-instructor", lambda a: ["upload", "--course", "CS101", "--title",
                                                       "by " + a, self.file], {"teach1"})
 
+    def test_write_reset_password(self):
+        name = self.fresh("reset")
+        self.w.add_user(name, "student")
+        self.check_write("lms-admin", lambda a: ["reset-password", name, "--password-stdin"],
+                         {"admin"}, input="one-time-pw-1\n")
+
+    def test_write_disable_enable_user(self):
+        name = self.fresh("dis")
+        self.w.add_user(name, "student")
+        self.check_write("lms-admin", lambda a: ["disable-user", name], {"admin"})
+        self.check_write("lms-admin", lambda a: ["enable-user", name], {"admin"})
+
     # ---- reads --------------------------------------------------------------
 
     def test_read_users(self):

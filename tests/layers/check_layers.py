@@ -25,7 +25,7 @@ LAYERS = [  # (name, folder, rank)
     ("app", os.path.join(CORE, "app"), 3),
     ("daemon", CORE, 4),
 ]
-PROTO = {"peer.pb-c.h": 2, "snapshot.pb-c.h": 2,
+PROTO = {"peer.pb-c.h": 2, "snapshot.pb-c.h": 2, "records.pb-c.h": 3,
          "client.pb-c.h": 3, "command.pb-c.h": 3}
 RAFT_MAY = {"blob.h", "lms_assert.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -10,6 +10,7 @@
  * pin down; failures print the expected and the actual status and message.
  */
 #include "sm.h"
+#include "accounts.h"
 #include "rm_tree.h"
 #include "filestore.h"
 #include "pb_text.h"
@@ -227,6 +228,16 @@ typedef struct dumper {
     size_t nqids;
 } dumper;
 
+static int dump_record(void *arg, const lms_record *r)
+{
+    FILE *out = ((dumper *)arg)->out;
+    fprintf(out, "record %s|", r->key);
+    for (size_t i = 0; i < r->len; i++)
+        fprintf(out, "%02x", ((const uint8_t *)r->value)[i]);
+    fputc('\n', out);
+    return 0;
+}
+
 static int dump_user(void *arg, const void *row)
 {
     const lms_user *u = row;
@@ -365,6 +376,8 @@ static char *dump(fx *f)
     for (size_t i = 0; i < d.nqids; i++)
         check_list(g_ops->reply_list(st, d.qids[i], dump_reply, &d, &err), "reply_list",
                    &err);
+    check_list(g_ops->record_list(st, "", NULL, 0, dump_record, &d, &err), "record_list",
+               &err);
     fclose(d.out);
     return buf;
 }
@@ -703,6 +716,29 @@ static const sm_result *new_session(fx *f, const char *user, const uint8_t *hash
     b.user = (char *)user;
     b.expires = f->now + DAY;
     return send(f, "", LMS__COMMAND__BODY_CREATE_SESSION, &b);
+}
+
+static const sm_result *set_password(fx *f, const char *actor, const char *user,
+                                     const char *hash, int must_change,
+                                     const uint8_t *expect, const uint8_t *keep)
+{
+    Lms__CmdSetPassword b = LMS__CMD_SET_PASSWORD__INIT;
+    b.user = (char *)user;
+    b.password_hash = (char *)hash;
+    b.must_change = must_change;
+    if (expect)
+        b.expect_hash = bytes(expect, LMS_SHA256_LEN);
+    if (keep)
+        b.keep_session = bytes(keep, LMS_SHA256_LEN);
+    return send(f, actor, LMS__COMMAND__BODY_SET_PASSWORD, &b);
+}
+
+static const sm_result *set_enabled(fx *f, const char *actor, const char *user, int enabled)
+{
+    Lms__CmdSetUserEnabled b = LMS__CMD_SET_USER_ENABLED__INIT;
+    b.user = (char *)user;
+    b.enabled = enabled;
+    return send(f, actor, LMS__COMMAND__BODY_SET_USER_ENABLED, &b);
 }
 
 /* Import rows (name, role) at lines 2, 3, ... */
@@ -1127,6 +1163,101 @@ static void test_enroll_rules(void **state)
     expect_ok(enroll(f, "root", "CS101", "ins2", INSTRUCTOR));
     assert_int_equal(enrolment_of(f, "CS101", "spare"), LMS_ROLE_STUDENT);
     assert_int_equal(enrolment_of(f, "CS101", "ins2"), LMS_ROLE_INSTRUCTOR);
+}
+
+/* ---- accounts: passwords, one-time passwords, disabled users ------------------- */
+
+static account_state account_of(fx *f, const char *user)
+{
+    account_state a;
+    lms_err err = {0};
+    if (account_get(g_ops, f->inst, user, &a, &err) != LMS_OK)
+        fail_msg("account_get %s: %s", user, err.msg);
+    return a;
+}
+
+/* The SHA-256 of user's stored password hash: what passwd's leader sends. */
+static void stored_hash_sha(fx *f, const char *user, uint8_t out[LMS_SHA256_LEN])
+{
+    lms_user u;
+    lms_err err = {0};
+    unsigned n = 0;
+    assert_int_equal(g_ops->user_get(f->inst, user, &u, &err), LMS_OK);
+    assert_true(EVP_Digest(u.password_hash, strlen(u.password_hash), out, &n, EVP_sha256(),
+                           NULL) && n == LMS_SHA256_LEN);
+}
+
+static int session_of(fx *f, uint8_t id)
+{
+    uint8_t h[LMS_SHA256_LEN] = {id};
+    lms_session s;
+    lms_err err = {0};
+    return g_ops->session_get(f->inst, h, &s, &err) == LMS_OK;
+}
+
+static void test_passwords(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint8_t a[LMS_SHA256_LEN] = {1}, b[LMS_SHA256_LEN] = {2}, sha[LMS_SHA256_LEN],
+            stale[LMS_SHA256_LEN] = {9};
+    expect_ok(new_session(f, "stu1", a, sizeof a));
+    expect_ok(new_session(f, "stu1", b, sizeof b));
+    /* someone else's password: admins only, and only as a one-time one */
+    expect_status(set_password(f, "stu2", "stu1", "$new", 0, NULL, NULL),
+                  LMS_PERMISSION_DENIED, "only an admin may reset passwords");
+    /* one's own: against the hash the leader checked, which must be current */
+    expect_status(set_password(f, "stu1", "stu1", "$new", 0, NULL, a), LMS_INVALID_ARGUMENT,
+                  "the old password's hash is missing");
+    expect_status(set_password(f, "stu1", "stu1", "$new", 0, stale, a),
+                  LMS_FAILED_PRECONDITION, "user stu1: the password was changed meanwhile");
+    expect_status(set_password(f, "stu1", "stu1", "", 0, stale, a), LMS_INVALID_ARGUMENT,
+                  "the password hash is empty");
+    expect_status(set_password(f, "root", "ghost", "$new", 1, NULL, NULL), LMS_NOT_FOUND,
+                  "user ghost does not exist");
+    stored_hash_sha(f, "stu1", sha);
+    expect_ok(set_password(f, "stu1", "stu1", "$new-own", 0, sha, a));
+    assert_true(session_of(f, 1));  /* the caller's stays */
+    assert_false(session_of(f, 2)); /* the others end */
+    assert_int_equal(account_of(f, "stu1").must_change, 0);
+    /* the same command again (its hash is no longer the stored one) */
+    expect_status(set_password(f, "stu1", "stu1", "$new-own", 0, sha, a),
+                  LMS_FAILED_PRECONDITION, "changed meanwhile");
+    /* an admin's reset: a one-time password, every session ends */
+    expect_ok(set_password(f, "root", "stu1", "$one-time", 1, NULL, NULL));
+    assert_false(session_of(f, 1));
+    account_state st = account_of(f, "stu1");
+    assert_int_equal(st.must_change, 1);
+    assert_string_equal(st.changed_by, "root");
+    /* the user's own change clears it */
+    stored_hash_sha(f, "stu1", sha);
+    expect_ok(set_password(f, "stu1", "stu1", "$mine-again", 0, sha, NULL));
+    assert_int_equal(account_of(f, "stu1").must_change, 0);
+}
+
+static void test_disabled_users(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint8_t a[LMS_SHA256_LEN] = {1}, b[LMS_SHA256_LEN] = {2};
+    expect_ok(new_session(f, "stu1", a, sizeof a));
+    expect_status(set_enabled(f, "ins1", "stu1", 0), LMS_PERMISSION_DENIED,
+                  "only an admin may disable users");
+    expect_status(set_enabled(f, "root", "root", 0), LMS_FAILED_PRECONDITION,
+                  "you cannot disable your own account");
+    expect_status(set_enabled(f, "root", "ghost", 0), LMS_NOT_FOUND,
+                  "user ghost does not exist");
+    expect_ok(set_enabled(f, "root", "stu1", 0));
+    assert_false(session_of(f, 1));
+    assert_int_equal(account_of(f, "stu1").disabled, 1);
+    expect_status(new_session(f, "stu1", b, sizeof b), LMS_PERMISSION_DENIED,
+                  "user stu1 is disabled");
+    /* the work stays: still enrolled */
+    assert_int_equal(enrolment_of(f, "CS101", "stu1"), LMS_ROLE_STUDENT);
+    expect_ok(set_enabled(f, "root", "stu1", 0)); /* again: nothing to do */
+    expect_ok(set_enabled(f, "root", "stu1", 1));
+    assert_int_equal(account_of(f, "stu1").disabled, 0);
+    expect_ok(new_session(f, "stu1", b, sizeof b));
 }
 
 /* ---- assignments ---------------------------------------------------------------- */
@@ -2442,6 +2573,8 @@ int main(void)
         T(test_bootstrap_admin_only_on_empty_store),
         T(test_create_user_rules),
         T(test_sessions),
+        T(test_passwords),
+        T(test_disabled_users),
         T(test_auth_epoch_is_a_sequence_lock),
         T(test_sessions_per_user_capped_oldest_end),
         T(test_auth_epoch),
