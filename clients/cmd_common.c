@@ -272,16 +272,35 @@ static const char *fmt_attempts(const ProtobufCMessage *m, char *buf, size_t n)
     return as->max_attempts ? out_field_text(m, "max_attempts", buf, n) : "unlimited";
 }
 
+/* The title, marked when the assignment is hidden from its students (only
+ * its staff see it then). */
+static const char *fmt_title(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__Assignment *as = (const Lms__Assignment *)m;
+    snprintf(buf, n, "%s%s", as->title, as->hidden ? " [hidden]" : "");
+    return buf;
+}
+
+static const char *fmt_late_penalty(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__Assignment *as = (const Lms__Assignment *)m;
+    if (!as->late_penalty)
+        return "none";
+    snprintf(buf, n, "%" PRIu32 "%%/day", as->late_penalty);
+    return buf;
+}
+
 int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a)
 {
     static const struct out_column cols[] = {
         {"ID", "id", NULL},
         {"COURSE", "course", NULL},
-        {"TITLE", "title", NULL},
+        {"TITLE", NULL, fmt_title},
         {"DUE", NULL, fmt_my_due},
         {"CUTOFF", NULL, fmt_my_cutoff},
         {"POINTS", "max_points", NULL},
         {"ATTEMPTS", NULL, fmt_attempts},
+        {"PENALTY", NULL, fmt_late_penalty},
     };
     static const struct cli_list_view view = {LMS__RESPONSE__BODY_ASSIGNMENTS, "assignments",
                                               CLI_COLUMNS(cols), "no assignments"};

@@ -1,7 +1,8 @@
 /*
- * lms-instructor.c: the instructors' client: set assignments, fetch and
- * grade submissions, release grades, grant extensions, answer questions,
- * share materials, export grades, read the tutor's log and set the tutor.
+ * lms-instructor.c: the instructors' client: set and correct assignments
+ * (edit, hide, delete), fetch and grade submissions, release grades, grant
+ * extensions, answer questions, share materials, export grades, read the
+ * tutor's log and set the tutor.
  * Each subcommand is an entry in the table at the bottom; the frame around
  * them is cli.c.
  */
@@ -30,6 +31,7 @@ static int cmd_create_assignment(struct cli_ctx *ctx, const struct cli_args *a)
     body.max_attempts = (uint32_t)cli_u64(a, "max-attempts", 0);
     body.max_size = cli_u64(a, "max-size", 0); /* 0: the server's default */
     body.hold_grades = cli_has(a, "hold-grades");
+    body.late_penalty = (uint32_t)cli_u64(a, "late-penalty", 0);
     CLI_SET_BODY(&req, create_assignment, CREATE_ASSIGNMENT, &body);
     int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_ASSIGNMENT, &resp);
     if (rc != LMS_EXIT_OK)
@@ -38,6 +40,85 @@ static int cmd_create_assignment(struct cli_ctx *ctx, const struct cli_args *a)
                   resp->assignment->id, body.course, body.title, lms_time_format(body.due, due));
     lms__response__free_unpacked(resp, NULL);
     return rc;
+}
+
+/* Only the options given change; the server refuses an edit without any. */
+static int cmd_edit_assignment(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__EditAssignmentRequest body = LMS__EDIT_ASSIGNMENT_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    char due[LMS_TIME_BUFSZ], cutoff[LMS_TIME_BUFSZ], points[32], attempts[16];
+    if (cli_has(a, "cutoff") && cli_has(a, "no-cutoff"))
+        return cli_usage_error(ctx, "give --cutoff TIME or --no-cutoff, not both");
+    body.assignment_id = cli_u64(a, "ID", 0);
+    if ((body.set_title = cli_has(a, "title")))
+        body.title = (char *)cli_str(a, "title");
+    if ((body.set_description = cli_has(a, "description")))
+        body.description = (char *)cli_str(a, "description");
+    if ((body.set_due = cli_has(a, "due")))
+        body.due = cli_time(a, "due", 0);
+    if ((body.set_cutoff = cli_has(a, "cutoff") || cli_has(a, "no-cutoff")))
+        body.cutoff = cli_time(a, "cutoff", 0); /* --no-cutoff: 0, none */
+    if ((body.set_max_points = cli_has(a, "max-points")))
+        body.max_points = cli_num(a, "max-points", 0);
+    if ((body.set_max_attempts = cli_has(a, "max-attempts")))
+        body.max_attempts = (uint32_t)cli_u64(a, "max-attempts", 0);
+    if ((body.set_max_size = cli_has(a, "max-size")))
+        body.max_size = cli_u64(a, "max-size", 0);
+    if ((body.set_late_penalty = cli_has(a, "late-penalty")))
+        body.late_penalty = (uint32_t)cli_u64(a, "late-penalty", 0);
+    CLI_SET_BODY(&req, edit_assignment, EDIT_ASSIGNMENT, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_ASSIGNMENT, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__Assignment *x = resp->assignment;
+    rc = cli_done(ctx, &x->base,
+                  "assignment %" PRIu64 " is now: %s (due %s, cut-off %s, %s points, %s "
+                  "attempts, late penalty %" PRIu32 "%% per day)",
+                  x->id, x->title, lms_time_format(x->due, due),
+                  x->cutoff ? lms_time_format(x->cutoff, cutoff) : "none",
+                  out_number(x->max_points, points, sizeof points),
+                  x->max_attempts ? out_field_text(&x->base, "max_attempts", attempts,
+                                                   sizeof attempts)
+                                  : "unlimited",
+                  x->late_penalty);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static int hide_or_not(struct cli_ctx *ctx, const struct cli_args *a, bool hidden)
+{
+    Lms__HideAssignmentRequest body = LMS__HIDE_ASSIGNMENT_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.assignment_id = cli_u64(a, "ID", 0);
+    body.hidden = hidden;
+    CLI_SET_BODY(&req, hide_assignment, HIDE_ASSIGNMENT, &body);
+    if (hidden)
+        return cli_act(ctx, &req,
+                       "assignment %" PRIu64 " is hidden: its students no longer see it "
+                       "and cannot submit to it (their grades stay)", body.assignment_id);
+    return cli_act(ctx, &req, "assignment %" PRIu64 " is visible to its students again",
+                   body.assignment_id);
+}
+
+static int cmd_hide_assignment(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return hide_or_not(ctx, a, true);
+}
+
+static int cmd_unhide_assignment(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return hide_or_not(ctx, a, false);
+}
+
+static int cmd_delete_assignment(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__DeleteAssignmentRequest body = LMS__DELETE_ASSIGNMENT_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.assignment_id = cli_u64(a, "ID", 0);
+    CLI_SET_BODY(&req, delete_assignment, DELETE_ASSIGNMENT, &body);
+    return cli_act(ctx, &req, "deleted assignment %" PRIu64, body.assignment_id);
 }
 
 static int cmd_grade(struct cli_ctx *ctx, const struct cli_args *a)
@@ -209,6 +290,33 @@ static const struct cli_param create_assignment_params[] = {
              "if lower)"},
     {.name = "hold-grades", .kind = CLI_FLAG, .help = "keep grades hidden until 'release'"},
     {.name = "description", .meta = "TEXT", .kind = CLI_STRING, .help = "what to do"},
+    {.name = "late-penalty", .meta = "PCT", .kind = CLI_COUNT,
+     .help = "percent of the points taken off a grade per started day late, 0-100 "
+             "(default 0: none)"},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param edit_assignment_params[] = {
+    CMD_ID_OPERAND("ID", "the assignment"),
+    {.name = "title", .meta = "T", .kind = CLI_STRING, .help = "a new title"},
+    {.name = "description", .meta = "TEXT", .kind = CLI_STRING, .help = "a new description"},
+    {.name = "due", .meta = "TIME", .kind = CLI_TIME,
+     .help = "a new deadline; lateness is judged by it, also for work handed in before"},
+    {.name = "cutoff", .meta = "TIME", .kind = CLI_TIME, .help = "a new cut-off"},
+    {.name = "no-cutoff", .kind = CLI_FLAG, .help = "remove the cut-off"},
+    {.name = "max-points", .meta = "N", .kind = CLI_NUMBER,
+     .help = "a new full score (not below a grade already given)"},
+    {.name = "max-attempts", .meta = "N", .kind = CLI_COUNT,
+     .help = "submissions allowed per student (0: no limit); those made stay"},
+    {.name = "max-size", .meta = "BYTES", .kind = CLI_SIZE,
+     .help = "largest file accepted from now on; files accepted stay"},
+    {.name = "late-penalty", .meta = "PCT", .kind = CLI_COUNT,
+     .help = "percent of the points taken off per started day late, 0-100"},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param assignment_id_params[] = {
+    CMD_ID_OPERAND("ID", "the assignment"),
     CLI_END_PARAMS,
 };
 
@@ -299,6 +407,20 @@ static const struct cli_command commands[] = {
      .handler = cmd_courses, .flags = CLI_NEEDS_SESSION},
     {.name = "create-assignment", .summary = "set a new assignment",
      .params = create_assignment_params, .handler = cmd_create_assignment,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "edit-assignment", .summary = "change an assignment (only the options given)",
+     .params = edit_assignment_params, .handler = cmd_edit_assignment,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "hide-assignment",
+     .summary = "hide an assignment from its students (no listing, no submissions)",
+     .params = assignment_id_params, .handler = cmd_hide_assignment,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "unhide-assignment", .summary = "show a hidden assignment to its students again",
+     .params = assignment_id_params, .handler = cmd_unhide_assignment,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "delete-assignment",
+     .summary = "delete an assignment nothing was submitted to (else: hide-assignment)",
+     .params = assignment_id_params, .handler = cmd_delete_assignment,
      .flags = CLI_NEEDS_SESSION},
     {.name = "assignments", .summary = "list assignments", .params = cmd_course_filter_params,
      .handler = cmd_assignments, .flags = CLI_NEEDS_SESSION},

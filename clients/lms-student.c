@@ -53,12 +53,19 @@ static int cmd_submit(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+/* The grade that counts, out of the points; a late penalty is spelled
+ * out: "65/100 (85, 2 days late: -20)". */
 static const char *fmt_grade(const ProtobufCMessage *m, char *buf, size_t n)
 {
     const Lms__GradeEntry *g = (const Lms__GradeEntry *)m;
-    char grade[32], max[32];
-    snprintf(buf, n, "%s/%s", out_number(g->grade, grade, sizeof grade),
-             out_number(g->max_points, max, sizeof max));
+    char grade[32], max[32], raw[32], off[32];
+    double shown = g->penalty > 0 ? g->adjusted_grade : g->grade;
+    int w = snprintf(buf, n, "%s/%s", out_number(shown, grade, sizeof grade),
+                     out_number(g->max_points, max, sizeof max));
+    if (g->penalty > 0 && w > 0 && (size_t)w < n)
+        snprintf(buf + w, n - (size_t)w, " (%s, %" PRIu32 " day%s late: -%s)",
+                 out_number(g->grade, raw, sizeof raw), g->days_late,
+                 g->days_late == 1 ? "" : "s", out_number(g->penalty, off, sizeof off));
     return buf;
 }
 

@@ -36,6 +36,7 @@
 #ifndef LMS_CORE_HANDLERS_H
 #define LMS_CORE_HANDLERS_H
 
+#include "assignments.h"
 #include "client.pb-c.h"
 #include "command.pb-c.h"
 #include "dispatch.h"
@@ -190,6 +191,40 @@ extern const handler handlers_talk[];
 extern const handler handlers_tutor[];
 extern const handler handlers_cluster[];
 extern const handler handlers_backup[];
+extern const handler handlers_assignment[];
+
+/* ---- handlers_assignment.c: what an assignment's record (assignments.h)
+ * adds to the reads of assignments, submissions and grades ------------ */
+
+/* Load assignment id and its state (x may be NULL): 0, or -1 answered
+ * (NOT_FOUND "assignment N does not exist", for a deleted one too).
+ * a->description lasts until the next storage call. */
+int req_load_assignment(req *r, uint64_t id, lms_assignment *a, asg_state *x);
+/* Fill m's fields from its record: the late penalty, hidden and when it
+ * was last changed; staff (of its course, or an admin) also get who
+ * changed it, how often, and the last changes. */
+void pb_assignment_state(req *r, Lms__Assignment *m, const asg_state *x, int staff);
+
+/* How late a submission is, judged now: by its assignment's due time as it
+ * is now, moved by the student's extension (rule_effective_times). A
+ * late_cache (NULL at first, then the arena's) keeps the assignments seen
+ * over one request. */
+typedef struct late_cache late_cache;
+typedef struct lateness {
+    uint32_t days;         /* started days late (rule_days_late); 0: on time */
+    uint32_t late_penalty; /* the assignment's percent per day */
+} lateness;
+/* 0, or -1 answered (a storage error). */
+int req_lateness(req *r, late_cache **lc, uint64_t assignment_id, const char *student,
+                 int64_t submitted, lateness *out);
+/* Set each submission's late flag as judged now (the stored one is as it
+ * was judged when it was handed in). 0 or -1 answered. */
+int req_fix_late(req *r, Lms__Submission *const *v, size_t n);
+/* The late policy's fields of g (grade, max_points set) for lateness l. */
+void req_set_penalty(Lms__GradeEntry *g, const lateness *l);
+/* req_set_penalty for each grade, by its assignment_id, student and
+ * submitted. 0 or -1 answered. */
+int req_grade_penalties(req *r, Lms__GradeEntry *const *v, size_t n);
 
 /* handlers_backup.c: NEXT_BACKUP, on the loop: stream the backup to the
  * client as partial Responses, then answer (req_answer). */

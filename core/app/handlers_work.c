@@ -33,9 +33,7 @@ static const char *iso_utc(int64_t ms, char buf[TIME_BUFSZ])
  * call. */
 static int load_assignment(req *r, uint64_t id, lms_assignment *a, const char *teach)
 {
-    lms_err err = {0};
-    int rc = req_ops(r)->assignment_get(req_st(r), id, a, &err);
-    if (req_got(r, rc, &err, "assignment", id) < 0)
+    if (req_load_assignment(r, id, a, NULL) < 0)
         return -1;
     return teach ? req_check_course(r, a->course, COURSE_INSTRUCTOR, teach) : 0;
 }
@@ -102,6 +100,8 @@ static Lms__GradeEntry *pb_grade(req *r, const lms_grade *g,
     m->grader = req_strdup(r, g->grader);
     m->graded = g->graded;
     m->attempt = s->attempt;
+    m->submitted = s->submitted;
+    m->adjusted_grade = g->grade; /* until the late policy is applied */
     return m;
 }
 
@@ -125,6 +125,7 @@ static next_step create_assignment_prepare(req *r)
     lms_assignment x = {.due = q->due, .cutoff = q->cutoff, .max_points = q->max_points,
                         .max_attempts = q->max_attempts, .max_size = q->max_size};
     if (req_verdict(r, rule_max_size(q->max_size, limit, why, sizeof why), why) < 0 ||
+        req_verdict(r, rule_late_penalty(q->late_penalty, why, sizeof why), why) < 0 ||
         req_check_text(r, &RULE_ASSIGNMENT_TITLE, q->title) < 0 ||
         req_check_text(r, &RULE_DESCRIPTION, q->description) < 0 ||
         req_verdict(r, rule_assignment(&x, why, sizeof why), why) < 0)
@@ -137,15 +138,18 @@ static next_step create_assignment_prepare(req *r)
     return NEXT_PROPOSE;
 }
 
+/* applied(): the assignment as its instructor (the caller) sees it. */
 static void answer_assignment(req *r, uint64_t id)
 {
     lms_assignment a;
+    asg_state x;
     lms_err err = {0};
-    int rc = req_ops(r)->assignment_get(req_st(r), id, &a, &err);
+    int rc = asg_load(req_ops(r), req_st(r), id, &a, &x, &err);
     if (req_read_back(r, rc, &err, "assignment", id) < 0)
         return;
     r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENT;
     r->resp.assignment = pb_assignment(r, &a);
+    pb_assignment_state(r, r->resp.assignment, &x, 1);
 }
 
 static void create_assignment_applied(req *r) { answer_assignment(r, r->res.id); }
@@ -155,12 +159,45 @@ static void *keep_assignment(req *r, const void *row, void *ctx)
     return pb_assignment(r, row);
 }
 
+/* Keep of pv's assignments those the caller may see, with their records'
+ * fields: none that was deleted, and a hidden one only where the caller
+ * is staff (an instructor or TA of its course) or an admin. pv is in
+ * course order, so the caller's part is looked up once per course. */
+static int assignments_visible(req *r, ptr_vec *pv)
+{
+    const char *course = NULL;
+    int staff = 0;
+    size_t kept = 0;
+    lms_err err = {0};
+    for (size_t i = 0; i < pv->n; i++) {
+        Lms__Assignment *m = pv->v[i];
+        asg_state x;
+        int role = LMS_ROLE_NONE;
+        if (!course || strcmp(course, m->course) != 0) {
+            course = m->course;
+            if (r->who.role != LMS_ROLE_ADMIN &&
+                req_course_role(r, course, &role, &err) != LMS_OK)
+                return req_storage_error(r, &err), -1;
+            staff = r->who.role == LMS_ROLE_ADMIN || rule_is_staff(role);
+        }
+        if (asg_get(req_ops(r), req_st(r), m->id, &x, &err) != LMS_OK)
+            return req_storage_error(r, &err), -1;
+        if (x.deleted || (x.hidden && !staff))
+            continue;
+        pb_assignment_state(r, m, &x, staff);
+        pv->v[kept++] = m;
+    }
+    pv->n = kept;
+    return 0;
+}
+
 static next_step list_assignments_prepare(req *r)
 {
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_assignment, NULL};
     if (req_list_visible(r, r->msg->list_assignments->course,
-                         req_ops(r)->assignment_list, &sink, "list its assignments") < 0)
+                         req_ops(r)->assignment_list, &sink, "list its assignments") < 0 ||
+        assignments_visible(r, &pv) < 0)
         return NEXT_RESPOND;
     for (size_t i = 0; r->who.role == LMS_ROLE_STUDENT && i < pv.n; i++) {
         Lms__Assignment *a = pv.v[i];
@@ -250,7 +287,10 @@ static next_step submit_prepare(req *r)
 {
     const Lms__SubmitRequest *q = r->msg->submit;
     lms_assignment a;
-    if (load_assignment(r, q->assignment_id, &a, NULL) < 0 ||
+    asg_state x;
+    char why[RULE_MSG_MAX];
+    if (req_load_assignment(r, q->assignment_id, &a, &x) < 0 ||
+        req_verdict(r, rule_assignment_open(a.id, x.hidden, why, sizeof why), why) < 0 ||
         req_check_course(r, a.course, COURSE_STUDENT, "submit") < 0 ||
         submission_open(r, &a) < 0)
         return NEXT_RESPOND;
@@ -317,6 +357,8 @@ static next_step list_submissions_prepare(req *r)
                                     student ? r->who.name : NULL, row_sink_each,
                                     &sink, &err) != LMS_OK)
         return req_storage_error(r, &err);
+    if (req_fix_late(r, (Lms__Submission *const *)pv.v, pv.n) < 0)
+        return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSIONS;
     r->resp.submissions = pb_list(r, &lms__submissions_response__descriptor, &pv);
     return NEXT_RESPOND;
@@ -333,6 +375,8 @@ static next_step fetch_submission_prepare(req *r)
     if (!body)
         return NEXT_RESPOND;
     Lms__Submission *m = pb_submission(r, &s);
+    if (req_fix_late(r, &m, 1) < 0)
+        return NEXT_RESPOND;
     m->data.len = s.size;
     m->data.data = body;
     r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSION;
@@ -378,8 +422,11 @@ static void grade_applied(req *r)
         rc = ops->grade_get(req_st(r), id, &g, &err);
     if (req_read_back(r, rc, &err, "the grade of submission", id) < 0)
         return;
+    Lms__GradeEntry *m = pb_grade(r, &g, &s, &a);
+    if (req_grade_penalties(r, &m, 1) < 0)
+        return;
     r->resp.body_case = LMS__RESPONSE__BODY_GRADE;
-    r->resp.grade = pb_grade(r, &g, &s, &a);
+    r->resp.grade = m;
 }
 
 static void *keep_grade(req *r, const void *row, void *ctx)
@@ -412,6 +459,8 @@ static next_step list_grades_prepare(req *r)
                                student ? r->who.name : NULL, row_sink_each,
                                &sink, &err) != LMS_OK)
         return req_storage_error(r, &err);
+    if (req_grade_penalties(r, (Lms__GradeEntry *const *)pv.v, pv.n) < 0)
+        return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_GRADES;
     r->resp.grades = pb_list(r, &lms__grades_response__descriptor, &pv);
     return NEXT_RESPOND;
@@ -419,8 +468,11 @@ static next_step list_grades_prepare(req *r)
 
 /* ---- grade export ----------------------------------------------------- *
  * One CSV row per (student enrolled as a student, assignment of the
- * course), ordered by student name (bytewise) then assignment id, with the
- * latest graded submission of that pair, or empty cells if none. */
+ * course: hidden ones too, deleted ones not), ordered by student name
+ * (bytewise) then assignment id, with the latest graded submission of that
+ * pair, or empty cells if none. grade is the grader's; late, days_late,
+ * penalty and adjusted_grade are the late policy's, judged now (handlers.h,
+ * req_lateness). */
 
 typedef struct export_student {
     const char *name, *full_name;
@@ -430,6 +482,7 @@ typedef struct export_assignment {
     uint64_t id;
     const char *title;
     double max_points;
+    uint32_t late_penalty; /* filled after the walk (export_records) */
 } export_assignment;
 
 typedef struct export_cell {
@@ -437,7 +490,8 @@ typedef struct export_cell {
     uint32_t attempt;
     double grade;
     int64_t graded;
-    int late;
+    int64_t submitted;
+    uint32_t days_late;     /* filled after the walk (export_lateness) */
 } export_cell;
 
 typedef struct export_state {
@@ -498,8 +552,9 @@ static int export_grade_each(void *arg, const void *row)
     size_t i = (size_t)(si - x->students.v), j = (size_t)(ai - x->assignments.v);
     export_cell *c = &x->cells[i * x->assignments.n + j];
     if (s->id > c->submission_id)
-        *c = (export_cell){s->id, s->attempt, v->grade->grade, v->grade->graded,
-                           s->late};
+        *c = (export_cell){.submission_id = s->id, .attempt = s->attempt,
+                           .grade = v->grade->grade, .graded = v->grade->graded,
+                           .submitted = s->submitted};
     return 0;
 }
 
@@ -516,6 +571,44 @@ static int export_full_names(req *r, export_state *x, lms_err *err)
     return LMS_OK;
 }
 
+/* Drop the deleted assignments; the others get their late penalty. */
+static int export_records(req *r, export_state *x, lms_err *err)
+{
+    size_t kept = 0;
+    for (size_t j = 0; j < x->assignments.n; j++) {
+        export_assignment *a = x->assignments.v[j];
+        asg_state st;
+        int rc = asg_get(req_ops(r), req_st(r), a->id, &st, err);
+        if (rc != LMS_OK)
+            return rc;
+        a->late_penalty = st.late_penalty;
+        if (!st.deleted)
+            x->assignments.v[kept++] = a;
+    }
+    x->assignments.n = kept;
+    return LMS_OK;
+}
+
+/* How late each graded cell's submission is, judged now. 0 or -1
+ * answered. */
+static int export_lateness(req *r, export_state *x)
+{
+    late_cache *lc = NULL;
+    for (size_t i = 0; i < x->students.n; i++)
+        for (size_t j = 0; j < x->assignments.n; j++) {
+            export_cell *c = &x->cells[i * x->assignments.n + j];
+            const export_student *s = x->students.v[i];
+            const export_assignment *a = x->assignments.v[j];
+            lateness l;
+            if (!c->submission_id)
+                continue;
+            if (req_lateness(r, &lc, a->id, s->name, c->submitted, &l) < 0)
+                return -1;
+            c->days_late = l.days;
+        }
+    return 0;
+}
+
 static int export_collect(req *r, const char *course, export_state *x)
 {
     const struct lms_storage_ops *ops = req_ops(r);
@@ -527,6 +620,8 @@ static int export_collect(req *r, const char *course, export_state *x)
     if (rc == LMS_OK)
         rc = ops->assignment_list(req_st(r), course, row_sink_each,
                                   &assignments, &err);
+    if (rc == LMS_OK)
+        rc = export_records(r, x, &err);
     sort_vec(&x->students, by_name);
     sort_vec(&x->assignments, by_id);
     if (rc == LMS_OK)
@@ -536,7 +631,7 @@ static int export_collect(req *r, const char *course, export_state *x)
         rc = ops->grade_list(req_st(r), course, NULL, export_grade_each, r, &err);
     if (rc != LMS_OK)
         return req_storage_error(r, &err), -1;
-    return 0;
+    return export_lateness(r, x);
 }
 
 /* The shortest decimal that reads back as x. */
@@ -578,17 +673,23 @@ static void export_row(FILE *f, const export_student *s,
                        const export_assignment *a, const export_cell *c)
 {
     char id[24], sub[24] = "", attempt[16] = "", grade[32] = "", max[32],
-        when[TIME_BUFSZ] = "";
+        when[TIME_BUFSZ] = "", days[16] = "", off[32] = "", adjusted[32] = "";
     snprintf(id, sizeof id, "%" PRIu64, a->id);
     if (c->submission_id) {
+        double d = rule_late_deduction(c->grade, a->max_points, a->late_penalty,
+                                       c->days_late);
         snprintf(sub, sizeof sub, "%" PRIu64, c->submission_id);
         snprintf(attempt, sizeof attempt, "%" PRIu32, c->attempt);
         num(c->grade, grade);
         iso_utc(c->graded, when);
+        snprintf(days, sizeof days, "%" PRIu32, c->days_late);
+        num(d, off);
+        num(c->grade - d, adjusted);
     }
-    const char *late = !c->submission_id ? "" : c->late ? "yes" : "no";
+    const char *late = !c->submission_id ? "" : c->days_late ? "yes" : "no";
     const char *fields[] = {s->name, s->full_name, id, a->title, sub, attempt,
-                            grade, num(a->max_points, max), when, late};
+                            grade, num(a->max_points, max), when, late, days, off,
+                            adjusted};
     csv_row(f, fields, sizeof fields / sizeof fields[0]);
 }
 
@@ -597,7 +698,8 @@ static char *export_csv(req *r, const export_state *x)
 {
     static const char *const header[] = {
         "student", "full_name", "assignment_id", "assignment", "submission_id",
-        "attempt", "grade", "max_points", "graded_at", "late"};
+        "attempt", "grade", "max_points", "graded_at", "late", "days_late", "penalty",
+        "adjusted_grade"};
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

@@ -364,6 +364,75 @@ int rule_submission(const lms_assignment *a, int64_t now, int64_t until,
     return rule_file_size(len, a->max_size, "the assignment", msg, cap);
 }
 
+/* ---- changing assignments, the late policy ---------------------------------- */
+
+int rule_late_penalty(uint32_t pct, char *msg, size_t cap)
+{
+    if (pct > RULE_LATE_PENALTY_MAX)
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap, "the late penalty must be 0 to %u "
+                      "percent of the points per day late (got %" PRIu32 ")",
+                      RULE_LATE_PENALTY_MAX, pct);
+    return ok(msg, cap);
+}
+
+int rule_edit_given(unsigned given, char *msg, size_t cap)
+{
+    if (given == 0)
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap, "nothing to change: give what to "
+                      "change (a title, description, due time, cut-off, points, attempts, "
+                      "file size or late penalty)");
+    return ok(msg, cap);
+}
+
+int rule_max_points_graded(double max_points, uint32_t above, char *msg, size_t cap)
+{
+    if (above == 0)
+        return ok(msg, cap);
+    return refuse(LMS_FAILED_PRECONDITION, msg, cap, "%" PRIu32 " %s above %g points; "
+                  "regrade %s first", above, above == 1 ? "grade is" : "grades are",
+                  max_points, above == 1 ? "it" : "them");
+}
+
+int rule_delete_assignment(uint64_t id, uint32_t submissions, char *msg, size_t cap)
+{
+    if (submissions == 0)
+        return ok(msg, cap);
+    return refuse(LMS_FAILED_PRECONDITION, msg, cap, "has %" PRIu32 " %s, so it cannot be "
+                  "deleted; hide it from the students instead: lms-instructor "
+                  "hide-assignment %" PRIu64, submissions,
+                  submissions == 1 ? "submission" : "submissions", id);
+}
+
+int rule_assignment_open(uint64_t id, int hidden, char *msg, size_t cap)
+{
+    if (!hidden)
+        return ok(msg, cap);
+    return refuse(LMS_FAILED_PRECONDITION, msg, cap,
+                  "assignment %" PRIu64 " is hidden; it accepts no submissions", id);
+}
+
+uint32_t rule_days_late(int64_t submitted, int64_t due)
+{
+    if (submitted <= due)
+        return 0;
+    /* (uint64_t): the difference of any two int64 fits */
+    uint64_t late = (uint64_t)submitted - (uint64_t)due;
+    uint64_t days = late / RULE_DAY_MS + (late % RULE_DAY_MS != 0);
+    LMS_ASSERT(days >= 1);
+    return days > UINT32_MAX ? UINT32_MAX : (uint32_t)days;
+}
+
+double rule_late_deduction(double grade, double max_points, uint32_t pct, uint32_t days)
+{
+    if (pct == 0 || days == 0 || !(grade > 0))
+        return 0;
+    uint64_t total = (uint64_t)pct * days; /* percent; no overflow: both < 2^32 */
+    if (total >= 100)
+        return grade;
+    double off = max_points * (double)total / 100.0;
+    return off < grade ? off : grade;
+}
+
 /* ---- questions -------------------------------------------------------------- */
 
 int rule_query_party(const lms_query *q, const char *actor, int course_role,

@@ -35,6 +35,7 @@
 #define RULE_TIME_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z, ms */
 #define RULE_POINTS_MAX 1e6                  /* an assignment's max_points */
 #define RULE_ATTEMPTS_MAX 1000u              /* an assignment's max_attempts */
+#define RULE_LATE_PENALTY_MAX 100u           /* percent of max_points per day late */
 #define RULE_IMPORT_MAX 10000                /* users in one import */
 #define RULE_PASSWORD_MIN 8                  /* characters (bytes) */
 #define RULE_PASSWORD_MAX 1024
@@ -169,6 +170,41 @@ void rule_effective_times(int64_t due, int64_t cutoff, int64_t until,
  * is checked apart (rule_file_name). */
 int rule_submission(const lms_assignment *a, int64_t now, int64_t until,
                     uint32_t made, size_t len, char *msg, size_t cap);
+
+/* ---- changing assignments, the late policy ------------------------------ */
+
+/* An assignment's late penalty: the percent of its max_points taken off a
+ * grade per started day late, at most RULE_LATE_PENALTY_MAX (0: none).
+ * INVALID_ARGUMENT. */
+int rule_late_penalty(uint32_t pct, char *msg, size_t cap);
+
+/* An edit of an assignment that changes given of its fields: at least one
+ * (INVALID_ARGUMENT). */
+int rule_edit_given(unsigned given, char *msg, size_t cap);
+
+/* May an assignment's max_points become max_points when `above` of its
+ * grades are higher? Only when none is (FAILED_PRECONDITION: they must be
+ * regraded first; a grade is never cut silently). */
+int rule_max_points_graded(double max_points, uint32_t above, char *msg, size_t cap);
+
+/* May assignment id, which has `submissions` submissions, be deleted? Only
+ * while it has none (FAILED_PRECONDITION, pointing to hide-assignment:
+ * deleting would take the students' work with it). */
+int rule_delete_assignment(uint64_t id, uint32_t submissions, char *msg, size_t cap);
+
+/* Does assignment id accept submissions, hidden or not? A hidden one does
+ * not (FAILED_PRECONDITION, "assignment 7 is hidden"). */
+int rule_assignment_open(uint64_t id, int hidden, char *msg, size_t cap);
+
+/* The started days between a student's due time due (rule_effective_times,
+ * as the assignment is now) and submitted: 0 when on time (submitted <=
+ * due); 1 ms late is one day. */
+uint32_t rule_days_late(int64_t submitted, int64_t due);
+
+/* The points a late penalty of pct percent of max_points per day takes off
+ * grade for days late: 0 when pct or days is 0, never more than grade (a
+ * grade does not go below 0). */
+double rule_late_deduction(double grade, double max_points, uint32_t pct, uint32_t days);
 
 /* ---- questions ---------------------------------------------------------- */
 

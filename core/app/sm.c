@@ -22,6 +22,7 @@
 #include "sm.h"
 
 #include "accounts.h"
+#include "assignments.h"
 #include "filestore.h"
 
 #include "lms_assert.h"
@@ -310,10 +311,11 @@ static int need_numbered(apply_ctx *c, int rc, const char *kind, uint64_t id)
     return need_found(c, rc, kind, key);
 }
 
-static int need_assignment(apply_ctx *c, uint64_t id, lms_assignment *out)
+/* Assignment id and its state (x may be NULL): a deleted one does not
+ * exist (asg_load). */
+static int need_assignment(apply_ctx *c, uint64_t id, lms_assignment *out, asg_state *x)
 {
-    return need_numbered(c, c->ops->assignment_get(c->st, id, out, c->err),
-                         "assignment", id);
+    return need_numbered(c, asg_load(c->ops, c->st, id, out, x, c->err), "assignment", id);
 }
 
 static int need_submission(apply_ctx *c, uint64_t id, lms_submission *out)
@@ -757,13 +759,18 @@ static int apply_create_assignment(apply_ctx *c)
     check_text(c, &RULE_ASSIGNMENT_TITLE, a->title);
     check_text(c, &RULE_DESCRIPTION, a->description);
     judge(c, rule_assignment(&x, c->why, sizeof c->why));
+    judge(c, rule_late_penalty(a->late_penalty, c->why, sizeof c->why));
     if (refused(c))
         return LMS_OK;
     copy_str(x.course, sizeof x.course, co.code);
     copy_str(x.title, sizeof x.title, a->title);
     copy_str(x.created_by, sizeof x.created_by, c->cmd->actor);
     c->res->id = c->index;
-    return c->ops->assignment_put(c->st, &x, c->err);
+    rc = c->ops->assignment_put(c->st, &x, c->err);
+    if (rc != LMS_OK || a->late_penalty == 0)
+        return rc; /* no record: the defaults */
+    asg_state st = {.late_penalty = a->late_penalty};
+    return asg_put(c->ops, c->st, x.id, &st, c->err);
 }
 
 /* The end of the actor's extension of a into *until (0: none). */
@@ -797,11 +804,14 @@ static int apply_submit(apply_ctx *c)
 {
     const Lms__CmdSubmit *b = c->cmd->submit;
     lms_assignment a;
+    asg_state x;
     int64_t until = 0, due, cutoff;
     uint32_t count = 0;
-    int rc = need_assignment(c, b->assignment_id, &a);
+    int rc = need_assignment(c, b->assignment_id, &a, &x);
     if (rc || refused(c))
         return rc;
+    if (judge(c, rule_assignment_open(a.id, x.hidden, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
     set_object(c, "assignment %" PRIu64, a.id);
     rc = need_enrolled(c, a.course, RULE_NEED_STUDENT, "submit");
     if (rc == LMS_OK && !refused(c))
@@ -832,7 +842,7 @@ static int apply_grade(apply_ctx *c)
     if (rc || refused(c))
         return rc;
     set_object(c, "submission %" PRIu64, s.id);
-    rc = need_assignment(c, s.assignment_id, &a);
+    rc = need_assignment(c, s.assignment_id, &a, NULL);
     if (rc == LMS_OK && !refused(c))
         rc = need_enrolled(c, a.course, RULE_NEED_STAFF, "grade it");
     if (rc || refused(c))
@@ -848,11 +858,12 @@ static int apply_grade(apply_ctx *c)
     return c->ops->grade_put(c->st, &g, c->err);
 }
 
-/* Load assignment id and check that the actor teaches its course. */
-static int need_own_assignment(apply_ctx *c, uint64_t id, lms_assignment *a,
+/* Load assignment id (and its state, x may be NULL) and check that the
+ * actor teaches its course. a->description does not last past it. */
+static int need_own_assignment(apply_ctx *c, uint64_t id, lms_assignment *a, asg_state *x,
                                const char *verb)
 {
-    int rc = need_assignment(c, id, a);
+    int rc = need_assignment(c, id, a, x);
     if (rc || refused(c))
         return rc;
     set_object(c, "assignment %" PRIu64, id);
@@ -863,7 +874,7 @@ static int apply_release(apply_ctx *c)
 {
     uint64_t id = c->cmd->release->assignment_id;
     lms_assignment a;
-    int rc = need_own_assignment(c, id, &a, "release its grades");
+    int rc = need_own_assignment(c, id, &a, NULL, "release its grades");
     if (rc || refused(c))
         return rc;
     c->res->id = id;
@@ -882,7 +893,7 @@ static int apply_extend(apply_ctx *c)
     const Lms__CmdExtend *b = c->cmd->extend;
     lms_assignment a;
     int role;
-    int rc = need_own_assignment(c, b->assignment_id, &a, "grant extensions");
+    int rc = need_own_assignment(c, b->assignment_id, &a, NULL, "grant extensions");
     if (rc || refused(c))
         return rc;
     if (judge(c, rule_extension(&a, b->until, c->why, sizeof c->why)) != LMS_OK)
@@ -897,6 +908,98 @@ static int apply_extend(apply_ctx *c)
     copy_str(x.student, sizeof x.student, b->student);
     c->res->id = a.id;
     return c->ops->extension_put(c->st, &x, c->err);
+}
+
+/* ---- changing, hiding and deleting assignments ------------------------------ */
+
+/* Record a change of assignment id by the actor, now, in its state x. */
+static int note_change(apply_ctx *c, uint64_t id, asg_state *x, const char *changed)
+{
+    asg_note(x, c->cmd->time, c->cmd->actor, changed);
+    return asg_put(c->ops, c->st, id, x, c->err);
+}
+
+/* Change what the edit sets; lateness is judged against the times as they
+ * are now (nothing stored per submission changes), fewer attempts or a
+ * smaller file size keep what was handed in, and the points may not fall
+ * below a grade already given. An edit that changes no value writes
+ * nothing. */
+static int apply_edit_assignment(apply_ctx *c)
+{
+    const Lms__EditAssignmentRequest *e = c->cmd->edit_assignment->e;
+    lms_assignment a;
+    asg_state x;
+    uint32_t above = 0;
+    char changed[ASG_CHANGED_MAX + 1];
+    if (!e)
+        return refuse(c, LMS_INVALID_ARGUMENT, "edit_assignment carries no changes");
+    int rc = need_own_assignment(c, e->assignment_id, &a, &x, "edit its assignments");
+    if (rc || refused(c))
+        return rc;
+    if (e->set_max_points && e->max_points < a.max_points)
+        rc = asg_grades_above(c->ops, c->st, &a, e->max_points, &above, c->err);
+    /* Load again: the enrolment check and the grades invalidated
+     * a.description. */
+    if (rc == LMS_OK)
+        rc = c->ops->assignment_get(c->st, a.id, &a, c->err);
+    if (rc)
+        return rc;
+    judge(c, rule_edit_given(asg_edit_apply(e, &a, &x, changed, sizeof changed), c->why,
+                             sizeof c->why));
+    if (e->set_title)
+        check_text(c, &RULE_ASSIGNMENT_TITLE, e->title);
+    if (e->set_description)
+        check_text(c, &RULE_DESCRIPTION, e->description);
+    judge(c, rule_assignment(&a, c->why, sizeof c->why));
+    judge(c, rule_late_penalty(x.late_penalty, c->why, sizeof c->why));
+    judge(c, rule_max_points_graded(a.max_points, above, c->why, sizeof c->why));
+    if (refused(c))
+        return LMS_OK;
+    c->res->id = a.id;
+    if (!changed[0])
+        return LMS_OK;
+    if ((rc = c->ops->assignment_put(c->st, &a, c->err)) != LMS_OK)
+        return rc;
+    return note_change(c, a.id, &x, changed);
+}
+
+/* Hide an assignment from its students, or show it again; setting what
+ * it is already writes nothing. */
+static int apply_hide_assignment(apply_ctx *c)
+{
+    const Lms__CmdHideAssignment *b = c->cmd->hide_assignment;
+    lms_assignment a;
+    asg_state x;
+    int rc = need_own_assignment(c, b->assignment_id, &a, &x,
+                                 b->hidden ? "hide its assignments" : "unhide its assignments");
+    if (rc || refused(c))
+        return rc;
+    c->res->id = a.id;
+    if (!x.hidden == !b->hidden)
+        return LMS_OK;
+    x.hidden = b->hidden;
+    return note_change(c, a.id, &x, b->hidden ? "hidden" : "unhidden");
+}
+
+/* Delete an assignment nothing was submitted to: a tombstone in its
+ * record (there is no storage op that deletes a row); from here on it
+ * does not exist (asg_load). */
+static int apply_delete_assignment(apply_ctx *c)
+{
+    uint64_t id = c->cmd->delete_assignment->assignment_id;
+    lms_assignment a;
+    asg_state x;
+    uint32_t n = 0;
+    int rc = need_own_assignment(c, id, &a, &x, "delete its assignments");
+    if (rc == LMS_OK && !refused(c))
+        rc = c->ops->submission_count(c->st, id, NULL, &n, c->err);
+    if (rc || refused(c))
+        return rc;
+    if (judge(c, rule_delete_assignment(id, n, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
+    c->res->id = id;
+    x.deleted = 1;
+    return note_change(c, id, &x, "deleted");
 }
 
 /* ---- questions ------------------------------------------------------------ */
@@ -1338,6 +1441,9 @@ static const struct {
     [C(VERIFY)] = {.fn = apply_verify, .actor = ACTOR_KNOWN},
     [C(SET_PASSWORD)] = {.fn = apply_set_password, .actor = ACTOR_KNOWN},
     [C(SET_USER_ENABLED)] = {.fn = apply_set_user_enabled, .actor = ACTOR_KNOWN},
+    [C(EDIT_ASSIGNMENT)] = {.fn = apply_edit_assignment, .actor = ACTOR_KNOWN},
+    [C(DELETE_ASSIGNMENT)] = {.fn = apply_delete_assignment, .actor = ACTOR_KNOWN},
+    [C(HIDE_ASSIGNMENT)] = {.fn = apply_hide_assignment, .actor = ACTOR_KNOWN},
 };
 #undef C
 
@@ -1566,6 +1672,9 @@ static int changes_auth(const Lms__Command *cmd)
     case LMS__COMMAND__BODY_TUTOR_SETTINGS:
     case LMS__COMMAND__BODY_SHARE:
     case LMS__COMMAND__BODY_VERIFY:
+    case LMS__COMMAND__BODY_EDIT_ASSIGNMENT:
+    case LMS__COMMAND__BODY_DELETE_ASSIGNMENT:
+    case LMS__COMMAND__BODY_HIDE_ASSIGNMENT:
         return 0;
     default:
         return 1;
