@@ -910,98 +910,6 @@ static int apply_extend(apply_ctx *c)
     return c->ops->extension_put(c->st, &x, c->err);
 }
 
-/* ---- changing, hiding and deleting assignments ------------------------------ */
-
-/* Record a change of assignment id by the actor, now, in its state x. */
-static int note_change(apply_ctx *c, uint64_t id, asg_state *x, const char *changed)
-{
-    asg_note(x, c->cmd->time, c->cmd->actor, changed);
-    return asg_put(c->ops, c->st, id, x, c->err);
-}
-
-/* Change what the edit sets; lateness is judged against the times as they
- * are now (nothing stored per submission changes), fewer attempts or a
- * smaller file size keep what was handed in, and the points may not fall
- * below a grade already given. An edit that changes no value writes
- * nothing. */
-static int apply_edit_assignment(apply_ctx *c)
-{
-    const Lms__EditAssignmentRequest *e = c->cmd->edit_assignment->e;
-    lms_assignment a;
-    asg_state x;
-    uint32_t above = 0;
-    char changed[ASG_CHANGED_MAX + 1];
-    if (!e)
-        return refuse(c, LMS_INVALID_ARGUMENT, "edit_assignment carries no changes");
-    int rc = need_own_assignment(c, e->assignment_id, &a, &x, "edit its assignments");
-    if (rc || refused(c))
-        return rc;
-    if (e->set_max_points && e->max_points < a.max_points)
-        rc = asg_grades_above(c->ops, c->st, &a, e->max_points, &above, c->err);
-    /* Load again: the enrolment check and the grades invalidated
-     * a.description. */
-    if (rc == LMS_OK)
-        rc = c->ops->assignment_get(c->st, a.id, &a, c->err);
-    if (rc)
-        return rc;
-    judge(c, rule_edit_given(asg_edit_apply(e, &a, &x, changed, sizeof changed), c->why,
-                             sizeof c->why));
-    if (e->set_title)
-        check_text(c, &RULE_ASSIGNMENT_TITLE, e->title);
-    if (e->set_description)
-        check_text(c, &RULE_DESCRIPTION, e->description);
-    judge(c, rule_assignment(&a, c->why, sizeof c->why));
-    judge(c, rule_late_penalty(x.late_penalty, c->why, sizeof c->why));
-    judge(c, rule_max_points_graded(a.max_points, above, c->why, sizeof c->why));
-    if (refused(c))
-        return LMS_OK;
-    c->res->id = a.id;
-    if (!changed[0])
-        return LMS_OK;
-    if ((rc = c->ops->assignment_put(c->st, &a, c->err)) != LMS_OK)
-        return rc;
-    return note_change(c, a.id, &x, changed);
-}
-
-/* Hide an assignment from its students, or show it again; setting what
- * it is already writes nothing. */
-static int apply_hide_assignment(apply_ctx *c)
-{
-    const Lms__CmdHideAssignment *b = c->cmd->hide_assignment;
-    lms_assignment a;
-    asg_state x;
-    int rc = need_own_assignment(c, b->assignment_id, &a, &x,
-                                 b->hidden ? "hide its assignments" : "unhide its assignments");
-    if (rc || refused(c))
-        return rc;
-    c->res->id = a.id;
-    if (!x.hidden == !b->hidden)
-        return LMS_OK;
-    x.hidden = b->hidden;
-    return note_change(c, a.id, &x, b->hidden ? "hidden" : "unhidden");
-}
-
-/* Delete an assignment nothing was submitted to: a tombstone in its
- * record (there is no storage op that deletes a row); from here on it
- * does not exist (asg_load). */
-static int apply_delete_assignment(apply_ctx *c)
-{
-    uint64_t id = c->cmd->delete_assignment->assignment_id;
-    lms_assignment a;
-    asg_state x;
-    uint32_t n = 0;
-    int rc = need_own_assignment(c, id, &a, &x, "delete its assignments");
-    if (rc == LMS_OK && !refused(c))
-        rc = c->ops->submission_count(c->st, id, NULL, &n, c->err);
-    if (rc || refused(c))
-        return rc;
-    if (judge(c, rule_delete_assignment(id, n, c->why, sizeof c->why)) != LMS_OK)
-        return LMS_OK;
-    c->res->id = id;
-    x.deleted = 1;
-    return note_change(c, id, &x, "deleted");
-}
-
 /* ---- questions ------------------------------------------------------------ */
 
 /* A question's title when the student gave none: its first non-blank
@@ -1402,6 +1310,98 @@ static int apply_verify(apply_ctx *c)
     if (!refused(c))
         c->res->id = c->index;
     return LMS_OK;
+}
+
+/* ---- changing, hiding and deleting assignments ------------------------------ */
+
+/* Record a change of assignment id by the actor, now, in its state x. */
+static int note_change(apply_ctx *c, uint64_t id, asg_state *x, const char *changed)
+{
+    asg_note(x, c->cmd->time, c->cmd->actor, changed);
+    return asg_put(c->ops, c->st, id, x, c->err);
+}
+
+/* Change what the edit sets; lateness is judged against the times as they
+ * are now (nothing stored per submission changes), fewer attempts or a
+ * smaller file size keep what was handed in, and the points may not fall
+ * below a grade already given. An edit that changes no value writes
+ * nothing. */
+static int apply_edit_assignment(apply_ctx *c)
+{
+    const Lms__EditAssignmentRequest *e = c->cmd->edit_assignment->e;
+    lms_assignment a;
+    asg_state x;
+    uint32_t above = 0;
+    char changed[ASG_CHANGED_MAX + 1];
+    if (!e)
+        return refuse(c, LMS_INVALID_ARGUMENT, "edit_assignment carries no changes");
+    int rc = need_own_assignment(c, e->assignment_id, &a, &x, "edit its assignments");
+    if (rc || refused(c))
+        return rc;
+    if (e->set_max_points && e->max_points < a.max_points)
+        rc = asg_grades_above(c->ops, c->st, &a, e->max_points, &above, c->err);
+    /* Load again: the enrolment check and the grades invalidated
+     * a.description. */
+    if (rc == LMS_OK)
+        rc = c->ops->assignment_get(c->st, a.id, &a, c->err);
+    if (rc)
+        return rc;
+    judge(c, rule_edit_given(asg_edit_apply(e, &a, &x, changed, sizeof changed), c->why,
+                             sizeof c->why));
+    if (e->set_title)
+        check_text(c, &RULE_ASSIGNMENT_TITLE, e->title);
+    if (e->set_description)
+        check_text(c, &RULE_DESCRIPTION, e->description);
+    judge(c, rule_assignment(&a, c->why, sizeof c->why));
+    judge(c, rule_late_penalty(x.late_penalty, c->why, sizeof c->why));
+    judge(c, rule_max_points_graded(a.max_points, above, c->why, sizeof c->why));
+    if (refused(c))
+        return LMS_OK;
+    c->res->id = a.id;
+    if (!changed[0])
+        return LMS_OK;
+    if ((rc = c->ops->assignment_put(c->st, &a, c->err)) != LMS_OK)
+        return rc;
+    return note_change(c, a.id, &x, changed);
+}
+
+/* Hide an assignment from its students, or show it again; setting what
+ * it is already writes nothing. */
+static int apply_hide_assignment(apply_ctx *c)
+{
+    const Lms__CmdHideAssignment *b = c->cmd->hide_assignment;
+    lms_assignment a;
+    asg_state x;
+    int rc = need_own_assignment(c, b->assignment_id, &a, &x,
+                                 b->hidden ? "hide its assignments" : "unhide its assignments");
+    if (rc || refused(c))
+        return rc;
+    c->res->id = a.id;
+    if (!x.hidden == !b->hidden)
+        return LMS_OK;
+    x.hidden = b->hidden;
+    return note_change(c, a.id, &x, b->hidden ? "hidden" : "unhidden");
+}
+
+/* Delete an assignment nothing was submitted to: a tombstone in its
+ * record (there is no storage op that deletes a row); from here on it
+ * does not exist (asg_load). */
+static int apply_delete_assignment(apply_ctx *c)
+{
+    uint64_t id = c->cmd->delete_assignment->assignment_id;
+    lms_assignment a;
+    asg_state x;
+    uint32_t n = 0;
+    int rc = need_own_assignment(c, id, &a, &x, "delete its assignments");
+    if (rc == LMS_OK && !refused(c))
+        rc = c->ops->submission_count(c->st, id, NULL, &n, c->err);
+    if (rc || refused(c))
+        return rc;
+    if (judge(c, rule_delete_assignment(id, n, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
+    c->res->id = id;
+    x.deleted = 1;
+    return note_change(c, id, &x, "deleted");
 }
 
 /* ---- dispatch ------------------------------------------------------------- */

@@ -1,5 +1,5 @@
-"""Correcting assignments, end to end through the real CLIs against a real
-lmsd: edit-assignment (only the options given change; lateness follows the
+"""Correcting assignments, end to end through the real CLIs against a
+3-node cluster: edit-assignment (only the options given change; lateness follows the
 due time as it is now; points never fall below a grade given; fewer
 attempts or a smaller size keep what was handed in; every change recorded),
 hide-assignment / unhide-assignment (students neither see nor submit; their
@@ -26,11 +26,16 @@ DAY = 86400
 class AssignmentEditsTest(E2ETestCase):
     @classmethod
     def setUpClass(cls):
-        cls.node = lmstest.started_node(name="asgedit")
-        w = cls.w = World(cls.node)
-        w.add_user("ta1", "student")
-        w.enroll("CS101", "ta1", "ta")
-        w.clis["ta1"] = w.login("lms-instructor", "ta1")
+        cls.node = lmstest.Cluster(3, name="asgedit")
+        try:
+            cls.node.start()
+            w = cls.w = World(cls.node)
+            w.add_user("ta1", "student")
+            w.enroll("CS101", "ta1", "ta")
+            w.clis["ta1"] = w.login("lms-instructor", "ta1")
+        except BaseException:
+            cls.node.cleanup()
+            raise
         cls.files = os.path.join(cls.node.dir, "files")
         os.makedirs(cls.files)
         cls.file = cls.write("work.txt", b"x" * 100)
@@ -319,6 +324,14 @@ class AssignmentEditsTest(E2ETestCase):
         row = self.export_row("stud2", aid)
         self.assertEqualMsg((row["grade"], row["penalty"], row["adjusted_grade"], row["late"]),
                             ("20", "0", "20", "yes"), "no policy: late, but nothing taken off")
+
+    def test_z_every_node_holds_the_same_state(self):
+        """Run last (by name): after every change above, the nodes agree
+        (lms-admin cluster-verify hashes each node's tables, records
+        included, at one index)."""
+        res = self.w.admin.run("cluster-verify", "--wait", "60")
+        self.assertRc(res, 0, "cluster-verify after the edits")
+        self.assertIn("all equal", res.out)
 
 
 if __name__ == "__main__":

@@ -466,6 +466,55 @@ static void test_extensions_and_effective_times(void **state)
     assert_int_equal(cut, CUTOFF);
 }
 
+/* ---- changing assignments, the late policy ------------------------------ */
+
+static void test_assignment_changes(void **state)
+{
+    (void)state;
+    EXPECT_OK(rule_late_penalty(0, M));
+    EXPECT_OK(rule_late_penalty(RULE_LATE_PENALTY_MAX, M));
+    EXPECT(rule_late_penalty(101, M), LMS_INVALID_ARGUMENT,
+           "the late penalty must be 0 to 100 percent of the points per day late (got 101)");
+    EXPECT_OK(rule_edit_given(1, M));
+    EXPECT_HAS(rule_edit_given(0, M), LMS_INVALID_ARGUMENT, "nothing to change");
+    EXPECT_OK(rule_max_points_graded(5, 0, M));
+    EXPECT(rule_max_points_graded(50, 1, M), LMS_FAILED_PRECONDITION,
+           "1 grade is above 50 points; regrade it first");
+    EXPECT(rule_max_points_graded(7.5, 3, M), LMS_FAILED_PRECONDITION,
+           "3 grades are above 7.5 points; regrade them first");
+    EXPECT_OK(rule_delete_assignment(7, 0, M));
+    EXPECT(rule_delete_assignment(7, 1, M), LMS_FAILED_PRECONDITION,
+           "has 1 submission, so it cannot be deleted; hide it from the students instead: "
+           "lms-instructor hide-assignment 7");
+    EXPECT_HAS(rule_delete_assignment(7, 12, M), LMS_FAILED_PRECONDITION, "has 12 submissions");
+    EXPECT_OK(rule_assignment_open(7, 0, M));
+    EXPECT(rule_assignment_open(7, 1, M), LMS_FAILED_PRECONDITION,
+           "assignment 7 is hidden; it accepts no submissions");
+}
+
+static void test_days_late_and_deduction(void **state)
+{
+    (void)state;
+    /* on time up to the due time itself; each started day counts */
+    assert_int_equal(rule_days_late(DUE - DAY, DUE), 0);
+    assert_int_equal(rule_days_late(DUE, DUE), 0);
+    assert_int_equal(rule_days_late(DUE + 1, DUE), 1);
+    assert_int_equal(rule_days_late(DUE + DAY, DUE), 1);
+    assert_int_equal(rule_days_late(DUE + DAY + 1, DUE), 2);
+    assert_int_equal(rule_days_late(DUE + 5 * DAY / 2, DUE), 3);
+    assert_int_equal(rule_days_late(INT64_MAX, 1), UINT32_MAX); /* held, not wrapped */
+    assert_int_equal(rule_days_late(INT64_MIN, 1), 0);
+    /* pct% of max_points per day, never more than the grade */
+    assert_true(rule_late_deduction(85, 100, 10, 3) == 30);
+    assert_true(rule_late_deduction(85, 100, 0, 3) == 0);
+    assert_true(rule_late_deduction(85, 100, 10, 0) == 0);
+    assert_true(rule_late_deduction(8, 10, 15, 1) == 1.5);
+    assert_true(rule_late_deduction(20, 100, 10, 3) == 20);     /* 30 off 20: 0 left */
+    assert_true(rule_late_deduction(85, 100, 100, 1) == 85);    /* all of it */
+    assert_true(rule_late_deduction(85, 100, 1, UINT32_MAX) == 85); /* no overflow */
+    assert_true(rule_late_deduction(0, 100, 10, 3) == 0);
+}
+
 static void test_submission_window(void **state)
 {
     (void)state;
@@ -643,6 +692,8 @@ int main(void)
         cmocka_unit_test(test_grades),
         cmocka_unit_test(test_extensions_and_effective_times),
         cmocka_unit_test(test_submission_window),
+        cmocka_unit_test(test_assignment_changes),
+        cmocka_unit_test(test_days_late_and_deduction),
         cmocka_unit_test(test_query_parties_and_replies),
         cmocka_unit_test(test_escalation),
         cmocka_unit_test(test_sharing),

@@ -11,6 +11,7 @@
  */
 #include "sm.h"
 #include "accounts.h"
+#include "assignments.h"
 #include "rm_tree.h"
 #include "filestore.h"
 #include "pb_text.h"
@@ -603,6 +604,44 @@ static const sm_result *extend(fx *f, const char *actor, uint64_t aid,
     return send(f, actor, LMS__COMMAND__BODY_EXTEND, &b);
 }
 
+static Lms__EditAssignmentRequest edit_req(uint64_t aid)
+{
+    Lms__EditAssignmentRequest e = LMS__EDIT_ASSIGNMENT_REQUEST__INIT;
+    e.assignment_id = aid;
+    return e;
+}
+
+static const sm_result *edit(fx *f, const char *actor, Lms__EditAssignmentRequest *e)
+{
+    Lms__CmdEditAssignment b = LMS__CMD_EDIT_ASSIGNMENT__INIT;
+    b.e = e;
+    return send(f, actor, LMS__COMMAND__BODY_EDIT_ASSIGNMENT, &b);
+}
+
+static const sm_result *hide(fx *f, const char *actor, uint64_t aid, int hidden)
+{
+    Lms__CmdHideAssignment b = LMS__CMD_HIDE_ASSIGNMENT__INIT;
+    b.assignment_id = aid;
+    b.hidden = hidden;
+    return send(f, actor, LMS__COMMAND__BODY_HIDE_ASSIGNMENT, &b);
+}
+
+static const sm_result *delete_assignment(fx *f, const char *actor, uint64_t aid)
+{
+    Lms__CmdDeleteAssignment b = LMS__CMD_DELETE_ASSIGNMENT__INIT;
+    b.assignment_id = aid;
+    return send(f, actor, LMS__COMMAND__BODY_DELETE_ASSIGNMENT, &b);
+}
+
+/* A new assignment of ins1 in CS101 (assignment_req), nothing submitted. */
+static uint64_t fresh_assignment(fx *f)
+{
+    Lms__CreateAssignmentRequest a = assignment_req();
+    const sm_result *r = mk_assignment(f, "ins1", &a);
+    expect_ok(r);
+    return r->id;
+}
+
 static const sm_result *ask(fx *f, const char *actor, const char *course,
                             const char *title, const char *text)
 {
@@ -810,6 +849,15 @@ static lms_submission get_submission(fx *f, uint64_t id)
     if (g_ops->submission_get(f->inst, id, 0, &s, &err) != LMS_OK)
         fail_msg("submission %" PRIu64 " is not stored: %s", id, err.msg);
     return s;
+}
+
+static asg_state get_state(fx *f, uint64_t id)
+{
+    asg_state x;
+    lms_err err = {0};
+    if (asg_get(g_ops, f->inst, id, &x, &err) != LMS_OK)
+        fail_msg("the record of assignment %" PRIu64 ": %s", id, err.msg);
+    return x;
 }
 
 static uint32_t count_submissions(fx *f, uint64_t aid, const char *student)
@@ -1662,6 +1710,230 @@ static void test_release_is_idempotent(void **state)
     assert_string_equal(a.title, "Lab 1");
 }
 
+/* ---- changing, hiding and deleting assignments ------------------------------------- */
+
+static void test_edit_assignment_rules(void **state)
+{
+    fx *f = *state;
+    char want[200];
+    world(f);
+    Lms__EditAssignmentRequest e = edit_req(9999);
+    e.set_title = 1;
+    e.title = "x";
+    expect_status(edit(f, "ins1", &e), LMS_NOT_FOUND, "assignment 9999 does not exist");
+    e = edit_req(f->aid);
+    e.set_title = 1;
+    e.title = "x";
+    expect_status(edit(f, "ins2", &e), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may edit its assignments");
+    expect_status(edit(f, "stu1", &e), LMS_PERMISSION_DENIED, "only the instructors");
+    Lms__CmdEditAssignment none = LMS__CMD_EDIT_ASSIGNMENT__INIT;
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_EDIT_ASSIGNMENT, &none),
+                  LMS_INVALID_ARGUMENT, "carries no changes");
+    e = edit_req(f->aid);
+    snprintf(want, sizeof want, "assignment %" PRIu64 ": nothing to change", f->aid);
+    expect_status(edit(f, "ins1", &e), LMS_INVALID_ARGUMENT, want);
+    e.set_late_penalty = 1;
+    e.late_penalty = 101;
+    expect_status(edit(f, "ins1", &e), LMS_INVALID_ARGUMENT, "the late penalty must be 0 to 100");
+    e = edit_req(f->aid);
+    e.set_due = 1;
+    e.due = CUTOFF + 1; /* past the cut-off it keeps */
+    expect_status(edit(f, "ins1", &e), LMS_INVALID_ARGUMENT, "is before the due time");
+    e.set_cutoff = 1;
+    e.cutoff = 0; /* none */
+    expect_ok(edit(f, "ins1", &e));
+    e = edit_req(f->aid);
+    e.set_title = 1;
+    e.title = "Lab\x1b]0;pwned\x07";
+    expect_status(edit(f, "ins1", &e), LMS_INVALID_ARGUMENT, "control character (U+001B)");
+    e = edit_req(f->aid);
+    e.set_max_points = 1;
+    e.max_points = NAN;
+    expect_status(edit(f, "ins1", &e), LMS_INVALID_ARGUMENT, "maximum points must be a number");
+    e.max_points = 4;
+    expect_ok(grade(f, "ins1", f->sid, 8, ""));
+    snprintf(want, sizeof want,
+             "assignment %" PRIu64 ": 1 grade is above 4 points; regrade it first", f->aid);
+    expect_status(edit(f, "ins1", &e), LMS_FAILED_PRECONDITION, want);
+    e.max_points = 8; /* the grade itself is fine */
+    expect_ok(edit(f, "ins1", &e));
+    assert_true(get_assignment(f, f->aid).max_points == 8);
+}
+
+static void test_edit_assignment_changes_only_what_it_sets(void **state)
+{
+    fx *f = *state;
+    world(f);
+    f->now = T0 + 60000;
+    Lms__EditAssignmentRequest e = edit_req(f->aid);
+    e.set_title = e.set_description = e.set_due = e.set_late_penalty = 1;
+    e.title = "Lab 1, corrected";
+    e.description = "Write hello world in C.";
+    e.due = DUE + DAY;
+    e.late_penalty = 10;
+    const sm_result *r = edit(f, "ins1", &e);
+    expect_ok(r);
+    assert_int_equal(r->id, f->aid);
+    lms_assignment a = get_assignment(f, f->aid);
+    assert_string_equal(a.title, "Lab 1, corrected");
+    assert_string_equal(a.description, "Write hello world in C.");
+    assert_int_equal(a.due, DUE + DAY);
+    assert_int_equal(a.cutoff, CUTOFF); /* the rest as created */
+    assert_true(a.max_points == 10);
+    assert_int_equal(a.max_attempts, 3);
+    assert_int_equal(a.max_size, MAX_SIZE);
+    assert_string_equal(a.created_by, "ins1");
+    assert_int_equal(a.created, T0);
+    asg_state x = get_state(f, f->aid);
+    assert_int_equal(x.late_penalty, 10);
+    assert_int_equal(x.edit_count, 1);
+    assert_int_equal(x.n_history, 1);
+    assert_int_equal(x.history[0].at, T0 + 60000);
+    assert_string_equal(x.history[0].by, "ins1");
+    assert_string_equal(x.history[0].changed, "title, description, due, late-penalty");
+
+    /* values it has already: OK, and nothing written, not even a note */
+    char *before = dump(f);
+    expect_ok(edit(f, "ins1", &e));
+    char *after = dump(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    /* a retry of an edit is answered from the record: one change noted */
+    f->client_id = 9;
+    f->seq = 1;
+    e = edit_req(f->aid);
+    e.set_max_size = 1;
+    e.max_size = 5;
+    expect_ok(edit(f, "ins1", &e));
+    r = edit(f, "ins1", &e);
+    expect_ok(r);
+    assert_true(r->deduplicated);
+    f->client_id = f->seq = 0;
+    assert_int_equal(get_state(f, f->aid).edit_count, 2);
+
+    /* the history keeps the newest ASG_HISTORY_MAX changes, the count all */
+    for (uint32_t i = 0; i < ASG_HISTORY_MAX + 2; i++) {
+        e = edit_req(f->aid);
+        e.set_max_attempts = 1;
+        e.max_attempts = 10 + i;
+        expect_ok(edit(f, "ins1", &e));
+    }
+    x = get_state(f, f->aid);
+    assert_int_equal(x.edit_count, ASG_HISTORY_MAX + 4);
+    assert_int_equal(x.n_history, ASG_HISTORY_MAX);
+    assert_string_equal(x.history[ASG_HISTORY_MAX - 1].changed, "max-attempts");
+    assert_int_equal(get_assignment(f, f->aid).max_attempts, 10 + ASG_HISTORY_MAX + 1);
+}
+
+/* Fewer attempts or a smaller file keep what was handed in; they bind
+ * only the submissions to come. */
+static void test_edit_assignment_keeps_work(void **state)
+{
+    fx *f = *state;
+    world(f); /* stu1 made 1 of 3 attempts, 10 bytes */
+    expect_ok(submit(f, "stu1", f->aid, 10));
+    Lms__EditAssignmentRequest e = edit_req(f->aid);
+    e.set_max_attempts = e.set_max_size = 1;
+    e.max_attempts = 1;
+    e.max_size = 5;
+    expect_ok(edit(f, "ins1", &e));
+    assert_int_equal(count_submissions(f, f->aid, "stu1"), 2);
+    assert_int_equal(get_submission(f, f->sid).size, 10);
+    expect_status(submit(f, "stu1", f->aid, 5), LMS_FAILED_PRECONDITION, "all 1 attempts used");
+    e = edit_req(f->aid);
+    e.set_max_attempts = 1;
+    e.max_attempts = 0;
+    expect_ok(edit(f, "ins1", &e));
+    expect_status(submit(f, "stu1", f->aid, 6), LMS_INVALID_ARGUMENT, "accepts at most 5");
+    expect_ok(submit(f, "stu1", f->aid, 5));
+}
+
+static void test_hide_assignment(void **state)
+{
+    fx *f = *state;
+    char want[96];
+    world(f);
+    expect_status(hide(f, "ins2", f->aid, 1), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may hide its assignments");
+    expect_status(hide(f, "stu1", f->aid, 1), LMS_PERMISSION_DENIED, "only the instructors");
+    expect_status(hide(f, "ins1", 9999, 1), LMS_NOT_FOUND, "assignment 9999 does not exist");
+    const sm_result *r = hide(f, "ins1", f->aid, 1);
+    expect_ok(r);
+    assert_int_equal(r->id, f->aid);
+    assert_true(get_state(f, f->aid).hidden);
+    snprintf(want, sizeof want, "assignment %" PRIu64 " is hidden; it accepts no submissions",
+             f->aid);
+    expect_status(submit(f, "stu1", f->aid, 10), LMS_FAILED_PRECONDITION, want);
+    expect_ok(grade(f, "ins1", f->sid, 7, "graded while hidden"));
+    expect_ok(hide(f, "ins1", f->aid, 1)); /* already: nothing noted */
+    assert_int_equal(get_state(f, f->aid).edit_count, 1);
+    expect_ok(hide(f, "ins1", f->aid, 0));
+    asg_state x = get_state(f, f->aid);
+    assert_false(x.hidden);
+    assert_int_equal(x.n_history, 2);
+    assert_string_equal(x.history[0].changed, "hidden");
+    assert_string_equal(x.history[1].changed, "unhidden");
+    expect_ok(submit(f, "stu1", f->aid, 10));
+}
+
+static void test_delete_assignment(void **state)
+{
+    fx *f = *state;
+    char want[200];
+    world(f);
+    snprintf(want, sizeof want,
+             "assignment %" PRIu64 ": has 1 submission, so it cannot be deleted; hide it from "
+             "the students instead: lms-instructor hide-assignment %" PRIu64, f->aid, f->aid);
+    expect_status(delete_assignment(f, "ins1", f->aid), LMS_FAILED_PRECONDITION, want);
+    uint64_t id = fresh_assignment(f);
+    expect_status(delete_assignment(f, "ins2", id), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may delete its assignments");
+    expect_status(delete_assignment(f, "root", id), LMS_PERMISSION_DENIED, "only the instructors");
+    expect_ok(extend(f, "ins1", id, "stu1", CUTOFF + DAY));
+    const sm_result *r = delete_assignment(f, "ins1", id);
+    expect_ok(r);
+    assert_int_equal(r->id, id);
+    asg_state x = get_state(f, id);
+    assert_true(x.deleted);
+    assert_string_equal(x.history[x.n_history - 1].changed, "deleted");
+    (void)get_assignment(f, id); /* the row stays: a tombstone, not a delete */
+    snprintf(want, sizeof want, "assignment %" PRIu64 " does not exist", id);
+    expect_status(submit(f, "stu1", id, 10), LMS_NOT_FOUND, want);
+    expect_status(extend(f, "ins1", id, "stu1", CUTOFF + 2 * DAY), LMS_NOT_FOUND, want);
+    expect_status(release(f, "ins1", id), LMS_NOT_FOUND, want);
+    expect_status(hide(f, "ins1", id, 1), LMS_NOT_FOUND, want);
+    expect_status(delete_assignment(f, "ins1", id), LMS_NOT_FOUND, want);
+    Lms__EditAssignmentRequest e = edit_req(id);
+    e.set_title = 1;
+    e.title = "back";
+    expect_status(edit(f, "ins1", &e), LMS_NOT_FOUND, want);
+}
+
+static void test_create_assignment_late_penalty(void **state)
+{
+    fx *f = *state;
+    world(f);
+    Lms__CreateAssignmentRequest a = assignment_req();
+    a.late_penalty = 101;
+    expect_bad_assignment(f, a, "the late penalty must be 0 to 100");
+    a.late_penalty = 100;
+    uint64_t id = mk_assignment(f, "ins1", &a)->id;
+    expect_ok(&f->res);
+    asg_state x = get_state(f, id);
+    assert_int_equal(x.late_penalty, 100);
+    assert_int_equal(x.edit_count, 0);
+    lms_record rec;
+    lms_err err = {0};
+    char key[32];
+    snprintf(key, sizeof key, "asg/%020" PRIu64, f->aid); /* created without one */
+    assert_int_equal(g_ops->record_get(f->inst, key, &rec, &err), LMS_NOT_FOUND);
+    snprintf(key, sizeof key, "asg/%020" PRIu64, id);
+    assert_int_equal(g_ops->record_get(f->inst, key, &rec, &err), LMS_OK);
+}
+
 /* ---- questions and materials ------------------------------------------------------------ */
 
 /* Ask with no title a question of blank lines, n 'q's and then tail; the
@@ -2099,6 +2371,24 @@ static const sm_result *op_settings(fx *f, const char *actor)
     return settings(f, actor, "CS101", "Be brief.", 5);
 }
 
+static const sm_result *op_edit(fx *f, const char *actor)
+{
+    Lms__EditAssignmentRequest e = edit_req(f->aid);
+    e.set_description = 1;
+    e.description = "edited";
+    return edit(f, actor, &e);
+}
+
+static const sm_result *op_hide(fx *f, const char *actor)
+{
+    return hide(f, actor, fresh_assignment(f), 1);
+}
+
+static const sm_result *op_delete(fx *f, const char *actor)
+{
+    return delete_assignment(f, actor, fresh_assignment(f));
+}
+
 #define OK LMS_OK
 #define NO LMS_PERMISSION_DENIED
 
@@ -2128,6 +2418,9 @@ static const struct {
     {"escalate", op_escalate, {NO, NO, NO, OK, NO}},
     {"tutor_settings", op_settings, {NO, OK, NO, NO, NO}},
     {"share", op_unshare, {NO, OK, NO, NO, NO}},
+    {"edit_assignment", op_edit, {NO, OK, NO, NO, NO}},
+    {"hide_assignment", op_hide, {NO, OK, NO, NO, NO}},
+    {"delete_assignment", op_delete, {NO, OK, NO, NO, NO}},
 };
 
 static void test_authorization_matrix(void **state)
@@ -2438,6 +2731,14 @@ static void script(fx *f)
     escalate(f, "imp1", t, "Still confused.");
     escalate(f, "stu1", t, "not mine");
     escalate(f, "imp1", q, "not a tutor answer");
+    Lms__EditAssignmentRequest e = edit_req(f->aid);
+    e.set_due = e.set_late_penalty = 1;
+    e.due = DUE + DAY;
+    e.late_penalty = 5;
+    edit(f, "ins1", &e);
+    hide(f, "ins1", f->aid, 1);
+    delete_assignment(f, "ins1", f->aid);
+    delete_assignment(f, "ins1", fresh_assignment(f));
 }
 
 static void test_same_log_same_state(void **state)
@@ -2586,6 +2887,12 @@ int main(void)
         T(test_enroll_rules),
         T(test_create_assignment_rules),
         T(test_create_assignment_stores_it),
+        T(test_create_assignment_late_penalty),
+        T(test_edit_assignment_rules),
+        T(test_edit_assignment_changes_only_what_it_sets),
+        T(test_edit_assignment_keeps_work),
+        T(test_hide_assignment),
+        T(test_delete_assignment),
         T(test_submit_stores_file_and_counts_attempts),
         T(test_submit_late_and_cutoff),
         T(test_extension_moves_due_and_cutoff),
