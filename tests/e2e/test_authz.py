@@ -213,6 +213,30 @@ class AuthzTest(E2ETestCase):
         self.check_write("lms-admin", lambda a: ["disable-user", name], {"admin"})
         self.check_write("lms-admin", lambda a: ["enable-user", name], {"admin"})
 
+    # Correcting an assignment is a course setting: its instructors only.
+    # Admins stand outside courses (they enrol an instructor who does it);
+    # TAs and the instructors of other courses are refused.
+
+    def fresh_assignment(self, title):
+        return self._ok(self.w["teach1"].run("create-assignment", "--course", "CS101",
+                                             "--title", self.fresh(title), "--due",
+                                             "2031-01-01", json=True))["id"]
+
+    def test_write_edit_assignment(self):
+        a = self.fresh_assignment("edit")
+        self.check_write("lms-instructor", lambda actor: ["edit-assignment", a, "--description",
+                                                          "by " + actor, "--late-penalty", "5"],
+                         {"teach1"})
+
+    def test_write_hide_unhide_assignment(self):
+        a = self.fresh_assignment("hide")
+        self.check_write("lms-instructor", lambda actor: ["hide-assignment", a], {"teach1"})
+        self.check_write("lms-instructor", lambda actor: ["unhide-assignment", a], {"teach1"})
+
+    def test_write_delete_assignment(self):
+        a = self.fresh_assignment("delete")
+        self.check_write("lms-instructor", lambda actor: ["delete-assignment", a], {"teach1"})
+
     # ---- reads --------------------------------------------------------------
 
     def test_read_users(self):

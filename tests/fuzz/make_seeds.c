@@ -113,6 +113,33 @@ static void requests(void)
     r.grade = &g;
     put_request("grade", &r);
 
+    Lms__EditAssignmentRequest ed = LMS__EDIT_ASSIGNMENT_REQUEST__INIT;
+    ed.assignment_id = 3;
+    ed.set_title = ed.set_due = ed.set_cutoff = ed.set_late_penalty = 1;
+    ed.title = "Essay, corrected";
+    ed.due = 1796083200000;
+    ed.cutoff = 0;
+    ed.late_penalty = 10;
+    r.seq = 3;
+    r.body_case = LMS__REQUEST__BODY_EDIT_ASSIGNMENT;
+    r.edit_assignment = &ed;
+    put_request("edit-assignment", &r);
+
+    Lms__HideAssignmentRequest hid = LMS__HIDE_ASSIGNMENT_REQUEST__INIT;
+    hid.assignment_id = 3;
+    hid.hidden = 1;
+    r.seq = 4;
+    r.body_case = LMS__REQUEST__BODY_HIDE_ASSIGNMENT;
+    r.hide_assignment = &hid;
+    put_request("hide-assignment", &r);
+
+    Lms__DeleteAssignmentRequest del = LMS__DELETE_ASSIGNMENT_REQUEST__INIT;
+    del.assignment_id = 3;
+    r.seq = 5;
+    r.body_case = LMS__REQUEST__BODY_DELETE_ASSIGNMENT;
+    r.delete_assignment = &del;
+    put_request("delete-assignment", &r);
+
     Lms__Command c = LMS__COMMAND__INIT;
     Lms__CmdNoop noop = LMS__CMD_NOOP__INIT;
     c.client_id = 5;
