@@ -214,7 +214,13 @@ typedef struct lateness {
     uint32_t days;         /* started days late (rule_days_late); 0: on time */
     uint32_t late_penalty; /* the assignment's percent per day */
 } lateness;
-/* 0, or -1 answered (a storage error). */
+/* The started days late of a submission at submitted by student to
+ * assignment aid, due at due (the extension is looked up only when it is
+ * past due). 0, or -1 answered (a storage error). */
+int req_days_late(req *r, uint64_t aid, int64_t due, const char *student, int64_t submitted,
+                  uint32_t *days);
+/* The same, the assignment's due time and penalty found through lc. 0, or
+ * -1 answered. */
 int req_lateness(req *r, late_cache **lc, uint64_t assignment_id, const char *student,
                  int64_t submitted, lateness *out);
 /* Set each submission's late flag as judged now (the stored one is as it

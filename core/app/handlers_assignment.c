@@ -83,11 +83,31 @@ static due_entry *due_of(req *r, late_cache *lc, uint64_t id, lms_err *err, int 
     return d;
 }
 
+int req_days_late(req *r, uint64_t aid, int64_t due, const char *student, int64_t submitted,
+                  uint32_t *days)
+{
+    lms_err err = {0};
+    lms_extension ext;
+    int64_t until = 0, my_due, my_cutoff;
+    *days = 0;
+    if (submitted <= due)
+        return 0; /* on time whatever the extension: it only moves later */
+    int rc = strlen(student) <= LMS_NAME_MAX
+                 ? req_ops(r)->extension_get(req_st(r), aid, student, &ext, &err)
+                 : LMS_NOT_FOUND;
+    if (rc == LMS_OK)
+        until = ext.until;
+    else if (rc != LMS_NOT_FOUND)
+        return req_storage_error(r, &err), -1;
+    rule_effective_times(due, 0, until, &my_due, &my_cutoff);
+    *days = rule_days_late(submitted, my_due);
+    return 0;
+}
+
 int req_lateness(req *r, late_cache **lcp, uint64_t aid, const char *student,
                  int64_t submitted, lateness *out)
 {
     lms_err err = {0};
-    lms_extension ext;
     int rc = LMS_OK;
     if (!*lcp)
         *lcp = req_alloc(r, sizeof **lcp);
@@ -95,20 +115,7 @@ int req_lateness(req *r, late_cache **lcp, uint64_t aid, const char *student,
     if (!d)
         return req_storage_error(r, &err), -1;
     out->late_penalty = d->late_penalty;
-    out->days = 0;
-    if (submitted <= d->due)
-        return 0; /* on time whatever the extension: it only moves later */
-    int64_t until = 0, due, cutoff;
-    rc = strlen(student) <= LMS_NAME_MAX
-             ? req_ops(r)->extension_get(req_st(r), aid, student, &ext, &err)
-             : LMS_NOT_FOUND;
-    if (rc == LMS_OK)
-        until = ext.until;
-    else if (rc != LMS_NOT_FOUND)
-        return req_storage_error(r, &err), -1;
-    rule_effective_times(d->due, 0, until, &due, &cutoff);
-    out->days = rule_days_late(submitted, due);
-    return 0;
+    return req_days_late(r, aid, d->due, student, submitted, &out->days);
 }
 
 int req_fix_late(req *r, Lms__Submission *const *v, size_t n)

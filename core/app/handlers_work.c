@@ -413,9 +413,13 @@ static void grade_applied(req *r)
     const struct lms_storage_ops *ops = req_ops(r);
     lms_submission s;
     lms_assignment a;
+    asg_state x;
     lms_grade g;
     lms_err err = {0};
+    lateness l = {0};
     int rc = ops->submission_get(req_st(r), id, 0, &s, &err);
+    if (rc == LMS_OK)
+        rc = asg_get(ops, req_st(r), s.assignment_id, &x, &err);
     if (rc == LMS_OK)
         rc = ops->assignment_get(req_st(r), s.assignment_id, &a, &err);
     if (rc == LMS_OK) /* last: g.feedback lives until the next call */
@@ -423,8 +427,10 @@ static void grade_applied(req *r)
     if (req_read_back(r, rc, &err, "the grade of submission", id) < 0)
         return;
     Lms__GradeEntry *m = pb_grade(r, &g, &s, &a);
-    if (req_grade_penalties(r, &m, 1) < 0)
+    l.late_penalty = x.late_penalty;
+    if (req_days_late(r, a.id, a.due, s.student, s.submitted, &l.days) < 0)
         return;
+    req_set_penalty(m, &l);
     r->resp.body_case = LMS__RESPONSE__BODY_GRADE;
     r->resp.grade = m;
 }
