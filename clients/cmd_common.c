@@ -272,12 +272,18 @@ static const char *fmt_attempts(const ProtobufCMessage *m, char *buf, size_t n)
     return as->max_attempts ? out_field_text(m, "max_attempts", buf, n) : "unlimited";
 }
 
-/* The title, marked when the assignment is hidden from its students (only
- * its staff see it then). */
+/* The title (escaped, as every text shown), marked when the assignment is
+ * hidden from its students (only its staff see it then). */
 static const char *fmt_title(const ProtobufCMessage *m, char *buf, size_t n)
 {
-    const Lms__Assignment *as = (const Lms__Assignment *)m;
-    snprintf(buf, n, "%s%s", as->title, as->hidden ? " [hidden]" : "");
+    static const char mark[] = " [hidden]";
+    if (!((const Lms__Assignment *)m)->hidden || n <= sizeof mark)
+        return out_field_text(m, "title", buf, n);
+    /* room for the mark, whatever the title's length */
+    const char *t = out_field_text(m, "title", buf, n - (sizeof mark - 1));
+    if (t != buf)
+        snprintf(buf, n - (sizeof mark - 1), "%s", t);
+    memcpy(buf + strlen(buf), mark, sizeof mark);
     return buf;
 }
 

@@ -48,7 +48,7 @@ static int cmd_edit_assignment(struct cli_ctx *ctx, const struct cli_args *a)
     Lms__EditAssignmentRequest body = LMS__EDIT_ASSIGNMENT_REQUEST__INIT;
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp;
-    char due[LMS_TIME_BUFSZ], cutoff[LMS_TIME_BUFSZ], points[32], attempts[16];
+    char due[LMS_TIME_BUFSZ], cutoff[LMS_TIME_BUFSZ], points[32], attempts[16], title[1024];
     if (cli_has(a, "cutoff") && cli_has(a, "no-cutoff"))
         return cli_usage_error(ctx, "give --cutoff TIME or --no-cutoff, not both");
     body.assignment_id = cli_u64(a, "ID", 0);
@@ -76,7 +76,8 @@ static int cmd_edit_assignment(struct cli_ctx *ctx, const struct cli_args *a)
     rc = cli_done(ctx, &x->base,
                   "assignment %" PRIu64 " is now: %s (due %s, cut-off %s, %s points, %s "
                   "attempts, late penalty %" PRIu32 "%% per day)",
-                  x->id, x->title, lms_time_format(x->due, due),
+                  x->id, out_field_text(&x->base, "title", title, sizeof title),
+                  lms_time_format(x->due, due),
                   x->cutoff ? lms_time_format(x->cutoff, cutoff) : "none",
                   out_number(x->max_points, points, sizeof points),
                   x->max_attempts ? out_field_text(&x->base, "max_attempts", attempts,
