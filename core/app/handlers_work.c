@@ -164,13 +164,9 @@ static next_step list_assignments_prepare(req *r)
     if (req_list_visible(r, r->msg->list_assignments->course,
                          req_ops(r)->assignment_list, &sink, "list its assignments") < 0)
         return NEXT_RESPOND;
-    for (size_t i = 0; r->who.role == LMS_ROLE_STUDENT && i < pv.n; i++) {
-        Lms__Assignment *a = pv.v[i];
-        int64_t until = my_extension(r, a->id);
-        if (until < 0)
+    for (size_t i = 0; r->who.role == LMS_ROLE_STUDENT && i < pv.n; i++)
+        if (req_assignment_mine(r, pv.v[i]) < 0)
             return NEXT_RESPOND;
-        rule_effective_times(a->due, a->cutoff, until, &a->my_due, &a->my_cutoff);
-    }
     r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENTS;
     r->resp.assignments = pb_list(r, &lms__assignments_response__descriptor, &pv);
     return NEXT_RESPOND;
@@ -313,12 +309,22 @@ static next_step list_submissions_prepare(req *r)
          req_course_part(r, a.course, "list its submissions", &staff) < 0))
         return NEXT_RESPOND;
     int student = !staff;
+    /* the staff's list: every row first, for the identical marks */
+    int keep_all = 0;
     ptr_vec pv = {0};
-    row_sink sink = {r, &pv, keep_submission, &ungraded};
+    row_sink sink = {r, &pv, keep_submission, student ? &ungraded : &keep_all};
     if (req_ops(r)->submission_list(req_st(r), q->assignment_id,
                                     student ? r->who.name : NULL, row_sink_each,
                                     &sink, &err) != LMS_OK)
         return req_storage_error(r, &err);
+    if (!student) {
+        req_mark_identical(r, &pv);
+        size_t kept = 0;
+        for (size_t i = 0; i < pv.n; i++)
+            if (!ungraded || !((Lms__Submission *)pv.v[i])->graded)
+                pv.v[kept++] = pv.v[i];
+        pv.n = kept;
+    }
     r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSIONS;
     r->resp.submissions = pb_list(r, &lms__submissions_response__descriptor, &pv);
     return NEXT_RESPOND;
