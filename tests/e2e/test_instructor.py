@@ -14,7 +14,7 @@ from lmstest import E2ETestCase, World, iso, sha256_hex
 PROG = "lms-instructor"
 COMMANDS = ["login", "logout", "whoami", "courses", "create-assignment", "assignments",
             "submissions", "fetch", "grade", "release", "extend", "queries", "reply",
-            "resolve", "upload", "materials", "export-grades"]
+            "resolve", "upload", "materials", "export-grades", "assignment", "to-grade"]
 
 
 class InstructorTest(E2ETestCase):
