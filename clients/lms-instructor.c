@@ -2,7 +2,7 @@
  * lms-instructor.c: the instructors' client: set assignments, fetch and
  * grade submissions, release grades, grant extensions, answer questions,
  * share materials, export grades, read the tutor's log and set the tutor,
- * work through the to-grade queue.
+ * work through the to-grade queue and save every submission at once.
  * Each subcommand is an entry in the table at the bottom; the frame around
  * them is cli.c.
  */
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "cmd_common.h"
+#include "fetch_all.h"
 #include "isotime.h"
 
 #define DEFAULT_MAX_POINTS 100.0
@@ -346,6 +347,9 @@ static const struct cli_command commands[] = {
      .flags = CLI_NEEDS_SESSION},
     {.name = "to-grade", .summary = "list the latest attempts that await a grade, oldest first",
      .params = cmd_course_filter_params, .handler = cmd_to_grade, .flags = CLI_NEEDS_SESSION},
+    {.name = "fetch-all",
+     .summary = "save the latest submission of every student to an assignment",
+     .params = cmd_fetch_all_params, .handler = cmd_fetch_all, .flags = CLI_NEEDS_SESSION},
     {.name = "fetch", .summary = "save a submitted file", .params = cmd_fetch_params,
      .handler = cmd_fetch, .flags = CLI_NEEDS_SESSION},
     {.name = "grade", .summary = "grade a submission", .params = grade_params,

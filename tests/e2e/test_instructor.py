@@ -14,7 +14,8 @@ from lmstest import E2ETestCase, World, iso, sha256_hex
 PROG = "lms-instructor"
 COMMANDS = ["login", "logout", "whoami", "courses", "create-assignment", "assignments",
             "submissions", "fetch", "grade", "release", "extend", "queries", "reply",
-            "resolve", "upload", "materials", "export-grades", "assignment", "to-grade"]
+            "resolve", "upload", "materials", "export-grades", "assignment", "to-grade",
+            "fetch-all"]
 
 
 class InstructorTest(E2ETestCase):
