@@ -333,8 +333,10 @@ static Lms__Submission **latest_of_each(const Lms__SubmissionsResponse *r, size_
     Lms__Submission **v = malloc((r->n_submissions + 1) * sizeof *v);
     if (v == NULL)
         return NULL;
-    memcpy(v, r->submissions, r->n_submissions * sizeof *v);
-    qsort(v, r->n_submissions, sizeof *v, by_student_attempt);
+    if (r->n_submissions > 0) {
+        memcpy(v, r->submissions, r->n_submissions * sizeof *v);
+        qsort(v, r->n_submissions, sizeof *v, by_student_attempt);
+    }
     size_t k = 0;
     for (size_t i = 0; i < r->n_submissions; i++)
         if (i + 1 == r->n_submissions || strcmp(v[i]->student, v[i + 1]->student) != 0)

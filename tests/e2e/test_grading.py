@@ -291,6 +291,15 @@ class GradingTest(E2ETestCase):
         doc = self.ok(t.run("fetch-all", "--assignment", aid, "--tar", path, "--force", json=True))
         self.assertEqualMsg((doc["tar"], doc["saved"]), (path, 2), "fetch-all --tar --force --json")
 
+        # an assignment nobody handed in: a manifest without rows
+        nobody = self.assignment(t, code, "Nobody")
+        out = os.path.join(self.files, "nobody-%d" % nobody)
+        doc = self.ok(t.run("fetch-all", "--assignment", nobody, out, json=True))
+        self.assertEqualMsg((doc["saved"], doc["files"], os.listdir(out)), (0, [], ["manifest.csv"]),
+                            "fetch-all of an assignment without submissions")
+        with open(os.path.join(out, "manifest.csv")) as f:
+            self.assertEqualMsg(len(f.read().splitlines()), 1, "the manifest holds its header only")
+
     # ---- export-grades --------------------------------------------------------------
 
     def test_export_grades_states_and_formulas(self):
