@@ -10,7 +10,8 @@
 
 static const handler *const groups[] = {handlers_account, handlers_work,
                                         handlers_talk, handlers_tutor,
-                                        handlers_cluster, handlers_backup};
+                                        handlers_cluster, handlers_backup,
+                                        handlers_grading};
 
 const handler *handler_find(Lms__Request__BodyCase body)
 {

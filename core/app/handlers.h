@@ -190,6 +190,20 @@ extern const handler handlers_talk[];
 extern const handler handlers_tutor[];
 extern const handler handlers_cluster[];
 extern const handler handlers_backup[];
+extern const handler handlers_grading[];
+
+/* handlers_grading.c, shared with handlers_work.c */
+/* A student's own standing in assignment a (the caller's): the due time
+ * and cut-off after their extension (my_due, my_cutoff), the attempts
+ * used and the last one's time (my_attempts, my_last_submitted). 0, or -1
+ * with the storage error answered. */
+int req_assignment_mine(req *r, Lms__Assignment *a);
+/* Instructors' marks on the submissions subs (Lms__Submission *, all of
+ * one assignment, every student's every attempt): each whose SHA-256
+ * equals a submission of another student gets identical_to (the earliest
+ * such), identical_student and identical_count (how many other students).
+ * Students never get these (callers do not mark their lists). */
+void req_mark_identical(req *r, const ptr_vec *subs);
 
 /* handlers_backup.c: NEXT_BACKUP, on the loop: stream the backup to the
  * client as partial Responses, then answer (req_answer). */

@@ -14,7 +14,8 @@ from lmstest import E2ETestCase, World, iso, sha256_hex
 PROG = "lms-instructor"
 COMMANDS = ["login", "logout", "whoami", "courses", "create-assignment", "assignments",
             "submissions", "fetch", "grade", "release", "extend", "queries", "reply",
-            "resolve", "upload", "materials", "export-grades"]
+            "resolve", "upload", "materials", "export-grades", "assignment", "to-grade",
+            "fetch-all"]
 
 
 class InstructorTest(E2ETestCase):
@@ -331,7 +332,8 @@ class InstructorTest(E2ETestCase):
         rows = list(csv.reader(io.StringIO(res.out, newline="")))
         header = rows[0]
         self.assertEqualMsg(header, ["student", "full_name", "assignment_id", "assignment", "submission_id",
-                                     "attempt", "grade", "max_points", "graded_at", "late"], "CSV header")
+                                     "attempt", "grade", "max_points", "graded_at", "late", "status",
+                                     "latest_submission_id"], "CSV header")
         recs = [dict(zip(header, r)) for r in rows[1:]]
         self.assertEqualMsg(len(recs), 6, "one row per (student, assignment): 3 x 2")
         self.assertEqualMsg([(r["student"], int(r["assignment_id"])) for r in recs],
