@@ -297,6 +297,8 @@ int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a)
 static const char *fmt_submitted(const ProtobufCMessage *m, char *buf, size_t n)
 {
     const Lms__Assignment *as = (const Lms__Assignment *)m;
+    if (!as->as_student)
+        return "-"; /* a course the caller assists in or teaches */
     if (as->my_attempts == 0)
         return "no";
     snprintf(buf, n, "yes, %" PRIu32 " attempt%s", as->my_attempts,
@@ -308,6 +310,8 @@ static const char *fmt_submitted(const ProtobufCMessage *m, char *buf, size_t n)
 static const char *fmt_left(const ProtobufCMessage *m, char *buf, size_t n)
 {
     const Lms__Assignment *as = (const Lms__Assignment *)m;
+    if (!as->as_student)
+        return "-";
     if (as->max_attempts == 0)
         return "unlimited";
     uint32_t left = as->my_attempts < as->max_attempts ? as->max_attempts - as->my_attempts : 0;
@@ -416,8 +420,7 @@ int cmd_assignment(struct cli_ctx *ctx, const struct cli_args *a)
     if (ctx->json)
         cli_print_json(out_json_message(&resp->assignment->base));
     else
-        print_assignment(resp->assignment, ctx->session.role != NULL &&
-                                               strcmp(ctx->session.role, "student") == 0);
+        print_assignment(resp->assignment, resp->assignment->as_student);
     lms__response__free_unpacked(resp, NULL);
     return LMS_EXIT_OK;
 }

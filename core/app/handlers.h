@@ -193,10 +193,11 @@ extern const handler handlers_backup[];
 extern const handler handlers_grading[];
 
 /* handlers_grading.c, shared with handlers_work.c */
-/* A student's own standing in assignment a (the caller's): the due time
- * and cut-off after their extension (my_due, my_cutoff), the attempts
- * used and the last one's time (my_attempts, my_last_submitted). 0, or -1
- * with the storage error answered. */
+/* The caller's own standing in assignment a when they take its course as
+ * a student (as_student): the due time and cut-off after their extension
+ * (my_due, my_cutoff), the attempts used and the last one's time
+ * (my_attempts, my_last_submitted); nothing for its staff. 0, or -1 with
+ * the storage error answered. */
 int req_assignment_mine(req *r, Lms__Assignment *a);
 /* Instructors' marks on the submissions subs (Lms__Submission *, all of
  * one assignment, every student's every attempt): each whose SHA-256

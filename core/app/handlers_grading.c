@@ -37,6 +37,12 @@ int req_assignment_mine(req *r, Lms__Assignment *a)
     lms_extension x;
     lms_err err = {0};
     int64_t until = 0;
+    int role;
+    if (req_course_role(r, a->course, &role, &err) != LMS_OK)
+        return req_storage_error(r, &err), -1;
+    if (role != LMS_ROLE_STUDENT)
+        return 0; /* staff of this course (or an admin): nothing of theirs */
+    a->as_student = 1;
     int rc = ops->extension_get(req_st(r), a->id, r->who.name, &x, &err);
     if (rc == LMS_OK)
         until = x.until;
@@ -271,7 +277,7 @@ static next_step get_assignment_prepare(req *r)
     Lms__Assignment *m = pb_assignment(r, &a);
     if (req_check_course(r, a.course, COURSE_MEMBER, "see its assignments") < 0)
         return NEXT_RESPOND;
-    if (r->who.role == LMS_ROLE_STUDENT && req_assignment_mine(r, m) < 0)
+    if (req_assignment_mine(r, m) < 0)
         return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENT;
     r->resp.assignment = m;

@@ -164,7 +164,7 @@ static next_step list_assignments_prepare(req *r)
     if (req_list_visible(r, r->msg->list_assignments->course,
                          req_ops(r)->assignment_list, &sink, "list its assignments") < 0)
         return NEXT_RESPOND;
-    for (size_t i = 0; r->who.role == LMS_ROLE_STUDENT && i < pv.n; i++)
+    for (size_t i = 0; r->who.role != LMS_ROLE_ADMIN && i < pv.n; i++)
         if (req_assignment_mine(r, pv.v[i]) < 0)
             return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENTS;
