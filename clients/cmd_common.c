@@ -318,6 +318,162 @@ int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a)
     return cli_list(ctx, &req, &view);
 }
 
+/* A student's own standing: "no", or "yes, 2 attempts". */
+static const char *fmt_submitted(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__Assignment *as = (const Lms__Assignment *)m;
+    if (!as->as_student)
+        return "-"; /* a course the caller assists in or teaches */
+    if (as->my_attempts == 0)
+        return "no";
+    snprintf(buf, n, "yes, %" PRIu32 " attempt%s", as->my_attempts,
+             as->my_attempts == 1 ? "" : "s");
+    return buf;
+}
+
+/* "unlimited", or "2 of 3" attempts left. */
+static const char *fmt_left(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__Assignment *as = (const Lms__Assignment *)m;
+    if (!as->as_student)
+        return "-";
+    if (as->max_attempts == 0)
+        return "unlimited";
+    uint32_t left = as->my_attempts < as->max_attempts ? as->max_attempts - as->my_attempts : 0;
+    snprintf(buf, n, "%" PRIu32 " of %" PRIu32, left, as->max_attempts);
+    return buf;
+}
+
+int cmd_my_assignments(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"ID", "id", NULL},
+        {"COURSE", "course", NULL},
+        {"TITLE", NULL, fmt_title},
+        {"DUE", NULL, fmt_my_due},
+        {"CUTOFF", NULL, fmt_my_cutoff},
+        {"POINTS", "max_points", NULL},
+        {"SUBMITTED", NULL, fmt_submitted},
+        {"ATTEMPTS LEFT", NULL, fmt_left},
+    };
+    static const struct cli_list_view view = {LMS__RESPONSE__BODY_ASSIGNMENTS, "assignments",
+                                              CLI_COLUMNS(cols), "no assignments"};
+    Lms__ListAssignmentsRequest body = LMS__LIST_ASSIGNMENTS_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    if (cli_has(a, "course"))
+        body.course = (char *)cli_str(a, "course");
+    CLI_SET_BODY(&req, list_assignments, LIST_ASSIGNMENTS, &body);
+    return cli_list(ctx, &req, &view);
+}
+
+/* 10485760 -> "10 MiB (10485760 bytes)"; a size that is no whole number of
+ * KiB, MiB or GiB as bytes only. */
+static const char *size_text(uint64_t n, char *buf, size_t cap)
+{
+    static const char *const units[] = {"GiB", "MiB", "KiB"};
+    for (int i = 0; i < 3; i++) {
+        uint64_t unit = 1ull << (10 * (3 - i));
+        if (n >= unit && n % unit == 0) {
+            snprintf(buf, cap, "%" PRIu64 " %s (%" PRIu64 " bytes)", n / unit, units[i], n);
+            return buf;
+        }
+    }
+    snprintf(buf, cap, "%" PRIu64 " bytes", n);
+    return buf;
+}
+
+/* When the assignment was last changed and, for its staff (who get the
+ * history), by whom, then the changes kept, oldest first. */
+static void print_edits(const Lms__Assignment *as)
+{
+    char t[LMS_TIME_BUFSZ], by[4 * 64 + 1], what[4 * 120 + 1];
+    if (!as->edited)
+        return;
+    printf("edited:       %s", lms_time_format(as->edited, t));
+    if (as->edited_by[0])
+        printf(" by %s (%" PRIu32 " change%s)", out_escape(as->edited_by, by, sizeof by, false),
+               as->edit_count, as->edit_count == 1 ? "" : "s");
+    putchar('\n');
+    for (size_t i = 0; i < as->n_edits; i++)
+        printf("  %s by %s: %s\n", lms_time_format(as->edits[i]->at, t),
+               out_escape(as->edits[i]->by, by, sizeof by, false),
+               out_escape(as->edits[i]->changed, what, sizeof what, false));
+}
+
+/* One assignment as label: value lines, then its description. mine: the
+ * caller is a student, whose own due time, attempts and submission show. */
+static void print_assignment(const Lms__Assignment *as, bool mine)
+{
+    char t[LMS_TIME_BUFSZ], t2[LMS_TIME_BUFSZ], line[1024], title[4 * 200 + 1], course[4 * 64 + 1];
+    int64_t due = mine && as->my_due ? as->my_due : as->due;
+    int64_t cutoff = mine && as->my_due ? as->my_cutoff : as->cutoff;
+    printf("assignment:   %" PRIu64 " in %s: %s\n", as->id,
+           out_escape(as->course, course, sizeof course, false),
+           out_escape(as->title, title, sizeof title, false));
+    printf("due:          %s", lms_time_format(due, t));
+    if (due != as->due)
+        printf(" (your extension; the assignment's due time is %s)", lms_time_format(as->due, t2));
+    if (cutoff)
+        printf("\ncut-off:      %s (late submissions are accepted until then)\n",
+               lms_time_format(cutoff, t));
+    else
+        printf("\ncut-off:      none (late submissions are accepted at any time)\n");
+    printf("points:       %s\n", out_number(as->max_points, t, sizeof t));
+    if (as->max_attempts && mine)
+        printf("attempts:     %" PRIu32 " (you used %" PRIu32 "; %" PRIu32 " left)\n",
+               as->max_attempts, as->my_attempts,
+               as->my_attempts < as->max_attempts ? as->max_attempts - as->my_attempts : 0);
+    else if (as->max_attempts)
+        printf("attempts:     %" PRIu32 "\n", as->max_attempts);
+    else if (mine)
+        printf("attempts:     unlimited (you used %" PRIu32 ")\n", as->my_attempts);
+    else
+        printf("attempts:     unlimited\n");
+    printf("max size:     %s\n", size_text(as->max_size, line, sizeof line));
+    printf("grades:       %s\n", !as->hold_grades ? "shown to each student once graded"
+                                 : as->released   ? "held, and released"
+                                                  : "held until the instructors release them");
+    if (as->late_penalty) /* none: no line, as before late penalties */
+        printf("late penalty: %" PRIu32 "%% of the points per started day late\n",
+               as->late_penalty);
+    if (as->hidden)
+        printf("hidden:       yes (its students neither see it nor submit to it)\n");
+    if (mine && as->my_attempts)
+        printf("submitted:    yes, last at %s\n", lms_time_format(as->my_last_submitted, t));
+    else if (mine)
+        printf("submitted:    no\n");
+    print_edits(as);
+    if (as->description[0]) {
+        printf("description:\n");
+        out_text_block(stdout, "  ", as->description);
+    } else {
+        printf("description:  none\n");
+    }
+}
+
+const struct cli_param cmd_assignment_params[] = {
+    CMD_ID_OPERAND("ASSIGNMENT_ID", "the assignment"),
+    CLI_END_PARAMS,
+};
+
+int cmd_assignment(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__GetAssignmentRequest body = LMS__GET_ASSIGNMENT_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    body.assignment_id = cli_u64(a, "ASSIGNMENT_ID", 0);
+    CLI_SET_BODY(&req, get_assignment, GET_ASSIGNMENT, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_ASSIGNMENT, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    if (ctx->json)
+        cli_print_json(out_json_message(&resp->assignment->base));
+    else
+        print_assignment(resp->assignment, resp->assignment->as_student);
+    lms__response__free_unpacked(resp, NULL);
+    return LMS_EXIT_OK;
+}
+
 int cmd_materials(struct cli_ctx *ctx, const struct cli_args *a)
 {
     static const struct out_column cols[] = {
@@ -342,6 +498,45 @@ int cmd_materials(struct cli_ctx *ctx, const struct cli_args *a)
 static const char *fmt_late(const ProtobufCMessage *m, char *buf, size_t n)
 {
     return ((const Lms__Submission *)m)->late ? "LATE" : "";
+}
+
+const char *cmd_fmt_identical(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__Submission *s = (const Lms__Submission *)m;
+    char who[4 * 64 + 1];
+    if (s->identical_to == 0)
+        return "";
+    out_escape(s->identical_student, who, sizeof who, false);
+    if (s->identical_count > 1)
+        snprintf(buf, n, "#%" PRIu64 " (%s) +%" PRIu32 " more", s->identical_to, who,
+                 s->identical_count - 1);
+    else
+        snprintf(buf, n, "#%" PRIu64 " (%s)", s->identical_to, who);
+    return buf;
+}
+
+int cmd_submissions_marked(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"ID", "id", NULL},
+        {"ASSIGNMENT", "assignment_id", NULL},
+        {"STUDENT", "student", NULL},
+        {"ATTEMPT", "attempt", NULL},
+        {"FILE", "file_name", NULL},
+        {"SIZE", "size", NULL},
+        {"SUBMITTED", "submitted", NULL},
+        {"LATE", NULL, fmt_late},
+        {"GRADED", "graded", NULL},
+        {"IDENTICAL TO", NULL, cmd_fmt_identical},
+    };
+    static const struct cli_list_view view = {LMS__RESPONSE__BODY_SUBMISSIONS, "submissions",
+                                              CLI_COLUMNS(cols), "no submissions"};
+    Lms__ListSubmissionsRequest body = LMS__LIST_SUBMISSIONS_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.assignment_id = cli_u64(a, "assignment", 0);
+    body.ungraded = cli_has(a, "ungraded");
+    CLI_SET_BODY(&req, list_submissions, LIST_SUBMISSIONS, &body);
+    return cli_list(ctx, &req, &view);
 }
 
 int cmd_submissions(struct cli_ctx *ctx, const struct cli_args *a)

@@ -40,8 +40,19 @@ int cmd_courses(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--course C] */
 int cmd_assignments(struct cli_ctx *ctx, const struct cli_args *a);
 int cmd_materials(struct cli_ctx *ctx, const struct cli_args *a);
+/* [--course C], for students: with whether they submitted and the
+ * attempts they have left */
+int cmd_my_assignments(struct cli_ctx *ctx, const struct cli_args *a);
+/* ASSIGNMENT_ID (cmd_assignment_params): one assignment, its description
+ * and limits as text (a student's session: with their own standing) */
+extern const struct cli_param cmd_assignment_params[];
+int cmd_assignment(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--assignment ID] [--ungraded] */
 int cmd_submissions(struct cli_ctx *ctx, const struct cli_args *a);
+/* The same for instructors, with the IDENTICAL TO column */
+int cmd_submissions_marked(struct cli_ctx *ctx, const struct cli_args *a);
+/* A submission's identical mark: "#12 (bob)", "#12 (bob) +2 more", or "". */
+const char *cmd_fmt_identical(const ProtobufCMessage *m, char *buf, size_t n);
 /* SUBMISSION_ID [-o FILE]: save a submitted file (cmd_fetch_params); the
  * server lets a student fetch only their own submissions */
 extern const struct cli_param cmd_fetch_params[];

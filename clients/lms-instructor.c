@@ -2,7 +2,8 @@
  * lms-instructor.c: the instructors' client: set and correct assignments
  * (edit, hide, delete), fetch and grade submissions, release grades, grant
  * extensions, answer questions, share materials, export grades, read the
- * tutor's log and set the tutor.
+ * tutor's log and set the tutor, work through the to-grade queue and save
+ * every submission at once.
  * Each subcommand is an entry in the table at the bottom; the frame around
  * them is cli.c.
  */
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 
 #include "cmd_common.h"
+#include "fetch_all.h"
 #include "isotime.h"
 
 #define DEFAULT_MAX_POINTS 100.0
@@ -268,6 +270,41 @@ static int cmd_export_grades(struct cli_ctx *ctx, const struct cli_args *a)
     return LMS_EXIT_OK;
 }
 
+static const char *fmt_queue_identical(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__ToGradeItem *it = (const Lms__ToGradeItem *)m;
+    return it->submission ? cmd_fmt_identical(&it->submission->base, buf, n) : "";
+}
+
+static const char *fmt_queue_late(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    const Lms__ToGradeItem *it = (const Lms__ToGradeItem *)m;
+    return it->submission && it->submission->late ? "LATE" : "";
+}
+
+static int cmd_to_grade(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"SUBMISSION", "submission.id", NULL},
+        {"COURSE", "course", NULL},
+        {"ASSIGNMENT", "submission.assignment_id", NULL},
+        {"TITLE", "assignment_title", NULL},
+        {"STUDENT", "submission.student", NULL},
+        {"ATTEMPT", "submission.attempt", NULL},
+        {"SUBMITTED", "submission.submitted", NULL},
+        {"LATE", NULL, fmt_queue_late},
+        {"IDENTICAL TO", NULL, fmt_queue_identical},
+    };
+    static const struct cli_list_view view = {LMS__RESPONSE__BODY_TO_GRADE, "queue",
+                                              CLI_COLUMNS(cols), "nothing to grade"};
+    Lms__ToGradeRequest body = LMS__TO_GRADE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    if (cli_has(a, "course"))
+        body.course = (char *)cli_str(a, "course");
+    CLI_SET_BODY(&req, to_grade, TO_GRADE, &body);
+    return cli_list(ctx, &req, &view);
+}
+
 #define COURSE_PARAM(req) \
     {.name = "course", .meta = "C", .kind = CLI_STRING, .flags = (req), .help = "the course"}
 #define ASSIGNMENT_PARAM                                                             \
@@ -425,8 +462,17 @@ static const struct cli_command commands[] = {
      .flags = CLI_NEEDS_SESSION},
     {.name = "assignments", .summary = "list assignments", .params = cmd_course_filter_params,
      .handler = cmd_assignments, .flags = CLI_NEEDS_SESSION},
-    {.name = "submissions", .summary = "list the submissions to an assignment",
-     .params = submissions_params, .handler = cmd_submissions, .flags = CLI_NEEDS_SESSION},
+    {.name = "assignment", .summary = "show an assignment: its description and limits",
+     .params = cmd_assignment_params, .handler = cmd_assignment, .flags = CLI_NEEDS_SESSION},
+    {.name = "submissions",
+     .summary = "list the submissions to an assignment (and which are identical)",
+     .params = submissions_params, .handler = cmd_submissions_marked,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "to-grade", .summary = "list the latest attempts that await a grade, oldest first",
+     .params = cmd_course_filter_params, .handler = cmd_to_grade, .flags = CLI_NEEDS_SESSION},
+    {.name = "fetch-all",
+     .summary = "save the latest submission of every student to an assignment",
+     .params = cmd_fetch_all_params, .handler = cmd_fetch_all, .flags = CLI_NEEDS_SESSION},
     {.name = "fetch", .summary = "save a submitted file", .params = cmd_fetch_params,
      .handler = cmd_fetch, .flags = CLI_NEEDS_SESSION},
     {.name = "grade", .summary = "grade a submission", .params = grade_params,

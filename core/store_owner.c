@@ -6,6 +6,7 @@
  */
 #include "store_owner.h"
 
+#include "lms_assert.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -53,12 +54,10 @@ int store_owner_check(const loaded_plugin *pl, void *st, const char *cluster_id,
 {
     const struct lms_storage_ops *ops = pl->desc->ops;
     const char *name = pl->desc->name;
-    if (!PLUGIN_HAS_OP(pl->desc, lms_storage_ops, meta_put)) {
-        log_warn("storage %s predates storage ABI 1.3 (no meta_get/meta_put): "
-                 "lmsd cannot check that the store belongs to this node; make "
-                 "sure no other node uses it", name);
-        return LMS_OK;
-    }
+    /* the loader requires storage ABI 1.4, meta_get and meta_put among its
+     * ops (plugin_loader.c) */
+    LMS_ASSERT(PLUGIN_HAS_OP(pl->desc, lms_storage_ops, meta_put) && ops->meta_get &&
+               ops->meta_put);
     char cluster[LMS_TITLE_MAX + 1], node[LMS_TITLE_MAX + 1];
     int rc = get_or_empty(ops, st, KEY_CLUSTER, cluster, sizeof cluster, err);
     if (rc == LMS_OK)

@@ -191,7 +191,22 @@ extern const handler handlers_talk[];
 extern const handler handlers_tutor[];
 extern const handler handlers_cluster[];
 extern const handler handlers_backup[];
+extern const handler handlers_grading[];
 extern const handler handlers_assignment[];
+
+/* handlers_grading.c, shared with handlers_work.c */
+/* The caller's own standing in assignment a when they take its course as
+ * a student (as_student): the due time and cut-off after their extension
+ * (my_due, my_cutoff), the attempts used and the last one's time
+ * (my_attempts, my_last_submitted); nothing for its staff. 0, or -1 with
+ * the storage error answered. */
+int req_assignment_mine(req *r, Lms__Assignment *a);
+/* Instructors' marks on the submissions subs (Lms__Submission *, all of
+ * one assignment, every student's every attempt): each whose SHA-256
+ * equals a submission of another student gets identical_to (the earliest
+ * such), identical_student and identical_count (how many other students).
+ * Students never get these (callers do not mark their lists). */
+void req_mark_identical(req *r, const ptr_vec *subs);
 
 /* ---- handlers_assignment.c: what an assignment's record (assignments.h)
  * adds to the reads of assignments, submissions and grades ------------ */
@@ -204,6 +219,16 @@ int req_load_assignment(req *r, uint64_t id, lms_assignment *a, asg_state *x);
  * was last changed; staff (of its course, or an admin) also get who
  * changed it, how often, and the last changes. */
 void pb_assignment_state(req *r, Lms__Assignment *m, const asg_state *x, int staff);
+
+/* Keep of pv's assignments (Lms__Assignment *, in course order) those the
+ * caller may see, with their records' fields: none that was deleted, and
+ * a hidden one only where the caller is staff (an instructor or TA of its
+ * course) or an admin. 0, or -1 answered. */
+int req_assignments_visible(req *r, ptr_vec *pv);
+/* The same for one assignment m with its state x (loaded by
+ * req_load_assignment, so not deleted): a hidden one is refused to a
+ * caller who is not staff (rule_assignment_visible). 0, or -1 answered. */
+int req_assignment_visible(req *r, Lms__Assignment *m, const asg_state *x);
 
 /* How late a submission is, judged now: by its assignment's due time as it
  * is now, moved by the student's extension (rule_effective_times). A

@@ -10,6 +10,8 @@
  */
 #include "handlers.h"
 
+#include "csv_out.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,53 +161,17 @@ static void *keep_assignment(req *r, const void *row, void *ctx)
     return pb_assignment(r, row);
 }
 
-/* Keep of pv's assignments those the caller may see, with their records'
- * fields: none that was deleted, and a hidden one only where the caller
- * is staff (an instructor or TA of its course) or an admin. pv is in
- * course order, so the caller's part is looked up once per course. */
-static int assignments_visible(req *r, ptr_vec *pv)
-{
-    const char *course = NULL;
-    int staff = 0;
-    size_t kept = 0;
-    lms_err err = {0};
-    for (size_t i = 0; i < pv->n; i++) {
-        Lms__Assignment *m = pv->v[i];
-        asg_state x;
-        int role = LMS_ROLE_NONE;
-        if (!course || strcmp(course, m->course) != 0) {
-            course = m->course;
-            if (r->who.role != LMS_ROLE_ADMIN &&
-                req_course_role(r, course, &role, &err) != LMS_OK)
-                return req_storage_error(r, &err), -1;
-            staff = r->who.role == LMS_ROLE_ADMIN || rule_is_staff(role);
-        }
-        if (asg_get(req_ops(r), req_st(r), m->id, &x, &err) != LMS_OK)
-            return req_storage_error(r, &err), -1;
-        if (x.deleted || (x.hidden && !staff))
-            continue;
-        pb_assignment_state(r, m, &x, staff);
-        pv->v[kept++] = m;
-    }
-    pv->n = kept;
-    return 0;
-}
-
 static next_step list_assignments_prepare(req *r)
 {
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_assignment, NULL};
     if (req_list_visible(r, r->msg->list_assignments->course,
                          req_ops(r)->assignment_list, &sink, "list its assignments") < 0 ||
-        assignments_visible(r, &pv) < 0)
+        req_assignments_visible(r, &pv) < 0)
         return NEXT_RESPOND;
-    for (size_t i = 0; r->who.role == LMS_ROLE_STUDENT && i < pv.n; i++) {
-        Lms__Assignment *a = pv.v[i];
-        int64_t until = my_extension(r, a->id);
-        if (until < 0)
+    for (size_t i = 0; r->who.role != LMS_ROLE_ADMIN && i < pv.n; i++)
+        if (req_assignment_mine(r, pv.v[i]) < 0)
             return NEXT_RESPOND;
-        rule_effective_times(a->due, a->cutoff, until, &a->my_due, &a->my_cutoff);
-    }
     r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENTS;
     r->resp.assignments = pb_list(r, &lms__assignments_response__descriptor, &pv);
     return NEXT_RESPOND;
@@ -351,12 +317,22 @@ static next_step list_submissions_prepare(req *r)
          req_course_part(r, a.course, "list its submissions", &staff) < 0))
         return NEXT_RESPOND;
     int student = !staff;
+    /* the staff's list: every row first, for the identical marks */
+    int keep_all = 0;
     ptr_vec pv = {0};
-    row_sink sink = {r, &pv, keep_submission, &ungraded};
+    row_sink sink = {r, &pv, keep_submission, student ? &ungraded : &keep_all};
     if (req_ops(r)->submission_list(req_st(r), q->assignment_id,
                                     student ? r->who.name : NULL, row_sink_each,
                                     &sink, &err) != LMS_OK)
         return req_storage_error(r, &err);
+    if (!student) {
+        req_mark_identical(r, &pv);
+        size_t kept = 0;
+        for (size_t i = 0; i < pv.n; i++)
+            if (!ungraded || !((Lms__Submission *)pv.v[i])->graded)
+                pv.v[kept++] = pv.v[i];
+        pv.n = kept;
+    }
     if (req_fix_late(r, (Lms__Submission *const *)pv.v, pv.n) < 0)
         return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSIONS;
@@ -476,9 +452,12 @@ static next_step list_grades_prepare(req *r)
  * One CSV row per (student enrolled as a student, assignment of the
  * course: hidden ones too, deleted ones not), ordered by student name
  * (bytewise) then assignment id, with the latest graded submission of that
- * pair, or empty cells if none. grade is the grader's; late, days_late,
- * penalty and adjusted_grade are the late policy's, judged now (handlers.h,
- * req_lateness). */
+ * pair, or empty cells if none, and the pair's status: not submitted,
+ * submitted but not graded, graded, or graded with a newer attempt not
+ * graded yet (its id in latest_submission_id). grade is the grader's;
+ * late, days_late, penalty and adjusted_grade are the late policy's,
+ * judged now (handlers.h, req_lateness). Cells a spreadsheet would take
+ * for a formula are neutralised (csv_out.h). */
 
 typedef struct export_student {
     const char *name, *full_name;
@@ -497,7 +476,8 @@ typedef struct export_cell {
     double grade;
     int64_t graded;
     int64_t submitted;
-    uint32_t days_late;     /* filled after the walk (export_lateness) */
+    uint32_t days_late; /* filled after the walks (export_lateness) */
+    uint64_t latest_id; /* the latest submission, graded or not; 0: none */
 } export_cell;
 
 typedef struct export_state {
@@ -542,25 +522,47 @@ static void sort_vec(ptr_vec *pv, int (*cmp)(const void *, const void *))
         qsort(pv->v, pv->n, sizeof *pv->v, cmp);
 }
 
+/* The cell of (student, assignment id), or NULL when either is not in the
+ * export (a student no longer enrolled as a student). */
+static export_cell *export_cell_of(export_state *x, const char *student,
+                                   uint64_t assignment_id)
+{
+    export_student sk = {.name = student}, *skp = &sk;
+    export_assignment ak = {.id = assignment_id}, *akp = &ak;
+    void **si = bsearch(&skp, x->students.v, x->students.n, sizeof *si, by_name);
+    void **ai = bsearch(&akp, x->assignments.v, x->assignments.n, sizeof *ai, by_id);
+    if (!si || !ai)
+        return NULL;
+    size_t i = (size_t)(si - x->students.v), j = (size_t)(ai - x->assignments.v);
+    return &x->cells[i * x->assignments.n + j];
+}
+
 /* Storage walk of the course's grades: keep the latest per cell. */
 static int export_grade_each(void *arg, const void *row)
 {
     req *r = arg;
-    export_state *x = r->scratch;
     const lms_grade_view *v = row;
     const lms_submission *s = v->submission;
-    export_student sk = {.name = s->student}, *skp = &sk;
-    export_assignment ak = {.id = s->assignment_id}, *akp = &ak;
-    void **si = bsearch(&skp, x->students.v, x->students.n, sizeof *si, by_name);
-    void **ai = bsearch(&akp, x->assignments.v, x->assignments.n, sizeof *ai, by_id);
-    if (!si || !ai)
-        return 0; /* no longer enrolled as a student */
-    size_t i = (size_t)(si - x->students.v), j = (size_t)(ai - x->assignments.v);
-    export_cell *c = &x->cells[i * x->assignments.n + j];
-    if (s->id > c->submission_id)
-        *c = (export_cell){.submission_id = s->id, .attempt = s->attempt,
-                           .grade = v->grade->grade, .graded = v->grade->graded,
-                           .submitted = s->submitted};
+    export_cell *c = export_cell_of(r->scratch, s->student, s->assignment_id);
+    if (c && s->id > c->submission_id) {
+        c->submission_id = s->id;
+        c->attempt = s->attempt;
+        c->grade = v->grade->grade;
+        c->graded = v->grade->graded;
+        c->submitted = s->submitted;
+    }
+    return 0;
+}
+
+/* Storage walk of one assignment's submissions: the latest per cell,
+ * graded or not. */
+static int export_submission_each(void *arg, const void *row)
+{
+    req *r = arg;
+    const lms_submission *s = row;
+    export_cell *c = export_cell_of(r->scratch, s->student, s->assignment_id);
+    if (c && s->id > c->latest_id)
+        c->latest_id = s->id;
     return 0;
 }
 
@@ -635,6 +637,10 @@ static int export_collect(req *r, const char *course, export_state *x)
     x->cells = req_alloc(r, x->students.n * x->assignments.n * sizeof *x->cells);
     if (rc == LMS_OK)
         rc = ops->grade_list(req_st(r), course, NULL, export_grade_each, r, &err);
+    for (size_t j = 0; rc == LMS_OK && j < x->assignments.n; j++)
+        rc = ops->submission_list(req_st(r),
+                                  ((export_assignment *)x->assignments.v[j])->id,
+                                  NULL, export_submission_each, r, &err);
     if (rc != LMS_OK)
         return req_storage_error(r, &err), -1;
     return export_lateness(r, x);
@@ -650,29 +656,6 @@ static const char *num(double x, char buf[32])
     }
     snprintf(buf, 32, "%.17g", x);
     return buf;
-}
-
-/* One RFC 4180 record: fields with a comma, quote or line break are quoted
- * (quotes doubled); records end in CRLF. */
-static void csv_row(FILE *f, const char *const *fields, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *s = fields[i];
-        if (i)
-            fputc(',', f);
-        if (!strpbrk(s, ",\"\r\n")) {
-            fputs(s, f);
-            continue;
-        }
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    }
-    fputs("\r\n", f);
 }
 
 static void export_row(FILE *f, const export_student *s,
@@ -693,10 +676,17 @@ static void export_row(FILE *f, const export_student *s,
         num(c->grade - d, adjusted);
     }
     const char *late = !c->submission_id ? "" : c->days_late ? "yes" : "no";
+    char latest[24] = "";
+    if (c->latest_id)
+        snprintf(latest, sizeof latest, "%" PRIu64, c->latest_id);
+    const char *status = !c->latest_id                     ? "not submitted"
+                         : !c->submission_id               ? "submitted, not graded"
+                         : c->latest_id > c->submission_id ? "graded, newer attempt not graded"
+                                                           : "graded";
     const char *fields[] = {s->name, s->full_name, id, a->title, sub, attempt,
                             grade, num(a->max_points, max), when, late, days, off,
-                            adjusted};
-    csv_row(f, fields, sizeof fields / sizeof fields[0]);
+                            adjusted, status, latest};
+    csv_write_record(f, fields, sizeof fields / sizeof fields[0]);
 }
 
 /* The CSV in the arena; NULL when out of memory. */
@@ -705,13 +695,13 @@ static char *export_csv(req *r, const export_state *x)
     static const char *const header[] = {
         "student", "full_name", "assignment_id", "assignment", "submission_id",
         "attempt", "grade", "max_points", "graded_at", "late", "days_late", "penalty",
-        "adjusted_grade"};
+        "adjusted_grade", "status", "latest_submission_id"};
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return NULL;
-    csv_row(f, header, sizeof header / sizeof header[0]);
+    csv_write_record(f, header, sizeof header / sizeof header[0]);
     for (size_t i = 0; i < x->students.n; i++)
         for (size_t j = 0; j < x->assignments.n; j++)
             export_row(f, x->students.v[i], x->assignments.v[j],

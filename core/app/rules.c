@@ -411,6 +411,14 @@ int rule_assignment_open(uint64_t id, int hidden, char *msg, size_t cap)
                   "assignment %" PRIu64 " is hidden; it accepts no submissions", id);
 }
 
+int rule_assignment_visible(uint64_t id, int hidden, int staff, char *msg, size_t cap)
+{
+    if (!hidden || staff)
+        return ok(msg, cap);
+    return refuse(LMS_FAILED_PRECONDITION, msg, cap,
+                  "assignment %" PRIu64 " is hidden from its students", id);
+}
+
 uint32_t rule_days_late(int64_t submitted, int64_t due)
 {
     if (submitted <= due)

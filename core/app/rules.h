@@ -196,6 +196,12 @@ int rule_delete_assignment(uint64_t id, uint32_t submissions, char *msg, size_t 
  * not (FAILED_PRECONDITION, "assignment 7 is hidden"). */
 int rule_assignment_open(uint64_t id, int hidden, char *msg, size_t cap);
 
+/* May a caller who is (staff nonzero) or is not one of its course's staff
+ * (an instructor or TA, or an admin) see assignment id, hidden or not? A
+ * hidden one is its staff's only (FAILED_PRECONDITION, "assignment 7 is
+ * hidden from its students"). */
+int rule_assignment_visible(uint64_t id, int hidden, int staff, char *msg, size_t cap);
+
 /* The started days between a student's due time due (rule_effective_times,
  * as the assignment is now) and submitted: 0 when on time (submitted <=
  * due); 1 ms late is one day. */

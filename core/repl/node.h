@@ -293,7 +293,7 @@ uint64_t node_id(const node *n); /* this node's id (node.id) */
 /* ---- cluster-verify (node_verify.c) ----------------------------------------
  * The digest this node took of its state right after applying the verify
  * marker at index (lms-admin cluster-verify). */
-#define NODE_VERIFY_TABLES 16 /* above every table's snapshot.proto field */
+#define NODE_VERIFY_TABLES 16 /* more than the tables of snapshot.proto (asserted) */
 enum node_verify_state {
     NODE_VERIFY_PENDING = 1, /* not applied yet, or being hashed */
     NODE_VERIFY_DONE = 2,

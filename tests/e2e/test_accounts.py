@@ -59,6 +59,17 @@ class TeachingAssistantTest(E2ETestCase):
         doc = self.ok(self.w["stud3"].run("grades", "--course", "MA201", json=True))
         self.assertEqualMsg(doc.get("grades", []), [], "stud3's own grades in MA201")
 
+    def test_ta_sees_no_standing_of_their_own(self):
+        # stud3 takes MA201 as a student and assists in CS101
+        doc = self.ok(self.w["stud3"].run("assignments", json=True))
+        mine = {a["course"]: a.get("as_student", False) for a in doc["assignments"]}
+        self.assertEqualMsg(mine.get("CS101"), False, "no standing in the course they assist in")
+        res = self.ok(self.ta.run("assignment", str(self.hw)))
+        self.assertNotIn("you used", res.out)
+        self.assertNotIn("submitted:", res.out)
+        res = self.ok(self.w["stud1"].run("assignment", str(self.hw)))
+        self.assertIn("submitted:    yes", res.out)
+
     def test_ta_changes_no_course_settings(self):
         t = self.ta
         self.refused(t.run("create-assignment", "--course", "CS101", "--title", "x",

@@ -119,6 +119,17 @@ class AssignmentEditsTest(E2ETestCase):
         st = self.listed("stud1", a["id"])
         self.assertEqualMsg((st["title"], st["max_points"], st["edited_by"], st["edits"]),
                             ("Long essay", 25.0, "", []), "the student's view")
+        # assignment ID shows the changes: when to everyone, who and what to staff
+        text = self.ok(self.w["teach1"].run("assignment", str(a["id"])), "assignment ID").out
+        self.assertRegex(text, r"edited: +\S+Z by teach1 \(2 changes\)")
+        self.assertRegex(text, r"\n  \S+Z by teach1: title\n  \S+Z by teach1: description, due, "
+                               r"cutoff, max-points\n")
+        self.assertNotIn("late penalty", text, "no policy, no line")
+        text = self.ok(self.w["stud1"].run("assignment", str(a["id"])), "the student's").out
+        self.assertRegex(text, r"edited: +\S+Z\n")
+        self.assertNotIn("teach1", text, "a student is not told who edited it")
+        doc = self.ok(self.w["ta1"].run("assignment", str(a["id"]), json=True), "the TA's")
+        self.assertEqualMsg((doc["edited_by"], doc["edit_count"]), ("teach1", 2), "a TA sees who")
 
     def test_edit_refusals_change_nothing(self):
         a = self.w.create_assignment(title="Refusals")
@@ -220,6 +231,9 @@ class AssignmentEditsTest(E2ETestCase):
         self.refused(self.w["stud2"].run("submit", str(aid), self.file, json=True),
                      "FAILED_PRECONDITION", "submit to a hidden one",
                      in_message="assignment %d is hidden" % aid)
+        self.refused(self.w["stud1"].run("assignment", str(aid), json=True), "FAILED_PRECONDITION",
+                     "a student's assignment ID", in_message="assignment %d is hidden" % aid)
+        self.assertIn("hidden:       yes", self.ok(self.w["teach1"].run("assignment", str(aid))).out)
         grades = self.ok(self.w["stud1"].run("grades", "--course", "CS101", json=True))["grades"]
         self.assertIn((aid, 42.0), [(g["assignment_id"], g["grade"]) for g in grades],
                       "the student's grade stays")
@@ -258,6 +272,9 @@ class AssignmentEditsTest(E2ETestCase):
         for who, args in [
             ("stud1", ["submit", aid, self.file]),
             ("stud1", ["submissions", "--assignment", aid]),
+            ("stud1", ["assignment", aid]),
+            ("teach1", ["assignment", aid]),
+            ("teach1", ["fetch-all", "--assignment", aid, os.path.join(self.files, "gone")]),
             ("teach1", ["submissions", "--assignment", aid]),
             ("teach1", ["edit-assignment", aid, "--title", "back"]),
             ("teach1", ["hide-assignment", aid]),
@@ -281,8 +298,10 @@ class AssignmentEditsTest(E2ETestCase):
                                      extra=["--late-penalty", "10"])
         aid = a["id"]
         self.assertEqualMsg(a["late_penalty"], 10, "late_penalty as created")
-        text = self.ok(self.w["stud1"].run("assignments", "--course", "CS101")).out
-        self.assertIn("10%/day", text, "the student sees the policy")
+        text = self.ok(self.w["teach1"].run("assignments", "--course", "CS101")).out
+        self.assertIn("10%/day", text, "the instructors' list shows the policy")
+        text = self.ok(self.w["stud1"].run("assignment", str(aid))).out
+        self.assertIn("late penalty: 10% of the points per started day late", text)
         s1 = self.ok(self.w["stud1"].run("submit", str(aid), self.file, json=True))
         s2 = self.ok(self.w["stud2"].run("submit", str(aid), self.file, json=True))
         g = self.ok(self.teach("grade", s1["id"], "--grade", "85"))
@@ -302,7 +321,7 @@ class AssignmentEditsTest(E2ETestCase):
                             "never below 0: 30 off a 20")
 
         header, _ = self.export()
-        self.assertEqualMsg(header[-4:], ["late", "days_late", "penalty", "adjusted_grade"],
+        self.assertEqualMsg(header[9:13], ["late", "days_late", "penalty", "adjusted_grade"],
                             "export's late policy columns")
         row = self.export_row("stud1", aid)
         self.assertEqualMsg((row["grade"], row["days_late"], row["penalty"], row["adjusted_grade"]),

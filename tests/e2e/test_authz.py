@@ -327,6 +327,70 @@ class AuthzTest(E2ETestCase):
                         ["teach2", "stud1", "stud2", "stud3", "admin", "ta1"],
                         lambda a, d: self.assertIn("stud1", d["csv"]))
 
+    def test_read_to_grade(self):
+        """The grading queue: CS101's instructor, its TA and the admin;
+        nobody else, and a refusal changes nothing. Without --course, a
+        queue holds the caller's own courses only (ta1 studies in MA201)."""
+        def check(actor, doc):
+            self.assertTrue({it["course"] for it in doc["queue"]} <= {"CS101"},
+                            "%s's queue of CS101 holds other courses" % actor)
+            ids = [it["submission"]["id"] for it in doc["queue"]]
+            self.assertNotIn(self.S1, ids, "graded stud1's submission is in the queue")
+        before = self.snapshot()
+        self.check_read("lms-instructor", ["to-grade", "--course", "CS101"],
+                        ["admin", "teach1", "ta1"], ["teach2", "stud1", "stud2", "stud3"], check)
+        for actor in ("stud1", "stud3"):
+            self.refused(self.run_as(actor, "lms-instructor", ["to-grade"]), "PERMISSION_DENIED",
+                         "to-grade as %s" % actor)
+        self.assertEqual(self.snapshot(), before, "refused to-grade requests changed something")
+        doc = self.ok(self.run_as("teach2", "lms-instructor", ["to-grade"]))
+        self.assertEqualMsg({it["course"] for it in doc["queue"]}, {"MA201"}, "teach2's queue")
+        self.assertIn(self.S3, [it["submission"]["id"] for it in doc["queue"]],
+                      "stud3's ungraded submission in teach2's queue")
+        for actor in ("teach1", "ta1"):
+            doc = self.ok(self.run_as(actor, "lms-instructor", ["to-grade"]))
+            self.assertNotIn(self.S3, [it["submission"]["id"] for it in doc["queue"]],
+                             "%s's queue shows MA201's submission" % actor)
+
+    def test_read_assignment(self):
+        def check(actor, doc):
+            self.assertEqualMsg((doc["id"], doc["course"]), (self.A, "CS101"), "the assignment")
+            if actor == "stud1":
+                self.assertTrue(doc["my_attempts"] >= 1, "stud1's attempts: %r" % doc["my_attempts"])
+            if actor in ("admin", "teach1", "ta1"):
+                self.assertEqualMsg(doc["my_attempts"], 0, "%s has no attempts of its own" % actor)
+        before = self.snapshot()
+        self.check_read("lms-student", ["assignment", self.A],
+                        ["admin", "teach1", "stud1", "stud2", "ta1"], ["teach2", "stud3"], check)
+        self.assertEqual(self.snapshot(), before, "refused assignment requests changed something")
+
+    def test_read_fetch_all(self):
+        """fetch-all is built from submissions + fetch, so the server's rules
+        for those decide: CS101's instructor and TA get every student's latest,
+        a student only their own; the others are refused and get no
+        directory."""
+        before = self.snapshot()
+        for actor in ("teach2", "admin", "stud3"):
+            with self.subTest(op="fetch-all", actor=actor):
+                out = os.path.join(self.files, "fetch-all-" + actor)
+                self.refused(self.run_as(actor, "lms-instructor",
+                                         ["fetch-all", "--assignment", self.A, out]),
+                             "PERMISSION_DENIED", "fetch-all as %s" % actor)
+                self.assertFalse(os.path.exists(out), "a refused fetch-all made %s" % out)
+        self.assertEqual(self.snapshot(), before, "refused fetch-all requests changed something")
+        for actor in ("teach1", "ta1", "stud1", "stud2"):
+            with self.subTest(op="fetch-all", actor=actor):
+                out = os.path.join(self.files, "fetch-all-%s-%d" % (actor, next(self.counter)))
+                doc = self.ok(self.run_as(actor, "lms-instructor",
+                                          ["fetch-all", "--assignment", self.A, out]),
+                              "fetch-all as %s" % actor)
+                students = {f["student"] for f in doc["files"]}
+                if actor in ("teach1", "ta1"):
+                    self.assertIn("stud1", students, "%s gets stud1's submission" % actor)
+                else:
+                    self.assertTrue(students <= {actor}, "%s gets the files of %r"
+                                    % (actor, students - {actor}))
+
     def test_read_queries(self):
         def check(actor, doc):
             askers = {q["student"] for q in doc["queries"]}

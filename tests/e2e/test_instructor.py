@@ -15,7 +15,8 @@ PROG = "lms-instructor"
 COMMANDS = ["login", "logout", "whoami", "courses", "create-assignment", "edit-assignment",
             "hide-assignment", "unhide-assignment", "delete-assignment", "assignments",
             "submissions", "fetch", "grade", "release", "extend", "queries", "reply",
-            "resolve", "upload", "materials", "export-grades"]
+            "resolve", "upload", "materials", "export-grades", "assignment", "to-grade",
+            "fetch-all"]
 
 
 class InstructorTest(E2ETestCase):
@@ -333,7 +334,8 @@ class InstructorTest(E2ETestCase):
         header = rows[0]
         self.assertEqualMsg(header, ["student", "full_name", "assignment_id", "assignment", "submission_id",
                                      "attempt", "grade", "max_points", "graded_at", "late", "days_late",
-                                     "penalty", "adjusted_grade"], "CSV header")
+                                     "penalty", "adjusted_grade", "status", "latest_submission_id"],
+                            "CSV header")
         recs = [dict(zip(header, r)) for r in rows[1:]]
         self.assertEqualMsg(len(recs), 6, "one row per (student, assignment): 3 x 2")
         self.assertEqualMsg([(r["student"], int(r["assignment_id"])) for r in recs],

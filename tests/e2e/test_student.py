@@ -13,7 +13,8 @@ from lmstest import E2ETestCase, World, iso, sha256_hex
 
 PROG = "lms-student"
 COMMANDS = ["login", "logout", "whoami", "courses", "assignments", "submit",
-            "submissions", "grades", "ask", "queries", "materials", "download", "fetch"]
+            "submissions", "grades", "ask", "queries", "materials", "download", "fetch",
+            "assignment"]
 
 
 class StudentTest(E2ETestCase):

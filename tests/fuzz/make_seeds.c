@@ -92,6 +92,21 @@ static void requests(void)
     r.backup = &bak;
     put_request("backup", &r);
 
+    /* the grader's reads (core/handlers_grading.c) */
+    Lms__ToGradeRequest tg = LMS__TO_GRADE_REQUEST__INIT;
+    tg.course = "CS101";
+    r.id = 7;
+    r.body_case = LMS__REQUEST__BODY_TO_GRADE;
+    r.to_grade = &tg;
+    put_request("to-grade", &r);
+
+    Lms__GetAssignmentRequest ga = LMS__GET_ASSIGNMENT_REQUEST__INIT;
+    ga.assignment_id = 3;
+    r.id = 8;
+    r.body_case = LMS__REQUEST__BODY_GET_ASSIGNMENT;
+    r.get_assignment = &ga;
+    put_request("assignment", &r);
+
     Lms__SubmitRequest sub = LMS__SUBMIT_REQUEST__INIT;
     sub.assignment_id = 3;
     sub.file_name = "essay.txt";

@@ -490,6 +490,10 @@ static void test_assignment_changes(void **state)
     EXPECT_OK(rule_assignment_open(7, 0, M));
     EXPECT(rule_assignment_open(7, 1, M), LMS_FAILED_PRECONDITION,
            "assignment 7 is hidden; it accepts no submissions");
+    EXPECT_OK(rule_assignment_visible(7, 0, 0, M));
+    EXPECT_OK(rule_assignment_visible(7, 1, 1, M));
+    EXPECT(rule_assignment_visible(7, 1, 0, M), LMS_FAILED_PRECONDITION,
+           "assignment 7 is hidden from its students");
 }
 
 static void test_days_late_and_deduction(void **state)
