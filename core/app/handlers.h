@@ -215,6 +215,9 @@ void req_mark_identical(req *r, const ptr_vec *subs);
  * (NOT_FOUND "assignment N does not exist", for a deleted one too).
  * a->description lasts until the next storage call. */
 int req_load_assignment(req *r, uint64_t id, lms_assignment *a, asg_state *x);
+/* applied(): answer with assignment id as it is now, in the view of its
+ * instructors (the caller: they create, change and release it). */
+void req_answer_assignment(req *r, uint64_t id);
 /* Fill m's fields from its record: the late penalty, hidden and when it
  * was last changed; staff (of its course, or an admin) also get who
  * changed it, how often, and the last changes. */

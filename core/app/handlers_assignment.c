@@ -205,8 +205,7 @@ int req_grade_penalties(req *r, Lms__GradeEntry *const *v, size_t n)
 
 /* ---- changes ------------------------------------------------------------ */
 
-/* Answer with the assignment as it is now, in its staff's view. */
-static void answer_changed(req *r, uint64_t id)
+void req_answer_assignment(req *r, uint64_t id)
 {
     lms_assignment a;
     asg_state x;
@@ -274,7 +273,7 @@ static next_step edit_assignment_prepare(req *r)
 
 static void edit_assignment_applied(req *r)
 {
-    answer_changed(r, r->msg->edit_assignment->assignment_id);
+    req_answer_assignment(r, r->msg->edit_assignment->assignment_id);
 }
 
 static next_step hide_assignment_prepare(req *r)
@@ -295,7 +294,7 @@ static next_step hide_assignment_prepare(req *r)
 
 static void hide_assignment_applied(req *r)
 {
-    answer_changed(r, r->msg->hide_assignment->assignment_id);
+    req_answer_assignment(r, r->msg->hide_assignment->assignment_id);
 }
 
 static next_step delete_assignment_prepare(req *r)

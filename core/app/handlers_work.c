@@ -140,21 +140,7 @@ static next_step create_assignment_prepare(req *r)
     return NEXT_PROPOSE;
 }
 
-/* applied(): the assignment as its instructor (the caller) sees it. */
-static void answer_assignment(req *r, uint64_t id)
-{
-    lms_assignment a;
-    asg_state x;
-    lms_err err = {0};
-    int rc = asg_load(req_ops(r), req_st(r), id, &a, &x, &err);
-    if (req_read_back(r, rc, &err, "assignment", id) < 0)
-        return;
-    r->resp.body_case = LMS__RESPONSE__BODY_ASSIGNMENT;
-    r->resp.assignment = pb_assignment(r, &a);
-    pb_assignment_state(r, r->resp.assignment, &x, 1);
-}
-
-static void create_assignment_applied(req *r) { answer_assignment(r, r->res.id); }
+static void create_assignment_applied(req *r) { req_answer_assignment(r, r->res.id); }
 
 static void *keep_assignment(req *r, const void *row, void *ctx)
 {
@@ -193,7 +179,7 @@ static next_step release_prepare(req *r)
 
 static void release_applied(req *r)
 {
-    answer_assignment(r, r->msg->release->assignment_id);
+    req_answer_assignment(r, r->msg->release->assignment_id);
 }
 
 static next_step extend_prepare(req *r)
