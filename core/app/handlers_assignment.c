@@ -68,6 +68,7 @@ int req_assignments_visible(req *r, ptr_vec *pv)
     int staff = 0;
     size_t kept = 0;
     lms_err err = {0};
+    char why[RULE_MSG_MAX];
     for (size_t i = 0; i < pv->n; i++) {
         Lms__Assignment *m = pv->v[i];
         asg_state x;
@@ -76,8 +77,9 @@ int req_assignments_visible(req *r, ptr_vec *pv)
             return -1;
         if (asg_get(req_ops(r), req_st(r), m->id, &x, &err) != LMS_OK)
             return req_storage_error(r, &err), -1;
-        if (x.deleted || (x.hidden && !staff))
-            continue;
+        if (x.deleted ||
+            rule_assignment_visible(m->id, x.hidden, staff, why, sizeof why) != LMS_OK)
+            continue; /* not an error: the list is what the caller may see */
         pb_assignment_state(r, m, &x, staff);
         pv->v[kept++] = m;
     }
