@@ -118,6 +118,9 @@ bool lms_request_is_write(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_ESCALATE:
     case LMS__REQUEST__BODY_TUTOR_SETTINGS: /* a write when it sets something */
     case LMS__REQUEST__BODY_SHARE:
+    case LMS__REQUEST__BODY_REPLACE_MATERIAL:
+    case LMS__REQUEST__BODY_DELETE_MATERIAL:
+    case LMS__REQUEST__BODY_UNENROLL:
         return true;
     default:
         return false;

@@ -219,6 +219,21 @@ class MaterialsTest(E2ETestCase):
         self.assertNotIn(m, self.materials("stud1"), "after a restart")
         self.assertNotIn("material %d" % m, self.tutor("What does a pointer hold?"))
 
+    def test_a_retried_replace_is_applied_once(self):
+        m = self.upload(name="retry.txt")
+        req = {"client_id": 9001, "seq": 1,
+               "replace_material": {"material_id": m, "file_name": "retry-v2.txt",
+                                    "data": b"the second version\n"}}
+        with self.node.raw() as c:
+            req["token"] = c.login("teach1", World.PW)
+            first = self.assertStatus(c.call(dict(req)), "OK", "replace")
+            again = self.assertStatus(c.call(dict(req)), "OK", "the same replace again")
+        self.assertEqualMsg(again["material"]["version"], first["material"]["version"],
+                            "the retry's answer")
+        doc = self.ok(self.history("teach1", m))
+        self.assertEqualMsg([v["version"] for v in doc["versions"]], [1, 2],
+                            "one new version, not two")
+
     def test_old_versions_travel_in_a_backup(self):
         v1, v2 = os.urandom(70000) + b"\x00v1", os.urandom(1000) + b"\x00v2"
         m = self.upload(v1, name="big.bin")
