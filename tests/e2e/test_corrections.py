@@ -336,6 +336,20 @@ class UnenrollTest(E2ETestCase):
                             "their grade again")
         self.ok(cli.run("fetch", sub, "-o", os.path.join(self.node.dir, "back.txt")))
 
+    def to_grade(self):
+        doc = self.ok(self.w["teach1"].run("to-grade", "--course", "CS101", json=True))
+        return [it["submission"]["student"] for it in doc.get("queue", [])]
+
+    def test_to_grade_leaves_them_out(self):
+        name, cli, hw, sub = self.student_with_work()
+        path = os.path.join(self.node.dir, "%s.txt" % name)
+        self.ok(cli.run("submit", hw, path), "a second attempt, not graded")
+        self.assertIn(name, self.to_grade(), "in the queue")
+        self.ok(self.w.admin.run("unenroll", "CS101", name))
+        self.assertNotIn(name, self.to_grade(), "out of the queue once unenrolled")
+        self.w.enroll("CS101", name, "student")
+        self.assertIn(name, self.to_grade(), "back in the queue")
+
     def test_unenroll_refusals(self):
         name, cli, hw, sub = self.student_with_work()
         admin = self.w.admin
