@@ -121,6 +121,9 @@ enum lms_request_kind lms_request_kind(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_CHANGE_PASSWORD:
     case LMS__REQUEST__BODY_RESET_PASSWORD:
     case LMS__REQUEST__BODY_SET_USER_ENABLED:
+    case LMS__REQUEST__BODY_REPLACE_MATERIAL:
+    case LMS__REQUEST__BODY_DELETE_MATERIAL:
+    case LMS__REQUEST__BODY_UNENROLL:
         return LMS_REQUEST_WRITE;
     case LMS__REQUEST__BODY_WHOAMI:
     case LMS__REQUEST__BODY_LIST_COURSES:
@@ -140,6 +143,8 @@ enum lms_request_kind lms_request_kind(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_BACKUP:
     case LMS__REQUEST__BODY_TO_GRADE:
     case LMS__REQUEST__BODY_GET_ASSIGNMENT:
+    case LMS__REQUEST__BODY_MATERIAL_HISTORY:
+    case LMS__REQUEST__BODY_GRADE_HISTORY:
         return LMS_REQUEST_READ;
     default:
         return LMS_REQUEST_UNCLASSIFIED;
