@@ -482,6 +482,7 @@ int cmd_materials(struct cli_ctx *ctx, const struct cli_args *a)
         {"TITLE", "title", NULL},
         {"FILE", "file_name", NULL},
         {"SIZE", "size", NULL},
+        {"VERSION", "version", NULL},
         {"BY", "uploaded_by", NULL},
         {"UPLOADED", "created", NULL},
     };
@@ -535,6 +536,7 @@ int cmd_submissions_marked(struct cli_ctx *ctx, const struct cli_args *a)
     Lms__Request req = LMS__REQUEST__INIT;
     body.assignment_id = cli_u64(a, "assignment", 0);
     body.ungraded = cli_has(a, "ungraded");
+    body.include_unenrolled = cli_has(a, "include-unenrolled");
     CLI_SET_BODY(&req, list_submissions, LIST_SUBMISSIONS, &body);
     return cli_list(ctx, &req, &view);
 }
@@ -587,6 +589,87 @@ int cmd_fetch(struct cli_ctx *ctx, const struct cli_args *a)
     rc = cmd_save_download(ctx, a, &s->base, what, s->file_name, &s->data, &s->sha256);
     lms__response__free_unpacked(resp, NULL);
     return rc;
+}
+
+/* ---- materials: download and history ------------------------------------ */
+
+const struct cli_param cmd_download_params[] = {
+    CMD_ID_OPERAND("MATERIAL_ID", "the material"),
+    {.name = "version", .meta = "N", .kind = CLI_COUNT,
+     .help = "an earlier version (see material-history; default: the latest)"},
+    CMD_OUTPUT_PARAM("material"),
+    CLI_END_PARAMS,
+};
+
+int cmd_download(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__DownloadMaterialRequest body = LMS__DOWNLOAD_MATERIAL_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    char what[64];
+    int rc = cmd_check_output(ctx, a);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    if (cli_has(a, "version") && cli_u64(a, "version", 0) == 0)
+        return cli_usage_error(ctx, "--version: versions are numbered from 1");
+    body.material_id = cli_u64(a, "MATERIAL_ID", 0);
+    body.version = (uint32_t)cli_u64(a, "version", 0);
+    CLI_SET_BODY(&req, download_material, DOWNLOAD_MATERIAL, &body);
+    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_MATERIAL, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__Material *m = resp->material;
+    if (m->version > 1 || body.version)
+        snprintf(what, sizeof what, "material %" PRIu64 " (version %" PRIu32 ")",
+                 body.material_id, m->version);
+    else
+        snprintf(what, sizeof what, "material %" PRIu64, body.material_id);
+    rc = cmd_save_download(ctx, a, &m->base, what, m->file_name, &m->data, &m->sha256);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+const struct cli_param cmd_material_history_params[] = {
+    CMD_ID_OPERAND("MATERIAL_ID", "the material"),
+    CLI_END_PARAMS,
+};
+
+int cmd_material_history(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"VERSION", "version", NULL},
+        {"TITLE", "title", NULL},
+        {"FILE", "file_name", NULL},
+        {"SIZE", "size", NULL},
+        {"BY", "uploaded_by", NULL},
+        {"UPLOADED", "uploaded", NULL},
+        {"SHA256", "sha256", NULL},
+    };
+    Lms__MaterialHistoryRequest body = LMS__MATERIAL_HISTORY_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    body.material_id = cli_u64(a, "MATERIAL_ID", 0);
+    CLI_SET_BODY(&req, material_history, MATERIAL_HISTORY, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_MATERIAL_HISTORY, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__MaterialHistoryResponse *h = resp->material_history;
+    if (ctx->json) {
+        cli_print_json(out_json_message(&h->base));
+    } else {
+        char when[LMS_TIME_BUFSZ], line[256];
+        printf("material %" PRIu64 " of %s: %zu version%s\n", h->material_id, h->course,
+               h->n_versions, h->n_versions == 1 ? "" : "s");
+        if (h->deleted) {
+            snprintf(line, sizeof line, "deleted by %s at %s; its students no longer see it",
+                     h->deleted_by, lms_time_format(h->deleted_at, when));
+            out_text_block(stdout, "", line);
+        }
+        out_table(stdout, cols, sizeof cols / sizeof cols[0],
+                  (ProtobufCMessage *const *)h->versions, h->n_versions);
+    }
+    lms__response__free_unpacked(resp, NULL);
+    return LMS_EXIT_OK;
 }
 
 /* ---- query threads ------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /*
  * cmd_common.h: the subcommands that more than one program offers (login,
- * logout, whoami, courses, assignments, materials, submissions, fetch,
- * queries, faq, tutor-settings)
+ * logout, whoami, courses, assignments, materials, download,
+ * material-history, submissions, fetch, queries, faq, tutor-settings)
  * and the helpers that the program-specific ones share (reading a file to
  * send, saving a file received, building requests).
  */
@@ -47,9 +47,17 @@ int cmd_my_assignments(struct cli_ctx *ctx, const struct cli_args *a);
  * and limits as text (a student's session: with their own standing) */
 extern const struct cli_param cmd_assignment_params[];
 int cmd_assignment(struct cli_ctx *ctx, const struct cli_args *a);
+/* MATERIAL_ID [--version N] [-o FILE]: save a material (its latest
+ * version, or version N) */
+extern const struct cli_param cmd_download_params[];
+int cmd_download(struct cli_ctx *ctx, const struct cli_args *a);
+/* MATERIAL_ID: its versions, oldest first, and whether it was deleted */
+extern const struct cli_param cmd_material_history_params[];
+int cmd_material_history(struct cli_ctx *ctx, const struct cli_args *a);
 /* [--assignment ID] [--ungraded] */
 int cmd_submissions(struct cli_ctx *ctx, const struct cli_args *a);
-/* The same for instructors, with the IDENTICAL TO column */
+/* The same for instructors, with the IDENTICAL TO column, and
+ * [--include-unenrolled] */
 int cmd_submissions_marked(struct cli_ctx *ctx, const struct cli_args *a);
 /* A submission's identical mark: "#12 (bob)", "#12 (bob) +2 more", or "". */
 const char *cmd_fmt_identical(const ProtobufCMessage *m, char *buf, size_t n);

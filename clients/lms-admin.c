@@ -222,6 +222,19 @@ static int cmd_enroll(struct cli_ctx *ctx, const struct cli_args *a)
     return cli_act(ctx, &req, "enrolled %s in %s as %s", body.user, body.course, cli_str(a, "as"));
 }
 
+static int cmd_unenroll(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__UnenrollRequest body = LMS__UNENROLL_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.course = (char *)cli_str(a, "CODE");
+    body.user = (char *)cli_str(a, "NAME");
+    CLI_SET_BODY(&req, unenroll, UNENROLL, &body);
+    return cli_act(ctx, &req,
+                   "unenrolled %s from %s: no access to it and out of its lists; their work "
+                   "stays stored (enroll them again to bring it back)",
+                   body.user, body.course);
+}
+
 /* A member's own number, or "-" when it has not reported lately. */
 static const char *member_number(const ProtobufCMessage *m, uint64_t v, char *buf, size_t n)
 {
@@ -617,6 +630,14 @@ static const struct cli_param enroll_params[] = {
     CLI_END_PARAMS,
 };
 
+static const struct cli_param unenroll_params[] = {
+    {.name = "CODE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the course"},
+    {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the user who leaves it"},
+    CLI_END_PARAMS,
+};
+
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
     {.name = "add-user", .summary = "create a user", .params = add_user_params,
@@ -639,6 +660,9 @@ static const struct cli_command commands[] = {
      .handler = cmd_courses, .flags = CLI_NEEDS_SESSION},
     {.name = "enroll", .summary = "enrol a user in a course as student or instructor",
      .params = enroll_params, .handler = cmd_enroll, .flags = CLI_NEEDS_SESSION},
+    {.name = "unenroll",
+     .summary = "take a user out of a course (their work stays stored, out of its lists)",
+     .params = unenroll_params, .handler = cmd_unenroll, .flags = CLI_NEEDS_SESSION},
     {.name = "cluster-status",
      .summary = "show every node of the cluster: role, term, commit and applied index, and "
                 "how far behind the leader it is",

@@ -1,9 +1,10 @@
 /*
  * lms-instructor.c: the instructors' client: set and correct assignments
- * (edit, hide, delete), fetch and grade submissions, release grades, grant
- * extensions, answer questions, share materials, export grades, read the
- * tutor's log and set the tutor, work through the to-grade queue and save
- * every submission at once.
+ * (edit, hide, delete), fetch and grade submissions (and read their grade
+ * history), release grades, grant extensions, answer questions, share
+ * materials (new versions, deletion), export grades, read the tutor's log
+ * and set the tutor, work through the to-grade queue and save every
+ * submission at once.
  * Each subcommand is an entry in the table at the bottom; the frame around
  * them is cli.c.
  */
@@ -235,6 +236,66 @@ static int cmd_upload(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+static int cmd_replace_material(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__ReplaceMaterialRequest body = LMS__REPLACE_MATERIAL_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    const char *name;
+    int rc = cmd_read_upload(ctx, cli_str(a, "FILE"), &body.data.data, &body.data.len, &name);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    body.material_id = cli_u64(a, "MATERIAL_ID", 0);
+    if (cli_has(a, "title"))
+        body.title = (char *)cli_str(a, "title");
+    body.file_name = (char *)name;
+    CLI_SET_BODY(&req, replace_material, REPLACE_MATERIAL, &body);
+    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_MATERIAL, &resp);
+    free(body.data.data);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__Material *m = resp->material;
+    char sha[80];
+    rc = cli_done(ctx, &m->base,
+                  "material %" PRIu64 " is now version %" PRIu32 ": %s (%" PRIu64
+                  " bytes, sha256 %s); the earlier versions are in its material-history",
+                  m->id, m->version, m->file_name, m->size,
+                  out_field_text(&m->base, "sha256", sha, sizeof sha));
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+static int cmd_delete_material(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__DeleteMaterialRequest body = LMS__DELETE_MATERIAL_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.material_id = cli_u64(a, "MATERIAL_ID", 0);
+    CLI_SET_BODY(&req, delete_material, DELETE_MATERIAL, &body);
+    return cli_act(ctx, &req,
+                   "deleted material %" PRIu64 ": its students no longer see it; its "
+                   "material-history keeps it for the course's staff",
+                   body.material_id);
+}
+
+static int cmd_grade_history(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    static const struct out_column cols[] = {
+        {"GRADED", "graded", NULL},
+        {"GRADER", "grader", NULL},
+        {"GRADE", "grade", NULL},
+        {"OF", "max_points", NULL},
+        {"FEEDBACK", "feedback", NULL},
+    };
+    static const struct cli_list_view view = {LMS__RESPONSE__BODY_GRADE_HISTORY, "grades",
+                                              cols, sizeof cols / sizeof cols[0],
+                                              "not graded yet"};
+    Lms__GradeHistoryRequest body = LMS__GRADE_HISTORY_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    body.submission_id = cli_u64(a, "SUBMISSION_ID", 0);
+    CLI_SET_BODY(&req, grade_history, GRADE_HISTORY, &body);
+    return cli_list(ctx, &req, &view);
+}
+
 static int cmd_tutor_log(struct cli_ctx *ctx, const struct cli_args *a)
 {
     Lms__TutorLogRequest body = LMS__TUTOR_LOG_REQUEST__INIT;
@@ -258,6 +319,7 @@ static int cmd_export_grades(struct cli_ctx *ctx, const struct cli_args *a)
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__Response *resp;
     body.course = (char *)cli_str(a, "course");
+    body.include_unenrolled = cli_has(a, "include-unenrolled");
     CLI_SET_BODY(&req, export_grades, EXPORT_GRADES, &body);
     int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_EXPORT_GRADES, &resp);
     if (rc != LMS_EXIT_OK)
@@ -358,9 +420,14 @@ static const struct cli_param assignment_id_params[] = {
     CLI_END_PARAMS,
 };
 
+#define INCLUDE_UNENROLLED_PARAM                                                     \
+    {.name = "include-unenrolled", .kind = CLI_FLAG,                                 \
+     .help = "also the work of students who left the course (lms-admin unenroll)"}
+
 static const struct cli_param submissions_params[] = {
     ASSIGNMENT_PARAM,
     {.name = "ungraded", .kind = CLI_FLAG, .help = "only those not graded yet"},
+    INCLUDE_UNENROLLED_PARAM,
     CLI_END_PARAMS,
 };
 
@@ -418,6 +485,27 @@ static const struct cli_param upload_params[] = {
 
 static const struct cli_param export_params[] = {
     COURSE_PARAM(CLI_REQUIRED),
+    {.name = "include-unenrolled", .kind = CLI_FLAG,
+     .help = "also the students who left the course, and a last column \"enrolled\""},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param replace_material_params[] = {
+    CMD_ID_OPERAND("MATERIAL_ID", "the material"),
+    {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "its new version"},
+    {.name = "title", .meta = "T", .kind = CLI_STRING,
+     .help = "a new title too (default: keep it)"},
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param material_id_params[] = {
+    CMD_ID_OPERAND("MATERIAL_ID", "the material"),
+    CLI_END_PARAMS,
+};
+
+static const struct cli_param submission_id_params[] = {
+    CMD_ID_OPERAND("SUBMISSION_ID", "the submission"),
     CLI_END_PARAMS,
 };
 
@@ -499,6 +587,23 @@ static const struct cli_command commands[] = {
      .handler = cmd_upload, .flags = CLI_NEEDS_SESSION},
     {.name = "materials", .summary = "list course materials",
      .params = cmd_course_filter_params, .handler = cmd_materials, .flags = CLI_NEEDS_SESSION},
+    {.name = "download", .summary = "save a course material (or an earlier version of it)",
+     .params = cmd_download_params, .handler = cmd_download, .flags = CLI_NEEDS_SESSION},
+    {.name = "replace-material",
+     .summary = "upload a new version of a material (the earlier ones stay in its history)",
+     .params = replace_material_params, .handler = cmd_replace_material,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "delete-material", .summary = "take a material away from its course's students",
+     .params = material_id_params, .handler = cmd_delete_material,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "material-history",
+     .summary = "list the versions of a material, and whether it was deleted",
+     .params = cmd_material_history_params, .handler = cmd_material_history,
+     .flags = CLI_NEEDS_SESSION},
+    {.name = "grade-history",
+     .summary = "list every grade a submission was given: who, when, what, oldest first",
+     .params = submission_id_params, .handler = cmd_grade_history,
+     .flags = CLI_NEEDS_SESSION},
     {.name = "export-grades", .summary = "print a course's grades as CSV",
      .params = export_params, .handler = cmd_export_grades, .flags = CLI_NEEDS_SESSION},
     {.name = "tutor-log",

@@ -206,27 +206,6 @@ static int cmd_ask(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
-static int cmd_download(struct cli_ctx *ctx, const struct cli_args *a)
-{
-    Lms__DownloadMaterialRequest body = LMS__DOWNLOAD_MATERIAL_REQUEST__INIT;
-    Lms__Request req = LMS__REQUEST__INIT;
-    Lms__Response *resp;
-    char what[48];
-    int rc = cmd_check_output(ctx, a);
-    if (rc != LMS_EXIT_OK)
-        return rc;
-    body.material_id = cli_u64(a, "MATERIAL_ID", 0);
-    CLI_SET_BODY(&req, download_material, DOWNLOAD_MATERIAL, &body);
-    rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_MATERIAL, &resp);
-    if (rc != LMS_EXIT_OK)
-        return rc;
-    const Lms__Material *m = resp->material;
-    snprintf(what, sizeof what, "material %" PRIu64, body.material_id);
-    rc = cmd_save_download(ctx, a, &m->base, what, m->file_name, &m->data, &m->sha256);
-    lms__response__free_unpacked(resp, NULL);
-    return rc;
-}
-
 static const struct cli_param submit_params[] = {
     CMD_ID_OPERAND("ASSIGNMENT_ID", "the assignment"),
     {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
@@ -265,12 +244,6 @@ static const struct cli_param tutor_settings_params[] = {
     CLI_END_PARAMS,
 };
 
-static const struct cli_param download_params[] = {
-    CMD_ID_OPERAND("MATERIAL_ID", "the material"),
-    CMD_OUTPUT_PARAM("material"),
-    CLI_END_PARAMS,
-};
-
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
     {.name = "courses", .summary = "list the courses you are enrolled in",
@@ -305,8 +278,11 @@ static const struct cli_command commands[] = {
      .flags = CLI_NEEDS_SESSION},
     {.name = "materials", .summary = "list course materials",
      .params = cmd_course_filter_params, .handler = cmd_materials, .flags = CLI_NEEDS_SESSION},
-    {.name = "download", .summary = "save a course material", .params = download_params,
-     .handler = cmd_download, .flags = CLI_NEEDS_SESSION},
+    {.name = "download", .summary = "save a course material (or an earlier version of it)",
+     .params = cmd_download_params, .handler = cmd_download, .flags = CLI_NEEDS_SESSION},
+    {.name = "material-history", .summary = "list the versions of a course material",
+     .params = cmd_material_history_params, .handler = cmd_material_history,
+     .flags = CLI_NEEDS_SESSION},
     {.name = "fetch", .summary = "save a file you handed in", .params = cmd_fetch_params,
      .handler = cmd_fetch, .flags = CLI_NEEDS_SESSION},
     {.name = NULL},

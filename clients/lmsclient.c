@@ -97,7 +97,7 @@ const char *lms_status_name(Lms__Status s, char *buf, size_t n)
     return buf;
 }
 
-bool lms_request_is_write(Lms__Request__BodyCase body)
+enum lms_request_kind lms_request_kind(Lms__Request__BodyCase body)
 {
     switch (body) {
     case LMS__REQUEST__BODY_LOGIN:
@@ -118,10 +118,45 @@ bool lms_request_is_write(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_ESCALATE:
     case LMS__REQUEST__BODY_TUTOR_SETTINGS: /* a write when it sets something */
     case LMS__REQUEST__BODY_SHARE:
-        return true;
+    case LMS__REQUEST__BODY_CHANGE_PASSWORD:
+    case LMS__REQUEST__BODY_RESET_PASSWORD:
+    case LMS__REQUEST__BODY_SET_USER_ENABLED:
+    case LMS__REQUEST__BODY_REPLACE_MATERIAL:
+    case LMS__REQUEST__BODY_DELETE_MATERIAL:
+    case LMS__REQUEST__BODY_UNENROLL:
+    case LMS__REQUEST__BODY_EDIT_ASSIGNMENT:
+    case LMS__REQUEST__BODY_DELETE_ASSIGNMENT:
+    case LMS__REQUEST__BODY_HIDE_ASSIGNMENT:
+        return LMS_REQUEST_WRITE;
+    case LMS__REQUEST__BODY_WHOAMI:
+    case LMS__REQUEST__BODY_LIST_COURSES:
+    case LMS__REQUEST__BODY_LIST_USERS:
+    case LMS__REQUEST__BODY_LIST_ASSIGNMENTS:
+    case LMS__REQUEST__BODY_LIST_SUBMISSIONS:
+    case LMS__REQUEST__BODY_FETCH_SUBMISSION:
+    case LMS__REQUEST__BODY_LIST_GRADES:
+    case LMS__REQUEST__BODY_EXPORT_GRADES:
+    case LMS__REQUEST__BODY_LIST_QUERIES:
+    case LMS__REQUEST__BODY_LIST_MATERIALS:
+    case LMS__REQUEST__BODY_DOWNLOAD_MATERIAL:
+    case LMS__REQUEST__BODY_TUTOR_LOG:
+    case LMS__REQUEST__BODY_CLUSTER_STATUS:
+    case LMS__REQUEST__BODY_CLUSTER_CHANGE: /* a membership change: no dedup record */
+    case LMS__REQUEST__BODY_CLUSTER_VERIFY: /* its start is a write: lms_client_call */
+    case LMS__REQUEST__BODY_BACKUP:
+    case LMS__REQUEST__BODY_TO_GRADE:
+    case LMS__REQUEST__BODY_GET_ASSIGNMENT:
+    case LMS__REQUEST__BODY_MATERIAL_HISTORY:
+    case LMS__REQUEST__BODY_GRADE_HISTORY:
+        return LMS_REQUEST_READ;
     default:
-        return false;
+        return LMS_REQUEST_UNCLASSIFIED;
     }
+}
+
+bool lms_request_is_write(Lms__Request__BodyCase body)
+{
+    return lms_request_kind(body) == LMS_REQUEST_WRITE;
 }
 
 /* Split one "host:port", "[v6]:port", "host" or bare "v6addr" entry. On

@@ -123,6 +123,16 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
 /* Does a request of this kind change state (and so carry a seq)? */
 bool lms_request_is_write(Lms__Request__BodyCase body);
 
+/* Every request kind is one or the other; a kind added to client.proto
+ * and not sorted here is UNCLASSIFIED, and test_client_requests fails:
+ * a write sent without a client id and seq would not be deduplicated. */
+enum lms_request_kind {
+    LMS_REQUEST_UNCLASSIFIED = 0,
+    LMS_REQUEST_READ,
+    LMS_REQUEST_WRITE, /* a replicated command: sent with a client id and seq */
+};
+enum lms_request_kind lms_request_kind(Lms__Request__BodyCase body);
+
 /* The random id of this client (process). */
 uint64_t lms_client_id(const struct lms_client *c);
 /* Take the next seq of this client for a write to be sent with

@@ -207,6 +207,7 @@ int req_assignment_mine(req *r, Lms__Assignment *a);
  * such), identical_student and identical_count (how many other students).
  * Students never get these (callers do not mark their lists). */
 void req_mark_identical(req *r, const ptr_vec *subs);
+extern const handler handlers_corrections[];
 
 /* ---- handlers_assignment.c: what an assignment's record (assignments.h)
  * adds to the reads of assignments, submissions and grades ------------ */
@@ -280,6 +281,31 @@ next_step tutor_ask_answered(req *r, const tutor_result *res);
 int req_attach_replies(req *r, Lms__Query *m);
 /* applied(): answer with query id and its replies. */
 void req_answer_query(req *r, uint64_t id);
+
+/* handlers_work.c, shared with handlers_corrections.c */
+/* Load submission id (without its file) and its assignment: its student
+ * may touch their own when own_ok (while a member of its course), the
+ * staff of its course any of it (teach: what for). 0, or -1 answered. */
+int req_load_submission(req *r, uint64_t id, lms_submission *s, lms_assignment *a,
+                        const char *teach, int own_ok);
+Lms__GradeEntry *pb_grade(req *r, const lms_grade *g, const lms_submission *s,
+                          const lms_assignment *a);
+
+/* handlers_corrections.c, for the lists of the other groups: 0, or -1
+ * answered (a storage error). */
+/* Keep in materials (Lms__Material *) those its course's students see
+ * (not deleted; not a row that keeps an old version: materials.h), with
+ * their version set. */
+int req_keep_shown_materials(req *r, ptr_vec *materials);
+/* The names (char *) of the users who left course (its stored code)
+ * having role there (LMS_ROLE_NONE: any), by name (unenrolment.h). */
+int req_unenrolled(req *r, const char *course, int role, ptr_vec *names);
+/* Leave out the work of those who left: with a course, the submissions
+ * (Lms__Submission *) or grades (Lms__GradeEntry *) of the students who
+ * left it (a staff list); with NULL, the caller's own in the courses they
+ * left (their own list: they no longer have access). */
+int req_drop_left_submissions(req *r, const char *course, ptr_vec *subs);
+int req_drop_left_grades(req *r, const char *course, ptr_vec *grades);
 
 /* ---- shared by the work and talk groups (handlers_util.c) ----------
  * Checks return 0, or -1 with the refusal already in r->resp (the

@@ -479,6 +479,9 @@ static void create_course_applied(req *r)
 static int course_each(void *arg, const void *row)
 {
     req *r = arg;
+    /* a row of the caller's with no role: a course they left */
+    if (r->who.role != LMS_ROLE_ADMIN && ((const lms_course *)row)->my_role == LMS_ROLE_NONE)
+        return 0;
     ptr_vec_push(r, r->scratch, pb_course(r, row));
     return 0;
 }

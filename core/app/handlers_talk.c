@@ -8,9 +8,8 @@
  * reply with share): then every member of the course reads it, without
  * the student's name and with the instructors' replies only, and the
  * tutor learns from it (core/app/tutor_docs.c). Materials are hashed on the worker pool before proposing,
- * like submissions; a download is answered straight from the storage
- * buffer, so the get that loads the file is the handler's last storage
- * call.
+ * like submissions; downloads, new versions and deletions are
+ * handlers_corrections.c's.
  */
 #include "handlers.h"
 
@@ -329,30 +328,11 @@ static next_step list_materials_prepare(req *r)
     ptr_vec pv = {0};
     row_sink sink = {r, &pv, keep_material, NULL};
     if (req_list_visible(r, r->msg->list_materials->course,
-                         req_ops(r)->material_list, &sink, "list its materials") < 0)
+                         req_ops(r)->material_list, &sink, "list its materials") < 0 ||
+        req_keep_shown_materials(r, &pv) < 0)
         return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_MATERIALS;
     r->resp.materials = pb_list(r, &lms__materials_response__descriptor, &pv);
-    return NEXT_RESPOND;
-}
-
-static next_step download_material_prepare(req *r)
-{
-    uint64_t id = r->msg->download_material->material_id;
-    lms_material x;
-    lms_err err = {0};
-    int rc = req_ops(r)->material_get(req_st(r), id, 0, &x, &err);
-    if (req_got(r, rc, &err, "material", id) < 0 ||
-        req_check_course(r, x.course, COURSE_MEMBER, "download its materials") < 0)
-        return NEXT_RESPOND;
-    uint8_t *body = req_file_body(r, x.sha256, x.size);
-    if (!body)
-        return NEXT_RESPOND;
-    Lms__Material *m = pb_material(r, &x);
-    m->data.len = x.size;
-    m->data.data = body;
-    r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
-    r->resp.material = m;
     return NEXT_RESPOND;
 }
 
@@ -374,7 +354,5 @@ const handler handlers_talk[] = {
      .applied = upload_material_applied},
     {.body = B(LIST_MATERIALS), .name = "materials", .roles = ROLES_ANY,
      .prepare = list_materials_prepare},
-    {.body = B(DOWNLOAD_MATERIAL), .name = "download", .roles = ROLES_ANY,
-     .prepare = download_material_prepare},
     {.name = NULL}, /* the end */
 };

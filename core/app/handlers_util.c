@@ -125,23 +125,34 @@ int row_sink_each(void *arg, const void *row)
     return 0;
 }
 
+/* A course of the caller's (who: their name) or of every course (who
+ * NULL: rows with my_role 0) that need asks for. The caller's rows with
+ * no role are courses they left (unenrolment.h): never theirs. */
+typedef struct code_want {
+    enum course_need need;
+    const char *who;
+} code_want;
+
 static void *keep_code(req *r, const void *row, void *ctx)
 {
     const lms_course *c = row;
-    const enum course_need *need = ctx;
-    if (*need == COURSE_STAFF ? !rule_is_staff(c->my_role)
-                              : *need != COURSE_MEMBER && c->my_role != (int)*need)
+    const code_want *w = ctx;
+    if (w->who && c->my_role == LMS_ROLE_NONE)
+        return NULL;
+    if (w->need == COURSE_STAFF ? !rule_is_staff(c->my_role)
+                                : w->need != COURSE_MEMBER && c->my_role != (int)w->need)
         return NULL;
     return req_strdup(r, c->code);
 }
 
 int req_my_courses(req *r, enum course_need need, ptr_vec *codes)
 {
-    row_sink sink = {r, codes, keep_code, &need};
     lms_err err = {0};
     const char *who = need == COURSE_MEMBER && r->who.role == LMS_ROLE_ADMIN
                           ? NULL
                           : r->who.name;
+    code_want want = {need, who};
+    row_sink sink = {r, codes, keep_code, &want};
     if (req_ops(r)->course_list(req_st(r), who, row_sink_each, &sink, &err) !=
         LMS_OK)
         return req_storage_error(r, &err), -1;

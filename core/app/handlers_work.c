@@ -41,11 +41,12 @@ static int load_assignment(req *r, uint64_t id, lms_assignment *a, const char *t
 }
 
 /* Load submission id (without its file) and its assignment: its student
- * may touch their own when own_ok, the staff of its course (instructors,
- * TAs) any of it (teach: what for). A student who is neither learns only
- * that it is not theirs, not whose course it is. */
-static int load_submission(req *r, uint64_t id, lms_submission *s,
-                           lms_assignment *a, const char *teach, int own_ok)
+ * may touch their own when own_ok, while still a member of its course (not
+ * after lms-admin unenroll), the staff of its course (instructors, TAs)
+ * any of it (teach: what for). A student who is neither learns only that
+ * it is not theirs, not whose course it is. */
+int req_load_submission(req *r, uint64_t id, lms_submission *s, lms_assignment *a,
+                        const char *teach, int own_ok)
 {
     lms_err err = {0};
     int rc = req_ops(r)->submission_get(req_st(r), id, 0, s, &err);
@@ -53,11 +54,12 @@ static int load_submission(req *r, uint64_t id, lms_submission *s,
         return -1;
     if (load_assignment(r, s->assignment_id, a, NULL) < 0)
         return -1;
-    if (own_ok && strcmp(s->student, r->who.name) == 0)
-        return 0;
     int role;
     if (req_course_role(r, a->course, &role, &err) != LMS_OK)
         return req_storage_error(r, &err), -1;
+    if (own_ok && strcmp(s->student, r->who.name) == 0)
+        return role != LMS_ROLE_NONE ? 0
+                                     : req_check_course(r, a->course, COURSE_MEMBER, teach);
     if (rule_is_staff(role))
         return 0;
     if (r->who.role == LMS_ROLE_STUDENT && own_ok)
@@ -86,8 +88,8 @@ static int64_t my_extension(req *r, uint64_t id)
     return req_storage_error(r, &err), -1;
 }
 
-static Lms__GradeEntry *pb_grade(req *r, const lms_grade *g,
-                                 const lms_submission *s, const lms_assignment *a)
+Lms__GradeEntry *pb_grade(req *r, const lms_grade *g, const lms_submission *s,
+                          const lms_assignment *a)
 {
     Lms__GradeEntry *m = req_alloc(r, sizeof *m);
     lms__grade_entry__init(m);
@@ -319,6 +321,10 @@ static next_step list_submissions_prepare(req *r)
                 pv.v[kept++] = pv.v[i];
         pv.n = kept;
     }
+    /* those who left the course (lms-admin unenroll), unless asked for */
+    if ((student || !q->include_unenrolled) &&
+        req_drop_left_submissions(r, student ? NULL : a.course, &pv) < 0)
+        return NEXT_RESPOND;
     if (req_fix_late(r, (Lms__Submission *const *)pv.v, pv.n) < 0)
         return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_SUBMISSIONS;
@@ -331,7 +337,7 @@ static next_step fetch_submission_prepare(req *r)
     uint64_t id = r->msg->fetch_submission->submission_id;
     lms_submission s;
     lms_assignment a;
-    if (load_submission(r, id, &s, &a, "fetch its submissions", 1) < 0)
+    if (req_load_submission(r, id, &s, &a, "fetch its submissions", 1) < 0)
         return NEXT_RESPOND;
     uint8_t *body = req_file_body(r, s.sha256, s.size);
     if (!body)
@@ -354,7 +360,7 @@ static next_step grade_prepare(req *r)
     lms_submission s;
     lms_assignment a;
     char why[RULE_MSG_MAX];
-    if (load_submission(r, q->submission_id, &s, &a, "grade it", 0) < 0 ||
+    if (req_load_submission(r, q->submission_id, &s, &a, "grade it", 0) < 0 ||
         req_verdict_on(r, rule_grade(q->grade, &a, why, sizeof why), why,
                        "submission %" PRIu64, s.id) < 0 ||
         req_check_text(r, &RULE_FEEDBACK, q->feedback) < 0)
@@ -427,6 +433,10 @@ static next_step list_grades_prepare(req *r)
                                student ? r->who.name : NULL, row_sink_each,
                                &sink, &err) != LMS_OK)
         return req_storage_error(r, &err);
+    /* those who left the course (lms-admin unenroll), unless asked for */
+    if ((student || !r->msg->list_grades->include_unenrolled) &&
+        req_drop_left_grades(r, student ? NULL : course, &pv) < 0)
+        return NEXT_RESPOND;
     if (req_grade_penalties(r, (Lms__GradeEntry *const *)pv.v, pv.n) < 0)
         return NEXT_RESPOND;
     r->resp.body_case = LMS__RESPONSE__BODY_GRADES;
@@ -443,10 +453,13 @@ static next_step list_grades_prepare(req *r)
  * graded yet (its id in latest_submission_id). grade is the grader's;
  * late, days_late, penalty and adjusted_grade are the late policy's,
  * judged now (handlers.h, req_lateness). Cells a spreadsheet would take
- * for a formula are neutralised (csv_out.h). */
+ * for a formula are neutralised (csv_out.h). With include_unenrolled, the
+ * students who left the course (lms-admin unenroll) too, and a last
+ * column "enrolled" (yes/no). */
 
 typedef struct export_student {
     const char *name, *full_name;
+    int left; /* unenrolled (include_unenrolled) */
 } export_student;
 
 typedef struct export_assignment {
@@ -467,6 +480,7 @@ typedef struct export_cell {
 } export_cell;
 
 typedef struct export_state {
+    int include_unenrolled;
     ptr_vec students;    /* export_student *, by name */
     ptr_vec assignments; /* export_assignment *, by id */
     export_cell *cells;  /* [student * assignments.n + assignment] */
@@ -603,6 +617,21 @@ static int export_lateness(req *r, export_state *x)
     return 0;
 }
 
+/* The students who left the course, marked. */
+static int export_left(req *r, const char *course, export_state *x)
+{
+    ptr_vec names = {0};
+    if (req_unenrolled(r, course, LMS_ROLE_STUDENT, &names) < 0)
+        return -1;
+    for (size_t i = 0; i < names.n; i++) {
+        export_student *s = req_alloc(r, sizeof *s);
+        s->name = names.v[i];
+        s->left = 1;
+        ptr_vec_push(r, &x->students, s);
+    }
+    return 0;
+}
+
 static int export_collect(req *r, const char *course, export_state *x)
 {
     const struct lms_storage_ops *ops = req_ops(r);
@@ -611,6 +640,8 @@ static int export_collect(req *r, const char *course, export_state *x)
     lms_err err = {0};
     int rc = ops->enrolment_list(req_st(r), course, LMS_ROLE_STUDENT,
                                  row_sink_each, &students, &err);
+    if (rc == LMS_OK && x->include_unenrolled && export_left(r, course, x) < 0)
+        return -1;
     if (rc == LMS_OK)
         rc = ops->assignment_list(req_st(r), course, row_sink_each,
                                   &assignments, &err);
@@ -644,7 +675,7 @@ static const char *num(double x, char buf[32])
     return buf;
 }
 
-static void export_row(FILE *f, const export_student *s,
+static void export_row(FILE *f, const export_state *x, const export_student *s,
                        const export_assignment *a, const export_cell *c)
 {
     char id[24], sub[24] = "", attempt[16] = "", grade[32] = "", max[32],
@@ -671,8 +702,8 @@ static void export_row(FILE *f, const export_student *s,
                                                            : "graded";
     const char *fields[] = {s->name, s->full_name, id, a->title, sub, attempt,
                             grade, num(a->max_points, max), when, late, days, off,
-                            adjusted, status, latest};
-    csv_write_record(f, fields, sizeof fields / sizeof fields[0]);
+                            adjusted, status, latest, s->left ? "no" : "yes"};
+    csv_write_record(f, fields, sizeof fields / sizeof fields[0] - !x->include_unenrolled);
 }
 
 /* The CSV in the arena; NULL when out of memory. */
@@ -681,16 +712,16 @@ static char *export_csv(req *r, const export_state *x)
     static const char *const header[] = {
         "student", "full_name", "assignment_id", "assignment", "submission_id",
         "attempt", "grade", "max_points", "graded_at", "late", "days_late", "penalty",
-        "adjusted_grade", "status", "latest_submission_id"};
+        "adjusted_grade", "status", "latest_submission_id", "enrolled"};
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return NULL;
-    csv_write_record(f, header, sizeof header / sizeof header[0]);
+    csv_write_record(f, header, sizeof header / sizeof header[0] - !x->include_unenrolled);
     for (size_t i = 0; i < x->students.n; i++)
         for (size_t j = 0; j < x->assignments.n; j++)
-            export_row(f, x->students.v[i], x->assignments.v[j],
+            export_row(f, x, x->students.v[i], x->assignments.v[j],
                        &x->cells[i * x->assignments.n + j]);
     int bad = ferror(f);
     bad |= fclose(f);
@@ -703,6 +734,7 @@ static next_step export_grades_prepare(req *r)
 {
     char *course = r->msg->export_grades->course;
     export_state *x = req_alloc(r, sizeof *x);
+    x->include_unenrolled = r->msg->export_grades->include_unenrolled;
     r->scratch = x;
     if (req_check_course(r, course, COURSE_INSTRUCTOR, "export its grades") < 0 ||
         export_collect(r, course, x) < 0)

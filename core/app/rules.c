@@ -517,6 +517,46 @@ int rule_daily_limit(uint32_t limit, char *msg, size_t cap)
     return ok(msg, cap);
 }
 
+/* ---- corrections: material versions, unenrolment ------------------------- */
+
+int rule_material_shown(uint64_t id, int archive, int deleted, int sees_deleted,
+                        char *msg, size_t cap)
+{
+    if (archive || (deleted && !sees_deleted)) {
+        char key[24];
+        snprintf(key, sizeof key, "%" PRIu64, id);
+        return rule_missing("material", key, msg, cap);
+    }
+    return ok(msg, cap);
+}
+
+int rule_material_replace(int deleted, char *msg, size_t cap)
+{
+    if (deleted)
+        return refuse(LMS_NOT_FOUND, msg, cap,
+                      "it was deleted; upload the file as a new material instead");
+    return ok(msg, cap);
+}
+
+int rule_material_version(uint32_t want, uint32_t versions, char *msg, size_t cap)
+{
+    LMS_ASSERT(versions >= 1);
+    if (want > versions)
+        return refuse(LMS_NOT_FOUND, msg, cap,
+                      "has no version %" PRIu32 " (%s %" PRIu32 ")", want,
+                      versions == 1 ? "it has only version" : "it has versions 1 to",
+                      versions);
+    return ok(msg, cap);
+}
+
+int rule_unenroll(const char *user, int course_role, char *msg, size_t cap)
+{
+    if (course_role == LMS_ROLE_NONE)
+        return refuse(LMS_FAILED_PRECONDITION, msg, cap,
+                      "user %.64s is not enrolled in it", user);
+    return ok(msg, cap);
+}
+
 /* ---- lookups --------------------------------------------------------------------- */
 
 int rule_missing(const char *kind, const char *key, char *msg, size_t cap)

@@ -248,6 +248,27 @@ int rule_tutor_limit(uint32_t limit, uint32_t used, const char *course, char *ms
 /* A course's new daily limit: at most RULE_TUTOR_LIMIT_MAX (0: none). */
 int rule_daily_limit(uint32_t limit, char *msg, size_t cap);
 
+/* ---- corrections: material versions, unenrolment ------------------------ */
+
+/* Is material row id a material its caller sees? A row that only keeps
+ * an earlier version of another (archive: materials.h) is no material for
+ * anyone; a deleted one is one only for those who see deleted ones
+ * (sees_deleted: the staff of its course). NOT_FOUND in rule_missing's
+ * words: "material 7 does not exist". */
+int rule_material_shown(uint64_t id, int archive, int deleted, int sees_deleted,
+                        char *msg, size_t cap);
+
+/* May a material get a new version? Not once deleted (NOT_FOUND). */
+int rule_material_replace(int deleted, char *msg, size_t cap);
+
+/* Version want (0: the latest) of a material that has versions versions:
+ * 1..versions. NOT_FOUND: "has no version 4 (it has versions 1 to 3)". */
+int rule_material_version(uint32_t want, uint32_t versions, char *msg, size_t cap);
+
+/* May user, enrolled in a course as course_role (LMS_ROLE_NONE: not
+ * enrolled), leave it? Only if enrolled: FAILED_PRECONDITION. */
+int rule_unenroll(const char *user, int course_role, char *msg, size_t cap);
+
 /* ---- lookups ------------------------------------------------------------ */
 
 /* The words for an object that is not there: "assignment 7 does not

@@ -24,6 +24,9 @@
 #include "accounts.h"
 #include "assignments.h"
 #include "filestore.h"
+#include "grade_history.h"
+#include "materials.h"
+#include "unenrolment.h"
 
 #include "lms_assert.h"
 #include "rules.h"
@@ -734,7 +737,9 @@ static int apply_enroll(apply_ctx *c)
     lms_enrolment e = {.role = (int)b->role};
     copy_str(e.course, sizeof e.course, co.code);
     copy_str(e.user, sizeof e.user, u.name);
-    return c->ops->enrolment_put(c->st, &e, c->err);
+    rc = c->ops->enrolment_put(c->st, &e, c->err);
+    /* one who had left is back, with their work (unenrolment.h) */
+    return rc != LMS_OK ? rc : unenrolment_delete(c->ops, c->st, co.code, u.name, c->err);
 }
 
 /* ---- assignments, submissions, grades ----------------------------------- */
@@ -833,6 +838,8 @@ static int apply_submit(apply_ctx *c)
     return rc != LMS_OK ? rc : c->ops->submission_put(c->st, &s, c->err);
 }
 
+static int record_grade(apply_ctx *c, const lms_grade *g); /* corrections, below */
+
 static int apply_grade(apply_ctx *c)
 {
     const Lms__CmdGrade *b = c->cmd->grade;
@@ -855,7 +862,8 @@ static int apply_grade(apply_ctx *c)
                    .feedback = b->feedback, .graded = c->cmd->time};
     copy_str(g.grader, sizeof g.grader, c->cmd->actor);
     c->res->id = s.id;
-    return c->ops->grade_put(c->st, &g, c->err);
+    rc = record_grade(c, &g);
+    return rc != LMS_OK ? rc : c->ops->grade_put(c->st, &g, c->err);
 }
 
 /* Load assignment id (and its state, x may be NULL) and check that the
@@ -1404,6 +1412,163 @@ static int apply_delete_assignment(apply_ctx *c)
     return note_change(c, id, &x, "deleted");
 }
 
+/* ---- corrections: material versions, unenrolment, grade history -------- */
+
+/* Material row id and its state: a material (not a row that keeps an old
+ * version of another, materials.h) of a course the actor teaches, to verb
+ * ("replace its materials"). A deleted one passes: each caller decides. */
+static int need_own_material(apply_ctx *c, uint64_t id, lms_material *m,
+                             material_state *s, const char *verb)
+{
+    int rc = need_numbered(c, c->ops->material_get(c->st, id, 0, m, c->err), "material",
+                           id);
+    if (rc == LMS_OK && !refused(c))
+        rc = material_state_get(c->ops, c->st, id, s, c->err);
+    if (rc || refused(c))
+        return rc;
+    if (judge(c, rule_material_shown(id, s->archive_of != 0, s->deleted, 1, c->why,
+                                     sizeof c->why)) != LMS_OK)
+        return LMS_OK;
+    set_object(c, "material %" PRIu64, id);
+    return need_enrolled(c, m->course, RULE_NEED_INSTRUCTOR, verb);
+}
+
+static void check_replacement(apply_ctx *c, const Lms__CmdReplaceMaterial *b,
+                              const material_state *s)
+{
+    judge(c, rule_material_replace(s->deleted, c->why, sizeof c->why));
+    if (b->title[0])
+        check_text(c, &RULE_MATERIAL_TITLE, b->title);
+    judge(c, rule_file_name(b->file_name, c->why, sizeof c->why));
+    check_file_sha256(c, &b->data, &b->sha256);
+    if (s->version == UINT32_MAX)
+        refuse(c, LMS_FAILED_PRECONDITION, "has as many versions as it can have");
+}
+
+/* Keep the version row m holds in an archive row of its own (id: this
+ * command's index; materials.h), so that its file stays referenced. */
+static int keep_old_version(apply_ctx *c, const lms_material *m, const material_state *s)
+{
+    material_version v;
+    material_version_of(m, s->version, &v);
+    v.row = c->index;
+    lms_material a = *m;
+    a.id = c->index;
+    material_state as = {.version = s->version, .archive_of = m->id,
+                         .archive_version = s->version};
+    int rc = c->ops->material_put(c->st, &a, c->err);
+    if (rc == LMS_OK)
+        rc = material_state_put(c->ops, c->st, a.id, &as, c->err);
+    return rc != LMS_OK ? rc : material_version_put(c->ops, c->st, m->id, &v, c->err);
+}
+
+/* A new version of a material: the row takes it (every reader gets the
+ * latest), the version it held moves to an archive row, and both are
+ * recorded in the material's history. */
+static int apply_replace_material(apply_ctx *c)
+{
+    const Lms__CmdReplaceMaterial *b = c->cmd->replace_material;
+    lms_material m;
+    material_state s;
+    int rc = need_own_material(c, b->material_id, &m, &s, "replace its materials");
+    if (rc || refused(c))
+        return rc;
+    check_replacement(c, b, &s);
+    if (refused(c))
+        return LMS_OK;
+    if ((rc = keep_old_version(c, &m, &s)) != LMS_OK ||
+        (rc = put_body(c, &b->data, &b->sha256)) != LMS_OK)
+        return rc;
+    if (b->title[0])
+        copy_str(m.title, sizeof m.title, b->title);
+    copy_str(m.file_name, sizeof m.file_name, b->file_name);
+    copy_str(m.uploaded_by, sizeof m.uploaded_by, c->cmd->actor);
+    m.size = b->data.len;
+    m.created = c->cmd->time;
+    memcpy(m.sha256, b->sha256.data, LMS_SHA256_LEN);
+    s.version++;
+    material_version v;
+    material_version_of(&m, s.version, &v);
+    c->res->id = m.id;
+    if ((rc = c->ops->material_put(c->st, &m, c->err)) != LMS_OK ||
+        (rc = material_version_put(c->ops, c->st, m.id, &v, c->err)) != LMS_OK)
+        return rc;
+    return material_state_put(c->ops, c->st, m.id, &s, c->err);
+}
+
+/* A tombstone: the row and its versions stay (the record of what was
+ * taught), shown only to the course's staff. Deleting again changes
+ * nothing. */
+static int apply_delete_material(apply_ctx *c)
+{
+    lms_material m;
+    material_state s;
+    int rc = need_own_material(c, c->cmd->delete_material->material_id, &m, &s,
+                               "delete its materials");
+    if (rc || refused(c))
+        return rc;
+    c->res->id = m.id;
+    if (s.deleted)
+        return LMS_OK;
+    s.deleted = 1;
+    s.deleted_at = c->cmd->time;
+    copy_str(s.deleted_by, sizeof s.deleted_by, c->cmd->actor);
+    return material_state_put(c->ops, c->st, m.id, &s, c->err);
+}
+
+/* An admin takes user out of course: the enrolment row says no role
+ * (enrolment_get answers LMS_ROLE_NONE: every course check refuses them)
+ * and a record keeps that they were in it (unenrolment.h), so the
+ * course's lists leave their work out. Their work stays stored. */
+static int apply_unenroll(apply_ctx *c)
+{
+    const Lms__CmdUnenroll *b = c->cmd->unenroll;
+    lms_course co;
+    lms_user u;
+    int role;
+    int rc = need_admin(c, "unenroll users");
+    if (rc == LMS_OK && !refused(c))
+        rc = need_course(c, b->course, &co);
+    if (rc || refused(c))
+        return rc;
+    set_object(c, "course %s", co.code);
+    rc = need_user(c, b->user, &u);
+    if (rc == LMS_OK && !refused(c))
+        rc = enrolment_role(c, co.code, u.name, &role);
+    if (rc || refused(c))
+        return rc;
+    if (judge(c, rule_unenroll(u.name, role, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
+    unenrolment un = {.role = role, .unenrolled = c->cmd->time};
+    copy_str(un.unenrolled_by, sizeof un.unenrolled_by, c->cmd->actor);
+    lms_enrolment e = {.role = LMS_ROLE_NONE};
+    copy_str(e.course, sizeof e.course, co.code);
+    copy_str(e.user, sizeof e.user, u.name);
+    rc = unenrolment_put(c->ops, c->st, co.code, u.name, &un, c->err);
+    return rc != LMS_OK ? rc : c->ops->enrolment_put(c->st, &e, c->err);
+}
+
+static int any_entry(void *arg, uint64_t index, const lms_grade *g)
+{
+    *(int *)arg = 1;
+    return 1;
+}
+
+/* Add g to its submission's grade history (grade_history.h), before the
+ * grade row is replaced: a grade given before the history was kept goes
+ * in first, as entry 0, so that regrading never loses it. */
+static int record_grade(apply_ctx *c, const lms_grade *g)
+{
+    int any = 0, found;
+    lms_grade old;
+    int rc = grade_history_list(c->ops, c->st, g->submission_id, any_entry, &any, c->err);
+    if (rc == LMS_OK && !any)
+        rc = got(c, c->ops->grade_get(c->st, g->submission_id, &old, c->err), &found);
+    if (rc == LMS_OK && !any && found)
+        rc = grade_history_add(c->ops, c->st, 0, &old, c->err);
+    return rc != LMS_OK ? rc : grade_history_add(c->ops, c->st, c->index, g, c->err);
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 typedef int (*sm_handler)(apply_ctx *c);
@@ -1444,6 +1609,9 @@ static const struct {
     [C(EDIT_ASSIGNMENT)] = {.fn = apply_edit_assignment, .actor = ACTOR_KNOWN},
     [C(DELETE_ASSIGNMENT)] = {.fn = apply_delete_assignment, .actor = ACTOR_KNOWN},
     [C(HIDE_ASSIGNMENT)] = {.fn = apply_hide_assignment, .actor = ACTOR_KNOWN},
+    [C(REPLACE_MATERIAL)] = {.fn = apply_replace_material, .actor = ACTOR_KNOWN},
+    [C(DELETE_MATERIAL)] = {.fn = apply_delete_material, .actor = ACTOR_KNOWN},
+    [C(UNENROLL)] = {.fn = apply_unenroll, .actor = ACTOR_KNOWN},
 };
 #undef C
 
@@ -1675,6 +1843,9 @@ static int changes_auth(const Lms__Command *cmd)
     case LMS__COMMAND__BODY_EDIT_ASSIGNMENT:
     case LMS__COMMAND__BODY_DELETE_ASSIGNMENT:
     case LMS__COMMAND__BODY_HIDE_ASSIGNMENT:
+    case LMS__COMMAND__BODY_REPLACE_MATERIAL:
+    case LMS__COMMAND__BODY_DELETE_MATERIAL:
+    case LMS__COMMAND__BODY_UNENROLL:
         return 0;
     default:
         return 1;

@@ -12,6 +12,7 @@
 #include "tutor_docs.h"
 
 #include "filestore.h"
+#include "materials.h"
 
 #include "lms_assert.h"
 #include "log.h"
@@ -120,28 +121,42 @@ static int is_text(const void *data, size_t len)
     return memchr(data, '\0', len) == NULL && utf8_valid(data, len);
 }
 
-/* Material id, if its file is text. */
-static int add_material(const sm *m, uint64_t id, tutor_doc_list *out, lms_err *err)
+/* Material id, if its file is text and it is shown to the course's
+ * students (not deleted, not a row that keeps an old version of another:
+ * materials.h). The row holds the latest version. withdraw: the tutor may
+ * know the material already (a replace, a delete), so when it is no
+ * longer a document, learn the empty document of its id (lms_tutor_doc:
+ * len 0), which withdraws it. */
+static int add_material(const sm *m, uint64_t id, int withdraw, tutor_doc_list *out,
+                        lms_err *err)
 {
     lms_material x;
+    int shown;
     int rc = m->ops->material_get(m->st, id, 0, &x, err);
     if (rc == LMS_NOT_FOUND)
         return LMS_OK;
+    if (rc == LMS_OK)
+        rc = material_shown(m->ops, m->st, id, 0, &shown, NULL, err);
     if (rc != LMS_OK)
         return rc;
+    if (!shown)
+        return withdraw ? add_doc(out, "material", id, x.course, x.title, NULL, "", 0, err)
+                        : LMS_OK;
     char *body = malloc(x.size ? (size_t)x.size : 1);
     if (!body)
         return oom(err);
     rc = filestore_get(m->files, x.sha256, x.size, body, err);
+    int text = rc == LMS_OK && is_text(body, x.size);
     if (rc == LMS_NOT_FOUND || rc == LMS_DATA_LOSS) {
         /* one body missing costs the tutor that document, not the course */
         log_warn("tutor: material %llu left out: %s", (unsigned long long)id,
                  err->msg);
         lms_err_clear(err);
         rc = LMS_OK;
-    } else if (rc == LMS_OK && is_text(body, x.size))
+    }
+    if (rc == LMS_OK && (text || withdraw))
         rc = add_doc(out, "material", id, x.course, x.title, NULL, body,
-                     x.size, err);
+                     text ? x.size : 0, err);
     free(body);
     return rc;
 }
@@ -161,7 +176,7 @@ static int add_materials(const sm *m, const char *course, tutor_doc_list *out,
     if (rc == LMS_OK && ids.failed)
         rc = oom(err);
     for (size_t i = 0; rc == LMS_OK && i < ids.n; i++)
-        rc = add_material(m, (uint64_t)(uintptr_t)ids.v[i], out, err);
+        rc = add_material(m, (uint64_t)(uintptr_t)ids.v[i], 0, out, err);
     free(ids.v); /* ids, not strings */
     return rc;
 }
@@ -371,7 +386,10 @@ int tutor_docs_applied(const sm *m, const Lms__Command *cmd,
         return LMS_OK;
     switch (cmd->body_case) {
     case LMS__COMMAND__BODY_UPLOAD_MATERIAL:
-        return add_material(m, res->id, out, err);
+        return add_material(m, res->id, 0, out, err);
+    case LMS__COMMAND__BODY_REPLACE_MATERIAL: /* the row holds the new version */
+    case LMS__COMMAND__BODY_DELETE_MATERIAL:
+        return add_material(m, res->id, 1, out, err);
     case LMS__COMMAND__BODY_REPLY:
         return reply_applied(m, cmd, out, err);
     case LMS__COMMAND__BODY_SHARE:

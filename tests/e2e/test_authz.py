@@ -236,8 +236,38 @@ class AuthzTest(E2ETestCase):
     def test_write_delete_assignment(self):
         a = self.fresh_assignment("delete")
         self.check_write("lms-instructor", lambda actor: ["delete-assignment", a], {"teach1"})
+    def test_write_replace_material(self):
+        self.check_write("lms-instructor", lambda a: ["replace-material", self.M1, self.file,
+                                                      "--title", "Slides by " + a], {"teach1"})
+
+    def test_write_delete_material(self):
+        m = self._ok(self.w["teach1"].run("upload", "--course", "CS101", "--title", "To delete",
+                                          self.file, json=True))["id"]
+        self.check_write("lms-instructor", lambda a: ["delete-material", m], {"teach1"})
+
+    def test_write_unenroll(self):
+        name = self.fresh("unenr")
+        self.w.add_user(name, "student")
+        self.w.enroll("CS101", name, "student")
+        self.check_write("lms-admin", lambda a: ["unenroll", "CS101", name], {"admin"})
 
     # ---- reads --------------------------------------------------------------
+
+    def test_read_grade_history(self):
+        def check(actor, doc):
+            self.assertIn("secret feedback", [g["feedback"] for g in doc["grades"]],
+                          "%s sees the grade's feedback" % actor)
+        self.check_read("lms-instructor", ["grade-history", self.S1], ["teach1", "ta1"],
+                        ["admin", "teach2", "stud1", "stud2", "stud3"], check)
+
+    def test_read_material_history_and_versions(self):
+        out = os.path.join(self.files, "material-v1")
+        members, others = ["admin", "teach1", "stud1", "stud2", "ta1"], ["teach2", "stud3"]
+        self.check_read("lms-student", ["material-history", self.M1], members, others,
+                        lambda a, d: self.assertEqualMsg(d["versions"][0]["version"], 1,
+                                                         "the first version"))
+        self.check_read("lms-student", ["download", self.M1, "--version", "1", "-o", out],
+                        members, others)
 
     def test_read_users(self):
         self.check_read("lms-admin", ["users"], ["admin"],

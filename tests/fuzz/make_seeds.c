@@ -148,12 +148,58 @@ static void requests(void)
     r.hide_assignment = &hid;
     put_request("hide-assignment", &r);
 
-    Lms__DeleteAssignmentRequest del = LMS__DELETE_ASSIGNMENT_REQUEST__INIT;
-    del.assignment_id = 3;
+    Lms__DeleteAssignmentRequest dela = LMS__DELETE_ASSIGNMENT_REQUEST__INIT;
+    dela.assignment_id = 3;
     r.seq = 5;
     r.body_case = LMS__REQUEST__BODY_DELETE_ASSIGNMENT;
-    r.delete_assignment = &del;
+    r.delete_assignment = &dela;
     put_request("delete-assignment", &r);
+
+    /* corrections: material versions, unenrolment, grade history */
+    Lms__ReplaceMaterialRequest rep = LMS__REPLACE_MATERIAL_REQUEST__INIT;
+    rep.material_id = 12;
+    rep.title = "Week 1 (corrected)";
+    rep.file_name = "week1.pdf";
+    rep.data.data = (uint8_t *)"%PDF-1.4\n";
+    rep.data.len = 9;
+    r.seq = 3;
+    r.body_case = LMS__REQUEST__BODY_REPLACE_MATERIAL;
+    r.replace_material = &rep;
+    put_request("replace-material", &r);
+
+    Lms__DeleteMaterialRequest del = LMS__DELETE_MATERIAL_REQUEST__INIT;
+    del.material_id = 12;
+    r.seq = 4;
+    r.body_case = LMS__REQUEST__BODY_DELETE_MATERIAL;
+    r.delete_material = &del;
+    put_request("delete-material", &r);
+
+    Lms__UnenrollRequest un = LMS__UNENROLL_REQUEST__INIT;
+    un.course = "CS101";
+    un.user = "alice";
+    r.seq = 5;
+    r.body_case = LMS__REQUEST__BODY_UNENROLL;
+    r.unenroll = &un;
+    put_request("unenroll", &r);
+
+    Lms__MaterialHistoryRequest mh = LMS__MATERIAL_HISTORY_REQUEST__INIT;
+    mh.material_id = 12;
+    r.body_case = LMS__REQUEST__BODY_MATERIAL_HISTORY;
+    r.material_history = &mh;
+    put_request("material-history", &r);
+
+    Lms__DownloadMaterialRequest dl = LMS__DOWNLOAD_MATERIAL_REQUEST__INIT;
+    dl.material_id = 12;
+    dl.version = 1;
+    r.body_case = LMS__REQUEST__BODY_DOWNLOAD_MATERIAL;
+    r.download_material = &dl;
+    put_request("download-version", &r);
+
+    Lms__GradeHistoryRequest gh = LMS__GRADE_HISTORY_REQUEST__INIT;
+    gh.submission_id = 9;
+    r.body_case = LMS__REQUEST__BODY_GRADE_HISTORY;
+    r.grade_history = &gh;
+    put_request("grade-history", &r);
 
     Lms__Command c = LMS__COMMAND__INIT;
     Lms__CmdNoop noop = LMS__CMD_NOOP__INIT;

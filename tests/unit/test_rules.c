@@ -657,6 +657,38 @@ static void test_tutor_limits(void **state)
 
 /* ---- lookups and the message buffer ---------------------------------------------- */
 
+/* ---- corrections ------------------------------------------------------ */
+
+static void test_material_versions_and_deletion(void **state)
+{
+    /* shown: a material, deleted or not, to those who see deleted ones */
+    EXPECT_OK(rule_material_shown(7, 0, 0, 0, M));
+    EXPECT_OK(rule_material_shown(7, 0, 1, 1, M));
+    EXPECT(rule_material_shown(7, 0, 1, 0, M), LMS_NOT_FOUND, "material 7 does not exist");
+    /* a row that keeps an old version is no material, even for the staff */
+    EXPECT(rule_material_shown(8, 1, 0, 1, M), LMS_NOT_FOUND, "material 8 does not exist");
+    EXPECT_OK(rule_material_replace(0, M));
+    EXPECT(rule_material_replace(1, M), LMS_NOT_FOUND,
+           "it was deleted; upload the file as a new material instead");
+    /* 0 is the latest; 1..versions */
+    EXPECT_OK(rule_material_version(0, 1, M));
+    EXPECT_OK(rule_material_version(1, 1, M));
+    EXPECT_OK(rule_material_version(3, 3, M));
+    EXPECT(rule_material_version(2, 1, M), LMS_NOT_FOUND,
+           "has no version 2 (it has only version 1)");
+    EXPECT(rule_material_version(4, 3, M), LMS_NOT_FOUND,
+           "has no version 4 (it has versions 1 to 3)");
+}
+
+static void test_unenroll(void **state)
+{
+    EXPECT_OK(rule_unenroll("alice", LMS_ROLE_STUDENT, M));
+    EXPECT_OK(rule_unenroll("bob", LMS_ROLE_TA, M));
+    EXPECT_OK(rule_unenroll("carol", LMS_ROLE_INSTRUCTOR, M));
+    EXPECT(rule_unenroll("dave", LMS_ROLE_NONE, M), LMS_FAILED_PRECONDITION,
+           "user dave is not enrolled in it");
+}
+
 static void test_missing_and_short_buffers(void **state)
 {
     (void)state;
@@ -702,6 +734,8 @@ int main(void)
         cmocka_unit_test(test_escalation),
         cmocka_unit_test(test_sharing),
         cmocka_unit_test(test_tutor_limits),
+        cmocka_unit_test(test_material_versions_and_deletion),
+        cmocka_unit_test(test_unenroll),
         cmocka_unit_test(test_missing_and_short_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

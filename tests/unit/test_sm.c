@@ -12,6 +12,9 @@
 #include "sm.h"
 #include "accounts.h"
 #include "assignments.h"
+#include "grade_history.h"
+#include "materials.h"
+#include "unenrolment.h"
 #include "rm_tree.h"
 #include "filestore.h"
 #include "pb_text.h"
@@ -2273,6 +2276,334 @@ static void test_upload_material_rules(void **state)
     assert_memory_equal(body, g_file, 100);
 }
 
+/* ---- corrections: material versions, unenrolment, grade history ------------------------- */
+
+/* The SHA-256 of n bytes at p, in one of a few slots (as file_sha). */
+static const uint8_t *sha_of(const void *p, size_t n)
+{
+    static uint8_t slots[4][LMS_SHA256_LEN];
+    static unsigned next;
+    uint8_t *out = slots[next++ % 4];
+    unsigned len = 0;
+    EVP_Digest(n ? p : (const void *)"", n, out, &len, EVP_sha256(), NULL);
+    return out;
+}
+
+static Lms__CmdReplaceMaterial replace_body(uint64_t id, const char *text, const char *title)
+{
+    Lms__CmdReplaceMaterial b = LMS__CMD_REPLACE_MATERIAL__INIT;
+    b.material_id = id;
+    b.title = (char *)title;
+    b.file_name = "week1-fixed.pdf";
+    b.data = bytes(text, strlen(text));
+    b.sha256 = bytes(sha_of(text, strlen(text)), LMS_SHA256_LEN);
+    return b;
+}
+
+static const sm_result *replace_material(fx *f, const char *actor, uint64_t id,
+                                         const char *text)
+{
+    Lms__CmdReplaceMaterial b = replace_body(id, text, "");
+    return send(f, actor, LMS__COMMAND__BODY_REPLACE_MATERIAL, &b);
+}
+
+static const sm_result *delete_material(fx *f, const char *actor, uint64_t id)
+{
+    Lms__CmdDeleteMaterial b = LMS__CMD_DELETE_MATERIAL__INIT;
+    b.material_id = id;
+    return send(f, actor, LMS__COMMAND__BODY_DELETE_MATERIAL, &b);
+}
+
+static const sm_result *unenroll(fx *f, const char *actor, const char *course,
+                                 const char *user)
+{
+    Lms__CmdUnenroll b = LMS__CMD_UNENROLL__INIT;
+    b.course = (char *)course;
+    b.user = (char *)user;
+    return send(f, actor, LMS__COMMAND__BODY_UNENROLL, &b);
+}
+
+static lms_material get_material(fx *f, uint64_t id)
+{
+    lms_material m;
+    lms_err err = {0};
+    if (g_ops->material_get(f->inst, id, 0, &m, &err) != LMS_OK)
+        fail_msg("material %" PRIu64 " is not stored: %s", id, err.msg);
+    return m;
+}
+
+static material_state state_of(fx *f, uint64_t id)
+{
+    material_state s;
+    lms_err err = {0};
+    assert_int_equal(material_state_get(g_ops, f->inst, id, &s, &err), LMS_OK);
+    return s;
+}
+
+static material_version version_of(fx *f, uint64_t id, uint32_t v)
+{
+    material_version x;
+    lms_err err = {0};
+    if (material_version_get(g_ops, f->inst, id, v, &x, &err) != LMS_OK)
+        fail_msg("material %" PRIu64 " has no record of version %" PRIu32 ": %s", id, v,
+                 err.msg);
+    return x;
+}
+
+static void expect_body(fx *f, const uint8_t *sha, uint64_t size, const void *want)
+{
+    uint8_t buf[256];
+    lms_err err = {0};
+    assert_true(size <= sizeof buf);
+    assert_int_equal(filestore_get(f->m.files, sha, size, buf, &err), LMS_OK);
+    assert_memory_equal(buf, want, size);
+}
+
+static void test_replace_material(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint64_t m = upload(f, "ins1", "CS101")->id;
+    expect_ok(&f->res);
+    const char *v2 = "the corrected slides", *v3 = "the slides, third time";
+    /* who, and what */
+    expect_status(replace_material(f, "ins2", m, v2), LMS_PERMISSION_DENIED,
+                  "material ");
+    expect_status(replace_material(f, "ins2", m, v2), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may replace its materials");
+    expect_status(replace_material(f, "stu1", m, v2), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101");
+    expect_status(replace_material(f, "ins1", 999999, v2), LMS_NOT_FOUND,
+                  "material 999999 does not exist");
+    Lms__CmdReplaceMaterial b = replace_body(m, v2, "");
+    b.file_name = "a/b";
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_REPLACE_MATERIAL, &b),
+                  LMS_INVALID_ARGUMENT, "must be one plain name");
+    b = replace_body(m, v2, "Bad\x1b title");
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_REPLACE_MATERIAL, &b),
+                  LMS_INVALID_ARGUMENT, "control character");
+    b = replace_body(m, v2, "");
+    b.sha256 = bytes(file_sha(100), LMS_SHA256_LEN);
+    expect_status(send(f, "ins1", LMS__COMMAND__BODY_REPLACE_MATERIAL, &b),
+                  LMS_INVALID_ARGUMENT, "is not the SHA-256 of its 20 bytes");
+    assert_int_equal(state_of(f, m).version, 1);
+
+    /* version 2: the row holds it; version 1 moves to a row of its own */
+    f->client_id = 77;
+    f->seq = 1;
+    const sm_result *r = replace_material(f, "ins1", m, v2);
+    expect_ok(r);
+    assert_int_equal(r->id, m);
+    uint64_t keep1 = f->index;
+    char *after = dump(f);
+    r = replace_material(f, "ins1", m, v2); /* a retry: the first answer, nothing new */
+    expect_ok(r);
+    assert_true(r->deduplicated);
+    assert_int_equal(r->id, m);
+    char *again = dump(f);
+    assert_string_equal(after, again);
+    free(after);
+    free(again);
+    f->client_id = 0;
+    lms_material row = get_material(f, m);
+    assert_string_equal(row.file_name, "week1-fixed.pdf");
+    assert_string_equal(row.title, "Week 1 slides"); /* no title: kept */
+    assert_int_equal(row.size, strlen(v2));
+    assert_memory_equal(row.sha256, sha_of(v2, strlen(v2)), LMS_SHA256_LEN);
+    expect_body(f, row.sha256, row.size, v2);
+    lms_material old = get_material(f, keep1);
+    assert_string_equal(old.course, "CS101");
+    assert_string_equal(old.file_name, "week1.pdf");
+    assert_int_equal(old.created, T0);
+    expect_body(f, old.sha256, old.size, g_file);
+    material_state s = state_of(f, keep1);
+    assert_int_equal(s.archive_of, m);
+    assert_int_equal(s.archive_version, 1);
+    s = state_of(f, m);
+    assert_int_equal(s.version, 2);
+    assert_int_equal(s.archive_of, 0);
+    material_version v = version_of(f, m, 1);
+    assert_string_equal(v.file_name, "week1.pdf");
+    assert_int_equal(v.row, keep1);
+    v = version_of(f, m, 2);
+    assert_int_equal(v.row, m);
+    assert_string_equal(v.uploaded_by, "ins1");
+    /* the row that keeps version 1 is no material */
+    expect_status(replace_material(f, "ins1", keep1, v3), LMS_NOT_FOUND,
+                  "material ");
+    assert_true(strstr(f->res.message, "does not exist") != NULL);
+    expect_status(delete_material(f, "ins1", keep1), LMS_NOT_FOUND, "does not exist");
+
+    /* version 3, with a new title */
+    f->now += DAY;
+    b = replace_body(m, v3, "Week 1 slides (v3)");
+    expect_ok(send(f, "ins1", LMS__COMMAND__BODY_REPLACE_MATERIAL, &b));
+    uint64_t keep2 = f->index;
+    assert_int_equal(state_of(f, m).version, 3);
+    assert_string_equal(get_material(f, m).title, "Week 1 slides (v3)");
+    assert_int_equal(get_material(f, m).created, T0 + DAY);
+    assert_int_equal(version_of(f, m, 1).row, keep1);
+    assert_int_equal(version_of(f, m, 2).row, keep2);
+    assert_int_equal(version_of(f, m, 3).row, m);
+    assert_string_equal(version_of(f, m, 2).title, "Week 1 slides");
+    assert_int_equal(state_of(f, keep2).archive_version, 2);
+    expect_body(f, get_material(f, keep2).sha256, strlen(v2), v2);
+}
+
+static void test_delete_material(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint64_t m = upload(f, "ins1", "CS101")->id;
+    expect_ok(&f->res);
+    expect_status(delete_material(f, "stu1", m), LMS_PERMISSION_DENIED,
+                  "material ");
+    expect_status(delete_material(f, "ins2", m), LMS_PERMISSION_DENIED,
+                  "only the instructors of course CS101 may delete its materials");
+    expect_status(delete_material(f, "ins1", 424242), LMS_NOT_FOUND,
+                  "material 424242 does not exist");
+    f->now += DAY;
+    const sm_result *r = delete_material(f, "ins1", m);
+    expect_ok(r);
+    assert_int_equal(r->id, m);
+    material_state s = state_of(f, m);
+    assert_true(s.deleted);
+    assert_string_equal(s.deleted_by, "ins1");
+    assert_int_equal(s.deleted_at, T0 + DAY);
+    /* the row and its file stay, for the record */
+    lms_material row = get_material(f, m);
+    expect_body(f, row.sha256, row.size, g_file);
+    /* deleting again changes nothing */
+    char *before = dump(f);
+    f->now += DAY;
+    expect_ok(delete_material(f, "ins1", m));
+    char *after = dump(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    expect_status(replace_material(f, "ins1", m, "new"), LMS_NOT_FOUND,
+                  "material ");
+    expect_status(replace_material(f, "ins1", m, "new"), LMS_NOT_FOUND,
+                  "it was deleted; upload the file as a new material instead");
+    /* a student of the course still meets the role first */
+    expect_status(delete_material(f, "stu1", m), LMS_PERMISSION_DENIED, "only the instructors");
+}
+
+static void test_unenroll(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_status(unenroll(f, "ins1", "CS101", "stu1"), LMS_PERMISSION_DENIED,
+                  "only an admin may unenroll users");
+    expect_status(unenroll(f, "root", "XX999", "stu1"), LMS_NOT_FOUND,
+                  "course XX999 does not exist");
+    expect_status(unenroll(f, "root", "CS101", "ghost"), LMS_NOT_FOUND,
+                  "user ghost does not exist");
+    expect_status(unenroll(f, "root", "CS101", "spare"), LMS_FAILED_PRECONDITION,
+                  "course CS101: user spare is not enrolled in it");
+    f->now += DAY;
+    expect_ok(unenroll(f, "root", "cs101", "stu1")); /* codes ignore case */
+    assert_int_equal(enrolment_of(f, "CS101", "stu1"), LMS_ROLE_NONE);
+    unenrolment u;
+    int found;
+    lms_err err = {0};
+    assert_int_equal(unenrolment_get(g_ops, f->inst, "CS101", "stu1", &u, &found, &err),
+                     LMS_OK);
+    assert_true(found);
+    assert_int_equal(u.role, LMS_ROLE_STUDENT);
+    assert_int_equal(u.unenrolled, T0 + DAY);
+    assert_string_equal(u.unenrolled_by, "root");
+    /* every course check treats them as not enrolled; their work stays */
+    expect_status(submit(f, "stu1", f->aid, 10), LMS_PERMISSION_DENIED,
+                  "only students enrolled in course CS101 may submit");
+    expect_status(ask(f, "stu1", "CS101", "", "Still here?"), LMS_PERMISSION_DENIED,
+                  "only students enrolled in course CS101");
+    expect_status(unenroll(f, "root", "CS101", "stu1"), LMS_FAILED_PRECONDITION,
+                  "is not enrolled in it");
+    assert_int_equal(get_submission(f, f->sid).attempt, 1);
+    assert_string_equal(get_query(f, f->qid).student, "stu1");
+    /* an instructor leaves too */
+    expect_ok(unenroll(f, "root", "CS101", "ins1"));
+    expect_status(grade(f, "ins1", f->sid, 5, "ok"), LMS_PERMISSION_DENIED,
+                  "only the instructors and teaching assistants of course CS101");
+    /* back, with their work */
+    expect_ok(enroll(f, "root", "CS101", "stu1", STUDENT));
+    assert_int_equal(unenrolment_get(g_ops, f->inst, "CS101", "stu1", &u, &found, &err),
+                     LMS_OK);
+    assert_false(found);
+    expect_ok(submit(f, "stu1", f->aid, 10));
+    assert_int_equal(get_submission(f, f->res.id).attempt, 2);
+}
+
+typedef struct history {
+    uint64_t index[8];
+    double grade[8];
+    char grader[8][LMS_NAME_MAX + 1];
+    char feedback[8][32];
+    size_t n;
+} history;
+
+static int keep_history(void *arg, uint64_t index, const lms_grade *g)
+{
+    history *h = arg;
+    assert_true(h->n < 8);
+    h->index[h->n] = index;
+    h->grade[h->n] = g->grade;
+    snprintf(h->grader[h->n], sizeof h->grader[0], "%s", g->grader);
+    snprintf(h->feedback[h->n], sizeof h->feedback[0], "%s", g->feedback);
+    h->n++;
+    return 0;
+}
+
+static history history_of(fx *f, uint64_t sid)
+{
+    history h = {0};
+    lms_err err = {0};
+    assert_int_equal(grade_history_list(g_ops, f->inst, sid, keep_history, &h, &err), LMS_OK);
+    return h;
+}
+
+static void test_grade_history(void **state)
+{
+    fx *f = *state;
+    world(f);
+    /* a grade stored before the history was kept (by an older lmsd) */
+    lms_err err = {0};
+    lms_grade legacy = {.submission_id = f->sid, .grade = 4, .feedback = "old",
+                        .graded = T0 - DAY};
+    strcpy(legacy.grader, "ins1");
+    assert_int_equal(g_ops->begin(f->inst, &err), LMS_OK);
+    assert_int_equal(g_ops->grade_put(f->inst, &legacy, &err), LMS_OK);
+    assert_int_equal(g_ops->commit(f->inst, f->index, &err), LMS_OK);
+    assert_int_equal(history_of(f, f->sid).n, 0);
+    /* a refused grade adds nothing (run() checks the whole state) */
+    expect_status(grade(f, "ins1", f->sid, 11, "too much"), LMS_INVALID_ARGUMENT, "");
+    expect_status(grade(f, "stu1", f->sid, 5, "mine"), LMS_PERMISSION_DENIED, "");
+    f->now += DAY;
+    expect_ok(grade(f, "ins1", f->sid, 6, "first regrade"));
+    uint64_t first = f->index;
+    f->now += DAY;
+    expect_ok(grade(f, "ins1", f->sid, 7, ""));
+    history h = history_of(f, f->sid);
+    assert_int_equal(h.n, 3);
+    assert_int_equal(h.index[0], 0); /* the legacy grade, kept before it was replaced */
+    assert_true(h.grade[0] == 4);
+    assert_string_equal(h.feedback[0], "old");
+    assert_int_equal(h.index[1], first);
+    assert_true(h.grade[1] == 6);
+    assert_string_equal(h.feedback[1], "first regrade");
+    assert_int_equal(h.index[2], f->index);
+    assert_true(h.grade[2] == 7);
+    assert_string_equal(h.grader[2], "ins1");
+    /* a submission graded only since: no entry 0 */
+    uint64_t other = submit(f, "stu1", f->aid, 20)->id;
+    expect_ok(&f->res);
+    expect_ok(grade(f, "ins1", other, 9, "fine"));
+    h = history_of(f, other);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.index[0], f->index);
+}
+
 /* ---- who may do what ---------------------------------------------------------------------- */
 
 typedef const sm_result *(*op_fn)(fx *f, const char *actor);
@@ -2389,6 +2720,26 @@ static const sm_result *op_delete(fx *f, const char *actor)
     return delete_assignment(f, actor, fresh_assignment(f));
 }
 
+/* Each on a material uploaded for it (ins1 may, so the op is theirs). */
+static const sm_result *op_replace_material(fx *f, const char *actor)
+{
+    uint64_t m = upload(f, "ins1", "CS101")->id;
+    return replace_material(f, actor, m, "a new version");
+}
+
+static const sm_result *op_delete_material(fx *f, const char *actor)
+{
+    uint64_t m = upload(f, "ins1", "CS101")->id;
+    return delete_material(f, actor, m);
+}
+
+/* spare, enrolled (again) for it */
+static const sm_result *op_unenroll(fx *f, const char *actor)
+{
+    enroll(f, "root", "CS101", "spare", STUDENT);
+    return unenroll(f, actor, "CS101", "spare");
+}
+
 #define OK LMS_OK
 #define NO LMS_PERMISSION_DENIED
 
@@ -2421,6 +2772,9 @@ static const struct {
     {"edit_assignment", op_edit, {NO, OK, NO, NO, NO}},
     {"hide_assignment", op_hide, {NO, OK, NO, NO, NO}},
     {"delete_assignment", op_delete, {NO, OK, NO, NO, NO}},
+    {"replace_material", op_replace_material, {NO, OK, NO, NO, NO}},
+    {"delete_material", op_delete_material, {NO, OK, NO, NO, NO}},
+    {"unenroll", op_unenroll, {OK, NO, NO, NO, NO}},
 };
 
 static void test_authorization_matrix(void **state)
@@ -2910,6 +3264,10 @@ int main(void)
         T(test_escalate_rules),
         T(test_tutor_settings_rules),
         T(test_upload_material_rules),
+        T(test_replace_material),
+        T(test_delete_material),
+        T(test_unenroll),
+        T(test_grade_history),
         T(test_authorization_matrix),
         T(test_unknown_actor_is_unauthenticated),
         T(test_retry_is_answered_from_the_record),

@@ -343,6 +343,41 @@ static void test_enrolments(void **state)
     assert_string_equal(after.out, "CS101/alice:1,CS101/bob:2,CS101/ian:2");
 }
 
+/* An enrolment whose role is LMS_ROLE_NONE (lmsd's unenroll: the user
+ * left the course, their work stays): enrolment_get answers NONE, as for
+ * one never enrolled; a role's list leaves it out; the lists of any role
+ * and of a user's courses keep the row, with role / my_role 0, so lmsd can
+ * tell the courses a user left. Enrolling again replaces it. */
+static void test_enrolment_with_no_role(void **state)
+{
+    fixture *fx = *state;
+    fx_seed_people(fx);
+    fx_begin(fx);
+    lms_enrolment left = {.course = "CS101", .user = "bob", .role = LMS_ROLE_NONE};
+    EXPECT_OK(fx_ops->enrolment_put(fx->st, &left, &fx->err));
+    fx_commit(fx, 2);
+    int role = -1;
+    EXPECT_OK(fx_ops->enrolment_get(fx->st, "CS101", "bob", &role, &fx->err));
+    if (role != LMS_ROLE_NONE)
+        fail_msg("a row with no role must read as role NONE, got %d", role);
+    collect any = {0}, students = {0}, courses = {0};
+    EXPECT_OK(fx_ops->enrolment_list(fx->st, "CS101", 0, collect_enrolment, &any,
+                                     &fx->err));
+    assert_string_equal(any.out, "CS101/alice:1,CS101/bob:0,CS101/ian:2");
+    EXPECT_OK(fx_ops->enrolment_list(fx->st, "CS101", LMS_ROLE_STUDENT,
+                                     collect_enrolment, &students, &fx->err));
+    assert_string_equal(students.out, "CS101/alice:1");
+    EXPECT_OK(fx_ops->course_list(fx->st, "bob", collect_course, &courses, &fx->err));
+    assert_string_equal(courses.out, "CS101:0");
+
+    fx_begin(fx);
+    lms_enrolment back = {.course = "CS101", .user = "bob", .role = LMS_ROLE_STUDENT};
+    EXPECT_OK(fx_ops->enrolment_put(fx->st, &back, &fx->err));
+    fx_commit(fx, 3);
+    EXPECT_OK(fx_ops->enrolment_get(fx->st, "CS101", "bob", &role, &fx->err));
+    assert_int_equal(role, LMS_ROLE_STUDENT);
+}
+
 static void test_foreign_keys_are_enforced(void **state)
 {
     fixture *fx = *state;
@@ -1163,6 +1198,7 @@ int suite_entity_tests(void)
         T(test_unterminated_field_is_truncated_not_overrun),
         T(test_course_roundtrip_and_lists),
         T(test_enrolments),
+        T(test_enrolment_with_no_role),
         T(test_foreign_keys_are_enforced),
         T(test_assignment_roundtrip_and_replace),
         T(test_assignment_list_filters_and_order),

@@ -162,6 +162,33 @@ static void test_round_trip_into_a_fresh_store(void **state)
     free(m2.p);
 }
 
+/* An enrolment with no role (a user who left the course) is a row like
+ * any other: it travels, and reads back as role NONE. */
+static void test_enrolment_with_no_role_travels(void **state)
+{
+    fixture *fx = *state, b;
+    uint8_t d1[LMS_SHA256_LEN], d2[LMS_SHA256_LEN];
+    membuf m1 = {0}, m2 = {0};
+    fx_seed_people(fx);
+    fx_begin(fx);
+    lms_enrolment left = {.course = "CS101", .user = "bob", .role = LMS_ROLE_NONE};
+    EXPECT_OK(fx_ops->enrolment_put(fx->st, &left, &fx->err));
+    fx_commit(fx, 2);
+    snap(fx, 2, &m1, d1);
+    fx_open_other(&b, 2);
+    lms_snapshot_header out;
+    EXPECT_OK(fx_ops->snapshot_read(b.st, mem_read, &m1, &out, &b.err));
+    fx_expect_same_state(fx, &b);
+    int role = -1;
+    EXPECT_OK(fx_ops->enrolment_get(b.st, "CS101", "bob", &role, &b.err));
+    assert_int_equal(role, LMS_ROLE_NONE);
+    snap(&b, 2, &m2, d2);
+    assert_memory_equal(d1, d2, LMS_SHA256_LEN);
+    fx_close_other(&b);
+    free(m1.p);
+    free(m2.p);
+}
+
 static void test_pieces_stay_small(void **state)
 {
     fixture *fx = *state;
@@ -477,6 +504,7 @@ int suite_snapshot_tests(void)
     const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
         T(test_round_trip_into_a_fresh_store),
+        T(test_enrolment_with_no_role_travels),
         T(test_files_travel_with_the_snapshot),
         T(test_pieces_stay_small),
         T(test_digest_depends_on_state_index_not_time),
