@@ -257,9 +257,14 @@ static int64_t wall_ms(void)
  * same token is safe without one (and the logout and login that a
  * revoked session calls for must not clear the record of a write whose
  * outcome is unknown). Not a tutor-settings that sets
- * nothing: that is a read, and must not replace the record of a write. */
+ * nothing: that is a read, and must not replace the record of a write.
+ * Not an inbox-seen, which `inbox` sends on its own after showing: a mark
+ * that only moves forward is safe to send again without one, and must not
+ * replace the record of the write the student may be checking on. */
 static bool keeps_pending(const struct cli_ctx *ctx, const Lms__Request *req)
 {
+    if (req->body_case == LMS__REQUEST__BODY_INBOX_SEEN)
+        return false;
     if (req->body_case == LMS__REQUEST__BODY_TUTOR_SETTINGS && req->tutor_settings != NULL &&
         !req->tutor_settings->set_prompt && !req->tutor_settings->set_limit)
         return false;

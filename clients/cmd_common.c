@@ -780,6 +780,88 @@ int cmd_faq(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+/* ---- announcements ------------------------------------------------------- */
+
+const struct cli_param cmd_announce_params[] = {
+    {.name = "course", .meta = "C", .kind = CLI_STRING, .flags = CLI_REQUIRED,
+     .help = "the course whose members read it"},
+    {.name = "title", .meta = "T", .kind = CLI_STRING, .help = "a short title (one line)"},
+    {.name = "TEXT", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED | CLI_REST,
+     .help = "the announcement (several words are joined with spaces)"},
+    CLI_END_PARAMS,
+};
+
+int cmd_announce(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__AnnounceRequest body = LMS__ANNOUNCE_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    body.course = (char *)cli_str(a, "course");
+    if (cli_has(a, "title"))
+        body.title = (char *)cli_str(a, "title");
+    body.text = (char *)cli_str(a, "TEXT");
+    CLI_SET_BODY(&req, announce, ANNOUNCE, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_ANNOUNCEMENT, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    rc = cli_done(ctx, &resp->announcement->base,
+                  "posted announcement %" PRIu64 " to the members of %s",
+                  resp->announcement->id, resp->announcement->course);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
+const struct cli_param cmd_announcements_params[] = {
+    {.name = "course", .meta = "C", .kind = CLI_STRING,
+     .help = "only this course (default: every course of yours)"},
+    {.name = "before", .meta = "ID", .kind = CLI_ID,
+     .help = "only those older than announcement ID (the next page)"},
+    CLI_END_PARAMS,
+};
+
+/* #42 CS101, teach1, 2026-12-01T10:00:00Z: Exam moved
+ *   The exam is on Friday now. */
+static void print_announcement(const Lms__Announcement *m)
+{
+    char t[LMS_TIME_BUFSZ], line[512];
+    snprintf(line, sizeof line, "#%" PRIu64 " %s, %s, %s%s%s", m->id, m->course, m->author,
+             lms_time_format(m->created, t), m->title[0] ? ": " : "", m->title);
+    out_text_block(stdout, "", line);
+    out_text_block(stdout, "  ", m->text);
+}
+
+int cmd_announcements(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__ListAnnouncementsRequest body = LMS__LIST_ANNOUNCEMENTS_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    if (cli_has(a, "course"))
+        body.course = (char *)cli_str(a, "course");
+    body.before = cli_u64(a, "before", 0);
+    CLI_SET_BODY(&req, list_announcements, LIST_ANNOUNCEMENTS, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_ANNOUNCEMENTS, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__AnnouncementsResponse *ar = resp->announcements;
+    if (ctx->json) {
+        cli_print_json(out_json_message(&ar->base));
+    } else {
+        if (ar->n_announcements == 0)
+            printf("%s\n", body.before ? "no older announcements" : "no announcements");
+        for (size_t i = 0; i < ar->n_announcements; i++) {
+            if (i > 0)
+                putchar('\n');
+            print_announcement(ar->announcements[i]);
+        }
+        if (ar->more && ar->n_announcements > 0)
+            printf("\nolder ones: %s announcements%s%s --before %" PRIu64 "\n",
+                   ctx->prog->name, body.course[0] ? " --course " : "", body.course,
+                   ar->announcements[ar->n_announcements - 1]->id);
+    }
+    lms__response__free_unpacked(resp, NULL);
+    return LMS_EXIT_OK;
+}
+
 /* ---- tutor settings ------------------------------------------------------ */
 
 static void print_settings(const Lms__TutorSettings *s, bool student)

@@ -1,7 +1,8 @@
 /*
  * cmd_common.h: the subcommands that more than one program offers (login,
  * logout, whoami, courses, assignments, materials, download,
- * material-history, submissions, fetch, queries, faq, tutor-settings)
+ * material-history, submissions, fetch, queries, faq, tutor-settings,
+ * announce, announcements)
  * and the helpers that the program-specific ones share (reading a file to
  * send, saving a file received, building requests).
  */
@@ -73,6 +74,15 @@ int cmd_faq(struct cli_ctx *ctx, const struct cli_args *a);
 /* --course C, and for a program that declares them [--system-prompt TEXT |
  * --default-prompt] [--daily-limit N]: show (and change) the tutor settings */
 int cmd_tutor_settings(struct cli_ctx *ctx, const struct cli_args *a);
+
+/* announce --course C [--title T] TEXT: post an announcement (the
+ * course's instructors and admins) */
+extern const struct cli_param cmd_announce_params[];
+int cmd_announce(struct cli_ctx *ctx, const struct cli_args *a);
+/* announcements [--course C] [--before ID]: a course's announcements (or
+ * those of every course of the caller), newest first, a page at a time */
+extern const struct cli_param cmd_announcements_params[];
+int cmd_announcements(struct cli_ctx *ctx, const struct cli_args *a);
 
 /* Query threads as text (or the JSON of qr); empty: the line for none. */
 int cmd_show_threads(struct cli_ctx *ctx, const Lms__QueriesResponse *qr, const char *empty);

@@ -663,6 +663,11 @@ static const struct cli_command commands[] = {
     {.name = "unenroll",
      .summary = "take a user out of a course (their work stays stored, out of its lists)",
      .params = unenroll_params, .handler = cmd_unenroll, .flags = CLI_NEEDS_SESSION},
+    {.name = "announce", .summary = "post an announcement to the members of a course",
+     .params = cmd_announce_params, .handler = cmd_announce, .flags = CLI_NEEDS_SESSION},
+    {.name = "announcements", .summary = "read the announcements of every course, newest first",
+     .params = cmd_announcements_params, .handler = cmd_announcements,
+     .flags = CLI_NEEDS_SESSION},
     {.name = "cluster-status",
      .summary = "show every node of the cluster: role, term, commit and applied index, and "
                 "how far behind the leader it is",

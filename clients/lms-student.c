@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd_common.h"
+#include "isotime.h"
 
 static const char *fmt_status(const ProtobufCMessage *m, char *buf, size_t n)
 {
@@ -206,6 +207,108 @@ static int cmd_ask(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+/* ---- the inbox -------------------------------------------------------------- */
+
+#define INBOX_COLUMNS                                                                        \
+    {"TIME", "time", NULL}, {"COURSE", "course", NULL}, {"KIND", "kind", NULL},              \
+        {"ID", "id", NULL}, {"SUMMARY", "summary", NULL}
+
+static const char *fmt_new(const ProtobufCMessage *m, char *buf, size_t n)
+{
+    return ((const Lms__InboxItem *)m)->unread ? "*" : "";
+}
+
+/* ms as 2026-12-01T23:59:00.123Z into buf (LMS_TIME_BUFSZ + 8 bytes): a
+ * --since or --until that pages on exactly. */
+static const char *time_ms(int64_t ms, char *buf)
+{
+    char t[LMS_TIME_BUFSZ];
+    lms_time_format(ms - ms % 1000, t);
+    size_t n = strlen(t);
+    if (n > 0 && t[n - 1] == 'Z')
+        t[n - 1] = '\0';
+    snprintf(buf, LMS_TIME_BUFSZ + 8, "%s.%03dZ", t, (int)(ms % 1000));
+    return buf;
+}
+
+static void show_inbox(const Lms__InboxResponse *ib, bool unread_only, bool all)
+{
+    static const struct out_column unread_cols[] = {INBOX_COLUMNS};
+    static const struct out_column all_cols[] = {{"NEW", NULL, fmt_new}, INBOX_COLUMNS};
+    char t[LMS_TIME_BUFSZ], since[LMS_TIME_BUFSZ + 8], until[LMS_TIME_BUFSZ + 8],
+        opt[LMS_TIME_BUFSZ + 16];
+    if (ib->n_items == 0 && unread_only)
+        printf(ib->mark ? "nothing new since %s\n" : "nothing new\n",
+               lms_time_format(ib->mark, t));
+    else if (ib->n_items == 0)
+        printf(all && !ib->until ? "nothing yet\n" : "nothing in that time\n");
+    else if (unread_only)
+        out_table(stdout, CLI_COLUMNS(unread_cols), (ProtobufCMessage *const *)ib->items,
+                  ib->n_items);
+    else
+        out_table(stdout, CLI_COLUMNS(all_cols), (ProtobufCMessage *const *)ib->items,
+                  ib->n_items);
+    if (ib->more == 0 || ib->n_items == 0)
+        return;
+    const Lms__InboxItem *oldest = ib->items[ib->n_items - 1];
+    snprintf(opt, sizeof opt, ib->since ? "--since %s" : "--all",
+             time_ms(ib->since, since));
+    printf("\n%" PRIu32 " older item%s not shown: lms-student inbox %s --until %s\n",
+           ib->more, ib->more == 1 ? "" : "s", opt, time_ms(oldest->time - 1, until));
+}
+
+/* Mark the inbox read up to up_to, after it was shown. A failure is said
+ * on stderr only (stdout has the inbox, with --json its one document). */
+static int mark_read(struct cli_ctx *ctx, int64_t up_to)
+{
+    Lms__InboxSeenRequest body = LMS__INBOX_SEEN_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp = NULL;
+    bool json = ctx->json;
+    body.up_to = up_to;
+    CLI_SET_BODY(&req, inbox_seen, INBOX_SEEN, &body);
+    ctx->json = false;
+    int rc = cli_call_raw(ctx, &req, &resp);
+    if (rc == LMS_EXIT_OK && resp->status != LMS__STATUS__OK)
+        rc = cli_refused(ctx, resp);
+    ctx->json = json;
+    if (resp)
+        lms__response__free_unpacked(resp, NULL);
+    if (rc != LMS_EXIT_OK)
+        fprintf(stderr, "%s: what is shown above may not be marked as read: it may show "
+                        "again next time\n", ctx->prog->name);
+    return rc;
+}
+
+static int cmd_inbox(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    Lms__InboxRequest body = LMS__INBOX_REQUEST__INIT;
+    Lms__Request req = LMS__REQUEST__INIT;
+    Lms__Response *resp;
+    if (cli_has(a, "all") && cli_has(a, "since"))
+        return cli_usage_error(ctx, "--all (everything) and --since (after a time) exclude "
+                                    "each other");
+    body.all = cli_has(a, "all");
+    body.since = cli_time(a, "since", 0);
+    body.until = cli_time(a, "until", 0);
+    /* the unread ones are marked read once shown, like a mail client */
+    bool unread_only = !body.all && !cli_has(a, "since") && !cli_has(a, "until");
+    CLI_SET_BODY(&req, inbox, INBOX, &body);
+    int rc = cli_call(ctx, &req, LMS__RESPONSE__BODY_INBOX, &resp);
+    if (rc != LMS_EXIT_OK)
+        return rc;
+    const Lms__InboxResponse *ib = resp->inbox;
+    if (ctx->json)
+        cli_print_json(out_json_message(&ib->base));
+    else
+        show_inbox(ib, unread_only, body.all);
+    fflush(stdout);
+    if (unread_only && !cli_has(a, "keep-unread") && ib->n_items > 0)
+        rc = mark_read(ctx, ib->newest);
+    lms__response__free_unpacked(resp, NULL);
+    return rc;
+}
+
 static const struct cli_param submit_params[] = {
     CMD_ID_OPERAND("ASSIGNMENT_ID", "the assignment"),
     {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
@@ -244,6 +347,17 @@ static const struct cli_param tutor_settings_params[] = {
     CLI_END_PARAMS,
 };
 
+static const struct cli_param inbox_params[] = {
+    {.name = "all", .kind = CLI_FLAG,
+     .help = "everything, read or not (new ones marked *); marks nothing read"},
+    {.name = "since", .meta = "TIME", .kind = CLI_TIME,
+     .help = "what came after TIME, read or not; marks nothing read"},
+    {.name = "until", .meta = "TIME", .kind = CLI_TIME,
+     .help = "only what came at or before TIME (the next page); marks nothing read"},
+    {.name = "keep-unread", .kind = CLI_FLAG, .help = "show the unread ones, leave them unread"},
+    CLI_END_PARAMS,
+};
+
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
     {.name = "courses", .summary = "list the courses you are enrolled in",
@@ -278,6 +392,13 @@ static const struct cli_command commands[] = {
      .flags = CLI_NEEDS_SESSION},
     {.name = "materials", .summary = "list course materials",
      .params = cmd_course_filter_params, .handler = cmd_materials, .flags = CLI_NEEDS_SESSION},
+    {.name = "inbox",
+     .summary = "what is new for you: announcements, assignments, grades, replies, extensions "
+                "(then marked read)",
+     .params = inbox_params, .handler = cmd_inbox, .flags = CLI_NEEDS_SESSION},
+    {.name = "announcements", .summary = "read the announcements of your courses, newest first",
+     .params = cmd_announcements_params, .handler = cmd_announcements,
+     .flags = CLI_NEEDS_SESSION},
     {.name = "download", .summary = "save a course material (or an earlier version of it)",
      .params = cmd_download_params, .handler = cmd_download, .flags = CLI_NEEDS_SESSION},
     {.name = "material-history", .summary = "list the versions of a course material",

@@ -127,6 +127,8 @@ enum lms_request_kind lms_request_kind(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_EDIT_ASSIGNMENT:
     case LMS__REQUEST__BODY_DELETE_ASSIGNMENT:
     case LMS__REQUEST__BODY_HIDE_ASSIGNMENT:
+    case LMS__REQUEST__BODY_ANNOUNCE:
+    case LMS__REQUEST__BODY_INBOX_SEEN:
         return LMS_REQUEST_WRITE;
     case LMS__REQUEST__BODY_WHOAMI:
     case LMS__REQUEST__BODY_LIST_COURSES:
@@ -148,6 +150,8 @@ enum lms_request_kind lms_request_kind(Lms__Request__BodyCase body)
     case LMS__REQUEST__BODY_GET_ASSIGNMENT:
     case LMS__REQUEST__BODY_MATERIAL_HISTORY:
     case LMS__REQUEST__BODY_GRADE_HISTORY:
+    case LMS__REQUEST__BODY_LIST_ANNOUNCEMENTS:
+    case LMS__REQUEST__BODY_INBOX:
         return LMS_REQUEST_READ;
     default:
         return LMS_REQUEST_UNCLASSIFIED;

@@ -12,7 +12,7 @@ static const handler *const groups[] = {handlers_account, handlers_work,
                                         handlers_talk, handlers_tutor,
                                         handlers_cluster, handlers_backup,
                                         handlers_grading, handlers_corrections,
-                                        handlers_assignment};
+                                        handlers_assignment, handlers_inbox};
 
 const handler *handler_find(Lms__Request__BodyCase body)
 {

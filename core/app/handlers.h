@@ -193,6 +193,7 @@ extern const handler handlers_cluster[];
 extern const handler handlers_backup[];
 extern const handler handlers_grading[];
 extern const handler handlers_assignment[];
+extern const handler handlers_inbox[]; /* announcements and the inbox */
 
 /* handlers_grading.c, shared with handlers_work.c */
 /* The caller's own standing in assignment a when they take its course as

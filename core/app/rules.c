@@ -35,6 +35,8 @@ const rule_field RULE_TUTOR_ANSWER = BODY("the tutor answer", 1, RULE_TUTOR_ANSW
 const rule_field RULE_TUTOR_PROVIDER = LINE("the tutor provider", 1, LMS_NAME_MAX);
 const rule_field RULE_TUTOR_MODEL = LINE("the tutor model", 0, LMS_TITLE_MAX);
 const rule_field RULE_FILE_NAME = LINE("the file name", 1, LMS_FILENAME_MAX);
+const rule_field RULE_ANNOUNCEMENT = BODY("the announcement", 1, RULE_TEXT_MAX);
+const rule_field RULE_ANNOUNCEMENT_TITLE = LINE("the announcement's title", 0, LMS_TITLE_MAX);
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -554,6 +556,52 @@ int rule_unenroll(const char *user, int course_role, char *msg, size_t cap)
     if (course_role == LMS_ROLE_NONE)
         return refuse(LMS_FAILED_PRECONDITION, msg, cap,
                       "user %.64s is not enrolled in it", user);
+    return ok(msg, cap);
+}
+
+/* ---- announcements and the inbox --------------------------------------------------- */
+
+int rule_announcer(int role, int course_role, const char *course, char *msg,
+                   size_t cap)
+{
+    LMS_ASSERT(course != NULL);
+    if (role == LMS_ROLE_ADMIN || course_role == LMS_ROLE_INSTRUCTOR)
+        return ok(msg, cap);
+    if (course_role == LMS_ROLE_TA)
+        return refuse(LMS_PERMISSION_DENIED, msg, cap,
+                      "only the instructors of course %.64s may post announcements (an "
+                      "announcement speaks for the course; ask an instructor to post it)",
+                      course);
+    return refuse(LMS_PERMISSION_DENIED, msg, cap,
+                  "only the instructors of course %.64s may post announcements", course);
+}
+
+int rule_inbox_window(int64_t since, int all, int64_t until, char *msg, size_t cap)
+{
+    char a[40], b[40];
+    if (since < 0 || since > RULE_TIME_MAX || until < 0 || until > RULE_TIME_MAX)
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap, "since and until must be between "
+                      "1970 and the end of year 9999");
+    if (all && since)
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap,
+                      "all (everything) and since (after a time) exclude each other");
+    if (until && until <= since)
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap, "until %s is not after since %s",
+                      iso_time(until, a, sizeof a), iso_time(since, b, sizeof b));
+    return ok(msg, cap);
+}
+
+int rule_inbox_mark(int64_t up_to, int64_t now, char *msg, size_t cap)
+{
+    char a[40], b[40];
+    if (up_to <= 0 || up_to > RULE_TIME_MAX)
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap, "the time read up to must be "
+                      "between 1970 and the end of year 9999");
+    if (up_to - RULE_INBOX_SKEW_MS > now) /* no overflow: up_to > 0 */
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap,
+                      "the time read up to, %s, is in the future (it is %s); give the "
+                      "time of the newest item shown",
+                      iso_time(up_to, a, sizeof a), iso_time(now, b, sizeof b));
     return ok(msg, cap);
 }
 

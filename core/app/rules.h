@@ -71,6 +71,8 @@ extern const rule_field RULE_TUTOR_ANSWER;
 extern const rule_field RULE_TUTOR_PROVIDER;
 extern const rule_field RULE_TUTOR_MODEL;
 extern const rule_field RULE_FILE_NAME;     /* see rule_file_name */
+extern const rule_field RULE_ANNOUNCEMENT;  /* its text */
+extern const rule_field RULE_ANNOUNCEMENT_TITLE; /* "": none */
 
 /* s as field f: f->min..f->max bytes that utf8_text_check accepts as text
  * of f->kind (UTF-8; no control or invisible format characters; a body
@@ -268,6 +270,30 @@ int rule_material_version(uint32_t want, uint32_t versions, char *msg, size_t ca
 /* May user, enrolled in a course as course_role (LMS_ROLE_NONE: not
  * enrolled), leave it? Only if enrolled: FAILED_PRECONDITION. */
 int rule_unenroll(const char *user, int course_role, char *msg, size_t cap);
+
+/* ---- announcements and the inbox ----------------------------------------- */
+
+/* How far past the leader's clock a read mark may be: the newest item a
+ * student was shown may carry the time of a leader whose clock ran a
+ * little ahead of the one that applies the mark. */
+#define RULE_INBOX_SKEW_MS (5LL * 60 * 1000)
+
+/* May a caller of global role role, enrolled in course as course_role,
+ * post an announcement there? Its instructors and admins; not its
+ * teaching assistants, since an announcement speaks for the course.
+ * PERMISSION_DENIED. */
+int rule_announcer(int role, int course_role, const char *course, char *msg,
+                   size_t cap);
+
+/* The window of an inbox read: since and until times in 0..RULE_TIME_MAX
+ * (0: open), until after since; all (from the beginning) and since
+ * exclude each other. INVALID_ARGUMENT. */
+int rule_inbox_window(int64_t since, int all, int64_t until, char *msg, size_t cap);
+
+/* A read mark up to up_to, set at now: a time after 1970, at most
+ * RULE_INBOX_SKEW_MS past now (a mark in the future would hide what is
+ * still to come). INVALID_ARGUMENT. */
+int rule_inbox_mark(int64_t up_to, int64_t now, char *msg, size_t cap);
 
 /* ---- lookups ------------------------------------------------------------ */
 

@@ -27,6 +27,7 @@
 #include "grade_history.h"
 #include "materials.h"
 #include "unenrolment.h"
+#include "inbox.h"
 
 #include "lms_assert.h"
 #include "rules.h"
@@ -893,7 +894,9 @@ static int apply_release(apply_ctx *c)
     if (rc)
         return rc;
     a.released = 1;
-    return c->ops->assignment_put(c->st, &a, c->err);
+    rc = c->ops->assignment_put(c->st, &a, c->err);
+    /* the time its students' inboxes show the held grades from */
+    return rc ? rc : inbox_note_release(c->ops, c->st, id, c->cmd->time, c->cmd->actor, c->err);
 }
 
 static int apply_extend(apply_ctx *c)
@@ -915,7 +918,10 @@ static int apply_extend(apply_ctx *c)
     lms_extension x = {.assignment_id = a.id, .until = b->until};
     copy_str(x.student, sizeof x.student, b->student);
     c->res->id = a.id;
-    return c->ops->extension_put(c->st, &x, c->err);
+    rc = c->ops->extension_put(c->st, &x, c->err);
+    /* the time the student's inbox shows it from */
+    return rc ? rc : inbox_note_extension(c->ops, c->st, x.student, a.id, c->cmd->time,
+                                          c->cmd->actor, b->until, c->err);
 }
 
 /* ---- questions ------------------------------------------------------------ */
@@ -1569,6 +1575,52 @@ static int record_grade(apply_ctx *c, const lms_grade *g)
     return rc != LMS_OK ? rc : grade_history_add(c->ops, c->st, c->index, g, c->err);
 }
 
+/* ---- announcements and the inbox (inbox.h) ------------------------------------ */
+
+/* An instructor of the course, or an admin (rule_announcer), posts an
+ * announcement; its id is the log index. */
+static int apply_announce(apply_ctx *c)
+{
+    const Lms__CmdAnnounce *b = c->cmd->announce;
+    lms_course co;
+    int role;
+    int rc = need_course(c, b->course, &co);
+    if (rc || refused(c))
+        return rc;
+    if ((rc = enrolment_role(c, co.code, c->cmd->actor, &role)) != LMS_OK)
+        return rc;
+    if (judge(c, rule_announcer(c->actor_role, role, co.code, c->why, sizeof c->why)))
+        return LMS_OK;
+    set_object(c, "new announcement in course %s", co.code);
+    check_text(c, &RULE_ANNOUNCEMENT_TITLE, b->title);
+    check_text(c, &RULE_ANNOUNCEMENT, b->text);
+    if (refused(c))
+        return LMS_OK;
+    announcement a = {.id = c->index, .text = b->text, .created = c->cmd->time};
+    copy_str(a.course, sizeof a.course, co.code);
+    copy_str(a.author, sizeof a.author, c->cmd->actor);
+    copy_str(a.title, sizeof a.title, b->title);
+    c->res->id = c->index;
+    return announcement_put(c->ops, c->st, &a, c->err);
+}
+
+/* A user read their own inbox up to b->up_to (rule_inbox_mark): the mark
+ * only moves forward, so a late or repeated mark changes nothing. */
+static int apply_inbox_seen(apply_ctx *c)
+{
+    const Lms__CmdInboxSeen *b = c->cmd->inbox_seen;
+    int64_t seen;
+    if (strcmp(b->user, c->cmd->actor) != 0)
+        return refuse(c, LMS_PERMISSION_DENIED, "only %.64s may mark their inbox read",
+                      b->user);
+    if (judge(c, rule_inbox_mark(b->up_to, c->cmd->time, c->why, sizeof c->why)))
+        return LMS_OK;
+    int rc = inbox_mark_get(c->ops, c->st, b->user, &seen, c->err);
+    if (rc != LMS_OK || b->up_to <= seen)
+        return rc;
+    return inbox_mark_put(c->ops, c->st, b->user, b->up_to, c->cmd->time, c->err);
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 typedef int (*sm_handler)(apply_ctx *c);
@@ -1612,6 +1664,8 @@ static const struct {
     [C(REPLACE_MATERIAL)] = {.fn = apply_replace_material, .actor = ACTOR_KNOWN},
     [C(DELETE_MATERIAL)] = {.fn = apply_delete_material, .actor = ACTOR_KNOWN},
     [C(UNENROLL)] = {.fn = apply_unenroll, .actor = ACTOR_KNOWN},
+    [C(ANNOUNCE)] = {.fn = apply_announce, .actor = ACTOR_KNOWN},
+    [C(INBOX_SEEN)] = {.fn = apply_inbox_seen, .actor = ACTOR_KNOWN},
 };
 #undef C
 
@@ -1846,6 +1900,8 @@ static int changes_auth(const Lms__Command *cmd)
     case LMS__COMMAND__BODY_REPLACE_MATERIAL:
     case LMS__COMMAND__BODY_DELETE_MATERIAL:
     case LMS__COMMAND__BODY_UNENROLL:
+    case LMS__COMMAND__BODY_ANNOUNCE:
+    case LMS__COMMAND__BODY_INBOX_SEEN:
         return 0;
     default:
         return 1;

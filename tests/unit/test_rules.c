@@ -129,6 +129,8 @@ static void test_every_field_holds_its_limits(void **state)
         {&RULE_TUTOR_PROVIDER, "the tutor provider", 1, LMS_NAME_MAX},
         {&RULE_TUTOR_MODEL, "the tutor model", 0, LMS_TITLE_MAX},
         {&RULE_FILE_NAME, "the file name", 1, LMS_FILENAME_MAX},
+        {&RULE_ANNOUNCEMENT, "the announcement", 1, RULE_TEXT_MAX},
+        {&RULE_ANNOUNCEMENT_TITLE, "the announcement's title", 0, LMS_TITLE_MAX},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const rule_field *f = fields[i].f;
@@ -655,6 +657,57 @@ static void test_tutor_limits(void **state)
            "the daily limit must be at most 10000 (got 10001)");
 }
 
+/* ---- announcements and the inbox -------------------------------------------------- */
+
+static void test_announcers(void **state)
+{
+    (void)state;
+    EXPECT_OK(rule_announcer(LMS_ROLE_INSTRUCTOR, LMS_ROLE_INSTRUCTOR, "CS101", M));
+    EXPECT_OK(rule_announcer(LMS_ROLE_ADMIN, LMS_ROLE_NONE, "CS101", M));
+    /* an instructor of another course, a student, a stranger */
+    EXPECT(rule_announcer(LMS_ROLE_INSTRUCTOR, LMS_ROLE_NONE, "CS101", M),
+           LMS_PERMISSION_DENIED, "only the instructors of course CS101 may post announcements");
+    EXPECT(rule_announcer(LMS_ROLE_STUDENT, LMS_ROLE_STUDENT, "CS101", M),
+           LMS_PERMISSION_DENIED, "only the instructors of course CS101 may post announcements");
+    /* a teaching assistant (a student or an instructor elsewhere) is told why */
+    const char *ta = "only the instructors of course CS101 may post announcements (an "
+                     "announcement speaks for the course; ask an instructor to post it)";
+    EXPECT(rule_announcer(LMS_ROLE_STUDENT, LMS_ROLE_TA, "CS101", M), LMS_PERMISSION_DENIED,
+           ta);
+    EXPECT(rule_announcer(LMS_ROLE_INSTRUCTOR, LMS_ROLE_TA, "CS101", M),
+           LMS_PERMISSION_DENIED, ta);
+}
+
+static void test_inbox_window_and_mark(void **state)
+{
+    (void)state;
+    EXPECT_OK(rule_inbox_window(0, 0, 0, M));
+    EXPECT_OK(rule_inbox_window(0, 1, DUE, M));
+    EXPECT_OK(rule_inbox_window(DUE, 0, DUE + 1, M));
+    EXPECT_OK(rule_inbox_window(RULE_TIME_MAX, 0, 0, M));
+    EXPECT(rule_inbox_window(DUE, 1, 0, M), LMS_INVALID_ARGUMENT,
+           "all (everything) and since (after a time) exclude each other");
+    EXPECT(rule_inbox_window(DUE, 0, DUE, M), LMS_INVALID_ARGUMENT,
+           "until 2026-12-01T00:00:00Z is not after since 2026-12-01T00:00:00Z");
+    const char *range = "since and until must be between 1970 and the end of year 9999";
+    EXPECT(rule_inbox_window(-1, 0, 0, M), LMS_INVALID_ARGUMENT, range);
+    EXPECT(rule_inbox_window(0, 0, RULE_TIME_MAX + 1, M), LMS_INVALID_ARGUMENT, range);
+    EXPECT(rule_inbox_window(INT64_MAX, 0, 0, M), LMS_INVALID_ARGUMENT, range);
+
+    EXPECT_OK(rule_inbox_mark(1, DUE, M));
+    EXPECT_OK(rule_inbox_mark(DUE, DUE, M));
+    EXPECT_OK(rule_inbox_mark(DUE + RULE_INBOX_SKEW_MS, DUE, M)); /* another leader's clock */
+    EXPECT(rule_inbox_mark(DUE + RULE_INBOX_SKEW_MS + 1, DUE, M), LMS_INVALID_ARGUMENT,
+           "the time read up to, 2026-12-01T00:05:00.001Z, is in the future (it is "
+           "2026-12-01T00:00:00Z); give the time of the newest item shown");
+    const char *range2 = "the time read up to must be between 1970 and the end of year 9999";
+    EXPECT(rule_inbox_mark(0, DUE, M), LMS_INVALID_ARGUMENT, range2);
+    EXPECT(rule_inbox_mark(-5, DUE, M), LMS_INVALID_ARGUMENT, range2);
+    EXPECT(rule_inbox_mark(INT64_MAX, INT64_MIN, M), LMS_INVALID_ARGUMENT, range2);
+    EXPECT_HAS(rule_inbox_mark(RULE_TIME_MAX, INT64_MIN, M), LMS_INVALID_ARGUMENT,
+               "is in the future");
+}
+
 /* ---- lookups and the message buffer ---------------------------------------------- */
 
 /* ---- corrections ------------------------------------------------------ */
@@ -736,6 +789,8 @@ int main(void)
         cmocka_unit_test(test_tutor_limits),
         cmocka_unit_test(test_material_versions_and_deletion),
         cmocka_unit_test(test_unenroll),
+        cmocka_unit_test(test_announcers),
+        cmocka_unit_test(test_inbox_window_and_mark),
         cmocka_unit_test(test_missing_and_short_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include "sm.h"
 #include "accounts.h"
 #include "assignments.h"
+#include "inbox.h"
 #include "grade_history.h"
 #include "materials.h"
 #include "unenrolment.h"
@@ -781,6 +782,24 @@ static const sm_result *set_enabled(fx *f, const char *actor, const char *user, 
     b.user = (char *)user;
     b.enabled = enabled;
     return send(f, actor, LMS__COMMAND__BODY_SET_USER_ENABLED, &b);
+}
+
+static const sm_result *announce(fx *f, const char *actor, const char *course,
+                                 const char *title, const char *text)
+{
+    Lms__CmdAnnounce b = LMS__CMD_ANNOUNCE__INIT;
+    b.course = (char *)course;
+    b.title = (char *)title;
+    b.text = (char *)text;
+    return send(f, actor, LMS__COMMAND__BODY_ANNOUNCE, &b);
+}
+
+static const sm_result *inbox_seen(fx *f, const char *actor, const char *user, int64_t up_to)
+{
+    Lms__CmdInboxSeen b = LMS__CMD_INBOX_SEEN__INIT;
+    b.user = (char *)user;
+    b.up_to = up_to;
+    return send(f, actor, LMS__COMMAND__BODY_INBOX_SEEN, &b);
 }
 
 /* Import rows (name, role) at lines 2, 3, ... */
@@ -2604,6 +2623,290 @@ static void test_grade_history(void **state)
     assert_int_equal(h.index[0], f->index);
 }
 
+/* ---- announcements and the inbox ------------------------------------------------------- */
+
+/* A copy of a stored announcement (its text in a static buffer). */
+typedef struct ann_copy {
+    int found;
+    announcement a;
+    char text[256];
+} ann_copy;
+
+static int copy_announcement(void *arg, const announcement *a)
+{
+    ann_copy *c = arg;
+    c->found = 1;
+    c->a = *a;
+    snprintf(c->text, sizeof c->text, "%s", a->text);
+    c->a.text = c->text;
+    return 0;
+}
+
+static ann_copy get_announcement(fx *f, const char *course, uint64_t id)
+{
+    ann_copy c = {0};
+    lms_err err = {0};
+    int rc = announcement_get(g_ops, f->inst, course, id, copy_announcement, &c, &err);
+    if (rc != LMS_OK && rc != LMS_NOT_FOUND)
+        fail_msg("announcement_get %s %" PRIu64 ": %s", course, id, err.msg);
+    return c;
+}
+
+static int count_record(void *arg, const lms_record *r)
+{
+    ++*(size_t *)arg;
+    return 0;
+}
+
+static size_t records_under(fx *f, const char *prefix)
+{
+    size_t n = 0;
+    lms_err err = {0};
+    check_list(g_ops->record_list(f->inst, prefix, NULL, 0, count_record, &n, &err),
+               "record_list", &err);
+    return n;
+}
+
+static void test_announce_rules(void **state)
+{
+    fx *f = *state;
+    world(f);
+    expect_ok(enroll(f, "root", "CS101", "spare", LMS__ROLE__TA));
+    expect_status(announce(f, "ins1", "XX9", "", "Hello"), LMS_NOT_FOUND,
+                  "course XX9 does not exist");
+    const char *only = "only the instructors of course CS101 may post announcements";
+    expect_status(announce(f, "ins2", "CS101", "", "Hello"), LMS_PERMISSION_DENIED, only);
+    expect_status(announce(f, "stu1", "CS101", "", "Hello"), LMS_PERMISSION_DENIED, only);
+    expect_status(announce(f, "spare", "CS101", "", "Hello"), LMS_PERMISSION_DENIED,
+                  "an announcement speaks for the course");
+    expect_status(announce(f, "ins1", "CS101", "", ""), LMS_INVALID_ARGUMENT,
+                  "new announcement in course CS101: the announcement is empty");
+    expect_status(announce(f, "ins1", "CS101", "Exam\x1b[2J", "Hello"), LMS_INVALID_ARGUMENT,
+                  "the announcement's title contains a control character (U+001B)");
+    expect_status(announce(f, "ins1", "CS101", "", "bad \xff byte"), LMS_INVALID_ARGUMENT,
+                  "the announcement");
+    char *big = repeat('a', RULE_TEXT_MAX + 1);
+    expect_status(announce(f, "ins1", "CS101", "", big), LMS_INVALID_ARGUMENT,
+                  "the announcement is 65537 bytes; at most 65536 are allowed");
+    free(big);
+    assert_int_equal(records_under(f, ANN_KEY_PREFIX), 0);
+
+    /* stored under the course's own spelling, its id the log index */
+    f->now = T0 + 1000;
+    const sm_result *r = announce(f, "ins1", "cs101", "Exam", "Friday, room 2.\n\tBring a pen.");
+    expect_ok(r);
+    assert_int_equal(r->id, f->index);
+    ann_copy c = get_announcement(f, "CS101", r->id);
+    assert_true(c.found);
+    assert_string_equal(c.a.course, "CS101");
+    assert_string_equal(c.a.author, "ins1");
+    assert_string_equal(c.a.title, "Exam");
+    assert_string_equal(c.text, "Friday, room 2.\n\tBring a pen.");
+    assert_int_equal(c.a.created, T0 + 1000);
+    /* an admin may; the UTF-8 of a text is kept byte for byte */
+    uint64_t by_admin = announce(f, "root", "CS101", "", "Pr\xc3\xbc" "fung \xe2\x9c\x93")->id;
+    expect_ok(&f->res);
+    assert_string_equal(get_announcement(f, "CS101", by_admin).text,
+                        "Pr\xc3\xbc" "fung \xe2\x9c\x93");
+    /* a retry (same client and seq) is answered from the record: one stored */
+    f->client_id = 42;
+    f->seq = 1;
+    uint64_t first = announce(f, "ins1", "CS101", "", "Once")->id;
+    expect_ok(&f->res);
+    r = announce(f, "ins1", "CS101", "", "Once");
+    expect_ok(r);
+    assert_true(r->deduplicated);
+    assert_int_equal(r->id, first);
+    assert_int_equal(records_under(f, ANN_KEY_PREFIX "CS101/"), 3);
+}
+
+/* Newest first, and before: a page of the older ones. */
+static int ids_of(void *arg, const announcement *a)
+{
+    uint64_t *v = arg;
+    size_t i = 0;
+    while (v[i])
+        i++;
+    v[i] = a->id;
+    return i + 1 == 2; /* stop after two */
+}
+
+static void test_announcements_newest_first(void **state)
+{
+    fx *f = *state;
+    world(f);
+    uint64_t id[3];
+    for (int i = 0; i < 3; i++) {
+        id[i] = announce(f, "ins1", "CS101", "", "News")->id;
+        expect_ok(&f->res);
+    }
+    expect_ok(announce(f, "ins2", "MA201", "", "Other news"));
+    uint64_t got[4] = {0};
+    lms_err err = {0};
+    assert_int_equal(announcement_list(g_ops, f->inst, "CS101", 0, ids_of, got, &err), LMS_OK);
+    assert_int_equal(got[0], id[2]);
+    assert_int_equal(got[1], id[1]);
+    assert_int_equal(got[2], 0);
+    memset(got, 0, sizeof got);
+    assert_int_equal(announcement_list(g_ops, f->inst, "CS101", id[1], ids_of, got, &err),
+                     LMS_OK);
+    assert_int_equal(got[0], id[0]);
+    assert_int_equal(got[1], 0);
+}
+
+static void test_inbox_seen_moves_forward_only(void **state)
+{
+    fx *f = *state;
+    world(f);
+    int64_t seen = -1;
+    lms_err err = {0};
+    f->now = T0 + DAY;
+    expect_status(inbox_seen(f, "stu1", "stu2", T0), LMS_PERMISSION_DENIED,
+                  "only stu2 may mark their inbox read");
+    expect_status(inbox_seen(f, "stu1", "stu1", f->now + RULE_INBOX_SKEW_MS + 1),
+                  LMS_INVALID_ARGUMENT, "is in the future");
+    expect_status(inbox_seen(f, "stu1", "stu1", 0), LMS_INVALID_ARGUMENT,
+                  "the time read up to must be between 1970");
+    assert_int_equal(records_under(f, INBOX_KEY_PREFIX), 0);
+    expect_ok(inbox_seen(f, "stu1", "stu1", T0 + 5));
+    assert_int_equal(inbox_mark_get(g_ops, f->inst, "stu1", &seen, &err), LMS_OK);
+    assert_int_equal(seen, T0 + 5);
+    /* an older mark (a late copy, another client) changes nothing */
+    char *before = dump(f);
+    expect_ok(inbox_seen(f, "stu1", "stu1", T0 + 1));
+    char *after = dump(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    /* a retry of the same write is answered from the record */
+    f->client_id = 9;
+    f->seq = 1;
+    expect_ok(inbox_seen(f, "stu1", "stu1", T0 + 10));
+    const sm_result *r = inbox_seen(f, "stu1", "stu1", T0 + 10);
+    expect_ok(r);
+    assert_true(r->deduplicated);
+    assert_int_equal(inbox_mark_get(g_ops, f->inst, "stu1", &seen, &err), LMS_OK);
+    assert_int_equal(seen, T0 + 10);
+    assert_int_equal(inbox_mark_get(g_ops, f->inst, "stu2", &seen, &err), LMS_OK);
+    assert_int_equal(seen, 0);
+}
+
+/* "kind id" of each item, newest first, space-separated. */
+static const char *inbox_of(fx *f, const char *user, int64_t since, int64_t until,
+                            size_t max, size_t *more)
+{
+    static char out[1024];
+    inbox_page p;
+    lms_err err = {0};
+    if (inbox_collect(g_ops, f->inst, user, since, until, max, &p, &err) != LMS_OK)
+        fail_msg("inbox_collect %s: %s", user, err.msg);
+    out[0] = '\0';
+    for (size_t i = 0; i < p.n; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s %" PRIu64,
+                 i ? ", " : "", inbox_kind_name(p.items[i].kind), p.items[i].id);
+    if (more)
+        *more = p.more;
+    inbox_page_free(&p);
+    return out;
+}
+
+static const char *summary_of(fx *f, const char *user, int kind)
+{
+    static char out[INBOX_SUMMARY_MAX + 1];
+    inbox_page p;
+    lms_err err = {0};
+    out[0] = '\0';
+    if (inbox_collect(g_ops, f->inst, user, 0, 0, 100, &p, &err) != LMS_OK)
+        fail_msg("inbox_collect %s: %s", user, err.msg);
+    for (size_t i = 0; i < p.n && !out[0]; i++)
+        if (p.items[i].kind == kind)
+            snprintf(out, sizeof out, "%s", p.items[i].summary);
+    inbox_page_free(&p);
+    return out;
+}
+
+static void expect_inbox(fx *f, const char *user, int64_t since, int64_t until,
+                         const char *want)
+{
+    const char *got = inbox_of(f, user, since, until, 100, NULL);
+    if (strcmp(got, want) != 0)
+        fail_msg("inbox of %s after %" PRId64 ": expected \"%s\", got \"%s\"", user,
+                 since - T0, want, got);
+}
+
+static void test_inbox_items(void **state)
+{
+    fx *f = *state;
+    world(f); /* at T0: assignment f->aid, submission f->sid, question f->qid */
+    char want[512];
+    expect_ok(enroll(f, "root", "CS101", "spare", LMS__ROLE__TA));
+    f->now = T0 + 1000;
+    uint64_t ann = announce(f, "ins1", "CS101", "Exam", "On Friday.\nBring a pen.")->id;
+    f->now = T0 + 2000;
+    Lms__CreateAssignmentRequest a = assignment_req();
+    a.title = "Held lab";
+    a.hold_grades = 1;
+    uint64_t held = mk_assignment(f, "ins1", &a)->id;
+    f->now = T0 + 3000;
+    uint64_t hsub = submit(f, "stu1", held, 10)->id;
+    expect_ok(grade(f, "ins1", f->sid, 8, "good"));
+    expect_ok(grade(f, "spare", hsub, 9, "held"));
+    f->now = T0 + 4000;
+    expect_ok(reply(f, "ins1", f->qid, "Use gcc.\nOr clang."));
+    expect_ok(reply(f, "stu1", f->qid, "Thanks")); /* one's own: no item */
+    f->now = T0 + 5000;
+    expect_ok(extend(f, "ins1", f->aid, "stu1", DUE + DAY));
+    f->now = T0 + 6000;
+    uint64_t other = announce(f, "ins2", "MA201", "", "Elsewhere")->id;
+    expect_ok(&f->res);
+
+    /* each kind once, newest first; not the held grade, not the tutor's
+     * answer, not the student's own reply, nothing of MA201 */
+    snprintf(want, sizeof want,
+             "extension %" PRIu64 ", reply %" PRIu64 ", grade %" PRIu64
+             ", assignment %" PRIu64 ", announcement %" PRIu64 ", assignment %" PRIu64,
+             f->aid, f->qid, f->sid, held, ann, f->aid);
+    expect_inbox(f, "stu1", 0, 0, want);
+    assert_string_equal(summary_of(f, "stu1", INBOX_ANNOUNCEMENT), "Exam: On Friday.");
+    assert_string_equal(summary_of(f, "stu1", INBOX_GRADE),
+                        "grade 8/10 for \"Lab 1\" (attempt 1)");
+    assert_string_equal(summary_of(f, "stu1", INBOX_REPLY),
+                        "ins1 replied to \"How do I compile?\": Use gcc.");
+    assert_string_equal(summary_of(f, "stu1", INBOX_EXTENSION),
+                        "extension of \"Lab 1\" until 2026-12-02T00:00:00Z");
+    assert_string_equal(summary_of(f, "stu1", INBOX_ASSIGNMENT),
+                        "new assignment \"Held lab\", due 2026-12-01T00:00:00Z");
+    /* the window: after since, at or before until */
+    snprintf(want, sizeof want, "reply %" PRIu64 ", grade %" PRIu64 ", assignment %" PRIu64,
+             f->qid, f->sid, held);
+    expect_inbox(f, "stu1", T0 + 1000, T0 + 4000, want);
+    expect_inbox(f, "stu1", T0 + 5000, 0, "");
+    /* a page: the newest, and how many older ones were left out */
+    size_t more = 0;
+    snprintf(want, sizeof want, "extension %" PRIu64 ", reply %" PRIu64, f->aid, f->qid);
+    assert_string_equal(inbox_of(f, "stu1", 0, 0, 2, &more), want);
+    assert_int_equal(more, 4);
+    /* a student of another course sees nothing of this one; a teaching
+     * assistant sees the course's announcements, not its students' work */
+    snprintf(want, sizeof want, "announcement %" PRIu64, other);
+    expect_inbox(f, "stu2", 0, 0, want);
+    snprintf(want, sizeof want, "announcement %" PRIu64, ann);
+    expect_inbox(f, "spare", 0, 0, want);
+
+    /* released: the held grade, at the time of the release */
+    f->now = T0 + 7000;
+    expect_ok(release(f, "ins1", held));
+    assert_int_equal(records_under(f, INBOX_KEY_PREFIX ".released/"), 1);
+    assert_int_equal(records_under(f, INBOX_KEY_PREFIX "stu1/ext/"), 1);
+    snprintf(want, sizeof want, "grade %" PRIu64, hsub);
+    expect_inbox(f, "stu1", T0 + 6000, 0, want);
+    /* graded again after the release: seen at the new grading */
+    f->now = T0 + 8000;
+    expect_ok(grade(f, "ins1", hsub, 10, "better"));
+    expect_inbox(f, "stu1", T0 + 7000, 0, want);
+    assert_string_equal(inbox_of(f, "stu2", T0 + 6000, 0, 100, NULL), "");
+}
+
 /* ---- who may do what ---------------------------------------------------------------------- */
 
 typedef const sm_result *(*op_fn)(fx *f, const char *actor);
@@ -2697,6 +3000,11 @@ static const sm_result *op_escalate(fx *f, const char *actor)
     return escalate(f, actor, f->tid, "Please help.");
 }
 
+static const sm_result *op_announce(fx *f, const char *actor)
+{
+    return announce(f, actor, "CS101", "", "Class is cancelled.");
+}
+
 static const sm_result *op_settings(fx *f, const char *actor)
 {
     return settings(f, actor, "CS101", "Be brief.", 5);
@@ -2775,6 +3083,7 @@ static const struct {
     {"replace_material", op_replace_material, {NO, OK, NO, NO, NO}},
     {"delete_material", op_delete_material, {NO, OK, NO, NO, NO}},
     {"unenroll", op_unenroll, {OK, NO, NO, NO, NO}},
+    {"announce", op_announce, {OK, OK, NO, NO, NO}},
 };
 
 static void test_authorization_matrix(void **state)
@@ -3268,6 +3577,10 @@ int main(void)
         T(test_delete_material),
         T(test_unenroll),
         T(test_grade_history),
+        T(test_announce_rules),
+        T(test_announcements_newest_first),
+        T(test_inbox_seen_moves_forward_only),
+        T(test_inbox_items),
         T(test_authorization_matrix),
         T(test_unknown_actor_is_unauthenticated),
         T(test_retry_is_answered_from_the_record),

@@ -1,0 +1,660 @@
+/*
+ * inbox.c: announcements, read marks and a student's inbox (see inbox.h).
+ *
+ * inbox_collect reads each source once, never from inside another list
+ * walk (a walk's rows live only during its callback): what a later
+ * lookup needs is copied out first.
+ */
+#include "inbox.h"
+
+#include "lms_assert.h"
+#include "records.pb-c.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ID_DIGITS 20
+#define EXCERPT_MAX 100 /* bytes of a title or a text's first line in a summary */
+#define EXT_PART "/ext/"
+#define RELEASED_PREFIX INBOX_KEY_PREFIX ".released/"
+#define KEY_CAP 160 /* prefix + a name + a separator + 20 digits, and room */
+
+/* ---- keys and values ------------------------------------------------------ */
+
+static int name_ok(const char *what, const char *s, lms_err *err)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > LMS_NAME_MAX)
+        return lms_err_set(err, LMS_INVALID_ARGUMENT, "%s must be 1 to %d bytes", what,
+                           LMS_NAME_MAX);
+    return LMS_OK;
+}
+
+static void key_of(char *key, const char *prefix, const char *name, const char *sep,
+                   uint64_t id)
+{
+    int w = snprintf(key, KEY_CAP, "%s%s%s%0*" PRIu64, prefix, name, sep, ID_DIGITS, id);
+    LMS_ASSERT(w > 0 && w < KEY_CAP);
+}
+
+/* The id at the end of a key: exactly ID_DIGITS digits after skip bytes. */
+static int id_of_key(const char *key, size_t skip, uint64_t *id, lms_err *err)
+{
+    const char *p = key + skip;
+    uint64_t v = 0;
+    size_t i;
+    for (i = 0; p[i] >= '0' && p[i] <= '9' && i < ID_DIGITS; i++)
+        v = v * 10 + (uint64_t)(p[i] - '0'); /* 20 digits fit unless > 2^64 */
+    if (i != ID_DIGITS || p[i] != '\0')
+        return lms_err_set(err, LMS_INTERNAL, "the record key %s is not of the form "
+                           "PREFIX<%d digits>", key, ID_DIGITS);
+    *id = v;
+    return LMS_OK;
+}
+
+/* Pack m (of descriptor d) into a malloc'd buffer and store it under key. */
+static int put_message(const struct lms_storage_ops *ops, void *st, const char *key,
+                       const ProtobufCMessage *m, lms_err *err)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory for record %s", key);
+    protobuf_c_message_pack(m, buf);
+    int rc = ops->record_put(st, key, buf, n, err);
+    free(buf);
+    return rc;
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ---- announcements -------------------------------------------------------- */
+
+int announcement_put(const struct lms_storage_ops *ops, void *st, const announcement *a,
+                     lms_err *err)
+{
+    char key[KEY_CAP];
+    if (name_ok("a course code", a->course, err) != LMS_OK)
+        return err->code;
+    key_of(key, ANN_KEY_PREFIX, a->course, "/", a->id);
+    Lms__AnnouncementRecord m = LMS__ANNOUNCEMENT_RECORD__INIT;
+    m.author = (char *)a->author;
+    m.title = (char *)a->title;
+    m.text = (char *)a->text;
+    m.created = a->created;
+    return put_message(ops, st, key, &m.base, err);
+}
+
+/* A walk of a course's announcement records. */
+typedef struct ann_walk {
+    const char *course;
+    size_t prefix_len;
+    announcement_each_fn each;
+    void *arg;
+    lms_err *err;
+    int rc;
+} ann_walk;
+
+static int ann_each(void *arg, const lms_record *r)
+{
+    ann_walk *w = arg;
+    announcement a = {0};
+    if ((w->rc = id_of_key(r->key, w->prefix_len, &a.id, w->err)) != LMS_OK)
+        return 1;
+    Lms__AnnouncementRecord *m = lms__announcement_record__unpack(NULL, r->len, r->value);
+    if (!m) {
+        w->rc = lms_err_set(w->err, LMS_INTERNAL,
+                            "the stored announcement %s does not decode", r->key);
+        return 1;
+    }
+    copy(a.course, sizeof a.course, w->course);
+    copy(a.author, sizeof a.author, m->author);
+    copy(a.title, sizeof a.title, m->title);
+    a.text = m->text;
+    a.created = m->created;
+    int stop = w->each(w->arg, &a);
+    lms__announcement_record__free_unpacked(m, NULL);
+    return stop;
+}
+
+int announcement_get(const struct lms_storage_ops *ops, void *st, const char *course,
+                     uint64_t id, announcement_each_fn each, void *arg, lms_err *err)
+{
+    char key[KEY_CAP];
+    lms_record r;
+    if (name_ok("a course code", course, err) != LMS_OK)
+        return err->code;
+    key_of(key, ANN_KEY_PREFIX, course, "/", id);
+    int rc = ops->record_get(st, key, &r, err);
+    if (rc != LMS_OK)
+        return rc;
+    ann_walk w = {.course = course, .prefix_len = strlen(key) - ID_DIGITS, .each = each,
+                  .arg = arg, .err = err, .rc = LMS_OK};
+    ann_each(&w, &r);
+    return w.rc;
+}
+
+int announcement_list(const struct lms_storage_ops *ops, void *st, const char *course,
+                      uint64_t before, announcement_each_fn each, void *arg, lms_err *err)
+{
+    char prefix[KEY_CAP], after[KEY_CAP];
+    if (name_ok("a course code", course, err) != LMS_OK)
+        return err->code;
+    int w = snprintf(prefix, sizeof prefix, ANN_KEY_PREFIX "%s/", course);
+    LMS_ASSERT(w > 0 && (size_t)w < sizeof prefix);
+    if (before)
+        key_of(after, ANN_KEY_PREFIX, course, "/", before);
+    ann_walk x = {.course = course, .prefix_len = (size_t)w, .each = each, .arg = arg,
+                  .err = err, .rc = LMS_OK};
+    int rc = ops->record_list(st, prefix, before ? after : NULL, 1, ann_each, &x, err);
+    return rc != LMS_OK ? rc : x.rc;
+}
+
+/* ---- the read mark and the noted times ------------------------------------- */
+
+int inbox_mark_get(const struct lms_storage_ops *ops, void *st, const char *user,
+                   int64_t *seen, lms_err *err)
+{
+    char key[KEY_CAP];
+    lms_record r;
+    *seen = 0;
+    if (name_ok("a user name", user, err) != LMS_OK)
+        return err->code;
+    snprintf(key, sizeof key, INBOX_KEY_PREFIX "%s", user);
+    int rc = ops->record_get(st, key, &r, err);
+    if (rc == LMS_NOT_FOUND)
+        return LMS_OK;
+    if (rc != LMS_OK)
+        return rc;
+    Lms__InboxMarkRecord *m = lms__inbox_mark_record__unpack(NULL, r.len, r.value);
+    if (!m)
+        return lms_err_set(err, LMS_INTERNAL, "the stored read mark %s does not decode", key);
+    *seen = m->seen;
+    lms__inbox_mark_record__free_unpacked(m, NULL);
+    return LMS_OK;
+}
+
+int inbox_mark_put(const struct lms_storage_ops *ops, void *st, const char *user,
+                   int64_t seen, int64_t changed, lms_err *err)
+{
+    char key[KEY_CAP];
+    if (name_ok("a user name", user, err) != LMS_OK)
+        return err->code;
+    snprintf(key, sizeof key, INBOX_KEY_PREFIX "%s", user);
+    Lms__InboxMarkRecord m = LMS__INBOX_MARK_RECORD__INIT;
+    m.seen = seen;
+    m.changed = changed;
+    return put_message(ops, st, key, &m.base, err);
+}
+
+static int put_event(const struct lms_storage_ops *ops, void *st, const char *key,
+                     int64_t time, const char *by, int64_t until, lms_err *err)
+{
+    Lms__InboxEventRecord m = LMS__INBOX_EVENT_RECORD__INIT;
+    m.time = time;
+    m.by = (char *)by;
+    m.until = until;
+    return put_message(ops, st, key, &m.base, err);
+}
+
+int inbox_note_extension(const struct lms_storage_ops *ops, void *st, const char *student,
+                         uint64_t aid, int64_t time, const char *by, int64_t until,
+                         lms_err *err)
+{
+    char key[KEY_CAP];
+    if (name_ok("a user name", student, err) != LMS_OK)
+        return err->code;
+    key_of(key, INBOX_KEY_PREFIX, student, EXT_PART, aid);
+    return put_event(ops, st, key, time, by, until, err);
+}
+
+int inbox_note_release(const struct lms_storage_ops *ops, void *st, uint64_t aid,
+                       int64_t time, const char *by, lms_err *err)
+{
+    char key[KEY_CAP];
+    key_of(key, RELEASED_PREFIX, "", "", aid);
+    return put_event(ops, st, key, time, by, 0, err);
+}
+
+/* The event under key into *out (time 0 when there is none). */
+static int get_event(const struct lms_storage_ops *ops, void *st, const char *key,
+                     Lms__InboxEventRecord **out, lms_err *err)
+{
+    lms_record r;
+    *out = NULL;
+    int rc = ops->record_get(st, key, &r, err);
+    if (rc == LMS_NOT_FOUND)
+        return LMS_OK;
+    if (rc != LMS_OK)
+        return rc;
+    *out = lms__inbox_event_record__unpack(NULL, r.len, r.value);
+    if (!*out)
+        return lms_err_set(err, LMS_INTERNAL, "the stored record %s does not decode", key);
+    return LMS_OK;
+}
+
+/* ---- summaries ------------------------------------------------------------- */
+
+const char *inbox_kind_name(int kind)
+{
+    static const char *const names[INBOX_KINDS] = {
+        [INBOX_ANNOUNCEMENT] = "announcement", [INBOX_ASSIGNMENT] = "assignment",
+        [INBOX_GRADE] = "grade", [INBOX_REPLY] = "reply", [INBOX_EXTENSION] = "extension"};
+    return kind >= 0 && kind < INBOX_KINDS ? names[kind] : "?";
+}
+
+/* The first non-blank line of s, at most EXCERPT_MAX bytes cut at a
+ * character boundary ("..." added when cut), into dst. */
+static void excerpt(char *dst, size_t cap, const char *s)
+{
+    LMS_ASSERT(cap > EXCERPT_MAX + 3);
+    s += strspn(s, " \t\r\n");
+    size_t n = strcspn(s, "\r\n"), keep = n;
+    if (keep > EXCERPT_MAX) {
+        keep = EXCERPT_MAX;
+        while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
+            keep--; /* s[keep] begins a character: cut before it */
+    }
+    memcpy(dst, s, keep);
+    strcpy(dst + keep, keep < n ? "..." : "");
+}
+
+/* ms as 2026-12-01T23:59:00Z (UTC, whole seconds). */
+static const char *fmt_time(int64_t ms, char buf[40])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, 40, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, 40, "%" PRId64 " ms", ms);
+    return buf;
+}
+
+/* ---- collecting a student's inbox ------------------------------------------- */
+
+typedef struct course_part {
+    char code[LMS_NAME_MAX + 1];
+    int role; /* the user's enrolment role */
+} course_part;
+
+typedef struct grade_seen {
+    uint64_t sid, aid;
+    char course[LMS_NAME_MAX + 1];
+    char title[LMS_TITLE_MAX + 1];
+    char grader[LMS_NAME_MAX + 1];
+    double grade, max_points;
+    uint32_t attempt;
+    int64_t graded;
+    int held; /* hold_grades and released: seen from the release on */
+} grade_seen;
+
+typedef struct query_seen {
+    uint64_t id;
+    char course[LMS_NAME_MAX + 1];
+    char title[LMS_TITLE_MAX + 1];
+} query_seen;
+
+typedef struct ext_seen {
+    uint64_t aid;
+    int64_t time, until;
+    char by[LMS_NAME_MAX + 1];
+} ext_seen;
+
+/* A growable array of n elements of size bytes. */
+typedef struct vec {
+    void *v;
+    size_t n, cap;
+} vec;
+
+typedef struct collect {
+    const struct lms_storage_ops *ops;
+    void *st;
+    const char *user;
+    int64_t since, until;
+    lms_err *err;
+    int rc;       /* a failure inside a walk */
+    vec items;    /* inbox_item */
+    vec courses;  /* course_part, by code */
+    vec grades;   /* grade_seen */
+    vec queries;  /* query_seen */
+    vec exts;     /* ext_seen */
+    const char *course; /* of the announcement walk */
+} collect;
+
+/* A new zeroed element at the end of v; NULL (x->rc set) when out of
+ * memory. */
+static void *push(collect *x, vec *v, size_t size)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 16;
+        void *p = realloc(v->v, cap * size);
+        if (!p) {
+            x->rc = lms_err_set(x->err, LMS_RESOURCE_EXHAUSTED,
+                                "out of memory collecting the inbox of %s", x->user);
+            return NULL;
+        }
+        v->v = p;
+        v->cap = cap;
+    }
+    void *e = (char *)v->v + v->n++ * size;
+    memset(e, 0, size);
+    return e;
+}
+
+static int in_window(const collect *x, int64_t t)
+{
+    return t > x->since && (x->until == 0 || t <= x->until);
+}
+
+/* The user's enrolment role in course (LMS_ROLE_NONE: not enrolled). */
+static int role_in(const collect *x, const char *course)
+{
+    const course_part *c = x->courses.v;
+    for (size_t i = 0; i < x->courses.n; i++)
+        if (strcmp(c[i].code, course) == 0)
+            return c[i].role;
+    return LMS_ROLE_NONE;
+}
+
+static inbox_item *add(collect *x, int kind, int64_t t, uint64_t id, const char *course,
+                       const char *by)
+{
+    inbox_item *it = push(x, &x->items, sizeof *it);
+    if (!it)
+        return NULL;
+    it->kind = kind;
+    it->time = t;
+    it->id = id;
+    copy(it->course, sizeof it->course, course);
+    copy(it->by, sizeof it->by, by);
+    return it;
+}
+
+static int course_each(void *arg, const void *row)
+{
+    collect *x = arg;
+    const lms_course *c = row;
+    course_part *p = push(x, &x->courses, sizeof *p);
+    if (!p)
+        return 1;
+    copy(p->code, sizeof p->code, c->code);
+    p->role = c->my_role;
+    return 0;
+}
+
+/* Newest first: stop at the first one at or before since. Ids follow the
+ * log, times the leader's clock at each request, so only announcements
+ * posted concurrently within a moment of since could be out of order. */
+static int announcement_each(void *arg, const announcement *a)
+{
+    collect *x = arg;
+    if (a->created <= x->since)
+        return 1;
+    if (!in_window(x, a->created))
+        return 0;
+    inbox_item *it = add(x, INBOX_ANNOUNCEMENT, a->created, a->id, a->course, a->author);
+    if (!it)
+        return 1;
+    char text[EXCERPT_MAX + 4], title[EXCERPT_MAX + 4];
+    excerpt(text, sizeof text, a->text);
+    if (a->title[0]) {
+        excerpt(title, sizeof title, a->title);
+        snprintf(it->summary, sizeof it->summary, "%s: %s", title, text);
+    } else {
+        snprintf(it->summary, sizeof it->summary, "%s", text);
+    }
+    return 0;
+}
+
+/* An edited assignment would add an item at its edit time here, once
+ * assignments keep one (edit-assignment is not on this branch). */
+static int assignment_each(void *arg, const void *row)
+{
+    collect *x = arg;
+    const lms_assignment *a = row;
+    if (!in_window(x, a->created))
+        return 0;
+    inbox_item *it = add(x, INBOX_ASSIGNMENT, a->created, a->id, a->course, a->created_by);
+    if (!it)
+        return 1;
+    char title[EXCERPT_MAX + 4], due[40];
+    excerpt(title, sizeof title, a->title);
+    snprintf(it->summary, sizeof it->summary, "new assignment \"%s\", due %s", title,
+             fmt_time(a->due, due));
+    return 0;
+}
+
+static int grade_each(void *arg, const void *row)
+{
+    collect *x = arg;
+    const lms_grade_view *v = row;
+    const lms_assignment *a = v->assignment;
+    int held = a->hold_grades != 0;
+    if (role_in(x, a->course) != LMS_ROLE_STUDENT || (held && !a->released))
+        return 0;
+    if (!held && !in_window(x, v->grade->graded))
+        return 0;
+    grade_seen *g = push(x, &x->grades, sizeof *g);
+    if (!g)
+        return 1;
+    g->sid = v->submission->id;
+    g->aid = a->id;
+    copy(g->course, sizeof g->course, a->course);
+    copy(g->title, sizeof g->title, a->title);
+    copy(g->grader, sizeof g->grader, v->grade->grader);
+    g->grade = v->grade->grade;
+    g->max_points = a->max_points;
+    g->attempt = v->submission->attempt;
+    g->graded = v->grade->graded;
+    g->held = held;
+    return 0;
+}
+
+/* A held grade is seen from the later of its grading and its release (a
+ * release noted before this record existed: its grading). */
+static int add_grades(collect *x)
+{
+    const grade_seen *g = x->grades.v;
+    for (size_t i = 0; i < x->grades.n; i++) {
+        int64_t t = g[i].graded;
+        if (g[i].held) {
+            char key[KEY_CAP];
+            Lms__InboxEventRecord *e;
+            key_of(key, RELEASED_PREFIX, "", "", g[i].aid);
+            int rc = get_event(x->ops, x->st, key, &e, x->err);
+            if (rc != LMS_OK)
+                return rc;
+            if (e && e->time > t)
+                t = e->time;
+            if (e)
+                lms__inbox_event_record__free_unpacked(e, NULL);
+        }
+        if (!in_window(x, t))
+            continue;
+        inbox_item *it = add(x, INBOX_GRADE, t, g[i].sid, g[i].course, g[i].grader);
+        if (!it)
+            return x->rc;
+        char title[EXCERPT_MAX + 4];
+        excerpt(title, sizeof title, g[i].title);
+        snprintf(it->summary, sizeof it->summary,
+                 "grade %.10g/%.10g for \"%s\" (attempt %" PRIu32 ")", g[i].grade,
+                 g[i].max_points, title, g[i].attempt);
+    }
+    return LMS_OK;
+}
+
+static int query_each(void *arg, const void *row)
+{
+    collect *x = arg;
+    const lms_query *q = row;
+    if (q->kind != LMS_QUERY_INSTRUCTOR || role_in(x, q->course) == LMS_ROLE_NONE)
+        return 0;
+    query_seen *s = push(x, &x->queries, sizeof *s);
+    if (!s)
+        return 1;
+    s->id = q->id;
+    copy(s->course, sizeof s->course, q->course);
+    copy(s->title, sizeof s->title, q->title);
+    return 0;
+}
+
+typedef struct reply_walk {
+    collect *x;
+    const query_seen *q;
+} reply_walk;
+
+static int reply_each(void *arg, const void *row)
+{
+    reply_walk *w = arg;
+    collect *x = w->x;
+    const lms_reply *r = row;
+    if (strcmp(r->author, x->user) == 0 || !in_window(x, r->created))
+        return 0;
+    inbox_item *it = add(x, INBOX_REPLY, r->created, w->q->id, w->q->course, r->author);
+    if (!it)
+        return 1;
+    char title[EXCERPT_MAX + 4], text[EXCERPT_MAX + 4];
+    excerpt(title, sizeof title, w->q->title);
+    excerpt(text, sizeof text, r->text);
+    snprintf(it->summary, sizeof it->summary, "%s replied to \"%s\": %s", r->author, title,
+             text);
+    return 0;
+}
+
+static int ext_each(void *arg, const lms_record *r)
+{
+    collect *x = arg;
+    uint64_t aid;
+    if ((x->rc = id_of_key(r->key, strlen(r->key) - ID_DIGITS, &aid, x->err)) != LMS_OK)
+        return 1;
+    Lms__InboxEventRecord *m = lms__inbox_event_record__unpack(NULL, r->len, r->value);
+    if (!m) {
+        x->rc = lms_err_set(x->err, LMS_INTERNAL, "the stored record %s does not decode",
+                            r->key);
+        return 1;
+    }
+    ext_seen *e = in_window(x, m->time) ? push(x, &x->exts, sizeof *e) : NULL;
+    if (e) {
+        e->aid = aid;
+        e->time = m->time;
+        e->until = m->until;
+        copy(e->by, sizeof e->by, m->by);
+    }
+    lms__inbox_event_record__free_unpacked(m, NULL);
+    return x->rc != LMS_OK;
+}
+
+static int add_extensions(collect *x)
+{
+    const ext_seen *e = x->exts.v;
+    for (size_t i = 0; i < x->exts.n; i++) {
+        lms_assignment a;
+        int rc = x->ops->assignment_get(x->st, e[i].aid, &a, x->err);
+        if (rc == LMS_NOT_FOUND)
+            continue;
+        if (rc != LMS_OK)
+            return rc;
+        if (role_in(x, a.course) != LMS_ROLE_STUDENT)
+            continue;
+        inbox_item *it = add(x, INBOX_EXTENSION, e[i].time, a.id, a.course, e[i].by);
+        if (!it)
+            return x->rc;
+        char title[EXCERPT_MAX + 4], until[40];
+        excerpt(title, sizeof title, a.title);
+        snprintf(it->summary, sizeof it->summary, "extension of \"%s\" until %s", title,
+                 fmt_time(e[i].until, until));
+    }
+    return LMS_OK;
+}
+
+/* A list call's status, or the failure its walk recorded. */
+static int walked(collect *x, int rc) { return rc != LMS_OK ? rc : x->rc; }
+
+static int collect_courses(collect *x)
+{
+    const course_part *c;
+    int rc = walked(x, x->ops->course_list(x->st, x->user, course_each, x, x->err));
+    for (size_t i = 0; rc == LMS_OK && i < x->courses.n; i++) {
+        c = (const course_part *)x->courses.v + i;
+        rc = walked(x, announcement_list(x->ops, x->st, c->code, 0, announcement_each, x,
+                                         x->err));
+        if (rc == LMS_OK && c->role == LMS_ROLE_STUDENT)
+            rc = walked(x, x->ops->assignment_list(x->st, c->code, assignment_each, x,
+                                                   x->err));
+    }
+    return rc;
+}
+
+static int collect_replies(collect *x)
+{
+    int rc = walked(x, x->ops->query_list(x->st, NULL, x->user, query_each, x, x->err));
+    for (size_t i = 0; rc == LMS_OK && i < x->queries.n; i++) {
+        reply_walk w = {x, (const query_seen *)x->queries.v + i};
+        rc = walked(x, x->ops->reply_list(x->st, w.q->id, reply_each, &w, x->err));
+    }
+    return rc;
+}
+
+static int collect_extensions(collect *x)
+{
+    char prefix[KEY_CAP];
+    snprintf(prefix, sizeof prefix, INBOX_KEY_PREFIX "%s" EXT_PART, x->user);
+    int rc = walked(x, x->ops->record_list(x->st, prefix, NULL, 0, ext_each, x, x->err));
+    return rc != LMS_OK ? rc : add_extensions(x);
+}
+
+static int newest_first(const void *pa, const void *pb)
+{
+    const inbox_item *a = pa, *b = pb;
+    if (a->time != b->time)
+        return a->time > b->time ? -1 : 1;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    return a->id > b->id ? -1 : a->id < b->id;
+}
+
+int inbox_collect(const struct lms_storage_ops *ops, void *st, const char *user,
+                  int64_t since, int64_t until, size_t max, inbox_page *out,
+                  lms_err *err)
+{
+    LMS_ASSERT(max > 0);
+    memset(out, 0, sizeof *out);
+    if (name_ok("a user name", user, err) != LMS_OK)
+        return err->code;
+    collect x = {.ops = ops, .st = st, .user = user, .since = since, .until = until,
+                 .err = err, .rc = LMS_OK};
+    int rc = collect_courses(&x);
+    if (rc == LMS_OK)
+        rc = walked(&x, ops->grade_list(st, NULL, user, grade_each, &x, err));
+    if (rc == LMS_OK)
+        rc = add_grades(&x);
+    if (rc == LMS_OK)
+        rc = collect_replies(&x);
+    if (rc == LMS_OK)
+        rc = collect_extensions(&x);
+    free(x.courses.v);
+    free(x.grades.v);
+    free(x.queries.v);
+    free(x.exts.v);
+    out->items = x.items.v;
+    if (rc != LMS_OK)
+        return rc;
+    if (x.items.n > 1)
+        qsort(x.items.v, x.items.n, sizeof(inbox_item), newest_first);
+    out->n = x.items.n < max ? x.items.n : max;
+    out->more = x.items.n - out->n;
+    for (size_t i = 1; i < out->n; i++)
+        LMS_ASSERT(out->items[i - 1].time >= out->items[i].time);
+    return LMS_OK;
+}
+
+void inbox_page_free(inbox_page *p)
+{
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
