@@ -254,7 +254,7 @@ static void show_inbox(const Lms__InboxResponse *ib, bool unread_only, bool all)
     snprintf(opt, sizeof opt, ib->since ? "--since %s" : "--all",
              time_ms(ib->since, since));
     printf("\n%" PRIu32 " older item%s not shown: lms-student inbox %s --until %s\n",
-           ib->more, ib->more == 1 ? "" : "s", opt, time_ms(oldest->time - 1, until));
+           ib->more, ib->more == 1 ? "" : "s", opt, time_ms(oldest->time, until));
 }
 
 /* Mark the inbox read up to up_to, after it was shown. A failure is said

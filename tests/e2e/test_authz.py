@@ -51,6 +51,8 @@ class AuthzTest(E2ETestCase):
                                         "private question", json=True))["id"]
         cls.M1 = cls._ok(w["teach1"].run("upload", "--course", "CS101", "--title", "Slides",
                                          cls.file, json=True))["id"]
+        cls.N1 = cls._ok(w["teach1"].run("announce", "--course", "CS101", "Exam next week",
+                                         json=True))["id"]
         # MA201's too, so that "nothing leaks" is not trivially true
         cls.A3 = w.create_assignment(teacher="teach2", course="MA201", title="Other HW")["id"]
         cls.S3 = cls._ok(w["stud3"].run("submit", cls.A3, cls.file, json=True))["id"]
@@ -91,6 +93,7 @@ class AuthzTest(E2ETestCase):
             ("grades", t, {"list_grades": {"course": "CS101"}}),
             ("queries", t, {"list_queries": {"all": True}}),
             ("export", t, {"export_grades": {"course": "CS101"}}),
+            ("announcements", a, {"list_announcements": {}}),
         ]:
             req = dict(req, token=tok)
             r = conn.call(req)
@@ -250,6 +253,12 @@ class AuthzTest(E2ETestCase):
         self.w.add_user(name, "student")
         self.w.enroll("CS101", name, "student")
         self.check_write("lms-admin", lambda a: ["unenroll", "CS101", name], {"admin"})
+
+    def test_write_announce(self):
+        # a course's instructors and admins; not its TA (an announcement
+        # speaks for the course), not another course's instructor
+        self.check_write("lms-instructor", lambda a: ["announce", "--course", "CS101",
+                                                      "from " + a], {"teach1", "admin"})
 
     # ---- reads --------------------------------------------------------------
 
@@ -451,6 +460,38 @@ class AuthzTest(E2ETestCase):
             self.assertNotIn(self.M1, [m["id"] for m in doc["materials"]],
                              "%s lists CS101's material" % actor)
 
+    def test_read_announcements(self):
+        self.check_read("lms-student", ["announcements", "--course", "CS101"],
+                        ["admin", "teach1", "stud1", "stud2", "ta1"], ["teach2", "stud3"],
+                        lambda a, d: self.assertIn(self.N1,
+                                                   [x["id"] for x in d["announcements"]]))
+        for actor in ("teach2", "stud3"):
+            doc = self.ok(self.run_as(actor, "lms-student", ["announcements"]))
+            self.assertNotIn(self.N1, [x["id"] for x in doc["announcements"]],
+                             "%s lists CS101's announcement" % actor)
+
+    def test_read_inbox(self):
+        """Students only (a TA is one), each their own: stud1 sees its
+        grade, nobody else sees it; stud3 nothing of CS101; the TA only
+        CS101's announcements. --all: reading marks nothing."""
+        def check(actor, doc):
+            items = [(x["kind"], x["id"], x["course"]) for x in doc["items"]]
+            grade = ("grade", self.S1, "CS101")
+            if actor == "stud1":
+                self.assertIn(grade, items, "stud1's own grade")
+            else:
+                self.assertNotIn(grade, items, "%s sees stud1's grade" % actor)
+            self.assertEqualMsg(("announcement", self.N1, "CS101") in items,
+                                actor != "stud3", "%s sees CS101's announcement" % actor)
+            if actor == "stud3":
+                self.assertFalse([x for x in items if x[2] == "CS101"], "stud3 sees CS101")
+            if actor == "ta1":
+                self.assertEqualMsg({x[0] for x in items if x[2] == "CS101"},
+                                    {"announcement"}, "the TA's view of CS101")
+            self.assertNotIn("secret feedback", str(doc))
+        self.check_read("lms-student", ["inbox", "--all"], ["stud1", "stud2", "stud3", "ta1"],
+                        ["admin", "teach1", "teach2"], check)
+
     def test_unauthenticated_everything(self):
         """Without a session every operation is refused (exit 4), on the
         server too: raw requests with no token get UNAUTHENTICATED."""
@@ -460,6 +501,8 @@ class AuthzTest(E2ETestCase):
                         {"submit": {"assignment_id": self.A, "file_name": "f", "data": b"x"}},
                         {"fetch_submission": {"submission_id": self.S1}},
                         {"list_grades": {}}, {"download_material": {"material_id": self.M1}},
+                        {"announce": {"course": "CS101", "text": "x"}}, {"inbox": {}},
+                        {"list_announcements": {}}, {"inbox_seen": {"up_to": 1}},
                         {"add_user": {"name": "sneaky", "role": "ADMIN", "password": "password-1"}}]:
                 r = c.call(req)
                 self.assertStatus(r, "UNAUTHENTICATED", "raw %s without a token" % list(req)[0])

@@ -201,6 +201,39 @@ static void requests(void)
     r.grade_history = &gh;
     put_request("grade-history", &r);
 
+    Lms__AnnounceRequest ann = LMS__ANNOUNCE_REQUEST__INIT;
+    ann.course = "CS101";
+    ann.title = "Exam";
+    ann.text = "The exam is on Friday.\nBring a pen.";
+    r.seq = 6;
+    r.body_case = LMS__REQUEST__BODY_ANNOUNCE;
+    r.announce = &ann;
+    put_request("announce", &r);
+
+    Lms__InboxSeenRequest seen = LMS__INBOX_SEEN_REQUEST__INIT;
+    seen.up_to = 1700000000000;
+    r.seq = 7;
+    r.body_case = LMS__REQUEST__BODY_INBOX_SEEN;
+    r.inbox_seen = &seen;
+    put_request("inbox-seen", &r);
+
+    /* reads: no client_id or seq */
+    r.client_id = 0;
+    r.seq = 0;
+    Lms__ListAnnouncementsRequest anns = LMS__LIST_ANNOUNCEMENTS_REQUEST__INIT;
+    anns.course = "CS101";
+    anns.before = 42;
+    r.body_case = LMS__REQUEST__BODY_LIST_ANNOUNCEMENTS;
+    r.list_announcements = &anns;
+    put_request("announcements", &r);
+
+    Lms__InboxRequest inbox = LMS__INBOX_REQUEST__INIT;
+    inbox.since = 1700000000000;
+    inbox.until = 1800000000000;
+    r.body_case = LMS__REQUEST__BODY_INBOX;
+    r.inbox = &inbox;
+    put_request("inbox", &r);
+
     Lms__Command c = LMS__COMMAND__INIT;
     Lms__CmdNoop noop = LMS__CMD_NOOP__INIT;
     c.client_id = 5;
