@@ -529,7 +529,7 @@ static int reply_each(void *arg, const void *row)
 static int ext_each(void *arg, const lms_record *r)
 {
     collect *x = arg;
-    uint64_t aid;
+    uint64_t aid = 0;
     if ((x->rc = id_of_key(r->key, strlen(r->key) - ID_DIGITS, &aid, x->err)) != LMS_OK)
         return 1;
     Lms__InboxEventRecord *m = lms__inbox_event_record__unpack(NULL, r->len, r->value);
