@@ -379,6 +379,8 @@ static int course_each(void *arg, const void *row)
 {
     collect *x = arg;
     const lms_course *c = row;
+    if (c->my_role == LMS_ROLE_NONE) /* a course they left (unenroll) */
+        return 0;
     course_part *p = push(x, &x->courses, sizeof *p);
     if (!p)
         return 1;

@@ -116,7 +116,7 @@ const char *inbox_kind_name(int kind);
  * window (since, until] (until 0: no end) into *out (free it with
  * inbox_page_free, also after a failure):
  *  - the announcements of every course they are enrolled in (as a
- *    student or a teaching assistant);
+ *    student or a teaching assistant; not one they were unenrolled from);
  *  - in the courses they study in, the new assignments, the grades of
  *    their submissions they may see (a held grade once released, at the
  *    later of its grading and its release), the extensions granted to

@@ -254,6 +254,9 @@ class InboxTest(E2ETestCase):
         as_teacher = lmstest.Cli(self.node, "lms-student", home=t.home)
         self.refused(as_teacher.run("inbox", json=True), "PERMISSION_DENIED",
                      in_message="only students may do this")
+        # a course left (unenroll) leaves the inbox, announcements and all
+        self.ok(self.w.admin.run("unenroll", code, sname))
+        self.assertEqualMsg(kinds(self.inbox(s, "--all")), [], "the inbox after unenroll")
 
     def test_since_until_and_all(self):
         code, s, _, _ = self.new_course()

@@ -2905,6 +2905,9 @@ static void test_inbox_items(void **state)
     expect_ok(grade(f, "ins1", hsub, 10, "better"));
     expect_inbox(f, "stu1", T0 + 7000, 0, want);
     assert_string_equal(inbox_of(f, "stu2", T0 + 6000, 0, 100, NULL), "");
+    /* a course left (unenroll) is out of the inbox, announcements and all */
+    expect_ok(unenroll(f, "root", "CS101", "stu1"));
+    expect_inbox(f, "stu1", 0, 0, "");
 }
 
 /* ---- who may do what ---------------------------------------------------------------------- */
