@@ -7,8 +7,10 @@
  */
 #include "inbox.h"
 
+#include "assignments.h"
 #include "lms_assert.h"
 #include "records.pb-c.h"
+#include "rules.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -282,6 +284,16 @@ typedef struct course_part {
     int role; /* the user's enrolment role */
 } course_part;
 
+/* An assignment of a course the user takes, with its state (asg_get). */
+typedef struct asg_seen {
+    uint64_t id;
+    char course[LMS_NAME_MAX + 1];
+    char title[LMS_TITLE_MAX + 1];
+    char by[LMS_NAME_MAX + 1];
+    int64_t due, created;
+    asg_state state; /* hidden, deleted, late penalty, changes */
+} asg_seen;
+
 typedef struct grade_seen {
     uint64_t sid, aid;
     char course[LMS_NAME_MAX + 1];
@@ -289,7 +301,7 @@ typedef struct grade_seen {
     char grader[LMS_NAME_MAX + 1];
     double grade, max_points;
     uint32_t attempt;
-    int64_t graded;
+    int64_t graded, submitted, due;
     int held; /* hold_grades and released: seen from the release on */
 } grade_seen;
 
@@ -320,6 +332,7 @@ typedef struct collect {
     int rc;       /* a failure inside a walk */
     vec items;    /* inbox_item */
     vec courses;  /* course_part, by code */
+    vec asgs;     /* asg_seen */
     vec grades;   /* grade_seen */
     vec queries;  /* query_seen */
     vec exts;     /* ext_seen */
@@ -413,22 +426,108 @@ static int announcement_each(void *arg, const announcement *a)
     return 0;
 }
 
-/* An edited assignment would add an item at its edit time here, once
- * assignments keep one (edit-assignment is not on this branch). */
 static int assignment_each(void *arg, const void *row)
 {
     collect *x = arg;
     const lms_assignment *a = row;
-    if (!in_window(x, a->created))
-        return 0;
-    inbox_item *it = add(x, INBOX_ASSIGNMENT, a->created, a->id, a->course, a->created_by);
-    if (!it)
+    asg_seen *e = push(x, &x->asgs, sizeof *e);
+    if (!e)
         return 1;
-    char title[EXCERPT_MAX + 4], due[40];
-    excerpt(title, sizeof title, a->title);
-    snprintf(it->summary, sizeof it->summary, "new assignment \"%s\", due %s", title,
-             fmt_time(a->due, due));
+    e->id = a->id;
+    copy(e->course, sizeof e->course, a->course);
+    copy(e->title, sizeof e->title, a->title);
+    copy(e->by, sizeof e->by, a->created_by);
+    e->due = a->due;
+    e->created = a->created;
     return 0;
+}
+
+/* The assignment id of a course the user takes, NULL if none (or gone). */
+static const asg_seen *asg_find(const collect *x, uint64_t id)
+{
+    const asg_seen *e = x->asgs.v;
+    for (size_t i = 0; i < x->asgs.n; i++)
+        if (e[i].id == id && !e[i].state.deleted)
+            return &e[i];
+    return NULL;
+}
+
+/* Add word (of a change's list, "due") to list unless it is there. */
+static void add_word(char *list, size_t cap, const char *word, size_t n)
+{
+    for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] ? 2 : 0))
+        if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return;
+    size_t len = strlen(list);
+    if (len + n + 3 > cap)
+        return;
+    snprintf(list + len, cap - len, "%s%.*s", len ? ", " : "", (int)n, word);
+}
+
+/* The changes of e in the window, as one item at the newest of them:
+ * what changed in any of them ("due, max-points"), or that it is shown
+ * again. A change that hid it is not news to a student. */
+static int add_changes(collect *x, const asg_seen *e)
+{
+    char fields[4 * ASG_CHANGED_MAX] = "", title[EXCERPT_MAX + 4], due[40];
+    const asg_edit *last = NULL;
+    int shown_again = 0;
+    for (size_t i = 0; i < e->state.n_history; i++) {
+        const asg_edit *h = &e->state.history[i];
+        if (!in_window(x, h->at) || strcmp(h->changed, "hidden") == 0)
+            continue;
+        last = h;
+        for (const char *p = h->changed; *p;) {
+            size_t n = strcspn(p, ",");
+            if (n == strlen("unhidden") && strncmp(p, "unhidden", n) == 0)
+                shown_again = 1;
+            else if (n)
+                add_word(fields, sizeof fields, p, n);
+            p += n;
+            p += strspn(p, ", ");
+        }
+    }
+    if (!last)
+        return LMS_OK;
+    inbox_item *it = add(x, INBOX_ASSIGNMENT, last->at, e->id, e->course, last->by);
+    if (!it)
+        return x->rc;
+    excerpt(title, sizeof title, e->title);
+    if (fields[0])
+        snprintf(it->summary, sizeof it->summary, "assignment \"%s\" changed: %s%s", title,
+                 fields, shown_again ? "; shown again" : "");
+    else
+        snprintf(it->summary, sizeof it->summary, "assignment \"%s\" is shown again, due %s",
+                 title, fmt_time(e->due, due));
+    return LMS_OK;
+}
+
+/* The assignments of the courses the user takes: a new one (as it is
+ * now), or the changes of an older one; none that is hidden from its
+ * students or deleted. */
+static int add_assignments(collect *x)
+{
+    asg_seen *e = x->asgs.v;
+    for (size_t i = 0; i < x->asgs.n; i++) {
+        int rc = asg_get(x->ops, x->st, e[i].id, &e[i].state, x->err);
+        if (rc != LMS_OK)
+            return rc;
+        if (e[i].state.deleted || e[i].state.hidden)
+            continue;
+        if (!in_window(x, e[i].created)) {
+            if ((rc = add_changes(x, &e[i])) != LMS_OK)
+                return rc;
+            continue;
+        }
+        inbox_item *it = add(x, INBOX_ASSIGNMENT, e[i].created, e[i].id, e[i].course, e[i].by);
+        if (!it)
+            return x->rc;
+        char title[EXCERPT_MAX + 4], due[40];
+        excerpt(title, sizeof title, e[i].title);
+        snprintf(it->summary, sizeof it->summary, "new assignment \"%s\", due %s", title,
+                 fmt_time(e[i].due, due));
+    }
+    return LMS_OK;
 }
 
 static int grade_each(void *arg, const void *row)
@@ -453,8 +552,45 @@ static int grade_each(void *arg, const void *row)
     g->max_points = a->max_points;
     g->attempt = v->submission->attempt;
     g->graded = v->grade->graded;
+    g->submitted = v->submission->submitted;
+    g->due = a->due;
     g->held = held;
     return 0;
+}
+
+/* The points a late penalty takes off grade g (rule_late_deduction), as
+ * `grades` shows them: by the due time as it is now, moved by the user's
+ * extension. *days: started days late. */
+static int penalty_of(collect *x, const grade_seen *g, uint32_t *days, double *minus)
+{
+    const asg_seen *e = asg_find(x, g->aid);
+    lms_extension ext;
+    int64_t until = 0, due, cutoff;
+    *days = 0;
+    *minus = 0;
+    if (!e || e->state.late_penalty == 0 || g->submitted <= g->due)
+        return LMS_OK;
+    int rc = x->ops->extension_get(x->st, g->aid, x->user, &ext, x->err);
+    if (rc == LMS_OK)
+        until = ext.until;
+    else if (rc != LMS_NOT_FOUND)
+        return rc;
+    rule_effective_times(g->due, 0, until, &due, &cutoff);
+    *days = rule_days_late(g->submitted, due);
+    *minus = rule_late_deduction(g->grade, g->max_points, e->state.late_penalty, *days);
+    return LMS_OK;
+}
+
+static void grade_summary(inbox_item *it, const grade_seen *g, uint32_t days, double minus)
+{
+    char title[EXCERPT_MAX + 4], late[96] = "";
+    excerpt(title, sizeof title, g->title);
+    if (minus > 0)
+        snprintf(late, sizeof late, " (%.10g, %" PRIu32 " day%s late: -%.10g)", g->grade,
+                 days, days == 1 ? "" : "s", minus);
+    snprintf(it->summary, sizeof it->summary,
+             "grade %.10g/%.10g%s for \"%s\" (attempt %" PRIu32 ")", g->grade - minus,
+             g->max_points, late, title, g->attempt);
 }
 
 /* A held grade is seen from the later of its grading and its release (a
@@ -478,14 +614,15 @@ static int add_grades(collect *x)
         }
         if (!in_window(x, t))
             continue;
+        uint32_t days;
+        double minus;
+        int rc = penalty_of(x, &g[i], &days, &minus);
+        if (rc != LMS_OK)
+            return rc;
         inbox_item *it = add(x, INBOX_GRADE, t, g[i].sid, g[i].course, g[i].grader);
         if (!it)
             return x->rc;
-        char title[EXCERPT_MAX + 4];
-        excerpt(title, sizeof title, g[i].title);
-        snprintf(it->summary, sizeof it->summary,
-                 "grade %.10g/%.10g for \"%s\" (attempt %" PRIu32 ")", g[i].grade,
-                 g[i].max_points, title, g[i].attempt);
+        grade_summary(it, &g[i], days, minus);
     }
     return LMS_OK;
 }
@@ -551,23 +688,20 @@ static int ext_each(void *arg, const lms_record *r)
     return x->rc != LMS_OK;
 }
 
+/* Extensions of assignments the user still sees (not hidden, not
+ * deleted, of a course they take). */
 static int add_extensions(collect *x)
 {
     const ext_seen *e = x->exts.v;
     for (size_t i = 0; i < x->exts.n; i++) {
-        lms_assignment a;
-        int rc = x->ops->assignment_get(x->st, e[i].aid, &a, x->err);
-        if (rc == LMS_NOT_FOUND)
+        const asg_seen *a = asg_find(x, e[i].aid);
+        if (!a || a->state.hidden)
             continue;
-        if (rc != LMS_OK)
-            return rc;
-        if (role_in(x, a.course) != LMS_ROLE_STUDENT)
-            continue;
-        inbox_item *it = add(x, INBOX_EXTENSION, e[i].time, a.id, a.course, e[i].by);
+        inbox_item *it = add(x, INBOX_EXTENSION, e[i].time, a->id, a->course, e[i].by);
         if (!it)
             return x->rc;
         char title[EXCERPT_MAX + 4], until[40];
-        excerpt(title, sizeof title, a.title);
+        excerpt(title, sizeof title, a->title);
         snprintf(it->summary, sizeof it->summary, "extension of \"%s\" until %s", title,
                  fmt_time(e[i].until, until));
     }
@@ -589,7 +723,7 @@ static int collect_courses(collect *x)
             rc = walked(x, x->ops->assignment_list(x->st, c->code, assignment_each, x,
                                                    x->err));
     }
-    return rc;
+    return rc != LMS_OK ? rc : add_assignments(x);
 }
 
 static int collect_replies(collect *x)
@@ -640,6 +774,7 @@ int inbox_collect(const struct lms_storage_ops *ops, void *st, const char *user,
     if (rc == LMS_OK)
         rc = collect_extensions(&x);
     free(x.courses.v);
+    free(x.asgs.v);
     free(x.grades.v);
     free(x.queries.v);
     free(x.exts.v);

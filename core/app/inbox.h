@@ -84,7 +84,7 @@ int inbox_note_release(const struct lms_storage_ops *ops, void *st, uint64_t aid
 
 enum inbox_kind {
     INBOX_ANNOUNCEMENT = 0, /* id: the announcement */
-    INBOX_ASSIGNMENT = 1,   /* a new assignment; id: the assignment */
+    INBOX_ASSIGNMENT = 1,   /* a new or changed assignment; id: the assignment */
     INBOX_GRADE = 2,        /* a grade they can see; id: the submission */
     INBOX_REPLY = 3,        /* to their question; id: the query */
     INBOX_EXTENSION = 4,    /* granted to them; id: the assignment */
@@ -117,10 +117,13 @@ const char *inbox_kind_name(int kind);
  * inbox_page_free, also after a failure):
  *  - the announcements of every course they are enrolled in (as a
  *    student or a teaching assistant; not one they were unenrolled from);
- *  - in the courses they study in, the new assignments, the grades of
- *    their submissions they may see (a held grade once released, at the
- *    later of its grading and its release), the extensions granted to
- *    them;
+ *  - in the courses they study in: the new assignments (as they are
+ *    now), and the changes to older ones (edits, shown again: one item at
+ *    the newest change), none hidden from its students or deleted
+ *    (assignments.h); the grades of their submissions they may see (a
+ *    held grade once released, at the later of its grading and its
+ *    release; less a late penalty, as `grades` shows it); the extensions
+ *    granted to them;
  *  - the replies of others to their questions to the instructors.
  * Only what happened in the window is read past the course lists: an
  * announcement walk stops at the first one older than since.

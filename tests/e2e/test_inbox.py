@@ -258,6 +258,34 @@ class InboxTest(E2ETestCase):
         self.ok(self.w.admin.run("unenroll", code, sname))
         self.assertEqualMsg(kinds(self.inbox(s, "--all")), [], "the inbox after unenroll")
 
+    def test_changed_hidden_and_deleted_assignments(self):
+        code, s, _, _ = self.new_course()
+        t = self.w["teach1"]
+        due = iso(time.time() + 7 * 86400)
+
+        def create(title):
+            return self.ok(t.run("create-assignment", "--course", code, "--title", title,
+                                 "--due", due, json=True))["id"]
+        a, b = create("Lab"), create("Essay")
+        self.assertEqualMsg(sorted(kinds(self.inbox(s))), sorted([("assignment", a),
+                                                                  ("assignment", b)]),
+                            "two new assignments, then read")
+        self.ok(t.run("edit-assignment", str(a), "--title", "Lab v2",
+                      "--due", iso(time.time() + 9 * 86400)))
+        self.ok(t.run("hide-assignment", str(b)))
+        c = create("Draft")
+        self.ok(t.run("hide-assignment", str(c)))
+        doc = self.inbox(s)
+        self.assertEqualMsg(kinds(doc), [("assignment", a)], "the edit, not the hidden ones")
+        self.assertEqualMsg(doc["items"][0]["summary"],
+                            "assignment \"Lab v2\" changed: title, due", "what changed")
+        self.ok(t.run("unhide-assignment", str(b)))
+        self.ok(t.run("delete-assignment", str(c)))
+        doc = self.inbox(s)
+        self.assertEqualMsg(kinds(doc), [("assignment", b)], "shown again")
+        self.assertRegex(doc["items"][0]["summary"], r'^assignment "Essay" is shown again, due ')
+        self.assertNotIn(c, [i for _, i in kinds(self.inbox(s, "--all"))], "the deleted one")
+
     def test_since_until_and_all(self):
         code, s, _, _ = self.new_course()
         t = self.w["teach1"]

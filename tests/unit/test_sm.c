@@ -2910,6 +2910,70 @@ static void test_inbox_items(void **state)
     expect_inbox(f, "stu1", 0, 0, "");
 }
 
+/* Edits, hiding and deleting (edit-assignment and the rest), and a late
+ * penalty, as a student's inbox shows them. */
+static void test_inbox_assignment_changes(void **state)
+{
+    fx *f = *state;
+    world(f); /* at T0: assignment f->aid (due DUE, cut-off CUTOFF) */
+    char want[256];
+    f->now = T0 + 1000;
+    uint64_t gone = fresh_assignment(f), hidden = fresh_assignment(f);
+    expect_ok(hide(f, "ins1", hidden, 1));
+    expect_ok(delete_assignment(f, "ins1", gone));
+    snprintf(want, sizeof want, "assignment %" PRIu64, f->aid);
+    expect_inbox(f, "stu1", 0, 0, want); /* neither the hidden nor the deleted one */
+
+    /* changes since: one item, at the newest, naming what changed in any */
+    f->now = T0 + 2000;
+    Lms__EditAssignmentRequest e = edit_req(f->aid);
+    e.set_due = e.set_late_penalty = 1;
+    e.due = CUTOFF;
+    e.late_penalty = 10;
+    expect_ok(edit(f, "ins1", &e));
+    f->now = T0 + 3000;
+    e = edit_req(f->aid);
+    e.set_title = e.set_due = 1;
+    e.title = "Lab 1b";
+    e.due = DUE;
+    expect_ok(edit(f, "ins1", &e));
+    expect_inbox(f, "stu1", T0 + 1000, 0, want);
+    assert_string_equal(summary_of(f, "stu1", INBOX_ASSIGNMENT),
+                        "new assignment \"Lab 1b\", due 2026-12-01T00:00:00Z");
+    inbox_page p;
+    lms_err err = {0};
+    assert_int_equal(inbox_collect(g_ops, f->inst, "stu1", T0 + 1000, 0, 10, &p, &err), LMS_OK);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.items[0].time, T0 + 3000);
+    assert_string_equal(p.items[0].summary,
+                        "assignment \"Lab 1b\" changed: due, late-penalty, title");
+    inbox_page_free(&p);
+    /* shown again: news; hidden: not */
+    f->now = T0 + 4000;
+    expect_ok(hide(f, "ins1", hidden, 0));
+    expect_ok(hide(f, "ins1", f->aid, 1));
+    snprintf(want, sizeof want, "assignment %" PRIu64, hidden);
+    expect_inbox(f, "stu1", T0 + 3000, 0, want);
+    assert_int_equal(inbox_collect(g_ops, f->inst, "stu1", T0 + 3000, 0, 10, &p, &err), LMS_OK);
+    assert_string_equal(p.items[0].summary,
+                        "assignment \"Lab 1\" is shown again, due 2026-12-01T00:00:00Z");
+    inbox_page_free(&p);
+
+    /* a grade with a late penalty, as `grades` counts it */
+    f->now = DUE + DAY + DAY / 2; /* 1.5 days after the due time: 2 days late */
+    Lms__CreateAssignmentRequest a = assignment_req();
+    a.cutoff = 0;
+    a.late_penalty = 10;
+    uint64_t late = mk_assignment(f, "ins1", &a)->id;
+    expect_ok(&f->res);
+    f->now = DUE + 3 * DAY / 2;
+    uint64_t sub = submit(f, "stu1", late, 10)->id;
+    expect_ok(&f->res);
+    expect_ok(grade(f, "ins1", sub, 8, "late"));
+    assert_string_equal(summary_of(f, "stu1", INBOX_GRADE),
+                        "grade 6/10 (8, 2 days late: -2) for \"Lab 1\" (attempt 1)");
+}
+
 /* ---- who may do what ---------------------------------------------------------------------- */
 
 typedef const sm_result *(*op_fn)(fx *f, const char *actor);
@@ -3584,6 +3648,7 @@ int main(void)
         T(test_announcements_newest_first),
         T(test_inbox_seen_moves_forward_only),
         T(test_inbox_items),
+        T(test_inbox_assignment_changes),
         T(test_authorization_matrix),
         T(test_unknown_actor_is_unauthenticated),
         T(test_retry_is_answered_from_the_record),
