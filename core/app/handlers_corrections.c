@@ -73,10 +73,7 @@ static next_step replace_material_prepare(req *r)
         req_verdict_on(r, rule_material_replace(s.deleted, why, sizeof why), why,
                        "material %" PRIu64, m.id) < 0 ||
         (q->title[0] && req_check_text(r, &RULE_MATERIAL_TITLE, q->title) < 0) ||
-        req_verdict(r, rule_file_name(q->file_name, why, sizeof why), why) < 0 ||
-        req_verdict(r, rule_file_size(q->data.len, req_opts(r)->max_upload_bytes,
-                                      "this server", why, sizeof why),
-                    why) < 0)
+        req_check_upload(r, q->file_name, q->data.len) < 0)
         return NEXT_RESPOND;
     return NEXT_WORK; /* hash the file off the storage thread */
 }

@@ -279,13 +279,9 @@ static void share_applied(req *r) { req_answer_query(r, r->msg->share->query_id)
 static next_step upload_material_prepare(req *r)
 {
     const Lms__UploadMaterialRequest *q = r->msg->upload_material;
-    char why[RULE_MSG_MAX];
     if (req_check_course(r, q->course, COURSE_INSTRUCTOR, "upload materials") < 0 ||
         req_check_text(r, &RULE_MATERIAL_TITLE, q->title) < 0 ||
-        req_verdict(r, rule_file_name(q->file_name, why, sizeof why), why) < 0 ||
-        req_verdict(r, rule_file_size(q->data.len, req_opts(r)->max_upload_bytes,
-                                      "this server", why, sizeof why),
-                    why) < 0)
+        req_check_upload(r, q->file_name, q->data.len) < 0)
         return NEXT_RESPOND;
     return NEXT_WORK; /* hash the file off the storage thread */
 }

@@ -63,6 +63,16 @@ int req_verdict_on(req *r, int st, const char *why, const char *fmt, ...)
     return -1;
 }
 
+int req_check_upload(req *r, const char *file_name, size_t len)
+{
+    char why[RULE_MSG_MAX];
+    if (req_verdict(r, rule_file_name(file_name, why, sizeof why), why) < 0)
+        return -1;
+    return req_verdict(r, rule_file_size(len, req_opts(r)->max_upload_bytes, "this server",
+                                         why, sizeof why),
+                       why);
+}
+
 int req_check_text(req *r, const rule_field *f, const char *s)
 {
     char why[RULE_MSG_MAX];
