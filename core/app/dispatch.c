@@ -485,9 +485,11 @@ static void digest_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 /* The digest of the request r carries out (Command.request): SHA-256 of
  * the caller, the request's kind and its body as packed, passwords left
  * out (the client's record is replicated state and lives a day; a fast
- * hash of a password there would be a way to guess it). A retry carries
- * the same body, so it has the same digest; the record keeps the first
- * one's, and answers only a request with the same (sm_record_answer).
+ * hash of a password there would be a way to guess it): add-user's,
+ * import-users', passwd's old and new, reset-password's one-time one. A
+ * retry carries the same body, so it has the same digest; the record keeps
+ * the first one's, and answers only a request with the same
+ * (sm_record_answer).
  * Any thread; computed once. */
 static const uint8_t *request_digest(req *r)
 {
@@ -520,6 +522,18 @@ static const uint8_t *request_digest(req *r)
         protobuf_c_message_pack_to_buffer(body, &d.base);
         for (size_t i = 0; i < q->n_rows; i++)
             q->rows[i]->password = pw[i];
+    } else if (body && r->msg->body_case == LMS__REQUEST__BODY_CHANGE_PASSWORD) {
+        Lms__ChangePasswordRequest *q = r->msg->change_password;
+        char *old_pw = q->old_password, *new_pw = q->new_password;
+        q->old_password = q->new_password = (char *)"";
+        protobuf_c_message_pack_to_buffer(body, &d.base);
+        q->old_password = old_pw;
+        q->new_password = new_pw;
+    } else if (body && r->msg->body_case == LMS__REQUEST__BODY_RESET_PASSWORD) {
+        char *pw = r->msg->reset_password->password;
+        r->msg->reset_password->password = (char *)"";
+        protobuf_c_message_pack_to_buffer(body, &d.base);
+        r->msg->reset_password->password = pw;
     } else if (body) {
         protobuf_c_message_pack_to_buffer(body, &d.base);
     }
