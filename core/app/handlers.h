@@ -307,6 +307,8 @@ int req_unenrolled(req *r, const char *course, int role, ptr_vec *names);
  * left (their own list: they no longer have access). */
 int req_drop_left_submissions(req *r, const char *course, ptr_vec *subs);
 int req_drop_left_grades(req *r, const char *course, ptr_vec *grades);
+/* Drop from queries (Lms__Query *) those of the courses the caller left. */
+int req_drop_left_queries(req *r, ptr_vec *queries);
 
 /* ---- shared by the work and talk groups (handlers_util.c) ----------
  * Checks return 0, or -1 with the refusal already in r->resp (the

@@ -385,6 +385,19 @@ int req_drop_left_grades(req *r, const char *course, ptr_vec *grades)
     return 0;
 }
 
+int req_drop_left_queries(req *r, ptr_vec *queries)
+{
+    ptr_vec codes = {0};
+    if (left_courses(r, &codes) < 0)
+        return -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < queries->n; i++)
+        if (!listed(&codes, ((const Lms__Query *)queries->v[i])->course))
+            queries->v[kept++] = queries->v[i];
+    queries->n = kept;
+    return 0;
+}
+
 /* ---- grade history ---------------------------------------------------- */
 
 typedef struct history_sink {

@@ -46,8 +46,7 @@ static int load_query(req *r, uint64_t id, lms_query *q, const char *verb)
     if (req_got(r, rc, &err, "query", id) < 0)
         return -1;
     int role = LMS_ROLE_NONE;
-    if (strcmp(q->student, r->who.name) != 0 &&
-        req_course_role(r, q->course, &role, &err) != LMS_OK)
+    if (req_course_role(r, q->course, &role, &err) != LMS_OK)
         return req_storage_error(r, &err), -1;
     return req_verdict_on(r, rule_query_party(q, r->who.name, role, verb, why, sizeof why),
                           why, "query %" PRIu64, id);
@@ -194,6 +193,9 @@ static next_step list_queries_prepare(req *r)
                                    staff ? NULL : r->who.name, row_sink_each,
                                    &sink, &err) != LMS_OK)
             return req_storage_error(r, &err);
+    /* a student's own, of any course: not of those they left (unenroll) */
+    if (!staff && !q->course[0] && req_drop_left_queries(r, &out) < 0)
+        return NEXT_RESPOND;
     for (size_t i = 0; i < out.n; i++)
         if (req_attach_replies(r, out.v[i]) < 0)
             return NEXT_RESPOND;

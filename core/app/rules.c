@@ -448,8 +448,15 @@ double rule_late_deduction(double grade, double max_points, uint32_t pct, uint32
 int rule_query_party(const lms_query *q, const char *actor, int course_role,
                      const char *verb, char *msg, size_t cap)
 {
-    if (strcmp(q->student, actor) == 0 || rule_is_staff(course_role))
+    if (rule_is_staff(course_role))
         return ok(msg, cap);
+    /* the student who asked, while still a member (not after lms-admin
+     * unenroll: every check of the course treats them as not enrolled) */
+    if (strcmp(q->student, actor) == 0)
+        return course_role != LMS_ROLE_NONE
+                   ? ok(msg, cap)
+                   : refuse(LMS_PERMISSION_DENIED, msg, cap,
+                            "only the members of course %.64s may %s", q->course, verb);
     return refuse(LMS_PERMISSION_DENIED, msg, cap,
                   "only the student who asked and the instructors and teaching "
                   "assistants of its course may %s",

@@ -217,9 +217,10 @@ double rule_late_deduction(double grade, double max_points, uint32_t pct, uint32
 /* ---- questions ---------------------------------------------------------- */
 
 /* May actor, enrolled in q's course as course_role, verb ("reply to it")
- * query q? The student who asked and the course's instructors may.
- * PERMISSION_DENIED; the reason does not name the course (a student who
- * guesses ids learns nothing of others' questions). */
+ * query q? The course's staff may, and the student who asked while still
+ * a member of the course (not after lms-admin unenroll). PERMISSION_DENIED;
+ * the reason does not name the course to anyone but the student who asked
+ * (a student who guesses ids learns nothing of others' questions). */
 int rule_query_party(const lms_query *q, const char *actor, int course_role,
                      const char *verb, char *msg, size_t cap);
 

@@ -376,8 +376,7 @@ static int need_query_party(apply_ctx *c, uint64_t id, lms_query *q,
         return rc;
     set_object(c, "query %" PRIu64, id);
     int role = LMS_ROLE_NONE;
-    if (strcmp(q->student, c->cmd->actor) != 0)
-        rc = enrolment_role(c, q->course, c->cmd->actor, &role);
+    rc = enrolment_role(c, q->course, c->cmd->actor, &role);
     if (rc == LMS_OK)
         judge(c, rule_query_party(q, c->cmd->actor, role, verb, c->why, sizeof c->why));
     return rc;

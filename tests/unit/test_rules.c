@@ -577,7 +577,10 @@ static void test_query_parties_and_replies(void **state)
     (void)state;
     lms_query q = query(LMS_QUERY_INSTRUCTOR);
     EXPECT_OK(rule_query_party(&q, "stu1", LMS_ROLE_STUDENT, "reply to it", M));
-    EXPECT_OK(rule_query_party(&q, "stu1", LMS_ROLE_NONE, "reply to it", M)); /* left */
+    /* the student who asked, after lms-admin unenroll: not any more */
+    EXPECT(rule_query_party(&q, "stu1", LMS_ROLE_NONE, "reply to it", M),
+           LMS_PERMISSION_DENIED, "only the members of course CS101 may reply to it");
+    EXPECT_OK(rule_query_party(&q, "stu1", LMS_ROLE_TA, "reply to it", M));
     EXPECT_OK(rule_query_party(&q, "ins1", LMS_ROLE_INSTRUCTOR, "reply to it", M));
     EXPECT_OK(rule_query_party(&q, "ta1", LMS_ROLE_TA, "reply to it", M));
     static const char only[] = "only the student who asked and the instructors and "
