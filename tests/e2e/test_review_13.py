@@ -117,6 +117,28 @@ class ReviewTest(E2ETestCase):
             r = self.assertStatus(c.call({"token": tok, "list_queries": {}}), "OK")
             self.assertIn(qid, [q["id"] for q in r["queries"]["queries"]])
 
+    # -- finding 3 (not fixed): a TA grades their own submission ---------------
+
+    @unittest.expectedFailure  # policy: rule_role(RULE_NEED_STAFF) never asks whose work it is
+    def test_ta_cannot_grade_their_own_submission(self):
+        """A student of CS101 who hands in work and is then made a TA of
+        CS101 (enroll --as ta replaces the role) may grade, and regrade,
+        their own submission: apply_grade and grade_prepare only ask
+        whether the grader is staff of the course."""
+        w = self.w
+        w.add_user("rev13d", "student")
+        w.enroll("CS101", "rev13d", "student")
+        hw = w.create_assignment(title="Self graded")["id"]
+        s = w.login("lms-student", "rev13d")
+        path = self.node.dir + "/rev13d.txt"
+        with open(path, "wb") as f:
+            f.write(b"my own work\n")
+        sub = self.ok(s.run("submit", str(hw), path, json=True))["id"]
+        w.enroll("CS101", "rev13d", "ta")
+        ta = w.login("lms-instructor", "rev13d")
+        self.refused(ta.run("grade", str(sub), "--grade", "100", json=True),
+                     "PERMISSION_DENIED", "a TA grading their own submission")
+
 
 if __name__ == "__main__":
     unittest.main()
