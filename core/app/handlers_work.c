@@ -361,6 +361,8 @@ static next_step grade_prepare(req *r)
     lms_assignment a;
     char why[RULE_MSG_MAX];
     if (req_load_submission(r, q->submission_id, &s, &a, "grade it", 0) < 0 ||
+        req_verdict_on(r, rule_grader(r->who.name, s.student, why, sizeof why), why,
+                       "submission %" PRIu64, s.id) < 0 ||
         req_verdict_on(r, rule_grade(q->grade, &a, why, sizeof why), why,
                        "submission %" PRIu64, s.id) < 0 ||
         req_check_text(r, &RULE_FEEDBACK, q->feedback) < 0)

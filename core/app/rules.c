@@ -324,6 +324,14 @@ int rule_grade(double grade, const lms_assignment *a, char *msg, size_t cap)
                   "points of assignment %" PRIu64, grade, a->max_points, a->id);
 }
 
+int rule_grader(const char *grader, const char *student, char *msg, size_t cap)
+{
+    if (strcmp(grader, student) != 0)
+        return ok(msg, cap);
+    return refuse(LMS_PERMISSION_DENIED, msg, cap,
+                  "is your own work; another of the course's staff must grade it");
+}
+
 int rule_extension(const lms_assignment *a, int64_t until, char *msg, size_t cap)
 {
     char when[40], due[40];

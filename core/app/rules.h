@@ -153,6 +153,10 @@ int rule_max_size(uint64_t max_size, uint64_t limit, char *msg, size_t cap);
 
 /* A grade for assignment a: a number (not NaN) in [0, a->max_points]. */
 int rule_grade(double grade, const lms_assignment *a, char *msg, size_t cap);
+/* May grader grade student's submission? Never their own (a student later
+ * made a TA of the course still has their submissions there):
+ * PERMISSION_DENIED. */
+int rule_grader(const char *grader, const char *student, char *msg, size_t cap);
 
 /* An extension of assignment a to until: after the due time (one that
  * ends earlier would change nothing) and up to RULE_TIME_MAX. */

@@ -854,6 +854,8 @@ static int apply_grade(apply_ctx *c)
         rc = need_enrolled(c, a.course, RULE_NEED_STAFF, "grade it");
     if (rc || refused(c))
         return rc;
+    if (judge(c, rule_grader(c->cmd->actor, s.student, c->why, sizeof c->why)) != LMS_OK)
+        return LMS_OK;
     judge(c, rule_grade(b->grade, &a, c->why, sizeof c->why));
     check_text(c, &RULE_FEEDBACK, b->feedback);
     if (refused(c))

@@ -117,9 +117,8 @@ class ReviewTest(E2ETestCase):
             r = self.assertStatus(c.call({"token": tok, "list_queries": {}}), "OK")
             self.assertIn(qid, [q["id"] for q in r["queries"]["queries"]])
 
-    # -- finding 3 (not fixed): a TA grades their own submission ---------------
+    # -- finding 3: a TA grades their own submission (rule_grader) ---------------
 
-    @unittest.expectedFailure  # policy: rule_role(RULE_NEED_STAFF) never asks whose work it is
     def test_ta_cannot_grade_their_own_submission(self):
         """A student of CS101 who hands in work and is then made a TA of
         CS101 (enroll --as ta replaces the role) may grade, and regrade,
@@ -138,6 +137,7 @@ class ReviewTest(E2ETestCase):
         ta = w.login("lms-instructor", "rev13d")
         self.refused(ta.run("grade", str(sub), "--grade", "100", json=True),
                      "PERMISSION_DENIED", "a TA grading their own submission")
+        self.assertIn("is your own work", ta.run("grade", str(sub), "--grade", "1").err)
 
 
 if __name__ == "__main__":

@@ -421,6 +421,9 @@ static void test_grades(void **state)
 {
     (void)state;
     lms_assignment a = assignment();
+    EXPECT_OK(rule_grader("ta1", "stu1", M));
+    EXPECT(rule_grader("stu1", "stu1", M), LMS_PERMISSION_DENIED,
+           "is your own work; another of the course's staff must grade it");
     EXPECT_OK(rule_grade(0, &a, M));
     EXPECT_OK(rule_grade(10, &a, M));
     EXPECT_OK(rule_grade(7.25, &a, M));
