@@ -11,6 +11,7 @@
 #include "lms_assert.h"
 #include "records.pb-c.h"
 #include "rules.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -493,12 +494,15 @@ static int add_changes(collect *x, const asg_seen *e)
     if (!it)
         return x->rc;
     excerpt(title, sizeof title, e->title);
+    int w;
     if (fields[0])
-        snprintf(it->summary, sizeof it->summary, "assignment \"%s\" changed: %s%s", title,
-                 fields, shown_again ? "; shown again" : "");
+        w = snprintf(it->summary, sizeof it->summary, "assignment \"%s\" changed: %s%s",
+                     title, fields, shown_again ? "; shown again" : "");
     else
-        snprintf(it->summary, sizeof it->summary, "assignment \"%s\" is shown again, due %s",
-                 title, fmt_time(e->due, due));
+        w = snprintf(it->summary, sizeof it->summary,
+                     "assignment \"%s\" is shown again, due %s", title, fmt_time(e->due, due));
+    if (w >= (int)sizeof it->summary) /* a one-line summary: cut, never overrun */
+        utf8_repair(it->summary, strlen(it->summary)); /* no half character */
     return LMS_OK;
 }
 
