@@ -145,8 +145,9 @@ int cmd_login(struct cli_ctx *ctx, const struct cli_args *a)
     if (lms_session_save(ctx->home, &s, err, sizeof err) < 0)
         rc = cli_fail_errno(ctx, errno, err);
     else
-        rc = cli_done(ctx, &lr->base, "logged in as %s (%s)%s%s%s", s.user,
+        rc = cli_done(ctx, &lr->base, "logged in as %s (%s%s)%s%s%s", s.user,
                       role ? role : "no role",
+                      lr->assists ? "; a teaching assistant of some course" : "",
                       lr->must_change_password
                           ? "; your password is a one-time password: change it now with '"
                           : "",

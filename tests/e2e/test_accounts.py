@@ -45,6 +45,9 @@ class TeachingAssistantTest(E2ETestCase):
         c = self.node.cli("lms-instructor")
         self.refused(c.login("stud2", World.PW, json=True), "PERMISSION_DENIED")
         self.ok(self.ta.run("whoami"))
+        res = self.ok(self.node.cli("lms-instructor").login("stud3", World.PW))
+        self.assertIn("logged in as stud3 (student; a teaching assistant of some course)",
+                      res.out)
 
     def test_ta_grades_in_their_course(self):
         doc = self.ok(self.ta.run("submissions", "--assignment", str(self.hw), json=True))
