@@ -45,6 +45,7 @@ import atexit
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -330,19 +331,51 @@ _PORTS_GIVEN = set()
 _PORTS_LOCK = threading.Lock()
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _port_free(port):
+    """Nobody listens on or holds port, on any address (the peer port binds
+    0.0.0.0)."""
+    for addr in ("0.0.0.0", "127.0.0.1"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((addr, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
 def free_port():
     """A loopback port nobody listens on, never one this process handed out
-    before (the kernel may offer a just-closed ephemeral port again, and a
-    node's client and peer ports must differ)."""
-    while True:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    before (a node's client and peer ports must differ). Chosen outside the
+    kernel's ephemeral range: a port from inside it (what binding port 0
+    gives) can be taken by any outgoing connection of another test, or of
+    the MariaDB server, between this check and lmsd's bind ("Address
+    already in use", a flake of e2e_test_partition and others). Outside it
+    only another test process choosing the same random port can collide."""
+    lo, hi = _ephemeral_range()
+    first, last = (10000, lo - 1) if lo > 12000 else (hi + 1, 65000)
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(1000):
+        port = rng.randint(first, last)
         with _PORTS_LOCK:
-            if port not in _PORTS_GIVEN:
-                _PORTS_GIVEN.add(port)
-                return port
+            if port in _PORTS_GIVEN:
+                continue
+        if _port_free(port):
+            with _PORTS_LOCK:
+                if port not in _PORTS_GIVEN:
+                    _PORTS_GIVEN.add(port)
+                    return port
+    raise AssertionError("no free port in %d..%d" % (first, last))
 
 
 def db_rows(node, sql):
