@@ -9,6 +9,7 @@
 #include "handlers.h"
 
 #include "accounts.h"
+#include "lms_assert.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -39,7 +40,16 @@ static char *hash_password(req *r, const char *pw)
 typedef struct login_state {
     char *stored; /* the user's password hash, NULL if no such user */
     account_state acct;
+    int assists;  /* a student who is a TA of some course (LoginResponse) */
 } login_state;
+
+static int find_assisted(void *arg, const void *row)
+{
+    int *yes = arg;
+    *yes = ((const lms_course *)row)->my_role == LMS_ROLE_TA;
+    return *yes; /* one is enough */
+}
+
 
 static next_step login_prepare(req *r)
 {
@@ -62,6 +72,12 @@ static next_step login_prepare(req *r)
         r->who.role = u.role;
         r->who.created = u.created;
         if (account_get(req_ops(r), req_st(r), u.name, &s->acct, &err) != LMS_OK)
+            return req_storage_error(r, &err);
+        /* on the reader, not in the answer on the storage thread: only a
+         * student's login needs it (lms-instructor, cmd_common.c) */
+        if (u.role == LMS_ROLE_STUDENT &&
+            req_ops(r)->course_list(req_st(r), u.name, find_assisted, &s->assists, &err) !=
+                LMS_OK)
             return req_storage_error(r, &err);
         r->who.must_change = s->acct.must_change;
     } else if (rc != LMS_NOT_FOUND) {
@@ -145,24 +161,12 @@ static Lms__User *who_user(req *r)
     return m;
 }
 
-static int find_assisted(void *arg, const void *row)
-{
-    int *yes = arg;
-    *yes = ((const lms_course *)row)->my_role == LMS_ROLE_TA;
-    return *yes; /* one is enough */
-}
-
 static void login_applied(req *r)
 {
     Lms__LoginResponse *m = req_alloc(r, sizeof *m);
     lms__login_response__init(m);
-    int assists = 0;
-    lms_err err = {0};
-    if (r->who.role != LMS_ROLE_ADMIN &&
-        req_ops(r)->course_list(req_st(r), r->who.name, find_assisted, &assists, &err) !=
-            LMS_OK)
-        log_warn("login of '%s': cannot list their courses: %s", r->who.name, err.msg);
-    m->assists = assists;
+    LMS_ASSERT(r->scratch); /* login_prepare's, never a dedup answer */
+    m->assists = ((login_state *)r->scratch)->assists;
     m->must_change_password = r->who.must_change;
     m->token = req_strdup(r, r->secret);
     m->user = who_user(r);
