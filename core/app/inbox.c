@@ -268,15 +268,6 @@ static void excerpt(char *dst, size_t cap, const char *s)
     strcpy(dst + keep, keep < n ? "..." : "");
 }
 
-/* ms as 2026-12-01T23:59:00Z (UTC, whole seconds). */
-static const char *fmt_time(int64_t ms, char buf[40])
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || !strftime(buf, 40, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(buf, 40, "%" PRId64 " ms", ms);
-    return buf;
-}
 
 /* ---- collecting a student's inbox ------------------------------------------- */
 
@@ -500,7 +491,7 @@ static int add_changes(collect *x, const asg_seen *e)
                      title, fields, shown_again ? "; shown again" : "");
     else
         w = snprintf(it->summary, sizeof it->summary,
-                     "assignment \"%s\" is shown again, due %s", title, fmt_time(e->due, due));
+                     "assignment \"%s\" is shown again, due %s", title, rule_iso_time(e->due, due, sizeof due));
     if (w >= (int)sizeof it->summary) /* a one-line summary: cut, never overrun */
         utf8_repair(it->summary, strlen(it->summary)); /* no half character */
     return LMS_OK;
@@ -529,7 +520,7 @@ static int add_assignments(collect *x)
         char title[EXCERPT_MAX + 4], due[40];
         excerpt(title, sizeof title, e[i].title);
         snprintf(it->summary, sizeof it->summary, "new assignment \"%s\", due %s", title,
-                 fmt_time(e[i].due, due));
+                 rule_iso_time(e[i].due, due, sizeof due));
     }
     return LMS_OK;
 }
@@ -707,7 +698,7 @@ static int add_extensions(collect *x)
         char title[EXCERPT_MAX + 4], until[40];
         excerpt(title, sizeof title, a->title);
         snprintf(it->summary, sizeof it->summary, "extension of \"%s\" until %s", title,
-                 fmt_time(e[i].until, until));
+                 rule_iso_time(e[i].until, until, sizeof until));
     }
     return LMS_OK;
 }

@@ -62,7 +62,7 @@ static int refuse(int status, char *msg, size_t cap, const char *fmt, ...)
 
 /* Format ms since the epoch as ISO 8601 UTC ("2026-12-01T00:00:00Z", with
  * milliseconds only when there are some) into buf. */
-static const char *iso_time(int64_t ms, char *buf, size_t cap)
+const char *rule_iso_time(int64_t ms, char *buf, size_t cap)
 {
     int64_t sec = ms / 1000;
     int frac = (int)(ms % 1000);
@@ -292,8 +292,8 @@ int rule_assignment(const lms_assignment *a, char *msg, size_t cap)
                       "between 1970 and the end of year 9999");
     if (a->cutoff != 0 && a->cutoff < a->due)
         return refuse(LMS_INVALID_ARGUMENT, msg, cap, "the cut-off %s is before the due "
-                      "time %s", iso_time(a->cutoff, cut, sizeof cut),
-                      iso_time(a->due, due, sizeof due));
+                      "time %s", rule_iso_time(a->cutoff, cut, sizeof cut),
+                      rule_iso_time(a->due, due, sizeof due));
     if (!(a->max_points > 0 && a->max_points <= RULE_POINTS_MAX))
         return refuse(LMS_INVALID_ARGUMENT, msg, cap, "maximum points must be a number "
                       "above 0 and at most %g (got %g)", RULE_POINTS_MAX, a->max_points);
@@ -344,7 +344,7 @@ int rule_extension(const lms_assignment *a, int64_t until, char *msg, size_t cap
         return refuse(LMS_INVALID_ARGUMENT, msg, cap,
                       "the extension's end %s is not after the assignment's due time %s; "
                       "an extension must end after it",
-                      iso_time(until, when, sizeof when), iso_time(a->due, due, sizeof due));
+                      rule_iso_time(until, when, sizeof when), rule_iso_time(a->due, due, sizeof due));
     return ok(msg, cap);
 }
 
@@ -364,7 +364,7 @@ int rule_submission(const lms_assignment *a, int64_t now, int64_t until,
     rule_effective_times(a->due, a->cutoff, until, &due, &cutoff);
     if (cutoff && now > cutoff)
         return refuse(LMS_FAILED_PRECONDITION, msg, cap, "the cut-off %s has passed",
-                      iso_time(cutoff, when, sizeof when));
+                      rule_iso_time(cutoff, when, sizeof when));
     if (a->max_attempts && made >= a->max_attempts)
         return refuse(LMS_FAILED_PRECONDITION, msg, cap, "all %" PRIu32 " attempts used",
                       a->max_attempts);
@@ -602,7 +602,7 @@ int rule_inbox_window(int64_t since, int all, int64_t until, char *msg, size_t c
                       "all (everything) and since (after a time) exclude each other");
     if (until && until <= since)
         return refuse(LMS_INVALID_ARGUMENT, msg, cap, "until %s is not after since %s",
-                      iso_time(until, a, sizeof a), iso_time(since, b, sizeof b));
+                      rule_iso_time(until, a, sizeof a), rule_iso_time(since, b, sizeof b));
     return ok(msg, cap);
 }
 
@@ -616,7 +616,7 @@ int rule_inbox_mark(int64_t up_to, int64_t now, char *msg, size_t cap)
         return refuse(LMS_INVALID_ARGUMENT, msg, cap,
                       "the time read up to, %s, is in the future (it is %s); give the "
                       "time of the newest item shown",
-                      iso_time(up_to, a, sizeof a), iso_time(now, b, sizeof b));
+                      rule_iso_time(up_to, a, sizeof a), rule_iso_time(now, b, sizeof b));
     return ok(msg, cap);
 }
 

@@ -79,6 +79,11 @@ extern const rule_field RULE_ANNOUNCEMENT_TITLE; /* "": none */
  * may hold '\n' and '\t'). INVALID_ARGUMENT: "the title is empty", "the
  * reply is 70000 bytes; at most 65536 are allowed", "the title contains a
  * control character (U+001B); ...". */
+/* ms as 2026-12-01T23:59:00Z (milliseconds shown only when not 0), UTC,
+ * the same on every node: the time in every message of apply and of the
+ * handlers. Returns buf. */
+const char *rule_iso_time(int64_t ms, char *buf, size_t cap);
+
 int rule_text(const rule_field *f, const char *s, char *msg, size_t cap);
 
 /* A user name: 1..LMS_NAME_MAX of [A-Za-z0-9._-], starting with a letter
