@@ -327,6 +327,8 @@ int req_read_back(req *r, int rc, const lms_err *err, const char *what,
 int req_verdict(req *r, int st, const char *why);
 int req_verdict_on(req *r, int st, const char *why, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* applied(): answer with material id as stored now, with its version. */
+void req_answer_material(req *r, uint64_t id);
 /* A file sent to the server's own limit (a material, a new version of
  * one): its name and its size against limits.max_upload_bytes. */
 int req_check_upload(req *r, const char *file_name, size_t len);

@@ -95,20 +95,22 @@ static next_step replace_material_work(req *r)
     return NEXT_PROPOSE;
 }
 
-static void replace_material_applied(req *r)
+void req_answer_material(req *r, uint64_t id)
 {
     lms_material m;
     material_state s;
     lms_err err = {0};
-    int rc = req_ops(r)->material_get(req_st(r), r->res.id, 0, &m, &err);
+    int rc = req_ops(r)->material_get(req_st(r), id, 0, &m, &err);
     if (rc == LMS_OK)
-        rc = material_state_get(req_ops(r), req_st(r), r->res.id, &s, &err);
-    if (req_read_back(r, rc, &err, "material", r->res.id) < 0)
+        rc = material_state_get(req_ops(r), req_st(r), id, &s, &err);
+    if (req_read_back(r, rc, &err, "material", id) < 0)
         return;
     r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
     r->resp.material = pb_material(r, &m);
     r->resp.material->version = s.version;
 }
+
+static void replace_material_applied(req *r) { req_answer_material(r, r->res.id); }
 
 static next_step delete_material_prepare(req *r)
 {

@@ -305,16 +305,7 @@ static next_step upload_material_work(req *r)
     return NEXT_PROPOSE;
 }
 
-static void upload_material_applied(req *r)
-{
-    lms_material m;
-    lms_err err = {0};
-    int rc = req_ops(r)->material_get(req_st(r), r->res.id, 0, &m, &err);
-    if (req_read_back(r, rc, &err, "material", r->res.id) < 0)
-        return;
-    r->resp.body_case = LMS__RESPONSE__BODY_MATERIAL;
-    r->resp.material = pb_material(r, &m);
-}
+static void upload_material_applied(req *r) { req_answer_material(r, r->res.id); }
 
 static void *keep_material(req *r, const void *row, void *ctx)
 {
