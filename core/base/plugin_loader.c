@@ -20,9 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef LMS_PLUGIN_BUILD_DIR
-#error "LMS_PLUGIN_BUILD_DIR must be defined by the build"
-#endif
 #ifndef LMS_PLUGIN_INSTALL_DIR
 #error "LMS_PLUGIN_INSTALL_DIR must be defined by the build"
 #endif
@@ -167,15 +164,22 @@ const char *plugin_kind_name(uint32_t kind)
     return k ? k->name : "unknown";
 }
 
+/*
+ * LMS_PLUGIN_BUILD_DIR and LMS_BUILD_ROOT are defined only in a developer's
+ * build (the CMake option LMS_BUILD_TREE_PLUGINS, on by default). A
+ * package's build turns it off (scripts/package), so the build tree's path
+ * is not even in the installed binary: an installed lmsd looks in its
+ * installed plugin directory only.
+ */
+#ifdef LMS_PLUGIN_BUILD_DIR
+#ifndef LMS_BUILD_ROOT
+#error "LMS_BUILD_ROOT must be defined with LMS_PLUGIN_BUILD_DIR"
+#endif
 static int file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
-
-#ifndef LMS_BUILD_ROOT
-#error "LMS_BUILD_ROOT must be defined by the build"
-#endif
 
 /* Is this program a build tree's (not an installed copy)? Only then may
  * it load plugins from the build tree: an installed lmsd must never pick
@@ -191,12 +195,13 @@ static int running_from_build_tree(void)
     return (size_t)n > root && strncmp(exe, LMS_BUILD_ROOT, root) == 0 &&
            exe[root] == '/';
 }
+#endif
 
 /*
  * The path of plugin name: a name with a '/' is a path used as is; else
  * <dir>/<name>.so (".so" not doubled), dir being plugin_dir or, when NULL,
- * the build tree's plugin directory if this program runs from the build
- * tree and the file is there, else the installed one. Returns a malloc'd
+ * the build tree's plugin directory if this is a developer's build, runs
+ * from the build tree and the file is there, else the installed one. Returns a malloc'd
  * string or NULL (out of memory).
  */
 static char *resolve(const char *name, const char *plugin_dir)
@@ -211,6 +216,7 @@ static char *resolve(const char *name, const char *plugin_dir)
             return NULL;
         return path;
     }
+#ifdef LMS_PLUGIN_BUILD_DIR
     if (running_from_build_tree()) {
         if (asprintf(&path, "%s/%s%s", LMS_PLUGIN_BUILD_DIR, name, ext) < 0)
             return NULL;
@@ -218,6 +224,7 @@ static char *resolve(const char *name, const char *plugin_dir)
             return path;
         free(path);
     }
+#endif
     if (asprintf(&path, "%s/%s%s", LMS_PLUGIN_INSTALL_DIR, name, ext) < 0)
         return NULL;
     return path;
@@ -343,10 +350,12 @@ int plugin_load(const char *name, const char *plugin_dir, uint32_t kind,
     void *dl = NULL;
     const struct lms_plugin_descriptor *d = NULL;
     int rc = open_entry(path, &dl, &d, err);
+#ifdef LMS_PLUGIN_BUILD_DIR
     if (rc == LMS_NOT_FOUND && !plugin_dir && !strchr(name, '/') &&
         running_from_build_tree())
         lms_err_set(err, rc, "%s: cannot load plugin: %s (looked in %s too)",
                     path, strerror(ENOENT), LMS_PLUGIN_BUILD_DIR);
+#endif
     if (rc == LMS_OK)
         rc = check_header(path, d, err);
     if (rc == LMS_OK)
