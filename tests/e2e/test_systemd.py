@@ -11,7 +11,6 @@ test) nothing changes either."""
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
