@@ -22,6 +22,7 @@
 #include "net.h"
 #include "node.h"
 #include "plugin_loader.h"
+#include "sd_notify.h"
 #include "sm_node.h"
 #include "store_owner.h"
 #include "tls.h"
@@ -72,6 +73,7 @@ typedef struct lmsd {
     net *net;
     metrics_http *metrics; /* listen.metrics; NULL when off */
     lms_tls *tls; /* NULL: both ports plaintext */
+    sdn *sdn;     /* what systemd hears (sd_notify.h); NULL: nobody listens */
     struct event *sigint, *sigterm, *sighup, *drain, *handover, *trim;
     uint64_t trim_seen; /* applied index at the last idle check */
     int trim_busy;      /* trims still to do since it last moved */
@@ -304,6 +306,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sdn_stopping(d->sdn);
     uint64_t to = 0;
     if (node_transfer_leadership(d->node, &to) == LMS_OK) {
         log_info("handing leadership to node %llu first", (unsigned long long)to);
@@ -463,6 +466,7 @@ static int open_tls(const lms_config *c, lms_tls **out, lms_err *err)
 
 static int start(lmsd *d, lms_err *err)
 {
+    sdn_status("starting: opening storage and replaying the command log");
     if (make_data_dir(d->cfg->data_dir, err) != LMS_OK)
         return err->code;
     if (open_tls(d->cfg, &d->tls, err) != LMS_OK)
@@ -559,6 +563,7 @@ static int serve(lmsd *d, lms_err *err)
         log_info("cluster '%s': %zu members, peers on %s (port %d)",
                  d->cfg->cluster_id, d->cfg->n_members, d->cfg->peer_addr,
                  node_peer_port(d->node));
+    d->sdn = sdn_start(d->base, d->node);
     event_base_dispatch(d->base);
     return LMS_OK;
 }
@@ -590,6 +595,8 @@ static void stop(lmsd *d)
                 event_free(*evs[i]);
                 *evs[i] = NULL;
             }
+        sdn_free(d->sdn);
+        d->sdn = NULL;
         event_base_loop(d->base, EVLOOP_NONBLOCK);
     }
     tutor_rt_free(d->tutor); /* the storage thread posts no more documents */
@@ -943,7 +950,9 @@ int main(int argc, char **argv)
         case 'L': accept_log_loss = 1; break;
         case 'A': adopt_storage = 1; break;
         case 'h': usage(stdout); return 0;
-        case 'V': printf("lmsd %s\n", LMS_VERSION); return 0;
+        case 'V':
+            printf("lmsd %s\nsystemd: %s\n", LMS_VERSION, sdn_compiled() ? "yes" : "no");
+            return 0;
         default: usage(stderr); return 2;
         }
     }

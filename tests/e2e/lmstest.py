@@ -97,6 +97,19 @@ def cli_path(prog):
     return os.path.join(bin_dir(), prog)
 
 
+# What systemd gives a service it runs (core/sd_notify.h): a test run from
+# inside such a service (a CI runner) must not pass them on to its nodes,
+# which would talk to the runner's systemd; test_systemd.py sets its own.
+SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+def lmsd_env(extra=None):
+    """The environment of an lmsd: ours without SYSTEMD_ENV, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k not in SYSTEMD_ENV}
+    env.update(extra or {})
+    return env
+
+
 # ---------------------------------------------------------------------------
 # protobuf: a schema read from proto/client.proto, a varint / length-delimited
 # encoder and a decoder. Only what client.proto uses: scalars, strings, bytes,
@@ -751,7 +764,7 @@ class Node:
         log = self._open_log()
         p = subprocess.run([lmsd_path()] + list(args), input=input,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
+                           timeout=timeout, env=lmsd_env())
         log.write(b"--- lmsd %s\n" % " ".join(args).encode())
         log.write(p.stdout + p.stderr)
         log.flush()
@@ -775,7 +788,7 @@ class Node:
             self.proc = subprocess.Popen([lmsd_path(), "--config", self.config_path]
                                          + list(args),
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         env=dict(os.environ, **self.env))
+                                         env=lmsd_env(self.env))
             try:
                 self.wait_ready(timeout)
                 return self
