@@ -23,14 +23,35 @@ import socket
 import subprocess
 import sys
 import tempfile
+import ctypes
 import time
 
 ROOT = None
+STARTED = []  # every lmsd we started: killed at exit, whatever happens
+CLONE_NEWNET = 0x40000000
 ADMIN_PW = "admin-pass-123"
 USER_PW = "user-pass-1234"
 
 
+def kill_started():
+    for p in STARTED:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def private_network():
+    """From here on this process and its children have a network of their
+    own with only loopback: the service's port 7400 cannot meet another
+    lmsd on this machine (a demo, a test)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        die("unshare(CLONE_NEWNET): %s" % os.strerror(ctypes.get_errno()))
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
 def die(msg):
+    kill_started()
     sys.stdout.write("package-test: FAILED: %s\n" % msg)
     sys.stdout.flush()
     sys.exit(1)
@@ -106,6 +127,7 @@ class Service:
             ["chroot", ROOT, "setpriv", "--reuid", self.user, "--regid", self.group,
              "--init-groups", "--"] + self.argv,
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        STARTED.append(self.proc)
         self.messages = []
 
     def wait_for(self, pred, what, timeout=60):
@@ -191,8 +213,8 @@ def main():
     if fields[5] != "/var/lib/lms" or int(fields[2]) >= 1000:
         die("lms should be a system user with home /var/lib/lms: %r" % res.stdout)
     st = os.stat(os.path.join(ROOT, "var/lib/lms"))
-    if st.st_uid != int(fields[2]) or st.st_mode & 0o777 != 0o750:
-        die("/var/lib/lms: owner %d mode %o, expected lms and 750" %
+    if st.st_uid != int(fields[2]) or st.st_mode & 0o777 != 0o700:
+        die("/var/lib/lms: owner %d mode %o, expected lms and 700 (as StateDirectoryMode)" %
             (st.st_uid, st.st_mode & 0o777))
     conffiles = chroot("dpkg-query", "-W", "-f=${Conffiles}", "lms-server").stdout
     if "/etc/lms/lmsd.yaml" not in conffiles:
@@ -219,6 +241,7 @@ def main():
     if plugindir.encode() not in exe:
         die("the installed lmsd does not hold its plugin directory %s" % plugindir)
 
+    private_network()
     step("lmsd --check-config /etc/lms/lmsd.yaml, as lms")
     chroot("setpriv", "--reuid", "lms", "--regid", "lms", "--init-groups", "--",
            "lmsd", "--check-config", "/etc/lms/lmsd.yaml")
@@ -233,7 +256,8 @@ def main():
          (" ".join(svc.argv), svc.user))
     svc.start()
     svc.wait_for(lambda m: m == "READY=1", "READY=1")
-    status = svc.wait_for(lambda m: m.startswith("STATUS="), "a STATUS= line")
+    status = svc.wait_for(lambda m: m.startswith("STATUS=leader of term"),
+                          "a STATUS= line saying it leads")
     step("ready; %s" % status)
     if "WatchdogSec" in svc.settings:
         svc.wait_for(lambda m: m == "WATCHDOG=1", "WATCHDOG=1")
@@ -301,4 +325,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        kill_started()
