@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_config.h"
 #include "pending.h"
 
 #ifndef LMS_VERSION
@@ -19,17 +20,27 @@
 
 static const struct cli_param global_params[] = {
     {.name = "servers", .short_name = 's', .meta = "HOST:PORT[,...]", .kind = CLI_STRING,
-     .help = "servers to contact (default $LMS_SERVERS, else 127.0.0.1:7400)"},
+     .help = "servers to contact (default $LMS_SERVERS, else servers: of the config file's "
+             "context or top level, else the list saved at login, else 127.0.0.1:7400)"},
     {.name = "cacert", .meta = "FILE", .kind = CLI_STRING,
-     .help = "use TLS, trusting the CAs in FILE, the cluster's ca.crt ($LMS_CACERT)"},
+     .help = "use TLS, trusting the CAs in FILE, the cluster's ca.crt ($LMS_CACERT; "
+             "cacert: in the config file)"},
     {.name = "tls", .kind = CLI_FLAG,
-     .help = "use TLS, trusting the system's CAs ($LMS_TLS=1)"},
+     .help = "use TLS, trusting the system's CAs ($LMS_TLS=1; tls: true in the config file)"},
     {.name = "plaintext", .kind = CLI_FLAG,
-     .help = "plaintext even to another machine ($LMS_PLAINTEXT=1); by default plaintext goes "
-             "to this machine only; login remembers the choice"},
+     .help = "plaintext even to another machine ($LMS_PLAINTEXT=1; plaintext: true in the "
+             "config file); by default plaintext goes to this machine only; login remembers "
+             "the choice"},
     {.name = "json", .kind = CLI_FLAG, .help = "print the result as one JSON document"},
     {.name = "home", .meta = "DIR", .kind = CLI_STRING,
-     .help = "where the session is kept (default $LMS_HOME, else ~/.config/lms)"},
+     .help = "where the session (and config.yaml) are kept (default $LMS_HOME, else "
+             "$XDG_CONFIG_HOME/lms, else ~/.config/lms)"},
+    {.name = "config", .meta = "FILE", .kind = CLI_STRING,
+     .help = "the client config file (default $LMS_CONFIG, else config.yaml in the session "
+             "directory; see 'config view')"},
+    {.name = "context", .meta = "NAME", .kind = CLI_STRING,
+     .help = "the context of the config file to use (default $LMS_CONTEXT, else its "
+             "context:)"},
     {.name = "help", .short_name = 'h', .kind = CLI_FLAG, .help = "show this help"},
     {.name = "version", .kind = CLI_FLAG, .help = "show the version"},
     CLI_END_PARAMS,
@@ -137,83 +148,15 @@ int cli_refused(struct cli_ctx *ctx, const Lms__Response *resp)
 
 const char *cli_servers(const struct cli_ctx *ctx)
 {
-    const char *env = getenv("LMS_SERVERS");
-    if (ctx->servers_opt != NULL)
-        return ctx->servers_opt;
-    if (env != NULL && *env != '\0')
-        return env;
-    if (ctx->session.servers != NULL && *ctx->session.servers != '\0')
-        return ctx->session.servers;
-    return LMS_DEFAULT_SERVERS;
-}
-
-/* One level of the TLS choice (the command line, the environment): 1 if
- * it makes one, 0 if it says nothing, -1 if it contradicts itself. */
-static int tls_level(bool plain, bool tls, const char *cacert, const char *const names[3],
-                     enum lms_tls_mode *mode, const char **file, char *err, size_t errlen)
-{
-    if (plain && (tls || cacert != NULL)) {
-        snprintf(err, errlen, "%s contradicts %s: choose plaintext or TLS", names[0],
-                 cacert != NULL ? names[2] : names[1]);
-        return -1;
-    }
-    *mode = plain ? LMS_TLS_PLAINTEXT : cacert ? LMS_TLS_CAFILE : LMS_TLS_SYSTEM;
-    *file = cacert;
-    return plain || tls || cacert != NULL;
-}
-
-/* $name as a flag: 1 ("1"), 0 (unset, "" or "0"), or -1 with err. */
-static int env_flag(const char *name, char *err, size_t errlen)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0' || strcmp(v, "0") == 0)
-        return 0;
-    if (strcmp(v, "1") == 0)
-        return 1;
-    snprintf(err, errlen, "bad %s '%s' (expected 1 or 0)", name, v);
-    return -1;
+    struct lms_cfg_flags flags = cli_cfg_flags(ctx);
+    return lms_config_servers(&ctx->config, &flags, &ctx->session, NULL);
 }
 
 int cli_tls(const struct cli_ctx *ctx, enum lms_tls_mode *mode, char **cafile, char *err,
             size_t errlen)
 {
-    static const char *const opts[3] = {"--plaintext", "--tls", "--cacert"};
-    static const char *const vars[3] = {"LMS_PLAINTEXT=1", "LMS_TLS=1", "LMS_CACERT"};
-    const char *file = NULL, *env_ca = getenv("LMS_CACERT");
-    *cafile = NULL;
-    int rc = tls_level(ctx->plaintext_opt, ctx->tls_opt, ctx->cacert_opt, opts, mode, &file,
-                       err, errlen);
-    if (rc == 0) {
-        int plain = env_flag("LMS_PLAINTEXT", err, errlen);
-        int tls = plain < 0 ? -1 : env_flag("LMS_TLS", err, errlen);
-        if (tls < 0)
-            return -1;
-        rc = tls_level(plain, tls, env_ca && *env_ca ? env_ca : NULL, vars, mode, &file, err,
-                       errlen);
-    }
-    if (rc < 0)
-        return -1;
-    if (rc == 0) {
-        /* what login used; an unknown word reads as the default, which
-         * sends nothing across a network in clear */
-        const struct lms_session *s = &ctx->session;
-        if (s->tls == NULL || lms_tls_mode_parse(s->tls, mode) < 0)
-            *mode = LMS_TLS_DEFAULT;
-        if (*mode == LMS_TLS_CAFILE && (s->cacert == NULL || *s->cacert == '\0'))
-            *mode = LMS_TLS_DEFAULT;
-        file = *mode == LMS_TLS_CAFILE ? s->cacert : NULL;
-    }
-    if (file != NULL) {
-        /* absolute, so that the session finds it from any directory */
-        *cafile = realpath(file, NULL);
-        if (*cafile == NULL)
-            *cafile = strdup(file);
-        if (*cafile == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-    }
-    return 0;
+    struct lms_cfg_flags flags = cli_cfg_flags(ctx);
+    return lms_config_tls(&ctx->config, &flags, &ctx->session, mode, cafile, NULL, err, errlen);
 }
 
 /* The client of ctx, opened on the first call: LMS_EXIT_OK or the exit
@@ -225,7 +168,16 @@ static int open_client(struct cli_ctx *ctx)
         return LMS_EXIT_OK;
     if (cli_tls(ctx, &ctx->tls_mode, &ctx->cafile, err, sizeof err) < 0)
         return cli_usage_error(ctx, "%s", err);
-    ctx->client = lms_client_new(cli_servers(ctx), err, sizeof err);
+    struct lms_cfg_flags flags = cli_cfg_flags(ctx);
+    struct lms_origin from;
+    const char *servers = lms_config_servers(&ctx->config, &flags, &ctx->session, &from);
+    ctx->client = lms_client_new(servers, err, sizeof err);
+    if (ctx->client == NULL && (from.src == LMS_SRC_FILE || from.src == LMS_SRC_CONTEXT)) {
+        /* not a mistake of this command line: say which line to fix */
+        char where[600];
+        return cli_fail(ctx, LMS_EXIT_USAGE, "INVALID_ARGUMENT", "%s (servers from %s)", err,
+                        lms_origin_text(&ctx->config, &from, where, sizeof where));
+    }
     if (ctx->client == NULL)
         return cli_usage_error(ctx, "%s", err);
     lms_client_set_progress(ctx->client, true);
@@ -489,8 +441,9 @@ static void print_program_help(const struct cli_program *prog)
     printf("\nGlobal options (before or after the command):\n");
     cli_print_params(stdout, global_params);
     printf("\nRun '%s COMMAND --help' for the arguments of a command.\n"
-           "Exit status: 0 ok, 1 refused or failed, 2 usage error or unusable TLS settings,\n"
-           "3 no server reachable or no leader, 4 not logged in or session expired.\n",
+           "Exit status: 0 ok, 1 refused or failed, 2 usage error, a config file that cannot be\n"
+           "used or unusable TLS settings, 3 no server reachable or no leader, 4 not logged in\n"
+           "or session expired.\n",
            prog->name);
 }
 
@@ -581,15 +534,22 @@ static void apply_globals(struct cli_ctx *ctx, const struct cli_args *a)
         free(ctx->home);
         ctx->home = strdup(cli_str(a, "home"));
     }
+    if (cli_has(a, "config"))
+        ctx->config_opt = cli_str(a, "config");
+    if (cli_has(a, "context"))
+        ctx->context_opt = cli_str(a, "context");
 }
 
-/* Load the session; a command that needs one fails with exit 4 without. */
+/* Load the config file and the session; a command that needs a session
+ * fails with exit 4 without. */
 static int load_session(struct cli_ctx *ctx)
 {
-    char err[512], *dir = lms_session_dir(ctx->home);
+    char err[512];
     bool needed = ctx->cmd->flags & CLI_NEEDS_SESSION;
-    free(ctx->home);
-    ctx->home = dir;
+    int crc = cli_load_config(ctx);
+    if (crc != LMS_EXIT_OK)
+        return crc;
+    const char *dir = ctx->home;
     if (dir == NULL)
         return needed ? cli_fail(ctx, LMS_EXIT_AUTH, "UNAUTHENTICATED",
                                  "no home directory for the session; use --home DIR")
@@ -707,6 +667,7 @@ int cli_main(const struct cli_program *prog, int argc, char **argv)
     lms_client_free(ctx.client);
     free(ctx.cafile);
     lms_session_clear(&ctx.session);
+    lms_config_free(&ctx.config);
     free(ctx.home);
     return rc;
 }

@@ -23,6 +23,7 @@
 
 #include "cli_opts.h"
 #include "client.pb-c.h"
+#include "client_config.h"
 #include "lmsclient.h"
 #include "output.h"
 #include "session.h"
@@ -39,8 +40,10 @@ struct cli_ctx;
 typedef int (*cli_handler)(struct cli_ctx *ctx, const struct cli_args *args);
 
 #define CLI_NEEDS_SESSION 0x1u
-/* Runs on this machine only: no session is loaded and no server is asked
- * (-s and --home are accepted and ignored). */
+/* Runs on this machine only: neither the config file nor the session is
+ * loaded and no server is asked (-s, --home, --config and --context are
+ * accepted and ignored, unless the handler loads them itself, as `config
+ * view` does). */
 #define CLI_LOCAL 0x2u
 
 /* A command's name may be two words, "cluster-ca init": the first names a
@@ -68,7 +71,13 @@ struct cli_ctx {
     const char *cacert_opt;  /* --cacert, or NULL */
     bool tls_opt;            /* --tls */
     bool plaintext_opt;      /* --plaintext */
-    char *home;              /* the session directory */
+    const char *config_opt;  /* --config, or NULL */
+    const char *context_opt; /* --context, or NULL */
+    char *home;              /* --home, then the session directory (cli_load_config) */
+    const char *home_from;   /* what chose it (lms_session_dir_from) */
+    bool config_loaded;      /* cli_load_config ran */
+    struct lms_origin config_from;   /* what chose the config file */
+    struct lms_client_config config; /* its settings; empty until loaded */
     struct lms_session session;
     bool logged_in;
     struct lms_client *client; /* opened by the first call */
@@ -116,13 +125,15 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
 int cli_call_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_call_opts *opts,
                   Lms__Response__BodyCase want, Lms__Response **out);
 
-/* The server list in use: -s, else $LMS_SERVERS, else the one of the saved
- * session, else 127.0.0.1:7400. */
+/* The server list in use: -s, else $LMS_SERVERS, else the config file's
+ * (its context's, then its top level's), else the one of the saved session,
+ * else 127.0.0.1:7400 (lms_config_servers). */
 const char *cli_servers(const struct cli_ctx *ctx);
 
 /*
  * How to talk to the servers (tls.h): --cacert FILE, --tls, --plaintext;
- * else $LMS_CACERT, $LMS_TLS=1, $LMS_PLAINTEXT=1; else what the session
+ * else $LMS_CACERT, $LMS_TLS=1, $LMS_PLAINTEXT=1; else the config file's
+ * choice (its context's, then its top level's); else what the session
  * remembers from login; else plaintext to loopback addresses only. A CA
  * file comes back absolute in *cafile (free it; NULL for the other modes).
  * 0, or -1 with the reason in err (contradicting choices at one level, a

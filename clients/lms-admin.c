@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "backup.h"
+#include "cli_config.h"
 #include "cluster_ca.h"
 #include "cmd_common.h"
 #include "files.h"
@@ -640,6 +641,7 @@ static const struct cli_param unenroll_params[] = {
 
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
+    CLI_CONFIG_COMMANDS,
     {.name = "add-user", .summary = "create a user", .params = add_user_params,
      .handler = cmd_add_user, .flags = CLI_NEEDS_SESSION},
     {.name = "import-users", .summary = "create users from a CSV file",

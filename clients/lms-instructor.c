@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli_config.h"
 #include "cmd_common.h"
 #include "fetch_all.h"
 #include "isotime.h"
@@ -529,6 +530,7 @@ static const struct cli_param tutor_settings_params[] = {
 
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
+    CLI_CONFIG_COMMANDS,
     {.name = "courses", .summary = "list the courses you teach", .params = cmd_no_params,
      .handler = cmd_courses, .flags = CLI_NEEDS_SESSION},
     {.name = "create-assignment", .summary = "set a new assignment",

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_config.h"
 #include "cmd_common.h"
 #include "isotime.h"
 
@@ -360,6 +361,7 @@ static const struct cli_param inbox_params[] = {
 
 static const struct cli_command commands[] = {
     CMD_SESSION_COMMANDS,
+    CLI_CONFIG_COMMANDS,
     {.name = "courses", .summary = "list the courses you are enrolled in",
      .params = cmd_no_params, .handler = cmd_courses, .flags = CLI_NEEDS_SESSION},
     {.name = "assignments",

@@ -21,19 +21,36 @@
 
 char *lms_session_dir(const char *home)
 {
+    return lms_session_dir_from(home, NULL);
+}
+
+char *lms_session_dir_from(const char *home, const char **from)
+{
     char *dir = NULL;
-    if (home != NULL && *home != '\0')
-        return strdup(home);
-    const char *env = getenv("LMS_HOME");
-    if (env != NULL && *env != '\0')
-        return strdup(env);
-    const char *user_home = getenv("HOME");
-    if (user_home == NULL || *user_home == '\0') {
-        struct passwd *pw = getpwuid(getuid());
-        user_home = pw ? pw->pw_dir : NULL;
+    const char *env = getenv("LMS_HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+    const char *chosen = NULL;
+    if (home != NULL && *home != '\0') {
+        chosen = "--home";
+        dir = strdup(home);
+    } else if (env != NULL && *env != '\0') {
+        chosen = "LMS_HOME";
+        dir = strdup(env);
+    } else if (xdg != NULL && xdg[0] == '/') {
+        /* the XDG base directory spec: a relative value is to be ignored */
+        chosen = "XDG_CONFIG_HOME";
+        if (asprintf(&dir, "%s/lms", xdg) < 0)
+            dir = NULL;
+    } else {
+        const char *user_home = getenv("HOME");
+        if (user_home == NULL || *user_home == '\0') {
+            struct passwd *pw = getpwuid(getuid());
+            user_home = pw ? pw->pw_dir : NULL;
+        }
+        if (user_home != NULL && asprintf(&dir, "%s/.config/lms", user_home) < 0)
+            dir = NULL;
     }
-    if (user_home == NULL || asprintf(&dir, "%s/.config/lms", user_home) < 0)
-        return NULL;
+    if (from != NULL)
+        *from = chosen;
     return dir;
 }
 

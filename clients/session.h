@@ -1,7 +1,8 @@
 /*
  * session.h: the login session that the clients keep between runs, in
- * DIR/session (DIR from --home, else $LMS_HOME, else ~/.config/lms). The
- * file is a small JSON object:
+ * DIR/session (DIR from --home, else $LMS_HOME, else $XDG_CONFIG_HOME/lms
+ * when that is an absolute path, else ~/.config/lms). The file is a small
+ * JSON object:
  *
  *   {"user": "alice", "role": "student", "servers": "127.0.0.1:7400",
  *    "tls": "cacert", "cacert": "/home/alice/lms/ca.crt",
@@ -31,9 +32,13 @@ struct lms_session {
 };
 
 /* The session directory: home if given, else $LMS_HOME, else
- * $HOME/.config/lms. NULL only when no home directory can be found. The
- * caller frees the result. */
+ * $XDG_CONFIG_HOME/lms (only an absolute XDG_CONFIG_HOME counts, as the XDG
+ * base directory spec says), else $HOME/.config/lms. NULL only when no home
+ * directory can be found (or memory runs out). The caller frees the result. */
 char *lms_session_dir(const char *home);
+/* The same, and in *from what chose it: "--home", "LMS_HOME",
+ * "XDG_CONFIG_HOME", or NULL for the default. */
+char *lms_session_dir_from(const char *home, const char **from);
 
 /* Load DIR/session into s. Returns 0, 1 if there is no session file, or -1
  * with the reason in err (unreadable or damaged file). */

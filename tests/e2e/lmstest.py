@@ -959,6 +959,9 @@ class Cli:
         e = dict(os.environ)
         e.pop("LMS_SERVERS", None)
         e.pop("LMS_HOME", None)
+        # a config file of the user's own must not choose for the tests
+        e.pop("LMS_CONFIG", None)
+        e.pop("LMS_CONTEXT", None)
         e.setdefault("LMS_CLIENT_TIMEOUT", "10")
         if getattr(self.node, "cacert", None):
             e.setdefault("LMS_CACERT", self.node.cacert)  # a TLS client port
