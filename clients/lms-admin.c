@@ -13,6 +13,7 @@
 
 #include "backup.h"
 #include "cluster_ca.h"
+#include "cli_doc.h"
 #include "cmd_common.h"
 #include "files.h"
 #include "import.h"
@@ -622,7 +623,7 @@ static const struct cli_param create_course_params[] = {
 
 static const struct cli_param enroll_params[] = {
     {.name = "CODE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
-     .help = "the course"},
+     .help = "the course", .complete = CLI_COMPLETE_COURSE},
     {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
      .help = "the user"},
     {.name = "as", .meta = "student|instructor|ta", .kind = CLI_CHOICE, .flags = CLI_REQUIRED,
@@ -632,7 +633,7 @@ static const struct cli_param enroll_params[] = {
 
 static const struct cli_param unenroll_params[] = {
     {.name = "CODE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
-     .help = "the course"},
+     .help = "the course", .complete = CLI_COMPLETE_COURSE},
     {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
      .help = "the user who leaves it"},
     CLI_END_PARAMS,
@@ -690,6 +691,7 @@ static const struct cli_command commands[] = {
                 "lmsd --restore",
      .params = cmd_backup_params, .handler = cmd_backup, .flags = CLI_NEEDS_SESSION},
     LMS_CA_COMMANDS,
+    CLI_DOC_COMMANDS,
     {.name = NULL},
 };
 

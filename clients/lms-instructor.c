@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli_doc.h"
 #include "cmd_common.h"
 #include "fetch_all.h"
 #include "isotime.h"
@@ -618,6 +619,7 @@ static const struct cli_command commands[] = {
      .summary = "show a course's tutor settings; change them with the options",
      .params = tutor_settings_params, .handler = cmd_tutor_settings,
      .flags = CLI_NEEDS_SESSION},
+    CLI_DOC_COMMANDS,
     {.name = NULL},
 };
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_doc.h"
 #include "cmd_common.h"
 #include "isotime.h"
 
@@ -406,6 +407,7 @@ static const struct cli_command commands[] = {
      .flags = CLI_NEEDS_SESSION},
     {.name = "fetch", .summary = "save a file you handed in", .params = cmd_fetch_params,
      .handler = cmd_fetch, .flags = CLI_NEEDS_SESSION},
+    CLI_DOC_COMMANDS,
     {.name = NULL},
 };
 
