@@ -398,7 +398,8 @@ static const struct cli_param create_assignment_params[] = {
 };
 
 static const struct cli_param edit_assignment_params[] = {
-    CMD_ID_OPERAND("ID", "the assignment"),
+    {.name = "ID", .kind = CLI_ID, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the assignment", .complete = CLI_COMPLETE_ASSIGNMENT},
     {.name = "title", .meta = "T", .kind = CLI_STRING, .help = "a new title"},
     {.name = "description", .meta = "TEXT", .kind = CLI_STRING, .help = "a new description"},
     {.name = "due", .meta = "TIME", .kind = CLI_TIME,
@@ -417,7 +418,8 @@ static const struct cli_param edit_assignment_params[] = {
 };
 
 static const struct cli_param assignment_id_params[] = {
-    CMD_ID_OPERAND("ID", "the assignment"),
+    {.name = "ID", .kind = CLI_ID, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the assignment", .complete = CLI_COMPLETE_ASSIGNMENT},
     CLI_END_PARAMS,
 };
 

@@ -11,6 +11,7 @@
 #include "plugin_options.h"
 #include "roff.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ const lmsd_option lmsd_options[] = {
              "be new (empty data dir and store): it becomes a new cluster of the configured "
              "members at the backup's index; then exit. A damaged file changes nothing. "
              "Start the node normally afterwards"},
-    {.name = "help", .val = 'h', .flags = LMSD_OPT_SHORT, .help = "this help"},
+    {.name = "help", .val = 'h', .flags = LMSD_OPT_SHORT, .help = "show this help"},
     {.name = "version", .val = 'V', .flags = LMSD_OPT_SHORT, .help = "print the version"},
     {.name = "help-man", .val = 'M', .flags = LMSD_OPT_PACKAGING,
      .help = "print this manual page, lmsd(8), in roff"},
@@ -177,8 +178,14 @@ static void man_option(FILE *f, const lmsd_option *o)
         fputs(o->flags & LMSD_OPT_OPTIONAL ? "]" : "", f);
     }
     fputc('\n', f);
-    roff_put(f, o->help, 0);
-    fputs(".\n", f);
+    /* the help as a sentence: --help's "this help" is the page's "This help." */
+    char *help = strdup(o->help);
+    if (help) {
+        help[0] = (char)toupper((unsigned char)help[0]);
+        roff_put(f, help, 0);
+        fputs(".\n", f);
+    }
+    free(help);
 }
 
 void lmsd_man(FILE *f)

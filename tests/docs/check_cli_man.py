@@ -100,6 +100,21 @@ class CliManTest(unittest.TestCase):
                     self.assertRegex(environment, r"(?m)^ {7}%s$" % var, "variable %s" % var)
 
 
+class LmsdManTest(unittest.TestCase):
+    def test_every_option_of_lmsd_is_in_its_page(self):
+        lines = mantext.render(os.path.join(mantext.env("LMS_MAN_DIR"), "lmsd.8"))
+        p = subprocess.run([mantext.env("LMSD"), "--help"], stdout=subprocess.PIPE, check=True)
+        shown = options(p.stdout.decode())
+        self.assertGreater(len(shown), 6, "lmsd --help shows too few options")
+        by_sub = {sub: set(re.findall(r"--[a-z][a-z-]*", " ".join(tags))) for sub, tags in
+                  mantext.tags(lines, "OPTIONS", r"(?:-\w, )?--[a-z-]+.*").items()}
+        self.assertEqual(sorted(shown ^ by_sub.get(None, set())), [],
+                         "lmsd --help and the OPTIONS of lmsd(8) differ")
+        self.assertEqual(sorted(by_sub.get("For packagers", set())),
+                         ["--help-config-man", "--help-man", "--list-config-keys"],
+                         "the options for packagers, in lmsd(8) but not in --help")
+
+
 if __name__ == "__main__":
     mantext.need("groff")  # before unittest, which would catch the exit
     unittest.main(verbosity=2)

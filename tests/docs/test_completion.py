@@ -153,14 +153,14 @@ class BashCompletionTest(unittest.TestCase):
                          "a third operand does not exist")
 
     def fake_program(self, lines):
-        """A stand-in for the CLI: records its arguments, prints lines for
-        __complete courses."""
+        """A stand-in for the CLI: records its arguments, and prints lines
+        when they end in __complete courses or __complete assignments."""
         path = os.path.join(self.dir, "fake-lms")
         record = os.path.join(self.dir, "args")
         with open(path, "w") as f:
-            f.write("#!/bin/sh\nprintf '%%s\\n' \"$@\" > '%s'\n" % record)
-            f.write("[ \"$1 $2\" = '__complete courses' ] || [ \"$3 $4\" = '__complete courses' ]"
-                    " || [ \"$5 $6\" = '__complete courses' ] || exit 2\n")
+            f.write("#!/bin/bash\nprintf '%%s\\n' \"$@\" > '%s'\n" % record)
+            f.write("[[ \"${*: -2}\" == '__complete courses' || "
+                    "\"${*: -2}\" == '__complete assignments' ]] || exit 2\n")
             for line in lines:
                 f.write("printf '%%s\\n' '%s'\n" % line.replace("'", "'\\''"))
         os.chmod(path, 0o755)
@@ -181,6 +181,17 @@ class BashCompletionTest(unittest.TestCase):
                          "enroll's CODE operand")
         self.assertEqual(self.complete("lms-admin", ["create-course", "C"], program=fake), [],
                          "a new course's code is not completed")
+
+    def test_assignment_ids_come_from_the_server(self):
+        fake, record = self.fake_program(["12", "17"])
+        for prog, words in (("lms-student", ["submit", ""]),
+                            ("lms-student", ["submissions", "--assignment", ""]),
+                            ("lms-instructor", ["edit-assignment", "1"])):
+            with self.subTest(words=words):
+                got = self.complete(prog, words, program=fake)
+                self.assertEqual(got, [v for v in ("12", "17") if v.startswith(words[-1])])
+                with open(record) as f:
+                    self.assertEqual(f.read().split("\n")[-3:-1], ["__complete", "assignments"])
 
     def test_a_hostile_value_is_never_expanded(self):
         canary = os.path.join(self.dir, "expanded")
