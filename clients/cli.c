@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli_config.h"
+#include "cli_doc.h"
 #include "pending.h"
 
 #ifndef LMS_VERSION
@@ -437,14 +438,14 @@ static void print_program_help(const struct cli_program *prog)
     printf("usage: %s [global options] COMMAND [ARGS]\n\n%s\n\nCommands:\n", prog->name,
            prog->summary);
     for (const struct cli_command *c = prog->commands; c->name != NULL; c++)
-        printf("  %-18s %s\n", c->name, c->summary);
+        if (!(c->flags & CLI_HIDDEN))
+            printf("  %-18s %s\n", c->name, c->summary);
     printf("\nGlobal options (before or after the command):\n");
     cli_print_params(stdout, global_params);
-    printf("\nRun '%s COMMAND --help' for the arguments of a command.\n"
-           "Exit status: 0 ok, 1 refused or failed, 2 usage error, a config file that cannot be\n"
-           "used or unusable TLS settings, 3 no server reachable or no leader, 4 not logged in\n"
-           "or session expired.\n",
+    printf("\nRun '%s COMMAND --help' for the arguments of a command.\nExit status:\n",
            prog->name);
+    for (const struct cli_exit_doc *e = cli_exit_docs; e->text != NULL; e++)
+        printf("  %d  %s\n", e->code, e->text);
 }
 
 static void print_command_help(const struct cli_program *prog, const struct cli_command *cmd)
@@ -658,9 +659,18 @@ static int dispatch(struct cli_ctx *ctx, int argc, char **argv)
     return run_command(ctx, argc - words, argv + words);
 }
 
+const struct cli_param *cli_global_params(void)
+{
+    return global_params;
+}
+
 int cli_main(const struct cli_program *prog, int argc, char **argv)
 {
     struct cli_ctx ctx = {.prog = prog};
+    if (argc == 2 && strcmp(argv[1], "--help-man") == 0) { /* for the build: cli_doc.h */
+        cli_doc_man(stdout, prog);
+        return fflush(stdout) == 0 ? LMS_EXIT_OK : LMS_EXIT_FAILED;
+    }
     ctx.json = has_word(argc - 1, argv + 1, "--json", NULL);
     int rc = dispatch(&ctx, argc - 1, argv + 1);
     fflush(stdout);

@@ -45,6 +45,9 @@ typedef int (*cli_handler)(struct cli_ctx *ctx, const struct cli_args *args);
  * accepted and ignored, unless the handler loads them itself, as `config
  * view` does). */
 #define CLI_LOCAL 0x2u
+/* Left out of --help, the man page and completion: for the programs' own
+ * use (__complete, which the completion scripts call). */
+#define CLI_HIDDEN 0x4u
 
 /* A command's name may be two words, "cluster-ca init": the first names a
  * group, and the program answers "cluster-ca" alone, or with a word that is
@@ -85,8 +88,12 @@ struct cli_ctx {
     char *cafile;               /* LMS_TLS_CAFILE: the CA file, absolute */
 };
 
-/* Run prog with the arguments of main(); returns the exit code. */
+/* Run prog with the arguments of main(); returns the exit code. A lone
+ * --help-man prints the man page (cli_doc.h), for the build. */
 int cli_main(const struct cli_program *prog, int argc, char **argv);
+
+/* The global options, which every command accepts (before or after it). */
+const struct cli_param *cli_global_params(void);
 
 /* ---- reporting: each returns the exit code it was given ---------------- */
 

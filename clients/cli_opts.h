@@ -30,6 +30,19 @@ enum cli_kind {
 #define CLI_REST 0x4u /* last operand: takes all remaining operands, joined by spaces */
 #define CLI_MULTI 0x8u /* option that may be given more than once: every value is kept */
 
+/* What shell completion offers for a param's value (cli_doc.c). AUTO, the
+ * default, derives it from the param: a CLI_CHOICE its words, --course the
+ * course codes and --assignment or ASSIGNMENT_ID the assignment ids (asked
+ * of the server), a FILE or DIR a path; anything else nothing. */
+enum cli_complete {
+    CLI_COMPLETE_AUTO = 0,
+    CLI_COMPLETE_NONE,
+    CLI_COMPLETE_COURSE,
+    CLI_COMPLETE_ASSIGNMENT,
+    CLI_COMPLETE_FILE,
+    CLI_COMPLETE_DIR,
+};
+
 struct cli_param {
     const char *name;   /* long option name (no dashes), or the operand's name */
     char short_name;    /* 0: none */
@@ -38,6 +51,7 @@ struct cli_param {
     unsigned flags;
     const char *help;
     const char *missing; /* message for an absent required param; NULL: generic */
+    enum cli_complete complete; /* what completion offers for its value */
 };
 
 struct cli_value {

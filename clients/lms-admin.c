@@ -14,6 +14,7 @@
 #include "backup.h"
 #include "cli_config.h"
 #include "cluster_ca.h"
+#include "cli_doc.h"
 #include "cmd_common.h"
 #include "files.h"
 #include "import.h"
@@ -623,7 +624,7 @@ static const struct cli_param create_course_params[] = {
 
 static const struct cli_param enroll_params[] = {
     {.name = "CODE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
-     .help = "the course"},
+     .help = "the course", .complete = CLI_COMPLETE_COURSE},
     {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
      .help = "the user"},
     {.name = "as", .meta = "student|instructor|ta", .kind = CLI_CHOICE, .flags = CLI_REQUIRED,
@@ -633,7 +634,7 @@ static const struct cli_param enroll_params[] = {
 
 static const struct cli_param unenroll_params[] = {
     {.name = "CODE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
-     .help = "the course"},
+     .help = "the course", .complete = CLI_COMPLETE_COURSE},
     {.name = "NAME", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
      .help = "the user who leaves it"},
     CLI_END_PARAMS,
@@ -692,6 +693,7 @@ static const struct cli_command commands[] = {
                 "lmsd --restore",
      .params = cmd_backup_params, .handler = cmd_backup, .flags = CLI_NEEDS_SESSION},
     LMS_CA_COMMANDS,
+    CLI_DOC_COMMANDS,
     {.name = NULL},
 };
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "cli_config.h"
+#include "cli_doc.h"
 #include "cmd_common.h"
 #include "fetch_all.h"
 #include "isotime.h"
@@ -398,7 +399,8 @@ static const struct cli_param create_assignment_params[] = {
 };
 
 static const struct cli_param edit_assignment_params[] = {
-    CMD_ID_OPERAND("ID", "the assignment"),
+    {.name = "ID", .kind = CLI_ID, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the assignment", .complete = CLI_COMPLETE_ASSIGNMENT},
     {.name = "title", .meta = "T", .kind = CLI_STRING, .help = "a new title"},
     {.name = "description", .meta = "TEXT", .kind = CLI_STRING, .help = "a new description"},
     {.name = "due", .meta = "TIME", .kind = CLI_TIME,
@@ -417,7 +419,8 @@ static const struct cli_param edit_assignment_params[] = {
 };
 
 static const struct cli_param assignment_id_params[] = {
-    CMD_ID_OPERAND("ID", "the assignment"),
+    {.name = "ID", .kind = CLI_ID, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+     .help = "the assignment", .complete = CLI_COMPLETE_ASSIGNMENT},
     CLI_END_PARAMS,
 };
 
@@ -620,6 +623,7 @@ static const struct cli_command commands[] = {
      .summary = "show a course's tutor settings; change them with the options",
      .params = tutor_settings_params, .handler = cmd_tutor_settings,
      .flags = CLI_NEEDS_SESSION},
+    CLI_DOC_COMMANDS,
     {.name = NULL},
 };
 

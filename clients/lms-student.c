@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli_config.h"
+#include "cli_doc.h"
 #include "cmd_common.h"
 #include "isotime.h"
 
@@ -408,6 +409,7 @@ static const struct cli_command commands[] = {
      .flags = CLI_NEEDS_SESSION},
     {.name = "fetch", .summary = "save a file you handed in", .params = cmd_fetch_params,
      .handler = cmd_fetch, .flags = CLI_NEEDS_SESSION},
+    CLI_DOC_COMMANDS,
     {.name = NULL},
 };
 

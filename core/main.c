@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "filestore.h"
 #include "fault.h"
+#include "lmsd_doc.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "net.h"
@@ -87,32 +88,6 @@ typedef struct lmsd {
     int accept_log_loss; /* --accept-log-loss (see node_options) */
     int adopt_storage;   /* --adopt-storage (store_owner.h) */
 } lmsd;
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: lmsd --config FILE [--init-admin NAME | --restore BACKUP]\n"
-            "       lmsd --check-config FILE\n"
-            "       lmsd --version\n"
-            "\n"
-            "  -c, --config FILE        run a node with this configuration\n"
-            "      --accept-log-loss    a node alone in its cluster whose command log\n"
-            "                           lost acknowledged entries (damage before its\n"
-            "                           tail) starts without them instead of refusing\n"
-            "      --adopt-storage      take over a store that another node or cluster\n"
-            "                           owns (after renaming the cluster or the node)\n"
-            "      --check-config FILE  validate the configuration and its plugins, then exit\n"
-            "      --init-admin NAME    create the first admin user; the password is\n"
-            "                           read from stdin; only on an empty state\n"
-            "      --restore BACKUP     make BACKUP (written by lms-admin backup) the\n"
-            "                           state of this node, which must be new (empty\n"
-            "                           data dir and store): it becomes a new cluster\n"
-            "                           of the configured members at the backup's\n"
-            "                           index; then exit. A damaged file changes\n"
-            "                           nothing. Start the node normally afterwards\n"
-            "  -h, --help               this help\n"
-            "  -V, --version            print the version\n");
-}
 
 static void ctx_init(struct lms_plugin_ctx *ctx, const char *name,
                      const plugin_slot *slot, lmsd *d)
@@ -928,20 +903,12 @@ static int check_plugins(const lms_config *c, lms_err *err)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", required_argument, NULL, 'C'},
-        {"init-admin", required_argument, NULL, 'I'},
-        {"restore", required_argument, NULL, 'R'},
-        {"accept-log-loss", no_argument, NULL, 'L'},
-        {"adopt-storage", no_argument, NULL, 'A'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
+    struct option opts[LMSD_OPTIONS_MAX + 1];
+    char shortopts[2 * LMSD_OPTIONS_MAX + 1];
+    lmsd_getopt_tables(opts, LMSD_OPTIONS_MAX + 1, shortopts, sizeof shortopts);
     const char *config = NULL, *check = NULL, *admin = NULL, *restore = NULL;
     int ch, accept_log_loss = 0, adopt_storage = 0;
-    while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
         switch (ch) {
         case 'c': config = optarg; break;
         case 'C': check = optarg; break;
@@ -949,16 +916,19 @@ int main(int argc, char **argv)
         case 'R': restore = optarg; break;
         case 'L': accept_log_loss = 1; break;
         case 'A': adopt_storage = 1; break;
-        case 'h': usage(stdout); return 0;
+        case 'h': lmsd_usage(stdout); return 0;
         case 'V':
             printf("lmsd %s\nsystemd: %s\n", LMS_VERSION, sdn_compiled() ? "yes" : "no");
             return 0;
-        default: usage(stderr); return 2;
+        case 'M': lmsd_man(stdout); return 0;
+        case 'Y': return lmsd_config_man(stdout, optarg) == 0 ? 0 : 2;
+        case 'K': lmsd_list_config_keys(stdout); return 0;
+        default: lmsd_usage(stderr); return 2;
         }
     }
     if (optind < argc || (!config && !check) || (config && check) ||
         (restore && (admin || !config))) {
-        usage(stderr);
+        lmsd_usage(stderr);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

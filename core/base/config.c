@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include "config_keys.h"
 #include "log.h"
 
 #include <errno.h>
@@ -654,21 +655,15 @@ static int missing_error(const config_node *sec, const char *key,
                      sec->path, *sec->path ? "." : "", key, expected);
 }
 
-/* Every key of map must be in allowed (NULL-terminated). */
-static int check_keys(const config_node *map, const char *const *allowed,
-                      lms_err *err)
+/* Every key of map must be one of section's in the table (config_keys.c),
+ * so that the parser accepts exactly the keys lmsd.yaml(5) documents. */
+static int check_keys(const config_node *map, const char *section, lms_err *err)
 {
     for (size_t i = 0; i < map->n; i++) {
-        const char *const *a = allowed;
-        while (*a && strcmp(*a, map->entries[i].key) != 0)
-            a++;
-        if (*a)
+        if (config_key_find(section, map->entries[i].key))
             continue;
-        char list[420] = ""; /* fits lms_err with the path before it */
-        size_t len = 0;
-        for (a = allowed; *a && len < sizeof list; a++)
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
-                                    a == allowed ? "" : ", ", *a);
+        char list[420]; /* fits lms_err with the path before it */
+        config_key_names(section, list, sizeof list);
         const map_entry *e = &map->entries[i];
         return cfg_error(err, map->file, e->line, e->value->path,
                          "unknown key (expected one of: %s)", list);
@@ -676,20 +671,21 @@ static int check_keys(const config_node *map, const char *const *allowed,
     return LMS_OK;
 }
 
-/* The mapping under root's key name, checked against keys (NULL: any key).
- * *out is NULL when the section is absent or null. */
+/* The mapping under root's key name, its keys checked against the table
+ * unless it is a plugin slot, whose keys belong to the plugin. *out is
+ * NULL when the section is absent or null. */
 static int section(const config_node *root, const char *name,
-                   const char *const *keys, const config_node **out,
-                   lms_err *err)
+                   const config_node **out, lms_err *err)
 {
     const config_node *v = map_get(root, name);
+    const config_key *row = config_key_find("", name);
     *out = NULL;
     if (!v)
         return LMS_OK;
     if (v->type != NODE_MAP)
         return type_error(v, "a mapping", err);
     *out = v;
-    return keys ? check_keys(v, keys, err) : LMS_OK;
+    return row && row->type == CONFIG_PLUGIN ? LMS_OK : check_keys(v, name, err);
 }
 
 /* LMS_NOT_FOUND (an optional key left out) is fine: keep the default. */
@@ -763,9 +759,8 @@ static int read_path(const config_node *sec, const char *key, const char *dir,
 
 static int read_node_section(lms_config *c, const char *dir, lms_err *err)
 {
-    static const char *const keys[] = {"id", "data_dir", NULL};
     const config_node *sec;
-    int rc = section(c->root, "node", keys, &sec, err);
+    int rc = section(c->root, "node", &sec, err);
     if (rc)
         return rc;
     if (!sec)
@@ -841,9 +836,8 @@ static int read_addr(const config_node *sec, const char *key, const char *dflt,
 
 static int read_listen(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {"client", "peer", "metrics", NULL};
     const config_node *sec;
-    int rc = section(c->root, "listen", keys, &sec, err);
+    int rc = section(c->root, "listen", &sec, err);
     if (rc || (rc = read_addr(sec, "client", "127.0.0.1:7400", &c->client_addr,
                               err)))
         return rc;
@@ -872,10 +866,9 @@ static int read_listen(lms_config *c, lms_err *err)
 
 static int read_log(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {"level", NULL};
     const config_node *sec;
     const char *level = NULL;
-    int rc = section(c->root, "log", keys, &sec, err);
+    int rc = section(c->root, "log", &sec, err);
     if (rc || (rc = optional(config_string(sec, "level", &level, err))))
         return rc;
     c->log_level = LMS_LOG_INFO;
@@ -889,9 +882,8 @@ static int read_log(lms_config *c, lms_err *err)
 
 static int read_sessions(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {"ttl", NULL};
     const config_node *sec;
-    int rc = section(c->root, "sessions", keys, &sec, err);
+    int rc = section(c->root, "sessions", &sec, err);
     c->session_ttl_ms = 24 * 3600 * 1000LL;
     if (rc || (rc = optional(config_duration_ms(sec, "ttl", &c->session_ttl_ms,
                                                 err))))
@@ -1020,19 +1012,11 @@ static int read_login_limits(lms_config *c, const config_node *sec,
 /* The limits, each in range, and an upload fitting in one frame. */
 static int read_limits(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {
-        "max_frame_bytes", "max_upload_bytes", "max_connections",
-        "tutor_deadline", "max_connections_per_ip", "preauth_frame_bytes",
-        "frame_timeout", "frame_min_rate", "idle_timeout",
-        "preauth_idle_timeout", "max_output_bytes", "max_sessions_per_user",
-        "login_failures", "login_failures_per_address", "login_backoff_max",
-        "logins_per_connection", "logins_per_address", "disk_reserve",
-        "readers", NULL};
     const config_node *sec;
     uint64_t frame = 64ull << 20, upload = 32ull << 20;
     long long conns = 1024;
     int64_t deadline = 60000;
-    int rc = section(c->root, "limits", keys, &sec, err);
+    int rc = section(c->root, "limits", &sec, err);
     if (rc || (rc = optional(config_size(sec, "max_frame_bytes", &frame, err))) ||
         (rc = optional(config_size(sec, "max_upload_bytes", &upload, err))) ||
         (rc = optional(config_int(sec, "max_connections", &conns, err))) ||
@@ -1089,7 +1073,7 @@ static int read_slot(lms_config *c, const char *name, const char *dflt,
 {
     const config_node *sec;
     const char *plugin = NULL;
-    int rc = section(c->root, name, NULL, &sec, err);
+    int rc = section(c->root, name, &sec, err);
     if (rc)
         return rc;
     if (!sec && required)
@@ -1139,10 +1123,6 @@ static int read_slot(lms_config *c, const char *name, const char *dflt,
  * max_term_jump above the node's is refused as forged or corrupt. */
 static int read_raft(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {
-        "tick",           "election_ticks", "heartbeat_ticks",
-        "snapshot_entries", "snapshot_bytes", "keep_entries",
-        "segment_bytes",  "snapshot_rate", "max_term_jump", NULL};
     const config_node *sec;
     int64_t tick = 10;
     long long el = 10, hb = 1;
@@ -1151,7 +1131,7 @@ static int read_raft(lms_config *c, lms_err *err)
     uint64_t snap_bytes = SNAPSHOT_BYTES_DEFAULT, seg = SEGMENT_BYTES_DEFAULT;
     uint64_t rate = 0;
     long long jump = 1LL << 20;
-    int rc = section(c->root, "raft", keys, &sec, err);
+    int rc = section(c->root, "raft", &sec, err);
     if (rc || (rc = optional(config_duration_ms(sec, "tick", &tick, err))) ||
         (rc = optional(config_int(sec, "election_ticks", &el, err))) ||
         (rc = optional(config_int(sec, "heartbeat_ticks", &hb, err))) ||
@@ -1217,14 +1197,13 @@ static int read_raft(lms_config *c, lms_err *err)
 static int read_member(const config_node *item, cluster_member *m,
                        lms_err *err)
 {
-    static const char *const keys[] = {"id", "peer", "client", NULL};
     long long id = 0;
     if (item->type != NODE_MAP)
         return type_error(item,
                           "a mapping such as { id: 1, peer: 127.0.0.1:7501, "
                           "client: 127.0.0.1:7401 }",
                           err);
-    int rc = check_keys(item, keys, err);
+    int rc = check_keys(item, "cluster.members[]", err);
     if (rc || (rc = optional(config_int(item, "id", &id, err))))
         return rc;
     if (!map_get(item, "id"))
@@ -1338,10 +1317,9 @@ static int read_members(lms_config *c, const config_node *sec, lms_err *err)
  * will connect. */
 static int read_cluster(lms_config *c, lms_err *err)
 {
-    static const char *const keys[] = {"id", "members", NULL};
     const config_node *sec;
     const char *id = "lms";
-    int rc = section(c->root, "cluster", keys, &sec, err);
+    int rc = section(c->root, "cluster", &sec, err);
     if (rc || (rc = optional(config_string(sec, "id", &id, err))))
         return rc;
     if (!*id || strlen(id) > 64)
@@ -1377,11 +1355,8 @@ static int loopback_addr(const char *addr)
  * its files; the peer port matters only when this node has one. */
 static int read_tls(lms_config *c, const char *dir, lms_err *err)
 {
-    static const char *const keys[] = {"ca",          "cert", "key",
-                                       "client_cert", "client_key",
-                                       "peer",        "client", NULL};
     const config_node *sec;
-    int rc = section(c->root, "tls", keys, &sec, err);
+    int rc = section(c->root, "tls", &sec, err);
     c->tls_peer = c->tls_client = 1;
     if (rc || (rc = read_path(sec, "ca", dir, &c->tls_ca, err)) ||
         (rc = read_path(sec, "cert", dir, &c->tls_cert, err)) ||
@@ -1423,12 +1398,7 @@ static int read_tls(lms_config *c, const char *dir, lms_err *err)
 
 static int read_all(lms_config *c, const char *dir, lms_err *err)
 {
-    static const char *const keys[] = {
-        "node",   "listen",  "plugin_dir", "log",   "sessions",
-        "limits", "storage", "auth",       "tutor", "cluster",
-        "raft",   "tls",     NULL,
-    };
-    int rc = check_keys(c->root, keys, err);
+    int rc = check_keys(c->root, "", err);
     if (rc || (rc = read_node_section(c, dir, err)) ||
         (rc = read_listen(c, err)) ||
         (rc = read_path(c->root, "plugin_dir", dir, &c->plugin_dir, err)) ||

@@ -5,9 +5,11 @@
  * every node, then the node settings are read out of it. Every error names
  * the file, the line and the key ("lmsd.yaml:12: storage.plugin: expected a
  * string"). Unknown top-level keys and unknown keys in lmsd's own sections
- * are errors (typos should not pass silently); keys under a plugin slot
- * (storage, auth, tutor) belong to the plugin, which reads them through
- * config_node lookups. A null value (`key:`, `~`, `null`) counts as absent.
+ * are errors (typos should not pass silently: the keys each section allows
+ * are those of config_keys.c, which lmsd.yaml(5) documents); keys under a
+ * plugin slot (storage, auth, tutor) belong to the plugin, which reads them
+ * through config_node lookups. A null value (`key:`, `~`, `null`) counts as
+ * absent.
  * Relative paths (data_dir, plugin_dir, a plugin given as a path) are made
  * absolute against the config file's directory. See docs/configuration.md.
  *

@@ -89,18 +89,19 @@ static void decimal_numbers(void **state)
 /* ---- the parser --------------------------------------------------------- */
 
 static const struct cli_param params[] = {
-    {"ID", 0, NULL, CLI_ID, CLI_POSITIONAL | CLI_REQUIRED, "an id", NULL},
-    {"TEXT", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REST, "words", NULL},
-    {"course", 0, "C", CLI_STRING, CLI_REQUIRED, "course", NULL},
-    {"due", 0, "TIME", CLI_TIME, 0, "due", NULL},
-    {"max-size", 0, "BYTES", CLI_SIZE, 0, "size", NULL},
-    {"max-attempts", 0, "N", CLI_COUNT, 0, "count", NULL},
-    {"grade", 0, "G", CLI_NUMBER, 0, "grade", NULL},
-    {"as", 0, "student|instructor", CLI_CHOICE, 0, "role", NULL},
-    {"output", 'o', "FILE", CLI_STRING, 0, "output", NULL},
-    {"all", 'a', NULL, CLI_FLAG, 0, "all", NULL},
-    {"tag", 0, "T", CLI_STRING, CLI_MULTI, "repeatable", NULL},
-    {"confirm", 0, NULL, CLI_FLAG, CLI_REQUIRED, "must be given", "say --confirm, please"},
+    {.name = "ID", .kind = CLI_ID, .flags = CLI_POSITIONAL | CLI_REQUIRED, .help = "an id"},
+    {.name = "TEXT", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REST, .help = "words"},
+    {.name = "course", .meta = "C", .kind = CLI_STRING, .flags = CLI_REQUIRED, .help = "course"},
+    {.name = "due", .meta = "TIME", .kind = CLI_TIME, .help = "due"},
+    {.name = "max-size", .meta = "BYTES", .kind = CLI_SIZE, .help = "size"},
+    {.name = "max-attempts", .meta = "N", .kind = CLI_COUNT, .help = "count"},
+    {.name = "grade", .meta = "G", .kind = CLI_NUMBER, .help = "grade"},
+    {.name = "as", .meta = "student|instructor", .kind = CLI_CHOICE, .help = "role"},
+    {.name = "output", .short_name = 'o', .meta = "FILE", .kind = CLI_STRING, .help = "output"},
+    {.name = "all", .short_name = 'a', .kind = CLI_FLAG, .help = "all"},
+    {.name = "tag", .meta = "T", .kind = CLI_STRING, .flags = CLI_MULTI, .help = "repeatable"},
+    {.name = "confirm", .kind = CLI_FLAG, .flags = CLI_REQUIRED,
+     .help = "must be given", .missing = "say --confirm, please"},
     CLI_END_PARAMS,
 };
 
@@ -229,7 +230,8 @@ static void usage_mistakes_are_named(void **state)
 static void too_many_operands(void **state)
 {
     static const struct cli_param one[] = {
-        {"FILE", 0, NULL, CLI_STRING, CLI_POSITIONAL | CLI_REQUIRED, "a file", NULL},
+        {.name = "FILE", .kind = CLI_STRING, .flags = CLI_POSITIONAL | CLI_REQUIRED,
+         .help = "a file"},
         CLI_END_PARAMS,
     };
     const struct cli_param *const tables[] = {one, NULL};
@@ -242,8 +244,8 @@ static void too_many_operands(void **state)
 static void global_options_stop_at_the_command(void **state)
 {
     static const struct cli_param globals[] = {
-        {"json", 0, NULL, CLI_FLAG, 0, "json", NULL},
-        {"servers", 's', "S", CLI_STRING, 0, "servers", NULL},
+        {.name = "json", .kind = CLI_FLAG, .help = "json"},
+        {.name = "servers", .short_name = 's', .meta = "S", .kind = CLI_STRING, .help = "servers"},
         CLI_END_PARAMS,
     };
     const struct cli_param *const tables[] = {globals, NULL};
@@ -269,8 +271,8 @@ static int record_handler(struct cli_ctx *ctx, const struct cli_args *a)
 }
 
 static const struct cli_param cmd_params[] = {
-    {"ID", 0, NULL, CLI_ID, CLI_POSITIONAL | CLI_REQUIRED, "an id", NULL},
-    {"due", 0, "TIME", CLI_TIME, 0, "due", NULL},
+    {.name = "ID", .kind = CLI_ID, .flags = CLI_POSITIONAL | CLI_REQUIRED, .help = "an id"},
+    {.name = "due", .meta = "TIME", .kind = CLI_TIME, .help = "due"},
     CLI_END_PARAMS,
 };
 

@@ -468,7 +468,8 @@ static void unknown_keys_are_errors(void **state)
                  "5: listen.metric: unknown key (expected one of: client, "
                  "peer, metrics)");
     expect_error(VALID "log: { level: info, file: x }\n",
-                 "3: log.file: unknown key (expected one of: level)");
+                 "3: log.file: unknown key (expected one of: level, format, "
+                 "slow_request)");
     expect_error(VALID "sessions: { tll: 1h }\n",
                  "3: sessions.tll: unknown key (expected one of: ttl)");
     expect_error(VALID "limits: { max_frame: 1MiB }\n",
