@@ -4,7 +4,10 @@
 # The build uses it for the pages and completion scripts that lmsd and the
 # CLIs print from their own tables (docs/operations.md, "Manual pages"):
 #
-#   cmake "-DCMD=lmsd;--help-man" -DOUT=man/lmsd.8 -P capture_stdout.cmake
+#   cmake "-DCMD=lmsd;--help-man" -DOUT=man/lmsd.8 [-DGZIP=ON] -P capture_stdout.cmake
+#
+# GZIP=ON also writes OUT.gz (gzip -9n: no name or time in it, so the same
+# page makes the same bytes), the form Debian installs man pages in.
 if(NOT CMD OR NOT OUT)
   message(FATAL_ERROR "capture_stdout.cmake: set CMD and OUT")
 endif()
@@ -16,3 +19,11 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${CMD}: exit ${rc}; ${OUT} not written")
 endif()
 file(RENAME "${OUT}.tmp" "${OUT}")
+if(GZIP)
+  execute_process(COMMAND gzip -9nc "${OUT}" OUTPUT_FILE "${OUT}.gz.tmp" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    file(REMOVE "${OUT}.gz.tmp")
+    message(FATAL_ERROR "gzip ${OUT}: exit ${rc}")
+  endif()
+  file(RENAME "${OUT}.gz.tmp" "${OUT}.gz")
+endif()

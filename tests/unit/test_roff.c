@@ -18,9 +18,12 @@
 static void expect(const char *in, unsigned flags, const char *want)
 {
     char *got = roff_escape(in, flags);
-    assert_non_null(got);
+    const char *shown = in != NULL ? in : "(NULL)";
+    if (got == NULL)
+        fail_msg("roff_escape(\"%s\", %u): NULL", shown, flags);
     if (strcmp(got, want) != 0)
-        fail_msg("roff_escape(\"%s\", %u): expected \"%s\", got \"%s\"", in, flags, want, got);
+        fail_msg("roff_escape(\"%s\", %u): expected \"%s\", got \"%s\"", shown, flags, want,
+                 got);
     free(got);
 }
 
