@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame.h: the little wire layer of the benchmark tools. One blocking TCP
  * connection per caller, TCP_NODELAY, send/receive timeouts set on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lms-bench-seed: put the benchmark's fixture into a fresh node over the
  * client protocol, for when the CLIs (lms-admin, lms-instructor,

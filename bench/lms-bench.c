@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lms-bench: a load generator for one lmsd node.
  *

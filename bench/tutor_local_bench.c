@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_local_bench.c: how long tutor_local takes to answer with a large
  * course indexed.

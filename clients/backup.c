@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backup.c: lms-admin backup FILE (see backup.h and docs/clients.md).
  *

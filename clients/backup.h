@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backup.h: lms-admin backup FILE: a consistent copy of the whole state
  * from the leader (a snapshot stream, docs/snapshots.md), saved to FILE

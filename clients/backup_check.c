@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backup_check.c: the server's snapshot reader (core/repl/snapshot.c) for
  * lms-admin backup, apart from the client headers (both name a struct

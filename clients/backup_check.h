@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backup_check.h: check a backup file whole (framing, record count and the
  * trailer's canonical digest) with the server's snapshot reader.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c: the subcommand dispatcher, error reporting and result printing
  * shared by the three programs (see cli.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h: the frame shared by lms-student, lms-instructor and lms-admin. A
  * program is a table of subcommands, each a name, a summary, a table of

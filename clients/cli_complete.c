@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_complete.c: a CLI's bash and zsh completion scripts (cli_doc.h), and
  * the two commands: completion, which prints one, and __complete, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_config.c: loading the client config file for a run, and `config
  * view` (see cli_config.h).

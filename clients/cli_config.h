@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_config.h: the CLIs' side of the client config file (client_config.h):
  * finding the session directory and the file, loading it once per run, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_doc.c: a CLI's man page, made from the tables of cli.h and
  * cli_opts.h (see cli_doc.h): the global options, every command with its

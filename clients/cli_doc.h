@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_doc.h: the documents each CLI makes of its own tables: its manual
  * page (`lms-student --help-man`, run by the build) and its bash and zsh

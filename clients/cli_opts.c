@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_opts.c: the table-driven argument parser and usage printer behind
  * cli_opts.h, and the strict number readers it converts values with.

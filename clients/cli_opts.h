@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli_opts.h: declarative command-line options. A subcommand describes its
  * options and positional arguments in a table of cli_param; one parser turns

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client_config.c: reading the clients' config file with libyaml, and the
  * precedence of the settings (see client_config.h).

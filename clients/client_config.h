@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client_config.h: the clients' config file, and the precedence of every
  * place a connection setting can come from.

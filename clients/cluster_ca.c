@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cluster_ca.c: `lms-admin cluster-ca init` and `issue` (cluster_ca.h): an
  * ECDSA P-256 CA for one cluster and its nodes' certificates, with OpenSSL's

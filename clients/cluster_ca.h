@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cluster_ca.h: `lms-admin cluster-ca`, the TLS files of a cluster, made on
  * this machine without a server: `init` makes the cluster's own CA (ca.crt,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_common.c: the subcommands shared by the programs, and the helpers for
  * files sent and received (see cmd_common.h).

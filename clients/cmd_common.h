@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_common.h: the subcommands that more than one program offers (login,
  * logout, whoami, courses, assignments, materials, download,

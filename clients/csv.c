@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * csv.c: the RFC 4180 reader behind csv.h. One pass over the buffer, one
  * field at a time into a growing string; no allocation per character.

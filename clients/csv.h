@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * csv.h: an RFC 4180 CSV reader over a buffer in memory, for
  * `lms-admin import-users`. Quoted fields may hold commas, doubled quotes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fetch_all.c: lms-instructor fetch-all (see fetch_all.h). The list comes
  * first; the latest attempt of each student is fetched one at a time (one

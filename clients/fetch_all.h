@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fetch_all.h: lms-instructor fetch-all: every student's latest submission
  * to an assignment, saved into a new directory (or a .tar.gz) under names

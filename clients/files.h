@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * files.h: the local file work of the clients: reading a file to submit or
  * upload, saving a downloaded one without clobbering anything by accident,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * import.c: CSV records to ImportRow messages for `lms-admin import-users`.
  */

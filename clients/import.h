@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * import.h: turning a users CSV file (name,role,full_name,password; an
  * optional header row whose first field is "name") into the rows of an

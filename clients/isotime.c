@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * isotime.c: parsing and printing of ISO 8601 times for the clients. The
  * parser is strict (every field range-checked, no trailing text) so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * isotime.h: the ISO 8601 times the command-line clients read and print.
  * The protocol counts milliseconds since the Unix epoch; users type

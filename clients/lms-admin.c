@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lms-admin.c: the administrators' client: users (one at a time or from a
  * CSV file), courses and enrolments, the cluster's membership, and (local,

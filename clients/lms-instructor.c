@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lms-instructor.c: the instructors' client: set and correct assignments
  * (edit, hide, delete), fetch and grade submissions (and read their grade

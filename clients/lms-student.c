@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lms-student.c: the students' client: hand in assignments, see grades,
  * ask the instructors or the course's tutor, fetch course materials. Each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmsclient.c: connection handling and the retry policy of lmsclient.h.
  *

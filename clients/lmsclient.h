@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmsclient.h: the client library shared by lms-student, lms-instructor and
  * lms-admin. It sends one Request at a time to an lms cluster and returns

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * output.c: descriptor-driven JSON and text rendering of protocol messages
  * (see output.h for the rules).

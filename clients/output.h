@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * output.h: how the clients show protocol messages. Both forms are driven by
  * the protobuf-c descriptors, so no message type needs its own printer:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pending.c: the unknown-outcome record of pending.h, as a small JSON file
  * in the session directory, and the request digest (OpenSSL's SHA-256,

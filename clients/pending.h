@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pending.h: the write whose outcome is unknown, kept between runs so that
  * running the same command again is safe.

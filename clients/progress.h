@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * progress.h: a one-line progress bar on stderr for large transfers. It only
  * shows when stderr is a terminal and the transfer is over 4 MiB, so scripts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * prompt.c: password input for the clients. Echo is switched off with
  * termios while the password is typed, and switched back on even if the user

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * prompt.h: asking for a password: on the terminal with echo off, or as one
  * line of standard input for scripts (--password-stdin).

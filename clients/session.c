@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.c: reading and writing the session file of session.h with json-c.
  * The token is a secret: the file is private to the user from the moment

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.h: the login session that the clients keep between runs, in
  * DIR/session (DIR from --home, else $LMS_HOME, else $XDG_CONFIG_HOME/lms

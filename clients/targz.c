@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * targz.c: ustar members in a gzip stream (see targz.h). The format, from
  * POSIX pax's "ustar Interchange Format": 512-byte header blocks, each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * targz.h: a minimal writer of .tar.gz archives (POSIX ustar inside gzip,
  * through zlib) for lms-instructor fetch-all --tar: one directory entry,

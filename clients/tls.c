@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.c: the client's TLS of tls.h over OpenSSL.
  *

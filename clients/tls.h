@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.h: TLS on the client side of the client port. A client talks to lmsd
  * in one of four ways (lms_tls_mode): plaintext to servers on this machine

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire.c: the framing of wire.h over a non-blocking socket, plaintext or
  * TLS: full-write and full-read loops that wait with poll(), never raise

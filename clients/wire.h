@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire.h: frames on a client connection, plaintext or TLS. A frame is a
  * 4-byte big-endian length and one protobuf message. The socket is

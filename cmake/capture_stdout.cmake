@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # capture_stdout.cmake: run CMD (a list: the program and its arguments) and
 # write what it prints to OUT, replacing OUT only when CMD succeeds, so a
 # failed generator fails the build instead of leaving a half page behind.

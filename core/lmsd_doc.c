@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmsd_doc.c: lmsd's option table, its --help, and the two manual pages
  * made from the option table and the config key tables (lmsd_doc.h).
@@ -345,7 +346,8 @@ static void man_plugins(FILE *f)
     }
 }
 
-/* The example file in a no-fill block, each line escaped. */
+/* The example file in a no-fill block, each line escaped, without its
+ * SPDX line. */
 static int man_example(FILE *f, const char *path)
 {
     FILE *in = fopen(path, "r");
@@ -363,6 +365,8 @@ static int man_example(FILE *f, const char *path)
     while ((n = getline(&line, &cap, in)) > 0) {
         if (line[n - 1] == '\n')
             line[n - 1] = '\0';
+        if (strstr(line, "SPDX-License-Identifier:"))
+            continue; /* the source file's license line is not the example's */
         if (!line[0])
             fputs("\\&", f); /* an empty line stays one */
         roff_put(f, line, 0);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmsd_doc.h: lmsd's command line as a table, and the documents made from
  * it and from the config key table: --help, lmsd(8), lmsd.yaml(5) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c: lmsd. Reads the config, loads the plugins, opens storage and the
  * command log (replaying what storage has not applied), starts the tutor,

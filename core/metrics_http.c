@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics_http.c: the listen.metrics endpoint (see metrics_http.h). It
  * runs on the loop and reads the node's state directly; a scrape costs

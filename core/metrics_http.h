@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics_http.h: listen.metrics, an evhttp server on the loop that
  * answers GET (and HEAD) /metrics (metrics.h, Prometheus text format

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin_options.c: the shipped plugins' options (plugin_options.h), as
  * their READMEs and docs/tutor_openai.md describe them. A key a plugin

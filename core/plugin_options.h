@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin_options.h: the options of the plugins shipped with lms, for
  * lmsd.yaml(5)'s PLUGIN OPTIONS. lmsd never checks these keys (a plugin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sd_notify.c: what lmsd tells systemd (see sd_notify.h). libsystemd is
  * used for two things only, the datagram to NOTIFY_SOCKET (sd_notify) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sd_notify.h: lmsd as a Type=notify service (packaging/systemd/,
  * docs/operations.md "Running under systemd"). Over the socket that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_owner.c: see store_owner.h. The owner is two meta values,
  * owner_cluster (cluster.id) and owner_node (node.id in decimal), written

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_owner.h: which node of which cluster a store belongs to.
  *

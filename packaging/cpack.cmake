@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Debian packages, built by `cpack -G DEB` in a build configured for them
 # (scripts/package does both):
 #   lms-server   lmsd, the plugins, /etc/lms/lmsd.yaml (a conffile), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_plugin.c: the checks every plugin gets, whatever its kind (the
  * descriptor, the ABI, lmsd's loader), the host environment lmsd would give

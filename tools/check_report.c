@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_report.c: lms-plugin-check's output. Every check ends in exactly one
  * line on stdout, "ok   name: detail", "FAIL name: reason" or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_storage.c: lms-plugin-check's checks of a storage plugin: open and
  * close with the configured options, then the storage conformance suite

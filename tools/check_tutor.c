@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_tutor.c: the conformance suite for tutor plugins, in the order a
  * tutor lives in lmsd: init, learn the course documents, answer a question

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lms-plugin-check.c: load an lms plugin outside lmsd and run a
  * conformance suite against it, so a plugin author (or an operator about to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin_check.h: the internals of lms-plugin-check, shared by its files.
  *

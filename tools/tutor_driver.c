@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_driver.c: see tutor_driver.h. Every call into the plugin goes
  * through a `call` that runs either on the tutor thread (a one-thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_driver.h: drive a tutor plugin the way tutor.h says lmsd does, and
  * record everything it does with each ask().

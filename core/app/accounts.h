@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * accounts.h: the state of an account beyond its user row (disabled, a
  * one-time password), kept as a keyed record (storage ABI 1.4) under

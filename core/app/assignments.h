@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * assignments.h: an assignment's state beyond its row (include/lms/storage.h
  * lms_assignment): its late penalty, whether it is hidden from its students

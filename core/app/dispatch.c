@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatch.c: the request engine (see dispatch.h and handlers.h): decode;
  * send a follower's clients to the leader (NOT_LEADER with its address);

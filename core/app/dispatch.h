@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatch.h: the request path. A frame from the client port is decoded,
  * then handed to its handler in stages:

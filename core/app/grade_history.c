@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grade_history.c: see grade_history.h.
  */

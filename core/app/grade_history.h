@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * grade_history.h: every grade a submission was given, kept as keyed
  * records (storage ABI 1.4) under "gh/<submission id>/<log index>" (20

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers.c: the table of request handlers (merged from the handler
  * groups in handlers_*.c) and the helpers they share to turn storage rows

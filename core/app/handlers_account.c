@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_account.c: sessions, users, courses and enrolment.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_assignment.c: correcting assignments (edit-assignment,
  * hide-assignment, unhide-assignment, delete-assignment) and what an

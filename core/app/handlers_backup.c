@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_backup.c: lms-admin backup FILE. An admin's BackupRequest
  * passes the read barrier and the role check like any read; the engine

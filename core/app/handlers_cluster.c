@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_cluster.c: requests about the cluster itself. Raft's state
  * belongs to the loop, so the engine calls handlers_loop_snapshot() on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_corrections.c: corrections to what a course already holds:
  * a new version of a material (replace-material) and its history

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_grading.c: the grader's reads. The to-grade queue (the latest
  * attempt of each student that has no grade, oldest first, across the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_inbox.c: announcements and the student's inbox (inbox.h).
  *

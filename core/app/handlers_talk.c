@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_talk.c: questions to the instructors (queries and their
  * replies) and course materials. A question to the tutor starts here too

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_tutor.c: the tutor's requests. A student's question to the
  * tutor (ask with tutor set: prepared here on the storage thread, asked by

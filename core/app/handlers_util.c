@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_util.c: the early checks and list walks that the work and talk
  * handler groups share (contracts in handlers.h). Like the handlers, they

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handlers_work.c: assignments, submissions, grades and the grade export.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inbox.c: announcements, read marks and a student's inbox (see inbox.h).
  *

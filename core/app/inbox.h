@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inbox.h: telling people what happened. Kept as keyed records (storage
  * ABI 1.4) whose values are records.proto messages:

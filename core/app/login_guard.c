@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * login_guard.c: see login_guard.h. Loop thread only.
  *

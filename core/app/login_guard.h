@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * login_guard.h: who may try a password now (internal to core/).
  *

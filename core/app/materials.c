@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * materials.c: see materials.h.
  */

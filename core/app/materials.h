@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * materials.h: what lmsd keeps about a course material beyond its row
  * (storage ABI 1.4 keyed records; records.proto has the messages):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics_labels.c: the names the metrics registry (core/base/metrics.h)
  * renders for request kinds and statuses: the fields of lms.Request's

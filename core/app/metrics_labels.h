@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics_labels.h: give the metrics registry the names of the client
  * protocol's request kinds and statuses (metrics_set_labels). Once, at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rules.c: the rules of the LMS as pure predicates (contracts in rules.h).
  *

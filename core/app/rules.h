@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rules.h: the rules of the LMS, each written once as a pure predicate.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sm.c: the state machine, the one place where the rules of the LMS live.
  *

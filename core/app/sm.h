@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sm.h: the state machine. sm_apply() is the one place where the rules of
  * the LMS decide (roles, enrolment, deadlines, cut-offs, attempt limits,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sm_node.h: the state machine (sm.h) as the node's node_sm (node.h): the
  * only place where replication meets the application. The node hands

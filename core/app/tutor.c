@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor.c: the tutor runtime's instances (see tutor.h): loading and
  * starting a plugin instance, feeding it the course documents, swapping it

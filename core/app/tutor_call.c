@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_call.c: one student's question to the tutor runtime (tutor.h).
  *

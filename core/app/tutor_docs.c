@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_docs.c: reading the tutor's course documents out of storage (see
  * tutor_docs.h). Runs on the storage thread: at start-up and after a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_docs.h: the course documents a tutor learns from, read from
  * storage (storage thread only): a material whose file is text (valid

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_internal.h: what the two halves of the tutor runtime share:
  * tutor.c (instances, loading and swapping, documents, shutdown) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor.h: lmsd's tutor runtime. It owns the tutor plugin instance named
  * by the config's `tutor:` slot and runs students' questions on it:

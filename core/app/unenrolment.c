@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unenrolment.c: see unenrolment.h.
  */

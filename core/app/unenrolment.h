@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unenrolment.h: who left a course (lms-admin unenroll), kept as a keyed
  * record (storage ABI 1.4) under "unenr/<course>/<user>" with the value

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * blob.h: an immutable, reference-counted byte buffer, shared between the
  * loop, the log writer and the storage thread without copying (a 10 MB

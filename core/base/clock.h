@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clock.h: the two clocks lmsd reads, in milliseconds. Monotonic for
  * timeouts and durations (never jumps); wall for what is stored or shown

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c: lmsd's YAML configuration (see config.h and conf/lmsd.yaml).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config.h: lmsd's YAML configuration (libyaml).
  *

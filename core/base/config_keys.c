@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config_keys.c: the table of lmsd's configuration keys (config_keys.h).
  * A key added to a section reader in config.c goes here first: the reader

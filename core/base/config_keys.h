@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config_keys.h: the one table of lmsd's own configuration keys.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crc32c.c: see crc32c.h. The software path is slicing-by-8 over tables
  * built once (pthread_once); the hardware path feeds 8 bytes at a time to

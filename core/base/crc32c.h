@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crc32c.h: CRC-32C (Castagnoli), the checksum of WAL records and the
  * hardstate file. crc32c() uses the SSE4.2 instruction when the CPU has it

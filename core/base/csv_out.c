@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * csv_out.c: CSV records for spreadsheets, formulas neutralised (see
  * csv_out.h). Pure: no state, no allocation.

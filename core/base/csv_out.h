@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * csv_out.h: writing CSV for spreadsheets (internal to core/, and built
  * into the clients like utf8.c): one RFC 4180 record at a time, with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault.c: the test builds' fault hooks (see fault.h). Nothing here is
  * compiled without LMS_FAULT_HOOKS.

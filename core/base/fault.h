@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault.h: fault hooks for tests, compiled in only with -DLMS_FAULT_HOOKS=ON
  * (scripts/test builds with them; a release build has none, and every hook

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * filestore.c: see filestore.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * filestore.h: the content-addressed store of file bodies (DESIGN.md: the
  * bodies of submissions and materials live here, named by their SHA-256,

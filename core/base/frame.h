@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame.h: what the client port (net.c) and the peer port (peer.c) share:
  * the 4-byte big-endian length in front of every frame, and how a socket

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * host.c: the service table lmsd hands to every plugin instance (host.h).
  *

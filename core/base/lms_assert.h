@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lms_assert.h: LMS_ASSERT(cond), an invariant check that stays on in every
  * build (debug, release, sanitizers, the simulator). It is for states that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: timestamped, levelled log lines on stderr. Each line is written
  * with one write(2) so lines from different threads do not interleave.

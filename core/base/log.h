@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h: lmsd's log. One line per event on stderr:
  *   2026-11-26T20:03:31.123Z INFO  message

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mailbox.c: see mailbox.h. A mutex-guarded FIFO and one event that a
  * post makes active (libevent wakes the loop when that happens on another

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mailbox.h: hand a function call to the event loop from any thread. The
  * storage thread posts course documents to the tutor runtime with it, and

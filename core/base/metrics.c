@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c: the registry's storage, recording and the Prometheus text
  * exposition (see metrics.h). Labels come from fixed sets that the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.h: the node's metric registry (one per process) and its
  * rendering in Prometheus' text exposition format 0.0.4. Counters and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * net.c: the client port (see net.h). One bufferevent per connection; the
  * read callback cuts frames out of its input buffer. Replies are added to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * net.h: the client port. Accepts TCP connections on the libevent loop and
  * cuts the byte stream into frames (4-byte big-endian length + payload).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pb_text.c: see pb_text.h. A minimal walk of the protobuf wire format:
  * varints, fixed32/64 and length-delimited fields; strings are searched,

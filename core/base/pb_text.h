@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pb_text.h: NUL bytes inside protobuf strings. protobuf-c hands a string
  * field over as a C string, so "report.pdf\0.exe" would silently become

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pb_wire.h: reading protobuf's wire format without decoding, for the few
  * places that must look at a field of any bytes cheaply (a committed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin_loader.c: find a plugin's .so, dlopen it and check its descriptor
  * before lmsd calls anything in it (see plugin_loader.h and plugin.h).

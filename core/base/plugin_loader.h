@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin_loader.h: dlopen a plugin, check its descriptor, and bind it to a
  * host context (services in host.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * roff.c: escaping text for manual pages (see roff.h for the rules).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * roff.h: writing manual pages (internal to core/, and built into the
  * clients like utf8.c). lmsd and the three CLIs print their own man pages

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.h: the node's TLS contexts (OpenSSL), for the client port and for
  * mutual TLS on the peer port.

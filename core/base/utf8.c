@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * utf8.c: see utf8.h. Byte-level and locale-free, so that every node
  * judges the same bytes the same way.

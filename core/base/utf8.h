@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * utf8.h: UTF-8 checks shared by the state machine (which refuses text that
  * is not UTF-8) and the tutor path (which offers only text documents to a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * workers.c: see workers.h. Jobs go to the threads through a mutex-guarded
  * queue; finished jobs come back through a second queue and a pipe whose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * workers.h: a pool of threads that run jobs off the event loop and complete
  * them on it. work(arg) runs on a pool thread; done(arg) then runs on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log_writer.c: see log_writer.h. The loop pushes operations onto a
  * mutex-guarded queue; the writer thread swaps the whole queue for an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log_writer.h: the thread that appends to the WAL and fsyncs it, with
  * group commit: every entry queued since the last fsync goes out in one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node.c: core/repl/raft driven from the event loop (see node.h and
  * node_internal.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node.h: the replicated log glued to the event loop, the log writer, the
  * peer port and the storage thread. core/repl/raft decides; this module does

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_apply.c: committed entries through the storage thread (see
  * node_internal.h). Each batch of at most APPLY_BATCH_MAX entries (or

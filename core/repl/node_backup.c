@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_backup.c: a backup streamed to a client (node.h, node_backup), and
  * a backup made into a new node's first snapshot (node_restore_backup).

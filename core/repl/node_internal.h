@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_internal.h: what the parts of the node share (not an API; see
  * node.h). node.c runs Raft's ready cycle on the loop: the clock, the peer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_members.c: the node's view of the cluster's members (see
  * node_internal.h): where each one is (addresses travel in Raft's

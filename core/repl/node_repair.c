@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_repair.c: a member's command log that lost entries is refilled from
  * the leader before the member rejoins Raft (see PeerFetch in

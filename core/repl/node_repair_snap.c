@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_repair_snap.c: log repair's way on when the leader compacted the
  * entries the log needs: receive the leader's snapshot, install it, and

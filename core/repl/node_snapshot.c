@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_snapshot.c: Raft snapshots in the node (see node_internal.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_transfer.c: InstallSnapshot streams between members (see
  * PeerSnapshotChunk in proto/peer.proto and node_internal.h).

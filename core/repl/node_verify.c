@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * node_verify.c: a digest of this node's state at a marker's index, for
  * lms-admin cluster-verify (client.proto ClusterVerifyRequest).

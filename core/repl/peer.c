@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peer.c: the peer port (see peer.h). Two kinds of connection, each a
  * bufferevent:

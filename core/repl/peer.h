@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peer.h: the peer port, where the nodes of a cluster talk Raft
  * (proto/peer.proto). Framing is the client port's: a 4-byte big-endian

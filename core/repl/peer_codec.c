@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peer_codec.c: raft_msg <-> PeerRaft (see peer_codec.h). Encoding points
  * the protobuf at the message's own memory (entry blobs, address arrays),

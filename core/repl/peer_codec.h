@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peer_codec.h: core/repl/raft's messages on the wire of the peer port
  * (proto/peer.proto). Pure functions, no I/O: the peer port (peer.c)

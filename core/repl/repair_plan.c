@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * repair_plan.c: log repair's decisions, one answer at a time (see
  * repair_plan.h for the rule and why it keeps the log one leader's log).

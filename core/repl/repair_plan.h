@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * repair_plan.h: what log repair (core/repl/node_repair.c) does with each
  * answer it gets, decided without I/O so that a test can script the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot.c: see snapshot.h. Durability follows the WAL's rule for files
  * that must appear whole: write a temp file, fsync it, rename it over the

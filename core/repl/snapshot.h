@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot.h: snapshot files in a node's snapshot directory.
  *

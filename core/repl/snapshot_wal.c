@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot_wal.c: see snapshot_wal.h. The cases, for snapshot S of term T:
  *

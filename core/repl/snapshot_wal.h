@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot_wal.h: the restart rule for a snapshot and the command log
  * beside it. A node restarts from its newest snapshot S (index, term) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wal.c: see wal.h. The log is a list of segments; each segment keeps, in
  * memory, the file offset of every record it holds (built at open by

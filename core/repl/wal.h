@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wal.h: the durable command log (write-ahead log) that Raft will extend.
  *

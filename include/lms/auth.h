@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth.h: authentication plugins (kind LMS_PLUGIN_AUTH).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * host.h: the services lmsd offers to a plugin instance.
  *

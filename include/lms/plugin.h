@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plugin.h: the ABI shared by lmsd and every plugin.
  *

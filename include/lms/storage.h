@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage.h: storage plugins (kind LMS_PLUGIN_STORAGE).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor.h: LLM tutor plugins (kind LMS_PLUGIN_TUTOR).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth_password.c: the default auth plugin. Passwords are hashed with
  * argon2id (libargon2, RFC 9106) into self-describing PHC strings

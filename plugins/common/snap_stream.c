@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snap_stream.c: see snap_stream.h. The canonical stream, whose SHA-256
  * the trailer carries, is the canonical header (the Header record with only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snap_stream.h: the backend-neutral half of a snapshot: records on the
  * wire (a 4-byte big-endian length, then one snapshot.proto Record), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_meta.h: the checks every storage backend makes on lmsd's
  * records about a store (storage.h, meta_get/meta_put, ABI 1.3), so that

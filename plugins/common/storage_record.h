@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_record.h: what every storage backend needs for lmsd's records
  * (storage.h, record_put/get/delete/list, ABI 1.4), so that all of them

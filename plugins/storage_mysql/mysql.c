@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql.c: the storage_mysql plugin's entry point, options, connections
  * and transactions.

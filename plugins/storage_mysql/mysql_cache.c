@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_cache.c: the writer instance's write-through cache of rows.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_internal.h: what the files of the storage_mysql plugin share.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_ops.c: the storage ops for people and bookkeeping: users, courses,
  * enrolments, sessions and client dedup records.

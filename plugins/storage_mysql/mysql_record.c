@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_record.c: lmsd's records (storage.h, ABI 1.4; schema version 3):
  * opaque values under byte-string keys in one table, `record`, whose key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_schema.c: the storage_mysql schema and its migrations.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_snapshot.c: storage ops snapshot_write, snapshot_pin,
  * snapshot_write_view, snapshot_unpin and snapshot_read for MariaDB, on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_stmt.c: the machinery every storage_mysql operation runs on.
  *

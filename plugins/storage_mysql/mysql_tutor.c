@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mysql_tutor.c: the storage ops the tutor added: per-course tutor
  * settings and the count of a student's queries of one kind in a time

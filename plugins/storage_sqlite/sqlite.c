@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite.c: the storage_sqlite plugin's entry point, lifecycle and
  * transactions.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_checkpoint.c: WAL checkpoints off the committing thread.
  *

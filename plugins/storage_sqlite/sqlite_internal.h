@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_internal.h: what the files of the storage_sqlite plugin share.
  *

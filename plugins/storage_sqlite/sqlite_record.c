@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_record.c: lmsd's records (storage.h, ABI 1.4; schema version 7):
  * opaque values under byte-string keys in one table, `record`, whose key

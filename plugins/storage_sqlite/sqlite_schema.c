@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_schema.c: the storage_sqlite schema and its migrations.
  *

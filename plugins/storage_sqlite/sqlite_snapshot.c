@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_snapshot.c: storage ops snapshot_write and snapshot_read for
  * SQLite, on top of the backend-neutral snap_stream.c.

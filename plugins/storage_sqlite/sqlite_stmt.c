@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_stmt.c: the machinery every storage_sqlite operation runs on.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_tutor.c: the storage ops the tutor added (schema version 2):
  * per-course tutor settings and the count of a student's queries of one

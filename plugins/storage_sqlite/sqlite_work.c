@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqlite_work.c: the storage ops for course work: assignments, extensions,
  * submissions, grades, questions with their replies, and materials.

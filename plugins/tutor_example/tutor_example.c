@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_example.c: the smallest useful lms tutor plugin, the one
  * docs/plugins.md walks through. It answers every question with a canned

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_ask.c: ask(), answering a question from the course's own index.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_index.c: the SQLite database that holds tutor_local's index.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_internal.h: what the files of the tutor_local plugin share.
  *

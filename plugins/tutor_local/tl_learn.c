@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_learn.c: learn(), adding one course document to the index.
  *

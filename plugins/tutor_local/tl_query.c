@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_query.c: from a student's question to an FTS5 MATCH expression.
  *

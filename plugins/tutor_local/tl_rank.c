@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_rank.c: the FTS5 auxiliary function that ranks passages, registered
  * on the index's connection, and the tokenizer shared with tl_query.c and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_stats.c: per-course term statistics, kept next to the FTS5 tables.
  *

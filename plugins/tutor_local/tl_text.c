@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tl_text.c: the plain-text side of tutor_local: growable strings, making
  * untrusted text valid UTF-8, cutting a document into passages and picking

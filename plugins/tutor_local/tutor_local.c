@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_local.c: the tutor_local plugin's entry point, options and
  * lifecycle.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai.c: tutor_openai, an asynchronous tutor plugin that asks an
  * OpenAI-compatible Chat Completions endpoint (OpenAI itself, or Ollama,

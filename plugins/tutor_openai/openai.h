@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai.h: what the files of tutor_openai share. Nothing here is exported
  * from the .so (the build hides every symbol but lms_plugin_entry).

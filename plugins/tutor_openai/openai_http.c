@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai_http.c: libcurl's multi interface driven by the host's libevent
  * loop. curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and

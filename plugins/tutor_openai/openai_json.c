@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai_json.c: the Chat Completions request body and the three kinds of
  * JSON that come back: a whole completion, one streamed chunk, and an error

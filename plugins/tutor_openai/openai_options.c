@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai_options.c: tutor_openai's options, read from its config subtree.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai_policy.c: what a failed attempt means. One table-like function
  * decides, from curl's result and the HTTP status, whether another attempt

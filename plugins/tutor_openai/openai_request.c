@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai_request.c: the life of one question, from ask() to its done().
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * openai_sse.c: server-sent events framing (the WHATWG "text/event-stream"
  * format) as OpenAI-compatible servers use it for streamed answers, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fake_host.c: see fake_host.h. */
 #include "fake_host.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_host.h: the small lms_host that plugin tests hand to a real plugin
  * loaded from the build tree: config lookups from a key/value list, a data

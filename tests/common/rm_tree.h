@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rm_tree.h: remove a test's temporary directory tree (files, directories,
  * nothing followed through links). For the unit tests' teardowns.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Each CLI's man page documents what the program does: every command that
 `PROG --help` lists is a subsection of COMMANDS (and no other is, the
 hidden __complete included), every option `PROG CMD --help` shows is in its

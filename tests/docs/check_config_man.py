@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The doc test of issue 14: `man lmsd.yaml` documents every key that
 `lmsd --check-config` accepts, and nothing else.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The generated manual pages exist and render without a single warning:
 groff with all warnings on (-ww), and man --warnings when man is there.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the sources read is what lmsd.yaml(5) documents.
 
 - core/base/config.c: every key name passed as a string literal to the

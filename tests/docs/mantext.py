@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """mantext: render the generated manual pages as text and read them back.
 
 Shared by the doc tests of tests/docs (see CMakeLists.txt there). A page is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The bash completion of the three CLIs, in a real bash (bash --norc): the
 generated script (build/completion/bash/PROG, what is installed) is
 sourced, COMP_WORDS and COMP_CWORD are set as bash would set them, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers of the backup tests (test_backup.py, test_backup_mariadb.py):
 a populated World, reading a backup file's stream, restoring one into a
 new node."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """faultproxy: a fault-injecting TCP proxy for the peer links of a cluster.
 
 Each lmsd keeps one outbound connection to every other member and only

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lmstest: the harness of the end-to-end suite.
 
 Real lmsd processes on loopback, driven through the real command-line

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Accounts and per-course roles end to end, through the real CLIs against
 a real lmsd: a teaching assistant (enroll --as ta) grades and answers
 questions in the course they assist in and nowhere else, and changes none

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lms-admin end to end: every subcommand of the issue through the real CLI
 against a real lmsd (users, bulk import with its per-row report, courses,
 enrolment), plus lmsd --init-admin."""

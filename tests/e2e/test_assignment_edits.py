@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Correcting assignments, end to end through the real CLIs against a
 3-node cluster: edit-assignment (only the options given change; lateness follows the
 due time as it is now; points never fall below a grade given; fewer

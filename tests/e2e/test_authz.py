@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The authorization matrix, end to end: for every write and read operation
 of the CLIs, every (role, operation) pair that must be forbidden is refused
 by the server (exit 1, PERMISSION_DENIED in the --json status) and leaves

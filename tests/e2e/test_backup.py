@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Backups (lms-admin backup FILE) and restores (lmsd --restore FILE), end
 to end: real lmsd processes, the real CLIs.
 

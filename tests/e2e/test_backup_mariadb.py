@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Backups across backends: a SQLite node's backup restored into a node
 on MariaDB (the tests' own server, ctest's "mariadb" fixture), and that
 node's backup restored into SQLite again. The state is the same at every

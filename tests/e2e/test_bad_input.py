@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Bad input, end to end: each gets a clear error, the node keeps serving
 other clients, and the stored data is unchanged (a listing after each bad
 input equals the one before).

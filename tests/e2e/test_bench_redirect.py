@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lms-bench follows NOT_LEADER, end to end: pointed at a follower of a
 3-node cluster only, a short write run ends with no errors, its report
 counts the redirects to the leader, and every acknowledged question is

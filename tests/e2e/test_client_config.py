@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The clients' config file, end to end (clients/client_config.c).
 
 - config.yaml under $XDG_CONFIG_HOME/lms names the server: login and the

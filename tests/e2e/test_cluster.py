@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A 3-node Raft cluster on loopback, end to end.
 
 - One leader is elected; a write through any node's address succeeds (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Raft clusters losing and regaining their majority, and membership changes
 that take out the leader or a follower, end to end (real lmsd processes on
 loopback, the real CLIs).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lms-admin cluster-ca: the TLS files of a cluster, made locally.
 
 - init makes ca.crt (0644) and ca.key (0600) in a new 0700 directory: a

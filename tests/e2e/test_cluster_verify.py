@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lms-admin cluster-verify: every node's state compared at one index
 (core/repl/node_verify.c, docs/operations.md "Is every node the same?").
 

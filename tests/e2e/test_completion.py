@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shell completion against a real node: `PROG __complete courses` and
 `__complete assignments` print what the saved session may see, one per
 line, and nothing at all (not a word on stderr either) when they cannot:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A CLI pointed at the wrong thing says what is wrong, end to end.
 
 - at a node's peer port: the node answers the client's request with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Corrections to what a course holds, end to end through the real CLIs
 against a real lmsd (issue 13, "Corrections"):
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Crash and restart, end to end.
 
 - SIGKILL at random moments while several clients (real CLI processes in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A full disk does not stop the node (issue 10).
 
 The node's data dir lives on a small tmpfs, which a filler file nearly

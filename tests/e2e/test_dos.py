@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Denial of service before authentication (issue 10), on the client port:
 a per-address connection cap, frame deadlines and idle timeouts, small
 frames only before a connection has authenticated, no memory reserved on a

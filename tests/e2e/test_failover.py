@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Honest outcomes across leader failures (issue 9), end to end: real lmsd
 processes on loopback, the real CLIs, kill -9 of the leader.
 

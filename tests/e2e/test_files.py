@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The file store (docs/operations.md, "Data directory"): the bodies of
 submissions and materials live in <data_dir>/files, named by their SHA-256,
 not in the database; identical files are stored once; every member of a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Grading, end to end through the real CLIs against a 3-node cluster: the
 to-grade queue, fetch-all (a directory or a .tar.gz, with its manifest),
 export-grades' states and neutralised formulas, the identical-submission

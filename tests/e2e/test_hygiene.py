@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Input hygiene end to end (issue 10): text that could drive a terminal,
 forge a log line or reorder what a reader sees is refused by the server;
 what an older row still holds is printed escaped by the CLIs; numbers far

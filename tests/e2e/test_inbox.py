@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Announcements and the student's inbox end to end, through the real CLIs
 against a real lmsd: a course with an instructor (teach1), a teaching
 assistant (ta1) and students. Announcements reach the course's members

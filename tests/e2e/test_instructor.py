@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lms-instructor end to end: every subcommand of the issue through the real
 CLI against a real lmsd, in human and --json form, with the exit codes of
 the contract."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Logins throttled per account and per source address, logins in flight
 capped per connection and per address, sessions capped per user (issue
 10): 1,000 pipelined guesses neither guess fast nor hold up a real user's

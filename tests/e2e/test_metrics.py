@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """listen.metrics end to end: a real lmsd serves /metrics (Prometheus text
 format 0.0.4), /healthz and /readyz over HTTP; the numbers follow what the
 CLIs did; a cluster member without a leader is not ready; bad HTTP

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The nemesis run: a 3-node and a 5-node cluster (each behind a
 faultproxy.FaultNet, with small snapshot intervals so that nodes snapshot,
 compact and catch up by InstallSnapshot all along) under concurrent writes

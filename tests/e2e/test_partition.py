@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Real partitions between real processes, through faultproxy.FaultNet.
 
 - TestFaultNet: the proxy itself, over plain sockets: frames pass whole and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The peer port against strangers and forged terms (issue 10), end to end.
 
 - Strangers that connect to every node's peer port and never say hello,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Questions to the instructors are private (issue 9, part 3): the tutor
 never quotes an instructor's reply to one student to another student, until
 an instructor shares it with the course (`lms-instructor share`, or `reply

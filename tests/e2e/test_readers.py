@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The reader threads (limits.readers; docs/architecture.md, "The path of a
 request"): reads and the early checks of writes run beside the storage
 thread on read-only storage handles. What must hold whatever thread reads:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Log repair from the leader's snapshot, end to end (issue 8, bug 4).
 
 A follower whose command log lost entries it had applied (a flipped byte

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Review 13: findings of an adversarial review of the accounts, roles,
 corrections, grading and inbox features, each as a test (through the raw
 protocol where the CLIs never send such a request)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Snapshots and log compaction in a 3-node cluster, end to end.
 
 The cluster snapshots every 40 entries, keeps 10 behind a snapshot and

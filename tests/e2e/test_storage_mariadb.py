@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Nodes on MariaDB (storage_mysql) beside nodes on SQLite, end to end:
 real lmsd processes, the tests' own MariaDB server (scripts/mariadb-test,
 started by ctest's "mariadb" fixture), the real CLIs.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A store that cannot be reached does not stop the node and never makes
 it lie (storage.h, LMS_UNAVAILABLE; core/repl/node_apply.c).
 

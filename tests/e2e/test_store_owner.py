@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A node never runs on a store it does not own (core/store_owner.c,
 storage ABI 1.3 meta_get/meta_put).
 

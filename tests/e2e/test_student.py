@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lms-student end to end: every subcommand of the issue through the real CLI
 against a real lmsd, in human and --json form, with the exit codes of the
 contract (0 ok, 1 refused, 2 usage, 3 unreachable, 4 not logged in)."""

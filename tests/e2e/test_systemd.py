@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lmsd as a Type=notify service (core/sd_notify.c): a real lmsd is given
 NOTIFY_SOCKET, a datagram socket this test reads as systemd would, and
 tells it READY=1 once it serves (a real client request answered at the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """TLS on both ports (issue 10), the server's side, end to end.
 
 Peer port (mutual TLS; every cluster of the e2e suite that is not proxied

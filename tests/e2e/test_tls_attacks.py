@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Attacks on the TLS ports from someone on the same network (a security
 review of the TLS work). Each test is an attack that must fail.
 

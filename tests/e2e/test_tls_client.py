@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The CLIs over TLS, end to end: the client side of the client port.
 
 - --cacert FILE and LMS_CACERT: login, a read and a write over TLS; the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The tutor end to end: real lmsd nodes with tutor_openai against
 tests/tutor/mock_openai.py (every failure path of the provider through
 `lms-student ask --tutor`), with tutor_local answering from uploaded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz.h: what the harnesses of tests/fuzz share. Each harness defines
  * LLVMFuzzerTestOneInput; built with -fsanitize=fuzzer it is a libFuzzer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_config.c: lmsd's configuration loader (core/base/config.c). The input
  * is the file; it is loaded, and what loads is read back through the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_peer.c: the peer port's messages (core/repl/peer_codec.c) and what a
  * Raft node (core/repl/raft/) makes of them. One input is a script for one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_request.c: a client frame's body as lmsd takes it
  * (dispatch_on_frame): lms.Request decoded, its handler looked up, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_snapshot.c: the snapshot file reader (core/repl/snapshot.c). The input
  * is a snapshot file: its header is read (snapshot_peek), the cluster

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_util.c: scratch files for the harnesses (see fuzz.h). */
 #include "fuzz.h"
 

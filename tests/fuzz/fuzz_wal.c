@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_wal.c: WAL recovery (core/repl/wal.c). The input is a data directory's
  * log: its first byte says what else is there, the rest is split into

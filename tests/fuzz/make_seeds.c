@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * make_seeds.c: writes the seed corpora of the harnesses that take binary
  * input (request, peer, snapshot, wal) into OUT/<target>/, with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay_main.c: run files through a harness's LLVMFuzzerTestOneInput
  * without libFuzzer, so the normal and sanitizer builds replay the seed

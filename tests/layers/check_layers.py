@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The layers of lmsd (core/CMakeLists.txt) hold: no file includes a header
 of a layer above its own. The build already keeps each layer's include
 path to the layers below it; this also catches what an include path does

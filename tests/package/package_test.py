@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The Debian packages, installed in a clean Debian root and run there.
 
     package_test.py ROOT DEB...

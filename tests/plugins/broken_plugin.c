@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * broken_plugin.c: fixtures for test_plugin_loader. tests/plugins/
  * CMakeLists.txt builds this file once per define below; each BROKEN_*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * broken_storage.c: storage plugins that break the storage contract one
  * way each, for testing lms-plugin-check's storage suite: each build wraps

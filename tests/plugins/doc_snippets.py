@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """doc_snippets.py SOURCE_DIR DOC...: the code a guide shows is real code.
 
 In each DOC, a fenced block right after a `<!-- snippet: PATH -->` line must

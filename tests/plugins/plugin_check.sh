@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # plugin_check.sh CHECK FIXTURES PLUGINS: lms-plugin-check passes the tutor
 # fixtures that keep the contract (tutor_fixture.c's FAKE_* builds) and
 # fails each one that breaks it, with the FAIL line that names the breach;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # sdk_out_of_tree.sh BUILD SOURCE LIBDIR PLUGINS FIXTURES: what a plugin
 # author does, from scratch. Install lms into a fresh prefix, build
 # plugins/tutor_example on its own against that prefix's CMake package

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth_password.c: the auth_password plugin, loaded the way lmsd loads
  * it (plugin_load, the real host table, options from a YAML file): argon2id

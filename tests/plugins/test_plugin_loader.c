@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_plugin_loader.c: the plugin loader refuses each broken fixture
  * (tests/plugins/broken_plugin.c) with one line naming the file and the

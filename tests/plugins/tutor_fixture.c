@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_fixture.c: tutor plugins that really answer, for testing
  * lms-plugin-check itself (tests/plugins/plugin_check.sh). CMakeLists.txt

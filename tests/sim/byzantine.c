@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * byzantine.c: the --byzantine mode. Besides the normal schedule, during
  * the chaos a forger injects messages into live nodes' inputs through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c: the Raft safety properties, checked as the simulation runs.
  *

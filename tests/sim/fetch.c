@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fetch.c: see fetch.h. fetch_serve follows node_serve_fetch and its
  * serve_piece line by line (the in-memory log, prev before the piece,

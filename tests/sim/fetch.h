@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fetch.h: lmsd's log-repair exchange (PeerFetch / PeerFetchReply, see
  * proto/peer.proto) without the wire, for the simulator and the story

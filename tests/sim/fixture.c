@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fixture.c: see fixture.h. This is the glue of lmsd in its simplest
  * form: persist, send, apply, advance, one ready at a time.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fixture.h: a small, fully controlled cluster for story tests of
  * core/repl/raft. Nothing happens on its own: the test ticks nodes, delivers

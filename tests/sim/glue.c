@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * glue.c: what lmsd will do with core/repl/raft, played by each simulated
  * node: take a ready (up to max_outs outstanding), send its immediate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lincheck_main.c: lin-check, the simulator's linearizability checker
  * (linearize.c, unchanged) behind a command line, for histories recorded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * linearize.c: is a history of one register linearizable? The
  * Wing & Gong search with Lowe's memoization (the algorithm Porcupine

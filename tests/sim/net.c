@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * net.c: the simulated network. Each message is delayed at random (a few
  * take a slow path, which reorders), may be dropped or duplicated, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * repair.c: lmsd's log repair (core/repl/node_repair.c, node_repair_snap.c)
  * played by a simulated node, with core/repl/repair_plan.c itself deciding.

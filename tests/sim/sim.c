@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.c: the simulated cluster's clock. Events (ticks, deliveries,
  * fsyncs, clients, faults) sit in a heap ordered by (time, sequence);

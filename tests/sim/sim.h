@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.h: a deterministic simulator for core/repl/raft. One seeded PRNG drives
  * everything: a network that drops, delays, duplicates, reorders and

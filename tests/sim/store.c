@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c: what a simulated node keeps on disk. The storage log holds
  * entries with a chain hash (this entry and every one before it), which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * story.h: what the story tests over fixture.c share: EXPECT (a check
  * that names the condition, what was expected and what came instead),

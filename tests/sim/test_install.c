@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_install.c: a crash during a snapshot install (issue 8, bug 3: "a
  * node can wedge for good after a crash during snapshot install"), told

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_log_repair.c: log repair (issue 8, bug 1) as stories over real
  * Raft nodes (fixture.c): the members answer as lmsd's node_serve_fetch

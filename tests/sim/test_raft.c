@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_raft.c: stories of a Raft cluster (core/repl/raft over tests/sim's
  * fixture), each pinning down one behaviour: elections and their timers,

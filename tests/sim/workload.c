@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * workload.c: what happens to the cluster. Clients run put/get operations
  * of a register per key against the node they believe leads, recording

@@ -10,13 +10,14 @@ Generated files, build trees, test data and fuzz corpora are not ours to
 mark.
 """
 import os
+import subprocess
 import sys
 
 LICENSE = "MIT"
 TAG = "SPDX-License-Identifier: " + LICENSE
 SKIP_DIRS = {".git", "node_modules", "demo-data", "data", "corpus", "crashes",
              "__pycache__", ".devbundle"}
-C_LIKE = (".c", ".h", ".proto")
+C_LIKE = (".c", ".h")
 HASH = (".py", ".sh", ".cmake", ".yaml", ".yml", ".service", ".in", ".txt")
 SCRIPT_DIRS = ("scripts", ".ci", "bench", "packaging/debian")
 
@@ -25,6 +26,8 @@ def comment_for(rel):
     name = os.path.basename(rel)
     if name.endswith(C_LIKE):
         return "/* %s */" % TAG
+    if name.endswith(".proto"):
+        return "// " + TAG
     if name == "CMakeLists.txt" or name.endswith(HASH[:-1]):
         return "# " + TAG
     if name.endswith(".pc.in"):
@@ -40,22 +43,39 @@ def is_script(path):
         return False
 
 
-def candidates(src):
+def tree_files(src):
+    """The files of the tree, relative: git's (tracked, and new ones it does
+    not ignore) in a checkout, else every file outside build trees."""
+    try:
+        out = subprocess.run(["git", "-C", src, "ls-files", "--cached", "--others",
+                              "--exclude-standard"], capture_output=True, text=True,
+                             check=True).stdout
+        return [f for f in out.splitlines()
+                if os.path.isfile(os.path.join(src, f)) and
+                not set(f.split("/")[:-1]) & SKIP_DIRS]
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    files = []
     for dirpath, dirnames, filenames in os.walk(src):
         rel_dir = os.path.relpath(dirpath, src)
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and
                              not d.startswith("build") and
                              not (rel_dir == "." and d in ("wt",)))
-        for name in sorted(filenames):
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            path = os.path.join(src, rel)
-            if name.endswith(".txt") and name != "CMakeLists.txt":
-                continue  # test data, expected outputs
-            c = comment_for(rel)
-            if c is None and rel.startswith(SCRIPT_DIRS) and is_script(path):
-                c = "# " + TAG
-            if c is not None:
-                yield rel, path, c
+        files += [os.path.normpath(os.path.join(rel_dir, n)) for n in filenames]
+    return files
+
+
+def candidates(src):
+    for rel in sorted(tree_files(src)):
+        name = os.path.basename(rel)
+        path = os.path.join(src, rel)
+        if name.endswith(".txt") and name != "CMakeLists.txt":
+            continue  # test data, expected outputs
+        c = comment_for(rel)
+        if c is None and rel.startswith(SCRIPT_DIRS) and is_script(path):
+            c = "# " + TAG
+        if c is not None:
+            yield rel, path, c
 
 
 def has_tag(path):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_target.c: see fake_target.h. A test's stores live under one
  * temporary directory made at its first store() call (s1, s2, ... inside

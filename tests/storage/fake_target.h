@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake_target.h: a storage_target (tools/storage_suite/storage_suite.h)
  * over the tests' fake host (tests/common/fake_host.h), for the storage

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_fixture.c: see storage_fixture.h. The SQLite-specific half of
  * the fixture: storage_sqlite.so through the fake target, other configs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_fixture.h: the fixture of the SQLite-specific storage tests
  * (test_storage_sqlite.c, tests/unit/test_snapshot.c): the suite's fixture

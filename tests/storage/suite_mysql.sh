@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # suite_mysql.sh DIR SUITE PLUGIN: the storage conformance suite
 # (test_storage_suite) against a MariaDB backend, on the server that
 # scripts/mariadb-test started in DIR (ctest fixture "mariadb"): each store

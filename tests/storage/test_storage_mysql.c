@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_storage_mysql.c: what is particular to storage_mysql, against a
  * real MariaDB server: the one scripts/mariadb-test starts (ctest's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_storage_sqlite.c: what only storage_sqlite has, beside the
  * backend-neutral conformance suite that test_storage_suite runs against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_storage_suite.c: the storage conformance suite
  * (tools/storage_suite) against one storage plugin with the fake host:

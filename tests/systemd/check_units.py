@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The systemd units of packaging/systemd/ (ctest systemd_units):
 
 - each runs /usr/bin/lmsd with a command line lmsd takes: only options its

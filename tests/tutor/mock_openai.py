@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """mock_openai.py: a small OpenAI-compatible Chat Completions server for tests.
 
 It checks every request the way a strict provider would (path, bearer key,

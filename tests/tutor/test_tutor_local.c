@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tutor_local.c: the tutor_local plugin, loaded from the build tree
  * and driven through its descriptor like lmsd drives it: init, learn the

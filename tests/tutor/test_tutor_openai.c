@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tutor_openai.c: the tutor_openai plugin, loaded the way lmsd loads
  * it (plugin_load, the real host table, options from a YAML file, a real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_local_fixture.c: see tutor_local_fixture.h. The fake host
  * implements what a blocking tutor uses: config lookups from the

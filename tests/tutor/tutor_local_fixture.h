@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tutor_local_fixture.h: what the tutor_local tests share: the real
  * tutor_local.so loaded with dlopen from the build tree and driven through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_config.c: the clients' config file (clients/client_config.c)
  * on real files in a temporary directory: the precedence of the command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_csv.c: the RFC 4180 reader (clients/csv.c) and the users CSV
  * import built on it (clients/import.c): quoting, CRLF, line breaks and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_fetch_all.c: the names lms-instructor fetch-all gives the
  * files it saves (clients/fetch_all.c), the CSV its manifest and the

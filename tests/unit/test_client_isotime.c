@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_isotime.c: the ISO 8601 times of the clients (clients/isotime.c):
  * every accepted form, local time per TZ, range checks and the UTC output.

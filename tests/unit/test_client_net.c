@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_net.c: the retry policy of the client library
  * (clients/lmsclient.c) against scripted fake servers on loopback: NOT_LEADER

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_opts.c: the command-line layer of the clients: the strict
  * number and size readers, the table-driven option parser (clients/cli_opts.c)

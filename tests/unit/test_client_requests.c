@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_requests.c: every request kind of client.proto is sorted into
  * read or write by the client library (lms_request_kind), so that a new

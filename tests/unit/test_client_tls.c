@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_client_tls.c: the rules of the clients' TLS choice that need no
  * server: which addresses count as this machine's (the default speaks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cluster_ca.c: the pure checks of `lms-admin cluster-ca`
  * (clients/cluster_ca.c): which cluster ids, node ids and hosts may go into

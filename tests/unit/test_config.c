@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config.c: core/base/config.c. The shipped conf/lmsd.yaml parses to the
  * values it documents; a minimal file gets the documented defaults; every

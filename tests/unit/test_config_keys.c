@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config_keys.c: core/base/config_keys.c against core/base/config.c.
  * The key table is what lmsd.yaml(5) documents, so it must be exactly what

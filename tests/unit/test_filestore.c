@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_filestore.c: core/base/filestore.c, the content-addressed store of file
  * bodies, on a real directory: names, durability steps visible on disk,

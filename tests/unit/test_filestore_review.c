@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_filestore_review.c: what a review found in core/base/filestore.c.
  * Linked with -Wl,--wrap=fsync so that a test can see which fsyncs a put

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_log_writer.c: the log-writer thread (core/repl/log_writer.c) over the
  * real WAL, driven from a libevent loop as lmsd drives it: appends on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_login_guard.c: core/app/login_guard.c, the throttle of logins, driven
  * with a clock of its own: the backoff and its reset, names and addresses,

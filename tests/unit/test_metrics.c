@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_metrics.c: core/base/metrics.c. Which bucket a value lands in (bounds
  * are inclusive upper bounds), cumulative bucket counts ending in +Inf,

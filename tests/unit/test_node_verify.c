@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_node_verify.c: sm_node_is_marker (core/app/sm_node.c, over
  * core/base/pb_wire.c), what the node asks (node_sm.is_marker) of the walk

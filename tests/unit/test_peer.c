@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_peer.c: the peer port. The codec (core/repl/peer_codec.c) must carry
  * every field of a raft_msg, entries and snapshot metadata included, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_repair.c: log repair's decisions (core/repl/repair_plan.c) and the
  * checks of its messages (core/repl/peer_codec.c), with scripted answers from

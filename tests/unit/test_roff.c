@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_roff.c: core/base/roff.c. Help texts become man page text without
  * ever being read as roff: backslashes, hyphens, a '.' or '\'' that starts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_rules.c: core/app/rules.c, the rules of the LMS as pure predicates
  * (the handlers' early checks and apply both call them). For each: the

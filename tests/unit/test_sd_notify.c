@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sd_notify.c: core/sd_notify.c's STATUS= line (sdn_describe), the
  * words a person reads in `systemctl status` for each state of a node:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sm.c: the rules of the LMS, run through sm_apply() against the real
  * storage_sqlite plugin, loaded with dlopen as lmsd loads it and given a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_snapshot.c: core/repl/snapshot.c against the real storage_sqlite plugin
  * (through tests/storage's fixture): a store with every kind of row saved

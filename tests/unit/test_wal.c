@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wal.c: the WAL (core/repl/wal.c) and CRC32C (core/base/crc32c.c). Each test
  * works in a fresh directory under the current one (ctest runs in the build

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_suite.c: the suite's groups in run order (storage_suite.h). Each
  * group is a cmocka group of its own file; running one makes t the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * storage_suite.h: the storage conformance suite, one set of cmocka tests
  * that drives any storage plugin only through its struct lms_storage_ops

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_bytes.c: the bytes a backend must keep exactly and the orders it
  * must keep bytewise, where SQL engines differ: names that differ only in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_entities.c: every put/get/list of a storage plugin against the
  * contract in include/lms/storage.h: round trips of every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_fixture.c: see suite_fixture.h. Stores come from the target
  * (storage_suite.h); the fixture remembers every instance a test opened so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_fixture.h: what the tests of the storage conformance suite share
  * (and the SQLite-specific tests in tests/storage, which use the same

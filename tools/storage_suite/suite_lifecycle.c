@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_lifecycle.c: the lifecycle every storage plugin must keep, through
  * its ops only: a complete ops table, migrate on a fresh store (empty,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_readers.c: the storage readers of ABI 1.2 (storage.h,
  * readers), through the plugin's ops (skipped where reader_open says

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_records.c: lmsd's records (storage.h, ABI 1.4) through the
  * plugin's ops: put, get, replace and delete; empty and binary values;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * suite_snapshot.c: storage ops snapshot_write and snapshot_read of a
  * storage plugin, with the stream kept in memory: a store with every kind

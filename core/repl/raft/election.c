@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * election.c: roles and how they change. Timers run on ticks; a follower
  * whose leader goes quiet for its randomized timeout (election_tick ..

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: the in-memory Raft log. Entries after the compaction point live
  * in one array (entry i at ents[i - offset - 1]), sharing their data

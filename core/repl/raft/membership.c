@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * membership.c: cluster configurations, changed one server at a time (Raft
  * thesis 4.1). A configuration entry carries the whole configuration it

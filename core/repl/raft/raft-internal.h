@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * raft-internal.h: the node's state and the functions the library's files
  * share. Nothing here is part of the API (raft.h is).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * raft.c: a node's life: construction from what it persisted, the step
  * that sorts incoming messages by term and role, the clock, and what the

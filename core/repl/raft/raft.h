@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * raft.h: a pure Raft library. It does no I/O, reads no clock, starts no
  * thread, keeps no global state and draws no random number it was not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * readindex.c: linearizable reads without writing to the log (Raft thesis
  * 6.4). The leader notes its commit index for the read, then proves it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ready.c: what the node hands its caller, and the bookkeeping of what
  * the caller has made durable. Messages are queued as they arise, sorted

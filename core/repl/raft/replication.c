@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replication.c: the leader's log going out and the followers' coming
  * back. Proposals only append to the leader's log and mark it dirty; the

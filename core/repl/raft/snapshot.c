@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot.c: snapshots and compaction as the library sees them. The
  * application owns the snapshot data (lms: the storage plugin's logical

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * transfer.c: leadership transfer (Raft thesis 3.10). The leader stops
  * taking proposals, brings the target's log up to its own, then sends it
