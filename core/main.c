@@ -392,7 +392,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     lms_err err = {0};
     (void)sig;
     (void)what;
-    reload_targets t = {.disp = d->disp, .net = d->net, .tutor = d->tutor};
+    reload_targets t = {.disp = d->disp, .net = d->net, .tutor = d->tutor,
+                        .check = check_modes};
     lms_config *cfg = reload_read(d->cfg, &t);
     if (cfg && tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
         log_error("tutor reload failed, the current tutor stays: %s", err.msg);

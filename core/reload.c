@@ -346,10 +346,12 @@ lms_config *reload_read(lms_config *running, const reload_targets *t)
     lms_config *next = NULL;
     lms_err err = {0};
     log_info("received SIGHUP: reading %s again", running->path);
-    if (config_load(running->path, &next, &err) != LMS_OK) {
+    if (config_load(running->path, &next, &err) != LMS_OK ||
+        (t->check && t->check(next, &err) != LMS_OK)) {
         log_error("reload failed: %s; nothing changed (the tutor and every other "
                   "setting stay as they are)",
                   err.msg);
+        config_free(next);
         return NULL;
     }
     reload_apply(running, next, t);

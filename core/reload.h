@@ -57,6 +57,10 @@ typedef struct reload_targets {
     dispatch *disp;
     net *net;
     tutor_rt *tutor;
+    /* reload_read: what start checks of a config beyond its values (that
+     * no one else may write the file: a reload must not take what start
+     * would refuse); LMS_OK or err set. NULL: nothing. */
+    int (*check)(const lms_config *c, lms_err *err);
 } reload_targets;
 
 /*
@@ -68,10 +72,10 @@ typedef struct reload_targets {
 size_t reload_apply(lms_config *running, const lms_config *next, const reload_targets *t);
 
 /*
- * Loop thread, on SIGHUP: load running->path again and reload_apply it.
- * Returns the new config (for the tutor: tutor_rt_load with owned), or
- * NULL when it does not load; then the error is logged and nothing
- * changed.
+ * Loop thread, on SIGHUP: load running->path again, check it (t->check),
+ * and reload_apply it. Returns the new config (for the tutor: tutor_rt_load
+ * with owned), or NULL when it does not load or pass; then the error is
+ * logged and nothing changed.
  */
 lms_config *reload_read(lms_config *running, const reload_targets *t);
 

@@ -2,8 +2,8 @@
 configuration"): the log level, a limit and sessions.ttl change at once and
 the log says so, one line each; a restart-only setting (listen.client) is
 named as needing a restart and the node keeps its old value; the log format
-changes too; and a config that does not load changes nothing while the node
-goes on serving."""
+changes too; and a config that does not load (or that others may write)
+changes nothing while the node goes on serving."""
 
 import json
 import os
@@ -127,14 +127,18 @@ class ReloadTest(E2ETestCase):
         back = (good.replace("level: debug", "level: info")
                 .replace("max_upload_bytes: 64KiB", "max_upload_bytes: 1MiB"))
         self.assertNotEqual(back, good)
-        for broken, where in [
+        for broken, mode, where in [
             (back.replace("max_upload_bytes: 1MiB",
-                          "max_upload_bytes: 1MiB\n  max_connections: 0"),
+                          "max_upload_bytes: 1MiB\n  max_connections: 0"), 0o600,
              "limits.max_connections: 0 is out of range"),
-            (back + "tutor: [unbalanced\n", "lmsd.yaml:"),
+            (back + "tutor: [unbalanced\n", 0o600, "lmsd.yaml:"),
+            # valid, but anyone in the group may have written it: start
+            # refuses such a file, and so does a reload
+            (back, 0o660, "is group-writable"),
         ]:
             with open(node.config_path, "w") as f:
                 f.write(broken)
+            os.chmod(node.config_path, mode)
             mark = len(node.log_text())
             self.hup_and_wait("reload failed: ")
             failed = node.log_text()[mark:]
@@ -149,4 +153,5 @@ class ReloadTest(E2ETestCase):
             self.refused(self.upload(self.big, "big"), "INVALID_ARGUMENT",
                          "the 64 KiB limit stays", in_message="at most 65536")
             self.assertTrue(node.running)
+        os.chmod(node.config_path, 0o600)
         node.write_config()
