@@ -357,7 +357,8 @@ static const char *status_name(int status)
 }
 
 /* Loop: an id for a request that came without one: this node's id and a
- * counter, "n1-42" (rule_request_id allows it; a client's has no 'n-'). */
+ * counter, "n1-42" (rule_request_id allows it; the client library's are
+ * 16 hex digits, so the two do not meet unless a client makes them so). */
 static void make_request_id(dispatch *d, char *out, size_t cap)
 {
     snprintf(out, cap, "n%llu-%llu", (unsigned long long)d->o.node_id,
