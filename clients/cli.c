@@ -50,19 +50,50 @@ static const struct cli_param global_params[] = {
 
 /* ---- reporting ---------------------------------------------------------- */
 
-/* stderr gets "PROG: text"; with --json stdout gets {"error", "status"}. */
-static int report(struct cli_ctx *ctx, int code, const char *status, const char *text,
-                  const char *json_text)
+/* stderr gets "PROG: text"; with --json stdout gets {"error", "status"}.
+ * A failure that reached a server also names the call's request id (rid,
+ * NULL or "" for none): " (request id ID)" on stderr, "request_id" in the
+ * JSON, so that the server's log line of the call can be found. */
+static int report_rid(struct cli_ctx *ctx, int code, const char *status, const char *text,
+                      const char *json_text, const char *rid)
 {
+    bool has_rid = rid != NULL && rid[0] != '\0';
     fflush(stdout);
-    fprintf(stderr, "%s: %s\n", ctx->prog->name, text);
+    fprintf(stderr, "%s: %s%s%s%s\n", ctx->prog->name, text, has_rid ? " (request id " : "",
+            has_rid ? rid : "", has_rid ? ")" : "");
     if (ctx->json) {
         json_object *obj = json_object_new_object();
         json_object_object_add(obj, "error", json_object_new_string(json_text));
         json_object_object_add(obj, "status", json_object_new_string(status));
+        if (has_rid)
+            json_object_object_add(obj, "request_id", json_object_new_string(rid));
         cli_print_json(obj);
     }
     return code;
+}
+
+static int report(struct cli_ctx *ctx, int code, const char *status, const char *text,
+                  const char *json_text)
+{
+    return report_rid(ctx, code, status, text, json_text, NULL);
+}
+
+/* The request id of the call that just failed at a server. */
+static const char *server_rid(const struct cli_ctx *ctx)
+{
+    return ctx->client != NULL ? lms_client_request_id(ctx->client) : NULL;
+}
+
+/* cli_fail for a failure that reached a server: with its request id. */
+__attribute__((format(printf, 4, 5))) static int
+fail_at_server(struct cli_ctx *ctx, int code, const char *status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return report_rid(ctx, code, status, msg, msg, server_rid(ctx));
 }
 
 int cli_fail(struct cli_ctx *ctx, int code, const char *status, const char *fmt, ...)
@@ -135,15 +166,18 @@ int cli_refused(struct cli_ctx *ctx, const Lms__Response *resp)
     char buf[32], text[1200];
     const char *status = lms_status_name(resp->status, buf, sizeof buf);
     if (resp->status == LMS__STATUS__UNAUTHENTICATED && !is_login(ctx))
-        return cli_fail(ctx, LMS_EXIT_AUTH, status,
-                        "session expired or revoked; run: %s login NAME", ctx->prog->name);
+        return fail_at_server(ctx, LMS_EXIT_AUTH, status,
+                              "session expired or revoked; run: %s login NAME",
+                              ctx->prog->name);
     char shown[1024];
     out_escape(resp->message, shown, sizeof shown, false);
     snprintf(text, sizeof text, "refused (%s)%s%s", status, resp->message[0] ? ": " : "",
              shown);
-    return report(ctx,
-                  resp->status == LMS__STATUS__UNAUTHENTICATED ? LMS_EXIT_AUTH : LMS_EXIT_FAILED,
-                  status, text, resp->message[0] ? resp->message : status);
+    return report_rid(ctx,
+                      resp->status == LMS__STATUS__UNAUTHENTICATED ? LMS_EXIT_AUTH
+                                                                   : LMS_EXIT_FAILED,
+                      status, text, resp->message[0] ? resp->message : status,
+                      server_rid(ctx));
 }
 
 /* ---- talking to the server ---------------------------------------------- */
@@ -307,19 +341,23 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
     case LMS_CLIENT_OK:
         return LMS_EXIT_OK;
     case LMS_CLIENT_UNREACHABLE:
-    case LMS_CLIENT_NO_LEADER:
         return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNAVAILABLE", "%s%s", err,
                         lms_request_is_write(req->body_case) ? "; nothing was stored" : "");
+    case LMS_CLIENT_NO_LEADER: /* servers answered: their logs know the call */
+        return fail_at_server(ctx, LMS_EXIT_UNREACHABLE, "UNAVAILABLE", "%s%s", err,
+                              lms_request_is_write(req->body_case) ? "; nothing was stored"
+                                                                   : "");
     case LMS_CLIENT_UNKNOWN:
         if (!pending)
-            return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN", "outcome unknown: %s", err);
+            return fail_at_server(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN", "outcome unknown: %s",
+                                  err);
         if (recorded)
-            return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN",
+            return fail_at_server(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN",
                             "outcome unknown: %s. Run the same command again when the cluster "
                             "is back: that is safe, the cluster applies it at most once and "
                             "answers with the stored result",
                             err);
-        return cli_fail(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN",
+        return fail_at_server(ctx, LMS_EXIT_UNREACHABLE, "UNKNOWN",
                         "outcome unknown: %s. Check whether it was stored before running it "
                         "again (the record that makes a rerun safe could not be written in %s)",
                         err, ctx->home ? ctx->home : "the session directory");
@@ -330,7 +368,7 @@ int cli_call_raw_opts(struct cli_ctx *ctx, Lms__Request *req, const struct lms_c
     case LMS_CLIENT_BAD_REPLY:
         break;
     }
-    return cli_fail(ctx, LMS_EXIT_FAILED, "INTERNAL", "%s", err);
+    return fail_at_server(ctx, LMS_EXIT_FAILED, "INTERNAL", "%s", err);
 }
 
 int cli_call(struct cli_ctx *ctx, Lms__Request *req, Lms__Response__BodyCase want,

@@ -60,6 +60,9 @@ struct lms_client {
     enum lms_tls_mode tls_mode;
     struct lms_tls *tls; /* TLS settings, NULL for plaintext */
     uint64_t client_id, seq, next_id;
+    /* the id of the last call in the servers' logs (lms_client_request_id):
+     * 16 hex digits, "" before the first call */
+    char request_id[LMS_CLIENT_REQUEST_ID_LEN + 1];
     int timeout_ms;
     bool progress;
     bool debug; /* LMS_CLIENT_DEBUG: trace every failed attempt on stderr */
@@ -262,6 +265,22 @@ static uint64_t random_id(void)
     if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
         id = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() ^ (uint64_t)mono_ms();
     return id ? id : 1; /* 0 would mean "no client id" */
+}
+
+/* A new random request id: 16 hex digits (rule_request_id on the server
+ * allows them). Random, not a counter: many clients' calls meet in one
+ * server log, and an id must name one of them. */
+static void new_request_id(char out[LMS_CLIENT_REQUEST_ID_LEN + 1])
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = random_id() * 0x9e3779b97f4a7c15ull ^ (uint64_t)mono_ms();
+    snprintf(out, LMS_CLIENT_REQUEST_ID_LEN + 1, "%016llx", (unsigned long long)r);
+}
+
+const char *lms_client_request_id(const struct lms_client *c)
+{
+    return c->request_id;
 }
 
 static int read_timeout_env(int *timeout_ms, char *err, size_t errlen)
@@ -630,6 +649,7 @@ static int authenticate_conn(struct lms_client *c, struct call *k, Lms__Response
     Lms__Request req = LMS__REQUEST__INIT;
     Lms__WhoamiRequest body = LMS__WHOAMI_REQUEST__INIT;
     req.id = ++c->next_id;
+    req.request_id = c->request_id; /* part of the same call */
     req.token = (char *)k->token;
     req.body_case = LMS__REQUEST__BODY_WHOAMI;
     req.whoami = &body;
@@ -797,6 +817,11 @@ enum lms_client_rc lms_client_call_opts(struct lms_client *c, Lms__Request *req,
     req->id = ++c->next_id;
     req->client_id = c->client_id;
     req->seq = 0;
+    /* one id for the whole call: the frame is packed once below, so every
+     * retry and redirect carries it, and the servers' lines of the call
+     * can be found together */
+    new_request_id(c->request_id);
+    req->request_id = c->request_id;
     if (write && o != NULL && o->client_id != 0 && o->seq != 0) {
         req->client_id = o->client_id;
         req->seq = o->seq;

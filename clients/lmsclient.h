@@ -86,9 +86,9 @@ void lms_client_set_timeout(struct lms_client *c, int timeout_ms);
 void lms_client_set_progress(struct lms_client *c, bool on);
 
 /*
- * Send req and wait for its response. Sets req->id and req->client_id, and
- * for a write (see lms_request_is_write) a fresh req->seq; req->token is the
- * caller's. On LMS_CLIENT_OK *resp holds the response, to be freed with
+ * Send req and wait for its response. Sets req->id, req->client_id and
+ * req->request_id (lms_client_request_id), and for a write (see
+ * lms_request_is_write) a fresh req->seq; req->token is the caller's. On LMS_CLIENT_OK *resp holds the response, to be freed with
  * lms__response__free_unpacked(resp, NULL); its status is never NOT_LEADER
  * or UNAVAILABLE, which are retried. Otherwise err holds a message
  * for the user, e.g. "no lms server reachable at 127.0.0.1:7400 (connection
@@ -139,6 +139,13 @@ uint64_t lms_client_id(const struct lms_client *c);
 /* Take the next seq of this client for a write to be sent with
  * lms_call_opts {client_id = lms_client_id(c), seq}. */
 uint64_t lms_client_take_seq(struct lms_client *c);
+/* The request id of the last call (Request.request_id): 16 hex digits,
+ * new for each call and the same on all of its retries and redirects, so
+ * that the servers' log lines of the call can be found; "" before the
+ * first call. A CLI shows it when a call that reached a server fails. */
+#define LMS_CLIENT_REQUEST_ID_LEN 16
+const char *lms_client_request_id(const struct lms_client *c);
+
 /* "host:port" of the server that answered last (the leader, usually). */
 const char *lms_client_current(const struct lms_client *c);
 

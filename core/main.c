@@ -3,7 +3,8 @@
  * main.c: lmsd. Reads the config, loads the plugins, opens storage and the
  * command log (replaying what storage has not applied), starts the tutor,
  * then serves the client port on a libevent loop until SIGINT or SIGTERM.
- * SIGHUP re-reads the config file and reloads the tutor from it.
+ * SIGHUP re-reads the config file: applies what can change at once and
+ * reloads the tutor from it (reload.h).
  *
  *   lmsd --config FILE                 run a node
  *   lmsd --check-config FILE           validate FILE and the plugins it names
@@ -25,6 +26,7 @@
 #include "node.h"
 #include "plugin_loader.h"
 #include "sd_notify.h"
+#include "reload.h"
 #include "sm_node.h"
 #include "store_owner.h"
 #include "tls.h"
@@ -360,17 +362,19 @@ static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* SIGHUP: reload the tutor section; any failure keeps the tutor we have. */
+/* SIGHUP: apply what can change of the config file (reload.h), then
+ * reload the tutor from it; a file that does not load changes nothing, a
+ * tutor that fails to start keeps the one we have. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     lmsd *d = arg;
-    lms_config *cfg = NULL;
     lms_err err = {0};
     (void)sig;
     (void)what;
-    log_info("received SIGHUP: reloading the tutor from %s", d->cfg->path);
-    if (config_load(d->cfg->path, &cfg, &err) != LMS_OK ||
-        tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
+    reload_targets t = {.disp = d->disp, .net = d->net, .tutor = d->tutor,
+                        .check = check_modes};
+    lms_config *cfg = reload_read(d->cfg, &t);
+    if (cfg && tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
         log_error("tutor reload failed, the current tutor stays: %s", err.msg);
 }
 
@@ -470,8 +474,8 @@ static int start(lmsd *d, lms_err *err)
 
 static int serve(lmsd *d, lms_err *err)
 {
-    dispatch_options o = {.session_ttl_ms = d->cfg->session_ttl_ms,
-                          .max_upload_bytes = d->cfg->max_upload_bytes,
+    dispatch_options o = {.limits = reload_dispatch_limits(d->cfg),
+                          .node_id = d->cfg->node_id,
                           .storage_thread = d->storage_thread,
                           .readers = d->readers,
                           .reader = d->reader,
@@ -482,15 +486,8 @@ static int serve(lmsd *d, lms_err *err)
                           .auth = d->auth_ops,
                           .auth_inst = d->auth_inst,
                           .tutor = d->tutor,
-                          .max_sessions_per_user = d->cfg->max_sessions_per_user,
                           .storage_name = d->storage_pl.desc->name,
-                          .login = {
-                              .failures = d->cfg->login_failures,
-                              .address_failures = d->cfg->login_failures_per_address,
-                              .backoff_max_ms = d->cfg->login_backoff_max_ms,
-                              .per_conn = d->cfg->logins_per_connection,
-                              .per_address = d->cfg->logins_per_address,
-                          }};
+                          .login = reload_login_options(d->cfg)};
     if (tutor_rt_load(d->tutor, d->cfg, 0, err) != LMS_OK)
         return err->code;
     d->disp = dispatch_new(&o);
@@ -498,15 +495,9 @@ static int serve(lmsd *d, lms_err *err)
         return lms_err_set(err, LMS_RESOURCE_EXHAUSTED, "out of memory");
     net_options no = {.addr = d->cfg->client_addr,
                       .max_frame_bytes = d->cfg->max_frame_bytes,
-                      .max_connections = d->cfg->max_connections,
-                      .max_connections_per_ip = d->cfg->max_connections_per_ip,
-                      .preauth_frame_bytes = d->cfg->preauth_frame_bytes,
-                      .frame_timeout_ms = d->cfg->frame_timeout_ms,
-                      .frame_min_rate = d->cfg->frame_min_rate,
-                      .idle_ms = d->cfg->idle_timeout_ms,
-                      .preauth_idle_ms = d->cfg->preauth_idle_timeout_ms,
                       .max_output_bytes = (size_t)d->cfg->max_output_bytes,
                       .tls = d->tls};
+    reload_net_limits(d->cfg, &no); /* the ones a reload may change */
     net_callbacks cb = {.on_frame = dispatch_on_frame,
                         .on_oversize = dispatch_on_oversize,
                         .on_too_many = dispatch_on_too_many,
@@ -948,6 +939,8 @@ int main(int argc, char **argv)
         return 2;
     }
     lms_log_set_level(d.cfg->log_level);
+    lms_log_set_format(d.cfg->log_format);
+    lms_log_set_node(d.cfg->node_id);
     if (check) {
         lms_tls *tls = NULL;
         lms_log_set_level(LMS_LOG_ERROR); /* a check prints one line */

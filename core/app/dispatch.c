@@ -70,6 +70,8 @@ typedef struct auth_slot {
 
 struct dispatch {
     dispatch_options o;
+    dispatch_limits limits; /* loop only: what new requests get */
+    uint64_t request_ids;   /* loop only: the ids this server made */
     req *keys[KEY_BUCKETS];
     auth_slot *auth; /* loop only; AUTH_CACHE_SLOTS, lazily */
     size_t inflight; /* requests decoded and not yet answered */
@@ -194,6 +196,7 @@ next_step req_storage_error(req *r, const lms_err *err)
 const struct lms_storage_ops *req_ops(req *r) { return r->d->o.m->ops; }
 void *req_st(req *r) { return r->st ? r->st : r->d->o.m->st; }
 const dispatch_options *req_opts(req *r) { return &r->d->o; }
+const dispatch_limits *req_limits(req *r) { return &r->limits; }
 
 int req_course_role(req *r, const char *course, int *role, lms_err *err)
 {
@@ -338,11 +341,94 @@ static void finish(req *r)
 static void prepare_later(req *r);
 static void login_end(req *r);
 
+/* ---- the request's log line (log.h, lms_log_request) ----------------- */
+
+/* Outcomes an operator must see: the server failed, or cannot say. */
+static int status_alarming(int status)
+{
+    return status == LMS_INTERNAL || status == LMS_UNAVAILABLE || status == LMS_UNKNOWN ||
+           status == LMS_DATA_LOSS;
+}
+
+static const char *status_name(int status)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&lms__status__descriptor, status);
+    return v ? v->name : "OTHER";
+}
+
+/* Loop: an id for a request that came without one: this node's id and a
+ * counter, "n1-42" (rule_request_id allows it; the client library's are
+ * 16 hex digits, so the two do not meet unless a client makes them so). */
+static void make_request_id(dispatch *d, char *out, size_t cap)
+{
+    snprintf(out, cap, "n%llu-%llu", (unsigned long long)d->o.node_id,
+             (unsigned long long)++d->request_ids);
+}
+
+/* Loop: the request's id into out: the client's, or a new one when it
+ * sent none or one that rule_request_id refuses. Returns that rule's
+ * verdict, with why (RULE_MSG_MAX bytes). */
+static int take_request_id(dispatch *d, const Lms__Request *msg, char *out, size_t cap,
+                           char *why)
+{
+    LMS_ASSERT(cap > RULE_REQUEST_ID_MAX);
+    int rc = rule_request_id(msg->request_id, why, RULE_MSG_MAX);
+    if (rc == LMS_OK && msg->request_id && msg->request_id[0])
+        snprintf(out, cap, "%s", msg->request_id);
+    else
+        make_request_id(d, out, cap);
+    return rc;
+}
+
+/*
+ * Loop: one line per finished request: at debug, or at warn when the
+ * server failed (status_alarming) or it took longer than
+ * log.slow_request (slow_ms; 0: never). Only what names the request: its
+ * id, kind, status, time, caller and address; never its body or token.
+ */
+static void log_request(const char *request_id, const char *user, const char *op,
+                        int status, const char *peer, uint64_t duration_ns, int64_t slow_ms)
+{
+    int slow = slow_ms > 0 && duration_ns > (uint64_t)slow_ms * 1000000u;
+    int alarming = status_alarming(status);
+    int level = slow || alarming ? LMS_LOG_WARN : LMS_LOG_DEBUG;
+    if (!lms_log_enabled(level))
+        return;
+    lms_log_request_fields f = {.request_id = request_id,
+                                .user = user && user[0] ? user : NULL,
+                                .op = op,
+                                .status = status_name(status),
+                                .peer = peer,
+                                .duration_ns = duration_ns};
+    if (alarming)
+        lms_log_request(level, &f, "request failed");
+    else if (slow)
+        lms_log_request(level, &f, "slow request (over %lld ms)", (long long)slow_ms);
+    else
+        lms_log_request(level, &f, "request");
+}
+
+/* Loop: r's line. A question to the tutor and a backup stream take as
+ * long as the tutor or the client do: they are never "slow". */
+static void log_req(req *r, uint64_t duration_ns)
+{
+    const char *user = r->who.name;
+    if (!user[0] && r->h->body == LMS__REQUEST__BODY_LOGIN && r->msg->login)
+        user = r->msg->login->name; /* the name tried: not a secret */
+    int exempt = r->tutor_q || r->h->body == LMS__REQUEST__BODY_BACKUP;
+    log_request(r->request_id, user, r->h->name, r->resp.status,
+                r->c ? conn_peer(r->c) : NULL, duration_ns,
+                exempt ? 0 : r->limits.slow_request_ms);
+}
+
 static void req_free(req *r)
 {
     LMS_ASSERT(!r->keyed); /* on_complete took it out of the table */
+    uint64_t now = metrics_now(), took = now > r->t_in ? now - r->t_in : 0;
     metrics_request_done(r->h->body, r->resp.status);
-    metrics_stage(METRICS_STAGE_TOTAL, r->t_in);
+    metrics_observe(&lms_metrics_g.stage[METRICS_STAGE_TOTAL], took);
+    log_req(r, took);
     login_end(r);
     r->d->inflight--;
     if (r->c) {
@@ -1207,30 +1293,35 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
                                         "not decode as lms.Request"));
         return;
     }
+    uint64_t t_in = metrics_now();
     const handler *h = handler_find(msg->body_case);
+    char nul[160]; /* a NUL would cut a string short without a word */
+    int status = LMS_OK;
     if (!h) {
-        metrics_request_done(msg->body_case, LMS_UNIMPLEMENTED);
-        conn_send(c, error_frame(msg->id, LMS_UNIMPLEMENTED,
+        status = LMS_UNIMPLEMENTED;
+        conn_send(c, error_frame(msg->id, status,
                                  "unknown request type (not supported by "
                                  "this server version)"));
-        lms__request__free_unpacked(msg, NULL);
-        return;
+    } else if (pb_text_check(&lms__request__descriptor, data, len, nul, sizeof nul) < 0) {
+        status = LMS_INVALID_ARGUMENT;
+        conn_send(c, error_frame(msg->id, status, nul));
     }
-    char nul[160]; /* a NUL would cut a string short without a word */
-    if (pb_text_check(&lms__request__descriptor, data, len, nul, sizeof nul) < 0) {
-        metrics_request_done(msg->body_case, LMS_INVALID_ARGUMENT);
-        conn_send(c, error_frame(msg->id, LMS_INVALID_ARGUMENT, nul));
-        lms__request__free_unpacked(msg, NULL);
-        return;
-    }
-    req *r = calloc(1, sizeof *r);
+    req *r = status == LMS_OK ? calloc(1, sizeof *r) : NULL;
     if (!r) {
-        metrics_request_done(msg->body_case, LMS_RESOURCE_EXHAUSTED);
-        conn_send(c, error_frame(msg->id, LMS_RESOURCE_EXHAUSTED, "out of memory"));
+        if (status == LMS_OK) {
+            status = LMS_RESOURCE_EXHAUSTED;
+            conn_send(c, error_frame(msg->id, status, "out of memory"));
+        }
+        char rid[RULE_REQUEST_ID_MAX + 1], why[RULE_MSG_MAX];
+        uint64_t now = metrics_now();
+        take_request_id(d, msg, rid, sizeof rid, why);
+        metrics_request_done(msg->body_case, status);
+        log_request(rid, NULL, h ? h->name : "unknown", status, conn_peer(c),
+                    now > t_in ? now - t_in : 0, d->limits.slow_request_ms);
         lms__request__free_unpacked(msg, NULL);
         return;
     }
-    r->t_in = metrics_now();
+    r->t_in = t_in;
     r->d = d;
     d->inflight++;
     r->h = h;
@@ -1243,8 +1334,15 @@ void dispatch_on_frame(void *arg, conn *c, const uint8_t *data, size_t len)
     r->msg = msg;
     r->frame_len = len;
     r->now = wall_ms();
+    r->limits = d->limits;
     lms__response__init(&r->resp);
     lms__command__init(&r->cmd);
+    char why[RULE_MSG_MAX];
+    if (take_request_id(d, msg, r->request_id, sizeof r->request_id, why) != LMS_OK) {
+        /* logged under the id the server made: the client's is no good */
+        end_with(r, error_frame(msg->id, LMS_INVALID_ARGUMENT, why), LMS_INVALID_ARGUMENT);
+        return;
+    }
     if (msg->body_case == LMS__REQUEST__BODY_CLUSTER_VERIFY && !msg->seq &&
         msg->cluster_verify && msg->cluster_verify->index) {
         /* A node's own digest (handlers_cluster.c): about the node that
@@ -1287,12 +1385,25 @@ dispatch *dispatch_new(const dispatch_options *opts)
         return NULL;
     metrics_labels_install(); /* the kinds and statuses it counts */
     d->o = *opts;
+    dispatch_set_limits(d, &opts->limits);
     if (!(d->guard = login_guard_new(&opts->login))) {
         free(d);
         return NULL;
     }
     pthread_mutex_init(&d->mu, NULL);
     return d;
+}
+
+void dispatch_set_limits(dispatch *d, const dispatch_limits *l)
+{
+    LMS_ASSERT(l->session_ttl_ms > 0 && l->max_upload_bytes > 0 &&
+               l->max_sessions_per_user > 0 && l->slow_request_ms >= 0);
+    d->limits = *l;
+}
+
+void dispatch_set_login(dispatch *d, const login_guard_options *o)
+{
+    login_guard_set_options(d->guard, o);
 }
 
 size_t dispatch_inflight(const dispatch *d) { return d->inflight; }

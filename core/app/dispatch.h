@@ -40,9 +40,20 @@ struct workers;
 struct tutor_rt;
 typedef struct dispatch dispatch;
 
-typedef struct dispatch_options {
-    int64_t session_ttl_ms;
+/* The settings that a SIGHUP may change while the node serves (reload.h).
+ * The loop owns them (dispatch_set_limits); each request takes a copy when
+ * its frame arrives (req_limits), which every thread that handles it reads:
+ * no lock, and a request is judged by one set of them. */
+typedef struct dispatch_limits {
+    int64_t session_ttl_ms;         /* a new session's lifetime */
     uint64_t max_upload_bytes;
+    uint32_t max_sessions_per_user; /* CmdCreateSession.max_sessions */
+    int64_t slow_request_ms; /* a request slower logs at warn (0: never) */
+} dispatch_limits;
+
+typedef struct dispatch_options {
+    dispatch_limits limits;
+    uint64_t node_id; /* in the request ids the server makes */
     struct workers *storage_thread; /* one thread: runs storage calls in order */
     /* NULL, or n_readers threads, thread i reading through reader[i]
      * (storage.h, readers; workers_thread_index) */
@@ -56,12 +67,16 @@ typedef struct dispatch_options {
     void *auth_inst;
     struct tutor_rt *tutor; /* questions to the tutor */
     login_guard_options login; /* throttling of logins (login_guard.h) */
-    uint32_t max_sessions_per_user; /* CmdCreateSession.max_sessions */
     const char *storage_name; /* the storage plugin's name (cluster-verify) */
 } dispatch_options;
 
 dispatch *dispatch_new(const dispatch_options *opts);
 void dispatch_free(dispatch *d);
+/* Loop: requests from now on are judged by these limits (reload.h). */
+void dispatch_set_limits(dispatch *d, const dispatch_limits *l);
+/* Loop: logins from now on are throttled by these (login_guard.h). */
+void dispatch_set_login(dispatch *d, const login_guard_options *o);
+
 /* Requests decoded and not yet answered (for a graceful shutdown). */
 size_t dispatch_inflight(const dispatch *d);
 

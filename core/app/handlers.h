@@ -140,6 +140,9 @@ struct req {
     int auth_read;     /* engine: who was read from storage, by prepare */
     uint64_t auth_epoch; /* engine: sm.auth_epoch under which who was read */
     uint64_t snap_index; /* engine: the applied index prepare read at */
+    dispatch_limits limits; /* engine: the loop's when the frame came */
+    /* engine: the client's (rule_request_id), or one the server made */
+    char request_id[RULE_REQUEST_ID_MAX + 1];
 
     /* handler scratch, lives as long as the request */
     void *scratch;
@@ -163,6 +166,8 @@ next_step req_storage_error(req *r, const lms_err *err);
 const struct lms_storage_ops *req_ops(req *r);
 void *req_st(req *r);
 const dispatch_options *req_opts(req *r);
+/* The limits the request is judged by (dispatch_limits). Any thread. */
+const dispatch_limits *req_limits(req *r);
 /* Caller's enrolment role in course into *role (LMS_ROLE_NONE if none);
  * LMS_OK, or the storage's error in err (never taken for "not enrolled":
  * a store that cannot be reached must not turn into a refusal). */

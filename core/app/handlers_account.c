@@ -142,8 +142,8 @@ static next_step login_work(req *r)
     c->token_hash.data = th;
     c->token_hash.len = 32;
     c->user = r->who.name;
-    c->expires = r->now + o->session_ttl_ms;
-    c->max_sessions = o->max_sessions_per_user;
+    c->expires = r->now + req_limits(r)->session_ttl_ms;
+    c->max_sessions = req_limits(r)->max_sessions_per_user;
     r->who.session_expires = c->expires;
     r->cmd.body_case = LMS__COMMAND__BODY_CREATE_SESSION;
     r->cmd.create_session = c;

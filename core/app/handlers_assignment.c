@@ -256,7 +256,7 @@ static next_step edit_assignment_prepare(req *r)
     if (st == LMS_OK && q->set_description)
         st = rule_text(&RULE_DESCRIPTION, q->description, why, sizeof why);
     if (st == LMS_OK && q->set_max_size)
-        st = rule_max_size(q->max_size, req_opts(r)->max_upload_bytes, why, sizeof why);
+        st = rule_max_size(q->max_size, req_limits(r)->max_upload_bytes, why, sizeof why);
     if (st == LMS_OK)
         st = rule_assignment(&a, why, sizeof why);
     if (st == LMS_OK)

@@ -69,7 +69,7 @@ int req_check_upload(req *r, const char *file_name, size_t len)
     char why[RULE_MSG_MAX];
     if (req_verdict(r, rule_file_name(file_name, why, sizeof why), why) < 0)
         return -1;
-    return req_verdict(r, rule_file_size(len, req_opts(r)->max_upload_bytes, "this server",
+    return req_verdict(r, rule_file_size(len, req_limits(r)->max_upload_bytes, "this server",
                                          why, sizeof why),
                        why);
 }

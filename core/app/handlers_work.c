@@ -121,7 +121,7 @@ Lms__GradeEntry *pb_grade(req *r, const lms_grade *g, const lms_submission *s,
 static next_step create_assignment_prepare(req *r)
 {
     Lms__CreateAssignmentRequest *q = r->msg->create_assignment;
-    uint64_t limit = req_opts(r)->max_upload_bytes;
+    uint64_t limit = req_limits(r)->max_upload_bytes;
     char why[RULE_MSG_MAX];
     if (req_check_course(r, q->course, COURSE_INSTRUCTOR, "create assignments") < 0)
         return NEXT_RESPOND;

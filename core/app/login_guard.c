@@ -71,16 +71,21 @@ static uint64_t hash_str(const login_guard *g, const char *s)
     return hash_bytes(g->seed, s, strnlen(s, LG_KEY_MAX));
 }
 
-login_guard *login_guard_new(const login_guard_options *o)
+void login_guard_set_options(login_guard *g, const login_guard_options *o)
 {
-    login_guard *g = calloc(1, sizeof *g);
-    if (!g)
-        return NULL;
     g->o = *o;
     if (!g->o.per_conn)
         g->o.per_conn = 1;
     if (!g->o.per_address)
         g->o.per_address = 1;
+}
+
+login_guard *login_guard_new(const login_guard_options *o)
+{
+    login_guard *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    login_guard_set_options(g, o);
     if (getrandom(&g->seed, sizeof g->seed, 0) != (ssize_t)sizeof g->seed)
         g->seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
     return g;

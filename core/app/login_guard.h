@@ -70,6 +70,10 @@ enum login_verdict {
 
 login_guard *login_guard_new(const login_guard_options *o);
 void login_guard_free(login_guard *g);
+/* From now on throttle by o (a reload): counts and locks already made
+ * stay; a login in flight or in line keeps its place, and a line moves on
+ * under the new per_address as its logins end. */
+void login_guard_set_options(login_guard *g, const login_guard_options *o);
 
 /*
  * May a login for name on conn (peer "ip:port") start at now (ms)? Fills w.

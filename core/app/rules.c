@@ -176,6 +176,29 @@ int rule_password(const char *pw, char *msg, size_t cap)
     return ok(msg, cap);
 }
 
+int rule_request_id(const char *id, char *msg, size_t cap)
+{
+    size_t n = id ? strnlen(id, RULE_REQUEST_ID_MAX + 1) : 0;
+    if (n > RULE_REQUEST_ID_MAX)
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap,
+                      "the request id is %zu bytes; at most %d are allowed", strlen(id),
+                      RULE_REQUEST_ID_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '.' || ch == '_' || ch == '-')
+            continue;
+        char shown[8] = "";
+        if (ch >= 0x20 && ch < 0x7f) /* never echo a control character */
+            snprintf(shown, sizeof shown, "'%c' ", ch);
+        return refuse(LMS_INVALID_ARGUMENT, msg, cap,
+                      "the request id contains %s(0x%02X) at byte %zu; only letters, digits, "
+                      "'.', '_' and '-' are allowed",
+                      shown, ch, i + 1);
+    }
+    return ok(msg, cap);
+}
+
 /* ---- who may do what ------------------------------------------------------ */
 
 int rule_is_staff(int course_role)

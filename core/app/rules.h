@@ -108,6 +108,15 @@ int rule_file_size(size_t len, uint64_t limit, const char *whose, char *msg,
  * RULE_PASSWORD_MIN..RULE_PASSWORD_MAX bytes. */
 int rule_password(const char *pw, char *msg, size_t cap);
 
+/* A request's id (Request.request_id, for the servers' logs): "" or NULL
+ * (none: the server makes one), or at most RULE_REQUEST_ID_MAX bytes of
+ * ASCII letters, digits, '.', '_' and '-', so that it goes into a log line
+ * and a JSON string as it is. INVALID_ARGUMENT: "the request id is 70
+ * bytes; at most 64 are allowed", "the request id contains ' ' (0x20) at
+ * byte 5; only letters, digits, '.', '_' and '-' are allowed". */
+#define RULE_REQUEST_ID_MAX 64
+int rule_request_id(const char *id, char *msg, size_t cap);
+
 /* ---- who may do what --------------------------------------------------- */
 
 /* What an action needs of its caller. The values are the enrolment roles

@@ -15,6 +15,7 @@
  */
 #include "tutor_internal.h"
 
+#include "lms_assert.h"
 #include "log.h"
 #include "tutor_docs.h"
 
@@ -375,6 +376,12 @@ tutor_rt *tutor_rt_new(const tutor_rt_options *o)
     }
     atomic_init(&t->feeding, 0);
     return t;
+}
+
+void tutor_rt_set_deadline(tutor_rt *t, int64_t deadline_ms)
+{
+    LMS_ASSERT(deadline_ms > 0);
+    t->o.deadline_ms = deadline_ms;
 }
 
 void tutor_rt_stop(tutor_rt *t)

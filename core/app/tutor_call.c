@@ -39,6 +39,7 @@ struct tutor_call {
     lms_tutor_turn *turns;
     lms_tutor_reply reply;
     int64_t started;        /* monotonic ms */
+    int64_t deadline_ms;    /* lmsd's deadline it was asked under */
     struct event *watch;
     int answered;           /* cb.done() was called */
     int plugin_ended;       /* the plugin ended it (read for async plugins only) */
@@ -231,7 +232,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
     if (wall_ms() > c->q.deadline_ms + DEADLINE_GRACE_MS) {
         char msg[128];
         snprintf(msg, sizeof msg, "the tutor did not answer within %lld s",
-                 (long long)(c->rt->o.deadline_ms / 1000));
+                 (long long)(c->deadline_ms / 1000));
         abandon(c, LMS_DEADLINE_EXCEEDED, msg);
     } else if (c->cb.wanted && !c->cb.wanted(c->cb.arg)) {
         abandon(c, LMS_CANCELLED, "the client went away");
@@ -298,7 +299,8 @@ static tutor_call *call_new(tutor_rt *t, const lms_tutor_question *q,
         return NULL;
     }
     c->started = mono_ms();
-    c->q.deadline_ms = wall_ms() + t->o.deadline_ms;
+    c->deadline_ms = t->o.deadline_ms; /* a reload may change t's meanwhile */
+    c->q.deadline_ms = wall_ms() + c->deadline_ms;
     c->reply = (lms_tutor_reply){.arg = c, .chunk = plugin_chunk, .done = plugin_done};
     return c;
 }

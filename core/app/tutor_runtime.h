@@ -82,6 +82,10 @@ int tutor_rt_load(tutor_rt *t, lms_config *cfg, int owned, lms_err *err);
 int tutor_rt_ask(tutor_rt *t, const lms_tutor_question *q,
                  const tutor_callbacks *cb, lms_err *err);
 
+/* lmsd's deadline for the questions asked from now on (a reload); those
+ * in flight keep theirs. */
+void tutor_rt_set_deadline(tutor_rt *t, int64_t deadline_ms);
+
 /* Storage thread, after each applied command (node_options.on_applied):
  * pass on the documents it created or changed. */
 void tutor_rt_applied(tutor_rt *t, uint64_t index, const Lms__Command *cmd,

@@ -632,6 +632,32 @@ int config_size(const config_node *n, const char *key, uint64_t *out,
     return LMS_OK;
 }
 
+int config_node_equal(const config_node *a, const config_node *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->type != b->type || a->n != b->n)
+        return 0;
+    switch (a->type) {
+    case NODE_SCALAR:
+        return a->plain == b->plain && strcmp(a->text, b->text) == 0;
+    case NODE_SEQ:
+        for (size_t i = 0; i < a->n; i++)
+            if (!config_node_equal(a->items[i], b->items[i]))
+                return 0;
+        return 1;
+    case NODE_MAP:
+        for (size_t i = 0; i < a->n; i++) {
+            const char *key = a->entries[i].key;
+            const map_entry *e = map_find(b, key, strlen(key));
+            if (!e || !config_node_equal(a->entries[i].value, e->value))
+                return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- validating lmsd's own sections ------------------------------------ */
 
 /* Report at the value of key in sec: "FILE:LINE: sec.key: what". */
@@ -868,9 +894,12 @@ static int read_listen(lms_config *c, lms_err *err)
 static int read_log(lms_config *c, lms_err *err)
 {
     const config_node *sec;
-    const char *level = NULL;
+    const char *level = NULL, *format = NULL;
+    c->slow_request_ms = 1000;
     int rc = section(c->root, "log", &sec, err);
-    if (rc || (rc = optional(config_string(sec, "level", &level, err))))
+    if (rc || (rc = optional(config_string(sec, "level", &level, err))) ||
+        (rc = optional(config_string(sec, "format", &format, err))) ||
+        (rc = optional(config_duration_ms(sec, "slow_request", &c->slow_request_ms, err))))
         return rc;
     c->log_level = LMS_LOG_INFO;
     if (level && (c->log_level = lms_log_level_parse(level)) < 0)
@@ -878,6 +907,14 @@ static int read_log(lms_config *c, lms_err *err)
                            "'%.40s' is not a log level (expected debug, info, "
                            "warn or error)",
                            level);
+    c->log_format = LMS_LOG_TEXT;
+    if (format && (c->log_format = lms_log_format_parse(format)) < 0)
+        return value_error(sec, "format", err,
+                           "'%.40s' is not a log format (expected text or json)", format);
+    if (c->slow_request_ms < 0 || c->slow_request_ms > 3600 * 1000)
+        return value_error(sec, "slow_request", err,
+                           "%lld ms is out of range (expected 0, never, to 1h)",
+                           (long long)c->slow_request_ms);
     return LMS_OK;
 }
 

@@ -49,6 +49,8 @@ typedef struct lms_config {
     char *metrics_addr; /* listen.metrics, optional (NULL: no endpoint) */
     char *plugin_dir;  /* plugin_dir, optional: NULL means the built-in one */
     int log_level;     /* log.level, default info */
+    int log_format;    /* log.format (enum lms_log_format), default text */
+    int64_t slow_request_ms; /* log.slow_request, default 1s (0: never) */
     int64_t session_ttl_ms;    /* sessions.ttl (duration), default 24h */
     uint32_t max_frame_bytes;  /* limits.max_frame_bytes, default 64 MiB */
     uint64_t max_upload_bytes; /* limits.max_upload_bytes, default 32 MiB */
@@ -123,5 +125,10 @@ int config_int(const config_node *n, const char *key, long long *out, lms_err *e
 int config_bool(const config_node *n, const char *key, int *out, lms_err *err);
 int config_duration_ms(const config_node *n, const char *key, int64_t *out, lms_err *err);
 int config_size(const config_node *n, const char *key, uint64_t *out, lms_err *err);
+
+/* Whether two nodes (from two loads of a file, say) hold the same value:
+ * the same scalars, in mappings under the same keys (in any order), in
+ * sequences in the same order. Lines do not count. NULL equals NULL. */
+int config_node_equal(const config_node *a, const config_node *b);
 
 #endif

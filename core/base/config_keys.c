@@ -69,9 +69,9 @@ const config_key config_keys[] = {
     ROW("log", "format", CONFIG_STRING, "text", "json",
         "text (a line per event, for people) or json (one JSON object per line, for a log "
         "collector)."),
-    ROW("log", "slow_request", CONFIG_DURATION, "0 (off)", "500ms",
+    ROW("log", "slow_request", CONFIG_DURATION, "1s", "500ms",
         "A request that takes longer than this is logged at warn, with its request id and "
-        "how long it took; 0 logs none."),
+        "how long it took (every request is logged at debug); 0 logs none as slow. 0 to 1h."),
 
     /* ---- sessions ---- */
     ROW("sessions", "ttl", CONFIG_DURATION, "24h", "24h",

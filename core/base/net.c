@@ -710,6 +710,18 @@ uint32_t net_open_connections(const net *n)
     return n->nconns - n->nrefused;
 }
 
+void net_set_limits(net *n, const net_options *o)
+{
+    LMS_ASSERT(o->max_connections > 0);
+    n->opts.max_connections = o->max_connections;
+    n->opts.max_connections_per_ip = o->max_connections_per_ip;
+    n->opts.preauth_frame_bytes = o->preauth_frame_bytes;
+    n->opts.frame_timeout_ms = o->frame_timeout_ms;
+    n->opts.frame_min_rate = o->frame_min_rate;
+    n->opts.idle_ms = o->idle_ms;
+    n->opts.preauth_idle_ms = o->preauth_idle_ms;
+}
+
 void net_stop_accepting(net *n) { evconnlistener_disable(n->listener); }
 
 void net_free(net *n)

@@ -76,6 +76,15 @@ int net_listen(struct event_base *base, const net_options *opts,
 int net_port(const net *n);
 /* Client connections open now (refused ones, on their way out, not counted). */
 uint32_t net_open_connections(const net *n);
+/* From now on use these limits of o (a reload, reload.h): max_connections,
+ * max_connections_per_ip, preauth_frame_bytes, frame_timeout_ms,
+ * frame_min_rate, idle_ms and preauth_idle_ms; the rest of o is ignored
+ * (the address, TLS, max_frame_bytes and max_output_bytes stay as
+ * net_listen set them). Each check reads the value when it runs: a
+ * connection already over a lowered limit stays open, a frame already
+ * begun keeps its deadline, and an open connection keeps the write timeout
+ * (idle_ms) it started with. */
+void net_set_limits(net *n, const net_options *o);
 /* Stop accepting new connections (shutdown); open ones are still served. */
 void net_stop_accepting(net *n);
 /* Close the listener and every connection. */

@@ -235,6 +235,9 @@ static void take_ready(node *n)
     n->n_outs++;
     o->install = 0;
     struct raft_ready *rd = &o->rd;
+    /* every log line says the term it was written in (log.h) */
+    if (rd->has_hardstate)
+        lms_log_set_term(rd->hs.term);
     if (rd->has_softstate)
         on_softstate(n, &rd->ss);
     if (rd->config_changed)
@@ -882,6 +885,7 @@ int node_open(struct event_base *base, const node_options *opts,
         node_free(n);
         return rc;
     }
+    lms_log_set_term(raft_get_term(n->r)); /* the term it restarts in */
     if (lone_voter(raft_get_config(n->r), n->opts.node_id))
         raft_campaign(n->r); /* a majority of one: lead at once */
     node_update_peers(n);

@@ -19,7 +19,8 @@ Pieces:
             init_admin(), start(), stop() (SIGTERM, exit 0), kill9(),
             restart(); its stderr goes to a file that is printed when a test
             of an E2ETestCase fails. Node(tutor={...}) adds a tutor: section
-            (set_tutor() rewrites it, hup() sends SIGHUP); env= adds to
+            (set_tutor() rewrites it, hup() sends SIGHUP: a reload of the
+            config); log_options={"format": "json"} adds to log:; env= adds to
             lmsd's environment (an API key).
   MockOpenAI  tests/tutor/mock_openai.py on a free port, with its key in
             lmsd's environment under the variable tutor_config() names.
@@ -642,7 +643,7 @@ def peer_tls_context(ca, pair, server_side=False):
 class Node:
     """One lmsd process with its own temporary directory."""
 
-    def __init__(self, name="node", ttl=None, limits=None, log_level="info",
+    def __init__(self, name="node", ttl=None, limits=None, log_level="info", log_options=None,
                  extra_yaml="", storage_plugin="storage_sqlite", tutor=None, env=None,
                  node_id=1, cluster=None, tls=None, metrics=False, storage_options=None):
         self.name = name
@@ -661,6 +662,7 @@ class Node:
         self.ttl = ttl
         self.limits = dict(limits or {})
         self.log_level = log_level
+        self.log_options = dict(log_options or {})  # the rest of log: (format ...)
         self.extra_yaml = extra_yaml
         self.storage_plugin = storage_plugin
         self.storage_options = dict(storage_options or {})  # the rest of storage:
@@ -720,6 +722,7 @@ class Node:
             "log:",
             "  level: %s" % self.log_level,
         ]
+        lines += ["  %s: %s" % kv for kv in self.log_options.items()]
         if self.ttl:
             lines += ["sessions:", "  ttl: %s" % self.ttl]
         if self.limits:
@@ -850,7 +853,9 @@ class Node:
         self.write_config()
 
     def hup(self):
-        """SIGHUP: lmsd reloads its tutor from the config file."""
+        """SIGHUP: lmsd re-reads the config file: it applies what can change
+        at once (log level and format, limits, sessions.ttl), names what
+        needs a restart, and reloads its tutor."""
         self.proc.send_signal(signal.SIGHUP)
 
     def stall_fsync(self, ms):

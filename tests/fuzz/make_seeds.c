@@ -78,6 +78,10 @@ static void requests(void)
     r.body_case = LMS__REQUEST__BODY_WHOAMI;
     r.whoami = &who;
     put_request("whoami", &r);
+    /* with the request id a client library sends (rule_request_id) */
+    r.request_id = "3f9c0a17b2d4e6f8";
+    put_request("whoami_request_id", &r);
+    r.request_id = (char *)protobuf_c_empty_string;
 
     /* cluster-verify: a node's digest at an index (a read) */
     Lms__ClusterVerifyRequest ver = LMS__CLUSTER_VERIFY_REQUEST__INIT;

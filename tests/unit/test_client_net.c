@@ -10,7 +10,7 @@
  * seq) goes out as given; a leader hint to a server that cannot be used as
  * configured ends the call at once. Streamed answers: partial responses
  * reach the caller's callback in order, and a hang-up after one is not
- * retried.
+ * retried. Every try of a call carries the call's request id.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -60,6 +60,7 @@ struct fake {
     atomic_bool stop;
     atomic_int nseen;
     Lms__Request seen[MAX_SEEN]; /* id, client_id, seq and body case only */
+    char seen_rid[MAX_SEEN][80]; /* their request_id */
 };
 
 static bool read_full(int fd, void *buf, size_t len)
@@ -183,6 +184,7 @@ static void serve_connection(struct fake *f, int fd)
         int nth = atomic_load(&f->nseen);
         if (nth < MAX_SEEN) {
             f->seen[nth] = *req;
+            snprintf(f->seen_rid[nth], sizeof f->seen_rid[nth], "%s", req->request_id);
             atomic_store(&f->nseen, nth + 1);
         }
         bool more = answer(f, fd, req, nth);
@@ -303,12 +305,22 @@ static void follows_the_leader_hint(void **state)
     assert_true(follower->seen[0].seq == 1 && leader->seen[0].seq == 1);
     assert_true(leader->seen[0].client_id == lms_client_id(c));
     assert_true(follower->seen[0].client_id == lms_client_id(c));
+    /* with one request id, the call's (16 hex digits), on both servers */
+    char rid[LMS_CLIENT_REQUEST_ID_LEN + 1];
+    snprintf(rid, sizeof rid, "%s", lms_client_request_id(c));
+    assert_int_equal(strlen(rid), 16);
+    assert_int_equal(strspn(rid, "0123456789abcdef"), 16);
+    assert_string_equal(follower->seen_rid[0], rid);
+    assert_string_equal(leader->seen_rid[0], rid);
 
     /* and the leader is remembered for the next call */
     assert_int_equal(call_write(c, err, sizeof err), LMS_CLIENT_OK);
     assert_int_equal(atomic_load(&follower->nseen), 1);
     assert_int_equal(atomic_load(&leader->nseen), 2);
     assert_true(leader->seen[1].seq == 2);
+    /* a new call, a new request id */
+    assert_string_equal(leader->seen_rid[1], lms_client_request_id(c));
+    assert_string_not_equal(leader->seen_rid[1], rid);
 
     lms_client_free(c);
     fake_stop(follower);
@@ -347,6 +359,7 @@ static void unavailable_is_retried_with_the_same_seq(void **state)
     assert_true(f->seen[0].id == f->seen[1].id);
     assert_true(f->seen[0].seq == f->seen[1].seq);
     assert_true(f->seen[0].client_id == f->seen[1].client_id);
+    assert_string_equal(f->seen_rid[0], f->seen_rid[1]); /* one call, one id */
     lms_client_free(c);
     fake_stop(f);
 }

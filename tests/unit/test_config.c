@@ -6,6 +6,7 @@
  * lookups plugins use read strings, integers, booleans, durations and sizes.
  */
 #include "config.h"
+#include "log.h"
 
 #include <limits.h>
 #include <lms/host.h>
@@ -110,6 +111,8 @@ static void minimal_config_gets_defaults(void **state)
     assert_null(c->metrics_addr); /* off by default */
     assert_null(c->plugin_dir);
     assert_int_equal(c->log_level, LMS_LOG_INFO);
+    assert_int_equal(c->log_format, LMS_LOG_TEXT);
+    assert_int_equal(c->slow_request_ms, 1000);
     assert_int_equal(c->session_ttl_ms, 86400000);
     assert_int_equal(c->max_frame_bytes, 64u << 20);
     assert_int_equal(c->max_upload_bytes, 32u << 20);
@@ -140,7 +143,7 @@ static void every_setting_is_read(void **state)
                             "listen: { client: '[::1]:9000', peer: "
                             "node3.example:9001, metrics: '[::1]:9400' }\n"
                             "plugin_dir: ../plugins\n"
-                            "log: { level: WARN }\n"
+                            "log: { level: WARN, format: json, slow_request: 250ms }\n"
                             "sessions: { ttl: 90m }\n"
                             "limits: { max_frame_bytes: 1GiB, "
                             "max_upload_bytes: 100MB, max_connections: 10, "
@@ -186,6 +189,8 @@ static void every_setting_is_read(void **state)
              (int)(strrchr(dir, '/') - dir), dir);
     assert_string_equal(c->plugin_dir, want);
     assert_int_equal(c->log_level, LMS_LOG_WARN);
+    assert_int_equal(c->log_format, LMS_LOG_JSON);
+    assert_int_equal(c->slow_request_ms, 250);
     assert_int_equal(c->session_ttl_ms, 90 * 60 * 1000);
     assert_int_equal(c->max_frame_bytes, 1u << 30);
     assert_int_equal(c->max_upload_bytes, 100000000);
@@ -528,6 +533,12 @@ static void wrong_types_are_errors(void **state)
     expect_error(VALID "log: { level: loud }\n",
                  "3: log.level: 'loud' is not a log level (expected debug, "
                  "info, warn or error)");
+    expect_error(VALID "log: { format: xml }\n",
+                 "3: log.format: 'xml' is not a log format (expected text or json)");
+    expect_error(VALID "log: { slow_request: 2h }\n",
+                 "3: log.slow_request: 7200000 ms is out of range (expected 0, never, "
+                 "to 1h)");
+
     expect_error(VALID "cluster:\n  members: 3\n",
                  "4: cluster.members: expected a sequence of cluster "
                  "members, got '3'");

@@ -749,6 +749,35 @@ static void test_unenroll(void **state)
            "user dave is not enrolled in it");
 }
 
+static void test_request_ids(void **state)
+{
+    (void)state;
+    EXPECT_OK(rule_request_id(NULL, M));
+    EXPECT_OK(rule_request_id("", M));
+    EXPECT_OK(rule_request_id("3f9c0a17b2d4e6f8", M));
+    EXPECT_OK(rule_request_id("n1-42", M));
+    EXPECT_OK(rule_request_id("job_7.retry-2", M));
+    char *longest = repeat('a', RULE_REQUEST_ID_MAX), *too_long = repeat('a', 70);
+    EXPECT_OK(rule_request_id(longest, M));
+    EXPECT(rule_request_id(too_long, M), LMS_INVALID_ARGUMENT,
+           "the request id is 70 bytes; at most 64 are allowed");
+    free(longest);
+    free(too_long);
+    EXPECT(rule_request_id("abcd efgh", M), LMS_INVALID_ARGUMENT,
+           "the request id contains ' ' (0x20) at byte 5; only letters, digits, '.', '_' "
+           "and '-' are allowed");
+    EXPECT(rule_request_id("ab\"c", M), LMS_INVALID_ARGUMENT,
+           "the request id contains '\"' (0x22) at byte 3; only letters, digits, '.', '_' "
+           "and '-' are allowed");
+    /* a control character or a byte of UTF-8 is named by its value only */
+    EXPECT(rule_request_id("a\nINFO forged", M), LMS_INVALID_ARGUMENT,
+           "the request id contains (0x0A) at byte 2; only letters, digits, '.', '_' "
+           "and '-' are allowed");
+    EXPECT(rule_request_id("\xc3\xa9t\xc3\xa9", M), LMS_INVALID_ARGUMENT,
+           "the request id contains (0xC3) at byte 1; only letters, digits, '.', '_' "
+           "and '-' are allowed");
+}
+
 static void test_missing_and_short_buffers(void **state)
 {
     (void)state;
@@ -798,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_unenroll),
         cmocka_unit_test(test_announcers),
         cmocka_unit_test(test_inbox_window_and_mark),
+        cmocka_unit_test(test_request_ids),
         cmocka_unit_test(test_missing_and_short_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
