@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reload.c: the diff of two configs and the application of its live part
  * (see reload.h). Every setting lmsd reads is a row of one table: its key,

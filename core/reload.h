@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * reload.h: what a SIGHUP changes (docs/operations.md, "Reloading the
  * configuration").

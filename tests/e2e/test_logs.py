@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lmsd's log as JSON lines (log.format: json), and request ids carried from
 the client to the server's log line of the request (docs/operations.md,
 "Logs").

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """SIGHUP reloads the config file (docs/operations.md, "Reloading the
 configuration"): the log level, a limit and sessions.ttl change at once and
 the log says so, one line each; a restart-only setting (listen.client) is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_log.c: core/base/log.c. A JSON line is one valid JSON object (read
  * back with json-c) whatever the message holds: quotes, backslashes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reload.c: core/reload.c. The diff of two configs names the settings
  * that changed, in the file's order, each live or restart-only, with both
