@@ -10,6 +10,7 @@
 #include "config_keys.h"
 #include "lms_assert.h"
 #include "plugin_options.h"
+#include "reload.h"
 #include "roff.h"
 
 #include <ctype.h>
@@ -271,7 +272,8 @@ static const struct {
 
 /* One key: its full dotted name (the doc test reads it back from the
  * rendered page), then its type and default, then its help. */
-static void man_key(FILE *f, const char *prefix, const config_key *k)
+/* own: a key of lmsd's (not a plugin's): say whether SIGHUP applies it. */
+static void man_key(FILE *f, const char *prefix, const config_key *k, int own)
 {
     fputs(".TP\n", f);
     char full[160];
@@ -288,6 +290,10 @@ static void man_key(FILE *f, const char *prefix, const config_key *k)
     }
     fputs(".\n", f);
     roff_put(f, k->help, 0);
+    if (own && k->type != CONFIG_SECTION && k->type != CONFIG_PLUGIN)
+        roff_put(f, reload_is_live(full) ? " A reload (SIGHUP) applies a change."
+                                         : " A change needs a restart.",
+                 0);
     fputc('\n', f);
 }
 
@@ -295,7 +301,7 @@ static void man_section_keys(FILE *f, const char *section)
 {
     for (const config_key *k = config_keys; k->key; k++)
         if (strcmp(k->section, section) == 0)
-            man_key(f, section, k);
+            man_key(f, section, k, 1);
 }
 
 static void man_keys(FILE *f)
@@ -308,7 +314,7 @@ static void man_keys(FILE *f)
         roff_put(f, top->key, 0);
         fputc('\n', f);
         if (top->type != CONFIG_SECTION && top->type != CONFIG_PLUGIN) {
-            man_key(f, "", top); /* a scalar at the top level */
+            man_key(f, "", top, 1); /* a scalar at the top level */
             continue;
         }
         roff_put(f, top->help, 0);
@@ -342,7 +348,7 @@ static void man_plugins(FILE *f)
         roff_put(f, p->summary, 0);
         fputc('\n', f);
         for (const config_key *k = p->keys; k->key; k++)
-            man_key(f, p->slot, k);
+            man_key(f, p->slot, k, 0);
     }
 }
 

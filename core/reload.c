@@ -279,6 +279,12 @@ static const setting *setting_of(const char *key)
     return NULL;
 }
 
+int reload_is_live(const char *key)
+{
+    const setting *s = setting_of(key);
+    return s != NULL && s->live;
+}
+
 /* One line for the restart-only changes. */
 static void log_restart_only(const reload_change *ch, size_t n)
 {

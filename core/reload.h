@@ -53,6 +53,11 @@ typedef struct reload_change {
 size_t reload_diff(const lms_config *running, const lms_config *next, reload_change *out,
                    size_t cap);
 
+/* Is key ("log.level") a live setting, one a reload applies? 0 for a
+ * restart-only one or a key that is not a setting (lmsd.yaml(5) says so
+ * for each key). */
+int reload_is_live(const char *key);
+
 /* What a reload reaches; a NULL member is left alone (a unit test). */
 typedef struct reload_targets {
     dispatch *disp;
