@@ -73,20 +73,6 @@ static bool is_operand(const struct cli_param *p)
 
 /* ---- the man page ------------------------------------------------------ */
 
-static void man_bold(FILE *f, const char *text)
-{
-    fputs("\\fB", f);
-    roff_put(f, text, 0);
-    fputs("\\fR", f);
-}
-
-static void man_italic(FILE *f, const char *text)
-{
-    fputs("\\fI", f);
-    roff_put(f, text, 0);
-    fputs("\\fR", f);
-}
-
 /* text as a sentence: its first letter capital, ending with a period. */
 static void man_sentence(FILE *f, const char *text)
 {
@@ -106,18 +92,18 @@ static void man_param(FILE *f, const struct cli_param *p)
     fputs(".TP\n", f);
     if (is_operand(p)) {
         snprintf(opt, sizeof opt, "%s%s", p->name, p->flags & CLI_REST ? "..." : "");
-        man_italic(f, opt);
+        roff_italic(f, opt);
     } else {
         if (p->short_name) {
             snprintf(opt, sizeof opt, "-%c", p->short_name);
-            man_bold(f, opt);
+            roff_bold(f, opt);
             fputs(", ", f);
         }
         snprintf(opt, sizeof opt, "--%s", p->name);
-        man_bold(f, opt);
+        roff_bold(f, opt);
         if (p->kind != CLI_FLAG) {
             fputc(' ', f);
-            man_italic(f, p->meta);
+            roff_italic(f, p->meta);
         }
     }
     fputc('\n', f);

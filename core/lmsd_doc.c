@@ -146,21 +146,6 @@ static void man_para(FILE *f, const char *text)
     fputc('\n', f);
 }
 
-/* "\fBtext\fR" inline. */
-static void man_bold(FILE *f, const char *text)
-{
-    fputs("\\fB", f);
-    roff_put(f, text, 0);
-    fputs("\\fR", f);
-}
-
-static void man_italic(FILE *f, const char *text)
-{
-    fputs("\\fI", f);
-    roff_put(f, text, 0);
-    fputs("\\fR", f);
-}
-
 /* ---- lmsd(8) ------------------------------------------------------------ */
 
 static void man_option(FILE *f, const lmsd_option *o)
@@ -169,14 +154,14 @@ static void man_option(FILE *f, const lmsd_option *o)
     fputs(".TP\n", f);
     if (o->flags & LMSD_OPT_SHORT) {
         snprintf(name, sizeof name, "-%c", o->val);
-        man_bold(f, name);
+        roff_bold(f, name);
         fputs(", ", f);
     }
     snprintf(name, sizeof name, "--%s", o->name);
-    man_bold(f, name);
+    roff_bold(f, name);
     if (o->arg) {
         fputs(o->flags & LMSD_OPT_OPTIONAL ? "[=" : " ", f);
-        man_italic(f, o->arg);
+        roff_italic(f, o->arg);
         fputs(o->flags & LMSD_OPT_OPTIONAL ? "]" : "", f);
     }
     fputc('\n', f);
@@ -402,7 +387,7 @@ int lmsd_config_man(FILE *f, const char *example)
     fputs("\n.SS Values\n", f);
     for (size_t i = 0; i < sizeof type_docs / sizeof type_docs[0]; i++) {
         fputs(".TP\n", f);
-        man_italic(f, config_type_name(type_docs[i].type));
+        roff_italic(f, config_type_name(type_docs[i].type));
         fputc('\n', f);
         roff_put(f, type_docs[i].text, 0);
         fputc('\n', f);

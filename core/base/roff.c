@@ -82,3 +82,15 @@ void roff_request(FILE *f, const char *request, const char *arg)
     roff_put(f, arg, ROFF_ARG);
     fputs("\"\n", f);
 }
+
+/* A font switch around the text, and back to the regular font. */
+static void roff_font(FILE *f, char font, const char *text)
+{
+    fprintf(f, "\\f%c", font);
+    roff_put(f, text, 0);
+    fputs("\\fR", f);
+}
+
+void roff_bold(FILE *f, const char *text) { roff_font(f, 'B', text); }
+
+void roff_italic(FILE *f, const char *text) { roff_font(f, 'I', text); }

@@ -35,4 +35,8 @@ void roff_put(FILE *f, const char *s, unsigned flags);
  * then arg escaped as one quoted argument, then a newline. */
 void roff_request(FILE *f, const char *request, const char *arg);
 
+/* text escaped, in bold (\fB...\fR) or italics (\fI...\fR), inline. */
+void roff_bold(FILE *f, const char *text);
+void roff_italic(FILE *f, const char *text);
+
 #endif

@@ -87,6 +87,20 @@ static void roff_put_and_request_write_the_escaped_text(void **state)
     free(buf);
 }
 
+static void bold_and_italic_escape_and_switch_back(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    roff_bold(f, "--course");
+    fputc(' ', f);
+    roff_italic(f, "C:\\x");
+    fclose(f);
+    assert_string_equal(buf, "\\fB\\-\\-course\\fR \\fIC:\\ex\\fR");
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +112,7 @@ int main(void)
         cmocka_unit_test(non_ascii_is_a_unicode_escape),
         cmocka_unit_test(control_characters_are_dropped_and_tabs_are_spaces),
         cmocka_unit_test(roff_put_and_request_write_the_escaped_text),
+        cmocka_unit_test(bold_and_italic_escape_and_switch_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
