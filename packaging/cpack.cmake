@@ -31,7 +31,8 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://localhost/lms")
 
 set(CPACK_DEBIAN_SERVER_PACKAGE_NAME lms-server)
 set(CPACK_DEBIAN_SERVER_PACKAGE_SECTION net)
-set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser")
+# procps: /bin/kill, the units' ExecReload
+set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "adduser, procps")
 set(CPACK_DEBIAN_SERVER_PACKAGE_RECOMMENDS "lms-clients")
 set(CPACK_DEBIAN_SERVER_DESCRIPTION
     "fault-tolerant learning-management server: lmsd\n"
