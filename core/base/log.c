@@ -363,6 +363,9 @@ size_t lms_log_format_line(char *buf, size_t cap, const lms_log_record *rec)
 /* ---- writing -------------------------------------------------------- */
 
 static void emit(int level, const char *prefix, const lms_log_request_fields *req,
+                 const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void emit(int level, const char *prefix, const lms_log_request_fields *req,
                  const char *fmt, va_list ap)
 {
     if (!lms_log_enabled(level))
