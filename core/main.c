@@ -41,6 +41,7 @@
 #include <event2/thread.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,6 +445,19 @@ static int open_tls(const lms_config *c, lms_tls **out, lms_err *err)
     return LMS_OK;
 }
 
+/* SIGHUP blocked (on) from the top of main until the loop has its
+ * handler (off): its default action ends the process, so a reload sent
+ * while the node opens its storage and replays its log would kill it.
+ * Threads started meanwhile keep it blocked; it waits, and is delivered
+ * to the main thread once unblocked. */
+static void hup_during_start(int block)
+{
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &hup, NULL);
+}
+
 static int start(lmsd *d, lms_err *err)
 {
     sdn_status("starting: opening storage and replaying the command log");
@@ -515,6 +529,7 @@ static int serve(lmsd *d, lms_err *err)
     event_add(d->sigint, NULL);
     event_add(d->sigterm, NULL);
     event_add(d->sighup, NULL);
+    hup_during_start(0); /* one sent while starting is the loop's first reload */
     d->trim = event_new(d->base, -1, EV_PERSIST, on_trim_tick, d);
     struct timeval second = {1, 0};
     if (d->trim)
@@ -924,6 +939,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    hup_during_start(1);
     umask(077); /* data files 0600, dirs 0700: they hold password hashes */
     lmsd d = {0};
     d.accept_log_loss = accept_log_loss;

@@ -348,6 +348,27 @@ size_t reload_apply(lms_config *running, const lms_config *next, const reload_ta
     return applied;
 }
 
+/* next's restart-only paths and addresses made the running ones: the
+ * config a reload hands on (the tutor's: its plugin from plugin_dir, its
+ * files under node.data_dir) must not use what the log just called
+ * "still using the old value". 0, or -1 out of memory (next partly set). */
+static int keep_restart_only(lms_config *next, const lms_config *running)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting *s = &settings[i];
+        if (s->live || s->kind != K_STR || same(s, running, next))
+            continue;
+        char **to = (char **)((char *)next + s->off);
+        const char *from = *(char *const *)field(running, s);
+        char *copy = from ? strdup(from) : NULL;
+        if (from && !copy)
+            return -1;
+        free(*to);
+        *to = copy;
+    }
+    return 0;
+}
+
 lms_config *reload_read(lms_config *running, const reload_targets *t)
 {
     lms_config *next = NULL;
@@ -362,6 +383,11 @@ lms_config *reload_read(lms_config *running, const reload_targets *t)
         return NULL;
     }
     reload_apply(running, next, t);
+    if (keep_restart_only(next, running) < 0) {
+        log_error("reload: out of memory; the tutor stays as it is");
+        config_free(next);
+        return NULL;
+    }
     return next;
 }
 

@@ -80,8 +80,10 @@ size_t reload_apply(lms_config *running, const lms_config *next, const reload_ta
 /*
  * Loop thread, on SIGHUP: load running->path again, check it (t->check),
  * and reload_apply it. Returns the new config (for the tutor: tutor_rt_load
- * with owned), or NULL when it does not load or pass; then the error is
- * logged and nothing changed.
+ * with owned) with the running values of the restart-only strings
+ * (node.data_dir, plugin_dir, listen.*, tls.*: a tutor loaded from it sees
+ * what the node runs with), or NULL when it does not load or pass; then
+ * the error is logged and nothing changed.
  */
 lms_config *reload_read(lms_config *running, const reload_targets *t);
 

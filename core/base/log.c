@@ -362,6 +362,21 @@ size_t lms_log_format_line(char *buf, size_t cap, const lms_log_record *rec)
 
 /* ---- writing -------------------------------------------------------- */
 
+/* n, or less the start of a character that vsnprintf cut off at the end
+ * of the n bytes at s (it cuts at a byte, not a character). */
+static size_t whole_chars(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = n;
+    while (i > 0 && n - i < 3 && (p[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return n;
+    unsigned char lead = p[i - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return want > n - (i - 1) ? i - 1 : n;
+}
+
 static void emit(int level, const char *prefix, const lms_log_request_fields *req,
                  const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
@@ -374,7 +389,7 @@ static void emit(int level, const char *prefix, const lms_log_request_fields *re
     int m = vsnprintf(msg, sizeof msg, fmt, ap);
     size_t len = m > 0 ? (size_t)m : 0;
     if (len >= sizeof msg) /* cut: not inside a character */
-        len = utf8_prefix(msg, sizeof msg - 1, sizeof msg - 1);
+        len = whole_chars(msg, sizeof msg - 1);
     struct timeval tv;
     gettimeofday(&tv, NULL);
     lms_log_record rec = {

@@ -9,6 +9,8 @@ changes nothing while the node goes on serving."""
 import json
 import os
 import re
+import sqlite3
+import subprocess
 import time
 
 import lmstest
@@ -156,3 +158,37 @@ class ReloadTest(E2ETestCase):
             self.assertTrue(node.running)
         os.chmod(node.config_path, 0o600)
         node.write_config()
+
+
+class HupWhileStartingTest(E2ETestCase):
+    """A SIGHUP that arrives while lmsd is still starting (opening its
+    storage, replaying its log) does not kill it (SIGHUP's default action):
+    it waits, and is the first reload once the node serves."""
+
+    def test_a_hup_while_starting_is_a_reload_once_it_serves(self):
+        node = lmstest.Node(name="hupstart", storage_options={"busy_timeout_ms": 30000})
+        self.addCleanup(node.cleanup)
+        node.init_admin()
+        # start held up: the store is locked, so opening it waits
+        con = sqlite3.connect(os.path.join(node.data_dir, "lms.db"), isolation_level=None)
+        self.addCleanup(con.close)
+        con.execute("BEGIN EXCLUSIVE")
+        mark = len(node.log_text())
+        log = node._open_log()
+        node.proc = subprocess.Popen([lmstest.lmsd_path(), "--config", node.config_path],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     env=lmstest.lmsd_env(node.env))
+        wait_until(lambda: "busy timeout 30000 ms" in node.log_text()[mark:], timeout=30,
+                   what="lmsd opening its locked store")
+        time.sleep(0.3)
+        node.log_level = "debug"
+        node.write_config()
+        node.hup()
+        time.sleep(1.0)
+        self.assertIsNone(node.proc.poll(),
+                          "lmsd died of a SIGHUP while starting:\n" + node.log_tail(30))
+        con.execute("ROLLBACK")
+        node.wait_ready(30)
+        wait_until(lambda: "reload: log.level info -> debug" in node.log_text()[mark:],
+                   timeout=10, what="the reload after the start")
+        node.stop()

@@ -334,6 +334,44 @@ static void test_threads_write_whole_lines(void **state)
     free(rd.text);
 }
 
+/* A message longer than the writer's buffer (2048 bytes) is cut by
+ * vsnprintf at a byte: the character it cut in two is dropped, not shown
+ * as the bytes \xE2\x82 of half a euro sign. */
+static void test_writer_cuts_a_long_message_between_characters(void **state)
+{
+    (void)state;
+    for (size_t pad = 2043; pad <= 2047; pad++) {
+        char msg[2100];
+        memset(msg, 'a', pad);
+        for (size_t i = pad; i + 3 < sizeof msg; i += 3)
+            memcpy(msg + i, "\xe2\x82\xac", 3);
+        msg[sizeof msg - 1] = '\0';
+        msg[pad + 3 * 10] = '\0';
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        int saved = dup(STDERR_FILENO);
+        assert_true(dup2(p[1], STDERR_FILENO) >= 0);
+        close(p[1]);
+        lms_log_set_format(LMS_LOG_JSON);
+        log_info("%s", msg);
+        lms_log_set_format(LMS_LOG_TEXT);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        char line[8192];
+        ssize_t n = read(p[0], line, sizeof line - 1);
+        close(p[0]);
+        assert_true(n > 0);
+        line[n] = '\0';
+        assert_null(strstr(line, "\\\\x"));
+        json_object *o = parse(line, (size_t)n);
+        const char *m = str(o, "msg");
+        size_t len = strlen(m);
+        assert_true(len > 2040 && len <= 2047);
+        assert_true((len - pad) % 3 == 0);
+        json_object_put(o);
+    }
+}
+
 static void test_names_parse_back(void **state)
 {
     (void)state;
@@ -353,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_json_escapes_what_a_message_holds),
         cmocka_unit_test(test_json_request_line),
         cmocka_unit_test(test_json_long_message_is_cut_not_broken),
+        cmocka_unit_test(test_writer_cuts_a_long_message_between_characters),
         cmocka_unit_test(test_text_lines),
         cmocka_unit_test(test_threads_write_whole_lines),
         cmocka_unit_test(test_names_parse_back),

@@ -227,6 +227,37 @@ static void test_nothing_changed_is_said(void **state)
     config_free(b);
 }
 
+/* The config a reload hands the tutor carries the running node.data_dir,
+ * plugin_dir and other restart-only strings: a tutor plugin looked up in
+ * the new plugin_dir, or keeping its index under the new data_dir, would
+ * be the restart-only change the log says did not happen. Its own section
+ * and the live settings are the file's. */
+static void test_read_hands_on_the_running_paths(void **state)
+{
+    (void)state;
+    lms_config *a = load("node: { data_dir: data }\nplugin_dir: /opt/lms/p1\n"
+                         "listen: { client: 127.0.0.1:7400 }\n" STORAGE
+                         "tutor: { plugin: tutor_local, index_path: one }\n");
+    lms_config *b = load("node: { data_dir: data2 }\nplugin_dir: /opt/lms/p2\n"
+                         "listen: { client: 127.0.0.1:7401 }\nlog: { level: warn }\n"
+                         STORAGE "tutor: { plugin: tutor_local, index_path: two }\n");
+    reload_targets none = {0};
+    lms_config *next = reload_read(a, &none);
+    assert_non_null(next);
+    assert_string_equal(next->data_dir, a->data_dir);
+    assert_string_not_equal(next->data_dir, b->data_dir);
+    assert_string_equal(next->plugin_dir, "/opt/lms/p1");
+    assert_string_equal(next->client_addr, "127.0.0.1:7400");
+    assert_string_equal(next->tutor.plugin, "tutor_local");
+    assert_true(config_node_equal(next->tutor.node, b->tutor.node));
+    assert_false(config_node_equal(next->tutor.node, a->tutor.node));
+    assert_int_equal(a->log_level, LMS_LOG_WARN); /* applied */
+    lms_log_set_level(LMS_LOG_INFO);
+    config_free(next);
+    config_free(a);
+    config_free(b);
+}
+
 static int make_tmpdir(void **state)
 {
     (void)state;
@@ -252,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_upload_larger_than_the_running_frame_waits),
         cmocka_unit_test(test_apply_changes_only_live_settings),
         cmocka_unit_test(test_nothing_changed_is_said),
+        cmocka_unit_test(test_read_hands_on_the_running_paths),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
