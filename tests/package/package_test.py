@@ -369,6 +369,17 @@ def main():
         die("the installed lmsd does not hold its plugin directory %s" % plugindir)
 
     private_network()
+    step("reinstall (configure with the old version, as on an upgrade): "
+         "/etc/lms/lmsd.yaml stays root:lms 0640")
+    server_deb = "/tmp/debs/" + next(os.path.basename(d) for d in debs
+                                      if os.path.basename(d).startswith("lms-server_"))
+    os.chmod(os.path.join(ROOT, "etc/lms/lmsd.yaml"), 0o644)  # as dpkg leaves a new conffile
+    chroot("dpkg", "-i", server_deb)
+    st = os.stat(os.path.join(ROOT, "etc/lms/lmsd.yaml"))
+    if st.st_mode & 0o777 != 0o640 or st.st_gid != int(fields[3]):
+        die("after a reinstall /etc/lms/lmsd.yaml is mode %o gid %d, expected 640 and lms" %
+            (st.st_mode & 0o777, st.st_gid))
+
     step("lmsd --check-config /etc/lms/lmsd.yaml, as lms")
     chroot("setpriv", "--reuid", "lms", "--regid", "lms", "--init-groups", "--",
            "lmsd", "--check-config", "/etc/lms/lmsd.yaml")
@@ -454,6 +465,14 @@ def main():
         die("purging the package left /etc/lms/lmsd.yaml")
     if not os.path.exists(os.path.join(ROOT, "var/lib/lms/lms.db")):
         die("purging the package removed the data")
+    step("install again where a group lms exists without the user")
+    chroot("deluser", "--quiet", "lms")
+    if chroot("getent", "group", "lms", check=False).returncode != 0:
+        chroot("addgroup", "--system", "--quiet", "lms")
+    chroot("dpkg", "-i", server_deb)
+    user_groups = chroot("id", "-gn", "lms").stdout.strip()
+    if user_groups != "lms":
+        die("after installing with an existing group, lms's group is %r" % user_groups)
     step("ok")
     return 0
 
