@@ -363,9 +363,35 @@ static void on_trim_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The config's TLS files and which ports use them. */
+static tls_files tls_files_of(const lms_config *c)
+{
+    return (tls_files){.ca = c->tls_ca, .cert = c->tls_cert, .key = c->tls_key,
+                       .client_cert = c->tls_client_cert,
+                       .client_key = c->tls_client_key,
+                       .peer = c->tls_peer, .client = c->tls_client};
+}
+
+/* SIGHUP: the certificates at the paths the node runs with (tls.* paths
+ * are restart-only, so d->cfg's), read again for the connections made
+ * from now on: how an admin rotates them. Done whether or not the config
+ * file loaded, since they do not depend on it; files that fail a check
+ * leave the current ones serving. */
+static void reload_tls(lmsd *d)
+{
+    if (!d->tls)
+        return;
+    tls_files f = tls_files_of(d->cfg);
+    lms_err err = {0};
+    if (tls_reload(d->tls, &f, d->cfg->node_id, &err) != LMS_OK)
+        log_error("reload: tls: %s; still using the current certificates",
+                  err.msg);
+}
+
 /* SIGHUP: apply what can change of the config file (reload.h), then
  * reload the tutor from it; a file that does not load changes nothing, a
- * tutor that fails to start keeps the one we have. */
+ * tutor that fails to start keeps the one we have. Then the TLS files
+ * (reload_tls), on their own. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     lmsd *d = arg;
@@ -377,6 +403,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     lms_config *cfg = reload_read(d->cfg, &t);
     if (cfg && tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
         log_error("tutor reload failed, the current tutor stays: %s", err.msg);
+    reload_tls(d);
 }
 
 /* The peer port takes frames a little larger than the client port's: an
@@ -427,10 +454,7 @@ static int node_opts(lmsd *d, node_options *no, lms_err *err)
 /* The TLS files of the config, checked; a port left plaintext is said. */
 static int open_tls(const lms_config *c, lms_tls **out, lms_err *err)
 {
-    tls_files f = {.ca = c->tls_ca, .cert = c->tls_cert, .key = c->tls_key,
-                   .client_cert = c->tls_client_cert,
-                   .client_key = c->tls_client_key,
-                   .peer = c->tls_peer, .client = c->tls_client};
+    tls_files f = tls_files_of(c);
     int rc = tls_open(&f, c->cluster_id, c->node_id, out, err);
     if (rc != LMS_OK)
         return rc;

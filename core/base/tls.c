@@ -4,11 +4,14 @@
  */
 #include "tls.h"
 
+#include "lms_assert.h"
 #include "log.h"
 
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,12 @@ struct lms_tls {
     SSL_CTX *client; /* NULL: plaintext client port */
     SSL_CTX *peer;   /* NULL: plaintext peer port */
     char *cluster;
+    /* tls.ca as loaded (peer port only): the SHA-256 over its
+     * certificates and the first one's summary, which a reload compares
+     * and logs (the file itself has been replaced by then) */
+    unsigned char ca_sha[TLS_SHA256_LEN];
+    char ca_summary[TLS_SUMMARY_LEN];
+    int ca_count;
 };
 
 /* SSL ex_data of a peer connection: the member id it must name (a
@@ -205,6 +214,33 @@ static int verify_member(int preverify, X509_STORE_CTX *sc)
     return 1;
 }
 
+/* t->ca_*: what tls.ca holds, for a reload to say whether it changed. A
+ * file that cannot be read again (it just loaded) leaves them zero: the
+ * next reload then calls it new, which is only a log line. */
+static void ca_digest(lms_tls *t, const char *path)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    BIO *in = BIO_new_file(path, "r");
+    X509 *c;
+    int ok = md && in && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    while (ok && (c = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+        unsigned char one[TLS_SHA256_LEN];
+        ok = tls_cert_sha256(c, one) == 0 &&
+             EVP_DigestUpdate(md, one, sizeof one) == 1;
+        if (ok && t->ca_count++ == 0)
+            tls_cert_summary(c, t->ca_summary, sizeof t->ca_summary);
+        X509_free(c);
+    }
+    if (!ok || t->ca_count == 0 ||
+        EVP_DigestFinal_ex(md, t->ca_sha, NULL) != 1) {
+        memset(t->ca_sha, 0, sizeof t->ca_sha);
+        t->ca_count = 0;
+    }
+    ERR_clear_error(); /* the end of the file reads as a PEM error */
+    BIO_free(in);
+    EVP_MD_CTX_free(md);
+}
+
 static int open_peer(lms_tls *t, const tls_files *f, const char *cluster,
                      uint64_t self_id, lms_err *err)
 {
@@ -221,6 +257,7 @@ static int open_peer(lms_tls *t, const tls_files *f, const char *cluster,
     SSL_CTX_set_min_proto_version(t->peer, TLS1_3_VERSION);
     if (SSL_CTX_load_verify_locations(t->peer, f->ca, NULL) != 1)
         return ssl_error(err, "cannot load tls.ca", f->ca);
+    ca_digest(t, f->ca);
     SSL_CTX_set_ex_data(t->peer, owner_idx, t);
     SSL_CTX_set_verify(t->peer, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        verify_member);
@@ -376,4 +413,101 @@ uint64_t tls_peer_id(SSL *ssl, const char *cluster, char *why, size_t whylen)
         return 0;
     }
     return tls_cert_member_id(cert, cluster, why, whylen);
+}
+
+int tls_cert_sha256(X509 *cert, unsigned char out[TLS_SHA256_LEN])
+{
+    unsigned int n = 0;
+    if (!cert || X509_digest(cert, EVP_sha256(), out, &n) != 1 ||
+        n != TLS_SHA256_LEN) {
+        ERR_clear_error();
+        memset(out, 0, TLS_SHA256_LEN);
+        return -1;
+    }
+    return 0;
+}
+
+int tls_cert_same(X509 *a, X509 *b)
+{
+    unsigned char da[TLS_SHA256_LEN], db[TLS_SHA256_LEN];
+    if (!a || !b)
+        return a == b;
+    if (tls_cert_sha256(a, da) != 0 || tls_cert_sha256(b, db) != 0)
+        return 0; /* cannot tell: call it new, which only logs a line */
+    return memcmp(da, db, sizeof da) == 0;
+}
+
+void tls_cert_summary(X509 *cert, char *buf, size_t len)
+{
+    char serial[2 * 20 + 1] = "?", expires[32] = "?";
+    BIGNUM *bn = cert ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)
+                      : NULL;
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    if (hex)
+        snprintf(serial, sizeof serial, "%s", hex);
+    struct tm tm;
+    if (cert && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+        strftime(expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    ERR_clear_error();
+    snprintf(buf, len, "serial %s, expires %s", serial, expires);
+}
+
+/* One line for a certificate that a reload replaced (none when the same). */
+static void log_if_new(const char *key, const char *path, X509 *was, X509 *now)
+{
+    if (tls_cert_same(was, now))
+        return;
+    char summary[TLS_SUMMARY_LEN];
+    tls_cert_summary(now, summary, sizeof summary);
+    log_info("reload: %s %s: new certificate, %s", key, path, summary);
+}
+
+int tls_reload(lms_tls *t, const tls_files *f, uint64_t self_id, lms_err *err)
+{
+    LMS_ASSERT(t && (f->peer || f->client));
+    lms_tls *n = NULL;
+    if (tls_open(f, t->cluster, self_id, &n, err) != LMS_OK)
+        return err->code;
+    /* tls.peer and tls.client are restart-only: the same ports speak TLS */
+    LMS_ASSERT(n && !n->peer == !t->peer && !n->client == !t->client);
+    if (t->peer) {
+        log_if_new("tls.cert", f->cert, SSL_CTX_get0_certificate(t->peer),
+                   SSL_CTX_get0_certificate(n->peer));
+        if (memcmp(t->ca_sha, n->ca_sha, sizeof t->ca_sha) != 0)
+            log_info("reload: tls.ca %s: new CA certificate%s, %s%s", f->ca,
+                     n->ca_count > 1 ? "s" : "", n->ca_summary,
+                     n->ca_count > 1 ? " (the first)" : "");
+    }
+    /* the client port's own certificate, unless it is tls.cert and the
+     * peer port has just said so */
+    if (t->client && (f->client_cert || !t->peer))
+        log_if_new(f->client_cert ? "tls.client_cert" : "tls.cert",
+                   f->client_cert ? f->client_cert : f->cert,
+                   SSL_CTX_get0_certificate(t->client),
+                   SSL_CTX_get0_certificate(n->client));
+    /*
+     * Swap the contexts into t, which every holder (main, net, node, peer)
+     * keeps pointing at: the next SSL_new uses the new files. The old
+     * contexts go with n; an SSL made from one holds its own reference to
+     * it (OpenSSL counts them), so a connection already open, or still in
+     * its handshake, goes on with the old certificate until it closes.
+     * Such a handshake's verify_member finds its lms_tls through the old
+     * peer context's owner_idx: that is t, which lives on, so nothing
+     * points at n once it is freed. The new peer context is pointed at t
+     * likewise. All on the loop thread, where every SSL is made.
+     */
+    SSL_CTX *peer = t->peer, *client = t->client;
+    t->peer = n->peer;
+    t->client = n->client;
+    n->peer = peer;
+    n->client = client;
+    if (t->peer)
+        SSL_CTX_set_ex_data(t->peer, owner_idx, t);
+    memcpy(t->ca_sha, n->ca_sha, sizeof t->ca_sha);
+    memcpy(t->ca_summary, n->ca_summary, sizeof t->ca_summary);
+    t->ca_count = n->ca_count;
+    tls_free(n);
+    return LMS_OK;
 }

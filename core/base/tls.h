@@ -40,6 +40,25 @@ int tls_open(const tls_files *f, const char *cluster, uint64_t self_id,
              lms_tls **out, lms_err *err);
 void tls_free(lms_tls *t);
 
+/* SIGHUP (certificate rotation): load f again (the paths the node runs
+ * with) with tls_open's checks; on success the new certificates serve
+ * every connection made from now on, on both ports, and each one that
+ * changed is logged ("reload: tls.cert PATH: new certificate, serial ...,
+ * expires ..."). Connections already open keep theirs. On failure t is as
+ * it was, err says why. f must turn on the ports tls_open turned on. */
+int tls_reload(lms_tls *t, const tls_files *f, uint64_t self_id,
+               lms_err *err);
+
+/* The SHA-256 of a certificate's DER (0; -1 and zeros: cannot). */
+#define TLS_SHA256_LEN 32
+int tls_cert_sha256(X509 *cert, unsigned char out[TLS_SHA256_LEN]);
+/* Do a and b hold the same certificate (byte for byte)? Two NULLs: yes. */
+int tls_cert_same(X509 *a, X509 *b);
+/* "serial 1A2B..., expires 2027-01-31T12:00:00Z" (hex, UTC), '?' for what
+ * cannot be read. */
+#define TLS_SUMMARY_LEN 128
+void tls_cert_summary(X509 *cert, char *buf, size_t len);
+
 /* A new SSL for an accepted client connection; NULL when the client port
  * is plaintext (or out of memory: check tls_client_port_on). */
 SSL *tls_client_ssl(lms_tls *t);
