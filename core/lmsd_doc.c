@@ -208,8 +208,11 @@ void lmsd_man(FILE *f)
     fputs(".SH SIGNALS\n", f);
     fputs(".TP\n.B SIGHUP\n", f);
     roff_put(f, "Re-read the config file and reload the tutor section from it, without "
-                "dropping connections; any failure keeps the tutor it has. Other changes "
-                "need a restart.", 0);
+                "dropping connections; any failure keeps the tutor it has. Of the other "
+                "settings, those lmsd.yaml(5) marks as applied by a reload take effect; the "
+                "rest need a restart. The TLS certificates and keys at the running tls.* "
+                "paths are read again for the connections made from now on (certificate "
+                "rotation); files that fail a check leave the current ones in use.", 0);
     fputs("\n.TP\n.BR SIGINT \", \" SIGTERM\n", f);
     roff_put(f, "Stop: a leader first hands its leadership to the most caught-up member, "
                 "then lmsd stops accepting connections, lets requests in flight finish (up "

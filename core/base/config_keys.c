@@ -43,7 +43,10 @@ const config_key config_keys[] = {
     ROW("", "raft", CONFIG_SECTION, NULL, NULL,
         "Raft's clock, snapshots and the command log."),
     ROW("", "tls", CONFIG_SECTION, NULL, NULL,
-        "TLS on the peer and client ports. Paths are relative to the config file."),
+        "TLS on the peer and client ports. Paths are relative to the config file. A "
+        "new path needs a restart, but SIGHUP reads the files at the running paths again "
+        "for new connections (certificate rotation; files that fail a check are not "
+        "taken)."),
 
     /* ---- node ---- */
     ROW("node", "id", CONFIG_INT, "1", "1",
