@@ -18,7 +18,9 @@
  *    still using the old values").
  *
  * The tutor section is the tutor runtime's (tutor_runtime.h,
- * tutor_rt_load), which main reloads from the same file.
+ * tutor_rt_load), which main reloads from the same file. The TLS files at
+ * the running tls.* paths are read again by main too (tls_reload in
+ * tls.h: certificate rotation); the paths themselves are restart-only.
  */
 #ifndef LMS_CORE_RELOAD_H
 #define LMS_CORE_RELOAD_H
