@@ -374,9 +374,9 @@ static tls_files tls_files_of(const lms_config *c)
 
 /* SIGHUP: the certificates at the paths the node runs with (tls.* paths
  * are restart-only, so d->cfg's), read again for the connections made
- * from now on: how an admin rotates them. Done whether or not the config
- * file loaded, since they do not depend on it; files that fail a check
- * leave the current ones serving. */
+ * from now on: how an admin rotates them. Only once the config file
+ * loaded (a broken file changes nothing, as the docs promise); files that
+ * fail a check leave the current ones serving. */
 static void reload_tls(lmsd *d)
 {
     if (!d->tls)
@@ -389,9 +389,9 @@ static void reload_tls(lmsd *d)
 }
 
 /* SIGHUP: apply what can change of the config file (reload.h), then
- * reload the tutor from it; a file that does not load changes nothing, a
- * tutor that fails to start keeps the one we have. Then the TLS files
- * (reload_tls), on their own. */
+ * reload the tutor from it and the TLS files (reload_tls); a file that
+ * does not load changes nothing, a tutor that fails to start keeps the one
+ * we have. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     lmsd *d = arg;
@@ -401,7 +401,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     reload_targets t = {.disp = d->disp, .net = d->net, .tutor = d->tutor,
                         .check = check_modes};
     lms_config *cfg = reload_read(d->cfg, &t);
-    if (cfg && tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
+    if (!cfg)
+        return; /* a file that does not load changes nothing, certificates included */
+    if (tutor_rt_load(d->tutor, cfg, 1, &err) != LMS_OK)
         log_error("tutor reload failed, the current tutor stays: %s", err.msg);
     reload_tls(d);
 }

@@ -12,6 +12,8 @@ connections go on.
 - Files that fail the checks (a key that does not match, a garbage
   certificate): the HUP logs why and that the current certificates stay;
   new connections still get the previous one and the CLIs work.
+- A config file that does not load changes nothing, new certificates on
+  disk included; once it loads again, the HUP takes them.
 - Three members with mutual TLS, every file (the CA too) replaced by a
   new CA's: after each member's HUP its peer port serves its new
   certificate to a peer holding the new CA's; a follower restarted with
@@ -170,6 +172,27 @@ class TlsReloadTest(E2ETestCase):
                 f.write(good_crt)
             with open(self.key, "wb") as f:
                 f.write(good_key)
+
+    def test_a_config_that_does_not_load_changes_no_certificate(self):
+        serial = self.rotate()  # a known, valid start
+        with open(self.node.config_path) as f:
+            good_config = f.read()
+        try:
+            issue_force(self.tls_dir, 1)
+            new_serial = file_serial(self.crt)
+            with open(self.node.config_path, "w") as f:
+                f.write(good_config + "no_such_key: 1\n")
+            log = hup_and_wait(self.node, "reload failed")
+            self.assertNotIn("new certificate", log)
+            self.assertEqual(self.served_serial(), serial,
+                             "a broken config file changes nothing, certificates included")
+            with open(self.node.config_path, "w") as f:
+                f.write(good_config)
+            hup_and_wait(self.node, "new certificate, serial %s" % new_serial)
+            self.assertEqual(self.served_serial(), new_serial, "once the file loads again")
+        finally:
+            with open(self.node.config_path, "w") as f:
+                f.write(good_config)
 
 
 class PeerTlsReloadTest(ClusterTestCase):
