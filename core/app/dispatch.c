@@ -340,6 +340,8 @@ static void finish(req *r)
 
 static void prepare_later(req *r);
 static void login_end(req *r);
+static int passwd_admitted(req *r);
+static void work_later(req *r);
 
 /* ---- the request's log line (log.h, lms_log_request) ----------------- */
 
@@ -1039,6 +1041,23 @@ static void respond_confirmed(req *r)
         on_answer_confirmed(r, LMS_NOT_LEADER);
 }
 
+/* Loop: r's work stage on the pool. */
+static void work_later(req *r)
+{
+    lms_err err = {0};
+    /* The work stage may store a file: a write that would eat into
+     * the disk's reserve is refused before it does. */
+    if (r->msg->seq && node_check_room(r->d->o.node, r->frame_len, &err) != LMS_OK) {
+        refuse_proposal(r, &err);
+        return;
+    }
+    if (workers_submit(r->d->o.pool, stage_work, stage_done, r) < 0) {
+        end_with(r, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
+                                "server busy; try again"),
+                 LMS_RESOURCE_EXHAUSTED);
+    }
+}
+
 static void next(req *r, next_step step)
 {
     lms_err err = {0};
@@ -1050,18 +1069,11 @@ static void next(req *r, next_step step)
         ask_tutor(r);
         return;
     case NEXT_WORK:
-        /* The work stage may store a file: a write that would eat into
-         * the disk's reserve is refused before it does. */
-        if (r->msg->seq &&
-            node_check_room(r->d->o.node, r->frame_len, &err) != LMS_OK) {
-            refuse_proposal(r, &err);
+        /* passwd's current password is a guess like a login's: the
+         * guard admits it only now, once prepare has read whose it is */
+        if (!passwd_admitted(r))
             return;
-        }
-        if (workers_submit(r->d->o.pool, stage_work, stage_done, r) < 0) {
-            end_with(r, error_frame(r->msg->id, LMS_RESOURCE_EXHAUSTED,
-                                    "server busy; try again"),
-                     LMS_RESOURCE_EXHAUSTED);
-        }
+        work_later(r);
         return;
     case NEXT_PROPOSE:
         if (!r->cmd_blob) {
@@ -1223,6 +1235,20 @@ static void prepare_later(req *r)
 
 /* ---- the login guard (login_guard.h; loop) ------------------------- */
 
+/* Answer r with the guard's refusal (r->login.status and msg). passwd's
+ * says it was its current password that was not checked. */
+static void guard_refuse(req *r)
+{
+    const login_waiter *w = &r->login;
+    if (r->h->body != LMS__REQUEST__BODY_CHANGE_PASSWORD) {
+        end_with(r, error_frame(r->msg->id, w->status, w->msg), w->status);
+        return;
+    }
+    char msg[sizeof w->msg + 64];
+    snprintf(msg, sizeof msg, "the current password was not checked: %s", w->msg);
+    end_with(r, error_frame(r->msg->id, w->status, msg), w->status);
+}
+
 /* A login's request ends: the guard counts its verdict, and the logins
  * that waited for its place go on or are answered. */
 static void login_end(req *r)
@@ -1233,11 +1259,13 @@ static void login_end(req *r)
         login_waiter *following = w->next;
         req *q = (req *)((char *)w - offsetof(req, login));
         w->next = NULL;
-        if (w->state == LOGIN_RUNNING) {
+        if (w->state == LOGIN_RUNNING && q->h->body == LMS__REQUEST__BODY_CHANGE_PASSWORD) {
+            work_later(q); /* prepared already (passwd_admitted) */
+        } else if (w->state == LOGIN_RUNNING) {
             handlers_loop_snapshot(q);
             prepare_later(q);
         } else {
-            end_with(q, error_frame(q->msg->id, w->status, w->msg), w->status);
+            guard_refuse(q);
         }
         w = following;
     }
@@ -1255,8 +1283,29 @@ static int login_admitted(req *r)
         /* debug: a flood of guesses must not flood the log too */
         log_debug("client %s: login for '%.64s' refused: %s", conn_peer(r->c),
                   r->msg->login->name, r->login.msg);
-        end_with(r, error_frame(r->msg->id, r->login.status, r->login.msg),
-                 r->login.status);
+        guard_refuse(r);
+    }
+    return state == LOGIN_RUNNING;
+}
+
+/*
+ * May passwd r check its caller's current password? The same guard as a
+ * login of that name from that address (login_guard.h): a session does not
+ * buy a second budget of guesses. Its work stage reports the verdict
+ * (r->login_verdict) and login_end counts it. 1: go on; 0: it waits for a
+ * place (login_end runs its work), or was answered, before any hash ran.
+ */
+static int passwd_admitted(req *r)
+{
+    if (r->h->body != LMS__REQUEST__BODY_CHANGE_PASSWORD)
+        return 1;
+    LMS_ASSERT(r->who.name[0] && r->login.state == LOGIN_NONE);
+    int state = login_guard_admit(r->d->guard, &r->login, r->c, conn_peer(r->c),
+                                  r->who.name, wall_ms());
+    if (state == LOGIN_NONE) {
+        log_debug("client %s: passwd of '%s' refused: %s", conn_peer(r->c), r->who.name,
+                  r->login.msg);
+        guard_refuse(r);
     }
     return state == LOGIN_RUNNING;
 }

@@ -130,8 +130,8 @@ struct req {
     int digested;      /* engine: request_digest is set (request_digest()) */
     uint8_t request_digest[32];
     lms_tutor_question *tutor_q; /* NEXT_TUTOR: the question (arena) */
-    login_waiter login; /* engine: a login's place in the login guard */
-    int login_verdict;  /* login's work(): enum login_verdict */
+    login_waiter login; /* engine: a login's (passwd's) place in the guard */
+    int login_verdict;  /* login's and passwd's work(): enum login_verdict */
     uint64_t t_in, t_queued; /* engine: metrics_now() at the frame, at the
                               * prepare queue (metrics.h) */
     void *st;          /* engine: the storage handle of the prepare stage

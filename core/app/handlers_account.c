@@ -531,7 +531,8 @@ typedef struct passwd_state {
 } passwd_state;
 
 /* passwd: the caller's own password. The old one is checked on a worker
- * like a login's; the command carries the SHA-256 of the hash it was
+ * like a login's, and throttled with logins of the same name and address
+ * (dispatch.c, passwd_admitted; login_guard.h); the command carries the SHA-256 of the hash it was
  * checked against, so apply refuses if it changed meanwhile. */
 static next_step change_password_prepare(req *r)
 {
@@ -564,6 +565,12 @@ static next_step change_password_work(req *r)
     passwd_state *s = r->scratch;
     lms_err err = {0};
     int verdict = o->auth->verify(o->auth_inst, r->who.name, q->old_password, s->stored, &err);
+    /* Counted by the login guard as a login of this name would be
+     * (dispatch.c, passwd_admitted): a wrong guess is a failure, the right
+     * password clears the name, an error of the plugin is neither. */
+    r->login_verdict = verdict == LMS_AUTH_OK      ? LOGIN_VERDICT_OK
+                       : verdict == LMS_AUTH_ERROR ? LOGIN_VERDICT_NONE
+                                                   : LOGIN_VERDICT_DENIED;
     if (verdict == LMS_AUTH_ERROR) {
         log_error("auth: cannot verify user %s: %s", r->who.name, err.msg);
         return req_fail(r, LMS_INTERNAL, "cannot check the password; see the server log");

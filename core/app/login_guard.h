@@ -21,6 +21,10 @@
  *    connection (more are refused: pipelined guesses get an answer, not a
  *    worker) and per_address from one address (more wait in line, in
  *    order, so one address cannot hold every worker of the pool).
+ *
+ * passwd's check of the current password goes through the guard as a
+ * login of the caller's name from its address (dispatch.c,
+ * passwd_admitted): a stolen session gets no budget of guesses of its own.
  */
 #ifndef LMS_CORE_LOGIN_GUARD_H
 #define LMS_CORE_LOGIN_GUARD_H
