@@ -4,6 +4,7 @@
  * handler groups share (contracts in handlers.h). Like the handlers, they
  * only reject early: sm_apply asks the same rules (rules.h) and decides.
  */
+#include "fault.h"
 #include "handlers.h"
 
 #include "filestore.h"
@@ -33,12 +34,24 @@ int req_got(req *r, int rc, const lms_err *err, const char *what, uint64_t id)
 int req_read_back(req *r, int rc, const lms_err *err, const char *what,
                   uint64_t id)
 {
+    lms_err fault = {0};
+    if (rc == LMS_OK && fault_read_back()) { /* a test build's hook (fault.h) */
+        rc = lms_err_set(&fault, LMS_UNAVAILABLE, "fault hook: storage unreachable");
+        err = &fault;
+    }
     if (rc == LMS_OK)
         return 0;
     log_error("%s: applied, but cannot read back %s %" PRIu64 ": %s", r->h->name,
               what, id, rc == LMS_NOT_FOUND ? "not found" : err->msg);
-    req_fail(r, LMS_INTERNAL,
-             "done, but %s %" PRIu64 " cannot be read back; see the server log",
+    /* The change is stored; only its answer could not be read. INTERNAL
+     * would make the CLI call a stored change refused. UNKNOWN makes the
+     * client send the same write again (same client id and seq): the
+     * cluster answers it from its record (answered_from_record) without
+     * applying it twice, and reads it back again; a CLI that gives up says
+     * to run the command again, which does the same. */
+    req_fail(r, LMS_UNKNOWN,
+             "stored, but %s %" PRIu64 " cannot be read back now (see the server log); "
+             "run the same command again to see it",
              what, id);
     return -1;
 }
@@ -220,7 +233,7 @@ int req_store_body(req *r, ProtobufCBinaryData data, ProtobufCBinaryData sha)
         req_fail(r, rc, "%s: the disk holding the files is full; nothing "
                  "was stored", r->h->name);
     else
-        req_fail(r, LMS_INTERNAL, "%s: the file could not be stored (see "
+        req_fail(r, LMS_UNKNOWN, "%s: the file could not be stored (see "
                  "the server log); nothing was stored", r->h->name);
     return -1;
 }

@@ -30,7 +30,7 @@ void fault_hooks_announce(void)
     path = getenv(STORAGE_ENV);
     if (path && path[0])
         log_warn("fault hook (a test build): each apply batch reads %s "
-                 "(down, lose-commit)", path);
+                 "(down, lose-commit; read-back: answers of applied writes)", path);
 }
 
 /* The first bytes of the file at path, NUL-terminated ("" without one). */
@@ -87,5 +87,15 @@ int fault_storage(void)
         last = mode;
     }
     return mode;
+}
+
+int fault_read_back(void)
+{
+    const char *path = getenv(STORAGE_ENV);
+    if (!path || !path[0])
+        return 0;
+    char buf[32];
+    read_small(path, buf, sizeof buf);
+    return strncmp(buf, "read-back", 9) == 0;
 }
 #endif

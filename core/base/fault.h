@@ -20,6 +20,10 @@
  * and then reports its commit as unreachable, as a connection lost
  * between COMMIT and its answer would; anything else (or no file): no
  * fault. Read on the storage thread only.
+ * fault_read_back(): "read-back" in the same file (which apply batches
+ * take as no fault) makes every read of a write's answer after it was
+ * applied (handlers_util.c, req_read_back) fail as unreachable, as a
+ * database that goes away between the commit and the answer would.
  */
 #ifndef LMS_FAULT_H
 #define LMS_FAULT_H
@@ -38,10 +42,12 @@ enum fault_storage_mode {
 
 #ifdef LMS_FAULT_HOOKS
 int fault_storage(void);
+int fault_read_back(void);
 #else
 static inline void fault_hooks_announce(void) {}
 static inline void fault_fsync_stall(void) {}
 static inline int fault_storage(void) { return FAULT_STORAGE_NONE; }
+static inline int fault_read_back(void) { return 0; }
 #endif
 
 #endif

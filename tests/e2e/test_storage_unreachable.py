@@ -118,6 +118,28 @@ class StorageUnreachableTest(E2ETestCase):
         self.node.restart()
         self.assertEqual(sorted(self.titles()), ["after", "before", "lost"])
 
+    def test_an_answer_that_cannot_be_read_back_is_not_a_refusal(self):
+        """A write applied, whose answer cannot be read (the database went
+        away between the commit and the read): never "refused" (exit 1),
+        which would be a lie; the client sends the same write again, the
+        record answers it without applying it twice, and once the store
+        reads again the command ends with its real answer (found by CI:
+        an upload during a MariaDB restart exited 1, "done, but material
+        66 cannot be read back")."""
+        self.set_fault("read-back")
+        gave_up = self.upload("unread", env={"LMS_CLIENT_TIMEOUT": "2"})
+        self.assertEqual(gave_up.rc, 3, "stored, answer not read: unknown, not refused: %r"
+                         % gave_up)
+        self.assertEqual(gave_up.status, "UNKNOWN", repr(gave_up))
+        self.assertIn("run the same command again", gave_up.err)
+        self.wait_log("applied, but cannot read back material")
+        self.set_fault("none")
+        # as the message says: the same command again, from the same home
+        again = self.upload("unread", env={"LMS_CLIENT_TIMEOUT": "10"})
+        self.assertEqual(again.rc, 0, "the rerun gets the real answer: %r" % again)
+        self.assertEqual(again.json["title"], "unread")
+        self.assertEqual(self.titles().count("unread"), 1, "stored exactly once")
+
 
 if __name__ == "__main__":
     unittest.main()
