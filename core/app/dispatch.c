@@ -1240,7 +1240,7 @@ static void prepare_later(req *r)
 static void guard_refuse(req *r)
 {
     const login_waiter *w = &r->login;
-    if (r->h->body != LMS__REQUEST__BODY_CHANGE_PASSWORD) {
+    if (!r->h->checks_password) {
         end_with(r, error_frame(r->msg->id, w->status, w->msg), w->status);
         return;
     }
@@ -1259,7 +1259,7 @@ static void login_end(req *r)
         login_waiter *following = w->next;
         req *q = (req *)((char *)w - offsetof(req, login));
         w->next = NULL;
-        if (w->state == LOGIN_RUNNING && q->h->body == LMS__REQUEST__BODY_CHANGE_PASSWORD) {
+        if (w->state == LOGIN_RUNNING && q->h->checks_password) {
             work_later(q); /* prepared already (passwd_admitted) */
         } else if (w->state == LOGIN_RUNNING) {
             handlers_loop_snapshot(q);
@@ -1297,7 +1297,7 @@ static int login_admitted(req *r)
  */
 static int passwd_admitted(req *r)
 {
-    if (r->h->body != LMS__REQUEST__BODY_CHANGE_PASSWORD)
+    if (!r->h->checks_password)
         return 1;
     LMS_ASSERT(r->who.name[0] && r->login.state == LOGIN_NONE);
     int state = login_guard_admit(r->d->guard, &r->login, r->c, conn_peer(r->c),

@@ -85,6 +85,10 @@ typedef struct handler {
      * changed first (passwd, whoami, logout); every other request is then
      * refused with FAILED_PRECONDITION */
     bool before_new_password;
+    /* its work stage checks a password the caller typed (passwd's
+     * current one): the login guard admits it once prepare knows whose,
+     * and counts its verdict (r->login_verdict) as a login's */
+    bool checks_password;
 } handler;
 
 typedef struct arena_chunk arena_chunk;
